@@ -1,0 +1,104 @@
+/**
+ * The one error class of logdaemon. Every error the project raises carries a
+ * stable `code` (tests and callers match it, never the wording) and, where it
+ * is known, where it happened: file, journal number, byte offset, line.
+ */
+
+export const ErrorCodes = {
+  /** A record does not follow the journal format. */
+  JOURNAL_MALFORMED: 'ERR_JOURNAL_MALFORMED',
+  /** The input ended inside a record. */
+  JOURNAL_INCOMPLETE: 'ERR_JOURNAL_INCOMPLETE',
+  /** A record is larger than `maxEntryBytes`. */
+  ENTRY_TOO_LARGE: 'ERR_ENTRY_TOO_LARGE',
+  /** A numbered journal between the start and the live one is missing. */
+  JOURNAL_GAP: 'ERR_JOURNAL_GAP',
+  /** A gzip file ends before its last member is complete. */
+  GZIP_TRUNCATED: 'ERR_GZIP_TRUNCATED',
+  /** A gzip file is not valid deflate data. */
+  GZIP_CORRUPT: 'ERR_GZIP_CORRUPT',
+  /** The saved state does not match the journal found on disk. */
+  STATE_MISMATCH: 'ERR_STATE_MISMATCH',
+  /** The state file cannot be read or parsed. */
+  STATE_CORRUPT: 'ERR_STATE_CORRUPT',
+  /** Writing the state file failed. */
+  STATE_WRITE: 'ERR_STATE_WRITE',
+  /** Neither a saved state nor a start point was given. */
+  NO_START: 'ERR_NO_START',
+  /** A position text is not `N/offset`. */
+  BAD_POSITION: 'ERR_BAD_POSITION',
+  /** The configuration is invalid. */
+  CONFIG_INVALID: 'ERR_CONFIG_INVALID',
+  /** A listener module cannot be loaded or exports no listener. */
+  LISTENER_LOAD: 'ERR_LISTENER_LOAD',
+  /** A listener failed and its retries ran out. */
+  LISTENER_FAILED: 'ERR_LISTENER_FAILED',
+  /** Command-line usage error. */
+  USAGE: 'ERR_USAGE',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** Where an error happened. Every part is optional. */
+export interface ErrorWhere {
+  file?: string | null
+  journal?: number | null
+  offset?: number | null
+  line?: number | null
+}
+
+export interface LogdaemonErrorOptions extends ErrorWhere {
+  cause?: unknown
+  /** Extra machine-readable details (missing journal numbers, …). */
+  details?: Record<string, unknown>
+}
+
+export class LogdaemonError extends Error {
+  readonly code: ErrorCode
+  readonly file: string | null
+  readonly journal: number | null
+  readonly offset: number | null
+  readonly line: number | null
+  readonly details: Record<string, unknown>
+
+  constructor(code: ErrorCode, message: string, options: LogdaemonErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'LogdaemonError'
+    this.code = code
+    this.file = options.file ?? null
+    this.journal = options.journal ?? null
+    this.offset = options.offset ?? null
+    this.line = options.line ?? null
+    this.details = options.details ?? {}
+  }
+
+  /** `FILE: journal N, offset N, line L` (the parts that are known). */
+  get where(): string {
+    return formatWhere(this)
+  }
+}
+
+/** Renders the known parts of a position as `FILE: journal N, offset O, line L`. */
+export function formatWhere(where: ErrorWhere): string {
+  const parts: string[] = []
+  if (where.journal != null) parts.push(`journal ${where.journal}`)
+  if (where.offset != null) parts.push(`offset ${where.offset}`)
+  if (where.line != null) parts.push(`line ${where.line}`)
+  const at = parts.join(', ')
+  if (where.file != null) return at ? `${where.file}: ${at}` : where.file
+  return at
+}
+
+export function isLogdaemonError(err: unknown): err is LogdaemonError {
+  return err instanceof LogdaemonError
+}
+
+/** Narrows an unknown thrown value to an errno-style error. */
+export function isErrnoException(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string'
+}
+
+/** Narrows an unknown thrown value to an Error, wrapping anything else. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}

@@ -1,0 +1,149 @@
+import { Transform, type TransformCallback } from 'node:stream'
+import { toError } from '../errors.js'
+import { JournalEntry, type FieldEncoding } from './entry.js'
+import { JournalFramer, type SkipReport } from './framer.js'
+
+export interface JournalEntryTransformOptions {
+  /** Journal number put on every entry's position. Default null. */
+  journal?: number | null
+  /** File name, for error messages. */
+  file?: string | null
+  /** Absolute byte offset of the first input byte (resuming mid-file). Default 0. */
+  offset?: number
+  /** Line number of the first input byte. Default 1. */
+  line?: number
+  /** Largest record in bytes. Default 64 MiB. */
+  maxEntryBytes?: number
+  /** Skip oversize records instead of failing with ERR_ENTRY_TOO_LARGE. */
+  skipOversize?: boolean
+  /** Skip malformed input to the next line instead of failing with ERR_JOURNAL_MALFORMED. */
+  skipMalformed?: boolean
+  /** Yield a trailing partial record flagged `incomplete` instead of failing with ERR_JOURNAL_INCOMPLETE. */
+  allowIncomplete?: boolean
+  /** How entries decode field bytes. Default utf8. */
+  encoding?: FieldEncoding
+  /** Readable-side buffer, in entries. Default 16 (Node's object-mode default). */
+  highWaterMark?: number
+}
+
+/**
+ * Bytes in, {@link JournalEntry} objects out. Quote-aware, byte-exact, with
+ * absolute positions. A chunk's records are pushed together, so at most one
+ * input chunk's worth of entries sits above the readable highWaterMark.
+ *
+ * Emits `skip` with a {@link SkipReport} for every record skipped when
+ * skipping is on; `malformedSkipped`, `oversizeSkipped` and `bytesSkipped`
+ * count them.
+ */
+export class JournalEntryTransform extends Transform {
+  readonly #framer: JournalFramer
+  readonly #journal: number | null
+  readonly #encoding: FieldEncoding
+  readonly #allowIncomplete: boolean
+  readonly #sink: (raw: Buffer, offset: number, line: number) => void
+  /** An error held back until the entries before it have been read. */
+  #deferred: { err: Error; cb: TransformCallback } | undefined
+  /** Entries pushed so far. */
+  entries = 0
+
+  constructor(options: JournalEntryTransformOptions = {}) {
+    super({
+      readableObjectMode: true,
+      writableObjectMode: false,
+      readableHighWaterMark: options.highWaterMark ?? 16,
+    })
+    const opts = { ...options }
+    this.#journal = opts.journal ?? null
+    this.#encoding = opts.encoding ?? 'utf8'
+    this.#allowIncomplete = opts.allowIncomplete ?? false
+    this.#framer = new JournalFramer(opts)
+    this.#framer.onSkip = (report: SkipReport) => this.emit('skip', report)
+    const journal = this.#journal
+    const encoding = this.#encoding
+    this.#sink = (raw, offset, line) => {
+      this.entries++
+      this.push(new JournalEntry(raw, { journal, offset, end: offset + raw.length, line }, { encoding }))
+    }
+  }
+
+  get malformedSkipped(): number {
+    return this.#framer.malformedSkipped
+  }
+
+  get oversizeSkipped(): number {
+    return this.#framer.oversizeSkipped
+  }
+
+  get bytesSkipped(): number {
+    return this.#framer.bytesSkipped
+  }
+
+  /** Offset just past the last input byte seen. */
+  get offset(): number {
+    return this.#framer.offset
+  }
+
+  override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk
+    try {
+      this.#framer.push(buf, this.#sink)
+    } catch (err) {
+      this.#failAfterDrain(toError(err), cb)
+      return
+    }
+    cb()
+  }
+
+  /**
+   * Reading is where a held-back error surfaces: once the consumer has taken
+   * every entry that came before the bad input, the stream fails. Hooking
+   * `read()` (rather than `_read()`, which Node does not call again until
+   * something is pushed) covers `pipe`, `for await` and `read()` alike.
+   */
+  override read(size?: number): JournalEntry | null {
+    const entry = super.read(size) as JournalEntry | null
+    if (this.#deferred && this.readableLength === 0) process.nextTick(() => this.#releaseDeferred())
+    return entry
+  }
+
+  /**
+   * Fails the stream, but only after the entries already pushed have been
+   * consumed: a bad record must not cost the good ones before it.
+   */
+  #failAfterDrain(err: Error, cb: TransformCallback): void {
+    if (this.readableLength === 0) {
+      cb(err)
+      return
+    }
+    this.#deferred = { err, cb }
+  }
+
+  #releaseDeferred(): void {
+    const d = this.#deferred
+    if (!d || this.readableLength > 0) return
+    this.#deferred = undefined
+    d.cb(d.err)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.#allowIncomplete) {
+      const rest = this.#framer.takePending()
+      if (rest) {
+        this.entries++
+        const { raw, offset, line } = rest
+        this.push(
+          new JournalEntry(
+            raw,
+            { journal: this.#journal, offset, end: offset + raw.length, line },
+            { encoding: this.#encoding, incomplete: true },
+          ),
+        )
+      }
+      cb()
+      return
+    }
+    const err = this.#framer.incompleteError()
+    if (err) this.#failAfterDrain(err, cb)
+    else cb()
+  }
+}

@@ -1,0 +1,24 @@
+import { createReadStream } from 'node:fs'
+import type { Readable } from 'node:stream'
+import pumpify from 'pumpify'
+import { maybeGunzip } from '../files/gunzip.js'
+import { journalNumberOf } from '../files/journal-name.js'
+import { JournalEntryTransform, type JournalEntryTransformOptions } from './journal-entry-transform.js'
+
+export interface JournalReaderOptions extends JournalEntryTransformOptions {
+  /** Read from this stream instead of opening `file` (stdin, a socket, …). */
+  input?: Readable
+}
+
+/**
+ * One stream from a file (or any byte stream) to journal entries: the
+ * input, gunzip when its first bytes say gzip, then framing. The journal
+ * number defaults to the one in the file name (`journal.N`, `PREFIX.jnl.N[.gz]`).
+ */
+export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): pumpify {
+  const opts = { ...options }
+  const input = opts.input ?? createReadStream(file ?? '/dev/stdin')
+  const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
+  const entries = new JournalEntryTransform({ ...opts, journal, file: opts.file ?? file })
+  return pumpify.obj(input, maybeGunzip({ file: file ?? '-' }), entries)
+}

@@ -20,5 +20,5 @@ export function createJournalReader(file: string | null, options: JournalReaderO
   const input = opts.input ?? createReadStream(file ?? '/dev/stdin')
   const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
   const entries = new JournalEntryTransform({ ...opts, journal, file: opts.file ?? file })
-  return pumpify.obj(input, maybeGunzip({ file: file ?? '-' }), entries)
+  return new pumpify.obj(input, maybeGunzip({ file: file ?? "-" }), entries)
 }

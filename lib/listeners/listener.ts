@@ -1,0 +1,76 @@
+import type { JournalEntry } from '../journal/entry.js'
+import type { JournalPosition } from '../journal/position.js'
+
+/** A minimal structured logger (pino's shape), so listeners need not import pino. */
+export interface ListenerLogger {
+  debug(obj: object | string, msg?: string): void
+  info(obj: object | string, msg?: string): void
+  warn(obj: object | string, msg?: string): void
+  error(obj: object | string, msg?: string): void
+}
+
+/** What a listener is told when the daemon opens it. */
+export interface ListenerContext {
+  /** The position the daemon resumes from (entries at or after it will follow), or null when unknown. */
+  readonly start: JournalPosition | null
+  readonly logger: ListenerLogger
+  /** Aborted when the daemon stops: long waits inside a listener should end. */
+  readonly signal: AbortSignal
+}
+
+/**
+ * A journal listener, the original logDaemon's API. The daemon calls, in
+ * journal order and one at a time:
+ *
+ * - `isHandled(entry)`: should this listener see the entry?
+ * - `listen(entry)`: handle it (may be async; a rejection is retried with backoff);
+ * - `noData(hadData)`: after a quiet period; `hadData` is true on the first
+ *   call after activity and false on the following quiet calls;
+ * - `sync(position)`: make everything up to `position` durable (fsync,
+ *   remote acknowledgement): the daemon commits `position` only after every
+ *   listener's `sync` has resolved;
+ * - `close()`: once, at shutdown, after the last `sync`.
+ */
+export interface Listener {
+  /** Names the listener in logs, errors and the status page. */
+  readonly name: string
+  open?(context: ListenerContext): void | Promise<void>
+  isHandled(entry: JournalEntry): boolean
+  listen(entry: JournalEntry): void | Promise<void>
+  noData(hadData: boolean): void | Promise<void>
+  sync?(position: JournalPosition): void | Promise<void>
+  close(): void | Promise<void>
+}
+
+/** Sensible defaults: handles every entry, does nothing when quiet, nothing to close. */
+export abstract class BaseListener implements Listener {
+  readonly name: string
+
+  constructor(name?: string) {
+    this.name = name ?? this.constructor.name
+  }
+
+  isHandled(_entry: JournalEntry): boolean {
+    return true
+  }
+
+  abstract listen(entry: JournalEntry): void | Promise<void>
+
+  noData(_hadData: boolean): void | Promise<void> {}
+
+  close(): void | Promise<void> {}
+}
+
+/**
+ * The module form of a custom listener, loaded by specifier or path from the
+ * configuration: the module's default export (or its `createListener`
+ * export) is called with the listener's options from the configuration.
+ */
+export type ListenerFactory = (options: Record<string, unknown>, context: { name: string }) => Listener | Promise<Listener>
+
+/** Whether a value has the listener methods. */
+export function isListener(value: unknown): value is Listener {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return typeof v.isHandled === 'function' && typeof v.listen === 'function'
+}

@@ -33,6 +33,14 @@ export const ErrorCodes = {
   LISTENER_LOAD: 'ERR_LISTENER_LOAD',
   /** A listener failed and its retries ran out. */
   LISTENER_FAILED: 'ERR_LISTENER_FAILED',
+  /** The mirror listener would leave a hole: the next entry starts past the mirror's end. */
+  MIRROR_GAP: 'ERR_MIRROR_GAP',
+  /** A mirror file is shorter than its own committed length, or its state cannot be read. */
+  MIRROR_MISMATCH: 'ERR_MIRROR_MISMATCH',
+  /** The configuration file does not exist or cannot be loaded. */
+  CONFIG_NOT_FOUND: 'ERR_CONFIG_NOT_FOUND',
+  /** A file would be overwritten without `--force`. */
+  FILE_EXISTS: 'ERR_FILE_EXISTS',
   /** Command-line usage error. */
   USAGE: 'ERR_USAGE',
 } as const

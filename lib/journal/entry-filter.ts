@@ -1,0 +1,36 @@
+import type { JournalEntry } from './entry.js'
+
+/** Which entries to keep: by table name (with `*` wildcards) and by op. */
+export interface EntryFilterOptions {
+  /** Table patterns such as `db.rev*`; an entry without a table never matches. */
+  tables?: readonly string[]
+  /** Ops such as `pv`, `ex` (without `@`). */
+  ops?: readonly string[]
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const body = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*')
+  return new RegExp(`^${body}$`)
+}
+
+/**
+ * Builds a predicate for the filters, or null when there is nothing to
+ * filter (so callers can skip the per-entry call). Table names are compared
+ * as latin1 text, which is exact for the ASCII names p4d uses.
+ */
+export function createEntryFilter(options: EntryFilterOptions): ((entry: JournalEntry) => boolean) | null {
+  const tables = options.tables?.length ? options.tables.map(globToRegExp) : null
+  const ops = options.ops?.length ? new Set(options.ops.map((o) => o.replace(/^@|@$/g, ''))) : null
+  if (!tables && !ops) return null
+  return (entry) => {
+    if (ops && !ops.has(entry.op)) return false
+    if (tables) {
+      const table = entry.table
+      if (table === null || !tables.some((re) => re.test(table))) return false
+    }
+    return true
+  }
+}

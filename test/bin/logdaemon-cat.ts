@@ -1,0 +1,176 @@
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync, readFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
+import { fileURLToPath } from 'node:url'
+import { main } from '../../bin/logdaemon-cat.js'
+import { fakeIO } from '../helpers/stdio.js'
+import { FIXTURE_DIR, FIXTURE_RECORDS, fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
+
+const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta.url))
+const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
+
+t.test('--format raw reproduces every fixture byte for byte, plain and gz', { skip: fixturesSkip }, async (t) => {
+  const dir = t.testdir()
+  for (const name of fixtureNames()) {
+    const data = readFixture(name)
+    const gz = `${dir}/${name}.gz`
+    writeFileSync(gz, gzipSync(data))
+    for (const file of [FIXTURE_DIR + name, gz]) {
+      const f = fakeIO()
+      t.equal(await main([file], f.io), 0, `${file}: exit 0`)
+      t.ok(f.stdout().equals(data), `${file}: same bytes`)
+      t.equal(f.stderr(), '')
+    }
+  }
+})
+
+t.test('--format json gives the fields of every record', { skip: fixturesSkip }, async (t) => {
+  for (const name of fixtureNames()) {
+    const f = fakeIO()
+    t.equal(await main(['--format', 'json', FIXTURE_DIR + name], f.io), 0)
+    const rows = f.stdout().toString().trim().split('\n').map((l) => JSON.parse(l))
+    t.equal(rows.length, FIXTURE_RECORDS[name], `${name}: one object per record`)
+    for (const key of ['file', 'journal', 'offset', 'end', 'line', 'op', 'version', 'table', 'fields']) {
+      t.ok(key in rows[0], `${name}: has ${key}`)
+    }
+  }
+  const f = fakeIO()
+  await main(['-f', 'json', FIXTURE_DIR + 'journal-2014-submit.jnl'], f.io)
+  const first = JSON.parse(f.stdout().toString().split('\n')[0]!)
+  t.same(first, {
+    file: FIXTURE_DIR + 'journal-2014-submit.jnl',
+    journal: null,
+    offset: 0,
+    end: 52,
+    line: 1,
+    op: 'pv',
+    version: 0,
+    table: 'db.depot',
+    fields: ['import', '0', 'subdir', 'import/...'],
+  })
+})
+
+t.test('journal numbers come from the file name', async (t) => {
+  const dir = t.testdir({ 'journal.12': '@ex@ 1 2\n', 'p4.jnl.7.gz': gzipSync('@ex@ 3 4\n'), 'other.txt': '@ex@ 5 6\n' })
+  for (const [file, n] of [['journal.12', 12], ['p4.jnl.7.gz', 7], ['other.txt', null]] as const) {
+    const f = fakeIO()
+    await main(['-f', 'json', `${dir}/${file}`], f.io)
+    t.equal(JSON.parse(f.stdout().toString()).journal, n, file)
+  }
+})
+
+t.test('filters by table pattern and op', { skip: fixturesSkip }, async (t) => {
+  const f = fakeIO()
+  await main(['-f', 'json', '-t', 'db.rev*', '-t', 'db.change', FIXTURE_DIR + 'journal-2014-submit.jnl'], f.io)
+  const rows = f.stdout().toString().trim().split('\n').map((l) => JSON.parse(l))
+  t.ok(rows.length > 0)
+  t.ok(rows.every((r) => /^db\.rev/.test(r.table) || r.table === 'db.change'))
+  const g = fakeIO()
+  await main(['--op', 'ex', FIXTURE_DIR + 'journal-2014-win1252.jnl'], g.io)
+  const lines = g.stdout().toString().trim().split('\n')
+  t.ok(lines.length > 0 && lines.every((l) => l.startsWith('@ex@ ')))
+})
+
+t.test('latin1 maps every byte to one code unit', async (t) => {
+  const raw = Buffer.concat([Buffer.from('@pv@ 1 @db.user@ @'), Buffer.from([0xe9, 0xff]), Buffer.from('@ \n')])
+  const f = fakeIO(raw)
+  await main(['-f', 'json', '-e', 'latin1'], f.io)
+  t.same(JSON.parse(f.stdout().toString()).fields, ['\u00e9\u00ff'])
+})
+
+t.test('stdin, - and several files in order', async (t) => {
+  const dir = t.testdir({ a: '@ex@ 1 2\n', b: '@ex@ 3 4\n' })
+  const f = fakeIO('@ex@ 9 9\n')
+  t.equal(await main([`${dir}/a`, '-', `${dir}/b`], f.io), 0)
+  t.equal(f.stdout().toString(), '@ex@ 1 2\n@ex@ 9 9\n@ex@ 3 4\n')
+})
+
+t.test('malformed input: exit 1 with file, offset and line, good records first', async (t) => {
+  const dir = t.testdir({ 'journal.3': '@ex@ 1 2\nbroken\n@ex@ 3 4\n' })
+  const f = fakeIO()
+  t.equal(await main([`${dir}/journal.3`], f.io), 1)
+  t.equal(f.stdout().toString(), '@ex@ 1 2\n')
+  t.match(f.stderr(), /^logdaemon-cat: .*journal\.3: journal 3, offset 9, line 2: /)
+  const g = fakeIO()
+  t.equal(await main(['--skip-malformed', `${dir}/journal.3`], g.io), 0)
+  t.equal(g.stdout().toString(), '@ex@ 1 2\n@ex@ 3 4\n')
+  t.match(g.stderr(), /skipped 1 malformed/)
+})
+
+t.test('input ending inside a record', async (t) => {
+  const dir = t.testdir({ j: '@ex@ 1 2\n@pv@ 1 @db.x@ @par' })
+  const f = fakeIO()
+  t.equal(await main([`${dir}/j`], f.io), 1)
+  t.match(f.stderr(), /offset 9, line 2: the input ends inside a record/)
+  t.equal(f.stdout().toString(), '@ex@ 1 2\n')
+  const g = fakeIO()
+  t.equal(await main(['--allow-incomplete', '-f', 'json', `${dir}/j`], g.io), 0)
+  const rows = g.stdout().toString().trim().split('\n').map((l) => JSON.parse(l))
+  t.equal(rows[1].incomplete, true)
+  t.same(rows[1].fields, ['par'])
+})
+
+t.test('gzip errors name the file', async (t) => {
+  const gz = gzipSync(Buffer.from('@ex@ 1 2\n'.repeat(1000)))
+  const dir = t.testdir({ 'cut.gz': gz.subarray(0, gz.length - 20), 'bad.gz': Buffer.concat([gz.subarray(0, 12), Buffer.alloc(40, 0xff)]) })
+  const f = fakeIO()
+  t.equal(await main([`${dir}/cut.gz`], f.io), 1)
+  t.match(f.stderr(), /cut\.gz/)
+  const g = fakeIO()
+  t.equal(await main([`${dir}/bad.gz`], g.io), 1)
+  t.match(g.stderr(), /bad\.gz/)
+})
+
+t.test('usage errors exit 2; --help and --version exit 0', async (t) => {
+  for (const args of [['--nope'], ['--format', 'xml'], ['--max-entry-bytes', 'x']]) {
+    const f = fakeIO()
+    t.equal(await main(args, f.io), 2, args.join(' '))
+    t.match(f.stderr(), /^logdaemon-cat: /)
+  }
+  const h = fakeIO()
+  t.equal(await main(['--help'], h.io), 0)
+  for (const opt of ['--format', '--table', '--op', '--skip-malformed', '--allow-incomplete', '--progress', '--encoding']) {
+    t.match(h.stdout().toString(), opt)
+  }
+  const v = fakeIO()
+  t.equal(await main(['--version'], v.io), 0)
+  t.match(v.stdout().toString(), /^logdaemon-cat \d+\.\d+\.\d+ \(gzip inflater: (zlib-sync|node:zlib)\)\n$/)
+})
+
+t.test('a missing file is an I/O error', async (t) => {
+  const f = fakeIO()
+  t.equal(await main(['/nonexistent/journal.1'], f.io), 1)
+  t.match(f.stderr(), /logdaemon-cat: .*nonexistent/)
+})
+
+t.test('--progress draws on stderr and leaves stdout exact', { skip: fixturesSkip }, async (t) => {
+  const f = fakeIO()
+  t.equal(await main(['--progress', FIXTURE_DIR + 'checkpoint-2014.ckp'], f.io), 0)
+  t.ok(f.stdout().equals(readFixture('checkpoint-2014.ckp')))
+  t.match(f.stderr(), /logdaemon-cat \[/)
+})
+
+t.test('the built bin', { skip: binSkip || fixturesSkip }, async (t) => {
+  const file = FIXTURE_DIR + 'checkpoint-2020-windows-unicode.ckp'
+  const r = spawnSync(process.execPath, [BIN, file])
+  t.equal(r.status, 0)
+  t.ok(r.stdout.equals(readFileSync(file)), 'raw output equals the file')
+
+  t.test('| head -1 exits quietly with 0', async (t) => {
+    const dir = t.testdir()
+    const big = `${dir}/big.ckp`
+    writeFileSync(big, Buffer.from('@pv@ 1 @db.x@ @value@ \n'.repeat(400000)))
+    const child = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" "${big}" | head -1`])
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c) => (out += c))
+    child.stderr.on('data', (c) => (err += c))
+    const [code] = await new Promise<[number | null]>((r) => child.on('close', (c) => r([c])))
+    t.equal(code, 0)
+    t.equal(out, '@pv@ 1 @db.x@ @value@ \n')
+    t.equal(err, '', 'nothing on stderr')
+    const status = spawnSync('sh', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" "${big}" | head -1 >/dev/null`], { shell: '/bin/bash' })
+    t.equal(status.status, 0, 'the cat itself exits 0 on EPIPE')
+  })
+})

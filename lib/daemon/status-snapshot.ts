@@ -1,0 +1,79 @@
+/** The shape of `/status.json`, rendered by StatusTracker#snapshot. */
+
+/** The last error seen, as the status page shows it. */
+export interface StatusError {
+  readonly message: string
+  /** The error's stable code (`ERR_…`), or null for errors without one. */
+  readonly code: string | null
+  /** The listener it came from, or null for the daemon's own errors. */
+  readonly listener: string | null
+  readonly at: string
+}
+
+/** One listener's counters. */
+export interface ListenerStatus {
+  readonly name: string
+  /** Entries the listener has finished (`listen` resolved). */
+  readonly handled: number
+  /** Entries its `isHandled` declined. */
+  readonly skipped: number
+  /** Failed attempts that were retried. */
+  readonly retries: number
+  /** Failures after which retries ran out. */
+  readonly errors: number
+  readonly lastError: StatusError | null
+  /** When it last handled or skipped an entry (ISO time), or null. */
+  readonly lastActivity: string | null
+}
+
+/** One point of the entries-per-second chart. */
+export interface HistoryPoint {
+  /** Start of the interval (ISO time). */
+  readonly at: string
+  /** Entries read in the interval. */
+  readonly entries: number
+  /** Entries per second over the part of the interval the daemon was running. */
+  readonly perSecond: number
+}
+
+/** What `/status.json` serves. Times are ISO 8601 strings; positions are `N/offset` text. */
+export interface StatusSnapshot {
+  /** The logdaemon version. */
+  readonly version: string
+  /** The server root, or null before `started`. */
+  readonly root: string | null
+  readonly startedAt: string
+  readonly uptimeSeconds: number
+  /** End of the last entry read (`N/offset`), or null before the first. */
+  readonly position: string | null
+  /** The last committed position (`N/offset`), or null before the first commit. */
+  readonly committed: string | null
+  readonly liveJournal: {
+    /** The live journal's number (the next checkpoint's), or null when unknown. */
+    readonly number: number | null
+    readonly path: string | null
+    /** Its size in bytes, or null when unknown. */
+    readonly size: number | null
+  }
+  /** Live size minus the read offset while reading the live journal; null when unknown (or catching up on older journals). */
+  readonly lagBytes: number | null
+  readonly entriesTotal: number
+  /** Entries per second over the last 10 complete seconds. */
+  readonly entriesPerSecond: number
+  /** Entries per second, oldest first, one point per `resolutionSeconds`, complete intervals only. */
+  readonly history: {
+    readonly resolutionSeconds: number
+    readonly points: readonly HistoryPoint[]
+  }
+  readonly listeners: readonly ListenerStatus[]
+  /** Retries over all listeners. */
+  readonly retries: number
+  /** Errors over all listeners and the daemon. */
+  readonly errors: number
+  readonly lastError: StatusError | null
+  /** When the last entry was read (ISO time), or null. */
+  readonly lastActivity: string | null
+  readonly lastRotation: { readonly at: string; readonly from: number; readonly to: number; readonly mode: string } | null
+  /** True while the journal has been quiet for the quiet period. */
+  readonly quiet: boolean
+}

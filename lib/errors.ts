@@ -41,6 +41,8 @@ export const ErrorCodes = {
   CONFIG_NOT_FOUND: 'ERR_CONFIG_NOT_FOUND',
   /** A file would be overwritten without `--force`. */
   FILE_EXISTS: 'ERR_FILE_EXISTS',
+  /** The notify listener could not deliver a change (SMTP or webhook); the daemon retries. */
+  NOTIFY_DELIVERY: 'ERR_NOTIFY_DELIVERY',
   /** Command-line usage error. */
   USAGE: 'ERR_USAGE',
 } as const

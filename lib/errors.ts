@@ -37,6 +37,14 @@ export const ErrorCodes = {
   MIRROR_GAP: 'ERR_MIRROR_GAP',
   /** A mirror file is shorter than its own committed length, or its state cannot be read. */
   MIRROR_MISMATCH: 'ERR_MIRROR_MISMATCH',
+  /** ssh refused the standby's host key (unknown or changed): fix known_hosts, nothing is retried. */
+  SSH_HOST_KEY: 'ERR_SSH_HOST_KEY',
+  /** ssh could not authenticate to the standby with the configured key, non-interactively. */
+  SSH_AUTH: 'ERR_SSH_AUTH',
+  /** The ssh connection or the remote command failed or spoke out of protocol; hot-backup reconnects. */
+  REMOTE_FAILED: 'ERR_REMOTE_FAILED',
+  /** The standby lacks bytes before the ones hot-backup holds: they can no longer be sent. */
+  REMOTE_GAP: 'ERR_REMOTE_GAP',
   /** The configuration file does not exist or cannot be loaded. */
   CONFIG_NOT_FOUND: 'ERR_CONFIG_NOT_FOUND',
   /** A file would be overwritten without `--force`. */

@@ -42,6 +42,8 @@ export interface StatusSnapshot {
   readonly version: string
   /** The server root, or null before `started`. */
   readonly root: string | null
+  /** When this snapshot was taken (the server's clock: compare other times with it, not the browser's). */
+  readonly now: string
   readonly startedAt: string
   readonly uptimeSeconds: number
   /** End of the last entry read (`N/offset`), or null before the first. */

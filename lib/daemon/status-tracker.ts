@@ -27,10 +27,11 @@ function packageVersion(): string {
     // Self-reference through package.json `exports`: works from lib/ and dist/.
     const pkg = createRequire(import.meta.url)('logdaemon/package.json') as { version: string }
     return pkg.version
+    /* c8 ignore start -- only when the package is copied without its package.json */
   } catch {
-    /* c8 ignore next 2 -- only when the package is copied without its package.json */
     return 'unknown'
   }
+  /* c8 ignore stop */
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
@@ -163,6 +164,7 @@ export class StatusTracker {
     return {
       version: this.#version,
       root: this.#root,
+      now: new Date(now).toISOString(),
       startedAt: new Date(this.#startedAt).toISOString(),
       uptimeSeconds: Math.max(0, Math.floor((now - this.#startedAt) / 1000)),
       position: this.#readJournal === null || this.#readEnd === null ? null : `${this.#readJournal}/${this.#readEnd}`,

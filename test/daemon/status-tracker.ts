@@ -27,6 +27,7 @@ t.test('a fresh tracker reports nothing known', async (t) => {
   t.match(s, {
     version: '9.9.9',
     root: null,
+    now: new Date(c.start).toISOString(),
     startedAt: new Date(c.start).toISOString(),
     uptimeSeconds: 0,
     position: null,

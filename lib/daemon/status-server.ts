@@ -1,0 +1,146 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { isIP, type AddressInfo } from 'node:net'
+import type { Registry } from 'prom-client'
+import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { createMetricsRegistry } from './metrics.js'
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js'
+import type { StatusTracker } from './status-tracker.js'
+
+export interface StatusServerOptions {
+  /** Address to listen on. Default `127.0.0.1`; any non-loopback address requires `token`. */
+  host?: string
+  /** Port; 0 (the default) picks a free one. */
+  port?: number
+  /** Required as `Authorization: Bearer TOKEN` or `?token=TOKEN` on every request when set. */
+  token?: string
+  tracker: StatusTracker
+  /** The registry `/metrics` serves. Default: `createMetricsRegistry(tracker)`. */
+  registry?: Registry
+}
+
+/** Whether `host` is a loopback address (127.0.0.0/8, ::1) or `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  if (h === 'localhost') return true
+  if (isIP(h) === 4) return h.startsWith('127.')
+  if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h)
+  return false
+}
+
+const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
+
+/**
+ * The status HTTP server (node:http only):
+ *
+ * - `/` the status page, which polls `/status.json` once a second;
+ * - `/status.json` the tracker's snapshot;
+ * - `/metrics` Prometheus text.
+ *
+ * GET and HEAD only. Listens on 127.0.0.1 by default; refuses any other
+ * address without a token (ERR_CONFIG_INVALID).
+ */
+export class StatusServer {
+  readonly #host: string
+  readonly #port: number
+  readonly #token: Buffer | null
+  readonly #tracker: StatusTracker
+  readonly #registry: Registry
+  #server: Server | null = null
+  #closing: Promise<void> | null = null
+
+  constructor(options: StatusServerOptions) {
+    this.#host = options.host ?? '127.0.0.1'
+    this.#port = options.port ?? 0
+    this.#token = options.token === undefined ? null : digest(options.token)
+    this.#tracker = options.tracker
+    this.#registry = options.registry ?? createMetricsRegistry(options.tracker)
+    if (options.token === '') {
+      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, 'status.token is empty: set a long random token, or remove the key to serve without one on 127.0.0.1', {
+        details: { key: 'status.token' },
+      })
+    }
+  }
+
+  /** Starts listening; resolves with the base URL (`http://HOST:PORT/`, without the token). */
+  async listen(): Promise<{ url: string; port: number }> {
+    if (this.#server !== null) throw new Error('StatusServer: listen() was already called')
+    if (this.#token === null && !isLoopbackHost(this.#host)) {
+      throw new LogdaemonError(
+        ErrorCodes.CONFIG_INVALID,
+        `status.host is ${this.#host}, which is not a loopback address: set status.token so that only holders of the token can read the status, or set status.host to 127.0.0.1`,
+        { details: { key: 'status.token', host: this.#host } },
+      )
+    }
+    const server = createServer((req, res) => this.#handle(req, res))
+    this.#server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.#port, this.#host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    const { port } = server.address() as AddressInfo
+    const host = isIP(this.#host) === 6 ? `[${this.#host}]` : this.#host
+    return { url: `http://${host}:${port}/`, port }
+  }
+
+  /** Stops listening and closes open connections (browsers keep them alive). Idempotent. */
+  close(): Promise<void> {
+    const server = this.#server
+    if (server === null) return Promise.resolve()
+    this.#closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+    return this.#closing
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    // req.url is always set on a server's requests; the base only makes it absolute.
+    const url = new URL(String(req.url), 'http://status.invalid')
+    res.setHeader('cache-control', 'no-store')
+    res.setHeader('x-content-type-options', 'nosniff')
+    res.setHeader('referrer-policy', 'no-referrer')
+    if (!this.#authorized(req, url)) {
+      res.setHeader('www-authenticate', 'Bearer realm="logdaemon"')
+      return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer TOKEN or add ?token=TOKEN to the address\n')
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD')
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n')
+    }
+    switch (url.pathname) {
+      case '/':
+        res.setHeader('content-security-policy', STATUS_PAGE_CSP)
+        return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML)
+      case '/status.json':
+        return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(this.#tracker.snapshot()))
+      case '/metrics':
+        this.#registry.metrics().then(
+          (text) => send(res, 200, this.#registry.contentType, text),
+          /* c8 ignore next -- prom-client's own metrics do not fail */
+          (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
+        )
+        return
+      default:
+        return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /status.json or /metrics\n')
+    }
+  }
+
+  #authorized(req: IncomingMessage, url: URL): boolean {
+    if (this.#token === null) return true
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
+    const given = bearer?.[1] ?? url.searchParams.get('token')
+    // Compares digests so that neither the length nor the bytes leak through timing.
+    return given !== null && timingSafeEqual(digest(given), this.#token)
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.statusCode = status
+  res.setHeader('content-type', type)
+  res.setHeader('content-length', Buffer.byteLength(body))
+  res.end(body)
+}

@@ -81,33 +81,51 @@ export async function catInput(
   const json = options.format === 'json'
   const encoding = options.encoding
   let entries = 0
-  let rawParts: Buffer[] = []
   let text = ''
+  // Raw output is kept as runs of adjacent records: one view per run, not per record.
+  let runs: Buffer[] = []
+  let runSource: Buffer | null = null
+  let runStart = 0
+  let runEnd = 0
+  const addRaw = (source: Buffer, start: number, end: number): void => {
+    if (source === runSource && start === runEnd) {
+      runEnd = end
+      return
+    }
+    if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+    runSource = source
+    runStart = start
+    runEnd = end
+  }
 
-  const toEntry = (raw: Buffer, offset: number, line: number, incomplete = false): JournalEntry =>
-    new JournalEntry(raw, { journal, offset, end: offset + raw.length, line }, { encoding, incomplete })
+  const toEntry = (source: Buffer, start: number, end: number, offset: number, line: number, incomplete = false): JournalEntry =>
+    new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
 
-  const sink = (raw: Buffer, offset: number, line: number): void => {
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
     if (!json && !filter) {
-      rawParts.push(raw)
+      addRaw(source, start, end)
       entries++
       return
     }
-    const entry = toEntry(raw, offset, line)
+    const entry = toEntry(source, start, end, offset, line)
     if (filter && !filter(entry)) return
     entries++
     if (json) text += entryToJsonLine(entry, name)
-    else rawParts.push(raw)
+    else addRaw(source, start, end)
   }
 
   const flush = async (): Promise<void> => {
     if (json) {
       if (text) await write(out, text)
       text = ''
-    } else if (rawParts.length) {
-      const data = rawParts.length === 1 ? rawParts[0]! : Buffer.concat(rawParts)
-      rawParts = []
-      await write(out, data)
+    } else {
+      if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+      runSource = null
+      if (runs.length) {
+        const data = runs.length === 1 ? runs[0]! : Buffer.concat(runs)
+        runs = []
+        await write(out, data)
+      }
     }
   }
 
@@ -118,11 +136,11 @@ export async function catInput(
     }
     const rest = options.allowIncomplete ? framer.takePending() : null
     if (rest) {
-      const entry = toEntry(rest.raw, rest.offset, rest.line, true)
+      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, true)
       if (!filter || filter(entry)) {
         entries++
         if (json) text += entryToJsonLine(entry, name)
-        else rawParts.push(rest.raw)
+        else addRaw(rest.raw, 0, rest.raw.length)
       }
     }
     const incomplete = framer.incompleteError()

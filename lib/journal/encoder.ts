@@ -67,6 +67,6 @@ export function encodeRecord(spec: RecordSpec): Buffer {
  * `e.raw` for every well-formed record.
  */
 export function encodeEntry(entry: JournalEntry): Buffer {
-  const values = entry.values.map((v, i) => (entry.quoted[i] ? quoteValue(v) : v))
+  const values = entry.valueBytes.map((v, i) => (entry.quoted[i] ? quoteValue(v) : v))
   return join(values, entry.trailingSpace, entry.eol)
 }

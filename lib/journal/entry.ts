@@ -15,6 +15,15 @@ export interface EntryPosition {
   readonly line: number
 }
 
+export interface JournalEntryOptions {
+  incomplete?: boolean
+  encoding?: FieldEncoding
+  /** Where the record's bytes start in `source`. Default 0. */
+  start?: number
+  /** Where they end in `source`. Default `source.length`. */
+  end?: number
+}
+
 /** Ops whose records carry a table version and a table name before the row. */
 const DATA_OPS: ReadonlySet<string> = new Set(['pv', 'rv', 'dv', 'put', 'del', 'vv', 'dl'])
 
@@ -22,13 +31,19 @@ export function isDataOp(op: string): boolean {
   return DATA_OPS.has(op)
 }
 
+const AT = 0x40
+
+/** Interned two-letter ops, by their two bytes: reading `op` allocates nothing for them. */
+const TWO_LETTER_OPS = new Map<number, string>(
+  ['pv', 'rv', 'dv', 'vv', 'dl', 'ex', 'mx', 'nx'].map((op) => [(op.charCodeAt(0) << 8) | op.charCodeAt(1), op]),
+)
+
 /**
- * One record of a journal or checkpoint. Framing creates it from the exact
- * bytes; fields are parsed and decoded only when somebody reads them.
+ * One record of a journal or checkpoint. Framing creates it from a range of
+ * the input chunk without copying; `raw`, fields and lines are made only
+ * when somebody reads them (a Buffer view costs more than framing a record).
  */
 export class JournalEntry {
-  /** The exact bytes of the record, including its line terminator. */
-  readonly raw: Buffer
   readonly position: EntryPosition
   /** True for a trailing record the input ended inside. */
   readonly incomplete: boolean
@@ -42,95 +57,135 @@ export class JournalEntry {
    */
   consistent = false
 
-  #parsed: ParsedRecord | undefined
+  readonly #source: Buffer
+  readonly #start: number
+  readonly #end: number
+  #raw: Buffer | undefined
   #op: string | undefined
-  #fields: string[] | undefined
+  #parsed: ParsedRecord | undefined
+  #bytes: ParsedRecord | undefined
 
-  constructor(
-    raw: Buffer,
-    position: EntryPosition,
-    options: { incomplete?: boolean; encoding?: FieldEncoding } = {},
-  ) {
-    this.raw = raw
+  constructor(source: Buffer, position: EntryPosition, options: JournalEntryOptions = {}) {
+    this.#source = source
+    this.#start = options.start ?? 0
+    this.#end = options.end ?? source.length
     this.position = position
     this.incomplete = options.incomplete ?? false
     this.encoding = options.encoding ?? 'utf8'
   }
 
+  /** The exact bytes of the record, including its line terminator. */
+  get raw(): Buffer {
+    if (this.#raw === undefined) {
+      this.#raw =
+        this.#start === 0 && this.#end === this.#source.length ? this.#source : this.#source.subarray(this.#start, this.#end)
+    }
+    return this.#raw
+  }
+
+  /** Length of the record in bytes. */
+  get length(): number {
+    return this.#end - this.#start
+  }
+
+  /** The record decoded with `encoding` (or another), without copying the bytes first. */
+  text(encoding: FieldEncoding = this.encoding): string {
+    return this.#source.toString(encoding, this.#start, this.#end)
+  }
+
   /** The op without its `@`s: `pv`, `ex`, `nx`, or any other op text. */
   get op(): string {
     if (this.#op === undefined) {
-      // The op is the first quoted field; ops never contain `@`.
-      const close = this.raw.indexOf(0x40, 1)
-      this.#op = close > 0 ? this.raw.toString('latin1', 1, close) : ''
+      const src = this.#source
+      const s = this.#start
+      if (this.#end - s > 3 && src[s + 3] === AT) {
+        const known = TWO_LETTER_OPS.get(((src[s + 1] as number) << 8) | (src[s + 2] as number))
+        if (known !== undefined) return (this.#op = known)
+      }
+      // Ops never contain `@`: the op is everything up to the second one.
+      const close = src.indexOf(AT, s + 1)
+      this.#op = close > s && close < this.#end ? src.toString('latin1', s + 1, close) : ''
     }
     return this.#op
   }
 
-  /** Every value of the record as bytes, `@@` decoded, op included. */
-  get values(): readonly Buffer[] {
+  /** Every value as text decoded with `encoding`, `@@` decoded, op included. */
+  get values(): readonly string[] {
     return this.#parse().values
   }
 
-  /** For each of `values`, whether it was written quoted. */
-  get quoted(): readonly boolean[] {
-    return this.#parse().quoted
+  /** Every value as bytes, `@@` decoded, op included. */
+  get valueBytes(): readonly Buffer[] {
+    return this.#parseBytes().values.map((v) => Buffer.from(v, 'latin1'))
   }
 
-  /** Whether the last field is followed by a space (p4d does this for data and notes). */
+  /** For each value, whether it was written quoted. */
+  get quoted(): readonly boolean[] {
+    return this.#parseBytes().quoted
+  }
+
+  /** Whether the last value is followed by a space (p4d does this for data and notes). */
   get trailingSpace(): boolean {
-    return this.#parse().trailingSpace
+    return this.#parseBytes().trailingSpace
   }
 
   /** The line terminator: `\n`, `\r\n`, or `` for an incomplete record. */
   get eol(): string {
-    return this.#parse().eol
+    return this.#parseBytes().eol
   }
 
   /** The table's schema version for data records, else null. */
   get version(): number | null {
     if (!isDataOp(this.op)) return null
     const v = this.#parse().values[1]
-    return v === undefined ? null : Number(v.toString('latin1'))
+    return v === undefined ? null : Number(v)
   }
 
   /** The table name for data records, else null. */
   get table(): string | null {
     if (!isDataOp(this.op)) return null
-    const v = this.#parse().values[2]
-    return v === undefined ? null : v.toString(this.encoding)
+    return this.#parse().values[2] ?? null
   }
 
-  /** Field values as bytes: the row for data records, all after the op otherwise. */
-  get fieldBytes(): readonly Buffer[] {
+  /** Field values decoded with `encoding`: the row for data records, all after the op otherwise. Bare values keep their text. */
+  get fields(): readonly string[] {
     return this.#parse().values.slice(isDataOp(this.op) ? 3 : 1)
   }
 
-  /** Field values decoded with `encoding`. Bare values keep their text. */
-  get fields(): readonly string[] {
-    if (this.#fields === undefined) {
-      const enc = this.encoding
-      this.#fields = this.fieldBytes.map((b) => b.toString(enc))
-    }
-    return this.#fields
+  /** Field values as bytes (for servers whose text is not UTF-8). */
+  get fieldBytes(): readonly Buffer[] {
+    return this.valueBytes.slice(isDataOp(this.op) ? 3 : 1)
   }
 
   /** The physical lines of the record, without their terminators (the original logDaemon API). */
   get lines(): string[] {
-    const body = this.raw.subarray(0, this.raw.length - this.eol.length)
-    return body.toString(this.encoding).split('\n')
+    const text = this.text()
+    return text.slice(0, text.length - this.eol.length).split('\n')
   }
 
-  /** A copy of this entry read from another encoding. */
+  /** A copy of this entry that decodes with another encoding. */
   withEncoding(encoding: FieldEncoding): JournalEntry {
-    const e = new JournalEntry(this.raw, this.position, { incomplete: this.incomplete, encoding })
+    const e = new JournalEntry(this.#source, this.position, {
+      incomplete: this.incomplete,
+      encoding,
+      start: this.#start,
+      end: this.#end,
+    })
     e.didRotate = this.didRotate
     e.consistent = this.consistent
     return e
   }
 
   #parse(): ParsedRecord {
-    this.#parsed ??= parseRecord(this.raw)
+    if (this.#parsed === undefined) {
+      this.#parsed = this.encoding === 'latin1' ? this.#parseBytes() : parseRecord(this.text())
+    }
     return this.#parsed
+  }
+
+  /** Parsed from latin1 text, whose code units are the bytes. */
+  #parseBytes(): ParsedRecord {
+    this.#bytes ??= parseRecord(this.text('latin1'))
+    return this.#bytes
   }
 }

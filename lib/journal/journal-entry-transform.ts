@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
 import { JournalEntry, type FieldEncoding } from './entry.js'
-import { JournalFramer, type SkipReport } from './framer.js'
+import { JournalFramer, type RecordSink, type SkipReport } from './framer.js'
 
 export interface JournalEntryTransformOptions {
   /** Journal number put on every entry's position. Default null. */
@@ -40,7 +40,7 @@ export class JournalEntryTransform extends Transform {
   readonly #journal: number | null
   readonly #encoding: FieldEncoding
   readonly #allowIncomplete: boolean
-  readonly #sink: (raw: Buffer, offset: number, line: number) => void
+  readonly #sink: RecordSink
   /** An error held back until the entries before it have been read. */
   #deferred: { err: Error; cb: TransformCallback } | undefined
   /** Entries pushed so far. */
@@ -60,9 +60,9 @@ export class JournalEntryTransform extends Transform {
     this.#framer.onSkip = (report: SkipReport) => this.emit('skip', report)
     const journal = this.#journal
     const encoding = this.#encoding
-    this.#sink = (raw, offset, line) => {
+    this.#sink = (source, start, end, offset, line) => {
       this.entries++
-      this.push(new JournalEntry(raw, { journal, offset, end: offset + raw.length, line }, { encoding }))
+      this.push(new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end }))
     }
   }
 

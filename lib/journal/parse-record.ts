@@ -1,7 +1,7 @@
-/** The values of one record, as bytes, with what is needed to write it back. */
+/** The values of one record, with what is needed to write it back. */
 export interface ParsedRecord {
   /** Every value, op first, `@@` decoded. */
-  values: Buffer[]
+  values: string[]
   /** For each value, whether it was quoted. */
   quoted: boolean[]
   /** Whether a space follows the last value. */
@@ -10,26 +10,23 @@ export interface ParsedRecord {
   eol: string
 }
 
-const AT = 0x40
-const SP = 0x20
-const LF = 0x0a
-const CR = 0x0d
-
 /**
- * Splits a framed record into its values. Framing has already checked the
- * quoting, so this never fails: an odd byte simply lands in a bare value.
+ * Splits a framed record, decoded to text, into its values. Works on text
+ * from any decoding: `@`, space, CR and LF are ASCII and never part of a
+ * UTF-8 multi-byte sequence, so the structure is the same as in the bytes;
+ * on latin1 text, string indexes are byte offsets. Framing has already
+ * checked the quoting, so this never fails: an odd byte lands in a bare value.
  */
-export function parseRecord(raw: Buffer): ParsedRecord {
-  const values: Buffer[] = []
+export function parseRecord(text: string): ParsedRecord {
+  const values: string[] = []
   const quoted: boolean[] = []
   let eol = ''
-  let end = raw.length
-  if (end > 0 && raw[end - 1] === LF) {
+  let end = text.length
+  if (text.charCodeAt(end - 1) === 0x0a) {
     end--
     eol = '\n'
-    // A CR before the LF ends the record only outside a quote: the last
-    // value is then bare or closed, so the byte before the CR is not inside one.
-    if (end > 0 && raw[end - 1] === CR && !crIsQuoted(raw, end - 1)) {
+    // A CR before the LF ends the record only outside a quote.
+    if (text.charCodeAt(end - 1) === 0x0d && !isQuoted(text, end - 1)) {
       end--
       eol = '\r\n'
     }
@@ -37,15 +34,13 @@ export function parseRecord(raw: Buffer): ParsedRecord {
   let trailingSpace = false
   let i = 0
   while (i < end) {
-    if (raw[i] === AT) {
-      const { value, next } = readQuoted(raw, i + 1, end)
-      values.push(value)
+    if (text.charCodeAt(i) === 0x40) {
+      i = readQuoted(text, i + 1, end, values)
       quoted.push(true)
-      i = next
     } else {
-      let j = raw.indexOf(SP, i)
+      let j = text.indexOf(' ', i)
       if (j < 0 || j > end) j = end
-      values.push(raw.subarray(i, j))
+      values.push(text.slice(i, j))
       quoted.push(false)
       i = j
     }
@@ -57,36 +52,37 @@ export function parseRecord(raw: Buffer): ParsedRecord {
   return { values, quoted, trailingSpace, eol }
 }
 
-/** Reads a quoted value whose first content byte is at `start`. */
-function readQuoted(raw: Buffer, start: number, end: number): { value: Buffer; next: number } {
+/** Reads a quoted value whose first content character is at `start`; returns the index after its closing `@`. */
+function readQuoted(text: string, start: number, end: number, out: string[]): number {
   let i = start
-  let pieces: Buffer[] | undefined
+  let escaped = false
   for (;;) {
-    const at = raw.indexOf(AT, i)
+    const at = text.indexOf('@', i)
     if (at < 0 || at >= end) {
       // Unterminated (an incomplete record): the rest is the value.
-      const tail = raw.subarray(i, end)
-      return { value: pieces ? Buffer.concat([...pieces, tail]) : tail, next: end }
+      const v = text.slice(start, end)
+      out.push(escaped ? v.replaceAll('@@', '@') : v)
+      return end
     }
-    if (raw[at + 1] === AT && at + 1 < end) {
-      // `@@` is a literal `@`: keep it once and go on.
-      ;(pieces ??= []).push(raw.subarray(i, at + 1))
+    if (at + 1 < end && text.charCodeAt(at + 1) === 0x40) {
+      // `@@` is a literal `@`.
+      escaped = true
       i = at + 2
       continue
     }
-    const last = raw.subarray(i, at)
-    const value = pieces ? Buffer.concat([...pieces, last]) : last
-    return { value, next: at + 1 }
+    const v = text.slice(start, at)
+    out.push(escaped ? v.replaceAll('@@', '@') : v)
+    return at + 1
   }
 }
 
-/** Whether the byte at `pos` lies inside a quoted value (odd `@` count before it). */
-function crIsQuoted(raw: Buffer, pos: number): boolean {
+/** Whether the character at `pos` lies inside a quoted value (odd `@` count before it). */
+function isQuoted(text: string, pos: number): boolean {
   let count = 0
-  let i = raw.indexOf(AT)
+  let i = text.indexOf('@')
   while (i >= 0 && i < pos) {
     count++
-    i = raw.indexOf(AT, i + 1)
+    i = text.indexOf('@', i + 1)
   }
   return count % 2 === 1
 }

@@ -35,7 +35,7 @@ t.test('every split point of every fixture yields the same records', { skip: fix
   const frameSync = (chunks: Buffer[]): string => {
     const framer = new JournalFramer()
     const out: string[] = []
-    for (const c of chunks) framer.push(c, (raw, offset, line) => out.push(`${offset}:${line}:${raw.toString('latin1')}`))
+    for (const c of chunks) framer.push(c, (src, start, end, offset, line) => out.push(`${offset}:${line}:${src.toString('latin1', start, end)}`))
     return out.join('\u0000') + (framer.pending ? ' (pending)' : '')
   }
   for (const name of fixtureNames()) {

@@ -1,0 +1,56 @@
+import t from 'tap'
+import { JournalEntry, isDataOp } from '../../lib/journal/entry.js'
+
+const pos = { journal: 3, offset: 100, end: 0, line: 7 }
+const make = (text: string | Buffer, options = {}) => {
+  const raw = Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1')
+  return new JournalEntry(raw, { ...pos, end: pos.offset + raw.length }, options)
+}
+
+t.test('data record', async (t) => {
+  const e = make('@rv@ 3 @db.user@ @bob@ 12 @a@@b@ \n')
+  t.equal(e.op, 'rv')
+  t.equal(e.version, 3)
+  t.equal(e.table, 'db.user')
+  t.same(e.fields, ['bob', '12', 'a@b'])
+  t.same(e.quoted, [true, false, true, true, false, true])
+  t.equal(e.trailingSpace, true)
+  t.equal(e.length, e.raw.length)
+  t.same(e.lines, ['@rv@ 3 @db.user@ @bob@ 12 @a@@b@ '])
+})
+
+t.test('unknown and long ops are generic', async (t) => {
+  const e = make('@put@ 1 @db.x@ @v@ \n')
+  t.equal(e.op, 'put')
+  t.equal(e.table, 'db.x')
+  const u = make('@zq@ @a@ 1\n')
+  t.equal(u.op, 'zq')
+  t.same(u.fields, ['a', '1'])
+  t.equal(u.table, null)
+  t.equal(isDataOp('zq'), false)
+})
+
+t.test('a view into a bigger chunk', async (t) => {
+  const chunk = Buffer.from('@ex@ 1 2\n@pv@ 1 @db.x@ @v@ \n@ex@ 3 4\n')
+  const e = new JournalEntry(chunk, { journal: null, offset: 9, end: 28, line: 2 }, { start: 9, end: 28 })
+  t.equal(e.raw.toString(), '@pv@ 1 @db.x@ @v@ \n')
+  t.equal(e.op, 'pv')
+  t.same(e.fields, ['v'])
+})
+
+t.test('encodings and bytes', async (t) => {
+  const raw = Buffer.concat([Buffer.from('@pv@ 1 @db.user@ @caf'), Buffer.from([0xc3, 0xa9]), Buffer.from('@ @'), Buffer.from([0xe9]), Buffer.from('@ \n')])
+  const e = make(raw)
+  t.same(e.fields, ['caf\u00e9', '\ufffd'], 'utf8 by default; invalid bytes become U+FFFD')
+  const l = e.withEncoding('latin1')
+  t.same(l.fields, ['caf\u00c3\u00a9', '\u00e9'], 'latin1 maps each byte to one code unit')
+  t.same(e.fieldBytes[1], Buffer.from([0xe9]), 'raw bytes are reachable')
+  t.equal(l.position, e.position)
+})
+
+t.test('multi-line record and CRLF', async (t) => {
+  const e = make('@pv@ 7 @db.desc@ 1 @one\r\ntwo@ \r\n')
+  t.same(e.lines, ['@pv@ 7 @db.desc@ 1 @one\r', 'two@ '])
+  t.equal(e.eol, '\r\n')
+  t.same(e.fields, ['1', 'one\r\ntwo'])
+})

@@ -1,0 +1,265 @@
+import { readFile, stat } from 'node:fs/promises'
+import { basename, dirname, extname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { z } from 'zod'
+import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
+import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin.js'
+import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
+import type { RetryOptions } from '../listeners/listener-writable.js'
+
+/** Default port of the status page. */
+export const DEFAULT_STATUS_PORT = 4780
+
+const retrySchema = z
+  .strictObject({
+    retries: z.number().int().min(0).optional().describe('Retries after the first failed attempt (default 8).'),
+    minTimeout: z.number().int().min(0).optional().describe('Delay before the first retry, ms (default 1000).'),
+    maxTimeout: z.number().int().min(0).optional().describe('Longest delay between attempts, ms (default 60000).'),
+    factor: z.number().min(1).optional().describe('Growth of the delay per attempt (default 2).'),
+    randomize: z.boolean().optional().describe('Multiply each delay by a random 1–2 (default true).'),
+  })
+  .describe('How a failing listener is retried (p-retry).')
+
+const moduleRef = z.union([z.string().min(1), z.custom<ListenerFactory | Listener>((v) => typeof v === 'function' || isListener(v))], {
+  error: 'expected a module specifier or path, or (in a JS configuration) a factory function or a listener object',
+})
+
+const listenerSchema = z
+  .strictObject({
+    type: z.enum([...BUILTIN_LISTENER_TYPES, 'module'] as unknown as readonly [string, ...string[]]).describe('A built-in listener, or `module` for your own.'),
+    name: z.string().min(1).optional().describe('Names it in logs, errors and the status page. Default: the type (or the module file name).'),
+    module: moduleRef.optional().describe('type module only: the module specifier or path (relative to the configuration file), or inline in a JS configuration.'),
+    options: z.record(z.string(), z.unknown()).default({}).describe('Options of the listener.'),
+    retry: retrySchema.optional().describe('Overrides the top-level retry for this listener.'),
+  })
+  .superRefine((l, ctx) => {
+    if (l.type === 'module' && l.module === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['module'], message: 'missing (expected the module specifier or path of the listener, as type is "module")' })
+    }
+    if (l.type !== 'module' && l.module !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['module'], message: `not allowed for the built-in type "${l.type}" (use type "module" for your own listener)` })
+    }
+  })
+
+const statusSchema = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1').describe('Address to listen on. Any non-loopback address requires token.'),
+    port: z.number().int().min(0).max(65535).default(DEFAULT_STATUS_PORT).describe(`Port (0 picks a free one). Default ${DEFAULT_STATUS_PORT}.`),
+    token: z.string().min(1).optional().describe('Required as `Authorization: Bearer TOKEN` or `?token=` when set.'),
+  })
+  .describe('The status page, /status.json and /metrics.')
+
+/** The configuration file's schema (before paths are resolved). */
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      root: z.string().min(1).describe('P4ROOT, the server root.'),
+      journal: z.string().min(1).optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
+      prefix: z.string().min(1).optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
+    })
+    .describe('Where the server keeps its journals.'),
+  from: z
+    .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
+    .optional()
+    .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
+  state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
+  quietMs: z.number().int().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
+  commitIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two commits.'),
+  retry: retrySchema.default({}),
+  listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }).describe('The listeners, fed in this order.'),
+  status: z.union([z.literal(false), statusSchema], { error: 'expected false or an object { host, port, token }' }).default({ host: '127.0.0.1', port: DEFAULT_STATUS_PORT }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+      file: z.string().min(1).optional().describe('Log to this file instead of standard error.'),
+    })
+    .default({ level: 'info' }),
+})
+
+export type ConfigInput = z.input<typeof configSchema>
+
+/** One listener of a validated configuration. */
+export interface ListenerConfig {
+  type: string
+  name: string
+  module?: string | ListenerFactory | Listener
+  options: Record<string, unknown>
+  retry?: RetryOptions
+}
+
+/** A validated configuration, paths made absolute. */
+export interface DaemonConfig {
+  /** The file it came from, or null. */
+  file: string | null
+  /** Relative paths were taken from here: the configuration file's directory. */
+  baseDir: string
+  server: { root: string; journal?: string; prefix?: string }
+  from?: number | 'end'
+  state: string
+  quietMs: number
+  commitIntervalMs: number
+  retry: RetryOptions
+  listeners: ListenerConfig[]
+  status: false | { host: string; port: number; token?: string }
+  log: { level: string; file?: string }
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p)
+  return out || '(top level)'
+}
+
+function describeInput(input: unknown): string {
+  if (input === undefined) return ''
+  if (typeof input === 'function') return ' (got a function)'
+  const text = JSON.stringify(input)
+  return text === undefined ? '' : ` (got ${text.length > 60 ? `${text.slice(0, 57)}...` : text})`
+}
+
+/** One line per problem: `key: what was expected (got …)`. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  const lines: string[] = []
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path]
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) lines.push(`${pathText([...path, key])}: unknown key`)
+      continue
+    }
+    const input = (issue as { input?: unknown }).input
+    if (issue.code === 'invalid_type' && input === undefined) {
+      lines.push(`${pathText(path)}: missing (expected ${issue.expected})`)
+      continue
+    }
+    const message = issue.message.replace(/^Invalid (input|option): /, '')
+    // Custom checks look at the whole object: its text would only repeat the configuration.
+    lines.push(`${pathText(path)}: ${message}${issue.code === 'custom' ? '' : describeInput(input)}`)
+  }
+  return lines
+}
+
+function invalid(file: string | null, lines: string[]): LogdaemonError {
+  const where = file ?? 'configuration'
+  return new LogdaemonError(
+    ErrorCodes.CONFIG_INVALID,
+    `${where} is invalid:\n  ${lines.join('\n  ')}\nSee the configuration reference in the README, or run 'logdaemon init' for a commented example`,
+    { file, details: { problems: lines } },
+  )
+}
+
+function defaultName(l: { type: string; module?: unknown }): string {
+  if (l.type !== 'module') return l.type
+  if (typeof l.module === 'string') return basename(l.module, extname(l.module)).replace(/^@.*\//, '') || l.module
+  return 'inline'
+}
+
+/**
+ * Validates a configuration object: the schema (unknown keys are errors),
+ * then each built-in listener's options against its own schema. Throws one
+ * ERR_CONFIG_INVALID listing every problem as `key: what was expected`.
+ * Relative paths are resolved from `baseDir`.
+ */
+export async function parseConfig(value: unknown, where: { file?: string | null; baseDir?: string } = {}): Promise<DaemonConfig> {
+  const file = where.file ?? null
+  const baseDir = where.baseDir ?? (file ? dirname(file) : process.cwd())
+  const parsed = configSchema.safeParse(value, { reportInput: true })
+  if (!parsed.success) throw invalid(file, formatIssues(parsed.error.issues))
+  const c = parsed.data
+  const problems: string[] = []
+  const names = new Map<string, number>()
+  const listeners: ListenerConfig[] = []
+  for (const [i, l] of c.listeners.entries()) {
+    const name = l.name ?? defaultName(l)
+    const before = names.get(name)
+    if (before !== undefined) {
+      problems.push(`listeners[${i}].name: "${name}" is already the name of listeners[${before}] (expected a distinct name for each listener)`)
+    }
+    names.set(name, i)
+    let options = l.options
+    if (isBuiltinListenerType(l.type)) {
+      const mod = await loadBuiltin(l.type)
+      const r = mod.optionsSchema.safeParse(l.options, { reportInput: true })
+      if (r.success) options = r.data as Record<string, unknown>
+      else problems.push(...formatIssues(r.error.issues, ['listeners', i, 'options']))
+    }
+    listeners.push({
+      type: l.type,
+      name,
+      options,
+      ...(l.module !== undefined ? { module: l.module } : {}),
+      ...(l.retry ? { retry: l.retry } : {}),
+    })
+  }
+  if (problems.length) throw invalid(file, problems)
+  const abs = (p: string): string => resolve(baseDir, p)
+  return {
+    file,
+    baseDir,
+    server: {
+      root: abs(c.server.root),
+      ...(c.server.journal ? { journal: resolve(abs(c.server.root), c.server.journal) } : {}),
+      // A relative prefix is taken from the root, as p4d does.
+      ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
+    },
+    ...(c.from !== undefined ? { from: c.from } : {}),
+    state: abs(c.state),
+    quietMs: c.quietMs,
+    commitIntervalMs: c.commitIntervalMs,
+    retry: c.retry,
+    listeners,
+    status: c.status,
+    log: { level: c.log.level, ...(c.log.file ? { file: abs(c.log.file) } : {}) },
+  }
+}
+
+/**
+ * Loads and validates a configuration file: JSON (`.json`), or a JS module
+ * (`.mjs`, `.js`, `.cjs`) whose default export is the configuration object
+ * or a function (may be async) returning it. Fails with
+ * ERR_CONFIG_NOT_FOUND when the file is missing or cannot be loaded, and
+ * ERR_CONFIG_INVALID when it does not validate.
+ */
+export async function loadConfig(path: string): Promise<DaemonConfig> {
+  const file = resolve(path)
+  let value: unknown
+  if (extname(file) === '.json') {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      throw notFound(file, err)
+    }
+    try {
+      value = JSON.parse(text)
+    } catch (err) {
+      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON: ${toError(err).message}`, { file, cause: err })
+    }
+  } else {
+    try {
+      await stat(file)
+    } catch (err) {
+      throw notFound(file, err)
+    }
+    let mod: { default?: unknown }
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
+    } catch (err) {
+      throw notFound(file, err)
+    }
+    value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default
+    if (value === undefined) {
+      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} has no default export: write \`export default { server: { root: ... }, listeners: [...] }\``, { file })
+    }
+  }
+  return parseConfig(value, { file })
+}
+
+function notFound(file: string, err: unknown): LogdaemonError {
+  const missing = isErrnoException(err) && err.code === 'ENOENT'
+  const why = missing ? 'does not exist' : `cannot be loaded: ${toError(err).message}`
+  return new LogdaemonError(
+    ErrorCodes.CONFIG_NOT_FOUND,
+    `configuration ${file} ${why}${missing ? ": write one with 'logdaemon init', or name it with --config FILE" : ''}`,
+    { file, cause: err },
+  )
+}

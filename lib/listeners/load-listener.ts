@@ -1,0 +1,111 @@
+import { createRequire } from 'node:module'
+import { isAbsolute, join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
+import { isListener, type Listener, type ListenerFactory } from './listener.js'
+
+/** A custom listener as the configuration gives it: a module specifier or path, or (in a JS configuration) the factory or listener itself. */
+export type ListenerModuleRef = string | ListenerFactory | Listener
+
+export interface LoadListenerOptions {
+  /** The name the listener gets (from the configuration). */
+  name: string
+  /** Options from the configuration, passed to the factory. Default `{}`. */
+  options?: Record<string, unknown>
+  /** Relative paths and bare specifiers resolve from here: the configuration file's directory. Default: the working directory. */
+  baseDir?: string
+}
+
+function loadError(module: string, why: string, cause?: unknown): LogdaemonError {
+  return new LogdaemonError(ErrorCodes.LISTENER_LOAD, `listener module ${module} ${why}`, { cause, details: { module } })
+}
+
+/** `./x.js`, `../x.mjs`, `/abs/x.js`, or a Windows-style absolute path: a file, not a package. */
+function isPath(spec: string): boolean {
+  return spec.startsWith('./') || spec.startsWith('../') || spec === '.' || isAbsolute(spec)
+}
+
+/** Where `import()` should load `spec` from: a file URL for paths, the package's resolved file for bare names. */
+function resolveSpecifier(spec: string, baseDir: string): string {
+  if (spec.startsWith('file:')) return spec
+  if (isPath(spec)) return pathToFileURL(resolve(baseDir, spec)).href
+  try {
+    // Resolve the package from the configuration's directory, as a user expects of a name there.
+    return pathToFileURL(createRequire(join(baseDir, 'noop.js')).resolve(spec)).href
+  } catch {
+    // ESM-only packages without a `require` condition: let import() resolve them from here.
+    return spec
+  }
+}
+
+function isClass(fn: unknown): fn is new (options: Record<string, unknown>, context: { name: string }) => Listener {
+  return typeof fn === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(fn))
+}
+
+/**
+ * Makes a listener from a module's exports: `createListener`, else the
+ * default export, else `listener`; each may be a factory function
+ * `(options, { name }) => Listener | Promise<Listener>`, a listener class
+ * (constructed with the same arguments), or a listener object.
+ */
+async function fromExport(value: unknown, options: Record<string, unknown>, name: string, module: string): Promise<Listener> {
+  let made: unknown
+  try {
+    if (isClass(value)) made = new value(options, { name })
+    else if (typeof value === 'function') made = await (value as ListenerFactory)(options, { name })
+    else made = value
+  } catch (err) {
+    throw loadError(module, `failed to create the listener "${name}": ${toError(err).message}`, err)
+  }
+  if (!isListener(made)) {
+    throw loadError(module, `did not produce a listener for "${name}": the factory must return an object with isHandled() and listen()`)
+  }
+  return withName(made, name)
+}
+
+/** The listener as given, or, when its `name` differs from the configured one, a view with that name. */
+export function withName(listener: Listener, name: string): Listener {
+  if (listener.name === name) return listener
+  const view: Listener = {
+    name,
+    isHandled: (e) => listener.isHandled(e),
+    listen: (e) => listener.listen(e),
+    noData: (hadData) => (typeof listener.noData === 'function' ? listener.noData(hadData) : undefined),
+    close: () => (typeof listener.close === 'function' ? listener.close() : undefined),
+  }
+  if (listener.open) view.open = (ctx) => listener.open?.(ctx)
+  if (listener.sync) view.sync = (p) => listener.sync?.(p)
+  return view
+}
+
+/**
+ * Loads a custom listener: imports the module (a path is taken from
+ * `baseDir`, a package name resolved from there) and makes the listener
+ * from its `createListener`, default or `listener` export. Fails with
+ * ERR_LISTENER_LOAD naming the module when the import fails or the module
+ * has no listener.
+ */
+export async function loadListener(ref: ListenerModuleRef, options: LoadListenerOptions): Promise<Listener> {
+  const opts = { ...options }
+  const config = opts.options ?? {}
+  if (typeof ref !== 'string') {
+    const label = `(inline listener "${opts.name}")`
+    return fromExport(ref, config, opts.name, label)
+  }
+  const baseDir = opts.baseDir ?? process.cwd()
+  const url = resolveSpecifier(ref, baseDir)
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(url)) as Record<string, unknown>
+  } catch (err) {
+    throw loadError(ref, `cannot be imported (${toError(err).message}): check the path or install the package`, err)
+  }
+  for (const key of ['createListener', 'default', 'listener']) {
+    const value = mod[key]
+    if (value !== undefined && value !== null) return fromExport(value, config, opts.name, ref)
+  }
+  throw loadError(
+    ref,
+    'exports no listener: export a factory `export default (options, { name }) => listener`, a `createListener` function, or a listener object',
+  )
+}

@@ -1,0 +1,117 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { DEFAULT_STATUS_PORT, loadConfig, parseConfig } from '../../lib/daemon/config.js'
+import type { LogdaemonError } from '../../lib/errors.js'
+import { BUILTIN_LISTENER_TYPES } from '../../lib/listeners/builtin.js'
+
+const minimal = { server: { root: '/p4/root' }, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }] }
+
+async function problems(value: unknown): Promise<string[]> {
+  try {
+    await parseConfig(value, { baseDir: '/etc/logdaemon' })
+  } catch (err) {
+    const e = err as LogdaemonError
+    t.equal(e.code, 'ERR_CONFIG_INVALID')
+    return e.details.problems as string[]
+  }
+  throw new Error('expected the configuration to be invalid')
+}
+
+t.test('defaults, names and paths resolved from the configuration directory', async (t) => {
+  const c = await parseConfig(
+    { ...minimal, server: { root: 'root', journal: 'logs/journal', prefix: 'jnl/main' }, state: 'st.json', from: 12 },
+    { baseDir: '/etc/logdaemon' },
+  )
+  t.same(c.server, { root: '/etc/logdaemon/root', journal: '/etc/logdaemon/root/logs/journal', prefix: 'jnl/main' })
+  t.equal(c.state, '/etc/logdaemon/st.json')
+  t.equal(c.from, 12)
+  t.equal(c.quietMs, 5000)
+  t.equal(c.commitIntervalMs, 1000)
+  t.same(c.status, { host: '127.0.0.1', port: DEFAULT_STATUS_PORT })
+  t.same(c.log, { level: 'info' })
+  t.same(c.listeners, [{ type: 'mirror', name: 'mirror', options: { dir: 'mirror', fsync: true } }], 'options validated and defaulted by the listener schema')
+  const d = await parseConfig({ ...minimal, status: false, from: 'end', log: { level: 'debug', file: 'd.log' } }, { baseDir: '/x' })
+  t.equal(d.status, false)
+  t.equal(d.from, 'end')
+  t.same(d.log, { level: 'debug', file: '/x/d.log' })
+  t.equal(d.state, '/x/logdaemon.state.json')
+})
+
+t.test('every error names the key and what was expected', async (t) => {
+  t.same(await problems({}), ['server: missing (expected object)', 'listeners: missing (expected array)'])
+  t.same(await problems({ ...minimal, server: { root: 1 } }), ['server.root: expected string, received number (got 1)'])
+  t.same(await problems({ ...minimal, colour: 'blue', server: { root: '/r', jornal: 'x' } }), ['server.jornal: unknown key', 'colour: unknown key'])
+  t.same(await problems({ ...minimal, from: 'start' }), ['from: expected a journal number (an integer >= 0) or "end" (got "start")'])
+  t.same(await problems({ ...minimal, quietMs: -5 }), ['quietMs: Too small: expected number to be >0 (got -5)'])
+  t.same(await problems({ ...minimal, listeners: [] }), ['listeners: expected at least one listener (got [])'])
+  const types = [...BUILTIN_LISTENER_TYPES, 'module'].map((x) => `"${x}"`).join('|')
+  t.same(await problems({ ...minimal, listeners: [{ type: 'tee' }] }), [`listeners[0].type: expected one of ${types} (got "tee")`])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'module' }] }), ['listeners[0].module: missing (expected the module specifier or path of the listener, as type is "module")'])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'print', module: 'x' }] }), ['listeners[0].module: not allowed for the built-in type "print" (use type "module" for your own listener)'])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'mirror', options: {} }] }), ['listeners[0].options.dir: missing (expected string)'])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'print', options: { format: 'xml', colour: 1 } }] }), [
+    'listeners[0].options.format: expected one of "raw"|"json" (got "xml")',
+    'listeners[0].options.colour: unknown key',
+  ])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'print' }, { type: 'print' }] }), [
+    'listeners[1].name: "print" is already the name of listeners[0] (expected a distinct name for each listener)',
+  ])
+  t.same(await problems({ ...minimal, status: { port: 99999 } }), ['status.port: Too big: expected number to be <=65535 (got 99999)'])
+  t.same(await problems({ ...minimal, status: true }), ['status: expected false or an object { host, port, token } (got true)'])
+  t.same(await problems({ ...minimal, retry: { retries: 'many' } }), ['retry.retries: expected number, received string (got "many")'])
+})
+
+t.test('the error message lists the problems and where to look', async (t) => {
+  await t.rejects(parseConfig({ server: {} }, { file: '/etc/logdaemon/x.json' }), {
+    code: 'ERR_CONFIG_INVALID',
+    file: '/etc/logdaemon/x.json',
+    message: /^\/etc\/logdaemon\/x\.json is invalid:\n {2}server\.root: missing \(expected string\)\n {2}listeners: missing/,
+  })
+})
+
+t.test('module listeners: specifier, inline factory or object; default names', async (t) => {
+  const factory = () => ({ name: 'x', isHandled: () => true, listen() {}, noData() {}, close() {} })
+  const c = await parseConfig(
+    {
+      ...minimal,
+      listeners: [
+        { type: 'module', module: './listeners/audit-log.mjs', options: { any: 'thing' } },
+        { type: 'module', module: factory, name: 'inline-one' },
+        { type: 'module', module: factory() },
+      ],
+    },
+    { baseDir: '/b' },
+  )
+  t.same(
+    c.listeners.map((l) => [l.name, l.options]),
+    [
+      ['audit-log', { any: 'thing' }],
+      ['inline-one', {}],
+      ['inline', {}],
+    ],
+  )
+  t.same(await problems({ ...minimal, listeners: [{ type: 'module', module: 42 }] }), [
+    'listeners[0].module: expected a module specifier or path, or (in a JS configuration) a factory function or a listener object (got 42)',
+  ])
+})
+
+t.test('loadConfig reads JSON and JS modules, and says what is wrong with the file', async (t) => {
+  const dir = t.testdir({
+    'ok.json': JSON.stringify(minimal),
+    'bad.json': '{ "server": ',
+    'ok.mjs': `export default ${JSON.stringify({ ...minimal, server: { root: 'r' } })}`,
+    'fn.mjs': `export default async () => (${JSON.stringify(minimal)})`,
+    'none.mjs': 'export const config = {}',
+    'throws.mjs': 'throw new Error("oops")',
+  })
+  const ok = await loadConfig(join(dir, 'ok.json'))
+  t.equal(ok.file, join(dir, 'ok.json'))
+  t.equal(ok.state, join(dir, 'logdaemon.state.json'))
+  t.equal((await loadConfig(join(dir, 'ok.mjs'))).server.root, join(dir, 'r'))
+  t.equal((await loadConfig(join(dir, 'fn.mjs'))).server.root, '/p4/root')
+  await t.rejects(loadConfig(join(dir, 'bad.json')), { code: 'ERR_CONFIG_INVALID', message: /not valid JSON/ })
+  await t.rejects(loadConfig(join(dir, 'none.mjs')), { code: 'ERR_CONFIG_INVALID', message: /no default export/ })
+  await t.rejects(loadConfig(join(dir, 'missing.json')), { code: 'ERR_CONFIG_NOT_FOUND', message: /does not exist.*logdaemon init/ })
+  await t.rejects(loadConfig(join(dir, 'missing.mjs')), { code: 'ERR_CONFIG_NOT_FOUND', message: /does not exist/ })
+  await t.rejects(loadConfig(join(dir, 'throws.mjs')), { code: 'ERR_CONFIG_NOT_FOUND', message: /cannot be loaded: oops/ })
+})

@@ -1,0 +1,352 @@
+/**
+ * The two engines behind `createGunzip`, and which one is used.
+ *
+ * - zlib-sync (an optional native addon) inflates synchronously and is about
+ *   twice as fast as node:zlib here, but it stops at the end of the first gzip
+ *   member and does not say how much input it consumed.
+ * - node:zlib's `createGunzip` is always there and is the fallback.
+ *
+ * Both decode one gzip stream member by member for `GunzipTransform`, which
+ * does the framing between members (see gunzip.ts), and both raise the same
+ * error codes.
+ *
+ * `LOGDAEMON_INFLATER` (environment variable) forces the engine that 'auto'
+ * picks: `node` (or `node:zlib`) or `zlib-sync`; `auto` or unset prefers
+ * zlib-sync when it loads. An explicit `inflater` option wins over it.
+ */
+import { createRequire } from 'node:module'
+import { once } from 'node:events'
+import zlib, { createGunzip as createNodeGunzip, gzipSync } from 'node:zlib'
+import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException, toError } from '../errors.js'
+
+export type InflaterChoice = 'auto' | 'zlib-sync' | 'node'
+export type InflaterName = 'zlib-sync' | 'node:zlib'
+
+/** The environment variable that forces the inflater 'auto' picks. */
+export const INFLATER_ENV = 'LOGDAEMON_INFLATER'
+
+/** How far one `write` of a member got. */
+export interface MemberProgress {
+  /** Bytes of the input that belong to the member (all of it unless it ended). */
+  used: number
+  /** The member is complete; the bytes after `used` follow it. */
+  ended: boolean
+}
+
+/** Decodes one gzip member (node:zlib: possibly several in a row). */
+export interface MemberInflater {
+  /** Feeds `input`, which starts at compressed offset `offset`. */
+  write(input: Buffer, offset: number): MemberProgress | Promise<MemberProgress>
+  /** The input ended at compressed `offset` while the member is open. */
+  end(offset: number): void | Promise<void>
+  destroy(): void
+}
+
+/** An engine: makes member inflaters that hand their output to `emit`. */
+export interface Inflater {
+  readonly name: InflaterName
+  member(file: string | null, emit: (chunk: Buffer) => void): MemberInflater
+}
+
+/** RFC 1952 §2.3.1: ID1 ID2, then CM 8 (deflate), the only method defined. */
+const MEMBER_START = [0x1f, 0x8b, 8] as const
+
+/**
+ * Input per zlib-sync call. zlib-sync grows one output buffer until a call's
+ * input is used up; deflate expands at most 1032:1, so 16 KiB bounds that
+ * buffer near 16.5 MiB. It is also the window searched for a member's
+ * trailer. Measured on journal-like text with zlib-sync alone: 4 KiB pieces
+ * are ~15% slower, 64 KiB ones hardly faster.
+ */
+const PIECE = 16 * 1024
+/** zlib-sync's output growth step, and the size of the pieces pushed. */
+const OUT_CHUNK = 64 * 1024
+/** windowBits 15 (32 KiB, deflate's largest window) + 16: expect a gzip wrapper. */
+const GZIP_WINDOW_BITS = 31
+/** Smallest gzip member: 10-byte header, 2 bytes of deflate, 8-byte trailer. */
+const MIN_MEMBER = 20
+
+/** ERR_GZIP_TRUNCATED or ERR_GZIP_CORRUPT at compressed `offset` of `file`. */
+export function gzipError(
+  kind: 'truncated' | 'corrupt',
+  file: string | null,
+  offset: number,
+  why: string,
+  cause?: unknown,
+): LogdaemonError {
+  const where = formatWhere({ file, offset })
+  if (kind === 'truncated') {
+    return new LogdaemonError(
+      ErrorCodes.GZIP_TRUNCATED,
+      `${where}: ${why}: the gzip file is incomplete; wait until it is fully copied, or fetch it again`,
+      { file, offset, cause },
+    )
+  }
+  return new LogdaemonError(
+    ErrorCodes.GZIP_CORRUPT,
+    `${where}: corrupt gzip data (${why}): restore the file from a good copy`,
+    { file, offset, cause },
+  )
+}
+
+/**
+ * What follows the end of a member at `buf[from]`, zero padding skipped:
+ * a next member's header at `at`, a byte no member starts with at `at`, or
+ * (open) only padding up to the end of `buf`, with the start of a header cut
+ * by the end of `buf` from `at` on. Tells a trailer from look-alikes.
+ */
+export function afterMember(buf: Buffer, from: number): { kind: 'member' | 'garbage' | 'open'; at: number } {
+  let at = from
+  while (at < buf.length && buf[at] === 0) at++
+  for (let i = 0; i < MEMBER_START.length; i++) {
+    if (at + i === buf.length) return { kind: 'open', at }
+    if (buf[at + i] !== MEMBER_START[i]) return { kind: 'garbage', at }
+  }
+  return { kind: 'member', at }
+}
+
+/** The part of zlib-sync's API used here (its typings are not needed to build: it is optional). */
+interface ZlibSyncInflate {
+  push(input: Buffer, flush: number): void
+  readonly result: Buffer | string | null
+  readonly err: number
+  readonly msg: string | null
+}
+export interface ZlibSyncModule {
+  Inflate: new (options: { windowBits: number; chunkSize: number }) => ZlibSyncInflate
+  Z_SYNC_FLUSH: number
+  Z_OK: number
+  Z_STREAM_END: number
+  Z_BUF_ERROR: number
+}
+
+/** zlib.crc32 came with Node 20.15. */
+const crc32 = typeof zlib.crc32 === 'function' ? zlib.crc32 : null
+
+const loaded = new Map<string, ZlibSyncModule | null>()
+
+/**
+ * zlib-sync, or null when it is missing or its native addon is broken. Loaded
+ * lazily with `require` (so a failure is a value, not a crash at import), once
+ * per specifier, and checked by inflating a tiny gzip.
+ */
+export function loadZlibSync(specifier = 'zlib-sync'): ZlibSyncModule | null {
+  if (loaded.has(specifier)) return loaded.get(specifier) ?? null
+  let mod: ZlibSyncModule | null = null
+  try {
+    const candidate = createRequire(import.meta.url)(specifier) as Partial<ZlibSyncModule>
+    if (typeof candidate.Inflate === 'function' && typeof candidate.Z_SYNC_FLUSH === 'number') {
+      const probe = new candidate.Inflate({ windowBits: GZIP_WINDOW_BITS, chunkSize: 1024 })
+      probe.push(gzipSync('ok'), candidate.Z_SYNC_FLUSH)
+      const out = probe.result
+      if (probe.err === candidate.Z_STREAM_END && Buffer.isBuffer(out) && out.toString() === 'ok') {
+        mod = candidate as ZlibSyncModule
+      }
+    }
+  } catch {
+    mod = null
+  }
+  loaded.set(specifier, mod)
+  return mod
+}
+
+export interface SelectInflaterOptions {
+  /** Where LOGDAEMON_INFLATER is read. Default process.env. */
+  env?: NodeJS.ProcessEnv
+  /** The module to load as zlib-sync (tests pass a missing one). */
+  specifier?: string
+}
+
+/** The engine for `choice`: an explicit choice, else LOGDAEMON_INFLATER, else the fastest that loads. */
+export function selectInflater(choice: InflaterChoice = 'auto', options: SelectInflaterOptions = {}): Inflater {
+  const env = options.env ?? process.env
+  let wanted: string = choice
+  if (wanted === 'auto') wanted = env[INFLATER_ENV] || 'auto'
+  if (wanted === 'node' || wanted === 'node:zlib') return nodeInflater
+  if (wanted !== 'auto' && wanted !== 'zlib-sync') {
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `${INFLATER_ENV}=${wanted} is not an inflater: use node, zlib-sync or auto`,
+    )
+  }
+  const zs = loadZlibSync(options.specifier)
+  if (zs) return zlibSyncInflater(zs)
+  if (wanted === 'zlib-sync') {
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `inflater zlib-sync was asked for but cannot be loaded: install zlib-sync or use inflater auto or node`,
+    )
+  }
+  return nodeInflater
+}
+
+/** The inflater 'auto' uses, for `logdaemon-cat --version`. */
+export function inflaterName(): InflaterName {
+  return selectInflater('auto').name
+}
+
+const nodeInflater: Inflater = {
+  name: 'node:zlib',
+  member: (file, emit) => new NodeMember(file, emit),
+}
+
+function zlibSyncInflater(zs: ZlibSyncModule): Inflater {
+  return { name: 'zlib-sync', member: (file, emit) => new ZlibSyncMember(zs, file, emit) }
+}
+
+/**
+ * One member through zlib-sync. zlib-sync reports the end of the member but
+ * not where in the input it was, so the input goes in pieces of PIECE bytes
+ * and the end is looked for in the piece that ended the member: inflate has
+ * just checked the 8-byte trailer (CRC-32 and ISIZE = size mod 2^32 of the
+ * output, RFC 1952 §2.3.1), so the end is a position in that piece right
+ * after those 8 bytes, which are computed here too. Of the positions that
+ * qualify (one, unless the trailer is all zeros: an empty member) the first
+ * one followed by a next member, zero padding or the end of the data is
+ * taken. Picking a wrong one would need those 8 bytes and then `1f 8b 08` to
+ * occur by chance in the last 16 KiB of the deflate data.
+ *
+ * The CRC costs about 10% of the throughput; without `zlib.crc32` (Node
+ * before 20.15) only ISIZE is compared.
+ */
+class ZlibSyncMember implements MemberInflater {
+  readonly #zs: ZlibSyncModule
+  readonly #inflate: ZlibSyncInflate
+  readonly #file: string | null
+  readonly #emit: (chunk: Buffer) => void
+  #start = -1
+  /** Uncompressed bytes so far, and their CRC-32. */
+  #size = 0
+  #crc = 0
+  /** The last 7 bytes fed before the current piece: a trailer may start there. */
+  #tail = Buffer.alloc(0)
+
+  constructor(zs: ZlibSyncModule, file: string | null, emit: (chunk: Buffer) => void) {
+    this.#zs = zs
+    this.#inflate = new zs.Inflate({ windowBits: GZIP_WINDOW_BITS, chunkSize: OUT_CHUNK })
+    this.#file = file
+    this.#emit = emit
+  }
+
+  write(input: Buffer, offset: number): MemberProgress {
+    if (this.#start < 0) this.#start = offset
+    const zs = this.#zs
+    for (let pos = 0; pos < input.length; pos += PIECE) {
+      const piece = input.subarray(pos, pos + PIECE)
+      this.#inflate.push(piece, zs.Z_SYNC_FLUSH)
+      const err = this.#inflate.err
+      if (err !== zs.Z_OK && err !== zs.Z_STREAM_END && err !== zs.Z_BUF_ERROR) {
+        const why = `${this.#inflate.msg ?? `zlib error ${err}`} in the ${piece.length} bytes from here`
+        throw gzipError('corrupt', this.#file, offset + pos, why)
+      }
+      const out = this.#inflate.result
+      // (zlib's crc32 of an empty buffer with a NULL data pointer is 0, not the CRC so far.)
+      if (Buffer.isBuffer(out) && out.length > 0) {
+        this.#size += out.length
+        if (crc32) this.#crc = crc32(out, this.#crc)
+        for (let i = 0; i < out.length; i += OUT_CHUNK) this.#emit(out.subarray(i, i + OUT_CHUNK))
+      }
+      if (err === zs.Z_STREAM_END) return { used: this.#memberEnd(input, pos, piece.length, offset), ended: true }
+      this.#tail = Buffer.from(piece.length >= 7 ? piece.subarray(-7) : Buffer.concat([this.#tail, piece]).subarray(-7))
+    }
+    return { used: input.length, ended: false }
+  }
+
+  /** Where in `input` the member ended, the piece `input[pos, pos + length)` having ended it. */
+  #memberEnd(input: Buffer, pos: number, length: number, offset: number): number {
+    const window = Buffer.concat([this.#tail, input.subarray(pos, pos + length)])
+    const isize = this.#size % 2 ** 32
+    let first = -1
+    for (let end = 1; end <= length; end++) {
+      const at = this.#tail.length + end - 8
+      if (at < 0 || offset + pos + end < this.#start + MIN_MEMBER) continue
+      if (window.readUInt32LE(at + 4) !== isize || (crc32 && window.readUInt32LE(at) !== this.#crc)) continue
+      if (afterMember(input, pos + end).kind !== 'garbage') return pos + end
+      if (first < 0) first = pos + end
+    }
+    // Only garbage follows: the next member's inflater will say so.
+    if (first >= 0) return first
+    // Unreachable: inflate has just read a trailer that matches in this piece.
+    throw gzipError('corrupt', this.#file, offset + pos, 'cannot find the end of a gzip member')
+  }
+
+  end(offset: number): void {
+    throw gzipError('truncated', this.#file, offset, 'the input ends inside a gzip member')
+  }
+
+  destroy(): void {}
+}
+
+/**
+ * Members through node:zlib's Gunzip. It goes on by itself into a next member
+ * that follows right away, and stops (ending its output) at a zero byte after
+ * a member; `bytesWritten` (input consumed) then says where, and the framing
+ * in gunzip.ts takes over. Each write is awaited, so at most one input chunk
+ * is inside at a time.
+ */
+class NodeMember implements MemberInflater {
+  readonly #inner = createNodeGunzip()
+  readonly #file: string | null
+  #start = -1
+  #failed: unknown = null
+  #pending: ((err?: unknown) => void) | null = null
+
+  constructor(file: string | null, emit: (chunk: Buffer) => void) {
+    this.#file = file
+    this.#inner.on('data', emit)
+    this.#inner.on('error', (err: unknown) => {
+      this.#failed ??= err
+      this.#pending?.(err)
+    })
+  }
+
+  async write(input: Buffer, offset: number): Promise<MemberProgress> {
+    if (this.#start < 0) this.#start = offset
+    const before = this.#inner.bytesWritten
+    await this.#settle((done) => this.#inner.write(input, done), offset + input.length)
+    const used = this.#inner.bytesWritten - before
+    if (used === input.length) return { used, ended: false }
+    // Stopped at padding. Its output ends after all of its data; wait for that
+    // so that the next member's output cannot overtake it.
+    if (!this.#inner.readableEnded) await once(this.#inner, 'end')
+    this.#inner.destroy()
+    return { used, ended: true }
+  }
+
+  end(offset: number): Promise<void> {
+    return this.#settle((done) => {
+      this.#inner.once('end', done)
+      this.#inner.end()
+    }, offset)
+  }
+
+  destroy(): void {
+    this.#inner.destroy()
+  }
+
+  /** Runs `start`, waiting for its callback or the stream's error (mapped to a gzip error). */
+  #settle(start: (done: (err?: unknown) => void) => void, endOffset: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (err?: unknown) => {
+        if (this.#pending !== done) return
+        this.#pending = null
+        if (err) reject(this.#mapError(err, endOffset))
+        else resolve()
+      }
+      this.#pending = done
+      if (this.#failed) done(this.#failed)
+      else start(done)
+    })
+  }
+
+  #mapError(err: unknown, endOffset: number): Error {
+    if (!isErrnoException(err) || !err.code?.startsWith('Z_')) return toError(err)
+    // zlib reports input that stops inside a member as Z_BUF_ERROR "unexpected end of file".
+    if (err.code === 'Z_BUF_ERROR') {
+      return gzipError('truncated', this.#file, endOffset, 'the input ends inside a gzip member', err)
+    }
+    // bytesWritten is not updated for the write that failed: the error is at or after it.
+    const at = this.#start + this.#inner.bytesWritten
+    return gzipError('corrupt', this.#file, at, `${err.message}, here or after`, err)
+  }
+}

@@ -22,7 +22,14 @@ export interface JournalEntryTransformOptions {
   allowIncomplete?: boolean
   /** How entries decode field bytes. Default utf8. */
   encoding?: FieldEncoding
-  /** Readable-side buffer, in entries. Default 16 (Node's object-mode default). */
+  /**
+   * Push the entries of each input chunk as one array instead of one by
+   * one. Same entries, same order; a stream object costs more than framing
+   * a record, so bulk consumers (the CLI, the daemon) read batches.
+   * highWaterMark then counts batches.
+   */
+  batch?: boolean
+  /** Readable-side buffer, in entries (in batches with `batch`). Default 16 (Node's object-mode default). */
   highWaterMark?: number
 }
 
@@ -41,6 +48,8 @@ export class JournalEntryTransform extends Transform {
   readonly #encoding: FieldEncoding
   readonly #allowIncomplete: boolean
   readonly #sink: RecordSink
+  /** Entries of the current chunk, in batch mode. */
+  #batch: JournalEntry[] | null
   /** An error held back until the entries before it have been read. */
   #deferred: { err: Error; cb: TransformCallback } | undefined
   /** Entries pushed so far. */
@@ -60,9 +69,12 @@ export class JournalEntryTransform extends Transform {
     this.#framer.onSkip = (report: SkipReport) => this.emit('skip', report)
     const journal = this.#journal
     const encoding = this.#encoding
+    this.#batch = opts.batch ? [] : null
     this.#sink = (source, start, end, offset, line) => {
       this.entries++
-      this.push(new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end }))
+      const entry = new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end })
+      if (this.#batch) this.#batch.push(entry)
+      else this.push(entry)
     }
   }
 
@@ -85,13 +97,22 @@ export class JournalEntryTransform extends Transform {
 
   override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk
+    let failure: Error | undefined
     try {
       this.#framer.push(buf, this.#sink)
     } catch (err) {
-      this.#failAfterDrain(toError(err), cb)
-      return
+      failure = toError(err)
     }
-    cb()
+    this.#pushBatch()
+    if (failure) this.#failAfterDrain(failure, cb)
+    else cb()
+  }
+
+  #pushBatch(): void {
+    if (this.#batch && this.#batch.length > 0) {
+      this.push(this.#batch)
+      this.#batch = []
+    }
   }
 
   /**
@@ -100,8 +121,8 @@ export class JournalEntryTransform extends Transform {
    * `read()` (rather than `_read()`, which Node does not call again until
    * something is pushed) covers `pipe`, `for await` and `read()` alike.
    */
-  override read(size?: number): JournalEntry | null {
-    const entry = super.read(size) as JournalEntry | null
+  override read(size?: number): JournalEntry | JournalEntry[] | null {
+    const entry = super.read(size) as JournalEntry | JournalEntry[] | null
     if (this.#deferred && this.readableLength === 0) process.nextTick(() => this.#releaseDeferred())
     return entry
   }
@@ -131,13 +152,12 @@ export class JournalEntryTransform extends Transform {
       if (rest) {
         this.entries++
         const { raw, offset, line } = rest
-        this.push(
-          new JournalEntry(
-            raw,
-            { journal: this.#journal, offset, end: offset + raw.length, line },
-            { encoding: this.#encoding, incomplete: true },
-          ),
+        const entry = new JournalEntry(
+          raw,
+          { journal: this.#journal, offset, end: offset + raw.length, line },
+          { encoding: this.#encoding, incomplete: true },
         )
+        this.push(this.#batch ? [entry] : entry)
       }
       cb()
       return

@@ -232,3 +232,16 @@ t.test('works with pipeline and a slow Writable', async (t) => {
   t.equal(seen.length, 200)
   t.equal(seen[199], '199')
 })
+
+t.test('batch mode pushes the same entries as arrays, one per input chunk', { skip: fixturesSkip }, async (t) => {
+  const data = readFixture('checkpoint-2014.ckp')
+  const one = await frame([data])
+  const tr = new JournalEntryTransform({ batch: true })
+  const batches: JournalEntry[][] = []
+  tr.on('data', (b: JournalEntry[]) => batches.push(b))
+  for (let i = 0; i < data.length; i += 1000) tr.write(data.subarray(i, i + 1000))
+  tr.end()
+  await new Promise((r) => tr.on('end', r))
+  t.ok(batches.length > 1 && batches.every((b) => Array.isArray(b) && b.length > 0))
+  t.same(batches.flat().map((e) => [e.raw.toString('latin1'), e.position]), one.map((e) => [e.raw.toString('latin1'), e.position]))
+})

@@ -79,7 +79,8 @@ export function statusPageClient(): void {
     })
     const chart = el('chart')
     chart.dataset.points = String(points.length)
-    el('chart-line').setAttribute('d', xy.length ? `M${xy.join('L')}` : '')
+    // A lone point is a zero-length segment: its round caps draw a dot.
+    el('chart-line').setAttribute('d', xy.length ? `M${xy.join('L')}${xy.length === 1 ? `L${xy[0]}` : ''}` : '')
     const first = xy[0]?.split(',')[0]
     const last = xy.at(-1)?.split(',')[0]
     el('chart-area').setAttribute('d', xy.length > 1 ? `M${first},${H}L${xy.join('L')}L${last},${H}Z` : '')
@@ -135,9 +136,9 @@ export function statusPageClient(): void {
     set('root', s.root ?? '')
     set('entries-total', int(s.entriesTotal))
     set('entries-rate', rate(s.entriesPerSecond))
-    set('last-activity', `last entry ${ago(s.lastActivity, now)}`)
+    set('last-activity', s.lastActivity === null ? 'no entry yet' : `last entry ${ago(s.lastActivity, now)}`)
     set('position', s.position ?? '—')
-    set('committed', s.committed ?? 'nothing yet')
+    set('committed', s.committed ?? 'none yet')
     set('live-journal', s.liveJournal.number === null ? '—' : `journal ${s.liveJournal.number}`)
     set('live-size', s.liveJournal.size === null ? 'size unknown' : bytes(s.liveJournal.size), s.liveJournal.size === null ? '' : `${int(s.liveJournal.size)} bytes`)
     set('live-path', s.liveJournal.path ?? '')

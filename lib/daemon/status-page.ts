@@ -25,7 +25,9 @@ h2 { font-size: 1rem; margin: 0 0 10px; }
 .badge[data-state=reading] { color: var(--ok); }
 .badge[data-state=quiet] { color: var(--muted); }
 .badge[data-state=offline] { color: var(--bad); }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; margin: 0 0 18px; }
+.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin: 0 0 18px; }
+@media (max-width: 900px) { .cards { grid-template-columns: repeat(2, 1fr); } }
+@media (max-width: 460px) { .cards { grid-template-columns: 1fr; } }
 .cards > div, section.panel { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
 dt { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; }
 dd { margin: 2px 0 0; font-size: 1.45rem; font-weight: 600; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
@@ -36,7 +38,7 @@ section.panel { margin-bottom: 18px; }
 .plot { position: relative; border-left: 1px solid var(--line); border-bottom: 1px solid var(--line); }
 svg { display: block; width: 100%; height: 100%; }
 svg .grid { stroke: var(--line); stroke-dasharray: 3 4; }
-#chart-line { fill: none; stroke: var(--accent); stroke-width: 2; stroke-linejoin: round; }
+#chart-line { fill: none; stroke: var(--accent); stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
 #chart-area { fill: var(--accent-fill); stroke: none; }
 #chart-empty { position: absolute; inset: 0; display: grid; place-items: center; color: var(--muted); }
 #chart-empty[hidden] { display: none; }
@@ -48,6 +50,8 @@ thead th { font-size: .8rem; color: var(--muted); text-transform: uppercase; let
 .num { text-align: right; }
 .warn { color: var(--warn); font-weight: 600; }
 .bad, #last-error { color: var(--bad); font-weight: 600; }
+section.error { border-color: var(--bad); border-left-width: 4px; }
+section.error p { margin: 0 0 4px; }
 .error-text { max-width: 28em; overflow-wrap: anywhere; color: var(--muted); }
 .totals { margin: 8px 0 0; font-size: .9rem; color: var(--muted); }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
@@ -62,6 +66,11 @@ const BODY = `
   <span id="state" class="badge" role="status" aria-live="polite" data-state="offline">Connecting…</span>
 </header>
 <main>
+  <section class="panel error" id="error-panel" aria-labelledby="error-title" hidden>
+    <h2 id="error-title">Last error</h2>
+    <p id="last-error"></p>
+    <p id="last-error-at" class="muted"></p>
+  </section>
   <h2 class="sr-only">Overview</h2>
   <dl class="cards">
     <div><dt>Entries read</dt><dd id="entries-total">—</dd><dd id="last-activity"></dd></div>
@@ -100,15 +109,13 @@ const BODY = `
     </div>
     <p class="totals">Retries in total: <span id="retries">0</span> · errors in total: <span id="errors">0</span></p>
   </section>
-  <section class="panel" id="error-panel" aria-labelledby="error-title" hidden>
-    <h2 id="error-title">Last error</h2>
-    <p id="last-error"></p>
-    <p id="last-error-at" class="muted"></p>
-  </section>
 </main>
 <footer>Updated <span id="updated">never</span> · <a data-api="status.json" href="status.json">status.json</a> · <a data-api="metrics" href="metrics">metrics</a></footer>
 </div>
 `
+
+/** Inline, so that the browser asks the server for no favicon (which would need the token). */
+const FAVICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath d='M1 12l4-5 3 3 4-7 3 4' fill='none' stroke='%231f6feb' stroke-width='2'/%3E%3C/svg%3E"
 
 const SCRIPT = `(${String(statusPageClient)})()`
 
@@ -121,6 +128,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>logdaemon status</title>
+<link rel="icon" href="${FAVICON}">
 <style>${STYLE}</style>
 </head>
 <body>${BODY}<script>${SCRIPT}</script>
@@ -134,7 +142,7 @@ export const STATUS_PAGE_CSP = [
   `script-src ${sha256(SCRIPT)}`,
   `style-src ${sha256(STYLE)}`,
   "connect-src 'self'",
-  "img-src 'self'",
+  'img-src data:',
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

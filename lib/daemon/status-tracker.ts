@@ -2,12 +2,13 @@ import { createRequire } from 'node:module'
 import type { JournalEntry } from '../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../journal/position.js'
 import { EntryRate, HISTORY_STEP } from './entry-rate.js'
+import { TurnClock } from './turn-clock.js'
 import type { ListenerStatus, StatusError, StatusSnapshot } from './status-snapshot.js'
 
 export type { HistoryPoint, ListenerStatus, StatusError, StatusSnapshot } from './status-snapshot.js'
 
 export interface StatusTrackerOptions {
-  /** The clock, in epoch milliseconds. Tests pass a fake one. Default `Date.now`. */
+  /** The clock, in epoch milliseconds. Tests pass a fake one. Default: `Date.now` read once per event-loop turn (see TurnClock). */
   now?: () => number
   /** Reported version. Default: this package's. */
   version?: string
@@ -64,7 +65,7 @@ export class StatusTracker {
   readonly #rate: EntryRate
 
   constructor(options: StatusTrackerOptions = {}) {
-    this.#now = options.now ?? Date.now
+    this.#now = options.now ?? new TurnClock().now
     this.#version = options.version ?? packageVersion()
     this.#startedAt = this.#now()
     this.#rate = new EntryRate(this.#startedAt)

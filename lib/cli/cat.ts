@@ -98,16 +98,25 @@ export async function catInput(
     runEnd = end
   }
 
-  const toEntry = (source: Buffer, start: number, end: number, offset: number, line: number, incomplete = false): JournalEntry =>
-    new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
+  const toEntry = (
+    source: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    line: number,
+    text?: string,
+    textStart?: number,
+    incomplete = false,
+  ): JournalEntry =>
+    new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end, text, textStart })
 
-  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number, text?: string, textStart?: number): void => {
     if (!json && !filter) {
       addRaw(source, start, end)
       entries++
       return
     }
-    const entry = toEntry(source, start, end, offset, line)
+    const entry = toEntry(source, start, end, offset, line, text, textStart)
     if (filter && !filter(entry)) return
     entries++
     if (json) text += entryToJsonLine(entry, name)
@@ -136,7 +145,7 @@ export async function catInput(
     }
     const rest = options.allowIncomplete ? framer.takePending() : null
     if (rest) {
-      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, true)
+      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, undefined, undefined, true)
       if (!filter || filter(entry)) {
         entries++
         if (json) text += entryToJsonLine(entry, name)

@@ -51,7 +51,16 @@ export interface FramerOptions {
  * is left to the callee: making one costs more than framing the record),
  * with its absolute offset and first line.
  */
-export type RecordSink = (source: Buffer, start: number, end: number, offset: number, line: number) => void
+export type RecordSink = (
+  source: Buffer,
+  start: number,
+  end: number,
+  offset: number,
+  line: number,
+  /** The record's bytes as latin1 text begin at `textStart` in `text`, when the framer already made it. */
+  text?: string,
+  textStart?: number,
+) => void
 
 /** What the framer skipped, when told to skip. */
 export interface SkipReport {
@@ -199,7 +208,7 @@ export class JournalFramer {
       }
       this.#line = line
       this.#recovering = false
-      sink(buf, start + pos, start + stop, base + start + pos, first)
+      sink(buf, start + pos, start + stop, base + start + pos, first, text, pos)
       pos = stop
     }
     return start + pos

@@ -18,6 +18,80 @@ export interface ParsedRecord {
  * checked the quoting, so this never fails: an odd byte lands in a bare value.
  */
 export function parseRecord(text: string): ParsedRecord {
+  return splitRecord(text) ?? scanRecord(text)
+}
+
+/**
+ * The common case in one native `split('@')`: parts alternate between what
+ * lies outside quotes (even indexes: spaces and bare values) and quoted
+ * values (odd indexes). An empty outside part between two quoted parts can
+ * only come from `@@` inside a value (outside parts start with a space), so
+ * the two parts are joined with one `@`. Returns null for what it does not
+ * handle (no line end, unbalanced quotes); scanRecord takes those.
+ */
+function splitRecord(text: string): ParsedRecord | null {
+  const n = text.length
+  if (text.charCodeAt(n - 1) !== 0x0a) return null
+  const parts = text.split('@')
+  const last = parts.length - 1
+  // Balanced quotes leave an odd number of parts, and a record starts with `@`.
+  if ((last & 1) !== 0 || parts[0] !== '') return null
+  const values: string[] = []
+  const quoted: boolean[] = []
+  let i = 1
+  while (i < last) {
+    let value = parts[i] as string
+    i++
+    // Empty outside parts are `@@` escapes: the value goes on.
+    while (i < last && parts[i] === '') {
+      value += '@' + (parts[i + 1] as string)
+      i += 2
+    }
+    values.push(value)
+    quoted.push(true)
+    let outside = parts[i] as string
+    if (i === last) break
+    i++
+    // A middle outside part is ` ` or ` bare bare `.
+    if (outside.length > 1) {
+      outside = outside.slice(1, -1)
+      for (const bare of outside.split(' ')) {
+        values.push(bare)
+        quoted.push(false)
+      }
+    }
+  }
+  // The last outside part: optional bare values, optional space, line end.
+  let tail = parts[last] as string
+  let eol = '\n'
+  tail = tail.slice(0, -1)
+  if (tail.charCodeAt(tail.length - 1) === 0x0d) {
+    eol = '\r\n'
+    tail = tail.slice(0, -1)
+  }
+  let trailingSpace = false
+  if (tail.length > 0) {
+    if (tail.charCodeAt(0) !== 0x20) return null
+    tail = tail.slice(1)
+    if (tail.length === 0) {
+      trailingSpace = true
+    } else {
+      const bare = tail.split(' ')
+      if (bare[bare.length - 1] === '') {
+        bare.pop()
+        trailingSpace = true
+      }
+      for (const b of bare) {
+        values.push(b)
+        quoted.push(false)
+      }
+    }
+  }
+  return { values, quoted, trailingSpace, eol }
+}
+
+/** The general parser: walks the text value by value. */
+function scanRecord(text: string): ParsedRecord {
   const values: string[] = []
   const quoted: boolean[] = []
   let eol = ''

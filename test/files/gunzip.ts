@@ -11,7 +11,8 @@ import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/err
 import { createGunzip, GunzipTransform, inflaterName, isGzip, maybeGunzip } from '../../lib/files/gunzip.js'
 import { afterMember, INFLATER_ENV, loadZlibSync, selectInflater } from '../../lib/files/inflater.js'
 
-const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/p4d/checkpoint-2014.ckp', import.meta.url))
+const FIXTURE_DIR = new URL('../../../shared/fixtures/p4d/', import.meta.url)
+const FIXTURE = fileURLToPath(new URL('checkpoint-2014.ckp', FIXTURE_DIR))
 const MISSING_MODULE = 'logdaemon-test-no-such-zlib-sync'
 
 const INFLATERS = [

@@ -13,6 +13,12 @@ export const ErrorCodes = {
   ENTRY_TOO_LARGE: 'ERR_ENTRY_TOO_LARGE',
   /** A numbered journal between the start and the live one is missing. */
   JOURNAL_GAP: 'ERR_JOURNAL_GAP',
+  /**
+   * The live journal shrank below the read offset (or its content changed
+   * under the reader) and no archived copy of the journal was found to read
+   * the rest from.
+   */
+  JOURNAL_SHRUNK: 'ERR_JOURNAL_SHRUNK',
   /** A gzip file ends before its last member is complete. */
   GZIP_TRUNCATED: 'ERR_GZIP_TRUNCATED',
   /** A gzip file is not valid deflate data. */

@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto'
+import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
+import { formatPosition, parsePosition, type JournalPosition } from '../journal/position.js'
+
+/**
+ * How many bytes before the saved offset the state fingerprints. A record
+ * ending a transaction (`@ex@ pid time`) is ~25 bytes; 256 bytes take in the
+ * end of the data record before it too, which pins the content well enough
+ * that a different journal cannot match by accident, and cost one small
+ * copy per transaction.
+ */
+export const STATE_TAIL_BYTES = 256
+
+/** The file a position was read from, as it was when the state was saved. */
+export interface StateFileIdentity {
+  readonly path: string
+  readonly dev: number
+  readonly ino: number
+  readonly compressed: boolean
+}
+
+/** What a state file records: where to resume and what the bytes before that point were. */
+export interface SavedState extends JournalPosition {
+  /** Line number of the first byte at `offset`. */
+  readonly line: number
+  /** Fingerprint of the `length` bytes just before `offset` (fewer than STATE_TAIL_BYTES only near a journal's start). */
+  readonly tail: { readonly length: number; readonly sha256: string }
+  /** The file the position was read from, or null when unknown (for messages). */
+  readonly file: StateFileIdentity | null
+  /** When the state was written (ISO 8601). */
+  readonly savedAt: string
+}
+
+const FORMAT = 'logdaemon-state'
+const VERSION = 1
+
+/** The fingerprint of the bytes before a position. */
+export function tailFingerprint(bytes: Buffer): SavedState['tail'] {
+  return { length: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
+}
+
+/**
+ * Reads a state file. Returns null when there is none. Anything unreadable
+ * or unparsable fails with ERR_STATE_CORRUPT: a state file is never
+ * silently ignored or replaced, since starting over could skip or replay a
+ * whole journal.
+ */
+export async function readState(path: string): Promise<SavedState | null> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    throw corrupt(path, `cannot be read (${describe(err)})`, err)
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    throw corrupt(path, `is not valid JSON (${text.length} bytes)`, err)
+  }
+  return validate(path, data)
+}
+
+/**
+ * Writes a state file atomically and durably: a temporary file beside it,
+ * fsync, rename over the old one, fsync of the directory. A reader (or a
+ * crash) sees the old state or the new one, never a mix. Fails with
+ * ERR_STATE_WRITE.
+ */
+export async function writeState(path: string, state: SavedState): Promise<void> {
+  const body =
+    JSON.stringify({
+      format: FORMAT,
+      version: VERSION,
+      position: formatPosition(state),
+      line: state.line,
+      tail: state.tail,
+      file: state.file,
+      savedAt: state.savedAt,
+    }) + '\n'
+  const tmp = `${path}.${process.pid}.tmp`
+  try {
+    const fh = await open(tmp, 'w', 0o644)
+    try {
+      await fh.writeFile(body)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, path)
+    await syncDir(dirname(path))
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw new LogdaemonError(
+      ErrorCodes.STATE_WRITE,
+      `${path}: cannot save the position ${formatPosition(state)} (${describe(err)}); ` +
+        'fix the disk or permissions, then restart: the last saved position still stands',
+      { file: path, journal: state.journal, offset: state.offset, cause: err },
+    )
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+function validate(path: string, data: unknown): SavedState {
+  if (!isRecord(data) || data.format !== FORMAT) throw corrupt(path, `is not a ${FORMAT} file`)
+  if (data.version !== VERSION) throw corrupt(path, `has version ${String(data.version)}; this logdaemon reads version ${VERSION}`)
+  let position: JournalPosition
+  try {
+    position = parsePosition(typeof data.position === 'string' ? data.position : '')
+  } catch (err) {
+    throw corrupt(path, `has no valid position (${describe(err)})`, err)
+  }
+  const line = data.line
+  if (!isCount(line) || line < 1) throw corrupt(path, 'has no valid line number')
+  const tail = data.tail
+  if (!isRecord(tail) || !isCount(tail.length) || typeof tail.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(tail.sha256)) {
+    throw corrupt(path, 'has no valid tail fingerprint')
+  }
+  if (tail.length > position.offset) throw corrupt(path, 'has a tail fingerprint longer than its offset')
+  const file = data.file
+  let identity: StateFileIdentity | null = null
+  if (isRecord(file)) {
+    if (typeof file.path !== 'string' || !isCount(file.dev) || !isCount(file.ino) || typeof file.compressed !== 'boolean') {
+      throw corrupt(path, 'has an invalid file identity')
+    }
+    identity = { path: file.path, dev: file.dev, ino: file.ino, compressed: file.compressed }
+  } else if (file !== null && file !== undefined) {
+    throw corrupt(path, 'has an invalid file identity')
+  }
+  const savedAt = typeof data.savedAt === 'string' ? data.savedAt : ''
+  return { ...position, line, tail: { length: tail.length, sha256: tail.sha256 }, file: identity, savedAt }
+}
+
+function corrupt(path: string, what: string, cause?: unknown): LogdaemonError {
+  return new LogdaemonError(
+    ErrorCodes.STATE_CORRUPT,
+    `state file ${path} ${what}: it was left as it is. Repair it, or move it away and choose where to start ` +
+      '(--from N to read journal N from its start, --from end to follow only new records)',
+    { file: path, cause },
+  )
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,0 +1,248 @@
+import { createReadStream } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import pRetry from 'p-retry'
+import { ErrorCodes, isLogdaemonError, LogdaemonError } from '../errors.js'
+import { createGunzip } from '../files/gunzip.js'
+import type { ArchiveFile } from '../files/journal-set.js'
+
+/**
+ * Bytes per read of a plain file. 64 KiB matches Node's file stream default
+ * and keeps a chunk's worth of entries above the readable highWaterMark small.
+ */
+export const CHUNK_BYTES = 64 * 1024
+
+/** How a `.gz` archive that is still being written is waited for (p-retry options). */
+export interface GzipRetryOptions {
+  /** Attempts after the first. Default 6. */
+  retries?: number
+  /** First wait, ms. Default 100. */
+  minTimeout?: number
+  /** Longest wait, ms. Default 2000 (with the defaults, about 5 s in all before ERR_GZIP_TRUNCATED). */
+  maxTimeout?: number
+}
+
+export interface ArchiveReaderOptions {
+  /** Offset in the (decompressed) journal bytes to start at. */
+  offset: number
+  /** How many bytes before `offset` to keep in `before`, for checking a saved state. Default 0. */
+  before?: number
+  gzipRetry?: GzipRetryOptions
+  signal?: AbortSignal
+}
+
+/**
+ * Reads one archived journal from an offset to its end, a chunk per
+ * `read()`, so the caller's pace is the file's pace. A `.gz` archive is
+ * inflated from its start and the bytes before `offset` are skipped
+ * (offsets are offsets in the decompressed journal). When a `.gz` ends
+ * early it may still be being written: it is reopened and read again to the
+ * same point (p-retry, exponential backoff) before ERR_GZIP_TRUNCATED.
+ */
+export class ArchiveReader {
+  readonly file: ArchiveFile
+  /** Device and inode of the file (null for a gz stream opened by path only). */
+  dev = 0
+  ino = 0
+  /** Offset of the next byte `read()` returns. */
+  offset: number
+  /** Up to `options.before` bytes just before the starting offset. */
+  before: Buffer = Buffer.alloc(0)
+  /** False when the journal ends before the requested start offset. */
+  reachedOffset = true
+
+  readonly #options: ArchiveReaderOptions
+  #fh: FileHandle | null = null
+  #gz: GzState | null = null
+  #pending: Buffer | null = null
+  #closed = false
+
+  private constructor(file: ArchiveFile, options: ArchiveReaderOptions) {
+    this.file = file
+    this.#options = { ...options }
+    this.offset = options.offset
+  }
+
+  /** Opens `file` positioned at `options.offset`. */
+  static async open(file: ArchiveFile, options: ArchiveReaderOptions): Promise<ArchiveReader> {
+    const reader = new ArchiveReader(file, options)
+    try {
+      if (file.compressed) await reader.#openGzip()
+      else await reader.#openPlain()
+    } catch (err) {
+      await reader.close()
+      throw err
+    }
+    return reader
+  }
+
+  /** The next chunk, or null at the end of the journal. */
+  async read(): Promise<Buffer | null> {
+    if (this.#closed) return null
+    let chunk: Buffer | null
+    if (this.#pending) {
+      chunk = this.#pending
+      this.#pending = null
+    } else if (this.#fh) {
+      const buf = Buffer.allocUnsafe(CHUNK_BYTES)
+      const { bytesRead } = await this.#fh.read(buf, 0, CHUNK_BYTES, this.offset)
+      chunk = bytesRead === 0 ? null : buf.subarray(0, bytesRead)
+    } else {
+      chunk = await this.#withRetry(() => this.#nextInflated())
+    }
+    if (chunk) this.offset += chunk.length
+    return chunk
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#gz?.close()
+    this.#gz = null
+    const fh = this.#fh
+    this.#fh = null
+    await fh?.close()
+  }
+
+  async #openPlain(): Promise<void> {
+    const fh = (this.#fh = await open(this.file.path, 'r'))
+    const st = await fh.stat()
+    this.dev = st.dev
+    this.ino = st.ino
+    if (st.size < this.offset) {
+      this.reachedOffset = false
+      this.offset = st.size
+    }
+    const want = Math.min(this.#options.before ?? 0, this.offset)
+    if (want > 0) {
+      const buf = Buffer.alloc(want)
+      const { bytesRead } = await fh.read(buf, 0, want, this.offset - want)
+      this.before = buf.subarray(0, bytesRead)
+    }
+  }
+
+  async #openGzip(): Promise<void> {
+    const want = this.#options.before ?? 0
+    const first = await this.#withRetry(() => this.#inflateTo(want))
+    const st = await this.#statGzip()
+    this.dev = st.dev
+    this.ino = st.ino
+    if (first === null && this.#gz && this.#gz.produced < this.offset) {
+      this.reachedOffset = false
+      this.offset = this.#gz.produced
+    }
+    this.#pending = first
+  }
+
+  async #statGzip(): Promise<{ dev: number; ino: number }> {
+    const fh = await open(this.file.path, 'r')
+    try {
+      return await fh.stat()
+    } finally {
+      await fh.close()
+    }
+  }
+
+  #startInflating(): void {
+    this.#gz?.close()
+    const src = createReadStream(this.file.path)
+    const gunzip = createGunzip({ file: this.file.path })
+    const state: GzState = { iter: gunzip[Symbol.asyncIterator](), close: () => {}, produced: 0, compressed: 0 }
+    src.on('data', (c: Buffer | string) => {
+      state.compressed += c.length
+    })
+    src.on('error', (err) => gunzip.destroy(err))
+    src.pipe(gunzip)
+    state.close = () => {
+      src.destroy()
+      gunzip.destroy()
+    }
+    this.#gz = state
+  }
+
+  /** Next inflated chunk of the current stream; an empty `.gz` counts as truncated (just created). */
+  async #pull(): Promise<Buffer | null> {
+    const gz = this.#gz as GzState
+    const r = await gz.iter.next()
+    if (r.done) {
+      if (gz.compressed === 0) {
+        throw new LogdaemonError(ErrorCodes.GZIP_TRUNCATED, `${this.file.path}: the gzip file is empty`, {
+          file: this.file.path,
+          journal: this.file.journal,
+          offset: 0,
+        })
+      }
+      return null
+    }
+    const c = r.value
+    gz.produced += c.length
+    return c
+  }
+
+  /** The next inflated chunk; after a truncation the stream is reopened and inflated again up to `offset`. */
+  async #nextInflated(): Promise<Buffer | null> {
+    return this.#gz ? this.#pull() : this.#inflateTo(0)
+  }
+
+  /**
+   * Starts inflating from the file's beginning and skips to `offset`,
+   * keeping the last `want` bytes before it in `before`. Returns the first
+   * chunk at `offset`, or null when the journal ends first.
+   */
+  async #inflateTo(want: number): Promise<Buffer | null> {
+    this.#startInflating()
+    let before: Buffer = Buffer.alloc(0)
+    for (;;) {
+      const start = (this.#gz as GzState).produced
+      const c = await this.#pull()
+      const cut = this.offset - start
+      if (c === null || cut < c.length) {
+        if (want > 0) {
+          if (c !== null && cut > 0) before = lastBytes(before, c.subarray(0, cut), want)
+          this.before = Buffer.from(before)
+        }
+        return c === null ? null : cut > 0 ? c.subarray(cut) : c
+      }
+      if (want > 0) before = lastBytes(before, c, want)
+    }
+  }
+
+  async #withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    const retry = this.#options.gzipRetry ?? {}
+    return pRetry(
+      async () => {
+        try {
+          return await fn()
+        } catch (err) {
+          // The next attempt starts over from the file's beginning.
+          this.#gz?.close()
+          this.#gz = null
+          throw err
+        }
+      },
+      {
+        retries: retry.retries ?? 6,
+        minTimeout: retry.minTimeout ?? 100,
+        maxTimeout: retry.maxTimeout ?? 2000,
+        factor: 2,
+        shouldRetry: ({ error }) => isLogdaemonError(error) && error.code === ErrorCodes.GZIP_TRUNCATED,
+        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      },
+    )
+  }
+}
+
+/** An inflating read of a `.gz` from its start. */
+interface GzState {
+  iter: AsyncIterator<Buffer>
+  close: () => void
+  /** Decompressed bytes pulled so far. */
+  produced: number
+  /** Compressed bytes read so far. */
+  compressed: number
+}
+
+/** The last `want` bytes of `prev` followed by `next`. */
+export function lastBytes(prev: Buffer, next: Buffer, want: number): Buffer {
+  if (next.length >= want) return next.subarray(next.length - want)
+  const keep = Math.min(prev.length, want - next.length)
+  return Buffer.concat([prev.subarray(prev.length - keep), next])
+}

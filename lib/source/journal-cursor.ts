@@ -1,0 +1,291 @@
+import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
+import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
+import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
+import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
+import { ChangeWatcher } from './change-watcher.js'
+import { LiveFile } from './live-file.js'
+
+/** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
+export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
+
+/** One step of the cursor: bytes of the current journal, or the end of it. */
+export type CursorStep =
+  | { readonly kind: 'data'; readonly bytes: Buffer }
+  | { readonly kind: 'end'; readonly journal: number; readonly end: number; readonly mode: RotationMode }
+
+export interface JournalCursorOptions {
+  layout: JournalLayout
+  /** Safety-net poll while waiting at the live journal's end, ms. Default 1000. */
+  pollMs?: number
+  gzipRetry?: GzipRetryOptions
+  /**
+   * How long the live journal may stay shorter than the read offset, or an
+   * empty archive face a live file with other bytes, before the cursor
+   * decides. Default 5000 ms.
+   */
+  graceMs?: number
+  /** Aborts waits and retries. */
+  signal: AbortSignal
+  /** Called each time the cursor starts waiting at the live journal's end. */
+  onWait?: () => void
+}
+
+type Source =
+  | { kind: 'archive'; reader: ArchiveReader; mode: RotationMode }
+  | { kind: 'live'; file: LiveFile; renamed: boolean }
+
+/**
+ * The bytes of the journal set in order: each archived journal from the
+ * start, then the live journal as it grows, across rotations. It reads only
+ * when asked (`next()`), so the consumer's pace is the file's pace, and it
+ * finds out about rotations when it reads: a rotation that happened while
+ * nobody asked is handled in order, since the renamed file stays open and
+ * a truncated one is finished from its archive.
+ *
+ * After each read from the live file it checks whether journal N has been
+ * archived meanwhile (a few stat calls per chunk, none per record): with
+ * the same inode at the live path that means copy and truncate, and the
+ * bytes just read may already be journal N+1's, so the rest of N comes
+ * from the archive at the same offset.
+ */
+export class JournalCursor {
+  /** The journal being read. */
+  journal = 0
+  /** Offset of the next byte in that journal. */
+  offset = 0
+
+  readonly #layout: JournalLayout
+  readonly #livePath: string
+  readonly #options: JournalCursorOptions
+  readonly #watcher: ChangeWatcher
+  #src: Source | null = null
+  /** The last bytes before `offset` (up to STATE_TAIL_BYTES), to recognise the live file's content. */
+  #tail: Buffer = Buffer.alloc(0)
+  /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
+  #doubtSince: number | null = null
+
+  constructor(options: JournalCursorOptions) {
+    this.#options = { ...options }
+    this.#layout = options.layout
+    this.#livePath = liveJournalPath(options.layout)
+    this.#watcher = new ChangeWatcher({
+      dirs: journalDirs(options.layout),
+      isInteresting: (name) => isJournalFileName(this.#layout, name),
+      pollMs: options.pollMs ?? 1000,
+    })
+  }
+
+  /** The file the bytes come from now, for the state file. */
+  get file(): StateFileIdentity | null {
+    const src = this.#src
+    if (!src) return null
+    if (src.kind === 'live') return { path: src.file.path, dev: src.file.dev, ino: src.file.ino, compressed: false }
+    const r = src.reader
+    return { path: r.file.path, dev: r.dev, ino: r.ino, compressed: r.file.compressed }
+  }
+
+  /** The live journal when the cursor is in it: number, path, size seen last. */
+  get live(): { journal: number; path: string; size: number } | null {
+    const src = this.#src
+    return src?.kind === 'live' ? { journal: this.journal, path: src.file.path, size: src.file.size } : null
+  }
+
+  /** Watch events seen so far. */
+  get watchEvents(): number {
+    return this.#watcher.events
+  }
+
+  /**
+   * Positions the cursor at `start`. Returns the bytes just before the
+   * offset (up to STATE_TAIL_BYTES) and whether the journal reaches the
+   * offset at all, for checking a saved state.
+   */
+  async open(journal: number, offset: number): Promise<{ before: Buffer; reached: boolean }> {
+    this.journal = journal
+    this.offset = offset
+    return this.#openJournal(journal, offset)
+  }
+
+  /** The next chunk of the current journal, or its end; waits at the live journal's end. */
+  async next(): Promise<CursorStep> {
+    for (;;) {
+      this.#options.signal.throwIfAborted()
+      if (!this.#src) await this.#openJournal(this.journal, 0)
+      const src = this.#src as Source | null
+      if (!src) continue
+      if (src.kind === 'archive') {
+        const chunk = await src.reader.read()
+        if (chunk) return this.#data(chunk)
+        return this.#end(src.mode)
+      }
+      const step = await this.#nextLive(src)
+      if (step) return step
+    }
+  }
+
+  /** Closes the file and the watcher. Idempotent. */
+  async close(): Promise<void> {
+    this.#watcher.close()
+    const src = this.#src
+    this.#src = null
+    if (src?.kind === 'archive') await src.reader.close()
+    else if (src?.kind === 'live') await src.file.close()
+  }
+
+  async #nextLive(src: Source & { kind: 'live' }): Promise<CursorStep | null> {
+    const f = src.file
+    const bytes = await f.read(this.offset)
+    if (src.renamed) return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
+    const where = await this.#locate(f, bytes.length === 0)
+    if (where === 'live') {
+      if (bytes.length > 0) return this.#data(bytes)
+      this.#options.onWait?.()
+      await this.#watcher.wait(this.#options.signal)
+      return null
+    }
+    if (where === 'renamed') {
+      // The descriptor still reads journal N: drain it to its end.
+      src.renamed = true
+      return bytes.length > 0 ? this.#data(bytes) : null
+    }
+    if (where === 'wait') {
+      await this.#watcher.wait(this.#options.signal)
+      return null
+    }
+    // Copied and truncated: what was just read may be N+1's; the rest of N is in the archive.
+    await f.close()
+    this.#src = null
+    const reader = await ArchiveReader.open(where, { offset: this.offset, ...this.#retryOptions() })
+    this.#src = { kind: 'archive', reader, mode: 'copy-truncate' }
+    if (!reader.reachedOffset) {
+      throw this.#shrunkError(`its archive ${where.path} holds only ${reader.offset} bytes`)
+    }
+    return null
+  }
+
+  /** Where journal N's byte at `offset` is now: the live file, an archive, or not known yet. */
+  async #locate(f: LiveFile, atEnd: boolean): Promise<'live' | 'renamed' | 'wait' | ArchiveFile> {
+    const archive = await findArchive(this.#layout, this.journal)
+    if (!archive) {
+      if (!atEnd) return 'live'
+      if (await f.replaced()) return 'renamed'
+      if ((await f.stat()) >= this.offset) {
+        this.#doubtSince = null
+        return 'live'
+      }
+      if (this.#doubtful()) return 'wait'
+      throw this.#shrunkError(`no archive of it was found (looked for ${archiveCandidates(this.#layout, this.journal).join(', ')})`)
+    }
+    if (await f.replaced()) return 'renamed'
+    // The same inode at the live path and an archive of N: copy and truncate, done or under way.
+    if ((await f.stat()) < this.offset) return archive
+    const holds = await this.#liveStillHolds(f, archive)
+    if (holds === 'wait') return this.#doubtful() ? 'wait' : archive
+    return holds
+  }
+
+  /**
+   * Whether the live file still holds journal N (its copy is under way and
+   * the truncation has not come yet): the bytes before `offset` are the ones
+   * read before. At offset 0 the beginnings of the live file and the archive
+   * are compared instead.
+   */
+  async #liveStillHolds(f: LiveFile, archive: ArchiveFile): Promise<'live' | 'wait' | ArchiveFile> {
+    if (this.offset > 0) {
+      const k = this.#tail.length
+      const b = await f.read(this.offset - k, k)
+      return b.equals(this.#tail) ? 'live' : archive
+    }
+    const head = await f.read(0, STATE_TAIL_BYTES)
+    if (head.length === 0) return archive
+    let first: Buffer | null
+    try {
+      const r = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { retries: 0 }, signal: this.#options.signal })
+      first = await r.read().finally(() => r.close())
+    } catch (err) {
+      if (err instanceof LogdaemonError && err.code === ErrorCodes.GZIP_TRUNCATED) return 'wait'
+      throw err
+    }
+    if (first === null) return 'wait'
+    const n = Math.min(first.length, head.length)
+    this.#doubtSince = null
+    return first.subarray(0, n).equals(head.subarray(0, n)) ? 'live' : archive
+  }
+
+  async #openJournal(n: number, offset: number): Promise<{ before: Buffer; reached: boolean }> {
+    for (;;) {
+      this.#options.signal.throwIfAborted()
+      const archive = await findArchive(this.#layout, n)
+      if (archive) {
+        const reader = await ArchiveReader.open(archive, { offset, before: STATE_TAIL_BYTES, ...this.#retryOptions() })
+        this.#src = { kind: 'archive', reader, mode: 'archived' }
+        return this.#opened(reader.before, reader.reachedOffset)
+      }
+      const chain = await describeJournalChain(this.#layout, { from: n })
+      if (chain.archives.some((a) => a.journal === n)) continue
+      if (chain.newest !== null) throw journalGapError(chain.gaps, n, chain.live.journal)
+      const file = await LiveFile.open(this.#livePath)
+      if (!file) {
+        // Between a rename and the new file; or no journal yet.
+        if (offset > 0) return this.#opened(Buffer.alloc(0), false)
+        await this.#watcher.wait(this.#options.signal)
+        continue
+      }
+      if (await findArchive(this.#layout, n)) {
+        await file.close()
+        continue
+      }
+      this.#src = { kind: 'live', file, renamed: false }
+      if (file.size < offset) return this.#opened(Buffer.alloc(0), false)
+      const k = Math.min(offset, STATE_TAIL_BYTES)
+      return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true)
+    }
+  }
+
+  #opened(before: Buffer, reached: boolean): { before: Buffer; reached: boolean } {
+    this.#tail = before
+    this.#doubtSince = null
+    return { before, reached }
+  }
+
+  #data(bytes: Buffer): CursorStep {
+    this.offset += bytes.length
+    this.#tail = lastBytes(this.#tail, bytes, STATE_TAIL_BYTES)
+    return { kind: 'data', bytes }
+  }
+
+  async #end(mode: RotationMode): Promise<CursorStep> {
+    const src = this.#src
+    this.#src = null
+    if (src?.kind === 'archive') await src.reader.close()
+    else if (src?.kind === 'live') await src.file.close()
+    const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode }
+    this.journal++
+    this.offset = 0
+    this.#tail = Buffer.alloc(0)
+    return step
+  }
+
+  /** True while a doubtful situation is younger than the grace period (starting it if new). */
+  #doubtful(): boolean {
+    const now = Date.now()
+    this.#doubtSince ??= now
+    return now - this.#doubtSince < (this.#options.graceMs ?? 5000)
+  }
+
+  #retryOptions(): { gzipRetry?: GzipRetryOptions; signal: AbortSignal } {
+    const r = this.#options.gzipRetry
+    return r ? { gzipRetry: r, signal: this.#options.signal } : { signal: this.#options.signal }
+  }
+
+  #shrunkError(why: string): LogdaemonError {
+    return new LogdaemonError(
+      ErrorCodes.JOURNAL_SHRUNK,
+      `${this.#livePath}: journal ${this.journal} shrank below offset ${this.offset}, where reading stands, and ${why}. ` +
+        'If the server rotates its journal elsewhere, set the journal prefix (--prefix); if the file was truncated by hand, ' +
+        `the records after offset ${this.offset} are lost: restore the replica from a newer checkpoint and start from it`,
+      { file: this.#livePath, journal: this.journal, offset: this.offset },
+    )
+  }
+}

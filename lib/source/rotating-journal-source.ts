@@ -1,0 +1,352 @@
+import { Readable } from 'node:stream'
+import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../errors.js'
+import { liveJournalPath } from '../files/journal-name.js'
+import { readState, STATE_TAIL_BYTES } from '../files/state-file.js'
+import { JournalEntry, type EntryPosition, type FieldEncoding } from '../journal/entry.js'
+import { JournalFramer, type RecordSink } from '../journal/framer.js'
+import { comparePositions, type JournalPosition } from '../journal/position.js'
+import { lastBytes } from './archive-reader.js'
+import { ConsistencyTracker } from './consistency.js'
+import { JournalCursor, type CursorStep } from './journal-cursor.js'
+import type { RotateEvent, RotatingJournalSourceEvents, RotatingJournalSourceOptions, SourceStatus } from './source-options.js'
+import { checkState, countLines, resolveStart, type StartPoint } from './start-point.js'
+import { StateKeeper, type SavePoint } from './state-keeper.js'
+
+export type * from './source-options.js'
+
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * The journal set as one object-mode Readable of {@link JournalEntry}: the
+ * archived journals from the start point in order, then the live journal as
+ * p4d appends to it, across rotations by rename, by copy and truncate, and
+ * with gzip (JOURNAL-FORMAT.md sections 3 and 4). Every entry carries its
+ * journal number; the first entry of each journal after the first has
+ * `didRotate`; entries that end a consistency point have `consistent`.
+ *
+ * Backpressure reaches the file: bytes are read only when the consumer
+ * wants entries. The consumer calls `commit()` with what it has finished;
+ * with a `state` file, the newest committed consistency point is saved
+ * (at most once per `saveIntervalMs`, when quiet, on `flushState()` and on
+ * destroy), and a restart resumes there. `destroy()` (or `signal`) ends the
+ * stream: `for await` loops end, files, watchers and timers are released.
+ *
+ * Events (besides a Readable's): `start`, `rotate`, `quiet`, `state`,
+ * `skip`; see {@link RotatingJournalSourceEvents}.
+ */
+export class RotatingJournalSource extends Readable {
+  readonly #options: RotatingJournalSourceOptions
+  readonly #encoding: FieldEncoding
+  readonly #abort = new AbortController()
+  readonly #cursor: JournalCursor
+  readonly #tracker = new ConsistencyTracker()
+  readonly #keeper: StateKeeper | null
+  #opening: Promise<StartPoint> | null = null
+  #start: StartPoint | null = null
+  #framer: JournalFramer | null = null
+  #journal = 0
+  #pumping = false
+  /** Whether the last push left room in the buffer. */
+  #more = true
+  /** The next entry is the first of a journal reached by rotation. */
+  #rotated = false
+  #deferred: Error | null = null
+  /** The chunk being framed, its journal offset, and the bytes before it (for save-point tails). */
+  #chunk: Buffer = EMPTY
+  #chunkStart = 0
+  #history: Buffer = EMPTY
+  #position: JournalPosition | null = null
+  #committed: JournalPosition | null = null
+  #lastRotation: RotateEvent | null = null
+  #lastDataAt: Date | null = null
+  #entries = 0
+  #quietTimer: NodeJS.Timeout | null = null
+  #hadData = false
+
+  constructor(options: RotatingJournalSourceOptions) {
+    super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
+    const opts = (this.#options = { ...options })
+    this.#encoding = opts.encoding ?? 'utf8'
+    this.#cursor = new JournalCursor({
+      layout: opts,
+      signal: this.#abort.signal,
+      onWait: () => this.#armQuiet(),
+      ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
+      ...(opts.gzipRetry === undefined ? {} : { gzipRetry: opts.gzipRetry }),
+      ...(opts.graceMs === undefined ? {} : { graceMs: opts.graceMs }),
+    })
+    this.#keeper = opts.state
+      ? new StateKeeper({
+          path: opts.state,
+          ...(opts.saveIntervalMs === undefined ? {} : { minIntervalMs: opts.saveIntervalMs }),
+          onSaved: (state) => this.emit('state', state),
+          onError: (err) => this.destroy(err),
+        })
+      : null
+    if (opts.signal?.aborted) process.nextTick(() => this.destroy())
+    else opts.signal?.addEventListener('abort', () => this.destroy(), { once: true })
+  }
+
+  /**
+   * Finds and checks the start point (state, `from`, or the live end) and
+   * opens the first journal. Reading calls it; call it first to learn the
+   * start or to fail early. Rejects with ERR_NO_START, ERR_JOURNAL_GAP,
+   * ERR_STATE_CORRUPT or ERR_STATE_MISMATCH (the stream is not destroyed
+   * by this rejection; reading would destroy it with the same error).
+   */
+  open(): Promise<StartPoint> {
+    this.#opening ??= this.#open()
+    return this.#opening
+  }
+
+  /**
+   * The consumer is done with `target`: an entry (done up to its end), an
+   * entry's position (likewise) or a position `N/offset` (done with every
+   * byte before it). With a state file, the newest consistency point at or
+   * before it will be saved (or the entry's end with `consistentOnly: false`).
+   */
+  commit(target: JournalEntry | EntryPosition | JournalPosition): void {
+    const entry = target instanceof JournalEntry ? target : null
+    const p: EntryPosition | JournalPosition = entry ? entry.position : (target as EntryPosition | JournalPosition)
+    if (p.journal === null) return
+    const pos = { journal: p.journal, offset: 'end' in p ? p.end : p.offset }
+    if (this.#committed && comparePositions(pos, this.#committed) <= 0) return
+    this.#committed = pos
+    this.#keeper?.commit(pos, entry && this.#options.consistentOnly === false ? this.#pointOf(entry) : undefined)
+  }
+
+  /** Saves the newest committed point now; rejects (and the stream fails) if the write fails. */
+  async flushState(): Promise<void> {
+    await this.#keeper?.flush()
+  }
+
+  get status(): SourceStatus {
+    const live = this.#cursor.live
+    const phase = this.destroyed ? 'closed' : !this.#framer ? 'starting' : live ? 'live' : 'archives'
+    return {
+      phase,
+      start: this.#start,
+      position: this.#position,
+      read: this.#framer ? { journal: this.#cursor.journal, offset: this.#cursor.offset } : null,
+      live,
+      committed: this.#committed,
+      saved: this.#keeper?.saved ?? null,
+      lastRotation: this.#lastRotation,
+      lastDataAt: this.#lastDataAt,
+      entries: this.#entries,
+    }
+  }
+
+  /**
+   * `for await` ends without an error when the source is destroyed without
+   * one (a core Readable's iterator would report a premature close).
+   */
+  override async *[Symbol.asyncIterator](): AsyncGenerator<JournalEntry, undefined> {
+    try {
+      for await (const entry of super[Symbol.asyncIterator]()) yield entry as JournalEntry
+    } catch (err) {
+      if (!(this.destroyed && this.errored === null && isErrnoException(err) && err.code === 'ERR_STREAM_PREMATURE_CLOSE')) throw err
+    }
+    return undefined
+  }
+
+  /** A framing error surfaces once the entries before it have been read (like JournalEntryTransform). */
+  override read(size?: number): JournalEntry | null {
+    const entry = super.read(size) as JournalEntry | null
+    if (this.#deferred && this.readableLength === 0) {
+      const err = this.#deferred
+      this.#deferred = null
+      process.nextTick(() => this.destroy(err))
+    }
+    return entry
+  }
+
+  override _read(): void {
+    this.#more = true
+    if (this.#pumping) return
+    this.#pumping = true
+    this.#pump().catch((err: unknown) => {
+      if (!this.destroyed) this.destroy(toError(err))
+    })
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#abort.abort()
+    if (this.#quietTimer) clearTimeout(this.#quietTimer)
+    this.#quietTimer = null
+    const stateFailed = isLogdaemonError(err) && err.code === ErrorCodes.STATE_WRITE
+    const closing = async (): Promise<void> => {
+      await this.#cursor.close()
+      if (this.#keeper && !stateFailed) await this.#keeper.close()
+    }
+    closing().then(
+      () => cb(err),
+      (e: unknown) => cb(err ?? toError(e)),
+    )
+  }
+
+  async #open(): Promise<StartPoint> {
+    const opts = this.#options
+    const saved = opts.state ? await readState(opts.state) : null
+    const start = await resolveStart(opts, saved, opts.from)
+    const { before, reached } = await this.#cursor.open(start.journal, start.offset)
+    if (saved && opts.state) checkState(saved, before, reached, this.#cursor.file, opts.state)
+    this.#startJournal(start.journal, start.offset, start.line)
+    this.#history = before
+    this.#start = start
+    this.#position = { journal: start.journal, offset: start.offset }
+    // A first start is made durable at once: a kill before the first commit must not move `from: 'end'` on.
+    if (this.#keeper && !saved) this.#keeper.commit(start, { ...start, tail: Buffer.from(before), file: this.#cursor.file })
+    else this.#keeper?.started(start)
+    await this.#keeper?.flush()
+    this.emit('start', start)
+    return start
+  }
+
+  /**
+   * Reads and frames until a push finds the buffer full. `#pumping` drops in
+   * the same tick as the loop's last check, so a `_read` that comes later
+   * always starts a new pump, and one that comes during it keeps it going.
+   */
+  async #pump(): Promise<void> {
+    try {
+      await this.open()
+      while (!this.destroyed && this.#more && !this.#deferred) {
+        let step: CursorStep
+        try {
+          step = await this.#cursor.next()
+        } catch (err) {
+          if (this.destroyed) return
+          throw err
+        }
+        if (this.destroyed) return
+        if (step.kind === 'end') this.#endJournal(step)
+        else this.#frame(step.bytes)
+      }
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  #frame(bytes: Buffer): void {
+    this.#noteData()
+    this.#chunk = bytes
+    this.#chunkStart = this.#cursor.offset - bytes.length
+    try {
+      ;(this.#framer as JournalFramer).push(bytes, this.#sink)
+    } catch (err) {
+      this.#failAfterDrain(toError(err))
+    }
+    if (this.#keeper) this.#history = lastBytes(this.#history, bytes, STATE_TAIL_BYTES)
+    this.#chunk = EMPTY
+  }
+
+  readonly #sink: RecordSink = (source, start, end, offset, line) => {
+    const position = { journal: this.#journal, offset, end: offset + end - start, line }
+    const e = new JournalEntry(source, position, { encoding: this.#encoding, start, end })
+    if (this.#rotated) {
+      e.didRotate = true
+      this.#rotated = false
+    }
+    if (this.#tracker.update(e)) {
+      e.consistent = true
+      if (this.#keeper) this.#keeper.addPoint(this.#savePoint(position, line + countLines(source, start, end)))
+    }
+    this.#entries++
+    this.#position = { journal: this.#journal, offset: position.end }
+    this.#more = this.push(e)
+  }
+
+  /** A save point at `position.end`; its tail comes from the chunk being framed and the bytes before it. */
+  #savePoint(position: EntryPosition & { journal: number }, nextLine: number): SavePoint {
+    const inChunk = position.end - this.#chunkStart
+    const chunk = this.#chunk
+    const tail =
+      inChunk >= STATE_TAIL_BYTES
+        ? Buffer.from(chunk.subarray(inChunk - STATE_TAIL_BYTES, inChunk))
+        : Buffer.concat([this.#history.subarray(Math.max(0, this.#history.length - (STATE_TAIL_BYTES - inChunk))), chunk.subarray(0, inChunk)])
+    return { journal: position.journal, offset: position.end, line: nextLine, tail, file: this.#cursor.file }
+  }
+
+  /** A save point at an entry's end, for `consistentOnly: false`: the tail is the record's own last bytes. */
+  #pointOf(entry: JournalEntry): SavePoint {
+    const raw = entry.raw
+    const { journal, end, line } = entry.position
+    const tail = Buffer.from(raw.subarray(Math.max(0, raw.length - STATE_TAIL_BYTES)))
+    return { journal: journal ?? this.#journal, offset: end, line: line + countLines(raw), tail, file: this.#cursor.file }
+  }
+
+  #endJournal(step: CursorStep & { kind: 'end' }): void {
+    const framer = this.#framer as JournalFramer
+    if (framer.pending) {
+      const err = framer.incompleteError()
+      const rest = framer.takePending()
+      if (!this.#options.skipMalformed && err) {
+        this.#failAfterDrain(err)
+        return
+      }
+      if (rest) {
+        const reason = `journal ${step.journal} ends inside a record (${rest.raw.length} bytes without a line end)`
+        this.emit('skip', { code: ErrorCodes.JOURNAL_MALFORMED, offset: rest.offset, line: rest.line, reason, journal: step.journal })
+      }
+    }
+    this.#keeper?.journalEnded(step.journal, step.end)
+    const event: RotateEvent = { from: step.journal, to: step.journal + 1, mode: step.mode, at: new Date() }
+    this.#lastRotation = event
+    this.#startJournal(step.journal + 1, 0, 1)
+    this.#rotated = true
+    this.#history = EMPTY
+    this.emit('rotate', event)
+  }
+
+  #startJournal(journal: number, offset: number, line: number): void {
+    const o = this.#options
+    this.#journal = journal
+    this.#framer = new JournalFramer({
+      offset,
+      line,
+      journal,
+      file: this.#cursor.file?.path ?? liveJournalPath(o),
+      ...(o.maxEntryBytes === undefined ? {} : { maxEntryBytes: o.maxEntryBytes }),
+      skipOversize: o.skipOversize ?? false,
+      skipMalformed: o.skipMalformed ?? false,
+    })
+    this.#framer.onSkip = (report) => this.emit('skip', { ...report, journal })
+  }
+
+  /** Fails the stream once the entries already pushed have been read. */
+  #failAfterDrain(err: Error): void {
+    if (this.readableLength === 0) this.destroy(err)
+    else this.#deferred = err
+  }
+
+  #noteData(): void {
+    this.#lastDataAt = new Date()
+    this.#hadData = true
+    if (this.#quietTimer) clearTimeout(this.#quietTimer)
+    this.#quietTimer = null
+  }
+
+  /** Called while waiting at the live end: `quiet` after quietMs, then again every quietMs. */
+  #armQuiet(): void {
+    if (this.#quietTimer || this.destroyed) return
+    this.#quietTimer = setTimeout(() => {
+      this.#quietTimer = null
+      const hadData = this.#hadData
+      this.#hadData = false
+      this.emit('quiet', hadData)
+      this.#keeper?.flush().catch(() => {}) // a failure has destroyed the stream already
+      this.#armQuiet()
+    }, this.#options.quietMs ?? 2000)
+    this.#quietTimer.unref()
+  }
+}
+
+export interface RotatingJournalSource {
+  on<E extends keyof RotatingJournalSourceEvents>(event: E, listener: RotatingJournalSourceEvents[E]): this
+  on(event: string | symbol, listener: (...args: unknown[]) => void): this
+  once<E extends keyof RotatingJournalSourceEvents>(event: E, listener: RotatingJournalSourceEvents[E]): this
+  once(event: string | symbol, listener: (...args: unknown[]) => void): this
+  emit<E extends keyof RotatingJournalSourceEvents>(event: E, ...args: Parameters<RotatingJournalSourceEvents[E]>): boolean
+  emit(event: string | symbol, ...args: unknown[]): boolean
+}

@@ -1,0 +1,122 @@
+import { createReadStream } from 'node:fs'
+import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
+import { liveJournalPath, type JournalLayout } from '../files/journal-name.js'
+import { describeJournalChain, journalGapError } from '../files/journal-set.js'
+import { tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
+import { JournalFramer } from '../journal/framer.js'
+import { formatPosition } from '../journal/position.js'
+
+/** Where reading starts, and why. */
+export interface StartPoint {
+  readonly journal: number
+  readonly offset: number
+  /** Line number of the byte at `offset`. */
+  readonly line: number
+  /** `state`: resumed from the state file; `from`: journal N from its start; `end`: the live journal's end. */
+  readonly how: 'state' | 'from' | 'end'
+}
+
+/**
+ * The start point: the saved state if there is one; otherwise journal
+ * `from` from its start, or with `from: 'end'` the end of the last whole
+ * record of the live journal. Fails with ERR_NO_START when there is
+ * nothing to go on, and with ERR_JOURNAL_GAP when a journal between the
+ * start and the live one is missing.
+ */
+export async function resolveStart(layout: JournalLayout, state: SavedState | null, from: number | 'end' | undefined): Promise<StartPoint> {
+  if (state) {
+    await checkChain(layout, state.journal)
+    return { journal: state.journal, offset: state.offset, line: state.line, how: 'state' }
+  }
+  if (typeof from === 'number') {
+    await checkChain(layout, from)
+    return { journal: from, offset: 0, line: 1, how: 'from' }
+  }
+  if (from === 'end') {
+    const chain = await describeJournalChain(layout)
+    const end = await endOfLastRecord(liveJournalPath(layout))
+    return { journal: chain.live.journal, offset: end.offset, line: end.line, how: 'end' }
+  }
+  throw new LogdaemonError(
+    ErrorCodes.NO_START,
+    'no saved state and no start point: say where to start with --from N (journal N from its start, ' +
+      'e.g. the number of the checkpoint the replica was restored from) or --from end (only records written from now on)',
+  )
+}
+
+/**
+ * Checks a saved state against the journal found at its position: the
+ * journal must reach the offset, and the bytes just before it must be the
+ * ones saved. Throws ERR_STATE_MISMATCH saying what was found instead.
+ */
+export function checkState(state: SavedState, before: Buffer, reached: boolean, found: StateFileIdentity | null, statePath: string): void {
+  const where = `journal ${state.journal} (${found ? describeFile(found) : liveOrArchive(state)})`
+  const saved = `the state file ${statePath} says ${formatPosition(state)}` + (state.file ? ` (saved ${state.savedAt} from ${describeFile(state.file)})` : '')
+  const advice =
+    'The journal on disk is not the one this state was saved from (a restored or reset server, or another server root). ' +
+    'Check --root/--journal/--prefix; if the server really was reset, move the state file away and start with --from N or --from end'
+  if (!reached) {
+    throw mismatch(`${saved}, but ${where} ends before offset ${state.offset}. ${advice}`, state, found)
+  }
+  const bytes = before.subarray(Math.max(0, before.length - state.tail.length))
+  if (bytes.length !== state.tail.length || tailFingerprint(bytes).sha256 !== state.tail.sha256) {
+    throw mismatch(
+      `${saved}, but the ${state.tail.length} bytes before that offset in ${where} are not the ones saved ` +
+        `(sha256 ${tailFingerprint(bytes).sha256.slice(0, 12)}…, saved ${state.tail.sha256.slice(0, 12)}…). ${advice}`,
+      state,
+      found,
+    )
+  }
+}
+
+/**
+ * Offset and line just past the last whole record of a journal file (0 and
+ * 1 when it does not exist): where `from: 'end'` starts, so that a record
+ * being written is read whole. Framing from the start is the only way to
+ * know where records end (quoted values may hold line ends); it runs at
+ * the framer's speed.
+ */
+export async function endOfLastRecord(path: string): Promise<{ offset: number; line: number }> {
+  const framer = new JournalFramer({ skipMalformed: true, skipOversize: true, file: path })
+  let next = { offset: 0, line: 1 }
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
+    next = { offset: offset + (end - start), line: line + countLines(source, start, end) }
+  }
+  try {
+    for await (const chunk of createReadStream(path)) framer.push(chunk as Buffer, sink)
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return next
+    throw err
+  }
+  const pending = framer.takePending()
+  return pending ? { offset: pending.offset, line: pending.line } : next
+}
+
+/** LFs in `buf[start..end)`. */
+export function countLines(buf: Buffer, start = 0, end = buf.length): number {
+  let n = 0
+  for (let i = buf.indexOf(0x0a, start); i >= 0 && i < end; i = buf.indexOf(0x0a, i + 1)) n++
+  return n
+}
+
+async function checkChain(layout: JournalLayout, from: number): Promise<void> {
+  const chain = await describeJournalChain(layout, { from })
+  if (chain.gaps.length > 0) throw journalGapError(chain.gaps, from, chain.live.journal)
+}
+
+function mismatch(message: string, state: SavedState, found: StateFileIdentity | null): LogdaemonError {
+  return new LogdaemonError(ErrorCodes.STATE_MISMATCH, message, {
+    file: found?.path ?? null,
+    journal: state.journal,
+    offset: state.offset,
+    details: { saved: state, found },
+  })
+}
+
+function describeFile(f: StateFileIdentity): string {
+  return `${f.path}, inode ${f.ino}${f.compressed ? ', gzip' : ''}`
+}
+
+function liveOrArchive(state: SavedState): string {
+  return `no file found for journal ${state.journal}`
+}

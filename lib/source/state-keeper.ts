@@ -1,0 +1,171 @@
+import { ErrorCodes, isLogdaemonError, LogdaemonError, toError } from '../errors.js'
+import { tailFingerprint, writeState, type SavedState, type StateFileIdentity } from '../files/state-file.js'
+import { comparePositions, type JournalPosition } from '../journal/position.js'
+
+/** A position the state may be saved at, with what is needed to recognise it later. */
+export interface SavePoint extends JournalPosition {
+  /** Line number of the byte at `offset`. */
+  readonly line: number
+  /** The bytes just before `offset` in its journal (a copy, at most STATE_TAIL_BYTES). */
+  readonly tail: Buffer
+  readonly file: StateFileIdentity | null
+}
+
+export interface StateKeeperOptions {
+  /** The state file. */
+  path: string
+  /** Least time between two writes, ms. Default 1000. */
+  minIntervalMs?: number
+  /** Called after each successful write. */
+  onSaved?: (state: SavedState) => void
+  /** Called once when a write fails; nothing is written after that. */
+  onError?: (err: LogdaemonError) => void
+}
+
+/**
+ * Points waiting for the consumer's commit. One is queued per consistency
+ * point handed out; the consumer commits behind the reader by at most the
+ * stream buffers plus its own queue, so in practice the queue is short. The
+ * bound only matters for a consumer that never commits: then the oldest
+ * points are dropped, which can only make a later commit save an older
+ * point than it could have (a few more records replayed), never a newer one.
+ */
+const MAX_QUEUED_POINTS = 10_000
+
+/**
+ * Turns the consumer's commits into durable state: the newest committed
+ * save point is written, at most once per `minIntervalMs`, and on `flush()`.
+ * Writes are serialised; a failed write is reported once through `onError`
+ * and fails every later `flush()`.
+ */
+export class StateKeeper {
+  readonly #options: StateKeeperOptions
+  #queue: SavePoint[] = []
+  #head = 0
+  /** Where each journal ended, once known: `N/end` is saved as `N+1/0` (N may be deleted later). */
+  readonly #ends = new Map<number, number>()
+  #candidate: SavePoint | null = null
+  #saved: JournalPosition | null = null
+  #lastWrite = 0
+  #timer: NodeJS.Timeout | null = null
+  #writing: Promise<void> | null = null
+  #failed: LogdaemonError | null = null
+  #closed = false
+
+  constructor(options: StateKeeperOptions) {
+    this.#options = { ...options }
+  }
+
+  /** The newest position written to the state file. */
+  get saved(): JournalPosition | null {
+    return this.#saved
+  }
+
+  /** Seeds the keeper with the position the source started from (already durable). */
+  started(position: JournalPosition): void {
+    this.#saved = { journal: position.journal, offset: position.offset }
+  }
+
+  /** A consistency point was handed to the consumer. */
+  addPoint(point: SavePoint): void {
+    if (this.#queue.length - this.#head >= MAX_QUEUED_POINTS) this.#head++
+    this.#queue.push(point)
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  /** Journal `journal` ended at `end`. */
+  journalEnded(journal: number, end: number): void {
+    this.#ends.set(journal, end)
+  }
+
+  /**
+   * The consumer is done with everything before `position`: the newest
+   * queued point at or before it becomes the one to save, or `point` itself
+   * when given (commits anywhere, not only at consistency points).
+   */
+  commit(position: JournalPosition, point?: SavePoint): void {
+    let best: SavePoint | null = null
+    const q = this.#queue
+    while (this.#head < q.length && comparePositions(q[this.#head] as SavePoint, position) <= 0) best = q[this.#head++] as SavePoint
+    if (point && (!best || comparePositions(point, best) > 0)) best = point
+    if (!best || (this.#candidate && comparePositions(best, this.#candidate) <= 0)) return
+    this.#candidate = best
+    this.#schedule()
+  }
+
+  /** Writes the newest committed point now (waiting for a write under way). Rejects if a write failed. */
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    while (this.#writing) await this.#writing.catch(() => {})
+    if (!this.#failed && this.#pending()) await this.#write()
+    if (this.#failed) throw this.#failed
+  }
+
+  /** Flushes; later commits are ignored. */
+  async close(): Promise<void> {
+    await this.flush()
+    this.#closed = true
+  }
+
+  #pending(): boolean {
+    const c = this.#candidate
+    return c !== null && (this.#saved === null || comparePositions(this.#normal(c), this.#saved) > 0)
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#writing || this.#failed || this.#closed) return
+    const wait = this.#lastWrite + (this.#options.minIntervalMs ?? 1000) - Date.now()
+    if (wait <= 0) {
+      void this.#write().catch(() => {})
+      return
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      void this.#write().catch(() => {})
+    }, wait)
+    this.#timer.unref()
+  }
+
+  /** Writes the candidate; schedules again if a newer one came meanwhile. */
+  #write(): Promise<void> {
+    const point = this.#candidate
+    if (!point || this.#failed || !this.#pending()) return Promise.resolve()
+    const pos = this.#normal(point)
+    const state: SavedState = {
+      journal: pos.journal,
+      offset: pos.offset,
+      line: pos === point ? point.line : 1,
+      tail: tailFingerprint(pos === point ? point.tail : Buffer.alloc(0)),
+      file: pos === point ? point.file : null,
+      savedAt: new Date().toISOString(),
+    }
+    this.#lastWrite = Date.now()
+    const writing = writeState(this.#options.path, state).then(
+      () => {
+        this.#writing = null
+        this.#saved = { journal: pos.journal, offset: pos.offset }
+        for (const n of this.#ends.keys()) if (n < pos.journal - 1) this.#ends.delete(n)
+        this.#options.onSaved?.(state)
+        if (this.#pending()) this.#schedule()
+      },
+      (err: unknown) => {
+        this.#writing = null
+        this.#failed = isLogdaemonError(err) ? err : new LogdaemonError(ErrorCodes.STATE_WRITE, toError(err).message, { cause: err })
+        this.#options.onError?.(this.#failed)
+        throw this.#failed
+      },
+    )
+    this.#writing = writing
+    return writing
+  }
+
+  /** `N/end` of a finished journal is `N+1/0`: the same place, and it does not need journal N to resume. */
+  #normal(point: SavePoint): SavePoint | JournalPosition {
+    const end = this.#ends.get(point.journal)
+    return end === point.offset ? { journal: point.journal + 1, offset: 0 } : point
+  }
+}

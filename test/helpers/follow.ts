@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { JournalEntry } from '../../lib/journal/entry.js'
+import type { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
+import type { RotatingJournalSource } from '../../lib/source/rotating-journal-source.js'
+
+/** What a test consumer saw: raw bytes per journal, entries, and the first entry of each journal. */
+export class Seen {
+  readonly bytes = new Map<number, Buffer[]>()
+  readonly entries: JournalEntry[] = []
+  /** Journal number → didRotate of its first entry seen. */
+  readonly firstDidRotate = new Map<number, boolean>()
+  /** Journals in the order their entries came. */
+  readonly order: number[] = []
+
+  add(e: JournalEntry): void {
+    const n = e.position.journal as number
+    if (!this.bytes.has(n)) {
+      this.bytes.set(n, [])
+      this.firstDidRotate.set(n, e.didRotate)
+      this.order.push(n)
+    } else if (e.didRotate) {
+      this.firstDidRotate.set(n, true) // must not happen: caught by the tests as a second didRotate
+      this.order.push(-n)
+    }
+    this.bytes.get(n)?.push(e.raw)
+    this.entries.push(e)
+  }
+
+  journal(n: number): Buffer {
+    return Buffer.concat(this.bytes.get(n) ?? [])
+  }
+
+  /** Bytes seen of the journal being written now, vs what the simulator wrote. */
+  caughtUp(sim: SimulatedP4d): boolean {
+    const n = sim.currentJournal
+    return this.journal(n).length === sim.journalBytes(n).length
+  }
+}
+
+/**
+ * Reads `source` in the background, committing each entry, optionally
+ * slowly. `stop()` destroys the source and resolves with what was seen.
+ */
+export function consume(
+  source: RotatingJournalSource,
+  options: { delayMs?: number; delayEvery?: number; commit?: boolean; seen?: Seen } = {},
+): { seen: Seen; done: Promise<void>; stop: () => Promise<Seen>; error: () => Error | null; hold: () => () => void } {
+  const seen = options.seen ?? new Seen()
+  let error: Error | null = null
+  let gate: Promise<void> | null = null
+  const done = (async () => {
+    try {
+      for await (const e of source) {
+        if (gate) await gate
+        seen.add(e)
+        if (options.commit ?? true) source.commit(e)
+        if (options.delayMs && seen.entries.length % (options.delayEvery ?? 1) === 0) await sleep(options.delayMs)
+      }
+    } catch (err) {
+      error = err as Error
+    }
+  })()
+  return {
+    seen,
+    done,
+    error: () => error,
+    /** Stops consuming (after the entry in hand) until the returned function is called. */
+    hold: () => {
+      let release = (): void => {}
+      gate = new Promise<void>((resolve) => (release = resolve)).then(() => {
+        gate = null
+      })
+      return () => release()
+    },
+    stop: async () => {
+      source.destroy()
+      await done
+      return seen
+    },
+  }
+}
+
+/** Polls `cond` every few ms until true; fails after `timeoutMs`. */
+export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+/** Whether every journal the simulator wrote from `from` on was seen whole and exact. */
+export function sawEverything(sim: SimulatedP4d, seen: Seen, from: number): { ok: boolean; detail: string } {
+  const bad: string[] = []
+  for (const n of sim.journals) {
+    if (n < from) continue
+    const want = sim.journalBytes(n)
+    const have = seen.journal(n)
+    if (!want.equals(have)) bad.push(`journal ${n}: want ${want.length} bytes, have ${have.length}`)
+  }
+  return { ok: bad.length === 0, detail: bad.join('; ') || 'all journals exact' }
+}

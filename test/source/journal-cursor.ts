@@ -1,0 +1,206 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { copyFileSync, renameSync, truncateSync, unlinkSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
+
+/** `n` bytes of recognisable records: `@ex@ <tag><i> 0\n` padded by index. */
+function records(tag: string, bytes: number): Buffer {
+  const parts: string[] = []
+  let size = 0
+  for (let i = 0; size < bytes; i++) {
+    const r = `@ex@ ${tag}${i} ${'0'.repeat(i % 50)}\n`
+    parts.push(r)
+    size += r.length
+  }
+  return Buffer.from(parts.join('')).subarray(0, bytes)
+}
+
+function setup(t: Test, options: { graceMs?: number } = {}) {
+  const root = t.testdir()
+  const ac = new AbortController()
+  const cursor = new JournalCursor({ layout: { root }, pollMs: 50, graceMs: options.graceMs ?? 300, signal: ac.signal, gzipRetry: { retries: 2, minTimeout: 20 } })
+  t.teardown(async () => {
+    ac.abort()
+    await cursor.close()
+  })
+  return { root, live: join(root, 'journal'), cursor }
+}
+
+/** Reads steps until `stop` says so; returns the bytes per journal and the end steps. */
+async function readUntil(cursor: JournalCursor, stop: (s: CursorStep, got: Map<number, Buffer>) => boolean) {
+  const got = new Map<number, Buffer>()
+  const ends: (CursorStep & { kind: 'end' })[] = []
+  for (;;) {
+    const journal = cursor.journal
+    const s = await cursor.next()
+    if (s.kind === 'data') got.set(journal, Buffer.concat([got.get(journal) ?? Buffer.alloc(0), s.bytes]))
+    else ends.push(s)
+    if (stop(s, got)) return { got, ends }
+  }
+}
+
+
+t.test('copy and truncate while stopped mid-journal, the new journal grown past the offset', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n4 = records('a', 200_000)
+  const n5 = records('b', 300_000)
+  writeFileSync(live, n4)
+  await cursor.open(4, 0)
+  const first = await cursor.next()
+  t.equal(first.kind, 'data')
+  const readSoFar = cursor.offset
+  t.ok(readSoFar < n4.length, 'stopped inside journal 4')
+  copyFileSync(live, join(root, 'journal.4'))
+  truncateSync(live, 0)
+  appendFileSync(live, n5)
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
+  t.same(Buffer.concat([first.kind === 'data' ? first.bytes : Buffer.alloc(0), got.get(4) ?? Buffer.alloc(0)]), n4, 'journal 4 whole, the rest from its archive')
+  t.same(got.get(5), n5, 'journal 5 from its start')
+  t.same(ends.map((e) => [e.journal, e.end, e.mode]), [[4, n4.length, 'copy-truncate']])
+})
+
+t.test('a copy under way (archive present, live not yet truncated) keeps reading the live file', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n4 = records('a', 100_000)
+  writeFileSync(live, n4.subarray(0, 70_000))
+  await cursor.open(4, 0)
+  await cursor.next()
+  // The copy has started: a partial archive exists.
+  writeFileSync(join(root, 'journal.4'), n4.subarray(0, 10_000))
+  appendFileSync(live, n4.subarray(70_000))
+  const s = await cursor.next()
+  t.equal(s.kind, 'data')
+  t.equal(cursor.offset, n4.length, 'read on from the live file, past the partial archive')
+  // The copy completes, the live file is truncated and journal 5 begins.
+  writeFileSync(join(root, 'journal.4'), n4)
+  truncateSync(live, 0)
+  appendFileSync(live, records('b', 1000))
+  const { ends, got } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 1000)
+  t.same(ends.map((e) => [e.journal, e.end, e.mode]), [[4, n4.length, 'copy-truncate']])
+  t.equal(got.get(4), undefined, 'nothing more of journal 4')
+})
+
+t.test('copy and truncate before the first byte was read: the beginnings differ', async (t) => {
+  const { root, live, cursor } = setup(t)
+  writeFileSync(live, '')
+  await cursor.open(4, 0)
+  const n4 = records('a', 5000)
+  const n5 = records('b', 7000)
+  writeFileSync(join(root, 'journal.4'), n4)
+  writeFileSync(live, n5) // same inode: writeFileSync truncates and writes
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
+  t.same(got.get(4), n4)
+  t.same(ends.map((e) => e.mode), ['copy-truncate'])
+})
+
+t.test('rename to a place the reader does not know: the old file is drained, then the new one read', async (t) => {
+  const { root, live, cursor } = setup(t)
+  mkdirSync(join(root, 'elsewhere'))
+  writeFileSync(live, records('a', 1000))
+  await cursor.open(4, 0)
+  await cursor.next()
+  appendFileSync(live, records('c', 500))
+  renameSync(live, join(root, 'elsewhere', 'old'))
+  writeFileSync(live, records('b', 800))
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 800)
+  t.equal(got.get(4)?.length, 500, 'the bytes appended before the rename')
+  t.same(ends.map((e) => [e.journal, e.end, e.mode]), [[4, 1500, 'rename']])
+})
+
+t.test('the live journal missing after a rename: the cursor waits for it', async (t) => {
+  const { root, live, cursor } = setup(t)
+  writeFileSync(live, records('a', 1000))
+  await cursor.open(4, 0)
+  await cursor.next()
+  renameSync(live, join(root, 'journal.4'))
+  const pending = readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 600)
+  setTimeout(() => writeFileSync(live, records('b', 600)), 150)
+  const { ends } = await pending
+  t.same(ends.map((e) => e.mode), ['rename'])
+})
+
+t.test('shrunk below the offset with no archive: ERR_JOURNAL_SHRUNK after the grace period', async (t) => {
+  const { live, cursor } = setup(t, { graceMs: 200 })
+  writeFileSync(live, records('a', 1000))
+  await cursor.open(4, 0)
+  await cursor.next()
+  truncateSync(live, 10)
+  const started = Date.now()
+  await t.rejects(cursor.next(), { code: 'ERR_JOURNAL_SHRUNK', journal: 4, offset: 1000 })
+  t.ok(Date.now() - started >= 150, 'waited for the grace period first')
+})
+
+t.test('an empty archive facing a live file with other bytes: after the grace period, the archive', async (t) => {
+  const { root, live, cursor } = setup(t, { graceMs: 200 })
+  writeFileSync(live, '')
+  await cursor.open(4, 0)
+  writeFileSync(join(root, 'journal.4'), '')
+  writeFileSync(live, records('b', 300))
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 300)
+  t.equal(got.get(4), undefined, 'journal 4 was empty')
+  t.same(ends.map((e) => [e.journal, e.end]), [[4, 0]])
+})
+
+t.test('copy and truncate to a .gz still being written: retried until whole', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n4 = records('a', 50_000)
+  writeFileSync(live, n4.subarray(0, 20_000))
+  await cursor.open(4, 0)
+  await cursor.next()
+  appendFileSync(live, n4.subarray(20_000))
+  const gz = gzipSync(n4)
+  writeFileSync(join(root, 'journal.4.gz'), gz.subarray(0, gz.length >> 1))
+  truncateSync(live, 0)
+  setTimeout(() => writeFileSync(join(root, 'journal.4.gz'), gz), 60)
+  const { got, ends } = await readUntil(cursor, (s) => s.kind === 'end')
+  t.same(got.get(4), n4.subarray(20_000))
+  t.same(ends.map((e) => e.mode), ['copy-truncate'])
+})
+
+t.test('several rotations, archives plain and gz: read in order from the archives, then live', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const j = [records('a', 100), records('b', 70_000), records('c', 10), records('d', 2000)]
+  writeFileSync(join(root, 'journal.1'), j[0] as Buffer)
+  writeFileSync(join(root, 'journal.2.gz'), gzipSync(j[1] as Buffer))
+  writeFileSync(join(root, 'journal.3'), j[2] as Buffer)
+  writeFileSync(live, j[3] as Buffer)
+  await cursor.open(1, 0)
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(4)?.length ?? 0) === 2000)
+  t.same([1, 2, 3, 4].map((n) => got.get(n)), j)
+  t.same(ends.map((e) => [e.journal, e.mode]), [[1, 'archived'], [2, 'archived'], [3, 'archived']])
+  t.same(cursor.live, { journal: 4, path: live, size: 2000 })
+})
+
+t.test('a missing journal on the way to the live one: ERR_JOURNAL_GAP', async (t) => {
+  const { root, live, cursor } = setup(t)
+  writeFileSync(join(root, 'journal.1'), records('a', 100))
+  writeFileSync(join(root, 'journal.3'), records('c', 100))
+  writeFileSync(live, records('d', 100))
+  await cursor.open(1, 0)
+  await cursor.next()
+  t.equal((await cursor.next()).kind, 'end')
+  await t.rejects(cursor.next(), { code: 'ERR_JOURNAL_GAP', details: { missing: [2] } })
+})
+
+t.test('open reports the bytes before the offset and whether the journal reaches it', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n = records('a', 1000)
+  writeFileSync(join(root, 'journal.1.gz'), gzipSync(n))
+  writeFileSync(live, n)
+  const a = await cursor.open(1, 600)
+  t.same(a.before, n.subarray(600 - 256, 600))
+  t.equal(a.reached, true)
+  t.equal(cursor.file?.compressed, true)
+  await cursor.close()
+  const ac = new AbortController()
+  const c2 = new JournalCursor({ layout: { root }, signal: ac.signal })
+  const b = await c2.open(2, 5000)
+  t.equal(b.reached, false, 'the live journal is shorter than the offset')
+  await c2.close()
+  unlinkSync(live)
+  const c3 = new JournalCursor({ layout: { root }, signal: ac.signal })
+  t.equal((await c3.open(2, 5)).reached, false, 'no live journal at all')
+  await c3.close()
+})

@@ -1,0 +1,41 @@
+// The public API of logdaemon: re-exports only.
+
+// errors
+export { ErrorCodes, LogdaemonError, isLogdaemonError, formatWhere, type ErrorCode, type ErrorWhere } from './errors.js'
+
+// the format: bytes <-> entries
+export { JournalEntry, isDataOp, type EntryPosition, type FieldEncoding, type JournalEntryOptions } from './journal/entry.js'
+export { JournalFramer, DEFAULT_MAX_ENTRY_BYTES, type FramerOptions, type RecordSink, type SkipReport } from './journal/framer.js'
+export { JournalEntryTransform, type JournalEntryTransformOptions } from './journal/journal-entry-transform.js'
+export { createJournalReader, type JournalReaderOptions } from './journal/read-journal.js'
+export { encodeEntry, encodeRecord, quoteValue, type FieldValue, type RecordSpec } from './journal/encoder.js'
+export { parsePosition, formatPosition, comparePositions, type JournalPosition } from './journal/position.js'
+export { createEntryFilter, type EntryFilterOptions } from './journal/entry-filter.js'
+export { entryToJson, entryToJsonLine, type EntryJson } from './journal/entry-json.js'
+
+// where journals live on disk
+export { createGunzip, maybeGunzip, isGzip, inflaterName, type GunzipOptions, type InflaterChoice, type InflaterName } from './files/gunzip.js'
+export { journalNumberOf, liveJournalPath, archiveCandidates, type JournalLayout } from './files/journal-name.js'
+export { describeJournalChain, type JournalChain, type ArchivedJournal, type ArchiveFile } from './files/journal-set.js'
+
+// following
+export { RotatingJournalSource } from './source/rotating-journal-source.js'
+export type { RotatingJournalSourceOptions, RotateEvent, SourceStatus, SourceSkipReport, RotationMode, StartPoint } from './source/source-options.js'
+
+// listeners
+export { BaseListener, isListener, type Listener, type ListenerContext, type ListenerFactory, type ListenerLogger } from './listeners/listener.js'
+export { ListenerWritable, type ListenerWritableOptions, type RetryOptions } from './listeners/listener-writable.js'
+export { ListenerChain, type ListenerChainOptions, type ListenerSpec } from './listeners/listener-chain.js'
+export { loadListener } from './listeners/load-listener.js'
+export { MirrorListener } from './listeners/mirror.js'
+export { PrintListener } from './listeners/print.js'
+export { HotBackupListener } from './listeners/hot-backup.js'
+export { NotifyListener } from './listeners/notify.js'
+
+// the daemon
+export { StatusTracker } from './daemon/status-tracker.js'
+export { StatusServer } from './daemon/status-server.js'
+
+// a simulated server, for demos and tests of your own listeners
+export { SimulatedP4d, type SimulatedP4dOptions, type RotateMode } from './sim/simulated-p4d.js'
+export { RecordGenerator } from './sim/record-generator.js'

@@ -1,0 +1,53 @@
+import type { SubmittedChange } from './change-collector.js'
+
+export interface ChangeFilterOptions {
+  /** Depot path patterns in Perforce syntax: `...` any text, `*` any text but `/`. */
+  paths?: readonly string[]
+  /** Perforce user names. */
+  users?: readonly string[]
+}
+
+/** `//depot/main/...` → a RegExp; `...` spans directories, `*` does not, `%%1`-style positionals act as `*`. */
+export function depotPatternToRegExp(pattern: string): RegExp {
+  let body = ''
+  for (let i = 0; i < pattern.length; ) {
+    if (pattern.startsWith('...', i)) {
+      body += '.*'
+      i += 3
+    } else if (pattern[i] === '*') {
+      body += '[^/]*'
+      i++
+    } else if (/^%%\d/.test(pattern.slice(i, i + 3))) {
+      body += '[^/]*'
+      i += 3
+    } else {
+      body += (pattern[i] as string).replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      i++
+    }
+  }
+  return new RegExp(`^${body}$`, 's')
+}
+
+/**
+ * Which submitted changes to notify: by user (exact, case-sensitive names)
+ * and by depot path (a change matches when any of its files does). Both
+ * filters must pass; an absent or empty filter passes everything. A change
+ * whose file list is incomplete (`filesComplete: false`) passes the path
+ * filter when no listed file matches: it might have a matching file we could
+ * not read, and a duplicate mail is better than a missing one.
+ *
+ * Returns null when nothing is filtered.
+ */
+export function createChangeFilter(options: ChangeFilterOptions): ((change: SubmittedChange) => boolean) | null {
+  const paths = options.paths?.length ? options.paths.map(depotPatternToRegExp) : null
+  const users = options.users?.length ? new Set(options.users) : null
+  if (!paths && !users) return null
+  return (change) => {
+    if (users && !users.has(change.user)) return false
+    if (paths) {
+      const hit = change.files.some((f) => paths.some((re) => re.test(f.depotFile)))
+      if (!hit && change.filesComplete) return false
+    }
+    return true
+  }
+}

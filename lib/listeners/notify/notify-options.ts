@@ -1,0 +1,87 @@
+import { z } from 'zod'
+import { DEFAULT_SUBJECT } from './change-message.js'
+
+const smtpSchema = z
+  .strictObject({
+    host: z.string().min(1).default('localhost').describe('SMTP server (relay) host name or address.'),
+    port: z.number().int().min(1).max(65_535).default(25).describe('SMTP port: 25 or 587 for STARTTLS/plain, 465 with secure: true.'),
+    secure: z
+      .boolean()
+      .default(false)
+      .describe('TLS from the first byte (SMTPS, usually port 465). false: a plain connection, upgraded with STARTTLS when the server offers it.'),
+    requireTLS: z.boolean().default(false).describe('With secure: false, fail unless the server upgrades the connection with STARTTLS.'),
+    auth: z
+      .strictObject({
+        user: z.string().min(1).describe('SMTP user name.'),
+        pass: z.string().describe('SMTP password.'),
+      })
+      .optional()
+      .describe('SMTP authentication. Absent: send without logging in (a relay that trusts this host).'),
+    from: z.string().min(1).describe('Sender address, e.g. "Perforce <p4@example.com>"; its domain also names the Message-ID.'),
+    to: z.array(z.string().min(1)).min(1).describe('Recipient addresses (a review list, a team alias).'),
+    subjectTemplate: z
+      .string()
+      .min(1)
+      .default(DEFAULT_SUBJECT)
+      .describe('Subject line; {change}, {user}, {client}, {summary} (first description line), {date} and {files} (file count) are filled in.'),
+    timeoutMs: z.number().int().positive().default(30_000).describe('Connection, greeting and socket timeout, in milliseconds.'),
+  })
+  .describe('Mail each submitted change over SMTP (nodemailer), laid out like `p4 describe -s`.')
+
+const webhookSchema = z
+  .strictObject({
+    url: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not hold user:password@ (fetch refuses it); put a token in the query or rely on the signature')
+      .describe('Where to POST the change as JSON (http or https). Errors and logs show it without its query.'),
+    secret: z
+      .string()
+      .min(16)
+      .describe('Shared secret of the HMAC-SHA256 signature in X-Logdaemon-Signature; at least 16 characters (e.g. `openssl rand -hex 32`).'),
+    timeoutMs: z.number().int().positive().default(10_000).describe('How long to wait for the answer, in milliseconds; then the attempt fails and is retried.'),
+  })
+  .describe('POST each submitted change as signed JSON.')
+
+const filtersSchema = z
+  .strictObject({
+    paths: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Depot path patterns (`//depot/main/...`, `*` within one directory): notify only changes with a file matching one. Empty: all.'),
+    users: z.array(z.string().min(1)).default([]).describe('Perforce users: notify only their changes. Empty: all.'),
+  })
+  .describe('Which submitted changes to notify; both filters must pass.')
+
+/** The `notify` listener's options. */
+export const optionsSchema = z
+  .strictObject({
+    smtp: smtpSchema.optional(),
+    webhook: webhookSchema.optional(),
+    filters: filtersSchema.prefault({}),
+    encoding: z
+      .enum(['utf8', 'windows-1252', 'latin1'])
+      .default('utf8')
+      .describe("Encoding of text in the journal: utf8 for Unicode-mode servers, else the server's code page."),
+    maxFiles: z
+      .number()
+      .int()
+      .positive()
+      .default(1000)
+      .describe('Files listed per change; more are counted ("and N more"). Bounds memory and mail size for huge submits.'),
+    unmarked: z
+      .enum(['when-quiet', 'never'])
+      .default('when-quiet')
+      .describe(
+        'Records no @ex@ marker followed (journals written by import tools): "when-quiet" treats them as one transaction once the journal has been quiet; "never" ignores them.',
+      ),
+  })
+  .refine((o) => o.smtp !== undefined || o.webhook !== undefined, {
+    message: 'notify needs "smtp", "webhook" or both',
+    path: ['smtp'],
+  })
+  .describe('notify: change review notifications by e-mail and/or signed webhook when a changelist is submitted.')
+
+/** The options after validation, defaults filled in. */
+export type NotifyOptions = z.infer<typeof optionsSchema>
+/** The options as written in the configuration. */
+export type NotifyInput = z.input<typeof optionsSchema>

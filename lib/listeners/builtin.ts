@@ -23,6 +23,7 @@ export interface BuiltinListenerModule {
 export const BUILTIN_LISTENERS = {
   mirror: () => import('./mirror.js'),
   print: () => import('./print.js'),
+  notify: () => import('./notify.js'),
 } satisfies Record<string, () => Promise<BuiltinListenerModule>>
 
 export type BuiltinListenerType = keyof typeof BUILTIN_LISTENERS

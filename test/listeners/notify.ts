@@ -116,6 +116,17 @@ t.test('options: smtp or webhook required, strict, defaults filled, documented',
   t.match(json, /HMAC-SHA256/, 'fields carry descriptions')
 })
 
+t.test('the daemon configuration knows notify and reports its option errors by key', async (t) => {
+  const { parseConfig } = await import('../../lib/daemon/config.js')
+  const server = { root: '/r' }
+  await t.rejects(parseConfig({ server, listeners: [{ type: 'notify', options: { webhook: { url: 'ftp://x/', secret: SECRET } } }] }), {
+    code: ErrorCodes.CONFIG_INVALID,
+    message: /listeners\[0\]\.options\.webhook\.url: expected an http:\/\/ or https:\/\/ URL/,
+  })
+  const c = await parseConfig({ server, listeners: [{ type: 'notify', name: 'reviews', options: { smtp: { from: 'a@b', to: ['c@d'] } } }] })
+  t.match(c.listeners[0], { type: 'notify', name: 'reviews', options: { smtp: { port: 25 }, unmarked: 'when-quiet' } })
+})
+
 t.test('create() names the listener from the context', async (t) => {
   const l = create(optionsSchema.parse({ webhook: { url: 'http://127.0.0.1:9/', secret: SECRET } }), { name: 'reviews' })
   t.equal(l.name, 'reviews')

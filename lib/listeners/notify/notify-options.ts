@@ -31,7 +31,7 @@ const smtpSchema = z
 const webhookSchema = z
   .strictObject({
     url: z
-      .url({ protocol: /^https?$/ })
+      .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
       .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not hold user:password@ (fetch refuses it); put a token in the query or rely on the signature')
       .describe('Where to POST the change as JSON (http or https). Errors and logs show it without its query.'),
     secret: z

@@ -9,7 +9,6 @@
  *   node dist/benchmarks/scenarios/framing.js FILE [--option value ...]
  */
 import { Writable } from 'node:stream'
-import { parseArgs } from 'node:util'
 
 /** What is counted: journal records, physical lines (the baselines), or only bytes (inflate alone). */
 export type CountUnit = 'records' | 'lines' | 'bytes'
@@ -62,14 +61,31 @@ export function numberOption(args: ScenarioArgs, name: string, fallback: number)
   return n
 }
 
+/** `INPUT --name value --flag --name=value`: a flag without a value is `'true'`. */
 function parse(argv: readonly string[]): ScenarioArgs {
-  const { positionals, tokens } = parseArgs({ args: [...argv], strict: false, allowPositionals: true, tokens: true })
   const options: Record<string, string> = {}
-  for (const t of tokens) {
-    if (t.kind === 'option') options[t.name] = t.value ?? 'true'
+  const positionals: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (!arg.startsWith('--')) {
+      positionals.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    if (eq > 0) {
+      options[arg.slice(2, eq)] = arg.slice(eq + 1)
+      continue
+    }
+    const next = argv[i + 1]
+    if (next !== undefined && !next.startsWith('--')) {
+      options[arg.slice(2)] = next
+      i++
+    } else {
+      options[arg.slice(2)] = 'true'
+    }
   }
   const input = positionals[0]
-  if (input === undefined) throw new RangeError('usage: node SCENARIO.js INPUT [--option value ...]')
+  if (input === undefined || positionals.length > 1) throw new RangeError('usage: node SCENARIO.js INPUT [--option value ...]')
   return { input, options }
 }
 

@@ -1,0 +1,71 @@
+/**
+ * The scenarios the runner knows, in table order. Each is a script in
+ * dist/benchmarks/ run in a fresh `node` process (see scenario.ts); this
+ * says which input it gets and how its numbers are read.
+ */
+
+/** `baseline`: what a user would otherwise use; `ours`: logdaemon's code. */
+export type ScenarioKind = 'baseline' | 'ours'
+
+/**
+ * What the runner passes as the scenario's input: the plain checkpoint,
+ * its gzip form, a server root whose journal.1 is the checkpoint, or an
+ * empty scratch directory (follow latency writes its own journal there).
+ */
+export type InputKind = 'plain' | 'gz' | 'root' | 'scratch'
+
+export interface ScenarioSpec {
+  readonly name: string
+  readonly kind: ScenarioKind
+  readonly input: InputKind
+  /** Script path relative to dist/benchmarks/. */
+  readonly script: string
+  /** `throughput` rows have MB/s and records/s; `latency` rows report in `extra`. */
+  readonly measures: 'throughput' | 'latency'
+  /**
+   * What its count must agree with: `records`, the input's record count (all
+   * framing scenarios); `lines`, the other line counters (LF-terminated
+   * lines); `lines-cr`, nothing (readline also ends a line at a lone CR,
+   * which values may hold); `none`, no count.
+   */
+  readonly counts: 'records' | 'lines' | 'lines-cr' | 'none'
+  /** One line for the README and --list. */
+  readonly about: string
+}
+
+const s = (spec: Omit<ScenarioSpec, 'script'> & { script?: string }): ScenarioSpec => ({
+  script: `scenarios/${spec.name}.js`,
+  ...spec,
+})
+
+export const SCENARIOS: readonly ScenarioSpec[] = [
+  s({ name: 'indexof-newlines', kind: 'baseline', input: 'plain', measures: 'throughput', counts: 'lines', about: 'Buffer#indexOf finds every LF: the ceiling for framing in Node' }),
+  s({ name: 'split2-lines', kind: 'baseline', input: 'plain', measures: 'throughput', counts: 'lines', about: 'split2 splits the file into line strings (the bars are against this)' }),
+  s({ name: 'readline-lines', kind: 'baseline', input: 'plain', measures: 'throughput', counts: 'lines-cr', about: "node:readline's line events (a lone CR ends a line too)" }),
+  s({ name: 'gunzip-node-split2', kind: 'baseline', input: 'gz', measures: 'throughput', counts: 'lines', about: 'the .gz through node:zlib createGunzip, then split2' }),
+  s({ name: 'inflate-node-bare', kind: 'baseline', input: 'gz', measures: 'throughput', counts: 'none', about: "inflate only: node:zlib's createGunzip stream" }),
+  s({ name: 'inflate-zlib-sync-bare', kind: 'baseline', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: zlib-sync alone, no stream' }),
+  s({ name: 'framing', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'JournalEntryTransform: entries with positions and raw bytes, no field decoded' }),
+  s({ name: 'framing-batch', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'framing with { batch: true }: one array of entries per input chunk' }),
+  s({ name: 'framing-decode', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'framing, then op, version, table and every field decoded' }),
+  s({ name: 'cat-raw', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'logdaemon-cat --format raw FILE > /dev/null (the built bin, end to end)' }),
+  s({ name: 'cat-json', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'logdaemon-cat --format json FILE > /dev/null (the built bin, end to end)' }),
+  s({ name: 'gunzip-zlib-sync', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'records', about: 'the .gz through createGunzip (zlib-sync), then framing' }),
+  s({ name: 'gunzip-node', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'records', about: 'the .gz through createGunzip (node:zlib), then framing' }),
+  s({ name: 'inflate-zlib-sync', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: createGunzip with zlib-sync' }),
+  s({ name: 'inflate-node', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: createGunzip with node:zlib' }),
+  s({ name: 'daemon-noop-listener', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource → ListenerChain → one async no-op listener, committing' }),
+  s({
+    name: 'follow-latency',
+    kind: 'ours',
+    input: 'scratch',
+    script: 'follow-latency.js',
+    measures: 'latency',
+    counts: 'none',
+    about: 'records appended to a live journal: append-to-listener latency p50/p99, CPU while idle',
+  }),
+]
+
+export function findScenario(name: string): ScenarioSpec | undefined {
+  return SCENARIOS.find((spec) => spec.name === name)
+}

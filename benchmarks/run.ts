@@ -314,6 +314,7 @@ function report(
   )
   out.push(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}, ${machine.totalMemoryMB} MB RAM`)
   out.push(`load average ${load(machine.loadAverageStart)} at the start, ${load(machine.loadAverageEnd)} at the end`)
+  if (process.env.NODE_OPTIONS) out.push(`NODE_OPTIONS=${process.env.NODE_OPTIONS} (inherited by every scenario)`)
   out.push(
     `each scenario ${p.runs} time(s), each in a fresh node process; MB/s and per s of the median run, highest peak RSS; MB = 10^6 bytes` +
       (p.nodeArgs.length ? '; PROFILING (--cpu-prof): timings are not comparable' : '') +

@@ -1,0 +1,87 @@
+import { z } from 'zod'
+import { FIXED_SSH_OPTIONS } from './ssh-channel.js'
+
+/**
+ * Default for `maxBufferBytes`: 16 MiB holds thousands of ordinary
+ * transactions (a submit of a few files is a few KiB) while a long network
+ * hiccup cannot grow the daemon's memory without bound.
+ */
+export const DEFAULT_MAX_BUFFER_BYTES = 16 * 1024 * 1024
+
+const fixed = new Set(Object.keys(FIXED_SSH_OPTIONS).map((k) => k.toLowerCase()))
+
+const reconnectSchema = z
+  .object({
+    retries: z.number().int().min(0).default(5).describe('Reconnect attempts before listen/sync fail (the daemon then retries the listener by its own policy).'),
+    minTimeout: z.number().int().min(0).default(1000).describe('Milliseconds before the first reconnect.'),
+    maxTimeout: z.number().int().min(0).default(30_000).describe('Longest wait between reconnects, in milliseconds.'),
+    factor: z.number().min(1).default(2).describe('Backoff factor between reconnects.'),
+  })
+  .strict()
+
+/** The `hot-backup` listener's options. */
+export const optionsSchema = z
+  .object({
+    host: z
+      .string()
+      .min(1)
+      .regex(/^[^-]/, 'must not start with "-"')
+      .describe('The standby host (ssh destination): a name from ssh_config or an address.'),
+    user: z.string().min(1).nullable().default(null).describe('Remote user (ssh -l). Default: what ssh would use.'),
+    port: z.number().int().min(1).max(65_535).nullable().default(null).describe('SSH port. Default: what ssh would use (22).'),
+    identityFile: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('Private key for a non-interactive login (ssh -i, with IdentitiesOnly). Default: ssh\'s own keys.'),
+    knownHostsFile: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('known_hosts holding the standby\'s host key (UserKnownHostsFile). Host key checking is always strict. Default ~/.ssh/known_hosts.'),
+    sshConfigFile: z.string().min(1).nullable().default(null).describe('ssh_config to use (ssh -F); "none" ignores every config file.'),
+    sshOptions: z
+      .record(z.string(), z.string())
+      .default({})
+      .refine((o) => Object.keys(o).every((k) => !fixed.has(k.toLowerCase())), {
+        message: 'BatchMode and StrictHostKeyChecking are fixed to yes and cannot be set',
+      })
+      .describe('Extra ssh -o KEY=VALUE options, e.g. { "Ciphers": "aes128-gcm@openssh.com" }.'),
+    ssh: z.string().min(1).default('ssh').describe('The ssh client program.'),
+    remoteDir: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('Directory on the standby that receives DIR/journal.N, byte-identical to the primary\'s journals (absolute, or relative to the remote home). Required unless remoteCommand is set.'),
+    replay: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('Remote shell command that applies journal bytes read on its stdin after they are written to remoteDir, e.g. "p4d -r /p4/standby -jr -". The standby then acknowledges only replayed bytes.'),
+    remoteCommand: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('Replaces the whole remote command (e.g. a copy of the remote script installed on the standby); it must speak the hot-backup protocol.'),
+    fsync: z.boolean().default(true).describe('fsync on the standby before acknowledging (sync FILE).'),
+    maxBufferBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_MAX_BUFFER_BYTES)
+      .describe('Bound on bytes held in memory, waiting to be sent or acknowledged. A transaction larger than this is sent in pieces.'),
+    connectTimeout: z.number().int().min(1).default(15).describe('Seconds for ssh to connect (ConnectTimeout); the remote must answer within twice that.'),
+    reconnect: reconnectSchema.default(reconnectSchema.parse({})).describe('Backoff for reconnecting (p-retry).'),
+  })
+  .strict()
+  .refine((o) => o.remoteDir !== null || o.remoteCommand !== null, {
+    message: 'set remoteDir (where the standby keeps journal.N) or remoteCommand',
+    path: ['remoteDir'],
+  })
+
+export type HotBackupOptions = z.infer<typeof optionsSchema>

@@ -212,23 +212,34 @@ export class ListenerChain extends Writable {
       this.#armQuiet(this.#quietMs - idle)
       return
     }
+    this.quiet()
+    this.#armQuiet(this.#quietMs)
+  }
+
+  /**
+   * The input is quiet: listeners get `noData` (hadData true on the first
+   * call after entries, false after that) and pending work is committed.
+   * The chain calls it itself after `quietMs` without entries; a daemon
+   * whose source knows better (the source's `quiet` event, sent only at
+   * the live journal's end) sets `quietMs: 0` and calls it instead.
+   */
+  quiet(): void {
+    if (this.#stopped || this.destroyed || this.writableEnded) return
     if (!this.#isQuiet) {
       this.#setQuiet(true)
       this.#maybeSync(true)
     }
     // One noData round at a time: a listener stuck in retries does not pile them up.
-    if (!this.#noDataRunning) {
-      const hadData = this.#hadData
-      this.#hadData = false
-      this.#noDataRunning = true
-      Promise.all(this.#writables.map((w) => w.requestNoData(hadData))).then(
-        () => {
-          this.#noDataRunning = false
-        },
-        (err: unknown) => this.destroy(toError(err)),
-      )
-    }
-    this.#armQuiet(this.#quietMs)
+    if (this.#noDataRunning) return
+    const hadData = this.#hadData
+    this.#hadData = false
+    this.#noDataRunning = true
+    Promise.all(this.#writables.map((w) => w.requestNoData(hadData))).then(
+      () => {
+        this.#noDataRunning = false
+      },
+      (err: unknown) => this.destroy(toError(err)),
+    )
   }
 
   #setQuiet(quiet: boolean): void {

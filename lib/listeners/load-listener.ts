@@ -92,20 +92,35 @@ export async function loadListener(ref: ListenerModuleRef, options: LoadListener
     const label = `(inline listener "${opts.name}")`
     return fromExport(ref, config, opts.name, label)
   }
-  const baseDir = opts.baseDir ?? process.cwd()
-  const url = resolveSpecifier(ref, baseDir)
-  let mod: Record<string, unknown>
-  try {
-    mod = (await import(url)) as Record<string, unknown>
-  } catch (err) {
-    throw loadError(ref, `cannot be imported (${toError(err).message}): check the path or install the package`, err)
-  }
-  for (const key of ['createListener', 'default', 'listener']) {
+  const mod = await importModule(ref, opts.baseDir ?? process.cwd())
+  for (const key of EXPORTS) {
     const value = mod[key]
     if (value !== undefined && value !== null) return fromExport(value, config, opts.name, ref)
   }
-  throw loadError(
-    ref,
-    'exports no listener: export a factory `export default (options, { name }) => listener`, a `createListener` function, or a listener object',
-  )
+  throw noListener(ref)
+}
+
+const EXPORTS = ['createListener', 'default', 'listener'] as const
+
+function noListener(spec: string): LogdaemonError {
+  return loadError(spec, 'exports no listener: export a factory `export default (options, { name }) => listener`, a `createListener` function, or a listener object')
+}
+
+async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(resolveSpecifier(spec, baseDir))) as Record<string, unknown>
+  } catch (err) {
+    throw loadError(spec, `cannot be imported (${toError(err).message}): check the path or install the package`, err)
+  }
+}
+
+/**
+ * Checks, without creating it, that a custom listener module imports and
+ * exports a listener (`createListener`, default or `listener`): what
+ * `logdaemon check` can say before the daemon runs. Throws ERR_LISTENER_LOAD.
+ */
+export async function checkListenerModule(spec: string, baseDir: string = process.cwd()): Promise<void> {
+  const mod = await importModule(spec, baseDir)
+  const found = EXPORTS.some((k) => typeof mod[k] === 'function' || isListener(mod[k]))
+  if (!found) throw noListener(spec)
 }

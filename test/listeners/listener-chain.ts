@@ -245,3 +245,29 @@ t.test('destroy closes every listener once and is idempotent', async (t) => {
 t.test('a non-entry chunk is a TypeError', async (t) => {
   await t.rejects(pipeline(Readable.from(['text']), new ListenerChain({ listeners: [new Collect('a')] })), TypeError)
 })
+
+t.test('quiet() from outside (quietMs 0): noData and a commit, ignored once the input ended', async (t) => {
+  const input = new PassThrough({ objectMode: true })
+  const a = new Collect('a')
+  const commits: JournalPosition[] = []
+  const chain = new ListenerChain({ listeners: [a], quietMs: 0, commitIntervalMs: 3_600_000, commit: (p) => void commits.push(p) })
+  const done = pipeline(input, chain)
+  const { entries } = transactions(3, 8)
+  for (const e of entries) input.write(e)
+  await tick(5)
+  t.equal(commits.length, 1, 'only the first point so far')
+  chain.quiet()
+  chain.quiet() // a noData round is running: not piled up
+  await once(chain, 'commit')
+  t.same(commits.at(-1), { journal: 8, offset: entries.at(-1)!.position.end })
+  while (a.quiet.length < 1) await tick(1)
+  await tick(1)
+  t.same(a.quiet, [true])
+  chain.quiet()
+  while (a.quiet.length < 2) await tick(1)
+  t.same(a.quiet, [true, false])
+  input.end()
+  chain.quiet()
+  await done
+  t.same(a.quiet, [true, false])
+})

@@ -23,6 +23,7 @@ export interface BuiltinListenerModule {
 export const BUILTIN_LISTENERS = {
   mirror: () => import('./mirror.js'),
   print: () => import('./print.js'),
+  'hot-backup': () => import('./hot-backup.js'),
   notify: () => import('./notify.js'),
 } satisfies Record<string, () => Promise<BuiltinListenerModule>>
 

@@ -92,7 +92,9 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
 
   const follow = rows.get('follow-latency')
   t.ok(follow && follow.extra.samples === 10, 'follow latency measured every append')
-  t.ok(follow && follow.extra.p50Ms > 0 && follow.extra.p99Ms >= follow.extra.p50Ms, 'follow latency percentiles')
+  const p50 = follow?.extra.p50Ms ?? 0
+  const p99 = follow?.extra.p99Ms ?? 0
+  t.ok(p50 > 0 && p99 >= p50, 'follow latency percentiles')
   t.ok(follow && follow.extra.idleCpuPercent !== undefined && follow.extra.idleCpuPercent >= 0, 'idle CPU measured')
 
   const scaled = results.scenarios.filter((r) => r.label !== r.name)

@@ -81,7 +81,7 @@ export async function catInput(
   const json = options.format === 'json'
   const encoding = options.encoding
   let entries = 0
-  let text = ''
+  let jsonOut = ''
   // Raw output is kept as runs of adjacent records: one view per run, not per record.
   let runs: Buffer[] = []
   let runSource: Buffer | null = null
@@ -119,14 +119,14 @@ export async function catInput(
     const entry = toEntry(source, start, end, offset, line, text, textStart)
     if (filter && !filter(entry)) return
     entries++
-    if (json) text += entryToJsonLine(entry, name)
+    if (json) jsonOut += entryToJsonLine(entry, name)
     else addRaw(source, start, end)
   }
 
   const flush = async (): Promise<void> => {
     if (json) {
-      if (text) await write(out, text)
-      text = ''
+      if (jsonOut) await write(out, jsonOut)
+      jsonOut = ''
     } else {
       if (runSource) runs.push(runSource.subarray(runStart, runEnd))
       runSource = null
@@ -148,7 +148,7 @@ export async function catInput(
       const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, undefined, undefined, true)
       if (!filter || filter(entry)) {
         entries++
-        if (json) text += entryToJsonLine(entry, name)
+        if (json) jsonOut += entryToJsonLine(entry, name)
         else addRaw(rest.raw, 0, rest.raw.length)
       }
     }

@@ -1,0 +1,154 @@
+import t from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pino from 'pino'
+import { Daemon } from '../../lib/daemon/daemon.js'
+import { parseConfig, type ConfigInput } from '../../lib/daemon/config.js'
+import { BaseListener } from '../../lib/listeners/listener.js'
+import type { JournalEntry } from '../../lib/journal/entry.js'
+import { readState } from '../../lib/files/state-file.js'
+import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
+import { tick } from '../helpers/entries.js'
+
+const silent = pino({ level: 'silent' })
+
+/** Collects what it is given; a listener defined inline, as a JS configuration would. */
+class Collect extends BaseListener {
+  got: JournalEntry[] = []
+  listen(e: JournalEntry): void {
+    this.got.push(e)
+  }
+}
+
+async function config(dir: string, extra: Partial<ConfigInput> = {}) {
+  return parseConfig(
+    {
+      server: { root: 'root' },
+      from: 1,
+      quietMs: 50,
+      commitIntervalMs: 20,
+      status: { port: 0 },
+      listeners: [{ type: 'mirror', options: { dir: 'mirror', fsync: false } }],
+      ...extra,
+    },
+    { baseDir: dir },
+  )
+}
+
+async function until(what: () => boolean, max = 20_000): Promise<void> {
+  const end = Date.now() + max
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await tick(10)
+  }
+}
+
+function sameMirror(t: Tap.Test, dir: string, sim: SimulatedP4d): void {
+  for (const n of sim.journals) {
+    const file = join(dir, 'mirror', `journal.${n}`)
+    t.ok(readFileSync(file).equals(sim.journalBytes(n)), `mirror of journal ${n} is byte-identical (${sim.journalBytes(n).length} bytes)`)
+  }
+}
+
+t.test('reads across rotations into the mirror and a custom listener, serves status, stops cleanly, resumes', async (t) => {
+  const dir = t.testdir()
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 7, rotateMode: 'random' })
+  for (let i = 0; i < 30; i++) await sim.appendTransaction()
+  await sim.rotate('rename')
+  for (let i = 0; i < 30; i++) await sim.appendTransaction()
+  await (await sim.rotate('rename-gzip')).done
+  for (let i = 0; i < 10; i++) await sim.appendTransaction()
+
+  const collect = new Collect('collect')
+  const cfg = await config(dir, {
+    listeners: [
+      { type: 'mirror', options: { dir: 'mirror', fsync: false } },
+      { type: 'module', module: () => collect, name: 'collect' },
+    ],
+  })
+  const daemon = new Daemon(cfg, { logger: silent })
+  await daemon.start()
+  t.equal(daemon.startPoint?.how, 'from')
+  t.match(daemon.statusUrl, /^http:\/\/127\.0\.0\.1:\d+\/$/)
+  const size = () => sim.journals.reduce((n, j) => n + sim.journalBytes(j).length, 0)
+  const seen = () => collect.got.reduce((n, e) => n + e.raw.length, 0)
+  await until(() => seen() === size())
+  // More while it runs, with a rotation.
+  for (let i = 0; i < 10; i++) await sim.appendTransaction()
+  await sim.rotate('copy-truncate')
+  for (let i = 0; i < 5; i++) await sim.appendTransaction()
+  await until(() => seen() === size())
+  const status = (await (await fetch(new URL('status.json', daemon.statusUrl!))).json()) as { listeners: { name: string; handled: number }[]; lastRotation: unknown }
+  t.same(
+    status.listeners.map((l) => l.name),
+    ['mirror', 'collect'],
+  )
+  t.equal(status.listeners[1]!.handled, collect.got.length)
+  t.ok(status.lastRotation)
+  await daemon.stop()
+  await daemon.done
+  await daemon.stop() // idempotent
+  sameMirror(t, dir, sim)
+  t.ok(existsSync(join(dir, 'logdaemon.state.json')), 'the state was saved')
+  const order = collect.got.map((e) => [e.position.journal!, e.position.offset] as const)
+  t.ok(order.every((p, i) => i === 0 || p[0] > order[i - 1]![0] || (p[0] === order[i - 1]![0] && p[1] > order[i - 1]![1])), 'in journal order, nothing twice')
+
+  // A second run resumes from the state: only new records arrive.
+  for (let i = 0; i < 5; i++) await sim.appendTransaction()
+  const again = new Collect('collect')
+  const second = new Daemon(await config(dir, { listeners: [{ type: 'mirror', options: { dir: 'mirror', fsync: false } }, { type: 'module', module: () => again, name: 'collect' }] }), { logger: silent })
+  await second.start()
+  t.equal(second.startPoint?.how, 'state')
+  const live = sim.currentJournal
+  await until(() => again.got.some((e) => e.position.journal === live && e.position.end === sim.liveSize))
+  await second.stop()
+  t.ok(again.got.length < collect.got.length, 'resumed, not started over')
+  sameMirror(t, dir, sim)
+  await sim.close()
+})
+
+t.test('a listener that fails for good stops the daemon with ERR_LISTENER_FAILED; the state stays behind it', async (t) => {
+  const dir = t.testdir()
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 3 })
+  for (let i = 0; i < 20; i++) await sim.appendTransaction()
+  let n = 0
+  let bad: JournalEntry | null = null
+  const failing = new (class extends BaseListener {
+    listen(e: JournalEntry): void {
+      if (++n >= 40) {
+        bad ??= e
+        throw new Error('standby unreachable')
+      }
+    }
+  })('standby')
+  const cfg = await config(dir, { retry: { retries: 1, minTimeout: 1, randomize: false }, status: false })
+  const daemon = new Daemon(cfg, { logger: silent, listeners: [failing] })
+  await daemon.start()
+  await t.rejects(daemon.done, { code: 'ERR_LISTENER_FAILED', details: { listener: 'standby' } })
+  const snapshot = daemon.tracker.snapshot()
+  t.equal(snapshot.errors >= 1, true)
+  const saved = await readState(join(dir, 'logdaemon.state.json'))
+  t.ok(saved && saved.journal === 1 && saved.offset <= bad!.position.offset, `saved ${saved?.offset} <= failing entry at ${bad!.position.offset}`)
+  await sim.close()
+})
+
+t.test('start fails without a start point, and with a status host that needs a token', async (t) => {
+  const dir = t.testdir({ root: { journal: '' } })
+  const noStart = new Daemon({ ...(await config(dir)), from: undefined } as never, { logger: silent })
+  await t.rejects(noStart.start(), { code: 'ERR_NO_START' })
+  const open = new Daemon(await config(dir, { status: { host: '0.0.0.0', port: 0 } }), { logger: silent })
+  await t.rejects(open.start(), { code: 'ERR_CONFIG_INVALID' })
+})
+
+t.test('the signal stops it like stop()', async (t) => {
+  const dir = t.testdir()
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 5 })
+  for (let i = 0; i < 5; i++) await sim.appendTransaction()
+  const ac = new AbortController()
+  const daemon = new Daemon(await config(dir, { status: false }), { logger: silent, signal: ac.signal })
+  await daemon.start()
+  ac.abort()
+  await daemon.done
+  t.pass('stopped')
+  await sim.close()
+})

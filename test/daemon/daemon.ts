@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -43,7 +43,7 @@ async function until(what: () => boolean, max = 20_000): Promise<void> {
   }
 }
 
-function sameMirror(t: Tap.Test, dir: string, sim: SimulatedP4d): void {
+function sameMirror(t: Test, dir: string, sim: SimulatedP4d): void {
   for (const n of sim.journals) {
     const file = join(dir, 'mirror', `journal.${n}`)
     t.ok(readFileSync(file).equals(sim.journalBytes(n)), `mirror of journal ${n} is byte-identical (${sim.journalBytes(n).length} bytes)`)

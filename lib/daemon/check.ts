@@ -65,7 +65,11 @@ export async function checkConfig(file: string): Promise<CheckReport> {
   let chain: JournalChain | null = null
   try {
     chain = await describeJournalChain(layout, startJournal === null ? {} : { from: startJournal })
-    if (startJournal === null && config.from === 'end') startJournal = chain.live.journal
+    if (startJournal === null && config.from === 'end') {
+      // Only the live journal is read: older gaps do not matter.
+      startJournal = chain.live.journal
+      chain = await describeJournalChain(layout, { from: startJournal })
+    }
     if (chain.gaps.length) problems.push(journalGapError(chain.gaps, startJournal ?? chain.oldest ?? 0, chain.live.journal).message)
   } catch (err) {
     problems.push(`cannot list the journals: ${toError(err).message}`)

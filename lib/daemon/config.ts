@@ -163,7 +163,21 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   const file = where.file ?? null
   const baseDir = where.baseDir ?? (file ? dirname(file) : process.cwd())
   const parsed = configSchema.safeParse(value, { reportInput: true })
-  if (!parsed.success) throw invalid(file, formatIssues(parsed.error.issues))
+  if (!parsed.success) {
+    // Report the built-in listeners' option problems too: every problem at once.
+    const raw = (value as { listeners?: unknown } | null)?.listeners
+    const more: string[] = []
+    if (Array.isArray(raw)) {
+      for (const [i, l] of raw.entries()) {
+        const { type, options } = (l ?? {}) as { type?: unknown; options?: unknown }
+        if (typeof type !== 'string' || !isBuiltinListenerType(type)) continue
+        const r = (await loadBuiltin(type)).optionsSchema.safeParse(options ?? {}, { reportInput: true })
+        if (!r.success) more.push(...formatIssues(r.error.issues, ['listeners', i, 'options']))
+      }
+    }
+    const lines = formatIssues(parsed.error.issues)
+    throw invalid(file, [...lines, ...more.filter((m) => !lines.includes(m))])
+  }
   const c = parsed.data
   const problems: string[] = []
   const names = new Map<string, number>()

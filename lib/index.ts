@@ -24,15 +24,21 @@ export type { RotatingJournalSourceOptions, RotateEvent, SourceStatus, SourceSki
 
 // listeners
 export { BaseListener, isListener, type Listener, type ListenerContext, type ListenerFactory, type ListenerLogger } from './listeners/listener.js'
-export { ListenerWritable, type ListenerWritableOptions, type RetryOptions } from './listeners/listener-writable.js'
-export { ListenerChain, type ListenerChainOptions, type ListenerSpec } from './listeners/listener-chain.js'
-export { loadListener } from './listeners/load-listener.js'
-export { MirrorListener } from './listeners/mirror.js'
-export { PrintListener } from './listeners/print.js'
+export { ListenerWritable, DEFAULT_RETRY, type ListenerWritableOptions, type ListenerObserver, type RetryOptions } from './listeners/listener-writable.js'
+export { ListenerChain, type ListenerChainOptions, type ListenerSpec, type ChainObserver } from './listeners/listener-chain.js'
+export { loadListener, checkListenerModule, withName, type ListenerModuleRef, type LoadListenerOptions } from './listeners/load-listener.js'
+export { BUILTIN_LISTENERS, BUILTIN_LISTENER_TYPES, type BuiltinListenerModule, type BuiltinContext, type BuiltinListenerType } from './listeners/builtin.js'
+export { MirrorListener, type MirrorOptions } from './listeners/mirror.js'
+export { PrintListener, type PrintOptions } from './listeners/print.js'
 export { HotBackupListener } from './listeners/hot-backup.js'
 export { NotifyListener } from './listeners/notify.js'
 
 // the daemon
+export { Daemon, createListeners, createLogger, type DaemonOptions } from './daemon/daemon.js'
+export { loadConfig, parseConfig, configSchema, formatIssues, DEFAULT_STATUS_PORT, type ConfigInput, type DaemonConfig, type ListenerConfig } from './daemon/config.js'
+export { initConfig, renderInitConfig, guessStart, DEFAULT_CONFIG_FILE, type InitInfo, type InitOptions } from './daemon/init.js'
+export { checkConfig, type CheckReport } from './daemon/check.js'
+export { runDemo, type DemoOptions, type DemoSummary } from './daemon/demo.js'
 export { StatusTracker } from './daemon/status-tracker.js'
 export { StatusServer } from './daemon/status-server.js'
 

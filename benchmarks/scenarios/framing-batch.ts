@@ -7,6 +7,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
+import { READ_CHUNK_BYTES } from '../../lib/files/read-chunk.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import { JournalEntryTransform } from '../../lib/journal/journal-entry-transform.js'
 import { counter, runScenario } from '../harness/scenario.js'
@@ -16,7 +17,8 @@ runScenario('framing-batch', async ({ input }) => {
   let bytes = 0
   let end = 0
   await pipeline(
-    createReadStream(input),
+    // logdaemon's own read size (lib/files/read-chunk.ts); the baselines keep Node's default, their best.
+    createReadStream(input, { highWaterMark: READ_CHUNK_BYTES }),
     new JournalEntryTransform({ file: input, batch: true }),
     counter<JournalEntry[]>((batch) => {
       for (const entry of batch) {

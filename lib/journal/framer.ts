@@ -12,23 +12,7 @@ const CR = 0x0d
  */
 export const DEFAULT_MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
-/**
- * One well-formed record, matched on latin1 text: a quoted op, then fields
- * each after one space, quoted (`@…@`, where `@@` is read as a close and a
- * reopen) or bare (no `@`, space or line end), then an optional trailing
- * space (an empty bare field) and `\n` or `\r\n`. Sticky, so it matches
- * only at lastIndex.
- */
-const QUOTED = '@[^@]*@(?:@[^@]*@)*'
-const RECORD_RE = new RegExp(`${QUOTED}(?: (?:${QUOTED}|[^@ \\r\\n]*))*\\r?\\n`, 'y')
-
-/**
- * The fast path matches within windows of this many bytes, so that the
- * latin1 copy and the regular expression's backtracking stack stay small
- * whatever chunk size the caller uses. Records longer than this go to the
- * byte-by-byte scan.
- */
-const FAST_WINDOW = 256 * 1024
+const NO_WORDS = new Int32Array(0)
 
 export interface FramerOptions {
   /** Absolute offset of the first byte pushed (resuming mid-file). Default 0. */
@@ -152,72 +136,19 @@ export class JournalFramer {
     const n = buf.length
     const base = this.#offset
     let i = 0
-    while (i < n) {
-      if (!this.#atStart || this.#resync) {
-        // Finish the record begun in an earlier chunk (or skip to a line end).
-        i = this.#scan(buf, base, i, sink)
-        continue
-      }
-      i = this.#fast(buf, base, i, sink)
-      // The fast path stops before a record it cannot match whole in the
-      // window: an unfinished one, or one to check byte by byte.
-      if (i < n && this.#stoppedEarly) i = this.#scan(buf, base, i, sink)
-    }
+    while (i < n) i = this.#scan(buf, base, i, sink)
     if (n > 0) this.#prev = buf[n - 1] as number
     this.#offset = base + n
   }
 
-  /** Set by #fast when it stopped at a record it could not match (rather than at the window's end). */
-  #stoppedEarly = false
-
   /**
-   * Frames whole, well-formed records with one regular expression over a
-   * latin1 view of the bytes (one code unit per byte, so string indexes are
-   * byte offsets). V8 runs it as native code; this is what makes framing
-   * several times faster than a JavaScript loop over bytes. It only accepts
-   * records that {@link #scan} would frame identically; anything else
-   * (a record cut by the chunk, odd bytes, malformed input) is left to #scan.
-   */
-  #fast(buf: Buffer, base: number, start: number, sink: RecordSink): number {
-    const end = Math.min(buf.length, start + FAST_WINDOW)
-    const text = buf.toString('latin1', start, end)
-    const re = RECORD_RE
-    const max = this.#max
-    let line = this.#line
-    let pos = 0
-    this.#stoppedEarly = false
-    for (;;) {
-      if (pos >= text.length) break
-      re.lastIndex = pos
-      if (!re.test(text)) {
-        this.#stoppedEarly = true
-        break
-      }
-      const stop = re.lastIndex
-      if (stop - pos > max) {
-        this.#stoppedEarly = true
-        break
-      }
-      const first = line
-      // Most records are one line: one search finds their only LF.
-      let k = text.indexOf('\n', pos)
-      line++
-      while (k < stop - 1) {
-        line++
-        k = text.indexOf('\n', k + 1)
-      }
-      this.#line = line
-      this.#recovering = false
-      sink(buf, start + pos, start + stop, base + start + pos, first, text, pos)
-      pos = stop
-    }
-    return start + pos
-  }
-
-  /**
-   * The byte-by-byte framer: exact for any input, and the one that finds
-   * and reports errors. Runs from `start` until it has finished one record
-   * (returns the index after its LF) or reached the end of `buf`.
+   * The framer proper: a state machine over the bytes, exact for any input,
+   * that also finds and reports errors. Only `@` and LF change its state,
+   * so between them it skips a 32-bit word at a time (a SWAR test for
+   * either byte in the word): several times faster than a byte loop, and
+   * faster than matching records with a regular expression on latin1 text.
+   * Runs from `start` to the end of `buf`; returns early only after a
+   * malformed record when skipping (the caller calls again to resync).
    */
   #scan(buf: Buffer, base: number, start: number, sink: RecordSink): number {
     const n = buf.length
@@ -229,9 +160,12 @@ export class JournalFramer {
     let inQuote = this.#inQuote
     let afterClose = this.#afterClose
     let atStart = this.#atStart
-    let done = false
+    // The words of buf, from its first 4-byte aligned byte.
+    const wordBase = (4 - (buf.byteOffset & 3)) & 3
+    const wordCount = n > wordBase ? (n - wordBase) >> 2 : 0
+    const words = wordCount > 0 ? new Int32Array(buf.buffer, buf.byteOffset + wordBase, wordCount) : NO_WORDS
 
-    while (i < n && !done) {
+    while (i < n) {
       if (this.#resync) {
         const k = buf.indexOf(LF, i)
         const stop = k < 0 ? n : k + 1
@@ -243,13 +177,27 @@ export class JournalFramer {
           atStart = true
           inQuote = false
           afterClose = false
-          done = true
         }
         continue
       }
 
       let bad = ''
       for (; i < n; i++) {
+        if (!atStart && !afterClose && ((i - wordBase) & 3) === 0) {
+          // Skip words with neither `@` nor LF: x ^ 0x40404040 has a zero
+          // byte where x has `@`, and (v - 0x01010101) & ~v & 0x80808080
+          // is non-zero exactly when v has a zero byte.
+          let w = (i - wordBase) >> 2
+          while (w < wordCount) {
+            const x = words[w] as number
+            const a = x ^ 0x40404040
+            const l = x ^ 0x0a0a0a0a
+            if ((((a - 0x01010101) & ~a) | ((l - 0x01010101) & ~l)) & 0x80808080) break
+            w++
+          }
+          i = wordBase + (w << 2)
+          if (i >= n) break
+        }
         const b = buf[i]
         if (inQuote) {
           if (b === AT) {
@@ -290,8 +238,8 @@ export class JournalFramer {
           i++
           this.#emit(buf, chunkStart, i, sink)
           atStart = true
-          done = true
-          break
+          i--
+          continue
         }
         if (b === AT) {
           if ((i > 0 ? buf[i - 1] : this.#prev) !== SP) {

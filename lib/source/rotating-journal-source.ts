@@ -241,9 +241,9 @@ export class RotatingJournalSource extends Readable {
     this.#chunk = EMPTY
   }
 
-  readonly #sink: RecordSink = (source, start, end, offset, line) => {
+  readonly #sink: RecordSink = (source, start, end, offset, line, text, textStart) => {
     const position = { journal: this.#journal, offset, end: offset + end - start, line }
-    const e = new JournalEntry(source, position, { encoding: this.#encoding, start, end })
+    const e = new JournalEntry(source, position, { encoding: this.#encoding, start, end, text, textStart })
     if (this.#rotated) {
       e.didRotate = true
       this.#rotated = false

@@ -35,7 +35,9 @@ export async function resolveStart(layout: JournalLayout, state: SavedState | nu
   if (from === 'end') {
     const chain = await describeJournalChain(layout)
     const end = await endOfLastRecord(liveJournalPath(layout))
-    return { journal: chain.live.journal, offset: end.offset, line: end.line, how: 'end' }
+    // With no archive left, the journal counter written in the live journal is the only witness of its number.
+    const journal = Math.max(chain.live.journal, end.journalCounter ?? 0)
+    return { journal, offset: end.offset, line: end.line, how: 'end' }
   }
   throw new LogdaemonError(
     ErrorCodes.NO_START,
@@ -69,27 +71,37 @@ export function checkState(state: SavedState, before: Buffer, reached: boolean, 
   }
 }
 
+/** `@pv@ 1 @db.counters@ @journal@ @N@ ` (or `@rv@`, version 0 with N bare): the journal counter, whose value is the live journal's number. */
+const JOURNAL_COUNTER_RE = /^@[pr]v@ \d+ @db\.counters@ @journal@ @?(\d+)@? \r?\n$/
+
 /**
  * Offset and line just past the last whole record of a journal file (0 and
  * 1 when it does not exist): where `from: 'end'` starts, so that a record
  * being written is read whole. Framing from the start is the only way to
  * know where records end (quoted values may hold line ends); it runs at
- * the framer's speed.
+ * the framer's speed. On the way it notes the last journal counter record
+ * (`db.counters` row `journal`), which p4d writes when it rotates.
  */
-export async function endOfLastRecord(path: string): Promise<{ offset: number; line: number }> {
+export async function endOfLastRecord(path: string): Promise<{ offset: number; line: number; journalCounter: number | null }> {
   const framer = new JournalFramer({ skipMalformed: true, skipOversize: true, file: path })
   let next = { offset: 0, line: 1 }
+  let journalCounter: number | null = null
   const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
     next = { offset: offset + (end - start), line: line + countLines(source, start, end) }
+    // Cheap test first: only short db.counters records are decoded.
+    if (end - start < 80 && source[start + 2] === 0x76 && source.toString('latin1', start + 5, start + 24).includes('@db.counters@')) {
+      const m = JOURNAL_COUNTER_RE.exec(source.toString('latin1', start, end))
+      if (m) journalCounter = Number(m[1])
+    }
   }
   try {
     for await (const chunk of createReadStream(path)) framer.push(chunk as Buffer, sink)
   } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return next
+    if (isErrnoException(err) && err.code === 'ENOENT') return { ...next, journalCounter }
     throw err
   }
   const pending = framer.takePending()
-  return pending ? { offset: pending.offset, line: pending.line } : next
+  return pending ? { offset: pending.offset, line: pending.line, journalCounter } : { ...next, journalCounter }
 }
 
 /** LFs in `buf[start..end)`. */

@@ -100,3 +100,68 @@ export function sawEverything(sim: SimulatedP4d, seen: Seen, from: number): { ok
   }
   return { ok: bad.length === 0, detail: bad.join('; ') || 'all journals exact' }
 }
+
+/**
+ * The union of what several runs of a follower printed: each run must go on
+ * in position order, start at or before where the bytes assembled so far
+ * end (no gap), and repeat only bytes equal to the ones before (duplicates
+ * after a restart). `check` compares the union with what was written.
+ */
+export class Union {
+  readonly journals = new Map<number, Buffer[]>()
+  readonly lengths = new Map<number, number>()
+  problems: string[] = []
+  duplicates = 0
+
+  /** Adds one run's records, each as journal, offset and bytes. */
+  addRun(records: Iterable<{ journal: number; offset: number; raw: Buffer }>): void {
+    let last = { journal: -1, offset: -1 }
+    for (const r of records) {
+      if (r.journal < last.journal || (r.journal === last.journal && r.offset < last.offset)) {
+        this.problems.push(`out of order: ${r.journal}/${r.offset} after ${last.journal}/${last.offset}`)
+      }
+      last = r
+      const have = this.lengths.get(r.journal) ?? 0
+      if (have === 0 && !this.lengths.has(r.journal)) {
+        const prev = Math.max(-1, ...[...this.lengths.keys()].filter((n) => n < r.journal))
+        if (prev >= 0 && prev !== r.journal - 1) this.problems.push(`journal ${r.journal} follows ${prev}`)
+      }
+      if (r.offset > have) {
+        this.problems.push(`gap in journal ${r.journal}: ${have} to ${r.offset}`)
+        continue
+      }
+      if (r.offset < have) {
+        const parts = Buffer.concat(this.journals.get(r.journal) ?? [])
+        this.journals.set(r.journal, [parts])
+        if (!parts.subarray(r.offset, r.offset + r.raw.length).equals(r.raw)) this.problems.push(`different bytes again at ${r.journal}/${r.offset}`)
+        this.duplicates++
+        if (r.offset + r.raw.length <= have) continue
+        const extra = r.raw.subarray(have - r.offset)
+        this.journals.get(r.journal)?.push(extra)
+        this.lengths.set(r.journal, have + extra.length)
+        continue
+      }
+      const list = this.journals.get(r.journal) ?? []
+      list.push(r.raw)
+      this.journals.set(r.journal, list)
+      this.lengths.set(r.journal, have + r.raw.length)
+    }
+  }
+
+  /** Whether the union is exactly what the simulator wrote from journal `from` on. */
+  check(sim: SimulatedP4d, from: number): { ok: boolean; detail: string } {
+    const bad = [...this.problems]
+    for (const n of sim.journals) {
+      if (n < from) continue
+      const want = sim.journalBytes(n)
+      const have = Buffer.concat(this.journals.get(n) ?? [])
+      if (!want.equals(have)) bad.push(`journal ${n}: want ${want.length} bytes, have ${have.length}`)
+    }
+    return { ok: bad.length === 0, detail: bad.slice(0, 5).join('; ') || 'every byte of every journal, in order' }
+  }
+}
+
+/** The records of a Seen as Union input. */
+export function recordsOf(seen: Seen): { journal: number; offset: number; raw: Buffer }[] {
+  return seen.entries.map((e) => ({ journal: e.position.journal as number, offset: e.position.offset, raw: e.raw }))
+}

@@ -1,0 +1,86 @@
+import t from 'tap'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { readState, STATE_TAIL_BYTES, tailFingerprint, writeState, type SavedState } from '../../lib/files/state-file.js'
+
+const state: SavedState = {
+  journal: 41,
+  offset: 1024,
+  line: 17,
+  tail: tailFingerprint(Buffer.from('@ex@ 24632 1611008050\n')),
+  file: { path: '/p4/root/journal', dev: 2049, ino: 1234, compressed: false },
+  savedAt: '2026-01-02T03:04:05.000Z',
+}
+
+t.test('the tail fingerprint is sha256 of the bytes with their length', async (t) => {
+  t.same(tailFingerprint(Buffer.from('abc')), {
+    length: 3,
+    sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+  })
+  t.equal(STATE_TAIL_BYTES, 256)
+})
+
+t.test('write then read gives the same state; the file says N/offset for people', async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'state')
+  await writeState(path, state)
+  t.same(await readState(path), state)
+  const text = readFileSync(path, 'utf8')
+  t.match(text, /"position":"41\/1024"/)
+  t.ok(text.endsWith('\n'))
+  t.same(readdirSync(dir), ['state'], 'no temporary file left')
+  await writeState(path, { ...state, journal: 42, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)), file: null })
+  t.same(await readState(path), { ...state, journal: 42, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)), file: null })
+})
+
+t.test('no state file: null', async (t) => {
+  t.equal(await readState(join(t.testdir(), 'state')), null)
+})
+
+t.test('an unreadable or unparsable state file fails with ERR_STATE_CORRUPT and stays as it is', async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'state')
+  const good = JSON.parse(JSON.stringify({ format: 'logdaemon-state', version: 1, position: '41/1024', line: 17, tail: state.tail, file: state.file, savedAt: state.savedAt }))
+  const cases: [string, string][] = [
+    ['empty', ''],
+    ['not JSON', '{"format":"logdaemon-state",'],
+    ['another format', JSON.stringify({ ...good, format: 'p4jtail' })],
+    ['another version', JSON.stringify({ ...good, version: 2 })],
+    ['no position', JSON.stringify({ ...good, position: undefined })],
+    ['bad position', JSON.stringify({ ...good, position: '41:1024' })],
+    ['bad line', JSON.stringify({ ...good, line: 0 })],
+    ['bad tail', JSON.stringify({ ...good, tail: { length: 3, sha256: 'xyz' } })],
+    ['tail longer than the offset', JSON.stringify({ ...good, position: '41/2', tail: state.tail })],
+    ['bad identity', JSON.stringify({ ...good, file: { path: 3 } })],
+    ['identity not an object', JSON.stringify({ ...good, file: 'journal' })],
+    ['an array', '[]'],
+  ]
+  for (const [what, text] of cases) {
+    writeFileSync(path, text)
+    await t.rejects(readState(path), { code: 'ERR_STATE_CORRUPT', file: path }, what)
+    t.equal(readFileSync(path, 'utf8'), text, `${what}: left as it was`)
+  }
+  const asDir = join(dir, 'dir-state')
+  mkdirSync(asDir)
+  await t.rejects(readState(asDir), { code: 'ERR_STATE_CORRUPT', message: /cannot be read/ }, 'a directory')
+})
+
+t.test('a failed write is ERR_STATE_WRITE with its cause, and leaves no temporary file', async (t) => {
+  const dir = t.testdir({ 'not-a-dir': 'a regular file' })
+  // Fails even for root: a path under a regular file (ENOTDIR).
+  const path = join(dir, 'not-a-dir', 'state')
+  const err = await writeState(path, state).then(
+    () => null,
+    (e: unknown) => e as Error & { code: string; cause: NodeJS.ErrnoException; journal: number },
+  )
+  t.equal(err?.code, 'ERR_STATE_WRITE')
+  t.equal(err?.cause.code, 'ENOTDIR')
+  t.equal(err?.journal, 41)
+  t.match(err?.message, /41\/1024/)
+  t.same(readdirSync(dir), ['not-a-dir'])
+  // The rename fails too when the target is a non-empty directory.
+  const target = join(dir, 'target')
+  mkdirSync(join(target, 'inside'), { recursive: true })
+  await t.rejects(writeState(target, state), { code: 'ERR_STATE_WRITE' })
+  t.same(readdirSync(dir).sort(), ['not-a-dir', 'target'], 'the temporary file was removed')
+})

@@ -1,0 +1,90 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { tailFingerprint, type SavedState } from '../../lib/files/state-file.js'
+import { checkState, countLines, endOfLastRecord, resolveStart } from '../../lib/source/start-point.js'
+
+const saved = (journal: number, offset: number, tail: Buffer): SavedState => ({
+  journal,
+  offset,
+  line: 3,
+  tail: tailFingerprint(tail),
+  file: { path: '/p4/journal', dev: 1, ino: 7, compressed: false },
+  savedAt: '2026-01-01T00:00:00.000Z',
+})
+
+t.test('the saved state wins over from', async (t) => {
+  const root = t.testdir({ 'journal.4': 'x', journal: '' })
+  t.same(await resolveStart({ root }, saved(4, 1, Buffer.from('x')), 'end'), { journal: 4, offset: 1, line: 3, how: 'state' })
+})
+
+t.test('from N: journal N from its start; a gap after N fails', async (t) => {
+  const root = t.testdir({ 'journal.4': 'x', 'journal.6': 'y', journal: '' })
+  t.same(await resolveStart({ root }, null, 6), { journal: 6, offset: 0, line: 1, how: 'from' })
+  await t.rejects(resolveStart({ root }, null, 4), { code: 'ERR_JOURNAL_GAP', details: { missing: [5], live: 7, restartFrom: 6 } })
+  await t.rejects(resolveStart({ root }, null, 2), { code: 'ERR_JOURNAL_GAP', details: { missing: [2, 3, 5] } })
+  await t.rejects(resolveStart({ root }, saved(5, 1, Buffer.from('x')), undefined), { code: 'ERR_JOURNAL_GAP', details: { missing: [5] } })
+})
+
+t.test("from 'end': the live journal's number, after its last whole record", async (t) => {
+  const root = t.testdir({ 'journal.8': 'x', journal: '@ex@ 1 2\n@pv@ 1 @db.desc@ @two\nlines@ \n@pv@ 1 @db.x@ @half' })
+  t.same(await resolveStart({ root }, null, 'end'), { journal: 9, offset: 39, line: 4, how: 'end' })
+})
+
+t.test("from 'end' with no archive: the journal counter in the live journal gives the number", async (t) => {
+  const root = t.testdir({ journal: '@pv@ 1 @db.counters@ @journal@ @12@ \n@ex@ 1 2\n' })
+  t.same(await resolveStart({ root }, null, 'end'), { journal: 12, offset: 46, line: 3, how: 'end' })
+  const bare = t.testdir({ journal: '@ex@ 1 2\n' })
+  t.same((await resolveStart({ root: bare }, null, 'end')).journal, 0, 'a server that never rotated: journal 0')
+})
+
+t.test('no state and no from: ERR_NO_START saying how to choose', async (t) => {
+  await t.rejects(resolveStart({ root: t.testdir() }, null, undefined), { code: 'ERR_NO_START', message: /--from N.*--from end/ })
+})
+
+t.test('endOfLastRecord', async (t) => {
+  const dir = t.testdir()
+  const p = join(dir, 'j')
+  t.same(await endOfLastRecord(p), { offset: 0, line: 1, journalCounter: null }, 'no file')
+  writeFileSync(p, '')
+  t.same(await endOfLastRecord(p), { offset: 0, line: 1, journalCounter: null }, 'empty')
+  writeFileSync(p, '@ex@ 1 2\n@ex@ 2 2\n')
+  t.same(await endOfLastRecord(p), { offset: 18, line: 3, journalCounter: null }, 'whole records')
+  writeFileSync(p, '@pv@ 1 @db.desc@ @a\nb\nc')
+  t.same(await endOfLastRecord(p), { offset: 0, line: 1, journalCounter: null }, 'a half-written first record with line ends in a value')
+  writeFileSync(p, Buffer.concat([Buffer.alloc(70_000, 0x41), Buffer.from('\n@ex@ 1 2\n')]))
+  t.same(await endOfLastRecord(p), { offset: 70_010, line: 3, journalCounter: null }, 'garbage is skipped over')
+  writeFileSync(p, '@pv@ 1 @db.counters@ @journal@ @12@ \n@ex@ 1 2\n@rv@ 0 @db.counters@ @journal@ 13 \n@pv@ 1 @db.counters@ @change@ @99@ \n')
+  t.equal((await endOfLastRecord(p)).journalCounter, 13, 'the last journal counter')
+})
+
+t.test('checkState: reached, same bytes: fine', async (t) => {
+  const before = Buffer.from('0123456789')
+  checkState(saved(4, 10, before.subarray(4)), before, true, null, '/s')
+  t.pass()
+})
+
+t.test('checkState: the journal ends before the offset', async (t) => {
+  const found = { path: '/p4/journal.4.gz', dev: 1, ino: 9, compressed: true }
+  t.throws(() => checkState(saved(4, 10, Buffer.from('x')), Buffer.alloc(0), false, found, '/s'), {
+    code: 'ERR_STATE_MISMATCH',
+    journal: 4,
+    offset: 10,
+    file: '/p4/journal.4.gz',
+    message: /ends before offset 10.*move the state file away/,
+  })
+})
+
+t.test('checkState: other bytes before the offset', async (t) => {
+  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), Buffer.from('xxxxxxxabd'), true, null, '/s'), {
+    code: 'ERR_STATE_MISMATCH',
+    message: /the 3 bytes before that offset in journal 4 .* are not the ones saved/,
+  })
+  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), Buffer.from('bc'), true, null, '/s'), { code: 'ERR_STATE_MISMATCH' }, 'too few bytes')
+})
+
+t.test('countLines', async (t) => {
+  t.equal(countLines(Buffer.from('a\nb\nc')), 2)
+  t.equal(countLines(Buffer.from('a\nb\nc\n'), 2, 4), 1)
+  t.equal(countLines(Buffer.from('abc')), 0)
+})

@@ -56,6 +56,7 @@ function codeOf(err: unknown): number {
 }
 
 /** SIGTERM/SIGINT as two signals: the first stops gracefully, the second at once. */
+/* c8 ignore start -- process signals: exercised by the tests that spawn the built bin (test/daemon/*.ts) */
 function processSignals(): { signal: AbortSignal; kill: AbortSignal; dispose: () => void } {
   const stop = new AbortController()
   const kill = new AbortController()
@@ -67,6 +68,7 @@ function processSignals(): { signal: AbortSignal; kill: AbortSignal; dispose: ()
   process.on('SIGINT', on)
   return { signal: stop.signal, kill: kill.signal, dispose: () => void process.off('SIGTERM', on).off('SIGINT', on) }
 }
+/* c8 ignore stop */
 
 /** Runs `logdaemon` and returns its exit code: 0 ok, 1 runtime, data or configuration error, 2 usage. */
 export async function main(argv: readonly string[], io: MainIO): Promise<number> {
@@ -159,6 +161,7 @@ async function demo(portText: unknown, keep: boolean, io: MainIO): Promise<numbe
   }
 }
 
+/* c8 ignore start -- runs only as the built bin, which the spawn tests cover */
 function isMain(): boolean {
   const arg = process.argv[1]
   if (!arg) return false
@@ -175,3 +178,4 @@ if (isMain()) {
   process.stdout.on('error', () => {})
   process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr })
 }
+/* c8 ignore stop */

@@ -4,32 +4,10 @@ import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../journal/position.js'
 import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
+import { ListenerControl } from './listener-control.js'
+import { isRetryable, retrySettings, type RetryOptions } from './retry-options.js'
 
-/**
- * How a failing listener call is retried (p-retry's options). The delay
- * before retry k (1-based) is `min(minTimeout * factor^(k-1), maxTimeout)`,
- * times a random 1–2 when `randomize`.
- */
-export interface RetryOptions {
-  /** Retries after the first failed attempt. Default 8 (with the other defaults, about 3 minutes in all). */
-  retries?: number
-  /** Delay before the first retry, in ms. Default 1000. */
-  minTimeout?: number
-  /** Longest delay between attempts, in ms. Default 60000. */
-  maxTimeout?: number
-  /** Growth of the delay per attempt. Default 2. */
-  factor?: number
-  /** Multiply each delay by a random 1–2 (spreads reconnect storms). Default true. */
-  randomize?: boolean
-}
-
-export const DEFAULT_RETRY: Required<RetryOptions> = {
-  retries: 8,
-  minTimeout: 1000,
-  maxTimeout: 60_000,
-  factor: 2,
-  randomize: true,
-}
+export { DEFAULT_RETRY, type RetryOptions } from './retry-options.js'
 
 /** What a listener's Writable reports as it goes (the StatusTracker has these methods). */
 export interface ListenerObserver {
@@ -57,37 +35,10 @@ export interface ListenerWritableOptions {
   syncOnEnd?: boolean
 }
 
-/** A control item travelling in order with the entries: run `sync` or `noData` between two entries. */
-class Control {
-  readonly kind: 'sync' | 'noData'
-  readonly position: JournalPosition | null
-  readonly hadData: boolean
-  readonly done: Promise<void>
-  resolve!: () => void
-  reject!: (err: Error) => void
-
-  constructor(kind: 'sync' | 'noData', position: JournalPosition | null, hadData: boolean) {
-    this.kind = kind
-    this.position = position
-    this.hadData = hadData
-    this.done = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve
-      this.reject = reject
-    })
-    // A destroyed stream rejects pending controls; nobody may be waiting.
-    this.done.catch(() => {})
-  }
-}
-
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
-}
-
-/** Errors that carry `retryable: false` fail at once (a mirror gap, a bad option). */
-function isRetryable(err: Error): boolean {
-  return (err as { retryable?: unknown }).retryable !== false
 }
 
 /**
@@ -113,7 +64,7 @@ export class ListenerWritable extends Writable {
   readonly #abort = new AbortController()
   readonly #start: JournalPosition | null
   readonly #syncOnEnd: boolean
-  readonly #pending = new Set<Control>()
+  readonly #pending = new Set<ListenerControl>()
   /** Position of the last entry finished (handled or skipped). */
   #through: JournalEntry['position'] | null = null
   /** Whether an entry was handled since the last `sync`. */
@@ -129,7 +80,7 @@ export class ListenerWritable extends Writable {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
     const opts = { ...options }
     this.listener = listener
-    this.#retry = { ...DEFAULT_RETRY, ...definedOnly(opts.retry ?? {}) }
+    this.#retry = retrySettings(opts.retry)
     this.#logger = opts.logger ?? silentLogger
     this.#observer = opts.observer ?? {}
     this.#start = opts.start ?? null
@@ -156,15 +107,15 @@ export class ListenerWritable extends Writable {
    * resolves when it has (or rejects with the stream's error).
    */
   requestSync(position: JournalPosition): Promise<void> {
-    return this.#control(new Control('sync', position, false))
+    return this.#control(new ListenerControl('sync', position, false))
   }
 
   /** Runs `noData(hadData)` after every entry written before this call. */
   requestNoData(hadData: boolean): Promise<void> {
-    return this.#control(new Control('noData', null, hadData))
+    return this.#control(new ListenerControl('noData', null, hadData))
   }
 
-  #control(c: Control): Promise<void> {
+  #control(c: ListenerControl): Promise<void> {
     if (this.destroyed || this.writableEnded) {
       return Promise.reject(new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${this.name}" is closed`))
     }
@@ -183,7 +134,7 @@ export class ListenerWritable extends Writable {
   }
 
   override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (chunk instanceof Control) {
+    if (chunk instanceof ListenerControl) {
       this.#runControl(chunk, cb)
       return
     }
@@ -225,7 +176,7 @@ export class ListenerWritable extends Writable {
     )
   }
 
-  #runControl(c: Control, cb: (err?: Error | null) => void): void {
+  #runControl(c: ListenerControl, cb: (err?: Error | null) => void): void {
     const run =
       c.kind === 'sync'
         ? () => {
@@ -399,8 +350,4 @@ export class ListenerWritable extends Writable {
         this.#close((closeErr) => cb(err ?? closeErr ?? null))
       })
   }
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -39,9 +39,15 @@ export function createLogger(log: DaemonConfig['log']): Logger {
 /** Creates the listeners a configuration names, built-in or custom. */
 export async function createListeners(config: DaemonConfig): Promise<ListenerSpec[]> {
   const specs: ListenerSpec[] = []
-  for (const l of config.listeners) {
-    const listener = await createListener(l, config.baseDir)
-    specs.push({ listener, ...(l.retry ? { retry: l.retry } : {}) })
+  try {
+    for (const l of config.listeners) {
+      const listener = await createListener(l, config.baseDir)
+      specs.push({ listener, ...(l.retry ? { retry: l.retry } : {}) })
+    }
+  } catch (err) {
+    // Release what the listeners made so far hold (connections, files).
+    await Promise.all(specs.map((s) => Promise.resolve(s.listener.close()).catch(() => {})))
+    throw err
   }
   return specs
 }

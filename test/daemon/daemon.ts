@@ -152,3 +152,18 @@ t.test('the signal stops it like stop()', async (t) => {
   t.pass('stopped')
   await sim.close()
 })
+
+t.test('a listener module that does not load fails the start with ERR_LISTENER_LOAD; those made before it are closed', async (t) => {
+  const dir = t.testdir({ root: { journal: '' } })
+  let closed = 0
+  const first = { name: 'first', isHandled: () => true, listen() {}, noData() {}, close: () => void closed++ }
+  const cfg = await config(dir, {
+    status: false,
+    listeners: [
+      { type: 'module', module: () => first, name: 'first' },
+      { type: 'module', module: './missing-listener.mjs' },
+    ],
+  })
+  await t.rejects(new Daemon(cfg, { logger: silent }).start(), { code: 'ERR_LISTENER_LOAD', details: { module: './missing-listener.mjs' } })
+  t.equal(closed, 1)
+})

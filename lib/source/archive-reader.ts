@@ -4,12 +4,10 @@ import pRetry from 'p-retry'
 import { ErrorCodes, isLogdaemonError, LogdaemonError } from '../errors.js'
 import { createGunzip } from '../files/gunzip.js'
 import type { ArchiveFile } from '../files/journal-set.js'
+import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
 
-/**
- * Bytes per read of a plain file. 64 KiB matches Node's file stream default
- * and keeps a chunk's worth of entries above the readable highWaterMark small.
- */
-export const CHUNK_BYTES = 64 * 1024
+/** Bytes per read of a plain file: the project's read size (see read-chunk.ts for the measurement). */
+export const CHUNK_BYTES = READ_CHUNK_BYTES
 
 /** How a `.gz` archive that is still being written is waited for (p-retry options). */
 export interface GzipRetryOptions {

@@ -2,6 +2,9 @@ import { open, stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { CHUNK_BYTES } from './archive-reader.js'
 
+/** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 256 KiB buffer). */
+const COPY_BELOW = 16 * 1024
+
 /** A file's identity: the same (dev, ino) is the same file, whatever its name. */
 export interface FileId {
   readonly dev: number
@@ -23,6 +26,8 @@ export class LiveFile {
   size: number
   readonly #fh: FileHandle
   #closed = false
+  /** The read buffer, kept while reads are small. */
+  #scratch: Buffer | null = null
 
   private constructor(path: string, fh: FileHandle, st: { dev: number; ino: number; size: number }) {
     this.path = path
@@ -49,11 +54,21 @@ export class LiveFile {
     }
   }
 
-  /** Up to `length` bytes at `offset`; empty at the end of the file. */
+  /**
+   * Up to `length` bytes at `offset`; empty at the end of the file. A
+   * follower mostly reads a few bytes at a time: those are copied out and
+   * the read buffer is used again; a large read hands its buffer over.
+   */
   async read(offset: number, length = CHUNK_BYTES): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length)
+    const buf = length === CHUNK_BYTES ? (this.#scratch ?? Buffer.allocUnsafe(length)) : Buffer.allocUnsafe(length)
     const { bytesRead } = await this.#fh.read(buf, 0, length, offset)
     if (offset + bytesRead > this.size) this.size = offset + bytesRead
+    if (length !== CHUNK_BYTES) return buf.subarray(0, bytesRead)
+    if (bytesRead < COPY_BELOW) {
+      this.#scratch = buf
+      return Buffer.from(buf.subarray(0, bytesRead))
+    }
+    this.#scratch = null
     return buf.subarray(0, bytesRead)
   }
 

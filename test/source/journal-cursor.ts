@@ -44,8 +44,8 @@ async function readUntil(cursor: JournalCursor, stop: (s: CursorStep, got: Map<n
 
 t.test('copy and truncate while stopped mid-journal, the new journal grown past the offset', async (t) => {
   const { root, live, cursor } = setup(t)
-  const n4 = records('a', 200_000)
-  const n5 = records('b', 300_000)
+  const n4 = records('a', 600_000)
+  const n5 = records('b', 900_000)
   writeFileSync(live, n4)
   await cursor.open(4, 0)
   const first = await cursor.next()

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readState } from '../../lib/files/state-file.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
+import { CHUNK_BYTES } from '../../lib/source/archive-reader.js'
 import { ConsistencyTracker } from '../../lib/source/consistency.js'
 import { RotatingJournalSource, type SourceSkipReport } from '../../lib/source/rotating-journal-source.js'
 import { consume, sawEverything, until } from '../helpers/follow.js'
@@ -106,7 +107,10 @@ t.test('state: resumes after the last saved consistency point, replaying at most
   await until(() => second.seen.caughtUp(sim))
   await second.stop()
   const resumed = second.seen.entries[0]?.position
-  t.same([resumed?.journal, resumed?.offset, resumed?.line], [saved?.journal, saved?.offset, saved?.line], 'resumed there, with its line number', {
+  // At the very end of journal 3, the next record is journal 4's first.
+  const atEnd = saved?.journal === 3 && saved.offset === sim.journalBytes(3).length
+  const expected = atEnd ? [4, 0, 1] : [saved?.journal, saved?.offset, saved?.line]
+  t.same([resumed?.journal, resumed?.offset, resumed?.line], expected, 'resumed there, with its line number', {
     first: first.seen.entries.at(-1)?.position,
     saved,
     error: second.error(),
@@ -308,7 +312,7 @@ t.test('backpressure: a consumer that stops stops the reading', async (t) => {
   await sleep(100)
   const { read, position } = source.status
   t.ok(read && position, 'reading started')
-  t.ok((read?.offset ?? 0) - (c.seen.entries.at(-1)?.position.end ?? 0) <= 2 * 64 * 1024, `read ahead ${read?.offset} bytes only a chunk or so`)
+  t.ok((read?.offset ?? 0) - (c.seen.entries.at(-1)?.position.end ?? 0) <= 2 * CHUNK_BYTES, `read ahead ${read?.offset} bytes only a chunk or so`)
   await sleep(100)
   t.same(source.status.read, read, 'no more read while the consumer waits')
   release()

@@ -68,3 +68,21 @@ t.test('the rendered configuration mentions a set journal and prefix as values, 
   writeFileSync(join(dir, 'x.mjs'), unset)
   t.equal((await loadConfig(join(dir, 'x.mjs'))).server.journal, undefined)
 })
+
+t.test('the commented listener examples validate once uncommented', async (t) => {
+  const text = renderInitConfig({ root: '/p4', from: 1, fromReason: 'r', user: 'admin' })
+  const [head, rest] = text.split('  listeners: [\n') as [string, string]
+  const end = rest.indexOf('\n  ],\n')
+  const listeners = rest
+    .slice(0, end)
+    .split('\n')
+    .map((line) => line.replace(/^(\s*)\/\/ (\{|\s{2}|\} \},)/, '$1$2'))
+    .join('\n')
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'all.mjs'), `${head}  listeners: [\n${listeners}${rest.slice(end)}`)
+  const config = await loadConfig(join(dir, 'all.mjs'))
+  t.same(
+    config.listeners.map((l) => l.type),
+    ['mirror', 'print', 'hot-backup', 'notify', 'module'],
+  )
+})

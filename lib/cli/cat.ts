@@ -7,6 +7,7 @@ import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
 import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
 import { entryToJsonLine } from '../journal/entry-json.js'
+import { JsonLineWriter } from '../journal/json-line-writer.js'
 import { JournalFramer } from '../journal/framer.js'
 
 export type CatFormat = 'raw' | 'json'
@@ -82,7 +83,7 @@ export async function catInput(
   const json = options.format === 'json'
   const encoding = options.encoding
   let entries = 0
-  let jsonOut = ''
+  const jsonOut = json ? new JsonLineWriter(name, encoding) : null
   // Raw output is kept as runs of adjacent records: one view per run, not per record.
   let runs: Buffer[] = []
   let runSource: Buffer | null = null
@@ -112,22 +113,23 @@ export async function catInput(
     new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end, text, textStart })
 
   const sink = (source: Buffer, start: number, end: number, offset: number, line: number, text?: string, textStart?: number): void => {
-    if (!json && !filter) {
-      addRaw(source, start, end)
+    if (!filter) {
       entries++
+      if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
+      else addRaw(source, start, end)
       return
     }
     const entry = toEntry(source, start, end, offset, line, text, textStart)
     if (filter && !filter(entry)) return
     entries++
-    if (json) jsonOut += entryToJsonLine(entry, name)
+    if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
     else addRaw(source, start, end)
   }
 
   const flush = async (): Promise<void> => {
-    if (json) {
-      if (jsonOut) await write(out, jsonOut)
-      jsonOut = ''
+    if (jsonOut) {
+      const data = jsonOut.take()
+      if (data) await write(out, data)
     } else {
       if (runSource) runs.push(runSource.subarray(runStart, runEnd))
       runSource = null
@@ -149,7 +151,7 @@ export async function catInput(
       const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, undefined, undefined, true)
       if (!filter || filter(entry)) {
         entries++
-        if (json) jsonOut += entryToJsonLine(entry, name)
+        if (jsonOut) jsonOut.addText(entryToJsonLine(entry, name))
         else addRaw(rest.raw, 0, rest.raw.length)
       }
     }

@@ -3,7 +3,8 @@ import type { Readable, Writable } from 'node:stream'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { catInput, openInput, totalSize, type CatFormat } from '../lib/cli/cat.js'
-import { parseOptions, renderHelp, type OptionTable } from '../lib/cli/options.js'
+import { followJournal } from '../lib/cli/follow.js'
+import { parseOptions, renderHelp, type OptionTable, type ParsedValues } from '../lib/cli/options.js'
 import { createProgress, type ProgressReporter } from '../lib/cli/progress.js'
 import { ErrorCodes, isErrnoException, isLogdaemonError } from '../lib/errors.js'
 import { inflaterName } from '../lib/files/gunzip.js'
@@ -17,6 +18,12 @@ export const OPTIONS: OptionTable = {
   encoding: { type: 'string', short: 'e', arg: 'ENC', help: 'how JSON strings decode field bytes', choices: ['utf8', 'latin1'], default: 'utf8' },
   table: { type: 'string', short: 't', multiple: true, arg: 'PATTERN', help: 'only records of tables matching PATTERN (* wildcards, e.g. db.rev*)' },
   op: { type: 'string', short: 'o', multiple: true, arg: 'OP', help: 'only records with this op (pv, rv, dv, ex, nx, …)' },
+  follow: { type: 'boolean', short: 'F', help: 'follow a server\'s journal chain and live journal across rotations (needs --root)' },
+  root: { type: 'string', arg: 'DIR', help: 'with --follow: the server root (P4ROOT), where journal.N archives are' },
+  journal: { type: 'string', arg: 'PATH', help: 'with --follow: the live journal (P4JOURNAL, default ROOT/journal)' },
+  prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
+  from: { type: 'string', arg: 'N|end', help: 'with --follow and no saved state: start at journal N, or at the live end' },
+  state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
@@ -26,10 +33,15 @@ export const OPTIONS: OptionTable = {
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 }
 
-const USAGE = `${NAME} [options] [FILE...]`
+const USAGE = `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]`
 const SUMMARY =
   'Prints the records of Perforce journals and checkpoints, plain or gzip (recognised by content),\n' +
-  'in order. With no FILE, or with -, reads standard input.'
+  'in order. With no FILE, or with -, reads standard input.\n' +
+  'With --follow, prints the journals of a server from journal N (or the saved state) on, then the\n' +
+  'live journal as it grows, across rotations; SIGINT or SIGTERM saves the position and exits 0.'
+
+/** Options that only make sense with --follow. */
+const FOLLOW_ONLY = ['root', 'journal', 'prefix', 'from', 'state'] as const
 
 export interface CatIO {
   stdin: Readable
@@ -37,6 +49,8 @@ export interface CatIO {
   stderr: Writable
   /** Whether stderr is a terminal (turns the progress bar on by default). */
   stderrIsTTY?: boolean
+  /** Stops --follow (SIGINT, SIGTERM): the position is saved and the exit code is 0. */
+  signal?: AbortSignal
 }
 
 class UsageError extends Error {}
@@ -78,6 +92,12 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     say(`${(err as Error).message}\nTry '${NAME} --help'.`)
     return 2
   }
+  if (values.follow) return follow(values, positionals, maxEntryBytes, io, say)
+  const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
+  if (stray) {
+    say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
+    return 2
+  }
   const files = positionals.length ? positionals : ['-']
   const options = {
     format: values.format as CatFormat,
@@ -117,6 +137,55 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   return 0
 }
 
+/** `--follow`: the journal chain and the live journal, until a signal or a closed output. */
+async function follow(
+  values: ParsedValues,
+  positionals: readonly string[],
+  maxEntryBytes: number | undefined,
+  io: CatIO,
+  say: (msg: string) => void,
+): Promise<number> {
+  const usage = (msg: string): number => {
+    say(`${msg}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  if (positionals.length) return usage('--follow reads the server\'s journals: give --root, not FILE arguments')
+  if (typeof values.root !== 'string') return usage('--follow needs --root DIR (the server root)')
+  if (values['allow-incomplete']) return usage('--allow-incomplete does not go with --follow (a record being written is waited for)')
+  let from: number | 'end' | undefined
+  if (typeof values.from === 'string') {
+    from = values.from === 'end' ? 'end' : Number(values.from)
+    if (from !== 'end' && (!Number.isSafeInteger(from) || from < 0)) return usage(`--from must be a journal number or "end" (got ${JSON.stringify(values.from)})`)
+  }
+  const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined)
+  const source = {
+    root: values.root,
+    ...(str('journal') !== undefined ? { journal: str('journal') } : {}),
+    ...(str('prefix') !== undefined ? { prefix: str('prefix') } : {}),
+    ...(str('state') !== undefined ? { state: str('state') } : {}),
+    ...(from !== undefined ? { from } : {}),
+    ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}),
+    encoding: values.encoding as FieldEncoding,
+    skipMalformed: values['skip-malformed'] === true,
+  }
+  try {
+    await followJournal(io.stdout, {
+      source,
+      format: values.format as CatFormat,
+      encoding: values.encoding as FieldEncoding,
+      tables: (values.table as string[] | undefined) ?? [],
+      ops: (values.op as string[] | undefined) ?? [],
+      onSkip: say,
+      ...(io.signal ? { signal: io.signal } : {}),
+    })
+  } catch (err) {
+    if (isBrokenPipe(err)) return 0
+    say(isLogdaemonError(err) ? err.message : String(err instanceof Error ? err.message : err))
+    return 1
+  }
+  return 0
+}
+
 function isMain(): boolean {
   const arg = process.argv[1]
   if (!arg) return false
@@ -128,11 +197,18 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  const code = await main(process.argv.slice(2), {
+  const argv = process.argv.slice(2)
+  // Only a follower turns SIGINT/SIGTERM into a clean stop; plain cat keeps their default (die).
+  const stop = new AbortController()
+  if (argv.some((a) => a === '--follow' || a === '-F')) {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort())
+  }
+  const code = await main(argv, {
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     stderrIsTTY: process.stderr.isTTY === true,
+    signal: stop.signal,
   })
   process.exitCode = code
 }

@@ -24,6 +24,14 @@ export const optionsSchema = z
 
 export type MirrorOptions = z.infer<typeof optionsSchema>
 
+/**
+ * Bytes gathered before one positional write. One write per entry costs a
+ * syscall and a promise per record (45k records/s on the test machine);
+ * 64 KiB batches, like the reader's chunks, make the mirror as fast as the
+ * reader while bounding what waits in memory.
+ */
+const FLUSH_BYTES = 64 * 1024
+
 function permanent(err: LogdaemonError): LogdaemonError {
   return Object.assign(err, { retryable: false })
 }
@@ -52,6 +60,10 @@ export class MirrorListener extends BaseListener {
   readonly #dirty = new Set<number>()
   #journal: number | null = null
   #fh: FileHandle | null = null
+  /** Bytes taken but not yet written, for the current journal from offset #pendingStart. */
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  #pendingStart = 0
   #opened = false
 
   constructor(options: MirrorOptions, name = 'mirror') {
@@ -113,6 +125,7 @@ export class MirrorListener extends BaseListener {
     if (this.#fh && this.#journal === n) return this.#fh
     if (this.#fh) {
       // The previous journal is complete: make it durable now; the state records it at the next sync.
+      await this.#flush()
       if (this.#fsync && this.#journal !== null && this.#dirty.has(this.#journal)) await this.#fh.sync()
       const fh = this.#fh
       this.#fh = null
@@ -124,18 +137,40 @@ export class MirrorListener extends BaseListener {
     return fh
   }
 
-  async listen(entry: JournalEntry): Promise<void> {
+  /**
+   * Takes the entry's bytes into the write buffer (or skips them when the
+   * mirror has them). Synchronous for the common case: the current
+   * journal, room in the buffer.
+   */
+  listen(entry: JournalEntry): void | Promise<void> {
+    const n = entry.position.journal
+    if (!this.#opened || !this.#fh || n === null || n !== this.#journal || this.#pendingBytes >= FLUSH_BYTES) {
+      return this.#listenSlowly(entry)
+    }
+    this.#accept(entry, n)
+    if (this.#pendingBytes >= FLUSH_BYTES) return this.#flush()
+  }
+
+  async #listenSlowly(entry: JournalEntry): Promise<void> {
     if (!this.#opened) await this.open()
-    const { journal: n, offset, end } = entry.position
+    // A flush that failed is tried again first: the retried entry may already be in the buffer.
+    if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush()
+    const n = entry.position.journal
     if (n === null) {
       throw permanent(
         new LogdaemonError(ErrorCodes.MIRROR_GAP, `the mirror needs numbered journals, but the entry at ${formatWhere(entry.position)} has no journal number`, {
-          offset,
+          offset: entry.position.offset,
           line: entry.position.line,
         }),
       )
     }
-    const fh = await this.#switchTo(n)
+    await this.#switchTo(n)
+    this.#accept(entry, n)
+    if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush()
+  }
+
+  #accept(entry: JournalEntry, n: number): void {
+    const { offset, end } = entry.position
     const length = this.#lengths.get(n) ?? 0
     if (end <= length) return // already mirrored: a replay after a restart
     if (offset > length) {
@@ -148,19 +183,33 @@ export class MirrorListener extends BaseListener {
         ),
       )
     }
+    if (this.#pendingBytes === 0) this.#pendingStart = length
     const bytes = entry.raw.subarray(length - offset)
-    let done = 0
-    while (done < bytes.length) {
-      const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, length + done)
-      done += bytesWritten
-    }
+    this.#pending.push(bytes)
+    this.#pendingBytes += bytes.length
     this.#lengths.set(n, end)
     this.#dirty.add(n)
+  }
+
+  /** Writes the buffered bytes at their offset in the current journal's mirror (a retry rewrites the same bytes). */
+  async #flush(): Promise<void> {
+    if (this.#pendingBytes === 0 || !this.#fh) return
+    const fh = this.#fh
+    const bytes = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes)
+    this.#pending = [bytes]
+    let done = 0
+    while (done < bytes.length) {
+      const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, this.#pendingStart + done)
+      done += bytesWritten
+    }
+    this.#pending = []
+    this.#pendingBytes = 0
   }
 
   /** fsyncs what was written and records the new lengths in the mirror's state file. */
   async sync(_position: JournalPosition): Promise<void> {
     if (this.#dirty.size === 0) return
+    await this.#flush()
     if (this.#fsync && this.#fh && this.#journal !== null && this.#dirty.has(this.#journal)) await this.#fh.sync()
     const next = new Map(this.#committed)
     for (const n of this.#dirty) next.set(n, this.#lengths.get(n) ?? 0)
@@ -169,8 +218,10 @@ export class MirrorListener extends BaseListener {
     this.#dirty.clear()
   }
 
-  /** Closes the file. Bytes written after the last sync are cut back at the next open. */
+  /** Closes the file. Bytes taken after the last sync are dropped, or cut back at the next open. */
   async close(): Promise<void> {
+    this.#pending = []
+    this.#pendingBytes = 0
     const fh = this.#fh
     this.#fh = null
     this.#journal = null

@@ -1,6 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { appendFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -91,7 +92,7 @@ t.test('entries without a journal number cannot be mirrored', async (t) => {
   const e = transactions(1).entries[0]!
   const anonymous = Object.assign(Object.create(Object.getPrototypeOf(e)), e, { position: { ...e.position, journal: null } }) as JournalEntry
   const m = mirror(dir)
-  await t.rejects(m.listen(anonymous), { code: 'ERR_MIRROR_GAP' })
+  await t.rejects(async () => m.listen(anonymous), { code: 'ERR_MIRROR_GAP' })
   await m.close()
 })
 
@@ -145,4 +146,34 @@ t.test('crash anywhere, restart from the last commit: the mirror ends byte-ident
     { numRuns: 40 },
   )
   t.equal(runs >= 40, true)
+})
+
+t.test('a write that fails is retried with the same bytes at the same offset', async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  const m = mirror(dir, false)
+  await m.open()
+  // Big enough entries to fill the 64 KiB buffer: the flush happens inside listen().
+  let failed = 0
+  const realListen = m.listen.bind(m)
+  // Fault injection: the first positional write of the process's FileHandles fails once (EIO).
+  const probe = await open(join(dir, 'probe'), 'w')
+  const FileHandle = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> }
+  await probe.close()
+  const write = FileHandle.write
+  FileHandle.write = function (this: unknown, ...args: unknown[]) {
+    if (failed++ === 0) return Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' }))
+    return write.apply(this, args)
+  }
+  t.teardown(() => {
+    FileHandle.write = write
+  })
+  const chain = new ListenerChain({ listeners: [{ name: 'mirror', isHandled: () => true, listen: realListen, sync: (p) => m.sync(p), noData() {}, close: () => m.close() }], commitIntervalMs: 0, retry: { retries: 3, minTimeout: 1, randomize: false } })
+  const big = [...entries, ...transactions(3000, 7).entries]
+  await pipeline(Readable.from(big), chain)
+  FileHandle.write = write
+  t.ok(failed > 1, 'a write failed and was retried')
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5))
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
+  t.same(readFileSync(join(dir, 'journal.7')), transactions(3000, 7).bytes)
 })

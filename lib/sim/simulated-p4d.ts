@@ -234,12 +234,18 @@ export class SimulatedP4d {
     let transactions = 0
     let rotations = 0
     let lastRotation = Date.now()
-    if ((options.restartNote ?? true) && !signal?.aborted) options.onAppend?.(await this.restart())
+    // Await first: `options.onAppend?.(await …)` would skip the await when there is no callback.
+    if ((options.restartNote ?? true) && !signal?.aborted) {
+      const note = await this.restart()
+      options.onAppend?.(note)
+    }
     while (!signal?.aborted) {
-      options.onAppend?.(await this.appendTransaction())
+      const appended = await this.appendTransaction()
+      options.onAppend?.(appended)
       transactions++
       if (rotateEveryMs > 0 && Date.now() - lastRotation >= rotateEveryMs) {
-        options.onRotate?.(await this.rotate(options.rotateMode))
+        const rotated = await this.rotate(options.rotateMode)
+        options.onRotate?.(rotated)
         rotations++
         lastRotation = Date.now()
       }

@@ -225,3 +225,14 @@ t.test('the live file handle survives truncation (O_APPEND)', async (t) => {
   t.equal(sizeAfter, p4d.journalBytes(2).length)
   await p4d.close()
 })
+
+t.test('run() without callbacks still writes', async (t) => {
+  const p4d = new SimulatedP4d({ root: t.testdir(), seed: 3 })
+  const ac = new AbortController()
+  setTimeout(() => ac.abort(), 200)
+  const summary = await p4d.run({ intervalMs: 2, rotateEveryMs: 0, signal: ac.signal })
+  await p4d.close()
+  t.ok(summary.transactions > 0)
+  t.ok(readFileSync(p4d.livePath).length > 0, 'the live journal has the transactions')
+  t.ok(readFileSync(p4d.livePath).equals(p4d.journalBytes(1)))
+})

@@ -22,16 +22,14 @@ export class ConsistencyTracker {
   update(entry: JournalEntry): boolean {
     const op = entry.op
     if (op === 'ex') {
-      const pid = entry.values[1]
-      if (pid !== undefined) this.#open.delete(pid)
+      this.#open.delete(secondField(entry))
       return this.#open.size === 0
     }
     if (op === 'mx') {
-      const pid = entry.values[1]
-      if (pid !== undefined) this.#open.add(pid)
+      this.#open.add(secondField(entry))
       return false
     }
-    if (op === 'nx' && entry.values[1] === '7') this.#open.clear()
+    if (op === 'nx' && secondField(entry) === '7') this.#open.clear()
     return false
   }
 
@@ -39,4 +37,14 @@ export class ConsistencyTracker {
   reset(): void {
     this.#open.clear()
   }
+}
+
+/**
+ * The field after the op of `@ex@`, `@mx@` and `@nx@` records: a bare
+ * number (pid, note type) right after `@xx@ `, so no parsing is needed.
+ */
+function secondField(entry: JournalEntry): string {
+  const text = entry.text('latin1')
+  const end = text.indexOf(' ', 5)
+  return text.slice(5, end < 0 ? text.length - 1 : end).trim()
 }

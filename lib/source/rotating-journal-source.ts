@@ -1,20 +1,19 @@
 import { Readable } from 'node:stream'
 import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
-import { readState, STATE_TAIL_BYTES } from '../files/state-file.js'
+import { readState } from '../files/state-file.js'
 import { JournalEntry, type EntryPosition, type FieldEncoding } from '../journal/entry.js'
 import { JournalFramer, type RecordSink } from '../journal/framer.js'
 import { comparePositions, type JournalPosition } from '../journal/position.js'
-import { lastBytes } from './archive-reader.js'
 import { ConsistencyTracker } from './consistency.js'
 import { JournalCursor, type CursorStep } from './journal-cursor.js'
 import type { RotateEvent, RotatingJournalSourceEvents, RotatingJournalSourceOptions, SourceStatus } from './source-options.js'
 import { checkState, countLines, resolveStart, type StartPoint } from './start-point.js'
-import { StateKeeper, type SavePoint } from './state-keeper.js'
+import { QuietTimer } from './quiet-timer.js'
+import { SavePoints, savePointOf } from './save-points.js'
+import { StateKeeper } from './state-keeper.js'
 
 export type * from './source-options.js'
-
-const EMPTY = Buffer.alloc(0)
 
 /**
  * The journal set as one object-mode Readable of {@link JournalEntry}: the
@@ -51,17 +50,15 @@ export class RotatingJournalSource extends Readable {
   /** The next entry is the first of a journal reached by rotation. */
   #rotated = false
   #deferred: Error | null = null
-  /** The chunk being framed, its journal offset, and the bytes before it (for save-point tails). */
-  #chunk: Buffer = EMPTY
-  #chunkStart = 0
-  #history: Buffer = EMPTY
-  #position: JournalPosition | null = null
+  readonly #points = new SavePoints()
+  /** End of the last entry handed out (-1 before the start is known), in journal `#journal` or the one before. */
+  #positionJournal = 0
+  #positionEnd = -1
   #committed: JournalPosition | null = null
   #lastRotation: RotateEvent | null = null
   #lastDataAt: Date | null = null
   #entries = 0
-  #quietTimer: NodeJS.Timeout | null = null
-  #hadData = false
+  readonly #quiet: QuietTimer
 
   constructor(options: RotatingJournalSourceOptions) {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
@@ -70,7 +67,7 @@ export class RotatingJournalSource extends Readable {
     this.#cursor = new JournalCursor({
       layout: opts,
       signal: this.#abort.signal,
-      onWait: () => this.#armQuiet(),
+      onWait: () => this.#quiet.waiting(),
       ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
       ...(opts.gzipRetry === undefined ? {} : { gzipRetry: opts.gzipRetry }),
       ...(opts.graceMs === undefined ? {} : { graceMs: opts.graceMs }),
@@ -83,8 +80,12 @@ export class RotatingJournalSource extends Readable {
           onError: (err) => this.destroy(err),
         })
       : null
+    this.#quiet = new QuietTimer(opts.quietMs ?? 2000, (hadData) => {
+      this.emit('quiet', hadData)
+      this.#keeper?.flush().catch(() => {}) // a failure has destroyed the stream already
+    })
     if (opts.signal?.aborted) process.nextTick(() => this.destroy())
-    else opts.signal?.addEventListener('abort', () => this.destroy(), { once: true })
+    else opts.signal?.addEventListener('abort', this.#onAbort, { once: true })
   }
 
   /**
@@ -112,7 +113,8 @@ export class RotatingJournalSource extends Readable {
     const pos = { journal: p.journal, offset: 'end' in p ? p.end : p.offset }
     if (this.#committed && comparePositions(pos, this.#committed) <= 0) return
     this.#committed = pos
-    this.#keeper?.commit(pos, entry && this.#options.consistentOnly === false ? this.#pointOf(entry) : undefined)
+    const point = entry && this.#options.consistentOnly === false ? savePointOf(entry, pos.journal, this.#cursor.file) : undefined
+    this.#keeper?.commit(pos, point)
   }
 
   /** Saves the newest committed point now; rejects (and the stream fails) if the write fails. */
@@ -126,7 +128,7 @@ export class RotatingJournalSource extends Readable {
     return {
       phase,
       start: this.#start,
-      position: this.#position,
+      position: this.#positionEnd < 0 ? null : { journal: this.#positionJournal, offset: this.#positionEnd },
       read: this.#framer ? { journal: this.#cursor.journal, offset: this.#cursor.offset } : null,
       live,
       committed: this.#committed,
@@ -170,10 +172,14 @@ export class RotatingJournalSource extends Readable {
     })
   }
 
+  readonly #onAbort = (): void => {
+    this.destroy()
+  }
+
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#options.signal?.removeEventListener('abort', this.#onAbort)
     this.#abort.abort()
-    if (this.#quietTimer) clearTimeout(this.#quietTimer)
-    this.#quietTimer = null
+    this.#quiet.stop()
     const stateFailed = isLogdaemonError(err) && err.code === ErrorCodes.STATE_WRITE
     const closing = async (): Promise<void> => {
       await this.#cursor.close()
@@ -192,9 +198,10 @@ export class RotatingJournalSource extends Readable {
     const { before, reached } = await this.#cursor.open(start.journal, start.offset)
     if (saved && opts.state) checkState(saved, before, reached, this.#cursor.file, opts.state)
     this.#startJournal(start.journal, start.offset, start.line)
-    this.#history = before
+    this.#points.reset(before, start.offset)
     this.#start = start
-    this.#position = { journal: start.journal, offset: start.offset }
+    this.#positionJournal = start.journal
+    this.#positionEnd = start.offset
     // A first start is made durable at once: a kill before the first commit must not move `from: 'end'` on.
     if (this.#keeper && !saved) this.#keeper.commit(start, { ...start, tail: Buffer.from(before), file: this.#cursor.file })
     else this.#keeper?.started(start)
@@ -229,16 +236,15 @@ export class RotatingJournalSource extends Readable {
   }
 
   #frame(bytes: Buffer): void {
-    this.#noteData()
-    this.#chunk = bytes
-    this.#chunkStart = this.#cursor.offset - bytes.length
+    this.#lastDataAt = new Date()
+    this.#quiet.data()
+    this.#points.chunk(bytes, this.#cursor.offset - bytes.length)
     try {
       ;(this.#framer as JournalFramer).push(bytes, this.#sink)
     } catch (err) {
       this.#failAfterDrain(toError(err))
     }
-    if (this.#keeper) this.#history = lastBytes(this.#history, bytes, STATE_TAIL_BYTES)
-    this.#chunk = EMPTY
+    this.#points.chunkDone()
   }
 
   readonly #sink: RecordSink = (source, start, end, offset, line, text, textStart) => {
@@ -250,30 +256,12 @@ export class RotatingJournalSource extends Readable {
     }
     if (this.#tracker.update(e)) {
       e.consistent = true
-      if (this.#keeper) this.#keeper.addPoint(this.#savePoint(position, line + countLines(source, start, end)))
+      this.#keeper?.addPoint(this.#points.at(this.#journal, position.end, line + countLines(source, start, end), this.#cursor.file))
     }
     this.#entries++
-    this.#position = { journal: this.#journal, offset: position.end }
+    this.#positionJournal = this.#journal
+    this.#positionEnd = position.end
     this.#more = this.push(e)
-  }
-
-  /** A save point at `position.end`; its tail comes from the chunk being framed and the bytes before it. */
-  #savePoint(position: EntryPosition & { journal: number }, nextLine: number): SavePoint {
-    const inChunk = position.end - this.#chunkStart
-    const chunk = this.#chunk
-    const tail =
-      inChunk >= STATE_TAIL_BYTES
-        ? Buffer.from(chunk.subarray(inChunk - STATE_TAIL_BYTES, inChunk))
-        : Buffer.concat([this.#history.subarray(Math.max(0, this.#history.length - (STATE_TAIL_BYTES - inChunk))), chunk.subarray(0, inChunk)])
-    return { journal: position.journal, offset: position.end, line: nextLine, tail, file: this.#cursor.file }
-  }
-
-  /** A save point at an entry's end, for `consistentOnly: false`: the tail is the record's own last bytes. */
-  #pointOf(entry: JournalEntry): SavePoint {
-    const raw = entry.raw
-    const { journal, end, line } = entry.position
-    const tail = Buffer.from(raw.subarray(Math.max(0, raw.length - STATE_TAIL_BYTES)))
-    return { journal: journal ?? this.#journal, offset: end, line: line + countLines(raw), tail, file: this.#cursor.file }
   }
 
   #endJournal(step: CursorStep & { kind: 'end' }): void {
@@ -294,8 +282,8 @@ export class RotatingJournalSource extends Readable {
     const event: RotateEvent = { from: step.journal, to: step.journal + 1, mode: step.mode, at: new Date() }
     this.#lastRotation = event
     this.#startJournal(step.journal + 1, 0, 1)
+    this.#points.reset(Buffer.alloc(0), 0)
     this.#rotated = true
-    this.#history = EMPTY
     this.emit('rotate', event)
   }
 
@@ -319,34 +307,13 @@ export class RotatingJournalSource extends Readable {
     if (this.readableLength === 0) this.destroy(err)
     else this.#deferred = err
   }
-
-  #noteData(): void {
-    this.#lastDataAt = new Date()
-    this.#hadData = true
-    if (this.#quietTimer) clearTimeout(this.#quietTimer)
-    this.#quietTimer = null
-  }
-
-  /** Called while waiting at the live end: `quiet` after quietMs, then again every quietMs. */
-  #armQuiet(): void {
-    if (this.#quietTimer || this.destroyed) return
-    this.#quietTimer = setTimeout(() => {
-      this.#quietTimer = null
-      const hadData = this.#hadData
-      this.#hadData = false
-      this.emit('quiet', hadData)
-      this.#keeper?.flush().catch(() => {}) // a failure has destroyed the stream already
-      this.#armQuiet()
-    }, this.#options.quietMs ?? 2000)
-    this.#quietTimer.unref()
-  }
 }
 
 export interface RotatingJournalSource {
   on<E extends keyof RotatingJournalSourceEvents>(event: E, listener: RotatingJournalSourceEvents[E]): this
-  on(event: string | symbol, listener: (...args: unknown[]) => void): this
+  on(event: string | symbol, listener: (...args: never[]) => void): this
   once<E extends keyof RotatingJournalSourceEvents>(event: E, listener: RotatingJournalSourceEvents[E]): this
-  once(event: string | symbol, listener: (...args: unknown[]) => void): this
+  once(event: string | symbol, listener: (...args: never[]) => void): this
   emit<E extends keyof RotatingJournalSourceEvents>(event: E, ...args: Parameters<RotatingJournalSourceEvents[E]>): boolean
   emit(event: string | symbol, ...args: unknown[]): boolean
 }

@@ -204,3 +204,27 @@ t.test('open reports the bytes before the offset and whether the journal reaches
   t.equal((await c3.open(2, 5)).reached, false, 'no live journal at all')
   await c3.close()
 })
+
+t.test('copied and truncated, but the archive is shorter than what was read: ERR_JOURNAL_SHRUNK', async (t) => {
+  const { root, live, cursor } = setup(t)
+  writeFileSync(live, records('a', 3000))
+  await cursor.open(4, 0)
+  await cursor.next()
+  writeFileSync(join(root, 'journal.4'), records('a', 1000))
+  truncateSync(live, 0)
+  await t.rejects(cursor.next(), { code: 'ERR_JOURNAL_SHRUNK', message: /holds only 1000 bytes/ })
+})
+
+t.test('at offset 0, a .gz archive still being written while the live file has bytes: wait, then decide', async (t) => {
+  const { root, live, cursor } = setup(t, { graceMs: 5000 })
+  writeFileSync(live, '')
+  await cursor.open(4, 0)
+  const n4 = records('a', 4000)
+  const gz = gzipSync(n4)
+  writeFileSync(join(root, 'journal.4.gz'), gz.subarray(0, 10))
+  writeFileSync(live, records('b', 500))
+  setTimeout(() => writeFileSync(join(root, 'journal.4.gz'), gz), 150)
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 500)
+  t.same(got.get(4), n4)
+  t.same(ends.map((e) => e.mode), ['copy-truncate'])
+})

@@ -337,3 +337,15 @@ t.test('prefix layout and a live journal in another directory', async (t) => {
   t.ok(sawEverything(sim, c.seen, 1).ok)
   await sim.close()
 })
+
+t.test('malformed bytes in the middle: the entries before them first, then ERR_JOURNAL_MALFORMED', async (t) => {
+  const root = t.testdir()
+  const good = Array.from({ length: 3000 }, (_, i) => `@ex@ ${i} 1611008050\n`).join('')
+  writeFileSync(join(root, 'journal.1'), good + 'garbage\n@ex@ 1 2\n')
+  writeFileSync(join(root, 'journal'), '')
+  const source = new RotatingJournalSource({ root, from: 1, highWaterMark: 2 })
+  const c = consume(source, { delayMs: 1, delayEvery: 500 })
+  await c.done
+  t.equal((c.error() as { code?: string } | null)?.code, 'ERR_JOURNAL_MALFORMED')
+  t.equal(c.seen.entries.length, 3000, 'every good entry before it')
+})

@@ -49,7 +49,7 @@ export async function followJournal(out: Writable, options: FollowOptions): Prom
   source.on('skip', (r) => options.onSkip?.(`journal ${r.journal}, offset ${r.offset}, line ${r.line}: skipped: ${r.reason}`))
   // The output going away ends following quietly (the caller sees its error).
   const outputGone = (): void => stop()
-  out.once('close', outputGone).once('error', outputGone)
+  out.on('close', outputGone).on('error', outputGone)
 
   const flush = async (): Promise<void> => {
     const data = json ? json.take() : raw.length === 0 ? null : raw.length === 1 ? raw[0] : Buffer.concat(raw, bytes)

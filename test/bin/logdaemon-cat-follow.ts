@@ -146,3 +146,23 @@ t.test('the real program: SIGTERM and SIGINT save the position and exit 0', asyn
   }
   await sim.close()
 })
+
+t.test('the real program under | head: exits 0 at the next write after the reader is gone', async (t) => {
+  const root = t.testdir()
+  const sim = await server(root, 1)
+  const args = [...tsNodeArgs(), BIN_TS, '--follow', '--root', root, '--from', '10'].map((a) => `'${a}'`).join(' ')
+  const child = spawn('bash', ['-o', 'pipefail', '-c', `'${process.execPath}' ${args} | head -c 100 >/dev/null`], { stdio: ['ignore', 'ignore', 'pipe'], env: tsNodeEnv() })
+  let err = ''
+  child.stderr.on('data', (c: Buffer) => (err += c))
+  let exited = false
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  void closed.then(() => (exited = true))
+  // p4d goes on writing: the follower's next write finds the pipe closed.
+  while (!exited) {
+    await sim.appendTransaction()
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  t.equal(await closed, 0, 'exit 0 (pipefail: the follower too)')
+  t.equal(err, '')
+  await sim.close()
+})

@@ -1,4 +1,4 @@
-import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
@@ -156,7 +156,7 @@ export class JournalCursor {
     // Copied and truncated: what was just read may be N+1's; the rest of N is in the archive.
     await f.close()
     this.#src = null
-    const reader = await ArchiveReader.open(where, { offset: this.offset, ...this.#retryOptions() })
+    const reader = await this.#openArchive(where, this.offset)
     this.#src = { kind: 'archive', reader, mode: 'copy-truncate' }
     if (!reader.reachedOffset) {
       throw this.#shrunkError(`its archive ${where.path} holds only ${reader.offset} bytes`)
@@ -205,6 +205,7 @@ export class JournalCursor {
       first = await r.read().finally(() => r.close())
     } catch (err) {
       if (err instanceof LogdaemonError && err.code === ErrorCodes.GZIP_TRUNCATED) return 'wait'
+      if (isErrnoException(err) && err.code === 'ENOENT') return 'wait' // gzip replaced it meanwhile
       throw err
     }
     if (first === null) return 'wait'
@@ -218,7 +219,7 @@ export class JournalCursor {
       this.#options.signal.throwIfAborted()
       const archive = await findArchive(this.#layout, n)
       if (archive) {
-        const reader = await ArchiveReader.open(archive, { offset, before: STATE_TAIL_BYTES, ...this.#retryOptions() })
+        const reader = await this.#openArchive(archive, offset)
         this.#src = { kind: 'archive', reader, mode: 'archived' }
         return this.#opened(reader.before, reader.reachedOffset)
       }
@@ -240,6 +241,25 @@ export class JournalCursor {
       if (file.size < offset) return this.#opened(Buffer.alloc(0), false)
       const k = Math.min(offset, STATE_TAIL_BYTES)
       return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true)
+    }
+  }
+
+  /**
+   * Opens an archive found a moment ago. Between finding and opening, gzip
+   * may have replaced `journal.N` by `journal.N.gz`: then the search runs
+   * again (a few times: each round means a file really went away).
+   */
+  async #openArchive(found: ArchiveFile, offset: number): Promise<ArchiveReader> {
+    let archive = found
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ArchiveReader.open(archive, { offset, before: STATE_TAIL_BYTES, ...this.#retryOptions() })
+      } catch (err) {
+        if (!isErrnoException(err) || err.code !== 'ENOENT' || attempt >= 3) throw err
+        const again = await findArchive(this.#layout, archive.journal)
+        if (!again) throw err
+        archive = again
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { copyFileSync, renameSync, truncateSync, unlinkSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs'
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
@@ -227,4 +227,36 @@ t.test('at offset 0, a .gz archive still being written while the live file has b
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 500)
   t.same(got.get(4), n4)
   t.same(ends.map((e) => e.mode), ['copy-truncate'])
+})
+
+t.test('an archive replaced by its .gz between finding and opening: found again', async (t) => {
+  const real = await import('../../lib/source/archive-reader.js')
+  let failures = 0
+  const RacyReader = {
+    async open(...args: Parameters<typeof real.ArchiveReader.open>) {
+      const [file] = args
+      if (!file.compressed && failures++ === 0) {
+        // gzip finishes right now: journal.4 goes, journal.4.gz is complete.
+        writeFileSync(`${file.path}.gz`, gzipSync(readFileSync(file.path)))
+        unlinkSync(file.path)
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file.path}'`), { code: 'ENOENT' })
+      }
+      return real.ArchiveReader.open(...args)
+    },
+  }
+  const { JournalCursor: Mocked } = await t.mockImport<typeof import('../../lib/source/journal-cursor.js')>('../../lib/source/journal-cursor.js', {
+    '../../lib/source/archive-reader.js': { ...real, ArchiveReader: RacyReader },
+  })
+  const root = t.testdir()
+  const n4 = records('a', 3000)
+  writeFileSync(join(root, 'journal.4'), n4)
+  writeFileSync(join(root, 'journal'), '')
+  const ac = new AbortController()
+  const cursor = new Mocked({ layout: { root }, signal: ac.signal })
+  t.teardown(() => cursor.close())
+  await cursor.open(4, 100)
+  const s = await cursor.next()
+  t.same(s.kind === 'data' ? s.bytes : null, n4.subarray(100))
+  t.equal(cursor.file?.compressed, true)
+  t.equal(failures, 1)
 })

@@ -31,6 +31,16 @@ export interface JournalCursorOptions {
   onWait?: () => void
 }
 
+/** What `open()` found at the start offset, for checking a saved state. */
+export interface OpenedAt {
+  /** The bytes just before the offset (up to STATE_TAIL_BYTES). */
+  readonly before: Buffer
+  /** Whether the journal reaches the offset. */
+  readonly reached: boolean
+  /** When it does not: how many bytes it has (null when there is no file at all). */
+  readonly available: number | null
+}
+
 type Source =
   | { kind: 'archive'; reader: ArchiveReader; mode: RotationMode }
   | { kind: 'live'; file: LiveFile; renamed: boolean }
@@ -98,10 +108,10 @@ export class JournalCursor {
 
   /**
    * Positions the cursor at `start`. Returns the bytes just before the
-   * offset (up to STATE_TAIL_BYTES) and whether the journal reaches the
-   * offset at all, for checking a saved state.
+   * offset and whether the journal reaches the offset at all, for checking
+   * a saved state.
    */
-  async open(journal: number, offset: number): Promise<{ before: Buffer; reached: boolean }> {
+  async open(journal: number, offset: number): Promise<OpenedAt> {
     this.journal = journal
     this.offset = offset
     return this.#openJournal(journal, offset)
@@ -214,14 +224,14 @@ export class JournalCursor {
     return first.subarray(0, n).equals(head.subarray(0, n)) ? 'live' : archive
   }
 
-  async #openJournal(n: number, offset: number): Promise<{ before: Buffer; reached: boolean }> {
+  async #openJournal(n: number, offset: number): Promise<OpenedAt> {
     for (;;) {
       this.#options.signal.throwIfAborted()
       const archive = await findArchive(this.#layout, n)
       if (archive) {
         const reader = await this.#openArchive(archive, offset)
         this.#src = { kind: 'archive', reader, mode: 'archived' }
-        return this.#opened(reader.before, reader.reachedOffset)
+        return this.#opened(reader.before, reader.reachedOffset, reader.offset)
       }
       const chain = await describeJournalChain(this.#layout, { from: n })
       if (chain.archives.some((a) => a.journal === n)) continue
@@ -229,7 +239,7 @@ export class JournalCursor {
       const file = await LiveFile.open(this.#livePath)
       if (!file) {
         // Between a rename and the new file; or no journal yet.
-        if (offset > 0) return this.#opened(Buffer.alloc(0), false)
+        if (offset > 0) return this.#opened(Buffer.alloc(0), false, null)
         await this.#watcher.wait(this.#options.signal)
         continue
       }
@@ -238,9 +248,9 @@ export class JournalCursor {
         continue
       }
       this.#src = { kind: 'live', file, renamed: false }
-      if (file.size < offset) return this.#opened(Buffer.alloc(0), false)
+      if (file.size < offset) return this.#opened(Buffer.alloc(0), false, file.size)
       const k = Math.min(offset, STATE_TAIL_BYTES)
-      return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true)
+      return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true, file.size)
     }
   }
 
@@ -263,10 +273,10 @@ export class JournalCursor {
     }
   }
 
-  #opened(before: Buffer, reached: boolean): { before: Buffer; reached: boolean } {
+  #opened(before: Buffer, reached: boolean, available: number | null): OpenedAt {
     this.#tail = before
     this.#doubtSince = null
-    return { before, reached }
+    return { before, reached, available: reached ? null : available }
   }
 
   #data(bytes: Buffer): CursorStep {

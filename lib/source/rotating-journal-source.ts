@@ -195,8 +195,9 @@ export class RotatingJournalSource extends Readable {
     const opts = this.#options
     const saved = opts.state ? await readState(opts.state) : null
     const start = await resolveStart(opts, saved, opts.from)
-    const { before, reached } = await this.#cursor.open(start.journal, start.offset)
-    if (saved && opts.state) checkState(saved, before, reached, this.#cursor.file, opts.state)
+    const opened = await this.#cursor.open(start.journal, start.offset)
+    const before = opened.before
+    if (saved && opts.state) checkState(saved, opened, this.#cursor.file, opts.state)
     this.#startJournal(start.journal, start.offset, start.line)
     this.#points.reset(before, start.offset)
     this.#start = start

@@ -5,6 +5,7 @@ import { describeJournalChain, journalGapError } from '../files/journal-set.js'
 import { tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
 import { JournalFramer } from '../journal/framer.js'
 import { formatPosition } from '../journal/position.js'
+import type { OpenedAt } from './journal-cursor.js'
 
 /** Where reading starts, and why. */
 export interface StartPoint {
@@ -51,14 +52,16 @@ export async function resolveStart(layout: JournalLayout, state: SavedState | nu
  * journal must reach the offset, and the bytes just before it must be the
  * ones saved. Throws ERR_STATE_MISMATCH saying what was found instead.
  */
-export function checkState(state: SavedState, before: Buffer, reached: boolean, found: StateFileIdentity | null, statePath: string): void {
+export function checkState(state: SavedState, opened: OpenedAt, found: StateFileIdentity | null, statePath: string): void {
+  const { before, reached, available } = opened
   const where = `journal ${state.journal} (${found ? describeFile(found) : liveOrArchive(state)})`
   const saved = `the state file ${statePath} says ${formatPosition(state)}` + (state.file ? ` (saved ${state.savedAt} from ${describeFile(state.file)})` : '')
   const advice =
     'The journal on disk is not the one this state was saved from (a restored or reset server, or another server root). ' +
     'Check --root/--journal/--prefix; if the server really was reset, move the state file away and start with --from N or --from end'
   if (!reached) {
-    throw mismatch(`${saved}, but ${where} ends before offset ${state.offset}. ${advice}`, state, found)
+    const size = available === null ? '' : ` (it has ${available} bytes)`
+    throw mismatch(`${saved}, but ${where} ends before offset ${state.offset}${size}. ${advice}`, state, found)
   }
   const bytes = before.subarray(Math.max(0, before.length - state.tail.length))
   if (bytes.length !== state.tail.length || tailFingerprint(bytes).sha256 !== state.tail.sha256) {

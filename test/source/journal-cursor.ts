@@ -197,11 +197,11 @@ t.test('open reports the bytes before the offset and whether the journal reaches
   const ac = new AbortController()
   const c2 = new JournalCursor({ layout: { root }, signal: ac.signal })
   const b = await c2.open(2, 5000)
-  t.equal(b.reached, false, 'the live journal is shorter than the offset')
+  t.same([b.reached, b.available], [false, 1000], 'the live journal is shorter than the offset')
   await c2.close()
   unlinkSync(live)
   const c3 = new JournalCursor({ layout: { root }, signal: ac.signal })
-  t.equal((await c3.open(2, 5)).reached, false, 'no live journal at all')
+  t.same(await c3.open(2, 5), { before: Buffer.alloc(0), reached: false, available: null }, 'no live journal at all')
   await c3.close()
 })
 

@@ -60,27 +60,27 @@ t.test('endOfLastRecord', async (t) => {
 
 t.test('checkState: reached, same bytes: fine', async (t) => {
   const before = Buffer.from('0123456789')
-  checkState(saved(4, 10, before.subarray(4)), before, true, null, '/s')
+  checkState(saved(4, 10, before.subarray(4)), { before, reached: true, available: null }, null, '/s')
   t.pass()
 })
 
 t.test('checkState: the journal ends before the offset', async (t) => {
   const found = { path: '/p4/journal.4.gz', dev: 1, ino: 9, compressed: true }
-  t.throws(() => checkState(saved(4, 10, Buffer.from('x')), Buffer.alloc(0), false, found, '/s'), {
+  t.throws(() => checkState(saved(4, 10, Buffer.from('x')), { before: Buffer.alloc(0), reached: false, available: 7 }, found, '/s'), {
     code: 'ERR_STATE_MISMATCH',
     journal: 4,
     offset: 10,
     file: '/p4/journal.4.gz',
-    message: /ends before offset 10.*move the state file away/,
+    message: /ends before offset 10 \(it has 7 bytes\).*move the state file away/,
   })
 })
 
 t.test('checkState: other bytes before the offset', async (t) => {
-  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), Buffer.from('xxxxxxxabd'), true, null, '/s'), {
+  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), { before: Buffer.from('xxxxxxxabd'), reached: true, available: null }, null, '/s'), {
     code: 'ERR_STATE_MISMATCH',
     message: /the 3 bytes before that offset in journal 4 .* are not the ones saved/,
   })
-  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), Buffer.from('bc'), true, null, '/s'), { code: 'ERR_STATE_MISMATCH' }, 'too few bytes')
+  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), { before: Buffer.from('bc'), reached: true, available: null }, null, '/s'), { code: 'ERR_STATE_MISMATCH' }, 'too few bytes')
 })
 
 t.test('countLines', async (t) => {

@@ -1,50 +1,26 @@
 import { Writable } from 'node:stream'
-import pRetry from 'p-retry'
-import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../journal/position.js'
 import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
 import { ListenerControl } from './listener-control.js'
-import { isRetryable, retrySettings, type RetryOptions } from './retry-options.js'
+import { isThenable, listenerFailed, retryCall, type RetryContext, type RetryFailure } from './listener-call.js'
+import type { ListenerObserver, ListenerWritableOptions } from './listener-writable-options.js'
+import { retrySettings } from './retry-options.js'
 
 export { DEFAULT_RETRY, type RetryOptions } from './retry-options.js'
-
-/** What a listener's Writable reports as it goes (the StatusTracker has these methods). */
-export interface ListenerObserver {
-  listenerHandled?(name: string, entry: JournalEntry): void
-  listenerSkipped?(name: string): void
-  listenerRetry?(name: string, err: Error): void
-  listenerError?(name: string, err: Error): void
-}
-
-export interface ListenerWritableOptions {
-  retry?: RetryOptions
-  /** Entries buffered before `write()` returns false. Default 16 (Node's object-mode default). */
-  highWaterMark?: number
-  /** Where the daemon resumes from, passed to `open()`. */
-  start?: JournalPosition | null
-  logger?: ListenerLogger
-  /** Aborting it stops retries and is passed on to the listener. */
-  signal?: AbortSignal
-  observer?: ListenerObserver
-  /**
-   * At the end of the input, call `sync()` with the end of the last entry
-   * before `close()`. Default true; the chain turns it off because it syncs
-   * at consistency points itself.
-   */
-  syncOnEnd?: boolean
-}
+export type { ListenerObserver, ListenerWritableOptions } from './listener-writable-options.js'
 
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
-}
+type Done = (err?: Error | null) => void
 
 /**
  * A {@link Listener} as an object-mode Writable of {@link JournalEntry}: in
  * journal order and one at a time, each entry goes to `isHandled`, then to
- * `listen` when handled. A failing `listen` (throw or rejection) is retried
+ * `listen` when handled. Entries that waited while a call ran come as one
+ * batch (`_writev`), still one call at a time; a `listen` that returns
+ * without a promise costs none, one that returns a promise costs one await. A failing `listen` (throw or rejection) is retried
  * with backoff; when the retries run out the stream fails with
  * ERR_LISTENER_FAILED naming the listener and the entry's position. Errors
  * that are TypeErrors (bugs) or carry `retryable: false` are not retried.
@@ -58,7 +34,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  */
 export class ListenerWritable extends Writable {
   readonly listener: Listener
-  readonly #retry: Required<RetryOptions>
+  readonly #retryContext: RetryContext
   readonly #logger: ListenerLogger
   readonly #observer: ListenerObserver
   readonly #abort = new AbortController()
@@ -80,7 +56,14 @@ export class ListenerWritable extends Writable {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
     const opts = { ...options }
     this.listener = listener
-    this.#retry = retrySettings(opts.retry)
+    this.#retryContext = {
+      retry: retrySettings(opts.retry),
+      signal: this.#abort.signal,
+      onRetry: (err, retriesLeft, what, at) => {
+        this.#logger.warn({ listener: this.name, err, retriesLeft, at }, `listener ${this.name} failed in ${what}; retrying`)
+        this.#tell('listenerRetry', err)
+      },
+    }
     this.#logger = opts.logger ?? silentLogger
     this.#observer = opts.observer ?? {}
     this.#start = opts.start ?? null
@@ -130,167 +113,164 @@ export class ListenerWritable extends Writable {
       return
     }
     const context: ListenerContext = { start: this.#start, logger: this.#logger, signal: this.#abort.signal }
-    this.#guard(() => this.listener.open?.(context), null, 'open', cb)
+    this.#guard(() => this.listener.open?.(context), 'open', cb)
   }
 
-  override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (chunk instanceof ListenerControl) {
-      this.#runControl(chunk, cb)
-      return
-    }
-    if (!(chunk instanceof JournalEntry)) {
-      cb(new TypeError(`listener "${this.name}" was written a ${typeof chunk}, not a JournalEntry`))
-      return
-    }
-    const entry = chunk
-    let wanted: boolean
-    try {
-      wanted = this.listener.isHandled(entry)
-    } catch (err) {
-      // isHandled is a pure predicate: a throw is a bug, not worth retrying.
-      cb(this.#failed(toError(err), entry, 'isHandled', 1))
-      return
-    }
-    if (!wanted) {
-      this.skipped++
-      this.#through = entry.position
-      this.#tell(() => this.#observer.listenerSkipped?.(this.name))
-      cb()
-      return
-    }
-    this.#guard(
-      () => this.listener.listen(entry),
-      entry,
-      'listen',
-      (err) => {
-        if (err) {
-          cb(err)
-          return
-        }
-        this.handled++
-        this.#through = entry.position
-        this.#unsynced = true
-        this.#tell(() => this.#observer.listenerHandled?.(this.name, entry))
-        cb()
-      },
-    )
+  override _write(chunk: unknown, _enc: BufferEncoding, cb: Done): void {
+    this.#run([chunk], 0, cb)
   }
 
-  #runControl(c: ListenerControl, cb: (err?: Error | null) => void): void {
-    const run =
-      c.kind === 'sync'
-        ? () => {
-            const position = c.position as JournalPosition
-            return this.listener.sync?.(position)
-          }
-        : () => this.listener.noData(c.hadData)
-    this.#guard(run, null, c.kind, (err) => {
-      this.#pending.delete(c)
-      if (err) {
-        c.reject(err)
-        cb(err)
-        return
-      }
-      if (c.kind === 'sync') this.#unsynced = false
-      c.resolve()
-      cb()
-    })
+  /** What waited while a call ran comes as one batch: handled in order, as one entry at a time. */
+  override _writev(chunks: { chunk: unknown }[], cb: Done): void {
+    const items = new Array<unknown>(chunks.length)
+    for (let i = 0; i < chunks.length; i++) items[i] = (chunks[i] as { chunk: unknown }).chunk
+    this.#run(items, 0, cb)
   }
 
   /**
-   * Calls `fn` once inline (no promise for synchronous listeners), and
-   * through p-retry when it throws or rejects. `done` gets null or the
-   * ERR_LISTENER_FAILED error; it is never called synchronously twice.
+   * Runs `items` in order and calls `cb` once: at the end, or with the first
+   * error that retries could not fix. Calls that return synchronously run
+   * inline, without a promise; from the first that returns a promise (or
+   * throws), the rest runs in {@link #runAsync}, one await per such call.
    */
-  #guard(
-    fn: () => unknown,
-    entry: JournalEntry | null,
-    what: string,
-    done: (err: Error | null) => void,
-  ): void {
+  #run(items: unknown[], i: number, cb: Done): void {
+    let call: PromiseLike<unknown> | undefined
+    try {
+      for (; i < items.length && !this.destroyed; i++) {
+        call = this.#begin(items[i])
+        if (call) break
+      }
+    } catch (err) {
+      cb(toError(err))
+      return
+    }
+    if (call) this.#settle(this.#runAsync(call, items, i), cb)
+    else cb()
+  }
+
+  async #runAsync(call: PromiseLike<unknown>, items: unknown[], i: number): Promise<void> {
+    for (;;) {
+      const item = items[i] as JournalEntry | ListenerControl
+      try {
+        await call
+      } catch (err) {
+        const entry = item instanceof JournalEntry ? item : null
+        await this.#retryAfter(toError(err), () => this.#invoke(item), entry, entry ? 'listen' : (item as ListenerControl).kind)
+      }
+      this.#finish(item)
+      let next: PromiseLike<unknown> | undefined
+      while (!next) {
+        if (++i >= items.length || this.destroyed) return
+        next = this.#begin(items[i])
+      }
+      call = next
+    }
+  }
+
+  /**
+   * Starts one item: undefined when it finished inline, else the call in
+   * progress, whose rejection is retried (a synchronous throw comes back
+   * as a rejected promise). Throws what fails the stream without retries.
+   */
+  #begin(item: unknown): PromiseLike<unknown> | undefined {
+    if (item instanceof JournalEntry) {
+      let wanted: boolean
+      try {
+        wanted = this.listener.isHandled(item)
+      } catch (err) {
+        // isHandled is a pure predicate: a throw is a bug, not worth retrying.
+        throw this.#failed(toError(err), item, 'isHandled', 1)
+      }
+      if (!wanted) {
+        this.skipped++
+        this.#through = item.position
+        this.#tell('listenerSkipped', item)
+        return undefined
+      }
+    } else if (!(item instanceof ListenerControl)) {
+      throw new TypeError(`listener "${this.name}" was written a ${typeof item}, not a JournalEntry`)
+    }
+    let result: unknown
+    try {
+      result = this.#invoke(item)
+    } catch (err) {
+      return Promise.reject(toError(err))
+    }
+    if (isThenable(result)) return result
+    this.#finish(item)
+    return undefined
+  }
+
+  #invoke(item: JournalEntry | ListenerControl): unknown {
+    if (item instanceof JournalEntry) return this.listener.listen(item)
+    if (item.kind === 'sync') return this.listener.sync?.(item.position as JournalPosition)
+    return this.listener.noData(item.hadData)
+  }
+
+  #finish(item: JournalEntry | ListenerControl): void {
+    if (item instanceof JournalEntry) {
+      this.handled++
+      this.#through = item.position
+      this.#unsynced = true
+      this.#tell('listenerHandled', item)
+      return
+    }
+    this.#pending.delete(item)
+    if (item.kind === 'sync') this.#unsynced = false
+    item.resolve()
+  }
+
+  /** Calls `fn` once inline and through p-retry when it throws or rejects; `done` gets null or the ERR_LISTENER_FAILED error. */
+  #guard(fn: () => unknown, what: string, done: Done): void {
     let result: unknown
     try {
       result = fn()
     } catch (err) {
-      this.#retryAfter(toError(err), fn, entry, what, done)
+      this.#settle(this.#retryAfter(toError(err), fn, null, what), done)
       return
     }
-    if (!isThenable(result)) {
-      done(null)
-      return
-    }
-    const p = Promise.resolve(result).then(
-      () => done(null),
-      (err: unknown) => this.#retryAfter(toError(err), fn, entry, what, done),
-    )
-    this.#track(p)
+    if (!isThenable(result)) done(null)
+    else this.#settle(Promise.resolve(result).then(undefined, (err: unknown) => this.#retryAfter(toError(err), fn, null, what)), done)
   }
 
-  #retryAfter(
-    first: Error,
-    fn: () => unknown,
-    entry: JournalEntry | null,
-    what: string,
-    done: (err: Error | null) => void,
-  ): void {
-    let attempts = 0
-    const p = pRetry(
-      async () => {
-        attempts++
-        // The first attempt already ran (inline); hand p-retry its error.
-        if (attempts === 1) throw first
-        await fn()
-      },
-      {
-        ...this.#retry,
-        signal: this.#abort.signal,
-        shouldRetry: ({ error, retriesLeft }) => {
-          if (!isRetryable(error)) return false
-          this.#logger.warn({ listener: this.name, err: error, retriesLeft, at: entry ? formatWhere(entry.position) : what }, `listener ${this.name} failed in ${what}; retrying`)
-          this.#tell(() => this.#observer.listenerRetry?.(this.name, error))
-          return true
-        },
-      },
-    ).then(
-      () => done(null),
-      (err: unknown) => done(this.#failed(toError(err), entry, what, attempts)),
-    )
-    this.#track(p)
-  }
-
-  #track(p: Promise<unknown>): void {
+  /** Remembers the work in progress (`_destroy` waits for it) and calls `done` when it settles. */
+  #settle(p: Promise<unknown>, done: Done): void {
     this.#inflight = p
-    void p.finally(() => {
-      if (this.#inflight === p) this.#inflight = null
-    })
-  }
-
-  #failed(cause: Error, entry: JournalEntry | null, what: string, attempts: number): LogdaemonError {
-    if (this.#abort.signal.aborted && cause === this.#abort.signal.reason) {
-      return new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${this.name}" stopped in ${what}: the daemon is stopping`, { cause, details: { listener: this.name } })
-    }
-    const where = entry ? ` on the entry at ${formatWhere(entry.position)}` : ''
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : ''
-    const err = new LogdaemonError(
-      ErrorCodes.LISTENER_FAILED,
-      `listener "${this.name}" failed in ${what}${where}${tries}: ${cause.message}. ` +
-        'Nothing past the last fully handled entry was committed: fix the cause and restart, the daemon resumes from the last committed position',
-      {
-        cause,
-        journal: entry?.position.journal ?? null,
-        offset: entry?.position.offset ?? null,
-        line: entry?.position.line ?? null,
-        details: { listener: this.name, operation: what },
+    p.then(
+      () => {
+        this.#inflight = null
+        done(null)
+      },
+      (err: unknown) => {
+        this.#inflight = null
+        done(toError(err))
       },
     )
-    this.#tell(() => this.#observer.listenerError?.(this.name, err))
+  }
+
+  /** Resolves after a retry succeeds; rejects with ERR_LISTENER_FAILED when the retries run out. */
+  async #retryAfter(first: Error, fn: () => unknown, entry: JournalEntry | null, what: string): Promise<void> {
+    try {
+      await retryCall(first, fn, entry, what, this.#retryContext)
+    } catch (err) {
+      const f = err as RetryFailure
+      throw this.#failed(f.failure, entry, what, f.attempts)
+    }
+  }
+
+  #failed(cause: Error, entry: JournalEntry | null, what: string, attempts: number): Error {
+    const stopping = this.#abort.signal.aborted && cause === this.#abort.signal.reason
+    const err = listenerFailed(this.name, cause, entry, what, attempts, stopping)
+    if (!stopping) this.#tell('listenerError', err)
     return err
   }
 
-  /** Observers report; one that throws is logged, never allowed to stop the stream. */
-  #tell(fn: () => void): void {
+  /** Observers report; one that throws is logged, never allowed to stop the stream. No closure per entry. */
+  #tell(event: keyof ListenerObserver, arg: JournalEntry | Error): void {
+    const fn = this.#observer[event] as ((name: string, arg: JournalEntry | Error) => void) | undefined
+    if (!fn) return
     try {
-      fn()
+      fn.call(this.#observer, this.name, arg)
     } catch (err) {
       this.#logger.error({ err, listener: this.name }, 'status observer failed')
     }
@@ -305,7 +285,6 @@ export class ListenerWritable extends Writable {
     const position = { journal: through.journal ?? 0, offset: through.end }
     this.#guard(
       () => this.listener.sync?.(position),
-      null,
       `sync(${formatPosition(position)})`,
       (err) => {
         if (err) cb(err)

@@ -8,7 +8,7 @@
  * - idle: CPU time (user + system, process.cpuUsage) the process spends
  *   while the source waits on a quiet journal for `idleMs` (default 5 s).
  *
- *   node dist/benchmarks/follow-latency.js SCRATCH_DIR [--samples 200] [--idle-ms 5000]
+ *   node dist/benchmarks/scenarios/source-follow-latency.js SCRATCH_DIR [--samples 200] [--idle-ms 5000]
  *
  * The input is an empty scratch directory; the server root is made in it.
  */
@@ -75,7 +75,7 @@ runScenario('source-follow-latency', async (args) => {
     idleCpuPercent: (100 * idleCpuMs) / idleWall,
   }
   process.stderr.write(
-    `follow-latency: ${extra.samples} appends: p50 ${extra.p50Ms.toFixed(2)} ms, p99 ${extra.p99Ms.toFixed(2)} ms, ` +
+    `source-follow-latency: ${extra.samples} appends: p50 ${extra.p50Ms.toFixed(2)} ms, p99 ${extra.p99Ms.toFixed(2)} ms, ` +
       `max ${extra.maxMs.toFixed(2)} ms; idle ${(idleWall / 1000).toFixed(1)} s: ${idleCpuMs.toFixed(1)} ms CPU (${extra.idleCpuPercent.toFixed(3)} %)\n`,
   )
   return { bytes, records, unit: 'records', extra }

@@ -20,7 +20,7 @@ import { until } from './helpers/follow.js'
 import { seedOf } from './helpers/rotation-scenario.js'
 import { BIN_TS, tsNodeArgs, tsNodeEnv } from './helpers/spawn-ts.js'
 
-const RUNS = Number(process.env.LOGDAEMON_KILL_RUNS ?? 10)
+const RUNS = Number(process.env.LOGDAEMON_KILL_RUNS ?? 8)
 const FIRST = 30
 
 interface Run {

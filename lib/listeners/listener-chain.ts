@@ -1,46 +1,14 @@
-import { once } from 'node:events'
 import { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
 import { comparePositions, type JournalPosition } from '../journal/position.js'
 import type { Listener, ListenerLogger } from './listener.js'
-import { ListenerWritable, type ListenerObserver, type RetryOptions } from './listener-writable.js'
+import type { ChainObserver, ListenerChainOptions, ListenerSpec } from './listener-chain-options.js'
+import { ListenerWritable } from './listener-writable.js'
+import { whenDrained } from './when-drained.js'
 
-/** A listener with its own retry settings. */
-export interface ListenerSpec {
-  listener: Listener
-  retry?: RetryOptions
-}
-
-/** What the chain reports (the StatusTracker has these methods). */
-export interface ChainObserver extends ListenerObserver {
-  entryRead?(entry: JournalEntry): void
-  committed?(position: JournalPosition): void
-  quiet?(isQuiet: boolean): void
-}
-
-export interface ListenerChainOptions {
-  listeners: readonly (Listener | ListenerSpec)[]
-  /**
-   * Persists a position (the source's `commit`): every listener has finished
-   * every entry before it and synced. Called one at a time, in order.
-   */
-  commit?: (position: JournalPosition, entry: JournalEntry) => void | Promise<void>
-  /** Which entries may be committed after: consistency points (default) or any entry. */
-  commitAt?: 'consistent' | 'entry'
-  /** Least time between two sync-and-commit rounds, in ms. Default 1000. */
-  commitIntervalMs?: number
-  /** After this long without an entry, listeners get `noData` and pending work is committed. Default 5000; 0 turns it off. */
-  quietMs?: number
-  /** Retry settings for listeners without their own. */
-  retry?: RetryOptions
-  /** Entries buffered in the chain and in each listener's Writable. Default 16. */
-  highWaterMark?: number
-  start?: JournalPosition | null
-  logger?: ListenerLogger
-  observer?: ChainObserver
-}
+export type { ChainObserver, ListenerChainOptions, ListenerSpec } from './listener-chain-options.js'
 
 interface Candidate {
   position: JournalPosition
@@ -58,6 +26,8 @@ interface Candidate {
  * bound: `highWaterMark` entries in the chain's buffer plus `highWaterMark`
  * (+1 being handled) in each listener's, with the defaults 16 + 17 × N
  * entries, plus at most one sync and one noData control per listener.
+ * Entries that waited in a buffer are handed on as one batch (`_writev`),
+ * and the chain waits for `drain` with plain listeners, not promises.
  *
  * Commits: after an entry that may be committed (a consistency point by
  * default), at most once per `commitIntervalMs`, and when the journal goes
@@ -76,7 +46,8 @@ export class ListenerChain extends Writable {
   readonly #quietMs: number
   readonly #observer: ChainObserver
   readonly #logger: ListenerLogger | undefined
-  #candidate: Candidate | null = null
+  /** The last committable entry every listener was written. */
+  #candidate: JournalEntry | null = null
   #committed: JournalPosition | null = null
   #round: Promise<void> | null = null
   #roundStartedAt = -Infinity
@@ -132,29 +103,59 @@ export class ListenerChain extends Writable {
   }
 
   override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (!(chunk instanceof JournalEntry)) {
-      cb(new TypeError(`the listener chain was written a ${typeof chunk}, not a JournalEntry`))
-      return
-    }
-    const entry = chunk
-    this.#tell(() => this.#observer.entryRead?.(entry))
+    this.#dispatch([chunk], 0, cb)
+  }
+
+  /** Entries that waited while the listeners drained come as one batch, dispatched in order. */
+  override _writev(chunks: { chunk: unknown }[], cb: (err?: Error | null) => void): void {
+    const entries = new Array<unknown>(chunks.length)
+    for (let i = 0; i < chunks.length; i++) entries[i] = (chunks[i] as { chunk: unknown }).chunk
+    this.#dispatch(entries, 0, cb)
+  }
+
+  /**
+   * Writes entries[i..] to every listener, in order. When a listener's
+   * buffer fills, offers the last committable entry written so far, waits
+   * for every full listener to drain, and goes on with the next entry: no
+   * listener holds more than its highWaterMark of entries.
+   */
+  #dispatch(entries: unknown[], i: number, cb: (err?: Error | null) => void): void {
     this.#lastEntryAt = Date.now()
     this.#hadData = true
     if (this.#isQuiet) this.#setQuiet(false)
-    const blocked: ListenerWritable[] = []
-    for (const w of this.#writables) if (!w.write(entry)) blocked.push(w)
-    if (entry.position.journal !== null && (this.#commitAt === 'entry' || entry.consistent)) {
-      this.#candidate = { position: { journal: entry.position.journal, offset: entry.position.end }, entry }
-      this.#maybeSync(false)
+    const observer = this.#observer
+    let committable: JournalEntry | null = null
+    for (; i < entries.length; i++) {
+      const entry = entries[i]
+      if (!(entry instanceof JournalEntry)) {
+        cb(new TypeError(`the listener chain was written a ${typeof entry}, not a JournalEntry`))
+        return
+      }
+      if (observer.entryRead) this.#entryRead(observer, entry)
+      let full = false
+      for (const w of this.#writables) if (!w.write(entry)) full = true
+      if (entry.position.journal !== null && (this.#commitAt === 'entry' || entry.consistent)) committable = entry
+      if (full) {
+        if (committable) this.#offer(committable)
+        whenDrained(this.#writables, (err) => {
+          if (err) cb(err)
+          else this.#dispatch(entries, i + 1, cb)
+        })
+        return
+      }
     }
-    if (blocked.length === 0) {
-      cb()
-      return
-    }
-    Promise.all(blocked.map((w) => once(w, 'drain'))).then(
-      () => cb(),
-      (err: unknown) => cb(toError(err)),
-    )
+    if (committable) this.#offer(committable)
+    cb()
+  }
+
+  /**
+   * A committable entry every listener was written: a sync-and-commit round
+   * after it may start. A round running or a timer waiting for the interval
+   * takes the newest candidate when it ends, so they need no call per batch.
+   */
+  #offer(entry: JournalEntry): void {
+    this.#candidate = entry
+    if (!this.#round && !this.#commitTimer) this.#maybeSync(false)
   }
 
   /** Starts a sync-and-commit round when one is due (or `force`d) and none runs. */
@@ -164,8 +165,10 @@ export class ListenerChain extends Writable {
       if (force) this.#forceWanted = true
       return
     }
-    const c = this.#candidate
-    if (!c || (this.#committed && comparePositions(c.position, this.#committed) <= 0)) return
+    const e = this.#candidate
+    if (!e) return
+    const c: Candidate = { position: { journal: e.position.journal as number, offset: e.position.end }, entry: e }
+    if (this.#committed && comparePositions(c.position, this.#committed) <= 0) return
     const wait = this.#roundStartedAt + this.#interval - Date.now()
     if (!force && wait > 0) {
       this.#commitTimer ??= setTimeout(() => {
@@ -246,6 +249,14 @@ export class ListenerChain extends Writable {
     this.#isQuiet = quiet
     this.#tell(() => this.#observer.quiet?.(quiet))
     this.emit('quiet', quiet)
+  }
+
+  #entryRead(observer: ChainObserver, entry: JournalEntry): void {
+    try {
+      observer.entryRead?.(entry)
+    } catch (err) {
+      this.#logger?.error({ err }, 'status observer failed')
+    }
   }
 
   #tell(fn: () => void): void {

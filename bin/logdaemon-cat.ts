@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import type { Readable, Writable } from 'node:stream'
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { catInput, openInput, totalSize, type CatFormat } from '../lib/cli/cat.js'
 import { followJournal } from '../lib/cli/follow.js'
 import { parseOptions, renderHelp, type OptionTable, type ParsedValues } from '../lib/cli/options.js'
@@ -10,6 +8,7 @@ import { ErrorCodes, isErrnoException, isLogdaemonError } from '../lib/errors.js
 import { inflaterName } from '../lib/files/gunzip.js'
 import type { FieldEncoding } from '../lib/journal/entry.js'
 import { VERSION } from '../lib/version.js'
+import { isMain } from '../lib/cli/is-main.js'
 
 const NAME = 'logdaemon-cat'
 
@@ -186,17 +185,7 @@ async function follow(
   return 0
 }
 
-function isMain(): boolean {
-  const arg = process.argv[1]
-  if (!arg) return false
-  try {
-    return realpathSync(arg) === fileURLToPath(import.meta.url)
-  } catch {
-    return false
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const argv = process.argv.slice(2)
   // Only a follower turns SIGINT/SIGTERM into a clean stop; plain cat keeps their default (die).
   const stop = new AbortController()

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs'
 import type { Writable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import { parseOptions, renderHelp, type OptionTable } from '../lib/cli/options.js'
 import { checkConfig } from '../lib/daemon/check.js'
 import { loadConfig } from '../lib/daemon/config.js'
@@ -10,6 +8,7 @@ import { runDemo } from '../lib/daemon/demo.js'
 import { DEFAULT_CONFIG_FILE, initConfig } from '../lib/daemon/init.js'
 import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../lib/errors.js'
 import { VERSION } from '../lib/version.js'
+import { isMain } from '../lib/cli/is-main.js'
 
 const NAME = 'logdaemon'
 
@@ -162,17 +161,7 @@ async function demo(portText: unknown, keep: boolean, io: MainIO): Promise<numbe
 }
 
 /* c8 ignore start -- runs only as the built bin, which the spawn tests cover */
-function isMain(): boolean {
-  const arg = process.argv[1]
-  if (!arg) return false
-  try {
-    return realpathSync(arg) === fileURLToPath(import.meta.url)
-  } catch {
-    return false
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   // A closed stdout must not crash the process: a print listener on it sees the error and fails
   // (the daemon then stops with ERR_LISTENER_FAILED and exit code 1).
   process.stdout.on('error', () => {})

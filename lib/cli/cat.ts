@@ -106,20 +106,17 @@ export async function catInput(
     end: number,
     offset: number,
     line: number,
-    text?: string,
-    textStart?: number,
     incomplete = false,
-  ): JournalEntry =>
-    new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end, text, textStart })
+  ): JournalEntry => new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
 
-  const sink = (source: Buffer, start: number, end: number, offset: number, line: number, text?: string, textStart?: number): void => {
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
     if (!filter) {
       entries++
       if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
       else addRaw(source, start, end)
       return
     }
-    const entry = toEntry(source, start, end, offset, line, text, textStart)
+    const entry = toEntry(source, start, end, offset, line)
     if (filter && !filter(entry)) return
     entries++
     if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
@@ -148,7 +145,7 @@ export async function catInput(
     }
     const rest = options.allowIncomplete ? framer.takePending() : null
     if (rest) {
-      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, undefined, undefined, true)
+      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, true)
       if (!filter || filter(entry)) {
         entries++
         if (jsonOut) jsonOut.addText(entryToJsonLine(entry, name))

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { open, readFile, rename, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { writeFileAtomic } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { formatPosition, parsePosition, type JournalPosition } from '../journal/position.js'
 
@@ -81,34 +81,15 @@ export async function writeState(path: string, state: SavedState): Promise<void>
       file: state.file,
       savedAt: state.savedAt,
     }) + '\n'
-  const tmp = `${path}.${process.pid}.tmp`
   try {
-    const fh = await open(tmp, 'w', 0o644)
-    try {
-      await fh.writeFile(body)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-    await syncDir(dirname(path))
+    await writeFileAtomic(path, body)
   } catch (err) {
-    await unlink(tmp).catch(() => {})
     throw new LogdaemonError(
       ErrorCodes.STATE_WRITE,
       `${path}: cannot save the position ${formatPosition(state)} (${describe(err)}); ` +
         'fix the disk or permissions, then restart: the last saved position still stands',
       { file: path, journal: state.journal, offset: state.offset, cause: err },
     )
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
   }
 }
 

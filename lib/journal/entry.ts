@@ -22,13 +22,7 @@ export interface JournalEntryOptions {
   start?: number
   /** Where they end in `source`. Default `source.length`. */
   end?: number
-  /** The same bytes as latin1 text, starting at `textStart` (saves decoding them again). */
-  text?: string
-  textStart?: number
 }
-
-/** Text with any character outside ASCII: for it, latin1 and UTF-8 decodings differ. */
-const NON_ASCII = /[^\x00-\x7f]/
 
 /** Ops whose records carry a table version and a table name before the row. */
 const DATA_OPS: ReadonlySet<string> = new Set(['pv', 'rv', 'dv', 'put', 'del', 'vv', 'dl'])
@@ -66,8 +60,6 @@ export class JournalEntry {
   readonly #source: Buffer
   readonly #start: number
   readonly #end: number
-  readonly #text: string | undefined
-  readonly #textStart: number
   #raw: Buffer | undefined
   #op: string | undefined
   #parsed: ParsedRecord | undefined
@@ -77,8 +69,6 @@ export class JournalEntry {
     this.#source = source
     this.#start = options.start ?? 0
     this.#end = options.end ?? source.length
-    this.#text = options.text
-    this.#textStart = options.textStart ?? 0
     this.position = position
     this.incomplete = options.incomplete ?? false
     this.encoding = options.encoding ?? 'utf8'
@@ -100,12 +90,6 @@ export class JournalEntry {
 
   /** The record decoded with `encoding` (or another), without copying the bytes first. */
   text(encoding: FieldEncoding = this.encoding): string {
-    if (this.#text !== undefined) {
-      // A slice of the framer's latin1 text costs no copy; for pure ASCII it
-      // is also the UTF-8 decoding.
-      const latin1 = this.#text.slice(this.#textStart, this.#textStart + this.#end - this.#start)
-      if (encoding === 'latin1' || !NON_ASCII.test(latin1)) return latin1
-    }
     return this.#source.toString(encoding, this.#start, this.#end)
   }
 
@@ -186,7 +170,6 @@ export class JournalEntry {
       encoding,
       start: this.#start,
       end: this.#end,
-      ...(this.#text !== undefined ? { text: this.#text, textStart: this.#textStart } : {}),
     })
     e.didRotate = this.didRotate
     e.consistent = this.consistent

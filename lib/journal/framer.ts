@@ -41,9 +41,6 @@ export type RecordSink = (
   end: number,
   offset: number,
   line: number,
-  /** The record's bytes as latin1 text begin at `textStart` in `text`, when the framer already made it. */
-  text?: string,
-  textStart?: number,
 ) => void
 
 /** What the framer skipped, when told to skip. */

@@ -70,12 +70,12 @@ export class JournalEntryTransform extends Transform {
     const journal = this.#journal
     const encoding = this.#encoding
     this.#batch = opts.batch ? [] : null
-    this.#sink = (source, start, end, offset, line, text, textStart) => {
+    this.#sink = (source, start, end, offset, line) => {
       this.entries++
       const entry = new JournalEntry(
         source,
         { journal, offset, end: offset + end - start, line },
-        { encoding, start, end, text, textStart },
+        { encoding, start, end },
       )
       if (this.#batch) this.#batch.push(entry)
       else this.push(entry)

@@ -1,5 +1,5 @@
-import { open, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { writeFileAtomic } from '../files/atomic-write.js'
 import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
 
 /** The mirror's own record: for each journal number, how many bytes of `journal.N` are durable. */
@@ -58,18 +58,5 @@ export async function writeMirrorState(file: string, lengths: MirrorLengths, fsy
   const journals: Record<string, number> = {}
   for (const [n, len] of [...lengths].sort((a, b) => a[0] - b[0])) journals[String(n)] = len
   const body: MirrorStateFile = { version: 1, journals }
-  const tmp = `${file}.tmp`
-  await writeFile(tmp, JSON.stringify(body) + '\n')
-  if (fsync) await fsyncPath(tmp)
-  await rename(tmp, file)
-  if (fsync) await fsyncPath(dirname(file))
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
+  await writeFileAtomic(file, JSON.stringify(body) + '\n', { fsync })
 }

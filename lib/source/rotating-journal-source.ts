@@ -248,9 +248,9 @@ export class RotatingJournalSource extends Readable {
     this.#points.chunkDone()
   }
 
-  readonly #sink: RecordSink = (source, start, end, offset, line, text, textStart) => {
+  readonly #sink: RecordSink = (source, start, end, offset, line) => {
     const position = { journal: this.#journal, offset, end: offset + end - start, line }
-    const e = new JournalEntry(source, position, { encoding: this.#encoding, start, end, text, textStart })
+    const e = new JournalEntry(source, position, { encoding: this.#encoding, start, end })
     if (this.#rotated) {
       e.didRotate = true
       this.#rotated = false

@@ -54,6 +54,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   s({ name: 'gunzip-node', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'records', about: 'the .gz through createGunzip (node:zlib), then framing' }),
   s({ name: 'inflate-zlib-sync', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: createGunzip with zlib-sync' }),
   s({ name: 'inflate-node', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: createGunzip with node:zlib' }),
+  s({ name: 'source-catch-up', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource alone catching up through journal.1 (no state, no commits)' }),
   s({ name: 'daemon-noop-listener', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource → ListenerChain → one async no-op listener, committing' }),
   s({
     name: 'follow-latency',

@@ -6,6 +6,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
+import { READ_CHUNK_BYTES } from '../../lib/files/read-chunk.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import { JournalEntryTransform } from '../../lib/journal/journal-entry-transform.js'
 import { tryGunzip } from '../harness/gzip-input.js'
@@ -17,7 +18,8 @@ runScenario('gunzip-node', async ({ input }) => {
   let records = 0
   let bytes = 0
   await pipeline(
-    createReadStream(input),
+    // logdaemon's own read size (lib/files/read-chunk.ts), as it reads journal.N.gz.
+    createReadStream(input, { highWaterMark: READ_CHUNK_BYTES }),
     inflate.gunzip,
     new JournalEntryTransform({ file: input }),
     counter<JournalEntry>((entry) => {

@@ -107,7 +107,7 @@ export class ListenerWritable extends Writable {
     return c.done
   }
 
-  override _construct(cb: (err?: Error | null) => void): void {
+  override _construct(cb: Done): void {
     if (!this.listener.open) {
       cb()
       return
@@ -276,7 +276,7 @@ export class ListenerWritable extends Writable {
     }
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
+  override _final(cb: Done): void {
     const through = this.#through
     if (!this.#syncOnEnd || !this.#unsynced || !through || !this.listener.sync) {
       this.#close(cb)
@@ -293,7 +293,7 @@ export class ListenerWritable extends Writable {
     )
   }
 
-  #close(cb: (err?: Error | null) => void): void {
+  #close(cb: Done): void {
     if (this.#closed) {
       cb()
       return
@@ -306,17 +306,11 @@ export class ListenerWritable extends Writable {
       cb(this.#failed(toError(err), null, 'close', 1))
       return
     }
-    if (!isThenable(result)) {
-      cb()
-      return
-    }
-    Promise.resolve(result).then(
-      () => cb(),
-      (err: unknown) => cb(this.#failed(toError(err), null, 'close', 1)),
-    )
+    if (!isThenable(result)) cb()
+    else Promise.resolve(result).then(() => cb(), (err: unknown) => cb(this.#failed(toError(err), null, 'close', 1)))
   }
 
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+  override _destroy(err: Error | null, cb: Done): void {
     this.#abort.abort(err ?? new Error('destroyed'))
     const reason = err ?? new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${this.name}" was closed before this ran`)
     for (const c of this.#pending) c.reject(reason)

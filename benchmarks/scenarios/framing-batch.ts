@@ -5,9 +5,8 @@
  * as `framing`; the difference between the two rows is the cost of one
  * object-mode stream item per record.
  */
-import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { READ_CHUNK_BYTES } from '../../lib/files/read-chunk.js'
+import { FileReader } from '../../lib/files/file-reader.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import { JournalEntryTransform } from '../../lib/journal/journal-entry-transform.js'
 import { counter, runScenario } from '../harness/scenario.js'
@@ -17,8 +16,8 @@ runScenario('framing-batch', async ({ input }) => {
   let bytes = 0
   let end = 0
   await pipeline(
-    // logdaemon's own read size (lib/files/read-chunk.ts); the baselines keep Node's default, their best.
-    createReadStream(input, { highWaterMark: READ_CHUNK_BYTES }),
+    // logdaemon's own file reader (lib/files/file-reader.ts): 256 KiB reads, the next one in flight.
+    new FileReader(input),
     new JournalEntryTransform({ file: input, batch: true }),
     counter<JournalEntry[]>((batch) => {
       for (const entry of batch) {

@@ -4,9 +4,8 @@
  * each entry's length and position but no field, so nothing is decoded.
  * The byte total must equal the file size (a cross-check of framing).
  */
-import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { READ_CHUNK_BYTES } from '../../lib/files/read-chunk.js'
+import { FileReader } from '../../lib/files/file-reader.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import { JournalEntryTransform } from '../../lib/journal/journal-entry-transform.js'
 import { counter, runScenario } from '../harness/scenario.js'
@@ -16,8 +15,8 @@ runScenario('framing', async ({ input }) => {
   let bytes = 0
   let end = 0
   await pipeline(
-    // logdaemon's own read size (lib/files/read-chunk.ts); the baselines keep Node's default, their best.
-    createReadStream(input, { highWaterMark: READ_CHUNK_BYTES }),
+    // logdaemon's own file reader (lib/files/file-reader.ts): 256 KiB reads, the next one in flight.
+    new FileReader(input),
     new JournalEntryTransform({ file: input }),
     counter<JournalEntry>((entry) => {
       records++

@@ -4,9 +4,8 @@
  * decoding), as logdaemon reads `journal.N.gz`. MB/s are of the
  * uncompressed bytes.
  */
-import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { READ_CHUNK_BYTES } from '../../lib/files/read-chunk.js'
+import { FileReader } from '../../lib/files/file-reader.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import { JournalEntryTransform } from '../../lib/journal/journal-entry-transform.js'
 import { tryGunzip } from '../harness/gzip-input.js'
@@ -18,8 +17,8 @@ runScenario('gunzip-zlib-sync', async ({ input }) => {
   let records = 0
   let bytes = 0
   await pipeline(
-    // logdaemon's own read size (lib/files/read-chunk.ts), as it reads journal.N.gz.
-    createReadStream(input, { highWaterMark: READ_CHUNK_BYTES }),
+    // logdaemon's own file reader (lib/files/file-reader.ts): 256 KiB reads, the next one in flight.
+    new FileReader(input),
     inflate.gunzip,
     new JournalEntryTransform({ file: input }),
     counter<JournalEntry>((entry) => {

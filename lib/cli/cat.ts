@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
 import { maybeGunzip } from '../files/gunzip.js'
-import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
+import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
 import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
@@ -54,7 +53,7 @@ async function write(out: Writable, data: string | Buffer): Promise<void> {
  * file (compressed), for progress against the file's size.
  */
 export function openInput(file: string, stdin: Readable, onBytes?: (n: number) => void): Readable {
-  const raw = file === '-' ? stdin : createReadStream(file, { highWaterMark: READ_CHUNK_BYTES })
+  const raw = file === '-' ? stdin : new FileReader(file)
   const inflated = maybeGunzip({ file })
   raw.on('error', (err: Error) => inflated.destroy(err))
   if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length))

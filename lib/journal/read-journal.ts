@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs'
 import type { Readable } from 'node:stream'
 import pumpify from 'pumpify'
 import { maybeGunzip } from '../files/gunzip.js'
-import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
+import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntryTransform, type JournalEntryTransformOptions } from './journal-entry-transform.js'
 
@@ -18,7 +17,7 @@ export interface JournalReaderOptions extends JournalEntryTransformOptions {
  */
 export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): pumpify {
   const opts = { ...options }
-  const input = opts.input ?? createReadStream(file ?? '/dev/stdin', { highWaterMark: READ_CHUNK_BYTES })
+  const input = opts.input ?? (file ? new FileReader(file) : process.stdin)
   const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
   const entries = new JournalEntryTransform({ ...opts, journal, file: opts.file ?? file })
   return new pumpify.obj(input, maybeGunzip({ file: file ?? "-" }), entries)

@@ -110,8 +110,12 @@ function pathText(path: readonly PropertyKey[]): string {
   return out || '(top level)'
 }
 
-function describeInput(input: unknown): string {
+/** Keys whose values never appear in messages (passwords, tokens, webhook secrets). */
+const SECRET_KEY = /secret|pass(word)?|token|auth/i
+
+function describeInput(input: unknown, path: readonly PropertyKey[]): string {
   if (input === undefined) return ''
+  if (path.some((p) => typeof p === 'string' && SECRET_KEY.test(p))) return ' (value hidden)'
   if (typeof input === 'function') return ' (got a function)'
   const text = JSON.stringify(input)
   return text === undefined ? '' : ` (got ${text.length > 60 ? `${text.slice(0, 57)}...` : text})`
@@ -133,7 +137,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readon
     }
     const message = issue.message.replace(/^Invalid (input|option): /, '')
     // Custom checks look at the whole object: its text would only repeat the configuration.
-    lines.push(`${pathText(path)}: ${message}${issue.code === 'custom' ? '' : describeInput(input)}`)
+    lines.push(`${pathText(path)}: ${message}${issue.code === 'custom' ? '' : describeInput(input, path)}`)
   }
   return lines
 }

@@ -115,3 +115,16 @@ t.test('loadConfig reads JSON and JS modules, and says what is wrong with the fi
   await t.rejects(loadConfig(join(dir, 'missing.mjs')), { code: 'ERR_CONFIG_NOT_FOUND', message: /does not exist/ })
   await t.rejects(loadConfig(join(dir, 'throws.mjs')), { code: 'ERR_CONFIG_NOT_FOUND', message: /cannot be loaded: oops/ })
 })
+
+t.test('secret values never appear in error messages', async (t) => {
+  const { parseConfig } = await import('../../lib/daemon/config.js')
+  const err = await parseConfig({
+    server: { root: '.' },
+    from: 1,
+    listeners: [{ type: 'notify', options: { webhook: { url: 'http://127.0.0.1:1/x', secret: 'short-s3cr3t' } } }],
+    status: { token: 5 },
+  }).catch((e: unknown) => e as Error)
+  t.ok(err instanceof Error)
+  t.notMatch((err as Error).message, /short-s3cr3t/)
+  t.match((err as Error).message, /secret.*value hidden/)
+})

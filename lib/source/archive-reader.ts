@@ -73,6 +73,10 @@ export class ArchiveReader {
     return reader
   }
 
+  /** The read of the chunk at #aheadAt, started before it was asked for. */
+  #ahead: Promise<{ bytesRead: number; buffer: Buffer }> | null = null
+  #aheadAt = -1
+
   /** The next chunk, or null at the end of the journal. */
   async read(): Promise<Buffer | null> {
     if (this.#closed) return null
@@ -81,9 +85,20 @@ export class ArchiveReader {
       chunk = this.#pending
       this.#pending = null
     } else if (this.#fh) {
-      const buf = Buffer.allocUnsafe(CHUNK_BYTES)
-      const { bytesRead } = await this.#fh.read(buf, 0, CHUNK_BYTES, this.offset)
-      chunk = bytesRead === 0 ? null : buf.subarray(0, bytesRead)
+      const at = this.offset
+      const ahead = this.#ahead && this.#aheadAt === at ? this.#ahead : null
+      this.#ahead = null
+      const { bytesRead, buffer } = await (ahead ?? this.#fh.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, at))
+      chunk = bytesRead === 0 ? null : buffer.subarray(0, bytesRead)
+      // Read ahead: the next chunk is read while the caller frames this one
+      // (one chunk in flight at most). Only after a full chunk: a short one
+      // is the end for now.
+      if (bytesRead === CHUNK_BYTES && this.#fh) {
+        this.#aheadAt = at + bytesRead
+        this.#ahead = this.#fh.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, this.#aheadAt)
+        // A read ahead that is never used must not be an unhandled rejection.
+        this.#ahead.catch(() => {})
+      }
     } else {
       chunk = await this.#withRetry(() => this.#nextInflated())
     }
@@ -93,6 +108,10 @@ export class ArchiveReader {
 
   async close(): Promise<void> {
     this.#closed = true
+    // Let a read ahead finish before the handle closes.
+    const ahead = this.#ahead
+    this.#ahead = null
+    await ahead?.catch(() => {})
     this.#gz?.close()
     this.#gz = null
     const fh = this.#fh

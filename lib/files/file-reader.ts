@@ -23,8 +23,8 @@ export class FileReader extends Readable {
   #position: number
   #fd: number | null = null
   #reading = false
-  /** A chunk read ahead, waiting for the consumer to want it. */
-  #ready: Buffer | null = null
+  /** Chunks read, waiting for the consumer to want them: at most one, read ahead. */
+  #ready: Buffer[] = []
   #eof = false
   #wanted = false
   /** Closing waits for a read in flight: its fd number must not be reused under it. */
@@ -51,9 +51,8 @@ export class FileReader extends Readable {
 
   override _read(): void {
     this.#wanted = true
-    if (this.#ready) {
-      const chunk = this.#ready
-      this.#ready = null
+    const chunk = this.#ready.shift()
+    if (chunk) {
       this.#deliver(chunk)
     } else if (this.#eof) {
       this.push(null)
@@ -84,21 +83,20 @@ export class FileReader extends Readable {
         return
       }
       const chunk = bytes < buf.length ? buf.subarray(0, bytes) : buf
-      if (this.#wanted) this.#deliver(chunk)
-      else this.#ready = chunk
+      this.#ready.push(chunk)
+      if (this.#wanted) this.#deliver(this.#ready.shift() as Buffer)
     })
   }
 
   /** Starts the next read, then hands `chunk` over: the read runs while the consumer works. */
   #deliver(chunk: Buffer): void {
-    if (!this.#eof) this.#readNext()
-    this.#wanted = false
-    if (this.push(chunk)) this.#wanted = true
+    if (!this.#eof && this.#ready.length === 0) this.#readNext()
+    this.#wanted = this.push(chunk)
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     const fd = this.#fd
-    this.#ready = null
+    this.#ready = []
     if (fd === null) {
       callback(err)
       return

@@ -1,10 +1,10 @@
 /**
- * How many bytes logdaemon reads from a journal file at a time. Node's
- * default for file streams is 64 KiB; at that size a fast consumer spends a
- * third of its time waiting for the next read (one thread-pool round trip
- * per chunk). 256 KiB reads cut that wait to a quarter and framing runs
- * about 1.5x faster end to end (benchmarks/, `framing` with and without;
- * README "Benchmarks"), while entries, which are views into their chunk,
- * keep at most a few chunks alive. Larger reads gained little more.
+ * How many bytes logdaemon reads from a journal file at a time (with the
+ * next read already in flight: FileReader, ArchiveReader). Measured with
+ * `npm run bench` on 1 GiB (README "Benchmarks"): framing ran 1.8x split2
+ * with 64 KiB reads, 2.1x with 128 KiB and 2.25x with 256 KiB, but from
+ * 128 KiB up the buffers are past glibc's mmap threshold and the peak RSS
+ * of decoding every field rose from 69 MB to 128 MB (128 KiB) and 138 MB
+ * (256 KiB); 128 KiB is the compromise, pinned in test/files/file-reader.ts.
  */
-export const READ_CHUNK_BYTES = 256 * 1024
+export const READ_CHUNK_BYTES = 128 * 1024

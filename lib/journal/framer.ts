@@ -179,63 +179,99 @@ export class JournalFramer {
       }
 
       let bad = ''
-      for (; i < n; i++) {
-        if (!atStart && !afterClose && ((i - wordBase) & 3) === 0) {
-          // Skip words with neither `@` nor LF: x ^ 0x40404040 has a zero
-          // byte where x has `@`, and (v - 0x01010101) & ~v & 0x80808080
-          // is non-zero exactly when v has a zero byte.
-          let w = (i - wordBase) >> 2
-          while (w < wordCount) {
-            const x = words[w] as number
-            const a = x ^ 0x40404040
-            const l = x ^ 0x0a0a0a0a
-            if ((((a - 0x01010101) & ~a) | ((l - 0x01010101) & ~l)) & 0x80808080) break
-            w++
-          }
-          i = wordBase + (w << 2)
-          if (i >= n) break
-        }
-        const b = buf[i]
-        if (inQuote) {
-          if (b === AT) {
-            inQuote = false
-            afterClose = true
-          } else if (b === LF) {
-            line++
-          }
-          continue
-        }
-        if (atStart) {
-          if (b !== AT) {
-            bad = 'a record must start with @op@'
-            break
-          }
+      // Checks owed to the byte at i from the end of the previous chunk.
+      if (atStart) {
+        if (buf[i] === AT) {
           atStart = false
           inQuote = true
           this.#recOffset = base + i
           this.#recLine = line
           chunkStart = i
-          continue
+          i++
+        } else {
+          bad = 'a record must start with @op@'
         }
-        if (afterClose) {
-          afterClose = false
-          if (b === AT) {
-            // `@@` inside a quoted value: a literal `@`, the value goes on.
-            inQuote = true
-            continue
-          }
-          if (b !== SP && b !== LF && b !== CR) {
-            bad = `byte 0x${hex(b)} after a closing @ (expected a space or the end of the line)`
+      } else if (afterClose) {
+        afterClose = false
+        const c = buf[i]
+        if (c === AT) {
+          // `@@` inside a quoted value: a literal `@`, the value goes on.
+          inQuote = true
+          i++
+        } else if (c !== SP && c !== LF && c !== CR) {
+          bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
+        }
+      }
+
+      while (!bad && i < n) {
+        // The next `@` or LF at or after i: bytes up to alignment one by one,
+        // then a word at a time, then the tail.
+        let k = -1
+        while (i < n && ((i - wordBase) & 3) !== 0) {
+          const c = buf[i]
+          if (c === AT || c === LF) {
+            k = i
             break
           }
-        }
-        if (b === LF) {
-          line++
-          this.#line = line
           i++
-          this.#emit(buf, chunkStart, i, sink)
-          atStart = true
-          i--
+        }
+        if (k < 0) {
+          for (let w = (i - wordBase) >> 2; w < wordCount; w++) {
+            // x ^ 0x40404040 has a zero byte where x has `@`, x ^ 0x0a0a0a0a
+            // where it has LF; (v - 0x01010101) & ~v & 0x80808080 marks zero
+            // bytes, exactly at the lowest one (a mark above it can be false:
+            // the byte is checked below).
+            const x = words[w] as number
+            const at = x ^ 0x40404040
+            const lf = x ^ 0x0a0a0a0a
+            const m = (((at - 0x01010101) & ~at) | ((lf - 0x01010101) & ~lf)) & 0x80808080
+            if (m !== 0) {
+              // Little-endian words: the lowest marked byte comes first.
+              k = wordBase + (w << 2) + ((31 - Math.clz32(m & -m)) >> 3)
+              break
+            }
+          }
+          if (k < 0) {
+            i = Math.max(i, wordBase + (wordCount << 2))
+            for (; i < n; i++) {
+              const c = buf[i]
+              if (c === AT || c === LF) {
+                k = i
+                break
+              }
+            }
+          }
+        }
+        if (k < 0) {
+          i = n
+          break
+        }
+        i = k
+        const b = buf[i]
+        if (b !== AT && b !== LF) {
+          i++
+          continue
+        }
+        if (inQuote) {
+          i++
+          if (b === LF) {
+            line++
+            continue
+          }
+          // A closing `@`: the next byte says what follows.
+          inQuote = false
+          if (i >= n) {
+            afterClose = true
+            break
+          }
+          const c = buf[i]
+          if (c === AT) {
+            // `@@` inside a quoted value: a literal `@`, the value goes on.
+            inQuote = true
+            i++
+          } else if (c !== SP && c !== LF && c !== CR) {
+            bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
+          }
           continue
         }
         if (b === AT) {
@@ -244,7 +280,26 @@ export class JournalFramer {
             break
           }
           inQuote = true
+          i++
+          continue
         }
+        // A LF outside a quote ends the record; the next must start with `@`.
+        line++
+        i++
+        this.#line = line
+        this.#emit(buf, chunkStart, i, sink)
+        atStart = true
+        if (i >= n) break
+        if (buf[i] !== AT) {
+          bad = 'a record must start with @op@'
+          break
+        }
+        atStart = false
+        inQuote = true
+        this.#recOffset = base + i
+        this.#recLine = line
+        chunkStart = i
+        i++
       }
 
       if (bad) {

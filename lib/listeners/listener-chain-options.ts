@@ -31,7 +31,7 @@ export interface ListenerChainOptions {
   quietMs?: number
   /** Retry settings for listeners without their own. */
   retry?: RetryOptions
-  /** Entries buffered in the chain and in each listener's Writable. Default 16. */
+  /** Entries buffered in the chain and in each listener's Writable. Default 128 (DEFAULT_CHAIN_HIGH_WATER_MARK). */
   highWaterMark?: number
   start?: JournalPosition | null
   logger?: ListenerLogger

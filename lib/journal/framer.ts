@@ -179,7 +179,10 @@ export class JournalFramer {
       }
 
       let bad = ''
-      // Checks owed to the byte at i from the end of the previous chunk.
+      // Checks owed to the byte at i from the end of the previous chunk. The
+      // loop below makes the same checks inline when the byte is in this
+      // chunk; they are repeated rather than shared because this is the hot
+      // loop and its state lives in locals (a helper would need it all back).
       if (atStart) {
         if (buf[i] === AT) {
           atStart = false

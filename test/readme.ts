@@ -12,6 +12,8 @@ import { fixturesSkip, readFixture } from './helpers/fixtures.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const DIST_INDEX = pathToFileURL(`${ROOT}dist/lib/index.js`).href
+const DIST_DAEMON = pathToFileURL(`${ROOT}dist/lib/daemon/index.js`).href
+const DIST_SIM = pathToFileURL(`${ROOT}dist/lib/sim/index.js`).href
 const readme = readFileSync(`${ROOT}README.md`, 'utf8')
 const blocks = [...readme.matchAll(/^```(js|sh)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, code: m[2]! }))
 
@@ -41,7 +43,10 @@ t.test('README examples run', { skip: distSkip || fixturesSkip }, async (t) => {
     const first = block.code.split('\n')[0]
     if (block.lang === 'js') {
       const file = `${dir}/example-${i}.mjs`
-      writeFileSync(file, block.code.replaceAll(`from 'logdaemon'`, `from '${DIST_INDEX}'`))
+      writeFileSync(file, block.code
+        .replaceAll(`from 'logdaemon'`, `from '${DIST_INDEX}'`)
+        .replaceAll(`from 'logdaemon/daemon'`, `from '${DIST_DAEMON}'`)
+        .replaceAll(`from 'logdaemon/sim'`, `from '${DIST_SIM}'`))
       const r = spawnSync(process.execPath, [file], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 })
       t.equal(r.status, 0, `js example ${i} (${first}) exits 0${r.stderr ? `: ${r.stderr}` : ''}`)
     } else {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { writeFileAtomic } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
-import { formatPosition, parsePosition, type JournalPosition } from '../journal/position.js'
+import { formatPosition, parsePosition, type JournalPosition } from '../position.js'
 
 /**
  * How many bytes before the saved offset the state fingerprints. A record

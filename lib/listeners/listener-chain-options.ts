@@ -1,5 +1,5 @@
 import type { JournalEntry } from '../journal/entry.js'
-import type { JournalPosition } from '../journal/position.js'
+import type { JournalPosition } from '../position.js'
 import type { Listener, ListenerLogger } from './listener.js'
 import type { ListenerObserver, RetryOptions } from './listener-writable.js'
 

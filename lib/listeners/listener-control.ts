@@ -1,4 +1,4 @@
-import type { JournalPosition } from '../journal/position.js'
+import type { JournalPosition } from '../position.js'
 
 /** A control item travelling in order with the entries: run `sync` or `noData` between two entries. */
 export class ListenerControl {

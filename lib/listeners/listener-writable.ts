@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
-import { formatPosition, type JournalPosition } from '../journal/position.js'
+import { formatPosition, type JournalPosition } from '../position.js'
 import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
 import { ListenerControl } from './listener-control.js'
 import { isThenable, listenerFailed, retryCall, type RetryContext, type RetryFailure } from './listener-call.js'

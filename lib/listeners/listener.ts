@@ -1,5 +1,5 @@
 import type { JournalEntry } from '../journal/entry.js'
-import type { JournalPosition } from '../journal/position.js'
+import type { JournalPosition } from '../position.js'
 
 /** A minimal structured logger (pino's shape), so listeners need not import pino. */
 export interface ListenerLogger {

@@ -4,7 +4,7 @@ import { liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, journalGapError } from '../files/journal-set.js'
 import { tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
 import { JournalFramer } from '../journal/framer.js'
-import { formatPosition } from '../journal/position.js'
+import { formatPosition } from '../position.js'
 import type { OpenedAt } from './journal-cursor.js'
 
 /** Where reading starts, and why. */

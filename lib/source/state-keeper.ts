@@ -1,6 +1,6 @@
 import { ErrorCodes, isLogdaemonError, LogdaemonError, toError } from '../errors.js'
 import { tailFingerprint, writeState, type SavedState, type StateFileIdentity } from '../files/state-file.js'
-import { comparePositions, type JournalPosition } from '../journal/position.js'
+import { comparePositions, type JournalPosition } from '../position.js'
 
 /** A position the state may be saved at, with what is needed to recognise it later. */
 export interface SavePoint extends JournalPosition {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { DEFAULT_STATUS_PORT, loadConfig, parseConfig } from '../../lib/daemon/config.js'
 import type { LogdaemonError } from '../../lib/errors.js'
-import { BUILTIN_LISTENER_TYPES } from '../../lib/listeners/builtin.js'
+import { BUILTIN_LISTENER_TYPES } from '../../lib/listeners/builtin/index.js'
 
 const minimal = { server: { root: '/p4/root' }, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }] }
 

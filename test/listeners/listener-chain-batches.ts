@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises'
 import { ListenerChain } from '../../lib/listeners/listener-chain.js'
 import { BaseListener } from '../../lib/listeners/listener.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
-import type { JournalPosition } from '../../lib/journal/position.js'
+import type { JournalPosition } from '../../lib/position.js'
 import { transactions, tick } from '../helpers/entries.js'
 
 const fast = { retries: 1, minTimeout: 1, maxTimeout: 2, randomize: false }

@@ -5,7 +5,7 @@ import { finished, pipeline } from 'node:stream/promises'
 import { ListenerChain } from '../../lib/listeners/listener-chain.js'
 import { BaseListener } from '../../lib/listeners/listener.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
-import { comparePositions, formatPosition, type JournalPosition } from '../../lib/journal/position.js'
+import { comparePositions, formatPosition, type JournalPosition } from '../../lib/position.js'
 import { entriesOf, transactions, tick } from '../helpers/entries.js'
 
 const fast = { retries: 2, minTimeout: 1, maxTimeout: 2, randomize: false }

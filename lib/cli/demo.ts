@@ -1,0 +1,117 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pino from 'pino'
+import { isErrnoException } from '../errors.js'
+import { comparePositions } from '../position.js'
+import { MirrorListener } from '../listeners/builtin/mirror/mirror.js'
+import { PrintListener } from '../listeners/builtin/print/print.js'
+import { SimulatedP4d } from '../sim/simulated-p4d.js'
+import { parseConfig, DEFAULT_STATUS_PORT } from '../daemon/config.js'
+import { Daemon } from '../daemon/daemon.js'
+
+export interface DemoOptions {
+  stdout: Writable
+  stderr: Writable
+  /** Stops the demo (Ctrl-C). */
+  signal: AbortSignal
+  /** Status page port. Default 4780, or any free port when that one is taken. */
+  port?: number
+  /** Pause between transactions, ms. Default 500. */
+  intervalMs?: number
+  /** Rotation period, ms. Default 20000. */
+  rotateEveryMs?: number
+  /** Keep the temporary server root at the end. */
+  keep?: boolean
+  seed?: number
+}
+
+/** What the demo did, for its last lines and for tests. */
+export interface DemoSummary {
+  dir: string
+  statusUrl: string | null
+  transactions: number
+  rotations: number
+  /** Whether every mirrored journal equals what the simulated server wrote. */
+  mirrorIdentical: boolean
+}
+
+/**
+ * `logdaemon demo`: a temporary server root, a simulated p4d writing
+ * transactions and rotating every ~20 s (rename, then gzip), and the
+ * daemon on it with the mirror listener, a print listener (submitted
+ * changes as NDJSON on standard output) and the status page. Runs until
+ * `signal`; then stops the server, lets the daemon catch up and stop, and
+ * checks the mirror against what the server wrote.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const say = (line: string): void => void options.stderr.write(`logdaemon demo: ${line}\n`)
+  const dir = await mkdtemp(join(tmpdir(), 'logdaemon-demo-'))
+  const root = join(dir, 'root')
+  const sim = new SimulatedP4d({ root, seed: options.seed ?? Date.now() % 100_000, rotateMode: 'rename-gzip' })
+  await sim.restart() // p4d writes a restart note when it starts: the live journal exists before the daemon looks
+  const mirror = new MirrorListener({ dir: join(dir, 'mirror'), fsync: true })
+  const print = new PrintListener({ format: 'json', output: options.stdout, table: ['db.change'], op: [], encoding: 'utf8' }, 'print')
+  const logger = pino({ level: 'warn', base: { name: 'logdaemon' } }, pino.destination({ dest: 2, sync: true }))
+  const start = async (port: number): Promise<Daemon> => {
+    const config = await parseConfig(
+      { server: { root }, from: sim.currentJournal, state: 'logdaemon.state.json', quietMs: 2000, status: { port }, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }, { type: 'print' }] },
+      { baseDir: dir },
+    )
+    const daemon = new Daemon(config, { logger, listeners: [mirror, print] })
+    await daemon.start()
+    return daemon
+  }
+  let daemon: Daemon
+  try {
+    daemon = await start(options.port ?? DEFAULT_STATUS_PORT)
+  } catch (err) {
+    if (options.port !== undefined || !isErrnoException(err) || err.code !== 'EADDRINUSE') throw err
+    daemon = await start(0)
+  }
+  say(`server root ${root} (a simulated p4d: a transaction every ${options.intervalMs ?? 500} ms, rotation every ${Math.round((options.rotateEveryMs ?? 20_000) / 1000)} s)`)
+  say(`mirror in ${join(dir, 'mirror')}; submitted changes (db.change records) follow as NDJSON`)
+  say(`status page: ${daemon.statusUrl}`)
+  say('Ctrl-C stops everything')
+
+  const stopSim = new AbortController()
+  options.signal.addEventListener('abort', () => stopSim.abort(), { once: true })
+  if (options.signal.aborted) stopSim.abort()
+  daemon.done.catch(() => stopSim.abort())
+  const run = await sim.run({
+    intervalMs: options.intervalMs ?? 500,
+    rotateEveryMs: options.rotateEveryMs ?? 20_000,
+    signal: stopSim.signal,
+    restartNote: false,
+    // Passed on purpose: SimulatedP4d.run() evaluates the append inside `onAppend?.(…)`, so without a callback it appends nothing.
+    onAppend: () => {},
+    onRotate: (r) => say(`the server rotated journal ${r.journal} (${r.mode}); the daemon follows`),
+  })
+  await sim.close()
+  // Let the daemon read to the end of what the server wrote (a few seconds at most), then stop it.
+  const end = { journal: sim.currentJournal, offset: sim.liveSize }
+  for (let i = 0; i < 100 && !isFailed(daemon); i++) {
+    const committed = daemon.chain?.committed
+    if (committed && comparePositions(committed, end) >= 0) break
+    await sleep(50)
+  }
+  await daemon.stop()
+  let failed: Error | null = null
+  await daemon.done.catch((err: Error) => (failed = err))
+  let identical = failed === null
+  for (const n of sim.journals) {
+    const got = await readFile(mirror.fileOf(n)).catch(() => Buffer.alloc(0))
+    if (!got.equals(sim.journalBytes(n))) identical = false
+  }
+  say(`stopped: ${run.transactions} transactions, ${run.rotations} rotations; mirror byte-identical to the journals: ${identical ? 'yes' : 'no'}`)
+  if (options.keep) say(`kept ${dir}`)
+  else await rm(dir, { recursive: true, force: true })
+  if (failed) throw failed
+  return { dir, statusUrl: daemon.statusUrl, transactions: run.transactions, rotations: run.rotations, mirrorIdentical: identical }
+}
+
+function isFailed(daemon: Daemon): boolean {
+  return daemon.chain?.destroyed === true
+}

@@ -1,0 +1,172 @@
+import { readdir, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
+import { describeJournalChain } from '../files/journal-set.js'
+import { DEFAULT_STATUS_PORT } from '../daemon/config.js'
+
+/** The file `logdaemon init` writes and `check`/`run` read by default. */
+export const DEFAULT_CONFIG_FILE = 'logdaemon.config.mjs'
+
+/** What the starting configuration is made from: the environment a Perforce admin has. */
+export interface InitInfo {
+  /** P4ROOT. */
+  root: string
+  /** P4JOURNAL, when set. */
+  journal?: string
+  /** The journal prefix (journalPrefix), when the server has one. */
+  prefix?: string
+  /** P4PORT and P4USER, for the commented notify example. */
+  port?: string
+  user?: string
+  /** Where to start: the newest checkpoint's number, when found. */
+  from: number | 'end'
+  /** Why `from` is what it is, for the comment above it. */
+  fromReason: string
+}
+
+export interface InitOptions {
+  /** The file to write. Default `logdaemon.config.mjs` in the working directory. */
+  file?: string
+  /** Environment to read P4ROOT, P4JOURNAL, P4PORT, P4USER from. Default `process.env`. */
+  env?: NodeJS.ProcessEnv
+  /** Overrides P4ROOT. */
+  root?: string
+  prefix?: string
+  /** Replace an existing file. */
+  force?: boolean
+}
+
+const js = (s: string): string => JSON.stringify(s)
+
+/**
+ * Where to start without a state file: journal N after the newest
+ * checkpoint N found (`checkpoint.N`, `PREFIX.ckp.N`, with or without
+ * `.gz`), else the oldest journal on disk, else the live journal.
+ */
+export async function guessStart(layout: { root: string; journal?: string; prefix?: string }): Promise<{ from: number | 'end'; reason: string }> {
+  const dirs = new Map<string, RegExp>([[layout.root, /^checkpoint\.(\d+)(?:\.gz)?$/]])
+  if (layout.prefix) {
+    const p = resolve(layout.root, layout.prefix)
+    const base = basename(p).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    dirs.set(dirname(p), new RegExp(`^${base}\\.ckp\\.(\\d+)(?:\\.gz)?$|^checkpoint\\.(\\d+)(?:\\.gz)?$`))
+  }
+  let newest = -1
+  for (const [dir, re] of dirs) {
+    let names: string[] = []
+    try {
+      names = await readdir(dir)
+    } catch (err) {
+      if (!isErrnoException(err) || err.code !== 'ENOENT') throw err
+    }
+    for (const name of names) {
+      const m = re.exec(name)
+      const n = Number(m?.[1] ?? m?.[2])
+      if (m && Number.isSafeInteger(n)) newest = Math.max(newest, n)
+    }
+  }
+  if (newest >= 0) return { from: newest, reason: `the newest checkpoint found is ${newest}: its journal ${newest} is the first one after it` }
+  const chain = await describeJournalChain(layout)
+  if (chain.oldest !== null) return { from: chain.oldest, reason: `no checkpoint found; the oldest journal on disk is ${chain.oldest}` }
+  return { from: chain.live.journal, reason: `no checkpoint or archived journal found; the live journal is number ${chain.live.journal}` }
+}
+
+/** The commented starting configuration, a JS module (JSON has no comments). */
+export function renderInitConfig(info: InitInfo): string {
+  const server = [`    root: ${js(info.root)},`]
+  server.push(info.journal ? `    journal: ${js(info.journal)},` : `    // journal: ${js(join(info.root, 'journal'))}, // P4JOURNAL, the live journal (this is the default)`)
+  server.push(info.prefix ? `    prefix: ${js(info.prefix)},` : `    // prefix: 'jnl/main', // journalPrefix: archives named PREFIX.jnl.N (relative to root)`)
+  const p4 = [info.port ? `P4PORT=${info.port}` : '', info.user ? `P4USER=${info.user}` : ''].filter(Boolean).join(', ')
+  return `// logdaemon configuration, written by 'logdaemon init'${p4 ? ` for ${p4}` : ''}.
+// Check it with 'logdaemon check', run it with 'logdaemon run'.
+// Relative paths are taken from this file's directory. Unknown keys are errors.
+// The full reference is in the README ("Configuration").
+
+/** @type {import('logdaemon').ConfigInput} */
+export default {
+  // Where the server keeps its journals.
+  server: {
+${server.join('\n')}
+  },
+
+  // Where to start when there is no state file yet: journal N from its start, or 'end' for
+  // only what is written from now on (the mirror listener needs whole journals: use a number).
+  // ${info.fromReason}.
+  from: ${typeof info.from === 'number' ? info.from : js(info.from)},
+
+  // The committed position: written atomically, read at every start. Keep it with the mirror.
+  state: 'logdaemon.state.json',
+
+  // After this many ms without new records listeners get noData() and pending work is committed.
+  quietMs: 5000,
+
+  // How a failing listener is retried before the daemon stops (p-retry backoff).
+  retry: { retries: 8, minTimeout: 1000, maxTimeout: 60000 },
+
+  listeners: [
+    // The exact bytes of every journal, to mirror/journal.N, exactly once across crashes.
+    { type: 'mirror', options: { dir: 'mirror' } },
+
+    // Every record as NDJSON (or raw) to stdout or a file, with logdaemon-cat's filters.
+    // { type: 'print', options: { format: 'json', output: 'records.ndjson', table: ['db.change*'] } },
+
+    // Complete transactions to a standby over SSH (BatchMode, strict host keys).
+    // { type: 'hot-backup', options: { host: 'standby.example.com', user: 'perforce', remoteDir: '/p4/standby/journals' } },
+
+    // Change review mail and/or a signed webhook for each submitted change.
+    // { type: 'notify', options: {
+    //   smtp: { host: 'localhost', from: ${js(`Perforce <${info.user ?? 'p4admin'}@example.com>`)}, to: ['reviews@example.com'] },
+    //   webhook: { url: 'https://ci.example.com/p4-change', secret: 'at least 16 characters' },
+    // } },
+
+    // Your own listener: a module whose default export is (options, { name }) => listener.
+    // { type: 'module', module: './my-listener.mjs', name: 'mine', options: {} },
+  ],
+
+  // The status page, /status.json and /metrics. Any address but 127.0.0.1 needs a token.
+  status: { host: '127.0.0.1', port: ${DEFAULT_STATUS_PORT} },
+  // status: false, // no status server
+
+  // pino logs, to stderr unless a file is given.
+  log: { level: 'info' },
+}
+`
+}
+
+/**
+ * `logdaemon init`: writes the starting configuration. Never replaces an
+ * existing file unless `force` (ERR_FILE_EXISTS); needs P4ROOT or `root`
+ * (ERR_USAGE).
+ */
+export async function initConfig(options: InitOptions = {}): Promise<{ file: string; info: InitInfo; text: string }> {
+  const opts = { ...options }
+  const env = opts.env ?? process.env
+  const file = resolve(opts.file ?? DEFAULT_CONFIG_FILE)
+  const rootText = opts.root ?? env.P4ROOT
+  if (!rootText) {
+    throw new LogdaemonError(ErrorCodes.USAGE, 'P4ROOT is not set: set it to the server root, or pass --root DIR')
+  }
+  const root = resolve(rootText)
+  // p4d takes a relative P4JOURNAL from P4ROOT.
+  const journal = env.P4JOURNAL ? resolve(root, env.P4JOURNAL) : undefined
+  const prefix = opts.prefix ?? undefined
+  const start = await guessStart({ root, ...(journal ? { journal } : {}), ...(prefix ? { prefix } : {}) })
+  const info: InitInfo = {
+    root,
+    ...(journal ? { journal } : {}),
+    ...(prefix ? { prefix } : {}),
+    ...(env.P4PORT ? { port: env.P4PORT } : {}),
+    ...(env.P4USER ? { user: env.P4USER } : {}),
+    from: start.from,
+    fromReason: start.reason,
+  }
+  const text = renderInitConfig(info)
+  try {
+    await writeFile(file, text, { flag: opts.force ? 'w' : 'wx' })
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'EEXIST') {
+      throw new LogdaemonError(ErrorCodes.FILE_EXISTS, `${file} exists: it was left as it is. Pass --force to replace it`, { file })
+    }
+    throw err
+  }
+  return { file, info, text }
+}

@@ -1,0 +1,41 @@
+import type { z } from 'zod'
+import type { Listener } from '../listener.js'
+
+/** Where a built-in listener may resolve relative paths in its options. */
+export interface BuiltinContext {
+  /** The listener's name (from the configuration, or its type). */
+  name: string
+  /** Directory relative paths in the options are taken from: the configuration file's. Default: the working directory. */
+  baseDir?: string
+}
+
+/** What every built-in listener module exports. */
+export interface BuiltinListenerModule {
+  /** Its options, validated with the configuration (strict, with defaults). */
+  optionsSchema: z.ZodType
+  create(options: never, context: BuiltinContext): Listener | Promise<Listener>
+}
+
+/**
+ * The built-in listeners by configuration `type`. Loaded on demand, so a
+ * daemon that mirrors does not load the SMTP client.
+ */
+export const BUILTIN_LISTENERS = {
+  mirror: () => import('./mirror/mirror.js'),
+  print: () => import('./print/print.js'),
+  'hot-backup': () => import('./hot-backup/hot-backup.js'),
+  notify: () => import('./notify/notify.js'),
+} satisfies Record<string, () => Promise<BuiltinListenerModule>>
+
+export type BuiltinListenerType = keyof typeof BUILTIN_LISTENERS
+
+export const BUILTIN_LISTENER_TYPES = Object.keys(BUILTIN_LISTENERS) as BuiltinListenerType[]
+
+export function isBuiltinListenerType(type: string): type is BuiltinListenerType {
+  return Object.hasOwn(BUILTIN_LISTENERS, type)
+}
+
+/** Loads a built-in listener's module. */
+export async function loadBuiltin(type: BuiltinListenerType): Promise<BuiltinListenerModule> {
+  return BUILTIN_LISTENERS[type]()
+}

@@ -1,0 +1,305 @@
+import { isDataOp, type EntryPosition, type JournalEntry } from '../../../journal/entry.js'
+import {
+  actionName,
+  CHANGE_TABLES,
+  readChangeRow,
+  readDescRow,
+  readFileRow,
+  type RowResult,
+  type TableName,
+} from './change-rows.js'
+import { textDecoder } from './text-decoder.js'
+import { TransactionDraft } from './transaction-draft.js'
+
+/** One file of a submitted change. */
+export interface ChangeFile {
+  readonly depotFile: string
+  readonly revision: number
+  /** `add`, `edit`, `delete`, `branch`, `integrate`, … as `p4 describe` prints it. */
+  readonly action: string
+}
+
+/** A changelist submitted by one transaction, as the journal recorded it. */
+export interface SubmittedChange {
+  readonly change: number
+  readonly user: string
+  readonly client: string
+  /** When the change was submitted, epoch seconds (db.change `date`). */
+  readonly date: number
+  readonly description: string
+  /** False when no db.desc row was seen and the text is db.change's own copy, which p4d may shorten. */
+  readonly descriptionComplete: boolean
+  /** The files, in journal order, at most `maxFiles`. */
+  readonly files: readonly ChangeFile[]
+  /** How many file revisions the transaction recorded for the change (may exceed `files.length`). */
+  readonly fileCount: number
+  /** False when files were left out: over `maxFiles`, or rows of an unknown table version were skipped. */
+  readonly filesComplete: boolean
+  /** The entry that completed the transaction (its `@ex@`, or the last record of an unmarked one). */
+  readonly position: EntryPosition
+  /** The process id of the `@ex@` marker, or null for records without markers. */
+  readonly pid: string | null
+}
+
+/** Something the collector left out, for the caller to log. Never thrown. */
+export interface CollectorSkip {
+  readonly reason: 'unknown-version' | 'malformed' | 'too-many-changes' | 'too-many-open' | 'restart'
+  readonly detail: string
+  readonly table?: string
+  readonly version?: number | null
+  readonly position?: EntryPosition
+}
+
+export interface ChangeCollectorOptions {
+  /** Field bytes to text. Default: UTF-8, invalid bytes as U+FFFD. */
+  decode?: (bytes: Buffer) => string
+  /** Files listed per change; more are counted, not listed. Default 1000. */
+  maxFiles?: number
+  /** Told about every row or transaction left out. */
+  onSkip?: (skip: CollectorSkip) => void
+}
+
+/**
+ * p4d writes one changelist per submit transaction; import tools (p4convert)
+ * write thousands of changes with no markers at all. Beyond this many
+ * changes in one transaction the rest are dropped with a skip report, so an
+ * import journal cannot grow memory without bound.
+ */
+const MAX_CHANGES_PER_TRANSACTION = 10_000
+
+/**
+ * Open transactions are one per p4d process with an `@mx@` outstanding;
+ * p4d's concurrent processes stay far below this. More means `@ex@`
+ * markers were lost (a journal cut mid-transaction): the oldest is dropped.
+ */
+const MAX_OPEN_TRANSACTIONS = 1024
+
+/** Full descriptions remembered across transactions (a change's db.desc row is written when it is created, long before its submit). */
+const DESC_CACHE_SIZE = 4096
+
+/**
+ * Assembles submitted changelists from journal entries.
+ *
+ * Transactions: p4d writes a transaction's records and then `@ex@ pid time`;
+ * a long transaction may be written in pieces, each followed by
+ * `@mx@ pid`, with other processes' transactions in between. So the records
+ * since the previous marker belong to the process named by the next marker:
+ * `@mx@` parks them with that pid, `@ex@` completes the pid's transaction.
+ * A restart note (`@nx@ 7`) abandons every parked transaction, as p4d does.
+ * Records followed by no marker at all (journals written by import tools)
+ * form one transaction when `flushUnmarked()` is called.
+ *
+ * A change counts as submitted by a transaction when the transaction writes
+ * its db.change row with status 1 and at least one of its file revisions
+ * (db.revcx or db.rev). So creating or editing a pending change (status 0),
+ * shelving, and `p4 change -f` edits of an already submitted change (status
+ * 1 but no files) are not submits. Rows in unknown table versions are
+ * skipped and reported; a status-1 change whose transaction also held
+ * unreadable file rows is still reported, with `filesComplete: false`.
+ */
+export class ChangeCollector {
+  readonly #decode: (bytes: Buffer) => string
+  readonly #maxFiles: number
+  readonly #onSkip: (skip: CollectorSkip) => void
+  /** Records since the last marker: they belong to the next marker's pid. */
+  #segment: TransactionDraft
+  #segmentEnd: EntryPosition | null = null
+  /** Parked pieces of transactions, by pid, in order of their first `@mx@`. */
+  readonly #open = new Map<string, TransactionDraft>()
+  readonly #descCache = new Map<number, string>()
+
+  constructor(options: ChangeCollectorOptions = {}) {
+    this.#decode = options.decode ?? textDecoder('utf8')
+    this.#maxFiles = options.maxFiles ?? 1000
+    this.#onSkip = options.onSkip ?? (() => {})
+    this.#segment = this.#draft()
+  }
+
+  /** Whether the collector needs to see this entry at all. */
+  static wants(entry: JournalEntry): boolean {
+    const op = entry.op
+    if (op === 'ex' || op === 'mx' || op === 'nx') return true
+    return isDataOp(op) && CHANGE_TABLES.has(entry.table ?? '')
+  }
+
+  /** Transactions parked by `@mx@` and not yet ended. */
+  get openTransactions(): number {
+    return this.#open.size
+  }
+
+  /** Whether records without a marker after them are waiting. */
+  get hasUnmarked(): boolean {
+    return !this.#segment.isEmpty
+  }
+
+  /** Takes one entry; returns the changes the transaction it completes submitted (usually none). */
+  add(entry: JournalEntry): SubmittedChange[] {
+    switch (entry.op) {
+      case 'ex':
+        return this.#end(entry)
+      case 'mx':
+        this.#park(entry)
+        return []
+      case 'nx':
+        this.#note(entry)
+        return []
+      default:
+        if (isDataOp(entry.op)) this.#row(entry)
+        return []
+    }
+  }
+
+  /** Completes the records that no marker followed as one transaction. */
+  flushUnmarked(): SubmittedChange[] {
+    const end = this.#segmentEnd
+    if (this.#segment.isEmpty || end === null) return []
+    return this.#complete(this.#takeSegment(), end, null)
+  }
+
+  #draft(): TransactionDraft {
+    return new TransactionDraft({ maxFiles: this.#maxFiles, maxChanges: MAX_CHANGES_PER_TRANSACTION })
+  }
+
+  #pidOf(entry: JournalEntry): string {
+    return entry.fieldBytes[0]?.toString('latin1') ?? ''
+  }
+
+  #takeSegment(): TransactionDraft {
+    const s = this.#segment
+    this.#segment = this.#draft()
+    this.#segmentEnd = null
+    return s
+  }
+
+  #end(entry: JournalEntry): SubmittedChange[] {
+    const pid = this.#pidOf(entry)
+    const segment = this.#takeSegment()
+    const parked = this.#open.get(pid)
+    this.#open.delete(pid)
+    let draft = segment
+    if (parked) {
+      parked.absorb(segment)
+      draft = parked
+    }
+    return this.#complete(draft, entry.position, pid)
+  }
+
+  #park(entry: JournalEntry): void {
+    const pid = this.#pidOf(entry)
+    const segment = this.#takeSegment()
+    const parked = this.#open.get(pid)
+    if (parked) {
+      parked.absorb(segment)
+      return
+    }
+    if (this.#open.size >= MAX_OPEN_TRANSACTIONS) {
+      const [oldest] = this.#open.keys()
+      if (oldest !== undefined) this.#open.delete(oldest)
+      this.#onSkip({
+        reason: 'too-many-open',
+        detail: `more than ${MAX_OPEN_TRANSACTIONS} transactions open: dropped the one of pid ${oldest}, whose @ex@ never came`,
+        position: entry.position,
+      })
+    }
+    this.#open.set(pid, segment)
+  }
+
+  #note(entry: JournalEntry): void {
+    // @nx@ type 7: server restart. Transactions still open were never committed.
+    if (entry.fieldBytes[0]?.toString('latin1') !== '7' || this.#open.size === 0) return
+    this.#onSkip({
+      reason: 'restart',
+      detail: `server restart note: abandoned ${this.#open.size} open transaction(s) of pid ${[...this.#open.keys()].join(', ')}`,
+      position: entry.position,
+    })
+    this.#open.clear()
+  }
+
+  #row(entry: JournalEntry): void {
+    const table = entry.table as TableName | null
+    if (table === null || !CHANGE_TABLES.has(table)) return
+    const op = entry.op
+    // vv (verify) and dl (delete librarian) change no rows.
+    if (op === 'vv' || op === 'dl') return
+    const deleted = op === 'dv' || op === 'del'
+    const s = this.#segment
+    this.#segmentEnd = entry.position
+    switch (table) {
+      case 'db.change': {
+        const r = this.#ok(readChangeRow(entry, this.#decode), entry, table)
+        const alreadyDropping = s.droppedChanges
+        if (r && !s.putChange(r, deleted) && !alreadyDropping) {
+          // Reported once per transaction piece, not once per dropped row.
+          this.#onSkip({
+            reason: 'too-many-changes',
+            detail: `more than ${MAX_CHANGES_PER_TRANSACTION} changes in one transaction: change ${r.change} and later ones are not notified`,
+            table,
+            position: entry.position,
+          })
+        }
+        return
+      }
+      case 'db.desc': {
+        const r = this.#ok(readDescRow(entry, this.#decode), entry, table)
+        if (r) s.putDesc(r.descKey, r.description, deleted)
+        return
+      }
+      case 'db.rev':
+      case 'db.revcx': {
+        const result = readFileRow(entry, table, this.#decode)
+        const r = this.#ok(result, entry, table)
+        if (r === null) s.unknownFileRows = true
+        else if (!deleted) s.putFile(r, table === 'db.rev' ? 'rev' : 'revcx')
+        return
+      }
+    }
+  }
+
+  #ok<T>(result: RowResult<T>, entry: JournalEntry, table: string): T | null {
+    if (result.ok) return result.row
+    this.#onSkip({ reason: result.reason, detail: result.detail, table, version: entry.version, position: entry.position })
+    return null
+  }
+
+  #complete(draft: TransactionDraft, end: EntryPosition, pid: string | null): SubmittedChange[] {
+    const out: SubmittedChange[] = []
+    for (const [change, row] of draft.changes) {
+      if (row === null || row.status !== 1) continue
+      const files = draft.files.get(change)
+      if (files === undefined && !draft.unknownFileRows) continue
+      const listed = [...(files?.values() ?? [])].map(({ row: f }) => ({
+        depotFile: f.depotFile,
+        revision: f.revision,
+        action: actionName(f.action),
+      }))
+      const counts = draft.fileRowCounts.get(change)
+      const fileCount = Math.max(listed.length, counts?.rev ?? 0, counts?.revcx ?? 0)
+      const desc = draft.descs.get(row.descKey) ?? this.#descCache.get(row.descKey)
+      out.push({
+        change,
+        user: row.user,
+        client: row.client,
+        date: row.date,
+        description: desc ?? row.description,
+        descriptionComplete: desc !== undefined,
+        files: listed,
+        fileCount,
+        filesComplete: !draft.unknownFileRows && listed.length === fileCount,
+        position: end,
+        pid,
+      })
+    }
+    for (const [key, d] of draft.descs) this.#remember(key, d)
+    return out.sort((a, b) => a.change - b.change)
+  }
+
+  #remember(key: number, description: string | null): void {
+    this.#descCache.delete(key)
+    if (description === null) return
+    this.#descCache.set(key, description)
+    if (this.#descCache.size > DESC_CACHE_SIZE) {
+      const [oldest] = this.#descCache.keys()
+      if (oldest !== undefined) this.#descCache.delete(oldest)
+    }
+  }
+}

@@ -1,0 +1,204 @@
+import { formatWhere, toError } from '../../../errors.js'
+import type { JournalEntry } from '../../../journal/entry.js'
+import type { Listener, ListenerContext, ListenerLogger } from '../../listener.js'
+import { ChangeCollector, type CollectorSkip, type SubmittedChange } from './change-collector.js'
+import { createChangeFilter } from './change-filter.js'
+import { changePayload } from './change-message.js'
+import { optionsSchema, type NotifyInput, type NotifyOptions } from './notify-options.js'
+import { RecentSet } from './recent-set.js'
+import { SmtpSender } from './smtp-sender.js'
+import { textDecoder } from './text-decoder.js'
+import { WebhookSender } from './webhook-sender.js'
+
+export { optionsSchema, type NotifyInput, type NotifyOptions }
+export type { SubmittedChange, ChangeFile } from './change-collector.js'
+export type { ChangePayload } from './change-message.js'
+export { signBody, verifySignature } from './webhook-sender.js'
+
+type Channel = 'smtp' | 'webhook'
+
+/** A change waiting for delivery, with the channels that have not taken it yet. */
+interface Outgoing {
+  readonly change: SubmittedChange
+  readonly channels: Set<Channel>
+}
+
+/**
+ * Change numbers delivered in this process, remembered so that the same
+ * change is not sent twice when the daemon re-reads entries (after a failed
+ * commit, or a restart of the source). A bound, not a guarantee: across a
+ * crash the memory is gone and a change can be sent again (at-least-once).
+ */
+const DELIVERED_MEMORY = 4096
+
+const USER_AGENT = 'logdaemon-notify/1'
+
+const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
+
+/**
+ * Change review notifications: when a transaction submits a changelist,
+ * the change (number, user, client, description, files) is mailed and/or
+ * POSTed as signed JSON. See ChangeCollector for what counts as a submit.
+ *
+ * Delivery is at-least-once, in journal order, and idempotent per channel:
+ * a change completed by an entry goes to an outbox; `listen` resolves only
+ * when every channel has taken every change in it. When a channel fails,
+ * `listen` rejects with ERR_NOTIFY_DELIVERY and the daemon retries it with
+ * the same entry: the entry is not collected twice, and channels that have
+ * already taken the change are not asked again. After a crash the daemon
+ * replays from its last commit, so a change may be sent again: receivers
+ * dedupe on the change number (webhook `deliveryId` `change-N`, the mail's
+ * Message-ID and X-Logdaemon-Change header).
+ */
+export class NotifyListener implements Listener {
+  readonly name: string
+  readonly #collector: ChangeCollector
+  readonly #filter: ((change: SubmittedChange) => boolean) | null
+  readonly #smtp: SmtpSender | null
+  readonly #webhook: WebhookSender | null
+  readonly #unmarked: NotifyOptions['unmarked']
+  readonly #outbox: Outgoing[] = []
+  readonly #delivered = new RecentSet<number>(DELIVERED_MEMORY)
+  /** Reported (table, version) pairs, so an unknown layout is logged once, not once per row. */
+  readonly #reported = new Set<string>()
+  #logger: ListenerLogger = silentLogger
+  #signal: AbortSignal | undefined
+  /** The last entry collected: a retried `listen` of the same entry only retries delivery. */
+  #lastEntry: JournalEntry | null = null
+
+  /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
+  constructor(options: NotifyInput, name = 'notify') {
+    const opts = optionsSchema.parse(options)
+    this.name = name
+    this.#collector = new ChangeCollector({
+      decode: textDecoder(opts.encoding),
+      maxFiles: opts.maxFiles,
+      onSkip: (skip) => this.#skipped(skip),
+    })
+    this.#filter = createChangeFilter(opts.filters)
+    this.#smtp = opts.smtp ? new SmtpSender(opts.smtp) : null
+    this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
+    this.#unmarked = opts.unmarked
+  }
+
+  /** Changes collected and not yet taken by every channel. */
+  get pending(): number {
+    return this.#outbox.length
+  }
+
+  open(context: ListenerContext): void {
+    this.#logger = context.logger
+    this.#signal = context.signal
+  }
+
+  isHandled(entry: JournalEntry): boolean {
+    return ChangeCollector.wants(entry)
+  }
+
+  async listen(entry: JournalEntry): Promise<void> {
+    if (entry !== this.#lastEntry) {
+      this.#lastEntry = entry
+      this.#enqueue(this.#collector.add(entry))
+    }
+    await this.#flush()
+  }
+
+  async noData(hadData: boolean): Promise<void> {
+    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked) {
+      this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
+      this.#enqueue(this.#collector.flushUnmarked())
+    }
+    await this.#flush()
+  }
+
+  /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
+  async sync(): Promise<void> {
+    await this.#flush()
+  }
+
+  close(): void {
+    if (this.#outbox.length > 0) {
+      this.#logger.warn(
+        { listener: this.name, changes: this.#outbox.map((o) => o.change.change) },
+        'closing with undelivered changes: they are sent again when the daemon replays from its last commit',
+      )
+    }
+    this.#smtp?.close()
+  }
+
+  #enqueue(changes: readonly SubmittedChange[]): void {
+    for (const change of changes) {
+      if (this.#delivered.has(change.change)) {
+        this.#logger.debug({ listener: this.name, change: change.change }, 'change already delivered by this process: not sent again')
+        continue
+      }
+      if (this.#filter && !this.#filter(change)) {
+        this.#logger.debug({ listener: this.name, change: change.change }, 'change filtered out')
+        continue
+      }
+      const channels = new Set<Channel>()
+      if (this.#smtp) channels.add('smtp')
+      if (this.#webhook) channels.add('webhook')
+      this.#outbox.push({ change, channels })
+    }
+  }
+
+  /**
+   * Delivers the outbox in order. The channels of one change are tried
+   * together, so a mail server that is down does not hold back that
+   * change's webhook; a channel that took the change is not asked again.
+   * Stops at the first change a channel failed (later ones wait for the retry).
+   */
+  async #flush(): Promise<void> {
+    while (this.#outbox.length > 0) {
+      const out = this.#outbox[0] as Outgoing
+      const channels = [...out.channels]
+      const results = await Promise.allSettled(channels.map((c) => this.#deliver(c, out.change)))
+      const failures: Error[] = []
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') out.channels.delete(channels[i] as Channel)
+        else failures.push(toError(r.reason))
+      })
+      if (failures.length > 0) {
+        // The first failure goes to the daemon (and its retry); the others are logged here.
+        for (const err of failures.slice(1)) this.#logger.warn({ listener: this.name, err }, err.message)
+        throw failures[0]
+      }
+      this.#outbox.shift()
+      this.#delivered.add(out.change.change)
+      this.#logger.info(
+        { listener: this.name, change: out.change.change, user: out.change.user, files: out.change.fileCount },
+        'change notified',
+      )
+    }
+  }
+
+  async #deliver(channel: Channel, change: SubmittedChange): Promise<void> {
+    if (channel === 'smtp') {
+      await (this.#smtp as SmtpSender).send(change, this.name)
+      return
+    }
+    await (this.#webhook as WebhookSender).send(changePayload(change, this.name, new Date()), this.#signal)
+  }
+
+  #skipped(skip: CollectorSkip): void {
+    const where = skip.position ? formatWhere(skip.position) : undefined
+    if (skip.reason === 'unknown-version') {
+      // Once per table version: a journal of an unknown schema has thousands of such rows.
+      const key = `${skip.table}:${String(skip.version)}`
+      if (this.#reported.has(key)) return
+      this.#reported.add(key)
+      this.#logger.warn(
+        { listener: this.name, table: skip.table, version: skip.version, at: where },
+        `${skip.detail}: its rows are skipped (logged once per table version); notifications may lack files or changes`,
+      )
+      return
+    }
+    this.#logger.warn({ listener: this.name, reason: skip.reason, table: skip.table, at: where }, skip.detail)
+  }
+}
+
+/** The daemon's factory for the built-in `notify` listener. */
+export function create(options: NotifyOptions, context: { name: string }): Listener {
+  return new NotifyListener(options, context.name)
+}

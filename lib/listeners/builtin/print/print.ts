@@ -1,0 +1,120 @@
+import { createWriteStream, fsync, type WriteStream } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Writable } from 'node:stream'
+import { z } from 'zod'
+import type { JournalEntry } from '../../../journal/entry.js'
+import { createEntryFilter } from '../../../journal/entry-filter.js'
+import { entryToJsonLine } from '../../../journal/entry-json.js'
+import { BaseListener, type Listener } from '../../listener.js'
+
+export const optionsSchema = z
+  .strictObject({
+    format: z
+      .enum(['raw', 'json'])
+      .default('json')
+      .describe('raw: the records exactly as in the journal; json: one JSON object per line (NDJSON), as logdaemon-cat --format json.'),
+    output: z.string().min(1).default('-').describe('File to append to (relative to the configuration file), or - for standard output.'),
+    table: z.array(z.string().min(1)).default([]).describe('Only records of tables matching one of these patterns (* wildcards, e.g. db.rev*), as logdaemon-cat --table.'),
+    op: z.array(z.string().min(1)).default([]).describe('Only records with one of these ops (pv, rv, dv, ex, nx, …), as logdaemon-cat --op.'),
+    encoding: z.enum(['utf8', 'latin1']).default('utf8').describe('How JSON strings decode field bytes.'),
+  })
+  .describe('print: entries as raw journal bytes or NDJSON, to standard output or a file, with the filters of logdaemon-cat.')
+
+export type PrintOptions = z.infer<typeof optionsSchema>
+
+/**
+ * Prints entries, raw or as NDJSON, to a stream (standard output by
+ * default, never ended) or a file it appends to. Waits for `drain`, so a
+ * slow reader slows the daemon rather than filling memory.
+ */
+export class PrintListener extends BaseListener {
+  readonly #format: 'raw' | 'json'
+  readonly #filter: ((entry: JournalEntry) => boolean) | null
+  readonly #encoding: 'utf8' | 'latin1'
+  readonly #file: string | null
+  #out: Writable | null
+  #error: Error | null = null
+  readonly #onError = (err: Error): void => {
+    this.#error ??= err
+  }
+
+  /** `output` is a file path, `-` for standard output, or any Writable (which it never ends). */
+  constructor(options: Omit<PrintOptions, 'output'> & { output: string | Writable }, name = 'print') {
+    super(name)
+    this.#format = options.format
+    this.#encoding = options.encoding
+    this.#filter = createEntryFilter({ tables: options.table, ops: options.op })
+    if (typeof options.output === 'string' && options.output !== '-') {
+      this.#file = options.output
+      this.#out = null
+    } else {
+      this.#file = null
+      this.#out = typeof options.output === 'string' ? process.stdout : options.output
+      this.#out.on('error', this.#onError)
+    }
+  }
+
+  open(): Promise<void> | void {
+    if (!this.#file || this.#out) return
+    const ws: WriteStream = createWriteStream(this.#file, { flags: 'a' })
+    ws.on('error', this.#onError)
+    this.#out = ws
+    return new Promise<void>((res, rej) => {
+      ws.once('ready', () => res())
+      ws.once('error', rej)
+    })
+  }
+
+  override isHandled(entry: JournalEntry): boolean {
+    return this.#filter === null || this.#filter(entry)
+  }
+
+  listen(entry: JournalEntry): void | Promise<void> {
+    const out = this.#out
+    if (!out) return Promise.resolve(this.open()).then(() => this.listen(entry))
+    if (this.#error) throw this.#error
+    const data = this.#format === 'raw' ? entry.raw : entryToJsonLine(entry.withEncoding(this.#encoding), null)
+    if (out.write(data)) return
+    return new Promise<void>((res, rej) => {
+      const done = (err?: Error): void => {
+        out.off('drain', ok).off('error', done)
+        if (err) rej(err)
+        else res()
+      }
+      const ok = (): void => done()
+      out.on('drain', ok).on('error', done)
+    })
+  }
+
+  /** Waits until everything written so far has been handed to the OS (and fsynced, for a file). */
+  async sync(): Promise<void> {
+    const out = this.#out
+    if (!out) return
+    await new Promise<void>((res, rej) => out.write('', (err) => (err ? rej(err) : res())))
+    if (this.#error) throw this.#error
+    if (this.#file) {
+      const fd = (out as WriteStream & { fd?: number | null }).fd
+      if (typeof fd === 'number') {
+        await new Promise<void>((res, rej) => fsync(fd, (err) => (err ? rej(err) : res())))
+      }
+    }
+  }
+
+  /** Ends the file it opened; standard output and given streams are left open. */
+  async close(): Promise<void> {
+    const out = this.#out
+    if (!out) return
+    if (!this.#file) {
+      out.off('error', this.#onError)
+      return
+    }
+    this.#out = null
+    await new Promise<void>((res) => out.end(() => res()))
+  }
+}
+
+/** The `print` built-in. A relative `output` is taken from `baseDir` (the configuration file's directory). */
+export function create(options: PrintOptions, context: { name: string; baseDir?: string }): Listener {
+  const output = options.output === '-' ? '-' : resolve(context.baseDir ?? '.', options.output)
+  return new PrintListener({ ...options, output }, context.name)
+}

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { checkConfig } from '../../lib/cli/check.js'
+import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
+
+const config = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ server: { root: 'root' }, from: 5, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }], ...extra })
+
+t.test('prints the chain it would read: numbers, files, compressed or not, live size; no problems', async (t) => {
+  const dir = t.testdir({ 'c.json': config() })
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 1, startJournal: 4 })
+  await sim.appendTransaction()
+  await sim.rotate('rename')
+  await sim.appendTransaction()
+  await sim.rotate('rename')
+  await sim.appendTransaction()
+  await (await sim.rotate('rename-gzip')).done
+  await sim.appendTransaction()
+  await sim.close()
+  const r = await checkConfig(join(dir, 'c.json'))
+  t.same(r.problems, [])
+  t.equal(r.startJournal, 5)
+  t.same(r.chain?.archives.map((a) => a.journal), [5, 6], 'from 5 on')
+  t.match(r.text, /configuration .*c\.json is valid\./)
+  t.match(r.text, new RegExp(`live journal +${join(dir, 'root', 'journal')}: journal 7, \\d+ bytes`))
+  t.match(r.text, /start +journal 5 from its start \(from: 5; no state file at .*logdaemon\.state\.json yet\)/)
+  t.match(r.text, new RegExp(`\\n  5 +${join(dir, 'root', 'journal.5')} +plain +\\d+\\n`))
+  t.match(r.text, new RegExp(`\\n  6 +${join(dir, 'root', 'journal.6.gz')} +gzip +\\d+\\n`))
+  t.match(r.text, new RegExp(`\\n  7 +${join(dir, 'root', 'journal')} +live +\\d+\\n`))
+  t.notMatch(r.text, /journal\.4/, 'journals before the start are not listed')
+  t.match(r.text, /gaps +none/)
+  t.match(r.text, /listeners +mirror \(mirror\)/)
+  t.match(r.text, /status page +http:\/\/127\.0\.0\.1:4780\//)
+  t.notMatch(r.text, /problems that would stop/)
+})
+
+t.test('a gap, no start point, and a custom module that does not load are problems', async (t) => {
+  const dir = t.testdir({
+    'gap.json': config(),
+    'nostart.json': config({ from: undefined }),
+    'end.json': config({ from: 'end', status: false }),
+    'mod.json': config({ listeners: [{ type: 'module', module: './nothing.mjs' }, { type: 'module', module: './ok.mjs' }] }),
+    'ok.mjs': 'export default () => ({})',
+    root: { 'journal.5': 'x', 'journal.7.gz': 'y', journal: '' },
+  })
+  const gap = await checkConfig(join(dir, 'gap.json'))
+  t.same(gap.chain?.gaps, [6])
+  t.match(gap.problems[0], /journal 6 is missing between 5 .* and 8/)
+  t.match(gap.text, /gaps +6\n/)
+  t.match(gap.text, /problems that would stop the daemon:\n {2}- journal 6 is missing/)
+  const nostart = await checkConfig(join(dir, 'nostart.json'))
+  t.match(nostart.problems, [/no state file and no "from"/])
+  const end = await checkConfig(join(dir, 'end.json'))
+  t.same(end.problems, [])
+  t.match(end.text, /start +the end of the live journal/)
+  t.match(end.text, /status page +off/)
+  const mod = await checkConfig(join(dir, 'mod.json'))
+  t.equal(mod.problems.length, 2, 'the gap and the module')
+  t.match(mod.problems[1], /listener module \.\/nothing\.mjs cannot be imported/)
+})
+
+t.test('an existing state file is where reading starts', async (t) => {
+  const dir = t.testdir({ 'c.json': config({ state: 'st.json' }) })
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 2, startJournal: 5 })
+  await sim.appendTransaction()
+  await sim.close()
+  const { Daemon } = await import('../../lib/daemon/daemon.js')
+  const { loadConfig } = await import('../../lib/daemon/config.js')
+  const pino = (await import('pino')).default
+  const d = new Daemon(await loadConfig(join(dir, 'c.json')), { logger: pino({ level: 'silent' }), listeners: [{ name: 'x', isHandled: () => true, listen() {}, noData() {}, close() {} }] })
+  await d.start()
+  await d.stop()
+  const r = await checkConfig(join(dir, 'c.json'))
+  t.match(r.start, /^5\/\d+ \(line \d+\) from the state file .*st\.json, saved /)
+  t.same(r.problems, [])
+})
+
+t.test('an invalid configuration throws', async (t) => {
+  const dir = t.testdir({ 'bad.json': '{"server":{}}' })
+  await t.rejects(checkConfig(join(dir, 'bad.json')), { code: 'ERR_CONFIG_INVALID' })
+})

@@ -1,0 +1,88 @@
+import t from 'tap'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadConfig } from '../../lib/daemon/config.js'
+import { guessStart, initConfig, renderInitConfig } from '../../lib/cli/init.js'
+
+t.test('writes a commented JS configuration from the environment, which validates', async (t) => {
+  const dir = t.testdir({ root: { 'checkpoint.40.gz': '', 'checkpoint.41': '', 'journal.40': '', 'journal.41': '', journal: '' } })
+  const file = join(dir, 'logdaemon.config.mjs')
+  const { info, text } = await initConfig({
+    file,
+    env: { P4ROOT: join(dir, 'root'), P4JOURNAL: 'journal', P4PORT: 'ssl:perforce:1666', P4USER: 'admin' },
+  })
+  t.equal(info.from, 41, 'starts at the newest checkpoint')
+  t.equal(info.journal, join(dir, 'root', 'journal'), 'a relative P4JOURNAL is taken from P4ROOT')
+  t.equal(readFileSync(file, 'utf8'), text)
+  t.match(text, /^\/\/ logdaemon configuration, written by 'logdaemon init' for P4PORT=ssl:perforce:1666, P4USER=admin\./)
+  t.match(text, /the newest checkpoint found is 41/)
+  t.match(text, /\/\/ \{ type: 'hot-backup'/)
+  const config = await loadConfig(file)
+  t.equal(config.server.root, join(dir, 'root'))
+  t.equal(config.from, 41)
+  t.same(config.listeners.map((l) => l.name), ['mirror'])
+  t.equal(config.state, join(dir, 'logdaemon.state.json'))
+  t.same(config.listeners[0]!.options, { dir: 'mirror', fsync: true })
+})
+
+t.test('never overwrites without force', async (t) => {
+  const dir = t.testdir({ root: {}, 'logdaemon.config.mjs': '// mine\n' })
+  const file = join(dir, 'logdaemon.config.mjs')
+  await t.rejects(initConfig({ file, env: { P4ROOT: join(dir, 'root') } }), { code: 'ERR_FILE_EXISTS', file, message: /--force/ })
+  t.equal(readFileSync(file, 'utf8'), '// mine\n')
+  await initConfig({ file, env: { P4ROOT: join(dir, 'root') }, force: true })
+  t.not(readFileSync(file, 'utf8'), '// mine\n')
+})
+
+t.test('needs P4ROOT or --root', async (t) => {
+  const dir = t.testdir()
+  await t.rejects(initConfig({ file: join(dir, 'c.mjs'), env: {} }), { code: 'ERR_USAGE', message: /P4ROOT is not set/ })
+  const { info } = await initConfig({ file: join(dir, 'c.mjs'), env: {}, root: dir, prefix: 'jnl/main' })
+  t.equal(info.root, dir)
+  t.equal(info.prefix, 'jnl/main')
+  t.equal((await loadConfig(join(dir, 'c.mjs'))).server.prefix, 'jnl/main')
+})
+
+t.test('where to start: newest checkpoint (prefixed too), else the oldest journal, else the live one', async (t) => {
+  const dir = t.testdir({
+    a: { 'checkpoint.7': '', 'journal.9': '' },
+    b: { jnl: { 'main.ckp.12.gz': '', 'main.jnl.12': '' } },
+    c: { 'journal.3': '', 'journal.4.gz': '', journal: '' },
+    d: { journal: '' },
+  })
+  t.match(await guessStart({ root: join(dir, 'a') }), { from: 7 })
+  t.match(await guessStart({ root: join(dir, 'b'), prefix: 'jnl/main' }), { from: 12 })
+  t.match(await guessStart({ root: join(dir, 'c') }), { from: 3, reason: /oldest journal on disk is 3/ })
+  t.match(await guessStart({ root: join(dir, 'd') }), { from: 0, reason: /live journal is number 0/ })
+  t.match(await guessStart({ root: join(dir, 'missing') }), { from: 0 })
+})
+
+t.test('the rendered configuration mentions a set journal and prefix as values, unset ones as comments', async (t) => {
+  const set = renderInitConfig({ root: '/p4', journal: '/logs/journal', prefix: 'jnl/x', from: 'end', fromReason: 'r' })
+  t.match(set, /\n {4}journal: "\/logs\/journal",\n {4}prefix: "jnl\/x",/)
+  t.match(set, /from: "end",/)
+  const unset = renderInitConfig({ root: '/p4', from: 1, fromReason: 'r' })
+  t.match(unset, /\/\/ journal: "\/p4\/journal"/)
+  t.match(unset, /\/\/ prefix: 'jnl\/main'/)
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'x.mjs'), unset)
+  t.equal((await loadConfig(join(dir, 'x.mjs'))).server.journal, undefined)
+})
+
+t.test('the commented listener examples validate once uncommented', async (t) => {
+  const text = renderInitConfig({ root: '/p4', from: 1, fromReason: 'r', user: 'admin' })
+  const [head, rest] = text.split('  listeners: [\n') as [string, string]
+  const end = rest.indexOf('\n  ],\n')
+  const listeners = rest
+    .slice(0, end)
+    .split('\n')
+    .map((line) => line.replace(/^(\s*)\/\/ (\{|\s{2}|\} \},)/, '$1$2'))
+    .join('\n')
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'all.mjs'), `${head}  listeners: [\n${listeners}${rest.slice(end)}`)
+  const config = await loadConfig(join(dir, 'all.mjs'))
+  t.same(
+    config.listeners.map((l) => l.type),
+    ['mirror', 'print', 'hot-backup', 'notify', 'module'],
+  )
+})

@@ -1,0 +1,179 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { appendFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { ListenerChain } from '../../../lib/listeners/listener-chain.js'
+import { MirrorListener, create, optionsSchema } from '../../../lib/listeners/builtin/mirror/mirror.js'
+import type { JournalEntry } from '../../../lib/journal/entry.js'
+import type { JournalPosition } from '../../../lib/position.js'
+import { transactions } from '../../helpers/entries.js'
+
+/** Two journals, 5 and 6, as the rotating source would deliver them. */
+function twoJournals(): { files: Map<number, Buffer>; entries: JournalEntry[] } {
+  const a = transactions(30, 5)
+  const b = transactions(20, 6)
+  b.entries[0]!.didRotate = true
+  return { files: new Map([[5, a.bytes], [6, b.bytes]]), entries: [...a.entries, ...b.entries] }
+}
+
+const mirror = (dir: string, fsync = true) => new MirrorListener(optionsSchema.parse({ dir, fsync }))
+
+async function run(entries: JournalEntry[], dir: string, commits: JournalPosition[] = []): Promise<void> {
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [mirror(dir)], commitIntervalMs: 0, commit: (p) => void commits.push(p) }))
+}
+
+t.test('mirrors the exact bytes of every journal to DIR/journal.N and records what it synced', async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  await run(entries, dir)
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5))
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
+  const state = JSON.parse(readFileSync(join(dir, '.mirror-state.json'), 'utf8'))
+  t.same(state, { version: 1, journals: { '5': files.get(5)!.length, '6': files.get(6)!.length } })
+})
+
+t.test('a replay after a restart is skipped: nothing is written twice', async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  await run(entries.slice(0, 40), dir)
+  // The daemon resumes from an earlier commit: entries 20.. come again.
+  await run(entries.slice(20), dir)
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5))
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
+})
+
+t.test('on open, bytes past the committed length are cut off', async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  await run(entries.slice(0, 10), dir)
+  // A crash after writing, before the sync: garbage past the committed end, in this and the next journal.
+  appendFileSync(join(dir, 'journal.5'), 'half a rec')
+  writeFileSync(join(dir, 'journal.6'), 'never synced')
+  const m = mirror(dir)
+  await m.open()
+  await m.close()
+  t.equal(readFileSync(join(dir, 'journal.5')).length, entries[9]!.position.end)
+  t.equal(readFileSync(join(dir, 'journal.6')).length, 0)
+  await run(entries.slice(10), dir)
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5))
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
+})
+
+t.test('an entry past the end of the mirror is ERR_MIRROR_GAP, at once', async (t) => {
+  const dir = t.testdir()
+  const { entries } = twoJournals()
+  await t.rejects(run(entries.slice(4), dir), {
+    code: 'ERR_LISTENER_FAILED',
+    journal: 5,
+    cause: { code: 'ERR_MIRROR_GAP', journal: 5, offset: entries[4]!.position.offset },
+  })
+})
+
+t.test('a mirror file shorter than its committed length is ERR_MIRROR_MISMATCH', async (t) => {
+  const dir = t.testdir()
+  const { entries } = twoJournals()
+  await run(entries.slice(0, 10), dir)
+  truncateSync(join(dir, 'journal.5'), 5)
+  await t.rejects(mirror(dir).open(), { code: 'ERR_MIRROR_MISMATCH', journal: 5 })
+})
+
+t.test('an unreadable state is ERR_MIRROR_MISMATCH', async (t) => {
+  for (const text of ['{nope', '{"version":2,"journals":{}}', '{"version":1,"journals":{"x":1}}', '{"version":1,"journals":{"1":-1}}']) {
+    const dir = t.testdir({ '.mirror-state.json': text })
+    await t.rejects(mirror(dir).open(), { code: 'ERR_MIRROR_MISMATCH' }, text)
+  }
+})
+
+t.test('entries without a journal number cannot be mirrored', async (t) => {
+  const dir = t.testdir()
+  const e = transactions(1).entries[0]!
+  const anonymous = Object.assign(Object.create(Object.getPrototypeOf(e)), e, { position: { ...e.position, journal: null } }) as JournalEntry
+  const m = mirror(dir)
+  await t.rejects(async () => m.listen(anonymous), { code: 'ERR_MIRROR_GAP' })
+  await m.close()
+})
+
+t.test('options: dir is required, unknown keys refused, paths taken from baseDir', async (t) => {
+  t.notOk(optionsSchema.safeParse({}).success)
+  t.notOk(optionsSchema.safeParse({ dir: 'x', extra: 1 }).success)
+  t.same(optionsSchema.parse({ dir: 'x' }), { dir: 'x', fsync: true })
+  const l = create(optionsSchema.parse({ dir: 'm' }), { name: 'copy', baseDir: '/srv/logdaemon' }) as MirrorListener
+  t.equal(l.name, 'copy')
+  t.equal(l.dir, '/srv/logdaemon/m')
+})
+
+t.test('crash anywhere, restart from the last commit: the mirror ends byte-identical (property)', async (t) => {
+  const { files, entries } = twoJournals()
+  const base = t.testdir()
+  let runs = 0
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 1, max: entries.length }), { minLength: 1, maxLength: 4 }),
+      fc.uint8Array({ minLength: 0, maxLength: 40 }),
+      async (crashAfter, garbage) => {
+        runs++
+        const dir = join(base, String(runs))
+        let committed: JournalPosition | null = null
+        for (const stop of crashAfter) {
+          const from = committed === null ? 0 : entries.findIndex((e) => e.position.journal === committed!.journal && e.position.offset === committed!.offset)
+          const startAt = from < 0 ? entries.findIndex((e) => e.position.journal === committed!.journal + 1) : from
+          const slice = entries.slice(startAt, Math.max(startAt, stop))
+          const commits: JournalPosition[] = []
+          // A run that ends early without closing: a kill -9 after the last sync.
+          const m = mirror(dir, false)
+          await m.open()
+          for (const e of slice) {
+            await m.listen(e)
+            if (e.consistent && e.position.offset % 3 === 0) {
+              await m.sync({ journal: e.position.journal!, offset: e.position.end })
+              commits.push({ journal: e.position.journal!, offset: e.position.end })
+            }
+          }
+          await m.close()
+          // Unsynced bytes may have reached the disk, and more: simulate a torn write.
+          const last = slice.at(-1)?.position.journal
+          if (last != null) appendFileSync(join(dir, `journal.${last}`), garbage)
+          committed = commits.at(-1) ?? committed
+        }
+        const from = committed === null ? 0 : entries.findIndex((e) => e.position.offset === committed!.offset && e.position.journal === committed!.journal)
+        await run(entries.slice(from < 0 ? 0 : from), dir)
+        return readFileSync(join(dir, 'journal.5')).equals(files.get(5)!) && readFileSync(join(dir, 'journal.6')).equals(files.get(6)!)
+      },
+    ),
+    { numRuns: 40 },
+  )
+  t.equal(runs >= 40, true)
+})
+
+t.test('a write that fails is retried with the same bytes at the same offset', async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  const m = mirror(dir, false)
+  await m.open()
+  // Big enough entries to fill the 64 KiB buffer: the flush happens inside listen().
+  let failed = 0
+  const realListen = m.listen.bind(m)
+  // Fault injection: the first positional write of the process's FileHandles fails once (EIO).
+  const probe = await open(join(dir, 'probe'), 'w')
+  const FileHandle = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> }
+  await probe.close()
+  const write = FileHandle.write
+  FileHandle.write = function (this: unknown, ...args: unknown[]) {
+    if (failed++ === 0) return Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' }))
+    return write.apply(this, args)
+  }
+  t.teardown(() => {
+    FileHandle.write = write
+  })
+  const chain = new ListenerChain({ listeners: [{ name: 'mirror', isHandled: () => true, listen: realListen, sync: (p) => m.sync(p), noData() {}, close: () => m.close() }], commitIntervalMs: 0, retry: { retries: 3, minTimeout: 1, randomize: false } })
+  const big = [...entries, ...transactions(3000, 7).entries]
+  await pipeline(Readable.from(big), chain)
+  FileHandle.write = write
+  t.ok(failed > 1, 'a write failed and was retried')
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5))
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
+  t.same(readFileSync(join(dir, 'journal.7')), transactions(3000, 7).bytes)
+})

@@ -1,0 +1,115 @@
+import t from 'tap'
+import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
+import type { SubmittedChange } from '../../../../lib/listeners/builtin/notify/change-collector.js'
+import { DEFAULT_SUBJECT } from '../../../../lib/listeners/builtin/notify/change-message.js'
+import { SmtpSender, type SmtpOptions } from '../../../../lib/listeners/builtin/notify/smtp-sender.js'
+import { startSmtpPeer } from '../../../helpers/notify-peers.js'
+
+const change: SubmittedChange = {
+  change: 4711,
+  user: 'zoë',
+  client: 'zoe-ws',
+  date: 1411124783,
+  description: 'Fix the frobnicator\n\nA longer explanation, with a € sign.\n',
+  descriptionComplete: true,
+  files: [
+    { depotFile: '//depot/main/frob.c', revision: 12, action: 'edit' },
+    { depotFile: '//depot/main/new file.txt', revision: 1, action: 'add' },
+  ],
+  fileCount: 2,
+  filesComplete: true,
+  position: { journal: 7, offset: 0, end: 100, line: 1 },
+  pid: '1',
+}
+
+const options = (port: number, extra: Partial<SmtpOptions> = {}): SmtpOptions => ({
+  host: '127.0.0.1',
+  port,
+  secure: false,
+  requireTLS: false,
+  from: 'Perforce <p4@example.com>',
+  to: ['review@example.com', 'lead@example.com'],
+  subjectTemplate: DEFAULT_SUBJECT,
+  timeoutMs: 10_000,
+  ...extra,
+})
+
+t.test('mails the change to every recipient, p4 describe style, with dedupe headers', async (t) => {
+  const peer = await startSmtpPeer()
+  t.teardown(() => peer.close())
+  const sender = new SmtpSender(options(peer.port))
+  t.teardown(() => sender.close())
+  await sender.send(change, 'review')
+  t.equal(peer.mails.length, 1)
+  const mail = peer.mails[0]!
+  t.equal(mail.from, 'p4@example.com')
+  t.same(mail.to, ['review@example.com', 'lead@example.com'])
+  t.equal(mail.headers.get('subject'), '[p4] Change 4711 by zoë@zoe-ws: Fix the frobnicator')
+  t.equal(mail.headers.get('message-id'), '<logdaemon.change-4711@example.com>')
+  t.equal(mail.headers.get('x-logdaemon-change'), '4711')
+  t.equal(mail.headers.get('x-logdaemon-delivery'), 'change-4711')
+  t.equal(mail.headers.get('x-logdaemon-listener'), 'review')
+  t.equal(
+    mail.text,
+    [
+      'Change 4711 by zoë@zoe-ws on 2014/09/19 11:06:23 UTC',
+      '',
+      '\tFix the frobnicator',
+      '\t',
+      '\tA longer explanation, with a € sign.',
+      '',
+      'Affected files ...',
+      '',
+      '... //depot/main/frob.c#12 edit',
+      '... //depot/main/new file.txt#1 add',
+      '',
+    ].join('\n'),
+  )
+})
+
+t.test('logs in when auth is configured', async (t) => {
+  const peer = await startSmtpPeer({ auth: { user: 'p4mail', pass: 'pw' } })
+  t.teardown(() => peer.close())
+  const good = new SmtpSender(options(peer.port, { auth: { user: 'p4mail', pass: 'pw' } }))
+  t.teardown(() => good.close())
+  await good.send(change, 'n')
+  t.equal(peer.mails.length, 1)
+  const bad = new SmtpSender(options(peer.port, { auth: { user: 'p4mail', pass: 'wrong' } }))
+  t.teardown(() => bad.close())
+  const err = (await bad.send(change, 'n').catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.equal(peer.mails.length, 1)
+})
+
+t.test('a server that refuses the message rejects with ERR_NOTIFY_DELIVERY', async (t) => {
+  const peer = await startSmtpPeer()
+  t.teardown(() => peer.close())
+  peer.refuse = 451
+  const sender = new SmtpSender(options(peer.port))
+  t.teardown(() => sender.close())
+  const err = (await sender.send(change, 'n').catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.same(err.details, { channel: 'smtp', change: 4711, host: '127.0.0.1', port: peer.port })
+  t.match(err.message, /mail for change 4711 via 127\.0\.0\.1:\d+ failed/)
+})
+
+t.test('no server listening rejects with ERR_NOTIFY_DELIVERY', async (t) => {
+  const peer = await startSmtpPeer()
+  const port = peer.port
+  await peer.close()
+  const sender = new SmtpSender(options(port))
+  t.teardown(() => sender.close())
+  const err = (await sender.send(change, 'n').catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.match(err.message, /ECONNREFUSED/)
+})
+
+t.test('requireTLS fails against a server without STARTTLS', async (t) => {
+  const peer = await startSmtpPeer()
+  t.teardown(() => peer.close())
+  const sender = new SmtpSender(options(peer.port, { requireTLS: true }))
+  t.teardown(() => sender.close())
+  const err = (await sender.send(change, 'n').catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.equal(peer.mails.length, 0)
+})

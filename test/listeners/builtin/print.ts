@@ -1,0 +1,106 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PassThrough, Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { ListenerChain } from '../../../lib/listeners/listener-chain.js'
+import { PrintListener, create, optionsSchema } from '../../../lib/listeners/builtin/print/print.js'
+import { entriesOf } from '../../helpers/entries.js'
+
+const { bytes, entries } = entriesOf(
+  [
+    { op: 'pv', version: 9, table: 'db.rev', fields: ['//depot/a.c', 1] },
+    { op: 'pv', version: 3, table: 'db.revsx', fields: ['//depot/b.c', 2] },
+    { op: 'dv', version: 1, table: 'db.counters', fields: ['change', '7'] },
+    { op: 'ex', fields: [42, 1700000000] },
+  ],
+  12,
+)
+
+function sink(): { out: PassThrough; text: () => string } {
+  const out = new PassThrough()
+  const chunks: Buffer[] = []
+  out.on('data', (c: Buffer) => chunks.push(c))
+  return { out, text: () => Buffer.concat(chunks).toString('utf8') }
+}
+
+t.test('NDJSON by default, one object per entry, as logdaemon-cat --format json', async (t) => {
+  const { out, text } = sink()
+  const print = new PrintListener({ ...optionsSchema.parse({}), output: out })
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print] }))
+  const lines = text().trimEnd().split('\n').map((l) => JSON.parse(l))
+  t.equal(lines.length, 4)
+  t.match(lines[0], { file: null, journal: 12, offset: 0, line: 1, op: 'pv', version: 9, table: 'db.rev', fields: ['//depot/a.c', '1'] })
+  t.match(lines[3], { op: 'ex', table: null, fields: ['42', '1700000000'] })
+  t.notOk(out.writableEnded, 'a given stream is never ended')
+})
+
+t.test('raw output is the exact bytes; --table wildcards and --op filter', async (t) => {
+  const { out, text } = sink()
+  const print = new PrintListener({ ...optionsSchema.parse({ format: 'raw', table: ['db.rev*'] }), output: out })
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print] }))
+  t.equal(text(), Buffer.concat([entries[0]!.raw, entries[1]!.raw]).toString('utf8'))
+  const all = sink()
+  const raw = new PrintListener({ ...optionsSchema.parse({ format: 'raw' }), output: all.out })
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [raw] }))
+  t.equal(all.text(), bytes.toString('utf8'))
+  const ops = sink()
+  const onlyDv = new PrintListener({ ...optionsSchema.parse({ format: 'raw', op: ['dv', 'ex'], table: ['db.counters'] }), output: ops.out })
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [onlyDv] }))
+  t.equal(ops.text(), entries[2]!.raw.toString('utf8'), 'both filters apply: @ex@ has no table')
+})
+
+t.test('appends to a file relative to the configuration, syncs it, and closes it', async (t) => {
+  const dir = t.testdir({ 'out.jnl': 'before\n' })
+  const print = create(optionsSchema.parse({ format: 'raw', output: 'out.jnl' }), { name: 'tee', baseDir: dir })
+  t.equal(print.name, 'tee')
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print] }))
+  t.equal(readFileSync(join(dir, 'out.jnl'), 'utf8'), 'before\n' + bytes.toString('utf8'))
+})
+
+t.test('waits for a slow output to drain', async (t) => {
+  let release: (() => void) | null = null
+  const written: string[] = []
+  const slow = new Writable({
+    highWaterMark: 1,
+    write(chunk: Buffer, _enc, cb) {
+      written.push(chunk.toString())
+      release = () => cb()
+    },
+  })
+  const print = new PrintListener({ ...optionsSchema.parse({ format: 'raw' }), output: slow })
+  const first = print.listen(entries[0]!)
+  t.type(first, Promise, 'the write was over the highWaterMark: listen waits')
+  let done = false
+  void (first as Promise<void>).then(() => (done = true))
+  await new Promise((r) => setImmediate(r))
+  t.notOk(done)
+  ;(release as unknown as () => void)()
+  await first
+  t.equal(written.length, 1)
+})
+
+t.test('an output error fails the next entry', async (t) => {
+  const broken = new Writable({
+    write(_c, _e, cb) {
+      cb(Object.assign(new Error('EPIPE'), { code: 'EPIPE' }))
+    },
+  })
+  broken.on('error', () => {})
+  const print = new PrintListener({ ...optionsSchema.parse({ format: 'raw' }), output: broken })
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print], retry: { retries: 0 } })).then(
+    () => t.fail('should fail'),
+    (err: { code: string; cause: { code: string } }) => {
+      t.equal(err.code, 'ERR_LISTENER_FAILED')
+      t.equal(err.cause.code, 'EPIPE')
+    },
+  )
+})
+
+t.test('options schema: defaults and strictness', async (t) => {
+  t.same(optionsSchema.parse({}), { format: 'json', output: '-', table: [], op: [], encoding: 'utf8' })
+  t.notOk(optionsSchema.safeParse({ tables: ['x'] }).success)
+  const stdoutPrint = create(optionsSchema.parse({}), { name: 'print' })
+  await stdoutPrint.close()
+  t.notOk(process.stdout.writableEnded, 'standard output is never ended')
+})

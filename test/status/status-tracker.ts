@@ -1,0 +1,240 @@
+import t from 'tap'
+import { StatusTracker } from '../../lib/status/status-tracker.js'
+import { JournalEntry } from '../../lib/journal/entry.js'
+import { encodeRecord } from '../../lib/journal/encoder.js'
+import { LogdaemonError, ErrorCodes } from '../../lib/errors.js'
+
+/** A fake clock starting at a whole 5-second boundary. */
+function clock(start = Date.UTC(2024, 0, 1, 12, 0, 0)) {
+  let now = start
+  return { now: () => now, advance: (ms: number) => void (now += ms), start }
+}
+
+/** Entries as a journal would hold them, each following the last. */
+function entries(journal: number, count: number, offset = 0): JournalEntry[] {
+  const out: JournalEntry[] = []
+  for (let i = 0; i < count; i++) {
+    const raw = encodeRecord({ op: 'pv', version: 3, table: 'db.counters', fields: [`change`, offset + i] })
+    out.push(new JournalEntry(raw, { journal, offset, end: offset + raw.length, line: i + 1 }))
+    offset += raw.length
+  }
+  return out
+}
+
+t.test('a fresh tracker reports nothing known', async (t) => {
+  const c = clock()
+  const s = new StatusTracker({ now: c.now, version: '9.9.9' }).snapshot()
+  t.match(s, {
+    version: '9.9.9',
+    root: null,
+    now: new Date(c.start).toISOString(),
+    startedAt: new Date(c.start).toISOString(),
+    uptimeSeconds: 0,
+    position: null,
+    committed: null,
+    liveJournal: { number: null, path: null, size: null },
+    lagBytes: null,
+    entriesTotal: 0,
+    entriesPerSecond: 0,
+    history: { resolutionSeconds: 5, points: [] },
+    listeners: [],
+    retries: 0,
+    errors: 0,
+    lastError: null,
+    lastActivity: null,
+    lastRotation: null,
+    quiet: false,
+  })
+  t.strictSame(JSON.parse(JSON.stringify(s)), s, 'the snapshot is plain JSON')
+})
+
+t.test('the version defaults to the package version', async (t) => {
+  t.match(new StatusTracker().snapshot().version, /^\d+\.\d+\.\d+/)
+})
+
+t.test('position, live journal, lag and committed', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  tr.started({ root: '/p4/root', liveJournal: '/p4/root/journal' })
+  const es = entries(41, 3)
+  const last = es[2]!
+  for (const e of es) tr.entryRead(e)
+  let s = tr.snapshot()
+  t.equal(s.root, '/p4/root')
+  t.equal(s.position, `41/${last.position.end}`)
+  t.equal(s.lagBytes, null, 'lag is unknown before the live size is known')
+
+  tr.liveSize({ journal: 41, size: last.position.end + 100 })
+  s = tr.snapshot()
+  t.strictSame(s.liveJournal, { number: 41, path: '/p4/root/journal', size: last.position.end + 100 })
+  t.equal(s.lagBytes, 100, 'lag is live size minus the read offset')
+
+  tr.liveSize({ journal: 42, size: 10 })
+  t.equal(tr.snapshot().lagBytes, null, 'lag is unknown while catching up on an older journal')
+  tr.liveSize({ journal: 41, size: 0 })
+  t.equal(tr.snapshot().lagBytes, 0, 'a live journal smaller than the read offset reports no lag')
+  tr.liveSize({ journal: 41, size: null })
+  t.equal(tr.snapshot().lagBytes, null)
+
+  tr.committed({ journal: 41, offset: es[1]!.position.end })
+  t.equal(tr.snapshot().committed, `41/${es[1]!.position.end}`)
+})
+
+t.test('entries with an unknown journal number have no position text', async (t) => {
+  const tr = new StatusTracker()
+  const raw = encodeRecord({ op: 'ex', fields: [1] })
+  tr.entryRead(new JournalEntry(raw, { journal: null, offset: 0, end: raw.length, line: 1 }))
+  const s = tr.snapshot()
+  t.equal(s.position, null)
+  t.equal(s.entriesTotal, 1)
+})
+
+t.test('listeners: counts, retries, errors and last activity', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  tr.addListener('mirror')
+  tr.addListener('notify')
+  t.strictSame(tr.listenerNames, ['mirror', 'notify'])
+  t.match(tr.snapshot().listeners, [
+    { name: 'mirror', handled: 0, skipped: 0, retries: 0, errors: 0, lastError: null, lastActivity: null },
+    { name: 'notify', handled: 0 },
+  ])
+
+  const [e1, e2] = entries(1, 2)
+  c.advance(1500)
+  tr.listenerHandled('mirror', e1!)
+  tr.listenerSkipped('notify')
+  c.advance(1000)
+  tr.listenerHandled('mirror', e2!)
+  tr.listenerRetry('notify', Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' }))
+  tr.listenerRetry('notify', new Error('still refused'))
+  let s = tr.snapshot()
+  t.match(s.listeners, [
+    { name: 'mirror', handled: 2, skipped: 0, retries: 0, errors: 0, lastActivity: new Date(c.start + 2500).toISOString() },
+    { name: 'notify', handled: 0, skipped: 1, retries: 2, errors: 0, lastActivity: new Date(c.start + 1500).toISOString() },
+  ])
+  t.match(s.listeners[1]!.lastError, { message: 'still refused', code: null, listener: 'notify' })
+  t.equal(s.retries, 2)
+  t.equal(s.errors, 0)
+  t.equal(s.lastError, null, 'retries are not errors')
+
+  const failed = new LogdaemonError(ErrorCodes.LISTENER_FAILED, 'notify failed at 1/0')
+  tr.listenerError('notify', failed)
+  s = tr.snapshot()
+  t.equal(s.errors, 1)
+  t.match(s.lastError, { message: 'notify failed at 1/0', code: 'ERR_LISTENER_FAILED', listener: 'notify', at: new Date(c.start + 2500).toISOString() })
+  t.match(s.listeners[1], { errors: 1, lastError: { code: 'ERR_LISTENER_FAILED' } })
+
+  tr.listenerHandled('late', e1!)
+  t.equal(tr.snapshot().listeners[2]?.name, 'late', 'an unregistered name is added on first use')
+
+  tr.error(Object.assign(new Error('journal gap'), { code: 'ERR_JOURNAL_GAP' }))
+  s = tr.snapshot()
+  t.equal(s.errors, 2)
+  t.match(s.lastError, { code: 'ERR_JOURNAL_GAP', listener: null })
+})
+
+t.test('rotation, quiet state and uptime', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  c.advance(61_500)
+  tr.rotated({ from: 41, to: 42, mode: 'rename' })
+  tr.quiet(true)
+  let s = tr.snapshot()
+  t.strictSame(s.lastRotation, { at: new Date(c.start + 61_500).toISOString(), from: 41, to: 42, mode: 'rename' })
+  t.equal(s.quiet, true)
+  t.equal(s.uptimeSeconds, 61)
+  tr.quiet(false)
+  s = tr.snapshot()
+  t.equal(s.quiet, false)
+})
+
+t.test('entries per second over the last 10 seconds, and the history', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  const feed = (n: number) => {
+    for (const e of entries(1, n)) tr.entryRead(e)
+  }
+  // 20 entries in each of the first 10 seconds.
+  for (let i = 0; i < 10; i++) {
+    feed(20)
+    c.advance(1000)
+  }
+  let s = tr.snapshot()
+  t.equal(s.entriesTotal, 200)
+  t.equal(s.entriesPerSecond, 20)
+  t.equal(s.lastActivity, new Date(c.start + 9000).toISOString())
+  t.strictSame(
+    s.history.points.map((p) => [p.entries, p.perSecond]),
+    [
+      [100, 20],
+      [100, 20],
+    ],
+  )
+  t.equal(s.history.points[0]!.at, new Date(c.start).toISOString())
+
+  // Half the window quiet: the rate halves; the partial second does not count yet.
+  c.advance(5000)
+  feed(7)
+  s = tr.snapshot()
+  t.equal(s.entriesPerSecond, 10)
+  t.strictSame(s.history.points.map((p) => p.perSecond), [20, 20, 0], 'a quiet interval is a zero point')
+  c.advance(1000)
+  t.equal(tr.snapshot().entriesPerSecond, (4 * 20 + 7) / 10, "the window slides: seconds 6 to 15")
+
+  // Just after start, the rate averages the seconds run so far.
+  const c2 = clock()
+  const young = new StatusTracker({ now: c2.now })
+  for (const e of entries(1, 30)) young.entryRead(e)
+  t.equal(young.snapshot().entriesPerSecond, 0, 'no complete second yet')
+  c2.advance(1000)
+  for (const e of entries(1, 10)) young.entryRead(e)
+  c2.advance(1000)
+  t.equal(young.snapshot().entriesPerSecond, 20)
+})
+
+t.test('a start mid-interval rates the first point over the seconds it ran', async (t) => {
+  const c = clock(Date.UTC(2024, 0, 1, 12, 0, 3))
+  const tr = new StatusTracker({ now: c.now })
+  for (const e of entries(1, 8)) tr.entryRead(e)
+  c.advance(2000)
+  const points = tr.snapshot().history.points
+  t.equal(points.length, 1)
+  t.match(points[0], { at: new Date(Date.UTC(2024, 0, 1, 12, 0, 0)).toISOString(), entries: 8, perSecond: 4 })
+})
+
+t.test('the history is bounded to 10 minutes and survives long silences', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  for (let i = 0; i < 200; i++) {
+    for (const e of entries(1, i % 7)) tr.entryRead(e)
+    c.advance(5000)
+  }
+  let s = tr.snapshot()
+  t.equal(s.history.points.length, 120, '120 points of 5 s')
+  t.equal(s.history.points.at(-1)!.perSecond, (199 % 7) / 5)
+  t.equal(s.history.points[0]!.perSecond, (80 % 7) / 5)
+  t.equal(s.entriesTotal, Array.from({ length: 200 }, (_, i) => i % 7).reduce((a, b) => a + b))
+
+  c.advance(3 * 3600_000)
+  s = tr.snapshot()
+  t.equal(s.history.points.length, 120)
+  t.ok(s.history.points.every((p) => p.entries === 0), 'old counts are gone after a long silence')
+  t.equal(s.entriesPerSecond, 0)
+  for (const e of entries(1, 5)) tr.entryRead(e)
+  c.advance(1000)
+  t.equal(tr.snapshot().entriesPerSecond, 0.5)
+})
+
+t.test('a clock that steps back counts into the newest second', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  c.advance(3000)
+  for (const e of entries(1, 3)) tr.entryRead(e)
+  c.advance(-2000)
+  for (const e of entries(1, 3)) tr.entryRead(e)
+  c.advance(3000)
+  const s = tr.snapshot()
+  t.equal(s.entriesTotal, 6)
+  t.equal(s.entriesPerSecond, 6 / 4)
+})

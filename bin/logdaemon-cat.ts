@@ -9,6 +9,7 @@ import { inflaterName } from '../lib/files/gunzip.js'
 import type { FieldEncoding } from '../lib/journal/entry.js'
 import { VERSION } from '../lib/version.js'
 import { isMain } from '../lib/cli/is-main.js'
+import { fdWasClosed } from '../lib/cli/closed-stdout.js'
 
 const NAME = 'logdaemon-cat'
 
@@ -50,12 +51,15 @@ export interface CatIO {
   stderrIsTTY?: boolean
   /** Stops --follow (SIGINT, SIGTERM): the position is saved and the exit code is 0. */
   signal?: AbortSignal
+  /** Standard output was closed at start (`>&-`): refuse, since nothing written would be kept. */
+  stdoutClosed?: boolean
 }
 
 class UsageError extends Error {}
 
 function positiveInt(text: string, name: string): number {
-  const n = Number(text)
+  // Digits only: Number() would also take 1e3, 0x10, ' 12 ' and 1.0.
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
   return n
 }
@@ -91,6 +95,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     say(`${(err as Error).message}\nTry '${NAME} --help'.`)
     return 2
   }
+  if (io.stdoutClosed) {
+    say('standard output is closed (>&-): the records would be lost, and with --state saved as done. Redirect it to a file, or to /dev/null to discard them')
+    return 1
+  }
   if (values.follow) return follow(values, positionals, maxEntryBytes, io, say)
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
@@ -115,8 +123,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   io.stdout.on('error', (err) => {
     if (isBrokenPipe(err)) brokenPipe = true
   })
+  let current = '-'
   try {
     for (const file of files) {
+      current = file
       if (brokenPipe) break
       const input = openInput(file, io.stdin, progress ? (n) => progress.advance(n) : undefined)
       const counts = await catInput(input, file, io.stdout, options)
@@ -128,7 +138,8 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     progress?.stop()
     if (brokenPipe || isBrokenPipe(err)) return 0
     if (isLogdaemonError(err)) say(err.message)
-    else if (isErrnoException(err)) say(`${err.path ?? ''}${err.path ? ': ' : ''}${err.message}`)
+    // A read error (EISDIR) carries no path: name the input being read.
+    else if (isErrnoException(err)) say(`${err.path ?? (current === '-' ? 'standard input' : current)}: ${err.message}`)
     else say(String(err))
     return err instanceof UsageError || (isLogdaemonError(err) && err.code === ErrorCodes.USAGE) ? 2 : 1
   }
@@ -198,6 +209,7 @@ if (isMain(import.meta.url)) {
     stderr: process.stderr,
     stderrIsTTY: process.stderr.isTTY === true,
     signal: stop.signal,
+    stdoutClosed: fdWasClosed(1),
   })
   process.exitCode = code
 }

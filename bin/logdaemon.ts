@@ -3,7 +3,9 @@ import type { Writable } from 'node:stream'
 import { parseOptions, renderHelp, type OptionTable } from '../lib/cli/options.js'
 import { checkConfig } from '../lib/cli/check.js'
 import { loadConfig } from '../lib/daemon/config.js'
-import { createLogger, Daemon } from '../lib/daemon/daemon.js'
+import { createLogger, Daemon, reopenLogFile } from '../lib/daemon/daemon.js'
+import { guardProcess } from '../lib/daemon/process-guard.js'
+import { verifyCommand } from '../lib/cli/verify.js'
 import { runDemo } from '../lib/cli/demo.js'
 import { DEFAULT_CONFIG_FILE, initConfig } from '../lib/cli/init.js'
 import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../lib/errors.js'
@@ -15,7 +17,8 @@ const NAME = 'logdaemon'
 export const COMMANDS: Readonly<Record<string, string>> = {
   init: 'write a commented starting configuration from P4ROOT, P4JOURNAL, P4PORT, P4USER',
   check: 'validate the configuration and print the journal chain it would read, without reading it',
-  run: 'run the daemon until SIGTERM or SIGINT (then finish, commit, close, exit 0)',
+  run: 'run the daemon until SIGTERM or SIGINT (then finish, commit, close, exit 0); --until-caught-up stops once caught up',
+  verify: "compare the mirror (and with --connect the standby) with the server's journals by SHA-256; exit 1 on a difference",
   demo: 'a simulated server, the daemon with mirror and print listeners, and the status page',
 }
 
@@ -24,6 +27,8 @@ export const OPTIONS: OptionTable = {
   root: { type: 'string', arg: 'DIR', help: 'init: the server root, instead of $P4ROOT' },
   prefix: { type: 'string', arg: 'PREFIX', help: "init: the server's journal prefix (journalPrefix), if it has one" },
   force: { type: 'boolean', help: 'init: replace an existing configuration' },
+  connect: { type: 'boolean', help: 'check: try the hot-backup SSH login and remote script; verify: compare the standby too' },
+  'until-caught-up': { type: 'boolean', help: 'run: a one-shot catch-up: exit 0 once the live journal is reached, quiet and committed' },
   port: { type: 'string', arg: 'N', help: 'demo: status page port (default 4780, or a free one when taken)' },
   keep: { type: 'boolean', help: 'demo: keep the temporary server root and mirror' },
   version: { type: 'boolean', short: 'V', help: 'print the version' },
@@ -45,6 +50,8 @@ export interface MainIO {
    */
   signal?: AbortSignal
   kill?: AbortSignal
+  /** Ends the process at once (the built bin: process.exit) when a stop timed out or a second signal came. */
+  exit?: (code: number) => void
 }
 
 class UsageError extends Error {}
@@ -104,16 +111,19 @@ export async function main(argv: readonly string[], io: MainIO): Promise<number>
           ...(typeof values.root === 'string' ? { root: values.root } : {}),
           ...(typeof values.prefix === 'string' ? { prefix: values.prefix } : {}),
         })
+        if (info.warning) say(`warning: ${info.warning}`)
         io.stdout.write(`wrote ${file} for the server root ${info.root} (from: ${info.from}).\nEdit it, then: ${NAME} check -c ${configFile}\n`)
         return 0
       }
       case 'check': {
-        const report = await checkConfig(configFile)
+        const report = await checkConfig(configFile, { connect: values.connect === true })
         io.stdout.write(report.text)
         return report.problems.length ? 1 : 0
       }
       case 'run':
-        return await run(configFile, io, say)
+        return await run(configFile, io, say, values['until-caught-up'] === true)
+      case 'verify':
+        return await verifyCommand(configFile, { connect: values.connect === true, stdout: io.stdout })
       case 'demo':
         return await demo(values.port, values.keep === true, io)
     }
@@ -125,24 +135,33 @@ export async function main(argv: readonly string[], io: MainIO): Promise<number>
   return 2
 }
 
-async function run(configFile: string, io: MainIO, say: (msg: string) => void): Promise<number> {
+/** Exit codes of `run` (docs/operations.md): 0 stopped cleanly (or caught up), 1 anything else, 2 usage. */
+async function run(configFile: string, io: MainIO, say: (msg: string) => void, untilCaughtUp: boolean): Promise<number> {
   const config = await loadConfig(configFile)
   const logger = createLogger(config.log)
-  const signals = io.signal ? null : processSignals()
-  const stop = io.signal ?? signals!.signal
-  const kill = io.kill ?? signals?.kill
-  const daemon = new Daemon(config, { logger, signal: stop })
+  /* c8 ignore next -- process signals: the spawn tests cover them (test/daemon/signals.ts) */
+  const guard = io.signal ? null : guardProcess({ logger, onHangup: () => reopenLogFile(logger) })
+  const stop = io.signal ?? guard!.signal
+  const kill = io.kill ?? guard?.kill
+  const daemon = new Daemon(config, { logger, signal: stop, untilCaughtUp })
   kill?.addEventListener('abort', () => daemon.kill(), { once: true })
+  let code = 0
+  let atOnce = false
   try {
     await daemon.start()
     await daemon.done
-    return 0
   } catch (err) {
     say(toError(err).message)
-    return 1
+    code = 1
+    atOnce = isLogdaemonError(err) && (err.code === ErrorCodes.STOP_TIMEOUT || err.code === ErrorCodes.STOPPED_AT_ONCE)
   } finally {
-    signals?.dispose()
+    guard?.dispose()
   }
+  if (code === 0) logger.info({ exitCode: 0 }, untilCaughtUp && daemon.caughtUp ? 'caught up; exiting with code 0' : 'exiting with code 0')
+  else logger.error({ exitCode: code }, `exiting with code ${code}`)
+  // Listener calls that never settled may hold the event loop: end the process now.
+  if (atOnce) io.exit?.(code)
+  return code
 }
 
 async function demo(portText: unknown, keep: boolean, io: MainIO): Promise<number> {
@@ -165,6 +184,6 @@ if (isMain(import.meta.url)) {
   // A closed stdout must not crash the process: a print listener on it sees the error and fails
   // (the daemon then stops with ERR_LISTENER_FAILED and exit code 1).
   process.stdout.on('error', () => {})
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr })
+  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, exit: (code) => process.exit(code) })
 }
 /* c8 ignore stop */

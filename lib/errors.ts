@@ -59,6 +59,12 @@ export const ErrorCodes = {
   NOTIFY_DELIVERY: 'ERR_NOTIFY_DELIVERY',
   /** Command-line usage error. */
   USAGE: 'ERR_USAGE',
+  /** A graceful stop did not finish within `stopTimeoutMs` (a listener call that never settles). */
+  STOP_TIMEOUT: 'ERR_STOP_TIMEOUT',
+  /** A second SIGTERM/SIGINT stopped the daemon at once, without the final commit. */
+  STOPPED_AT_ONCE: 'ERR_STOPPED_AT_ONCE',
+  /** The status server's address is in use by another process. */
+  ADDRESS_IN_USE: 'ERR_ADDRESS_IN_USE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

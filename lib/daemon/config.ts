@@ -6,6 +6,7 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import type { RetryOptions } from '../listeners/listener-writable.js'
+import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -49,6 +50,17 @@ const statusSchema = z
   })
   .describe('The status page, /status.json and /metrics.')
 
+/** Default of `stopTimeoutMs`: a minute for listeners to finish, sync and close after SIGTERM. */
+export const DEFAULT_STOP_TIMEOUT_MS = 60_000
+
+const healthSchema = z
+  .strictObject({
+    behindBytes: z.number().int().min(0).default(DEFAULT_HEALTH.behindBytes).describe('Unread bytes (lagBytes) above which the health is "Behind". Default 64 MiB.'),
+    behindSeconds: z.number().min(0).default(DEFAULT_HEALTH.behindSeconds).describe('Age of the oldest unread or uncommitted byte (lagSeconds) above which the health is "Behind". Default 300.'),
+    caughtUpBytes: z.number().int().min(0).default(DEFAULT_HEALTH.caughtUpBytes).describe('Unread bytes at or below which the health is "Caught up" (when at the live journal). Default 0.'),
+  })
+  .describe('Thresholds of the health state on the status page, /status.json and /metrics.')
+
 /** The configuration file's schema (before paths are resolved). */
 export const configSchema = z.strictObject({
   server: z
@@ -65,6 +77,13 @@ export const configSchema = z.strictObject({
   state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
   quietMs: z.number().int().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
   commitIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two commits.'),
+  stopTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_STOP_TIMEOUT_MS)
+    .describe('After SIGTERM, how long listeners may take to finish, sync and close before the daemon logs what it waited on and exits 1.'),
+  health: healthSchema.default({ ...DEFAULT_HEALTH }),
   retry: retrySchema.default({}),
   listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }).describe('The listeners, fed in this order.'),
   status: z.union([z.literal(false), statusSchema], { error: 'expected false or an object { host, port, token }' }).default({ host: '127.0.0.1', port: DEFAULT_STATUS_PORT }),
@@ -98,6 +117,8 @@ export interface DaemonConfig {
   state: string
   quietMs: number
   commitIntervalMs: number
+  stopTimeoutMs: number
+  health: HealthThresholds
   retry: RetryOptions
   listeners: ListenerConfig[]
   status: false | { host: string; port: number; token?: string }
@@ -223,6 +244,8 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
     state: abs(c.state),
     quietMs: c.quietMs,
     commitIntervalMs: c.commitIntervalMs,
+    stopTimeoutMs: c.stopTimeoutMs,
+    health: c.health,
     retry: c.retry,
     listeners,
     status: c.status,

@@ -45,12 +45,16 @@ t.test('needs P4ROOT or --root', async (t) => {
 
 t.test('where to start: newest checkpoint (prefixed too), else the oldest journal, else the live one', async (t) => {
   const dir = t.testdir({
-    a: { 'checkpoint.7': '', 'journal.9': '' },
+    a: { 'checkpoint.7': '', 'journal.7': '', 'journal.8.gz': '', journal: '' },
+    gap: { 'checkpoint.4': '', 'journal.5': '', 'journal.6': '', journal: '' },
     b: { jnl: { 'main.ckp.12.gz': '', 'main.jnl.12': '' } },
     c: { 'journal.3': '', 'journal.4.gz': '', journal: '' },
     d: { journal: '' },
   })
-  t.match(await guessStart({ root: join(dir, 'a') }), { from: 7 })
+  t.match(await guessStart({ root: join(dir, 'a') }), { from: 7, warning: undefined })
+  // Checkpoint 4 but no journal.4: run could not start from 4. init picks 5 and says why.
+  const gap = await guessStart({ root: join(dir, 'gap') })
+  t.match(gap, { from: 5, warning: /journal 4 is missing, so run could not start from 4\. Wrote from: 5 instead/ })
   t.match(await guessStart({ root: join(dir, 'b'), prefix: 'jnl/main' }), { from: 12 })
   t.match(await guessStart({ root: join(dir, 'c') }), { from: 3, reason: /oldest journal on disk is 3/ })
   t.match(await guessStart({ root: join(dir, 'd') }), { from: 0, reason: /live journal is number 0/ })

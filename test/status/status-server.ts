@@ -255,6 +255,11 @@ t.test('close is idempotent and ends kept-alive connections', async (t) => {
 t.test('a port in use is an error from listen', async (t) => {
   const { port } = await start(t)
   const second = new StatusServer({ port, tracker: new StatusTracker() })
-  await t.rejects(second.listen(), { code: 'EADDRINUSE' })
+  // Says which address and port, and what to do (not only EADDRINUSE).
+  await t.rejects(second.listen(), {
+    code: 'ERR_ADDRESS_IN_USE',
+    message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another process.*set status\\.port to a free port`),
+    cause: { code: 'EADDRINUSE' },
+  })
   await second.close()
 })

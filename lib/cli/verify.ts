@@ -270,6 +270,8 @@ export async function verifyStandby(layout: JournalLayout, target: SshTarget, re
   const out: JournalVerdict[] = []
   if (present.length === 0) return out
   for (let n = present[0]!; n <= present.at(-1)!; n++) {
+    // A number the server itself lacks (a gap on the server) was not asked for: nothing to say.
+    if (!remote.has(n)) continue
     const r = remote.get(n)
     const none = { serverBytes: null, copyBytes: null, serverSha256: null, copySha256: null, firstDifference: null }
     if (!r) {

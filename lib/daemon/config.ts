@@ -81,6 +81,8 @@ export const configSchema = z.strictObject({
     .number()
     .int()
     .positive()
+    // setTimeout's limit (2^31-1 ms, about 24.8 days): a larger value would fire at once.
+    .max(2_147_483_647)
     .default(DEFAULT_STOP_TIMEOUT_MS)
     .describe('After SIGTERM, how long listeners may take to finish, sync and close before the daemon logs what it waited on and exits 1.'),
   health: healthSchema.default({ ...DEFAULT_HEALTH }),

@@ -128,3 +128,15 @@ t.test('secret values never appear in error messages', async (t) => {
   t.notMatch((err as Error).message, /short-s3cr3t/)
   t.match((err as Error).message, /secret.*value hidden/)
 })
+
+t.test('stopTimeoutMs and health: defaults, and hostile values refused', async (t) => {
+  const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+  const c = await parseConfig(base)
+  t.equal(c.stopTimeoutMs, 60_000)
+  t.same(c.health, { behindBytes: 64 * 1024 * 1024, behindSeconds: 300, caughtUpBytes: 0 })
+  // Past setTimeout's limit Node fires at once: a stop would "time out" immediately.
+  await t.rejects(parseConfig({ ...base, stopTimeoutMs: 2 ** 31 }), { code: 'ERR_CONFIG_INVALID', message: /stopTimeoutMs/ })
+  await t.rejects(parseConfig({ ...base, stopTimeoutMs: 0 }), { code: 'ERR_CONFIG_INVALID' })
+  await t.rejects(parseConfig({ ...base, health: { behindBytes: -1 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindBytes/ })
+  await t.rejects(parseConfig({ ...base, health: { behindSecs: 5 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindSecs: unknown key/ })
+})

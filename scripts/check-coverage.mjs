@@ -10,7 +10,7 @@
  * package.json), sums the files of each folder (not its subfolders), and
  * fails when a folder falls below its floor.
  *
- * The floors are the levels measured on 2026-12-01 with the full suite,
+ * The floors are the lower of two full runs of the suite on 2026-12-01,
  * less one point for run-to-run variation (paths taken only when a timer
  * or a race falls one way), rounded down. Raise them as tests are added;
  * lowering one needs a reason in the commit. A folder without a floor is
@@ -32,15 +32,15 @@ const FLOORS = {
   'lib/cli': { lines: 96, branches: 85, functions: 96, statements: 96 },
   'lib/daemon': { lines: 97, branches: 89, functions: 94, statements: 97 },
   'lib/files': { lines: 97, branches: 93, functions: 99, statements: 97 },
-  'lib/journal': { lines: 94, branches: 87, functions: 95, statements: 94 },
+  'lib/journal': { lines: 94, branches: 87, functions: 94, statements: 94 },
   'lib/listeners': { lines: 97, branches: 96, functions: 95, statements: 97 },
   'lib/listeners/builtin': { lines: 99, branches: 99, functions: 99, statements: 99 },
   'lib/listeners/builtin/hot-backup': { lines: 99, branches: 97, functions: 92, statements: 99 },
   'lib/listeners/builtin/mirror': { lines: 98, branches: 89, functions: 99, statements: 98 },
   'lib/listeners/builtin/notify': { lines: 98, branches: 94, functions: 92, statements: 98 },
   'lib/listeners/builtin/print': { lines: 99, branches: 81, functions: 99, statements: 99 },
-  'lib/sim': { lines: 98, branches: 96, functions: 98, statements: 98 },
-  'lib/source': { lines: 97, branches: 96, functions: 95, statements: 95 },
+  'lib/sim': { lines: 98, branches: 95, functions: 98, statements: 98 },
+  'lib/source': { lines: 97, branches: 95, functions: 95, statements: 95 },
   'lib/status': { lines: 99, branches: 99, functions: 99, statements: 99 },
 }
 

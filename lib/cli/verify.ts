@@ -9,10 +9,10 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { findArchive, describeJournalChain } from '../files/journal-set.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
-import { HotBackupListener, create as createHotBackup } from '../listeners/builtin/hot-backup/hot-backup.js'
+import { type HotBackupListener, create as createHotBackup } from '../listeners/builtin/hot-backup/hot-backup.js'
 import { shellQuote } from '../listeners/builtin/hot-backup/hot-backup-remote.js'
 import { sshArgs, sshError, type SshTarget } from '../listeners/builtin/hot-backup/ssh-channel.js'
-import { MirrorListener, create as createMirror } from '../listeners/builtin/mirror/mirror.js'
+import { type MirrorListener, create as createMirror } from '../listeners/builtin/mirror/mirror.js'
 import type { MirrorOptions } from '../listeners/builtin/mirror/mirror.js'
 import type { HotBackupOptions } from '../listeners/builtin/hot-backup/hot-backup-options.js'
 

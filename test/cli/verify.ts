@@ -39,6 +39,7 @@ function config(dir: string, extra: Record<string, unknown> = {}): string {
       quietMs: 100,
       commitIntervalMs: 10,
       status: false,
+      log: { level: 'silent' },
       listeners: [{ type: 'mirror', options: { dir: 'mirror', fsync: false } }],
       ...extra,
     }),

@@ -1,7 +1,7 @@
 import type { JournalEntry } from '../journal/entry.js'
 import type { JournalPosition } from '../position.js'
 import type { ListenerLogger } from './listener.js'
-import type { RetryOptions } from './retry-options.js'
+import type { RetryOptions } from '../retry.js'
 
 /** What a listener's Writable reports as it goes (the StatusTracker has these methods). */
 export interface ListenerObserver {

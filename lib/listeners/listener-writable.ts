@@ -6,9 +6,9 @@ import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
 import { ListenerControl } from './listener-control.js'
 import { isThenable, listenerFailed, retryCall, type RetryContext, type RetryFailure } from './listener-call.js'
 import type { ListenerObserver, ListenerWritableOptions } from './listener-writable-options.js'
-import { retrySettings } from './retry-options.js'
+import { retrySettings } from '../retry.js'
 
-export { DEFAULT_RETRY, type RetryOptions } from './retry-options.js'
+export { DEFAULT_RETRY, type RetryOptions } from '../retry.js'
 export type { ListenerObserver, ListenerWritableOptions } from './listener-writable-options.js'
 
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }

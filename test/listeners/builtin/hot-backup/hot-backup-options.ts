@@ -18,10 +18,10 @@ t.test('defaults', async (t) => {
     fsync: true,
     maxBufferBytes: DEFAULT_MAX_BUFFER_BYTES,
     connectTimeout: 15,
-    reconnect: { retries: 5, minTimeout: 1000, maxTimeout: 30_000, factor: 2 },
+    reconnect: {},
   })
   t.equal(DEFAULT_MAX_BUFFER_BYTES, 16 * 1024 * 1024)
-  t.same(optionsSchema.parse({ host: 'h', remoteDir: 'd', reconnect: { retries: 1 } }).reconnect, { retries: 1, minTimeout: 1000, maxTimeout: 30_000, factor: 2 })
+  t.same(optionsSchema.parse({ host: 'h', remoteDir: 'd', reconnect: { retries: 1 } }).reconnect, { retries: 1 })
 })
 
 t.test('every error names the key', async (t) => {

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { main, type MainIO } from '../../bin/logdaemon.js'
+import { main } from '../../lib/cli/logdaemon.js'
+import type { CliIO as MainIO } from '../../lib/cli/command.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { fakeIO } from '../helpers/stdio.js'
 import { tick } from '../helpers/entries.js'
@@ -11,29 +12,63 @@ function io(extra: Partial<MainIO> = {}) {
   return { ...f, io: { stdout: f.io.stdout, stderr: f.io.stderr, ...extra } as MainIO }
 }
 
-t.test('--help is generated from the option table; --version', async (t) => {
+t.test('--help lists the commands; COMMAND --help their options and examples; --version', async (t) => {
   const f = io()
   t.equal(await main(['--help'], f.io), 0)
   const help = f.stdout().toString()
   t.match(help, /^Usage: logdaemon <init\|check\|run\|demo> \[options\]/)
-  for (const opt of ['--config FILE', '--root DIR', '--prefix PREFIX', '--force', '--port N', '--keep', '--version', '--help']) t.match(help, opt)
+  for (const c of ['init', 'check', 'run', 'demo']) t.match(help, new RegExp(`\n  ${c} +\\S`), `lists ${c}`)
   t.match(help, /init +write a commented starting configuration/)
+  const perCommand: Record<string, string[]> = {
+    init: ['--config FILE', '--root DIR', '--prefix PREFIX', '--force'],
+    check: ['--config FILE'],
+    run: ['--config FILE', '--log-level LEVEL'],
+    demo: ['--port N', '--keep', '--log-level LEVEL'],
+  }
+  for (const [command, options] of Object.entries(perCommand)) {
+    for (const argv of [[command, '--help'], ['-h', command]]) {
+      const c = io()
+      t.equal(await main(argv, c.io), 0, argv.join(' '))
+      const text = c.stdout().toString()
+      t.match(text, new RegExp(`^Usage: logdaemon ${command}`))
+      for (const opt of [...options, '--help']) t.match(text, opt, `${command} --help shows ${opt}`)
+      t.match(text, /\nExamples:\n  # .+\n  (\S+=\S+ )?logdaemon /, `${command} --help has examples`)
+    }
+  }
+  const init = io()
+  await main(['init', '--help'], init.io)
+  t.notMatch(init.stdout().toString(), '--port', 'init --help shows only its own options')
   const v = io()
   t.equal(await main(['-V'], v.io), 0)
   t.match(v.stdout().toString(), /^logdaemon \d+\.\d+\.\d+/)
 })
 
-t.test('usage errors exit 2 with one logdaemon: line', async (t) => {
-  for (const argv of [[], ['start'], ['check', 'extra'], ['check', '--colour']]) {
+t.test('usage errors exit 2 with one logdaemon: line and where to look', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /^logdaemon: a command is required\nTry 'logdaemon --help'\.\n$/],
+    [['start'], /^logdaemon: unknown command "start"\nTry 'logdaemon --help'\.\n$/],
+    [['chek'], /^logdaemon: unknown command "chek" \(did you mean check\?\)\n/],
+    [['--colour'], /^logdaemon: Unknown option '--colour'\nTry 'logdaemon --help'\.\n$/],
+    [['check', 'extra'], /^logdaemon: unexpected argument "extra"\nTry 'logdaemon check --help'\.\n$/],
+    [['check', '--colour'], /^logdaemon: Unknown option '--colour'\nTry 'logdaemon check --help'\.\n$/],
+    [['check', '--confg', 'x'], /^logdaemon: Unknown option '--confg' \(did you mean --config\?\)\nTry 'logdaemon check --help'\.\n$/],
+    [['run', '--log-levl', 'debug'], /did you mean --log-level\?/],
+    [['run', '--log-level', 'loud'], /^logdaemon: --log-level must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)\n/],
+    [['init', '--port', '1'], /^logdaemon: Unknown option '--port'\nTry 'logdaemon init --help'\.\n$/],
+  ]
+  for (const [argv, want] of cases) {
     const f = io()
     t.equal(await main(argv, f.io), 2, argv.join(' '))
-    t.match(f.stderr(), /^logdaemon: .*\nTry 'logdaemon --help'\.\n$/)
+    t.match(f.stderr(), want, argv.join(' '))
   }
   const f = io({ env: {} })
   t.equal(await main(['init', '-c', '/nonexistent/x.mjs'], f.io), 2, 'init without P4ROOT')
   t.match(f.stderr(), /^logdaemon: P4ROOT is not set/)
   const p = io()
   t.equal(await main(['demo', '--port', 'x'], p.io), 2)
+  const e = io({ env: { LOGDAEMON_LOG_LEVEL: 'chatty' } })
+  t.equal(await main(['run', '-c', '/nonexistent/x.mjs'], e.io), 2, 'a bad LOGDAEMON_LOG_LEVEL is a usage error')
+  t.match(e.stderr(), /^logdaemon: LOGDAEMON_LOG_LEVEL must be one of/)
 })
 
 t.test('init writes the configuration, check reads it; refusing to overwrite exits 1', async (t) => {

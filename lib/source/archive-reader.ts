@@ -5,9 +5,9 @@ import { DEFAULT_GZIP_RETRY, retrySettings, type RetryOptions } from '../retry.j
 import { ErrorCodes, isLogdaemonError, LogdaemonError } from '../errors.js'
 import { createGunzip } from '../files/gunzip.js'
 import type { ArchiveFile } from '../files/journal-set.js'
-import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
+import { READ_CHUNK_BYTES } from '../files/file-reader.js'
 
-/** Bytes per read of a plain file: the project's read size (see read-chunk.ts for the measurement). */
+/** Bytes per read of a plain file: the project's read size (see file-reader.ts for the measurement). */
 export const CHUNK_BYTES = READ_CHUNK_BYTES
 
 export interface ArchiveReaderOptions {

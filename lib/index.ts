@@ -13,7 +13,7 @@ export { JournalEntry, isDataOp, type EntryPosition, type FieldEncoding, type Jo
 export { DEFAULT_MAX_ENTRY_BYTES, type SkipReport } from './journal/framer.js'
 export { JournalEntryTransform, type JournalEntryTransformOptions } from './journal/journal-entry-transform.js'
 export { createJournalReader, type JournalReaderOptions } from './journal/read-journal.js'
-export { encodeRecord, type FieldValue, type RecordSpec } from './journal/encoder.js'
+export { encodeEntry, encodeRecord, type FieldValue, type RecordSpec } from './journal/encoder.js'
 export { createEntryFilter, type EntryFilterOptions } from './journal/entry-filter.js'
 export { entryToJson, type EntryJson } from './journal/entry-json.js'
 

@@ -26,6 +26,7 @@ const ENTRY_POINTS = {
       'createGunzip',
       'createJournalReader',
       'describeJournalChain',
+      'encodeEntry',
       'encodeRecord',
       'entryToJson',
       'formatPosition',

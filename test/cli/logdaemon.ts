@@ -35,6 +35,9 @@ t.test('--help lists the commands; COMMAND --help their options and examples; --
       t.match(text, /\nExamples:\n  # .+\n  (\S+=\S+ )?logdaemon /, `${command} --help has examples`)
     }
   }
+  const before = io()
+  t.equal(await main(['-c', 'x.mjs', 'check', '--help'], before.io), 0, 'options may come before the command')
+  t.match(before.stdout().toString(), /^Usage: logdaemon check/)
   const init = io()
   await main(['init', '--help'], init.io)
   t.notMatch(init.stdout().toString(), '--port', 'init --help shows only its own options')

@@ -65,7 +65,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     return await command.run(values, io, say)
   } catch (err) {
     const code = exitCodeOf(err)
-    return code === 2 ? usage(messageOf(err)) : (say(messageOf(err)), code)
+    if (code === 2) return usage(messageOf(err))
+    say(messageOf(err))
+    return code
   }
 }
 

@@ -5,6 +5,8 @@ import { readState, type SavedState } from '../files/state-file.js'
 import { formatPosition } from '../position.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
+import type { Command } from './command.js'
+import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { isLoopbackHost } from '../status/status-server.js'
 import { loadBuiltin } from '../listeners/builtin/index.js'
 import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
@@ -161,4 +163,27 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
     for (const p of problems) lines.push(`  - ${p}`)
   }
   return lines.join('\n') + '\n'
+}
+
+/** `logdaemon check`. */
+export const checkCommand: Command = {
+  brief: 'validate the configuration and print the journal chain it would read, without reading it',
+  usage: 'logdaemon check [-c FILE] [--connect]',
+  summary:
+    'Validates the configuration, loads its listener modules, and prints where the daemon would\n' +
+    'start and which journals it would read. Exit code 1 when it finds a problem.',
+  options: {
+    config: { ...CONFIG_OPTION, help: 'the configuration to check' },
+    connect: { type: 'boolean', help: 'also log in to each hot-backup standby over ssh and run the remote script (writes nothing)' },
+  },
+  examples: [
+    ['logdaemon check', `check ./${DEFAULT_CONFIG_FILE}`],
+    ['logdaemon check -c /etc/logdaemon.mjs', 'check another file'],
+    ['logdaemon check --connect', 'and try the standby: ssh login, host key, remote script'],
+  ],
+  async run(values, io) {
+    const report = await checkConfig(String(values.config), { connect: values.connect === true })
+    io.stdout.write(report.text)
+    return report.problems.length ? 1 : 0
+  },
 }

@@ -9,6 +9,8 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { findArchive, describeJournalChain } from '../files/journal-set.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
+import type { Command } from './command.js'
+import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { type HotBackupListener, create as createHotBackup } from '../listeners/builtin/hot-backup/hot-backup.js'
 import { shellQuote } from '../listeners/builtin/hot-backup/hot-backup-remote.js'
 import { sshArgs, sshError, type SshTarget } from '../listeners/builtin/hot-backup/ssh-channel.js'
@@ -330,17 +332,35 @@ export function hasDifference(verdicts: readonly JournalVerdict[]): boolean {
   return verdicts.some((v) => v.status === 'differs' || v.status === 'missing')
 }
 
+/** `logdaemon verify`. */
+export const verifyCommand: Command = {
+  brief: "compare the mirror (and with --connect the standby) with the server's journals by SHA-256; exit 1 on a difference",
+  usage: 'logdaemon verify [-c FILE] [--connect]',
+  summary:
+    "Compares every mirror listener's journal.N with the server's journal N (a .gz archive decompressed),\n" +
+    'by SHA-256, and reports the first differing offset. With --connect, also each hot-backup standby,\n' +
+    'over ssh with the listener\'s settings (the standby hashes 1 MiB blocks; only a differing block travels).\n' +
+    'A copy that is a prefix of the server\'s journal is "behind", not a difference. Exit 1 on a difference.',
+  options: {
+    config: { ...CONFIG_OPTION, help: 'the configuration whose mirror and standby to compare' },
+    connect: { type: 'boolean', help: 'also compare each hot-backup standby over ssh' },
+  },
+  examples: [
+    ['logdaemon verify', `compare the mirror of ./${DEFAULT_CONFIG_FILE}`],
+    ['logdaemon verify --connect', 'and the standby'],
+  ],
+  async run(values, io) {
+    const config = await loadConfig(String(values.config))
+    return verifyConfig(config, { connect: values.connect === true, stdout: io.stdout })
+  },
+}
+
 /**
  * `logdaemon verify [--connect]`: compares every mirror listener's
  * directory (and with `connect` every hot-backup standby) with the
  * server's journals. Prints one line per journal; returns 1 when any copy
  * differs or misses a journal, else 0.
  */
-export async function verifyCommand(configFile: string, options: { connect: boolean; stdout: Writable }): Promise<number> {
-  const config = await loadConfig(configFile)
-  return verifyConfig(config, options)
-}
-
 export async function verifyConfig(config: DaemonConfig, options: { connect: boolean; stdout: Writable }): Promise<number> {
   const out = options.stdout
   let checked = 0

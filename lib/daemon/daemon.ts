@@ -45,8 +45,14 @@ export interface DaemonOptions {
   untilCaughtUp?: boolean
 }
 
-/** The file destinations of the loggers createLogger made, for reopenLogFile. */
+/** The file destinations of the loggers createLogger (and the CLI's logger) made, for reopenLogFile. */
 const logFiles = new WeakMap<Logger, { reopen(): void }>()
+
+/** Remembers that `logger` writes to the file destination `dest`, so that reopenLogFile (SIGHUP) can reopen it. */
+export function registerLogFile(logger: Logger, dest: { reopen(): void }): Logger {
+  logFiles.set(logger, dest)
+  return logger
+}
 
 /** Makes the logger the configuration asks for: pino, synchronous writes (logs are rare; none is lost at exit). */
 export function createLogger(log: DaemonConfig['log']): Logger {
@@ -262,13 +268,13 @@ export class Daemon {
 
   /**
    * Stops at once (a second SIGTERM): `done` rejects now with
-   * ERR_STOPPED_AT_ONCE; the listeners are not waited for and nothing more is
+   * ERR_KILLED; the listeners are not waited for and nothing more is
    * committed. The caller exits the process.
    */
   kill(): void {
     const committed = this.#chain?.committed
     const err = new LogdaemonError(
-      ErrorCodes.STOPPED_AT_ONCE,
+      ErrorCodes.KILLED,
       `stopped at once by a second signal while waiting on ${describePending(this.#calls.pending())}: ` +
         `nothing after ${committed ? formatPosition(committed) : 'the last commit'} was committed; the next start resumes there`,
     )

@@ -90,3 +90,18 @@ t.test('the commented listener examples validate once uncommented', async (t) =>
     ['mirror', 'print', 'hot-backup', 'notify', 'module'],
   )
 })
+
+t.test('logdaemon init warns on standard error when the newest checkpoint’s journal is missing', async (t) => {
+  const dir = t.testdir({ root: { 'checkpoint.4': '', 'journal.5': '', journal: '' } })
+  const { main } = await import('../../lib/cli/logdaemon.js')
+  const out: string[] = []
+  const err: string[] = []
+  const io = {
+    stdout: { write: (s: string) => out.push(s) },
+    stderr: { write: (s: string) => err.push(s) },
+    env: {},
+  } as unknown as Parameters<typeof main>[1]
+  t.equal(await main(['init', '--root', join(dir, 'root'), '-c', join(dir, 'c.mjs')], io), 0)
+  t.match(out.join(''), /\(from: 5\)/)
+  t.match(err.join(''), /^logdaemon: warning: the newest checkpoint found is 4.*journal 4 is missing, so run could not start from 4\. Wrote from: 5 instead/)
+})

@@ -71,3 +71,15 @@ t.test("the daemon hands listeners the live journal's mode, else 0600", async (t
   t.equal(await journalFileMode({ root: join(dir, 'root') }), 0o644, 'never execute bits')
   t.equal(await journalFileMode({ root: join(dir, 'missing') }), 0o600)
 })
+
+t.test('one writer per mirror: a second mirror on the same directory is ERR_LOCKED until the first closes', async (t) => {
+  const dir = t.testdir()
+  const a = new MirrorListener(optionsSchema.parse({ dir, fsync: false }))
+  await a.open()
+  const b = new MirrorListener(optionsSchema.parse({ dir, fsync: false }))
+  await t.rejects(b.open(), { code: 'ERR_LOCKED', message: /\.mirror-state\.json is in use by process/ })
+  await a.close()
+  await b.open()
+  await b.close()
+  t.same(readdirSync(dir), [], 'no lock left behind')
+})

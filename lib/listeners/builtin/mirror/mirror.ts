@@ -6,6 +6,7 @@ import type { JournalEntry } from '../../../journal/entry.js'
 import type { JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener } from '../../listener.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
+import { StateLock } from '../../../files/state-lock.js'
 import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-state.js'
 
 export const optionsSchema = z
@@ -70,6 +71,8 @@ export class MirrorListener extends BaseListener {
   #pendingBytes = 0
   #pendingStart = 0
   #opened = false
+  /** The lock of the mirror's state file: one writer per mirror, whatever daemon or state file it runs with. */
+  #lock: StateLock | null = null
 
   /**
    * `fileMode`: mode of new mirror files (before the umask), normally the
@@ -92,6 +95,23 @@ export class MirrorListener extends BaseListener {
   async open(): Promise<void> {
     if (this.#opened) return
     await mkdir(this.dir, { recursive: true })
+    this.#lock ??= await StateLock.acquire(this.#stateFile)
+    try {
+      await this.#cutBack()
+    } catch (err) {
+      await this.#releaseLock()
+      throw err
+    }
+    this.#opened = true
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock
+    this.#lock = null
+    await lock?.release()
+  }
+
+  async #cutBack(): Promise<void> {
     this.#committed = await readMirrorState(this.#stateFile)
     // Cut mirror files back to their committed length: bytes past it were never synced. Only the
     // newest committed journal and journals after it can hold such bytes; older mirror files may
@@ -103,7 +123,6 @@ export class MirrorListener extends BaseListener {
       if (Number.isSafeInteger(n) && n >= newest) await (await this.#openFile(n)).close()
     }
     if (newest >= 0) await (await this.#openFile(newest)).close()
-    this.#opened = true
   }
 
   /** Opens journal.N for writing, cut back to its committed length. */
@@ -245,7 +264,12 @@ export class MirrorListener extends BaseListener {
     const fh = this.#fh
     this.#fh = null
     this.#journal = null
-    if (fh) await fh.close()
+    this.#opened = false
+    try {
+      if (fh) await fh.close()
+    } finally {
+      await this.#releaseLock()
+    }
   }
 }
 

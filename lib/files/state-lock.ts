@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { constants, link, lstat, open, rename, unlink } from 'node:fs/promises'
+import { constants, link, lstat, open, realpath, rename, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { basename } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { createTemp } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 
@@ -86,7 +86,9 @@ export class StateLock {
    * cannot be created (missing directory, permissions).
    */
   static async acquire(statePath: string, options: { command?: string } = {}): Promise<StateLock> {
-    const path = lockPathOf(statePath)
+    // The directory's real path: the same state file reached through a symlinked directory has the same lock.
+    const dir = await realpath(dirname(statePath)).catch(() => dirname(statePath))
+    const path = lockPathOf(join(dir, basename(statePath)))
     const holder = currentHolder(options.command)
     let tmp: string
     try {

@@ -121,3 +121,11 @@ t.test('many takers at once: exactly one wins', async (t) => {
   for (const r of results) if (r.status === 'rejected') t.match(r.reason, { code: 'ERR_LOCKED' })
   await (won[0] as PromiseFulfilledResult<StateLock>).value.release()
 })
+
+t.test('the same state file through a symlinked directory has the same lock', async (t) => {
+  const dir = t.testdir({ real: {} })
+  symlinkSync(join(dir, 'real'), join(dir, 'alias'))
+  const a = await StateLock.acquire(join(dir, 'real', 'state.json'))
+  await t.rejects(StateLock.acquire(join(dir, 'alias', 'state.json')), { code: 'ERR_LOCKED' })
+  await a.release()
+})

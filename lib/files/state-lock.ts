@@ -145,7 +145,7 @@ function currentHolder(command?: string): LockHolder {
     host: hostname(),
     bootId: bootId(),
     started: startTicks(process.pid),
-    command: command ?? basename(process.argv[1] ?? process.argv0),
+    command: command ?? basename(process.argv[1] ?? process.argv0).replace(/\.[cm]?[jt]s$/, ''),
     since: new Date().toISOString(),
     nonce: randomBytes(12).toString('hex'),
   }

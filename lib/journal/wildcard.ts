@@ -25,10 +25,14 @@ export function wildcardMatcher(tokens: readonly WildcardToken[]): (text: string
     return (text) => text === literal
   }
   const m = steps.length
+  // Reused by every call (a call is synchronous and never re-entered): no allocation per entry filtered.
+  const a = new Uint8Array(m + 1)
+  const b = new Uint8Array(m + 1)
   return (text) => {
     // live[j]: the first j steps can match the text read so far.
-    let live = new Uint8Array(m + 1)
-    let next = new Uint8Array(m + 1)
+    let live = a
+    let next = b
+    live.fill(0)
     live[0] = 1
     close(steps, live)
     for (let i = 0; i < text.length; i++) {

@@ -211,7 +211,7 @@ export class JournalCursor {
     if (head.length === 0) return archive
     let first: Buffer | null
     try {
-      const r = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { retries: 0 }, signal: this.#options.signal })
+      const r = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { stableMs: 0 }, signal: this.#options.signal })
       first = await r.read().finally(() => r.close())
     } catch (err) {
       if (err instanceof LogdaemonError && err.code === ErrorCodes.GZIP_TRUNCATED) return 'wait'

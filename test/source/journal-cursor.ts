@@ -20,7 +20,7 @@ function records(tag: string, bytes: number): Buffer {
 function setup(t: Test, options: { graceMs?: number } = {}) {
   const root = t.testdir()
   const ac = new AbortController()
-  const cursor = new JournalCursor({ layout: { root }, pollMs: 50, graceMs: options.graceMs ?? 300, signal: ac.signal, gzipRetry: { retries: 2, minTimeout: 20 } })
+  const cursor = new JournalCursor({ layout: { root }, pollMs: 50, graceMs: options.graceMs ?? 300, signal: ac.signal, gzipRetry: { pollMs: 20, stableMs: 60 } })
   t.teardown(async () => {
     ac.abort()
     await cursor.close()

@@ -25,6 +25,14 @@ export interface ListenerChainOptions {
   commit?: (position: JournalPosition, entry: JournalEntry) => void | Promise<void>
   /** Which entries may be committed after: consistency points (default) or any entry. */
   commitAt?: 'consistent' | 'entry'
+  /**
+   * Where the bytes read so far are known good: no `sync()` or commit is
+   * ever made past it (a `.gz` archive's member is good once its CRC has
+   * been checked, at its end). Default: the `commitBarrier` of a
+   * RotatingJournalSource piped into the chain, else none.
+   */
+  barrier?: () => JournalPosition
+
   /** Least time between two sync-and-commit rounds, in ms. Default 1000. */
   commitIntervalMs?: number
   /** After this long without an entry, listeners get `noData` and pending work is committed. Default 5000; 0 turns it off. */

@@ -1,4 +1,5 @@
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
+import type { JournalPosition } from '../position.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
@@ -72,6 +73,8 @@ export class JournalCursor {
   #src: Source | null = null
   /** The last bytes before `offset` (up to STATE_TAIL_BYTES), to recognise the live file's content. */
   #tail: Buffer = Buffer.alloc(0)
+  /** The last barrier known (see `verified`). */
+  #verified: JournalPosition = { journal: 0, offset: 0 }
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
 
@@ -101,6 +104,21 @@ export class JournalCursor {
     return src?.kind === 'live' ? { journal: this.journal, path: src.file.path, size: src.file.size } : null
   }
 
+  /**
+   * Where the bytes returned so far are known good: the end of the last
+   * checked gzip member of a `.gz` being read, else everything (the live
+   * journal and plain archives are what is on disk). Only grows, except
+   * that a copied-and-truncated journal finished from its `.gz` restarts
+   * at the offset reached (the bytes before came from the live file).
+   */
+  get verified(): JournalPosition {
+    const src = this.#src
+    if (src?.kind === 'archive') this.#verified = { journal: this.journal, offset: src.reader.verified }
+    else if (src?.kind === 'live') this.#verified = { journal: this.journal, offset: Number.MAX_SAFE_INTEGER }
+    // No file open: what was known when the last one closed (an error or close must not widen it).
+    return this.#verified
+  }
+
   /** Watch events seen so far. */
   get watchEvents(): number {
     return this.#watcher.events
@@ -114,6 +132,7 @@ export class JournalCursor {
   async open(journal: number, offset: number): Promise<OpenedAt> {
     this.journal = journal
     this.offset = offset
+    this.#verified = { journal, offset }
     return this.#openJournal(journal, offset)
   }
 
@@ -137,6 +156,7 @@ export class JournalCursor {
   /** Closes the file and the watcher. Idempotent. */
   async close(): Promise<void> {
     this.#watcher.close()
+    void this.verified // frozen as it is now
     const src = this.#src
     this.#src = null
     if (src?.kind === 'archive') await src.reader.close()
@@ -166,6 +186,7 @@ export class JournalCursor {
     // Copied and truncated: what was just read may be N+1's; the rest of N is in the archive.
     await f.close()
     this.#src = null
+    this.#verified = { journal: this.journal, offset: this.offset }
     const reader = await this.#openArchive(where, this.offset)
     this.#src = { kind: 'archive', reader, mode: 'copy-truncate' }
     if (!reader.reachedOffset) {
@@ -293,6 +314,8 @@ export class JournalCursor {
     const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode }
     this.journal++
     this.offset = 0
+    // The journal ended whole (a .gz: its last member checked): every byte of it is good.
+    this.#verified = { journal: this.journal, offset: 0 }
     this.#tail = Buffer.alloc(0)
     return step
   }

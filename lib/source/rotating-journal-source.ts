@@ -77,6 +77,7 @@ export class RotatingJournalSource extends Readable {
           path: opts.state,
           ...(opts.saveIntervalMs === undefined ? {} : { minIntervalMs: opts.saveIntervalMs }),
           onSaved: (state) => this.emit('state', state),
+          barrier: () => this.commitBarrier,
           onError: (err) => this.destroy(err),
         })
       : null
@@ -115,6 +116,16 @@ export class RotatingJournalSource extends Readable {
     this.#committed = pos
     const point = entry && this.#options.consistentOnly === false ? savePointOf(entry, pos.journal, this.#cursor.file) : undefined
     this.#keeper?.commit(pos, point)
+  }
+
+  /**
+   * Where the entries handed out are known good: nothing past it is saved,
+   * and a ListenerChain this source is piped into syncs nothing past it.
+   * Inside a `.gz` archive it is the end of the last gzip member whose
+   * CRC-32 was checked (an archive is often one member: its end).
+   */
+  get commitBarrier(): JournalPosition {
+    return this.#cursor.verified
   }
 
   /** Saves the newest committed point now; rejects (and the stream fails) if the write fails. */
@@ -230,6 +241,7 @@ export class RotatingJournalSource extends Readable {
         if (this.destroyed) return
         if (step.kind === 'end') this.#endJournal(step)
         else this.#frame(step.bytes)
+        this.#keeper?.barrierMoved()
       }
     } finally {
       this.#pumping = false

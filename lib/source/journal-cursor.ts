@@ -73,6 +73,8 @@ export class JournalCursor {
   #src: Source | null = null
   /** The last bytes before `offset` (up to STATE_TAIL_BYTES), to recognise the live file's content. */
   #tail: Buffer = Buffer.alloc(0)
+  /** The last read came after a wait at the live journal's end (see `#rewritten`). */
+  #woke = false
   /** The last barrier known (see `verified`). */
   #verified: JournalPosition = { journal: 0, offset: 0 }
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
@@ -165,6 +167,14 @@ export class JournalCursor {
 
   async #nextLive(src: Source & { kind: 'live' }): Promise<CursorStep | null> {
     const f = src.file
+    if (this.#woke && !src.renamed) {
+      this.#woke = false
+      if (await this.#rewritten(f)) {
+        this.#woke = true
+        await this.#watcher.wait(this.#options.signal)
+        return null
+      }
+    }
     const bytes = await f.read(this.offset)
     if (src.renamed) return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
     const where = await this.#locate(f, bytes.length === 0)
@@ -172,6 +182,7 @@ export class JournalCursor {
       if (bytes.length > 0) return this.#data(bytes)
       this.#options.onWait?.()
       await this.#watcher.wait(this.#options.signal)
+      this.#woke = true
       return null
     }
     if (where === 'renamed') {
@@ -193,6 +204,33 @@ export class JournalCursor {
       throw this.#shrunkError(`its archive ${where.path} holds only ${reader.offset} bytes`)
     }
     return null
+  }
+
+  /**
+   * After a wait at the live journal's end: whether the bytes just before
+   * the read offset are still the ones read (one small read). Rewritten in
+   * place (same inode, the same or a larger size) with no archive of the
+   * journal to explain it (copy and truncate, which `#locate` handles), the
+   * bytes before the offset are not the ones delivered, and going on from
+   * the offset would skip or garble records: ERR_STATE_MISMATCH, after the
+   * grace period (true while it lasts: wait and look again).
+   */
+  async #rewritten(f: LiveFile): Promise<boolean> {
+    const k = this.#tail.length
+    if (this.offset === 0 || k === 0) return false
+    const b = await f.read(this.offset - k, k)
+    if (b.length < k || b.equals(this.#tail)) return false // shorter: #locate decides
+    if (await findArchive(this.#layout, this.journal)) return false
+    if (await f.replaced()) return false
+    if (this.#doubtful()) return true
+    throw new LogdaemonError(
+      ErrorCodes.STATE_MISMATCH,
+      `${this.#livePath}: the ${k} bytes before offset ${this.offset} of journal ${this.journal}, where reading stands, ` +
+        'are no longer the ones read: the live journal was rewritten in place (same file, new content) and no archive of it was found. ' +
+        'Records before the offset may have been skipped or changed: check how the journal was replaced, restore the replica from a checkpoint ' +
+        'of the rewritten journal and start from it (with a fresh state file)',
+      { file: this.#livePath, journal: this.journal, offset: this.offset },
+    )
   }
 
   /** Where journal N's byte at `offset` is now: the live file, an archive, or not known yet. */

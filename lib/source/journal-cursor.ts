@@ -5,7 +5,7 @@ import { describeJournalChain, findArchive, isJournalFileName, journalDirs, jour
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
 import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
 import { ChangeWatcher } from './change-watcher.js'
-import { LiveFile } from './live-file.js'
+import { identityOf, LiveFile } from './live-file.js'
 
 /** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
 export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
@@ -13,7 +13,14 @@ export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
 /** One step of the cursor: bytes of the current journal, or the end of it. */
 export type CursorStep =
   | { readonly kind: 'data'; readonly bytes: Buffer }
-  | { readonly kind: 'end'; readonly journal: number; readonly end: number; readonly mode: RotationMode }
+  | {
+      readonly kind: 'end'
+      readonly journal: number
+      readonly end: number
+      readonly mode: RotationMode
+      /** The journal that follows: journal + 1, unless the server archived the file under another number. */
+      readonly next: number
+    }
 
 export interface JournalCursorOptions {
   layout: JournalLayout
@@ -44,7 +51,7 @@ export interface OpenedAt {
 
 type Source =
   | { kind: 'archive'; reader: ArchiveReader; mode: RotationMode }
-  | { kind: 'live'; file: LiveFile; renamed: boolean }
+  | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }
 
 /**
  * The bytes of the journal set in order: each archived journal from the
@@ -185,9 +192,10 @@ export class JournalCursor {
       this.#woke = true
       return null
     }
-    if (where === 'renamed') {
+    if (typeof where === 'object' && 'renamedTo' in where) {
       // The descriptor still reads journal N: drain it to its end.
       src.renamed = true
+      if (where.renamedTo !== this.journal) src.archivedAs = where.renamedTo
       return bytes.length > 0 ? this.#data(bytes) : null
     }
     if (where === 'wait') {
@@ -233,12 +241,12 @@ export class JournalCursor {
     )
   }
 
-  /** Where journal N's byte at `offset` is now: the live file, an archive, or not known yet. */
-  async #locate(f: LiveFile, atEnd: boolean): Promise<'live' | 'renamed' | 'wait' | ArchiveFile> {
+  /** Where journal N's byte at `offset` is now: the live file, renamed (to archive number M), an archive, or not known yet. */
+  async #locate(f: LiveFile, atEnd: boolean): Promise<'live' | { renamedTo: number } | 'wait' | ArchiveFile> {
     const archive = await findArchive(this.#layout, this.journal)
     if (!archive) {
       if (!atEnd) return 'live'
-      if (await f.replaced()) return 'renamed'
+      if (await f.replaced()) return this.#whereRenamed(f)
       if ((await f.stat()) >= this.offset) {
         this.#doubtSince = null
         return 'live'
@@ -246,12 +254,60 @@ export class JournalCursor {
       if (this.#doubtful()) return 'wait'
       throw this.#shrunkError(`no archive of it was found (looked for ${archiveCandidates(this.#layout, this.journal).join(', ')})`)
     }
-    if (await f.replaced()) return 'renamed'
+    if (await f.replaced()) return this.#whereRenamed(f)
     // The same inode at the live path and an archive of N: copy and truncate, done or under way.
     if ((await f.stat()) < this.offset) return archive
     const holds = await this.#liveStillHolds(f, archive)
     if (holds === 'wait') return this.#doubtful() ? 'wait' : archive
     return holds
+  }
+
+  /**
+   * The live path names another file now. The file being read is recognised
+   * by its identity (device and inode), not assumed: renamed to journal.N it
+   * is a rotation; renamed to journal.M (M > N) it is journal M, and the
+   * number the reading started from was wrong: it is drained as N, and M+1
+   * comes next (M is not read again). Renamed and already compressed (no
+   * name left, journal.N.gz there) is a rotation too, and so is a rename to
+   * a name outside the journal set (its number is unknown: N is kept).
+   * Deleted (no name left) with no archive of N is not a rotation: p4d may
+   * go on writing to the unlinked file, where nobody can read it:
+   * ERR_JOURNAL_DELETED after the grace period.
+   */
+  async #whereRenamed(f: LiveFile): Promise<{ renamedTo: number } | 'wait'> {
+    const n = this.journal
+    for (const path of archiveCandidates(this.#layout, n)) {
+      const id = await identityOf(path)
+      if (id && id.dev === f.dev && id.ino === f.ino) return { renamedTo: n }
+    }
+    const chain = await describeJournalChain(this.#layout)
+    for (const a of chain.archives) {
+      for (const file of a.files) {
+        const id = await identityOf(file.path)
+        if (!id || id.dev !== f.dev || id.ino !== f.ino) continue
+        if (a.journal < n) {
+          throw new LogdaemonError(
+            ErrorCodes.JOURNAL_NUMBER,
+            `${this.#livePath} was read as journal ${n}, but the server archived it as ${file.path} (journal ${a.journal}): ` +
+              `the journal numbers contradict the files. Start again with --from ${a.journal} (and a fresh state file)`,
+            { file: file.path, journal: n, offset: this.offset },
+          )
+        }
+        return { renamedTo: a.journal }
+      }
+    }
+    // Renamed to a place outside the journal set (its number unknown): drained as N, as before.
+    if ((await f.links()) > 0) return { renamedTo: n }
+    // No name left: renamed and then compressed (journal.N.gz is there), or deleted.
+    if (await findArchive(this.#layout, n)) return { renamedTo: n }
+    if (this.#doubtful()) return 'wait'
+    throw new LogdaemonError(
+      ErrorCodes.JOURNAL_DELETED,
+      `${this.#livePath} (journal ${n}) was deleted, not rotated: no archive of journal ${n} exists ` +
+        `(looked for ${archiveCandidates(this.#layout, n).join(', ')}). Records written to it after offset ${this.offset} are lost to this reader; ` +
+        `if the server rotates its journal elsewhere, set the journal prefix (--prefix)`,
+      { file: this.#livePath, journal: n, offset: this.offset },
+    )
   }
 
   /**
@@ -349,8 +405,9 @@ export class JournalCursor {
     this.#src = null
     if (src?.kind === 'archive') await src.reader.close()
     else if (src?.kind === 'live') await src.file.close()
-    const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode }
-    this.journal++
+    const next = src?.kind === 'live' && src.archivedAs !== undefined ? src.archivedAs + 1 : this.journal + 1
+    const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode, next }
+    this.journal = next
     this.offset = 0
     // The journal ended whole (a .gz: its last member checked): every byte of it is good.
     this.#verified = { journal: this.journal, offset: 0 }

@@ -291,10 +291,16 @@ export class RotatingJournalSource extends Readable {
         this.emit('skip', { code: ErrorCodes.JOURNAL_MALFORMED, offset: rest.offset, line: rest.line, reason, journal: step.journal })
       }
     }
-    this.#keeper?.journalEnded(step.journal, step.end)
-    const event: RotateEvent = { from: step.journal, to: step.journal + 1, mode: step.mode, at: new Date() }
+    this.#keeper?.journalEnded(step.journal, step.end, step.next)
+    const event: RotateEvent = {
+      from: step.journal,
+      to: step.next,
+      mode: step.mode,
+      at: new Date(),
+      ...(step.next !== step.journal + 1 ? { archivedAs: step.next - 1 } : {}),
+    }
     this.#lastRotation = event
-    this.#startJournal(step.journal + 1, 0, 1)
+    this.#startJournal(step.next, 0, 1)
     this.#points.reset(Buffer.alloc(0), 0)
     this.#rotated = true
     this.emit('rotate', event)

@@ -55,6 +55,13 @@ export interface RotatingJournalSourceOptions extends JournalLayout {
 export interface RotateEvent {
   readonly from: number
   readonly to: number
+  /**
+   * The number the server gave the file read as journal `from`, when it is
+   * not `from` (the live journal was renamed to journal.M: the start number,
+   * `from: N`, was wrong). `to` is then M + 1: the renamed file is not read
+   * again.
+   */
+  readonly archivedAs?: number
   readonly mode: RotationMode
   readonly at: Date
 }

@@ -45,7 +45,7 @@ export class StateKeeper {
   #queue: SavePoint[] = []
   #head = 0
   /** Where each journal ended, once known: `N/end` is saved as `N+1/0` (N may be deleted later). */
-  readonly #ends = new Map<number, number>()
+  readonly #ends = new Map<number, { end: number; next: number }>()
   #candidate: SavePoint | null = null
   /** The newest position committed, which the barrier may not have passed yet. */
   #wanted: JournalPosition | null = null
@@ -83,8 +83,8 @@ export class StateKeeper {
   }
 
   /** Journal `journal` ended at `end`. */
-  journalEnded(journal: number, end: number): void {
-    this.#ends.set(journal, end)
+  journalEnded(journal: number, end: number, next = journal + 1): void {
+    this.#ends.set(journal, { end, next })
   }
 
   /**
@@ -179,7 +179,7 @@ export class StateKeeper {
       () => {
         this.#writing = null
         this.#saved = { journal: pos.journal, offset: pos.offset }
-        for (const n of this.#ends.keys()) if (n < pos.journal - 1) this.#ends.delete(n)
+        for (const n of this.#ends.keys()) if (n < pos.journal && this.#ends.get(n)?.next !== pos.journal) this.#ends.delete(n)
         this.#options.onSaved?.(state)
         if (this.#pending()) this.#schedule()
       },
@@ -194,9 +194,10 @@ export class StateKeeper {
     return writing
   }
 
-  /** `N/end` of a finished journal is `N+1/0`: the same place, and it does not need journal N to resume. */
+  /** `N/end` of a finished journal is `next/0` (N+1 but after a renumbering): the same place, and it does not need journal N to resume. */
   #normal(point: SavePoint): SavePoint | JournalPosition {
-    const end = this.#ends.get(point.journal)
-    return end === point.offset ? { journal: point.journal + 1, offset: 0 } : point
+    const ended = this.#ends.get(point.journal)
+    return ended && ended.end === point.offset ? { journal: ended.next, offset: 0 } : point
   }
+
 }

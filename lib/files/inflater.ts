@@ -80,7 +80,7 @@ const PIECE = 16 * 1024
  * to MIN_PIECE (at most ~1 MiB out per call), so that one call never holds
  * more than a few MiB whatever the input.
  */
-const OUT_TARGET = 1024 * 1024
+const OUT_TARGET = 256 * 1024
 const MIN_PIECE = 1024
 /** zlib-sync's output growth step, and the size of the pieces pushed. */
 const OUT_CHUNK = 64 * 1024

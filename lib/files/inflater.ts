@@ -5,11 +5,13 @@
  *   thread with 35-45% less CPU than node:zlib (benchmarks/gunzip.ts), but it
  *   stops at the end of the first gzip member and does not say how much input
  *   it consumed.
- * - node:zlib's `createGunzip` is always there and is the fallback.
+ * - node:zlib (`createInflateRaw`, with the gzip header and trailer read
+ *   here) is always there and is the fallback.
  *
- * Both decode one gzip stream member by member for `GunzipTransform`, which
- * does the framing between members (see gunzip.ts), and both raise the same
- * error codes.
+ * Both decode one gzip stream member by member for `GunzipDecoder`, which
+ * does the framing between members (see gunzip-decoder.ts), and both raise
+ * the same error codes. A member ends only once its trailer (CRC-32 and
+ * size) has been checked, and output waits while the reader is full.
  *
  * `LOGDAEMON_INFLATER` (environment variable) forces the engine that 'auto'
  * picks: `node` (or `node:zlib`) or `zlib-sync`; `auto` or unset prefers

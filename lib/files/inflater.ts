@@ -88,6 +88,12 @@ const MIN_PIECE = 1024
 const OUT_CHUNK = 64 * 1024
 /** windowBits 15 (32 KiB, deflate's largest window) + 16: expect a gzip wrapper. */
 const GZIP_WINDOW_BITS = 31
+/**
+ * Longest gzip header node:zlib's path gathers: the extra field is at most
+ * 64 KiB and real names and comments are short; this only bounds memory
+ * on hostile input (zlib-sync has no limit).
+ */
+const MAX_HEADER = 1024 * 1024
 /** Smallest gzip member: 10-byte header, 2 bytes of deflate, 8-byte trailer. */
 const MIN_MEMBER = 20
 
@@ -346,7 +352,14 @@ export function gzipHeaderLength(buf: Buffer, file: string | null, offset: numbe
     if (nul < 0) return -1
     at = nul + 1
   }
-  if (flags & 0x02) at += 2
+  if (flags & 0x02) {
+    if (buf.length < at + 2) return -1
+    // FHCRC: the low 16 bits of the CRC-32 of the header before it (zlib checks it too).
+    if (crc32 && buf.readUInt16LE(at) !== (crc32(buf.subarray(0, at)) & 0xffff)) {
+      throw gzipError('corrupt', file, offset + at, 'header crc mismatch')
+    }
+    at += 2
+  }
   return at <= buf.length ? at : -1
 }
 
@@ -399,10 +412,10 @@ class NodeMember implements MemberInflater {
     if (this.#stage === 'header') {
       if (this.#held.length === 0) this.#heldAt = offset
       const before = this.#held.length
-      const head = Buffer.concat([this.#held, input.subarray(0, 64 * 1024)])
+      const head = Buffer.concat([this.#held, input.subarray(0, MAX_HEADER)])
       const length = gzipHeaderLength(head, this.#file, this.#heldAt)
       if (length < 0) {
-        if (head.length > 64 * 1024) throw gzipError('corrupt', this.#file, this.#heldAt, 'gzip header longer than 64 KiB')
+        if (head.length > MAX_HEADER) throw gzipError('corrupt', this.#file, this.#heldAt, 'gzip header longer than 1 MiB')
         this.#held = Buffer.from(head)
         return { used: input.length, ended: false }
       }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Readable, Writable, type Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
+import { crc32, gzipSync } from 'node:zlib'
 import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/errors.js'
 import { createGunzip, GunzipTransform, inflaterName, isGzip, maybeGunzip } from '../../lib/files/gunzip.js'
 import { afterMember, INFLATER_ENV, loadZlibSync, selectInflater } from '../../lib/files/inflater.js'
@@ -451,6 +451,27 @@ for (const { choice, name, skip } of INFLATERS) {
       t.equal(error, null)
       t.equal(out.length, a.length + b.length)
       t.equal(stream.verified, a.length + b.length)
+    })
+
+    t.test('optional header fields (extra, name, comment, header CRC) are skipped, at every chunk boundary', async (t) => {
+      const body = journalText(20_000)
+      const plain = gzipSync(body)
+      const extra = Buffer.alloc(300, 7)
+      const fields = Buffer.concat([
+        Buffer.from([0x1f, 0x8b, 8, 0x04 | 0x08 | 0x10 | 0x02, 0, 0, 0, 0, 0, 3]),
+        Buffer.from([extra.length & 0xff, extra.length >> 8]),
+        extra,
+        Buffer.from('journal.7\0a comment\0'),
+      ])
+      const hcrc = Buffer.alloc(2)
+      hcrc.writeUInt16LE(crc32(fields) & 0xffff)
+      const header = Buffer.concat([fields, hcrc])
+      const file = Buffer.concat([header, plain.subarray(10)])
+      for (const size of [1, 7, 64 * 1024]) {
+        const r = await run(createGunzip({ inflater: choice }), chunked(file, size))
+        t.equal(r.error, null, `${size}-byte chunks: no error`)
+        t.ok(r.out.equals(body), `${size}-byte chunks: same bytes`)
+      }
     })
 
     t.test('a gzip bomb inflates only as fast as it is read', async (t) => {

@@ -42,8 +42,6 @@ export class GunzipDecoder {
   #carry = EMPTY
   #produced = 0
   #verified = 0
-  /** The last 8 bytes of input (a member's trailer is 8 bytes). */
-  #last = EMPTY
   readonly #count: Emit = (chunk) => {
     this.#produced += chunk.length
     return this.#emit(chunk)
@@ -61,28 +59,18 @@ export class GunzipDecoder {
     return this.#inflater.name
   }
 
-  /** Output bytes handed to `emit` so far. */
-  get produced(): number {
-    return this.#produced
-  }
-
   /** Output bytes of members whose trailer has been checked (all of them for input that is not gzip). */
   get verified(): number {
     return this.#state === 'plain' ? this.#produced : this.#verified
   }
 
   /**
-   * Whether the input so far stops inside a gzip member (or its header), so
-   * that more input is needed: false when `end()` would succeed or may.
+   * Whether the input so far stops inside a gzip member (or its header, or
+   * before any byte), so that more input is needed: false when `end()`
+   * would succeed.
    */
   get open(): boolean {
-    if (this.#member) return !this.#member.mayBeComplete(this.#last)
-    return this.#carry.length > 0 || this.#state === 'start'
-  }
-
-  /** Compressed bytes taken so far. */
-  get consumed(): number {
-    return this.#offset + this.#carry.length
+    return this.#member !== null || this.#carry.length > 0 || this.#state === 'start'
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -90,7 +78,6 @@ export class GunzipDecoder {
       await this.#count(chunk)
       return
     }
-    this.#last = Buffer.from(chunk.length >= 8 ? chunk.subarray(chunk.length - 8) : Buffer.concat([this.#last, chunk]).subarray(-8))
     const buf = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk
     const base = this.#offset
     this.#carry = EMPTY
@@ -129,13 +116,8 @@ export class GunzipDecoder {
 
   /** The input ended: fails with ERR_GZIP_TRUNCATED when it ends inside a member. */
   async end(): Promise<void> {
-    if (this.#member) {
-      await this.#member.end(this.#offset)
-      this.#member.destroy()
-      this.#member = null
-      this.#verified = this.#produced
-      return
-    }
+    // Throws: a member ends only at its checked trailer, in write().
+    if (this.#member) await this.#member.end(this.#offset)
     if (this.#carry.length === 0) return
     if (this.#notGzip === 'pass' && this.#state === 'start') {
       this.#state = 'plain'

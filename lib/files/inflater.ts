@@ -40,14 +40,8 @@ export interface MemberProgress {
 export interface MemberInflater {
   /** Feeds `input`, which starts at compressed offset `offset`. */
   write(input: Buffer, offset: number): MemberProgress | Promise<MemberProgress>
-  /** The input ended at compressed `offset` while the member is open. */
-  end(offset: number): void | Promise<void>
-  /**
-   * Whether input ending with `last` (its last 8 bytes, or fewer) may have
-   * completed the member, so that `end()` is worth trying rather than
-   * waiting for more input (a file still being written).
-   */
-  mayBeComplete(last: Buffer): boolean
+  /** The input ended at compressed `offset` while the member is open: throws ERR_GZIP_TRUNCATED. */
+  end(offset: number): void
   destroy(): void
 }
 
@@ -318,11 +312,6 @@ class ZlibSyncMember implements MemberInflater {
     throw gzipError('truncated', this.#file, offset, 'the input ends inside a gzip member')
   }
 
-  /** zlib-sync reports the end of a member itself: one that has not ended is not complete. */
-  mayBeComplete(): boolean {
-    return false
-  }
-
   destroy(): void {}
 }
 
@@ -455,11 +444,6 @@ class NodeMember implements MemberInflater {
 
   end(offset: number): void {
     throw gzipError('truncated', this.#file, offset, 'the input ends inside a gzip member')
-  }
-
-  /** A member ends only when its trailer has been checked, in `write`. */
-  mayBeComplete(): boolean {
-    return false
   }
 
   destroy(): void {

@@ -1,11 +1,11 @@
 import { open, type FileHandle } from 'node:fs/promises'
+import { READ_CHUNK_BYTES } from '../files/file-reader.js'
 import type { ArchiveFile } from '../files/journal-set.js'
-import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
 import { GzipPull, type GzipRetryOptions } from './gzip-pull.js'
 
 export type { GzipRetryOptions } from './gzip-pull.js'
 
-/** Bytes per read of a plain file: the project's read size (see read-chunk.ts for the measurement). */
+/** Bytes per read of a plain file: the project's read size (see file-reader.ts for the measurement). */
 export const CHUNK_BYTES = READ_CHUNK_BYTES
 
 export interface ArchiveReaderOptions {
@@ -13,6 +13,7 @@ export interface ArchiveReaderOptions {
   offset: number
   /** How many bytes before `offset` to keep in `before`, for checking a saved state. Default 0. */
   before?: number
+  /** How a `.gz` that is still being written is waited for. Default DEFAULT_GZIP_RETRY. */
   gzipRetry?: GzipRetryOptions
   signal?: AbortSignal
 }

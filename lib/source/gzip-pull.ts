@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { GunzipDecoder } from '../files/gunzip-decoder.js'
 import { selectInflater } from '../files/inflater.js'
-import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
+import { READ_CHUNK_BYTES } from '../files/file-reader.js'
 
 /** How a `.gz` that ends inside a member (still being written?) is waited for. */
 export interface GzipRetryOptions {

@@ -3,7 +3,7 @@ import type { SavedState } from '../files/state-file.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import type { SkipReport } from '../journal/framer.js'
 import type { JournalPosition } from '../position.js'
-import type { GzipRetryOptions } from './archive-reader.js'
+import type { GzipRetryOptions } from './gzip-pull.js'
 import type { RotationMode } from './journal-cursor.js'
 import type { StartPoint } from './start-point.js'
 

@@ -1,22 +1,27 @@
 #!/usr/bin/env node
 import type { Readable, Writable } from 'node:stream'
 import { catInput, openInput, totalSize, type CatFormat } from '../lib/cli/cat.js'
+import { JournalSummary, summarizeInput } from '../lib/cli/summary.js'
+import { parseWhere } from '../lib/cli/where.js'
 import { followJournal } from '../lib/cli/follow.js'
 import { parseOptions, renderHelp, type OptionTable, type ParsedValues } from '../lib/cli/options.js'
 import { createProgress, type ProgressReporter } from '../lib/cli/progress.js'
 import { ErrorCodes, isErrnoException, isLogdaemonError } from '../lib/errors.js'
 import { inflaterName } from '../lib/files/gunzip.js'
 import type { FieldEncoding } from '../lib/journal/entry.js'
+import type { WhereClause } from '../lib/journal/entry-filter.js'
 import { VERSION } from '../lib/version.js'
 import { isMain } from '../lib/cli/is-main.js'
 
 const NAME = 'logdaemon-cat'
 
 export const OPTIONS: OptionTable = {
-  format: { type: 'string', short: 'f', arg: 'FORMAT', help: 'output the records exactly (raw) or one JSON object per line (json)', choices: ['raw', 'json'], default: 'raw' },
+  format: { type: 'string', short: 'f', arg: 'FORMAT', help: 'output the records exactly (raw), one JSON object per line (json), or per line data records with named, typed columns (row)', choices: ['raw', 'json', 'row'], default: 'raw' },
   encoding: { type: 'string', short: 'e', arg: 'ENC', help: 'how JSON strings decode field bytes', choices: ['utf8', 'latin1'], default: 'utf8' },
   table: { type: 'string', short: 't', multiple: true, arg: 'PATTERN', help: 'only records of tables matching PATTERN (* wildcards, e.g. db.rev*)' },
   op: { type: 'string', short: 'o', multiple: true, arg: 'OP', help: 'only records with this op (pv, rv, dv, ex, nx, …)' },
+  where: { type: 'string', short: 'w', multiple: true, arg: 'COL=VALUE', help: 'only data records whose column COL (as --format row names it) reads VALUE' },
+  summary: { type: 'boolean', short: 's', help: 'instead of the records: per table the records, bytes and versions, the ops, and the server releases that wrote them (--format json: one JSON object)' },
   follow: { type: 'boolean', short: 'F', help: 'follow a server\'s journal chain and live journal across rotations (needs --root)' },
   root: { type: 'string', arg: 'DIR', help: 'with --follow: the server root (P4ROOT), where journal.N archives are' },
   journal: { type: 'string', arg: 'PATH', help: 'with --follow: the live journal (P4JOURNAL, default ROOT/journal)' },
@@ -91,7 +96,16 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     say(`${(err as Error).message}\nTry '${NAME} --help'.`)
     return 2
   }
-  if (values.follow) return follow(values, positionals, maxEntryBytes, io, say)
+  let where
+  try {
+    where = parseWhere((values.where as string[] | undefined) ?? [])
+    if (values.summary && values.follow) throw new UsageError('--summary does not go with --follow')
+    if (values.summary && values.format === 'row') throw new UsageError('--summary prints a table or, with --format json, one JSON object')
+  } catch (err) {
+    say(`${(err as Error).message}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  if (values.follow) return follow(values, positionals, maxEntryBytes, where, io, say)
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
     say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
@@ -103,10 +117,12 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     encoding: values.encoding as FieldEncoding,
     tables: (values.table as string[] | undefined) ?? [],
     ops: (values.op as string[] | undefined) ?? [],
+    where,
     skipMalformed: values['skip-malformed'] === true,
     allowIncomplete: values['allow-incomplete'] === true,
     ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}),
   }
+  const summary = values.summary ? new JournalSummary() : null
   const wantProgress = values['no-progress'] ? false : values.progress === true || io.stderrIsTTY === true
   const total = wantProgress ? await totalSize(files) : null
   const progress: ProgressReporter | null = total !== null ? createProgress(total, io.stderr) : null
@@ -119,7 +135,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     for (const file of files) {
       if (brokenPipe) break
       const input = openInput(file, io.stdin, progress ? (n) => progress.advance(n) : undefined)
-      const counts = await catInput(input, file, io.stdout, options)
+      const counts = summary ? await summarizeInput(input, file, summary, options) : await catInput(input, file, io.stdout, options)
       if (counts.malformedSkipped || counts.oversizeSkipped) {
         say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
       }
@@ -133,6 +149,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     return err instanceof UsageError || (isLogdaemonError(err) && err.code === ErrorCodes.USAGE) ? 2 : 1
   }
   progress?.stop()
+  if (summary) io.stdout.write(options.format === 'json' ? JSON.stringify(summary.toJSON()) + '\n' : summary.format())
   return 0
 }
 
@@ -141,6 +158,7 @@ async function follow(
   values: ParsedValues,
   positionals: readonly string[],
   maxEntryBytes: number | undefined,
+  where: WhereClause[],
   io: CatIO,
   say: (msg: string) => void,
 ): Promise<number> {
@@ -174,6 +192,7 @@ async function follow(
       encoding: values.encoding as FieldEncoding,
       tables: (values.table as string[] | undefined) ?? [],
       ops: (values.op as string[] | undefined) ?? [],
+      where,
       onSkip: say,
       ...(io.signal ? { signal: io.signal } : {}),
     })

@@ -5,6 +5,7 @@ import { checkConfig } from '../lib/cli/check.js'
 import { loadConfig } from '../lib/daemon/config.js'
 import { createLogger, Daemon } from '../lib/daemon/daemon.js'
 import { runDemo } from '../lib/cli/demo.js'
+import { describeSchema } from '../lib/cli/schema.js'
 import { DEFAULT_CONFIG_FILE, initConfig } from '../lib/cli/init.js'
 import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../lib/errors.js'
 import { VERSION } from '../lib/version.js'
@@ -17,6 +18,7 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   check: 'validate the configuration and print the journal chain it would read, without reading it',
   run: 'run the daemon until SIGTERM or SIGINT (then finish, commit, close, exit 0)',
   demo: 'a simulated server, the daemon with mirror and print listeners, and the status page',
+  schema: '[TABLE[:VERSION]] the documented tables, or a table\'s columns, types, key and releases',
 }
 
 export const OPTIONS: OptionTable = {
@@ -89,6 +91,16 @@ export async function main(argv: readonly string[], io: MainIO): Promise<number>
     return 0
   }
   const [command, ...rest] = positionals
+  // schema takes one optional argument.
+  if (command === 'schema' && rest.length <= 1) {
+    try {
+      io.stdout.write(describeSchema(rest[0]))
+      return 0
+    } catch (err) {
+      say(`${toError(err).message}\nTry '${NAME} --help'.`)
+      return codeOf(err)
+    }
+  }
   if (!command || !Object.hasOwn(COMMANDS, command) || rest.length) {
     say(`${!command ? 'a command is required' : rest.length ? `unexpected argument ${JSON.stringify(rest[0])}` : `unknown command ${JSON.stringify(command)}`}\nTry '${NAME} --help'.`)
     return 2

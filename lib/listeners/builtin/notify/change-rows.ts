@@ -144,5 +144,9 @@ export function actionName(action: number): string {
   return DESCRIBE_NAMES[name] ?? name
 }
 
-/** Where `p4 describe` says it differently from the schema's Action names. */
-const DESCRIBE_NAMES: Readonly<Record<string, string>> = { integ: 'integrate', movefrom: 'move/delete', moveto: 'move/add' }
+/**
+ * Where `p4 describe` says it differently from the schema's Action names:
+ * the new file of a move was moved from the old one (move/add), the old
+ * one was moved to the new one (move/delete).
+ */
+const DESCRIBE_NAMES: Readonly<Record<string, string>> = { integ: 'integrate', movefrom: 'move/add', moveto: 'move/delete' }

@@ -6,6 +6,15 @@ import { JournalFramer } from '../journal/framer.js'
 import { layoutOf, tableVersions } from '../schema/layout.js'
 import { releaseRange, type ReleaseRange, type TableVersion } from '../schema/releases.js'
 
+/**
+ * Distinct table names (and ops) counted one by one; beyond this, hostile or
+ * damaged input is counted under OTHER instead of growing the maps. Perforce
+ * has about 120 tables.
+ */
+const MAX_NAMES = 4096
+/** Where names beyond MAX_NAMES are counted. */
+export const OTHER = '(other)'
+
 /** One table's part of a summary. */
 export interface TableSummary {
   records: number
@@ -40,22 +49,24 @@ export class JournalSummary {
   #transactions = 0
 
   add(entry: JournalEntry): void {
-    const op = entry.op
+    const op = this.#ops.has(entry.op) || this.#ops.size < MAX_NAMES ? entry.op : OTHER
     this.#ops.set(op, (this.#ops.get(op) ?? 0) + 1)
     if (op === 'ex') this.#transactions++
-    const table = entry.table
+    const named = entry.table
     const version = entry.version
-    if (table === null || version === null) {
+    if (named === null || version === null) {
       if (op === 'nx') this.#note(entry.fields)
       return
     }
+    const table = this.#tables.has(named) || this.#tables.size < MAX_NAMES ? named : OTHER
     let t = this.#tables.get(table)
     if (t === undefined) this.#tables.set(table, (t = { records: 0, bytes: 0, versions: [], positional: 0, seen: new Set() }))
     t.records++
     t.bytes += entry.length
-    t.seen.add(version)
+    // Bounded like the names: real tables have a version or two.
+    if (t.seen.size < 256) t.seen.add(version)
     const fields = entry.fields.length
-    const layout = layoutOf(table, version, fields)
+    const layout = layoutOf(named, version, fields)
     if (layout === null || layout.columns.length < fields) t.positional++
   }
 
@@ -64,7 +75,8 @@ export class JournalSummary {
     if (fields[0] !== '4') return
     const version = Number(fields[3])
     const table = fields[8]
-    if (table && Number.isSafeInteger(version) && version >= 0) this.#declared.set(table, version)
+    if (!table || !Number.isSafeInteger(version) || version < 0) return
+    if (this.#declared.has(table) || this.#declared.size < MAX_NAMES) this.#declared.set(table, version)
   }
 
   /**
@@ -74,7 +86,7 @@ export class JournalSummary {
    */
   writerVersions(): TableVersion[] {
     const versions = new Map(this.#declared)
-    for (const [table, t] of this.#tables) if (!versions.has(table)) versions.set(table, Math.max(...t.seen))
+    for (const [table, t] of this.#tables) if (table !== OTHER && !versions.has(table)) versions.set(table, Math.max(...t.seen))
     return [...versions].map(([table, version]) => ({ table, version })).sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))
   }
 
@@ -126,7 +138,7 @@ export class JournalSummary {
   #releasesText(range: ReleaseRange | null): string {
     if (range !== null) return range.from === range.to ? range.from : `between ${range.from} and ${range.to}`
     const versions = this.writerVersions()
-    if (versions.length === 0) return 'unknown (no table records)'
+    if (!versions.some(({ table }) => tableVersions(table).length > 0)) return 'unknown (no records of documented tables)'
     const undocumented = versions.filter(({ table, version }) => tableVersions(table).length > 0 && !tableVersions(table).includes(version))
     if (undocumented.length > 0) {
       const list = undocumented.map(({ table, version }) => `${table} ${version}`).join(', ')

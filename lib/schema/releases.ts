@@ -60,16 +60,19 @@ function consistentSet(table: string, version: number): Uint8Array {
  * Null when they agree on none, including when a documented table comes at
  * a version the documents do not describe (older than 2006.2, as
  * conversion tools write, or newer than 2024.1). Tables the documents do
- * not know at all say nothing and are passed over.
+ * not know at all say nothing and are passed over; with nothing else, the
+ * range is unknown (null) too.
  */
 export function releaseRange(versions: Iterable<TableVersion>): ReleaseRange | null {
   const common = new Uint8Array(RELEASES.length).fill(1)
+  let known = false
   for (const { table, version } of versions) {
     if (tableVersions(table).length === 0) continue
+    known = true
     const set = consistentSet(table, version)
     for (let i = 0; i < common.length; i++) common[i] = (common[i] as number) & (set[i] as number)
   }
   const first = common.indexOf(1)
-  if (first < 0) return null
+  if (!known || first < 0) return null
   return { from: RELEASES[first] as string, to: RELEASES[common.lastIndexOf(1)] as string }
 }

@@ -75,7 +75,7 @@ t.test('summary of nothing, filters, stdin; usage errors', async (t) => {
   t.same(JSON.parse(empty.stdout().toString()), { tables: {}, ops: {}, transactions: 0, releases: null })
   const text = fakeIO('@ex@ 1 2\n')
   t.equal(await main(['--summary', '-'], text.io), 0)
-  t.match(text.stdout().toString(), /written by a server release unknown \(no table records\)/)
+  t.match(text.stdout().toString(), /written by a server release unknown \(no records of documented tables\)/)
   const filtered = fakeIO('@pv@ 1 @db.counters@ @change@ @7@ \n@pv@ 0 @db.desc@ 1 @x@ \n@ex@ 1 2\n')
   t.equal(await main(['--summary', '--format', 'json', '--table', 'db.counters'], filtered.io), 0)
   t.same(Object.keys(JSON.parse(filtered.stdout().toString()).tables), ['db.counters'])
@@ -84,4 +84,19 @@ t.test('summary of nothing, filters, stdin; usage errors', async (t) => {
     t.equal(await main(args, f.io), 2, args.join(' '))
     t.match(f.stderr(), /^logdaemon-cat: /)
   }
+})
+
+t.test('hostile input: endless table names are counted under (other), not kept one by one', async (t) => {
+  const { JournalSummary, OTHER } = await import('../../lib/cli/summary.js')
+  const { encodeRecord } = await import('../../lib/journal/encoder.js')
+  const { JournalEntry } = await import('../../lib/journal/entry.js')
+  const s = new JournalSummary()
+  for (let i = 0; i < 5000; i++) {
+    const raw = encodeRecord({ op: 'pv', version: i, table: `db.t${i}`, fields: ['x'] })
+    s.add(new JournalEntry(raw, { journal: null, offset: 0, end: raw.length, line: 1 }))
+  }
+  const json = s.toJSON()
+  t.equal(Object.keys(json.tables).length, 4097)
+  t.equal(json.tables[OTHER]?.records, 904)
+  t.equal(json.releases, null, 'no documented table: unknown')
 })

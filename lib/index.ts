@@ -10,8 +10,9 @@ export { JournalEntryTransform, type JournalEntryTransformOptions } from './jour
 export { createJournalReader, type JournalReaderOptions } from './journal/read-journal.js'
 export { encodeEntry, encodeRecord, quoteValue, type FieldValue, type RecordSpec } from './journal/encoder.js'
 export { parsePosition, formatPosition, comparePositions, type JournalPosition } from './position.js'
-export { createEntryFilter, type EntryFilterOptions } from './journal/entry-filter.js'
+export { createEntryFilter, type EntryFilterOptions, type WhereClause } from './journal/entry-filter.js'
 export { entryToJson, entryToJsonLine, type EntryJson } from './journal/entry-json.js'
+export { entryToRowJson, entryToRowLine, type EntryRowJson } from './journal/entry-row.js'
 
 // what records mean: layouts, keys, types, releases
 export { layoutOf, layoutsOf, schemaTables, tableVersions, type Layout, type Column, type ColumnKind } from './schema/layout.js'

@@ -1,4 +1,5 @@
 import { ErrorCodes, LogdaemonError } from '../errors.js'
+import type { Command } from './command.js'
 import { layoutsOf, schemaTables, tableVersions, type Layout } from '../schema/layout.js'
 import { releasesOf } from '../schema/releases.js'
 import { SCHEMA_SOURCE } from '../schema/p4-schema-data.js'
@@ -54,4 +55,24 @@ export function describeSchema(arg: string | undefined): string {
     throw new LogdaemonError(ErrorCodes.USAGE, `schema: ${table} version ${m[2]} is not documented (documented: ${versions.join(', ')})`)
   }
   return layouts.map(describeLayout).join('\n')
+}
+
+/** `logdaemon schema [TABLE[:VERSION]]`. */
+export const schemaCommand: Command = {
+  brief: "the documented tables, or a table's columns, types, key and releases",
+  usage: 'logdaemon schema [TABLE[:VERSION]]',
+  summary:
+    "Prints Perforce's published database schema (releases 2006.2 to 2024.1), as logdaemon-cat\n" +
+    '--format row uses it: without an argument the tables and their versions; with TABLE every\n' +
+    'documented layout of the table, with TABLE:VERSION those of one version, like p4 dbschema.',
+  options: {},
+  maxArgs: 1,
+  examples: [
+    ['logdaemon schema', 'the tables, their versions and the releases that documented them'],
+    ['logdaemon schema db.rev:9', 'the columns, types and key of db.rev version 9'],
+  ],
+  async run(_values, io, _say, args) {
+    io.stdout.write(describeSchema(args[0]))
+    return 0
+  },
 }

@@ -2,7 +2,8 @@ import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
-import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
+import { ArchiveReader, lastBytes } from './archive-reader.js'
+import type { RetryOptions } from '../retry.js'
 import { ChangeWatcher } from './change-watcher.js'
 import { LiveFile } from './live-file.js'
 
@@ -18,13 +19,15 @@ export interface JournalCursorOptions {
   layout: JournalLayout
   /** Safety-net poll while waiting at the live journal's end, ms. Default 1000. */
   pollMs?: number
-  gzipRetry?: GzipRetryOptions
+  gzipRetry?: RetryOptions
   /**
    * How long the live journal may stay shorter than the read offset, or an
    * empty archive face a live file with other bytes, before the cursor
    * decides. Default 5000 ms.
    */
   graceMs?: number
+  /** The clock the grace period is measured by, in ms. Default `Date.now`; tests pass their own. */
+  now?: () => number
   /** Aborts waits and retries. */
   signal: AbortSignal
   /** Called each time the cursor starts waiting at the live journal's end. */
@@ -299,12 +302,12 @@ export class JournalCursor {
 
   /** True while a doubtful situation is younger than the grace period (starting it if new). */
   #doubtful(): boolean {
-    const now = Date.now()
+    const now = (this.#options.now ?? Date.now)()
     this.#doubtSince ??= now
     return now - this.#doubtSince < (this.#options.graceMs ?? 5000)
   }
 
-  #retryOptions(): { gzipRetry?: GzipRetryOptions; signal: AbortSignal } {
+  #retryOptions(): { gzipRetry?: RetryOptions; signal: AbortSignal } {
     const r = this.#options.gzipRetry
     return r ? { gzipRetry: r, signal: this.#options.signal } : { signal: this.#options.signal }
   }

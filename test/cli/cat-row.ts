@@ -1,5 +1,5 @@
 import t from 'tap'
-import { main } from '../../bin/logdaemon-cat.js'
+import { main } from '../../lib/cli/cat.js'
 import { parseWhere } from '../../lib/cli/where.js'
 import { fakeIO } from '../helpers/stdio.js'
 import { FIXTURE_DIR, FIXTURE_RECORDS, fixtureNames, fixturesSkip } from '../helpers/fixtures.js'

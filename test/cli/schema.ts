@@ -1,6 +1,6 @@
 import t from 'tap'
 import { describeSchema } from '../../lib/cli/schema.js'
-import { main } from '../../bin/logdaemon.js'
+import { main } from '../../lib/cli/logdaemon.js'
 import { PassThrough } from 'node:stream'
 
 function io() {

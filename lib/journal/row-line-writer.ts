@@ -64,7 +64,7 @@ function planFor(table: string, version: number, fieldCount: number): Plan {
     keyIndexes = layout.key.map((k) => columns.findIndex((c) => c.name === k))
     // A key column the record has no field for: no key (as keyOf says).
     if (keyIndexes.some((i) => i < 0 || i >= fieldCount)) keyIndexes = null
-    else keyIndexes.forEach((i, n) => keyNames.push(Buffer.from((n > 0 ? ',' : '') + JSON.stringify(columns[i]?.name) + ':')))
+    else for (const [n, i] of keyIndexes.entries()) keyNames.push(Buffer.from(`${n > 0 ? ',' : ''}${JSON.stringify(columns[i]?.name)}:`))
   }
   let nameBytes = 0
   for (const b of [...nextNames, ...keyNames]) nameBytes += b.length

@@ -24,11 +24,6 @@ export const DEFAULT_HEALTH: Readonly<HealthThresholds> = { behindBytes: 64 * 10
 /** Measures the journals on disk from journal `from` to the live one (the daemon's is `journalSizes`). */
 export type DiskProbe = (from: number) => Promise<JournalSize[]>
 
-/**
- * Status reads closer together than this share one disk measurement: a
- * burst of requests (several browsers, a scraper) costs one readdir.
- */
-const MEASURE_REUSE_MS = 250
 
 /**
  * A clock read at most once per turn of the event loop: the first `now()` of
@@ -134,7 +129,6 @@ export class StatusTracker {
   readonly #health: HealthThresholds
   #probe: DiskProbe | null = null
   #sizes: JournalSize[] | null = null
-  #measuredAt = -Infinity
   #measuring: Promise<void> | null = null
   readonly #writeTimes = new WriteTimes()
   #failure: StatusError | null = null
@@ -179,15 +173,14 @@ export class StatusTracker {
   measure(): Promise<void> {
     const probe = this.#probe
     if (probe === null) return Promise.resolve()
+    // Reads that arrive while a measurement is under way share it: a burst of requests costs one readdir.
     if (this.#measuring) return this.#measuring
-    if (this.#now() - this.#measuredAt < MEASURE_REUSE_MS) return Promise.resolve()
     const from = Math.min(this.#committed?.journal ?? Infinity, this.#readJournal ?? Infinity, this.#start?.journal ?? Infinity)
     this.#measuring = probe(Number.isFinite(from) ? from : 0)
       .then(
         (sizes) => {
           const now = this.#now()
           this.#sizes = sizes
-          this.#measuredAt = now
           const live = sizes.at(-1)
           if (live) this.#writeTimes.sample(now, live.journal, live.size)
         },

@@ -290,5 +290,5 @@ t.test('health: Failed over Retrying over Behind over Reading; Caught up at the 
   live = 2000
   now += 1000
   await tracker.measure()
-  t.equal(tracker.snapshot().lagBytes, 1000, 'a new measurement after the reuse window')
+  t.equal(tracker.snapshot().lagBytes, 1000, 'the next read measures again')
 })

@@ -130,6 +130,7 @@ export class StatusTracker {
   #probe: DiskProbe | null = null
   #sizes: JournalSize[] | null = null
   #measuring: Promise<void> | null = null
+  #queued: Promise<void> | null = null
   readonly #writeTimes = new WriteTimes()
   #failure: StatusError | null = null
   readonly #listeners = new Map<string, ListenerCounters>()
@@ -173,8 +174,21 @@ export class StatusTracker {
   measure(): Promise<void> {
     const probe = this.#probe
     if (probe === null) return Promise.resolve()
-    // Reads that arrive while a measurement is under way share it: a burst of requests costs one readdir.
-    if (this.#measuring) return this.#measuring
+    // A read that arrives during a measurement waits for the next one (which may have started
+    // before the bytes it should see were written): at most one running and one queued, so a
+    // burst of requests costs two readdirs.
+    if (this.#queued) return this.#queued
+    if (this.#measuring) {
+      this.#queued = this.#measuring.then(() => {
+        this.#queued = null
+        return this.#measureNow(probe)
+      })
+      return this.#queued
+    }
+    return this.#measureNow(probe)
+  }
+
+  #measureNow(probe: DiskProbe): Promise<void> {
     const from = Math.min(this.#committed?.journal ?? Infinity, this.#readJournal ?? Infinity, this.#start?.journal ?? Infinity)
     this.#measuring = probe(Number.isFinite(from) ? from : 0)
       .then(

@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG_FILE, initConfig } from '../lib/cli/init.js'
 import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../lib/errors.js'
 import { VERSION } from '../lib/version.js'
 import { isMain } from '../lib/cli/is-main.js'
+import { sqlMain } from '../lib/cli/sql.js'
 
 const NAME = 'logdaemon'
 
@@ -17,6 +18,7 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   check: 'validate the configuration and print the journal chain it would read, without reading it',
   run: 'run the daemon until SIGTERM or SIGINT (then finish, commit, close, exit 0)',
   demo: 'a simulated server, the daemon with mirror and print listeners, and the status page',
+  sql: 'sql load --url URL CHECKPOINT: load a checkpoint into an SQL replica (logdaemon sql --help)',
 }
 
 export const OPTIONS: OptionTable = {
@@ -72,6 +74,7 @@ function processSignals(): { signal: AbortSignal; kill: AbortSignal; dispose: ()
 /** Runs `logdaemon` and returns its exit code: 0 ok, 1 runtime, data or configuration error, 2 usage. */
 export async function main(argv: readonly string[], io: MainIO): Promise<number> {
   const say = (msg: string): void => void io.stderr.write(`${NAME}: ${msg}\n`)
+  if (argv[0] === 'sql') return sqlMain(argv.slice(1), io)
   let parsed
   try {
     parsed = parseOptions(argv, OPTIONS)

@@ -122,7 +122,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       }
       if (m.layout !== batchLayout) {
         await flush()
-        const l = m.layout
+        const l: SqlLayout = m.layout
         if (!loaded.has(l.table)) loaded.set(l.table, l)
         await replica.ensureTables([l], false)
         batchLayout = l

@@ -1,5 +1,5 @@
 import { ErrorCodes, LogdaemonError } from '../../../errors.js'
-import { formatPosition, type JournalPosition } from '../../../position.js'
+import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, SqlAdapter, TableColumns } from './sql-adapter.js'
 import type { SqlLayout } from './sql-layout.js'
@@ -54,7 +54,7 @@ export class Replica {
 
   /** Reads what the database has (after a reconnect, or another writer). */
   async reload(): Promise<void> {
-    await this.begin()
+    await this.begin(false)
     try {
       for (const sql of ownTablesDdl(this.adapter)) await this.adapter.exec(sql)
       await this.commit()
@@ -84,9 +84,32 @@ export class Replica {
     return { tables: tables.filter((t) => !own.includes(t)), own, views }
   }
 
-  async begin(): Promise<void> {
+  /**
+   * Opens a write transaction. Unless `check` is false, first thing in it
+   * the position is read again: another writer's commit since ours would
+   * make our tables and position stale (ERR_SQL_CONFLICT).
+   */
+  async begin(check = true): Promise<void> {
     await this.adapter.begin()
     this.#inTransaction = true
+    if (!check) return
+    const now = await this.readPosition()
+    const was = this.#position
+    if (now === null ? was === null : was !== null && comparePositions(now, was) === 0) return
+    await this.rollback()
+    throw this.#conflict(`is ${now ? formatPosition(now) : 'empty'}, not ${was ? formatPosition(was) : 'empty'}`)
+  }
+
+  #conflict(what: string): LogdaemonError {
+    return Object.assign(
+      new LogdaemonError(
+        ErrorCodes.SQL_CONFLICT,
+        `${this.adapter.masked}: the position in ${POSITION_TABLE} ${what}: ` +
+          'another logdaemon (or a load) wrote to this database. Run one writer per database, then restart',
+        { details: { url: this.adapter.masked } },
+      ),
+      { retryable: false },
+    )
   }
 
   async commit(): Promise<void> {
@@ -194,17 +217,7 @@ export class Replica {
           `INSERT INTO ${POSITION_TABLE} (id, journal, "offset", updated) SELECT 1, $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM ${POSITION_TABLE})`,
           [String(to.journal), String(to.offset), now],
         )
-    if (changed !== 1) {
-      throw Object.assign(
-        new LogdaemonError(
-          ErrorCodes.SQL_CONFLICT,
-          `${this.adapter.masked}: the position in ${POSITION_TABLE} is no longer ${from ? formatPosition(from) : 'empty'}: ` +
-            'another logdaemon (or a load) wrote to this database. Run one writer per database, then restart',
-          { details: { url: this.adapter.masked } },
-        ),
-        { retryable: false },
-      )
-    }
+    if (changed !== 1) throw this.#conflict(`is no longer ${from ? formatPosition(from) : 'empty'}`)
     this.#nextPosition = to
   }
 

@@ -77,7 +77,8 @@ export function suite(t: Test, fresh: Fresh): void {
     const changes = await rowsOf(url, 'SELECT * FROM changes')
     t.equal(changes.length, 1)
     t.match(changes[0], { change: /^10$/, user: 'alice', client: 'ws', status: 'submitted', description: 'first change\nwith a second line and an @ sign' })
-    t.match(String(changes[0]?.date), /2021-01-18/, 'date as a timestamp')
+    const date = changes[0]?.date
+    t.match(date instanceof Date ? date.toISOString() : String(date), /^2021-01-18.\d\d:\d\d:\d\d/, 'date as a timestamp (UTC)')
     const files = await rowsOf(url, 'SELECT change, depot_file, rev, action FROM change_files ORDER BY depot_file, rev')
     t.same(files.map((r) => [String(r.change), r.depot_file, String(r.rev), r.action]), [['10', '//depot/a.c', '1', 'add'], ['11', '//depot/a.c', '2', 'edit']])
     const dump = await dumpReplica(url)

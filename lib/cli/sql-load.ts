@@ -38,8 +38,10 @@ export interface SqlLoadOptions {
 export interface SqlLoadSummary {
   url: string
   position: JournalPosition
-  /** Rows loaded, all tables. */
+  /** Rows in the tables after the load. */
   rows: number
+  /** Rows replaced by a later row with the same key (as a pv replaces): a checkpoint from p4d has none. */
+  replaced: number
   unmapped: number
   tables: number
   /** Bytes of the checkpoint file (compressed size for .gz). */
@@ -136,23 +138,14 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     }
     await flush()
     await adapter.bulkEnd()
-    for (const [table, l] of loaded) {
-      try {
-        await replica.addKeys([l])
-      } catch (err) {
-        throw new LogdaemonError(
-          ErrorCodes.SQL_FAILED,
-          `${target.masked}: cannot add the key (${l.key.join(', ')}) of table ${table}: ${toError(err).message}. Two rows of the checkpoint have the same key: is it damaged?`,
-          { cause: err, file: options.checkpoint },
-        )
-      }
-    }
+    let replaced = 0
+    for (const l of loaded.values()) replaced += await replica.addKey(l)
     await replica.createViews()
     await replica.insertUnmapped(unmapped, `checkpoint.${n}`)
     const at = { journal: n, offset: 0 }
     await replica.setPosition(at)
     await replica.commit()
-    return { url: target.masked, position: at, rows, unmapped: unmapped.length, tables: loaded.size, bytes: size, seconds: (Date.now() - started) / 1000 }
+    return { url: target.masked, position: at, rows: rows - replaced, replaced, unmapped: unmapped.length, tables: loaded.size, bytes: size, seconds: (Date.now() - started) / 1000 }
   } catch (err) {
     await replica.rollback()
     if (isLogdaemonError(err)) throw err

@@ -66,7 +66,8 @@ export async function sqlMain(argv: readonly string[], io: SqlIO): Promise<numbe
     })
     io.stdout.write(
       `loaded ${summary.rows} rows into ${summary.tables} tables of ${summary.url}` +
-        `${summary.unmapped ? ` (${summary.unmapped} records in logdaemon_unmapped)` : ''} in ${summary.seconds.toFixed(1)} s; ` +
+        `${summary.unmapped ? ` (${summary.unmapped} records in logdaemon_unmapped)` : ''}` +
+        `${summary.replaced ? ` (${summary.replaced} rows replaced by later rows with the same key)` : ''} in ${summary.seconds.toFixed(1)} s; ` +
         `position ${formatPosition(summary.position)}: run the daemon with the sql listener and from: ${summary.position.journal}\n`,
     )
     return 0

@@ -27,6 +27,8 @@ async function sameRows(t: Test, a: string, b: string, msg: string): Promise<voi
   const y = await dumpReplica(b)
   delete x.logdaemon_position
   delete y.logdaemon_position
+  // The loader names its source checkpoint.N; the listener, journal.
+  for (const d of [x, y]) d.logdaemon_unmapped = (d.logdaemon_unmapped ?? []).map((r) => r.replace(/^source=[^|]*\| /, ''))
   t.same(Object.keys(x), Object.keys(y), `${msg}: the same tables`)
   for (const k of Object.keys(y)) t.same(x[k], y[k], `${msg}: ${k} (${y[k]?.length} rows)`)
 }
@@ -45,6 +47,8 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     const s = await sqlLoad({ url, checkpoint: plain })
     t.same(s.position, { journal: 5, offset: 0 })
     t.ok(s.rows > 500 && s.tables > 10, `${s.rows} rows in ${s.tables} tables`)
+    // The simulator writes db.integed version 7, which no schema document describes: kept, not guessed.
+    t.ok(s.unmapped > 0, `${s.unmapped} records in logdaemon_unmapped`)
     t.same((await dumpReplica(url)).logdaemon_position, ['5/0'])
     const byListener = await fresh()
     await replay(byListener, [{ n: 5, bytes: checkpoint }])
@@ -60,20 +64,30 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     const s = await sqlLoad({ url, checkpoint: gz, replace: true })
     t.same(s.position, { journal: 6, offset: 0 }, 'a .gz, with a prefix name')
     const once = await fresh()
-    await sqlLoad({ url: once, checkpoint: plain })
+    await sqlLoad({ url: once, checkpoint: gz })
     await sameRows(t, url, once, 'replaced = loaded once')
     const other = await fresh()
     await rowsOf(other, 'CREATE TABLE payroll (x integer)')
     await t.rejects(sqlLoad({ url: other, checkpoint: plain, replace: true }), { code: ErrorCodes.SQL_NOT_EMPTY, message: /payroll/ })
   })
 
+  t.test('rows with the same key: the last wins, as a pv replaces', async (t) => {
+    const { dir } = files(t)
+    const dup = join(dir, 'checkpoint.8')
+    writeFileSync(dup, '@pv@ 0 @db.desc@ 1 @a@ \n@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 1 @b@ \n@pv@ 0 @db.desc@ 2 @c@ \n@pv@ 0 @db.desc@ 1 @d@ \n')
+    const url = await fresh()
+    const s = await sqlLoad({ url, checkpoint: dup })
+    t.match(s, { rows: 3, replaced: 2 })
+    t.same((await rowsOf(url, 'SELECT desc_key, description FROM "desc" ORDER BY desc_key')).map((r) => [String(r.desc_key), r.description]), [['1', 'd'], ['2', 'c']])
+  })
+
   t.test('a failed load leaves the database as it was', async (t) => {
     const { dir } = files(t)
     const dup = join(dir, 'checkpoint.9')
-    // Two rows with one key: the key cannot be added after the rows.
-    writeFileSync(dup, '@pv@ 0 @db.desc@ 1 @a@ \n@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 1 @b@ \n')
+    // A record that is not a journal record: the load fails after creating tables.
+    writeFileSync(dup, '@pv@ 0 @db.desc@ 1 @a@ \n@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 1 @b@ \n@pv@ 0 @db.desc@ 2 @unterminated \n')
     const url = await fresh()
-    await t.rejects(sqlLoad({ url, checkpoint: dup }), { code: ErrorCodes.SQL_FAILED, message: /same key/ })
+    await t.rejects(sqlLoad({ url, checkpoint: dup }), { code: /ERR_/ })
     t.same((await rowsOf(url, 'SELECT table_name FROM logdaemon_tables')).length, 0)
     t.same((await dumpReplica(url)).logdaemon_position, [])
   })
@@ -93,8 +107,8 @@ t.test('PostgreSQL', { skip: postgresSkip }, async (t) => {
 })
 
 t.test('logdaemon sql load: the command', async (t) => {
-  const { plain } = files(t)
-  const url = `sqlite:${join(t.testdir(), 'cli.db')}`
+  const { plain, dir } = files(t)
+  const url = `sqlite:${join(dir, 'cli.db')}`
   let f = fakeIO()
   t.equal(await main(['sql', 'load', '--url', url, plain], f.io), 0, f.stderr())
   t.match(f.stdout().toString(), /loaded \d+ rows into \d+ tables of sqlite:.*position 5\/0: run the daemon with the sql listener and from: 5/)
@@ -106,7 +120,7 @@ t.test('logdaemon sql load: the command', async (t) => {
     t.equal(await main(args, f.io), 2, `${args.join(' ')}: usage error`)
   }
   f = fakeIO()
-  t.equal(await main(['sql', 'load', '--url', url, join(t.testdir(), 'no-name.ckp')], f.io), 2, 'no journal number in the name')
+  t.equal(await main(['sql', 'load', '--url', url, join(dir, 'no-name.ckp')], f.io), 2, 'no journal number in the name')
   t.match(f.stderr(), /--journal N/)
   f = fakeIO()
   t.equal(await main(['sql', '--help'], f.io), 0)

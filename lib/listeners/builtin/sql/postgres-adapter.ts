@@ -229,6 +229,26 @@ export class PostgresAdapter implements SqlAdapter {
     if (copy.stream.errored) throw copy.stream.errored
   }
 
+  async addKeyKeepingLast(table: string, key: readonly string[]): Promise<number> {
+    await this.bulkEnd()
+    const c = this.#conn
+    await c.query('SAVEPOINT logdaemon_key')
+    try {
+      await c.query(this.keyDdl(table, key))
+      await c.query('RELEASE SAVEPOINT logdaemon_key')
+      return 0
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err // unique_violation
+      await c.query('ROLLBACK TO SAVEPOINT logdaemon_key')
+    }
+    // A table filled by COPY alone is append-only: a larger ctid is a row loaded later.
+    const same = key.map((k) => `a.${q(k)} = b.${q(k)}`).join(' AND ')
+    const res = await c.query(`DELETE FROM ${q(table)} a USING ${q(table)} b WHERE ${same} AND a.ctid < b.ctid`)
+    await c.query(this.keyDdl(table, key))
+    await c.query('RELEASE SAVEPOINT logdaemon_key')
+    return res.rowCount ?? 0
+  }
+
   /** Ends a COPY in progress and waits for the server's answer. */
   async bulkEnd(): Promise<void> {
     const copy = this.#copy

@@ -179,9 +179,9 @@ export class Replica {
     for (const sql of viewsDdl(this.adapter, (t, c) => this.has(t, c))) await this.adapter.exec(sql)
   }
 
-  /** Adds the key of tables loaded without one (after a bulk load). */
-  async addKeys(layouts: Iterable<SqlLayout>): Promise<void> {
-    for (const l of layouts) await this.adapter.exec(this.adapter.keyDdl(l.table, l.key))
+  /** Adds the key of a table loaded without one (after a bulk load); rows with one key: the last wins, as with pv. Resolves to the rows replaced. */
+  async addKey(layout: SqlLayout): Promise<number> {
+    return this.adapter.addKeyKeepingLast(layout.table, layout.key)
   }
 
   /** Applies row changes in order, creating and widening tables first. */

@@ -53,6 +53,12 @@ export interface SqlAdapter {
   insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void>
   /** Bulk insert into a table being loaded (no key yet): COPY for PostgreSQL, a prepared insert for SQLite. */
   bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void>
+  /**
+   * Adds the key of a bulk-loaded table. Rows with the same key are
+   * resolved as `pv` would: the last loaded wins, the earlier are deleted.
+   * Resolves to the number deleted.
+   */
+  addKeyKeepingLast(table: string, key: readonly string[]): Promise<number>
   /** Ends the bulk insert in progress (PostgreSQL: finishes the COPY). Other calls end it too. */
   bulkEnd(): Promise<void>
 }

@@ -168,6 +168,21 @@ export class SqliteAdapter implements SqlAdapter {
   }
 
   async bulkEnd(): Promise<void> {}
+
+  async addKeyKeepingLast(table: string, key: readonly string[]): Promise<number> {
+    const db = this.#conn
+    try {
+      db.exec(this.keyDdl(table, key))
+      return 0
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err
+    }
+    // A failed statement is undone alone; the transaction goes on. Rows were inserted in file order: rowid says which came last.
+    const k = key.map(q).join(', ')
+    const removed = db.prepare(`DELETE FROM ${q(table)} WHERE rowid NOT IN (SELECT MAX(rowid) FROM ${q(table)} GROUP BY ${k})`).run().changes
+    db.exec(this.keyDdl(table, key))
+    return removed
+  }
 }
 
 function sqliteType(declared: string): ColumnType {

@@ -16,19 +16,35 @@ export interface ParsedTable {
   rows: SqlValue[][]
 }
 
+/**
+ * Rows with the same key resolved as a `pv` (and the loader) resolves them:
+ * the last wins. A checkpoint from p4d has none; the simulator's has some
+ * (db.revhx, db.storage), and a baseline whose key could not be added
+ * would measure nothing.
+ */
+
 export async function parsedRows(file: string): Promise<{ tables: Map<string, ParsedTable>; rows: number }> {
   const mapper = new RowMapper(new TableFilter(['db.*'], []), 'utf8')
   const tables = new Map<string, ParsedTable>()
-  let rows = 0
+  const byKey = new Map<string, Map<string, SqlValue[]>>()
   for await (const entry of createJournalReader(file, { journal: 1 }) as AsyncIterable<JournalEntry>) {
     const m = mapper.map(entry, 1)
     if (!m || m.kind !== 'put') continue
-    let t = tables.get(m.layout.table)
-    if (!t) tables.set(m.layout.table, (t = { layout: m.layout, rows: [] }))
+    const l = m.layout
+    if (!tables.has(l.table)) tables.set(l.table, { layout: l, rows: [] })
+    let keyed = byKey.get(l.table)
+    if (!keyed) byKey.set(l.table, (keyed = new Map()))
     const row: SqlValue[] = m.values.slice()
     row.push(m.raw)
-    t.rows.push(row)
-    rows++
+    const key = l.keyIndex.map((i) => m.values[i]).join('\0')
+    keyed.delete(key)
+    keyed.set(key, row)
+  }
+  let rows = 0
+  for (const [table, keyed] of byKey) {
+    const t = tables.get(table) as ParsedTable
+    t.rows = [...keyed.values()]
+    rows += t.rows.length
   }
   return { tables, rows }
 }

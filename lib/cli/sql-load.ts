@@ -104,7 +104,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       progress = bar
       input.on('data', (c: Buffer) => bar.advance(c.length))
     }
-    const reader = createJournalReader(options.checkpoint, { input, journal: n })
+    // Batches: one array of entries per read chunk, so the loop pays no promise per record.
+    const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true })
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
     const unmapped: UnmappedRecord[] = []
     let batch: SqlValue[][] = []
@@ -115,7 +116,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       if (batch.length && batchLayout) await adapter.bulkInsert(batchLayout.table, batchColumns, batch)
       batch = []
     }
-    for await (const entry of reader as AsyncIterable<JournalEntry>) {
+    for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
+      for (const entry of entries) {
       const m = mapper.map(entry, n)
       if (!m) continue
       if (m.kind === 'unmapped' || m.kind === 'del') {
@@ -135,6 +137,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       batch.push(row)
       rows++
       if (batch.length >= BULK_ROWS) await flush()
+      }
     }
     await flush()
     await adapter.bulkEnd()

@@ -113,7 +113,16 @@ export class PostgresAdapter implements SqlAdapter {
   }
 
   async rollback(): Promise<void> {
+    const copy = this.#copy
     this.#copy = null
+    if (copy) {
+      // A COPY in progress holds the connection: a ROLLBACK would wait behind it for ever. Closing the
+      // connection ends the COPY and rolls the transaction back (the server's rule for a lost client).
+      copy.stream.destroy()
+      await this.close()
+      this.#broken = new Error(`${this.masked}: the connection was closed to abandon a COPY`)
+      return
+    }
     if (this.#broken || !this.#client) return
     await this.#client.query('ROLLBACK')
   }

@@ -5,6 +5,8 @@ export { MirrorListener, type MirrorOptions } from '../listeners/builtin/mirror/
 export { PrintListener, type PrintOptions } from '../listeners/builtin/print/print.js'
 export { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
 export { NotifyListener } from '../listeners/builtin/notify/notify.js'
+export { SqlListener, type SqlOptions } from '../listeners/builtin/sql/sql.js'
+export { sqlLoad, type SqlLoadOptions, type SqlLoadSummary } from '../cli/sql-load.js'
 export { Daemon, createListeners, createLogger, type DaemonOptions } from './daemon.js'
 export { loadConfig, parseConfig, configSchema, formatIssues, DEFAULT_STATUS_PORT, type ConfigInput, type DaemonConfig, type ListenerConfig } from './config.js'
 export { initConfig, renderInitConfig, guessStart, DEFAULT_CONFIG_FILE, type InitInfo, type InitOptions } from '../cli/init.js'

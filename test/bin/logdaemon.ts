@@ -15,7 +15,7 @@ t.test('--help is generated from the option table; --version', async (t) => {
   const f = io()
   t.equal(await main(['--help'], f.io), 0)
   const help = f.stdout().toString()
-  t.match(help, /^Usage: logdaemon <init\|check\|run\|demo> \[options\]/)
+  t.match(help, /^Usage: logdaemon <init\|check\|run\|demo\|sql> \[options\]/)
   for (const opt of ['--config FILE', '--root DIR', '--prefix PREFIX', '--force', '--port N', '--keep', '--version', '--help']) t.match(help, opt)
   t.match(help, /init +write a commented starting configuration/)
   const v = io()

@@ -29,7 +29,7 @@ export async function parsedRows(file: string): Promise<{ tables: Map<string, Pa
   const byKey = new Map<string, Map<string, SqlValue[]>>()
   for await (const entry of createJournalReader(file, { journal: 1 }) as AsyncIterable<JournalEntry>) {
     const m = mapper.map(entry, 1)
-    if (!m || m.kind !== 'put') continue
+    if (m?.kind !== 'put') continue
     const l = m.layout
     if (!tables.has(l.table)) tables.set(l.table, { layout: l, rows: [] })
     let keyed = byKey.get(l.table)

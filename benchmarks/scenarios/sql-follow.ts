@@ -26,7 +26,16 @@ runScenario('sql-follow', async ({ input: root }) => {
     const listener = new SqlListener(optionsSchema.parse({ url }), parseSqlUrl(url))
     let records = 0
     let bytes = 0
-    const counted = { name: 'count', isHandled: () => true, listen: (e: JournalEntry) => void (records++, (bytes += e.length)), noData() {}, close() {} }
+    const counted = {
+      name: 'count',
+      isHandled: () => true,
+      listen: (e: JournalEntry) => {
+        records++
+        bytes += e.length
+      },
+      noData() {},
+      close() {},
+    }
     const t0 = performance.now()
     const source = new RotatingJournalSource({ root, from: 1, state: join(work, 'state') })
     const chain = new ListenerChain({ listeners: [counted, listener], commit: (position) => source.commit(position) })

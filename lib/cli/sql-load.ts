@@ -118,25 +118,25 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     }
     for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
       for (const entry of entries) {
-      const m = mapper.map(entry, n)
-      if (!m) continue
-      if (m.kind === 'unmapped' || m.kind === 'del') {
-        unmapped.push(m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op))
-        continue
-      }
-      if (m.layout !== batchLayout) {
-        await flush()
-        const l: SqlLayout = m.layout
-        if (!loaded.has(l.table)) loaded.set(l.table, l)
-        await replica.ensureTables([l], false)
-        batchLayout = l
-        batchColumns = l.insertColumns.map((name, i) => ({ name, type: i === l.columns.length ? 'bytes' : l.columns[i]?.integer ? 'integer' : 'text' }))
-      }
-      const row: SqlValue[] = m.values.slice()
-      row.push(m.raw)
-      batch.push(row)
-      rows++
-      if (batch.length >= BULK_ROWS) await flush()
+        const m = mapper.map(entry, n)
+        if (!m) continue
+        if (m.kind === 'unmapped' || m.kind === 'del') {
+          unmapped.push(m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op))
+          continue
+        }
+        if (m.layout !== batchLayout) {
+          await flush()
+          const l: SqlLayout = m.layout
+          if (!loaded.has(l.table)) loaded.set(l.table, l)
+          await replica.ensureTables([l], false)
+          batchLayout = l
+          batchColumns = l.insertColumns.map((name, i) => ({ name, type: i === l.columns.length ? 'bytes' : l.columns[i]?.integer ? 'integer' : 'text' }))
+        }
+        const row: SqlValue[] = m.values.slice()
+        row.push(m.raw)
+        batch.push(row)
+        rows++
+        if (batch.length >= BULK_ROWS) await flush()
       }
     }
     await flush()
@@ -148,7 +148,16 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     const at = { journal: n, offset: 0 }
     await replica.setPosition(at)
     await replica.commit()
-    return { url: target.masked, position: at, rows: rows - replaced, replaced, unmapped: unmapped.length, tables: loaded.size, bytes: size, seconds: (Date.now() - started) / 1000 }
+    return {
+      url: target.masked,
+      position: at,
+      rows: rows - replaced,
+      replaced,
+      unmapped: unmapped.length,
+      tables: loaded.size,
+      bytes: size,
+      seconds: (Date.now() - started) / 1000,
+    }
   } catch (err) {
     await replica.rollback()
     if (isLogdaemonError(err)) throw err

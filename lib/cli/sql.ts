@@ -51,7 +51,8 @@ export async function sqlMain(argv: readonly string[], io: SqlIO): Promise<numbe
   let journal: number | undefined
   if (typeof values.journal === 'string') {
     journal = Number(values.journal)
-    if (!/^\d+$/.test(values.journal) || !Number.isSafeInteger(journal)) return usage(`--journal must be a journal number (got ${JSON.stringify(values.journal)})`)
+    if (!/^\d+$/.test(values.journal) || !Number.isSafeInteger(journal))
+      return usage(`--journal must be a journal number (got ${JSON.stringify(values.journal)})`)
   }
   try {
     const summary = await sqlLoad({

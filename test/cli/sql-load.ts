@@ -74,11 +74,20 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
   t.test('rows with the same key: the last wins, as a pv replaces', async (t) => {
     const { dir } = files(t)
     const dup = join(dir, 'checkpoint.8')
-    writeFileSync(dup, '@pv@ 0 @db.desc@ 1 @a@ \n@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 1 @b@ \n@pv@ 0 @db.desc@ 2 @c@ \n@pv@ 0 @db.desc@ 1 @d@ \n')
+    writeFileSync(
+      dup,
+      '@pv@ 0 @db.desc@ 1 @a@ \n@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 1 @b@ \n@pv@ 0 @db.desc@ 2 @c@ \n@pv@ 0 @db.desc@ 1 @d@ \n',
+    )
     const url = await fresh()
     const s = await sqlLoad({ url, checkpoint: dup })
     t.match(s, { rows: 3, replaced: 2 })
-    t.same((await rowsOf(url, 'SELECT desc_key, description FROM "desc" ORDER BY desc_key')).map((r) => [String(r.desc_key), r.description]), [['1', 'd'], ['2', 'c']])
+    t.same(
+      (await rowsOf(url, 'SELECT desc_key, description FROM "desc" ORDER BY desc_key')).map((r) => [String(r.desc_key), r.description]),
+      [
+        ['1', 'd'],
+        ['2', 'c'],
+      ],
+    )
   })
 
   t.test('a failed load leaves the database as it was', async (t) => {
@@ -115,7 +124,14 @@ t.test('logdaemon sql load: the command', async (t) => {
   f = fakeIO()
   t.equal(await main(['sql', 'load', '--url', url, plain], f.io), 1)
   t.match(f.stderr(), /already holds a replica at 5\/0: give --replace/)
-  for (const args of [['sql'], ['sql', 'load', plain], ['sql', 'load', '--url', url], ['sql', 'dump', '--url', url, plain], ['sql', 'load', '--url', url, '--journal', 'x', plain], ['sql', 'load', '--url', url, '--bogus', plain]]) {
+  for (const args of [
+    ['sql'],
+    ['sql', 'load', plain],
+    ['sql', 'load', '--url', url],
+    ['sql', 'dump', '--url', url, plain],
+    ['sql', 'load', '--url', url, '--journal', 'x', plain],
+    ['sql', 'load', '--url', url, '--bogus', plain],
+  ]) {
     f = fakeIO()
     t.equal(await main(args, f.io), 2, `${args.join(' ')}: usage error`)
   }

@@ -81,7 +81,11 @@ async function killAndCompare(t: Test, url: string, fresh: string): Promise<void
     await tick(after)
     run.child.kill('SIGKILL')
     const { signal, code } = await run.exited
-    t.equal(signal, 'SIGKILL', `run ${i + 1} killed ${after} ms after opening, at ${await positionOf(url)}${code ? ` (it had exited ${code}: ${run.stderr()})` : ''}`)
+    t.equal(
+      signal,
+      'SIGKILL',
+      `run ${i + 1} killed ${after} ms after opening, at ${await positionOf(url)}${code ? ` (it had exited ${code}: ${run.stderr()})` : ''}`,
+    )
   }
   writing.abort()
   const summary = await writer

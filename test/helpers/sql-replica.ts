@@ -3,7 +3,7 @@
  * sorted rows of text, so two replicas compare with t.same, and a
  * from-scratch replay of journals into a fresh replica.
  */
-import { JournalEntry } from '../../lib/journal/entry.js'
+import type { JournalEntry } from '../../lib/journal/entry.js'
 import { JournalEntryTransform } from '../../lib/journal/journal-entry-transform.js'
 import { openAdapter } from '../../lib/listeners/builtin/sql/open-adapter.js'
 import { SqlListener, optionsSchema } from '../../lib/listeners/builtin/sql/sql.js'
@@ -38,7 +38,13 @@ export async function dumpReplica(url: string): Promise<Record<string, string[]>
     const out: Record<string, string[]> = {}
     for (const t of [...tables, 'logdaemon_unmapped']) {
       const rows = await a.query(`SELECT * FROM "${t}"`)
-      out[t] = rows.map((r) => Object.entries(r).map(([k, v]) => `${k}=${text(v)}`).join(' | ')).sort()
+      out[t] = rows
+        .map((r) =>
+          Object.entries(r)
+            .map(([k, v]) => `${k}=${text(v)}`)
+            .join(' | '),
+        )
+        .sort()
     }
     out.logdaemon_position = (await a.query('SELECT journal, "offset" FROM logdaemon_position')).map((r) => `${text(r.journal)}/${text(r.offset)}`)
     return out

@@ -275,9 +275,7 @@ function upsertSql(l: SqlLayout, tableColumns: readonly ColumnSpec[]): string {
   const insert = l.insertColumns.map(q).join(', ')
   const keys = new Set(l.key)
   const layoutCols = new Set(l.insertColumns)
-  const sets = tableColumns
-    .filter((c) => !keys.has(c.name))
-    .map((c) => `${q(c.name)} = ${layoutCols.has(c.name) ? `EXCLUDED.${q(c.name)}` : 'NULL'}`)
+  const sets = tableColumns.filter((c) => !keys.has(c.name)).map((c) => `${q(c.name)} = ${layoutCols.has(c.name) ? `EXCLUDED.${q(c.name)}` : 'NULL'}`)
   return (
     `INSERT INTO ${q(l.table)} (${insert}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ` +
     `ON CONFLICT (${l.key.map(q).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`

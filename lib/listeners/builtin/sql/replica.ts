@@ -4,17 +4,7 @@ import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, SqlAdapter, TableColumns } from './sql-adapter.js'
 import type { SqlLayout } from './sql-layout.js'
 import { RAW_COLUMN, quoteIdent as q } from './sql-names.js'
-import {
-  OWN_TABLES,
-  POSITION_TABLE,
-  TABLES_TABLE,
-  VIEW_TABLES,
-  VIEWS,
-  addColumnDdl,
-  createTableDdl,
-  ownTablesDdl,
-  viewsDdl,
-} from './replica-ddl.js'
+import { OWN_TABLES, POSITION_TABLE, TABLES_TABLE, VIEW_TABLES, VIEWS, addColumnDdl, createTableDdl, ownTablesDdl, viewsDdl } from './replica-ddl.js'
 
 /**
  * The replica in a database, whatever the database: the tables it has,

@@ -127,9 +127,7 @@ export class SqlListener extends BaseListener {
   /** The first entry past the database's position must continue it: the same journal at that offset, or the next journal's start. */
   #checkStart(entry: JournalEntry, journal: number, applied: JournalPosition | null): void {
     const { offset } = entry.position
-    const continues = applied
-      ? (journal === applied.journal && offset === applied.offset) || (journal === applied.journal + 1 && offset === 0)
-      : offset === 0
+    const continues = applied ? (journal === applied.journal && offset === applied.offset) || (journal === applied.journal + 1 && offset === 0) : offset === 0
     if (continues) return
     const at = formatPosition({ journal, offset })
     throw permanent(
@@ -168,13 +166,16 @@ export class SqlListener extends BaseListener {
       this.#unmapped = []
       return
     }
-    await this.#guard(async () => {
-      if (!replica.inTransaction) await replica.begin()
-      await replica.apply(this.#pending)
-      await replica.insertUnmapped(this.#unmapped, 'journal')
-      await replica.setPosition(position)
-      await replica.commit()
-    }, `cannot commit ${formatPosition(position)}`)
+    await this.#guard(
+      async () => {
+        if (!replica.inTransaction) await replica.begin()
+        await replica.apply(this.#pending)
+        await replica.insertUnmapped(this.#unmapped, 'journal')
+        await replica.setPosition(position)
+        await replica.commit()
+      },
+      `cannot commit ${formatPosition(position)}`,
+    )
     this.#pending = []
     this.#unmapped = []
     this.#flushedInTransaction = false
@@ -236,7 +237,7 @@ export class SqlListener extends BaseListener {
         new LogdaemonError(
           ErrorCodes.SQL_FAILED,
           `${this.target.masked}: ${what}: ${cause.message}` +
-            (lost ? '. The open transaction was rolled back with rows no longer in memory: restart the daemon, it resumes from the database\'s position' : ''),
+            (lost ? ". The open transaction was rolled back with rows no longer in memory: restart the daemon, it resumes from the database's position" : ''),
           { cause, details: { url: this.target.masked } },
         ),
         { retryable: !lost },

@@ -145,7 +145,10 @@ export class SqliteAdapter implements SqlAdapter {
         })
         s.run(...op.values, op.raw)
       } else {
-        const s = this.#statement(`del\0${l.table}\0${l.key.join(',')}`, () => `DELETE FROM ${q(l.table)} WHERE ${l.key.map((k) => `${q(k)} = ?`).join(' AND ')}`)
+        const s = this.#statement(
+          `del\0${l.table}\0${l.key.join(',')}`,
+          () => `DELETE FROM ${q(l.table)} WHERE ${l.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
+        )
         s.run(...l.keyIndex.map((i) => op.values[i]))
       }
     }

@@ -17,6 +17,10 @@ t.test('columns: snake_case in schema order', async (t) => {
   t.equal(sqlColumnName('change'), 'change')
   t.equal(sqlColumnName('name seq'), 'name_seq', 'no character outside a-z 0-9 _')
   t.equal(sqlColumnName('2FA'), '_2fa', 'never a leading digit')
-  t.same(distinctColumnNames(['blobSha', 'blob_sha', 'logdaemon_raw']), ['blob_sha', 'blob_sha_2', 'logdaemon_raw_2'], 'names made distinct; the raw column reserved')
+  t.same(
+    distinctColumnNames(['blobSha', 'blob_sha', 'logdaemon_raw']),
+    ['blob_sha', 'blob_sha_2', 'logdaemon_raw_2'],
+    'names made distinct; the raw column reserved',
+  )
   t.equal(quoteIdent('us"er'), '"us""er"')
 })

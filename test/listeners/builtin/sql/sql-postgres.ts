@@ -24,14 +24,24 @@ t.test('against a real PostgreSQL server', { skip: postgresSkip }, async (t) => 
     await l.open()
     for (const e of entries.slice(0, 20)) await l.listen(e)
     await l.sync({ journal: 2, offset: entries[19]!.position.end })
-    await rowsOf(url.replace(/\/reconnect$/, '/postgres'), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'reconnect' AND application_name = 'logdaemon'")
+    await rowsOf(
+      url.replace(/\/reconnect$/, '/postgres'),
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'reconnect' AND application_name = 'logdaemon'",
+    )
     for (const e of entries.slice(20)) await l.listen(e)
     const end = { journal: 2, offset: entries.at(-1)!.position.end }
     await t.rejects(l.sync(end), { code: ErrorCodes.SQL_FAILED }, 'the first attempt fails')
     await l.sync(end) // the daemon's retry
     await l.close()
-    t.same((await rowsOf(url, 'SELECT value FROM counters')).map((r) => r.value), ['40'], 'db.counters change = 40, from the last transaction')
-    t.same((await rowsOf(url, 'SELECT journal, "offset" FROM logdaemon_position')).map((r) => `${r.journal}/${r.offset}`), [`2/${end.offset}`])
+    t.same(
+      (await rowsOf(url, 'SELECT value FROM counters')).map((r) => r.value),
+      ['40'],
+      'db.counters change = 40, from the last transaction',
+    )
+    t.same(
+      (await rowsOf(url, 'SELECT journal, "offset" FROM logdaemon_position')).map((r) => `${r.journal}/${r.offset}`),
+      [`2/${end.offset}`],
+    )
   })
 })
 
@@ -72,7 +82,10 @@ t.test('passwords: in the URL (never shown), from PGPASSFILE; a wrong one fails 
   const wrong = `postgres://logdaemon:not-the-pw@127.0.0.1:${pg.port}/secured`
   const err = await listener(wrong)
     .open()
-    .then(() => null, (e: unknown) => e as Error & { code: string })
+    .then(
+      () => null,
+      (e: unknown) => e as Error & { code: string },
+    )
   t.match(err, { code: ErrorCodes.SQL_FAILED })
   t.notMatch(err?.message, /not-the-pw/, 'the wrong password is not in the message')
   t.match(err?.message, /logdaemon:\*\*\*@/)

@@ -10,7 +10,10 @@ t.test('the built-in: url relative to the configuration, name, acknowledged posi
   const { parseConfig } = await import('../../../../lib/daemon/config.js')
   const { transactions } = await import('../../../helpers/entries.js')
   const dir = t.testdir()
-  const l = create(optionsSchema.parse({ url: 'sqlite:replica.db' }), { name: 'reports', baseDir: dir }) as import('../../../../lib/listeners/builtin/sql/sql.js').SqlListener
+  const l = create(optionsSchema.parse({ url: 'sqlite:replica.db' }), {
+    name: 'reports',
+    baseDir: dir,
+  }) as import('../../../../lib/listeners/builtin/sql/sql.js').SqlListener
   t.equal(l.name, 'reports')
   t.equal(l.target.masked, `sqlite:${join(dir, 'replica.db')}`)
   t.equal(l.acknowledged(), null)
@@ -22,7 +25,10 @@ t.test('the built-in: url relative to the configuration, name, acknowledged posi
   await l.close()
   t.throws(() => optionsSchema.parse({ url: 'sqlite:x.db', tables: [] }), 'at least one table pattern')
   t.throws(() => optionsSchema.parse({ url: 'sqlite:x.db', bogus: 1 }), 'strict options')
-  const config = await parseConfig({ server: { root: dir }, listeners: [{ type: 'sql', options: { url: 'sqlite:r.db', exclude: ['db.have*'] } }] }, { baseDir: dir })
+  const config = await parseConfig(
+    { server: { root: dir }, listeners: [{ type: 'sql', options: { url: 'sqlite:r.db', exclude: ['db.have*'] } }] },
+    { baseDir: dir },
+  )
   t.match(config.listeners[0], { type: 'sql', options: { url: 'sqlite:r.db', exclude: ['db.have*'], tables: ['db.*'] } }, 'a configuration with the sql type')
   await t.rejects(parseConfig({ server: { root: dir }, listeners: [{ type: 'sql', options: { url: 42 } }] }, { baseDir: dir }), { code: 'ERR_CONFIG_INVALID' })
 })

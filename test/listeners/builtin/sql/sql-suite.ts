@@ -73,14 +73,24 @@ export function suite(t: Test, fresh: Fresh): void {
       ],
       'db.rev → rev, depotFile → depot_file; the dv removed b.c',
     )
-    t.same((await rowsOf(url, 'SELECT name, value FROM counters')).map((r) => [r.name, r.value]), [['change', '12']], 'rv replaced the pv by key')
+    t.same(
+      (await rowsOf(url, 'SELECT name, value FROM counters')).map((r) => [r.name, r.value]),
+      [['change', '12']],
+      'rv replaced the pv by key',
+    )
     const changes = await rowsOf(url, 'SELECT * FROM changes')
     t.equal(changes.length, 1)
     t.match(changes[0], { change: /^10$/, user: 'alice', client: 'ws', status: 'submitted', description: 'first change\nwith a second line and an @ sign' })
     const date = changes[0]?.date
     t.match(date instanceof Date ? date.toISOString() : String(date), /^2021-01-18.\d\d:\d\d:\d\d/, 'date as a timestamp (UTC)')
     const files = await rowsOf(url, 'SELECT change, depot_file, rev, action FROM change_files ORDER BY depot_file, rev')
-    t.same(files.map((r) => [String(r.change), r.depot_file, String(r.rev), r.action]), [['10', '//depot/a.c', '1', 'add'], ['11', '//depot/a.c', '2', 'edit']])
+    t.same(
+      files.map((r) => [String(r.change), r.depot_file, String(r.rev), r.action]),
+      [
+        ['10', '//depot/a.c', '1', 'add'],
+        ['11', '//depot/a.c', '2', 'edit'],
+      ],
+    )
     const dump = await dumpReplica(url)
     t.same(dump.logdaemon_position, [`1/${entries.at(-1)!.position.end}`])
     t.equal(l.position, null, 'closed: no position')
@@ -111,7 +121,10 @@ export function suite(t: Test, fresh: Fresh): void {
     const l = listener(url, { batchRows: 1 }) // the second rev is written into the open transaction
     await feed(l, entries)
     await l.close()
-    t.same((await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file), ['//depot/a'])
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file),
+      ['//depot/a'],
+    )
     t.same((await dumpReplica(url)).logdaemon_position, [`3/${entries[1]!.position.end}`])
   })
 
@@ -131,7 +144,11 @@ export function suite(t: Test, fresh: Fresh): void {
     l = listener(url)
     await feed(l, entriesOf([rev('//depot/c', 1, 0, 3), ex()], 4).entries)
     await l.close()
-    t.same((await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file), ['//depot/a', '//depot/c'], 'the next journal continues')
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file),
+      ['//depot/a', '//depot/c'],
+      'the next journal continues',
+    )
   })
 
   t.test('a newer table version adds columns with ALTER TABLE; older rows keep NULL there', async (t) => {

@@ -41,8 +41,15 @@ export class SqlListener extends BaseListener {
   readonly #mapper: RowMapper
   #replica: Replica | null = null
   #logger: ListenerLogger = silent
+  /** Row changes held in memory, in journal order, each with the end of its entry. */
   #pending: RowOp[] = []
+  #pendingEnds: JournalPosition[] = []
   #unmapped: UnmappedRecord[] = []
+  #unmappedEnds: JournalPosition[] = []
+  /** End of the last consistent entry taken: a point the database may be committed at. */
+  #lastConsistent: JournalPosition | null = null
+  /** Where the rows written into the open transaction end (null: none written). */
+  #flushedTo: JournalPosition | null = null
   /** The open transaction holds rows that are no longer in memory: it cannot be redone after a failure. */
   #flushedInTransaction = false
   /** End position of the last entry taken (a retried `listen` brings it again). */
@@ -113,15 +120,30 @@ export class SqlListener extends BaseListener {
     if (!entry.incomplete) {
       const m = this.#mapper.map(entry, journal)
       if (m) {
-        if (m.kind === 'unmapped') this.#unmapped.push(m)
-        else this.#pending.push(m)
+        if (m.kind === 'unmapped') {
+          this.#unmapped.push(m)
+          this.#unmappedEnds.push(end)
+        } else {
+          this.#pending.push(m)
+          this.#pendingEnds.push(end)
+        }
       }
     }
+    if (entry.consistent) this.#lastConsistent = end
     if (this.#full()) return this.#flush()
   }
 
+  /**
+   * Whether held rows should go into the open transaction: `batchRows`
+   * up to the last consistency point, or, inside one transaction larger
+   * than GIANT_FACTOR × batchRows, all of them.
+   */
   #full(): boolean {
-    return this.#pending.length + this.#unmapped.length >= this.#options.batchRows
+    const held = this.#pending.length + this.#unmapped.length
+    if (held < this.#options.batchRows) return false
+    const c = this.#lastConsistent
+    const upTo = c ? countUpTo(this.#pendingEnds, c) + countUpTo(this.#unmappedEnds, c) : 0
+    return upTo >= this.#options.batchRows || held >= GIANT_FACTOR * this.#options.batchRows
   }
 
   /** The first entry past the database's position must continue it: the same journal at that offset, or the next journal's start. */
@@ -143,42 +165,66 @@ export class SqlListener extends BaseListener {
     )
   }
 
-  /** Writes the held row changes into the open transaction (opening one). */
+  /**
+   * Writes held row changes into the open transaction (opening one): those
+   * up to the last consistency point; all of them only inside a giant
+   * transaction (then the next commit is inside that transaction).
+   */
   async #flush(): Promise<void> {
     const replica = await this.#ready(null)
-    await this.#guard(async () => {
-      if (!replica.inTransaction) await replica.begin()
-      await replica.apply(this.#pending)
-      await replica.insertUnmapped(this.#unmapped, 'journal')
-    }, 'cannot write rows')
-    this.#pending = []
-    this.#unmapped = []
-    this.#flushedInTransaction = true
+    const c = this.#lastConsistent
+    let to = c && countUpTo(this.#pendingEnds, c) + countUpTo(this.#unmappedEnds, c) >= this.#options.batchRows ? c : this.#last
+    if (!to) return
+    if (this.#flushedTo && comparePositions(to, this.#flushedTo) < 0) to = this.#flushedTo
+    await this.#applyUpTo(replica, to, false)
   }
 
-  /** Applies what is held and sets the position, in one transaction; commits it. */
+  /**
+   * Makes the database durable at a consistency point at or after
+   * `position`. The daemon calls sync at a consistency point P, but this
+   * listener may already hold entries past P (the chain writes ahead):
+   * it commits at the last consistency point it has taken, C ≥ P (or, when
+   * rows of a giant transaction already went into the open transaction,
+   * at their end), and keeps what comes after in memory. The daemon
+   * resumes from P ≤ C; the entries up to C are then skipped.
+   */
   async sync(position: JournalPosition): Promise<void> {
-    const replica = await this.#ready(position)
+    let at = position
+    if (this.#lastConsistent && comparePositions(this.#lastConsistent, at) > 0) at = this.#lastConsistent
+    if (this.#flushedTo && comparePositions(this.#flushedTo, at) > 0) at = this.#flushedTo
+    const replica = await this.#ready(at)
     const applied = replica.position
-    if (applied && comparePositions(position, applied) <= 0) {
-      // Nothing new: every entry up to `position` was skipped (or this commit already went through).
-      this.#pending = []
-      this.#unmapped = []
-      return
-    }
+    if (applied && comparePositions(at, applied) <= 0) return // nothing new: every entry up to it was skipped, or this commit went through
+    await this.#applyUpTo(replica, at, true)
+  }
+
+  /** Applies held rows of entries ending at or before `to`, then (when `commit`) sets the position `to` and commits. */
+  async #applyUpTo(replica: Replica, to: JournalPosition, commit: boolean): Promise<void> {
+    const n = countUpTo(this.#pendingEnds, to)
+    const u = countUpTo(this.#unmappedEnds, to)
     await this.#guard(
       async () => {
         if (!replica.inTransaction) await replica.begin()
-        await replica.apply(this.#pending)
-        await replica.insertUnmapped(this.#unmapped, 'journal')
-        await replica.setPosition(position)
-        await replica.commit()
+        await replica.apply(n === this.#pending.length ? this.#pending : this.#pending.slice(0, n))
+        await replica.insertUnmapped(u === this.#unmapped.length ? this.#unmapped : this.#unmapped.slice(0, u), 'journal')
+        if (commit) {
+          await replica.setPosition(to)
+          await replica.commit()
+        }
       },
-      `cannot commit ${formatPosition(position)}`,
+      commit ? `cannot commit ${formatPosition(to)}` : 'cannot write rows',
     )
-    this.#pending = []
-    this.#unmapped = []
-    this.#flushedInTransaction = false
+    this.#pending = this.#pending.slice(n)
+    this.#pendingEnds = this.#pendingEnds.slice(n)
+    this.#unmapped = this.#unmapped.slice(u)
+    this.#unmappedEnds = this.#unmappedEnds.slice(u)
+    if (commit) {
+      this.#flushedTo = null
+      this.#flushedInTransaction = false
+    } else {
+      this.#flushedTo = to
+      this.#flushedInTransaction = true
+    }
   }
 
   /**
@@ -229,8 +275,7 @@ export class SqlListener extends BaseListener {
       this.#flushedInTransaction = false
       if (lost) {
         // The rows written into the transaction are gone with it: only a restart can replay them.
-        this.#pending = []
-        this.#unmapped = []
+        this.#clear()
       }
       if (isLogdaemonError(cause) && (cause as { retryable?: boolean }).retryable === false) throw cause
       throw Object.assign(
@@ -245,16 +290,38 @@ export class SqlListener extends BaseListener {
     }
   }
 
+  #clear(): void {
+    this.#pending = []
+    this.#pendingEnds = []
+    this.#unmapped = []
+    this.#unmappedEnds = []
+    this.#flushedTo = null
+  }
+
   /** Rolls back what was not committed (the daemon replays it next time) and disconnects. */
   async close(): Promise<void> {
     const replica = this.#replica
     this.#replica = null
-    this.#pending = []
-    this.#unmapped = []
+    this.#clear()
     if (!replica) return
     await replica.rollback()
     await replica.adapter.close()
   }
+}
+
+/** How many times `batchRows` one open transaction may hold in memory before its rows go into the database transaction unfinished. */
+const GIANT_FACTOR = 4
+
+/** How many of `ends` (ascending) are at or before `to`. */
+function countUpTo(ends: readonly JournalPosition[], to: JournalPosition): number {
+  let lo = 0
+  let hi = ends.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (comparePositions(ends[mid] as JournalPosition, to) <= 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 /** The `sql` built-in: `{ url, tables, exclude, encoding }`; a sqlite: file is relative to the configuration file. */

@@ -16,7 +16,7 @@ t.test('columns: snake_case in schema order', async (t) => {
   t.equal(sqlColumnName('MD5'), 'md5')
   t.equal(sqlColumnName('change'), 'change')
   t.equal(sqlColumnName('name seq'), 'name_seq', 'no character outside a-z 0-9 _')
-  t.equal(sqlColumnName('2FA'), '_2fa', 'never a leading digit')
+  t.equal(sqlColumnName('2FA'), '_2_fa', 'never a leading digit')
   t.same(
     distinctColumnNames(['blobSha', 'blob_sha', 'logdaemon_raw']),
     ['blob_sha', 'blob_sha_2', 'logdaemon_raw_2'],

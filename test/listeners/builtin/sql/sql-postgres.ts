@@ -7,7 +7,7 @@ import { parseSqlUrl } from '../../../../lib/listeners/builtin/sql/sql-url.js'
 import { transactions } from '../../../helpers/entries.js'
 import { postgresSkip, startPostgres, type Postgres } from '../../../helpers/postgres.js'
 import { rowsOf } from '../../../helpers/sql-replica.js'
-import { suite } from './sql-suite.js'
+import { suite } from '../../../helpers/sql-suite.js'
 
 const listener = (url: string) => new SqlListener(optionsSchema.parse({ url }), parseSqlUrl(url))
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { suite } from './sql-suite.js'
+import { suite } from '../../../helpers/sql-suite.js'
 
 let n = 0
 suite(t, async (t) => `sqlite:${join(t.testdir(), `replica-${++n}.db`)}`)

@@ -4,13 +4,13 @@
  * made by `fresh()`.
  */
 import type { Test } from 'tap'
-import { ErrorCodes } from '../../../../lib/errors.js'
-import type { JournalEntry } from '../../../../lib/journal/entry.js'
-import type { RecordSpec } from '../../../../lib/journal/encoder.js'
-import { SqlListener, optionsSchema } from '../../../../lib/listeners/builtin/sql/sql.js'
-import { parseSqlUrl } from '../../../../lib/listeners/builtin/sql/sql-url.js'
-import { entriesOf } from '../../../helpers/entries.js'
-import { dumpReplica, rowsOf } from '../../../helpers/sql-replica.js'
+import { ErrorCodes } from '../../lib/errors.js'
+import type { JournalEntry } from '../../lib/journal/entry.js'
+import type { RecordSpec } from '../../lib/journal/encoder.js'
+import { SqlListener, optionsSchema } from '../../lib/listeners/builtin/sql/sql.js'
+import { parseSqlUrl } from '../../lib/listeners/builtin/sql/sql-url.js'
+import { entriesOf } from './entries.js'
+import { dumpReplica, rowsOf } from './sql-replica.js'
 
 export type Fresh = (t: Test) => Promise<string>
 
@@ -126,6 +126,27 @@ export function suite(t: Test, fresh: Fresh): void {
       ['//depot/a'],
     )
     t.same((await dumpReplica(url)).logdaemon_position, [`3/${entries[1]!.position.end}`])
+  })
+
+  t.test('a sync for a point the listener has passed (the chain writes ahead): whole transactions, nothing dropped', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(1), rev('//depot/b', 1, 0, 2), rev('//depot/c', 1, 0, 2), ex(2)], 3)
+    const [a, ex1, b, c, ex2] = entries as [JournalEntry, JournalEntry, JournalEntry, JournalEntry, JournalEntry]
+    const at = (e: JournalEntry) => ({ journal: 3, offset: e.position.end })
+    let l = listener(url)
+    for (const e of [a, ex1, b]) await l.listen(e)
+    await l.sync(at(ex1))
+    t.same((await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file), ['//depot/a'], 'the open transaction is not committed')
+    await l.close()
+    // A restart: the daemon resumes before the database's position; its first sync is for a point the database has.
+    l = listener(url)
+    for (const e of [a, ex1, b, c]) await l.listen(e)
+    await l.sync(at(ex1))
+    await l.listen(ex2)
+    await l.sync(at(ex2))
+    await l.close()
+    t.same((await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file), ['//depot/a', '//depot/b', '//depot/c'])
+    t.same((await dumpReplica(url)).logdaemon_position, [`3/${ex2.position.end}`])
   })
 
   t.test('entries that do not continue the position are refused: ERR_SQL_GAP', async (t) => {

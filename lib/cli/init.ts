@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
 import { describeJournalChain } from '../files/journal-set.js'
 import { DEFAULT_STATUS_PORT } from '../daemon/config.js'
+import type { Command } from './command.js'
 
 /** The file `logdaemon init` writes and `check`/`run` read by default. */
 export const DEFAULT_CONFIG_FILE = 'logdaemon.config.mjs'
@@ -36,7 +37,29 @@ export interface InitOptions {
   force?: boolean
 }
 
-const js = (s: string): string => JSON.stringify(s)
+/**
+ * Characters a JSON string may hold raw that must not reach the generated
+ * module raw: U+2028 and U+2029 end a `//` comment (they are JavaScript
+ * line terminators), and controls, bidi and other invisible format
+ * characters hide what the file says from the admin who reads it.
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+
+/**
+ * A value as a JavaScript (and JSON) string literal with every unsafe
+ * character escaped as `\uXXXX`: safe as code and inside a `//` comment.
+ * Every value `init` writes goes through here.
+ */
+export function literal(s: string): string {
+  return JSON.stringify(s).replace(UNSAFE, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''))
+}
+
+const js = literal
+
+/** Text of our own for a `//` comment: anything that could end the line becomes a space. */
+function commentText(s: string): string {
+  return s.replace(UNSAFE, ' ')
+}
 
 /**
  * Where to start without a state file: journal N after the newest
@@ -75,7 +98,7 @@ export function renderInitConfig(info: InitInfo): string {
   const server = [`    root: ${js(info.root)},`]
   server.push(info.journal ? `    journal: ${js(info.journal)},` : `    // journal: ${js(join(info.root, 'journal'))}, // P4JOURNAL, the live journal (this is the default)`)
   server.push(info.prefix ? `    prefix: ${js(info.prefix)},` : `    // prefix: 'jnl/main', // journalPrefix: archives named PREFIX.jnl.N (relative to root)`)
-  const p4 = [info.port ? `P4PORT=${info.port}` : '', info.user ? `P4USER=${info.user}` : ''].filter(Boolean).join(', ')
+  const p4 = [info.port ? `P4PORT ${js(info.port)}` : '', info.user ? `P4USER ${js(info.user)}` : ''].filter(Boolean).join(', ')
   return `// logdaemon configuration, written by 'logdaemon init'${p4 ? ` for ${p4}` : ''}.
 // Check it with 'logdaemon check', run it with 'logdaemon run'.
 // Relative paths are taken from this file's directory. Unknown keys are errors.
@@ -90,7 +113,7 @@ ${server.join('\n')}
 
   // Where to start when there is no state file yet: journal N from its start, or 'end' for
   // only what is written from now on (the mirror listener needs whole journals: use a number).
-  // ${info.fromReason}.
+  // ${commentText(info.fromReason)}.
   from: ${typeof info.from === 'number' ? info.from : js(info.from)},
 
   // The committed position: written atomically, read at every start. Keep it with the mirror.
@@ -169,4 +192,44 @@ export async function initConfig(options: InitOptions = {}): Promise<{ file: str
     throw err
   }
   return { file, info, text }
+}
+
+/** The `--config` option of init, check and run. */
+export const CONFIG_OPTION = {
+  type: 'string',
+  short: 'c',
+  arg: 'FILE',
+  help: 'the configuration (.mjs, .js or .json)',
+  default: DEFAULT_CONFIG_FILE,
+} as const
+
+/** `logdaemon init`. */
+export const initCommand: Command = {
+  brief: 'write a commented starting configuration from P4ROOT, P4JOURNAL, P4PORT, P4USER',
+  usage: 'logdaemon init [-c FILE] [--root DIR] [--prefix PREFIX] [--force]',
+  summary:
+    "Writes a commented starting configuration for the server whose root is $P4ROOT (or --root):\n" +
+    'where its journals are, where to start (the last checkpoint), and a mirror listener.',
+  options: {
+    config: { ...CONFIG_OPTION, help: 'the configuration to write' },
+    root: { type: 'string', arg: 'DIR', help: 'the server root, instead of $P4ROOT' },
+    prefix: { type: 'string', arg: 'PREFIX', help: "the server's journal prefix (journalPrefix), if it has one" },
+    force: { type: 'boolean', help: 'replace an existing configuration' },
+  },
+  examples: [
+    ['P4ROOT=/p4/root logdaemon init', `write ./${DEFAULT_CONFIG_FILE} for the server in /p4/root`],
+    ['logdaemon init --root /p4/root -c /etc/logdaemon.mjs --force', 'write (or replace) another file'],
+  ],
+  async run(values, io) {
+    const configFile = String(values.config)
+    const { file, info } = await initConfig({
+      file: configFile,
+      env: io.env ?? process.env,
+      force: values.force === true,
+      ...(typeof values.root === 'string' ? { root: values.root } : {}),
+      ...(typeof values.prefix === 'string' ? { prefix: values.prefix } : {}),
+    })
+    io.stdout.write(`wrote ${file} for the server root ${info.root} (from: ${info.from}).\nEdit it, then: logdaemon check -c ${configFile}\n`)
+    return 0
+  },
 }

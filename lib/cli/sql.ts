@@ -1,60 +1,41 @@
-import type { Writable } from 'node:stream'
-import { ErrorCodes, isLogdaemonError, toError } from '../errors.js'
 import { formatPosition } from '../position.js'
-import { parseOptions, renderHelp, type OptionTable } from './options.js'
+import { usageError, type Command } from './command.js'
 import { sqlLoad } from './sql-load.js'
 
-export const SQL_OPTIONS: OptionTable = {
-  url: { type: 'string', arg: 'URL', help: 'the replica: sqlite:FILE or postgres://user@host:5432/database (PG* variables and PGPASSFILE work)' },
-  replace: { type: 'boolean', help: "drop the replica's tables first (refused without it when the database holds a replica)" },
-  journal: { type: 'string', arg: 'N', help: 'the journal the replica continues from (default: N of checkpoint.N)' },
-  tables: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to load (default db.*)' },
-  exclude: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to leave out, e.g. db.have*' },
-  encoding: { type: 'string', arg: 'NAME', choices: ['utf8', 'latin1'], default: 'utf8', help: "the server's text encoding" },
-  help: { type: 'boolean', short: 'h', help: 'show this help' },
-}
-
-const USAGE = 'logdaemon sql load --url URL [--replace] CHECKPOINT'
-const SUMMARY =
-  'Loads a checkpoint (plain or .gz) into an SQL replica in one transaction and records the position N/0 for checkpoint.N:\n' +
-  '`logdaemon run` with the sql listener then continues from journal N (from: N). See docs/sql.md.'
-
-export interface SqlIO {
-  stdout: Writable
-  stderr: Writable & { isTTY?: boolean }
-}
-
-/** `logdaemon sql …`: returns the exit code (0 ok, 1 runtime or data error, 2 usage). */
-export async function sqlMain(argv: readonly string[], io: SqlIO): Promise<number> {
-  const say = (msg: string): void => void io.stderr.write(`logdaemon: ${msg}\n`)
-  let parsed
-  try {
-    parsed = parseOptions(argv, SQL_OPTIONS)
-  } catch (err) {
-    say(`${toError(err).message}\nTry 'logdaemon sql --help'.`)
-    return 2
-  }
-  const { values, positionals } = parsed
-  if (values.help) {
-    io.stdout.write(renderHelp(USAGE, SUMMARY, SQL_OPTIONS))
-    return 0
-  }
-  const [sub, checkpoint, ...rest] = positionals
-  const usage = (msg: string) => {
-    say(`${msg}\nTry 'logdaemon sql --help'.`)
-    return 2
-  }
-  if (sub !== 'load') return usage(sub ? `unknown sql command ${JSON.stringify(sub)} (expected load)` : 'expected: logdaemon sql load --url URL CHECKPOINT')
-  if (!checkpoint) return usage('the checkpoint file is missing')
-  if (rest.length) return usage(`unexpected argument ${JSON.stringify(rest[0])}`)
-  if (typeof values.url !== 'string') return usage('--url is required')
-  let journal: number | undefined
-  if (typeof values.journal === 'string') {
-    journal = Number(values.journal)
-    if (!/^\d+$/.test(values.journal) || !Number.isSafeInteger(journal))
-      return usage(`--journal must be a journal number (got ${JSON.stringify(values.journal)})`)
-  }
-  try {
+/** `logdaemon sql load --url URL CHECKPOINT`: see docs/sql.md. */
+export const sqlCommand: Command = {
+  brief: 'load a checkpoint into an SQL replica (SQLite or PostgreSQL) for the sql listener',
+  usage: 'logdaemon sql load --url URL [--replace] [--journal N] CHECKPOINT',
+  summary:
+    'Loads a checkpoint (plain or .gz) into an SQL replica in one transaction and records the position N/0\n' +
+    'for checkpoint.N: `logdaemon run` with the sql listener on the same URL then continues from journal N\n' +
+    '(from: N). Refuses a database that holds a replica unless --replace. See docs/sql.md.',
+  options: {
+    url: { type: 'string', arg: 'URL', help: 'the replica: sqlite:FILE or postgres://user@host:5432/database (PG* variables and PGPASSFILE work)' },
+    replace: { type: 'boolean', help: "drop the replica's tables first, in the same transaction" },
+    journal: { type: 'string', arg: 'N', help: 'the journal the replica continues from (default: N of checkpoint.N)' },
+    tables: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to load (default db.*)' },
+    exclude: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to leave out, e.g. db.have*' },
+    encoding: { type: 'string', arg: 'NAME', choices: ['utf8', 'latin1'], default: 'utf8', help: "the server's text encoding" },
+  },
+  positionals: true,
+  examples: [
+    ['logdaemon sql load --url sqlite:replica.db /p4/root/checkpoint.42.gz', 'a replica in SQLite, continuing from journal 42'],
+    ['logdaemon sql load --url postgres://replica@db/p4 --exclude "db.have*" checkpoint.42', 'PostgreSQL, without client have lists'],
+  ],
+  async run(values, io, _say, positionals) {
+    const [sub, checkpoint, ...rest] = positionals
+    if (sub !== 'load')
+      throw usageError(sub ? `unknown sql command ${JSON.stringify(sub)} (expected load)` : 'expected: logdaemon sql load --url URL CHECKPOINT')
+    if (!checkpoint) throw usageError('the checkpoint file is missing')
+    if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`)
+    if (typeof values.url !== 'string') throw usageError('--url is required')
+    let journal: number | undefined
+    if (typeof values.journal === 'string') {
+      journal = Number(values.journal)
+      if (!/^\d+$/.test(values.journal) || !Number.isSafeInteger(journal))
+        throw usageError(`--journal must be a journal number (got ${JSON.stringify(values.journal)})`)
+    }
     const summary = await sqlLoad({
       url: values.url,
       checkpoint,
@@ -63,7 +44,7 @@ export async function sqlMain(argv: readonly string[], io: SqlIO): Promise<numbe
       ...(Array.isArray(values.tables) ? { tables: values.tables } : {}),
       ...(Array.isArray(values.exclude) ? { exclude: values.exclude } : {}),
       encoding: values.encoding === 'latin1' ? 'latin1' : 'utf8',
-      ...(io.stderr.isTTY ? { progress: io.stderr } : {}),
+      ...(io.stderrIsTTY ? { progress: io.stderr } : {}),
     })
     io.stdout.write(
       `loaded ${summary.rows} rows into ${summary.tables} tables of ${summary.url}` +
@@ -72,8 +53,5 @@ export async function sqlMain(argv: readonly string[], io: SqlIO): Promise<numbe
         `position ${formatPosition(summary.position)}: run the daemon with the sql listener and from: ${summary.position.journal}\n`,
     )
     return 0
-  } catch (err) {
-    say(isLogdaemonError(err) ? err.message : toError(err).message)
-    return isLogdaemonError(err) && err.code === ErrorCodes.USAGE ? 2 : 1
-  }
+  },
 }

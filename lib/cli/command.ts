@@ -26,10 +26,10 @@ export interface Command extends HelpText {
   /** One line for the list of commands. */
   brief: string
   options: OptionTable
-  /** Whether the command takes arguments after its options (`logdaemon sql load FILE`); others refuse them. */
-  positionals?: boolean
+  /** How many arguments the command takes after its name (default none). */
+  maxArgs?: number
   /** Runs the command; resolves to the exit code (0 ok, 1 failure, 2 usage). */
-  run(values: ParsedValues, io: CliIO, say: (msg: string) => void, positionals: readonly string[]): Promise<number>
+  run(values: ParsedValues, io: CliIO, say: (msg: string) => void, args: readonly string[]): Promise<number>
 }
 
 /** A usage error (exit code 2). */

@@ -6,6 +6,7 @@ import { demoCommand } from './demo.js'
 import { initCommand } from './init.js'
 import { parseOptions, renderHelp, suggest, type OptionTable } from './options.js'
 import { runCommand } from './run.js'
+import { schemaCommand } from './schema.js'
 import { sqlCommand } from './sql.js'
 
 const NAME = 'logdaemon'
@@ -15,6 +16,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   check: checkCommand,
   run: runCommand,
   demo: demoCommand,
+  schema: schemaCommand,
   sql: sqlCommand,
 }
 
@@ -63,7 +65,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stdout.write(renderHelp(command, table))
       return 0
     }
-    if (positionals.length && !command.positionals) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`)
+    if (positionals.length > (command.maxArgs ?? 0)) return usage(`unexpected argument ${JSON.stringify(positionals[command.maxArgs ?? 0])}`)
     return await command.run(values, io, say, positionals)
   } catch (err) {
     const code = exitCodeOf(err)

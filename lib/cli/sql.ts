@@ -18,7 +18,7 @@ export const sqlCommand: Command = {
     exclude: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to leave out, e.g. db.have*' },
     encoding: { type: 'string', arg: 'NAME', choices: ['utf8', 'latin1'], default: 'utf8', help: "the server's text encoding" },
   },
-  positionals: true,
+  maxArgs: 2, // load CHECKPOINT
   examples: [
     ['logdaemon sql load --url sqlite:replica.db /p4/root/checkpoint.42.gz', 'a replica in SQLite, continuing from journal 42'],
     ['logdaemon sql load --url postgres://replica@db/p4 --exclude "db.have*" checkpoint.42', 'PostgreSQL, without client have lists'],

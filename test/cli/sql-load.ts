@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
+import { PassThrough } from 'node:stream'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { main } from '../../lib/cli/logdaemon.js'
@@ -90,6 +91,21 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     )
   })
 
+  t.test('a progress bar on a terminal; deletes in a checkpoint are kept in logdaemon_unmapped', async (t) => {
+    const { dir } = files(t)
+    const odd = join(dir, 'checkpoint.4')
+    writeFileSync(odd, '@pv@ 0 @db.desc@ 1 @a@ \n@dv@ 0 @db.desc@ 2 @b@ \n@ex@ 1 1611008050\n')
+    const url = await fresh()
+    const bar = new PassThrough()
+    let drawn = ''
+    bar.on('data', (c: Buffer) => (drawn += c.toString()))
+    const s = await sqlLoad({ url, checkpoint: odd, progress: bar })
+    t.match(s, { rows: 1, unmapped: 1 })
+    t.match(drawn, /logdaemon sql load/, 'the bar names the command')
+    const rows = await rowsOf(url, 'SELECT source, op, table_name, reason FROM logdaemon_unmapped')
+    t.match(rows, [{ source: 'checkpoint.4', op: 'dv', table_name: 'db.desc', reason: /a delete in a checkpoint/ }])
+  })
+
   t.test('a failed load leaves the database as it was', async (t) => {
     const { dir } = files(t)
     const dup = join(dir, 'checkpoint.9')
@@ -121,6 +137,12 @@ t.test('logdaemon sql load: the command', async (t) => {
   let f = fakeIO()
   t.equal(await main(['sql', 'load', '--url', url, plain], f.io), 0, f.stderr())
   t.match(f.stdout().toString(), /loaded \d+ rows into \d+ tables of sqlite:.*position 5\/0: run the daemon with the sql listener and from: 5/)
+  f = fakeIO()
+  const other = `sqlite:${join(dir, 'cli2.db')}`
+  const args = ['sql', 'load', '--url', other, '--journal', '7', '--tables', 'db.*', '--exclude', 'db.have*', '--encoding', 'latin1', plain]
+  t.equal(await main(args, f.io), 0, f.stderr())
+  t.match(f.stdout().toString(), /position 7\/0/)
+  t.same(await rowsOf(other, "SELECT table_name FROM logdaemon_tables WHERE table_name = 'have'"), [], '--exclude')
   f = fakeIO()
   t.equal(await main(['sql', 'load', '--url', url, plain], f.io), 1)
   t.match(f.stderr(), /already holds a replica at 5\/0: give --replace/)

@@ -67,6 +67,14 @@ export const ErrorCodes = {
   FILE_EXISTS: 'ERR_FILE_EXISTS',
   /** The notify listener could not deliver a change (SMTP or webhook); the daemon retries. */
   NOTIFY_DELIVERY: 'ERR_NOTIFY_DELIVERY',
+  /** The SQL replica's database failed (connection, statement, commit); the message names it by its masked URL. */
+  SQL_FAILED: 'ERR_SQL_FAILED',
+  /** The replica's position and the daemon's entries do not meet: applying would leave rows missing. */
+  SQL_GAP: 'ERR_SQL_GAP',
+  /** The replica's position changed under the listener: another writer uses the database. */
+  SQL_CONFLICT: 'ERR_SQL_CONFLICT',
+  /** `logdaemon sql load` was pointed at a database that already holds tables. */
+  SQL_NOT_EMPTY: 'ERR_SQL_NOT_EMPTY',
   /** Command-line usage error. */
   USAGE: 'ERR_USAGE',
   /** A graceful stop did not finish within `stopTimeoutMs` (a listener call that never settles). */

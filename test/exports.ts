@@ -108,11 +108,13 @@ const ENTRY_POINTS = {
       'MirrorListener',
       'NotifyListener',
       'PrintListener',
+      'SqlListener',
       'checkListenerModule',
       'configSchema',
       'loadConfig',
       'loadListener',
       'parseConfig',
+      'sqlLoad',
       'verifySignature',
     ],
     types: [
@@ -131,6 +133,9 @@ const ENTRY_POINTS = {
       'NotifyInput',
       'NotifyOptions',
       'PrintOptions',
+      'SqlLoadOptions',
+      'SqlLoadSummary',
+      'SqlOptions',
       'SubmittedChange',
     ],
   },
@@ -145,7 +150,10 @@ const ENTRY_POINTS = {
 function typeExports(dts: string): string[] {
   const names: string[] = []
   for (const [, typeOnly, list] of dts.matchAll(/export (type )?\{([^}]*)\}/g)) {
-    for (const item of list!.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const item of list!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (typeOnly) names.push(item)
       else if (item.startsWith('type ')) names.push(item.slice(5).trim())
     }

@@ -77,6 +77,8 @@ export function checkBars(input: BarInput): BarResult[] {
 
   bars.push(scaleBar(rows, scaleRows))
   bars.push(ratioBar('daemon with a no-op async listener ≥ 0.5× framing', input, 'daemon-noop-listener', 'framing', 0.5))
+  bars.push(ratioBar('sql load into SQLite ≥ 0.5× inserting parsed rows', input, 'sql-load-sqlite', 'sqlite-insert-rows', 0.5))
+  bars.push(ratioBar('sql load into PostgreSQL ≥ 0.5× COPY of TSV', input, 'sql-load-postgres', 'postgres-copy-tsv', 0.5))
 
   const follow = rows.get('follow-latency')
   const p99 = follow && !follow.skipped ? follow.extra.p99Ms : undefined

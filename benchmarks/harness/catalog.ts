@@ -57,6 +57,11 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   s({ name: 'inflate-node', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: createGunzip with node:zlib' }),
   s({ name: 'source-catch-up', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource alone catching up through journal.1 (no state, no commits)' }),
   s({ name: 'daemon-noop-listener', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource → ListenerChain → one async no-op listener, committing' }),
+  s({ name: 'sqlite-insert-rows', kind: 'baseline', input: 'plain', measures: 'throughput', counts: 'none', about: 'SQLite inserting the checkpoint rows already parsed (one transaction, keys after): the sql-load-sqlite bar' }),
+  s({ name: 'sql-load-sqlite', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'none', about: 'logdaemon sql load into SQLite: parse, map, prepared inserts, keys, views, position' }),
+  s({ name: 'postgres-copy-tsv', kind: 'baseline', input: 'plain', measures: 'throughput', counts: 'none', about: 'PostgreSQL COPY FROM of the checkpoint rows already as TSV, then keys: the sql-load-postgres bar' }),
+  s({ name: 'sql-load-postgres', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'none', about: 'logdaemon sql load into PostgreSQL: parse, map, COPY, keys, views, position' }),
+  s({ name: 'sql-follow', kind: 'ours', input: 'root', measures: 'throughput', counts: 'none', about: 'RotatingJournalSource → ListenerChain → sql listener (SQLite), a transaction per commit' }),
   s({
     name: 'follow-latency',
     kind: 'ours',

@@ -8,6 +8,7 @@ import { parseOptions, renderHelp, suggest, type OptionTable } from './options.j
 import { runCommand } from './run.js'
 import { schemaCommand } from './schema.js'
 import { verifyCommand } from './verify.js'
+import { sqlCommand } from './sql.js'
 
 const NAME = 'logdaemon'
 
@@ -18,6 +19,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   verify: verifyCommand,
   demo: demoCommand,
   schema: schemaCommand,
+  sql: sqlCommand,
 }
 
 const HELP_OPTION = { type: 'boolean', short: 'h', help: 'show this help' } as const

@@ -6,6 +6,7 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import type { RetryOptions } from '../listeners/listener-writable.js'
+import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -50,14 +51,17 @@ const statusSchema = z
   .describe('The status page, /status.json and /metrics.')
 
 /** The configuration file's schema (before paths are resolved). */
-export const configSchema = z.strictObject({
+export const configSchema = z
+  .strictObject({
   server: z
     .strictObject({
       root: z.string().min(1).describe('P4ROOT, the server root.'),
       journal: z.string().min(1).optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
       prefix: z.string().min(1).optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
     })
-    .describe('Where the server keeps its journals.'),
+    .optional()
+    .describe('Where the server keeps its journals (not with a jetstream source).'),
+  source: jetstreamSourceSchema.optional().describe('Read a NATS JetStream stream instead of the journal files (docs/jetstream.md).'),
   from: z
     .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
     .optional()
@@ -75,6 +79,11 @@ export const configSchema = z.strictObject({
     })
     .default({ level: 'info' }),
 })
+  .superRefine((c, ctx) => {
+    if (!c.server && !c.source) ctx.addIssue({ code: 'custom', path: ['server'], message: 'missing (expected { root } where the server keeps its journals, or a jetstream source)' })
+    if (c.server && c.source) ctx.addIssue({ code: 'custom', path: ['source'], message: 'a jetstream source replaces the journal files: give server or source, not both' })
+    if (c.source && c.from !== undefined) ctx.addIssue({ code: 'custom', path: ['from'], message: 'not used with a jetstream source (its durable consumer says where to resume)' })
+  })
 
 export type ConfigInput = z.input<typeof configSchema>
 
@@ -93,7 +102,10 @@ export interface DaemonConfig {
   file: string | null
   /** Relative paths were taken from here: the configuration file's directory. */
   baseDir: string
-  server: { root: string; journal?: string; prefix?: string }
+  /** Where the server keeps its journals; absent with a jetstream `source`. */
+  server?: { root: string; journal?: string; prefix?: string }
+  /** Read a JetStream stream instead of the journal files. */
+  source?: JetStreamSourceConfig
   from?: number | 'end'
   state: string
   quietMs: number
@@ -213,12 +225,17 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   return {
     file,
     baseDir,
-    server: {
-      root: abs(c.server.root),
-      ...(c.server.journal ? { journal: resolve(abs(c.server.root), c.server.journal) } : {}),
-      // A relative prefix is taken from the root, as p4d does.
-      ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
-    },
+    ...(c.server
+      ? {
+          server: {
+            root: abs(c.server.root),
+            ...(c.server.journal ? { journal: resolve(abs(c.server.root), c.server.journal) } : {}),
+            // A relative prefix is taken from the root, as p4d does.
+            ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
+          },
+        }
+      : {}),
+    ...(c.source ? { source: resolveSourceFiles(c.source, baseDir) } : {}),
     ...(c.from !== undefined ? { from: c.from } : {}),
     state: abs(c.state),
     quietMs: c.quietMs,

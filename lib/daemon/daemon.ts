@@ -1,19 +1,19 @@
+import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
-import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
 import { isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
-import { RotatingJournalSource, type StartPoint } from '../source/rotating-journal-source.js'
 import type { DaemonConfig, ListenerConfig } from './config.js'
+import { createSource, describeSource, type DaemonSource, type DaemonStart } from './daemon-source.js'
 import { StatusServer } from '../status/status-server.js'
 import { StatusTracker } from '../status/status-tracker.js'
 
 /** Resolves once a stream has emitted `close` (whether or not it failed). */
-function closed(stream: RotatingJournalSource): Promise<void> {
+function closed(stream: Readable): Promise<void> {
   if (stream.closed) return Promise.resolve()
   return new Promise((resolve) => stream.once('close', () => resolve()))
 }
@@ -80,7 +80,7 @@ export class Daemon {
   readonly tracker = new StatusTracker()
   readonly logger: Logger
   readonly #options: DaemonOptions
-  #source: RotatingJournalSource | null = null
+  #source: DaemonSource | null = null
   #chain: ListenerChain | null = null
   #server: StatusServer | null = null
   #sizeTimer: NodeJS.Timeout | null = null
@@ -91,8 +91,8 @@ export class Daemon {
   readonly done: Promise<void>
   /** The status page's URL once listening, or null. */
   statusUrl: string | null = null
-  /** Where reading started. */
-  startPoint: StartPoint | null = null
+  /** Where reading started (null: an empty stream). */
+  startPoint: DaemonStart = null
 
   constructor(config: DaemonConfig, options: DaemonOptions = {}) {
     this.config = config
@@ -102,7 +102,7 @@ export class Daemon {
     this.done.catch(() => {}) // the caller awaits it; never an unhandled rejection
   }
 
-  get source(): RotatingJournalSource | null {
+  get source(): DaemonSource | null {
     return this.#source
   }
 
@@ -117,15 +117,7 @@ export class Daemon {
     const specs = this.#options.listeners
       ? this.#options.listeners.map((listener) => ({ listener }))
       : await createListeners(c)
-    const source = new RotatingJournalSource({
-      root: c.server.root,
-      ...(c.server.journal ? { journal: c.server.journal } : {}),
-      ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
-      ...(c.from !== undefined ? { from: c.from } : {}),
-      state: c.state,
-      quietMs: c.quietMs,
-      saveIntervalMs: c.commitIntervalMs,
-    })
+    const source = createSource(c)
     this.#source = source
     try {
       this.startPoint = await source.open()
@@ -136,13 +128,16 @@ export class Daemon {
       throw err
     }
     const start = this.startPoint
-    log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
-    this.tracker.started({ root: c.server.root, liveJournal: liveJournalPath(c.server) })
+    if (start) log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
+    else log.info({ start: null }, 'the stream is empty: reading its first record when it comes')
+    this.tracker.started(describeSource(c))
     for (const s of specs) this.tracker.addListener(s.listener.name)
 
     const chain = new ListenerChain({
       listeners: specs,
       commit: (p) => source.commit(p),
+      // A filtered stream may hold no consistency point: commit after any record.
+      ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
       commitIntervalMs: c.commitIntervalMs,
       // The source knows when the live journal is quiet (not merely a slow listener): it drives quiet().
       quietMs: 0,

@@ -5,6 +5,7 @@ export { MirrorListener, type MirrorOptions } from '../listeners/builtin/mirror/
 export { PrintListener, type PrintOptions } from '../listeners/builtin/print/print.js'
 export { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
 export { NotifyListener } from '../listeners/builtin/notify/notify.js'
+export { JetStreamListener, type JetStreamListenerOptions } from '../listeners/builtin/jetstream/jetstream.js'
 export { Daemon, createListeners, createLogger, type DaemonOptions } from './daemon.js'
 export { loadConfig, parseConfig, configSchema, formatIssues, DEFAULT_STATUS_PORT, type ConfigInput, type DaemonConfig, type ListenerConfig } from './config.js'
 export { initConfig, renderInitConfig, guessStart, DEFAULT_CONFIG_FILE, type InitInfo, type InitOptions } from '../cli/init.js'

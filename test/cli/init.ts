@@ -18,7 +18,7 @@ t.test('writes a commented JS configuration from the environment, which validate
   t.match(text, /the newest checkpoint found is 41/)
   t.match(text, /\/\/ \{ type: 'hot-backup'/)
   const config = await loadConfig(file)
-  t.equal(config.server.root, join(dir, 'root'))
+  t.equal(config.server?.root, join(dir, 'root'))
   t.equal(config.from, 41)
   t.same(config.listeners.map((l) => l.name), ['mirror'])
   t.equal(config.state, join(dir, 'logdaemon.state.json'))
@@ -40,7 +40,7 @@ t.test('needs P4ROOT or --root', async (t) => {
   const { info } = await initConfig({ file: join(dir, 'c.mjs'), env: {}, root: dir, prefix: 'jnl/main' })
   t.equal(info.root, dir)
   t.equal(info.prefix, 'jnl/main')
-  t.equal((await loadConfig(join(dir, 'c.mjs'))).server.prefix, 'jnl/main')
+  t.equal((await loadConfig(join(dir, 'c.mjs'))).server?.prefix, 'jnl/main')
 })
 
 t.test('where to start: newest checkpoint (prefixed too), else the oldest journal, else the live one', async (t) => {
@@ -66,7 +66,7 @@ t.test('the rendered configuration mentions a set journal and prefix as values, 
   t.match(unset, /\/\/ prefix: 'jnl\/main'/)
   const dir = t.testdir()
   writeFileSync(join(dir, 'x.mjs'), unset)
-  t.equal((await loadConfig(join(dir, 'x.mjs'))).server.journal, undefined)
+  t.equal((await loadConfig(join(dir, 'x.mjs'))).server?.journal, undefined)
 })
 
 t.test('the commented listener examples validate once uncommented', async (t) => {

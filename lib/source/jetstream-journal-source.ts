@@ -85,6 +85,8 @@ export class JetStreamJournalSource extends Readable {
   /** Consumer delivery sequence of the last message received, and whether one was received since open. */
   #lastDseq = 0
   #receivedAny = false
+  /** Stream sequence the consumer had delivered at open: what a previous run received and did not acknowledge ends there. */
+  #backlogTo = 0
   /** Stream sequence of the last message handed out: anything at or below it is a redelivery. */
   #lastSeq = 0
   /** End of the last record handed out (or acknowledged before the start). */
@@ -144,6 +146,7 @@ export class JetStreamJournalSource extends Readable {
     const name = await this.#ensureConsumer()
     const ci = await jsm.consumers.info(o.stream, name)
     const floor = ci.ack_floor.stream_seq
+    this.#backlogTo = ci.delivered.stream_seq
     let start: JetStreamStart | null = null
     if (floor > 0) {
       const m = await jsm.streams.getMessage(o.stream, { seq: floor }).catch(() => null)
@@ -299,6 +302,8 @@ export class JetStreamJournalSource extends Readable {
   async #pump(): Promise<void> {
     try {
       await this.open()
+      // Delivered to a previous run and never acknowledged: the server would send them again only after the ack wait.
+      if (this.#backlogTo > this.#lastSeq) await this.#readMissing(this.#lastSeq + 1, this.#backlogTo)
       const retry = retrySettings(this.#options.retry)
       while (!this.destroyed && this.#more) {
         await pRetry(() => this.#pullOnce(), {
@@ -376,6 +381,7 @@ export class JetStreamJournalSource extends Readable {
     const jsm = this.#jsm as JetStreamManager
     const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
     for (let seq = from; seq <= to && !this.destroyed; seq++) {
+      if (!this.#more) await this.#wanted()
       const m = await jsm.streams.getMessage(o.stream, { seq })
       if (!m || !subjectMatches(filter, m.subject)) continue
       this.#hand(m.seq, m.subject, m.header, m.data, null)

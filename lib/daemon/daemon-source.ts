@@ -14,7 +14,7 @@ export function createSource(c: DaemonConfig): DaemonSource {
   const s = c.source
   if (s) {
     const { type: _type, ...options } = s
-    return new JetStreamJournalSource({ ...options, quietMs: c.quietMs, retry: c.retry })
+    return new JetStreamJournalSource({ ...options, quietMs: c.quietMs, retry: c.retry, waitForStream: true })
   }
   const server = c.server as NonNullable<DaemonConfig['server']>
   return new RotatingJournalSource({

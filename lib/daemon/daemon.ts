@@ -119,6 +119,8 @@ export class Daemon {
       : await createListeners(c)
     const source = createSource(c)
     this.#source = source
+    // A jetstream source waits for its stream and retries failed pulls: say so.
+    source.on('retry', (r: { err: Error; retriesLeft: number }) => log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'))
     try {
       this.startPoint = await source.open()
     } catch (err) {

@@ -134,15 +134,25 @@ export class JetStreamJournalSource extends Readable {
     const o = this.#options
     await this.#connect()
     const jsm = this.#jsm as JetStreamManager
-    let info
-    try {
-      info = await jsm.streams.info(o.stream)
-    } catch (err) {
-      if ((err as { name?: unknown }).name === 'StreamNotFoundError') {
-        throw mismatch(`stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`)
-      }
-      throw err
-    }
+    const info = await pRetry(
+      async () => {
+        try {
+          return await jsm.streams.info(o.stream)
+        } catch (err) {
+          if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
+          const e = mismatch(`stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`)
+          throw Object.assign(e, { retryable: o.waitForStream === true })
+        }
+      },
+      {
+        ...retrySettings(o.retry),
+        signal: this.#abort.signal,
+        shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+        onFailedAttempt: ({ error, retriesLeft }) => {
+          if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
+        },
+      },
+    )
     const name = await this.#ensureConsumer()
     const ci = await jsm.consumers.info(o.stream, name)
     const floor = ci.ack_floor.stream_seq

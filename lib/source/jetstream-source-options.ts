@@ -22,6 +22,8 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
    * applied by the source (a 2.9 server has one filter per consumer).
    */
   filter?: string | readonly string[]
+  /** Wait (with `retry`'s backoff) for a stream that does not exist yet, instead of failing at once. The daemon does. */
+  waitForStream?: boolean
   /** How entries decode field bytes. Default utf8. */
   encoding?: FieldEncoding
   /** Emit `quiet` after this many ms without a new message at the stream's end, and again every as long. Default 2000. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import type { Readable, Writable } from 'node:stream'
 import { catInput, openInput, totalSize, type CatFormat } from '../lib/cli/cat.js'
+import { catJetStream } from '../lib/cli/cat-jetstream.js'
 import { followJournal } from '../lib/cli/follow.js'
 import { parseOptions, renderHelp, type OptionTable, type ParsedValues } from '../lib/cli/options.js'
 import { createProgress, type ProgressReporter } from '../lib/cli/progress.js'
@@ -23,6 +24,8 @@ export const OPTIONS: OptionTable = {
   prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
   from: { type: 'string', arg: 'N|end', help: 'with --follow and no saved state: start at journal N, or at the live end' },
   state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
+  jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://HOST:PORT/STREAM, up to its end' },
+  durable: { type: 'string', arg: 'NAME', help: 'with --jetstream: read with this durable consumer, after what it acknowledged, and acknowledge' },
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
@@ -32,7 +35,7 @@ export const OPTIONS: OptionTable = {
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 }
 
-const USAGE = `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]`
+const USAGE = `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]\n       ${NAME} --jetstream nats://HOST:PORT/STREAM [--durable NAME] [options]`
 const SUMMARY =
   'Prints the records of Perforce journals and checkpoints, plain or gzip (recognised by content),\n' +
   'in order. With no FILE, or with -, reads standard input.\n' +
@@ -92,6 +95,11 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     return 2
   }
   if (values.follow) return follow(values, positionals, maxEntryBytes, io, say)
+  if (typeof values.jetstream === 'string') return fromStream(values, positionals, io, say)
+  if (values.durable !== undefined) {
+    say(`--durable needs --jetstream\nTry '${NAME} --help'.`)
+    return 2
+  }
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
     say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
@@ -181,6 +189,30 @@ async function follow(
     if (isBrokenPipe(err)) return 0
     say(isLogdaemonError(err) ? err.message : String(err instanceof Error ? err.message : err))
     return 1
+  }
+  return 0
+}
+
+/** `--jetstream URL`: the records of a stream, up to its end. */
+async function fromStream(values: ParsedValues, positionals: readonly string[], io: CatIO, say: (msg: string) => void): Promise<number> {
+  if (positionals.length) {
+    say(`--jetstream reads a stream: give no FILE arguments\nTry '${NAME} --help'.`)
+    return 2
+  }
+  try {
+    await catJetStream(io.stdout, {
+      url: values.jetstream as string,
+      ...(typeof values.durable === 'string' ? { durable: values.durable } : {}),
+      format: values.format as CatFormat,
+      encoding: values.encoding as FieldEncoding,
+      tables: (values.table as string[] | undefined) ?? [],
+      ops: (values.op as string[] | undefined) ?? [],
+      ...(io.signal ? { signal: io.signal } : {}),
+    })
+  } catch (err) {
+    if (isBrokenPipe(err)) return 0
+    say(isLogdaemonError(err) ? err.message : String(err instanceof Error ? err.message : err))
+    return isLogdaemonError(err) && err.code === ErrorCodes.USAGE ? 2 : 1
   }
   return 0
 }

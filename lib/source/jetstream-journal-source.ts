@@ -87,6 +87,8 @@ export class JetStreamJournalSource extends Readable {
   #receivedAny = false
   /** Stream sequence the consumer had delivered at open: what a previous run received and did not acknowledge ends there. */
   #backlogTo = 0
+  /** Messages the consumer had to deliver at open (new ones plus the unacknowledged backlog): `untilEnd` stops after them. */
+  #pendingAtOpen = 0
   /** Stream sequence of the last message handed out: anything at or below it is a redelivery. */
   #lastSeq = 0
   /** End of the last record handed out (or acknowledged before the start). */
@@ -156,6 +158,7 @@ export class JetStreamJournalSource extends Readable {
     const name = await this.#ensureConsumer()
     const ci = await jsm.consumers.info(o.stream, name)
     const floor = ci.ack_floor.stream_seq
+    this.#pendingAtOpen = ci.num_pending + Math.max(0, ci.delivered.stream_seq - floor)
     this.#backlogTo = ci.delivered.stream_seq
     let start: JetStreamStart | null = null
     if (floor > 0) {
@@ -312,6 +315,10 @@ export class JetStreamJournalSource extends Readable {
   async #pump(): Promise<void> {
     try {
       await this.open()
+      if (this.#options.untilEnd && this.#pendingAtOpen === 0) {
+        this.push(null)
+        return
+      }
       // Delivered to a previous run and never acknowledged: the server would send them again only after the ack wait.
       if (this.#backlogTo > this.#lastSeq) await this.#readMissing(this.#lastSeq + 1, this.#backlogTo)
       const retry = retrySettings(this.#options.retry)
@@ -344,14 +351,27 @@ export class JetStreamJournalSource extends Readable {
         if (this.destroyed) return
         got++
         await this.#deliver(m)
-        if (m.info.pending === 0) this.#quiet.waiting()
+        if (m.info.pending === 0) {
+          this.#quiet.waiting()
+          if (this.#options.untilEnd) {
+            this.push(null)
+            this.#more = false
+            return
+          }
+        }
         // The rest of this pull waits in the client (at most `batch`); the next pull waits for `_read`.
         if (!this.#more) await this.#wanted()
       }
     } finally {
       messages.stop()
     }
-    if (got === 0) this.#quiet.waiting()
+    if (got === 0) {
+      this.#quiet.waiting()
+      if (this.#options.untilEnd) {
+        this.push(null)
+        this.#more = false
+      }
+    }
   }
 
   /** Resolves when the consumer wants entries again (or the stream is destroyed). */

@@ -24,6 +24,8 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
   filter?: string | readonly string[]
   /** Wait (with `retry`'s backoff) for a stream that does not exist yet, instead of failing at once. The daemon does. */
   waitForStream?: boolean
+  /** End the stream once the messages there at open are read (`logdaemon-cat --jetstream`), instead of following. */
+  untilEnd?: boolean
   /** How entries decode field bytes. Default utf8. */
   encoding?: FieldEncoding
   /** Emit `quiet` after this many ms without a new message at the stream's end, and again every as long. Default 2000. */

@@ -57,6 +57,22 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   s({ name: 'source-catch-up', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource alone catching up through journal.1 (no state, no commits)' }),
   s({ name: 'daemon-noop-listener', kind: 'ours', input: 'root', measures: 'throughput', counts: 'records', about: 'RotatingJournalSource → ListenerChain → one async no-op listener, committing' }),
   s({
+    name: 'jetstream-publish',
+    kind: 'ours',
+    input: 'root',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'RotatingJournalSource → ListenerChain → jetstream listener → nats-server on loopback, every record acknowledged (skipped without nats-server)',
+  }),
+  s({
+    name: 'jetstream-latency',
+    kind: 'ours',
+    input: 'scratch',
+    measures: 'latency',
+    counts: 'none',
+    about: 'append to the live journal → publishing daemon → nats-server → consuming daemon\'s listener: p50/p99 (skipped without nats-server)',
+  }),
+  s({
     name: 'follow-latency',
     kind: 'ours',
     input: 'scratch',

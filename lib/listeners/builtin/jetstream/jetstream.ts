@@ -1,5 +1,5 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions } from '@nats-io/jetstream'
-import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../../../errors.js'
 import { connectNats, describeServers } from '../../../jetstream/connect.js'
 import { resolveConnectionFiles } from '../../../jetstream/connection-options.js'
@@ -16,12 +16,26 @@ export { optionsSchema, type JetStreamListenerOptions } from './jetstream-option
 interface InFlight {
   readonly entry: JournalEntry
   readonly subject: string
+  /** The headers without the expectation (added per send). */
   readonly headers: MsgHdrs
   readonly msgId: string
+  /** Its reply subject's last token. */
+  readonly id: number
+  readonly sentAt: number
   acked: boolean
-  /** Resolves (never rejects) once the stream answered or the publish failed. */
-  settled: Promise<void>
+  /** The stream answered, or the publish failed (timed out, refused). */
+  settled: boolean
 }
+
+/** The stream's answer to a publish (a JetStream PubAck, or an API error). */
+interface PubAckJson {
+  stream?: string
+  seq?: number
+  duplicate?: boolean
+  error?: { code?: number; err_code?: number; description?: string }
+}
+
+const EXPECTED_LAST_MSG_ID = 'Nats-Expected-Last-Msg-Id'
 
 const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -56,8 +70,15 @@ const CONNECT_RETRY = { retries: 2, minTimeout: 250, maxTimeout: 1000 }
 export class JetStreamListener extends BaseListener {
   readonly options: JetStreamListenerOptions
   #nc: NatsConnection | null = null
-  #js: JetStreamClient | null = null
   #jsm: JetStreamManager | null = null
+  /** Acknowledgements come to INBOX.id, one subscription for all (a request per message costs four times as much). */
+  #inbox = ''
+  #acks: Subscription | null = null
+  #nextId = 1
+  readonly #byId = new Map<number, InFlight>()
+  /** Resolvers of those waiting for an acknowledgement or a failure. */
+  #waiters: (() => void)[] = []
+  #timer: NodeJS.Timeout | null = null
   #log: ListenerLogger = silent
   #opened = false
   /** End of the newest record in the stream or sent to it (journal, end offset). */
@@ -114,8 +135,80 @@ export class JetStreamListener extends BaseListener {
       onRetry: (err) => this.#log.warn({ listener: this.name, err: err.message }, 'NATS connection failed; retrying'),
     })
     this.#nc = nc
-    this.#js = jetstream(nc, { timeout: this.options.ackTimeoutMs })
     this.#jsm = await jetstreamManager(nc, { timeout: this.options.ackTimeoutMs })
+    this.#inbox = createInbox()
+    this.#acks = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#fail(toError(err)) : this.#onAck(msg)) })
+  }
+
+  /** The stream answered a publish. Answers to messages no longer in flight (sent before a recovery) are ignored. */
+  #onAck(msg: Msg): void {
+    const id = Number(msg.subject.slice(this.#inbox.length + 1))
+    const item = this.#byId.get(id)
+    if (!item) return
+    this.#byId.delete(id)
+    item.settled = true
+    let ack: PubAckJson | null = null
+    if (msg.headers?.code === 503) {
+      this.#broken ??= this.#publishError(item, new Error('no responders: no stream takes the subject, or the stream has no leader right now'))
+    } else {
+      try {
+        ack = msg.data.length ? (JSON.parse(new TextDecoder().decode(msg.data)) as PubAckJson) : null
+      } catch {
+        ack = null
+      }
+      if (!ack || ack.error || typeof ack.seq !== 'number') {
+        const why = ack?.error ? `${ack.error.description ?? 'error'} (${ack.error.err_code ?? ack.error.code ?? '?'})` : 'an answer that is not a PubAck'
+        this.#broken ??= this.#publishError(item, new Error(why))
+      } else {
+        item.acked = true
+        if (ack.duplicate) this.duplicates++
+        else this.published++
+        this.#shiftAcked()
+      }
+    }
+    this.#wake()
+  }
+
+  /** The acknowledgement subscription failed (a permissions error): every message in flight is in doubt. */
+  #fail(err: Error): void {
+    const first = this.#queue[0]
+    this.#broken ??= first ? this.#publishError(first, err) : err
+    this.#wake()
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Resolves at the next acknowledgement, failure or timeout. */
+  #progress(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  /** Marks messages unanswered for ackTimeoutMs as failed; runs while messages are in flight. */
+  #armTimer(): void {
+    if (this.#timer) return
+    const every = Math.max(50, this.options.ackTimeoutMs >> 2)
+    this.#timer = setInterval(() => {
+      const now = Date.now()
+      let timedOut = false
+      for (const item of this.#queue) {
+        if (item.settled) continue
+        if (now - item.sentAt < this.options.ackTimeoutMs) break
+        item.settled = true
+        this.#byId.delete(item.id)
+        timedOut = true
+        this.#broken ??= this.#publishError(item, new Error(`no acknowledgement within ${this.options.ackTimeoutMs} ms (server or stream leader unreachable)`))
+      }
+      if (this.#queue.length === 0 && this.#timer) {
+        clearInterval(this.#timer)
+        this.#timer = null
+      }
+      if (timedOut) this.#wake()
+    }, every)
+    this.#timer.unref()
   }
 
   /** Reads the stream's end: the position and id of its last message, which must be this server's and the stream's last. */
@@ -208,28 +301,30 @@ export class JetStreamListener extends BaseListener {
     return h
   }
 
-  /** Publishes the entry, expecting the last message sent before it; the reply settles its place in the queue. */
+  /** Publishes the entry, expecting the last message sent before it; the answer settles its place in the queue. */
   #send(entry: JournalEntry, h: MsgHdrs): void {
     const p = entry.position
     const o = this.options
     const msgId = msgIdOf(o.server, { journal: p.journal as number, offset: p.offset })
-    const opts: Partial<JetStreamPublishOptions> = { msgID: msgId, headers: h, timeout: o.ackTimeoutMs }
-    if (this.#lastMsgId !== null) opts.expect = { lastMsgID: this.#lastMsgId, streamName: o.stream }
-    const item: InFlight = { entry, subject: subjectOf(o.subject, entry), headers: h, msgId, acked: false, settled: Promise.resolve() }
-    item.settled = (this.#js as JetStreamClient).publish(item.subject, entry.raw, opts).then(
-      (ack) => {
-        item.acked = true
-        if (ack.duplicate) this.duplicates++
-        else this.published++
-        this.#shiftAcked()
-      },
-      (err: unknown) => {
-        this.#broken ??= this.#publishError(item, toError(err))
-      },
-    )
+    const id = this.#nextId++
+    const item: InFlight = { entry, subject: subjectOf(o.subject, entry), headers: h, msgId, id, sentAt: Date.now(), acked: false, settled: false }
+    const sent = headers()
+    for (const [k, v] of h) for (const one of v) sent.append(k, one)
+    sent.set(Headers.msgId, msgId)
+    if (this.#lastMsgId !== null) sent.set(EXPECTED_LAST_MSG_ID, this.#lastMsgId)
+    this.#byId.set(id, item)
     this.#queue.push(item)
     this.#tail = { journal: p.journal as number, offset: p.end }
     this.#lastMsgId = msgId
+    try {
+      ;(this.#nc as NatsConnection).publish(item.subject, entry.raw, { reply: `${this.#inbox}.${id}`, headers: sent })
+    } catch (err) {
+      // The connection is closed or draining: in doubt like a lost message.
+      item.settled = true
+      this.#byId.delete(id)
+      this.#broken ??= this.#publishError(item, toError(err))
+    }
+    this.#armTimer()
   }
 
   #publishError(item: InFlight, err: Error): LogdaemonError {
@@ -250,12 +345,17 @@ export class JetStreamListener extends BaseListener {
   }
 
   async #waitForRoom(): Promise<void> {
-    while (this.#queue.length >= this.options.maxInFlight && !this.#broken) await (this.#queue[0] as InFlight).settled
+    while (this.#queue.length >= this.options.maxInFlight && !this.#broken) await this.#progress()
     if (this.#broken) throw this.#broken
   }
 
   async #settleAll(): Promise<void> {
-    while (this.#queue.length > 0 && !this.#broken) await Promise.all(this.#queue.map((q) => q.settled))
+    while (this.#queue.length > 0 && !this.#broken) await this.#progress()
+  }
+
+  /** Waits until every message in flight was answered or timed out. */
+  async #settleEvery(): Promise<void> {
+    while (this.#queue.some((q) => !q.settled)) await this.#progress()
   }
 
   /**
@@ -266,7 +366,8 @@ export class JetStreamListener extends BaseListener {
    */
   async #recover(): Promise<void> {
     const failure = this.#broken
-    await Promise.all(this.#queue.map((q) => q.settled))
+    await this.#settleEvery()
+    this.#byId.clear()
     this.#log.warn({ listener: this.name, err: failure?.message }, 'a publish failed: reading the stream end and publishing again what it lacks')
     await this.#connect()
     await this.#readTail()
@@ -291,6 +392,12 @@ export class JetStreamListener extends BaseListener {
     this.#nc = null
     this.#opened = false
     this.#queue = []
+    this.#byId.clear()
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = null
+    this.#acks = null
+    this.#broken ??= new LogdaemonError(ErrorCodes.JETSTREAM_PUBLISH, 'the jetstream listener is closed')
+    this.#wake()
     if (nc && !nc.isClosed()) await nc.close()
   }
 }

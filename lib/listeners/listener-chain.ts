@@ -16,6 +16,16 @@ interface Candidate {
 }
 
 /**
+ * Entries buffered in the chain and in each listener by default. 128 rather
+ * than Node's 16 for object streams: the chain then hands listeners larger
+ * batches (`_writev`), and the daemon with a no-op async listener ran 13 %
+ * faster on 1 GiB (benchmarks/, daemon-noop-listener: 285 → 323 MB/s) at
+ * the same peak RSS. Entries are views into 128 KiB read chunks, so the
+ * bound stays a few chunks of memory. Pinned in test/listeners/listener-chain.ts.
+ */
+export const DEFAULT_CHAIN_HIGH_WATER_MARK = 128
+
+/**
  * Fans one stream of {@link JournalEntry} out to several listeners, each in
  * its own {@link ListenerWritable}, and commits positions they have all
  * finished. An object-mode Writable: `pipeline(source, chain)`.
@@ -38,16 +48,6 @@ interface Candidate {
  *
  * Emits `commit` (position) and `quiet` (boolean).
  */
-/**
- * Entries buffered in the chain and in each listener by default. 128 rather
- * than Node's 16 for object streams: the chain then hands listeners larger
- * batches (`_writev`), and the daemon with a no-op async listener ran 13 %
- * faster on 1 GiB (benchmarks/, daemon-noop-listener: 285 → 323 MB/s) at
- * the same peak RSS. Entries are views into 128 KiB read chunks, so the
- * bound stays a few chunks of memory. Pinned in test/listeners/listener-chain.ts.
- */
-export const DEFAULT_CHAIN_HIGH_WATER_MARK = 128
-
 export class ListenerChain extends Writable {
   readonly #writables: ListenerWritable[]
   readonly #commit: ListenerChainOptions['commit']

@@ -50,6 +50,9 @@ const statusSchema = z
   })
   .describe('The status page, /status.json and /metrics.')
 
+/** Without a jetstream source the journal files are needed: the one message for their absence, whichever check finds it. */
+const SERVER_MISSING = 'missing (expected object)'
+
 /** The configuration file's schema (before paths are resolved). */
 export const configSchema = z
   .strictObject({
@@ -80,7 +83,7 @@ export const configSchema = z
     .default({ level: 'info' }),
 })
   .superRefine((c, ctx) => {
-    if (!c.server && !c.source) ctx.addIssue({ code: 'custom', path: ['server'], message: 'missing (expected { root } where the server keeps its journals, or a jetstream source)' })
+    if (!c.server && !c.source) ctx.addIssue({ code: 'custom', path: ['server'], message: SERVER_MISSING })
     if (c.server && c.source) ctx.addIssue({ code: 'custom', path: ['source'], message: 'a jetstream source replaces the journal files: give server or source, not both' })
     if (c.source && c.from !== undefined) ctx.addIssue({ code: 'custom', path: ['from'], message: 'not used with a jetstream source (its durable consumer says where to resume)' })
   })
@@ -192,6 +195,11 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
       }
     }
     const lines = formatIssues(parsed.error.issues)
+    // The object-wide checks (server or source) run only on an otherwise valid configuration: say it here too.
+    const top = (value ?? {}) as { server?: unknown; source?: unknown }
+    if (typeof value === 'object' && top.server === undefined && top.source === undefined && !lines.some((l) => l.startsWith('server:'))) {
+      lines.unshift(`server: ${SERVER_MISSING}`)
+    }
     throw invalid(file, [...lines, ...more.filter((m) => !lines.includes(m))])
   }
   const c = parsed.data

@@ -20,8 +20,12 @@ const RECONNECT_WAIT_MS = 250
 
 /** The nats.js options for a connection: servers, authentication, TLS. Reads the NKey seed and .creds files. */
 export async function natsOptions(o: NatsConnectionOptions): Promise<NodeConnectionOptions> {
+  const servers = serverList(o.servers)
+  if (servers.length === 0) {
+    throw Object.assign(new LogdaemonError(ErrorCodes.JETSTREAM_CONNECT, 'no NATS server given: set servers to nats://HOST:PORT'), { retryable: false })
+  }
   const opts: NodeConnectionOptions = {
-    servers: serverList(o.servers),
+    servers,
     name: o.name ?? 'logdaemon',
     // Keep reconnecting while the daemon runs: the daemon's backpressure holds meanwhile.
     reconnect: true,

@@ -257,7 +257,12 @@ export class JetStreamJournalSource extends Readable {
     const last = this.#lastDelivered
     if (last && comparePositions(last.end, pos) <= 0 && (!pick || comparePositions(last.end, pick.end) > 0)) pick = last
     if (!pick || (this.#acked && comparePositions(pick.end, this.#acked) <= 0)) return
-    pick.msg.ack()
+    try {
+      pick.msg.ack()
+    } catch {
+      // The connection is closed: not acknowledged, so delivered again next time (at-least-once).
+      return
+    }
     this.#acked = pick.end
   }
 

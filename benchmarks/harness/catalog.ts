@@ -34,8 +34,8 @@ export interface ScenarioSpec {
   /**
    * Counts for the peak RSS bar (default true). False for the JetStream
    * scenarios: their process also runs a NATS client whose garbage V8 lets
-   * grow (jetstream-publish peaks near 160 MB, and runs as fast in 110 MB
-   * with --max-old-space-size=48); the bar is about reading the journal.
+   * grow (jetstream-publish peaks near 160 MB; with --max-old-space-size=48
+   * it stays near 110 MB, somewhat slower); the bar is about reading the journal.
    */
   readonly rssBar?: boolean
 }

@@ -1,15 +1,6 @@
 import { Readable } from 'node:stream'
-import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type Consumer,
-  type ConsumerConfig,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream'
-import { nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager, type Consumer, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
 import pRetry from 'p-retry'
 import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
 import { connectNats, describeServers } from '../jetstream/connect.js'
@@ -20,6 +11,7 @@ import { comparePositions, formatPosition, type JournalPosition } from '../posit
 import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 import { QuietTimer } from './quiet-timer.js'
 import { subjectMatches } from '../jetstream/subject-match.js'
+import { ensureConsumer } from './jetstream-consumer.js'
 
 export type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 
@@ -197,45 +189,8 @@ export class JetStreamJournalSource extends Readable {
   /** The durable consumer (created when missing, checked when found), or a new ephemeral one. Returns its name. */
   async #ensureConsumer(): Promise<string> {
     const o = this.#options
-    const jsm = this.#jsm as JetStreamManager
     const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
-    if (o.durable !== undefined) {
-      const existing = await jsm.consumers.info(o.stream, o.durable).catch((err: unknown) => {
-        if ((err as { name?: unknown }).name === 'ConsumerNotFoundError' || (err as { code?: unknown }).code === 10014) return null
-        throw err
-      })
-      if (existing) {
-        const had = existing.config.filter_subject ?? ''
-        if (had !== filter) {
-          throw mismatch(
-            `consumer ${o.durable} of stream ${o.stream} filters ${JSON.stringify(had)}, not ${JSON.stringify(filter)}: ` +
-              'name a new durable consumer for another filter, or delete this one (nats consumer rm)',
-          )
-        }
-        if (existing.config.ack_policy === AckPolicy.None) throw mismatch(`consumer ${o.durable} of stream ${o.stream} does not take acknowledgements: name another durable consumer`)
-      } else {
-        const config: Partial<ConsumerConfig> = {
-          durable_name: o.durable,
-          ack_policy: AckPolicy.All,
-          deliver_policy: DeliverPolicy.All,
-          filter_subject: filter,
-          ack_wait: nanos(o.ackWaitMs ?? 60_000),
-          // Acknowledgements come at commits (about once a second): pulls must not stall on them.
-          max_ack_pending: -1,
-        }
-        await jsm.consumers.add(o.stream, config)
-      }
-      this.#consumerName = o.durable
-    } else {
-      const ci = await jsm.consumers.add(o.stream, {
-        ack_policy: AckPolicy.None,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: filter,
-        // The server removes it once this reader is gone.
-        inactive_threshold: nanos(30_000),
-      })
-      this.#consumerName = ci.name
-    }
+    this.#consumerName = await ensureConsumer(this.#jsm as JetStreamManager, { stream: o.stream, filter, ...(o.durable !== undefined ? { durable: o.durable } : {}), ackWaitMs: o.ackWaitMs ?? 60_000 })
     this.#consumer = await jetstream(this.#nc as NatsConnection).consumers.get(o.stream, this.#consumerName)
     return this.#consumerName
   }

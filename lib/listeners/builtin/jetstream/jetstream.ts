@@ -1,5 +1,5 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
-import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
 import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../../../errors.js'
 import { connectNats, describeServers } from '../../../jetstream/connect.js'
 import { resolveConnectionFiles } from '../../../jetstream/connection-options.js'
@@ -73,7 +73,6 @@ export class JetStreamListener extends BaseListener {
   #jsm: JetStreamManager | null = null
   /** Acknowledgements come to INBOX.id, one subscription for all (a request per message costs four times as much). */
   #inbox = ''
-  #acks: Subscription | null = null
   #nextId = 1
   readonly #byId = new Map<number, InFlight>()
   /** Resolvers of those waiting for an acknowledgement or a failure. */
@@ -137,7 +136,7 @@ export class JetStreamListener extends BaseListener {
     this.#nc = nc
     this.#jsm = await jetstreamManager(nc, { timeout: this.options.ackTimeoutMs })
     this.#inbox = createInbox()
-    this.#acks = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#fail(toError(err)) : this.#onAck(msg)) })
+    nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#fail(toError(err)) : this.#onAck(msg)) })
   }
 
   /** The stream answered a publish. Answers to messages no longer in flight (sent before a recovery) are ignored. */
@@ -395,7 +394,6 @@ export class JetStreamListener extends BaseListener {
     this.#byId.clear()
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
-    this.#acks = null
     this.#broken ??= new LogdaemonError(ErrorCodes.JETSTREAM_PUBLISH, 'the jetstream listener is closed')
     this.#wake()
     if (nc && !nc.isClosed()) await nc.close()

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
+import { connect, headers } from '@nats-io/transport-node'
 import { JetStreamListener } from '../../lib/listeners/builtin/jetstream/jetstream.js'
 import { optionsSchema } from '../../lib/listeners/builtin/jetstream/jetstream-options.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
@@ -106,5 +108,37 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
     const missing = sourceFor(server, { stream: 'NOPE', durable: 'x' })
     await t.rejects(missing.open(), { code: 'ERR_JETSTREAM_MISMATCH', message: /does not exist/ })
     missing.destroy()
+  })
+
+  t.test('a hole in the stream, a foreign message, an empty stream, an abort', async (t) => {
+    const nc = await connect({ servers: server.url })
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    await jsm.streams.add({ name: 'H', subjects: ['h.j.>'], storage: StorageType.File })
+    await jsm.streams.add({ name: 'E', subjects: ['e.j.>'], storage: StorageType.File })
+    const put = async (subject: string, position: string | null, data: string) => {
+      const h = headers()
+      if (position) h.set('Logdaemon-Position', position)
+      await js.publish(subject, data, { headers: h })
+    }
+    await put('h.j.ex', '1/0', '@ex@ 1 2\n')
+    await put('h.j.ex', '1/100', '@ex@ 1 2\n')
+    const gap = sourceFor(server, { stream: 'H', subject: 'h.j' })
+    await t.rejects(take(gap, 2), { code: 'ERR_JETSTREAM_GAP', message: /starts at 1\/100, but the record before it ended at 1\/9/ })
+    await jsm.streams.purge('H')
+    await put('h.j.ex', null, 'hello\n')
+    const foreign = sourceFor(server, { stream: 'H', subject: 'h.j' })
+    await t.rejects(take(foreign, 1), { code: 'ERR_JETSTREAM_MISMATCH', message: /no Logdaemon-Position header/ })
+
+    const empty = sourceFor(server, { stream: 'E', subject: 'e.j', untilEnd: true })
+    t.equal(await empty.open(), null, 'an empty stream has no start')
+    t.same(await take(empty, 1000), [], 'untilEnd: an empty stream ends at once')
+
+    const abort = new AbortController()
+    const waiting = sourceFor(server, { stream: 'E', subject: 'e.j', durable: 'w', signal: abort.signal })
+    const read = take(waiting, 1)
+    setTimeout(() => abort.abort(), 300)
+    t.same(await read, [], 'an abort ends a source waiting at the stream end')
+    await nc.close()
   })
 })

@@ -1,7 +1,7 @@
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node'
 import pRetry from 'p-retry'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
-import { isRetryable, retrySettings, type RetryOptions } from '../listeners/retry-options.js'
+import { isRetryable, retrySettings, type RetryOptions } from '../retry.js'
 import { readSecretFile, redactUrl, serverList, type NatsConnectionOptions } from './connection-options.js'
 
 export interface ConnectOptions {

@@ -6,7 +6,7 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { connectNats, describeServers } from '../jetstream/connect.js'
 import { readMessagePosition, type MessagePosition } from '../jetstream/journal-message.js'
 import { JournalEntry, type EntryPosition, type FieldEncoding } from '../journal/entry.js'
-import { isRetryable, retrySettings } from '../listeners/retry-options.js'
+import { isRetryable, retrySettings } from '../retry.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../position.js'
 import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 import { QuietTimer } from './quiet-timer.js'

@@ -1,6 +1,6 @@
 import type { FieldEncoding } from '../journal/entry.js'
 import type { NatsConnectionOptions } from '../jetstream/connection-options.js'
-import type { RetryOptions } from '../listeners/retry-options.js'
+import type { RetryOptions } from '../retry.js'
 import type { JournalPosition } from '../position.js'
 
 /** Options of {@link JetStreamJournalSource}. */

@@ -3,7 +3,7 @@ import { ErrorCodes, LogdaemonError } from '../errors.js'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
-import { JetStreamJournalSource } from '../source/jetstream-journal-source.js'
+import { JetStreamJournalSource } from '../source/jetstream/jetstream-journal-source.js'
 
 export interface CatJetStreamOptions extends EntryFilterOptions {
   /** `nats://HOST:PORT/STREAM` (or tls://). */

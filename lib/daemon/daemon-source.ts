@@ -1,5 +1,5 @@
 import { liveJournalPath } from '../files/journal-name.js'
-import { JetStreamJournalSource, type JetStreamStart } from '../source/jetstream-journal-source.js'
+import { JetStreamJournalSource, type JetStreamStart } from '../source/jetstream/jetstream-journal-source.js'
 import { RotatingJournalSource, type StartPoint } from '../source/rotating-journal-source.js'
 import type { DaemonConfig } from './config.js'
 

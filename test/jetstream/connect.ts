@@ -7,7 +7,7 @@ import { redactUrl } from '../../lib/jetstream/connection-options.js'
 import type { NatsConnectionOptions } from '../../lib/jetstream/connection-options.js'
 import { JetStreamListener } from '../../lib/listeners/builtin/jetstream/jetstream.js'
 import { optionsSchema } from '../../lib/listeners/builtin/jetstream/jetstream-options.js'
-import { JetStreamJournalSource } from '../../lib/source/jetstream-journal-source.js'
+import { JetStreamJournalSource } from '../../lib/source/jetstream/jetstream-journal-source.js'
 import { transactions } from '../helpers/entries.js'
 import { makeTls, natsSkip, opensslSkip, startNats } from '../helpers/nats.js'
 

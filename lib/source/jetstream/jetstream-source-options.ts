@@ -1,7 +1,7 @@
-import type { FieldEncoding } from '../journal/entry.js'
-import type { NatsConnectionOptions } from '../jetstream/connection-options.js'
-import type { RetryOptions } from '../retry.js'
-import type { JournalPosition } from '../position.js'
+import type { FieldEncoding } from '../../journal/entry.js'
+import type { NatsConnectionOptions } from '../../jetstream/connection-options.js'
+import type { RetryOptions } from '../../retry.js'
+import type { JournalPosition } from '../../position.js'
 
 /** Options of {@link JetStreamJournalSource}. */
 export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {

@@ -1,12 +1,12 @@
 import t from 'tap'
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
 import { connect, headers } from '@nats-io/transport-node'
-import { JetStreamListener } from '../../lib/listeners/builtin/jetstream/jetstream.js'
-import { optionsSchema } from '../../lib/listeners/builtin/jetstream/jetstream-options.js'
-import type { JournalEntry } from '../../lib/journal/entry.js'
-import { JetStreamJournalSource, type JetStreamJournalSourceOptions } from '../../lib/source/jetstream-journal-source.js'
-import { transactions } from '../helpers/entries.js'
-import { natsSkip, startNats, type NatsServer } from '../helpers/nats.js'
+import { JetStreamListener } from '../../../lib/listeners/builtin/jetstream/jetstream.js'
+import { optionsSchema } from '../../../lib/listeners/builtin/jetstream/jetstream-options.js'
+import type { JournalEntry } from '../../../lib/journal/entry.js'
+import { JetStreamJournalSource, type JetStreamJournalSourceOptions } from '../../../lib/source/jetstream/jetstream-journal-source.js'
+import { transactions } from '../../helpers/entries.js'
+import { natsSkip, startNats, type NatsServer } from '../../helpers/nats.js'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
-import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { ErrorCodes, LogdaemonError } from '../../errors.js'
 
 export interface ConsumerSpec {
   stream: string

@@ -1,9 +1,12 @@
+import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
+import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
-import { isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
+import { PRIVATE_FILE_MODE } from '../files/atomic-write.js'
+import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../listeners/builtin/index.js'
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
@@ -36,12 +39,27 @@ export function createLogger(log: DaemonConfig['log']): Logger {
   return pino({ level: log.level, base: { name: 'logdaemon' } }, dest)
 }
 
+/**
+ * The mode files holding journal content are created with: the live
+ * journal's permission bits (read and write only), else 0600 (also on a
+ * host that reads a JetStream stream and has no journal).
+ */
+export async function journalFileMode(server: DaemonConfig['server']): Promise<number> {
+  if (!server) return PRIVATE_FILE_MODE
+  try {
+    return (await stat(liveJournalPath(server))).mode & 0o666
+  } catch {
+    return PRIVATE_FILE_MODE
+  }
+}
+
 /** Creates the listeners a configuration names, built-in or custom. */
 export async function createListeners(config: DaemonConfig): Promise<ListenerSpec[]> {
   const specs: ListenerSpec[] = []
+  const journalMode = await journalFileMode(config.server)
   try {
     for (const l of config.listeners) {
-      const listener = await createListener(l, config.baseDir)
+      const listener = await createListener(l, config.baseDir, journalMode)
       specs.push({ listener, ...(l.retry ? { retry: l.retry } : {}) })
     }
   } catch (err) {
@@ -52,7 +70,7 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
   return specs
 }
 
-async function createListener(l: ListenerConfig, baseDir: string): Promise<Listener> {
+async function createListener(l: ListenerConfig, baseDir: string, journalMode: number): Promise<Listener> {
   if (l.type === 'module') {
     if (l.module === undefined) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${l.name}" has type module but no module`)
     return loadListener(l.module, { name: l.name, options: l.options, baseDir })
@@ -61,8 +79,8 @@ async function createListener(l: ListenerConfig, baseDir: string): Promise<Liste
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${l.name}": unknown type ${JSON.stringify(l.type)}`)
   }
   const mod = await loadBuiltin(l.type)
-  const create = mod.create as (options: unknown, context: { name: string; baseDir: string }) => Listener | Promise<Listener>
-  return withName(await create(l.options, { name: l.name, baseDir }), l.name)
+  const create = mod.create as (options: unknown, context: BuiltinContext) => Listener | Promise<Listener>
+  return withName(await create(l.options, { name: l.name, baseDir, journalMode }), l.name)
 }
 
 /**

@@ -7,6 +7,12 @@ export interface BuiltinContext {
   name: string
   /** Directory relative paths in the options are taken from: the configuration file's. Default: the working directory. */
   baseDir?: string
+  /**
+   * Permission bits of the server's live journal, when known: files a
+   * listener creates with journal content (the mirror's) take them, so they
+   * are no more readable than the journal (it holds db.user rows).
+   */
+  journalMode?: number
 }
 
 /** What every built-in listener module exports. */

@@ -11,6 +11,7 @@ import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
 import type { DaemonConfig, ListenerConfig } from './config.js'
+import { RotatingJournalSource } from '../source/rotating-journal-source.js'
 import { createSource, describeSource, type DaemonSource, type DaemonStart } from './daemon-source.js'
 import { StatusServer } from '../status/status-server.js'
 import { StatusTracker } from '../status/status-tracker.js'
@@ -158,6 +159,8 @@ export class Daemon {
       commit: (p) => source.commit(p),
       // A filtered stream may hold no consistency point: commit after any record.
       ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
+      // Nothing is synced past bytes not known good (a .gz member before its CRC is checked); a stream's records are all whole.
+      ...(source instanceof RotatingJournalSource ? { barrier: () => source.commitBarrier } : {}),
       commitIntervalMs: c.commitIntervalMs,
       // The source knows when the live journal is quiet (not merely a slow listener): it drives quiet().
       quietMs: 0,

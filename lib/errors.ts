@@ -75,6 +75,14 @@ export const ErrorCodes = {
   SQL_CONFLICT: 'ERR_SQL_CONFLICT',
   /** `logdaemon sql load` was pointed at a database that already holds tables. */
   SQL_NOT_EMPTY: 'ERR_SQL_NOT_EMPTY',
+  /** The NATS server cannot be reached, or refused the connection (authentication, TLS). */
+  JETSTREAM_CONNECT: 'ERR_JETSTREAM_CONNECT',
+  /** A publish to the stream was not acknowledged (timeout, lost connection, no stream leader); the listener republishes. */
+  JETSTREAM_PUBLISH: 'ERR_JETSTREAM_PUBLISH',
+  /** The stream or a message in it is not what logdaemon wrote there: other subjects, another server's journal, missing headers. */
+  JETSTREAM_MISMATCH: 'ERR_JETSTREAM_MISMATCH',
+  /** The next entry does not follow the stream's last message: publishing it would leave a hole. */
+  JETSTREAM_GAP: 'ERR_JETSTREAM_GAP',
   /** Command-line usage error. */
   USAGE: 'ERR_USAGE',
   /** A graceful stop did not finish within `stopTimeoutMs` (a listener call that never settles). */

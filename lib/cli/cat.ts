@@ -3,6 +3,7 @@ import { inflaterName } from '../files/gunzip.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import { VERSION } from '../version.js'
 import { catInput, openInput, totalSize, type CatFormat } from './cat-input.js'
+import { catJetStream } from './cat-jetstream.js'
 import { JournalSummary, summarizeInput } from './summary.js'
 import { parseWhere } from './where.js'
 import type { WhereClause } from '../journal/entry-filter.js'
@@ -28,6 +29,8 @@ export const OPTIONS: OptionTable = {
   prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
   from: { type: 'string', arg: 'N|end', help: 'with --follow and no saved state: start at journal N, or at the live end' },
   state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
+  jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://HOST:PORT/STREAM, up to its end' },
+  durable: { type: 'string', arg: 'NAME', help: 'with --jetstream: read with this durable consumer, after what it acknowledged, and acknowledge' },
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
@@ -38,7 +41,9 @@ export const OPTIONS: OptionTable = {
 }
 
 const HELP: HelpText = {
-  usage: `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]`,
+  usage:
+    `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]` +
+    `\n       ${NAME} --jetstream nats://HOST:PORT/STREAM [--durable NAME] [options]`,
   summary:
     'Prints the records of Perforce journals and checkpoints, plain or gzip (recognised by content),\n' +
     'in order. With no FILE, or with -, reads standard input.\n' +
@@ -51,6 +56,7 @@ const HELP: HelpText = {
     [`${NAME} --summary checkpoint.41`, 'what it holds, and which server release wrote it'],
     [`${NAME} --follow --root /p4/root --from end -t db.change`, 'the changes as the server writes them'],
     [`${NAME} --follow --root /p4/root --state cat.state.json`, 'resume where the last run stopped'],
+    [`${NAME} --jetstream nats://127.0.0.1:4222/P4JOURNAL -f json`, 'the records a JetStream stream holds (docs/jetstream.md)'],
   ],
 }
 
@@ -112,6 +118,11 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     return 1
   }
   if (values.follow) return follow(values, positionals, maxEntryBytes, where, io, say)
+  if (typeof values.jetstream === 'string') return fromStream(values, positionals, where, io, say)
+  if (values.durable !== undefined) {
+    say(`--durable needs --jetstream\nTry '${NAME} --help'.`)
+    return 2
+  }
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
     say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
@@ -212,6 +223,38 @@ async function follow(
     return 1
   } finally {
     stop?.dispose()
+  }
+  return 0
+}
+
+/** `--jetstream URL`: the records a stream holds, up to its end. */
+async function fromStream(values: ParsedValues, positionals: readonly string[], where: WhereClause[], io: CatIO, say: (msg: string) => void): Promise<number> {
+  const wrong = positionals.length
+    ? 'give no FILE arguments'
+    : values.format === 'row'
+      ? 'it prints raw or json, not row'
+      : values.summary
+        ? '--summary is for files'
+        : null
+  if (wrong) {
+    say(`--jetstream reads a stream: ${wrong}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  try {
+    await catJetStream(io.stdout, {
+      url: values.jetstream as string,
+      ...(typeof values.durable === 'string' ? { durable: values.durable } : {}),
+      format: values.format as 'raw' | 'json',
+      encoding: values.encoding as FieldEncoding,
+      tables: (values.table as string[] | undefined) ?? [],
+      ops: (values.op as string[] | undefined) ?? [],
+      where,
+      ...(io.signal ? { signal: io.signal } : {}),
+    })
+  } catch (err) {
+    if (isBrokenPipe(err)) return 0
+    say(messageOf(err))
+    return exitCodeOf(err)
   }
   return 0
 }

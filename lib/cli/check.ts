@@ -61,6 +61,7 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
     )
   }
   const layout = config.server
+  if (!layout) return checkStreamSource(config)
   let state: SavedState | null = null
   try {
     state = await readState(config.state)
@@ -126,13 +127,24 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   return { config, state, startJournal, start, chain, problems, connected, text }
 }
 
+/** A daemon reading a JetStream stream: no journal files to look at (the stream is not contacted). */
+function checkStreamSource(config: DaemonConfig): CheckReport {
+  const s = config.source
+  const start = s ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)` : 'unknown'
+  const text = render(config, start, null, null, [], [])
+  return { config, state: null, startJournal: null, start, chain: null, problems: [], connected: [], text }
+}
+
 function render(config: DaemonConfig, start: string, chain: JournalChain | null, startJournal: number | null, problems: string[], connected: string[]): string {
   const lines: string[] = [`configuration ${config.file ?? '(inline)'} is valid.`, '']
-  lines.push(`${pad('server root')}${config.server.root}`)
-  const live = chain?.live
-  const livePath = liveJournalPath(config.server)
-  lines.push(`${pad('live journal')}${livePath}${live ? `: journal ${live.journal}, ${live.size === null ? 'missing' : `${live.size} bytes`}` : ''}`)
-  if (config.server.prefix) lines.push(`${pad('journal prefix')}${config.server.prefix}`)
+  if (config.server) {
+    lines.push(`${pad('server root')}${config.server.root}`)
+    const live = chain?.live
+    const livePath = liveJournalPath(config.server)
+    lines.push(`${pad('live journal')}${livePath}${live ? `: journal ${live.journal}, ${live.size === null ? 'missing' : `${live.size} bytes`}` : ''}`)
+    if (config.server.prefix) lines.push(`${pad('journal prefix')}${config.server.prefix}`)
+  }
+  if (config.source) lines.push(`${pad('source')}jetstream stream ${config.source.stream}, subjects ${config.source.subject}.>, durable ${config.source.durable}`)
   lines.push(`${pad('start')}${start}`)
   lines.push('')
   if (chain) {

@@ -362,13 +362,17 @@ export const verifyCommand: Command = {
  * differs or misses a journal, else 0.
  */
 export async function verifyConfig(config: DaemonConfig, options: { connect: boolean; stdout: Writable }): Promise<number> {
+  const server = config.server
+  if (!server) {
+    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, 'verify compares copies with the server\'s journal files: this configuration reads a jetstream source and names no server')
+  }
   const out = options.stdout
   let checked = 0
   let differs = false
   for (const l of config.listeners) {
     if (l.type === 'mirror') {
       const m = createMirror(l.options as MirrorOptions, { name: l.name, baseDir: config.baseDir }) as MirrorListener
-      const verdicts = await verifyMirror(config.server, m.dir)
+      const verdicts = await verifyMirror(server, m.dir)
       out.write(`mirror "${l.name}" (${m.dir}):\n`)
       if (verdicts.length === 0) out.write('  no journal.N files yet\n')
       for (const v of verdicts) out.write(`  ${describe(v)}\n`)
@@ -387,7 +391,7 @@ export async function verifyConfig(config: DaemonConfig, options: { connect: boo
       }
       let verdicts: JournalVerdict[]
       try {
-        verdicts = await verifyStandby(config.server, target, remoteDir, `${target.host}:${remoteDir}`)
+        verdicts = await verifyStandby(server, target, remoteDir, `${target.host}:${remoteDir}`)
       } catch (err) {
         out.write(`hot-backup "${l.name}" (${target.host}:${remoteDir}): cannot compare: ${toError(err).message}\n`)
         differs = true

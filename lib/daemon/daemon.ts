@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
@@ -10,15 +11,16 @@ import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../list
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
-import { RotatingJournalSource, type StartPoint } from '../source/rotating-journal-source.js'
 import type { DaemonConfig, ListenerConfig } from './config.js'
+import { RotatingJournalSource } from '../source/rotating-journal-source.js'
+import { createSource, describeSource, type DaemonSource, type DaemonStart } from './daemon-source.js'
 import { StatusServer } from '../status/status-server.js'
 import { StatusTracker } from '../status/status-tracker.js'
 import { journalSizes } from '../files/journal-sizes.js'
 import { CallWatch, describePending } from './call-watch.js'
 
 /** Resolves once a stream has emitted `close` (whether or not it failed). */
-function closed(stream: RotatingJournalSource): Promise<void> {
+function closed(stream: Readable): Promise<void> {
   if (stream.closed) return Promise.resolve()
   return new Promise((resolve) => stream.once('close', () => resolve()))
 }
@@ -74,9 +76,11 @@ export function reopenLogFile(logger: Logger): boolean {
 
 /**
  * The mode files holding journal content are created with: the live
- * journal's permission bits (read and write only), else 0600.
+ * journal's permission bits (read and write only), else 0600 (also on a
+ * host that reads a JetStream stream and has no journal).
  */
 export async function journalFileMode(server: DaemonConfig['server']): Promise<number> {
+  if (!server) return PRIVATE_FILE_MODE
   try {
     return (await stat(liveJournalPath(server))).mode & 0o666
   } catch {
@@ -137,7 +141,7 @@ export class Daemon {
   readonly tracker: StatusTracker
   readonly logger: Logger
   readonly #options: DaemonOptions
-  #source: RotatingJournalSource | null = null
+  #source: DaemonSource | null = null
   #chain: ListenerChain | null = null
   #server: StatusServer | null = null
   #sizeTimer: NodeJS.Timeout | null = null
@@ -153,8 +157,8 @@ export class Daemon {
   readonly done: Promise<void>
   /** The status page's URL once listening, or null. */
   statusUrl: string | null = null
-  /** Where reading started. */
-  startPoint: StartPoint | null = null
+  /** Where reading started (null: an empty stream). */
+  startPoint: DaemonStart = null
 
   constructor(config: DaemonConfig, options: DaemonOptions = {}) {
     this.config = config
@@ -165,7 +169,7 @@ export class Daemon {
     this.done.catch(() => {}) // the caller awaits it; never an unhandled rejection
   }
 
-  get source(): RotatingJournalSource | null {
+  get source(): DaemonSource | null {
     return this.#source
   }
 
@@ -180,16 +184,10 @@ export class Daemon {
     const created = this.#options.listeners ? this.#options.listeners.map((listener) => ({ listener })) : await createListeners(c)
     // Watched, so that a stop that times out can say which call it waited on.
     const specs = created.map((s) => ({ ...s, listener: this.#calls.wrap(s.listener) }))
-    const source = new RotatingJournalSource({
-      root: c.server.root,
-      ...(c.server.journal ? { journal: c.server.journal } : {}),
-      ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
-      ...(c.from !== undefined ? { from: c.from } : {}),
-      state: c.state,
-      quietMs: c.quietMs,
-      saveIntervalMs: c.commitIntervalMs,
-    })
+    const source = createSource(c)
     this.#source = source
+    // A jetstream source waits for its stream and retries failed pulls: say so.
+    source.on('retry', (r: { err: Error; retriesLeft: number }) => log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'))
     try {
       this.startPoint = await source.open()
     } catch (err) {
@@ -199,19 +197,23 @@ export class Daemon {
       throw inDaemonWords(err)
     }
     const start = this.startPoint
-    log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
-    this.tracker.started({ root: c.server.root, liveJournal: liveJournalPath(c.server), start })
+    if (start) log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
+    else log.info({ start: null }, 'the stream is empty: reading its first record when it comes')
+    this.tracker.started({ ...describeSource(c), ...(start ? { start } : {}) })
     for (const s of specs) {
       const l = s.listener
       this.tracker.addListener(l.name, l.acknowledged ? () => l.acknowledged!() : undefined)
     }
-    this.tracker.setProbe((from) => journalSizes(c.server, from))
+    const server = c.server
+    if (server) this.tracker.setProbe((from) => journalSizes(server, from))
 
     const chain = new ListenerChain({
       listeners: specs,
       commit: (p) => source.commit(p),
-      // Nothing is synced past bytes not known good (a .gz member before its CRC is checked).
-      barrier: () => source.commitBarrier,
+      // A filtered stream may hold no consistency point: commit after any record.
+      ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
+      // Nothing is synced past bytes not known good (a .gz member before its CRC is checked); a stream's records are all whole.
+      ...(source instanceof RotatingJournalSource ? { barrier: () => source.commitBarrier } : {}),
       commitIntervalMs: c.commitIntervalMs,
       // The source knows when the live journal is quiet (not merely a slow listener): it drives quiet().
       quietMs: 0,
@@ -226,7 +228,7 @@ export class Daemon {
     source.on('error', (err: unknown) => this.#fail(toError(err)))
     source.on('quiet', () => {
       chain.quiet()
-      if (this.#options.untilCaughtUp && !this.caughtUp && source.status.phase === 'live') {
+      if (this.#options.untilCaughtUp && !this.caughtUp && (!(source instanceof RotatingJournalSource) || source.status.phase === 'live')) {
         this.caughtUp = true
         log.info({ position: source.status.position ? formatPosition(source.status.position) : null }, 'caught up: the live journal is reached and quiet; stopping')
         void this.stop()

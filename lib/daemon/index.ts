@@ -18,3 +18,4 @@ export {
 } from '../listeners/builtin/notify/notify.js'
 export { SqlListener, type SqlOptions } from '../listeners/builtin/sql/sql.js'
 export { sqlLoad, type SqlLoadOptions, type SqlLoadSummary } from '../cli/sql-load.js'
+export { JetStreamListener, type JetStreamListenerOptions } from '../listeners/builtin/jetstream/jetstream.js'

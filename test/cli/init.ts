@@ -18,7 +18,7 @@ t.test('writes a commented JS configuration from the environment, which validate
   t.match(text, /the newest checkpoint found is 41/)
   t.match(text, /\/\/ \{ type: 'hot-backup'/)
   const config = await loadConfig(file)
-  t.equal(config.server.root, join(dir, 'root'))
+  t.equal(config.server?.root, join(dir, 'root'))
   t.equal(config.from, 41)
   t.same(config.listeners.map((l) => l.name), ['mirror'])
   t.equal(config.state, join(dir, 'logdaemon.state.json'))
@@ -40,7 +40,7 @@ t.test('needs P4ROOT or --root', async (t) => {
   const { info } = await initConfig({ file: join(dir, 'c.mjs'), env: {}, root: dir, prefix: 'jnl/main' })
   t.equal(info.root, dir)
   t.equal(info.prefix, 'jnl/main')
-  t.equal((await loadConfig(join(dir, 'c.mjs'))).server.prefix, 'jnl/main')
+  t.equal((await loadConfig(join(dir, 'c.mjs'))).server?.prefix, 'jnl/main')
 })
 
 t.test('where to start: newest checkpoint (prefixed too), else the oldest journal, else the live one', async (t) => {
@@ -70,7 +70,7 @@ t.test('the rendered configuration mentions a set journal and prefix as values, 
   t.match(unset, /\/\/ prefix: 'jnl\/main'/)
   const dir = t.testdir()
   writeFileSync(join(dir, 'x.mjs'), unset)
-  t.equal((await loadConfig(join(dir, 'x.mjs'))).server.journal, undefined)
+  t.equal((await loadConfig(join(dir, 'x.mjs'))).server?.journal, undefined)
 })
 
 t.test('the commented listener examples validate once uncommented', async (t) => {
@@ -108,7 +108,7 @@ t.test('hostile P4USER, P4PORT and P4ROOT cannot inject code: every value is an 
   t.match(text, /P4PORT "ssl:p4:1666\\u2028globalThis/)
   const config = await loadConfig(file)
   t.equal(marks.initInjected, undefined, 'importing the module ran no injected code')
-  t.equal(config.server.root, resolve(env.P4ROOT), 'the value itself arrives intact')
+  t.equal(config.server?.root, resolve(env.P4ROOT), 'the value itself arrives intact')
   t.match(renderInitConfig({ root: '/p4', from: 1, fromReason: `r\u2028${inject(4)}`, user: `u\u2029${inject(5)}` }), /u\\u2029globalThis/)
   const dir2 = t.testdir()
   writeFileSync(join(dir2, 'x.mjs'), renderInitConfig({ root: '/p4', from: 1, fromReason: `r\u2028${inject(4)}`, user: `u\u2029${inject(5)}` }))

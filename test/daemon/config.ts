@@ -50,7 +50,7 @@ t.test('every error names the key and what was expected', async (t) => {
   t.same(await problems({ ...minimal, listeners: [{ type: 'print', module: 'x' }] }), ['listeners[0].module: not allowed for the built-in type "print" (use type "module" for your own listener)'])
   t.same(await problems({ ...minimal, listeners: [{ type: 'mirror', options: {} }] }), ['listeners[0].options.dir: missing (expected string)'])
   t.same(await problems({ ...minimal, listeners: [{ type: 'print', options: { format: 'xml', colour: 1 } }] }), [
-    'listeners[0].options.format: expected one of "raw"|"json" (got "xml")',
+    'listeners[0].options.format: expected one of "raw"|"json"|"row" (got "xml")',
     'listeners[0].options.colour: unknown key',
   ])
   t.same(await problems({ ...minimal, listeners: [{ type: 'print' }, { type: 'print' }] }), [

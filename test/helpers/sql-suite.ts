@@ -190,6 +190,25 @@ export function suite(t: Test, fresh: Fresh): void {
     t.equal((await rowsOf(url, 'SELECT * FROM changes')).length, 3, 'the view still works')
   })
 
+  t.test('a column that was an integer in an older version and is text in a newer one becomes text (db.counters 0 → 1)', async (t) => {
+    const url = await fresh(t)
+    const counter0 = (name: string, value: number): RecordSpec => ({ op: 'pv', version: 0, table: 'db.counters', fields: [name, value] })
+    const counter1 = (name: string, value: string): RecordSpec => ({ op: 'pv', version: 1, table: 'db.counters', fields: [name, value] })
+    const { entries } = entriesOf([counter0('change', 41), ex(), counter1('journal', '7'), counter1('security', 'x1'), ex(), counter0('change', 42), ex()], 1)
+    const l = listener(url)
+    await feed(l, entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT name, value FROM counters ORDER BY name')
+    t.same(
+      rows.map((r) => [r.name, String(r.value)]),
+      [
+        ['change', '42'],
+        ['journal', '7'],
+        ['security', 'x1'],
+      ],
+    )
+  })
+
   t.test('bytes that are not valid UTF-8 are kept in logdaemon_raw; valid rows have NULL there', async (t) => {
     const url = await fresh(t)
     const bad = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x00, 0x21]) // "caf\xe9\0!": Windows-1252 é, then a NUL

@@ -95,6 +95,10 @@ export class PostgresAdapter implements SqlAdapter {
     return PG_TYPES[type]
   }
 
+  widenToTextDdl(table: string, column: string): string {
+    return `ALTER TABLE ${q(table)} ALTER COLUMN ${q(column)} TYPE text USING ${q(column)}::text`
+  }
+
   keyDdl(table: string, key: readonly string[]): string {
     return `ALTER TABLE ${q(table)} ADD PRIMARY KEY (${key.map(q).join(', ')})`
   }

@@ -155,10 +155,21 @@ export class Replica {
         continue
       }
       const missing = wanted.filter((w) => !existing.some((c) => c.name === w.name))
-      if (missing.length === 0) continue
+      // A column that was integer in an older table version and holds text in this one becomes text (never the reverse: text holds both).
+      const widen = wanted.filter((w) => w.type === 'text' && existing.some((c) => c.name === w.name && c.type === 'integer'))
+      if (missing.length === 0 && widen.length === 0) continue
+      if (widen.length > 0 && VIEW_TABLES.has(layout.table)) {
+        // A view that reads the column blocks its type change: the views are made again below.
+        for (const view of VIEWS) await this.adapter.exec(`DROP VIEW IF EXISTS "${view}"`)
+      }
+      for (const c of widen) {
+        const ddl = this.adapter.widenToTextDdl(layout.table, c.name)
+        if (ddl !== null) await this.adapter.exec(ddl)
+      }
       for (const c of missing) await this.adapter.exec(addColumnDdl(this.adapter, layout.table, c))
       // The raw column is last in new tables; added columns go after it. Order is cosmetic: inserts name columns.
-      this.#tables.set(layout.table, [...existing, ...missing])
+      const widened = new Set(widen.map((c) => c.name))
+      this.#tables.set(layout.table, [...existing.map((c) => (widened.has(c.name) ? { ...c, type: 'text' as const } : c)), ...missing])
       viewsChanged ||= VIEW_TABLES.has(layout.table)
     }
     if (viewsChanged) await this.createViews()

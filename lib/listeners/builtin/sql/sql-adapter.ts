@@ -32,6 +32,12 @@ export interface SqlAdapter {
   views(): Promise<string[]>
   /** SQL type of a column type. */
   typeName(type: ColumnType): string
+  /**
+   * DDL that turns an integer column into a text column (a table version
+   * whose column of that name holds text: db.counters 0 → 1), or null when
+   * the database stores text in it as it is (SQLite's dynamic typing).
+   */
+  widenToTextDdl(table: string, column: string): string | null
   /** DDL that makes the key unique after a table is created (SQLite: a unique index; PostgreSQL: the primary key). */
   keyDdl(table: string, key: readonly string[]): string
   /** Expressions of the views. */

@@ -87,6 +87,10 @@ export class SqliteAdapter implements SqlAdapter {
     return type === 'integer' ? 'INTEGER' : type === 'text' ? 'TEXT' : 'BLOB'
   }
 
+  widenToTextDdl(): null {
+    return null
+  }
+
   keyDdl(table: string, key: readonly string[]): string {
     return `CREATE UNIQUE INDEX ${q(`${table}_key`)} ON ${q(table)} (${key.map(q).join(', ')})`
   }

@@ -13,6 +13,15 @@ export { parsePosition, formatPosition, comparePositions, type JournalPosition }
 export { createEntryFilter, type EntryFilterOptions } from './journal/entry-filter.js'
 export { entryToJson, entryToJsonLine, type EntryJson } from './journal/entry-json.js'
 
+// what records mean: layouts, keys, types, releases
+export { layoutOf, layoutsOf, schemaTables, tableVersions, type Layout, type Column, type ColumnKind } from './schema/layout.js'
+export { nameRow, keyOf, type NamedRow, type Row } from './schema/row.js'
+export { typedValue, isExactInteger, positionalName, type RowValue } from './schema/typed-value.js'
+export { releaseRange, releasesOf, documentedReleases, type ReleaseRange, type TableVersion } from './schema/releases.js'
+export { dateOf, isoDate, isDateColumn } from './schema/dates.js'
+export { flagName, flagNames, changeStatusNames } from './schema/flags.js'
+export { SCHEMA_SOURCE } from './schema/p4-schema-data.js'
+
 // where journals live on disk
 export { createGunzip, maybeGunzip, isGzip, inflaterName, type GunzipOptions, type InflaterChoice, type InflaterName } from './files/gunzip.js'
 export { journalNumberOf, liveJournalPath, archiveCandidates, type JournalLayout } from './files/journal-name.js'

@@ -1,4 +1,6 @@
 import { parseRecord, type ParsedRecord } from './parse-record.js'
+import type { Layout } from '../schema/layout.js'
+import { nameRow, type NamedRow, type Row } from '../schema/row.js'
 
 /** How field bytes become strings. `latin1` maps every byte to one code unit. */
 export type FieldEncoding = 'utf8' | 'latin1'
@@ -64,6 +66,7 @@ export class JournalEntry {
   #op: string | undefined
   #parsed: ParsedRecord | undefined
   #bytes: ParsedRecord | undefined
+  #named: NamedRow | null | undefined
 
   constructor(source: Buffer, position: EntryPosition, options: JournalEntryOptions = {}) {
     this.#source = source
@@ -157,6 +160,27 @@ export class JournalEntry {
     return this.valueBytes.slice(isDataOp(this.op) ? 3 : 1)
   }
 
+  /**
+   * For data records, the row as the schema documents name it: column name
+   * → value in column order, integer columns as numbers (text past 2^53
+   * stays text), fields no documented layout names under positional names
+   * (`field13`, 0-based) after the named ones. Null for other records.
+   * Made when first read.
+   */
+  get row(): Row | null {
+    return this.#nameRow()?.row ?? null
+  }
+
+  /** For data records of a documented table version, the key columns and their values; else null. */
+  get key(): Row | null {
+    return this.#nameRow()?.key ?? null
+  }
+
+  /** The documented layout `row` uses, or null (not a data record, or an undocumented table version). */
+  get layout(): Layout | null {
+    return this.#nameRow()?.layout ?? null
+  }
+
   /** The physical lines of the record, without their terminators (the original logDaemon API). */
   get lines(): string[] {
     const text = this.text()
@@ -174,6 +198,15 @@ export class JournalEntry {
     e.didRotate = this.didRotate
     e.consistent = this.consistent
     return e
+  }
+
+  #nameRow(): NamedRow | null {
+    if (this.#named === undefined) {
+      const table = this.table
+      const version = this.version
+      this.#named = table === null || version === null ? null : nameRow(table, version, this.fields)
+    }
+    return this.#named
   }
 
   #parse(): ParsedRecord {

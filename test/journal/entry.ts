@@ -54,3 +54,42 @@ t.test('multi-line record and CRLF', async (t) => {
   t.equal(e.eol, '\r\n')
   t.same(e.fields, ['1', 'one\r\ntwo'])
 })
+
+t.test('row and key name a documented record', async (t) => {
+  const e = make('@pv@ 6 @db.change@ 3 3 @ws@ @bob@ 1611008046 1 @Third change@ @//depot/path2/*@ @@ @@ 0 0 @@ \n')
+  t.strictSame(e.row, {
+    change: 3,
+    descKey: 3,
+    client: 'ws',
+    user: 'bob',
+    date: 1611008046,
+    status: 1,
+    description: 'Third change',
+    root: '//depot/path2/*',
+    importer: '',
+    identity: '',
+    access: 0,
+    update: 0,
+    stream: '',
+  })
+  t.same(Object.keys(e.row ?? {}), e.layout?.columns.map((c) => c.name))
+  t.strictSame(e.key, { change: 3 })
+  t.equal(e.layout?.table, 'db.change')
+  t.equal(e.row, e.row, 'made once')
+})
+
+t.test('row of an undocumented version is positional; non-data records have none', async (t) => {
+  const e = make('@pv@ 3 @db.rev@ @//depot/a@ 1 \n')
+  t.strictSame(e.row, { field0: '//depot/a', field1: '1' })
+  t.equal(e.key, null)
+  t.equal(e.layout, null)
+  const ex = make('@ex@ 1 2\n')
+  t.equal(ex.row, null)
+  t.equal(ex.key, null)
+  t.equal(ex.layout, null)
+})
+
+t.test('row decodes with the entry encoding', async (t) => {
+  const raw = Buffer.concat([Buffer.from('@pv@ 1 @db.counters@ @caf'), Buffer.from([0xe9]), Buffer.from('@ @1@ \n')])
+  t.equal(make(raw, { encoding: 'latin1' }).row?.name, 'café')
+})

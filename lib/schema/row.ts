@@ -1,0 +1,50 @@
+import { layoutOf, type Layout } from './layout.js'
+import { positionalName, typedValue, type RowValue } from './typed-value.js'
+
+/** A record's row: column name → value, in column order, positional `fieldN` names after the named ones. */
+export type Row = Record<string, RowValue>
+
+/** A row as a record of `table` at `version` names it, and its key. */
+export interface NamedRow {
+  /** The documented layout used, or null when the table version is undocumented. */
+  readonly layout: Layout | null
+  readonly row: Row
+  /** The key columns and their values; null without a layout, a documented key, or a key field. */
+  readonly key: Row | null
+  /** How many fields carry positional names (none when the layout fits the record exactly). */
+  readonly positional: number
+}
+
+/**
+ * Names and types the row fields of a data record. With a layout, the first
+ * fields get its column names and types in column order; fields beyond the
+ * layout (or all of them, without one) keep their text under positional
+ * names. Fields are never dropped.
+ */
+export function nameRow(table: string, version: number, fields: readonly string[]): NamedRow {
+  const layout = layoutOf(table, version, fields.length)
+  const row: Row = {}
+  const columns = layout?.columns ?? []
+  const named = Math.min(columns.length, fields.length)
+  for (let i = 0; i < named; i++) {
+    const column = columns[i] as (typeof columns)[number]
+    row[column.name] = typedValue(column, fields[i] as string)
+  }
+  for (let i = named; i < fields.length; i++) row[positionalName(i)] = fields[i] as string
+  return { layout, row, key: layout === null ? null : keyOf(layout, row), positional: fields.length - named }
+}
+
+/**
+ * The key columns of `row` under `layout`, in key order; null when the row
+ * lacks one, or when the documents give the layout no key (rdb.lbr 0).
+ */
+export function keyOf(layout: Layout, row: Row): Row | null {
+  if (layout.key.length === 0) return null
+  const key: Row = {}
+  for (const name of layout.key) {
+    const value = row[name]
+    if (value === undefined) return null
+    key[name] = value
+  }
+  return key
+}

@@ -3,7 +3,7 @@ import pino, { type Logger } from 'pino'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
-import { isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
+import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../listeners/builtin/index.js'
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
@@ -41,7 +41,7 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
   const specs: ListenerSpec[] = []
   try {
     for (const l of config.listeners) {
-      const listener = await createListener(l, config.baseDir)
+      const listener = await createListener(l, config.baseDir, config.server)
       specs.push({ listener, ...(l.retry ? { retry: l.retry } : {}) })
     }
   } catch (err) {
@@ -52,7 +52,7 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
   return specs
 }
 
-async function createListener(l: ListenerConfig, baseDir: string): Promise<Listener> {
+async function createListener(l: ListenerConfig, baseDir: string, server: DaemonConfig['server']): Promise<Listener> {
   if (l.type === 'module') {
     if (l.module === undefined) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${l.name}" has type module but no module`)
     return loadListener(l.module, { name: l.name, options: l.options, baseDir })
@@ -61,8 +61,8 @@ async function createListener(l: ListenerConfig, baseDir: string): Promise<Liste
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${l.name}": unknown type ${JSON.stringify(l.type)}`)
   }
   const mod = await loadBuiltin(l.type)
-  const create = mod.create as (options: unknown, context: { name: string; baseDir: string }) => Listener | Promise<Listener>
-  return withName(await create(l.options, { name: l.name, baseDir }), l.name)
+  const create = mod.create as (options: unknown, context: BuiltinContext) => Listener | Promise<Listener>
+  return withName(await create(l.options, { name: l.name, baseDir, server }), l.name)
 }
 
 /**

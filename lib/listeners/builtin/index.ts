@@ -7,6 +7,8 @@ export interface BuiltinContext {
   name: string
   /** Directory relative paths in the options are taken from: the configuration file's. Default: the working directory. */
   baseDir?: string
+  /** The server the daemon reads (root, live journal, prefix), for listeners that read its files (review mode's checkpoint). */
+  server?: { root: string; journal?: string; prefix?: string }
 }
 
 /** What every built-in listener module exports. */

@@ -9,18 +9,22 @@ import { RecentSet } from './recent-set.js'
 import { SmtpSender } from './smtp-sender.js'
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
+import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
+import type { JournalLayout } from '../../../files/journal-name.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
 export type { ChangePayload } from './change-message.js'
 export { signBody, verifySignature } from './webhook-sender.js'
 
-type Channel = 'smtp' | 'webhook'
+type Channel = 'smtp' | 'webhook' | 'reviews'
 
 /** A change waiting for delivery, with the channels that have not taken it yet. */
 interface Outgoing {
   readonly change: SubmittedChange
   readonly channels: Set<Channel>
+  /** Review mails of the change not yet delivered (review mode). */
+  readonly reviews: ReviewMail[]
 }
 
 /**
@@ -57,6 +61,10 @@ export class NotifyListener implements Listener {
   readonly #smtp: SmtpSender | null
   readonly #webhook: WebhookSender | null
   readonly #unmarked: NotifyOptions['unmarked']
+  readonly #reviews: ReviewMailer | null
+  readonly #encoding: NotifyOptions['encoding']
+  readonly #baseDir: string
+  readonly #server: JournalLayout | null
   readonly #outbox: Outgoing[] = []
   readonly #delivered = new RecentSet<number>(DELIVERED_MEMORY)
   /** Reported (table, version) pairs, so an unknown layout is logged once, not once per row. */
@@ -67,9 +75,12 @@ export class NotifyListener implements Listener {
   #lastEntry: JournalEntry | null = null
 
   /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
-  constructor(options: NotifyInput, name = 'notify') {
+  constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null } = {}) {
     const opts = optionsSchema.parse(options)
     this.name = name
+    this.#encoding = opts.encoding
+    this.#baseDir = context.baseDir ?? process.cwd()
+    this.#server = context.server ?? null
     this.#collector = new ChangeCollector({
       decode: textDecoder(opts.encoding),
       maxFiles: opts.maxFiles,
@@ -79,6 +90,12 @@ export class NotifyListener implements Listener {
     this.#smtp = opts.smtp ? new SmtpSender(opts.smtp) : null
     this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
     this.#unmarked = opts.unmarked
+    this.#reviews = opts.reviews && this.#smtp ? new ReviewMailer(opts.reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', this.#baseDir) : null
+  }
+
+  /** The review mode's state and mailer, or null without `reviews`. */
+  get reviews(): ReviewMailer | null {
+    return this.#reviews
   }
 
   /** Changes collected and not yet taken by every channel. */
@@ -86,19 +103,28 @@ export class NotifyListener implements Listener {
     return this.#outbox.length
   }
 
-  open(context: ListenerContext): void {
+  async open(context: ListenerContext): Promise<void> {
     this.#logger = context.logger
     this.#signal = context.signal
+    await this.#reviews?.open({
+      baseDir: this.#baseDir,
+      server: this.#server,
+      start: context.start,
+      encoding: this.#encoding === 'utf8' ? 'utf8' : 'latin1',
+      logger: context.logger,
+    })
   }
 
   isHandled(entry: JournalEntry): boolean {
-    return ChangeCollector.wants(entry)
+    return ChangeCollector.wants(entry) || (this.#reviews?.wants(entry) ?? false)
   }
 
   async listen(entry: JournalEntry): Promise<void> {
     if (entry !== this.#lastEntry) {
       this.#lastEntry = entry
-      this.#enqueue(this.#collector.add(entry))
+      // Review state first: a transaction's own Reviews edits count from the next change on either way.
+      this.#reviews?.see(entry)
+      if (ChangeCollector.wants(entry)) this.#enqueue(this.#collector.add(entry))
     }
     await this.#flush()
   }
@@ -114,6 +140,8 @@ export class NotifyListener implements Listener {
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
   async sync(): Promise<void> {
     await this.#flush()
+    // Everything seen has been delivered: the review state may say so.
+    await this.#reviews?.save()
   }
 
   close(): void {
@@ -137,9 +165,11 @@ export class NotifyListener implements Listener {
         continue
       }
       const channels = new Set<Channel>()
-      if (this.#smtp) channels.add('smtp')
+      if (this.#smtp?.hasRecipients) channels.add('smtp')
       if (this.#webhook) channels.add('webhook')
-      this.#outbox.push({ change, channels })
+      const reviews = this.#reviews?.mailsFor(change, this.name) ?? []
+      if (reviews.length > 0) channels.add('reviews')
+      if (channels.size > 0) this.#outbox.push({ change, channels, reviews })
     }
   }
 
@@ -153,7 +183,7 @@ export class NotifyListener implements Listener {
     while (this.#outbox.length > 0) {
       const out = this.#outbox[0] as Outgoing
       const channels = [...out.channels]
-      const results = await Promise.allSettled(channels.map((c) => this.#deliver(c, out.change)))
+      const results = await Promise.allSettled(channels.map((c) => this.#deliver(c, out.change, out)))
       const failures: Error[] = []
       results.forEach((r, i) => {
         if (r.status === 'fulfilled') out.channels.delete(channels[i] as Channel)
@@ -173,7 +203,17 @@ export class NotifyListener implements Listener {
     }
   }
 
-  async #deliver(channel: Channel, change: SubmittedChange): Promise<void> {
+  async #deliver(channel: Channel, change: SubmittedChange, out: Outgoing): Promise<void> {
+    if (channel === 'reviews') {
+      // In order; a mail delivered is dropped from the list, so a retry sends only the rest.
+      while (out.reviews.length > 0) {
+        const mail = out.reviews[0] as ReviewMail
+        await (this.#reviews as ReviewMailer).send(mail)
+        out.reviews.shift()
+        this.#logger.info({ listener: this.name, change: change.change, reviewers: mail.users }, 'review mail sent')
+      }
+      return
+    }
     if (channel === 'smtp') {
       await (this.#smtp as SmtpSender).send(change, this.name)
       return
@@ -199,6 +239,6 @@ export class NotifyListener implements Listener {
 }
 
 /** The daemon's factory for the built-in `notify` listener. */
-export function create(options: NotifyOptions, context: { name: string }): Listener {
-  return new NotifyListener(options, context.name)
+export function create(options: NotifyOptions, context: { name: string; baseDir?: string; server?: JournalLayout | null }): Listener {
+  return new NotifyListener(options, context.name, context)
 }

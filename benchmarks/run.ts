@@ -1,5 +1,5 @@
 /**
- * The benchmark runner (issue 5):
+ * The benchmark runner:
  *
  *   npm run bench                  1 GiB checkpoint, every scenario 3 times, plus the 100 MB scale check
  *   npm run bench -- --quick       100 MB, a few minutes
@@ -11,19 +11,21 @@
  * machine spreads over all scenarios instead of sinking one), and prints
  * one table: MB/s and records/s of the median run, highest peak RSS, the
  * ratio to split2, with the CPU, core count and Node version; then the
- * bars of issue 5 as PASS/MISS. Writes everything to a JSON file
- * (bench-results*.json, ignored by git).
+ * project's bars as PASS/MISS. Writes everything to a JSON file
+ * (bench-results*.json, ignored by git), and a full run (every scenario,
+ * timed, not profiled) rewrites the results block of docs/benchmarks.md.
  */
 import { availableParallelism, cpus, loadavg, platform, arch, tmpdir, totalmem } from 'node:os'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Writable } from 'node:stream'
 import { parseSize } from './generate.js'
 import { checkBars, mb, type BarResult } from './harness/bars.js'
 import { SCENARIOS, findScenario, type ScenarioSpec } from './harness/catalog.js'
 import { prepareData, type BenchData } from './harness/data.js'
+import { renderBlock, writeDocsBlock, type ReportParts } from './harness/docs-block.js'
 import type { ScenarioResult } from './harness/scenario.js'
 import { spawnScenario } from './harness/spawn-scenario.js'
 import { summarize, type Row } from './harness/summary.js'
@@ -41,6 +43,8 @@ const SCALE_SCENARIOS = ['framing', 'cat-json', 'daemon-noop-listener']
  * its output checked: a bin that writes nothing is fast and worthless.
  */
 const SANITY_SIZE = '4MB'
+/** The page whose results block a full run rewrites (the runner runs from dist/benchmarks/). */
+const DOCS_PAGE = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url))
 
 const OPTIONS = {
   quick: { type: 'boolean', help: `the ${QUICK_SIZE} run (a few minutes); no scale check` },
@@ -52,6 +56,8 @@ const OPTIONS = {
   'no-scale': { type: 'boolean', help: 'skip the scale check' },
   data: { type: 'string', help: 'keep the generated input in DIR and reuse it next time (default: a temporary dir, removed)' },
   out: { type: 'string', help: 'JSON results file (default bench-results.json, or bench-results-quick.json with --quick)' },
+  docs: { type: 'string', help: 'rewrite the results block of this Markdown file (default: docs/benchmarks.md after a full run)' },
+  'no-docs': { type: 'boolean', help: 'leave the documentation alone' },
   'cpu-prof': { type: 'string', help: 'write a V8 CPU profile of every scenario process (and the bins they spawn) to DIR' },
   verify: { type: 'boolean', help: 'every run checks logdaemon-cat output (JSON line count, raw bytes) instead of writing to /dev/null; for tests' },
   'follow-samples': { type: 'string', help: 'appends measured by follow-latency (default 200)' },
@@ -89,6 +95,8 @@ interface Plan {
   scenarios: ScenarioSpec[]
   dataDir: string | null
   out: string
+  /** The Markdown page whose results block is rewritten, or null. */
+  docs: string | null
   nodeArgs: string[]
   verify: boolean
   followSamples: number
@@ -116,6 +124,10 @@ function plan(values: Values): Plan {
   }
   const seed = Number(values.seed ?? '1')
   if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got ${values.seed}`)
+  if (values.docs !== undefined && values['no-docs']) throw new UsageError('--docs and --no-docs are exclusive')
+  // Only a full, timed run speaks for the project: a partial, verifying or profiled one writes the page only when asked to.
+  const full = values.only === undefined && !values.verify && values['cpu-prof'] === undefined
+  const docs = values['no-docs'] ? null : values.docs !== undefined ? resolve(values.docs) : full ? DOCS_PAGE : null
   return {
     size,
     scaleSize,
@@ -124,6 +136,7 @@ function plan(values: Values): Plan {
     scenarios,
     dataDir: values.data === undefined ? null : resolve(values.data),
     out: resolve(values.out ?? (values.quick ? 'bench-results-quick.json' : 'bench-results.json')),
+    docs,
     nodeArgs: values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(values['cpu-prof'])],
     verify: values.verify === true,
     followSamples: positiveInt(values['follow-samples'], 'follow-samples', 200),
@@ -218,9 +231,14 @@ export async function main(argv: readonly string[], io: RunnerIO = process): Pro
     problems.push(...countProblems([...main.values()], data), ...countProblems([...scale.values()], scaleData))
     const bars = checkBars({ rows: main, scaleRows: scale, invalid: new Set(problems.map((x) => x.scenario)) })
 
-    io.stdout.write(report(machine, data, scaleData, p, rows, main.get('split2-lines'), bars, problems))
+    const parts = report(machine, data, scaleData, p, rows, main.get('split2-lines'), bars, problems)
+    io.stdout.write(formatReport(parts))
     await writeFile(p.out, JSON.stringify(results(machine, data, scaleData, p, rows, bars, problems), null, 2) + '\n')
     say(`results written to ${p.out}`)
+    if (p.docs !== null) {
+      await writeDocsBlock(p.docs, renderBlock(parts, ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '), new Date()))
+      say(`results block of ${p.docs} rewritten`)
+    }
     if (problems.length) return 1
     if (p.check && bars.some((b) => b.status === 'MISS')) return 1
     return 0
@@ -306,32 +324,36 @@ function report(
   split2: Row | undefined,
   bars: readonly BarResult[],
   problems: readonly Problem[],
-): string {
-  const out: string[] = []
-  out.push(
+): ReportParts {
+  const header: string[] = []
+  header.push(
     `logdaemon benchmarks: checkpoint of ${mb(p.size)} (${data.bytes} bytes, ${data.records} records; gzip ${data.gzBytes} bytes), seed ${p.seed}` +
       (scaleData ? `; scale check on ${mb(scaleData.size)}` : ''),
   )
-  out.push(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}, ${machine.totalMemoryMB} MB RAM`)
-  out.push(`load average ${load(machine.loadAverageStart)} at the start, ${load(machine.loadAverageEnd)} at the end`)
-  if (process.env.NODE_OPTIONS) out.push(`NODE_OPTIONS=${process.env.NODE_OPTIONS} (inherited by every scenario)`)
-  out.push(
+  header.push(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}, ${machine.totalMemoryMB} MB RAM`)
+  header.push(`load average ${load(machine.loadAverageStart)} at the start, ${load(machine.loadAverageEnd)} at the end`)
+  if (process.env.NODE_OPTIONS) header.push(`NODE_OPTIONS=${process.env.NODE_OPTIONS} (inherited by every scenario)`)
+  header.push(
     `each scenario ${p.runs} time(s), each in a fresh node process; MB/s and per s of the median run, highest peak RSS; MB = 10^6 bytes` +
       (p.nodeArgs.length ? '; PROFILING (--cpu-prof): timings are not comparable' : '') +
       (p.verify ? '; --verify: logdaemon-cat writes to a pipe, not /dev/null' : ''),
   )
-  out.push('')
-  out.push(formatTable(rows, split2))
-  const notes = formatNotes(rows)
+  return { header, table: formatTable(rows, split2), notes: formatNotes(rows), bars: formatBars(bars), problems: problems.map((x) => x.message) }
+}
+
+/** The report as printed on standard output. */
+function formatReport(parts: ReportParts): string {
+  const out = [...parts.header, '', parts.table]
   out.push(
     '"counts": what per s counts: journal records, physical lines (the baselines), or bytes only. ' +
       '"× split2": MB/s over split2-lines\' MB/s. gz rows: MB/s of the uncompressed bytes. ' +
       '"CPU %": CPU time / wall time of the process measured (above 100: more than one core). ' +
-      '"MB/CPU-s": MB per second of that CPU time, steadier than MB/s on a busy machine; the bars use MB/s.\n' + notes,
+      '"MB/CPU-s": MB per second of that CPU time, steadier than MB/s on a busy machine; the bars use MB/s.\n' +
+      parts.notes,
   )
-  out.push('bars (issue 5):')
-  out.push(formatBars(bars))
-  for (const problem of problems) out.push(`ERROR: ${problem.message}`)
+  out.push('bars:')
+  out.push(parts.bars)
+  for (const problem of parts.problems) out.push(`ERROR: ${problem}`)
   return out.join('\n') + '\n'
 }
 

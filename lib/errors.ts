@@ -39,6 +39,10 @@ export const ErrorCodes = {
   LISTENER_LOAD: 'ERR_LISTENER_LOAD',
   /** A listener failed and its retries ran out. */
   LISTENER_FAILED: 'ERR_LISTENER_FAILED',
+  /** A listener that keeps journals by number (mirror, hot-backup) got an entry without a journal number. */
+  JOURNAL_UNNUMBERED: 'ERR_JOURNAL_UNNUMBERED',
+  /** The daemon was stopped at once (a second signal, `Daemon.kill()`): nothing after the last commit was committed. */
+  KILLED: 'ERR_KILLED',
   /** The mirror listener would leave a hole: the next entry starts past the mirror's end. */
   MIRROR_GAP: 'ERR_MIRROR_GAP',
   /** A mirror file is shorter than its own committed length, or its state cannot be read. */
@@ -75,6 +79,12 @@ export interface LogdaemonErrorOptions extends ErrorWhere {
   cause?: unknown
   /** Extra machine-readable details (missing journal numbers, …). */
   details?: Record<string, unknown>
+  /**
+   * Whether retrying the same call can succeed (default true). A listener
+   * error with `retryable: false` (a mirror gap, a corrupt state file) fails
+   * at once instead of going through the retries.
+   */
+  retryable?: boolean
 }
 
 export class LogdaemonError extends Error {
@@ -84,6 +94,7 @@ export class LogdaemonError extends Error {
   readonly offset: number | null
   readonly line: number | null
   readonly details: Record<string, unknown>
+  readonly retryable: boolean
 
   constructor(code: ErrorCode, message: string, options: LogdaemonErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -94,6 +105,7 @@ export class LogdaemonError extends Error {
     this.offset = options.offset ?? null
     this.line = options.line ?? null
     this.details = options.details ?? {}
+    this.retryable = options.retryable ?? true
   }
 
   /** `FILE: journal N, offset N, line L` (the parts that are known). */

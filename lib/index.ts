@@ -1,17 +1,21 @@
-// The public API of logdaemon: re-exports only.
+// logdaemon: the streaming library (re-exports only). The daemon, its
+// configuration and the built-in listeners are in `logdaemon/daemon`; the
+// simulated p4d in `logdaemon/sim`.
 
 // errors
-export { ErrorCodes, LogdaemonError, isLogdaemonError, formatWhere, type ErrorCode, type ErrorWhere } from './errors.js'
+export { ErrorCodes, LogdaemonError, isLogdaemonError, type ErrorCode, type ErrorWhere, type LogdaemonErrorOptions } from './errors.js'
+
+// positions
+export { parsePosition, formatPosition, comparePositions, type JournalPosition } from './position.js'
 
 // the format: bytes <-> entries
 export { JournalEntry, isDataOp, type EntryPosition, type FieldEncoding, type JournalEntryOptions } from './journal/entry.js'
-export { JournalFramer, DEFAULT_MAX_ENTRY_BYTES, type FramerOptions, type RecordSink, type SkipReport } from './journal/framer.js'
+export { DEFAULT_MAX_ENTRY_BYTES, type SkipReport } from './journal/framer.js'
 export { JournalEntryTransform, type JournalEntryTransformOptions } from './journal/journal-entry-transform.js'
 export { createJournalReader, type JournalReaderOptions } from './journal/read-journal.js'
-export { encodeEntry, encodeRecord, quoteValue, type FieldValue, type RecordSpec } from './journal/encoder.js'
-export { parsePosition, formatPosition, comparePositions, type JournalPosition } from './position.js'
+export { encodeEntry, encodeRecord, type FieldValue, type RecordSpec } from './journal/encoder.js'
 export { createEntryFilter, type EntryFilterOptions } from './journal/entry-filter.js'
-export { entryToJson, entryToJsonLine, type EntryJson } from './journal/entry-json.js'
+export { entryToJson, type EntryJson } from './journal/entry-json.js'
 
 // what records mean: layouts, keys, types, releases
 export { layoutOf, layoutsOf, schemaTables, tableVersions, type Layout, type Column, type ColumnKind } from './schema/layout.js'
@@ -23,9 +27,9 @@ export { flagName, flagNames, changeStatusNames } from './schema/flags.js'
 export { SCHEMA_SOURCE } from './schema/p4-schema-data.js'
 
 // where journals live on disk
-export { createGunzip, maybeGunzip, isGzip, inflaterName, type GunzipOptions, type InflaterChoice, type InflaterName } from './files/gunzip.js'
-export { journalNumberOf, liveJournalPath, archiveCandidates, type JournalLayout } from './files/journal-name.js'
+export { createGunzip, maybeGunzip, type GunzipOptions } from './files/gunzip.js'
 export { describeJournalChain, type JournalChain, type ArchivedJournal, type ArchiveFile } from './files/journal-set.js'
+export type { JournalLayout } from './files/journal-name.js'
 
 // following
 export { RotatingJournalSource } from './source/rotating-journal-source.js'
@@ -33,6 +37,6 @@ export type { RotatingJournalSourceOptions, RotateEvent, SourceStatus, SourceSki
 
 // listeners
 export { BaseListener, isListener, type Listener, type ListenerContext, type ListenerFactory, type ListenerLogger } from './listeners/listener.js'
-export { ListenerWritable, DEFAULT_RETRY, type ListenerWritableOptions, type ListenerObserver, type RetryOptions } from './listeners/listener-writable.js'
+export { ListenerWritable, type ListenerWritableOptions, type ListenerObserver } from './listeners/listener-writable.js'
 export { ListenerChain, type ListenerChainOptions, type ListenerSpec, type ChainObserver } from './listeners/listener-chain.js'
-export { loadListener, checkListenerModule, withName, type ListenerModuleRef, type LoadListenerOptions } from './listeners/load-listener.js'
+export { DEFAULT_RETRY, type RetryOptions } from './retry.js'

@@ -1,5 +1,5 @@
 /**
- * The bars of issue 5, checked against one run's rows. A bar whose rows
+ * The project's benchmark bars, checked against one run's rows. A bar whose rows
  * are missing (not run, skipped here) is N/A, never PASS.
  */
 import type { Row } from './summary.js'

@@ -16,7 +16,7 @@ runScenario('framing-batch', async ({ input }) => {
   let bytes = 0
   let end = 0
   await pipeline(
-    // logdaemon's own file reader (lib/files/file-reader.ts): 256 KiB reads, the next one in flight.
+    // logdaemon's own file reader (lib/files/file-reader.ts): 128 KiB reads, the next one in flight.
     new FileReader(input),
     new JournalEntryTransform({ file: input, batch: true }),
     counter<JournalEntry[]>((batch) => {

@@ -15,7 +15,7 @@ runScenario('framing-decode', async ({ input }) => {
   let fields = 0
   let chars = 0
   await pipeline(
-    // logdaemon's own file reader (lib/files/file-reader.ts): 256 KiB reads, the next one in flight.
+    // logdaemon's own file reader (lib/files/file-reader.ts): 128 KiB reads, the next one in flight.
     new FileReader(input),
     new JournalEntryTransform({ file: input }),
     counter<JournalEntry>((entry) => {

@@ -17,7 +17,7 @@ runScenario('gunzip-zlib-sync', async ({ input }) => {
   let records = 0
   let bytes = 0
   await pipeline(
-    // logdaemon's own file reader (lib/files/file-reader.ts): 256 KiB reads, the next one in flight.
+    // logdaemon's own file reader (lib/files/file-reader.ts): 128 KiB reads, the next one in flight.
     new FileReader(input),
     inflate.gunzip,
     new JournalEntryTransform({ file: input }),

@@ -1,175 +1,194 @@
-import { stat } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
-import { maybeGunzip } from '../files/gunzip.js'
-import { FileReader } from '../files/file-reader.js'
-import { journalNumberOf } from '../files/journal-name.js'
-import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
-import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
-import { entryToJsonLine } from '../journal/entry-json.js'
-import { JsonLineWriter } from '../journal/json-line-writer.js'
-import { JournalFramer } from '../journal/framer.js'
+import { inflaterName } from '../files/gunzip.js'
+import type { FieldEncoding } from '../journal/entry.js'
+import { VERSION } from '../version.js'
+import { catInput, openInput, totalSize, type CatFormat } from './cat-input.js'
+import { exitCodeOf, isBrokenPipe, messageOf, usageError, type CliIO } from './command.js'
+import { followJournal } from './follow.js'
+import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
+import { createProgress, type ProgressReporter } from './progress.js'
 
-export type CatFormat = 'raw' | 'json'
+const NAME = 'logdaemon-cat'
 
-export interface CatOptions extends EntryFilterOptions {
-  format: CatFormat
-  encoding: FieldEncoding
-  skipMalformed: boolean
-  allowIncomplete: boolean
-  maxEntryBytes?: number
+export const OPTIONS: OptionTable = {
+  format: { type: 'string', short: 'f', arg: 'FORMAT', help: 'output the records exactly (raw) or one JSON object per line (json)', choices: ['raw', 'json'], default: 'raw' },
+  encoding: { type: 'string', short: 'e', arg: 'ENC', help: 'how JSON strings decode field bytes', choices: ['utf8', 'latin1'], default: 'utf8' },
+  table: { type: 'string', short: 't', multiple: true, arg: 'PATTERN', help: 'only records of tables matching PATTERN (* wildcards, e.g. db.rev*)' },
+  op: { type: 'string', short: 'o', multiple: true, arg: 'OP', help: 'only records with this op (pv, rv, dv, ex, nx, …)' },
+  follow: { type: 'boolean', short: 'F', help: 'follow a server\'s journal chain and live journal across rotations (needs --root)' },
+  root: { type: 'string', arg: 'DIR', help: 'with --follow: the server root (P4ROOT), where journal.N archives are' },
+  journal: { type: 'string', arg: 'PATH', help: 'with --follow: the live journal (P4JOURNAL, default ROOT/journal)' },
+  prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
+  from: { type: 'string', arg: 'N|end', help: 'with --follow and no saved state: start at journal N, or at the live end' },
+  state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
+  'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
+  'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
+  'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
+  progress: { type: 'boolean', help: 'progress bar on stderr (default when stderr is a terminal)' },
+  'no-progress': { type: 'boolean', help: 'no progress bar' },
+  version: { type: 'boolean', short: 'V', help: 'print the version and the gzip inflater in use' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
 }
 
-/** What one input produced. */
-export interface CatCounts {
-  entries: number
-  malformedSkipped: number
-  oversizeSkipped: number
+const HELP: HelpText = {
+  usage: `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]`,
+  summary:
+    'Prints the records of Perforce journals and checkpoints, plain or gzip (recognised by content),\n' +
+    'in order. With no FILE, or with -, reads standard input.\n' +
+    'With --follow, prints the journals of a server from journal N (or the saved state) on, then the\n' +
+    'live journal as it grows, across rotations; SIGINT or SIGTERM saves the position and exits 0.',
+  examples: [
+    [`${NAME} /p4/root/journal.41.gz | less`, 'the records of one archived journal'],
+    [`${NAME} -f json -t 'db.rev*' -o pv checkpoint.41 | head`, 'the first new revision records, as JSON'],
+    [`${NAME} --follow --root /p4/root --from end -t db.change`, 'the changes as the server writes them'],
+    [`${NAME} --follow --root /p4/root --state cat.state.json`, 'resume where the last run stopped'],
+  ],
 }
 
-/**
- * Output is gathered per input chunk and written in one piece: a write per
- * record would cost more than framing it. One chunk of output is the bound
- * (an input chunk, 64 KiB by default, or its JSON, a few times larger).
- */
-async function write(out: Writable, data: string | Buffer): Promise<void> {
-  if (out.destroyed || out.writableEnded) throw Object.assign(new Error('output closed'), { code: 'EPIPE' })
-  if (!out.write(data)) {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        out.off('drain', ok).off('close', closed).off('error', done)
-        if (err) reject(err)
-        else resolve()
-      }
-      const ok = () => done()
-      const closed = () => done(Object.assign(new Error('output closed'), { code: 'EPIPE' }))
-      out.on('drain', ok).on('close', closed).on('error', done)
-    })
-  }
+/** Options that only make sense with --follow. */
+const FOLLOW_ONLY = ['root', 'journal', 'prefix', 'from', 'state'] as const
+
+/** logdaemon-cat's stdio. `signal` stops --follow (default SIGINT, SIGTERM): the position is saved and the exit code is 0. */
+export interface CatIO extends CliIO {
+  stdin: Readable
+  stdout: Writable
 }
 
-/**
- * Opens `file` (or stdin for `-`) as a stream of decompressed bytes, gzip
- * recognised by its magic bytes. `onBytes` sees the bytes as read from the
- * file (compressed), for progress against the file's size.
- */
-export function openInput(file: string, stdin: Readable, onBytes?: (n: number) => void): Readable {
-  const raw = file === '-' ? stdin : new FileReader(file)
-  const inflated = maybeGunzip({ file })
-  raw.on('error', (err: Error) => inflated.destroy(err))
-  if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length))
-  return raw.pipe(inflated)
+function positiveInt(text: string, name: string): number {
+  const n = Number(text)
+  if (text.trim() === '' || !Number.isSafeInteger(n) || n <= 0) throw usageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
+  return n
 }
 
-/**
- * Writes one input's records to `out` in the chosen format. Throws the
- * framing error after writing every good record before it.
- */
-export async function catInput(
-  input: Readable,
-  file: string,
-  out: Writable,
-  options: CatOptions,
-): Promise<CatCounts> {
-  const name = file === '-' ? null : file
-  const framer = new JournalFramer({
-    journal: name ? journalNumberOf(name) : null,
-    file: file === '-' ? '-' : file,
-    skipMalformed: options.skipMalformed,
-    ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
-  })
-  const journal = name ? journalNumberOf(name) : null
-  const filter = createEntryFilter(options)
-  const json = options.format === 'json'
-  const encoding = options.encoding
-  let entries = 0
-  const jsonOut = json ? new JsonLineWriter(name, encoding) : null
-  // Raw output is kept as runs of adjacent records: one view per run, not per record.
-  let runs: Buffer[] = []
-  let runSource: Buffer | null = null
-  let runStart = 0
-  let runEnd = 0
-  const addRaw = (source: Buffer, start: number, end: number): void => {
-    if (source === runSource && start === runEnd) {
-      runEnd = end
-      return
-    }
-    if (runSource) runs.push(runSource.subarray(runStart, runEnd))
-    runSource = source
-    runStart = start
-    runEnd = end
-  }
-
-  const toEntry = (
-    source: Buffer,
-    start: number,
-    end: number,
-    offset: number,
-    line: number,
-    incomplete = false,
-  ): JournalEntry => new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
-
-  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
-    if (!filter) {
-      entries++
-      if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
-      else addRaw(source, start, end)
-      return
-    }
-    const entry = toEntry(source, start, end, offset, line)
-    if (filter && !filter(entry)) return
-    entries++
-    if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
-    else addRaw(source, start, end)
-  }
-
-  const flush = async (): Promise<void> => {
-    if (jsonOut) {
-      const data = jsonOut.take()
-      if (data) await write(out, data)
-    } else {
-      if (runSource) runs.push(runSource.subarray(runStart, runEnd))
-      runSource = null
-      if (runs.length) {
-        const data = runs.length === 1 ? runs[0]! : Buffer.concat(runs)
-        runs = []
-        await write(out, data)
-      }
-    }
-  }
-
+/** Runs `logdaemon-cat` and returns its exit code: 0 ok, 1 data or I/O error, 2 usage. */
+export async function main(argv: readonly string[], io: CatIO): Promise<number> {
+  const say = (msg: string): void => void io.stderr.write(`${NAME}: ${msg}\n`)
+  let parsed
   try {
-    for await (const chunk of input) {
-      framer.push(chunk as Buffer, sink)
-      await flush()
-    }
-    const rest = options.allowIncomplete ? framer.takePending() : null
-    if (rest) {
-      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, true)
-      if (!filter || filter(entry)) {
-        entries++
-        if (jsonOut) jsonOut.addText(entryToJsonLine(entry, name))
-        else addRaw(rest.raw, 0, rest.raw.length)
+    parsed = parseOptions(argv, OPTIONS)
+  } catch (err) {
+    say(`${messageOf(err)}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    io.stdout.write(renderHelp(HELP, OPTIONS))
+    return 0
+  }
+  if (values.version) {
+    io.stdout.write(`${NAME} ${VERSION} (gzip inflater: ${inflaterName()})\n`)
+    return 0
+  }
+  let maxEntryBytes: number | undefined
+  try {
+    if (typeof values['max-entry-bytes'] === 'string') maxEntryBytes = positiveInt(values['max-entry-bytes'], 'max-entry-bytes')
+  } catch (err) {
+    say(`${messageOf(err)}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  if (values.follow) return follow(values, positionals, maxEntryBytes, io, say)
+  const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
+  if (stray) {
+    say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
+    return 2
+  }
+  const files = positionals.length ? positionals : ['-']
+  const options = {
+    format: values.format as CatFormat,
+    encoding: values.encoding as FieldEncoding,
+    tables: (values.table as string[] | undefined) ?? [],
+    ops: (values.op as string[] | undefined) ?? [],
+    skipMalformed: values['skip-malformed'] === true,
+    allowIncomplete: values['allow-incomplete'] === true,
+    ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}),
+  }
+  const wantProgress = values['no-progress'] ? false : values.progress === true || io.stderrIsTTY === true
+  const total = wantProgress ? await totalSize(files) : null
+  const progress: ProgressReporter | null = total !== null ? createProgress(total, io.stderr) : null
+
+  let brokenPipe = false
+  io.stdout.on('error', (err) => {
+    if (isBrokenPipe(err)) brokenPipe = true
+  })
+  try {
+    for (const file of files) {
+      if (brokenPipe) break
+      const input = openInput(file, io.stdin, progress ? (n) => progress.advance(n) : undefined)
+      const counts = await catInput(input, file, io.stdout, options)
+      if (counts.malformedSkipped || counts.oversizeSkipped) {
+        say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
       }
     }
-    const incomplete = framer.incompleteError()
-    if (incomplete) throw incomplete
-  } finally {
-    // Whatever was framed before an error is good: it goes out first.
-    await flush()
+  } catch (err) {
+    progress?.stop()
+    if (brokenPipe || isBrokenPipe(err)) return 0
+    say(messageOf(err))
+    return exitCodeOf(err)
   }
-  return { entries, malformedSkipped: framer.malformedSkipped, oversizeSkipped: framer.oversizeSkipped }
+  progress?.stop()
+  return 0
 }
 
-/** Total size of the named files, or null when any is stdin or unknown. */
-export async function totalSize(files: readonly string[]): Promise<number | null> {
-  let total = 0
-  for (const f of files) {
-    if (f === '-') return null
-    try {
-      total += (await stat(f)).size
-    } catch {
-      return null
-    }
+/** `--follow`: the journal chain and the live journal, until a signal or a closed output. */
+async function follow(
+  values: ParsedValues,
+  positionals: readonly string[],
+  maxEntryBytes: number | undefined,
+  io: CatIO,
+  say: (msg: string) => void,
+): Promise<number> {
+  const usage = (msg: string): number => {
+    say(`${msg}\nTry '${NAME} --help'.`)
+    return 2
   }
-  return total
+  if (positionals.length) return usage('--follow reads the server\'s journals: give --root, not FILE arguments')
+  if (typeof values.root !== 'string') return usage('--follow needs --root DIR (the server root)')
+  if (values['allow-incomplete']) return usage('--allow-incomplete does not go with --follow (a record being written is waited for)')
+  let from: number | 'end' | undefined
+  if (typeof values.from === 'string') {
+    from = values.from === 'end' ? 'end' : Number(values.from)
+    if (from !== 'end' && (!Number.isSafeInteger(from) || from < 0)) return usage(`--from must be a journal number or "end" (got ${JSON.stringify(values.from)})`)
+  }
+  const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined)
+  const source = {
+    root: values.root,
+    ...(str('journal') !== undefined ? { journal: str('journal') } : {}),
+    ...(str('prefix') !== undefined ? { prefix: str('prefix') } : {}),
+    ...(str('state') !== undefined ? { state: str('state') } : {}),
+    ...(from !== undefined ? { from } : {}),
+    ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}),
+    encoding: values.encoding as FieldEncoding,
+    skipMalformed: values['skip-malformed'] === true,
+  }
+  // Only a follower turns SIGINT/SIGTERM into a clean stop; plain cat keeps their default (die).
+  const stop = io.signal ? null : stopOnSignals()
+  try {
+    await followJournal(io.stdout, {
+      source,
+      format: values.format as CatFormat,
+      encoding: values.encoding as FieldEncoding,
+      tables: (values.table as string[] | undefined) ?? [],
+      ops: (values.op as string[] | undefined) ?? [],
+      onSkip: say,
+      signal: io.signal ?? stop!.signal,
+    })
+  } catch (err) {
+    if (isBrokenPipe(err)) return 0
+    say(messageOf(err))
+    return 1
+  } finally {
+    stop?.dispose()
+  }
+  return 0
 }
+
+/** SIGINT and SIGTERM abort the signal (each once). */
+/* c8 ignore start -- process signals: exercised by the tests that spawn the built bin */
+function stopOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const stop = new AbortController()
+  const on = (): void => stop.abort()
+  process.once('SIGINT', on).once('SIGTERM', on)
+  return { signal: stop.signal, dispose: () => void process.off('SIGINT', on).off('SIGTERM', on) }
+}
+/* c8 ignore stop */
+

@@ -5,6 +5,8 @@ import { readState, type SavedState } from '../files/state-file.js'
 import { formatPosition } from '../position.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
+import type { Command } from './command.js'
+import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 
 /** What `logdaemon check` found: the configuration, where reading would start, the chain, and the problems. */
 export interface CheckReport {
@@ -121,4 +123,23 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
     for (const p of problems) lines.push(`  - ${p}`)
   }
   return lines.join('\n') + '\n'
+}
+
+/** `logdaemon check`. */
+export const checkCommand: Command = {
+  brief: 'validate the configuration and print the journal chain it would read, without reading it',
+  usage: 'logdaemon check [-c FILE]',
+  summary:
+    'Validates the configuration, loads its listener modules, and prints where the daemon would\n' +
+    'start and which journals it would read. Exit code 1 when it finds a problem.',
+  options: { config: { ...CONFIG_OPTION, help: 'the configuration to check' } },
+  examples: [
+    ['logdaemon check', `check ./${DEFAULT_CONFIG_FILE}`],
+    ['logdaemon check -c /etc/logdaemon.mjs', 'check another file'],
+  ],
+  async run(values, io) {
+    const report = await checkConfig(String(values.config))
+    io.stdout.write(report.text)
+    return report.problems.length ? 1 : 0
+  },
 }

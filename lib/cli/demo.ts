@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { isErrnoException } from '../errors.js'
 import { comparePositions } from '../position.js'
 import { MirrorListener } from '../listeners/builtin/mirror/mirror.js'
@@ -11,6 +11,7 @@ import { PrintListener } from '../listeners/builtin/print/print.js'
 import { SimulatedP4d } from '../sim/simulated-p4d.js'
 import { parseConfig, DEFAULT_STATUS_PORT } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
+import { createCliLogger, logLevelOf, LOG_LEVEL_OPTION, processSignals, usageError, type Command } from './command.js'
 
 export interface DemoOptions {
   stdout: Writable
@@ -26,6 +27,8 @@ export interface DemoOptions {
   /** Keep the temporary server root at the end. */
   keep?: boolean
   seed?: number
+  /** The daemon's logger. Default: warnings and errors as JSON on standard error. */
+  logger?: Logger
 }
 
 /** What the demo did, for its last lines and for tests. */
@@ -54,7 +57,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   await sim.restart() // p4d writes a restart note when it starts: the live journal exists before the daemon looks
   const mirror = new MirrorListener({ dir: join(dir, 'mirror'), fsync: true })
   const print = new PrintListener({ format: 'json', output: options.stdout, table: ['db.change'], op: [], encoding: 'utf8' }, 'print')
-  const logger = pino({ level: 'warn', base: { name: 'logdaemon' } }, pino.destination({ dest: 2, sync: true }))
+  const logger = options.logger ?? pino({ level: 'warn', base: { name: 'logdaemon' } }, pino.destination({ dest: 2, sync: true }))
   const start = async (port: number): Promise<Daemon> => {
     const config = await parseConfig(
       { server: { root }, from: sim.currentJournal, state: 'logdaemon.state.json', quietMs: 2000, status: { port }, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }, { type: 'print' }] },
@@ -114,4 +117,48 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
 function isFailed(daemon: Daemon): boolean {
   return daemon.chain?.destroyed === true
+}
+
+/** `logdaemon demo`. */
+export const demoCommand: Command = {
+  brief: 'a simulated server, the daemon with mirror and print listeners, and the status page',
+  usage: 'logdaemon demo [--port N] [--keep] [--log-level LEVEL]',
+  summary:
+    'Starts a simulated Perforce server in a temporary directory, runs the daemon on it with a mirror\n' +
+    'and a print listener (the db.change records, as JSON on standard output) and serves the status\n' +
+    'page. Ctrl-C stops it; the exit code is 0 when the mirror is byte-identical to the journals.',
+  options: {
+    port: { type: 'string', arg: 'N', help: `status page port (default ${DEFAULT_STATUS_PORT}, or a free one when taken)` },
+    keep: { type: 'boolean', help: 'keep the temporary server root and mirror' },
+    'log-level': LOG_LEVEL_OPTION,
+  },
+  examples: [
+    ['logdaemon demo', 'watch the status page at http://127.0.0.1:4780/'],
+    ['logdaemon demo --port 0 --keep', 'any free port; keep the files to look at afterwards'],
+  ],
+  async run(values, io) {
+    let port: number | undefined
+    if (typeof values.port === 'string') {
+      port = Number(values.port)
+      if (values.port.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+        throw usageError(`--port must be a port number (got ${JSON.stringify(values.port)})`)
+      }
+    }
+    const level = logLevelOf(values, io.env ?? process.env) ?? 'warn'
+    const logger = createCliLogger({ level }, { tty: io.stderrIsTTY === true, ...(io.stderr !== process.stderr ? { stream: io.stderr } : {}) })
+    const signals = io.signal ? null : processSignals()
+    try {
+      const summary = await runDemo({
+        stdout: io.stdout,
+        stderr: io.stderr,
+        signal: io.signal ?? signals!.signal,
+        keep: values.keep === true,
+        logger,
+        ...(port !== undefined ? { port } : {}),
+      })
+      return summary.mirrorIdentical ? 0 : 1
+    } finally {
+      signals?.dispose()
+    }
+  },
 }

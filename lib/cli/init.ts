@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
 import { describeJournalChain } from '../files/journal-set.js'
 import { DEFAULT_STATUS_PORT } from '../daemon/config.js'
+import type { Command } from './command.js'
 
 /** The file `logdaemon init` writes and `check`/`run` read by default. */
 export const DEFAULT_CONFIG_FILE = 'logdaemon.config.mjs'
@@ -169,4 +170,44 @@ export async function initConfig(options: InitOptions = {}): Promise<{ file: str
     throw err
   }
   return { file, info, text }
+}
+
+/** The `--config` option of init, check and run. */
+export const CONFIG_OPTION = {
+  type: 'string',
+  short: 'c',
+  arg: 'FILE',
+  help: 'the configuration (.mjs, .js or .json)',
+  default: DEFAULT_CONFIG_FILE,
+} as const
+
+/** `logdaemon init`. */
+export const initCommand: Command = {
+  brief: 'write a commented starting configuration from P4ROOT, P4JOURNAL, P4PORT, P4USER',
+  usage: 'logdaemon init [-c FILE] [--root DIR] [--prefix PREFIX] [--force]',
+  summary:
+    "Writes a commented starting configuration for the server whose root is $P4ROOT (or --root):\n" +
+    'where its journals are, where to start (the last checkpoint), and a mirror listener.',
+  options: {
+    config: { ...CONFIG_OPTION, help: 'the configuration to write' },
+    root: { type: 'string', arg: 'DIR', help: 'the server root, instead of $P4ROOT' },
+    prefix: { type: 'string', arg: 'PREFIX', help: "the server's journal prefix (journalPrefix), if it has one" },
+    force: { type: 'boolean', help: 'replace an existing configuration' },
+  },
+  examples: [
+    ['P4ROOT=/p4/root logdaemon init', `write ./${DEFAULT_CONFIG_FILE} for the server in /p4/root`],
+    ['logdaemon init --root /p4/root -c /etc/logdaemon.mjs --force', 'write (or replace) another file'],
+  ],
+  async run(values, io) {
+    const configFile = String(values.config)
+    const { file, info } = await initConfig({
+      file: configFile,
+      env: io.env ?? process.env,
+      force: values.force === true,
+      ...(typeof values.root === 'string' ? { root: values.root } : {}),
+      ...(typeof values.prefix === 'string' ? { prefix: values.prefix } : {}),
+    })
+    io.stdout.write(`wrote ${file} for the server root ${info.root} (from: ${info.from}).\nEdit it, then: logdaemon check -c ${configFile}\n`)
+    return 0
+  },
 }

@@ -5,20 +5,13 @@ import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
-import type { RetryOptions } from '../listeners/listener-writable.js'
+import { retryOptionsSchema, type RetryOptions } from '../retry.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
 
-const retrySchema = z
-  .strictObject({
-    retries: z.number().int().min(0).optional().describe('Retries after the first failed attempt (default 8).'),
-    minTimeout: z.number().int().min(0).optional().describe('Delay before the first retry, ms (default 1000).'),
-    maxTimeout: z.number().int().min(0).optional().describe('Longest delay between attempts, ms (default 60000).'),
-    factor: z.number().min(1).optional().describe('Growth of the delay per attempt (default 2).'),
-    randomize: z.boolean().optional().describe('Multiply each delay by a random 1–2 (default true).'),
-  })
-  .describe('How a failing listener is retried (p-retry).')
+/** How a failing listener is retried; the defaults are DEFAULT_RETRY's (lib/retry.ts). */
+const retrySchema = retryOptionsSchema
 
 const moduleRef = z.union([z.string().min(1), z.custom<ListenerFactory | Listener>((v) => typeof v === 'function' || isListener(v))], {
   error: 'expected a module specifier or path, or (in a JS configuration) a factory function or a listener object',

@@ -195,7 +195,7 @@ export class Daemon {
 
   /** Stops at once (a second SIGTERM): listeners are closed without finishing; nothing more is committed. */
   kill(): void {
-    this.#fail(new LogdaemonError(ErrorCodes.LISTENER_FAILED, 'stopped at once by a second signal: nothing after the last commit was committed'))
+    this.#fail(new LogdaemonError(ErrorCodes.KILLED, 'stopped at once by a second signal: nothing after the last commit was committed'))
     this.#chain?.destroy()
   }
 

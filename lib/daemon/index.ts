@@ -1,14 +1,10 @@
-// logdaemon/daemon: the daemon, its configuration and the built-in listeners.
+// logdaemon/daemon: the daemon, its configuration and the built-in listeners (re-exports only).
 
-export { BUILTIN_LISTENERS, BUILTIN_LISTENER_TYPES, type BuiltinListenerModule, type BuiltinContext, type BuiltinListenerType } from '../listeners/builtin/index.js'
+export { Daemon, type DaemonOptions } from './daemon.js'
+export { loadConfig, parseConfig, configSchema, DEFAULT_STATUS_PORT, type ConfigInput, type DaemonConfig, type ListenerConfig } from './config.js'
+export { loadListener, checkListenerModule, type ListenerModuleRef, type LoadListenerOptions } from '../listeners/load-listener.js'
+export { BUILTIN_LISTENER_TYPES, type BuiltinListenerType } from '../listeners/builtin/index.js'
 export { MirrorListener, type MirrorOptions } from '../listeners/builtin/mirror/mirror.js'
 export { PrintListener, type PrintOptions } from '../listeners/builtin/print/print.js'
-export { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
-export { NotifyListener } from '../listeners/builtin/notify/notify.js'
-export { Daemon, createListeners, createLogger, type DaemonOptions } from './daemon.js'
-export { loadConfig, parseConfig, configSchema, formatIssues, DEFAULT_STATUS_PORT, type ConfigInput, type DaemonConfig, type ListenerConfig } from './config.js'
-export { initConfig, renderInitConfig, guessStart, DEFAULT_CONFIG_FILE, type InitInfo, type InitOptions } from '../cli/init.js'
-export { checkConfig, type CheckReport } from '../cli/check.js'
-export { runDemo, type DemoOptions, type DemoSummary } from '../cli/demo.js'
-export { StatusTracker } from '../status/status-tracker.js'
-export { StatusServer } from '../status/status-server.js'
+export { HotBackupListener, type HotBackupOptions, type HotBackupInput } from '../listeners/builtin/hot-backup/hot-backup.js'
+export { NotifyListener, verifySignature, type NotifyOptions, type NotifyInput, type ChangePayload, type SubmittedChange, type ChangeFile } from '../listeners/builtin/notify/notify.js'

@@ -1,4 +1,4 @@
-import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, formatWhere } from '../errors.js'
 
 const AT = 0x40
 const SP = 0x20
@@ -444,12 +444,7 @@ export class JournalFramer {
   }
 
   #where(offset: number, line: number): string {
-    const parts = [] as string[]
-    if (this.#file != null) parts.push(this.#file)
-    const at = [] as string[]
-    if (this.#journal != null) at.push(`journal ${this.#journal}`)
-    at.push(`offset ${offset}`, `line ${line}`)
-    return parts.length ? `${parts[0]}: ${at.join(', ')}` : at.join(', ')
+    return formatWhere({ file: this.#file, journal: this.#journal, offset, line })
   }
 }
 

@@ -20,7 +20,7 @@ const HEX = '0123456789abcdef'
 /** Short escapes JSON defines; other control bytes become \u00XX. */
 const SHORT_ESCAPE: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72, 0x22: 0x22, 0x5c: 0x5c }
 
-/** The output buffer's least size: one batch of a 256 KiB chunk's JSON fits with room. */
+/** The output buffer's least size: one batch of a read chunk's JSON (128 KiB of records) fits with room. */
 const MIN_BUFFER = 1 << 20
 
 const DATA_OPS = new Set(['pv', 'rv', 'dv', 'put', 'del', 'vv', 'dl'])

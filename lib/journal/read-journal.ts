@@ -14,11 +14,13 @@ export interface JournalReaderOptions extends JournalEntryTransformOptions {
  * One stream from a file (or any byte stream) to journal entries: the
  * input, gunzip when its first bytes say gzip, then framing. The journal
  * number defaults to the one in the file name (`journal.N`, `PREFIX.jnl.N[.gz]`).
+ * The result is an object-mode `Readable` of `JournalEntry`; destroying it
+ * destroys every stage (and closes the file).
  */
-export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): pumpify {
+export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): Readable {
   const opts = { ...options }
   const input = opts.input ?? (file ? new FileReader(file) : process.stdin)
   const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
   const entries = new JournalEntryTransform({ ...opts, journal, file: opts.file ?? file })
-  return new pumpify.obj(input, maybeGunzip({ file: file ?? "-" }), entries)
+  return new pumpify.obj(input, maybeGunzip({ file: file ?? '-' }), entries)
 }

@@ -1,7 +1,7 @@
 import pRetry from 'p-retry'
 import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../errors.js'
 import type { JournalEntry } from '../journal/entry.js'
-import { isRetryable, type RetryOptions } from './retry-options.js'
+import { isRetryable, type RetryOptions } from '../retry.js'
 
 /**
  * The ERR_LISTENER_FAILED error for a listener call that failed for good:

@@ -4,16 +4,58 @@ import { toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
 import { comparePositions, type JournalPosition } from '../position.js'
 import type { Listener, ListenerLogger } from './listener.js'
-import type { ChainObserver, ListenerChainOptions, ListenerSpec } from './listener-chain-options.js'
-import { ListenerWritable } from './listener-writable.js'
-import { whenDrained } from './when-drained.js'
+import { ListenerWritable, type ListenerObserver } from './listener-writable.js'
+import type { RetryOptions } from '../retry.js'
 
-export type { ChainObserver, ListenerChainOptions, ListenerSpec } from './listener-chain-options.js'
+/** A listener with its own retry settings. */
+export interface ListenerSpec {
+  listener: Listener
+  retry?: RetryOptions
+}
+
+/** What the chain reports (the StatusTracker has these methods). */
+export interface ChainObserver extends ListenerObserver {
+  entryRead?(entry: JournalEntry): void
+  committed?(position: JournalPosition): void
+  quiet?(isQuiet: boolean): void
+}
+
+export interface ListenerChainOptions {
+  listeners: readonly (Listener | ListenerSpec)[]
+  /**
+   * Persists a position (the source's `commit`): every listener has finished
+   * every entry before it and synced. Called one at a time, in order.
+   */
+  commit?: (position: JournalPosition, entry: JournalEntry) => void | Promise<void>
+  /** Which entries may be committed after: consistency points (default) or any entry. */
+  commitAt?: 'consistent' | 'entry'
+  /** Least time between two sync-and-commit rounds, in ms. Default 1000. */
+  commitIntervalMs?: number
+  /** After this long without an entry, listeners get `noData` and pending work is committed. Default 5000; 0 turns it off. */
+  quietMs?: number
+  /** Retry settings for listeners without their own. */
+  retry?: RetryOptions
+  /** Entries buffered in the chain and in each listener's Writable. Default 128 (DEFAULT_CHAIN_HIGH_WATER_MARK). */
+  highWaterMark?: number
+  start?: JournalPosition | null
+  logger?: ListenerLogger
+  observer?: ChainObserver
+}
 
 interface Candidate {
   position: JournalPosition
   entry: JournalEntry
 }
+
+/**
+ * Entries buffered in the chain and in each listener by default. 128 rather
+ * than Node's 16 for object streams: the chain then hands listeners larger
+ * batches (`_writev`), and the daemon with a no-op async listener ran 13 %
+ * faster on 1 GiB (benchmarks/, daemon-noop-listener: 285 → 323 MB/s) at
+ * the same peak RSS. Entries are views into 128 KiB read chunks, so the
+ * bound stays a few chunks of memory. Pinned in test/listeners/listener-chain.ts.
+ */
+export const DEFAULT_CHAIN_HIGH_WATER_MARK = 128
 
 /**
  * Fans one stream of {@link JournalEntry} out to several listeners, each in
@@ -38,16 +80,6 @@ interface Candidate {
  *
  * Emits `commit` (position) and `quiet` (boolean).
  */
-/**
- * Entries buffered in the chain and in each listener by default. 128 rather
- * than Node's 16 for object streams: the chain then hands listeners larger
- * batches (`_writev`), and the daemon with a no-op async listener ran 13 %
- * faster on 1 GiB (benchmarks/, daemon-noop-listener: 285 → 323 MB/s) at
- * the same peak RSS. Entries are views into 128 KiB read chunks, so the
- * bound stays a few chunks of memory. Pinned in test/listeners/listener-chain.ts.
- */
-export const DEFAULT_CHAIN_HIGH_WATER_MARK = 128
-
 export class ListenerChain extends Writable {
   readonly #writables: ListenerWritable[]
   readonly #commit: ListenerChainOptions['commit']
@@ -313,4 +345,42 @@ export class ListenerChain extends Writable {
     for (const w of open) w.destroy(err ?? undefined)
     Promise.all(open.map((w) => finished(w).catch(() => {}))).then(() => cb(err))
   }
+}
+
+/**
+ * Calls `done` once every stream in `streams` that waits for `drain`
+ * (`writableNeedDrain`) has emitted it, or with the first stream's error
+ * (or a premature close) instead. Plain listeners, no promise: the chain
+ * waits like this every highWaterMark entries.
+ */
+export function whenDrained(streams: readonly Writable[], done: (err?: Error) => void): void {
+  let waiting = 0
+  let settled = false
+  const cleanups: (() => void)[] = []
+  const settle = (err?: Error): void => {
+    if (settled) return
+    settled = true
+    for (const c of cleanups) c()
+    done(err)
+  }
+  for (const s of streams) {
+    if (!s.writableNeedDrain) continue
+    waiting++
+    const onDrain = (): void => {
+      cleanup()
+      if (--waiting === 0) settle()
+    }
+    const onError = (err: Error): void => settle(err)
+    const onClose = (): void => settle(s.errored ?? Object.assign(new Error('premature close: a listener closed before it drained'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+    const cleanup = (): void => {
+      s.off('drain', onDrain)
+      s.off('error', onError)
+      s.off('close', onClose)
+    }
+    s.on('drain', onDrain)
+    s.on('error', onError)
+    s.on('close', onClose)
+    cleanups.push(cleanup)
+  }
+  if (waiting === 0) settle()
 }

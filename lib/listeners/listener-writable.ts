@@ -3,13 +3,56 @@ import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
-import { ListenerControl } from './listener-control.js'
 import { isThenable, listenerFailed, retryCall, type RetryContext, type RetryFailure } from './listener-call.js'
-import type { ListenerObserver, ListenerWritableOptions } from './listener-writable-options.js'
-import { retrySettings } from './retry-options.js'
+import { retrySettings, type RetryOptions } from '../retry.js'
 
-export { DEFAULT_RETRY, type RetryOptions } from './retry-options.js'
-export type { ListenerObserver, ListenerWritableOptions } from './listener-writable-options.js'
+/** What a listener's Writable reports as it goes (the StatusTracker has these methods). */
+export interface ListenerObserver {
+  listenerHandled?(name: string, entry: JournalEntry): void
+  listenerSkipped?(name: string): void
+  listenerRetry?(name: string, err: Error): void
+  listenerError?(name: string, err: Error): void
+}
+
+export interface ListenerWritableOptions {
+  retry?: RetryOptions
+  /** Entries buffered before `write()` returns false. Default 16 (Node's object-mode default). */
+  highWaterMark?: number
+  /** Where the daemon resumes from, passed to `open()`. */
+  start?: JournalPosition | null
+  logger?: ListenerLogger
+  /** Aborting it stops retries and is passed on to the listener. */
+  signal?: AbortSignal
+  observer?: ListenerObserver
+  /**
+   * At the end of the input, call `sync()` with the end of the last entry
+   * before `close()`. Default true; the chain turns it off because it syncs
+   * at consistency points itself.
+   */
+  syncOnEnd?: boolean
+}
+
+/** A control item travelling in order with the entries: run `sync` or `noData` between two entries. */
+class ListenerControl {
+  readonly kind: 'sync' | 'noData'
+  readonly position: JournalPosition | null
+  readonly hadData: boolean
+  readonly done: Promise<void>
+  resolve!: () => void
+  reject!: (err: Error) => void
+
+  constructor(kind: 'sync' | 'noData', position: JournalPosition | null, hadData: boolean) {
+    this.kind = kind
+    this.position = position
+    this.hadData = hadData
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+    // A destroyed stream rejects pending controls; nobody may be waiting.
+    this.done.catch(() => {})
+  }
+}
 
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 

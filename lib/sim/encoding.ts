@@ -1,5 +1,5 @@
 /**
- * How p4d writes a record's text (see JOURNAL-FORMAT.md): quoted fields,
+ * How p4d writes a record's text (see docs/journal-format.md): quoted fields,
  * the `@ex@` and `@nx@` records, and the table versions of a 2020.1 server.
  */
 

@@ -1,7 +1,7 @@
 /**
  * Realistic Perforce journal and checkpoint records, generated
  * deterministically from a seed and written exactly as p4d writes them (see
- * JOURNAL-FORMAT.md and the real files in fixtures/p4d/):
+ * docs/journal-format.md and the real files in fixtures/p4d/):
  *
  * - fields separated by one space; quoted fields `@…@` with `@` doubled;
  *   bare decimal integers and 32-hex MD5 digests;

@@ -1,30 +1,22 @@
 import { createReadStream } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import pRetry from 'p-retry'
+import { DEFAULT_GZIP_RETRY, retrySettings, type RetryOptions } from '../retry.js'
 import { ErrorCodes, isLogdaemonError, LogdaemonError } from '../errors.js'
 import { createGunzip } from '../files/gunzip.js'
 import type { ArchiveFile } from '../files/journal-set.js'
-import { READ_CHUNK_BYTES } from '../files/read-chunk.js'
+import { READ_CHUNK_BYTES } from '../files/file-reader.js'
 
-/** Bytes per read of a plain file: the project's read size (see read-chunk.ts for the measurement). */
+/** Bytes per read of a plain file: the project's read size (see file-reader.ts for the measurement). */
 export const CHUNK_BYTES = READ_CHUNK_BYTES
-
-/** How a `.gz` archive that is still being written is waited for (p-retry options). */
-export interface GzipRetryOptions {
-  /** Attempts after the first. Default 6. */
-  retries?: number
-  /** First wait, ms. Default 100. */
-  minTimeout?: number
-  /** Longest wait, ms. Default 2000 (with the defaults, about 5 s in all before ERR_GZIP_TRUNCATED). */
-  maxTimeout?: number
-}
 
 export interface ArchiveReaderOptions {
   /** Offset in the (decompressed) journal bytes to start at. */
   offset: number
   /** How many bytes before `offset` to keep in `before`, for checking a saved state. Default 0. */
   before?: number
-  gzipRetry?: GzipRetryOptions
+  /** How a `.gz` that is still being written is waited for. Default DEFAULT_GZIP_RETRY. */
+  gzipRetry?: RetryOptions
   signal?: AbortSignal
 }
 
@@ -223,7 +215,7 @@ export class ArchiveReader {
   }
 
   async #withRetry<T>(fn: () => Promise<T>): Promise<T> {
-    const retry = this.#options.gzipRetry ?? {}
+    const retry = retrySettings(this.#options.gzipRetry, DEFAULT_GZIP_RETRY)
     return pRetry(
       async () => {
         try {
@@ -236,10 +228,7 @@ export class ArchiveReader {
         }
       },
       {
-        retries: retry.retries ?? 6,
-        minTimeout: retry.minTimeout ?? 100,
-        maxTimeout: retry.maxTimeout ?? 2000,
-        factor: 2,
+        ...retry,
         shouldRetry: ({ error }) => isLogdaemonError(error) && error.code === ErrorCodes.GZIP_TRUNCATED,
         ...(this.#options.signal ? { signal: this.#options.signal } : {}),
       },

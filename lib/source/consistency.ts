@@ -1,7 +1,7 @@
 import type { JournalEntry } from '../journal/entry.js'
 
 /**
- * Tracks open transactions to find consistency points (JOURNAL-FORMAT.md
+ * Tracks open transactions to find consistency points (docs/journal-format.md
  * section 3): `@mx@ pid` says pid still has a transaction open, `@ex@ pid`
  * ends pid's transaction, and an `@ex@` after which no pid is open is a
  * consistency point. A restart note (`@nx@ 7`) clears every open pid: the

@@ -2,7 +2,8 @@ import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
-import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
+import { ArchiveReader, lastBytes } from './archive-reader.js'
+import type { RetryOptions } from '../retry.js'
 import { ChangeWatcher } from './change-watcher.js'
 import { LiveFile } from './live-file.js'
 
@@ -18,7 +19,7 @@ export interface JournalCursorOptions {
   layout: JournalLayout
   /** Safety-net poll while waiting at the live journal's end, ms. Default 1000. */
   pollMs?: number
-  gzipRetry?: GzipRetryOptions
+  gzipRetry?: RetryOptions
   /**
    * How long the live journal may stay shorter than the read offset, or an
    * empty archive face a live file with other bytes, before the cursor
@@ -304,7 +305,7 @@ export class JournalCursor {
     return now - this.#doubtSince < (this.#options.graceMs ?? 5000)
   }
 
-  #retryOptions(): { gzipRetry?: GzipRetryOptions; signal: AbortSignal } {
+  #retryOptions(): { gzipRetry?: RetryOptions; signal: AbortSignal } {
     const r = this.#options.gzipRetry
     return r ? { gzipRetry: r, signal: this.#options.signal } : { signal: this.#options.signal }
   }

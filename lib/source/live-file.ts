@@ -2,7 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { CHUNK_BYTES } from './archive-reader.js'
 
-/** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 256 KiB buffer). */
+/** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 128 KiB buffer). */
 const COPY_BELOW = 16 * 1024
 
 /** A file's identity: the same (dev, ino) is the same file, whatever its name. */

@@ -19,7 +19,7 @@ export type * from './source-options.js'
  * The journal set as one object-mode Readable of {@link JournalEntry}: the
  * archived journals from the start point in order, then the live journal as
  * p4d appends to it, across rotations by rename, by copy and truncate, and
- * with gzip (JOURNAL-FORMAT.md sections 3 and 4). Every entry carries its
+ * with gzip (docs/journal-format.md sections 3 and 4). Every entry carries its
  * journal number; the first entry of each journal after the first has
  * `didRotate`; entries that end a consistency point have `consistent`.
  *

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto'
-import { statusPageClient } from './status-page-client.js'
+
+/**
+ * The browser script, compiled by its own tsconfig (tsconfig.client.json,
+ * with the DOM types the Node code must not see). Imported through a
+ * variable so that the Node program does not type-check it; resolved
+ * relative to this module like a static import.
+ */
+const CLIENT_MODULE: string = './status-page-client.js'
+const { statusPageClient } = (await import(CLIENT_MODULE)) as { statusPageClient: () => void }
 
 /**
  * The status page served at `/`: one self-contained HTML document (no

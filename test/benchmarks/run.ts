@@ -8,7 +8,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SCENARIOS } from '../../benchmarks/harness/catalog.js'
@@ -52,12 +52,18 @@ async function runner(args: string[]): Promise<{ code: number | null; stdout: st
 t.test('every scenario runs on 2 MB and the framing scenarios agree on the record count', { skip: builtSkip }, async (t) => {
   const dir = t.testdir()
   const out = join(dir, 'bench-results.json')
-  const args = ['--size', '2MB', '--scale-size', '1MB', '--runs', '1', '--verify', '--follow-samples', '10', '--data', join(dir, 'data'), '--out', out]
+  const page = join(dir, 'benchmarks.md')
+  writeFileSync(page, '# Benchmarks\n\nProse.\n\n<!-- bench:results:start -->\nold numbers\n<!-- bench:results:end -->\n\nMore prose.\n')
+  const args = ['--size', '2MB', '--scale-size', '1MB', '--runs', '1', '--verify', '--follow-samples', '10', '--data', join(dir, 'data'), '--out', out, '--docs', page]
   const { code, stdout, stderr } = await runner(args)
   t.equal(code, 0, `runner exits 0\n${stderr}`)
   t.match(stdout, /cores, Node v\d+/, 'names the machine and Node')
   t.match(stdout, /\| scenario +\| kind +\| +MB\/s \|/, 'prints the table')
-  t.match(stdout, /bars \(issue 5\):/, 'prints the bars')
+  t.match(stdout, /^bars:$/m, 'prints the bars')
+  const doc = readFileSync(page, 'utf8')
+  t.notMatch(doc, /old numbers/, 'the results block was rewritten')
+  t.match(doc, /^# Benchmarks\n\nProse\.\n\n<!-- bench:results:start -->\nWritten by `npm run bench -- --size 2MB /, 'with the command that measured it, after the prose before it')
+  t.match(doc, /\| scenario +\| kind +\| +MB\/s \|[\s\S]*^bars:$[\s\S]*\n```\n<!-- bench:results:end -->\n\nMore prose\.\n$/m, 'the table and the bars, then the prose after it')
 
   const results = JSON.parse(readFileSync(out, 'utf8')) as Results
   t.same(results.problems, [], 'no count problems')
@@ -105,11 +111,22 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
   for (const b of results.bars) t.match(b.status, /^(PASS|MISS|N\/A)$/, `${b.bar}: ${b.status}`)
 })
 
+t.test('a page without the results markers is left alone and the run fails', { skip: builtSkip }, async (t) => {
+  const dir = t.testdir({ 'benchmarks.md': '# Benchmarks\n\nno markers here\n' })
+  const page = join(dir, 'benchmarks.md')
+  const args = ['--size', '1MB', '--runs', '1', '--only', 'framing', '--data', join(dir, 'data'), '--out', join(dir, 'out.json'), '--docs', page]
+  const { code, stderr } = await runner(args)
+  t.equal(code, 1)
+  t.match(stderr, /needs the markers <!-- bench:results:start -->/)
+  t.equal(readFileSync(page, 'utf8'), '# Benchmarks\n\nno markers here\n', 'unchanged')
+})
+
 t.test('usage errors exit 2; --list and --help exit 0', { skip: builtSkip }, async (t) => {
   const bad = await runner(['--only', 'no-such-scenario'])
   t.equal(bad.code, 2)
   t.match(bad.stderr, /no scenario no-such-scenario/)
   t.equal((await runner(['--quick', '--size', '1MB'])).code, 2)
+  t.equal((await runner(['--docs', 'x.md', '--no-docs'])).code, 2)
   const list = await runner(['--list'])
   t.equal(list.code, 0)
   for (const s of SCENARIOS) t.match(list.stdout, s.name)

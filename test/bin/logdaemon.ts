@@ -1,118 +1,94 @@
-import t from 'tap'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+// The real bins, spawned: exit codes, help, suggestions, and the logs
+// (JSON lines for a collector, readable on a terminal, at the asked level).
+import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { main, type MainIO } from '../../bin/logdaemon.js'
+import { fileURLToPath } from 'node:url'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
-import { fakeIO } from '../helpers/stdio.js'
-import { tick } from '../helpers/entries.js'
 
-function io(extra: Partial<MainIO> = {}) {
-  const f = fakeIO()
-  return { ...f, io: { stdout: f.io.stdout, stderr: f.io.stderr, ...extra } as MainIO }
+const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon.js', import.meta.url))
+const CAT = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta.url))
+const binSkip = existsSync(BIN) && existsSync(CAT) ? false : 'built bins missing: run npm run build'
+const script = spawnSync('script', ['--version'], { encoding: 'utf8' })
+const ptySkip = binSkip || (script.status === 0 ? false : 'script(1) from util-linux is missing: cannot give the bin a terminal')
+
+const logdaemon = (args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: options.cwd, env: { ...process.env, LOGDAEMON_LOG_LEVEL: '', ...options.env } })
+
+t.test('help, version and usage errors', { skip: binSkip }, async (t) => {
+  const help = logdaemon(['--help'])
+  t.equal(help.status, 0)
+  t.match(help.stdout, /^Usage: logdaemon <init\|check\|run\|demo>/)
+  const run = logdaemon(['run', '--help'])
+  t.equal(run.status, 0)
+  t.match(run.stdout, /^Usage: logdaemon run .*\n[^]*--log-level LEVEL[^]*\nExamples:\n/)
+  t.match(logdaemon(['-V']).stdout, /^logdaemon \d+\.\d+\.\d+ \(gzip inflater: \S+\)\n$/)
+  const typo = logdaemon(['chek'])
+  t.equal(typo.status, 2)
+  t.equal(typo.stderr, `logdaemon: unknown command "chek" (did you mean check?)\nTry 'logdaemon --help'.\n`)
+  const option = logdaemon(['run', '--confg', 'x.mjs'])
+  t.equal(option.status, 2)
+  t.equal(option.stderr, `logdaemon: Unknown option '--confg' (did you mean --config?)\nTry 'logdaemon run --help'.\n`)
+  t.equal(option.stdout, '')
+
+  const cat = spawnSync(process.execPath, [CAT, '--foramt', 'json'], { encoding: 'utf8' })
+  t.equal(cat.status, 2)
+  t.equal(cat.stderr, `logdaemon-cat: Unknown option '--foramt' (did you mean --format?)\nTry 'logdaemon-cat --help'.\n`)
+  const catHelp = spawnSync(process.execPath, [CAT, '--help'], { encoding: 'utf8' })
+  t.match(catHelp.stdout, /\nExamples:\n  # .+\n  logdaemon-cat /)
+})
+
+/** A server with a journal, and a configuration whose one listener fails at open: the daemon logs, then exits 1. */
+function failingSetup(t: Test): string {
+  const dir = t.testdir({
+    'fail.mjs': "export default () => ({ name: 'fails', isHandled: () => true, listen() {}, noData() {}, close() {}, open() { throw new TypeError('this listener cannot open') } })\n",
+  })
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ server: { root: 'root' }, from: 3, status: false, listeners: [{ type: 'module', module: './fail.mjs' }] }))
+  return dir
 }
 
-t.test('--help is generated from the option table; --version', async (t) => {
-  const f = io()
-  t.equal(await main(['--help'], f.io), 0)
-  const help = f.stdout().toString()
-  t.match(help, /^Usage: logdaemon <init\|check\|run\|demo> \[options\]/)
-  for (const opt of ['--config FILE', '--root DIR', '--prefix PREFIX', '--force', '--port N', '--keep', '--version', '--help']) t.match(help, opt)
-  t.match(help, /init +write a commented starting configuration/)
-  const v = io()
-  t.equal(await main(['-V'], v.io), 0)
-  t.match(v.stdout().toString(), /^logdaemon \d+\.\d+\.\d+/)
-})
-
-t.test('usage errors exit 2 with one logdaemon: line', async (t) => {
-  for (const argv of [[], ['start'], ['check', 'extra'], ['check', '--colour']]) {
-    const f = io()
-    t.equal(await main(argv, f.io), 2, argv.join(' '))
-    t.match(f.stderr(), /^logdaemon: .*\nTry 'logdaemon --help'\.\n$/)
-  }
-  const f = io({ env: {} })
-  t.equal(await main(['init', '-c', '/nonexistent/x.mjs'], f.io), 2, 'init without P4ROOT')
-  t.match(f.stderr(), /^logdaemon: P4ROOT is not set/)
-  const p = io()
-  t.equal(await main(['demo', '--port', 'x'], p.io), 2)
-})
-
-t.test('init writes the configuration, check reads it; refusing to overwrite exits 1', async (t) => {
-  const dir = t.testdir({ root: { 'checkpoint.3': '', 'journal.3': '', journal: '' } })
-  const file = join(dir, 'ld.mjs')
-  const init = io({ env: { P4ROOT: join(dir, 'root') } })
-  t.equal(await main(['init', '--config', file], init.io), 0)
-  t.match(init.stdout().toString(), new RegExp(`^wrote ${file} for the server root ${join(dir, 'root')} \\(from: 3\\)`))
-  t.ok(existsSync(file))
-  const again = io({ env: { P4ROOT: join(dir, 'root') } })
-  t.equal(await main(['init', '--config', file], again.io), 1)
-  t.match(again.stderr(), /^logdaemon: .* exists: it was left as it is\. Pass --force/)
-  const check = io()
-  t.equal(await main(['check', '-c', file], check.io), 0)
-  t.match(check.stdout().toString(), /is valid\.[^]*journal\.3 +plain/)
-})
-
-t.test('check: problems exit 1; an invalid or missing configuration exits 1 naming the keys', async (t) => {
-  const dir = t.testdir({
-    'gap.json': JSON.stringify({ server: { root: 'root' }, from: 1, listeners: [{ type: 'print' }] }),
-    'bad.json': JSON.stringify({ server: { root: 'root', jornal: 'x' }, listeners: [{ type: 'mirror' }] }),
-    root: { 'journal.1': '', 'journal.3': '', journal: '' },
-  })
-  const gap = io()
-  t.equal(await main(['check', '-c', join(dir, 'gap.json')], gap.io), 1)
-  t.match(gap.stdout().toString(), /problems that would stop the daemon:\n {2}- journal 2 is missing/)
-  const bad = io()
-  t.equal(await main(['check', '-c', join(dir, 'bad.json')], bad.io), 1)
-  t.match(bad.stderr(), /^logdaemon: .*bad\.json is invalid:\n {2}server\.jornal: unknown key\n {2}listeners\[0\]\.options\.dir: missing \(expected string\)/)
-  const missing = io()
-  t.equal(await main(['check', '-c', join(dir, 'none.json')], missing.io), 1)
-  t.match(missing.stderr(), /does not exist: write one with 'logdaemon init'/)
-})
-
-t.test('run: reads until the stop signal, then exits 0; a start that fails exits 1', async (t) => {
-  const dir = t.testdir()
-  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 11 })
-  for (let i = 0; i < 10; i++) await sim.appendTransaction()
+async function server(dir: string): Promise<void> {
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 5, startJournal: 3 })
+  for (let i = 0; i < 3; i++) await sim.appendTransaction()
   await sim.close()
-  const file = join(dir, 'c.json')
-  writeFileSync(
-    file,
-    JSON.stringify({
-      server: { root: 'root' },
-      from: 1,
-      status: false,
-      log: { level: 'info', file: 'daemon.log' },
-      listeners: [{ type: 'mirror', options: { dir: 'mirror', fsync: false } }],
-    }),
-  )
-  const stop = new AbortController()
-  const f = io({ signal: stop.signal })
-  const running = main(['run', '-c', file], f.io)
-  const size = sim.journalBytes(1).length
-  while (!existsSync(join(dir, 'mirror', 'journal.1')) || readFileSync(join(dir, 'mirror', 'journal.1')).length < size) await tick(20)
-  stop.abort()
-  t.equal(await running, 0)
-  t.ok(readFileSync(join(dir, 'mirror', 'journal.1')).equals(sim.journalBytes(1)))
-  const log = readFileSync(join(dir, 'daemon.log'), 'utf8')
-  t.match(log, /"msg":"reading from 1\/0 \(from\)"/)
-  t.match(log, /"msg":"stopped at 1\/\d+"/)
-  t.equal(f.stderr(), '')
+}
 
-  writeFileSync(file, JSON.stringify({ server: { root: 'elsewhere' }, state: 'other.json', status: false, listeners: [{ type: 'print' }] }))
-  const nostart = io({ signal: new AbortController().signal })
-  t.equal(await main(['run', '-c', file], nostart.io), 1)
-  t.match(nostart.stderr(), /^logdaemon: no saved state and no start point/)
+const logLines = (stderr: string) => stderr.split('\n').filter((l) => l !== '' && !l.startsWith('logdaemon: '))
+
+t.test('logs: JSON lines when stderr is not a terminal, at the asked level', { skip: binSkip }, async (t) => {
+  const dir = failingSetup(t)
+  await server(dir)
+  const info = logdaemon(['run', '-c', 'c.json'], { cwd: dir })
+  t.equal(info.status, 1, 'the listener fails')
+  const lines = logLines(info.stderr).map((l) => JSON.parse(l) as { level: number; msg: string })
+  t.ok(lines.some((l) => l.level === 30 && /^reading from 3\/0/.test(l.msg)), 'info: where it starts')
+  t.ok(lines.some((l) => l.level === 50 && /this listener cannot open/.test(l.msg)), 'error: the failure')
+  t.match(info.stderr, /\nlogdaemon: listener "fail" failed in open: this listener cannot open/, 'and one line for the operator')
+
+  const env = logdaemon(['run', '-c', 'c.json'], { cwd: dir, env: { LOGDAEMON_LOG_LEVEL: 'error' } })
+  t.equal(env.status, 1)
+  t.same(logLines(env.stderr).map((l) => (JSON.parse(l) as { level: number }).level), [50], 'LOGDAEMON_LOG_LEVEL=error: only the error')
+
+  const flag = logdaemon(['run', '-c', 'c.json', '--log-level', 'silent'], { cwd: dir, env: { LOGDAEMON_LOG_LEVEL: 'debug' } })
+  t.equal(flag.status, 1)
+  t.same(logLines(flag.stderr), [], '--log-level beats LOGDAEMON_LOG_LEVEL')
+
+  const bad = logdaemon(['run', '-c', 'c.json'], { cwd: dir, env: { LOGDAEMON_LOG_LEVEL: 'loud' } })
+  t.equal(bad.status, 2)
+  t.match(bad.stderr, /^logdaemon: LOGDAEMON_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)\n/)
 })
 
-t.test('demo: runs until stopped, says where the status page is, and that the mirror is identical', async (t) => {
-  const stop = new AbortController()
-  const f = io({ signal: stop.signal })
-  const running = main(['demo', '--port', '0'], f.io)
-  while (!/status page: http/.test(f.stderr())) await tick(20)
-  await tick(700)
-  stop.abort()
-  t.equal(await running, 0)
-  t.match(f.stderr(), /logdaemon demo: status page: http:\/\/127\.0\.0\.1:\d+\//)
-  t.match(f.stderr(), /mirror byte-identical to the journals: yes/)
-  const dir = /server root (\S+)\/root/.exec(f.stderr())?.[1]
-  t.notOk(dir && existsSync(dir), 'the temporary root is removed')
+t.test('logs: readable lines when stderr is a terminal', { skip: ptySkip }, async (t) => {
+  const dir = failingSetup(t)
+  await server(dir)
+  // script(1) runs the bin on a pseudo-terminal; what the terminal showed comes back on stdout.
+  const command = [process.execPath, BIN, 'run', '-c', 'c.json'].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
+  const tty = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, encoding: 'utf8', env: { ...process.env, LOGDAEMON_LOG_LEVEL: '' } })
+  t.equal(tty.status, 1, tty.stdout)
+  // eslint-disable-next-line no-control-regex
+  const shown = tty.stdout.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, '')
+  t.match(shown, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: reading from 3\/0/m, 'info lines are pretty-printed')
+  t.match(shown, /^\[\d\d:\d\d:\d\d\.\d{3}\] ERROR: listener "fail" failed in open/m)
+  t.notMatch(shown, /"level":/, 'no JSON')
 })

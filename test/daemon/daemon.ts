@@ -153,6 +153,28 @@ t.test('the signal stops it like stop()', async (t) => {
   await sim.close()
 })
 
+t.test('kill() stops at once with ERR_KILLED (not a listener failure); the state stays behind what was finished', async (t) => {
+  const dir = t.testdir()
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 6 })
+  for (let i = 0; i < 20; i++) await sim.appendTransaction()
+  let release: () => void = () => {}
+  let seen = 0
+  const stuck = new (class extends BaseListener {
+    listen(): void | Promise<void> {
+      if (++seen === 10) return new Promise<void>((resolve) => (release = resolve))
+    }
+  })('stuck')
+  const daemon = new Daemon(await config(dir, { status: false }), { logger: silent, listeners: [stuck] })
+  await daemon.start()
+  await until(() => seen >= 10)
+  daemon.kill()
+  release() // the call in flight ends (a killed daemon waits for it, as for close())
+  await t.rejects(daemon.done, { code: 'ERR_KILLED' })
+  const saved = await readState(join(dir, 'logdaemon.state.json'))
+  t.ok(saved === null || saved.offset < sim.journalBytes(1).length, 'nothing past the stuck entry was committed')
+  await sim.close()
+})
+
 t.test('a listener module that does not load fails the start with ERR_LISTENER_LOAD; those made before it are closed', async (t) => {
   const dir = t.testdir({ root: { journal: '' } })
   let closed = 0

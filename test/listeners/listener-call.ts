@@ -1,6 +1,6 @@
 import t from 'tap'
 import { isThenable, listenerFailed, retryCall, RetryFailure, type RetryContext } from '../../lib/listeners/listener-call.js'
-import { retrySettings } from '../../lib/listeners/retry-options.js'
+import { retrySettings } from '../../lib/retry.js'
 import { transactions } from '../helpers/entries.js'
 
 function context(signal = new AbortController().signal): RetryContext & { retries: string[] } {

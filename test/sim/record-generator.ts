@@ -78,7 +78,7 @@ function parseRecord(rec: Buffer): Parsed {
   }
 }
 
-/** Checks the rules of JOURNAL-FORMAT.md for one record; returns its op. */
+/** Checks the rules of docs/journal-format.md for one record; returns its op. */
 function checkRecord(rec: Buffer): string {
   const p = parseRecord(rec)
   const op = p.values[0]?.toString() ?? ''

@@ -8,6 +8,12 @@ import { JournalEntry } from '../../lib/journal/entry.js'
 import { encodeRecord } from '../../lib/journal/encoder.js'
 import { ErrorCodes, LogdaemonError } from '../../lib/errors.js'
 
+/**
+ * The little of the DOM the page functions below use. They run in the
+ * browser; the Node code (and this file) is compiled without the DOM types.
+ */
+declare const document: { getElementById(id: string): { textContent: string | null; dataset: Record<string, string | undefined> } | null }
+
 /** Debian's chromium, installed by .ci/run (playwright-core ships no browser). */
 const CHROMIUM = '/usr/bin/chromium'
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium) to run the status page in a browser`

@@ -92,7 +92,7 @@ t.test('entries without a journal number cannot be mirrored', async (t) => {
   const e = transactions(1).entries[0]!
   const anonymous = Object.assign(Object.create(Object.getPrototypeOf(e)), e, { position: { ...e.position, journal: null } }) as JournalEntry
   const m = mirror(dir)
-  await t.rejects(async () => m.listen(anonymous), { code: 'ERR_MIRROR_GAP' })
+  await t.rejects(async () => m.listen(anonymous), { code: 'ERR_JOURNAL_UNNUMBERED' })
   await m.close()
 })
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { retryOptionsSchema } from '../../../retry.js'
 import { FIXED_SSH_OPTIONS } from './ssh-channel.js'
 
 /**
@@ -9,15 +10,6 @@ import { FIXED_SSH_OPTIONS } from './ssh-channel.js'
 export const DEFAULT_MAX_BUFFER_BYTES = 16 * 1024 * 1024
 
 const fixed = new Set(Object.keys(FIXED_SSH_OPTIONS).map((k) => k.toLowerCase()))
-
-const reconnectSchema = z
-  .object({
-    retries: z.number().int().min(0).default(5).describe('Reconnect attempts before listen/sync fail (the daemon then retries the listener by its own policy).'),
-    minTimeout: z.number().int().min(0).default(1000).describe('Milliseconds before the first reconnect.'),
-    maxTimeout: z.number().int().min(0).default(30_000).describe('Longest wait between reconnects, in milliseconds.'),
-    factor: z.number().min(1).default(2).describe('Backoff factor between reconnects.'),
-  })
-  .strict()
 
 /** The `hot-backup` listener's options. */
 export const optionsSchema = z
@@ -76,7 +68,9 @@ export const optionsSchema = z
       .default(DEFAULT_MAX_BUFFER_BYTES)
       .describe('Bound on bytes held in memory, waiting to be sent or acknowledged. A transaction larger than this is sent in pieces.'),
     connectTimeout: z.number().int().min(1).default(15).describe('Seconds for ssh to connect (ConnectTimeout); the remote must answer within twice that.'),
-    reconnect: reconnectSchema.default(reconnectSchema.parse({})).describe('Backoff for reconnecting (p-retry).'),
+    reconnect: retryOptionsSchema
+      .default({})
+      .describe('Backoff for reconnecting (p-retry; default 5 retries, 1 s doubling to 30 s). Past the retries listen/sync fail and the daemon retries the listener by its own policy.'),
   })
   .strict()
   .refine((o) => o.remoteDir !== null || o.remoteCommand !== null, {
@@ -85,3 +79,6 @@ export const optionsSchema = z
   })
 
 export type HotBackupOptions = z.infer<typeof optionsSchema>
+
+/** The options as written (defaults not yet filled in). */
+export type HotBackupInput = z.input<typeof optionsSchema>

@@ -29,18 +29,19 @@
  *   a failed login (ERR_SSH_AUTH) and a gap are not retried.
  */
 import { resolve } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import pRetry, { AbortError } from 'p-retry'
+import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, isLogdaemonError } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
+import { DEFAULT_RECONNECT, retrySettings, type RetryOptions } from '../../../retry.js'
 import { HeldBytes, type Chunk } from './hot-backup-held.js'
-import { optionsSchema, type HotBackupOptions } from './hot-backup-options.js'
+import { optionsSchema, type HotBackupInput, type HotBackupOptions } from './hot-backup-options.js'
 import { remoteCommand } from './hot-backup-remote.js'
 import type { Listener, ListenerContext, ListenerLogger } from '../../listener.js'
 import { SshChannel, type SshTarget } from './ssh-channel.js'
 
-export { optionsSchema, type HotBackupOptions }
+export { optionsSchema, type HotBackupInput, type HotBackupOptions }
 
 const FATAL: ReadonlySet<string> = new Set([ErrorCodes.SSH_HOST_KEY, ErrorCodes.SSH_AUTH, ErrorCodes.REMOTE_GAP])
 
@@ -49,6 +50,7 @@ const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 export class HotBackupListener implements Listener {
   readonly name: string
   readonly #options: HotBackupOptions
+  readonly #reconnect: Required<RetryOptions>
   readonly #target: SshTarget
   readonly #command: string
   #logger: ListenerLogger = silent
@@ -66,9 +68,15 @@ export class HotBackupListener implements Listener {
   #strikes = 0
   #lastLoss: Error | null = null
 
-  constructor(options: HotBackupOptions, name = 'hot-backup') {
+  /** Validates `options` (ERR_CONFIG_INVALID here, never later) and fills in the defaults. */
+  constructor(options: HotBackupInput, name = 'hot-backup') {
     this.name = name
-    this.#options = { ...options }
+    const parsed = optionsSchema.safeParse(options)
+    if (!parsed.success) {
+      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${name}": invalid options:\n${z.prettifyError(parsed.error)}`, { retryable: false })
+    }
+    this.#options = parsed.data
+    this.#reconnect = retrySettings(parsed.data.reconnect, DEFAULT_RECONNECT)
     const o = this.#options
     this.#target = {
       ssh: o.ssh,
@@ -106,9 +114,10 @@ export class HotBackupListener implements Listener {
     if (this.#closed) throw new LogdaemonError(ErrorCodes.REMOTE_FAILED, `${this.name} is closed`)
     const { journal, offset, end } = entry.position
     if (journal === null) {
-      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${this.name} needs numbered journals (journal.N): got an entry without a journal number`, {
+      throw new LogdaemonError(ErrorCodes.JOURNAL_UNNUMBERED, `${this.name} needs numbered journals (journal.N): got an entry without a journal number`, {
         offset,
         line: entry.position.line,
+        retryable: false,
       })
     }
     if (this.#taken === null || journal > this.#taken.journal) {
@@ -237,19 +246,17 @@ export class HotBackupListener implements Listener {
   }
 
   /**
-   * Opens a channel with p-retry's backoff. A channel that connects and is
-   * then lost before any acknowledgement (the standby fails every write,
-   * say) counts too: past `reconnect.retries` such losses the last one is
-   * thrown (and the count starts again for the daemon's next retry).
+   * Opens a channel with p-retry's backoff (the only wait). A channel that
+   * connects and is then lost before any acknowledgement (the standby fails
+   * every write, say) counts too: past `reconnect.retries` such losses the
+   * last one is thrown (and the count starts again for the daemon's next
+   * retry, which waits by the daemon's retry policy).
    */
   async #connect(): Promise<SshChannel> {
-    const r = this.#options.reconnect
+    const r = this.#reconnect
     if (this.#strikes > r.retries && this.#lastLoss !== null) {
       this.#strikes = 0
       throw this.#lastLoss
-    }
-    if (this.#strikes > 0) {
-      await delay(Math.min(r.maxTimeout, r.minTimeout * r.factor ** (this.#strikes - 1)), undefined, { signal: this.#signal })
     }
     return pRetry(
       async () => {
@@ -265,10 +272,7 @@ export class HotBackupListener implements Listener {
         }
       },
       {
-        retries: r.retries,
-        minTimeout: r.minTimeout,
-        maxTimeout: r.maxTimeout,
-        factor: r.factor,
+        ...r,
         signal: this.#signal,
         onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
           this.#logger.warn({ listener: this.name, err: error, attemptNumber, retriesLeft }, 'hot-backup: connection to the standby failed')

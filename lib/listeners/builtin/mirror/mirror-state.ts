@@ -11,12 +11,11 @@ interface MirrorStateFile {
 }
 
 function corrupt(file: string, why: string, cause?: unknown): LogdaemonError {
-  const err = new LogdaemonError(
+  return new LogdaemonError(
     ErrorCodes.MIRROR_MISMATCH,
     `mirror state ${file} ${why}: restore it from a backup, or delete the mirror directory's files to mirror again from the start`,
-    { file, cause },
+    { file, cause, retryable: false },
   )
-  return Object.assign(err, { retryable: false })
 }
 
 /** Reads the state file; a missing file is an empty mirror. */

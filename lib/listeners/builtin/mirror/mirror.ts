@@ -32,10 +32,6 @@ export type MirrorOptions = z.infer<typeof optionsSchema>
  */
 const FLUSH_BYTES = 64 * 1024
 
-function permanent(err: LogdaemonError): LogdaemonError {
-  return Object.assign(err, { retryable: false })
-}
-
 /**
  * Writes the exact bytes of every journal to `DIR/journal.N`.
  *
@@ -106,13 +102,11 @@ export class MirrorListener extends BaseListener {
       if (!isErrnoException(err) || err.code !== 'ENOENT') throw err
     }
     if (size < committed) {
-      throw permanent(
-        new LogdaemonError(
-          ErrorCodes.MIRROR_MISMATCH,
-          `mirror ${file} has ${size} bytes but ${committed} were committed: it was truncated or replaced. ` +
-            `Restore it, or remove it and its entry in ${this.#stateFile} and restart from journal ${n} (from: ${n})`,
-          { file, journal: n, offset: size },
-        ),
+      throw new LogdaemonError(
+        ErrorCodes.MIRROR_MISMATCH,
+        `mirror ${file} has ${size} bytes but ${committed} were committed: it was truncated or replaced. ` +
+          `Restore it, or remove it and its entry in ${this.#stateFile} and restart from journal ${n} (from: ${n})`,
+        { file, journal: n, offset: size, retryable: false },
       )
     }
     const fh = await open(file, size === 0 ? 'w' : 'r+')
@@ -157,12 +151,11 @@ export class MirrorListener extends BaseListener {
     if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush()
     const n = entry.position.journal
     if (n === null) {
-      throw permanent(
-        new LogdaemonError(ErrorCodes.MIRROR_GAP, `the mirror needs numbered journals, but the entry at ${formatWhere(entry.position)} has no journal number`, {
-          offset: entry.position.offset,
-          line: entry.position.line,
-        }),
-      )
+      throw new LogdaemonError(ErrorCodes.JOURNAL_UNNUMBERED, `the mirror needs numbered journals, but the entry at ${formatWhere(entry.position)} has no journal number`, {
+        offset: entry.position.offset,
+        line: entry.position.line,
+        retryable: false,
+      })
     }
     await this.#switchTo(n)
     this.#accept(entry, n)
@@ -174,13 +167,11 @@ export class MirrorListener extends BaseListener {
     const length = this.#lengths.get(n) ?? 0
     if (end <= length) return // already mirrored: a replay after a restart
     if (offset > length) {
-      throw permanent(
-        new LogdaemonError(
-          ErrorCodes.MIRROR_GAP,
-          `mirror ${this.fileOf(n)} has ${length} bytes but the next entry starts at offset ${offset}: the bytes between would be missing. ` +
-            `Start the daemon at the beginning of journal ${n} (from: ${n}, with a fresh state file)`,
-          { file: this.fileOf(n), journal: n, offset, line: entry.position.line },
-        ),
+      throw new LogdaemonError(
+        ErrorCodes.MIRROR_GAP,
+        `mirror ${this.fileOf(n)} has ${length} bytes but the next entry starts at offset ${offset}: the bytes between would be missing. ` +
+          `Start the daemon at the beginning of journal ${n} (from: ${n}, with a fresh state file)`,
+        { file: this.fileOf(n), journal: n, offset, line: entry.position.line, retryable: false },
       )
     }
     if (this.#pendingBytes === 0) this.#pendingStart = length

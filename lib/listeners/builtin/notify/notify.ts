@@ -5,7 +5,6 @@ import { ChangeCollector, type CollectorSkip, type SubmittedChange } from './cha
 import { createChangeFilter } from './change-filter.js'
 import { changePayload } from './change-message.js'
 import { optionsSchema, type NotifyInput, type NotifyOptions } from './notify-options.js'
-import { RecentSet } from './recent-set.js'
 import { SmtpSender } from './smtp-sender.js'
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
@@ -16,6 +15,34 @@ export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
 export type { ChangePayload } from './change-message.js'
 export { signBody, verifySignature } from './webhook-sender.js'
+
+/** A Set that keeps only its `limit` most recently added members: the oldest is forgotten first. */
+export class RecentSet<T> {
+  readonly #members = new Set<T>()
+  readonly #limit: number
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  get size(): number {
+    return this.#members.size
+  }
+
+  has(value: T): boolean {
+    return this.#members.has(value)
+  }
+
+  /** Adds `value` as the newest member (moving it up if it was there). */
+  add(value: T): void {
+    this.#members.delete(value)
+    this.#members.add(value)
+    if (this.#members.size > this.#limit) {
+      const [oldest] = this.#members
+      this.#members.delete(oldest as T)
+    }
+  }
+}
 
 type Channel = 'smtp' | 'webhook' | 'reviews'
 

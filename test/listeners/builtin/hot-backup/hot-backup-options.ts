@@ -18,10 +18,10 @@ t.test('defaults', async (t) => {
     fsync: true,
     maxBufferBytes: DEFAULT_MAX_BUFFER_BYTES,
     connectTimeout: 15,
-    reconnect: { retries: 5, minTimeout: 1000, maxTimeout: 30_000, factor: 2 },
+    reconnect: {},
   })
   t.equal(DEFAULT_MAX_BUFFER_BYTES, 16 * 1024 * 1024)
-  t.same(optionsSchema.parse({ host: 'h', remoteDir: 'd', reconnect: { retries: 1 } }).reconnect, { retries: 1, minTimeout: 1000, maxTimeout: 30_000, factor: 2 })
+  t.same(optionsSchema.parse({ host: 'h', remoteDir: 'd', reconnect: { retries: 1 } }).reconnect, { retries: 1 })
 })
 
 t.test('every error names the key', async (t) => {
@@ -39,4 +39,20 @@ t.test('every error names the key', async (t) => {
   bad({ host: 'h', remoteDir: 'd', maxBufferBytes: 0 }, 'maxBufferBytes')
   bad({ host: 'h', remoteDir: 'd', reconnect: { tries: 3 } }, 'reconnect')
   t.ok(optionsSchema.safeParse({ host: 'standby', remoteCommand: '/usr/local/bin/hot-backup-receiver' }).success, 'remoteCommand instead of remoteDir')
+})
+
+t.test('the listener validates its options when constructed, not when it runs', async (t) => {
+  const { HotBackupListener } = await import('../../../../lib/listeners/builtin/hot-backup/hot-backup.js')
+  t.throws(() => new HotBackupListener({ host: 'standby' }, 'hb'), { code: 'ERR_CONFIG_INVALID', message: /^listener "hb": invalid options:\n.*remoteDir/s })
+  t.throws(() => new HotBackupListener({ host: '-oProxyCommand=x', remoteDir: 'd' }), { code: 'ERR_CONFIG_INVALID', message: /host/ })
+  t.doesNotThrow(() => new HotBackupListener({ host: 'standby', remoteDir: '/p4/hot', reconnect: { retries: 1 } }))
+})
+
+t.test('an entry without a journal number: ERR_JOURNAL_UNNUMBERED, not retried', async (t) => {
+  const { HotBackupListener } = await import('../../../../lib/listeners/builtin/hot-backup/hot-backup.js')
+  const { JournalEntry } = await import('../../../../lib/journal/entry.js')
+  const raw = Buffer.from('@ex@ 1 1700000000\n')
+  const entry = new JournalEntry(raw, { journal: null, offset: 0, end: raw.length, line: 1 })
+  const l = new HotBackupListener({ host: 'standby', remoteDir: '/p4/hot' })
+  await t.rejects(async () => l.listen(entry), { code: 'ERR_JOURNAL_UNNUMBERED', retryable: false })
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { whenDrained } from '../../lib/listeners/when-drained.js'
+import { whenDrained } from '../../lib/listeners/listener-chain.js'
 
 /** An object-mode Writable of highWaterMark 1 whose writes finish when `release()` is called. */
 function held(): Writable & { release(): void } {

@@ -1,7 +1,6 @@
 import t from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { TurnClock } from '../../lib/status/turn-clock.js'
-import { StatusTracker } from '../../lib/status/status-tracker.js'
+import { StatusTracker, TurnClock } from '../../lib/status/status-tracker.js'
 
 t.test('reads its source once per event-loop turn', async (t) => {
   let reads = 0

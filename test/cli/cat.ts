@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync, readFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
-import { main } from '../../bin/logdaemon-cat.js'
+import { main } from '../../lib/cli/cat.js'
 import { fakeIO } from '../helpers/stdio.js'
 import { FIXTURE_DIR, FIXTURE_RECORDS, fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 

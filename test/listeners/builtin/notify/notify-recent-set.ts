@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RecentSet } from '../../../../lib/listeners/builtin/notify/recent-set.js'
+import { RecentSet } from '../../../../lib/listeners/builtin/notify/notify.js'
 
 t.test('keeps the newest members up to the limit', async (t) => {
   const s = new RecentSet<number>(3)

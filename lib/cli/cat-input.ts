@@ -1,0 +1,175 @@
+import { stat } from 'node:fs/promises'
+import type { Readable, Writable } from 'node:stream'
+import { maybeGunzip } from '../files/gunzip.js'
+import { FileReader } from '../files/file-reader.js'
+import { journalNumberOf } from '../files/journal-name.js'
+import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
+import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
+import { entryToJsonLine } from '../journal/entry-json.js'
+import { JsonLineWriter } from '../journal/json-line-writer.js'
+import { JournalFramer } from '../journal/framer.js'
+
+export type CatFormat = 'raw' | 'json'
+
+export interface CatOptions extends EntryFilterOptions {
+  format: CatFormat
+  encoding: FieldEncoding
+  skipMalformed: boolean
+  allowIncomplete: boolean
+  maxEntryBytes?: number
+}
+
+/** What one input produced. */
+export interface CatCounts {
+  entries: number
+  malformedSkipped: number
+  oversizeSkipped: number
+}
+
+/**
+ * Output is gathered per input chunk and written in one piece: a write per
+ * record would cost more than framing it. One chunk of output is the bound
+ * (an input chunk, 64 KiB by default, or its JSON, a few times larger).
+ */
+async function write(out: Writable, data: string | Buffer): Promise<void> {
+  if (out.destroyed || out.writableEnded) throw Object.assign(new Error('output closed'), { code: 'EPIPE' })
+  if (!out.write(data)) {
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        out.off('drain', ok).off('close', closed).off('error', done)
+        if (err) reject(err)
+        else resolve()
+      }
+      const ok = () => done()
+      const closed = () => done(Object.assign(new Error('output closed'), { code: 'EPIPE' }))
+      out.on('drain', ok).on('close', closed).on('error', done)
+    })
+  }
+}
+
+/**
+ * Opens `file` (or stdin for `-`) as a stream of decompressed bytes, gzip
+ * recognised by its magic bytes. `onBytes` sees the bytes as read from the
+ * file (compressed), for progress against the file's size.
+ */
+export function openInput(file: string, stdin: Readable, onBytes?: (n: number) => void): Readable {
+  const raw = file === '-' ? stdin : new FileReader(file)
+  const inflated = maybeGunzip({ file })
+  raw.on('error', (err: Error) => inflated.destroy(err))
+  if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length))
+  return raw.pipe(inflated)
+}
+
+/**
+ * Writes one input's records to `out` in the chosen format. Throws the
+ * framing error after writing every good record before it.
+ */
+export async function catInput(
+  input: Readable,
+  file: string,
+  out: Writable,
+  options: CatOptions,
+): Promise<CatCounts> {
+  const name = file === '-' ? null : file
+  const framer = new JournalFramer({
+    journal: name ? journalNumberOf(name) : null,
+    file: file === '-' ? '-' : file,
+    skipMalformed: options.skipMalformed,
+    ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
+  })
+  const journal = name ? journalNumberOf(name) : null
+  const filter = createEntryFilter(options)
+  const json = options.format === 'json'
+  const encoding = options.encoding
+  let entries = 0
+  const jsonOut = json ? new JsonLineWriter(name, encoding) : null
+  // Raw output is kept as runs of adjacent records: one view per run, not per record.
+  let runs: Buffer[] = []
+  let runSource: Buffer | null = null
+  let runStart = 0
+  let runEnd = 0
+  const addRaw = (source: Buffer, start: number, end: number): void => {
+    if (source === runSource && start === runEnd) {
+      runEnd = end
+      return
+    }
+    if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+    runSource = source
+    runStart = start
+    runEnd = end
+  }
+
+  const toEntry = (
+    source: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    line: number,
+    incomplete = false,
+  ): JournalEntry => new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
+
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
+    if (!filter) {
+      entries++
+      if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
+      else addRaw(source, start, end)
+      return
+    }
+    const entry = toEntry(source, start, end, offset, line)
+    if (filter && !filter(entry)) return
+    entries++
+    if (jsonOut) jsonOut.add(source, start, end, journal, offset, line)
+    else addRaw(source, start, end)
+  }
+
+  const flush = async (): Promise<void> => {
+    if (jsonOut) {
+      const data = jsonOut.take()
+      if (data) await write(out, data)
+    } else {
+      if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+      runSource = null
+      if (runs.length) {
+        const data = runs.length === 1 ? runs[0]! : Buffer.concat(runs)
+        runs = []
+        await write(out, data)
+      }
+    }
+  }
+
+  try {
+    for await (const chunk of input) {
+      framer.push(chunk as Buffer, sink)
+      await flush()
+    }
+    const rest = options.allowIncomplete ? framer.takePending() : null
+    if (rest) {
+      const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, true)
+      if (!filter || filter(entry)) {
+        entries++
+        if (jsonOut) jsonOut.addText(entryToJsonLine(entry, name))
+        else addRaw(rest.raw, 0, rest.raw.length)
+      }
+    }
+    const incomplete = framer.incompleteError()
+    if (incomplete) throw incomplete
+  } finally {
+    // Whatever was framed before an error is good: it goes out first.
+    await flush()
+  }
+  return { entries, malformedSkipped: framer.malformedSkipped, oversizeSkipped: framer.oversizeSkipped }
+}
+
+/** Total size of the named files, or null when any is stdin or unknown. */
+export async function totalSize(files: readonly string[]): Promise<number | null> {
+  let total = 0
+  for (const f of files) {
+    if (f === '-') return null
+    try {
+      total += (await stat(f)).size
+    } catch {
+      return null
+    }
+  }
+  return total
+}

@@ -1,0 +1,70 @@
+import { inflaterName } from '../files/gunzip.js'
+import { VERSION } from '../version.js'
+import { checkCommand } from './check.js'
+import { exitCodeOf, messageOf, type CliIO, type Command } from './command.js'
+import { demoCommand } from './demo.js'
+import { initCommand } from './init.js'
+import { parseOptions, renderHelp, suggest, type OptionTable } from './options.js'
+import { runCommand } from './run.js'
+
+const NAME = 'logdaemon'
+
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  init: initCommand,
+  check: checkCommand,
+  run: runCommand,
+  demo: demoCommand,
+}
+
+const HELP_OPTION = { type: 'boolean', short: 'h', help: 'show this help' } as const
+
+/** Options that go before the command. */
+const GLOBAL_OPTIONS: OptionTable = {
+  version: { type: 'boolean', short: 'V', help: 'print the version' },
+  help: HELP_OPTION,
+}
+
+const SUMMARY = `Streams a Perforce server's journal to listeners.\n\nCommands:\n${Object.entries(COMMANDS)
+  .map(([c, cmd]) => `  ${c.padEnd(7)}${cmd.brief}`)
+  .join('\n')}\n\n'${NAME} COMMAND --help' shows the options of a command.`
+
+/** Runs `logdaemon` and returns its exit code: 0 ok, 1 runtime, data or configuration error, 2 usage. */
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  const say = (msg: string): void => void io.stderr.write(`${NAME}: ${msg}\n`)
+  const at = argv.findIndex((a) => !a.startsWith('-'))
+  const name = at === -1 ? undefined : argv[at]
+  const command = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
+  const helpHint = command ? `${NAME} ${name} --help` : `${NAME} --help`
+  const usage = (msg: string): number => {
+    say(`${msg}\nTry '${helpHint}'.`)
+    return 2
+  }
+  try {
+    if (!command) {
+      // No command (or an unknown one): only the global options can be here.
+      const { values } = parseOptions(at === -1 ? argv : argv.slice(0, at), GLOBAL_OPTIONS)
+      if (values.help) {
+        io.stdout.write(renderHelp({ usage: `${NAME} <${Object.keys(COMMANDS).join('|')}> [options]`, summary: SUMMARY }, GLOBAL_OPTIONS))
+        return 0
+      }
+      if (values.version) {
+        io.stdout.write(`${NAME} ${VERSION} (gzip inflater: ${inflaterName()})\n`)
+        return 0
+      }
+      if (name === undefined) return usage('a command is required')
+      const hint = suggest(name, Object.keys(COMMANDS))
+      return usage(`unknown command ${JSON.stringify(name)}${hint ? ` (did you mean ${hint}?)` : ''}`)
+    }
+    const table: OptionTable = { ...command.options, help: HELP_OPTION }
+    const { values, positionals } = parseOptions([...argv.slice(0, at), ...argv.slice(at + 1)], table)
+    if (values.help) {
+      io.stdout.write(renderHelp(command, table))
+      return 0
+    }
+    if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`)
+    return await command.run(values, io, say)
+  } catch (err) {
+    const code = exitCodeOf(err)
+    return code === 2 ? usage(messageOf(err)) : (say(messageOf(err)), code)
+  }
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod'
+
+/**
+ * How a failing operation is retried: p-retry's options, one shape for the
+ * listeners (the daemon's `retry`), hot-backup's reconnects and the wait for a
+ * `.gz` archive that is still being written. The delay before retry k
+ * (1-based) is `min(minTimeout * factor^(k-1), maxTimeout)`, times a random
+ * 1–2 when `randomize`. Each user has its own defaults (below); a value left
+ * undefined takes the default.
+ */
+export interface RetryOptions {
+  /** Retries after the first failed attempt. */
+  retries?: number
+  /** Delay before the first retry, in ms. */
+  minTimeout?: number
+  /** Longest delay between attempts, in ms. */
+  maxTimeout?: number
+  /** Growth of the delay per attempt. */
+  factor?: number
+  /** Multiply each delay by a random 1–2 (spreads reconnect storms). */
+  randomize?: boolean
+}
+
+/** A listener call: 8 retries, 1 s doubling to 60 s, randomized (about 3 minutes in all). */
+export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
+  retries: 8,
+  minTimeout: 1000,
+  maxTimeout: 60_000,
+  factor: 2,
+  randomize: true,
+})
+
+/** A `.gz` archive ending early: 6 retries, 100 ms doubling to 2 s (about 5 s in all before ERR_GZIP_TRUNCATED). */
+export const DEFAULT_GZIP_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
+  retries: 6,
+  minTimeout: 100,
+  maxTimeout: 2000,
+  factor: 2,
+  randomize: false,
+})
+
+/** hot-backup reconnecting to the standby: 5 retries, 1 s doubling to 30 s. */
+export const DEFAULT_RECONNECT: Readonly<Required<RetryOptions>> = Object.freeze({
+  retries: 5,
+  minTimeout: 1000,
+  maxTimeout: 30_000,
+  factor: 2,
+  randomize: false,
+})
+
+/** The configuration's form of RetryOptions (every key optional; the defaults are the user's, above). */
+export const retryOptionsSchema = z
+  .strictObject({
+    retries: z.number().int().min(0).optional().describe('Retries after the first failed attempt.'),
+    minTimeout: z.number().int().min(0).optional().describe('Delay before the first retry, ms.'),
+    maxTimeout: z.number().int().min(0).optional().describe('Longest delay between attempts, ms.'),
+    factor: z.number().min(1).optional().describe('Growth of the delay per attempt.'),
+    randomize: z.boolean().optional().describe('Multiply each delay by a random 1–2.'),
+  })
+  .describe("How a failing operation is retried (p-retry's options).") satisfies z.ZodType<RetryOptions>
+
+/** Errors that carry `retryable: false` fail at once (a mirror gap, a bad option). */
+export function isRetryable(err: Error): boolean {
+  return (err as { retryable?: unknown }).retryable !== false
+}
+
+/** The retry settings with the defaults filled in (undefined values do not override). */
+export function retrySettings(options: RetryOptions = {}, defaults: Readonly<Required<RetryOptions>> = DEFAULT_RETRY): Required<RetryOptions> {
+  return { ...defaults, ...definedOnly(options) }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}

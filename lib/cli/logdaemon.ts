@@ -5,6 +5,7 @@ import { exitCodeOf, messageOf, type CliIO, type Command } from './command.js'
 import { demoCommand } from './demo.js'
 import { initCommand } from './init.js'
 import { parseOptions, renderHelp, suggest, type OptionTable } from './options.js'
+import { reviewsCommand } from './reviews.js'
 import { runCommand } from './run.js'
 
 const NAME = 'logdaemon'
@@ -14,6 +15,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   check: checkCommand,
   run: runCommand,
   demo: demoCommand,
+  reviews: reviewsCommand,
 }
 
 const HELP_OPTION = { type: 'boolean', short: 'h', help: 'show this help' } as const

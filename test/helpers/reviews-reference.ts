@@ -32,6 +32,8 @@ export class ExpectedReviews {
   readonly #reviews: Map<string, readonly string[]>
   readonly #users: readonly UserInfo[]
   changes = 0
+  /** The submits seen, in order: change, author, files. */
+  readonly submits: { change: number; user: string; files: readonly string[] }[] = []
 
   constructor(users: readonly UserInfo[], initial: ReadonlyMap<string, readonly string[]>) {
     this.#users = users
@@ -46,6 +48,7 @@ export class ExpectedReviews {
         else this.#reviews.delete(t.user)
       } else if (t.kind === 'submit') {
         this.changes++
+        this.submits.push({ change: t.submit.change, user: t.submit.user, files: t.submit.files })
         for (const [user, lines] of this.#reviews) {
           if (user === t.submit.user) continue
           if (!this.#users.some((u) => u.name === user)) continue
@@ -54,4 +57,12 @@ export class ExpectedReviews {
       }
     }
   }
+}
+
+/** The reviewers a change goes to under the given subscriptions (not its author). */
+export function reviewersOf(reviews: ReadonlyMap<string, readonly string[]>, submit: { user: string; files: readonly string[] }): string[] {
+  return [...reviews]
+    .filter(([user, lines]) => user !== submit.user && submit.files.some((f) => referenceReviewed(lines, f)))
+    .map(([user]) => user)
+    .sort()
 }

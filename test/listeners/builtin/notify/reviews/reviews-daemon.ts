@@ -7,7 +7,8 @@ import { Random } from '../../../../../lib/sim/random.js'
 import { SimulatedP4d } from '../../../../../lib/sim/simulated-p4d.js'
 import { tick } from '../../../../helpers/entries.js'
 import { startSmtpPeer, type ReceivedMail, type SmtpPeer } from '../../../../helpers/notify-peers.js'
-import { ExpectedReviews } from '../../../../helpers/reviews-reference.js'
+import { ExpectedReviews, reviewersOf } from '../../../../helpers/reviews-reference.js'
+import { spawnSync } from 'node:child_process'
 
 /**
  * The review mode end to end: a simulated p4d whose users edit their
@@ -108,6 +109,23 @@ t.test('each reviewer gets each matching change once, never their own', { skip: 
     t.match(mail.text, /because your Reviews in Perforce include:\n\t\S/, 'says which line matched')
     t.match(mail.headers.get('message-id') ?? '', new RegExp(`^<logdaemon\\.change-${change}\\.review\\.`), 'Message-ID per change and reviewer')
   }
+
+  // `logdaemon reviews` explains changes from the state the daemon left, with no server connection.
+  for (const submit of expected.submits.slice(-4)) {
+    const r = spawnSync(process.execPath, [BIN, 'reviews', '-c', config, '--change', String(submit.change), '--format', 'json'], { cwd: dir, encoding: 'utf8' })
+    t.equal(r.status, 0, `reviews --change ${submit.change} exits 0${r.stderr ? `: ${r.stderr}` : ''}`)
+    const report = JSON.parse(r.stdout || '[]') as { user: string; email: string; files: string[]; lines: string[]; excluded: string | null }[]
+    const mailed = report.filter((e) => e.excluded === null).map((e) => e.user).sort()
+    t.same(mailed, reviewersOf(sim.generator.reviews, submit), `change ${submit.change}: the reviewers the current subscriptions give`)
+    for (const e of report) t.equal(e.files.length, e.lines.length, `${e.user}: a matching line for each file`)
+    const own = report.find((e) => e.user === submit.user)
+    if (own) t.equal(own.excluded, 'the change is their own', 'the author is listed as not mailed')
+  }
+  const text = spawnSync(process.execPath, [BIN, 'reviews', '-c', config, '--change', String(expected.submits.at(-1)?.change)], { cwd: dir, encoding: 'utf8' })
+  t.match(text.stdout, /^change \d+ by \S+@\S*, \d+ file\(s\); subscriptions from the state file /, 'the text report says what it read')
+  const none = spawnSync(process.execPath, [BIN, 'reviews', '-c', config, '--change', '999999999'], { cwd: dir, encoding: 'utf8' })
+  t.equal(none.status, 1, 'an unknown change fails')
+  t.match(none.stderr, /change 999999999 was not submitted in the journals on disk/)
 })
 
 t.test('kill -9 at random points: every pair delivered, repeats carry the same Message-ID', { skip: binSkip }, async (t) => {

@@ -68,6 +68,11 @@ export class ReviewMailer {
     return this.#statePath
   }
 
+  /** Uses a state built elsewhere (tests, tools) instead of opening one. */
+  adopt(state: ReviewState): void {
+    this.#state = state
+  }
+
   /** Loads the state file, or builds the state from the checkpoint and saves it. */
   async open(context: ReviewContext): Promise<void> {
     const saved = await readReviewState(this.#statePath)

@@ -5,7 +5,7 @@ import { createJournalReader } from '../journal/read-journal.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
 import { readState } from '../files/state-file.js'
 import { ChangeCollector, type ChangeFile, type SubmittedChange } from '../listeners/builtin/notify/change-collector.js'
-import { optionsSchema, type ReviewsOptions } from '../listeners/builtin/notify/notify-options.js'
+import { optionsSchema, reviewsOptionsOf, type ReviewsOptions } from '../listeners/builtin/notify/notify-options.js'
 import { textDecoder } from '../listeners/builtin/notify/text-decoder.js'
 import type { ReviewExplanation, ReviewState } from '../listeners/builtin/notify/reviews/review-state.js'
 import { findCheckpoint, readReviewState, seedReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
@@ -31,7 +31,7 @@ export async function loadReviewStateOf(config: DaemonConfig): Promise<{ state: 
   if (!listener) {
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${config.file ?? 'the configuration'} has no notify listener with reviews: nothing to explain`)
   }
-  const options = optionsSchema.parse(listener.options).reviews as ReviewsOptions
+  const options = reviewsOptionsOf(optionsSchema.parse(listener.options)) as ReviewsOptions
   const statePath = isAbsolute(options.state) ? options.state : resolve(config.baseDir, options.state)
   const saved = await readReviewState(statePath)
   if (saved) return { state: saved, source: `the state file ${statePath}`, options }

@@ -94,7 +94,7 @@ export const optionsSchema = z
     smtp: smtpSchema.optional(),
     webhook: webhookSchema.optional(),
     reviews: z
-      .union([z.literal(true).transform(() => reviewsSchema.parse({})), reviewsSchema])
+      .union([z.literal(true), reviewsSchema])
       .optional()
       .describe('true or options: mail each reviewer whose Reviews lines match a submitted change (needs smtp).'),
     filters: filtersSchema.prefault({}),
@@ -128,6 +128,12 @@ export const optionsSchema = z
 
 /** The review mode's options after validation. */
 export type ReviewsOptions = z.infer<typeof reviewsSchema>
+
+/** The review mode's options with defaults (`reviews: true` is all defaults), or null when it is off. */
+export function reviewsOptionsOf(options: { reviews?: true | ReviewsOptions | undefined }): ReviewsOptions | null {
+  if (options.reviews === undefined) return null
+  return options.reviews === true ? reviewsSchema.parse({}) : options.reviews
+}
 
 /** The options after validation, defaults filled in. */
 export type NotifyOptions = z.infer<typeof optionsSchema>

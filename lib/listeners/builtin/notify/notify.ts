@@ -4,7 +4,7 @@ import type { Listener, ListenerContext, ListenerLogger } from '../../listener.j
 import { ChangeCollector, type CollectorSkip, type SubmittedChange } from './change-collector.js'
 import { createChangeFilter } from './change-filter.js'
 import { changePayload } from './change-message.js'
-import { optionsSchema, type NotifyInput, type NotifyOptions } from './notify-options.js'
+import { optionsSchema, reviewsOptionsOf, type NotifyInput, type NotifyOptions } from './notify-options.js'
 import { SmtpSender } from './smtp-sender.js'
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
@@ -117,7 +117,8 @@ export class NotifyListener implements Listener {
     this.#smtp = opts.smtp ? new SmtpSender(opts.smtp) : null
     this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
     this.#unmarked = opts.unmarked
-    this.#reviews = opts.reviews && this.#smtp ? new ReviewMailer(opts.reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', this.#baseDir) : null
+    const reviews = reviewsOptionsOf(opts)
+    this.#reviews = reviews && this.#smtp ? new ReviewMailer(reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', this.#baseDir) : null
   }
 
   /** The review mode's state and mailer, or null without `reviews`. */

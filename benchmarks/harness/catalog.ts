@@ -29,7 +29,7 @@ export interface ScenarioSpec {
    * which values may hold); `none`, no count.
    */
   readonly counts: 'records' | 'lines' | 'lines-cr' | 'none'
-  /** One line for the README and --list. */
+  /** One line for docs/benchmarks.md and --list. */
   readonly about: string
 }
 

@@ -1,6 +1,6 @@
 /**
  * The printed report: one table (a Markdown pipe table, so it pastes into
- * the README as is), notes for rows that are not throughput, and the bars.
+ * docs/benchmarks.md as is), notes for rows that are not throughput, and the bars.
  */
 import type { BarResult } from './bars.js'
 import type { Row } from './summary.js'

@@ -80,9 +80,9 @@ export function renderInitConfig(info: InitInfo): string {
   return `// logdaemon configuration, written by 'logdaemon init'${p4 ? ` for ${p4}` : ''}.
 // Check it with 'logdaemon check', run it with 'logdaemon run'.
 // Relative paths are taken from this file's directory. Unknown keys are errors.
-// The full reference is in the README ("Configuration").
+// The full reference is in docs/daemon.md ("Configuration reference").
 
-/** @type {import('logdaemon').ConfigInput} */
+/** @type {import('logdaemon/daemon').ConfigInput} */
 export default {
   // Where the server keeps its journals.
   server: {

@@ -33,7 +33,7 @@ const SUMMARY = `Streams a Perforce server's journal to listeners.\n\nCommands:\
 /** Runs `logdaemon` and returns its exit code: 0 ok, 1 runtime, data or configuration error, 2 usage. */
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const say = (msg: string): void => void io.stderr.write(`${NAME}: ${msg}\n`)
-  const at = argv.findIndex((a) => !a.startsWith('-'))
+  const at = commandIndex(argv)
   const name = at === -1 ? undefined : argv[at]
   const command = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
   const helpHint = command ? `${NAME} ${name} --help` : `${NAME} --help`
@@ -67,6 +67,28 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     return await command.run(values, io, say)
   } catch (err) {
     const code = exitCodeOf(err)
-    return code === 2 ? usage(messageOf(err)) : (say(messageOf(err)), code)
+    if (code === 2) return usage(messageOf(err))
+    say(messageOf(err))
+    return code
   }
+}
+
+/** Options of any command that take a value: the token after them is that value, not the command. */
+const VALUE_OPTIONS = new Set(
+  Object.values(COMMANDS).flatMap((c) =>
+    Object.entries(c.options)
+      .filter(([, spec]) => spec.type === 'string')
+      .flatMap(([name, spec]) => [`--${name}`, ...(spec.short ? [`-${spec.short}`] : [])]),
+  ),
+)
+
+/** Where the command is in argv (options may come before it: `logdaemon -c FILE run`), or -1. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') return i + 1 < argv.length ? i + 1 : -1
+    if (!a.startsWith('-')) return i
+    if (VALUE_OPTIONS.has(a)) i++
+  }
+  return -1
 }

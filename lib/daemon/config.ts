@@ -139,7 +139,7 @@ function invalid(file: string | null, lines: string[]): LogdaemonError {
   const where = file ?? 'configuration'
   return new LogdaemonError(
     ErrorCodes.CONFIG_INVALID,
-    `${where} is invalid:\n  ${lines.join('\n  ')}\nSee the configuration reference in the README, or run 'logdaemon init' for a commented example`,
+    `${where} is invalid:\n  ${lines.join('\n  ')}\nSee the configuration reference in docs/daemon.md, or run 'logdaemon init' for a commented example`,
     { file, details: { problems: lines } },
   )
 }

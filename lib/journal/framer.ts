@@ -352,7 +352,7 @@ export class JournalFramer {
       this.#endDiscard()
     } else if (size > this.#max) {
       this.#oversize(size)
-      this.bytesSkipped += end - chunkStart
+      this.bytesSkipped += size // the bytes held from earlier chunks too
       this.#endDiscard()
     } else {
       this.#recovering = false

@@ -11,6 +11,18 @@ export interface ChangeWatcherOptions {
    * inotify watches run out). Default 1000.
    */
   pollMs?: number
+  /**
+   * Arms the poll timer: calls `wake` after `ms`, unless the returned
+   * function cancels it first. Default: `setTimeout`. Tests pass their own to
+   * say which of the event and the timer woke a waiter, without timing it.
+   */
+  schedule?: (wake: () => void, ms: number) => () => void
+}
+
+/** The real timer; it keeps the process alive while someone waits (see ChangeWatcher). */
+function schedule(wake: () => void, ms: number): () => void {
+  const timer = setTimeout(wake, ms)
+  return () => clearTimeout(timer)
 }
 
 /**
@@ -26,6 +38,7 @@ export interface ChangeWatcherOptions {
 export class ChangeWatcher {
   readonly #pollMs: number
   readonly #isInteresting: (name: string) => boolean
+  readonly #schedule: (wake: () => void, ms: number) => () => void
   readonly #watchers: FSWatcher[] = []
   /** An event came while nobody was waiting. */
   #dirty = false
@@ -37,6 +50,7 @@ export class ChangeWatcher {
   constructor(options: ChangeWatcherOptions) {
     this.#pollMs = options.pollMs ?? 1000
     this.#isInteresting = options.isInteresting ?? (() => true)
+    this.#schedule = options.schedule ?? schedule
     for (const dir of new Set(options.dirs)) {
       try {
         const w = watch(dir, { persistent: false }, (_type, name) => this.#onEvent(name))
@@ -65,13 +79,13 @@ export class ChangeWatcher {
     }
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer)
+        cancel()
         signal?.removeEventListener('abort', done)
         this.#wake = null
         this.#dirty = false
         resolve()
       }
-      const timer = setTimeout(done, this.#pollMs)
+      const cancel = this.#schedule(done, this.#pollMs)
       signal?.addEventListener('abort', done, { once: true })
       this.#wake = done
     })

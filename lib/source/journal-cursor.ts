@@ -26,6 +26,8 @@ export interface JournalCursorOptions {
    * decides. Default 5000 ms.
    */
   graceMs?: number
+  /** The clock the grace period is measured by, in ms. Default `Date.now`; tests pass their own. */
+  now?: () => number
   /** Aborts waits and retries. */
   signal: AbortSignal
   /** Called each time the cursor starts waiting at the live journal's end. */
@@ -300,7 +302,7 @@ export class JournalCursor {
 
   /** True while a doubtful situation is younger than the grace period (starting it if new). */
   #doubtful(): boolean {
-    const now = Date.now()
+    const now = (this.#options.now ?? Date.now)()
     this.#doubtSince ??= now
     return now - this.#doubtSince < (this.#options.graceMs ?? 5000)
   }

@@ -36,7 +36,7 @@ t.test('help, version and usage errors', { skip: binSkip }, async (t) => {
   t.equal(cat.status, 2)
   t.equal(cat.stderr, `logdaemon-cat: Unknown option '--foramt' (did you mean --format?)\nTry 'logdaemon-cat --help'.\n`)
   const catHelp = spawnSync(process.execPath, [CAT, '--help'], { encoding: 'utf8' })
-  t.match(catHelp.stdout, /\nExamples:\n  # .+\n  logdaemon-cat /)
+  t.match(catHelp.stdout, /\nExamples:\n {2}# .+\n {2}logdaemon-cat /)
 })
 
 /** A server with a journal, and a configuration whose one listener fails at open: the daemon logs, then exits 1. */

@@ -32,9 +32,12 @@ t.test('--help lists the commands; COMMAND --help their options and examples; --
       const text = c.stdout().toString()
       t.match(text, new RegExp(`^Usage: logdaemon ${command}`))
       for (const opt of [...options, '--help']) t.match(text, opt, `${command} --help shows ${opt}`)
-      t.match(text, /\nExamples:\n  # .+\n  (\S+=\S+ )?logdaemon /, `${command} --help has examples`)
+      t.match(text, /\nExamples:\n {2}# .+\n {2}(\S+=\S+ )?logdaemon /, `${command} --help has examples`)
     }
   }
+  const before = io()
+  t.equal(await main(['-c', 'x.mjs', 'check', '--help'], before.io), 0, 'options may come before the command')
+  t.match(before.stdout().toString(), /^Usage: logdaemon check/)
   const init = io()
   await main(['init', '--help'], init.io)
   t.notMatch(init.stdout().toString(), '--port', 'init --help shows only its own options')

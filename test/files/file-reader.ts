@@ -48,7 +48,7 @@ t.test('a missing file fails; destroy while reading closes cleanly', async (t) =
   t.ok(r.destroyed)
 })
 
-t.test('the read size is pinned: 128 KiB (see lib/files/file-reader.ts and the README)', async (t) => {
+t.test('the read size is pinned: 128 KiB (see lib/files/file-reader.ts and docs/benchmarks.md)', async (t) => {
   const { READ_CHUNK_BYTES } = await import('../../lib/files/file-reader.js')
   t.equal(READ_CHUNK_BYTES, 128 * 1024)
 })

@@ -272,7 +272,7 @@ t.test('quiet() from outside (quietMs 0): noData and a commit, ignored once the 
   t.same(a.quiet, [true, false])
 })
 
-t.test('the default highWaterMark is pinned: 128 entries (see DEFAULT_CHAIN_HIGH_WATER_MARK and the README)', async (t) => {
+t.test('the default highWaterMark is pinned: 128 entries (see DEFAULT_CHAIN_HIGH_WATER_MARK and docs/listeners.md)', async (t) => {
   const { DEFAULT_CHAIN_HIGH_WATER_MARK, ListenerChain: Chain } = await import('../../lib/listeners/listener-chain.js')
   t.equal(DEFAULT_CHAIN_HIGH_WATER_MARK, 128)
   const chain = new Chain({ listeners: [{ name: 'x', isHandled: () => true, listen: () => {}, noData: () => {}, close: () => {} }] })

@@ -84,7 +84,10 @@ t.test('withName delegates every method', async (t) => {
   const inner = {
     name: 'inner',
     open: () => void calls.push('open'),
-    isHandled: () => (calls.push('isHandled'), true),
+    isHandled: () => {
+      calls.push('isHandled')
+      return true
+    },
     listen: () => void calls.push('listen'),
     noData: (h: boolean) => void calls.push(`noData ${h}`),
     sync: () => void calls.push('sync'),

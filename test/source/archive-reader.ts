@@ -73,10 +73,10 @@ t.test('gz truncated for good: ERR_GZIP_TRUNCATED once the retries run out', asy
   const path = join(t.testdir(), 'journal.3.gz')
   const gz = gzipSync(data)
   writeFileSync(path, gz.subarray(0, gz.length >> 1))
+  // That a truncated gz is waited for and read again is shown above, by the
+  // archives finished during the wait; here the retries run out.
   const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { retries: 2, minTimeout: 5 } })
-  const started = Date.now()
   await t.rejects(readAll(r), { code: 'ERR_GZIP_TRUNCATED' })
-  t.ok(Date.now() - started >= 10, 'waited between attempts')
   await r.close()
   await t.rejects(
     ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: data.length - 1, gzipRetry: { retries: 1, minTimeout: 5 } }),
@@ -88,12 +88,13 @@ t.test('gz truncated for good: ERR_GZIP_TRUNCATED once the retries run out', asy
 t.test('corrupt gz: ERR_GZIP_CORRUPT at once', async (t) => {
   const path = join(t.testdir(), 'journal.3.gz')
   writeFileSync(path, Buffer.concat([gzipSync(data).subarray(0, 20), Buffer.alloc(2000, 0x55)]))
-  const started = Date.now()
+  // A retry would first wait longer than any test may run (the largest timer Node has): failing at all shows it was not retried.
+  const never = 2 ** 31 - 1
   await t.rejects(
-    ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { retries: 3, minTimeout: 500 } }).then(readAll),
+    ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { retries: 3, minTimeout: never, maxTimeout: never } }).then(readAll),
     { code: 'ERR_GZIP_CORRUPT' },
+    'not retried',
   )
-  t.ok(Date.now() - started < 500, 'not retried')
 })
 
 t.test('a missing file fails to open', async (t) => {

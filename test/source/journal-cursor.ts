@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
 
 /** `n` bytes of recognisable records: `@ex@ <tag><i> 0\n` padded by index. */
@@ -17,10 +18,17 @@ function records(tag: string, bytes: number): Buffer {
   return Buffer.from(parts.join('')).subarray(0, bytes)
 }
 
-function setup(t: Test, options: { graceMs?: number } = {}) {
+function setup(t: Test, options: { graceMs?: number; now?: () => number } = {}) {
   const root = t.testdir()
   const ac = new AbortController()
-  const cursor = new JournalCursor({ layout: { root }, pollMs: 50, graceMs: options.graceMs ?? 300, signal: ac.signal, gzipRetry: { retries: 2, minTimeout: 20 } })
+  const cursor = new JournalCursor({
+    layout: { root },
+    pollMs: 50,
+    graceMs: options.graceMs ?? 300,
+    signal: ac.signal,
+    gzipRetry: { retries: 2, minTimeout: 20 },
+    ...(options.now ? { now: options.now } : {}),
+  })
   t.teardown(async () => {
     ac.abort()
     await cursor.close()
@@ -122,14 +130,32 @@ t.test('the live journal missing after a rename: the cursor waits for it', async
 })
 
 t.test('shrunk below the offset with no archive: ERR_JOURNAL_SHRUNK after the grace period', async (t) => {
-  const { live, cursor } = setup(t, { graceMs: 200 })
+  // The grace period runs on a clock the test moves: the cursor must keep
+  // waiting however often it looks while the clock stands still.
+  let clock = 1_000_000
+  let looks = 0
+  const now = () => {
+    looks++
+    return clock
+  }
+  const { live, cursor } = setup(t, { graceMs: 200, now })
   writeFileSync(live, records('a', 1000))
   await cursor.open(4, 0)
   await cursor.next()
   truncateSync(live, 10)
-  const started = Date.now()
-  await t.rejects(cursor.next(), { code: 'ERR_JOURNAL_SHRUNK', journal: 4, offset: 1000 })
-  t.ok(Date.now() - started >= 150, 'waited for the grace period first')
+  let settled = false
+  const next = cursor.next().finally(() => {
+    settled = true
+  })
+  next.catch(() => {})
+  while (looks < 3) await sleep(10)
+  t.equal(settled, false, `still waiting after looking ${looks} times within the grace period`)
+  clock += 199
+  const before = looks
+  while (looks < before + 2) await sleep(10)
+  t.equal(settled, false, 'still waiting 1 ms before the grace period ends')
+  clock += 1
+  await t.rejects(next, { code: 'ERR_JOURNAL_SHRUNK', journal: 4, offset: 1000 }, 'fails once the grace period is over')
 })
 
 t.test('an empty archive facing a live file with other bytes: after the grace period, the archive', async (t) => {

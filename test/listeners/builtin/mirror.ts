@@ -139,7 +139,7 @@ t.test('crash anywhere, restart from the last commit: the mirror ends byte-ident
           committed = commits.at(-1) ?? committed
         }
         const from = committed === null ? 0 : entries.findIndex((e) => e.position.offset === committed!.offset && e.position.journal === committed!.journal)
-        await run(entries.slice(from < 0 ? 0 : from), dir)
+        await run(entries.slice(Math.max(0, from)), dir)
         return readFileSync(join(dir, 'journal.5')).equals(files.get(5)!) && readFileSync(join(dir, 'journal.6')).equals(files.get(6)!)
       },
     ),

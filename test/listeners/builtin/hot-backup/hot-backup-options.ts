@@ -47,12 +47,3 @@ t.test('the listener validates its options when constructed, not when it runs', 
   t.throws(() => new HotBackupListener({ host: '-oProxyCommand=x', remoteDir: 'd' }), { code: 'ERR_CONFIG_INVALID', message: /host/ })
   t.doesNotThrow(() => new HotBackupListener({ host: 'standby', remoteDir: '/p4/hot', reconnect: { retries: 1 } }))
 })
-
-t.test('an entry without a journal number: ERR_JOURNAL_UNNUMBERED, not retried', async (t) => {
-  const { HotBackupListener } = await import('../../../../lib/listeners/builtin/hot-backup/hot-backup.js')
-  const { JournalEntry } = await import('../../../../lib/journal/entry.js')
-  const raw = Buffer.from('@ex@ 1 1700000000\n')
-  const entry = new JournalEntry(raw, { journal: null, offset: 0, end: raw.length, line: 1 })
-  const l = new HotBackupListener({ host: 'standby', remoteDir: '/p4/hot' })
-  await t.rejects(async () => l.listen(entry), { code: 'ERR_JOURNAL_UNNUMBERED', retryable: false })
-})

@@ -103,7 +103,7 @@ t.test('isHandled: every complete entry, no incomplete one', async (t) => {
 t.test('an unnumbered journal is refused', async (t) => {
   const l = new HotBackupListener(optionsSchema.parse({ host: 'h', remoteDir: 'd' }))
   const [e] = await frame([transaction(1)])
-  await t.rejects(l.listen(e as JournalEntry), { code: 'ERR_CONFIG_INVALID' })
+  await t.rejects(l.listen(e as JournalEntry), { code: 'ERR_JOURNAL_UNNUMBERED', retryable: false })
 })
 
 // ------------------------------------------------------------ against sshd

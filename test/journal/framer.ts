@@ -1,0 +1,121 @@
+/**
+ * The framer's checks that span chunks (a closing `@` at the end of one chunk
+ * and its successor in the next, an opening `@` after a space that ended the
+ * previous chunk, a record that outgrows maxEntryBytes over several chunks)
+ * must find exactly what they find in one piece. Property: for damaged
+ * input, split at every byte into two chunks and fed one byte at a time, the
+ * framer delivers the same records and reports the same error (code,
+ * position, message) or the same skips as for the whole input; and likewise
+ * for records over maxEntryBytes.
+ */
+import t from 'tap'
+import fc from 'fast-check'
+import { JournalFramer, type FramerOptions } from '../../lib/journal/framer.js'
+import { isLogdaemonError } from '../../lib/errors.js'
+
+interface Outcome {
+  records: [offset: number, end: number, line: number][]
+  error: { code: string; offset: unknown; line: unknown; message: string; details: unknown } | null
+  skips: { code: string; offset: number; line: number; reason: string }[]
+  counts: [malformed: number, oversize: number, bytes: number]
+  incomplete: { offset: unknown; line: unknown; message: string } | null
+}
+
+/** Frames `chunks` in order and says everything the framer reported. */
+function frame(chunks: readonly Buffer[], options: FramerOptions): Outcome {
+  const framer = new JournalFramer({ journal: 7, file: 'journal.7', ...options })
+  const out: Outcome = { records: [], error: null, skips: [], counts: [0, 0, 0], incomplete: null }
+  framer.onSkip = (r) => void out.skips.push({ ...r })
+  try {
+    for (const chunk of chunks) framer.push(chunk, (_src, start, end, offset, line) => void out.records.push([offset, offset + end - start, line]))
+    const incomplete = framer.incompleteError()
+    if (incomplete) out.incomplete = { offset: incomplete.offset, line: incomplete.line, message: incomplete.message }
+  } catch (err) {
+    if (!isLogdaemonError(err)) throw err
+    out.error = { code: err.code, offset: err.offset, line: err.line, message: err.message, details: err.details }
+  }
+  out.counts = [framer.malformedSkipped, framer.oversizeSkipped, framer.bytesSkipped]
+  return out
+}
+
+/**
+ * The outcome as text to compare. An oversize record is reported when the
+ * framer has seen more than maxEntryBytes of it, so "N bytes so far" in its
+ * message says where the chunk that crossed the limit ended; the code,
+ * position and everything else must match.
+ */
+function comparable(o: Outcome): string {
+  return JSON.stringify(o).replace(/; \d+ bytes so far/g, '; N bytes so far')
+}
+
+/** Every way of cutting `buf` in two, and one byte per chunk. */
+function splits(buf: Buffer): Buffer[][] {
+  const all: Buffer[][] = []
+  for (let i = 0; i <= buf.length; i++) all.push([buf.subarray(0, i), buf.subarray(i)])
+  all.push([...buf].map((b) => Buffer.of(b)))
+  return all
+}
+
+// Well-formed records as p4d writes them, then damaged.
+const quoted = fc.string({ unit: fc.constantFrom('a', ' ', '@', '\n', '\r', 'é'), maxLength: 8 }).map((s) => `@${s.replaceAll('@', '@@')}@`)
+const bare = fc.integer({ min: -99, max: 999 }).map(String)
+const record = fc.oneof(
+  fc.array(fc.oneof(quoted, bare), { maxLength: 4 }).map((fields) => `@pv@ 3 @db.test@ ${fields.map((f) => `${f} `).join('')}\n`),
+  fc.tuple(fc.nat(99), fc.nat(99)).map(([pid, time]) => `@ex@ ${pid} ${time}\n`),
+)
+const journal = fc.array(record, { minLength: 1, maxLength: 5 }).map((rs) => Buffer.from(rs.join('')))
+// Bytes that change the framer's state or that its checks look at.
+const special = fc.constantFrom(0x40, 0x20, 0x0a, 0x0d, 0x61, 0x31, 0x00)
+const damage = fc.oneof(
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), byte: special }),
+  fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), byte: special }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
+)
+const damaged = fc.tuple(journal, fc.array(damage, { minLength: 1, maxLength: 3 })).map(([buf, hits]) => {
+  let b = buf
+  for (const hit of hits) {
+    const at = hit.at % (b.length + 1)
+    if (hit.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.of(hit.byte), b.subarray(at)])
+    else if (at < b.length) b = hit.kind === 'delete' ? Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]) : Buffer.from(b).fill(hit.byte, at, at + 1)
+  }
+  return b
+})
+// And short runs of the framer's own alphabet, which are mostly malformed.
+const noise = fc.uint8Array({ minLength: 1, maxLength: 24 }).map((a) => Buffer.from(a.map((x) => [0x40, 0x40, 0x20, 0x0a, 0x61, 0x0d][x % 6] as number)))
+const input = fc.oneof(damaged, noise)
+
+// A record that is both too large and malformed is reported by whichever
+// check comes first, and that depends on where a chunk ends (the size is
+// checked when a chunk ends inside a record, to bound memory; the bytes as
+// they come): either code, always at the record's offset and line. So the
+// maxEntryBytes modes take well-formed records, where only size can fail.
+const modes: [string, FramerOptions, fc.Arbitrary<Buffer>][] = [
+  ['failing', {}, input],
+  ['skipping malformed', { skipMalformed: true }, input],
+  ['well-formed, maxEntryBytes 16', { maxEntryBytes: 16 }, journal],
+  ['well-formed, skipping oversize, maxEntryBytes 16', { skipOversize: true, maxEntryBytes: 16 }, journal],
+]
+
+for (const [name, options, inputs] of modes) {
+  t.test(`input split at every byte: the same records and errors as whole (${name})`, async (t) => {
+    let malformed = 0
+    let oversize = 0
+    fc.assert(
+      fc.property(inputs, (buf) => {
+        const whole = frame([buf], options)
+        if (whole.error?.code === 'ERR_JOURNAL_MALFORMED' || whole.counts[0] > 0) malformed++
+        if (whole.error?.code === 'ERR_ENTRY_TOO_LARGE' || whole.counts[1] > 0) oversize++
+        for (const chunks of splits(buf)) {
+          const split = frame(chunks, options)
+          if (comparable(split) !== comparable(whole)) {
+            throw new Error(`split ${chunks.map((c) => JSON.stringify(c.toString('latin1'))).join(' | ')}\n got ${JSON.stringify(split)}\nwant ${JSON.stringify(whole)}`)
+          }
+        }
+      }),
+      { numRuns: 400, seed: 8 },
+    )
+    // The property says nothing unless damaged inputs were among those tried.
+    if (options.maxEntryBytes) t.ok(oversize > 100, `${oversize} of 400 inputs had an oversize record`)
+    else t.ok(malformed > 100, `${malformed} of 400 inputs were malformed`)
+  })
+}

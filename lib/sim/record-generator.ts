@@ -144,7 +144,9 @@ export class RecordGenerator {
       )
     }
     out.push(exRecord(1, time))
-    for (const [user, lines] of this.#reviews) lines.forEach((l, i) => out.push(reviewRow('pv', user, i, l)))
+    for (const [user, lines] of this.#reviews) {
+      for (const [i, l] of lines.entries()) out.push(reviewRow('pv', user, i, l))
+    }
     out.push(exRecord(1, time), nxRecord(1, time, [], []), exRecord(1, time))
     return Buffer.from(out.join(''))
   }

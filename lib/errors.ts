@@ -29,6 +29,8 @@ export const ErrorCodes = {
   STATE_CORRUPT: 'ERR_STATE_CORRUPT',
   /** Writing the state file failed. */
   STATE_WRITE: 'ERR_STATE_WRITE',
+  /** Another live process holds the lock of the state file (details: pid, host, command). */
+  LOCKED: 'ERR_LOCKED',
   /** Neither a saved state nor a start point was given. */
   NO_START: 'ERR_NO_START',
   /** A position text is not `N/offset`. */

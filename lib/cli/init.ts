@@ -37,7 +37,29 @@ export interface InitOptions {
   force?: boolean
 }
 
-const js = (s: string): string => JSON.stringify(s)
+/**
+ * Characters a JSON string may hold raw that must not reach the generated
+ * module raw: U+2028 and U+2029 end a `//` comment (they are JavaScript
+ * line terminators), and controls, bidi and other invisible format
+ * characters hide what the file says from the admin who reads it.
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+
+/**
+ * A value as a JavaScript (and JSON) string literal with every unsafe
+ * character escaped as `\uXXXX`: safe as code and inside a `//` comment.
+ * Every value `init` writes goes through here.
+ */
+export function literal(s: string): string {
+  return JSON.stringify(s).replace(UNSAFE, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''))
+}
+
+const js = literal
+
+/** Text of our own for a `//` comment: anything that could end the line becomes a space. */
+function commentText(s: string): string {
+  return s.replace(UNSAFE, ' ')
+}
 
 /**
  * Where to start without a state file: journal N after the newest
@@ -76,7 +98,7 @@ export function renderInitConfig(info: InitInfo): string {
   const server = [`    root: ${js(info.root)},`]
   server.push(info.journal ? `    journal: ${js(info.journal)},` : `    // journal: ${js(join(info.root, 'journal'))}, // P4JOURNAL, the live journal (this is the default)`)
   server.push(info.prefix ? `    prefix: ${js(info.prefix)},` : `    // prefix: 'jnl/main', // journalPrefix: archives named PREFIX.jnl.N (relative to root)`)
-  const p4 = [info.port ? `P4PORT=${info.port}` : '', info.user ? `P4USER=${info.user}` : ''].filter(Boolean).join(', ')
+  const p4 = [info.port ? `P4PORT ${js(info.port)}` : '', info.user ? `P4USER ${js(info.user)}` : ''].filter(Boolean).join(', ')
   return `// logdaemon configuration, written by 'logdaemon init'${p4 ? ` for ${p4}` : ''}.
 // Check it with 'logdaemon check', run it with 'logdaemon run'.
 // Relative paths are taken from this file's directory. Unknown keys are errors.
@@ -91,7 +113,7 @@ ${server.join('\n')}
 
   // Where to start when there is no state file yet: journal N from its start, or 'end' for
   // only what is written from now on (the mirror listener needs whole journals: use a number).
-  // ${info.fromReason}.
+  // ${commentText(info.fromReason)}.
   from: ${typeof info.from === 'number' ? info.from : js(info.from)},
 
   // The committed position: written atomically, read at every start. Keep it with the mirror.

@@ -6,6 +6,7 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import { retryOptionsSchema, type RetryOptions } from '../retry.js'
+import { jsonSyntaxError } from './json-syntax.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -103,14 +104,42 @@ function pathText(path: readonly PropertyKey[]): string {
   return out || '(top level)'
 }
 
-/** Keys whose values never appear in messages (passwords, tokens, webhook secrets). */
-const SECRET_KEY = /secret|pass(word)?|token|auth/i
+/**
+ * Keys whose values never appear in messages (passwords, tokens, webhook
+ * secrets, keys): matched anywhere in a key name, in any case. Masking a
+ * harmless value costs a less helpful message; showing a secret costs more.
+ */
+const SECRET_KEY = /secret|pass|token|auth|credential|cookie|signature|private|bearer|session|api[-_]?key|access[-_]?key|^key$/i
+
+/** Redaction stops this deep (configurations are shallow); deeper values are not shown. */
+const MAX_REDACT_DEPTH = 16
+
+/** A URL's user info and query (and fragment) never show: webhook URLs carry tokens there. */
+function redactUrl(s: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return s
+  return s.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@').replace(/[?#][^]*$/, (m) => `${m[0]}***`)
+}
+
+/**
+ * A copy of a configuration value safe to echo in a message: the value of
+ * every secret-like key (at any depth) becomes "(hidden)", every URL loses
+ * its user info and query.
+ */
+export function redactForMessage(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactUrl(value)
+  if (typeof value !== 'object' || value === null) return value
+  if (depth >= MAX_REDACT_DEPTH) return '(...)'
+  if (Array.isArray(value)) return value.map((v) => redactForMessage(v, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '(hidden)' : redactForMessage(v, depth + 1)
+  return out
+}
 
 function describeInput(input: unknown, path: readonly PropertyKey[]): string {
   if (input === undefined) return ''
   if (path.some((p) => typeof p === 'string' && SECRET_KEY.test(p))) return ' (value hidden)'
   if (typeof input === 'function') return ' (got a function)'
-  const text = JSON.stringify(input)
+  const text = JSON.stringify(redactForMessage(input))
   return text === undefined ? '' : ` (got ${text.length > 60 ? `${text.slice(0, 57)}...` : text})`
 }
 
@@ -241,9 +270,12 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
       throw notFound(file, err)
     }
     try {
-      value = JSON.parse(text)
-    } catch (err) {
-      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON: ${toError(err).message}`, { file, cause: err })
+      value = JSON.parse(text.replace(/^\uFEFF/, ''))
+    } catch {
+      // Never V8's message: it quotes the text, secrets included. No cause either, for the same reason.
+      const at = jsonSyntaxError(text.replace(/^\uFEFF/, ''))
+      const where = at ? ` at line ${at.line}, column ${at.column} (expected ${at.expected})` : ''
+      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON${where}`, { file, ...(at ? { line: at.line } : {}) })
     }
   } else {
     try {
@@ -255,6 +287,15 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
     try {
       mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
     } catch (err) {
+      if (err instanceof SyntaxError) {
+        // V8 names the offending token, which may be part of a secret: only the kind of error shows.
+        const kind = err.message.replace(/\s*(['"`]).*?\1/g, '').trim()
+        throw new LogdaemonError(
+          ErrorCodes.CONFIG_NOT_FOUND,
+          `configuration ${file} cannot be loaded: it has a JavaScript syntax error (${kind}); run 'node --check ${file}' to see where`,
+          { file },
+        )
+      }
       throw notFound(file, err)
     }
     value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default

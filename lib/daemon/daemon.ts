@@ -1,8 +1,10 @@
+import { stat } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
+import { PRIVATE_FILE_MODE } from '../files/atomic-write.js'
 import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../listeners/builtin/index.js'
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
@@ -36,12 +38,25 @@ export function createLogger(log: DaemonConfig['log']): Logger {
   return pino({ level: log.level, base: { name: 'logdaemon' } }, dest)
 }
 
+/**
+ * The mode files holding journal content are created with: the live
+ * journal's permission bits (read and write only), else 0600.
+ */
+export async function journalFileMode(server: DaemonConfig['server']): Promise<number> {
+  try {
+    return (await stat(liveJournalPath(server))).mode & 0o666
+  } catch {
+    return PRIVATE_FILE_MODE
+  }
+}
+
 /** Creates the listeners a configuration names, built-in or custom. */
 export async function createListeners(config: DaemonConfig): Promise<ListenerSpec[]> {
   const specs: ListenerSpec[] = []
+  const journalMode = await journalFileMode(config.server)
   try {
     for (const l of config.listeners) {
-      const listener = await createListener(l, config.baseDir, config.server)
+      const listener = await createListener(l, config.baseDir, journalMode, config.server)
       specs.push({ listener, ...(l.retry ? { retry: l.retry } : {}) })
     }
   } catch (err) {
@@ -52,7 +67,7 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
   return specs
 }
 
-async function createListener(l: ListenerConfig, baseDir: string, server: DaemonConfig['server']): Promise<Listener> {
+async function createListener(l: ListenerConfig, baseDir: string, journalMode: number, server: DaemonConfig['server']): Promise<Listener> {
   if (l.type === 'module') {
     if (l.module === undefined) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${l.name}" has type module but no module`)
     return loadListener(l.module, { name: l.name, options: l.options, baseDir })
@@ -62,7 +77,7 @@ async function createListener(l: ListenerConfig, baseDir: string, server: Daemon
   }
   const mod = await loadBuiltin(l.type)
   const create = mod.create as (options: unknown, context: BuiltinContext) => Listener | Promise<Listener>
-  return withName(await create(l.options, { name: l.name, baseDir, server }), l.name)
+  return withName(await create(l.options, { name: l.name, baseDir, journalMode, server }), l.name)
 }
 
 /**

@@ -1,17 +1,48 @@
-import { open, rename, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { constants, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { isErrnoException } from '../errors.js'
+
+/** O_NOFOLLOW does not exist on Windows; O_EXCL already refuses a symlink there and everywhere. */
+const EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0)
+
+/** Mode of new files that hold logdaemon's state: the owner's only (the umask may narrow it further). */
+export const PRIVATE_FILE_MODE = 0o600
+
+/**
+ * How often a fresh random name is tried when one exists already. 96
+ * random bits never collide by chance; an existing name means someone
+ * planted it, and a few tries tell that apart from bad luck.
+ */
+const NAME_TRIES = 5
+
+export interface AtomicWriteOptions {
+  /** fsync the file and its directory (default true; tests turn it off). */
+  fsync?: boolean
+  /** Mode of the new file, before the umask. Default 0600. */
+  mode?: number
+}
 
 /**
  * Replaces `path` with `body` atomically: write a temporary file beside it,
  * fsync it, rename it over the old one, fsync the directory. A crash (or
  * `kill -9`) leaves either the old content or the new one, never a mix.
- * With `fsync: false` (tests only) the two fsyncs are skipped.
+ *
+ * The temporary file has an unpredictable name in the same directory and
+ * is created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW): a file or symlink
+ * planted there is never followed or overwritten. A symlink at `path`
+ * itself is replaced by the rename, not followed. On failure the temporary
+ * file is removed (only ours: never a file someone else made).
+ *
+ * write-file-atomic was considered: its temporary name is a hash of the
+ * pid and a counter (predictable), it opens it with 'w' (follows a planted
+ * symlink, truncates an existing file) and it writes through a symlink at
+ * the target (realpath). Hence this function.
  */
-export async function writeFileAtomic(path: string, body: string | Buffer, options: { fsync?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, body: string | Buffer, options: AtomicWriteOptions = {}): Promise<void> {
   const fsync = options.fsync ?? true
-  const tmp = `${path}.${process.pid}.tmp`
+  const { fh, tmp } = await createTemp(path, options.mode ?? PRIVATE_FILE_MODE)
   try {
-    const fh = await open(tmp, 'w', 0o644)
     try {
       await fh.writeFile(body)
       if (fsync) await fh.sync()
@@ -24,6 +55,28 @@ export async function writeFileAtomic(path: string, body: string | Buffer, optio
     throw err
   }
   if (fsync) await fsyncPath(dirname(path))
+}
+
+/** A fresh unpredictable name beside `path`: `DIR/.NAME.<24 hex>.tmp`. */
+export function tempPathBeside(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(12).toString('hex')}.tmp`)
+}
+
+/** Creates `path` for writing, failing with EEXIST if anything (a file, a symlink, even a dangling one) is there. */
+export function openExclusive(path: string, mode: number): Promise<FileHandle> {
+  return open(path, EXCLUSIVE, mode)
+}
+
+/** Creates a new temporary file beside `path`. */
+export async function createTemp(path: string, mode: number): Promise<{ fh: FileHandle; tmp: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const tmp = tempPathBeside(path)
+    try {
+      return { fh: await openExclusive(tmp, mode), tmp }
+    } catch (err) {
+      if (!(isErrnoException(err) && err.code === 'EEXIST') || attempt >= NAME_TRIES) throw err
+    }
+  }
 }
 
 /** fsyncs a file or directory by path. */

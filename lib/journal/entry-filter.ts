@@ -1,4 +1,5 @@
 import type { JournalEntry } from './entry.js'
+import { globMatcher } from './wildcard.js'
 
 /** Which entries to keep: by table name (with `*` wildcards) and by op. */
 export interface EntryFilterOptions {
@@ -8,28 +9,21 @@ export interface EntryFilterOptions {
   ops?: readonly string[]
 }
 
-function globToRegExp(pattern: string): RegExp {
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*')
-  return new RegExp(`^${body}$`)
-}
-
 /**
  * Builds a predicate for the filters, or null when there is nothing to
  * filter (so callers can skip the per-entry call). Table names are compared
- * as latin1 text, which is exact for the ASCII names p4d uses.
+ * as latin1 text, which is exact for the ASCII names p4d uses. Patterns
+ * match in O(name × pattern) time (wildcard.ts): no pattern can stall the reader.
  */
 export function createEntryFilter(options: EntryFilterOptions): ((entry: JournalEntry) => boolean) | null {
-  const tables = options.tables?.length ? options.tables.map(globToRegExp) : null
+  const tables = options.tables?.length ? options.tables.map(globMatcher) : null
   const ops = options.ops?.length ? new Set(options.ops.map((o) => o.replace(/^@|@$/g, ''))) : null
   if (!tables && !ops) return null
   return (entry) => {
     if (ops && !ops.has(entry.op)) return false
     if (tables) {
       const table = entry.table
-      if (table === null || !tables.some((re) => re.test(table))) return false
+      if (table === null || !tables.some((match) => match(table))) return false
     }
     return true
   }

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState } from '../files/state-file.js'
+import { StateLock } from '../files/state-lock.js'
 import { JournalEntry, type EntryPosition, type FieldEncoding } from '../journal/entry.js'
 import { JournalFramer, type RecordSink } from '../journal/framer.js'
 import { comparePositions, type JournalPosition } from '../position.js'
@@ -40,6 +41,8 @@ export class RotatingJournalSource extends Readable {
   readonly #cursor: JournalCursor
   readonly #tracker = new ConsistencyTracker()
   readonly #keeper: StateKeeper | null
+  /** The state file's lock, once taking it has begun (held until the stream is destroyed). */
+  #lock: Promise<StateLock> | null = null
   #opening: Promise<StartPoint> | null = null
   #start: StartPoint | null = null
   #framer: JournalFramer | null = null
@@ -182,8 +185,13 @@ export class RotatingJournalSource extends Readable {
     this.#quiet.stop()
     const stateFailed = isLogdaemonError(err) && err.code === ErrorCodes.STATE_WRITE
     const closing = async (): Promise<void> => {
-      await this.#cursor.close()
-      if (this.#keeper && !stateFailed) await this.#keeper.close()
+      try {
+        await this.#cursor.close()
+        if (this.#keeper && !stateFailed) await this.#keeper.close()
+      } finally {
+        // Only after the last state write: the next holder must find the final position.
+        await this.#releaseLock()
+      }
     }
     closing().then(
       () => cb(err),
@@ -191,7 +199,30 @@ export class RotatingJournalSource extends Readable {
     )
   }
 
+  /**
+   * Takes the state file's lock (ERR_LOCKED when another live process
+   * holds it), then opens; a failure to open releases the lock.
+   */
   async #open(): Promise<StartPoint> {
+    const state = this.#options.state
+    if (!state) return this.#openLocked()
+    this.#lock = StateLock.acquire(state)
+    await this.#lock
+    try {
+      return await this.#openLocked()
+    } catch (err) {
+      await this.#releaseLock()
+      throw err
+    }
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock
+    this.#lock = null
+    if (lock) await lock.then((l) => l.release(), () => {})
+  }
+
+  async #openLocked(): Promise<StartPoint> {
     const opts = this.#options
     const saved = opts.state ? await readState(opts.state) : null
     const start = await resolveStart(opts, saved, opts.from)

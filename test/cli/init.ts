@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { loadConfig } from '../../lib/daemon/config.js'
 import { guessStart, initConfig, renderInitConfig } from '../../lib/cli/init.js'
 
@@ -14,7 +14,7 @@ t.test('writes a commented JS configuration from the environment, which validate
   t.equal(info.from, 41, 'starts at the newest checkpoint')
   t.equal(info.journal, join(dir, 'root', 'journal'), 'a relative P4JOURNAL is taken from P4ROOT')
   t.equal(readFileSync(file, 'utf8'), text)
-  t.match(text, /^\/\/ logdaemon configuration, written by 'logdaemon init' for P4PORT=ssl:perforce:1666, P4USER=admin\./)
+  t.match(text, /^\/\/ logdaemon configuration, written by 'logdaemon init' for P4PORT "ssl:perforce:1666", P4USER "admin"\./)
   t.match(text, /the newest checkpoint found is 41/)
   t.match(text, /\/\/ \{ type: 'hot-backup'/)
   const config = await loadConfig(file)
@@ -85,4 +85,34 @@ t.test('the commented listener examples validate once uncommented', async (t) =>
     config.listeners.map((l) => l.type),
     ['mirror', 'print', 'hot-backup', 'notify', 'module'],
   )
+})
+
+t.test('hostile P4USER, P4PORT and P4ROOT cannot inject code: every value is an escaped string literal', async (t) => {
+  const marks = globalThis as { initInjected?: number }
+  const inject = (n: number): string => `globalThis.initInjected = ${n}; //`
+  const dir = t.testdir()
+  const env = {
+    // A newline, U+2028 and U+2029 each end a // comment in JavaScript.
+    P4USER: `admin\n${inject(1)}`,
+    P4PORT: `ssl:p4:1666\u2028${inject(2)}`,
+    P4ROOT: join(dir, `root\u2029${inject(3)}`),
+  }
+  const { text, file } = await initConfig({ file: join(dir, 'c.mjs'), env })
+  t.notMatch(text, /[\n\u2028\u2029]globalThis/, 'no value starts a line of code')
+  t.notMatch(text, /[\u2028\u2029\u0085]/, 'no raw line or paragraph separator anywhere')
+  t.match(text, /P4USER "admin\\nglobalThis/)
+  t.match(text, /P4PORT "ssl:p4:1666\\u2028globalThis/)
+  const config = await loadConfig(file)
+  t.equal(marks.initInjected, undefined, 'importing the module ran no injected code')
+  t.equal(config.server.root, resolve(env.P4ROOT), 'the value itself arrives intact')
+  t.match(renderInitConfig({ root: '/p4', from: 1, fromReason: `r\u2028${inject(4)}`, user: `u\u2029${inject(5)}` }), /u\\u2029globalThis/)
+  const dir2 = t.testdir()
+  writeFileSync(join(dir2, 'x.mjs'), renderInitConfig({ root: '/p4', from: 1, fromReason: `r\u2028${inject(4)}`, user: `u\u2029${inject(5)}` }))
+  await loadConfig(join(dir2, 'x.mjs'))
+  t.equal(marks.initInjected, undefined, 'nor through the start reason or the example address')
+})
+
+t.test('bidi and other invisible controls in values are escaped too', async (t) => {
+  const text = renderInitConfig({ root: '/p4/\u202eevil\u200b\u007f\u0085', from: 1, fromReason: 'r' })
+  t.match(text, /root: "\/p4\/\\u202eevil\\u200b\\u007f\\u0085",/)
 })

@@ -31,7 +31,7 @@ t.test('init → check → run → status page → SIGTERM', { skip: binSkip }, 
   t.equal(init.status, 0, init.stderr)
   t.match(init.stdout, /^wrote .*logdaemon\.config\.mjs for the server root .*p4root \(from: 13\)/)
   const file = join(dir, 'logdaemon.config.mjs')
-  t.match(readFileSync(file, 'utf8'), /P4PORT=ssl:127\.0\.0\.1:1666, P4USER=admin/)
+  t.match(readFileSync(file, 'utf8'), /P4PORT "ssl:127\.0\.0\.1:1666", P4USER "admin"/)
   const refused = spawnSync(process.execPath, [BIN, 'init'], { cwd: dir, env, encoding: 'utf8' })
   t.equal(refused.status, 1, 'a second init does not overwrite')
   t.match(refused.stderr, /^logdaemon: .*logdaemon\.config\.mjs exists/)

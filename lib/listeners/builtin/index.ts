@@ -9,6 +9,12 @@ export interface BuiltinContext {
   baseDir?: string
   /** The server the daemon reads (root, live journal, prefix), for listeners that read its files (review mode's checkpoint). */
   server?: { root: string; journal?: string; prefix?: string }
+  /**
+   * Permission bits of the server's live journal, when known: files a
+   * listener creates with journal content (the mirror's) take them, so they
+   * are no more readable than the journal (it holds db.user rows).
+   */
+  journalMode?: number
 }
 
 /** What every built-in listener module exports. */

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { retryOptionsSchema } from '../../../retry.js'
-import { FIXED_SSH_OPTIONS } from './ssh-channel.js'
+import { FIXED_SSH_OPTIONS, OWN_SSH_OPTIONS, SSH_OPTION_NAME, SSH_OPTION_VALUE } from './ssh-channel.js'
 
 /**
  * Default for `maxBufferBytes`: 16 MiB holds thousands of ordinary
@@ -37,8 +37,20 @@ export const optionsSchema = z
     sshOptions: z
       .record(z.string(), z.string())
       .default({})
-      .refine((o) => Object.keys(o).every((k) => !fixed.has(k.toLowerCase())), {
-        message: 'BatchMode and StrictHostKeyChecking are fixed to yes and cannot be set',
+      .superRefine((o, ctx) => {
+        for (const [k, v] of Object.entries(o)) {
+          const key = k.toLowerCase()
+          const problem = !SSH_OPTION_NAME.test(k)
+            ? 'is not a plain ssh option name (letters and digits only, no blanks or "=")'
+            : fixed.has(key)
+              ? 'cannot be set: BatchMode and StrictHostKeyChecking are fixed to yes'
+              : Object.hasOwn(OWN_SSH_OPTIONS, key)
+                ? `cannot be set here: use the ${OWN_SSH_OPTIONS[key]} option`
+                : !SSH_OPTION_VALUE.test(v)
+                  ? 'has a value with a control character or line end'
+                  : null
+          if (problem) ctx.addIssue({ code: 'custom', message: `key ${JSON.stringify(k)} ${problem}` })
+        }
       })
       .describe('Extra ssh -o KEY=VALUE options, e.g. { "Ciphers": "aes128-gcm@openssh.com" }.'),
     ssh: z.string().min(1).default('ssh').describe('The ssh client program.'),

@@ -30,24 +30,53 @@ export const FIXED_SSH_OPTIONS: Readonly<Record<string, string>> = {
   StrictHostKeyChecking: 'yes',
 }
 
-/** The ssh argument vector: options, `--`, the host, the remote command (never journal bytes). */
+/** ssh options that hot-backup sets from its own options (lower case), with the option to use instead. */
+export const OWN_SSH_OPTIONS: Readonly<Record<string, string>> = {
+  userknownhostsfile: 'knownHostsFile',
+  identityfile: 'identityFile',
+  identitiesonly: 'identityFile',
+  connecttimeout: 'connectTimeout',
+  port: 'port',
+  user: 'user',
+}
+
+/** A plain ssh_config keyword: ssh trims blanks and splits at `=`, so anything else could smuggle another option. */
+export const SSH_OPTION_NAME = /^[A-Za-z][A-Za-z0-9]*$/
+
+/** A value ssh reads as one option on one line. */
+export const SSH_OPTION_VALUE = /^[^\x00-\x1f\x7f]*$/
+
+/**
+ * The ssh argument vector: options, `--`, the host, the remote command (never journal bytes).
+ *
+ * ssh keeps the first value it sees of an option, so the fixed options go
+ * first, then those set from hot-backup's own options, then the extra
+ * `options`, then defaults the extra options did not set. Names are
+ * compared case-insensitively (as ssh does); an extra option that is not a
+ * plain name, holds a control character or names an option already set is
+ * dropped here too (the schema refuses it first).
+ */
 export function sshArgs(target: SshTarget, command: string): string[] {
   const args = ['-T', '-x', '-a']
   if (target.configFile !== null) args.push('-F', target.configFile)
-  const options: Record<string, string> = {
-    ConnectTimeout: String(target.connectTimeout),
-    // A dead standby or network shows as a failed connection within ~45 s.
-    ServerAliveInterval: '15',
-    ServerAliveCountMax: '3',
-    ...target.options,
-    ...FIXED_SSH_OPTIONS,
-  }
-  if (target.knownHostsFile !== null) options.UserKnownHostsFile = target.knownHostsFile
+  const options = new Map<string, string>()
+  const set = (key: string, value: string): void => void options.set(key.toLowerCase(), `${key}=${value}`)
+  for (const [k, v] of Object.entries(FIXED_SSH_OPTIONS)) set(k, v)
+  if (target.knownHostsFile !== null) set('UserKnownHostsFile', target.knownHostsFile)
   if (target.identityFile !== null) {
     args.push('-i', target.identityFile)
-    options.IdentitiesOnly = 'yes'
+    set('IdentitiesOnly', 'yes')
   }
-  for (const [k, v] of Object.entries(options)) args.push('-o', `${k}=${v}`)
+  set('ConnectTimeout', String(target.connectTimeout))
+  for (const [k, v] of Object.entries(target.options)) {
+    const key = k.toLowerCase()
+    if (!SSH_OPTION_NAME.test(k) || !SSH_OPTION_VALUE.test(v) || options.has(key) || Object.hasOwn(OWN_SSH_OPTIONS, key)) continue
+    set(k, v)
+  }
+  // A dead standby or network shows as a failed connection within ~45 s.
+  const defaults: Record<string, string> = { ServerAliveInterval: '15', ServerAliveCountMax: '3' }
+  for (const [k, v] of Object.entries(defaults)) if (!options.has(k.toLowerCase())) set(k, v)
+  for (const option of options.values()) args.push('-o', option)
   if (target.port !== null) args.push('-p', String(target.port))
   if (target.user !== null) args.push('-l', target.user)
   args.push('--', target.host, command)

@@ -1,10 +1,12 @@
-import { mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises'
+import { constants, lstat, mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import type { JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener } from '../../listener.js'
+import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
+import { StateLock } from '../../../files/state-lock.js'
 import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-state.js'
 
 export const optionsSchema = z
@@ -32,6 +34,9 @@ export type MirrorOptions = z.infer<typeof optionsSchema>
  */
 const FLUSH_BYTES = 64 * 1024
 
+/** Mirror files are opened read-write, created when missing, never through a symlink. */
+const MIRROR_FLAGS = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0)
+
 /**
  * Writes the exact bytes of every journal to `DIR/journal.N`.
  *
@@ -48,6 +53,7 @@ export class MirrorListener extends BaseListener {
   readonly dir: string
   readonly #stateFile: string
   readonly #fsync: boolean
+  readonly #fileMode: number
   /** Durable (fsynced) length of each journal, as saved in the state file. */
   #committed: MirrorLengths = new Map()
   /** Bytes written of each journal touched since open. */
@@ -61,12 +67,20 @@ export class MirrorListener extends BaseListener {
   #pendingBytes = 0
   #pendingStart = 0
   #opened = false
+  /** The lock of the mirror's state file: one writer per mirror, whatever daemon or state file it runs with. */
+  #lock: StateLock | null = null
 
-  constructor(options: MirrorOptions, name = 'mirror') {
+  /**
+   * `fileMode`: mode of new mirror files (before the umask), normally the
+   * server's journal's, so the mirror is no more readable than the journal
+   * it copies (it holds db.user rows). Default 0600.
+   */
+  constructor(options: MirrorOptions & { fileMode?: number }, name = 'mirror') {
     super(name)
     this.dir = options.dir
     this.#stateFile = options.stateFile ?? join(options.dir, '.mirror-state.json')
     this.#fsync = options.fsync
+    this.#fileMode = options.fileMode ?? PRIVATE_FILE_MODE
   }
 
   /** Path of the mirror of journal `n`. */
@@ -77,6 +91,23 @@ export class MirrorListener extends BaseListener {
   async open(): Promise<void> {
     if (this.#opened) return
     await mkdir(this.dir, { recursive: true })
+    this.#lock ??= await StateLock.acquire(this.#stateFile)
+    try {
+      await this.#cutBack()
+    } catch (err) {
+      await this.#releaseLock()
+      throw err
+    }
+    this.#opened = true
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock
+    this.#lock = null
+    await lock?.release()
+  }
+
+  async #cutBack(): Promise<void> {
     this.#committed = await readMirrorState(this.#stateFile)
     // Cut mirror files back to their committed length: bytes past it were never synced. Only the
     // newest committed journal and journals after it can hold such bytes; older mirror files may
@@ -88,7 +119,6 @@ export class MirrorListener extends BaseListener {
       if (Number.isSafeInteger(n) && n >= newest) await (await this.#openFile(n)).close()
     }
     if (newest >= 0) await (await this.#openFile(newest)).close()
-    this.#opened = true
   }
 
   /** Opens journal.N for writing, cut back to its committed length. */
@@ -97,7 +127,15 @@ export class MirrorListener extends BaseListener {
     const committed = this.#committed.get(n) ?? 0
     let size = 0
     try {
-      size = (await stat(file)).size
+      const st = await lstat(file)
+      if (!st.isFile()) {
+        throw new LogdaemonError(
+          ErrorCodes.MIRROR_MISMATCH,
+          `mirror ${file} is not a regular file (a symlink or other): the mirror writes only files it creates. Move it away and restart`,
+          { file, journal: n, retryable: false },
+        )
+      }
+      size = st.size
     } catch (err) {
       if (!isErrnoException(err) || err.code !== 'ENOENT') throw err
     }
@@ -109,7 +147,7 @@ export class MirrorListener extends BaseListener {
         { file, journal: n, offset: size, retryable: false },
       )
     }
-    const fh = await open(file, size === 0 ? 'w' : 'r+')
+    const fh = await open(file, MIRROR_FLAGS, this.#fileMode)
     if (size > committed) await fh.truncate(committed)
     this.#lengths.set(n, committed)
     return fh
@@ -216,13 +254,22 @@ export class MirrorListener extends BaseListener {
     const fh = this.#fh
     this.#fh = null
     this.#journal = null
-    if (fh) await fh.close()
+    this.#opened = false
+    try {
+      if (fh) await fh.close()
+    } finally {
+      await this.#releaseLock()
+    }
   }
 }
 
-/** The `mirror` built-in: `{ dir }`, relative to `baseDir` (the configuration file's directory). */
-export function create(options: MirrorOptions, context: { name: string; baseDir?: string }): Listener {
+/**
+ * The `mirror` built-in: `{ dir }`, relative to `baseDir` (the configuration file's directory);
+ * new mirror files take `journalMode`, the server journal's mode, when the daemon knows it.
+ */
+export function create(options: MirrorOptions, context: { name: string; baseDir?: string; journalMode?: number }): Listener {
   const dir = resolve(context.baseDir ?? '.', options.dir)
   const stateFile = options.stateFile === undefined ? undefined : resolve(context.baseDir ?? '.', options.stateFile)
-  return new MirrorListener({ ...options, dir, ...(stateFile ? { stateFile } : {}) }, context.name)
+  const fileMode = context.journalMode
+  return new MirrorListener({ ...options, dir, ...(stateFile ? { stateFile } : {}), ...(fileMode === undefined ? {} : { fileMode }) }, context.name)
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { z } from 'zod'
 import type { JournalEntry } from '../../../journal/entry.js'
+import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { createEntryFilter } from '../../../journal/entry-filter.js'
 import { entryToJsonLine } from '../../../journal/entry-json.js'
 import { BaseListener, type Listener } from '../../listener.js'
@@ -32,15 +33,20 @@ export class PrintListener extends BaseListener {
   readonly #filter: ((entry: JournalEntry) => boolean) | null
   readonly #encoding: 'utf8' | 'latin1'
   readonly #file: string | null
+  readonly #fileMode: number
   #out: Writable | null
   #error: Error | null = null
   readonly #onError = (err: Error): void => {
     this.#error ??= err
   }
 
-  /** `output` is a file path, `-` for standard output, or any Writable (which it never ends). */
-  constructor(options: Omit<PrintOptions, 'output'> & { output: string | Writable }, name = 'print') {
+  /**
+   * `output` is a file path, `-` for standard output, or any Writable (which it never ends).
+   * `fileMode`: mode of a new output file (before the umask); it holds journal rows. Default 0600.
+   */
+  constructor(options: Omit<PrintOptions, 'output'> & { output: string | Writable; fileMode?: number }, name = 'print') {
     super(name)
+    this.#fileMode = options.fileMode ?? PRIVATE_FILE_MODE
     this.#format = options.format
     this.#encoding = options.encoding
     this.#filter = createEntryFilter({ tables: options.table, ops: options.op })
@@ -56,7 +62,7 @@ export class PrintListener extends BaseListener {
 
   open(): Promise<void> | void {
     if (!this.#file || this.#out) return
-    const ws: WriteStream = createWriteStream(this.#file, { flags: 'a' })
+    const ws: WriteStream = createWriteStream(this.#file, { flags: 'a', mode: this.#fileMode })
     ws.on('error', this.#onError)
     this.#out = ws
     return new Promise<void>((res, rej) => {
@@ -114,7 +120,8 @@ export class PrintListener extends BaseListener {
 }
 
 /** The `print` built-in. A relative `output` is taken from `baseDir` (the configuration file's directory). */
-export function create(options: PrintOptions, context: { name: string; baseDir?: string }): Listener {
+export function create(options: PrintOptions, context: { name: string; baseDir?: string; journalMode?: number }): Listener {
   const output = options.output === '-' ? '-' : resolve(context.baseDir ?? '.', options.output)
-  return new PrintListener({ ...options, output }, context.name)
+  const fileMode = context.journalMode
+  return new PrintListener({ ...options, output, ...(fileMode === undefined ? {} : { fileMode }) }, context.name)
 }

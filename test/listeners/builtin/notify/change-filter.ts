@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createChangeFilter, depotPatternToRegExp } from '../../../../lib/listeners/builtin/notify/change-filter.js'
+import { createChangeFilter, depotPatternMatcher } from '../../../../lib/listeners/builtin/notify/change-filter.js'
 import type { SubmittedChange } from '../../../../lib/listeners/builtin/notify/change-collector.js'
 
 const change = (user: string, files: string[], filesComplete = true): SubmittedChange => ({
@@ -17,7 +17,7 @@ const change = (user: string, files: string[], filesComplete = true): SubmittedC
 })
 
 t.test('depot patterns: ... spans directories, * and %%n do not, the rest is literal', async (t) => {
-  const m = (p: string, s: string) => depotPatternToRegExp(p).test(s)
+  const m = (p: string, s: string) => depotPatternMatcher(p)(s)
   t.ok(m('//depot/main/...', '//depot/main/a/b/c.txt'))
   t.ok(m('//depot/main/...', '//depot/main/'))
   t.notOk(m('//depot/main/...', '//depot/mainline/x'))

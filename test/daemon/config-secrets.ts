@@ -1,0 +1,92 @@
+/**
+ * Configuration errors never echo a secret: values under secret-like keys
+ * are masked wherever they sit in an echoed value, URLs lose their
+ * userinfo and query, and a file that does not parse is never quoted.
+ */
+import t, { type Test } from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadConfig, parseConfig, redactForMessage } from '../../lib/daemon/config.js'
+
+const SECRETS = ['TOKEN-s3cr3t', 'PASSW0RD-x', 'QUERY-s3cr3t', 'HOOK-s3cr3t-0123456789', 'PHRASE-s3cr3t', 'abcS3CR3T', 'defS3CR3T']
+
+function messageOf(err: unknown): string {
+  const e = err as Error & { details?: unknown; cause?: unknown }
+  return `${e.message}\n${JSON.stringify(e.details ?? null)}\n${e.cause instanceof Error ? `${e.cause.message}\n${e.cause.stack}` : ''}`
+}
+
+function noSecret(t: Test, err: unknown, what: string): void {
+  t.ok(err instanceof Error, `${what}: fails`)
+  const text = messageOf(err)
+  for (const s of SECRETS) t.notOk(text.includes(s), `${what}: ${s} not shown`)
+}
+
+const base = { server: { root: '/p4' }, from: 1, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+
+t.test('a status token inside an echoed parent object is masked', async (t) => {
+  const err = await parseConfig({ ...base, status: { host: '0.0.0.0', port: 'x', token: 'TOKEN-s3cr3t' } }).catch((e: unknown) => e)
+  noSecret(t, err, 'status')
+  t.match((err as Error).message, /status/)
+})
+
+t.test('secret-like keys anywhere in an echoed value are masked', async (t) => {
+  const err = await parseConfig({ ...base, listeners: { options: { webhook: { secret: 'HOOK-s3cr3t-0123456789' }, auth: { pass: 'PASSW0RD-x' } } } }).catch((e: unknown) => e)
+  noSecret(t, err, 'listeners object')
+  const err2 = await parseConfig({ ...base, retry: { passphrase: 'PHRASE-s3cr3t' } }).catch((e: unknown) => e)
+  noSecret(t, err2, 'unknown key')
+})
+
+t.test("a webhook URL's userinfo and query are masked in validation errors", async (t) => {
+  const err = await parseConfig({
+    ...base,
+    listeners: [
+      {
+        type: 'notify',
+        options: { webhook: { url: 'ftp://user:PASSW0RD-x@ci.example.com/hook?token=QUERY-s3cr3t', secret: 'HOOK-s3cr3t-0123456789' } },
+      },
+    ],
+  }).catch((e: unknown) => e)
+  noSecret(t, err, 'webhook')
+  t.match((err as Error).message, /ci\.example\.com/, 'the host still shows')
+})
+
+t.test('redaction: keys, URLs, nesting, arrays', async (t) => {
+  t.same(redactForMessage({ a: 1, token: 'x', nested: [{ Password: 'y', url: 'https://u:p@h.example/p?q=1#f' }], apiKey: 'k', sshOptions: { Ciphers: 'c' } }), {
+    a: 1,
+    token: '(hidden)',
+    nested: [{ Password: '(hidden)', url: 'https://***@h.example/p?***' }],
+    apiKey: '(hidden)',
+    sshOptions: { Ciphers: 'c' },
+  })
+  t.equal(redactForMessage('http://h.example/x'), 'http://h.example/x', 'a plain URL is left as it is')
+})
+
+t.test('a JSON file that does not parse is never quoted: line and column only', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'c.json')
+  writeFileSync(file, '{\n  "server": { "root": "/p4" },\n  "status": { "token": abcS3CR3T }\n}\n')
+  const err = await loadConfig(file).catch((e: unknown) => e)
+  noSecret(t, err, 'unquoted token')
+  t.match(err, { code: 'ERR_CONFIG_INVALID', message: /c\.json is not valid JSON at line 3, column 24/ })
+  for (const [text, where] of [
+    ['{"a": 1,}', 'line 1, column 9'],
+    ['{"a": "x\ny"}', 'line 1, column 9'],
+    ['{"a": 1} x', 'line 1, column 10'],
+    ['{"a": tru', 'line 1, column 7'],
+    ['', 'line 1, column 1'],
+    ['[1, 2', 'line 1, column 6'],
+  ] as const) {
+    writeFileSync(file, text)
+    const e = await loadConfig(file).catch((x: unknown) => x)
+    t.match(e, { code: 'ERR_CONFIG_INVALID', message: new RegExp(`not valid JSON at ${where}`) }, JSON.stringify(text))
+  }
+})
+
+t.test('a JS configuration with a syntax error is not quoted either', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'c.mjs')
+  writeFileSync(file, 'export default {\n  status: { token: abcS3CR3T defS3CR3T },\n}\n')
+  const err = await loadConfig(file).catch((e: unknown) => e)
+  noSecret(t, err, 'js syntax error')
+  t.match(err, { code: 'ERR_CONFIG_NOT_FOUND', message: /c\.mjs cannot be loaded: it has a JavaScript syntax error \(Unexpected identifier\); run 'node --check / })
+})

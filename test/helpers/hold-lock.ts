@@ -1,0 +1,6 @@
+/** A child process for the lock tests: takes the lock of argv[2], says so on stdout, then waits to be killed. */
+import { StateLock } from '../../lib/files/state-lock.js'
+
+const lock = await StateLock.acquire(process.argv[2] as string, { command: 'hold-lock' })
+process.stdout.write(`locked ${lock.holder.pid}\n`)
+setInterval(() => {}, 1 << 30)

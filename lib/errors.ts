@@ -19,6 +19,10 @@ export const ErrorCodes = {
    * the rest from.
    */
   JOURNAL_SHRUNK: 'ERR_JOURNAL_SHRUNK',
+  /** The live journal was deleted (no name left) and no archive of it exists: not a rotation. */
+  JOURNAL_DELETED: 'ERR_JOURNAL_DELETED',
+  /** A journal number (start, state or rename) contradicts the files on disk. */
+  JOURNAL_NUMBER: 'ERR_JOURNAL_NUMBER',
   /** A gzip file ends before its last member is complete. */
   GZIP_TRUNCATED: 'ERR_GZIP_TRUNCATED',
   /** A gzip file is not valid deflate data. */

@@ -2,9 +2,9 @@ import { z } from 'zod'
 
 /**
  * How a failing operation is retried: p-retry's options, one shape for the
- * listeners (the daemon's `retry`), hot-backup's reconnects and the wait for a
- * `.gz` archive that is still being written. The delay before retry k
- * (1-based) is `min(minTimeout * factor^(k-1), maxTimeout)`, times a random
+ * listeners (the daemon's `retry`) and hot-backup's reconnects (a `.gz`
+ * archive still being written is waited for by its size instead, see
+ * GzipRetryOptions). The delay before retry k (1-based) is `min(minTimeout * factor^(k-1), maxTimeout)`, times a random
  * 1–2 when `randomize`. Each user has its own defaults (below); a value left
  * undefined takes the default.
  */
@@ -28,15 +28,6 @@ export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
   maxTimeout: 60_000,
   factor: 2,
   randomize: true,
-})
-
-/** A `.gz` archive ending early: 6 retries, 100 ms doubling to 2 s (about 5 s in all before ERR_GZIP_TRUNCATED). */
-export const DEFAULT_GZIP_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
-  retries: 6,
-  minTimeout: 100,
-  maxTimeout: 2000,
-  factor: 2,
-  randomize: false,
 })
 
 /** hot-backup reconnecting to the standby: 5 retries, 1 s doubling to 30 s. */

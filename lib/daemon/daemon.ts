@@ -158,6 +158,8 @@ export class Daemon {
     const chain = new ListenerChain({
       listeners: specs,
       commit: (p) => source.commit(p),
+      // Nothing is synced past bytes not known good (a .gz member before its CRC is checked).
+      barrier: () => source.commitBarrier,
       commitIntervalMs: c.commitIntervalMs,
       // The source knows when the live journal is quiet (not merely a slow listener): it drives quiet().
       quietMs: 0,

@@ -9,16 +9,11 @@
  */
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
-import {
-  gzipError,
-  selectInflater,
-  type Inflater,
-  type InflaterChoice,
-  type InflaterName,
-  type MemberInflater,
-} from './inflater.js'
+import { GunzipDecoder } from './gunzip-decoder.js'
+import { selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
 
 export { inflaterName, type InflaterChoice, type InflaterName } from './inflater.js'
+export { GunzipDecoder, isGzip } from './gunzip-decoder.js'
 
 export interface GunzipOptions {
   /** The file, named in errors. */
@@ -34,15 +29,6 @@ export interface GunzipTransformOptions {
   notGzip?: 'error' | 'pass'
 }
 
-/** gzip's magic bytes ID1 ID2 (RFC 1952 §2.3.1). */
-const ID1 = 0x1f
-const ID2 = 0x8b
-
-/** Whether bytes start with the gzip magic `1f 8b`. */
-export function isGzip(firstBytes: Buffer): boolean {
-  return firstBytes.length >= 2 && firstBytes[0] === ID1 && firstBytes[1] === ID2
-}
-
 /** A Transform that inflates a gzip stream (bytes in, bytes out). */
 export function createGunzip(options: GunzipOptions = {}): GunzipTransform {
   return new GunzipTransform(selectInflater(options.inflater), { file: options.file ?? null })
@@ -53,114 +39,89 @@ export function maybeGunzip(options: GunzipOptions = {}): GunzipTransform {
   return new GunzipTransform(selectInflater(options.inflater), { file: options.file ?? null, notGzip: 'pass' })
 }
 
-const EMPTY = Buffer.alloc(0)
-
 /**
- * The gzip framing: the magic at the start, then members, each followed by
- * zero padding or the next member; anything else after a member is a corrupt
- * next member. Input is taken one chunk at a time; the output of one chunk is
- * pushed in pieces of at most 64 KiB.
+ * A gzip stream as a Transform (the framing is GunzipDecoder's). Output goes
+ * out in pieces of at most 64 KiB, and inflating waits while the readable
+ * side is full: a small gzip bomb inflates only as fast as it is read.
+ *
+ * An error (corrupt or truncated input) is raised only after every byte
+ * inflated before it has been read, as `gzip -dc` prints all it can:
+ * a verified member followed by garbage or by a cut member comes out whole.
  */
 export class GunzipTransform extends Transform {
-  readonly #inflater: Inflater
-  readonly #file: string | null
-  readonly #notGzip: 'error' | 'pass'
-  #state: 'start' | 'members' | 'plain' = 'start'
-  #member: MemberInflater | null = null
-  /** Compressed offset of the first byte not taken yet (where `#carry` starts). */
-  #offset = 0
-  /** The first byte, when it is 1f and the second has not come yet. */
-  #carry = EMPTY
-  readonly #emit = (chunk: Buffer): void => {
-    this.push(chunk)
+  readonly #decoder: GunzipDecoder
+  /** The inflater waits on this while the readable side is full. */
+  #wake: (() => void) | null = null
+  /** An error held back until the output before it has been read. */
+  #failed: Error | null = null
+  readonly #emit = (chunk: Buffer): Promise<void> | undefined => {
+    if (this.destroyed) return undefined
+    if (this.push(chunk)) return undefined
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve
+    })
   }
 
   constructor(inflater: Inflater, options: GunzipTransformOptions = {}) {
     super()
-    this.#inflater = inflater
-    this.#file = options.file ?? null
-    this.#notGzip = options.notGzip ?? 'error'
+    this.#decoder = new GunzipDecoder(inflater, this.#emit, { file: options.file ?? null, notGzip: options.notGzip ?? 'error' })
   }
 
   /** The engine inflating this stream. */
   get inflaterName(): InflaterName {
-    return this.#inflater.name
+    return this.#decoder.inflaterName
+  }
+
+  /** Output bytes of gzip members whose trailer (CRC-32 and size) has been checked. */
+  get verified(): number {
+    return this.#decoder.verified
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.#state === 'plain') return callback(null, chunk)
-    this.#take(chunk).then(
+    if (this.#failed) return callback()
+    this.#decoder.write(chunk).then(
       () => callback(),
-      (err: unknown) => callback(toError(err)),
+      (err: unknown) => this.#fail(toError(err), callback),
     )
   }
 
   override _flush(callback: TransformCallback): void {
-    this.#finish().then(
+    if (this.#failed) return
+    this.#decoder.end().then(
       () => callback(),
-      (err: unknown) => callback(toError(err)),
+      (err: unknown) => this.#fail(toError(err)),
     )
   }
 
+  override _read(size: number): void {
+    const wake = this.#wake
+    this.#wake = null
+    wake?.()
+    super._read(size)
+  }
+
+  /** The error surfaces once the output before it has been read (see `read`). */
+  override read(size?: number): Buffer | null {
+    const chunk = super.read(size) as Buffer | null
+    if (this.#failed && this.readableLength === 0 && !this.destroyed) {
+      const err = this.#failed
+      process.nextTick(() => this.destroy(err))
+    }
+    return chunk
+  }
+
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.#member?.destroy()
-    this.#member = null
+    this.#decoder.destroy()
+    const wake = this.#wake
+    this.#wake = null
+    wake?.()
     callback(err)
   }
 
-  async #take(chunk: Buffer): Promise<void> {
-    const buf = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk
-    const base = this.#offset
-    this.#carry = EMPTY
-    let pos = 0
-    while (pos < buf.length) {
-      if (this.#member) {
-        const progress = await this.#member.write(buf.subarray(pos), base + pos)
-        pos += progress.used
-        if (progress.ended) {
-          this.#member.destroy()
-          this.#member = null
-        }
-      } else if (this.#state === 'start') {
-        if (buf.length === 1 && buf[0] === ID1) {
-          this.#carry = Buffer.from(buf)
-          break
-        }
-        if (!isGzip(buf)) {
-          if (this.#notGzip === 'error') throw gzipError('corrupt', this.#file, base, 'the input does not start with the gzip magic 1f 8b')
-          this.#state = 'plain'
-          this.push(buf)
-          break
-        }
-        this.#startMember()
-      } else {
-        // Between members: zero padding, then whatever is not zero is the
-        // next member, for the inflater to check (as gzip and node:zlib do).
-        while (pos < buf.length && buf[pos] === 0) pos++
-        if (pos < buf.length) this.#startMember()
-      }
-    }
-    this.#offset = base + buf.length - this.#carry.length
-  }
-
-  #startMember(): void {
-    this.#state = 'members'
-    this.#member = this.#inflater.member(this.#file, this.#emit)
-  }
-
-  async #finish(): Promise<void> {
-    if (this.#member) {
-      await this.#member.end(this.#offset)
-      this.#member.destroy()
-      this.#member = null
-      return
-    }
-    if (this.#carry.length === 0) return
-    if (this.#notGzip === 'pass') {
-      this.push(this.#carry)
-      return
-    }
-    const end = this.#offset + this.#carry.length
-    throw gzipError('truncated', this.#file, end, 'the input ends inside the gzip header')
+  /** Holds `err` back until the output is read; the input after it is dropped. */
+  #fail(err: Error, callback?: TransformCallback): void {
+    this.#failed = err
+    if (this.readableLength === 0) this.destroy(err)
+    else callback?.()
   }
 }

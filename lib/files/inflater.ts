@@ -5,11 +5,13 @@
  *   thread with 35-45% less CPU than node:zlib (benchmarks/gunzip.ts), but it
  *   stops at the end of the first gzip member and does not say how much input
  *   it consumed.
- * - node:zlib's `createGunzip` is always there and is the fallback.
+ * - node:zlib (`createInflateRaw`, with the gzip header and trailer read
+ *   here) is always there and is the fallback.
  *
- * Both decode one gzip stream member by member for `GunzipTransform`, which
- * does the framing between members (see gunzip.ts), and both raise the same
- * error codes.
+ * Both decode one gzip stream member by member for `GunzipDecoder`, which
+ * does the framing between members (see gunzip-decoder.ts), and both raise
+ * the same error codes. A member ends only once its trailer (CRC-32 and
+ * size) has been checked, and output waits while the reader is full.
  *
  * `LOGDAEMON_INFLATER` (environment variable) forces the engine that 'auto'
  * picks: `node` (or `node:zlib`) or `zlib-sync`; `auto` or unset prefers
@@ -17,7 +19,7 @@
  */
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
-import zlib, { createGunzip as createNodeGunzip, gzipSync } from 'node:zlib'
+import zlib, { createInflateRaw, gzipSync } from 'node:zlib'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException, toError } from '../errors.js'
 
 export type InflaterChoice = 'auto' | 'zlib-sync' | 'node'
@@ -38,15 +40,22 @@ export interface MemberProgress {
 export interface MemberInflater {
   /** Feeds `input`, which starts at compressed offset `offset`. */
   write(input: Buffer, offset: number): MemberProgress | Promise<MemberProgress>
-  /** The input ended at compressed `offset` while the member is open. */
-  end(offset: number): void | Promise<void>
+  /** The input ended at compressed `offset` while the member is open: throws ERR_GZIP_TRUNCATED. */
+  end(offset: number): void
   destroy(): void
 }
+
+/**
+ * Where a member inflater hands its output. A returned promise means the
+ * reader is full: the inflater stops until it settles (backpressure; a gzip
+ * bomb inflates only as fast as it is read).
+ */
+export type Emit = (chunk: Buffer) => void | Promise<void>
 
 /** An engine: makes member inflaters that hand their output to `emit`. */
 export interface Inflater {
   readonly name: InflaterName
-  member(file: string | null, emit: (chunk: Buffer) => void): MemberInflater
+  member(file: string | null, emit: Emit): MemberInflater
 }
 
 /** RFC 1952 §2.3.1: ID1 ID2, then CM 8 (deflate), the only method defined. */
@@ -60,10 +69,25 @@ const MEMBER_START = [0x1f, 0x8b, 8] as const
  * are ~15% slower, 64 KiB ones hardly faster.
  */
 const PIECE = 16 * 1024
+/**
+ * The output one zlib-sync call should stay near. Journal text inflates
+ * about 4:1, so a 16 KiB piece gives ~64 KiB; data that inflates far more
+ * (a gzip bomb: zeros inflate 1032:1) is then fed in smaller pieces, down
+ * to MIN_PIECE (at most ~1 MiB out per call), so that one call never holds
+ * more than a few MiB whatever the input.
+ */
+const OUT_TARGET = 256 * 1024
+const MIN_PIECE = 1024
 /** zlib-sync's output growth step, and the size of the pieces pushed. */
 const OUT_CHUNK = 64 * 1024
 /** windowBits 15 (32 KiB, deflate's largest window) + 16: expect a gzip wrapper. */
 const GZIP_WINDOW_BITS = 31
+/**
+ * Longest gzip header node:zlib's path gathers: the extra field is at most
+ * 64 KiB and real names and comments are short; this only bounds memory
+ * on hostile input (zlib-sync has no limit).
+ */
+const MAX_HEADER = 1024 * 1024
 /** Smallest gzip member: 10-byte header, 2 bytes of deflate, 8-byte trailer. */
 const MIN_MEMBER = 20
 
@@ -214,26 +238,28 @@ class ZlibSyncMember implements MemberInflater {
   readonly #zs: ZlibSyncModule
   readonly #inflate: ZlibSyncInflate
   readonly #file: string | null
-  readonly #emit: (chunk: Buffer) => void
+  readonly #emit: Emit
   #start = -1
+  /** Input per call: PIECE, smaller while the data inflates much more than journal text. */
+  #piece = PIECE
   /** Uncompressed bytes so far, and their CRC-32. */
   #size = 0
   #crc = 0
   /** The last 7 bytes fed before the current piece: a trailer may start there. */
   #tail = Buffer.alloc(0)
 
-  constructor(zs: ZlibSyncModule, file: string | null, emit: (chunk: Buffer) => void) {
+  constructor(zs: ZlibSyncModule, file: string | null, emit: Emit) {
     this.#zs = zs
     this.#inflate = new zs.Inflate({ windowBits: GZIP_WINDOW_BITS, chunkSize: OUT_CHUNK })
     this.#file = file
     this.#emit = emit
   }
 
-  write(input: Buffer, offset: number): MemberProgress {
+  async write(input: Buffer, offset: number): Promise<MemberProgress> {
     if (this.#start < 0) this.#start = offset
     const zs = this.#zs
-    for (let pos = 0; pos < input.length; pos += PIECE) {
-      const piece = input.subarray(pos, pos + PIECE)
+    for (let pos = 0; pos < input.length; ) {
+      const piece = input.subarray(pos, pos + this.#piece)
       this.#inflate.push(piece, zs.Z_SYNC_FLUSH)
       const err = this.#inflate.err
       if (err !== zs.Z_OK && err !== zs.Z_STREAM_END && err !== zs.Z_BUF_ERROR) {
@@ -242,13 +268,24 @@ class ZlibSyncMember implements MemberInflater {
       }
       const out = this.#inflate.result
       // (zlib's crc32 of an empty buffer with a NULL data pointer is 0, not the CRC so far.)
-      if (Buffer.isBuffer(out) && out.length > 0) {
-        this.#size += out.length
+      const produced = Buffer.isBuffer(out) ? out.length : 0
+      if (Buffer.isBuffer(out) && produced > 0) {
+        this.#size += produced
         if (crc32) this.#crc = crc32(out, this.#crc)
-        for (let i = 0; i < out.length; i += OUT_CHUNK) this.#emit(out.subarray(i, i + OUT_CHUNK))
       }
-      if (err === zs.Z_STREAM_END) return { used: this.#memberEnd(input, pos, piece.length, offset), ended: true }
+      // The member's end is checked before its last output goes out: a member
+      // whose trailer does not match never ends (the error is raised first).
+      const used = err === zs.Z_STREAM_END ? this.#memberEnd(input, pos, piece.length, offset) : -1
+      if (Buffer.isBuffer(out) && produced > 0) {
+        for (let i = 0; i < produced; i += OUT_CHUNK) {
+          const wait = this.#emit(out.subarray(i, i + OUT_CHUNK))
+          if (wait) await wait
+        }
+      }
+      if (used >= 0) return { used, ended: true }
       this.#tail = Buffer.from(piece.length >= 7 ? piece.subarray(-7) : Buffer.concat([this.#tail, piece]).subarray(-7))
+      pos += piece.length
+      this.#piece = Math.max(MIN_PIECE, Math.min(PIECE, Math.floor((OUT_TARGET * piece.length) / Math.max(produced, 1))))
     }
     return { used: input.length, ended: false }
   }
@@ -279,22 +316,80 @@ class ZlibSyncMember implements MemberInflater {
 }
 
 /**
- * Members through node:zlib's Gunzip. It goes on by itself into a next member
- * that follows right away, and stops (ending its output) at a zero byte after
- * a member; `bytesWritten` (input consumed) then says where, and the framing
- * in gunzip.ts takes over. Each write is awaited, so at most one input chunk
- * is inside at a time.
+ * Length of the gzip member header at the start of `buf` (RFC 1952 §2.3:
+ * 10 bytes, then the optional extra field, name, comment and header CRC
+ * its flags announce), or -1 when `buf` ends inside it. Throws
+ * ERR_GZIP_CORRUPT for bytes that cannot start a member.
+ */
+export function gzipHeaderLength(buf: Buffer, file: string | null, offset: number): number {
+  // Like zlib: the magic is judged once both its bytes are there (a single
+  // stray byte is a cut header), the method once it is there.
+  if (buf.length < 2) return -1
+  if (buf[0] !== MEMBER_START[0] || buf[1] !== MEMBER_START[1]) throw gzipError('corrupt', file, offset, 'incorrect header check')
+  if (buf.length >= 3 && buf[2] !== MEMBER_START[2]) throw gzipError('corrupt', file, offset + 2, 'unknown compression method')
+  if (buf.length < 10) return -1
+  const flags = buf[3] as number
+  if (flags & 0xe0) throw gzipError('corrupt', file, offset + 3, 'reserved header flags set')
+  let at = 10
+  if (flags & 0x04) {
+    if (buf.length < at + 2) return -1
+    at += 2 + buf.readUInt16LE(at)
+  }
+  for (const flag of [0x08, 0x10]) {
+    if (!(flags & flag)) continue
+    const nul = buf.indexOf(0, at)
+    if (nul < 0) return -1
+    at = nul + 1
+  }
+  if (flags & 0x02) {
+    if (buf.length < at + 2) return -1
+    // FHCRC: the low 16 bits of the CRC-32 of the header before it (zlib checks it too).
+    if (crc32 && buf.readUInt16LE(at) !== (crc32(buf.subarray(0, at)) & 0xffff)) {
+      throw gzipError('corrupt', file, offset + at, 'header crc mismatch')
+    }
+    at += 2
+  }
+  return at <= buf.length ? at : -1
+}
+
+/**
+ * One member through node:zlib: the header is read here, the deflate data
+ * goes through `createInflateRaw` (which stops at the end of the deflate
+ * data and says, by `bytesWritten`, where), and the 8-byte trailer is
+ * checked here like zlib-sync's (CRC-32 and ISIZE; ISIZE only before Node
+ * 20.15). node:zlib's own Gunzip goes on into whatever follows a member and
+ * drops the member's last output when that is garbage: it is not used.
+ * Each write is awaited, so at most one input chunk is inside at a time.
  */
 class NodeMember implements MemberInflater {
-  readonly #inner = createNodeGunzip()
+  readonly #inner = createInflateRaw()
   readonly #file: string | null
-  #start = -1
+  #stage: 'header' | 'body' | 'trailer' = 'header'
+  /** Header or trailer bytes gathered so far. */
+  #held = Buffer.alloc(0)
+  /** Compressed offset where `#held` starts. */
+  #heldAt = 0
+  /** Output bytes so far, and their CRC-32. */
+  #out = 0
+  #crc = 0
   #failed: unknown = null
   #pending: ((err?: unknown) => void) | null = null
 
-  constructor(file: string | null, emit: (chunk: Buffer) => void) {
+  constructor(file: string | null, emit: Emit) {
     this.#file = file
-    this.#inner.on('data', emit)
+    // node:zlib stops inflating while its own output buffer is full: pausing
+    // it while `emit` waits carries the reader's backpressure into zlib.
+    this.#inner.on('data', (chunk: Buffer) => {
+      this.#out += chunk.length
+      if (crc32) this.#crc = crc32(chunk, this.#crc)
+      const wait = emit(chunk)
+      if (!wait) return
+      this.#inner.pause()
+      wait.then(
+        () => this.#inner.resume(),
+        () => this.#inner.resume(),
+      )
+    })
     this.#inner.on('error', (err: unknown) => {
       this.#failed ??= err
       this.#pending?.(err)
@@ -302,23 +397,53 @@ class NodeMember implements MemberInflater {
   }
 
   async write(input: Buffer, offset: number): Promise<MemberProgress> {
-    if (this.#start < 0) this.#start = offset
-    const before = this.#inner.bytesWritten
-    await this.#settle((done) => this.#inner.write(input, done), offset + input.length)
-    const used = this.#inner.bytesWritten - before
-    if (used === input.length) return { used, ended: false }
-    // Stopped at padding. Its output ends after all of its data; wait for that
-    // so that the next member's output cannot overtake it.
-    if (!this.#inner.readableEnded) await once(this.#inner, 'end')
-    this.#inner.destroy()
-    return { used, ended: true }
+    let pos = 0
+    if (this.#stage === 'header') {
+      if (this.#held.length === 0) this.#heldAt = offset
+      const before = this.#held.length
+      const head = Buffer.concat([this.#held, input.subarray(0, MAX_HEADER)])
+      const length = gzipHeaderLength(head, this.#file, this.#heldAt)
+      if (length < 0) {
+        if (head.length > MAX_HEADER) throw gzipError('corrupt', this.#file, this.#heldAt, 'gzip header longer than 1 MiB')
+        this.#held = Buffer.from(head)
+        return { used: input.length, ended: false }
+      }
+      this.#held = Buffer.alloc(0)
+      this.#stage = 'body'
+      pos = length - before
+    }
+    if (this.#stage === 'body' && pos < input.length) {
+      const at = this.#inner.bytesWritten
+      const rest = input.subarray(pos)
+      await this.#settle((done) => this.#inner.write(rest, done), offset + pos)
+      const used = this.#inner.bytesWritten - at
+      pos += used
+      if (used < rest.length) {
+        // The deflate data ended: its output ends after all of it; wait for that.
+        if (!this.#inner.readableEnded) await once(this.#inner, 'end')
+        this.#stage = 'trailer'
+        this.#heldAt = offset + pos
+      }
+    }
+    if (this.#stage === 'trailer' && pos < input.length) {
+      const need = 8 - this.#held.length
+      const take = input.subarray(pos, pos + need)
+      this.#held = Buffer.concat([this.#held, take])
+      pos += take.length
+      if (this.#held.length === 8) {
+        const isize = this.#out % 2 ** 32
+        if (this.#held.readUInt32LE(4) !== isize || (crc32 && this.#held.readUInt32LE(0) !== this.#crc)) {
+          throw gzipError('corrupt', this.#file, this.#heldAt, 'incorrect data check: the CRC-32 or size in the member trailer does not match its data')
+        }
+        this.#inner.destroy()
+        return { used: pos, ended: true }
+      }
+    }
+    return { used: input.length, ended: false }
   }
 
-  end(offset: number): Promise<void> {
-    return this.#settle((done) => {
-      this.#inner.once('end', done)
-      this.#inner.end()
-    }, offset)
+  end(offset: number): void {
+    throw gzipError('truncated', this.#file, offset, 'the input ends inside a gzip member')
   }
 
   destroy(): void {
@@ -326,12 +451,12 @@ class NodeMember implements MemberInflater {
   }
 
   /** Runs `start`, waiting for its callback or the stream's error (mapped to a gzip error). */
-  #settle(start: (done: (err?: unknown) => void) => void, endOffset: number): Promise<void> {
+  #settle(start: (done: (err?: unknown) => void) => void, at: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = (err?: unknown) => {
         if (this.#pending !== done) return
         this.#pending = null
-        if (err) reject(this.#mapError(err, endOffset))
+        if (err) reject(this.#mapError(err, at))
         else resolve()
       }
       this.#pending = done
@@ -340,14 +465,8 @@ class NodeMember implements MemberInflater {
     })
   }
 
-  #mapError(err: unknown, endOffset: number): Error {
+  #mapError(err: unknown, at: number): Error {
     if (!isErrnoException(err) || !err.code?.startsWith('Z_')) return toError(err)
-    // zlib reports input that stops inside a member as Z_BUF_ERROR "unexpected end of file".
-    if (err.code === 'Z_BUF_ERROR') {
-      return gzipError('truncated', this.#file, endOffset, 'the input ends inside a gzip member', err)
-    }
-    // bytesWritten is not updated for the write that failed: the error is at or after it.
-    const at = this.#start + this.#inner.bytesWritten
     return gzipError('corrupt', this.#file, at, `${err.message}, here or after`, err)
   }
 }

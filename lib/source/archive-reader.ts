@@ -1,11 +1,9 @@
-import { createReadStream } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
-import pRetry from 'p-retry'
-import { DEFAULT_GZIP_RETRY, retrySettings, type RetryOptions } from '../retry.js'
-import { ErrorCodes, isLogdaemonError, LogdaemonError } from '../errors.js'
-import { createGunzip } from '../files/gunzip.js'
-import type { ArchiveFile } from '../files/journal-set.js'
 import { READ_CHUNK_BYTES } from '../files/file-reader.js'
+import type { ArchiveFile } from '../files/journal-set.js'
+import { GzipPull, type GzipRetryOptions } from './gzip-pull.js'
+
+export type { GzipRetryOptions } from './gzip-pull.js'
 
 /** Bytes per read of a plain file: the project's read size (see file-reader.ts for the measurement). */
 export const CHUNK_BYTES = READ_CHUNK_BYTES
@@ -16,7 +14,7 @@ export interface ArchiveReaderOptions {
   /** How many bytes before `offset` to keep in `before`, for checking a saved state. Default 0. */
   before?: number
   /** How a `.gz` that is still being written is waited for. Default DEFAULT_GZIP_RETRY. */
-  gzipRetry?: RetryOptions
+  gzipRetry?: GzipRetryOptions
   signal?: AbortSignal
 }
 
@@ -24,9 +22,11 @@ export interface ArchiveReaderOptions {
  * Reads one archived journal from an offset to its end, a chunk per
  * `read()`, so the caller's pace is the file's pace. A `.gz` archive is
  * inflated from its start and the bytes before `offset` are skipped
- * (offsets are offsets in the decompressed journal). When a `.gz` ends
- * early it may still be being written: it is reopened and read again to the
- * same point (p-retry, exponential backoff) before ERR_GZIP_TRUNCATED.
+ * (offsets are offsets in the decompressed journal); see GzipPull for how
+ * a `.gz` still being written is waited for, and for corrupt data.
+ *
+ * `verified` says up to where the bytes read are known good: the end of
+ * the last gzip member whose CRC was checked (everything, for a plain file).
  */
 export class ArchiveReader {
   readonly file: ArchiveFile
@@ -42,14 +42,26 @@ export class ArchiveReader {
 
   readonly #options: ArchiveReaderOptions
   #fh: FileHandle | null = null
-  #gz: GzState | null = null
+  #gz: GzipPull | null = null
   #pending: Buffer | null = null
   #closed = false
+  /** Where this reader started: the bytes before it were not read here. */
+  readonly #startOffset: number
 
   private constructor(file: ArchiveFile, options: ArchiveReaderOptions) {
     this.file = file
     this.#options = { ...options }
     this.offset = options.offset
+    this.#startOffset = options.offset
+  }
+
+  /**
+   * Offset in the journal up to which the bytes this reader returned are
+   * verified: a plain file's are (MAX_SAFE_INTEGER); a `.gz`'s up to the end
+   * of its last member whose CRC-32 and size were checked.
+   */
+  get verified(): number {
+    return this.#gz ? Math.max(this.#startOffset, this.#gz.verified) : Number.MAX_SAFE_INTEGER
   }
 
   /** Opens `file` positioned at `options.offset`. */
@@ -76,6 +88,8 @@ export class ArchiveReader {
     if (this.#pending) {
       chunk = this.#pending
       this.#pending = null
+    } else if (this.#gz) {
+      chunk = await this.#gz.next()
     } else if (this.#fh) {
       const at = this.offset
       const ahead = this.#ahead && this.#aheadAt === at ? this.#ahead : null
@@ -92,7 +106,7 @@ export class ArchiveReader {
         this.#ahead.catch(() => {})
       }
     } else {
-      chunk = await this.#withRetry(() => this.#nextInflated())
+      chunk = null
     }
     if (chunk) this.offset += chunk.length
     return chunk
@@ -104,8 +118,7 @@ export class ArchiveReader {
     const ahead = this.#ahead
     this.#ahead = null
     await ahead?.catch(() => {})
-    this.#gz?.close()
-    this.#gz = null
+    await this.#gz?.close()
     const fh = this.#fh
     this.#fh = null
     await fh?.close()
@@ -129,121 +142,34 @@ export class ArchiveReader {
   }
 
   async #openGzip(): Promise<void> {
-    const want = this.#options.before ?? 0
-    const first = await this.#withRetry(() => this.#inflateTo(want))
-    const st = await this.#statGzip()
+    const fh = (this.#fh = await open(this.file.path, 'r'))
+    const st = await fh.stat()
     this.dev = st.dev
     this.ino = st.ino
-    if (first === null && this.#gz && this.#gz.produced < this.offset) {
-      this.reachedOffset = false
-      this.offset = this.#gz.produced
-    }
-    this.#pending = first
-  }
-
-  async #statGzip(): Promise<{ dev: number; ino: number }> {
-    const fh = await open(this.file.path, 'r')
-    try {
-      return await fh.stat()
-    } finally {
-      await fh.close()
-    }
-  }
-
-  #startInflating(): void {
-    this.#gz?.close()
-    const src = createReadStream(this.file.path)
-    const gunzip = createGunzip({ file: this.file.path })
-    const state: GzState = { iter: gunzip[Symbol.asyncIterator](), close: () => {}, produced: 0, compressed: 0 }
-    src.on('data', (c: Buffer | string) => {
-      state.compressed += c.length
-    })
-    src.on('error', (err) => gunzip.destroy(err))
-    src.pipe(gunzip)
-    state.close = () => {
-      src.destroy()
-      gunzip.destroy()
-    }
-    this.#gz = state
-  }
-
-  /** Next inflated chunk of the current stream; an empty `.gz` counts as truncated (just created). */
-  async #pull(): Promise<Buffer | null> {
-    const gz = this.#gz as GzState
-    const r = await gz.iter.next()
-    if (r.done) {
-      if (gz.compressed === 0) {
-        throw new LogdaemonError(ErrorCodes.GZIP_TRUNCATED, `${this.file.path}: the gzip file is empty`, {
-          file: this.file.path,
-          journal: this.file.journal,
-          offset: 0,
-        })
-      }
-      return null
-    }
-    const c = r.value
-    gz.produced += c.length
-    return c
-  }
-
-  /** The next inflated chunk; after a truncation the stream is reopened and inflated again up to `offset`. */
-  async #nextInflated(): Promise<Buffer | null> {
-    return this.#gz ? this.#pull() : this.#inflateTo(0)
-  }
-
-  /**
-   * Starts inflating from the file's beginning and skips to `offset`,
-   * keeping the last `want` bytes before it in `before`. Returns the first
-   * chunk at `offset`, or null when the journal ends first.
-   */
-  async #inflateTo(want: number): Promise<Buffer | null> {
-    this.#startInflating()
+    this.#gz = new GzipPull(fh, this.file.path, this.#options.gzipRetry, this.#options.signal)
+    // Skip to the offset, keeping the bytes before it.
+    const want = this.#options.before ?? 0
     let before: Buffer = Buffer.alloc(0)
+    let produced = 0
     for (;;) {
-      const start = (this.#gz as GzState).produced
-      const c = await this.#pull()
-      const cut = this.offset - start
+      const c = await this.#gz.next()
+      const cut = this.offset - produced
       if (c === null || cut < c.length) {
         if (want > 0) {
           if (c !== null && cut > 0) before = lastBytes(before, c.subarray(0, cut), want)
           this.before = Buffer.from(before)
         }
-        return c === null ? null : cut > 0 ? c.subarray(cut) : c
+        if (c === null && produced < this.offset) {
+          this.reachedOffset = false
+          this.offset = produced
+        }
+        this.#pending = c === null ? null : cut > 0 ? c.subarray(cut) : c
+        return
       }
+      produced += c.length
       if (want > 0) before = lastBytes(before, c, want)
     }
   }
-
-  async #withRetry<T>(fn: () => Promise<T>): Promise<T> {
-    const retry = retrySettings(this.#options.gzipRetry, DEFAULT_GZIP_RETRY)
-    return pRetry(
-      async () => {
-        try {
-          return await fn()
-        } catch (err) {
-          // The next attempt starts over from the file's beginning.
-          this.#gz?.close()
-          this.#gz = null
-          throw err
-        }
-      },
-      {
-        ...retry,
-        shouldRetry: ({ error }) => isLogdaemonError(error) && error.code === ErrorCodes.GZIP_TRUNCATED,
-        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
-      },
-    )
-  }
-}
-
-/** An inflating read of a `.gz` from its start. */
-interface GzState {
-  iter: AsyncIterator<Buffer>
-  close: () => void
-  /** Decompressed bytes pulled so far. */
-  produced: number
-  /** Compressed bytes read so far. */
-  compressed: number
 }
 
 /** The last `want` bytes of `prev` followed by `next`. */

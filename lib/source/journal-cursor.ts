@@ -1,11 +1,11 @@
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
+import type { JournalPosition } from '../position.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
-import { ArchiveReader, lastBytes } from './archive-reader.js'
-import type { RetryOptions } from '../retry.js'
+import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
 import { ChangeWatcher } from './change-watcher.js'
-import { LiveFile } from './live-file.js'
+import { identityOf, LiveFile } from './live-file.js'
 
 /** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
 export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
@@ -13,13 +13,20 @@ export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
 /** One step of the cursor: bytes of the current journal, or the end of it. */
 export type CursorStep =
   | { readonly kind: 'data'; readonly bytes: Buffer }
-  | { readonly kind: 'end'; readonly journal: number; readonly end: number; readonly mode: RotationMode }
+  | {
+      readonly kind: 'end'
+      readonly journal: number
+      readonly end: number
+      readonly mode: RotationMode
+      /** The journal that follows: journal + 1, unless the server archived the file under another number. */
+      readonly next: number
+    }
 
 export interface JournalCursorOptions {
   layout: JournalLayout
   /** Safety-net poll while waiting at the live journal's end, ms. Default 1000. */
   pollMs?: number
-  gzipRetry?: RetryOptions
+  gzipRetry?: GzipRetryOptions
   /**
    * How long the live journal may stay shorter than the read offset, or an
    * empty archive face a live file with other bytes, before the cursor
@@ -46,7 +53,7 @@ export interface OpenedAt {
 
 type Source =
   | { kind: 'archive'; reader: ArchiveReader; mode: RotationMode }
-  | { kind: 'live'; file: LiveFile; renamed: boolean }
+  | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }
 
 /**
  * The bytes of the journal set in order: each archived journal from the
@@ -75,6 +82,10 @@ export class JournalCursor {
   #src: Source | null = null
   /** The last bytes before `offset` (up to STATE_TAIL_BYTES), to recognise the live file's content. */
   #tail: Buffer = Buffer.alloc(0)
+  /** The last read came after a wait at the live journal's end (see `#rewritten`). */
+  #woke = false
+  /** The last barrier known (see `verified`). */
+  #verified: JournalPosition = { journal: 0, offset: 0 }
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
 
@@ -104,6 +115,21 @@ export class JournalCursor {
     return src?.kind === 'live' ? { journal: this.journal, path: src.file.path, size: src.file.size } : null
   }
 
+  /**
+   * Where the bytes returned so far are known good: the end of the last
+   * checked gzip member of a `.gz` being read, else everything (the live
+   * journal and plain archives are what is on disk). Only grows, except
+   * that a copied-and-truncated journal finished from its `.gz` restarts
+   * at the offset reached (the bytes before came from the live file).
+   */
+  get verified(): JournalPosition {
+    const src = this.#src
+    if (src?.kind === 'archive') this.#verified = { journal: this.journal, offset: src.reader.verified }
+    else if (src?.kind === 'live') this.#verified = { journal: this.journal, offset: Number.MAX_SAFE_INTEGER }
+    // No file open: what was known when the last one closed (an error or close must not widen it).
+    return this.#verified
+  }
+
   /** Watch events seen so far. */
   get watchEvents(): number {
     return this.#watcher.events
@@ -117,6 +143,7 @@ export class JournalCursor {
   async open(journal: number, offset: number): Promise<OpenedAt> {
     this.journal = journal
     this.offset = offset
+    this.#verified = { journal, offset }
     return this.#openJournal(journal, offset)
   }
 
@@ -140,6 +167,7 @@ export class JournalCursor {
   /** Closes the file and the watcher. Idempotent. */
   async close(): Promise<void> {
     this.#watcher.close()
+    void this.verified // frozen as it is now
     const src = this.#src
     this.#src = null
     if (src?.kind === 'archive') await src.reader.close()
@@ -148,6 +176,14 @@ export class JournalCursor {
 
   async #nextLive(src: Source & { kind: 'live' }): Promise<CursorStep | null> {
     const f = src.file
+    if (this.#woke && !src.renamed) {
+      this.#woke = false
+      if (await this.#rewritten(f)) {
+        this.#woke = true
+        await this.#watcher.wait(this.#options.signal)
+        return null
+      }
+    }
     const bytes = await f.read(this.offset)
     if (src.renamed) return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
     const where = await this.#locate(f, bytes.length === 0)
@@ -155,11 +191,13 @@ export class JournalCursor {
       if (bytes.length > 0) return this.#data(bytes)
       this.#options.onWait?.()
       await this.#watcher.wait(this.#options.signal)
+      this.#woke = true
       return null
     }
-    if (where === 'renamed') {
+    if (typeof where === 'object' && 'renamedTo' in where) {
       // The descriptor still reads journal N: drain it to its end.
       src.renamed = true
+      if (where.renamedTo !== this.journal) src.archivedAs = where.renamedTo
       return bytes.length > 0 ? this.#data(bytes) : null
     }
     if (where === 'wait') {
@@ -169,6 +207,7 @@ export class JournalCursor {
     // Copied and truncated: what was just read may be N+1's; the rest of N is in the archive.
     await f.close()
     this.#src = null
+    this.#verified = { journal: this.journal, offset: this.offset }
     const reader = await this.#openArchive(where, this.offset)
     this.#src = { kind: 'archive', reader, mode: 'copy-truncate' }
     if (!reader.reachedOffset) {
@@ -177,12 +216,39 @@ export class JournalCursor {
     return null
   }
 
-  /** Where journal N's byte at `offset` is now: the live file, an archive, or not known yet. */
-  async #locate(f: LiveFile, atEnd: boolean): Promise<'live' | 'renamed' | 'wait' | ArchiveFile> {
+  /**
+   * After a wait at the live journal's end: whether the bytes just before
+   * the read offset are still the ones read (one small read). Rewritten in
+   * place (same inode, the same or a larger size) with no archive of the
+   * journal to explain it (copy and truncate, which `#locate` handles), the
+   * bytes before the offset are not the ones delivered, and going on from
+   * the offset would skip or garble records: ERR_STATE_MISMATCH, after the
+   * grace period (true while it lasts: wait and look again).
+   */
+  async #rewritten(f: LiveFile): Promise<boolean> {
+    const k = this.#tail.length
+    if (this.offset === 0 || k === 0) return false
+    const b = await f.read(this.offset - k, k)
+    if (b.length < k || b.equals(this.#tail)) return false // shorter: #locate decides
+    if (await findArchive(this.#layout, this.journal)) return false
+    if (await f.replaced()) return false
+    if (this.#doubtful()) return true
+    throw new LogdaemonError(
+      ErrorCodes.STATE_MISMATCH,
+      `${this.#livePath}: the ${k} bytes before offset ${this.offset} of journal ${this.journal}, where reading stands, ` +
+        'are no longer the ones read: the live journal was rewritten in place (same file, new content) and no archive of it was found. ' +
+        'Records before the offset may have been skipped or changed: check how the journal was replaced, restore the replica from a checkpoint ' +
+        'of the rewritten journal and start from it (with a fresh state file)',
+      { file: this.#livePath, journal: this.journal, offset: this.offset },
+    )
+  }
+
+  /** Where journal N's byte at `offset` is now: the live file, renamed (to archive number M), an archive, or not known yet. */
+  async #locate(f: LiveFile, atEnd: boolean): Promise<'live' | { renamedTo: number } | 'wait' | ArchiveFile> {
     const archive = await findArchive(this.#layout, this.journal)
     if (!archive) {
       if (!atEnd) return 'live'
-      if (await f.replaced()) return 'renamed'
+      if (await f.replaced()) return this.#whereRenamed(f)
       if ((await f.stat()) >= this.offset) {
         this.#doubtSince = null
         return 'live'
@@ -190,12 +256,60 @@ export class JournalCursor {
       if (this.#doubtful()) return 'wait'
       throw this.#shrunkError(`no archive of it was found (looked for ${archiveCandidates(this.#layout, this.journal).join(', ')})`)
     }
-    if (await f.replaced()) return 'renamed'
+    if (await f.replaced()) return this.#whereRenamed(f)
     // The same inode at the live path and an archive of N: copy and truncate, done or under way.
     if ((await f.stat()) < this.offset) return archive
     const holds = await this.#liveStillHolds(f, archive)
     if (holds === 'wait') return this.#doubtful() ? 'wait' : archive
     return holds
+  }
+
+  /**
+   * The live path names another file now. The file being read is recognised
+   * by its identity (device and inode), not assumed: renamed to journal.N it
+   * is a rotation; renamed to journal.M (M > N) it is journal M, and the
+   * number the reading started from was wrong: it is drained as N, and M+1
+   * comes next (M is not read again). Renamed and already compressed (no
+   * name left, journal.N.gz there) is a rotation too, and so is a rename to
+   * a name outside the journal set (its number is unknown: N is kept).
+   * Deleted (no name left) with no archive of N is not a rotation: p4d may
+   * go on writing to the unlinked file, where nobody can read it:
+   * ERR_JOURNAL_DELETED after the grace period.
+   */
+  async #whereRenamed(f: LiveFile): Promise<{ renamedTo: number } | 'wait'> {
+    const n = this.journal
+    for (const path of archiveCandidates(this.#layout, n)) {
+      const id = await identityOf(path)
+      if (id && id.dev === f.dev && id.ino === f.ino) return { renamedTo: n }
+    }
+    const chain = await describeJournalChain(this.#layout)
+    for (const a of chain.archives) {
+      for (const file of a.files) {
+        const id = await identityOf(file.path)
+        if (!id || id.dev !== f.dev || id.ino !== f.ino) continue
+        if (a.journal < n) {
+          throw new LogdaemonError(
+            ErrorCodes.JOURNAL_NUMBER,
+            `${this.#livePath} was read as journal ${n}, but the server archived it as ${file.path} (journal ${a.journal}): ` +
+              `the journal numbers contradict the files. Start again with --from ${a.journal} (and a fresh state file)`,
+            { file: file.path, journal: n, offset: this.offset },
+          )
+        }
+        return { renamedTo: a.journal }
+      }
+    }
+    // Renamed to a place outside the journal set (its number unknown): drained as N, as before.
+    if ((await f.links()) > 0) return { renamedTo: n }
+    // No name left: renamed and then compressed (journal.N.gz is there), or deleted.
+    if (await findArchive(this.#layout, n)) return { renamedTo: n }
+    if (this.#doubtful()) return 'wait'
+    throw new LogdaemonError(
+      ErrorCodes.JOURNAL_DELETED,
+      `${this.#livePath} (journal ${n}) was deleted, not rotated: no archive of journal ${n} exists ` +
+        `(looked for ${archiveCandidates(this.#layout, n).join(', ')}). Records written to it after offset ${this.offset} are lost to this reader; ` +
+        `if the server rotates its journal elsewhere, set the journal prefix (--prefix)`,
+      { file: this.#livePath, journal: n, offset: this.offset },
+    )
   }
 
   /**
@@ -214,7 +328,7 @@ export class JournalCursor {
     if (head.length === 0) return archive
     let first: Buffer | null
     try {
-      const r = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { retries: 0 }, signal: this.#options.signal })
+      const r = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { stableMs: 0 }, signal: this.#options.signal })
       first = await r.read().finally(() => r.close())
     } catch (err) {
       if (err instanceof LogdaemonError && err.code === ErrorCodes.GZIP_TRUNCATED) return 'wait'
@@ -293,9 +407,12 @@ export class JournalCursor {
     this.#src = null
     if (src?.kind === 'archive') await src.reader.close()
     else if (src?.kind === 'live') await src.file.close()
-    const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode }
-    this.journal++
+    const next = src?.kind === 'live' && src.archivedAs !== undefined ? src.archivedAs + 1 : this.journal + 1
+    const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode, next }
+    this.journal = next
     this.offset = 0
+    // The journal ended whole (a .gz: its last member checked): every byte of it is good.
+    this.#verified = { journal: this.journal, offset: 0 }
     this.#tail = Buffer.alloc(0)
     return step
   }
@@ -307,7 +424,7 @@ export class JournalCursor {
     return now - this.#doubtSince < (this.#options.graceMs ?? 5000)
   }
 
-  #retryOptions(): { gzipRetry?: RetryOptions; signal: AbortSignal } {
+  #retryOptions(): { gzipRetry?: GzipRetryOptions; signal: AbortSignal } {
     const r = this.#options.gzipRetry
     return r ? { gzipRetry: r, signal: this.#options.signal } : { signal: this.#options.signal }
   }

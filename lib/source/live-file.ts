@@ -78,6 +78,11 @@ export class LiveFile {
     return this.size
   }
 
+  /** How many names the file has (0: deleted, still readable through the descriptor). */
+  async links(): Promise<number> {
+    return (await this.#fh.stat()).nlink
+  }
+
   /** Whether the path now names another file, or none (a rename rotation). */
   async replaced(): Promise<boolean> {
     const id = await identityOf(this.path)

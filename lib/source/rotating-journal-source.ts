@@ -80,6 +80,7 @@ export class RotatingJournalSource extends Readable {
           path: opts.state,
           ...(opts.saveIntervalMs === undefined ? {} : { minIntervalMs: opts.saveIntervalMs }),
           onSaved: (state) => this.emit('state', state),
+          barrier: () => this.commitBarrier,
           onError: (err) => this.destroy(err),
         })
       : null
@@ -118,6 +119,16 @@ export class RotatingJournalSource extends Readable {
     this.#committed = pos
     const point = entry && this.#options.consistentOnly === false ? savePointOf(entry, pos.journal, this.#cursor.file) : undefined
     this.#keeper?.commit(pos, point)
+  }
+
+  /**
+   * Where the entries handed out are known good: nothing past it is saved,
+   * and a ListenerChain this source is piped into syncs nothing past it.
+   * Inside a `.gz` archive it is the end of the last gzip member whose
+   * CRC-32 was checked (an archive is often one member: its end).
+   */
+  get commitBarrier(): JournalPosition {
+    return this.#cursor.verified
   }
 
   /** Saves the newest committed point now; rejects (and the stream fails) if the write fails. */
@@ -261,6 +272,7 @@ export class RotatingJournalSource extends Readable {
         if (this.destroyed) return
         if (step.kind === 'end') this.#endJournal(step)
         else this.#frame(step.bytes)
+        this.#keeper?.barrierMoved()
       }
     } finally {
       this.#pumping = false
@@ -310,10 +322,16 @@ export class RotatingJournalSource extends Readable {
         this.emit('skip', { code: ErrorCodes.JOURNAL_MALFORMED, offset: rest.offset, line: rest.line, reason, journal: step.journal })
       }
     }
-    this.#keeper?.journalEnded(step.journal, step.end)
-    const event: RotateEvent = { from: step.journal, to: step.journal + 1, mode: step.mode, at: new Date() }
+    this.#keeper?.journalEnded(step.journal, step.end, step.next)
+    const event: RotateEvent = {
+      from: step.journal,
+      to: step.next,
+      mode: step.mode,
+      at: new Date(),
+      ...(step.next !== step.journal + 1 ? { archivedAs: step.next - 1 } : {}),
+    }
     this.#lastRotation = event
-    this.#startJournal(step.journal + 1, 0, 1)
+    this.#startJournal(step.next, 0, 1)
     this.#points.reset(Buffer.alloc(0), 0)
     this.#rotated = true
     this.emit('rotate', event)

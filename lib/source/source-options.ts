@@ -3,7 +3,7 @@ import type { SavedState } from '../files/state-file.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import type { SkipReport } from '../journal/framer.js'
 import type { JournalPosition } from '../position.js'
-import type { RetryOptions } from '../retry.js'
+import type { GzipRetryOptions } from './gzip-pull.js'
 import type { RotationMode } from './journal-cursor.js'
 import type { StartPoint } from './start-point.js'
 
@@ -42,7 +42,7 @@ export interface RotatingJournalSourceOptions extends JournalLayout {
   /** Skip malformed bytes (and a garbled last record of a rotated journal) instead of failing. */
   skipMalformed?: boolean
   /** How a `.gz` archive still being written is waited for. */
-  gzipRetry?: RetryOptions
+  gzipRetry?: GzipRetryOptions
   /** How long doubtful file states (shrunk without an archive, an empty new archive) may last, ms. Default 5000. */
   graceMs?: number
   /** Readable buffer in entries. Default 16. */
@@ -55,6 +55,13 @@ export interface RotatingJournalSourceOptions extends JournalLayout {
 export interface RotateEvent {
   readonly from: number
   readonly to: number
+  /**
+   * The number the server gave the file read as journal `from`, when it is
+   * not `from` (the live journal was renamed to journal.M: the start number,
+   * `from: N`, was wrong). `to` is then M + 1: the renamed file is not read
+   * again.
+   */
+  readonly archivedAs?: number
   readonly mode: RotationMode
   readonly at: Date
 }

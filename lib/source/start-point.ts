@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, journalGapError } from '../files/journal-set.js'
@@ -26,11 +27,31 @@ export interface StartPoint {
  */
 export async function resolveStart(layout: JournalLayout, state: SavedState | null, from: number | 'end' | undefined): Promise<StartPoint> {
   if (state) {
-    await checkChain(layout, state.journal)
+    const live = await liveJournalNumber(layout)
+    if (live && state.journal > live.journal) {
+      throw new LogdaemonError(
+        ErrorCodes.STATE_MISMATCH,
+        `the state file says ${formatPosition(state)}, but the live journal is journal ${live.journal} (${live.why}): ` +
+          `journal ${state.journal} does not exist and the live journal must not be read as it. ` +
+          'The state was saved from another server or before a reset: check --root/--journal/--prefix; if the server really was reset, ' +
+          'move the state file away and start with --from N or --from end',
+        { journal: state.journal, offset: state.offset, details: { saved: state, live: live.journal } },
+      )
+    }
+    await checkChain(layout, state.journal, live)
     return { journal: state.journal, offset: state.offset, line: state.line, how: 'state' }
   }
   if (typeof from === 'number') {
-    await checkChain(layout, from)
+    const live = await liveJournalNumber(layout)
+    if (live && from > live.journal) {
+      throw new LogdaemonError(
+        ErrorCodes.JOURNAL_NUMBER,
+        `--from ${from}: the live journal is journal ${live.journal} (${live.why}), so journal ${from} does not exist yet. ` +
+          `Start with --from N for the checkpoint the replica was restored from (at most ${live.journal}), or --from end`,
+        { journal: from, details: { from, live: live.journal } },
+      )
+    }
+    await checkChain(layout, from, live)
     return { journal: from, offset: 0, line: 1, how: 'from' }
   }
   if (from === 'end') {
@@ -91,11 +112,7 @@ export async function endOfLastRecord(path: string): Promise<{ offset: number; l
   let journalCounter: number | null = null
   const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
     next = { offset: offset + (end - start), line: line + countLines(source, start, end) }
-    // Cheap test first: only short db.counters records are decoded.
-    if (end - start < 80 && source[start + 2] === 0x76 && source.toString('latin1', start + 5, start + 24).includes('@db.counters@')) {
-      const m = JOURNAL_COUNTER_RE.exec(source.toString('latin1', start, end))
-      if (m) journalCounter = Number(m[1])
-    }
+    journalCounter = journalCounterOf(source, start, end) ?? journalCounter
   }
   try {
     for await (const chunk of createReadStream(path)) framer.push(chunk as Buffer, sink)
@@ -114,9 +131,71 @@ export function countLines(buf: Buffer, start = 0, end = buf.length): number {
   return n
 }
 
-async function checkChain(layout: JournalLayout, from: number): Promise<void> {
+async function checkChain(layout: JournalLayout, from: number, live: LiveNumber | null): Promise<void> {
   const chain = await describeJournalChain(layout, { from })
-  if (chain.gaps.length > 0) throw journalGapError(chain.gaps, from, chain.live.journal)
+  const liveNumber = Math.max(chain.live.journal, live?.journal ?? 0)
+  const have = new Set(chain.archives.map((a) => a.journal))
+  const gaps: number[] = []
+  for (let n = from; n < liveNumber; n++) if (!have.has(n)) gaps.push(n)
+  if (gaps.length > 0) throw journalGapError(gaps, from, liveNumber)
+}
+
+/** The live journal's number as the files tell it, and how they tell it. */
+export interface LiveNumber {
+  readonly journal: number
+  readonly why: string
+}
+
+/** How much of the live journal is searched for its journal counter record: it is written when the journal starts. */
+const COUNTER_SEARCH_BYTES = 64 * 1024
+
+/**
+ * The live journal's number from the files, or null when they do not say:
+ * one more than the newest archive, or the journal counter record
+ * (`@pv@ 1 @db.counters@ @journal@ @N@`) p4d writes near the start of a new
+ * live journal, whichever is larger. A fresh server (no archive, no counter
+ * record) does not say.
+ */
+export async function liveJournalNumber(layout: JournalLayout): Promise<LiveNumber | null> {
+  const chain = await describeJournalChain(layout)
+  const counter = await journalCounterNear(liveJournalPath(layout))
+  const fromArchives = chain.newest === null ? null : chain.newest + 1
+  if (counter !== null && (fromArchives === null || counter >= fromArchives)) {
+    return { journal: counter, why: `its journal counter record says ${counter}` }
+  }
+  if (fromArchives !== null) return { journal: fromArchives, why: `the newest archive is journal ${chain.newest}` }
+  return null
+}
+
+/** The journal counter record in the first COUNTER_SEARCH_BYTES of `path`, framed (a quoted field cannot fake it). */
+async function journalCounterNear(path: string): Promise<number | null> {
+  let fh: FileHandle
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    throw err
+  }
+  try {
+    const buf = Buffer.alloc(COUNTER_SEARCH_BYTES)
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+    let found: number | null = null
+    const framer = new JournalFramer({ skipMalformed: true, skipOversize: true, file: path })
+    framer.push(buf.subarray(0, bytesRead), (source, start, end) => {
+      found ??= journalCounterOf(source, start, end)
+    })
+    return found
+  } finally {
+    await fh.close()
+  }
+}
+
+/** The value of a journal counter record `source[start..end)`, or null for any other record. */
+function journalCounterOf(source: Buffer, start: number, end: number): number | null {
+  // Cheap test first: only short db.counters records are decoded.
+  if (end - start >= 80 || source[start + 2] !== 0x76 || !source.toString('latin1', start + 5, start + 24).includes('@db.counters@')) return null
+  const m = JOURNAL_COUNTER_RE.exec(source.toString('latin1', start, end))
+  return m ? Number(m[1]) : null
 }
 
 function mismatch(message: string, state: SavedState, found: StateFileIdentity | null): LogdaemonError {

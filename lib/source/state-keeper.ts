@@ -20,6 +20,8 @@ export interface StateKeeperOptions {
   onSaved?: (state: SavedState) => void
   /** Called once when a write fails; nothing is written after that. */
   onError?: (err: LogdaemonError) => void
+  /** Where the bytes are known good: no point past it is saved (see RotatingJournalSource.commitBarrier). */
+  barrier?: () => JournalPosition
 }
 
 /**
@@ -43,8 +45,12 @@ export class StateKeeper {
   #queue: SavePoint[] = []
   #head = 0
   /** Where each journal ended, once known: `N/end` is saved as `N+1/0` (N may be deleted later). */
-  readonly #ends = new Map<number, number>()
+  readonly #ends = new Map<number, { end: number; next: number }>()
   #candidate: SavePoint | null = null
+  /** The newest position committed, which the barrier may not have passed yet. */
+  #wanted: JournalPosition | null = null
+  /** Explicit points (commits anywhere) past the barrier, oldest first. */
+  #held: SavePoint[] = []
   #saved: JournalPosition | null = null
   #lastWrite = 0
   #timer: NodeJS.Timeout | null = null
@@ -77,8 +83,8 @@ export class StateKeeper {
   }
 
   /** Journal `journal` ended at `end`. */
-  journalEnded(journal: number, end: number): void {
-    this.#ends.set(journal, end)
+  journalEnded(journal: number, end: number, next = journal + 1): void {
+    this.#ends.set(journal, { end, next })
   }
 
   /**
@@ -87,10 +93,35 @@ export class StateKeeper {
    * when given (commits anywhere, not only at consistency points).
    */
   commit(position: JournalPosition, point?: SavePoint): void {
+    if (!this.#wanted || comparePositions(position, this.#wanted) > 0) this.#wanted = { journal: position.journal, offset: position.offset }
+    if (point) {
+      if (this.#held.length >= MAX_QUEUED_POINTS) this.#held.shift()
+      this.#held.push(point)
+    }
+    this.barrierMoved()
+  }
+
+  /**
+   * Takes the newest point at or before both the committed position and the
+   * barrier. Called on commits and whenever the reader moved on (the barrier
+   * may have passed points held back).
+   */
+  barrierMoved(): void {
+    const wanted = this.#wanted
+    if (!wanted) return
+    const barrier = this.#options.barrier?.()
+    const limit = barrier && comparePositions(barrier, wanted) < 0 ? barrier : wanted
     let best: SavePoint | null = null
     const q = this.#queue
-    while (this.#head < q.length && comparePositions(q[this.#head] as SavePoint, position) <= 0) best = q[this.#head++] as SavePoint
-    if (point && (!best || comparePositions(point, best) > 0)) best = point
+    while (this.#head < q.length && comparePositions(q[this.#head] as SavePoint, limit) <= 0) best = q[this.#head++] as SavePoint
+    const held = this.#held
+    let i = 0
+    while (i < held.length && comparePositions(held[i] as SavePoint, limit) <= 0) i++
+    if (i > 0) {
+      const point = held[i - 1] as SavePoint
+      this.#held = held.slice(i)
+      if (!best || comparePositions(point, best) > 0) best = point
+    }
     if (!best || (this.#candidate && comparePositions(best, this.#candidate) <= 0)) return
     this.#candidate = best
     this.#schedule()
@@ -148,7 +179,7 @@ export class StateKeeper {
       () => {
         this.#writing = null
         this.#saved = { journal: pos.journal, offset: pos.offset }
-        for (const n of this.#ends.keys()) if (n < pos.journal - 1) this.#ends.delete(n)
+        for (const n of this.#ends.keys()) if (n < pos.journal && this.#ends.get(n)?.next !== pos.journal) this.#ends.delete(n)
         this.#options.onSaved?.(state)
         if (this.#pending()) this.#schedule()
       },
@@ -163,9 +194,10 @@ export class StateKeeper {
     return writing
   }
 
-  /** `N/end` of a finished journal is `N+1/0`: the same place, and it does not need journal N to resume. */
+  /** `N/end` of a finished journal is `next/0` (N+1 but after a renumbering): the same place, and it does not need journal N to resume. */
   #normal(point: SavePoint): SavePoint | JournalPosition {
-    const end = this.#ends.get(point.journal)
-    return end === point.offset ? { journal: point.journal + 1, offset: 0 } : point
+    const ended = this.#ends.get(point.journal)
+    return ended && ended.end === point.offset ? { journal: ended.next, offset: 0 } : point
   }
+
 }

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable, type Transform } from 'node:stream'
+import { Readable, Writable, type Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
+import { crc32, gzipSync } from 'node:zlib'
 import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/errors.js'
 import { createGunzip, GunzipTransform, inflaterName, isGzip, maybeGunzip } from '../../lib/files/gunzip.js'
 import { afterMember, INFLATER_ENV, loadZlibSync, selectInflater } from '../../lib/files/inflater.js'
@@ -379,4 +379,113 @@ function splitBy(data: Buffer, sizes: number[]): Buffer[] {
     at += size
   }
   return chunks
+}
+
+/** A gzip member of `data` in stored (uncompressed) deflate blocks: a changed byte still inflates, only the CRC tells. */
+function storedGzip(data: Buffer): Buffer {
+  return gzipSync(data, { level: 0 })
+}
+
+/** Reads `stream` as a slow consumer does (async iterator, a pause per chunk): what came out, and the error it ended on. */
+async function readSlowly(stream: Transform, input: Buffer): Promise<{ out: Buffer; error: LogdaemonError | null }> {
+  const out: Buffer[] = []
+  let error: LogdaemonError | null = null
+  const source = createReadStreamOf(input)
+  source.pipe(stream)
+  try {
+    for await (const chunk of stream) {
+      out.push(chunk as Buffer)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  } catch (err) {
+    if (!isLogdaemonError(err)) throw err
+    error = err
+  }
+  return { out: Buffer.concat(out), error }
+}
+
+/** `input` as a byte stream in 64 KiB chunks (like a file). */
+function createReadStreamOf(input: Buffer): Readable {
+  return Readable.from(chunked(input, 64 * 1024), { objectMode: false })
+}
+
+for (const { choice, name, skip } of INFLATERS) {
+  t.test(`trust, inflater ${name}`, { skip }, async (t) => {
+    const member = journalText(2_300_000)
+    const memberGz = gzipSync(member)
+
+    t.test('a verified member followed by garbage: all of it comes out, then ERR_GZIP_CORRUPT (as gzip -dc)', async (t) => {
+      const input = Buffer.concat([memberGz, Buffer.from('this is not gzip data'.repeat(50))])
+      const { out, error } = await readSlowly(createGunzip({ inflater: choice, file: 'j.gz' }), input)
+      t.equal(error?.code, ErrorCodes.GZIP_CORRUPT)
+      t.equal(out.length, member.length, 'every byte of the verified member')
+      t.ok(out.equals(member))
+    })
+
+    t.test('a verified member followed by a cut one: all of the first comes out, then ERR_GZIP_TRUNCATED', async (t) => {
+      const second = gzipSync(journalText(500_000))
+      const input = Buffer.concat([memberGz, second.subarray(0, second.length >> 1)])
+      const { out, error } = await readSlowly(createGunzip({ inflater: choice, file: 'j.gz' }), input)
+      t.equal(error?.code, ErrorCodes.GZIP_TRUNCATED)
+      t.ok(out.length >= member.length, `at least the first member (${out.length} of ${member.length})`)
+      t.ok(out.subarray(0, member.length).equals(member))
+    })
+
+    t.test('a changed byte in a stored block: ERR_GZIP_CORRUPT naming the file, the member never verified', async (t) => {
+      const good = journalText(300_000)
+      const bad = Buffer.from(storedGzip(good))
+      bad[100_000] = bad[100_000] === 0x41 ? 0x42 : 0x41
+      const stream = createGunzip({ inflater: choice, file: '/srv/journal.1.gz' })
+      const { out, error } = await readSlowly(stream, bad)
+      t.equal(error?.code, ErrorCodes.GZIP_CORRUPT)
+      t.match(error?.message, /\/srv\/journal\.1\.gz/)
+      t.ok(out.length <= good.length)
+      t.equal(stream.verified, 0, 'nothing verified')
+    })
+
+    t.test('verified follows the members', async (t) => {
+      const a = journalText(100_000)
+      const b = journalText(50_000)
+      const stream = createGunzip({ inflater: choice })
+      const { out, error } = await readSlowly(stream, Buffer.concat([gzipSync(a), Buffer.alloc(10), gzipSync(b)]))
+      t.equal(error, null)
+      t.equal(out.length, a.length + b.length)
+      t.equal(stream.verified, a.length + b.length)
+    })
+
+    t.test('optional header fields (extra, name, comment, header CRC) are skipped, at every chunk boundary', async (t) => {
+      const body = journalText(20_000)
+      const plain = gzipSync(body)
+      const extra = Buffer.alloc(300, 7)
+      const fields = Buffer.concat([
+        Buffer.from([0x1f, 0x8b, 8, 0x04 | 0x08 | 0x10 | 0x02, 0, 0, 0, 0, 0, 3]),
+        Buffer.from([extra.length & 0xff, extra.length >> 8]),
+        extra,
+        Buffer.from('journal.7\0a comment\0'),
+      ])
+      const hcrc = Buffer.alloc(2)
+      hcrc.writeUInt16LE(crc32(fields) & 0xffff)
+      const header = Buffer.concat([fields, hcrc])
+      const file = Buffer.concat([header, plain.subarray(10)])
+      for (const size of [1, 7, 64 * 1024]) {
+        const r = await run(createGunzip({ inflater: choice }), chunked(file, size))
+        t.equal(r.error, null, `${size}-byte chunks: no error`)
+        t.ok(r.out.equals(body), `${size}-byte chunks: same bytes`)
+      }
+    })
+
+    t.test('a gzip bomb inflates only as fast as it is read', async (t) => {
+      // 256 MiB of zeros: 256 KiB of gzip, written in one go and never read.
+      const bomb = gzipSync(Buffer.alloc(256 * 1024 * 1024), { level: 9 })
+      const stream = createGunzip({ inflater: choice })
+      stream.write(bomb)
+      stream.end()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      t.ok(stream.readableLength <= 2 * 1024 * 1024, `unread output held: ${stream.readableLength} bytes`)
+      // Read it all: it is all there.
+      let total = 0
+      for await (const chunk of stream) total += (chunk as Buffer).length
+      t.equal(total, 256 * 1024 * 1024)
+    })
+  })
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { ArchiveReader, CHUNK_BYTES, lastBytes } from '../../lib/source/archive-reader.js'
@@ -57,7 +57,7 @@ t.test('gz still being written: retried until whole', async (t) => {
   writeFileSync(path, gz.subarray(0, 100))
   setTimeout(() => writeFileSync(path, gz.subarray(0, gz.length - 10)), 40)
   setTimeout(() => writeFileSync(path, gz), 120)
-  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 5000, gzipRetry: { retries: 8, minTimeout: 20, maxTimeout: 40 } })
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 5000, gzipRetry: { pollMs: 20, stableMs: 400 } })
   t.same(await readAll(r), data.subarray(5000))
 })
 
@@ -65,21 +65,21 @@ t.test('an empty gz (just created) counts as unfinished too', async (t) => {
   const path = join(t.testdir(), 'journal.3.gz')
   writeFileSync(path, '')
   setTimeout(() => writeFileSync(path, gzipSync(data)), 50)
-  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { retries: 8, minTimeout: 20, maxTimeout: 40 } })
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 20, stableMs: 400 } })
   t.same(await readAll(r), data)
 })
 
-t.test('gz truncated for good: ERR_GZIP_TRUNCATED once the retries run out', async (t) => {
+t.test('gz truncated for good: ERR_GZIP_TRUNCATED once its size stops changing', async (t) => {
   const path = join(t.testdir(), 'journal.3.gz')
   const gz = gzipSync(data)
   writeFileSync(path, gz.subarray(0, gz.length >> 1))
   // That a truncated gz is waited for and read again is shown above, by the
-  // archives finished during the wait; here the retries run out.
-  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { retries: 2, minTimeout: 5 } })
+  // archives finished during the wait; here its size stays the same.
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 5, stableMs: 10 } })
   await t.rejects(readAll(r), { code: 'ERR_GZIP_TRUNCATED' })
   await r.close()
   await t.rejects(
-    ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: data.length - 1, gzipRetry: { retries: 1, minTimeout: 5 } }),
+    ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: data.length - 1, gzipRetry: { pollMs: 5, stableMs: 10 } }),
     { code: 'ERR_GZIP_TRUNCATED' },
     'while skipping to the offset',
   )
@@ -91,7 +91,7 @@ t.test('corrupt gz: ERR_GZIP_CORRUPT at once', async (t) => {
   // A retry would first wait longer than any test may run (the largest timer Node has): failing at all shows it was not retried.
   const never = 2 ** 31 - 1
   await t.rejects(
-    ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { retries: 3, minTimeout: never, maxTimeout: never } }).then(readAll),
+    ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: never, stableMs: never } }).then(readAll),
     { code: 'ERR_GZIP_CORRUPT' },
     'not retried',
   )
@@ -106,4 +106,66 @@ t.test('lastBytes keeps the tail of two buffers', async (t) => {
   t.same(lastBytes(b('abc'), b('de'), 4), b('bcde'))
   t.same(lastBytes(b('abc'), b('defgh'), 4), b('efgh'))
   t.same(lastBytes(b(''), b('de'), 4), b('de'))
+})
+
+t.test('a changed byte in a stored block: the bytes come, then ERR_GZIP_CORRUPT naming the file; nothing is verified', async (t) => {
+  const path = join(t.testdir(), 'journal.3.gz')
+  const bad = Buffer.from(gzipSync(data, { level: 0 }))
+  bad[200_000] = bad[200_000] === 0x41 ? 0x42 : 0x41
+  writeFileSync(path, bad)
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 20, stableMs: 60_000 } })
+  let read = 0
+  const err = await (async () => {
+    try {
+      for (let c = await r.read(); c; c = await r.read()) {
+        read += c.length
+        t.equal(r.verified, 0, 'no byte verified while the member is open')
+      }
+    } catch (e) {
+      return e as Error & { code?: string }
+    }
+    return null
+  })()
+  t.equal(err?.code, 'ERR_GZIP_CORRUPT', 'corrupt, at once (not waited for like a file being written)')
+  t.match(err?.message, path)
+  t.ok(read > 0, 'the bytes before were read')
+  t.equal(r.verified, 0)
+  await r.close()
+})
+
+t.test('a verified member then a cut one: every byte of the first is read before ERR_GZIP_TRUNCATED', async (t) => {
+  const path = join(t.testdir(), 'journal.3.gz')
+  const second = gzipSync(data.subarray(0, 100_000))
+  writeFileSync(path, Buffer.concat([gzipSync(data), second.subarray(0, second.length >> 1)]))
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 10, stableMs: 50 } })
+  const parts: Buffer[] = []
+  await t.rejects(
+    (async () => {
+      for (let c = await r.read(); c; c = await r.read()) parts.push(c)
+    })(),
+    { code: 'ERR_GZIP_TRUNCATED' },
+  )
+  const got = Buffer.concat(parts)
+  t.ok(got.length >= data.length && got.subarray(0, data.length).equals(data), 'the whole first member')
+  t.equal(r.verified, data.length, 'verified up to its end')
+  await r.close()
+})
+
+t.test('a gz written slowly is waited for while it grows, and read on where it stopped', async (t) => {
+  const path = join(t.testdir(), 'journal.3.gz')
+  const gz = gzipSync(data)
+  writeFileSync(path, gz.subarray(0, 10))
+  const steps = 12
+  let written = 10
+  const timer = setInterval(() => {
+    const next = Math.min(gz.length, written + Math.ceil(gz.length / steps))
+    appendFileSync(path, gz.subarray(written, next))
+    written = next
+    if (written === gz.length) clearInterval(timer)
+  }, 100)
+  t.teardown(() => clearInterval(timer))
+  // Growth every 100 ms for 1.2 s; it counts as cut only after 400 ms without growth.
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 20, stableMs: 400 } })
+  t.same(await readAll(r), data)
+  t.equal(r.verified, data.length)
 })

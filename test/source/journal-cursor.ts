@@ -26,7 +26,7 @@ function setup(t: Test, options: { graceMs?: number; now?: () => number } = {}) 
     pollMs: 50,
     graceMs: options.graceMs ?? 300,
     signal: ac.signal,
-    gzipRetry: { retries: 2, minTimeout: 20 },
+    gzipRetry: { pollMs: 20, stableMs: 60 },
     ...(options.now ? { now: options.now } : {}),
   })
   t.teardown(async () => {

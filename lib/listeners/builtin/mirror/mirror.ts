@@ -235,16 +235,32 @@ export class MirrorListener extends BaseListener {
     this.#pendingBytes = 0
   }
 
-  /** fsyncs what was written and records the new lengths in the mirror's state file. */
-  async sync(_position: JournalPosition): Promise<void> {
+  /**
+   * fsyncs what was written and records the new lengths in the mirror's
+   * state file, up to `position` and no further: bytes taken after it (the
+   * entries the chain handed on past its commit point, perhaps from a gzip
+   * member whose CRC is not checked yet) are written but not committed, so
+   * a restart cuts them back and writes them again from the source.
+   */
+  async sync(position: JournalPosition): Promise<void> {
     if (this.#dirty.size === 0) return
     await this.#flush()
     if (this.#fsync && this.#fh && this.#journal !== null && this.#dirty.has(this.#journal)) await this.#fh.sync()
     const next = new Map(this.#committed)
-    for (const n of this.#dirty) next.set(n, this.#lengths.get(n) ?? 0)
+    let changed = false
+    for (const n of [...this.#dirty]) {
+      if (n > position.journal) continue
+      const written = this.#lengths.get(n) ?? 0
+      const length = n < position.journal ? written : Math.min(written, position.offset)
+      if (length > (next.get(n) ?? 0)) {
+        next.set(n, length)
+        changed = true
+      }
+      if (length === written) this.#dirty.delete(n)
+    }
+    if (!changed) return
     await writeMirrorState(this.#stateFile, next, this.#fsync)
     this.#committed = next
-    this.#dirty.clear()
   }
 
   /** Closes the file. Bytes taken after the last sync are dropped, or cut back at the next open. */

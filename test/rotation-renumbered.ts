@@ -1,0 +1,94 @@
+/**
+ * Journal numbers against the files: the live journal is recognised by its
+ * identity (device and inode) when the server renames it, whatever number
+ * reading started from; a deleted live journal is not a rotation; a start
+ * number (state or `from`) the files contradict is refused.
+ */
+import t from 'tap'
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { readState, tailFingerprint, writeState } from '../lib/files/state-file.js'
+import { RotatingJournalSource, type RotateEvent } from '../lib/source/rotating-journal-source.js'
+import { consume, until } from './helpers/follow.js'
+
+const records = (tag: string, n: number): Buffer =>
+  Buffer.from(Array.from({ length: n }, (_, i) => `@pv@ 1 @db.counters@ @${tag}${i}@ @${i}@ \n@ex@ ${100 + i} 1611008050\n`).join(''))
+
+t.test('--from 0, then p4d renames the live journal to journal.1: each record once, journal 2 next', async (t) => {
+  const root = t.testdir()
+  const live = join(root, 'journal')
+  const state = join(root, 'state.json')
+  const a = records('a', 40)
+  writeFileSync(live, a)
+  const source = new RotatingJournalSource({ root, from: 0, state, pollMs: 50, saveIntervalMs: 0 })
+  const rotations: RotateEvent[] = []
+  source.on('rotate', (r) => rotations.push(r))
+  const c = consume(source)
+  await until(() => c.seen.journal(0).length === a.length, 10_000, 'the live journal')
+  renameSync(live, join(root, 'journal.1'))
+  const b = Buffer.concat([Buffer.from('@pv@ 1 @db.counters@ @journal@ @2@ \n@ex@ 9 1611008050\n'), records('b', 20)])
+  writeFileSync(live, b)
+  await until(() => c.seen.journal(2).length === b.length || c.seen.journal(1).length > 0, 10_000, 'the new live journal')
+  await c.stop()
+  t.equal(c.error(), null)
+  t.ok(c.seen.journal(0).equals(a), 'the renamed file, once (read as 0, where reading started)')
+  t.equal(c.seen.journal(1).length, 0, 'journal.1 is that same file: not read again')
+  t.ok(c.seen.journal(2).equals(b), 'then journal 2')
+  t.same(
+    rotations.map((r) => [r.from, r.to, r.archivedAs]),
+    [[0, 2, 1]],
+    'the rotate event says the server archived it as journal 1',
+  )
+  const saved = await readState(state)
+  t.same(saved && [saved.journal, saved.offset], [2, b.length], 'the state goes on in journal 2')
+})
+
+t.test('a deleted live journal is not a rotation: ERR_JOURNAL_DELETED', async (t) => {
+  const root = t.testdir()
+  const live = join(root, 'journal')
+  writeFileSync(live, records('a', 10))
+  const source = new RotatingJournalSource({ root, from: 0, pollMs: 50, graceMs: 200 })
+  const rotations: RotateEvent[] = []
+  source.on('rotate', (r) => rotations.push(r))
+  const c = consume(source)
+  await until(() => c.seen.entries.length === 20, 10_000, 'the live journal')
+  unlinkSync(live)
+  writeFileSync(live, records('z', 5))
+  await until(() => c.error() !== null || c.seen.entries.length > 20, 10_000, 'an error or more entries')
+  await c.stop()
+  t.equal((c.error() as (Error & { code?: string }) | null)?.code, 'ERR_JOURNAL_DELETED')
+  t.same(rotations, [], 'no rotation')
+  t.equal(c.seen.entries.length, 20, 'the new file was not read as journal 1')
+})
+
+t.test('a state saying 99/0 does not relabel live journal 3: ERR_STATE_MISMATCH; --from 99 is refused too', async (t) => {
+  const root = t.testdir()
+  writeFileSync(join(root, 'journal.1'), records('a', 3))
+  writeFileSync(join(root, 'journal.2'), records('b', 3))
+  writeFileSync(join(root, 'journal'), records('c', 3))
+  const state = join(root, 'state.json')
+  await writeState(state, { journal: 99, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)), file: null, savedAt: new Date().toISOString() })
+  const source = new RotatingJournalSource({ root, state })
+  await t.rejects(source.open(), { code: 'ERR_STATE_MISMATCH' })
+  source.destroy()
+  const from = new RotatingJournalSource({ root, from: 99 })
+  await t.rejects(from.open(), { code: 'ERR_JOURNAL_NUMBER' })
+  from.destroy()
+  const ok = new RotatingJournalSource({ root, from: 3 })
+  t.match(await ok.open(), { journal: 3, offset: 0 }, 'the live journal by its number is fine')
+  ok.destroy()
+})
+
+t.test('the journal counter record in the live journal is its number: --from 0 before it is a gap, --from 9 after it refused', async (t) => {
+  const root = t.testdir()
+  writeFileSync(join(root, 'journal'), Buffer.concat([Buffer.from('@pv@ 1 @db.counters@ @journal@ @7@ \n@ex@ 9 1611008050\n'), records('a', 3)]))
+  const gap = new RotatingJournalSource({ root, from: 0 })
+  await t.rejects(gap.open(), { code: 'ERR_JOURNAL_GAP' })
+  gap.destroy()
+  const after = new RotatingJournalSource({ root, from: 9 })
+  await t.rejects(after.open(), { code: 'ERR_JOURNAL_NUMBER' })
+  after.destroy()
+  const right = new RotatingJournalSource({ root, from: 7 })
+  t.match(await right.open(), { journal: 7 })
+  right.destroy()
+})

@@ -14,17 +14,17 @@ export { DEFAULT_MAX_ENTRY_BYTES, type SkipReport } from './journal/framer.js'
 export { JournalEntryTransform, type JournalEntryTransformOptions } from './journal/journal-entry-transform.js'
 export { createJournalReader, type JournalReaderOptions } from './journal/read-journal.js'
 export { encodeEntry, encodeRecord, type FieldValue, type RecordSpec } from './journal/encoder.js'
-export { createEntryFilter, type EntryFilterOptions } from './journal/entry-filter.js'
+export { createEntryFilter, type EntryFilterOptions, type WhereClause } from './journal/entry-filter.js'
 export { entryToJson, type EntryJson } from './journal/entry-json.js'
+export { entryToRowJson, type EntryRowJson } from './journal/entry-row.js'
 
 // what records mean: layouts, keys, types, releases
 export { layoutOf, layoutsOf, schemaTables, tableVersions, type Layout, type Column, type ColumnKind } from './schema/layout.js'
-export { nameRow, keyOf, type NamedRow, type Row } from './schema/row.js'
-export { typedValue, isExactInteger, positionalName, type RowValue } from './schema/typed-value.js'
-export { releaseRange, releasesOf, documentedReleases, type ReleaseRange, type TableVersion } from './schema/releases.js'
-export { dateOf, isoDate, isDateColumn } from './schema/dates.js'
+export { nameRow, type NamedRow, type Row } from './schema/row.js'
+export { typedValue, type RowValue } from './schema/typed-value.js'
+export { releaseRange, releasesOf, type ReleaseRange, type TableVersion } from './schema/releases.js'
+export { dateOf, isoDate } from './schema/dates.js'
 export { flagName, flagNames, changeStatusNames } from './schema/flags.js'
-export { SCHEMA_SOURCE } from './schema/p4-schema-data.js'
 
 // where journals live on disk
 export { createGunzip, maybeGunzip, type GunzipOptions } from './files/gunzip.js'

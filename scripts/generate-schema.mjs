@@ -101,7 +101,7 @@ function resolveKey(table, version, key, names) {
 function generate(source) {
   const releases = new Set()
   for (const versions of Object.values(source.tables))
-    for (const layouts of Object.values(versions)) for (const l of layouts) l.releases.forEach((r) => releases.add(r))
+    for (const layouts of Object.values(versions)) for (const l of layouts) for (const r of l.releases) releases.add(r)
   const order = [...releases].sort(releaseOrder)
   const index = (r) => order.indexOf(r)
 

@@ -57,6 +57,7 @@ export function checkBars(input: BarInput): BarResult[] {
   const bars: BarResult[] = [
     ratioBar('framing ≥ 2× split2 line splitting', input, 'framing', 'split2-lines', 2),
     ratioBar('logdaemon-cat --format json ≥ 0.5× split2 line splitting', input, 'cat-json', 'split2-lines', 0.5),
+    ratioBar('logdaemon-cat --format row ≥ 0.8× --format json', input, 'cat-row', 'cat-json', 0.8),
     ratioBar('gz via zlib-sync ≥ 1.5× node:zlib + split2', input, 'gunzip-zlib-sync', 'gunzip-node-split2', 1.5),
   ]
 

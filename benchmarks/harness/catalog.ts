@@ -50,6 +50,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   s({ name: 'framing-decode', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'framing, then op, version, table and every field decoded' }),
   s({ name: 'cat-raw', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'logdaemon-cat --format raw FILE > /dev/null (the built bin, end to end)' }),
   s({ name: 'cat-json', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'logdaemon-cat --format json FILE > /dev/null (the built bin, end to end)' }),
+  s({ name: 'cat-row', kind: 'ours', input: 'plain', measures: 'throughput', counts: 'records', about: 'logdaemon-cat --format row FILE > /dev/null: columns named and typed by the schema' }),
   s({ name: 'gunzip-zlib-sync', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'records', about: 'the .gz through createGunzip (zlib-sync), then framing' }),
   s({ name: 'gunzip-node', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'records', about: 'the .gz through createGunzip (node:zlib), then framing' }),
   s({ name: 'inflate-zlib-sync', kind: 'ours', input: 'gz', measures: 'throughput', counts: 'none', about: 'inflate only: createGunzip with zlib-sync' }),

@@ -4,8 +4,8 @@
  * startup included), with peak RSS and CPU from the rss-probe preloaded
  * into it.
  *
- * With `verify`, stdout goes to a pipe instead and is checked: JSON output
- * must have one line per record, raw output must be the input byte for
+ * With `verify`, stdout goes to a pipe instead and is checked: JSON and row
+ * output must have one line per record, raw output must be the input byte for
  * byte (same length and SHA-1), and its records are counted by framing it.
  * Verified runs are for tests, not for timing.
  */
@@ -38,7 +38,8 @@ export async function runCat(input: string, args: readonly string[], verify: boo
     })
     let stderr = ''
     child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s))
-    const check = verify && child.stdout ? checkOutput(child.stdout, args.includes('json') ? 'json' : 'raw') : null
+    const lines = args.includes('json') || args.includes('row')
+    const check = verify && child.stdout ? checkOutput(child.stdout, lines ? 'json' : 'raw') : null
     const [code] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null]
     const ms = performance.now() - t0
     if (code !== 0) throw new Error(`logdaemon-cat exited with ${code}: ${stderr.trim()}`)

@@ -7,9 +7,11 @@ import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
 import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
 import { entryToJsonLine } from '../journal/entry-json.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
+import { RowLineWriter } from '../journal/row-line-writer.js'
+import { entryToRowLine } from '../journal/entry-row.js'
 import { JournalFramer } from '../journal/framer.js'
 
-export type CatFormat = 'raw' | 'json'
+export type CatFormat = 'raw' | 'json' | 'row'
 
 export interface CatOptions extends EntryFilterOptions {
   format: CatFormat
@@ -79,10 +81,10 @@ export async function catInput(
   })
   const journal = name ? journalNumberOf(name) : null
   const filter = createEntryFilter(options)
-  const json = options.format === 'json'
   const encoding = options.encoding
   let entries = 0
-  const jsonOut = json ? new JsonLineWriter(name, encoding) : null
+  const jsonOut =
+    options.format === 'json' ? new JsonLineWriter(name, encoding) : options.format === 'row' ? new RowLineWriter(name, encoding) : null
   // Raw output is kept as runs of adjacent records: one view per run, not per record.
   let runs: Buffer[] = []
   let runSource: Buffer | null = null
@@ -147,7 +149,7 @@ export async function catInput(
       const entry = toEntry(rest.raw, 0, rest.raw.length, rest.offset, rest.line, true)
       if (!filter || filter(entry)) {
         entries++
-        if (jsonOut) jsonOut.addText(entryToJsonLine(entry, name))
+        if (jsonOut) jsonOut.addText(options.format === 'row' ? entryToRowLine(entry, name) : entryToJsonLine(entry, name))
         else addRaw(rest.raw, 0, rest.raw.length)
       }
     }

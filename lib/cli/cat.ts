@@ -3,6 +3,9 @@ import { inflaterName } from '../files/gunzip.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import { VERSION } from '../version.js'
 import { catInput, openInput, totalSize, type CatFormat } from './cat-input.js'
+import { JournalSummary, summarizeInput } from './summary.js'
+import { parseWhere } from './where.js'
+import type { WhereClause } from '../journal/entry-filter.js'
 import { exitCodeOf, isBrokenPipe, messageOf, usageError, type CliIO } from './command.js'
 import { followJournal } from './follow.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
@@ -11,10 +14,12 @@ import { createProgress, type ProgressReporter } from './progress.js'
 const NAME = 'logdaemon-cat'
 
 export const OPTIONS: OptionTable = {
-  format: { type: 'string', short: 'f', arg: 'FORMAT', help: 'output the records exactly (raw) or one JSON object per line (json)', choices: ['raw', 'json'], default: 'raw' },
+  format: { type: 'string', short: 'f', arg: 'FORMAT', help: 'output the records exactly (raw), one JSON object per line (json), or per line data records with named, typed columns (row)', choices: ['raw', 'json', 'row'], default: 'raw' },
   encoding: { type: 'string', short: 'e', arg: 'ENC', help: 'how JSON strings decode field bytes', choices: ['utf8', 'latin1'], default: 'utf8' },
   table: { type: 'string', short: 't', multiple: true, arg: 'PATTERN', help: 'only records of tables matching PATTERN (* wildcards, e.g. db.rev*)' },
   op: { type: 'string', short: 'o', multiple: true, arg: 'OP', help: 'only records with this op (pv, rv, dv, ex, nx, …)' },
+  where: { type: 'string', short: 'w', multiple: true, arg: 'COL=VALUE', help: 'only data records whose column COL (as --format row names it) reads VALUE' },
+  summary: { type: 'boolean', short: 's', help: 'instead of the records: per table the records, bytes and versions, the ops, and the server releases that wrote them (--format json: one JSON object)' },
   follow: { type: 'boolean', short: 'F', help: 'follow a server\'s journal chain and live journal across rotations (needs --root)' },
   root: { type: 'string', arg: 'DIR', help: 'with --follow: the server root (P4ROOT), where journal.N archives are' },
   journal: { type: 'string', arg: 'PATH', help: 'with --follow: the live journal (P4JOURNAL, default ROOT/journal)' },
@@ -40,6 +45,8 @@ const HELP: HelpText = {
   examples: [
     [`${NAME} /p4/root/journal.41.gz | less`, 'the records of one archived journal'],
     [`${NAME} -f json -t 'db.rev*' -o pv checkpoint.41 | head`, 'the first new revision records, as JSON'],
+    [`${NAME} -f row -w user=alice -t db.change checkpoint.41`, "alice's changes, columns named by the schema"],
+    [`${NAME} --summary checkpoint.41`, 'what it holds, and which server release wrote it'],
     [`${NAME} --follow --root /p4/root --from end -t db.change`, 'the changes as the server writes them'],
     [`${NAME} --follow --root /p4/root --state cat.state.json`, 'resume where the last run stopped'],
   ],
@@ -86,7 +93,16 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     say(`${messageOf(err)}\nTry '${NAME} --help'.`)
     return 2
   }
-  if (values.follow) return follow(values, positionals, maxEntryBytes, io, say)
+  let where: WhereClause[]
+  try {
+    where = parseWhere((values.where as string[] | undefined) ?? [])
+    if (values.summary && values.follow) throw usageError('--summary does not go with --follow')
+    if (values.summary && values.format === 'row') throw usageError('--summary prints a table or, with --format json, one JSON object')
+  } catch (err) {
+    say(`${messageOf(err)}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  if (values.follow) return follow(values, positionals, maxEntryBytes, where, io, say)
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
     say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
@@ -98,10 +114,12 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     encoding: values.encoding as FieldEncoding,
     tables: (values.table as string[] | undefined) ?? [],
     ops: (values.op as string[] | undefined) ?? [],
+    where,
     skipMalformed: values['skip-malformed'] === true,
     allowIncomplete: values['allow-incomplete'] === true,
     ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}),
   }
+  const summary = values.summary ? new JournalSummary() : null
   const wantProgress = values['no-progress'] ? false : values.progress === true || io.stderrIsTTY === true
   const total = wantProgress ? await totalSize(files) : null
   const progress: ProgressReporter | null = total !== null ? createProgress(total, io.stderr) : null
@@ -114,7 +132,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     for (const file of files) {
       if (brokenPipe) break
       const input = openInput(file, io.stdin, progress ? (n) => progress.advance(n) : undefined)
-      const counts = await catInput(input, file, io.stdout, options)
+      const counts = summary ? await summarizeInput(input, file, summary, options) : await catInput(input, file, io.stdout, options)
       if (counts.malformedSkipped || counts.oversizeSkipped) {
         say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
       }
@@ -126,6 +144,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     return exitCodeOf(err)
   }
   progress?.stop()
+  if (summary) io.stdout.write(options.format === 'json' ? `${JSON.stringify(summary.toJSON())}\n` : summary.format())
   return 0
 }
 
@@ -134,6 +153,7 @@ async function follow(
   values: ParsedValues,
   positionals: readonly string[],
   maxEntryBytes: number | undefined,
+  where: WhereClause[],
   io: CatIO,
   say: (msg: string) => void,
 ): Promise<number> {
@@ -169,6 +189,7 @@ async function follow(
       encoding: values.encoding as FieldEncoding,
       tables: (values.table as string[] | undefined) ?? [],
       ops: (values.op as string[] | undefined) ?? [],
+      where,
       onSkip: say,
       signal: io.signal ?? stop!.signal,
     })

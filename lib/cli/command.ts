@@ -26,8 +26,10 @@ export interface Command extends HelpText {
   /** One line for the list of commands. */
   brief: string
   options: OptionTable
+  /** How many arguments the command takes after its name (default none). */
+  maxArgs?: number
   /** Runs the command; resolves to the exit code (0 ok, 1 failure, 2 usage). */
-  run(values: ParsedValues, io: CliIO, say: (msg: string) => void): Promise<number>
+  run(values: ParsedValues, io: CliIO, say: (msg: string) => void, args: readonly string[]): Promise<number>
 }
 
 /** A usage error (exit code 2). */

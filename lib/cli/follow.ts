@@ -2,11 +2,12 @@ import type { Writable } from 'node:stream'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
+import { RowLineWriter } from '../journal/row-line-writer.js'
 import { RotatingJournalSource, type RotatingJournalSourceOptions } from '../source/rotating-journal-source.js'
 
 export interface FollowOptions extends EntryFilterOptions {
   source: RotatingJournalSourceOptions
-  format: 'raw' | 'json'
+  format: 'raw' | 'json' | 'row'
   encoding: FieldEncoding
   /** Stops following: what was written is committed, then the source closes. */
   signal?: AbortSignal
@@ -33,7 +34,12 @@ const FLUSH_BYTES = 1 << 20
 export async function followJournal(out: Writable, options: FollowOptions): Promise<void> {
   const source = new RotatingJournalSource(options.source)
   const filter = createEntryFilter(options)
-  const json = options.format === 'json' ? new JsonLineWriter(null, options.encoding) : null
+  const json =
+    options.format === 'json'
+      ? new JsonLineWriter(null, options.encoding)
+      : options.format === 'row'
+        ? new RowLineWriter(null, options.encoding)
+        : null
   let raw: Buffer[] = []
   let bytes = 0
   let last: JournalEntry | null = null

@@ -7,6 +7,7 @@ import { initCommand } from './init.js'
 import { parseOptions, renderHelp, suggest, type OptionTable } from './options.js'
 import { reviewsCommand } from './reviews.js'
 import { runCommand } from './run.js'
+import { schemaCommand } from './schema.js'
 
 const NAME = 'logdaemon'
 
@@ -15,6 +16,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   check: checkCommand,
   run: runCommand,
   demo: demoCommand,
+  schema: schemaCommand,
   reviews: reviewsCommand,
 }
 
@@ -63,8 +65,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stdout.write(renderHelp(command, table))
       return 0
     }
-    if (positionals.length) return usage(`unexpected argument ${JSON.stringify(positionals[0])}`)
-    return await command.run(values, io, say)
+    if (positionals.length > (command.maxArgs ?? 0)) return usage(`unexpected argument ${JSON.stringify(positionals[command.maxArgs ?? 0])}`)
+    return await command.run(values, io, say, positionals)
   } catch (err) {
     const code = exitCodeOf(err)
     if (code === 2) return usage(messageOf(err))

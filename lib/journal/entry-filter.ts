@@ -7,6 +7,18 @@ export interface EntryFilterOptions {
   tables?: readonly string[]
   /** Ops such as `pv`, `ex` (without `@`). */
   ops?: readonly string[]
+  /**
+   * Row conditions, all of which must hold: the data record's row (as
+   * `entry.row` names it) has the column and its value reads as `value`
+   * (numbers compared as their text). Records without a row never match.
+   */
+  where?: readonly WhereClause[]
+}
+
+/** `COLUMN=VALUE` of `--where`. */
+export interface WhereClause {
+  readonly column: string
+  readonly value: string
 }
 
 /**
@@ -18,12 +30,20 @@ export interface EntryFilterOptions {
 export function createEntryFilter(options: EntryFilterOptions): ((entry: JournalEntry) => boolean) | null {
   const tables = options.tables?.length ? options.tables.map(globMatcher) : null
   const ops = options.ops?.length ? new Set(options.ops.map((o) => o.replace(/^@|@$/g, ''))) : null
-  if (!tables && !ops) return null
+  const where = options.where?.length ? [...options.where] : null
+  if (!tables && !ops && !where) return null
   return (entry) => {
     if (ops && !ops.has(entry.op)) return false
     if (tables) {
       const table = entry.table
       if (table === null || !tables.some((match) => match(table))) return false
+    }
+    if (where) {
+      const row = entry.row
+      if (row === null) return false
+      for (const { column, value } of where) {
+        if (!Object.hasOwn(row, column) || String(row[column]) !== value) return false
+      }
     }
     return true
   }

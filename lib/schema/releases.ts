@@ -35,21 +35,44 @@ function releaseSet(table: string, version: number): Uint8Array {
 }
 
 /**
+ * The releases a table at `version` is consistent with: those documenting
+ * it, and, when it is the table's newest documented version, every release
+ * after the last document that describes the table at all. Later documents
+ * leave out tables that servers still have (db.integ, db.jobdesc,
+ * db.boddate, db.ixdate stop at 2013.1, yet a 2020 server's checkpoint
+ * lists them at the same versions): silence is not a newer version.
+ */
+function consistentSet(table: string, version: number): Uint8Array {
+  const set = releaseSet(table, version)
+  const versions = tableVersions(table)
+  if (version === versions[versions.length - 1]) {
+    let last = -1
+    for (const v of versions) last = Math.max(last, set.lastIndexOf(1), releaseSet(table, v).lastIndexOf(1))
+    for (let i = last + 1; i < set.length; i++) set[i] = 1
+  }
+  return set
+}
+
+/**
  * The server releases a set of table versions is consistent with: the
- * intersection of each one's documented releases, as its first and last
- * release. Null when they agree on none, including when a documented table
- * comes at a version the documents do not describe (older than 2006.2, as
+ * intersection of each one's documented releases (see consistentSet for
+ * tables the later documents leave out), as its first and last release.
+ * Null when they agree on none, including when a documented table comes at
+ * a version the documents do not describe (older than 2006.2, as
  * conversion tools write, or newer than 2024.1). Tables the documents do
- * not know at all say nothing and are passed over.
+ * not know at all say nothing and are passed over; with nothing else, the
+ * range is unknown (null) too.
  */
 export function releaseRange(versions: Iterable<TableVersion>): ReleaseRange | null {
   const common = new Uint8Array(RELEASES.length).fill(1)
+  let known = false
   for (const { table, version } of versions) {
     if (tableVersions(table).length === 0) continue
-    const set = releaseSet(table, version)
+    known = true
+    const set = consistentSet(table, version)
     for (let i = 0; i < common.length; i++) common[i] = (common[i] as number) & (set[i] as number)
   }
   const first = common.indexOf(1)
-  if (first < 0) return null
+  if (!known || first < 0) return null
   return { from: RELEASES[first] as string, to: RELEASES[common.lastIndexOf(1)] as string }
 }

@@ -107,7 +107,7 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
   t.ok(scaled.length > 0, 'the scale check ran')
   for (const r of scaled) if (!r.skipped && r.kind === 'ours') t.equal(r.records, results.scaleData?.records, `${r.label}: every record`)
 
-  t.equal(results.bars.length, 7, 'all seven bars are reported')
+  t.equal(results.bars.length, 8, 'all eight bars are reported')
   for (const b of results.bars) t.match(b.status, /^(PASS|MISS|N\/A)$/, `${b.bar}: ${b.status}`)
 })
 

@@ -19,7 +19,7 @@ const logdaemon = (args: string[], options: { cwd?: string; env?: NodeJS.Process
 t.test('help, version and usage errors', { skip: binSkip }, async (t) => {
   const help = logdaemon(['--help'])
   t.equal(help.status, 0)
-  t.match(help.stdout, /^Usage: logdaemon <init\|check\|run\|demo>/)
+  t.match(help.stdout, /^Usage: logdaemon <init\|check\|run\|demo\|schema>/)
   const run = logdaemon(['run', '--help'])
   t.equal(run.status, 0)
   t.match(run.stdout, /^Usage: logdaemon run .*\n[^]*--log-level LEVEL[^]*\nExamples:\n/)

@@ -248,7 +248,8 @@ export class ChangeCollector {
       case 'db.revcx': {
         const result = readFileRow(entry, table, this.#decode)
         const r = this.#ok(result, entry, table)
-        if (r === null) s.unknownFileRows = true
+        if (r === null && table === 'db.rev') s.unknownRevRows = true
+        else if (r === null) s.unknownRevcxRows = true
         else if (!deleted) s.putFile(r, table === 'db.rev' ? 'rev' : 'revcx')
         return
       }
@@ -284,7 +285,10 @@ export class ChangeCollector {
         descriptionComplete: desc !== undefined,
         files: listed,
         fileCount,
-        filesComplete: !draft.unknownFileRows && listed.length === fileCount,
+        // db.revcx is the change's file index: when it was read, db.rev rows
+        // of an undocumented layout (conversion tools write pre-2006.2 ones)
+        // take nothing away from the list.
+        filesComplete: listed.length === fileCount && !draft.unknownRevcxRows && (!draft.unknownRevRows || (counts?.revcx ?? 0) > 0),
         position: end,
         pid,
       })

@@ -1,16 +1,16 @@
 import type { JournalEntry } from '../../../journal/entry.js'
+import { layoutOf, type Layout } from '../../../schema/layout.js'
+import { flagName } from '../../../schema/flags.js'
+import { isExactInteger } from '../../../schema/typed-value.js'
 
 /**
  * Rows of the four tables a submit writes that the notify listener reads,
- * located by table version. Only the leading fields are read; they have kept
- * their places in every version listed here, later versions append fields.
- *
- * Sources of the layouts: the real p4d journals in the shared fixtures
- * (db.change 0 and 2, db.rev 3 and 9, db.revcx 0, db.desc 0), p4convert's
- * schema tables (db.rev 0-8, db.change 0-1) and Perforce's published schema
- * documentation (2014.x: db.rev 9, db.revcx 0; 2024.x: db.change 7,
- * db.desc 1). A version outside these ranges is reported as unknown and its
- * row is skipped: guessing a layout could mail wrong data.
+ * named by the schema Perforce published for releases 2006.2–2024.1
+ * (lib/schema): every documented version of db.change, db.desc, db.rev and
+ * db.revcx is read by its documented column names. A version the documents
+ * do not describe (older than 2006.2, as conversion tools write, or newer
+ * than 2024.1) is reported as unknown and its row is skipped: guessing a
+ * layout could mail wrong data.
  */
 
 /** A changelist row (db.change). */
@@ -54,67 +54,63 @@ export type RowResult<T> =
 
 type Decode = (bytes: Buffer) => string
 
-interface Layout {
-  /** Field index of each named field in the row (after op, version and table). */
-  readonly at: Readonly<Record<string, number>>
-  /** Fields that must hold a decimal integer. */
-  readonly ints: readonly string[]
+/** What notify reads from each table: its own name → the documented column, and which are integers. */
+interface Wanted {
+  readonly columns: Readonly<Record<string, string>>
+  readonly ints: ReadonlySet<string>
 }
 
-const CHANGE_LAYOUT: Layout = {
-  at: { change: 0, descKey: 1, client: 2, user: 3, date: 4, status: 5, description: 6 },
-  ints: ['change', 'descKey', 'date', 'status'],
-}
-const DESC_LAYOUT: Layout = { at: { descKey: 0, description: 1 }, ints: ['descKey'] }
-const REVCX_LAYOUT: Layout = {
-  at: { change: 0, depotFile: 1, revision: 2, action: 3 },
-  ints: ['change', 'revision', 'action'],
-}
-// db.rev 0-1 carry an `ishead` flag before the action; version 2 dropped it.
-const REV_LAYOUT_0: Layout = {
-  at: { depotFile: 0, revision: 1, action: 4, change: 5 },
-  ints: ['change', 'revision', 'action'],
-}
-const REV_LAYOUT_2: Layout = {
-  at: { depotFile: 0, revision: 1, action: 3, change: 4 },
-  ints: ['change', 'revision', 'action'],
+const WANTED: Readonly<Record<TableName, Wanted>> = {
+  'db.change': {
+    columns: { change: 'change', descKey: 'descKey', client: 'client', user: 'user', date: 'date', status: 'status', description: 'description' },
+    ints: new Set(['change', 'descKey', 'date', 'status']),
+  },
+  'db.desc': { columns: { descKey: 'descKey', description: 'description' }, ints: new Set(['descKey']) },
+  'db.revcx': { columns: { change: 'change', depotFile: 'depotFile', revision: 'depotRev', action: 'action' }, ints: new Set(['change', 'revision', 'action']) },
+  'db.rev': { columns: { depotFile: 'depotFile', revision: 'depotRev', action: 'action', change: 'change' }, ints: new Set(['change', 'revision', 'action']) },
 }
 
-/** The layout of `table` at `version`, or null when the version is not known. */
-export function layoutOf(table: TableName, version: number): Layout | null {
-  switch (table) {
-    case 'db.change':
-      return version >= 0 && version <= 7 ? CHANGE_LAYOUT : null
-    case 'db.desc':
-      return version >= 0 && version <= 1 ? DESC_LAYOUT : null
-    case 'db.revcx':
-      return version === 0 ? REVCX_LAYOUT : null
-    case 'db.rev':
-      if (version === 0 || version === 1) return REV_LAYOUT_0
-      return version >= 2 && version <= 9 ? REV_LAYOUT_2 : null
+/** Field index of each wanted column, per layout (null when the layout lacks one). */
+const indexes = new WeakMap<Layout, Readonly<Record<string, number>> | null>()
+
+function indexesOf(layout: Layout, wanted: Wanted): Readonly<Record<string, number>> | null {
+  let found = indexes.get(layout)
+  if (found === undefined) {
+    const at: Record<string, number> = {}
+    found = at
+    for (const [name, column] of Object.entries(wanted.columns)) {
+      const i = layout.columns.findIndex((c) => c.name === column)
+      if (i < 0) {
+        found = null
+        break
+      }
+      at[name] = i
+    }
+    indexes.set(layout, found)
   }
+  return found
 }
 
-const INT_RE = /^-?\d+$/
-
-/** Reads the named fields of a data entry by its table's layout. */
+/** Reads the wanted fields of a data entry by its table's documented layout. */
 function readFields(entry: JournalEntry, table: TableName, decode: Decode): RowResult<Record<string, string | number>> {
   const version = entry.version
-  const layout = version === null || !Number.isInteger(version) ? null : layoutOf(table, version)
-  if (layout === null) {
-    return { ok: false, reason: 'unknown-version', detail: `${table} version ${String(version)} is not a known layout` }
-  }
   const bytes = entry.fieldBytes
+  const layout = version === null || !Number.isInteger(version) ? null : layoutOf(table, version, bytes.length)
+  const wanted = WANTED[table]
+  const at = layout === null ? null : indexesOf(layout, wanted)
+  if (at === null) {
+    return { ok: false, reason: 'unknown-version', detail: `${table} version ${String(version)} is not a documented layout` }
+  }
   const out: Record<string, string | number> = {}
-  for (const [name, index] of Object.entries(layout.at)) {
+  for (const [name, index] of Object.entries(at)) {
     const b = bytes[index]
     if (b === undefined) {
-      return { ok: false, reason: 'malformed', detail: `${table} version ${version} row has no field ${index} (${name})` }
+      return { ok: false, reason: 'malformed', detail: `${table} version ${version} row has no field ${index} (${wanted.columns[name]})` }
     }
-    if (layout.ints.includes(name)) {
+    if (wanted.ints.has(name)) {
       const text = b.toString('latin1')
-      if (!INT_RE.test(text) || !Number.isSafeInteger(Number(text))) {
-        return { ok: false, reason: 'malformed', detail: `${table} field ${index} (${name}) is not an integer: ${JSON.stringify(text.slice(0, 40))}` }
+      if (!isExactInteger(text)) {
+        return { ok: false, reason: 'malformed', detail: `${table} field ${index} (${wanted.columns[name]}) is not an integer: ${JSON.stringify(text.slice(0, 40))}` }
       }
       out[name] = Number(text)
     } else {
@@ -137,10 +133,20 @@ export function readFileRow(entry: JournalEntry, table: 'db.rev' | 'db.revcx', d
   return readFields(entry, table, decode) as RowResult<FileRow>
 }
 
-// Perforce's FileAction numbers, as `p4 describe` names them.
-const ACTIONS = ['add', 'edit', 'delete', 'branch', 'integrate', 'import', 'purge', 'move/add', 'move/delete', 'archive']
-
-/** `add`, `edit`, … for an action number; `action N` for numbers this table does not know. */
+/**
+ * `add`, `edit`, … for an action number, as `p4 describe` names them (the
+ * schema's Action names, with its spelling of the move and integrate
+ * actions); `action N` for numbers the schema does not name.
+ */
 export function actionName(action: number): string {
-  return ACTIONS[action] ?? `action ${action}`
+  const name = flagName('Action', action)
+  if (name === null) return `action ${action}`
+  return DESCRIBE_NAMES[name] ?? name
 }
+
+/**
+ * Where `p4 describe` says it differently from the schema's Action names:
+ * the new file of a move was moved from the old one (move/add), the old
+ * one was moved to the new one (move/delete).
+ */
+const DESCRIBE_NAMES: Readonly<Record<string, string>> = { integ: 'integrate', movefrom: 'move/add', moveto: 'move/delete' }

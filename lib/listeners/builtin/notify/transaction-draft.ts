@@ -23,8 +23,10 @@ export class TransactionDraft {
   readonly files = new Map<number, Map<string, DraftFile>>()
   /** Change number → rows counted per table, to report the real count when the list is cut. */
   readonly fileRowCounts = new Map<number, { rev: number; revcx: number }>()
-  /** Whether a file row of a layout we could not read was skipped. */
-  unknownFileRows = false
+  /** Whether a db.rev row of a layout we could not read was skipped. */
+  unknownRevRows = false
+  /** Whether a db.revcx row of a layout we could not read was skipped. */
+  unknownRevcxRows = false
   /** Whether change rows were dropped because the draft held too many changes. */
   droppedChanges = false
   readonly #maxFiles: number
@@ -33,6 +35,11 @@ export class TransactionDraft {
   constructor(limits: { maxFiles: number; maxChanges: number }) {
     this.#maxFiles = limits.maxFiles
     this.#maxChanges = limits.maxChanges
+  }
+
+  /** Whether a file row of a layout we could not read was skipped. */
+  get unknownFileRows(): boolean {
+    return this.unknownRevRows || this.unknownRevcxRows
   }
 
   get isEmpty(): boolean {
@@ -95,7 +102,8 @@ export class TransactionDraft {
       this.#count(n, 'rev', counts.rev)
       this.#count(n, 'revcx', counts.revcx)
     }
-    this.unknownFileRows ||= later.unknownFileRows
+    this.unknownRevRows ||= later.unknownRevRows
+    this.unknownRevcxRows ||= later.unknownRevcxRows
     this.droppedChanges ||= later.droppedChanges
   }
 }

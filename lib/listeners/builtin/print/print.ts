@@ -6,20 +6,23 @@ import type { JournalEntry } from '../../../journal/entry.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { createEntryFilter } from '../../../journal/entry-filter.js'
 import { entryToJsonLine } from '../../../journal/entry-json.js'
+import { entryToRowLine } from '../../../journal/entry-row.js'
 import { BaseListener, type Listener } from '../../listener.js'
 
 export const optionsSchema = z
   .strictObject({
     format: z
-      .enum(['raw', 'json'])
+      .enum(['raw', 'json', 'row'])
       .default('json')
-      .describe('raw: the records exactly as in the journal; json: one JSON object per line (NDJSON), as logdaemon-cat --format json.'),
+      .describe(
+        'raw: the records exactly as in the journal; json: one JSON object per line (NDJSON), as logdaemon-cat --format json; row: data records with columns named and typed by the schema, as logdaemon-cat --format row.',
+      ),
     output: z.string().min(1).default('-').describe('File to append to (relative to the configuration file), or - for standard output.'),
     table: z.array(z.string().min(1)).default([]).describe('Only records of tables matching one of these patterns (* wildcards, e.g. db.rev*), as logdaemon-cat --table.'),
     op: z.array(z.string().min(1)).default([]).describe('Only records with one of these ops (pv, rv, dv, ex, nx, …), as logdaemon-cat --op.'),
     encoding: z.enum(['utf8', 'latin1']).default('utf8').describe('How JSON strings decode field bytes.'),
   })
-  .describe('print: entries as raw journal bytes or NDJSON, to standard output or a file, with the filters of logdaemon-cat.')
+  .describe('print: entries as raw journal bytes, NDJSON or schema rows, to standard output or a file, with the filters of logdaemon-cat.')
 
 export type PrintOptions = z.infer<typeof optionsSchema>
 
@@ -29,7 +32,7 @@ export type PrintOptions = z.infer<typeof optionsSchema>
  * slow reader slows the daemon rather than filling memory.
  */
 export class PrintListener extends BaseListener {
-  readonly #format: 'raw' | 'json'
+  readonly #format: 'raw' | 'json' | 'row'
   readonly #filter: ((entry: JournalEntry) => boolean) | null
   readonly #encoding: 'utf8' | 'latin1'
   readonly #file: string | null
@@ -79,7 +82,12 @@ export class PrintListener extends BaseListener {
     const out = this.#out
     if (!out) return Promise.resolve(this.open()).then(() => this.listen(entry))
     if (this.#error) throw this.#error
-    const data = this.#format === 'raw' ? entry.raw : entryToJsonLine(entry.withEncoding(this.#encoding), null)
+    const data =
+      this.#format === 'raw'
+        ? entry.raw
+        : this.#format === 'row'
+          ? entryToRowLine(entry.withEncoding(this.#encoding), null)
+          : entryToJsonLine(entry.withEncoding(this.#encoding), null)
     if (out.write(data)) return
     return new Promise<void>((res, rej) => {
       const done = (err?: Error): void => {

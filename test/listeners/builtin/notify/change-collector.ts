@@ -299,3 +299,8 @@ t.test('a restart note with nothing open and other notes change nothing', async 
   t.same(skips, [])
   t.same(out[0]?.files.map((f) => f.depotFile), ['//d/a'], 'vv rows change nothing')
 })
+
+t.test('action names as p4 describe gives them, from the schema', async (t) => {
+  const { actionName } = await import('../../../../lib/listeners/builtin/notify/change-rows.js')
+  t.same([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 42].map(actionName), ['add', 'edit', 'delete', 'branch', 'integrate', 'import', 'purge', 'move/add', 'move/delete', 'archive', 'action 42'])
+})

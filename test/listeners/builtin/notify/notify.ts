@@ -392,7 +392,7 @@ t.test('unknown table versions are logged once per version and skipped', async (
   await replay(listener, await records([odd(1), revcx(1, '//d/a'), ex(1), odd(2), revcx(2, '//d/b'), ex(1), change(3, 1), revcx(3, '//d/c'), short, ex(1)]))
   const warns = lines.filter((l) => l.level === 'warn')
   t.equal(warns.length, 2, 'the unknown version once, the malformed row once')
-  t.match(warns[0]?.msg, /db\.change version 99 is not a known layout/)
+  t.match(warns[0]?.msg, /db\.change version 99 is not a documented layout/)
   t.match(warns[1], { obj: { reason: 'malformed', table: 'db.revcx', at: /journal 5, offset \d+, line \d+/ } })
   t.same(
     payloads(http).map((p) => p.change.number),

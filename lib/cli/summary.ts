@@ -1,0 +1,189 @@
+import type { Readable } from 'node:stream'
+import { journalNumberOf } from '../files/journal-name.js'
+import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
+import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
+import { JournalFramer } from '../journal/framer.js'
+import { layoutOf, tableVersions } from '../schema/layout.js'
+import { releaseRange, type ReleaseRange, type TableVersion } from '../schema/releases.js'
+
+/**
+ * Distinct table names (and ops) counted one by one; beyond this, hostile or
+ * damaged input is counted under OTHER instead of growing the maps. Perforce
+ * has about 120 tables.
+ */
+const MAX_NAMES = 4096
+/** Where names beyond MAX_NAMES are counted. */
+export const OTHER = '(other)'
+
+/** One table's part of a summary. */
+export interface TableSummary {
+  records: number
+  bytes: number
+  /** The table versions seen in its records, ascending. */
+  versions: number[]
+  /** Records with fields no documented layout names (an undocumented version, or more fields than columns). */
+  positional: number
+}
+
+/** What `logdaemon-cat --summary --format json` prints. */
+export interface SummaryJson {
+  tables: Record<string, TableSummary>
+  ops: Record<string, number>
+  /** `@ex@` records: ends of transactions. */
+  transactions: number
+  /** The server releases the table versions are consistent with, or null when unknown. */
+  releases: ReleaseRange | null
+}
+
+/**
+ * Counts what a checkpoint or journal holds, entry by entry: per table the
+ * records, bytes, versions and records left positional; the ops; the
+ * transactions; and the table versions the writing server declared in its
+ * table summary notes (`@nx@ 4`, in checkpoints and dumps).
+ */
+export class JournalSummary {
+  readonly #tables = new Map<string, TableSummary & { seen: Set<number> }>()
+  readonly #ops = new Map<string, number>()
+  /** table → version, from `@nx@ 4` notes. */
+  readonly #declared = new Map<string, number>()
+  #transactions = 0
+
+  add(entry: JournalEntry): void {
+    const op = this.#ops.has(entry.op) || this.#ops.size < MAX_NAMES ? entry.op : OTHER
+    this.#ops.set(op, (this.#ops.get(op) ?? 0) + 1)
+    if (op === 'ex') this.#transactions++
+    const named = entry.table
+    const version = entry.version
+    if (named === null || version === null) {
+      if (op === 'nx') this.#note(entry.fields)
+      return
+    }
+    const table = this.#tables.has(named) || this.#tables.size < MAX_NAMES ? named : OTHER
+    let t = this.#tables.get(table)
+    if (t === undefined) this.#tables.set(table, (t = { records: 0, bytes: 0, versions: [], positional: 0, seen: new Set() }))
+    t.records++
+    t.bytes += entry.length
+    // Bounded like the names: real tables have a version or two.
+    if (t.seen.size < 256) t.seen.add(version)
+    const fields = entry.fields.length
+    const layout = layoutOf(named, version, fields)
+    if (layout === null || layout.columns.length < fields) t.positional++
+  }
+
+  /** `@nx@ 4 date @ver@ tableVersion i2 checksum i4 i5 @table@ …`: a table summary note. */
+  #note(fields: readonly string[]): void {
+    if (fields[0] !== '4') return
+    const version = Number(fields[3])
+    const table = fields[8]
+    if (!table || !Number.isSafeInteger(version) || version < 0) return
+    if (this.#declared.has(table) || this.#declared.size < MAX_NAMES) this.#declared.set(table, version)
+  }
+
+  /**
+   * The table versions that say which server wrote the file: the ones its
+   * table summary notes declare, else for each table the highest version
+   * its records carry (a journal that spans an upgrade holds old rows too).
+   */
+  writerVersions(): TableVersion[] {
+    const versions = new Map(this.#declared)
+    for (const [table, t] of this.#tables) if (table !== OTHER && !versions.has(table)) versions.set(table, Math.max(...t.seen))
+    return [...versions].map(([table, version]) => ({ table, version })).sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))
+  }
+
+  /** The release range, null when nothing says (no table versions) or they agree on no documented release. */
+  releases(): ReleaseRange | null {
+    const versions = this.writerVersions()
+    return versions.length === 0 ? null : releaseRange(versions)
+  }
+
+  toJSON(): SummaryJson {
+    const tables: Record<string, TableSummary> = {}
+    for (const table of [...this.#tables.keys()].sort()) {
+      const t = this.#tables.get(table) as TableSummary & { seen: Set<number> }
+      tables[table] = { records: t.records, bytes: t.bytes, versions: [...t.seen].sort((a, b) => a - b), positional: t.positional }
+    }
+    const ops: Record<string, number> = {}
+    for (const [op, n] of [...this.#ops].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) ops[op] = n
+    return { tables, ops, transactions: this.#transactions, releases: this.releases() }
+  }
+
+  /** The summary as a table for people. */
+  format(): string {
+    const json = this.toJSON()
+    const rows: string[][] = [['table', 'records', 'bytes', 'versions', 'positional']]
+    let records = 0
+    let bytes = 0
+    let positional = 0
+    for (const [table, t] of Object.entries(json.tables)) {
+      rows.push([table, String(t.records), String(t.bytes), t.versions.join(' '), t.positional ? String(t.positional) : ''])
+      records += t.records
+      bytes += t.bytes
+      positional += t.positional
+    }
+    rows.push(['total', String(records), String(bytes), '', positional ? String(positional) : ''])
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
+    const lines = rows.map((r) =>
+      r
+        .map((cell, c) => (c === 0 || c === 3 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    const ops = Object.entries(json.ops).map(([op, n]) => `${op} ${n}`)
+    lines.push('', `ops: ${ops.length ? ops.join(', ') : 'none'}`, `transactions: ${json.transactions}`)
+    if (positional) lines.push(`positional: ${positional} record(s) have fields no documented layout names (see logdaemon schema)`)
+    lines.push(`written by a server release ${this.#releasesText(json.releases)}`)
+    return lines.join('\n') + '\n'
+  }
+
+  #releasesText(range: ReleaseRange | null): string {
+    if (range !== null) return range.from === range.to ? range.from : `between ${range.from} and ${range.to}`
+    const versions = this.writerVersions()
+    if (!versions.some(({ table }) => tableVersions(table).length > 0)) return 'unknown (no records of documented tables)'
+    const undocumented = versions.filter(({ table, version }) => tableVersions(table).length > 0 && !tableVersions(table).includes(version))
+    if (undocumented.length > 0) {
+      const list = undocumented.map(({ table, version }) => `${table} ${version}`).join(', ')
+      return `unknown (${list}: table version(s) no schema document of 2006.2–2024.1 describes)`
+    }
+    return 'unknown (the table versions agree on no documented release)'
+  }
+}
+
+export interface SummaryInputOptions extends EntryFilterOptions {
+  encoding: FieldEncoding
+  skipMalformed: boolean
+  allowIncomplete: boolean
+  maxEntryBytes?: number
+}
+
+/**
+ * Adds the records of one input (`-` for standard input) to `summary`;
+ * returns the skipped counts. Throws the framing error after counting
+ * every good record before it.
+ */
+export async function summarizeInput(
+  input: Readable,
+  file: string,
+  summary: JournalSummary,
+  options: SummaryInputOptions,
+): Promise<{ malformedSkipped: number; oversizeSkipped: number }> {
+  const journal = file === '-' ? null : journalNumberOf(file)
+  const framer = new JournalFramer({
+    journal,
+    file,
+    skipMalformed: options.skipMalformed,
+    ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
+  })
+  const filter = createEntryFilter(options)
+  const { encoding } = options
+  const add = (entry: JournalEntry): void => {
+    if (!filter || filter(entry)) summary.add(entry)
+  }
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void =>
+    add(new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end }))
+  for await (const chunk of input) framer.push(chunk as Buffer, sink)
+  const rest = options.allowIncomplete ? framer.takePending() : null
+  if (rest) add(new JournalEntry(rest.raw, { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line }, { encoding, incomplete: true }))
+  const incomplete = framer.incompleteError()
+  if (incomplete) throw incomplete
+  return { malformedSkipped: framer.malformedSkipped, oversizeSkipped: framer.oversizeSkipped }
+}

@@ -112,7 +112,7 @@ export const optionsSchema = z
       .enum(['when-quiet', 'never'])
       .default('when-quiet')
       .describe(
-        'Records no @ex@ marker followed (journals written by import tools): "when-quiet" treats them as one transaction once the journal has been quiet; "never" ignores them.',
+        'Records no @ex@ marker followed (journals written by import tools): "when-quiet" treats them as one transaction once the journal has been quiet (only in a journal where no marker was seen: with markers, they are a transaction p4d is still writing); "never" ignores them.',
       ),
   })
   .refine((o) => o.smtp !== undefined || o.webhook !== undefined, {

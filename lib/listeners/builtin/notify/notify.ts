@@ -158,7 +158,8 @@ export class NotifyListener implements Listener {
   }
 
   async noData(hadData: boolean): Promise<void> {
-    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked) {
+    // A quiet pause inside a transaction p4d is still writing (a journal with markers) is not an unmarked import.
+    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !this.#collector.sawMarkers) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
       this.#enqueue(this.#collector.flushUnmarked())
     }

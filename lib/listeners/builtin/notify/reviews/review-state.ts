@@ -67,6 +67,9 @@ export class ReviewState {
   #views = new Map<string, ReviewView>()
   #applied: JournalPosition | null = null
   #mailed: JournalPosition | null = null
+  /** The positions loaded from the state file: a replay skips up to them (and only them). */
+  #replayApplied: JournalPosition | null = null
+  #replayMailed: JournalPosition | null = null
   #dirty = false
 
   constructor(options: { caseInsensitive: boolean; origin: string }) {
@@ -108,13 +111,13 @@ export class ReviewState {
   /** Whether the entry was already applied before (a replay after a restart). */
   hasApplied(entry: JournalEntry): boolean {
     const end = endOf(entry)
-    return end !== null && this.#applied !== null && comparePositions(end, this.#applied) <= 0
+    return end !== null && this.#replayApplied !== null && comparePositions(end, this.#replayApplied) <= 0
   }
 
   /** Whether the change was already mailed before (a replay after a restart). */
   hasMailed(change: SubmittedChange): boolean {
     const end = change.position.journal === null ? null : { journal: change.position.journal, offset: change.position.end }
-    return end !== null && this.#mailed !== null && comparePositions(end, this.#mailed) <= 0
+    return end !== null && this.#replayMailed !== null && comparePositions(end, this.#replayMailed) <= 0
   }
 
   /** Records that every change completed up to `position` has been mailed. */
@@ -130,7 +133,7 @@ export class ReviewState {
     if (!ReviewState.wants(entry)) return false
     if (this.hasApplied(entry)) return false
     const end = endOf(entry)
-    if (end !== null) this.#applied = end
+    if (end !== null && (this.#applied === null || comparePositions(end, this.#applied) > 0)) this.#applied = end
     this.#dirty = true
     const row = entry.row
     if (row === null) return false
@@ -243,6 +246,8 @@ export class ReviewState {
     }
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
     state.#mailed = j.mailedThrough ? parsePosition(j.mailedThrough) : null
+    state.#replayApplied = state.#applied
+    state.#replayMailed = state.#mailed
     return state
   }
 

@@ -9,6 +9,7 @@ import { optionsSchema, reviewsOptionsOf, type ReviewsOptions } from '../listene
 import { textDecoder } from '../listeners/builtin/notify/text-decoder.js'
 import type { ReviewExplanation, ReviewState } from '../listeners/builtin/notify/reviews/review-state.js'
 import { findCheckpoint, readReviewState, seedReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
+import { reviewStatePath } from '../listeners/builtin/notify/reviews/review-mailer.js'
 import { isAbsolute, resolve } from 'node:path'
 import { usageError, type Command } from './command.js'
 import { CONFIG_OPTION } from './init.js'
@@ -32,7 +33,7 @@ export async function loadReviewStateOf(config: DaemonConfig): Promise<{ state: 
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${config.file ?? 'the configuration'} has no notify listener with reviews: nothing to explain`)
   }
   const options = reviewsOptionsOf(optionsSchema.parse(listener.options)) as ReviewsOptions
-  const statePath = isAbsolute(options.state) ? options.state : resolve(config.baseDir, options.state)
+  const statePath = reviewStatePath(options, { baseDir: config.baseDir, daemonState: config.state, name: listener.name })
   const saved = await readReviewState(statePath)
   if (saved) return { state: saved, source: `the state file ${statePath}`, options }
   let checkpoint = options.checkpoint === undefined ? null : resolve(config.baseDir, options.checkpoint)
@@ -105,7 +106,7 @@ export const reviewsCommand: Command = {
     const fileArgs = (values.file as string[] | undefined) ?? []
     let change: Pick<SubmittedChange, 'user' | 'files'> & { change?: number; client?: string }
     if (values.change !== undefined) {
-      const n = Number(values.change)
+      const n = /^[0-9]+$/.test(String(values.change)) ? Number(values.change) : Number.NaN
       if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--change must be a change number (got ${JSON.stringify(values.change)})`)
       const found = await findSubmittedChange(config, n)
       if (!found) {
@@ -138,7 +139,8 @@ export const reviewsCommand: Command = {
       const view = state.view(only)
       lines.push('', `Reviews of ${only}:`, ...(view.lines.length ? view.lines.map((l) => `  ${l.text}`) : ['  (none)']))
     }
-    io.stdout.write(`${lines.join('\n')}\n`)
+    // Names and addresses are the users' own text: no terminal escapes reach the admin's screen.
+    io.stdout.write(`${lines.join('\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?')}\n`)
     return 0
   },
 }

@@ -61,8 +61,10 @@ const reviewsSchema = z
     state: z
       .string()
       .min(1)
-      .default('notify-reviews.state.json')
-      .describe('The review state file (users, addresses, Reviews lines, how far it is applied and mailed), relative to the configuration file.'),
+      .optional()
+      .describe(
+        "The review state file (users, addresses, Reviews lines, how far it is applied and mailed), relative to the configuration file. Default: beside the daemon's state file, named after it and the listener (STATE-without-.json.NAME-reviews.json).",
+      ),
     checkpoint: z
       .string()
       .min(1)

@@ -1,4 +1,4 @@
-import { formatWhere, toError } from '../../../errors.js'
+import { formatWhere, isLogdaemonError, toError } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import type { Listener, ListenerContext, ListenerLogger } from '../../listener.js'
 import { ChangeCollector, type CollectorSkip, type SubmittedChange } from './change-collector.js'
@@ -64,6 +64,13 @@ const DELIVERED_MEMORY = 4096
 
 const USER_AGENT = 'logdaemon-notify/1'
 
+/**
+ * Files of one change kept for matching Reviews lines (a mail still lists at
+ * most `maxFiles`): far above ordinary changes, a bound for huge branch
+ * submits, whose files past it are not matched (the change is logged).
+ */
+const REVIEW_MATCH_FILES = 100_000
+
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 /**
@@ -90,6 +97,7 @@ export class NotifyListener implements Listener {
   readonly #unmarked: NotifyOptions['unmarked']
   readonly #reviews: ReviewMailer | null
   readonly #encoding: NotifyOptions['encoding']
+  readonly #maxFiles: number
   readonly #baseDir: string
   readonly #server: JournalLayout | null
   readonly #outbox: Outgoing[] = []
@@ -102,15 +110,17 @@ export class NotifyListener implements Listener {
   #lastEntry: JournalEntry | null = null
 
   /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
-  constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null } = {}) {
+  constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null; statePath?: string | null } = {}) {
     const opts = optionsSchema.parse(options)
     this.name = name
     this.#encoding = opts.encoding
+    this.#maxFiles = opts.maxFiles
     this.#baseDir = context.baseDir ?? process.cwd()
     this.#server = context.server ?? null
     this.#collector = new ChangeCollector({
       decode: textDecoder(opts.encoding),
-      maxFiles: opts.maxFiles,
+      // Reviewers are matched against every file of a change, not only the ones a mail lists.
+      maxFiles: opts.reviews ? Math.max(opts.maxFiles, REVIEW_MATCH_FILES) : opts.maxFiles,
       onSkip: (skip) => this.#skipped(skip),
     })
     this.#filter = createChangeFilter(opts.filters)
@@ -118,7 +128,7 @@ export class NotifyListener implements Listener {
     this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
     this.#unmarked = opts.unmarked
     const reviews = reviewsOptionsOf(opts)
-    this.#reviews = reviews && this.#smtp ? new ReviewMailer(reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', this.#baseDir) : null
+    this.#reviews = reviews && this.#smtp ? new ReviewMailer(reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', { baseDir: this.#baseDir, daemonState: context.statePath ?? null, name }, opts.maxFiles) : null
   }
 
   /** The review mode's state and mailer, or null without `reviews`. */
@@ -237,17 +247,25 @@ export class NotifyListener implements Listener {
       // In order; a mail delivered is dropped from the list, so a retry sends only the rest.
       while (out.reviews.length > 0) {
         const mail = out.reviews[0] as ReviewMail
-        await (this.#reviews as ReviewMailer).send(mail)
+        try {
+          await (this.#reviews as ReviewMailer).send(mail)
+          this.#logger.info({ listener: this.name, change: change.change, reviewers: mail.users }, 'review mail sent')
+        } catch (err) {
+          // One reviewer's address the mail server refuses for good must not hold back everyone else's mail.
+          if (!(isLogdaemonError(err) && !err.retryable)) throw err
+          this.#logger.warn({ listener: this.name, change: change.change, reviewers: mail.users, err: err.message }, 'review mail refused for good: skipped')
+        }
         out.reviews.shift()
-        this.#logger.info({ listener: this.name, change: change.change, reviewers: mail.users }, 'review mail sent')
       }
       return
     }
+    // The team list and the webhook list at most maxFiles, as before review matching needed them all.
+    const listed = change.files.length > this.#maxFiles ? { ...change, files: change.files.slice(0, this.#maxFiles), filesComplete: false } : change
     if (channel === 'smtp') {
-      await (this.#smtp as SmtpSender).send(change, this.name)
+      await (this.#smtp as SmtpSender).send(listed, this.name)
       return
     }
-    await (this.#webhook as WebhookSender).send(changePayload(change, this.name, new Date()), this.#signal)
+    await (this.#webhook as WebhookSender).send(changePayload(listed, this.name, new Date()), this.#signal)
   }
 
   #skipped(skip: CollectorSkip): void {
@@ -268,6 +286,6 @@ export class NotifyListener implements Listener {
 }
 
 /** The daemon's factory for the built-in `notify` listener. */
-export function create(options: NotifyOptions, context: { name: string; baseDir?: string; server?: JournalLayout | null }): Listener {
+export function create(options: NotifyOptions, context: { name: string; baseDir?: string; server?: JournalLayout | null; statePath?: string | null }): Listener {
   return new NotifyListener(options, context.name, context)
 }

@@ -111,11 +111,14 @@ export class SmtpSender {
       })
     } catch (err) {
       const e = toError(err)
+      // A 5xx reply (unknown mailbox, bad address) will not change on a retry; a 4xx or a lost connection may.
+      const code = (err as { responseCode?: unknown }).responseCode
+      const permanent = typeof code === 'number' && code >= 500 && code < 600
       throw new LogdaemonError(
         ErrorCodes.NOTIFY_DELIVERY,
-        `review mail for change ${change} via ${o.host}:${o.port} failed: ${e.message}. ` +
-          'Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff',
-        { cause: e, details: { channel: 'smtp', change, host: o.host, port: o.port } },
+        `review mail for change ${change} to ${[...message.to, ...message.bcc].join(', ')} via ${o.host}:${o.port} failed: ${e.message}` +
+          (permanent ? ' (a permanent refusal: not retried)' : '. Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff'),
+        { cause: e, retryable: !permanent, details: { channel: 'smtp', change, host: o.host, port: o.port } },
       )
     }
   }

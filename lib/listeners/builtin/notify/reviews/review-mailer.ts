@@ -24,6 +24,17 @@ export interface ReviewContext {
   readonly logger: ListenerLogger
 }
 
+/**
+ * The review state file: `reviews.state` (relative to the configuration's
+ * directory), else beside the daemon's state file and named after it and
+ * the listener, so two daemons (two servers) never share one.
+ */
+export function reviewStatePath(options: ReviewsOptions, where: { baseDir: string; daemonState?: string | null; name: string }): string {
+  if (options.state !== undefined) return isAbsolute(options.state) ? options.state : resolve(where.baseDir, options.state)
+  if (where.daemonState) return `${where.daemonState.replace(/\.json$/, '')}.${where.name.replace(/[^\w.-]/g, '_')}-reviews.json`
+  return resolve(where.baseDir, `${where.name.replace(/[^\w.-]/g, '_')}-reviews.state.json`)
+}
+
 /** One review mail waiting for delivery. */
 export interface ReviewMail {
   readonly change: number
@@ -52,11 +63,20 @@ export class ReviewMailer {
   #state: ReviewState | null = null
   #lastEnd: JournalPosition | null = null
 
-  constructor(options: ReviewsOptions, smtp: SmtpSender, subjectTemplate: string, baseDir: string) {
+  readonly #maxFiles: number
+
+  constructor(
+    options: ReviewsOptions,
+    smtp: SmtpSender,
+    subjectTemplate: string,
+    where: { baseDir: string; daemonState?: string | null; name: string },
+    maxFiles = 1000,
+  ) {
+    this.#maxFiles = maxFiles
     this.#options = options
     this.#smtp = smtp
     this.#subjectTemplate = subjectTemplate
-    this.#statePath = isAbsolute(options.state) ? options.state : resolve(baseDir, options.state)
+    this.#statePath = reviewStatePath(options, where)
   }
 
   get state(): ReviewState {
@@ -77,6 +97,14 @@ export class ReviewMailer {
   async open(context: ReviewContext): Promise<void> {
     const saved = await readReviewState(this.#statePath)
     if (saved !== null) {
+      const root = context.server?.root ?? null
+      if (saved.server !== null && root !== null && saved.server !== root) {
+        throw new LogdaemonError(
+          ErrorCodes.STATE_MISMATCH,
+          `reviews: the state file ${this.#statePath} belongs to the server at ${saved.server}, not ${root}: give this daemon its own reviews.state`,
+          { file: this.#statePath },
+        )
+      }
       this.#state = saved
       context.logger.info(
         { statePath: this.#statePath, users: saved.userCount, reviewers: saved.reviewerCount, appliedThrough: saved.appliedThrough },
@@ -89,7 +117,10 @@ export class ReviewMailer {
       { checkpoint, upTo: context.start, layout: context.server ?? null },
       { caseHandling: this.#options.case, encoding: context.encoding },
     )
-    await writeReviewState(this.#statePath, this.#state)
+    this.#state.server = context.server?.root ?? null
+    const s = this.#state
+    if (s.userCount === 0) context.logger.warn({ checkpoint }, 'reviews: the checkpoint has no db.user rows: nobody can be mailed until users are created')
+    await writeReviewState(this.#statePath, s)
     context.logger.info(
       { checkpoint, statePath: this.#statePath, users: this.#state.userCount, reviewers: this.#state.reviewerCount, caseInsensitive: this.#state.caseInsensitive },
       'reviews: state built from the checkpoint',
@@ -152,13 +183,15 @@ export class ReviewMailer {
     const addresses = group.map((r) => (r.fullName ? `${quoteName(r.fullName)} <${r.email}>` : r.email))
     const single = group.length === 1
     const tag = single ? `review.${safeId(first.user)}` : `review.${createHash('sha256').update(users.join('\n')).digest('hex').slice(0, 16)}`
-    const reviewed = { ...change, files: first.files, fileCount: first.files.length, filesComplete: true }
-    const lines = [...new Set(first.lines)]
+    // The matched files, at most maxFiles listed (renderText says how many more).
+    const reviewed = { ...change, files: first.files.slice(0, this.#maxFiles), fileCount: first.files.length, filesComplete: true }
+    // A grouped mail goes to several reviewers in Bcc: it names none of them, nor anyone's Reviews lines.
+    const lines = single ? [...new Set(first.lines)] : []
     const text = [
       renderText(reviewed).trimEnd(),
       '',
       ...(this.#options.link ? [`View the change: ${this.#options.link.replaceAll('{change}', String(change.change))}`, ''] : []),
-      `You are receiving change ${change.change} because your Reviews in Perforce include:`,
+      single ? `You are receiving change ${change.change} because your Reviews in Perforce include:` : `You are receiving change ${change.change} because your Reviews in Perforce match these files.`,
       ...lines.map((l) => `\t${l}`),
       change.files.length > first.files.length || change.fileCount > change.files.length
         ? `(${first.files.length} of the change's ${change.fileCount} files matched.)`
@@ -179,7 +212,7 @@ export class ReviewMailer {
           'X-Logdaemon-Change': String(change.change),
           'X-Logdaemon-Delivery': `change-${change.change}.${tag}`,
           'X-Logdaemon-Listener': listener,
-          'X-Logdaemon-Reviewers': users.join(', '),
+          ...(single ? { 'X-Logdaemon-Reviewers': first.user } : {}),
         },
       },
     }

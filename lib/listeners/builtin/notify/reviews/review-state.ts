@@ -43,6 +43,8 @@ export interface ReviewStateJson {
   readonly mailedThrough: string | null
   /** Where the state was first read from (a checkpoint path), for logs. */
   readonly origin: string
+  /** The server root (P4ROOT) the state belongs to, or null. */
+  readonly server?: string | null
   readonly caseInsensitive: boolean
   readonly users: readonly ReviewUser[]
   readonly reviews: readonly { readonly user: string; readonly rows: readonly ReviewRow[] }[]
@@ -62,6 +64,8 @@ export interface ReviewStateJson {
 export class ReviewState {
   readonly caseInsensitive: boolean
   origin: string
+  /** The server root the state belongs to (P4ROOT), when known: a state file of another server is refused. */
+  server: string | null = null
   #users = new Map<string, ReviewUser>()
   #reviews = new Map<string, Map<number, ReviewRow>>()
   #views = new Map<string, ReviewView>()
@@ -208,6 +212,7 @@ export class ReviewState {
       if (id === author && options.includeAuthor !== true) excluded = 'the change is their own'
       else if (who === undefined) excluded = 'no such user in db.user'
       else if (email === '') excluded = 'no e-mail address'
+      else if (!isPlainAddress(email)) excluded = `the e-mail address ${JSON.stringify(email)} is not one plain address`
       out.push({ user, email, fullName: who?.fullName ?? '', files, lines, excluded })
     }
     return out
@@ -226,6 +231,7 @@ export class ReviewState {
       appliedThrough: this.#applied === null ? null : formatPosition(this.#applied),
       mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
       origin: this.origin,
+      server: this.server,
       caseInsensitive: this.caseInsensitive,
       users: [...this.#users.values()],
       reviews: [...this.#reviews].map(([user, rows]) => ({ user, rows: [...rows.values()] })),
@@ -238,12 +244,22 @@ export class ReviewState {
       throw new TypeError('not a review state file (version 1)')
     }
     const state = new ReviewState({ caseInsensitive: j.caseInsensitive === true, origin: String(j.origin ?? '') })
-    for (const u of j.users) state.#users.set(state.#fold(String(u.user)), { user: String(u.user), email: String(u.email), fullName: String(u.fullName) })
+    const str = (v: unknown, what: string): string => {
+      if (typeof v !== 'string') throw new TypeError(`${what} is not a string`)
+      return v
+    }
+    const int = (v: unknown, what: string): number => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`${what} is not an integer`)
+      return v
+    }
+    for (const u of j.users) state.#users.set(state.#fold(str(u.user, 'a user name')), { user: u.user, email: str(u.email, 'an email'), fullName: str(u.fullName, 'a full name') })
     for (const r of j.reviews) {
       const rows = new Map<number, ReviewRow>()
-      for (const row of r.rows) rows.set(Number(row.seq), { seq: Number(row.seq), mapFlag: Number(row.mapFlag), path: String(row.path) })
-      state.#reviews.set(String(r.user), rows)
+      if (!Array.isArray(r.rows)) throw new TypeError('a review list is not an array')
+      for (const row of r.rows) rows.set(int(row.seq, 'a seq'), { seq: row.seq, mapFlag: int(row.mapFlag, 'a mapFlag'), path: str(row.path, 'a path') })
+      state.#reviews.set(str(r.user, 'a reviewer name'), rows)
     }
+    if (j.server !== undefined && j.server !== null) state.server = str(j.server, 'the server root')
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
     state.#mailed = j.mailedThrough ? parsePosition(j.mailedThrough) : null
     state.#replayApplied = state.#applied
@@ -254,6 +270,15 @@ export class ReviewState {
   #fold(name: string): string {
     return this.caseInsensitive ? name.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : name
   }
+}
+
+/**
+ * One plain address (`local@domain`), nothing a mailer would read as a list,
+ * a display name or a group: the Email field of `p4 user` is free text, and a
+ * user must not be able to have the review daemon mail third parties.
+ */
+export function isPlainAddress(email: string): boolean {
+  return /^[^\s@<>(),;:"[\]\\]+@[^\s@<>(),;:"[\]\\]+$/.test(email)
 }
 
 function endOf(entry: JournalEntry): JournalPosition | null {

@@ -76,6 +76,13 @@ export async function seedReviewState(
     if (state === null && mode === null) entries.push(entry)
     else ensure().apply(entry)
   }
+  if (mode === null && state === null && entries.length === 0) {
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `reviews: ${seed.checkpoint} holds no checkpoint header and no db.user or db.review rows: is it complete (still being copied)?`,
+      { file: seed.checkpoint },
+    )
+  }
   const result = ensure()
   const upTo = seed.upTo
   if (upTo && upTo.offset > 0 && seed.layout) {
@@ -112,13 +119,20 @@ export async function readReviewState(path: string): Promise<ReviewState | null>
     if (isErrnoException(err) && err.code === 'ENOENT') return null
     throw err
   }
+  let json: unknown
   try {
-    return ReviewState.fromJSON(JSON.parse(text))
+    json = JSON.parse(text)
+  } catch {
+    // Never quote the file: a state path that points at another file must not echo its content.
+    throw new LogdaemonError(ErrorCodes.STATE_CORRUPT, `reviews: the state file ${path} is not valid JSON: move it away to rebuild it from the checkpoint`, { file: path })
+  }
+  try {
+    return ReviewState.fromJSON(json)
   } catch (err) {
     throw new LogdaemonError(
       ErrorCodes.STATE_CORRUPT,
-      `reviews: the state file ${path} cannot be read (${(err as Error).message}): move it away to rebuild it from the checkpoint`,
-      { file: path, cause: err },
+      `reviews: the state file ${path} is not a review state (${(err as Error).message}): move it away to rebuild it from the checkpoint`,
+      { file: path },
     )
   }
 }

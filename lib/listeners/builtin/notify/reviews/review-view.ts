@@ -20,6 +20,14 @@
  * such as `//...a...a...a...b` costs the same as any other.
  */
 
+/**
+ * Bounds on one line, far above real Reviews lines (a depot path is at most a
+ * few hundred bytes, with a few wildcards): a longer line, or one with more
+ * wildcards, matches nothing, so one user's field cannot slow every change.
+ */
+export const MAX_REVIEW_LINE = 4096
+export const MAX_REVIEW_WILDCARDS = 32
+
 /** How a line maps: include (plain or `+`), or exclude (`-`). */
 export type ReviewLineKind = 'include' | 'exclude'
 
@@ -37,7 +45,10 @@ type Token = { readonly literal: string } | { readonly star: 'one' | 'any' }
 
 interface CompiledLine {
   readonly line: ReviewLine
-  readonly tokens: readonly Token[]
+  /** Null when the line is over the bounds: it matches nothing. */
+  readonly tokens: readonly Token[] | null
+  /** The literal text every match starts with (a quick rejection). */
+  readonly prefix: string
 }
 
 /** The result of matching a file: the deciding line, or null when no line matched. */
@@ -157,7 +168,12 @@ export class ReviewView {
   constructor(lines: readonly ReviewLine[], options: { caseInsensitive?: boolean } = {}) {
     this.#foldCase = options.caseInsensitive === true
     this.lines = [...lines]
-    this.#compiled = this.lines.map((line) => ({ line, tokens: tokenize(line.path, this.#foldCase) }))
+    this.#compiled = this.lines.map((line) => {
+      const tokens = line.path.length > MAX_REVIEW_LINE ? null : tokenize(line.path, this.#foldCase)
+      const usable = tokens !== null && tokens.filter((t) => 'star' in t).length <= MAX_REVIEW_WILDCARDS ? tokens : null
+      const first = usable?.[0]
+      return { line, tokens: usable, prefix: first !== undefined && 'literal' in first ? first.literal : '' }
+    })
   }
 
   /** Parses the lines of a Reviews field as a user would write them. */
@@ -172,6 +188,7 @@ export class ReviewView {
     const file = this.#foldCase ? asciiLower(depotFile) : depotFile
     for (let i = this.#compiled.length - 1; i >= 0; i--) {
       const c = this.#compiled[i]!
+      if (c.tokens === null || !file.startsWith(c.prefix)) continue
       if (matchTokens(c.tokens, file)) return { reviewed: c.line.kind === 'include', line: c.line }
     }
     return { reviewed: false, line: null }

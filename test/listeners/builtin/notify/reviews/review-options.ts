@@ -6,7 +6,7 @@ const smtp = { host: '127.0.0.1', from: 'P4 <p4@example.com>' }
 
 t.test('reviews: true needs smtp but no fixed recipients; defaults filled', async (t) => {
   const o = optionsSchema.parse({ reviews: true, smtp })
-  t.same(reviewsOptionsOf(o), { state: 'notify-reviews.state.json', case: 'auto', includeAuthor: false, groupIdentical: false, cc: [] })
+  t.same(reviewsOptionsOf(o), { case: 'auto', includeAuthor: false, groupIdentical: false, cc: [] })
   t.equal(reviewsOptionsOf(optionsSchema.parse({ smtp: { ...smtp, to: ['a@b'] } })), null, 'off unless asked')
   t.throws(() => optionsSchema.parse({ reviews: true, webhook: { url: 'https://x/', secret: 'x'.repeat(16) } }), /reviews needs/)
   t.throws(() => optionsSchema.parse({ smtp }), /smtp needs/, 'without reviews a recipient list is required')

@@ -133,7 +133,7 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
       { state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [], link: 'https://swarm/c/{change}' },
       smtp,
       '[p4] Change {change}',
-      t.testdirName,
+      { baseDir: t.testdirName, name: 'notify' },
     )
     const s = new ReviewState({ caseInsensitive: false, origin: 'x' })
     for (const e of [
@@ -166,4 +166,38 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
   t.same(g2[0]!.mail.to, [], 'grouped recipients are not shown to each other')
   t.same(g2[0]!.mail.bcc, ['Bob B <bob@x>', '"Cy \\"C\\" D" <cy@x>'])
   t.match(g2[0]!.mail.messageId, /^<logdaemon\.change-43\.review\.[0-9a-f]{16}@example\.com>$/)
+  t.notOk('X-Logdaemon-Reviewers' in g2[0]!.mail.headers, 'a grouped mail does not name its Bcc recipients')
+  t.notMatch(g2[0]!.mail.text, '//depot/main/...', "nor anyone's Reviews lines")
+})
+
+t.test('addresses: one plain address each; anything else is explained, not mailed', async (t) => {
+  const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  const bad = ['alice', 'a@b@c.com', 'x@example.com, victim@evil.test', 'x@example.com>, <victim@evil.test', 'grp: a@x;']
+  bad.forEach((email, i) => {
+    s.apply(user('pv', `u${i}`, email, 'U'))
+    s.apply(review('pv', `u${i}`, 0, 0, '//depot/...'))
+  })
+  s.apply(user('pv', 'ok', 'ok@example.com', 'Ok'))
+  s.apply(review('pv', 'ok', 0, 0, '//depot/...'))
+  const c = change(9, 'ann', ['//depot/a'])
+  t.same(s.recipients(c).map((r) => r.user), ['ok'])
+  t.same(
+    s.explain(c).filter((e) => e.excluded).map((e) => e.excluded),
+    bad.map((b) => `the e-mail address ${JSON.stringify(b)} is not one plain address`),
+  )
+})
+
+t.test('hostile Reviews lines: over-long lines and lines with too many wildcards match nothing', async (t) => {
+  const { ReviewView, MAX_REVIEW_LINE, MAX_REVIEW_WILDCARDS } = await import('../../../../../lib/listeners/builtin/notify/reviews/review-view.js')
+  t.equal(ReviewView.parse([`//depot/${'a'.repeat(MAX_REVIEW_LINE)}/...`]).match(`//depot/${'a'.repeat(MAX_REVIEW_LINE)}/x`).reviewed, false)
+  t.equal(ReviewView.parse([`//${'*/'.repeat(MAX_REVIEW_WILDCARDS + 1)}...`]).match('//a/b').reviewed, false)
+  t.equal(ReviewView.parse([`//${'*/'.repeat(3)}...`]).match('//a/b/c/d').reviewed, true, 'a few wildcards still work')
+})
+
+t.test('state files of another server, or not review states, are refused without quoting them', async (t) => {
+  const dir = t.testdir({ 'secret.txt': 'P4PASSWD=Secret123\n', 'typed.json': JSON.stringify({ version: 1, users: [{ user: 'a', email: {}, fullName: '' }], reviews: [] }) })
+  const err = await readReviewState(join(dir, 'secret.txt')).then(() => null, (e: Error) => e)
+  t.match(err?.message, /not valid JSON/)
+  t.notMatch(err?.message, 'Secret123', 'the file is not quoted')
+  await t.rejects(readReviewState(join(dir, 'typed.json')), { code: 'ERR_STATE_CORRUPT', message: /an email is not a string/ })
 })

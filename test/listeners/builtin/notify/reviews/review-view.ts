@@ -53,7 +53,7 @@ t.test('parseReviewLine', async (t) => {
 })
 
 t.test('a hostile pattern matches in linear time (the answer, not the clock, is asserted)', async (t) => {
-  const pattern = `//${'...a'.repeat(40)}b`
+  const pattern = `//${'...a'.repeat(30)}b`
   const file = `//${'a'.repeat(5000)}`
   t.equal(ReviewView.parse([pattern]).match(file).reviewed, false)
   t.equal(ReviewView.parse([pattern]).match(`${file}b`).reviewed, true)

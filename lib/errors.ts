@@ -67,8 +67,28 @@ export const ErrorCodes = {
   FILE_EXISTS: 'ERR_FILE_EXISTS',
   /** The notify listener could not deliver a change (SMTP or webhook); the daemon retries. */
   NOTIFY_DELIVERY: 'ERR_NOTIFY_DELIVERY',
+  /** The SQL replica's database failed (connection, statement, commit); the message names it by its masked URL. */
+  SQL_FAILED: 'ERR_SQL_FAILED',
+  /** The replica's position and the daemon's entries do not meet: applying would leave rows missing. */
+  SQL_GAP: 'ERR_SQL_GAP',
+  /** The replica's position changed under the listener: another writer uses the database. */
+  SQL_CONFLICT: 'ERR_SQL_CONFLICT',
+  /** `logdaemon sql load` was pointed at a database that already holds tables. */
+  SQL_NOT_EMPTY: 'ERR_SQL_NOT_EMPTY',
+  /** The NATS server cannot be reached, or refused the connection (authentication, TLS). */
+  JETSTREAM_CONNECT: 'ERR_JETSTREAM_CONNECT',
+  /** A publish to the stream was not acknowledged (timeout, lost connection, no stream leader); the listener republishes. */
+  JETSTREAM_PUBLISH: 'ERR_JETSTREAM_PUBLISH',
+  /** The stream or a message in it is not what logdaemon wrote there: other subjects, another server's journal, missing headers. */
+  JETSTREAM_MISMATCH: 'ERR_JETSTREAM_MISMATCH',
+  /** The next entry does not follow the stream's last message: publishing it would leave a hole. */
+  JETSTREAM_GAP: 'ERR_JETSTREAM_GAP',
   /** Command-line usage error. */
   USAGE: 'ERR_USAGE',
+  /** A graceful stop did not finish within `stopTimeoutMs` (a listener call that never settles). */
+  STOP_TIMEOUT: 'ERR_STOP_TIMEOUT',
+  /** The status server's address is in use by another process. */
+  ADDRESS_IN_USE: 'ERR_ADDRESS_IN_USE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

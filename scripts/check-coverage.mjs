@@ -32,15 +32,19 @@ const FLOORS = {
   'lib/cli': { lines: 96, branches: 85, functions: 96, statements: 96 },
   'lib/daemon': { lines: 97, branches: 89, functions: 94, statements: 97 },
   'lib/files': { lines: 97, branches: 93, functions: 99, statements: 97 },
+  // The JetStream folders: one full run on 2026-12-01 less one to two points.
+  'lib/jetstream': { lines: 95, branches: 76, functions: 94, statements: 95 },
   'lib/journal': { lines: 94, branches: 87, functions: 94, statements: 94 },
   'lib/listeners': { lines: 97, branches: 96, functions: 95, statements: 97 },
   'lib/listeners/builtin': { lines: 99, branches: 99, functions: 99, statements: 99 },
   'lib/listeners/builtin/hot-backup': { lines: 99, branches: 97, functions: 92, statements: 99 },
+  'lib/listeners/builtin/jetstream': { lines: 93, branches: 89, functions: 83, statements: 93 },
   'lib/listeners/builtin/mirror': { lines: 98, branches: 89, functions: 99, statements: 98 },
   'lib/listeners/builtin/notify': { lines: 98, branches: 94, functions: 92, statements: 98 },
   'lib/listeners/builtin/print': { lines: 99, branches: 81, functions: 99, statements: 99 },
   'lib/sim': { lines: 98, branches: 95, functions: 98, statements: 98 },
   'lib/source': { lines: 97, branches: 95, functions: 95, statements: 95 },
+  'lib/source/jetstream': { lines: 97, branches: 86, functions: 95, statements: 97 },
   'lib/status': { lines: 99, branches: 99, functions: 99, statements: 99 },
 }
 

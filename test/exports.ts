@@ -15,6 +15,7 @@ const ENTRY_POINTS = {
       'DEFAULT_MAX_ENTRY_BYTES',
       'DEFAULT_RETRY',
       'ErrorCodes',
+      'JetStreamJournalSource',
       'JournalEntry',
       'JournalEntryTransform',
       'ListenerChain',
@@ -65,6 +66,8 @@ const ENTRY_POINTS = {
       'FieldEncoding',
       'FieldValue',
       'GunzipOptions',
+      'JetStreamJournalSourceOptions',
+      'JetStreamStart',
       'JournalChain',
       'JournalEntryOptions',
       'JournalEntryTransformOptions',
@@ -105,14 +108,17 @@ const ENTRY_POINTS = {
       'DEFAULT_STATUS_PORT',
       'Daemon',
       'HotBackupListener',
+      'JetStreamListener',
       'MirrorListener',
       'NotifyListener',
       'PrintListener',
+      'SqlListener',
       'checkListenerModule',
       'configSchema',
       'loadConfig',
       'loadListener',
       'parseConfig',
+      'sqlLoad',
       'verifySignature',
     ],
     types: [
@@ -124,6 +130,7 @@ const ENTRY_POINTS = {
       'DaemonOptions',
       'HotBackupInput',
       'HotBackupOptions',
+      'JetStreamListenerOptions',
       'ListenerConfig',
       'ListenerModuleRef',
       'LoadListenerOptions',
@@ -131,6 +138,9 @@ const ENTRY_POINTS = {
       'NotifyInput',
       'NotifyOptions',
       'PrintOptions',
+      'SqlLoadOptions',
+      'SqlLoadSummary',
+      'SqlOptions',
       'SubmittedChange',
     ],
   },
@@ -145,7 +155,10 @@ const ENTRY_POINTS = {
 function typeExports(dts: string): string[] {
   const names: string[] = []
   for (const [, typeOnly, list] of dts.matchAll(/export (type )?\{([^}]*)\}/g)) {
-    for (const item of list!.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const item of list!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (typeOnly) names.push(item)
       else if (item.startsWith('type ')) names.push(item.slice(5).trim())
     }

@@ -3,10 +3,13 @@ import { inflaterName } from '../files/gunzip.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import { VERSION } from '../version.js'
 import { catInput, openInput, totalSize, type CatFormat } from './cat-input.js'
+import { catJetStream } from './cat-jetstream.js'
 import { JournalSummary, summarizeInput } from './summary.js'
 import { parseWhere } from './where.js'
 import type { WhereClause } from '../journal/entry-filter.js'
 import { exitCodeOf, isBrokenPipe, messageOf, usageError, type CliIO } from './command.js'
+import { fdWasClosed } from './closed-stdout.js'
+import { isErrnoException } from '../errors.js'
 import { followJournal } from './follow.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
 import { createProgress, type ProgressReporter } from './progress.js'
@@ -26,6 +29,8 @@ export const OPTIONS: OptionTable = {
   prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
   from: { type: 'string', arg: 'N|end', help: 'with --follow and no saved state: start at journal N, or at the live end' },
   state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
+  jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://HOST:PORT/STREAM, up to its end' },
+  durable: { type: 'string', arg: 'NAME', help: 'with --jetstream: read with this durable consumer, after what it acknowledged, and acknowledge' },
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
@@ -36,7 +41,9 @@ export const OPTIONS: OptionTable = {
 }
 
 const HELP: HelpText = {
-  usage: `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]`,
+  usage:
+    `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]` +
+    `\n       ${NAME} --jetstream nats://HOST:PORT/STREAM [--durable NAME] [options]`,
   summary:
     'Prints the records of Perforce journals and checkpoints, plain or gzip (recognised by content),\n' +
     'in order. With no FILE, or with -, reads standard input.\n' +
@@ -49,6 +56,7 @@ const HELP: HelpText = {
     [`${NAME} --summary checkpoint.41`, 'what it holds, and which server release wrote it'],
     [`${NAME} --follow --root /p4/root --from end -t db.change`, 'the changes as the server writes them'],
     [`${NAME} --follow --root /p4/root --state cat.state.json`, 'resume where the last run stopped'],
+    [`${NAME} --jetstream nats://127.0.0.1:4222/P4JOURNAL -f json`, 'the records a JetStream stream holds (docs/jetstream.md)'],
   ],
 }
 
@@ -59,11 +67,14 @@ const FOLLOW_ONLY = ['root', 'journal', 'prefix', 'from', 'state'] as const
 export interface CatIO extends CliIO {
   stdin: Readable
   stdout: Writable
+  /** Standard output was closed at start (`>&-`): refuse, since nothing written would be kept. Default: asks /proc when stdout is the process's. */
+  stdoutClosed?: boolean
 }
 
 function positiveInt(text: string, name: string): number {
-  const n = Number(text)
-  if (text.trim() === '' || !Number.isSafeInteger(n) || n <= 0) throw usageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
+  // Digits only: Number() would also take 1e3, 0x10, ' 12 ' and 1.0.
+  const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN
+  if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
   return n
 }
 
@@ -102,7 +113,16 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     say(`${messageOf(err)}\nTry '${NAME} --help'.`)
     return 2
   }
+  if (io.stdoutClosed ?? (io.stdout === process.stdout && fdWasClosed(1))) {
+    say('standard output is closed (>&-): the records would be lost, and with --state saved as done. Redirect it to a file, or to /dev/null to discard them')
+    return 1
+  }
   if (values.follow) return follow(values, positionals, maxEntryBytes, where, io, say)
+  if (typeof values.jetstream === 'string') return fromStream(values, positionals, where, io, say)
+  if (values.durable !== undefined) {
+    say(`--durable needs --jetstream\nTry '${NAME} --help'.`)
+    return 2
+  }
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
     say(`--${stray} needs --follow\nTry '${NAME} --help'.`)
@@ -128,8 +148,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   io.stdout.on('error', (err) => {
     if (isBrokenPipe(err)) brokenPipe = true
   })
+  let current = '-'
   try {
     for (const file of files) {
+      current = file
       if (brokenPipe) break
       const input = openInput(file, io.stdin, progress ? (n) => progress.advance(n) : undefined)
       const counts = summary ? await summarizeInput(input, file, summary, options) : await catInput(input, file, io.stdout, options)
@@ -140,7 +162,9 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   } catch (err) {
     progress?.stop()
     if (brokenPipe || isBrokenPipe(err)) return 0
-    say(messageOf(err))
+    // A read error (EISDIR) carries no path: name the input being read.
+    if (isErrnoException(err) && !err.path) say(`${current === '-' ? 'standard input' : current}: ${err.message}`)
+    else say(messageOf(err))
     return exitCodeOf(err)
   }
   progress?.stop()
@@ -199,6 +223,38 @@ async function follow(
     return 1
   } finally {
     stop?.dispose()
+  }
+  return 0
+}
+
+/** `--jetstream URL`: the records a stream holds, up to its end. */
+async function fromStream(values: ParsedValues, positionals: readonly string[], where: WhereClause[], io: CatIO, say: (msg: string) => void): Promise<number> {
+  const wrong = positionals.length
+    ? 'give no FILE arguments'
+    : values.format === 'row'
+      ? 'it prints raw or json, not row'
+      : values.summary
+        ? '--summary is for files'
+        : null
+  if (wrong) {
+    say(`--jetstream reads a stream: ${wrong}\nTry '${NAME} --help'.`)
+    return 2
+  }
+  try {
+    await catJetStream(io.stdout, {
+      url: values.jetstream as string,
+      ...(typeof values.durable === 'string' ? { durable: values.durable } : {}),
+      format: values.format as 'raw' | 'json',
+      encoding: values.encoding as FieldEncoding,
+      tables: (values.table as string[] | undefined) ?? [],
+      ops: (values.op as string[] | undefined) ?? [],
+      where,
+      ...(io.signal ? { signal: io.signal } : {}),
+    })
+  } catch (err) {
+    if (isBrokenPipe(err)) return 0
+    say(messageOf(err))
+    return exitCodeOf(err)
   }
   return 0
 }

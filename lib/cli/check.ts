@@ -7,6 +7,14 @@ import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
 import type { Command } from './command.js'
 import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
+import { isLoopbackHost } from '../status/status-server.js'
+import { loadBuiltin } from '../listeners/builtin/index.js'
+import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
+
+export interface CheckOptions {
+  /** Also log in to each hot-backup standby over ssh and run the remote script (asks one size, writes nothing). */
+  connect?: boolean
+}
 
 /** What `logdaemon check` found: the configuration, where reading would start, the chain, and the problems. */
 export interface CheckReport {
@@ -18,8 +26,10 @@ export interface CheckReport {
   /** How the start was chosen, in words. */
   start: string
   chain: JournalChain | null
-  /** What would stop the daemon: gaps, no start point, listener modules that do not load. Empty when fine. */
+  /** What would stop the daemon: gaps, no start point, a missing live journal, listener modules that do not load, an open status address without a token, (with `connect`) a standby it cannot reach. Empty when fine. */
   problems: string[]
+  /** What `connect` found, one line per hot-backup listener. */
+  connected: string[]
   /** The report as printed. */
   text: string
 }
@@ -40,10 +50,18 @@ function table(rows: string[][]): string[] {
  * gaps) without reading any journal. Custom listener modules are imported
  * to see that they export a listener, but not created.
  */
-export async function checkConfig(file: string): Promise<CheckReport> {
+export async function checkConfig(file: string, options: CheckOptions = {}): Promise<CheckReport> {
   const config = await loadConfig(file)
   const problems: string[] = []
+  const connected: string[] = []
+  if (config.status !== false && config.status.token === undefined && !isLoopbackHost(config.status.host)) {
+    problems.push(
+      `status.host is ${config.status.host}, which is not a loopback address, and there is no status.token: run refuses this. ` +
+        'Set status.token, or set status.host to 127.0.0.1',
+    )
+  }
   const layout = config.server
+  if (!layout) return checkStreamSource(config)
   let state: SavedState | null = null
   try {
     state = await readState(config.state)
@@ -72,7 +90,13 @@ export async function checkConfig(file: string): Promise<CheckReport> {
       startJournal = chain.live.journal
       chain = await describeJournalChain(layout, { from: startJournal })
     }
-    if (chain.gaps.length) problems.push(journalGapError(chain.gaps, startJournal ?? chain.oldest ?? 0, chain.live.journal).message)
+    if (chain.gaps.length) problems.push(journalGapError(chain.gaps, startJournal ?? chain.oldest ?? 0, chain.live.journal, 'config').message)
+    if (chain.live.size === null) {
+      problems.push(
+        `the live journal ${chain.live.path} does not exist: set server.journal to the server's P4JOURNAL ` +
+          `(p4 configure show P4JOURNAL), or server.root to its P4ROOT`,
+      )
+    }
   } catch (err) {
     problems.push(`cannot list the journals: ${toError(err).message}`)
   }
@@ -84,28 +108,55 @@ export async function checkConfig(file: string): Promise<CheckReport> {
       problems.push(isLogdaemonError(err) ? err.message : toError(err).message)
     }
   }
-  const text = render(config, start, chain, startJournal, problems)
-  return { config, state, startJournal, start, chain, problems, text }
+  if (options.connect) {
+    for (const l of config.listeners) {
+      if (l.type !== 'hot-backup') continue
+      const mod = await loadBuiltin('hot-backup')
+      const h = (await mod.create(l.options as never, { name: l.name, baseDir: config.baseDir })) as HotBackupListener
+      const journal = startJournal ?? chain?.live.journal ?? 0
+      const where = `${h.standby.target.user ? `${h.standby.target.user}@` : ''}${h.standby.target.host}`
+      try {
+        const size = await h.probe(journal)
+        connected.push(`hot-backup "${l.name}": ssh login to ${where} and the remote script work; the standby has ${size} bytes of journal ${journal}`)
+      } catch (err) {
+        problems.push(`hot-backup "${l.name}": ${toError(err).message}`)
+      }
+    }
+  }
+  const text = render(config, start, chain, startJournal, problems, connected)
+  return { config, state, startJournal, start, chain, problems, connected, text }
 }
 
-function render(config: DaemonConfig, start: string, chain: JournalChain | null, startJournal: number | null, problems: string[]): string {
+/** A daemon reading a JetStream stream: no journal files to look at (the stream is not contacted). */
+function checkStreamSource(config: DaemonConfig): CheckReport {
+  const s = config.source
+  const start = s ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)` : 'unknown'
+  const text = render(config, start, null, null, [], [])
+  return { config, state: null, startJournal: null, start, chain: null, problems: [], connected: [], text }
+}
+
+function render(config: DaemonConfig, start: string, chain: JournalChain | null, startJournal: number | null, problems: string[], connected: string[]): string {
   const lines: string[] = [`configuration ${config.file ?? '(inline)'} is valid.`, '']
-  lines.push(`${pad('server root')}${config.server.root}`)
-  const live = chain?.live
-  const livePath = liveJournalPath(config.server)
-  lines.push(`${pad('live journal')}${livePath}${live ? `: journal ${live.journal}, ${live.size === null ? 'missing' : `${live.size} bytes`}` : ''}`)
-  if (config.server.prefix) lines.push(`${pad('journal prefix')}${config.server.prefix}`)
+  if (config.server) {
+    lines.push(`${pad('server root')}${config.server.root}`)
+    const live = chain?.live
+    const livePath = liveJournalPath(config.server)
+    lines.push(`${pad('live journal')}${livePath}${live ? `: journal ${live.journal}, ${live.size === null ? 'missing' : `${live.size} bytes`}` : ''}`)
+    if (config.server.prefix) lines.push(`${pad('journal prefix')}${config.server.prefix}`)
+  }
+  if (config.source) lines.push(`${pad('source')}jetstream stream ${config.source.stream}, subjects ${config.source.subject}.>, durable ${config.source.durable}`)
   lines.push(`${pad('start')}${start}`)
   lines.push('')
   if (chain) {
     const rows: string[][] = [['journal', 'file', 'form', 'bytes']]
     for (const a of chain.archives) {
       if (startJournal !== null && a.journal < startJournal) continue
-      const both = a.files.length > 1
-      for (const f of a.files) {
-        const form = f.compressed ? 'gzip' : 'plain'
-        rows.push([String(a.journal), f.path, both ? `${form} (both: gzip running?)` : form, String(f.size)])
-      }
+      // One row per journal: the file that is read (plain over .gz, as the reader prefers).
+      const [read, ...others] = a.files
+      if (!read) continue
+      const form = read.compressed ? 'gzip' : 'plain'
+      const note = others.length ? ` (read; ${others.map((f) => f.path).join(', ')} also there: gzip running?)` : ''
+      rows.push([String(a.journal), read.path, `${form}${note}`, String(read.size)])
     }
     rows.push([String(chain.live.journal), chain.live.path, 'live', chain.live.size === null ? 'missing' : String(chain.live.size)])
     lines.push('journals it would read, in order:')
@@ -118,6 +169,7 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
   lines.push(`${pad('state file')}${config.state}`)
   lines.push(`${pad('status page')}${config.status === false ? 'off' : `http://${config.status.host}:${config.status.port}/${config.status.token ? ' (token required)' : ''}`}`)
   lines.push(`${pad('log')}${config.log.level}, to ${config.log.file ?? 'standard error'}`)
+  for (const c of connected) lines.push(`${pad('connect')}${c}`)
   if (problems.length) {
     lines.push('', 'problems that would stop the daemon:')
     for (const p of problems) lines.push(`  - ${p}`)
@@ -128,17 +180,21 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
 /** `logdaemon check`. */
 export const checkCommand: Command = {
   brief: 'validate the configuration and print the journal chain it would read, without reading it',
-  usage: 'logdaemon check [-c FILE]',
+  usage: 'logdaemon check [-c FILE] [--connect]',
   summary:
     'Validates the configuration, loads its listener modules, and prints where the daemon would\n' +
     'start and which journals it would read. Exit code 1 when it finds a problem.',
-  options: { config: { ...CONFIG_OPTION, help: 'the configuration to check' } },
+  options: {
+    config: { ...CONFIG_OPTION, help: 'the configuration to check' },
+    connect: { type: 'boolean', help: 'also log in to each hot-backup standby over ssh and run the remote script (writes nothing)' },
+  },
   examples: [
     ['logdaemon check', `check ./${DEFAULT_CONFIG_FILE}`],
     ['logdaemon check -c /etc/logdaemon.mjs', 'check another file'],
+    ['logdaemon check --connect', 'and try the standby: ssh login, host key, remote script'],
   ],
   async run(values, io) {
-    const report = await checkConfig(String(values.config))
+    const report = await checkConfig(String(values.config), { connect: values.connect === true })
     io.stdout.write(report.text)
     return report.problems.length ? 1 : 0
   },

@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import pretty from 'pino-pretty'
 import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError } from '../errors.js'
+import { registerLogFile } from '../daemon/daemon.js'
 import type { OptionTable, ParsedValues, HelpText } from './options.js'
 
 /** What a command reads and writes: the process's by default, fakes in tests. */
@@ -19,6 +20,8 @@ export interface CliIO {
    */
   signal?: AbortSignal
   kill?: AbortSignal
+  /** Ends the process at once (the built bin: process.exit), when `run` must not wait for listener calls that never settle. */
+  exit?: (code: number) => void
 }
 
 /** One subcommand of `logdaemon`: its options, its help and what it does. */
@@ -98,7 +101,11 @@ export function logLevelOf(values: ParsedValues, env: NodeJS.ProcessEnv): string
  */
 export function createCliLogger(log: { level: string; file?: string }, stderr: { tty: boolean; stream?: Writable }): Logger {
   const options = { level: log.level, base: { name: 'logdaemon' } }
-  if (log.file !== undefined) return pino(options, pino.destination({ dest: log.file, sync: true, mkdir: true }))
+  if (log.file !== undefined) {
+    // Remembered so that SIGHUP can reopen it after logrotate moved it (docs/operations.md).
+    const dest = pino.destination({ dest: log.file, sync: true, mkdir: true })
+    return registerLogFile(pino(options, dest), dest)
+  }
   if (stderr.tty) {
     return pino(options, pretty({ destination: stderr.stream ?? 2, sync: true, colorize: stderr.stream === undefined, ignore: 'pid,hostname,name' }))
   }

@@ -23,6 +23,8 @@ export interface InitInfo {
   from: number | 'end'
   /** Why `from` is what it is, for the comment above it. */
   fromReason: string
+  /** Said to the operator when the obvious start (the newest checkpoint's journal) is not one `run` can use. */
+  warning?: string
 }
 
 export interface InitOptions {
@@ -66,7 +68,7 @@ function commentText(s: string): string {
  * checkpoint N found (`checkpoint.N`, `PREFIX.ckp.N`, with or without
  * `.gz`), else the oldest journal on disk, else the live journal.
  */
-export async function guessStart(layout: { root: string; journal?: string; prefix?: string }): Promise<{ from: number | 'end'; reason: string }> {
+export async function guessStart(layout: { root: string; journal?: string; prefix?: string }): Promise<{ from: number | 'end'; reason: string; warning?: string }> {
   const dirs = new Map<string, RegExp>([[layout.root, /^checkpoint\.(\d+)(?:\.gz)?$/]])
   if (layout.prefix) {
     const p = resolve(layout.root, layout.prefix)
@@ -87,10 +89,28 @@ export async function guessStart(layout: { root: string; journal?: string; prefi
       if (m && Number.isSafeInteger(n)) newest = Math.max(newest, n)
     }
   }
-  if (newest >= 0) return { from: newest, reason: `the newest checkpoint found is ${newest}: its journal ${newest} is the first one after it` }
+  if (newest >= 0) return startable(layout, newest, `the newest checkpoint found is ${newest}: its journal ${newest} is the first one after it`)
   const chain = await describeJournalChain(layout)
-  if (chain.oldest !== null) return { from: chain.oldest, reason: `no checkpoint found; the oldest journal on disk is ${chain.oldest}` }
+  if (chain.oldest !== null) return startable(layout, chain.oldest, `no checkpoint found; the oldest journal on disk is ${chain.oldest}`)
   return { from: chain.live.journal, reason: `no checkpoint or archived journal found; the live journal is number ${chain.live.journal}` }
+}
+
+/**
+ * `from` if `run` can start there (every journal from it to the live one is
+ * on disk); otherwise the first journal after the last gap, with a warning
+ * that says what is skipped: `init` never writes a start that `run` refuses.
+ */
+async function startable(layout: { root: string; journal?: string; prefix?: string }, from: number, reason: string): Promise<{ from: number; reason: string; warning?: string }> {
+  const chain = await describeJournalChain(layout, { from })
+  if (chain.gaps.length === 0) return { from, reason }
+  const missing = chain.gaps
+  const next = missing[missing.length - 1]! + 1
+  const list = missing.length > 5 ? `${missing.slice(0, 5).join(', ')}, …` : missing.join(', ')
+  const warning =
+    `${reason}, but journal${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'are' : 'is'} missing, so run could not start from ${from}. ` +
+    `Wrote from: ${next} instead: the records before journal ${next} will not be read. ` +
+    `If the replica was restored from checkpoint ${from}, restore the missing journal${missing.length > 1 ? 's' : ''} or restore the replica from checkpoint ${next} or later`
+  return { from: next, reason: `${reason}, but journal ${list} is missing: starting at ${next}, the first journal run can start from`, warning }
 }
 
 /** The commented starting configuration, a JS module (JSON has no comments). */
@@ -181,6 +201,7 @@ export async function initConfig(options: InitOptions = {}): Promise<{ file: str
     ...(env.P4USER ? { user: env.P4USER } : {}),
     from: start.from,
     fromReason: start.reason,
+    ...(start.warning ? { warning: start.warning } : {}),
   }
   const text = renderInitConfig(info)
   try {
@@ -220,7 +241,7 @@ export const initCommand: Command = {
     ['P4ROOT=/p4/root logdaemon init', `write ./${DEFAULT_CONFIG_FILE} for the server in /p4/root`],
     ['logdaemon init --root /p4/root -c /etc/logdaemon.mjs --force', 'write (or replace) another file'],
   ],
-  async run(values, io) {
+  async run(values, io, say) {
     const configFile = String(values.config)
     const { file, info } = await initConfig({
       file: configFile,
@@ -229,6 +250,7 @@ export const initCommand: Command = {
       ...(typeof values.root === 'string' ? { root: values.root } : {}),
       ...(typeof values.prefix === 'string' ? { prefix: values.prefix } : {}),
     })
+    if (info.warning) say(`warning: ${info.warning}`)
     io.stdout.write(`wrote ${file} for the server root ${info.root} (from: ${info.from}).\nEdit it, then: logdaemon check -c ${configFile}\n`)
     return 0
   },

@@ -8,6 +8,8 @@ import { parseOptions, renderHelp, suggest, type OptionTable } from './options.j
 import { reviewsCommand } from './reviews.js'
 import { runCommand } from './run.js'
 import { schemaCommand } from './schema.js'
+import { verifyCommand } from './verify.js'
+import { sqlCommand } from './sql.js'
 
 const NAME = 'logdaemon'
 
@@ -15,8 +17,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   init: initCommand,
   check: checkCommand,
   run: runCommand,
+  verify: verifyCommand,
   demo: demoCommand,
   schema: schemaCommand,
+  sql: sqlCommand,
   reviews: reviewsCommand,
 }
 

@@ -10,11 +10,11 @@ export interface ProgressReporter {
 /** Redraws at most this often; a bar that redraws per chunk would cost more than the work. */
 const REDRAW_MS = 200
 
-export function createProgress(total: number, stream: Writable): ProgressReporter {
+export function createProgress(total: number, stream: Writable, label = 'logdaemon-cat'): ProgressReporter {
   const bar = new cliProgress.SingleBar(
     {
       stream: stream as unknown as NodeJS.WritableStream,
-      format: 'logdaemon-cat [{bar}] {percentage}% | {value_mb}/{total_mb} MB | {speed} MB/s | ETA {eta_formatted}',
+      format: `${label} [{bar}] {percentage}% | {value_mb}/{total_mb} MB | {speed} MB/s | ETA {eta_formatted}`,
       fps: 1000 / REDRAW_MS,
       hideCursor: false,
       clearOnComplete: true,

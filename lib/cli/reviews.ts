@@ -10,7 +10,7 @@ import { textDecoder } from '../listeners/builtin/notify/text-decoder.js'
 import type { ReviewExplanation, ReviewState } from '../listeners/builtin/notify/reviews/review-state.js'
 import { findCheckpoint, readReviewState, seedReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
 import { reviewStatePath } from '../listeners/builtin/notify/reviews/review-mailer.js'
-import { isAbsolute, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { usageError, type Command } from './command.js'
 import { CONFIG_OPTION } from './init.js'
 
@@ -41,18 +41,19 @@ export async function loadReviewStateOf(config: DaemonConfig): Promise<{ state: 
   if (checkpoint === null) {
     const daemonState = await readState(config.state).catch(() => null)
     const n = daemonState?.journal ?? (typeof config.from === 'number' ? config.from : null)
-    if (n !== null) checkpoint = await findCheckpoint(config.server, n)
+    if (n !== null && config.server) checkpoint = await findCheckpoint(config.server, n)
     if (daemonState) start = { journal: daemonState.journal, offset: daemonState.offset }
   }
   if (checkpoint === null) {
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `no review state file at ${statePath} and no checkpoint to build one from: set reviews.checkpoint`)
   }
-  const state = await seedReviewState({ checkpoint, upTo: start, layout: config.server }, { caseHandling: options.case, encoding: 'utf8' })
+  const state = await seedReviewState({ checkpoint, upTo: start, layout: config.server ?? null }, { caseHandling: options.case, encoding: 'utf8' })
   return { state, source: `the checkpoint ${checkpoint} (no state file yet)`, options }
 }
 
 /** Finds change N's submit in the server's journals (archives from the oldest, then the live one). */
 export async function findSubmittedChange(config: DaemonConfig, change: number, encoding: 'utf8' | 'windows-1252' | 'latin1' = 'utf8'): Promise<SubmittedChange | null> {
+  if (!config.server) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, '--change needs the server\'s journal files: this configuration reads a jetstream source (use --file)')
   const chain = await describeJournalChain(config.server)
   const files = [...chain.archives.map((a) => ({ journal: a.journal, path: a.files[0]!.path })), { journal: chain.live.journal, path: chain.live.path }]
   for (const f of files) {
@@ -110,7 +111,7 @@ export const reviewsCommand: Command = {
       if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--change must be a change number (got ${JSON.stringify(values.change)})`)
       const found = await findSubmittedChange(config, n)
       if (!found) {
-        throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `change ${n} was not submitted in the journals on disk (${config.server.root}): is it older than the oldest journal kept?`)
+        throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `change ${n} was not submitted in the journals on disk (${config.server?.root ?? ''}): is it older than the oldest journal kept?`)
       }
       change = found
     } else if (fileArgs.length > 0) {
@@ -133,7 +134,7 @@ export const reviewsCommand: Command = {
     lines.push(mailed.length === 0 ? 'nobody would be mailed' : `${mailed.length} reviewer(s) would be mailed:`)
     for (const e of explained) {
       lines.push('', `${e.user} <${e.email || 'no address'}>${e.excluded ? `: NOT mailed (${e.excluded})` : ''}`)
-      e.files.forEach((f, i) => lines.push(`  ${fileText(f)}${f.action ? ` ${f.action}` : ''}  <- ${e.lines[i]}`))
+      for (const [i, f] of e.files.entries()) lines.push(`  ${fileText(f)}${f.action ? ` ${f.action}` : ''}  <- ${e.lines[i]}`)
     }
     if (only !== null) {
       const view = state.view(only)

@@ -6,6 +6,8 @@ import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import { retryOptionsSchema, type RetryOptions } from '../retry.js'
+import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
+import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonSyntaxError } from './json-syntax.js'
 
 /** Default port of the status page. */
@@ -43,15 +45,31 @@ const statusSchema = z
   })
   .describe('The status page, /status.json and /metrics.')
 
+/** Default of `stopTimeoutMs`: a minute for listeners to finish, sync and close after SIGTERM. */
+export const DEFAULT_STOP_TIMEOUT_MS = 60_000
+
+const healthSchema = z
+  .strictObject({
+    behindBytes: z.number().int().min(0).default(DEFAULT_HEALTH.behindBytes).describe('Unread bytes (lagBytes) above which the health is "Behind". Default 64 MiB.'),
+    behindSeconds: z.number().min(0).default(DEFAULT_HEALTH.behindSeconds).describe('Age of the oldest unread or uncommitted byte (lagSeconds) above which the health is "Behind". Default 300.'),
+    caughtUpBytes: z.number().int().min(0).default(DEFAULT_HEALTH.caughtUpBytes).describe('Unread bytes at or below which the health is "Caught up" (when at the live journal). Default 0.'),
+  })
+  .describe('Thresholds of the health state on the status page, /status.json and /metrics.')
+/** Without a jetstream source the journal files are needed: the one message for their absence, whichever check finds it. */
+const SERVER_MISSING = 'missing (expected object)'
+
 /** The configuration file's schema (before paths are resolved). */
-export const configSchema = z.strictObject({
+export const configSchema = z
+  .strictObject({
   server: z
     .strictObject({
       root: z.string().min(1).describe('P4ROOT, the server root.'),
       journal: z.string().min(1).optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
       prefix: z.string().min(1).optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
     })
-    .describe('Where the server keeps its journals.'),
+    .optional()
+    .describe('Where the server keeps its journals (not with a jetstream source).'),
+  source: jetstreamSourceSchema.optional().describe('Read a NATS JetStream stream instead of the journal files (docs/jetstream.md).'),
   from: z
     .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
     .optional()
@@ -59,6 +77,15 @@ export const configSchema = z.strictObject({
   state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
   quietMs: z.number().int().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
   commitIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two commits.'),
+  stopTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    // setTimeout's limit (2^31-1 ms, about 24.8 days): a larger value would fire at once.
+    .max(2_147_483_647)
+    .default(DEFAULT_STOP_TIMEOUT_MS)
+    .describe('After SIGTERM, how long listeners may take to finish, sync and close before the daemon logs what it waited on and exits 1.'),
+  health: healthSchema.default({ ...DEFAULT_HEALTH }),
   retry: retrySchema.default({}),
   listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }).describe('The listeners, fed in this order.'),
   status: z.union([z.literal(false), statusSchema], { error: 'expected false or an object { host, port, token }' }).default({ host: '127.0.0.1', port: DEFAULT_STATUS_PORT }),
@@ -69,6 +96,11 @@ export const configSchema = z.strictObject({
     })
     .default({ level: 'info' }),
 })
+  .superRefine((c, ctx) => {
+    if (!c.server && !c.source) ctx.addIssue({ code: 'custom', path: ['server'], message: SERVER_MISSING })
+    if (c.server && c.source) ctx.addIssue({ code: 'custom', path: ['source'], message: 'a jetstream source replaces the journal files: give server or source, not both' })
+    if (c.source && c.from !== undefined) ctx.addIssue({ code: 'custom', path: ['from'], message: 'not used with a jetstream source (its durable consumer says where to resume)' })
+  })
 
 export type ConfigInput = z.input<typeof configSchema>
 
@@ -87,11 +119,16 @@ export interface DaemonConfig {
   file: string | null
   /** Relative paths were taken from here: the configuration file's directory. */
   baseDir: string
-  server: { root: string; journal?: string; prefix?: string }
+  /** Where the server keeps its journals; absent with a jetstream `source`. */
+  server?: { root: string; journal?: string; prefix?: string }
+  /** Read a JetStream stream instead of the journal files. */
+  source?: JetStreamSourceConfig
   from?: number | 'end'
   state: string
   quietMs: number
   commitIntervalMs: number
+  stopTimeoutMs: number
+  health: HealthThresholds
   retry: RetryOptions
   listeners: ListenerConfig[]
   status: false | { host: string; port: number; token?: string }
@@ -202,6 +239,11 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
       }
     }
     const lines = formatIssues(parsed.error.issues)
+    // The object-wide checks (server or source) run only on an otherwise valid configuration: say it here too.
+    const top = (value ?? {}) as { server?: unknown; source?: unknown }
+    if (typeof value === 'object' && top.server === undefined && top.source === undefined && !lines.some((l) => l.startsWith('server:'))) {
+      lines.unshift(`server: ${SERVER_MISSING}`)
+    }
     throw invalid(file, [...lines, ...more.filter((m) => !lines.includes(m))])
   }
   const c = parsed.data
@@ -235,16 +277,23 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   return {
     file,
     baseDir,
-    server: {
-      root: abs(c.server.root),
-      ...(c.server.journal ? { journal: resolve(abs(c.server.root), c.server.journal) } : {}),
-      // A relative prefix is taken from the root, as p4d does.
-      ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
-    },
+    ...(c.server
+      ? {
+          server: {
+            root: abs(c.server.root),
+            ...(c.server.journal ? { journal: resolve(abs(c.server.root), c.server.journal) } : {}),
+            // A relative prefix is taken from the root, as p4d does.
+            ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
+          },
+        }
+      : {}),
+    ...(c.source ? { source: resolveSourceFiles(c.source, baseDir) } : {}),
     ...(c.from !== undefined ? { from: c.from } : {}),
     state: abs(c.state),
     quietMs: c.quietMs,
     commitIntervalMs: c.commitIntervalMs,
+    stopTimeoutMs: c.stopTimeoutMs,
+    health: c.health,
     retry: c.retry,
     listeners,
     status: c.status,

@@ -1,7 +1,9 @@
 import { stat } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
-import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
+import { journalGapError } from '../files/journal-set.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
 import { PRIVATE_FILE_MODE } from '../files/atomic-write.js'
@@ -9,19 +11,28 @@ import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../list
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
-import { RotatingJournalSource, type StartPoint } from '../source/rotating-journal-source.js'
 import type { DaemonConfig, ListenerConfig } from './config.js'
+import { RotatingJournalSource } from '../source/rotating-journal-source.js'
+import { createSource, describeSource, type DaemonSource, type DaemonStart } from './daemon-source.js'
 import { StatusServer } from '../status/status-server.js'
 import { StatusTracker } from '../status/status-tracker.js'
+import { journalSizes } from '../files/journal-sizes.js'
+import { CallWatch, describePending } from './call-watch.js'
 
 /** Resolves once a stream has emitted `close` (whether or not it failed). */
-function closed(stream: RotatingJournalSource): Promise<void> {
+function closed(stream: Readable): Promise<void> {
   if (stream.closed) return Promise.resolve()
   return new Promise((resolve) => stream.once('close', () => resolve()))
 }
 
-/** How often the live journal's size is sampled for the status page, ms. */
-const LIVE_SIZE_EVERY_MS = 1000
+/**
+ * How often the journals on disk are measured for the status page, ms. The
+ * timer is also the daemon's heartbeat: it keeps the process alive while
+ * the daemon runs, even when a listener waits on a promise that holds no
+ * handle (without it Node would end with exit code 13, "unsettled
+ * top-level await", and no message).
+ */
+const MEASURE_EVERY_MS = 1000
 
 export interface DaemonOptions {
   /** The logger. Default: pino at `config.log.level`, to `config.log.file` or standard error. */
@@ -30,19 +41,46 @@ export interface DaemonOptions {
   signal?: AbortSignal
   /** Listeners to use instead of creating them from the configuration (tests, embedding). */
   listeners?: readonly Listener[]
+  /**
+   * One-shot catch-up (`logdaemon run --until-caught-up`): stop gracefully,
+   * committing everything read, once the live journal is reached and has been
+   * quiet for `quietMs`. `done` then resolves and `caughtUp` is true.
+   */
+  untilCaughtUp?: boolean
+}
+
+/** The file destinations of the loggers createLogger (and the CLI's logger) made, for reopenLogFile. */
+const logFiles = new WeakMap<Logger, { reopen(): void }>()
+
+/** Remembers that `logger` writes to the file destination `dest`, so that reopenLogFile (SIGHUP) can reopen it. */
+export function registerLogFile(logger: Logger, dest: { reopen(): void }): Logger {
+  logFiles.set(logger, dest)
+  return logger
 }
 
 /** Makes the logger the configuration asks for: pino, synchronous writes (logs are rare; none is lost at exit). */
 export function createLogger(log: DaemonConfig['log']): Logger {
   const dest = pino.destination({ dest: log.file ?? 2, sync: true, mkdir: true })
-  return pino({ level: log.level, base: { name: 'logdaemon' } }, dest)
+  const logger = pino({ level: log.level, base: { name: 'logdaemon' } }, dest)
+  if (log.file) logFiles.set(logger, dest)
+  return logger
+}
+
+/** Reopens the log file of a logger createLogger made (SIGHUP after logrotate); false when it logs to standard error. */
+export function reopenLogFile(logger: Logger): boolean {
+  const dest = logFiles.get(logger)
+  if (!dest) return false
+  dest.reopen()
+  return true
 }
 
 /**
  * The mode files holding journal content are created with: the live
- * journal's permission bits (read and write only), else 0600.
+ * journal's permission bits (read and write only), else 0600 (also on a
+ * host that reads a JetStream stream and has no journal).
  */
 export async function journalFileMode(server: DaemonConfig['server']): Promise<number> {
+  if (!server) return PRIVATE_FILE_MODE
   try {
     return (await stat(liveJournalPath(server))).mode & 0o666
   } catch {
@@ -80,6 +118,14 @@ async function createListener(l: ListenerConfig, baseDir: string, journalMode: n
   return withName(await create(l.options, { name: l.name, baseDir, journalMode, ...(server ? { server } : {}), statePath }), l.name)
 }
 
+/** A gap error says "set `from: N`" to the daemon's operator: `run` takes no --from. */
+function inDaemonWords(err: unknown): unknown {
+  if (!isLogdaemonError(err) || err.code !== ErrorCodes.JOURNAL_GAP) return err
+  const d = err.details as { missing?: number[]; from?: number; live?: number } | undefined
+  if (!d?.missing || d.from === undefined || d.live === undefined) return err
+  return journalGapError(d.missing, d.from, d.live, 'config')
+}
+
 /**
  * The daemon: the rotating source, the listener chain, the status tracker
  * and server, wired together. `start()` resolves once reading has begun
@@ -92,32 +138,38 @@ async function createListener(l: ListenerConfig, baseDir: string, journalMode: n
  */
 export class Daemon {
   readonly config: DaemonConfig
-  readonly tracker = new StatusTracker()
+  readonly tracker: StatusTracker
   readonly logger: Logger
   readonly #options: DaemonOptions
-  #source: RotatingJournalSource | null = null
+  #source: DaemonSource | null = null
   #chain: ListenerChain | null = null
   #server: StatusServer | null = null
   #sizeTimer: NodeJS.Timeout | null = null
   #stopping: Promise<void> | null = null
   #failure: Error | null = null
+  #settled = false
+  #stopTimer: NodeJS.Timeout | null = null
+  readonly #calls = new CallWatch()
+  /** True once `untilCaughtUp` saw the live journal reached and quiet. */
+  caughtUp = false
   #settle!: { resolve: () => void; reject: (err: Error) => void }
   /** Settles when the daemon has stopped. */
   readonly done: Promise<void>
   /** The status page's URL once listening, or null. */
   statusUrl: string | null = null
-  /** Where reading started. */
-  startPoint: StartPoint | null = null
+  /** Where reading started (null: an empty stream). */
+  startPoint: DaemonStart = null
 
   constructor(config: DaemonConfig, options: DaemonOptions = {}) {
     this.config = config
     this.#options = { ...options }
     this.logger = options.logger ?? createLogger(config.log)
+    this.tracker = new StatusTracker({ health: config.health })
     this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }))
     this.done.catch(() => {}) // the caller awaits it; never an unhandled rejection
   }
 
-  get source(): RotatingJournalSource | null {
+  get source(): DaemonSource | null {
     return this.#source
   }
 
@@ -129,37 +181,39 @@ export class Daemon {
   async start(): Promise<void> {
     const c = this.config
     const log = this.logger
-    const specs = this.#options.listeners
-      ? this.#options.listeners.map((listener) => ({ listener }))
-      : await createListeners(c)
-    const source = new RotatingJournalSource({
-      root: c.server.root,
-      ...(c.server.journal ? { journal: c.server.journal } : {}),
-      ...(c.server.prefix ? { prefix: c.server.prefix } : {}),
-      ...(c.from !== undefined ? { from: c.from } : {}),
-      state: c.state,
-      quietMs: c.quietMs,
-      saveIntervalMs: c.commitIntervalMs,
-    })
+    const created = this.#options.listeners ? this.#options.listeners.map((listener) => ({ listener })) : await createListeners(c)
+    // Watched, so that a stop that times out can say which call it waited on.
+    const specs = created.map((s) => ({ ...s, listener: this.#calls.wrap(s.listener) }))
+    const source = createSource(c)
     this.#source = source
+    // A jetstream source waits for its stream and retries failed pulls: say so.
+    source.on('retry', (r: { err: Error; retriesLeft: number }) => log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'))
     try {
       this.startPoint = await source.open()
     } catch (err) {
       source.destroy()
       await closed(source)
       await Promise.all(specs.map((s) => Promise.resolve(s.listener.close()).catch(() => {})))
-      throw err
+      throw inDaemonWords(err)
     }
     const start = this.startPoint
-    log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
-    this.tracker.started({ root: c.server.root, liveJournal: liveJournalPath(c.server) })
-    for (const s of specs) this.tracker.addListener(s.listener.name)
+    if (start) log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
+    else log.info({ start: null }, 'the stream is empty: reading its first record when it comes')
+    this.tracker.started({ ...describeSource(c), ...(start ? { start } : {}) })
+    for (const s of specs) {
+      const l = s.listener
+      this.tracker.addListener(l.name, l.acknowledged ? () => l.acknowledged!() : undefined)
+    }
+    const server = c.server
+    if (server) this.tracker.setProbe((from) => journalSizes(server, from))
 
     const chain = new ListenerChain({
       listeners: specs,
       commit: (p) => source.commit(p),
-      // Nothing is synced past bytes not known good (a .gz member before its CRC is checked).
-      barrier: () => source.commitBarrier,
+      // A filtered stream may hold no consistency point: commit after any record.
+      ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
+      // Nothing is synced past bytes not known good (a .gz member before its CRC is checked); a stream's records are all whole.
+      ...(source instanceof RotatingJournalSource ? { barrier: () => source.commitBarrier } : {}),
       commitIntervalMs: c.commitIntervalMs,
       // The source knows when the live journal is quiet (not merely a slow listener): it drives quiet().
       quietMs: 0,
@@ -172,7 +226,14 @@ export class Daemon {
     chain.on('commit', (p) => log.debug({ position: formatPosition(p) }, 'committed'))
     chain.on('error', (err: Error) => this.#fail(err))
     source.on('error', (err: unknown) => this.#fail(toError(err)))
-    source.on('quiet', () => chain.quiet())
+    source.on('quiet', () => {
+      chain.quiet()
+      if (this.#options.untilCaughtUp && !this.caughtUp && (!(source instanceof RotatingJournalSource) || source.status.phase === 'live')) {
+        this.caughtUp = true
+        log.info({ position: source.status.position ? formatPosition(source.status.position) : null }, 'caught up: the live journal is reached and quiet; stopping')
+        void this.stop()
+      }
+    })
     source.on('rotate', (r) => {
       this.tracker.rotated({ from: r.from, to: r.to, mode: r.mode })
       log.info({ from: r.from, to: r.to, mode: r.mode }, `journal ${r.from} ended (${r.mode}); reading journal ${r.to}`)
@@ -182,8 +243,8 @@ export class Daemon {
     this.#sizeTimer = setInterval(() => {
       const live = source.status.live
       this.tracker.liveSize({ journal: live?.journal ?? null, size: live?.size ?? null })
-    }, LIVE_SIZE_EVERY_MS)
-    this.#sizeTimer.unref()
+      void this.tracker.measure()
+    }, MEASURE_EVERY_MS)
 
     if (c.status !== false) {
       const server = new StatusServer({ host: c.status.host, port: c.status.port, ...(c.status.token ? { token: c.status.token } : {}), tracker: this.tracker })
@@ -204,16 +265,42 @@ export class Daemon {
     }
   }
 
-  /** Stops gracefully; resolves when everything is closed. Idempotent. */
+  /**
+   * Stops gracefully; resolves when everything is closed. Idempotent. Bounded
+   * by `config.stopTimeoutMs`: past it `done` rejects with ERR_STOP_TIMEOUT
+   * naming the listener calls it waited on (they are left running: the
+   * caller exits the process).
+   */
   stop(): Promise<void> {
-    this.#stopping ??= this.#shutdown(null)
-    return this.#stopping
+    this.#beginStop(null)
+    // How it ended is `done`'s to say; stop() only waits.
+    return this.done.then(
+      () => {},
+      () => {},
+    )
   }
 
-  /** Stops at once (a second SIGTERM): listeners are closed without finishing; nothing more is committed. */
+  /** Listener calls in flight now (for logs). */
+  get pendingCalls(): string {
+    return describePending(this.#calls.pending())
+  }
+
+  /**
+   * Stops at once (a second SIGTERM): `done` rejects now with
+   * ERR_KILLED; the listeners are not waited for and nothing more is
+   * committed. The caller exits the process.
+   */
   kill(): void {
-    this.#fail(new LogdaemonError(ErrorCodes.KILLED, 'stopped at once by a second signal: nothing after the last commit was committed'))
+    const committed = this.#chain?.committed
+    const err = new LogdaemonError(
+      ErrorCodes.KILLED,
+      `stopped at once by a second signal while waiting on ${describePending(this.#calls.pending())}: ` +
+        `nothing after ${committed ? formatPosition(committed) : 'the last commit'} was committed; the next start resumes there`,
+    )
+    this.#failure ??= err
+    this.tracker.failed(err)
     this.#chain?.destroy()
+    this.#settleWith(err)
   }
 
   /** The first error stops the daemon: no commit past what every listener finished. */
@@ -221,8 +308,39 @@ export class Daemon {
     if (this.#failure) return
     this.#failure = err
     this.tracker.error(err)
+    this.tracker.failed(err)
     this.logger.error({ err }, err.message)
-    this.#stopping ??= this.#shutdown(err)
+    this.#beginStop(err)
+  }
+
+  #beginStop(err: Error | null): void {
+    if (this.#stopping) return
+    this.#stopping = this.#shutdown(err)
+    const ms = this.config.stopTimeoutMs
+    // Ref'd: the process stays up until the stop finishes or times out.
+    this.#stopTimer = setTimeout(() => {
+      const committed = this.#chain?.committed
+      const timeout = new LogdaemonError(
+        ErrorCodes.STOP_TIMEOUT,
+        `the stop did not finish within stopTimeoutMs (${ms} ms): waited on ${describePending(this.#calls.pending())}. ` +
+          `Nothing after ${committed ? formatPosition(committed) : 'the last commit'} was committed; the next start resumes there. ` +
+          'Find why that listener does not settle (a peer that does not answer?), or raise stopTimeoutMs',
+        { details: { pending: this.#calls.pending() } },
+      )
+      this.tracker.failed(timeout)
+      this.logger.error({ err: timeout }, timeout.message)
+      this.#settleWith(timeout)
+    }, ms)
+  }
+
+  #settleWith(err: Error | null): void {
+    if (this.#settled) return
+    this.#settled = true
+    if (this.#stopTimer) clearTimeout(this.#stopTimer)
+    if (this.#sizeTimer) clearInterval(this.#sizeTimer)
+    this.#sizeTimer = null
+    if (err) this.#settle.reject(err)
+    else this.#settle.resolve()
   }
 
   async #shutdown(err: Error | null): Promise<void> {
@@ -259,12 +377,13 @@ export class Daemon {
       await closed(source)
     }
     await this.#server?.close()
+    if (this.#settled) return
     if (err) {
-      this.#settle.reject(err)
+      this.#settleWith(err)
       return
     }
     const committed = chain?.committed
     log.info({ committed: committed ? formatPosition(committed) : null }, `stopped${committed ? ` at ${formatPosition(committed)}` : ''}`)
-    this.#settle.resolve()
+    this.#settleWith(null)
   }
 }

@@ -7,4 +7,15 @@ export { BUILTIN_LISTENER_TYPES, type BuiltinListenerType } from '../listeners/b
 export { MirrorListener, type MirrorOptions } from '../listeners/builtin/mirror/mirror.js'
 export { PrintListener, type PrintOptions } from '../listeners/builtin/print/print.js'
 export { HotBackupListener, type HotBackupOptions, type HotBackupInput } from '../listeners/builtin/hot-backup/hot-backup.js'
-export { NotifyListener, verifySignature, type NotifyOptions, type NotifyInput, type ChangePayload, type SubmittedChange, type ChangeFile } from '../listeners/builtin/notify/notify.js'
+export {
+  NotifyListener,
+  verifySignature,
+  type NotifyOptions,
+  type NotifyInput,
+  type ChangePayload,
+  type SubmittedChange,
+  type ChangeFile,
+} from '../listeners/builtin/notify/notify.js'
+export { SqlListener, type SqlOptions } from '../listeners/builtin/sql/sql.js'
+export { sqlLoad, type SqlLoadOptions, type SqlLoadSummary } from '../cli/sql-load.js'
+export { JetStreamListener, type JetStreamListenerOptions } from '../listeners/builtin/jetstream/jetstream.js'

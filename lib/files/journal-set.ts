@@ -100,11 +100,13 @@ export async function describeJournalChain(layout: JournalLayout, options: { fro
 
 /**
  * ERR_JOURNAL_GAP for journals `missing` (ascending) needed between `from`
- * and the live journal. Nothing after the gap can be trusted to follow what
+ * and the live journal; `restartAs` says how the reader is told where to
+ * start (`--from N` for logdaemon-cat, `from: N` in the daemon's
+ * configuration). Nothing after the gap can be trusted to follow what
  * was read before it, so the operator has to restore from a checkpoint
  * written after the gap: checkpoint M holds everything up to journal M-1.
  */
-export function journalGapError(missing: readonly number[], from: number, live: number): LogdaemonError {
+export function journalGapError(missing: readonly number[], from: number, live: number, restartAs: 'option' | 'config' = 'option'): LogdaemonError {
   const last = missing[missing.length - 1] ?? from
   const restart = last + 1
   const list = missing.length > 10 ? `${missing.slice(0, 10).join(', ')}, … (${missing.length} in all)` : missing.join(', ')
@@ -113,7 +115,9 @@ export function journalGapError(missing: readonly number[], from: number, live: 
     ErrorCodes.JOURNAL_GAP,
     `${which} missing between ${from} (where reading starts) and ${live} (the live journal): ` +
       `the records in them are lost to this reader. Restore the replica from checkpoint ${restart} or later, ` +
-      `then start with --from ${restart} (and a fresh state file).`,
+      (restartAs === 'config'
+        ? `then set \`from: ${restart}\` in the configuration (and move the state file away).`
+        : `then start with --from ${restart} (and a fresh state file).`),
     { journal: missing[0] ?? from, details: { missing: [...missing], from, live, restartFrom: restart } },
   )
 }

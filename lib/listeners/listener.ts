@@ -40,6 +40,15 @@ export interface Listener {
   noData(hadData: boolean): void | Promise<void>
   sync?(position: JournalPosition): void | Promise<void>
   close(): void | Promise<void>
+  /**
+   * Optional, for the status page: how far this listener's destination has
+   * durably taken the journal, as `N/offset` (every byte of journal N before
+   * `offset` is there: the mirror's synced length, the standby's acknowledged
+   * size, a database's stored position), or null while unknown. Called when
+   * the status is read, so it must be cheap and must not throw; it reports
+   * what the listener already knows and never asks its peer.
+   */
+  acknowledged?(): string | null
 }
 
 /** Sensible defaults: handles every entry, does nothing when quiet, nothing to close. */

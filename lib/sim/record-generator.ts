@@ -89,6 +89,11 @@ export class RecordGenerator {
   readonly #withReviews: boolean
   /** Each user's current Reviews lines (review mode). */
   readonly #reviews = new Map<string, readonly string[]>()
+  /**
+   * db.change's table version in submits from now on: 6 (default) or 2.
+   * Setting 2 then 6 models a p4d upgrade midway through a journal.
+   */
+  changeVersion: 2 | 6 = 6
 
   constructor(seed: number, options: RecordGeneratorOptions = {}) {
     this.seed = seed
@@ -178,7 +183,7 @@ export class RecordGenerator {
     const integFrom = rng.chance(0.15) ? rng.pick(BRANCHES.filter((b) => !client.branch.endsWith(`/${b}`))) : null
     const nFiles = rng.weighted<number>([[1, 30], [2, 20], [3, 15], [rng.int(4, 12), 25], [rng.int(13, 60), 9], [rng.int(61, 250), 1]])
     const files = this.#files.choose(rng, client.branch, nFiles, integFrom)
-    return submitTransaction(rng, { pid, time, change, client, user, description, files })
+    return submitTransaction(rng, { pid, time, change, client, user, description, files, changeVersion: this.changeVersion })
   }
 
   /** A user created or updated (`p4 user -o | p4 user -i`, login time). */

@@ -105,6 +105,8 @@ export interface SubmitParts {
   readonly user: UserInfo
   readonly description: string
   readonly files: readonly ChosenFile[]
+  /** db.change's table version: 6 (2020.1, default) or 2 (a pre-2006 server's 8 fields: no importer, identity, access, update, stream). */
+  readonly changeVersion?: 2 | 6
 }
 
 /** The records of a submit: counters, db.desc, db.change, then per file have, rev, integ, working, locks. */
@@ -118,7 +120,8 @@ export function submitTransaction(rng: Random, parts: SubmitParts): SubmitTransa
   const common = commonRoot(files.map((f) => f.path))
   const changeTail = `${q(client.name)} ${q(user.name)} ${time}`
   rows.push(`@dv@ ${V['db.changex']} @db.changex@ ${change} ${change} ${changeTail} 0 ${q(short)} @@ @@ @@ 0 0 @@ \n`)
-  rows.push(`@rv@ ${V['db.change']} @db.change@ ${change} ${change} ${changeTail} 1 ${q(short)} ${q(common)} @@ @@ 0 0 @@ \n`)
+  if (parts.changeVersion === 2) rows.push(`@rv@ 2 @db.change@ ${change} ${change} ${changeTail} 1 ${q(short)} ${q(common)} \n`)
+  else rows.push(`@rv@ ${V['db.change']} @db.change@ ${change} ${change} ${changeTail} 1 ${q(short)} ${q(common)} @@ @@ 0 0 @@ \n`)
   for (const f of files) {
     const digest = f.action === 2 ? '00000000000000000000000000000000' : rng.hex(16)
     const size = f.action === 2 ? -1 : rng.int(0, f.type === 0 ? 200_000 : 50_000_000)

@@ -30,11 +30,11 @@ export class EntryRate {
     this.#second = this.#startSecond
   }
 
-  /** Counts one entry at `nowMs`. */
-  count(nowMs: number): void {
+  /** Counts `n` (default one entry) at `nowMs`. */
+  count(nowMs: number, n = 1): void {
     const second = Math.floor(nowMs / 1000)
     if (second > this.#second) this.#advance(second)
-    this.#ring[this.#second % RING_SECONDS]!++
+    this.#ring[this.#second % RING_SECONDS]! += n
   }
 
   /** Entries per second over the last {@link RATE_SECONDS} complete seconds (fewer just after start). */

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
-import type { StatusSnapshot } from './status-snapshot.js'
+import type { HealthState, StatusSnapshot } from './status-snapshot.js'
 import type { StatusTracker } from './status-tracker.js'
 
 export interface MetricsOptions {
@@ -10,6 +10,8 @@ export interface MetricsOptions {
   /** Metric name prefix. Default `logdaemon_`. */
   prefix?: string
 }
+
+const HEALTH_STATES: readonly HealthState[] = ['Failed', 'Retrying', 'Behind', 'Reading', 'Caught up']
 
 type ListenerKey = 'handled' | 'skipped' | 'retries' | 'errors'
 
@@ -58,6 +60,9 @@ const positionPart = (text: string | null, part: 0 | 1): number | null => (text 
  * - `logdaemon_read_journal`, `logdaemon_read_offset_bytes` (end of the last entry read)
  * - `logdaemon_committed_journal`, `logdaemon_committed_offset_bytes`
  * - `logdaemon_live_journal`, `logdaemon_live_journal_size_bytes`, `logdaemon_lag_bytes`
+ * - `logdaemon_lag_seconds`, `logdaemon_uncommitted_bytes`, `logdaemon_catch_up_percent`,
+ *   `logdaemon_catch_up_seconds_left`, `logdaemon_health{state}` (1 for the current state)
+ * - `logdaemon_listener_acknowledged_journal`, `_acknowledged_offset_bytes`, labelled `listener`
  * - `logdaemon_entries_per_second` (10 s average), `logdaemon_quiet` (0 or 1),
  *   `logdaemon_uptime_seconds`, `logdaemon_last_rotation_timestamp_seconds`
  *
@@ -110,13 +115,46 @@ export function createMetricsRegistry(tracker: StatusTracker, options: MetricsOp
   gauge('committed_offset_bytes', 'Byte offset of the last committed position.', (s) => positionPart(s.committed, 1))
   gauge('live_journal', 'Number of the live journal.', (s) => s.liveJournal.number)
   gauge('live_journal_size_bytes', 'Size of the live journal.', (s) => s.liveJournal.size)
-  gauge('lag_bytes', 'Bytes of the live journal not read yet (absent while catching up on older journals).', (s) => s.lagBytes)
+  gauge('lag_bytes', 'Bytes on disk after the read position, archives included (gz by their ISIZE trailer).', (s) => s.lagBytes)
   gauge('entries_per_second', 'Entries read per second, averaged over the last 10 seconds.', (s) => s.entriesPerSecond)
   gauge('quiet', '1 while the journal is quiet (no entries for the quiet period), else 0.', (s) => (s.quiet ? 1 : 0))
   gauge('uptime_seconds', 'Seconds since the daemon started.', (s) => s.uptimeSeconds)
   gauge('last_rotation_timestamp_seconds', 'When the last journal rotation was seen, in Unix seconds.', (s) =>
     s.lastRotation === null ? null : Date.parse(s.lastRotation.at) / 1000,
   )
+
+  gauge('lag_seconds', 'Age of the oldest unread or uncommitted byte, in seconds (a lower bound).', (s) => s.lagSeconds)
+  gauge('uncommitted_bytes', 'Bytes on disk after the committed position.', (s) => s.uncommittedBytes)
+  gauge('catch_up_percent', 'Catch-up progress, 0-100 (absent when caught up).', (s) => s.catchUp?.percent ?? null)
+  gauge('catch_up_seconds_left', 'Estimated seconds to catch up at the current read rate (absent when caught up or unknown).', (s) => s.catchUp?.secondsLeft ?? null)
+
+  const health: Gauge<'state'> = new Gauge({
+    name: `${prefix}health`,
+    help: 'The health state: 1 for the current one (Failed, Retrying, Behind, Reading, Caught up), 0 for the others.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const now = snap().health
+      for (const state of HEALTH_STATES) health.set({ state }, state === now ? 1 : 0)
+    },
+  })
+  const acked = (part: 0 | 1, name: string, help: string): void => {
+    const g: Gauge<'listener'> = new Gauge({
+      name: prefix + name,
+      help,
+      labelNames: ['listener'],
+      registers: [registry],
+      collect() {
+        g.reset()
+        for (const l of snap().listeners) {
+          const v = positionPart(l.acknowledged, part)
+          if (v !== null) g.set({ listener: l.name }, v)
+        }
+      },
+    })
+  }
+  acked(0, 'listener_acknowledged_journal', "Journal number of the listener's acknowledged position (listeners with the acknowledged() hook).")
+  acked(1, 'listener_acknowledged_offset_bytes', "Byte offset of the listener's acknowledged position.")
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix })
   return registry

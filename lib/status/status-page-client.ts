@@ -106,6 +106,7 @@ export function statusPageClient(): void {
         [int(l.skipped), 'num'],
         [int(l.retries), l.retries ? 'num warn' : 'num'],
         [int(l.errors), l.errors ? 'num bad' : 'num'],
+        [l.acknowledged ?? '—', 'mono', 'how far its destination has durably taken the journal (N/offset)'],
         [ago(l.lastActivity, now), '', l.lastActivity ? local(l.lastActivity) : undefined],
         [l.lastError ? `${l.lastError.code ?? 'Error'}: ${l.lastError.message}` : '—', 'error-text', l.lastError ? `at ${local(l.lastError.at)}` : undefined],
       ]
@@ -122,7 +123,7 @@ export function statusPageClient(): void {
     if (rows.length === 0) {
       const tr = document.createElement('tr')
       const td = document.createElement('td')
-      td.colSpan = 7
+      td.colSpan = 8
       td.textContent = 'No listeners configured.'
       tr.append(td)
       rows.push(tr)
@@ -142,7 +143,20 @@ export function statusPageClient(): void {
     set('live-journal', s.liveJournal.number === null ? '—' : `journal ${s.liveJournal.number}`)
     set('live-size', s.liveJournal.size === null ? 'size unknown' : bytes(s.liveJournal.size), s.liveJournal.size === null ? '' : `${int(s.liveJournal.size)} bytes`)
     set('live-path', s.liveJournal.path ?? '')
-    set('lag', s.lagBytes === null ? (s.position === null ? '—' : 'catching up') : bytes(s.lagBytes), s.lagBytes === null ? '' : `${int(s.lagBytes)} bytes`)
+    set('lag', s.lagBytes === null ? '—' : `${s.lagBytesEstimated ? '≈ ' : ''}${bytes(s.lagBytes)}`, s.lagBytes === null ? '' : `${int(s.lagBytes)} bytes`)
+    set(
+      'lag-detail',
+      s.lagSeconds === null
+        ? 'on disk after the read position'
+        : `oldest unread or uncommitted byte: ${s.lagSeconds === 0 ? 'none' : `${duration(s.lagSeconds)} old`}`,
+      s.uncommittedBytes === null ? '' : `${int(s.uncommittedBytes)} bytes after the committed position`,
+    )
+    const c = s.catchUp
+    set('catch-up', c ? `${c.percent.toFixed(1)} %` : s.health === 'Caught up' ? 'caught up' : '—')
+    set('catch-up-detail', c ? `journal ${c.journal} of ${c.journals}${c.secondsLeft === null ? '' : `, ${duration(c.secondsLeft)} left`}` : '')
+    const bar = el('catch-up-bar') as HTMLProgressElement
+    bar.hidden = c === null
+    if (c) bar.value = c.percent
     const r = s.lastRotation
     set('rotation', r ? `${r.from} → ${r.to}` : 'none yet')
     set('rotation-detail', r ? `by ${r.mode}, ${ago(r.at, now)}` : '', r ? local(r.at) : '')
@@ -156,8 +170,8 @@ export function statusPageClient(): void {
     set('last-error-at', err ? `${local(err.at)} (${ago(err.at, now)})` : '')
     renderChart(s, now)
     renderListeners(s, now)
-    const state = s.quiet ? 'quiet' : 'reading'
-    setState(state, s.quiet ? 'Quiet' : 'Reading')
+    setState(s.health.toLowerCase().replace(' ', '-'), s.quiet && s.health === 'Caught up' ? 'Caught up · quiet' : s.health)
+    set('health-reason', s.healthReason)
     set('updated', new Date().toLocaleTimeString())
   }
 

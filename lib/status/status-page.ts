@@ -30,9 +30,11 @@ h2 { font-size: 1rem; margin: 0 0 10px; }
 .mono, #position, #committed, #root { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 #root { overflow-wrap: anywhere; }
 .badge { margin-left: auto; padding: 2px 12px; border-radius: 999px; font-weight: 600; border: 1px solid currentColor; }
-.badge[data-state=reading] { color: var(--ok); }
-.badge[data-state=quiet] { color: var(--muted); }
-.badge[data-state=offline] { color: var(--bad); }
+.badge[data-state=reading], .badge[data-state=caught-up] { color: var(--ok); }
+.badge[data-state=behind], .badge[data-state=retrying] { color: var(--warn); }
+.badge[data-state=offline], .badge[data-state=failed] { color: var(--bad); }
+#health-reason { width: 100%; text-align: right; font-size: .85rem; }
+progress { width: 100%; height: 8px; margin-top: 6px; accent-color: var(--accent); }
 .cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin: 0 0 18px; }
 @media (max-width: 900px) { .cards { grid-template-columns: repeat(2, 1fr); } }
 @media (max-width: 460px) { .cards { grid-template-columns: 1fr; } }
@@ -72,6 +74,7 @@ const BODY = `
   <h1>logdaemon <span id="version" class="muted"></span></h1>
   <span id="root" class="muted"></span>
   <span id="state" class="badge" role="status" aria-live="polite" data-state="offline">Connecting…</span>
+  <span id="health-reason" class="muted"></span>
 </header>
 <main>
   <section class="panel error" id="error-panel" aria-labelledby="error-title" hidden>
@@ -86,7 +89,8 @@ const BODY = `
     <div><dt>Read position</dt><dd id="position">—</dd><dd>journal / byte offset</dd></div>
     <div><dt>Committed</dt><dd id="committed">—</dd><dd>safe restart point</dd></div>
     <div><dt>Live journal</dt><dd id="live-journal">—</dd><dd id="live-size"></dd><dd id="live-path" class="mono"></dd></div>
-    <div><dt>Lag</dt><dd id="lag">—</dd><dd>live journal not read yet</dd></div>
+    <div><dt>Lag</dt><dd id="lag">—</dd><dd id="lag-detail">on disk after the read position</dd></div>
+    <div><dt>Catch-up</dt><dd id="catch-up">—</dd><dd id="catch-up-detail"></dd><dd><progress id="catch-up-bar" max="100" value="0" hidden></progress></dd></div>
     <div><dt>Last rotation</dt><dd id="rotation">—</dd><dd id="rotation-detail"></dd></div>
     <div><dt>Uptime</dt><dd id="uptime">—</dd><dd id="started"></dd></div>
   </dl>
@@ -111,7 +115,7 @@ const BODY = `
     <div class="table-scroll">
       <table>
         <thead><tr><th scope="col">Name</th><th scope="col" class="num">Handled</th><th scope="col" class="num">Skipped</th>
-          <th scope="col" class="num">Retries</th><th scope="col" class="num">Errors</th><th scope="col">Last activity</th><th scope="col">Last error</th></tr></thead>
+          <th scope="col" class="num">Retries</th><th scope="col" class="num">Errors</th><th scope="col">Acknowledged</th><th scope="col">Last activity</th><th scope="col">Last error</th></tr></thead>
         <tbody id="listeners"></tbody>
       </table>
     </div>

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIP, type AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
 import { createMetricsRegistry } from './metrics.js'
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js'
 import type { StatusTracker } from './status-tracker.js'
@@ -74,16 +74,43 @@ export class StatusServer {
     }
     const server = createServer((req, res) => this.#handle(req, res))
     this.#server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.#port, this.#host, () => {
-        server.off('error', reject)
-        resolve()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(this.#port, this.#host, () => {
+          server.off('error', reject)
+          resolve()
+        })
       })
-    })
+    } catch (err) {
+      this.#server = null
+      throw this.#listenError(err)
+    }
     const { port } = server.address() as AddressInfo
     const host = isIP(this.#host) === 6 ? `[${this.#host}]` : this.#host
     return { url: `http://${host}:${port}/`, port }
+  }
+
+  /** EADDRINUSE and EACCES say which address and what to do; other errors pass through. */
+  #listenError(err: unknown): unknown {
+    if (!isErrnoException(err)) return err
+    const where = `${isIP(this.#host) === 6 ? `[${this.#host}]` : this.#host}:${this.#port}`
+    if (err.code === 'EADDRINUSE') {
+      return new LogdaemonError(
+        ErrorCodes.ADDRESS_IN_USE,
+        `the status page cannot listen on ${where}: the address is in use by another process (another logdaemon? check with \`ss -ltnp 'sport = :${this.#port}'\`). ` +
+          'Stop that process, or set status.port to a free port (0 picks one), or set status to false',
+        { cause: err, details: { host: this.#host, port: this.#port, syscall: err.syscall ?? null } },
+      )
+    }
+    if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+      const why = err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'no such address on this machine'
+      return new LogdaemonError(ErrorCodes.CONFIG_INVALID, `the status page cannot listen on ${where}: ${why}. Set status.host and status.port in the configuration`, {
+        cause: err,
+        details: { host: this.#host, port: this.#port, key: 'status' },
+      })
+    }
+    return err
   }
 
   /** Stops listening and closes open connections (browsers keep them alive). Idempotent. */
@@ -98,8 +125,10 @@ export class StatusServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    // req.url is always set on a server's requests; the base only makes it absolute.
-    const url = new URL(String(req.url), 'http://status.invalid')
+    // req.url is always set on a server's requests. A path is appended to the base rather than
+    // resolved against it: resolving would read `//status.json` as a host and serve `/`.
+    const raw = String(req.url)
+    const url = raw.startsWith('/') ? new URL(`http://status.invalid${raw}`) : new URL(raw, 'http://status.invalid')
     res.setHeader('cache-control', 'no-store')
     res.setHeader('x-content-type-options', 'nosniff')
     res.setHeader('referrer-policy', 'no-referrer')
@@ -116,9 +145,14 @@ export class StatusServer {
         res.setHeader('content-security-policy', STATUS_PAGE_CSP)
         return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML)
       case '/status.json':
-        return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(this.#tracker.snapshot()))
+        // Lag is measured on disk when the status is read.
+        void this.#tracker.measure().then(() => send(res, 200, 'application/json; charset=utf-8', JSON.stringify(this.#tracker.snapshot())))
+        return
       case '/metrics':
-        this.#registry.metrics().then(
+        this.#tracker
+          .measure()
+          .then(() => this.#registry.metrics())
+          .then(
           (text) => send(res, 200, this.#registry.contentType, text),
           /* c8 ignore next -- prom-client's own metrics do not fail */
           (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),

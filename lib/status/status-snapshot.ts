@@ -24,6 +24,24 @@ export interface ListenerStatus {
   readonly lastError: StatusError | null
   /** When it last handled or skipped an entry (ISO time), or null. */
   readonly lastActivity: string | null
+  /** How far its destination has durably taken the journal (`N/offset`), from the listener's optional `acknowledged()`; null when it has none or does not know yet. */
+  readonly acknowledged: string | null
+  /** True from a failed attempt until the listener next succeeds. */
+  readonly retrying: boolean
+}
+
+/** The health states, worst first: see docs/operations.md. */
+export type HealthState = 'Failed' | 'Retrying' | 'Behind' | 'Reading' | 'Caught up'
+
+/** Catching up: where the reader is in the journals between its start and the live one. */
+export interface CatchUp {
+  /** The journal being read is the k-th of n, counting from the start journal (1-based). */
+  readonly journal: number
+  readonly journals: number
+  /** Bytes read since start over bytes read plus bytes left, 0–100 (one decimal). */
+  readonly percent: number
+  /** Bytes left divided by the read rate of the last 10 seconds; null while the rate is 0. */
+  readonly secondsLeft: number | null
 }
 
 /** One point of the entries-per-second chart. */
@@ -57,8 +75,31 @@ export interface StatusSnapshot {
     /** Its size in bytes, or null when unknown. */
     readonly size: number | null
   }
-  /** Live size minus the read offset while reading the live journal; null when unknown (or catching up on older journals). */
+  /**
+   * Bytes on disk after the read position (the end of the last entry read),
+   * to the end of the live journal, archives included, measured when the
+   * status is read. A `.gz` archive counts its decompressed size from the
+   * gzip trailer (see lagBytesEstimated). Null before the first measurement.
+   */
   readonly lagBytes: number | null
+  /** True when lagBytes counts a `.gz` archive by its ISIZE trailer (exact for single-member archives under 4 GiB). */
+  readonly lagBytesEstimated: boolean
+  /** Bytes on disk after the committed position: what a restart would read again or for the first time. */
+  readonly uncommittedBytes: number | null
+  /**
+   * Age in seconds of the oldest byte not yet read or not yet committed (the
+   * byte at the committed position), 0 when everything on disk is committed.
+   * A lower bound: the time the byte was first seen on disk (or, for an
+   * archive read before that, the archive's modification time). Null before
+   * the first measurement.
+   */
+  readonly lagSeconds: number | null
+  /** Worst state that applies: Failed, Retrying, Behind, Reading, Caught up. */
+  readonly health: HealthState
+  /** Why the health is what it is, in words. */
+  readonly healthReason: string
+  /** Progress while not caught up; null when caught up or unknown. */
+  readonly catchUp: CatchUp | null
   readonly entriesTotal: number
   /** Entries per second over the last 10 complete seconds. */
   readonly entriesPerSecond: number

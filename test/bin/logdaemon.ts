@@ -19,7 +19,7 @@ const logdaemon = (args: string[], options: { cwd?: string; env?: NodeJS.Process
 t.test('help, version and usage errors', { skip: binSkip }, async (t) => {
   const help = logdaemon(['--help'])
   t.equal(help.status, 0)
-  t.match(help.stdout, /^Usage: logdaemon <init\|check\|run\|demo\|schema>/)
+  t.match(help.stdout, /^Usage: logdaemon <init\|check\|run\|verify\|demo\|schema\|sql/)
   const run = logdaemon(['run', '--help'])
   t.equal(run.status, 0)
   t.match(run.stdout, /^Usage: logdaemon run .*\n[^]*--log-level LEVEL[^]*\nExamples:\n/)
@@ -68,7 +68,13 @@ t.test('logs: JSON lines when stderr is not a terminal, at the asked level', { s
 
   const env = logdaemon(['run', '-c', 'c.json'], { cwd: dir, env: { LOGDAEMON_LOG_LEVEL: 'error' } })
   t.equal(env.status, 1)
-  t.same(logLines(env.stderr).map((l) => (JSON.parse(l) as { level: number }).level), [50], 'LOGDAEMON_LOG_LEVEL=error: only the error')
+  const errorLines = logLines(env.stderr).map((l) => JSON.parse(l) as { level: number; msg: string })
+  t.same(
+    errorLines.map((l) => l.level),
+    [50, 50],
+    'LOGDAEMON_LOG_LEVEL=error: only the error, and the exit line',
+  )
+  t.equal(errorLines.at(-1)?.msg, 'exiting with code 1', 'every exit has a log line')
 
   const flag = logdaemon(['run', '-c', 'c.json', '--log-level', 'silent'], { cwd: dir, env: { LOGDAEMON_LOG_LEVEL: 'debug' } })
   t.equal(flag.status, 1)

@@ -174,3 +174,41 @@ t.test('the built bin', { skip: binSkip || fixturesSkip }, async (t) => {
     t.equal(status.status, 0, 'the cat itself exits 0 on EPIPE')
   })
 })
+
+t.test('a directory as input: the message names it (EISDIR alone does not say which)', async (t) => {
+  const dir = t.testdir()
+  const f = fakeIO()
+  t.equal(await main([dir], f.io), 1)
+  t.equal(f.stderr(), `logdaemon-cat: ${dir}: EISDIR: illegal operation on a directory, read\n`)
+})
+
+t.test('--max-entry-bytes takes digits only: 1e3, 0x10, 1.0 are usage errors', async (t) => {
+  for (const bad of ['1e3', '0x10', '1.0', ' 12', '0']) {
+    const f = fakeIO()
+    t.equal(await main(['--max-entry-bytes', bad, '-'], f.io), 2, bad)
+    t.match(f.stderr(), /--max-entry-bytes must be a positive integer/)
+  }
+  const f = fakeIO('')
+  t.equal(await main(['--max-entry-bytes', '1000', '-'], f.io), 0, 'digits are fine')
+})
+
+t.test('a closed standard output (>&-): exit 1, and with --state nothing is saved as done', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const root = `${dir}/root`
+  const { mkdirSync } = await import('node:fs')
+  mkdirSync(root)
+  writeFileSync(`${root}/journal`, '@pv@ 1 @db.counters@ @change@ @1@ \n@ex@ 1 1700000000 \n')
+  const run = (args: string): { status: number | null; stderr: string } => {
+    const r = spawnSync('sh', ['-c', `'${process.execPath}' '${BIN}' ${args} >&-`], { encoding: 'utf8', timeout: 60_000 })
+    return { status: r.status, stderr: r.stderr }
+  }
+  const plain = run(`'${root}/journal'`)
+  t.equal(plain.status, 1)
+  t.match(plain.stderr, /^logdaemon-cat: standard output is closed \(>&-\)/)
+  const follow = run(`--follow --root '${root}' --from 0 --state '${dir}/st.json'`)
+  t.equal(follow.status, 1)
+  t.notOk(existsSync(`${dir}/st.json`), 'no state saved: nothing was printed')
+  // > /dev/null is a choice, not an accident: it still works.
+  const devnull = spawnSync('sh', ['-c', `'${process.execPath}' '${BIN}' '${root}/journal' >/dev/null`], { encoding: 'utf8' })
+  t.equal(devnull.status, 0)
+})

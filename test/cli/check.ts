@@ -1,5 +1,7 @@
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { sshdSkip, startSshd } from '../helpers/sshd.js'
 import { checkConfig } from '../../lib/cli/check.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 
@@ -78,4 +80,67 @@ t.test('an existing state file is where reading starts', async (t) => {
 t.test('an invalid configuration throws', async (t) => {
   const dir = t.testdir({ 'bad.json': '{"server":{}}' })
   await t.rejects(checkConfig(join(dir, 'bad.json')), { code: 'ERR_CONFIG_INVALID' })
+})
+
+t.test('check refuses what run refuses: an open status address without a token, a missing live journal', async (t) => {
+  const dir = t.testdir({
+    'open.json': config({ status: { host: '0.0.0.0', port: 4780 } }),
+    'token.json': config({ status: { host: '0.0.0.0', port: 4780, token: 'a-long-random-token' } }),
+    'nolive.json': config(),
+    root: { 'journal.5': 'x' },
+  })
+  const open = await checkConfig(join(dir, 'open.json'))
+  t.match(open.problems, [/status\.host is 0\.0\.0\.0, which is not a loopback address, and there is no status\.token: run refuses this/, /live journal/])
+  const token = await checkConfig(join(dir, 'token.json'))
+  t.notOk(token.problems.some((p) => /status\.host/.test(p)), 'with a token it is fine')
+  const nolive = await checkConfig(join(dir, 'nolive.json'))
+  t.match(nolive.problems, [new RegExp(`the live journal ${join(dir, 'root', 'journal').replace(/[.]/g, '\\.')} does not exist: set server\\.journal`)])
+})
+
+t.test('journal.12 and journal.12.gz (gzip running): one row, saying which one is read', async (t) => {
+  const dir = t.testdir({
+    'c.json': config({ from: 12 }),
+    root: { 'journal.12': 'plain', 'journal.12.gz': 'gz', journal: '' },
+  })
+  const r = await checkConfig(join(dir, 'c.json'))
+  t.same(r.problems, [])
+  const rows = r.text.split('\n').filter((l) => /^ {2}12 /.test(l))
+  t.equal(rows.length, 1, 'listed once')
+  t.match(rows[0], new RegExp(`${join(dir, 'root', 'journal.12')} +plain \\(read; ${join(dir, 'root', 'journal.12.gz')} also there: gzip running\\?\\)`))
+})
+
+t.test('the gap message tells the daemon operator to set `from: N` (run takes no --from)', async (t) => {
+  const dir = t.testdir({ 'gap.json': config({ from: 4 }), root: { 'journal.5': 'x', journal: '' } })
+  const r = await checkConfig(join(dir, 'gap.json'))
+  t.match(r.problems[0], /journal 4 is missing .* then set `from: 5` in the configuration/)
+  t.notMatch(r.problems[0], /--from/)
+})
+
+t.test('check --connect logs in to the standby and runs the remote script', { skip: sshdSkip }, async (t) => {
+  const dir = t.testdir({ root: { 'journal.5': 'x', journal: '' }, standby: {}, sshd: {} })
+  const sshd = await startSshd(join(dir, 'sshd'))
+  t.teardown(() => sshd.stop())
+  const hb = (extra: Record<string, unknown> = {}) => ({
+    type: 'hot-backup',
+    options: {
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      identityFile: sshd.identityFile,
+      knownHostsFile: sshd.knownHosts,
+      sshConfigFile: 'none',
+      remoteDir: join(dir, 'standby'),
+      ...extra,
+    },
+  })
+  writeFileSync(join(dir, 'ok.json'), config({ listeners: [hb()] }))
+  writeFileSync(join(dir, 'wrongkey.json'), config({ listeners: [hb({ knownHostsFile: sshd.wrongKnownHosts })] }))
+  const ok = await checkConfig(join(dir, 'ok.json'), { connect: true })
+  t.same(ok.problems, [])
+  t.match(ok.connected, [new RegExp(`hot-backup "hot-backup": ssh login to ${sshd.user}@127\\.0\\.0\\.1 and the remote script work; the standby has 0 bytes of journal 5`)])
+  t.match(ok.text, /connect +hot-backup "hot-backup": ssh login/)
+  const without = await checkConfig(join(dir, 'ok.json'))
+  t.same(without.connected, [], 'without --connect nothing is tried')
+  const bad = await checkConfig(join(dir, 'wrongkey.json'), { connect: true })
+  t.match(bad.problems, [/^hot-backup "hot-backup": ssh to .* refused the host key/])
 })

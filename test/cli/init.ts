@@ -18,7 +18,7 @@ t.test('writes a commented JS configuration from the environment, which validate
   t.match(text, /the newest checkpoint found is 41/)
   t.match(text, /\/\/ \{ type: 'hot-backup'/)
   const config = await loadConfig(file)
-  t.equal(config.server.root, join(dir, 'root'))
+  t.equal(config.server?.root, join(dir, 'root'))
   t.equal(config.from, 41)
   t.same(config.listeners.map((l) => l.name), ['mirror'])
   t.equal(config.state, join(dir, 'logdaemon.state.json'))
@@ -40,17 +40,21 @@ t.test('needs P4ROOT or --root', async (t) => {
   const { info } = await initConfig({ file: join(dir, 'c.mjs'), env: {}, root: dir, prefix: 'jnl/main' })
   t.equal(info.root, dir)
   t.equal(info.prefix, 'jnl/main')
-  t.equal((await loadConfig(join(dir, 'c.mjs'))).server.prefix, 'jnl/main')
+  t.equal((await loadConfig(join(dir, 'c.mjs'))).server?.prefix, 'jnl/main')
 })
 
 t.test('where to start: newest checkpoint (prefixed too), else the oldest journal, else the live one', async (t) => {
   const dir = t.testdir({
-    a: { 'checkpoint.7': '', 'journal.9': '' },
+    a: { 'checkpoint.7': '', 'journal.7': '', 'journal.8.gz': '', journal: '' },
+    gap: { 'checkpoint.4': '', 'journal.5': '', 'journal.6': '', journal: '' },
     b: { jnl: { 'main.ckp.12.gz': '', 'main.jnl.12': '' } },
     c: { 'journal.3': '', 'journal.4.gz': '', journal: '' },
     d: { journal: '' },
   })
-  t.match(await guessStart({ root: join(dir, 'a') }), { from: 7 })
+  t.match(await guessStart({ root: join(dir, 'a') }), { from: 7, warning: undefined })
+  // Checkpoint 4 but no journal.4: run could not start from 4. init picks 5 and says why.
+  const gap = await guessStart({ root: join(dir, 'gap') })
+  t.match(gap, { from: 5, warning: /journal 4 is missing, so run could not start from 4\. Wrote from: 5 instead/ })
   t.match(await guessStart({ root: join(dir, 'b'), prefix: 'jnl/main' }), { from: 12 })
   t.match(await guessStart({ root: join(dir, 'c') }), { from: 3, reason: /oldest journal on disk is 3/ })
   t.match(await guessStart({ root: join(dir, 'd') }), { from: 0, reason: /live journal is number 0/ })
@@ -66,7 +70,7 @@ t.test('the rendered configuration mentions a set journal and prefix as values, 
   t.match(unset, /\/\/ prefix: 'jnl\/main'/)
   const dir = t.testdir()
   writeFileSync(join(dir, 'x.mjs'), unset)
-  t.equal((await loadConfig(join(dir, 'x.mjs'))).server.journal, undefined)
+  t.equal((await loadConfig(join(dir, 'x.mjs'))).server?.journal, undefined)
 })
 
 t.test('the commented listener examples validate once uncommented', async (t) => {
@@ -104,7 +108,7 @@ t.test('hostile P4USER, P4PORT and P4ROOT cannot inject code: every value is an 
   t.match(text, /P4PORT "ssl:p4:1666\\u2028globalThis/)
   const config = await loadConfig(file)
   t.equal(marks.initInjected, undefined, 'importing the module ran no injected code')
-  t.equal(config.server.root, resolve(env.P4ROOT), 'the value itself arrives intact')
+  t.equal(config.server?.root, resolve(env.P4ROOT), 'the value itself arrives intact')
   t.match(renderInitConfig({ root: '/p4', from: 1, fromReason: `r\u2028${inject(4)}`, user: `u\u2029${inject(5)}` }), /u\\u2029globalThis/)
   const dir2 = t.testdir()
   writeFileSync(join(dir2, 'x.mjs'), renderInitConfig({ root: '/p4', from: 1, fromReason: `r\u2028${inject(4)}`, user: `u\u2029${inject(5)}` }))
@@ -115,4 +119,19 @@ t.test('hostile P4USER, P4PORT and P4ROOT cannot inject code: every value is an 
 t.test('bidi and other invisible controls in values are escaped too', async (t) => {
   const text = renderInitConfig({ root: '/p4/\u202eevil\u200b\u007f\u0085', from: 1, fromReason: 'r' })
   t.match(text, /root: "\/p4\/\\u202eevil\\u200b\\u007f\\u0085",/)
+})
+
+t.test('logdaemon init warns on standard error when the newest checkpoint’s journal is missing', async (t) => {
+  const dir = t.testdir({ root: { 'checkpoint.4': '', 'journal.5': '', journal: '' } })
+  const { main } = await import('../../lib/cli/logdaemon.js')
+  const out: string[] = []
+  const err: string[] = []
+  const io = {
+    stdout: { write: (s: string) => out.push(s) },
+    stderr: { write: (s: string) => err.push(s) },
+    env: {},
+  } as unknown as Parameters<typeof main>[1]
+  t.equal(await main(['init', '--root', join(dir, 'root'), '-c', join(dir, 'c.mjs')], io), 0)
+  t.match(out.join(''), /\(from: 5\)/)
+  t.match(err.join(''), /^logdaemon: warning: the newest checkpoint found is 4.*journal 4 is missing, so run could not start from 4\. Wrote from: 5 instead/)
 })

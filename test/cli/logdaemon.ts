@@ -16,7 +16,7 @@ t.test('--help lists the commands; COMMAND --help their options and examples; --
   const f = io()
   t.equal(await main(['--help'], f.io), 0)
   const help = f.stdout().toString()
-  t.match(help, /^Usage: logdaemon <init\|check\|run\|demo\|schema> \[options\]/)
+  t.match(help, /^Usage: logdaemon <init\|check\|run\|verify\|demo\|schema> \[options\]/)
   for (const c of ['init', 'check', 'run', 'demo']) t.match(help, new RegExp(`\n  ${c} +\\S`), `lists ${c}`)
   t.match(help, /init +write a commented starting configuration/)
   const perCommand: Record<string, string[]> = {

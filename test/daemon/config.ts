@@ -50,7 +50,7 @@ t.test('every error names the key and what was expected', async (t) => {
   t.same(await problems({ ...minimal, listeners: [{ type: 'print', module: 'x' }] }), ['listeners[0].module: not allowed for the built-in type "print" (use type "module" for your own listener)'])
   t.same(await problems({ ...minimal, listeners: [{ type: 'mirror', options: {} }] }), ['listeners[0].options.dir: missing (expected string)'])
   t.same(await problems({ ...minimal, listeners: [{ type: 'print', options: { format: 'xml', colour: 1 } }] }), [
-    'listeners[0].options.format: expected one of "raw"|"json" (got "xml")',
+    'listeners[0].options.format: expected one of "raw"|"json"|"row" (got "xml")',
     'listeners[0].options.colour: unknown key',
   ])
   t.same(await problems({ ...minimal, listeners: [{ type: 'print' }, { type: 'print' }] }), [
@@ -107,8 +107,8 @@ t.test('loadConfig reads JSON and JS modules, and says what is wrong with the fi
   const ok = await loadConfig(join(dir, 'ok.json'))
   t.equal(ok.file, join(dir, 'ok.json'))
   t.equal(ok.state, join(dir, 'logdaemon.state.json'))
-  t.equal((await loadConfig(join(dir, 'ok.mjs'))).server.root, join(dir, 'r'))
-  t.equal((await loadConfig(join(dir, 'fn.mjs'))).server.root, '/p4/root')
+  t.equal((await loadConfig(join(dir, 'ok.mjs'))).server?.root, join(dir, 'r'))
+  t.equal((await loadConfig(join(dir, 'fn.mjs'))).server?.root, '/p4/root')
   await t.rejects(loadConfig(join(dir, 'bad.json')), { code: 'ERR_CONFIG_INVALID', message: /not valid JSON/ })
   await t.rejects(loadConfig(join(dir, 'none.mjs')), { code: 'ERR_CONFIG_INVALID', message: /no default export/ })
   await t.rejects(loadConfig(join(dir, 'missing.json')), { code: 'ERR_CONFIG_NOT_FOUND', message: /does not exist.*logdaemon init/ })
@@ -127,4 +127,16 @@ t.test('secret values never appear in error messages', async (t) => {
   t.ok(err instanceof Error)
   t.notMatch((err as Error).message, /short-s3cr3t/)
   t.match((err as Error).message, /secret.*value hidden/)
+})
+
+t.test('stopTimeoutMs and health: defaults, and hostile values refused', async (t) => {
+  const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+  const c = await parseConfig(base)
+  t.equal(c.stopTimeoutMs, 60_000)
+  t.same(c.health, { behindBytes: 64 * 1024 * 1024, behindSeconds: 300, caughtUpBytes: 0 })
+  // Past setTimeout's limit Node fires at once: a stop would "time out" immediately.
+  await t.rejects(parseConfig({ ...base, stopTimeoutMs: 2 ** 31 }), { code: 'ERR_CONFIG_INVALID', message: /stopTimeoutMs/ })
+  await t.rejects(parseConfig({ ...base, stopTimeoutMs: 0 }), { code: 'ERR_CONFIG_INVALID' })
+  await t.rejects(parseConfig({ ...base, health: { behindBytes: -1 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindBytes/ })
+  await t.rejects(parseConfig({ ...base, health: { behindSecs: 5 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindSecs: unknown key/ })
 })

@@ -189,3 +189,26 @@ t.test('a listener module that does not load fails the start with ERR_LISTENER_L
   await t.rejects(new Daemon(cfg, { logger: silent }).start(), { code: 'ERR_LISTENER_LOAD', details: { module: './missing-listener.mjs' } })
   t.equal(closed, 1)
 })
+
+t.test('a gap tells the daemon operator to set `from: N`, not --from (run takes no --from)', async (t) => {
+  const dir = t.testdir({ root: { 'journal.5': 'x', journal: '' } })
+  const daemon = new Daemon(await config(dir, { from: 4, status: false }), { logger: silent })
+  await t.rejects(daemon.start(), { code: 'ERR_JOURNAL_GAP', message: /journal 4 is missing .*then set `from: 5` in the configuration/ })
+})
+
+t.test('--until-caught-up: reads the archives and the live journal, commits, and stops by itself', async (t) => {
+  const dir = t.testdir()
+  const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 11 })
+  for (let i = 0; i < 20; i++) await sim.appendTransaction()
+  await sim.rotate('rename')
+  for (let i = 0; i < 20; i++) await sim.appendTransaction()
+  const daemon = new Daemon(await config(dir, { status: false }), { logger: silent, untilCaughtUp: true })
+  await daemon.start()
+  await daemon.done
+  t.equal(daemon.caughtUp, true)
+  sameMirror(t, dir, sim)
+  const state = await readState(join(dir, 'logdaemon.state.json'))
+  const live = sim.journals.at(-1)!
+  t.equal(`${state?.journal}/${state?.offset}`, `${live}/${sim.journalBytes(live).length}`, 'everything committed')
+  await sim.close()
+})

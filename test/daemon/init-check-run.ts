@@ -70,6 +70,7 @@ t.test('init → check → run → status page → SIGTERM', { skip: binSkip }, 
   t.notOk(existsSync(join(dir, 'mirror', 'journal.12')), 'journals before the start point are not read')
   const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string })
   t.ok(lines.length >= 3, 'pino JSON lines on stderr')
-  t.match(lines.at(-1)?.msg, /^stopped at 14\/\d+$/)
+  t.match(lines.at(-2)?.msg, /^stopped at 14\/\d+$/)
+  t.equal(lines.at(-1)?.msg, 'exiting with code 0', 'every exit has a log line')
   t.ok(existsSync(join(dir, 'logdaemon.state.json')))
 })

@@ -135,8 +135,10 @@ t.test('the status page in headless Chromium', { skip }, async (t) => {
     tracker.quiet(true)
     await page.waitForFunction(() => document.getElementById('entries-total')?.textContent === '390', null, WAIT)
     t.equal(await page.locator('#chart').getAttribute('data-points'), '5', 'the chart grows')
-    await page.waitForFunction(() => document.getElementById('state')?.dataset.state === 'quiet', null, WAIT)
-    t.equal(await text(page, 'state'), 'Quiet')
+    // A listener that failed an attempt and has not succeeded since: the health says so.
+    await page.waitForFunction(() => document.getElementById('state')?.dataset.state === 'retrying', null, WAIT)
+    t.equal(await text(page, 'state'), 'Retrying')
+    t.match(await text(page, 'health-reason'), /^listener notify is retrying after ERR_LISTENER_FAILED/)
     t.equal(await text(page, 'rotation'), '41 → 42')
     t.equal(await notify.nth(2).innerText(), '1', 'notify retries')
     t.equal(await notify.nth(3).innerText(), '1', 'notify errors')
@@ -154,6 +156,62 @@ t.test('the status page in headless Chromium', { skip }, async (t) => {
     await server.close()
     await page.waitForFunction(() => document.getElementById('state')?.dataset.state === 'offline', null, WAIT)
     t.match(await text(page, 'state'), /^Disconnected/)
+  })
+
+  t.test('health, honest lag, catch-up progress and acknowledged positions', async (t) => {
+    let now = Date.UTC(2024, 4, 1, 9, 0, 0)
+    const tracker = new StatusTracker({ now: () => now, health: { behindBytes: 1000, behindSeconds: 600 } })
+    let live = 5000
+    // Journals 40 (archive), 41 (gz archive: ISIZE), 42 (live), as the daemon's probe measures them.
+    tracker.setProbe(async () => [
+      { journal: 40, path: '/p4/root/journal.40', size: 3000, estimated: false, mtimeMs: now - 120_000, live: false },
+      { journal: 41, path: '/p4/root/journal.41.gz', size: 4000, estimated: true, mtimeMs: now - 60_000, live: false },
+      { journal: 42, path: '/p4/root/journal', size: live, estimated: false, mtimeMs: now, live: true },
+    ])
+    tracker.started({ root: '/p4/root', liveJournal: '/p4/root/journal', start: { journal: 40, offset: 0 } })
+    let acked: string | null = '40/0'
+    tracker.addListener('sql', () => acked)
+    tracker.addListener('print')
+    const journal = new FakeJournal(40)
+    for (let i = 0; i < 10; i++) for (const e of journal.transaction()) tracker.entryRead(e)
+    now += 1000
+    const server = new StatusServer({ tracker })
+    const { url } = await server.listen()
+    t.teardown(() => server.close())
+    const { page } = await openPage(t, browser, url)
+
+    await page.waitForFunction(() => document.getElementById('state')?.dataset.state === 'behind', null, WAIT)
+    t.equal(await text(page, 'state'), 'Behind')
+    t.match(await text(page, 'health-reason'), /more than behindBytes \(1000\)/)
+    const read = journal.offset
+    t.equal(await page.locator('#lag').getAttribute('title'), `${(3000 - read + 4000 + 5000).toLocaleString('en-US')} bytes`, 'archives included')
+    t.match(await text(page, 'lag'), /^≈ /, 'a gz archive counted by its ISIZE is marked as an estimate')
+    t.match(await text(page, 'lag-detail'), /oldest unread or uncommitted byte: 2m( \d+s)? old/, 'the archive journal.40 is 2 minutes old')
+    t.equal(await text(page, 'catch-up-detail'), 'journal 1 of 3, ' + (await text(page, 'catch-up-detail')).split(', ')[1])
+    t.equal(await page.locator('#catch-up-bar').isVisible(), true)
+    t.equal(await page.locator('#listeners tr[data-listener="sql"] td').nth(4).innerText(), '40/0')
+    t.equal(await page.locator('#listeners tr[data-listener="print"] td').nth(4).innerText(), '—', 'no hook: a dash')
+
+    // Read everything, committed, acknowledged: caught up.
+    tracker.entryRead(new JournalEntry(Buffer.alloc(0), { journal: 42, offset: live, end: live, line: 1 }))
+    tracker.committed({ journal: 42, offset: live })
+    acked = `42/${live}`
+    now += 1000
+    await page.waitForFunction(() => document.getElementById('state')?.dataset.state === 'caught-up', null, WAIT)
+    t.equal(await text(page, 'catch-up'), 'caught up')
+    t.equal(await page.locator('#catch-up-bar').isVisible(), false)
+    t.equal(await text(page, 'lag'), '0 bytes')
+    t.equal(await page.locator('#listeners tr[data-listener="sql"] td').nth(4).innerText(), `42/${live}`)
+
+    // p4d writes more: measured when the page next reads the status.
+    live += 200
+    now += 1000
+    await page.waitForFunction(() => document.getElementById('lag')?.textContent === '200 bytes', null, WAIT)
+    t.equal(await text(page, 'state'), 'Reading')
+
+    tracker.failed(new LogdaemonError(ErrorCodes.STOP_TIMEOUT, 'the stop did not finish'))
+    await page.waitForFunction(() => document.getElementById('state')?.dataset.state === 'failed', null, WAIT)
+    t.match(await text(page, 'health-reason'), /^stopped: ERR_STOP_TIMEOUT/)
   })
 
   t.test('with a token in its address, the page works and its links carry it', async (t) => {

@@ -255,6 +255,33 @@ t.test('close is idempotent and ends kept-alive connections', async (t) => {
 t.test('a port in use is an error from listen', async (t) => {
   const { port } = await start(t)
   const second = new StatusServer({ port, tracker: new StatusTracker() })
-  await t.rejects(second.listen(), { code: 'EADDRINUSE' })
+  // Says which address and port, and what to do (not only EADDRINUSE).
+  await t.rejects(second.listen(), {
+    code: 'ERR_ADDRESS_IN_USE',
+    message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another process.*set status\\.port to a free port`),
+    cause: { code: 'EADDRINUSE' },
+  })
   await second.close()
 })
+
+t.test('//status.json is not the page: a path is never read as a host', async (t) => {
+  const { url } = await start(t)
+  const base = new URL(url)
+  for (const path of ['//status.json', '//evil.example/status.json', '//']) {
+    const res = await rawGet(base.port, path)
+    t.notMatch(res.type, /text\/html/, `${path} does not serve the page`)
+    t.equal(res.status, 404, path)
+  }
+})
+
+/** A GET with the request target exactly as given (fetch would normalise it). */
+function rawGet(port: string, path: string): Promise<{ status: number; type: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: Number(port), path, method: 'GET' }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']) }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}

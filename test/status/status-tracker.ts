@@ -238,3 +238,57 @@ t.test('a clock that steps back counts into the newest second', async (t) => {
   t.equal(s.entriesTotal, 6)
   t.equal(s.entriesPerSecond, 6 / 4)
 })
+
+t.test('health: Failed over Retrying over Behind over Reading; Caught up at the live end', async (t) => {
+  let now = Date.UTC(2024, 0, 1)
+  let live = 1000
+  const tracker = new StatusTracker({ now: () => now, health: { behindBytes: 500, behindSeconds: 60 } })
+  let probes = 0
+  tracker.setProbe(async (from) => {
+    probes++
+    t.equal(from, 7, 'measured from the oldest position it needs')
+    return [{ journal: 7, path: '/r/journal', size: live, estimated: false, mtimeMs: now, live: true }]
+  })
+  tracker.started({ root: '/r', liveJournal: '/r/journal', start: { journal: 7, offset: 0 } })
+  tracker.addListener('a', () => {
+    throw new Error('a broken hook')
+  })
+  tracker.addListener('b', () => '7/10')
+  t.equal(tracker.snapshot().health, 'Reading', 'not measured yet')
+  await Promise.all([tracker.measure(), tracker.measure(), tracker.measure(), tracker.measure()])
+  t.equal(probes, 2, 'reads during a measurement share the next one: one running, one queued')
+  let s = tracker.snapshot()
+  t.equal(s.lagBytes, 1000)
+  t.equal(s.health, 'Behind')
+  t.same(
+    s.listeners.map((l) => l.acknowledged),
+    [null, '7/10'],
+    'a throwing hook shows as null',
+  )
+  const e = new JournalEntry(Buffer.from('@ex@ 1 1 \n'), { journal: 7, offset: 0, end: 900, line: 1 })
+  tracker.entryRead(e)
+  s = tracker.snapshot()
+  t.equal(s.lagBytes, 100)
+  t.equal(s.health, 'Reading', 'within the thresholds, not at the end')
+  t.match(s.catchUp, { journal: 1, journals: 1, percent: 90 })
+  tracker.listenerRetry('a', new Error('peer down'))
+  t.equal(tracker.snapshot().health, 'Retrying')
+  t.match(tracker.snapshot().healthReason, /listener a is retrying after Error: peer down/)
+  tracker.listenerHandled('a', e)
+  t.equal(tracker.snapshot().health, 'Reading', 'a success ends Retrying')
+  now += 120_000
+  t.equal(tracker.snapshot().health, 'Behind', 'the oldest uncommitted byte is 2 minutes old')
+  t.equal(tracker.snapshot().lagSeconds, 120)
+  tracker.entryRead(new JournalEntry(Buffer.from('@ex@ 1 1 \n'), { journal: 7, offset: 900, end: 1000, line: 2 }))
+  tracker.committed({ journal: 7, offset: 1000 })
+  s = tracker.snapshot()
+  t.equal(s.health, 'Caught up')
+  t.equal(s.lagSeconds, 0)
+  t.equal(s.catchUp, null)
+  tracker.failed(new Error('disk full'))
+  t.equal(tracker.snapshot().health, 'Failed')
+  live = 2000
+  now += 1000
+  await tracker.measure()
+  t.equal(tracker.snapshot().lagBytes, 1000, 'the next read measures again')
+})

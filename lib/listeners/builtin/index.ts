@@ -35,6 +35,8 @@ export const BUILTIN_LISTENERS = {
   print: () => import('./print/print.js'),
   'hot-backup': () => import('./hot-backup/hot-backup.js'),
   notify: () => import('./notify/notify.js'),
+  sql: () => import('./sql/sql.js'),
+  jetstream: () => import('./jetstream/jetstream.js'),
 } satisfies Record<string, () => Promise<BuiltinListenerModule>>
 
 export type BuiltinListenerType = keyof typeof BUILTIN_LISTENERS

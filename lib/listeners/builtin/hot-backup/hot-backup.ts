@@ -60,6 +60,8 @@ export class HotBackupListener implements Listener {
   readonly #held = new HeldBytes()
   /** End of the last byte taken from an entry (or known to be on the standby). */
   #taken: JournalPosition | null = null
+  /** The newest size the standby reported or acknowledged, for the status page. */
+  #acked: JournalPosition | null = null
   #wake: (() => void)[] = []
   #closed = false
   /** Whether the source marks consistency points: then a lone `@ex@` (interleaved transactions) is no end. */
@@ -90,6 +92,26 @@ export class HotBackupListener implements Listener {
       options: { ...o.sshOptions },
     }
     this.#command = o.remoteCommand ?? remoteCommand({ dir: o.remoteDir ?? '.', replay: o.replay, fsync: o.fsync })
+  }
+
+  /** The ssh target (a copy) and the standby's journal directory, for `logdaemon verify --connect`. */
+  get standby(): { target: SshTarget; remoteDir: string | null } {
+    return { target: { ...this.#target, options: { ...this.#target.options } }, remoteDir: this.#options.remoteDir ?? null }
+  }
+
+  /**
+   * Logs in, starts the remote script and asks how much of journal `journal`
+   * the standby holds, then disconnects: `logdaemon check --connect`. Rejects
+   * with ERR_SSH_HOST_KEY, ERR_SSH_AUTH or ERR_REMOTE_FAILED.
+   */
+  async probe(journal: number): Promise<number> {
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+    const ch = await SshChannel.open(this.#target, this.#command, quiet)
+    try {
+      return await ch.query(journal)
+    } finally {
+      await ch.close()
+    }
   }
 
   /** Bytes held: pending plus sent and not yet acknowledged. */
@@ -188,8 +210,19 @@ export class HotBackupListener implements Listener {
         { journal, offset },
       )
     }
+    this.#ack(journal, size)
     if (size > offset) this.#logger.info({ listener: this.name, journal, offset, size }, 'hot-backup: the standby is ahead; skipping what it has')
     if (this.#taken === null || comparePositions(this.#taken, { journal, offset: size }) < 0) this.#taken = { journal, offset: size }
+  }
+
+  /** The standby's acknowledged size of the newest journal it reported, `N/size`, or null before it was asked. */
+  acknowledged(): string | null {
+    const a = this.#acked
+    return a === null ? null : formatPosition(a)
+  }
+
+  #ack(journal: number, size: number): void {
+    if (this.#acked === null || comparePositions(this.#acked, { journal, offset: size }) < 0) this.#acked = { journal, offset: size }
   }
 
   /** Sends the complete transactions pending, when no earlier write awaits its acknowledgement. */
@@ -215,6 +248,7 @@ export class HotBackupListener implements Listener {
           return
         }
         this.#strikes = 0
+        this.#ack(journal, size)
         this.#held.acknowledged(chunk)
         this.#pump()
         this.#notify()

@@ -263,6 +263,13 @@ export class MirrorListener extends BaseListener {
     this.#committed = next
   }
 
+  /** The newest journal's synced (fsynced and recorded) length, `N/length`, or null before the first sync. */
+  acknowledged(): string | null {
+    let newest = -1
+    for (const n of this.#committed.keys()) if (n > newest) newest = n
+    return newest < 0 ? null : `${newest}/${this.#committed.get(newest) ?? 0}`
+  }
+
   /** Closes the file. Bytes taken after the last sync are dropped, or cut back at the next open. */
   async close(): Promise<void> {
     this.#pending = []

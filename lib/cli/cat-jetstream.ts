@@ -1,0 +1,89 @@
+import type { Writable } from 'node:stream'
+import { ErrorCodes, LogdaemonError } from '../errors.js'
+import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
+import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
+import { JsonLineWriter } from '../journal/json-line-writer.js'
+import { JetStreamJournalSource } from '../source/jetstream/jetstream-journal-source.js'
+
+export interface CatJetStreamOptions extends EntryFilterOptions {
+  /** `nats://HOST:PORT/STREAM` (or tls://). */
+  url: string
+  /** Read with this durable consumer, acknowledging what was printed; without it, the whole stream. */
+  durable?: string
+  format: 'raw' | 'json'
+  encoding: FieldEncoding
+  signal?: AbortSignal
+}
+
+/** `nats://HOST:PORT/STREAM` → the server URL and the stream; throws ERR_USAGE otherwise. */
+export function parseStreamUrl(text: string): { servers: string; stream: string } {
+  const m = /^((?:nats|tls):\/\/[^/]+)\/([A-Za-z0-9_-]+)\/?$/.exec(text)
+  if (!m) {
+    throw new LogdaemonError(ErrorCodes.USAGE, `--jetstream wants nats://HOST:PORT/STREAM (or tls://), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))})`)
+  }
+  return { servers: m[1] as string, stream: m[2] as string }
+}
+
+/** Bytes gathered before one write to the output (as `--follow` does). */
+const FLUSH_BYTES = 1 << 20
+
+/**
+ * `logdaemon-cat --jetstream URL`: prints the records a stream holds (as
+ * published by the jetstream listener), raw or as JSON lines, up to the
+ * stream's end at start, then returns. With a durable consumer it starts
+ * after what that consumer acknowledged and acknowledges what it printed.
+ */
+export async function catJetStream(out: Writable, options: CatJetStreamOptions): Promise<number> {
+  const { servers, stream } = parseStreamUrl(options.url)
+  const source = new JetStreamJournalSource({
+    servers,
+    stream,
+    untilEnd: true,
+    encoding: options.encoding,
+    retry: { retries: 2, minTimeout: 250, maxTimeout: 1000 },
+    ...(options.durable !== undefined ? { durable: options.durable } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  })
+  const filter = createEntryFilter(options)
+  const json = options.format === 'json' ? new JsonLineWriter(null, options.encoding) : null
+  let raw: Buffer[] = []
+  let bytes = 0
+  let count = 0
+  let last: JournalEntry | null = null
+  const flush = async (): Promise<void> => {
+    const data = json ? json.take() : raw.length === 0 ? null : Buffer.concat(raw, bytes)
+    raw = []
+    bytes = 0
+    if (data) await write(out, data)
+    if (last) source.commit(last)
+    last = null
+  }
+  try {
+    for await (const e of source) {
+      last = e
+      if (!filter || filter(e)) {
+        count++
+        if (json) json.add(e.raw, 0, e.length, e.position.journal, e.position.offset, e.position.line)
+        else raw.push(e.raw)
+        bytes += e.length
+      }
+      if (source.readableLength === 0 || bytes >= FLUSH_BYTES) await flush()
+    }
+    await flush()
+    await source.flushState()
+  } finally {
+    source.destroy()
+    if (!source.closed) await new Promise((resolve) => source.once('close', resolve))
+  }
+  return count
+}
+
+function write(out: Writable, data: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (out.destroyed || out.writableEnded) {
+      reject(Object.assign(new Error('output closed'), { code: 'EPIPE' }))
+      return
+    }
+    out.write(data, (err) => (err ? reject(err) : resolve()))
+  })
+}

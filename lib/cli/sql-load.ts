@@ -1,0 +1,186 @@
+import { stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import type { Writable } from 'node:stream'
+import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
+import { FileReader } from '../files/file-reader.js'
+import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
+import { createJournalReader } from '../journal/read-journal.js'
+import { formatPosition, type JournalPosition } from '../position.js'
+import { openAdapter } from '../listeners/builtin/sql/open-adapter.js'
+import { Replica } from '../listeners/builtin/sql/replica.js'
+import { RowMapper, type UnmappedRecord } from '../listeners/builtin/sql/row-mapper.js'
+import type { ColumnSpec, SqlValue } from '../listeners/builtin/sql/sql-adapter.js'
+import type { SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
+import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
+import { TableFilter } from '../listeners/builtin/sql/table-filter.js'
+import { createProgress, type ProgressReporter } from './progress.js'
+
+/** Rows handed to the database per bulk call: large enough that the per-call cost vanishes, small enough to bound memory. */
+const BULK_ROWS = 5000
+
+export interface SqlLoadOptions {
+  url: string
+  /** The checkpoint: `checkpoint.N`, `PREFIX.ckp.N`, plain or `.gz`. */
+  checkpoint: string
+  /** The journal the replica continues from (N of checkpoint.N). Default: from the file name. */
+  journal?: number
+  /** Drop the replica's tables first (in the same transaction as the load). */
+  replace?: boolean
+  tables?: readonly string[]
+  exclude?: readonly string[]
+  encoding?: FieldEncoding
+  /** Where relative sqlite: paths are taken from. Default: the working directory. */
+  baseDir?: string
+  /** A progress bar on this stream (give it only when it is a TTY). */
+  progress?: Writable
+}
+
+export interface SqlLoadSummary {
+  url: string
+  position: JournalPosition
+  /** Rows in the tables after the load. */
+  rows: number
+  /** Rows replaced by a later row with the same key (as a pv replaces): a checkpoint from p4d has none. */
+  replaced: number
+  unmapped: number
+  tables: number
+  /** Bytes of the checkpoint file (compressed size for .gz). */
+  bytes: number
+  seconds: number
+}
+
+const CHECKPOINT_RE = /(?:^|\.)(?:checkpoint|ckp)\.(\d+)(?:\.gz)?$/
+
+/** The N of `checkpoint.N`, `PREFIX.ckp.N` (with or without `.gz`), or null. */
+export function checkpointNumberOf(file: string): number | null {
+  const m = CHECKPOINT_RE.exec(basename(file))
+  const n = m ? Number(m[1]) : NaN
+  return Number.isSafeInteger(n) ? n : null
+}
+
+/**
+ * `logdaemon sql load`: creates the replica's tables from a checkpoint in
+ * one database transaction (COPY into PostgreSQL, prepared inserts into
+ * SQLite; keys and views after the rows) and records the position `N/0`,
+ * so the `sql` listener continues with journal N. Refuses a database that
+ * holds tables unless `replace` (and even then, tables it did not create).
+ * A failure rolls everything back: the database is as before.
+ */
+export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> {
+  const started = Date.now()
+  const target = parseSqlUrl(options.url, options.baseDir ?? process.cwd())
+  const n = options.journal ?? checkpointNumberOf(options.checkpoint)
+  if (n === null) {
+    throw new LogdaemonError(
+      ErrorCodes.USAGE,
+      `cannot tell the journal number from the name ${JSON.stringify(basename(options.checkpoint))} (expected checkpoint.N or PREFIX.ckp.N): give it with --journal N`,
+    )
+  }
+  const size = (await stat(options.checkpoint)).size
+  const adapter = await openAdapter(target)
+  const replica = new Replica(adapter)
+  let progress: ProgressReporter | null = null
+  try {
+    await adapter.connect()
+    const before = await replica.contents()
+    const position = before.own.length ? await replica.readPosition().catch(() => null) : null
+    const replicaThere = position !== null || before.own.some((t) => !t.startsWith('logdaemon_'))
+    if (before.tables.length || (replicaThere && !options.replace)) {
+      throw new LogdaemonError(
+        ErrorCodes.SQL_NOT_EMPTY,
+        before.tables.length
+          ? `${target.masked} holds tables logdaemon did not create (${before.tables.slice(0, 5).join(', ')}): load into an empty database`
+          : `${target.masked} already holds a replica${position ? ` at ${formatPosition(position)}` : ''}: give --replace to drop it and load again`,
+        { details: { url: target.masked } },
+      )
+    }
+    await replica.reload()
+    await replica.begin()
+    if (options.replace) await replica.dropAll()
+    const mapper = new RowMapper(new TableFilter(options.tables ?? ['db.*'], options.exclude ?? []), options.encoding ?? 'utf8')
+    const input = new FileReader(options.checkpoint)
+    if (options.progress) {
+      const bar = createProgress(size, options.progress, 'logdaemon sql load')
+      progress = bar
+      input.on('data', (c: Buffer) => bar.advance(c.length))
+    }
+    // Batches: one array of entries per read chunk, so the loop pays no promise per record.
+    const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true })
+    const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
+    const unmapped: UnmappedRecord[] = []
+    let batch: SqlValue[][] = []
+    let batchLayout: SqlLayout | null = null
+    let batchColumns: ColumnSpec[] = []
+    let rows = 0
+    const flush = async () => {
+      if (batch.length && batchLayout) await adapter.bulkInsert(batchLayout.table, batchColumns, batch)
+      batch = []
+    }
+    for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
+      for (const entry of entries) {
+        const m = mapper.map(entry, n)
+        if (!m) continue
+        if (m.kind === 'unmapped' || m.kind === 'del') {
+          unmapped.push(m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op))
+          continue
+        }
+        if (m.layout !== batchLayout) {
+          await flush()
+          const l: SqlLayout = m.layout
+          if (!loaded.has(l.table)) loaded.set(l.table, l)
+          await replica.ensureTables([l], false)
+          batchLayout = l
+          batchColumns = l.insertColumns.map((name, i) => ({ name, type: i === l.columns.length ? 'bytes' : l.columns[i]?.integer ? 'integer' : 'text' }))
+        }
+        const row: SqlValue[] = m.values.slice()
+        row.push(m.raw)
+        batch.push(row)
+        rows++
+        if (batch.length >= BULK_ROWS) await flush()
+      }
+    }
+    await flush()
+    await adapter.bulkEnd()
+    let replaced = 0
+    for (const l of loaded.values()) replaced += await replica.addKey(l)
+    await replica.createViews()
+    await replica.insertUnmapped(unmapped, `checkpoint.${n}`)
+    const at = { journal: n, offset: 0 }
+    await replica.setPosition(at)
+    await replica.commit()
+    return {
+      url: target.masked,
+      position: at,
+      rows: rows - replaced,
+      replaced,
+      unmapped: unmapped.length,
+      tables: loaded.size,
+      bytes: size,
+      seconds: (Date.now() - started) / 1000,
+    }
+  } catch (err) {
+    await replica.rollback()
+    if (isLogdaemonError(err)) throw err
+    throw new LogdaemonError(ErrorCodes.SQL_FAILED, `${target.masked}: the load failed and was rolled back: ${toError(err).message}`, {
+      cause: err,
+      file: options.checkpoint,
+    })
+  } finally {
+    progress?.stop()
+    await adapter.close()
+  }
+}
+
+function asUnmapped(m: { layout: SqlLayout; values: readonly (string | null)[] }, journal: number, offset: number, raw: Buffer, op: string): UnmappedRecord {
+  return {
+    kind: 'unmapped',
+    journal,
+    offset,
+    op,
+    table: m.layout.journalTable,
+    version: m.layout.version,
+    fields: JSON.stringify(m.values),
+    raw: Buffer.from(raw),
+    reason: 'a delete in a checkpoint',
+  }
+}

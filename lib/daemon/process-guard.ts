@@ -1,0 +1,76 @@
+import type { Logger } from 'pino'
+
+/** What `run` needs from the process: the two stop signals, and a way to give the process back. */
+export interface ProcessGuard {
+  /** Aborted by the first SIGTERM or SIGINT: stop gracefully. */
+  readonly signal: AbortSignal
+  /** Aborted by the second: stop at once. */
+  readonly kill: AbortSignal
+  /** Removes the handlers and gives `process.exit` back. */
+  dispose(): void
+}
+
+export interface ProcessGuardOptions {
+  logger: Logger
+  /** SIGHUP: reopen the log file. Returns whether there was one to reopen. */
+  onHangup: () => boolean
+  /** The process (tests pass an EventEmitter-like stand-in). Default `process`. */
+  proc?: NodeJS.Process
+}
+
+/**
+ * The daemon's hold on the process while `logdaemon run` runs:
+ *
+ * - SIGTERM and SIGINT: the first stops gracefully, the second at once;
+ *   each is logged.
+ * - SIGHUP: reopens the log file (`log.file`) after logrotate moved it;
+ *   logged, never fatal (Node's default for SIGHUP is to die silently).
+ * - `process.exit()` called by anything else (a listener) is logged with
+ *   the caller's stack before the process exits.
+ * - An uncaught exception is logged (fatal) before the process exits 1.
+ */
+export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
+  const { logger } = options
+  const proc = options.proc ?? process
+  const stop = new AbortController()
+  const kill = new AbortController()
+  const onStop = (sig: NodeJS.Signals): void => {
+    if (!stop.signal.aborted) {
+      logger.info({ signal: sig }, `${sig}: stopping gracefully (finishing the entries in hand, then committing); a second signal stops at once`)
+      stop.abort()
+    } else if (!kill.signal.aborted) {
+      logger.warn({ signal: sig }, `${sig} again: stopping at once, without the final commit`)
+      kill.abort()
+    }
+  }
+  const onHup = (): void => {
+    const reopened = options.onHangup()
+    logger.info({ signal: 'SIGHUP' }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen (log.file is not set); ignored')
+  }
+  const realExit = proc.exit
+  const exit = function exitCalled(code?: number | string | null): never {
+    const stack = new Error('process.exit called').stack?.split('\n').slice(2, 8).join('\n')
+    logger.error({ exitCode: code ?? proc.exitCode ?? 0, stack }, `process.exit(${code ?? ''}) was called while the daemon was running (by a listener?): exiting without the final commit; the next start resumes from the last one`)
+    return realExit.call(proc, code)
+  }
+  const onUncaught = (err: Error): void => {
+    logger.fatal({ err }, `uncaught exception: ${err.message}; exiting with code 1 without the final commit`)
+    realExit.call(proc, 1)
+  }
+  proc.on('SIGTERM', onStop)
+  proc.on('SIGINT', onStop)
+  proc.on('SIGHUP', onHup)
+  proc.on('uncaughtException', onUncaught)
+  proc.exit = exit
+  return {
+    signal: stop.signal,
+    kill: kill.signal,
+    dispose: () => {
+      proc.off('SIGTERM', onStop)
+      proc.off('SIGINT', onStop)
+      proc.off('SIGHUP', onHup)
+      proc.off('uncaughtException', onUncaught)
+      if (proc.exit === exit) proc.exit = realExit
+    },
+  }
+}

@@ -1,0 +1,95 @@
+import { StorageType, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream'
+import { nanos } from '@nats-io/transport-node'
+import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
+import { Headers, readMessagePosition, type MessagePosition } from './journal-message.js'
+
+export interface JournalStreamOptions {
+  stream: string
+  /** The subject prefix: the stream holds `SUBJECT.>`. */
+  subject: string
+  /** Create the stream when it is missing (else fail). */
+  create: boolean
+  replicas: number
+  duplicateWindowMs: number
+}
+
+function mismatch(message: string): LogdaemonError {
+  return Object.assign(new LogdaemonError(ErrorCodes.JETSTREAM_MISMATCH, message), { retryable: false })
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown }
+  return e?.name === 'StreamNotFoundError' || e?.code === 10059
+}
+
+/** Whether a stream subject pattern takes every subject `SUBJECT.…` (`SUBJECT.>`, or a wider `>` pattern). */
+function covers(pattern: string, subject: string): boolean {
+  const p = pattern.split('.')
+  const s = subject.split('.')
+  const last = p.length - 1
+  if (p[last] !== '>' || last > s.length) return false
+  for (let i = 0; i < last; i++) if (p[i] !== '*' && p[i] !== s[i]) return false
+  return true
+}
+
+/**
+ * Creates the journal stream when missing (file storage, subjects
+ * `SUBJECT.>`, the duplicate window, the replicas), or checks an existing
+ * one: its subjects must take `SUBJECT.>`. Rejects with
+ * ERR_JETSTREAM_MISMATCH when they do not, or when it is missing and
+ * `create` is false.
+ */
+export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStreamOptions): Promise<StreamInfo> {
+  try {
+    const info = await jsm.streams.info(o.stream)
+    const subjects = info.config.subjects ?? []
+    if (!subjects.some((p) => covers(p, o.subject))) {
+      throw mismatch(
+        `stream ${o.stream} takes the subjects ${JSON.stringify(subjects)}, not ${o.subject}.>: ` +
+          `add "${o.subject}.>" to its subjects (nats stream edit), or name another stream or subject`,
+      )
+    }
+    return info
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+  if (!o.create) throw mismatch(`stream ${o.stream} does not exist: create it, or let the jetstream listener create it (createStream: true)`)
+  try {
+    return await jsm.streams.add({
+      name: o.stream,
+      subjects: [`${o.subject}.>`],
+      storage: StorageType.File,
+      num_replicas: o.replicas,
+      duplicate_window: nanos(o.duplicateWindowMs),
+    })
+  } catch (err) {
+    // Another publisher made it meanwhile: check that one.
+    if (/already in use|exists/i.test(toError(err).message)) return ensureJournalStream(jsm, { ...o, create: false })
+    throw err
+  }
+}
+
+/** The stream's last journal message: its position and end, or null when the stream has none. */
+export interface StreamTail extends MessagePosition {
+  readonly seq: number
+  /** End of the record (offset + its length). */
+  readonly end: number
+  readonly msgId: string
+}
+
+/**
+ * Reads the newest message under `SUBJECT.>`; null when there is none.
+ * Rejects with ERR_JETSTREAM_MISMATCH when it lacks logdaemon's headers.
+ */
+export async function readStreamTail(jsm: JetStreamManager, stream: string, subject: string): Promise<StreamTail | null> {
+  let m
+  try {
+    m = await jsm.streams.getMessage(stream, { last_by_subj: `${subject}.>` })
+  } catch (err) {
+    if (/no message found/i.test(toError(err).message)) return null
+    throw err
+  }
+  if (!m) return null
+  const p = readMessagePosition(m.header, `message ${m.seq} of stream ${stream}`)
+  return { ...p, seq: m.seq, end: p.offset + m.data.length, msgId: m.header.get(Headers.msgId) }
+}

@@ -1,0 +1,406 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
+import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../../../errors.js'
+import { connectNats, describeServers } from '../../../jetstream/connect.js'
+import { resolveConnectionFiles } from '../../../jetstream/connection-options.js'
+import { Headers, msgIdOf, subjectOf } from '../../../jetstream/journal-message.js'
+import { ensureJournalStream, readStreamTail } from '../../../jetstream/journal-stream.js'
+import type { JournalEntry } from '../../../journal/entry.js'
+import { formatPosition, type JournalPosition } from '../../../position.js'
+import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
+import type { JetStreamListenerOptions } from './jetstream-options.js'
+
+export { optionsSchema, type JetStreamListenerOptions } from './jetstream-options.js'
+
+/** A message sent and not yet acknowledged, kept to be sent again after a failure. */
+interface InFlight {
+  readonly entry: JournalEntry
+  readonly subject: string
+  /** The headers without the expectation (added per send). */
+  readonly headers: MsgHdrs
+  readonly msgId: string
+  /** Its reply subject's last token. */
+  readonly id: number
+  readonly sentAt: number
+  acked: boolean
+  /** The stream answered, or the publish failed (timed out, refused). */
+  settled: boolean
+}
+
+/** The stream's answer to a publish (a JetStream PubAck, or an API error). */
+interface PubAckJson {
+  stream?: string
+  seq?: number
+  duplicate?: boolean
+  error?: { code?: number; err_code?: number; description?: string }
+}
+
+const EXPECTED_LAST_MSG_ID = 'Nats-Expected-Last-Msg-Id'
+
+const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
+
+function permanent(err: LogdaemonError): LogdaemonError {
+  return Object.assign(err, { retryable: false })
+}
+
+/** The first entry's connection may fail a few times quickly; the daemon's retry (with its backoff) goes on from there. */
+const CONNECT_RETRY = { retries: 2, minTimeout: 250, maxTimeout: 1000 }
+
+/**
+ * Publishes every journal record into a JetStream stream, one message per
+ * record: payload the record's exact bytes, subject `SUBJECT.OP.TABLE` (data)
+ * or `SUBJECT.OP`, headers `Nats-Msg-Id: SERVER:N/offset`,
+ * `Logdaemon-Position: N/offset`, `Logdaemon-Line`, `Logdaemon-Consistent: 1`
+ * on consistency points and `Logdaemon-Journal-End: N/offset` on the first
+ * record of a journal reached by rotation.
+ *
+ * Exactly once, in order: on open (and after any failure) the listener
+ * reads the stream's last message and skips every entry up to it, so a
+ * replay after a crash never doubles a record, however old. Each message
+ * also carries `Nats-Expected-Last-Msg-Id` (the one before it): the stream
+ * refuses a message that would land after a lost one, and the listener then
+ * reads the stream's end again and sends what follows it. `Nats-Msg-Id`
+ * makes the stream drop a resent message it already has.
+ *
+ * Publishes are pipelined, at most `maxInFlight` unacknowledged; `listen`
+ * waits beyond that, so the daemon's backpressure holds while the server
+ * is away (the client reconnects by itself). `sync()` resolves when every
+ * message published so far is acknowledged by the stream.
+ */
+export class JetStreamListener extends BaseListener {
+  readonly options: JetStreamListenerOptions
+  #nc: NatsConnection | null = null
+  #jsm: JetStreamManager | null = null
+  /** Acknowledgements come to INBOX.id, one subscription for all (a request per message costs four times as much). */
+  #inbox = ''
+  #nextId = 1
+  readonly #byId = new Map<number, InFlight>()
+  /** Resolvers of those waiting for an acknowledgement or a failure. */
+  #waiters: (() => void)[] = []
+  #timer: NodeJS.Timeout | null = null
+  #log: ListenerLogger = silent
+  #opened = false
+  /** End of the newest record in the stream or sent to it (journal, end offset). */
+  #tail: JournalPosition | null = null
+  /** Id of the newest message in the stream or sent to it: the next one expects it. */
+  #lastMsgId: string | null = null
+  /** End of the newest record the stream acknowledged. */
+  #acked: JournalPosition | null = null
+  /** End of the previous entry seen, for the Journal-End header. */
+  #prevEnd: JournalPosition | null = null
+  #queue: InFlight[] = []
+  #broken: Error | null = null
+  /** Messages published (acknowledged, not counting duplicates) and entries skipped as already in the stream. */
+  published = 0
+  duplicates = 0
+  skipped = 0
+
+  constructor(options: JetStreamListenerOptions, name = 'jetstream') {
+    super(name)
+    this.options = { ...options }
+  }
+
+  /** Messages published and not yet acknowledged. */
+  get inFlight(): number {
+    return this.#queue.length
+  }
+
+  /** End of the newest record the stream has acknowledged, `N/offset`, or null (the status page's hook). */
+  acknowledged(): string | null {
+    return this.#acked ? formatPosition(this.#acked) : null
+  }
+
+  async open(context?: ListenerContext): Promise<void> {
+    if (this.#opened) return
+    if (context) this.#log = context.logger
+    await this.#connect(context?.signal)
+    const o = this.options
+    const jsm = this.#jsm as JetStreamManager
+    await ensureJournalStream(jsm, { stream: o.stream, subject: o.subject, create: o.createStream, replicas: o.replicas, duplicateWindowMs: o.duplicateWindowMs })
+    await this.#readTail()
+    this.#opened = true
+    const tail = this.#tail
+    this.#log.info(
+      { listener: this.name, servers: describeServers(o), stream: o.stream, subject: o.subject, tail: tail ? formatPosition(tail) : null },
+      tail ? `stream ${o.stream} holds the journal up to ${formatPosition(tail)}: publishing what follows` : `stream ${o.stream} is empty: publishing from the first entry`,
+    )
+  }
+
+  async #connect(signal?: AbortSignal): Promise<void> {
+    if (this.#nc && !this.#nc.isClosed()) return
+    const nc = await connectNats(this.options, {
+      retry: CONNECT_RETRY,
+      ...(signal ? { signal } : {}),
+      onRetry: (err) => this.#log.warn({ listener: this.name, err: err.message }, 'NATS connection failed; retrying'),
+    })
+    this.#nc = nc
+    this.#jsm = await jetstreamManager(nc, { timeout: this.options.ackTimeoutMs })
+    this.#inbox = createInbox()
+    nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#fail(toError(err)) : this.#onAck(msg)) })
+  }
+
+  /** The stream answered a publish. Answers to messages no longer in flight (sent before a recovery) are ignored. */
+  #onAck(msg: Msg): void {
+    const id = Number(msg.subject.slice(this.#inbox.length + 1))
+    const item = this.#byId.get(id)
+    if (!item) return
+    this.#byId.delete(id)
+    item.settled = true
+    let ack: PubAckJson | null = null
+    if (msg.headers?.code === 503) {
+      this.#broken ??= this.#publishError(item, new Error('no responders: no stream takes the subject, or the stream has no leader right now'))
+    } else {
+      try {
+        ack = msg.data.length ? (JSON.parse(new TextDecoder().decode(msg.data)) as PubAckJson) : null
+      } catch {
+        ack = null
+      }
+      if (!ack || ack.error || typeof ack.seq !== 'number') {
+        const why = ack?.error ? `${ack.error.description ?? 'error'} (${ack.error.err_code ?? ack.error.code ?? '?'})` : 'an answer that is not a PubAck'
+        this.#broken ??= this.#publishError(item, new Error(why))
+      } else {
+        item.acked = true
+        if (ack.duplicate) this.duplicates++
+        else this.published++
+        this.#shiftAcked()
+      }
+    }
+    this.#wake()
+  }
+
+  /** The acknowledgement subscription failed (a permissions error): every message in flight is in doubt. */
+  #fail(err: Error): void {
+    const first = this.#queue[0]
+    this.#broken ??= first ? this.#publishError(first, err) : err
+    this.#wake()
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Resolves at the next acknowledgement, failure or timeout. */
+  #progress(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  /** Marks messages unanswered for ackTimeoutMs as failed; runs while messages are in flight. */
+  #armTimer(): void {
+    if (this.#timer) return
+    const every = Math.max(50, this.options.ackTimeoutMs >> 2)
+    this.#timer = setInterval(() => {
+      const now = Date.now()
+      let timedOut = false
+      for (const item of this.#queue) {
+        if (item.settled) continue
+        if (now - item.sentAt < this.options.ackTimeoutMs) break
+        item.settled = true
+        this.#byId.delete(item.id)
+        timedOut = true
+        this.#broken ??= this.#publishError(item, new Error(`no acknowledgement within ${this.options.ackTimeoutMs} ms (server or stream leader unreachable)`))
+      }
+      if (this.#queue.length === 0 && this.#timer) {
+        clearInterval(this.#timer)
+        this.#timer = null
+      }
+      if (timedOut) this.#wake()
+    }, every)
+    this.#timer.unref()
+  }
+
+  /** Reads the stream's end: the position and id of its last message, which must be this server's and the stream's last. */
+  async #readTail(): Promise<void> {
+    const o = this.options
+    const jsm = this.#jsm as JetStreamManager
+    const tail = await readStreamTail(jsm, o.stream, o.subject)
+    if (tail && tail.server !== o.server) {
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_MISMATCH,
+          `stream ${o.stream} ends with a record of server "${tail.server ?? '(no id)'}" under ${o.subject}.>, not "${o.server}": ` +
+            'each server needs its own stream (or subject prefix); check the server option',
+        ),
+      )
+    }
+    const info = await jsm.streams.info(o.stream)
+    if (info.state.last_seq !== (tail?.seq ?? info.state.last_seq)) {
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_MISMATCH,
+          `stream ${o.stream} holds messages after the journal's last one (sequence ${tail?.seq}, stream ends at ${info.state.last_seq}): ` +
+            `the stream must hold only this journal (subjects ${o.subject}.>); publish nothing else into it`,
+        ),
+      )
+    }
+    this.#tail = tail ? { journal: tail.journal, offset: tail.end } : null
+    this.#lastMsgId = tail ? tail.msgId : null
+    this.#acked = this.#tail
+  }
+
+  listen(entry: JournalEntry): void | Promise<void> {
+    if (!this.#opened || this.#broken) return this.#listenSlowly(entry)
+    if (!this.#accept(entry)) return
+    this.#send(entry, this.#headersOf(entry))
+    if (this.#queue.length >= this.options.maxInFlight) return this.#waitForRoom()
+  }
+
+  async #listenSlowly(entry: JournalEntry): Promise<void> {
+    if (!this.#opened) await this.open()
+    if (this.#broken) await this.#recover()
+    if (!this.#accept(entry)) return
+    this.#send(entry, this.#headersOf(entry))
+    if (this.#queue.length >= this.options.maxInFlight) await this.#waitForRoom()
+  }
+
+  /** Whether the entry goes to the stream: false when the stream has it; throws when it would leave a hole. */
+  #accept(entry: JournalEntry): boolean {
+    const { journal, offset, end } = entry.position
+    if (journal === null) {
+      throw permanent(
+        new LogdaemonError(ErrorCodes.JETSTREAM_GAP, `the jetstream listener needs numbered journals, but the entry at ${formatWhere(entry.position)} has none`, {
+          offset,
+          line: entry.position.line,
+        }),
+      )
+    }
+    const tail = this.#tail
+    if (tail) {
+      if (journal < tail.journal || (journal === tail.journal && end <= tail.offset)) {
+        this.skipped++
+        this.#prevEnd = { journal, offset: end }
+        return false
+      }
+      const follows = journal === tail.journal ? offset === tail.offset : journal === tail.journal + 1 && offset === 0
+      if (!follows) {
+        const o = this.options
+        throw permanent(
+          new LogdaemonError(
+            ErrorCodes.JETSTREAM_GAP,
+            `stream ${o.stream} ends at ${formatPosition(tail)} but the next entry starts at ${journal}/${offset}: publishing it would leave a hole. ` +
+              `Start the daemon at the stream's end (a state file at ${formatPosition(tail)}, or from: ${tail.journal}), or publish into a new stream`,
+            { journal, offset, line: entry.position.line },
+          ),
+        )
+      }
+    }
+    return true
+  }
+
+  #headersOf(entry: JournalEntry): MsgHdrs {
+    const p = entry.position
+    const h = headers()
+    h.set(Headers.position, `${p.journal}/${p.offset}`)
+    h.set(Headers.line, String(p.line))
+    if (entry.consistent) h.set(Headers.consistent, '1')
+    const prev = this.#prevEnd
+    if (prev && prev.journal !== p.journal) h.set(Headers.journalEnd, formatPosition(prev))
+    this.#prevEnd = { journal: p.journal as number, offset: p.end }
+    return h
+  }
+
+  /** Publishes the entry, expecting the last message sent before it; the answer settles its place in the queue. */
+  #send(entry: JournalEntry, h: MsgHdrs): void {
+    const p = entry.position
+    const o = this.options
+    const msgId = msgIdOf(o.server, { journal: p.journal as number, offset: p.offset })
+    const id = this.#nextId++
+    const item: InFlight = { entry, subject: subjectOf(o.subject, entry), headers: h, msgId, id, sentAt: Date.now(), acked: false, settled: false }
+    const sent = headers()
+    for (const [k, v] of h) for (const one of v) sent.append(k, one)
+    sent.set(Headers.msgId, msgId)
+    if (this.#lastMsgId !== null) sent.set(EXPECTED_LAST_MSG_ID, this.#lastMsgId)
+    this.#byId.set(id, item)
+    this.#queue.push(item)
+    this.#tail = { journal: p.journal as number, offset: p.end }
+    this.#lastMsgId = msgId
+    try {
+      ;(this.#nc as NatsConnection).publish(item.subject, entry.raw, { reply: `${this.#inbox}.${id}`, headers: sent })
+    } catch (err) {
+      // The connection is closed or draining: in doubt like a lost message.
+      item.settled = true
+      this.#byId.delete(id)
+      this.#broken ??= this.#publishError(item, toError(err))
+    }
+    this.#armTimer()
+  }
+
+  #publishError(item: InFlight, err: Error): LogdaemonError {
+    return new LogdaemonError(
+      ErrorCodes.JETSTREAM_PUBLISH,
+      `stream ${this.options.stream} did not acknowledge the record at ${formatWhere(item.entry.position)}: ${err.message}`,
+      { cause: err, journal: item.entry.position.journal, offset: item.entry.position.offset, line: item.entry.position.line },
+    )
+  }
+
+  /** Drops acknowledged messages from the queue's head: they are in the stream. */
+  #shiftAcked(): void {
+    while (this.#queue.length > 0 && (this.#queue[0] as InFlight).acked) {
+      const done = this.#queue.shift() as InFlight
+      const p = done.entry.position
+      this.#acked = { journal: p.journal as number, offset: p.end }
+    }
+  }
+
+  async #waitForRoom(): Promise<void> {
+    while (this.#queue.length >= this.options.maxInFlight && !this.#broken) await this.#progress()
+    if (this.#broken) throw this.#broken
+  }
+
+  async #settleAll(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#broken) await this.#progress()
+  }
+
+  /** Waits until every message in flight was answered or timed out. */
+  async #settleEvery(): Promise<void> {
+    while (this.#queue.some((q) => !q.settled)) await this.#progress()
+  }
+
+  /**
+   * After a failed publish: waits until every message in flight has settled,
+   * reconnects if the connection is gone, reads the stream's end again and
+   * sends the entries in flight that the stream lacks, in order. Throws
+   * (retryable) when the stream cannot be reached; the daemon retries.
+   */
+  async #recover(): Promise<void> {
+    const failure = this.#broken
+    await this.#settleEvery()
+    this.#byId.clear()
+    this.#log.warn({ listener: this.name, err: failure?.message }, 'a publish failed: reading the stream end and publishing again what it lacks')
+    await this.#connect()
+    await this.#readTail()
+    const resend = this.#queue
+    this.#queue = []
+    this.#broken = null
+    for (const item of resend) {
+      if (this.#accept(item.entry)) this.#send(item.entry, item.headers)
+    }
+  }
+
+  /** Resolves once the stream has acknowledged every message published so far. */
+  async sync(_position: JournalPosition): Promise<void> {
+    if (this.#broken) await this.#recover()
+    await this.#settleAll()
+    if (this.#broken) throw this.#broken
+  }
+
+  /** Closes the connection. Messages not yet acknowledged are not waited for (the next start reads the stream's end). */
+  async close(): Promise<void> {
+    const nc = this.#nc
+    this.#nc = null
+    this.#opened = false
+    this.#queue = []
+    this.#byId.clear()
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = null
+    this.#broken ??= new LogdaemonError(ErrorCodes.JETSTREAM_PUBLISH, 'the jetstream listener is closed')
+    this.#wake()
+    if (nc && !nc.isClosed()) await nc.close()
+  }
+}
+
+/** The `jetstream` built-in: file options (nkey, creds, tls) relative to `baseDir`. */
+export function create(options: JetStreamListenerOptions, context: { name: string; baseDir?: string }): Listener {
+  return new JetStreamListener(resolveConnectionFiles(options, context.baseDir ?? '.'), context.name)
+}

@@ -1,0 +1,290 @@
+import { once } from 'node:events'
+import { finished } from 'node:stream/promises'
+import type { Writable } from 'node:stream'
+import type { Client } from 'pg'
+import type { RowOp, UnmappedRecord } from './row-mapper.js'
+import type { ColumnSpec, ColumnType, SqlAdapter, SqlValue, TableColumns } from './sql-adapter.js'
+import { quoteIdent as q } from './sql-names.js'
+import { UNMAPPED_TABLE } from './replica-ddl.js'
+import type { SqlLayout } from './sql-layout.js'
+
+/**
+ * Rows per statement of a batched upsert or delete. Each statement sends one
+ * array per column (unnest), so the parameter count stays at the column
+ * count; the bound keeps one statement's message at a few MB.
+ */
+const ROWS_PER_STATEMENT = 5000
+
+/** Bytes of COPY text gathered before one write to the COPY stream. */
+const COPY_CHUNK_BYTES = 256 * 1024
+
+const PG_TYPES: Record<ColumnType, string> = { integer: 'bigint', text: 'text', bytes: 'bytea' }
+
+/**
+ * PostgreSQL through `pg`. Row changes go as batched statements: per key
+ * only the last change of a batch matters (each one sets or removes the
+ * whole row), so a batch collapses to one upsert (`INSERT … SELECT FROM
+ * unnest(…) ON CONFLICT (key) DO UPDATE`) and one delete per table
+ * layout. Bulk loads use `COPY … FROM STDIN` (pg-copy-streams).
+ *
+ * Credentials: the URL, then the usual PG* variables, PGPASSWORD and the
+ * PGPASSFILE, as `pg` reads them. Messages name the masked URL only.
+ */
+export class PostgresAdapter implements SqlAdapter {
+  readonly dialect = 'postgres'
+  readonly masked: string
+  readonly #connectionString: string
+  #client: Client | null = null
+  /** The error the connection reported between calls (it is then unusable). */
+  #broken: Error | null = null
+  #copy: { table: string; stream: Writable; pending: string[]; bytes: number } | null = null
+
+  constructor(connectionString: string, masked: string) {
+    this.#connectionString = connectionString
+    this.masked = masked
+  }
+
+  async connect(): Promise<void> {
+    if (this.#client && !this.#broken) return
+    await this.close()
+    const { default: pg } = await import('pg')
+    const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'logdaemon' })
+    client.on('error', (err: Error) => (this.#broken = err))
+    this.#broken = null
+    await client.connect()
+    this.#client = client
+  }
+
+  get #conn(): Client {
+    if (this.#broken) throw this.#broken
+    if (!this.#client) throw new Error(`${this.masked} is not connected`)
+    return this.#client
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client
+    this.#client = null
+    this.#copy = null
+    if (client) await client.end().catch(() => {})
+  }
+
+  async tables(): Promise<TableColumns> {
+    const res = await this.#conn.query<{ table_name: string; column_name: string; data_type: string }>(
+      `SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c
+         JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+        WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+        ORDER BY c.table_name, c.ordinal_position`,
+    )
+    const out: TableColumns = new Map()
+    for (const r of res.rows) {
+      const cols = (out.get(r.table_name) ?? []) as ColumnSpec[]
+      cols.push({ name: r.column_name, type: r.data_type === 'bigint' || r.data_type === 'integer' ? 'integer' : r.data_type === 'bytea' ? 'bytes' : 'text' })
+      out.set(r.table_name, cols)
+    }
+    return out
+  }
+
+  async views(): Promise<string[]> {
+    const res = await this.#conn.query<{ table_name: string }>(
+      `SELECT table_name FROM information_schema.views WHERE table_schema = current_schema() ORDER BY table_name`,
+    )
+    return res.rows.map((r) => r.table_name)
+  }
+
+  typeName(type: ColumnType): string {
+    return PG_TYPES[type]
+  }
+
+  keyDdl(table: string, key: readonly string[]): string {
+    return `ALTER TABLE ${q(table)} ADD PRIMARY KEY (${key.map(q).join(', ')})`
+  }
+
+  epochToTimestamp(expr: string): string {
+    return `to_timestamp(${expr})`
+  }
+
+  async begin(): Promise<void> {
+    await this.#conn.query('BEGIN')
+  }
+
+  async commit(): Promise<void> {
+    await this.bulkEnd()
+    await this.#conn.query('COMMIT')
+  }
+
+  async rollback(): Promise<void> {
+    const copy = this.#copy
+    this.#copy = null
+    if (copy) {
+      // A COPY in progress holds the connection: a ROLLBACK would wait behind it for ever. Closing the
+      // connection ends the COPY and rolls the transaction back (the server's rule for a lost client).
+      copy.stream.destroy()
+      await this.close()
+      this.#broken = new Error(`${this.masked}: the connection was closed to abandon a COPY`)
+      return
+    }
+    if (this.#broken || !this.#client) return
+    await this.#client.query('ROLLBACK')
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.bulkEnd()
+    await this.#conn.query(sql)
+  }
+
+  async query(sql: string, params: readonly SqlValue[] = []): Promise<Record<string, unknown>[]> {
+    await this.bulkEnd()
+    return (await this.#conn.query(sql, params as SqlValue[])).rows as Record<string, unknown>[]
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    await this.bulkEnd()
+    return (await this.#conn.query(sql, params as SqlValue[])).rowCount ?? 0
+  }
+
+  async applyOps(ops: readonly RowOp[], columnsOf: (table: string) => readonly ColumnSpec[]): Promise<void> {
+    await this.bulkEnd()
+    // The last change of each key; Map keeps each key where it first came, which does not matter: keys are distinct.
+    const last = new Map<string, RowOp>()
+    for (const op of ops) {
+      const l = op.layout
+      let id = l.table
+      for (const i of l.keyIndex) id += '\0' + (op.values[i] as string)
+      last.set(id, op)
+    }
+    const puts = new Map<SqlLayout, RowOp[]>()
+    const dels = new Map<SqlLayout, RowOp[]>()
+    for (const op of last.values()) {
+      const groups = op.kind === 'put' ? puts : dels
+      const g = groups.get(op.layout)
+      if (g) g.push(op)
+      else groups.set(op.layout, [op])
+    }
+    for (const [l, group] of dels) {
+      for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
+        const chunk = group.slice(i, i + ROWS_PER_STATEMENT)
+        const arrays = l.keyIndex.map((k) => chunk.map((op) => op.values[k] ?? null))
+        const types = l.keyIndex.map((k) => (l.columns[k]?.integer ? 'bigint' : 'text'))
+        const d = l.key.map((_, j) => `k${j}`)
+        await this.#conn.query(
+          `DELETE FROM ${q(l.table)} t USING unnest(${types.map((t, j) => `$${j + 1}::${t}[]`).join(', ')}) AS d(${d.join(', ')}) ` +
+            `WHERE ${l.key.map((k, j) => `t.${q(k)} = d.${d[j]}`).join(' AND ')}`,
+          arrays,
+        )
+      }
+    }
+    for (const [l, group] of puts) {
+      const sql = upsertSql(l, columnsOf(l.table))
+      for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
+        const chunk = group.slice(i, i + ROWS_PER_STATEMENT)
+        const arrays: SqlValue[][] = l.columns.map((_, c) => chunk.map((op) => op.values[c] ?? null))
+        arrays.push(chunk.map((op) => op.raw))
+        await this.#conn.query(sql, arrays)
+      }
+    }
+  }
+
+  async insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void> {
+    await this.bulkEnd()
+    await this.#conn.query(
+      `INSERT INTO ${UNMAPPED_TABLE} (source, journal, "offset", op, table_name, version, fields, raw, reason)
+       SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bytea[], $9::text[])
+       ON CONFLICT (source, journal, "offset") DO NOTHING`,
+      [
+        source,
+        records.map((r) => r.journal),
+        records.map((r) => r.offset),
+        records.map((r) => r.op),
+        records.map((r) => r.table),
+        records.map((r) => r.version),
+        records.map((r) => r.fields),
+        records.map((r) => r.raw),
+        records.map((r) => r.reason),
+      ],
+    )
+  }
+
+  /** Streams rows into `COPY table FROM STDIN` (text format); the COPY stays open until another statement or `bulkEnd`. */
+  async bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void> {
+    if (this.#copy && this.#copy.table !== table) await this.bulkEnd()
+    if (!this.#copy) {
+      const { from: copyFrom } = await import('pg-copy-streams')
+      const stream = this.#conn.query(copyFrom(`COPY ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`))
+      // An error before the end is seen at the next write or at bulkEnd.
+      stream.on('error', () => {})
+      this.#copy = { table, stream, pending: [], bytes: 0 }
+    }
+    const copy = this.#copy
+    for (const row of rows) {
+      let line = ''
+      for (let i = 0; i < row.length; i++) {
+        if (i > 0) line += '\t'
+        line += copyText(row[i] ?? null)
+      }
+      line += '\n'
+      copy.pending.push(line)
+      copy.bytes += line.length
+      if (copy.bytes >= COPY_CHUNK_BYTES) await this.#copyWrite()
+    }
+  }
+
+  async #copyWrite(): Promise<void> {
+    const copy = this.#copy
+    if (!copy || copy.pending.length === 0) return
+    const chunk = copy.pending.join('')
+    copy.pending = []
+    copy.bytes = 0
+    if (!copy.stream.write(chunk)) await Promise.race([once(copy.stream, 'drain'), finished(copy.stream)])
+    if (copy.stream.errored) throw copy.stream.errored
+  }
+
+  async addKeyKeepingLast(table: string, key: readonly string[]): Promise<number> {
+    await this.bulkEnd()
+    const c = this.#conn
+    await c.query('SAVEPOINT logdaemon_key')
+    try {
+      await c.query(this.keyDdl(table, key))
+      await c.query('RELEASE SAVEPOINT logdaemon_key')
+      return 0
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err // unique_violation
+      await c.query('ROLLBACK TO SAVEPOINT logdaemon_key')
+    }
+    // A table filled by COPY alone is append-only: a larger ctid is a row loaded later.
+    const same = key.map((k) => `a.${q(k)} = b.${q(k)}`).join(' AND ')
+    const res = await c.query(`DELETE FROM ${q(table)} a USING ${q(table)} b WHERE ${same} AND a.ctid < b.ctid`)
+    await c.query(this.keyDdl(table, key))
+    await c.query('RELEASE SAVEPOINT logdaemon_key')
+    return res.rowCount ?? 0
+  }
+
+  /** Ends a COPY in progress and waits for the server's answer. */
+  async bulkEnd(): Promise<void> {
+    const copy = this.#copy
+    if (!copy) return
+    await this.#copyWrite()
+    this.#copy = null
+    copy.stream.end()
+    await finished(copy.stream)
+  }
+}
+
+/** `INSERT … SELECT * FROM unnest(…) ON CONFLICT (key) DO UPDATE`: columns the layout lacks become NULL, as a new row would have them. */
+function upsertSql(l: SqlLayout, tableColumns: readonly ColumnSpec[]): string {
+  const types = [...l.columns.map((c) => (c.integer ? 'bigint' : 'text')), 'bytea']
+  const insert = l.insertColumns.map(q).join(', ')
+  const keys = new Set(l.key)
+  const layoutCols = new Set(l.insertColumns)
+  const sets = tableColumns.filter((c) => !keys.has(c.name)).map((c) => `${q(c.name)} = ${layoutCols.has(c.name) ? `EXCLUDED.${q(c.name)}` : 'NULL'}`)
+  return (
+    `INSERT INTO ${q(l.table)} (${insert}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ` +
+    `ON CONFLICT (${l.key.map(q).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`
+  )
+}
+
+/** A value in COPY's text format: `\N` for NULL, `\\x…` for bytes, text with backslash, tab, LF and CR escaped. */
+function copyText(v: SqlValue): string {
+  if (v === null) return '\\N'
+  if (typeof v !== 'string') return '\\\\x' + v.toString('hex')
+  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v
+}

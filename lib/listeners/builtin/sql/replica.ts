@@ -1,0 +1,224 @@
+import { ErrorCodes, LogdaemonError } from '../../../errors.js'
+import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
+import type { RowOp, UnmappedRecord } from './row-mapper.js'
+import type { ColumnSpec, SqlAdapter, TableColumns } from './sql-adapter.js'
+import type { SqlLayout } from './sql-layout.js'
+import { RAW_COLUMN, quoteIdent as q } from './sql-names.js'
+import { OWN_TABLES, POSITION_TABLE, TABLES_TABLE, VIEW_TABLES, VIEWS, addColumnDdl, createTableDdl, ownTablesDdl, viewsDdl } from './replica-ddl.js'
+
+/**
+ * The replica in a database, whatever the database: the tables it has,
+ * creating and widening them (ALTER TABLE … ADD COLUMN when a newer table
+ * version brings columns), the views, and the position. Knows nothing of
+ * listeners or files: the `sql` listener and `logdaemon sql load` drive it.
+ *
+ * Every method that writes runs inside the transaction the caller opened
+ * with `begin()`: DDL, rows and position commit together.
+ */
+export class Replica {
+  readonly adapter: SqlAdapter
+  #tables: TableColumns = new Map()
+  #position: JournalPosition | null = null
+  /** The position set in the open transaction: it becomes `position` at commit. */
+  #nextPosition: JournalPosition | null = null
+  #inTransaction = false
+
+  constructor(adapter: SqlAdapter) {
+    this.adapter = adapter
+  }
+
+  /** The position the database holds (everything before it is applied), or null for none. */
+  get position(): JournalPosition | null {
+    return this.#position
+  }
+
+  get inTransaction(): boolean {
+    return this.#inTransaction
+  }
+
+  /** Connects, creates the replica's own tables when missing, reads the tables and the position. */
+  async open(): Promise<void> {
+    await this.adapter.connect()
+    await this.reload()
+  }
+
+  /** Reads what the database has (after a reconnect, or another writer). */
+  async reload(): Promise<void> {
+    await this.begin(false)
+    try {
+      for (const sql of ownTablesDdl(this.adapter)) await this.adapter.exec(sql)
+      await this.commit()
+    } catch (err) {
+      await this.rollback()
+      throw err
+    }
+    this.#tables = await this.adapter.tables()
+    this.#position = await this.readPosition()
+  }
+
+  async readPosition(): Promise<JournalPosition | null> {
+    const rows = await this.adapter.query(`SELECT journal, "offset" FROM ${POSITION_TABLE} WHERE id = 1`)
+    const row = rows[0]
+    if (!row) return null
+    return { journal: Number(row.journal), offset: Number(row.offset) }
+  }
+
+  /** Tables other than the replica's own, and views: what makes a database "not empty". */
+  async contents(): Promise<{ tables: string[]; own: string[]; views: string[] }> {
+    const tables = [...(await this.adapter.tables()).keys()]
+    const views = await this.adapter.views()
+    const registered = new Set(
+      tables.includes(TABLES_TABLE) ? (await this.adapter.query(`SELECT table_name FROM ${TABLES_TABLE}`)).map((r) => String(r.table_name)) : [],
+    )
+    const own = tables.filter((t) => OWN_TABLES.includes(t) || registered.has(t))
+    return { tables: tables.filter((t) => !own.includes(t)), own, views }
+  }
+
+  /**
+   * Opens a write transaction. Unless `check` is false, first thing in it
+   * the position is read again: another writer's commit since ours would
+   * make our tables and position stale (ERR_SQL_CONFLICT).
+   */
+  async begin(check = true): Promise<void> {
+    await this.adapter.begin()
+    this.#inTransaction = true
+    if (!check) return
+    const now = await this.readPosition()
+    const was = this.#position
+    if (now === null ? was === null : was !== null && comparePositions(now, was) === 0) return
+    await this.rollback()
+    throw this.#conflict(`is ${now ? formatPosition(now) : 'empty'}, not ${was ? formatPosition(was) : 'empty'}`)
+  }
+
+  #conflict(what: string): LogdaemonError {
+    return Object.assign(
+      new LogdaemonError(
+        ErrorCodes.SQL_CONFLICT,
+        `${this.adapter.masked}: the position in ${POSITION_TABLE} ${what}: ` +
+          'another logdaemon (or a load) wrote to this database. Run one writer per database, then restart',
+        { details: { url: this.adapter.masked } },
+      ),
+      { retryable: false },
+    )
+  }
+
+  async commit(): Promise<void> {
+    await this.adapter.commit()
+    this.#inTransaction = false
+    if (this.#nextPosition) this.#position = this.#nextPosition
+    this.#nextPosition = null
+  }
+
+  /** Rolls back the open transaction, if any; never throws (a broken connection has none left). */
+  async rollback(): Promise<void> {
+    if (!this.#inTransaction) return
+    this.#inTransaction = false
+    this.#nextPosition = null
+    await this.adapter.rollback().catch(() => {})
+    // DDL of the rolled-back transaction is gone too.
+    this.#tables = await this.adapter.tables().catch(() => this.#tables)
+  }
+
+  /** A table's columns as they are now (in this transaction). */
+  columnsOf = (table: string): readonly ColumnSpec[] => this.#tables.get(table) ?? []
+
+  has(table: string, column: string): boolean {
+    return this.columnsOf(table).some((c) => c.name === column)
+  }
+
+  /**
+   * Makes sure the table of each layout exists with all its columns:
+   * CREATE TABLE (with its key unless `withKey` is false: a bulk load adds
+   * keys after the rows) or ALTER TABLE … ADD COLUMN for the columns a
+   * newer table version brought. Columns a layout lacks stay. Recreates
+   * the views when a table they read changed.
+   */
+  async ensureTables(layouts: Iterable<SqlLayout>, withKey = true): Promise<void> {
+    let viewsChanged = false
+    for (const layout of layouts) {
+      const existing = this.#tables.get(layout.table)
+      const wanted: ColumnSpec[] = [
+        ...layout.columns.map((c) => ({ name: c.name, type: c.integer ? ('integer' as const) : ('text' as const) })),
+        { name: RAW_COLUMN, type: 'bytes' },
+      ]
+      if (!existing) {
+        const a = this.adapter
+        await a.exec(createTableDdl(a, layout.table, wanted))
+        if (withKey) await a.exec(a.keyDdl(layout.table, layout.key))
+        await a.run(`INSERT INTO ${TABLES_TABLE} (table_name, journal_table, key_columns) VALUES ($1, $2, $3)`, [
+          layout.table,
+          layout.journalTable,
+          layout.key.join(','),
+        ])
+        this.#tables.set(layout.table, wanted)
+        viewsChanged ||= VIEW_TABLES.has(layout.table)
+        continue
+      }
+      const missing = wanted.filter((w) => !existing.some((c) => c.name === w.name))
+      if (missing.length === 0) continue
+      for (const c of missing) await this.adapter.exec(addColumnDdl(this.adapter, layout.table, c))
+      // The raw column is last in new tables; added columns go after it. Order is cosmetic: inserts name columns.
+      this.#tables.set(layout.table, [...existing, ...missing])
+      viewsChanged ||= VIEW_TABLES.has(layout.table)
+    }
+    if (viewsChanged) await this.createViews()
+  }
+
+  /** (Re)creates the views whose tables exist. */
+  async createViews(): Promise<void> {
+    for (const sql of viewsDdl(this.adapter, (t, c) => this.has(t, c))) await this.adapter.exec(sql)
+  }
+
+  /** Adds the key of a table loaded without one (after a bulk load); rows with one key: the last wins, as with pv. Resolves to the rows replaced. */
+  async addKey(layout: SqlLayout): Promise<number> {
+    return this.adapter.addKeyKeepingLast(layout.table, layout.key)
+  }
+
+  /** Applies row changes in order, creating and widening tables first. */
+  async apply(ops: readonly RowOp[]): Promise<void> {
+    if (ops.length === 0) return
+    const layouts = new Set<SqlLayout>()
+    for (const op of ops) layouts.add(op.layout)
+    await this.ensureTables(layouts)
+    await this.adapter.applyOps(ops, this.columnsOf)
+  }
+
+  async insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void> {
+    if (records.length > 0) await this.adapter.insertUnmapped(records, source)
+  }
+
+  /**
+   * Moves the position from what this replica read to `to`, in the open
+   * transaction. Compare-and-set: when the row holds another position,
+   * another writer has been at this database: ERR_SQL_CONFLICT.
+   */
+  async setPosition(to: JournalPosition): Promise<void> {
+    const from = this.#nextPosition ?? this.#position
+    const now = new Date().toISOString()
+    const changed = from
+      ? await this.adapter.run(`UPDATE ${POSITION_TABLE} SET journal = $1, "offset" = $2, updated = $3 WHERE id = 1 AND journal = $4 AND "offset" = $5`, [
+          String(to.journal),
+          String(to.offset),
+          now,
+          String(from.journal),
+          String(from.offset),
+        ])
+      : await this.adapter.run(
+          `INSERT INTO ${POSITION_TABLE} (id, journal, "offset", updated) SELECT 1, $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM ${POSITION_TABLE})`,
+          [String(to.journal), String(to.offset), now],
+        )
+    if (changed !== 1) throw this.#conflict(`is no longer ${from ? formatPosition(from) : 'empty'}`)
+    this.#nextPosition = to
+  }
+
+  /** Drops the replica's tables and views (load --replace). */
+  async dropAll(): Promise<void> {
+    const { own, views } = await this.contents()
+    for (const v of views.filter((v) => VIEWS.includes(v))) await this.adapter.exec(`DROP VIEW IF EXISTS ${q(v)}`)
+    for (const t of own) await this.adapter.exec(`DROP TABLE IF EXISTS ${q(t)}`)
+    for (const sql of ownTablesDdl(this.adapter)) await this.adapter.exec(sql)
+    this.#tables = await this.adapter.tables()
+    this.#position = null
+    this.#nextPosition = null
+  }
+}

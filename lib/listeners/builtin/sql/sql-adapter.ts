@@ -1,0 +1,66 @@
+import type { JournalPosition } from '../../../position.js'
+import type { RowOp, UnmappedRecord } from './row-mapper.js'
+
+/** What a replica column holds: 64-bit integers, text, or bytes (logdaemon_raw). */
+export type ColumnType = 'integer' | 'text' | 'bytes'
+
+export interface ColumnSpec {
+  readonly name: string
+  readonly type: ColumnType
+}
+
+/** A table as it exists in the database: its columns in order. */
+export type TableColumns = Map<string, readonly ColumnSpec[]>
+
+/** A value as the adapters bind it: integers as decimal text, text, bytes, or NULL. */
+export type SqlValue = string | Buffer | null
+
+/**
+ * The small part that differs per database. Everything else (the mapping,
+ * DDL, views, positions, transactions) is shared in {@link Replica}.
+ * Calls are made one at a time.
+ */
+export interface SqlAdapter {
+  readonly dialect: 'sqlite' | 'postgres'
+  /** Where the database is, for messages: the URL with its password masked. */
+  readonly masked: string
+  connect(): Promise<void>
+  close(): Promise<void>
+  /** The tables of the database (the current schema in PostgreSQL) and their columns. */
+  tables(): Promise<TableColumns>
+  /** The views of the database (the current schema in PostgreSQL). */
+  views(): Promise<string[]>
+  /** SQL type of a column type. */
+  typeName(type: ColumnType): string
+  /** DDL that makes the key unique after a table is created (SQLite: a unique index; PostgreSQL: the primary key). */
+  keyDdl(table: string, key: readonly string[]): string
+  /** Expressions of the views. */
+  epochToTimestamp(expr: string): string
+  /** Starts a write transaction (SQLite: BEGIN IMMEDIATE, taking the write lock at once). */
+  begin(): Promise<void>
+  commit(): Promise<void>
+  rollback(): Promise<void>
+  exec(sql: string): Promise<void>
+  query(sql: string, params?: readonly SqlValue[]): Promise<Record<string, unknown>[]>
+  /** Runs a statement; resolves to the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>
+  /**
+   * Applies row changes as if one by one in order. `columnsOf` gives a
+   * table's current columns (for PostgreSQL's upsert, which sets the
+   * columns a layout lacks to NULL).
+   */
+  applyOps(ops: readonly RowOp[], columnsOf: (table: string) => readonly ColumnSpec[]): Promise<void>
+  insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void>
+  /** Bulk insert into a table being loaded (no key yet): COPY for PostgreSQL, a prepared insert for SQLite. */
+  bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void>
+  /**
+   * Adds the key of a bulk-loaded table. Rows with the same key are
+   * resolved as `pv` would: the last loaded wins, the earlier are deleted.
+   * Resolves to the number deleted.
+   */
+  addKeyKeepingLast(table: string, key: readonly string[]): Promise<number>
+  /** Ends the bulk insert in progress (PostgreSQL: finishes the COPY). Other calls end it too. */
+  bulkEnd(): Promise<void>
+}
+
+export type { JournalPosition }

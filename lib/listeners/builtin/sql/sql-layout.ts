@@ -1,0 +1,69 @@
+import { layoutOf } from '../../../schema/layout.js'
+import { RAW_COLUMN, distinctColumnNames, sqlColumnName, sqlTableName } from './sql-names.js'
+
+/** A column of the replica: its SQL name and whether it holds 64-bit integers (else text). */
+export interface SqlColumn {
+  readonly name: string
+  readonly integer: boolean
+}
+
+/** How the records of one table version with one field count map to SQL. */
+export interface SqlLayout {
+  /** The journal table, `db.rev`. */
+  readonly journalTable: string
+  readonly version: number
+  /** The SQL table, `rev`. */
+  readonly table: string
+  /** One per record field, in schema order. */
+  readonly columns: readonly SqlColumn[]
+  /** The key columns' SQL names. */
+  readonly key: readonly string[]
+  /** Index in `columns` of each key column. */
+  readonly keyIndex: readonly number[]
+  /** `columns`' names and then the raw column: what an insert names. */
+  readonly insertColumns: readonly string[]
+}
+
+/** Schema base types stored as 64-bit integers: the journal writes them as decimal integers. */
+const INTEGER_KINDS: ReadonlySet<string> = new Set(['integer', 'flag', 'bitmask'])
+
+const cache = new Map<string, SqlLayout | null>()
+
+/**
+ * The SQL layout of records of `journalTable` version `version` with
+ * `fieldCount` row fields, or null when the schema documents none (such
+ * records go to logdaemon_unmapped). Cached.
+ */
+export function sqlLayoutOf(journalTable: string, version: number, fieldCount: number): SqlLayout | null {
+  const id = `${journalTable}\0${version}\0${fieldCount}`
+  let layout = cache.get(id)
+  if (layout === undefined) {
+    layout = build(journalTable, version, fieldCount)
+    cache.set(id, layout)
+  }
+  return layout
+}
+
+function build(journalTable: string, version: number, fieldCount: number): SqlLayout | null {
+  const schema = layoutOf(journalTable, version, fieldCount)
+  if (!schema || schema.columns.length !== fieldCount || schema.key.length === 0) return null
+  const names = distinctColumnNames(schema.columns.map((c) => c.name))
+  const columns = schema.columns.map((c, i) => ({ name: names[i] as string, integer: INTEGER_KINDS.has(c.kind) }))
+  const keyIndex: number[] = []
+  for (const k of schema.key) {
+    const i = schema.columns.findIndex((c) => c.name === k)
+    if (i < 0) return null // a key the layout does not hold: cannot apply by key
+    keyIndex.push(i)
+  }
+  return {
+    journalTable,
+    version,
+    table: sqlTableName(journalTable),
+    columns,
+    key: keyIndex.map((i) => (columns[i] as SqlColumn).name),
+    keyIndex,
+    insertColumns: [...columns.map((c) => c.name), RAW_COLUMN],
+  }
+}
+
+export { sqlColumnName }

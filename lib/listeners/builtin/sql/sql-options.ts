@@ -1,0 +1,30 @@
+import { z } from 'zod'
+
+/** The `sql` listener's options. */
+export const optionsSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .min(1)
+      .describe(
+        'The database: sqlite:FILE (relative to the configuration file) or postgres://user@host:5432/database. ' +
+          'A password may be in the URL (it is masked in logs and errors), or come from PGPASSWORD or the PGPASSFILE; the other PG* variables fill what the URL leaves out.',
+      ),
+    tables: z.array(z.string().min(1)).min(1).default(['db.*']).describe('Journal tables to keep, as patterns with * and ? (db.*).'),
+    exclude: z.array(z.string().min(1)).default([]).describe('Journal tables to leave out, as patterns (db.have*).'),
+    encoding: z
+      .enum(['utf8', 'latin1'])
+      .default('utf8')
+      .describe(
+        "The server's text encoding: utf8 (Unicode-mode servers) or latin1 (every byte one character). A record with bytes not valid in it keeps its exact bytes in logdaemon_raw.",
+      ),
+    batchRows: z
+      .number()
+      .int()
+      .min(1)
+      .default(10_000)
+      .describe('Row changes held in memory before they are written into the open database transaction (it commits at the next consistency point).'),
+  })
+  .describe('sql: the journal applied to SQLite or PostgreSQL tables, exactly once across crashes.')
+
+export type SqlOptions = z.infer<typeof optionsSchema>

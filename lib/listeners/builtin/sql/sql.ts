@@ -1,0 +1,330 @@
+import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../../../errors.js'
+import type { JournalEntry } from '../../../journal/entry.js'
+import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
+import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
+import { openAdapter } from './open-adapter.js'
+import { Replica } from './replica.js'
+import { RowMapper, type RowOp, type UnmappedRecord } from './row-mapper.js'
+import { optionsSchema, type SqlOptions } from './sql-options.js'
+import { parseSqlUrl, type SqlTarget } from './sql-url.js'
+import { TableFilter } from './table-filter.js'
+
+export { optionsSchema, type SqlOptions }
+
+const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
+
+function permanent(err: LogdaemonError): LogdaemonError {
+  return Object.assign(err, { retryable: false })
+}
+
+/**
+ * Applies the journal to SQL tables (SQLite or PostgreSQL), exactly once
+ * across crashes.
+ *
+ * Row changes of the entries since the last consistency point are held in
+ * memory (up to `batchRows`, then written into the open database
+ * transaction); at each `sync(position)`, which the daemon calls only at
+ * consistency points, they are applied and `logdaemon_position` is set to
+ * `position` in one database transaction. So a kill -9 leaves the
+ * database at a consistency point, and on restart entries that end at or
+ * before the database's position are skipped (the daemon replays from its
+ * own commit, which is never later).
+ *
+ * A failure while nothing of the transaction has left memory is retried
+ * (the daemon's retry, after a reconnect). A failure after rows were
+ * written into the transaction fails for good: the transaction is rolled
+ * back and the daemon stops; a restart resumes from the database's position.
+ */
+export class SqlListener extends BaseListener {
+  readonly target: SqlTarget
+  readonly #options: SqlOptions
+  readonly #mapper: RowMapper
+  #replica: Replica | null = null
+  #logger: ListenerLogger = silent
+  /** Row changes held in memory, in journal order, each with the end of its entry. */
+  #pending: RowOp[] = []
+  #pendingEnds: JournalPosition[] = []
+  #unmapped: UnmappedRecord[] = []
+  #unmappedEnds: JournalPosition[] = []
+  /** End of the last consistent entry taken: a point the database may be committed at. */
+  #lastConsistent: JournalPosition | null = null
+  /** Where the rows written into the open transaction end (null: none written). */
+  #flushedTo: JournalPosition | null = null
+  /** The open transaction holds rows that are no longer in memory: it cannot be redone after a failure. */
+  #flushedInTransaction = false
+  /** End position of the last entry taken (a retried `listen` brings it again). */
+  #last: JournalPosition | null = null
+  /** A call failed: reconnect and re-read the database before the next. */
+  #broken = false
+
+  constructor(options: SqlOptions, target: SqlTarget, name = 'sql') {
+    super(name)
+    this.#options = { ...options }
+    this.target = target
+    this.#mapper = new RowMapper(new TableFilter(options.tables, options.exclude), options.encoding)
+  }
+
+  /** The database's position: everything before it is applied (null before open, or for an empty replica). */
+  get position(): JournalPosition | null {
+    return this.#replica?.position ?? null
+  }
+
+  /** The position the database acknowledged, as `N/offset` (the status page's per-listener position). */
+  acknowledged(): string | null {
+    const p = this.position
+    return p ? formatPosition(p) : null
+  }
+
+  async open(context?: ListenerContext): Promise<void> {
+    if (context) this.#logger = context.logger
+    if (this.#replica) return
+    const replica = new Replica(await openAdapter(this.target))
+    try {
+      await this.#guard(() => replica.open(), 'cannot open the database')
+    } catch (err) {
+      await replica.adapter.close().catch(() => {})
+      throw err
+    }
+    this.#broken = false
+    this.#replica = replica
+    const p = replica.position
+    this.#logger.info(
+      { listener: this.name, url: this.target.masked, position: p ? formatPosition(p) : null },
+      `sql replica ${this.target.masked} ${p ? `at ${formatPosition(p)}` : 'has no position yet'}`,
+    )
+  }
+
+  isHandled(_entry: JournalEntry): boolean {
+    return true // every entry: positions must be seen whole, even of tables not kept
+  }
+
+  listen(entry: JournalEntry): void | Promise<void> {
+    if (!this.#replica) return this.open().then(() => this.listen(entry))
+    const journal = entry.position.journal
+    if (journal === null) {
+      throw permanent(
+        new LogdaemonError(ErrorCodes.SQL_GAP, `the sql listener needs numbered journals, but the entry at offset ${entry.position.offset} has none`, {
+          offset: entry.position.offset,
+        }),
+      )
+    }
+    const end: JournalPosition = { journal, offset: entry.position.end }
+    const applied = this.#replica.position
+    if (applied && comparePositions(end, applied) <= 0) return // the database has it: a replay after a restart
+    if (this.#last && comparePositions(end, this.#last) <= 0) {
+      // The same entry again: the daemon retries a listen whose flush failed.
+      return this.#full() ? this.#flush() : undefined
+    }
+    if (!this.#last) this.#checkStart(entry, journal, applied)
+    this.#last = end
+    if (!entry.incomplete) {
+      const m = this.#mapper.map(entry, journal)
+      if (m) {
+        if (m.kind === 'unmapped') {
+          this.#unmapped.push(m)
+          this.#unmappedEnds.push(end)
+        } else {
+          this.#pending.push(m)
+          this.#pendingEnds.push(end)
+        }
+      }
+    }
+    if (entry.consistent) this.#lastConsistent = end
+    if (this.#full()) return this.#flush()
+  }
+
+  /**
+   * Whether held rows should go into the open transaction: `batchRows`
+   * up to the last consistency point, or, inside one transaction larger
+   * than GIANT_FACTOR × batchRows, all of them.
+   */
+  #full(): boolean {
+    const held = this.#pending.length + this.#unmapped.length
+    if (held < this.#options.batchRows) return false
+    const c = this.#lastConsistent
+    const upTo = c ? countUpTo(this.#pendingEnds, c) + countUpTo(this.#unmappedEnds, c) : 0
+    return upTo >= this.#options.batchRows || held >= GIANT_FACTOR * this.#options.batchRows
+  }
+
+  /** The first entry past the database's position must continue it: the same journal at that offset, or the next journal's start. */
+  #checkStart(entry: JournalEntry, journal: number, applied: JournalPosition | null): void {
+    const { offset } = entry.position
+    const continues = applied ? (journal === applied.journal && offset === applied.offset) || (journal === applied.journal + 1 && offset === 0) : offset === 0
+    if (continues) return
+    const at = formatPosition({ journal, offset })
+    throw permanent(
+      new LogdaemonError(
+        ErrorCodes.SQL_GAP,
+        applied
+          ? `${this.target.masked} holds the journal up to ${formatPosition(applied)}, but the daemon's next entry is at ${at}: the records between would be missing. ` +
+              `Start the daemon at ${formatPosition(applied)} (its state file), or reload the replica: logdaemon sql load --replace --url URL checkpoint.N`
+          : `${this.target.masked} has no position yet, but the daemon's next entry is at ${at}: the records before it would be missing. ` +
+              `Load a checkpoint first (logdaemon sql load --url URL checkpoint.N, then from: N), or start the daemon at a journal's beginning (from: N with a fresh state file)`,
+        { journal, offset, line: entry.position.line, details: { url: this.target.masked } },
+      ),
+    )
+  }
+
+  /**
+   * Writes held row changes into the open transaction (opening one): those
+   * up to the last consistency point; all of them only inside a giant
+   * transaction (then the next commit is inside that transaction).
+   */
+  async #flush(): Promise<void> {
+    const replica = await this.#ready(null)
+    const c = this.#lastConsistent
+    let to = c && countUpTo(this.#pendingEnds, c) + countUpTo(this.#unmappedEnds, c) >= this.#options.batchRows ? c : this.#last
+    if (!to) return
+    if (this.#flushedTo && comparePositions(to, this.#flushedTo) < 0) to = this.#flushedTo
+    await this.#applyUpTo(replica, to, false)
+  }
+
+  /**
+   * Makes the database durable at a consistency point at or after
+   * `position`. The daemon calls sync at a consistency point P, but this
+   * listener may already hold entries past P (the chain writes ahead):
+   * it commits at the last consistency point it has taken, C ≥ P (or, when
+   * rows of a giant transaction already went into the open transaction,
+   * at their end), and keeps what comes after in memory. The daemon
+   * resumes from P ≤ C; the entries up to C are then skipped.
+   */
+  async sync(position: JournalPosition): Promise<void> {
+    let at = position
+    if (this.#lastConsistent && comparePositions(this.#lastConsistent, at) > 0) at = this.#lastConsistent
+    if (this.#flushedTo && comparePositions(this.#flushedTo, at) > 0) at = this.#flushedTo
+    const replica = await this.#ready(at)
+    const applied = replica.position
+    if (applied && comparePositions(at, applied) <= 0) return // nothing new: every entry up to it was skipped, or this commit went through
+    await this.#applyUpTo(replica, at, true)
+  }
+
+  /** Applies held rows of entries ending at or before `to`, then (when `commit`) sets the position `to` and commits. */
+  async #applyUpTo(replica: Replica, to: JournalPosition, commit: boolean): Promise<void> {
+    const n = countUpTo(this.#pendingEnds, to)
+    const u = countUpTo(this.#unmappedEnds, to)
+    await this.#guard(
+      async () => {
+        if (!replica.inTransaction) await replica.begin()
+        await replica.apply(n === this.#pending.length ? this.#pending : this.#pending.slice(0, n))
+        await replica.insertUnmapped(u === this.#unmapped.length ? this.#unmapped : this.#unmapped.slice(0, u), 'journal')
+        if (commit) {
+          await replica.setPosition(to)
+          await replica.commit()
+        }
+      },
+      commit ? `cannot commit ${formatPosition(to)}` : 'cannot write rows',
+    )
+    this.#pending = this.#pending.slice(n)
+    this.#pendingEnds = this.#pendingEnds.slice(n)
+    this.#unmapped = this.#unmapped.slice(u)
+    this.#unmappedEnds = this.#unmappedEnds.slice(u)
+    if (commit) {
+      this.#flushedTo = null
+      this.#flushedInTransaction = false
+    } else {
+      this.#flushedTo = to
+      this.#flushedInTransaction = true
+    }
+  }
+
+  /**
+   * The replica, reconnected after a failure. Then the database's position
+   * says what happened: unchanged (retry the work in memory), or already at
+   * `target` (the failed commit went through).
+   */
+  async #ready(target: JournalPosition | null): Promise<Replica> {
+    const replica = this.#replica
+    if (!replica) {
+      await this.open()
+      return this.#ready(target)
+    }
+    if (!this.#broken) return replica
+    const before = replica.position
+    await this.#guard(async () => {
+      await replica.adapter.close()
+      await replica.open()
+    }, 'cannot reconnect')
+    this.#broken = false
+    const now = replica.position
+    const same = (a: JournalPosition | null, b: JournalPosition | null) => (a === null ? b === null : b !== null && comparePositions(a, b) === 0)
+    if (!same(before, now) && !(target && same(target, now))) {
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.SQL_CONFLICT,
+          `${this.target.masked}: the position changed from ${before ? formatPosition(before) : 'none'} to ${now ? formatPosition(now) : 'none'} while the listener was reconnecting: ` +
+            'another writer uses this database. Run one writer per database, then restart',
+        ),
+      )
+    }
+    return replica
+  }
+
+  /**
+   * Runs database work; a failure rolls the transaction back and becomes
+   * ERR_SQL_FAILED (masked URL), retryable unless rows had already left
+   * memory for the lost transaction.
+   */
+  async #guard(work: () => Promise<void>, what: string): Promise<void> {
+    try {
+      await work()
+    } catch (err) {
+      const cause = toError(err)
+      this.#broken = true
+      await this.#replica?.rollback()
+      const lost = this.#flushedInTransaction
+      this.#flushedInTransaction = false
+      if (lost) {
+        // The rows written into the transaction are gone with it: only a restart can replay them.
+        this.#clear()
+      }
+      if (isLogdaemonError(cause) && (cause as { retryable?: boolean }).retryable === false) throw cause
+      throw Object.assign(
+        new LogdaemonError(
+          ErrorCodes.SQL_FAILED,
+          `${this.target.masked}: ${what}: ${cause.message}` +
+            (lost ? ". The open transaction was rolled back with rows no longer in memory: restart the daemon, it resumes from the database's position" : ''),
+          { cause, details: { url: this.target.masked } },
+        ),
+        { retryable: !lost },
+      )
+    }
+  }
+
+  #clear(): void {
+    this.#pending = []
+    this.#pendingEnds = []
+    this.#unmapped = []
+    this.#unmappedEnds = []
+    this.#flushedTo = null
+  }
+
+  /** Rolls back what was not committed (the daemon replays it next time) and disconnects. */
+  async close(): Promise<void> {
+    const replica = this.#replica
+    this.#replica = null
+    this.#clear()
+    if (!replica) return
+    await replica.rollback()
+    await replica.adapter.close()
+  }
+}
+
+/** How many times `batchRows` one open transaction may hold in memory before its rows go into the database transaction unfinished. */
+const GIANT_FACTOR = 4
+
+/** How many of `ends` (ascending) are at or before `to`. */
+function countUpTo(ends: readonly JournalPosition[], to: JournalPosition): number {
+  let lo = 0
+  let hi = ends.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (comparePositions(ends[mid] as JournalPosition, to) <= 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** The `sql` built-in: `{ url, tables, exclude, encoding }`; a sqlite: file is relative to the configuration file. */
+export function create(options: SqlOptions, context: { name: string; baseDir?: string }): Listener {
+  return new SqlListener(options, parseSqlUrl(options.url, context.baseDir ?? '.'), context.name)
+}

@@ -1,0 +1,194 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type BetterSqlite3 from 'better-sqlite3'
+import type { RowOp, UnmappedRecord } from './row-mapper.js'
+import type { ColumnSpec, ColumnType, SqlAdapter, SqlValue, TableColumns } from './sql-adapter.js'
+import { quoteIdent as q } from './sql-names.js'
+import { UNMAPPED_TABLE } from './replica-ddl.js'
+
+type Database = BetterSqlite3.Database
+type Statement = BetterSqlite3.Statement
+
+/** How long a write waits for another connection's lock (a report holding a read transaction does not block WAL writers). */
+const BUSY_TIMEOUT_MS = 10_000
+
+/** `$1`, `$2`, … (the shared SQL's placeholders, always used in order) as SQLite's `?`. */
+function placeholders(sql: string): string {
+  return sql.replace(/\$\d+/g, '?')
+}
+
+/**
+ * SQLite through better-sqlite3 (synchronous; each call is one statement
+ * on the event loop). WAL mode, so reports read while the listener writes;
+ * `synchronous = FULL`: a commit is on disk before it returns.
+ *
+ * Keys are unique indexes named `TABLE_key`; integers bind as their decimal
+ * text and the INTEGER column affinity stores them as 64-bit integers.
+ */
+export class SqliteAdapter implements SqlAdapter {
+  readonly dialect = 'sqlite'
+  readonly masked: string
+  readonly #file: string
+  #db: Database | null = null
+  readonly #statements = new Map<string, Statement>()
+
+  constructor(file: string, masked: string) {
+    this.#file = file
+    this.masked = masked
+  }
+
+  async connect(): Promise<void> {
+    if (this.#db) return
+    const { default: Sqlite } = await import('better-sqlite3')
+    mkdirSync(dirname(this.#file), { recursive: true })
+    const db = new Sqlite(this.#file)
+    try {
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = FULL')
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    this.#db = db
+  }
+
+  get #conn(): Database {
+    if (!this.#db) throw new Error(`${this.masked} is not open`)
+    return this.#db
+  }
+
+  async close(): Promise<void> {
+    this.#statements.clear()
+    const db = this.#db
+    this.#db = null
+    db?.close()
+  }
+
+  async tables(): Promise<TableColumns> {
+    const db = this.#conn
+    const out: TableColumns = new Map()
+    const names = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[]
+    for (const name of names) {
+      const cols = db.prepare(`SELECT name, type FROM pragma_table_info(?) ORDER BY cid`).all(name) as { name: string; type: string }[]
+      out.set(
+        name,
+        cols.map((c) => ({ name: c.name, type: sqliteType(c.type) })),
+      )
+    }
+    return out
+  }
+
+  async views(): Promise<string[]> {
+    return this.#conn.prepare(`SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name`).pluck().all() as string[]
+  }
+
+  typeName(type: ColumnType): string {
+    return type === 'integer' ? 'INTEGER' : type === 'text' ? 'TEXT' : 'BLOB'
+  }
+
+  keyDdl(table: string, key: readonly string[]): string {
+    return `CREATE UNIQUE INDEX ${q(`${table}_key`)} ON ${q(table)} (${key.map(q).join(', ')})`
+  }
+
+  epochToTimestamp(expr: string): string {
+    return `datetime(${expr}, 'unixepoch')`
+  }
+
+  async begin(): Promise<void> {
+    this.#conn.exec('BEGIN IMMEDIATE')
+  }
+
+  async commit(): Promise<void> {
+    this.#conn.exec('COMMIT')
+  }
+
+  async rollback(): Promise<void> {
+    const db = this.#conn
+    if (db.inTransaction) db.exec('ROLLBACK')
+  }
+
+  async exec(sql: string): Promise<void> {
+    this.#conn.exec(sql)
+  }
+
+  async query(sql: string, params: readonly SqlValue[] = []): Promise<Record<string, unknown>[]> {
+    const s = this.#conn.prepare(placeholders(sql))
+    if (!s.reader) {
+      s.run(...params)
+      return []
+    }
+    return s.all(...params) as Record<string, unknown>[]
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.#conn.prepare(placeholders(sql)).run(...params).changes
+  }
+
+  #statement(id: string, sql: () => string): Statement {
+    let s = this.#statements.get(id)
+    if (!s) {
+      s = this.#conn.prepare(sql())
+      this.#statements.set(id, s)
+    }
+    return s
+  }
+
+  /** In order, one prepared statement per table layout: SQLite in-process needs no batching. */
+  async applyOps(ops: readonly RowOp[]): Promise<void> {
+    for (const op of ops) {
+      const l = op.layout
+      if (op.kind === 'put') {
+        const s = this.#statement(`put\0${l.table}\0${l.insertColumns.join(',')}`, () => {
+          const cols = l.insertColumns.map(q).join(', ')
+          return `INSERT OR REPLACE INTO ${q(l.table)} (${cols}) VALUES (${l.insertColumns.map(() => '?').join(', ')})`
+        })
+        s.run(...op.values, op.raw)
+      } else {
+        const s = this.#statement(
+          `del\0${l.table}\0${l.key.join(',')}`,
+          () => `DELETE FROM ${q(l.table)} WHERE ${l.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
+        )
+        s.run(...l.keyIndex.map((i) => op.values[i]))
+      }
+    }
+  }
+
+  async insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void> {
+    const s = this.#statement(
+      'unmapped',
+      () =>
+        `INSERT OR REPLACE INTO ${UNMAPPED_TABLE} (source, journal, "offset", op, table_name, version, fields, raw, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    for (const r of records) s.run(source, r.journal, r.offset, r.op, r.table, r.version, r.fields, r.raw, r.reason)
+  }
+
+  async bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void> {
+    const s = this.#statement(`bulk\0${table}\0${columns.map((c) => c.name).join(',')}`, () => {
+      return `INSERT INTO ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+    })
+    for (const row of rows) s.run(...row)
+  }
+
+  async bulkEnd(): Promise<void> {}
+
+  async addKeyKeepingLast(table: string, key: readonly string[]): Promise<number> {
+    const db = this.#conn
+    try {
+      db.exec(this.keyDdl(table, key))
+      return 0
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err
+    }
+    // A failed statement is undone alone; the transaction goes on. Rows were inserted in file order: rowid says which came last.
+    const k = key.map(q).join(', ')
+    const removed = db.prepare(`DELETE FROM ${q(table)} WHERE rowid NOT IN (SELECT MAX(rowid) FROM ${q(table)} GROUP BY ${k})`).run().changes
+    db.exec(this.keyDdl(table, key))
+    return removed
+  }
+}
+
+function sqliteType(declared: string): ColumnType {
+  const t = declared.toUpperCase()
+  return t.includes('INT') ? 'integer' : t.includes('BLOB') || t === '' ? 'bytes' : 'text'
+}

@@ -1,0 +1,439 @@
+import { Readable } from 'node:stream'
+import { jetstream, jetstreamManager, type Consumer, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
+import pRetry from 'p-retry'
+import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../../errors.js'
+import { connectNats, describeServers } from '../../jetstream/connect.js'
+import { readMessagePosition, type MessagePosition } from '../../jetstream/journal-message.js'
+import { JournalEntry, type EntryPosition, type FieldEncoding } from '../../journal/entry.js'
+import { isRetryable, retrySettings } from '../../retry.js'
+import { comparePositions, formatPosition, type JournalPosition } from '../../position.js'
+import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
+import { QuietTimer } from '../quiet-timer.js'
+import { subjectMatches } from '../../jetstream/subject-match.js'
+import { ensureConsumer } from './jetstream-consumer.js'
+
+export type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
+
+/** How long one pull waits for messages at the stream's end, ms; the server answers at once when it has some. */
+const PULL_EXPIRES_MS = 5000
+/** Heartbeats during a pull, so a dead connection is noticed within a few of them, ms. */
+const PULL_HEARTBEAT_MS = 1000
+/**
+ * A delivered message is kept to be acknowledged later when it ends a
+ * consistency point, and besides every this many messages (a filtered
+ * consumer may see no consistency point): the bound on what waits for a
+ * commit, and on how far acknowledgement may lag a commit.
+ */
+const ACK_EVERY = 256
+
+/** Most kept messages (ACK_EVERY apart or at consistency points) waiting for a commit. */
+const MAX_ACKABLES = 4096
+
+interface Ackable {
+  readonly end: JournalPosition
+  readonly msg: JsMsg
+}
+
+function mismatch(message: string): LogdaemonError {
+  return Object.assign(new LogdaemonError(ErrorCodes.JETSTREAM_MISMATCH, message), { retryable: false })
+}
+
+/**
+ * The journal as published by the `jetstream` listener, read back from a
+ * JetStream stream by a pull consumer: an object-mode Readable of
+ * {@link JournalEntry} with the same bytes and positions (`N/offset`,
+ * line) as the rotating source gave the publisher, `didRotate` on the first
+ * entry of each journal and `consistent` on consistency points.
+ *
+ * With a `durable` consumer, `commit(entry or position)` acknowledges every
+ * message up to it (AckPolicy All); a restart resumes after the last
+ * acknowledged message. Messages the server delivers again (after
+ * `ackWaitMs`) are dropped by stream sequence: each record comes once per
+ * run. Without a filter, a record that does not start where the previous
+ * one ended fails the stream with ERR_JETSTREAM_GAP.
+ *
+ * Backpressure: one pull of `batch` messages at a time, the next only when
+ * the consumer wants entries. Emits `quiet` (hadData) after `quietMs`
+ * without a message at the stream's end, and `rotate` when a journal ends.
+ */
+export class JetStreamJournalSource extends Readable {
+  readonly #options: JetStreamJournalSourceOptions
+  readonly #encoding: FieldEncoding
+  readonly #subject: string
+  readonly #filters: string[]
+  readonly #abort = new AbortController()
+  readonly #quiet: QuietTimer
+  #nc: NatsConnection | null = null
+  #jsm: JetStreamManager | null = null
+  #consumer: Consumer | null = null
+  #consumerName: string | null = null
+  #opening: Promise<JetStreamStart | null> | null = null
+  #start: JetStreamStart | null = null
+  #pumping = false
+  #more = true
+  /** Resolves the pull waiting for the consumer to want entries again. */
+  #wake: (() => void) | null = null
+  /** Consumer delivery sequence of the last message received, and whether one was received since open. */
+  #lastDseq = 0
+  #receivedAny = false
+  /** Stream sequence the consumer had delivered at open: what a previous run received and did not acknowledge ends there. */
+  #backlogTo = 0
+  /** Messages the consumer had to deliver at open (new ones plus the unacknowledged backlog): `untilEnd` stops after them. */
+  #pendingAtOpen = 0
+  /** Stream sequence of the last message handed out: anything at or below it is a redelivery. */
+  #lastSeq = 0
+  /** End of the last record handed out (or acknowledged before the start). */
+  #prev: JournalPosition | null = null
+  #ackables: Ackable[] = []
+  #lastDelivered: Ackable | null = null
+  #sinceAckable = 0
+  #committed: JournalPosition | null = null
+  #acked: JournalPosition | null = null
+  #entries = 0
+  #lastDataAt: Date | null = null
+
+  constructor(options: JetStreamJournalSourceOptions) {
+    super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
+    const o = (this.#options = { ...options })
+    this.#encoding = o.encoding ?? 'utf8'
+    this.#subject = o.subject ?? 'p4.journal'
+    this.#filters = o.filter === undefined ? [] : typeof o.filter === 'string' ? [o.filter] : [...o.filter]
+    this.#quiet = new QuietTimer(o.quietMs ?? 2000, (hadData) => this.emit('quiet', hadData))
+    if (o.signal?.aborted) process.nextTick(() => this.destroy())
+    else o.signal?.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  /** Where reading starts (null for an empty stream); known after `open()`. */
+  get start(): JetStreamStart | null {
+    return this.#start
+  }
+
+  /** What the status page shows. */
+  get status(): { committed: JournalPosition | null; acked: JournalPosition | null; position: JournalPosition | null; entries: number; lastDataAt: Date | null; live: null } {
+    return { committed: this.#committed, acked: this.#acked, position: this.#prev, entries: this.#entries, lastDataAt: this.#lastDataAt, live: null }
+  }
+
+  /**
+   * Connects, checks the stream, creates or finds the consumer and learns
+   * where reading starts. Reading calls it; call it first to fail early.
+   * Rejects with ERR_JETSTREAM_CONNECT or ERR_JETSTREAM_MISMATCH.
+   */
+  open(): Promise<JetStreamStart | null> {
+    this.#opening ??= this.#open()
+    return this.#opening
+  }
+
+  async #open(): Promise<JetStreamStart | null> {
+    const o = this.#options
+    await this.#connect()
+    const jsm = this.#jsm as JetStreamManager
+    const info = await pRetry(
+      async () => {
+        try {
+          return await jsm.streams.info(o.stream)
+        } catch (err) {
+          if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
+          const e = mismatch(`stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`)
+          throw Object.assign(e, { retryable: o.waitForStream === true })
+        }
+      },
+      {
+        ...retrySettings(o.retry),
+        signal: this.#abort.signal,
+        shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+        onFailedAttempt: ({ error, retriesLeft }) => {
+          if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
+        },
+      },
+    )
+    const name = await this.#ensureConsumer()
+    const ci = await jsm.consumers.info(o.stream, name)
+    const floor = ci.ack_floor.stream_seq
+    this.#pendingAtOpen = ci.num_pending + Math.max(0, ci.delivered.stream_seq - floor)
+    this.#backlogTo = ci.delivered.stream_seq
+    let start: JetStreamStart | null = null
+    if (floor > 0) {
+      const m = await jsm.streams.getMessage(o.stream, { seq: floor }).catch(() => null)
+      if (m) {
+        const p = readMessagePosition(m.header, `message ${m.seq} of stream ${o.stream}`)
+        this.#prev = { journal: p.journal, offset: p.offset + m.data.length }
+        this.#acked = this.#prev
+        let lines = 0
+        for (const b of m.data) if (b === 0x0a) lines++
+        start = { journal: p.journal, offset: p.offset + m.data.length, line: p.line === 0 ? 0 : p.line + lines, how: 'acked', seq: floor + 1 }
+      }
+      this.#lastSeq = floor
+    }
+    if (!start && info.state.messages > 0) {
+      const first = await jsm.streams.getMessage(o.stream, { seq: Math.max(floor + 1, info.state.first_seq) }).catch(() => null)
+      if (first) {
+        const p = readMessagePosition(first.header, `message ${first.seq} of stream ${o.stream}`)
+        start = { journal: p.journal, offset: p.offset, line: p.line, how: 'stream', seq: first.seq }
+      }
+    }
+    this.#start = start
+    this.#quiet.waiting()
+    this.emit('start', start)
+    return start
+  }
+
+  async #connect(): Promise<void> {
+    const o = this.#options
+    const nc = await connectNats(o, { ...(o.retry ? { retry: o.retry } : {}), signal: this.#abort.signal })
+    this.#nc = nc
+    this.#jsm = await jetstreamManager(nc)
+    if (this.destroyed) await nc.close()
+  }
+
+  /** The durable consumer (created when missing, checked when found), or a new ephemeral one. Returns its name. */
+  async #ensureConsumer(): Promise<string> {
+    const o = this.#options
+    const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
+    this.#consumerName = await ensureConsumer(this.#jsm as JetStreamManager, { stream: o.stream, filter, ...(o.durable !== undefined ? { durable: o.durable } : {}), ackWaitMs: o.ackWaitMs ?? 60_000 })
+    this.#consumer = await jetstream(this.#nc as NatsConnection).consumers.get(o.stream, this.#consumerName)
+    return this.#consumerName
+  }
+
+  /**
+   * `target` and every entry before it are done: with a durable consumer,
+   * the newest kept message at or before it is acknowledged, and with it
+   * every message before (AckPolicy All).
+   */
+  commit(target: JournalEntry | EntryPosition | JournalPosition): void {
+    const p: EntryPosition | JournalPosition = target instanceof JournalEntry ? target.position : target
+    if (p.journal === null) return
+    const pos = { journal: p.journal, offset: 'end' in p ? p.end : p.offset }
+    if (this.#committed && comparePositions(pos, this.#committed) <= 0) return
+    this.#committed = pos
+    if (this.#options.durable === undefined) return
+    let pick: Ackable | null = null
+    while (this.#ackables.length > 0 && comparePositions((this.#ackables[0] as Ackable).end, pos) <= 0) pick = this.#ackables.shift() as Ackable
+    const last = this.#lastDelivered
+    if (last && comparePositions(last.end, pos) <= 0 && (!pick || comparePositions(last.end, pick.end) > 0)) pick = last
+    if (!pick || (this.#acked && comparePositions(pick.end, this.#acked) <= 0)) return
+    try {
+      pick.msg.ack()
+    } catch {
+      // The connection is closed: not acknowledged, so delivered again next time (at-least-once).
+      return
+    }
+    this.#acked = pick.end
+  }
+
+  /** Makes sure the server has the acknowledgements sent so far (a round trip). */
+  async flushState(): Promise<void> {
+    const nc = this.#nc
+    if (nc && !nc.isClosed()) await nc.flush()
+  }
+
+  /** `for await` ends without an error when the source is destroyed without one. */
+  override async *[Symbol.asyncIterator](): AsyncGenerator<JournalEntry, undefined> {
+    try {
+      for await (const entry of super[Symbol.asyncIterator]()) yield entry as JournalEntry
+    } catch (err) {
+      if (!(this.destroyed && this.errored === null && isErrnoException(err) && err.code === 'ERR_STREAM_PREMATURE_CLOSE')) throw err
+    }
+    return undefined
+  }
+
+  override _read(): void {
+    this.#more = true
+    const wake = this.#wake
+    this.#wake = null
+    wake?.()
+    if (this.#pumping) return
+    this.#pumping = true
+    this.#pump().catch((err: unknown) => {
+      if (!this.destroyed) this.destroy(toError(err))
+    })
+  }
+
+  readonly #onAbort = (): void => {
+    this.destroy()
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#options.signal?.removeEventListener('abort', this.#onAbort)
+    this.#abort.abort()
+    this.#quiet.stop()
+    const nc = this.#nc
+    this.#nc = null
+    const closing = async (): Promise<void> => {
+      if (!nc || nc.isClosed()) return
+      // Acknowledgements already sent reach the server before the connection closes.
+      await nc.flush().catch(() => {})
+      await nc.close()
+    }
+    closing().then(
+      () => cb(err),
+      (e: unknown) => cb(err ?? toError(e)),
+    )
+  }
+
+  /** Pulls batches while the consumer wants entries; one pull failing is retried with backoff. */
+  async #pump(): Promise<void> {
+    try {
+      await this.open()
+      if (this.#options.untilEnd && this.#pendingAtOpen === 0) {
+        this.push(null)
+        return
+      }
+      // Delivered to a previous run and never acknowledged: the server would send them again only after the ack wait.
+      if (this.#backlogTo > this.#lastSeq) await this.#readMissing(this.#lastSeq + 1, this.#backlogTo)
+      const retry = retrySettings(this.#options.retry)
+      while (!this.destroyed && this.#more) {
+        await pRetry(() => this.#pullOnce(), {
+          ...retry,
+          signal: this.#abort.signal,
+          shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+          onFailedAttempt: ({ error, retriesLeft }) => {
+            if (!this.destroyed) this.emit('retry', { err: error, retriesLeft })
+          },
+        })
+      }
+    } catch (err) {
+      if (this.destroyed) return
+      throw err
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  /** One pull: up to `batch` messages, handed out as they arrive; returns early when the buffer is full. */
+  async #pullOnce(): Promise<void> {
+    const consumer = this.#consumer as Consumer
+    const batch = this.#options.batch ?? 256
+    const messages = await consumer.fetch({ max_messages: batch, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
+    let got = 0
+    try {
+      for await (const m of messages) {
+        if (this.destroyed) return
+        got++
+        await this.#deliver(m)
+        if (m.info.pending === 0) {
+          this.#quiet.waiting()
+          if (this.#options.untilEnd) {
+            this.push(null)
+            this.#more = false
+            return
+          }
+        }
+        // The rest of this pull waits in the client (at most `batch`); the next pull waits for `_read`.
+        if (!this.#more) await this.#wanted()
+      }
+    } finally {
+      messages.stop()
+    }
+    if (got === 0) {
+      this.#quiet.waiting()
+      if (this.#options.untilEnd) {
+        this.push(null)
+        this.#more = false
+      }
+    }
+  }
+
+  /** Resolves when the consumer wants entries again (or the stream is destroyed). */
+  #wanted(): Promise<void> {
+    if (this.#more || this.destroyed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.off('close', done)
+        resolve()
+      }
+      this.#wake = done
+      this.once('close', done)
+    })
+  }
+
+  /**
+   * A message from the pull. Messages before it that this run has not seen
+   * (delivered to a process that died, or lost with a connection) would come
+   * again only after the consumer's ack wait, out of order: they are read
+   * from the stream directly first, and dropped when they come again.
+   */
+  async #deliver(m: JsMsg): Promise<void> {
+    const seq = m.info.streamSequence
+    const dseq = m.info.deliverySequence
+    const jumped = !this.#receivedAny || dseq > this.#lastDseq + 1 || this.#filters.length === 0
+    this.#receivedAny = true
+    this.#lastDseq = Math.max(this.#lastDseq, dseq)
+    if (seq <= this.#lastSeq) return // delivered again after the ack wait: already handed out
+    if (jumped && seq > this.#lastSeq + 1) await this.#readMissing(this.#lastSeq + 1, seq - 1)
+    if (this.destroyed) return
+    this.#hand(seq, m.subject, m.headers, m.data, m)
+  }
+
+  /** Reads stream messages `from`..`to` directly and hands out those the consumer would deliver. */
+  async #readMissing(from: number, to: number): Promise<void> {
+    const o = this.#options
+    const jsm = this.#jsm as JetStreamManager
+    const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
+    for (let seq = from; seq <= to && !this.destroyed; seq++) {
+      if (!this.#more) await this.#wanted()
+      const m = await jsm.streams.getMessage(o.stream, { seq })
+      if (!m || !subjectMatches(filter, m.subject)) continue
+      this.#hand(m.seq, m.subject, m.header, m.data, null)
+    }
+  }
+
+  #hand(seq: number, subject: string, headers: MsgHdrs | undefined, data: Uint8Array, msg: JsMsg | null): void {
+    const where = `message ${seq} of stream ${this.#options.stream}`
+    const p = readMessagePosition(headers, where)
+    const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    this.#lastSeq = seq
+    if (this.#filters.length > 1 && !this.#filters.some((f) => subjectMatches(f, subject))) {
+      this.#keep(msg, p, raw.length, false)
+      return
+    }
+    this.#check(p, where)
+    const prev = this.#prev
+    const e = new JournalEntry(raw, { journal: p.journal, offset: p.offset, end: p.offset + raw.length, line: p.line }, { encoding: this.#encoding })
+    e.consistent = p.consistent
+    e.didRotate = prev ? p.journal !== prev.journal : p.journalEnd !== null
+    if (e.didRotate) {
+      const from = prev?.journal ?? p.journalEnd?.journal ?? p.journal - 1
+      this.emit('rotate', { from, to: p.journal, mode: 'stream', at: new Date() })
+    }
+    this.#keep(msg, p, raw.length, p.consistent)
+    this.#entries++
+    this.#lastDataAt = new Date()
+    this.#quiet.data()
+    this.#more = this.push(e)
+  }
+
+  /** Without a filter, each record starts where the previous one ended (or at 0 of the next journal). */
+  #check(p: MessagePosition, where: string): void {
+    const prev = this.#prev
+    if (prev && this.#filters.length === 0) {
+      const follows = p.journal === prev.journal ? p.offset === prev.offset : p.journal === prev.journal + 1 && p.offset === 0
+      if (!follows) {
+        throw Object.assign(
+          new LogdaemonError(
+            ErrorCodes.JETSTREAM_GAP,
+            `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}: the stream lacks records ` +
+              '(removed by limits, purged, or published by another daemon). Rebuild the consumers from a checkpoint, or republish the journals into a new stream',
+            { journal: p.journal, offset: p.offset, line: p.line },
+          ),
+          { retryable: false },
+        )
+      }
+    }
+  }
+
+  /** Remembers a message to acknowledge at a later commit (bounded: see ACK_EVERY and MAX_ACKABLES). */
+  #keep(m: JsMsg | null, p: MessagePosition, length: number, consistent: boolean): void {
+    const end = { journal: p.journal, offset: p.offset + length }
+    this.#prev = end
+    if (this.#options.durable === undefined || m === null) return
+    const a = { end, msg: m }
+    this.#lastDelivered = a
+    if (consistent || ++this.#sinceAckable >= ACK_EVERY) {
+      this.#sinceAckable = 0
+      this.#ackables.push(a)
+      // Without commits (a consumer that never commits) the oldest go: acknowledgement gets coarser, never wrong.
+      if (this.#ackables.length > MAX_ACKABLES) this.#ackables.splice(0, this.#ackables.length >> 1)
+    }
+  }
+}

@@ -1,0 +1,53 @@
+import type { FieldEncoding } from '../../journal/entry.js'
+import type { NatsConnectionOptions } from '../../jetstream/connection-options.js'
+import type { RetryOptions } from '../../retry.js'
+import type { JournalPosition } from '../../position.js'
+
+/** Options of {@link JetStreamJournalSource}. */
+export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
+  /** The stream the `jetstream` listener publishes into. */
+  stream: string
+  /** The subject prefix the listener publishes under. Default `p4.journal`. */
+  subject?: string
+  /**
+   * The durable pull consumer: created when missing (from the stream's
+   * first message), resumed where its acknowledgements left off otherwise.
+   * Without one, an ephemeral consumer reads the stream from its start and
+   * nothing is acknowledged (`logdaemon-cat --jetstream`).
+   */
+  durable?: string
+  /**
+   * Only messages under these subjects (wildcards allowed), e.g.
+   * `p4.journal.pv.db.rev`. One filter is the consumer's; several are
+   * applied by the source (a 2.9 server has one filter per consumer).
+   */
+  filter?: string | readonly string[]
+  /** Wait (with `retry`'s backoff) for a stream that does not exist yet, instead of failing at once. The daemon does. */
+  waitForStream?: boolean
+  /** End the stream once the messages there at open are read (`logdaemon-cat --jetstream`), instead of following. */
+  untilEnd?: boolean
+  /** How entries decode field bytes. Default utf8. */
+  encoding?: FieldEncoding
+  /** Emit `quiet` after this many ms without a new message at the stream's end, and again every as long. Default 2000. */
+  quietMs?: number
+  /** Messages asked for in one pull (and so the most held beyond the Readable's buffer). Default 256. */
+  batch?: number
+  /** How long the server waits for an acknowledgement before delivering again, ms (a durable consumer it creates). Default 60000. */
+  ackWaitMs?: number
+  /** Backoff of the connection and of pulls that fail (p-retry). Default: the listeners' retry defaults. */
+  retry?: RetryOptions
+  /** Readable buffer in entries. Default 16. */
+  highWaterMark?: number
+  /** Aborting ends the stream like `destroy()`. */
+  signal?: AbortSignal
+}
+
+/** Where the source starts: after the consumer's acknowledged floor. */
+export interface JetStreamStart extends JournalPosition {
+  /** Line of the byte at `offset`, or 0 when unknown. */
+  readonly line: number
+  /** `acked`: after the durable consumer's last acknowledged record; `stream`: the stream's first record. */
+  readonly how: 'acked' | 'stream'
+  /** Stream sequence of the first message to read. */
+  readonly seq: number
+}

@@ -1,0 +1,162 @@
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { transactions, tick } from '../helpers/entries.js'
+
+/**
+ * `logdaemon run` and the process: a listener that never settles, a second
+ * signal, SIGHUP, process.exit from a listener. Every exit has a log line
+ * and a documented code (docs/operations.md).
+ */
+
+const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon.js', import.meta.url))
+const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
+
+/** A listener module: `mode` hang (listen never settles, holds no handle), exit (calls process.exit(7)), or ok. */
+const LISTENER = `
+export default function create(options) {
+  let n = 0
+  return {
+    name: 'test',
+    isHandled: () => true,
+    listen() {
+      n++
+      if (n === 1) process.stderr.write('listen called\\n')
+      if (options.mode === 'hang') return new Promise(() => {})
+      if (options.mode === 'exit' && n === 3) process.exit(7)
+    },
+    noData() {},
+    close() {},
+  }
+}
+`
+
+interface Run {
+  child: ChildProcess
+  exited: Promise<number | null>
+  stderr: () => string
+  /** Resolves once the log (stderr, or `logFile`) has a line whose msg matches. */
+  logged: (re: RegExp, logFile?: string) => Promise<void>
+}
+
+function setup(dir: string, mode: string, extra: Record<string, unknown> = {}): string {
+  mkdirSync(join(dir, 'root'), { recursive: true })
+  writeFileSync(join(dir, 'root', 'journal'), transactions(5, 1).bytes)
+  writeFileSync(join(dir, 'listener.mjs'), LISTENER)
+  const config = join(dir, 'logdaemon.json')
+  writeFileSync(
+    config,
+    JSON.stringify({
+      server: { root: 'root' },
+      from: 1,
+      quietMs: 100,
+      status: false,
+      listeners: [{ type: 'module', module: './listener.mjs', name: 'test', options: { mode } }],
+      ...extra,
+    }),
+  )
+  return config
+}
+
+function run(config: string, dir: string): Run {
+  const child = spawn(process.execPath, [BIN, 'run', '-c', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const logged = async (re: RegExp, logFile?: string): Promise<void> => {
+    for (;;) {
+      const text = logFile ? (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '') : err
+      if (messages(text).some((m) => re.test(m))) return
+      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode} before logging ${re}:\n${err}`)
+      await tick(20)
+    }
+  }
+  return { child, exited, stderr: () => err, logged }
+}
+
+/** The `msg` of each pino line (and the plain `logdaemon: …` lines as they are). */
+function messages(text: string): string[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return String((JSON.parse(l) as { msg?: unknown }).msg)
+      } catch {
+        return l
+      }
+    })
+}
+
+t.test('a listener that never settles, status page off: no silent exit 13; SIGTERM ends after stopTimeoutMs with exit 1 and says what it waited on', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const r = run(setup(dir, 'hang', { stopTimeoutMs: 500 }), dir)
+  await r.logged(/^listen called$/)
+  // Before the fix Node ended here with code 13 (an unsettled top-level await): the process had nothing to wait on.
+  await tick(300)
+  t.equal(r.child.exitCode, null, 'still running while the listener hangs')
+  r.child.kill('SIGTERM')
+  t.equal(await r.exited, 1)
+  const msgs = messages(r.stderr())
+  t.ok(msgs.some((m) => /^SIGTERM: stopping gracefully/.test(m)), 'the signal is logged')
+  t.ok(
+    msgs.some((m) => /stop did not finish within stopTimeoutMs \(500 ms\): waited on listener "test" in listen \(entry at 1\/0\)/.test(m)),
+    'says which listener call it waited on',
+  )
+  t.equal(msgs.at(-1), 'exiting with code 1', 'the last line says the exit code')
+})
+
+t.test('a second SIGTERM exits at once with 1, logged', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const r = run(setup(dir, 'hang', { stopTimeoutMs: 3_600_000 }), dir)
+  await r.logged(/^listen called$/)
+  r.child.kill('SIGTERM')
+  await r.logged(/^SIGTERM: stopping gracefully/)
+  r.child.kill('SIGTERM')
+  t.equal(await r.exited, 1)
+  const msgs = messages(r.stderr())
+  t.ok(msgs.some((m) => /^SIGTERM again: stopping at once/.test(m)))
+  t.ok(msgs.some((m) => /stopped at once by a second signal while waiting on listener "test" in listen/.test(m)))
+  t.equal(msgs.at(-1), 'exiting with code 1')
+})
+
+t.test('process.exit from a listener is logged with its caller', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const r = run(setup(dir, 'exit'), dir)
+  t.equal(await r.exited, 7, 'the code the listener chose')
+  const lines = r
+    .stderr()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg: string; stack?: string; exitCode?: number })
+  const line = lines.find((l) => /^process\.exit\(7\) was called while the daemon was running/.test(l.msg))
+  t.ok(line, 'logged')
+  t.match(line?.stack, /listener\.mjs/, 'with the stack that names the listener module')
+})
+
+t.test('SIGHUP reopens log.file (logrotate) and does not stop the daemon; without log.file it is logged and ignored', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const log = join(dir, 'logs', 'logdaemon.log')
+  const r = run(setup(dir, 'ok', { log: { level: 'info', file: 'logs/logdaemon.log' } }), dir)
+  await r.logged(/^reading from 1\/0/, log)
+  renameSync(log, `${log}.1`) // what logrotate does
+  r.child.kill('SIGHUP')
+  await r.logged(/^SIGHUP: log file reopened$/, log)
+  t.equal(r.child.exitCode, null, 'still running')
+  t.match(readFileSync(`${log}.1`, 'utf8'), /reading from 1\/0/, 'the old lines stay in the rotated file')
+  r.child.kill('SIGTERM')
+  t.equal(await r.exited, 0)
+  t.match(readFileSync(log, 'utf8'), /"msg":"exiting with code 0"/, 'and the later lines go to the new file')
+
+  const dir2 = join(dir, 'no-log-file')
+  mkdirSync(dir2)
+  const r2 = run(setup(dir2, 'ok'), dir2)
+  await r2.logged(/^reading from 1\/0/)
+  r2.child.kill('SIGHUP')
+  await r2.logged(/^SIGHUP: no log file to reopen/)
+  t.equal(r2.child.exitCode, null, 'still running')
+  r2.child.kill('SIGTERM')
+  t.equal(await r2.exited, 0)
+})

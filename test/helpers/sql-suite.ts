@@ -1,0 +1,248 @@
+/**
+ * The sql listener's behaviour, the same for every database: the test
+ * files sql-sqlite.ts and sql-postgres.ts run it against a fresh database
+ * made by `fresh()`.
+ */
+import type { Test } from 'tap'
+import { ErrorCodes } from '../../lib/errors.js'
+import type { JournalEntry } from '../../lib/journal/entry.js'
+import type { RecordSpec } from '../../lib/journal/encoder.js'
+import { SqlListener, optionsSchema } from '../../lib/listeners/builtin/sql/sql.js'
+import { parseSqlUrl } from '../../lib/listeners/builtin/sql/sql-url.js'
+import { entriesOf } from './entries.js'
+import { dumpReplica, rowsOf } from './sql-replica.js'
+
+export type Fresh = (t: Test) => Promise<string>
+
+const listener = (url: string, options: Record<string, unknown> = {}) => new SqlListener(optionsSchema.parse({ url, ...options }), parseSqlUrl(url))
+
+/** Feeds entries and syncs after every consistent one, as the daemon does. */
+async function feed(l: SqlListener, entries: readonly JournalEntry[], sync = true): Promise<void> {
+  for (const e of entries) {
+    await l.listen(e)
+    if (sync && e.consistent) await l.sync({ journal: e.position.journal as number, offset: e.position.end })
+  }
+}
+
+const rev = (file: string, rev: number, action: number, change: number): RecordSpec => ({
+  op: 'pv',
+  version: 9,
+  table: 'db.rev',
+  fields: [file, rev, 0, action, change, 1611008050, 1611008000, 'D41D8CD98F00B204E9800998ECF8427E', 12, 0, 1, file, `1.${change}`, 0],
+})
+const change2 = (n: number, desc: string, status = 1): RecordSpec => ({
+  op: 'pv',
+  version: 2,
+  table: 'db.change',
+  fields: [n, n, 'ws', 'alice', 1611008050, status, desc.slice(0, 31), '//depot/...'],
+})
+const change6 = (n: number, desc: string, status = 1): RecordSpec => ({
+  op: 'pv',
+  version: 6,
+  table: 'db.change',
+  fields: [n, n, 'ws', 'bob', 1611008060, status, desc.slice(0, 31), '//depot/...', '', '', 1611008060, 1611008060, '//stream/main'],
+})
+const desc = (n: number, text: string): RecordSpec => ({ op: 'pv', version: 0, table: 'db.desc', fields: [n, text] })
+const ex = (pid = 42): RecordSpec => ({ op: 'ex', fields: [pid, 1611008050] })
+
+export function suite(t: Test, fresh: Fresh): void {
+  t.test('maps tables and columns, applies put and delete by key, commits the position', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([
+      rev('//depot/a.c', 1, 0, 10),
+      rev('//depot/b.c', 1, 0, 10),
+      change2(10, 'first change'),
+      desc(10, 'first change\nwith a second line and an @ sign'),
+      ex(),
+      rev('//depot/a.c', 2, 1, 11),
+      { op: 'dv', version: 9, table: 'db.rev', fields: rev('//depot/b.c', 1, 0, 10).fields },
+      { op: 'pv', version: 1, table: 'db.counters', fields: ['change', '11'] },
+      { op: 'rv', version: 1, table: 'db.counters', fields: ['change', '12'] },
+      ex(),
+    ])
+    const l = listener(url)
+    await l.open()
+    await feed(l, entries)
+    await l.close()
+    const revs = await rowsOf(url, 'SELECT depot_file, depot_rev, action, change, lbr_is_lazy FROM rev ORDER BY depot_file, depot_rev')
+    t.same(
+      revs.map((r) => [r.depot_file, String(r.depot_rev), String(r.action), String(r.change), String(r.lbr_is_lazy)]),
+      [
+        ['//depot/a.c', '1', '0', '10', '1'],
+        ['//depot/a.c', '2', '1', '11', '1'],
+      ],
+      'db.rev → rev, depotFile → depot_file; the dv removed b.c',
+    )
+    t.same(
+      (await rowsOf(url, 'SELECT name, value FROM counters')).map((r) => [r.name, r.value]),
+      [['change', '12']],
+      'rv replaced the pv by key',
+    )
+    const changes = await rowsOf(url, 'SELECT * FROM changes')
+    t.equal(changes.length, 1)
+    t.match(changes[0], { change: /^10$/, user: 'alice', client: 'ws', status: 'submitted', description: 'first change\nwith a second line and an @ sign' })
+    const date = changes[0]?.date
+    t.match(date instanceof Date ? date.toISOString() : String(date), /^2021-01-18.\d\d:\d\d:\d\d/, 'date as a timestamp (UTC)')
+    const files = await rowsOf(url, 'SELECT change, depot_file, rev, action FROM change_files ORDER BY depot_file, rev')
+    t.same(
+      files.map((r) => [String(r.change), r.depot_file, String(r.rev), r.action]),
+      [
+        ['10', '//depot/a.c', '1', 'add'],
+        ['11', '//depot/a.c', '2', 'edit'],
+      ],
+    )
+    const dump = await dumpReplica(url)
+    t.same(dump.logdaemon_position, [`1/${entries.at(-1)!.position.end}`])
+    t.equal(l.position, null, 'closed: no position')
+  })
+
+  t.test('a replay after a restart is skipped; nothing is applied twice', async (t) => {
+    const url = await fresh(t)
+    const specs: RecordSpec[] = []
+    for (let i = 0; i < 20; i++) specs.push(rev(`//depot/f${i}`, 1, 0, 100 + i), { op: 'pv', version: 7, table: 'db.bogus', fields: ['x'] }, ex())
+    const { entries } = entriesOf(specs, 7)
+    const once = await fresh(t)
+    let l = listener(once)
+    await feed(l, entries)
+    await l.close()
+    l = listener(url)
+    await feed(l, entries.slice(0, 30))
+    await l.close()
+    l = listener(url)
+    await feed(l, entries.slice(12)) // the daemon resumes from an older commit
+    await l.close()
+    t.same(await dumpReplica(url), await dumpReplica(once))
+    t.equal((await rowsOf(url, 'SELECT COUNT(*) AS n FROM logdaemon_unmapped')).map((r) => Number(r.n))[0], 20, 'each unmapped record once')
+  })
+
+  t.test('work after the last sync is rolled back at close (a crash between two consistency points)', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(), rev('//depot/b', 1, 0, 2)], 3)
+    const l = listener(url, { batchRows: 1 }) // the second rev is written into the open transaction
+    await feed(l, entries)
+    await l.close()
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file),
+      ['//depot/a'],
+    )
+    t.same((await dumpReplica(url)).logdaemon_position, [`3/${entries[1]!.position.end}`])
+  })
+
+  t.test('a sync for a point the listener has passed (the chain writes ahead): whole transactions, nothing dropped', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(1), rev('//depot/b', 1, 0, 2), rev('//depot/c', 1, 0, 2), ex(2)], 3)
+    const [a, ex1, b, c, ex2] = entries as [JournalEntry, JournalEntry, JournalEntry, JournalEntry, JournalEntry]
+    const at = (e: JournalEntry) => ({ journal: 3, offset: e.position.end })
+    let l = listener(url)
+    for (const e of [a, ex1, b]) await l.listen(e)
+    await l.sync(at(ex1))
+    t.same((await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file), ['//depot/a'], 'the open transaction is not committed')
+    await l.close()
+    // A restart: the daemon resumes before the database's position; its first sync is for a point the database has.
+    l = listener(url)
+    for (const e of [a, ex1, b, c]) await l.listen(e)
+    await l.sync(at(ex1))
+    await l.listen(ex2)
+    await l.sync(at(ex2))
+    await l.close()
+    t.same((await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file), ['//depot/a', '//depot/b', '//depot/c'])
+    t.same((await dumpReplica(url)).logdaemon_position, [`3/${ex2.position.end}`])
+  })
+
+  t.test('entries that do not continue the position are refused: ERR_SQL_GAP', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(), rev('//depot/b', 1, 0, 2), ex()], 3)
+    let l = listener(url)
+    await t.rejects(async () => feed(l, entries.slice(2)), { code: ErrorCodes.SQL_GAP }, 'no position: must start at a journal beginning')
+    await l.close()
+    l = listener(url)
+    await feed(l, entries.slice(0, 2))
+    await l.close()
+    const later = entriesOf([rev('//depot/c', 1, 0, 3), ex()], 5).entries
+    l = listener(url)
+    await t.rejects(async () => feed(l, later), { code: ErrorCodes.SQL_GAP }, 'journal 4 is missing')
+    await l.close()
+    l = listener(url)
+    await feed(l, entriesOf([rev('//depot/c', 1, 0, 3), ex()], 4).entries)
+    await l.close()
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file),
+      ['//depot/a', '//depot/c'],
+      'the next journal continues',
+    )
+  })
+
+  t.test('a newer table version adds columns with ALTER TABLE; older rows keep NULL there', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([change2(1, 'old'), desc(1, 'old'), ex(), change6(2, 'new'), change2(3, 'old again'), ex(), change6(1, 'rewritten'), ex()], 1)
+    const l = listener(url)
+    await feed(l, entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT change, "user", stream, importer FROM change ORDER BY change')
+    t.same(
+      rows.map((r) => [String(r.change), r.user, r.stream ?? null, r.importer ?? null]),
+      [
+        ['1', 'bob', '//stream/main', ''],
+        ['2', 'bob', '//stream/main', ''],
+        ['3', 'alice', null, null],
+      ],
+    )
+    t.equal((await rowsOf(url, 'SELECT * FROM changes')).length, 3, 'the view still works')
+  })
+
+  t.test('bytes that are not valid UTF-8 are kept in logdaemon_raw; valid rows have NULL there', async (t) => {
+    const url = await fresh(t)
+    const bad = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x00, 0x21]) // "caf\xe9\0!": Windows-1252 é, then a NUL
+    const { entries, bytes } = entriesOf([desc(1, 'plain'), { op: 'pv', version: 0, table: 'db.desc', fields: [2, bad] }, ex()], 1)
+    const l = listener(url)
+    await feed(l, entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT desc_key, description, logdaemon_raw FROM "desc" ORDER BY desc_key')
+    t.equal(rows[0]?.logdaemon_raw, null)
+    t.equal(rows[1]?.description, 'caf\uFFFD\uFFFD!')
+    t.same(Buffer.from(rows[1]?.logdaemon_raw as Uint8Array), bytes.subarray(entries[1]!.position.offset, entries[1]!.position.end), 'the exact record bytes')
+    const latin = await fresh(t)
+    const l2 = listener(latin, { encoding: 'latin1' })
+    await feed(l2, entries)
+    await l2.close()
+    const r2 = await rowsOf(latin, 'SELECT description, logdaemon_raw FROM "desc" WHERE desc_key = 2')
+    t.equal(r2[0]?.description, 'café\uFFFD!', 'latin1: é decodes; only the NUL needs the raw bytes')
+    t.not(r2[0]?.logdaemon_raw, null)
+  })
+
+  t.test('records without a documented layout go to logdaemon_unmapped; tables filter', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf(
+      [
+        { op: 'pv', version: 99, table: 'db.rev', fields: ['//depot/x', 1] },
+        rev('//depot/y', 'one' as unknown as number, 0, 1),
+        { op: 'pv', version: 3, table: 'db.have', fields: ['//ws/a', '//depot/a', 1, 0, 0] },
+        { op: 'pv', version: 1, table: 'db.counters', fields: ['journal', '4'] },
+        ex(),
+      ],
+      2,
+    )
+    const l = listener(url, { exclude: ['db.have*'] })
+    await feed(l, entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT journal, "offset", op, table_name, version, fields, reason FROM logdaemon_unmapped ORDER BY "offset"')
+    t.equal(rows.length, 2)
+    t.match(rows[0], { op: 'pv', table_name: 'db.rev', fields: '["//depot/x","1"]', reason: /no documented layout/ })
+    t.match(rows[1], { table_name: 'db.rev', reason: /depot_rev is not a 64-bit integer/ })
+    const tables = (await rowsOf(url, 'SELECT table_name FROM logdaemon_tables ORDER BY table_name')).map((r) => r.table_name)
+    t.same(tables, ['counters'], 'db.have excluded; no table for unmapped records')
+  })
+
+  t.test('a second writer is detected: ERR_SQL_CONFLICT', async (t) => {
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(), rev('//depot/b', 1, 0, 2), ex()], 1)
+    const a = listener(url)
+    const b = listener(url)
+    await a.open()
+    await b.open()
+    await feed(a, entries.slice(0, 2))
+    await t.rejects(async () => feed(b, entries.slice(0, 2)), { code: ErrorCodes.SQL_CONFLICT })
+    await a.close()
+    await b.close()
+  })
+}

@@ -1,0 +1,144 @@
+import t from 'tap'
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
+import { connect, headers } from '@nats-io/transport-node'
+import { JetStreamListener } from '../../../lib/listeners/builtin/jetstream/jetstream.js'
+import { optionsSchema } from '../../../lib/listeners/builtin/jetstream/jetstream-options.js'
+import type { JournalEntry } from '../../../lib/journal/entry.js'
+import { JetStreamJournalSource, type JetStreamJournalSourceOptions } from '../../../lib/source/jetstream/jetstream-journal-source.js'
+import { transactions } from '../../helpers/entries.js'
+import { natsSkip, startNats, type NatsServer } from '../../helpers/nats.js'
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+
+/** Journal 4 (30 transactions) then journal 5 (10), published once into stream S. */
+async function publishJournals(server: NatsServer): Promise<JournalEntry[]> {
+  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
+  await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+  const four = transactions(30, 4).entries
+  const five = transactions(10, 5).entries
+  ;(five[0] as JournalEntry).didRotate = true
+  const all = [...four, ...five]
+  for (const e of all) await l.listen(e)
+  await l.sync({ journal: 5, offset: (all.at(-1) as JournalEntry).position.end })
+  await l.close()
+  return all
+}
+
+async function take(source: JetStreamJournalSource, n: number): Promise<JournalEntry[]> {
+  const out: JournalEntry[] = []
+  if (n === 0) return out
+  for await (const e of source) {
+    out.push(e)
+    if (out.length === n) break
+  }
+  return out
+}
+
+function sourceFor(server: NatsServer, extra: Partial<JetStreamJournalSourceOptions> = {}): JetStreamJournalSource {
+  // The iterator's break destroys the source: keep it open with destroyOnReturn false where needed.
+  return new JetStreamJournalSource({ servers: server.url, stream: 'S', quietMs: 200, ...extra })
+}
+
+t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const published = await publishJournals(server)
+
+  t.test('entries come back with their bytes, positions, didRotate and consistent; commit acks; a restart resumes after it', async (t) => {
+    const first = sourceFor(server, { durable: 'mirror' })
+    t.same(await first.open(), { journal: 4, offset: 0, line: 1, how: 'stream', seq: 1 }, 'a new consumer starts at the stream start')
+    const got: JournalEntry[] = []
+    for await (const e of first.iterator({ destroyOnReturn: false })) {
+      got.push(e as JournalEntry)
+      if (got.length === 70) break
+    }
+    for (const [i, e] of got.entries()) {
+      const want = published[i] as JournalEntry
+      if (!e.raw.equals(want.raw) || e.position.offset !== want.position.offset || e.position.journal !== want.position.journal || e.position.line !== want.position.line || e.position.end !== want.position.end) {
+        t.fail(`entry ${i} differs`)
+      }
+      if (e.consistent !== want.consistent) t.fail(`entry ${i}: consistent ${e.consistent}`)
+    }
+    t.equal(got.filter((e) => e.didRotate).length, 1, 'one rotation')
+    t.equal(got[60]?.didRotate, true, 'on the first entry of journal 5')
+    // Commit after the 40th entry (a consistency point), read on (unacknowledged), then stop.
+    first.commit(got[39] as JournalEntry)
+    await first.flushState()
+    first.destroy()
+    await new Promise((resolve) => first.once('close', resolve))
+
+    const second = sourceFor(server, { durable: 'mirror' })
+    const start = await second.open()
+    t.same(start, { journal: 4, offset: (published[39] as JournalEntry).position.end, line: (published[40] as JournalEntry).position.line, how: 'acked', seq: 41 }, 'resumes after the acknowledged record')
+    const rest = await take(second, published.length - 40)
+    t.same(
+      rest.map((e) => `${e.position.journal}/${e.position.offset}`),
+      published.slice(40).map((e) => `${e.position.journal}/${e.position.offset}`),
+      'the records after it, once each, in order (those delivered before the restart are read again)',
+    )
+    t.equal(rest[20]?.didRotate, true)
+  })
+
+  t.test('quiet at the stream end, and what comes later', async (t) => {
+    const s = sourceFor(server, { durable: 'q' })
+    await take(s, 0)
+    const it = s.iterator({ destroyOnReturn: false })
+    for (let i = 0; i < published.length; i++) await it.next()
+    const quiet = await new Promise<boolean>((resolve) => s.once('quiet', resolve))
+    t.equal(quiet, true, 'quiet (hadData) once caught up')
+    s.destroy()
+  })
+
+  t.test('filters: one on the consumer, several in the source; without a durable nothing is acknowledged', async (t) => {
+    const one = sourceFor(server, { filter: 'p4.journal.ex' })
+    const exs = await take(one, 40)
+    t.ok(exs.every((e) => e.op === 'ex'), 'only ex records')
+    const both = sourceFor(server, { filter: ['p4.journal.pv.>', 'p4.journal.ex'] })
+    const all = await take(both, published.length)
+    t.equal(all.length, published.length)
+    const pvs = sourceFor(server, { filter: ['p4.journal.pv.db.counters', 'p4.journal.nothing'] })
+    const got = await take(pvs, 40)
+    t.ok(got.every((e) => e.op === 'pv' && e.table === 'db.counters'), 'only pv records of db.counters')
+  })
+
+  t.test('a durable consumer with another filter, a missing stream', async (t) => {
+    const other = sourceFor(server, { durable: 'mirror', filter: 'p4.journal.ex' })
+    await t.rejects(other.open(), { code: 'ERR_JETSTREAM_MISMATCH', message: /filters/ })
+    other.destroy()
+    const missing = sourceFor(server, { stream: 'NOPE', durable: 'x' })
+    await t.rejects(missing.open(), { code: 'ERR_JETSTREAM_MISMATCH', message: /does not exist/ })
+    missing.destroy()
+  })
+
+  t.test('a hole in the stream, a foreign message, an empty stream, an abort', async (t) => {
+    const nc = await connect({ servers: server.url })
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    await jsm.streams.add({ name: 'H', subjects: ['h.j.>'], storage: StorageType.File })
+    await jsm.streams.add({ name: 'E', subjects: ['e.j.>'], storage: StorageType.File })
+    const put = async (subject: string, position: string | null, data: string) => {
+      const h = headers()
+      if (position) h.set('Logdaemon-Position', position)
+      await js.publish(subject, data, { headers: h })
+    }
+    await put('h.j.ex', '1/0', '@ex@ 1 2\n')
+    await put('h.j.ex', '1/100', '@ex@ 1 2\n')
+    const gap = sourceFor(server, { stream: 'H', subject: 'h.j' })
+    await t.rejects(take(gap, 2), { code: 'ERR_JETSTREAM_GAP', message: /starts at 1\/100, but the record before it ended at 1\/9/ })
+    await jsm.streams.purge('H')
+    await put('h.j.ex', null, 'hello\n')
+    const foreign = sourceFor(server, { stream: 'H', subject: 'h.j' })
+    await t.rejects(take(foreign, 1), { code: 'ERR_JETSTREAM_MISMATCH', message: /no Logdaemon-Position header/ })
+
+    const empty = sourceFor(server, { stream: 'E', subject: 'e.j', untilEnd: true })
+    t.equal(await empty.open(), null, 'an empty stream has no start')
+    t.same(await take(empty, 1000), [], 'untilEnd: an empty stream ends at once')
+
+    const abort = new AbortController()
+    const waiting = sourceFor(server, { stream: 'E', subject: 'e.j', durable: 'w', signal: abort.signal })
+    const read = take(waiting, 1)
+    setTimeout(() => abort.abort(), 300)
+    t.same(await read, [], 'an abort ends a source waiting at the stream end')
+    await nc.close()
+  })
+})

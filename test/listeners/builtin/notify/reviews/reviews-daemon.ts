@@ -138,17 +138,17 @@ t.test('each reviewer gets each matching change once, never their own', { skip: 
   t.match(none.stderr, /change 999999999 was not submitted in the journals on disk/)
 })
 
-t.test('kill -9 at random points: every pair delivered, repeats carry the same Message-ID', { skip: binSkip }, async (t) => {
+t.test('kill -9 at random points: every pair delivered, repeats carry the same Message-ID', { skip: binSkip, timeout: 280_000 }, async (t) => {
   t.comment(`seed ${seed}`)
   const rng = new Random(seed + 1)
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())
   const { dir, config, sim, expected } = await setup(t, smtp)
   const writing = new AbortController()
-  const writer = sim.run({ intervalMs: 5, rotateEveryMs: 500, signal: writing.signal, restartNote: false, onAppend: (a) => expected.add(a.batch) })
+  const writer = sim.run({ intervalMs: 25, rotateEveryMs: 500, signal: writing.signal, restartNote: false, onAppend: (a) => expected.add(a.batch) })
   for (let i = 0; i < 5; i++) {
     const run = start(config, dir)
-    await tick(rng.int(200, 2000))
+    await tick(rng.int(200, 1200))
     run.child.kill('SIGKILL')
     const { signal, code } = await run.exited
     t.equal(signal, 'SIGKILL', `run ${i + 1} killed${code ? ` (it had exited ${code}: ${run.stderr()})` : ''}`)

@@ -5,6 +5,7 @@ import { exitCodeOf, messageOf, type CliIO, type Command } from './command.js'
 import { demoCommand } from './demo.js'
 import { initCommand } from './init.js'
 import { parseOptions, renderHelp, suggest, type OptionTable } from './options.js'
+import { reviewsCommand } from './reviews.js'
 import { runCommand } from './run.js'
 import { schemaCommand } from './schema.js'
 import { verifyCommand } from './verify.js'
@@ -20,6 +21,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   demo: demoCommand,
   schema: schemaCommand,
   sql: sqlCommand,
+  reviews: reviewsCommand,
 }
 
 const HELP_OPTION = { type: 'boolean', short: 'h', help: 'show this help' } as const

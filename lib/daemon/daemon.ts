@@ -94,7 +94,7 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
   const journalMode = await journalFileMode(config.server)
   try {
     for (const l of config.listeners) {
-      const listener = await createListener(l, config.baseDir, journalMode)
+      const listener = await createListener(l, config.baseDir, journalMode, config.server, config.state)
       specs.push({ listener, ...(l.retry ? { retry: l.retry } : {}) })
     }
   } catch (err) {
@@ -105,7 +105,7 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
   return specs
 }
 
-async function createListener(l: ListenerConfig, baseDir: string, journalMode: number): Promise<Listener> {
+async function createListener(l: ListenerConfig, baseDir: string, journalMode: number, server: DaemonConfig['server'], statePath: string): Promise<Listener> {
   if (l.type === 'module') {
     if (l.module === undefined) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `listener "${l.name}" has type module but no module`)
     return loadListener(l.module, { name: l.name, options: l.options, baseDir })
@@ -115,7 +115,7 @@ async function createListener(l: ListenerConfig, baseDir: string, journalMode: n
   }
   const mod = await loadBuiltin(l.type)
   const create = mod.create as (options: unknown, context: BuiltinContext) => Listener | Promise<Listener>
-  return withName(await create(l.options, { name: l.name, baseDir, journalMode }), l.name)
+  return withName(await create(l.options, { name: l.name, baseDir, journalMode, ...(server ? { server } : {}), statePath }), l.name)
 }
 
 /** A gap error says "set `from: N`" to the daemon's operator: `run` takes no --from. */

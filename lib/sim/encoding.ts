@@ -27,6 +27,7 @@ export const TABLE_VERSIONS = {
   'db.integed': 7,
   'db.locks': 2,
   'db.rev': 9,
+  'db.review': 1,
   'db.revcx': 0,
   'db.revhx': 9,
   'db.storage': 1,

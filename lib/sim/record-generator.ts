@@ -18,6 +18,7 @@
  * that belong to the public API are re-exported here.
  */
 
+import { TABLE_VERSIONS, exRecord, nxRecord, quoteField } from './encoding.js'
 import { checkpointRecords, type CheckpointOptions, type CheckpointSummary } from './checkpoint.js'
 import { DepotFiles } from './depot-files.js'
 import { Random } from './random.js'
@@ -28,6 +29,8 @@ import {
   journalCounterTransaction,
   journalHeaderTransaction,
   restartTransaction,
+  reviewRow,
+  reviewsTransaction,
   singleBatch,
   submitTransaction,
   userTransaction,
@@ -35,11 +38,12 @@ import {
   type ClientTransaction,
   type CounterTransaction,
   type NoteTransaction,
+  type ReviewsTransaction,
   type SubmitTransaction,
   type Transaction,
   type UserTransaction,
 } from './transactions.js'
-import { BRANCHES, USERS, makeClient, makeDescription, makeUsers, type ClientInfo, type UserInfo } from './vocabulary.js'
+import { BRANCHES, PROJECTS, USERS, makeClient, makeDescription, makeUsers, type ClientInfo, type UserInfo } from './vocabulary.js'
 
 export { SERVER_VERSION, TABLE_VERSIONS, quoteField } from './encoding.js'
 export type { ClientInfo, UserInfo } from './vocabulary.js'
@@ -65,6 +69,11 @@ export interface RecordGeneratorOptions {
   startTime?: number
   /** Server root written in notes (default `/p4/root`). */
   root?: string
+  /**
+   * Users edit their Reviews field now and then (db.review rows), mixed
+   * into `next()`. Off by default, so journals of a seed stay the same bytes.
+   */
+  reviews?: boolean
 }
 
 export class RecordGenerator {
@@ -77,6 +86,9 @@ export class RecordGenerator {
   #users: UserInfo[]
   #clients: ClientInfo[] = []
   #files = new DepotFiles()
+  readonly #withReviews: boolean
+  /** Each user's current Reviews lines (review mode). */
+  readonly #reviews = new Map<string, readonly string[]>()
   /**
    * db.change's table version in submits from now on: 6 (default) or 2.
    * Setting 2 then 6 models a p4d upgrade midway through a journal.
@@ -92,6 +104,56 @@ export class RecordGenerator {
     this.#pid = this.#rng.int(2_000, 30_000)
     this.#users = makeUsers(seed)
     for (let i = 0; i < 6; i++) this.#clients.push(this.#makeClient())
+    this.#withReviews = options.reviews === true
+    if (this.#withReviews) {
+      // Most users start with a subscription, from their own Random so the journal's sequence is not shifted.
+      const rng = new Random(seed ^ 0x5eed)
+      for (const u of this.#users) if (rng.chance(0.7)) this.#reviews.set(u.name, reviewLines(rng))
+    }
+  }
+
+  /** The users, with their addresses and full names. */
+  get users(): readonly UserInfo[] {
+    return this.#users
+  }
+
+  /** Each user's current Reviews lines (empty without the `reviews` option). */
+  get reviews(): ReadonlyMap<string, readonly string[]> {
+    return this.#reviews
+  }
+
+  /** A user rewrites their Reviews field (random lines, or the ones given). */
+  reviewsUpdate(userName?: string, lines?: readonly string[]): ReviewsTransaction {
+    const pid = this.#nextPid()
+    const time = this.#tick()
+    const user = userName ?? this.#rng.pick(this.#users).name
+    const next = lines ?? reviewLines(this.#rng)
+    const t = reviewsTransaction(pid, time, user, this.#reviews.get(user) ?? [], next)
+    if (next.length > 0) this.#reviews.set(user, [...next])
+    else this.#reviews.delete(user)
+    return t
+  }
+
+  /**
+   * A small checkpoint holding the users (db.user) and their Reviews lines
+   * (db.review), with the header and trailer notes of `p4d -jc`: the
+   * starting state of a review daemon.
+   */
+  usersCheckpoint(options: { caseInsensitive?: boolean } = {}): Buffer {
+    const time = this.#time
+    const mode = options.caseInsensitive ? 2 : 0
+    const out: string[] = [nxRecord(0, time, [mode], [this.root, 'journal'])]
+    for (const u of this.#users) {
+      out.push(
+        `@pv@ ${TABLE_VERSIONS['db.user']} @db.user@ ${quoteField(u.name)} ${quoteField(u.email)} @@ ${time} ${time} ${quoteField(u.fullName)} @@ 0 @@ 0 0 0 0 0 0 \n`,
+      )
+    }
+    out.push(exRecord(1, time))
+    for (const [user, lines] of this.#reviews) {
+      for (const [i, l] of lines.entries()) out.push(reviewRow('pv', user, i, l))
+    }
+    out.push(exRecord(1, time), nxRecord(1, time, [], []), exRecord(1, time))
+    return Buffer.from(out.join(''))
   }
 
   /** The last changelist number submitted (0 before the first submit). */
@@ -192,7 +254,7 @@ export class RecordGenerator {
     const kind = this.#rng.weighted<string>(
       short
         ? [['counter', 6], ['user', 2], ['client', 1]]
-        : [['submit', 45], ['counter', 30], ['client', 10], ['user', 10], ['restart', 1]],
+        : [['submit', 45], ['counter', 30], ['client', 10], ['user', 10], ['restart', 1], ...(this.#withReviews ? [['reviews', 6] as [string, number]] : [])],
     )
     switch (kind) {
       case 'submit':
@@ -203,6 +265,8 @@ export class RecordGenerator {
         return this.clientSpec()
       case 'restart':
         return this.restart()
+      case 'reviews':
+        return this.reviewsUpdate()
       default:
         return this.counterUpdate()
     }
@@ -226,4 +290,18 @@ export class RecordGenerator {
   #makeClient(): ClientInfo {
     return makeClient(this.#rng, this.#rng.pick(USERS), `_${this.#rng.int(1, 9999)}`)
   }
+}
+
+/** A Reviews field: one to three branch or project subscriptions, sometimes an exclusion or a `*` line. */
+function reviewLines(rng: Random): string[] {
+  const lines: string[] = []
+  const n = rng.int(1, 3)
+  for (let i = 0; i < n; i++) {
+    const project = rng.pick(PROJECTS)
+    lines.push(rng.chance(0.5) ? `//depot/${project}/${rng.pick(BRANCHES)}/...` : `//depot/${project}/...`)
+  }
+  if (rng.chance(0.3)) lines.push(`-//depot/${rng.pick(PROJECTS)}/.../docs/...`)
+  if (rng.chance(0.2)) lines.push(`"//depot/${rng.pick(PROJECTS)}/main/docs/Release Notes/..."`)
+  if (rng.chance(0.1)) lines.push(`//depot/*/main/src/*`)
+  return lines
 }

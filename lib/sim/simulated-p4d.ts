@@ -47,6 +47,8 @@ export interface SimulatedP4dOptions {
   journalCounter?: boolean
   /** Server root written in notes (default `root`); set it to get identical bytes in different directories. */
   serverRoot?: string
+  /** Users edit their Reviews fields now and then (db.review rows); off by default. */
+  reviews?: boolean
   /** Bytes of gzip output per progressive write of a `.gz` archive (default 16 KiB, p4d's buffer size). */
   gzipChunkBytes?: number
 }
@@ -132,7 +134,7 @@ export class SimulatedP4d {
     if (!Number.isSafeInteger(this.#journal) || this.#journal < 0) {
       throw new RangeError(`startJournal must be a non-negative integer, got ${options.startJournal}`)
     }
-    this.#generator = new RecordGenerator(options.seed, { root: options.serverRoot ?? this.root })
+    this.#generator = new RecordGenerator(options.seed, { root: options.serverRoot ?? this.root, reviews: options.reviews ?? false })
     const rng = new Random(options.seed)
     this.#pieces = rng.fork('pieces')
     this.#modes = rng.fork('rotate-modes')

@@ -30,6 +30,7 @@ export type TransactionKind =
   | 'journal-counter'
   | 'restart'
   | 'journal-header'
+  | 'reviews'
 
 export interface CounterInfo {
   readonly name: string
@@ -74,7 +75,15 @@ export interface NoteTransaction extends TransactionBase {
   readonly kind: 'restart' | 'journal-header'
 }
 
-export type Transaction = SubmitTransaction | UserTransaction | ClientTransaction | CounterTransaction | NoteTransaction
+/** A user's Reviews field rewritten (`p4 user -f`): the old db.review rows deleted, the new ones put. */
+export interface ReviewsTransaction extends TransactionBase {
+  readonly kind: 'reviews'
+  readonly user: string
+  /** The new Reviews lines, in order (`-` for exclusions, quoted when they hold spaces). */
+  readonly lines: readonly string[]
+}
+
+export type Transaction = SubmitTransaction | UserTransaction | ClientTransaction | CounterTransaction | NoteTransaction | ReviewsTransaction
 
 /** What `next()` returns: one transaction, or two of different pids interleaved. */
 export interface Batch {
@@ -244,4 +253,26 @@ function commonRoot(paths: readonly string[]): string {
     while (d !== prefix && !d.startsWith(prefix + '/')) prefix = prefix.slice(0, prefix.lastIndexOf('/'))
   }
   return dirs.every((d) => d === prefix) ? `${prefix}/*` : `${prefix}/...`
+}
+
+/** One db.review row: user, seq, mapFlag (0 include, 1 exclude), depotFile, type. */
+export function reviewRow(op: 'pv' | 'dv', user: string, seq: number, line: string): string {
+  const exclude = line.startsWith('-')
+  const path = (exclude || line.startsWith('+') ? line.slice(1) : line).replace(/^"(.*)"$/, '$1')
+  return `@${op}@ ${V['db.review']} @db.review@ ${q(user)} ${seq} ${exclude ? 1 : 0} ${q(path)} 0 \n`
+}
+
+/** A user's Reviews field rewritten: p4d deletes the old rows and puts the new ones in one transaction. */
+export function reviewsTransaction(
+  pid: number,
+  time: number,
+  user: string,
+  oldLines: readonly string[],
+  lines: readonly string[],
+): ReviewsTransaction {
+  const rows = [
+    ...oldLines.map((l, i) => reviewRow('dv', user, i, l)),
+    ...lines.map((l, i) => reviewRow('pv', user, i, l)),
+  ]
+  return { kind: 'reviews', pid, time, records: [...rows, exRecord(pid, time)].map(toBuffer), user, lines: [...lines] }
 }

@@ -7,6 +7,10 @@ export interface BuiltinContext {
   name: string
   /** Directory relative paths in the options are taken from: the configuration file's. Default: the working directory. */
   baseDir?: string
+  /** The server the daemon reads (root, live journal, prefix), for listeners that read its files (review mode's checkpoint). */
+  server?: { root: string; journal?: string; prefix?: string }
+  /** The daemon's state file: listeners keep their own state beside it, named after it. */
+  statePath?: string
   /**
    * Permission bits of the server's live journal, when known: files a
    * listener creates with journal content (the mirror's) take them, so they

@@ -107,6 +107,7 @@ export class ChangeCollector {
   /** Parked pieces of transactions, by pid, in order of their first `@mx@`. */
   readonly #open = new Map<string, TransactionDraft>()
   readonly #descCache = new Map<number, string>()
+  #sawMarkers = false
 
   constructor(options: ChangeCollectorOptions = {}) {
     this.#decode = options.decode ?? textDecoder('utf8')
@@ -132,12 +133,23 @@ export class ChangeCollector {
     return !this.#segment.isEmpty
   }
 
+  /**
+   * Whether transaction markers (`@ex@`, `@mx@`) were seen: the journal is
+   * p4d's, so records waiting for a marker are a transaction still being
+   * written, not an import tool's unmarked records.
+   */
+  get sawMarkers(): boolean {
+    return this.#sawMarkers
+  }
+
   /** Takes one entry; returns the changes the transaction it completes submitted (usually none). */
   add(entry: JournalEntry): SubmittedChange[] {
     switch (entry.op) {
       case 'ex':
+        this.#sawMarkers = true
         return this.#end(entry)
       case 'mx':
+        this.#sawMarkers = true
         this.#park(entry)
         return []
       case 'nx':

@@ -18,7 +18,11 @@ const smtpSchema = z
       .optional()
       .describe('SMTP authentication. Absent: send without logging in (a relay that trusts this host).'),
     from: z.string().min(1).describe('Sender address, e.g. "Perforce <p4@example.com>"; its domain also names the Message-ID.'),
-    to: z.array(z.string().min(1)).min(1).describe('Recipient addresses (a review list, a team alias).'),
+    to: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Recipient addresses (a review list, a team alias). Not needed with `reviews`, which mails each reviewer.'),
     subjectTemplate: z
       .string()
       .min(1)
@@ -52,11 +56,49 @@ const filtersSchema = z
   })
   .describe('Which submitted changes to notify; both filters must pass.')
 
+const reviewsSchema = z
+  .strictObject({
+    state: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The review state file (users, addresses, Reviews lines, how far it is applied and mailed), relative to the configuration file. Default: beside the daemon's state file, named after it and the listener (STATE-without-.json.NAME-reviews.json).",
+      ),
+    checkpoint: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The checkpoint to build the state from when there is no state file yet. Default: the checkpoint of the journal the daemon starts from (checkpoint.N or PREFIX.ckp.N, plain or .gz, in the server root).',
+      ),
+    case: z
+      .enum(['auto', 'sensitive', 'insensitive'])
+      .default('auto')
+      .describe("How the server compares paths and user names; auto: from the checkpoint header's mode flags."),
+    includeAuthor: z.boolean().default(false).describe("Mail authors the changes they submit when their own Reviews lines match."),
+    groupIdentical: z
+      .boolean()
+      .default(false)
+      .describe('One mail per change to all reviewers whose matched files are the same (Bcc), instead of one mail per reviewer.'),
+    link: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A link to the change in each mail, {change} filled in, e.g. https://swarm.example.com/changes/{change}.'),
+    cc: z.array(z.string().min(1)).default([]).describe('Addresses copied on every review mail (an archive).'),
+  })
+  .describe('Review mail per user, as the Perforce review daemon sends it: subscriptions from db.review, addresses from db.user.')
+
 /** The `notify` listener's options. */
 export const optionsSchema = z
   .strictObject({
     smtp: smtpSchema.optional(),
     webhook: webhookSchema.optional(),
+    reviews: z
+      .union([z.literal(true), reviewsSchema])
+      .optional()
+      .describe('true or options: mail each reviewer whose Reviews lines match a submitted change (needs smtp).'),
     filters: filtersSchema.prefault({}),
     encoding: z
       .enum(['utf8', 'windows-1252', 'latin1'])
@@ -72,14 +114,28 @@ export const optionsSchema = z
       .enum(['when-quiet', 'never'])
       .default('when-quiet')
       .describe(
-        'Records no @ex@ marker followed (journals written by import tools): "when-quiet" treats them as one transaction once the journal has been quiet; "never" ignores them.',
+        'Records no @ex@ marker followed (journals written by import tools): "when-quiet" treats them as one transaction once the journal has been quiet (only in a journal where no marker was seen: with markers, they are a transaction p4d is still writing); "never" ignores them.',
       ),
   })
   .refine((o) => o.smtp !== undefined || o.webhook !== undefined, {
     message: 'notify needs "smtp", "webhook" or both',
     path: ['smtp'],
   })
+  .refine((o) => o.reviews === undefined || o.smtp !== undefined, { message: 'reviews needs "smtp"', path: ['smtp'] })
+  .refine((o) => o.reviews !== undefined || o.smtp === undefined || (o.smtp.to?.length ?? 0) > 0, {
+    message: 'smtp needs "to" (or turn on "reviews")',
+    path: ['smtp', 'to'],
+  })
   .describe('notify: change review notifications by e-mail and/or signed webhook when a changelist is submitted.')
+
+/** The review mode's options after validation. */
+export type ReviewsOptions = z.infer<typeof reviewsSchema>
+
+/** The review mode's options with defaults (`reviews: true` is all defaults), or null when it is off. */
+export function reviewsOptionsOf(options: { reviews?: true | ReviewsOptions | undefined }): ReviewsOptions | null {
+  if (options.reviews === undefined) return null
+  return options.reviews === true ? reviewsSchema.parse({}) : options.reviews
+}
 
 /** The options after validation, defaults filled in. */
 export type NotifyOptions = z.infer<typeof optionsSchema>

@@ -1,13 +1,15 @@
-import { formatWhere, toError } from '../../../errors.js'
+import { formatWhere, isLogdaemonError, toError } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import type { Listener, ListenerContext, ListenerLogger } from '../../listener.js'
 import { ChangeCollector, type CollectorSkip, type SubmittedChange } from './change-collector.js'
 import { createChangeFilter } from './change-filter.js'
 import { changePayload } from './change-message.js'
-import { optionsSchema, type NotifyInput, type NotifyOptions } from './notify-options.js'
+import { optionsSchema, reviewsOptionsOf, type NotifyInput, type NotifyOptions } from './notify-options.js'
 import { SmtpSender } from './smtp-sender.js'
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
+import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
+import type { JournalLayout } from '../../../files/journal-name.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
@@ -42,12 +44,14 @@ export class RecentSet<T> {
   }
 }
 
-type Channel = 'smtp' | 'webhook'
+type Channel = 'smtp' | 'webhook' | 'reviews'
 
 /** A change waiting for delivery, with the channels that have not taken it yet. */
 interface Outgoing {
   readonly change: SubmittedChange
   readonly channels: Set<Channel>
+  /** Review mails of the change not yet delivered (review mode). */
+  readonly reviews: ReviewMail[]
 }
 
 /**
@@ -59,6 +63,13 @@ interface Outgoing {
 const DELIVERED_MEMORY = 4096
 
 const USER_AGENT = 'logdaemon-notify/1'
+
+/**
+ * Files of one change kept for matching Reviews lines (a mail still lists at
+ * most `maxFiles`): far above ordinary changes, a bound for huge branch
+ * submits, whose files past it are not matched (the change is logged).
+ */
+const REVIEW_MATCH_FILES = 100_000
 
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -84,6 +95,11 @@ export class NotifyListener implements Listener {
   readonly #smtp: SmtpSender | null
   readonly #webhook: WebhookSender | null
   readonly #unmarked: NotifyOptions['unmarked']
+  readonly #reviews: ReviewMailer | null
+  readonly #encoding: NotifyOptions['encoding']
+  readonly #maxFiles: number
+  readonly #baseDir: string
+  readonly #server: JournalLayout | null
   readonly #outbox: Outgoing[] = []
   readonly #delivered = new RecentSet<number>(DELIVERED_MEMORY)
   /** Reported (table, version) pairs, so an unknown layout is logged once, not once per row. */
@@ -94,18 +110,30 @@ export class NotifyListener implements Listener {
   #lastEntry: JournalEntry | null = null
 
   /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
-  constructor(options: NotifyInput, name = 'notify') {
+  constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null; statePath?: string | null } = {}) {
     const opts = optionsSchema.parse(options)
     this.name = name
+    this.#encoding = opts.encoding
+    this.#maxFiles = opts.maxFiles
+    this.#baseDir = context.baseDir ?? process.cwd()
+    this.#server = context.server ?? null
     this.#collector = new ChangeCollector({
       decode: textDecoder(opts.encoding),
-      maxFiles: opts.maxFiles,
+      // Reviewers are matched against every file of a change, not only the ones a mail lists.
+      maxFiles: opts.reviews ? Math.max(opts.maxFiles, REVIEW_MATCH_FILES) : opts.maxFiles,
       onSkip: (skip) => this.#skipped(skip),
     })
     this.#filter = createChangeFilter(opts.filters)
     this.#smtp = opts.smtp ? new SmtpSender(opts.smtp) : null
     this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
     this.#unmarked = opts.unmarked
+    const reviews = reviewsOptionsOf(opts)
+    this.#reviews = reviews && this.#smtp ? new ReviewMailer(reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', { baseDir: this.#baseDir, daemonState: context.statePath ?? null, name }, opts.maxFiles) : null
+  }
+
+  /** The review mode's state and mailer, or null without `reviews`. */
+  get reviews(): ReviewMailer | null {
+    return this.#reviews
   }
 
   /** Changes collected and not yet taken by every channel. */
@@ -113,25 +141,35 @@ export class NotifyListener implements Listener {
     return this.#outbox.length
   }
 
-  open(context: ListenerContext): void {
+  async open(context: ListenerContext): Promise<void> {
     this.#logger = context.logger
     this.#signal = context.signal
+    await this.#reviews?.open({
+      baseDir: this.#baseDir,
+      server: this.#server,
+      start: context.start,
+      encoding: this.#encoding === 'utf8' ? 'utf8' : 'latin1',
+      logger: context.logger,
+    })
   }
 
   isHandled(entry: JournalEntry): boolean {
-    return ChangeCollector.wants(entry)
+    return ChangeCollector.wants(entry) || (this.#reviews?.wants(entry) ?? false)
   }
 
   async listen(entry: JournalEntry): Promise<void> {
     if (entry !== this.#lastEntry) {
       this.#lastEntry = entry
-      this.#enqueue(this.#collector.add(entry))
+      // Review state first: a transaction's own Reviews edits count from the next change on either way.
+      this.#reviews?.see(entry)
+      if (ChangeCollector.wants(entry)) this.#enqueue(this.#collector.add(entry))
     }
     await this.#flush()
   }
 
   async noData(hadData: boolean): Promise<void> {
-    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked) {
+    // A quiet pause inside a transaction p4d is still writing (a journal with markers) is not an unmarked import.
+    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !this.#collector.sawMarkers) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
       this.#enqueue(this.#collector.flushUnmarked())
     }
@@ -141,6 +179,8 @@ export class NotifyListener implements Listener {
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
   async sync(): Promise<void> {
     await this.#flush()
+    // Everything seen has been delivered: the review state may say so.
+    await this.#reviews?.save()
   }
 
   close(): void {
@@ -164,9 +204,11 @@ export class NotifyListener implements Listener {
         continue
       }
       const channels = new Set<Channel>()
-      if (this.#smtp) channels.add('smtp')
+      if (this.#smtp?.hasRecipients) channels.add('smtp')
       if (this.#webhook) channels.add('webhook')
-      this.#outbox.push({ change, channels })
+      const reviews = this.#reviews?.mailsFor(change, this.name) ?? []
+      if (reviews.length > 0) channels.add('reviews')
+      if (channels.size > 0) this.#outbox.push({ change, channels, reviews })
     }
   }
 
@@ -180,7 +222,7 @@ export class NotifyListener implements Listener {
     while (this.#outbox.length > 0) {
       const out = this.#outbox[0] as Outgoing
       const channels = [...out.channels]
-      const results = await Promise.allSettled(channels.map((c) => this.#deliver(c, out.change)))
+      const results = await Promise.allSettled(channels.map((c) => this.#deliver(c, out.change, out)))
       const failures: Error[] = []
       results.forEach((r, i) => {
         if (r.status === 'fulfilled') out.channels.delete(channels[i] as Channel)
@@ -200,12 +242,30 @@ export class NotifyListener implements Listener {
     }
   }
 
-  async #deliver(channel: Channel, change: SubmittedChange): Promise<void> {
-    if (channel === 'smtp') {
-      await (this.#smtp as SmtpSender).send(change, this.name)
+  async #deliver(channel: Channel, change: SubmittedChange, out: Outgoing): Promise<void> {
+    if (channel === 'reviews') {
+      // In order; a mail delivered is dropped from the list, so a retry sends only the rest.
+      while (out.reviews.length > 0) {
+        const mail = out.reviews[0] as ReviewMail
+        try {
+          await (this.#reviews as ReviewMailer).send(mail)
+          this.#logger.info({ listener: this.name, change: change.change, reviewers: mail.users }, 'review mail sent')
+        } catch (err) {
+          // One reviewer's address the mail server refuses for good must not hold back everyone else's mail.
+          if (!(isLogdaemonError(err) && !err.retryable)) throw err
+          this.#logger.warn({ listener: this.name, change: change.change, reviewers: mail.users, err: err.message }, 'review mail refused for good: skipped')
+        }
+        out.reviews.shift()
+      }
       return
     }
-    await (this.#webhook as WebhookSender).send(changePayload(change, this.name, new Date()), this.#signal)
+    // The team list and the webhook list at most maxFiles, as before review matching needed them all.
+    const listed = change.files.length > this.#maxFiles ? { ...change, files: change.files.slice(0, this.#maxFiles), filesComplete: false } : change
+    if (channel === 'smtp') {
+      await (this.#smtp as SmtpSender).send(listed, this.name)
+      return
+    }
+    await (this.#webhook as WebhookSender).send(changePayload(listed, this.name, new Date()), this.#signal)
   }
 
   #skipped(skip: CollectorSkip): void {
@@ -226,6 +286,6 @@ export class NotifyListener implements Listener {
 }
 
 /** The daemon's factory for the built-in `notify` listener. */
-export function create(options: NotifyOptions, context: { name: string }): Listener {
-  return new NotifyListener(options, context.name)
+export function create(options: NotifyOptions, context: { name: string; baseDir?: string; server?: JournalLayout | null; statePath?: string | null }): Listener {
+  return new NotifyListener(options, context.name, context)
 }

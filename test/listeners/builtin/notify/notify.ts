@@ -367,6 +367,25 @@ t.test('records with no @ex@ after them: sent when quiet, or never', async (t) =
   t.equal(http.requests.length, 1)
 })
 
+t.test('a quiet pause inside a transaction of a journal with markers is not an unmarked import', async (t) => {
+  const http = await startHttpPeer()
+  t.teardown(() => http.close())
+  const quiet = opened({ webhook: { url: http.url, secret: SECRET } }).listener
+  t.teardown(() => quiet.close())
+  // A whole transaction first: this journal has markers.
+  for (const e of await records([change(6, 1), revcx(6, '//depot/a'), ex(1)])) await quiet.listen(e)
+  await quiet.noData(true)
+  t.equal(http.requests.length, 1, 'change 6 sent')
+  // p4d has written half of the next transaction when the journal goes quiet.
+  const next = await records([change(7, 1), revcx(7, '//depot/b'), ex(2)])
+  await quiet.listen(next[0]!)
+  await quiet.noData(true)
+  t.equal(http.requests.length, 1, 'nothing sent for the half-written transaction')
+  for (const e of next.slice(1)) await quiet.listen(e)
+  t.equal(http.requests.length, 2, 'change 7 sent once its @ex@ came, with its file')
+  t.match(JSON.parse(http.requests[1]!.body.toString()).change.files, [{ depotFile: '//depot/b' }])
+})
+
 t.test('a delivery that failed in noData is retried by sync, which rejects until it succeeds', async (t) => {
   const http = await startHttpPeer()
   t.teardown(() => http.close())

@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto'
+import { isAbsolute, resolve } from 'node:path'
+import { ErrorCodes, LogdaemonError } from '../../../../errors.js'
+import type { JournalLayout } from '../../../../files/journal-name.js'
+import type { FieldEncoding, JournalEntry } from '../../../../journal/entry.js'
+import type { JournalPosition } from '../../../../position.js'
+import type { ListenerLogger } from '../../../listener.js'
+import type { SubmittedChange } from '../change-collector.js'
+import { renderSubject, renderText } from '../change-message.js'
+import type { ReviewsOptions } from '../notify-options.js'
+import type { OutgoingMail, SmtpSender } from '../smtp-sender.js'
+import { ReviewState, type ReviewRecipient } from './review-state.js'
+import { findCheckpoint, readReviewState, seedReviewState, writeReviewState } from './review-store.js'
+
+/** Where the review mode finds its first state. */
+export interface ReviewContext {
+  /** The configuration file's directory: relative paths in the options are taken from it. */
+  readonly baseDir: string
+  /** The server the daemon reads (for the default checkpoint), when known. */
+  readonly server?: JournalLayout | null
+  /** Where the daemon resumes, when known. */
+  readonly start: JournalPosition | null
+  readonly encoding: FieldEncoding
+  readonly logger: ListenerLogger
+}
+
+/**
+ * The review state file: `reviews.state` (relative to the configuration's
+ * directory), else beside the daemon's state file and named after it and
+ * the listener, so two daemons (two servers) never share one.
+ */
+export function reviewStatePath(options: ReviewsOptions, where: { baseDir: string; daemonState?: string | null; name: string }): string {
+  if (options.state !== undefined) return isAbsolute(options.state) ? options.state : resolve(where.baseDir, options.state)
+  if (where.daemonState) return `${where.daemonState.replace(/\.json$/, '')}.${where.name.replace(/[^\w.-]/g, '_')}-reviews.json`
+  return resolve(where.baseDir, `${where.name.replace(/[^\w.-]/g, '_')}-reviews.state.json`)
+}
+
+/** One review mail waiting for delivery. */
+export interface ReviewMail {
+  readonly change: number
+  readonly users: readonly string[]
+  readonly mail: OutgoingMail
+}
+
+/**
+ * The review mode of `notify`: keeps the review state current from the
+ * journal, and turns each submitted change into one mail per reviewer whose
+ * Reviews lines match its files (or one per identical file set with
+ * `groupIdentical`), never to the author unless `includeAuthor`.
+ *
+ * Message-IDs are stable per change and recipient (`<logdaemon.change-N.
+ * review.USER@domain>`, or a hash of the recipient set when grouped), so a
+ * mail sent again after a crash is recognisable. The state file records how
+ * far the state was applied and how far changes were mailed; a restart skips
+ * both, so a replay neither applies a record twice nor mails a change that
+ * was mailed before the last save.
+ */
+export class ReviewMailer {
+  readonly #options: ReviewsOptions
+  readonly #statePath: string
+  readonly #smtp: SmtpSender
+  readonly #subjectTemplate: string
+  #state: ReviewState | null = null
+  #lastEnd: JournalPosition | null = null
+
+  readonly #maxFiles: number
+
+  constructor(
+    options: ReviewsOptions,
+    smtp: SmtpSender,
+    subjectTemplate: string,
+    where: { baseDir: string; daemonState?: string | null; name: string },
+    maxFiles = 1000,
+  ) {
+    this.#maxFiles = maxFiles
+    this.#options = options
+    this.#smtp = smtp
+    this.#subjectTemplate = subjectTemplate
+    this.#statePath = reviewStatePath(options, where)
+  }
+
+  get state(): ReviewState {
+    if (this.#state === null) throw new Error('review state used before open()')
+    return this.#state
+  }
+
+  get statePath(): string {
+    return this.#statePath
+  }
+
+  /** Uses a state built elsewhere (tests, tools) instead of opening one. */
+  adopt(state: ReviewState): void {
+    this.#state = state
+  }
+
+  /** Loads the state file, or builds the state from the checkpoint and saves it. */
+  async open(context: ReviewContext): Promise<void> {
+    const saved = await readReviewState(this.#statePath)
+    if (saved !== null) {
+      const root = context.server?.root ?? null
+      if (saved.server !== null && root !== null && saved.server !== root) {
+        throw new LogdaemonError(
+          ErrorCodes.STATE_MISMATCH,
+          `reviews: the state file ${this.#statePath} belongs to the server at ${saved.server}, not ${root}: give this daemon its own reviews.state`,
+          { file: this.#statePath },
+        )
+      }
+      this.#state = saved
+      context.logger.info(
+        { statePath: this.#statePath, users: saved.userCount, reviewers: saved.reviewerCount, appliedThrough: saved.appliedThrough },
+        'reviews: state loaded',
+      )
+      return
+    }
+    const checkpoint = await this.#checkpointPath(context)
+    this.#state = await seedReviewState(
+      { checkpoint, upTo: context.start, layout: context.server ?? null },
+      { caseHandling: this.#options.case, encoding: context.encoding },
+    )
+    this.#state.server = context.server?.root ?? null
+    const s = this.#state
+    if (s.userCount === 0) context.logger.warn({ checkpoint }, 'reviews: the checkpoint has no db.user rows: nobody can be mailed until users are created')
+    await writeReviewState(this.#statePath, s)
+    context.logger.info(
+      { checkpoint, statePath: this.#statePath, users: this.#state.userCount, reviewers: this.#state.reviewerCount, caseInsensitive: this.#state.caseInsensitive },
+      'reviews: state built from the checkpoint',
+    )
+  }
+
+  async #checkpointPath(context: ReviewContext): Promise<string> {
+    if (this.#options.checkpoint !== undefined) {
+      return isAbsolute(this.#options.checkpoint) ? this.#options.checkpoint : resolve(context.baseDir, this.#options.checkpoint)
+    }
+    const n = context.start?.journal
+    if (context.server && n !== undefined) {
+      const found = await findCheckpoint(context.server, n)
+      if (found !== null) return found
+    }
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `reviews: no state file (${this.#statePath}) and no checkpoint to build it from` +
+        (n !== undefined ? ` (looked for checkpoint ${n} in the server root)` : '') +
+        ': set reviews.checkpoint to the checkpoint the replica starts from',
+    )
+  }
+
+  /** Whether an entry changes the review state. */
+  wants(entry: JournalEntry): boolean {
+    return ReviewState.wants(entry)
+  }
+
+  /** Applies a db.user / db.review record, and remembers how far the journal was seen. */
+  see(entry: JournalEntry): void {
+    const p = entry.position
+    if (p.journal !== null) this.#lastEnd = { journal: p.journal, offset: p.end }
+    this.state.apply(entry)
+  }
+
+  /** The mails for a submitted change (none when it was mailed before a restart). */
+  mailsFor(change: SubmittedChange, listener: string): ReviewMail[] {
+    const state = this.state
+    if (state.hasMailed(change)) return []
+    const recipients = state.recipients(change, { includeAuthor: this.#options.includeAuthor })
+    const groups: ReviewRecipient[][] = []
+    if (this.#options.groupIdentical) {
+      const byFiles = new Map<string, ReviewRecipient[]>()
+      for (const r of recipients) {
+        const key = r.files.map((f) => `${f.depotFile}#${f.revision}`).join('\n')
+        const group = byFiles.get(key)
+        if (group) group.push(r)
+        else byFiles.set(key, [r])
+      }
+      groups.push(...byFiles.values())
+    } else {
+      for (const r of recipients) groups.push([r])
+    }
+    return groups.map((group) => this.#mail(change, group, listener))
+  }
+
+  #mail(change: SubmittedChange, group: readonly ReviewRecipient[], listener: string): ReviewMail {
+    const first = group[0] as ReviewRecipient
+    const users = group.map((r) => r.user)
+    const addresses = group.map((r) => (r.fullName ? `${quoteName(r.fullName)} <${r.email}>` : r.email))
+    const single = group.length === 1
+    const tag = single ? `review.${safeId(first.user)}` : `review.${createHash('sha256').update(users.join('\n')).digest('hex').slice(0, 16)}`
+    // The matched files, at most maxFiles listed (renderText says how many more).
+    const reviewed = { ...change, files: first.files.slice(0, this.#maxFiles), fileCount: first.files.length, filesComplete: true }
+    // A grouped mail goes to several reviewers in Bcc: it names none of them, nor anyone's Reviews lines.
+    const lines = single ? [...new Set(first.lines)] : []
+    const text = [
+      renderText(reviewed).trimEnd(),
+      '',
+      ...(this.#options.link ? [`View the change: ${this.#options.link.replaceAll('{change}', String(change.change))}`, ''] : []),
+      single ? `You are receiving change ${change.change} because your Reviews in Perforce include:` : `You are receiving change ${change.change} because your Reviews in Perforce match these files.`,
+      ...lines.map((l) => `\t${l}`),
+      change.files.length > first.files.length || change.fileCount > change.files.length
+        ? `(${first.files.length} of the change's ${change.fileCount} files matched.)`
+        : '',
+      '',
+    ].join('\n')
+    return {
+      change: change.change,
+      users,
+      mail: {
+        to: single ? addresses : [],
+        cc: this.#options.cc,
+        bcc: single ? [] : addresses,
+        subject: renderSubject(this.#subjectTemplate, reviewed),
+        text,
+        messageId: `<logdaemon.change-${change.change}.${tag}@${this.#smtp.domain}>`,
+        headers: {
+          'X-Logdaemon-Change': String(change.change),
+          'X-Logdaemon-Delivery': `change-${change.change}.${tag}`,
+          'X-Logdaemon-Listener': listener,
+          ...(single ? { 'X-Logdaemon-Reviewers': first.user } : {}),
+        },
+      },
+    }
+  }
+
+  /** Delivers one mail. */
+  async send(mail: ReviewMail): Promise<void> {
+    await this.#smtp.sendMessage(mail.mail, mail.change)
+  }
+
+  /**
+   * Everything seen so far has been mailed (the caller flushed its outbox):
+   * record it and save the state when it changed.
+   */
+  async save(): Promise<void> {
+    const state = this.state
+    if (this.#lastEnd !== null) state.mailedUpTo(this.#lastEnd)
+    if (state.dirty) await writeReviewState(this.#statePath, state)
+  }
+}
+
+function quoteName(name: string): string {
+  return /^[\w .'-]+$/.test(name) ? name : `"${name.replace(/["\\]/g, '\\$&')}"`
+}
+
+/** A user name as a Message-ID part: RFC 5322 dot-atom text. */
+function safeId(user: string): string {
+  return user.replace(/[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]/g, (c) => `=${c.charCodeAt(0).toString(16)}`)
+}

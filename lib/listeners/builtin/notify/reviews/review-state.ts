@@ -1,0 +1,291 @@
+import { isDataOp, type JournalEntry } from '../../../../journal/entry.js'
+import { comparePositions, formatPosition, parsePosition, type JournalPosition } from '../../../../position.js'
+import type { ChangeFile, SubmittedChange } from '../change-collector.js'
+import { ReviewView, reviewLineFromRow } from './review-view.js'
+
+/** What the review state is made of: two tables of the server's database. */
+export const REVIEW_TABLES: ReadonlySet<string> = new Set(['db.user', 'db.review'])
+
+/** A user's address book entry (db.user). */
+export interface ReviewUser {
+  /** The user name as the server spells it. */
+  readonly user: string
+  readonly email: string
+  readonly fullName: string
+}
+
+/** One subscription line (db.review), by its sequence number. */
+interface ReviewRow {
+  readonly seq: number
+  readonly mapFlag: number
+  readonly path: string
+}
+
+/** Who receives a change, with the files that matched and the lines that decided. */
+export interface ReviewRecipient extends ReviewUser {
+  readonly files: readonly ChangeFile[]
+  /** For each file in `files`, the Reviews line that matched it (the last matching line). */
+  readonly lines: readonly string[]
+}
+
+/** A user whose subscriptions were looked at for a change, matched or not (for `logdaemon reviews`). */
+export interface ReviewExplanation extends ReviewRecipient {
+  /** Why the user gets no mail although files matched (the author, no address), or null. */
+  readonly excluded: string | null
+}
+
+/** The state file's shape (version 1). */
+export interface ReviewStateJson {
+  readonly version: 1
+  /** The end of the last journal entry applied to the state (`N/offset`), or null. */
+  readonly appliedThrough: string | null
+  /** Changes completed at or before this position have been mailed (`N/offset`), or null. */
+  readonly mailedThrough: string | null
+  /** Where the state was first read from (a checkpoint path), for logs. */
+  readonly origin: string
+  /** The server root (P4ROOT) the state belongs to, or null. */
+  readonly server?: string | null
+  readonly caseInsensitive: boolean
+  readonly users: readonly ReviewUser[]
+  readonly reviews: readonly { readonly user: string; readonly rows: readonly ReviewRow[] }[]
+}
+
+/**
+ * Who reviews what, as the server's db.user and db.review tables say at a
+ * point of the journal: built from a checkpoint, then kept current by
+ * applying the journal's db.user and db.review records in order, so a user
+ * who edits their Reviews field is honoured from the next change on.
+ *
+ * `pv`, `rv` and `put` set a row by key, `dv` and `del` delete it (p4d
+ * rewrites a user's Reviews field as deletes of the old rows and puts of the
+ * new ones, in one transaction). User names and paths compare ignoring
+ * ASCII case on a case-insensitive server.
+ */
+export class ReviewState {
+  readonly caseInsensitive: boolean
+  origin: string
+  /** The server root the state belongs to (P4ROOT), when known: a state file of another server is refused. */
+  server: string | null = null
+  #users = new Map<string, ReviewUser>()
+  #reviews = new Map<string, Map<number, ReviewRow>>()
+  #views = new Map<string, ReviewView>()
+  #applied: JournalPosition | null = null
+  #mailed: JournalPosition | null = null
+  /** The positions loaded from the state file: a replay skips up to them (and only them). */
+  #replayApplied: JournalPosition | null = null
+  #replayMailed: JournalPosition | null = null
+  #dirty = false
+
+  constructor(options: { caseInsensitive: boolean; origin: string }) {
+    this.caseInsensitive = options.caseInsensitive
+    this.origin = options.origin
+  }
+
+  /** Whether an entry changes the state: data records of db.user or db.review. */
+  static wants(entry: JournalEntry): boolean {
+    return isDataOp(entry.op) && REVIEW_TABLES.has(entry.table ?? '')
+  }
+
+  /** Users with at least one Reviews line. */
+  get reviewerCount(): number {
+    return this.#reviews.size
+  }
+
+  get userCount(): number {
+    return this.#users.size
+  }
+
+  /** Whether something changed since the last `markSaved()`. */
+  get dirty(): boolean {
+    return this.#dirty
+  }
+
+  get appliedThrough(): JournalPosition | null {
+    return this.#applied
+  }
+
+  get mailedThrough(): JournalPosition | null {
+    return this.#mailed
+  }
+
+  markSaved(): void {
+    this.#dirty = false
+  }
+
+  /** Whether the entry was already applied before (a replay after a restart). */
+  hasApplied(entry: JournalEntry): boolean {
+    const end = endOf(entry)
+    return end !== null && this.#replayApplied !== null && comparePositions(end, this.#replayApplied) <= 0
+  }
+
+  /** Whether the change was already mailed before (a replay after a restart). */
+  hasMailed(change: SubmittedChange): boolean {
+    const end = change.position.journal === null ? null : { journal: change.position.journal, offset: change.position.end }
+    return end !== null && this.#replayMailed !== null && comparePositions(end, this.#replayMailed) <= 0
+  }
+
+  /** Records that every change completed up to `position` has been mailed. */
+  mailedUpTo(position: JournalPosition): void {
+    if (this.#mailed === null || comparePositions(position, this.#mailed) > 0) {
+      this.#mailed = position
+      this.#dirty = true
+    }
+  }
+
+  /** Applies one record (any record: others are ignored). Returns whether the state changed. */
+  apply(entry: JournalEntry): boolean {
+    if (!ReviewState.wants(entry)) return false
+    if (this.hasApplied(entry)) return false
+    const end = endOf(entry)
+    if (end !== null && (this.#applied === null || comparePositions(end, this.#applied) > 0)) this.#applied = end
+    this.#dirty = true
+    const row = entry.row
+    if (row === null) return false
+    const put = entry.op === 'pv' || entry.op === 'rv' || entry.op === 'put'
+    const del = entry.op === 'dv' || entry.op === 'del'
+    if (!put && !del) return false
+    const user = text(row.user ?? row.field0)
+    if (user === '') return false
+    const id = this.#fold(user)
+    if (entry.table === 'db.user') {
+      if (del) this.#users.delete(id)
+      else this.#users.set(id, { user, email: text(row.email ?? row.field1), fullName: text(row.fullName ?? row.field5) })
+      return true
+    }
+    const seq = Number(row.seq ?? row.field1)
+    if (!Number.isFinite(seq)) return false
+    let rows = this.#reviews.get(id)
+    if (del) {
+      rows?.delete(seq)
+      if (rows?.size === 0) this.#reviews.delete(id)
+    } else {
+      if (rows === undefined) this.#reviews.set(id, (rows = new Map()))
+      rows.set(seq, { seq, mapFlag: Number(row.mapFlag ?? row.field2) || 0, path: text(row.depotFile ?? row.field3) })
+    }
+    this.#views.delete(id)
+    return true
+  }
+
+  /** The user's address book entry, or null. */
+  user(name: string): ReviewUser | null {
+    return this.#users.get(this.#fold(name)) ?? null
+  }
+
+  /** The user's Reviews lines, in order. */
+  view(name: string): ReviewView {
+    const id = this.#fold(name)
+    let view = this.#views.get(id)
+    if (view === undefined) {
+      const rows = [...(this.#reviews.get(id)?.values() ?? [])].sort((a, b) => a.seq - b.seq)
+      view = new ReviewView(
+        rows.map((r) => reviewLineFromRow(r.mapFlag, r.path)),
+        { caseInsensitive: this.caseInsensitive },
+      )
+      this.#views.set(id, view)
+    }
+    return view
+  }
+
+  /**
+   * Every user whose Reviews lines match a file of the change, with the
+   * files and lines, and why one of them gets no mail. In user order.
+   */
+  explain(change: Pick<SubmittedChange, 'user' | 'files'>, options: { includeAuthor?: boolean } = {}): ReviewExplanation[] {
+    const out: ReviewExplanation[] = []
+    const author = this.#fold(change.user)
+    for (const id of [...this.#reviews.keys()].sort()) {
+      const view = this.view(id)
+      const files: ChangeFile[] = []
+      const lines: string[] = []
+      for (const f of change.files) {
+        const m = view.match(f.depotFile)
+        if (m.reviewed && m.line !== null) {
+          files.push(f)
+          lines.push(m.line.text)
+        }
+      }
+      if (files.length === 0) continue
+      const who = this.#users.get(id)
+      const user = who?.user ?? id
+      const email = who?.email ?? ''
+      let excluded: string | null = null
+      if (id === author && options.includeAuthor !== true) excluded = 'the change is their own'
+      else if (who === undefined) excluded = 'no such user in db.user'
+      else if (email === '') excluded = 'no e-mail address'
+      else if (!isPlainAddress(email)) excluded = `the e-mail address ${JSON.stringify(email)} is not one plain address`
+      out.push({ user, email, fullName: who?.fullName ?? '', files, lines, excluded })
+    }
+    return out
+  }
+
+  /** The users who get a mail for the change: `explain` without the excluded. */
+  recipients(change: Pick<SubmittedChange, 'user' | 'files'>, options: { includeAuthor?: boolean } = {}): ReviewRecipient[] {
+    return this.explain(change, options)
+      .filter((e) => e.excluded === null)
+      .map(({ excluded: _excluded, ...r }) => r)
+  }
+
+  toJSON(): ReviewStateJson {
+    return {
+      version: 1,
+      appliedThrough: this.#applied === null ? null : formatPosition(this.#applied),
+      mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
+      origin: this.origin,
+      server: this.server,
+      caseInsensitive: this.caseInsensitive,
+      users: [...this.#users.values()],
+      reviews: [...this.#reviews].map(([user, rows]) => ({ user, rows: [...rows.values()] })),
+    }
+  }
+
+  static fromJSON(json: unknown): ReviewState {
+    const j = json as Partial<ReviewStateJson> | null
+    if (j === null || typeof j !== 'object' || j.version !== 1 || !Array.isArray(j.users) || !Array.isArray(j.reviews)) {
+      throw new TypeError('not a review state file (version 1)')
+    }
+    const state = new ReviewState({ caseInsensitive: j.caseInsensitive === true, origin: String(j.origin ?? '') })
+    const str = (v: unknown, what: string): string => {
+      if (typeof v !== 'string') throw new TypeError(`${what} is not a string`)
+      return v
+    }
+    const int = (v: unknown, what: string): number => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`${what} is not an integer`)
+      return v
+    }
+    for (const u of j.users) state.#users.set(state.#fold(str(u.user, 'a user name')), { user: u.user, email: str(u.email, 'an email'), fullName: str(u.fullName, 'a full name') })
+    for (const r of j.reviews) {
+      const rows = new Map<number, ReviewRow>()
+      if (!Array.isArray(r.rows)) throw new TypeError('a review list is not an array')
+      for (const row of r.rows) rows.set(int(row.seq, 'a seq'), { seq: row.seq, mapFlag: int(row.mapFlag, 'a mapFlag'), path: str(row.path, 'a path') })
+      state.#reviews.set(str(r.user, 'a reviewer name'), rows)
+    }
+    if (j.server !== undefined && j.server !== null) state.server = str(j.server, 'the server root')
+    state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
+    state.#mailed = j.mailedThrough ? parsePosition(j.mailedThrough) : null
+    state.#replayApplied = state.#applied
+    state.#replayMailed = state.#mailed
+    return state
+  }
+
+  #fold(name: string): string {
+    return this.caseInsensitive ? name.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : name
+  }
+}
+
+/**
+ * One plain address (`local@domain`), nothing a mailer would read as a list,
+ * a display name or a group: the Email field of `p4 user` is free text, and a
+ * user must not be able to have the review daemon mail third parties.
+ */
+export function isPlainAddress(email: string): boolean {
+  return /^[^\s@<>(),;:"[\]\\]+@[^\s@<>(),;:"[\]\\]+$/.test(email)
+}
+
+function endOf(entry: JournalEntry): JournalPosition | null {
+  const p = entry.position
+  return p.journal === null ? null : { journal: p.journal, offset: p.end }
+}
+
+function text(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value)
+}

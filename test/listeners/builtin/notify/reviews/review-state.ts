@@ -1,0 +1,203 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { JournalEntry } from '../../../../../lib/journal/entry.js'
+import { ReviewState } from '../../../../../lib/listeners/builtin/notify/reviews/review-state.js'
+import { readReviewState, seedReviewState, writeReviewState, findCheckpoint } from '../../../../../lib/listeners/builtin/notify/reviews/review-store.js'
+import { ReviewMailer } from '../../../../../lib/listeners/builtin/notify/reviews/review-mailer.js'
+import { SmtpSender } from '../../../../../lib/listeners/builtin/notify/smtp-sender.js'
+import type { SubmittedChange } from '../../../../../lib/listeners/builtin/notify/change-collector.js'
+
+let offset = 0
+/** An entry of journal 5 at increasing offsets. */
+function entry(text: string, journal: number | null = 5): JournalEntry {
+  const raw = Buffer.from(text)
+  const e = new JournalEntry(raw, { journal, offset, end: offset + raw.length, line: 1 })
+  offset += raw.length
+  return e
+}
+const q = (s: string): string => `@${s.replaceAll('@', '@@')}@`
+const user = (op: string, name: string, email: string, full: string): JournalEntry =>
+  entry(`@${op}@ 7 @db.user@ ${q(name)} ${q(email)} @@ 1 1 ${q(full)} @@ 0 @@ 0 0 0 0 0 0 \n`)
+const review = (op: string, name: string, seq: number, flag: number, path: string): JournalEntry =>
+  entry(`@${op}@ 1 @db.review@ @${name}@ ${seq} ${flag} @${path}@ 0 \n`)
+
+function change(n: number, author: string, files: string[], end = 10_000): SubmittedChange {
+  return {
+    change: n,
+    user: author,
+    client: `${author}-ws`,
+    date: 1_611_008_050,
+    description: 'a change\n',
+    descriptionComplete: true,
+    files: files.map((depotFile) => ({ depotFile, revision: 2, action: 'edit' })),
+    fileCount: files.length,
+    filesComplete: true,
+    position: { journal: 5, offset: end - 20, end, line: 1 },
+    pid: '7',
+  }
+}
+
+t.test('db.user and db.review records build and change the state', async (t) => {
+  const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  for (const e of [
+    user('pv', 'bob', 'bob@x', 'Bob B'),
+    user('pv', 'ann', 'ann@x', 'Ann A'),
+    review('pv', 'bob', 0, 0, '//depot/main/...'),
+    review('pv', 'bob', 1, 1, '//depot/main/secret/...'),
+    review('pv', 'ann', 0, 0, '//depot/...'),
+  ]) s.apply(e)
+  const c = change(1, 'ann', ['//depot/main/a.c', '//depot/main/secret/k'])
+  t.same(
+    s.recipients(c).map((r) => [r.user, r.email, r.files.map((f) => f.depotFile), r.lines]),
+    [['bob', 'bob@x', ['//depot/main/a.c'], ['//depot/main/...']]],
+    'bob gets the file his lines include; ann is the author',
+  )
+  t.same(s.recipients(c, { includeAuthor: true }).map((r) => r.user), ['ann', 'bob'], 'includeAuthor mails the author too')
+  // bob rewrites his Reviews field: p4d deletes the old rows and puts the new ones.
+  s.apply(review('dv', 'bob', 0, 0, '//depot/main/...'))
+  s.apply(review('dv', 'bob', 1, 1, '//depot/main/secret/...'))
+  s.apply(review('pv', 'bob', 0, 0, '//depot/rel/...'))
+  t.same(s.recipients(change(2, 'ann', ['//depot/main/a.c'])), [], 'honoured from the next change')
+  s.apply(user('dv', 'bob', 'bob@x', 'Bob B'))
+  t.same(s.explain(change(3, 'ann', ['//depot/rel/x'])).map((e) => [e.user, e.excluded]), [['ann', 'the change is their own'], ['bob', 'no such user in db.user']], 'the author and a deleted user are explained, not mailed')
+})
+
+t.test('a replayed record is not applied twice; a mailed change is not mailed again', async (t) => {
+  const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  const e = review('pv', 'bob', 0, 0, '//depot/...')
+  t.equal(s.apply(e), true)
+  s.mailedUpTo({ journal: 5, offset: 500 })
+  const back = ReviewState.fromJSON(JSON.parse(JSON.stringify(s.toJSON())))
+  t.same(back.toJSON(), s.toJSON(), 'the state file round-trips')
+  t.equal(back.hasApplied(e), true)
+  t.equal(back.apply(e), false, 'after a restart, the same position again is skipped')
+  t.equal(back.hasMailed(change(1, 'x', [], 500)), true)
+  t.equal(back.hasMailed(change(2, 'x', [], 501)), false)
+})
+
+t.test('case-insensitive servers fold user names and paths', async (t) => {
+  const s = new ReviewState({ caseInsensitive: true, origin: 'test' })
+  s.apply(user('pv', 'Bob', 'bob@x', 'Bob'))
+  s.apply(review('pv', 'bob', 0, 0, '//Depot/Main/...'))
+  t.same(s.recipients(change(1, 'ann', ['//depot/main/a.c'])).map((r) => r.user), ['Bob'])
+  t.same(s.recipients(change(2, 'BOB', ['//depot/main/a.c'])), [], 'the author in another case is still the author')
+})
+
+t.test('seeding from a checkpoint (plain and gz), the header decides case, resume mid-journal', async (t) => {
+  const dir = t.testdir()
+  const ckp = [
+    '@nx@ 0 1611008050 @50@ 10 0 0 0 0 @/p4@ @journal@ @@ @@ @@ \n',
+    '@pv@ 7 @db.user@ @bob@ @bob@x@@ @@ 1 1 @Bob@ @@ 0 @@ 0 0 0 0 0 0 \n'.replace('@bob@x@@', '@bob@@x@'),
+    '@pv@ 1 @db.review@ @bob@ 0 0 @//depot/...@ 0 \n',
+    '@pv@ 9 @db.rev@ @//depot/a@ 1 0 0 1 1 1 @D41D8CD98F00B204E9800998ECF8427E@ 0 0 0 @//depot/a@ @1.1@ 0 \n',
+    '@ex@ 1 1611008050\n',
+  ].join('')
+  writeFileSync(join(dir, 'checkpoint.7.gz'), gzipSync(ckp))
+  t.equal(await findCheckpoint({ root: dir }, 7), join(dir, 'checkpoint.7.gz'))
+  t.equal(await findCheckpoint({ root: dir }, 8), null)
+  // Journal 7 holds a Reviews edit before the resume offset, and one after it.
+  const before = '@dv@ 1 @db.review@ @bob@ 0 0 @//depot/...@ 0 \n@pv@ 1 @db.review@ @bob@ 0 0 @//depot/x/...@ 0 \n@ex@ 2 1611008051\n'
+  const after = '@pv@ 1 @db.review@ @bob@ 0 0 @//depot/y/...@ 0 \n@ex@ 3 1611008052\n'
+  writeFileSync(join(dir, 'journal'), before + after)
+  const auto = await seedReviewState(
+    { checkpoint: join(dir, 'checkpoint.7.gz'), upTo: { journal: 7, offset: Buffer.byteLength(before) }, layout: { root: dir } },
+    { caseHandling: 'auto', encoding: 'utf8' },
+  )
+  t.equal(auto.caseInsensitive, true, 'mode 10 in the header: case-insensitive')
+  t.same(auto.user('bob'), { user: 'bob', email: 'bob@x', fullName: 'Bob' }, '@@ in an address is decoded')
+  t.same(auto.view('bob').lines.map((l) => l.text), ['//depot/x/...'], 'journal 7 up to the resume offset is applied, not past it')
+  t.same(auto.appliedThrough, { journal: 7, offset: Buffer.byteLength(before) - Buffer.byteLength('@ex@ 2 1611008051\n') }, 'the last applied record is recorded')
+  const sensitive = await seedReviewState({ checkpoint: join(dir, 'checkpoint.7.gz') }, { caseHandling: 'sensitive', encoding: 'utf8' })
+  t.equal(sensitive.caseInsensitive, false, 'an explicit setting wins')
+})
+
+t.test('state files: written atomically, read back, corrupt is an error', async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'r.json')
+  t.equal(await readReviewState(path), null, 'none yet')
+  const s = new ReviewState({ caseInsensitive: false, origin: 'x' })
+  s.apply(review('pv', 'bob', 0, 0, '//depot/...'))
+  await writeReviewState(path, s)
+  t.same((await readReviewState(path))?.toJSON(), s.toJSON())
+  writeFileSync(path, '{"version":1,')
+  await t.rejects(readReviewState(path), { code: 'ERR_STATE_CORRUPT' })
+})
+
+t.test('mails: one per reviewer, or grouped by identical files; stable Message-IDs', async (t) => {
+  const smtp = new SmtpSender({ host: '127.0.0.1', port: 1, secure: false, requireTLS: false, from: 'P4 <p4@example.com>', subjectTemplate: '[p4] Change {change}', timeoutMs: 1000 })
+  t.teardown(() => smtp.close())
+  const build = (groupIdentical: boolean): ReviewMailer => {
+    const m = new ReviewMailer(
+      { state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [], link: 'https://swarm/c/{change}' },
+      smtp,
+      '[p4] Change {change}',
+      { baseDir: t.testdirName, name: 'notify' },
+    )
+    const s = new ReviewState({ caseInsensitive: false, origin: 'x' })
+    for (const e of [
+      user('pv', 'bob', 'bob@x', 'Bob B'),
+      user('pv', 'cy', 'cy@x', 'Cy "C" D'),
+      user('pv', 'di', 'di@x', 'Di'),
+      review('pv', 'bob', 0, 0, '//depot/main/...'),
+      review('pv', 'cy', 0, 0, '//depot/main/*.c'),
+      review('pv', 'di', 0, 0, '//depot/main/doc/...'),
+    ]) s.apply(e)
+    m.adopt(s)
+    return m
+  }
+  const c = change(42, 'ann', ['//depot/main/a.c', '//depot/main/doc/r.md'], 90_000)
+  const single = build(false).mailsFor(c, 'notify')
+  t.same(single.map((m) => m.users), [['bob'], ['cy'], ['di']], 'one mail per reviewer')
+  const bob = single[0]!.mail
+  t.same(bob.to, ['Bob B <bob@x>'])
+  t.equal(bob.messageId, '<logdaemon.change-42.review.bob@example.com>', 'Message-ID per change and reviewer')
+  t.match(bob.text, '... //depot/main/a.c#2 edit')
+  t.match(bob.text, 'https://swarm/c/42')
+  t.equal(single[1]!.mail.to[0], '"Cy \\"C\\" D" <cy@x>', 'display names are quoted')
+  t.same(build(false).mailsFor(c, 'notify')[0]!.mail.messageId, bob.messageId, 'the same on a replay')
+  t.notMatch(single[2]!.mail.text, '//depot/main/a.c', 'only the files that matched')
+  const grouped = build(true).mailsFor(c, 'notify')
+  t.same(grouped.map((m) => m.users), [['bob'], ['cy'], ['di']], 'bob (both files) and cy (a.c only) differ: no group')
+  const c2 = change(43, 'ann', ['//depot/main/b.c'], 91_000)
+  const g2 = build(true).mailsFor(c2, 'notify')
+  t.same(g2.map((m) => m.users), [['bob', 'cy']], 'identical file sets share one mail')
+  t.same(g2[0]!.mail.to, [], 'grouped recipients are not shown to each other')
+  t.same(g2[0]!.mail.bcc, ['Bob B <bob@x>', '"Cy \\"C\\" D" <cy@x>'])
+  t.match(g2[0]!.mail.messageId, /^<logdaemon\.change-43\.review\.[0-9a-f]{16}@example\.com>$/)
+  t.notOk('X-Logdaemon-Reviewers' in g2[0]!.mail.headers, 'a grouped mail does not name its Bcc recipients')
+  t.notMatch(g2[0]!.mail.text, '//depot/main/...', "nor anyone's Reviews lines")
+})
+
+t.test('addresses: one plain address each; anything else is explained, not mailed', async (t) => {
+  const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  const bad = ['alice', 'a@b@c.com', 'x@example.com, victim@evil.test', 'x@example.com>, <victim@evil.test', 'grp: a@x;']
+  bad.forEach((email, i) => {
+    s.apply(user('pv', `u${i}`, email, 'U'))
+    s.apply(review('pv', `u${i}`, 0, 0, '//depot/...'))
+  })
+  s.apply(user('pv', 'ok', 'ok@example.com', 'Ok'))
+  s.apply(review('pv', 'ok', 0, 0, '//depot/...'))
+  const c = change(9, 'ann', ['//depot/a'])
+  t.same(s.recipients(c).map((r) => r.user), ['ok'])
+  t.same(
+    s.explain(c).filter((e) => e.excluded).map((e) => e.excluded),
+    bad.map((b) => `the e-mail address ${JSON.stringify(b)} is not one plain address`),
+  )
+})
+
+t.test('hostile Reviews lines: over-long lines and lines with too many wildcards match nothing', async (t) => {
+  const { ReviewView, MAX_REVIEW_LINE, MAX_REVIEW_WILDCARDS } = await import('../../../../../lib/listeners/builtin/notify/reviews/review-view.js')
+  t.equal(ReviewView.parse([`//depot/${'a'.repeat(MAX_REVIEW_LINE)}/...`]).match(`//depot/${'a'.repeat(MAX_REVIEW_LINE)}/x`).reviewed, false)
+  t.equal(ReviewView.parse([`//${'*/'.repeat(MAX_REVIEW_WILDCARDS + 1)}...`]).match('//a/b').reviewed, false)
+  t.equal(ReviewView.parse([`//${'*/'.repeat(3)}...`]).match('//a/b/c/d').reviewed, true, 'a few wildcards still work')
+})
+
+t.test('state files of another server, or not review states, are refused without quoting them', async (t) => {
+  const dir = t.testdir({ 'secret.txt': 'P4PASSWD=Secret123\n', 'typed.json': JSON.stringify({ version: 1, users: [{ user: 'a', email: {}, fullName: '' }], reviews: [] }) })
+  const err = await readReviewState(join(dir, 'secret.txt')).then(() => null, (e: Error) => e)
+  t.match(err?.message, /not valid JSON/)
+  t.notMatch(err?.message, 'Secret123', 'the file is not quoted')
+  await t.rejects(readReviewState(join(dir, 'typed.json')), { code: 'ERR_STATE_CORRUPT', message: /an email is not a string/ })
+})

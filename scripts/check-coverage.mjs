@@ -31,7 +31,7 @@ const FLOORS = {
   lib: { lines: 96, branches: 86, functions: 89, statements: 96 },
   'lib/cli': { lines: 96, branches: 85, functions: 96, statements: 96 },
   'lib/daemon': { lines: 97, branches: 89, functions: 94, statements: 97 },
-  'lib/files': { lines: 97, branches: 93, functions: 99, statements: 97 },
+  'lib/files': { lines: 97, branches: 91, functions: 99, statements: 97 },
   // The JetStream folders: one full run on 2026-12-01 less one to two points.
   'lib/jetstream': { lines: 95, branches: 76, functions: 94, statements: 95 },
   'lib/journal': { lines: 94, branches: 87, functions: 94, statements: 94 },

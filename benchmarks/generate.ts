@@ -99,9 +99,17 @@ function* journalChunks(generator: RecordGenerator, size: number, counts: { byte
 }
 
 const UNITS: Readonly<Record<string, number>> = {
-  '': 1, b: 1,
-  kb: 1e3, mb: 1e6, gb: 1e9,
-  k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30,
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  k: 2 ** 10,
+  kib: 2 ** 10,
+  m: 2 ** 20,
+  mib: 2 ** 20,
+  g: 2 ** 30,
+  gib: 2 ** 30,
 }
 
 /** `1GiB`, `100MB`, `512k`, `4096`: KB/MB/GB are decimal, KiB/MiB/GiB and K/M/G binary. */

@@ -117,7 +117,10 @@ function plan(values: Values): Plan {
   if (size <= 0) throw new UsageError('--size must be above 0')
   let scenarios = [...SCENARIOS]
   if (values.only !== undefined) {
-    const names = values.only.split(',').map((n) => n.trim()).filter(Boolean)
+    const names = values.only
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean)
     const unknown = names.filter((n) => !findScenario(n))
     if (unknown.length) throw new UsageError(`no scenario ${unknown.join(', ')} (--list shows them)`)
     scenarios = SCENARIOS.filter((s) => names.includes(s.name))
@@ -199,9 +202,7 @@ export async function main(argv: readonly string[], io: RunnerIO = process): Pro
     const data = await prepareData({ dir: dataDir, size: p.size, seed: p.seed, say })
     const scaleNames = p.scenarios.filter((s) => SCALE_SCENARIOS.includes(s.name))
     const scaleData =
-      p.scaleSize !== null && scaleNames.length > 0
-        ? await prepareData({ dir: join(dataDir, 'scale'), size: p.scaleSize, seed: p.seed, say })
-        : null
+      p.scaleSize !== null && scaleNames.length > 0 ? await prepareData({ dir: join(dataDir, 'scale'), size: p.scaleSize, seed: p.seed, say }) : null
     const problems: Problem[] = []
     const unchecked = p.verify ? [] : p.scenarios.filter((s) => s.name.startsWith('cat-'))
     if (unchecked.length > 0) {

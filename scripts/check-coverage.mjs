@@ -60,7 +60,9 @@ let summary
 try {
   summary = JSON.parse(readFileSync(file, 'utf8'))
 } catch (err) {
-  process.stderr.write(`check-coverage: cannot read ${file} (${err instanceof Error ? err.message : String(err)}): run the tests with coverage first (npm test)\n`)
+  process.stderr.write(
+    `check-coverage: cannot read ${file} (${err instanceof Error ? err.message : String(err)}): run the tests with coverage first (npm test)\n`,
+  )
   process.exit(1)
 }
 

@@ -129,7 +129,10 @@ t.test(`kill -9 at random points, ${RUNS} times, while p4d writes and rotates`, 
       t.ok(noGap, `run ${k} starts at ${run.start.journal}/${run.start.offset}, within what run ${k - 1} printed (to ${reached.journal}/${reached.offset})`)
       if (noGap) replayed += stream.lengthTo(reached)
     }
-    t.ok(stream.bytes.subarray(0, run.output.length).equals(run.output), `run ${k}: ${run.output.length} bytes, exactly the journals from ${run.start.journal}/${run.start.offset}`)
+    t.ok(
+      stream.bytes.subarray(0, run.output.length).equals(run.output),
+      `run ${k}: ${run.output.length} bytes, exactly the journals from ${run.start.journal}/${run.start.offset}`,
+    )
     reached = stream.positionAfter(run.output.length)
     if (k === runs.length - 1) t.equal(run.output.length, stream.bytes.length, 'the last run printed to the end of the last journal')
   }

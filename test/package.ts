@@ -16,14 +16,24 @@ t.test('npm pack --dry-run ships dist without benchmarks, plus docs and examples
   const top = new Set(files.map((f) => (f.startsWith('dist/') ? f.split('/').slice(0, 2).join('/') : f.split('/')[0]!)))
   t.same([...top].sort(), ['LICENSE', 'README.md', 'dist/bin', 'dist/lib', 'docs', 'examples', 'package.json'], 'what the tarball holds, by folder')
   t.ok(files.includes('examples/logdaemon.service'), 'the systemd unit')
-  t.ok(files.some((f) => /^docs\/.+\.md$/.test(f)), 'the docs')
-  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { bin: Record<string, string>; exports: Record<string, string | { default: string; types: string }> }
+  t.ok(
+    files.some((f) => /^docs\/.+\.md$/.test(f)),
+    'the docs',
+  )
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as {
+    bin: Record<string, string>
+    exports: Record<string, string | { default: string; types: string }>
+  }
   for (const bin of Object.values(pkg.bin)) t.ok(files.includes(bin.replace(/^\.\//, '')), `bin ${bin}`)
   for (const [key, target] of Object.entries(pkg.exports)) {
-    for (const path of typeof target === 'string' ? [target] : [target.default, target.types]) t.ok(files.includes(path.replace(/^\.\//, '')), `${key}: ${path}`)
+    for (const path of typeof target === 'string' ? [target] : [target.default, target.types])
+      t.ok(files.includes(path.replace(/^\.\//, '')), `${key}: ${path}`)
   }
   t.ok(files.includes('dist/lib/status/status-page-client.js'), 'the browser client (built by its own tsconfig)')
-  t.notOk(files.some((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts')), 'no TypeScript sources')
+  t.notOk(
+    files.some((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts')),
+    'no TypeScript sources',
+  )
 })
 
 t.test('split2 is only a benchmark baseline: a devDependency, used by nothing that ships', async (t) => {
@@ -33,5 +43,9 @@ t.test('split2 is only a benchmark baseline: a devDependency, used by nothing th
   if (distSkip) return
   const shipped = readdirSync(`${ROOT}dist`, { recursive: true, encoding: 'utf8' }).filter((f) => /^(lib|bin)\/.*\.js$/.test(f))
   t.ok(shipped.length > 50, 'the built files are there')
-  t.same(shipped.filter((f) => /from ['"]split2['"]|import\(['"]split2['"]\)/.test(readFileSync(`${ROOT}dist/${f}`, 'utf8'))), [], 'no shipped file imports split2')
+  t.same(
+    shipped.filter((f) => /from ['"]split2['"]|import\(['"]split2['"]\)/.test(readFileSync(`${ROOT}dist/${f}`, 'utf8'))),
+    [],
+    'no shipped file imports split2',
+  )
 })

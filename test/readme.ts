@@ -29,15 +29,27 @@ interface Block {
 const blocksOf = (text: string): Block[] =>
   [...text.matchAll(/^```(js|sh)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1] as Block['lang'], code: m[2] as string }))
 
-const PAGES = ['README.md', ...readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)]
+const PAGES = [
+  'README.md',
+  ...readdirSync(`${ROOT}docs`)
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+]
 const readme = readFileSync(`${ROOT}README.md`, 'utf8')
 
 const distSkip = existsSync(`${ROOT}dist/lib/index.js`) ? false : 'dist/ is missing: run npm run build'
 
 t.test('the README has runnable examples and the two commands', async (t) => {
   const blocks = blocksOf(readme)
-  t.ok(blocks.some((b) => b.lang === 'js'), 'js examples')
-  t.ok(blocks.some((b) => b.lang === 'sh'), 'sh examples')
+  t.ok(
+    blocks.some((b) => b.lang === 'js'),
+    'js examples',
+  )
+  t.ok(
+    blocks.some((b) => b.lang === 'sh'),
+    'sh examples',
+  )
   t.match(readme, /npm install && npm run demo/)
   t.match(readme, /npm test/)
   t.ok(Buffer.byteLength(readme) <= 15 * 1024, `the README stays short (${Buffer.byteLength(readme)} bytes); reference goes to docs/`)

@@ -40,7 +40,11 @@ t.test('rotation by rename while stopped', async (t) => {
   await sim.rotate('rename')
   await write(10)
   const second = await run((_n, end) => end)
-  t.same(second.rotations.map((r) => [r.from, r.mode]), [[20, 'archived']], 'journal 20 finished from its archive')
+  t.same(
+    second.rotations.map((r) => [r.from, r.mode]),
+    [[20, 'archived']],
+    'journal 20 finished from its archive',
+  )
   const check = union.check(sim, 20)
   t.ok(check.ok, check.detail)
 })
@@ -65,7 +69,10 @@ t.test('several rotations while stopped, every mode, archives gzipped meanwhile:
     unlinkSync(plain)
   }
   const second = await run((_n, end) => end)
-  t.same(second.rotations.map((r) => r.from), [20, 21, 22])
+  t.same(
+    second.rotations.map((r) => r.from),
+    [20, 21, 22],
+  )
   t.equal(sim.currentJournal, 23)
   const check = union.check(sim, 20)
   t.ok(check.ok, check.detail)

@@ -63,7 +63,11 @@ t.test('logdaemon-cat --follow --state: a second follower exits 1 naming the fir
   const third = cat(root, state)
   t.teardown(() => void third.child.kill('SIGKILL'))
   const more = sim.journalBytes(3).length
-  await until(() => third.stdout().length > 0 && sim.journalBytes(3).toString('latin1').endsWith(third.stdout()), 30_000, 'the third follower to print the new records')
+  await until(
+    () => third.stdout().length > 0 && sim.journalBytes(3).toString('latin1').endsWith(third.stdout()),
+    30_000,
+    'the third follower to print the new records',
+  )
   t.ok(more > all)
   third.child.kill('SIGTERM')
   t.equal(await third.closed, 0)

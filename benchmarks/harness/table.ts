@@ -47,9 +47,7 @@ export function formatNotes(rows: readonly Row[]): string {
     if (r.skipped) notes.push(`- ${r.label}: skipped: ${r.skipped}`)
     else if (r.spec.measures === 'latency') {
       const e = r.extra
-      const parts = [
-        `append-to-listener p50 ${cell(e.p50Ms, 2)} ms, p99 ${cell(e.p99Ms, 2)} ms, max ${cell(e.maxMs, 2)} ms over ${cell(e.samples, 0)} appends`,
-      ]
+      const parts = [`append-to-listener p50 ${cell(e.p50Ms, 2)} ms, p99 ${cell(e.p99Ms, 2)} ms, max ${cell(e.maxMs, 2)} ms over ${cell(e.samples, 0)} appends`]
       if (e.idleCpuPercent !== undefined) parts.push(`CPU while idle ${cell(e.idleCpuPercent, 2)} % over ${cell((e.idleMs ?? 0) / 1000, 1)} s`)
       notes.push(`- ${r.label}: ${parts.join('; ')}`)
     }

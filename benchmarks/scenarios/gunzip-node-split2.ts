@@ -15,6 +15,11 @@ runScenario('gunzip-node-split2', async ({ input }) => {
   let lines = 0
   const gunzip = createGunzip()
   gunzip.on('data', (chunk: Buffer) => (bytes += chunk.length))
-  await pipeline(createReadStream(input), gunzip, split2(), counter<string>(() => lines++))
+  await pipeline(
+    createReadStream(input),
+    gunzip,
+    split2(),
+    counter<string>(() => lines++),
+  )
   return { bytes, records: lines, unit: 'lines' }
 })

@@ -11,6 +11,10 @@ import { counter, runScenario } from '../harness/scenario.js'
 
 runScenario('split2-lines', async ({ input }) => {
   let lines = 0
-  await pipeline(createReadStream(input), split2(), counter<string>(() => lines++))
+  await pipeline(
+    createReadStream(input),
+    split2(),
+    counter<string>(() => lines++),
+  )
   return { bytes: (await stat(input)).size, records: lines, unit: 'lines' }
 })

@@ -66,12 +66,7 @@ export function openInput(file: string, stdin: Readable, onBytes?: (n: number) =
  * Writes one input's records to `out` in the chosen format. Throws the
  * framing error after writing every good record before it.
  */
-export async function catInput(
-  input: Readable,
-  file: string,
-  out: Writable,
-  options: CatOptions,
-): Promise<CatCounts> {
+export async function catInput(input: Readable, file: string, out: Writable, options: CatOptions): Promise<CatCounts> {
   const name = file === '-' ? null : file
   const framer = new JournalFramer({
     journal: name ? journalNumberOf(name) : null,
@@ -83,8 +78,7 @@ export async function catInput(
   const filter = createEntryFilter(options)
   const encoding = options.encoding
   let entries = 0
-  const jsonOut =
-    options.format === 'json' ? new JsonLineWriter(name, encoding) : options.format === 'row' ? new RowLineWriter(name, encoding) : null
+  const jsonOut = options.format === 'json' ? new JsonLineWriter(name, encoding) : options.format === 'row' ? new RowLineWriter(name, encoding) : null
   // Raw output is kept as runs of adjacent records: one view per run, not per record.
   let runs: Buffer[] = []
   let runSource: Buffer | null = null
@@ -101,14 +95,8 @@ export async function catInput(
     runEnd = end
   }
 
-  const toEntry = (
-    source: Buffer,
-    start: number,
-    end: number,
-    offset: number,
-    line: number,
-    incomplete = false,
-  ): JournalEntry => new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
+  const toEntry = (source: Buffer, start: number, end: number, offset: number, line: number, incomplete = false): JournalEntry =>
+    new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, incomplete, start, end })
 
   const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
     if (!filter) {

@@ -19,7 +19,10 @@ export interface CatJetStreamOptions extends EntryFilterOptions {
 export function parseStreamUrl(text: string): { servers: string; stream: string } {
   const m = /^((?:nats|tls):\/\/[^/]+)\/([A-Za-z0-9_-]+)\/?$/.exec(text)
   if (!m) {
-    throw new LogdaemonError(ErrorCodes.USAGE, `--jetstream wants nats://HOST:PORT/STREAM (or tls://), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))})`)
+    throw new LogdaemonError(
+      ErrorCodes.USAGE,
+      `--jetstream wants nats://HOST:PORT/STREAM (or tls://), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))})`,
+    )
   }
   return { servers: m[1] as string, stream: m[2] as string }
 }

@@ -17,13 +17,24 @@ import { createProgress, type ProgressReporter } from './progress.js'
 const NAME = 'logdaemon-cat'
 
 export const OPTIONS: OptionTable = {
-  format: { type: 'string', short: 'f', arg: 'FORMAT', help: 'output the records exactly (raw), one JSON object per line (json), or per line data records with named, typed columns (row)', choices: ['raw', 'json', 'row'], default: 'raw' },
+  format: {
+    type: 'string',
+    short: 'f',
+    arg: 'FORMAT',
+    help: 'output the records exactly (raw), one JSON object per line (json), or per line data records with named, typed columns (row)',
+    choices: ['raw', 'json', 'row'],
+    default: 'raw',
+  },
   encoding: { type: 'string', short: 'e', arg: 'ENC', help: 'how JSON strings decode field bytes', choices: ['utf8', 'latin1'], default: 'utf8' },
   table: { type: 'string', short: 't', multiple: true, arg: 'PATTERN', help: 'only records of tables matching PATTERN (* wildcards, e.g. db.rev*)' },
   op: { type: 'string', short: 'o', multiple: true, arg: 'OP', help: 'only records with this op (pv, rv, dv, ex, nx, …)' },
   where: { type: 'string', short: 'w', multiple: true, arg: 'COL=VALUE', help: 'only data records whose column COL (as --format row names it) reads VALUE' },
-  summary: { type: 'boolean', short: 's', help: 'instead of the records: per table the records, bytes and versions, the ops, and the server releases that wrote them (--format json: one JSON object)' },
-  follow: { type: 'boolean', short: 'F', help: 'follow a server\'s journal chain and live journal across rotations (needs --root)' },
+  summary: {
+    type: 'boolean',
+    short: 's',
+    help: 'instead of the records: per table the records, bytes and versions, the ops, and the server releases that wrote them (--format json: one JSON object)',
+  },
+  follow: { type: 'boolean', short: 'F', help: "follow a server's journal chain and live journal across rotations (needs --root)" },
   root: { type: 'string', arg: 'DIR', help: 'with --follow: the server root (P4ROOT), where journal.N archives are' },
   journal: { type: 'string', arg: 'PATH', help: 'with --follow: the live journal (P4JOURNAL, default ROOT/journal)' },
   prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
@@ -185,13 +196,14 @@ async function follow(
     say(`${msg}\nTry '${NAME} --help'.`)
     return 2
   }
-  if (positionals.length) return usage('--follow reads the server\'s journals: give --root, not FILE arguments')
+  if (positionals.length) return usage("--follow reads the server's journals: give --root, not FILE arguments")
   if (typeof values.root !== 'string') return usage('--follow needs --root DIR (the server root)')
   if (values['allow-incomplete']) return usage('--allow-incomplete does not go with --follow (a record being written is waited for)')
   let from: number | 'end' | undefined
   if (typeof values.from === 'string') {
     from = values.from === 'end' ? 'end' : Number(values.from)
-    if (from !== 'end' && (!Number.isSafeInteger(from) || from < 0)) return usage(`--from must be a journal number or "end" (got ${JSON.stringify(values.from)})`)
+    if (from !== 'end' && (!Number.isSafeInteger(from) || from < 0))
+      return usage(`--from must be a journal number or "end" (got ${JSON.stringify(values.from)})`)
   }
   const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined)
   const source = {
@@ -268,4 +280,3 @@ function stopOnSignals(): { signal: AbortSignal; dispose: () => void } {
   return { signal: stop.signal, dispose: () => void process.off('SIGINT', on).off('SIGTERM', on) }
 }
 /* c8 ignore stop */
-

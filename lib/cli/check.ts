@@ -130,7 +130,9 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
 /** A daemon reading a JetStream stream: no journal files to look at (the stream is not contacted). */
 function checkStreamSource(config: DaemonConfig): CheckReport {
   const s = config.source
-  const start = s ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)` : 'unknown'
+  const start = s
+    ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)`
+    : 'unknown'
   const text = render(config, start, null, null, [], [])
   return { config, state: null, startJournal: null, start, chain: null, problems: [], connected: [], text }
 }
@@ -144,7 +146,8 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
     lines.push(`${pad('live journal')}${livePath}${live ? `: journal ${live.journal}, ${live.size === null ? 'missing' : `${live.size} bytes`}` : ''}`)
     if (config.server.prefix) lines.push(`${pad('journal prefix')}${config.server.prefix}`)
   }
-  if (config.source) lines.push(`${pad('source')}jetstream stream ${config.source.stream}, subjects ${config.source.subject}.>, durable ${config.source.durable}`)
+  if (config.source)
+    lines.push(`${pad('source')}jetstream stream ${config.source.stream}, subjects ${config.source.subject}.>, durable ${config.source.durable}`)
   lines.push(`${pad('start')}${start}`)
   lines.push('')
   if (chain) {
@@ -167,7 +170,9 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
   const ls = config.listeners.map((l) => `${l.name} (${l.type === 'module' ? `module ${typeof l.module === 'string' ? l.module : 'inline'}` : l.type})`)
   lines.push(`${pad('listeners')}${ls.join(', ')}`)
   lines.push(`${pad('state file')}${config.state}`)
-  lines.push(`${pad('status page')}${config.status === false ? 'off' : `http://${config.status.host}:${config.status.port}/${config.status.token ? ' (token required)' : ''}`}`)
+  lines.push(
+    `${pad('status page')}${config.status === false ? 'off' : `http://${config.status.host}:${config.status.port}/${config.status.token ? ' (token required)' : ''}`}`,
+  )
   lines.push(`${pad('log')}${config.log.level}, to ${config.log.file ?? 'standard error'}`)
   for (const c of connected) lines.push(`${pad('connect')}${c}`)
   if (problems.length) {

@@ -60,7 +60,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const logger = options.logger ?? pino({ level: 'warn', base: { name: 'logdaemon' } }, pino.destination({ dest: 2, sync: true }))
   const start = async (port: number): Promise<Daemon> => {
     const config = await parseConfig(
-      { server: { root }, from: sim.currentJournal, state: 'logdaemon.state.json', quietMs: 2000, status: { port }, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }, { type: 'print' }] },
+      {
+        server: { root },
+        from: sim.currentJournal,
+        state: 'logdaemon.state.json',
+        quietMs: 2000,
+        status: { port },
+        listeners: [{ type: 'mirror', options: { dir: 'mirror' } }, { type: 'print' }],
+      },
       { baseDir: dir },
     )
     const daemon = new Daemon(config, { logger, listeners: [mirror, print] })
@@ -74,7 +81,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     if (options.port !== undefined || !isErrnoException(err) || err.code !== 'EADDRINUSE') throw err
     daemon = await start(0)
   }
-  say(`server root ${root} (a simulated p4d: a transaction every ${options.intervalMs ?? 500} ms, rotation every ${Math.round((options.rotateEveryMs ?? 20_000) / 1000)} s)`)
+  say(
+    `server root ${root} (a simulated p4d: a transaction every ${options.intervalMs ?? 500} ms, rotation every ${Math.round((options.rotateEveryMs ?? 20_000) / 1000)} s)`,
+  )
   say(`mirror in ${join(dir, 'mirror')}; submitted changes (db.change records) follow as NDJSON`)
   say(`status page: ${daemon.statusUrl}`)
   say('Ctrl-C stops everything')

@@ -35,11 +35,7 @@ export async function followJournal(out: Writable, options: FollowOptions): Prom
   const source = new RotatingJournalSource(options.source)
   const filter = createEntryFilter(options)
   const json =
-    options.format === 'json'
-      ? new JsonLineWriter(null, options.encoding)
-      : options.format === 'row'
-        ? new RowLineWriter(null, options.encoding)
-        : null
+    options.format === 'json' ? new JsonLineWriter(null, options.encoding) : options.format === 'row' ? new RowLineWriter(null, options.encoding) : null
   let raw: Buffer[] = []
   let bytes = 0
   let last: JournalEntry | null = null

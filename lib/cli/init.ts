@@ -68,7 +68,11 @@ function commentText(s: string): string {
  * checkpoint N found (`checkpoint.N`, `PREFIX.ckp.N`, with or without
  * `.gz`), else the oldest journal on disk, else the live journal.
  */
-export async function guessStart(layout: { root: string; journal?: string; prefix?: string }): Promise<{ from: number | 'end'; reason: string; warning?: string }> {
+export async function guessStart(layout: {
+  root: string
+  journal?: string
+  prefix?: string
+}): Promise<{ from: number | 'end'; reason: string; warning?: string }> {
   const dirs = new Map<string, RegExp>([[layout.root, /^checkpoint\.(\d+)(?:\.gz)?$/]])
   if (layout.prefix) {
     const p = resolve(layout.root, layout.prefix)
@@ -100,7 +104,11 @@ export async function guessStart(layout: { root: string; journal?: string; prefi
  * on disk); otherwise the first journal after the last gap, with a warning
  * that says what is skipped: `init` never writes a start that `run` refuses.
  */
-async function startable(layout: { root: string; journal?: string; prefix?: string }, from: number, reason: string): Promise<{ from: number; reason: string; warning?: string }> {
+async function startable(
+  layout: { root: string; journal?: string; prefix?: string },
+  from: number,
+  reason: string,
+): Promise<{ from: number; reason: string; warning?: string }> {
   const chain = await describeJournalChain(layout, { from })
   if (chain.gaps.length === 0) return { from, reason }
   const missing = chain.gaps
@@ -116,7 +124,11 @@ async function startable(layout: { root: string; journal?: string; prefix?: stri
 /** The commented starting configuration, a JS module (JSON has no comments). */
 export function renderInitConfig(info: InitInfo): string {
   const server = [`    root: ${js(info.root)},`]
-  server.push(info.journal ? `    journal: ${js(info.journal)},` : `    // journal: ${js(join(info.root, 'journal'))}, // P4JOURNAL, the live journal (this is the default)`)
+  server.push(
+    info.journal
+      ? `    journal: ${js(info.journal)},`
+      : `    // journal: ${js(join(info.root, 'journal'))}, // P4JOURNAL, the live journal (this is the default)`,
+  )
   server.push(info.prefix ? `    prefix: ${js(info.prefix)},` : `    // prefix: 'jnl/main', // journalPrefix: archives named PREFIX.jnl.N (relative to root)`)
   const p4 = [info.port ? `P4PORT ${js(info.port)}` : '', info.user ? `P4USER ${js(info.user)}` : ''].filter(Boolean).join(', ')
   return `// logdaemon configuration, written by 'logdaemon init'${p4 ? ` for ${p4}` : ''}.
@@ -229,7 +241,7 @@ export const initCommand: Command = {
   brief: 'write a commented starting configuration from P4ROOT, P4JOURNAL, P4PORT, P4USER',
   usage: 'logdaemon init [-c FILE] [--root DIR] [--prefix PREFIX] [--force]',
   summary:
-    "Writes a commented starting configuration for the server whose root is $P4ROOT (or --root):\n" +
+    'Writes a commented starting configuration for the server whose root is $P4ROOT (or --root):\n' +
     'where its journals are, where to start (the last checkpoint), and a mirror listener.',
   options: {
     config: { ...CONFIG_OPTION, help: 'the configuration to write' },

@@ -52,8 +52,13 @@ export async function loadReviewStateOf(config: DaemonConfig): Promise<{ state: 
 }
 
 /** Finds change N's submit in the server's journals (archives from the oldest, then the live one). */
-export async function findSubmittedChange(config: DaemonConfig, change: number, encoding: 'utf8' | 'windows-1252' | 'latin1' = 'utf8'): Promise<SubmittedChange | null> {
-  if (!config.server) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, '--change needs the server\'s journal files: this configuration reads a jetstream source (use --file)')
+export async function findSubmittedChange(
+  config: DaemonConfig,
+  change: number,
+  encoding: 'utf8' | 'windows-1252' | 'latin1' = 'utf8',
+): Promise<SubmittedChange | null> {
+  if (!config.server)
+    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, "--change needs the server's journal files: this configuration reads a jetstream source (use --file)")
   const chain = await describeJournalChain(config.server)
   const files = [...chain.archives.map((a) => ({ journal: a.journal, path: a.files[0]!.path })), { journal: chain.live.journal, path: chain.live.path }]
   for (const f of files) {
@@ -111,11 +116,17 @@ export const reviewsCommand: Command = {
       if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--change must be a change number (got ${JSON.stringify(values.change)})`)
       const found = await findSubmittedChange(config, n)
       if (!found) {
-        throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `change ${n} was not submitted in the journals on disk (${config.server?.root ?? ''}): is it older than the oldest journal kept?`)
+        throw new LogdaemonError(
+          ErrorCodes.CONFIG_INVALID,
+          `change ${n} was not submitted in the journals on disk (${config.server?.root ?? ''}): is it older than the oldest journal kept?`,
+        )
       }
       change = found
     } else if (fileArgs.length > 0) {
-      change = { user: String(values.author ?? ''), files: fileArgs.map((f) => ({ depotFile: f.replace(/#\d+$/, ''), revision: Number(/#(\d+)$/.exec(f)?.[1] ?? 0), action: '' })) }
+      change = {
+        user: String(values.author ?? ''),
+        files: fileArgs.map((f) => ({ depotFile: f.replace(/#\d+$/, ''), revision: Number(/#(\d+)$/.exec(f)?.[1] ?? 0), action: '' })),
+      }
     } else {
       throw usageError('--change N or --file PATH is required')
     }
@@ -123,12 +134,21 @@ export const reviewsCommand: Command = {
     const only = values.user === undefined ? null : String(values.user)
     if (only !== null) explained = explained.filter((e) => (state.caseInsensitive ? e.user.toLowerCase() === only.toLowerCase() : e.user === only))
     if (values.format === 'json') {
-      const out: ReviewReportJson[] = explained.map((e) => ({ user: e.user, email: e.email, files: e.files.map(fileText), lines: e.lines, excluded: e.excluded }))
+      const out: ReviewReportJson[] = explained.map((e) => ({
+        user: e.user,
+        email: e.email,
+        files: e.files.map(fileText),
+        lines: e.lines,
+        excluded: e.excluded,
+      }))
       io.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
       return 0
     }
     const lines: string[] = []
-    const title = change.change !== undefined ? `change ${change.change} by ${change.user}@${change.client ?? ''}, ${change.files.length} file(s)` : `${change.files.length} file(s)`
+    const title =
+      change.change !== undefined
+        ? `change ${change.change} by ${change.user}@${change.client ?? ''}, ${change.files.length} file(s)`
+        : `${change.files.length} file(s)`
     lines.push(`${title}; subscriptions from ${source}${state.caseInsensitive ? ' (case-insensitive server)' : ''}`)
     const mailed = explained.filter((e) => e.excluded === null)
     lines.push(mailed.length === 0 ? 'nobody would be mailed' : `${mailed.length} reviewer(s) would be mailed:`)

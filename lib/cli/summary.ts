@@ -182,7 +182,8 @@ export async function summarizeInput(
     add(new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end }))
   for await (const chunk of input) framer.push(chunk as Buffer, sink)
   const rest = options.allowIncomplete ? framer.takePending() : null
-  if (rest) add(new JournalEntry(rest.raw, { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line }, { encoding, incomplete: true }))
+  if (rest)
+    add(new JournalEntry(rest.raw, { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line }, { encoding, incomplete: true }))
   const incomplete = framer.incompleteError()
   if (incomplete) throw incomplete
   return { malformedSkipped: framer.malformedSkipped, oversizeSkipped: framer.oversizeSkipped }

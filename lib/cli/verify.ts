@@ -80,7 +80,10 @@ async function mirroredJournals(dir: string): Promise<number[]> {
 }
 
 /** Compares the server's journal with a local copy chunk by chunk, hashing both. */
-async function compareWithFile(server: AsyncIterable<Buffer>, fh: FileHandle): Promise<Omit<JournalVerdict, 'copy' | 'journal' | 'status'> & { prefix: boolean }> {
+async function compareWithFile(
+  server: AsyncIterable<Buffer>,
+  fh: FileHandle,
+): Promise<Omit<JournalVerdict, 'copy' | 'journal' | 'status'> & { prefix: boolean }> {
   const hs = createHash('sha256')
   const hc = createHash('sha256')
   let offset = 0
@@ -292,7 +295,10 @@ export async function verifyStandby(layout: JournalLayout, target: SshTarget, re
       // A block that is whole on one side and partial on the other differs by length only: compare its bytes.
       if (local.blocks[i] === r.blocks[i]) continue
       const mine = await serverRange((await serverJournal(layout, n, chain.live.journal))!, i * BLOCK, BLOCK)
-      const theirs = await runSsh(target, ['sh', '-c', shellQuote(BLOCK_SCRIPT), 'verify', shellQuote(remoteDir), String(n), String(BLOCK), String(i)].join(' '))
+      const theirs = await runSsh(
+        target,
+        ['sh', '-c', shellQuote(BLOCK_SCRIPT), 'verify', shellQuote(remoteDir), String(n), String(BLOCK), String(i)].join(' '),
+      )
       const len = Math.min(mine.length, theirs.length)
       for (let k = 0; k < len; k++) {
         if (mine[k] !== theirs[k]) {
@@ -339,7 +345,7 @@ export const verifyCommand: Command = {
   summary:
     "Compares every mirror listener's journal.N with the server's journal N (a .gz archive decompressed),\n" +
     'by SHA-256, and reports the first differing offset. With --connect, also each hot-backup standby,\n' +
-    'over ssh with the listener\'s settings (the standby hashes 1 MiB blocks; only a differing block travels).\n' +
+    "over ssh with the listener's settings (the standby hashes 1 MiB blocks; only a differing block travels).\n" +
     'A copy that is a prefix of the server\'s journal is "behind", not a difference. Exit 1 on a difference.',
   options: {
     config: { ...CONFIG_OPTION, help: 'the configuration whose mirror and standby to compare' },
@@ -364,7 +370,10 @@ export const verifyCommand: Command = {
 export async function verifyConfig(config: DaemonConfig, options: { connect: boolean; stdout: Writable }): Promise<number> {
   const server = config.server
   if (!server) {
-    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, 'verify compares copies with the server\'s journal files: this configuration reads a jetstream source and names no server')
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      "verify compares copies with the server's journal files: this configuration reads a jetstream source and names no server",
+    )
   }
   const out = options.stdout
   let checked = 0
@@ -404,7 +413,8 @@ export async function verifyConfig(config: DaemonConfig, options: { connect: boo
       differs ||= hasDifference(verdicts)
     }
   }
-  if (checked === 0) out.write('nothing compared: the configuration has no mirror listener' + (options.connect ? ' and no hot-backup listener with remoteDir' : '') + '\n')
+  if (checked === 0)
+    out.write('nothing compared: the configuration has no mirror listener' + (options.connect ? ' and no hot-backup listener with remoteDir' : '') + '\n')
   out.write(differs ? 'verify: DIFFERENCES found (exit 1)\n' : 'verify: no difference\n')
   return differs ? 1 : 0
 }

@@ -61,9 +61,7 @@ export class CallWatch {
 
   /** The calls in flight now, oldest first. */
   pending(): PendingCall[] {
-    return [...this.#slots.entries()]
-      .map(([listener, s]) => ({ listener, call: s.call, at: s.at, since: s.since }))
-      .sort((a, b) => a.since - b.since)
+    return [...this.#slots.entries()].map(([listener, s]) => ({ listener, call: s.call, at: s.at, since: s.since })).sort((a, b) => a.since - b.since)
   }
 }
 
@@ -76,6 +74,9 @@ function positionText(entry: JournalEntry): string | null {
 export function describePending(calls: readonly PendingCall[], now = Date.now()): string {
   if (calls.length === 0) return 'no listener call was pending (the source or the state file was slow to close)'
   return calls
-    .map((c) => `listener "${c.listener}" in ${c.call}${c.at ? ` (${c.call === 'sync' ? 'to' : 'entry at'} ${c.at})` : ''} for ${Math.round((now - c.since) / 1000)} s`)
+    .map(
+      (c) =>
+        `listener "${c.listener}" in ${c.call}${c.at ? ` (${c.call === 'sync' ? 'to' : 'entry at'} ${c.at})` : ''} for ${Math.round((now - c.since) / 1000)} s`,
+    )
     .join(', ')
 }

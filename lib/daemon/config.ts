@@ -24,7 +24,9 @@ const listenerSchema = z
   .strictObject({
     type: z.enum([...BUILTIN_LISTENER_TYPES, 'module'] as unknown as readonly [string, ...string[]]).describe('A built-in listener, or `module` for your own.'),
     name: z.string().min(1).optional().describe('Names it in logs, errors and the status page. Default: the type (or the module file name).'),
-    module: moduleRef.optional().describe('type module only: the module specifier or path (relative to the configuration file), or inline in a JS configuration.'),
+    module: moduleRef
+      .optional()
+      .describe('type module only: the module specifier or path (relative to the configuration file), or inline in a JS configuration.'),
     options: z.record(z.string(), z.unknown()).default({}).describe('Options of the listener.'),
     retry: retrySchema.optional().describe('Overrides the top-level retry for this listener.'),
   })
@@ -50,9 +52,23 @@ export const DEFAULT_STOP_TIMEOUT_MS = 60_000
 
 const healthSchema = z
   .strictObject({
-    behindBytes: z.number().int().min(0).default(DEFAULT_HEALTH.behindBytes).describe('Unread bytes (lagBytes) above which the health is "Behind". Default 64 MiB.'),
-    behindSeconds: z.number().min(0).default(DEFAULT_HEALTH.behindSeconds).describe('Age of the oldest unread or uncommitted byte (lagSeconds) above which the health is "Behind". Default 300.'),
-    caughtUpBytes: z.number().int().min(0).default(DEFAULT_HEALTH.caughtUpBytes).describe('Unread bytes at or below which the health is "Caught up" (when at the live journal). Default 0.'),
+    behindBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULT_HEALTH.behindBytes)
+      .describe('Unread bytes (lagBytes) above which the health is "Behind". Default 64 MiB.'),
+    behindSeconds: z
+      .number()
+      .min(0)
+      .default(DEFAULT_HEALTH.behindSeconds)
+      .describe('Age of the oldest unread or uncommitted byte (lagSeconds) above which the health is "Behind". Default 300.'),
+    caughtUpBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULT_HEALTH.caughtUpBytes)
+      .describe('Unread bytes at or below which the health is "Caught up" (when at the live journal). Default 0.'),
   })
   .describe('Thresholds of the health state on the status page, /status.json and /metrics.')
 /** Without a jetstream source the journal files are needed: the one message for their absence, whichever check finds it. */
@@ -61,45 +77,54 @@ const SERVER_MISSING = 'missing (expected object)'
 /** The configuration file's schema (before paths are resolved). */
 export const configSchema = z
   .strictObject({
-  server: z
-    .strictObject({
-      root: z.string().min(1).describe('P4ROOT, the server root.'),
-      journal: z.string().min(1).optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
-      prefix: z.string().min(1).optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
-    })
-    .optional()
-    .describe('Where the server keeps its journals (not with a jetstream source).'),
-  source: jetstreamSourceSchema.optional().describe('Read a NATS JetStream stream instead of the journal files (docs/jetstream.md).'),
-  from: z
-    .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
-    .optional()
-    .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
-  state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
-  quietMs: z.number().int().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
-  commitIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two commits.'),
-  stopTimeoutMs: z
-    .number()
-    .int()
-    .positive()
-    // setTimeout's limit (2^31-1 ms, about 24.8 days): a larger value would fire at once.
-    .max(2_147_483_647)
-    .default(DEFAULT_STOP_TIMEOUT_MS)
-    .describe('After SIGTERM, how long listeners may take to finish, sync and close before the daemon logs what it waited on and exits 1.'),
-  health: healthSchema.default({ ...DEFAULT_HEALTH }),
-  retry: retrySchema.default({}),
-  listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }).describe('The listeners, fed in this order.'),
-  status: z.union([z.literal(false), statusSchema], { error: 'expected false or an object { host, port, token }' }).default({ host: '127.0.0.1', port: DEFAULT_STATUS_PORT }),
-  log: z
-    .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
-      file: z.string().min(1).optional().describe('Log to this file instead of standard error.'),
-    })
-    .default({ level: 'info' }),
-})
+    server: z
+      .strictObject({
+        root: z.string().min(1).describe('P4ROOT, the server root.'),
+        journal: z.string().min(1).optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
+        prefix: z.string().min(1).optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
+      })
+      .optional()
+      .describe('Where the server keeps its journals (not with a jetstream source).'),
+    source: jetstreamSourceSchema.optional().describe('Read a NATS JetStream stream instead of the journal files (docs/jetstream.md).'),
+    from: z
+      .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
+      .optional()
+      .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
+    state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
+    quietMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5000)
+      .describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
+    commitIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two commits.'),
+    stopTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      // setTimeout's limit (2^31-1 ms, about 24.8 days): a larger value would fire at once.
+      .max(2_147_483_647)
+      .default(DEFAULT_STOP_TIMEOUT_MS)
+      .describe('After SIGTERM, how long listeners may take to finish, sync and close before the daemon logs what it waited on and exits 1.'),
+    health: healthSchema.default({ ...DEFAULT_HEALTH }),
+    retry: retrySchema.default({}),
+    listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }).describe('The listeners, fed in this order.'),
+    status: z
+      .union([z.literal(false), statusSchema], { error: 'expected false or an object { host, port, token }' })
+      .default({ host: '127.0.0.1', port: DEFAULT_STATUS_PORT }),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+        file: z.string().min(1).optional().describe('Log to this file instead of standard error.'),
+      })
+      .default({ level: 'info' }),
+  })
   .superRefine((c, ctx) => {
     if (!c.server && !c.source) ctx.addIssue({ code: 'custom', path: ['server'], message: SERVER_MISSING })
-    if (c.server && c.source) ctx.addIssue({ code: 'custom', path: ['source'], message: 'a jetstream source replaces the journal files: give server or source, not both' })
-    if (c.source && c.from !== undefined) ctx.addIssue({ code: 'custom', path: ['from'], message: 'not used with a jetstream source (its durable consumer says where to resume)' })
+    if (c.server && c.source)
+      ctx.addIssue({ code: 'custom', path: ['source'], message: 'a jetstream source replaces the journal files: give server or source, not both' })
+    if (c.source && c.from !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'not used with a jetstream source (its durable consumer says where to resume)' })
   })
 
 export type ConfigInput = z.input<typeof configSchema>
@@ -349,7 +374,11 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
     }
     value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default
     if (value === undefined) {
-      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} has no default export: write \`export default { server: { root: ... }, listeners: [...] }\``, { file })
+      throw new LogdaemonError(
+        ErrorCodes.CONFIG_INVALID,
+        `${file} has no default export: write \`export default { server: { root: ... }, listeners: [...] }\``,
+        { file },
+      )
     }
   }
   return parseConfig(value, { file })

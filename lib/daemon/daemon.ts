@@ -187,7 +187,9 @@ export class Daemon {
     const source = createSource(c)
     this.#source = source
     // A jetstream source waits for its stream and retries failed pulls: say so.
-    source.on('retry', (r: { err: Error; retriesLeft: number }) => log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'))
+    source.on('retry', (r: { err: Error; retriesLeft: number }) =>
+      log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'),
+    )
     try {
       this.startPoint = await source.open()
     } catch (err) {
@@ -230,7 +232,10 @@ export class Daemon {
       chain.quiet()
       if (this.#options.untilCaughtUp && !this.caughtUp && (!(source instanceof RotatingJournalSource) || source.status.phase === 'live')) {
         this.caughtUp = true
-        log.info({ position: source.status.position ? formatPosition(source.status.position) : null }, 'caught up: the live journal is reached and quiet; stopping')
+        log.info(
+          { position: source.status.position ? formatPosition(source.status.position) : null },
+          'caught up: the live journal is reached and quiet; stopping',
+        )
         void this.stop()
       }
     })

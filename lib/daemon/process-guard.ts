@@ -50,7 +50,10 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
   const realExit = proc.exit
   const exit = function exitCalled(code?: number | string | null): never {
     const stack = new Error('process.exit called').stack?.split('\n').slice(2, 8).join('\n')
-    logger.error({ exitCode: code ?? proc.exitCode ?? 0, stack }, `process.exit(${code ?? ''}) was called while the daemon was running (by a listener?): exiting without the final commit; the next start resumes from the last one`)
+    logger.error(
+      { exitCode: code ?? proc.exitCode ?? 0, stack },
+      `process.exit(${code ?? ''}) was called while the daemon was running (by a listener?): exiting without the final commit; the next start resumes from the last one`,
+    )
     return realExit.call(proc, code)
   }
   const onUncaught = (err: Error): void => {

@@ -17,7 +17,7 @@ export const jetstreamSourceSchema = z
     durable: z
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, { message: 'expected a consumer name of letters, digits, _ and -' })
-      .describe('The durable consumer: this daemon\'s own cursor in the stream (created when missing, from the first message).'),
+      .describe("The durable consumer: this daemon's own cursor in the stream (created when missing, from the first message)."),
     filter: z
       .union([subjectFilter, z.array(subjectFilter).min(1)])
       .optional()

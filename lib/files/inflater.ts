@@ -92,26 +92,16 @@ const MAX_HEADER = 1024 * 1024
 const MIN_MEMBER = 20
 
 /** ERR_GZIP_TRUNCATED or ERR_GZIP_CORRUPT at compressed `offset` of `file`. */
-export function gzipError(
-  kind: 'truncated' | 'corrupt',
-  file: string | null,
-  offset: number,
-  why: string,
-  cause?: unknown,
-): LogdaemonError {
+export function gzipError(kind: 'truncated' | 'corrupt', file: string | null, offset: number, why: string, cause?: unknown): LogdaemonError {
   const where = formatWhere({ file, offset })
   if (kind === 'truncated') {
-    return new LogdaemonError(
-      ErrorCodes.GZIP_TRUNCATED,
-      `${where}: ${why}: the gzip file is incomplete; wait until it is fully copied, or fetch it again`,
-      { file, offset, cause },
-    )
+    return new LogdaemonError(ErrorCodes.GZIP_TRUNCATED, `${where}: ${why}: the gzip file is incomplete; wait until it is fully copied, or fetch it again`, {
+      file,
+      offset,
+      cause,
+    })
   }
-  return new LogdaemonError(
-    ErrorCodes.GZIP_CORRUPT,
-    `${where}: corrupt gzip data (${why}): restore the file from a good copy`,
-    { file, offset, cause },
-  )
+  return new LogdaemonError(ErrorCodes.GZIP_CORRUPT, `${where}: corrupt gzip data (${why}): restore the file from a good copy`, { file, offset, cause })
 }
 
 /**
@@ -189,18 +179,12 @@ export function selectInflater(choice: InflaterChoice = 'auto', options: SelectI
   if (wanted === 'auto') wanted = env[INFLATER_ENV] || 'auto'
   if (wanted === 'node' || wanted === 'node:zlib') return nodeInflater
   if (wanted !== 'auto' && wanted !== 'zlib-sync') {
-    throw new LogdaemonError(
-      ErrorCodes.CONFIG_INVALID,
-      `${INFLATER_ENV}=${wanted} is not an inflater: use node, zlib-sync or auto`,
-    )
+    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${INFLATER_ENV}=${wanted} is not an inflater: use node, zlib-sync or auto`)
   }
   const zs = loadZlibSync(options.specifier)
   if (zs) return zlibSyncInflater(zs)
   if (wanted === 'zlib-sync') {
-    throw new LogdaemonError(
-      ErrorCodes.CONFIG_INVALID,
-      `inflater zlib-sync was asked for but cannot be loaded: install zlib-sync or use inflater auto or node`,
-    )
+    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `inflater zlib-sync was asked for but cannot be loaded: install zlib-sync or use inflater auto or node`)
   }
   return nodeInflater
 }

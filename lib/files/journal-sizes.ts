@@ -42,7 +42,14 @@ export async function journalSizes(layout: JournalLayout, from: number): Promise
     out.push({ journal: a.journal, path: f.path, size, estimated: f.compressed, mtimeMs: st.mtimeMs, live: false })
   }
   const live = await statOrNull(chain.live.path)
-  out.push({ journal: chain.live.journal, path: live ? chain.live.path : null, size: live?.size ?? 0, estimated: false, mtimeMs: live?.mtimeMs ?? null, live: true })
+  out.push({
+    journal: chain.live.journal,
+    path: live ? chain.live.path : null,
+    size: live?.size ?? 0,
+    estimated: false,
+    mtimeMs: live?.mtimeMs ?? null,
+    live: true,
+  })
   return out
 }
 

@@ -101,10 +101,14 @@ export class StateLock {
         await made.fh.close()
       }
     } catch (err) {
-      throw new LogdaemonError(ErrorCodes.STATE_WRITE, `${path}: cannot create the lock of state file ${statePath} (${describe(err)}): fix the directory or permissions`, {
-        file: path,
-        cause: err,
-      })
+      throw new LogdaemonError(
+        ErrorCodes.STATE_WRITE,
+        `${path}: cannot create the lock of state file ${statePath} (${describe(err)}): fix the directory or permissions`,
+        {
+          file: path,
+          cause: err,
+        },
+      )
     }
     try {
       for (let attempt = 1; attempt <= TRIES; attempt++) {
@@ -113,7 +117,10 @@ export class StateLock {
           return new StateLock(path, holder)
         } catch (err) {
           if (!isErrnoException(err) || err.code !== 'EEXIST') {
-            throw new LogdaemonError(ErrorCodes.STATE_WRITE, `${path}: cannot take the lock of state file ${statePath} (${describe(err)})`, { file: path, cause: err })
+            throw new LogdaemonError(ErrorCodes.STATE_WRITE, `${path}: cannot take the lock of state file ${statePath} (${describe(err)})`, {
+              file: path,
+              cause: err,
+            })
           }
         }
         const found = await readLock(path)

@@ -36,9 +36,7 @@ export function isDataOp(op: string): boolean {
 const AT = 0x40
 
 /** Interned two-letter ops, by their two bytes: reading `op` allocates nothing for them. */
-const TWO_LETTER_OPS = new Map<number, string>(
-  ['pv', 'rv', 'dv', 'vv', 'dl', 'ex', 'mx', 'nx'].map((op) => [(op.charCodeAt(0) << 8) | op.charCodeAt(1), op]),
-)
+const TWO_LETTER_OPS = new Map<number, string>(['pv', 'rv', 'dv', 'vv', 'dl', 'ex', 'mx', 'nx'].map((op) => [(op.charCodeAt(0) << 8) | op.charCodeAt(1), op]))
 
 /**
  * One record of a journal or checkpoint. Framing creates it from a range of
@@ -80,8 +78,7 @@ export class JournalEntry {
   /** The exact bytes of the record, including its line terminator. */
   get raw(): Buffer {
     if (this.#raw === undefined) {
-      this.#raw =
-        this.#start === 0 && this.#end === this.#source.length ? this.#source : this.#source.subarray(this.#start, this.#end)
+      this.#raw = this.#start === 0 && this.#end === this.#source.length ? this.#source : this.#source.subarray(this.#start, this.#end)
     }
     return this.#raw
   }

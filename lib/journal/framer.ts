@@ -35,13 +35,7 @@ export interface FramerOptions {
  * is left to the callee: making one costs more than framing the record),
  * with its absolute offset and first line.
  */
-export type RecordSink = (
-  source: Buffer,
-  start: number,
-  end: number,
-  offset: number,
-  line: number,
-) => void
+export type RecordSink = (source: Buffer, start: number, end: number, offset: number, line: number) => void
 
 /** What the framer skipped, when told to skip. */
 export interface SkipReport {
@@ -385,8 +379,7 @@ export class JournalFramer {
     if (!this.pending) return null
     return new LogdaemonError(
       ErrorCodes.JOURNAL_INCOMPLETE,
-      `${this.#where(this.#recOffset, this.#recLine)}: the input ends inside a record ` +
-        `(${this.#offset - this.#recOffset} bytes without a final line end)`,
+      `${this.#where(this.#recOffset, this.#recLine)}: the input ends inside a record ` + `(${this.#offset - this.#recOffset} bytes without a final line end)`,
       { file: this.#file, journal: this.#journal, offset: this.#recOffset, line: this.#recLine },
     )
   }

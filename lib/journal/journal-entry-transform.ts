@@ -72,11 +72,7 @@ export class JournalEntryTransform extends Transform {
     this.#batch = opts.batch ? [] : null
     this.#sink = (source, start, end, offset, line) => {
       this.entries++
-      const entry = new JournalEntry(
-        source,
-        { journal, offset, end: offset + end - start, line },
-        { encoding, start, end },
-      )
+      const entry = new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end })
       if (this.#batch) this.#batch.push(entry)
       else this.push(entry)
     }
@@ -156,11 +152,7 @@ export class JournalEntryTransform extends Transform {
       if (rest) {
         this.entries++
         const { raw, offset, line } = rest
-        const entry = new JournalEntry(
-          raw,
-          { journal: this.#journal, offset, end: offset + raw.length, line },
-          { encoding: this.#encoding, incomplete: true },
-        )
+        const entry = new JournalEntry(raw, { journal: this.#journal, offset, end: offset + raw.length, line }, { encoding: this.#encoding, incomplete: true })
         this.push(this.#batch ? [entry] : entry)
       }
       cb()

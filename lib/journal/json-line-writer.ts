@@ -66,11 +66,7 @@ export class JsonLineWriter {
       return
     }
     // Not for the byte writer: the general path, same output.
-    const entry = new JournalEntry(
-      source,
-      { journal, offset, end: offset + end - start, line },
-      { encoding: this.#encoding, start, end },
-    )
+    const entry = new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding: this.#encoding, start, end })
     this.addText(entryToJsonLine(entry, this.#file))
   }
 

@@ -9,16 +9,12 @@ import { isRetryable, type RetryOptions } from '../retry.js'
  * and tells the operator what happens next. `stopping` says the call ended
  * because the daemon is stopping (the abort reason was the cause).
  */
-export function listenerFailed(
-  name: string,
-  cause: Error,
-  entry: JournalEntry | null,
-  what: string,
-  attempts: number,
-  stopping: boolean,
-): LogdaemonError {
+export function listenerFailed(name: string, cause: Error, entry: JournalEntry | null, what: string, attempts: number, stopping: boolean): LogdaemonError {
   if (stopping) {
-    return new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${name}" stopped in ${what}: the daemon is stopping`, { cause, details: { listener: name } })
+    return new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${name}" stopped in ${what}: the daemon is stopping`, {
+      cause,
+      details: { listener: name },
+    })
   }
   const where = entry ? ` on the entry at ${formatWhere(entry.position)}` : ''
   const tries = attempts > 1 ? ` after ${attempts} attempts` : ''

@@ -412,7 +412,8 @@ export function whenDrained(streams: readonly Writable[], done: (err?: Error) =>
       if (--waiting === 0) settle()
     }
     const onError = (err: Error): void => settle(err)
-    const onClose = (): void => settle(s.errored ?? Object.assign(new Error('premature close: a listener closed before it drained'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+    const onClose = (): void =>
+      settle(s.errored ?? Object.assign(new Error('premature close: a listener closed before it drained'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
     const cleanup = (): void => {
       s.off('drain', onDrain)
       s.off('error', onError)

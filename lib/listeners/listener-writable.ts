@@ -273,7 +273,11 @@ export class ListenerWritable extends Writable {
       return
     }
     if (!isThenable(result)) done(null)
-    else this.#settle(Promise.resolve(result).then(undefined, (err: unknown) => this.#retryAfter(toError(err), fn, null, what)), done)
+    else
+      this.#settle(
+        Promise.resolve(result).then(undefined, (err: unknown) => this.#retryAfter(toError(err), fn, null, what)),
+        done,
+      )
   }
 
   /** Remembers the work in progress (`_destroy` waits for it) and calls `done` when it settles. */
@@ -350,7 +354,11 @@ export class ListenerWritable extends Writable {
       return
     }
     if (!isThenable(result)) cb()
-    else Promise.resolve(result).then(() => cb(), (err: unknown) => cb(this.#failed(toError(err), null, 'close', 1)))
+    else
+      Promise.resolve(result).then(
+        () => cb(),
+        (err: unknown) => cb(this.#failed(toError(err), null, 'close', 1)),
+      )
   }
 
   override _destroy(err: Error | null, cb: Done): void {

@@ -103,7 +103,10 @@ export async function loadListener(ref: ListenerModuleRef, options: LoadListener
 const EXPORTS = ['createListener', 'default', 'listener'] as const
 
 function noListener(spec: string): LogdaemonError {
-  return loadError(spec, 'exports no listener: export a factory `export default (options, { name }) => listener`, a `createListener` function, or a listener object')
+  return loadError(
+    spec,
+    'exports no listener: export a factory `export default (options, { name }) => listener`, a `createListener` function, or a listener object',
+  )
 }
 
 async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown>> {

@@ -39,9 +39,7 @@ function tables(): Map<string, Map<number, readonly Layout[]>> {
     const layout: Layout = Object.freeze({
       table,
       version,
-      columns: Object.freeze(
-        columns.map(([name, type], index) => Object.freeze({ name, type, kind: TYPE_KINDS[type] ?? 'text', index })),
-      ),
+      columns: Object.freeze(columns.map(([name, type], index) => Object.freeze({ name, type, kind: TYPE_KINDS[type] ?? 'text', index }))),
       key: Object.freeze([...key]),
       releases: Object.freeze({ first: RELEASES[first] as string, last: RELEASES[last] as string }),
     })

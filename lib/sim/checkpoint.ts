@@ -86,8 +86,7 @@ export function* checkpointRecords(seed: number, root: string, targetBytes: numb
   const descriptions = () => base.fork('descriptions') // the same stream for db.change and db.desc
 
   // Fixed skeleton: header, trailer, one summary and one @ex@ per table.
-  const summary = (name: string, version: number, rows: number) =>
-    nxRecord(4, time, [version, 0, rows > 0 ? base.uint32() | 0 : 0], [name])
+  const summary = (name: string, version: number, rows: number) => nxRecord(4, time, [version, 0, rows > 0 ? base.uint32() | 0 : 0], [name])
   const header = nxRecord(0, time, [10], [root, 'journal'])
   const tail = nxRecord(1, time, [], []) + ex
   const data = Math.max(0, targetBytes - Buffer.byteLength(header) - skeletonBytes(null, summary, ex, tail))
@@ -119,7 +118,8 @@ export function* checkpointRecords(seed: number, root: string, targetBytes: numb
   w.write(header)
   for (const [name, version] of LOCK_ORDER) {
     let budget = 0
-    if (name === 'db.fix') budget = targetBytes - w.bytes - skeletonBytes(name, summary, ex, tail) // the remainder
+    if (name === 'db.fix')
+      budget = targetBytes - w.bytes - skeletonBytes(name, summary, ex, tail) // the remainder
     else if (SHARES[name] !== undefined) budget = data * SHARES[name]
     const fixedRows = fixed[name] ?? []
     const isChange = name === 'db.change' || name === 'db.desc'
@@ -156,12 +156,7 @@ export function* checkpointRecords(seed: number, root: string, targetBytes: numb
 }
 
 /** Bytes of the table summaries and `@ex@`s from table `from` (null: all) on, plus `tail`. */
-function skeletonBytes(
-  from: string | null,
-  summary: (name: string, version: number, rows: number) => string,
-  ex: string,
-  tail: string,
-): number {
+function skeletonBytes(from: string | null, summary: (name: string, version: number, rows: number) => string, ex: string, tail: string): number {
   let bytes = Buffer.byteLength(tail)
   let after = from === null
   for (const [name, version] of LOCK_ORDER) {

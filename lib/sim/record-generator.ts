@@ -181,7 +181,14 @@ export class RecordGenerator {
     const change = ++this.#change
     const description = makeDescription(rng, rng.pick(this.#users))
     const integFrom = rng.chance(0.15) ? rng.pick(BRANCHES.filter((b) => !client.branch.endsWith(`/${b}`))) : null
-    const nFiles = rng.weighted<number>([[1, 30], [2, 20], [3, 15], [rng.int(4, 12), 25], [rng.int(13, 60), 9], [rng.int(61, 250), 1]])
+    const nFiles = rng.weighted<number>([
+      [1, 30],
+      [2, 20],
+      [3, 15],
+      [rng.int(4, 12), 25],
+      [rng.int(13, 60), 9],
+      [rng.int(61, 250), 1],
+    ])
     const files = this.#files.choose(rng, client.branch, nFiles, integFrom)
     return submitTransaction(rng, { pid, time, change, client, user, description, files, changeVersion: this.changeVersion })
   }
@@ -253,7 +260,11 @@ export class RecordGenerator {
   #randomTransaction(short = false): Transaction {
     const kind = this.#rng.weighted<string>(
       short
-        ? [['counter', 6], ['user', 2], ['client', 1]]
+        ? [
+            ['counter', 6],
+            ['user', 2],
+            ['client', 1],
+          ]
         : [['submit', 45], ['counter', 30], ['client', 10], ['user', 10], ['restart', 1], ...(this.#withReviews ? [['reviews', 6] as [string, number]] : [])],
     )
     switch (kind) {

@@ -346,11 +346,7 @@ export class SimulatedP4d {
   /** rename-gzip: journal.N → journal.N.gz (written progressively), then journal.N goes. */
   async #compress(plain: string): Promise<void> {
     const chunk = this.#options.gzipChunkBytes ?? 16 * 1024
-    await pipeline(
-      createReadStream(plain, { highWaterMark: chunk }),
-      createGzip({ chunkSize: chunk }),
-      createWriteStream(`${plain}.gz`),
-    )
+    await pipeline(createReadStream(plain, { highWaterMark: chunk }), createGzip({ chunkSize: chunk }), createWriteStream(`${plain}.gz`))
     await unlink(plain)
   }
 

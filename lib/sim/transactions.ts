@@ -22,15 +22,7 @@ export interface SubmitInfo {
   readonly files: readonly string[]
 }
 
-export type TransactionKind =
-  | 'submit'
-  | 'user'
-  | 'client'
-  | 'counter'
-  | 'journal-counter'
-  | 'restart'
-  | 'journal-header'
-  | 'reviews'
+export type TransactionKind = 'submit' | 'user' | 'client' | 'counter' | 'journal-counter' | 'restart' | 'journal-header' | 'reviews'
 
 export interface CounterInfo {
   readonly name: string
@@ -156,9 +148,7 @@ export function userTransaction(rng: Random, pid: number, time: number, users: r
   const user = rng.pick(users)
   const op = rng.chance(0.2) ? 'pv' : 'rv'
   const access = time - rng.int(0, 600)
-  const row =
-    `@${op}@ ${V['db.user']} @db.user@ ${q(user.name)} ${q(user.email)} @@ ${time} ${access} ${q(user.fullName)} ` +
-    `@@ 0 @@ 0 0 0 0 0 0 \n`
+  const row = `@${op}@ ${V['db.user']} @db.user@ ${q(user.name)} ${q(user.email)} @@ ${time} ${access} ${q(user.fullName)} ` + `@@ 0 @@ 0 0 0 0 0 0 \n`
   return { kind: 'user', pid, time, records: [row, exRecord(pid, time)].map(toBuffer), user }
 }
 
@@ -182,14 +172,7 @@ export function clientTransaction(rng: Random, pid: number, time: number, client
  * sometimes the old version 0 with a bare value (`@pv@ 0 @db.counters@ @change@ 123 `).
  * Without a name, a random counter; the `change` counter's default value is `lastChange`.
  */
-export function counterTransaction(
-  rng: Random,
-  pid: number,
-  time: number,
-  lastChange: number,
-  name?: string,
-  value?: string,
-): CounterTransaction {
+export function counterTransaction(rng: Random, pid: number, time: number, lastChange: number, name?: string, value?: string): CounterTransaction {
   const counter = name ?? rng.pick(['review', 'jenkins.last.change', 'p4dtg.sync', 'change', 'lastTicketCleanup', 'security'])
   const numeric = value ?? String(counter === 'change' ? Math.max(lastChange, 1) : rng.int(0, 2_000_000))
   const version: 0 | 1 = /^-?\d+$/.test(numeric) && rng.chance(0.2) ? 0 : 1
@@ -263,16 +246,7 @@ export function reviewRow(op: 'pv' | 'dv', user: string, seq: number, line: stri
 }
 
 /** A user's Reviews field rewritten: p4d deletes the old rows and puts the new ones in one transaction. */
-export function reviewsTransaction(
-  pid: number,
-  time: number,
-  user: string,
-  oldLines: readonly string[],
-  lines: readonly string[],
-): ReviewsTransaction {
-  const rows = [
-    ...oldLines.map((l, i) => reviewRow('dv', user, i, l)),
-    ...lines.map((l, i) => reviewRow('pv', user, i, l)),
-  ]
+export function reviewsTransaction(pid: number, time: number, user: string, oldLines: readonly string[], lines: readonly string[]): ReviewsTransaction {
+  const rows = [...oldLines.map((l, i) => reviewRow('dv', user, i, l)), ...lines.map((l, i) => reviewRow('pv', user, i, l))]
   return { kind: 'reviews', pid, time, records: [...rows, exRecord(pid, time)].map(toBuffer), user, lines: [...lines] }
 }

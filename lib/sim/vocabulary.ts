@@ -48,16 +48,58 @@ const EMAIL_DOMAINS = ['example.com', 'corp.example.co.uk', 'studio.example.org'
 export const PROJECTS = ['engine', 'tools', 'web', 'docs', 'game']
 export const BRANCHES = ['main', 'dev', 'rel-1.0', 'rel-2.1']
 export const DIRS = [
-  'src', 'src/core', 'src/net', 'src/journal', 'include', 'test', 'test/fixtures', 'scripts',
-  'assets/textures', 'assets/Übersetzungen', 'docs', 'docs/Release Notes', 'build/win64', 'third_party/zlib',
+  'src',
+  'src/core',
+  'src/net',
+  'src/journal',
+  'include',
+  'test',
+  'test/fixtures',
+  'scripts',
+  'assets/textures',
+  'assets/Übersetzungen',
+  'docs',
+  'docs/Release Notes',
+  'build/win64',
+  'third_party/zlib',
 ]
 export const BASES = [
-  'main', 'socket', 'reader', 'writer', 'config', 'README', 'Makefile', 'util', 'parser', 'icon%402x',
-  'ファイル', 'schema', 'release notes', 'CMakeLists', 'index', 'player', 'shader', 'font-ß', 'app', 'server',
+  'main',
+  'socket',
+  'reader',
+  'writer',
+  'config',
+  'README',
+  'Makefile',
+  'util',
+  'parser',
+  'icon%402x',
+  'ファイル',
+  'schema',
+  'release notes',
+  'CMakeLists',
+  'index',
+  'player',
+  'shader',
+  'font-ß',
+  'app',
+  'server',
 ]
 export const EXTENSIONS: readonly (readonly [string, number])[] = [
-  ['c', 0], ['h', 0], ['ts', 0], ['md', 0], ['txt', 0], ['py', 0], ['cpp', 0], ['sh', 0],
-  ['png', 65539], ['dds', 65539], ['dll', 1], ['pdf', 65539], ['xml', 0], ['json', 0],
+  ['c', 0],
+  ['h', 0],
+  ['ts', 0],
+  ['md', 0],
+  ['txt', 0],
+  ['py', 0],
+  ['cpp', 0],
+  ['sh', 0],
+  ['png', 65539],
+  ['dds', 65539],
+  ['dll', 1],
+  ['pdf', 65539],
+  ['xml', 0],
+  ['json', 0],
 ]
 
 const SUBJECTS = [
@@ -126,9 +168,7 @@ export function makeClient(rng: Random, owner: UserSeed, suffix: string): Client
   const branch = `//depot/${project}/${branchName}`
   const host = owner.windows ? `${owner.name.toUpperCase().replace(/[^A-Z]/g, '')}-WIN10` : `ws-${owner.name.replace(/\W/g, '')}-linux`
   const name = `${owner.name}_${host}_${project}-${branchName}${suffix}`
-  const root = owner.windows
-    ? `C:\\Users\\${owner.name}\\Perforce\\${project}-${branchName}`
-    : `/home/${owner.name}/p4/${project}-${branchName}`
+  const root = owner.windows ? `C:\\Users\\${owner.name}\\Perforce\\${project}-${branchName}` : `/home/${owner.name}/p4/${project}-${branchName}`
   const view: [string, string][] = [[`${branch}/...`, `//${name}/...`]]
   if (rng.chance(0.3)) view.push([`-${branch}/build/...`, `//${name}/build/...`])
   return { name, owner: owner.name, host, root, branch, view }

@@ -51,9 +51,7 @@ export interface OpenedAt {
   readonly available: number | null
 }
 
-type Source =
-  | { kind: 'archive'; reader: ArchiveReader; mode: RotationMode }
-  | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }
+type Source = { kind: 'archive'; reader: ArchiveReader; mode: RotationMode } | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }
 
 /**
  * The bytes of the journal set in order: each archived journal from the

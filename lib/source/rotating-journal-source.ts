@@ -230,7 +230,11 @@ export class RotatingJournalSource extends Readable {
   async #releaseLock(): Promise<void> {
     const lock = this.#lock
     this.#lock = null
-    if (lock) await lock.then((l) => l.release(), () => {})
+    if (lock)
+      await lock.then(
+        (l) => l.release(),
+        () => {},
+      )
   }
 
   async #openLocked(): Promise<StartPoint> {

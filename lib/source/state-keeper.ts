@@ -199,5 +199,4 @@ export class StateKeeper {
     const ended = this.#ends.get(point.journal)
     return ended && ended.end === point.offset ? { journal: ended.next, offset: 0 } : point
   }
-
 }

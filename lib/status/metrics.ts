@@ -86,7 +86,7 @@ export function createMetricsRegistry(tracker: StatusTracker, options: MetricsOp
     })
   }
   total('entries_total', 'Journal entries read since the daemon started.', (s) => s.entriesTotal)
-  total('errors_total', 'Errors: listener failures after their retries ran out, and the daemon\'s own.', (s) => s.errors)
+  total('errors_total', "Errors: listener failures after their retries ran out, and the daemon's own.", (s) => s.errors)
   total('retries_total', 'Listener attempts that failed and were retried.', (s) => s.retries)
 
   const perListener = (key: ListenerKey, help: string): void => {
@@ -126,7 +126,11 @@ export function createMetricsRegistry(tracker: StatusTracker, options: MetricsOp
   gauge('lag_seconds', 'Age of the oldest unread or uncommitted byte, in seconds (a lower bound).', (s) => s.lagSeconds)
   gauge('uncommitted_bytes', 'Bytes on disk after the committed position.', (s) => s.uncommittedBytes)
   gauge('catch_up_percent', 'Catch-up progress, 0-100 (absent when caught up).', (s) => s.catchUp?.percent ?? null)
-  gauge('catch_up_seconds_left', 'Estimated seconds to catch up at the current read rate (absent when caught up or unknown).', (s) => s.catchUp?.secondsLeft ?? null)
+  gauge(
+    'catch_up_seconds_left',
+    'Estimated seconds to catch up at the current read rate (absent when caught up or unknown).',
+    (s) => s.catchUp?.secondsLeft ?? null,
+  )
 
   const health: Gauge<'state'> = new Gauge({
     name: `${prefix}health`,

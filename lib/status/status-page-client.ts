@@ -141,7 +141,11 @@ export function statusPageClient(): void {
     set('position', s.position ?? '—')
     set('committed', s.committed ?? 'none yet')
     set('live-journal', s.liveJournal.number === null ? '—' : `journal ${s.liveJournal.number}`)
-    set('live-size', s.liveJournal.size === null ? 'size unknown' : bytes(s.liveJournal.size), s.liveJournal.size === null ? '' : `${int(s.liveJournal.size)} bytes`)
+    set(
+      'live-size',
+      s.liveJournal.size === null ? 'size unknown' : bytes(s.liveJournal.size),
+      s.liveJournal.size === null ? '' : `${int(s.liveJournal.size)} bytes`,
+    )
     set('live-path', s.liveJournal.path ?? '')
     set('lag', s.lagBytes === null ? '—' : `${s.lagBytesEstimated ? '≈ ' : ''}${bytes(s.lagBytes)}`, s.lagBytes === null ? '' : `${int(s.lagBytes)} bytes`)
     set(

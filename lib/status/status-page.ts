@@ -127,7 +127,8 @@ const BODY = `
 `
 
 /** Inline, so that the browser asks the server for no favicon (which would need the token). */
-const FAVICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath d='M1 12l4-5 3 3 4-7 3 4' fill='none' stroke='%231f6feb' stroke-width='2'/%3E%3C/svg%3E"
+const FAVICON =
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath d='M1 12l4-5 3 3 4-7 3 4' fill='none' stroke='%231f6feb' stroke-width='2'/%3E%3C/svg%3E"
 
 const SCRIPT = `(${String(statusPageClient)})()`
 

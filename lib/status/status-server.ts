@@ -56,9 +56,13 @@ export class StatusServer {
     this.#tracker = options.tracker
     this.#registry = options.registry ?? createMetricsRegistry(options.tracker)
     if (options.token === '') {
-      throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, 'status.token is empty: set a long random token, or remove the key to serve without one on 127.0.0.1', {
-        details: { key: 'status.token' },
-      })
+      throw new LogdaemonError(
+        ErrorCodes.CONFIG_INVALID,
+        'status.token is empty: set a long random token, or remove the key to serve without one on 127.0.0.1',
+        {
+          details: { key: 'status.token' },
+        },
+      )
     }
   }
 
@@ -105,10 +109,14 @@ export class StatusServer {
     }
     if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
       const why = err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'no such address on this machine'
-      return new LogdaemonError(ErrorCodes.CONFIG_INVALID, `the status page cannot listen on ${where}: ${why}. Set status.host and status.port in the configuration`, {
-        cause: err,
-        details: { host: this.#host, port: this.#port, key: 'status' },
-      })
+      return new LogdaemonError(
+        ErrorCodes.CONFIG_INVALID,
+        `the status page cannot listen on ${where}: ${why}. Set status.host and status.port in the configuration`,
+        {
+          cause: err,
+          details: { host: this.#host, port: this.#port, key: 'status' },
+        },
+      )
     }
     return err
   }
@@ -153,10 +161,10 @@ export class StatusServer {
           .measure()
           .then(() => this.#registry.metrics())
           .then(
-          (text) => send(res, 200, this.#registry.contentType, text),
-          /* c8 ignore next -- prom-client's own metrics do not fail */
-          (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
-        )
+            (text) => send(res, 200, this.#registry.contentType, text),
+            /* c8 ignore next -- prom-client's own metrics do not fail */
+            (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
+          )
         return
       default:
         return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /status.json or /metrics\n')

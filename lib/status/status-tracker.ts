@@ -24,7 +24,6 @@ export const DEFAULT_HEALTH: Readonly<HealthThresholds> = { behindBytes: 64 * 10
 /** Measures the journals on disk from journal `from` to the live one (the daemon's is `journalSizes`). */
 export type DiskProbe = (from: number) => Promise<JournalSize[]>
 
-
 /**
  * A clock read at most once per turn of the event loop: the first `now()` of
  * a turn reads `source`, the rest of the turn reuses that reading. The
@@ -372,9 +371,13 @@ export class StatusTracker {
     const retrying = listeners.filter((l) => l.retrying)
     if (retrying.length) {
       const l = retrying[0]!
-      return { state: 'Retrying', reason: `listener ${l.name} is retrying${l.lastError ? ` after ${l.lastError.code ?? 'Error'}: ${l.lastError.message}` : ''}` }
+      return {
+        state: 'Retrying',
+        reason: `listener ${l.name} is retrying${l.lastError ? ` after ${l.lastError.code ?? 'Error'}: ${l.lastError.message}` : ''}`,
+      }
     }
-    if (lag.bytes !== null && lag.bytes > h.behindBytes) return { state: 'Behind', reason: `${lag.bytes} bytes unread, more than behindBytes (${h.behindBytes})` }
+    if (lag.bytes !== null && lag.bytes > h.behindBytes)
+      return { state: 'Behind', reason: `${lag.bytes} bytes unread, more than behindBytes (${h.behindBytes})` }
     if (lag.seconds !== null && lag.seconds > h.behindSeconds) {
       return { state: 'Behind', reason: `the oldest unread or uncommitted byte is ${lag.seconds} s old, more than behindSeconds (${h.behindSeconds})` }
     }
@@ -383,7 +386,10 @@ export class StatusTracker {
       return { state: 'Caught up', reason: `reading the live journal ${lag.live}, ${lag.bytes} bytes behind its end` }
     }
     if (lag.bytes === null) return { state: 'Reading', reason: 'lag not measured yet' }
-    return { state: 'Reading', reason: `${lag.bytes} bytes to read${lag.live !== null && readJournal !== null && readJournal < lag.live ? ` up to the live journal ${lag.live}` : ''}` }
+    return {
+      state: 'Reading',
+      reason: `${lag.bytes} bytes to read${lag.live !== null && readJournal !== null && readJournal < lag.live ? ` up to the live journal ${lag.live}` : ''}`,
+    }
   }
 
   #catchUp(lag: { bytes: number | null; live: number | null }, now: number): CatchUp | null {

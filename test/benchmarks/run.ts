@@ -55,7 +55,23 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
   const out = join(dir, 'bench-results.json')
   const page = join(dir, 'benchmarks.md')
   writeFileSync(page, '# Benchmarks\n\nProse.\n\n<!-- bench:results:start -->\nold numbers\n<!-- bench:results:end -->\n\nMore prose.\n')
-  const args = ['--size', '2MB', '--scale-size', '1MB', '--runs', '1', '--verify', '--follow-samples', '10', '--data', join(dir, 'data'), '--out', out, '--docs', page]
+  const args = [
+    '--size',
+    '2MB',
+    '--scale-size',
+    '1MB',
+    '--runs',
+    '1',
+    '--verify',
+    '--follow-samples',
+    '10',
+    '--data',
+    join(dir, 'data'),
+    '--out',
+    out,
+    '--docs',
+    page,
+  ]
   const { code, stdout, stderr } = await runner(args)
   t.equal(code, 0, `runner exits 0\n${stderr}`)
   t.match(stdout, /cores, Node v\d+/, 'names the machine and Node')
@@ -63,8 +79,16 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
   t.match(stdout, /^bars:$/m, 'prints the bars')
   const doc = readFileSync(page, 'utf8')
   t.notMatch(doc, /old numbers/, 'the results block was rewritten')
-  t.match(doc, /^# Benchmarks\n\nProse\.\n\n<!-- bench:results:start -->\nWritten by `npm run bench -- --size 2MB /, 'with the command that measured it, after the prose before it')
-  t.match(doc, /\| scenario +\| kind +\| +MB\/s \|[\s\S]*^bars:$[\s\S]*\n```\n<!-- bench:results:end -->\n\nMore prose\.\n$/m, 'the table and the bars, then the prose after it')
+  t.match(
+    doc,
+    /^# Benchmarks\n\nProse\.\n\n<!-- bench:results:start -->\nWritten by `npm run bench -- --size 2MB /,
+    'with the command that measured it, after the prose before it',
+  )
+  t.match(
+    doc,
+    /\| scenario +\| kind +\| +MB\/s \|[\s\S]*^bars:$[\s\S]*\n```\n<!-- bench:results:end -->\n\nMore prose\.\n$/m,
+    'the table and the bars, then the prose after it',
+  )
 
   const results = JSON.parse(readFileSync(out, 'utf8')) as Results
   t.same(results.problems, [], 'no count problems')
@@ -94,7 +118,10 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
   }
 
   const lines = SCENARIOS.filter((s) => s.counts === 'lines').map((s) => rows.get(s.name)?.records)
-  t.ok(lines.every((n) => n === lines[0]), 'line counters agree')
+  t.ok(
+    lines.every((n) => n === lines[0]),
+    'line counters agree',
+  )
   t.ok((lines[0] ?? 0) > data.records, 'some records span several lines')
 
   const follow = rows.get('follow-latency')
@@ -105,7 +132,8 @@ t.test('every scenario runs on 2 MB and the framing scenarios agree on the recor
   t.ok(follow && follow.extra.idleCpuPercent !== undefined && follow.extra.idleCpuPercent >= 0, 'idle CPU measured')
 
   const fanOut = rows.get('jetstream-latency')
-  if (!natsSkip) t.ok(fanOut && fanOut.extra.samples === 10 && (fanOut.extra.p99Ms ?? 0) >= (fanOut.extra.p50Ms ?? 0), 'jetstream latency measured every append')
+  if (!natsSkip)
+    t.ok(fanOut && fanOut.extra.samples === 10 && (fanOut.extra.p99Ms ?? 0) >= (fanOut.extra.p50Ms ?? 0), 'jetstream latency measured every append')
 
   const scaled = results.scenarios.filter((r) => r.label !== r.name)
   t.ok(scaled.length > 0, 'the scale check ran')

@@ -42,9 +42,13 @@ t.test('help, version and usage errors', { skip: binSkip }, async (t) => {
 /** A server with a journal, and a configuration whose one listener fails at open: the daemon logs, then exits 1. */
 function failingSetup(t: Test): string {
   const dir = t.testdir({
-    'fail.mjs': "export default () => ({ name: 'fails', isHandled: () => true, listen() {}, noData() {}, close() {}, open() { throw new TypeError('this listener cannot open') } })\n",
+    'fail.mjs':
+      "export default () => ({ name: 'fails', isHandled: () => true, listen() {}, noData() {}, close() {}, open() { throw new TypeError('this listener cannot open') } })\n",
   })
-  writeFileSync(join(dir, 'c.json'), JSON.stringify({ server: { root: 'root' }, from: 3, status: false, listeners: [{ type: 'module', module: './fail.mjs' }] }))
+  writeFileSync(
+    join(dir, 'c.json'),
+    JSON.stringify({ server: { root: 'root' }, from: 3, status: false, listeners: [{ type: 'module', module: './fail.mjs' }] }),
+  )
   return dir
 }
 
@@ -62,8 +66,14 @@ t.test('logs: JSON lines when stderr is not a terminal, at the asked level', { s
   const info = logdaemon(['run', '-c', 'c.json'], { cwd: dir })
   t.equal(info.status, 1, 'the listener fails')
   const lines = logLines(info.stderr).map((l) => JSON.parse(l) as { level: number; msg: string })
-  t.ok(lines.some((l) => l.level === 30 && /^reading from 3\/0/.test(l.msg)), 'info: where it starts')
-  t.ok(lines.some((l) => l.level === 50 && /this listener cannot open/.test(l.msg)), 'error: the failure')
+  t.ok(
+    lines.some((l) => l.level === 30 && /^reading from 3\/0/.test(l.msg)),
+    'info: where it starts',
+  )
+  t.ok(
+    lines.some((l) => l.level === 50 && /this listener cannot open/.test(l.msg)),
+    'error: the failure',
+  )
   t.match(info.stderr, /\nlogdaemon: listener "fail" failed in open: this listener cannot open/, 'and one line for the operator')
 
   const env = logdaemon(['run', '-c', 'c.json'], { cwd: dir, env: { LOGDAEMON_LOG_LEVEL: 'error' } })

@@ -60,7 +60,13 @@ t.test('--format json has journal on every entry; filters apply', async (t) => {
   const f = fakeIO()
   const stop = new AbortController()
   const code = main(['--follow', '--root', root, '--from', '10', '-f', 'json', '-t', 'db.rev', '-o', 'pv'], { ...f.io, signal: stop.signal })
-  const revs = () => f.stdout().toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { journal: number; table: string; op: string })
+  const revs = () =>
+    f
+      .stdout()
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { journal: number; table: string; op: string })
   const want = allBytes(sim)
     .toString('latin1')
     .split('\n')
@@ -151,7 +157,10 @@ t.test('the real program under | head: exits 0 at the next write after the reade
   const root = t.testdir()
   const sim = await server(root, 1)
   const args = [...tsNodeArgs(), BIN_TS, '--follow', '--root', root, '--from', '10'].map((a) => `'${a}'`).join(' ')
-  const child = spawn('bash', ['-o', 'pipefail', '-c', `'${process.execPath}' ${args} | head -c 100 >/dev/null`], { stdio: ['ignore', 'ignore', 'pipe'], env: tsNodeEnv() })
+  const child = spawn('bash', ['-o', 'pipefail', '-c', `'${process.execPath}' ${args} | head -c 100 >/dev/null`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: tsNodeEnv(),
+  })
   let err = ''
   child.stderr.on('data', (c: Buffer) => (err += c))
   let exited = false

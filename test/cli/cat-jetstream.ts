@@ -53,7 +53,12 @@ t.test('logdaemon-cat --jetstream prints a stream like a file', { skip: natsSkip
 
   const json = fakeIO()
   t.equal(await main(['--jetstream', url, '--format', 'json', '--op', 'ex'], json.io), 0)
-  const lines = json.stdout().toString().trim().split('\n').map((x) => JSON.parse(x) as { op: string; journal: number; offset: number })
+  const lines = json
+    .stdout()
+    .toString()
+    .trim()
+    .split('\n')
+    .map((x) => JSON.parse(x) as { op: string; journal: number; offset: number })
   t.equal(lines.length, 50)
   t.ok(lines.every((x) => x.op === 'ex' && x.journal === 3))
   t.equal(lines[0]?.offset, (entries[1] as JournalEntry).position.offset, 'positions as in the journal')

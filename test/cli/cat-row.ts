@@ -8,7 +8,12 @@ t.test('--format row: data records named and typed, the others as json', { skip:
   for (const name of fixtureNames()) {
     const f = fakeIO()
     t.equal(await main(['--format', 'row', FIXTURE_DIR + name], f.io), 0)
-    const lines = f.stdout().toString().trim().split('\n').map((l) => JSON.parse(l))
+    const lines = f
+      .stdout()
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     t.equal(lines.length, FIXTURE_RECORDS[name], `${name}: one object per record`)
     for (const l of lines) {
       if (l.table === null) t.ok(Array.isArray(l.fields), `${name}:${l.line} keeps the json form`)
@@ -39,13 +44,25 @@ t.test('--format row: data records named and typed, the others as json', { skip:
 t.test('--where keeps data records whose column reads the value', { skip: fixturesSkip }, async (t) => {
   const f = fakeIO()
   t.equal(await main(['--format', 'row', '--where', 'change=2', '--table', 'db.rev*', FIXTURE_DIR + 'checkpoint-2020-windows-unicode.ckp'], f.io), 0)
-  const lines = f.stdout().toString().trim().split('\n').map((l) => JSON.parse(l))
+  const lines = f
+    .stdout()
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.ok(lines.length > 0)
   for (const l of lines) t.equal(l.row.change, 2)
   const raw = fakeIO()
   t.equal(await main(['-w', 'owner=the_user', '-w', 'type=99', FIXTURE_DIR + 'checkpoint-2020-windows-unicode.ckp'], raw.io), 0)
   t.match(raw.stdout().toString(), /^@pv@ 7 @db\.domain@ @the_user_client@ 99 /, 'raw output filtered by row columns')
-  t.equal(raw.stdout().toString().match(/^@pv@ /gm)?.length, 1, 'one record (its description spans lines)')
+  t.equal(
+    raw
+      .stdout()
+      .toString()
+      .match(/^@pv@ /gm)?.length,
+    1,
+    'one record (its description spans lines)',
+  )
 })
 
 t.test('--where: bad clauses are usage errors', async (t) => {
@@ -64,7 +81,12 @@ t.test('--where: bad clauses are usage errors', async (t) => {
 t.test('an incomplete record in row form', async (t) => {
   const f = fakeIO('@pv@ 1 @db.counters@ @a@ @1@ \n@pv@ 1 @db.counters@ @b@ @2')
   t.equal(await main(['--format', 'row', '--allow-incomplete'], f.io), 0)
-  const lines = f.stdout().toString().trim().split('\n').map((l) => JSON.parse(l))
+  const lines = f
+    .stdout()
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.same(lines[1].row, { name: 'b', value: '2' })
   t.equal(lines[1].incomplete, true)
 })

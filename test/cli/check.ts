@@ -22,7 +22,11 @@ t.test('prints the chain it would read: numbers, files, compressed or not, live 
   const r = await checkConfig(join(dir, 'c.json'))
   t.same(r.problems, [])
   t.equal(r.startJournal, 5)
-  t.same(r.chain?.archives.map((a) => a.journal), [5, 6], 'from 5 on')
+  t.same(
+    r.chain?.archives.map((a) => a.journal),
+    [5, 6],
+    'from 5 on',
+  )
   t.match(r.text, /configuration .*c\.json is valid\./)
   t.match(r.text, new RegExp(`live journal +${join(dir, 'root', 'journal')}: journal 7, \\d+ bytes`))
   t.match(r.text, /start +journal 5 from its start \(from: 5; no state file at .*logdaemon\.state\.json yet\)/)
@@ -41,7 +45,12 @@ t.test('a gap, no start point, and a custom module that does not load are proble
     'gap.json': config(),
     'nostart.json': config({ from: undefined }),
     'end.json': config({ from: 'end', status: false }),
-    'mod.json': config({ listeners: [{ type: 'module', module: './nothing.mjs' }, { type: 'module', module: './ok.mjs' }] }),
+    'mod.json': config({
+      listeners: [
+        { type: 'module', module: './nothing.mjs' },
+        { type: 'module', module: './ok.mjs' },
+      ],
+    }),
     'ok.mjs': 'export default () => ({})',
     root: { 'journal.5': 'x', 'journal.7.gz': 'y', journal: '' },
   })
@@ -69,7 +78,10 @@ t.test('an existing state file is where reading starts', async (t) => {
   const { Daemon } = await import('../../lib/daemon/daemon.js')
   const { loadConfig } = await import('../../lib/daemon/config.js')
   const pino = (await import('pino')).default
-  const d = new Daemon(await loadConfig(join(dir, 'c.json')), { logger: pino({ level: 'silent' }), listeners: [{ name: 'x', isHandled: () => true, listen() {}, noData() {}, close() {} }] })
+  const d = new Daemon(await loadConfig(join(dir, 'c.json')), {
+    logger: pino({ level: 'silent' }),
+    listeners: [{ name: 'x', isHandled: () => true, listen() {}, noData() {}, close() {} }],
+  })
   await d.start()
   await d.stop()
   const r = await checkConfig(join(dir, 'c.json'))
@@ -92,7 +104,10 @@ t.test('check refuses what run refuses: an open status address without a token, 
   const open = await checkConfig(join(dir, 'open.json'))
   t.match(open.problems, [/status\.host is 0\.0\.0\.0, which is not a loopback address, and there is no status\.token: run refuses this/, /live journal/])
   const token = await checkConfig(join(dir, 'token.json'))
-  t.notOk(token.problems.some((p) => /status\.host/.test(p)), 'with a token it is fine')
+  t.notOk(
+    token.problems.some((p) => /status\.host/.test(p)),
+    'with a token it is fine',
+  )
   const nolive = await checkConfig(join(dir, 'nolive.json'))
   t.match(nolive.problems, [new RegExp(`the live journal ${join(dir, 'root', 'journal').replace(/[.]/g, '\\.')} does not exist: set server\\.journal`)])
 })
@@ -137,7 +152,9 @@ t.test('check --connect logs in to the standby and runs the remote script', { sk
   writeFileSync(join(dir, 'wrongkey.json'), config({ listeners: [hb({ knownHostsFile: sshd.wrongKnownHosts })] }))
   const ok = await checkConfig(join(dir, 'ok.json'), { connect: true })
   t.same(ok.problems, [])
-  t.match(ok.connected, [new RegExp(`hot-backup "hot-backup": ssh login to ${sshd.user}@127\\.0\\.0\\.1 and the remote script work; the standby has 0 bytes of journal 5`)])
+  t.match(ok.connected, [
+    new RegExp(`hot-backup "hot-backup": ssh login to ${sshd.user}@127\\.0\\.0\\.1 and the remote script work; the standby has 0 bytes of journal 5`),
+  ])
   t.match(ok.text, /connect +hot-backup "hot-backup": ssh login/)
   const without = await checkConfig(join(dir, 'ok.json'))
   t.same(without.connected, [], 'without --connect nothing is tried')

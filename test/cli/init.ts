@@ -20,7 +20,10 @@ t.test('writes a commented JS configuration from the environment, which validate
   const config = await loadConfig(file)
   t.equal(config.server?.root, join(dir, 'root'))
   t.equal(config.from, 41)
-  t.same(config.listeners.map((l) => l.name), ['mirror'])
+  t.same(
+    config.listeners.map((l) => l.name),
+    ['mirror'],
+  )
   t.equal(config.state, join(dir, 'logdaemon.state.json'))
   t.same(config.listeners[0]!.options, { dir: 'mirror', fsync: true })
 })

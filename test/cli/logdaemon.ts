@@ -26,7 +26,10 @@ t.test('--help lists the commands; COMMAND --help their options and examples; --
     demo: ['--port N', '--keep', '--log-level LEVEL'],
   }
   for (const [command, options] of Object.entries(perCommand)) {
-    for (const argv of [[command, '--help'], ['-h', command]]) {
+    for (const argv of [
+      [command, '--help'],
+      ['-h', command],
+    ]) {
       const c = io()
       t.equal(await main(argv, c.io), 0, argv.join(' '))
       const text = c.stdout().toString()

@@ -29,7 +29,10 @@ t.test('parseOptions: unknown options and bad choices say what was meant', async
   t.same(parseOptions(['-F', 'a'], table), { values: { follow: true, format: 'raw' }, positionals: ['a'] })
   t.throws(() => parseOptions(['--fromat', 'json'], table), { code: 'ERR_USAGE', message: "Unknown option '--fromat' (did you mean --format?)" })
   t.throws(() => parseOptions(['--zzz'], table), { code: 'ERR_USAGE', message: "Unknown option '--zzz'" })
-  t.throws(() => parseOptions(['--format', 'jsno'], table), { code: 'ERR_USAGE', message: '--format must be one of raw, json (got "jsno"; did you mean json?)' })
+  t.throws(() => parseOptions(['--format', 'jsno'], table), {
+    code: 'ERR_USAGE',
+    message: '--format must be one of raw, json (got "jsno"; did you mean json?)',
+  })
   t.throws(() => parseOptions(['--format'], table), { code: 'ERR_USAGE' })
 })
 

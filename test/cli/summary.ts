@@ -29,7 +29,11 @@ t.test('every fixture: counts add up, positional rows counted, a release range c
     t.equal(data, ops - (s.ops.ex ?? 0) - (s.ops.nx ?? 0) - (s.ops.mx ?? 0), `${name}: data records`)
     t.equal(s.transactions, s.ops.ex ?? 0)
     ranges[name] = s.releases
-    positional[name] = Object.fromEntries(Object.entries(s.tables).filter(([, v]) => v.positional > 0).map(([k, v]) => [k, v.positional]))
+    positional[name] = Object.fromEntries(
+      Object.entries(s.tables)
+        .filter(([, v]) => v.positional > 0)
+        .map(([k, v]) => [k, v.positional]),
+    )
   }
   // The 2020 checkpoint (its notes say db version 50) declares db.stream 1, last documented in 2020.1.
   t.same(ranges['checkpoint-2020-windows-unicode.ckp'], { from: '2020.1', to: '2020.1' })
@@ -79,7 +83,10 @@ t.test('summary of nothing, filters, stdin; usage errors', async (t) => {
   const filtered = fakeIO('@pv@ 1 @db.counters@ @change@ @7@ \n@pv@ 0 @db.desc@ 1 @x@ \n@ex@ 1 2\n')
   t.equal(await main(['--summary', '--format', 'json', '--table', 'db.counters'], filtered.io), 0)
   t.same(Object.keys(JSON.parse(filtered.stdout().toString()).tables), ['db.counters'])
-  for (const args of [['--summary', '--format', 'row'], ['--summary', '--follow', '--root', '.']]) {
+  for (const args of [
+    ['--summary', '--format', 'row'],
+    ['--summary', '--follow', '--root', '.'],
+  ]) {
     const f = fakeIO()
     t.equal(await main(args, f.io), 2, args.join(' '))
     t.match(f.stderr(), /^logdaemon-cat: /)

@@ -30,7 +30,9 @@ t.test('a status token inside an echoed parent object is masked', async (t) => {
 })
 
 t.test('secret-like keys anywhere in an echoed value are masked', async (t) => {
-  const err = await parseConfig({ ...base, listeners: { options: { webhook: { secret: 'HOOK-s3cr3t-0123456789' }, auth: { pass: 'PASSW0RD-x' } } } }).catch((e: unknown) => e)
+  const err = await parseConfig({ ...base, listeners: { options: { webhook: { secret: 'HOOK-s3cr3t-0123456789' }, auth: { pass: 'PASSW0RD-x' } } } }).catch(
+    (e: unknown) => e,
+  )
   noSecret(t, err, 'listeners object')
   const err2 = await parseConfig({ ...base, retry: { passphrase: 'PHRASE-s3cr3t' } }).catch((e: unknown) => e)
   noSecret(t, err2, 'unknown key')
@@ -88,5 +90,8 @@ t.test('a JS configuration with a syntax error is not quoted either', async (t) 
   writeFileSync(file, 'export default {\n  status: { token: abcS3CR3T defS3CR3T },\n}\n')
   const err = await loadConfig(file).catch((e: unknown) => e)
   noSecret(t, err, 'js syntax error')
-  t.match(err, { code: 'ERR_CONFIG_NOT_FOUND', message: /c\.mjs cannot be loaded: it has a JavaScript syntax error \(Unexpected identifier\); run 'node --check / })
+  t.match(err, {
+    code: 'ERR_CONFIG_NOT_FOUND',
+    message: /c\.mjs cannot be loaded: it has a JavaScript syntax error \(Unexpected identifier\); run 'node --check /,
+  })
 })

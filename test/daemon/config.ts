@@ -46,8 +46,12 @@ t.test('every error names the key and what was expected', async (t) => {
   t.same(await problems({ ...minimal, listeners: [] }), ['listeners: expected at least one listener (got [])'])
   const types = [...BUILTIN_LISTENER_TYPES, 'module'].map((x) => `"${x}"`).join('|')
   t.same(await problems({ ...minimal, listeners: [{ type: 'tee' }] }), [`listeners[0].type: expected one of ${types} (got "tee")`])
-  t.same(await problems({ ...minimal, listeners: [{ type: 'module' }] }), ['listeners[0].module: missing (expected the module specifier or path of the listener, as type is "module")'])
-  t.same(await problems({ ...minimal, listeners: [{ type: 'print', module: 'x' }] }), ['listeners[0].module: not allowed for the built-in type "print" (use type "module" for your own listener)'])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'module' }] }), [
+    'listeners[0].module: missing (expected the module specifier or path of the listener, as type is "module")',
+  ])
+  t.same(await problems({ ...minimal, listeners: [{ type: 'print', module: 'x' }] }), [
+    'listeners[0].module: not allowed for the built-in type "print" (use type "module" for your own listener)',
+  ])
   t.same(await problems({ ...minimal, listeners: [{ type: 'mirror', options: {} }] }), ['listeners[0].options.dir: missing (expected string)'])
   t.same(await problems({ ...minimal, listeners: [{ type: 'print', options: { format: 'xml', colour: 1 } }] }), [
     'listeners[0].options.format: expected one of "raw"|"json"|"row" (got "xml")',

@@ -78,7 +78,10 @@ t.test('reads across rotations into the mirror and a custom listener, serves sta
   await sim.rotate('copy-truncate')
   for (let i = 0; i < 5; i++) await sim.appendTransaction()
   await until(() => seen() === size())
-  const status = (await (await fetch(new URL('status.json', daemon.statusUrl!))).json()) as { listeners: { name: string; handled: number }[]; lastRotation: unknown }
+  const status = (await (await fetch(new URL('status.json', daemon.statusUrl!))).json()) as {
+    listeners: { name: string; handled: number }[]
+    lastRotation: unknown
+  }
   t.same(
     status.listeners.map((l) => l.name),
     ['mirror', 'collect'],
@@ -91,12 +94,23 @@ t.test('reads across rotations into the mirror and a custom listener, serves sta
   sameMirror(t, dir, sim)
   t.ok(existsSync(join(dir, 'logdaemon.state.json')), 'the state was saved')
   const order = collect.got.map((e) => [e.position.journal!, e.position.offset] as const)
-  t.ok(order.every((p, i) => i === 0 || p[0] > order[i - 1]![0] || (p[0] === order[i - 1]![0] && p[1] > order[i - 1]![1])), 'in journal order, nothing twice')
+  t.ok(
+    order.every((p, i) => i === 0 || p[0] > order[i - 1]![0] || (p[0] === order[i - 1]![0] && p[1] > order[i - 1]![1])),
+    'in journal order, nothing twice',
+  )
 
   // A second run resumes from the state: only new records arrive.
   for (let i = 0; i < 5; i++) await sim.appendTransaction()
   const again = new Collect('collect')
-  const second = new Daemon(await config(dir, { listeners: [{ type: 'mirror', options: { dir: 'mirror', fsync: false } }, { type: 'module', module: () => again, name: 'collect' }] }), { logger: silent })
+  const second = new Daemon(
+    await config(dir, {
+      listeners: [
+        { type: 'mirror', options: { dir: 'mirror', fsync: false } },
+        { type: 'module', module: () => again, name: 'collect' },
+      ],
+    }),
+    { logger: silent },
+  )
   await second.start()
   t.equal(second.startPoint?.how, 'state')
   const live = sim.currentJournal

@@ -56,9 +56,16 @@ t.test('init → check → run → status page → SIGTERM', { skip: binSkip }, 
   for (let i = 0; i < 10; i++) await sim.appendTransaction()
   await sim.close()
   while ([13, 14].some((n) => mirrored(n).length < sim.journalBytes(n).length) && run.exitCode === null) await tick(20)
-  const status = (await (await fetch(new URL('status.json', url))).json()) as { root: string; listeners: { name: string; handled: number }[]; entriesTotal: number }
+  const status = (await (await fetch(new URL('status.json', url))).json()) as {
+    root: string
+    listeners: { name: string; handled: number }[]
+    entriesTotal: number
+  }
   t.equal(status.root, root)
-  t.same(status.listeners.map((l) => l.name), ['mirror'])
+  t.same(
+    status.listeners.map((l) => l.name),
+    ['mirror'],
+  )
   t.ok(status.entriesTotal > 0)
   const page = await fetch(url!)
   t.equal(page.status, 200)
@@ -68,7 +75,10 @@ t.test('init → check → run → status page → SIGTERM', { skip: binSkip }, 
   t.equal(await exited, 0, 'SIGTERM: finish, commit, close, exit 0')
   for (const n of [13, 14]) t.ok(mirrored(n).equals(sim.journalBytes(n)), `journal ${n} mirrored byte for byte`)
   t.notOk(existsSync(join(dir, 'mirror', 'journal.12')), 'journals before the start point are not read')
-  const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string })
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { level: number; msg: string })
   t.ok(lines.length >= 3, 'pino JSON lines on stderr')
   t.match(lines.at(-2)?.msg, /^stopped at 14\/\d+$/)
   t.equal(lines.at(-1)?.msg, 'exiting with code 0', 'every exit has a log line')

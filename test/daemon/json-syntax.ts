@@ -20,7 +20,7 @@ t.test('each error: where (line, column) and what was expected; JSON.parse refus
     ['{\n"a": 01}', 2, 7, /',' or '}'/],
     ['-', 1, 1, /a value/],
     ['{"a": 1}\n\n  x', 3, 3, /end of the file/],
-    ['[' .repeat(600), 1, 514, /less nesting/],
+    ['['.repeat(600), 1, 514, /less nesting/],
   ]
   for (const [text, line, column, expected] of cases) {
     t.throws(() => JSON.parse(text), `${JSON.stringify(text.slice(0, 20))} is not JSON`)

@@ -90,23 +90,30 @@ function messages(text: string): string[] {
     })
 }
 
-t.test('a listener that never settles, status page off: no silent exit 13; SIGTERM ends after stopTimeoutMs with exit 1 and says what it waited on', { skip: binSkip }, async (t) => {
-  const dir = t.testdir()
-  const r = run(setup(dir, 'hang', { stopTimeoutMs: 500 }), dir)
-  await r.logged(/^listen called$/)
-  // Before the fix Node ended here with code 13 (an unsettled top-level await): the process had nothing to wait on.
-  await tick(300)
-  t.equal(r.child.exitCode, null, 'still running while the listener hangs')
-  r.child.kill('SIGTERM')
-  t.equal(await r.exited, 1)
-  const msgs = messages(r.stderr())
-  t.ok(msgs.some((m) => /^SIGTERM: stopping gracefully/.test(m)), 'the signal is logged')
-  t.ok(
-    msgs.some((m) => /stop did not finish within stopTimeoutMs \(500 ms\): waited on listener "test" in listen \(entry at 1\/0\)/.test(m)),
-    'says which listener call it waited on',
-  )
-  t.equal(msgs.at(-1), 'exiting with code 1', 'the last line says the exit code')
-})
+t.test(
+  'a listener that never settles, status page off: no silent exit 13; SIGTERM ends after stopTimeoutMs with exit 1 and says what it waited on',
+  { skip: binSkip },
+  async (t) => {
+    const dir = t.testdir()
+    const r = run(setup(dir, 'hang', { stopTimeoutMs: 500 }), dir)
+    await r.logged(/^listen called$/)
+    // Before the fix Node ended here with code 13 (an unsettled top-level await): the process had nothing to wait on.
+    await tick(300)
+    t.equal(r.child.exitCode, null, 'still running while the listener hangs')
+    r.child.kill('SIGTERM')
+    t.equal(await r.exited, 1)
+    const msgs = messages(r.stderr())
+    t.ok(
+      msgs.some((m) => /^SIGTERM: stopping gracefully/.test(m)),
+      'the signal is logged',
+    )
+    t.ok(
+      msgs.some((m) => /stop did not finish within stopTimeoutMs \(500 ms\): waited on listener "test" in listen \(entry at 1\/0\)/.test(m)),
+      'says which listener call it waited on',
+    )
+    t.equal(msgs.at(-1), 'exiting with code 1', 'the last line says the exit code')
+  },
+)
 
 t.test('a second SIGTERM exits at once with 1, logged', { skip: binSkip }, async (t) => {
   const dir = t.testdir()

@@ -10,7 +10,14 @@ const listeners = [{ type: 'print' }]
 t.test('a jetstream source in place of the journal files', async (t) => {
   const c = await parseConfig({ source: { ...source, nkey: 'keys/user.nk', tls: { ca: 'ca.pem' } }, listeners }, { baseDir: '/etc/logdaemon' })
   t.equal(c.server, undefined)
-  t.match(c.source, { type: 'jetstream', stream: 'P4JOURNAL', subject: 'p4.journal', durable: 'standby', nkey: '/etc/logdaemon/keys/user.nk', tls: { ca: '/etc/logdaemon/ca.pem' } })
+  t.match(c.source, {
+    type: 'jetstream',
+    stream: 'P4JOURNAL',
+    subject: 'p4.journal',
+    durable: 'standby',
+    nkey: '/etc/logdaemon/keys/user.nk',
+    tls: { ca: '/etc/logdaemon/ca.pem' },
+  })
 })
 
 t.test('server or source, one way to authenticate, no from; secrets stay hidden', async (t) => {
@@ -23,7 +30,9 @@ t.test('server or source, one way to authenticate, no from; secrets stay hidden'
   await t.rejects(parseConfig({ source: { ...source, filter: 'p4.>.x' }, listeners }), { message: /source\.filter/ })
   const err = await parseConfig({ source: { ...source, password: 42, user: 'u' }, listeners }).catch((e: Error) => e)
   t.match(err, { message: /source\.password.*\(value hidden\)/ })
-  const listenerErr = await parseConfig({ server: { root: '/p4' }, listeners: [{ type: 'jetstream', options: { servers: 'nats://h:1', token: 7 } }] }).catch((e: Error) => e)
+  const listenerErr = await parseConfig({ server: { root: '/p4' }, listeners: [{ type: 'jetstream', options: { servers: 'nats://h:1', token: 7 } }] }).catch(
+    (e: Error) => e,
+  )
   t.match(listenerErr, { message: /listeners\[0\]\.options\.server: missing/ })
   t.match(listenerErr, { message: /listeners\[0\]\.options\.token.*\(value hidden\)/ })
 })

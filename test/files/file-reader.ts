@@ -8,7 +8,12 @@ t.test('reads the whole file, from any start, in chunks', async (t) => {
   const dir = t.testdir()
   const data = randomBytes(1_000_003)
   writeFileSync(`${dir}/f`, data)
-  for (const [chunkBytes, start] of [[65536, 0], [1000, 0], [262144, 12345], [7, 999_990]] as const) {
+  for (const [chunkBytes, start] of [
+    [65536, 0],
+    [1000, 0],
+    [262144, 12345],
+    [7, 999_990],
+  ] as const) {
     const parts: Buffer[] = []
     for await (const c of new FileReader(`${dir}/f`, { chunkBytes, start })) parts.push(c as Buffer)
     t.ok(Buffer.concat(parts).equals(data.subarray(start)), `chunk ${chunkBytes}, start ${start}`)

@@ -1,13 +1,7 @@
 import t from 'tap'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  describeJournalChain,
-  findArchive,
-  isJournalFileName,
-  journalDirs,
-  journalGapError,
-} from '../../lib/files/journal-set.js'
+import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError } from '../../lib/files/journal-set.js'
 
 t.test('findArchive prefers the plain file, then gz; prefix before the root', async (t) => {
   const root = t.testdir({ 'journal.3': 'x', 'journal.3.gz': 'y', 'journal.4.gz': 'z', ckp: { 'p.jnl.5': 'p', 'p.jnl.3.gz': 'q' } })
@@ -39,15 +33,27 @@ t.test('describeJournalChain: archives, gaps, the live number', async (t) => {
     'db.rev': 'x',
   })
   const chain = await describeJournalChain({ root })
-  t.same(chain.archives.map((a) => [a.journal, a.files.map((f) => [f.path.slice(root.length + 1), f.compressed, f.size])]), [
-    [3, [['journal.3', false, 3]]],
-    [4, [['journal.4', false, 4], ['journal.4.gz', true, 2]]],
-    [6, [['journal.6', false, 1]]],
-  ])
+  t.same(
+    chain.archives.map((a) => [a.journal, a.files.map((f) => [f.path.slice(root.length + 1), f.compressed, f.size])]),
+    [
+      [3, [['journal.3', false, 3]]],
+      [
+        4,
+        [
+          ['journal.4', false, 4],
+          ['journal.4.gz', true, 2],
+        ],
+      ],
+      [6, [['journal.6', false, 1]]],
+    ],
+  )
   t.same(chain.live, { journal: 7, path: join(root, 'journal'), size: 4 })
   t.same([chain.oldest, chain.newest, chain.gaps], [3, 6, [5]])
   const from4 = await describeJournalChain({ root }, { from: 4 })
-  t.same(from4.archives.map((a) => a.journal), [4, 6])
+  t.same(
+    from4.archives.map((a) => a.journal),
+    [4, 6],
+  )
   t.same(from4.gaps, [5])
   const from2 = await describeJournalChain({ root }, { from: 2 })
   t.same(from2.gaps, [2, 5], 'the start itself may be missing')
@@ -67,7 +73,10 @@ t.test('prefix archives in their own directory; a live journal elsewhere', async
   const root = t.testdir({ root: { 'journal.1': 'a' }, arch: { 'srv.jnl.2.gz': 'b', 'other.jnl.3': 'x' }, logs: { journal: 'l' } })
   const layout = { root: join(root, 'root'), prefix: join(root, 'arch/srv'), journal: join(root, 'logs/journal') }
   const chain = await describeJournalChain(layout)
-  t.same(chain.archives.map((a) => a.journal), [1, 2])
+  t.same(
+    chain.archives.map((a) => a.journal),
+    [1, 2],
+  )
   t.same(chain.live, { journal: 3, path: join(root, 'logs/journal'), size: 1 })
   t.same(journalDirs(layout).sort(), [join(root, 'arch'), join(root, 'logs'), join(root, 'root')].sort())
   t.ok(isJournalFileName(layout, 'journal'))

@@ -22,7 +22,10 @@ t.test('sizes from a journal to the live one: plain over gz, gz by ISIZE, live l
 
 t.test('a missing live journal has size 0 and no path', async (t) => {
   const dir = t.testdir({ 'journal.1': 'abc' })
-  t.match(await journalSizes({ root: dir }, 1), [{ journal: 1, size: 3 }, { journal: 2, size: 0, path: null, mtimeMs: null, live: true }])
+  t.match(await journalSizes({ root: dir }, 1), [
+    { journal: 1, size: 3 },
+    { journal: 2, size: 0, path: null, mtimeMs: null, live: true },
+  ])
 })
 
 t.test('ISIZE: a file too short to be gzip counts 0; a multi-member file counts its last member only (an estimate)', async (t) => {

@@ -40,7 +40,9 @@ t.test('no state file: null', async (t) => {
 t.test('an unreadable or unparsable state file fails with ERR_STATE_CORRUPT and stays as it is', async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'state')
-  const good = JSON.parse(JSON.stringify({ format: 'logdaemon-state', version: 1, position: '41/1024', line: 17, tail: state.tail, file: state.file, savedAt: state.savedAt }))
+  const good = JSON.parse(
+    JSON.stringify({ format: 'logdaemon-state', version: 1, position: '41/1024', line: 17, tail: state.tail, file: state.file, savedAt: state.savedAt }),
+  )
   const cases: [string, string][] = [
     ['empty', ''],
     ['not JSON', '{"format":"logdaemon-state",'],

@@ -16,7 +16,12 @@ export function transactions(count: number, journal = 1, startOffset = 0, startL
 }
 
 /** Entries for records, positioned one after the other; `@ex@` entries are marked consistent. */
-export function entriesOf(specs: readonly RecordSpec[], journal: number | null = 1, startOffset = 0, startLine = 1): { bytes: Buffer; entries: JournalEntry[] } {
+export function entriesOf(
+  specs: readonly RecordSpec[],
+  journal: number | null = 1,
+  startOffset = 0,
+  startLine = 1,
+): { bytes: Buffer; entries: JournalEntry[] } {
   const entries: JournalEntry[] = []
   const parts: Buffer[] = []
   let offset = startOffset

@@ -16,7 +16,7 @@ export const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/u
 /** Skip message for tests that need nats-server, or false when it is there. */
 export const natsSkip: string | false = existsSync(NATS_SERVER)
   ? false
-  : 'nats-server not found in /usr/sbin, /usr/bin or /usr/local/bin: install Debian\'s nats-server (2.9 or later) to run the JetStream tests'
+  : "nats-server not found in /usr/sbin, /usr/bin or /usr/local/bin: install Debian's nats-server (2.9 or later) to run the JetStream tests"
 
 /** Skip message for tests that also need openssl (the TLS test), or false. */
 export const opensslSkip: string | false = (() => {
@@ -88,10 +88,7 @@ function serverOf(spec: ServerSpec): NatsServer {
   const store = join(spec.dir, 'store')
   mkdirSync(store, { recursive: true })
   const confFile = join(spec.dir, 'nats.conf')
-  writeFileSync(
-    confFile,
-    [`listen: 127.0.0.1:${spec.port}`, `jetstream { store_dir: ${JSON.stringify(store)} }`, spec.conf ?? ''].join('\n') + '\n',
-  )
+  writeFileSync(confFile, [`listen: 127.0.0.1:${spec.port}`, `jetstream { store_dir: ${JSON.stringify(store)} }`, spec.conf ?? ''].join('\n') + '\n')
   let child: ChildProcess | null = null
   let text = ''
   const log = () => text
@@ -164,7 +161,8 @@ export async function startNatsCluster(dir: string): Promise<NatsCluster> {
   await Promise.all(nodes.map((n) => n.start()))
   // The JetStream meta group needs a leader before streams can be made.
   const deadline = Date.now() + 30_000
-  while (!nodes.some((n) => /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(n.log())) && Date.now() < deadline) await sleep(100)
+  while (!nodes.some((n) => /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(n.log())) && Date.now() < deadline)
+    await sleep(100)
   return {
     nodes,
     servers: nodes.map((n) => n.url).join(','),
@@ -187,12 +185,86 @@ export function makeTls(dir: string): Tls {
   mkdirSync(dir, { recursive: true })
   const f = (n: string) => join(dir, n)
   const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=logdaemon test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')])
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=logdaemon test CA',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ])
   writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr')])
-  run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('server.ext'), '-out', f('server.pem')])
+  run([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+  ])
+  run([
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('server.ext'),
+    '-out',
+    f('server.pem'),
+  ])
   writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n')
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=logdaemon client', '-keyout', f('client.key'), '-out', f('client.csr')])
-  run(['x509', '-req', '-in', f('client.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('client.ext'), '-out', f('client.pem')])
+  run([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=logdaemon client',
+    '-keyout',
+    f('client.key'),
+    '-out',
+    f('client.csr'),
+  ])
+  run([
+    'x509',
+    '-req',
+    '-in',
+    f('client.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('client.ext'),
+    '-out',
+    f('client.pem'),
+  ])
   return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') }
 }

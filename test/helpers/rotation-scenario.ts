@@ -69,7 +69,10 @@ export async function rotationWhileReading(
     journals.slice(0, -1).map((n) => [n, n + 1]),
     'a rotate event per journal change',
   )
-  t.ok(c.seen.entries.every((e) => typeof e.position.journal === 'number'), 'every entry has its journal number')
+  t.ok(
+    c.seen.entries.every((e) => typeof e.position.journal === 'number'),
+    'every entry has its journal number',
+  )
   await sim.close()
   return rotations
 }

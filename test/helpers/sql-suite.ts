@@ -136,7 +136,11 @@ export function suite(t: Test, fresh: Fresh): void {
     let l = listener(url)
     for (const e of [a, ex1, b]) await l.listen(e)
     await l.sync(at(ex1))
-    t.same((await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file), ['//depot/a'], 'the open transaction is not committed')
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file),
+      ['//depot/a'],
+      'the open transaction is not committed',
+    )
     await l.close()
     // A restart: the daemon resumes before the database's position; its first sync is for a point the database has.
     l = listener(url)
@@ -145,7 +149,10 @@ export function suite(t: Test, fresh: Fresh): void {
     await l.listen(ex2)
     await l.sync(at(ex2))
     await l.close()
-    t.same((await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file), ['//depot/a', '//depot/b', '//depot/c'])
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file),
+      ['//depot/a', '//depot/b', '//depot/c'],
+    )
     t.same((await dumpReplica(url)).logdaemon_position, [`3/${ex2.position.end}`])
   })
 

@@ -71,7 +71,10 @@ t.test('authentication against servers that require it', { skip: natsSkip }, asy
     const other = join(dir, 'other.nk')
     writeFileSync(other, new TextDecoder().decode(nkeys.createUser().getSeed()))
     await refused(t, { servers: server.url, nkey: other }, null, /authori[sz]ation/i)
-    await t.rejects(connectNats({ servers: server.url, nkey: join(dir, 'missing.nk') }, { retry: noRetry }), { code: 'ERR_JETSTREAM_CONNECT', retryable: false })
+    await t.rejects(connectNats({ servers: server.url, nkey: join(dir, 'missing.nk') }, { retry: noRetry }), {
+      code: 'ERR_JETSTREAM_CONNECT',
+      retryable: false,
+    })
   })
 })
 

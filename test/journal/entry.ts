@@ -72,7 +72,10 @@ t.test('row and key name a documented record', async (t) => {
     update: 0,
     stream: '',
   })
-  t.same(Object.keys(e.row ?? {}), e.layout?.columns.map((c) => c.name))
+  t.same(
+    Object.keys(e.row ?? {}),
+    e.layout?.columns.map((c) => c.name),
+  )
   t.strictSame(e.key, { change: 3 })
   t.equal(e.layout?.table, 'db.change')
   t.equal(e.row, e.row, 'made once')

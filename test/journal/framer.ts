@@ -108,7 +108,9 @@ for (const [name, options, inputs] of modes) {
         for (const chunks of splits(buf)) {
           const split = frame(chunks, options)
           if (comparable(split) !== comparable(whole)) {
-            throw new Error(`split ${chunks.map((c) => JSON.stringify(c.toString('latin1'))).join(' | ')}\n got ${JSON.stringify(split)}\nwant ${JSON.stringify(whole)}`)
+            throw new Error(
+              `split ${chunks.map((c) => JSON.stringify(c.toString('latin1'))).join(' | ')}\n got ${JSON.stringify(split)}\nwant ${JSON.stringify(whole)}`,
+            )
           }
         }
       }),

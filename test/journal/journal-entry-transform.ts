@@ -75,7 +75,10 @@ t.test('quotes, escapes and record-looking text', async (t) => {
   ]
   const entries = await frame([b(rec.join(''))])
   t.equal(entries.length, 4)
-  t.same(entries.map((e) => e.op), ['pv', 'ex', 'pv', 'rv'])
+  t.same(
+    entries.map((e) => e.op),
+    ['pv', 'ex', 'pv', 'rv'],
+  )
   t.equal(entries[0]!.table, 'db.desc')
   t.equal(entries[0]!.version, 7)
   t.same(entries[0]!.fields, ['12', 'line one\n@pv@ 7 @db.rev@ not a record\n@x', '3'])
@@ -86,7 +89,10 @@ t.test('quotes, escapes and record-looking text', async (t) => {
   t.equal(entries[2]!.eol, '\r\n')
   t.same(entries[2]!.fields, ['change', '5'])
   t.same(entries[3]!.fields, ['bob', 'bob@example.com', 'C:\\Users\\bob', ''])
-  t.same(entries.map((e) => e.position.line), [1, 4, 5, 6])
+  t.same(
+    entries.map((e) => e.position.line),
+    [1, 4, 5, 6],
+  )
 })
 
 t.test('NUL, CR and non-UTF-8 bytes inside values', async (t) => {
@@ -141,7 +147,13 @@ t.test('skipMalformed skips to the next record and counts', async (t) => {
   tr.on('data', (e: JournalEntry) => out.push(e))
   tr.end(b('@ex@ 1 2\ngarbage\nmore garbage\n@pv@ 1 @db.x@x @y@\n@ex@ 3 4\n'))
   await new Promise((r) => tr.on('end', r))
-  t.same(out.map((e) => e.fields), [['1', '2'], ['3', '4']])
+  t.same(
+    out.map((e) => e.fields),
+    [
+      ['1', '2'],
+      ['3', '4'],
+    ],
+  )
   t.equal(tr.malformedSkipped, 1, 'one run of bad lines counts once')
   t.equal(skips.length, 1)
   t.equal(tr.bytesSkipped, 'garbage\nmore garbage\n@pv@ 1 @db.x@x @y@\n'.length)
@@ -184,7 +196,11 @@ t.test('oversize records', async (t) => {
     for (const c of chunks) skipped.write(c)
     skipped.end()
     await new Promise((r) => skipped.on('end', r))
-    t.same(out.map((e) => e.fields[0]), ['1', '3'], `chunk ${chunk}: skipped`)
+    t.same(
+      out.map((e) => e.fields[0]),
+      ['1', '3'],
+      `chunk ${chunk}: skipped`,
+    )
     t.equal(skipped.oversizeSkipped, 1)
     t.equal(out[1]!.position.offset, 9 + big.length)
   }
@@ -243,5 +259,8 @@ t.test('batch mode pushes the same entries as arrays, one per input chunk', { sk
   tr.end()
   await new Promise((r) => tr.on('end', r))
   t.ok(batches.length > 1 && batches.every((b) => Array.isArray(b) && b.length > 0))
-  t.same(batches.flat().map((e) => [e.raw.toString('latin1'), e.position]), one.map((e) => [e.raw.toString('latin1'), e.position]))
+  t.same(
+    batches.flat().map((e) => [e.raw.toString('latin1'), e.position]),
+    one.map((e) => [e.raw.toString('latin1'), e.position]),
+  )
 })

@@ -14,10 +14,7 @@ function both(data: Buffer, encoding: FieldEncoding, journal: number | null = 5)
   const framer = new JournalFramer()
   framer.push(data, (src, start, end, offset, line) => {
     writer.add(src, start, end, journal, offset, line)
-    expected += entryToJsonLine(
-      new JournalEntry(src, { journal, offset, end: offset + end - start, line }, { encoding, start, end }),
-      'dir/journal.5',
-    )
+    expected += entryToJsonLine(new JournalEntry(src, { journal, offset, end: offset + end - start, line }, { encoding, start, end }), 'dir/journal.5')
   })
   return [writer.take()?.toString('utf8') ?? '', expected]
 }

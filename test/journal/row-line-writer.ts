@@ -14,10 +14,7 @@ function both(data: Buffer, encoding: FieldEncoding, journal: number | null = 5)
   const framer = new JournalFramer()
   framer.push(data, (src, start, end, offset, line) => {
     writer.add(src, start, end, journal, offset, line)
-    expected += entryToRowLine(
-      new JournalEntry(src, { journal, offset, end: offset + end - start, line }, { encoding, start, end }),
-      'dir/journal.5',
-    )
+    expected += entryToRowLine(new JournalEntry(src, { journal, offset, end: offset + end - start, line }, { encoding, start, end }), 'dir/journal.5')
   })
   return [writer.take()?.toString('utf8') ?? '', expected]
 }
@@ -32,8 +29,14 @@ t.test('same lines as entryToRowLine on every fixture', { skip: fixturesSkip }, 
 })
 
 t.test('the row form: position, table, version, named typed row, key', async (t) => {
-  const [got] = both(Buffer.from('@pv@ 9 @db.rev@ @//depot/a b@@x@ 3 0 1 12 1611008019 1611008000 D41D8CD98F00B204E9800998ECF8427E 0 0 0 @//depot/a@ @1.12@ 0 \n@ex@ 1 2\n'), 'utf8')
-  const [row, ex] = got.trim().split('\n').map((l) => JSON.parse(l))
+  const [got] = both(
+    Buffer.from('@pv@ 9 @db.rev@ @//depot/a b@@x@ 3 0 1 12 1611008019 1611008000 D41D8CD98F00B204E9800998ECF8427E 0 0 0 @//depot/a@ @1.12@ 0 \n@ex@ 1 2\n'),
+    'utf8',
+  )
+  const [row, ex] = got
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.same(Object.keys(row), ['file', 'journal', 'offset', 'end', 'line', 'op', 'table', 'version', 'row', 'key'])
   t.same(row.row.depotFile, '//depot/a b@x')
   t.same(row.row.action, 1)
@@ -72,7 +75,10 @@ t.test('escapes, odd layouts, undocumented versions, big integers', async (t) =>
     t.ok(got.split('\n').every((l) => l === '' || JSON.parse(l)))
   }
   const [got] = both(Buffer.from(text, 'latin1'), 'utf8')
-  const lines = got.trim().split('\n').map((l) => JSON.parse(l))
+  const lines = got
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.same(lines[1].row, { descKey: '9007199254740993', description: 'big' })
   t.same(lines[2].row.descKey, '-0')
   t.same(lines[3].row, { descKey: '007', description: 'a', field2: 'extra', field3: '5' })
@@ -82,7 +88,10 @@ t.test('escapes, odd layouts, undocumented versions, big integers', async (t) =>
 
 t.test('many fields and long names stay within the output buffer', async (t) => {
   const fields: FieldValue[] = Array.from({ length: 5000 }, (_, i) => i % 2)
-  const data = Buffer.concat([encodeRecord({ op: 'pv', version: 9, table: 'db.rev', fields }), encodeRecord({ op: 'pv', version: 3, table: 'db.rev', fields: fields.slice(0, 300) })])
+  const data = Buffer.concat([
+    encodeRecord({ op: 'pv', version: 9, table: 'db.rev', fields }),
+    encodeRecord({ op: 'pv', version: 3, table: 'db.rev', fields: fields.slice(0, 300) }),
+  ])
   const [got, want] = both(data, 'utf8')
   t.equal(got, want)
 })

@@ -5,7 +5,12 @@ import { transactions } from '../helpers/entries.js'
 
 function context(signal = new AbortController().signal): RetryContext & { retries: string[] } {
   const retries: string[] = []
-  return { retry: retrySettings({ retries: 2, minTimeout: 1, maxTimeout: 2, randomize: false }), signal, onRetry: (err, left, what, at) => void retries.push(`${what} ${at} ${left}: ${err.message}`), retries }
+  return {
+    retry: retrySettings({ retries: 2, minTimeout: 1, maxTimeout: 2, randomize: false }),
+    signal,
+    onRetry: (err, left, what, at) => void retries.push(`${what} ${at} ${left}: ${err.message}`),
+    retries,
+  }
 }
 
 t.test('isThenable', async (t) => {
@@ -18,7 +23,13 @@ t.test('listenerFailed names the listener, the call, the entry and the attempts'
   const { entries } = transactions(1, 12)
   const e = entries[1]!
   const err = listenerFailed('mirror', new Error('disk full'), e, 'listen', 3, false)
-  t.match(err, { code: 'ERR_LISTENER_FAILED', journal: 12, offset: e.position.offset, line: e.position.line, details: { listener: 'mirror', operation: 'listen' } })
+  t.match(err, {
+    code: 'ERR_LISTENER_FAILED',
+    journal: 12,
+    offset: e.position.offset,
+    line: e.position.line,
+    details: { listener: 'mirror', operation: 'listen' },
+  })
   t.match(err.message, /"mirror" failed in listen on the entry at journal 12.* after 3 attempts: disk full\. Nothing past/)
   t.notMatch(listenerFailed('m', new Error('x'), null, 'sync', 1, false).message, /attempts|entry at/)
   const stopping = listenerFailed('m', new Error('destroyed'), e, 'listen', 1, true)

@@ -89,7 +89,12 @@ t.test('a listener that fails while the chain waits for it to drain fails the ch
       if (e === bad) throw new Error('remote gone')
     }
   })('failing')
-  const chain = new ListenerChain({ listeners: [new Recorder('ok'), { listener: failing, retry: fast }], highWaterMark: 2, commitIntervalMs: 0, commit: (p) => void commits.push(p) })
+  const chain = new ListenerChain({
+    listeners: [new Recorder('ok'), { listener: failing, retry: fast }],
+    highWaterMark: 2,
+    commitIntervalMs: 0,
+    commit: (p) => void commits.push(p),
+  })
   chain.cork()
   for (const e of entries) chain.write(e)
   chain.uncork()

@@ -48,7 +48,10 @@ t.test('every listener gets every entry in order; commits are consistency points
   t.same(b.got, entries)
   const ends = new Set(entries.filter((e) => e.consistent).map((e) => `9/${e.position.end}`))
   t.ok(commits.length > 0)
-  t.ok(commits.every((c) => ends.has(c)), 'only consistency points are committed')
+  t.ok(
+    commits.every((c) => ends.has(c)),
+    'only consistency points are committed',
+  )
   const sorted = [...commits].sort((x, y) => comparePositions(parse(x), parse(y)))
   t.same(commits, sorted, 'in order')
   t.equal(new Set(commits).size, commits.length, 'never twice')
@@ -79,7 +82,9 @@ t.test('commitAt entry commits after any entry; entries without a journal number
   const commits: JournalPosition[] = []
   await pipeline(Readable.from(entries), new ListenerChain({ listeners: [new Collect('a')], commitAt: 'entry', commit: (p) => void commits.push(p) }))
   t.same(commits, [{ journal: 1, offset: entries[0]!.position.end }])
-  const anonymous = transactions(2, 1).entries.map((e) => Object.assign(Object.create(Object.getPrototypeOf(e)), e, { position: { ...e.position, journal: null } }) as JournalEntry)
+  const anonymous = transactions(2, 1).entries.map(
+    (e) => Object.assign(Object.create(Object.getPrototypeOf(e)), e, { position: { ...e.position, journal: null } }) as JournalEntry,
+  )
   const none: JournalPosition[] = []
   await pipeline(Readable.from(anonymous), new ListenerChain({ listeners: [new Collect('a')], commit: (p) => void none.push(p) }))
   t.same(none, [])
@@ -176,7 +181,10 @@ t.test('a listener that fails for good stops the chain with its error and nothin
     offset: bad.position.offset,
     details: { listener: 'hot-backup' },
   })
-  t.ok(commits.every((p) => p.offset <= bad.position.offset), 'no commit past the last fully handled entry')
+  t.ok(
+    commits.every((p) => p.offset <= bad.position.offset),
+    'no commit past the last fully handled entry',
+  )
   t.same(errors, ['hot-backup'])
   t.equal(failing.closed, 1, 'the failed listener is closed')
   t.equal(other.closed, 1, 'the others are closed')
@@ -197,7 +205,13 @@ t.test('when the input goes quiet: noData(true) then noData(false), quiet events
   const a = new Collect('a')
   const commits: JournalPosition[] = []
   const seen: boolean[] = []
-  const chain = new ListenerChain({ listeners: [a], quietMs: 10, commitIntervalMs: 3_600_000, commit: (p) => void commits.push(p), observer: { quiet: (q) => seen.push(q) } })
+  const chain = new ListenerChain({
+    listeners: [a],
+    quietMs: 10,
+    commitIntervalMs: 3_600_000,
+    commit: (p) => void commits.push(p),
+    observer: { quiet: (q) => seen.push(q) },
+  })
   const done = pipeline(input, chain)
   const { entries } = transactions(3, 5)
   for (const e of entries) input.write(e)

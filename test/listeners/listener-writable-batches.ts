@@ -84,9 +84,15 @@ t.test('entries that waited come as one batch, mixed sync and async listens, in 
   for (const e of entries) w.write(e)
   w.end()
   await finished(w)
-  t.same(order, entries.map((e) => e.position.offset))
+  t.same(
+    order,
+    entries.map((e) => e.position.offset),
+  )
   t.equal(most, 1, 'one call at a time')
-  t.ok(w.batches.some((n) => n > 1), `batches ${w.batches.join(',')}`)
+  t.ok(
+    w.batches.some((n) => n > 1),
+    `batches ${w.batches.join(',')}`,
+  )
   t.equal(w.handled, entries.length)
 })
 
@@ -109,7 +115,10 @@ t.test('a failure inside a batch is retried, then the rest of the batch runs in 
   w.end()
   await finished(w)
   t.same(w.batches, [6])
-  t.same(order, batch.map((e) => e.position.offset))
+  t.same(
+    order,
+    batch.map((e) => e.position.offset),
+  )
   t.equal(retries, 3)
 })
 
@@ -132,7 +141,11 @@ t.test('a batch that fails for good stops at the failing entry', async (t) => {
   t.same(w.batches, [6])
   t.equal(err?.code, 'ERR_LISTENER_FAILED')
   t.equal(err?.offset, batch[3]!.position.offset)
-  t.same(order, batch.slice(0, 3).map((e) => e.position.offset), 'nothing after the failed entry')
+  t.same(
+    order,
+    batch.slice(0, 3).map((e) => e.position.offset),
+    'nothing after the failed entry',
+  )
   t.same(w.through, batch[2]!.position)
 })
 

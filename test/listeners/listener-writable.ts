@@ -49,12 +49,7 @@ t.test('handles entries in order, skips what isHandled declines, syncs the end, 
   })
   await pipeline(Readable.from(entries), w)
   const last = entries.at(-1)!
-  t.same(l.calls, [
-    'open 7/0',
-    ...entries.filter((e) => e.op !== 'ex').map((e) => `listen ${e.position.offset}`),
-    `sync 7/${last.position.end}`,
-    'close',
-  ])
+  t.same(l.calls, ['open 7/0', ...entries.filter((e) => e.op !== 'ex').map((e) => `listen ${e.position.offset}`), `sync 7/${last.position.end}`, 'close'])
   t.equal(w.handled, 3)
   t.equal(w.skipped, 3)
   t.same(w.through, last.position)
@@ -78,7 +73,10 @@ t.test('async listen runs one entry at a time, in order', async (t) => {
   })('slow')
   await pipeline(Readable.from(entries), new ListenerWritable(l))
   t.equal(most, 1)
-  t.same(order, entries.map((e) => e.position.offset))
+  t.same(
+    order,
+    entries.map((e) => e.position.offset),
+  )
 })
 
 t.test('a failing listen is retried with backoff and the entry handled once it succeeds', async (t) => {
@@ -94,7 +92,10 @@ t.test('a failing listen is retried with backoff and the entry handled once it s
   })('flaky')
   const w = new ListenerWritable(l, { retry: fast, observer: { listenerRetry: (name, err) => retries.push(`${name}: ${err.message}`) } })
   await pipeline(Readable.from(entries), w)
-  t.same(done, entries.map((e) => e.position.offset))
+  t.same(
+    done,
+    entries.map((e) => e.position.offset),
+  )
   t.same(retries, ['flaky: remote busy', 'flaky: remote busy'])
 })
 

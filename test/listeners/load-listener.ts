@@ -18,7 +18,10 @@ export default function create(options, context) {
 
 t.test('loads a factory from a path relative to baseDir, with options and name', async (t) => {
   const dir = t.testdir({ 'my-listener.mjs': listenerSource })
-  const l = (await loadListener('./my-listener.mjs', { name: 'audit', options: { level: 2 }, baseDir: dir })) as BaseListener & { options: unknown; seen: string[] }
+  const l = (await loadListener('./my-listener.mjs', { name: 'audit', options: { level: 2 }, baseDir: dir })) as BaseListener & {
+    options: unknown
+    seen: string[]
+  }
   t.equal(l.name, 'audit')
   t.same(l.options, { level: 2 })
   await l.listen(transactions(1).entries[0]!)

@@ -21,9 +21,7 @@ t.test('the generator refuses a key that names no column', async (t) => {
       notes: [],
     }),
   })
-  t.throws(() =>
-    execFileSync(process.execPath, [root + 'scripts/generate-schema.mjs', '--in', dir + '/bad.json', '--out', dir + '/out.ts'], { stdio: 'pipe' }),
-  )
+  t.throws(() => execFileSync(process.execPath, [root + 'scripts/generate-schema.mjs', '--in', dir + '/bad.json', '--out', dir + '/out.ts'], { stdio: 'pipe' }))
   t.notOk(existsSync(dir + '/out.ts'))
 })
 
@@ -36,7 +34,5 @@ t.test('the generator refuses a type it cannot classify', async (t) => {
       notes: [],
     }),
   })
-  t.throws(() =>
-    execFileSync(process.execPath, [root + 'scripts/generate-schema.mjs', '--in', dir + '/bad.json', '--out', dir + '/out.ts'], { stdio: 'pipe' }),
-  )
+  t.throws(() => execFileSync(process.execPath, [root + 'scripts/generate-schema.mjs', '--in', dir + '/bad.json', '--out', dir + '/out.ts'], { stdio: 'pipe' }))
 })

@@ -30,7 +30,7 @@ t.test('unknown tables and versions are null', async (t) => {
   t.same(tableVersions('db.nosuch'), [])
 })
 
-t.test('the field count chooses among a version\'s layouts', async (t) => {
+t.test("the field count chooses among a version's layouts", async (t) => {
   // db.user 6: 13 columns in 2013.1, 14 in 2013.3–2014.1.
   t.equal(layoutOf('db.user', 6, 13)?.columns.length, 13)
   t.equal(layoutOf('db.user', 6, 13)?.releases.first, '2013.1')
@@ -89,8 +89,7 @@ t.test('repaired keys of the documents', async (t) => {
 t.test('types the datatypes do not describe get a kind', async (t) => {
   const kinds = new Map<string, string>()
   for (const table of schemaTables())
-    for (const version of tableVersions(table))
-      for (const layout of layoutsOf(table, version)) for (const c of layout.columns) kinds.set(c.type, c.kind)
+    for (const version of tableVersions(table)) for (const layout of layoutsOf(table, version)) for (const c of layout.columns) kinds.set(c.type, c.kind)
   t.equal(kinds.get('int'), 'integer')
   t.equal(kinds.get('Integer'), 'integer')
   t.equal(kinds.get('text'), 'text')

@@ -33,11 +33,29 @@ t.test('the range a set of table versions agrees on', async (t) => {
   t.equal(releaseRange([{ table: 'db.nosuch', version: 1 }]), null)
   // A table the later documents leave out: its newest version is open-ended.
   t.same(releaseRange([{ table: 'db.integ', version: 0 }]), { from: '2006.2', to: '2024.1' })
-  t.same(releaseRange([{ table: 'db.integ', version: 0 }, { table: 'db.stream', version: 1 }]), { from: '2011.1', to: '2020.1' })
+  t.same(
+    releaseRange([
+      { table: 'db.integ', version: 0 },
+      { table: 'db.stream', version: 1 },
+    ]),
+    { from: '2011.1', to: '2020.1' },
+  )
   // Tables the documents never knew say nothing.
-  t.same(releaseRange([{ table: 'db.nosuch', version: 1 }, { table: 'db.domain', version: 5 }]), { from: '2009.2', to: '2011.1' })
+  t.same(
+    releaseRange([
+      { table: 'db.nosuch', version: 1 },
+      { table: 'db.domain', version: 5 },
+    ]),
+    { from: '2009.2', to: '2011.1' },
+  )
   // A documented table at an undocumented version: no documented release wrote it.
   t.equal(releaseRange([{ table: 'db.rev', version: 3 }]), null)
   // Disjoint ranges.
-  t.equal(releaseRange([{ table: 'db.domain', version: 5 }, { table: 'db.domain', version: 7 }]), null)
+  t.equal(
+    releaseRange([
+      { table: 'db.domain', version: 5 },
+      { table: 'db.domain', version: 7 },
+    ]),
+    null,
+  )
 })

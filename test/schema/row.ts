@@ -11,7 +11,10 @@ t.test('a documented row is named, typed and keyed', async (t) => {
   const named = nameRow('db.rev', 9, fields)
   t.equal(named.layout, layoutOf('db.rev', 9, 14))
   t.equal(named.positional, 0)
-  t.same(Object.keys(named.row), named.layout?.columns.map((c) => c.name))
+  t.same(
+    Object.keys(named.row),
+    named.layout?.columns.map((c) => c.name),
+  )
   t.strictSame(named.row, {
     depotFile: '//depot/a.c',
     depotRev: 3,
@@ -58,7 +61,15 @@ t.test('a record shorter than its layout names what it has; a missing key field 
   // rdb.lbr 0 is documented without a key: no key rather than an empty one.
   const keyless = layoutsOf('rdb.lbr', 0)[0]
   t.ok(keyless)
-  if (keyless) t.equal(nameRow('rdb.lbr', 0, keyless.columns.map(() => '1')).key, null)
+  if (keyless)
+    t.equal(
+      nameRow(
+        'rdb.lbr',
+        0,
+        keyless.columns.map(() => '1'),
+      ).key,
+      null,
+    )
 })
 
 async function entriesOf(file: string): Promise<JournalEntry[]> {
@@ -85,7 +96,10 @@ t.test('every fixture record of a documented table version is named in documente
       const documented = layoutsOf(table, version)
       if (documented.length === 0) {
         positionalPairs.add(`${table} ${version}`)
-        t.same(names, e.fields.map((_, i) => `field${i}`))
+        t.same(
+          names,
+          e.fields.map((_, i) => `field${i}`),
+        )
         t.equal(e.key, null)
         continue
       }
@@ -94,10 +108,17 @@ t.test('every fixture record of a documented table version is named in documente
         // The one imperfection the schema README names: db.domain 5 is documented with 11 columns, records have 12.
         t.equal(`${table} ${version} ${e.fields.length}`, 'db.domain 5 12', `${file}:${e.position.line}`)
         positionalPairs.add(`${table} ${version}`)
-        t.same(names.slice(0, 11), documented[0]?.columns.map((c) => c.name))
+        t.same(
+          names.slice(0, 11),
+          documented[0]?.columns.map((c) => c.name),
+        )
         t.same(names.slice(11), ['field11'])
       } else {
-        t.same(names, e.layout?.columns.map((c) => c.name), `${file}:${e.position.line} ${table} ${version}`)
+        t.same(
+          names,
+          e.layout?.columns.map((c) => c.name),
+          `${file}:${e.position.line} ${table} ${version}`,
+        )
         t.equal(e.layout?.columns.length, e.fields.length)
       }
       t.ok(e.key, `${file}:${e.position.line} has a key`)

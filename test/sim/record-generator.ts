@@ -126,7 +126,11 @@ t.test('transactions are framed and formatted as p4d writes them', (t) => {
   const all = concat(list)
   const { records, rest } = splitRecords(all)
   t.equal(rest.length, 0, 'ends at a record boundary')
-  t.equal(records.length, list.reduce((n, b) => n + b.records.length, 0), 'every generated Buffer is exactly one record')
+  t.equal(
+    records.length,
+    list.reduce((n, b) => n + b.records.length, 0),
+    'every generated Buffer is exactly one record',
+  )
   const ops = new Map<string, number>()
   for (const r of records) {
     const op = checkRecord(r)
@@ -134,7 +138,10 @@ t.test('transactions are framed and formatted as p4d writes them', (t) => {
   }
   for (const op of ['pv', 'rv', 'dv', 'ex', 'mx', 'nx']) t.ok(ops.get(op), `has @${op}@ records`)
   for (const b of list) {
-    t.equal(b.bytes, b.records.reduce((n, r) => n + r.length, 0))
+    t.equal(
+      b.bytes,
+      b.records.reduce((n, r) => n + r.length, 0),
+    )
     for (const tx of b.transactions) {
       const last = tx.records[tx.records.length - 1]?.toString()
       if (last !== `@ex@ ${tx.pid} ${tx.time}\n`) t.fail(`transaction ends with its @ex@: ${last}`)
@@ -160,13 +167,34 @@ t.test('hostile but legal content shows up', (t) => {
     list.flatMap((b) => b.records),
     'db.desc',
   ).map((p) => p.values[4]?.toString() ?? '')
-  t.ok(descs.some((d) => d.split('\n').length > 3), 'multi-line descriptions')
-  t.ok(descs.some((d) => d.split('\n').length > 100), 'a long description (crosses 16 KiB buffers)')
-  t.ok(descs.some((d) => d.includes('\n@pv@ 7 @db.rev@ ')), 'a description line that looks like a record')
-  t.ok(descs.some((d) => d.includes('\n@\n') || d.includes('\n@\r\n')), 'a line that is a lone @')
-  t.ok(descs.some((d) => d.includes('\r')), 'a CR inside a value')
-  t.ok(descs.some((d) => d.includes('\\')), 'backslashes')
-  t.ok(descs.some((d) => /[^\x00-\x7f]/.test(d)), 'non-ASCII UTF-8')
+  t.ok(
+    descs.some((d) => d.split('\n').length > 3),
+    'multi-line descriptions',
+  )
+  t.ok(
+    descs.some((d) => d.split('\n').length > 100),
+    'a long description (crosses 16 KiB buffers)',
+  )
+  t.ok(
+    descs.some((d) => d.includes('\n@pv@ 7 @db.rev@ ')),
+    'a description line that looks like a record',
+  )
+  t.ok(
+    descs.some((d) => d.includes('\n@\n') || d.includes('\n@\r\n')),
+    'a line that is a lone @',
+  )
+  t.ok(
+    descs.some((d) => d.includes('\r')),
+    'a CR inside a value',
+  )
+  t.ok(
+    descs.some((d) => d.includes('\\')),
+    'backslashes',
+  )
+  t.ok(
+    descs.some((d) => /[^\x00-\x7f]/.test(d)),
+    'non-ASCII UTF-8',
+  )
   t.match(text, /\n@@pv@@ 7 @@db\.rev@@ /, 'the record-like line is written with doubled @')
   t.match(text, /@@example\.com/, 'e-mail addresses with @@')
   t.match(text, /C:\\Users\\/, 'Windows client roots')
@@ -237,8 +265,14 @@ t.test('submit metadata matches the records', (t) => {
     )
     t.equal(rowsOf(s.records, 'db.rev')[0]?.values[1]?.toString(), String(TABLE_VERSIONS['db.rev']))
   }
-  t.ok(submits.some((s) => rowsOf(s.records, 'db.integed').length > 0), 'some submits integrate')
-  t.ok(submits.some((s) => s.submit.files.length > 12), 'some submits are large')
+  t.ok(
+    submits.some((s) => rowsOf(s.records, 'db.integed').length > 0),
+    'some submits integrate',
+  )
+  t.ok(
+    submits.some((s) => s.submit.files.length > 12),
+    'some submits are large',
+  )
   t.end()
 })
 
@@ -340,7 +374,10 @@ t.test('checkpoint: structure, size and determinism', (t) => {
   for (const big of ['db.have', 'db.rev', 'db.integed', 'db.revcx', 'db.desc']) t.ok((rows.get(big) ?? 0) > 1000, `${big} has many rows`)
   t.equal(rows.get('db.change'), rows.get('db.desc'), 'one description per change')
   const descs = records.map((r) => r.toString()).filter((s) => s.startsWith('@pv@ 0 @db.desc@'))
-  t.ok(descs.some((d) => d.split('\n').length > 4), 'multi-line descriptions')
+  t.ok(
+    descs.some((d) => d.split('\n').length > 4),
+    'multi-line descriptions',
+  )
 
   const b = run()
   t.equal(createHash('sha256').update(b.bytes).digest('hex'), createHash('sha256').update(a.bytes).digest('hex'), 'deterministic')
@@ -349,7 +386,10 @@ t.test('checkpoint: structure, size and determinism', (t) => {
   t.ok(single.bytes.equals(a.bytes), 'batching does not change the bytes')
   const small = run(100)
   t.ok(small.bytes.equals(a.bytes), 'nor do small batches, with records larger than a batch')
-  t.ok(small.chunks.every((c) => splitRecords(c).rest.length === 0), 'small batches hold whole records too')
+  t.ok(
+    small.chunks.every((c) => splitRecords(c).rest.length === 0),
+    'small batches hold whole records too',
+  )
   t.end()
 })
 
@@ -366,7 +406,11 @@ t.test('Random', (t) => {
   const a = new Random(123)
   const b = new Random(123)
   const xs = Array.from({ length: 100 }, () => a.uint32())
-  t.same(xs, Array.from({ length: 100 }, () => b.uint32()), 'deterministic')
+  t.same(
+    xs,
+    Array.from({ length: 100 }, () => b.uint32()),
+    'deterministic',
+  )
   t.not(new Random(124).uint32(), new Random(123).uint32())
   t.not(a.fork('x').uint32(), a.fork('y').uint32(), 'forks differ by label')
   const r = new Random(1)
@@ -387,6 +431,12 @@ t.test('Random', (t) => {
   t.ok(hits > 2300 && hits < 2700, `chance(0.25): ${hits}/10000`)
   t.equal(r.bytes(7).length, 7)
   t.match(r.hex(16), /^[0-9A-F]{32}$/)
-  t.equal(r.weighted([['a', 0], ['b', 1]]), 'b')
+  t.equal(
+    r.weighted([
+      ['a', 0],
+      ['b', 1],
+    ]),
+    'b',
+  )
   t.end()
 })

@@ -56,7 +56,11 @@ t.test('an append to a watched file wakes the waiter; the poll timer never fired
   t.teardown(() => w.close())
   t.equal(w.watching, 1)
   const waiting = w.wait()
-  t.same(timer.armed.map((a) => a.ms), [5000], 'the wait armed the poll timer with pollMs')
+  t.same(
+    timer.armed.map((a) => a.ms),
+    [5000],
+    'the wait armed the poll timer with pollMs',
+  )
   appendFileSync(join(dir, 'journal'), 'x')
   await waiting
   t.ok(w.events >= 1, 'woken by the event')

@@ -49,7 +49,6 @@ async function readUntil(cursor: JournalCursor, stop: (s: CursorStep, got: Map<n
   }
 }
 
-
 t.test('copy and truncate while stopped mid-journal, the new journal grown past the offset', async (t) => {
   const { root, live, cursor } = setup(t)
   const n4 = records('a', 600_000)
@@ -64,9 +63,16 @@ t.test('copy and truncate while stopped mid-journal, the new journal grown past 
   truncateSync(live, 0)
   appendFileSync(live, n5)
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
-  t.same(Buffer.concat([first.kind === 'data' ? first.bytes : Buffer.alloc(0), got.get(4) ?? Buffer.alloc(0)]), n4, 'journal 4 whole, the rest from its archive')
+  t.same(
+    Buffer.concat([first.kind === 'data' ? first.bytes : Buffer.alloc(0), got.get(4) ?? Buffer.alloc(0)]),
+    n4,
+    'journal 4 whole, the rest from its archive',
+  )
   t.same(got.get(5), n5, 'journal 5 from its start')
-  t.same(ends.map((e) => [e.journal, e.end, e.mode]), [[4, n4.length, 'copy-truncate']])
+  t.same(
+    ends.map((e) => [e.journal, e.end, e.mode]),
+    [[4, n4.length, 'copy-truncate']],
+  )
 })
 
 t.test('a copy under way (archive present, live not yet truncated) keeps reading the live file', async (t) => {
@@ -86,7 +92,10 @@ t.test('a copy under way (archive present, live not yet truncated) keeps reading
   truncateSync(live, 0)
   appendFileSync(live, records('b', 1000))
   const { ends, got } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 1000)
-  t.same(ends.map((e) => [e.journal, e.end, e.mode]), [[4, n4.length, 'copy-truncate']])
+  t.same(
+    ends.map((e) => [e.journal, e.end, e.mode]),
+    [[4, n4.length, 'copy-truncate']],
+  )
   t.equal(got.get(4), undefined, 'nothing more of journal 4')
 })
 
@@ -100,7 +109,10 @@ t.test('copy and truncate before the first byte was read: the beginnings differ'
   writeFileSync(live, n5) // same inode: writeFileSync truncates and writes
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
   t.same(got.get(4), n4)
-  t.same(ends.map((e) => e.mode), ['copy-truncate'])
+  t.same(
+    ends.map((e) => e.mode),
+    ['copy-truncate'],
+  )
 })
 
 t.test('rename to a place the reader does not know: the old file is drained, then the new one read', async (t) => {
@@ -114,7 +126,10 @@ t.test('rename to a place the reader does not know: the old file is drained, the
   writeFileSync(live, records('b', 800))
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 800)
   t.equal(got.get(4)?.length, 500, 'the bytes appended before the rename')
-  t.same(ends.map((e) => [e.journal, e.end, e.mode]), [[4, 1500, 'rename']])
+  t.same(
+    ends.map((e) => [e.journal, e.end, e.mode]),
+    [[4, 1500, 'rename']],
+  )
 })
 
 t.test('the live journal missing after a rename: the cursor waits for it', async (t) => {
@@ -126,7 +141,10 @@ t.test('the live journal missing after a rename: the cursor waits for it', async
   const pending = readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 600)
   setTimeout(() => writeFileSync(live, records('b', 600)), 150)
   const { ends } = await pending
-  t.same(ends.map((e) => e.mode), ['rename'])
+  t.same(
+    ends.map((e) => e.mode),
+    ['rename'],
+  )
 })
 
 t.test('shrunk below the offset with no archive: ERR_JOURNAL_SHRUNK after the grace period', async (t) => {
@@ -166,7 +184,10 @@ t.test('an empty archive facing a live file with other bytes: after the grace pe
   writeFileSync(live, records('b', 300))
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 300)
   t.equal(got.get(4), undefined, 'journal 4 was empty')
-  t.same(ends.map((e) => [e.journal, e.end]), [[4, 0]])
+  t.same(
+    ends.map((e) => [e.journal, e.end]),
+    [[4, 0]],
+  )
 })
 
 t.test('copy and truncate to a .gz still being written: retried until whole', async (t) => {
@@ -182,7 +203,10 @@ t.test('copy and truncate to a .gz still being written: retried until whole', as
   setTimeout(() => writeFileSync(join(root, 'journal.4.gz'), gz), 60)
   const { got, ends } = await readUntil(cursor, (s) => s.kind === 'end')
   t.same(got.get(4), n4.subarray(20_000))
-  t.same(ends.map((e) => e.mode), ['copy-truncate'])
+  t.same(
+    ends.map((e) => e.mode),
+    ['copy-truncate'],
+  )
 })
 
 t.test('several rotations, archives plain and gz: read in order from the archives, then live', async (t) => {
@@ -194,8 +218,18 @@ t.test('several rotations, archives plain and gz: read in order from the archive
   writeFileSync(live, j[3] as Buffer)
   await cursor.open(1, 0)
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(4)?.length ?? 0) === 2000)
-  t.same([1, 2, 3, 4].map((n) => got.get(n)), j)
-  t.same(ends.map((e) => [e.journal, e.mode]), [[1, 'archived'], [2, 'archived'], [3, 'archived']])
+  t.same(
+    [1, 2, 3, 4].map((n) => got.get(n)),
+    j,
+  )
+  t.same(
+    ends.map((e) => [e.journal, e.mode]),
+    [
+      [1, 'archived'],
+      [2, 'archived'],
+      [3, 'archived'],
+    ],
+  )
   t.same(cursor.live, { journal: 4, path: live, size: 2000 })
 })
 
@@ -252,7 +286,10 @@ t.test('at offset 0, a .gz archive still being written while the live file has b
   setTimeout(() => writeFileSync(join(root, 'journal.4.gz'), gz), 150)
   const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === 500)
   t.same(got.get(4), n4)
-  t.same(ends.map((e) => e.mode), ['copy-truncate'])
+  t.same(
+    ends.map((e) => e.mode),
+    ['copy-truncate'],
+  )
 })
 
 t.test('an archive replaced by its .gz between finding and opening: found again', async (t) => {

@@ -32,7 +32,6 @@ async function failure(source: RotatingJournalSource): Promise<Error & { code?: 
   return c.error() ?? new Error('no error')
 }
 
-
 t.test('from N: archives then the live journal, every entry with its journal, didRotate, consistent', async (t) => {
   const { root, sim } = await server(t, 11, [3, 4, 5])
   const source = new RotatingJournalSource({ root, from: 3, pollMs: 100 })
@@ -47,7 +46,10 @@ t.test('from N: archives then the live journal, every entry with its journal, di
   await c.stop()
   t.ok(sawEverything(sim, c.seen, 3).ok)
   const tracker = new ConsistencyTracker()
-  t.ok(c.seen.entries.every((e) => e.consistent === tracker.update(e)), 'consistent exactly at consistency points')
+  t.ok(
+    c.seen.entries.every((e) => e.consistent === tracker.update(e)),
+    'consistent exactly at consistency points',
+  )
   let line = 1
   let prev = { journal: 3, end: 0 }
   let contiguous = true
@@ -116,7 +118,10 @@ t.test('state: resumes after the last saved consistency point, replaying at most
     error: second.error(),
   })
   const union = new Map<number, Buffer>()
-  for (const e of [...first.seen.entries.filter((e) => e.position.journal! < saved!.journal || (e.position.journal === saved!.journal && e.position.end <= saved!.offset)), ...second.seen.entries]) {
+  for (const e of [
+    ...first.seen.entries.filter((e) => e.position.journal! < saved!.journal || (e.position.journal === saved!.journal && e.position.end <= saved!.offset)),
+    ...second.seen.entries,
+  ]) {
     union.set(e.position.journal as number, Buffer.concat([union.get(e.position.journal as number) ?? Buffer.alloc(0), e.raw]))
   }
   t.same(union.get(3), sim.journalBytes(3))
@@ -325,7 +330,13 @@ t.test('prefix layout and a live journal in another directory', async (t) => {
   const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 24, journal: join(dir, 'logs/journal'), prefix: join(dir, 'arch/srv'), startJournal: 1 })
   await sim.appendTransaction()
   await sim.rotate('rename')
-  const source = new RotatingJournalSource({ root: join(dir, 'root'), journal: join(dir, 'logs/journal'), prefix: join(dir, 'arch/srv'), from: 1, pollMs: 5000 })
+  const source = new RotatingJournalSource({
+    root: join(dir, 'root'),
+    journal: join(dir, 'logs/journal'),
+    prefix: join(dir, 'arch/srv'),
+    from: 1,
+    pollMs: 5000,
+  })
   const c = consume(source)
   await sim.appendTransaction()
   await until(() => c.seen.caughtUp(sim), 3000, 'fs.watch on the other directory')

@@ -80,7 +80,11 @@ t.test('checkState: other bytes before the offset', async (t) => {
     code: 'ERR_STATE_MISMATCH',
     message: /the 3 bytes before that offset in journal 4 .* are not the ones saved/,
   })
-  t.throws(() => checkState(saved(4, 10, Buffer.from('abc')), { before: Buffer.from('bc'), reached: true, available: null }, null, '/s'), { code: 'ERR_STATE_MISMATCH' }, 'too few bytes')
+  t.throws(
+    () => checkState(saved(4, 10, Buffer.from('abc')), { before: Buffer.from('bc'), reached: true, available: null }, null, '/s'),
+    { code: 'ERR_STATE_MISMATCH' },
+    'too few bytes',
+  )
 })
 
 t.test('countLines', async (t) => {

@@ -21,7 +21,6 @@ function keeper(t: Test, minIntervalMs = 1000) {
   return { k, path, saved, errors }
 }
 
-
 t.test('a commit saves the newest point at or before it, not past it', async (t) => {
   const { k, path, saved } = keeper(t)
   k.commit({ journal: 5, offset: 10 })
@@ -111,5 +110,8 @@ t.test('flush waits for a write under way and then writes what came after', asyn
   k.commit({ journal: 1, offset: 20 })
   await k.flush()
   t.same(k.saved, { journal: 1, offset: 20 })
-  t.same(saved.map((s) => s.offset), [10, 20])
+  t.same(
+    saved.map((s) => s.offset),
+    [10, 20],
+  )
 })

@@ -16,7 +16,9 @@ declare const document: { getElementById(id: string): { textContent: string | nu
 
 /** Debian's chromium, installed by .ci/run (playwright-core ships no browser). */
 const CHROMIUM = '/usr/bin/chromium'
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium) to run the status page in a browser`
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium) to run the status page in a browser`
 
 /** How long the page may take to show what the server has: a few polls of 1 s. */
 const WAIT = { timeout: 15_000 }

@@ -149,7 +149,10 @@ t.test('/metrics serves Prometheus text from a registry of its own', async (t) =
   t.type(m.get('logdaemon_uptime_seconds'), 'number')
   t.type(m.get('logdaemon_entries_per_second'), 'number')
   t.type(m.get('logdaemon_last_rotation_timestamp_seconds'), 'number')
-  t.ok([...m.keys()].some((k) => k.startsWith('logdaemon_process_cpu')), 'default process metrics, prefixed')
+  t.ok(
+    [...m.keys()].some((k) => k.startsWith('logdaemon_process_cpu')),
+    'default process metrics, prefixed',
+  )
 
   feed(tracker, 3, 2)
   const m2 = parseMetrics(t, (await get(url + 'metrics')).body)
@@ -159,7 +162,12 @@ t.test('/metrics serves Prometheus text from a registry of its own', async (t) =
 t.test('unknown values are absent from /metrics, not zero', async (t) => {
   const { url } = await start(t)
   const m = parseMetrics(t, (await get(url + 'metrics')).body)
-  for (const name of ['logdaemon_lag_bytes', 'logdaemon_committed_offset_bytes', 'logdaemon_live_journal_size_bytes', 'logdaemon_last_rotation_timestamp_seconds']) {
+  for (const name of [
+    'logdaemon_lag_bytes',
+    'logdaemon_committed_offset_bytes',
+    'logdaemon_live_journal_size_bytes',
+    'logdaemon_last_rotation_timestamp_seconds',
+  ]) {
     t.notOk(m.has(name), `${name} has no sample`)
   }
   t.equal(m.get('logdaemon_entries_total'), 0)

@@ -178,9 +178,13 @@ t.test('entries per second over the last 10 seconds, and the history', async (t)
   feed(7)
   s = tr.snapshot()
   t.equal(s.entriesPerSecond, 10)
-  t.strictSame(s.history.points.map((p) => p.perSecond), [20, 20, 0], 'a quiet interval is a zero point')
+  t.strictSame(
+    s.history.points.map((p) => p.perSecond),
+    [20, 20, 0],
+    'a quiet interval is a zero point',
+  )
   c.advance(1000)
-  t.equal(tr.snapshot().entriesPerSecond, (4 * 20 + 7) / 10, "the window slides: seconds 6 to 15")
+  t.equal(tr.snapshot().entriesPerSecond, (4 * 20 + 7) / 10, 'the window slides: seconds 6 to 15')
 
   // Just after start, the rate averages the seconds run so far.
   const c2 = clock()
@@ -214,12 +218,18 @@ t.test('the history is bounded to 10 minutes and survives long silences', async 
   t.equal(s.history.points.length, 120, '120 points of 5 s')
   t.equal(s.history.points.at(-1)!.perSecond, (199 % 7) / 5)
   t.equal(s.history.points[0]!.perSecond, (80 % 7) / 5)
-  t.equal(s.entriesTotal, Array.from({ length: 200 }, (_, i) => i % 7).reduce((a, b) => a + b))
+  t.equal(
+    s.entriesTotal,
+    Array.from({ length: 200 }, (_, i) => i % 7).reduce((a, b) => a + b),
+  )
 
   c.advance(3 * 3600_000)
   s = tr.snapshot()
   t.equal(s.history.points.length, 120)
-  t.ok(s.history.points.every((p) => p.entries === 0), 'old counts are gone after a long silence')
+  t.ok(
+    s.history.points.every((p) => p.entries === 0),
+    'old counts are gone after a long silence',
+  )
   t.equal(s.entriesPerSecond, 0)
   for (const e of entries(1, 5)) tr.entryRead(e)
   c.advance(1000)

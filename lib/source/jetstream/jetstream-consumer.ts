@@ -47,7 +47,8 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec):
           'name a new durable consumer for another filter, or delete this one (nats consumer rm)',
       )
     }
-    if (existing.config.ack_policy === AckPolicy.None) throw mismatch(`consumer ${durable} of stream ${stream} does not take acknowledgements: name another durable consumer`)
+    if (existing.config.ack_policy === AckPolicy.None)
+      throw mismatch(`consumer ${durable} of stream ${stream} does not take acknowledgements: name another durable consumer`)
     return durable
   }
   const config: Partial<ConsumerConfig> = {

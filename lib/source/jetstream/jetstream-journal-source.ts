@@ -110,7 +110,14 @@ export class JetStreamJournalSource extends Readable {
   }
 
   /** What the status page shows. */
-  get status(): { committed: JournalPosition | null; acked: JournalPosition | null; position: JournalPosition | null; entries: number; lastDataAt: Date | null; live: null } {
+  get status(): {
+    committed: JournalPosition | null
+    acked: JournalPosition | null
+    position: JournalPosition | null
+    entries: number
+    lastDataAt: Date | null
+    live: null
+  } {
     return { committed: this.#committed, acked: this.#acked, position: this.#prev, entries: this.#entries, lastDataAt: this.#lastDataAt, live: null }
   }
 
@@ -134,7 +141,9 @@ export class JetStreamJournalSource extends Readable {
           return await jsm.streams.info(o.stream)
         } catch (err) {
           if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
-          const e = mismatch(`stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`)
+          const e = mismatch(
+            `stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`,
+          )
           throw Object.assign(e, { retryable: o.waitForStream === true })
         }
       },
@@ -190,7 +199,12 @@ export class JetStreamJournalSource extends Readable {
   async #ensureConsumer(): Promise<string> {
     const o = this.#options
     const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
-    this.#consumerName = await ensureConsumer(this.#jsm as JetStreamManager, { stream: o.stream, filter, ...(o.durable !== undefined ? { durable: o.durable } : {}), ackWaitMs: o.ackWaitMs ?? 60_000 })
+    this.#consumerName = await ensureConsumer(this.#jsm as JetStreamManager, {
+      stream: o.stream,
+      filter,
+      ...(o.durable !== undefined ? { durable: o.durable } : {}),
+      ackWaitMs: o.ackWaitMs ?? 60_000,
+    })
     this.#consumer = await jetstream(this.#nc as NatsConnection).consumers.get(o.stream, this.#consumerName)
     return this.#consumerName
   }

@@ -16,7 +16,13 @@ function twoJournals(): { files: Map<number, Buffer>; entries: JournalEntry[] } 
   const a = transactions(30, 5)
   const b = transactions(20, 6)
   b.entries[0]!.didRotate = true
-  return { files: new Map([[5, a.bytes], [6, b.bytes]]), entries: [...a.entries, ...b.entries] }
+  return {
+    files: new Map([
+      [5, a.bytes],
+      [6, b.bytes],
+    ]),
+    entries: [...a.entries, ...b.entries],
+  }
 }
 
 const mirror = (dir: string, fsync = true) => new MirrorListener(optionsSchema.parse({ dir, fsync }))
@@ -168,7 +174,11 @@ t.test('a write that fails is retried with the same bytes at the same offset', a
   t.teardown(() => {
     FileHandle.write = write
   })
-  const chain = new ListenerChain({ listeners: [{ name: 'mirror', isHandled: () => true, listen: realListen, sync: (p) => m.sync(p), noData() {}, close: () => m.close() }], commitIntervalMs: 0, retry: { retries: 3, minTimeout: 1, randomize: false } })
+  const chain = new ListenerChain({
+    listeners: [{ name: 'mirror', isHandled: () => true, listen: realListen, sync: (p) => m.sync(p), noData() {}, close: () => m.close() }],
+    commitIntervalMs: 0,
+    retry: { retries: 3, minTimeout: 1, randomize: false },
+  })
   const big = [...entries, ...transactions(3000, 7).entries]
   await pipeline(Readable.from(big), chain)
   FileHandle.write = write

@@ -28,7 +28,10 @@ t.test('NDJSON by default, one object per entry, as logdaemon-cat --format json'
   const { out, text } = sink()
   const print = new PrintListener({ ...optionsSchema.parse({}), output: out })
   await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print] }))
-  const lines = text().trimEnd().split('\n').map((l) => JSON.parse(l))
+  const lines = text()
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.equal(lines.length, 4)
   t.match(lines[0], { file: null, journal: 12, offset: 0, line: 1, op: 'pv', version: 9, table: 'db.rev', fields: ['//depot/a.c', '1'] })
   t.match(lines[3], { op: 'ex', table: null, fields: ['42', '1700000000'] })
@@ -39,9 +42,23 @@ t.test('row format: data records named and typed by the schema, others as json',
   const { out, text } = sink()
   const print = new PrintListener({ ...optionsSchema.parse({ format: 'row' }), output: out })
   await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print] }))
-  const lines = text().trimEnd().split('\n').map((l) => JSON.parse(l))
+  const lines = text()
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.equal(lines.length, 4)
-  t.same(lines[2], { file: null, journal: 12, offset: lines[2].offset, end: lines[2].end, line: 3, op: 'dv', table: 'db.counters', version: 1, row: { name: 'change', value: '7' }, key: { name: 'change' } })
+  t.same(lines[2], {
+    file: null,
+    journal: 12,
+    offset: lines[2].offset,
+    end: lines[2].end,
+    line: 3,
+    op: 'dv',
+    table: 'db.counters',
+    version: 1,
+    row: { name: 'change', value: '7' },
+    key: { name: 'change' },
+  })
   // db.rev 9 is documented with 14 columns: the two fields are named, nothing else is made up.
   t.same(lines[0].row, { depotFile: '//depot/a.c', depotRev: 1 })
   t.same(lines[0].key, { depotFile: '//depot/a.c', depotRev: 1 })

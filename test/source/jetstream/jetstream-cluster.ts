@@ -20,7 +20,9 @@ t.test('3-node cluster, replicas 3: the stream leader SIGKILLed mid-stream and r
   const cluster = await startNatsCluster(t.testdir())
   t.teardown(() => cluster.stop())
   const fast = { retries: 60, minTimeout: 100, maxTimeout: 1000, randomize: false }
-  const listener = new JetStreamListener(optionsSchema.parse({ servers: cluster.servers, stream: 'C', server: 'm', replicas: 3, ackTimeoutMs: 2000, maxInFlight: 128 }))
+  const listener = new JetStreamListener(
+    optionsSchema.parse({ servers: cluster.servers, stream: 'C', server: 'm', replicas: 3, ackTimeoutMs: 2000, maxInFlight: 128 }),
+  )
   const chain = new ListenerChain({ listeners: [listener], commitIntervalMs: 50, quietMs: 0, retry: fast })
   const { entries, bytes } = transactions(2000, 1)
 

@@ -54,7 +54,13 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
     }
     for (const [i, e] of got.entries()) {
       const want = published[i] as JournalEntry
-      if (!e.raw.equals(want.raw) || e.position.offset !== want.position.offset || e.position.journal !== want.position.journal || e.position.line !== want.position.line || e.position.end !== want.position.end) {
+      if (
+        !e.raw.equals(want.raw) ||
+        e.position.offset !== want.position.offset ||
+        e.position.journal !== want.position.journal ||
+        e.position.line !== want.position.line ||
+        e.position.end !== want.position.end
+      ) {
         t.fail(`entry ${i} differs`)
       }
       if (e.consistent !== want.consistent) t.fail(`entry ${i}: consistent ${e.consistent}`)
@@ -69,7 +75,11 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
 
     const second = sourceFor(server, { durable: 'mirror' })
     const start = await second.open()
-    t.same(start, { journal: 4, offset: (published[39] as JournalEntry).position.end, line: (published[40] as JournalEntry).position.line, how: 'acked', seq: 41 }, 'resumes after the acknowledged record')
+    t.same(
+      start,
+      { journal: 4, offset: (published[39] as JournalEntry).position.end, line: (published[40] as JournalEntry).position.line, how: 'acked', seq: 41 },
+      'resumes after the acknowledged record',
+    )
     const rest = await take(second, published.length - 40)
     t.same(
       rest.map((e) => `${e.position.journal}/${e.position.offset}`),
@@ -92,13 +102,19 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
   t.test('filters: one on the consumer, several in the source; without a durable nothing is acknowledged', async (t) => {
     const one = sourceFor(server, { filter: 'p4.journal.ex' })
     const exs = await take(one, 40)
-    t.ok(exs.every((e) => e.op === 'ex'), 'only ex records')
+    t.ok(
+      exs.every((e) => e.op === 'ex'),
+      'only ex records',
+    )
     const both = sourceFor(server, { filter: ['p4.journal.pv.>', 'p4.journal.ex'] })
     const all = await take(both, published.length)
     t.equal(all.length, published.length)
     const pvs = sourceFor(server, { filter: ['p4.journal.pv.db.counters', 'p4.journal.nothing'] })
     const got = await take(pvs, 40)
-    t.ok(got.every((e) => e.op === 'pv' && e.table === 'db.counters'), 'only pv records of db.counters')
+    t.ok(
+      got.every((e) => e.op === 'pv' && e.table === 'db.counters'),
+      'only pv records of db.counters',
+    )
   })
 
   t.test('a durable consumer with another filter, a missing stream', async (t) => {

@@ -14,11 +14,7 @@ const fixed = new Set(Object.keys(FIXED_SSH_OPTIONS).map((k) => k.toLowerCase())
 /** The `hot-backup` listener's options. */
 export const optionsSchema = z
   .object({
-    host: z
-      .string()
-      .min(1)
-      .regex(/^[^-]/, 'must not start with "-"')
-      .describe('The standby host (ssh destination): a name from ssh_config or an address.'),
+    host: z.string().min(1).regex(/^[^-]/, 'must not start with "-"').describe('The standby host (ssh destination): a name from ssh_config or an address.'),
     user: z.string().min(1).nullable().default(null).describe('Remote user (ssh -l). Default: what ssh would use.'),
     port: z.number().int().min(1).max(65_535).nullable().default(null).describe('SSH port. Default: what ssh would use (22).'),
     identityFile: z
@@ -26,13 +22,13 @@ export const optionsSchema = z
       .min(1)
       .nullable()
       .default(null)
-      .describe('Private key for a non-interactive login (ssh -i, with IdentitiesOnly). Default: ssh\'s own keys.'),
+      .describe("Private key for a non-interactive login (ssh -i, with IdentitiesOnly). Default: ssh's own keys."),
     knownHostsFile: z
       .string()
       .min(1)
       .nullable()
       .default(null)
-      .describe('known_hosts holding the standby\'s host key (UserKnownHostsFile). Host key checking is always strict. Default ~/.ssh/known_hosts.'),
+      .describe("known_hosts holding the standby's host key (UserKnownHostsFile). Host key checking is always strict. Default ~/.ssh/known_hosts."),
     sshConfigFile: z.string().min(1).nullable().default(null).describe('ssh_config to use (ssh -F); "none" ignores every config file.'),
     sshOptions: z
       .record(z.string(), z.string())
@@ -59,13 +55,17 @@ export const optionsSchema = z
       .min(1)
       .nullable()
       .default(null)
-      .describe('Directory on the standby that receives DIR/journal.N, byte-identical to the primary\'s journals (absolute, or relative to the remote home). Required unless remoteCommand is set.'),
+      .describe(
+        "Directory on the standby that receives DIR/journal.N, byte-identical to the primary's journals (absolute, or relative to the remote home). Required unless remoteCommand is set.",
+      ),
     replay: z
       .string()
       .min(1)
       .nullable()
       .default(null)
-      .describe('Remote shell command that applies journal bytes read on its stdin after they are written to remoteDir, e.g. "p4d -r /p4/standby -jr -". The standby then acknowledges only replayed bytes.'),
+      .describe(
+        'Remote shell command that applies journal bytes read on its stdin after they are written to remoteDir, e.g. "p4d -r /p4/standby -jr -". The standby then acknowledges only replayed bytes.',
+      ),
     remoteCommand: z
       .string()
       .min(1)
@@ -82,7 +82,9 @@ export const optionsSchema = z
     connectTimeout: z.number().int().min(1).default(15).describe('Seconds for ssh to connect (ConnectTimeout); the remote must answer within twice that.'),
     reconnect: retryOptionsSchema
       .default({})
-      .describe('Backoff for reconnecting (p-retry; default 5 retries, 1 s doubling to 30 s). Past the retries listen/sync fail and the daemon retries the listener by its own policy.'),
+      .describe(
+        'Backoff for reconnecting (p-retry; default 5 retries, 1 s doubling to 30 s). Past the retries listen/sync fail and the daemon retries the listener by its own policy.',
+      ),
   })
   .strict()
   .refine((o) => o.remoteDir !== null || o.remoteCommand !== null, {

@@ -104,13 +104,5 @@ export interface RemoteCommandOptions {
  * FSYNC`, every word quoted for the remote user's (POSIX) login shell.
  */
 export function remoteCommand(options: RemoteCommandOptions): string {
-  return [
-    'sh',
-    '-c',
-    shellQuote(SCRIPT),
-    HELLO_NAME,
-    shellQuote(options.dir),
-    shellQuote(options.replay ?? ''),
-    options.fsync === false ? '0' : '1',
-  ].join(' ')
+  return ['sh', '-c', shellQuote(SCRIPT), HELLO_NAME, shellQuote(options.dir), shellQuote(options.replay ?? ''), options.fsync === false ? '0' : '1'].join(' ')
 }

@@ -163,7 +163,8 @@ export class HotBackupListener implements Listener {
     this.#taken = { journal, offset: end }
 
     const max = this.#options.maxBufferBytes
-    if (this.#held.pendingBytes >= max) this.#flush() // a piece of a huge transaction
+    if (this.#held.pendingBytes >= max)
+      this.#flush() // a piece of a huge transaction
     else this.#pump()
     if (this.#held.bytes > max) await this.#waitFor(() => this.#held.chunkBytes === 0)
   }
@@ -244,7 +245,9 @@ export class HotBackupListener implements Listener {
     ch.write(journal, offset, data).then(
       (size) => {
         if (size < offset + data.length) {
-          ch.destroy(new LogdaemonError(ErrorCodes.REMOTE_FAILED, `the standby acknowledged journal ${journal} up to ${size}, expected ${offset + data.length}`))
+          ch.destroy(
+            new LogdaemonError(ErrorCodes.REMOTE_FAILED, `the standby acknowledged journal ${journal} up to ${size}, expected ${offset + data.length}`),
+          )
           return
         }
         this.#strikes = 0

@@ -99,8 +99,7 @@ export function sshError(target: SshTarget, stderr: string, exit: string, remote
   if (/Permission denied \(|Too many authentication failures|no such identity/i.test(text)) {
     return new LogdaemonError(
       ErrorCodes.SSH_AUTH,
-      `ssh to ${where} could not log in without a password (${exit}): check user, identityFile and the ` +
-        `standby's authorized_keys. ssh said: ${text}`,
+      `ssh to ${where} could not log in without a password (${exit}): check user, identityFile and the ` + `standby's authorized_keys. ssh said: ${text}`,
       { details },
     )
   }

@@ -5,7 +5,9 @@ import { checkAuth, connectionShape } from '../../../jetstream/connection-option
 export const streamName = z.string().regex(/^[A-Za-z0-9_-]+$/, { message: 'expected a stream name of letters, digits, _ and -' })
 
 /** A subject prefix: dot-separated tokens without wildcards or spaces. */
-export const subjectPrefix = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'expected a subject prefix such as p4.journal (tokens of letters, digits, _ and -)' })
+export const subjectPrefix = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'expected a subject prefix such as p4.journal (tokens of letters, digits, _ and -)' })
 
 /**
  * Most messages published and not yet acknowledged by the stream. Enough to
@@ -27,7 +29,13 @@ export const optionsSchema = z
     createStream: z.boolean().default(true).describe('Create the stream when it is missing (file storage, SUBJECT.>).'),
     replicas: z.number().int().min(1).max(5).default(1).describe('Replicas of a stream the listener creates (a JetStream cluster: 3).'),
     duplicateWindowMs: z.number().int().min(1000).default(120_000).describe('Duplicate window of a stream the listener creates, ms (default 2 min).'),
-    maxInFlight: z.number().int().min(1).max(65_536).default(DEFAULT_MAX_IN_FLIGHT).describe(`Most unacknowledged publishes (default ${DEFAULT_MAX_IN_FLIGHT}): the listener waits beyond it.`),
+    maxInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(65_536)
+      .default(DEFAULT_MAX_IN_FLIGHT)
+      .describe(`Most unacknowledged publishes (default ${DEFAULT_MAX_IN_FLIGHT}): the listener waits beyond it.`),
     ackTimeoutMs: z.number().int().min(100).default(10_000).describe('How long a publish waits for the stream to acknowledge it, ms.'),
   })
   .superRefine(checkAuth)

@@ -116,13 +116,21 @@ export class JetStreamListener extends BaseListener {
     await this.#connect(context?.signal)
     const o = this.options
     const jsm = this.#jsm as JetStreamManager
-    await ensureJournalStream(jsm, { stream: o.stream, subject: o.subject, create: o.createStream, replicas: o.replicas, duplicateWindowMs: o.duplicateWindowMs })
+    await ensureJournalStream(jsm, {
+      stream: o.stream,
+      subject: o.subject,
+      create: o.createStream,
+      replicas: o.replicas,
+      duplicateWindowMs: o.duplicateWindowMs,
+    })
     await this.#readTail()
     this.#opened = true
     const tail = this.#tail
     this.#log.info(
       { listener: this.name, servers: describeServers(o), stream: o.stream, subject: o.subject, tail: tail ? formatPosition(tail) : null },
-      tail ? `stream ${o.stream} holds the journal up to ${formatPosition(tail)}: publishing what follows` : `stream ${o.stream} is empty: publishing from the first entry`,
+      tail
+        ? `stream ${o.stream} holds the journal up to ${formatPosition(tail)}: publishing what follows`
+        : `stream ${o.stream} is empty: publishing from the first entry`,
     )
   }
 
@@ -259,10 +267,14 @@ export class JetStreamListener extends BaseListener {
     const { journal, offset, end } = entry.position
     if (journal === null) {
       throw permanent(
-        new LogdaemonError(ErrorCodes.JETSTREAM_GAP, `the jetstream listener needs numbered journals, but the entry at ${formatWhere(entry.position)} has none`, {
-          offset,
-          line: entry.position.line,
-        }),
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_GAP,
+          `the jetstream listener needs numbered journals, but the entry at ${formatWhere(entry.position)} has none`,
+          {
+            offset,
+            line: entry.position.line,
+          },
+        ),
       )
     }
     const tail = this.#tail

@@ -12,11 +12,7 @@ import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-
 export const optionsSchema = z
   .strictObject({
     dir: z.string().min(1).describe('Directory of the mirror: journal N is written to DIR/journal.N (relative to the configuration file).'),
-    stateFile: z
-      .string()
-      .min(1)
-      .optional()
-      .describe("The mirror's own state (committed length of each journal). Default DIR/.mirror-state.json."),
+    stateFile: z.string().min(1).optional().describe("The mirror's own state (committed length of each journal). Default DIR/.mirror-state.json."),
     fsync: z
       .boolean()
       .default(true)
@@ -189,11 +185,15 @@ export class MirrorListener extends BaseListener {
     if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush()
     const n = entry.position.journal
     if (n === null) {
-      throw new LogdaemonError(ErrorCodes.JOURNAL_UNNUMBERED, `the mirror needs numbered journals, but the entry at ${formatWhere(entry.position)} has no journal number`, {
-        offset: entry.position.offset,
-        line: entry.position.line,
-        retryable: false,
-      })
+      throw new LogdaemonError(
+        ErrorCodes.JOURNAL_UNNUMBERED,
+        `the mirror needs numbered journals, but the entry at ${formatWhere(entry.position)} has no journal number`,
+        {
+          offset: entry.position.offset,
+          line: entry.position.line,
+          retryable: false,
+        },
+      )
     }
     await this.#switchTo(n)
     this.#accept(entry, n)

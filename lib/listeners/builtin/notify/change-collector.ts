@@ -1,13 +1,5 @@
 import { isDataOp, type EntryPosition, type JournalEntry } from '../../../journal/entry.js'
-import {
-  actionName,
-  CHANGE_TABLES,
-  readChangeRow,
-  readDescRow,
-  readFileRow,
-  type RowResult,
-  type TableName,
-} from './change-rows.js'
+import { actionName, CHANGE_TABLES, readChangeRow, readDescRow, readFileRow, type RowResult, type TableName } from './change-rows.js'
 import { textDecoder } from './text-decoder.js'
 import { TransactionDraft } from './transaction-draft.js'
 

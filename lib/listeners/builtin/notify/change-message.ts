@@ -86,9 +86,7 @@ export function renderSubject(template: string, change: SubmittedChange): string
     date: p4Date(change.date),
     files: String(change.fileCount),
   }
-  return template
-    .replace(/\{(\w+)\}/g, (all, name: string) => values[name] ?? all)
-    .replace(/[\r\n]+/g, ' ')
+  return template.replace(/\{(\w+)\}/g, (all, name: string) => values[name] ?? all).replace(/[\r\n]+/g, ' ')
 }
 
 /** A plain-text body laid out like `p4 describe -s`. */

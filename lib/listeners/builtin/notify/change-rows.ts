@@ -66,7 +66,10 @@ const WANTED: Readonly<Record<TableName, Wanted>> = {
     ints: new Set(['change', 'descKey', 'date', 'status']),
   },
   'db.desc': { columns: { descKey: 'descKey', description: 'description' }, ints: new Set(['descKey']) },
-  'db.revcx': { columns: { change: 'change', depotFile: 'depotFile', revision: 'depotRev', action: 'action' }, ints: new Set(['change', 'revision', 'action']) },
+  'db.revcx': {
+    columns: { change: 'change', depotFile: 'depotFile', revision: 'depotRev', action: 'action' },
+    ints: new Set(['change', 'revision', 'action']),
+  },
   'db.rev': { columns: { depotFile: 'depotFile', revision: 'depotRev', action: 'action', change: 'change' }, ints: new Set(['change', 'revision', 'action']) },
 }
 
@@ -110,7 +113,11 @@ function readFields(entry: JournalEntry, table: TableName, decode: Decode): RowR
     if (wanted.ints.has(name)) {
       const text = b.toString('latin1')
       if (!isExactInteger(text)) {
-        return { ok: false, reason: 'malformed', detail: `${table} field ${index} (${wanted.columns[name]}) is not an integer: ${JSON.stringify(text.slice(0, 40))}` }
+        return {
+          ok: false,
+          reason: 'malformed',
+          detail: `${table} field ${index} (${wanted.columns[name]}) is not an integer: ${JSON.stringify(text.slice(0, 40))}`,
+        }
       }
       out[name] = Number(text)
     } else {

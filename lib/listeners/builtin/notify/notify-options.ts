@@ -76,16 +76,12 @@ const reviewsSchema = z
       .enum(['auto', 'sensitive', 'insensitive'])
       .default('auto')
       .describe("How the server compares paths and user names; auto: from the checkpoint header's mode flags."),
-    includeAuthor: z.boolean().default(false).describe("Mail authors the changes they submit when their own Reviews lines match."),
+    includeAuthor: z.boolean().default(false).describe('Mail authors the changes they submit when their own Reviews lines match.'),
     groupIdentical: z
       .boolean()
       .default(false)
       .describe('One mail per change to all reviewers whose matched files are the same (Bcc), instead of one mail per reviewer.'),
-    link: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('A link to the change in each mail, {change} filled in, e.g. https://swarm.example.com/changes/{change}.'),
+    link: z.string().min(1).optional().describe('A link to the change in each mail, {change} filled in, e.g. https://swarm.example.com/changes/{change}.'),
     cc: z.array(z.string().min(1)).default([]).describe('Addresses copied on every review mail (an archive).'),
   })
   .describe('Review mail per user, as the Perforce review daemon sends it: subscriptions from db.review, addresses from db.user.')

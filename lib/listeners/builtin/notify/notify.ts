@@ -128,7 +128,16 @@ export class NotifyListener implements Listener {
     this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
     this.#unmarked = opts.unmarked
     const reviews = reviewsOptionsOf(opts)
-    this.#reviews = reviews && this.#smtp ? new ReviewMailer(reviews, this.#smtp, opts.smtp?.subjectTemplate ?? '', { baseDir: this.#baseDir, daemonState: context.statePath ?? null, name }, opts.maxFiles) : null
+    this.#reviews =
+      reviews && this.#smtp
+        ? new ReviewMailer(
+            reviews,
+            this.#smtp,
+            opts.smtp?.subjectTemplate ?? '',
+            { baseDir: this.#baseDir, daemonState: context.statePath ?? null, name },
+            opts.maxFiles,
+          )
+        : null
   }
 
   /** The review mode's state and mailer, or null without `reviews`. */
@@ -235,10 +244,7 @@ export class NotifyListener implements Listener {
       }
       this.#outbox.shift()
       this.#delivered.add(out.change.change)
-      this.#logger.info(
-        { listener: this.name, change: out.change.change, user: out.change.user, files: out.change.fileCount },
-        'change notified',
-      )
+      this.#logger.info({ listener: this.name, change: out.change.change, user: out.change.user, files: out.change.fileCount }, 'change notified')
     }
   }
 
@@ -286,6 +292,9 @@ export class NotifyListener implements Listener {
 }
 
 /** The daemon's factory for the built-in `notify` listener. */
-export function create(options: NotifyOptions, context: { name: string; baseDir?: string; server?: JournalLayout | null; statePath?: string | null }): Listener {
+export function create(
+  options: NotifyOptions,
+  context: { name: string; baseDir?: string; server?: JournalLayout | null; statePath?: string | null },
+): Listener {
   return new NotifyListener(options, context.name, context)
 }

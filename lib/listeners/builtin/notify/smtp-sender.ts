@@ -117,7 +117,9 @@ export class SmtpSender {
       throw new LogdaemonError(
         ErrorCodes.NOTIFY_DELIVERY,
         `review mail for change ${change} to ${[...message.to, ...message.bcc].join(', ')} via ${o.host}:${o.port} failed: ${e.message}` +
-          (permanent ? ' (a permanent refusal: not retried)' : '. Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff'),
+          (permanent
+            ? ' (a permanent refusal: not retried)'
+            : '. Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff'),
         { cause: e, retryable: !permanent, details: { channel: 'smtp', change, host: o.host, port: o.port } },
       )
     }

@@ -18,7 +18,10 @@ export const optionsSchema = z
         'raw: the records exactly as in the journal; json: one JSON object per line (NDJSON), as logdaemon-cat --format json; row: data records with columns named and typed by the schema, as logdaemon-cat --format row.',
       ),
     output: z.string().min(1).default('-').describe('File to append to (relative to the configuration file), or - for standard output.'),
-    table: z.array(z.string().min(1)).default([]).describe('Only records of tables matching one of these patterns (* wildcards, e.g. db.rev*), as logdaemon-cat --table.'),
+    table: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Only records of tables matching one of these patterns (* wildcards, e.g. db.rev*), as logdaemon-cat --table.'),
     op: z.array(z.string().min(1)).default([]).describe('Only records with one of these ops (pv, rv, dv, ex, nx, …), as logdaemon-cat --op.'),
     encoding: z.enum(['utf8', 'latin1']).default('utf8').describe('How JSON strings decode field bytes.'),
   })

@@ -66,37 +66,34 @@ t.test('trim: what the standby has is dropped, a standby behind is a gap', async
 t.test('property: the standby plus what is held is always the whole journal', async () => {
   const source = Buffer.from(Array.from({ length: 400 }, (_, i) => (i * 37) % 256))
   fc.assert(
-    fc.property(
-      fc.array(fc.tuple(fc.integer({ min: 1, max: 40 }), fc.constantFrom('add', 'flush', 'pump', 'ack', 'cut')), { maxLength: 60 }),
-      (steps) => {
-        const h = new HeldBytes()
-        let standby = Buffer.alloc(0) // what the remote file holds
-        let read = 0
-        for (const [n, op] of steps) {
-          if (op === 'add' && read < source.length) {
-            const take = source.subarray(read, Math.min(read + n, source.length))
-            h.add(1, read, take, n % 2 === 0)
-            read += take.length
-          } else if (op === 'flush') {
-            h.flush()
-          } else if (op === 'pump' && h.completeBytes > 0) {
-            h.flush(h.completeBytes)
-          } else if (op === 'ack' && h.chunks[0]) {
-            const c = h.chunks[0]
-            standby = Buffer.concat([standby, c.data])
-            h.acknowledged(c)
-          } else if (op === 'cut' && h.chunks[0]) {
-            // A write cut after some of its bytes, then a reconnect.
-            const c = h.chunks[0]
-            standby = Buffer.concat([standby, c.data.subarray(0, Math.min(n, c.data.length))])
-            if (h.trim(1, standby.length) !== null) return false
-          }
-          const held = Buffer.concat([...h.chunks.map((c) => c.data), ...(h.pendingBytes > 0 ? [source.subarray(h.pendingStart!.offset, read)] : [])])
-          if (!Buffer.concat([standby, held]).equals(source.subarray(0, read))) return false
-          if (h.bytes !== held.length) return false
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 40 }), fc.constantFrom('add', 'flush', 'pump', 'ack', 'cut')), { maxLength: 60 }), (steps) => {
+      const h = new HeldBytes()
+      let standby = Buffer.alloc(0) // what the remote file holds
+      let read = 0
+      for (const [n, op] of steps) {
+        if (op === 'add' && read < source.length) {
+          const take = source.subarray(read, Math.min(read + n, source.length))
+          h.add(1, read, take, n % 2 === 0)
+          read += take.length
+        } else if (op === 'flush') {
+          h.flush()
+        } else if (op === 'pump' && h.completeBytes > 0) {
+          h.flush(h.completeBytes)
+        } else if (op === 'ack' && h.chunks[0]) {
+          const c = h.chunks[0]
+          standby = Buffer.concat([standby, c.data])
+          h.acknowledged(c)
+        } else if (op === 'cut' && h.chunks[0]) {
+          // A write cut after some of its bytes, then a reconnect.
+          const c = h.chunks[0]
+          standby = Buffer.concat([standby, c.data.subarray(0, Math.min(n, c.data.length))])
+          if (h.trim(1, standby.length) !== null) return false
         }
-        return true
-      },
-    ),
+        const held = Buffer.concat([...h.chunks.map((c) => c.data), ...(h.pendingBytes > 0 ? [source.subarray(h.pendingStart!.offset, read)] : [])])
+        if (!Buffer.concat([standby, held]).equals(source.subarray(0, read))) return false
+        if (h.bytes !== held.length) return false
+      }
+      return true
+    }),
   )
 })

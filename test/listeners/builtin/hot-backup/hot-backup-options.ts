@@ -28,7 +28,11 @@ t.test('every error names the key', async (t) => {
   const bad = (input: unknown, path: string) => {
     const r = optionsSchema.safeParse(input)
     t.notOk(r.success, `${JSON.stringify(input)} is refused`)
-    if (!r.success) t.ok(r.error.issues.some((i) => i.path.join('.') === path || (path === '' && i.code === 'unrecognized_keys')), `names ${path || 'the unknown key'}`)
+    if (!r.success)
+      t.ok(
+        r.error.issues.some((i) => i.path.join('.') === path || (path === '' && i.code === 'unrecognized_keys')),
+        `names ${path || 'the unknown key'}`,
+      )
   }
   bad({ host: 'standby' }, 'remoteDir')
   bad({ host: 'standby', remoteDir: 'd', colour: 1 }, '')

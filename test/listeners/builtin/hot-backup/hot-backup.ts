@@ -159,9 +159,17 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     await l.close()
     t.ok(interleaved > 0, `${interleaved} interleaved batches`)
     t.ok(remote(d, 2).equals(source), `byte-identical (${source.length} bytes, ${entries.length} records)`)
-    const sizes = readFileSync(acks, 'latin1').trim().split('\n').filter((a) => a.startsWith('A ')).map((a) => Number(a.split(' ')[2]))
+    const sizes = readFileSync(acks, 'latin1')
+      .trim()
+      .split('\n')
+      .filter((a) => a.startsWith('A '))
+      .map((a) => Number(a.split(' ')[2]))
     t.ok(sizes.length > 1, `${sizes.length} writes`)
-    t.same(sizes.filter((s) => !ends.has(s)), [], 'every write ended at a consistency point')
+    t.same(
+      sizes.filter((s) => !ends.has(s)),
+      [],
+      'every write ended at a consistency point',
+    )
   })
 
   t.test('generated transactions, with a sync after each one: the standby has them when sync resolves', async (t) => {
@@ -234,7 +242,10 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     await l.sync(end(entries))
     await l.close()
     t.ok(kills > 0, `killed the session ${kills} times`)
-    t.ok(log.some((m) => m.msg.includes('connection to the standby lost')), 'the loss was logged')
+    t.ok(
+      log.some((m) => m.msg.includes('connection to the standby lost')),
+      'the loss was logged',
+    )
     t.ok(remote(d, 3).equals(bytes), 'byte-identical')
   })
 
@@ -282,7 +293,10 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     for (const e of entries.slice(20)) await again.listen(e)
     await again.sync(end(entries))
     await again.close()
-    t.ok(log.some((m) => m.msg.includes('standby is ahead')), 'logged')
+    t.ok(
+      log.some((m) => m.msg.includes('standby is ahead')),
+      'logged',
+    )
     t.ok(remote(d, 5).equals(bytes), 'byte-identical, nothing doubled')
   })
 
@@ -297,7 +311,9 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     const max = 4096
     const l = new HotBackupListener(options(sshd, d, { maxBufferBytes: max }))
     await l.open(context({ journal: 7, offset: 0 }))
-    const many = Array.from({ length: 100 }, (_, i) => encodeRecord({ op: 'pv', version: 3, table: 'db.have', fields: [`//ws/f${i}`, `//depot/f${i}`, 1, 0, 0] }))
+    const many = Array.from({ length: 100 }, (_, i) =>
+      encodeRecord({ op: 'pv', version: 3, table: 'db.have', fields: [`//ws/f${i}`, `//depot/f${i}`, 1, 0, 0] }),
+    )
     const bytes = Buffer.concat([transaction(0), transactions(1, 1, 50_000), ...many, transaction(2), transactions(3, 20)])
     const entries = await entriesOf(bytes, 7)
     const biggest = Math.max(...entries.map((e) => e.raw.length))
@@ -340,7 +356,10 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     for (const e of entries) await l.listen(e)
     await l.sync(end(entries))
     await l.close()
-    t.ok(log.some((m) => m.msg.includes('connection to the standby lost')), 'the failed replay cost a connection')
+    t.ok(
+      log.some((m) => m.msg.includes('connection to the standby lost')),
+      'the failed replay cost a connection',
+    )
     t.ok(readFileSync(applied).equals(bytes), 'replayed once, byte for byte')
     t.ok(remote(d, 9).equals(bytes), 'journal.9 written once')
   })
@@ -407,14 +426,18 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     const log: Logged[] = []
     const l = new HotBackupListener(options(sshd, dir(), { knownHostsFile: sshd.wrongKnownHosts }))
     await t.rejects(l.open(context(null, log)), { code: 'ERR_SSH_HOST_KEY', message: /refused the host key.*wrong_known_hosts/ })
-    t.same(log.filter((m) => m.msg.includes('connection to the standby failed')), [], 'not retried')
+    t.same(
+      log.filter((m) => m.msg.includes('connection to the standby failed')),
+      [],
+      'not retried',
+    )
     const empty = join(root, 'empty_known_hosts')
     writeFileSync(empty, '')
     const m = new HotBackupListener(options(sshd, dir(), { knownHostsFile: empty }))
     await t.rejects(m.open(context(null)), { code: 'ERR_SSH_HOST_KEY' }, 'an unknown host key too')
   })
 
-  t.test('create takes local paths from baseDir (the configuration file\'s directory)', async (t) => {
+  t.test("create takes local paths from baseDir (the configuration file's directory)", async (t) => {
     const o = options(sshd, dir(), { identityFile: 'id_ed25519', knownHostsFile: 'known_hosts' })
     const l = create(o, { name: 'standby', baseDir: root })
     await l.open(context(null))

@@ -22,7 +22,15 @@ const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 t.test('ssh arguments: batch mode, strict host keys, the host after --, the command last', async (t) => {
   const args = sshArgs(
-    { ...base, user: 'perforce', port: 2222, identityFile: '/k', knownHostsFile: '/kh', configFile: 'none', options: { Ciphers: 'aes128-ctr', BatchMode: 'no' } },
+    {
+      ...base,
+      user: 'perforce',
+      port: 2222,
+      identityFile: '/k',
+      knownHostsFile: '/kh',
+      configFile: 'none',
+      options: { Ciphers: 'aes128-ctr', BatchMode: 'no' },
+    },
     'the command',
   )
   const opts = args.flatMap((a, i) => (args[i - 1] === '-o' ? [a] : []))
@@ -88,7 +96,7 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     await t.rejects(ch.query(1), { code: 'ERR_REMOTE_FAILED' })
   })
 
-  t.test('the standby\'s E line becomes the error', async (t) => {
+  t.test("the standby's E line becomes the error", async (t) => {
     const ch = await SshChannel.open(target, remoteCommand({ dir: join(root, 'e'), replay: null }), silent)
     await t.rejects(ch.write(1, 9, Buffer.from('x')), { code: 'ERR_REMOTE_FAILED', message: /the standby said: gap/ })
     t.match(await ch.failed, { code: 'ERR_REMOTE_FAILED' })
@@ -103,7 +111,10 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
   })
 
   t.test('a standby that never says hello times out', async (t) => {
-    await t.rejects(SshChannel.open({ ...target, connectTimeout: 1 }, 'cat > /dev/null', silent), { code: 'ERR_REMOTE_FAILED', message: /no answer .* within 2 s/ })
+    await t.rejects(SshChannel.open({ ...target, connectTimeout: 1 }, 'cat > /dev/null', silent), {
+      code: 'ERR_REMOTE_FAILED',
+      message: /no answer .* within 2 s/,
+    })
   })
 
   t.test('destroy fails what is pending', async (t) => {

@@ -102,13 +102,16 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     )
   })
 
-  t.test('an entry past the stream end is a gap; another server\'s stream is refused', async (t) => {
+  t.test("an entry past the stream end is a gap; another server's stream is refused", async (t) => {
     const l = listenerFor(server, { stream: 'G', subject: 'g.j' })
     await l.open(ctx())
     const { entries } = transactions(4, 3)
     await publish(l, entries.slice(0, 2))
     t.throws(() => l.listen(entries[3] as JournalEntry), { code: 'ERR_JETSTREAM_GAP', retryable: false })
-    await t.rejects(Promise.resolve().then(() => l.listen((transactions(1, 5).entries[0]) as JournalEntry)), { code: 'ERR_JETSTREAM_GAP' })
+    await t.rejects(
+      Promise.resolve().then(() => l.listen(transactions(1, 5).entries[0] as JournalEntry)),
+      { code: 'ERR_JETSTREAM_GAP' },
+    )
     await l.close()
     const other = listenerFor(server, { stream: 'G', subject: 'g.j', server: 'edge' })
     await t.rejects(other.open(ctx()), { code: 'ERR_JETSTREAM_MISMATCH', message: /server "master"/ })
@@ -162,7 +165,12 @@ t.test('the server killed and restarted mid-stream: the chain retries, every rec
   const server = await startNats(t.testdir())
   t.teardown(() => server.stop())
   const l = listenerFor(server, { stream: 'K', subject: 'k.j', ackTimeoutMs: 1000, maxInFlight: 64 })
-  const chain = new ListenerChain({ listeners: [l], commitIntervalMs: 20, quietMs: 0, retry: { retries: 30, minTimeout: 100, maxTimeout: 500, randomize: false } })
+  const chain = new ListenerChain({
+    listeners: [l],
+    commitIntervalMs: 20,
+    quietMs: 0,
+    retry: { retries: 30, minTimeout: 100, maxTimeout: 500, randomize: false },
+  })
   const commits: JournalPosition[] = []
   chain.on('commit', (p: JournalPosition) => commits.push(p))
   const { entries, bytes } = transactions(3000, 1)

@@ -191,14 +191,7 @@ t.test('maxFiles lists the first files and counts the rest', async (t) => {
 t.test('unknown table versions are reported and skipped, never thrown', async (t) => {
   const skips: CollectorSkip[] = []
   const c = new ChangeCollector({ onSkip: (s) => skips.push(s) })
-  const entries = await records([
-    change(7, 1, { version: 99 }),
-    revcx(7, '//depot/a'),
-    ex(1),
-    change(8, 1),
-    revcx(8, '//depot/b', 1, 0, 42),
-    ex(2),
-  ])
+  const entries = await records([change(7, 1, { version: 99 }), revcx(7, '//depot/a'), ex(1), change(8, 1), revcx(8, '//depot/b', 1, 0, 42), ex(2)])
   const out = replay(c, entries)
   t.same(
     skips.map((s) => [s.reason, s.table, s.version]),
@@ -222,7 +215,10 @@ t.test('malformed rows (too few fields, non-numeric numbers) are reported and sk
     ex(1),
   ])
   t.same(replay(c, entries), [])
-  t.same(skips.map((s) => s.reason), ['malformed', 'malformed'])
+  t.same(
+    skips.map((s) => s.reason),
+    ['malformed', 'malformed'],
+  )
   t.match(skips[1]?.detail, /not an integer/)
 })
 
@@ -241,7 +237,10 @@ t.test('more than 1024 open transactions: the oldest is dropped and reported', a
   const skips: CollectorSkip[] = []
   const c = new ChangeCollector({ onSkip: (s) => skips.push(s) })
   t.same(replay(c, await records(specs)), [], 'pid 1 was dropped before its @ex@')
-  t.same(skips.map((s) => s.reason), ['too-many-open'])
+  t.same(
+    skips.map((s) => s.reason),
+    ['too-many-open'],
+  )
   t.match(skips[0]?.detail, /pid 1,/)
   t.equal(c.openTransactions, 1024)
 })
@@ -254,7 +253,10 @@ t.test('more than 10000 changes in one transaction: the rest are dropped, report
   const out = replay(new ChangeCollector({ onSkip: (s) => skips.push(s) }), await records(specs))
   t.equal(out.length, 10_000)
   t.equal(out.at(-1)?.change, 10_000)
-  t.same(skips.map((s) => s.reason), ['too-many-changes'])
+  t.same(
+    skips.map((s) => s.reason),
+    ['too-many-changes'],
+  )
   t.match(skips[0]?.detail, /change 10001 and later/)
 })
 
@@ -262,7 +264,10 @@ t.test('pieces of one pid parked by several @mx@ markers all join it', async (t)
   const entries = await records([change(7, 1), mx(5), revcx(7, '//depot/a'), mx(5), desc(7, 'full text\n'), ex(5)])
   const [only] = replay(new ChangeCollector(), entries)
   t.equal(only?.description, 'full text\n')
-  t.same(only?.files.map((f) => f.depotFile), ['//depot/a'])
+  t.same(
+    only?.files.map((f) => f.depotFile),
+    ['//depot/a'],
+  )
 })
 
 t.test('descriptions are remembered across transactions, 4096 at most, deletions forget', async (t) => {
@@ -297,10 +302,26 @@ t.test('a restart note with nothing open and other notes change nothing', async 
   ])
   const out = replay(c, entries)
   t.same(skips, [])
-  t.same(out[0]?.files.map((f) => f.depotFile), ['//d/a'], 'vv rows change nothing')
+  t.same(
+    out[0]?.files.map((f) => f.depotFile),
+    ['//d/a'],
+    'vv rows change nothing',
+  )
 })
 
 t.test('action names as p4 describe gives them, from the schema', async (t) => {
   const { actionName } = await import('../../../../lib/listeners/builtin/notify/change-rows.js')
-  t.same([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 42].map(actionName), ['add', 'edit', 'delete', 'branch', 'integrate', 'import', 'purge', 'move/add', 'move/delete', 'archive', 'action 42'])
+  t.same([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 42].map(actionName), [
+    'add',
+    'edit',
+    'delete',
+    'branch',
+    'integrate',
+    'import',
+    'purge',
+    'move/add',
+    'move/delete',
+    'archive',
+    'action 42',
+  ])
 })

@@ -7,6 +7,9 @@ t.test('keeps the newest members up to the limit', async (t) => {
   t.equal(s.size, 3)
   s.add(1) // 1 becomes the newest
   s.add(4) // forgets 2, the oldest
-  t.same([1, 2, 3, 4].map((n) => s.has(n)), [true, false, true, true])
+  t.same(
+    [1, 2, 3, 4].map((n) => s.has(n)),
+    [true, false, true, true],
+  )
   t.equal(s.size, 3)
 })

@@ -141,11 +141,7 @@ t.test('replaying journal-2014-submit.jnl mails and posts exactly changes 101, 1
 
   t.same(
     smtp.mails.map((m) => m.headers.get('subject')),
-    [
-      '[p4] Change 101 by radek@svn-client: added',
-      '[p4] Change 102 by radek@svn-client: edited',
-      '[p4] Change 103 by radek@svn-client: edited with content',
-    ],
+    ['[p4] Change 101 by radek@svn-client: added', '[p4] Change 102 by radek@svn-client: edited', '[p4] Change 103 by radek@svn-client: edited with content'],
   )
   const mail = smtp.mails[2]!
   t.same(mail.to, ['review@example.com'])
@@ -291,7 +287,10 @@ t.test('both channels failing: the first error rejects, the other is logged', as
   for (const e of entries.slice(0, 2)) await listener.listen(e)
   const err = await rejection(listener.listen(entries[2]!))
   t.equal(err.details.channel, 'smtp')
-  t.match(lines.find((l) => l.level === 'warn'), { msg: /webhook POST of change 7/ })
+  t.match(
+    lines.find((l) => l.level === 'warn'),
+    { msg: /webhook POST of change 7/ },
+  )
 })
 
 t.test('an SMTP server that is down rejects listen with ERR_NOTIFY_DELIVERY', async (t) => {
@@ -428,7 +427,10 @@ t.test('close() with undelivered changes warns and names them', async (t) => {
   for (const e of entries.slice(0, -1)) await listener.listen(e)
   await rejection(listener.listen(entries[2]!))
   listener.close()
-  t.match(lines.find((l) => l.level === 'warn'), { obj: { changes: [9] } })
+  t.match(
+    lines.find((l) => l.level === 'warn'),
+    { obj: { changes: [9] } },
+  )
 })
 
 t.test('the receiver example in docs/notify.md verifies what the listener signs', async (t) => {

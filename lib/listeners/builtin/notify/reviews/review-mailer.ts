@@ -122,7 +122,13 @@ export class ReviewMailer {
     if (s.userCount === 0) context.logger.warn({ checkpoint }, 'reviews: the checkpoint has no db.user rows: nobody can be mailed until users are created')
     await writeReviewState(this.#statePath, s)
     context.logger.info(
-      { checkpoint, statePath: this.#statePath, users: this.#state.userCount, reviewers: this.#state.reviewerCount, caseInsensitive: this.#state.caseInsensitive },
+      {
+        checkpoint,
+        statePath: this.#statePath,
+        users: this.#state.userCount,
+        reviewers: this.#state.reviewerCount,
+        caseInsensitive: this.#state.caseInsensitive,
+      },
       'reviews: state built from the checkpoint',
     )
   }
@@ -191,7 +197,9 @@ export class ReviewMailer {
       renderText(reviewed).trimEnd(),
       '',
       ...(this.#options.link ? [`View the change: ${this.#options.link.replaceAll('{change}', String(change.change))}`, ''] : []),
-      single ? `You are receiving change ${change.change} because your Reviews in Perforce include:` : `You are receiving change ${change.change} because your Reviews in Perforce match these files.`,
+      single
+        ? `You are receiving change ${change.change} because your Reviews in Perforce include:`
+        : `You are receiving change ${change.change} because your Reviews in Perforce match these files.`,
       ...lines.map((l) => `\t${l}`),
       change.files.length > first.files.length || change.fileCount > change.files.length
         ? `(${first.files.length} of the change's ${change.fileCount} files matched.)`

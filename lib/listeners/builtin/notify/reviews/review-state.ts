@@ -252,7 +252,8 @@ export class ReviewState {
       if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`${what} is not an integer`)
       return v
     }
-    for (const u of j.users) state.#users.set(state.#fold(str(u.user, 'a user name')), { user: u.user, email: str(u.email, 'an email'), fullName: str(u.fullName, 'a full name') })
+    for (const u of j.users)
+      state.#users.set(state.#fold(str(u.user, 'a user name')), { user: u.user, email: str(u.email, 'an email'), fullName: str(u.fullName, 'a full name') })
     for (const r of j.reviews) {
       const rows = new Map<number, ReviewRow>()
       if (!Array.isArray(r.rows)) throw new TypeError('a review list is not an array')

@@ -53,10 +53,7 @@ export async function findCheckpoint(layout: JournalLayout, n: number): Promise<
  * decoded). When the daemon resumes inside journal N, the part of journal N
  * before the resume offset is applied too, from the archive or live file.
  */
-export async function seedReviewState(
-  seed: ReviewSeed,
-  options: { caseHandling: CaseHandling; encoding: FieldEncoding },
-): Promise<ReviewState> {
+export async function seedReviewState(seed: ReviewSeed, options: { caseHandling: CaseHandling; encoding: FieldEncoding }): Promise<ReviewState> {
   let mode: number | null = null
   const entries: JournalEntry[] = []
   const reader = createJournalReader(seed.checkpoint, { journal: null, encoding: options.encoding })
@@ -124,7 +121,9 @@ export async function readReviewState(path: string): Promise<ReviewState | null>
     json = JSON.parse(text)
   } catch {
     // Never quote the file: a state path that points at another file must not echo its content.
-    throw new LogdaemonError(ErrorCodes.STATE_CORRUPT, `reviews: the state file ${path} is not valid JSON: move it away to rebuild it from the checkpoint`, { file: path })
+    throw new LogdaemonError(ErrorCodes.STATE_CORRUPT, `reviews: the state file ${path} is not valid JSON: move it away to rebuild it from the checkpoint`, {
+      file: path,
+    })
   }
   try {
     return ReviewState.fromJSON(json)

@@ -47,21 +47,33 @@ t.test('db.user and db.review records build and change the state', async (t) => 
     review('pv', 'bob', 0, 0, '//depot/main/...'),
     review('pv', 'bob', 1, 1, '//depot/main/secret/...'),
     review('pv', 'ann', 0, 0, '//depot/...'),
-  ]) s.apply(e)
+  ])
+    s.apply(e)
   const c = change(1, 'ann', ['//depot/main/a.c', '//depot/main/secret/k'])
   t.same(
     s.recipients(c).map((r) => [r.user, r.email, r.files.map((f) => f.depotFile), r.lines]),
     [['bob', 'bob@x', ['//depot/main/a.c'], ['//depot/main/...']]],
     'bob gets the file his lines include; ann is the author',
   )
-  t.same(s.recipients(c, { includeAuthor: true }).map((r) => r.user), ['ann', 'bob'], 'includeAuthor mails the author too')
+  t.same(
+    s.recipients(c, { includeAuthor: true }).map((r) => r.user),
+    ['ann', 'bob'],
+    'includeAuthor mails the author too',
+  )
   // bob rewrites his Reviews field: p4d deletes the old rows and puts the new ones.
   s.apply(review('dv', 'bob', 0, 0, '//depot/main/...'))
   s.apply(review('dv', 'bob', 1, 1, '//depot/main/secret/...'))
   s.apply(review('pv', 'bob', 0, 0, '//depot/rel/...'))
   t.same(s.recipients(change(2, 'ann', ['//depot/main/a.c'])), [], 'honoured from the next change')
   s.apply(user('dv', 'bob', 'bob@x', 'Bob B'))
-  t.same(s.explain(change(3, 'ann', ['//depot/rel/x'])).map((e) => [e.user, e.excluded]), [['ann', 'the change is their own'], ['bob', 'no such user in db.user']], 'the author and a deleted user are explained, not mailed')
+  t.same(
+    s.explain(change(3, 'ann', ['//depot/rel/x'])).map((e) => [e.user, e.excluded]),
+    [
+      ['ann', 'the change is their own'],
+      ['bob', 'no such user in db.user'],
+    ],
+    'the author and a deleted user are explained, not mailed',
+  )
 })
 
 t.test('a replayed record is not applied twice; a mailed change is not mailed again', async (t) => {
@@ -81,7 +93,10 @@ t.test('case-insensitive servers fold user names and paths', async (t) => {
   const s = new ReviewState({ caseInsensitive: true, origin: 'test' })
   s.apply(user('pv', 'Bob', 'bob@x', 'Bob'))
   s.apply(review('pv', 'bob', 0, 0, '//Depot/Main/...'))
-  t.same(s.recipients(change(1, 'ann', ['//depot/main/a.c'])).map((r) => r.user), ['Bob'])
+  t.same(
+    s.recipients(change(1, 'ann', ['//depot/main/a.c'])).map((r) => r.user),
+    ['Bob'],
+  )
   t.same(s.recipients(change(2, 'BOB', ['//depot/main/a.c'])), [], 'the author in another case is still the author')
 })
 
@@ -107,8 +122,16 @@ t.test('seeding from a checkpoint (plain and gz), the header decides case, resum
   )
   t.equal(auto.caseInsensitive, true, 'mode 10 in the header: case-insensitive')
   t.same(auto.user('bob'), { user: 'bob', email: 'bob@x', fullName: 'Bob' }, '@@ in an address is decoded')
-  t.same(auto.view('bob').lines.map((l) => l.text), ['//depot/x/...'], 'journal 7 up to the resume offset is applied, not past it')
-  t.same(auto.appliedThrough, { journal: 7, offset: Buffer.byteLength(before) - Buffer.byteLength('@ex@ 2 1611008051\n') }, 'the last applied record is recorded')
+  t.same(
+    auto.view('bob').lines.map((l) => l.text),
+    ['//depot/x/...'],
+    'journal 7 up to the resume offset is applied, not past it',
+  )
+  t.same(
+    auto.appliedThrough,
+    { journal: 7, offset: Buffer.byteLength(before) - Buffer.byteLength('@ex@ 2 1611008051\n') },
+    'the last applied record is recorded',
+  )
   const sensitive = await seedReviewState({ checkpoint: join(dir, 'checkpoint.7.gz') }, { caseHandling: 'sensitive', encoding: 'utf8' })
   t.equal(sensitive.caseInsensitive, false, 'an explicit setting wins')
 })
@@ -126,7 +149,15 @@ t.test('state files: written atomically, read back, corrupt is an error', async 
 })
 
 t.test('mails: one per reviewer, or grouped by identical files; stable Message-IDs', async (t) => {
-  const smtp = new SmtpSender({ host: '127.0.0.1', port: 1, secure: false, requireTLS: false, from: 'P4 <p4@example.com>', subjectTemplate: '[p4] Change {change}', timeoutMs: 1000 })
+  const smtp = new SmtpSender({
+    host: '127.0.0.1',
+    port: 1,
+    secure: false,
+    requireTLS: false,
+    from: 'P4 <p4@example.com>',
+    subjectTemplate: '[p4] Change {change}',
+    timeoutMs: 1000,
+  })
   t.teardown(() => smtp.close())
   const build = (groupIdentical: boolean): ReviewMailer => {
     const m = new ReviewMailer(
@@ -143,13 +174,18 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
       review('pv', 'bob', 0, 0, '//depot/main/...'),
       review('pv', 'cy', 0, 0, '//depot/main/*.c'),
       review('pv', 'di', 0, 0, '//depot/main/doc/...'),
-    ]) s.apply(e)
+    ])
+      s.apply(e)
     m.adopt(s)
     return m
   }
   const c = change(42, 'ann', ['//depot/main/a.c', '//depot/main/doc/r.md'], 90_000)
   const single = build(false).mailsFor(c, 'notify')
-  t.same(single.map((m) => m.users), [['bob'], ['cy'], ['di']], 'one mail per reviewer')
+  t.same(
+    single.map((m) => m.users),
+    [['bob'], ['cy'], ['di']],
+    'one mail per reviewer',
+  )
   const bob = single[0]!.mail
   t.same(bob.to, ['Bob B <bob@x>'])
   t.equal(bob.messageId, '<logdaemon.change-42.review.bob@example.com>', 'Message-ID per change and reviewer')
@@ -159,10 +195,18 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
   t.same(build(false).mailsFor(c, 'notify')[0]!.mail.messageId, bob.messageId, 'the same on a replay')
   t.notMatch(single[2]!.mail.text, '//depot/main/a.c', 'only the files that matched')
   const grouped = build(true).mailsFor(c, 'notify')
-  t.same(grouped.map((m) => m.users), [['bob'], ['cy'], ['di']], 'bob (both files) and cy (a.c only) differ: no group')
+  t.same(
+    grouped.map((m) => m.users),
+    [['bob'], ['cy'], ['di']],
+    'bob (both files) and cy (a.c only) differ: no group',
+  )
   const c2 = change(43, 'ann', ['//depot/main/b.c'], 91_000)
   const g2 = build(true).mailsFor(c2, 'notify')
-  t.same(g2.map((m) => m.users), [['bob', 'cy']], 'identical file sets share one mail')
+  t.same(
+    g2.map((m) => m.users),
+    [['bob', 'cy']],
+    'identical file sets share one mail',
+  )
   t.same(g2[0]!.mail.to, [], 'grouped recipients are not shown to each other')
   t.same(g2[0]!.mail.bcc, ['Bob B <bob@x>', '"Cy \\"C\\" D" <cy@x>'])
   t.match(g2[0]!.mail.messageId, /^<logdaemon\.change-43\.review\.[0-9a-f]{16}@example\.com>$/)
@@ -180,9 +224,15 @@ t.test('addresses: one plain address each; anything else is explained, not maile
   s.apply(user('pv', 'ok', 'ok@example.com', 'Ok'))
   s.apply(review('pv', 'ok', 0, 0, '//depot/...'))
   const c = change(9, 'ann', ['//depot/a'])
-  t.same(s.recipients(c).map((r) => r.user), ['ok'])
   t.same(
-    s.explain(c).filter((e) => e.excluded).map((e) => e.excluded),
+    s.recipients(c).map((r) => r.user),
+    ['ok'],
+  )
+  t.same(
+    s
+      .explain(c)
+      .filter((e) => e.excluded)
+      .map((e) => e.excluded),
     bad.map((b) => `the e-mail address ${JSON.stringify(b)} is not one plain address`),
   )
 })
@@ -195,8 +245,14 @@ t.test('hostile Reviews lines: over-long lines and lines with too many wildcards
 })
 
 t.test('state files of another server, or not review states, are refused without quoting them', async (t) => {
-  const dir = t.testdir({ 'secret.txt': 'P4PASSWD=Secret123\n', 'typed.json': JSON.stringify({ version: 1, users: [{ user: 'a', email: {}, fullName: '' }], reviews: [] }) })
-  const err = await readReviewState(join(dir, 'secret.txt')).then(() => null, (e: Error) => e)
+  const dir = t.testdir({
+    'secret.txt': 'P4PASSWD=Secret123\n',
+    'typed.json': JSON.stringify({ version: 1, users: [{ user: 'a', email: {}, fullName: '' }], reviews: [] }),
+  })
+  const err = await readReviewState(join(dir, 'secret.txt')).then(
+    () => null,
+    (e: Error) => e,
+  )
   t.match(err?.message, /not valid JSON/)
   t.notMatch(err?.message, 'Secret123', 'the file is not quoted')
   await t.rejects(readReviewState(join(dir, 'typed.json')), { code: 'ERR_STATE_CORRUPT', message: /an email is not a string/ })

@@ -68,7 +68,10 @@ async function setup(t: { testdir: () => string }, smtp: SmtpPeer): Promise<{ di
       listeners: [
         {
           type: 'notify',
-          options: { reviews: { link: 'https://swarm.example.com/changes/{change}' }, smtp: { host: '127.0.0.1', port: smtp.port, from: 'Perforce <p4@example.com>' } },
+          options: {
+            reviews: { link: 'https://swarm.example.com/changes/{change}' },
+            smtp: { host: '127.0.0.1', port: smtp.port, from: 'Perforce <p4@example.com>' },
+          },
         },
       ],
     }),
@@ -125,7 +128,10 @@ t.test('each reviewer gets each matching change once, never their own', { skip: 
     const r = spawnSync(process.execPath, [BIN, 'reviews', '-c', config, '--change', String(submit.change), '--format', 'json'], { cwd: dir, encoding: 'utf8' })
     t.equal(r.status, 0, `reviews --change ${submit.change} exits 0${r.stderr ? `: ${r.stderr}` : ''}`)
     const report = JSON.parse(r.stdout || '[]') as { user: string; email: string; files: string[]; lines: string[]; excluded: string | null }[]
-    const mailed = report.filter((e) => e.excluded === null).map((e) => e.user).sort()
+    const mailed = report
+      .filter((e) => e.excluded === null)
+      .map((e) => e.user)
+      .sort()
     t.same(mailed, reviewersOf(sim.generator.reviews, submit), `change ${submit.change}: the reviewers the current subscriptions give`)
     for (const e of report) t.equal(e.files.length, e.lines.length, `${e.user}: a matching line for each file`)
     const own = report.find((e) => e.user === submit.user)

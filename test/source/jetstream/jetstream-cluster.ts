@@ -42,9 +42,7 @@ t.test('3-node cluster, replicas 3: the stream leader SIGKILLed mid-stream and r
   for (const [i, e] of entries.entries()) {
     if (!chain.write(e)) await new Promise((resolve) => chain.once('drain', resolve))
     if (i === 1500) {
-      const nc = await connect({ servers: cluster.servers })
-      const info = await (await jetstreamManager(nc)).streams.info('C')
-      await nc.close()
+      const info = await streamInfo(cluster.servers)
       killed = info.cluster?.leader ?? 'n0'
       const node = cluster.nodes[Number(killed.slice(1))] ?? cluster.nodes[0]
       await node?.kill()
@@ -60,9 +58,28 @@ t.test('3-node cluster, replicas 3: the stream leader SIGKILLed mid-stream and r
   t.ok(Buffer.concat(read.map((e) => e.raw)).equals(bytes), 'once each, in order')
   t.same(read.at(-1)?.position, entries.at(-1)?.position)
 
-  const nc = await connect({ servers: cluster.servers })
-  const info = await (await jetstreamManager(nc)).streams.info('C')
-  await nc.close()
+  const info = await streamInfo(cluster.servers)
   t.equal(info.state.messages, entries.length, 'the stream holds each record once')
   t.equal(info.config.num_replicas, 3)
 })
+
+/**
+ * The stream's info. While a cluster elects a leader (after the kill, or
+ * under a loaded machine) the JetStream API may time out: ask again, a
+ * bounded number of times, as an operator would.
+ */
+async function streamInfo(servers: string | string[]): Promise<Awaited<ReturnType<Awaited<ReturnType<typeof jetstreamManager>>['streams']['info']>>> {
+  let last: unknown
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const nc = await connect({ servers })
+    try {
+      return await (await jetstreamManager(nc)).streams.info('C')
+    } catch (err) {
+      last = err
+      await sleep(1000)
+    } finally {
+      await nc.close()
+    }
+  }
+  throw last
+}

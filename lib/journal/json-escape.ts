@@ -70,22 +70,91 @@ const ESCAPE_LENGTH = new Uint8Array(256)
 export const scan = { end: 0 }
 
 /**
+ * DataViews over the last source and output buffers, for reading and
+ * writing four bytes at a time (unaligned). Kept for the next value: the
+ * same chunk and output buffer serve many records.
+ */
+let srcBytes: Uint8Array | null = null
+let srcView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+let outBytes: Uint8Array | null = null
+let outView = srcView
+
+function viewOfSrc(src: Uint8Array): DataView {
+  if (src !== srcBytes) {
+    srcBytes = src
+    srcView = new DataView(src.buffer, src.byteOffset, src.byteLength)
+  }
+  return srcView
+}
+
+export function viewOfOut(out: Uint8Array): DataView {
+  if (out !== outBytes) {
+    outBytes = out
+    outView = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  }
+  return outView
+}
+
+/*
+ * Four bytes at a time: a word is copied as it is when none of its bytes is
+ * special. The tests are the classic SWAR ones (bit 7 of a byte of
+ * `(w - 0x01010101 * n) & ~w` is set for a byte below n, n <= 0x80; `w ^ c`
+ * has a zero byte where w has the byte c). They may flag a plain byte next
+ * to a special one but never miss a special one; a flagged word is done
+ * byte by byte.
+ */
+const HIGH_BITS = 0x80808080 | 0
+const ONES = 0x01010101
+const BELOW_SPACE = 0x20202020
+const BELOW_BANG = 0x21212121
+const QUOTES = 0x22222222
+const BACKSLASHES = 0x5c5c5c5c
+const ATS = 0x40404040
+
+/** Whether a word of a quoted value has a byte other than plain ASCII (below 0x20, `"`, `\`, `@`, 0x80 up). */
+function quotedWordSpecial(w: number): boolean {
+  const q = w ^ QUOTES
+  const b = w ^ BACKSLASHES
+  const a = w ^ ATS
+  return ((((w - BELOW_SPACE) & ~w) | w | ((q - ONES) & ~q) | ((b - ONES) & ~b) | ((a - ONES) & ~a)) & HIGH_BITS) !== 0
+}
+
+/** Whether a word of a bare value has a byte other than plain ASCII (a space too). */
+function bareWordSpecial(w: number): boolean {
+  const q = w ^ QUOTES
+  const b = w ^ BACKSLASHES
+  const a = w ^ ATS
+  return ((((w - BELOW_BANG) & ~w) | w | ((q - ONES) & ~q) | ((b - ONES) & ~b) | ((a - ONES) & ~a)) & HIGH_BITS) !== 0
+}
+
+/**
  * Copies the content of the quoted value whose first content byte is
  * `src[k]` (just after the opening `@`) as JSON string content, `@@` as one
  * `@`, up to the first `@` that is not doubled. Returns the new output
  * offset and sets scan.end past the closing `@`; -1 when no closing `@`
- * comes before `stop` (`src[stop]` must exist and not be `@`: the record's
- * line end).
+ * comes before `stop` (`src[stop]` must exist and be a CR or LF: the
+ * record's line end).
  */
 export function copyQuoted(src: Uint8Array, k: number, stop: number, out: Uint8Array, o: number, latin1: boolean): number {
+  const sv = viewOfSrc(src)
+  const ov = viewOfOut(out)
   for (;;) {
-    if (k >= stop) return -1
-    const b = src[k] as number
-    const c = QUOTED_CLASS[b]
-    if (c === PLAIN) {
+    while (k + 4 <= stop) {
+      const w = sv.getInt32(k, true)
+      if (quotedWordSpecial(w)) break
+      ov.setInt32(o, w, true)
+      k += 4
+      o += 4
+    }
+    // Plain bytes up to the special one (src[stop] is a line end: it stops this).
+    let b = src[k] as number
+    while (QUOTED_CLASS[b] === PLAIN) {
       out[o++] = b
-      k++
-    } else if (c === AT_SIGN) {
+      b = src[++k] as number
+    }
+    if (k >= stop) return -1
+    const c = QUOTED_CLASS[b]
+    if (c === AT_SIGN) {
       if (src[k + 1] !== AT) break
       out[o++] = AT
       k += 2
@@ -109,16 +178,27 @@ export function copyQuoted(src: Uint8Array, k: number, stop: number, out: Uint8A
  * Copies the bare value starting at `src[k]` up to the next space or `stop`
  * as JSON string content. Returns the new output offset and sets scan.end
  * to where it stopped; -1 for an `@` inside it (an odd record, left to the
- * general parser).
+ * general parser). `src[stop]` must exist and be a CR or LF.
  */
 export function copyBare(src: Uint8Array, k: number, stop: number, out: Uint8Array, o: number, latin1: boolean): number {
-  while (k < stop) {
-    const b = src[k] as number
-    const c = BARE_CLASS[b]
-    if (c === PLAIN) {
+  const sv = viewOfSrc(src)
+  const ov = viewOfOut(out)
+  for (;;) {
+    while (k + 4 <= stop) {
+      const w = sv.getInt32(k, true)
+      if (bareWordSpecial(w)) break
+      ov.setInt32(o, w, true)
+      k += 4
+      o += 4
+    }
+    let b = src[k] as number
+    while (BARE_CLASS[b] === PLAIN) {
       out[o++] = b
-      k++
-    } else if (c === SPACE) {
+      b = src[++k] as number
+    }
+    if (k >= stop) break
+    const c = BARE_CLASS[b]
+    if (c === SPACE) {
       break
     } else if (c === ESCAPE) {
       o = writeEscape(out, o, b)
@@ -197,20 +277,41 @@ export function copyUtf8(src: Uint8Array, k: number, to: number, out: Uint8Array
   return o
 }
 
-/** Writes the bytes of `bytes` (a name, a key, a constant piece of the line). */
-export function writeBytes(out: Uint8Array, o: number, bytes: Uint8Array): number {
-  const n = bytes.length
-  if (n > SHORT_COPY) {
-    // One native copy: a loop costs about 2 ns a byte, TypedArray#set about 20 ns a call.
-    out.set(bytes, o)
-    return o + n
-  }
-  for (let k = 0; k < n; k++) out[o++] = bytes[k] as number
-  return o
+/**
+ * Bytes written often (the fixed pieces of a line, names), padded to whole
+ * words so they are copied four bytes at a time.
+ */
+export interface Piece {
+  readonly length: number
+  readonly view: DataView
 }
 
-/** Runs of bytes up to this long are copied by a loop rather than one native call. */
-const SHORT_COPY = 10
+export function piece(content: string | Uint8Array): Piece {
+  const bytes = typeof content === 'string' ? Buffer.from(content) : content
+  const padded = new Uint8Array((bytes.length + 3) & ~3)
+  padded.set(bytes)
+  return { length: bytes.length, view: new DataView(padded.buffer) }
+}
+
+/**
+ * Writes a piece. It may write up to 3 bytes past its end (garbage the next
+ * write covers): the writers reserve room for that (worstCase() has 256
+ * bytes to spare).
+ */
+export function writePiece(out: Uint8Array, o: number, p: Piece): number {
+  const ov = viewOfOut(out)
+  const v = p.view
+  const n = p.length
+  for (let k = 0; k < n; k += 4) ov.setInt32(o + k, v.getInt32(k, true), true)
+  return o + n
+}
+
+/** Copies `out[a..b)` to `out[o..)`, `o >= b` (a value written earlier), four bytes at a time; may write 3 bytes past the end, as writePiece. */
+export function copyWritten(out: Uint8Array, a: number, b: number, o: number): number {
+  const ov = viewOfOut(out)
+  for (let k = a; k < b; k += 4) ov.setInt32(o + k - a, ov.getInt32(k, true), true)
+  return o + b - a
+}
 
 /** "00" to "99": two digits a step. */
 const DIGIT_PAIRS = new Uint8Array(200)
@@ -249,6 +350,30 @@ export function writeInt(out: Uint8Array, o: number, n: number): number {
     out[--k] = 0x30 + v
   }
   return end
+}
+
+/**
+ * Copies the bare value at `src[k]` (up to the next space or `stop`) when
+ * it is an exact integer (isExactIntegerBytes): returns the new output
+ * offset and sets scan.end; -1 when it is not one.
+ */
+export function copyInteger(src: Uint8Array, k: number, stop: number, out: Uint8Array, o: number): number {
+  const a = k
+  if (src[k] === 0x2d) out[o++] = src[k++] as number // -
+  const digits = k
+  let value = 0
+  for (; k < stop; k++) {
+    const c = src[k] as number
+    if (c === SP) break
+    if (c < 0x30 || c > 0x39) return -1
+    value = value * 10 + (c - 0x30)
+    out[o++] = c
+  }
+  const n = k - a
+  // No digits, a leading zero (0 alone is fine, -0 is not), or past 2^53 - 1 (see isExactIntegerBytes).
+  if (k === digits || (src[digits] === 0x30 && n !== 1) || n > 17 || (n >= 16 && value > Number.MAX_SAFE_INTEGER)) return -1
+  scan.end = k
+  return o
 }
 
 /**

@@ -2,7 +2,7 @@ import type { FieldEncoding } from './entry.js'
 import { JournalEntry } from './entry.js'
 import { entryToJsonLine } from './entry-json.js'
 import { isDataOpBytes } from './data-ops.js'
-import { JSON_PLAIN, copyBare, copyQuoted, scan, writeBytes, writeInt } from './json-escape.js'
+import { JSON_PLAIN, copyBare, copyQuoted, piece, scan, writeInt, writePiece, type Piece } from './json-escape.js'
 import { LineBuffer, worstCase } from './line-buffer.js'
 
 const AT = 0x40
@@ -15,7 +15,6 @@ const COMMA = 0x2c
 /** Table versions longer than this go the general way (Number() would round them). */
 const MAX_VERSION_DIGITS = 15
 
-const piece = (text: string): Buffer => Buffer.from(text, 'latin1')
 const END = piece(',"end":')
 const LINE = piece(',"line":')
 const OP = piece(',"op":"')
@@ -31,19 +30,19 @@ const NO_TABLE_FIELDS = piece('","version":null,"table":null,"fields":[')
 export class LinePrefix {
   readonly #head: string
   #journal: number | null | undefined = undefined
-  #bytes: Buffer = Buffer.alloc(0)
+  #piece: Piece = piece('')
 
   constructor(file: string | null) {
     this.#head = `{"file":${JSON.stringify(file)},"journal":`
   }
 
   /** The prefix for records of `journal`. */
-  for(journal: number | null): Buffer {
+  for(journal: number | null): Piece {
     if (journal !== this.#journal) {
       this.#journal = journal
-      this.#bytes = Buffer.from(`${this.#head}${JSON.stringify(journal)},"offset":`)
+      this.#piece = piece(`${this.#head}${JSON.stringify(journal)},"offset":`)
     }
-    return this.#bytes
+    return this.#piece
   }
 }
 
@@ -105,7 +104,7 @@ export class JsonLineWriter {
 export function writeJsonRecord(
   out: Buffer,
   o: number,
-  prefix: Buffer,
+  prefix: Piece,
   src: Buffer,
   start: number,
   end: number,
@@ -117,13 +116,13 @@ export function writeJsonRecord(
   let stop = end - 1
   if (src[stop - 1] === CR) stop--
 
-  o = writeBytes(out, o, prefix)
+  o = writePiece(out, o, prefix)
   o = writeInt(out, o, offset)
-  o = writeBytes(out, o, END)
+  o = writePiece(out, o, END)
   o = writeInt(out, o, offset + end - start)
-  o = writeBytes(out, o, LINE)
+  o = writePiece(out, o, LINE)
   o = writeInt(out, o, line)
-  o = writeBytes(out, o, OP)
+  o = writePiece(out, o, OP)
 
   // The op: a word of printable ASCII that JSON takes as it is; anything else goes the general way.
   let i = start + 1
@@ -151,16 +150,16 @@ export function writeJsonRecord(
     }
     const digits = i - vStart
     if (digits === 0 || digits > MAX_VERSION_DIGITS || (src[vStart] === 0x30 && digits > 1)) return -1
-    o = writeBytes(out, o, VERSION)
+    o = writePiece(out, o, VERSION)
     for (let k = vStart; k < i; k++) out[o++] = src[k] as number
     if (src[i] !== SP || src[i + 1] !== AT) return -1
-    o = writeBytes(out, o, TABLE)
+    o = writePiece(out, o, TABLE)
     o = copyQuoted(src, i + 2, stop, out, o, latin1)
     if (o < 0) return -1
     i = scan.end
-    o = writeBytes(out, o, DATA_FIELDS)
+    o = writePiece(out, o, DATA_FIELDS)
   } else {
-    o = writeBytes(out, o, NO_TABLE_FIELDS)
+    o = writePiece(out, o, NO_TABLE_FIELDS)
   }
 
   // i is just past the previous value: a space and the next value, a trailing space, or the end.

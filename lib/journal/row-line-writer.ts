@@ -2,7 +2,20 @@ import type { FieldEncoding } from './entry.js'
 import { JournalEntry } from './entry.js'
 import { entryToRowLine } from './entry-row.js'
 import { isDataOpBytes } from './data-ops.js'
-import { JSON_PLAIN, copyBare, copyQuoted, isExactIntegerBytes, scan, writeBytes, writeInt } from './json-escape.js'
+import {
+  JSON_PLAIN,
+  copyBare,
+  copyInteger,
+  copyQuoted,
+  copyWritten,
+  isExactIntegerBytes,
+  piece,
+  scan,
+  viewOfOut,
+  writeInt,
+  writePiece,
+  type Piece,
+} from './json-escape.js'
 import { LinePrefix, writeJsonRecord } from './json-line-writer.js'
 import { LineBuffer, worstCase } from './line-buffer.js'
 import { layoutOf, type Layout } from '../schema/layout.js'
@@ -14,7 +27,6 @@ const LF = 0x0a
 const CR = 0x0d
 const QUOTE = 0x22
 
-const piece = (text: string): Buffer => Buffer.from(text, 'latin1')
 const END = piece(',"end":')
 const LINE = piece(',"line":')
 const OP = piece(',"op":"')
@@ -40,16 +52,15 @@ interface Plan {
   /** The names are not plain object keys (a repeated name, an array index, `__proto__`): the general path writes these rows. */
   readonly general: boolean
   /** `","table":"T","version":V,"row":{` */
-  readonly head: Buffer
-  /** Every field's `"name":` (from the second on `,"name":`), one after the other; field f's ends at nameEnd[f]. */
-  readonly names: Buffer
-  readonly nameEnd: Int32Array
+  readonly head: Piece
+  /** Every field's `"name":` (from the second on `,"name":`). */
+  readonly names: readonly Piece[]
   /** 1 for columns whose values become numbers when they are exact integers. */
   readonly numeric: Uint8Array
   /** Key field indexes, or null when the row gets `"key":null`. */
   readonly keyIndexes: Int32Array | null
   /** `"name":` / `,"name":` for each key column. */
-  readonly keyNames: readonly Buffer[]
+  readonly keyNames: readonly Piece[]
   /** The bytes the head, names and key names take. */
   readonly fixedBytes: number
 }
@@ -65,31 +76,29 @@ function planFor(tableBytes: Buffer, table: string, version: number, count: numb
   const names: string[] = []
   for (let i = 0; i < count; i++) names.push(columns[i]?.name ?? positionalName(i))
   const general = new Set(names).size !== names.length || !names.every(isPlainKey)
-  const parts: Buffer[] = []
-  const nameEnd = new Int32Array(count)
+  const parts: Piece[] = []
   const numeric = new Uint8Array(count)
-  let at = 0
+  let fixedBytes = 0
   for (let i = 0; i < count; i++) {
-    const part = Buffer.from(`${i > 0 ? ',' : ''}${JSON.stringify(names[i])}:`)
+    const part = piece(`${i > 0 ? ',' : ''}${JSON.stringify(names[i])}:`)
     parts.push(part)
-    at += part.length
-    nameEnd[i] = at
+    fixedBytes += part.length
     numeric[i] = i < columns.length && columns[i]?.kind !== 'text' ? 1 : 0
   }
   let keyIndexes: Int32Array | null = null
-  const keyNames: Buffer[] = []
+  const keyNames: Piece[] = []
   if (layout !== null && layout.key.length > 0) {
     const indexes = layout.key.map((k) => columns.findIndex((c) => c.name === k))
     // A key column the record has no field for: no key (as keyOf says).
     if (indexes.every((i) => i >= 0 && i < count)) {
       keyIndexes = Int32Array.from(indexes)
-      for (const [n, i] of indexes.entries()) keyNames.push(Buffer.from(`${n > 0 ? ',' : ''}${JSON.stringify(columns[i]?.name)}:`))
+      for (const [n, i] of indexes.entries()) keyNames.push(piece(`${n > 0 ? ',' : ''}${JSON.stringify(columns[i]?.name)}:`))
     }
   }
-  const head = Buffer.from(`","table":${JSON.stringify(table)},"version":${version},"row":{`)
-  let fixedBytes = head.length + at
+  const head = piece(`","table":${JSON.stringify(table)},"version":${version},"row":{`)
+  fixedBytes += head.length
   for (const k of keyNames) fixedBytes += k.length
-  return { table: tableBytes, version, count, general, head, names: Buffer.concat(parts), nameEnd, numeric, keyIndexes, keyNames, fixedBytes }
+  return { table: tableBytes, version, count, general, head, names: parts, numeric, keyIndexes, keyNames, fixedBytes }
 }
 
 /**
@@ -150,7 +159,7 @@ export class RowLineWriter {
   }
 
   /** Writes one record; returns the new output offset, or -1 to leave it to the general path. */
-  #write(prefix: Buffer, src: Buffer, start: number, end: number, offset: number, line: number): number {
+  #write(prefix: Piece, src: Buffer, start: number, end: number, offset: number, line: number): number {
     if (src[end - 1] !== LF || src[start] !== AT) return -1 // an incomplete record, or not one at all
     let stop = end - 1
     if (src[stop - 1] === CR) stop--
@@ -206,7 +215,7 @@ export class RowLineWriter {
    * end. Returns the new output offset, -1 for the general path, or
    * WRONG_PLAN when the record's field count is not the plan's.
    */
-  #writeRow(plan: Plan, prefix: Buffer, src: Buffer, start: number, end: number, stop: number, opEnd: number, i: number, offset: number, line: number): number {
+  #writeRow(plan: Plan, prefix: Piece, src: Buffer, start: number, end: number, stop: number, opEnd: number, i: number, offset: number, line: number): number {
     if (plan.general) return -1
     const count = plan.count
     const lines = this.#lines
@@ -221,29 +230,43 @@ export class RowLineWriter {
     const to = this.#to
     const latin1 = this.#latin1
     const names = plan.names
-    const nameEnd = plan.nameEnd
     const numeric = plan.numeric
+    const ov = viewOfOut(out)
 
-    let o = writeBytes(out, lines.o, prefix)
+    let o = writePiece(out, lines.o, prefix)
     o = writeInt(out, o, offset)
-    o = writeBytes(out, o, END)
+    o = writePiece(out, o, END)
     o = writeInt(out, o, offset + end - start)
-    o = writeBytes(out, o, LINE)
+    o = writePiece(out, o, LINE)
     o = writeInt(out, o, line)
-    o = writeBytes(out, o, OP)
+    o = writePiece(out, o, OP)
     for (let k = start + 1; k < opEnd; k++) out[o++] = src[k] as number
-    o = writeBytes(out, o, plan.head)
+    o = writePiece(out, o, plan.head)
 
     let n = 0
-    let name = 0
     while (i < stop) {
       if (src[i] !== SP) return -1
       i++
       if (i === stop) break // the trailing space
       if (n === count) return WRONG_PLAN
-      const nameStop = nameEnd[n] as number
-      while (name < nameStop) out[o++] = names[name++] as number
+      const name = names[n] as Piece
+      const nameView = name.view
+      const nameLength = name.length
+      for (let k = 0; k < nameLength; k += 4) ov.setInt32(o + k, nameView.getInt32(k, true), true)
+      o += nameLength
       const at = o
+      if (numeric[n] === 1 && src[i] !== AT) {
+        // Most numeric values are bare integers: the digits as they are.
+        const q = copyInteger(src, i, stop, out, o)
+        if (q >= 0) {
+          o = q
+          i = scan.end
+          from[n] = at
+          to[n] = o
+          n++
+          continue
+        }
+      }
       out[o++] = QUOTE
       o = src[i] === AT ? copyQuoted(src, i + 1, stop, out, o, latin1) : copyBare(src, i, stop, out, o, latin1)
       if (o < 0) return -1
@@ -263,17 +286,16 @@ export class RowLineWriter {
     if (n !== count) return WRONG_PLAN
 
     // `},"key":{…}}` and the line end; key values are copied from where the row's values went.
-    o = writeBytes(out, o, KEY)
+    o = writePiece(out, o, KEY)
     const keys = plan.keyIndexes
     if (keys === null) {
-      o = writeBytes(out, o, NULL)
+      o = writePiece(out, o, NULL)
     } else {
       out[o++] = 0x7b // {
       for (let k = 0; k < keys.length; k++) {
         const f = keys[k] as number
-        o = writeBytes(out, o, plan.keyNames[k] as Buffer)
-        const b = to[f] as number
-        for (let j = from[f] as number; j < b; j++) out[o++] = out[j] as number
+        o = writePiece(out, o, plan.keyNames[k] as Piece)
+        o = copyWritten(out, from[f] as number, to[f] as number, o)
       }
       out[o++] = 0x7d // }
     }

@@ -49,8 +49,6 @@ interface Plan {
   readonly table: Buffer
   readonly version: number
   readonly count: number
-  /** The names are not plain object keys (a repeated name, an array index, `__proto__`): the general path writes these rows. */
-  readonly general: boolean
   /** `","table":"T","version":V,"row":{` */
   readonly head: Piece
   /** Every field's `"name":` (from the second on `,"name":`). */
@@ -65,17 +63,18 @@ interface Plan {
   readonly fixedBytes: number
 }
 
-/** Names a plain object keeps in insertion order and as given. */
-function isPlainKey(name: string): boolean {
-  return name !== '__proto__' && !/^(0|[1-9][0-9]*)$/.test(name)
-}
-
+/**
+ * The plan for one (table, version, field count). Names are written in
+ * field order, as nameRow sets them on a plain object: that holds because
+ * no documented column name repeats, looks like an array index, or is
+ * `__proto__` or `fieldN` (test/journal/row-line-writer.ts checks every
+ * layout).
+ */
 function planFor(tableBytes: Buffer, table: string, version: number, count: number): Plan {
   const layout: Layout | null = layoutOf(table, version, count)
   const columns = layout?.columns ?? []
   const names: string[] = []
   for (let i = 0; i < count; i++) names.push(columns[i]?.name ?? positionalName(i))
-  const general = new Set(names).size !== names.length || !names.every(isPlainKey)
   const parts: Piece[] = []
   const numeric = new Uint8Array(count)
   let fixedBytes = 0
@@ -98,7 +97,7 @@ function planFor(tableBytes: Buffer, table: string, version: number, count: numb
   const head = piece(`","table":${JSON.stringify(table)},"version":${version},"row":{`)
   fixedBytes += head.length
   for (const k of keyNames) fixedBytes += k.length
-  return { table: tableBytes, version, count, general, head, names: parts, numeric, keyIndexes, keyNames, fixedBytes }
+  return { table: tableBytes, version, count, head, names: parts, numeric, keyIndexes, keyNames, fixedBytes }
 }
 
 /**
@@ -216,7 +215,6 @@ export class RowLineWriter {
    * WRONG_PLAN when the record's field count is not the plan's.
    */
   #writeRow(plan: Plan, prefix: Piece, src: Buffer, start: number, end: number, stop: number, opEnd: number, i: number, offset: number, line: number): number {
-    if (plan.general) return -1
     const count = plan.count
     const lines = this.#lines
     // Values at most as in the JSON form, key values again, and the names.

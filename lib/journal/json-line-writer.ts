@@ -2,7 +2,8 @@ import type { FieldEncoding } from './entry.js'
 import { JournalEntry } from './entry.js'
 import { entryToJsonLine } from './entry-json.js'
 import { isDataOpBytes } from './data-ops.js'
-import { JSON_PLAIN, copyBare, copyQuoted, piece, scan, writeInt, writePiece, type Piece } from './json-escape.js'
+import { JSON_PLAIN, copyBare, copyQuoted, piece, scan, writePiece, type Piece } from './json-escape.js'
+import { writeInt } from './json-numbers.js'
 import { LineBuffer, worstCase } from './line-buffer.js'
 
 const AT = 0x40

@@ -2,20 +2,8 @@ import type { FieldEncoding } from './entry.js'
 import { JournalEntry } from './entry.js'
 import { entryToRowLine } from './entry-row.js'
 import { isDataOpBytes } from './data-ops.js'
-import {
-  JSON_PLAIN,
-  copyBare,
-  copyInteger,
-  copyQuoted,
-  copyWritten,
-  isExactIntegerBytes,
-  piece,
-  scan,
-  viewOfOut,
-  writeInt,
-  writePiece,
-  type Piece,
-} from './json-escape.js'
+import { JSON_PLAIN, copyBare, copyQuoted, copyWritten, piece, scan, viewOfOut, writePiece, type Piece } from './json-escape.js'
+import { copyInteger, isExactIntegerBytes, writeInt } from './json-numbers.js'
 import { LinePrefix, writeJsonRecord } from './json-line-writer.js'
 import { LineBuffer, worstCase } from './line-buffer.js'
 import { layoutOf, type Layout } from '../schema/layout.js'

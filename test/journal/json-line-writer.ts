@@ -211,3 +211,10 @@ t.test('numbers: positions past 2^31 and 2^53, journal numbers that change', asy
   t.equal(writer.take()?.toString(), want)
   t.equal(writer.take(), null, 'nothing more to take')
 })
+
+t.test('a record larger than the output buffer grows it and keeps what was written', async (t) => {
+  const huge = Buffer.concat([Buffer.from('@pv@ 0 @db.desc@ 1 @'), Buffer.alloc(400_000, 0x01), Buffer.from('é"x@ \n')])
+  const [got, want] = bothRaw([Buffer.from('@ex@ 1 2\n'), huge, Buffer.from('@ex@ 3 4\n')], 'utf8')
+  t.equal(got, want)
+  t.ok(got.length > 2_000_000, 'each control byte escaped as \\u0001')
+})

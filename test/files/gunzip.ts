@@ -17,6 +17,7 @@ const MISSING_MODULE = 'logdaemon-test-no-such-zlib-sync'
 
 const INFLATERS = [
   { choice: 'zlib-sync', name: 'zlib-sync', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
+  { choice: 'zlib-sync-worker', name: 'zlib-sync-worker', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
   { choice: 'node', name: 'node:zlib', skip: false },
 ] as const
 
@@ -356,15 +357,17 @@ t.test(`${INFLATER_ENV} forces the inflater 'auto' picks`, async (t) => {
     else process.env[INFLATER_ENV] = saved
   })
   delete process.env[INFLATER_ENV]
-  t.equal(inflaterName(), loadZlibSync() ? 'zlib-sync' : 'node:zlib', 'unset: the fastest that loads')
+  t.equal(inflaterName(), loadZlibSync() ? 'zlib-sync-worker' : 'node:zlib', 'unset: the fastest that loads')
   process.env[INFLATER_ENV] = 'node'
   t.equal(inflaterName(), 'node:zlib')
   t.equal(createGunzip().inflaterName, 'node:zlib')
   t.equal(maybeGunzip().inflaterName, 'node:zlib')
   t.equal(createGunzip({ inflater: 'node' }).inflaterName, 'node:zlib')
   if (loadZlibSync()) t.equal(createGunzip({ inflater: 'zlib-sync' }).inflaterName, 'zlib-sync', 'the option wins')
-  process.env[INFLATER_ENV] = 'auto'
+  process.env[INFLATER_ENV] = 'zlib-sync'
   t.equal(inflaterName(), loadZlibSync() ? 'zlib-sync' : 'node:zlib')
+  process.env[INFLATER_ENV] = 'auto'
+  t.equal(inflaterName(), loadZlibSync() ? 'zlib-sync-worker' : 'node:zlib')
   process.env[INFLATER_ENV] = 'pako'
   t.throws(() => inflaterName(), { code: ErrorCodes.CONFIG_INVALID })
 })

@@ -66,16 +66,18 @@ const IN_FLIGHT = 2
 /**
  * The worker script, next to this module (in dist/ or an installed
  * package). Run from the TypeScript sources (the tests, under ts-node), the
- * compiled twin in dist/ when there is one, without ts-node: a worker that
- * loads ts-node takes seconds to start.
+ * compiled twin in dist/ when there is one: a worker that loads ts-node
+ * takes seconds to start. The worker gets none of the process's node
+ * options: it needs no loader, and some (`--input-type`, `--eval`) make a
+ * worker fail to start.
  */
-function workerScript(): { url: URL; execArgv?: string[] } {
+function workerScript(): URL {
   const here = import.meta.url
   if (here.endsWith('.ts')) {
     const built = new URL('../../dist/lib/files/inflate-worker.js', here)
-    if (existsSync(built)) return { url: built, execArgv: [] }
+    if (existsSync(built)) return built
   }
-  return { url: new URL('./inflate-worker.js', here) }
+  return new URL('./inflate-worker.js', here)
 }
 
 const ID1 = 0x1f
@@ -111,7 +113,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   readonly #file: string | null
   readonly #notGzip: 'error' | 'pass'
   readonly #onError: ((err: Error) => void) | undefined
-  readonly #script: { url: URL; execArgv?: string[] }
+  readonly #script: URL
   #state: 'start' | 'worker' | 'plain' = 'start'
   #carry = EMPTY
   #produced = 0
@@ -139,7 +141,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     this.#file = options.file ?? null
     this.#notGzip = options.notGzip ?? 'error'
     this.#onError = options.onError
-    this.#script = options.script ? { url: options.script } : workerScript()
+    this.#script = options.script ?? workerScript()
   }
 
   get verified(): number {
@@ -221,7 +223,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     const init: WorkerInit = { file: this.#file, batch: BATCH, window: WINDOW }
     let worker: Worker
     try {
-      worker = new Worker(this.#script.url, { workerData: init, ...(this.#script.execArgv ? { execArgv: this.#script.execArgv } : {}) })
+      worker = new Worker(this.#script, { workerData: init, execArgv: [] })
     } catch (err) {
       this.#stopped = true
       this.#arrive({ type: 'error', verified: this.#verified, error: { message: `cannot start the inflate worker: ${String(err)}` } })

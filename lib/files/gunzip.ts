@@ -6,9 +6,9 @@
  *
  * The framing between members is in gunzip-decoder.ts; the members are
  * inflated by zlib-sync or node:zlib (inflater.ts, which also reads
- * LOGDAEMON_INFLATER). With the default engine, zlib-sync-worker, both run
- * on a worker thread (gunzip-worker.ts), started once the input turns out
- * to be gzip.
+ * LOGDAEMON_INFLATER). The default, node:zlib, inflates in libuv's thread
+ * pool; with zlib-sync-worker the framing and zlib-sync run on a worker
+ * thread (gunzip-worker.ts), started once the input turns out to be gzip.
  */
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
@@ -22,7 +22,7 @@ export { GunzipDecoder, isGzip } from './gunzip-decoder.js'
 export interface GunzipOptions {
   /** The file, named in errors. */
   file?: string
-  /** Default 'auto': zlib-sync in a worker thread when it loads, else node:zlib; LOGDAEMON_INFLATER overrides 'auto'. */
+  /** Default 'auto': node:zlib (in libuv's thread pool); LOGDAEMON_INFLATER overrides 'auto'. */
   inflater?: InflaterChoice
 }
 
@@ -44,9 +44,16 @@ export function maybeGunzip(options: GunzipOptions = {}): GunzipTransform {
 }
 
 /**
+ * Unread output the transform holds before inflating waits: a few pieces,
+ * so that the inflating thread (libuv's pool, or the worker) runs ahead of
+ * the reader instead of taking turns with it.
+ */
+const READ_AHEAD = 256 * 1024
+
+/**
  * A gzip stream as a Transform (the framing is GunzipDecoder's). Output goes
- * out in pieces of at most 64 KiB, and inflating waits while the readable
- * side is full: a small gzip bomb inflates only as fast as it is read.
+ * out in pieces of at most 64 KiB, and inflating waits while READ_AHEAD
+ * bytes are unread: a small gzip bomb inflates only as fast as it is read.
  *
  * An error (corrupt or truncated input) is raised only after every byte
  * inflated before it has been read, as `gzip -dc` prints all it can:
@@ -67,7 +74,7 @@ export class GunzipTransform extends Transform {
   }
 
   constructor(inflater: Inflater, options: GunzipTransformOptions = {}) {
-    super()
+    super({ readableHighWaterMark: READ_AHEAD })
     this.#decoder = createGzipDecoder(inflater, this.#emit, {
       file: options.file ?? null,
       notGzip: options.notGzip ?? 'error',

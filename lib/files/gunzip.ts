@@ -48,7 +48,7 @@ export function maybeGunzip(options: GunzipOptions = {}): GunzipTransform {
  * so that the inflating thread (libuv's pool, or the worker) runs ahead of
  * the reader instead of taking turns with it.
  */
-const READ_AHEAD = 256 * 1024
+const READ_AHEAD = 128 * 1024
 
 /**
  * A gzip stream as a Transform (the framing is GunzipDecoder's). Output goes

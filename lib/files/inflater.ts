@@ -19,7 +19,7 @@
  * `LOGDAEMON_INFLATER` (environment variable) forces the engine that 'auto'
  * picks: `node` (or `node:zlib`), `zlib-sync` (on the calling thread) or
  * `zlib-sync-worker`; `auto` or unset is node:zlib, which inflates in
- * libuv's thread pool in 256 KiB steps: measured, it costs the main thread
+ * libuv's thread pool in 64 KiB steps: measured, it costs the main thread
  * as little as the worker does, in less CPU and memory in all (see
  * docs/reliability-data.md). An explicit `inflater` option wins over it.
  */
@@ -94,9 +94,15 @@ export const OUT_CHUNK = 64 * 1024
 /**
  * node:zlib's output buffer: one step in the thread pool inflates up to
  * this much. Its default, 16 KiB, costs a round trip to the pool per
- * 16 KiB of output (the node:zlib path ran at 145 MB/s with it).
+ * 16 KiB of output (the node:zlib path ran at 145 MB/s with it). Larger
+ * steps cost the main thread less but raise the peak RSS (each step's
+ * output is a new buffer, collected late): measured at 1 GiB with framing,
+ * 16 KiB 3.5 s of main-thread CPU and 120 MB, 64 KiB 2.65-2.9 s and
+ * 109-118 MB, 128 KiB 2.6-3.3 s and 101-120 MB, 256 KiB 3.0 s and 131 MB;
+ * on a 2 GiB gzip bomb through logdaemon-cat, 16 KiB 114 MB, 64 KiB
+ * 119-121 MB, 128 KiB 132-143 MB (docs/reliability-data.md).
  */
-const NODE_CHUNK = 256 * 1024
+const NODE_CHUNK = 64 * 1024
 /** windowBits 15 (32 KiB, deflate's largest window) + 16: expect a gzip wrapper. */
 const GZIP_WINDOW_BITS = 31
 /**

@@ -21,7 +21,7 @@ function journalText(lines: number): Buffer {
 }
 
 /** Runs a decoder over `chunks`: what it emitted and the error it ended on. */
-async function decode(decoder: ReturnType<typeof createGzipDecoder>, out: Buffer[], chunks: Buffer[]): Promise<Error | null> {
+async function decode(decoder: ReturnType<typeof createGzipDecoder>, chunks: Buffer[]): Promise<Error | null> {
   try {
     for (const c of chunks) await decoder.write(c)
     await decoder.end()
@@ -100,7 +100,7 @@ t.test('a worker that cannot start, throws or exits fails the stream with ERR_WO
   for (const [label, script] of Object.entries(scripts)) {
     const out: Buffer[] = []
     const decoder = new WorkerGunzipDecoder('zlib-sync-worker', (c) => void out.push(c), { file: 'j.gz', script })
-    const err = await decode(decoder, out, [file.subarray(0, 1000), file.subarray(1000)])
+    const err = await decode(decoder, [file.subarray(0, 1000), file.subarray(1000)])
     t.equal(isLogdaemonError(err) && err.code, ErrorCodes.WORKER_FAILED, `${label}: ERR_WORKER_FAILED`)
     t.match(err?.message, /inflate worker/, `${label}: says what failed (${err?.message})`)
   }
@@ -111,19 +111,19 @@ t.test('input that is not gzip never starts a worker', { skip: skipZs }, async (
   const data = journalText(100)
   const out: Buffer[] = []
   const decoder = new WorkerGunzipDecoder('zlib-sync-worker', (c) => void out.push(c), { notGzip: 'pass', script: missing })
-  t.equal(await decode(decoder, out, [data.subarray(0, 1), data.subarray(1)]), null)
+  t.equal(await decode(decoder, [data.subarray(0, 1), data.subarray(1)]), null)
   t.ok(Buffer.concat(out).equals(data))
   t.equal(decoder.verified, data.length)
   t.equal(decoder.open, false)
   const strict = new WorkerGunzipDecoder('zlib-sync-worker', () => {}, { file: 'x', script: missing })
-  const err = await decode(strict, [], [data])
+  const err = await decode(strict, [data])
   t.equal(isLogdaemonError(err) && err.code, ErrorCodes.GZIP_CORRUPT)
   const cut = new WorkerGunzipDecoder('zlib-sync-worker', () => {}, { file: 'x', script: missing })
-  const cutErr = await decode(cut, [], [Buffer.from([0x1f])])
+  const cutErr = await decode(cut, [Buffer.from([0x1f])])
   t.equal(isLogdaemonError(cutErr) && cutErr.code, ErrorCodes.GZIP_TRUNCATED, 'a lone first magic byte is a cut header')
   const passed: Buffer[] = []
   const lone = new WorkerGunzipDecoder('zlib-sync-worker', (c) => void passed.push(c), { notGzip: 'pass', script: missing })
-  t.equal(await decode(lone, passed, [Buffer.from([0x1f])]), null)
+  t.equal(await decode(lone, [Buffer.from([0x1f])]), null)
   t.same(Buffer.concat(passed), Buffer.from([0x1f]), 'passed through')
 })
 

@@ -64,17 +64,9 @@ export class GzipPull {
     this.#path = path
     this.#options = { ...options }
     this.#signal = signal
-    this.#decoder = createGzipDecoder(selectInflater(), (chunk) => this.#emit(chunk), {
-      file: path,
-      onError: (err) => {
-        this.#error ??= err
-        this.#wake()
-      },
-    })
-    this.#run().catch((err: unknown) => {
-      this.#error ??= toError(err)
-      this.#wake()
-    })
+    // A worker's error can come while nothing is written: it ends the run too.
+    this.#decoder = createGzipDecoder(selectInflater(), (chunk) => this.#emit(chunk), { file: path, onError: this.#fail })
+    this.#run().catch(this.#fail)
   }
 
   /** Output bytes of members whose trailer was checked. */
@@ -124,6 +116,11 @@ export class GzipPull {
     return new Promise<void>((resolve) => {
       this.#wakeWriter = resolve
     }).then(() => (this.#closed ? new Promise<void>(() => {}) : undefined))
+  }
+
+  readonly #fail = (err: unknown): void => {
+    this.#error ??= toError(err)
+    this.#wake()
   }
 
   #wake(): void {

@@ -182,6 +182,22 @@ t.test('errors arrive after the output before them, through onError when nothing
   decoder.destroy()
 })
 
+t.test('a worker error surfaces while the input stays open (no write pending)', { skip: skipZs }, async (t) => {
+  const member = journalText(20_000)
+  const g = createGunzip({ inflater: 'zlib-sync-worker', file: '/srv/j.gz' })
+  const out: Buffer[] = []
+  const ended = new Promise<Error>((resolve) => {
+    g.on('data', (c: Buffer) => out.push(c))
+    g.on('error', resolve)
+  })
+  // No end(): the error must not wait for more input.
+  g.write(Buffer.concat([gzipSync(member), Buffer.from('garbage after the member')]))
+  const err = await ended
+  t.equal(isLogdaemonError(err) && err.code, ErrorCodes.GZIP_CORRUPT)
+  t.ok(Buffer.concat(out).equals(member), 'the verified member first')
+  t.equal(g.verified, member.length)
+})
+
 t.test('the worker does not keep the process alive', { skip: skipZs || (existsSync(DIST_GUNZIP) ? false : 'run npm run build first') }, async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'big.gz')

@@ -1,4 +1,3 @@
-import { ErrorCodes, LogdaemonError } from '../errors.js'
 import {
   frameRange,
   type RangeOptions,
@@ -155,10 +154,4 @@ export async function* frameRangesParallel(
   } finally {
     await pool.close()
   }
-}
-
-/** The thread count asked for, checked: a whole number from 1 up, capped. */
-export function checkThreads(n: number): number {
-  if (!Number.isSafeInteger(n) || n < 1) throw new LogdaemonError(ErrorCodes.USAGE, `threads must be a whole number from 1 up (got ${n})`)
-  return n
 }

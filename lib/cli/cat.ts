@@ -3,14 +3,13 @@ import { inflaterName } from '../files/gunzip.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import { VERSION } from '../version.js'
 import { catInput, openInput, totalSize, type CatFormat } from './cat-input.js'
-import { catJetStream } from './cat-jetstream.js'
 import { JournalSummary, summarizeInput } from './summary.js'
 import { parseWhere } from './where.js'
 import type { WhereClause } from '../journal/entry-filter.js'
-import { exitCodeOf, isBrokenPipe, messageOf, usageError, type CliIO } from './command.js'
+import type { CliIO } from './command.js'
+import { exitCodeOf, isBrokenPipe, messageOf, usageError } from './cli-errors.js'
 import { fdWasClosed } from './closed-stdout.js'
 import { isErrnoException } from '../errors.js'
-import { followJournal } from './follow.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
 import { createProgress, type ProgressReporter } from './progress.js'
 import { catFileParallel } from './cat-file-parallel.js'
@@ -196,9 +195,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
       current = file
       if (brokenPipe) break
       const onBytes = progress ? (n: number) => progress.advance(n) : undefined
-      const parallel = summary
-        ? null
-        : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })
+      const parallel = summary ? null : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })
       const input = parallel ? null : openInput(file, io.stdin, onBytes)
       const counts = parallel ?? (summary ? await summarizeInput(input!, file, summary, options) : await catInput(input!, file, io.stdout, options))
       if (counts.malformedSkipped || counts.oversizeSkipped) {
@@ -254,6 +251,9 @@ async function follow(
   // Only a follower turns SIGINT/SIGTERM into a clean stop; plain cat keeps their default (die).
   const stop = io.signal ? null : stopOnSignals()
   try {
+    // Loaded when used: --follow and --jetstream pull in modules that would
+    // cost every plain cat a quarter of a second of start-up (measured).
+    const { followJournal } = await import('./follow.js')
     await followJournal(io.stdout, {
       source,
       format: values.format as CatFormat,
@@ -288,6 +288,7 @@ async function fromStream(values: ParsedValues, positionals: readonly string[], 
     return 2
   }
   try {
+    const { catJetStream } = await import('./cat-jetstream.js')
     await catJetStream(io.stdout, {
       url: values.jetstream as string,
       ...(typeof values.durable === 'string' ? { durable: values.durable } : {}),

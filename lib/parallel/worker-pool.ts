@@ -149,7 +149,8 @@ export class WorkerPool<In, Out> {
 /** An error thrown in a worker, as it is posted back. */
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof LogdaemonError) return { message: err.message, code: err.code, offset: err.offset, line: err.line }
-  if (err instanceof Error) return { message: err.message, ...(typeof (err as NodeJS.ErrnoException).code === 'string' ? { code: (err as NodeJS.ErrnoException).code } : {}) }
+  if (err instanceof Error)
+    return { message: err.message, ...(typeof (err as NodeJS.ErrnoException).code === 'string' ? { code: (err as NodeJS.ErrnoException).code } : {}) }
   return { message: String(err) }
 }
 

@@ -8,7 +8,7 @@
  * pool itself is tested in test/parallel/, and the built bin end to end in
  * test/cli/cat-threads.ts.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { writeFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
@@ -65,7 +65,7 @@ function parallel(file: string, options: CatOptions, rangeBytes: number, threads
 }
 
 /** Writes `data` as a journal file and checks the parallel outcome against the serial one for each option set. */
-async function same(t: Tap.Test, dir: string, data: Buffer, rangeBytes: number, optionSets: readonly Partial<CatOptions>[], label: string): Promise<boolean> {
+async function same(t: Test, dir: string, data: Buffer, rangeBytes: number, optionSets: readonly Partial<CatOptions>[], label: string): Promise<boolean> {
   const file = `${dir}/journal.5`
   writeFileSync(file, data)
   for (const extra of optionSets) {
@@ -94,8 +94,7 @@ const FORMATS: Partial<CatOptions>[] = [
 /** A line that reads like a record, as a description holds it (the quoted value doubles its `@`). */
 const TRAP = '\n@pv@ 7 @db.rev@ @//depot/x@ 1 @fake@ \n'
 /** A record whose description is `desc` (escaped). */
-const rec = (i: number, desc: string, eol = '\n'): string =>
-  `@pv@ 9 @db.change@ ${i} ${i} @client@ @user@ 1400000000 1 @${desc.replace(/@/g, '@@')}@ @@${eol}`
+const rec = (i: number, desc: string, eol = '\n'): string => `@pv@ 9 @db.change@ ${i} ${i} @client@ @user@ 1400000000 1 @${desc.replace(/@/g, '@@')}@ @@${eol}`
 
 t.test('adversarial records at every range edge', async (t) => {
   const dir = t.testdir()
@@ -108,7 +107,8 @@ t.test('adversarial records at every range edge', async (t) => {
     else if (kind === 3) records.push(rec(i, 'x'.repeat(700) + TRAP + 'y'.repeat(300)))
     else if (kind === 4) records.push(`@ex@ ${i} 1400000000\n`)
     else if (kind === 5) records.push(rec(i, 'é ü 中文'))
-    else if (kind === 6) records.push(`@rv@ 3 @db.rev@ @//depot/f${i}@ 1 0 0 1 1400000000 1400000000 00000000000000000000000000000000 11 0 0 @//depot/f@ @1.1@ 0 \n`)
+    else if (kind === 6)
+      records.push(`@rv@ 3 @db.rev@ @//depot/f${i}@ 1 0 0 1 1400000000 1400000000 00000000000000000000000000000000 11 0 0 @//depot/f@ @1.1@ 0 \n`)
     else records.push(rec(i, `\n@ex@ 1 2\n@nx@ 3\n`))
   }
   const data = Buffer.from(records.join(''))
@@ -134,7 +134,14 @@ t.test('malformed input, oversize records and an input ending inside a record: t
     ['a line that is no record', good + 'garbage\n' + good, FORMATS],
     ['no final line end', good + rec(99, 'end').slice(0, -2), FORMATS],
     ['open quote to the end', good + '@pv@ 1 @db.x@ @never closed\n' + good.slice(0, 200), FORMATS],
-    ['oversize', good + rec(7, 'w'.repeat(3000)) + good, [{ format: 'raw', maxEntryBytes: 1000 }, { format: 'json', maxEntryBytes: 1000 }]],
+    [
+      'oversize',
+      good + rec(7, 'w'.repeat(3000)) + good,
+      [
+        { format: 'raw', maxEntryBytes: 1000 },
+        { format: 'json', maxEntryBytes: 1000 },
+      ],
+    ],
   ]
   for (const [label, text, sets] of cases) {
     for (const rangeBytes of [40, 128, 512]) await same(t, dir, Buffer.from(text, 'latin1'), rangeBytes, sets, label)
@@ -165,7 +172,14 @@ t.test('the real p4d fixtures, in ranges of every size', { skip: fixturesSkip },
   for (const name of fixtureNames()) {
     const data = readFixture(name)
     for (const rangeBytes of [61, 500, 4096]) {
-      const ok = await same(t, dir, data, rangeBytes, [{ format: 'raw' }, { format: 'json' }, { format: 'row' }, { format: 'json', encoding: 'latin1' }], FIXTURE_DIR + name)
+      const ok = await same(
+        t,
+        dir,
+        data,
+        rangeBytes,
+        [{ format: 'raw' }, { format: 'json' }, { format: 'row' }, { format: 'json', encoding: 'latin1' }],
+        FIXTURE_DIR + name,
+      )
       if (!ok) return
     }
   }
@@ -174,21 +188,30 @@ t.test('the real p4d fixtures, in ranges of every size', { skip: fixturesSkip },
 t.test('fuzz: random records, random damage, random ranges', async (t) => {
   const dir = t.testdir()
   const piece = fc.constantFrom('a', 'b c', '@@', '\n', '\r\n', TRAP, '\n@ex@ ', 'é', '\n@', ' @x@ ', '1')
-  const field = fc.oneof(fc.nat({ max: 99999 }).map(String), fc.array(piece, { maxLength: 6 }).map((p) => `@${p.join('').replace(/@(?!@)/g, '@@')}@`))
+  const field = fc.oneof(
+    fc.nat({ max: 99999 }).map(String),
+    fc.array(piece, { maxLength: 6 }).map((p) => `@${p.join('').replace(/@(?!@)/g, '@@')}@`),
+  )
   const record = fc
     .tuple(fc.constantFrom('pv', 'rv', 'dv', 'ex', 'mx', 'Up', 'x_'), fc.array(field, { maxLength: 6 }), fc.constantFrom('\n', '\r\n'))
     .map(([op, fields, eol]) => `@${op}@ 3 @db.rev@ ${fields.join(' ')}${fields.length ? ' ' : ''}${eol}`)
   const damage = fc.option(fc.tuple(fc.nat(), fc.constantFrom('x', '@', '\n', ' ', '')), { nil: undefined })
   await fc.assert(
-    fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 25 }), damage, fc.integer({ min: 8, max: 300 }), fc.boolean(), async (records, hurt, rangeBytes, cut) => {
-      let text = records.join('')
-      if (hurt) {
-        const at = hurt[0] % text.length
-        text = text.slice(0, at) + hurt[1] + text.slice(at + (hurt[1] === '' ? 1 : 0))
-      }
-      if (cut) text = text.slice(0, -1)
-      return same(t, dir, Buffer.from(text), rangeBytes, [{ format: 'raw' }, { format: 'json', allowIncomplete: true }], 'fuzz')
-    }),
+    fc.asyncProperty(
+      fc.array(record, { minLength: 1, maxLength: 25 }),
+      damage,
+      fc.integer({ min: 8, max: 300 }),
+      fc.boolean(),
+      async (records, hurt, rangeBytes, cut) => {
+        let text = records.join('')
+        if (hurt) {
+          const at = hurt[0] % text.length
+          text = text.slice(0, at) + hurt[1] + text.slice(at + (hurt[1] === '' ? 1 : 0))
+        }
+        if (cut) text = text.slice(0, -1)
+        return same(t, dir, Buffer.from(text), rangeBytes, [{ format: 'raw' }, { format: 'json', allowIncomplete: true }], 'fuzz')
+      },
+    ),
     { numRuns: 150 },
   )
 })

@@ -55,7 +55,13 @@ t.test('--threads 2 writes what --threads 1 writes', { skip: binSkip }, async (t
     'cut.jnl': good + '@ex@ 1 2',
   }
   for (const [name, text] of Object.entries(files)) writeFileSync(`${dir}/${name}`, text)
-  const argSets = [['-f', 'raw'], ['-f', 'json'], ['-f', 'row'], ['-f', 'json', '-t', 'db.have', '-o', 'dv'], ['-f', 'raw', '--allow-incomplete']]
+  const argSets = [
+    ['-f', 'raw'],
+    ['-f', 'json'],
+    ['-f', 'row'],
+    ['-f', 'json', '-t', 'db.have', '-o', 'dv'],
+    ['-f', 'raw', '--allow-incomplete'],
+  ]
   for (const name of Object.keys(files)) {
     for (const args of name === 'journal.3' ? argSets : argSets.filter((a) => a.length === 2)) {
       const one = await serial([...args, `${dir}/${name}`])
@@ -83,10 +89,14 @@ t.test('the fixtures, in small ranges', { skip: binSkip || fixturesSkip }, async
 t.test('a pipe closed mid-run: exit 0, no hang, workers gone', { skip: binSkip }, async (t) => {
   const dir = t.testdir()
   writeFileSync(`${dir}/big.jnl`, adversarial(20000))
-  const r = spawnSync('bash', ['-c', `set -o pipefail; LOGDAEMON_CAT_RANGE_BYTES=4096 "${process.execPath}" "${BIN}" --threads 2 -f json "${dir}/big.jnl" | head -c 100 >/dev/null`], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  })
+  const r = spawnSync(
+    'bash',
+    ['-c', `set -o pipefail; LOGDAEMON_CAT_RANGE_BYTES=4096 "${process.execPath}" "${BIN}" --threads 2 -f json "${dir}/big.jnl" | head -c 100 >/dev/null`],
+    {
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  )
   t.equal(r.status, 0, r.stderr)
   t.equal(r.signal, null, 'ended by itself')
 })

@@ -51,7 +51,10 @@ t.test('results come in submission order, with at most `limit` in flight', async
     t.equal(r.tag, 'w')
     seen.push(r.n)
   }
-  t.same(seen, tasks.map((x) => x.n))
+  t.same(
+    seen,
+    tasks.map((x) => x.n),
+  )
   t.ok(most <= 4, `at most 4 in flight (saw ${most})`)
   await pool.close()
   await pool.close()
@@ -123,5 +126,10 @@ t.test('sizes and errors as they cross threads', async (t) => {
   await pool.close()
   t.same(serializeError('x'), { message: 'x' })
   t.same(serializeError(new Error('y')), { message: 'y' })
-  t.same(serializeError(new LogdaemonError(ErrorCodes.ENTRY_TOO_LARGE, 'z', { offset: 1, line: 2 })), { message: 'z', code: 'ERR_ENTRY_TOO_LARGE', offset: 1, line: 2 })
+  t.same(serializeError(new LogdaemonError(ErrorCodes.ENTRY_TOO_LARGE, 'z', { offset: 1, line: 2 })), {
+    message: 'z',
+    code: 'ERR_ENTRY_TOO_LARGE',
+    offset: 1,
+    line: 2,
+  })
 })

@@ -33,13 +33,14 @@ export interface ParallelCatOptions {
  * boundary, so errors and --allow-incomplete behave exactly as serially.
  */
 export async function catFileParallel(file: string, out: Writable, options: CatOptions, parallel: ParallelCatOptions): Promise<CatCounts | null> {
-  const rangeBytes = parallel.rangeBytes ?? RANGE_BYTES
+  // Under two ranges (2 MiB by default), starting workers costs more than they save.
+  const minSize = 2 * (parallel.rangeBytes ?? RANGE_BYTES)
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
   const handle = await open(file, 'r')
   try {
     const stat = await handle.stat()
     const size = stat.size
-    if (!stat.isFile() || size < 2 * rangeBytes) return null
+    if (!stat.isFile() || size < minSize) return null
     const magic = Buffer.alloc(2)
     await handle.read(magic, 0, 2, 0)
     if (magic[0] === 0x1f && magic[1] === 0x8b) return null
@@ -56,7 +57,11 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
       journal,
     }
     const runner = parallel.runner?.(handle.fd, rangeOptions)
-    const ranges = frameRangesParallel(handle.fd, size, rangeOptions, { threads: parallel.threads, rangeBytes, ...(runner ? { runner } : {}) })
+    const ranges = frameRangesParallel(handle.fd, size, rangeOptions, {
+      threads: parallel.threads,
+      ...(parallel.rangeBytes !== undefined ? { rangeBytes: parallel.rangeBytes } : {}),
+      ...(runner ? { runner } : {}),
+    })
     let entries = 0
     let rest
     try {

@@ -20,6 +20,14 @@ import { ordered, WorkerPool } from './worker-pool.js'
 export const RANGE_BYTES = 1 << 20
 
 /**
+ * Bytes per range when the workers write JSON or row lines: their output is
+ * 2–3 times the input, and each worker's heap grows with it; at 100 MB, 2
+ * workers, --format row peaked at 203 MB RSS with 1 MiB ranges, 158 MB
+ * with 256 KiB and 165 MB with 64 KiB (json: 134 MB with 256 KiB).
+ */
+export const ENCODED_RANGE_BYTES = 256 << 10
+
+/**
  * A worker's young generation, in MB (V8's default is 48 on 64-bit): each
  * worker holds its young generation's worth of garbage between scavenges,
  * and 2 workers at the default took cat --format json on 100 MB from
@@ -29,7 +37,7 @@ const YOUNG_GENERATION_MB = 4
 
 export interface ParallelRangeOptions {
   threads: number
-  /** Bytes per range (tests use tiny ones). Default {@link RANGE_BYTES}. */
+  /** Bytes per range (tests use tiny ones). Default {@link RANGE_BYTES}, or {@link ENCODED_RANGE_BYTES} for JSON and row lines. */
   rangeBytes?: number
   /** Runs the tasks instead of a worker pool (tests: {@link inThreadRunner}). */
   runner?: RangeRunner
@@ -90,8 +98,8 @@ export async function* frameRangesParallel(
   options: RangeOptions,
   parallel: ParallelRangeOptions,
 ): AsyncGenerator<ReconciledRange, SerialRest | null> {
-  const rangeBytes = Math.max(1, Math.floor(parallel.rangeBytes ?? RANGE_BYTES))
   const needLines = options.format === 'json' || options.format === 'row'
+  const rangeBytes = Math.max(1, Math.floor(parallel.rangeBytes ?? (needLines ? ENCODED_RANGE_BYTES : RANGE_BYTES)))
   const data: RangeWorkerData = { fd, options }
   const pool: RangeRunner =
     parallel.runner ??

@@ -27,7 +27,8 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, 
  * `read()` per entry costs more again.
  *
  * Semantics of a core Readable's iterator: items in order; an error thrown
- * once the items read before it have been handed out; `break` (or
+ * once the items read before it have been handed out (the rest of the
+ * batch in hand included); no item after a destroy without an error; `break` (or
  * `return()`) and a throw in the loop body destroy the stream, which closes
  * its files; a destroy without an error fails the loop with
  * ERR_STREAM_PREMATURE_CLOSE unless `endOnDestroy`. Calls of `next()` that
@@ -65,7 +66,9 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
   next(): Promise<IteratorResult<JournalEntry, undefined>> {
     const b = this.#batch
     if (b !== null && this.#waiting === null) {
-      if (this.#i < b.length) return Promise.resolve({ value: b[this.#i++] as JournalEntry, done: false })
+      // Destroyed without an error (stopped): no more entries, as with a core Readable. An error
+      // (one held back until the entries before it were read) comes after the batch in hand.
+      if (this.#i < b.length && !this.#stopped()) return Promise.resolve({ value: b[this.#i++] as JournalEntry, done: false })
       this.#batch = null
     }
     if (this.#waiting) return this.#waiting.then(() => this.next())
@@ -120,6 +123,11 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
     this.#finish()
     if (outcome) throw outcome
     return DONE
+  }
+
+  #stopped(): boolean {
+    const s = this.#stream
+    return s.destroyed && s.errored === null
   }
 
   readonly #onReadable = (): void => {

@@ -129,3 +129,11 @@ t.test('with batch: true, for await yields the arrays and ends quietly on destro
   }
   t.ok(n > 0)
 })
+
+t.test('destroy() inside for await: no entry after it, though a batch was in hand', async (t) => {
+  const { root, live } = await server(t)
+  const source = new RotatingJournalSource({ root, from: live })
+  let n = 0
+  for await (const _e of source) if (++n === 10) source.destroy()
+  t.equal(n, 10, 'the loop ended at the next step')
+})

@@ -397,7 +397,8 @@ t.test('checkpoint: structure, size and determinism', (t) => {
 
 t.test('checkpoint, short profile: ~105-byte lines, ~7 fields, db.have/db.integed/db.rev, every record frames and parses', (t) => {
   const target = 3_000_000
-  const make = (seed: number, profile?: 'short' | 'default') => Buffer.concat([...new RecordGenerator(seed).checkpointRecords(target, profile ? { profile } : {})])
+  const make = (seed: number, profile?: 'short' | 'default') =>
+    Buffer.concat([...new RecordGenerator(seed).checkpointRecords(target, profile ? { profile } : {})])
   const bytes = make(5, 'short')
   t.ok(Math.abs(bytes.length - target) / target < 0.01, `size ${bytes.length} within 1% of ${target}`)
   const lines = bytes.reduce((n, c) => (c === 0x0a ? n + 1 : n), 0)

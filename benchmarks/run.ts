@@ -56,6 +56,7 @@ const OPTIONS = {
   runs: { type: 'string', help: 'runs of each scenario, one number or one per size (default 3 below 1 GiB, 1 from 1 GiB); the median is reported' },
   profile: { type: 'string', help: `checkpoint profiles, comma-separated (default ${PROFILES.join(',')})` },
   seed: { type: 'string', help: 'generator seed (default 1)' },
+  'no-scale': { type: 'boolean', help: 'no scale bar (with several sizes, it compares the smallest and the largest)' },
   only: { type: 'string', help: 'comma-separated scenario names (default: all; --list shows them)' },
   data: { type: 'string', help: 'keep the generated inputs in DIR and reuse them next time (default: a temporary dir, removed)' },
   out: { type: 'string', help: 'JSON results file (default bench-results.json, or bench-results-quick.json with --quick)' },
@@ -116,6 +117,7 @@ interface Plan {
   verify: boolean
   followSamples: number
   check: boolean
+  scale: boolean
 }
 
 function plan(values: Values): Plan {
@@ -172,6 +174,7 @@ function plan(values: Values): Plan {
     verify: values.verify === true,
     followSamples: positiveInt(values['follow-samples'], 'follow-samples', 200),
     check: values.check === true,
+    scale: values['no-scale'] !== true,
   }
 }
 
@@ -286,7 +289,7 @@ export async function main(argv: readonly string[], io: RunnerIO = process): Pro
       rows: new Map(g.rows.map((r) => [r.spec.name, r])),
       invalid: new Set([...g.problems, ...sanityProblems].map((x) => x.scenario)),
     }))
-    const bars = checkBars(barGroups)
+    const bars = checkBars(barGroups, { scale: p.scale })
     const minutes = (performance.now() - started) / 60_000
 
     const parts = report(machine, groups, p, bars, problems, minutes)

@@ -134,6 +134,11 @@ t.test('peak RSS: every scenario of ours, JetStream and baselines excluded, MISS
   t.equal(checkRss(group('g', [row('jetstream-publish', 10, 160, GiB)], GiB)).status, 'N/A', 'JetStream is excluded')
   t.match(checkRss(group('g', [row('framing', 500, 60)], 200e6)).measured, /on 200 MB; the bar is stated for 1 GiB/)
   t.equal(checkRss(group('g', [row('framing', 0, 0, GiB, 'absent')], GiB)).status, 'N/A', 'nothing ran')
+  const sql = checkRss(group('default 1 GiB', [row('framing', 500, 60, GiB)], GiB), [
+    group('default 200 MB', [row('framing', 400, 100), row('sql-load-sqlite', 10, 164), row('sqlite-insert-rows', 15, 190)]),
+  ])
+  t.equal(sql.status, 'MISS', 'a scenario run only at the smaller size counts, at that size')
+  t.match(sql.measured, /highest 164\.0 MB \(sql-load-sqlite \(at 200 MB\)\) of 2 scenarios; over: sql-load-sqlite \(at 200 MB\) 164\.0 MB$/)
 })
 
 t.test('scale: the rate may rise, not fall by more than 15 %; RSS may not grow by more than 15 %', async (t) => {
@@ -164,7 +169,7 @@ t.test('checkBars: ratio bars in every data set, SQL at the smallest size, RSS a
       row('follow-latency', 1, 60, 200e6, null, { p99Ms: 4.7, p50Ms: 1 }),
     ]),
     group('default 1 GiB', rows(GiB), GiB),
-    group('short 200 MB', rows(200e6)),
+    group('short 200 MB', [...rows(200e6), row('sqlite-insert-rows', 15, 150)]),
     group('short 1 GiB', rows(GiB), GiB),
   ]
   const bars = checkBars(groups)
@@ -173,7 +178,7 @@ t.test('checkBars: ratio bars in every data set, SQL at the smallest size, RSS a
   t.equal(find('cat-json ≥ 1× split2-lines', 'short 1 GiB')?.status, 'MISS', '0.75× misses')
   t.equal(find('framing-parallel ≥ 1.7× framing', 'short 1 GiB')?.status, 'N/A', 'a scenario not there yet is N/A')
   t.equal(find('sql-load-sqlite ≥ 0.5× sqlite-insert-rows', 'default 200 MB')?.status, 'PASS')
-  t.equal(find('sql-load-sqlite ≥ 0.5× sqlite-insert-rows', 'short 200 MB')?.status, 'N/A', 'in scope at the smallest size, did not run')
+  t.equal(find('sql-load-sqlite ≥ 0.5× sqlite-insert-rows', 'short 200 MB')?.status, 'N/A', 'in scope at the smallest size, its baseline ran, it did not')
   t.equal(find('sql-load-sqlite ≥ 0.5× sqlite-insert-rows', 'default 1 GiB'), undefined, 'not checked at 1 GiB: it does not run there')
   t.equal(find(RSS_BAR, 'default 200 MB'), undefined, 'RSS on the largest size only')
   t.equal(find(RSS_BAR, 'short 1 GiB')?.status, 'PASS')
@@ -193,6 +198,16 @@ t.test('checkBars: ratio bars in every data set, SQL at the smallest size, RSS a
     'no scale bar with one size',
   )
   t.equal(oneSize.find((b) => b.bar === RSS_BAR)?.status, 'PASS', 'the RSS bar on the only size')
+  t.equal(
+    oneSize.find((b) => b.bar.startsWith('sql-load-sqlite')),
+    undefined,
+    'a bar neither of whose scenarios ran (--only) is left out',
+  )
+  t.equal(
+    checkBars(groups, { scale: false }).find((b) => b.bar === SCALE_BAR),
+    undefined,
+    '--no-scale',
+  )
 
   const matrix = formatBarMatrix(
     bars,

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SCENARIOS } from '../../benchmarks/harness/catalog.js'
@@ -54,32 +54,54 @@ async function runner(args: string[]): Promise<{ code: number | null; stdout: st
   return { code, stdout, stderr }
 }
 
-t.test('two sizes: the scale bar compares them, SQL runs at the smaller only, runs per size', { skip: builtSkip }, async (t) => {
-  const dir = t.testdir()
-  const out = join(dir, 'out.json')
-  const only = 'split2-lines,framing,cat-raw,sqlite-insert-rows,sql-load-sqlite'
-  const { code, stderr } = await runner(['--size', '2MB,1MB', '--runs', '2,1', '--profile', 'short', '--only', only, '--data', join(dir, 'data'), '--out', out])
-  t.equal(code, 0, stderr)
-  const results = JSON.parse(readFileSync(out, 'utf8')) as Results
-  t.same(results.settings.sizes, [1e6, 2e6], 'sizes ascending')
-  t.same(results.settings.runs, [2, 1], 'runs follow the sizes as given')
-  const [small, large] = results.groups as [Group, Group]
-  t.same([small.label, large.label], ['short 1 MB', 'short 2 MB'])
-  t.ok(
-    small.scenarios.some((r) => r.name === 'sql-load-sqlite'),
-    'SQL at the smallest size',
-  )
-  t.notOk(
-    large.scenarios.some((r) => r.name === 'sql-load-sqlite'),
-    'and not at the larger',
-  )
-  const scale = results.bars.find((b) => b.bar.startsWith('rate −15 %'))
-  t.equal(scale?.group, 'short 2 MB')
-  t.match(scale?.measured ?? '', /2 scenarios, 1 MB → 2 MB/, 'framing and cat-raw: ours at both sizes')
-  const rss = results.bars.find((b) => b.bar.startsWith('peak RSS'))
-  t.match(rss?.measured ?? '', /of 3 scenarios/, 'the RSS bar counts sql-load-sqlite from the smaller size')
-  t.equal(results.bars.filter((b) => b.bar.startsWith('sql-load-sqlite')).length, 1, 'the SQL bar once, where it ran')
-})
+t.test(
+  'two profiles, two sizes: the scale bar compares them, SQL runs at the smaller only, runs per size, the README matrix',
+  { skip: builtSkip },
+  async (t) => {
+    const dir = t.testdir()
+    const out = join(dir, 'out.json')
+    const readme = join(dir, 'README.md')
+    writeFileSync(readme, '# x\n\n<!-- bench:readme:start -->\n<!-- bench:readme:end -->\n')
+    const only = 'split2-lines,framing,cat-raw,sqlite-insert-rows,sql-load-sqlite'
+    const { code, stderr } = await runner(['--size', '2MB,1MB', '--runs', '2,1', '--only', only, '--data', join(dir, 'data'), '--out', out, '--readme', readme])
+    t.equal(code, 0, stderr)
+    const results = JSON.parse(readFileSync(out, 'utf8')) as Results
+    t.same(results.settings.sizes, [1e6, 2e6], 'sizes ascending')
+    t.same(results.settings.runs, [2, 1], 'runs follow the sizes as given')
+    t.same(results.settings.profiles, ['default', 'short'], 'both profiles by default')
+    t.same(
+      results.groups.map((g) => g.label),
+      ['default 1 MB', 'default 2 MB', 'short 1 MB', 'short 2 MB'],
+    )
+    t.match(
+      readFileSync(readme, 'utf8'),
+      /\| bar \| default 1 MB \| default 2 MB \| short 1 MB \| short 2 MB \|\n\|---\|---\|---\|---\|---\|\n/,
+      'a column per data set',
+    )
+    t.ok(
+      results.bars.some((b) => b.bar.startsWith('rate −15 %') && b.group === 'default 2 MB'),
+      'a scale bar per profile',
+    )
+    const [small, large] = results.groups.slice(2) as [Group, Group]
+    t.ok(
+      small.scenarios.some((r) => r.name === 'sql-load-sqlite'),
+      'SQL at the smallest size',
+    )
+    t.notOk(
+      large.scenarios.some((r) => r.name === 'sql-load-sqlite'),
+      'and not at the larger',
+    )
+    const scale = results.bars.find((b) => b.bar.startsWith('rate −15 %') && b.group === 'short 2 MB')
+    t.match(scale?.measured ?? '', /2 scenarios, 1 MB → 2 MB/, 'framing and cat-raw: ours at both sizes')
+    const rss = results.bars.find((b) => b.bar.startsWith('peak RSS') && b.group === 'short 2 MB')
+    t.match(rss?.measured ?? '', /of 3 scenarios/, 'the RSS bar counts sql-load-sqlite from the smaller size')
+    t.same(
+      results.bars.filter((b) => b.bar.startsWith('sql-load-sqlite')).map((b) => b.group),
+      ['default 1 MB', 'short 1 MB'],
+      'the SQL bar where it ran',
+    )
+  },
+)
 
 t.test('a page without the results markers is left alone and the run fails', { skip: builtSkip }, async (t) => {
   const dir = t.testdir({ 'benchmarks.md': '# Benchmarks\n\nno markers here\n' })

@@ -1,63 +1,68 @@
 /**
  * The benchmark runner:
  *
- *   npm run bench                  1 GiB checkpoint, every scenario 3 times, plus the 100 MB scale check
- *   npm run bench -- --quick       100 MB, a few minutes
+ *   npm run bench                  both checkpoint profiles at 200 MB (3 runs) and 1 GiB (1 run)
+ *   npm run bench -- --quick       both profiles at 100 MB, 1 run: a few minutes
  *   npm run bench -- --help        every option
  *
- * Makes the input once per run with a fixed seed (benchmarks/generate.ts)
- * in a temporary directory, runs every scenario of harness/catalog.ts in a
- * fresh `node` process, repeated round-robin (so a burst of load on the
+ * Makes the inputs once per run with a fixed seed (benchmarks/generate.ts)
+ * in a temporary directory: one data set per profile and size. Runs every
+ * scenario of harness/catalog.ts on every data set its scope allows, each in
+ * a fresh `node` process, repeated round-robin (so a burst of load on the
  * machine spreads over all scenarios instead of sinking one), and prints
- * one table: MB/s and records/s of the median run, highest peak RSS, the
- * ratio to split2, with the CPU, core count and Node version; then the
- * project's bars as PASS/MISS. Writes everything to a JSON file
- * (bench-results*.json, ignored by git), and a full run (every scenario,
- * timed, not profiled) rewrites the results block of docs/benchmarks.md.
+ * per data set one table: MB/s and records/s of the median run, highest
+ * peak RSS, the ratio to split2, with the CPU, core count and Node version;
+ * then the project's bars as PASS/MISS/N/A per data set. Writes everything
+ * to a JSON file (bench-results*.json, ignored by git); a full run (every
+ * scenario, both profiles, the default sizes, timed, not profiled) rewrites
+ * the results block of docs/benchmarks.md and the benchmark block of README.md.
  */
+import { existsSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, platform, arch, tmpdir, totalmem } from 'node:os'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Writable } from 'node:stream'
-import { parseSize } from './generate.js'
-import { checkBars, mb, type BarResult } from './harness/bars.js'
-import { SCENARIOS, findScenario, type ScenarioSpec } from './harness/catalog.js'
+import type { CheckpointProfile } from '../lib/sim/record-generator.js'
+import { PROFILES, parseSize } from './generate.js'
+import { checkBars, mb, type BarGroup, type BarResult } from './harness/bars.js'
+import { SCENARIOS, findScenario, inScope, type ScenarioSpec } from './harness/catalog.js'
 import { prepareData, type BenchData } from './harness/data.js'
-import { renderBlock, writeDocsBlock, type ReportParts } from './harness/docs-block.js'
+import { README_END, README_START, renderBlock, renderReadmeBlock, writeMarkedBlock, type ReportParts } from './harness/docs-block.js'
 import type { ScenarioResult } from './harness/scenario.js'
-import { spawnScenario } from './harness/spawn-scenario.js'
+import { scenarioPath, spawnScenario } from './harness/spawn-scenario.js'
 import { summarize, type Row } from './harness/summary.js'
-import { formatBars, formatNotes, formatTable } from './harness/table.js'
+import { formatBarMatrix, formatBars, formatNotes, formatTable } from './harness/table.js'
 
-const DEFAULT_SIZE = '1GiB'
+/** The default sizes: 200 MB, where start-up counts as it does for a user, and 1 GiB. */
+const DEFAULT_SIZES = ['200MB', '1GiB']
 const QUICK_SIZE = '100MB'
-/** The smaller size of the "same rate and RSS at 100 MB and 1 GiB" bar. */
-const SCALE_SIZE = '100MB'
-/** Scenarios run again at the scale-check size. */
-const SCALE_SCENARIOS = ['framing', 'cat-json', 'daemon-noop-listener']
+/** Runs per size unless --runs says otherwise: 3 below 1 GiB, 1 from 1 GiB on (a 1 GiB run is long enough to be steady). */
+const runsFor = (size: number): number => (size >= 2 ** 30 ? 1 : 3)
 /**
  * Timed logdaemon-cat runs write to /dev/null, where nothing can be
  * checked; so first each runs once, untimed, on an input of this size with
  * its output checked: a bin that writes nothing is fast and worthless.
  */
 const SANITY_SIZE = '4MB'
-/** The page whose results block a full run rewrites (the runner runs from dist/benchmarks/). */
+/** The pages a full run rewrites (the runner runs from dist/benchmarks/). */
 const DOCS_PAGE = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url))
+const README_PAGE = fileURLToPath(new URL('../../README.md', import.meta.url))
 
 const OPTIONS = {
-  quick: { type: 'boolean', help: `the ${QUICK_SIZE} run (a few minutes); no scale check` },
-  size: { type: 'string', help: `input size: 1GiB, 100MB, 2MB, … (default ${DEFAULT_SIZE})` },
-  runs: { type: 'string', help: 'runs of each scenario; the median is reported (default 3)' },
+  quick: { type: 'boolean', help: `both profiles at ${QUICK_SIZE}, 1 run (a few minutes)` },
+  size: { type: 'string', help: `input sizes, comma-separated: 1GiB, 200MB, 2MB, … (default ${DEFAULT_SIZES.join(',')})` },
+  runs: { type: 'string', help: 'runs of each scenario, one number or one per size (default 3 below 1 GiB, 1 from 1 GiB); the median is reported' },
+  profile: { type: 'string', help: `checkpoint profiles, comma-separated (default ${PROFILES.join(',')})` },
   seed: { type: 'string', help: 'generator seed (default 1)' },
+  'no-scale': { type: 'boolean', help: 'no scale bar (with several sizes, it compares the smallest and the largest)' },
   only: { type: 'string', help: 'comma-separated scenario names (default: all; --list shows them)' },
-  'scale-size': { type: 'string', help: `also run ${SCALE_SCENARIOS.join(', ')} at this size for the scale bar (default ${SCALE_SIZE} when --size is larger)` },
-  'no-scale': { type: 'boolean', help: 'skip the scale check' },
-  data: { type: 'string', help: 'keep the generated input in DIR and reuse it next time (default: a temporary dir, removed)' },
+  data: { type: 'string', help: 'keep the generated inputs in DIR and reuse them next time (default: a temporary dir, removed)' },
   out: { type: 'string', help: 'JSON results file (default bench-results.json, or bench-results-quick.json with --quick)' },
   docs: { type: 'string', help: 'rewrite the results block of this Markdown file (default: docs/benchmarks.md after a full run)' },
-  'no-docs': { type: 'boolean', help: 'leave the documentation alone' },
+  readme: { type: 'string', help: 'rewrite the benchmark block of this Markdown file (default: README.md after a full run)' },
+  'no-docs': { type: 'boolean', help: 'leave the documentation and the README alone' },
   'cpu-prof': { type: 'string', help: 'write a V8 CPU profile of every scenario process (and the bins they spawn) to DIR' },
   verify: { type: 'boolean', help: 'every run checks logdaemon-cat output (JSON line count, raw bytes) instead of writing to /dev/null; for tests' },
   'follow-samples': { type: 'string', help: 'appends measured by follow-latency (default 200)' },
@@ -77,7 +82,14 @@ class UsageError extends Error {}
 
 function usage(): string {
   const lines = Object.entries(OPTIONS).map(([name, o]) => `  --${(name + (o.type === 'string' ? ' VALUE' : '')).padEnd(20)} ${o.help}`)
-  return `usage: node dist/benchmarks/run.js [--quick | --size SIZE] [--runs N] [--only a,b] [--data DIR] [--out FILE]\n\n${lines.join('\n')}\n`
+  return `usage: node dist/benchmarks/run.js [--quick | --size SIZE[,SIZE]] [--runs N[,N]] [--profile P[,P]] [--only a,b] [--data DIR] [--out FILE]\n\n${lines.join('\n')}\n`
+}
+
+function list(text: string): string[] {
+  return text
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean)
 }
 
 function positiveInt(text: string | undefined, name: string, fallback: number): number {
@@ -88,62 +100,81 @@ function positiveInt(text: string | undefined, name: string, fallback: number): 
 }
 
 interface Plan {
-  size: number
-  scaleSize: number | null
-  runs: number
+  /** Ascending. */
+  sizes: number[]
+  /** Runs per size, in the order of `sizes`. */
+  runs: number[]
+  profiles: CheckpointProfile[]
   seed: number
   scenarios: ScenarioSpec[]
   dataDir: string | null
   out: string
   /** The Markdown page whose results block is rewritten, or null. */
   docs: string | null
+  /** The Markdown page whose benchmark block (the README's) is rewritten, or null. */
+  readme: string | null
   nodeArgs: string[]
   verify: boolean
   followSamples: number
   check: boolean
+  scale: boolean
 }
 
 function plan(values: Values): Plan {
   if (values.quick && values.size !== undefined) throw new UsageError('--quick and --size are exclusive')
-  let size: number
-  let scaleSize: number | null
+  let sizes: number[]
   try {
-    size = parseSize(values.quick ? QUICK_SIZE : (values.size ?? DEFAULT_SIZE))
-    const scale = parseSize(values['scale-size'] ?? SCALE_SIZE)
-    scaleSize = values['no-scale'] || (values['scale-size'] === undefined && values.quick) || scale >= size ? null : scale
+    sizes = (values.quick ? [QUICK_SIZE] : values.size !== undefined ? list(values.size) : DEFAULT_SIZES).map(parseSize)
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
-  if (size <= 0) throw new UsageError('--size must be above 0')
+  if (sizes.length === 0 || sizes.some((n) => n <= 0)) throw new UsageError('--size must be above 0')
+  if (new Set(sizes).size !== sizes.length) throw new UsageError('--size names a size twice')
+  sizes.sort((a, b) => a - b)
+  let runs = sizes.map((n) => (values.quick ? 1 : runsFor(n)))
+  if (values.runs !== undefined) {
+    const given = list(values.runs).map((r) => positiveInt(r, 'runs', 1))
+    if (given.length !== 1 && given.length !== sizes.length) throw new UsageError(`--runs takes one number or one per size (${sizes.length})`)
+    runs = sizes.map((_, i) => given[given.length === 1 ? 0 : i] as number)
+  }
+  const profiles = values.profile === undefined ? [...PROFILES] : list(values.profile)
+  const unknownProfile = profiles.filter((x) => !(PROFILES as readonly string[]).includes(x))
+  if (unknownProfile.length || profiles.length === 0) throw new UsageError(`--profile takes ${PROFILES.join(', ')}; got ${values.profile}`)
   let scenarios = [...SCENARIOS]
   if (values.only !== undefined) {
-    const names = values.only
-      .split(',')
-      .map((n) => n.trim())
-      .filter(Boolean)
+    const names = list(values.only)
     const unknown = names.filter((n) => !findScenario(n))
     if (unknown.length) throw new UsageError(`no scenario ${unknown.join(', ')} (--list shows them)`)
     scenarios = SCENARIOS.filter((s) => names.includes(s.name))
   }
   const seed = Number(values.seed ?? '1')
   if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got ${values.seed}`)
-  if (values.docs !== undefined && values['no-docs']) throw new UsageError('--docs and --no-docs are exclusive')
-  // Only a full, timed run speaks for the project: a partial, verifying or profiled one writes the page only when asked to.
-  const full = values.only === undefined && !values.verify && values['cpu-prof'] === undefined
-  const docs = values['no-docs'] ? null : values.docs !== undefined ? resolve(values.docs) : full ? DOCS_PAGE : null
+  if ((values.docs !== undefined || values.readme !== undefined) && values['no-docs']) throw new UsageError('--docs/--readme and --no-docs are exclusive')
+  // Only a full, timed run at the default sizes speaks for the project: any other run writes a page only when asked to.
+  const full =
+    values.only === undefined &&
+    values.profile === undefined &&
+    values.size === undefined &&
+    !values.quick &&
+    values.runs === undefined &&
+    !values.verify &&
+    values['cpu-prof'] === undefined
+  const page = (given: string | undefined, fallback: string) => (values['no-docs'] ? null : given !== undefined ? resolve(given) : full ? fallback : null)
   return {
-    size,
-    scaleSize,
-    runs: positiveInt(values.runs, 'runs', 3),
+    sizes,
+    runs,
+    profiles: profiles as CheckpointProfile[],
     seed,
     scenarios,
     dataDir: values.data === undefined ? null : resolve(values.data),
     out: resolve(values.out ?? (values.quick ? 'bench-results-quick.json' : 'bench-results.json')),
-    docs,
+    docs: page(values.docs, DOCS_PAGE),
+    readme: page(values.readme, README_PAGE),
     nodeArgs: values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(values['cpu-prof'])],
     verify: values.verify === true,
     followSamples: positiveInt(values['follow-samples'], 'follow-samples', 200),
     check: values.check === true,
+    scale: values['no-scale'] !== true,
   }
 }
 
@@ -157,11 +188,23 @@ interface Machine {
   loadAverageEnd: number[]
 }
 
+/** One data set: a profile at a size, with its rows once run. */
+interface Group {
+  label: string
+  profile: CheckpointProfile
+  size: number
+  runs: number
+  /** Position among its profile's sizes (0: smallest). */
+  sizeIndex: number
+  data: BenchData
+  rows: Row[]
+  problems: Problem[]
+}
+
 /** One job: a scenario on one data set. */
 interface Job {
   spec: ScenarioSpec
-  label: string
-  data: BenchData
+  group: Group
   runs: ScenarioResult[]
 }
 
@@ -176,7 +219,7 @@ export async function main(argv: readonly string[], io: RunnerIO = process): Pro
       return 0
     }
     if (values.list) {
-      for (const s of SCENARIOS) io.stdout.write(`${s.name.padEnd(22)} ${s.kind.padEnd(8)} ${s.about}\n`)
+      for (const s of SCENARIOS) io.stdout.write(`${s.name.padEnd(22)} ${s.kind.padEnd(8)} ${s.input.padEnd(7)} ${(s.scope ?? 'all').padEnd(5)} ${s.about}\n`)
       return 0
     }
     p = plan(values)
@@ -197,48 +240,71 @@ export async function main(argv: readonly string[], io: RunnerIO = process): Pro
   }
   const tempDir = p.dataDir === null ? await mkdtemp(join(tmpdir(), 'logdaemon-bench-')) : null
   const dataDir = p.dataDir ?? (tempDir as string)
+  const started = performance.now()
   try {
     if (p.nodeArgs.length) await mkdir(p.nodeArgs[2] as string, { recursive: true })
-    const data = await prepareData({ dir: dataDir, size: p.size, seed: p.seed, say })
-    const scaleNames = p.scenarios.filter((s) => SCALE_SCENARIOS.includes(s.name))
-    const scaleData =
-      p.scaleSize !== null && scaleNames.length > 0 ? await prepareData({ dir: join(dataDir, 'scale'), size: p.scaleSize, seed: p.seed, say }) : null
-    const problems: Problem[] = []
-    const unchecked = p.verify ? [] : p.scenarios.filter((s) => s.name.startsWith('cat-'))
-    if (unchecked.length > 0) {
-      const sanity = await prepareData({ dir: join(dataDir, 'sanity'), size: parseSize(SANITY_SIZE), seed: p.seed, say })
-      for (const spec of unchecked) {
-        const checked = await spawnScenario(spec, sanity.plain, { options: { verify: true } })
-        const row = summarize(spec, `${spec.name} (output check on ${SANITY_SIZE})`, sanity.bytes, [checked], sanity.records)
-        problems.push(...countProblems([row], sanity))
-        say(`${spec.name}: output checked on ${SANITY_SIZE}: ${checked.records} records`)
+    const groups: Group[] = []
+    for (const profile of p.profiles) {
+      for (const [sizeIndex, size] of p.sizes.entries()) {
+        const dir = join(dataDir, `${profile}-${mb(size).replace(' ', '')}`)
+        const data = await prepareData({ dir, size, seed: p.seed, profile, say })
+        groups.push({ label: `${profile} ${mb(size)}`, profile, size, runs: p.runs[sizeIndex] as number, sizeIndex, data, rows: [], problems: [] })
       }
     }
-    const jobs: Job[] = p.scenarios.map((spec) => ({ spec, label: spec.name, data, runs: [] }))
-    if (scaleData) for (const spec of scaleNames) jobs.push({ spec, label: `${spec.name}@${mb(scaleData.size).replace(' ', '')}`, data: scaleData, runs: [] })
-
-    for (let run = 1; run <= p.runs; run++) {
+    const sanityProblems: Problem[] = []
+    const unchecked = p.verify ? [] : p.scenarios.filter((s) => s.name.startsWith('cat-'))
+    for (const profile of unchecked.length > 0 ? p.profiles : []) {
+      const sanity = await prepareData({ dir: join(dataDir, `sanity-${profile}`), size: parseSize(SANITY_SIZE), seed: p.seed, profile, say })
+      for (const spec of unchecked) {
+        const checked = await runOnce(spec, sanity, { ...p, verify: true }, dataDir, 0)
+        const row = summarize(spec, `${spec.name} (output check on ${SANITY_SIZE}, ${profile} profile)`, sanity.bytes, [checked], sanity.records)
+        sanityProblems.push(...countProblems([row], sanity))
+        say(`${spec.name}: output checked on ${SANITY_SIZE} (${profile}): ${checked.skipped ? `skipped (${checked.skipped})` : `${checked.records} records`}`)
+      }
+    }
+    const jobs: Job[] = []
+    for (const [gi, group] of groups.entries()) {
+      for (const spec of p.scenarios) if (inScope(spec, group.sizeIndex, gi === 0)) jobs.push({ spec, group, runs: [] })
+    }
+    const maxRuns = Math.max(...p.runs)
+    for (let run = 1; run <= maxRuns; run++) {
       for (const job of jobs) {
-        const result = await runJob(job, p, dataDir, run)
+        if (run > job.group.runs) continue
+        const result = await runOnce(job.spec, job.group.data, p, dataDir, run)
         job.runs.push(result)
-        say(`[${run}/${p.runs}] ${job.label}: ${progressLine(result)}`)
+        say(`[${run}/${job.group.runs}] ${job.group.label} ${job.spec.name}: ${progressLine(result)}`)
       }
     }
     machine.loadAverageEnd = loadavg()
 
-    const rows = jobs.map((j) => summarize(j.spec, j.label, j.data.bytes, j.runs, j.data.records))
-    const main = new Map(rows.filter((r) => r.label === r.spec.name).map((r) => [r.spec.name, r]))
-    const scale = new Map(rows.filter((r) => r.label !== r.spec.name).map((r) => [r.spec.name, r]))
-    problems.push(...countProblems([...main.values()], data), ...countProblems([...scale.values()], scaleData))
-    const bars = checkBars({ rows: main, scaleRows: scale, invalid: new Set(problems.map((x) => x.scenario)) })
+    for (const group of groups) {
+      group.rows = jobs.filter((j) => j.group === group).map((j) => summarize(j.spec, j.spec.name, group.data.bytes, j.runs, group.data.records))
+      group.problems = countProblems(group.rows, group.data)
+    }
+    const problems = [...sanityProblems, ...groups.flatMap((g) => g.problems)]
+    const barGroups: BarGroup[] = groups.map((g) => ({
+      label: g.label,
+      profile: g.profile,
+      size: g.size,
+      rows: new Map(g.rows.map((r) => [r.spec.name, r])),
+      invalid: new Set([...g.problems, ...sanityProblems].map((x) => x.scenario)),
+    }))
+    const bars = checkBars(barGroups, { scale: p.scale })
+    const minutes = (performance.now() - started) / 60_000
 
-    const parts = report(machine, data, scaleData, p, rows, main.get('split2-lines'), bars, problems)
+    const parts = report(machine, groups, p, bars, problems, minutes)
     io.stdout.write(formatReport(parts))
-    await writeFile(p.out, JSON.stringify(results(machine, data, scaleData, p, rows, bars, problems), null, 2) + '\n')
-    say(`results written to ${p.out}`)
+    await writeFile(p.out, JSON.stringify(results(machine, groups, p, bars, problems, minutes), null, 2) + '\n')
+    say(`results written to ${p.out} (${minutes.toFixed(1)} min)`)
+    const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ')
+    const now = new Date()
     if (p.docs !== null) {
-      await writeDocsBlock(p.docs, renderBlock(parts, ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '), new Date()))
+      await writeMarkedBlock(p.docs, renderBlock(parts, command, now))
       say(`results block of ${p.docs} rewritten`)
+    }
+    if (p.readme !== null) {
+      await writeMarkedBlock(p.readme, renderReadmeBlock(parts, command, now), README_START, README_END)
+      say(`benchmark block of ${p.readme} rewritten`)
     }
     if (problems.length) return 1
     if (p.check && bars.some((b) => b.status === 'MISS')) return 1
@@ -251,16 +317,41 @@ export async function main(argv: readonly string[], io: RunnerIO = process): Pro
   }
 }
 
-async function runJob(job: Job, p: Plan, dataDir: string, run: number): Promise<ScenarioResult> {
-  const { spec, data } = job
+/** The result of a scenario whose script is not built (another change adds it): skipped, with the reason. */
+function absent(spec: ScenarioSpec): ScenarioResult {
+  return {
+    scenario: spec.name,
+    bytes: 0,
+    records: 0,
+    unit: spec.counts === 'lines' || spec.counts === 'lines-cr' ? 'lines' : 'records',
+    ms: 0,
+    cpuMs: 0,
+    maxRssKiB: 0,
+    extra: {},
+    skipped: `its script benchmarks/${spec.script.replace(/\.js$/, '.ts')} is not there yet`,
+    node: process.version,
+  }
+}
+
+async function runOnce(
+  spec: ScenarioSpec,
+  data: BenchData,
+  p: Pick<Plan, 'nodeArgs' | 'verify' | 'followSamples'>,
+  dataDir: string,
+  run: number,
+): Promise<ScenarioResult> {
+  if (!existsSync(scenarioPath(spec))) return absent(spec)
   const base = { nodeArgs: p.nodeArgs }
+  const cat: Record<string, boolean> = spec.name.startsWith('cat-') ? { verify: p.verify } : {}
   switch (spec.input) {
     case 'plain':
-      return spawnScenario(spec, data.plain, { ...base, options: spec.name.startsWith('cat-') ? { verify: p.verify } : {} })
+      return spawnScenario(spec, data.plain, { ...base, options: cat })
     case 'gz':
-      return spawnScenario(spec, data.gz, base)
+      return spawnScenario(spec, data.gz, { ...base, options: { ...cat, plain: data.plain } })
     case 'root':
       return spawnScenario(spec, data.root, base)
+    case 'live':
+      return spawnScenario(spec, data.live, base)
     case 'scratch': {
       const scratch = join(dataDir, `scratch-${spec.name}-${run}`)
       await rm(scratch, { recursive: true, force: true })
@@ -291,10 +382,10 @@ interface Problem {
   message: string
 }
 
-function countProblems(rows: readonly Row[], data: BenchData | null): Problem[] {
-  if (!data) return []
+function countProblems(rows: readonly Row[], data: BenchData): Problem[] {
   const problems: Problem[] = []
-  const add = (r: Row, message: string) => problems.push({ scenario: r.spec.name, message })
+  const where = `${data.profile} ${mb(data.size)}`
+  const add = (r: Row, message: string) => problems.push({ scenario: r.spec.name, message: `${where}: ${message}` })
   for (const r of rows) {
     if (r.skipped) continue
     if (r.spec.counts === 'records' && r.records !== data.records) {
@@ -316,41 +407,65 @@ function load(l: readonly number[]): string {
   return l.map((x) => x.toFixed(2)).join(' ')
 }
 
-function report(
-  machine: Machine,
-  data: BenchData,
-  scaleData: BenchData | null,
-  p: Plan,
-  rows: readonly Row[],
-  split2: Row | undefined,
-  bars: readonly BarResult[],
-  problems: readonly Problem[],
-): ReportParts {
+/** `200 MB (200000054 bytes, 1265000 records, 158 bytes a record; gzip 28900000 bytes)`. */
+function describeData(d: BenchData): string {
+  return `${mb(d.size)} (${d.bytes} bytes, ${d.records} records, ${(d.bytes / d.records).toFixed(0)} bytes a record; gzip ${d.gzBytes} bytes)`
+}
+
+function report(machine: Machine, groups: readonly Group[], p: Plan, bars: readonly BarResult[], problems: readonly Problem[], minutes: number): ReportParts {
   const header: string[] = []
-  header.push(
-    `logdaemon benchmarks: checkpoint of ${mb(p.size)} (${data.bytes} bytes, ${data.records} records; gzip ${data.gzBytes} bytes), seed ${p.seed}` +
-      (scaleData ? `; scale check on ${mb(scaleData.size)}` : ''),
-  )
+  for (const profile of p.profiles) {
+    header.push(
+      `logdaemon benchmarks, ${profile} profile: checkpoints of ${groups
+        .filter((g) => g.profile === profile)
+        .map((g) => describeData(g.data))
+        .join(' and ')}, seed ${p.seed}`,
+    )
+  }
   header.push(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}, ${machine.totalMemoryMB} MB RAM`)
-  header.push(`load average ${load(machine.loadAverageStart)} at the start, ${load(machine.loadAverageEnd)} at the end`)
+  header.push(
+    `load average ${load(machine.loadAverageStart)} at the start, ${load(machine.loadAverageEnd)} at the end; the whole run took ${minutes.toFixed(1)} min`,
+  )
   if (process.env.NODE_OPTIONS) header.push(`NODE_OPTIONS=${process.env.NODE_OPTIONS} (inherited by every scenario)`)
   header.push(
-    `each scenario ${p.runs} time(s), each in a fresh node process; MB/s and per s of the median run, highest peak RSS; MB = 10^6 bytes` +
+    `runs of each scenario: ${p.sizes.map((size, i) => `${p.runs[i]} at ${mb(size)}`).join(', ')}, each in a fresh node process; MB/s and per s of the median run, highest peak RSS; MB = 10^6 bytes` +
       (p.nodeArgs.length ? '; PROFILING (--cpu-prof): timings are not comparable' : '') +
       (p.verify ? '; --verify: logdaemon-cat writes to a pipe, not /dev/null' : ''),
   )
-  return { header, table: formatTable(rows, split2), notes: formatNotes(rows), bars: formatBars(bars), problems: problems.map((x) => x.message) }
+  const sections = groups.map((g) => {
+    const split2 = g.rows.find((r) => r.spec.name === 'split2-lines')
+    return {
+      title: `${g.profile} profile, ${mb(g.size)}: ${g.runs} run${g.runs === 1 ? '' : 's'}`,
+      table: formatTable(g.rows, split2),
+      notes: formatNotes(g.rows),
+    }
+  })
+  return {
+    header,
+    sections,
+    bars: formatBars(bars),
+    matrix: formatBarMatrix(
+      bars,
+      groups.map((g) => g.label),
+    ),
+    problems: problems.map((x) => x.message),
+    machine: `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`,
+    data: `generated checkpoints of ${p.sizes.map(mb).join(' and ')}, profiles ${p.profiles.map((x) => `\`${x}\``).join(' and ')} (${groups
+      .filter((g) => g.sizeIndex === 0)
+      .map((g) => `${g.profile}: ${(g.data.bytes / g.data.records).toFixed(0)} bytes a record`)
+      .join(', ')})`,
+  }
 }
 
 /** The report as printed on standard output. */
 function formatReport(parts: ReportParts): string {
-  const out = [...parts.header, '', parts.table]
+  const out = [...parts.header, '']
+  for (const s of parts.sections) out.push(`## ${s.title}`, '', s.table, ...(s.notes ? [s.notes] : []))
   out.push(
     '"counts": what per s counts: journal records, physical lines (the baselines), or bytes only. ' +
-      '"× split2": MB/s over split2-lines\' MB/s. gz rows: MB/s of the uncompressed bytes. ' +
+      '"× split2": MB/s over split2-lines\' MB/s on the same data. gz rows: MB/s of the uncompressed bytes. ' +
       '"CPU %": CPU time / wall time of the process measured (above 100: more than one core). ' +
-      '"MB/CPU-s": MB per second of that CPU time, steadier than MB/s on a busy machine; the bars use MB/s.\n' +
-      parts.notes,
+      '"MB/CPU-s": MB per second of that CPU time, steadier than MB/s on a busy machine; the bars use MB/s.\n',
   )
   out.push('bars:')
   out.push(parts.bars)
@@ -358,40 +473,37 @@ function formatReport(parts: ReportParts): string {
   return out.join('\n') + '\n'
 }
 
-function results(
-  machine: Machine,
-  data: BenchData,
-  scaleData: BenchData | null,
-  p: Plan,
-  rows: readonly Row[],
-  bars: readonly BarResult[],
-  problems: readonly Problem[],
-): unknown {
+function results(machine: Machine, groups: readonly Group[], p: Plan, bars: readonly BarResult[], problems: readonly Problem[], minutes: number): unknown {
   return {
     date: new Date().toISOString(),
     machine,
-    settings: { size: p.size, scaleSize: p.scaleSize, runs: p.runs, seed: p.seed, verify: p.verify, profiling: p.nodeArgs.length > 0 },
-    data: { bytes: data.bytes, records: data.records, gzBytes: data.gzBytes, seed: data.seed, kind: data.kind },
-    scaleData: scaleData ? { bytes: scaleData.bytes, records: scaleData.records, gzBytes: scaleData.gzBytes } : null,
-    scenarios: rows.map((r) => ({
-      name: r.spec.name,
-      label: r.label,
-      kind: r.spec.kind,
-      about: r.spec.about,
-      inputBytes: r.inputBytes,
-      skipped: r.skipped,
-      bytes: r.bytes,
-      records: r.records,
-      unit: r.unit,
-      medianMs: r.ms,
-      mbPerSec: r.mbPerSec,
-      mbPerCpuSec: r.mbPerCpuSec,
-      recordsPerSec: r.recordsPerSec,
-      peakRssMB: r.peakRssMB,
-      cpuPercent: r.cpuPercent,
-      spreadPercent: r.spreadPercent,
-      extra: r.extra,
-      runs: r.runs,
+    minutes,
+    settings: { sizes: p.sizes, runs: p.runs, profiles: p.profiles, seed: p.seed, verify: p.verify, profiling: p.nodeArgs.length > 0 },
+    groups: groups.map((g) => ({
+      label: g.label,
+      profile: g.profile,
+      size: g.size,
+      runs: g.runs,
+      data: { bytes: g.data.bytes, records: g.data.records, gzBytes: g.data.gzBytes, seed: g.data.seed },
+      scenarios: g.rows.map((r) => ({
+        name: r.spec.name,
+        kind: r.spec.kind,
+        about: r.spec.about,
+        inputBytes: r.inputBytes,
+        skipped: r.skipped,
+        bytes: r.bytes,
+        records: r.records,
+        unit: r.unit,
+        medianMs: r.ms,
+        mbPerSec: r.mbPerSec,
+        mbPerCpuSec: r.mbPerCpuSec,
+        recordsPerSec: r.recordsPerSec,
+        peakRssMB: r.peakRssMB,
+        cpuPercent: r.cpuPercent,
+        spreadPercent: r.spreadPercent,
+        extra: r.extra,
+        runs: r.runs,
+      })),
     })),
     bars,
     problems: problems.map((x) => x.message),

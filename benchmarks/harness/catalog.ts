@@ -9,10 +9,23 @@ export type ScenarioKind = 'baseline' | 'ours'
 
 /**
  * What the runner passes as the scenario's input: the plain checkpoint,
- * its gzip form, a server root whose journal.1 is the checkpoint, or an
- * empty scratch directory (follow latency writes its own journal there).
+ * its gzip form (with `--plain FILE`, the same bytes uncompressed), a
+ * server root whose journal.1 is the checkpoint and whose live journal is
+ * empty (`root`), a server root whose live `journal` is the checkpoint and
+ * which has no archives (`live`), or an empty scratch directory (follow
+ * latency writes its own journal there).
  */
-export type InputKind = 'plain' | 'gz' | 'root' | 'scratch'
+export type InputKind = 'plain' | 'gz' | 'root' | 'live' | 'scratch'
+
+/**
+ * Which data sets a scenario runs on: `all` (default), every profile at
+ * every size; `small`, every profile at the smallest size only (the
+ * expensive SQL and JetStream runs: what they measure does not change
+ * with size, and at 1 GiB they would take most of the run); `once`, the
+ * first data set only (latency scenarios: their input is a scratch
+ * directory, the same whatever the profile and size).
+ */
+export type ScenarioScope = 'all' | 'small' | 'once'
 
 export interface ScenarioSpec {
   readonly name: string
@@ -38,6 +51,8 @@ export interface ScenarioSpec {
    * it stays near 110 MB, somewhat slower); the bar is about reading the journal.
    */
   readonly rssBar?: boolean
+  /** Default `all`. */
+  readonly scope?: ScenarioScope
 }
 
 const s = (spec: Omit<ScenarioSpec, 'script'> & { script?: string }): ScenarioSpec => ({
@@ -119,6 +134,22 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     about: 'framing, then op, version, table and every field decoded',
   }),
   s({
+    name: 'framing-parallel',
+    kind: 'ours',
+    input: 'plain',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'the file split into ranges framed by a worker pool, boundaries reconciled, entries in order (lib/parallel)',
+  }),
+  s({
+    name: 'for-await-reader',
+    kind: 'ours',
+    input: 'plain',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'for await (const entry of createJournalReader(FILE)): the loop the README teaches',
+  }),
+  s({
     name: 'cat-raw',
     kind: 'ours',
     input: 'plain',
@@ -141,6 +172,38 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     measures: 'throughput',
     counts: 'records',
     about: 'logdaemon-cat --format row FILE > /dev/null: columns named and typed by the schema',
+  }),
+  s({
+    name: 'cat-json-1thread',
+    kind: 'ours',
+    input: 'plain',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'logdaemon-cat --format json --threads 1 FILE > /dev/null: the JSON writer on one thread (skipped while the bin has no --threads)',
+  }),
+  s({
+    name: 'cat-raw-gz',
+    kind: 'ours',
+    input: 'gz',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'logdaemon-cat --format raw FILE.gz > /dev/null, the default inflater: MB/s of the uncompressed bytes',
+  }),
+  s({
+    name: 'cat-json-gz',
+    kind: 'ours',
+    input: 'gz',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'logdaemon-cat --format json FILE.gz > /dev/null, the default inflater',
+  }),
+  s({
+    name: 'cat-raw-gz-node',
+    kind: 'ours',
+    input: 'gz',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'cat-raw-gz with LOGDAEMON_INFLATER=node: the node:zlib fallback, end to end',
   }),
   s({
     name: 'gunzip-zlib-sync',
@@ -169,6 +232,14 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     about: 'RotatingJournalSource alone catching up through journal.1 (no state, no commits)',
   }),
   s({
+    name: 'for-await-source',
+    kind: 'ours',
+    input: 'live',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'for await over a RotatingJournalSource catching up on a live journal that holds the checkpoint (no archives)',
+  }),
+  s({
     name: 'daemon-noop-listener',
     kind: 'ours',
     input: 'root',
@@ -178,6 +249,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'sqlite-insert-rows',
+    scope: 'small',
     kind: 'baseline',
     input: 'plain',
     measures: 'throughput',
@@ -186,6 +258,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'sql-load-sqlite',
+    scope: 'small',
     kind: 'ours',
     input: 'plain',
     measures: 'throughput',
@@ -194,6 +267,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'postgres-copy-tsv',
+    scope: 'small',
     kind: 'baseline',
     input: 'plain',
     measures: 'throughput',
@@ -202,6 +276,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'sql-load-postgres',
+    scope: 'small',
     kind: 'ours',
     input: 'plain',
     measures: 'throughput',
@@ -210,6 +285,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'sql-follow',
+    scope: 'small',
     kind: 'ours',
     input: 'root',
     measures: 'throughput',
@@ -218,6 +294,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'jetstream-publish',
+    scope: 'small',
     kind: 'ours',
     rssBar: false,
     input: 'root',
@@ -227,6 +304,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'jetstream-latency',
+    scope: 'once',
     kind: 'ours',
     rssBar: false,
     input: 'scratch',
@@ -236,6 +314,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
   }),
   s({
     name: 'follow-latency',
+    scope: 'once',
     kind: 'ours',
     input: 'scratch',
     script: 'follow-latency.js',
@@ -247,4 +326,10 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
 
 export function findScenario(name: string): ScenarioSpec | undefined {
   return SCENARIOS.find((spec) => spec.name === name)
+}
+
+/** Whether `spec` runs on the data set at `sizeIndex` of its profile's sizes (0: smallest), `first` being the run's first data set. */
+export function inScope(spec: ScenarioSpec, sizeIndex: number, first: boolean): boolean {
+  const scope = spec.scope ?? 'all'
+  return scope === 'all' || (scope === 'small' && sizeIndex === 0) || (scope === 'once' && first)
 }

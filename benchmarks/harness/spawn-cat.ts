@@ -6,10 +6,11 @@
  *
  * With `verify`, stdout goes to a pipe instead and is checked: JSON and row
  * output must have one line per record, raw output must be the input byte for
- * byte (same length and SHA-1), and its records are counted by framing it.
- * Verified runs are for tests, not for timing.
+ * byte (same length and SHA-1; for a .gz input, the uncompressed file given
+ * as `plain`), and its records are counted by framing it. Verified runs are
+ * for tests, not for timing.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
@@ -25,16 +26,34 @@ import type { ScenarioOutput } from './scenario.js'
 export const CAT_BIN = fileURLToPath(new URL('../../bin/logdaemon-cat.js', import.meta.url))
 const PROBE = pathToFileURL(fileURLToPath(new URL('./rss-probe.js', import.meta.url))).href
 
-export async function runCat(input: string, args: readonly string[], verify: boolean): Promise<ScenarioOutput> {
+export interface CatOptions {
+  /** The uncompressed bytes of a .gz input: what raw output must equal, and the bytes counted. */
+  plain?: string
+  /** More environment for the bin (LOGDAEMON_INFLATER=node …). */
+  env?: Readonly<Record<string, string>>
+}
+
+/**
+ * Whether the built bin lists `flag` in its --help: a scenario that needs
+ * an option another change adds is skipped, with this reason, until it is there.
+ */
+export function missingFlag(flag: string): string | null {
+  const help = spawnSync(process.execPath, [CAT_BIN, '--help'], { encoding: 'utf8' })
+  if (help.status !== 0) return `logdaemon-cat --help failed: ${help.stderr.trim()}`
+  return new RegExp(`(^|[\\s,])${flag}\\b`).test(help.stdout) ? null : `logdaemon-cat has no ${flag} option yet`
+}
+
+export async function runCat(input: string, args: readonly string[], verify: boolean, options: CatOptions = {}): Promise<ScenarioOutput> {
   const dir = mkdtempSync(join(tmpdir(), 'logdaemon-bench-cat-'))
   const probeFile = join(dir, 'probe.json')
   const devNull = verify ? null : openSync('/dev/null', 'w')
+  const reference = options.plain ?? input
   try {
-    const bytes = (await stat(input)).size
+    const bytes = (await stat(reference)).size
     const t0 = performance.now()
     const child = spawn(process.execPath, [...process.execArgv, '--import', PROBE, CAT_BIN, ...args, '--no-progress', input], {
       stdio: ['ignore', devNull ?? 'pipe', 'pipe'],
-      env: { ...process.env, [PROBE_ENV]: probeFile },
+      env: { ...process.env, ...options.env, [PROBE_ENV]: probeFile },
     })
     let stderr = ''
     child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s))
@@ -47,7 +66,7 @@ export async function runCat(input: string, args: readonly string[], verify: boo
     let records: number | null = null
     if (check) {
       const seen = await check
-      if (seen.bytes !== undefined && (seen.bytes !== bytes || seen.sha1 !== (await sha1(input)))) {
+      if (seen.bytes !== undefined && (seen.bytes !== bytes || seen.sha1 !== (await sha1(reference)))) {
         throw new Error(`logdaemon-cat --format raw wrote ${seen.bytes} bytes that differ from the ${bytes} input bytes`)
       }
       records = seen.records
@@ -85,4 +104,9 @@ async function sha1(file: string): Promise<string> {
   const hash = createHash('sha1')
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
   return hash.digest('hex')
+}
+
+/** The `--plain FILE` the runner passes with a .gz input, as runCat's option. */
+export function plainOf(options: Readonly<Record<string, string>>): CatOptions {
+  return options.plain === undefined ? {} : { plain: options.plain }
 }

@@ -55,7 +55,27 @@ export function formatNotes(rows: readonly Row[]): string {
   return notes.length ? notes.join('\n') + '\n' : ''
 }
 
+/** The bars as plain lines: status, bar, group, what was measured. */
 export function formatBars(bars: readonly BarResult[]): string {
+  if (bars.length === 0) return '(no bar applies to the scenarios run)\n'
   const width = Math.max(...bars.map((b) => b.bar.length))
-  return bars.map((b) => `${b.status.padEnd(4)}  ${b.bar.padEnd(width)}  ${b.measured}`).join('\n') + '\n'
+  const groupWidth = Math.max(...bars.map((b) => b.group.length))
+  return bars.map((b) => `${b.status.padEnd(4)}  ${b.bar.padEnd(width)}  ${b.group.padEnd(groupWidth)}  ${b.measured}`).join('\n') + '\n'
+}
+
+/**
+ * The bars as a Markdown table, one row per bar and one column per group:
+ * `PASS 2.10×`, `MISS 0.45×`, `N/A`, or `·` where the bar is not checked
+ * in that group (an expensive scenario run at the smallest size only).
+ */
+export function formatBarMatrix(bars: readonly BarResult[], groups: readonly string[]): string {
+  const names = [...new Set(bars.map((b) => b.bar))]
+  const cellOf = (name: string, group: string) => {
+    const b = bars.find((x) => x.bar === name && x.group === group)
+    if (!b) return '·'
+    return b.status === 'N/A' ? 'N/A' : `${b.status} ${b.value}`
+  }
+  const header = `| bar | ${groups.join(' | ')} |`
+  const rule = `|---|${groups.map(() => '---').join('|')}|`
+  return [header, rule, ...names.map((n) => `| ${n} | ${groups.map((g) => cellOf(n, g)).join(' | ')} |`)].join('\n') + '\n'
 }

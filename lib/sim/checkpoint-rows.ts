@@ -21,10 +21,23 @@ export interface Depot {
   users: readonly UserInfo[]
 }
 
-function depotPath(i: number): string {
+/** Which kind of checkpoint: `default` (long paths, many tables) or `short` (short db.rev, db.have and db.integed records). */
+export type CheckpointProfile = 'default' | 'short'
+
+function longDepotPath(i: number): string {
   const h = hash32(i + 0x9e37)
   const [ext] = pickBy(EXTENSIONS, h >>> 8)
   return `//depot/${pickBy(PROJECTS, i)}/${pickBy(BRANCHES, h)}/${pickBy(DIRS, h >>> 4)}/${pickBy(BASES, h >>> 12)}${i}.${ext}`
+}
+
+/** The short profile's base names: the short ones (non-ASCII included). */
+const SHORT_BASES = BASES.filter((b) => b.length <= 6)
+
+/** The short profile's paths: no directory level, short names, so records stay near 100 bytes. */
+function shortDepotPath(i: number): string {
+  const h = hash32(i + 0x9e37)
+  const [ext] = pickBy(EXTENSIONS, h >>> 8)
+  return `//depot/${pickBy(PROJECTS, i)}/${pickBy(BRANCHES, h)}/${pickBy(SHORT_BASES, h >>> 12)}${i.toString(36)}.${ext}`
 }
 
 function fileType(i: number): number {
@@ -42,8 +55,14 @@ function changeOf(i: number, rev: number, d: Depot): number {
   return Math.min(d.changes, 1 + base + (rev - 1) * (1 + (hash32(i) % 97)))
 }
 
-export function rowSources(rng: Random, d: Depot): Record<string, RowSource> {
+/**
+ * The row sources of every budgeted table. The `short` profile writes
+ * db.rev, db.have and db.integed with shorter paths (about 100 bytes a
+ * record) and db.rev's digest-and-size tail; the other tables are the same.
+ */
+export function rowSources(rng: Random, d: Depot, profile: CheckpointProfile = 'default'): Record<string, RowSource> {
   const t = d.time
+  const depotPath = profile === 'short' ? shortDepotPath : longDepotPath
   const perFile = (emit: (i: number, rev: number) => string): RowSource => {
     let i = 0
     let rev = headRev(0)
@@ -94,7 +113,9 @@ export function rowSources(rng: Random, d: Depot): Record<string, RowSource> {
       const c = d.clients[haveIdx % d.clients.length] as ClientInfo
       const i = Math.floor(haveIdx++ / 3)
       const path = depotPath(i)
-      const local = `//${c.name}/${path.slice(8)}`
+      // The short profile's workspaces have short names (`alice-3`), as many sites name them.
+      const client = profile === 'short' ? `${c.owner}-${haveIdx % 7}` : c.name
+      const local = `//${client}/${path.slice(8)}`
       return `@pv@ 3 @db.have@ ${q(local)} ${q(path)} ${headRev(i)} ${fileType(i)} ${t - rng.int(0, 9e6)} \n`
     },
     'db.storage': perFile((i, rev) => {

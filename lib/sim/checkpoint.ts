@@ -5,12 +5,14 @@
  */
 
 import { BatchWriter } from './batch-writer.js'
-import { changeRow, descRow, rowSources, type Depot } from './checkpoint-rows.js'
+import { changeRow, descRow, rowSources, type CheckpointProfile, type Depot } from './checkpoint-rows.js'
 import { exRecord, nxRecord, quoteField } from './encoding.js'
 import { Random } from './random.js'
 import { makeClients, makeDescription, makeUsers, type UserInfo } from './vocabulary.js'
 
 const q = quoteField
+
+export type { CheckpointProfile } from './checkpoint-rows.js'
 
 export interface CheckpointOptions {
   /**
@@ -18,6 +20,13 @@ export interface CheckpointOptions {
    * this many bytes (default 1 MiB). 0 yields one record per Buffer.
    */
   batchBytes?: number
+  /**
+   * `default`: long paths and every big table of a mid-size server (lines
+   * of about 150 bytes on average). `short`: records of about 100 bytes,
+   * nearly all db.have, db.rev and db.integed, still with db.change and
+   * multi-line db.desc rows and an `@ex@` per table.
+   */
+  profile?: CheckpointProfile
 }
 
 export interface CheckpointSummary {
@@ -57,18 +66,29 @@ const LOCK_ORDER: readonly (readonly [string, number])[] = (
  * dominate. db.change and db.desc together get CHANGE_SHARE; db.fix takes
  * the remainder (nominally 3%) so that the total lands on target.
  */
-const SHARES: Readonly<Record<string, number | undefined>> = {
-  'db.user': 0.004,
-  'db.domain': 0.01,
-  'db.view': 0.015,
-  'db.integed': 0.14,
-  'db.have': 0.26,
-  'db.storage': 0.05,
-  'db.rev': 0.22,
-  'db.revcx': 0.06,
-  'db.revhx': 0.07,
+const SHARES: Readonly<Record<CheckpointProfile, Readonly<Record<string, number | undefined>>>> = {
+  default: {
+    'db.user': 0.004,
+    'db.domain': 0.01,
+    'db.view': 0.015,
+    'db.integed': 0.14,
+    'db.have': 0.26,
+    'db.storage': 0.05,
+    'db.rev': 0.22,
+    'db.revcx': 0.06,
+    'db.revhx': 0.07,
+  },
+  // A server with many workspaces and branches: db.have, db.rev and db.integed are nearly everything.
+  short: {
+    'db.user': 0.002,
+    'db.domain': 0.004,
+    'db.view': 0.004,
+    'db.integed': 0.33,
+    'db.have': 0.45,
+    'db.rev': 0.14,
+  },
 }
-const CHANGE_SHARE = 0.14
+const CHANGE_SHARE: Readonly<Record<CheckpointProfile, number>> = { default: 0.14, short: 0.035 }
 
 /**
  * A checkpoint of about `targetBytes` (never less than its fixed skeleton of
@@ -76,7 +96,15 @@ const CHANGE_SHARE = 0.14
  * `batchBytes` each (0: one record per Buffer); returns what was written.
  * Depends only on its arguments.
  */
-export function* checkpointRecords(seed: number, root: string, targetBytes: number, batchBytes: number): Generator<Buffer, CheckpointSummary, undefined> {
+export function* checkpointRecords(
+  seed: number,
+  root: string,
+  targetBytes: number,
+  batchBytes: number,
+  profile: CheckpointProfile = 'default',
+): Generator<Buffer, CheckpointSummary, undefined> {
+  if (SHARES[profile] === undefined) throw new RangeError(`unknown checkpoint profile ${JSON.stringify(profile)}: default or short`)
+  const shares = SHARES[profile]
   const base = new Random(seed).fork('checkpoint')
   const time = 1_611_008_050 + base.int(0, 86_400 * 365)
   const pid = base.int(2_000, 60_000)
@@ -91,9 +119,9 @@ export function* checkpointRecords(seed: number, root: string, targetBytes: numb
   const tail = nxRecord(1, time, [], []) + ex
   const data = Math.max(0, targetBytes - Buffer.byteLength(header) - skeletonBytes(null, summary, ex, tail))
 
-  // As many changes as fill CHANGE_SHARE with their db.change + db.desc rows
+  // As many changes as fill the profile's CHANGE_SHARE with their db.change + db.desc rows
   // (one cheap dry run over the descriptions; the real rows differ by a few bytes).
-  const changeBudget = data * CHANGE_SHARE
+  const changeBudget = data * CHANGE_SHARE[profile]
   const dry = descriptions()
   let changeBytes = 0
   for (d.changes = 0; changeBytes < changeBudget; d.changes++) {
@@ -101,7 +129,7 @@ export function* checkpointRecords(seed: number, root: string, targetBytes: numb
     changeBytes += Buffer.byteLength(changeRow(d.changes + 1, desc, d)) + Buffer.byteLength(descRow(d.changes + 1, desc))
   }
   d.changes = Math.max(1, d.changes)
-  const sources = rowSources(base.fork('rows'), d)
+  const sources = rowSources(base.fork('rows'), d, profile)
   const fixed: Record<string, string[]> = {
     'db.config': [`@pv@ 1 @db.config@ @any@ @unicode@ @1@ \n`, `@pv@ 1 @db.config@ @any@ @security@ @3@ \n`],
     'db.counters': [
@@ -120,7 +148,7 @@ export function* checkpointRecords(seed: number, root: string, targetBytes: numb
     let budget = 0
     if (name === 'db.fix')
       budget = targetBytes - w.bytes - skeletonBytes(name, summary, ex, tail) // the remainder
-    else if (SHARES[name] !== undefined) budget = data * SHARES[name]
+    else if (shares[name] !== undefined) budget = data * shares[name]
     const fixedRows = fixed[name] ?? []
     const isChange = name === 'db.change' || name === 'db.desc'
     w.write(summary(name, version, fixedRows.length > 0 || budget > 0 || isChange ? 1 : 0))

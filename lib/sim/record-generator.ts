@@ -60,7 +60,7 @@ export type {
   TransactionKind,
   UserTransaction,
 } from './transactions.js'
-export type { CheckpointOptions, CheckpointSummary } from './checkpoint.js'
+export type { CheckpointOptions, CheckpointProfile, CheckpointSummary } from './checkpoint.js'
 
 export interface RecordGeneratorOptions {
   /** First changelist number to submit (default: derived from the seed). */
@@ -254,7 +254,7 @@ export class RecordGenerator {
    * Depends only on the seed and the arguments, not on earlier calls.
    */
   *checkpointRecords(targetBytes: number, options: CheckpointOptions = {}): Generator<Buffer, CheckpointSummary, undefined> {
-    return yield* checkpointRecords(this.seed, this.root, targetBytes, options.batchBytes ?? 1024 * 1024)
+    return yield* checkpointRecords(this.seed, this.root, targetBytes, options.batchBytes ?? 1024 * 1024, options.profile)
   }
 
   #randomTransaction(short = false): Transaction {

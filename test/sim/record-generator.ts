@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { JournalFramer } from '../../lib/journal/framer.js'
+import { parseRecord as parseLibRecord } from '../../lib/journal/parse-record.js'
 import { Random } from '../../lib/sim/random.js'
 import { RecordGenerator, TABLE_VERSIONS, quoteField, type Batch, type SubmitTransaction } from '../../lib/sim/record-generator.js'
 
@@ -390,6 +392,68 @@ t.test('checkpoint: structure, size and determinism', (t) => {
     small.chunks.every((c) => splitRecords(c).rest.length === 0),
     'small batches hold whole records too',
   )
+  t.end()
+})
+
+t.test('checkpoint, short profile: ~105-byte lines, ~7 fields, db.have/db.integed/db.rev, every record frames and parses', (t) => {
+  const target = 3_000_000
+  const make = (seed: number, profile?: 'short' | 'default') =>
+    Buffer.concat([...new RecordGenerator(seed).checkpointRecords(target, profile ? { profile } : {})])
+  const bytes = make(5, 'short')
+  t.ok(Math.abs(bytes.length - target) / target < 0.01, `size ${bytes.length} within 1% of ${target}`)
+  const lines = bytes.reduce((n, c) => (c === 0x0a ? n + 1 : n), 0)
+  const perLine = bytes.length / lines
+  t.ok(perLine >= 98 && perLine <= 112, `about 105 bytes a line (${perLine.toFixed(1)})`)
+
+  // The local strict check and the library's framer agree on every record.
+  const { records, rest } = splitRecords(bytes)
+  t.equal(rest.length, 0, 'ends on a record boundary')
+  let framed = 0
+  new JournalFramer().push(bytes, (source, start, end) => {
+    if (!source.subarray(start, end).equals(records[framed] as Buffer)) throw new Error(`framer and the local check disagree at record ${framed}`)
+    framed++
+  })
+  t.equal(framed, records.length, 'the library frames the same records')
+  t.ok(bytes.length / records.length <= 120, `about 100-120 bytes a record (${(bytes.length / records.length).toFixed(1)})`)
+
+  const tables = new Map<string, number>()
+  let data = 0
+  let fields = 0
+  let quoted = 0
+  let ex = 0
+  let multiLine = 0
+  let disagree = 0
+  for (const r of records) {
+    const op = checkRecord(r)
+    const p = parseRecord(r)
+    if (parseLibRecord(r.toString('utf8')).values.length !== p.values.length) disagree++
+    if (op === 'ex') ex++
+    if (op !== 'pv') continue
+    data++
+    const table = p.values[2]?.toString() ?? ''
+    tables.set(table, (tables.get(table) ?? 0) + 1)
+    fields += p.values.length - 3
+    quoted += p.quoted.filter(Boolean).length
+    if (r.indexOf(0x0a) < r.length - 1) multiLine++
+  }
+  t.equal(disagree, 0, 'the library parses the same number of values from every record')
+  const share = (name: string) => (tables.get(name) ?? 0) / data
+  const big3 = share('db.have') + share('db.integed') + share('db.rev')
+  t.ok(big3 >= 0.85, `db.have, db.integed and db.rev are most records (${(big3 * 100).toFixed(1)} %)`)
+  t.ok(share('db.have') > share('db.integed') && share('db.integed') > share('db.rev'), 'db.have heaviest, then db.integed, then db.rev')
+  t.ok((tables.get('db.change') ?? 0) > 100 && tables.get('db.change') === tables.get('db.desc'), 'changes with their descriptions')
+  t.ok(multiLine > 50, `multi-line values (${multiLine})`)
+  t.ok(ex >= 10, 'an @ex@ per table')
+  const perRecord = fields / data
+  t.ok(perRecord >= 6 && perRecord <= 8, `about 7 fields a data record after op, version and table (${perRecord.toFixed(2)})`)
+  t.ok(quoted / data >= 4, `at least 4 quoted values a data record, op and table included (${(quoted / data).toFixed(2)})`)
+
+  t.ok(make(5, 'short').equals(bytes), 'deterministic by seed')
+  t.notOk(make(6, 'short').equals(bytes), 'another seed, other bytes')
+  const byDefault = make(5)
+  t.ok(make(5, 'default').equals(byDefault), "'default' is the profile when none is named")
+  t.ok(byDefault.length / byDefault.reduce((n, c) => (c === 0x0a ? n + 1 : n), 0) > perLine, 'the default profile has longer lines')
+  t.throws(() => [...new RecordGenerator(1).checkpointRecords(1000, { profile: 'tiny' as 'short' })], /unknown checkpoint profile "tiny"/)
   t.end()
 })
 

@@ -198,12 +198,12 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     about: 'logdaemon-cat --format json FILE.gz > /dev/null, the default inflater',
   }),
   s({
-    name: 'cat-raw-gz-node',
+    name: 'cat-raw-gz-zlib-sync',
     kind: 'ours',
     input: 'gz',
     measures: 'throughput',
     counts: 'records',
-    about: 'cat-raw-gz with LOGDAEMON_INFLATER=node: the node:zlib fallback, end to end',
+    about: 'cat-raw-gz with LOGDAEMON_INFLATER=zlib-sync: the optional native inflater, end to end',
   }),
   s({
     name: 'gunzip-zlib-sync',

@@ -16,7 +16,7 @@ import { TableFilter } from '../listeners/builtin/sql/table-filter.js'
 import { createProgress, type ProgressReporter } from './progress.js'
 
 /** Rows handed to the database per bulk call: large enough that the per-call cost vanishes, small enough to bound memory. */
-const BULK_ROWS = 5000
+const BULK_ROWS = 500
 
 export interface SqlLoadOptions {
   url: string
@@ -107,7 +107,13 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     // Batches: one array of entries per read chunk, so the loop pays no promise per record.
     const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true })
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
-    const unmapped: UnmappedRecord[] = []
+    // Held until BULK_ROWS, then written into the transaction like the rows: never the whole file's worth.
+    let unmapped: UnmappedRecord[] = []
+    let unmappedCount = 0
+    const flushUnmapped = async () => {
+      if (unmapped.length) await replica.insertUnmapped(unmapped, `checkpoint.${n}`)
+      unmapped = []
+    }
     let batch: SqlValue[][] = []
     let batchLayout: SqlLayout | null = null
     let batchColumns: ColumnSpec[] = []
@@ -122,6 +128,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         if (!m) continue
         if (m.kind === 'unmapped' || m.kind === 'del') {
           unmapped.push(m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op))
+          unmappedCount++
+          if (unmapped.length >= BULK_ROWS) await flushUnmapped()
           continue
         }
         if (m.layout !== batchLayout) {
@@ -143,8 +151,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     await adapter.bulkEnd()
     let replaced = 0
     for (const l of loaded.values()) replaced += await replica.addKey(l)
+    await flushUnmapped()
     await replica.createViews()
-    await replica.insertUnmapped(unmapped, `checkpoint.${n}`)
     const at = { journal: n, offset: 0 }
     await replica.setPosition(at)
     await replica.commit()
@@ -153,7 +161,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       position: at,
       rows: rows - replaced,
       replaced,
-      unmapped: unmapped.length,
+      unmapped: unmappedCount,
       tables: loaded.size,
       bytes: size,
       seconds: (Date.now() - started) / 1000,

@@ -16,7 +16,7 @@ import type { SqlLayout } from './sql-layout.js'
 const ROWS_PER_STATEMENT = 5000
 
 /** Bytes of COPY text gathered before one write to the COPY stream. */
-const COPY_CHUNK_BYTES = 256 * 1024
+const COPY_CHUNK_BYTES = 64 * 1024
 
 const PG_TYPES: Record<ColumnType, string> = { integer: 'bigint', text: 'text', bytes: 'bytea' }
 

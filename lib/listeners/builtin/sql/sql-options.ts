@@ -22,7 +22,7 @@ export const optionsSchema = z
       .number()
       .int()
       .min(1)
-      .default(10_000)
+      .default(2_000)
       .describe('Row changes held in memory before they are written into the open database transaction (it commits at the next consistency point).'),
   })
   .describe('sql: the journal applied to SQLite or PostgreSQL tables, exactly once across crashes.')

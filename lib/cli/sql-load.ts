@@ -11,6 +11,7 @@ import { Replica } from '../listeners/builtin/sql/replica.js'
 import { RowMapper, type UnmappedRecord } from '../listeners/builtin/sql/row-mapper.js'
 import type { ColumnSpec, SqlValue } from '../listeners/builtin/sql/sql-adapter.js'
 import type { SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
+import { UNMAPPED_TABLE } from '../listeners/builtin/sql/replica-ddl.js'
 import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
 import { TableFilter } from '../listeners/builtin/sql/table-filter.js'
 import { createProgress, type ProgressReporter } from './progress.js'
@@ -107,11 +108,12 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     // Batches: one array of entries per read chunk, so the loop pays no promise per record.
     const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true })
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
-    // Held until BULK_ROWS, then written into the transaction like the rows: never the whole file's worth.
-    let unmapped: UnmappedRecord[] = []
+    // Unmapped records go by the same bulk path as rows (COPY in PostgreSQL: the load's logdaemon_unmapped starts empty), BULK_ROWS at a time.
+    let unmapped: SqlValue[][] = []
     let unmappedCount = 0
+    const source = `checkpoint.${n}`
     const flushUnmapped = async () => {
-      if (unmapped.length) await replica.insertUnmapped(unmapped, `checkpoint.${n}`)
+      if (unmapped.length) await adapter.bulkInsert(UNMAPPED_TABLE, UNMAPPED_COLUMNS, unmapped)
       unmapped = []
     }
     let batch: SqlValue[][] = []
@@ -127,7 +129,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         const m = mapper.map(entry, n)
         if (!m) continue
         if (m.kind === 'unmapped' || m.kind === 'del') {
-          unmapped.push(m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op))
+          unmapped.push(unmappedRow(source, m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op)))
           unmappedCount++
           if (unmapped.length >= BULK_ROWS) await flushUnmapped()
           continue
@@ -148,10 +150,10 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       }
     }
     await flush()
+    await flushUnmapped()
     await adapter.bulkEnd()
     let replaced = 0
     for (const l of loaded.values()) replaced += await replica.addKey(l)
-    await flushUnmapped()
     await replica.createViews()
     const at = { journal: n, offset: 0 }
     await replica.setPosition(at)
@@ -177,6 +179,23 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     progress?.stop()
     await adapter.close()
   }
+}
+
+/** The columns of logdaemon_unmapped, in the order of {@link unmappedRow}. */
+const UNMAPPED_COLUMNS: readonly ColumnSpec[] = [
+  { name: 'source', type: 'text' },
+  { name: 'journal', type: 'integer' },
+  { name: 'offset', type: 'integer' },
+  { name: 'op', type: 'text' },
+  { name: 'table_name', type: 'text' },
+  { name: 'version', type: 'integer' },
+  { name: 'fields', type: 'text' },
+  { name: 'raw', type: 'bytes' },
+  { name: 'reason', type: 'text' },
+]
+
+function unmappedRow(source: string, r: UnmappedRecord): SqlValue[] {
+  return [source, String(r.journal), String(r.offset), r.op, r.table, r.version === null ? null : String(r.version), r.fields, r.raw, r.reason]
 }
 
 function asUnmapped(m: { layout: SqlLayout; values: readonly (string | null)[] }, journal: number, offset: number, raw: Buffer, op: string): UnmappedRecord {

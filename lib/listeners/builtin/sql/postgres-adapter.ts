@@ -18,6 +18,9 @@ const ROWS_PER_STATEMENT = 5000
 /** Bytes of COPY text gathered before one write to the COPY stream. */
 const COPY_CHUNK_BYTES = 64 * 1024
 
+const TAB = 0x09
+const NEWLINE = 0x0a
+
 const PG_TYPES: Record<ColumnType, string> = { integer: 'bigint', text: 'text', bytes: 'bytea' }
 
 /**
@@ -37,7 +40,7 @@ export class PostgresAdapter implements SqlAdapter {
   #client: Client | null = null
   /** The error the connection reported between calls (it is then unusable). */
   #broken: Error | null = null
-  #copy: { table: string; stream: Writable; pending: string[]; bytes: number } | null = null
+  #copy: { table: string; stream: Writable; buf: Buffer; used: number } | null = null
 
   constructor(connectionString: string, masked: string) {
     this.#connectionString = connectionString
@@ -216,28 +219,41 @@ export class PostgresAdapter implements SqlAdapter {
       const stream = this.#conn.query(copyFrom(`COPY ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`))
       // An error before the end is seen at the next write or at bulkEnd.
       stream.on('error', () => {})
-      this.#copy = { table, stream, pending: [], bytes: 0 }
+      this.#copy = { table, stream, buf: Buffer.allocUnsafe(COPY_CHUNK_BYTES), used: 0 }
     }
     const copy = this.#copy
+    // COPY text goes straight into a chunk buffer (no string per line): a row may span two CopyData messages, which COPY allows.
     for (const row of rows) {
-      let line = ''
       for (let i = 0; i < row.length; i++) {
-        if (i > 0) line += '\t'
-        line += copyText(row[i] ?? null)
+        const text = copyText(row[i] ?? null)
+        // UTF-8 takes at most 3 bytes per UTF-16 unit; +1 for the tab or newline after the value.
+        if (copy.used + text.length * 3 + 1 > copy.buf.length) {
+          await this.#copyWrite()
+          if (text.length * 3 + 1 > copy.buf.length) {
+            // A value larger than a chunk goes as its own write.
+            await this.#copyWrite(Buffer.from(text))
+            copy.buf[copy.used++] = i === row.length - 1 ? NEWLINE : TAB
+            continue
+          }
+        }
+        copy.used += copy.buf.write(text, copy.used)
+        copy.buf[copy.used++] = i === row.length - 1 ? NEWLINE : TAB
       }
-      line += '\n'
-      copy.pending.push(line)
-      copy.bytes += line.length
-      if (copy.bytes >= COPY_CHUNK_BYTES) await this.#copyWrite()
     }
   }
 
-  async #copyWrite(): Promise<void> {
+  /** Writes the gathered chunk (or `data`, after it) to the COPY stream, waiting while the stream is full. */
+  async #copyWrite(data?: Buffer): Promise<void> {
     const copy = this.#copy
-    if (!copy || copy.pending.length === 0) return
-    const chunk = copy.pending.join('')
-    copy.pending = []
-    copy.bytes = 0
+    if (!copy) return
+    let chunk = data
+    if (!chunk) {
+      if (copy.used === 0) return
+      chunk = copy.buf.subarray(0, copy.used)
+      // The stream keeps the written buffer until the socket took it: the next chunk gets its own.
+      copy.buf = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
+      copy.used = 0
+    }
     if (!copy.stream.write(chunk)) await Promise.race([once(copy.stream, 'drain'), finished(copy.stream)])
     if (copy.stream.errored) throw copy.stream.errored
   }

@@ -285,8 +285,8 @@ async function viaShortPath<T>(path: string, use: (p: string) => Promise<T>): Pr
   }
 }
 
-/** Who is asking: this process. */
-function currentHolder(command: string | undefined, socket: string | null): LockHolder {
+/** Who is asking: this process (also the holder a JetStream durable lock records). */
+export function currentHolder(command: string | undefined, socket: string | null): LockHolder {
   return {
     pid: process.pid,
     host: hostname(),
@@ -340,7 +340,8 @@ function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boo
   return 'a device'
 }
 
-function parseHolder(text: string): LockHolder | null {
+/** A holder from a lock's JSON text, or null when it is not a logdaemon lock. */
+export function parseHolder(text: string): LockHolder | null {
   let data: unknown
   try {
     data = JSON.parse(text)

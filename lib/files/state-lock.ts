@@ -332,12 +332,11 @@ async function readLock(path: string): Promise<{ ino: number; kind: LockKind; ho
   }
 }
 
-function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isSymbolicLink(): boolean }): LockKind {
+function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean }): LockKind {
   if (st.isDirectory()) return 'a directory'
   if (st.isFIFO()) return 'a FIFO'
   if (st.isSocket()) return 'a socket'
-  if (st.isSymbolicLink()) return 'a symlink'
-  return 'a device'
+  return 'a device' // a symlink never gets here: opening it fails with ELOOP first
 }
 
 /** A holder from a lock's JSON text, or null when it is not a logdaemon lock. */

@@ -238,3 +238,13 @@ t.test('a FIFO or a directory at the lock path fails at once with ERR_LOCKED nam
   await t.rejects(StateLock.acquire(fifoState), { code: 'ERR_LOCKED', message: /fifo\.json\.lock, but it is a FIFO/ })
   t.same(readdirSync(dir).sort(), ['fifo.json.lock', 'state.json.lock'], 'left alone, no socket or temporary file left')
 })
+
+t.test('a socket at the lock path (it cannot even be opened) is refused, naming it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const state = join(dir, 's.json')
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(lockPathOf(state), resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED', message: /s\.json\.lock, but it is a socket, not a lock file/ })
+})

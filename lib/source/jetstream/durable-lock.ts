@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
-import { ErrorCodes, LogdaemonError, toError } from '../../errors.js'
+import { ErrorCodes, LogdaemonError } from '../../errors.js'
 import { currentHolder, liveness, parseHolder, type LockHolder } from '../../files/state-lock.js'
 
 /** The stream that holds one lock message per durable consumer in use. */
@@ -121,28 +121,22 @@ export class DurableLock {
     } catch (err) {
       if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
     }
-    await this.#jsm.streams
-      .add({
-        name: LOCK_STREAM,
-        subjects: [LOCK_SUBJECTS],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        max_msgs_per_subject: 1,
-        max_age: nanos(LOCK_TTL_MS),
-        num_replicas: this.#spec.replicas,
-      })
-      .catch((err: unknown) => {
-        // Another reader created it first: fine. Anything else (no permission) goes up.
-        if (!/already in use|already exists/i.test(toError(err).message)) throw err
-      })
+    // Two readers creating it at once both succeed: the server takes an identical configuration again.
+    await this.#jsm.streams.add({
+      name: LOCK_STREAM,
+      subjects: [LOCK_SUBJECTS],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_msgs_per_subject: 1,
+      max_age: nanos(LOCK_TTL_MS),
+      num_replicas: this.#spec.replicas,
+    })
     return LOCK_TTL_MS
   }
 
+  /** The lock message there now, or null (the client answers null for "no message found"). */
   async #current(): Promise<StoredMsg | null> {
-    return this.#jsm.streams.getMessage(LOCK_STREAM, { last_by_subj: this.#subject }).catch((err: unknown) => {
-      if ((err as { name?: unknown }).name === 'MessageNotFoundError' || /no message found/i.test(toError(err).message)) return null
-      throw err
-    })
+    return this.#jsm.streams.getMessage(LOCK_STREAM, { last_by_subj: this.#subject })
   }
 
   /** Publishes this holder over `expected` (0: no lock there); false when someone else wrote first. */
@@ -199,21 +193,22 @@ export class DurableLock {
     if (this.#released) return
     try {
       if (await this.#write(this.#seq)) return
-      // Not ours any more: expired while the server could not be reached. Taken again if nobody else has it.
+      // Not ours any more: expired while the server could not be reached (taken again if nobody has it), or taken.
       const cur = await this.#current()
-      if (!cur && (await this.#write(0))) return
-      const h = cur ? parseHolder(new TextDecoder().decode(cur.data)) : null
-      if (h?.nonce === this.#holder.nonce) return
+      if (cur === null) {
+        await this.#write(0)
+        return
+      }
+      const h = parseHolder(new TextDecoder().decode(cur.data))
+      if (h?.nonce === this.#holder.nonce) {
+        this.#seq = cur.seq // our last renewal was stored, its acknowledgement lost
+        return
+      }
       if (this.#released) return
       this.#released = true
       if (this.#timer) clearInterval(this.#timer)
-      this.#spec.onLost(
-        h
-          ? lockedError(this.#spec, h, ' (it took the lock after this reader failed to renew it in time)')
-          : Object.assign(new LogdaemonError(ErrorCodes.LOCKED, `durable consumer ${this.#spec.durable} of stream ${this.#spec.stream}: the lock was lost`), {
-              retryable: false,
-            }),
-      )
+      const thief = h ?? { ...this.#holder, pid: 0, command: 'something that is not logdaemon', host: 'an unknown host', since: 'unknown' }
+      this.#spec.onLost(lockedError(this.#spec, thief, ' (it took the lock after this reader failed to renew it in time)'))
     } catch {
       // The server cannot be reached now: renewed at the next tick, if the lease has not expired meanwhile.
     }

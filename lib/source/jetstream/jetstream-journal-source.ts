@@ -137,27 +137,17 @@ export class JetStreamJournalSource extends Readable {
     const o = this.#options
     await this.#connect()
     const jsm = this.#jsm as JetStreamManager
-    const info = await pRetry(
-      async () => {
-        try {
-          return await jsm.streams.info(o.stream)
-        } catch (err) {
-          if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
-          const e = mismatch(
-            `stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`,
-          )
-          throw Object.assign(e, { retryable: o.waitForStream === true })
-        }
-      },
-      {
-        ...retrySettings(o.retry),
-        signal: this.#abort.signal,
-        shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
-        onFailedAttempt: ({ error, retriesLeft }) => {
-          if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
-        },
-      },
-    )
+    const info = await pRetry(async () => {
+      try {
+        return await jsm.streams.info(o.stream)
+      } catch (err) {
+        if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
+        const e = mismatch(
+          `stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`,
+        )
+        throw Object.assign(e, { retryable: o.waitForStream === true })
+      }
+    }, this.#openRetry())
     if (o.durable !== undefined && o.exclusive !== false) await this.#lockDurable(o.durable, info.config.num_replicas)
     const name = await this.#ensureConsumer()
     const ci = await jsm.consumers.info(o.stream, name)
@@ -210,16 +200,21 @@ export class JetStreamJournalSource extends Readable {
           signal: this.#abort.signal,
           onLost: (err) => this.destroy(err),
         }),
-      {
-        ...retrySettings(o.retry),
-        signal: this.#abort.signal,
-        shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
-        onFailedAttempt: ({ error, retriesLeft }) => {
-          if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
-        },
-      },
+      this.#openRetry(),
     )
     if (this.destroyed) await this.#lock.release()
+  }
+
+  /** How `open()` retries what may pass (no stream yet, no server): with `retry`'s backoff, each failure a `retry` event. */
+  #openRetry(): Parameters<typeof pRetry>[1] {
+    return {
+      ...retrySettings(this.#options.retry),
+      signal: this.#abort.signal,
+      shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+      onFailedAttempt: ({ error, retriesLeft }) => {
+        if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
+      },
+    }
   }
 
   /** The durable consumer (created when missing, checked when found), or a new ephemeral one. Returns its name. */

@@ -189,6 +189,16 @@ t.test('one reader per durable consumer: a second live reader is refused, a dead
       ...extra,
     })
 
+  // Two readers starting at the same instant: exactly one gets the durable.
+  const racers = [sourceFor(server, { durable: 'race' }), sourceFor(server, { durable: 'race' })]
+  const results = await Promise.allSettled(racers.map((s) => s.open()))
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one of two simultaneous readers wins')
+  t.match(
+    results.find((r) => r.status === 'rejected'),
+    { reason: { code: 'ERR_LOCKED' } },
+  )
+  for (const s of racers) s.destroy()
+
   const first = sourceFor(server, { durable: 'shared' })
   await first.open()
   const second = sourceFor(server, { durable: 'shared' })
@@ -228,6 +238,18 @@ t.test('one reader per durable consumer: a second live reader is refused, a dead
   taken.resume()
   await js.publish(lockOf('remote'), holder({ host: 'thief' }))
   t.match(await lost, { code: 'ERR_LOCKED', message: /on thief.*took the lock/ })
+  const again = sourceFor(server, { durable: 'overwritten' })
+  await again.open()
+  const lostAgain = new Promise<Error>((resolve) => again.once('error', resolve))
+  again.resume()
+  await js.publish(lockOf('overwritten'), 'garbage')
+  t.match(await lostAgain, { code: 'ERR_LOCKED', message: /not logdaemon on an unknown host/ }, 'overwritten by something else: stops too')
+
+  await js.publish(lockOf('foreign'), 'not a logdaemon lock')
+  const foreign = sourceFor(server, { durable: 'foreign' })
+  await foreign.open()
+  t.pass('a message that is not a logdaemon lock is taken over')
+  foreign.destroy()
 
   const free = sourceFor(server, { durable: 'free', exclusive: false })
   await free.open()

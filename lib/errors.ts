@@ -89,6 +89,8 @@ export const ErrorCodes = {
   STOP_TIMEOUT: 'ERR_STOP_TIMEOUT',
   /** The status server's address is in use by another process. */
   ADDRESS_IN_USE: 'ERR_ADDRESS_IN_USE',
+  /** A worker thread crashed, exited or could not start: the run it served fails. */
+  WORKER_FAILED: 'ERR_WORKER_FAILED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -2,7 +2,8 @@
  * Ours, the daemon's pipeline: RotatingJournalSource (from journal 1, with
  * a state file, as the daemon runs it) into a ListenerChain with one
  * listener whose `listen` is an async no-op, committing consistency points
- * back to the source as the daemon does. The input is a server root whose
+ * back to the source as the daemon does, with batches (a read chunk's
+ * entries per stream write) as the daemon passes them. The input is a server root whose
  * `journal.1` is the benchmark file (a hard link) and whose live `journal`
  * is empty; the clock stops when the listener has seen every byte of
  * journal.1, the source then waiting at the live journal's end.
@@ -44,8 +45,9 @@ runScenario('daemon-noop-listener', async ({ input: root }) => {
       async sync() {},
       close() {},
     }
-    const source = new RotatingJournalSource({ root, from: 1, state: join(work, 'state') })
-    const chain = new ListenerChain({ listeners: [listener], commit: (position) => source.commit(position) })
+    // Batches from the source to the chain, as the daemon wires them (lib/daemon/daemon-source.ts).
+    const source = new RotatingJournalSource({ root, from: 1, state: join(work, 'state'), batch: true })
+    const chain = new ListenerChain({ listeners: [listener], commit: (position) => source.commit(position), batch: true })
     const failed = new Promise<never>((_resolve, reject) => {
       source.once('error', reject)
       chain.once('error', reject)

@@ -32,10 +32,12 @@ export interface CatCounts {
  * Output is gathered per input chunk and written in one piece: a write per
  * record would cost more than framing it. One chunk of output is the bound
  * (an input chunk, 64 KiB by default, or its JSON, a few times larger).
+ * `written` is called once the stream is done with `data` (not on an error).
  */
-async function write(out: Writable, data: string | Buffer): Promise<void> {
+export async function write(out: Writable, data: string | Buffer, written?: () => void): Promise<void> {
   if (out.destroyed || out.writableEnded) throw Object.assign(new Error('output closed'), { code: 'EPIPE' })
-  if (!out.write(data)) {
+  const more = written ? out.write(data, (err) => err || written()) : out.write(data)
+  if (!more) {
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
         out.off('drain', ok).off('close', closed).off('error', done)
@@ -64,11 +66,13 @@ export function openInput(file: string, stdin: Readable, onBytes?: (n: number) =
 
 /**
  * Writes one input's records to `out` in the chosen format. Throws the
- * framing error after writing every good record before it.
+ * framing error after writing every good record before it. `at`: the input
+ * starts at this record boundary of the file (offset and line), not at 0.
  */
-export async function catInput(input: Readable, file: string, out: Writable, options: CatOptions): Promise<CatCounts> {
+export async function catInput(input: Readable, file: string, out: Writable, options: CatOptions, at?: { offset: number; line: number }): Promise<CatCounts> {
   const name = file === '-' ? null : file
   const framer = new JournalFramer({
+    ...(at ? { offset: at.offset, line: at.line } : {}),
     journal: name ? journalNumberOf(name) : null,
     file: file === '-' ? '-' : file,
     skipMalformed: options.skipMalformed,

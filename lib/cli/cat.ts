@@ -3,16 +3,17 @@ import { inflaterName } from '../files/gunzip.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import { VERSION } from '../version.js'
 import { catInput, openInput, totalSize, type CatFormat } from './cat-input.js'
-import { catJetStream } from './cat-jetstream.js'
 import { JournalSummary, summarizeInput } from './summary.js'
 import { parseWhere } from './where.js'
 import type { WhereClause } from '../journal/entry-filter.js'
-import { exitCodeOf, isBrokenPipe, messageOf, usageError, type CliIO } from './command.js'
+import type { CliIO } from './command.js'
+import { exitCodeOf, isBrokenPipe, messageOf, usageError } from './cli-errors.js'
 import { fdWasClosed } from './closed-stdout.js'
 import { isErrnoException } from '../errors.js'
-import { followJournal } from './follow.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
 import { createProgress, type ProgressReporter } from './progress.js'
+import { catFileParallel } from './cat-file-parallel.js'
+import { defaultThreads, MAX_THREADS } from '../parallel/worker-pool.js'
 
 const NAME = 'logdaemon-cat'
 
@@ -45,6 +46,12 @@ export const OPTIONS: OptionTable = {
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
+  threads: {
+    type: 'string',
+    short: 'j',
+    arg: 'N',
+    help: `threads that frame and encode a plain file in parallel (default LOGDAEMON_THREADS, else the cores, at most 4; 1: none; at most ${MAX_THREADS})`,
+  },
   progress: { type: 'boolean', help: 'progress bar on stderr (default when stderr is a terminal)' },
   'no-progress': { type: 'boolean', help: 'no progress bar' },
   version: { type: 'boolean', short: 'V', help: 'print the version and the gzip inflater in use' },
@@ -89,6 +96,27 @@ function positiveInt(text: string, name: string): number {
   return n
 }
 
+/**
+ * --threads, else LOGDAEMON_THREADS, else the default: digits only, from 1
+ * up; more than {@link MAX_THREADS} is capped (a pool that large only costs memory).
+ */
+function threadCount(option: unknown, env: string | undefined): number {
+  if (typeof option === 'string') return Math.min(positiveInt(option, 'threads'), MAX_THREADS)
+  if (env !== undefined && env !== '') {
+    const n = /^[0-9]+$/.test(env) ? Number(env) : Number.NaN
+    if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`LOGDAEMON_THREADS must be a positive integer (got ${JSON.stringify(env)})`)
+    return Math.min(n, MAX_THREADS)
+  }
+  return defaultThreads()
+}
+
+/** Bytes per range of the parallel path: LOGDAEMON_CAT_RANGE_BYTES, for tests (tiny ranges make every edge case reachable). */
+function rangeBytesFromEnv(io: CatIO): { rangeBytes?: number } {
+  const text = (io.env ?? process.env).LOGDAEMON_CAT_RANGE_BYTES
+  const n = text && /^[0-9]+$/.test(text) ? Number(text) : 0
+  return n > 0 ? { rangeBytes: n } : {}
+}
+
 /** Runs `logdaemon-cat` and returns its exit code: 0 ok, 1 data or I/O error, 2 usage. */
 export async function main(argv: readonly string[], io: CatIO): Promise<number> {
   const say = (msg: string): void => void io.stderr.write(`${NAME}: ${msg}\n`)
@@ -109,8 +137,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     return 0
   }
   let maxEntryBytes: number | undefined
+  let threads: number
   try {
     if (typeof values['max-entry-bytes'] === 'string') maxEntryBytes = positiveInt(values['max-entry-bytes'], 'max-entry-bytes')
+    threads = threadCount(values.threads, (io.env ?? process.env).LOGDAEMON_THREADS)
   } catch (err) {
     say(`${messageOf(err)}\nTry '${NAME} --help'.`)
     return 2
@@ -164,8 +194,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     for (const file of files) {
       current = file
       if (brokenPipe) break
-      const input = openInput(file, io.stdin, progress ? (n) => progress.advance(n) : undefined)
-      const counts = summary ? await summarizeInput(input, file, summary, options) : await catInput(input, file, io.stdout, options)
+      const onBytes = progress ? (n: number) => progress.advance(n) : undefined
+      const parallel = summary ? null : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })
+      const input = parallel ? null : openInput(file, io.stdin, onBytes)
+      const counts = parallel ?? (summary ? await summarizeInput(input!, file, summary, options) : await catInput(input!, file, io.stdout, options))
       if (counts.malformedSkipped || counts.oversizeSkipped) {
         say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
       }
@@ -219,6 +251,9 @@ async function follow(
   // Only a follower turns SIGINT/SIGTERM into a clean stop; plain cat keeps their default (die).
   const stop = io.signal ? null : stopOnSignals()
   try {
+    // Loaded when used: --follow and --jetstream pull in modules that would
+    // cost every plain cat a quarter of a second of start-up (measured).
+    const { followJournal } = await import('./follow.js')
     await followJournal(io.stdout, {
       source,
       format: values.format as CatFormat,
@@ -253,6 +288,7 @@ async function fromStream(values: ParsedValues, positionals: readonly string[], 
     return 2
   }
   try {
+    const { catJetStream } = await import('./cat-jetstream.js')
     await catJetStream(io.stdout, {
       url: values.jetstream as string,
       ...(typeof values.durable === 'string' ? { durable: values.durable } : {}),

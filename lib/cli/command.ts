@@ -1,7 +1,6 @@
 import type { Readable, Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import pretty from 'pino-pretty'
-import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError } from '../errors.js'
 import { registerLogFile } from '../daemon/daemon.js'
 import type { OptionTable, ParsedValues, HelpText } from './options.js'
 
@@ -35,27 +34,8 @@ export interface Command extends HelpText {
   run(values: ParsedValues, io: CliIO, say: (msg: string) => void, args: readonly string[]): Promise<number>
 }
 
-/** A usage error (exit code 2). */
-export function usageError(message: string): LogdaemonError {
-  return new LogdaemonError(ErrorCodes.USAGE, message)
-}
-
-/** Exit code for an error: 2 for usage, 1 for everything else. */
-export function exitCodeOf(err: unknown): number {
-  return isLogdaemonError(err) && err.code === ErrorCodes.USAGE ? 2 : 1
-}
-
-/** One line for the operator: the error's own message, with the path for a system error. */
-export function messageOf(err: unknown): string {
-  if (isLogdaemonError(err)) return err.message
-  if (isErrnoException(err)) return `${err.path ? `${err.path}: ` : ''}${err.message}`
-  return err instanceof Error ? err.message : String(err)
-}
-
-/** Whether an error is the reader going away (`| head`): not a failure. */
-export function isBrokenPipe(err: unknown): boolean {
-  return isErrnoException(err) && (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED')
-}
+import { usageError } from './cli-errors.js'
+export { exitCodeOf, isBrokenPipe, messageOf, usageError } from './cli-errors.js'
 
 /** SIGTERM/SIGINT as two signals: the first stops gracefully, the second at once. */
 /* c8 ignore start -- process signals: exercised by the tests that spawn the built bins */

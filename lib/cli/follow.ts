@@ -32,7 +32,8 @@ const FLUSH_BYTES = 1 << 20
  * source's error (ERR_JOURNAL_GAP, ERR_STATE_MISMATCH, …) or the output's.
  */
 export async function followJournal(out: Writable, options: FollowOptions): Promise<void> {
-  const source = new RotatingJournalSource(options.source)
+  // Batches: a chunk's entries at a time, and `readableLength === 0` below means nothing more is read yet.
+  const source = new RotatingJournalSource({ ...options.source, batch: true })
   const filter = createEntryFilter(options)
   const json =
     options.format === 'json' ? new JsonLineWriter(null, options.encoding) : options.format === 'row' ? new RowLineWriter(null, options.encoding) : null
@@ -71,14 +72,18 @@ export async function followJournal(out: Writable, options: FollowOptions): Prom
   }
 
   try {
-    for await (const e of source) {
-      last = e
-      if (!filter || filter(e)) {
-        if (json) json.add(e.raw, 0, e.length, e.position.journal, e.position.offset, e.position.line)
-        else raw.push(e.raw)
-        bytes += e.length
+    for await (const batch of source as AsyncIterable<JournalEntry[]>) {
+      for (const e of batch) {
+        last = e
+        if (!filter || filter(e)) {
+          if (json) json.add(e.raw, 0, e.length, e.position.journal, e.position.offset, e.position.line)
+          else raw.push(e.raw)
+          bytes += e.length
+        }
+        if (bytes >= FLUSH_BYTES) await flush()
+        if (stopping) break
       }
-      if (source.readableLength === 0 || bytes >= FLUSH_BYTES) await flush()
+      if (!stopping && source.readableLength === 0) await flush()
     }
   } finally {
     out.off('close', outputGone).off('error', outputGone)

@@ -25,6 +25,8 @@ export function createSource(c: DaemonConfig): DaemonSource {
     state: c.state,
     quietMs: c.quietMs,
     saveIntervalMs: c.commitIntervalMs,
+    // Entries go to the ListenerChain a read chunk at a time (the chain is made with `batch` for this source).
+    batch: true,
   })
 }
 

@@ -216,6 +216,8 @@ export class Daemon {
       ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
       // Nothing is synced past bytes not known good (a .gz member before its CRC is checked); a stream's records are all whole.
       ...(source instanceof RotatingJournalSource ? { barrier: () => source.commitBarrier } : {}),
+      // The file source pushes batches (createSource); a stream's records come one by one.
+      batch: source instanceof RotatingJournalSource,
       commitIntervalMs: c.commitIntervalMs,
       // The source knows when the live journal is quiet (not merely a slow listener): it drives quiet().
       quietMs: 0,

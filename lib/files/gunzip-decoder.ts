@@ -19,6 +19,26 @@ export function isGzip(firstBytes: Buffer): boolean {
 const EMPTY = Buffer.alloc(0)
 
 /**
+ * What GunzipTransform and GzipPull drive: GunzipDecoder on the calling
+ * thread, or WorkerGunzipDecoder (gunzip-worker.ts) on a worker thread.
+ */
+export interface GzipDecoder {
+  /** The engine inflating this stream. */
+  readonly inflaterName: InflaterName
+  /** Output bytes of members whose trailer has been checked, and that have been handed to `emit`. */
+  readonly verified: number
+  /** Whether the input so far (as of the last `settle()`) stops inside a gzip member: false when `end()` would succeed. */
+  readonly open: boolean
+  /** Takes one chunk of compressed input (not kept after it resolves); resolves when there is room for more. */
+  write(chunk: Buffer): Promise<void>
+  /** Resolves once everything written has been inflated and handed to `emit`: `open` is then up to date. */
+  settle(): Promise<void>
+  /** The input ended: resolves once all output has been handed on; fails with ERR_GZIP_TRUNCATED when it ends inside a member. */
+  end(): Promise<void>
+  destroy(): void
+}
+
+/**
  * The gzip framing, without a stream around it: the magic at the start,
  * then members, each followed by zero padding or the next member; anything
  * else after a member is a corrupt next member. `write()` takes one chunk
@@ -29,7 +49,7 @@ const EMPTY = Buffer.alloc(0)
  * (CRC-32 and size, RFC 1952 §2.3.1): the bytes after it may still turn out
  * to be corrupt. GunzipTransform and ArchiveReader are built on it.
  */
-export class GunzipDecoder {
+export class GunzipDecoder implements GzipDecoder {
   readonly #inflater: Inflater
   readonly #file: string | null
   readonly #notGzip: 'error' | 'pass'
@@ -112,6 +132,11 @@ export class GunzipDecoder {
       }
     }
     this.#offset = base + buf.length - this.#carry.length
+  }
+
+  /** Nothing to wait for: `write()` resolves once its chunk has been inflated and handed on. */
+  settle(): Promise<void> {
+    return Promise.resolve()
   }
 
   /** The input ended: fails with ERR_GZIP_TRUNCATED when it ends inside a member. */

@@ -4,12 +4,16 @@
  * member. `maybeGunzip` inflates gzip and passes anything else through
  * unchanged, telling them apart by the magic bytes, not by the file name.
  *
- * The framing between members is here; the members are inflated by zlib-sync
- * or node:zlib (inflater.ts, which also reads LOGDAEMON_INFLATER).
+ * The framing between members is in gunzip-decoder.ts; the members are
+ * inflated by zlib-sync or node:zlib (inflater.ts, which also reads
+ * LOGDAEMON_INFLATER). The default, node:zlib, inflates in libuv's thread
+ * pool; with zlib-sync-worker the framing and zlib-sync run on a worker
+ * thread (gunzip-worker.ts), started once the input turns out to be gzip.
  */
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
-import { GunzipDecoder } from './gunzip-decoder.js'
+import type { GzipDecoder } from './gunzip-decoder.js'
+import { createGzipDecoder } from './gunzip-worker.js'
 import { selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
 
 export { inflaterName, type InflaterChoice, type InflaterName } from './inflater.js'
@@ -18,7 +22,7 @@ export { GunzipDecoder, isGzip } from './gunzip-decoder.js'
 export interface GunzipOptions {
   /** The file, named in errors. */
   file?: string
-  /** Default 'auto': zlib-sync when it loads, else node:zlib; LOGDAEMON_INFLATER overrides 'auto'. */
+  /** Default 'auto': node:zlib (in libuv's thread pool); LOGDAEMON_INFLATER overrides 'auto'. */
   inflater?: InflaterChoice
 }
 
@@ -40,16 +44,23 @@ export function maybeGunzip(options: GunzipOptions = {}): GunzipTransform {
 }
 
 /**
+ * Unread output the transform holds before inflating waits: a few pieces,
+ * so that the inflating thread (libuv's pool, or the worker) runs ahead of
+ * the reader instead of taking turns with it.
+ */
+const READ_AHEAD = 128 * 1024
+
+/**
  * A gzip stream as a Transform (the framing is GunzipDecoder's). Output goes
- * out in pieces of at most 64 KiB, and inflating waits while the readable
- * side is full: a small gzip bomb inflates only as fast as it is read.
+ * out in pieces of at most 64 KiB, and inflating waits while READ_AHEAD
+ * bytes are unread: a small gzip bomb inflates only as fast as it is read.
  *
  * An error (corrupt or truncated input) is raised only after every byte
  * inflated before it has been read, as `gzip -dc` prints all it can:
  * a verified member followed by garbage or by a cut member comes out whole.
  */
 export class GunzipTransform extends Transform {
-  readonly #decoder: GunzipDecoder
+  readonly #decoder: GzipDecoder
   /** The inflater waits on this while the readable side is full. */
   #wake: (() => void) | null = null
   /** An error held back until the output before it has been read. */
@@ -63,8 +74,13 @@ export class GunzipTransform extends Transform {
   }
 
   constructor(inflater: Inflater, options: GunzipTransformOptions = {}) {
-    super()
-    this.#decoder = new GunzipDecoder(inflater, this.#emit, { file: options.file ?? null, notGzip: options.notGzip ?? 'error' })
+    super({ readableHighWaterMark: READ_AHEAD })
+    this.#decoder = createGzipDecoder(inflater, this.#emit, {
+      file: options.file ?? null,
+      notGzip: options.notGzip ?? 'error',
+      // A worker's error that comes while no input is being written.
+      onError: (err) => this.#fail(err),
+    })
   }
 
   /** The engine inflating this stream. */

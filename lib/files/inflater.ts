@@ -1,12 +1,15 @@
 /**
  * The two engines behind `createGunzip`, and which one is used.
  *
- * - zlib-sync (an optional native addon) inflates synchronously on the main
- *   thread with 35-45% less CPU than node:zlib (benchmarks/gunzip.ts), but it
- *   stops at the end of the first gzip member and does not say how much input
- *   it consumed.
+ * - zlib-sync (an optional native addon) inflates synchronously with 35-45%
+ *   less CPU than node:zlib (benchmarks/gunzip.ts), but it stops at the end
+ *   of the first gzip member and does not say how much input it consumed.
+ *   `zlib-sync-worker` runs it (and the framing between members) on a
+ *   worker thread, so that inflating and what reads the output (framing,
+ *   formatting) use two cores: see gunzip-worker.ts.
  * - node:zlib (`createInflateRaw`, with the gzip header and trailer read
- *   here) is always there and is the fallback.
+ *   here) is always there and is the fallback. It inflates in libuv's
+ *   thread pool, in steps of NODE_CHUNK bytes of output.
  *
  * Both decode one gzip stream member by member for `GunzipDecoder`, which
  * does the framing between members (see gunzip-decoder.ts), and both raise
@@ -14,16 +17,19 @@
  * size) has been checked, and output waits while the reader is full.
  *
  * `LOGDAEMON_INFLATER` (environment variable) forces the engine that 'auto'
- * picks: `node` (or `node:zlib`) or `zlib-sync`; `auto` or unset prefers
- * zlib-sync when it loads. An explicit `inflater` option wins over it.
+ * picks: `node` (or `node:zlib`), `zlib-sync` (on the calling thread) or
+ * `zlib-sync-worker`; `auto` or unset is node:zlib, which inflates in
+ * libuv's thread pool in 64 KiB steps: measured, it costs the main thread
+ * as little as the worker does, in less CPU and memory in all (see
+ * docs/reliability-data.md). An explicit `inflater` option wins over it.
  */
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
 import zlib, { createInflateRaw, gzipSync } from 'node:zlib'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException, toError } from '../errors.js'
 
-export type InflaterChoice = 'auto' | 'zlib-sync' | 'node'
-export type InflaterName = 'zlib-sync' | 'node:zlib'
+export type InflaterChoice = 'auto' | 'zlib-sync' | 'zlib-sync-worker' | 'node'
+export type InflaterName = 'zlib-sync' | 'zlib-sync-worker' | 'node:zlib'
 
 /** The environment variable that forces the inflater 'auto' picks. */
 export const INFLATER_ENV = 'LOGDAEMON_INFLATER'
@@ -52,9 +58,14 @@ export interface MemberInflater {
  */
 export type Emit = (chunk: Buffer) => void | Promise<void>
 
-/** An engine: makes member inflaters that hand their output to `emit`. */
+/**
+ * An engine: makes member inflaters that hand their output to `emit`.
+ * A `threaded` one is meant to run on a worker thread (createGzipDecoder
+ * does that); its members work on the calling thread too.
+ */
 export interface Inflater {
   readonly name: InflaterName
+  readonly threaded?: boolean
   member(file: string | null, emit: Emit): MemberInflater
 }
 
@@ -79,7 +90,19 @@ const PIECE = 16 * 1024
 const OUT_TARGET = 256 * 1024
 const MIN_PIECE = 1024
 /** zlib-sync's output growth step, and the size of the pieces pushed. */
-const OUT_CHUNK = 64 * 1024
+export const OUT_CHUNK = 64 * 1024
+/**
+ * node:zlib's output buffer: one step in the thread pool inflates up to
+ * this much. Its default, 16 KiB, costs a round trip to the pool per
+ * 16 KiB of output (the node:zlib path ran at 145 MB/s with it). Larger
+ * steps cost the main thread less but raise the peak RSS (each step's
+ * output is a new buffer, collected late): measured at 1 GiB with framing,
+ * 16 KiB 3.5 s of main-thread CPU and 120 MB, 64 KiB 2.65-2.9 s and
+ * 109-118 MB, 128 KiB 2.6-3.3 s and 101-120 MB, 256 KiB 3.0 s and 131 MB;
+ * on a 2 GiB gzip bomb through logdaemon-cat, 16 KiB 114 MB, 64 KiB
+ * 119-121 MB, 128 KiB 132-143 MB (docs/reliability-data.md).
+ */
+const NODE_CHUNK = 64 * 1024
 /** windowBits 15 (32 KiB, deflate's largest window) + 16: expect a gzip wrapper. */
 const GZIP_WINDOW_BITS = 31
 /**
@@ -177,16 +200,20 @@ export function selectInflater(choice: InflaterChoice = 'auto', options: SelectI
   const env = options.env ?? process.env
   let wanted: string = choice
   if (wanted === 'auto') wanted = env[INFLATER_ENV] || 'auto'
-  if (wanted === 'node' || wanted === 'node:zlib') return nodeInflater
-  if (wanted !== 'auto' && wanted !== 'zlib-sync') {
-    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${INFLATER_ENV}=${wanted} is not an inflater: use node, zlib-sync or auto`)
+  // 'auto': node:zlib, which inflates in libuv's thread pool (see NODE_CHUNK
+  // and docs/reliability-data.md for the measurements behind the choice).
+  if (wanted === 'auto' || wanted === 'node' || wanted === 'node:zlib') return nodeInflater
+  if (wanted !== 'zlib-sync' && wanted !== 'zlib-sync-worker') {
+    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${INFLATER_ENV}=${wanted} is not an inflater: use node, zlib-sync, zlib-sync-worker or auto`)
   }
   const zs = loadZlibSync(options.specifier)
-  if (zs) return zlibSyncInflater(zs)
-  if (wanted === 'zlib-sync') {
-    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `inflater zlib-sync was asked for but cannot be loaded: install zlib-sync or use inflater auto or node`)
+  if (!zs) {
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `inflater ${wanted} was asked for but zlib-sync cannot be loaded: install zlib-sync or use inflater auto or node`,
+    )
   }
-  return nodeInflater
+  return zlibSyncInflater(zs, wanted === 'zlib-sync-worker')
 }
 
 /** The inflater 'auto' uses, for `logdaemon-cat --version`. */
@@ -199,8 +226,9 @@ const nodeInflater: Inflater = {
   member: (file, emit) => new NodeMember(file, emit),
 }
 
-function zlibSyncInflater(zs: ZlibSyncModule): Inflater {
-  return { name: 'zlib-sync', member: (file, emit) => new ZlibSyncMember(zs, file, emit) }
+function zlibSyncInflater(zs: ZlibSyncModule, threaded: boolean): Inflater {
+  const member = (file: string | null, emit: Emit) => new ZlibSyncMember(zs, file, emit)
+  return threaded ? { name: 'zlib-sync-worker', threaded: true, member } : { name: 'zlib-sync', member }
 }
 
 /**
@@ -346,7 +374,7 @@ export function gzipHeaderLength(buf: Buffer, file: string | null, offset: numbe
  * Each write is awaited, so at most one input chunk is inside at a time.
  */
 class NodeMember implements MemberInflater {
-  readonly #inner = createInflateRaw()
+  readonly #inner = createInflateRaw({ chunkSize: NODE_CHUNK })
   readonly #file: string | null
   #stage: 'header' | 'body' | 'trailer' = 'header'
   /** Header or trailer bytes gathered so far. */
@@ -366,7 +394,7 @@ class NodeMember implements MemberInflater {
     this.#inner.on('data', (chunk: Buffer) => {
       this.#out += chunk.length
       if (crc32) this.#crc = crc32(chunk, this.#crc)
-      const wait = emit(chunk)
+      const wait = emitPieces(emit, chunk)
       if (!wait) return
       this.#inner.pause()
       wait.then(
@@ -453,4 +481,19 @@ class NodeMember implements MemberInflater {
     if (!isErrnoException(err) || !err.code?.startsWith('Z_')) return toError(err)
     return gzipError('corrupt', this.#file, at, `${err.message}, here or after`, err)
   }
+}
+
+/**
+ * Hands `chunk` to `emit` in pieces of at most OUT_CHUNK, one after the
+ * other: a promise (the reader is full) when one asked to wait, settling
+ * once the last piece has been taken.
+ */
+function emitPieces(emit: Emit, chunk: Buffer): Promise<void> | undefined {
+  for (let i = 0; i < chunk.length; i += OUT_CHUNK) {
+    const wait = emit(chunk.subarray(i, i + OUT_CHUNK))
+    if (!wait) continue
+    const rest = chunk.subarray(i + OUT_CHUNK)
+    return rest.length === 0 ? wait : wait.then(() => emitPieces(emit, rest))
+  }
+  return undefined
 }

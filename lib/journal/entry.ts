@@ -1,3 +1,4 @@
+import { isDataOp } from './data-ops.js'
 import { parseRecord, type ParsedRecord } from './parse-record.js'
 import type { Layout } from '../schema/layout.js'
 import { nameRow, type NamedRow, type Row } from '../schema/row.js'
@@ -26,12 +27,7 @@ export interface JournalEntryOptions {
   end?: number
 }
 
-/** Ops whose records carry a table version and a table name before the row. */
-const DATA_OPS: ReadonlySet<string> = new Set(['pv', 'rv', 'dv', 'put', 'del', 'vv', 'dl'])
-
-export function isDataOp(op: string): boolean {
-  return DATA_OPS.has(op)
-}
+export { isDataOp }
 
 const AT = 0x40
 
@@ -65,6 +61,8 @@ export class JournalEntry {
   #parsed: ParsedRecord | undefined
   #bytes: ParsedRecord | undefined
   #named: NamedRow | null | undefined
+  #fields: readonly string[] | undefined
+  #data: boolean | undefined
 
   constructor(source: Buffer, position: EntryPosition, options: JournalEntryOptions = {}) {
     this.#source = source
@@ -136,25 +134,26 @@ export class JournalEntry {
 
   /** The table's schema version for data records, else null. */
   get version(): number | null {
-    if (!isDataOp(this.op)) return null
+    if (!this.#isData()) return null
     const v = this.#parse().values[1]
     return v === undefined ? null : Number(v)
   }
 
   /** The table name for data records, else null. */
   get table(): string | null {
-    if (!isDataOp(this.op)) return null
+    if (!this.#isData()) return null
     return this.#parse().values[2] ?? null
   }
 
   /** Field values decoded with `encoding`: the row for data records, all after the op otherwise. Bare values keep their text. */
   get fields(): readonly string[] {
-    return this.#parse().values.slice(isDataOp(this.op) ? 3 : 1)
+    this.#fields ??= this.#parse().values.slice(this.#isData() ? 3 : 1)
+    return this.#fields
   }
 
   /** Field values as bytes (for servers whose text is not UTF-8). */
   get fieldBytes(): readonly Buffer[] {
-    return this.valueBytes.slice(isDataOp(this.op) ? 3 : 1)
+    return this.valueBytes.slice(this.#isData() ? 3 : 1)
   }
 
   /**
@@ -195,6 +194,12 @@ export class JournalEntry {
     e.didRotate = this.didRotate
     e.consistent = this.consistent
     return e
+  }
+
+  /** Whether the op is a data op (the record has a version and a table). */
+  #isData(): boolean {
+    this.#data ??= isDataOp(this.op)
+    return this.#data
   }
 
   #nameRow(): NamedRow | null {

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
 import { JournalEntry, type FieldEncoding } from './entry.js'
+import { EntryIterator } from './entry-iterator.js'
 import { JournalFramer, type RecordSink, type SkipReport } from './framer.js'
 
 export interface JournalEntryTransformOptions {
@@ -48,8 +49,10 @@ export class JournalEntryTransform extends Transform {
   readonly #encoding: FieldEncoding
   readonly #allowIncomplete: boolean
   readonly #sink: RecordSink
-  /** Entries of the current chunk, in batch mode. */
+  /** Entries of the current chunk, in batch mode (or while a `for await` reads batches). */
   #batch: JournalEntry[] | null
+  /** Whether the caller asked for batches (then `for await` yields them too). */
+  readonly #userBatch: boolean
   /** An error held back until the entries before it have been read. */
   #deferred: { err: Error; cb: TransformCallback } | undefined
   /** Entries pushed so far. */
@@ -69,6 +72,7 @@ export class JournalEntryTransform extends Transform {
     this.#framer.onSkip = (report: SkipReport) => this.emit('skip', report)
     const journal = this.#journal
     const encoding = this.#encoding
+    this.#userBatch = opts.batch ?? false
     this.#batch = opts.batch ? [] : null
     this.#sink = (source, start, end, offset, line) => {
       this.entries++
@@ -106,6 +110,19 @@ export class JournalEntryTransform extends Transform {
     this.#pushBatch()
     if (failure) this.#failAfterDrain(failure, cb)
     else cb()
+  }
+
+  /**
+   * `for await` yields entries (arrays with `batch: true`), as a core
+   * Readable's iterator does, but from batches: from here on the entries
+   * of each input chunk are pushed as one array, and the loop takes an
+   * array per `read()` (see EntryIterator). Same entries, order and errors;
+   * highWaterMark then counts batches.
+   */
+  override [Symbol.asyncIterator](): AsyncIterableIterator<JournalEntry> {
+    if (this.#userBatch) return super[Symbol.asyncIterator]()
+    this.#batch ??= []
+    return new EntryIterator(this)
   }
 
   #pushBatch(): void {

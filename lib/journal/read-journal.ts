@@ -1,5 +1,4 @@
-import type { Readable } from 'node:stream'
-import pumpify from 'pumpify'
+import { pipeline, type Readable } from 'node:stream'
 import { maybeGunzip } from '../files/gunzip.js'
 import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
@@ -16,11 +15,44 @@ export interface JournalReaderOptions extends JournalEntryTransformOptions {
  * number defaults to the one in the file name (`journal.N`, `PREFIX.jnl.N[.gz]`).
  * The result is an object-mode `Readable` of `JournalEntry`; destroying it
  * destroys every stage (and closes the file).
+ *
+ * The result is the framing stage itself, fed by the stages before it: its
+ * entries reach the consumer without another stream hop each, and its
+ * `for await` reads them in batches (JournalEntryTransform). It emits
+ * `close` once the stages it opened (the file, gunzip) are closed.
  */
 export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): Readable {
   const opts = { ...options }
+  const ownInput = !opts.input && file !== null
   const input = opts.input ?? (file ? new FileReader(file) : process.stdin)
   const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
-  const entries = new JournalEntryTransform({ ...opts, journal, file: opts.file ?? file })
-  return new pumpify.obj(input, maybeGunzip({ file: file ?? '-' }), entries)
+  const gunzip = maybeGunzip({ file: file ?? '-' })
+  const entries = new JournalReader({ ...opts, journal, file: opts.file ?? file }, ownInput ? [input, gunzip] : [gunzip], input)
+  // An error anywhere destroys every stage with it; the framing stage is where the consumer sees it.
+  pipeline(input, gunzip, entries, () => {})
+  return entries
+}
+
+/** The framing stage of createJournalReader: destroying it destroys the stages before it and waits for those it opened to close. */
+class JournalReader extends JournalEntryTransform {
+  readonly #own: readonly Readable[]
+  readonly #input: Readable
+
+  constructor(options: JournalEntryTransformOptions, own: readonly Readable[], input: Readable) {
+    super(options)
+    this.#own = own
+    this.#input = input
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (!this.#input.destroyed) this.#input.destroy()
+    const open = this.#own.filter((s) => !s.closed)
+    for (const s of open) s.destroy()
+    let left = open.length
+    if (left === 0) {
+      cb(err)
+      return
+    }
+    for (const s of open) s.once('close', () => --left === 0 && cb(err))
+  }
 }

@@ -59,7 +59,8 @@ const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error()
 type Done = (err?: Error | null) => void
 
 /**
- * A {@link Listener} as an object-mode Writable of {@link JournalEntry}: in
+ * A {@link Listener} as an object-mode Writable of {@link JournalEntry} (or
+ * of arrays of them, batches, each one write): in
  * journal order and one at a time, each entry goes to `isHandled`, then to
  * `listen` when handled. Entries that waited while a call ran come as one
  * batch (`_writev`), still one call at a time; a `listen` that returns
@@ -68,9 +69,10 @@ type Done = (err?: Error | null) => void
  * ERR_LISTENER_FAILED naming the listener and the entry's position. Errors
  * that are TypeErrors (bugs) or carry `retryable: false` are not retried.
  *
- * Bounded: at most `highWaterMark` entries (default 16) wait in the buffer
- * before `write()` returns false, plus at most one `sync` and one `noData`
- * control the chain puts in between.
+ * Bounded: at most `highWaterMark` writes (default 16; entries, or batches
+ * when batches are written) wait in the buffer before `write()` returns
+ * false, plus at most one `sync` and one `noData` control the chain puts in
+ * between.
  *
  * `open()` runs before the first entry, `close()` once at the end (after
  * `sync()` of the last entry unless `syncOnEnd` is false) or on destroy.
@@ -159,14 +161,18 @@ export class ListenerWritable extends Writable {
     this.#guard(() => this.listener.open?.(context), 'open', cb)
   }
 
+  /** An array of entries (a batch, as ListenerChain with `batch` writes them) is handled in order, one entry at a time. */
   override _write(chunk: unknown, _enc: BufferEncoding, cb: Done): void {
-    this.#run([chunk], 0, cb)
+    this.#run(Array.isArray(chunk) ? chunk : [chunk], 0, cb)
   }
 
   /** What waited while a call ran comes as one batch: handled in order, as one entry at a time. */
   override _writev(chunks: { chunk: unknown }[], cb: Done): void {
-    const items = new Array<unknown>(chunks.length)
-    for (let i = 0; i < chunks.length; i++) items[i] = (chunks[i] as { chunk: unknown }).chunk
+    const items: unknown[] = []
+    for (const { chunk } of chunks) {
+      if (!Array.isArray(chunk)) items.push(chunk)
+      else for (const entry of chunk) items.push(entry)
+    }
     this.#run(items, 0, cb)
   }
 

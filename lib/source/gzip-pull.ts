@@ -1,7 +1,8 @@
 import type { FileHandle } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
-import { GunzipDecoder } from '../files/gunzip-decoder.js'
+import type { GzipDecoder } from '../files/gunzip-decoder.js'
+import { createGzipDecoder } from '../files/gunzip-worker.js'
 import { selectInflater } from '../files/inflater.js'
 import { READ_CHUNK_BYTES } from '../files/file-reader.js'
 
@@ -46,7 +47,7 @@ export class GzipPull {
   readonly #path: string
   readonly #options: GzipRetryOptions
   readonly #signal: AbortSignal | undefined
-  readonly #decoder: GunzipDecoder
+  readonly #decoder: GzipDecoder
   readonly #queue: Buffer[] = []
   #queued = 0
   #error: Error | null = null
@@ -63,11 +64,9 @@ export class GzipPull {
     this.#path = path
     this.#options = { ...options }
     this.#signal = signal
-    this.#decoder = new GunzipDecoder(selectInflater(), (chunk) => this.#emit(chunk), { file: path })
-    this.#run().catch((err: unknown) => {
-      this.#error ??= toError(err)
-      this.#wake()
-    })
+    // A worker's error can come while nothing is written: it ends the run too.
+    this.#decoder = createGzipDecoder(selectInflater(), (chunk) => this.#emit(chunk), { file: path, onError: this.#fail })
+    this.#run().catch(this.#fail)
   }
 
   /** Output bytes of members whose trailer was checked. */
@@ -119,6 +118,11 @@ export class GzipPull {
     }).then(() => (this.#closed ? new Promise<void>(() => {}) : undefined))
   }
 
+  readonly #fail = (err: unknown): void => {
+    this.#error ??= toError(err)
+    this.#wake()
+  }
+
   #wake(): void {
     const r = this.#wakeReader
     const w = this.#wakeWriter
@@ -141,6 +145,7 @@ export class GzipPull {
         await this.#decoder.write(buf.subarray(0, bytesRead))
         continue
       }
+      await this.#decoder.settle()
       if (!this.#decoder.open) break
       // The end of the file inside a member: still being written, or cut.
       const now = Date.now()

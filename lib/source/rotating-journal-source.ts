@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream'
-import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../errors.js'
+import { ErrorCodes, isLogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState } from '../files/state-file.js'
 import { StateLock } from '../files/state-lock.js'
 import { JournalEntry, type EntryPosition, type FieldEncoding } from '../journal/entry.js'
+import { destroyedWithoutError, EntryIterator } from '../journal/entry-iterator.js'
 import { JournalFramer, type RecordSink } from '../journal/framer.js'
 import { comparePositions, type JournalPosition } from '../position.js'
 import { ConsistencyTracker } from './consistency.js'
@@ -15,6 +16,14 @@ import { SavePoints, savePointOf } from './save-points.js'
 import { StateKeeper } from './state-keeper.js'
 
 export type * from './source-options.js'
+
+/**
+ * The readable buffer of a source with `batch`, in batches. A batch is the
+ * entries of one read chunk (128 KiB of records, ~1,000 short ones), so 2
+ * already keep the consumer busy while the next chunk is read, and a slow
+ * consumer holds little: 2 × 128 KiB of records and their entry objects.
+ */
+export const DEFAULT_BATCH_HIGH_WATER_MARK = 2
 
 /**
  * The journal set as one object-mode Readable of {@link JournalEntry}: the
@@ -53,6 +62,10 @@ export class RotatingJournalSource extends Readable {
   /** The next entry is the first of a journal reached by rotation. */
   #rotated = false
   #deferred: Error | null = null
+  /** Entries of the chunk being framed, when pushed as batches (`batch`, or a `for await` reading). */
+  #batch: JournalEntry[] | null
+  /** Whether the caller asked for batches (then `for await` yields them too). */
+  readonly #userBatch: boolean
   readonly #points = new SavePoints()
   /** End of the last entry handed out (-1 before the start is known), in journal `#journal` or the one before. */
   #positionJournal = 0
@@ -64,8 +77,10 @@ export class RotatingJournalSource extends Readable {
   readonly #quiet: QuietTimer
 
   constructor(options: RotatingJournalSourceOptions) {
-    super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
+    super({ objectMode: true, highWaterMark: options.highWaterMark ?? (options.batch ? DEFAULT_BATCH_HIGH_WATER_MARK : 16) })
     const opts = (this.#options = { ...options })
+    this.#userBatch = opts.batch ?? false
+    this.#batch = opts.batch ? [] : null
     this.#encoding = opts.encoding ?? 'utf8'
     this.#cursor = new JournalCursor({
       layout: opts,
@@ -154,21 +169,33 @@ export class RotatingJournalSource extends Readable {
   }
 
   /**
-   * `for await` ends without an error when the source is destroyed without
-   * one (a core Readable's iterator would report a premature close).
+   * `for await` yields entries (batches with `batch: true`) and ends without
+   * an error when the source is destroyed without one (a core Readable's
+   * iterator would report a premature close). It reads batches: from here
+   * on the entries of each chunk are pushed as one array and handed out one
+   * by one without a stream hop or an async generator step each (see
+   * EntryIterator), and highWaterMark counts batches (a chunk's entries
+   * each); `break` destroys the source.
    */
-  override async *[Symbol.asyncIterator](): AsyncGenerator<JournalEntry, undefined> {
+  override [Symbol.asyncIterator](): AsyncIterableIterator<JournalEntry> {
+    if (this.#userBatch) return this.#batches() as AsyncIterableIterator<never>
+    this.#batch ??= []
+    return new EntryIterator(this, { endOnDestroy: true })
+  }
+
+  /** `for await` with `batch: true`: the arrays, ending quietly on a destroy without an error. */
+  async *#batches(): AsyncGenerator<JournalEntry[], undefined> {
     try {
-      for await (const entry of super[Symbol.asyncIterator]()) yield entry as JournalEntry
+      for await (const batch of super[Symbol.asyncIterator]()) yield batch as JournalEntry[]
     } catch (err) {
-      if (!(this.destroyed && this.errored === null && isErrnoException(err) && err.code === 'ERR_STREAM_PREMATURE_CLOSE')) throw err
+      if (!destroyedWithoutError(this, err)) throw err
     }
     return undefined
   }
 
   /** A framing error surfaces once the entries before it have been read (like JournalEntryTransform). */
-  override read(size?: number): JournalEntry | null {
-    const entry = super.read(size) as JournalEntry | null
+  override read(size?: number): JournalEntry | JournalEntry[] | null {
+    const entry = super.read(size) as JournalEntry | JournalEntry[] | null
     if (this.#deferred && this.readableLength === 0) {
       const err = this.#deferred
       this.#deferred = null
@@ -290,9 +317,18 @@ export class RotatingJournalSource extends Readable {
     try {
       ;(this.#framer as JournalFramer).push(bytes, this.#sink)
     } catch (err) {
+      this.#pushBatch()
       this.#failAfterDrain(toError(err))
     }
+    this.#pushBatch()
     this.#points.chunkDone()
+  }
+
+  #pushBatch(): void {
+    const batch = this.#batch
+    if (batch === null || batch.length === 0) return
+    this.#batch = []
+    this.#more = this.push(batch)
   }
 
   readonly #sink: RecordSink = (source, start, end, offset, line) => {
@@ -309,7 +345,8 @@ export class RotatingJournalSource extends Readable {
     this.#entries++
     this.#positionJournal = this.#journal
     this.#positionEnd = position.end
-    this.#more = this.push(e)
+    if (this.#batch) this.#batch.push(e)
+    else this.#more = this.push(e)
   }
 
   #endJournal(step: CursorStep & { kind: 'end' }): void {

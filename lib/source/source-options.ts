@@ -45,8 +45,18 @@ export interface RotatingJournalSourceOptions extends JournalLayout {
   gzipRetry?: GzipRetryOptions
   /** How long doubtful file states (shrunk without an archive, an empty new archive) may last, ms. Default 5000. */
   graceMs?: number
-  /** Readable buffer in entries. Default 16. */
+  /** Readable buffer in entries (in batches with `batch`). Default 16 (2 with `batch`). */
   highWaterMark?: number
+  /**
+   * Push the entries framed from each chunk read (at most 128 KiB of
+   * records, or one larger record) as one array instead of one by one.
+   * Same entries, order, flags and errors; a stream object costs more than
+   * framing a record, so bulk consumers (the daemon's ListenerChain with
+   * `batch: true`) read batches. highWaterMark then counts batches. A
+   * `for await` over the source always reads batches (highWaterMark then
+   * counts batches), and yields entries.
+   */
+  batch?: boolean
   /** Aborting ends the stream like `destroy()`: the committed position is saved, `for await` ends. */
   signal?: AbortSignal
 }

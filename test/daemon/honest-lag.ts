@@ -50,7 +50,8 @@ t.test('lag counts the archives and the live journal on disk, when the status is
   const dir = t.testdir()
   const root = join(dir, 'root')
   mkdirSync(root)
-  const j1 = transactions(3000, 1).bytes
+  // Large enough that the buffers (a few 128 KiB chunks with the daemon's batches) fill inside journal 1.
+  const j1 = transactions(40000, 1).bytes
   const j2 = transactions(3000, 2).bytes
   const j3 = transactions(3000, 3).bytes
   writeFileSync(join(root, 'journal.1'), j1)

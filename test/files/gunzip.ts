@@ -15,10 +15,19 @@ const FIXTURE_DIR = new URL('../../../shared/fixtures/p4d/', import.meta.url)
 const FIXTURE = fileURLToPath(new URL('checkpoint-2014.ckp', FIXTURE_DIR))
 const MISSING_MODULE = 'logdaemon-test-no-such-zlib-sync'
 
-const INFLATERS = [
-  { choice: 'zlib-sync', name: 'zlib-sync', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
-  { choice: 'node', name: 'node:zlib', skip: false },
-] as const
+/**
+ * The engines the inflater tests run on. test/files/gunzip-on-worker.ts runs
+ * this file again for zlib-sync-worker alone (a worker per stream: its own
+ * file, its own time limit).
+ */
+const ENGINES = (process.env.LOGDAEMON_TEST_INFLATERS ?? 'zlib-sync,node').split(',')
+const INFLATERS = (
+  [
+    { choice: 'zlib-sync', name: 'zlib-sync', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
+    { choice: 'zlib-sync-worker', name: 'zlib-sync-worker', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
+    { choice: 'node', name: 'node:zlib', skip: false },
+  ] as const
+).filter((engine) => ENGINES.includes(engine.choice))
 
 interface Result {
   out: Buffer
@@ -347,6 +356,7 @@ t.test('falls back to node:zlib when zlib-sync cannot be loaded', async (t) => {
   t.throws(() => selectInflater('auto', { env: { [INFLATER_ENV]: 'zlib-sync' }, specifier: MISSING_MODULE }), {
     code: ErrorCodes.CONFIG_INVALID,
   })
+  t.throws(() => selectInflater('zlib-sync-worker', { env: {}, specifier: MISSING_MODULE }), { code: ErrorCodes.CONFIG_INVALID })
 })
 
 t.test(`${INFLATER_ENV} forces the inflater 'auto' picks`, async (t) => {
@@ -356,15 +366,22 @@ t.test(`${INFLATER_ENV} forces the inflater 'auto' picks`, async (t) => {
     else process.env[INFLATER_ENV] = saved
   })
   delete process.env[INFLATER_ENV]
-  t.equal(inflaterName(), loadZlibSync() ? 'zlib-sync' : 'node:zlib', 'unset: the fastest that loads')
+  t.equal(inflaterName(), 'node:zlib', 'unset: node:zlib, in the thread pool')
   process.env[INFLATER_ENV] = 'node'
   t.equal(inflaterName(), 'node:zlib')
   t.equal(createGunzip().inflaterName, 'node:zlib')
   t.equal(maybeGunzip().inflaterName, 'node:zlib')
   t.equal(createGunzip({ inflater: 'node' }).inflaterName, 'node:zlib')
   if (loadZlibSync()) t.equal(createGunzip({ inflater: 'zlib-sync' }).inflaterName, 'zlib-sync', 'the option wins')
+  if (loadZlibSync()) {
+    process.env[INFLATER_ENV] = 'zlib-sync'
+    t.equal(inflaterName(), 'zlib-sync')
+    process.env[INFLATER_ENV] = 'zlib-sync-worker'
+    t.equal(inflaterName(), 'zlib-sync-worker')
+    t.equal(createGunzip({ inflater: 'node' }).inflaterName, 'node:zlib', 'the option wins')
+  }
   process.env[INFLATER_ENV] = 'auto'
-  t.equal(inflaterName(), loadZlibSync() ? 'zlib-sync' : 'node:zlib')
+  t.equal(inflaterName(), 'node:zlib')
   process.env[INFLATER_ENV] = 'pako'
   t.throws(() => inflaterName(), { code: ErrorCodes.CONFIG_INVALID })
 })

@@ -6,6 +6,7 @@ import { JournalFramer } from '../../lib/journal/framer.js'
 import { JournalEntry, type FieldEncoding } from '../../lib/journal/entry.js'
 import { encodeRecord, type FieldValue } from '../../lib/journal/encoder.js'
 import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
+import { layoutsOf, schemaTables, tableVersions } from '../../lib/schema/layout.js'
 
 /** Both writers over the same bytes: the byte writer must give exactly what entryToRowLine gives. */
 function both(data: Buffer, encoding: FieldEncoding, journal: number | null = 5): [string, string] {
@@ -130,4 +131,118 @@ t.test('property: random records give the same lines', async (t) => {
     { numRuns: 500, seed: 9 },
   )
   t.pass('500 random journals agree')
+})
+
+t.test('every documented layout names its columns as distinct plain object keys (the byte writer writes names in field order)', async (t) => {
+  let layouts = 0
+  for (const table of schemaTables()) {
+    for (const version of tableVersions(table)) {
+      for (const layout of layoutsOf(table, version)) {
+        layouts++
+        const names = layout.columns.map((c) => c.name)
+        const odd = names.filter((n) => n === '__proto__' || /^(0|[1-9][0-9]*)$/.test(n) || /^field[0-9]+$/.test(n))
+        if (new Set(names).size !== names.length || odd.length > 0) t.fail(`${table} ${version}: ${names.join(',')}`)
+      }
+    }
+  }
+  t.ok(layouts > 300, `${layouts} layouts checked`)
+})
+
+/** Writes each record with both writers, one add() each, no framing, inside a larger buffer. */
+function bothRaw(records: readonly Buffer[], encoding: FieldEncoding): [string, string] {
+  const writer = new RowLineWriter('dir/journal.5', encoding)
+  let expected = ''
+  let offset = 0
+  records.forEach((rec, n) => {
+    const src = Buffer.concat([Buffer.from('@x@ '), rec, Buffer.from('@@@ \n')])
+    const journal = n % 2 === 0 ? 5 : null
+    writer.add(src, 4, 4 + rec.length, journal, offset, n + 1)
+    expected += entryToRowLine(
+      new JournalEntry(src, { journal, offset, end: offset + rec.length, line: n + 1 }, { encoding, start: 4, end: 4 + rec.length }),
+      'dir/journal.5',
+    )
+    offset += rec.length
+  })
+  return [writer.take()?.toString('utf8') ?? '', expected]
+}
+
+const hostileByte = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(0x61, 0x30, 0x31, 0x39, 0x2d) },
+  { weight: 2, arbitrary: fc.constantFrom(0x40, 0x20, 0x22, 0x5c, 0x0a, 0x0d, 0x00, 0x7f) },
+  { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+)
+const hostileValue = fc.array(hostileByte, { maxLength: 20 }).map((a) => Buffer.from(a))
+const integerText = fc.oneof(
+  fc.constantFrom('0', '-0', '00', '007', '-', '9007199254740991', '9007199254740992', '-9007199254740991', '99999999999999999', '123456789012345678'),
+  fc.bigInt({ min: -99999n, max: 99999n }).map(String),
+)
+
+t.test('property: hostile bytes and integer-looking text in every column', async (t) => {
+  await fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          op: fc.constantFrom('pv', 'rv', 'dv', 'vv', 'ex', 'zz'),
+          table: fc.constantFrom('db.rev', 'db.have', 'db.integed', 'db.counters', 'db.desc', 'db.t'),
+          version: fc.constantFrom(0, 1, 3, 7, 9, 10),
+          fields: fc.array(
+            fc.oneof(
+              hostileValue,
+              integerText.map((s) => ({ bare: s })),
+              integerText,
+            ),
+            { maxLength: 16 },
+          ),
+          trailingSpace: fc.boolean(),
+          eol: fc.constantFrom('\n' as const, '\r\n' as const),
+        }),
+        { minLength: 1, maxLength: 8 },
+      ),
+      fc.constantFrom('utf8' as const, 'latin1' as const),
+      (specs, encoding) => {
+        const [got, want] = bothRaw(
+          specs.map((s) => encodeRecord(s)),
+          encoding,
+        )
+        return got === want
+      },
+    ),
+    { numRuns: 600, seed: 13 },
+  )
+  t.pass('600 hostile journals agree')
+})
+
+t.test('property: any bytes after a data record head', async (t) => {
+  await fc.assert(
+    fc.property(
+      fc.array(
+        fc.array(hostileByte, { maxLength: 60 }).map((a) => Buffer.from(a)),
+        { minLength: 1, maxLength: 6 },
+      ),
+      fc.constantFrom('utf8' as const, 'latin1' as const),
+      (records, encoding) => {
+        const shaped = records.map((r, i) =>
+          i % 3 === 2 ? r : Buffer.concat([Buffer.from(i % 3 === 0 ? '@pv@ 3 @db.have@ ' : '@pv@ 1 @db.counters@ '), r, Buffer.from('\n')]),
+        )
+        const [got, want] = bothRaw(shaped, encoding)
+        return got === want
+      },
+    ),
+    { numRuns: 600, seed: 14 },
+  )
+  t.pass('600 random byte strings agree')
+})
+
+t.test('a table whose rows change field count, and tables that take turns', async (t) => {
+  const records = [
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 9 \n',
+    '@pv@ 9 @db.rev@ @//d@ 1 0 0 1 2 3 @D41D8CD98F00B204E9800998ECF8427E@ 4 0 0 @//d@ @1.1@ 0 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 4 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+  ].map((r) => Buffer.from(r))
+  const [got, want] = bothRaw(records, 'utf8')
+  t.equal(got, want)
 })

@@ -1,0 +1,105 @@
+import { type FileHandle, open } from 'node:fs/promises'
+import { Readable, type Writable } from 'node:stream'
+import { READ_CHUNK_BYTES } from '../files/file-reader.js'
+import { journalNumberOf } from '../files/journal-name.js'
+import { DEFAULT_MAX_ENTRY_BYTES } from '../journal/framer.js'
+import type { RangeOptions } from '../parallel/frame-range.js'
+import { frameRangesParallel, RANGE_BYTES, type RangeRunner } from '../parallel/parallel-ranges.js'
+import { type CatCounts, type CatOptions, catInput, write } from './cat-input.js'
+
+export interface ParallelCatOptions {
+  threads: number
+  /** Bytes per range. Default {@link RANGE_BYTES}; tests set tiny ones. */
+  rangeBytes?: number
+  /** Sees the bytes of each range as it is written (progress). */
+  onBytes?: (n: number) => void
+  /** Runs the range tasks instead of a worker pool (tests). */
+  runner?: (fd: number, options: RangeOptions) => RangeRunner
+}
+
+/**
+ * `logdaemon-cat` on a plain regular file with threads: the ranges are
+ * framed, filtered and encoded in workers, and written here in file order
+ * (each write waits for the output to drain). Returns null, having read
+ * nothing, when the file is not for this path (not a regular file, gzip,
+ * smaller than two ranges, or --skip-malformed, which stays serial); the
+ * caller then takes the serial path.
+ *
+ * The file is read up to its size at open: a file that grows meanwhile is
+ * read as it was then (a record being appended at that point is incomplete,
+ * as the serial path would find it had the writer paused there). Where a
+ * range fails from a true record boundary (malformed input, an oversize
+ * record, the end inside a record), the rest is framed serially from that
+ * boundary, so errors and --allow-incomplete behave exactly as serially.
+ */
+export async function catFileParallel(file: string, out: Writable, options: CatOptions, parallel: ParallelCatOptions): Promise<CatCounts | null> {
+  // Under two ranges (2 MiB by default), starting workers costs more than they save.
+  const minSize = 2 * (parallel.rangeBytes ?? RANGE_BYTES)
+  if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
+  const handle = await open(file, 'r')
+  try {
+    const stat = await handle.stat()
+    const size = stat.size
+    if (!stat.isFile() || size < minSize) return null
+    const magic = Buffer.alloc(2)
+    await handle.read(magic, 0, 2, 0)
+    if (magic[0] === 0x1f && magic[1] === 0x8b) return null
+
+    const journal = journalNumberOf(file)
+    const rangeOptions: RangeOptions = {
+      format: options.format,
+      encoding: options.encoding,
+      tables: options.tables ?? [],
+      ops: options.ops ?? [],
+      where: options.where ?? [],
+      maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES,
+      file,
+      journal,
+    }
+    const runner = parallel.runner?.(handle.fd, rangeOptions)
+    const ranges = frameRangesParallel(handle.fd, size, rangeOptions, {
+      threads: parallel.threads,
+      ...(parallel.rangeBytes !== undefined ? { rangeBytes: parallel.rangeBytes } : {}),
+      ...(runner ? { runner } : {}),
+    })
+    let entries = 0
+    let rest
+    try {
+      let step = await ranges.next()
+      while (!step.done) {
+        const range = step.value
+        entries += range.entries
+        if (range.out) await write(out, range.out, range.release)
+        parallel.onBytes?.(range.stop - range.from)
+        step = await ranges.next()
+      }
+      rest = step.value
+    } finally {
+      // A failed write (a closed output) stops the workers before the file is closed under them.
+      await ranges.return(null)
+    }
+    if (!rest) return { entries, malformedSkipped: 0, oversizeSkipped: 0 }
+    // From the first range that failed at a true boundary: serially, up to the size at open.
+    const input = Readable.from(readAligned(handle, rest.offset, size), { objectMode: false })
+    const counts = await catInput(input, file, out, options, rest)
+    parallel.onBytes?.(size - rest.offset)
+    return { ...counts, entries: entries + counts.entries }
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * The file from `start` to `end` in the chunks the serial reader
+ * (FileReader) reads, aligned the same way, so an error that says how much
+ * of a record it saw says what the serial path says.
+ */
+async function* readAligned(handle: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let pos = start; pos < end; ) {
+    const want = Math.min(READ_CHUNK_BYTES - (pos % READ_CHUNK_BYTES), end - pos)
+    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
+    if (bytesRead === 0) return
+    yield buffer.subarray(0, bytesRead)
+    pos += bytesRead
+  }
+}

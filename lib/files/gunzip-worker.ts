@@ -1,0 +1,340 @@
+/**
+ * gzip inflated on a worker thread, so that inflating and what reads its
+ * output (framing, formatting) run on two cores.
+ *
+ * WorkerGunzipDecoder has GunzipDecoder's contract (GzipDecoder): the same
+ * output, the same errors at the same offsets, `verified` in step with the
+ * output handed on. The worker (inflate-worker.ts) runs a GunzipDecoder
+ * with zlib-sync. The protocol:
+ *
+ * - main → worker: `input` (a copy of each chunk, transferred), `end`, and
+ *   `credit` (bytes of output the main thread has handed on).
+ * - worker → main, in order: `data` (a batch of output, transferred, with
+ *   `verified` as of the end of the batch), `ack` after each input (with
+ *   `open`), then `done` or `error` (after all the output before it).
+ *
+ * Bounds: at most IN_FLIGHT input chunks are unacknowledged (`write()`
+ * waits), and the worker stops inflating while WINDOW bytes of its output
+ * wait on the main thread: output is handed to `emit` one piece after the
+ * other, each waiting for `emit`'s promise (the reader is full), so a gzip
+ * bomb inflates only as fast as it is read.
+ *
+ * A worker that fails (throws outside the decoder, exits, cannot start)
+ * fails the stream with ERR_WORKER_FAILED after the output it sent. The
+ * worker is terminated at the end, on an error and on `destroy()`. It keeps
+ * the process alive only while the main thread waits for it (input or the
+ * end sent, output not waiting for the reader).
+ */
+import { existsSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
+import { ErrorCodes, LogdaemonError, type ErrorCode } from '../errors.js'
+import { GunzipDecoder, isGzip, type GunzipDecoderOptions, type GzipDecoder } from './gunzip-decoder.js'
+import { gzipError, OUT_CHUNK, type Emit, type Inflater, type InflaterName } from './inflater.js'
+
+/** What the worker is started with. */
+export interface WorkerInit {
+  file: string | null
+  /** Output batch size, bytes. */
+  batch: number
+  /** Output bytes sent and not credited back before the worker stops. */
+  window: number
+}
+
+export type ToWorker = { type: 'input'; chunk: Uint8Array } | { type: 'end' } | { type: 'credit'; bytes: number }
+
+/** An error as it crosses threads (a LogdaemonError keeps its code and position). */
+export interface SerializedError {
+  message: string
+  code?: string
+  file?: string | null
+  offset?: number | null
+}
+
+export type FromWorker =
+  | { type: 'data'; buf: ArrayBuffer; length: number; verified: number }
+  | { type: 'ack'; verified: number; open: boolean }
+  | { type: 'done'; verified: number }
+  | { type: 'error'; verified: number; error: SerializedError }
+
+/** Output batch: journal text inflates ~4:1, so about one 64 KiB input chunk's worth. */
+const BATCH = 256 * 1024
+/** Output in flight between the threads: four batches, so that the worker runs while the main thread reads. */
+const WINDOW = 4 * BATCH
+/** Input chunks written and not yet inflated. */
+const IN_FLIGHT = 2
+
+/**
+ * The worker script, next to this module (in dist/ or an installed
+ * package). Run from the TypeScript sources (the tests, under ts-node), the
+ * compiled twin in dist/ when there is one: a worker that loads ts-node
+ * takes seconds to start. The worker gets none of the process's node
+ * options: it needs no loader, and some (`--input-type`, `--eval`) make a
+ * worker fail to start.
+ */
+function workerScript(): URL {
+  const here = import.meta.url
+  if (here.endsWith('.ts')) {
+    const built = new URL('../../dist/lib/files/inflate-worker.js', here)
+    if (existsSync(built)) return built
+  }
+  return new URL('./inflate-worker.js', here)
+}
+
+const ID1 = 0x1f
+const EMPTY = Buffer.alloc(0)
+
+/** The decoder for `inflater`: on a worker thread when it is a threaded one. */
+export function createGzipDecoder(inflater: Inflater, emit: Emit, options: WorkerGunzipDecoderOptions = {}): GzipDecoder {
+  return inflater.threaded ? new WorkerGunzipDecoder(inflater.name, emit, options) : new GunzipDecoder(inflater, emit, options)
+}
+
+export interface WorkerGunzipDecoderOptions extends GunzipDecoderOptions {
+  /** Called with an error that arrives while no `write`, `settle` or `end` waits for it. */
+  onError?: (err: Error) => void
+  /** The worker script (tests start a failing one). */
+  script?: URL
+}
+
+interface Waiter {
+  /** Whether the wait is over. */
+  ready: () => boolean
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * GunzipDecoder's framing and inflating on a worker thread (see above).
+ * The magic bytes are judged here: input that is not gzip never starts a
+ * worker.
+ */
+export class WorkerGunzipDecoder implements GzipDecoder {
+  readonly inflaterName: InflaterName
+  readonly #emit: Emit
+  readonly #file: string | null
+  readonly #notGzip: 'error' | 'pass'
+  readonly #onError: ((err: Error) => void) | undefined
+  readonly #script: URL
+  #state: 'start' | 'worker' | 'plain' = 'start'
+  #carry = EMPTY
+  #produced = 0
+  #worker: Worker | null = null
+  /** Terminated (or never to be started again). */
+  #stopped = false
+  #inFlight = 0
+  #ending = false
+  #done = false
+  /** `done` or `error` has come from the worker (maybe not handled yet): its exit is expected. */
+  #finished = false
+  #destroyed = false
+  #verified = 0
+  #open = true
+  #failed: Error | null = null
+  readonly #queue: FromWorker[] = []
+  #pumping = false
+  /** The pump waits for `emit`: the reader is full. */
+  #blocked = false
+  readonly #waiters = new Set<Waiter>()
+
+  constructor(name: InflaterName, emit: Emit, options: WorkerGunzipDecoderOptions = {}) {
+    this.inflaterName = name
+    this.#emit = emit
+    this.#file = options.file ?? null
+    this.#notGzip = options.notGzip ?? 'error'
+    this.#onError = options.onError
+    this.#script = options.script ?? workerScript()
+  }
+
+  get verified(): number {
+    return this.#state === 'plain' ? this.#produced : this.#verified
+  }
+
+  get open(): boolean {
+    if (this.#state === 'start') return true
+    return this.#state === 'worker' && !this.#done && this.#open
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#failed) throw this.#failed
+    if (this.#state === 'plain') {
+      this.#produced += chunk.length
+      await this.#emit(chunk)
+      return
+    }
+    let input = chunk
+    if (this.#state === 'start') {
+      input = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk
+      this.#carry = EMPTY
+      if (input.length === 0) return
+      if (input.length === 1 && input[0] === ID1) {
+        this.#carry = Buffer.from(input)
+        return
+      }
+      if (!isGzip(input)) {
+        if (this.#notGzip === 'error') throw gzipError('corrupt', this.#file, 0, 'the input does not start with the gzip magic 1f 8b')
+        this.#state = 'plain'
+        this.#produced += input.length
+        await this.#emit(input)
+        return
+      }
+      this.#start()
+    }
+    if (input.length === 0) return
+    // A copy the worker owns: the caller may reuse its buffer.
+    const copy = new Uint8Array(input)
+    this.#inFlight++
+    this.#post({ type: 'input', chunk: copy }, [copy.buffer as ArrayBuffer])
+    await this.#wait(() => this.#inFlight < IN_FLIGHT)
+  }
+
+  async settle(): Promise<void> {
+    await this.#wait(() => this.#inFlight === 0)
+  }
+
+  async end(): Promise<void> {
+    if (this.#failed) throw this.#failed
+    if (this.#state === 'start') {
+      const rest = this.#carry
+      this.#carry = EMPTY
+      if (rest.length === 0) return
+      if (this.#notGzip === 'pass') {
+        this.#state = 'plain'
+        this.#produced += rest.length
+        await this.#emit(rest)
+        return
+      }
+      throw gzipError('truncated', this.#file, rest.length, 'the input ends inside the gzip header')
+    }
+    if (this.#state === 'plain') return
+    if (!this.#ending) {
+      this.#ending = true
+      this.#post({ type: 'end' })
+    }
+    await this.#wait(() => this.#done)
+  }
+
+  destroy(): void {
+    this.#destroyed = true
+    this.#stop()
+    this.#queue.length = 0
+  }
+
+  #start(): void {
+    this.#state = 'worker'
+    const init: WorkerInit = { file: this.#file, batch: BATCH, window: WINDOW }
+    let worker: Worker
+    try {
+      worker = new Worker(this.#script, { workerData: init, execArgv: [] })
+    } catch (err) {
+      this.#stopped = true
+      this.#arrive({ type: 'error', verified: this.#verified, error: { message: `cannot start the inflate worker: ${String(err)}` } })
+      return
+    }
+    this.#worker = worker
+    worker.on('message', (message: FromWorker) => this.#arrive(message))
+    worker.on('error', (err: Error) => this.#died(`the inflate worker failed: ${err.message}`))
+    worker.on('exit', (code: number) => this.#died(`the inflate worker exited (code ${code}) before the end of the input`))
+  }
+
+  #post(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (this.#stopped || !this.#worker) return
+    this.#worker.postMessage(message, transfer)
+    this.#refresh()
+  }
+
+  /** An unexpected end of the worker: an error after what it sent (nothing more comes from it). */
+  #died(why: string): void {
+    if (this.#stopped || this.#finished) return
+    this.#stopped = true
+    this.#arrive({ type: 'error', verified: this.#verified, error: { message: why, code: ErrorCodes.WORKER_FAILED, file: this.#file } })
+  }
+
+  #arrive(message: FromWorker): void {
+    if (this.#destroyed) return
+    if (message.type === 'done' || message.type === 'error') this.#finished = true
+    this.#queue.push(message)
+    if (!this.#pumping) void this.#pump()
+  }
+
+  /** Handles the worker's messages in order, waiting for `emit` between pieces of output. */
+  async #pump(): Promise<void> {
+    this.#pumping = true
+    while (this.#queue.length > 0) {
+      const message = this.#queue.shift() as FromWorker
+      if (message.type === 'data') {
+        const out = Buffer.from(message.buf, 0, message.length)
+        for (let at = 0; at < out.length; at += OUT_CHUNK) {
+          const wait = this.#emit(out.subarray(at, at + OUT_CHUNK))
+          if (!wait) continue
+          this.#blocked = true
+          this.#refresh()
+          await wait
+          this.#blocked = false
+          if (this.#destroyed) {
+            this.#pumping = false
+            return
+          }
+        }
+        this.#verified = message.verified
+        this.#post({ type: 'credit', bytes: message.length })
+      } else if (message.type === 'ack') {
+        this.#inFlight--
+        this.#verified = message.verified
+        this.#open = message.open
+      } else if (message.type === 'done') {
+        this.#verified = message.verified
+        this.#done = true
+        this.#stop()
+      } else {
+        this.#verified = message.verified
+        this.#fail(message.error)
+      }
+      this.#notify()
+    }
+    this.#pumping = false
+    this.#refresh()
+  }
+
+  #fail(serialized: SerializedError): void {
+    this.#stop()
+    const err = new LogdaemonError((serialized.code as ErrorCode | undefined) ?? ErrorCodes.WORKER_FAILED, serialized.message, {
+      file: serialized.file ?? this.#file,
+      offset: serialized.offset ?? null,
+    })
+    this.#failed = err
+    this.#queue.length = 0
+    if (this.#waiters.size === 0) this.#onError?.(err)
+  }
+
+  #wait(ready: () => boolean): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed)
+    if (ready()) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.add({ ready, resolve, reject })
+    })
+  }
+
+  #notify(): void {
+    for (const waiter of this.#waiters) {
+      if (this.#failed) waiter.reject(this.#failed)
+      else if (waiter.ready()) waiter.resolve()
+      else continue
+      this.#waiters.delete(waiter)
+    }
+  }
+
+  /** The worker keeps the process alive only while the main thread waits for it. */
+  #refresh(): void {
+    const worker = this.#worker
+    if (!worker || this.#stopped) return
+    if ((this.#inFlight > 0 || this.#ending) && !this.#blocked) worker.ref()
+    else worker.unref()
+  }
+
+  #stop(): void {
+    if (this.#stopped && !this.#worker) return
+    this.#stopped = true
+    const worker = this.#worker
+    this.#worker = null
+    if (worker) void worker.terminate()
+  }
+}

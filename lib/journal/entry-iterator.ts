@@ -1,0 +1,152 @@
+import { finished, type Readable } from 'node:stream'
+import { isErrnoException } from '../errors.js'
+import type { JournalEntry } from './entry.js'
+
+export interface EntryIteratorOptions {
+  /**
+   * A destroy without an error ends the loop instead of failing it with
+   * ERR_STREAM_PREMATURE_CLOSE (RotatingJournalSource: `destroy()` or its
+   * `signal` is how a follower is stopped).
+   */
+  endOnDestroy?: boolean
+}
+
+/** Whether `err` is the premature close of a stream destroyed without an error (not a failure). */
+export function destroyedWithoutError(stream: Readable, err: unknown): boolean {
+  return stream.destroyed && stream.errored === null && isErrnoException(err) && err.code === 'ERR_STREAM_PREMATURE_CLOSE'
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
+
+/**
+ * `for await` over an object-mode stream of entries whose items may also be
+ * batches (arrays of entries, pushed per input chunk): one `read()` per
+ * batch, and each entry handed out as an already resolved promise. An async
+ * generator (a core Readable's iterator) costs about three times as much
+ * per item in V8 (300 ns against 100 ns, measured with Node 20), and a
+ * `read()` per entry costs more again.
+ *
+ * Semantics of a core Readable's iterator: items in order; an error thrown
+ * once the items read before it have been handed out (the rest of the
+ * batch in hand included); no item after a destroy without an error; `break` (or
+ * `return()`) and a throw in the loop body destroy the stream, which closes
+ * its files; a destroy without an error fails the loop with
+ * ERR_STREAM_PREMATURE_CLOSE unless `endOnDestroy`. Calls of `next()` that
+ * overlap run one after the other.
+ */
+export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
+  readonly #stream: Readable
+  readonly #endOnDestroy: boolean
+  /** The batch being handed out, and the index of its next entry. */
+  #batch: readonly JournalEntry[] | null = null
+  #i = 0
+  /** undefined while the stream runs; null once it ended cleanly; the error it failed with. */
+  #outcome: Error | null | undefined = undefined
+  #done = false
+  /** Called when the stream has something to read, or has ended. */
+  #wake: (() => void) | null = null
+  /** A `next()` waiting for the stream: later calls queue behind it. */
+  #waiting: Promise<IteratorResult<JournalEntry, undefined>> | null = null
+
+  constructor(stream: Readable, options: EntryIteratorOptions = {}) {
+    this.#stream = stream
+    this.#endOnDestroy = options.endOnDestroy ?? false
+    stream.on('readable', this.#onReadable)
+    // Its listeners stay after the end, as with a core Readable's iterator: an error during the destroy is not unhandled.
+    finished(stream, { writable: false }, (err) => {
+      this.#outcome = err && !this.#cleanEnd(err) ? (this.#outcome ?? err) : (this.#outcome ?? null)
+      this.#onReadable()
+    })
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  next(): Promise<IteratorResult<JournalEntry, undefined>> {
+    const b = this.#batch
+    if (b !== null && this.#waiting === null) {
+      // Destroyed without an error (stopped): no more entries, as with a core Readable. An error
+      // (one held back until the entries before it were read) comes after the batch in hand.
+      if (this.#i < b.length && !this.#stopped()) return Promise.resolve({ value: b[this.#i++] as JournalEntry, done: false })
+      this.#batch = null
+    }
+    if (this.#waiting) return this.#waiting.then(() => this.next())
+    try {
+      const now = this.#take()
+      if (now) return Promise.resolve(now)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const waiting = new Promise<IteratorResult<JournalEntry, undefined>>((resolve, reject) => {
+      const retry = (): void => {
+        try {
+          const now = this.#take()
+          if (!now) {
+            this.#wake = retry
+            return
+          }
+          this.#waiting = null
+          resolve(now)
+        } catch (err) {
+          this.#waiting = null
+          reject(err)
+        }
+      }
+      this.#wake = retry
+    })
+    this.#waiting = waiting
+    return waiting
+  }
+
+  /** `break`: destroys the stream (its files close) and ends the loop. */
+  return(): Promise<IteratorResult<JournalEntry, undefined>> {
+    this.#finish()
+    return Promise.resolve(DONE)
+  }
+
+  /** The next entry, the end, or undefined when the stream has nothing yet; throws the stream's error. */
+  #take(): IteratorResult<JournalEntry, undefined> | undefined {
+    if (this.#done) return DONE
+    const s = this.#stream
+    for (;;) {
+      const item = s.destroyed ? null : (s.read() as JournalEntry | JournalEntry[] | null)
+      if (item === null) break
+      if (!Array.isArray(item)) return { value: item, done: false }
+      if (item.length === 0) continue
+      this.#batch = item
+      this.#i = 1
+      return { value: item[0] as JournalEntry, done: false }
+    }
+    const outcome = this.#outcome
+    if (outcome === undefined) return undefined
+    this.#finish()
+    if (outcome) throw outcome
+    return DONE
+  }
+
+  #stopped(): boolean {
+    const s = this.#stream
+    return s.destroyed && s.errored === null
+  }
+
+  readonly #onReadable = (): void => {
+    const wake = this.#wake
+    this.#wake = null
+    wake?.()
+  }
+
+  /** Whether `err` is a destroy without an error, which `endOnDestroy` takes as the end. */
+  #cleanEnd(err: Error): boolean {
+    return this.#endOnDestroy && destroyedWithoutError(this.#stream, err)
+  }
+
+  #finish(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#batch = null
+    this.#stream.off('readable', this.#onReadable)
+    this.#stream.destroy()
+    this.#onReadable()
+  }
+}

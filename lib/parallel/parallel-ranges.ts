@@ -1,0 +1,165 @@
+import {
+  frameRange,
+  type RangeOptions,
+  type RangeResult,
+  type RangeTask,
+  type RangeWorkerData,
+  type RangeWorkerResult,
+  type RangeWorkerTask,
+  rangeContext,
+  runRangeTask,
+} from './frame-range.js'
+import { ordered, WorkerPool } from './worker-pool.js'
+
+/**
+ * Bytes per range. Big enough that a range's fixed costs (a message each
+ * way, the guess, the record read past its end) vanish, small enough that
+ * the ranges in flight (2 per thread, with their output) stay within the
+ * 120 MB RSS bar: see docs/design.md for the measurements.
+ */
+export const RANGE_BYTES = 1 << 20
+
+/**
+ * Bytes per range when the workers write JSON or row lines: their output is
+ * 2–3 times the input, and each worker's heap grows with it; at 100 MB, 2
+ * workers, --format row peaked at 203 MB RSS with 1 MiB ranges, 158 MB
+ * with 256 KiB and 165 MB with 64 KiB (json: 134 MB with 256 KiB).
+ */
+export const ENCODED_RANGE_BYTES = 256 << 10
+
+/**
+ * A worker's young generation, in MB (V8's default is 48 on 64-bit): each
+ * worker holds its young generation's worth of garbage between scavenges,
+ * and 2 workers at the default took cat --format json on 100 MB from
+ * 131 MB to 164 MB peak RSS (with 4: 131 MB, and no slower).
+ */
+const YOUNG_GENERATION_MB = 4
+
+export interface ParallelRangeOptions {
+  threads: number
+  /** Bytes per range (tests use tiny ones). Default {@link RANGE_BYTES}, or {@link ENCODED_RANGE_BYTES} for JSON and row lines. */
+  rangeBytes?: number
+  /** Runs the tasks instead of a worker pool (tests: {@link inThreadRunner}). */
+  runner?: RangeRunner
+}
+
+/** What runs range tasks: a WorkerPool, or anything of its shape. */
+export interface RangeRunner {
+  readonly size: number
+  run(task: RangeWorkerTask, transfer?: readonly ArrayBuffer[]): Promise<RangeWorkerResult>
+  close(): Promise<void>
+}
+
+/** Runs range tasks on this thread, one at a time, as `threads` workers would (tests). */
+export function inThreadRunner(fd: number, options: RangeOptions, threads = 2): RangeRunner {
+  const contexts = Array.from({ length: threads }, () => rangeContext(options))
+  let next = 0
+  return {
+    size: threads,
+    run: async (task) => runRangeTask(fd, task, contexts[next++ % threads] as ReturnType<typeof rangeContext>),
+    close: async () => {},
+  }
+}
+
+/** One reconciled range: its records are exactly the serial framer's records in [from, stop). */
+export interface ReconciledRange {
+  from: number
+  stop: number
+  /** Line number at `from`. */
+  line: number
+  records: number
+  entries: number
+  out: Buffer | null
+  /** Call once `out` is written and no longer referenced: its memory goes back to the workers. */
+  release: () => void
+}
+
+/** Where the parallel path stopped short: frame serially from this true record boundary. */
+export interface SerialRest {
+  offset: number
+  line: number
+}
+
+/**
+ * Frames the regular file open as `fd` (of `size` bytes, as of its open) in
+ * ranges on a worker pool and yields the ranges in file order, reconciled:
+ * a range is taken when it started at the true boundary (the previous
+ * range's stop), skipped when a record before it already covers its end,
+ * and framed again on this thread from the true boundary otherwise (its
+ * guess was fooled by a quoted value that holds a line like a record).
+ * Returns null when the whole file was framed, or where to go on serially:
+ * at the first range that failed from a true boundary (malformed input, an
+ * oversize record, the file ending inside a record), so the serial framer
+ * reports the error with its exact position after every record before it.
+ */
+export async function* frameRangesParallel(
+  fd: number,
+  size: number,
+  options: RangeOptions,
+  parallel: ParallelRangeOptions,
+): AsyncGenerator<ReconciledRange, SerialRest | null> {
+  const needLines = options.format === 'json' || options.format === 'row'
+  const rangeBytes = Math.max(1, Math.floor(parallel.rangeBytes ?? (needLines ? ENCODED_RANGE_BYTES : RANGE_BYTES)))
+  const data: RangeWorkerData = { fd, options }
+  const pool: RangeRunner =
+    parallel.runner ??
+    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), parallel.threads, data, {
+      maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
+    })
+  const limit = pool.size * 2
+  const spans: { start: number; end: number }[] = []
+  for (let start = 0; start < size; start += rangeBytes) spans.push({ start, end: Math.min(size, start + rangeBytes) })
+
+  /** The range tasks; for JSON and row lines, each with the line at its start (LF counts, run ahead on the pool). */
+  async function* tasks(): AsyncGenerator<RangeTask> {
+    if (!needLines) {
+      for (const { start, end } of spans) yield { start, end, size, exact: start === 0, line: null }
+      return
+    }
+    let line = 1
+    let k = 0
+    const counts = ordered(spans, (s) => pool.run({ kind: 'count', start: s.start, end: s.end }), limit)
+    for await (const count of counts) {
+      const { start, end } = spans[k++] as { start: number; end: number }
+      yield { start, end, size, exact: start === 0, line }
+      line += (count as { lines: number }).lines
+    }
+  }
+  /** Output buffers the consumer has written, to go back to the workers with the next tasks. */
+  const spares: ArrayBuffer[] = []
+  const run = async (task: RangeTask): Promise<{ task: RangeTask; result: RangeResult }> => {
+    const spare = spares.pop()
+    const result = (await pool.run({ kind: 'range', ...task, ...(spare ? { spare } : {}) }, spare ? [spare] : [])) as RangeResult
+    return { task, result }
+  }
+
+  const context = rangeContext(options)
+  let covered = 0
+  let coveredLine = 1
+  try {
+    for await (const { task, result } of ordered(tasks(), run, limit)) {
+      if (covered >= task.end) continue
+      let taken = result
+      if (result.failed || result.from !== covered) {
+        if (result.from === covered) return { offset: covered, line: coveredLine }
+        taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, context)
+        if (taken.failed) return { offset: covered, line: coveredLine }
+      }
+      const view = taken.out
+      const out = view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : null
+      const release =
+        view && taken !== result
+          ? () => {}
+          : () => {
+              if (view && spares.length < pool.size) spares.push(view.buffer as ArrayBuffer)
+            }
+      yield { from: taken.from, stop: taken.stop, line: coveredLine, records: taken.records, entries: taken.entries, out, release }
+      covered = taken.stop
+      coveredLine += taken.lines
+    }
+    if (covered < size) return { offset: covered, line: coveredLine }
+    return null
+  } finally {
+    await pool.close()
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The worker side of range-parallel framing: workerData is
+ * `{ fd, options }` (the file open in the main thread: positional reads
+ * share it, so every worker reads the same file even if its name is
+ * replaced or removed meanwhile); each task is a count or a range.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { type RangeWorkerData, type RangeWorkerResult, type RangeWorkerTask, rangeContext, runRangeTask } from './frame-range.js'
+import { serializeError, type WorkerReply } from './worker-pool.js'
+
+/* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
+const { fd, options } = workerData as RangeWorkerData
+const context = rangeContext(options)
+const port = parentPort
+if (port) {
+  port.on('message', ({ id, task }: { id: number; task: RangeWorkerTask }) => {
+    let reply: WorkerReply<RangeWorkerResult>
+    const transfer: ArrayBuffer[] = []
+    try {
+      const result = runRangeTask(fd, task, context)
+      if (result.kind === 'range' && result.out) transfer.push(result.out.buffer as ArrayBuffer)
+      reply = { id, ok: true, result }
+    } catch (err) {
+      reply = { id, ok: false, error: serializeError(err) }
+    }
+    port.postMessage(reply, transfer)
+  })
+}
+/* c8 ignore stop */

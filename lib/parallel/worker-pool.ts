@@ -1,0 +1,185 @@
+import { availableParallelism } from 'node:os'
+import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads'
+import { ErrorCodes, LogdaemonError } from '../errors.js'
+
+/**
+ * The most workers a pool starts, whatever it is asked for: each costs a V8
+ * heap (~10 MB of RSS) and a start-up of ~30 ms, and framing reads the disk
+ * or the page cache, which more than a few threads do not read faster.
+ */
+export const MAX_THREADS = 16
+
+/** The default thread count: the cores, at most 4 (measured in docs/design.md). */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(availableParallelism(), 4))
+}
+
+/** A task's reply, as a worker posts it: a result, or the error it threw. */
+export type WorkerReply<Out> = { id: number; ok: true; result: Out } | { id: number; ok: false; error: SerializedError }
+
+/** An error as it crosses threads (a LogdaemonError keeps its code and position). */
+export interface SerializedError {
+  message: string
+  code?: string
+  offset?: number | null
+  line?: number | null
+}
+
+interface Job<In, Out> {
+  id: number
+  task: In
+  transfer: readonly TransferListItem[]
+  resolve: (value: Out) => void
+  reject: (err: Error) => void
+}
+
+interface Slot<In, Out> {
+  worker: Worker
+  job: Job<In, Out> | null
+}
+
+/**
+ * A fixed set of worker_threads running one script: `run(task)` resolves
+ * with the worker's result. Each worker runs one task at a time; tasks wait
+ * in submission order for a free worker (callers bound how many: see
+ * {@link ordered}). A worker that throws outside a task, exits, or fails to
+ * start fails the pool: every pending and later task rejects with
+ * ERR_WORKER_FAILED and the workers are terminated, so nothing hangs. Idle
+ * workers are unref'd: an idle pool never keeps the process alive, a busy
+ * one does (its caller is waiting for the result).
+ *
+ * Hand-written rather than piscina: this is ~150 lines, has no dependency,
+ * and does the two things the cat pipeline needs that piscina does not
+ * offer directly (ordered results with a bounded window; the whole run
+ * failing on one worker's death instead of respawning it).
+ */
+export class WorkerPool<In, Out> {
+  readonly #slots: Slot<In, Out>[] = []
+  readonly #queue: Job<In, Out>[] = []
+  #nextId = 0
+  #failure: LogdaemonError | null = null
+  #closed = false
+
+  /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
+  constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
+    const n = Math.max(1, Math.min(Math.floor(size), MAX_THREADS))
+    for (let i = 0; i < n; i++) {
+      const worker = new Worker(script, { workerData, ...(resourceLimits ? { resourceLimits } : {}) })
+      const slot: Slot<In, Out> = { worker, job: null }
+      worker.on('message', (reply: WorkerReply<Out>) => this.#reply(slot, reply))
+      worker.on('error', (err) => this.#fail(`a worker failed: ${err.message}`, err))
+      worker.on('exit', (code) => {
+        if (!this.#closed) this.#fail(`a worker exited (code ${code}) before the pool was closed`)
+      })
+      worker.unref()
+      this.#slots.push(slot)
+    }
+  }
+
+  /** How many workers run. */
+  get size(): number {
+    return this.#slots.length
+  }
+
+  /** Runs `task` on the next free worker; `transfer` lists ArrayBuffers moved (not copied) to it. */
+  run(task: In, transfer: readonly TransferListItem[] = []): Promise<Out> {
+    if (this.#failure) return Promise.reject(this.#failure)
+    if (this.#closed) return Promise.reject(new LogdaemonError(ErrorCodes.WORKER_FAILED, 'the worker pool is closed'))
+    return new Promise<Out>((resolve, reject) => {
+      this.#queue.push({ id: this.#nextId++, task, transfer, resolve, reject })
+      this.#dispatch()
+    })
+  }
+
+  /** Terminates the workers (idempotent); pending tasks reject. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#rejectAll(this.#failure ?? new LogdaemonError(ErrorCodes.WORKER_FAILED, 'the worker pool was closed'))
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()))
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return
+      if (slot.job) continue
+      const job = this.#queue.shift() as Job<In, Out>
+      slot.job = job
+      slot.worker.ref()
+      try {
+        slot.worker.postMessage({ id: job.id, task: job.task }, job.transfer)
+      } catch (err) {
+        // A task that cannot be cloned is the caller's error, not the worker's.
+        slot.job = null
+        slot.worker.unref()
+        job.reject(err as Error)
+      }
+    }
+  }
+
+  #reply(slot: Slot<In, Out>, reply: WorkerReply<Out>): void {
+    const job = slot.job
+    if (!job || job.id !== reply.id) {
+      this.#fail(`a worker answered task ${reply.id}, which it was not running`)
+      return
+    }
+    slot.job = null
+    slot.worker.unref()
+    if (reply.ok) job.resolve(reply.result)
+    else job.reject(deserializeError(reply.error))
+    this.#dispatch()
+  }
+
+  #fail(message: string, cause?: unknown): void {
+    if (this.#failure || this.#closed) return
+    this.#failure = new LogdaemonError(ErrorCodes.WORKER_FAILED, message, cause === undefined ? {} : { cause })
+    this.#rejectAll(this.#failure)
+    void this.close()
+  }
+
+  #rejectAll(err: Error): void {
+    for (const slot of this.#slots) {
+      slot.job?.reject(err)
+      slot.job = null
+    }
+    for (const job of this.#queue.splice(0)) job.reject(err)
+  }
+}
+
+/** An error thrown in a worker, as it is posted back. */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof LogdaemonError) return { message: err.message, code: err.code, offset: err.offset, line: err.line }
+  if (err instanceof Error)
+    return { message: err.message, ...(typeof (err as NodeJS.ErrnoException).code === 'string' ? { code: (err as NodeJS.ErrnoException).code } : {}) }
+  return { message: String(err) }
+}
+
+function deserializeError(e: SerializedError): Error {
+  const known = Object.values(ErrorCodes) as string[]
+  if (e.code && known.includes(e.code)) {
+    return new LogdaemonError(e.code as LogdaemonError['code'], e.message, { offset: e.offset ?? null, line: e.line ?? null })
+  }
+  return Object.assign(new Error(e.message), e.code ? { code: e.code } : {})
+}
+
+/**
+ * Runs `tasks` through `run` with at most `limit` in flight and yields the
+ * results in submission order: the next task is started only when a result
+ * has been taken, so a slow consumer slows the producer (backpressure). On
+ * an error, or when the consumer stops early, the results still in flight
+ * are dropped (not awaited: closing the pool stops their work).
+ */
+export async function* ordered<T, R>(tasks: Iterable<T> | AsyncIterable<T>, run: (task: T) => Promise<R>, limit: number): AsyncGenerator<R> {
+  const window: Promise<R>[] = []
+  // A rejection is observed when its turn comes; until then it must not count as unhandled.
+  const start = (task: T): void => {
+    const p = run(task)
+    p.catch(() => {})
+    window.push(p)
+  }
+  for await (const task of tasks) {
+    start(task)
+    if (window.length >= Math.max(1, limit)) yield await (window.shift() as Promise<R>)
+  }
+  while (window.length) yield await (window.shift() as Promise<R>)
+}

@@ -1,0 +1,251 @@
+/**
+ * The range-parallel cat must write exactly what the serial cat writes, and
+ * fail (if it fails) with the same error after the same bytes, whatever the
+ * ranges: here with ranges of a few dozen bytes, so that lines that look
+ * like records inside quoted values, `@@` escapes, CRLF and records larger
+ * than several ranges fall on every range edge. The ranges run on this
+ * thread (inThreadRunner) so that hundreds of cases stay fast; the worker
+ * pool itself is tested in test/parallel/, and the built bin end to end in
+ * test/cli/cat-threads.ts.
+ */
+import t, { type Test } from 'tap'
+import fc from 'fast-check'
+import { truncateSync, writeFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
+import { FileReader } from '../../lib/files/file-reader.js'
+import { catFileParallel } from '../../lib/cli/cat-file-parallel.js'
+import { catInput, type CatOptions } from '../../lib/cli/cat-input.js'
+import { isLogdaemonError } from '../../lib/errors.js'
+import { inThreadRunner } from '../../lib/parallel/parallel-ranges.js'
+import { FIXTURE_DIR, fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
+
+interface Outcome {
+  out: string
+  entries: number | null
+  error: { code: string; message: string; offset: unknown; line: unknown; details: unknown } | null
+}
+
+function sink(): Writable & { data: () => Buffer } {
+  const parts: Buffer[] = []
+  const w = new Writable({
+    // A small high-water mark: writes wait for 'drain', as a slow pipe makes them.
+    highWaterMark: 64,
+    write(chunk: Buffer, _e, cb) {
+      parts.push(Buffer.from(chunk))
+      setImmediate(cb)
+    },
+  })
+  return Object.assign(w, { data: () => Buffer.concat(parts) })
+}
+
+async function settle(run: (out: Writable) => Promise<{ entries: number } | null>): Promise<Outcome | null> {
+  const out = sink()
+  const o: Outcome = { out: '', entries: null, error: null }
+  try {
+    const counts = await run(out)
+    if (counts === null) return null
+    o.entries = counts.entries
+  } catch (err) {
+    if (!isLogdaemonError(err)) throw err
+    o.error = { code: err.code, message: err.message, offset: err.offset, line: err.line, details: err.details }
+  }
+  // Writes the sink has taken but not yet had called back (a write under its high-water mark returns at once).
+  await new Promise<void>((resolve) => out.end(resolve))
+  o.out = out.data().toString('latin1')
+  return o
+}
+
+const base: CatOptions = { format: 'raw', encoding: 'utf8', skipMalformed: false, allowIncomplete: false, tables: [], ops: [], where: [] }
+
+/** The serial path, as logdaemon-cat --threads 1 runs it. */
+function serial(file: string, options: CatOptions): Promise<Outcome | null> {
+  return settle((out) => catInput(new FileReader(file), file, out, options))
+}
+
+function parallel(file: string, options: CatOptions, rangeBytes: number, threads = 3): Promise<Outcome | null> {
+  return settle((out) => catFileParallel(file, out, options, { threads, rangeBytes, runner: (fd, o) => inThreadRunner(fd, o, threads) }))
+}
+
+/** Writes `data` as a journal file and checks the parallel outcome against the serial one for each option set. */
+async function same(t: Test, dir: string, data: Buffer, rangeBytes: number, optionSets: readonly Partial<CatOptions>[], label: string): Promise<boolean> {
+  const file = `${dir}/journal.5`
+  writeFileSync(file, data)
+  for (const extra of optionSets) {
+    const options = { ...base, ...extra }
+    const want = await serial(file, options)
+    const got = await parallel(file, options, rangeBytes)
+    if (data.length < 2 * rangeBytes) {
+      if (got !== null) return t.fail(`${label}: a file under two ranges takes the serial path`) as boolean
+      continue
+    }
+    if (!t.strictSame(got, want, `${label} ${JSON.stringify(extra)} ranges of ${rangeBytes}`)) return false
+  }
+  return true
+}
+
+const FORMATS: Partial<CatOptions>[] = [
+  { format: 'raw' },
+  { format: 'json' },
+  { format: 'row' },
+  { format: 'raw', tables: ['db.rev*'] },
+  { format: 'json', ops: ['ex'] },
+  { format: 'raw', allowIncomplete: true },
+  { format: 'json', allowIncomplete: true },
+]
+
+/** A line that reads like a record, as a description holds it (the quoted value doubles its `@`). */
+const TRAP = '\n@pv@ 7 @db.rev@ @//depot/x@ 1 @fake@ \n'
+/** A record whose description is `desc` (escaped). */
+const rec = (i: number, desc: string, eol = '\n'): string => `@pv@ 9 @db.change@ ${i} ${i} @client@ @user@ 1400000000 1 @${desc.replace(/@/g, '@@')}@ @@${eol}`
+
+t.test('adversarial records at every range edge', async (t) => {
+  const dir = t.testdir()
+  const records: string[] = []
+  for (let i = 0; i < 40; i++) {
+    const kind = i % 8
+    if (kind === 0) records.push(rec(i, `desc${TRAP}more`))
+    else if (kind === 1) records.push(`@X1@ ${i} @an op the guess does not take@ \n`)
+    else if (kind === 2) records.push(rec(i, 'crlf', '\r\n'))
+    else if (kind === 3) records.push(rec(i, 'x'.repeat(700) + TRAP + 'y'.repeat(300)))
+    else if (kind === 4) records.push(`@ex@ ${i} 1400000000\n`)
+    else if (kind === 5) records.push(rec(i, 'é ü 中文'))
+    else if (kind === 6)
+      records.push(`@rv@ 3 @db.rev@ @//depot/f${i}@ 1 0 0 1 1400000000 1400000000 00000000000000000000000000000000 11 0 0 @//depot/f@ @1.1@ 0 \n`)
+    else records.push(rec(i, `\n@ex@ 1 2\n@nx@ 3\n`))
+  }
+  const data = Buffer.from(records.join(''))
+  for (const rangeBytes of [16, 37, 64, 100, 256, 1000, 4096]) {
+    await same(t, dir, data, rangeBytes, FORMATS, 'adversarial')
+  }
+})
+
+t.test('a record larger than several ranges, first, in the middle and last', async (t) => {
+  const dir = t.testdir()
+  const huge = rec(1, ('z'.repeat(97) + TRAP).repeat(30))
+  const small = [rec(2, 'a'), `@ex@ 3 4\n`, rec(5, TRAP)].join('')
+  for (const data of [huge + small, small + huge + small, small + huge]) {
+    for (const rangeBytes of [50, 300, 1024]) await same(t, dir, Buffer.from(data), rangeBytes, FORMATS, 'huge')
+  }
+})
+
+t.test('malformed input, oversize records and an input ending inside a record: the same error after the same records', async (t) => {
+  const dir = t.testdir()
+  const good = Array.from({ length: 30 }, (_, i) => rec(i, i % 3 ? 'ok' : `q${TRAP}`)).join('')
+  const cases: [string, string, Partial<CatOptions>[]][] = [
+    ['a bad byte after a closing @', good + '@pv@ 1 @db.x@ @a@b \n' + good, FORMATS],
+    ['a line that is no record', good + 'garbage\n' + good, FORMATS],
+    ['no final line end', good + rec(99, 'end').slice(0, -2), FORMATS],
+    ['open quote to the end', good + '@pv@ 1 @db.x@ @never closed\n' + good.slice(0, 200), FORMATS],
+    [
+      'oversize',
+      good + rec(7, 'w'.repeat(3000)) + good,
+      [
+        { format: 'raw', maxEntryBytes: 1000 },
+        { format: 'json', maxEntryBytes: 1000 },
+      ],
+    ],
+  ]
+  for (const [label, text, sets] of cases) {
+    for (const rangeBytes of [40, 128, 512]) await same(t, dir, Buffer.from(text, 'latin1'), rangeBytes, sets, label)
+  }
+  // And the error itself, once, to be sure the comparison compares something.
+  const file = `${dir}/journal.5`
+  writeFileSync(file, good + 'garbage\n' + good)
+  const got = await parallel(file, base, 64)
+  t.equal(got?.error?.code, 'ERR_JOURNAL_MALFORMED')
+  t.equal(got?.error?.offset, Buffer.byteLength(good))
+  t.equal(got?.error?.line, good.split('\n').length)
+  t.equal(got?.out, good, 'every record before the error was written')
+})
+
+t.test('an empty file and a file of one record take the serial path', async (t) => {
+  const dir = t.testdir({ empty: '', one: '@ex@ 1 2\n' })
+  t.equal(await parallel(`${dir}/empty`, base, 16), null)
+  t.equal(await parallel(`${dir}/one`, base, 16), null)
+  t.equal(await parallel(dir, base, 16), null, 'a directory')
+  writeFileSync(`${dir}/z.gz`, Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.alloc(100)]))
+  t.equal(await parallel(`${dir}/z.gz`, base, 16), null, 'gzip')
+  t.equal(await parallel(`${dir}/one`, { ...base, skipMalformed: true }, 1), null, '--skip-malformed')
+  t.equal(await parallel(`${dir}/one`, base, 1, 1), null, 'one thread')
+})
+
+t.test('the real p4d fixtures, in ranges of every size', { skip: fixturesSkip }, async (t) => {
+  const dir = t.testdir()
+  for (const name of fixtureNames()) {
+    const data = readFixture(name)
+    for (const rangeBytes of [61, 500, 4096]) {
+      const ok = await same(
+        t,
+        dir,
+        data,
+        rangeBytes,
+        [{ format: 'raw' }, { format: 'json' }, { format: 'row' }, { format: 'json', encoding: 'latin1' }],
+        FIXTURE_DIR + name,
+      )
+      if (!ok) return
+    }
+  }
+})
+
+t.test('fuzz: random records, random damage, random ranges', async (t) => {
+  const dir = t.testdir()
+  const piece = fc.constantFrom('a', 'b c', '@@', '\n', '\r\n', TRAP, '\n@ex@ ', 'é', '\n@', ' @x@ ', '1')
+  const field = fc.oneof(
+    fc.nat({ max: 99999 }).map(String),
+    fc.array(piece, { maxLength: 6 }).map((p) => `@${p.join('').replace(/@(?!@)/g, '@@')}@`),
+  )
+  const record = fc
+    .tuple(fc.constantFrom('pv', 'rv', 'dv', 'ex', 'mx', 'Up', 'x_'), fc.array(field, { maxLength: 6 }), fc.constantFrom('\n', '\r\n'))
+    .map(([op, fields, eol]) => `@${op}@ 3 @db.rev@ ${fields.join(' ')}${fields.length ? ' ' : ''}${eol}`)
+  const damage = fc.option(fc.tuple(fc.nat(), fc.constantFrom('x', '@', '\n', ' ', '')), { nil: undefined })
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(record, { minLength: 1, maxLength: 25 }),
+      damage,
+      fc.integer({ min: 8, max: 300 }),
+      fc.boolean(),
+      async (records, hurt, rangeBytes, cut) => {
+        let text = records.join('')
+        if (hurt) {
+          const at = hurt[0] % text.length
+          text = text.slice(0, at) + hurt[1] + text.slice(at + (hurt[1] === '' ? 1 : 0))
+        }
+        if (cut) text = text.slice(0, -1)
+        return same(t, dir, Buffer.from(text), rangeBytes, [{ format: 'raw' }, { format: 'json', allowIncomplete: true }], 'fuzz')
+      },
+    ),
+    { numRuns: 150, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}) },
+  )
+})
+
+t.test('a file that shrinks while read ends as the serial path ends on what is left; progress sees every byte', async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.9`
+  const text = Array.from({ length: 60 }, (_, i) => rec(i, i % 4 ? 'a' : `b${TRAP}`)).join('')
+  for (const cut of [Math.floor(text.length / 2), text.indexOf('\n@', text.length / 2) + 1]) {
+    writeFileSync(file, text)
+    const seen: number[] = []
+    const got = await settle((out) =>
+      catFileParallel(file, out, base, {
+        threads: 2,
+        rangeBytes: 300,
+        onBytes: (n) => void seen.push(n),
+        runner: (fd, o) => {
+          truncateSync(file, cut)
+          return inThreadRunner(fd, o, 2)
+        },
+      }),
+    )
+    const want = await serial(file, base)
+    t.strictSame(got, want, `cut at ${cut}`)
+    if (!want?.error)
+      t.equal(
+        seen.reduce((a, b) => a + b, 0),
+        text.length,
+        'progress adds up to the size at open',
+      )
+  }
+  writeFileSync(file, text)
+  const where = { ...base, format: 'json' as const, where: [{ column: 'change', value: '7' }], tables: ['db.change'] }
+  t.strictSame(await parallel(file, where, 200), await serial(file, where), '--where')
+})

@@ -1,0 +1,120 @@
+/**
+ * `logdaemon-cat --threads N` end to end, with the built bin and real
+ * worker threads: the same output (bytes, stderr, exit code) as
+ * `--threads 1` on the fixtures and on adversarial data in tiny ranges
+ * (LOGDAEMON_CAT_RANGE_BYTES), a closed pipe mid-run, and the usage errors.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { main } from '../../lib/cli/cat.js'
+import { fakeIO } from '../helpers/stdio.js'
+import { FIXTURE_DIR, fixtureNames, fixturesSkip } from '../helpers/fixtures.js'
+
+const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta.url))
+const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
+
+function cat(args: readonly string[], rangeBytes: number) {
+  const r = spawnSync(process.execPath, [BIN, '--no-progress', ...args], {
+    env: { ...process.env, LOGDAEMON_CAT_RANGE_BYTES: String(rangeBytes), LOGDAEMON_THREADS: '' },
+    maxBuffer: 1 << 30,
+    timeout: 120_000,
+  })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() }
+}
+
+/** The same run in this process with --threads 1 (no spawn: the serial path, as the bin runs it). */
+async function serial(args: readonly string[]) {
+  const f = fakeIO()
+  const status = await main(['--threads', '1', ...args], { ...f.io, stderr: f.io.stderr })
+  return { status, stdout: f.stdout(), stderr: f.stderr().replace(/^/gm, '') }
+}
+
+const esc = (s: string): string => s.replace(/@/g, '@@')
+const TRAP = '\n@pv@ 7 @db.rev@ @//depot/x@ 1 @fake@ \n'
+
+function adversarial(n: number): string {
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    if (i % 5 === 0) out.push(`@pv@ 9 @db.change@ ${i} ${i} @c@ @u@ 1 1 @${esc(`d${TRAP}`.repeat(i % 7))}@ @@\r\n`)
+    else if (i % 5 === 1) out.push(`@ex@ ${i} 1400000000\n`)
+    else if (i % 5 === 2) out.push(`@rv@ 3 @db.have@ @//c/f${i}@ @//depot/f${i}@ ${i} 1 \n`)
+    else if (i % 5 === 3) out.push(`@pv@ 9 @db.change@ ${i} ${i} @c@ @u@ 1 1 @${esc('é'.repeat(i % 50) + TRAP)}@ @@\n`)
+    else out.push(`@dv@ 3 @db.have@ @//c/g${i}@ @//depot/g${i}@ ${i} 1 \n`)
+  }
+  return out.join('')
+}
+
+t.test('--threads 2 writes what --threads 1 writes', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const good = adversarial(400)
+  const files: Record<string, string> = {
+    'journal.3': good,
+    'bad.jnl': good + 'not a record\n' + good,
+    'cut.jnl': good + '@ex@ 1 2',
+  }
+  for (const [name, text] of Object.entries(files)) writeFileSync(`${dir}/${name}`, text)
+  const argSets = [
+    ['-f', 'raw'],
+    ['-f', 'json'],
+    ['-f', 'row'],
+    ['-f', 'json', '-t', 'db.have', '-o', 'dv'],
+    ['-f', 'raw', '--allow-incomplete'],
+  ]
+  for (const name of Object.keys(files)) {
+    for (const args of name === 'journal.3' ? argSets : argSets.filter((a) => a.length === 2)) {
+      const one = await serial([...args, `${dir}/${name}`])
+      const two = cat([...args, '--threads', '2', `${dir}/${name}`], 1000)
+      t.equal(two.status, one.status, `${name} ${args.join(' ')}: exit code`)
+      t.equal(two.stderr, one.stderr, `${name} ${args.join(' ')}: stderr`)
+      t.ok(two.stdout.equals(one.stdout), `${name} ${args.join(' ')}: stdout (${one.stdout.length} bytes)`)
+    }
+  }
+  t.equal(cat(['-f', 'raw', '--threads', '2', `${dir}/journal.3`], 1000).stdout.toString(), good, 'raw is the input')
+  t.match(cat(['--threads', '2', `${dir}/bad.jnl`], 1000).stderr, /ERR_JOURNAL_MALFORMED|a record must start/)
+})
+
+t.test('the fixtures, in small ranges', { skip: binSkip || fixturesSkip }, async (t) => {
+  for (const name of fixtureNames()) {
+    for (const format of ['raw', 'row']) {
+      const one = await serial(['-f', format, FIXTURE_DIR + name])
+      const two = cat(['-f', format, '--threads', '3', FIXTURE_DIR + name], 512)
+      t.equal(two.status, one.status)
+      t.ok(two.stdout.equals(one.stdout), `${name} ${format}`)
+    }
+  }
+})
+
+t.test('a pipe closed mid-run: exit 0, no hang, workers gone', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  writeFileSync(`${dir}/big.jnl`, adversarial(20000))
+  const r = spawnSync(
+    'bash',
+    ['-c', `set -o pipefail; LOGDAEMON_CAT_RANGE_BYTES=4096 "${process.execPath}" "${BIN}" --threads 2 -f json "${dir}/big.jnl" | head -c 100 >/dev/null`],
+    {
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  )
+  t.equal(r.status, 0, r.stderr)
+  t.equal(r.signal, null, 'ended by itself')
+})
+
+t.test('--threads and LOGDAEMON_THREADS take a positive whole number', async (t) => {
+  for (const bad of ['0', '-1', '1e3', 'x', '1.5', '']) {
+    const f = fakeIO()
+    t.equal(await main(['--threads', bad, '-'], f.io), 2, `--threads ${JSON.stringify(bad)}`)
+    t.match(f.stderr(), /threads|argument/)
+  }
+  for (const bad of ['0', 'x', '-2']) {
+    const f = fakeIO()
+    t.equal(await main(['-'], { ...f.io, env: { LOGDAEMON_THREADS: bad } }), 2, `LOGDAEMON_THREADS=${bad}`)
+    t.match(f.stderr(), /LOGDAEMON_THREADS must be a positive integer/)
+  }
+  const f = fakeIO('@ex@ 1 2\n')
+  t.equal(await main(['--threads', '100000', '-'], f.io), 0, 'a huge count is capped, not refused')
+  t.equal(f.stdout().toString(), '@ex@ 1 2\n')
+  const g = fakeIO('@ex@ 1 2\n')
+  t.equal(await main(['-'], { ...g.io, env: { LOGDAEMON_THREADS: '3' } }), 0)
+})

@@ -1,0 +1,88 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { parseRecord, parseRecordGeneral } from '../../lib/journal/parse-record.js'
+import { encodeRecord } from '../../lib/journal/encoder.js'
+import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
+import { JournalFramer } from '../../lib/journal/framer.js'
+
+/** Characters that shape records, and others. */
+const hostileChar = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom('a', '0', '9', '-', 'é', '\u{1F600}') },
+  { weight: 3, arbitrary: fc.constantFrom('@', ' ', '\n', '\r', '"', '\\', '\u0000') },
+)
+const hostileText = fc.array(hostileChar, { maxLength: 40 }).map((a) => a.join(''))
+
+t.test('the same values as the general parser on every fixture record', { skip: fixturesSkip }, async (t) => {
+  for (const name of fixtureNames()) {
+    for (const encoding of ['utf8', 'latin1'] as const) {
+      let records = 0
+      let same = 0
+      new JournalFramer().push(readFixture(name), (src, start, end) => {
+        const text = src.toString(encoding, start, end)
+        records++
+        if (JSON.stringify(parseRecord(text)) === JSON.stringify(parseRecordGeneral(text))) same++
+      })
+      t.equal(same, records, `${name} (${encoding})`)
+    }
+  }
+})
+
+t.test('property: well-formed records of hostile values parse as before', async () => {
+  await fc.assert(
+    fc.property(
+      fc.record({
+        op: fc.constantFrom('pv', 'ex', 'nx', 'zz'),
+        table: fc.constantFrom('db.t', 'db.have'),
+        version: fc.nat(12),
+        fields: fc.array(
+          fc.oneof(
+            hostileText,
+            fc.bigInt({ min: -5n, max: 99999n }),
+            hostileText.map((s) => ({ bare: s.replace(/[@ \n]/g, '') })),
+          ),
+          { maxLength: 10 },
+        ),
+        trailingSpace: fc.boolean(),
+        eol: fc.constantFrom('\n' as const, '\r\n' as const),
+      }),
+      (spec) => {
+        const text = encodeRecord(spec).toString('utf8')
+        return JSON.stringify(parseRecord(text)) === JSON.stringify(parseRecordGeneral(text))
+      },
+    ),
+    { numRuns: 800, seed: 21 },
+  )
+})
+
+t.test('property: any text at all parses as before', async (t) => {
+  await fc.assert(
+    fc.property(hostileText, fc.boolean(), (body, shaped) => {
+      const text = shaped ? `@pv@ 3 @db.have@ ${body}\n` : body
+      return JSON.stringify(parseRecord(text)) === JSON.stringify(parseRecordGeneral(text))
+    }),
+    { numRuns: 3000, seed: 22 },
+  )
+  t.pass('3000 random texts agree')
+})
+
+t.test('odd shapes', async (t) => {
+  const texts = [
+    '@ex@ 1  2\r\n',
+    '@pv@ 1 @t@  @a@ \n',
+    '@pv@ 1 @t@   @a@  \n',
+    '@pv@ 1 @t@ 1@a@ \n',
+    '@pv@ 1 @t@ @a@b \n',
+    '@pv@ 1 @t@ @a@@@ \n',
+    '@pv@ 1 @t@ @@@@ @@ \n',
+    '@pv@ 1 @t@ @a\r@\n',
+    '@ex@ 1\r\r\n',
+    '@pv@ 1 @t@ @open\n',
+    '@pv@ 1 @t@ @x@',
+    'pv 1\n',
+    '@\n',
+    '@@\n',
+    '\n',
+    '',
+  ]
+  for (const text of texts) t.same(parseRecord(text), parseRecordGeneral(text), JSON.stringify(text))
+})

@@ -1,3 +1,5 @@
+import { open } from 'node:fs/promises'
+import { isAbsolute, resolve } from 'node:path'
 import { isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalGapError, type JournalChain } from '../files/journal-set.js'
 import { liveJournalPath } from '../files/journal-name.js'
@@ -10,6 +12,9 @@ import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { isLoopbackHost } from '../status/status-server.js'
 import { loadBuiltin } from '../listeners/builtin/index.js'
 import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
+import { reviewsOptionsOf, type NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
+import { reviewStatePath } from '../listeners/builtin/notify/reviews/review-mailer.js'
+import { findCheckpoint, readReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
 
 export interface CheckOptions {
   /** Also log in to each hot-backup standby over ssh and run the remote script (asks one size, writes nothing). */
@@ -26,10 +31,16 @@ export interface CheckReport {
   /** How the start was chosen, in words. */
   start: string
   chain: JournalChain | null
-  /** What would stop the daemon: gaps, no start point, a missing live journal, listener modules that do not load, an open status address without a token, (with `connect`) a standby it cannot reach. Empty when fine. */
+  /**
+   * What would stop the daemon: gaps, no start point, a missing live journal, listener modules that do not load, an open
+   * status address without a token, a review mode with no readable checkpoint (and no review state yet), (with `connect`) a
+   * standby it cannot reach. Empty when fine.
+   */
   problems: string[]
   /** What `connect` found, one line per hot-backup listener. */
   connected: string[]
+  /** Where each notify listener's review mode takes its state from: its state file, or the checkpoint it is built from. */
+  reviews: string[]
   /** The report as printed. */
   text: string
 }
@@ -61,7 +72,7 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
     )
   }
   const layout = config.server
-  if (!layout) return checkStreamSource(config)
+  if (!layout) return checkStreamSource(config, problems)
   let state: SavedState | null = null
   try {
     state = await readState(config.state)
@@ -108,6 +119,7 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       problems.push(isLogdaemonError(err) ? err.message : toError(err).message)
     }
   }
+  const reviews = await checkReviews(config, startJournal, problems)
   if (options.connect) {
     for (const l of config.listeners) {
       if (l.type !== 'hot-backup') continue
@@ -123,21 +135,104 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       }
     }
   }
-  const text = render(config, start, chain, startJournal, problems, connected)
-  return { config, state, startJournal, start, chain, problems, connected, text }
+  const text = render(config, start, chain, startJournal, problems, connected, reviews)
+  return { config, state, startJournal, start, chain, problems, connected, reviews, text }
+}
+
+/**
+ * The review mode of each notify listener needs, at its first start, a
+ * checkpoint to build its state from (`run` stops without one): its review
+ * state file when there is one (then the checkpoint is not read again), or
+ * the checkpoint `run` would read, which must be a readable file. One line
+ * per listener for the report; problems are added to `problems`.
+ */
+async function checkReviews(config: DaemonConfig, startJournal: number | null, problems: string[]): Promise<string[]> {
+  const lines: string[] = []
+  for (const l of config.listeners) {
+    if (l.type !== 'notify') continue
+    const reviews = reviewsOptionsOf(l.options as NotifyOptions)
+    if (!reviews) continue
+    const who = `notify "${l.name}"`
+    const statePath = reviewStatePath(reviews, { baseDir: config.baseDir, daemonState: config.state, name: l.name })
+    try {
+      const saved = await readReviewState(statePath)
+      if (saved) {
+        const root = config.server?.root ?? null
+        if (saved.server !== null && root !== null && saved.server !== root) {
+          problems.push(
+            `${who}: reviews: the state file ${statePath} belongs to the server at ${saved.server}, not ${root}: give this daemon its own reviews.state`,
+          )
+        }
+        lines.push(`${who}: state ${statePath}, ${saved.userCount} users, ${saved.reviewerCount} reviewers`)
+        continue
+      }
+    } catch (err) {
+      problems.push(`${who}: ${toError(err).message}`)
+      continue
+    }
+    let checkpoint: string | null = null
+    if (reviews.checkpoint !== undefined) {
+      checkpoint = isAbsolute(reviews.checkpoint) ? reviews.checkpoint : resolve(config.baseDir, reviews.checkpoint)
+    } else if (config.server && startJournal !== null) {
+      checkpoint = await findCheckpoint(config.server, startJournal)
+    }
+    if (checkpoint === null) {
+      problems.push(
+        `${who}: reviews: no state file (${statePath}) and no checkpoint to build it from` +
+          (startJournal !== null ? ` (looked for checkpoint ${startJournal} in the server root)` : '') +
+          ': set reviews.checkpoint to the checkpoint the replica starts from',
+      )
+      continue
+    }
+    const unreadable = await unreadableFile(checkpoint)
+    if (unreadable) {
+      problems.push(`${who}: the reviews checkpoint ${checkpoint} ${unreadable}: the review state is built from it at the first start`)
+      continue
+    }
+    lines.push(`${who}: no review state yet; built at the first start from ${checkpoint}`)
+  }
+  return lines
+}
+
+/** Why `path` cannot be read as a file (opened, a byte read), or null when it can. */
+async function unreadableFile(path: string): Promise<string | null> {
+  let fh
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    return `cannot be read (${toError(err).message})`
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return 'is not a file'
+    await fh.read(Buffer.alloc(1), 0, 1, 0)
+    return null
+  } catch (err) {
+    return `cannot be read (${toError(err).message})`
+  } finally {
+    await fh.close()
+  }
 }
 
 /** A daemon reading a JetStream stream: no journal files to look at (the stream is not contacted). */
-function checkStreamSource(config: DaemonConfig): CheckReport {
+async function checkStreamSource(config: DaemonConfig, problems: string[]): Promise<CheckReport> {
   const s = config.source
   const start = s
     ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)`
     : 'unknown'
-  const text = render(config, start, null, null, [], [])
-  return { config, state: null, startJournal: null, start, chain: null, problems: [], connected: [], text }
+  const reviews = await checkReviews(config, null, problems)
+  const text = render(config, start, null, null, problems, [], reviews)
+  return { config, state: null, startJournal: null, start, chain: null, problems, connected: [], reviews, text }
 }
 
-function render(config: DaemonConfig, start: string, chain: JournalChain | null, startJournal: number | null, problems: string[], connected: string[]): string {
+function render(
+  config: DaemonConfig,
+  start: string,
+  chain: JournalChain | null,
+  startJournal: number | null,
+  problems: string[],
+  connected: string[],
+  reviews: string[],
+): string {
   const lines: string[] = [`configuration ${config.file ?? '(inline)'} is valid.`, '']
   if (config.server) {
     lines.push(`${pad('server root')}${config.server.root}`)
@@ -170,6 +265,7 @@ function render(config: DaemonConfig, start: string, chain: JournalChain | null,
   const ls = config.listeners.map((l) => `${l.name} (${l.type === 'module' ? `module ${typeof l.module === 'string' ? l.module : 'inline'}` : l.type})`)
   lines.push(`${pad('listeners')}${ls.join(', ')}`)
   lines.push(`${pad('state file')}${config.state}`)
+  for (const r of reviews) lines.push(`${pad('reviews')}${r}`)
   lines.push(
     `${pad('status page')}${config.status === false ? 'off' : `http://${config.status.host}:${config.status.port}/${config.status.token ? ' (token required)' : ''}`}`,
   )

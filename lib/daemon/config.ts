@@ -3,6 +3,7 @@ import { basename, dirname, extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
+import { maskUrl } from '../mask-url.js'
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import { retryOptionsSchema, type RetryOptions } from '../retry.js'
@@ -176,19 +177,14 @@ const SECRET_KEY = /secret|pass|token|auth|credential|cookie|signature|private|b
 /** Redaction stops this deep (configurations are shallow); deeper values are not shown. */
 const MAX_REDACT_DEPTH = 16
 
-/** A URL's user info and query (and fragment) never show: webhook URLs carry tokens there. */
-function redactUrl(s: string): string {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return s
-  return s.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@').replace(/[?#][^]*$/, (m) => `${m[0]}***`)
-}
-
 /**
  * A copy of a configuration value safe to echo in a message: the value of
  * every secret-like key (at any depth) becomes "(hidden)", every URL loses
- * its user info and query.
+ * its user info and query, and an http(s) URL its path after the first
+ * segment (see maskUrl).
  */
 export function redactForMessage(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return redactUrl(value)
+  if (typeof value === 'string') return maskUrl(value)
   if (typeof value !== 'object' || value === null) return value
   if (depth >= MAX_REDACT_DEPTH) return '(...)'
   if (Array.isArray(value)) return value.map((v) => redactForMessage(v, depth + 1))
@@ -361,6 +357,7 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
     try {
       mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
     } catch (err) {
+      if (!(err instanceof SyntaxError) && !isNodeError(err)) throw thrownWhileLoading(file, err)
       if (err instanceof SyntaxError) {
         // V8 names the offending token, which may be part of a secret: only the kind of error shows.
         const kind = err.message.replace(/\s*(['"`]).*?\1/g, '').trim()
@@ -372,7 +369,11 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
       }
       throw notFound(file, err)
     }
-    value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default
+    try {
+      value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default
+    } catch (err) {
+      throw thrownWhileLoading(file, err)
+    }
     if (value === undefined) {
       throw new LogdaemonError(
         ErrorCodes.CONFIG_INVALID,
@@ -382,6 +383,43 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
     }
   }
   return parseConfig(value, { file })
+}
+
+/** Node's own errors (a missing import, an unknown extension) name files and modules, never the file's values. */
+function isNodeError(err: unknown): boolean {
+  return isErrnoException(err) && typeof err.code === 'string' && err.code.startsWith('ERR_')
+}
+
+/**
+ * An error thrown while the configuration module ran (a ReferenceError for
+ * an unquoted value, a throw in its default-export function). Its message
+ * may quote a value of the file (`hunter2 is not defined`), so only its
+ * kind and the place in the file are shown, and it is not kept as the
+ * cause (logs print causes).
+ */
+function thrownWhileLoading(file: string, err: unknown): LogdaemonError {
+  const kind = err instanceof Error && /^[A-Z]\w*$/.test(err.name) ? err.name : 'error'
+  const where = placeIn(file, err)
+  const article = /^[AEIOU]/.test(kind) ? 'an' : 'a'
+  return new LogdaemonError(
+    ErrorCodes.CONFIG_NOT_FOUND,
+    `configuration ${file} cannot be loaded: ${article} ${kind}${where ? ` at line ${where.line}, column ${where.column}` : ''} ` +
+      `(its message is not shown: it may quote the file); run 'node ${file}' to see it`,
+    { file, ...(where ? { line: where.line } : {}) },
+  )
+}
+
+/** Where in `file` an error was thrown, from its stack (the first frame in that file). */
+function placeIn(file: string, err: unknown): { line: number; column: number } | null {
+  const stack = err instanceof Error && typeof err.stack === 'string' ? err.stack : ''
+  const url = pathToFileURL(file).href
+  for (const frame of stack.split('\n')) {
+    const i = frame.indexOf(url)
+    if (i < 0) continue
+    const m = /^:(\d+):(\d+)/.exec(frame.slice(i + url.length))
+    if (m) return { line: Number(m[1]), column: Number(m[2]) }
+  }
+  return null
 }
 
 function notFound(file: string, err: unknown): LogdaemonError {

@@ -24,6 +24,12 @@ export const jetstreamSourceSchema = z
       .describe('Only records under these subjects (e.g. p4.journal.pv.db.rev). With a filter, positions are committed after any record.'),
     ackWaitMs: z.number().int().min(1000).optional().describe('Consumer ack wait the daemon creates it with, ms (default 60000).'),
     batch: z.number().int().min(1).max(10_000).optional().describe('Messages per pull (default 256).'),
+    exclusive: z
+      .boolean()
+      .optional()
+      .describe(
+        'Refuse to read when another live reader holds the durable consumer (a lease in the LOGDAEMON_LOCKS stream). Default true; false only where the NATS user may not create that stream.',
+      ),
   })
   .superRefine(checkAuth)
 

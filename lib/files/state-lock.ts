@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { constants, link, lstat, open, realpath, rename, unlink } from 'node:fs/promises'
+import { connect, createServer, type Server } from 'node:net'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { createTemp } from './atomic-write.js'
@@ -14,6 +15,20 @@ export interface LockHolder {
   readonly bootId: string | null
   /** The process's start time in clock ticks since boot (Linux /proc/PID/stat), so a reused pid is told apart. */
   readonly started: string | null
+  /**
+   * The holder's PID namespace (`pid:[INODE]`, the link /proc/self/ns/pid),
+   * so a holder in another container with the same host name is not judged
+   * by a pid that means another process here.
+   */
+  readonly pidNs: string | null
+  /**
+   * The name of the holder's liveness socket, beside the lock file: it
+   * listens there for its whole life, and the kernel closes it when the
+   * holder dies, so a refused connection proves the holder dead from any
+   * PID namespace. Null when none could be made (a path too long for a
+   * socket, a filesystem without sockets).
+   */
+  readonly socket: string | null
   /** The program, for messages. */
   readonly command: string
   /** When the lock was taken (ISO 8601). */
@@ -39,6 +54,15 @@ const LOCK_MODE = 0o644
  */
 const TRIES = 5
 
+/** The longest socket path Linux takes (sun_path is 108 bytes with its NUL). */
+const SOCKET_PATH_MAX = 107
+
+/** How long a liveness socket may take to answer before its holder is taken for alive. */
+const SOCKET_ANSWER_MS = 2000
+
+/** What a lock's holder is found to be; all but `dead` refuse the lock. */
+export type Liveness = 'alive' | 'dead' | 'other-host' | 'other-namespace'
+
 /** The lock file of a state file. */
 export function lockPathOf(statePath: string): string {
   return `${statePath}.lock`
@@ -52,11 +76,20 @@ export function lockPathOf(statePath: string): string {
  * The lock file is written in full and fsynced under a temporary name,
  * then hard-linked into place: link() fails if anything is there, so the
  * lock appears atomically, complete, and never through a symlink. It
- * records the holder's pid, host, boot id and process start time. A lock
- * whose holder is gone (ended, `kill -9`, a reboot, or the pid reused by
- * another process) is stale and taken over; a live holder, a holder on
- * another host (which cannot be checked from here) or an unreadable lock
- * file is refused with ERR_LOCKED naming the holder.
+ * records the holder's pid, host, boot id, process start time and PID
+ * namespace. A lock whose holder is gone (ended, `kill -9`, a reboot, or
+ * the pid reused by another process) is stale and taken over; a live
+ * holder, a holder on another host (which cannot be checked from here) or
+ * an unreadable lock file, or anything but a regular file at the lock path
+ * (a FIFO, a directory), is refused with ERR_LOCKED naming the holder or
+ * the path.
+ *
+ * A holder in another PID namespace with the same host name (a container
+ * sharing the state directory) cannot be judged by its pid, which names
+ * another process here or none: it is taken for alive unless its liveness
+ * socket proves it dead (the socket file is there but refuses connections,
+ * or is gone). The socket is made before the lock appears and removed after
+ * it, so a live holder always has it.
  *
  * Not proper-lockfile: it judges staleness by the lock's mtime, refreshed
  * by a timer, so a holder that is alive but stalled longer than the stale
@@ -73,11 +106,13 @@ export function lockPathOf(statePath: string): string {
 export class StateLock {
   readonly path: string
   readonly holder: LockHolder
+  readonly #beacon: Beacon | null
   #released = false
 
-  private constructor(path: string, holder: LockHolder) {
+  private constructor(path: string, holder: LockHolder, beacon: Beacon | null) {
     this.path = path
     this.holder = holder
+    this.#beacon = beacon
   }
 
   /**
@@ -89,96 +124,223 @@ export class StateLock {
     // The directory's real path: the same state file reached through a symlinked directory has the same lock.
     const dir = await realpath(dirname(statePath)).catch(() => dirname(statePath))
     const path = lockPathOf(join(dir, basename(statePath)))
-    const holder = currentHolder(options.command)
-    let tmp: string
+    const socketName = `${basename(path)}.${randomBytes(6).toString('hex')}.sock`
+    const beacon = await listenBeacon(join(dir, socketName))
+    const holder = currentHolder(options.command, beacon ? socketName : null)
     try {
-      const made = await createTemp(path, LOCK_MODE)
-      tmp = made.tmp
-      try {
-        await made.fh.writeFile(JSON.stringify({ format: FORMAT, ...holder }) + '\n')
-        await made.fh.sync()
-      } finally {
-        await made.fh.close()
-      }
+      await take(statePath, path, holder)
     } catch (err) {
-      throw new LogdaemonError(
-        ErrorCodes.STATE_WRITE,
-        `${path}: cannot create the lock of state file ${statePath} (${describe(err)}): fix the directory or permissions`,
-        {
-          file: path,
-          cause: err,
-        },
-      )
+      await closeBeacon(beacon)
+      throw err
     }
-    try {
-      for (let attempt = 1; attempt <= TRIES; attempt++) {
-        try {
-          await link(tmp, path)
-          return new StateLock(path, holder)
-        } catch (err) {
-          if (!isErrnoException(err) || err.code !== 'EEXIST') {
-            throw new LogdaemonError(ErrorCodes.STATE_WRITE, `${path}: cannot take the lock of state file ${statePath} (${describe(err)})`, {
-              file: path,
-              cause: err,
-            })
-          }
-        }
-        const found = await readLock(path)
-        if (found === null) continue // released meanwhile: try again
-        if (found.holder === null) throw locked(statePath, path, null, 'it is not a logdaemon lock file (or it is damaged)')
-        const verdict = liveness(found.holder)
-        if (verdict !== 'dead') throw locked(statePath, path, found.holder, verdict)
-        await breakStale(path, found.ino)
-      }
-      throw locked(statePath, path, null, 'it changed hands too often while this process tried to take it')
-    } finally {
-      await unlink(tmp).catch(() => {})
-    }
+    return new StateLock(path, holder, beacon)
   }
 
-  /** Removes the lock file if it is still this lock. Idempotent; never fails. */
+  /** Removes the lock file if it is still this lock, then its socket. Idempotent; never fails. */
   async release(): Promise<void> {
     if (this.#released) return
     this.#released = true
     const found = await readLock(this.path).catch(() => null)
     if (found?.holder?.nonce === this.holder.nonce) await unlink(this.path).catch(() => {})
+    await closeBeacon(this.#beacon)
   }
 }
 
-/** Who is asking: this process. */
-function currentHolder(command?: string): LockHolder {
+/** Writes the lock file under a temporary name and links it into place (see StateLock), or throws. */
+async function take(statePath: string, path: string, holder: LockHolder): Promise<void> {
+  let tmp: string
+  try {
+    const made = await createTemp(path, LOCK_MODE)
+    tmp = made.tmp
+    try {
+      await made.fh.writeFile(JSON.stringify({ format: FORMAT, ...holder }) + '\n')
+      await made.fh.sync()
+    } finally {
+      await made.fh.close()
+    }
+  } catch (err) {
+    throw new LogdaemonError(
+      ErrorCodes.STATE_WRITE,
+      `${path}: cannot create the lock of state file ${statePath} (${describe(err)}): fix the directory or permissions`,
+      {
+        file: path,
+        cause: err,
+      },
+    )
+  }
+  try {
+    for (let attempt = 1; attempt <= TRIES; attempt++) {
+      try {
+        await link(tmp, path)
+        return
+      } catch (err) {
+        if (!isErrnoException(err) || err.code !== 'EEXIST') {
+          throw new LogdaemonError(ErrorCodes.STATE_WRITE, `${path}: cannot take the lock of state file ${statePath} (${describe(err)})`, {
+            file: path,
+            cause: err,
+          })
+        }
+      }
+      const found = await readLock(path)
+      if (found === null) continue // released meanwhile: try again
+      if (found.kind !== 'file') throw locked(statePath, path, null, `it is ${found.kind}, not a lock file`)
+      if (found.holder === null) throw locked(statePath, path, null, 'it is not a logdaemon lock file (or it is damaged)')
+      const verdict = await liveness(found.holder, dirname(path))
+      if (verdict !== 'dead') throw locked(statePath, path, found.holder, verdict)
+      await breakStale(path, found.ino, found.holder)
+    }
+    throw locked(statePath, path, null, 'it changed hands too often while this process tried to take it')
+  } finally {
+    await unlink(tmp).catch(() => {})
+  }
+}
+
+/** A holder's liveness socket: the server and its path. */
+interface Beacon {
+  readonly server: Server
+  readonly path: string
+}
+
+/**
+ * Listens on `path` for the life of the lock (unreferenced: it never keeps
+ * the process alive). Null when no socket can be made there; the lock then
+ * works as before, and a holder in another namespace is never proven dead.
+ */
+async function listenBeacon(path: string): Promise<Beacon | null> {
+  const server = createServer((socket) => socket.destroy())
+  try {
+    await viaShortPath(
+      path,
+      (p) =>
+        new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(p, () => {
+            server.off('error', reject)
+            resolve()
+          })
+        }),
+    )
+  } catch {
+    return null
+  }
+  server.unref()
+  return { server, path }
+}
+
+async function closeBeacon(beacon: Beacon | null): Promise<void> {
+  if (!beacon) return
+  await new Promise<void>((resolve) => beacon.server.close(() => resolve()))
+  await unlink(beacon.path).catch(() => {}) // close() removes it; a kill -9'd holder's is removed by breakStale
+}
+
+/**
+ * Asks a holder's liveness socket: refused, or gone, proves the holder dead
+ * (the kernel closes a dead process's sockets; a live holder's socket
+ * exists for as long as its lock). Anything else (an answer, a full
+ * backlog, no permission, no answer in time) leaves it alive.
+ */
+async function beaconAnswers(path: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let socket: ReturnType<typeof connect> | null = null
+    const done = (alive: boolean): void => {
+      clearTimeout(timer)
+      socket?.destroy()
+      resolve(alive)
+    }
+    const timer = setTimeout(() => done(true), SOCKET_ANSWER_MS)
+    const refused = (err: unknown): boolean => isErrnoException(err) && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT')
+    viaShortPath(
+      path,
+      (p) =>
+        new Promise<void>((connected) => {
+          const s = connect(p)
+          socket = s
+          s.once('connect', () => {
+            connected()
+            done(true)
+          })
+          s.once('error', (err) => {
+            connected()
+            done(!refused(err))
+          })
+        }),
+    ).catch((err: unknown) => done(!refused(err)))
+  })
+}
+
+/**
+ * Runs `use` with a path to `path` that fits a socket address: the path
+ * itself, or, when it is too long, `/proc/self/fd/N/NAME` through a
+ * descriptor of its directory (Linux), held open while `use` runs.
+ */
+async function viaShortPath<T>(path: string, use: (p: string) => Promise<T>): Promise<T> {
+  if (Buffer.byteLength(path) <= SOCKET_PATH_MAX) return use(path)
+  const dir = await open(dirname(path), constants.O_RDONLY | (constants.O_DIRECTORY ?? 0))
+  try {
+    const short = `/proc/self/fd/${dir.fd}/${basename(path)}`
+    if (Buffer.byteLength(short) > SOCKET_PATH_MAX) throw new Error(`${path}: too long for a socket`)
+    return await use(short)
+  } finally {
+    await dir.close()
+  }
+}
+
+/** Who is asking: this process (also the holder a JetStream durable lock records). */
+export function currentHolder(command: string | undefined, socket: string | null): LockHolder {
   return {
     pid: process.pid,
     host: hostname(),
     bootId: bootId(),
     started: startTicks(process.pid),
+    pidNs: pidNamespace(),
+    socket,
     command: command ?? basename(process.argv[1] ?? process.argv0).replace(/\.[cm]?[jt]s$/, ''),
     since: new Date().toISOString(),
     nonce: randomBytes(12).toString('hex'),
   }
 }
 
-/** Reads a lock file without following a symlink: its inode and holder (null holder when unparsable), or null when gone. */
-async function readLock(path: string): Promise<{ ino: number; holder: LockHolder | null } | null> {
+/** What is at the lock path, when it is not a regular file. */
+type LockKind = 'file' | 'a symlink' | 'a directory' | 'a FIFO' | 'a socket' | 'a device'
+
+/**
+ * Reads a lock file without following a symlink and without waiting on a
+ * FIFO (O_NONBLOCK): its inode, what it is, and its holder (null when
+ * unparsable or not a regular file), or null when gone.
+ */
+async function readLock(path: string): Promise<{ ino: number; kind: LockKind; holder: LockHolder | null } | null> {
   let fh
   try {
-    fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0))
+    fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0))
   } catch (err) {
     if (isErrnoException(err) && err.code === 'ENOENT') return null
-    if (isErrnoException(err) && err.code === 'ELOOP') return { ino: (await lstat(path)).ino, holder: null }
+    if (isErrnoException(err) && err.code === 'ELOOP') return { ino: (await lstat(path)).ino, kind: 'a symlink', holder: null }
+    // A socket cannot be opened (ENXIO); anything else that is there but unreadable is reported as it is.
+    const st = await lstat(path).catch(() => null)
+    if (st && !st.isFile()) return { ino: st.ino, kind: kindOf(st), holder: null }
     throw err
   }
   try {
-    const { ino } = await fh.stat()
+    const st = await fh.stat()
+    const ino = st.ino
+    if (!st.isFile()) return { ino, kind: kindOf(st), holder: null }
     // A lock file is ~250 bytes; more than 4 KiB is not ours.
     const { buffer, bytesRead } = await fh.read(Buffer.alloc(4096), 0, 4096, 0)
-    return { ino, holder: parseHolder(buffer.subarray(0, bytesRead).toString('utf8')) }
+    return { ino, kind: 'file', holder: parseHolder(buffer.subarray(0, bytesRead).toString('utf8')) }
   } finally {
     await fh.close()
   }
 }
 
-function parseHolder(text: string): LockHolder | null {
+function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean }): LockKind {
+  if (st.isDirectory()) return 'a directory'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  return 'a device' // a symlink never gets here: opening it fails with ELOOP first
+}
+
+/** A holder from a lock's JSON text, or null when it is not a logdaemon lock. */
+export function parseHolder(text: string): LockHolder | null {
   let data: unknown
   try {
     data = JSON.parse(text)
@@ -195,17 +357,30 @@ function parseHolder(text: string): LockHolder | null {
     host: d.host,
     bootId: orNull(d.bootId),
     started: orNull(d.started),
+    pidNs: orNull(d.pidNs),
+    // Only a plain file name beside the lock: a lock file never makes this process connect elsewhere.
+    socket: str(d.socket) && /^[\w.-]+\.sock$/.test(d.socket) ? d.socket : null,
     command: str(d.command) ? d.command : 'unknown',
     since: str(d.since) ? d.since : 'unknown',
     nonce: d.nonce,
   }
 }
 
-/** Whether the holder still runs: `dead` (stale), `alive`, or `other-host` (cannot be checked from here). */
-export function liveness(h: LockHolder): 'alive' | 'dead' | 'other-host' {
+/**
+ * Whether the holder still runs: `dead` (stale), `alive`, `other-host` or
+ * `other-namespace` (cannot be checked from here). `lockDir` is where its
+ * liveness socket is.
+ */
+export async function liveness(h: LockHolder, lockDir?: string): Promise<Liveness> {
   if (h.host !== hostname()) return 'other-host'
   const boot = bootId()
   if (boot !== null && h.bootId !== null && boot !== h.bootId) return 'dead'
+  const ns = pidNamespace()
+  if (ns !== null && h.pidNs !== null && ns !== h.pidNs) {
+    // Its pid means another process here, or none: only its socket can tell.
+    if (h.socket === null || lockDir === undefined) return 'other-namespace'
+    return (await beaconAnswers(join(lockDir, h.socket))) ? 'other-namespace' : 'dead'
+  }
   try {
     process.kill(h.pid, 0)
   } catch (err) {
@@ -222,7 +397,7 @@ export function liveness(h: LockHolder): 'alive' | 'dead' | 'other-host' {
  * one judged stale (same inode) before it is deleted; if another process
  * had replaced it meanwhile, it is put back.
  */
-async function breakStale(path: string, ino: number): Promise<void> {
+async function breakStale(path: string, ino: number, stale: LockHolder): Promise<void> {
   const aside = `${path}.stale.${randomBytes(6).toString('hex')}`
   try {
     await rename(path, aside)
@@ -230,11 +405,16 @@ async function breakStale(path: string, ino: number): Promise<void> {
     if (isErrnoException(err) && err.code === 'ENOENT') return
     throw err
   }
-  if ((await lstat(aside)).ino !== ino) await link(aside, path).catch(() => {})
+  if ((await lstat(aside)).ino !== ino) {
+    await link(aside, path).catch(() => {})
+    await unlink(aside).catch(() => {})
+    return
+  }
   await unlink(aside).catch(() => {})
+  if (stale.socket !== null) await unlink(join(dirname(path), stale.socket)).catch(() => {}) // left by a kill -9
 }
 
-function locked(statePath: string, path: string, h: LockHolder | null, why: 'alive' | 'other-host' | string): LogdaemonError {
+function locked(statePath: string, path: string, h: LockHolder | null, why: Liveness | string): LogdaemonError {
   let message: string
   if (h === null) {
     message = `state file ${statePath} is locked by ${path}, but ${why}. If no logdaemon or logdaemon-cat uses this state file, remove ${path} and start again`
@@ -243,8 +423,11 @@ function locked(statePath: string, path: string, h: LockHolder | null, why: 'ali
     message =
       why === 'other-host'
         ? `state file ${statePath} is in use by ${who}, on another host that cannot be checked from here. If that process has ended, remove ${path} and start again`
-        : `state file ${statePath} is in use by ${who}: two readers saving one state file would skip or repeat records. ` +
-          `Stop that process first (its lock ${path} is released when it ends, even by kill -9), or use another state file`
+        : why === 'other-namespace'
+          ? `state file ${statePath} is in use by ${who}, in another PID namespace (a container with the same host name), ` +
+            `whose pid cannot be checked from here and whose lock socket did not prove it dead. If that process has ended, remove ${path} and start again`
+          : `state file ${statePath} is in use by ${who}: two readers saving one state file would skip or repeat records. ` +
+            `Stop that process first (its lock ${path} is released when it ends, even by kill -9), or use another state file`
   }
   return new LogdaemonError(ErrorCodes.LOCKED, message, {
     file: statePath,
@@ -253,6 +436,19 @@ function locked(statePath: string, path: string, h: LockHolder | null, why: 'ali
 }
 
 let cachedBootId: string | null | undefined
+let cachedPidNs: string | null | undefined
+
+/** This process's PID namespace (`pid:[INODE]`), or null where there is no /proc. */
+function pidNamespace(): string | null {
+  if (cachedPidNs === undefined) {
+    try {
+      cachedPidNs = readlinkSync('/proc/self/ns/pid')
+    } catch {
+      cachedPidNs = null
+    }
+  }
+  return cachedPidNs
+}
 
 function bootId(): string | null {
   if (cachedBootId === undefined) {

@@ -80,8 +80,6 @@ export class JournalCursor {
   #src: Source | null = null
   /** The last bytes before `offset` (up to STATE_TAIL_BYTES), to recognise the live file's content. */
   #tail: Buffer = Buffer.alloc(0)
-  /** The last read came after a wait at the live journal's end (see `#rewritten`). */
-  #woke = false
   /** The last barrier known (see `verified`). */
   #verified: JournalPosition = { journal: 0, offset: 0 }
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
@@ -174,29 +172,30 @@ export class JournalCursor {
 
   async #nextLive(src: Source & { kind: 'live' }): Promise<CursorStep | null> {
     const f = src.file
-    if (this.#woke && !src.renamed) {
-      this.#woke = false
-      if (await this.#rewritten(f)) {
-        this.#woke = true
-        await this.#watcher.wait(this.#options.signal)
-        return null
-      }
+    if (src.renamed) {
+      const bytes = await f.read(this.offset)
+      return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
     }
-    const bytes = await f.read(this.offset)
-    if (src.renamed) return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
-    const where = await this.#locate(f, bytes.length === 0)
+    // Every read checks the bytes before the offset in the same read (see LiveFile.readAfter): new bytes are
+    // trusted only when what precedes them is what was delivered, whether or not a wait came between.
+    const bytes = await f.readAfter(this.offset, this.#tail)
+    if (bytes === null && (await this.#rewritten(f))) {
+      await this.#watcher.wait(this.#options.signal)
+      return null
+    }
+    const where = await this.#locate(f, bytes === null || bytes.length === 0)
     if (where === 'live') {
+      if (bytes === null) return null // the window changed back meanwhile: read again
       if (bytes.length > 0) return this.#data(bytes)
       this.#options.onWait?.()
       await this.#watcher.wait(this.#options.signal)
-      this.#woke = true
       return null
     }
     if (typeof where === 'object' && 'renamedTo' in where) {
       // The descriptor still reads journal N: drain it to its end.
       src.renamed = true
       if (where.renamedTo !== this.journal) src.archivedAs = where.renamedTo
-      return bytes.length > 0 ? this.#data(bytes) : null
+      return bytes && bytes.length > 0 ? this.#data(bytes) : null
     }
     if (where === 'wait') {
       await this.#watcher.wait(this.#options.signal)
@@ -215,8 +214,8 @@ export class JournalCursor {
   }
 
   /**
-   * After a wait at the live journal's end: whether the bytes just before
-   * the read offset are still the ones read (one small read). Rewritten in
+   * After a read that found other bytes before the offset (or none): whether
+   * the live journal was rewritten in place (one small read). Rewritten in
    * place (same inode, the same or a larger size) with no archive of the
    * journal to explain it (copy and truncate, which `#locate` handles), the
    * bytes before the offset are not the ones delivered, and going on from

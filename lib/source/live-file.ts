@@ -1,9 +1,13 @@
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
+import { STATE_TAIL_BYTES } from '../files/state-file.js'
 import { CHUNK_BYTES } from './archive-reader.js'
 
 /** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 128 KiB buffer). */
 const COPY_BELOW = 16 * 1024
+
+/** The read buffer: a chunk plus the largest window before the offset that `readAfter` checks. */
+const SCRATCH_BYTES = CHUNK_BYTES + STATE_TAIL_BYTES
 
 /** A file's identity: the same (dev, ino) is the same file, whatever its name. */
 export interface FileId {
@@ -60,16 +64,58 @@ export class LiveFile {
    * the read buffer is used again; a large read hands its buffer over.
    */
   async read(offset: number, length = CHUNK_BYTES): Promise<Buffer> {
-    const buf = length === CHUNK_BYTES ? (this.#scratch ?? Buffer.allocUnsafe(length)) : Buffer.allocUnsafe(length)
-    const { bytesRead } = await this.#fh.read(buf, 0, length, offset)
-    if (offset + bytesRead > this.size) this.size = offset + bytesRead
-    if (length !== CHUNK_BYTES) return buf.subarray(0, bytesRead)
-    if (bytesRead < COPY_BELOW) {
+    if (length !== CHUNK_BYTES) {
+      const buf = Buffer.allocUnsafe(length)
+      const { bytesRead } = await this.#fh.read(buf, 0, length, offset)
+      this.#grown(offset + bytesRead)
+      return buf.subarray(0, bytesRead)
+    }
+    return (await this.#chunk(offset, 0)) as Buffer // null only when a window is compared
+  }
+
+  /**
+   * The bytes after `offset`, but only when the bytes just before it are
+   * still `before` (the ones read last): null when they are not, or when the
+   * file no longer reaches the offset. The window and the new bytes come
+   * from one read, and the window is read once more after it, so a rewrite
+   * that lands before or during the read (writing from the start of the file
+   * up, as every copy does) is seen: no byte of other content after the
+   * offset is ever handed out as if it followed what was read.
+   */
+  async readAfter(offset: number, before: Buffer): Promise<Buffer | null> {
+    const k = before.length
+    if (k === 0) return this.read(offset)
+    const bytes = await this.#chunk(offset - k, k, before)
+    if (bytes === null || bytes.length === 0) return bytes
+    const again = Buffer.allocUnsafe(k)
+    const { bytesRead } = await this.#fh.read(again, 0, k, offset - k)
+    return bytesRead === k && again.equals(before) ? bytes : null
+  }
+
+  /**
+   * One chunk read at `at` into the read buffer; the first `skip` bytes are
+   * the window before the offset, compared with `before` when given (null
+   * when they differ or are missing), and not returned.
+   */
+  async #chunk(at: number, skip: number, before?: Buffer): Promise<Buffer | null> {
+    const buf = this.#scratch ?? Buffer.allocUnsafe(SCRATCH_BYTES)
+    const { bytesRead } = await this.#fh.read(buf, 0, skip + CHUNK_BYTES, at)
+    this.#grown(at + bytesRead)
+    if (before && (bytesRead < skip || buf.compare(before, 0, skip, 0, skip) !== 0)) {
       this.#scratch = buf
-      return Buffer.from(buf.subarray(0, bytesRead))
+      return null
+    }
+    const n = bytesRead - skip
+    if (n < COPY_BELOW) {
+      this.#scratch = buf
+      return Buffer.from(buf.subarray(skip, bytesRead))
     }
     this.#scratch = null
-    return buf.subarray(0, bytesRead)
+    return buf.subarray(skip, bytesRead)
+  }
+
+  #grown(end: number): void {
+    if (end > this.size) this.size = end
   }
 
   /** The file's current size (through the descriptor). */

@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
 import { checkConfig } from '../../lib/cli/check.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
+import { ReviewState } from '../../lib/listeners/builtin/notify/reviews/review-state.js'
+import { writeReviewState } from '../../lib/listeners/builtin/notify/reviews/review-store.js'
 
 const config = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ server: { root: 'root' }, from: 5, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }], ...extra })
@@ -160,4 +162,55 @@ t.test('check --connect logs in to the standby and runs the remote script', { sk
   t.same(without.connected, [], 'without --connect nothing is tried')
   const bad = await checkConfig(join(dir, 'wrongkey.json'), { connect: true })
   t.match(bad.problems, [/^hot-backup "hot-backup": ssh to .* refused the host key/])
+})
+
+t.test('the reviews checkpoint: missing, unreadable or a directory is a problem; found, or a review state file, is reported', async (t) => {
+  const notify = (reviews: unknown) => ({
+    type: 'notify',
+    name: 'mail',
+    options: { smtp: { host: '127.0.0.1', port: 2525, from: 'p4@example.com' }, reviews },
+  })
+  const dir = t.testdir({
+    'default.json': config({ listeners: [notify(true)] }),
+    'named.json': config({ listeners: [notify({ checkpoint: 'ckp/checkpoint.5' })] }),
+    'isdir.json': config({ listeners: [notify({ checkpoint: 'ckp' })] }),
+    'kept.json': config({ listeners: [notify({ checkpoint: 'ckp/none', state: 'kept-reviews.json' })] }),
+    'bad.json': config({ listeners: [notify({ state: 'bad-reviews.json' })] }),
+    'bad-reviews.json': '{ not json',
+    root: { 'journal.5': '', journal: '' },
+    ckp: {},
+  })
+  const none = await checkConfig(join(dir, 'default.json'))
+  t.match(none.problems, [
+    /^notify "mail": reviews: no state file \(.*-reviews\.json\) and no checkpoint to build it from \(looked for checkpoint 5 in the server root\)/,
+  ])
+  writeFileSync(join(dir, 'root', 'checkpoint.5.gz'), '')
+  const found = await checkConfig(join(dir, 'default.json'))
+  t.same(found.problems, [])
+  t.match(found.text, new RegExp(`reviews +notify "mail": no review state yet; built at the first start from ${join(dir, 'root', 'checkpoint.5.gz')}`))
+  const named = await checkConfig(join(dir, 'named.json'))
+  t.match(named.problems, [new RegExp(`^notify "mail": the reviews checkpoint ${join(dir, 'ckp', 'checkpoint.5')} cannot be read \\(ENOENT`)])
+  const isdir = await checkConfig(join(dir, 'isdir.json'))
+  t.match(isdir.problems, [new RegExp(`^notify "mail": the reviews checkpoint ${join(dir, 'ckp')} is not a file`)])
+  writeFileSync(join(dir, 'ckp', 'checkpoint.5'), '')
+  t.same((await checkConfig(join(dir, 'named.json'))).problems, [])
+  const bad = await checkConfig(join(dir, 'bad.json'))
+  t.match(bad.problems, [/^notify "mail": reviews: the state file .*bad-reviews\.json is not valid JSON/])
+  await writeReviewState(join(dir, 'kept-reviews.json'), new ReviewState({ caseInsensitive: false, origin: 'test' }))
+  const kept = await checkConfig(join(dir, 'kept.json'))
+  t.same(kept.problems, [], 'a review state file: the checkpoint is not needed')
+  t.match(kept.text, new RegExp(`reviews +notify "mail": state ${join(dir, 'kept-reviews.json')}, 0 users`))
+})
+
+t.test('a JetStream source with review mail needs reviews.checkpoint (there is no server root to look in)', async (t) => {
+  const reviewsConfig = (reviews: unknown) =>
+    JSON.stringify({
+      source: { type: 'jetstream', servers: 'nats://127.0.0.1:4222', stream: 'P4', durable: 'mail' },
+      listeners: [{ type: 'notify', name: 'mail', options: { smtp: { host: '127.0.0.1', port: 2525, from: 'p4@example.com' }, reviews } }],
+    })
+  const dir = t.testdir({ 'js.json': reviewsConfig(true), 'ok.json': reviewsConfig({ checkpoint: 'checkpoint.9' }), 'checkpoint.9': '' })
+  const r = await checkConfig(join(dir, 'js.json'))
+  t.match(r.problems, [/^notify "mail": reviews: no state file \(.*\) and no checkpoint to build it from: set reviews.checkpoint/])
+  t.match(r.text, /problems that would stop the daemon/)
+  t.same((await checkConfig(join(dir, 'ok.json'))).problems, [])
 })

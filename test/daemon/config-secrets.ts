@@ -95,3 +95,35 @@ t.test('a JS configuration with a syntax error is not quoted either', async (t) 
     message: /c\.mjs cannot be loaded: it has a JavaScript syntax error \(Unexpected identifier\); run 'node --check /,
   })
 })
+
+t.test('a JS configuration that throws while loading (an unquoted secret is a ReferenceError) shows the kind and place only', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'c.mjs')
+  writeFileSync(file, "export default {\n  server: { root: '/p4' },\n  status: { token: abcS3CR3T },\n}\n")
+  const err = await loadConfig(file).catch((e: unknown) => e)
+  noSecret(t, err, 'ReferenceError')
+  t.match(err, {
+    code: 'ERR_CONFIG_NOT_FOUND',
+    message: /c\.mjs cannot be loaded: a ReferenceError at line 3, column \d+ \(its message is not shown: it may quote the file\); run 'node /,
+  })
+  const fn = join(dir, 'f.mjs')
+  writeFileSync(fn, "export default () => {\n  throw new Error('bad PASSW0RD-x')\n}\n")
+  const err2 = await loadConfig(fn).catch((e: unknown) => e)
+  noSecret(t, err2, 'a default-export function that throws')
+  t.match((err2 as Error).message, /f\.mjs cannot be loaded: an Error at line 2, column \d+/)
+  const missing = join(dir, 'm.mjs')
+  writeFileSync(missing, "import x from './nowhere.mjs'\nexport default x\n")
+  // Plain node names the missing module (ERR_MODULE_NOT_FOUND); tap's TypeScript loader throws it without a code.
+  t.match(await loadConfig(missing).catch((e: unknown) => e), { code: 'ERR_CONFIG_NOT_FOUND', message: /m\.mjs cannot be loaded: / }, 'a missing import')
+})
+
+t.test('a Slack-style webhook URL (the secret in its path) is masked after its first segment', async (t) => {
+  const err = await parseConfig({
+    ...base,
+    listeners: [{ type: 'notify', options: { webhook: { url: 'https://hooks.slack.com/services/T0001/B0002/HOOK-s3cr3t-0123456789', secret: 1 } } }],
+  }).catch((e: unknown) => e)
+  noSecret(t, err, 'slack url')
+  t.equal(redactForMessage('https://hooks.slack.com/services/T0001/B0002/XXXX'), 'https://hooks.slack.com/services/***')
+  t.equal(redactForMessage('https://discord.com/api/webhooks/1/tok?wait=1'), 'https://discord.com/api/***?***')
+  t.equal(redactForMessage('nats://h.example:4222/P4JOURNAL'), 'nats://h.example:4222/P4JOURNAL', 'not http: the path is a name, kept')
+})

@@ -1,14 +1,13 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { Random } from '../../lib/sim/random.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { tick } from '../helpers/entries.js'
 import { natsSkip, startNats } from '../helpers/nats.js'
+import { binSkip, startDaemon, testSeed, killDaemon } from '../helpers/daemon-run.js'
 
 /**
  * Fan-out through JetStream under kill -9: a publishing daemon (`jetstream`
@@ -19,29 +18,8 @@ import { natsSkip, startNats } from '../helpers/nats.js'
  * each record exactly once, in order.
  */
 
-const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon.js', import.meta.url))
-const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
 const ROUNDS = 6
-const seed = Number(process.env.LOGDAEMON_TEST_SEED ?? Date.now() % 1_000_000)
-
-interface Run {
-  child: ChildProcess
-  exited: Promise<{ code: number | null; signal: string | null }>
-  stderr: () => string
-}
-
-function start(config: string, dir: string): Run {
-  const child = spawn(process.execPath, [BIN, 'run', '-c', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, exited, stderr: () => err }
-}
-
-async function kill(run: Run): Promise<{ code: number | null; signal: string | null }> {
-  run.child.kill('SIGKILL')
-  return run.exited
-}
+const seed = testSeed
 
 t.test('kill -9 the publisher and the consumer at random: mirror byte-identical, each record once in the stream', { skip: natsSkip || binSkip }, async (t) => {
   t.comment(`seed ${seed} (LOGDAEMON_TEST_SEED=${seed} repeats the kill points and the journal)`)
@@ -81,22 +59,22 @@ t.test('kill -9 the publisher and the consumer at random: mirror byte-identical,
   let rotations = 0
   const writer = sim.run({ intervalMs: 5, rotateEveryMs: 400, signal: writing.signal, restartNote: false, onAppend: () => {}, onRotate: () => rotations++ })
 
-  let pub = start(publisher, dir)
+  let pub = startDaemon(publisher, dir)
   // The consumer needs the stream: the publisher makes it on its first start.
   await tick(500)
-  let con = start(consumer, dir)
+  let con = startDaemon(consumer, dir)
   for (let i = 0; i < ROUNDS; i++) {
     await tick(rng.int(100, 1500))
     const which = rng.int(0, 2) // 0: publisher, 1: consumer, 2: both
     if (which !== 1) {
-      const r = await kill(pub)
+      const r = await killDaemon(pub)
       t.equal(r.signal, 'SIGKILL', `round ${i + 1}: publisher killed${r.code !== null ? ` (it had exited ${r.code}: ${pub.stderr()})` : ''}`)
-      pub = start(publisher, dir)
+      pub = startDaemon(publisher, dir)
     }
     if (which !== 0) {
-      const r = await kill(con)
+      const r = await killDaemon(con)
       t.equal(r.signal, 'SIGKILL', `round ${i + 1}: consumer killed${r.code !== null ? ` (it had exited ${r.code}: ${con.stderr()})` : ''}`)
-      con = start(consumer, dir)
+      con = startDaemon(consumer, dir)
     }
   }
   writing.abort()

@@ -1,11 +1,10 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Random } from '../../lib/sim/random.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { tick } from '../helpers/entries.js'
+import { binSkip, startDaemon, testSeed } from '../helpers/daemon-run.js'
 
 /**
  * `logdaemon run` with the mirror listener, killed with SIGKILL at random
@@ -14,18 +13,8 @@ import { tick } from '../helpers/entries.js'
  * be byte-identical to what the server wrote. Nothing lost, nothing doubled.
  */
 
-const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon.js', import.meta.url))
-const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
 const KILLS = 8
-const seed = Number(process.env.LOGDAEMON_TEST_SEED ?? Date.now() % 1_000_000)
-
-function start(config: string, dir: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }>; stderr: () => string } {
-  const child = spawn(process.execPath, [BIN, 'run', '-c', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, exited, stderr: () => err }
-}
+const seed = testSeed
 
 function mirrorOf(dir: string, n: number): Buffer {
   const file = join(dir, 'mirror', `journal.${n}`)
@@ -56,7 +45,7 @@ t.test('kill -9 at random points, restart: the mirror ends byte-identical', { sk
   const writer = sim.run({ intervalMs: 5, rotateEveryMs: 400, signal: writing.signal, restartNote: false, onAppend: () => {}, onRotate: () => rotations++ })
 
   for (let i = 0; i < KILLS; i++) {
-    const run = start(config, dir)
+    const run = startDaemon(config, dir)
     const after = rng.int(100, 2500)
     await tick(after)
     run.child.kill('SIGKILL')
@@ -69,7 +58,7 @@ t.test('kill -9 at random points, restart: the mirror ends byte-identical', { sk
   await sim.close()
   t.comment(`${summary.transactions} transactions, ${rotations} rotations, journals ${sim.journals.join(', ')}`)
 
-  const last = start(config, dir)
+  const last = startDaemon(config, dir)
   const caughtUp = () => sim.journals.every((n) => mirrorOf(dir, n).length === sim.journalBytes(n).length)
   const deadline = Date.now() + 60_000
   while (!caughtUp() && Date.now() < deadline && last.child.exitCode === null) await tick(50)

@@ -1,13 +1,12 @@
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Random } from '../../lib/sim/random.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { tick } from '../helpers/entries.js'
 import { postgresSkip, startPostgres } from '../helpers/postgres.js'
 import { dumpReplica, replay, rowsOf } from '../helpers/sql-replica.js'
+import { binSkip, startDaemon, testSeed } from '../helpers/daemon-run.js'
 
 /**
  * `logdaemon run` with the sql listener, killed with SIGKILL at random
@@ -18,18 +17,8 @@ import { dumpReplica, replay, rowsOf } from '../helpers/sql-replica.js'
  * the replica must widen the table (ALTER TABLE) between two kills.
  */
 
-const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon.js', import.meta.url))
-const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
 const KILLS = 4
-const seed = Number(process.env.LOGDAEMON_TEST_SEED ?? Date.now() % 1_000_000)
-
-function start(config: string, dir: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }>; stderr: () => string } {
-  const child = spawn(process.execPath, [BIN, 'run', '-c', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, exited, stderr: () => err }
-}
+const seed = testSeed
 
 async function positionOf(url: string): Promise<string | null> {
   try {
@@ -73,7 +62,7 @@ async function killAndCompare(t: Test, url: string, fresh: string): Promise<void
   for (let i = 0; i < KILLS; i++) {
     if (i === KILLS / 2) sim.generator.changeVersion = 6 // the upgrade
     const opened = opensLogged(dir)
-    const run = start(config, dir)
+    const run = startDaemon(config, dir)
     // Node's start-up takes seconds on a loaded machine: kill at random points after the listener opened the database.
     const until = Date.now() + 60_000
     while (opensLogged(dir) === opened && Date.now() < until && run.child.exitCode === null) await tick(20)
@@ -95,7 +84,7 @@ async function killAndCompare(t: Test, url: string, fresh: string): Promise<void
   const journals = sim.journals.map((n) => ({ n, bytes: sim.journalBytes(n) })).filter((j) => j.bytes.length > 0)
   const lastJ = journals.at(-1)!
   const end = `${lastJ.n}/${lastJ.bytes.length}`
-  const last = start(config, dir)
+  const last = startDaemon(config, dir)
   const deadline = Date.now() + 90_000
   while ((await positionOf(url)) !== end && Date.now() < deadline && last.child.exitCode === null) await tick(100)
   last.child.kill('SIGTERM')

@@ -1,7 +1,9 @@
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
-import { hostname } from 'node:os'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StateLock, liveness, lockPathOf } from '../../lib/files/state-lock.js'
@@ -9,9 +11,10 @@ import { tsNodeArgs, tsNodeEnv } from '../helpers/spawn-ts.js'
 
 const HOLD = fileURLToPath(new URL('../helpers/hold-lock.ts', import.meta.url))
 
-/** Starts a real process that takes the lock; resolves once it holds it. */
-async function holder(state: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...tsNodeArgs(), HOLD, state], { env: tsNodeEnv(), stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts a real process that takes the lock (behind `wrap`, a command such as unshare); resolves once it holds it. */
+async function holder(state: string, wrap: string[] = []): Promise<ChildProcess> {
+  const argv = [...wrap, process.execPath, ...tsNodeArgs(), HOLD, state]
+  const child = spawn(argv[0] as string, argv.slice(1), { env: tsNodeEnv(), stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (d: Buffer) => {
@@ -71,17 +74,27 @@ t.test('a lock whose pid now names another process (same pid, other start time) 
   writeFileSync(lockPathOf(state), JSON.stringify({ ...recorded, started: String(Number(recorded.started) + 1), nonce: 'old' }))
   const b = await StateLock.acquire(state)
   await b.release()
-  t.equal(liveness({ ...recorded, started: String(Number(recorded.started) + 1) }), 'dead')
-  t.equal(liveness(recorded), 'alive')
+  t.equal(await liveness({ ...recorded, started: String(Number(recorded.started) + 1) }), 'dead')
+  t.equal(await liveness(recorded), 'alive')
 })
 
 t.test('a lock from before a reboot, or of a pid that no longer exists, is stale', async (t) => {
   const dir = t.testdir()
   const state = join(dir, 'state.json')
   const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
-  const base = { pid: Number(gone.stdout), host: hostname(), bootId: null, started: null, command: 'x', since: 'then', nonce: 'n' }
-  t.equal(liveness(base), 'dead', 'an ended process')
-  t.equal(liveness({ ...base, pid: process.pid, bootId: 'another-boot' }), existsSync('/proc/sys/kernel/random/boot_id') ? 'dead' : 'alive')
+  const base = {
+    pid: Number(gone.stdout),
+    host: hostname(),
+    bootId: null,
+    started: null,
+    pidNs: null,
+    socket: null,
+    command: 'x',
+    since: 'then',
+    nonce: 'n',
+  }
+  t.equal(await liveness(base), 'dead', 'an ended process')
+  t.equal(await liveness({ ...base, pid: process.pid, bootId: 'another-boot' }), existsSync('/proc/sys/kernel/random/boot_id') ? 'dead' : 'alive')
   writeFileSync(lockPathOf(state), JSON.stringify({ format: 'logdaemon-lock', ...base }))
   const lock = await StateLock.acquire(state)
   await lock.release()
@@ -128,4 +141,110 @@ t.test('the same state file through a symlinked directory has the same lock', as
   const a = await StateLock.acquire(join(dir, 'real', 'state.json'))
   await t.rejects(StateLock.acquire(join(dir, 'alias', 'state.json')), { code: 'ERR_LOCKED' })
   await a.release()
+})
+
+/** Whether this machine lets a test start a process in a new PID namespace. */
+function canUnshare(): boolean {
+  const r = spawnSync('unshare', ['--pid', '--fork', '--kill-child', 'true'], { stdio: 'ignore' })
+  return r.status === 0
+}
+
+t.test('a live holder in another PID namespace with the same host name is not taken for stale; dead, it is', async (t) => {
+  if (!existsSync('/proc/self/ns/pid') || !canUnshare()) {
+    t.comment('skipped: cannot start a process in a new PID namespace here (unshare --pid needs root or user namespaces)')
+    return
+  }
+  const dir = t.testdir()
+  const state = join(dir, 'state.json')
+  // pid 1 in its own namespace: here, pid 1 is init, alive but started at another time.
+  const child = await holder(state, ['unshare', '--pid', '--fork', '--kill-child'])
+  t.teardown(() => void child.kill('SIGKILL'))
+  const recorded = JSON.parse(readFileSync(lockPathOf(state), 'utf8'))
+  t.equal(recorded.pid, 1, 'the holder is pid 1 in its namespace')
+  t.not(recorded.pidNs, readlinkSync('/proc/self/ns/pid'), 'and records another namespace')
+  t.match(recorded.socket, /^state\.json\.lock\.[0-9a-f]+\.sock$/)
+  await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED', details: { pid: 1, command: 'hold-lock' } }, 'alive: refused')
+  child.kill('SIGKILL') // --kill-child: the holder dies with it
+  await exited(child)
+  // The holder dies a moment after unshare; the lock is taken as soon as its socket refuses.
+  let lock: StateLock | null = null
+  for (let i = 0; i < 200 && lock === null; i++) {
+    lock = await StateLock.acquire(state).catch(async (err: { code?: string }) => {
+      if (err.code !== 'ERR_LOCKED') throw err
+      await sleep(50)
+      return null
+    })
+  }
+  t.ok(lock, 'dead (its socket refuses): taken over')
+  t.notOk(existsSync(join(dir, recorded.socket)), "the dead holder's socket file is removed")
+  await lock?.release()
+  t.same(readdirSync(dir), [], 'released: no lock, no socket left')
+})
+
+t.test('another PID namespace: refused unless its socket proves the holder dead', async (t) => {
+  // A short directory: the test's own socket must fit a socket address (the lock itself copes with long paths).
+  const dir = mkdtempSync(join(tmpdir(), 'lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const state = join(dir, 'state.json')
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+  const other = {
+    format: 'logdaemon-lock',
+    pid: Number(gone.stdout), // no such process here: in its own namespace it may well run
+    host: hostname(),
+    bootId: null,
+    started: null,
+    pidNs: 'pid:[1]',
+    socket: null,
+    command: 'logdaemon',
+    since: 'then',
+    nonce: 'n',
+  }
+  writeFileSync(lockPathOf(state), JSON.stringify(other))
+  if (!existsSync('/proc/self/ns/pid')) {
+    t.comment('no /proc here: namespaces are not known, the pid decides')
+    return
+  }
+  await t.rejects(
+    StateLock.acquire(state),
+    { code: 'ERR_LOCKED', message: /another PID namespace.*remove .*state\.json\.lock/ },
+    'no socket: cannot be proven dead',
+  )
+  const sock = 'state.json.lock.abc.sock'
+  const server = createServer((s) => s.destroy())
+  await new Promise<void>((resolve) => server.listen(join(dir, sock), resolve))
+  writeFileSync(lockPathOf(state), JSON.stringify({ ...other, socket: sock }))
+  await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED' }, 'its socket answers: alive')
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  writeFileSync(lockPathOf(state), JSON.stringify({ ...other, socket: 'state.json.lock.gone.sock' }))
+  const lock = await StateLock.acquire(state)
+  t.pass('its socket is gone: dead, taken over')
+  await lock.release()
+  writeFileSync(lockPathOf(state), JSON.stringify({ ...other, socket: '../elsewhere.sock' }))
+  await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED' }, 'a socket outside the lock directory is not asked')
+})
+
+t.test('a FIFO or a directory at the lock path fails at once with ERR_LOCKED naming it', async (t) => {
+  const dir = t.testdir()
+  const state = join(dir, 'state.json')
+  mkdirSync(lockPathOf(state))
+  await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED', details: { lock: lockPathOf(state) }, message: /state\.json\.lock, but it is a directory/ })
+  const fifoState = join(dir, 'fifo.json')
+  const made = spawnSync('mkfifo', [lockPathOf(fifoState)])
+  if (made.status !== 0) {
+    t.comment('skipped: no mkfifo here')
+    return
+  }
+  // Before the fix, opening the FIFO to read it waited for a writer forever.
+  await t.rejects(StateLock.acquire(fifoState), { code: 'ERR_LOCKED', message: /fifo\.json\.lock, but it is a FIFO/ })
+  t.same(readdirSync(dir).sort(), ['fifo.json.lock', 'state.json.lock'], 'left alone, no socket or temporary file left')
+})
+
+t.test('a socket at the lock path (it cannot even be opened) is refused, naming it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const state = join(dir, 's.json')
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(lockPathOf(state), resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED', message: /s\.json\.lock, but it is a socket, not a lock file/ })
 })

@@ -1,6 +1,18 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -322,4 +334,51 @@ t.test('an archive replaced by its .gz between finding and opening: found again'
   t.same(s.kind === 'data' ? s.bytes : null, n4.subarray(100))
   t.equal(cursor.file?.compressed, true)
   t.equal(failures, 1)
+})
+
+/** Overwrites `path` from its start with `bytes`: the same inode, no truncation. */
+function rewriteInPlace(path: string, bytes: Buffer): void {
+  const fd = openSync(path, 'r+')
+  try {
+    writeSync(fd, bytes, 0, bytes.length, 0)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+t.test('rewritten in place between two reads that returned data (no wait at the end): ERR_STATE_MISMATCH, no new byte', async (t) => {
+  const { live, cursor } = setup(t, { graceMs: 100 })
+  writeFileSync(live, records('a', 400_000))
+  await cursor.open(7, 0)
+  const first = await cursor.next()
+  t.equal(first.kind, 'data')
+  const at = cursor.offset
+  t.ok(at > 0 && at < 400_000, 'the first read stopped inside the file')
+  rewriteInPlace(live, records('b', 600_000))
+  await t.rejects(cursor.next(), { code: 'ERR_STATE_MISMATCH' }, 'the next read notices before handing out a byte')
+  t.equal(cursor.offset, at, 'nothing after the offset was taken')
+})
+
+t.test('rewritten in place while the cursor is at the end: ERR_STATE_MISMATCH after the grace period', async (t) => {
+  const { live, cursor } = setup(t, { graceMs: 100 })
+  const old = records('a', 5000)
+  writeFileSync(live, old)
+  await cursor.open(7, 0)
+  t.same(await readUntil(cursor, (_s, got) => (got.get(7)?.length ?? 0) === old.length).then((r) => r.got.get(7)), old)
+  const waiting = cursor.next()
+  rewriteInPlace(live, records('b', 9000))
+  await t.rejects(waiting, { code: 'ERR_STATE_MISMATCH' })
+  t.equal(cursor.offset, old.length)
+})
+
+t.test('the same bytes written again over the file (a copy of the same journal) are not a rewrite', async (t) => {
+  const { live, cursor } = setup(t, { graceMs: 100 })
+  const old = records('a', 5000)
+  writeFileSync(live, old)
+  await cursor.open(7, 0)
+  await readUntil(cursor, (_s, got) => (got.get(7)?.length ?? 0) === old.length)
+  const more = Buffer.concat([old, records('z', 3000)])
+  rewriteInPlace(live, more)
+  const s = await cursor.next()
+  t.same(s.kind === 'data' ? s.bytes : null, more.subarray(old.length))
 })

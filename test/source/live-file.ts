@@ -35,3 +35,20 @@ t.test('identityOf', async (t) => {
   t.equal(await identityOf(join(dir, 'a', 'b')), null, 'ENOTDIR')
   unlinkSync(join(dir, 'a'))
 })
+
+t.test('readAfter: the bytes after the offset only when the window before it is unchanged', async (t) => {
+  const dir = t.testdir({ journal: 'abcdefgh' })
+  const path = join(dir, 'journal')
+  const f = (await LiveFile.open(path)) as LiveFile
+  t.teardown(() => f.close())
+  t.same(await f.readAfter(4, Buffer.from('cd')), Buffer.from('efgh'))
+  t.same(await f.readAfter(8, Buffer.from('gh')), Buffer.alloc(0), 'at the end: empty')
+  t.equal(await f.readAfter(4, Buffer.from('xx')), null, 'other bytes before the offset')
+  t.equal(await f.readAfter(12, Buffer.from('ab')), null, 'the file does not reach the offset')
+  t.same(await f.readAfter(2, Buffer.alloc(0)), Buffer.from('cdefgh'), 'no window: a plain read')
+  const big = Buffer.alloc(300_000, 'x')
+  appendFileSync(path, big)
+  const got = await f.readAfter(8, Buffer.from('efgh'))
+  t.ok(got && got.length > 16 * 1024 && got.equals(big.subarray(0, got.length)), 'a large read hands its buffer over')
+  t.equal(f.size, 8 + (got?.length ?? 0))
+})

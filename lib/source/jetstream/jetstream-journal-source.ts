@@ -12,6 +12,7 @@ import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-
 import { QuietTimer } from '../quiet-timer.js'
 import { subjectMatches } from '../../jetstream/subject-match.js'
 import { ensureConsumer } from './jetstream-consumer.js'
+import { DurableLock } from './durable-lock.js'
 
 export type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 
@@ -68,6 +69,7 @@ export class JetStreamJournalSource extends Readable {
   #jsm: JetStreamManager | null = null
   #consumer: Consumer | null = null
   #consumerName: string | null = null
+  #lock: DurableLock | null = null
   #opening: Promise<JetStreamStart | null> | null = null
   #start: JetStreamStart | null = null
   #pumping = false
@@ -135,27 +137,18 @@ export class JetStreamJournalSource extends Readable {
     const o = this.#options
     await this.#connect()
     const jsm = this.#jsm as JetStreamManager
-    const info = await pRetry(
-      async () => {
-        try {
-          return await jsm.streams.info(o.stream)
-        } catch (err) {
-          if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
-          const e = mismatch(
-            `stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`,
-          )
-          throw Object.assign(e, { retryable: o.waitForStream === true })
-        }
-      },
-      {
-        ...retrySettings(o.retry),
-        signal: this.#abort.signal,
-        shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
-        onFailedAttempt: ({ error, retriesLeft }) => {
-          if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
-        },
-      },
-    )
+    const info = await pRetry(async () => {
+      try {
+        return await jsm.streams.info(o.stream)
+      } catch (err) {
+        if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
+        const e = mismatch(
+          `stream ${o.stream} does not exist on ${describeServers(o)}: start the publishing daemon (jetstream listener) first, or check the stream name`,
+        )
+        throw Object.assign(e, { retryable: o.waitForStream === true })
+      }
+    }, this.#openRetry())
+    if (o.durable !== undefined && o.exclusive !== false) await this.#lockDurable(o.durable, info.config.num_replicas)
     const name = await this.#ensureConsumer()
     const ci = await jsm.consumers.info(o.stream, name)
     const floor = ci.ack_floor.stream_seq
@@ -193,6 +186,35 @@ export class JetStreamJournalSource extends Readable {
     this.#nc = nc
     this.#jsm = await jetstreamManager(nc)
     if (this.destroyed) await nc.close()
+  }
+
+  /** Takes the durable consumer's lease (ERR_LOCKED when another live reader has it); failures to reach the server are retried. */
+  async #lockDurable(durable: string, replicas: number): Promise<void> {
+    const o = this.#options
+    this.#lock = await pRetry(
+      () =>
+        DurableLock.acquire(this.#jsm as JetStreamManager, jetstream(this.#nc as NatsConnection), {
+          stream: o.stream,
+          durable,
+          replicas,
+          signal: this.#abort.signal,
+          onLost: (err) => this.destroy(err),
+        }),
+      this.#openRetry(),
+    )
+    if (this.destroyed) await this.#lock.release()
+  }
+
+  /** How `open()` retries what may pass (no stream yet, no server): with `retry`'s backoff, each failure a `retry` event. */
+  #openRetry(): Parameters<typeof pRetry>[1] {
+    return {
+      ...retrySettings(this.#options.retry),
+      signal: this.#abort.signal,
+      shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+      onFailedAttempt: ({ error, retriesLeft }) => {
+        if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
+      },
+    }
   }
 
   /** The durable consumer (created when missing, checked when found), or a new ephemeral one. Returns its name. */
@@ -273,8 +295,11 @@ export class JetStreamJournalSource extends Readable {
     this.#quiet.stop()
     const nc = this.#nc
     this.#nc = null
+    const lock = this.#lock
+    this.#lock = null
     const closing = async (): Promise<void> => {
       if (!nc || nc.isClosed()) return
+      await lock?.release()
       // Acknowledgements already sent reach the server before the connection closes.
       await nc.flush().catch(() => {})
       await nc.close()

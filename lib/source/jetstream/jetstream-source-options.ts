@@ -22,6 +22,14 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
    * applied by the source (a 2.9 server has one filter per consumer).
    */
   filter?: string | readonly string[]
+  /**
+   * With a durable consumer: take a lease on it first (see DurableLock), so
+   * a second reader of the same durable is refused with ERR_LOCKED instead
+   * of silently splitting the records with the first. Default true. The
+   * NATS user must be allowed to create and write the `LOGDAEMON_LOCKS`
+   * stream (subjects `logdaemon.lock.>`).
+   */
+  exclusive?: boolean
   /** Wait (with `retry`'s backoff) for a stream that does not exist yet, instead of failing at once. The daemon does. */
   waitForStream?: boolean
   /** End the stream once the messages there at open are read (`logdaemon-cat --jetstream`), instead of following. */

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
 import { connect, headers } from '@nats-io/transport-node'
 import { JetStreamListener } from '../../../lib/listeners/builtin/jetstream/jetstream.js'
@@ -157,4 +159,100 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
     t.same(await read, [], 'an abort ends a source waiting at the stream end')
     await nc.close()
   })
+})
+
+t.test('one reader per durable consumer: a second live reader is refused, a dead one replaced', { skip: natsSkip }, async (t) => {
+  const { LOCK_STREAM } = await import('../../../lib/source/jetstream/durable-lock.js')
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  await publishJournals(server)
+  const nc = await connect({ servers: server.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const js = jetstream(nc)
+  // A short lease, so the waits below stay short: the lock stream's max age is the lease.
+  await jsm.streams.add({ name: LOCK_STREAM, subjects: ['logdaemon.lock.>'], max_msgs_per_subject: 1, max_age: 2_000_000_000, storage: StorageType.Memory })
+  const closed = (s: JetStreamJournalSource) => new Promise((resolve) => (s.closed ? resolve(null) : s.once('close', resolve)))
+  const lockOf = (durable: string) => `logdaemon.lock.S.${durable}`
+  const holder = (extra: Record<string, unknown>) =>
+    JSON.stringify({
+      format: 'logdaemon-lock',
+      pid: 1,
+      host: 'elsewhere',
+      bootId: null,
+      started: null,
+      pidNs: null,
+      socket: null,
+      command: 'logdaemon',
+      since: 'then',
+      nonce: 'n',
+      ...extra,
+    })
+
+  // Two readers starting at the same instant: exactly one gets the durable.
+  const racers = [sourceFor(server, { durable: 'race' }), sourceFor(server, { durable: 'race' })]
+  const results = await Promise.allSettled(racers.map((s) => s.open()))
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one of two simultaneous readers wins')
+  t.match(
+    results.find((r) => r.status === 'rejected'),
+    { reason: { code: 'ERR_LOCKED' } },
+  )
+  for (const s of racers) s.destroy()
+
+  const first = sourceFor(server, { durable: 'shared' })
+  await first.open()
+  const second = sourceFor(server, { durable: 'shared' })
+  await t.rejects(second.open(), { code: 'ERR_LOCKED', details: { durable: 'shared', pid: process.pid }, message: /in use by process \d+/ })
+  second.destroy()
+  const info = await jsm.consumers.info('S', 'shared')
+  t.equal(info.num_waiting, 0, 'the server alone could not have told: no pull is waiting between pulls')
+  first.destroy()
+  await closed(first)
+  const third = sourceFor(server, { durable: 'shared' })
+  t.ok(await third.open(), 'released when the first reader ended: taken at once')
+  third.destroy()
+  await closed(third)
+
+  // Killed with kill -9 on this host: its pid is gone, so the lock is taken at once.
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+  await js.publish(lockOf('killed'), holder({ pid: Number(gone.stdout), host: hostname() }))
+  const afterKill = sourceFor(server, { durable: 'killed' })
+  await afterKill.open()
+  t.pass('a dead holder on this host: taken over')
+  afterKill.destroy()
+
+  // On another host: alive while it renews its lease.
+  const renewing = setInterval(() => void js.publish(lockOf('remote'), holder({})).catch(() => {}), 300)
+  await js.publish(lockOf('remote'), holder({}))
+  const refused = sourceFor(server, { durable: 'remote' })
+  await t.rejects(refused.open(), { code: 'ERR_LOCKED', message: /logdaemon on elsewhere.*renewed its lock/ })
+  refused.destroy()
+  clearInterval(renewing)
+  // It stops renewing (that host died): the lease expires and the lock is taken.
+  const taken = sourceFor(server, { durable: 'remote' })
+  await taken.open()
+  t.pass('a holder that stopped renewing: taken once its lease ran out')
+
+  // The lease taken by someone else while held (renewals failed for too long): the reader stops.
+  const lost = new Promise<Error>((resolve) => taken.once('error', resolve))
+  taken.resume()
+  await js.publish(lockOf('remote'), holder({ host: 'thief' }))
+  t.match(await lost, { code: 'ERR_LOCKED', message: /on thief.*took the lock/ })
+  const again = sourceFor(server, { durable: 'overwritten' })
+  await again.open()
+  const lostAgain = new Promise<Error>((resolve) => again.once('error', resolve))
+  again.resume()
+  await js.publish(lockOf('overwritten'), 'garbage')
+  t.match(await lostAgain, { code: 'ERR_LOCKED', message: /not logdaemon on an unknown host/ }, 'overwritten by something else: stops too')
+
+  await js.publish(lockOf('foreign'), 'not a logdaemon lock')
+  const foreign = sourceFor(server, { durable: 'foreign' })
+  await foreign.open()
+  t.pass('a message that is not a logdaemon lock is taken over')
+  foreign.destroy()
+
+  const free = sourceFor(server, { durable: 'free', exclusive: false })
+  await free.open()
+  t.equal((await jsm.streams.getMessage(LOCK_STREAM, { last_by_subj: lockOf('free') }).catch(() => null)) ?? null, null, 'exclusive: false takes no lock')
+  free.destroy()
 })

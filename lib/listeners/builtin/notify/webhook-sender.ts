@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { ErrorCodes, LogdaemonError, toError } from '../../../errors.js'
+import { maskUrl } from '../../../mask-url.js'
 import type { ChangePayload } from './change-message.js'
 
 export interface WebhookOptions {
@@ -30,10 +31,10 @@ export function verifySignature(secret: string, body: Buffer | string, header: s
   return got.length === expected.length && timingSafeEqual(got, expected)
 }
 
-/** The URL without user info, query or fragment: safe to log. */
+/** The URL without user info, query or fragment, and its path masked after the first segment (see maskUrl): safe to log. */
 function safeUrl(url: string): string {
   const u = new URL(url)
-  return `${u.origin}${u.pathname}`
+  return maskUrl(`${u.origin}${u.pathname}`)
 }
 
 /** How much of an error response body goes into the error message. */

@@ -129,3 +129,19 @@ t.test('an aborted signal stops the request', async (t) => {
   ac.abort(new Error('daemon stopping'))
   await failure(t, () => p, /webhook POST of change 103/)
 })
+
+t.test('a Slack-style URL carries its secret in the path: errors show only the host and first segment', async (t) => {
+  const peer = await startHttpPeer()
+  const url = `${new URL(peer.url).origin}/services/T0001/B0002/XXXXs3cretPATH`
+  const sender = new WebhookSender({ url, secret: SECRET, timeoutMs: 10_000 }, 'x')
+  peer.answer = 500
+  const answered = await sender.send(changePayload(change, 'n', new Date())).catch((e: unknown) => e as LogdaemonError)
+  await peer.close()
+  const refused = await sender.send(changePayload(change, 'n', new Date())).catch((e: unknown) => e as LogdaemonError)
+  for (const err of [answered, refused]) {
+    t.ok(err instanceof Error, 'fails')
+    const text = `${(err as Error).message} ${JSON.stringify((err as LogdaemonError).details)}`
+    t.notMatch(text, /s3cretPATH|T0001|B0002/, 'no part of the path after its first segment')
+    t.match(text, /\/services\/\*\*\*/, 'the first segment and a mask')
+  }
+})

@@ -1,14 +1,13 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Random } from '../../../../../lib/sim/random.js'
 import { SimulatedP4d } from '../../../../../lib/sim/simulated-p4d.js'
 import { tick } from '../../../../helpers/entries.js'
 import { startSmtpPeer, type ReceivedMail, type SmtpPeer } from '../../../../helpers/notify-peers.js'
 import { ExpectedReviews, reviewersOf } from '../../../../helpers/reviews-reference.js'
 import { spawnSync } from 'node:child_process'
+import { BIN, binSkip, startDaemon, testSeed } from '../../../../helpers/daemon-run.js'
 
 /**
  * The review mode end to end: a simulated p4d whose users edit their
@@ -17,17 +16,7 @@ import { spawnSync } from 'node:child_process'
  * exactly those a reference matcher derives from what the server wrote.
  */
 
-const BIN = fileURLToPath(new URL('../../../../../dist/bin/logdaemon.js', import.meta.url))
-const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
-const seed = Number(process.env.LOGDAEMON_TEST_SEED ?? Date.now() % 1_000_000)
-
-function start(config: string, dir: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }>; stderr: () => string } {
-  const child = spawn(process.execPath, [BIN, 'run', '-c', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, exited, stderr: () => err }
-}
+const seed = testSeed
 
 /** `change:user` of every mail, and the Message-IDs seen for each pair. */
 function received(mails: readonly ReceivedMail[]): { pairs: Map<string, Set<string>>; count: number } {
@@ -84,7 +73,7 @@ t.test('each reviewer gets each matching change once, never their own', { skip: 
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())
   const { dir, config, sim, expected } = await setup(t, smtp)
-  const run = start(config, dir)
+  const run = startDaemon(config, dir)
   for (let i = 0; i < 160; i++) {
     expected.add((await sim.appendTransaction()).batch)
     if (i === 80) await sim.rotate()
@@ -153,7 +142,7 @@ t.test('kill -9 at random points: every pair delivered, repeats carry the same M
   const writing = new AbortController()
   const writer = sim.run({ intervalMs: 25, rotateEveryMs: 500, signal: writing.signal, restartNote: false, onAppend: (a) => expected.add(a.batch) })
   for (let i = 0; i < 5; i++) {
-    const run = start(config, dir)
+    const run = startDaemon(config, dir)
     await tick(rng.int(200, 1200))
     run.child.kill('SIGKILL')
     const { signal, code } = await run.exited
@@ -162,7 +151,7 @@ t.test('kill -9 at random points: every pair delivered, repeats carry the same M
   writing.abort()
   await writer
   await sim.close()
-  const last = start(config, dir)
+  const last = startDaemon(config, dir)
   // One SMTP connection per mail: on a loaded machine hundreds take a while. Wait while mail keeps coming.
   const missing = (): number => [...expected.pairs].filter((p) => !received(smtp.mails).pairs.has(p)).length
   let seen = -1

@@ -125,9 +125,10 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
     return DONE
   }
 
+  /** Destroyed without an error before its end: an autoDestroy after a clean end is not a stop (the batch in hand is still handed out). */
   #stopped(): boolean {
     const s = this.#stream
-    return s.destroyed && s.errored === null
+    return s.destroyed && !s.readableEnded && s.errored === null
   }
 
   readonly #onReadable = (): void => {

@@ -193,3 +193,11 @@ t.test('batch: true: for await yields the arrays, as before', async (t) => {
   }
   t.equal(n, big.entries.length)
 })
+
+t.test('a source that ends after one chunk: every entry of the batch in hand, though the stream auto-destroys at its end', async (t) => {
+  const { bytes } = transactions(50, 1)
+  const make = () => Readable.from([bytes]).pipe(new JournalEntryTransform({ journal: 1 }))
+  const all = await piped(make())
+  t.ok(all.length > 50, `${all.length} entries`)
+  t.same(await iterated(make()), all)
+})

@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, ColumnType, SqlAdapter, SqlValue, TableColumns } from './sql-adapter.js'
+import type { SqlLayout } from './sql-layout.js'
 import { quoteIdent as q } from './sql-names.js'
 import { UNMAPPED_TABLE } from './replica-ddl.js'
 
@@ -31,6 +32,9 @@ export class SqliteAdapter implements SqlAdapter {
   readonly #file: string
   #db: Database | null = null
   readonly #statements = new Map<string, Statement>()
+  /** The put and delete statement of each layout, found without building a key string per row. */
+  readonly #puts = new Map<SqlLayout, Statement>()
+  readonly #dels = new Map<SqlLayout, Statement>()
 
   constructor(file: string, masked: string) {
     this.#file = file
@@ -60,6 +64,8 @@ export class SqliteAdapter implements SqlAdapter {
 
   async close(): Promise<void> {
     this.#statements.clear()
+    this.#puts.clear()
+    this.#dels.clear()
     const db = this.#db
     this.#db = null
     db?.close()
@@ -143,16 +149,21 @@ export class SqliteAdapter implements SqlAdapter {
     for (const op of ops) {
       const l = op.layout
       if (op.kind === 'put') {
-        const s = this.#statement(`put\0${l.table}\0${l.insertColumns.join(',')}`, () => {
-          const cols = l.insertColumns.map(q).join(', ')
-          return `INSERT OR REPLACE INTO ${q(l.table)} (${cols}) VALUES (${l.insertColumns.map(() => '?').join(', ')})`
-        })
+        let s = this.#puts.get(l)
+        if (!s) {
+          s = this.#statement(`put\0${l.table}\0${l.insertColumns.join(',')}`, () => {
+            const cols = l.insertColumns.map(q).join(', ')
+            return `INSERT OR REPLACE INTO ${q(l.table)} (${cols}) VALUES (${l.insertColumns.map(() => '?').join(', ')})`
+          })
+          this.#puts.set(l, s)
+        }
         s.run(...op.values, op.raw)
       } else {
-        const s = this.#statement(
-          `del\0${l.table}\0${l.key.join(',')}`,
-          () => `DELETE FROM ${q(l.table)} WHERE ${l.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
-        )
+        let s = this.#dels.get(l)
+        if (!s) {
+          s = this.#statement(`del\0${l.table}\0${l.key.join(',')}`, () => `DELETE FROM ${q(l.table)} WHERE ${l.key.map((k) => `${q(k)} = ?`).join(' AND ')}`)
+          this.#dels.set(l, s)
+        }
         s.run(...l.keyIndex.map((i) => op.values[i]))
       }
     }

@@ -125,9 +125,10 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
     return DONE
   }
 
+  /** Destroyed without an error before its end (stopped by its user); a stream destroyed after its end (autoDestroy) still hands out the batch in hand. */
   #stopped(): boolean {
     const s = this.#stream
-    return s.destroyed && s.errored === null
+    return s.destroyed && s.errored === null && !s.readableEnded
   }
 
   readonly #onReadable = (): void => {

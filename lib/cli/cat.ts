@@ -9,10 +9,11 @@ import type { WhereClause } from '../journal/entry-filter.js'
 import type { CliIO } from './command.js'
 import { exitCodeOf, isBrokenPipe, messageOf, usageError } from './cli-errors.js'
 import { fdWasClosed } from './closed-stdout.js'
-import { isErrnoException } from '../errors.js'
+import { isErrnoException, isLogdaemonError } from '../errors.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
 import { createProgress, type ProgressReporter } from './progress.js'
 import { catFileParallel } from './cat-file-parallel.js'
+import { catStreamParallel } from './cat-stream-parallel.js'
 import { defaultThreads, MAX_THREADS } from '../parallel/worker-pool.js'
 
 const NAME = 'logdaemon-cat'
@@ -50,7 +51,7 @@ export const OPTIONS: OptionTable = {
     type: 'string',
     short: 'j',
     arg: 'N',
-    help: `threads that frame and encode a plain file in parallel (default LOGDAEMON_THREADS, else the cores, at most 4; 1: none; at most ${MAX_THREADS})`,
+    help: `threads that frame and encode a plain file in parallel, or encode json or row lines of stdin or a .gz (default LOGDAEMON_THREADS, else the cores, at most 4; 1: none; at most ${MAX_THREADS})`,
   },
   progress: { type: 'boolean', help: 'progress bar on stderr (default when stderr is a terminal)' },
   'no-progress': { type: 'boolean', help: 'no progress bar' },
@@ -197,7 +198,13 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
       const onBytes = progress ? (n: number) => progress.advance(n) : undefined
       const parallel = summary ? null : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })
       const input = parallel ? null : openInput(file, io.stdin, onBytes)
-      const counts = parallel ?? (summary ? await summarizeInput(input!, file, summary, options) : await catInput(input!, file, io.stdout, options))
+      const counts =
+        parallel ??
+        (summary
+          ? await summarizeInput(input!, file, summary, options)
+          : threads > 1 && options.format !== 'raw'
+            ? await catStreamParallel(input!, file, io.stdout, options, { threads })
+            : await catInput(input!, file, io.stdout, options))
       if (counts.malformedSkipped || counts.oversizeSkipped) {
         say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
       }
@@ -206,7 +213,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     progress?.stop()
     if (brokenPipe || isBrokenPipe(err)) return 0
     // A read error (EISDIR) carries no path: name the input being read.
-    if (isErrnoException(err) && !err.path) say(`${current === '-' ? 'standard input' : current}: ${err.message}`)
+    if (isErrnoException(err) && !isLogdaemonError(err) && !err.path) say(`${current === '-' ? 'standard input' : current}: ${err.message}`)
     else say(messageOf(err))
     return exitCodeOf(err)
   }

@@ -125,10 +125,10 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
     return DONE
   }
 
-  /** Destroyed without an error before its end: an autoDestroy after a clean end is not a stop (the batch in hand is still handed out). */
+  /** Destroyed without an error before its end (stopped by its user); a stream destroyed after its end (autoDestroy) still hands out the batch in hand. */
   #stopped(): boolean {
     const s = this.#stream
-    return s.destroyed && !s.readableEnded && s.errored === null
+    return s.destroyed && s.errored === null && !s.readableEnded
   }
 
   readonly #onReadable = (): void => {

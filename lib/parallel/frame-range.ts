@@ -327,9 +327,61 @@ function concat(parts: readonly Uint8Array[], buffers: BufferCache): Buffer {
   return out
 }
 
+/**
+ * Whole records framed elsewhere (a stream the main thread frames: stdin,
+ * a pipe, inflated gzip), to be filtered and encoded here: `data` holds
+ * `length` bytes of adjacent records, the first at `offset` and `line`.
+ */
+export interface RecordsTask {
+  data: ArrayBuffer
+  length: number
+  offset: number
+  line: number
+}
+
+/** What {@link encodeRecords} made of a {@link RecordsTask}. */
+export interface RecordsResult {
+  /** Records kept by the filters. */
+  entries: number
+  /** Their lines; null when none was kept. */
+  out: Uint8Array | null
+}
+
+/**
+ * Frames the records of `task` again (they are whole and adjacent, so this
+ * is exact and cannot fail on input the main thread framed) and writes the
+ * kept ones with the context's writer.
+ */
+export function encodeRecords(task: RecordsTask, context: RangeContext): RecordsResult {
+  const { options, filter, writer } = context
+  if (!writer) throw new TypeError(`encodeRecords writes json or row lines, not ${options.format}`)
+  writer.take()
+  const framer = new JournalFramer({
+    offset: task.offset,
+    line: task.line,
+    maxEntryBytes: options.maxEntryBytes || DEFAULT_MAX_ENTRY_BYTES,
+    journal: options.journal,
+    file: options.file,
+  })
+  let entries = 0
+  framer.push(Buffer.from(task.data, 0, task.length), (source, s, e, offset, line) => {
+    if (filter) {
+      const entry = new JournalEntry(source, { journal: options.journal, offset, end: offset + e - s, line }, { encoding: options.encoding, start: s, end: e })
+      if (!filter(entry)) return
+    }
+    entries++
+    writer.add(source, s, e, options.journal, offset, line)
+  })
+  if (framer.pending) throw new Error(`a batch of records at offset ${task.offset} ends inside a record`)
+  const text = writer.take()
+  return { entries, out: text ? concat([text], context.buffers) : null }
+}
+
 /** A task for a range worker; `spare` is an output buffer the main thread has written and gives back for reuse. */
-export type RangeWorkerTask = ({ kind: 'count'; start: number; end: number } | ({ kind: 'range' } & RangeTask)) & { spare?: ArrayBuffer }
-export type RangeWorkerResult = { kind: 'count'; lines: number } | ({ kind: 'range' } & RangeResult)
+export type RangeWorkerTask = ({ kind: 'count'; start: number; end: number } | ({ kind: 'range' } & RangeTask) | ({ kind: 'records' } & RecordsTask)) & {
+  spare?: ArrayBuffer
+}
+export type RangeWorkerResult = { kind: 'count'; lines: number } | ({ kind: 'range' } & RangeResult) | ({ kind: 'records' } & RecordsResult)
 /** What every range worker of a run gets. */
 export interface RangeWorkerData {
   fd: number
@@ -340,5 +392,6 @@ export interface RangeWorkerData {
 export function runRangeTask(fd: number, task: RangeWorkerTask, context: RangeContext): RangeWorkerResult {
   if (task.spare) context.buffers.give(task.spare)
   if (task.kind === 'count') return { kind: 'count', lines: countLines(fd, task.start, task.end, context.buffers) }
+  if (task.kind === 'records') return { kind: 'records', ...encodeRecords(task, context) }
   return { kind: 'range', ...frameRange(fd, task, context) }
 }

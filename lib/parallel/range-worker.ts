@@ -18,7 +18,7 @@ if (port) {
     const transfer: ArrayBuffer[] = []
     try {
       const result = runRangeTask(fd, task, context)
-      if (result.kind === 'range' && result.out) transfer.push(result.out.buffer as ArrayBuffer)
+      if (result.kind !== 'count' && result.out) transfer.push(result.out.buffer as ArrayBuffer)
       reply = { id, ok: true, result }
     } catch (err) {
       reply = { id, ok: false, error: serializeError(err) }

@@ -1,0 +1,184 @@
+import type { Readable, Writable } from 'node:stream'
+import { journalNumberOf } from '../files/journal-name.js'
+import { JournalEntry } from '../journal/entry.js'
+import { createEntryFilter } from '../journal/entry-filter.js'
+import { entryToJsonLine } from '../journal/entry-json.js'
+import { entryToRowLine } from '../journal/entry-row.js'
+import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
+import type { RangeOptions, RangeWorkerResult, RangeWorkerTask, RecordsResult } from '../parallel/frame-range.js'
+import type { RangeRunner } from '../parallel/parallel-ranges.js'
+import { WorkerPool } from '../parallel/worker-pool.js'
+import { type CatCounts, type CatOptions, write } from './cat-input.js'
+
+/**
+ * Bytes of records per task: a task's fixed cost (a message each way, a
+ * framer, a transfer) vanishes next to encoding this much, and the tasks in
+ * flight (2 per thread) with their output stay small.
+ */
+export const BATCH_BYTES = 256 << 10
+
+/** A partial batch goes out at the end of an input chunk once it holds this much (or when no more input is waiting). */
+const FLUSH_BYTES = 64 << 10
+
+/** A worker's young generation, in MB (see parallel-ranges.ts: it bounds each worker's garbage). */
+const YOUNG_GENERATION_MB = 4
+
+export interface StreamParallelOptions {
+  threads: number
+  /** Bytes per batch (tests use tiny ones). Default {@link BATCH_BYTES}. */
+  batchBytes?: number
+  /** Runs the tasks instead of a worker pool (tests: inThreadRunner). */
+  runner?: (options: RangeOptions) => RangeRunner
+}
+
+/**
+ * `logdaemon-cat --format json|row` on a stream that cannot be read in
+ * ranges (standard input, a pipe, an inflated `.gz`): this thread frames
+ * the records, as the serial path does, and hands them in batches of whole
+ * adjacent records, with their offset and line, to a worker pool that
+ * filters and encodes them; the lines are written here in input order. At
+ * most two batches per thread are in flight: a slow output slows the
+ * framing, which slows the input. The records before a framing error are
+ * written before it is thrown, and --skip-malformed, --allow-incomplete and
+ * the counts behave exactly as serially (a batch never spans skipped bytes).
+ */
+export async function catStreamParallel(
+  input: Readable,
+  file: string,
+  out: Writable,
+  options: CatOptions,
+  parallel: StreamParallelOptions,
+): Promise<CatCounts> {
+  const name = file === '-' ? null : file
+  const journal = name ? journalNumberOf(name) : null
+  const framer = new JournalFramer({
+    journal,
+    file: file === '-' ? '-' : file,
+    skipMalformed: options.skipMalformed,
+    ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
+  })
+  const rangeOptions: RangeOptions = {
+    format: options.format,
+    encoding: options.encoding,
+    tables: options.tables ?? [],
+    ops: options.ops ?? [],
+    where: options.where ?? [],
+    maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES,
+    file: name,
+    journal,
+  }
+  const pool: RangeRunner =
+    parallel.runner?.(rangeOptions) ??
+    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(
+      new URL('../parallel/range-worker.js', import.meta.url),
+      parallel.threads,
+      { fd: -1, options: rangeOptions },
+      { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    )
+  const capacity = Math.max(1, Math.floor(parallel.batchBytes ?? BATCH_BYTES))
+  const limit = pool.size * 2
+
+  let entries = 0
+  let inFlight = 0
+  let failure: unknown = null
+  let chain: Promise<void> = Promise.resolve()
+  let slot: (() => void) | null = null
+
+  /** Hands a batch to the pool; its lines are written after those of every batch before it. */
+  const submit = (data: Buffer, length: number, offset: number, line: number): void => {
+    inFlight++
+    const ab = data.buffer as ArrayBuffer
+    const task = pool.run({ kind: 'records', data: ab, length, offset, line }, [ab]) as Promise<{ kind: 'records' } & RecordsResult>
+    task.catch(() => {})
+    chain = chain
+      .then(async () => {
+        if (failure) return
+        const result = await task
+        entries += result.entries
+        if (result.out) await write(out, Buffer.from(result.out.buffer, result.out.byteOffset, result.out.byteLength))
+      })
+      .catch((err: unknown) => {
+        failure ??= err
+      })
+      .finally(() => {
+        inFlight--
+        const wake = slot
+        slot = null
+        wake?.()
+      })
+  }
+
+  // The batch being filled: adjacent records, copied out of the input chunks.
+  let batch = Buffer.from(new ArrayBuffer(capacity))
+  let length = 0
+  let batchOffset = 0
+  let batchLine = 1
+  let nextOffset = -1
+  /** Batches full and waiting to be submitted (the framer calls the sink synchronously). */
+  const ready: { data: Buffer; length: number; offset: number; line: number }[] = []
+  const close = (): void => {
+    if (length === 0) return
+    ready.push({ data: batch, length, offset: batchOffset, line: batchLine })
+    batch = Buffer.from(new ArrayBuffer(capacity))
+    length = 0
+  }
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
+    const n = end - start
+    if (length > 0 && (offset !== nextOffset || length + n > capacity)) close()
+    if (length === 0) {
+      batchOffset = offset
+      batchLine = line
+      if (n > capacity) batch = Buffer.from(new ArrayBuffer(n))
+    }
+    source.copy(batch, length, start, end)
+    length += n
+    nextOffset = offset + n
+  }
+  const send = async (): Promise<void> => {
+    for (const b of ready.splice(0)) {
+      while (inFlight >= limit && !failure) await new Promise<void>((resolve) => (slot = resolve))
+      if (failure) throw failure
+      submit(b.data, b.length, b.offset, b.line)
+    }
+  }
+  /** Every batch so far, written. */
+  const settle = async (): Promise<void> => {
+    close()
+    await send()
+    await chain
+    if (failure) throw failure
+  }
+
+  try {
+    try {
+      for await (const chunk of input) {
+        framer.push(chunk as Buffer, sink)
+        if (length >= FLUSH_BYTES || input.readableLength === 0) close()
+        await send()
+      }
+    } catch (err) {
+      // The records framed before the error go out first (as serially); a failed write wins.
+      await settle()
+      throw err
+    }
+    await settle()
+    const rest = options.allowIncomplete ? framer.takePending() : null
+    if (rest) {
+      const entry = new JournalEntry(
+        rest.raw,
+        { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line },
+        { encoding: options.encoding, incomplete: true },
+      )
+      const filter = createEntryFilter(options)
+      if (!filter || filter(entry)) {
+        entries++
+        await write(out, options.format === 'row' ? entryToRowLine(entry, name) : entryToJsonLine(entry, name))
+      }
+    }
+    const incomplete = framer.incompleteError()
+    if (incomplete) throw incomplete
+  } finally {
+    await pool.close()
+  }
+  return { entries, malformedSkipped: framer.malformedSkipped, oversizeSkipped: framer.oversizeSkipped }
+}

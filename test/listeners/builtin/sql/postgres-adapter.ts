@@ -56,3 +56,43 @@ t.test('COPY honours backpressure: a database that takes nothing stops the produ
   await adapter.commit()
   t.same(await rowsOf(url, 'SELECT count(*)::int AS n, count(DISTINCT n)::int AS d FROM bp'), [{ n: CALLS * ROWS, d: CALLS * ROWS }], 'every row, once')
 })
+
+t.test('COPY text: values larger than a chunk, escapes, non-ASCII, bytes and NULL arrive as they were', { skip: postgresSkip }, async (t) => {
+  const server = await startPostgres()
+  t.teardown(() => server.stop())
+  const url = await server.createDatabase('copytext')
+  const adapter = new PostgresAdapter(url, 'postgres://copytext')
+  await adapter.connect()
+  t.teardown(() => adapter.close())
+  await adapter.exec('CREATE TABLE ct (n bigint, t text, b bytea)')
+  const columns: ColumnSpec[] = [
+    { name: 'n', type: 'integer' },
+    { name: 't', type: 'text' },
+    { name: 'b', type: 'bytes' },
+  ]
+  const texts = [
+    'é€😀'.repeat(30_000), // 270 kB of UTF-8: larger than a chunk, written on its own
+    'tab\there, newline\nthere, CR\r, backslash \\ and \\N',
+    '',
+    null,
+    'x'.repeat(21_000), // fills most of a chunk: the next value goes into a new one
+    'ü'.repeat(10),
+  ]
+  const rows: SqlValue[][] = []
+  for (let i = 0; i < 300; i++) rows.push([String(i), texts[i % texts.length] ?? null, i % 4 === 0 ? null : Buffer.from([i % 256, 0, 255, 92])])
+  await adapter.begin()
+  await adapter.bulkInsert('ct', columns, rows.slice(0, 150))
+  await adapter.bulkInsert('ct', columns, rows.slice(150))
+  await adapter.commit()
+  const got = await rowsOf(url, 'SELECT n::text AS n, t, b FROM ct ORDER BY ct.n')
+  t.equal(got.length, rows.length)
+  const bad = got.filter(
+    (r, i) =>
+      r.n !== String(i) || r.t !== rows[i]?.[1] || !((r.b === null && rows[i]?.[2] === null) || Buffer.compare(r.b as Buffer, rows[i]?.[2] as Buffer) === 0),
+  )
+  t.same(
+    bad.map((r) => r.n),
+    [],
+    'every value as written',
+  )
+})

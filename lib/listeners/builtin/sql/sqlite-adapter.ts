@@ -49,6 +49,8 @@ export class SqliteAdapter implements SqlAdapter {
     try {
       db.pragma('journal_mode = WAL')
       db.pragma('synchronous = FULL')
+      // SQLite's own default page cache, 2 MB (better-sqlite3 builds with 16 MB): the index sort of a load spills to a temp file instead of memory.
+      db.pragma('cache_size = -2000')
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     } catch (err) {
       db.close()

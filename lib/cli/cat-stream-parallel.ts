@@ -4,11 +4,12 @@ import { JournalEntry } from '../journal/entry.js'
 import { createEntryFilter } from '../journal/entry-filter.js'
 import { entryToJsonLine } from '../journal/entry-json.js'
 import { entryToRowLine } from '../journal/entry-row.js'
-import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
+import { JournalFramer } from '../journal/framer.js'
 import type { RangeOptions, RangeWorkerResult, RangeWorkerTask, RecordsResult } from '../parallel/frame-range.js'
 import type { RangeRunner } from '../parallel/parallel-ranges.js'
 import { WorkerPool } from '../parallel/worker-pool.js'
 import { type CatCounts, type CatOptions, write } from './cat-input.js'
+import { rangeOptionsOf } from './cat-file-parallel.js'
 
 /**
  * Bytes of records per task: a task's fixed cost (a message each way, a
@@ -57,16 +58,7 @@ export async function catStreamParallel(
     skipMalformed: options.skipMalformed,
     ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
   })
-  const rangeOptions: RangeOptions = {
-    format: options.format,
-    encoding: options.encoding,
-    tables: options.tables ?? [],
-    ops: options.ops ?? [],
-    where: options.where ?? [],
-    maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES,
-    file: name,
-    journal,
-  }
+  const rangeOptions = rangeOptionsOf(options, name, journal)
   const pool: RangeRunner =
     parallel.runner?.(rangeOptions) ??
     new WorkerPool<RangeWorkerTask, RangeWorkerResult>(

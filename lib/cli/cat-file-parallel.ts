@@ -17,6 +17,20 @@ export interface ParallelCatOptions {
   runner?: (fd: number, options: RangeOptions) => RangeRunner
 }
 
+/** What every worker needs to filter and encode the records of one input, from cat's options. */
+export function rangeOptionsOf(options: CatOptions, file: string | null, journal: number | null): RangeOptions {
+  return {
+    format: options.format,
+    encoding: options.encoding,
+    tables: options.tables ?? [],
+    ops: options.ops ?? [],
+    where: options.where ?? [],
+    maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES,
+    file,
+    journal,
+  }
+}
+
 /**
  * `logdaemon-cat` on a plain regular file with threads: the ranges are
  * framed, filtered and encoded in workers, and written here in file order
@@ -46,16 +60,7 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
     if (magic[0] === 0x1f && magic[1] === 0x8b) return null
 
     const journal = journalNumberOf(file)
-    const rangeOptions: RangeOptions = {
-      format: options.format,
-      encoding: options.encoding,
-      tables: options.tables ?? [],
-      ops: options.ops ?? [],
-      where: options.where ?? [],
-      maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES,
-      file,
-      journal,
-    }
+    const rangeOptions = rangeOptionsOf(options, file, journal)
     const runner = parallel.runner?.(handle.fd, rangeOptions)
     const ranges = frameRangesParallel(handle.fd, size, rangeOptions, {
       threads: parallel.threads,

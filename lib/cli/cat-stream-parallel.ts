@@ -4,11 +4,12 @@ import { JournalEntry } from '../journal/entry.js'
 import { createEntryFilter } from '../journal/entry-filter.js'
 import { entryToJsonLine } from '../journal/entry-json.js'
 import { entryToRowLine } from '../journal/entry-row.js'
-import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
+import { JournalFramer } from '../journal/framer.js'
 import type { RangeOptions, RangeWorkerResult, RangeWorkerTask, RecordsResult } from '../parallel/frame-range.js'
 import type { RangeRunner } from '../parallel/parallel-ranges.js'
 import { WorkerPool } from '../parallel/worker-pool.js'
 import { type CatCounts, type CatOptions, write } from './cat-input.js'
+import { rangeOptionsOf } from './cat-file-parallel.js'
 
 /**
  * Bytes of records per task: a task's fixed cost (a message each way, a
@@ -57,16 +58,7 @@ export async function catStreamParallel(
     skipMalformed: options.skipMalformed,
     ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
   })
-  const rangeOptions: RangeOptions = {
-    format: options.format,
-    encoding: options.encoding,
-    tables: options.tables ?? [],
-    ops: options.ops ?? [],
-    where: options.where ?? [],
-    maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES,
-    file: name,
-    journal,
-  }
+  const rangeOptions = rangeOptionsOf(options, name, journal)
   const pool: RangeRunner =
     parallel.runner?.(rangeOptions) ??
     new WorkerPool<RangeWorkerTask, RangeWorkerResult>(
@@ -85,17 +77,26 @@ export async function catStreamParallel(
   let slot: (() => void) | null = null
 
   /** Hands a batch to the pool; its lines are written after those of every batch before it. */
+  /** Output buffers written, going back to the workers with the next tasks (a worker keeps one to write its next lines in). */
+  const spares: ArrayBuffer[] = []
   const submit = (data: Buffer, length: number, offset: number, line: number): void => {
     inFlight++
     const ab = data.buffer as ArrayBuffer
-    const task = pool.run({ kind: 'records', data: ab, length, offset, line }, [ab]) as Promise<{ kind: 'records' } & RecordsResult>
+    const spare = spares.pop()
+    const task = pool.run({ kind: 'records', data: ab, length, offset, line, ...(spare ? { spare } : {}) }, spare ? [ab, spare] : [ab]) as Promise<
+      { kind: 'records' } & RecordsResult
+    >
     task.catch(() => {})
     chain = chain
       .then(async () => {
         if (failure) return
         const result = await task
         entries += result.entries
-        if (result.out) await write(out, Buffer.from(result.out.buffer, result.out.byteOffset, result.out.byteLength))
+        const lines = result.out
+        if (lines) {
+          const give = (): void => void (spares.length < pool.size && spares.push(lines.buffer as ArrayBuffer))
+          await write(out, Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength), give)
+        }
       })
       .catch((err: unknown) => {
         failure ??= err
@@ -109,7 +110,8 @@ export async function catStreamParallel(
   }
 
   // The batch being filled: adjacent records, copied out of the input chunks.
-  let batch = Buffer.from(new ArrayBuffer(capacity))
+  // Not zero-filled, and not from Buffer's shared pool: each batch's memory is its own, to be transferred.
+  let batch = Buffer.allocUnsafeSlow(capacity)
   let length = 0
   let batchOffset = 0
   let batchLine = 1
@@ -119,7 +121,7 @@ export async function catStreamParallel(
   const close = (): void => {
     if (length === 0) return
     ready.push({ data: batch, length, offset: batchOffset, line: batchLine })
-    batch = Buffer.from(new ArrayBuffer(capacity))
+    batch = Buffer.allocUnsafeSlow(capacity)
     length = 0
   }
   const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
@@ -128,7 +130,7 @@ export async function catStreamParallel(
     if (length === 0) {
       batchOffset = offset
       batchLine = line
-      if (n > capacity) batch = Buffer.from(new ArrayBuffer(n))
+      if (n > capacity) batch = Buffer.allocUnsafeSlow(n)
     }
     source.copy(batch, length, start, end)
     length += n

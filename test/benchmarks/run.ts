@@ -8,44 +8,11 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { SCENARIOS } from '../../benchmarks/harness/catalog.js'
+import { builtSkip, RUN, type Group, type Results } from '../helpers/bench-results.js'
 import { natsSkip } from '../helpers/nats.js'
-
-const RUN = fileURLToPath(new URL('../../dist/benchmarks/run.js', import.meta.url))
-const builtSkip = existsSync(RUN) ? false : `runner not built at ${RUN}: run npm run build`
-
-interface ResultRow {
-  name: string
-  kind: string
-  skipped: string | null
-  bytes: number
-  records: number | null
-  unit: string
-  medianMs: number
-  mbPerSec: number
-  recordsPerSec: number | null
-  peakRssMB: number
-  extra: Record<string, number>
-}
-
-interface Group {
-  label: string
-  profile: string
-  size: number
-  runs: number
-  data: { bytes: number; records: number; gzBytes: number }
-  scenarios: ResultRow[]
-}
-
-interface Results {
-  settings: { sizes: number[]; runs: number[]; profiles: string[] }
-  groups: Group[]
-  bars: { bar: string; group: string; status: string; measured: string }[]
-  problems: string[]
-}
 
 /** Scenarios another change adds: skipped, with the reason, until their script or flag is there. */
 const PENDING = /^(framing-parallel|for-await-reader|for-await-source|cat-json-1thread)$/

@@ -50,7 +50,7 @@ const FLOORS = {
   'lib/sim': { lines: 98, branches: 95, functions: 98, statements: 98 },
   'lib/parallel': { lines: 98, branches: 90, functions: 99, statements: 98 },
   'lib/source': { lines: 97, branches: 95, functions: 95, statements: 95 },
-  'lib/source/jetstream': { lines: 97, branches: 86, functions: 95, statements: 97 },
+  'lib/source/jetstream': { lines: 96, branches: 86, functions: 95, statements: 96 },
   'lib/status': { lines: 98, branches: 96, functions: 99, statements: 98 },
 }
 

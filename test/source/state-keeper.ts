@@ -49,6 +49,8 @@ t.test('writes at most once per interval, with the newest point', async (t) => {
     await sleep(10)
   }
   await sleep(200)
+  // The trailing write may still be due on a loaded machine: flush it rather than wait longer.
+  await k.flush()
   t.ok(saved.length >= 2 && saved.length <= 4, `${saved.length} writes for 20 commits over ~200 ms`)
   t.same(k.saved, { journal: 1, offset: 200 })
   await k.close()

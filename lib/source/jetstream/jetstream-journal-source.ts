@@ -149,8 +149,9 @@ export class JetStreamJournalSource extends Readable {
       }
     }, this.#openRetry())
     if (o.durable !== undefined && o.exclusive !== false) await this.#lockDurable(o.durable, info.config.num_replicas)
-    const name = await this.#ensureConsumer()
-    const ci = await jsm.consumers.info(o.stream, name)
+    // A cluster electing a leader answers these with timeouts for a while: retried like the stream lookup.
+    const name = await pRetry(() => this.#ensureConsumer(), this.#openRetry())
+    const ci = await pRetry(() => jsm.consumers.info(o.stream, name), this.#openRetry())
     const floor = ci.ack_floor.stream_seq
     this.#pendingAtOpen = ci.num_pending + Math.max(0, ci.delivered.stream_seq - floor)
     this.#backlogTo = ci.delivered.stream_seq

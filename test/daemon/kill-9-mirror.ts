@@ -1,10 +1,10 @@
 import t from 'tap'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Random } from '../../lib/sim/random.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { tick } from '../helpers/entries.js'
-import { binSkip, startDaemon, testSeed } from '../helpers/daemon-run.js'
+import { binSkip, startDaemon, testSeed, writeDaemonConfig } from '../helpers/daemon-run.js'
 
 /**
  * `logdaemon run` with the mirror listener, killed with SIGKILL at random
@@ -25,19 +25,7 @@ t.test('kill -9 at random points, restart: the mirror ends byte-identical', { sk
   t.comment(`seed ${seed} (LOGDAEMON_TEST_SEED=${seed} repeats the kill points and the journal)`)
   const rng = new Random(seed)
   const dir = t.testdir()
-  const config = join(dir, 'logdaemon.json')
-  writeFileSync(
-    config,
-    JSON.stringify({
-      server: { root: 'root' },
-      from: 1,
-      quietMs: 200,
-      commitIntervalMs: 50,
-      status: false,
-      log: { level: 'warn', file: 'daemon.log' },
-      listeners: [{ type: 'mirror', options: { dir: 'mirror' } }],
-    }),
-  )
+  const config = writeDaemonConfig(dir, [{ type: 'mirror', options: { dir: 'mirror' } }])
   const sim = new SimulatedP4d({ root: join(dir, 'root'), seed, rotateMode: 'random', maxPieces: 4 })
   await sim.restart()
   const writing = new AbortController()

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Random } from '../../lib/sim/random.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { tick } from '../helpers/entries.js'
 import { postgresSkip, startPostgres } from '../helpers/postgres.js'
 import { dumpReplica, replay, rowsOf } from '../helpers/sql-replica.js'
-import { binSkip, startDaemon, testSeed } from '../helpers/daemon-run.js'
+import { binSkip, startDaemon, testSeed, writeDaemonConfig } from '../helpers/daemon-run.js'
 
 /**
  * `logdaemon run` with the sql listener, killed with SIGKILL at random
@@ -39,19 +39,7 @@ async function killAndCompare(t: Test, url: string, fresh: string): Promise<void
   t.comment(`seed ${seed} (LOGDAEMON_TEST_SEED=${seed} repeats the kill points and the journal)`)
   const rng = new Random(seed)
   const dir = t.testdir()
-  const config = join(dir, 'logdaemon.json')
-  writeFileSync(
-    config,
-    JSON.stringify({
-      server: { root: 'root' },
-      from: 1,
-      quietMs: 200,
-      commitIntervalMs: 50,
-      status: false,
-      log: { level: 'info', file: 'daemon.log' },
-      listeners: [{ type: 'sql', options: { url, batchRows: 200 } }],
-    }),
-  )
+  const config = writeDaemonConfig(dir, [{ type: 'sql', options: { url, batchRows: 200 } }], 'info')
   const sim = new SimulatedP4d({ root: join(dir, 'root'), seed, rotateMode: 'random', maxPieces: 4 })
   sim.generator.changeVersion = 2
   await sim.restart()

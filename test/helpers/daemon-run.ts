@@ -4,7 +4,8 @@
  * how its exit is awaited and what it printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The compiled bin (tests run it as users do: `npm run build` first). */
@@ -42,4 +43,15 @@ export function startDaemon(config: string, dir: string): DaemonRun {
 export async function killDaemon(run: DaemonRun): Promise<DaemonExit> {
   run.child.kill('SIGKILL')
   return run.exited
+}
+
+/**
+ * Writes DIR/logdaemon.json for a daemon that reads DIR/root from journal 1,
+ * commits often and logs to DIR/daemon.log, with these listeners; returns its path.
+ */
+export function writeDaemonConfig(dir: string, listeners: readonly unknown[], level = 'warn'): string {
+  const config = join(dir, 'logdaemon.json')
+  const settings = { server: { root: 'root' }, from: 1, quietMs: 200, commitIntervalMs: 50, status: false, log: { level, file: 'daemon.log' }, listeners }
+  writeFileSync(config, JSON.stringify(settings))
+  return config
 }

@@ -7,7 +7,7 @@ import { tick } from '../../../../helpers/entries.js'
 import { startSmtpPeer, type ReceivedMail, type SmtpPeer } from '../../../../helpers/notify-peers.js'
 import { ExpectedReviews, reviewersOf } from '../../../../helpers/reviews-reference.js'
 import { spawnSync } from 'node:child_process'
-import { BIN, binSkip, startDaemon, testSeed } from '../../../../helpers/daemon-run.js'
+import { BIN, binSkip, startDaemon, testSeed, writeDaemonConfig } from '../../../../helpers/daemon-run.js'
 
 /**
  * The review mode end to end: a simulated p4d whose users edit their
@@ -44,26 +44,18 @@ async function setup(t: { testdir: () => string }, smtp: SmtpPeer): Promise<{ di
   // The replica starts from checkpoint 1: the users and their Reviews before journal 1.
   writeFileSync(join(root, 'checkpoint.1.gz'), (await import('node:zlib')).gzipSync(sim.generator.usersCheckpoint()))
   const expected = new ExpectedReviews(sim.generator.users, new Map(sim.generator.reviews))
-  const config = join(dir, 'logdaemon.json')
-  writeFileSync(
-    config,
-    JSON.stringify({
-      server: { root: 'root' },
-      from: 1,
-      quietMs: 200,
-      commitIntervalMs: 50,
-      status: false,
-      log: { level: process.env.RV_LOG ?? 'warn', file: 'daemon.log' },
-      listeners: [
-        {
-          type: 'notify',
-          options: {
-            reviews: { link: 'https://swarm.example.com/changes/{change}' },
-            smtp: { host: '127.0.0.1', port: smtp.port, from: 'Perforce <p4@example.com>' },
-          },
+  const config = writeDaemonConfig(
+    dir,
+    [
+      {
+        type: 'notify',
+        options: {
+          reviews: { link: 'https://swarm.example.com/changes/{change}' },
+          smtp: { host: '127.0.0.1', port: smtp.port, from: 'Perforce <p4@example.com>' },
         },
-      ],
-    }),
+      },
+    ],
+    process.env.RV_LOG ?? 'warn',
   )
   return { dir, config, sim, expected }
 }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
-import { maybeGunzip } from '../files/gunzip.js'
+import { gunzipFile, maybeGunzip } from '../files/gunzip.js'
 import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
@@ -57,6 +57,9 @@ export async function write(out: Writable, data: string | Buffer, written?: () =
  * file (compressed), for progress against the file's size.
  */
 export function openInput(file: string, stdin: Readable, onBytes?: (n: number) => void): Readable {
+  // A .gz file whose inflate worker reads it: this thread only frames and writes.
+  const direct = file === '-' ? null : gunzipFile(file, { file, ...(onBytes ? { onRead: onBytes } : {}) })
+  if (direct) return direct
   const raw = file === '-' ? stdin : new FileReader(file)
   const inflated = maybeGunzip({ file })
   raw.on('error', (err: Error) => inflated.destroy(err))

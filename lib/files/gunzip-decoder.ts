@@ -5,6 +5,8 @@ export interface GunzipDecoderOptions {
   file?: string | null
   /** Input that does not start with the gzip magic: an ERR_GZIP_CORRUPT error (default) or passed through. */
   notGzip?: 'error' | 'pass'
+  /** `emit` copies what it keeps: the inflater may reuse its output buffer (see Inflater). */
+  lend?: boolean
 }
 
 /** gzip's magic bytes ID1 ID2 (RFC 1952 §2.3.1). */
@@ -53,6 +55,7 @@ export class GunzipDecoder implements GzipDecoder {
   readonly #inflater: Inflater
   readonly #file: string | null
   readonly #notGzip: 'error' | 'pass'
+  readonly #lend: boolean
   readonly #emit: Emit
   #state: 'start' | 'members' | 'plain' = 'start'
   #member: MemberInflater | null = null
@@ -72,6 +75,7 @@ export class GunzipDecoder implements GzipDecoder {
     this.#emit = emit
     this.#file = options.file ?? null
     this.#notGzip = options.notGzip ?? 'error'
+    this.#lend = options.lend ?? false
   }
 
   /** The engine inflating this stream. */
@@ -162,6 +166,6 @@ export class GunzipDecoder implements GzipDecoder {
 
   #startMember(): void {
     this.#state = 'members'
-    this.#member = this.#inflater.member(this.#file, this.#count)
+    this.#member = this.#inflater.member(this.#file, this.#count, this.#lend)
   }
 }

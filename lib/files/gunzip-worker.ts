@@ -29,11 +29,15 @@ import { existsSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { ErrorCodes, LogdaemonError, type ErrorCode } from '../errors.js'
 import { GunzipDecoder, isGzip, type GunzipDecoderOptions, type GzipDecoder } from './gunzip-decoder.js'
-import { gzipError, OUT_CHUNK, type Emit, type Inflater, type InflaterName } from './inflater.js'
+import { gzipError, OUT_CHUNK, type Emit, type Inflater, type InflaterName, type WorkerEngine } from './inflater.js'
 
 /** What the worker is started with. */
 export interface WorkerInit {
   file: string | null
+  /** The engine the worker inflates with. */
+  engine: WorkerEngine
+  /** A regular file the worker reads itself (no `input` messages then). */
+  path: string | null
   /** Output batch size, bytes. */
   batch: number
   /** Output bytes sent and not credited back before the worker stops. */
@@ -51,8 +55,9 @@ export interface SerializedError {
 }
 
 export type FromWorker =
-  | { type: 'data'; buf: ArrayBuffer; length: number; verified: number }
+  | { type: 'data'; buf: ArrayBuffer; length: number; verified: number; read: number }
   | { type: 'ack'; verified: number; open: boolean }
+  | { type: 'read'; bytes: number }
   | { type: 'done'; verified: number }
   | { type: 'error'; verified: number; error: SerializedError }
 
@@ -60,6 +65,8 @@ export type FromWorker =
 const BATCH = 256 * 1024
 /** Output in flight between the threads: four batches, so that the worker runs while the main thread reads. */
 const WINDOW = 4 * BATCH
+/** The worker's young generation, in MB. */
+const YOUNG_GENERATION_MB = 4
 /** Input chunks written and not yet inflated. */
 const IN_FLIGHT = 2
 
@@ -85,7 +92,9 @@ const EMPTY = Buffer.alloc(0)
 
 /** The decoder for `inflater`: on a worker thread when it is a threaded one. */
 export function createGzipDecoder(inflater: Inflater, emit: Emit, options: WorkerGunzipDecoderOptions = {}): GzipDecoder {
-  return inflater.threaded ? new WorkerGunzipDecoder(inflater.name, emit, options) : new GunzipDecoder(inflater, emit, options)
+  return inflater.threaded
+    ? new WorkerGunzipDecoder(inflater.name, emit, { engine: inflater.threaded, ...options })
+    : new GunzipDecoder(inflater, emit, options)
 }
 
 export interface WorkerGunzipDecoderOptions extends GunzipDecoderOptions {
@@ -93,6 +102,16 @@ export interface WorkerGunzipDecoderOptions extends GunzipDecoderOptions {
   onError?: (err: Error) => void
   /** The worker script (tests start a failing one). */
   script?: URL
+  /** The engine the worker inflates with. Default zlib-sync. */
+  engine?: WorkerEngine
+  /**
+   * A regular file that starts with the gzip magic, which the worker reads
+   * itself: the calling thread reads and copies no input then (`write()`
+   * is not to be called; `end()` waits for the worker's end).
+   */
+  path?: string
+  /** With `path`: compressed bytes the worker has read, as it reads them (progress). */
+  onRead?: (bytes: number) => void
 }
 
 interface Waiter {
@@ -114,6 +133,9 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   readonly #notGzip: 'error' | 'pass'
   readonly #onError: ((err: Error) => void) | undefined
   readonly #script: URL
+  readonly #engine: WorkerEngine
+  readonly #path: string | null
+  readonly #onRead: ((bytes: number) => void) | undefined
   #state: 'start' | 'worker' | 'plain' = 'start'
   #carry = EMPTY
   #produced = 0
@@ -131,6 +153,8 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   #failed: Error | null = null
   readonly #queue: FromWorker[] = []
   #pumping = false
+  /** Output handed on and not yet credited back to the worker. */
+  #uncredited = 0
   /** The pump waits for `emit`: the reader is full. */
   #blocked = false
   readonly #waiters = new Set<Waiter>()
@@ -142,6 +166,15 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     this.#notGzip = options.notGzip ?? 'error'
     this.#onError = options.onError
     this.#script = options.script ?? workerScript()
+    this.#engine = options.engine ?? 'zlib-sync'
+    this.#path = options.path ?? null
+    this.#onRead = options.onRead
+    if (this.#path !== null) {
+      this.#start()
+      // The input is the worker's: it ends when the file does.
+      this.#ending = true
+      this.#refresh()
+    }
   }
 
   get verified(): number {
@@ -155,6 +188,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
 
   async write(chunk: Buffer): Promise<void> {
     if (this.#failed) throw this.#failed
+    if (this.#path !== null) throw new Error('the inflate worker reads its input from the file itself')
     if (this.#state === 'plain') {
       this.#produced += chunk.length
       await this.#emit(chunk)
@@ -220,10 +254,12 @@ export class WorkerGunzipDecoder implements GzipDecoder {
 
   #start(): void {
     this.#state = 'worker'
-    const init: WorkerInit = { file: this.#file, batch: BATCH, window: WINDOW }
+    const init: WorkerInit = { file: this.#file, engine: this.#engine, path: this.#path, batch: BATCH, window: WINDOW }
     let worker: Worker
     try {
-      worker = new Worker(this.#script, { workerData: init, execArgv: [] })
+      // A small young generation: the worker allocates little besides its
+      // output batches, and their memory goes when the young generation is collected.
+      worker = new Worker(this.#script, { workerData: init, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } })
     } catch (err) {
       this.#stopped = true
       this.#arrive({ type: 'error', verified: this.#verified, error: { message: `cannot start the inflate worker: ${String(err)}` } })
@@ -275,7 +311,13 @@ export class WorkerGunzipDecoder implements GzipDecoder {
           }
         }
         this.#verified = message.verified
-        this.#post({ type: 'credit', bytes: message.length })
+        if (message.read > 0) this.#onRead?.(message.read)
+        // Credit in a few larger steps (a message costs the main thread): half
+        // the window at a time, and all of it whenever the queue runs dry.
+        this.#uncredited += message.length
+        if (this.#uncredited >= WINDOW / 2) this.#credit()
+      } else if (message.type === 'read') {
+        this.#onRead?.(message.bytes)
       } else if (message.type === 'ack') {
         this.#inFlight--
         this.#verified = message.verified
@@ -290,8 +332,15 @@ export class WorkerGunzipDecoder implements GzipDecoder {
       }
       this.#notify()
     }
+    this.#credit()
     this.#pumping = false
     this.#refresh()
+  }
+
+  #credit(): void {
+    if (this.#uncredited === 0) return
+    this.#post({ type: 'credit', bytes: this.#uncredited })
+    this.#uncredited = 0
   }
 
   #fail(serialized: SerializedError): void {

@@ -10,11 +10,12 @@
  * pool; with zlib-sync-worker the framing and zlib-sync run on a worker
  * thread (gunzip-worker.ts), started once the input turns out to be gzip.
  */
+import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
-import type { GzipDecoder } from './gunzip-decoder.js'
+import { isGzip, type GzipDecoder } from './gunzip-decoder.js'
 import { createGzipDecoder } from './gunzip-worker.js'
-import { selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
+import { OUT_CHUNK, selectFileInflater, selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
 
 export { inflaterName, type InflaterChoice, type InflaterName } from './inflater.js'
 export { GunzipDecoder, isGzip } from './gunzip-decoder.js'
@@ -31,6 +32,44 @@ export interface GunzipTransformOptions {
   file?: string | null
   /** Input that does not start with the gzip magic: an ERR_GZIP_CORRUPT error (default) or passed through. */
   notGzip?: 'error' | 'pass'
+  /** A gzip file a threaded inflater's worker reads itself (see `gunzipFile`): nothing is to be written then. */
+  path?: string
+  /** With `path`: compressed bytes read, as they are read. */
+  onRead?: (bytes: number) => void
+}
+
+export interface GunzipFileOptions extends GunzipOptions {
+  /** Compressed bytes read from the file, as they are read (progress). */
+  onRead?: (bytes: number) => void
+}
+
+/**
+ * A gzip file inflated by a worker thread that reads the file itself, so
+ * that this thread neither reads nor copies compressed input: when the
+ * inflater is a threaded one (`auto` picks node-worker) and `path` names a
+ * regular file that starts with the gzip magic. Otherwise null: read the
+ * file through `maybeGunzip` then (not gzip, not a regular file, cannot be
+ * opened here: the reader reports that as it always has). The output,
+ * errors and `verified` are the Transform's; it takes no input.
+ */
+export function gunzipFile(path: string, options: GunzipFileOptions = {}): GunzipTransform | null {
+  const inflater = selectFileInflater(options.inflater)
+  if (!inflater.threaded) return null
+  let fd: number | null = null
+  try {
+    // stat first: opening a FIFO would wait for a writer, and reading it would take its bytes.
+    if (!statSync(path).isFile()) return null
+    fd = openSync(path, 'r')
+    const head = Buffer.alloc(2)
+    if (readSync(fd, head, 0, 2, 0) < 2 || !isGzip(head)) return null
+  } catch {
+    return null
+  } finally {
+    if (fd !== null) closeSync(fd)
+  }
+  const gunzip = new GunzipTransform(inflater, { file: options.file ?? path, path, ...(options.onRead ? { onRead: options.onRead } : {}) })
+  gunzip.end()
+  return gunzip
 }
 
 /** A Transform that inflates a gzip stream (bytes in, bytes out). */
@@ -74,10 +113,15 @@ export class GunzipTransform extends Transform {
   }
 
   constructor(inflater: Inflater, options: GunzipTransformOptions = {}) {
-    super({ readableHighWaterMark: READ_AHEAD })
+    // A worker runs ahead by its own window: one piece buffered here is
+    // enough, and a reader then takes each piece as it is (two buffered
+    // pieces are copied into one by read()).
+    super({ readableHighWaterMark: inflater.threaded ? OUT_CHUNK : READ_AHEAD })
     this.#decoder = createGzipDecoder(inflater, this.#emit, {
       file: options.file ?? null,
       notGzip: options.notGzip ?? 'error',
+      ...(options.path !== undefined ? { path: options.path } : {}),
+      ...(options.onRead ? { onRead: options.onRead } : {}),
       // A worker's error that comes while no input is being written.
       onError: (err) => this.#fail(err),
     })

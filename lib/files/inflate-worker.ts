@@ -5,6 +5,7 @@
  * main thread; sending stops while the main thread holds `window` bytes it
  * has not handed on yet, and inflating waits with it.
  */
+import { closeSync, openSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { isLogdaemonError } from '../errors.js'
 import type { FromWorker, ToWorker, WorkerInit } from './gunzip-worker.js'
@@ -37,6 +38,9 @@ port.on('message', (message: ToWorker) => {
 
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer)
 
+/** Compressed bytes read from the file (path mode) and not yet reported. */
+let unreported = 0
+
 let batch = new Uint8Array(init.batch)
 let used = 0
 
@@ -44,7 +48,8 @@ let used = 0
 async function send(wait = true): Promise<void> {
   if (used > 0) {
     const buf = batch.buffer as ArrayBuffer
-    post({ type: 'data', buf, length: used, verified: decoder.verified }, [buf])
+    post({ type: 'data', buf, length: used, verified: decoder.verified, read: unreported }, [buf])
+    unreported = 0
     unreturned += used
     batch = new Uint8Array(init.batch)
     used = 0
@@ -67,14 +72,15 @@ async function emitSlowly(chunk: Buffer): Promise<void> {
 }
 
 const decoder = new GunzipDecoder(
-  selectInflater('zlib-sync'),
+  selectInflater(init.engine),
   (chunk) => {
     if (used + chunk.length >= batch.length) return emitSlowly(chunk)
     batch.set(chunk, used)
     used += chunk.length
     return undefined
   },
-  { file: init.file, notGzip: 'error' },
+  // The output is copied into the batch: the inflater may reuse its buffer.
+  { file: init.file, notGzip: 'error', lend: true },
 )
 
 async function nextInput(): Promise<Uint8Array | null> {
@@ -86,7 +92,31 @@ async function nextInput(): Promise<Uint8Array | null> {
   return inputs.shift() ?? null
 }
 
+/** Compressed bytes per read when the worker reads the file itself. */
+const READ_BYTES = 128 * 1024
+
+/** The file read here, a chunk at a time into one buffer (the decoder keeps no input once a write resolves). */
+async function readFile(path: string): Promise<void> {
+  const fd = openSync(path, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(READ_BYTES)
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null)
+      if (n === 0) break
+      unreported += n
+      await decoder.write(buf.subarray(0, n))
+    }
+  } finally {
+    closeSync(fd)
+  }
+  await decoder.end()
+  await send(false)
+  if (unreported > 0) post({ type: 'read', bytes: unreported })
+  post({ type: 'done', verified: decoder.verified })
+}
+
 async function run(): Promise<void> {
+  if (init.path !== null) return readFile(init.path)
   for (;;) {
     const input = await nextInput()
     if (input === null) break

@@ -25,11 +25,13 @@
  */
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
-import zlib, { createInflateRaw, gzipSync } from 'node:zlib'
+import zlib, { constants as zlibConstants, createInflateRaw, deflateRawSync, gzipSync, type InflateRaw } from 'node:zlib'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException, toError } from '../errors.js'
 
-export type InflaterChoice = 'auto' | 'zlib-sync' | 'zlib-sync-worker' | 'node'
-export type InflaterName = 'zlib-sync' | 'zlib-sync-worker' | 'node:zlib'
+export type InflaterChoice = 'auto' | 'zlib-sync' | 'zlib-sync-worker' | 'node' | 'node-sync' | 'node-worker'
+export type InflaterName = 'zlib-sync' | 'zlib-sync-worker' | 'node:zlib' | 'node:zlib-sync' | 'node:zlib-worker'
+/** The engines a worker thread runs (inflate-worker.ts). */
+export type WorkerEngine = 'zlib-sync' | 'node-sync'
 
 /** The environment variable that forces the inflater 'auto' picks. */
 export const INFLATER_ENV = 'LOGDAEMON_INFLATER'
@@ -60,13 +62,16 @@ export type Emit = (chunk: Buffer) => void | Promise<void>
 
 /**
  * An engine: makes member inflaters that hand their output to `emit`.
- * A `threaded` one is meant to run on a worker thread (createGzipDecoder
- * does that); its members work on the calling thread too.
+ * A `threaded` one is meant to run on a worker thread, with the engine
+ * named (createGzipDecoder does that); its members work on the calling
+ * thread too. With `lend`, `emit` copies what it keeps: a chunk need only
+ * stay valid until `emit` returns or its promise settles, so an engine may
+ * reuse its output buffer.
  */
 export interface Inflater {
   readonly name: InflaterName
-  readonly threaded?: boolean
-  member(file: string | null, emit: Emit): MemberInflater
+  readonly threaded?: WorkerEngine
+  member(file: string | null, emit: Emit, lend?: boolean): MemberInflater
 }
 
 /** RFC 1952 §2.3.1: ID1 ID2, then CM 8 (deflate), the only method defined. */
@@ -203,8 +208,13 @@ export function selectInflater(choice: InflaterChoice = 'auto', options: SelectI
   // 'auto': node:zlib, which inflates in libuv's thread pool (see NODE_CHUNK
   // and docs/reliability-data.md for the measurements behind the choice).
   if (wanted === 'auto' || wanted === 'node' || wanted === 'node:zlib') return nodeInflater
+  if (wanted === 'node-sync' || wanted === 'node:zlib-sync') return nodeSyncAvailable() ? nodeSyncInflater : nodeInflater
+  if (wanted === 'node-worker' || wanted === 'node:zlib-worker') return nodeSyncAvailable() ? nodeWorkerInflater : nodeInflater
   if (wanted !== 'zlib-sync' && wanted !== 'zlib-sync-worker') {
-    throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${INFLATER_ENV}=${wanted} is not an inflater: use node, zlib-sync, zlib-sync-worker or auto`)
+    throw new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `${INFLATER_ENV}=${wanted} is not an inflater: use node, node-sync, node-worker, zlib-sync, zlib-sync-worker or auto`,
+    )
   }
   const zs = loadZlibSync(options.specifier)
   if (!zs) {
@@ -216,9 +226,22 @@ export function selectInflater(choice: InflaterChoice = 'auto', options: SelectI
   return zlibSyncInflater(zs, wanted === 'zlib-sync-worker')
 }
 
-/** The inflater 'auto' uses, for `logdaemon-cat --version`. */
-export function inflaterName(): InflaterName {
-  return selectInflater('auto').name
+/**
+ * The engine for a regular `.gz` file read from its path (`gunzipFile`):
+ * 'auto' is node-worker there, node:zlib driven on a worker thread that
+ * reads the file itself (node:zlib when it cannot be driven that way);
+ * LOGDAEMON_INFLATER and an explicit choice win as for `selectInflater`.
+ */
+export function selectFileInflater(choice: InflaterChoice = 'auto', options: SelectInflaterOptions = {}): Inflater {
+  const env = options.env ?? process.env
+  const wanted = choice === 'auto' ? env[INFLATER_ENV] || 'auto' : choice
+  if (wanted === 'auto') return nodeSyncAvailable() ? nodeWorkerInflater : nodeInflater
+  return selectInflater(choice, options)
+}
+
+/** The inflater 'auto' uses: for streams, and (`file`) for a `.gz` file `logdaemon-cat` reads. */
+export function inflaterName(use: 'stream' | 'file' = 'stream'): InflaterName {
+  return (use === 'file' ? selectFileInflater() : selectInflater()).name
 }
 
 const nodeInflater: Inflater = {
@@ -226,9 +249,16 @@ const nodeInflater: Inflater = {
   member: (file, emit) => new NodeMember(file, emit),
 }
 
+const nodeSyncInflater: Inflater = {
+  name: 'node:zlib-sync',
+  member: (file, emit, lend) => new NodeSyncMember(file, emit, lend ?? false),
+}
+
+const nodeWorkerInflater: Inflater = { ...nodeSyncInflater, name: 'node:zlib-worker', threaded: 'node-sync' }
+
 function zlibSyncInflater(zs: ZlibSyncModule, threaded: boolean): Inflater {
   const member = (file: string | null, emit: Emit) => new ZlibSyncMember(zs, file, emit)
-  return threaded ? { name: 'zlib-sync-worker', threaded: true, member } : { name: 'zlib-sync', member }
+  return threaded ? { name: 'zlib-sync-worker', threaded: 'zlib-sync', member } : { name: 'zlib-sync', member }
 }
 
 /**
@@ -365,17 +395,14 @@ export function gzipHeaderLength(buf: Buffer, file: string | null, offset: numbe
 }
 
 /**
- * One member through node:zlib: the header is read here, the deflate data
- * goes through `createInflateRaw` (which stops at the end of the deflate
- * data and says, by `bytesWritten`, where), and the 8-byte trailer is
- * checked here like zlib-sync's (CRC-32 and ISIZE; ISIZE only before Node
+ * A gzip member whose header and trailer are read here, around deflate
+ * data inflated by node:zlib (the node:zlib engines). The trailer is
+ * checked like zlib-sync's: CRC-32 and ISIZE (ISIZE only before Node
  * 20.15). node:zlib's own Gunzip goes on into whatever follows a member and
  * drops the member's last output when that is garbage: it is not used.
- * Each write is awaited, so at most one input chunk is inside at a time.
  */
-class NodeMember implements MemberInflater {
-  readonly #inner = createInflateRaw({ chunkSize: NODE_CHUNK })
-  readonly #file: string | null
+abstract class RawMember implements MemberInflater {
+  protected readonly file: string | null
   #stage: 'header' | 'body' | 'trailer' = 'header'
   /** Header or trailer bytes gathered so far. */
   #held = Buffer.alloc(0)
@@ -384,16 +411,90 @@ class NodeMember implements MemberInflater {
   /** Output bytes so far, and their CRC-32. */
   #out = 0
   #crc = 0
+
+  constructor(file: string | null) {
+    this.file = file
+  }
+
+  /**
+   * Inflates `input` (deflate data from compressed `offset` on), every byte
+   * of output going through `produced` before it is handed on. Returns the
+   * bytes of `input` used: fewer than all of it when the deflate data ended.
+   */
+  protected abstract body(input: Buffer, offset: number): number | Promise<number>
+
+  /** Counts output bytes into the trailer's size and CRC-32. */
+  protected produced(chunk: Buffer): void {
+    this.#out += chunk.length
+    if (crc32) this.#crc = crc32(chunk, this.#crc)
+  }
+
+  async write(input: Buffer, offset: number): Promise<MemberProgress> {
+    let pos = 0
+    if (this.#stage === 'header') {
+      if (this.#held.length === 0) this.#heldAt = offset
+      const before = this.#held.length
+      const head = Buffer.concat([this.#held, input.subarray(0, MAX_HEADER)])
+      const length = gzipHeaderLength(head, this.file, this.#heldAt)
+      if (length < 0) {
+        if (head.length > MAX_HEADER) throw gzipError('corrupt', this.file, this.#heldAt, 'gzip header longer than 1 MiB')
+        this.#held = Buffer.from(head)
+        return { used: input.length, ended: false }
+      }
+      this.#held = Buffer.alloc(0)
+      this.#stage = 'body'
+      pos = length - before
+    }
+    if (this.#stage === 'body' && pos < input.length) {
+      const rest = input.subarray(pos)
+      const used = await this.body(rest, offset + pos)
+      pos += used
+      if (used < rest.length) {
+        this.#stage = 'trailer'
+        this.#heldAt = offset + pos
+      }
+    }
+    if (this.#stage === 'trailer' && pos < input.length) {
+      const need = 8 - this.#held.length
+      const take = input.subarray(pos, pos + need)
+      this.#held = Buffer.concat([this.#held, take])
+      pos += take.length
+      if (this.#held.length === 8) {
+        const isize = this.#out % 2 ** 32
+        if (this.#held.readUInt32LE(4) !== isize || (crc32 && this.#held.readUInt32LE(0) !== this.#crc)) {
+          throw gzipError('corrupt', this.file, this.#heldAt, 'incorrect data check: the CRC-32 or size in the member trailer does not match its data')
+        }
+        this.destroy()
+        return { used: pos, ended: true }
+      }
+    }
+    return { used: input.length, ended: false }
+  }
+
+  end(offset: number): void {
+    throw gzipError('truncated', this.file, offset, 'the input ends inside a gzip member')
+  }
+
+  abstract destroy(): void
+}
+
+/**
+ * One member through node:zlib's stream (`createInflateRaw`, in libuv's
+ * thread pool), which stops at the end of the deflate data and says, by
+ * `bytesWritten`, where. Each write is awaited, so at most one input chunk
+ * is inside at a time.
+ */
+class NodeMember extends RawMember {
+  readonly #inner = createInflateRaw({ chunkSize: NODE_CHUNK })
   #failed: unknown = null
   #pending: ((err?: unknown) => void) | null = null
 
   constructor(file: string | null, emit: Emit) {
-    this.#file = file
+    super(file)
     // node:zlib stops inflating while its own output buffer is full: pausing
     // it while `emit` waits carries the reader's backpressure into zlib.
     this.#inner.on('data', (chunk: Buffer) => {
-      this.#out += chunk.length
-      if (crc32) this.#crc = crc32(chunk, this.#crc)
+      this.produced(chunk)
       const wait = emitPieces(emit, chunk)
       if (!wait) return
       this.#inner.pause()
@@ -408,54 +509,13 @@ class NodeMember implements MemberInflater {
     })
   }
 
-  async write(input: Buffer, offset: number): Promise<MemberProgress> {
-    let pos = 0
-    if (this.#stage === 'header') {
-      if (this.#held.length === 0) this.#heldAt = offset
-      const before = this.#held.length
-      const head = Buffer.concat([this.#held, input.subarray(0, MAX_HEADER)])
-      const length = gzipHeaderLength(head, this.#file, this.#heldAt)
-      if (length < 0) {
-        if (head.length > MAX_HEADER) throw gzipError('corrupt', this.#file, this.#heldAt, 'gzip header longer than 1 MiB')
-        this.#held = Buffer.from(head)
-        return { used: input.length, ended: false }
-      }
-      this.#held = Buffer.alloc(0)
-      this.#stage = 'body'
-      pos = length - before
-    }
-    if (this.#stage === 'body' && pos < input.length) {
-      const at = this.#inner.bytesWritten
-      const rest = input.subarray(pos)
-      await this.#settle((done) => this.#inner.write(rest, done), offset + pos)
-      const used = this.#inner.bytesWritten - at
-      pos += used
-      if (used < rest.length) {
-        // The deflate data ended: its output ends after all of it; wait for that.
-        if (!this.#inner.readableEnded) await once(this.#inner, 'end')
-        this.#stage = 'trailer'
-        this.#heldAt = offset + pos
-      }
-    }
-    if (this.#stage === 'trailer' && pos < input.length) {
-      const need = 8 - this.#held.length
-      const take = input.subarray(pos, pos + need)
-      this.#held = Buffer.concat([this.#held, take])
-      pos += take.length
-      if (this.#held.length === 8) {
-        const isize = this.#out % 2 ** 32
-        if (this.#held.readUInt32LE(4) !== isize || (crc32 && this.#held.readUInt32LE(0) !== this.#crc)) {
-          throw gzipError('corrupt', this.#file, this.#heldAt, 'incorrect data check: the CRC-32 or size in the member trailer does not match its data')
-        }
-        this.#inner.destroy()
-        return { used: pos, ended: true }
-      }
-    }
-    return { used: input.length, ended: false }
-  }
-
-  end(offset: number): void {
-    throw gzipError('truncated', this.#file, offset, 'the input ends inside a gzip member')
+  protected async body(input: Buffer, offset: number): Promise<number> {
+    const at = this.#inner.bytesWritten
+    await this.#settle((done) => this.#inner.write(input, done), offset)
+    const used = this.#inner.bytesWritten - at
+    // The deflate data ended: its output ends after all of it; wait for that.
+    if (used < input.length && !this.#inner.readableEnded) await once(this.#inner, 'end')
+    return used
   }
 
   destroy(): void {
@@ -479,7 +539,146 @@ class NodeMember implements MemberInflater {
 
   #mapError(err: unknown, at: number): Error {
     if (!isErrnoException(err) || !err.code?.startsWith('Z_')) return toError(err)
-    return gzipError('corrupt', this.#file, at, `${err.message}, here or after`, err)
+    return gzipError('corrupt', this.file, at, `${err.message}, here or after`, err)
+  }
+}
+
+/**
+ * The native handle inside a node:zlib stream, driven synchronously as
+ * node:zlib's own `inflateRawSync` drives it: `writeSync` inflates from
+ * `input[inOff, inOff + inLen)` into `out[outOff, outOff + outLen)` and
+ * leaves what is left of both in `state` ([avail_out, avail_in]); an
+ * inflate error calls `onerror`. Not a documented API: `syncHandle` checks
+ * that it is there and works, else the engine falls back to the stream.
+ */
+interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void
+  onerror: (message: string, errno: number, code?: string) => void
+}
+interface SyncInflate {
+  stream: InflateRaw
+  handle: ZlibHandle
+  state: Uint32Array
+}
+
+/** A raw inflate with its native handle, or null when this Node's node:zlib does not look as expected. */
+function syncHandle(): SyncInflate | null {
+  const stream = createInflateRaw() as InflateRaw & { _handle?: unknown; _writeState?: unknown }
+  const handle = stream._handle as Partial<ZlibHandle> | undefined
+  const state = stream._writeState
+  if (!handle || typeof handle.writeSync !== 'function' || !(state instanceof Uint32Array) || state.length !== 2) {
+    stream.destroy()
+    return null
+  }
+  return { stream, handle: handle as ZlibHandle, state }
+}
+
+let syncWorks: boolean | undefined
+
+/** Whether node:zlib can be driven synchronously here: checked once, by inflating a small deflate stream in small steps. */
+export function nodeSyncAvailable(): boolean {
+  if (syncWorks !== undefined) return syncWorks
+  syncWorks = false
+  try {
+    const text = Buffer.from('logdaemon '.repeat(100))
+    const deflated = deflateRawSync(text)
+    const z = syncHandle()
+    if (!z) return false
+    let failed = false
+    z.handle.onerror = () => {
+      failed = true
+    }
+    const out = Buffer.alloc(text.length + 16)
+    let outAt = 0
+    let inAt = 0
+    // 7 bytes out at a time: the output runs out many times, as it does on real data.
+    while (!failed && outAt < out.length) {
+      const room = Math.min(7, out.length - outAt)
+      z.handle.writeSync(zlibConstants.Z_NO_FLUSH, deflated, inAt, deflated.length - inAt, out, outAt, room)
+      const produced = room - (z.state[0] as number)
+      inAt = deflated.length - (z.state[1] as number)
+      outAt += produced
+      if (produced < room) break
+    }
+    z.stream.destroy()
+    syncWorks = !failed && inAt === deflated.length && out.subarray(0, outAt).equals(text)
+  } catch {
+    syncWorks = false
+  }
+  return syncWorks
+}
+
+/** node:zlib's output steps on the calling thread: pieces of one slab, a new slab when this one is used up. */
+const SLAB = 256 * 1024
+/** A slab with less room than this left is replaced (its tail unused): no tiny pieces. */
+const MIN_ROOM = 16 * 1024
+
+/**
+ * One member through node:zlib driven synchronously (see ZlibHandle): no
+ * trip through libuv's thread pool, no stream, and the output per call is
+ * bounded by the room given (OUT_CHUNK at most), whatever the compression
+ * ratio, so a gzip bomb needs no smaller input pieces. With `lend` (the
+ * inflate worker, whose `emit` copies) one buffer is reused for all the
+ * output: a chunk handed to `emit` is only valid until `emit` returns or
+ * its promise settles. Otherwise each piece is a view of a slab that is
+ * never written again.
+ */
+class NodeSyncMember extends RawMember {
+  readonly #z: SyncInflate
+  readonly #emit: Emit
+  readonly #lend: boolean
+  #slab: Buffer
+  #at = 0
+  #error: string | null = null
+
+  constructor(file: string | null, emit: Emit, lend: boolean) {
+    super(file)
+    const z = syncHandle()
+    // nodeSyncAvailable() was true: the handle is there.
+    if (!z) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, 'node:zlib cannot be driven synchronously here')
+    this.#z = z
+    z.handle.onerror = (message, errno) => {
+      this.#error ??= `${message || `zlib error ${errno}`}`
+    }
+    this.#emit = emit
+    this.#lend = lend
+    this.#slab = Buffer.allocUnsafe(lend ? OUT_CHUNK : SLAB)
+  }
+
+  protected async body(input: Buffer, offset: number): Promise<number> {
+    const { handle, state } = this.#z
+    let pos = 0
+    for (;;) {
+      if (this.#slab.length - this.#at < MIN_ROOM) {
+        if (this.#lend) this.#at = 0
+        else {
+          this.#slab = Buffer.allocUnsafe(SLAB)
+          this.#at = 0
+        }
+      }
+      const room = Math.min(OUT_CHUNK, this.#slab.length - this.#at)
+      handle.writeSync(zlibConstants.Z_NO_FLUSH, input, pos, input.length - pos, this.#slab, this.#at, room)
+      if (this.#error) throw gzipError('corrupt', this.file, offset + pos, `${this.#error}, here or after`)
+      const left = state[0] as number
+      const used = input.length - pos - (state[1] as number)
+      const produced = room - left
+      pos += used
+      if (produced > 0) {
+        const chunk = this.#slab.subarray(this.#at, this.#at + produced)
+        this.#at = this.#lend ? 0 : this.#at + produced
+        this.produced(chunk)
+        const wait = this.#emit(chunk)
+        if (wait) await wait
+      }
+      // The output filled the room: there may be more, from input already taken.
+      if (left === 0) continue
+      // Room left and input left: the deflate data ended.
+      return pos
+    }
+  }
+
+  destroy(): void {
+    this.#z.stream.destroy()
   }
 }
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { crc32, gzipSync } from 'node:zlib'
 import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/errors.js'
 import { createGunzip, GunzipTransform, inflaterName, isGzip, maybeGunzip } from '../../lib/files/gunzip.js'
-import { afterMember, INFLATER_ENV, loadZlibSync, selectInflater } from '../../lib/files/inflater.js'
+import { afterMember, INFLATER_ENV, loadZlibSync, nodeSyncAvailable, selectInflater } from '../../lib/files/inflater.js'
 
 const FIXTURE_DIR = new URL('../../../shared/fixtures/p4d/', import.meta.url)
 const FIXTURE = fileURLToPath(new URL('checkpoint-2014.ckp', FIXTURE_DIR))
@@ -20,12 +20,14 @@ const MISSING_MODULE = 'logdaemon-test-no-such-zlib-sync'
  * this file again for zlib-sync-worker alone (a worker per stream: its own
  * file, its own time limit).
  */
-const ENGINES = (process.env.LOGDAEMON_TEST_INFLATERS ?? 'zlib-sync,node').split(',')
+const ENGINES = (process.env.LOGDAEMON_TEST_INFLATERS ?? 'zlib-sync,node,node-sync').split(',')
 const INFLATERS = (
   [
     { choice: 'zlib-sync', name: 'zlib-sync', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
     { choice: 'zlib-sync-worker', name: 'zlib-sync-worker', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
     { choice: 'node', name: 'node:zlib', skip: false },
+    { choice: 'node-sync', name: 'node:zlib-sync', skip: nodeSyncAvailable() ? false : 'node:zlib cannot be driven synchronously here' },
+    { choice: 'node-worker', name: 'node:zlib-worker', skip: nodeSyncAvailable() ? false : 'node:zlib cannot be driven synchronously here' },
   ] as const
 ).filter((engine) => ENGINES.includes(engine.choice))
 

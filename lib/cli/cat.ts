@@ -134,7 +134,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     return 0
   }
   if (values.version) {
-    io.stdout.write(`${NAME} ${VERSION} (gzip inflater: ${inflaterName()})\n`)
+    io.stdout.write(`${NAME} ${VERSION} (gzip inflater: ${inflaterName('file')})\n`)
     return 0
   }
   let maxEntryBytes: number | undefined

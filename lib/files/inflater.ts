@@ -630,6 +630,8 @@ class NodeSyncMember extends RawMember {
   #slab: Buffer
   #at = 0
   #error: string | null = null
+  /** Destroyed: the native handle is closed and must not be written again (that would abort the process). */
+  #closed = false
 
   constructor(file: string | null, emit: Emit, lend: boolean) {
     super(file)
@@ -649,6 +651,8 @@ class NodeSyncMember extends RawMember {
     const { handle, state } = this.#z
     let pos = 0
     for (;;) {
+      // Destroyed while `emit` waited: nothing more is inflated.
+      if (this.#closed) return input.length
       if (this.#slab.length - this.#at < MIN_ROOM) {
         if (this.#lend) this.#at = 0
         else {
@@ -678,6 +682,7 @@ class NodeSyncMember extends RawMember {
   }
 
   destroy(): void {
+    this.#closed = true
     this.#z.stream.destroy()
   }
 }

@@ -382,6 +382,14 @@ t.test(`${INFLATER_ENV} forces the inflater 'auto' picks`, async (t) => {
     t.equal(inflaterName(), 'zlib-sync-worker')
     t.equal(createGunzip({ inflater: 'node' }).inflaterName, 'node:zlib', 'the option wins')
   }
+  if (nodeSyncAvailable()) {
+    process.env[INFLATER_ENV] = 'node-sync'
+    t.equal(inflaterName(), 'node:zlib-sync')
+    t.equal(createGunzip().inflaterName, 'node:zlib-sync')
+    process.env[INFLATER_ENV] = 'node:zlib-worker'
+    t.equal(inflaterName(), 'node:zlib-worker')
+    t.equal(selectInflater('node-worker').threaded, 'node-sync', 'runs node-sync on its worker')
+  }
   process.env[INFLATER_ENV] = 'auto'
   t.equal(inflaterName(), 'node:zlib')
   process.env[INFLATER_ENV] = 'pako'

@@ -5,10 +5,12 @@
  * unchanged, telling them apart by the magic bytes, not by the file name.
  *
  * The framing between members is in gunzip-decoder.ts; the members are
- * inflated by zlib-sync or node:zlib (inflater.ts, which also reads
- * LOGDAEMON_INFLATER). The default, node:zlib, inflates in libuv's thread
- * pool; with zlib-sync-worker the framing and zlib-sync run on a worker
- * thread (gunzip-worker.ts), started once the input turns out to be gzip.
+ * inflated by node:zlib or zlib-sync (inflater.ts, which also reads
+ * LOGDAEMON_INFLATER). The default for streams, node:zlib, inflates in
+ * libuv's thread pool; with a worker engine (node-worker, zlib-sync-worker)
+ * the framing and inflating run on a worker thread (gunzip-worker.ts),
+ * started once the input turns out to be gzip. `gunzipFile` has the
+ * worker read a `.gz` file itself (logdaemon-cat's default for files).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -23,7 +25,7 @@ export { GunzipDecoder, isGzip } from './gunzip-decoder.js'
 export interface GunzipOptions {
   /** The file, named in errors. */
   file?: string
-  /** Default 'auto': node:zlib (in libuv's thread pool); LOGDAEMON_INFLATER overrides 'auto'. */
+  /** Default 'auto': node:zlib (in libuv's thread pool; node-worker in `gunzipFile`); LOGDAEMON_INFLATER overrides 'auto'. */
   inflater?: InflaterChoice
 }
 

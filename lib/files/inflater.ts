@@ -1,27 +1,34 @@
 /**
- * The two engines behind `createGunzip`, and which one is used.
+ * The engines behind `createGunzip`, and which one is used.
  *
- * - zlib-sync (an optional native addon) inflates synchronously with 35-45%
- *   less CPU than node:zlib (benchmarks/gunzip.ts), but it stops at the end
- *   of the first gzip member and does not say how much input it consumed.
- *   `zlib-sync-worker` runs it (and the framing between members) on a
- *   worker thread, so that inflating and what reads the output (framing,
- *   formatting) use two cores: see gunzip-worker.ts.
  * - node:zlib (`createInflateRaw`, with the gzip header and trailer read
- *   here) is always there and is the fallback. It inflates in libuv's
- *   thread pool, in steps of NODE_CHUNK bytes of output.
+ *   here) is always there. `node` drives it as a stream: it inflates in
+ *   libuv's thread pool, in steps of NODE_CHUNK bytes of output.
+ *   `node-sync` drives its native handle synchronously, as node:zlib's own
+ *   `inflateRawSync` does (NodeSyncMember): no trip through the pool, twice
+ *   zlib-sync's speed, and each call's output is bounded by the room it is
+ *   given, whatever the compression ratio. `node-worker` runs node-sync
+ *   and the framing between members on a worker thread (gunzip-worker.ts).
+ * - zlib-sync (an optional native addon) inflates synchronously, but it
+ *   stops at the end of the first gzip member without saying how much
+ *   input it consumed, and allocates a new buffer for each call's output.
+ *   `zlib-sync-worker` runs it on a worker thread.
  *
- * Both decode one gzip stream member by member for `GunzipDecoder`, which
- * does the framing between members (see gunzip-decoder.ts), and both raise
+ * All decode one gzip stream member by member for `GunzipDecoder`, which
+ * does the framing between members (see gunzip-decoder.ts), and all raise
  * the same error codes. A member ends only once its trailer (CRC-32 and
  * size) has been checked, and output waits while the reader is full.
  *
  * `LOGDAEMON_INFLATER` (environment variable) forces the engine that 'auto'
- * picks: `node` (or `node:zlib`), `zlib-sync` (on the calling thread) or
- * `zlib-sync-worker`; `auto` or unset is node:zlib, which inflates in
- * libuv's thread pool in 64 KiB steps: measured, it costs the main thread
- * as little as the worker does, in less CPU and memory in all (see
- * docs/reliability-data.md). An explicit `inflater` option wins over it.
+ * picks: `node` (or `node:zlib`), `node-sync`, `node-worker`, `zlib-sync`
+ * (on the calling thread) or `zlib-sync-worker`. `auto` or unset: for a
+ * stream, node:zlib in the thread pool (it keeps `--follow` and the
+ * library's readers under the memory bar); for a regular `.gz` file that
+ * `logdaemon-cat` reads (`selectFileInflater`, `gunzipFile`), node-worker,
+ * whose worker reads the file itself, so that the main thread only frames
+ * and writes (see docs/reliability-data.md for the measurements). node-sync
+ * and node-worker fall back to the stream when this Node's node:zlib cannot
+ * be driven synchronously. An explicit `inflater` option wins over it.
  */
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
@@ -562,8 +569,8 @@ interface SyncInflate {
 }
 
 /** A raw inflate with its native handle, or null when this Node's node:zlib does not look as expected. */
-function syncHandle(): SyncInflate | null {
-  const stream = createInflateRaw() as InflateRaw & { _handle?: unknown; _writeState?: unknown }
+function syncHandle(create: () => InflateRaw = createInflateRaw): SyncInflate | null {
+  const stream = create() as InflateRaw & { _handle?: unknown; _writeState?: unknown }
   const handle = stream._handle as Partial<ZlibHandle> | undefined
   const state = stream._writeState
   if (!handle || typeof handle.writeSync !== 'function' || !(state instanceof Uint32Array) || state.length !== 2) {
@@ -575,23 +582,39 @@ function syncHandle(): SyncInflate | null {
 
 let syncWorks: boolean | undefined
 
-/** Whether node:zlib can be driven synchronously here: checked once, by inflating a small deflate stream in small steps. */
-export function nodeSyncAvailable(): boolean {
-  if (syncWorks !== undefined) return syncWorks
-  syncWorks = false
+/**
+ * Whether node:zlib can be driven synchronously here, checked once: a
+ * small deflate stream must inflate exactly in 7-byte output steps (the
+ * output runs out many times, as on real data), stopping at its end, and
+ * bytes that are not deflate data must call `onerror`. `create` is for
+ * tests (a stream that does not look like node:zlib's; not cached).
+ */
+export function nodeSyncAvailable(create?: () => InflateRaw): boolean {
+  if (!create && syncWorks !== undefined) return syncWorks
+  let works = false
   try {
-    const text = Buffer.from('logdaemon '.repeat(100))
-    const deflated = deflateRawSync(text)
-    const z = syncHandle()
-    if (!z) return false
-    let failed = false
-    z.handle.onerror = () => {
-      failed = true
-    }
-    const out = Buffer.alloc(text.length + 16)
-    let outAt = 0
-    let inAt = 0
-    // 7 bytes out at a time: the output runs out many times, as it does on real data.
+    works =
+      probeSync(create, deflateRawSync(Buffer.from('logdaemon '.repeat(100))), 'logdaemon '.repeat(100)) &&
+      probeSync(create, Buffer.from([0xff, 0xff, 0xff]), null)
+  } catch {
+    works = false
+  }
+  if (!create) syncWorks = works
+  return works
+}
+
+/** Inflates `deflated` through a native handle: whether it gives `text` and ends there (null: whether it fails). */
+function probeSync(create: (() => InflateRaw) | undefined, deflated: Buffer, text: string | null): boolean {
+  const z = syncHandle(create)
+  if (!z) return false
+  let failed = false
+  z.handle.onerror = () => {
+    failed = true
+  }
+  const out = Buffer.alloc(1024 + 16)
+  let outAt = 0
+  let inAt = 0
+  try {
     while (!failed && outAt < out.length) {
       const room = Math.min(7, out.length - outAt)
       z.handle.writeSync(zlibConstants.Z_NO_FLUSH, deflated, inAt, deflated.length - inAt, out, outAt, room)
@@ -600,12 +623,11 @@ export function nodeSyncAvailable(): boolean {
       outAt += produced
       if (produced < room) break
     }
+  } finally {
     z.stream.destroy()
-    syncWorks = !failed && inAt === deflated.length && out.subarray(0, outAt).equals(text)
-  } catch {
-    syncWorks = false
   }
-  return syncWorks
+  if (text === null) return failed
+  return !failed && inAt === deflated.length && out.subarray(0, outAt).toString() === text
 }
 
 /** node:zlib's output steps on the calling thread: pieces of one slab, a new slab when this one is used up. */

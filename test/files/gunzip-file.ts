@@ -9,9 +9,10 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
+import { createInflateRaw, gzipSync, type InflateRaw } from 'node:zlib'
 import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/errors.js'
 import { gunzipFile, type GunzipTransform } from '../../lib/files/gunzip.js'
+import { WorkerGunzipDecoder } from '../../lib/files/gunzip-worker.js'
 import { INFLATER_ENV, inflaterName, loadZlibSync, nodeSyncAvailable, selectFileInflater } from '../../lib/files/inflater.js'
 
 const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/p4d/checkpoint-2014.ckp', import.meta.url))
@@ -151,7 +152,8 @@ t.test('errors come after the verified output, with the code and offset of the s
   }
   // A changed byte inside a stored block still inflates: only the CRC tells, and nothing of the member is verified.
   const stored = gzipSync(journalText(1000), { level: 0 })
-  stored[stored.length - 200] ^= 1
+  const at = stored.length - 200
+  stored.writeUInt8(stored.readUInt8(at) ^ 1, at)
   writeFileSync(join(dir, 'crc.gz'), stored)
   const r = await readGz(join(dir, 'crc.gz'), 'node-worker')
   t.equal(r.error?.code, ErrorCodes.GZIP_CORRUPT, 'a bad CRC: ERR_GZIP_CORRUPT')
@@ -207,3 +209,37 @@ t.test(
     t.match(r.stdout, /^alive/)
   },
 )
+
+t.test('node-sync is used only where node:zlib can be driven synchronously', async (t) => {
+  t.equal(nodeSyncAvailable(), nodeSyncAvailable(), 'checked once, the same answer')
+  const noHandle = () => ({ destroy() {} }) as unknown as InflateRaw
+  t.equal(nodeSyncAvailable(noHandle), false, 'a stream without the native handle')
+  const throwing = () => {
+    const stream = createInflateRaw() as InflateRaw & { _handle: { writeSync: () => void } }
+    stream._handle.writeSync = () => {
+      throw new Error('changed')
+    }
+    return stream
+  }
+  t.equal(nodeSyncAvailable(throwing), false, 'a handle whose writeSync fails')
+  const silent = () => {
+    const stream = createInflateRaw() as InflateRaw & { _handle: { onerror: unknown } }
+    // A handle that never reports errors: corrupt data would go unnoticed.
+    Object.defineProperty(stream._handle, 'onerror', { set() {}, get: () => () => {} })
+    return stream
+  }
+  t.equal(nodeSyncAvailable(silent), false, 'a handle that does not report errors')
+})
+
+t.test('a worker that reads the file takes no input', { skip: skipSync }, async (t) => {
+  const path = join(t.testdir(), 'j.gz')
+  const data = journalText(1000)
+  writeFileSync(path, gzipSync(data))
+  const out: Buffer[] = []
+  const decoder = new WorkerGunzipDecoder('node:zlib-worker', (c) => void out.push(Buffer.from(c)), { path, engine: 'node-sync' })
+  await t.rejects(decoder.write(Buffer.from('x')), /reads its input from the file itself/)
+  await decoder.end()
+  decoder.destroy()
+  t.ok(Buffer.concat(out).equals(data), 'the file, inflated')
+  t.equal(decoder.verified, data.length)
+})

@@ -140,9 +140,9 @@ export class RowLineWriter {
     this.#lines.addText(text)
   }
 
-  /** The lines added since the last take. The Buffer is the caller's: the writer starts a new one. */
-  take(): Buffer | null {
-    return this.#lines.take()
+  /** The lines added since the last take. The Buffer is the caller's: the writer starts a new one (in `next`, when given and large enough). */
+  take(next?: Buffer): Buffer | null {
+    return this.#lines.take(next)
   }
 
   /** Writes one record; returns the new output offset, or -1 to leave it to the general path. */

@@ -53,6 +53,11 @@ t.test('an output buffer given back is written in again, not allocated anew', as
   t.equal(third.out?.buffer, buffer, 'the lines after the give-back are written in the given buffer')
   t.not(second.out?.buffer, buffer)
   t.match(Buffer.from(third.out as Uint8Array).toString(), /"fields":\["5","6"\]/)
+  const tiny = new ArrayBuffer(16)
+  runRangeTask(-1, { kind: 'records', ...task('@ex@ 7 8\n'), spares: [tiny] }, context)
+  const fifth = runRangeTask(-1, { kind: 'records', ...task('@ex@ 9 10\n') }, context)
+  t.not(fifth.out?.buffer, tiny, 'a buffer smaller than the lines were is not written in')
+  t.match(Buffer.from(fifth.out as Uint8Array).toString(), /"fields":\["9","10"\]/)
 })
 
 t.test('LineCounts: a count is read back for its range only; an overwritten slot is a bug', async (t) => {

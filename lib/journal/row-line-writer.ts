@@ -147,6 +147,11 @@ export class RowLineWriter {
     return this.#lines.take()
   }
 
+  /** The lines added since the last take, as a view valid until the next add (for a caller that copies them at once). */
+  takeView(): Buffer | null {
+    return this.#lines.takeView()
+  }
+
   /** Writes one record; returns the new output offset, or -1 to leave it to the general path. */
   #write(prefix: Piece, src: Buffer, start: number, end: number, offset: number, line: number): number {
     if (src[end - 1] !== LF || src[start] !== AT) return -1 // an incomplete record, or not one at all

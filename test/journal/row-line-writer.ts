@@ -242,6 +242,17 @@ t.test('a table whose rows change field count, and tables that take turns', asyn
     '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
     '@pv@ 4 @db.have@ @a@ @b@ 1 0 5 \n',
     '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    // Table names the last plan's name is a prefix of, or that are a prefix of it, or hold `@@`.
+    '@pv@ 3 @db.haves@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.hav@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@@x@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \r\n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0\n',
+    '@pv@ 3 @db.have@\n',
+    '@pv@ 3 @db.have@ \n',
   ].map((r) => Buffer.from(r))
   const [got, want] = bothRaw(records, 'utf8')
   t.equal(got, want)

@@ -138,3 +138,14 @@ t.test('fields, table and version agree with values, read in any order', async (
   t.equal(other.version, null)
   t.same(make('@ex@ 1 2\n').values, ['ex', '1', '2'])
 })
+
+t.test('a data op without a version or table, and values in latin1', async (t) => {
+  const bare = make('@pv@\n')
+  t.equal(bare.version, null)
+  t.equal(bare.table, null)
+  t.same(bare.fields, [])
+  const latin1 = make(Buffer.from('@pv@ 1 @db.t@ @caf\xe9@ \n', 'latin1'), { encoding: 'latin1' })
+  t.same(latin1.values, ['pv', '1', 'db.t', 'caf\xe9'])
+  t.same(latin1.fields, ['caf\xe9'], 'fields cut from the values already parsed')
+  t.equal(latin1.table, 'db.t')
+})

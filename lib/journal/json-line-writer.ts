@@ -94,6 +94,11 @@ export class JsonLineWriter {
   take(next?: Buffer): Buffer | null {
     return this.#lines.take(next)
   }
+
+  /** The lines added since the last take, as a view valid until the next add (for a caller that copies them at once). */
+  takeView(): Buffer | null {
+    return this.#lines.takeView()
+  }
 }
 
 /**

@@ -35,6 +35,19 @@ export class LineBuffer {
   }
 
   /**
+   * The lines written since the last take, or null, as a view of this
+   * buffer: valid only until the next write, for a caller that copies it
+   * at once. The buffer is kept (no new one per take, and so no garbage
+   * ArrayBuffer per batch for the GC to find).
+   */
+  takeView(): Buffer | null {
+    if (this.o === 0) return null
+    const data = this.out.subarray(0, this.o)
+    this.o = 0
+    return data
+  }
+
+  /**
    * The lines written since the last take, or null. The Buffer is the
    * caller's: a new one is started, in `next` when given and as large as this one
    * (a buffer the caller is done with, so a worker reuses its output

@@ -296,7 +296,7 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   })
   const writer = context.writer
   // Lines of a range that failed before are not this range's.
-  writer?.take()
+  writer?.takeView()
   /** Raw output with filters: the kept records, as runs of adjacent ones. */
   const runs: Buffer[] = []
   let runSource: Buffer | null = null
@@ -436,7 +436,7 @@ export interface RecordsResult {
 export function encodeRecords(task: RecordsTask, context: RangeContext): RecordsResult {
   const { options, filter, writer } = context
   if (!writer) throw new TypeError(`encodeRecords writes json or row lines, not ${options.format}`)
-  writer.take()
+  writer.takeView()
   const framer = new JournalFramer({
     offset: task.offset,
     line: task.line,

@@ -32,6 +32,8 @@ export class LiveFile {
   #closed = false
   /** The read buffer, kept while reads are small. */
   #scratch: Buffer | null = null
+  /** The checked read of the chunk after the last full one, in flight or done (see `readAfter`). */
+  #ahead: { offset: number; before: Buffer; bytes: Promise<Buffer | null> } | null = null
 
   private constructor(path: string, fh: FileHandle, st: { dev: number; ino: number; size: number }) {
     this.path = path
@@ -70,7 +72,7 @@ export class LiveFile {
       this.#grown(offset + bytesRead)
       return buf.subarray(0, bytesRead)
     }
-    return (await this.#chunk(offset, 0)) as Buffer // null only when a window is compared
+    return (await this.#chunk(offset, 0, true)) as Buffer // null only when a window is compared
   }
 
   /**
@@ -81,36 +83,66 @@ export class LiveFile {
    * that lands before or during the read (writing from the start of the file
    * up, as every copy does) is seen: no byte of other content after the
    * offset is ever handed out as if it followed what was read.
+   *
+   * After a full chunk the next one is read ahead, checked the same way
+   * (its window is the end of this chunk), while the caller works on this
+   * one: one read at most in flight, and it is used only when the next call
+   * asks for that offset after that window. Bytes read ahead were the file's
+   * continuation when they were read; a rewrite that comes after them is seen
+   * by the read that follows them, as it would be without the read ahead.
    */
   async readAfter(offset: number, before: Buffer): Promise<Buffer | null> {
+    const ahead = this.#ahead
+    this.#ahead = null
+    let bytes: Buffer | null
+    if (ahead && ahead.offset === offset && ahead.before.equals(before)) {
+      bytes = await ahead.bytes
+    } else {
+      // Not the read wanted (the caller looked elsewhere): let it finish, one read at a time.
+      if (ahead) await ahead.bytes.catch(() => {})
+      bytes = await this.#checkedRead(offset, before, true)
+    }
+    if (bytes !== null && bytes.length === CHUNK_BYTES && !this.#closed) {
+      const window = Buffer.from(bytes.subarray(CHUNK_BYTES - STATE_TAIL_BYTES))
+      const next = this.#checkedRead(offset + CHUNK_BYTES, window, false)
+      // A read ahead that is never used must not be an unhandled rejection.
+      next.catch(() => {})
+      this.#ahead = { offset: offset + CHUNK_BYTES, before: window, bytes: next }
+    }
+    return bytes
+  }
+
+  /** `readAfter` without the read ahead: one checked read (the shared read buffer with `reuse`). */
+  async #checkedRead(offset: number, before: Buffer, reuse: boolean): Promise<Buffer | null> {
     const k = before.length
-    if (k === 0) return this.read(offset)
-    const bytes = await this.#chunk(offset - k, k, before)
-    if (bytes === null || bytes.length === 0) return bytes
+    const bytes = await this.#chunk(offset - k, k, reuse, before)
+    if (k === 0 || bytes === null || bytes.length === 0) return bytes
     const again = Buffer.allocUnsafe(k)
     const { bytesRead } = await this.#fh.read(again, 0, k, offset - k)
     return bytesRead === k && again.equals(before) ? bytes : null
   }
 
   /**
-   * One chunk read at `at` into the read buffer; the first `skip` bytes are
-   * the window before the offset, compared with `before` when given (null
-   * when they differ or are missing), and not returned.
+   * One chunk read at `at`; the first `skip` bytes are the window before
+   * the offset, compared with `before` when given (null when they differ or
+   * are missing), and not returned. With `reuse` the read goes into the
+   * shared read buffer (a read ahead, which may overlap another read, has
+   * its own).
    */
-  async #chunk(at: number, skip: number, before?: Buffer): Promise<Buffer | null> {
-    const buf = this.#scratch ?? Buffer.allocUnsafe(SCRATCH_BYTES)
+  async #chunk(at: number, skip: number, reuse: boolean, before?: Buffer): Promise<Buffer | null> {
+    const buf = (reuse ? this.#scratch : null) ?? Buffer.allocUnsafe(SCRATCH_BYTES)
     const { bytesRead } = await this.#fh.read(buf, 0, skip + CHUNK_BYTES, at)
     this.#grown(at + bytesRead)
     if (before && (bytesRead < skip || buf.compare(before, 0, skip, 0, skip) !== 0)) {
-      this.#scratch = buf
+      if (reuse) this.#scratch = buf
       return null
     }
     const n = bytesRead - skip
     if (n < COPY_BELOW) {
-      this.#scratch = buf
+      if (reuse) this.#scratch = buf
       return Buffer.from(buf.subarray(skip, bytesRead))
     }
-    this.#scratch = null
+    if (reuse) this.#scratch = null
     return buf.subarray(skip, bytesRead)
   }
 
@@ -138,6 +170,10 @@ export class LiveFile {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // Let a read ahead finish before the descriptor closes.
+    const ahead = this.#ahead
+    this.#ahead = null
+    await ahead?.bytes.catch(() => {})
     await this.#fh.close()
   }
 }

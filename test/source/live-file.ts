@@ -1,6 +1,8 @@
 import t from 'tap'
-import { appendFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { STATE_TAIL_BYTES } from '../../lib/files/state-file.js'
+import { CHUNK_BYTES } from '../../lib/source/archive-reader.js'
 import { identityOf, LiveFile } from '../../lib/source/live-file.js'
 
 t.test('reads through the descriptor, notices a rename, a truncation, a missing path', async (t) => {
@@ -52,3 +54,109 @@ t.test('readAfter: the bytes after the offset only when the window before it is 
   t.ok(got && got.length > 16 * 1024 && got.equals(big.subarray(0, got.length)), 'a large read hands its buffer over')
   t.equal(f.size, 8 + (got?.length ?? 0))
 })
+
+/** `n` bytes that differ from chunk to chunk: `<tag><i>\n` repeated. */
+function content(tag: string, n: number): Buffer {
+  const parts: string[] = []
+  let size = 0
+  for (let i = 0; size < n; i++) {
+    const line = `${tag}${i}\n`
+    parts.push(line)
+    size += line.length
+  }
+  return Buffer.from(parts.join('')).subarray(0, n)
+}
+
+/** readAfter from `offset` to the end, as the cursor calls it (the window: the last bytes handed out). */
+async function readAll(f: LiveFile, offset: number, before: Buffer): Promise<{ bytes: Buffer; end: number; stoppedBy: 'end' | 'window' }> {
+  const parts: Buffer[] = []
+  let at = offset
+  let window = before
+  for (;;) {
+    const got = await f.readAfter(at, window)
+    if (got === null) return { bytes: Buffer.concat(parts), end: at, stoppedBy: 'window' }
+    if (got.length === 0) return { bytes: Buffer.concat(parts), end: at, stoppedBy: 'end' }
+    parts.push(got)
+    at += got.length
+    window = Buffer.concat([window, got]).subarray(-STATE_TAIL_BYTES)
+  }
+}
+
+t.test('readAfter reads the next chunk ahead: the same bytes, in order, across many chunks', async (t) => {
+  const data = content('a', 5 * CHUNK_BYTES + 1234)
+  const dir = t.testdir({ journal: data })
+  const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
+  t.teardown(() => f.close())
+  const { bytes, stoppedBy } = await readAll(f, 100, data.subarray(0, 100))
+  t.equal(stoppedBy, 'end')
+  t.ok(bytes.equals(data.subarray(100)), 'every byte after the offset, once')
+  t.equal(f.size, data.length)
+})
+
+t.test('a read ahead is used only for the offset and window it was read for', async (t) => {
+  const data = content('b', 3 * CHUNK_BYTES)
+  const dir = t.testdir({ journal: data })
+  const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
+  t.teardown(() => f.close())
+  const first = await f.readAfter(10, data.subarray(0, 10))
+  t.equal(first?.length, CHUNK_BYTES, 'a full chunk: the next one is being read ahead')
+  // The caller looks elsewhere: another offset, then the right offset with another window.
+  t.ok((await f.readAfter(20, data.subarray(10, 20)))?.equals(data.subarray(20, 20 + CHUNK_BYTES)), 'another offset')
+  const next = 20 + CHUNK_BYTES
+  t.equal(await f.readAfter(next, Buffer.alloc(STATE_TAIL_BYTES, 'x')), null, 'the offset read ahead, another window: checked against the file')
+  const again = await f.readAfter(next, data.subarray(next - STATE_TAIL_BYTES, next))
+  t.ok(again?.equals(data.subarray(next, next + CHUNK_BYTES)), 'the right window')
+  t.same(await f.readAfter(next, Buffer.alloc(0)), data.subarray(next, next + CHUNK_BYTES), 'no window')
+})
+
+t.test('rewritten in place, truncated, or renamed while a chunk is read ahead: never a byte of other content', async (t) => {
+  const old = content('c', 4 * CHUNK_BYTES)
+  const other = content('dd', 4 * CHUNK_BYTES)
+  for (const change of ['rewrite', 'truncate', 'truncate and refill', 'rename and replace'] as const) {
+    await t.test(change, async (t) => {
+      const dir = t.testdir({ journal: old })
+      const path = join(dir, 'journal')
+      const f = (await LiveFile.open(path)) as LiveFile
+      t.teardown(() => f.close())
+      const first = await f.readAfter(1000, old.subarray(1000 - STATE_TAIL_BYTES, 1000))
+      t.equal(first?.length, CHUNK_BYTES, 'a full chunk: the next one is in flight')
+      if (change === 'rewrite') rewriteInPlace(path, other)
+      else if (change === 'truncate') truncateSync(path, 500)
+      else if (change === 'truncate and refill') writeFileSync(path, other)
+      else {
+        renameSync(path, join(dir, 'journal.1'))
+        writeFileSync(path, other)
+      }
+      const at = 1000 + CHUNK_BYTES
+      const rest = await readAll(f, at, old.subarray(at - STATE_TAIL_BYTES, at))
+      t.ok(rest.bytes.equals(old.subarray(at, at + rest.bytes.length)), 'what comes is the old content, in order')
+      if (change === 'rename and replace') {
+        t.equal(rest.stoppedBy, 'end', 'the descriptor reads the renamed file to its end')
+        t.equal(rest.end, old.length)
+      } else {
+        t.equal(rest.stoppedBy, 'window', 'then the window tells')
+        t.ok(rest.bytes.length <= CHUNK_BYTES, 'at most the chunk read ahead before the change')
+      }
+    })
+  }
+})
+
+t.test('close while a chunk is read ahead: waits for it, then closes', async (t) => {
+  const data = content('e', 3 * CHUNK_BYTES)
+  const dir = t.testdir({ journal: data })
+  const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
+  t.equal((await f.readAfter(0, Buffer.alloc(0)))?.length, CHUNK_BYTES)
+  await f.close()
+  await f.close()
+  t.pass('closed once, no unhandled rejection')
+})
+
+/** Overwrites `path` from its start with `bytes`: the same inode, no truncation. */
+function rewriteInPlace(path: string, bytes: Buffer): void {
+  const fd = openSync(path, 'r+')
+  try {
+    writeSync(fd, bytes, 0, bytes.length, 0)
+  } finally {
+    closeSync(fd)
+  }
+}

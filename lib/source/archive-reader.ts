@@ -8,6 +8,16 @@ export type { GzipRetryOptions } from './gzip-pull.js'
 /** Bytes per read of a plain file: the project's read size (see file-reader.ts for the measurement). */
 export const CHUNK_BYTES = READ_CHUNK_BYTES
 
+/**
+ * Bytes read at once ahead of a reader catching up (a plain archive, or the
+ * live journal), handed out a chunk at a time: 4 chunks (512 KiB). A read
+ * is a trip to the thread pool whatever its size (a checked read of the
+ * live journal two), and one per chunk left for-await-source waiting for
+ * reads about a third of its time on a busy 2-core machine. One block in
+ * flight and one being handed out: 1 MiB at most.
+ */
+export const READ_AHEAD_BYTES = 4 * CHUNK_BYTES
+
 export interface ArchiveReaderOptions {
   /** Offset in the (decompressed) journal bytes to start at. */
   offset: number
@@ -77,11 +87,13 @@ export class ArchiveReader {
     return reader
   }
 
-  /** The read of the chunk at #aheadAt, started before it was asked for. */
+  /** The read of READ_AHEAD_BYTES at #aheadAt, started before it was asked for. */
   #ahead: Promise<{ bytesRead: number; buffer: Buffer }> | null = null
   #aheadAt = -1
+  /** The rest of the block read ahead, handed out a chunk at a time. */
+  #block: Buffer | null = null
 
-  /** The next chunk, or null at the end of the journal. */
+  /** The next chunk (CHUNK_BYTES at most), or null at the end of the journal. */
   async read(): Promise<Buffer | null> {
     if (this.#closed) return null
     let chunk: Buffer | null
@@ -90,21 +102,24 @@ export class ArchiveReader {
       this.#pending = null
     } else if (this.#gz) {
       chunk = await this.#gz.next()
+    } else if (this.#block) {
+      chunk = this.#nextOfBlock(this.#block)
     } else if (this.#fh) {
       const at = this.offset
       const ahead = this.#ahead && this.#aheadAt === at ? this.#ahead : null
       this.#ahead = null
+      const length = ahead ? READ_AHEAD_BYTES : CHUNK_BYTES
       const { bytesRead, buffer } = await (ahead ?? this.#fh.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, at))
-      chunk = bytesRead === 0 ? null : buffer.subarray(0, bytesRead)
-      // Read ahead: the next chunk is read while the caller frames this one
-      // (one chunk in flight at most). Only after a full chunk: a short one
+      // Read ahead: the next block is read while the caller frames this one
+      // (one read in flight at most). Only after a full read: a short one
       // is the end for now.
-      if (bytesRead === CHUNK_BYTES && this.#fh) {
+      if (bytesRead === length && this.#fh) {
         this.#aheadAt = at + bytesRead
-        this.#ahead = this.#fh.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, this.#aheadAt)
+        this.#ahead = this.#fh.read(Buffer.allocUnsafe(READ_AHEAD_BYTES), 0, READ_AHEAD_BYTES, this.#aheadAt)
         // A read ahead that is never used must not be an unhandled rejection.
         this.#ahead.catch(() => {})
       }
+      chunk = bytesRead === 0 ? null : this.#nextOfBlock(buffer.subarray(0, bytesRead))
     } else {
       chunk = null
     }
@@ -112,8 +127,19 @@ export class ArchiveReader {
     return chunk
   }
 
+  /** The first chunk of `block`; the rest is kept for the next reads. */
+  #nextOfBlock(block: Buffer): Buffer {
+    if (block.length <= CHUNK_BYTES) {
+      this.#block = null
+      return block
+    }
+    this.#block = block.subarray(CHUNK_BYTES)
+    return block.subarray(0, CHUNK_BYTES)
+  }
+
   async close(): Promise<void> {
     this.#closed = true
+    this.#block = null
     // Let a read ahead finish before the handle closes.
     const ahead = this.#ahead
     this.#ahead = null

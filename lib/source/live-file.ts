@@ -1,7 +1,9 @@
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { STATE_TAIL_BYTES } from '../files/state-file.js'
-import { CHUNK_BYTES } from './archive-reader.js'
+import { CHUNK_BYTES, READ_AHEAD_BYTES } from './archive-reader.js'
+
+export { READ_AHEAD_BYTES }
 
 /** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 128 KiB buffer). */
 const COPY_BELOW = 16 * 1024
@@ -32,8 +34,10 @@ export class LiveFile {
   #closed = false
   /** The read buffer, kept while reads are small. */
   #scratch: Buffer | null = null
-  /** The checked read of the chunk after the last full one, in flight or done (see `readAfter`). */
-  #ahead: { offset: number; before: Buffer; bytes: Promise<Buffer | null> } | null = null
+  /** The checked read of the bytes after the last full chunk or block, in flight or done (see `readAfter`). */
+  #ahead: { offset: number; before: Buffer; read: Promise<Buffer | null> } | null = null
+  /** The block read ahead being handed out, a chunk at a time. */
+  #block: { offset: number; bytes: Buffer } | null = null
 
   private constructor(path: string, fh: FileHandle, st: { dev: number; ino: number; size: number }) {
     this.path = path
@@ -72,7 +76,7 @@ export class LiveFile {
       this.#grown(offset + bytesRead)
       return buf.subarray(0, bytesRead)
     }
-    return (await this.#chunk(offset, 0, true)) as Buffer // null only when a window is compared
+    return (await this.#chunk(offset, 0, CHUNK_BYTES)) as Buffer // null only when a window is compared
   }
 
   /**
@@ -84,38 +88,63 @@ export class LiveFile {
    * up, as every copy does) is seen: no byte of other content after the
    * offset is ever handed out as if it followed what was read.
    *
-   * After a full chunk the next one is read ahead, checked the same way
-   * (its window is the end of this chunk), while the caller works on this
-   * one: one read at most in flight, and it is used only when the next call
-   * asks for that offset after that window. Bytes read ahead were the file's
-   * continuation when they were read; a rewrite that comes after them is seen
-   * by the read that follows them, as it would be without the read ahead.
+   * After a full chunk, the bytes after it are read ahead (READ_AHEAD_BYTES,
+   * checked the same way: their window is the end of that chunk) while the
+   * caller works, and handed out a chunk at a time; the next block is read
+   * while one is handed out. A block is used only for the offsets it holds,
+   * after the window it was read for (or its own bytes, further in). Bytes
+   * read ahead were the file's continuation when they were read; a rewrite
+   * that comes after them is seen by the read that follows them, as it would
+   * be had the caller been faster.
    */
   async readAfter(offset: number, before: Buffer): Promise<Buffer | null> {
+    const slice = this.#fromBlock(offset, before)
+    if (slice) return slice
+    this.#block = null
     const ahead = this.#ahead
     this.#ahead = null
-    let bytes: Buffer | null
     if (ahead && ahead.offset === offset && ahead.before.equals(before)) {
-      bytes = await ahead.bytes
-    } else {
-      // Not the read wanted (the caller looked elsewhere): let it finish, one read at a time.
-      if (ahead) await ahead.bytes.catch(() => {})
-      bytes = await this.#checkedRead(offset, before, true)
+      const block = await ahead.read
+      if (block === null || block.length === 0) return block
+      if (block.length === READ_AHEAD_BYTES) this.#readAhead(offset + block.length, block)
+      if (block.length <= CHUNK_BYTES) return block
+      this.#block = { offset, bytes: block }
+      return block.subarray(0, CHUNK_BYTES)
     }
-    if (bytes !== null && bytes.length === CHUNK_BYTES && !this.#closed) {
-      const window = Buffer.from(bytes.subarray(CHUNK_BYTES - STATE_TAIL_BYTES))
-      const next = this.#checkedRead(offset + CHUNK_BYTES, window, false)
-      // A read ahead that is never used must not be an unhandled rejection.
-      next.catch(() => {})
-      this.#ahead = { offset: offset + CHUNK_BYTES, before: window, bytes: next }
-    }
+    // Not the read wanted (the caller looked elsewhere): let it finish, one read at a time.
+    if (ahead) await ahead.read.catch(() => {})
+    const bytes = await this.#checkedRead(offset, before, CHUNK_BYTES)
+    if (bytes !== null && bytes.length === CHUNK_BYTES) this.#readAhead(offset + CHUNK_BYTES, bytes)
     return bytes
   }
 
-  /** `readAfter` without the read ahead: one checked read (the shared read buffer with `reuse`). */
-  async #checkedRead(offset: number, before: Buffer, reuse: boolean): Promise<Buffer | null> {
+  /** The next chunk of the block read ahead, when it holds `offset` past its start and the window before it is `before`. */
+  #fromBlock(offset: number, before: Buffer): Buffer | null {
+    const block = this.#block
+    if (!block) return null
+    const i = offset - block.offset
     const k = before.length
-    const bytes = await this.#chunk(offset - k, k, reuse, before)
+    // Its first chunk was handed out when it came; what follows comes after its own bytes.
+    if (i <= 0 || i >= block.bytes.length || k > i || block.bytes.compare(before, 0, k, i - k, i) !== 0) return null
+    const end = Math.min(i + CHUNK_BYTES, block.bytes.length)
+    if (end === block.bytes.length) this.#block = null
+    return block.bytes.subarray(i, end)
+  }
+
+  /** Starts the checked read of READ_AHEAD_BYTES at `offset`, whose window is the end of `prev`. */
+  #readAhead(offset: number, prev: Buffer): void {
+    if (this.#closed) return
+    const before = Buffer.from(prev.subarray(prev.length - STATE_TAIL_BYTES))
+    const read = this.#checkedRead(offset, before, READ_AHEAD_BYTES)
+    // A read ahead that is never used must not be an unhandled rejection.
+    read.catch(() => {})
+    this.#ahead = { offset, before, read }
+  }
+
+  /** One checked read of up to `length` bytes (see `readAfter`); a chunk goes into the shared read buffer. */
+  async #checkedRead(offset: number, before: Buffer, length: number): Promise<Buffer | null> {
+    const k = before.length
+    const bytes = await this.#chunk(offset - k, k, length, before)
     if (k === 0 || bytes === null || bytes.length === 0) return bytes
     const again = Buffer.allocUnsafe(k)
     const { bytesRead } = await this.#fh.read(again, 0, k, offset - k)
@@ -123,15 +152,16 @@ export class LiveFile {
   }
 
   /**
-   * One chunk read at `at`; the first `skip` bytes are the window before
-   * the offset, compared with `before` when given (null when they differ or
-   * are missing), and not returned. With `reuse` the read goes into the
-   * shared read buffer (a read ahead, which may overlap another read, has
-   * its own).
+   * One read of `skip + length` bytes at `at`; the first `skip` bytes are
+   * the window before the offset, compared with `before` when given (null
+   * when they differ or are missing), and not returned. A chunk is read into
+   * the shared read buffer; a read ahead, which may overlap another read,
+   * into its own.
    */
-  async #chunk(at: number, skip: number, reuse: boolean, before?: Buffer): Promise<Buffer | null> {
-    const buf = (reuse ? this.#scratch : null) ?? Buffer.allocUnsafe(SCRATCH_BYTES)
-    const { bytesRead } = await this.#fh.read(buf, 0, skip + CHUNK_BYTES, at)
+  async #chunk(at: number, skip: number, length: number, before?: Buffer): Promise<Buffer | null> {
+    const reuse = length === CHUNK_BYTES
+    const buf = reuse ? (this.#scratch ?? Buffer.allocUnsafe(SCRATCH_BYTES)) : Buffer.allocUnsafe(skip + length)
+    const { bytesRead } = await this.#fh.read(buf, 0, skip + length, at)
     this.#grown(at + bytesRead)
     if (before && (bytesRead < skip || buf.compare(before, 0, skip, 0, skip) !== 0)) {
       if (reuse) this.#scratch = buf
@@ -173,7 +203,8 @@ export class LiveFile {
     // Let a read ahead finish before the descriptor closes.
     const ahead = this.#ahead
     this.#ahead = null
-    await ahead?.bytes.catch(() => {})
+    this.#block = null
+    await ahead?.read.catch(() => {})
     await this.#fh.close()
   }
 }

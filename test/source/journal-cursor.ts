@@ -16,8 +16,8 @@ import {
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CHUNK_BYTES } from '../../lib/source/archive-reader.js'
 import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
+import { READ_AHEAD_BYTES } from '../../lib/source/live-file.js'
 
 /** `n` bytes of recognisable records: `@ex@ <tag><i> 0\n` padded by index. */
 function records(tag: string, bytes: number): Buffer {
@@ -357,8 +357,8 @@ t.test('rewritten in place between two reads that returned data (no wait at the 
   t.ok(at > 0 && at < 400_000, 'the first read stopped inside the file')
   const old = records('a', 400_000)
   rewriteInPlace(live, records('b', 600_000))
-  // The chunk after a full one is read ahead while the first is handed out: read before the rewrite, it is
-  // the old journal's continuation, and may come before the error (one chunk at most). No new byte ever does.
+  // The bytes after a full chunk are read ahead while it is handed out: read before the rewrite, they are
+  // the old journal's continuation, and may come before the error (one block at most). No new byte ever does.
   const after: Buffer[] = []
   const err = await (async () => {
     for (;;) {
@@ -368,7 +368,7 @@ t.test('rewritten in place between two reads that returned data (no wait at the 
   })().catch((e: unknown) => e)
   t.match(err, { code: 'ERR_STATE_MISMATCH' }, 'a read after the rewrite notices before handing out a byte of it')
   const got = Buffer.concat(after)
-  t.ok(got.length <= CHUNK_BYTES, 'at most the chunk read ahead came first')
+  t.ok(got.length <= READ_AHEAD_BYTES, 'at most the block read ahead came first')
   t.ok(got.equals(old.subarray(at, at + got.length)), 'what came is the old journal, in order')
   t.equal(cursor.offset, at + got.length, 'nothing else after the offset was taken')
 })

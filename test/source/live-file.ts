@@ -3,7 +3,7 @@ import { appendFileSync, closeSync, openSync, renameSync, truncateSync, unlinkSy
 import { join } from 'node:path'
 import { STATE_TAIL_BYTES } from '../../lib/files/state-file.js'
 import { CHUNK_BYTES } from '../../lib/source/archive-reader.js'
-import { identityOf, LiveFile } from '../../lib/source/live-file.js'
+import { identityOf, LiveFile, READ_AHEAD_BYTES } from '../../lib/source/live-file.js'
 
 t.test('reads through the descriptor, notices a rename, a truncation, a missing path', async (t) => {
   const dir = t.testdir({ journal: 'hello ' })
@@ -82,15 +82,44 @@ async function readAll(f: LiveFile, offset: number, before: Buffer): Promise<{ b
   }
 }
 
-t.test('readAfter reads the next chunk ahead: the same bytes, in order, across many chunks', async (t) => {
-  const data = content('a', 5 * CHUNK_BYTES + 1234)
+t.test('readAfter reads ahead: the same bytes, in order, a chunk at a time, across many blocks', async (t) => {
+  for (const size of [3 * READ_AHEAD_BYTES + 1234, CHUNK_BYTES + READ_AHEAD_BYTES + 100, 2 * CHUNK_BYTES + 100]) {
+    const data = content('a', size)
+    const dir = t.testdir({ journal: data })
+    const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
+    const sizes: number[] = []
+    const parts: Buffer[] = []
+    let at = 100
+    for (;;) {
+      const got = await f.readAfter(at, data.subarray(Math.max(0, at - STATE_TAIL_BYTES), at))
+      if (got === null || got.length === 0) break
+      sizes.push(got.length)
+      parts.push(got)
+      at += got.length
+    }
+    await f.close()
+    t.ok(Buffer.concat(parts).equals(data.subarray(100)), `${size} bytes: every byte after the offset, once`)
+    t.ok(
+      sizes.every((n) => n <= CHUNK_BYTES),
+      'never more than a chunk at a time',
+    )
+    t.equal(f.size, data.length)
+  }
+})
+
+t.test('a block read ahead is handed out only after its own bytes', async (t) => {
+  const data = content('f', CHUNK_BYTES + READ_AHEAD_BYTES + 5000)
   const dir = t.testdir({ journal: data })
   const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
   t.teardown(() => f.close())
-  const { bytes, stoppedBy } = await readAll(f, 100, data.subarray(0, 100))
-  t.equal(stoppedBy, 'end')
-  t.ok(bytes.equals(data.subarray(100)), 'every byte after the offset, once')
-  t.equal(f.size, data.length)
+  const window = (at: number): Buffer => data.subarray(at - STATE_TAIL_BYTES, at)
+  t.equal((await f.readAfter(0, Buffer.alloc(0)))?.length, CHUNK_BYTES)
+  t.ok((await f.readAfter(CHUNK_BYTES, window(CHUNK_BYTES)))?.equals(data.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)), 'the block: its first chunk')
+  const mid = 2 * CHUNK_BYTES + 7
+  t.ok((await f.readAfter(mid, window(mid)))?.equals(data.subarray(mid, mid + CHUNK_BYTES)), 'inside the block, after its own bytes')
+  const later = mid + CHUNK_BYTES
+  t.equal(await f.readAfter(later, Buffer.alloc(STATE_TAIL_BYTES, 'x')), null, 'inside the block after other bytes: the file is asked, and says no')
+  t.ok((await f.readAfter(later, window(later)))?.equals(data.subarray(later, later + CHUNK_BYTES)), 'then read from the file')
 })
 
 t.test('a read ahead is used only for the offset and window it was read for', async (t) => {
@@ -135,7 +164,7 @@ t.test('rewritten in place, truncated, or renamed while a chunk is read ahead: n
         t.equal(rest.end, old.length)
       } else {
         t.equal(rest.stoppedBy, 'window', 'then the window tells')
-        t.ok(rest.bytes.length <= CHUNK_BYTES, 'at most the chunk read ahead before the change')
+        t.ok(rest.bytes.length <= READ_AHEAD_BYTES, 'at most the block read ahead before the change')
       }
     })
   }

@@ -1,9 +1,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { STATE_TAIL_BYTES } from '../files/state-file.js'
-import { CHUNK_BYTES, READ_AHEAD_BYTES } from './archive-reader.js'
-
-export { READ_AHEAD_BYTES }
+import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from './archive-reader.js'
 
 /** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 128 KiB buffer). */
 const COPY_BELOW = 16 * 1024
@@ -34,10 +32,10 @@ export class LiveFile {
   #closed = false
   /** The read buffer, kept while reads are small. */
   #scratch: Buffer | null = null
-  /** The checked read of the bytes after the last full chunk or block, in flight or done (see `readAfter`). */
-  #ahead: { offset: number; before: Buffer; read: Promise<Buffer | null> } | null = null
-  /** The block read ahead being handed out, a chunk at a time. */
-  #block: { offset: number; bytes: Buffer } | null = null
+  /** The checked read of the chunks after the last full chunk or block, in flight or done (see `readAfter`). */
+  #ahead: { offset: number; before: Buffer; read: Promise<Buffer[] | null> } | null = null
+  /** The chunks read ahead not handed out yet: `chunks[next]` is at `offset`, after `before`. */
+  #block: { offset: number; before: Buffer; chunks: readonly Buffer[]; next: number } | null = null
 
   private constructor(path: string, fh: FileHandle, st: { dev: number; ino: number; size: number }) {
     this.path = path
@@ -88,57 +86,77 @@ export class LiveFile {
    * up, as every copy does) is seen: no byte of other content after the
    * offset is ever handed out as if it followed what was read.
    *
-   * After a full chunk, the bytes after it are read ahead (READ_AHEAD_BYTES,
-   * checked the same way: their window is the end of that chunk) while the
-   * caller works, and handed out a chunk at a time; the next block is read
-   * while one is handed out. A block is used only for the offsets it holds,
-   * after the window it was read for (or its own bytes, further in). Bytes
+   * After a full chunk, the chunks after it are read ahead (a block of
+   * READ_AHEAD_CHUNKS, checked the same way: its window is the end of that
+   * chunk) while the caller works, and handed out one at a time; the next
+   * block is read while one is handed out. A block's chunk is used only for
+   * its offset, after the window the block was read for or the chunk before
+   * it, when the caller asks in order; anything else reads the file. Bytes
    * read ahead were the file's continuation when they were read; a rewrite
    * that comes after them is seen by the read that follows them, as it would
    * be had the caller been faster.
    */
   async readAfter(offset: number, before: Buffer): Promise<Buffer | null> {
-    const slice = this.#fromBlock(offset, before)
-    if (slice) return slice
+    let block = this.#block
     this.#block = null
-    const ahead = this.#ahead
-    this.#ahead = null
-    if (ahead && ahead.offset === offset && ahead.before.equals(before)) {
-      const block = await ahead.read
-      if (block === null || block.length === 0) return block
-      if (block.length === READ_AHEAD_BYTES) this.#readAhead(offset + block.length, block)
-      if (block.length <= CHUNK_BYTES) return block
-      this.#block = { offset, bytes: block }
-      return block.subarray(0, CHUNK_BYTES)
+    if (!block || block.offset !== offset || !block.before.equals(before)) {
+      const ahead = this.#ahead
+      this.#ahead = null
+      if (!ahead || ahead.offset !== offset || !ahead.before.equals(before)) {
+        // Not the read wanted (the caller looked elsewhere): let it finish, one read at a time.
+        if (ahead) await ahead.read.catch(() => {})
+        const bytes = await this.#checkedRead(offset, before, CHUNK_BYTES)
+        if (bytes !== null && bytes.length === CHUNK_BYTES) this.#readAhead(offset + CHUNK_BYTES, bytes)
+        return bytes
+      }
+      const chunks = await ahead.read
+      if (chunks === null || chunks.length === 0) return chunks === null ? null : Buffer.alloc(0)
+      block = { offset, before, chunks, next: 0 }
+      const last = chunks[chunks.length - 1] as Buffer
+      if (chunks.length === READ_AHEAD_CHUNKS && last.length === CHUNK_BYTES) this.#readAhead(offset + READ_AHEAD_CHUNKS * CHUNK_BYTES, last)
     }
-    // Not the read wanted (the caller looked elsewhere): let it finish, one read at a time.
-    if (ahead) await ahead.read.catch(() => {})
-    const bytes = await this.#checkedRead(offset, before, CHUNK_BYTES)
-    if (bytes !== null && bytes.length === CHUNK_BYTES) this.#readAhead(offset + CHUNK_BYTES, bytes)
-    return bytes
+    const chunk = block.chunks[block.next++] as Buffer
+    if (block.next < block.chunks.length) {
+      this.#block = { offset: offset + chunk.length, before: chunk.subarray(chunk.length - STATE_TAIL_BYTES), chunks: block.chunks, next: block.next }
+    }
+    return chunk
   }
 
-  /** The next chunk of the block read ahead, when it holds `offset` past its start and the window before it is `before`. */
-  #fromBlock(offset: number, before: Buffer): Buffer | null {
-    const block = this.#block
-    if (!block) return null
-    const i = offset - block.offset
-    const k = before.length
-    // Its first chunk was handed out when it came; what follows comes after its own bytes.
-    if (i <= 0 || i >= block.bytes.length || k > i || block.bytes.compare(before, 0, k, i - k, i) !== 0) return null
-    const end = Math.min(i + CHUNK_BYTES, block.bytes.length)
-    if (end === block.bytes.length) this.#block = null
-    return block.bytes.subarray(i, end)
-  }
-
-  /** Starts the checked read of READ_AHEAD_BYTES at `offset`, whose window is the end of `prev`. */
+  /** Starts the checked read of READ_AHEAD_CHUNKS chunks at `offset`, whose window is the end of `prev`. */
   #readAhead(offset: number, prev: Buffer): void {
     if (this.#closed) return
     const before = Buffer.from(prev.subarray(prev.length - STATE_TAIL_BYTES))
-    const read = this.#checkedRead(offset, before, READ_AHEAD_BYTES)
+    const read = this.#checkedReadAhead(offset, before)
     // A read ahead that is never used must not be an unhandled rejection.
     read.catch(() => {})
     this.#ahead = { offset, before, read }
+  }
+
+  /**
+   * The checked read of a block (see `readAfter`): the window and
+   * READ_AHEAD_CHUNKS chunks in one read (`readv`), each chunk its own
+   * buffer (a chunk's entries keep only their chunk alive), then the window
+   * again. Null when a window differs; no chunk at the end of the file.
+   */
+  async #checkedReadAhead(offset: number, before: Buffer): Promise<Buffer[] | null> {
+    const k = before.length
+    const window = Buffer.allocUnsafe(k)
+    const buffers = [window]
+    for (let i = 0; i < READ_AHEAD_CHUNKS; i++) buffers.push(Buffer.allocUnsafe(CHUNK_BYTES))
+    const { bytesRead } = await this.#fh.readv(buffers, offset - k)
+    this.#grown(offset - k + bytesRead)
+    if (bytesRead < k || !window.equals(before)) return null
+    const chunks: Buffer[] = []
+    for (let i = 1, left = bytesRead - k; left > 0; i++) {
+      const n = Math.min(left, CHUNK_BYTES)
+      const buf = buffers[i] as Buffer
+      chunks.push(n < COPY_BELOW ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n))
+      left -= n
+    }
+    if (chunks.length === 0) return chunks
+    const again = Buffer.allocUnsafe(k)
+    const second = await this.#fh.read(again, 0, k, offset - k)
+    return second.bytesRead === k && again.equals(before) ? chunks : null
   }
 
   /** One checked read of up to `length` bytes (see `readAfter`); a chunk goes into the shared read buffer. */

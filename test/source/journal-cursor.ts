@@ -17,7 +17,10 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
-import { READ_AHEAD_BYTES } from '../../lib/source/live-file.js'
+import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from '../../lib/source/archive-reader.js'
+
+/** The bytes of a block read ahead. */
+const READ_AHEAD_BYTES = READ_AHEAD_CHUNKS * CHUNK_BYTES
 
 /** `n` bytes of recognisable records: `@ex@ <tag><i> 0\n` padded by index. */
 function records(tag: string, bytes: number): Buffer {

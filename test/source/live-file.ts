@@ -2,8 +2,11 @@ import t from 'tap'
 import { appendFileSync, closeSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { STATE_TAIL_BYTES } from '../../lib/files/state-file.js'
-import { CHUNK_BYTES } from '../../lib/source/archive-reader.js'
-import { identityOf, LiveFile, READ_AHEAD_BYTES } from '../../lib/source/live-file.js'
+import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from '../../lib/source/archive-reader.js'
+import { identityOf, LiveFile } from '../../lib/source/live-file.js'
+
+/** The bytes of a block read ahead. */
+const READ_AHEAD_BYTES = READ_AHEAD_CHUNKS * CHUNK_BYTES
 
 t.test('reads through the descriptor, notices a rename, a truncation, a missing path', async (t) => {
   const dir = t.testdir({ journal: 'hello ' })
@@ -107,35 +110,21 @@ t.test('readAfter reads ahead: the same bytes, in order, a chunk at a time, acro
   }
 })
 
-t.test('a block read ahead is handed out only after its own bytes', async (t) => {
+t.test('a block read ahead is handed out in order only, each chunk after the one before', async (t) => {
   const data = content('f', CHUNK_BYTES + READ_AHEAD_BYTES + 5000)
   const dir = t.testdir({ journal: data })
   const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
   t.teardown(() => f.close())
   const window = (at: number): Buffer => data.subarray(at - STATE_TAIL_BYTES, at)
+  const chunkAt = (at: number): Buffer => data.subarray(at, at + CHUNK_BYTES)
   t.equal((await f.readAfter(0, Buffer.alloc(0)))?.length, CHUNK_BYTES)
-  t.ok((await f.readAfter(CHUNK_BYTES, window(CHUNK_BYTES)))?.equals(data.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)), 'the block: its first chunk')
-  const mid = 2 * CHUNK_BYTES + 7
-  t.ok((await f.readAfter(mid, window(mid)))?.equals(data.subarray(mid, mid + CHUNK_BYTES)), 'inside the block, after its own bytes')
-  const later = mid + CHUNK_BYTES
-  t.equal(await f.readAfter(later, Buffer.alloc(STATE_TAIL_BYTES, 'x')), null, 'inside the block after other bytes: the file is asked, and says no')
-  t.ok((await f.readAfter(later, window(later)))?.equals(data.subarray(later, later + CHUNK_BYTES)), 'then read from the file')
-})
-
-t.test('a read ahead is used only for the offset and window it was read for', async (t) => {
-  const data = content('b', 3 * CHUNK_BYTES)
-  const dir = t.testdir({ journal: data })
-  const f = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
-  t.teardown(() => f.close())
-  const first = await f.readAfter(10, data.subarray(0, 10))
-  t.equal(first?.length, CHUNK_BYTES, 'a full chunk: the next one is being read ahead')
-  // The caller looks elsewhere: another offset, then the right offset with another window.
-  t.ok((await f.readAfter(20, data.subarray(10, 20)))?.equals(data.subarray(20, 20 + CHUNK_BYTES)), 'another offset')
-  const next = 20 + CHUNK_BYTES
-  t.equal(await f.readAfter(next, Buffer.alloc(STATE_TAIL_BYTES, 'x')), null, 'the offset read ahead, another window: checked against the file')
-  const again = await f.readAfter(next, data.subarray(next - STATE_TAIL_BYTES, next))
-  t.ok(again?.equals(data.subarray(next, next + CHUNK_BYTES)), 'the right window')
-  t.same(await f.readAfter(next, Buffer.alloc(0)), data.subarray(next, next + CHUNK_BYTES), 'no window')
+  t.ok((await f.readAfter(CHUNK_BYTES, window(CHUNK_BYTES)))?.equals(chunkAt(CHUNK_BYTES)), 'the block: its first chunk')
+  t.ok((await f.readAfter(2 * CHUNK_BYTES, window(2 * CHUNK_BYTES)))?.equals(chunkAt(2 * CHUNK_BYTES)), 'its second')
+  const mid = 3 * CHUNK_BYTES + 7
+  t.ok((await f.readAfter(mid, window(mid)))?.equals(chunkAt(mid)), 'another offset: read from the file')
+  const next = mid + CHUNK_BYTES
+  t.equal(await f.readAfter(next, Buffer.alloc(STATE_TAIL_BYTES, 'x')), null, 'after other bytes: the file is asked, and says no')
+  t.ok((await f.readAfter(next, window(next)))?.equals(chunkAt(next)), 'then read from the file')
 })
 
 t.test('rewritten in place, truncated, or renamed while a chunk is read ahead: never a byte of other content', async (t) => {

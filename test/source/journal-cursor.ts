@@ -399,3 +399,35 @@ t.test('the same bytes written again over the file (a copy of the same journal) 
   const s = await cursor.next()
   t.same(s.kind === 'data' ? s.bytes : null, more.subarray(old.length))
 })
+
+t.test('rotated by rename or by copy and truncate while a block is read ahead: journal N whole, then N+1', async (t) => {
+  for (const mode of ['rename', 'copy-truncate'] as const) {
+    await t.test(mode, async (t) => {
+      const { root, live, cursor } = setup(t)
+      const n4 = records('a', 5 * READ_AHEAD_BYTES + 777)
+      const n5 = records('b', 3 * READ_AHEAD_BYTES)
+      writeFileSync(live, n4)
+      await cursor.open(4, 0)
+      const parts: Buffer[] = []
+      for (let i = 0; i < 3; i++) {
+        const s = await cursor.next()
+        if (s.kind === 'data') parts.push(s.bytes)
+      }
+      t.ok(cursor.offset > CHUNK_BYTES && cursor.offset < n4.length, 'inside journal 4, a block read ahead')
+      if (mode === 'rename') {
+        renameSync(live, join(root, 'journal.4'))
+      } else {
+        copyFileSync(live, join(root, 'journal.4'))
+        truncateSync(live, 0)
+      }
+      writeFileSync(live, n5)
+      const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
+      t.ok(Buffer.concat([...parts, got.get(4) ?? Buffer.alloc(0)]).equals(n4), 'journal 4: every byte once, in order')
+      t.ok(got.get(5)?.equals(n5), 'journal 5 from its start')
+      t.same(
+        ends.map((e) => [e.journal, e.end, e.mode]),
+        [[4, n4.length, mode]],
+      )
+    })
+  }
+})

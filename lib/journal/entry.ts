@@ -1,5 +1,5 @@
 import { isDataOp } from './data-ops.js'
-import { parseRecord, type ParsedRecord } from './parse-record.js'
+import { parseRecord, splitFields, type ParsedRecord, type SplitRecord } from './parse-record.js'
 import type { Layout } from '../schema/layout.js'
 import { nameRow, type NamedRow, type Row } from '../schema/row.js'
 
@@ -34,51 +34,96 @@ const AT = 0x40
 /** Interned two-letter ops, by their two bytes: reading `op` allocates nothing for them. */
 const TWO_LETTER_OPS = new Map<number, string>(['pv', 'rv', 'dv', 'vv', 'dl', 'ex', 'mx', 'nx'].map((op) => [(op.charCodeAt(0) << 8) | op.charCodeAt(1), op]))
 
+/** Bits of JournalEntry's flags. */
+const INCOMPLETE = 1
+const LATIN1 = 2
+const DID_ROTATE = 4
+const CONSISTENT = 8
+
+/** What an entry decodes when first asked, kept apart so that framing allocates none of it. */
+class Decoded {
+  raw: Buffer | undefined = undefined
+  parsed: ParsedRecord | undefined = undefined
+  bytes: ParsedRecord | undefined = undefined
+  named: NamedRow | null | undefined = undefined
+  split: SplitRecord | undefined = undefined
+  data: boolean | undefined = undefined
+}
+
 /**
  * One record of a journal or checkpoint. Framing creates it from a range of
  * the input chunk without copying; `raw`, fields and lines are made only
  * when somebody reads them (a Buffer view costs more than framing a record).
+ * An entry holds little more than its position and where its bytes are:
+ * the flags are bits, and what decoding makes lives in one object made on
+ * first use (framing makes an entry for every record, most never decoded).
  */
 export class JournalEntry {
   readonly position: EntryPosition
-  /** True for a trailing record the input ended inside. */
-  readonly incomplete: boolean
-  /** How `fields`, `table` and `lines` decode bytes. */
-  readonly encoding: FieldEncoding
-  /** True on the first entry of a journal reached by rotation. */
-  didRotate = false
-  /**
-   * True when this entry ends a consistency point: an `@ex@` after which no
-   * process has an open transaction. Set by the rotating source.
-   */
-  consistent = false
 
   readonly #source: Buffer
   readonly #start: number
   readonly #end: number
-  #raw: Buffer | undefined
-  #op: string | undefined
-  #parsed: ParsedRecord | undefined
-  #bytes: ParsedRecord | undefined
-  #named: NamedRow | null | undefined
-  #fields: readonly string[] | undefined
-  #data: boolean | undefined
+  /** INCOMPLETE, LATIN1, DID_ROTATE, CONSISTENT. */
+  #flags: number
+  #op: string | undefined = undefined
+  #decoded: Decoded | undefined = undefined
 
-  constructor(source: Buffer, position: EntryPosition, options: JournalEntryOptions = {}) {
+  constructor(source: Buffer, position: EntryPosition, options?: JournalEntryOptions) {
     this.#source = source
-    this.#start = options.start ?? 0
-    this.#end = options.end ?? source.length
     this.position = position
-    this.incomplete = options.incomplete ?? false
-    this.encoding = options.encoding ?? 'utf8'
+    if (options === undefined) {
+      this.#start = 0
+      this.#end = source.length
+      this.#flags = 0
+    } else {
+      this.#start = options.start ?? 0
+      this.#end = options.end ?? source.length
+      this.#flags = (options.incomplete === true ? INCOMPLETE : 0) | (options.encoding === 'latin1' ? LATIN1 : 0)
+    }
+  }
+
+  /** True for a trailing record the input ended inside. */
+  get incomplete(): boolean {
+    return (this.#flags & INCOMPLETE) !== 0
+  }
+
+  /** How `fields`, `table` and `lines` decode bytes. */
+  get encoding(): FieldEncoding {
+    return (this.#flags & LATIN1) !== 0 ? 'latin1' : 'utf8'
+  }
+
+  /** True on the first entry of a journal reached by rotation. */
+  get didRotate(): boolean {
+    return (this.#flags & DID_ROTATE) !== 0
+  }
+
+  set didRotate(value: boolean) {
+    this.#flags = value ? this.#flags | DID_ROTATE : this.#flags & ~DID_ROTATE
+  }
+
+  /**
+   * True when this entry ends a consistency point: an `@ex@` after which no
+   * process has an open transaction. Set by the rotating source.
+   */
+  get consistent(): boolean {
+    return (this.#flags & CONSISTENT) !== 0
+  }
+
+  set consistent(value: boolean) {
+    this.#flags = value ? this.#flags | CONSISTENT : this.#flags & ~CONSISTENT
+  }
+
+  get #d(): Decoded {
+    this.#decoded ??= new Decoded()
+    return this.#decoded
   }
 
   /** The exact bytes of the record, including its line terminator. */
   get raw(): Buffer {
-    if (this.#raw === undefined) {
-      this.#raw = this.#start === 0 && this.#end === this.#source.length ? this.#source : this.#source.subarray(this.#start, this.#end)
-    }
-    return this.#raw
+    const d = this.#d
+    d.raw ??= this.#start === 0 && this.#end === this.#source.length ? this.#source : this.#source.subarray(this.#start, this.#end)
+    return d.raw
   }
 
   /** Length of the record in bytes. */
@@ -135,20 +180,19 @@ export class JournalEntry {
   /** The table's schema version for data records, else null. */
   get version(): number | null {
     if (!this.#isData()) return null
-    const v = this.#parse().values[1]
+    const v = this.#split().head[1]
     return v === undefined ? null : Number(v)
   }
 
   /** The table name for data records, else null. */
   get table(): string | null {
     if (!this.#isData()) return null
-    return this.#parse().values[2] ?? null
+    return this.#split().head[2] ?? null
   }
 
   /** Field values decoded with `encoding`: the row for data records, all after the op otherwise. Bare values keep their text. */
   get fields(): readonly string[] {
-    this.#fields ??= this.#parse().values.slice(this.#isData() ? 3 : 1)
-    return this.#fields
+    return this.#split().fields
   }
 
   /** Field values as bytes (for servers whose text is not UTF-8). */
@@ -198,29 +242,46 @@ export class JournalEntry {
 
   /** Whether the op is a data op (the record has a version and a table). */
   #isData(): boolean {
-    this.#data ??= isDataOp(this.op)
-    return this.#data
+    const d = this.#d
+    d.data ??= isDataOp(this.op)
+    return d.data
   }
 
   #nameRow(): NamedRow | null {
-    if (this.#named === undefined) {
+    const d = this.#d
+    if (d.named === undefined) {
       const table = this.table
       const version = this.version
-      this.#named = table === null || version === null ? null : nameRow(table, version, this.fields)
+      d.named = table === null || version === null ? null : nameRow(table, version, this.fields)
     }
-    return this.#named
+    return d.named
+  }
+
+  /** The values split into the head (op, and version and table for data records) and the fields. */
+  #split(): SplitRecord {
+    const d = this.#d
+    if (d.split === undefined) {
+      const skip = this.#isData() ? 3 : 1
+      if (d.parsed === undefined) {
+        d.split = splitFields(this.text(), skip)
+      } else {
+        const values = d.parsed.values
+        d.split = { head: values.slice(0, skip), fields: values.slice(skip) }
+      }
+    }
+    return d.split
   }
 
   #parse(): ParsedRecord {
-    if (this.#parsed === undefined) {
-      this.#parsed = this.encoding === 'latin1' ? this.#parseBytes() : parseRecord(this.text())
-    }
-    return this.#parsed
+    const d = this.#d
+    d.parsed ??= (this.#flags & LATIN1) !== 0 ? this.#parseBytes() : parseRecord(this.text())
+    return d.parsed
   }
 
   /** Parsed from latin1 text, whose code units are the bytes. */
   #parseBytes(): ParsedRecord {
-    this.#bytes ??= parseRecord(this.text('latin1'))
-    return this.#bytes
+    const d = this.#d
+    d.bytes ??= parseRecord(this.text('latin1'))
+    return d.bytes
   }
 }

@@ -12,8 +12,6 @@ const CR = 0x0d
  */
 export const DEFAULT_MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
-const NO_WORDS = new Int32Array(0)
-
 export interface FramerOptions {
   /** Absolute offset of the first byte pushed (resuming mid-file). Default 0. */
   offset?: number
@@ -151,10 +149,9 @@ export class JournalFramer {
     let inQuote = this.#inQuote
     let afterClose = this.#afterClose
     let atStart = this.#atStart
-    // The words of buf, from its first 4-byte aligned byte.
-    const wordBase = (4 - (buf.byteOffset & 3)) & 3
-    const wordCount = n > wordBase ? (n - wordBase) >> 2 : 0
-    const words = wordCount > 0 ? new Int32Array(buf.buffer, buf.byteOffset + wordBase, wordCount) : NO_WORDS
+    // buf read four bytes at a time, from any offset up to lastWord.
+    const view = new DataView(buf.buffer, buf.byteOffset, n)
+    const lastWord = n - 4
 
     while (i < n) {
       if (this.#resync) {
@@ -201,41 +198,31 @@ export class JournalFramer {
       }
 
       while (!bad && i < n) {
-        // The next `@` or LF at or after i: bytes up to alignment one by one,
-        // then a word at a time, then the tail.
+        // The next `@` or LF at or after i: a word at a time (unaligned
+        // loads), then the last bytes one by one.
         let k = -1
-        while (i < n && ((i - wordBase) & 3) !== 0) {
-          const c = buf[i]
-          if (c === AT || c === LF) {
-            k = i
+        while (i <= lastWord) {
+          // x ^ 0x40404040 has a zero byte where x has `@`, x ^ 0x0a0a0a0a
+          // where it has LF; (v - 0x01010101) & ~v & 0x80808080 marks zero
+          // bytes, exactly at the lowest one (a mark above it can be false:
+          // the byte is checked below).
+          const x = view.getInt32(i, true)
+          const at = x ^ 0x40404040
+          const lf = x ^ 0x0a0a0a0a
+          const m = (((at - 0x01010101) & ~at) | ((lf - 0x01010101) & ~lf)) & 0x80808080
+          if (m !== 0) {
+            // Little-endian words: the lowest marked byte comes first.
+            k = i + ((31 - Math.clz32(m & -m)) >> 3)
             break
           }
-          i++
+          i += 4
         }
         if (k < 0) {
-          for (let w = (i - wordBase) >> 2; w < wordCount; w++) {
-            // x ^ 0x40404040 has a zero byte where x has `@`, x ^ 0x0a0a0a0a
-            // where it has LF; (v - 0x01010101) & ~v & 0x80808080 marks zero
-            // bytes, exactly at the lowest one (a mark above it can be false:
-            // the byte is checked below).
-            const x = words[w] as number
-            const at = x ^ 0x40404040
-            const lf = x ^ 0x0a0a0a0a
-            const m = (((at - 0x01010101) & ~at) | ((lf - 0x01010101) & ~lf)) & 0x80808080
-            if (m !== 0) {
-              // Little-endian words: the lowest marked byte comes first.
-              k = wordBase + (w << 2) + ((31 - Math.clz32(m & -m)) >> 3)
+          for (; i < n; i++) {
+            const c = buf[i]
+            if (c === AT || c === LF) {
+              k = i
               break
-            }
-          }
-          if (k < 0) {
-            i = Math.max(i, wordBase + (wordCount << 2))
-            for (; i < n; i++) {
-              const c = buf[i]
-              if (c === AT || c === LF) {
-                k = i
-                break
-              }
             }
           }
         }

@@ -94,6 +94,11 @@ export class JsonLineWriter {
   take(): Buffer | null {
     return this.#lines.take()
   }
+
+  /** The lines added since the last take, as a view valid until the next add (for a caller that copies them at once). */
+  takeView(): Buffer | null {
+    return this.#lines.takeView()
+  }
 }
 
 /**

@@ -34,6 +34,19 @@ export class LineBuffer {
     this.o += this.out.write(text, this.o)
   }
 
+  /**
+   * The lines written since the last take, or null, as a view of this
+   * buffer: valid only until the next write, for a caller that copies it
+   * at once. The buffer is kept (no new one per take, and so no garbage
+   * ArrayBuffer per batch for the GC to find).
+   */
+  takeView(): Buffer | null {
+    if (this.o === 0) return null
+    const data = this.out.subarray(0, this.o)
+    this.o = 0
+    return data
+  }
+
   /** The lines written since the last take, or null. The Buffer is the caller's: a new one is started. */
   take(): Buffer | null {
     if (this.o === 0) return null

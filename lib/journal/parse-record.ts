@@ -43,53 +43,90 @@ const CR = 0x0d
  * handle as before: where it answers, it answers as they do.
  */
 function walkRecord(text: string): ParsedRecord | null {
-  const n = text.length
-  if (text.charCodeAt(n - 1) !== LF || text.charCodeAt(0) !== AT) return null
-  let stop = n - 1
-  let eol = '\n'
-  if (text.charCodeAt(stop - 1) === CR) {
-    stop--
-    eol = '\r\n'
-  }
   const values: string[] = []
   const quoted: boolean[] = []
-  let trailingSpace = false
-  // The next `@` at or after i: a bare value must end before it.
+  const shape = walk(text, 0, values, values, quoted)
+  if (shape < 0) return null
+  return { values, quoted, trailingSpace: (shape & TRAILING_SPACE) !== 0, eol: (shape & CRLF) !== 0 ? '\r\n' : '\n' }
+}
+
+/** The values of a record in two arrays: the first few (op, version, table) and the rest (the fields). */
+export interface SplitRecord {
+  head: string[]
+  fields: string[]
+}
+
+/**
+ * The values of a record as parseRecord gives them, the first `skip` in
+ * `head` and the rest in `fields`: what reading an entry's fields costs,
+ * without the arrays of parseRecord an entry would slice them from.
+ */
+export function splitFields(text: string, skip: number): SplitRecord {
+  const head: string[] = []
+  const fields: string[] = []
+  if (walk(text, skip, head, fields, null) >= 0) return { head, fields }
+  const { values } = parseRecord(text)
+  return { head: values.slice(0, skip), fields: values.slice(skip) }
+}
+
+/** walk's answer: bits of the record's shape, or -1 when it is not the common case. */
+const TRAILING_SPACE = 1
+const CRLF = 2
+
+/**
+ * walkRecord's loop: the first `skip` values go to `head`, the others to
+ * `rest` (the same array when all go together); `quoted`, when given,
+ * gets whether each was quoted. Returns the shape bits, or -1 (the arrays
+ * then hold garbage).
+ */
+function walk(text: string, skip: number, head: string[], rest: string[], quoted: boolean[] | null): number {
+  const n = text.length
+  if (text.charCodeAt(n - 1) !== LF || text.charCodeAt(0) !== AT) return -1
+  let stop = n - 1
+  let shape = 0
+  if (text.charCodeAt(stop - 1) === CR) {
+    stop--
+    shape = CRLF
+  }
+  let count = 0
   let nextAt = 0
   let i = 0
   for (;;) {
+    let value: string
     if (i === nextAt) {
-      // A quoted value: up to the `@` that is not doubled.
       let close = text.indexOf('@', i + 1)
       let escaped = false
       while (close >= 0 && close < stop && text.charCodeAt(close + 1) === AT) {
         escaped = true
         close = text.indexOf('@', close + 2)
       }
-      if (close < 0 || close >= stop) return null
-      const value = text.slice(i + 1, close)
-      values.push(escaped ? value.replaceAll('@@', '@') : value)
-      quoted.push(true)
+      if (close < 0 || close >= stop) return -1
+      value = text.slice(i + 1, close)
+      if (escaped) value = value.replaceAll('@@', '@')
+      quoted?.push(true)
       i = close + 1
       nextAt = text.indexOf('@', i)
       if (nextAt < 0) nextAt = n
     } else {
       let space = text.indexOf(' ', i)
       if (space < 0 || space > stop) space = stop
-      if (nextAt < space) return null // an `@` inside a bare value
-      values.push(text.slice(i, space))
-      quoted.push(false)
+      if (nextAt < space) return -1 // an `@` inside a bare value
+      value = text.slice(i, space)
+      quoted?.push(false)
       i = space
     }
+    if (count < skip) head.push(value)
+    else rest.push(value)
+    count++
     if (i === stop) break
-    if (text.charCodeAt(i) !== SP) return null
+    if (text.charCodeAt(i) !== SP) return -1
     i++
     if (i === stop) {
-      trailingSpace = true
+      shape |= TRAILING_SPACE
       break
     }
   }
-  return { values, quoted, trailingSpace, eol }
+  return shape
 }
 
 /**

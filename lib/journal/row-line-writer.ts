@@ -112,6 +112,8 @@ export class RowLineWriter {
   /** The plans, by `table version count`, and the last one used for each table name and version (by hash). */
   readonly #plans = new Map<string, Plan>()
   readonly #guess = new Map<number, Plan>()
+  /** The plan of the last record written by a plan. */
+  #last: Plan | null = null
 
   constructor(file: string | null, encoding: FieldEncoding) {
     this.#file = file
@@ -145,6 +147,11 @@ export class RowLineWriter {
     return this.#lines.take()
   }
 
+  /** The lines added since the last take, as a view valid until the next add (for a caller that copies them at once). */
+  takeView(): Buffer | null {
+    return this.#lines.takeView()
+  }
+
   /** Writes one record; returns the new output offset, or -1 to leave it to the general path. */
   #write(prefix: Piece, src: Buffer, start: number, end: number, offset: number, line: number): number {
     if (src[end - 1] !== LF || src[start] !== AT) return -1 // an incomplete record, or not one at all
@@ -172,6 +179,19 @@ export class RowLineWriter {
     if (digits === 0 || digits > MAX_VERSION_DIGITS || (src[vStart] === 0x30 && digits > 1)) return -1
     if (src[i] !== SP || src[i + 1] !== AT) return -1
     const tStart = i + 2
+
+    // Most records come in runs of one table: the plan of the last record
+    // first, its table name compared byte for byte (it was checked plain
+    // when the plan was made).
+    const last = this.#last
+    if (last !== null && last.version === version) {
+      const tEnd = tStart + last.table.length
+      if (tEnd < stop && src[tEnd] === AT && src[tEnd + 1] !== AT && sameBytes(last.table, src, tStart, tEnd)) {
+        const o = this.#writeRow(last, prefix, src, start, end, stop, opEnd, tEnd + 1, offset, line)
+        if (o !== WRONG_PLAN) return o
+      }
+    }
+
     let hash = version
     for (i = tStart; i < stop && src[i] !== AT; i++) {
       const b = src[i] as number
@@ -185,14 +205,18 @@ export class RowLineWriter {
     // Most records come in runs of one table, and a table's rows have one
     // field count: try the plan this table had last time.
     const guess = this.#guess.get(hash)
-    if (guess !== undefined && guess.version === version && sameBytes(guess.table, src, tStart, tEnd)) {
+    if (guess !== undefined && guess !== last && guess.version === version && sameBytes(guess.table, src, tStart, tEnd)) {
       const o = this.#writeRow(guess, prefix, src, start, end, stop, opEnd, fieldsAt, offset, line)
-      if (o !== WRONG_PLAN) return o
+      if (o !== WRONG_PLAN) {
+        this.#last = guess
+        return o
+      }
     }
     const count = countFields(src, fieldsAt, stop)
     if (count < 0 || count > MAX_FIELDS) return -1
     const plan = this.#plan(src, tStart, tEnd, version, count)
     this.#guess.set(hash, plan)
+    this.#last = plan
     const o = this.#writeRow(plan, prefix, src, start, end, stop, opEnd, fieldsAt, offset, line)
     return o === WRONG_PLAN ? -1 : o
   }
@@ -299,6 +323,7 @@ export class RowLineWriter {
       if (this.#plans.size >= MAX_PLANS) {
         this.#plans.clear()
         this.#guess.clear()
+        this.#last = null
       }
       plan = planFor(Buffer.from(table, 'latin1'), table, version, count)
       this.#plans.set(key, plan)

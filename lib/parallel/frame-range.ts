@@ -207,7 +207,7 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   const format = options.format
   const writer = context.writer
   // Lines of a range that failed before are not this range's.
-  writer?.take()
+  writer?.takeView()
   /** Raw output with filters: the kept records, as runs of adjacent ones. */
   const runs: Buffer[] = []
   let runSource: Buffer | null = null
@@ -287,7 +287,8 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   const result: RangeResult = { from, stop, records, entries, lines, out: null, failed: false }
   if (format === 'none') return result
   if (writer) {
-    const text = writer.take()
+    // A view of the writer's buffer, copied at once: the buffer serves the next range.
+    const text = writer.takeView()
     result.out = text ? concat([text], context.buffers) : null
   } else if (keepAll) {
     // Every byte in [from, stop) belongs to a record.

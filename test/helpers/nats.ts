@@ -185,86 +185,31 @@ export function makeTls(dir: string): Tls {
   mkdirSync(dir, { recursive: true })
   const f = (n: string) => join(dir, n)
   const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  run([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=logdaemon test CA',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-  ])
-  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
-  run([
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    f('server.key'),
-    '-out',
-    f('server.csr'),
-  ])
-  run([
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    f('server.ext'),
-    '-out',
-    f('server.pem'),
-  ])
-  writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n')
-  run([
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-subj',
-    '/CN=logdaemon client',
-    '-keyout',
-    f('client.key'),
-    '-out',
-    f('client.csr'),
-  ])
-  run([
-    'x509',
-    '-req',
-    '-in',
-    f('client.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    f('client.ext'),
-    '-out',
-    f('client.pem'),
-  ])
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  run(['req', '-x509', ...ec, '-days', '2', '-subj', '/CN=logdaemon test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')])
+  /** A key and a certificate for `name`, signed by the CA with the extensions `ext`. */
+  const issue = (name: string, subject: string, ext: string) => {
+    writeFileSync(f(`${name}.ext`), ext)
+    run(['req', ...ec, '-subj', subject, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`)])
+    run([
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.pem`),
+    ])
+  }
+  issue('server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+  issue('client', '/CN=logdaemon client', 'extendedKeyUsage=clientAuth\n')
   return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') }
 }

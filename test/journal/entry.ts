@@ -96,3 +96,56 @@ t.test('row decodes with the entry encoding', async (t) => {
   const raw = Buffer.concat([Buffer.from('@pv@ 1 @db.counters@ @caf'), Buffer.from([0xe9]), Buffer.from('@ @1@ \n')])
   t.equal(make(raw, { encoding: 'latin1' }).row?.name, 'café')
 })
+
+t.test('flags: incomplete, encoding, didRotate and consistent', async (t) => {
+  const e = make('@ex@ 1 2\n')
+  t.equal(e.incomplete, false)
+  t.equal(e.encoding, 'utf8')
+  t.equal(e.didRotate, false)
+  t.equal(e.consistent, false)
+  e.didRotate = true
+  t.equal(e.didRotate, true)
+  t.equal(e.consistent, false, 'one flag does not touch the other')
+  e.consistent = true
+  e.didRotate = false
+  t.equal(e.didRotate, false)
+  t.equal(e.consistent, true)
+  const f = make('@ex@ 1', { incomplete: true, encoding: 'latin1' })
+  t.equal(f.incomplete, true)
+  t.equal(f.encoding, 'latin1')
+  f.didRotate = true
+  f.consistent = true
+  const g = f.withEncoding('utf8')
+  t.same([g.incomplete, g.encoding, g.didRotate, g.consistent], [true, 'utf8', true, true], 'withEncoding keeps the flags')
+  const h = new JournalEntry(Buffer.from('@ex@ 1\n'), { journal: null, offset: 0, end: 7, line: 1 })
+  t.same([h.incomplete, h.encoding, h.length, h.op], [false, 'utf8', 7, 'ex'], 'no options: the defaults')
+})
+
+t.test('fields, table and version agree with values, read in any order', async (t) => {
+  const text = '@pv@ 3 @db.user@ @bob@ 12 @a@@b@ \n'
+  const firstValues = make(text)
+  const values = firstValues.values
+  t.same(firstValues.fields, values.slice(3))
+  t.equal(firstValues.table, values[2])
+  t.equal(firstValues.version, 3)
+  const firstFields = make(text)
+  t.same(firstFields.fields, ['bob', '12', 'a@b'])
+  t.equal(firstFields.fields, firstFields.fields, 'the same array each time')
+  t.same(firstFields.values, values)
+  const other = make('@ex@ 1 2\n')
+  t.same(other.fields, ['1', '2'])
+  t.equal(other.table, null)
+  t.equal(other.version, null)
+  t.same(make('@ex@ 1 2\n').values, ['ex', '1', '2'])
+})
+
+t.test('a data op without a version or table, and values in latin1', async (t) => {
+  const bare = make('@pv@\n')
+  t.equal(bare.version, null)
+  t.equal(bare.table, null)
+  t.same(bare.fields, [])
+  const latin1 = make(Buffer.from('@pv@ 1 @db.t@ @caf\xe9@ \n', 'latin1'), { encoding: 'latin1' })
+  t.same(latin1.values, ['pv', '1', 'db.t', 'caf\xe9'])
+  t.same(latin1.fields, ['caf\xe9'], 'fields cut from the values already parsed')
+  t.equal(latin1.table, 'db.t')
+})

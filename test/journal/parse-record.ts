@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { parseRecord, parseRecordGeneral } from '../../lib/journal/parse-record.js'
+import { parseRecord, parseRecordGeneral, splitFields } from '../../lib/journal/parse-record.js'
 import { encodeRecord } from '../../lib/journal/encoder.js'
 import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 import { JournalFramer } from '../../lib/journal/framer.js'
@@ -85,4 +85,31 @@ t.test('odd shapes', async (t) => {
     '',
   ]
   for (const text of texts) t.same(parseRecord(text), parseRecordGeneral(text), JSON.stringify(text))
+})
+
+/** splitFields must give parseRecord's values, cut at `skip`. */
+function splitAgrees(text: string, skip: number): boolean {
+  const { values } = parseRecord(text)
+  const { head, fields } = splitFields(text, skip)
+  return JSON.stringify(head) === JSON.stringify(values.slice(0, skip)) && JSON.stringify(fields) === JSON.stringify(values.slice(skip))
+}
+
+t.test("splitFields: parseRecord's values, cut in two", async (t) => {
+  t.same(splitFields('@pv@ 3 @db.have@ @a@@b@ 12 \n', 3), { head: ['pv', '3', 'db.have'], fields: ['a@b', '12'] })
+  t.same(splitFields('@ex@ 1 2\r\n', 1), { head: ['ex'], fields: ['1', '2'] })
+  t.same(splitFields('@pv@ 3\n', 3), { head: ['pv', '3'], fields: [] })
+  // Not the common shape: the general parser's answer.
+  t.same(splitFields('@pv@ 1 @t@ 1@a@ \n', 3), { head: ['pv', '1', 't'], fields: ['', 'a'] })
+  t.same(splitFields('@pv@ 1 @t@ @open\n', 3), { head: ['pv', '1', 't'], fields: ['open'] })
+  for (const text of ['@ex@ 1  2\r\n', '@pv@ 1 @t@   @a@  \n', '@pv@ 1 @t@ @a\r@\n', '@@\n', '\n', '']) {
+    for (const skip of [0, 1, 3]) t.ok(splitAgrees(text, skip), JSON.stringify([text, skip]))
+  }
+})
+
+t.test('property: splitFields agrees with parseRecord on any text', async (t) => {
+  await fc.assert(
+    fc.property(hostileText, fc.boolean(), fc.constantFrom(1, 3), (body, shaped, skip) => splitAgrees(shaped ? `@pv@ 3 @db.have@ ${body}\n` : body, skip)),
+    { numRuns: 3000, seed: 23 },
+  )
+  t.pass('3000 random texts agree')
 })

@@ -242,7 +242,26 @@ t.test('a table whose rows change field count, and tables that take turns', asyn
     '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
     '@pv@ 4 @db.have@ @a@ @b@ 1 0 5 \n',
     '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    // Table names the last plan's name is a prefix of, or that are a prefix of it, or hold `@@`.
+    '@pv@ 3 @db.haves@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.hav@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@@x@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \r\n',
+    '@pv@ 3 @db.have@ @a@ @b@ 1 0\n',
+    '@pv@ 3 @db.have@\n',
+    '@pv@ 3 @db.have@ \n',
   ].map((r) => Buffer.from(r))
+  const [got, want] = bothRaw(records, 'utf8')
+  t.equal(got, want)
+})
+
+t.test('more plans than it keeps: the plans start again, same lines', async (t) => {
+  const records: Buffer[] = []
+  for (let k = 0; k < 4100; k++) records.push(Buffer.from(`@pv@ 1 @db.t${k}@ @a@ ${k} \n`))
+  records.push(Buffer.from('@pv@ 1 @db.t4099@ @b@ 1 \n'), Buffer.from('@pv@ 3 @db.have@ @a@ @b@ 1 0 5 \n'), Buffer.from('@pv@ 1 @db.t0@ @c@ 2 \n'))
   const [got, want] = bothRaw(records, 'utf8')
   t.equal(got, want)
 })

@@ -304,3 +304,19 @@ t.test('a listen that returns a thenable (not a native promise) is waited for; o
   t.equal(failures, 1)
   t.equal(w.handled, entries.length)
 })
+
+t.test('a throwing isHandled after an async listen inside a batch fails without retries; the entries before it were handled', async (t) => {
+  const { entries } = transactions(2)
+  const batch = entries.slice(0, 4)
+  const l = new (class extends BaseListener {
+    override isHandled(e: JournalEntry): boolean {
+      if (e === batch[2]) throw new Error('bug')
+      return true
+    }
+    async listen(): Promise<void> {}
+  })('picky-async')
+  const w = new BatchSpy(l, { retry: fast })
+  writeBatch(w, batch)
+  await t.rejects(finished(w), { code: 'ERR_LISTENER_FAILED', details: { operation: 'isHandled' } })
+  t.equal(w.handled, 2)
+})

@@ -431,3 +431,55 @@ t.test('rotated by rename or by copy and truncate while a block is read ahead: j
     })
   }
 })
+
+t.test('renamed, then written to under its new name: the reader at its end drains the rest, then reads the new journal', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n4 = records('a', 3000)
+  const n5 = records('b', 700)
+  writeFileSync(live, n4.subarray(0, 2000))
+  await cursor.open(4, 0)
+  await readUntil(cursor, (_s, g) => (g.get(4)?.length ?? 0) === 2000)
+  renameSync(live, join(root, 'journal.4'))
+  // The server wrote its last records through its descriptor, after the rename.
+  appendFileSync(join(root, 'journal.4'), n4.subarray(2000))
+  writeFileSync(live, n5)
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
+  t.same(got.get(4), n4.subarray(2000), 'the rest of journal 4, from the renamed file')
+  t.same(got.get(5), n5)
+  t.same(
+    ends.map((e) => [e.journal, e.end, e.mode]),
+    [[4, n4.length, 'rename']],
+  )
+})
+
+t.test('renamed before its first byte was read: journal N from the renamed file, then N+1', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n4 = records('a', 2500)
+  const n5 = records('b', 900)
+  writeFileSync(live, n4)
+  await cursor.open(4, 0)
+  renameSync(live, join(root, 'journal.4'))
+  writeFileSync(live, n5)
+  const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(5)?.length ?? 0) === n5.length)
+  t.same(got.get(4), n4)
+  t.same(got.get(5), n5)
+  t.same(
+    ends.map((e) => [e.journal, e.mode]),
+    [[4, 'rename']],
+  )
+})
+
+t.test('a copy under way while the reader waits at the live end: it keeps waiting on the live file', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n4 = records('a', 4000)
+  writeFileSync(live, n4.subarray(0, 3000))
+  await cursor.open(4, 0)
+  await readUntil(cursor, (_s, g) => (g.get(4)?.length ?? 0) === 3000)
+  writeFileSync(join(root, 'journal.4'), n4.subarray(0, 1000))
+  const waiting = cursor.next()
+  await sleep(120)
+  appendFileSync(live, n4.subarray(3000))
+  const s = await waiting
+  t.equal(s.kind, 'data', 'not the end of journal 4: the live file still holds it')
+  t.same(s.kind === 'data' ? s.bytes : null, n4.subarray(3000))
+})

@@ -169,6 +169,10 @@ t.test('close while a chunk is read ahead: waits for it, then closes', async (t)
   await f.close()
   await f.close()
   t.pass('closed once, no unhandled rejection')
+  const g = (await LiveFile.open(join(dir, 'journal'))) as LiveFile
+  const reading = g.readAfter(0, Buffer.alloc(0))
+  await g.close()
+  t.equal((await reading)?.length, CHUNK_BYTES, 'a read in progress when closed ends, and reads nothing ahead')
 })
 
 /** Overwrites `path` from its start with `bytes`: the same inode, no truncation. */

@@ -7,7 +7,7 @@ import { entryToRowLine } from '../journal/entry-row.js'
 import { JournalFramer } from '../journal/framer.js'
 import type { RangeOptions, RangeWorkerResult, RangeWorkerTask, RecordsResult } from '../parallel/frame-range.js'
 import type { RangeRunner } from '../parallel/parallel-ranges.js'
-import { WorkerPool } from '../parallel/worker-pool.js'
+import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
 import { type CatCounts, type CatOptions, write } from './cat-input.js'
 import { rangeOptionsOf } from './cat-file-parallel.js'
 
@@ -68,7 +68,7 @@ export async function catStreamParallel(
       { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     )
   const capacity = Math.max(1, Math.floor(parallel.batchBytes ?? BATCH_BYTES))
-  const limit = pool.size * 2
+  const limit = pool.size * WORKER_QUEUE_DEPTH
 
   let entries = 0
   let inFlight = 0
@@ -76,14 +76,17 @@ export async function catStreamParallel(
   let chain: Promise<void> = Promise.resolve()
   let slot: (() => void) | null = null
 
-  /** Hands a batch to the pool; its lines are written after those of every batch before it. */
-  /** Output buffers written, going back to the workers with the next tasks (a worker keeps one to write its next lines in). */
+  /** Output buffers written, going back to the workers, one with each task (a worker writes its next lines in them). */
   const spares: ArrayBuffer[] = []
+  /** Batch buffers the workers handed back, to fill again. */
+  const free: Buffer[] = []
+  /** Hands a batch to the pool; its lines are written after those of every batch before it. */
   const submit = (data: Buffer, length: number, offset: number, line: number): void => {
     inFlight++
     const ab = data.buffer as ArrayBuffer
-    const spare = spares.pop()
-    const task = pool.run({ kind: 'records', data: ab, length, offset, line, ...(spare ? { spare } : {}) }, spare ? [ab, spare] : [ab]) as Promise<
+    // One a task: each worker gets back as many as it hands over, whichever worker runs the task.
+    const give = spares.length ? [spares.pop() as ArrayBuffer] : []
+    const task = pool.run({ kind: 'records', data: ab, length, offset, line, ...(give.length ? { spares: give } : {}) }, [ab, ...give]) as Promise<
       { kind: 'records' } & RecordsResult
     >
     task.catch(() => {})
@@ -92,9 +95,10 @@ export async function catStreamParallel(
         if (failure) return
         const result = await task
         entries += result.entries
+        if (result.data && result.data.byteLength === capacity && free.length < limit) free.push(Buffer.from(result.data))
         const lines = result.out
         if (lines) {
-          const give = (): void => void (spares.length < pool.size && spares.push(lines.buffer as ArrayBuffer))
+          const give = (): void => void (lines.buffer.byteLength > Buffer.poolSize && spares.length < limit && spares.push(lines.buffer as ArrayBuffer))
           await write(out, Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength), give)
         }
       })
@@ -111,7 +115,7 @@ export async function catStreamParallel(
 
   // The batch being filled: adjacent records, copied out of the input chunks.
   // Not zero-filled, and not from Buffer's shared pool: each batch's memory is its own, to be transferred.
-  let batch = Buffer.allocUnsafeSlow(capacity)
+  let batch: Buffer = Buffer.allocUnsafeSlow(capacity)
   let length = 0
   let batchOffset = 0
   let batchLine = 1
@@ -121,7 +125,7 @@ export async function catStreamParallel(
   const close = (): void => {
     if (length === 0) return
     ready.push({ data: batch, length, offset: batchOffset, line: batchLine })
-    batch = Buffer.allocUnsafeSlow(capacity)
+    batch = free.pop() ?? Buffer.allocUnsafeSlow(capacity)
     length = 0
   }
   const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {

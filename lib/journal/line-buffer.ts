@@ -47,11 +47,17 @@ export class LineBuffer {
     return data
   }
 
-  /** The lines written since the last take, or null. The Buffer is the caller's: a new one is started. */
-  take(): Buffer | null {
+  /**
+   * The lines written since the last take, or null. The Buffer is the
+   * caller's: a new one is started, in `next` when given and as large as this one
+   * (a buffer the caller is done with, so a worker reuses its output
+   * buffers instead of allocating one per batch).
+   */
+  take(next?: Buffer): Buffer | null {
     if (this.o === 0) return null
     const data = this.out.subarray(0, this.o)
-    this.out = Buffer.allocUnsafe(Math.max(MIN_BUFFER, this.o + (this.o >> 2)))
+    // A given buffer that held this batch will most likely hold the next one; a new one gets a quarter more.
+    this.out = next && next.length >= Math.max(MIN_BUFFER, this.o) ? next : Buffer.allocUnsafe(Math.max(MIN_BUFFER, this.o + (this.o >> 2)))
     this.o = 0
     return data
   }

@@ -142,9 +142,9 @@ export class RowLineWriter {
     this.#lines.addText(text)
   }
 
-  /** The lines added since the last take. The Buffer is the caller's: the writer starts a new one. */
-  take(): Buffer | null {
-    return this.#lines.take()
+  /** The lines added since the last take. The Buffer is the caller's: the writer starts a new one (in `next`, when given and large enough). */
+  take(next?: Buffer): Buffer | null {
+    return this.#lines.take(next)
   }
 
   /** The lines added since the last take, as a view valid until the next add (for a caller that copies them at once). */

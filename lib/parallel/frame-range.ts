@@ -39,8 +39,18 @@ export interface RangeTask {
   size: number
   /** `start` is a true record start: frame from it, no guess. */
   exact: boolean
-  /** The line number at `start`, when known (JSON and row lines need it); else lines are relative. */
+  /** The line number at `start`, when known (JSON and row lines need it); else from `counts`, else lines are relative. */
   line: number | null
+  /**
+   * The line number at `start` from the ranges' LF counts, when `line` is
+   * null and lines are wanted: this range is number `index` of the run,
+   * and the line at the start of range `base.index` (at or before it) is
+   * `base.line`. The range publishes its own count in `counts` as soon as
+   * it has read its bytes, and waits for those of ranges base.index to
+   * index - 1 (see {@link LineCounts}): one read of each range, no pass
+   * to count lines first.
+   */
+  counts?: { buffer: SharedArrayBuffer; index: number; base: { index: number; line: number }; rangeBytes: number }
 }
 
 /** What a range found. */
@@ -55,6 +65,8 @@ export interface RangeResult {
   entries: number
   /** LF bytes in [from, stop). */
   lines: number
+  /** LF bytes in the task's [start, end) (or to the end of the file), when it had `counts`; else -1. */
+  spanLines: number
   /** The output: the records' bytes (raw) or their lines; null when empty or framing only. */
   out: Uint8Array | null
   /**
@@ -77,23 +89,68 @@ function readFully(fd: number, buf: Buffer, at: number, length: number, position
   return done
 }
 
-/** LF bytes of the file in [start, end). */
-export function countLines(fd: number, start: number, end: number, buffers: BufferCache = new BufferCache()): number {
-  const buf = buffers.scratch(Math.min(end - start, 4 << 20))
-  let lines = 0
-  for (let pos = start; pos < end; ) {
-    const n = readFully(fd, buf, 0, Math.min(buf.length, end - pos), pos)
-    if (n === 0) break
-    lines += countLf(buf, 0, n)
-    pos += n
-  }
-  return lines
-}
-
 function countLf(buf: Buffer, start: number, end: number): number {
   let lines = 0
   for (let i = buf.indexOf(LF, start); i !== -1 && i < end; i = buf.indexOf(LF, i + 1)) lines++
   return lines
+}
+
+/**
+ * The LF count of each range of a run, in a SharedArrayBuffer every thread
+ * of the run sees: a ring of {@link LineCounts.SLOTS} slots, each a count
+ * and the number of the range it is for, plus one. A range's worker writes
+ * its count once it has read the range, before framing it; a range that
+ * needs the count of an earlier one that no thread has written yet (its
+ * worker is busy with a range before it, or not started) reads and counts
+ * that range itself and writes it: a thread never waits for another. The
+ * ranges in flight (2 per thread, at most 32) are far fewer than the
+ * slots, so a slot is not reused while a range may still read it.
+ */
+export class LineCounts {
+  static readonly SLOTS = 4096
+  readonly buffer: SharedArrayBuffer
+  readonly #tags: Int32Array
+  readonly #counts: Int32Array
+
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(LineCounts.SLOTS * 8)) {
+    this.buffer = buffer
+    this.#tags = new Int32Array(buffer, 0, LineCounts.SLOTS)
+    this.#counts = new Int32Array(buffer, LineCounts.SLOTS * 4, LineCounts.SLOTS)
+  }
+
+  /** Range `index` holds `count` LF bytes (any thread that counts it writes the same). */
+  publish(index: number, count: number): void {
+    const slot = index % LineCounts.SLOTS
+    Atomics.store(this.#counts, slot, count)
+    Atomics.store(this.#tags, slot, index + 1)
+  }
+
+  /** The count of range `index`, or null when no thread has written it yet. */
+  get(index: number): number | null {
+    const slot = index % LineCounts.SLOTS
+    const tag = Atomics.load(this.#tags, slot)
+    if (tag === index + 1) return Atomics.load(this.#counts, slot)
+    if (tag > index + 1) throw new Error(`the line count of range ${index} was overwritten before it was read`)
+    return null
+  }
+}
+
+/** The line at the start of range `task.counts.index`: from the base, adding the counts between (counting those not yet written). */
+function lineFromCounts(fd: number, task: RangeTask, counts: LineCounts, buffers: BufferCache): number {
+  const { index, base, rangeBytes } = task.counts as NonNullable<RangeTask['counts']>
+  let line = base.line
+  for (let k = base.index; k < index; k++) {
+    let n = counts.get(k)
+    if (n === null) {
+      const start = k * rangeBytes
+      const end = Math.min(task.size, start + rangeBytes)
+      const buf = buffers.counting(end - start)
+      n = countLf(buf, 0, readFully(fd, buf, 0, end - start, start))
+      counts.publish(k, n)
+    }
+    line += n
+  }
+  return line
 }
 
 /**
@@ -133,10 +190,10 @@ export interface RangeContext {
   writer: JsonLineWriter | RowLineWriter | null
 }
 
-/** Output buffers are sized in steps of this, so a returned one fits the next range's output. */
-const OUTPUT_STEP = 1 << 20
-/** Returned output buffers a thread keeps for reuse. */
-const SPARES = 1
+/** Output buffers are sized in steps of this (with 1/16 to spare), so a returned one fits the next range's output. */
+const OUTPUT_STEP = 64 << 10
+/** Returned output buffers a thread keeps for reuse (it gets one with each task, and uses one for each). */
+const SPARES = 4
 
 /**
  * A thread's buffers, reused: dead buffers are freed only when V8 collects
@@ -144,10 +201,12 @@ const SPARES = 1
  * of buffers per range and little else holds tens of MB of them meanwhile
  * (measured: 1 MiB ranges peaked at 92 MB RSS on one thread). So the read
  * buffer is kept, and output buffers, once written, come back from the
- * main thread as spares.
+ * main thread as spares (the main thread sends back every one it wrote:
+ * it allocates so little that it would collect them last of all).
  */
 export class BufferCache {
   #scratch: Buffer | null = null
+  #counting: Buffer | null = null
   readonly #spares: ArrayBuffer[] = []
 
   /** The thread's read buffer, at least `n` bytes (its contents are the caller's until the next call). */
@@ -156,46 +215,77 @@ export class BufferCache {
     return this.#scratch
   }
 
-  /** A buffer of `n` bytes that owns its memory (so it can be transferred): a spare when one fits. */
-  output(n: number): Buffer {
-    const i = this.#spares.findIndex((b) => b.byteLength >= n)
-    if (i >= 0) return Buffer.from(this.#spares.splice(i, 1)[0] as ArrayBuffer, 0, n)
-    const capacity = Math.ceil((n + (n >> 4)) / OUTPUT_STEP) * OUTPUT_STEP
-    return Buffer.from(new ArrayBuffer(capacity), 0, n)
+  /** A second read buffer, for counting the lines of another range while the scratch one holds this range. */
+  counting(n: number): Buffer {
+    if (!this.#counting || this.#counting.length < n) this.#counting = Buffer.allocUnsafeSlow(n)
+    return this.#counting
   }
 
-  /** An output buffer back from its consumer. */
+  /** A buffer of at least `n` bytes over all of an ArrayBuffer it owns (so it can be transferred): a spare when one fits. */
+  output(n: number): Buffer {
+    const i = this.#spares.findIndex((b) => b.byteLength >= n)
+    if (i >= 0) return Buffer.from(this.#spares.splice(i, 1)[0] as ArrayBuffer)
+    return Buffer.allocUnsafeSlow(Math.ceil((n + (n >> 4)) / OUTPUT_STEP) * OUTPUT_STEP)
+  }
+
+  /** The largest spare (for a line writer to write its next lines in), if any. */
+  largest(): Buffer | undefined {
+    if (this.#spares.length === 0) return undefined
+    let best = 0
+    for (let i = 1; i < this.#spares.length; i++) if ((this.#spares[i] as ArrayBuffer).byteLength > (this.#spares[best] as ArrayBuffer).byteLength) best = i
+    return Buffer.from(this.#spares.splice(best, 1)[0] as ArrayBuffer)
+  }
+
+  /** An output buffer back from its consumer (kept, or left to the garbage collector when enough are). */
   give(spare: ArrayBuffer): void {
-    if (this.#spares.length < SPARES) this.#spares.push(spare)
+    if (this.#spares.length < SPARES && spare.byteLength > 0) this.#spares.push(spare)
   }
 }
 
 /**
  * Frames one range of the file open as `fd` (positional reads: any thread
- * may share the fd). See {@link RangeTask} and {@link RangeResult}.
+ * may share the fd). See {@link RangeTask} and {@link RangeResult}. The
+ * range is read once, into one buffer that grows while the last record
+ * goes on past the range; raw output without filters is that buffer
+ * itself (handed over, not copied), and line writers write into buffers
+ * that come back as spares.
  */
 export function frameRange(fd: number, task: RangeTask, context: RangeContext): RangeResult {
   const { options, filter } = context
   const { start, end, size } = task
+  const format = options.format
+  const keepAll = !filter && (format === 'raw' || format === 'none')
   // From one byte before the range, to see whether its first byte follows a LF.
   const bufStart = start > 0 ? start - 1 : 0
-  const want = Math.min(end, size) + Math.min(64, size - Math.min(end, size)) - bufStart
-  const head = context.buffers.scratch(want)
-  const got = readFully(fd, head, 0, want, bufStart)
+  const spanEnd = Math.min(end, size)
+  const want = spanEnd + Math.min(64, size - spanEnd) - bufStart
+  // Raw output without filters is the bytes read: read them into a buffer that can be handed over.
+  const direct = keepAll && format === 'raw'
+  // Room for a first read past the range (the last record usually ends within it).
+  let buf = direct ? context.buffers.output(want + TAIL_BYTES) : context.buffers.scratch(want + TAIL_BYTES)
+  const got = readFully(fd, buf, 0, want, bufStart)
+  let spanLines = -1
+  let startLine = task.line
+  if (task.counts) {
+    const counts = new LineCounts(task.counts.buffer)
+    spanLines = countLf(buf, start - bufStart, Math.min(spanEnd - bufStart, got))
+    counts.publish(task.counts.index, spanLines)
+    if (startLine === null) startLine = lineFromCounts(fd, task, counts, context.buffers)
+  }
   let from = -1
   if (task.exact || start === 0) {
     from = start
   } else {
-    for (let i = head.indexOf(LF, 0); i !== -1 && bufStart + i + 1 < end; i = head.indexOf(LF, i + 1)) {
-      if (looksLikeStart(head, i + 1, got)) {
+    for (let i = buf.indexOf(LF, 0); i !== -1 && i + 1 < got && bufStart + i + 1 < end; i = buf.indexOf(LF, i + 1)) {
+      if (looksLikeStart(buf, i + 1, got)) {
         from = bufStart + i + 1
         break
       }
     }
   }
-  const none: RangeResult = { from, stop: from, records: 0, entries: 0, lines: 0, out: null, failed: false }
+  const none: RangeResult = { from, stop: from, records: 0, entries: 0, lines: 0, spanLines, out: null, failed: false }
   if (from < 0 || from >= size) return none
-  const line = task.line === null ? 1 : task.line + countLf(head, start - bufStart, from - bufStart)
+  const line = startLine === null ? 1 : startLine + countLf(buf, start - bufStart, from - bufStart)
 
   const framer = new JournalFramer({
     offset: from,
@@ -204,7 +294,6 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
     journal: options.journal,
     file: options.file,
   })
-  const format = options.format
   const writer = context.writer
   // Lines of a range that failed before are not this range's.
   writer?.takeView()
@@ -217,11 +306,10 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   let records = 0
   let entries = 0
   /** The last record seen, to count its lines once at the end. */
-  let lastSource: Buffer = head
+  let lastSource: Buffer = buf
   let lastStart = 0
   let lastEnd = 0
   let lastLine = line
-  const keepAll = !filter && (format === 'raw' || format === 'none')
   const sink = (source: Buffer, s: number, e: number, offset: number, recLine: number): void => {
     if (stop >= 0) return
     records++
@@ -252,22 +340,26 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
     }
   }
 
-  const headEnd = bufStart + got
-  /** Chunks read past the head (while the last record goes on), kept for raw output. */
-  const tails: Buffer[] = []
+  /** Bytes of the file in buf, from bufStart: the head, then what was read past it while the last record went on. */
+  let filled = got
   try {
-    const inRange = Math.min(end, headEnd) - from
-    framer.push(head.subarray(from - bufStart, from - bufStart + inRange), sink)
-    if (stop < 0 && from + inRange < headEnd) framer.push(head.subarray(from - bufStart + inRange, got), sink)
-    let pos = headEnd
+    const inRange = Math.min(end, bufStart + got) - from
+    framer.push(buf.subarray(from - bufStart, from - bufStart + inRange), sink)
+    if (stop < 0 && from + inRange < bufStart + got) framer.push(buf.subarray(from - bufStart + inRange, got), sink)
+    let pos = bufStart + got
     let chunkBytes = TAIL_BYTES
     while (stop < 0 && pos < size) {
-      const chunk = Buffer.allocUnsafe(Math.min(chunkBytes, size - pos))
-      const n = readFully(fd, chunk, 0, chunk.length, pos)
+      const want = Math.min(chunkBytes, size - pos)
+      if (filled + want > buf.length) {
+        // A bigger buffer (kept as the thread's read buffer, or handed over); the records framed so far keep views of the old one, which stays as it is.
+        const bigger = direct ? context.buffers.output(filled + want) : context.buffers.scratch(Math.max(filled + want, buf.length * 2))
+        buf.copy(bigger, 0, 0, filled)
+        buf = bigger
+      }
+      const n = readFully(fd, buf, filled, want, pos)
       if (n === 0) break
-      const piece = chunk.subarray(0, n)
-      tails.push(piece)
-      framer.push(piece, sink)
+      framer.push(buf.subarray(filled, filled + n), sink)
+      filled += n
       pos += n
       chunkBytes = Math.min(chunkBytes * 2, 1 << 20)
     }
@@ -284,27 +376,12 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
     }
   }
   const lines = records === 0 ? 0 : lastLine - line + countLf(lastSource, lastStart, lastEnd)
-  const result: RangeResult = { from, stop, records, entries, lines, out: null, failed: false }
+  const result: RangeResult = { from, stop, records, entries, lines, spanLines, out: null, failed: false }
   if (format === 'none') return result
-  if (writer) {
-    // A view of the writer's buffer, copied at once: the buffer serves the next range.
-    const text = writer.takeView()
-    result.out = text ? concat([text], context.buffers) : null
-  } else if (keepAll) {
-    // Every byte in [from, stop) belongs to a record.
-    if (stop <= headEnd) result.out = concat([head.subarray(from - bufStart, stop - bufStart)], context.buffers)
-    else {
-      const parts: Uint8Array[] = [head.subarray(from - bufStart, got)]
-      let left = stop - headEnd
-      for (const t of tails) {
-        if (left <= 0) break
-        const take = Math.min(t.length, left)
-        parts.push(t.subarray(0, take))
-        left -= take
-      }
-      result.out = concat(parts, context.buffers)
-    }
-  } else {
+  if (writer) result.out = writer.take(context.buffers.largest())
+  // Every byte in [from, stop) belongs to a record, and buf holds them all.
+  else if (direct) result.out = buf.subarray(from - bufStart, stop - bufStart)
+  else {
     if (runSource) runs.push((runSource as Buffer).subarray(runStart, runEnd))
     result.out = runs.length ? concat(runs, context.buffers) : null
   }
@@ -320,7 +397,7 @@ function isFramingError(err: unknown): boolean {
 function concat(parts: readonly Uint8Array[], buffers: BufferCache): Buffer {
   let n = 0
   for (const p of parts) n += p.length
-  const out = buffers.output(n)
+  const out = buffers.output(n).subarray(0, n)
   let o = 0
   for (const p of parts) {
     out.set(p, o)
@@ -347,6 +424,8 @@ export interface RecordsResult {
   entries: number
   /** Their lines; null when none was kept. */
   out: Uint8Array | null
+  /** The task's buffer, handed back (the main thread reuses it for a later batch). */
+  data?: ArrayBuffer
 }
 
 /**
@@ -357,7 +436,7 @@ export interface RecordsResult {
 export function encodeRecords(task: RecordsTask, context: RangeContext): RecordsResult {
   const { options, filter, writer } = context
   if (!writer) throw new TypeError(`encodeRecords writes json or row lines, not ${options.format}`)
-  writer.take()
+  writer.takeView()
   const framer = new JournalFramer({
     offset: task.offset,
     line: task.line,
@@ -375,15 +454,15 @@ export function encodeRecords(task: RecordsTask, context: RangeContext): Records
     writer.add(source, s, e, options.journal, offset, line)
   })
   if (framer.pending) throw new Error(`a batch of records at offset ${task.offset} ends inside a record`)
-  const text = writer.take()
-  return { entries, out: text ? concat([text], context.buffers) : null }
+  // The batch's buffer goes back with the lines, for the main thread to fill again.
+  return { entries, out: writer.take(context.buffers.largest()), data: task.data }
 }
 
-/** A task for a range worker; `spare` is an output buffer the main thread has written and gives back for reuse. */
-export type RangeWorkerTask = ({ kind: 'count'; start: number; end: number } | ({ kind: 'range' } & RangeTask) | ({ kind: 'records' } & RecordsTask)) & {
-  spare?: ArrayBuffer
+/** A task for a range worker; `spares` are output buffers the main thread has written and gives back for reuse. */
+export type RangeWorkerTask = (({ kind: 'range' } & RangeTask) | ({ kind: 'records' } & RecordsTask)) & {
+  spares?: ArrayBuffer[]
 }
-export type RangeWorkerResult = { kind: 'count'; lines: number } | ({ kind: 'range' } & RangeResult) | ({ kind: 'records' } & RecordsResult)
+export type RangeWorkerResult = ({ kind: 'range' } & RangeResult) | ({ kind: 'records' } & RecordsResult)
 /** What every range worker of a run gets. */
 export interface RangeWorkerData {
   fd: number
@@ -392,8 +471,7 @@ export interface RangeWorkerData {
 
 /** Runs one task (in a worker, or on this thread for tests and small runs). */
 export function runRangeTask(fd: number, task: RangeWorkerTask, context: RangeContext): RangeWorkerResult {
-  if (task.spare) context.buffers.give(task.spare)
-  if (task.kind === 'count') return { kind: 'count', lines: countLines(fd, task.start, task.end, context.buffers) }
+  if (task.spares) for (const spare of task.spares) context.buffers.give(spare)
   if (task.kind === 'records') return { kind: 'records', ...encodeRecords(task, context) }
   return { kind: 'range', ...frameRange(fd, task, context) }
 }

@@ -1,5 +1,6 @@
 import {
   frameRange,
+  LineCounts,
   type RangeOptions,
   type RangeResult,
   type RangeTask,
@@ -9,7 +10,7 @@ import {
   rangeContext,
   runRangeTask,
 } from './frame-range.js'
-import { ordered, WorkerPool } from './worker-pool.js'
+import { ordered, WORKER_QUEUE_DEPTH, WorkerPool } from './worker-pool.js'
 
 /**
  * Bytes per range. Big enough that a range's fixed costs (a message each
@@ -106,30 +107,41 @@ export async function* frameRangesParallel(
     new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), parallel.threads, data, {
       maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
     })
-  const limit = pool.size * 2
+  const limit = pool.size * WORKER_QUEUE_DEPTH
   const spans: { start: number; end: number }[] = []
   for (let start = 0; start < size; start += rangeBytes) spans.push({ start, end: Math.min(size, start + rangeBytes) })
 
-  /** The range tasks; for JSON and row lines, each with the line at its start (LF counts, run ahead on the pool). */
-  async function* tasks(): AsyncGenerator<RangeTask> {
-    if (!needLines) {
-      for (const { start, end } of spans) yield { start, end, size, exact: start === 0, line: null }
-      return
-    }
-    let line = 1
-    let k = 0
-    const counts = ordered(spans, (s) => pool.run({ kind: 'count', start: s.start, end: s.end }), limit)
-    for await (const count of counts) {
-      const { start, end } = spans[k++] as { start: number; end: number }
-      yield { start, end, size, exact: start === 0, line }
-      line += (count as { lines: number }).lines
+  /**
+   * The range tasks, in file order. For JSON and row lines each carries its
+   * index and the line at the start of the latest range whose lines this
+   * thread knows (from the results taken so far): the worker adds the LF
+   * counts of the ranges between, which their workers publish as soon as
+   * they have read them (LineCounts).
+   */
+  const counts = needLines ? new LineCounts() : null
+  /** Line at the start of range `index`: known up to the ranges taken so far. */
+  let known = { index: 0, line: 1 }
+  function* tasks(): Generator<RangeTask> {
+    for (let index = 0; index < spans.length; index++) {
+      const { start, end } = spans[index] as { start: number; end: number }
+      const task: RangeTask = { start, end, size, exact: start === 0, line: start === 0 ? 1 : null }
+      if (counts) task.counts = { buffer: counts.buffer, index, base: known, rangeBytes }
+      yield task
     }
   }
-  /** Output buffers the consumer has written, to go back to the workers with the next tasks. */
+  /**
+   * Output buffers the consumer has written, to go back to the workers, one
+   * with each task: kept for reuse, never left as garbage here (this thread
+   * allocates so little that it would collect them last of all).
+   */
   const spares: ArrayBuffer[] = []
+  const recycle = (out: Uint8Array | null): void => {
+    if (out && out.buffer.byteLength > Buffer.poolSize && spares.length < limit) spares.push(out.buffer as ArrayBuffer)
+  }
   const run = async (task: RangeTask): Promise<{ task: RangeTask; result: RangeResult }> => {
-    const spare = spares.pop()
-    const result = (await pool.run({ kind: 'range', ...task, ...(spare ? { spare } : {}) }, spare ? [spare] : [])) as RangeResult
+    // One a task: each worker gets back as many as it hands over, whichever worker runs the task.
+    const give = spares.length ? [spares.pop() as ArrayBuffer] : []
+    const result = (await pool.run({ kind: 'range', ...task, ...(give.length ? { spares: give } : {}) }, give)) as RangeResult
     return { task, result }
   }
 
@@ -137,22 +149,29 @@ export async function* frameRangesParallel(
   let covered = 0
   let coveredLine = 1
   try {
+    let index = -1
     for await (const { task, result } of ordered(tasks(), run, limit)) {
-      if (covered >= task.end) continue
+      index++
+      if (counts && result.spanLines >= 0) known = { index: index + 1, line: known.line + result.spanLines }
+      if (covered >= task.end) {
+        recycle(result.out)
+        continue
+      }
       let taken = result
       if (result.failed || result.from !== covered) {
         if (result.from === covered) return { offset: covered, line: coveredLine }
+        recycle(result.out)
         taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, context)
         if (taken.failed) return { offset: covered, line: coveredLine }
       }
       const view = taken.out
       const out = view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : null
-      const release =
-        view && taken !== result
-          ? () => {}
-          : () => {
-              if (view && spares.length < pool.size) spares.push(view.buffer as ArrayBuffer)
-            }
+      let released = false
+      const release = (): void => {
+        // Once: a buffer listed twice would fail the next task's transfer.
+        if (!released) recycle(view)
+        released = true
+      }
       yield { from: taken.from, stop: taken.stop, line: coveredLine, records: taken.records, entries: taken.entries, out, release }
       covered = taken.stop
       coveredLine += taken.lines

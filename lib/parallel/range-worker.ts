@@ -18,7 +18,9 @@ if (port) {
     const transfer: ArrayBuffer[] = []
     try {
       const result = runRangeTask(fd, task, context)
-      if (result.kind !== 'count' && result.out) transfer.push(result.out.buffer as ArrayBuffer)
+      // Buffers of their own go over whole (a small one from Buffer's shared pool would be copied: never transferred).
+      if (result.out && result.out.buffer.byteLength > Buffer.poolSize) transfer.push(result.out.buffer as ArrayBuffer)
+      if (result.kind === 'records' && result.data) transfer.push(result.data)
       reply = { id, ok: true, result }
     } catch (err) {
       reply = { id, ok: false, error: serializeError(err) }

@@ -35,14 +35,27 @@ interface Job<In, Out> {
 
 interface Slot<In, Out> {
   worker: Worker
-  job: Job<In, Out> | null
+  /** Posted to this worker, oldest first: it runs them in that order. */
+  jobs: Job<In, Out>[]
 }
 
 /**
+ * Tasks posted to a worker at once: the next one waits in the worker's own
+ * queue, so the worker starts it as soon as it posts a result, without
+ * waiting for this thread to see that result and post again (on a busy
+ * machine this thread may not run for milliseconds).
+ */
+export const WORKER_QUEUE_DEPTH = 2
+
+/**
  * A fixed set of worker_threads running one script: `run(task)` resolves
- * with the worker's result. Each worker runs one task at a time; tasks wait
- * in submission order for a free worker (callers bound how many: see
- * {@link ordered}). A worker that throws outside a task, exits, or fails to
+ * with the worker's result. Each worker runs one task at a time, with up to
+ * {@link WORKER_QUEUE_DEPTH} posted to it; tasks are posted in submission
+ * order to the least loaded worker, and wait here when every worker has its
+ * fill (callers bound how many: see {@link ordered}). A worker's tasks are
+ * posted to it in submission order, so the oldest task not finished is
+ * always running somewhere (tasks may wait on earlier ones: see
+ * frame-range.ts's line counts). A worker that throws outside a task, exits, or fails to
  * start fails the pool: every pending and later task rejects with
  * ERR_WORKER_FAILED and the workers are terminated, so nothing hangs. Idle
  * workers are unref'd: an idle pool never keeps the process alive, a busy
@@ -65,7 +78,7 @@ export class WorkerPool<In, Out> {
     const n = Math.max(1, Math.min(Math.floor(size), MAX_THREADS))
     for (let i = 0; i < n; i++) {
       const worker = new Worker(script, { workerData, ...(resourceLimits ? { resourceLimits } : {}) })
-      const slot: Slot<In, Out> = { worker, job: null }
+      const slot: Slot<In, Out> = { worker, jobs: [] }
       worker.on('message', (reply: WorkerReply<Out>) => this.#reply(slot, reply))
       worker.on('error', (err) => this.#fail(`a worker failed: ${err.message}`, err))
       worker.on('exit', (code) => {
@@ -100,31 +113,32 @@ export class WorkerPool<In, Out> {
   }
 
   #dispatch(): void {
-    for (const slot of this.#slots) {
-      if (this.#queue.length === 0) return
-      if (slot.job) continue
+    while (this.#queue.length > 0) {
+      let slot: Slot<In, Out> | null = null
+      for (const s of this.#slots) if (s.jobs.length < WORKER_QUEUE_DEPTH && (!slot || s.jobs.length < slot.jobs.length)) slot = s
+      if (!slot) return
       const job = this.#queue.shift() as Job<In, Out>
-      slot.job = job
-      slot.worker.ref()
       try {
         slot.worker.postMessage({ id: job.id, task: job.task }, job.transfer)
       } catch (err) {
         // A task that cannot be cloned is the caller's error, not the worker's.
-        slot.job = null
-        slot.worker.unref()
         job.reject(err as Error)
+        continue
       }
+      slot.jobs.push(job)
+      slot.worker.ref()
     }
   }
 
   #reply(slot: Slot<In, Out>, reply: WorkerReply<Out>): void {
-    const job = slot.job
-    if (!job || job.id !== reply.id) {
+    // A worker runs its tasks in order, but a script may answer them in any order.
+    const i = slot.jobs.findIndex((j) => j.id === reply.id)
+    if (i < 0) {
       this.#fail(`a worker answered task ${reply.id}, which it was not running`)
       return
     }
-    slot.job = null
-    slot.worker.unref()
+    const job = slot.jobs.splice(i, 1)[0] as Job<In, Out>
+    if (slot.jobs.length === 0) slot.worker.unref()
     if (reply.ok) job.resolve(reply.result)
     else job.reject(deserializeError(reply.error))
     this.#dispatch()
@@ -138,10 +152,7 @@ export class WorkerPool<In, Out> {
   }
 
   #rejectAll(err: Error): void {
-    for (const slot of this.#slots) {
-      slot.job?.reject(err)
-      slot.job = null
-    }
+    for (const slot of this.#slots) for (const job of slot.jobs.splice(0)) job.reject(err)
     for (const job of this.#queue.splice(0)) job.reject(err)
   }
 }

@@ -16,7 +16,8 @@ import { FileReader } from '../../lib/files/file-reader.js'
 import { catFileParallel } from '../../lib/cli/cat-file-parallel.js'
 import { catInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { isLogdaemonError } from '../../lib/errors.js'
-import { inThreadRunner } from '../../lib/parallel/parallel-ranges.js'
+import { type RangeOptions, rangeContext, runRangeTask } from '../../lib/parallel/frame-range.js'
+import { inThreadRunner, type RangeRunner } from '../../lib/parallel/parallel-ranges.js'
 import { FIXTURE_DIR, fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 
 interface Outcome {
@@ -62,8 +63,43 @@ function serial(file: string, options: CatOptions): Promise<Outcome | null> {
   return settle((out) => catInput(new FileReader(file), file, out, options))
 }
 
+/**
+ * Runs the tasks on this thread as workers that are each a task behind
+ * would: the tasks in flight run last first, so a range meets ranges
+ * before it whose line counts no thread has written yet (and counts them
+ * itself), and each output buffer comes back to another thread.
+ */
+function reversedRunner(fd: number, options: RangeOptions, threads: number): RangeRunner {
+  const contexts = Array.from({ length: threads }, () => rangeContext(options))
+  let pending: { task: Parameters<RangeRunner['run']>[0]; resolve: (r: Awaited<ReturnType<RangeRunner['run']>>) => void; reject: (e: unknown) => void }[] = []
+  let next = 0
+  const flush = (): void => {
+    const jobs = pending.reverse()
+    pending = []
+    for (const job of jobs) {
+      try {
+        job.resolve(runRangeTask(fd, job.task, contexts[next++ % threads] as ReturnType<typeof rangeContext>))
+      } catch (err) {
+        job.reject(err)
+      }
+    }
+  }
+  return {
+    size: threads,
+    run: (task) =>
+      new Promise((resolve, reject) => {
+        if (pending.length === 0) setImmediate(flush)
+        pending.push({ task, resolve, reject })
+      }),
+    close: async () => {},
+  }
+}
+
+let runs = 0
+/** Every other run with the tasks in flight run last first (reversedRunner). */
 function parallel(file: string, options: CatOptions, rangeBytes: number, threads = 3): Promise<Outcome | null> {
-  return settle((out) => catFileParallel(file, out, options, { threads, rangeBytes, runner: (fd, o) => inThreadRunner(fd, o, threads) }))
+  const runner = runs++ % 2 === 0 ? inThreadRunner : reversedRunner
+  return settle((out) => catFileParallel(file, out, options, { threads, rangeBytes, runner: (fd, o) => runner(fd, o, threads) }))
 }
 
 /** Writes `data` as a journal file and checks the parallel outcome against the serial one for each option set. */

@@ -7,17 +7,20 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { defaultThreads, MAX_THREADS, ordered, serializeError, WorkerPool } from '../../lib/parallel/worker-pool.js'
+import { defaultThreads, MAX_THREADS, ordered, serializeError, WORKER_QUEUE_DEPTH, WorkerPool } from '../../lib/parallel/worker-pool.js'
 import { ErrorCodes, LogdaemonError } from '../../lib/errors.js'
 
 const SCRIPT = `
 import { parentPort, workerData } from 'node:worker_threads'
+let received = 0
 parentPort.on('message', ({ id, task }) => {
+  received++
   if (task.op === 'crash') setTimeout(() => { throw new Error('crashed on purpose') })
   else if (task.op === 'exit') process.exit(3)
   else if (task.op === 'fail') parentPort.postMessage({ id, ok: false, error: { message: 'bad record', code: 'ERR_JOURNAL_MALFORMED', offset: 12, line: 3 } })
   else if (task.op === 'plain') parentPort.postMessage({ id, ok: false, error: { message: 'plain', code: 'EIO' } })
   else if (task.op === 'liar') parentPort.postMessage({ id: id + 1000, ok: true, result: 0 })
+  else if (task.op === 'peek') setTimeout(() => parentPort.postMessage({ id, ok: true, result: received }), 50)
   else if (task.op === 'bytes') parentPort.postMessage({ id, ok: true, result: task.buf.byteLength }, [])
   else setTimeout(() => parentPort.postMessage({ id, ok: true, result: { n: task.n, tag: workerData } }), task.delay ?? 0)
 })
@@ -61,6 +64,14 @@ t.test('results come in submission order, with at most `limit` in flight', async
   await t.rejects(pool.run({ n: 1 }), { code: ErrorCodes.WORKER_FAILED }, 'a closed pool takes no task')
 })
 
+t.test('a worker has its next task before it posts a result; the rest wait here', async (t) => {
+  const pool = new WorkerPool<Task, number>(URL_, 1)
+  const results = await Promise.all([pool.run({ op: 'peek' }), pool.run({ op: 'peek' }), pool.run({ op: 'peek' })])
+  t.equal(results[0], WORKER_QUEUE_DEPTH, 'the second task was posted while the first ran')
+  t.equal(results[2], 3, 'the third once a result came')
+  await pool.close()
+})
+
 t.test('a transferred buffer moves to the worker', async (t) => {
   const pool = new WorkerPool<Task, number>(URL_, 1)
   const buf = new ArrayBuffer(1000)
@@ -86,7 +97,8 @@ for (const op of ['crash', 'exit', 'liar']) {
     const pool = new WorkerPool<Task, unknown>(URL_, 2)
     const slow = pool.run({ n: 1, delay: 20_000 })
     const bad = pool.run({ op })
-    const queued = [pool.run({ n: 2 }), pool.run({ n: 3 })]
+    // Posted with them (a worker holds two) or waiting here: slow too, so none is answered before the failure.
+    const queued = [pool.run({ n: 2, delay: 20_000 }), pool.run({ n: 3, delay: 20_000 }), pool.run({ n: 5, delay: 20_000 })]
     for (const p of [slow, bad, ...queued]) await t.rejects(p, { code: ErrorCodes.WORKER_FAILED })
     await t.rejects(pool.run({ n: 4 }), { code: ErrorCodes.WORKER_FAILED })
     await pool.close()

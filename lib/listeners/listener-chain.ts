@@ -15,6 +15,8 @@ export interface ListenerSpec {
 
 /** What the chain reports (the StatusTracker has these methods). */
 export interface ChainObserver extends ListenerObserver {
+  /** Entries the chain took, one call per batch (or per entry without `batch`); instead of `entryRead` when given. */
+  entriesRead?(entries: readonly JournalEntry[]): void
   entryRead?(entry: JournalEntry): void
   committed?(position: JournalPosition): void
   quiet?(isQuiet: boolean): void
@@ -212,15 +214,15 @@ export class ListenerChain extends Writable {
     for (; k < writes.length; k++) {
       const w = writes[k]
       const batch = Array.isArray(w) ? (w as unknown[]) : [w]
-      const bad = this.#readBatch(batch)
-      if (bad) {
-        cb(bad)
+      const last = this.#readBatch(batch)
+      if (typeof last !== 'number') {
+        cb(last)
         return
       }
       if (batch.length === 0) continue
       let full = false
       for (const l of this.#writables) if (!l.write(batch)) full = true
-      const committable = this.#admitBatch(batch as JournalEntry[])
+      const committable = last < 0 ? null : this.#admitBatch(batch as JournalEntry[], last)
       if (committable) this.#offer(committable)
       if (full) {
         whenDrained(this.#writables, (err) => {
@@ -233,26 +235,33 @@ export class ListenerChain extends Writable {
     cb()
   }
 
-  /** Checks that a batch holds only entries and reports them read; the error for one that does not. */
-  #readBatch(batch: unknown[]): TypeError | null {
-    const observer = this.#observer
-    for (const entry of batch) {
+  /**
+   * Checks that a batch holds only entries and reports them read, in one
+   * pass that also finds its last committable entry: that entry's index
+   * (-1 when none), or the error for a batch that holds something else.
+   */
+  #readBatch(batch: unknown[]): number | TypeError {
+    const everyEntry = this.#commitAt === 'entry'
+    let last = -1
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]
       if (!(entry instanceof JournalEntry)) return new TypeError(`the listener chain was written a batch holding a ${typeof entry}, not a JournalEntry`)
-      if (observer.entryRead) this.#entryRead(observer, entry)
+      if ((everyEntry || entry.consistent) && entry.position.journal !== null) last = i
     }
-    return null
+    const observer = this.#observer
+    if (observer.entriesRead) this.#entriesRead(observer, batch as JournalEntry[])
+    else if (observer.entryRead) for (const entry of batch) this.#entryRead(observer, entry as JournalEntry)
+    return last
   }
 
   /**
-   * The newest committable entry at or before the barrier after `batch`, as
-   * {@link #admit} would find it entry by entry: the batch's last
-   * committable entry when the barrier has passed it (the usual case), else
-   * each committable entry in turn (the barrier inside a `.gz` member).
+   * The newest committable entry at or before the barrier after `batch`,
+   * whose last committable entry is at `last`, as {@link #admit} would find
+   * it entry by entry: that entry when the barrier has passed it (the usual
+   * case), else each committable entry in turn (the barrier inside a `.gz`
+   * member).
    */
-  #admitBatch(batch: JournalEntry[]): JournalEntry | null {
-    let last = batch.length - 1
-    while (last >= 0 && !this.#committable(batch[last] as JournalEntry)) last--
-    if (last < 0) return null
+  #admitBatch(batch: JournalEntry[], last: number): JournalEntry | null {
     const entry = batch[last] as JournalEntry
     if (!this.#barrier || comparePositions(positionOf(entry), this.#barrier()) <= 0) return this.#admit(entry)
     let admitted: JournalEntry | null = null
@@ -286,7 +295,8 @@ export class ListenerChain extends Writable {
         cb(new TypeError(`the listener chain was written a ${what}`))
         return
       }
-      if (observer.entryRead) this.#entryRead(observer, entry)
+      if (observer.entriesRead) this.#entriesRead(observer, [entry])
+      else if (observer.entryRead) this.#entryRead(observer, entry)
       let full = false
       for (const w of this.#writables) if (!w.write(entry)) full = true
       if (this.#committable(entry)) committable = this.#admit(entry) ?? committable
@@ -429,6 +439,14 @@ export class ListenerChain extends Writable {
     this.#isQuiet = quiet
     this.#tell(() => this.#observer.quiet?.(quiet))
     this.emit('quiet', quiet)
+  }
+
+  #entriesRead(observer: ChainObserver, entries: readonly JournalEntry[]): void {
+    try {
+      observer.entriesRead?.(entries)
+    } catch (err) {
+      this.#logger?.error({ err }, 'status observer failed')
+    }
   }
 
   #entryRead(observer: ChainObserver, entry: JournalEntry): void {

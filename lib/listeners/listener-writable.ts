@@ -197,23 +197,40 @@ export class ListenerWritable extends Writable {
     else cb()
   }
 
-  async #runAsync(call: PromiseLike<unknown>, items: unknown[], i: number): Promise<void> {
-    for (;;) {
-      const item = items[i] as JournalEntry | ListenerControl
-      try {
-        await call
-      } catch (err) {
+  /**
+   * Runs `items` from `i`, whose call `first` is in progress, one at a time:
+   * each next item starts when the call before it has settled. Chained with
+   * `then` rather than an `await` per item (an async function's resumption
+   * cost about half again as much per entry, measured with an async no-op
+   * listener); a rejection is retried before the next item starts.
+   */
+  #runAsync(first: PromiseLike<unknown>, items: unknown[], i: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        try {
+          this.#finish(items[i] as JournalEntry | ListenerControl)
+          for (;;) {
+            if (++i >= items.length || this.destroyed) {
+              resolve()
+              return
+            }
+            const call = this.#begin(items[i])
+            if (call) {
+              Promise.resolve(call).then(done, failed)
+              return
+            }
+          }
+        } catch (err) {
+          reject(err)
+        }
+      }
+      const failed = (err: unknown): void => {
+        const item = items[i] as JournalEntry | ListenerControl
         const entry = item instanceof JournalEntry ? item : null
-        await this.#retryAfter(toError(err), () => this.#invoke(item), entry, entry ? 'listen' : (item as ListenerControl).kind)
+        this.#retryAfter(toError(err), () => this.#invoke(item), entry, entry ? 'listen' : (item as ListenerControl).kind).then(done, reject)
       }
-      this.#finish(item)
-      let next: PromiseLike<unknown> | undefined
-      while (!next) {
-        if (++i >= items.length || this.destroyed) return
-        next = this.#begin(items[i])
-      }
-      call = next
-    }
+      Promise.resolve(first).then(done, failed)
+    })
   }
 
   /**

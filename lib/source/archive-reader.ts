@@ -8,6 +8,20 @@ export type { GzipRetryOptions } from './gzip-pull.js'
 /** Bytes per read of a plain file: the project's read size (see file-reader.ts for the measurement). */
 export const CHUNK_BYTES = READ_CHUNK_BYTES
 
+/**
+ * Chunks read at once (one `readv`, a buffer each) ahead of a reader
+ * catching up, a plain archive or the live journal, and handed out one at a
+ * time: 2 (256 KiB). A read is a trip to the thread pool whatever its size
+ * (a checked read of the live journal two), and one per chunk left
+ * for-await-source waiting for reads about a third of its time on a busy
+ * 2-core machine. One block in flight and one being handed out: 512 KiB at
+ * most. Each chunk has its own buffer: one buffer for the block, kept alive
+ * by any of its entries, raised the peak RSS by 13 MB at 100 MB; and 4
+ * chunks a block raised for-await-source's from 70 to 90 MB (short records,
+ * 100 MB: V8 grew its young generation) for little more speed.
+ */
+export const READ_AHEAD_CHUNKS = 2
+
 export interface ArchiveReaderOptions {
   /** Offset in the (decompressed) journal bytes to start at. */
   offset: number
@@ -77,11 +91,13 @@ export class ArchiveReader {
     return reader
   }
 
-  /** The read of the chunk at #aheadAt, started before it was asked for. */
-  #ahead: Promise<{ bytesRead: number; buffer: Buffer }> | null = null
+  /** The read of a block at #aheadAt (READ_AHEAD_CHUNKS chunks, one `readv`), started before it was asked for. */
+  #ahead: Promise<{ bytesRead: number; buffers: Buffer[] }> | null = null
   #aheadAt = -1
+  /** The chunks of the block read ahead not handed out yet. */
+  #block: Buffer[] = []
 
-  /** The next chunk, or null at the end of the journal. */
+  /** The next chunk (CHUNK_BYTES at most), or null at the end of the journal. */
   async read(): Promise<Buffer | null> {
     if (this.#closed) return null
     let chunk: Buffer | null
@@ -90,21 +106,10 @@ export class ArchiveReader {
       this.#pending = null
     } else if (this.#gz) {
       chunk = await this.#gz.next()
+    } else if (this.#block.length > 0) {
+      chunk = this.#block.shift() as Buffer
     } else if (this.#fh) {
-      const at = this.offset
-      const ahead = this.#ahead && this.#aheadAt === at ? this.#ahead : null
-      this.#ahead = null
-      const { bytesRead, buffer } = await (ahead ?? this.#fh.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, at))
-      chunk = bytesRead === 0 ? null : buffer.subarray(0, bytesRead)
-      // Read ahead: the next chunk is read while the caller frames this one
-      // (one chunk in flight at most). Only after a full chunk: a short one
-      // is the end for now.
-      if (bytesRead === CHUNK_BYTES && this.#fh) {
-        this.#aheadAt = at + bytesRead
-        this.#ahead = this.#fh.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, this.#aheadAt)
-        // A read ahead that is never used must not be an unhandled rejection.
-        this.#ahead.catch(() => {})
-      }
+      chunk = await this.#readPlain()
     } else {
       chunk = null
     }
@@ -112,8 +117,36 @@ export class ArchiveReader {
     return chunk
   }
 
+  /**
+   * The next chunk of a plain file. After a full read the next block is
+   * read ahead while the caller frames this one (one read in flight at
+   * most); a short read is the end for now.
+   */
+  async #readPlain(): Promise<Buffer | null> {
+    const fh = this.#fh as FileHandle
+    const at = this.offset
+    const ahead = this.#ahead && this.#aheadAt === at ? this.#ahead : null
+    this.#ahead = null
+    const { bytesRead, buffers } = await (ahead ?? fh.readv([Buffer.allocUnsafe(CHUNK_BYTES)], at))
+    if (bytesRead === buffers.length * CHUNK_BYTES && this.#fh) {
+      this.#aheadAt = at + bytesRead
+      const block: Buffer[] = []
+      for (let i = 0; i < READ_AHEAD_CHUNKS; i++) block.push(Buffer.allocUnsafe(CHUNK_BYTES))
+      this.#ahead = this.#fh.readv(block, this.#aheadAt)
+      // A read ahead that is never used must not be an unhandled rejection.
+      this.#ahead.catch(() => {})
+    }
+    for (let i = 0, left = bytesRead; left > 0; i++) {
+      const n = Math.min(left, CHUNK_BYTES)
+      this.#block.push((buffers[i] as Buffer).subarray(0, n))
+      left -= n
+    }
+    return this.#block.shift() ?? null
+  }
+
   async close(): Promise<void> {
     this.#closed = true
+    this.#block = []
     // Let a read ahead finish before the handle closes.
     const ahead = this.#ahead
     this.#ahead = null

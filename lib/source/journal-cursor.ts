@@ -61,11 +61,17 @@ type Source = { kind: 'archive'; reader: ArchiveReader; mode: RotationMode } | {
  * nobody asked is handled in order, since the renamed file stays open and
  * a truncated one is finished from its archive.
  *
- * After each read from the live file it checks whether journal N has been
- * archived meanwhile (a few stat calls per chunk, none per record): with
+ * Each read from the live file checks the bytes before the offset in the
+ * same read (LiveFile.readAfter): new bytes are handed out only when what
+ * precedes them is what was delivered. When it is not, or at the end of
+ * the file (or at offset 0, where there is no window), the cursor looks
+ * whether journal N has been archived meanwhile (a few stat calls): with
  * the same inode at the live path that means copy and truncate, and the
  * bytes just read may already be journal N+1's, so the rest of N comes
- * from the archive at the same offset.
+ * from the archive at the same offset; with another file at the live path,
+ * a rename, found when the old file's descriptor reaches its end. While
+ * the journal is caught up on, that is no stat call per chunk, and the
+ * next chunk is read while this one is framed.
  */
 export class JournalCursor {
   /** The journal being read. */
@@ -179,6 +185,10 @@ export class JournalCursor {
     // Every read checks the bytes before the offset in the same read (see LiveFile.readAfter): new bytes are
     // trusted only when what precedes them is what was delivered, whether or not a wait came between.
     const bytes = await f.readAfter(this.offset, this.#tail)
+    // New bytes after a window that matched need no look for an archive: when journal N was copied and
+    // truncated, the file at the offset is shorter or holds N+1's bytes, and the window says so (null), which
+    // brings the look below. Without a window (offset 0) the beginning of the file is all there is to go by.
+    if (bytes !== null && bytes.length > 0 && this.#tail.length > 0) return this.#data(bytes)
     if (bytes === null && (await this.#rewritten(f))) {
       await this.#watcher.wait(this.#options.signal)
       return null

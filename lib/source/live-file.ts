@@ -1,7 +1,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { STATE_TAIL_BYTES } from '../files/state-file.js'
-import { CHUNK_BYTES } from './archive-reader.js'
+import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from './archive-reader.js'
 
 /** Reads smaller than this are copied out of the read buffer (a copy is cheaper than a new 128 KiB buffer). */
 const COPY_BELOW = 16 * 1024
@@ -32,6 +32,10 @@ export class LiveFile {
   #closed = false
   /** The read buffer, kept while reads are small. */
   #scratch: Buffer | null = null
+  /** The checked read of the chunks after the last full chunk or block, in flight or done (see `readAfter`). */
+  #ahead: { offset: number; before: Buffer; read: Promise<Buffer[] | null> } | null = null
+  /** The chunks read ahead not handed out yet: `chunks[next]` is at `offset`, after `before`. */
+  #block: { offset: number; before: Buffer; chunks: readonly Buffer[]; next: number } | null = null
 
   private constructor(path: string, fh: FileHandle, st: { dev: number; ino: number; size: number }) {
     this.path = path
@@ -70,7 +74,7 @@ export class LiveFile {
       this.#grown(offset + bytesRead)
       return buf.subarray(0, bytesRead)
     }
-    return (await this.#chunk(offset, 0)) as Buffer // null only when a window is compared
+    return (await this.#chunk(offset, 0, CHUNK_BYTES)) as Buffer // null only when a window is compared
   }
 
   /**
@@ -81,36 +85,112 @@ export class LiveFile {
    * that lands before or during the read (writing from the start of the file
    * up, as every copy does) is seen: no byte of other content after the
    * offset is ever handed out as if it followed what was read.
+   *
+   * After a full chunk, the chunks after it are read ahead (a block of
+   * READ_AHEAD_CHUNKS, checked the same way: its window is the end of that
+   * chunk) while the caller works, and handed out one at a time; the next
+   * block is read while one is handed out. A block's chunk is used only for
+   * its offset, after the window the block was read for or the chunk before
+   * it, when the caller asks in order; anything else reads the file. Bytes
+   * read ahead were the file's continuation when they were read; a rewrite
+   * that comes after them is seen by the read that follows them, as it would
+   * be had the caller been faster.
    */
   async readAfter(offset: number, before: Buffer): Promise<Buffer | null> {
+    let block = this.#block
+    this.#block = null
+    if (!block || block.offset !== offset || !block.before.equals(before)) {
+      const ahead = this.#ahead
+      this.#ahead = null
+      if (!ahead || ahead.offset !== offset || !ahead.before.equals(before)) {
+        // Not the read wanted (the caller looked elsewhere): let it finish, one read at a time.
+        if (ahead) await ahead.read.catch(() => {})
+        const bytes = await this.#checkedRead(offset, before, CHUNK_BYTES)
+        if (bytes !== null && bytes.length === CHUNK_BYTES) this.#readAhead(offset + CHUNK_BYTES, bytes)
+        return bytes
+      }
+      const chunks = await ahead.read
+      if (chunks === null || chunks.length === 0) return chunks === null ? null : Buffer.alloc(0)
+      block = { offset, before, chunks, next: 0 }
+      const last = chunks[chunks.length - 1] as Buffer
+      if (chunks.length === READ_AHEAD_CHUNKS && last.length === CHUNK_BYTES) this.#readAhead(offset + READ_AHEAD_CHUNKS * CHUNK_BYTES, last)
+    }
+    const chunk = block.chunks[block.next++] as Buffer
+    if (block.next < block.chunks.length) {
+      this.#block = { offset: offset + chunk.length, before: chunk.subarray(chunk.length - STATE_TAIL_BYTES), chunks: block.chunks, next: block.next }
+    }
+    return chunk
+  }
+
+  /** Starts the checked read of READ_AHEAD_CHUNKS chunks at `offset`, whose window is the end of `prev`. */
+  #readAhead(offset: number, prev: Buffer): void {
+    if (this.#closed) return
+    const before = Buffer.from(prev.subarray(prev.length - STATE_TAIL_BYTES))
+    const read = this.#checkedReadAhead(offset, before)
+    // A read ahead that is never used must not be an unhandled rejection.
+    read.catch(() => {})
+    this.#ahead = { offset, before, read }
+  }
+
+  /**
+   * The checked read of a block (see `readAfter`): the window and
+   * READ_AHEAD_CHUNKS chunks in one read (`readv`), each chunk its own
+   * buffer (a chunk's entries keep only their chunk alive), then the window
+   * again. Null when a window differs; no chunk at the end of the file.
+   */
+  async #checkedReadAhead(offset: number, before: Buffer): Promise<Buffer[] | null> {
     const k = before.length
-    if (k === 0) return this.read(offset)
-    const bytes = await this.#chunk(offset - k, k, before)
-    if (bytes === null || bytes.length === 0) return bytes
+    const window = Buffer.allocUnsafe(k)
+    const buffers = [window]
+    for (let i = 0; i < READ_AHEAD_CHUNKS; i++) buffers.push(Buffer.allocUnsafe(CHUNK_BYTES))
+    const { bytesRead } = await this.#fh.readv(buffers, offset - k)
+    this.#grown(offset - k + bytesRead)
+    if (bytesRead < k || !window.equals(before)) return null
+    const chunks: Buffer[] = []
+    for (let i = 1, left = bytesRead - k; left > 0; i++) {
+      const n = Math.min(left, CHUNK_BYTES)
+      const buf = buffers[i] as Buffer
+      chunks.push(n < COPY_BELOW ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n))
+      left -= n
+    }
+    if (chunks.length === 0) return chunks
+    const again = Buffer.allocUnsafe(k)
+    const second = await this.#fh.read(again, 0, k, offset - k)
+    return second.bytesRead === k && again.equals(before) ? chunks : null
+  }
+
+  /** One checked read of up to `length` bytes (see `readAfter`); a chunk goes into the shared read buffer. */
+  async #checkedRead(offset: number, before: Buffer, length: number): Promise<Buffer | null> {
+    const k = before.length
+    const bytes = await this.#chunk(offset - k, k, length, before)
+    if (k === 0 || bytes === null || bytes.length === 0) return bytes
     const again = Buffer.allocUnsafe(k)
     const { bytesRead } = await this.#fh.read(again, 0, k, offset - k)
     return bytesRead === k && again.equals(before) ? bytes : null
   }
 
   /**
-   * One chunk read at `at` into the read buffer; the first `skip` bytes are
+   * One read of `skip + length` bytes at `at`; the first `skip` bytes are
    * the window before the offset, compared with `before` when given (null
-   * when they differ or are missing), and not returned.
+   * when they differ or are missing), and not returned. A chunk is read into
+   * the shared read buffer; a read ahead, which may overlap another read,
+   * into its own.
    */
-  async #chunk(at: number, skip: number, before?: Buffer): Promise<Buffer | null> {
-    const buf = this.#scratch ?? Buffer.allocUnsafe(SCRATCH_BYTES)
-    const { bytesRead } = await this.#fh.read(buf, 0, skip + CHUNK_BYTES, at)
+  async #chunk(at: number, skip: number, length: number, before?: Buffer): Promise<Buffer | null> {
+    const reuse = length === CHUNK_BYTES
+    const buf = reuse ? (this.#scratch ?? Buffer.allocUnsafe(SCRATCH_BYTES)) : Buffer.allocUnsafe(skip + length)
+    const { bytesRead } = await this.#fh.read(buf, 0, skip + length, at)
     this.#grown(at + bytesRead)
     if (before && (bytesRead < skip || buf.compare(before, 0, skip, 0, skip) !== 0)) {
-      this.#scratch = buf
+      if (reuse) this.#scratch = buf
       return null
     }
     const n = bytesRead - skip
     if (n < COPY_BELOW) {
-      this.#scratch = buf
+      if (reuse) this.#scratch = buf
       return Buffer.from(buf.subarray(skip, bytesRead))
     }
-    this.#scratch = null
+    if (reuse) this.#scratch = null
     return buf.subarray(skip, bytesRead)
   }
 
@@ -138,6 +218,11 @@ export class LiveFile {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // Let a read ahead finish before the descriptor closes.
+    const ahead = this.#ahead
+    this.#ahead = null
+    this.#block = null
+    await ahead?.read.catch(() => {})
     await this.#fh.close()
   }
 }

@@ -133,6 +133,9 @@ export class StatusTracker {
   readonly #writeTimes = new WriteTimes()
   #failure: StatusError | null = null
   readonly #listeners = new Map<string, ListenerCounters>()
+  /** The counters `#listener` returned last, and for which name. */
+  #lastName: string | null = null
+  #last: ListenerCounters | null = null
   readonly #rate: EntryRate
 
   constructor(options: StatusTrackerOptions = {}) {
@@ -211,6 +214,26 @@ export class StatusTracker {
   /** The names of the registered listeners, in registration order. */
   get listenerNames(): string[] {
     return [...this.#listeners.keys()]
+  }
+
+  /** A batch of entries read (the listener chain's report with `batch`): the same counts as `entryRead` for each. */
+  entriesRead(entries: readonly JournalEntry[]): void {
+    const n = entries.length
+    if (n === 0) return
+    const now = this.#now()
+    let bytes = 0
+    for (let i = 0; i < n; i++) {
+      const p = (entries[i] as JournalEntry).position
+      bytes += p.end - p.offset
+    }
+    this.#rate.count(now, n)
+    this.#bytesRead += bytes
+    this.#byteRate.count(now, bytes)
+    this.#entriesTotal += n
+    this.#lastActivity = now
+    const last = (entries[n - 1] as JournalEntry).position
+    this.#readJournal = last.journal
+    this.#readEnd = last.end
   }
 
   entryRead(entry: JournalEntry): void {
@@ -331,11 +354,15 @@ export class StatusTracker {
   }
 
   #listener(name: string): ListenerCounters {
+    // Called for every entry each listener handles, mostly for one name after another: the last one is kept.
+    if (name === this.#lastName && this.#last !== null) return this.#last
     let l = this.#listeners.get(name)
     if (l === undefined) {
       l = { handled: 0, skipped: 0, retries: 0, errors: 0, lastError: null, lastActivity: null, retrying: false, acknowledged: null }
       this.#listeners.set(name, l)
     }
+    this.#lastName = name
+    this.#last = l
     return l
   }
 

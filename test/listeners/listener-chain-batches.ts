@@ -120,3 +120,50 @@ t.test('an entryRead observer that throws is logged, not fatal', async (t) => {
   await finished(chain)
   t.equal(logged.filter((m) => m === 'status observer failed').length, entries.length)
 })
+
+t.test('an entriesRead observer is told each batch once, instead of entryRead per entry; one that throws is logged', async (t) => {
+  const { entries } = transactions(4)
+  const batches = [entries.slice(0, 3), entries.slice(3)]
+  const seen: number[] = []
+  const perEntry: JournalEntry[] = []
+  const logged: string[] = []
+  const log = (_o: object | string, msg?: string): void => void logged.push(msg ?? '')
+  let calls = 0
+  const recorder = new Recorder('r')
+  const chain = new ListenerChain({
+    listeners: [recorder],
+    batch: true,
+    observer: {
+      entriesRead(es) {
+        seen.push(es.length)
+        if (++calls === 2) throw new Error('observer bug')
+      },
+      entryRead: (e) => void perEntry.push(e),
+    },
+    logger: { debug: log, info: log, warn: log, error: log },
+  })
+  for (const b of batches) chain.write(b)
+  chain.end()
+  await finished(chain)
+  t.same(seen, [3, entries.length - 3], 'one call per batch, with the batch')
+  t.equal(perEntry.length, 0, 'entryRead is not called as well')
+  t.equal(logged.filter((m) => m === 'status observer failed').length, 1)
+  t.equal(recorder.got.length, entries.length, 'the entries went on')
+})
+
+t.test('without batches, an entriesRead observer is told each entry as a batch of one', async (t) => {
+  const { entries } = transactions(2)
+  const seen: JournalEntry[][] = []
+  const chain = new ListenerChain({ listeners: [new Recorder('r')], observer: { entriesRead: (es) => void seen.push([...es]) } })
+  for (const e of entries) chain.write(e)
+  chain.end()
+  await finished(chain)
+  t.same(
+    seen.map((b) => b.length),
+    entries.map(() => 1),
+  )
+  t.same(
+    seen.map((b) => b[0]?.position.offset),
+    entries.map((e) => e.position.offset),
+  )
+})

@@ -265,3 +265,58 @@ t.test('an open that throws synchronously is retried before any entry', async (t
   t.equal(opens, 2)
   t.equal(w.handled, 2)
 })
+
+t.test('a listen that returns a thenable (not a native promise) is waited for; one that rejects is retried', async (t) => {
+  const { entries } = transactions(3)
+  const order: string[] = []
+  let failures = 0
+  const l = {
+    name: 'thenable',
+    isHandled: () => true,
+    listen(e: JournalEntry) {
+      // A minimal PromiseLike that settles on a later turn (typed as the promise the API names).
+      return {
+        then(resolve: () => void, reject: (err: Error) => void) {
+          setImmediate(() => {
+            if (e.position.offset === entries[2]?.position.offset && failures === 0) {
+              failures++
+              reject(new Error('once'))
+              return
+            }
+            order.push(`${e.position.offset}`)
+            resolve()
+          })
+        },
+      } as unknown as Promise<void>
+    },
+    noData() {},
+    close() {},
+  }
+  const w = new ListenerWritable(l, { retry: { retries: 2, minTimeout: 1, maxTimeout: 2, randomize: false } })
+  w.write(entries)
+  w.end()
+  await finished(w)
+  t.same(
+    order,
+    entries.map((e) => `${e.position.offset}`),
+    'each entry once, in order, the failed one after its retry',
+  )
+  t.equal(failures, 1)
+  t.equal(w.handled, entries.length)
+})
+
+t.test('a throwing isHandled after an async listen inside a batch fails without retries; the entries before it were handled', async (t) => {
+  const { entries } = transactions(2)
+  const batch = entries.slice(0, 4)
+  const l = new (class extends BaseListener {
+    override isHandled(e: JournalEntry): boolean {
+      if (e === batch[2]) throw new Error('bug')
+      return true
+    }
+    async listen(): Promise<void> {}
+  })('picky-async')
+  const w = new BatchSpy(l, { retry: fast })
+  writeBatch(w, batch)
+  await t.rejects(finished(w), { code: 'ERR_LISTENER_FAILED', details: { operation: 'isHandled' } })
+  t.equal(w.handled, 2)
+})

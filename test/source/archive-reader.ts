@@ -2,7 +2,7 @@ import t from 'tap'
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { ArchiveReader, CHUNK_BYTES, lastBytes } from '../../lib/source/archive-reader.js'
+import { ArchiveReader, CHUNK_BYTES, lastBytes, READ_AHEAD_CHUNKS } from '../../lib/source/archive-reader.js'
 
 const data = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `@ex@ ${i} 1611008050\n`).join(''))
 
@@ -168,4 +168,30 @@ t.test('a gz written slowly is waited for while it grows, and read on where it s
   const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 20, stableMs: 400 } })
   t.same(await readAll(r), data)
   t.equal(r.verified, data.length)
+})
+
+t.test('plain, several blocks read ahead: every byte once, in order, a chunk at most per read; a close with a read in flight', async (t) => {
+  const big = Buffer.from(Array.from({ length: 90_000 }, (_, i) => `@pv@ 1 @db.have@ @//c/${i}@ @//d/${i}@ ${i}\n`).join(''))
+  t.ok(big.length > 3 * READ_AHEAD_CHUNKS * CHUNK_BYTES, `${big.length} bytes: several blocks`)
+  for (const size of [big.length, 3 * READ_AHEAD_CHUNKS * CHUNK_BYTES, 3 * READ_AHEAD_CHUNKS * CHUNK_BYTES + CHUNK_BYTES]) {
+    const path = join(t.testdir(), 'journal.4')
+    writeFileSync(path, big.subarray(0, size))
+    const r = await ArchiveReader.open({ journal: 4, path, compressed: false }, { offset: 10 })
+    const parts: Buffer[] = []
+    for (let c = await r.read(); c; c = await r.read()) parts.push(c)
+    t.ok(
+      parts.every((p) => p.length > 0 && p.length <= CHUNK_BYTES),
+      `${size}: chunks of CHUNK_BYTES at most`,
+    )
+    t.ok(Buffer.concat(parts).equals(big.subarray(10, size)), `${size}: every byte after the offset, once`)
+    t.equal(r.offset, size)
+    await r.close()
+  }
+  const path = join(t.testdir(), 'journal.5')
+  writeFileSync(path, big)
+  const r = await ArchiveReader.open({ journal: 5, path, compressed: false }, { offset: 0 })
+  await r.read()
+  await r.read()
+  await r.close()
+  t.equal(await r.read(), null, 'closed while a block was read ahead: null, no unhandled rejection')
 })

@@ -302,3 +302,37 @@ t.test('health: Failed over Retrying over Behind over Reading; Caught up at the 
   await tracker.measure()
   t.equal(tracker.snapshot().lagBytes, 1000, 'the next read measures again')
 })
+
+t.test('entriesRead counts a batch as entryRead counts its entries one by one', async (t) => {
+  const c = clock()
+  const one = new StatusTracker({ now: c.now, version: '1' })
+  const many = new StatusTracker({ now: c.now, version: '1' })
+  for (const tr of [one, many]) tr.started({ root: '/p4/root', liveJournal: '/p4/root/journal' })
+  const first = entries(7, 40)
+  const second = entries(7, 25, first.at(-1)?.position.end)
+  for (const batch of [first, [], second]) {
+    for (const e of batch) one.entryRead(e)
+    many.entriesRead(batch)
+    c.advance(1500)
+  }
+  c.advance(6000)
+  t.strictSame(many.snapshot(), one.snapshot(), 'the same status: totals, position, rate and history')
+  t.equal(many.snapshot().entriesTotal, 65)
+})
+
+t.test('entries handled by listeners in turn are counted for each', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  tr.addListener('a')
+  const es = entries(1, 6)
+  for (const e of es) {
+    tr.listenerHandled('a', e)
+    tr.listenerHandled('b', e)
+    tr.listenerHandled('b', e)
+  }
+  tr.listenerSkipped('a')
+  const byName = Object.fromEntries(tr.snapshot().listeners.map((l) => [l.name, l]))
+  t.equal(byName.a?.handled, 6)
+  t.equal(byName.a?.skipped, 1)
+  t.equal(byName.b?.handled, 12)
+})

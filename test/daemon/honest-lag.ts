@@ -141,4 +141,6 @@ t.test('lag counts the archives and the live journal on disk, when the status is
   const m2 = await (await fetch(new URL('metrics', url))).text()
   t.match(m2, new RegExp(`\\nlogdaemon_listener_acknowledged_offset_bytes\\{listener="mirror"\\} ${sizes.get(3)}\\n`))
   t.match(m2, /\nlogdaemon_health\{state="Caught up"\} 1\n/)
+  // Stopped here, not only in the teardown: the test directory is removed when the test ends, and a daemon still writing its mirror would race that.
+  await daemon.stop()
 })

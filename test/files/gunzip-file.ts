@@ -14,9 +14,9 @@ import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/err
 import { gunzipFile, type GunzipTransform } from '../../lib/files/gunzip.js'
 import { WorkerGunzipDecoder } from '../../lib/files/gunzip-worker.js'
 import { INFLATER_ENV, inflaterName, loadZlibSync, nodeSyncAvailable, selectFileInflater } from '../../lib/files/inflater.js'
+import { DIST_GUNZIP, workerLetsProcessExit } from '../helpers/worker-exit.js'
 
 const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/p4d/checkpoint-2014.ckp', import.meta.url))
-const DIST_GUNZIP = new URL('../../dist/lib/files/gunzip.js', import.meta.url)
 const hasGzip = spawnSync('gzip', ['--version']).status === 0
 const skipSync = nodeSyncAvailable() ? false : 'node:zlib cannot be driven synchronously here'
 
@@ -176,21 +176,11 @@ t.test('a gzip bomb read slowly: the worker waits for the reader', { skip: skipS
 })
 
 t.test('the worker does not keep the process alive', { skip: skipSync || (existsSync(DIST_GUNZIP) ? false : 'run npm run build first') }, async (t) => {
-  const dir = t.testdir()
-  const path = join(dir, 'big.gz')
-  writeFileSync(path, gzipSync(Buffer.alloc(64 * 1024 * 1024, 'a')))
-  for (const [label, code] of [
-    ['abandoned mid-stream', 'g.once("data", () => { g.pause(); console.log("read") })'],
-    ['destroyed mid-stream', 'g.once("data", () => { g.destroy(); console.log("read") })'],
-    ['read to the end', 'let n = 0; g.on("data", (c) => { n += c.length }); g.on("end", () => console.log("read", n))'],
-  ] as const) {
-    const script = `import { gunzipFile } from ${JSON.stringify(DIST_GUNZIP.href)}
-      const g = gunzipFile(${JSON.stringify(path)}, { inflater: 'node-worker' })
-      ${code}`
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, encoding: 'utf8' })
-    t.equal(r.status, 0, `${label}: exits by itself (${r.signal ?? ''} ${r.stderr})`)
-    t.match(r.stdout, /^read/, label)
-  }
+  workerLetsProcessExit(
+    t,
+    (path) => `import { gunzipFile } from ${JSON.stringify(DIST_GUNZIP.href)}
+      const g = gunzipFile(${path}, { inflater: 'node-worker' })`,
+  )
 })
 
 t.test(

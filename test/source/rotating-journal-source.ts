@@ -102,7 +102,10 @@ t.test('state: resumes after the last saved consistency point, replaying at most
   const point = first.seen.entries.find((e) => e.position.journal === saved?.journal && e.position.end === saved?.offset)
   t.ok(point?.consistent || saved?.offset === 0, 'the saved position is a consistency point')
   const lastPoint = [...first.seen.entries].reverse().find((e) => e.consistent)
-  t.same([saved?.journal, saved?.offset], [lastPoint?.position.journal, lastPoint?.position.end], 'the newest committed one')
+  // The end of journal 3 may be saved as the start of journal 4 (the same point) once the reader has opened journal 4.
+  const endOf3 = lastPoint?.position.journal === 3 && lastPoint.position.end === sim.journalBytes(3).length
+  const newest = endOf3 && saved?.journal === 4 ? [4, 0] : [lastPoint?.position.journal, lastPoint?.position.end]
+  t.same([saved?.journal, saved?.offset], newest, 'the newest committed one')
   t.ok(last && lastPoint && last.position.end - lastPoint.position.end < 100_000, 'little to replay')
   const b = new RotatingJournalSource({ root, from: 'end', state, pollMs: 100 })
   const second = consume(b)

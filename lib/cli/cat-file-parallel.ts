@@ -1,4 +1,4 @@
-import { type FileHandle, open } from 'node:fs/promises'
+import { type FileHandle, open, stat } from 'node:fs/promises'
 import { Readable, type Writable } from 'node:stream'
 import { READ_CHUNK_BYTES } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
@@ -50,6 +50,9 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
   // Under two ranges (2 MiB by default), starting workers costs more than they save.
   const minSize = 2 * (parallel.rangeBytes ?? RANGE_BYTES)
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
+  // Looked at before it is opened: opening a named pipe here and closing it again would cut off its writer.
+  const found = await stat(file).catch(() => null)
+  if (found && !found.isFile()) return null
   const handle = await open(file, 'r')
   try {
     const stat = await handle.stat()

@@ -1,3 +1,4 @@
+import { createReadStream, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
 import { gunzipFile, maybeGunzip } from '../files/gunzip.js'
@@ -52,6 +53,20 @@ export async function write(out: Writable, data: string | Buffer, written?: () =
 }
 
 /**
+ * Whether `file` is (or links to) a regular file, read by position. A named
+ * pipe, a character device or a socket is read as a stream instead: a
+ * positional read there fails with ESPIPE. A path that cannot be looked at
+ * counts as a file, so that opening it reports why.
+ */
+function regularFile(file: string): boolean {
+  try {
+    return statSync(file).isFile()
+  } catch {
+    return true
+  }
+}
+
+/**
  * Opens `file` (or stdin for `-`) as a stream of decompressed bytes, gzip
  * recognised by its magic bytes. `onBytes` sees the bytes as read from the
  * file (compressed), for progress against the file's size.
@@ -60,7 +75,7 @@ export function openInput(file: string, stdin: Readable, onBytes?: (n: number) =
   // A .gz file whose inflate worker reads it: this thread only frames and writes.
   const direct = file === '-' ? null : gunzipFile(file, { file, ...(onBytes ? { onRead: onBytes } : {}) })
   if (direct) return direct
-  const raw = file === '-' ? stdin : new FileReader(file)
+  const raw = file === '-' ? stdin : regularFile(file) ? new FileReader(file) : createReadStream(file, { highWaterMark: 128 * 1024 })
   const inflated = maybeGunzip({ file })
   raw.on('error', (err: Error) => inflated.destroy(err))
   if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length))

@@ -5,7 +5,7 @@ import { createEntryFilter } from '../journal/entry-filter.js'
 import { entryToJsonLine } from '../journal/entry-json.js'
 import { entryToRowLine } from '../journal/entry-row.js'
 import { JournalFramer } from '../journal/framer.js'
-import type { RangeOptions, RangeWorkerResult, RangeWorkerTask, RecordsResult } from '../parallel/frame-range.js'
+import { KEEP_BYTES, type RangeOptions, type RangeWorkerResult, type RangeWorkerTask, type RecordsResult } from '../parallel/frame-range.js'
 import type { RangeRunner } from '../parallel/parallel-ranges.js'
 import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
 import { type CatCounts, type CatOptions, write } from './cat-input.js'
@@ -98,7 +98,13 @@ export async function catStreamParallel(
         if (result.data && result.data.byteLength === capacity && free.length < limit) free.push(Buffer.from(result.data))
         const lines = result.out
         if (lines) {
-          const give = (): void => void (lines.buffer.byteLength > Buffer.poolSize && spares.length < limit && spares.push(lines.buffer as ArrayBuffer))
+          const give = (): void =>
+            void (
+              lines.buffer.byteLength > Buffer.poolSize &&
+              lines.buffer.byteLength <= KEEP_BYTES &&
+              spares.length < limit &&
+              spares.push(lines.buffer as ArrayBuffer)
+            )
           await write(out, Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength), give)
         }
       })

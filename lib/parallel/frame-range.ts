@@ -196,6 +196,13 @@ const OUTPUT_STEP = 64 << 10
 const SPARES = 4
 
 /**
+ * The largest buffer a thread keeps for reuse. A huge record (up to the
+ * 64 MiB limit) needs a buffer of its size once; kept, each thread would
+ * hold one for the rest of the run.
+ */
+export const KEEP_BYTES = 4 << 20
+
+/**
  * A thread's buffers, reused: dead buffers are freed only when V8 collects
  * their (tiny) owner objects, and a thread that allocates a range's worth
  * of buffers per range and little else holds tens of MB of them meanwhile
@@ -211,12 +218,14 @@ export class BufferCache {
 
   /** The thread's read buffer, at least `n` bytes (its contents are the caller's until the next call). */
   scratch(n: number): Buffer {
+    if (n > KEEP_BYTES) return Buffer.allocUnsafeSlow(n)
     if (!this.#scratch || this.#scratch.length < n) this.#scratch = Buffer.allocUnsafeSlow(n)
     return this.#scratch
   }
 
   /** A second read buffer, for counting the lines of another range while the scratch one holds this range. */
   counting(n: number): Buffer {
+    if (n > KEEP_BYTES) return Buffer.allocUnsafeSlow(n)
     if (!this.#counting || this.#counting.length < n) this.#counting = Buffer.allocUnsafeSlow(n)
     return this.#counting
   }
@@ -238,7 +247,7 @@ export class BufferCache {
 
   /** An output buffer back from its consumer (kept, or left to the garbage collector when enough are). */
   give(spare: ArrayBuffer): void {
-    if (this.#spares.length < SPARES && spare.byteLength > 0) this.#spares.push(spare)
+    if (this.#spares.length < SPARES && spare.byteLength > 0 && spare.byteLength <= KEEP_BYTES) this.#spares.push(spare)
   }
 }
 

@@ -1,5 +1,6 @@
 import {
   frameRange,
+  KEEP_BYTES,
   LineCounts,
   type RangeOptions,
   type RangeResult,
@@ -136,7 +137,7 @@ export async function* frameRangesParallel(
    */
   const spares: ArrayBuffer[] = []
   const recycle = (out: Uint8Array | null): void => {
-    if (out && out.buffer.byteLength > Buffer.poolSize && spares.length < limit) spares.push(out.buffer as ArrayBuffer)
+    if (out && out.buffer.byteLength > Buffer.poolSize && out.buffer.byteLength <= KEEP_BYTES && spares.length < limit) spares.push(out.buffer as ArrayBuffer)
   }
   const run = async (task: RangeTask): Promise<{ task: RangeTask; result: RangeResult }> => {
     // One a task: each worker gets back as many as it hands over, whichever worker runs the task.

@@ -5,9 +5,10 @@
  * (LOGDAEMON_CAT_RANGE_BYTES), a closed pipe mid-run, and the usage errors.
  */
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
 import { main } from '../../lib/cli/cat.js'
 import { fakeIO } from '../helpers/stdio.js'
 import { FIXTURE_DIR, fixtureNames, fixturesSkip } from '../helpers/fixtures.js'
@@ -99,6 +100,33 @@ t.test('a pipe closed mid-run: exit 0, no hang, workers gone', { skip: binSkip }
   )
   t.equal(r.status, 0, r.stderr)
   t.equal(r.signal, null, 'ended by itself')
+})
+
+t.test('a named pipe given as a file is read as a stream, whatever the thread count', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const text = adversarial(3000)
+  for (const [label, bytes] of [
+    ['plain', Buffer.from(text)],
+    ['gzip', gzipSync(text)],
+  ] as const) {
+    for (const threads of ['1', '2']) {
+      const fifo = `${dir}/fifo-${label}-${threads}`
+      execFileSync('mkfifo', [fifo])
+      writeFileSync(`${dir}/in`, bytes)
+      // The writer runs in bash beside the reader: opening a pipe blocks until both ends are open.
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `cat "${dir}/in" > "${fifo}" & LOGDAEMON_CAT_RANGE_BYTES=4096 "${process.execPath}" "${BIN}" --no-progress --threads ${threads} -f raw "${fifo}"; s=$?; wait; exit $s`,
+        ],
+        { timeout: 60_000, maxBuffer: 1 << 30, env: { ...process.env, LOGDAEMON_THREADS: '' } },
+      )
+      t.equal(r.signal, null, `${label}, --threads ${threads}: ended by itself`)
+      t.equal(r.status, 0, `${label}, --threads ${threads}: ${r.stderr}`)
+      t.ok(r.stdout.equals(Buffer.from(text)), `${label}, --threads ${threads}: every record, as written`)
+    }
+  }
 })
 
 t.test('--threads and LOGDAEMON_THREADS take a positive whole number', async (t) => {

@@ -4,7 +4,16 @@
  * caller and must fail loudly, never write a partial line.
  */
 import t from 'tap'
-import { encodeRecords, frameRange, LineCounts, rangeContext, type RangeOptions, runRangeTask } from '../../lib/parallel/frame-range.js'
+import {
+  BufferCache,
+  encodeRecords,
+  frameRange,
+  KEEP_BYTES,
+  LineCounts,
+  rangeContext,
+  type RangeOptions,
+  runRangeTask,
+} from '../../lib/parallel/frame-range.js'
 import { closeSync, openSync, writeFileSync } from 'node:fs'
 
 const options: RangeOptions = { format: 'json', encoding: 'utf8', tables: [], ops: [], where: [], maxEntryBytes: 1 << 20, file: 'journal.3', journal: 3 }
@@ -102,4 +111,19 @@ t.test('a range counts the lines of earlier ranges no thread has counted yet', a
     t.equal(counts.get(k), text.slice(k * rangeBytes, (k + 1) * rangeBytes).split('\n').length - 1, `range ${k}'s count, written`)
   t.equal(from, 45)
   t.equal(got.spanLines, text.slice(start, start + rangeBytes).split('\n').length - 1)
+})
+
+t.test('a thread keeps buffers up to KEEP_BYTES for reuse, never a huge record’s', async (t) => {
+  const cache = new BufferCache()
+  const small = cache.scratch(1024)
+  t.equal(cache.scratch(512), small, 'a small read buffer is kept and reused')
+  const huge = cache.scratch(KEEP_BYTES + 1)
+  t.ok(huge.length > KEEP_BYTES)
+  t.not(cache.scratch(KEEP_BYTES + 1), huge, 'a read buffer past KEEP_BYTES is not kept: a new one each time')
+  t.equal(cache.scratch(512), small, 'the small one is still the kept one')
+  t.not(cache.counting(KEEP_BYTES + 1), cache.counting(KEEP_BYTES + 1), 'nor a counting buffer past it')
+  cache.give(new ArrayBuffer(KEEP_BYTES + 1))
+  t.equal(cache.largest(), undefined, 'a spare past KEEP_BYTES is left to the garbage collector')
+  cache.give(new ArrayBuffer(KEEP_BYTES))
+  t.equal(cache.largest()?.length, KEEP_BYTES, 'one of KEEP_BYTES is kept')
 })

@@ -361,7 +361,9 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
       const want = Math.min(chunkBytes, size - pos)
       if (filled + want > buf.length) {
         // A bigger buffer (kept as the thread's read buffer, or handed over); the records framed so far keep views of the old one, which stays as it is.
-        const bigger = direct ? context.buffers.output(filled + want) : context.buffers.scratch(Math.max(filled + want, buf.length * 2))
+        // Doubled, not grown by the read: a huge record would otherwise be copied once a read (1 MiB), its size squared in garbage.
+        const room = Math.max(filled + want, buf.length * 2)
+        const bigger = direct ? context.buffers.output(room) : context.buffers.scratch(room)
         buf.copy(bigger, 0, 0, filled)
         buf = bigger
       }

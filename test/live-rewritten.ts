@@ -10,19 +10,10 @@ import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { RotatingJournalSource } from '../lib/source/rotating-journal-source.js'
 import { consume, until } from './helpers/follow.js'
+import { rewriteInPlace } from './helpers/rewrite.js'
 
 const records = (tag: string, n: number): Buffer =>
   Buffer.from(Array.from({ length: n }, (_, i) => `@pv@ 1 @db.counters@ @${tag}${i}@ @${i}@ \n@ex@ ${100 + i} 1611008050\n`).join(''))
-
-/** Overwrites the live journal from its start: the same inode, no truncation. */
-function rewriteInPlace(path: string, bytes: Buffer): void {
-  const fd = openSync(path, 'r+')
-  try {
-    writeSync(fd, bytes, 0, bytes.length, 0)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 /**
  * The race the last wave left (seen once under load): the rewrite lands

@@ -1,23 +1,12 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import {
-  appendFileSync,
-  closeSync,
-  copyFileSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  truncateSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs'
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
 import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from '../../lib/source/archive-reader.js'
+import { rewriteInPlace } from '../helpers/rewrite.js'
 
 /** The bytes of a block read ahead. */
 const READ_AHEAD_BYTES = READ_AHEAD_CHUNKS * CHUNK_BYTES
@@ -339,16 +328,6 @@ t.test('an archive replaced by its .gz between finding and opening: found again'
   t.equal(cursor.file?.compressed, true)
   t.equal(failures, 1)
 })
-
-/** Overwrites `path` from its start with `bytes`: the same inode, no truncation. */
-function rewriteInPlace(path: string, bytes: Buffer): void {
-  const fd = openSync(path, 'r+')
-  try {
-    writeSync(fd, bytes, 0, bytes.length, 0)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 t.test('rewritten in place between two reads that returned data (no wait at the end): ERR_STATE_MISMATCH, no new byte', async (t) => {
   const { live, cursor } = setup(t, { graceMs: 100 })

@@ -1,9 +1,10 @@
 import t from 'tap'
-import { appendFileSync, closeSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { appendFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { STATE_TAIL_BYTES } from '../../lib/files/state-file.js'
 import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from '../../lib/source/archive-reader.js'
 import { identityOf, LiveFile } from '../../lib/source/live-file.js'
+import { rewriteInPlace } from '../helpers/rewrite.js'
 
 /** The bytes of a block read ahead. */
 const READ_AHEAD_BYTES = READ_AHEAD_CHUNKS * CHUNK_BYTES
@@ -174,13 +175,3 @@ t.test('close while a chunk is read ahead: waits for it, then closes', async (t)
   await g.close()
   t.equal((await reading)?.length, CHUNK_BYTES, 'a read in progress when closed ends, and reads nothing ahead')
 })
-
-/** Overwrites `path` from its start with `bytes`: the same inode, no truncation. */
-function rewriteInPlace(path: string, bytes: Buffer): void {
-  const fd = openSync(path, 'r+')
-  try {
-    writeSync(fd, bytes, 0, bytes.length, 0)
-  } finally {
-    closeSync(fd)
-  }
-}

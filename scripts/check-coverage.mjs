@@ -18,7 +18,7 @@
  *
  * Usage: node scripts/check-coverage.mjs [coverage-summary.json]
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -91,16 +91,28 @@ for (const [path, counts] of Object.entries(summary)) {
 /** @param {{ total: number, covered: number }} c */
 const pct = (c) => (c.total === 0 ? 100 : (100 * c.covered) / c.total)
 
+/**
+ * Floors that hold only where the tests that reach the folder can run:
+ * `scripts` is reached by regenerating the schema from the shared schema
+ * data, which a clone without `../shared` does not have (the test says it
+ * skips). Such a folder is shown and not held to its floor.
+ */
+const NEEDS = { scripts: resolve(root, '../shared/schema/p4-schema.json') }
+const unheld = new Set(Object.entries(NEEDS).flatMap(([folder, path]) => (existsSync(path) ? [] : [folder])))
+
 const failures = []
 const rows = [...folders.keys()].sort().map((folder) => {
   const sums = /** @type {Record<Metric, { total: number, covered: number }>} */ (folders.get(folder))
-  const floor = FLOORS[folder]
+  const floor = unheld.has(folder) ? undefined : FLOORS[folder]
   const cells = METRICS.map((m) => {
     const got = pct(sums[m])
     if (floor && got < floor[m]) failures.push(`${folder}: ${m} ${got.toFixed(2)} % is below its floor of ${floor[m]} %`)
     return `${got.toFixed(1).padStart(6)}${floor ? `/${String(floor[m]).padStart(3)}` : '    '}`
   })
-  return `${folder.padEnd(36)} ${cells.join(' ')}${floor ? '' : '  (no floor yet: add one to scripts/check-coverage.mjs)'}`
+  const why = unheld.has(folder)
+    ? `  (not held to its floor: ${NEEDS[/** @type {keyof typeof NEEDS} */ (folder)]} is absent, so its tests skipped)`
+    : '  (no floor yet: add one to scripts/check-coverage.mjs)'
+  return `${folder.padEnd(36)} ${cells.join(' ')}${floor ? '' : why}`
 })
 
 process.stdout.write(`coverage by folder, % now/floor: ${METRICS.join(', ')}\n${rows.join('\n')}\n`)

@@ -21,7 +21,11 @@ export interface FramerOptions {
   maxEntryBytes?: number
   /** Skip oversize records (counted) instead of failing with ERR_ENTRY_TOO_LARGE. */
   skipOversize?: boolean
-  /** Skip malformed input to the next line (counted) instead of failing with ERR_JOURNAL_MALFORMED. */
+  /**
+   * Skip malformed records (counted) instead of failing with
+   * ERR_JOURNAL_MALFORMED: see {@link JournalFramer.malformedSkipped} for
+   * what one malformed record is.
+   */
   skipMalformed?: boolean
   /** Journal number and file, only to say where errors happen. */
   journal?: number | null
@@ -82,10 +86,23 @@ export class JournalFramer {
   #discarding = false
   /** Skipping malformed bytes up to the next LF. */
   #resync = false
-  /** A skip region is open: further malformed lines join it instead of counting anew. */
+  /** A malformed record is being skipped: lines that do not start with `@` belong to it. */
   #recovering = false
 
-  /** Records skipped as malformed (each run of bad lines counts once). */
+  /**
+   * Records skipped as malformed. One malformed record is the bytes from
+   * the start of a record (a line that starts with `@`) in which the framer
+   * found an error, through the end of the line with the error, plus the
+   * lines after it up to the next line that starts with `@`: those cannot
+   * start a record, so they are taken as the rest of the bad one. Bytes
+   * that are not in any record (lines before the first `@` line, or after
+   * a well-formed record) count as one malformed record up to the next
+   * line that starts with `@`. So adjacent bad records count one each,
+   * and a bad record's continuation lines do not count again. A record
+   * whose quoted value is left open swallows the lines up to where the
+   * error shows (the framer cannot tell where a broken record would have
+   * ended): those count as the one record.
+   */
   malformedSkipped = 0
   /** Records skipped as oversize. */
   oversizeSkipped = 0
@@ -289,7 +306,8 @@ export class JournalFramer {
       if (bad) {
         this.#line = line
         if (atStart) {
-          this.#malformed(base + i, line, bad)
+          // A line that does not start with `@`: the rest of the malformed record being skipped, or stray bytes.
+          this.#malformed(base + i, line, bad, !this.#recovering)
         } else {
           this.#malformedInRecord(i - chunkStart, base + i, line, bad)
         }
@@ -328,6 +346,8 @@ export class JournalFramer {
   /** A record ends at `end` (exclusive) in `buf`: hand it over, or drop it when oversize. */
   #emit(buf: Buffer, chunkStart: number, end: number, sink: RecordSink): void {
     const size = this.#partsLength + (end - chunkStart)
+    // A record ended (delivered, or dropped as oversize): lines after it are no part of a malformed record before it.
+    this.#recovering = false
     if (this.#discarding) {
       this.bytesSkipped += end - chunkStart
       this.#endDiscard()
@@ -336,7 +356,6 @@ export class JournalFramer {
       this.bytesSkipped += size // the bytes held from earlier chunks too
       this.#endDiscard()
     } else {
-      this.#recovering = false
       if (this.#parts.length === 0) {
         sink(buf, chunkStart, end, this.#recOffset, this.#recLine)
       } else {
@@ -399,11 +418,13 @@ export class JournalFramer {
     this.#partsLength = 0
     this.#discarding = false
     this.#inQuote = false
-    this.#malformed(at, line, reason, this.#recOffset, this.#recLine)
+    // The record started at a line that starts with `@`: a malformed record of its own, even right after another.
+    this.#malformed(at, line, reason, true, this.#recOffset, this.#recLine)
     this.bytesSkipped += dropped
   }
 
-  #malformed(at: number, line: number, reason: string, recOffset = at, recLine = line): void {
+  /** Fails, or (skipping) counts a malformed record when `counts` and skips to the next line. */
+  #malformed(at: number, line: number, reason: string, counts: boolean, recOffset = at, recLine = line): void {
     if (!this.#skipMalformed) {
       const where = recOffset === at ? this.#where(at, line) : `${this.#where(recOffset, recLine)} (bad byte at offset ${at}, line ${line})`
       throw new LogdaemonError(ErrorCodes.JOURNAL_MALFORMED, `${where}: ${reason}`, {
@@ -414,7 +435,7 @@ export class JournalFramer {
         details: { byteOffset: at, byteLine: line },
       })
     }
-    if (!this.#recovering) {
+    if (counts) {
       this.malformedSkipped++
       this.onSkip?.({ code: ErrorCodes.JOURNAL_MALFORMED, offset: recOffset, line: recLine, reason })
     }

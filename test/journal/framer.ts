@@ -121,3 +121,50 @@ for (const [name, options, inputs] of modes) {
     else t.ok(malformed > 100, `${malformed} of 400 inputs were malformed`)
   })
 }
+
+// What one malformed record is (JournalFramer.malformedSkipped): from a line
+// that starts with `@` through the line with the error, plus the lines after
+// it that do not start with `@`; stray lines outside any record count as one
+// up to the next line that starts with `@`. Each case holds whole and split
+// at every byte.
+const malformedCases: [name: string, text: string, want: { records: number; skipped: number; lines: number[] }][] = [
+  [
+    'adjacent bad records count one each',
+    '@ex@ 1 2\n@pv@ 1 @a@x @b@\n@pv@ 1 @c@y @d@\n@pv@ 1 @c@z @d@\n@ex@ 3 4\n',
+    { records: 2, skipped: 3, lines: [2, 3, 4] },
+  ],
+  ['continuation lines belong to the bad record before them', '@pv@ 1 @a@x @b\nline two\nline @three@ \n@ex@ 3 4\n', { records: 1, skipped: 1, lines: [1] }],
+  ['a bad record after its continuation lines counts again', '@pv@ 1 @a@x\nmore\n@pv@ 1 @c@y\n@ex@ 3 4\n', { records: 1, skipped: 2, lines: [1, 3] }],
+  [
+    'stray lines, a bad record, stray lines after a good one',
+    'junk\nmore junk\n@pv@ 1 @a@x\ntail\n@ex@ 1 2\nzzz\n@ex@ 3 4\n',
+    { records: 2, skipped: 3, lines: [1, 3, 6] },
+  ],
+  ['a bad record spanning lines in a quoted value, then a bad one', '@pv@ 1 @a\nb@x\n@pv@ 2 @c@d\n@ex@ 3 4\n', { records: 1, skipped: 2, lines: [1, 3] }],
+  [
+    'an oversize record ends a bad one: lines after it count anew',
+    `@pv@ 1 @a@x\n@pv@ 1 @${'y'.repeat(40)}@\nstray\n@ex@ 3 4\n`,
+    { records: 1, skipped: 2, lines: [1, 3] },
+  ],
+]
+
+t.test('skipMalformed counts each malformed record once', async (t) => {
+  for (const [name, text, want] of malformedCases) {
+    const buf = Buffer.from(text)
+    const options: FramerOptions = { skipMalformed: true, skipOversize: true, maxEntryBytes: 32 }
+    const whole = frame([buf], options)
+    t.equal(whole.error, null, `${name}: no error`)
+    t.equal(whole.records.length, want.records, `${name}: records`)
+    t.equal(whole.counts[0], want.skipped, `${name}: malformedSkipped`)
+    const malformedSkips = whole.skips.filter((s) => s.code === 'ERR_JOURNAL_MALFORMED')
+    t.same(
+      malformedSkips.map((s) => s.line),
+      want.lines,
+      `${name}: one skip report per malformed record, at its first line`,
+    )
+    for (const chunks of splits(buf)) {
+      if (comparable(frame(chunks, options)) !== comparable(whole))
+        t.fail(`${name}: split ${chunks.map((c) => JSON.stringify(c.toString())).join(' | ')} differs`)
+    }
+  }
+})

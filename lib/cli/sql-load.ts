@@ -18,6 +18,21 @@ import { createProgress, type ProgressReporter } from './progress.js'
 
 /** Rows handed to the database per bulk call: large enough that the per-call cost vanishes, small enough to bound memory. */
 const BULK_ROWS = 500
+/** And at most this many bytes of their records (large records: 500 of 10 KB would be 5 MB). */
+const BULK_BYTES = 256 * 1024
+
+/**
+ * The checkpoint is read in chunks of this size, and the reader buffers
+ * READ_AHEAD_BATCHES of their entries. A batch of entries is alive until the
+ * loop has mapped them all; with 128 KiB chunks and 16 batches read ahead,
+ * that was enough live objects per young-generation collection that many
+ * were promoted, and V8 let the old generation grow with the garbage:
+ * 155-163 MB RSS loading 200 MB into PostgreSQL, 112-117 MB into SQLite.
+ * 64 KiB × 2: 108-111 MB and 101-107 MB, at a lower CPU cost (benchmarks/,
+ * sql-load-postgres, sql-load-sqlite).
+ */
+const LOAD_CHUNK_BYTES = 64 * 1024
+const READ_AHEAD_BATCHES = 2
 
 export interface SqlLoadOptions {
   url: string
@@ -99,30 +114,34 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     await replica.begin()
     if (options.replace) await replica.dropAll()
     const mapper = new RowMapper(new TableFilter(options.tables ?? ['db.*'], options.exclude ?? []), options.encoding ?? 'utf8')
-    const input = new FileReader(options.checkpoint)
+    const input = new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
     if (options.progress) {
       const bar = createProgress(size, options.progress, 'logdaemon sql load')
       progress = bar
       input.on('data', (c: Buffer) => bar.advance(c.length))
     }
     // Batches: one array of entries per read chunk, so the loop pays no promise per record.
-    const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true })
+    const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true, highWaterMark: READ_AHEAD_BATCHES })
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
     // Unmapped records go by the same bulk path as rows (COPY in PostgreSQL: the load's logdaemon_unmapped starts empty), BULK_ROWS at a time.
     let unmapped: SqlValue[][] = []
+    let unmappedBytes = 0
     let unmappedCount = 0
     const source = `checkpoint.${n}`
     const flushUnmapped = async () => {
       if (unmapped.length) await adapter.bulkInsert(UNMAPPED_TABLE, UNMAPPED_COLUMNS, unmapped)
       unmapped = []
+      unmappedBytes = 0
     }
     let batch: SqlValue[][] = []
+    let batchBytes = 0
     let batchLayout: SqlLayout | null = null
     let batchColumns: ColumnSpec[] = []
     let rows = 0
     const flush = async () => {
       if (batch.length && batchLayout) await adapter.bulkInsert(batchLayout.table, batchColumns, batch)
       batch = []
+      batchBytes = 0
     }
     for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
       for (const entry of entries) {
@@ -131,7 +150,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         if (m.kind === 'unmapped' || m.kind === 'del') {
           unmapped.push(unmappedRow(source, m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op)))
           unmappedCount++
-          if (unmapped.length >= BULK_ROWS) await flushUnmapped()
+          unmappedBytes += entry.length
+          if (unmapped.length >= BULK_ROWS || unmappedBytes >= BULK_BYTES) await flushUnmapped()
           continue
         }
         if (m.layout !== batchLayout) {
@@ -145,8 +165,9 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         const row: SqlValue[] = m.values.slice()
         row.push(m.raw)
         batch.push(row)
+        batchBytes += entry.length
         rows++
-        if (batch.length >= BULK_ROWS) await flush()
+        if (batch.length >= BULK_ROWS || batchBytes >= BULK_BYTES) await flush()
       }
     }
     await flush()

@@ -168,3 +168,34 @@ t.test('logdaemon sql load: the command', async (t) => {
   t.notMatch(f.stderr(), /hunter2/, 'the password is masked in the error')
   t.match(f.stderr(), /postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/x/)
 })
+
+t.test('bulk inserts are bounded by the bytes of their records, not only by their count', async (t) => {
+  const { SqliteAdapter } = await import('../../lib/listeners/builtin/sql/sqlite-adapter.js')
+  const { encodeRecord } = await import('../../lib/journal/encoder.js')
+  const sizes: number[] = []
+  const unmappedSizes: number[] = []
+  const bulkInsert = SqliteAdapter.prototype.bulkInsert
+  SqliteAdapter.prototype.bulkInsert = function (this: InstanceType<typeof SqliteAdapter>, table, columns, rows) {
+    if (table === 'desc') sizes.push(rows.length)
+    if (table === 'logdaemon_unmapped') unmappedSizes.push(rows.length)
+    return bulkInsert.call(this, table, columns, rows)
+  }
+  t.teardown(() => {
+    SqliteAdapter.prototype.bulkInsert = bulkInsert
+  })
+  const dir = t.testdir()
+  const file = join(dir, 'checkpoint.2')
+  // Ten descriptions of 100 KB: at most 256 KiB of records per call, so three at a time; and four with no layout (version 99).
+  const specs = Array.from({ length: 10 }, (_, i) => ({ op: 'pv', version: 0, table: 'db.desc', fields: [i + 1, 'd'.repeat(100_000)] }))
+  const odd = Array.from({ length: 4 }, (_, i) => ({ op: 'pv', version: 99, table: 'db.desc', fields: [i + 1, 'd'.repeat(100_000)] }))
+  writeFileSync(file, Buffer.concat([...specs, ...odd].map((s) => encodeRecord(s))))
+  const s = await sqlLoad({ url: `sqlite:${join(dir, 'r.db')}`, checkpoint: file })
+  t.equal(s.rows, 10)
+  t.equal(s.unmapped, 4)
+  t.same(sizes, [3, 3, 3, 1])
+  t.same(unmappedSizes, [3, 1])
+  t.same(
+    (await rowsOf(`sqlite:${join(dir, 'r.db')}`, 'SELECT length(description) AS n FROM "desc"')).map((r) => Number(r.n)),
+    Array(10).fill(100_000),
+  )
+})

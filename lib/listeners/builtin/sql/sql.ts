@@ -22,8 +22,8 @@ function permanent(err: LogdaemonError): LogdaemonError {
  * across crashes.
  *
  * Row changes of the entries since the last consistency point are held in
- * memory (up to `batchRows`, then written into the open database
- * transaction); at each `sync(position)`, which the daemon calls only at
+ * memory (up to `batchRows` changes or `batchBytes` of their records, then
+ * written into the open database transaction); at each `sync(position)`, which the daemon calls only at
  * consistency points, they are applied and `logdaemon_position` is set to
  * `position` in one database transaction. So a kill -9 leaves the
  * database at a consistency point, and on restart entries that end at or
@@ -46,6 +46,14 @@ export class SqlListener extends BaseListener {
   #pendingEnds: JournalPosition[] = []
   #unmapped: UnmappedRecord[] = []
   #unmappedEnds: JournalPosition[] = []
+  /**
+   * Record bytes of the held changes, as running totals in journal order
+   * (both kinds together): `#heldBytes[i]` is the sum up to the i-th held
+   * change counted from `#heldBase`, with its end in `#heldEnds[i]`.
+   */
+  #heldEnds: JournalPosition[] = []
+  #heldBytes: number[] = []
+  #heldBase = 0
   /** End of the last consistent entry taken: a point the database may be committed at. */
   #lastConsistent: JournalPosition | null = null
   /** Where the rows written into the open transaction end (null: none written). */
@@ -127,6 +135,9 @@ export class SqlListener extends BaseListener {
           this.#pending.push(m)
           this.#pendingEnds.push(end)
         }
+        const n = this.#heldBytes.length
+        this.#heldBytes.push((n ? (this.#heldBytes[n - 1] as number) : this.#heldBase) + entry.length)
+        this.#heldEnds.push(end)
       }
     }
     if (entry.consistent) this.#lastConsistent = end
@@ -134,16 +145,26 @@ export class SqlListener extends BaseListener {
   }
 
   /**
-   * Whether held rows should go into the open transaction: `batchRows`
-   * up to the last consistency point, or, inside one transaction larger
-   * than GIANT_FACTOR × batchRows, all of them.
+   * Whether held rows should go into the open transaction: a batch
+   * (`batchRows` changes or `batchBytes` of their records) up to the last
+   * consistency point, or, inside one transaction larger than
+   * GIANT_FACTOR batches, all of them.
    */
   #full(): boolean {
-    const held = this.#pending.length + this.#unmapped.length
-    if (held < this.#options.batchRows) return false
+    if (this.#batches(this.#heldEnds.length) < 1) return false
+    return this.#consistentBatch() || this.#batches(this.#heldEnds.length) >= GIANT_FACTOR
+  }
+
+  /** The first `n` held changes, in batches: the larger of their count over `batchRows` and their bytes over `batchBytes`. */
+  #batches(n: number): number {
+    const bytes = n === 0 ? 0 : (this.#heldBytes[n - 1] as number) - this.#heldBase
+    return Math.max(n / this.#options.batchRows, bytes / this.#options.batchBytes)
+  }
+
+  /** Whether the held changes up to the last consistency point make a batch. */
+  #consistentBatch(): boolean {
     const c = this.#lastConsistent
-    const upTo = c ? countUpTo(this.#pendingEnds, c) + countUpTo(this.#unmappedEnds, c) : 0
-    return upTo >= this.#options.batchRows || held >= GIANT_FACTOR * this.#options.batchRows
+    return c !== null && this.#batches(countUpTo(this.#heldEnds, c)) >= 1
   }
 
   /** The first entry past the database's position must continue it: the same journal at that offset, or the next journal's start. */
@@ -172,8 +193,7 @@ export class SqlListener extends BaseListener {
    */
   async #flush(): Promise<void> {
     const replica = await this.#ready(null)
-    const c = this.#lastConsistent
-    let to = c && countUpTo(this.#pendingEnds, c) + countUpTo(this.#unmappedEnds, c) >= this.#options.batchRows ? c : this.#last
+    let to = this.#consistentBatch() ? this.#lastConsistent : this.#last
     if (!to) return
     if (this.#flushedTo && comparePositions(to, this.#flushedTo) < 0) to = this.#flushedTo
     await this.#applyUpTo(replica, to, false)
@@ -218,6 +238,10 @@ export class SqlListener extends BaseListener {
     this.#pendingEnds = this.#pendingEnds.slice(n)
     this.#unmapped = this.#unmapped.slice(u)
     this.#unmappedEnds = this.#unmappedEnds.slice(u)
+    const h = n + u
+    if (h > 0) this.#heldBase = this.#heldBytes[h - 1] as number
+    this.#heldBytes = this.#heldBytes.slice(h)
+    this.#heldEnds = this.#heldEnds.slice(h)
     if (commit) {
       this.#flushedTo = null
       this.#flushedInTransaction = false
@@ -295,6 +319,9 @@ export class SqlListener extends BaseListener {
     this.#pendingEnds = []
     this.#unmapped = []
     this.#unmappedEnds = []
+    this.#heldEnds = []
+    this.#heldBytes = []
+    this.#heldBase = 0
     this.#flushedTo = null
   }
 
@@ -309,7 +336,7 @@ export class SqlListener extends BaseListener {
   }
 }
 
-/** How many times `batchRows` one open transaction may hold in memory before its rows go into the database transaction unfinished. */
+/** How many batches (`batchRows`, `batchBytes`) one open transaction may hold in memory before its rows go into the database transaction unfinished. */
 const GIANT_FACTOR = 4
 
 /** How many of `ends` (ascending) are at or before `to`. */

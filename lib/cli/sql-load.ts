@@ -14,7 +14,7 @@ import type { SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
 import { UNMAPPED_TABLE } from '../listeners/builtin/sql/replica-ddl.js'
 import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
 import { TableFilter } from '../listeners/builtin/sql/table-filter.js'
-import { createProgress, type ProgressReporter } from './progress.js'
+import type { ProgressReporter } from './progress.js'
 
 /** Rows handed to the database per bulk call: large enough that the per-call cost vanishes, small enough to bound memory. */
 const BULK_ROWS = 500
@@ -28,10 +28,10 @@ const BULK_BYTES = 256 * 1024
  * that was enough live objects per young-generation collection that many
  * were promoted, and V8 let the old generation grow with the garbage:
  * 155-163 MB RSS loading 200 MB into PostgreSQL, 112-117 MB into SQLite.
- * 64 KiB × 2: 108-111 MB and 101-107 MB, at a lower CPU cost (benchmarks/,
- * sql-load-postgres, sql-load-sqlite).
+ * 32 KiB × 2: 108-116 MB and 101-111 MB, at a lower CPU cost (benchmarks/,
+ * sql-load-postgres, sql-load-sqlite, both data profiles).
  */
-const LOAD_CHUNK_BYTES = 64 * 1024
+const LOAD_CHUNK_BYTES = 32 * 1024
 const READ_AHEAD_BATCHES = 2
 
 export interface SqlLoadOptions {
@@ -116,6 +116,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     const mapper = new RowMapper(new TableFilter(options.tables ?? ['db.*'], options.exclude ?? []), options.encoding ?? 'utf8')
     const input = new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
     if (options.progress) {
+      // Loaded only for a bar: cli-progress and its terminal-width tables cost ~7 MB of RSS.
+      const { createProgress } = await import('./progress.js')
       const bar = createProgress(size, options.progress, 'logdaemon sql load')
       progress = bar
       input.on('data', (c: Buffer) => bar.advance(c.length))

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 import type { Writable } from 'node:stream'
 import type { Client } from 'pg'
@@ -254,8 +253,9 @@ export class PostgresAdapter implements SqlAdapter {
       copy.buf = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
       copy.used = 0
     }
-    if (!copy.stream.write(chunk)) await Promise.race([once(copy.stream, 'drain'), finished(copy.stream)])
+    if (!copy.stream.write(chunk)) await drained(copy.stream)
     if (copy.stream.errored) throw copy.stream.errored
+    if (copy.stream.destroyed) throw new Error(`${this.masked}: the COPY into ${copy.table} was closed`)
   }
 
   async addKeyKeepingLast(table: string, key: readonly string[]): Promise<number> {
@@ -287,6 +287,27 @@ export class PostgresAdapter implements SqlAdapter {
     copy.stream.end()
     await finished(copy.stream)
   }
+}
+
+/**
+ * Until `stream` drains, fails or closes. Its listeners go when it returns: a
+ * COPY of a large table waits here thousands of times on one stream (a
+ * race of `once(drain)` and `finished()` left finished's four listeners
+ * behind each time, growing with the table).
+ */
+function drained(stream: Writable): Promise<void> {
+  if (stream.destroyed) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('error', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('error', done)
+    stream.on('close', done)
+  })
 }
 
 /** `INSERT … SELECT * FROM unnest(…) ON CONFLICT (key) DO UPDATE`: columns the layout lacks become NULL, as a new row would have them. */

@@ -23,12 +23,12 @@ function permanent(err: LogdaemonError): LogdaemonError {
  *
  * Row changes of the entries since the last consistency point are held in
  * memory (up to `batchRows` changes or `batchBytes` of their records, then
- * written into the open database transaction); at each `sync(position)`, which the daemon calls only at
- * consistency points, they are applied and `logdaemon_position` is set to
- * `position` in one database transaction. So a kill -9 leaves the
- * database at a consistency point, and on restart entries that end at or
- * before the database's position are skipped (the daemon replays from its
- * own commit, which is never later).
+ * written into the open database transaction); at each `sync(position)`,
+ * which the daemon calls only at consistency points, they are applied and
+ * `logdaemon_position` is set to `position` in one database transaction.
+ * So a kill -9 leaves the database at a consistency point, and on restart
+ * entries that end at or before the database's position are skipped (the
+ * daemon replays from its own commit, which is never later).
  *
  * A failure while nothing of the transaction has left memory is retried
  * (the daemon's retry, after a reconnect). A failure after rows were

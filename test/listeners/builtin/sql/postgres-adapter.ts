@@ -29,11 +29,6 @@ t.test('COPY honours backpressure: a database that takes nothing stops the produ
   const CALLS = 400
   const ROWS = 100 // about 10 kB of COPY text per call, 4 MB in all
   let accepted = 0
-  // Each wait for the COPY stream to drain used to leave listeners on it: Node warned past 10.
-  const warnings: string[] = []
-  const onWarning = (w: Error) => void warnings.push(w.name)
-  process.on('warning', onWarning)
-  t.teardown(() => void process.off('warning', onWarning))
   await adapter.begin()
   const producer = (async () => {
     for (let c = 0; c < CALLS; c++) {
@@ -60,8 +55,6 @@ t.test('COPY honours backpressure: a database that takes nothing stops the produ
   await producer
   await adapter.commit()
   t.same(await rowsOf(url, 'SELECT count(*)::int AS n, count(DISTINCT n)::int AS d FROM bp'), [{ n: CALLS * ROWS, d: CALLS * ROWS }], 'every row, once')
-  await new Promise((r) => setImmediate(r))
-  t.same(warnings, [], 'no listener piles up on the COPY stream (MaxListenersExceededWarning)')
 })
 
 t.test('COPY text: values larger than a chunk, escapes, non-ASCII, bytes and NULL arrive as they were', { skip: postgresSkip }, async (t) => {

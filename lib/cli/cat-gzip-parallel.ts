@@ -145,11 +145,31 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     if (runSource) runs.push(runSource.subarray(runStart, runEnd))
     runSource = null
     if (runs.length) {
-      const data = runs.length === 1 ? (runs[0] as Buffer) : Buffer.concat(runs)
+      // A copy, even of one run: the chunks' memory goes back to the inflate worker (these are the few records between chunks, mostly).
+      const data = Buffer.concat(runs)
       runs = []
       await write(out, data)
     }
   }
+
+  /**
+   * Chunk buffers go back to the inflate worker once nothing refers to
+   * them: not this thread's framer (a record it holds the start of), nor a
+   * write in progress. Uses of each, counted.
+   */
+  const uses = new Map<ArrayBuffer, number>()
+  const hold = (ab: ArrayBuffer): void => void uses.set(ab, (uses.get(ab) ?? 0) + 1)
+  const release = (ab: ArrayBuffer): void => {
+    const n = (uses.get(ab) ?? 0) - 1
+    if (n > 0) {
+      uses.set(ab, n)
+      return
+    }
+    uses.delete(ab)
+    chunks.recycle(ab)
+  }
+  /** Chunks the framer here may hold parts of (since it last ended a record at a chunk's end). */
+  let held: ArrayBuffer[] = []
 
   /** The serial framer, from the last true record boundary a worker's result ended at. */
   let main = new JournalFramer({ journal, file, maxEntryBytes })
@@ -199,6 +219,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   /** Takes chunk results in order: a worker's result where it checks out, this thread's framing elsewhere. */
   const settle = async (task: ChunkTask, r: ChunkResult): Promise<void> => {
     const data = Buffer.from(r.data, 0, task.length)
+    hold(r.data)
     const start = task.offset
     let fed = 0
     // The worker's guess is checked by framing up to it here: in the serial
@@ -211,17 +232,28 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
         await flush()
         entries += r.entries
         if (rawAll) {
-          if (r.stop > r.from) await write(out, data.subarray(fed, r.stop - start))
+          if (r.stop > r.from) {
+            hold(r.data)
+            await write(out, data.subarray(fed, r.stop - start), () => release(r.data))
+          }
         } else if (r.out) {
           const view = r.out
           await write(out, Buffer.from(view.buffer, view.byteOffset, view.byteLength), () => giveBack(view))
         }
         restart(r.stop, mainLine + mainLines + r.lines)
+        // The framer before held parts of earlier chunks; this one holds nothing yet.
+        for (const ab of held) release(ab)
+        held = []
         fed = r.stop - start
       }
     }
     feed(data, fed, task.length, start + fed)
     await flush()
+    held.push(r.data)
+    if (!main.pending) {
+      for (const ab of held) release(ab)
+      held = []
+    }
   }
 
   try {

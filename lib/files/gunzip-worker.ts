@@ -7,8 +7,9 @@
  * output handed on. The worker (inflate-worker.ts) runs a GunzipDecoder
  * with zlib-sync. The protocol:
  *
- * - main → worker: `input` (a copy of each chunk, transferred), `end`, and
- *   `credit` (bytes of output the main thread has handed on).
+ * - main → worker: `input` (a copy of each chunk, transferred), `end`,
+ *   `credit` (bytes of output the main thread has handed on) and `spare`
+ *   (a batch's buffer the reader is done with, for the worker to fill again).
  * - worker → main, in order: `data` (a batch of output, transferred, with
  *   `verified` as of the end of the batch), `ack` after each input (with
  *   `open`), then `done` or `error` (after all the output before it).
@@ -44,7 +45,7 @@ export interface WorkerInit {
   window: number
 }
 
-export type ToWorker = { type: 'input'; chunk: Uint8Array } | { type: 'end' } | { type: 'credit'; bytes: number }
+export type ToWorker = { type: 'input'; chunk: Uint8Array } | { type: 'end' } | { type: 'credit'; bytes: number } | { type: 'spare'; buf: ArrayBuffer }
 
 /** An error as it crosses threads (a LogdaemonError keeps its code and position). */
 export interface SerializedError {
@@ -262,6 +263,16 @@ export class WorkerGunzipDecoder implements GzipDecoder {
       this.#post({ type: 'end' })
     }
     await this.#wait(() => this.#done)
+  }
+
+  /**
+   * Gives a batch's buffer (with `whole`, a chunk's `buffer`) back to the
+   * worker to fill again, once nothing refers to it any more: the worker
+   * then allocates no new batches, and the memory of batches in flight
+   * stays bounded whatever the reader's garbage collection does.
+   */
+  recycle(buf: ArrayBuffer): void {
+    if (buf.byteLength === this.#batch) this.#post({ type: 'spare', buf }, [buf])
   }
 
   destroy(): void {

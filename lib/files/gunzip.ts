@@ -78,6 +78,14 @@ function isGzipFile(path: string): boolean {
   }
 }
 
+/** What `gunzipFileChunks` returns. */
+export interface InflatedChunks extends AsyncIterableIterator<Buffer> {
+  readonly inflaterName: InflaterName
+  /** A chunk's `buffer` that nothing refers to any more: the worker fills it again (optional: else it allocates a new one). */
+  recycle(buf: ArrayBuffer): void
+  return(): Promise<IteratorResult<Buffer>>
+}
+
 export interface GunzipChunksOptions extends GunzipFileOptions {
   /** Bytes of output per chunk (the last one may be shorter). */
   chunkBytes: number
@@ -97,7 +105,7 @@ export interface GunzipChunksOptions extends GunzipFileOptions {
  * and one more chunk waits here: a slow reader slows the inflating.
  * `return()` (a `for await` left early) terminates the worker.
  */
-export function gunzipFileChunks(path: string, options: GunzipChunksOptions): (AsyncIterableIterator<Buffer> & { readonly inflaterName: InflaterName }) | null {
+export function gunzipFileChunks(path: string, options: GunzipChunksOptions): InflatedChunks | null {
   const inflater = selectFileInflater(options.inflater)
   if (!inflater.threaded || !isGzipFile(path)) return null
   let ready: Buffer | null = null
@@ -148,12 +156,13 @@ export function gunzipFileChunks(path: string, options: GunzipChunksOptions): (A
     wakeWriter = null
     w?.()
   }
-  const iterator = {
+  const iterator: InflatedChunks = {
     inflaterName: decoder.inflaterName,
+    recycle: (buf) => decoder.recycle(buf),
     [Symbol.asyncIterator]() {
       return iterator
     },
-    async next(): Promise<IteratorResult<Buffer>> {
+    async next() {
       for (;;) {
         if (ready) {
           const chunk: Buffer = ready
@@ -175,7 +184,7 @@ export function gunzipFileChunks(path: string, options: GunzipChunksOptions): (A
         })
       }
     },
-    async return(): Promise<IteratorResult<Buffer>> {
+    async return() {
       stop()
       return { done: true, value: undefined }
     },

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream'
-import { gunzipFileChunks } from '../files/gunzip.js'
+import { gunzipFileChunks, type InflatedChunks } from '../files/gunzip.js'
 import { OUT_CHUNK } from '../files/inflater.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry } from '../journal/entry.js'
@@ -45,6 +45,8 @@ export interface GzipParallelOptions {
   onBytes?: (n: number) => void
   /** Runs the chunk tasks instead of a worker pool (tests). */
   runner?: (options: RangeOptions) => ChunkRunner
+  /** Inflates the file instead of `gunzipFileChunks` (tests). */
+  source?: (file: string, chunkBytes: number) => InflatedChunks | null
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {
@@ -82,7 +84,9 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
   const needLines = options.format === 'json' || options.format === 'row'
   const chunkBytes = Math.max(1, Math.floor(parallel.chunkBytes ?? (needLines ? GZ_ENCODED_CHUNK_BYTES : GZ_CHUNK_BYTES)))
-  const chunks = gunzipFileChunks(file, { file, chunkBytes, ...(parallel.onBytes ? { onRead: parallel.onBytes } : {}) })
+  const chunks = parallel.source
+    ? parallel.source(file, chunkBytes)
+    : gunzipFileChunks(file, { file, chunkBytes, ...(parallel.onBytes ? { onRead: parallel.onBytes } : {}) })
   if (!chunks) return null
 
   const journal = journalNumberOf(file)
@@ -182,15 +186,45 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     mainLines = 0
     lastEnd = offset
   }
-  /** Feeds `buf[start, end)` (at stream offset `at`) to `main` in the serial path's pieces: cut where the 64 KiB pieces of the stream are. */
+  /**
+   * Bytes held back from `main` up to the end of a 64 KiB piece of the
+   * stream (see `feed`), and their length.
+   */
+  let deferred: Buffer[] = []
+  let deferredBytes = 0
+  const pushDeferred = (): void => {
+    if (deferred.length === 0) return
+    const piece = Buffer.concat(deferred, deferredBytes)
+    deferred = []
+    deferredBytes = 0
+    main.push(piece, sink)
+  }
+  /**
+   * Feeds `buf[start, end)` (at stream offset `at`) to `main`, cut where
+   * the serial path's 64 KiB pieces of the stream are cut, and elsewhere
+   * (at a chunk's end, at a guess) only where that cannot change an error:
+   * the framer checks a record's size so far at the end of each piece, and
+   * says it in ERR_ENTRY_TOO_LARGE. Where the record held would pass the
+   * limit at such a cut, its bytes are held back and pushed with the rest
+   * of their 64 KiB piece.
+   */
   const feed = (buf: Buffer, start: number, end: number, at: number): void => {
     mainLines += countLf(buf, start, end)
     for (let p = start; p < end; ) {
       const q = Math.min(end, p + OUT_CHUNK - ((at + p - start) % OUT_CHUNK))
-      main.push(buf.subarray(p, q), sink)
+      const aligned = (at + q - start) % OUT_CHUNK === 0
+      if (deferred.length > 0 || (!aligned && main.offset - lastEnd + (q - p) > maxEntryBytes)) {
+        deferred.push(buf.subarray(p, q))
+        deferredBytes += q - p
+        if (aligned) pushDeferred()
+      } else {
+        main.push(buf.subarray(p, q), sink)
+      }
       p = q
     }
   }
+  /** Nothing of the stream before `main.offset` is held by `main` or here. */
+  const idle = (): boolean => !main.pending && deferred.length === 0
 
   /** Output buffers written, going back to the workers, one with each task. */
   const spares: ArrayBuffer[] = []
@@ -225,10 +259,10 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     // The worker's guess is checked by framing up to it here: in the serial
     // pieces, unless an oversize record could be caught at the guess where
     // the serial path would catch it later (its message says how much it saw).
-    if (!r.failed && r.from >= 0 && main.offset - lastEnd + (r.from - start) <= maxEntryBytes) {
+    if (!r.failed && r.from >= 0 && deferred.length === 0 && main.offset - lastEnd + (r.from - start) <= maxEntryBytes) {
       feed(data, 0, r.from - start, start)
       fed = r.from - start
-      if (!main.pending) {
+      if (idle()) {
         await flush()
         entries += r.entries
         if (rawAll) {
@@ -250,7 +284,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     feed(data, fed, task.length, start + fed)
     await flush()
     held.push(r.data)
-    if (!main.pending) {
+    if (idle()) {
       for (const ab of held) release(ab)
       held = []
     }
@@ -275,6 +309,8 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
         if (!next) break
         await settle(next.task, await next.result)
       }
+      // The stream's last piece (the serial path frames it before it sees the stream's end or error).
+      pushDeferred()
     } finally {
       // Whatever was framed before an error is good: it goes out first.
       await flush()
@@ -283,7 +319,11 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     if (inflateError) throw inflateError
     const rest = options.allowIncomplete ? main.takePending() : null
     if (rest) {
-      const entry = new JournalEntry(rest.raw, { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line }, { encoding: options.encoding, incomplete: true })
+      const entry = new JournalEntry(
+        rest.raw,
+        { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line },
+        { encoding: options.encoding, incomplete: true },
+      )
       if (!filter || filter(entry)) {
         entries++
         await write(out, options.format === 'row' ? entryToRowLine(entry, file) : options.format === 'json' ? entryToJsonLine(entry, file) : rest.raw)

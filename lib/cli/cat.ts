@@ -199,7 +199,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
       const onBytes = progress ? (n: number) => progress.advance(n) : undefined
       const parallel = summary ? null : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })
       // A .gz file: inflated on one worker, framed in chunks on the others (the range size, when set, is the chunk size).
-      const gz = summary || parallel ? null : await catGzipParallel(file, io.stdout, options, { threads, chunkBytes: rangeBytesFromEnv(io).rangeBytes, ...(onBytes ? { onBytes } : {}) })
+      const gz =
+        summary || parallel
+          ? null
+          : await catGzipParallel(file, io.stdout, options, { threads, chunkBytes: rangeBytesFromEnv(io).rangeBytes, ...(onBytes ? { onBytes } : {}) })
       const input = parallel || gz ? null : openInput(file, io.stdin, onBytes)
       const counts =
         parallel ??

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import { gunzipFileChunks, type InflatedChunks } from '../files/gunzip.js'
 import { OUT_CHUNK } from '../files/inflater.js'
@@ -41,6 +42,8 @@ export interface GzipParallelOptions {
   threads: number
   /** Inflated bytes per chunk (tests use tiny ones). Default {@link GZ_CHUNK_BYTES}, or {@link GZ_ENCODED_CHUNK_BYTES} for json and row lines. */
   chunkBytes?: number
+  /** A smaller file (compressed bytes) takes the serial path. Default: a chunk. */
+  minBytes?: number
   /** Compressed bytes read, as they are read (progress). */
   onBytes?: (n: number) => void
   /** Runs the chunk tasks instead of a worker pool (tests). */
@@ -61,8 +64,9 @@ function countLf(buf: Buffer, start: number, end: number): number {
  * a guessed record start to its last whole record (and filters and
  * encodes the records), and this thread writes the results in order.
  * Returns null, having read nothing, when the file is not for this path
- * (not a regular gzip file, an inflater that is not a threaded one, one
- * thread, --skip-malformed); the caller takes the serial path then.
+ * (not a regular gzip file, smaller than a chunk, an inflater that is not
+ * a threaded one, one thread, --skip-malformed); the caller takes the
+ * serial path then.
  *
  * This thread frames, with one serial framer, every byte no worker's
  * result covers: the record that spans two chunks, and a whole chunk
@@ -84,6 +88,9 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
   const needLines = options.format === 'json' || options.format === 'row'
   const chunkBytes = Math.max(1, Math.floor(parallel.chunkBytes ?? (needLines ? GZ_ENCODED_CHUNK_BYTES : GZ_CHUNK_BYTES)))
+  // Under a chunk of compressed bytes (a few chunks inflated), starting the workers costs more than they save.
+  const found = await stat(file).catch(() => null)
+  if (!found?.isFile() || found.size < (parallel.minBytes ?? chunkBytes)) return null
   const chunks = parallel.source
     ? parallel.source(file, chunkBytes)
     : gunzipFileChunks(file, { file, chunkBytes, ...(parallel.onBytes ? { onRead: parallel.onBytes } : {}) })

@@ -179,7 +179,13 @@ let runs = 0
 function parallel(file: string, options: CatOptions, chunkBytes: number, threads = 2, worker = false): Promise<Outcome | null> {
   const reversed = runs++ % 2 === 1
   return settle((out) =>
-    catGzipParallel(file, out, options, { threads, chunkBytes, runner: (o) => runner(o, threads, reversed), ...(worker ? {} : { source: inThreadChunks }) }),
+    catGzipParallel(file, out, options, {
+      threads,
+      chunkBytes,
+      minBytes: 0,
+      runner: (o) => runner(o, threads, reversed),
+      ...(worker ? {} : { source: inThreadChunks }),
+    }),
   )
 }
 
@@ -239,7 +245,7 @@ function adversarial(n: number): string {
 t.test('adversarial records at every chunk edge', async (t) => {
   const dir = t.testdir()
   const gz = gzipSync(Buffer.from(adversarial(40)))
-  await same(t, dir, gz, [16, 37, 100, 1000, 4096, 1 << 20], FORMATS, 'adversarial')
+  await same(t, dir, gz, [16, 37, 100, 1000, 4096], FORMATS, 'adversarial')
 })
 
 t.test('a record larger than several chunks, first, in the middle and last', async (t) => {
@@ -337,6 +343,7 @@ t.test('not for this path: plain, one thread, --skip-malformed, stdin, the node:
   }
   writeFileSync(`${dir}/empty.gz`, gzipSync(''))
   t.strictSame(await parallel(`${dir}/empty.gz`, base, 16), { out: '', entries: 0, error: null }, 'an empty member')
+  t.equal(await settle((out) => catGzipParallel(`${dir}/one.gz`, out, base, { threads: 2 })), null, 'a file under a chunk')
 })
 
 t.test('the real p4d fixtures, in chunks of every size', { skip: fixturesSkip }, async (t) => {

@@ -403,7 +403,7 @@ t.test('the built bin with real workers: the same bytes and errors as with one t
     writeFileSync(file, gz)
     const run = (threads: string, env: Record<string, string> = {}) =>
       spawnSync(process.execPath, [BIN, '--format', format, '--threads', threads, file], {
-        env: { ...process.env, LOGDAEMON_CAT_RANGE_BYTES: '3000', ...env },
+        env: { ...process.env, LOGDAEMON_CAT_RANGE_BYTES: '1000', ...env },
         maxBuffer: 1 << 28,
       })
     const two = run('2')

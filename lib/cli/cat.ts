@@ -14,6 +14,7 @@ import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedV
 import { createProgress, type ProgressReporter } from './progress.js'
 import { catFileParallel } from './cat-file-parallel.js'
 import { catStreamParallel } from './cat-stream-parallel.js'
+import { catGzipParallel } from './cat-gzip-parallel.js'
 import { defaultThreads, MAX_THREADS } from '../parallel/worker-pool.js'
 
 const NAME = 'logdaemon-cat'
@@ -197,9 +198,15 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
       if (brokenPipe) break
       const onBytes = progress ? (n: number) => progress.advance(n) : undefined
       const parallel = summary ? null : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })
-      const input = parallel ? null : openInput(file, io.stdin, onBytes)
+      // A .gz file: inflated on one worker, framed in chunks on the others (the range size, when set, is the chunk size).
+      const gz =
+        summary || parallel
+          ? null
+          : await catGzipParallel(file, io.stdout, options, { threads, chunkBytes: rangeBytesFromEnv(io).rangeBytes, ...(onBytes ? { onBytes } : {}) })
+      const input = parallel || gz ? null : openInput(file, io.stdin, onBytes)
       const counts =
         parallel ??
+        gz ??
         (summary
           ? await summarizeInput(input!, file, summary, options)
           : threads > 1 && options.format !== 'raw'

@@ -46,10 +46,11 @@ const STARTS = [
  * the sample stays in the context.
  */
 export function primeRangeContext(context: RangeContext): void {
-  const { options, writer, range } = context
+  const { writer, range } = context
   for (const start of STARTS) {
     for (const piece of [SAMPLE.length, 7]) {
-      const framer = new JournalFramer({ offset: start.offset, line: start.line, maxEntryBytes: options.maxEntryBytes || DEFAULT_MAX_ENTRY_BYTES })
+      // The default record limit, not the run's: a --max-entry-bytes below the sample's records must not fail the worker.
+      const framer = new JournalFramer({ offset: start.offset, line: start.line, maxEntryBytes: DEFAULT_MAX_ENTRY_BYTES })
       // The range ends inside the sample: the sink sees records past its end too.
       range.reset(start.offset + (SAMPLE.length >> 1), start.line, SAMPLE)
       for (let at = 0; at < SAMPLE.length; at += piece) framer.push(SAMPLE.subarray(at, Math.min(SAMPLE.length, at + piece)), range.sink)

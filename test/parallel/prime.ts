@@ -53,6 +53,10 @@ t.test('a primed context frames and writes what a fresh one does', async (t) => 
   }
 })
 
+t.test('a record limit below the sample records does not fail priming', async (t) => {
+  for (const format of ['json', 'row', 'raw'] as const) t.doesNotThrow(() => primeRangeContext(rangeContext({ ...base, format, maxEntryBytes: 8 })), format)
+})
+
 t.test('priming twice, or with no writer, is harmless', async (t) => {
   const context = rangeContext({ ...base, format: 'none' })
   t.doesNotThrow(() => {

@@ -203,6 +203,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
       const onBytes = progress ? (n: number) => progress.advance(n) : undefined
       const counts =
         (summary ? null : await catFileParallel(file, io.stdout, options, { threads, ...rangeBytesFromEnv(io), ...(onBytes ? { onBytes } : {}) })) ??
+        (summary ? null : await catGzip(file, io, options, threads, onBytes)) ??
         (await catSerial(file, io, options, summarizing && summary ? { summary, summarizeInput: summarizing.summarizeInput } : null, threads, onBytes))
       if (counts.malformedSkipped || counts.oversizeSkipped) {
         say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
@@ -219,6 +220,16 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   progress?.stop()
   if (summary) io.stdout.write(options.format === 'json' ? `${JSON.stringify(summary.toJSON())}\n` : summary.format())
   return 0
+}
+
+/**
+ * A .gz file: inflated on one worker, framed in chunks on the others (the
+ * range size, when set, is the chunk size); null, having read nothing, when
+ * the file is not for that path.
+ */
+async function catGzip(file: string, io: CatIO, options: CatOptions, threads: number, onBytes: ((n: number) => void) | undefined) {
+  const { catGzipParallel } = await import('./cat-gzip-parallel.js')
+  return catGzipParallel(file, io.stdout, options, { threads, chunkBytes: rangeBytesFromEnv(io).rangeBytes, ...(onBytes ? { onBytes } : {}) })
 }
 
 /**

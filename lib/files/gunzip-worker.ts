@@ -7,14 +7,15 @@
  * output handed on. The worker (inflate-worker.ts) runs a GunzipDecoder
  * with zlib-sync. The protocol:
  *
- * - main → worker: `input` (a copy of each chunk, transferred), `end`, and
- *   `credit` (bytes of output the main thread has handed on).
+ * - main → worker: `input` (a copy of each chunk, transferred), `end`,
+ *   `credit` (bytes of output the main thread has handed on) and `spare`
+ *   (a batch's buffer the reader is done with, for the worker to fill again).
  * - worker → main, in order: `data` (a batch of output, transferred, with
  *   `verified` as of the end of the batch), `ack` after each input (with
  *   `open`), then `done` or `error` (after all the output before it).
  *
  * Bounds: at most IN_FLIGHT input chunks are unacknowledged (`write()`
- * waits), and the worker stops inflating while WINDOW bytes of its output
+ * waits), and the worker stops inflating while four batches of its output
  * wait on the main thread: output is handed to `emit` one piece after the
  * other, each waiting for `emit`'s promise (the reader is full), so a gzip
  * bomb inflates only as fast as it is read.
@@ -44,7 +45,7 @@ export interface WorkerInit {
   window: number
 }
 
-export type ToWorker = { type: 'input'; chunk: Uint8Array } | { type: 'end' } | { type: 'credit'; bytes: number }
+export type ToWorker = { type: 'input'; chunk: Uint8Array } | { type: 'end' } | { type: 'credit'; bytes: number } | { type: 'spare'; buf: ArrayBuffer }
 
 /** An error as it crosses threads (a LogdaemonError keeps its code and position). */
 export interface SerializedError {
@@ -63,8 +64,6 @@ export type FromWorker =
 
 /** Output batch: 128 KiB (256 KiB batches raised the peak RSS of logdaemon-cat at 1 GiB by ~5 MB, for little less CPU). */
 const BATCH = 128 * 1024
-/** Output in flight between the threads: four batches, so that the worker runs while the main thread reads. */
-const WINDOW = 4 * BATCH
 /** The worker's young generation, in MB. */
 const YOUNG_GENERATION_MB = 4
 /** Input chunks written and not yet inflated. */
@@ -112,6 +111,17 @@ export interface WorkerGunzipDecoderOptions extends GunzipDecoderOptions {
   path?: string
   /** With `path`: compressed bytes the worker has read, as it reads them (progress). */
   onRead?: (bytes: number) => void
+  /**
+   * Bytes of output per batch the worker sends (default 128 KiB); up to
+   * four batches are in flight between the threads.
+   */
+  batch?: number
+  /**
+   * Hands each batch to `emit` whole, as a Buffer over all of an
+   * ArrayBuffer of its own (the caller may transfer it to another thread),
+   * instead of in pieces of at most 64 KiB.
+   */
+  whole?: boolean
 }
 
 interface Waiter {
@@ -136,6 +146,8 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   readonly #engine: WorkerEngine
   readonly #path: string | null
   readonly #onRead: ((bytes: number) => void) | undefined
+  readonly #batch: number
+  readonly #whole: boolean
   #state: 'start' | 'worker' | 'plain' = 'start'
   #carry = EMPTY
   #produced = 0
@@ -169,12 +181,19 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     this.#engine = options.engine ?? 'zlib-sync'
     this.#path = options.path ?? null
     this.#onRead = options.onRead
+    this.#batch = Math.max(1, Math.floor(options.batch ?? BATCH))
+    this.#whole = options.whole ?? false
     if (this.#path !== null) {
       this.#start()
       // The input is the worker's: it ends when the file does.
       this.#ending = true
       this.#refresh()
     }
+  }
+
+  /** Output in flight between the threads: four batches, so that the worker runs while this thread reads. */
+  get #window(): number {
+    return 4 * this.#batch
   }
 
   get verified(): number {
@@ -246,6 +265,16 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     await this.#wait(() => this.#done)
   }
 
+  /**
+   * Gives a batch's buffer (with `whole`, a chunk's `buffer`) back to the
+   * worker to fill again, once nothing refers to it any more: the worker
+   * then allocates no new batches, and the memory of batches in flight
+   * stays bounded whatever the reader's garbage collection does.
+   */
+  recycle(buf: ArrayBuffer): void {
+    if (buf.byteLength === this.#batch) this.#post({ type: 'spare', buf }, [buf])
+  }
+
   destroy(): void {
     this.#destroyed = true
     this.#stop()
@@ -254,7 +283,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
 
   #start(): void {
     this.#state = 'worker'
-    const init: WorkerInit = { file: this.#file, engine: this.#engine, path: this.#path, batch: BATCH, window: WINDOW }
+    const init: WorkerInit = { file: this.#file, engine: this.#engine, path: this.#path, batch: this.#batch, window: this.#window }
     let worker: Worker
     try {
       // A small young generation: the worker allocates little besides its
@@ -298,8 +327,9 @@ export class WorkerGunzipDecoder implements GzipDecoder {
       const message = this.#queue.shift() as FromWorker
       if (message.type === 'data') {
         const out = Buffer.from(message.buf, 0, message.length)
-        for (let at = 0; at < out.length; at += OUT_CHUNK) {
-          const wait = this.#emit(out.subarray(at, at + OUT_CHUNK))
+        const piece = this.#whole ? out.length : OUT_CHUNK
+        for (let at = 0; at < out.length; at += piece) {
+          const wait = this.#emit(at === 0 && piece === out.length ? out : out.subarray(at, at + piece))
           if (!wait) continue
           this.#blocked = true
           this.#refresh()
@@ -315,7 +345,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
         // Credit in a few larger steps (a message costs the main thread): half
         // the window at a time, and all of it whenever the queue runs dry.
         this.#uncredited += message.length
-        if (this.#uncredited >= WINDOW / 2) this.#credit()
+        if (this.#uncredited >= this.#window / 2) this.#credit()
       } else if (message.type === 'read') {
         this.#onRead?.(message.bytes)
       } else if (message.type === 'ack') {

@@ -16,7 +16,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
 import { isGzip, type GzipDecoder } from './gunzip-decoder.js'
-import { createGzipDecoder } from './gunzip-worker.js'
+import { createGzipDecoder, WorkerGunzipDecoder } from './gunzip-worker.js'
 import { OUT_CHUNK, selectFileInflater, selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
 
 export { inflaterName, type InflaterChoice, type InflaterName } from './inflater.js'
@@ -56,22 +56,140 @@ export interface GunzipFileOptions extends GunzipOptions {
  */
 export function gunzipFile(path: string, options: GunzipFileOptions = {}): GunzipTransform | null {
   const inflater = selectFileInflater(options.inflater)
-  if (!inflater.threaded) return null
-  let fd: number | null = null
-  try {
-    // stat first: opening a FIFO would wait for a writer, and reading it would take its bytes.
-    if (!statSync(path).isFile()) return null
-    fd = openSync(path, 'r')
-    const head = Buffer.alloc(2)
-    if (readSync(fd, head, 0, 2, 0) < 2 || !isGzip(head)) return null
-  } catch {
-    return null
-  } finally {
-    if (fd !== null) closeSync(fd)
-  }
+  if (!inflater.threaded || !isGzipFile(path)) return null
   const gunzip = new GunzipTransform(inflater, { file: options.file ?? path, path, ...(options.onRead ? { onRead: options.onRead } : {}) })
   gunzip.end()
   return gunzip
+}
+
+/** Whether `path` is a regular file that starts with the gzip magic (false when it cannot be looked at). */
+function isGzipFile(path: string): boolean {
+  let fd: number | null = null
+  try {
+    // stat first: opening a FIFO would wait for a writer, and reading it would take its bytes.
+    if (!statSync(path).isFile()) return false
+    fd = openSync(path, 'r')
+    const head = Buffer.alloc(2)
+    return readSync(fd, head, 0, 2, 0) === 2 && isGzip(head)
+  } catch {
+    return false
+  } finally {
+    if (fd !== null) closeSync(fd)
+  }
+}
+
+/** What `gunzipFileChunks` returns. */
+export interface InflatedChunks extends AsyncIterableIterator<Buffer> {
+  readonly inflaterName: InflaterName
+  /** A chunk's `buffer` that nothing refers to any more: the worker fills it again (optional: else it allocates a new one). */
+  recycle(buf: ArrayBuffer): void
+  return(): Promise<IteratorResult<Buffer>>
+}
+
+export interface GunzipChunksOptions extends GunzipFileOptions {
+  /** Bytes of output per chunk (the last one may be shorter). */
+  chunkBytes: number
+}
+
+/**
+ * A `.gz` file inflated by a worker thread that reads it (as `gunzipFile`),
+ * as an async iterator of chunks of `chunkBytes` bytes of output, each a
+ * Buffer over all of an ArrayBuffer of its own (the caller may transfer it
+ * to another thread). After the last chunk, the iterator throws the
+ * stream's error, if any (corrupt, truncated, a failed worker): every
+ * byte inflated before the error comes first. Null when the inflater is
+ * not a threaded one or the file is not a regular gzip file (read it
+ * through `gunzipFile`/`maybeGunzip` then).
+ *
+ * The worker inflates at most four chunks ahead of what has been taken,
+ * and one more chunk waits here: a slow reader slows the inflating.
+ * `return()` (a `for await` left early) terminates the worker.
+ */
+export function gunzipFileChunks(path: string, options: GunzipChunksOptions): InflatedChunks | null {
+  const inflater = selectFileInflater(options.inflater)
+  if (!inflater.threaded || !isGzipFile(path)) return null
+  let ready: Buffer | null = null
+  let failure: Error | null = null
+  let ended = false
+  /** The consumer waits for a chunk, the end or an error. */
+  let wakeReader: (() => void) | null = null
+  /** The decoder waits for room. */
+  let wakeWriter: (() => void) | null = null
+  const wake = (): void => {
+    const w = wakeReader
+    wakeReader = null
+    w?.()
+  }
+  const decoder = new WorkerGunzipDecoder(
+    inflater.name,
+    (chunk) => {
+      ready = chunk
+      wake()
+      return new Promise<void>((resolve) => {
+        wakeWriter = resolve
+      })
+    },
+    {
+      engine: inflater.threaded,
+      file: options.file ?? path,
+      path,
+      batch: options.chunkBytes,
+      whole: true,
+      ...(options.onRead ? { onRead: options.onRead } : {}),
+    },
+  )
+  decoder.end().then(
+    () => {
+      ended = true
+      wake()
+    },
+    (err: unknown) => {
+      failure = toError(err)
+      wake()
+    },
+  )
+  const stop = (): void => {
+    ended = true
+    ready = null
+    decoder.destroy()
+    const w = wakeWriter
+    wakeWriter = null
+    w?.()
+  }
+  const iterator: InflatedChunks = {
+    inflaterName: decoder.inflaterName,
+    recycle: (buf) => decoder.recycle(buf),
+    [Symbol.asyncIterator]() {
+      return iterator
+    },
+    async next() {
+      for (;;) {
+        if (ready) {
+          const chunk: Buffer = ready
+          ready = null
+          const w = wakeWriter
+          wakeWriter = null
+          w?.()
+          return { done: false, value: chunk }
+        }
+        if (failure) {
+          const err = failure
+          failure = null
+          ended = true
+          throw err
+        }
+        if (ended) return { done: true, value: undefined }
+        await new Promise<void>((resolve) => {
+          wakeReader = resolve
+        })
+      }
+    },
+    async return() {
+      stop()
+      return { done: true, value: undefined }
+    },
+  }
+  return iterator
 }
 
 /** A Transform that inflates a gzip stream (bytes in, bytes out). */

@@ -22,7 +22,16 @@ let wakeInput: (() => void) | null = null
 let unreturned = 0
 let wakeCredit: (() => void) | null = null
 
+/** Batch buffers given back by the main thread, to fill again. */
+const spares: ArrayBuffer[] = []
+/** Spares kept: as many as there can be batches in flight, and a few more. */
+const SPARES = 8
+
 port.on('message', (message: ToWorker) => {
+  if (message.type === 'spare') {
+    if (message.buf.byteLength === init.batch && spares.length < SPARES) spares.push(message.buf)
+    return
+  }
   if (message.type === 'credit') {
     unreturned -= message.bytes
     const wake = wakeCredit
@@ -51,7 +60,8 @@ async function send(wait = true): Promise<void> {
     post({ type: 'data', buf, length: used, verified: decoder.verified, read: unreported }, [buf])
     unreported = 0
     unreturned += used
-    batch = new Uint8Array(init.batch)
+    const spare = spares.pop()
+    batch = spare ? new Uint8Array(spare) : new Uint8Array(init.batch)
     used = 0
   }
   while (wait && unreturned >= init.window) {

@@ -8,6 +8,15 @@ import { retrySettings, type RetryOptions } from '../retry.js'
 
 /** What a listener's Writable reports as it goes (the StatusTracker has these methods). */
 export interface ListenerObserver {
+  /**
+   * Entries the listener handled and skipped since the last report: at
+   * most once per turn of the event loop (so the counts are never more
+   * than a turn behind, however slow or fast the listener), always before
+   * a retry or error report about it, and when it ends. When present it
+   * takes the place of `listenerHandled` and `listenerSkipped`, which cost
+   * a call per entry.
+   */
+  listenerProgress?(name: string, handled: number, skipped: number): void
   listenerHandled?(name: string, entry: JournalEntry): void
   listenerSkipped?(name: string): void
   listenerRetry?(name: string, err: Error): void
@@ -93,6 +102,12 @@ export class ListenerWritable extends Writable {
   #closed = false
   /** The operation in progress, so `_destroy` can wait for it before `close()`. */
   #inflight: Promise<unknown> | null = null
+  /** Whether the observer takes counts (`listenerProgress`) rather than a call per entry. */
+  readonly #countProgress: boolean
+  /** Entries handled and skipped not reported yet, and the report that will tell them. */
+  #unreportedHandled = 0
+  #unreportedSkipped = 0
+  #report: NodeJS.Immediate | null = null
   /** Entries handled and skipped. */
   handled = 0
   skipped = 0
@@ -111,6 +126,7 @@ export class ListenerWritable extends Writable {
     }
     this.#logger = opts.logger ?? silentLogger
     this.#observer = opts.observer ?? {}
+    this.#countProgress = typeof this.#observer.listenerProgress === 'function'
     this.#start = opts.start ?? null
     this.#syncOnEnd = opts.syncOnEnd ?? true
     if (opts.signal) {
@@ -250,7 +266,10 @@ export class ListenerWritable extends Writable {
       if (!wanted) {
         this.skipped++
         this.#through = item.position
-        this.#tell('listenerSkipped', item)
+        if (this.#countProgress) {
+          this.#unreportedSkipped++
+          this.#report ??= setImmediate(this.#reportProgress)
+        } else this.#tell('listenerSkipped', item)
         return undefined
       }
     } else if (!(item instanceof ListenerControl)) {
@@ -278,7 +297,10 @@ export class ListenerWritable extends Writable {
       this.handled++
       this.#through = item.position
       this.#unsynced = true
-      this.#tell('listenerHandled', item)
+      if (this.#countProgress) {
+        this.#unreportedHandled++
+        this.#report ??= setImmediate(this.#reportProgress)
+      } else this.#tell('listenerHandled', item)
       return
     }
     this.#pending.delete(item)
@@ -335,8 +357,26 @@ export class ListenerWritable extends Writable {
     return err
   }
 
+  /** Tells `listenerProgress` the entries handled and skipped since the last report, if any (now, or at the end of the turn). */
+  readonly #reportProgress = (): void => {
+    if (this.#report !== null) clearImmediate(this.#report)
+    this.#report = null
+    const handled = this.#unreportedHandled
+    const skipped = this.#unreportedSkipped
+    if (handled === 0 && skipped === 0) return
+    this.#unreportedHandled = 0
+    this.#unreportedSkipped = 0
+    try {
+      this.#observer.listenerProgress?.(this.name, handled, skipped)
+    } catch (err) {
+      this.#logger.error({ err, listener: this.name }, 'status observer failed')
+    }
+  }
+
   /** Observers report; one that throws is logged, never allowed to stop the stream. No closure per entry. */
   #tell(event: keyof ListenerObserver, arg: JournalEntry | Error): void {
+    // What was handled before a retry or an error is told first, so the report after it is the newest.
+    if (this.#countProgress) this.#reportProgress()
     const fn = this.#observer[event] as ((name: string, arg: JournalEntry | Error) => void) | undefined
     if (!fn) return
     try {
@@ -347,6 +387,7 @@ export class ListenerWritable extends Writable {
   }
 
   override _final(cb: Done): void {
+    this.#reportProgress()
     const through = this.#through
     if (!this.#syncOnEnd || !this.#unsynced || !through || !this.listener.sync) {
       this.#close(cb)
@@ -385,6 +426,7 @@ export class ListenerWritable extends Writable {
   }
 
   override _destroy(err: Error | null, cb: Done): void {
+    this.#reportProgress()
     this.#abort.abort(err ?? new Error('destroyed'))
     const reason = err ?? new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${this.name}" was closed before this ran`)
     for (const c of this.#pending) c.reject(reason)

@@ -156,7 +156,7 @@ function lineFromCounts(fd: number, task: RangeTask, counts: LineCounts, buffers
  * short lower-case op. Only a guess (a quoted value can hold such a line);
  * a wrong one is caught when the ranges are joined.
  */
-function looksLikeStart(buf: Buffer, p: number, n: number): boolean {
+export function looksLikeStart(buf: Buffer, p: number, n: number): boolean {
   if (buf[p] !== AT || buf[p - 1] !== LF) return false
   let i = p + 1
   const opEnd = Math.min(n, p + 10)

@@ -324,29 +324,39 @@ export class RotatingJournalSource extends Readable {
     this.#points.chunkDone()
   }
 
+  /** Pushes the chunk's entries as one batch; the status counts them handed out. */
   #pushBatch(): void {
     const batch = this.#batch
     if (batch === null || batch.length === 0) return
     this.#batch = []
+    this.#handedOut(batch.length, (batch[batch.length - 1] as JournalEntry).position)
     this.#more = this.push(batch)
   }
 
+  #handedOut(entries: number, last: EntryPosition): void {
+    this.#entries += entries
+    this.#positionJournal = last.journal as number
+    this.#positionEnd = last.end
+  }
+
+  /** One record framed: its entry, whether it ends a consistency point (then a save point), into the batch. */
   readonly #sink: RecordSink = (source, start, end, offset, line) => {
-    const position = { journal: this.#journal, offset, end: offset + end - start, line }
-    const e = new JournalEntry(source, position, { encoding: this.#encoding, start, end })
+    const e = new JournalEntry(source, { journal: this.#journal, offset, end: offset + end - start, line }, { encoding: this.#encoding, start, end })
     if (this.#rotated) {
       e.didRotate = true
       this.#rotated = false
     }
-    if (this.#tracker.update(e)) {
+    if (this.#tracker.updateRecord(source, start, end)) {
       e.consistent = true
-      this.#keeper?.addPoint(this.#points.at(this.#journal, position.end, line + countLines(source, start, end), this.#cursor.file))
+      this.#keeper?.addPoint(this.#points.at(this.#journal, e.position.end, line + countLines(source, start, end), this.#cursor.file))
     }
-    this.#entries++
-    this.#positionJournal = this.#journal
-    this.#positionEnd = position.end
-    if (this.#batch) this.#batch.push(e)
-    else this.#more = this.push(e)
+    const batch = this.#batch
+    if (batch !== null) {
+      batch.push(e)
+      return
+    }
+    this.#handedOut(1, e.position)
+    this.#more = this.push(e)
   }
 
   #endJournal(step: CursorStep & { kind: 'end' }): void {

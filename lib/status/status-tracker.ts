@@ -255,6 +255,15 @@ export class StatusTracker {
     l.lastActivity = this.#now()
   }
 
+  /** What a listener did since its last report (ListenerWritable tells it at most once per turn of the event loop). */
+  listenerProgress(name: string, handled: number, skipped: number): void {
+    const l = this.#listener(name)
+    l.handled += handled
+    l.skipped += skipped
+    l.retrying = false
+    l.lastActivity = this.#now()
+  }
+
   listenerSkipped(name: string): void {
     const l = this.#listener(name)
     l.skipped++

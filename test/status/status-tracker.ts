@@ -336,3 +336,15 @@ t.test('entries handled by listeners in turn are counted for each', async (t) =>
   t.equal(byName.a?.skipped, 1)
   t.equal(byName.b?.handled, 12)
 })
+
+t.test('listenerProgress adds counts, ends a retrying state and marks activity', async (t) => {
+  const c = clock()
+  const tr = new StatusTracker({ now: c.now })
+  tr.addListener('mirror')
+  tr.listenerRetry('mirror', new Error('refused'))
+  t.match(tr.snapshot().listeners, [{ name: 'mirror', retrying: true }])
+  c.advance(1000)
+  tr.listenerProgress('mirror', 3, 2)
+  tr.listenerProgress('mirror', 1, 0)
+  t.match(tr.snapshot().listeners, [{ name: 'mirror', handled: 4, skipped: 2, retrying: false, lastActivity: new Date(c.start + 1000).toISOString() }])
+})

@@ -1,0 +1,346 @@
+import { stat } from 'node:fs/promises'
+import type { Writable } from 'node:stream'
+import { gunzipFileChunks, type InflatedChunks } from '../files/gunzip.js'
+import { OUT_CHUNK } from '../files/inflater.js'
+import { journalNumberOf } from '../files/journal-name.js'
+import { JournalEntry } from '../journal/entry.js'
+import { createEntryFilter } from '../journal/entry-filter.js'
+import { entryToJsonLine } from '../journal/entry-json.js'
+import { entryToRowLine } from '../journal/entry-row.js'
+import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
+import { JsonLineWriter } from '../journal/json-line-writer.js'
+import { RowLineWriter } from '../journal/row-line-writer.js'
+import type { ChunkResult, ChunkTask, ChunkWorkerTask } from '../parallel/frame-chunk.js'
+import { KEEP_BYTES, type RangeOptions } from '../parallel/frame-range.js'
+import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
+import { rangeOptionsOf } from './cat-file-parallel.js'
+import { type CatCounts, type CatOptions, write } from './cat-input.js'
+
+/** Inflated bytes per chunk for raw output: a chunk's fixed costs (messages, the record that spans two chunks) vanish next to framing it. */
+export const GZ_CHUNK_BYTES = 1 << 20
+
+/**
+ * Inflated bytes per chunk for json and row lines: their output is 2–3
+ * times the input, and each worker's heap grows with it (as
+ * ENCODED_RANGE_BYTES for plain files).
+ */
+export const GZ_ENCODED_CHUNK_BYTES = 256 << 10
+
+/** A worker's young generation, in MB (see parallel-ranges.ts: it bounds each worker's garbage). */
+const YOUNG_GENERATION_MB = 4
+
+const LF = 0x0a
+
+/** What runs chunk tasks: a WorkerPool, or anything of its shape (tests run them on this thread). */
+export interface ChunkRunner {
+  readonly size: number
+  run(task: ChunkWorkerTask, transfer?: readonly ArrayBuffer[]): Promise<ChunkResult>
+  close(): Promise<void>
+}
+
+export interface GzipParallelOptions {
+  threads: number
+  /** Inflated bytes per chunk (tests use tiny ones). Default {@link GZ_CHUNK_BYTES}, or {@link GZ_ENCODED_CHUNK_BYTES} for json and row lines. */
+  chunkBytes?: number
+  /** A smaller file (compressed bytes) takes the serial path. Default: a chunk. */
+  minBytes?: number
+  /** Compressed bytes read, as they are read (progress). */
+  onBytes?: (n: number) => void
+  /** Runs the chunk tasks instead of a worker pool (tests). */
+  runner?: (options: RangeOptions) => ChunkRunner
+  /** Inflates the file instead of `gunzipFileChunks` (tests). */
+  source?: (file: string, chunkBytes: number) => InflatedChunks | null
+}
+
+function countLf(buf: Buffer, start: number, end: number): number {
+  let lines = 0
+  for (let i = buf.indexOf(LF, start); i !== -1 && i < end; i = buf.indexOf(LF, i + 1)) lines++
+  return lines
+}
+
+/**
+ * `logdaemon-cat` on a `.gz` file with threads: a worker inflates the file
+ * (reading it itself) in chunks, a pool of workers frames each chunk from
+ * a guessed record start to its last whole record (and filters and
+ * encodes the records), and this thread writes the results in order.
+ * Returns null, having read nothing, when the file is not for this path
+ * (not a regular gzip file, smaller than a chunk, an inflater that is not
+ * a threaded one, one thread, --skip-malformed); the caller takes the
+ * serial path then.
+ *
+ * This thread frames, with one serial framer, every byte no worker's
+ * result covers: the record that spans two chunks, and a whole chunk
+ * whose guess was wrong (a quoted value holding a line like a record
+ * start), that failed on a worker (malformed input, an oversize record)
+ * or that holds no record start (a huge record). A worker's result is
+ * taken only when that framer, fed up to the worker's guessed start, ends
+ * a record exactly there: the guess is a true record boundary, and the
+ * worker's framing from it is the serial framing. So the output, the
+ * counts and the errors (code, message, offset, line: the framer here is
+ * fed the serial path's 64 KiB pieces) are the serial path's, and the
+ * records before an error, a gzip error included, are written before it.
+ *
+ * Bounds: at most two chunks per worker are in flight, the inflate worker
+ * runs at most five chunks ahead, and each write waits for the output to
+ * drain: a slow output slows the inflating.
+ */
+export async function catGzipParallel(file: string, out: Writable, options: CatOptions, parallel: GzipParallelOptions): Promise<CatCounts | null> {
+  if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
+  const needLines = options.format === 'json' || options.format === 'row'
+  const chunkBytes = Math.max(1, Math.floor(parallel.chunkBytes ?? (needLines ? GZ_ENCODED_CHUNK_BYTES : GZ_CHUNK_BYTES)))
+  // Under a chunk of compressed bytes (a few chunks inflated), starting the workers costs more than they save.
+  const found = await stat(file).catch(() => null)
+  if (!found?.isFile() || found.size < (parallel.minBytes ?? chunkBytes)) return null
+  const chunks = parallel.source
+    ? parallel.source(file, chunkBytes)
+    : gunzipFileChunks(file, { file, chunkBytes, ...(parallel.onBytes ? { onRead: parallel.onBytes } : {}) })
+  if (!chunks) return null
+
+  const journal = journalNumberOf(file)
+  const rangeOptions = rangeOptionsOf(options, file, journal)
+  const maxEntryBytes = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES
+  let pool: ChunkRunner
+  try {
+    pool =
+      parallel.runner?.(rangeOptions) ??
+      new WorkerPool<ChunkWorkerTask, ChunkResult>(
+        new URL('../parallel/chunk-worker.js', import.meta.url),
+        parallel.threads,
+        { options: rangeOptions },
+        { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+      )
+  } catch (err) {
+    await chunks.return?.()
+    throw err
+  }
+  const limit = pool.size * WORKER_QUEUE_DEPTH
+  const filter = createEntryFilter(options)
+  const rawAll = options.format === 'raw' && !filter
+
+  // What this thread frames: records out of `main`, gathered as catInput gathers them.
+  let entries = 0
+  const lineWriter =
+    options.format === 'json' ? new JsonLineWriter(file, options.encoding) : options.format === 'row' ? new RowLineWriter(file, options.encoding) : null
+  let runs: Buffer[] = []
+  let runSource: Buffer | null = null
+  let runStart = 0
+  let runEnd = 0
+  const addRaw = (source: Buffer, start: number, end: number): void => {
+    if (source === runSource && start === runEnd) {
+      runEnd = end
+      return
+    }
+    if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+    runSource = source
+    runStart = start
+    runEnd = end
+  }
+  /** The end of the last record this thread framed. */
+  let lastEnd = 0
+  const sink = (source: Buffer, start: number, end: number, offset: number, line: number): void => {
+    lastEnd = offset + end - start
+    if (filter) {
+      const entry = new JournalEntry(source, { journal, offset, end: lastEnd, line }, { encoding: options.encoding, start, end })
+      if (!filter(entry)) return
+    }
+    entries++
+    if (lineWriter) lineWriter.add(source, start, end, journal, offset, line)
+    else addRaw(source, start, end)
+  }
+  const flush = async (): Promise<void> => {
+    if (lineWriter) {
+      const data = lineWriter.take()
+      if (data) await write(out, data)
+      return
+    }
+    if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+    runSource = null
+    if (runs.length) {
+      // A copy, even of one run: the chunks' memory goes back to the inflate worker (these are the few records between chunks, mostly).
+      const data = Buffer.concat(runs)
+      runs = []
+      await write(out, data)
+    }
+  }
+
+  /**
+   * Chunk buffers go back to the inflate worker once nothing refers to
+   * them: not this thread's framer (a record it holds the start of), nor a
+   * write in progress. Uses of each, counted.
+   */
+  const uses = new Map<ArrayBuffer, number>()
+  const hold = (ab: ArrayBuffer): void => void uses.set(ab, (uses.get(ab) ?? 0) + 1)
+  const release = (ab: ArrayBuffer): void => {
+    const n = (uses.get(ab) ?? 0) - 1
+    if (n > 0) {
+      uses.set(ab, n)
+      return
+    }
+    uses.delete(ab)
+    chunks.recycle(ab)
+  }
+  /** Chunks the framer here may hold parts of (since it last ended a record at a chunk's end). */
+  let held: ArrayBuffer[] = []
+
+  /** The serial framer, from the last true record boundary a worker's result ended at. */
+  let main = new JournalFramer({ journal, file, maxEntryBytes })
+  /** Line at `main`'s start, and LF bytes fed to it since. */
+  let mainLine = 1
+  let mainLines = 0
+  const restart = (offset: number, line: number): void => {
+    main = new JournalFramer({ offset, line, journal, file, maxEntryBytes })
+    mainLine = line
+    mainLines = 0
+    lastEnd = offset
+  }
+  /**
+   * Bytes held back from `main` up to the end of a 64 KiB piece of the
+   * stream (see `feed`), and their length.
+   */
+  let deferred: Buffer[] = []
+  let deferredBytes = 0
+  const pushDeferred = (): void => {
+    if (deferred.length === 0) return
+    const piece = Buffer.concat(deferred, deferredBytes)
+    deferred = []
+    deferredBytes = 0
+    main.push(piece, sink)
+  }
+  /**
+   * Feeds `buf[start, end)` (at stream offset `at`) to `main`, cut where
+   * the serial path's 64 KiB pieces of the stream are cut, and elsewhere
+   * (at a chunk's end, at a guess) only where that cannot change an error:
+   * the framer checks a record's size so far at the end of each piece, and
+   * says it in ERR_ENTRY_TOO_LARGE. Where the record held would pass the
+   * limit at such a cut, its bytes are held back and pushed with the rest
+   * of their 64 KiB piece.
+   */
+  const feed = (buf: Buffer, start: number, end: number, at: number): void => {
+    mainLines += countLf(buf, start, end)
+    for (let p = start; p < end; ) {
+      const q = Math.min(end, p + OUT_CHUNK - ((at + p - start) % OUT_CHUNK))
+      const aligned = (at + q - start) % OUT_CHUNK === 0
+      if (deferred.length > 0 || (!aligned && main.offset - lastEnd + (q - p) > maxEntryBytes)) {
+        deferred.push(buf.subarray(p, q))
+        deferredBytes += q - p
+        if (aligned) pushDeferred()
+      } else {
+        main.push(buf.subarray(p, q), sink)
+      }
+      p = q
+    }
+  }
+  /** Nothing of the stream before `main.offset` is held by `main` or here. */
+  const idle = (): boolean => !main.pending && deferred.length === 0
+
+  /** Output buffers written, going back to the workers, one with each task. */
+  const spares: ArrayBuffer[] = []
+  const giveBack = (view: Uint8Array): void => {
+    const ab = view.buffer as ArrayBuffer
+    if (ab.byteLength > Buffer.poolSize && ab.byteLength <= KEEP_BYTES && spares.length < limit) spares.push(ab)
+  }
+
+  const window: { task: ChunkTask; result: Promise<ChunkResult> }[] = []
+  let offset = 0
+  let line = 1
+  let afterLf = true
+  let inflateError: unknown = null
+  let inflated = false
+  const submit = (chunk: Buffer): void => {
+    const data = chunk.buffer as ArrayBuffer
+    const task: ChunkTask = { data, length: chunk.length, offset, line: needLines ? line : null, exact: offset === 0, afterLf }
+    afterLf = chunk[chunk.length - 1] === LF
+    if (needLines) line += countLf(chunk, 0, chunk.length)
+    offset += chunk.length
+    const give = spares.length ? [spares.pop() as ArrayBuffer] : []
+    const result = pool.run({ ...task, ...(give.length ? { spares: give } : {}) }, [data, ...give])
+    result.catch(() => {})
+    window.push({ task, result })
+  }
+  /** Takes chunk results in order: a worker's result where it checks out, this thread's framing elsewhere. */
+  const settle = async (task: ChunkTask, r: ChunkResult): Promise<void> => {
+    const data = Buffer.from(r.data, 0, task.length)
+    hold(r.data)
+    const start = task.offset
+    let fed = 0
+    // The worker's guess is checked by framing up to it here: in the serial
+    // pieces, unless an oversize record could be caught at the guess where
+    // the serial path would catch it later (its message says how much it saw).
+    if (!r.failed && r.from >= 0 && deferred.length === 0 && main.offset - lastEnd + (r.from - start) <= maxEntryBytes) {
+      feed(data, 0, r.from - start, start)
+      fed = r.from - start
+      if (idle()) {
+        await flush()
+        entries += r.entries
+        if (rawAll) {
+          if (r.stop > r.from) {
+            hold(r.data)
+            await write(out, data.subarray(fed, r.stop - start), () => release(r.data))
+          }
+        } else if (r.out) {
+          const view = r.out
+          await write(out, Buffer.from(view.buffer, view.byteOffset, view.byteLength), () => giveBack(view))
+        }
+        restart(r.stop, mainLine + mainLines + r.lines)
+        // The framer before held parts of earlier chunks; this one holds nothing yet.
+        for (const ab of held) release(ab)
+        held = []
+        fed = r.stop - start
+      }
+    }
+    feed(data, fed, task.length, start + fed)
+    await flush()
+    held.push(r.data)
+    if (idle()) {
+      for (const ab of held) release(ab)
+      held = []
+    }
+  }
+
+  try {
+    try {
+      for (;;) {
+        while (!inflated && window.length < limit) {
+          let step: IteratorResult<Buffer>
+          try {
+            step = await chunks.next()
+          } catch (err) {
+            inflateError = err
+            inflated = true
+            break
+          }
+          if (step.done) inflated = true
+          else submit(step.value)
+        }
+        const next = window.shift()
+        if (!next) break
+        await settle(next.task, await next.result)
+      }
+      // The stream's last piece (the serial path frames it before it sees the stream's end or error).
+      pushDeferred()
+    } finally {
+      // Whatever was framed before an error is good: it goes out first.
+      await flush()
+    }
+    // The gzip stream's error, after every record before it (the serial path's order).
+    if (inflateError) throw inflateError
+    const rest = options.allowIncomplete ? main.takePending() : null
+    if (rest) {
+      const entry = new JournalEntry(
+        rest.raw,
+        { journal, offset: rest.offset, end: rest.offset + rest.raw.length, line: rest.line },
+        { encoding: options.encoding, incomplete: true },
+      )
+      if (!filter || filter(entry)) {
+        entries++
+        await write(out, options.format === 'row' ? entryToRowLine(entry, file) : options.format === 'json' ? entryToJsonLine(entry, file) : rest.raw)
+      }
+    }
+    const incomplete = main.incompleteError()
+    if (incomplete) throw incomplete
+  } finally {
+    await chunks.return?.()
+    await pool.close()
+  }
+  return { entries, malformedSkipped: 0, oversizeSkipped: 0 }
+}

@@ -1,0 +1,32 @@
+/**
+ * The worker side of framing an inflated stream in chunks (frame-chunk.ts):
+ * workerData is `{ options }`; each task is a chunk, transferred here and
+ * back with the result.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { type ChunkResult, type ChunkWorkerTask, runChunkTask } from './frame-chunk.js'
+import type { RangeOptions } from './frame-range.js'
+import { rangeContext } from './range-context.js'
+import { serializeError, type WorkerReply } from './worker-pool.js'
+
+/* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
+const { options } = workerData as { options: RangeOptions }
+const context = rangeContext(options)
+const port = parentPort
+if (port) {
+  port.on('message', ({ id, task }: { id: number; task: ChunkWorkerTask }) => {
+    let reply: WorkerReply<ChunkResult>
+    const transfer: ArrayBuffer[] = []
+    try {
+      const result = runChunkTask(task, context)
+      transfer.push(result.data)
+      // Buffers of their own go over whole (a small one from Buffer's shared pool is copied: never transferred).
+      if (result.out && result.out.buffer.byteLength > Buffer.poolSize && result.out.buffer !== result.data) transfer.push(result.out.buffer as ArrayBuffer)
+      reply = { id, ok: true, result }
+    } catch (err) {
+      reply = { id, ok: false, error: serializeError(err) }
+    }
+    port.postMessage(reply, transfer)
+  })
+}
+/* c8 ignore stop */

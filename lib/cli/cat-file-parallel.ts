@@ -5,7 +5,8 @@ import { journalNumberOf } from '../files/journal-name.js'
 import { DEFAULT_MAX_ENTRY_BYTES } from '../journal/framer.js'
 import type { RangeOptions } from '../parallel/frame-range.js'
 import { frameRangesParallel, RANGE_BYTES, type RangeRunner } from '../parallel/parallel-ranges.js'
-import { type CatCounts, type CatOptions, catInput, write } from './cat-input.js'
+import type { CatCounts, CatOptions } from './cat-input.js'
+import { write } from './write-out.js'
 
 export interface ParallelCatOptions {
   threads: number
@@ -88,6 +89,8 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
     }
     if (!rest) return { entries, malformedSkipped: 0, oversizeSkipped: 0 }
     // From the first range that failed at a true boundary: serially, up to the size at open.
+    // Loaded only now: the serial path's modules (gzip, the entry decoder) cost every parallel run start-up time otherwise.
+    const { catInput } = await import('./cat-input.js')
     const input = Readable.from(readAligned(handle, rest.offset, size), { objectMode: false })
     const counts = await catInput(input, file, out, options, rest)
     parallel.onBytes?.(size - rest.offset)

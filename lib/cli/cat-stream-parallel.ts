@@ -8,7 +8,8 @@ import { JournalFramer } from '../journal/framer.js'
 import { KEEP_BYTES, type RangeOptions, type RangeWorkerResult, type RangeWorkerTask, type RecordsResult } from '../parallel/frame-range.js'
 import type { RangeRunner } from '../parallel/parallel-ranges.js'
 import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
-import { type CatCounts, type CatOptions, write } from './cat-input.js'
+import type { CatCounts, CatOptions } from './cat-input.js'
+import { write } from './write-out.js'
 import { rangeOptionsOf } from './cat-file-parallel.js'
 
 /**

@@ -5,7 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { type ChunkResult, type ChunkWorkerTask, runChunkTask } from './frame-chunk.js'
-import { type RangeOptions, rangeContext } from './frame-range.js'
+import type { RangeOptions } from './frame-range.js'
+import { rangeContext } from './range-context.js'
 import { serializeError, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */

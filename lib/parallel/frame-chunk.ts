@@ -5,7 +5,6 @@
  * hands out the chunks frames what lies between (the record that spans
  * two chunks) and checks each guess: see cat-gzip-parallel.ts.
  */
-import { JournalEntry } from '../journal/entry.js'
 import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
 import { looksLikeStart, type RangeContext } from './frame-range.js'
 
@@ -117,10 +116,7 @@ export function frameChunk(task: ChunkTask, context: RangeContext): ChunkResult 
       entries++
       return
     }
-    if (filter) {
-      const entry = new JournalEntry(source, { journal: options.journal, offset, end: stop, line: recLine }, { encoding: options.encoding, start: s, end: e })
-      if (!filter(entry)) return
-    }
+    if (filter && !filter(source, s, e, offset, recLine)) return
     entries++
     if (writer) writer.add(source, s, e, options.journal, offset, recLine)
     else if (s === runEnd) runEnd = e

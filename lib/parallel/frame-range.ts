@@ -1,9 +1,7 @@
 import { readSync } from 'node:fs'
-import { type FieldEncoding, JournalEntry } from '../journal/entry.js'
-import { createEntryFilter, type WhereClause } from '../journal/entry-filter.js'
-import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
-import { JsonLineWriter } from '../journal/json-line-writer.js'
-import { RowLineWriter } from '../journal/row-line-writer.js'
+import type { FieldEncoding } from '../journal/entry.js'
+import type { WhereClause } from '../journal/entry-filter.js'
+import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer, type RecordSink } from '../journal/framer.js'
 
 const AT = 0x40
 const LF = 0x0a
@@ -171,23 +169,150 @@ export function looksLikeStart(buf: Buffer, p: number, n: number): boolean {
   return false
 }
 
-/** Builds what a worker needs once per run. */
-export function rangeContext(options: RangeOptions): RangeContext {
-  const writer =
-    options.format === 'json'
-      ? new JsonLineWriter(options.file, options.encoding)
-      : options.format === 'row'
-        ? new RowLineWriter(options.file, options.encoding)
-        : null
-  return { options, filter: createEntryFilter(options), buffers: new BufferCache(), writer }
+/**
+ * Whether the record `source[start..end)`, at `offset` and `line`, is kept
+ * by the filters (range-context.ts makes one from the options).
+ */
+export type RecordTest = (source: Buffer, start: number, end: number, offset: number, line: number) => boolean
+
+/** What writes the kept records as lines: a JsonLineWriter or a RowLineWriter. */
+export interface LineWriter {
+  add(source: Buffer, start: number, end: number, journal: number | null, offset: number, line: number): void
+  take(next?: Buffer): Buffer | null
+  takeView(): Buffer | null
+}
+
+/**
+ * Whether a run needs more than the framer: a line writer (JSON, row) or
+ * the filters, with the entry decoding and the schema they bring. Without,
+ * a thread loads only this module and the framer (a worker starts sooner).
+ */
+export function needsCodecs(options: RangeOptions): boolean {
+  return options.format === 'json' || options.format === 'row' || options.tables.length > 0 || options.ops.length > 0 || options.where.length > 0
+}
+
+/** The context of a run with no writer and no filters (raw or framing only): see {@link needsCodecs}. */
+export function plainRangeContext(options: RangeOptions): RangeContext {
+  if (needsCodecs(options)) throw new TypeError('a run with filters or line output needs rangeContext (range-context.ts)')
+  return makeRangeContext(options, null, null)
+}
+
+/** What a thread needs once per run: loads the writers and filters only when the options ask for them. */
+export async function loadRangeContext(options: RangeOptions): Promise<RangeContext> {
+  if (!needsCodecs(options)) return plainRangeContext(options)
+  const { rangeContext } = await import('./range-context.js')
+  return rangeContext(options)
+}
+
+/** A context from its parts (range-context.ts builds them from the options). */
+export function makeRangeContext(options: RangeOptions, filter: RecordTest | null, writer: LineWriter | null): RangeContext {
+  return { options, filter, buffers: new BufferCache(), writer, range: new RangeSink(options, filter, writer) }
 }
 
 export interface RangeContext {
   options: RangeOptions
-  filter: ((entry: JournalEntry) => boolean) | null
+  filter: RecordTest | null
   buffers: BufferCache
   /** One writer for every range of the thread (a new one per range would allocate its buffer anew). */
-  writer: JsonLineWriter | RowLineWriter | null
+  writer: LineWriter | null
+  /** What the framer hands each record to, for every range of the thread. */
+  range: RangeSink
+}
+
+/**
+ * The records of one range as the framer hands them over: counted up to
+ * the first one that ends at or past the range's end, filtered, and written
+ * (line writers) or gathered as runs of adjacent records (raw with
+ * filters). One per thread, reset for each range: its `sink` is the same
+ * function for every range, so the framer's optimized code, which inlines
+ * the call, stays valid (a new closure per range made V8 throw that code
+ * away at the next range: "wrong call target", then compile it again).
+ */
+export class RangeSink {
+  readonly #journal: number | null
+  readonly #filter: RecordTest | null
+  readonly #writer: LineWriter | null
+  /** Every record is kept and nothing is written per record (raw or framing only, no filters). */
+  readonly #keepAll: boolean
+  readonly #raw: boolean
+  /** The range's end: the record that ends at or past it is the last. */
+  #end = 0
+  /** The end of the last record, once it is seen; else -1. */
+  stop = -1
+  records = 0
+  entries = 0
+  /** The last record seen, to count its lines once at the end. */
+  lastSource: Buffer = Buffer.alloc(0)
+  lastStart = 0
+  lastEnd = 0
+  lastLine = 1
+  /** Raw output with filters: the kept records, as runs of adjacent ones. */
+  #runs: Buffer[] = []
+  #runSource: Buffer | null = null
+  #runStart = 0
+  #runEnd = 0
+  readonly sink: RecordSink
+
+  constructor(options: RangeOptions, filter: RecordTest | null, writer: LineWriter | null) {
+    this.#journal = options.journal
+    this.#filter = filter
+    this.#writer = writer
+    this.#keepAll = !filter && (options.format === 'raw' || options.format === 'none')
+    this.#raw = options.format === 'raw'
+    this.sink = (source, s, e, offset, recLine) => this.#add(source, s, e, offset, recLine)
+  }
+
+  /** Starts a range that ends at `end`, framed from `line` in `buf`. */
+  reset(end: number, line: number, buf: Buffer): void {
+    this.#end = end
+    this.stop = -1
+    this.records = 0
+    this.entries = 0
+    this.lastSource = buf
+    this.lastStart = 0
+    this.lastEnd = 0
+    this.lastLine = line
+    this.#runs = []
+    this.#runSource = null
+  }
+
+  /** The runs of kept records (raw with filters), ending the last one. */
+  takeRuns(): Buffer[] {
+    if (this.#runSource) this.#runs.push(this.#runSource.subarray(this.#runStart, this.#runEnd))
+    this.#runSource = null
+    const runs = this.#runs
+    this.#runs = []
+    return runs
+  }
+
+  #add(source: Buffer, s: number, e: number, offset: number, recLine: number): void {
+    if (this.stop >= 0) return
+    this.records++
+    this.lastSource = source
+    this.lastStart = s
+    this.lastEnd = e
+    this.lastLine = recLine
+    const recEnd = offset + e - s
+    if (recEnd >= this.#end) this.stop = recEnd
+    if (this.#keepAll) {
+      this.entries++
+      return
+    }
+    const filter = this.#filter
+    if (filter && !filter(source, s, e, offset, recLine)) return
+    this.entries++
+    const writer = this.#writer
+    if (writer) writer.add(source, s, e, this.#journal, offset, recLine)
+    else if (this.#raw) {
+      if (source === this.#runSource && s === this.#runEnd) this.#runEnd = e
+      else {
+        if (this.#runSource) this.#runs.push(this.#runSource.subarray(this.#runStart, this.#runEnd))
+        this.#runSource = source
+        this.#runStart = s
+        this.#runEnd = e
+      }
+    }
+  }
 }
 
 /** Output buffers are sized in steps of this (with 1/16 to spare), so a returned one fits the next range's output. */
@@ -306,58 +431,19 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   const writer = context.writer
   // Lines of a range that failed before are not this range's.
   writer?.takeView()
-  /** Raw output with filters: the kept records, as runs of adjacent ones. */
-  const runs: Buffer[] = []
-  let runSource: Buffer | null = null
-  let runStart = 0
-  let runEnd = 0
-  let stop = -1
-  let records = 0
-  let entries = 0
-  /** The last record seen, to count its lines once at the end. */
-  let lastSource: Buffer = buf
-  let lastStart = 0
-  let lastEnd = 0
-  let lastLine = line
-  const sink = (source: Buffer, s: number, e: number, offset: number, recLine: number): void => {
-    if (stop >= 0) return
-    records++
-    lastSource = source
-    lastStart = s
-    lastEnd = e
-    lastLine = recLine
-    const recEnd = offset + e - s
-    if (recEnd >= end) stop = recEnd
-    if (keepAll) {
-      entries++
-      return
-    }
-    if (filter) {
-      const entry = new JournalEntry(source, { journal: options.journal, offset, end: recEnd, line: recLine }, { encoding: options.encoding, start: s, end: e })
-      if (!filter(entry)) return
-    }
-    entries++
-    if (writer) writer.add(source, s, e, options.journal, offset, recLine)
-    else if (format === 'raw') {
-      if (source === runSource && s === runEnd) runEnd = e
-      else {
-        if (runSource) runs.push(runSource.subarray(runStart, runEnd))
-        runSource = source
-        runStart = s
-        runEnd = e
-      }
-    }
-  }
+  const state = context.range
+  state.reset(end, line, buf)
+  const sink = state.sink
 
   /** Bytes of the file in buf, from bufStart: the head, then what was read past it while the last record went on. */
   let filled = got
   try {
     const inRange = Math.min(end, bufStart + got) - from
     framer.push(buf.subarray(from - bufStart, from - bufStart + inRange), sink)
-    if (stop < 0 && from + inRange < bufStart + got) framer.push(buf.subarray(from - bufStart + inRange, got), sink)
+    if (state.stop < 0 && from + inRange < bufStart + got) framer.push(buf.subarray(from - bufStart + inRange, got), sink)
     let pos = bufStart + got
     let chunkBytes = TAIL_BYTES
-    while (stop < 0 && pos < size) {
+    while (state.stop < 0 && pos < size) {
       const want = Math.min(chunkBytes, size - pos)
       if (filled + want > buf.length) {
         // A bigger buffer (kept as the thread's read buffer, or handed over); the records framed so far keep views of the old one, which stays as it is.
@@ -374,26 +460,27 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
       pos += n
       chunkBytes = Math.min(chunkBytes * 2, 1 << 20)
     }
-    if (stop < 0) {
+    if (state.stop < 0) {
       // The end of the file (as of its size at open, or earlier when it shrank): it must end a record.
       if (framer.pending || pos < size) return { ...none, failed: true }
-      stop = pos
+      state.stop = pos
     }
   } catch (err) {
     // An error past the stop belongs to the next range.
-    if (stop < 0) {
+    if (state.stop < 0) {
       if (isFramingError(err)) return { ...none, failed: true }
       throw err
     }
   }
-  const lines = records === 0 ? 0 : lastLine - line + countLf(lastSource, lastStart, lastEnd)
+  const { stop, records, entries } = state
+  const lines = records === 0 ? 0 : state.lastLine - line + countLf(state.lastSource, state.lastStart, state.lastEnd)
   const result: RangeResult = { from, stop, records, entries, lines, spanLines, out: null, failed: false }
   if (format === 'none') return result
   if (writer) result.out = writer.take(context.buffers.largest())
   // Every byte in [from, stop) belongs to a record, and buf holds them all.
   else if (direct) result.out = buf.subarray(from - bufStart, stop - bufStart)
   else {
-    if (runSource) runs.push((runSource as Buffer).subarray(runStart, runEnd))
+    const runs = state.takeRuns()
     result.out = runs.length ? concat(runs, context.buffers) : null
   }
   return result
@@ -457,10 +544,7 @@ export function encodeRecords(task: RecordsTask, context: RangeContext): Records
   })
   let entries = 0
   framer.push(Buffer.from(task.data, 0, task.length), (source, s, e, offset, line) => {
-    if (filter) {
-      const entry = new JournalEntry(source, { journal: options.journal, offset, end: offset + e - s, line }, { encoding: options.encoding, start: s, end: e })
-      if (!filter(entry)) return
-    }
+    if (filter && !filter(source, s, e, offset, line)) return
     entries++
     writer.add(source, s, e, options.journal, offset, line)
   })

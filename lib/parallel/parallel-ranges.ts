@@ -2,13 +2,14 @@ import {
   frameRange,
   KEEP_BYTES,
   LineCounts,
+  loadRangeContext,
+  type RangeContext,
   type RangeOptions,
   type RangeResult,
   type RangeTask,
   type RangeWorkerData,
   type RangeWorkerResult,
   type RangeWorkerTask,
-  rangeContext,
   runRangeTask,
 } from './frame-range.js'
 import { ordered, WORKER_QUEUE_DEPTH, WorkerPool } from './worker-pool.js'
@@ -54,11 +55,15 @@ export interface RangeRunner {
 
 /** Runs range tasks on this thread, one at a time, as `threads` workers would (tests). */
 export function inThreadRunner(fd: number, options: RangeOptions, threads = 2): RangeRunner {
-  const contexts = Array.from({ length: threads }, () => rangeContext(options))
+  const contexts: (RangeContext | undefined)[] = []
   let next = 0
   return {
     size: threads,
-    run: async (task) => runRangeTask(fd, task, contexts[next++ % threads] as ReturnType<typeof rangeContext>),
+    run: async (task) => {
+      const k = next++ % threads
+      contexts[k] ??= await loadRangeContext(options)
+      return runRangeTask(fd, task, contexts[k])
+    },
     close: async () => {},
   }
 }
@@ -146,7 +151,8 @@ export async function* frameRangesParallel(
     return { task, result }
   }
 
-  const context = rangeContext(options)
+  /** This thread's own, for a range framed again here: made (and its writer loaded) only then. */
+  let context: RangeContext | null = null
   let covered = 0
   let coveredLine = 1
   try {
@@ -162,6 +168,7 @@ export async function* frameRangesParallel(
       if (result.failed || result.from !== covered) {
         if (result.from === covered) return { offset: covered, line: coveredLine }
         recycle(result.out)
+        context ??= await loadRangeContext(options)
         taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, context)
         if (taken.failed) return { offset: covered, line: coveredLine }
       }

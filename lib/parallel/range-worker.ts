@@ -5,12 +5,16 @@
  * replaced or removed meanwhile); each task is a count or a range.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { type RangeWorkerData, type RangeWorkerResult, type RangeWorkerTask, rangeContext, runRangeTask } from './frame-range.js'
+import { loadRangeContext, type RangeWorkerData, type RangeWorkerResult, type RangeWorkerTask, runRangeTask } from './frame-range.js'
+import { primeRangeContext } from './prime.js'
 import { serializeError, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
 const { fd, options } = workerData as RangeWorkerData
-const context = rangeContext(options)
+// The writer and filters only when the run needs them (a raw run starts faster without).
+const context = await loadRangeContext(options)
+// Before the first task (it waits in the port's queue meanwhile): see prime.ts.
+primeRangeContext(context)
 const port = parentPort
 if (port) {
   port.on('message', ({ id, task }: { id: number; task: RangeWorkerTask }) => {

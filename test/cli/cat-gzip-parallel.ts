@@ -24,7 +24,8 @@ import { createGunzip, type InflatedChunks } from '../../lib/files/gunzip.js'
 import { GunzipDecoder } from '../../lib/files/gunzip-decoder.js'
 import { selectInflater } from '../../lib/files/inflater.js'
 import { runChunkTask } from '../../lib/parallel/frame-chunk.js'
-import { type RangeOptions, rangeContext } from '../../lib/parallel/frame-range.js'
+import type { RangeOptions } from '../../lib/parallel/frame-range.js'
+import { rangeContext } from '../../lib/parallel/range-context.js'
 import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 
 const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta.url))

@@ -4,16 +4,8 @@
  * caller and must fail loudly, never write a partial line.
  */
 import t from 'tap'
-import {
-  BufferCache,
-  encodeRecords,
-  frameRange,
-  KEEP_BYTES,
-  LineCounts,
-  rangeContext,
-  type RangeOptions,
-  runRangeTask,
-} from '../../lib/parallel/frame-range.js'
+import { BufferCache, encodeRecords, frameRange, KEEP_BYTES, LineCounts, type RangeOptions, runRangeTask } from '../../lib/parallel/frame-range.js'
+import { rangeContext } from '../../lib/parallel/range-context.js'
 import { closeSync, openSync, writeFileSync } from 'node:fs'
 
 const options: RangeOptions = { format: 'json', encoding: 'utf8', tables: [], ops: [], where: [], maxEntryBytes: 1 << 20, file: 'journal.3', journal: 3 }

@@ -6,7 +6,7 @@
  * two chunks) and checks each guess: see cat-gzip-parallel.ts.
  */
 import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
-import { looksLikeStart, type RangeContext } from './frame-range.js'
+import { concat, isFramingError, looksLikeStart, type RangeContext } from './frame-range.js'
 
 const LF = 0x0a
 
@@ -137,26 +137,9 @@ export function frameChunk(task: ChunkTask, context: RangeContext): ChunkResult 
   if (writer) result.out = writer.take(context.buffers.largest())
   else if (!keepAll && format === 'raw') {
     if (runStart >= 0) runs.push(view.subarray(runStart, runEnd))
-    result.out = runs.length ? concat(runs, context) : null
+    result.out = runs.length ? concat(runs, context.buffers) : null
   }
   return result
-}
-
-function isFramingError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 'ERR_JOURNAL_MALFORMED' || code === 'ERR_ENTRY_TOO_LARGE'
-}
-
-function concat(parts: readonly Uint8Array[], context: RangeContext): Buffer {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = context.buffers.output(n).subarray(0, n)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
 }
 
 /** A task for a chunk worker; `spares` are output buffers written and given back for reuse. */

@@ -486,13 +486,14 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   return result
 }
 
-function isFramingError(err: unknown): boolean {
+/** A framing error a range or chunk hands back to the serial framer (malformed, oversize). */
+export function isFramingError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return code === 'ERR_JOURNAL_MALFORMED' || code === 'ERR_ENTRY_TOO_LARGE'
 }
 
 /** `parts` joined into an output buffer. */
-function concat(parts: readonly Uint8Array[], buffers: BufferCache): Buffer {
+export function concat(parts: readonly Uint8Array[], buffers: BufferCache): Buffer {
   let n = 0
   for (const p of parts) n += p.length
   const out = buffers.output(n).subarray(0, n)

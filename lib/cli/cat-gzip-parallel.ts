@@ -149,8 +149,9 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   }
   const flush = async (): Promise<void> => {
     if (lineWriter) {
-      const data = lineWriter.take()
-      if (data) await write(out, data)
+      // A copy of the lines, not the writer's buffer (take() would start a new 1 MiB one per chunk: mostly a record or two is here).
+      const view = lineWriter.takeView()
+      if (view) await write(out, Buffer.from(view))
       return
     }
     if (runSource) runs.push(runSource.subarray(runStart, runEnd))

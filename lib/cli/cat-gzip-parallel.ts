@@ -31,6 +31,9 @@ const YOUNG_GENERATION_MB = 4
 
 const LF = 0x0a
 
+/** A chunk that no worker framed: this thread frames all of it. */
+const NO_GUESS: Omit<ChunkResult, 'data'> = { from: -1, stop: -1, records: 0, entries: 0, lines: 0, out: null, failed: false }
+
 /** What runs chunk tasks: a WorkerPool, or anything of its shape (tests run them on this thread). */
 export interface ChunkRunner {
   readonly size: number
@@ -149,8 +152,9 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   }
   const flush = async (): Promise<void> => {
     if (lineWriter) {
-      const data = lineWriter.take()
-      if (data) await write(out, data)
+      // A copy of the lines, not the writer's buffer (take() would start a new 1 MiB one per chunk: mostly a record or two is here).
+      const view = lineWriter.takeView()
+      if (view) await write(out, Buffer.from(view))
       return
     }
     if (runSource) runs.push(runSource.subarray(runStart, runEnd))
@@ -184,13 +188,8 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
 
   /** The serial framer, from the last true record boundary a worker's result ended at. */
   let main = new JournalFramer({ journal, file, maxEntryBytes })
-  /** Line at `main`'s start, and LF bytes fed to it since. */
-  let mainLine = 1
-  let mainLines = 0
   const restart = (offset: number, line: number): void => {
     main = new JournalFramer({ offset, line, journal, file, maxEntryBytes })
-    mainLine = line
-    mainLines = 0
     lastEnd = offset
   }
   /**
@@ -216,7 +215,6 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
    * of their 64 KiB piece.
    */
   const feed = (buf: Buffer, start: number, end: number, at: number): void => {
-    mainLines += countLf(buf, start, end)
     for (let p = start; p < end; ) {
       const q = Math.min(end, p + OUT_CHUNK - ((at + p - start) % OUT_CHUNK))
       const aligned = (at + q - start) % OUT_CHUNK === 0
@@ -232,6 +230,26 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   }
   /** Nothing of the stream before `main.offset` is held by `main` or here. */
   const idle = (): boolean => !main.pending && deferred.length === 0
+  /** The line at the end of what was fed to `main` (its bytes held back here included). */
+  const fedLine = (): number => {
+    let n = main.line
+    for (const piece of deferred) n += countLf(piece, 0, piece.length)
+    return n
+  }
+
+  /**
+   * Chunks go to the workers only while their guesses pay: a chunk whose
+   * worker found no record start (inside a record of many chunks), whose
+   * guess was wrong, or whose framing failed, is framed here all the same,
+   * and the chunks after it would most likely be too. So after one, the
+   * chunks are framed here only, one at a time (none is sent to a worker),
+   * until this thread ends a record inside one: the stream is back at
+   * record starts, and the next chunk goes to a worker again. A huge
+   * record (json lines of tens of MB) then costs what the serial path
+   * costs, not that plus a worker's scan of each of its chunks, and at most
+   * the chunks already in flight are framed twice.
+   */
+  let serial = false
 
   /** Output buffers written, going back to the workers, one with each task. */
   const spares: ArrayBuffer[] = []
@@ -240,7 +258,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     if (ab.byteLength > Buffer.poolSize && ab.byteLength <= KEEP_BYTES && spares.length < limit) spares.push(ab)
   }
 
-  const window: { task: ChunkTask; result: Promise<ChunkResult> }[] = []
+  const window: { task: ChunkTask; result: Promise<ChunkResult>; local: boolean }[] = []
   let offset = 0
   let line = 1
   let afterLf = true
@@ -250,19 +268,25 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     const data = chunk.buffer as ArrayBuffer
     const task: ChunkTask = { data, length: chunk.length, offset, line: needLines ? line : null, exact: offset === 0, afterLf }
     afterLf = chunk[chunk.length - 1] === LF
-    if (needLines) line += countLf(chunk, 0, chunk.length)
     offset += chunk.length
+    if (serial) {
+      // Framed here (settle, as a chunk with no guess), which also tells the line after it.
+      window.push({ task, result: Promise.resolve({ ...NO_GUESS, data }), local: true })
+      return
+    }
+    if (needLines) line += countLf(chunk, 0, chunk.length)
     const give = spares.length ? [spares.pop() as ArrayBuffer] : []
     const result = pool.run({ ...task, ...(give.length ? { spares: give } : {}) }, [data, ...give])
     result.catch(() => {})
-    window.push({ task, result })
+    window.push({ task, result, local: false })
   }
   /** Takes chunk results in order: a worker's result where it checks out, this thread's framing elsewhere. */
-  const settle = async (task: ChunkTask, r: ChunkResult): Promise<void> => {
+  const settle = async (task: ChunkTask, r: ChunkResult, local: boolean): Promise<void> => {
     const data = Buffer.from(r.data, 0, task.length)
     hold(r.data)
     const start = task.offset
     let fed = 0
+    let taken = false
     // The worker's guess is checked by framing up to it here: in the serial
     // pieces, unless an oversize record could be caught at the guess where
     // the serial path would catch it later (its message says how much it saw).
@@ -281,7 +305,8 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
           const view = r.out
           await write(out, Buffer.from(view.buffer, view.byteOffset, view.byteLength), () => giveBack(view))
         }
-        restart(r.stop, mainLine + mainLines + r.lines)
+        restart(r.stop, main.line + r.lines)
+        taken = true
         // The framer before held parts of earlier chunks; this one holds nothing yet.
         for (const ab of held) release(ab)
         held = []
@@ -289,6 +314,13 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
       }
     }
     feed(data, fed, task.length, start + fed)
+    if (local) {
+      if (needLines) line = fedLine()
+      // A record ended in this chunk: the next one most likely has record starts for a worker to find.
+      serial = lastEnd <= start
+    } else {
+      serial = !taken
+    }
     await flush()
     held.push(r.data)
     if (idle()) {
@@ -300,7 +332,8 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   try {
     try {
       for (;;) {
-        while (!inflated && window.length < limit) {
+        // While framing here only, a chunk at a time: whether the next goes to a worker depends on this one.
+        while (!inflated && window.length < (serial ? 1 : limit)) {
           let step: IteratorResult<Buffer>
           try {
             step = await chunks.next()
@@ -314,7 +347,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
         }
         const next = window.shift()
         if (!next) break
-        await settle(next.task, await next.result)
+        await settle(next.task, await next.result, next.local)
       }
       // The stream's last piece (the serial path frames it before it sees the stream's end or error).
       pushDeferred()

@@ -128,6 +128,11 @@ export class JournalFramer {
     return this.#offset
   }
 
+  /** Line number at the next byte to be pushed (1 plus the LF bytes pushed, from the `line` it started at). */
+  get line(): number {
+    return this.#line
+  }
+
   /** Whether bytes of an unfinished record are held. */
   get pending(): boolean {
     return !this.#atStart && !this.#resync

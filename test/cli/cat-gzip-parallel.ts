@@ -258,6 +258,52 @@ t.test('a record larger than several chunks, first, in the middle and last', asy
   }
 })
 
+t.test('inside a record of many chunks, the chunks are framed here, not sent to workers, and after it to workers again', async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.5.gz`
+  const small = Array.from({ length: 40 }, (_, i) => rec(i, i % 4 ? 'small' : `q${TRAP}`)).join('')
+  const chunkBytes = 256
+  // A chunk in a huge record holds no record start (lines of a description), or lines that fool the guess.
+  for (const [label, body] of [
+    ['no record start', 'a line of a long description\n'],
+    ['lines like records', `${'z'.repeat(20)}${TRAP}`],
+  ] as const) {
+    const huge = rec(1000, body.repeat(300))
+    const hugeStart = Buffer.byteLength(small)
+    const hugeEnd = hugeStart + Buffer.byteLength(huge)
+    writeFileSync(file, gzipSync(small + huge + small))
+    for (const format of ['raw', 'json', 'row'] as const) {
+      const options: CatOptions = { ...base, format }
+      const offsets: number[] = []
+      const got = await settle((out) =>
+        catGzipParallel(file, out, options, {
+          threads: 2,
+          chunkBytes,
+          minBytes: 0,
+          source: inThreadChunks,
+          runner: (o) => {
+            const inner = runner(o, 2, false)
+            const run: ChunkRunner['run'] = (task, transfer) => {
+              offsets.push(task.offset)
+              return inner.run(task, transfer)
+            }
+            return { size: inner.size, close: () => inner.close(), run }
+          },
+        }),
+      )
+      t.strictSame(got, await serial(file, options), `${label} ${format}: as the serial path`)
+      const inside = offsets.filter((o) => o >= hugeStart && o + chunkBytes <= hugeEnd).length
+      const whole = Math.floor((hugeEnd - hugeStart) / chunkBytes) - 1
+      // Those in flight when the first comes back without a record start (two a worker).
+      t.ok(inside <= 4, `${label} ${format}: ${inside} of the ${whole} chunks inside the record went to a worker`)
+      t.ok(
+        offsets.some((o) => o >= hugeEnd),
+        `${label} ${format}: chunks after the record go to workers again`,
+      )
+    }
+  }
+})
+
 t.test('malformed and oversize records, an input ending inside a record: the same error after the same records', async (t) => {
   const dir = t.testdir()
   const good = Array.from({ length: 30 }, (_, i) => rec(i, i % 3 ? 'ok' : `q${TRAP}`)).join('')

@@ -168,3 +168,17 @@ t.test('skipMalformed counts each malformed record once', async (t) => {
     }
   }
 })
+
+t.test('line: the line at the next byte, inside a record or between records, whatever the chunks', async (t) => {
+  const text = Buffer.from('@pv@ 1 @db.x@ @a\nb\n\nc@ \n@ex@ 1 2\n@pv@ 1 @db.x@ @d')
+  for (let cut = 0; cut <= text.length; cut++) {
+    const framer = new JournalFramer({ line: 5, offset: 100 })
+    framer.push(text.subarray(0, cut), () => {})
+    let lfs = 0
+    for (let i = 0; i < cut; i++) if (text[i] === 0x0a) lfs++
+    if (framer.line !== 5 + lfs) t.fail(`after ${cut} bytes: line ${framer.line}, not ${5 + lfs}`)
+    framer.push(text.subarray(cut), () => {})
+    if (framer.line !== 10) t.fail(`after all: line ${framer.line}`)
+  }
+  t.equal(new JournalFramer().line, 1)
+})

@@ -166,6 +166,8 @@ export class JournalFramer {
     let inQuote = this.#inQuote
     let afterClose = this.#afterClose
     let atStart = this.#atStart
+    // The byte before buf (read here, not in the rare branch that needs it: see the loop).
+    const prev = this.#prev
     // buf read four bytes at a time, from any offset up to lastWord.
     const view = new DataView(buf.buffer, buf.byteOffset, n)
     const lastWord = n - 4
@@ -187,34 +189,34 @@ export class JournalFramer {
       }
 
       let bad = ''
-      // Checks owed to the byte at i from the end of the previous chunk. The
-      // loop below makes the same checks inline when the byte is in this
-      // chunk; they are repeated rather than shared because this is the hot
-      // loop and its state lives in locals (a helper would need it all back).
-      if (atStart) {
-        if (buf[i] === AT) {
+      while (!bad && i < n) {
+        // What the byte at i owes to the byte before it (in this chunk or the previous one): a record starts
+        // with `@`; after a closing `@` comes `@` (a literal `@`, the value goes on), a space or the line end.
+        // Each check has one place, run for every record, so that V8 has seen it run before it optimizes the
+        // loop: a path that first runs after that (a chunk that ends between a record's LF and its `@`, or
+        // right after a closing `@`) costs a deoptimization and a slow stretch until it is optimized again.
+        if (atStart) {
+          if (buf[i] !== AT) {
+            bad = 'a record must start with @op@'
+            break
+          }
           atStart = false
           inQuote = true
           this.#recOffset = base + i
           this.#recLine = line
           chunkStart = i
           i++
-        } else {
-          bad = 'a record must start with @op@'
+        } else if (afterClose) {
+          afterClose = false
+          const c = buf[i]
+          if (c === AT) {
+            inQuote = true
+            i++
+          } else if (c !== SP && c !== LF && c !== CR) {
+            bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
+            break
+          }
         }
-      } else if (afterClose) {
-        afterClose = false
-        const c = buf[i]
-        if (c === AT) {
-          // `@@` inside a quoted value: a literal `@`, the value goes on.
-          inQuote = true
-          i++
-        } else if (c !== SP && c !== LF && c !== CR) {
-          bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
-        }
-      }
-
-      while (!bad && i < n) {
         // The next `@` or LF at or after i: a word at a time (unaligned
         // loads), then the last bytes one by one.
         let k = -1
@@ -249,57 +251,33 @@ export class JournalFramer {
         }
         i = k
         const b = buf[i]
-        if (b !== AT && b !== LF) {
+        if (b === LF) {
+          // One line count for a LF inside a quoted value and one that ends the record (see above).
+          line++
+          i++
+          if (inQuote) continue
+          // A LF outside a quote ends the record; the next must start with `@` (checked at the top).
+          this.#line = line
+          this.#emit(buf, chunkStart, i, sink)
+          atStart = true
+          continue
+        }
+        if (b !== AT) {
           i++
           continue
         }
         if (inQuote) {
-          i++
-          if (b === LF) {
-            line++
-            continue
-          }
-          // A closing `@`: the next byte says what follows.
+          // A closing `@`: the next byte says what follows (checked at the top, or by the next chunk).
           inQuote = false
-          if (i >= n) {
-            afterClose = true
-            break
-          }
-          const c = buf[i]
-          if (c === AT) {
-            // `@@` inside a quoted value: a literal `@`, the value goes on.
-            inQuote = true
-            i++
-          } else if (c !== SP && c !== LF && c !== CR) {
-            bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
-          }
-          continue
-        }
-        if (b === AT) {
-          if ((i > 0 ? buf[i - 1] : this.#prev) !== SP) {
-            bad = 'a quoted value must follow a space'
-            break
-          }
-          inQuote = true
+          afterClose = true
           i++
           continue
         }
-        // A LF outside a quote ends the record; the next must start with `@`.
-        line++
-        i++
-        this.#line = line
-        this.#emit(buf, chunkStart, i, sink)
-        atStart = true
-        if (i >= n) break
-        if (buf[i] !== AT) {
-          bad = 'a record must start with @op@'
+        if ((i > 0 ? buf[i - 1] : prev) !== SP) {
+          bad = 'a quoted value must follow a space'
           break
         }
-        atStart = false
         inQuote = true
-        this.#recOffset = base + i
-        this.#recLine = line
-        chunkStart = i
         i++
       }
 

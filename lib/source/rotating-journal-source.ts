@@ -276,10 +276,13 @@ export class RotatingJournalSource extends Readable {
     this.#start = start
     this.#positionJournal = start.journal
     this.#positionEnd = start.offset
-    // A first start is made durable at once: a kill before the first commit must not move `from: 'end'` on.
+    // A first start is saved at once. It is durable before an entry is handed out when a restart could not find
+    // it again: a kill before the first commit must not move `from: 'end'` on. A start from journal N (`from`)
+    // is where a restart without state starts again, so reading does not wait for that write (an fsync of the
+    // file and one of its directory); a failed write fails the stream, as any save does.
     if (this.#keeper && !saved) this.#keeper.commit(start, { ...start, tail: Buffer.from(before), file: this.#cursor.file })
     else this.#keeper?.started(start)
-    await this.#keeper?.flush()
+    if (start.how !== 'from') await this.#keeper?.flush()
     this.emit('start', start)
     return start
   }

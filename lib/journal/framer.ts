@@ -306,6 +306,8 @@ export class JournalFramer {
 
   /** Keeps the unfinished record's bytes of this chunk (or drops them when discarding). */
   #hold(piece: Buffer): void {
+    // No empty piece is held: no bytes held is then no piece held (see #emit).
+    if (piece.length === 0) return
     if (this.#discarding) {
       this.bytesSkipped += piece.length
       return
@@ -334,7 +336,9 @@ export class JournalFramer {
       this.bytesSkipped += size // the bytes held from earlier chunks too
       this.#endDiscard()
     } else {
-      if (this.#parts.length === 0) {
+      // No bytes held from earlier chunks (the number, not the array, is looked at: an array's map changes with
+      // what it held, and one the optimized code had not seen cost a deoptimization per run, --trace-deopt).
+      if (this.#partsLength === 0) {
         sink(buf, chunkStart, end, this.#recOffset, this.#recLine)
       } else {
         const raw = Buffer.concat([...this.#parts, buf.subarray(chunkStart, end)], size)

@@ -57,6 +57,43 @@ export interface SkipReport {
  * State carries across `push` calls, so where chunks split never matters.
  * Bytes of a record that spans chunks are kept as a list and joined once.
  */
+/**
+ * Records in the shapes that take the scan's branches: quoted and bare
+ * values, an empty value, an `@@` escape, a value that spans lines, a CRLF
+ * record end. See {@link primeFramer}.
+ */
+const PRIMER = Buffer.from('@pv@ 7 @db.desc@ @a@@b@ @@ 12 @two\nlines@ \r\n@ex@ 11102 1620557182\n@pv@ 3 @db.have@ @//a b@ 1 \n', 'latin1')
+
+/**
+ * Rounds of priming: V8 records type feedback only once a function has run
+ * a few times (lazy feedback allocation), so one round would leave no trace.
+ */
+const PRIME_ROUNDS = 16
+
+let primed = false
+
+/**
+ * Frames {@link PRIMER} a few times per process, whole and split at every
+ * byte, into a sink that drops the records, before the first framer is
+ * made. Why: V8 optimizes the scan early (inside the first chunk, by
+ * on-stack replacement), with the type feedback gathered until then; a
+ * path that runs once per chunk (a record spanning two chunks) had not run
+ * yet, and taking it threw the optimized code away, which costs 30–100 ms
+ * of CPU to compile again, longer on a busy machine (--trace-deopt showed
+ * it in most runs of for-await-source). lib/parallel/prime.ts does the same
+ * for the workers.
+ */
+function primeFramer(): void {
+  primed = true
+  const drop: RecordSink = () => {}
+  for (let round = 0; round < PRIME_ROUNDS; round++) {
+    for (const piece of [PRIMER.length, 1]) {
+      const framer = new JournalFramer()
+      for (let at = 0; at < PRIMER.length; at += piece) framer.push(PRIMER.subarray(at, at + piece), drop)
+    }
+  }
+}
+
 export class JournalFramer {
   readonly #max: number
   readonly #skipOversize: boolean
@@ -112,6 +149,7 @@ export class JournalFramer {
   onSkip: ((report: SkipReport) => void) | undefined
 
   constructor(options: FramerOptions = {}) {
+    if (!primed) primeFramer()
     this.#max = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES
     this.#skipOversize = options.skipOversize ?? false
     this.#skipMalformed = options.skipMalformed ?? false

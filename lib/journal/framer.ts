@@ -57,6 +57,43 @@ export interface SkipReport {
  * State carries across `push` calls, so where chunks split never matters.
  * Bytes of a record that spans chunks are kept as a list and joined once.
  */
+/**
+ * Records in the shapes that take the scan's branches: quoted and bare
+ * values, an empty value, an `@@` escape, a value that spans lines, a CRLF
+ * record end. See {@link primeFramer}.
+ */
+const PRIMER = Buffer.from('@pv@ 7 @db.desc@ @a@@b@ @@ 12 @two\nlines@ \r\n@ex@ 11102 1620557182\n@pv@ 3 @db.have@ @//a b@ 1 \n', 'latin1')
+
+/**
+ * Rounds of priming: V8 records type feedback only once a function has run
+ * a few times (lazy feedback allocation), so one round would leave no trace.
+ */
+const PRIME_ROUNDS = 16
+
+let primed = false
+
+/**
+ * Frames {@link PRIMER} a few times per process, whole and split at every
+ * byte, into a sink that drops the records, before the first framer is
+ * made. Why: V8 optimizes the scan early (inside the first chunk, by
+ * on-stack replacement), with the type feedback gathered until then; a
+ * path that runs once per chunk (a record spanning two chunks) had not run
+ * yet, and taking it threw the optimized code away, which costs 30–100 ms
+ * of CPU to compile again, longer on a busy machine (--trace-deopt showed
+ * it in most runs of for-await-source). lib/parallel/prime.ts does the same
+ * for the workers.
+ */
+function primeFramer(): void {
+  primed = true
+  const drop: RecordSink = () => {}
+  for (let round = 0; round < PRIME_ROUNDS; round++) {
+    for (const piece of [PRIMER.length, 1]) {
+      const framer = new JournalFramer()
+      for (let at = 0; at < PRIMER.length; at += piece) framer.push(PRIMER.subarray(at, at + piece), drop)
+    }
+  }
+}
+
 export class JournalFramer {
   readonly #max: number
   readonly #skipOversize: boolean
@@ -112,6 +149,7 @@ export class JournalFramer {
   onSkip: ((report: SkipReport) => void) | undefined
 
   constructor(options: FramerOptions = {}) {
+    if (!primed) primeFramer()
     this.#max = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES
     this.#skipOversize = options.skipOversize ?? false
     this.#skipMalformed = options.skipMalformed ?? false
@@ -171,6 +209,8 @@ export class JournalFramer {
     let inQuote = this.#inQuote
     let afterClose = this.#afterClose
     let atStart = this.#atStart
+    // The byte before buf (read here, not in the rare branch that needs it: see the loop).
+    const prev = this.#prev
     // buf read four bytes at a time, from any offset up to lastWord.
     const view = new DataView(buf.buffer, buf.byteOffset, n)
     const lastWord = n - 4
@@ -192,34 +232,34 @@ export class JournalFramer {
       }
 
       let bad = ''
-      // Checks owed to the byte at i from the end of the previous chunk. The
-      // loop below makes the same checks inline when the byte is in this
-      // chunk; they are repeated rather than shared because this is the hot
-      // loop and its state lives in locals (a helper would need it all back).
-      if (atStart) {
-        if (buf[i] === AT) {
+      while (!bad && i < n) {
+        // What the byte at i owes to the byte before it (in this chunk or the previous one): a record starts
+        // with `@`; after a closing `@` comes `@` (a literal `@`, the value goes on), a space or the line end.
+        // Each check has one place, run for every record, so that V8 has seen it run before it optimizes the
+        // loop: a path that first runs after that (a chunk that ends between a record's LF and its `@`, or
+        // right after a closing `@`) costs a deoptimization and a slow stretch until it is optimized again.
+        if (atStart) {
+          if (buf[i] !== AT) {
+            bad = 'a record must start with @op@'
+            break
+          }
           atStart = false
           inQuote = true
           this.#recOffset = base + i
           this.#recLine = line
           chunkStart = i
           i++
-        } else {
-          bad = 'a record must start with @op@'
+        } else if (afterClose) {
+          afterClose = false
+          const c = buf[i]
+          if (c === AT) {
+            inQuote = true
+            i++
+          } else if (c !== SP && c !== LF && c !== CR) {
+            bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
+            break
+          }
         }
-      } else if (afterClose) {
-        afterClose = false
-        const c = buf[i]
-        if (c === AT) {
-          // `@@` inside a quoted value: a literal `@`, the value goes on.
-          inQuote = true
-          i++
-        } else if (c !== SP && c !== LF && c !== CR) {
-          bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
-        }
-      }
-
-      while (!bad && i < n) {
         // The next `@` or LF at or after i: a word at a time (unaligned
         // loads), then the last bytes one by one.
         let k = -1
@@ -254,57 +294,33 @@ export class JournalFramer {
         }
         i = k
         const b = buf[i]
-        if (b !== AT && b !== LF) {
+        if (b === LF) {
+          // One line count for a LF inside a quoted value and one that ends the record (see above).
+          line++
+          i++
+          if (inQuote) continue
+          // A LF outside a quote ends the record; the next must start with `@` (checked at the top).
+          this.#line = line
+          this.#emit(buf, chunkStart, i, sink)
+          atStart = true
+          continue
+        }
+        if (b !== AT) {
           i++
           continue
         }
         if (inQuote) {
-          i++
-          if (b === LF) {
-            line++
-            continue
-          }
-          // A closing `@`: the next byte says what follows.
+          // A closing `@`: the next byte says what follows (checked at the top, or by the next chunk).
           inQuote = false
-          if (i >= n) {
-            afterClose = true
-            break
-          }
-          const c = buf[i]
-          if (c === AT) {
-            // `@@` inside a quoted value: a literal `@`, the value goes on.
-            inQuote = true
-            i++
-          } else if (c !== SP && c !== LF && c !== CR) {
-            bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
-          }
-          continue
-        }
-        if (b === AT) {
-          if ((i > 0 ? buf[i - 1] : this.#prev) !== SP) {
-            bad = 'a quoted value must follow a space'
-            break
-          }
-          inQuote = true
+          afterClose = true
           i++
           continue
         }
-        // A LF outside a quote ends the record; the next must start with `@`.
-        line++
-        i++
-        this.#line = line
-        this.#emit(buf, chunkStart, i, sink)
-        atStart = true
-        if (i >= n) break
-        if (buf[i] !== AT) {
-          bad = 'a record must start with @op@'
+        if ((i > 0 ? buf[i - 1] : prev) !== SP) {
+          bad = 'a quoted value must follow a space'
           break
         }
-        atStart = false
         inQuote = true
-        this.#recOffset = base + i
-        this.#recLine = line
-        chunkStart = i
         i++
       }
 
@@ -333,6 +349,8 @@ export class JournalFramer {
 
   /** Keeps the unfinished record's bytes of this chunk (or drops them when discarding). */
   #hold(piece: Buffer): void {
+    // No empty piece is held: no bytes held is then no piece held (see #emit).
+    if (piece.length === 0) return
     if (this.#discarding) {
       this.bytesSkipped += piece.length
       return
@@ -361,7 +379,9 @@ export class JournalFramer {
       this.bytesSkipped += size // the bytes held from earlier chunks too
       this.#endDiscard()
     } else {
-      if (this.#parts.length === 0) {
+      // No bytes held from earlier chunks (the number, not the array, is looked at: an array's map changes with
+      // what it held, and one the optimized code had not seen cost a deoptimization per run, --trace-deopt).
+      if (this.#partsLength === 0) {
         sink(buf, chunkStart, end, this.#recOffset, this.#recLine)
       } else {
         const raw = Buffer.concat([...this.#parts, buf.subarray(chunkStart, end)], size)

@@ -49,8 +49,15 @@ export class JournalEntryTransform extends Transform {
   readonly #encoding: FieldEncoding
   readonly #allowIncomplete: boolean
   readonly #sink: RecordSink
-  /** Entries of the current chunk, in batch mode (or while a `for await` reads batches). */
-  #batch: JournalEntry[] | null
+  /** Whether entries go out in batches (`batch`, or a `for await` reading). */
+  #batching: boolean
+  /**
+   * Entries of the current chunk when batching; null until its first entry.
+   * A batch starts as `[entry]`, an array made for objects: a `[]` made for
+   * small integers would change its kind at its first entry, which the
+   * optimized sink did not expect (a deoptimization per run, --trace-deopt).
+   */
+  #batch: JournalEntry[] | null = null
   /** Whether the caller asked for batches (then `for await` yields them too). */
   readonly #userBatch: boolean
   /** An error held back until the entries before it have been read. */
@@ -73,12 +80,13 @@ export class JournalEntryTransform extends Transform {
     const journal = this.#journal
     const encoding = this.#encoding
     this.#userBatch = opts.batch ?? false
-    this.#batch = opts.batch ? [] : null
+    this.#batching = opts.batch ?? false
     this.#sink = (source, start, end, offset, line) => {
       this.entries++
       const entry = new JournalEntry(source, { journal, offset, end: offset + end - start, line }, { encoding, start, end })
-      if (this.#batch) this.#batch.push(entry)
-      else this.push(entry)
+      if (!this.#batching) this.push(entry)
+      else if (this.#batch === null) this.#batch = [entry]
+      else this.#batch.push(entry)
     }
   }
 
@@ -121,14 +129,15 @@ export class JournalEntryTransform extends Transform {
    */
   override [Symbol.asyncIterator](): AsyncIterableIterator<JournalEntry> {
     if (this.#userBatch) return super[Symbol.asyncIterator]()
-    this.#batch ??= []
+    this.#batching = true
     return new EntryIterator(this)
   }
 
   #pushBatch(): void {
-    if (this.#batch && this.#batch.length > 0) {
-      this.push(this.#batch)
-      this.#batch = []
+    const batch = this.#batch
+    if (batch !== null) {
+      this.#batch = null
+      this.push(batch)
     }
   }
 
@@ -170,7 +179,7 @@ export class JournalEntryTransform extends Transform {
         this.entries++
         const { raw, offset, line } = rest
         const entry = new JournalEntry(raw, { journal: this.#journal, offset, end: offset + raw.length, line }, { encoding: this.#encoding, incomplete: true })
-        this.push(this.#batch ? [entry] : entry)
+        this.push(this.#batching ? [entry] : entry)
       }
       cb()
       return

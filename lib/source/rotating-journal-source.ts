@@ -62,8 +62,14 @@ export class RotatingJournalSource extends Readable {
   /** The next entry is the first of a journal reached by rotation. */
   #rotated = false
   #deferred: Error | null = null
-  /** Entries of the chunk being framed, when pushed as batches (`batch`, or a `for await` reading). */
-  #batch: JournalEntry[] | null
+  /** Whether entries are pushed as batches (`batch`, or a `for await` reading). */
+  #batching: boolean
+  /**
+   * Entries of the chunk being framed when batching; null until its first
+   * entry. A batch starts as `[entry]`, an array made for objects (see
+   * JournalEntryTransform: a `[]` changes its kind at its first entry).
+   */
+  #batch: JournalEntry[] | null = null
   /** Whether the caller asked for batches (then `for await` yields them too). */
   readonly #userBatch: boolean
   readonly #points = new SavePoints()
@@ -80,7 +86,7 @@ export class RotatingJournalSource extends Readable {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? (options.batch ? DEFAULT_BATCH_HIGH_WATER_MARK : 16) })
     const opts = (this.#options = { ...options })
     this.#userBatch = opts.batch ?? false
-    this.#batch = opts.batch ? [] : null
+    this.#batching = opts.batch ?? false
     this.#encoding = opts.encoding ?? 'utf8'
     this.#cursor = new JournalCursor({
       layout: opts,
@@ -179,7 +185,7 @@ export class RotatingJournalSource extends Readable {
    */
   override [Symbol.asyncIterator](): AsyncIterableIterator<JournalEntry> {
     if (this.#userBatch) return this.#batches() as AsyncIterableIterator<never>
-    this.#batch ??= []
+    this.#batching = true
     return new EntryIterator(this, { endOnDestroy: true })
   }
 
@@ -276,10 +282,13 @@ export class RotatingJournalSource extends Readable {
     this.#start = start
     this.#positionJournal = start.journal
     this.#positionEnd = start.offset
-    // A first start is made durable at once: a kill before the first commit must not move `from: 'end'` on.
+    // A first start is saved at once. It is durable before an entry is handed out when a restart could not find
+    // it again: a kill before the first commit must not move `from: 'end'` on. A start from journal N (`from`)
+    // is where a restart without state starts again, so reading does not wait for that write (an fsync of the
+    // file and one of its directory); a failed write fails the stream, as any save does.
     if (this.#keeper && !saved) this.#keeper.commit(start, { ...start, tail: Buffer.from(before), file: this.#cursor.file })
     else this.#keeper?.started(start)
-    await this.#keeper?.flush()
+    if (start.how !== 'from') await this.#keeper?.flush()
     this.emit('start', start)
     return start
   }
@@ -327,8 +336,8 @@ export class RotatingJournalSource extends Readable {
   /** Pushes the chunk's entries as one batch; the status counts them handed out. */
   #pushBatch(): void {
     const batch = this.#batch
-    if (batch === null || batch.length === 0) return
-    this.#batch = []
+    if (batch === null) return
+    this.#batch = null
     this.#handedOut(batch.length, (batch[batch.length - 1] as JournalEntry).position)
     this.#more = this.push(batch)
   }
@@ -350,9 +359,10 @@ export class RotatingJournalSource extends Readable {
       e.consistent = true
       this.#keeper?.addPoint(this.#points.at(this.#journal, e.position.end, line + countLines(source, start, end), this.#cursor.file))
     }
-    const batch = this.#batch
-    if (batch !== null) {
-      batch.push(e)
+    if (this.#batching) {
+      const batch = this.#batch
+      if (batch === null) this.#batch = [e]
+      else batch.push(e)
       return
     }
     this.#handedOut(1, e.position)

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readState } from '../../lib/files/state-file.js'
@@ -139,6 +140,20 @@ t.test('a first start with a state file saves the start at once', async (t) => {
   const s = await readState(state)
   t.same([s?.journal, s?.offset], [3, sim.journalBytes(3).length])
   source.destroy()
+})
+
+t.test('a first start from journal N saves the start too, while reading begins', async (t) => {
+  const { root } = await server(t, 14, [2, 3])
+  const state = join(root, 'logdaemon.state')
+  const source = new RotatingJournalSource({ root, from: 2, state })
+  const saved = once(source, 'state')
+  const c = consume(source)
+  const [s] = (await saved) as [{ journal: number; offset: number }]
+  t.same([s.journal, s.offset], [2, 0])
+  const onDisk = await readState(state)
+  t.ok(onDisk && onDisk.journal >= 2, 'the state file is there')
+  await until(() => c.seen.entries.length > 0)
+  await c.stop()
 })
 
 t.test('state mismatch: other content, or an offset past the end; the state file is left alone', async (t) => {

@@ -48,16 +48,6 @@ export interface SkipReport {
 }
 
 /**
- * Cuts a byte stream into journal records: a record ends at a LF outside a
- * quoted field, and the quote state is the parity of `@` since the record's
- * start. It also checks the few things framing can see cheaply: a record
- * starts with `@`, a closing `@` is followed by a space, a line end, or a
- * second `@` (the `@@` escape), and an opening `@` follows a space.
- *
- * State carries across `push` calls, so where chunks split never matters.
- * Bytes of a record that spans chunks are kept as a list and joined once.
- */
-/**
  * Records in the shapes that take the scan's branches: quoted and bare
  * values, an empty value, an `@@` escape, a value that spans lines, a CRLF
  * record end. See {@link primeFramer}.
@@ -94,6 +84,16 @@ function primeFramer(): void {
   }
 }
 
+/**
+ * Cuts a byte stream into journal records: a record ends at a LF outside a
+ * quoted field, and the quote state is the parity of `@` since the record's
+ * start. It also checks the few things framing can see cheaply: a record
+ * starts with `@`, a closing `@` is followed by a space, a line end, or a
+ * second `@` (the `@@` escape), and an opening `@` follows a space.
+ *
+ * State carries across `push` calls, so where chunks split never matters.
+ * Bytes of a record that spans chunks are kept as a list and joined once.
+ */
 export class JournalFramer {
   readonly #max: number
   readonly #skipOversize: boolean

@@ -107,7 +107,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
         new URL('../parallel/chunk-worker.js', import.meta.url),
         parallel.threads,
         { options: rangeOptions },
-        { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } },
+        { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       )
   } catch (err) {
     await chunks.return?.()

@@ -66,7 +66,7 @@ export async function catStreamParallel(
       new URL('../parallel/range-worker.js', import.meta.url),
       parallel.threads,
       { fd: -1, options: rangeOptions },
-      { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } },
+      { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     )
   const capacity = Math.max(1, Math.floor(parallel.batchBytes ?? BATCH_BYTES))
   const limit = pool.size * WORKER_QUEUE_DEPTH

@@ -12,7 +12,7 @@ import {
   type RangeWorkerTask,
   runRangeTask,
 } from './frame-range.js'
-import { ordered, type StolenTask, WORKER_QUEUE_DEPTH, WorkerPool } from './worker-pool.js'
+import { ordered, WORKER_QUEUE_DEPTH, WorkerPool } from './worker-pool.js'
 
 /**
  * Bytes per range. Big enough that a range's fixed costs (a message each
@@ -50,8 +50,6 @@ export interface ParallelRangeOptions {
 export interface RangeRunner {
   readonly size: number
   run(task: RangeWorkerTask, transfer?: readonly ArrayBuffer[]): Promise<RangeWorkerResult>
-  /** A task no worker has taken yet, for this thread to run (see WorkerPool.steal); a runner without it runs every task itself. */
-  steal?(): StolenTask<RangeWorkerTask, RangeWorkerResult> | null
   close(): Promise<void>
 }
 
@@ -113,8 +111,7 @@ export async function* frameRangesParallel(
   const pool: RangeRunner =
     parallel.runner ??
     new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), parallel.threads, data, {
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-      waitReady: true,
+      maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
     })
   const limit = pool.size * WORKER_QUEUE_DEPTH
   const spans: { start: number; end: number }[] = []
@@ -154,30 +151,13 @@ export async function* frameRangesParallel(
     return { task, result }
   }
 
-  /** This thread's own, for a range framed again or stolen here: made (and its writer loaded) only then. */
+  /** This thread's own, for a range framed again here: made (and its writer loaded) only then. */
   let context: RangeContext | null = null
-  /**
-   * While this thread waits for the oldest range, and a range is still
-   * waiting for a worker (the workers are starting: each takes tens of ms
-   * to load and prime, see prime.ts), it frames that range itself, as a
-   * worker would, so the first ranges are not held up by the workers'
-   * start-up. Once every worker is ready a range never waits for one (the
-   * window is their fill), so this thread only reconciles.
-   */
-  const help = (): boolean => {
-    const stolen = context && pool.steal ? pool.steal() : null
-    if (!stolen) return false
-    const own = context as RangeContext
-    stolen.finish(() => runRangeTask(fd, stolen.task, own))
-    return true
-  }
   let covered = 0
   let coveredLine = 1
   try {
-    // While the workers start (the writer's modules, for json and row lines, load meanwhile).
-    if (pool.steal) context = await loadRangeContext(options)
     let index = -1
-    for await (const { task, result } of ordered(tasks(), run, limit, help)) {
+    for await (const { task, result } of ordered(tasks(), run, limit)) {
       index++
       if (counts && result.spanLines >= 0) known = { index: index + 1, line: known.line + result.spanLines }
       if (covered >= task.end) {

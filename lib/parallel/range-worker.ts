@@ -7,13 +7,13 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadRangeContext, type RangeWorkerData, type RangeWorkerResult, type RangeWorkerTask, runRangeTask } from './frame-range.js'
 import { primeRangeContext } from './prime.js'
-import { READY, serializeError, type WorkerReply } from './worker-pool.js'
+import { serializeError, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
 const { fd, options } = workerData as RangeWorkerData
 // The writer and filters only when the run needs them (a raw run starts faster without).
 const context = await loadRangeContext(options)
-// Before the first task: see prime.ts.
+// Before the first task (it waits in the port's queue meanwhile): see prime.ts.
 primeRangeContext(context)
 const port = parentPort
 if (port) {
@@ -31,7 +31,5 @@ if (port) {
     }
     port.postMessage(reply, transfer)
   })
-  // The pool posts no task before this (parallel-ranges.ts: the main thread frames the first ranges meanwhile).
-  port.postMessage(READY)
 }
 /* c8 ignore stop */

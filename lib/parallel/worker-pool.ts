@@ -17,29 +17,6 @@ export function defaultThreads(): number {
 /** A task's reply, as a worker posts it: a result, or the error it threw. */
 export type WorkerReply<Out> = { id: number; ok: true; result: Out } | { id: number; ok: false; error: SerializedError }
 
-/**
- * What a worker posts once, when it is ready for tasks (its modules loaded
- * and primed): a pool made with `waitReady` posts it no task before.
- */
-export const READY = { ready: true } as const
-
-/** A task no worker has taken yet, taken by the caller to run on its own thread: see {@link WorkerPool.steal}. */
-export interface StolenTask<In, Out> {
-  task: In
-  /** Runs `work` (the task, on the caller's thread) and settles the task's promise with what it returns or throws. */
-  finish: (work: () => Out) => void
-}
-
-export interface WorkerPoolOptions {
-  /** Bound each worker's heap (see Node's Worker options). */
-  resourceLimits?: ResourceLimits
-  /**
-   * Post a worker no task before it has posted {@link READY}: until then
-   * tasks wait here, where {@link WorkerPool.steal} can take them.
-   */
-  waitReady?: boolean
-}
-
 /** An error as it crosses threads (a LogdaemonError keeps its code and position). */
 export interface SerializedError {
   message: string
@@ -58,8 +35,6 @@ interface Job<In, Out> {
 
 interface Slot<In, Out> {
   worker: Worker
-  /** Takes tasks: it posted {@link READY}, or the pool does not wait for it. */
-  ready: boolean
   /** Posted to this worker, oldest first: it runs them in that order. */
   jobs: Job<In, Out>[]
 }
@@ -98,20 +73,13 @@ export class WorkerPool<In, Out> {
   #failure: LogdaemonError | null = null
   #closed = false
 
-  /** `workerData` goes to every worker. */
-  constructor(script: URL, size: number, workerData?: unknown, options: WorkerPoolOptions = {}) {
-    const { resourceLimits, waitReady = false } = options
+  /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
+  constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
     const n = Math.max(1, Math.min(Math.floor(size), MAX_THREADS))
     for (let i = 0; i < n; i++) {
       const worker = new Worker(script, { workerData, ...(resourceLimits ? { resourceLimits } : {}) })
-      const slot: Slot<In, Out> = { worker, ready: !waitReady, jobs: [] }
-      worker.on('message', (reply: WorkerReply<Out> | typeof READY) => {
-        if ('ready' in reply) {
-          slot.ready = true
-          this.#dispatch()
-          if (slot.jobs.length === 0) slot.worker.unref()
-        } else this.#reply(slot, reply)
-      })
+      const slot: Slot<In, Out> = { worker, jobs: [] }
+      worker.on('message', (reply: WorkerReply<Out>) => this.#reply(slot, reply))
       worker.on('error', (err) => this.#fail(`a worker failed: ${err.message}`, err))
       worker.on('exit', (code) => {
         if (!this.#closed) this.#fail(`a worker exited (code ${code}) before the pool was closed`)
@@ -133,34 +101,7 @@ export class WorkerPool<In, Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#queue.push({ id: this.#nextId++, task, transfer, resolve, reject })
       this.#dispatch()
-      // A task waiting for a worker that is not ready yet: that worker keeps the process alive until it is.
-      if (this.#queue.length > 0) for (const s of this.#slots) if (!s.ready) s.worker.ref()
     })
-  }
-
-  /**
-   * The oldest task no worker has taken yet (every ready worker has its
-   * fill, or none is ready yet), removed from the queue for the caller to
-   * run itself; null when there is none. A caller that would otherwise
-   * wait for workers still starting does their first tasks meanwhile.
-   */
-  steal(): StolenTask<In, Out> | null {
-    if (this.#failure || this.#closed) return null
-    const job = this.#queue.shift()
-    if (!job) return null
-    return {
-      task: job.task,
-      finish: (work) => {
-        let result: Out
-        try {
-          result = work()
-        } catch (err) {
-          job.reject(err as Error)
-          return
-        }
-        job.resolve(result)
-      },
-    }
   }
 
   /** Terminates the workers (idempotent); pending tasks reject. */
@@ -174,7 +115,7 @@ export class WorkerPool<In, Out> {
   #dispatch(): void {
     while (this.#queue.length > 0) {
       let slot: Slot<In, Out> | null = null
-      for (const s of this.#slots) if (s.ready && s.jobs.length < WORKER_QUEUE_DEPTH && (!slot || s.jobs.length < slot.jobs.length)) slot = s
+      for (const s of this.#slots) if (s.jobs.length < WORKER_QUEUE_DEPTH && (!slot || s.jobs.length < slot.jobs.length)) slot = s
       if (!slot) return
       const job = this.#queue.shift() as Job<In, Out>
       try {
@@ -235,20 +176,12 @@ function deserializeError(e: SerializedError): Error {
 /**
  * Runs `tasks` through `run` with at most `limit` in flight and yields the
  * results in submission order: the next task is started only when a result
- * has been taken, so a slow consumer slows the producer (backpressure).
- * While the oldest is not done, `help` (if given) is called, see
- * {@link helping}: e.g. to run a task no worker has taken yet here. On
+ * has been taken, so a slow consumer slows the producer (backpressure). On
  * an error, or when the consumer stops early, the results still in flight
  * are dropped (not awaited: closing the pool stops their work).
  */
-export async function* ordered<T, R>(
-  tasks: Iterable<T> | AsyncIterable<T>,
-  run: (task: T) => Promise<R>,
-  limit: number,
-  help?: () => boolean,
-): AsyncGenerator<R> {
+export async function* ordered<T, R>(tasks: Iterable<T> | AsyncIterable<T>, run: (task: T) => Promise<R>, limit: number): AsyncGenerator<R> {
   const window: Promise<R>[] = []
-  const next = (): Promise<R> => (help ? helping(window.shift() as Promise<R>, help) : (window.shift() as Promise<R>))
   // A rejection is observed when its turn comes; until then it must not count as unhandled.
   const start = (task: T): void => {
     const p = run(task)
@@ -257,23 +190,7 @@ export async function* ordered<T, R>(
   }
   for await (const task of tasks) {
     start(task)
-    if (window.length >= Math.max(1, limit)) yield await next()
+    if (window.length >= Math.max(1, limit)) yield await (window.shift() as Promise<R>)
   }
-  while (window.length) yield await next()
-}
-
-/**
- * `p`, once settled; meanwhile `help()` is called (it does some other work
- * and says whether it did), with a turn of the event loop after each call
- * so that workers' messages are seen between them.
- */
-async function helping<R>(p: Promise<R>, help: () => boolean): Promise<R> {
-  let settled = false
-  const done = (): void => {
-    settled = true
-  }
-  p.then(done, done)
-  await null
-  while (!settled && help()) await new Promise<void>((resolve) => setImmediate(resolve))
-  return p
+  while (window.length) yield await (window.shift() as Promise<R>)
 }

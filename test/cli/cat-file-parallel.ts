@@ -96,55 +96,10 @@ function reversedRunner(fd: number, options: RangeOptions, threads: number): Ran
   }
 }
 
-/**
- * Workers that are slow to start, as WorkerPool with waitReady: tasks wait
- * in a queue, from which the main thread steals the oldest while it waits
- * (parallel-ranges.ts), and a "worker" takes the newest one a turn of the
- * event loop later; so some ranges run on the main thread, others on the
- * runner, out of order.
- */
-function stealingRunner(fd: number, options: RangeOptions, threads: number): RangeRunner {
-  const worker = rangeContext(options)
-  const queue: { task: Parameters<RangeRunner['run']>[0]; resolve: (r: Awaited<ReturnType<RangeRunner['run']>>) => void; reject: (e: unknown) => void }[] = []
-  const take = (): void => {
-    const job = queue.pop()
-    if (!job) return
-    try {
-      job.resolve(runRangeTask(fd, job.task, worker))
-    } catch (err) {
-      job.reject(err)
-    }
-  }
-  return {
-    size: threads,
-    run: (task) =>
-      new Promise((resolve, reject) => {
-        queue.push({ task, resolve, reject })
-        setImmediate(take)
-      }),
-    steal: () => {
-      const job = queue.shift()
-      if (!job) return null
-      return {
-        task: job.task,
-        finish: (work) => {
-          try {
-            job.resolve(work())
-          } catch (err) {
-            job.reject(err)
-          }
-        },
-      }
-    },
-    close: async () => {},
-  }
-}
-
-const RUNNERS = [inThreadRunner, reversedRunner, stealingRunner]
 let runs = 0
-/** The runs take turns at the runners: in order, the tasks in flight run last first (reversedRunner), or partly stolen (stealingRunner). */
+/** Every other run with the tasks in flight run last first (reversedRunner). */
 function parallel(file: string, options: CatOptions, rangeBytes: number, threads = 3): Promise<Outcome | null> {
-  const runner = RUNNERS[runs++ % RUNNERS.length] as (typeof RUNNERS)[number]
+  const runner = runs++ % 2 === 0 ? inThreadRunner : reversedRunner
   return settle((out) => catFileParallel(file, out, options, { threads, rangeBytes, runner: (fd, o) => runner(fd, o, threads) }))
 }
 

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { defaultThreads, MAX_THREADS, ordered, READY, serializeError, WORKER_QUEUE_DEPTH, WorkerPool } from '../../lib/parallel/worker-pool.js'
+import { defaultThreads, MAX_THREADS, ordered, serializeError, WORKER_QUEUE_DEPTH, WorkerPool } from '../../lib/parallel/worker-pool.js'
 import { ErrorCodes, LogdaemonError } from '../../lib/errors.js'
 
 const SCRIPT = `
@@ -129,67 +129,6 @@ t.test('an idle pool does not keep the process alive; a busy one does until its 
   const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 })
   t.equal(r.status, 0, r.stderr)
   t.equal(r.stdout.trim(), 'got 7', 'the result came before the exit, and the exit came without close()')
-})
-
-/** A worker that posts READY a while after it starts (no task can reach it before), and then runs tasks. */
-const LATE = `
-import { parentPort } from 'node:worker_threads'
-setTimeout(() => parentPort.postMessage(${JSON.stringify(READY)}), 100)
-parentPort.on('message', ({ id, task }) => parentPort.postMessage({ id, ok: true, result: { n: task.n, where: 'worker' } }))
-`
-const LATE_URL = new URL(`data:text/javascript,${encodeURIComponent(LATE)}`)
-
-t.test('waitReady: no task is posted before READY; until then the caller can steal them, oldest first', async (t) => {
-  const pool = new WorkerPool<Task, { n: number; where: string }>(LATE_URL, 1, undefined, { waitReady: true })
-  t.equal(pool.steal(), null, 'nothing queued')
-  const results = [0, 1, 2, 3].map((n) => pool.run({ n }))
-  const first = pool.steal()
-  t.same(first?.task, { n: 0 }, 'the oldest')
-  first?.finish(() => ({ n: 0, where: 'here' }))
-  const second = pool.steal()
-  second?.finish(() => {
-    throw new Error('failed here')
-  })
-  t.same(await results[0], { n: 0, where: 'here' })
-  await t.rejects(results[1] as Promise<unknown>, /failed here/, 'a stolen task that throws rejects its promise')
-  t.same(
-    await Promise.all(results.slice(2)),
-    [
-      { n: 2, where: 'worker' },
-      { n: 3, where: 'worker' },
-    ],
-    'the rest ran on the worker once it was ready (the queued tasks kept the process alive meanwhile)',
-  )
-  t.equal(pool.steal(), null)
-  await pool.close()
-  t.equal(pool.steal(), null, 'closed')
-})
-
-t.test('ordered() calls help while the oldest result is not in, and only then', async (t) => {
-  let helped = 0
-  const gates: (() => void)[] = []
-  const run = (n: number): Promise<number> => new Promise((resolve) => gates.push(() => resolve(n)))
-  const help = (): boolean => {
-    helped++
-    // Some work done: the oldest task is let through after a few calls.
-    if (helped % 3 === 0) (gates.shift() as () => void)()
-    return true
-  }
-  const seen: number[] = []
-  for await (const n of ordered([0, 1, 2, 3, 4], run, 2, help)) seen.push(n)
-  t.same(seen, [0, 1, 2, 3, 4])
-  t.ok(helped >= 5, 'help ran while waiting')
-  let idle = 0
-  const done: number[] = []
-  for await (const n of ordered(
-    [5, 6],
-    async (n: number) => n,
-    1,
-    () => (idle++, false),
-  ))
-    done.push(n)
-  t.same(done, [5, 6])
-  t.equal(idle, 0, 'not called for results already in')
 })
 
 t.test('sizes and errors as they cross threads', async (t) => {

@@ -5,6 +5,8 @@
  */
 import t from 'tap'
 import { loadRangeContext, needsCodecs, plainRangeContext, type RangeOptions } from '../../lib/parallel/frame-range.js'
+import { JsonLineWriter } from '../../lib/journal/json-line-writer.js'
+import { RowLineWriter } from '../../lib/journal/row-line-writer.js'
 
 const raw: RangeOptions = { format: 'raw', encoding: 'utf8', tables: [], ops: [], where: [], maxEntryBytes: 1 << 20, file: null, journal: null }
 
@@ -16,12 +18,21 @@ t.test('writers and filters are loaded for the runs that need them, and only tho
     ['raw with --table', { ...raw, tables: ['db.rev'] }, false, true],
     ['raw with --where', { ...raw, where: [{ column: 'user', value: 'a' }] }, false, true],
     ['json', { ...raw, format: 'json' }, true, false],
+    ['row', { ...raw, format: 'row' }, true, false],
+    ['json with --where', { ...raw, format: 'json', where: [{ column: 'user', value: 'a' }] }, true, true],
     ['row with --op', { ...raw, format: 'row', ops: ['pv'] }, true, true],
   ] as const) {
     const context = await loadRangeContext(options)
     t.equal(context.writer !== null, writer, `${name}: writer`)
     t.equal(context.filter !== null, filter, `${name}: filter`)
     t.equal(needsCodecs(options), writer || filter, `${name}: needsCodecs`)
+  }
+})
+
+t.test('the writer is the one the format names, with or without filters (the loader takes a shorter way without)', async (t) => {
+  for (const filters of [{}, { tables: ['db.rev'] }]) {
+    t.ok((await loadRangeContext({ ...raw, ...filters, format: 'json' })).writer instanceof JsonLineWriter, `json ${JSON.stringify(filters)}`)
+    t.ok((await loadRangeContext({ ...raw, ...filters, format: 'row' })).writer instanceof RowLineWriter, `row ${JSON.stringify(filters)}`)
   }
 })
 

@@ -15,6 +15,7 @@ import { UNMAPPED_TABLE } from '../listeners/builtin/sql/replica-ddl.js'
 import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
 import { DEFAULT_MAX_ENTRY_BYTES } from '../journal/framer.js'
 import type { RangeOptions } from '../parallel/frame-range.js'
+import type { RangeRunner } from '../parallel/parallel-ranges.js'
 import { defaultThreads } from '../parallel/worker-pool.js'
 import type { ProgressReporter } from './progress.js'
 
@@ -57,6 +58,8 @@ export interface SqlLoadOptions {
   threads?: number
   /** Bytes per range with threads (tests use tiny ones). */
   rangeBytes?: number
+  /** Runs the range tasks instead of a worker pool (tests: inThreadRunner). */
+  runner?: (fd: number, options: RangeOptions) => RangeRunner
 }
 
 export interface SqlLoadSummary {
@@ -156,7 +159,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       progress = bar
     }
     const threads = options.threads ?? defaultThreads()
-    const rest = threads > 1 ? await loadParallel(options.checkpoint, n, options.encoding ?? 'utf8', sqlOptions, threads, options.rangeBytes, apply, bar) : null
+    const rest = threads > 1 ? await loadParallel(options, n, sqlOptions, threads, apply, bar) : null
     if (rest !== false) {
       const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
       const input = rest
@@ -235,16 +238,15 @@ interface SerialRest {
  * caller's to close.
  */
 async function loadParallel(
-  file: string,
+  load: SqlLoadOptions,
   journal: number,
-  encoding: FieldEncoding,
   sql: NonNullable<RangeOptions['sql']>,
   threads: number,
-  rangeBytes: number | undefined,
   apply: (batch: Buffer) => Promise<void>,
   bar: ProgressReporter | null,
 ): Promise<SerialRest | false | null> {
-  const bytes = rangeBytes ?? LOAD_RANGE_BYTES
+  const file = load.checkpoint
+  const bytes = Math.max(1, Math.floor(load.rangeBytes ?? LOAD_RANGE_BYTES))
   const handle = await open(file, 'r')
   let keep = false
   try {
@@ -258,7 +260,7 @@ async function loadParallel(
     const options: RangeOptions = {
       format: 'sql',
       sql,
-      encoding,
+      encoding: load.encoding ?? 'utf8',
       tables: [],
       ops: [],
       where: [],
@@ -266,7 +268,8 @@ async function loadParallel(
       file,
       journal,
     }
-    const ranges = frameRangesParallel(handle.fd, size, options, { threads, rangeBytes: bytes })
+    const runner = load.runner?.(handle.fd, options)
+    const ranges = frameRangesParallel(handle.fd, size, options, { threads, rangeBytes: bytes, ...(runner ? { runner } : {}) })
     let rest
     try {
       let step = await ranges.next()

@@ -246,7 +246,7 @@ export class PostgresAdapter implements SqlAdapter {
   }
 
   /** Rows already in COPY text (a RowBatchWriter's): copied into the chunks, so `payload` is the caller's again at once. */
-  async bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer): Promise<void> {
+  async bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer, _rows: number): Promise<void> {
     const copy = await this.#copyInto(table, columns)
     let p = 0
     while (p < payload.length) {

@@ -65,9 +65,10 @@ export function bulkColumnsOf(l: SqlLayout): ColumnSpec[] {
  * Maps checkpoint records to the rows a load inserts, and writes them as
  * segments into one Buffer per batch: rows of one table layout (a segment
  * ends where the layout changes, or at {@link SEGMENT_ROWS_MAX} rows or
- * {@link SEGMENT_BYTES_MAX} bytes), and after them, the batch's records for
- * logdaemon_unmapped in one segment (their order among themselves is the
- * file's; their place among other tables' rows does not matter). The same
+ * {@link SEGMENT_BYTES_MAX} bytes), and the records for logdaemon_unmapped
+ * gathered into segments of their own, written at the same bounds and at
+ * the end of the batch (their order among themselves is the file's; their
+ * place among other tables' rows does not matter). The same
  * code runs in a load's worker threads and, for one thread, in the loader
  * itself, so both load the same rows. Read a batch with {@link readSegments}.
  *
@@ -116,6 +117,7 @@ export class RowBatchWriter {
       this.#values(this.#unmapped, unmappedRow(this.#source, u))
       this.#unmappedRows++
       this.unmapped++
+      if (this.#unmappedRows >= SEGMENT_ROWS_MAX || this.#unmapped.o >= SEGMENT_BYTES_MAX) this.#flushUnmapped()
       return
     }
     const out = this.#out
@@ -153,20 +155,25 @@ export class RowBatchWriter {
   }
 
   #finish(): void {
+    this.#flushUnmapped()
+    this.#endSegment()
+    this.rows = 0
+    this.unmapped = 0
+  }
+
+  /** Ends the open segment and writes the unmapped records gathered since the last time as one segment. */
+  #flushUnmapped(): void {
     this.#endSegment()
     const un = this.#unmapped.takeView()
     if (un) {
       this.#begin(SEGMENT_UNMAPPED, '')
-      this.#rows = this.#unmappedRows
       this.#out.reserve(un.length)
       un.copy(this.#out.out, this.#out.o)
       this.#out.o += un.length
+      this.#rows = this.#unmappedRows
       this.#endSegment()
     }
     this.#unmappedRows = 0
-    this.#layout = null
-    this.rows = 0
-    this.unmapped = 0
   }
 
   #begin(kind: number, id: string): void {

@@ -190,7 +190,7 @@ export class SqliteAdapter implements SqlAdapter {
   /** Each row read into one array, reused, and bound as the statement's parameters in order. */
   async bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer, _rows: number): Promise<void> {
     const s = this.#bulkStatement(table, columns)
-    readValues(payload, columns.length, new Array<SqlValue>(columns.length), (row) => s.run(row))
+    readValues(payload as Parameters<typeof readValues>[0], columns.length, new Array<SqlValue>(columns.length), (row) => s.run(row))
   }
 
   #bulkStatement(table: string, columns: readonly ColumnSpec[]): Statement {

@@ -10,7 +10,8 @@ import { isErrnoException, isLogdaemonError } from '../errors.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
 import type { ProgressReporter } from './progress.js'
 import { catFileParallel } from './cat-file-parallel.js'
-import { defaultThreads, MAX_THREADS } from '../parallel/worker-pool.js'
+import { MAX_THREADS } from '../parallel/worker-pool.js'
+import { threadCount } from './thread-count.js'
 
 // Start-up: logdaemon-cat on a plain file (the parallel path) loads only the
 // modules above and what cat-file-parallel.ts imports; the rest (gzip, the
@@ -97,20 +98,6 @@ function positiveInt(text: string, name: string): number {
   const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN
   if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
   return n
-}
-
-/**
- * --threads, else LOGDAEMON_THREADS, else the default: digits only, from 1
- * up; more than {@link MAX_THREADS} is capped (a pool that large only costs memory).
- */
-function threadCount(option: unknown, env: string | undefined): number {
-  if (typeof option === 'string') return Math.min(positiveInt(option, 'threads'), MAX_THREADS)
-  if (env !== undefined && env !== '') {
-    const n = /^[0-9]+$/.test(env) ? Number(env) : Number.NaN
-    if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`LOGDAEMON_THREADS must be a positive integer (got ${JSON.stringify(env)})`)
-    return Math.min(n, MAX_THREADS)
-  }
-  return defaultThreads()
 }
 
 /** Bytes per range of the parallel path: LOGDAEMON_CAT_RANGE_BYTES, for tests (tiny ranges make every edge case reachable). */

@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises'
+import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import type { Writable } from 'node:stream'
+import { Readable, type Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
 import { FileReader } from '../files/file-reader.js'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
@@ -8,18 +8,23 @@ import { createJournalReader } from '../journal/read-journal.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import { openAdapter } from '../listeners/builtin/sql/open-adapter.js'
 import { Replica } from '../listeners/builtin/sql/replica.js'
-import { RowMapper, type UnmappedRecord } from '../listeners/builtin/sql/row-mapper.js'
-import type { ColumnSpec, SqlValue } from '../listeners/builtin/sql/sql-adapter.js'
-import type { SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
+import { bulkColumnsOf, readSegments, RowBatchWriter, SEGMENT_UNMAPPED, UNMAPPED_COLUMNS } from '../listeners/builtin/sql/row-batch-writer.js'
+import type { ColumnSpec } from '../listeners/builtin/sql/sql-adapter.js'
+import { sqlLayoutOf, type SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
 import { UNMAPPED_TABLE } from '../listeners/builtin/sql/replica-ddl.js'
 import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
-import { TableFilter } from '../listeners/builtin/sql/table-filter.js'
+import { DEFAULT_MAX_ENTRY_BYTES } from '../journal/framer.js'
+import type { RangeOptions } from '../parallel/frame-range.js'
+import type { RangeRunner } from '../parallel/parallel-ranges.js'
+import { defaultThreads } from '../parallel/worker-pool.js'
 import type { ProgressReporter } from './progress.js'
 
-/** Rows handed to the database per bulk call: large enough that the per-call cost vanishes, small enough to bound memory. */
-const BULK_ROWS = 500
-/** And at most this many bytes of their records (large records: 500 of 10 KB would be 5 MB). */
-const BULK_BYTES = 256 * 1024
+/**
+ * Bytes per range a worker frames and maps with threads: its batch of rows
+ * (about the size of the range) is alive in the worker, in transfer and
+ * here until inserted, for 2 ranges in flight per thread.
+ */
+const LOAD_RANGE_BYTES = 256 << 10
 
 /**
  * The checkpoint is read in chunks of this size, and the reader buffers
@@ -49,6 +54,17 @@ export interface SqlLoadOptions {
   baseDir?: string
   /** A progress bar on this stream (give it only when it is a TTY). */
   progress?: Writable
+  /**
+   * Threads for a plain checkpoint (default: the cores, at most 4; 1: none
+   * besides this one). PostgreSQL: this many workers frame the checkpoint
+   * and write its rows as COPY text. SQLite, which inserts on this thread:
+   * one fewer (this thread counts as one).
+   */
+  threads?: number
+  /** Bytes per range with threads (tests use tiny ones). */
+  rangeBytes?: number
+  /** Runs the range tasks instead of a worker pool (tests: inThreadRunner). */
+  runner?: (fd: number, options: RangeOptions) => RangeRunner
 }
 
 export interface SqlLoadSummary {
@@ -113,67 +129,73 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     await replica.reload()
     await replica.begin()
     if (options.replace) await replica.dropAll()
-    const mapper = new RowMapper(new TableFilter(options.tables ?? ['db.*'], options.exclude ?? []), options.encoding ?? 'utf8')
-    const input = new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
+    const sqlOptions = { payload: adapter.bulkPayload, tables: options.tables ?? ['db.*'], exclude: options.exclude ?? [] }
+    const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
+    let rows = 0
+    let unmappedCount = 0
+    let current: SqlLayout | null = null
+    let currentColumns: ColumnSpec[] = []
+    /** Inserts a batch of a RowBatchWriter, segment by segment, in order. */
+    const apply = async (batch: Buffer): Promise<void> => {
+      for (const seg of readSegments(batch)) {
+        if (seg.kind === SEGMENT_UNMAPPED) {
+          await adapter.bulkWrite(UNMAPPED_TABLE, UNMAPPED_COLUMNS, seg.payload, seg.rows)
+          unmappedCount += seg.rows
+          continue
+        }
+        const [table, version, count] = seg.id.split('\0')
+        const l = sqlLayoutOf(table as string, Number(version), Number(count))
+        if (!l) throw new Error(`a batch names a table layout there is none of: ${JSON.stringify(seg.id)}`)
+        if (l !== current) {
+          if (!loaded.has(l.table)) loaded.set(l.table, l)
+          await replica.ensureTables([l], false)
+          current = l
+          currentColumns = bulkColumnsOf(l)
+        }
+        await adapter.bulkWrite(l.table, currentColumns, seg.payload, seg.rows)
+        rows += seg.rows
+      }
+    }
+    let bar: ProgressReporter | null = null
     if (options.progress) {
       // Loaded only for a bar: cli-progress and its terminal-width tables cost ~7 MB of RSS.
       const { createProgress } = await import('./progress.js')
-      const bar = createProgress(size, options.progress, 'logdaemon sql load')
+      bar = createProgress(size, options.progress, 'logdaemon sql load')
       progress = bar
-      input.on('data', (c: Buffer) => bar.advance(c.length))
     }
-    // Batches: one array of entries per read chunk, so the loop pays no promise per record.
-    const reader = createJournalReader(options.checkpoint, { input, journal: n, batch: true, highWaterMark: READ_AHEAD_BATCHES })
-    const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
-    // Unmapped records go by the same bulk path as rows (COPY in PostgreSQL: the load's logdaemon_unmapped starts empty), BULK_ROWS at a time.
-    let unmapped: SqlValue[][] = []
-    let unmappedBytes = 0
-    let unmappedCount = 0
-    const source = `checkpoint.${n}`
-    const flushUnmapped = async () => {
-      if (unmapped.length) await adapter.bulkInsert(UNMAPPED_TABLE, UNMAPPED_COLUMNS, unmapped)
-      unmapped = []
-      unmappedBytes = 0
-    }
-    let batch: SqlValue[][] = []
-    let batchBytes = 0
-    let batchLayout: SqlLayout | null = null
-    let batchColumns: ColumnSpec[] = []
-    let rows = 0
-    const flush = async () => {
-      if (batch.length && batchLayout) await adapter.bulkInsert(batchLayout.table, batchColumns, batch)
-      batch = []
-      batchBytes = 0
-    }
-    for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
-      for (const entry of entries) {
-        const m = mapper.map(entry, n)
-        if (!m) continue
-        if (m.kind === 'unmapped' || m.kind === 'del') {
-          unmapped.push(unmappedRow(source, m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op)))
-          unmappedCount++
-          unmappedBytes += entry.length
-          if (unmapped.length >= BULK_ROWS || unmappedBytes >= BULK_BYTES) await flushUnmapped()
-          continue
+    const threads = options.threads ?? defaultThreads()
+    // SQLite inserts on this thread, and that takes about as long as framing and mapping on one
+    // worker: more workers would wait, each costing ~20 MB of RSS. PostgreSQL inserts in its own
+    // process, and this thread only copies the workers' COPY text to it.
+    const workers = adapter.dialect === 'sqlite' ? threads - 1 : threads
+    const rest = threads > 1 ? await loadParallel(options, n, sqlOptions, workers, apply, bar) : null
+    if (rest !== false) {
+      const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
+      const input = rest
+        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size), { objectMode: false })
+        : new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
+      if (bar && !rest) {
+        const b = bar
+        input.on('data', (c: Buffer) => b.advance(c.length))
+      }
+      try {
+        // Batches: one array of entries per read chunk, so the loop pays no promise per record.
+        const reader = createJournalReader(options.checkpoint, {
+          input,
+          journal: n,
+          batch: true,
+          highWaterMark: READ_AHEAD_BATCHES,
+          ...(rest ? { offset: rest.offset, line: rest.line } : {}),
+        })
+        for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
+          for (const entry of entries) writer.addEntry(entry)
+          const batch = writer.takeView()
+          if (batch) await apply(batch)
         }
-        if (m.layout !== batchLayout) {
-          await flush()
-          const l: SqlLayout = m.layout
-          if (!loaded.has(l.table)) loaded.set(l.table, l)
-          await replica.ensureTables([l], false)
-          batchLayout = l
-          batchColumns = l.insertColumns.map((name, i) => ({ name, type: i === l.columns.length ? 'bytes' : l.columns[i]?.integer ? 'integer' : 'text' }))
-        }
-        const row: SqlValue[] = m.values.slice()
-        row.push(m.raw)
-        batch.push(row)
-        batchBytes += entry.length
-        rows++
-        if (batch.length >= BULK_ROWS || batchBytes >= BULK_BYTES) await flush()
+      } finally {
+        await rest?.handle.close()
       }
     }
-    await flush()
-    await flushUnmapped()
     await adapter.bulkEnd()
     let replaced = 0
     for (const l of loaded.values()) replaced += await replica.addKey(l)
@@ -204,33 +226,97 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
   }
 }
 
-/** The columns of logdaemon_unmapped, in the order of {@link unmappedRow}. */
-const UNMAPPED_COLUMNS: readonly ColumnSpec[] = [
-  { name: 'source', type: 'text' },
-  { name: 'journal', type: 'integer' },
-  { name: 'offset', type: 'integer' },
-  { name: 'op', type: 'text' },
-  { name: 'table_name', type: 'text' },
-  { name: 'version', type: 'integer' },
-  { name: 'fields', type: 'text' },
-  { name: 'raw', type: 'bytes' },
-  { name: 'reason', type: 'text' },
-]
-
-function unmappedRow(source: string, r: UnmappedRecord): SqlValue[] {
-  return [source, String(r.journal), String(r.offset), r.op, r.table, r.version === null ? null : String(r.version), r.fields, r.raw, r.reason]
+/** Where the parallel load stopped short: the rest is loaded serially from this true record boundary, of the file open as `handle`. */
+interface SerialRest {
+  handle: FileHandle
+  offset: number
+  line: number
+  size: number
 }
 
-function asUnmapped(m: { layout: SqlLayout; values: readonly (string | null)[] }, journal: number, offset: number, raw: Buffer, op: string): UnmappedRecord {
-  return {
-    kind: 'unmapped',
-    journal,
-    offset,
-    op,
-    table: m.layout.journalTable,
-    version: m.layout.version,
-    fields: JSON.stringify(m.values),
-    raw: Buffer.from(raw),
-    reason: 'a delete in a checkpoint',
+/**
+ * Loads a plain checkpoint with `threads` workers that frame its ranges and
+ * map their records to rows (RowBatchWriter): `apply` gets their batches in
+ * file order, so the database sees the same inserts in the same order as
+ * from the serial loop. Returns null, having read nothing, when the file is
+ * not for this path (gzip, not a regular file, under two ranges); false when
+ * it loaded it all; else where to go on serially (the first range that
+ * failed from a true boundary: malformed input, an oversize record, the
+ * end inside a record), so the serial loop reports the error exactly as it
+ * would have, after loading every record before it. The handle is then the
+ * caller's to close.
+ */
+async function loadParallel(
+  load: SqlLoadOptions,
+  journal: number,
+  sql: NonNullable<RangeOptions['sql']>,
+  threads: number,
+  apply: (batch: Buffer) => Promise<void>,
+  bar: ProgressReporter | null,
+): Promise<SerialRest | false | null> {
+  const file = load.checkpoint
+  const bytes = Math.max(1, Math.floor(load.rangeBytes ?? LOAD_RANGE_BYTES))
+  const handle = await open(file, 'r')
+  let keep = false
+  try {
+    const found = await handle.stat()
+    const size = found.size
+    if (!found.isFile() || size < 2 * bytes) return null
+    const magic = Buffer.alloc(2)
+    await handle.read(magic, 0, 2, 0)
+    if (magic[0] === 0x1f && magic[1] === 0x8b) return null
+    const { frameRangesParallel } = await import('../parallel/parallel-ranges.js')
+    const options: RangeOptions = {
+      format: 'sql',
+      sql,
+      encoding: load.encoding ?? 'utf8',
+      tables: [],
+      ops: [],
+      where: [],
+      maxEntryBytes: DEFAULT_MAX_ENTRY_BYTES,
+      file,
+      journal,
+    }
+    const runner = load.runner?.(handle.fd, options)
+    const ranges = frameRangesParallel(handle.fd, size, options, { threads, rangeBytes: bytes, ...(runner ? { runner } : {}) })
+    let rest
+    try {
+      let step = await ranges.next()
+      while (!step.done) {
+        const range = step.value
+        try {
+          if (range.out) await apply(range.out)
+        } finally {
+          range.release()
+        }
+        bar?.advance(range.stop - range.from)
+        step = await ranges.next()
+      }
+      rest = step.value
+    } finally {
+      // A failed insert stops the workers before the file is closed under them.
+      await ranges.return(null)
+    }
+    if (!rest) return false
+    bar?.advance(size - rest.offset)
+    keep = true
+    return { handle, offset: rest.offset, line: rest.line, size }
+  } finally {
+    if (!keep) await handle.close()
+  }
+}
+
+/**
+ * The file from `start` to `end` in the chunks the serial reader
+ * (FileReader) reads, aligned the same way, so an error that says how much
+ * of a record it saw says what the serial path says.
+ */
+async function* readAligned(handle: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let pos = start; pos < end; ) {
+    const want = Math.min(LOAD_CHUNK_BYTES - (pos % LOAD_CHUNK_BYTES), end - pos)
+    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
+    if (bytesRead === 0) return
+    yield buffer.subarray(0, bytesRead)
+    pos += bytesRead
   }
 }

@@ -1,11 +1,13 @@
 import { formatPosition } from '../position.js'
 import { usageError, type Command } from './command.js'
+import { MAX_THREADS } from '../parallel/worker-pool.js'
 import { sqlLoad } from './sql-load.js'
+import { threadCount } from './thread-count.js'
 
 /** `logdaemon sql load --url URL CHECKPOINT`: see docs/sql.md. */
 export const sqlCommand: Command = {
   brief: 'load a checkpoint into an SQL replica (SQLite or PostgreSQL) for the sql listener',
-  usage: 'logdaemon sql load --url URL [--replace] [--journal N] CHECKPOINT',
+  usage: 'logdaemon sql load --url URL [--replace] [--journal N] [--threads N] CHECKPOINT',
   summary:
     'Loads a checkpoint (plain or .gz) into an SQL replica in one transaction and records the position N/0\n' +
     'for checkpoint.N: `logdaemon run` with the sql listener on the same URL then continues from journal N\n' +
@@ -17,6 +19,12 @@ export const sqlCommand: Command = {
     tables: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to load (default db.*)' },
     exclude: { type: 'string', arg: 'PATTERN', multiple: true, help: 'journal tables to leave out, e.g. db.have*' },
     encoding: { type: 'string', arg: 'NAME', choices: ['utf8', 'latin1'], default: 'utf8', help: "the server's text encoding" },
+    threads: {
+      type: 'string',
+      short: 'j',
+      arg: 'N',
+      help: `threads that frame a plain checkpoint and map its records to rows, while this one inserts them (default LOGDAEMON_THREADS, else the cores, at most 4; 1: none; at most ${MAX_THREADS})`,
+    },
   },
   maxArgs: 2, // load CHECKPOINT
   examples: [
@@ -36,6 +44,7 @@ export const sqlCommand: Command = {
       if (!/^\d+$/.test(values.journal) || !Number.isSafeInteger(journal))
         throw usageError(`--journal must be a journal number (got ${JSON.stringify(values.journal)})`)
     }
+    const threads = threadCount(values.threads, (io.env ?? process.env).LOGDAEMON_THREADS)
     const summary = await sqlLoad({
       url: values.url,
       checkpoint,
@@ -44,6 +53,7 @@ export const sqlCommand: Command = {
       ...(Array.isArray(values.tables) ? { tables: values.tables } : {}),
       ...(Array.isArray(values.exclude) ? { exclude: values.exclude } : {}),
       encoding: values.encoding === 'latin1' ? 'latin1' : 'utf8',
+      threads,
       ...(io.stderrIsTTY ? { progress: io.stderr } : {}),
     })
     io.stdout.write(

@@ -2,6 +2,7 @@ import { readSync } from 'node:fs'
 import type { FieldEncoding } from '../journal/entry.js'
 import type { WhereClause } from '../journal/entry-filter.js'
 import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer, type RecordSink } from '../journal/framer.js'
+import type { RowPayload } from '../listeners/builtin/sql/row-batch-writer.js'
 
 const AT = 0x40
 const LF = 0x0a
@@ -17,8 +18,10 @@ const TAIL_BYTES = 4 * 1024
 
 /** What a range produces besides its boundaries; the same for every range of a run. */
 export interface RangeOptions {
-  /** `none`: frame only (count); `raw`: the records' bytes; `json`/`row`: their lines. */
-  format: 'none' | 'raw' | 'json' | 'row'
+  /** `none`: frame only (count); `raw`: the records' bytes; `json`/`row`: their lines; `sql`: their SQL rows (`sql load`: RowBatchWriter). */
+  format: 'none' | 'raw' | 'json' | 'row' | 'sql'
+  /** For `sql`: the tables loaded, and how the rows are written. */
+  sql?: { payload: RowPayload; tables: readonly string[]; exclude: readonly string[] }
   encoding: FieldEncoding
   tables: readonly string[]
   ops: readonly string[]
@@ -188,7 +191,14 @@ export interface LineWriter {
  * a thread loads only this module and the framer (a worker starts sooner).
  */
 export function needsCodecs(options: RangeOptions): boolean {
-  return options.format === 'json' || options.format === 'row' || options.tables.length > 0 || options.ops.length > 0 || options.where.length > 0
+  return (
+    options.format === 'json' ||
+    options.format === 'row' ||
+    options.format === 'sql' ||
+    options.tables.length > 0 ||
+    options.ops.length > 0 ||
+    options.where.length > 0
+  )
 }
 
 /** The context of a run with no writer and no filters (raw or framing only): see {@link needsCodecs}. */

@@ -2,6 +2,7 @@ import { JournalEntry } from '../journal/entry.js'
 import { createEntryFilter } from '../journal/entry-filter.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
 import { RowLineWriter } from '../journal/row-line-writer.js'
+import { RowBatchWriter } from '../listeners/builtin/sql/row-batch-writer.js'
 import { type LineWriter, makeRangeContext, type RangeContext, type RangeOptions, type RecordTest } from './frame-range.js'
 
 /**
@@ -16,6 +17,10 @@ export function rangeContext(options: RangeOptions): RangeContext {
 function lineWriter(options: RangeOptions): LineWriter | null {
   if (options.format === 'json') return new JsonLineWriter(options.file, options.encoding)
   if (options.format === 'row') return new RowLineWriter(options.file, options.encoding)
+  if (options.format === 'sql') {
+    if (!options.sql || options.journal === null) throw new TypeError('a sql run needs its tables and journal number')
+    return new RowBatchWriter({ ...options.sql, encoding: options.encoding, journal: options.journal })
+  }
   return null
 }
 

@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib'
 import { main } from '../../lib/cli/logdaemon.js'
 import { ErrorCodes } from '../../lib/errors.js'
 import { checkpointNumberOf, sqlLoad } from '../../lib/cli/sql-load.js'
+import type { RangeOptions } from '../../lib/parallel/frame-range.js'
 import { RecordGenerator } from '../../lib/sim/record-generator.js'
 import { postgresSkip, startPostgres } from '../helpers/postgres.js'
 import { dumpReplica, replay, rowsOf } from '../helpers/sql-replica.js'
@@ -118,10 +119,96 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
   })
 }
 
+/** A line that reads like a record, inside a quoted value (its `@` doubled, as the journal writes it). */
+const TRAP = '\n@pv@ 0 @db.desc@ 99 @fake@ \n'
+const q = (v: string): string => `@${v.replace(/@/g, '@@')}@`
+
+/**
+ * Records that make mapping and range edges hard: values with newlines,
+ * lines that look like records, `@@`, tabs, backslashes and CRs (COPY
+ * escapes), bytes that are not UTF-8 and a NUL (logdaemon_raw), empty and
+ * too large integers and undocumented versions (logdaemon_unmapped),
+ * deletes, repeated keys (the last wins: order matters), CRLF, records
+ * larger than many ranges, and records of tables no layout names.
+ */
+function tricky(): Buffer {
+  const parts: (string | Buffer)[] = []
+  for (let i = 0; i < 60; i++) {
+    const k = i % 12
+    const key = (i % 17) + 1
+    if (k === 0) parts.push(`@pv@ 0 @db.desc@ ${key} ${q(`desc ${i}${TRAP}more`)} \n`)
+    else if (k === 1) parts.push(`@pv@ 0 @db.desc@ ${key} ${q(`tab\there, back\\slash, cr\rlf\n@@ at ${i}`)} \n`)
+    else if (k === 2)
+      parts.push(Buffer.concat([Buffer.from(`@pv@ 0 @db.desc@ ${key} @bad `), Buffer.from([0xff, 0xfe, 0x00, 0x41]), Buffer.from(' bytes@ \n')]))
+    else if (k === 3) parts.push(`@pv@ 1 @db.counters@ @c${i}@ @${i}@ \r\n`)
+    else if (k === 4) parts.push(`@pv@ 1 @db.counters@ @c${i}@ @@ \n`)
+    else if (k === 5) parts.push(`@pv@ 0 @db.desc@ 99999999999999999999 @too large a key@ \n`)
+    else if (k === 6) parts.push(`@pv@ 77 @db.desc@ ${key} @no such version@ \n`)
+    else if (k === 7) parts.push(`@dv@ 0 @db.desc@ ${key} @deleted@ \n`)
+    else if (k === 8) parts.push(`@pv@ 0 @db.desc@ ${key} ${q('x'.repeat(700) + TRAP + 'é ü 中文'.repeat(40))} \n`)
+    else if (k === 9) parts.push(`@ex@ ${i} 1400000000\n@nx@ 3 @x@ \n`)
+    else if (k === 10) parts.push(`@pv@ 0 @db.desc@ ${key} ${q(`\n@ex@ 1 2\n@nx@ 3\n`)} \n`)
+    else parts.push(`@pv@ 0 @db.nosuchtable@ ${key} @x@ \n`)
+  }
+  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)))
+}
+
+async function threaded(t: Test, fresh: () => Promise<string>): Promise<void> {
+  const { inThreadRunner } = await import('../../lib/parallel/parallel-ranges.js')
+  const runner = (fd: number, options: RangeOptions) => inThreadRunner(fd, options, 2)
+
+  t.test('threads: the same rows, unmapped records and position as one thread, whatever the ranges', async (t) => {
+    const dir = t.testdir()
+    const file = join(dir, 'checkpoint.3')
+    writeFileSync(file, tricky())
+    const one = await fresh()
+    const serial = await sqlLoad({ url: one, checkpoint: file, threads: 1 })
+    const want = await dumpReplica(one)
+    t.ok(serial.unmapped > 5 && serial.replaced > 0, `${serial.rows} rows, ${serial.replaced} replaced, ${serial.unmapped} unmapped`)
+    for (const rangeBytes of [16, 37, 100, 256, 1000, 4096]) {
+      const url = await fresh()
+      const s = await sqlLoad({ url, checkpoint: file, threads: 2, rangeBytes, runner })
+      t.same({ ...s, url: '', seconds: 0 }, { ...serial, url: '', seconds: 0 }, `ranges of ${rangeBytes} bytes: the same summary`)
+      t.same(await dumpReplica(url), want, `ranges of ${rangeBytes} bytes: the same replica`)
+    }
+    // And once with the worker threads themselves.
+    const url = await fresh()
+    await sqlLoad({ url, checkpoint: file, threads: 2, rangeBytes: 512 })
+    t.same(await dumpReplica(url), want, 'worker threads: the same replica')
+  })
+
+  t.test('threads: the same error at the same place as one thread, and nothing loaded', async (t) => {
+    const dir = t.testdir()
+    const good = tricky()
+    const cases: [string, Buffer][] = [
+      ['malformed in the middle', Buffer.concat([good, Buffer.from('this is no record\n'), good])],
+      ['the end inside a record', Buffer.concat([good, Buffer.from('@pv@ 0 @db.desc@ 1 @unterminated \n')])],
+      ['malformed at the start', Buffer.concat([Buffer.from('x\n'), good])],
+    ]
+    for (const [name, data] of cases) {
+      const file = join(dir, 'checkpoint.4')
+      writeFileSync(file, data)
+      const failure = async (options: Partial<Parameters<typeof sqlLoad>[0]>) => {
+        const url = await fresh()
+        const err = await sqlLoad({ url, checkpoint: file, ...options }).then(
+          () => null,
+          (e: unknown) => e as { code?: string; message?: string; offset?: unknown; line?: unknown },
+        )
+        t.same((await rowsOf(url, 'SELECT table_name FROM logdaemon_tables')).length, 0, `${name}: nothing loaded`)
+        return err && { code: err.code, message: err.message, offset: err.offset, line: err.line }
+      }
+      const want = await failure({ threads: 1 })
+      t.ok(want?.code, `${name}: ${want?.code}`)
+      for (const rangeBytes of [37, 1000]) t.same(await failure({ threads: 2, rangeBytes, runner }), want, `${name}: ranges of ${rangeBytes} bytes`)
+    }
+  })
+}
+
 t.test('SQLite', async (t) => {
   let n = 0
   const dir = t.testdir()
   await loads(t, async () => `sqlite:${join(dir, `r${++n}.db`)}`)
+  await threaded(t, async () => `sqlite:${join(dir, `r${++n}.db`)}`)
 })
 
 t.test('PostgreSQL', { skip: postgresSkip }, async (t) => {
@@ -129,6 +216,7 @@ t.test('PostgreSQL', { skip: postgresSkip }, async (t) => {
   t.teardown(() => pg.stop())
   let n = 0
   await loads(t, () => pg.createDatabase(`load_${++n}`))
+  await threaded(t, () => pg.createDatabase(`load_${++n}`))
 })
 
 t.test('logdaemon sql load: the command', async (t) => {
@@ -172,30 +260,41 @@ t.test('logdaemon sql load: the command', async (t) => {
 t.test('bulk inserts are bounded by the bytes of their records, not only by their count', async (t) => {
   const { SqliteAdapter } = await import('../../lib/listeners/builtin/sql/sqlite-adapter.js')
   const { encodeRecord } = await import('../../lib/journal/encoder.js')
-  const sizes: number[] = []
-  const unmappedSizes: number[] = []
-  const bulkInsert = SqliteAdapter.prototype.bulkInsert
-  SqliteAdapter.prototype.bulkInsert = function (this: InstanceType<typeof SqliteAdapter>, table, columns, rows) {
-    if (table === 'desc') sizes.push(rows.length)
-    if (table === 'logdaemon_unmapped') unmappedSizes.push(rows.length)
-    return bulkInsert.call(this, table, columns, rows)
+  const { inThreadRunner } = await import('../../lib/parallel/parallel-ranges.js')
+  const { SEGMENT_BYTES_MAX, SEGMENT_ROWS_MAX } = await import('../../lib/listeners/builtin/sql/row-batch-writer.js')
+  const calls: { table: string; rows: number; bytes: number }[] = []
+  const bulkWrite = SqliteAdapter.prototype.bulkWrite
+  SqliteAdapter.prototype.bulkWrite = function (this: InstanceType<typeof SqliteAdapter>, table, columns, payload, rows) {
+    calls.push({ table, rows, bytes: payload.length })
+    return bulkWrite.call(this, table, columns, payload, rows)
   }
   t.teardown(() => {
-    SqliteAdapter.prototype.bulkInsert = bulkInsert
+    SqliteAdapter.prototype.bulkWrite = bulkWrite
   })
   const dir = t.testdir()
   const file = join(dir, 'checkpoint.2')
-  // Ten descriptions of 100 KB: at most 256 KiB of records per call, so three at a time; and four with no layout (version 99).
-  const specs = Array.from({ length: 10 }, (_, i) => ({ op: 'pv', version: 0, table: 'db.desc', fields: [i + 1, 'd'.repeat(100_000)] }))
+  // Ten descriptions of 100 KB and four with no layout (version 99), among 1500 small ones and 1500 small unmapped.
+  const big = Array.from({ length: 10 }, (_, i) => ({ op: 'pv', version: 0, table: 'db.desc', fields: [i + 1, 'd'.repeat(100_000)] }))
   const odd = Array.from({ length: 4 }, (_, i) => ({ op: 'pv', version: 99, table: 'db.desc', fields: [i + 1, 'd'.repeat(100_000)] }))
-  writeFileSync(file, Buffer.concat([...specs, ...odd].map((s) => encodeRecord(s))))
-  const s = await sqlLoad({ url: `sqlite:${join(dir, 'r.db')}`, checkpoint: file })
-  t.equal(s.rows, 10)
-  t.equal(s.unmapped, 4)
-  t.same(sizes, [3, 3, 3, 1])
-  t.same(unmappedSizes, [3, 1])
-  t.same(
-    (await rowsOf(`sqlite:${join(dir, 'r.db')}`, 'SELECT length(description) AS n FROM "desc"')).map((r) => Number(r.n)),
-    Array(10).fill(100_000),
-  )
+  const small = Array.from({ length: 1500 }, (_, i) => ({ op: 'pv', version: 0, table: 'db.desc', fields: [i + 100, 'small'] }))
+  const smallOdd = Array.from({ length: 1500 }, (_, i) => ({ op: 'pv', version: 99, table: 'db.desc', fields: [i + 100, 'small'] }))
+  writeFileSync(file, Buffer.concat([...small, ...big, ...smallOdd, ...odd].map((s) => encodeRecord(s))))
+  const largestRow = 100_000 * 3 + 1000 // a 100 KB record in logdaemon_unmapped: its fields as JSON and its raw bytes
+  const runner = (fd: number, options: RangeOptions) => inThreadRunner(fd, options, 2)
+  for (const threads of [1, 2]) {
+    calls.length = 0
+    const url = `sqlite:${join(dir, `r${threads}.db`)}`
+    const s = await sqlLoad({ url, checkpoint: file, threads, rangeBytes: 600_000, runner })
+    t.match(s, { rows: 1510, unmapped: 1504 }, `${threads} threads`)
+    t.ok(calls.length > 4, `${threads} threads: ${calls.length} calls`)
+    t.same(
+      calls.filter((c) => c.rows > SEGMENT_ROWS_MAX || (c.rows > 1 && c.bytes > SEGMENT_BYTES_MAX + largestRow)),
+      [],
+      `${threads} threads: at most ${SEGMENT_ROWS_MAX} rows and ${SEGMENT_BYTES_MAX} bytes and a row a call`,
+    )
+    t.same(
+      (await rowsOf(url, 'SELECT length(description) AS n FROM "desc" WHERE desc_key < 100')).map((r) => Number(r.n)),
+      Array(10).fill(100_000),
+    )
+  }
 })

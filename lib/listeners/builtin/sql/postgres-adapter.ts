@@ -16,6 +16,8 @@ const ROWS_PER_STATEMENT = 5000
 
 /** Bytes of COPY text gathered before one write to the COPY stream. */
 const COPY_CHUNK_BYTES = 64 * 1024
+/** Chunks kept for reuse (and sent ones remembered until they are free): more are left to the garbage collector. */
+const MAX_SENT_CHUNKS = 8
 
 const TAB = 0x09
 const NEWLINE = 0x0a
@@ -34,12 +36,22 @@ const PG_TYPES: Record<ColumnType, string> = { integer: 'bigint', text: 'text', 
  */
 export class PostgresAdapter implements SqlAdapter {
   readonly dialect = 'postgres'
+  readonly bulkPayload = 'copy'
   readonly masked: string
   readonly #connectionString: string
   #client: Client | null = null
   /** The error the connection reported between calls (it is then unusable). */
   #broken: Error | null = null
   #copy: { table: string; stream: Writable; buf: Buffer; used: number } | null = null
+  /**
+   * Chunks written to the COPY stream, and chunks free to fill again. A
+   * chunk is free once the socket holds nothing more to send (see
+   * #copyWrite): a load writes hundreds of MB in chunks, and new ones each
+   * time were garbage that a thread doing little else collected late
+   * (tens of MB of dead buffers at a time).
+   */
+  #sent: Buffer[] = []
+  #freeChunks: Buffer[] = []
 
   constructor(connectionString: string, masked: string) {
     this.#connectionString = connectionString
@@ -212,15 +224,7 @@ export class PostgresAdapter implements SqlAdapter {
 
   /** Streams rows into `COPY table FROM STDIN` (text format); the COPY stays open until another statement or `bulkEnd`. */
   async bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void> {
-    if (this.#copy && this.#copy.table !== table) await this.bulkEnd()
-    if (!this.#copy) {
-      const { from: copyFrom } = await import('pg-copy-streams')
-      const stream = this.#conn.query(copyFrom(`COPY ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`))
-      // An error before the end is seen at the next write or at bulkEnd.
-      stream.on('error', () => {})
-      this.#copy = { table, stream, buf: Buffer.allocUnsafe(COPY_CHUNK_BYTES), used: 0 }
-    }
-    const copy = this.#copy
+    const copy = await this.#copyInto(table, columns)
     // COPY text goes straight into a chunk buffer (no string per line): a row may span two CopyData messages, which COPY allows.
     for (const row of rows) {
       for (let i = 0; i < row.length; i++) {
@@ -241,6 +245,32 @@ export class PostgresAdapter implements SqlAdapter {
     }
   }
 
+  /** Rows already in COPY text (a RowBatchWriter's): copied into the chunks, so `payload` is the caller's again at once. */
+  async bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer, _rows: number): Promise<void> {
+    const copy = await this.#copyInto(table, columns)
+    let p = 0
+    while (p < payload.length) {
+      if (copy.used === copy.buf.length) await this.#copyWrite()
+      const n = Math.min(payload.length - p, copy.buf.length - copy.used)
+      payload.copy(copy.buf, copy.used, p, p + n)
+      copy.used += n
+      p += n
+    }
+  }
+
+  /** The COPY into `table` in progress, started (ending another one) when there is none. */
+  async #copyInto(table: string, columns: readonly ColumnSpec[]): Promise<{ table: string; stream: Writable; buf: Buffer; used: number }> {
+    if (this.#copy && this.#copy.table !== table) await this.bulkEnd()
+    if (!this.#copy) {
+      const { from: copyFrom } = await import('pg-copy-streams')
+      const stream = this.#conn.query(copyFrom(`COPY ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`))
+      // An error before the end is seen at the next write or at bulkEnd.
+      stream.on('error', () => {})
+      this.#copy = { table, stream, buf: this.#chunk(), used: 0 }
+    }
+    return this.#copy
+  }
+
   /** Writes the gathered chunk (or `data`, after it) to the COPY stream, waiting while the stream is full. */
   async #copyWrite(data?: Buffer): Promise<void> {
     const copy = this.#copy
@@ -249,13 +279,33 @@ export class PostgresAdapter implements SqlAdapter {
     if (!chunk) {
       if (copy.used === 0) return
       chunk = copy.buf.subarray(0, copy.used)
-      // The stream keeps the written buffer until the socket took it: the next chunk gets its own.
-      copy.buf = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
+      // The stream keeps the written buffer until the socket took it: the next chunk is another one.
+      if (this.#sent.length < MAX_SENT_CHUNKS) this.#sent.push(copy.buf)
+      copy.buf = this.#chunk()
       copy.used = 0
     }
     if (!copy.stream.write(chunk)) await drained(copy.stream)
     if (copy.stream.errored) throw copy.stream.errored
     if (copy.stream.destroyed) throw new Error(`${this.masked}: the COPY into ${copy.table} was closed`)
+    this.#reclaim(copy.stream)
+  }
+
+  /** A chunk buffer: a free one, or a new one. */
+  #chunk(): Buffer {
+    return this.#freeChunks.pop() ?? Buffer.allocUnsafe(COPY_CHUNK_BYTES)
+  }
+
+  /**
+   * Sent chunks are free again when neither the COPY stream nor the socket
+   * under it holds bytes still to write (a socket's writableLength counts
+   * a write until the kernel has taken it).
+   */
+  #reclaim(stream: Writable): void {
+    if (this.#sent.length === 0 || stream.writableLength !== 0) return
+    const socket = (this.#client as unknown as { connection?: { stream?: { writableLength?: unknown } } } | null)?.connection?.stream
+    if (socket?.writableLength !== 0) return
+    for (const b of this.#sent) if (this.#freeChunks.length < MAX_SENT_CHUNKS) this.#freeChunks.push(b)
+    this.#sent = []
   }
 
   async addKeyKeepingLast(table: string, key: readonly string[]): Promise<number> {
@@ -286,6 +336,7 @@ export class PostgresAdapter implements SqlAdapter {
     this.#copy = null
     copy.stream.end()
     await finished(copy.stream)
+    this.#reclaim(copy.stream)
   }
 }
 

@@ -1,4 +1,5 @@
 import type { JournalPosition } from '../../../position.js'
+import type { RowPayload } from './row-batch-writer.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 
 /** What a replica column holds: 64-bit integers, text, or bytes (logdaemon_raw). */
@@ -59,6 +60,10 @@ export interface SqlAdapter {
   insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void>
   /** Bulk insert into a table being loaded (no key yet): COPY for PostgreSQL, a prepared insert for SQLite. */
   bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void>
+  /** The payload {@link bulkWrite} takes, as a RowBatchWriter writes it: COPY text (PostgreSQL) or tagged values (SQLite). */
+  readonly bulkPayload: RowPayload
+  /** Bulk insert of `rows` rows a RowBatchWriter wrote (in {@link bulkPayload}); `payload` is the caller's again when this resolves. */
+  bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer, rows: number): Promise<void>
   /**
    * Adds the key of a bulk-loaded table. Rows with the same key are
    * resolved as `pv` would: the last loaded wins, the earlier are deleted.

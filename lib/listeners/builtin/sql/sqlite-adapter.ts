@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
+import { readValues } from './row-batch-writer.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, ColumnType, SqlAdapter, SqlValue, TableColumns } from './sql-adapter.js'
 import type { SqlLayout } from './sql-layout.js'
@@ -28,6 +29,7 @@ function placeholders(sql: string): string {
  */
 export class SqliteAdapter implements SqlAdapter {
   readonly dialect = 'sqlite'
+  readonly bulkPayload = 'values'
   readonly masked: string
   readonly #file: string
   #db: Database | null = null
@@ -181,10 +183,20 @@ export class SqliteAdapter implements SqlAdapter {
   }
 
   async bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void> {
-    const s = this.#statement(`bulk\0${table}\0${columns.map((c) => c.name).join(',')}`, () => {
+    const s = this.#bulkStatement(table, columns)
+    for (const row of rows) s.run(...row)
+  }
+
+  /** Each row read into one array, reused, and bound as the statement's parameters in order. */
+  async bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer, _rows: number): Promise<void> {
+    const s = this.#bulkStatement(table, columns)
+    readValues(payload as Parameters<typeof readValues>[0], columns.length, new Array<SqlValue>(columns.length), (row) => s.run(row))
+  }
+
+  #bulkStatement(table: string, columns: readonly ColumnSpec[]): Statement {
+    return this.#statement(`bulk\0${table}\0${columns.map((c) => c.name).join(',')}`, () => {
       return `INSERT INTO ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
     })
-    for (const row of rows) s.run(...row)
   }
 
   async bulkEnd(): Promise<void> {}

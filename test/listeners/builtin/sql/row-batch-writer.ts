@@ -1,0 +1,101 @@
+import t from 'tap'
+import { JournalEntry } from '../../../../lib/journal/entry.js'
+import {
+  readSegments,
+  readValues,
+  RowBatchWriter,
+  SEGMENT_ROWS,
+  SEGMENT_ROWS_MAX,
+  SEGMENT_UNMAPPED,
+} from '../../../../lib/listeners/builtin/sql/row-batch-writer.js'
+import type { SqlValue } from '../../../../lib/listeners/builtin/sql/sql-adapter.js'
+
+let offset = 0
+function entry(text: string | Buffer): JournalEntry {
+  const b = typeof text === 'string' ? Buffer.from(text) : text
+  const e = new JournalEntry(b, { journal: 7, offset, end: offset + b.length, line: 1 })
+  offset += b.length
+  return e
+}
+
+function writer(payload: 'copy' | 'values'): RowBatchWriter {
+  return new RowBatchWriter({ payload, tables: ['db.*'], exclude: ['db.have'], encoding: 'utf8', journal: 7 })
+}
+
+function rowsOf(payload: Buffer, width: number): SqlValue[][] {
+  const rows: SqlValue[][] = []
+  readValues(payload as Parameters<typeof readValues>[0], width, new Array<SqlValue>(width), (row) => rows.push(row.slice()))
+  return rows
+}
+
+t.test('COPY text: escapes, NULL for an empty integer, bytes as hex; one segment per layout run', async (t) => {
+  const w = writer('copy')
+  w.addEntry(entry('@pv@ 0 @db.desc@ 1 @tab\there, back\\slash, cr\rlf\n@@@ \n'))
+  w.addEntry(entry('@pv@ 0 @db.counters@ @change@ @@ \n'))
+  w.addEntry(entry(Buffer.concat([Buffer.from('@pv@ 0 @db.desc@ 2 @'), Buffer.from([0xff, 0x00]), Buffer.from('@ \n')])))
+  w.addEntry(entry('@pv@ 0 @db.have@ @//c/f@ @//d/f@ 1 0 0 \n'))
+  const batch = w.take()
+  t.ok(batch)
+  const segments = [...readSegments(batch as Buffer)]
+  t.same(
+    segments.map((s) => [s.kind, s.rows, s.id.replaceAll('\0', ' ')]),
+    [
+      [SEGMENT_ROWS, 1, 'db.desc 0 2'],
+      [SEGMENT_ROWS, 1, 'db.counters 0 2'],
+      [SEGMENT_ROWS, 1, 'db.desc 0 2'],
+    ],
+    'db.have left out',
+  )
+  t.equal(segments[0]?.payload.toString(), '1\ttab\\there, back\\\\slash, cr\\rlf\\n@\t\\N\n')
+  t.equal(segments[1]?.payload.toString(), 'change\t\\N\t\\N\n')
+  t.equal(segments[2]?.payload.toString(), `2\t\uFFFD\uFFFD\t\\\\x${Buffer.from('@pv@ 0 @db.desc@ 2 @\xff\x00@ \n', 'latin1').toString('hex')}\n`)
+  t.equal(w.take(), null, 'nothing more')
+})
+
+t.test('values: NULL, ASCII, UTF-8 and bytes read back as written; unmapped records in a segment of their own', async (t) => {
+  const w = writer('values')
+  w.addEntry(entry('@pv@ 0 @db.desc@ 1 @é ü 中文@ \n'))
+  w.addEntry(entry('@pv@ 77 @db.desc@ 1 @no such version@ \n'))
+  w.addEntry(entry('@pv@ 1 @db.counters@ @change@ @@ \n'))
+  w.addEntry(entry('@dv@ 0 @db.desc@ 3 @gone@ \n'))
+  w.addEntry(entry('@ex@ 1 1400000000\n'))
+  const segments = [...readSegments(w.take() as Buffer)]
+  t.same(
+    segments.map((s) => [s.kind, s.rows]),
+    [
+      [SEGMENT_ROWS, 1],
+      [SEGMENT_ROWS, 1],
+      [SEGMENT_UNMAPPED, 2],
+    ],
+  )
+  t.same(rowsOf(segments[0]?.payload as Buffer, 3), [['1', 'é ü 中文', null]])
+  t.same(rowsOf(segments[1]?.payload as Buffer, 3), [['change', '', null]], 'an empty text value is empty text (an empty integer is NULL)')
+  const unmapped = rowsOf(segments[2]?.payload as Buffer, 9)
+  t.match(unmapped, [
+    ['checkpoint.7', '7', String, 'pv', 'db.desc', '77', '["1","no such version"]', Buffer, /no documented layout/],
+    ['checkpoint.7', '7', String, 'dv', 'db.desc', '0', '["3","gone"]', Buffer, 'a delete in a checkpoint'],
+  ])
+  t.equal(unmapped[1]?.[7]?.toString(), '@dv@ 0 @db.desc@ 3 @gone@ \n')
+})
+
+t.test('segments end at the row bound; takeView discards; the counts are per batch', async (t) => {
+  const w = writer('values')
+  w.addEntry(entry('@pv@ 0 @db.desc@ 1 @lost@ \n'))
+  t.ok(w.takeView(), 'a view of the batch, discarded')
+  for (let i = 0; i < SEGMENT_ROWS_MAX + 10; i++) w.addEntry(entry(`@pv@ 0 @db.desc@ ${i} @d@ \n`))
+  for (let i = 0; i < SEGMENT_ROWS_MAX + 1; i++) w.addEntry(entry(`@pv@ 9 @db.desc@ ${i} @d@ \n`))
+  t.equal(w.rows, SEGMENT_ROWS_MAX + 10)
+  t.equal(w.unmapped, SEGMENT_ROWS_MAX + 1)
+  const segments = [...readSegments(w.take() as Buffer)]
+  t.same(
+    segments.map((s) => [s.kind, s.rows]),
+    [
+      [SEGMENT_ROWS, SEGMENT_ROWS_MAX],
+      [SEGMENT_ROWS, 10],
+      [SEGMENT_UNMAPPED, SEGMENT_ROWS_MAX],
+      [SEGMENT_UNMAPPED, 1],
+    ],
+  )
+  t.equal(w.rows, 0)
+  t.same(rowsOf(segments[1]?.payload as Buffer, 3)[0], [String(SEGMENT_ROWS_MAX), 'd', null])
+})

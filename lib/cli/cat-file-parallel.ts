@@ -1,6 +1,6 @@
-import { type FileHandle, open, stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import { Readable, type Writable } from 'node:stream'
-import { READ_CHUNK_BYTES } from '../files/file-reader.js'
+import { READ_CHUNK_BYTES, readAligned } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { DEFAULT_MAX_ENTRY_BYTES } from '../journal/framer.js'
 import type { RangeOptions } from '../parallel/frame-range.js'
@@ -91,26 +91,11 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
     // From the first range that failed at a true boundary: serially, up to the size at open.
     // Loaded only now: the serial path's modules (gzip, the entry decoder) cost every parallel run start-up time otherwise.
     const { catInput } = await import('./cat-input.js')
-    const input = Readable.from(readAligned(handle, rest.offset, size), { objectMode: false })
+    const input = Readable.from(readAligned(handle, rest.offset, size, READ_CHUNK_BYTES), { objectMode: false })
     const counts = await catInput(input, file, out, options, rest)
     parallel.onBytes?.(size - rest.offset)
     return { ...counts, entries: entries + counts.entries }
   } finally {
     await handle.close()
-  }
-}
-
-/**
- * The file from `start` to `end` in the chunks the serial reader
- * (FileReader) reads, aligned the same way, so an error that says how much
- * of a record it saw says what the serial path says.
- */
-async function* readAligned(handle: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
-  for (let pos = start; pos < end; ) {
-    const want = Math.min(READ_CHUNK_BYTES - (pos % READ_CHUNK_BYTES), end - pos)
-    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
-    if (bytesRead === 0) return
-    yield buffer.subarray(0, bytesRead)
-    pos += bytesRead
   }
 }

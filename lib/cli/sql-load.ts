@@ -2,7 +2,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { Readable, type Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
-import { FileReader } from '../files/file-reader.js'
+import { FileReader, readAligned } from '../files/file-reader.js'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createJournalReader } from '../journal/read-journal.js'
 import { formatPosition, type JournalPosition } from '../position.js'
@@ -173,7 +173,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     if (rest !== false) {
       const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
       const input = rest
-        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size), { objectMode: false })
+        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES), { objectMode: false })
         : new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
       if (bar && !rest) {
         const b = bar
@@ -304,20 +304,5 @@ async function loadParallel(
     return { handle, offset: rest.offset, line: rest.line, size }
   } finally {
     if (!keep) await handle.close()
-  }
-}
-
-/**
- * The file from `start` to `end` in the chunks the serial reader
- * (FileReader) reads, aligned the same way, so an error that says how much
- * of a record it saw says what the serial path says.
- */
-async function* readAligned(handle: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
-  for (let pos = start; pos < end; ) {
-    const want = Math.min(LOAD_CHUNK_BYTES - (pos % LOAD_CHUNK_BYTES), end - pos)
-    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
-    if (bytesRead === 0) return
-    yield buffer.subarray(0, bytesRead)
-    pos += bytesRead
   }
 }

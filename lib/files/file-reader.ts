@@ -1,4 +1,5 @@
 import { close, open, read } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 
 /**
@@ -148,5 +149,21 @@ export class FileReader extends Readable {
     }
     if (this.#reading) this.#afterRead = closeFd
     else closeFd()
+  }
+}
+
+/**
+ * The file from `start` to `end` in the chunks a FileReader of `chunkBytes`
+ * reads, aligned the same way, so an error that says how much of a record it
+ * saw says what the serial path says (the parallel paths hand the rest of a
+ * file to the serial framer with it).
+ */
+export async function* readAligned(handle: FileHandle, start: number, end: number, chunkBytes: number): AsyncGenerator<Buffer> {
+  for (let pos = start; pos < end; ) {
+    const want = Math.min(chunkBytes - (pos % chunkBytes), end - pos)
+    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
+    if (bytesRead === 0) return
+    yield buffer.subarray(0, bytesRead)
+    pos += bytesRead
   }
 }

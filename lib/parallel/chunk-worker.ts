@@ -4,6 +4,7 @@
  * back with the result.
  */
 import { parentPort, workerData } from 'node:worker_threads'
+import { detachEarly } from './detach-early.js'
 import { type ChunkResult, type ChunkWorkerTask, runChunkTask } from './frame-chunk.js'
 import type { RangeOptions } from './frame-range.js'
 import { rangeContext } from './range-context.js'
@@ -11,6 +12,8 @@ import { serializeError, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
 const { options } = workerData as { options: RangeOptions }
+// Before any code gets hot: this thread transfers buffers, and the first transfer would deoptimize it all (see detach-early.ts).
+detachEarly()
 const context = rangeContext(options)
 const port = parentPort
 if (port) {

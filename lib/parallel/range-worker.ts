@@ -5,12 +5,15 @@
  * replaced or removed meanwhile); each task is a count or a range.
  */
 import { parentPort, workerData } from 'node:worker_threads'
+import { detachEarly } from './detach-early.js'
 import { loadRangeContext, type RangeWorkerData, type RangeWorkerResult, type RangeWorkerTask, runRangeTask } from './frame-range.js'
 import { primeRangeContext } from './prime.js'
 import { serializeError, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
 const { fd, options } = workerData as RangeWorkerData
+// Before any code gets hot: this thread transfers buffers, and the first transfer would deoptimize it all (see detach-early.ts).
+detachEarly()
 // The writer and filters only when the run needs them (a raw run starts faster without).
 const context = await loadRangeContext(options)
 // Before the first task (it waits in the port's queue meanwhile): see prime.ts.

@@ -31,6 +31,7 @@ import { Worker } from 'node:worker_threads'
 import { ErrorCodes, LogdaemonError, type ErrorCode } from '../errors.js'
 import { GunzipDecoder, isGzip, type GunzipDecoderOptions, type GzipDecoder } from './gunzip-decoder.js'
 import { gzipError, OUT_CHUNK, type Emit, type Inflater, type InflaterName, type WorkerEngine } from './inflater.js'
+import { detachEarly } from '../parallel/detach-early.js'
 
 /** What the worker is started with. */
 export interface WorkerInit {
@@ -285,6 +286,8 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     this.#state = 'worker'
     const init: WorkerInit = { file: this.#file, engine: this.#engine, path: this.#path, batch: this.#batch, window: this.#window }
     let worker: Worker
+    // This thread transfers spares to the worker: detached now, before the framer reading this input gets hot.
+    detachEarly()
     try {
       // A small young generation: the worker allocates little besides its
       // output batches, and their memory goes when the young generation is collected.

@@ -11,10 +11,13 @@ import { isLogdaemonError } from '../errors.js'
 import type { FromWorker, ToWorker, WorkerInit } from './gunzip-worker.js'
 import { GunzipDecoder } from './gunzip-decoder.js'
 import { selectInflater } from './inflater.js'
+import { detachEarly } from '../parallel/detach-early.js'
 
 const port = parentPort
 if (!port) throw new Error('inflate-worker.js runs as a worker thread only')
 const init = workerData as WorkerInit
+// Before any code gets hot: this thread transfers its batches (see detach-early.ts).
+detachEarly()
 
 const inputs: (Uint8Array | null)[] = []
 let wakeInput: (() => void) | null = null

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads'
 import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { detachEarly } from './detach-early.js'
 
 /**
  * The most workers a pool starts, whatever it is asked for: each costs a V8
@@ -76,6 +77,8 @@ export class WorkerPool<In, Out> {
   /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
   constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
     const n = Math.max(1, Math.min(Math.floor(size), MAX_THREADS))
+    // This thread transfers buffers to its workers (tasks, spares): detached now, before its own hot code is compiled.
+    detachEarly()
     for (let i = 0; i < n; i++) {
       const worker = new Worker(script, { workerData, ...(resourceLimits ? { resourceLimits } : {}) })
       const slot: Slot<In, Out> = { worker, jobs: [] }

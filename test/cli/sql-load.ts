@@ -444,16 +444,23 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
           // No standby will ever confirm: the COMMIT is done locally and waits; terminated then, it stays committed, and the client gets no answer.
           await admin.query(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
           await admin.query('SELECT pg_reload_conf()')
+          // The load's own server process reads the setting again between two statements.
+          while ((await this.query('SHOW synchronous_standby_names'))[0]?.synchronous_standby_names !== 'nobody') await new Promise((r) => setTimeout(r, 10))
+          let committed = false
           const kill = (async () => {
-            for (;;) {
+            while (!committed) {
               const r = await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'SyncRep'`, [db])
-              if (r.rows[0]) return admin.query('SELECT pg_terminate_backend($1)', [r.rows[0].pid])
+              if (r.rows[0]) {
+                await admin.query('SELECT pg_terminate_backend($1)', [r.rows[0].pid])
+                return
+              }
               await new Promise((r) => setTimeout(r, 10))
             }
           })()
           try {
             return await commit.call(this)
           } finally {
+            committed = true
             await kill
             await admin.query('ALTER SYSTEM RESET synchronous_standby_names')
             await admin.query('SELECT pg_reload_conf()')

@@ -11,8 +11,8 @@ import { Replica } from '../listeners/builtin/sql/replica.js'
 import { bulkColumnsOf, readSegments, RowBatchWriter, SEGMENT_UNMAPPED, UNMAPPED_COLUMNS } from '../listeners/builtin/sql/row-batch-writer.js'
 import type { ColumnSpec } from '../listeners/builtin/sql/sql-adapter.js'
 import { sqlLayoutOf, type SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
-import { UNMAPPED_TABLE } from '../listeners/builtin/sql/replica-ddl.js'
-import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
+import { POSITION_TABLE, UNMAPPED_TABLE } from '../listeners/builtin/sql/replica-ddl.js'
+import { parseSqlUrl, type SqlTarget } from '../listeners/builtin/sql/sql-url.js'
 import { DEFAULT_MAX_ENTRY_BYTES } from '../journal/framer.js'
 import type { RangeOptions } from '../parallel/frame-range.js'
 import type { RangeRunner } from '../parallel/parallel-ranges.js'
@@ -112,6 +112,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
   const adapter = await openAdapter(target)
   const replica = new Replica(adapter)
   let progress: ProgressReporter | null = null
+  /** Set once the COMMIT is sent: the position row it writes, and the summary to return. */
+  let committing: { at: JournalPosition; updated: string; summary: () => SqlLoadSummary } | null = null
   try {
     await adapter.connect()
     const before = await replica.contents()
@@ -202,9 +204,9 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     for (const l of loaded.values()) replaced += await replica.addKey(l)
     await replica.createViews()
     const at = { journal: n, offset: 0 }
-    await replica.setPosition(at)
-    await replica.commit()
-    return {
+    const updated = new Date().toISOString()
+    await replica.setPosition(at, updated)
+    const summary = (): SqlLoadSummary => ({
       url: target.masked,
       position: at,
       rows: rows - replaced,
@@ -213,9 +215,26 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       tables: loaded.size,
       bytes: size,
       seconds: (Date.now() - started) / 1000,
-    }
+    })
+    committing = { at, updated, summary }
+    await replica.commit()
+    return summary()
   } catch (err) {
     await replica.rollback()
+    if (committing && !isLogdaemonError(err)) {
+      // The COMMIT was sent and its answer lost (the connection dropped): the server may have committed it.
+      const c = committing
+      const committed = await committedLoad(target, c.at, c.updated)
+      if (committed === true) return c.summary()
+      if (committed === null) {
+        throw new LogdaemonError(
+          ErrorCodes.SQL_FAILED,
+          `${target.masked}: the load may or may not have been committed: the connection failed during the COMMIT (${toError(err).message}), ` +
+            `and the database could not be asked since: the replica is complete at ${formatPosition(c.at)} if logdaemon_position says so with updated = ${c.updated}, else as it was before`,
+          { cause: err, file: options.checkpoint, details: { url: target.masked } },
+        )
+      }
+    }
     if (isLogdaemonError(err)) throw err
     throw new LogdaemonError(ErrorCodes.SQL_FAILED, `${target.masked}: the load failed and was rolled back: ${toError(err).message}`, {
       cause: err,
@@ -224,6 +243,38 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
   } finally {
     progress?.stop()
     await adapter.close()
+  }
+}
+
+/** How long {@link committedLoad} waits for the database. */
+const COMMIT_CHECK_MS = 15_000
+
+/**
+ * Whether the load's transaction was committed, asked on a new connection
+ * after its COMMIT failed: true when logdaemon_position holds the row it
+ * wrote (`at`, with `updated` as it set it), false when it holds another
+ * or none, null when the database cannot be asked (within COMMIT_CHECK_MS).
+ */
+async function committedLoad(target: SqlTarget, at: JournalPosition, updated: string): Promise<boolean | null> {
+  const adapter = await openAdapter(target)
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), COMMIT_CHECK_MS)
+  })
+  const ask = (async (): Promise<boolean> => {
+    await adapter.connect()
+    const rows = await adapter.query(`SELECT journal, "offset", updated FROM ${POSITION_TABLE} WHERE id = 1`)
+    const row = rows[0]
+    return row !== undefined && Number(row.journal) === at.journal && Number(row.offset) === at.offset && String(row.updated) === updated
+  })()
+  try {
+    return await Promise.race([ask, timeout])
+  } catch {
+    return null
+  } finally {
+    clearTimeout(timer)
+    ask.catch(() => {})
+    await adapter.close().catch(() => {})
   }
 }
 

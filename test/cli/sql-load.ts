@@ -298,3 +298,181 @@ t.test('bulk inserts are bounded by the bytes of their records, not only by thei
     )
   }
 })
+
+t.test('PostgreSQL: a connection lost during the load fails it, or finds its commit, and never hangs', { skip: postgresSkip }, async (t) => {
+  // A server of its own: a test changes its configuration (synchronous_standby_names).
+  const pg = await startPostgres()
+  t.teardown(() => pg.stop())
+  const { default: PG } = await import('pg')
+  const { PostgresAdapter } = await import('../../lib/listeners/builtin/sql/postgres-adapter.js')
+  type Pg = InstanceType<typeof PostgresAdapter>
+  const admin = new PG.Client({ connectionString: pg.url(), application_name: 'test' })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const { plain } = files(t)
+  let n = 0
+  /** The loader's server process. */
+  const backend = async (db: string): Promise<number> => {
+    for (;;) {
+      const r = await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'logdaemon'`, [db])
+      if (r.rows[0]) return Number(r.rows[0].pid)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+  const gone = async (pid: number): Promise<void> => {
+    while ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rows.length) await new Promise((r) => setTimeout(r, 10))
+  }
+  /** The load's outcome, or 'hangs' when it has not settled in 60 s. */
+  const settled = async <T>(p: Promise<T>): Promise<T | Error | 'hangs'> => {
+    let timer: NodeJS.Timeout | undefined
+    const hang = new Promise<'hangs'>((resolve) => {
+      timer = setTimeout(() => resolve('hangs'), 60_000)
+    })
+    try {
+      return await Promise.race([p.catch((e: Error) => e), hang])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  const patch = <K extends 'bulkWrite' | 'commit'>(name: K, wrap: (original: Pg[K]) => Pg[K]) => {
+    const original = PostgresAdapter.prototype[name]
+    PostgresAdapter.prototype[name] = wrap(original)
+    return () => {
+      PostgresAdapter.prototype[name] = original
+    }
+  }
+  const nothingLoaded = async (t: Test, url: string, db: string) => {
+    t.same(await rowsOf(url, 'SELECT table_name FROM logdaemon_tables'), [], 'no table loaded')
+    t.same((await dumpReplica(url)).logdaemon_position, [], 'no position')
+    const left = await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'logdaemon'`, [db])
+    t.same(left.rows, [], 'no connection left')
+  }
+
+  t.test('the server process terminated between two writes of the COPY', async (t) => {
+    for (const threads of [1, 2]) {
+      const db = `lost_${++n}`
+      const url = await pg.createDatabase(db)
+      let calls = 0
+      const restore = patch(
+        'bulkWrite',
+        (bulkWrite) =>
+          async function (this: Pg, ...args: Parameters<Pg['bulkWrite']>) {
+            if (++calls === 20) {
+              const pid = await backend(db)
+              await admin.query('SELECT pg_terminate_backend($1)', [pid])
+              await gone(pid)
+              await new Promise((r) => setTimeout(r, 100)) // the loader's socket has seen the end
+            }
+            return bulkWrite.apply(this, args)
+          },
+      )
+      const err = await settled(sqlLoad({ url, checkpoint: plain, threads }))
+      restore()
+      t.not(err, 'hangs', `${threads} threads: the load settles`)
+      t.match(
+        err,
+        {
+          code: ErrorCodes.SQL_FAILED,
+          message: /the load failed and was rolled back: (the COPY into \S+ failed: )?terminating connection due to administrator command/,
+        },
+        `${threads} threads`,
+      )
+      await nothingLoaded(t, url, db)
+    }
+  })
+
+  t.test('the server process terminated before it answered the start of a COPY', async (t) => {
+    for (const threads of [1, 2]) {
+      const db = `lost_${++n}`
+      const url = await pg.createDatabase(db)
+      // The COPY into logdaemon_unmapped (a table the load finds, not one it creates) waits for this lock: the
+      // load writes into a COPY the server has not accepted yet, and the server ends the connection then.
+      const locker = new PG.Client({ connectionString: url, application_name: 'test' })
+      await locker.connect()
+      let locked = false
+      const restore = patch(
+        'bulkWrite',
+        (bulkWrite) =>
+          async function (this: Pg, ...args: Parameters<Pg['bulkWrite']>) {
+            if (!locked) {
+              locked = true
+              await locker.query('BEGIN')
+              await locker.query('LOCK TABLE logdaemon_unmapped IN ACCESS EXCLUSIVE MODE')
+              void (async () => {
+                for (;;) {
+                  const r = await admin.query(
+                    `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'logdaemon' AND wait_event_type = 'Lock'`,
+                    [db],
+                  )
+                  if (r.rows[0]) {
+                    await admin.query('SELECT pg_terminate_backend($1)', [r.rows[0].pid])
+                    return locker.query('ROLLBACK')
+                  }
+                  await new Promise((r) => setTimeout(r, 10))
+                }
+              })()
+            }
+            return bulkWrite.apply(this, args)
+          },
+      )
+      const err = await settled(sqlLoad({ url, checkpoint: plain, threads }))
+      restore()
+      await locker.end()
+      t.not(err, 'hangs', `${threads} threads: the load settles`)
+      t.match(
+        err,
+        {
+          code: ErrorCodes.SQL_FAILED,
+          message: /the load failed and was rolled back: the COPY into logdaemon_unmapped failed: terminating connection due to administrator command/,
+        },
+        `${threads} threads`,
+      )
+      await nothingLoaded(t, url, db)
+    }
+  })
+
+  t.test('the server process terminated after the COMMIT: the load is found committed', async (t) => {
+    const db = `lost_${++n}`
+    const url = await pg.createDatabase(db)
+    let commits = 0
+    const restore = patch(
+      'commit',
+      (commit) =>
+        async function (this: Pg) {
+          // The first commits the replica's own tables; the second, the load.
+          if (++commits === 1) return commit.call(this)
+          // No standby will ever confirm: the COMMIT is done locally and waits; terminated then, it stays committed, and the client gets no answer.
+          await admin.query(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+          await admin.query('SELECT pg_reload_conf()')
+          // The load's own server process reads the setting again between two statements.
+          while ((await this.query('SHOW synchronous_standby_names'))[0]?.synchronous_standby_names !== 'nobody') await new Promise((r) => setTimeout(r, 10))
+          let committed = false
+          const kill = (async () => {
+            while (!committed) {
+              const r = await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'SyncRep'`, [db])
+              if (r.rows[0]) {
+                await admin.query('SELECT pg_terminate_backend($1)', [r.rows[0].pid])
+                return
+              }
+              await new Promise((r) => setTimeout(r, 10))
+            }
+          })()
+          try {
+            return await commit.call(this)
+          } finally {
+            committed = true
+            await kill
+            await admin.query('ALTER SYSTEM RESET synchronous_standby_names')
+            await admin.query('SELECT pg_reload_conf()')
+          }
+        },
+    )
+    const s = await settled(sqlLoad({ url, checkpoint: plain, threads: 1 }))
+    restore()
+    t.match(s, { position: { journal: 5, offset: 0 } }, 'the load succeeds')
+    t.same((await dumpReplica(url)).logdaemon_position, ['5/0'])
+    const once = await pg.createDatabase(`lost_${++n}`)
+    await sqlLoad({ url: once, checkpoint: plain, threads: 1 })
+    await sameRows(t, url, once, 'the same rows as a load with no failure')
+  })
+})

@@ -1,4 +1,4 @@
-import { finished } from 'node:stream/promises'
+import { finished } from 'node:stream'
 import type { Writable } from 'node:stream'
 import type { Client } from 'pg'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
@@ -42,7 +42,15 @@ export class PostgresAdapter implements SqlAdapter {
   #client: Client | null = null
   /** The error the connection reported between calls (it is then unusable). */
   #broken: Error | null = null
-  #copy: { table: string; stream: Writable; buf: Buffer; used: number } | null = null
+  #copy: Copy | null = null
+  /**
+   * Called once when the connection is lost or the COPY in progress fails:
+   * pg-copy-streams reports a lost connection with an 'error' event and no
+   * more (a write waiting for the socket to drain, or the end waiting for
+   * the server's answer, would wait for ever), so every wait on the COPY
+   * also ends on this.
+   */
+  #onFailure: (() => void) | null = null
   /**
    * Chunks written to the COPY stream, and chunks free to fill again. A
    * chunk is free once the socket holds nothing more to send (see
@@ -63,10 +71,19 @@ export class PostgresAdapter implements SqlAdapter {
     await this.close()
     const { default: pg } = await import('pg')
     const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'logdaemon' })
-    client.on('error', (err: Error) => (this.#broken = err))
+    client.on('error', (err: Error) => this.#fail(client, err))
+    // pg reports an unexpected end as an 'error'; this is for an end it does not report (after an error while connecting).
+    client.on('end', () => this.#fail(client, new Error('Connection terminated')))
     this.#broken = null
     await client.connect()
     this.#client = client
+  }
+
+  /** The connection `client` failed: it is unusable from now on, and whatever waits on its COPY stops waiting. */
+  #fail(client: Client, err: Error): void {
+    if (client !== this.#client) return
+    this.#broken ??= err
+    this.#onFailure?.()
   }
 
   get #conn(): Client {
@@ -79,6 +96,7 @@ export class PostgresAdapter implements SqlAdapter {
     const client = this.#client
     this.#client = null
     this.#copy = null
+    this.#onFailure?.()
     if (client) await client.end().catch(() => {})
   }
 
@@ -259,14 +277,18 @@ export class PostgresAdapter implements SqlAdapter {
   }
 
   /** The COPY into `table` in progress, started (ending another one) when there is none. */
-  async #copyInto(table: string, columns: readonly ColumnSpec[]): Promise<{ table: string; stream: Writable; buf: Buffer; used: number }> {
+  async #copyInto(table: string, columns: readonly ColumnSpec[]): Promise<Copy> {
     if (this.#copy && this.#copy.table !== table) await this.bulkEnd()
     if (!this.#copy) {
       const { from: copyFrom } = await import('pg-copy-streams')
       const stream = this.#conn.query(copyFrom(`COPY ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`))
-      // An error before the end is seen at the next write or at bulkEnd.
-      stream.on('error', () => {})
-      this.#copy = { table, stream, buf: this.#chunk(), used: 0 }
+      const copy: Copy = { table, stream, buf: this.#chunk(), used: 0, failed: null }
+      // An error before the end is seen at the next write or at bulkEnd (pg-copy-streams emits it without destroying the stream).
+      stream.on('error', (err: Error) => {
+        copy.failed ??= err
+        this.#onFailure?.()
+      })
+      this.#copy = copy
     }
     return this.#copy
   }
@@ -275,6 +297,8 @@ export class PostgresAdapter implements SqlAdapter {
   async #copyWrite(data?: Buffer): Promise<void> {
     const copy = this.#copy
     if (!copy) return
+    // After a failure the stream has no connection left to write to (a write would throw a TypeError from inside pg-copy-streams).
+    this.#copyCheck(copy)
     let chunk = data
     if (!chunk) {
       if (copy.used === 0) return
@@ -284,10 +308,58 @@ export class PostgresAdapter implements SqlAdapter {
       copy.buf = this.#chunk()
       copy.used = 0
     }
-    if (!copy.stream.write(chunk)) await drained(copy.stream)
-    if (copy.stream.errored) throw copy.stream.errored
-    if (copy.stream.destroyed) throw new Error(`${this.masked}: the COPY into ${copy.table} was closed`)
+    if (!copy.stream.write(chunk)) await this.#drained(copy)
+    this.#copyCheck(copy)
     this.#reclaim(copy.stream)
+  }
+
+  /** Throws when the COPY or its connection failed, or the stream was closed. */
+  #copyCheck(copy: Copy): void {
+    const err = copy.failed ?? copy.stream.errored ?? this.#broken
+    if (err) throw copyFailure(copy.table, err)
+    if (copy.stream.destroyed || !this.#client) throw new Error(`${this.masked}: the COPY into ${copy.table} was closed`)
+  }
+
+  /**
+   * Until the COPY stream drains, fails or closes, or its connection is
+   * lost. Its listeners go when it returns: a COPY of a large table waits
+   * here thousands of times on one stream (a race of `once(drain)` and
+   * `finished()` left finished's four listeners behind each time, growing
+   * with the table).
+   */
+  #drained(copy: Copy): Promise<void> {
+    const stream = copy.stream
+    if (stream.destroyed || copy.failed || this.#broken || !this.#client) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        stream.off('drain', done)
+        stream.off('error', done)
+        stream.off('close', done)
+        this.#onFailure = null
+        resolve()
+      }
+      stream.on('drain', done)
+      stream.on('error', done)
+      stream.on('close', done)
+      this.#onFailure = done
+    })
+  }
+
+  /** Until the server answered the end of the COPY; rejects when it failed, or its connection was lost first. */
+  #ended(copy: Copy): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let cleanup = (): void => {}
+      const done = (err?: Error | null) => {
+        cleanup()
+        this.#onFailure = null
+        const failed = err ?? copy.failed ?? this.#broken ?? (this.#client ? null : new Error(`${this.masked}: the COPY into ${copy.table} was closed`))
+        if (failed) reject(copyFailure(copy.table, failed))
+        else resolve()
+      }
+      if (copy.failed || this.#broken || !this.#client) return done()
+      cleanup = finished(copy.stream, done)
+      this.#onFailure = () => done()
+    })
   }
 
   /** A chunk buffer: a free one, or a new one. */
@@ -335,30 +407,27 @@ export class PostgresAdapter implements SqlAdapter {
     await this.#copyWrite()
     this.#copy = null
     copy.stream.end()
-    await finished(copy.stream)
+    await this.#ended(copy)
     this.#reclaim(copy.stream)
   }
 }
 
-/**
- * Until `stream` drains, fails or closes. Its listeners go when it returns: a
- * COPY of a large table waits here thousands of times on one stream (a
- * race of `once(drain)` and `finished()` left finished's four listeners
- * behind each time, growing with the table).
- */
-function drained(stream: Writable): Promise<void> {
-  if (stream.destroyed) return Promise.resolve()
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done)
-      stream.off('error', done)
-      stream.off('close', done)
-      resolve()
-    }
-    stream.on('drain', done)
-    stream.on('error', done)
-    stream.on('close', done)
-  })
+/** A COPY in progress: its stream, the chunk being filled, and the error it reported (pg-copy-streams emits it, and no more). */
+interface Copy {
+  table: string
+  stream: Writable
+  buf: Buffer
+  used: number
+  failed: Error | null
+}
+
+/** A COPY's failure, named: the server's error (its code kept) or the lost connection. */
+function copyFailure(table: string, err: Error): Error {
+  const code = (err as { code?: unknown }).code
+  // A socket's error (EPIPE, ECONNRESET) or pg's end of the connection: the server's own message, if any, came first.
+  const lost = (typeof code === 'string' && code.startsWith('E')) || err.message.startsWith('Connection terminated')
+  const e = new Error(`the COPY into ${table} failed: ${lost ? `the connection to the server was lost (${err.message})` : err.message}`, { cause: err })
+  return code === undefined ? e : Object.assign(e, { code })
 }
 
 /** `INSERT … SELECT * FROM unnest(…) ON CONFLICT (key) DO UPDATE`: columns the layout lacks become NULL, as a new row would have them. */

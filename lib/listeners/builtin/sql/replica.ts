@@ -201,11 +201,12 @@ export class Replica {
   /**
    * Moves the position from what this replica read to `to`, in the open
    * transaction. Compare-and-set: when the row holds another position,
-   * another writer has been at this database: ERR_SQL_CONFLICT.
+   * another writer has been at this database: ERR_SQL_CONFLICT. `now`
+   * goes into the row's `updated` (it tells this transaction's row from
+   * another's after a commit whose answer was lost).
    */
-  async setPosition(to: JournalPosition): Promise<void> {
+  async setPosition(to: JournalPosition, now = new Date().toISOString()): Promise<void> {
     const from = this.#nextPosition ?? this.#position
-    const now = new Date().toISOString()
     const changed = from
       ? await this.adapter.run(`UPDATE ${POSITION_TABLE} SET journal = $1, "offset" = $2, updated = $3 WHERE id = 1 AND journal = $4 AND "offset" = $5`, [
           String(to.journal),

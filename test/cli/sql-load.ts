@@ -341,6 +341,12 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
       PostgresAdapter.prototype[name] = original
     }
   }
+  /** The load settled (no hang) with ERR_SQL_FAILED and `message`, and left nothing behind. */
+  const failedCleanly = async (t: Test, err: unknown, threads: number, message: RegExp, url: string, db: string) => {
+    t.not(err, 'hangs', `${threads} threads: the load settles`)
+    t.match(err, { code: ErrorCodes.SQL_FAILED, message }, `${threads} threads`)
+    await nothingLoaded(t, url, db)
+  }
   const nothingLoaded = async (t: Test, url: string, db: string) => {
     t.same(await rowsOf(url, 'SELECT table_name FROM logdaemon_tables'), [], 'no table loaded')
     t.same((await dumpReplica(url)).logdaemon_position, [], 'no position')
@@ -368,16 +374,14 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
       )
       const err = await settled(sqlLoad({ url, checkpoint: plain, threads }))
       restore()
-      t.not(err, 'hangs', `${threads} threads: the load settles`)
-      t.match(
+      await failedCleanly(
+        t,
         err,
-        {
-          code: ErrorCodes.SQL_FAILED,
-          message: /the load failed and was rolled back: (the COPY into \S+ failed: )?terminating connection due to administrator command/,
-        },
-        `${threads} threads`,
+        threads,
+        /the load failed and was rolled back: (the COPY into \S+ failed: )?terminating connection due to administrator command/,
+        url,
+        db,
       )
-      await nothingLoaded(t, url, db)
     }
   })
 
@@ -418,16 +422,14 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
       const err = await settled(sqlLoad({ url, checkpoint: plain, threads }))
       restore()
       await locker.end()
-      t.not(err, 'hangs', `${threads} threads: the load settles`)
-      t.match(
+      await failedCleanly(
+        t,
         err,
-        {
-          code: ErrorCodes.SQL_FAILED,
-          message: /the load failed and was rolled back: the COPY into logdaemon_unmapped failed: terminating connection due to administrator command/,
-        },
-        `${threads} threads`,
+        threads,
+        /the load failed and was rolled back: the COPY into logdaemon_unmapped failed: terminating connection due to administrator command/,
+        url,
+        db,
       )
-      await nothingLoaded(t, url, db)
     }
   })
 

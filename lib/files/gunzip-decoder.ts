@@ -1,4 +1,4 @@
-import { gzipError, type Emit, type Inflater, type InflaterName, type MemberInflater } from './inflater.js'
+import { gzipError, type Emit, type Inflater, type InflaterName, type MemberInflater, type OutputRoom } from './inflater.js'
 
 export interface GunzipDecoderOptions {
   /** The file, named in errors. */
@@ -7,6 +7,8 @@ export interface GunzipDecoderOptions {
   notGzip?: 'error' | 'pass'
   /** `emit` copies what it keeps: the inflater may reuse its output buffer (see Inflater). */
   lend?: boolean
+  /** Where an engine that can writes its output (see OutputRoom); with `lend`. */
+  room?: OutputRoom
 }
 
 /** gzip's magic bytes ID1 ID2 (RFC 1952 §2.3.1). */
@@ -56,6 +58,7 @@ export class GunzipDecoder implements GzipDecoder {
   readonly #file: string | null
   readonly #notGzip: 'error' | 'pass'
   readonly #lend: boolean
+  readonly #room: OutputRoom | undefined
   readonly #emit: Emit
   #state: 'start' | 'members' | 'plain' = 'start'
   #member: MemberInflater | null = null
@@ -76,6 +79,7 @@ export class GunzipDecoder implements GzipDecoder {
     this.#file = options.file ?? null
     this.#notGzip = options.notGzip ?? 'error'
     this.#lend = options.lend ?? false
+    this.#room = options.room
   }
 
   /** The engine inflating this stream. */
@@ -166,6 +170,6 @@ export class GunzipDecoder implements GzipDecoder {
 
   #startMember(): void {
     this.#state = 'members'
-    this.#member = this.#inflater.member(this.#file, this.#count, this.#lend)
+    this.#member = this.#inflater.member(this.#file, this.#count, this.#lend, this.#room)
   }
 }

@@ -87,13 +87,19 @@ async function emitSlowly(chunk: Buffer): Promise<void> {
 const decoder = new GunzipDecoder(
   selectInflater(init.engine),
   (chunk) => {
+    if (chunk.buffer === batch.buffer && chunk.byteOffset === used) {
+      // Inflated into the batch's free room (below): nothing to copy.
+      used += chunk.length
+      return used === batch.length ? send() : undefined
+    }
     if (used + chunk.length >= batch.length) return emitSlowly(chunk)
     batch.set(chunk, used)
     used += chunk.length
     return undefined
   },
   // The output is copied into the batch: the inflater may reuse its buffer.
-  { file: init.file, notGzip: 'error', lend: true },
+  // Engines that can inflate straight into the batch's free room do.
+  { file: init.file, notGzip: 'error', lend: true, room: () => batch.subarray(used) },
 )
 
 async function nextInput(): Promise<Uint8Array | null> {

@@ -13,7 +13,7 @@ import { createInflateRaw, gzipSync, type InflateRaw } from 'node:zlib'
 import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/errors.js'
 import { gunzipFile, type GunzipTransform } from '../../lib/files/gunzip.js'
 import { WorkerGunzipDecoder } from '../../lib/files/gunzip-worker.js'
-import { INFLATER_ENV, inflaterName, loadZlibSync, nodeSyncAvailable, selectFileInflater } from '../../lib/files/inflater.js'
+import { INFLATER_ENV, inflaterName, loadIsal, loadZlibSync, nodeSyncAvailable, selectFileInflater } from '../../lib/files/inflater.js'
 import { DIST_GUNZIP, workerLetsProcessExit } from '../helpers/worker-exit.js'
 
 const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/p4d/checkpoint-2014.ckp', import.meta.url))
@@ -34,7 +34,7 @@ interface Read {
 }
 
 /** Reads `path` through gunzipFile as a slow reader does; what came out, and the error it ended on. */
-async function readGz(path: string, inflater: 'auto' | 'node-worker' | 'zlib-sync-worker' = 'auto'): Promise<Read> {
+async function readGz(path: string, inflater: 'auto' | 'node-worker' | 'zlib-sync-worker' | 'isal-worker' = 'auto'): Promise<Read> {
   let progress = 0
   const g = gunzipFile(path, { inflater, onRead: (n) => (progress += n) }) as GunzipTransform
   const out: Buffer[] = []
@@ -55,15 +55,18 @@ async function readGz(path: string, inflater: 'auto' | 'node-worker' | 'zlib-syn
   return { out: Buffer.concat(out), error, steps, progress }
 }
 
-t.test('auto reads .gz files on a worker with node:zlib (node-worker)', { skip: skipSync }, async (t) => {
+t.test('auto reads .gz files on a worker with ISA-L where its addon loads, else node:zlib (node-worker)', { skip: skipSync }, async (t) => {
   const saved = process.env[INFLATER_ENV]
   t.teardown(() => {
     if (saved === undefined) delete process.env[INFLATER_ENV]
     else process.env[INFLATER_ENV] = saved
   })
   delete process.env[INFLATER_ENV]
-  t.equal(selectFileInflater().name, 'node:zlib-worker')
-  t.equal(inflaterName('file'), 'node:zlib-worker')
+  const auto = loadIsal() ? 'isal-worker' : 'node:zlib-worker'
+  if (!loadIsal()) t.comment('the ISA-L addon is not built here (libisal-dev missing at npm install): auto is node-worker')
+  t.equal(selectFileInflater().name, auto)
+  t.equal(inflaterName('file'), auto)
+  t.equal(selectFileInflater('auto', { isalSpecifier: 'logdaemon-test-no-such-isal' }).name, 'node:zlib-worker', 'without the addon: node-worker')
   t.equal(inflaterName(), 'node:zlib', 'streams stay on node:zlib in the thread pool')
   t.equal(selectFileInflater('auto', { env: { [INFLATER_ENV]: 'node' } }).name, 'node:zlib', 'the environment wins')
   t.equal(selectFileInflater('node-sync').name, 'node:zlib-sync', 'the option wins')
@@ -102,7 +105,10 @@ t.test(
     const sources: [string, Buffer][] = [['journal text', journalText(60_000)]]
     if (existsSync(FIXTURE)) sources.push(['checkpoint-2014.ckp', readFileSync(FIXTURE)])
     else t.comment(`fixture not found at ${FIXTURE}: generated data only`)
-    const engines = loadZlibSync() ? (['node-worker', 'zlib-sync-worker'] as const) : (['node-worker'] as const)
+    const engines: ('node-worker' | 'zlib-sync-worker' | 'isal-worker')[] = ['node-worker']
+    if (loadZlibSync()) engines.push('zlib-sync-worker')
+    if (loadIsal()) engines.push('isal-worker')
+    else t.comment('the ISA-L addon is not built here: isal-worker not tried')
     for (const [name, data] of sources) {
       const path = join(dir, 'x')
       writeFileSync(path, data)

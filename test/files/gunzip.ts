@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { crc32, gzipSync } from 'node:zlib'
 import { ErrorCodes, isLogdaemonError, type LogdaemonError } from '../../lib/errors.js'
 import { createGunzip, GunzipTransform, inflaterName, isGzip, maybeGunzip } from '../../lib/files/gunzip.js'
-import { afterMember, INFLATER_ENV, loadZlibSync, nodeSyncAvailable, selectInflater } from '../../lib/files/inflater.js'
+import { afterMember, INFLATER_ENV, loadIsal, loadZlibSync, nodeSyncAvailable, selectInflater } from '../../lib/files/inflater.js'
 
 const FIXTURE_DIR = new URL('../../../shared/fixtures/p4d/', import.meta.url)
 const FIXTURE = fileURLToPath(new URL('checkpoint-2014.ckp', FIXTURE_DIR))
@@ -20,7 +20,7 @@ const MISSING_MODULE = 'logdaemon-test-no-such-zlib-sync'
  * this file again for zlib-sync-worker alone (a worker per stream: its own
  * file, its own time limit).
  */
-const ENGINES = (process.env.LOGDAEMON_TEST_INFLATERS ?? 'zlib-sync,node,node-sync').split(',')
+const ENGINES = (process.env.LOGDAEMON_TEST_INFLATERS ?? 'zlib-sync,node,node-sync,isal').split(',')
 const INFLATERS = (
   [
     { choice: 'zlib-sync', name: 'zlib-sync', skip: loadZlibSync() ? false : 'zlib-sync cannot be loaded here' },
@@ -28,6 +28,8 @@ const INFLATERS = (
     { choice: 'node', name: 'node:zlib', skip: false },
     { choice: 'node-sync', name: 'node:zlib-sync', skip: nodeSyncAvailable() ? false : 'node:zlib cannot be driven synchronously here' },
     { choice: 'node-worker', name: 'node:zlib-worker', skip: nodeSyncAvailable() ? false : 'node:zlib cannot be driven synchronously here' },
+    { choice: 'isal', name: 'isal', skip: loadIsal() ? false : 'the ISA-L addon is not built here (libisal-dev missing at npm install)' },
+    { choice: 'isal-worker', name: 'isal-worker', skip: loadIsal() ? false : 'the ISA-L addon is not built here (libisal-dev missing at npm install)' },
   ] as const
 ).filter((engine) => ENGINES.includes(engine.choice))
 
@@ -359,6 +361,27 @@ t.test('falls back to node:zlib when zlib-sync cannot be loaded', async (t) => {
     code: ErrorCodes.CONFIG_INVALID,
   })
   t.throws(() => selectInflater('zlib-sync-worker', { env: {}, specifier: MISSING_MODULE }), { code: ErrorCodes.CONFIG_INVALID })
+})
+
+t.test('the ISA-L engines: a missing addon is an error naming the fix, a broken one does not load', async (t) => {
+  t.equal(loadIsal('logdaemon-test-no-such-isal'), null, 'a missing module loads as null')
+  t.equal(loadIsal('node:path'), null, 'a module that is not the addon loads as null')
+  for (const choice of ['isal', 'isal-worker'] as const) {
+    t.throws(() => selectInflater(choice, { env: {}, isalSpecifier: 'logdaemon-test-no-such-isal' }), {
+      code: ErrorCodes.CONFIG_INVALID,
+      message: /libisal-dev/,
+    })
+  }
+  if (!loadIsal()) {
+    t.comment('the ISA-L addon is not built here (libisal-dev missing at npm install)')
+    return
+  }
+  process.env[INFLATER_ENV] = 'isal'
+  t.teardown(() => {
+    delete process.env[INFLATER_ENV]
+  })
+  t.equal(inflaterName(), 'isal')
+  t.equal(selectInflater('isal-worker').threaded, 'isal', 'runs isal on its worker')
 })
 
 t.test(`${INFLATER_ENV} forces the inflater 'auto' picks`, async (t) => {

@@ -1,5 +1,6 @@
 // What `npm pack` ships: the built library and bins, the docs the README
-// links and the examples (the systemd unit); no benchmarks, tests or sources.
+// links, the examples (the systemd unit) and the ISA-L addon's C source; no
+// benchmarks, tests or TypeScript sources.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -14,7 +15,12 @@ t.test('npm pack --dry-run ships dist without benchmarks, plus docs and examples
   const [pack] = JSON.parse(out) as { files: { path: string }[] }[]
   const files = pack!.files.map((f) => f.path).sort()
   const top = new Set(files.map((f) => (f.startsWith('dist/') ? f.split('/').slice(0, 2).join('/') : f.split('/')[0]!)))
-  t.same([...top].sort(), ['LICENSE', 'README.md', 'dist/bin', 'dist/lib', 'docs', 'examples', 'package.json'], 'what the tarball holds, by folder')
+  t.same([...top].sort(), ['LICENSE', 'README.md', 'dist/bin', 'dist/lib', 'docs', 'examples', 'native', 'package.json'], 'what the tarball holds, by folder')
+  t.same(
+    files.filter((f) => f.startsWith('native/')),
+    ['native/isal/binding.gyp', 'native/isal/index.cjs', 'native/isal/package.json', 'native/isal/src/isal_inflate.c'],
+    'the optional ISA-L addon as sources, never a build of it',
+  )
   t.ok(files.includes('examples/logdaemon.service'), 'the systemd unit')
   t.ok(
     files.some((f) => /^docs\/.+\.md$/.test(f)),

@@ -187,7 +187,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     input: 'gz',
     measures: 'throughput',
     counts: 'records',
-    about: 'logdaemon-cat --format raw FILE.gz > /dev/null, the default inflater: MB/s of the uncompressed bytes',
+    about: 'logdaemon-cat --format raw FILE.gz > /dev/null, the default inflater (isal-worker where the ISA-L addon is built): MB/s of the uncompressed bytes',
   }),
   s({
     name: 'cat-json-gz',
@@ -196,6 +196,14 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     measures: 'throughput',
     counts: 'records',
     about: 'logdaemon-cat --format json FILE.gz > /dev/null, the default inflater',
+  }),
+  s({
+    name: 'cat-raw-gz-node',
+    kind: 'ours',
+    input: 'gz',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'cat-raw-gz with LOGDAEMON_INFLATER=node-worker: node:zlib on the inflate worker, the default without the ISA-L addon',
   }),
   s({
     name: 'cat-raw-gz-zlib-sync',

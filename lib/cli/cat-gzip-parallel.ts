@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
-import { gunzipFileChunks, type InflatedChunks } from '../files/gunzip.js'
+import { fileChunks, type InflatedChunks } from '../files/gunzip.js'
 import { OUT_CHUNK } from '../files/inflater.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry } from '../journal/entry.js'
@@ -62,8 +62,9 @@ function countLf(buf: Buffer, start: number, end: number): number {
 }
 
 /**
- * `logdaemon-cat` on a `.gz` file with threads: a worker inflates the file
- * (reading it itself) in chunks, a pool of workers frames each chunk from
+ * `logdaemon-cat` on a `.gz` file with threads: the file is inflated in
+ * chunks (`fileChunks`: by ISA-L on this thread where its addon is built,
+ * else by a worker that reads the file itself), a pool of workers frames each chunk from
  * a guessed record start to its last whole record (and filters and
  * encodes the records), and this thread writes the results in order.
  * Returns null, having read nothing, when the file is not for this path
@@ -83,9 +84,9 @@ function countLf(buf: Buffer, start: number, end: number): number {
  * fed the serial path's 64 KiB pieces) are the serial path's, and the
  * records before an error, a gzip error included, are written before it.
  *
- * Bounds: at most two chunks per worker are in flight, the inflate worker
- * runs at most five chunks ahead, and each write waits for the output to
- * drain: a slow output slows the inflating.
+ * Bounds: at most two chunks per worker are in flight, the inflating runs
+ * at most one chunk (here) or five (an inflate worker) ahead, and each
+ * write waits for the output to drain: a slow output slows the inflating.
  */
 export async function catGzipParallel(file: string, out: Writable, options: CatOptions, parallel: GzipParallelOptions): Promise<CatCounts | null> {
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
@@ -96,7 +97,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   if (!found?.isFile() || found.size < (parallel.minBytes ?? chunkBytes)) return null
   const chunks = parallel.source
     ? parallel.source(file, chunkBytes)
-    : gunzipFileChunks(file, { file, chunkBytes, ...(parallel.onBytes ? { onRead: parallel.onBytes } : {}) })
+    : fileChunks(file, { file, chunkBytes, ...(parallel.onBytes ? { onRead: parallel.onBytes } : {}) })
   if (!chunks) return null
 
   const journal = journalNumberOf(file)

@@ -15,9 +15,9 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
-import { isGzip, type GzipDecoder } from './gunzip-decoder.js'
+import { GunzipDecoder, isGzip, type GzipDecoder } from './gunzip-decoder.js'
 import { createGzipDecoder, WorkerGunzipDecoder } from './gunzip-worker.js'
-import { OUT_CHUNK, selectFileInflater, selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
+import { INFLATER_ENV, loadIsal, OUT_CHUNK, selectFileInflater, selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
 
 export { inflaterName, type InflaterChoice, type InflaterName } from './inflater.js'
 export { GunzipDecoder, isGzip } from './gunzip-decoder.js'
@@ -108,57 +108,78 @@ export interface GunzipChunksOptions extends GunzipFileOptions {
 export function gunzipFileChunks(path: string, options: GunzipChunksOptions): InflatedChunks | null {
   const inflater = selectFileInflater(options.inflater)
   if (!inflater.threaded || !isGzipFile(path)) return null
+  let decoder: WorkerGunzipDecoder | null = null
+  return chunkIterator(inflater.name, {
+    run: (emit) => {
+      decoder = new WorkerGunzipDecoder(inflater.name, emit, {
+        engine: inflater.threaded,
+        file: options.file ?? path,
+        path,
+        batch: options.chunkBytes,
+        whole: true,
+        ...(options.onRead ? { onRead: options.onRead } : {}),
+      })
+      return decoder.end()
+    },
+    stop: () => decoder?.destroy(),
+    recycle: (buf) => decoder?.recycle(buf),
+  })
+}
+
+/** What `chunkIterator` drives: `run` hands out chunks through `emit`, waiting while one is out. */
+interface ChunkProducer {
+  run(emit: (chunk: Buffer) => Promise<void>): Promise<void>
+  stop(): void
+  recycle(buf: ArrayBuffer): void
+}
+
+/**
+ * The iterator over a producer's chunks: one chunk waits here at most (the
+ * producer waits until it is taken); after the last chunk, the producer's
+ * error, if any, is thrown; `return()` stops the producer.
+ */
+function chunkIterator(name: InflaterName, producer: ChunkProducer): InflatedChunks {
   let ready: Buffer | null = null
   let failure: Error | null = null
   let ended = false
   /** The consumer waits for a chunk, the end or an error. */
   let wakeReader: (() => void) | null = null
-  /** The decoder waits for room. */
+  /** The producer waits for room. */
   let wakeWriter: (() => void) | null = null
   const wake = (): void => {
     const w = wakeReader
     wakeReader = null
     w?.()
   }
-  const decoder = new WorkerGunzipDecoder(
-    inflater.name,
-    (chunk) => {
+  producer
+    .run((chunk) => {
       ready = chunk
       wake()
       return new Promise<void>((resolve) => {
         wakeWriter = resolve
       })
-    },
-    {
-      engine: inflater.threaded,
-      file: options.file ?? path,
-      path,
-      batch: options.chunkBytes,
-      whole: true,
-      ...(options.onRead ? { onRead: options.onRead } : {}),
-    },
-  )
-  decoder.end().then(
-    () => {
-      ended = true
-      wake()
-    },
-    (err: unknown) => {
-      failure = toError(err)
-      wake()
-    },
-  )
+    })
+    .then(
+      () => {
+        ended = true
+        wake()
+      },
+      (err: unknown) => {
+        failure = toError(err)
+        wake()
+      },
+    )
   const stop = (): void => {
     ended = true
     ready = null
-    decoder.destroy()
+    producer.stop()
     const w = wakeWriter
     wakeWriter = null
     w?.()
   }
   const iterator: InflatedChunks = {
-    inflaterName: decoder.inflaterName,
-    recycle: (buf) => decoder.recycle(buf),
+    inflaterName: name,
+    recycle: (buf) => producer.recycle(buf),
     [Symbol.asyncIterator]() {
       return iterator
     },
@@ -190,6 +211,103 @@ export function gunzipFileChunks(path: string, options: GunzipChunksOptions): In
     },
   }
   return iterator
+}
+
+/**
+ * The chunks of a `.gz` file for a pool of framing workers: inflated here
+ * by ISA-L where the engine asked for is `auto` (or `isal`) and the addon
+ * loads (`inflateFileChunksHere`), else by a worker (`gunzipFileChunks`;
+ * null when no worker engine applies). ISA-L inflates about 1.2 GB/s, a
+ * fifth of the time the framing workers take over the same bytes, so this
+ * thread has the time, and no inflate worker costs its start, its copies
+ * and its memory: measured on the bench's 200 MB checkpoint, 0.89 CPU-s
+ * against 1.00 with isal-worker and 94 MB peak RSS against 107 (json
+ * lines: 102 MB against 112).
+ */
+export function fileChunks(path: string, options: GunzipChunksOptions): InflatedChunks | null {
+  const wanted = options.inflater && options.inflater !== 'auto' ? options.inflater : process.env[INFLATER_ENV] || 'auto'
+  if ((wanted === 'auto' || wanted === 'isal') && loadIsal()) return inflateFileChunksHere(path, { ...options, inflater: 'isal' })
+  return gunzipFileChunks(path, options)
+}
+
+/** Compressed bytes per read of `inflateFileChunksHere`. */
+const HERE_READ_BYTES = 128 * 1024
+/** Chunk buffers kept for reuse by `inflateFileChunksHere`. */
+const HERE_SPARES = 8
+
+/**
+ * A `.gz` file inflated on this thread, read synchronously in 128 KiB
+ * pieces, with `gunzipFileChunks`'s contract (each chunk a Buffer over an
+ * ArrayBuffer of its own; every byte inflated before an error handed out
+ * before the error is thrown; `return()` stops). The inflater writes
+ * straight into the chunk being filled where it can (ISA-L and node-sync
+ * do), and waits while a full chunk is out: a gzip bomb inflates a chunk
+ * at a time. Null when the file is not a regular gzip file.
+ */
+export function inflateFileChunksHere(path: string, options: GunzipChunksOptions): InflatedChunks | null {
+  if (!isGzipFile(path)) return null
+  const inflater = selectInflater(options.inflater ?? 'isal')
+  const chunkBytes = Math.max(1, options.chunkBytes)
+  const spares: ArrayBuffer[] = []
+  let batch = new Uint8Array(chunkBytes)
+  let used = 0
+  let stopped = false
+  let decoder: GunzipDecoder | null = null
+  /** Hands out the chunk filled so far and starts the next one. */
+  const cut = (emit: (chunk: Buffer) => Promise<void>): Promise<void> => {
+    const full = Buffer.from(batch.buffer, 0, used)
+    const spare = spares.pop()
+    batch = spare ? new Uint8Array(spare) : new Uint8Array(chunkBytes)
+    used = 0
+    return emit(full)
+  }
+  return chunkIterator(inflater.name, {
+    run: async (emit) => {
+      const take = async (chunk: Buffer): Promise<void> => {
+        for (let at = 0; at < chunk.length; ) {
+          const n = Math.min(batch.length - used, chunk.length - at)
+          batch.set(chunk.subarray(at, at + n), used)
+          used += n
+          at += n
+          if (used === batch.length) await cut(emit)
+        }
+      }
+      const here = new GunzipDecoder(
+        inflater,
+        (chunk) => {
+          if (chunk.buffer !== batch.buffer || chunk.byteOffset !== used) return take(chunk)
+          // Inflated into the chunk's free room: nothing to copy.
+          used += chunk.length
+          return used === batch.length ? cut(emit) : undefined
+        },
+        { file: options.file ?? path, notGzip: 'error', lend: true, room: () => batch.subarray(used) },
+      )
+      decoder = here
+      const fd = openSync(path, 'r')
+      try {
+        const input = Buffer.allocUnsafe(HERE_READ_BYTES)
+        for (;;) {
+          if (stopped) return
+          const n = readSync(fd, input, 0, input.length, null)
+          if (n === 0) break
+          options.onRead?.(n)
+          await here.write(input.subarray(0, n))
+        }
+        await here.end()
+      } finally {
+        closeSync(fd)
+        // What was inflated before the end, or an error, goes out first.
+        if (used > 0 && !stopped) await cut(emit)
+      }
+    },
+    stop: () => {
+      stopped = true
+      decoder?.destroy()
+    },
+    recycle: (buf) => {
+      if (buf.byteLength === chunkBytes && spares.length < HERE_SPARES) spares.push(buf)
+    },
+  })
 }
 
 /** A Transform that inflates a gzip stream (bytes in, bytes out). */

@@ -142,6 +142,8 @@ function chunkIterator(name: InflaterName, producer: ChunkProducer): InflatedChu
   let ready: Buffer | null = null
   let failure: Error | null = null
   let ended = false
+  /** `return()` was called: the producer's chunks and errors are dropped. */
+  let stopped = false
   /** The consumer waits for a chunk, the end or an error. */
   let wakeReader: (() => void) | null = null
   /** The producer waits for room. */
@@ -153,6 +155,8 @@ function chunkIterator(name: InflaterName, producer: ChunkProducer): InflatedChu
   }
   producer
     .run((chunk) => {
+      // Stopped: the producer is told so by a rejection, and goes no further.
+      if (stopped) return Promise.reject(new Error('the chunks were returned'))
       ready = chunk
       wake()
       return new Promise<void>((resolve) => {
@@ -165,11 +169,12 @@ function chunkIterator(name: InflaterName, producer: ChunkProducer): InflatedChu
         wake()
       },
       (err: unknown) => {
-        failure = toError(err)
+        if (!stopped) failure = toError(err)
         wake()
       },
     )
   const stop = (): void => {
+    stopped = true
     ended = true
     ready = null
     producer.stop()

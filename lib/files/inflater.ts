@@ -697,7 +697,12 @@ class OutputSpace {
 
   /** The memory the next call writes to, from its start. */
   next(): Uint8Array {
-    if (this.#room) return this.#room()
+    if (this.#room) {
+      const room = this.#room()
+      // The caller hands out a full chunk before asking for more room: an empty one is a bug, not a reason to spin.
+      if (room.length === 0) throw new Error('the output room is empty')
+      return room
+    }
     if (this.#slab.length - this.#at < MIN_ROOM) {
       if (this.#lend) this.#at = 0
       else {

@@ -8,12 +8,19 @@
  *   z.close()
  *
  * `inflate` decodes from input[inOff, inOff + inLen) into
- * out[outOff, outOff + outLen) and leaves in `state` (a Uint32Array of 3):
+ * out[outOff, outOff + outLen) and leaves in `state` (a Uint32Array of 4):
  * [0] the output room left, [1] the input bytes not used, [2] 1 once the
  * deflate data has ended (then [1] counts every byte after its last one:
  * ISA-L reads ahead into a bit buffer, and the whole bytes still there are
- * given back). It returns ISA-L's code: 0, or a negative ISAL_* error.
- * ISA-L keeps the last 32 KiB of output itself, so `out` may be reused.
+ * given back), [3] the CRC-32 of all the output so far. It returns ISA-L's
+ * code: 0, or a negative ISAL_* error. ISA-L keeps the last 32 KiB of
+ * output itself, so `out` may be reused. Offsets and lengths must be
+ * integers inside their buffers (a RangeError otherwise), and the room
+ * must not be empty.
+ *
+ * ISA-L is more lenient than zlib on one kind of malformed data: it
+ * decodes a block whose Huffman code is incomplete, which zlib rejects
+ * ("invalid literal/lengths set"). Streams zlib accepts decode the same.
  */
 #include <isa-l/igzip_lib.h>
 #include <node_api.h>
@@ -40,7 +47,12 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 static napi_value construct(napi_env env, napi_callback_info info) {
-  napi_value self;
+  napi_value self, target;
+  CHECK(napi_get_new_target(env, info, &target));
+  if (target == NULL) {
+    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "RawInflate must be called with new");
+    return NULL;
+  }
   CHECK(napi_get_cb_info(env, info, NULL, NULL, &self, NULL));
   Inflate *z = calloc(1, sizeof(Inflate));
   if (!z) {
@@ -66,8 +78,13 @@ static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *leng
   return 1;
 }
 
+/* A whole number from 0 to 2^32 - 1 (no wrapping, no NaN). */
 static int u32_of(napi_env env, napi_value value, uint32_t *out) {
-  return napi_get_value_uint32(env, value, out) == napi_ok;
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok) return 0;
+  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) return 0;
+  *out = (uint32_t)d;
+  return 1;
 }
 
 static napi_value inflate(napi_env env, napi_callback_info info) {
@@ -90,8 +107,8 @@ static napi_value inflate(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inflate(input, inOff, inLen, out, outOff, outLen, Uint32Array(4))");
     return NULL;
   }
-  if ((uint64_t)in_off + in_n > in_len || (uint64_t)out_off + out_n > out_len) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "inflate: a range is outside its buffer");
+  if ((uint64_t)in_off + in_n > in_len || (uint64_t)out_off + out_n > out_len || out_n == 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "inflate: a range is outside its buffer, or the output room is empty");
     return NULL;
   }
   if (z->closed) {

@@ -154,7 +154,10 @@ t.test('usage errors exit 2; --help and --version exit 0', async (t) => {
   }
   const v = fakeIO()
   t.equal(await main(['--version'], v.io), 0)
-  t.match(v.stdout().toString(), /^logdaemon-cat \d+\.\d+\.\d+ \(gzip inflater: (isal-worker|isal|zlib-sync-worker|zlib-sync|node:zlib-worker|node:zlib-sync|node:zlib)\)\n$/)
+  t.match(
+    v.stdout().toString(),
+    /^logdaemon-cat \d+\.\d+\.\d+ \(gzip inflater: (isal-worker|isal|zlib-sync-worker|zlib-sync|node:zlib-worker|node:zlib-sync|node:zlib)\)\n$/,
+  )
 })
 
 t.test('a missing file is an I/O error', async (t) => {

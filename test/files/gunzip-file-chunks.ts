@@ -119,9 +119,9 @@ for (const p of PRODUCERS) {
     const crc = await collect(p.make, file, 4096)
     t.ok(isLogdaemonError(crc.error) && crc.error.code === 'ERR_GZIP_CORRUPT', 'a CRC flip')
     if (p.label === 'zlib-sync here') {
-    // zlib-sync checks a member's trailer before its last output goes out.
-    t.ok(text.subarray(0, Buffer.concat(crc.chunks).length).equals(Buffer.concat(crc.chunks)), 'bytes before the trailer, none after')
-  } else t.ok(Buffer.concat(crc.chunks).equals(text), 'every byte before the trailer')
+      // zlib-sync checks a member's trailer before its last output goes out.
+      t.ok(text.subarray(0, Buffer.concat(crc.chunks).length).equals(Buffer.concat(crc.chunks)), 'bytes before the trailer, none after')
+    } else t.ok(Buffer.concat(crc.chunks).equals(text), 'every byte before the trailer')
 
     writeFileSync(file, gz)
     const source = p.make(file, { chunkBytes: 1000 })

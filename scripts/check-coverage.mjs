@@ -52,6 +52,8 @@ const FLOORS = {
   'lib/source': { lines: 97, branches: 95, functions: 95, statements: 95 },
   'lib/source/jetstream': { lines: 96, branches: 86, functions: 95, statements: 96 },
   'lib/status': { lines: 98, branches: 96, functions: 99, statements: 98 },
+  // The ISA-L addon's loader: the full run of 2026-12-03 (100 % each), less a point.
+  'native/isal': { lines: 99, branches: 99, functions: 99, statements: 99 },
 }
 
 /** @typedef {'lines' | 'branches' | 'functions' | 'statements'} Metric */

@@ -67,6 +67,8 @@ export type FromWorker =
 const BATCH = 128 * 1024
 /** The worker's young generation, in MB. */
 const YOUNG_GENERATION_MB = 4
+/** How long a worker that sent `done` has to exit by itself before it is terminated. */
+const EXIT_GRACE_MS = 2000
 /** Input chunks written and not yet inflated. */
 const IN_FLIGHT = 2
 
@@ -358,7 +360,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
       } else if (message.type === 'done') {
         this.#verified = message.verified
         this.#done = true
-        this.#stop()
+        this.#stop(true)
       } else {
         this.#verified = message.verified
         this.#fail(message.error)
@@ -377,7 +379,8 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   }
 
   #fail(serialized: SerializedError): void {
-    this.#stop()
+    // The worker sent its error and closes its port (or it is gone already).
+    this.#stop(true)
     const err = new LogdaemonError((serialized.code as ErrorCode | undefined) ?? ErrorCodes.WORKER_FAILED, serialized.message, {
       file: serialized.file ?? this.#file,
       offset: serialized.offset ?? null,
@@ -412,11 +415,25 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     else worker.unref()
   }
 
-  #stop(): void {
+  /**
+   * Ends the worker. After its `done` it closes its port and exits by
+   * itself (`finished`): it is left to, unreferenced, so its exit is a
+   * normal one (V8 writes a thread's coverage only then), and terminated
+   * only if it has not gone within `EXIT_GRACE_MS`.
+   */
+  #stop(finished = false): void {
     if (this.#stopped && !this.#worker) return
     this.#stopped = true
     const worker = this.#worker
     this.#worker = null
-    if (worker) void worker.terminate()
+    if (!worker) return
+    if (!finished) {
+      void worker.terminate()
+      return
+    }
+    worker.unref()
+    const timer = setTimeout(() => void worker.terminate(), EXIT_GRACE_MS)
+    timer.unref()
+    worker.once('exit', () => clearTimeout(timer))
   }
 }

@@ -22,7 +22,8 @@
  *
  * A worker that fails (throws outside the decoder, exits, cannot start)
  * fails the stream with ERR_WORKER_FAILED after the output it sent. The
- * worker is terminated at the end, on an error and on `destroy()`. It keeps
+ * worker exits by itself after its end or its error (terminated if it
+ * has not within EXIT_GRACE_MS), and is terminated on `destroy()`. It keeps
  * the process alive only while the main thread waits for it (input or the
  * end sent, output not waiting for the reader).
  */

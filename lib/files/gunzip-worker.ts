@@ -417,7 +417,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   }
 
   /**
-   * Ends the worker. After its `done` it closes its port and exits by
+   * Ends the worker. After its `done` or its error it closes its port and exits by
    * itself (`finished`): it is left to, unreferenced, so its exit is a
    * normal one (V8 writes a thread's coverage only then), and terminated
    * only if it has not gone within `EXIT_GRACE_MS`.

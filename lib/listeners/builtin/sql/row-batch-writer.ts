@@ -9,7 +9,8 @@ import { TableFilter } from './table-filter.js'
 /**
  * How a batch's values are written: `copy`, PostgreSQL's COPY text format
  * (the payload goes to `COPY … FROM STDIN` as it is); `values`, each value
- * tagged and length-prefixed (SQLite binds them: see {@link readValues}).
+ * tagged and length-prefixed, an integer column's short ones as float64s
+ * (SQLite binds them: see {@link readValues}).
  */
 export type RowPayload = 'copy' | 'values'
 
@@ -37,6 +38,8 @@ const NULL_TAG = 0
 const TEXT_TAG = 1
 const BYTES_TAG = 2
 const ASCII_TAG = 3
+/** An integer column's value as a float64 (LE): see {@link exactNumber}. */
+const NUMBER_TAG = 4
 
 const TAB = 0x09
 const LF = 0x0a
@@ -115,7 +118,7 @@ export class RowBatchWriter {
     if (!m) return
     if (m.kind === 'unmapped' || m.kind === 'del') {
       const u = m.kind === 'unmapped' ? m : asUnmapped(m, n, entry.position.offset, entry.raw, entry.op)
-      this.#values(this.#unmapped, unmappedRow(this.#source, u))
+      this.#unmappedValues(this.#unmapped, unmappedRow(this.#source, u))
       this.#unmappedRows++
       this.unmapped++
       if (this.#unmappedRows >= SEGMENT_ROWS_MAX || this.#unmapped.o >= SEGMENT_BYTES_MAX) this.#flushUnmapped()
@@ -136,7 +139,12 @@ export class RowBatchWriter {
       writeCopyValue(out, m.raw)
       out.out[out.o++] = LF
     } else {
-      for (let i = 0; i < values.length; i++) writeValue(out, values[i] ?? null)
+      const columns = m.layout.columns
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] ?? null
+        if (v !== null && columns[i]?.integer && exactNumber(v)) writeNumber(out, Number(v))
+        else writeValue(out, v)
+      }
       writeValue(out, m.raw)
     }
     this.#rows++
@@ -201,14 +209,19 @@ export class RowBatchWriter {
     this.#layout = null
   }
 
-  #values(buf: LineBuffer, row: readonly SqlValue[]): void {
+  #unmappedValues(buf: LineBuffer, row: readonly SqlValue[]): void {
     if (this.#payload === 'copy') {
       for (let i = 0; i < row.length; i++) {
         writeCopyValue(buf, row[i] ?? null)
         buf.out[buf.o++] = i === row.length - 1 ? LF : TAB
       }
     } else {
-      for (const v of row) writeValue(buf, v)
+      // Its integer columns (journal, offset, version) as numbers where they can.
+      for (let i = 0; i < row.length; i++) {
+        const v = row[i] ?? null
+        if (typeof v === 'string' && UNMAPPED_COLUMNS[i]?.type === 'integer' && exactNumber(v)) writeNumber(buf, Number(v))
+        else writeValue(buf, v)
+      }
     }
   }
 }
@@ -233,6 +246,27 @@ function writeCopyValue(buf: LineBuffer, v: SqlValue): void {
   // UTF-8 takes at most 3 bytes per UTF-16 unit.
   buf.reserve(text.length * 3 + 1)
   buf.o += buf.out.write(text, buf.o)
+}
+
+/**
+ * Whether an integer column's text (the mapper let only `-?[0-9]+` of 64
+ * bits through) goes as a number: 15 characters at most, so exact in a
+ * float64, and in the form String(number) gives back (no leading zero,
+ * no "-0"), so a reader that needs the text gets the same text.
+ */
+function exactNumber(v: string): boolean {
+  const n = v.length
+  if (n > 15) return false
+  const c = v.charCodeAt(0)
+  if (c === 0x30) return n === 1
+  return c !== 0x2d || (n > 1 && v.charCodeAt(1) !== 0x30)
+}
+
+function writeNumber(buf: LineBuffer, v: number): void {
+  buf.reserve(9)
+  buf.out[buf.o] = NUMBER_TAG
+  buf.out.writeDoubleLE(v, buf.o + 1)
+  buf.o += 9
 }
 
 /** A value tagged and length-prefixed: NULL, text (UTF-8) or bytes. */
@@ -286,11 +320,24 @@ export function* readSegments(batch: Buffer): Generator<Segment> {
 /** Buffer's own decoders (Node's, undocumented but stable since 0.x), without toString's argument checks per value. */
 type SlicingBuffer = Buffer & { latin1Slice(start: number, end: number): string; utf8Slice(start: number, end: number): string }
 
+/** A value of a `values` payload as read: a number only where the reader asked for one (see {@link readValues}). */
+export type BoundValue = SqlValue | number
+
 /**
- * Reads a `values` payload's rows of `width` values each into `row` (reused:
- * the callback must use it before it returns), calling `each` per row.
+ * Reads a `values` payload's rows of `width` values each into `row` (reused,
+ * and its bytes values are views of `payload`: the callback must use them
+ * before it returns), calling `each` per row. An
+ * integer column's value written as a number is given as a number where
+ * `numbers[i]` is true (the column stores integers: SQLite makes the exact
+ * float an INTEGER), else as its text, as it was in the record.
  */
-export function readValues(payload: SlicingBuffer, width: number, row: SqlValue[], each: (row: SqlValue[]) => void): void {
+export function readValues(
+  payload: SlicingBuffer,
+  width: number,
+  row: BoundValue[],
+  each: (row: BoundValue[]) => void,
+  numbers: readonly boolean[] = [],
+): void {
   let p = 0
   while (p < payload.length) {
     for (let i = 0; i < width; i++) {
@@ -300,9 +347,16 @@ export function readValues(payload: SlicingBuffer, width: number, row: SqlValue[
         p++
         continue
       }
+      if (tag === NUMBER_TAG) {
+        const x = payload.readDoubleLE(p + 1)
+        row[i] = numbers[i] === true ? x : String(x)
+        p += 9
+        continue
+      }
       const n = payload.readUInt32LE(p + 1)
       p += 5
-      row[i] = tag === ASCII_TAG ? payload.latin1Slice(p, p + n) : tag === TEXT_TAG ? payload.utf8Slice(p, p + n) : Buffer.from(payload.subarray(p, p + n))
+      // Bytes as a view of the payload: valid while `each` runs, and SQLite copies what it binds.
+      row[i] = tag === ASCII_TAG ? payload.latin1Slice(p, p + n) : tag === TEXT_TAG ? payload.utf8Slice(p, p + n) : payload.subarray(p, p + n)
       p += n
     }
     each(row)

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
-import { readValues } from './row-batch-writer.js'
+import { type BoundValue, readValues } from './row-batch-writer.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, ColumnType, SqlAdapter, SqlValue, TableColumns } from './sql-adapter.js'
 import type { SqlLayout } from './sql-layout.js'
@@ -37,6 +37,8 @@ export class SqliteAdapter implements SqlAdapter {
   /** The put and delete statement of each layout, found without building a key string per row. */
   readonly #puts = new Map<SqlLayout, Statement>()
   readonly #dels = new Map<SqlLayout, Statement>()
+  /** Per bulk statement: which of its columns store integers (declared with INT), bound as numbers. */
+  readonly #numbers = new Map<Statement, boolean[]>()
 
   constructor(file: string, masked: string) {
     this.#file = file
@@ -70,6 +72,7 @@ export class SqliteAdapter implements SqlAdapter {
     this.#statements.clear()
     this.#puts.clear()
     this.#dels.clear()
+    this.#numbers.clear()
     const db = this.#db
     this.#db = null
     db?.close()
@@ -187,10 +190,23 @@ export class SqliteAdapter implements SqlAdapter {
     for (const row of rows) s.run(...row)
   }
 
-  /** Each row read into one array, reused, and bound as the statement's parameters in order. */
+  /**
+   * Each row read into one array, reused, and bound as the statement's
+   * parameters in order. A short integer goes as a number into a column
+   * declared INTEGER (its affinity stores the exact float as the INTEGER
+   * its text would have become, without parsing text), as text elsewhere.
+   */
   async bulkWrite(table: string, columns: readonly ColumnSpec[], payload: Buffer, _rows: number): Promise<void> {
     const s = this.#bulkStatement(table, columns)
-    readValues(payload as Parameters<typeof readValues>[0], columns.length, new Array<SqlValue>(columns.length), (row) => s.run(row))
+    let numbers = this.#numbers.get(s)
+    if (!numbers) {
+      const declared = new Map(
+        (this.#conn.prepare('SELECT name, type FROM pragma_table_info(?)').all(table) as { name: string; type: string }[]).map((c) => [c.name, c.type]),
+      )
+      numbers = columns.map((c) => sqliteType(declared.get(c.name) ?? '') === 'integer')
+      this.#numbers.set(s, numbers)
+    }
+    readValues(payload as Parameters<typeof readValues>[0], columns.length, new Array<BoundValue>(columns.length), (row) => s.run(row), numbers)
   }
 
   #bulkStatement(table: string, columns: readonly ColumnSpec[]): Statement {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { JournalEntry } from '../../../../lib/journal/entry.js'
 import {
+  type BoundValue,
   readSegments,
   readValues,
   RowBatchWriter,
@@ -8,7 +9,6 @@ import {
   SEGMENT_ROWS_MAX,
   SEGMENT_UNMAPPED,
 } from '../../../../lib/listeners/builtin/sql/row-batch-writer.js'
-import type { SqlValue } from '../../../../lib/listeners/builtin/sql/sql-adapter.js'
 
 let offset = 0
 function entry(text: string | Buffer): JournalEntry {
@@ -22,9 +22,9 @@ function writer(payload: 'copy' | 'values'): RowBatchWriter {
   return new RowBatchWriter({ payload, tables: ['db.*'], exclude: ['db.have'], encoding: 'utf8', journal: 7 })
 }
 
-function rowsOf(payload: Buffer, width: number): SqlValue[][] {
-  const rows: SqlValue[][] = []
-  readValues(payload as Parameters<typeof readValues>[0], width, new Array<SqlValue>(width), (row) => rows.push(row.slice()))
+function rowsOf(payload: Buffer, width: number): BoundValue[][] {
+  const rows: BoundValue[][] = []
+  readValues(payload as Parameters<typeof readValues>[0], width, new Array<BoundValue>(width), (row) => rows.push(row.slice()))
   return rows
 }
 
@@ -98,4 +98,34 @@ t.test('segments end at the row bound; takeView discards; the counts are per bat
   )
   t.equal(w.rows, 0)
   t.same(rowsOf(segments[1]?.payload as Buffer, 3)[0], [String(SEGMENT_ROWS_MAX), 'd', null])
+})
+
+t.test('values: an integer column value goes as a number where String(number) gives its text back, else as text', async (t) => {
+  const w = writer('values')
+  const keys = ['1', '0', '-5', '123456789012345', '-12345678901234', '007', '-0', '00', '1234567890123456', '9223372036854775807', '-9223372036854775808']
+  for (const k of keys) w.addEntry(entry(`@pv@ 0 @db.desc@ ${k} @d@ \n`))
+  w.addEntry(entry('@pv@ 77 @db.desc@ 1 @no such version@ \n'))
+  const segments = [...readSegments(w.take() as Buffer)]
+  const payload = segments[0]?.payload as Buffer
+  const read = (numbers?: boolean[]): BoundValue[] => {
+    const out: BoundValue[] = []
+    readValues(payload as Parameters<typeof readValues>[0], 3, new Array(3), (row) => out.push(row[0] ?? null), numbers)
+    return out
+  }
+  t.same(read(), keys, 'read as text: each value exactly as in its record')
+  const asNumbers = read([true, false, false])
+  t.same(asNumbers, [1, 0, -5, 123456789012345, -12345678901234, '007', '-0', '00', '1234567890123456', '9223372036854775807', '-9223372036854775808'])
+  t.same(
+    asNumbers.map((v) => typeof v),
+    ['number', 'number', 'number', 'number', 'number', 'string', 'string', 'string', 'string', 'string', 'string'],
+    'leading zeros, -0 and more than 15 characters stay text (exact, as written)',
+  )
+  const unmapped: BoundValue[][] = []
+  const integers = [false, true, true, false, false, true] // source, journal, offset, op, table_name, version
+  readValues(segments[1]?.payload as Parameters<typeof readValues>[0], 9, new Array(9), (row) => unmapped.push(row.slice()), integers)
+  t.match(
+    unmapped,
+    [['checkpoint.7', 7, Number, 'pv', 'db.desc', 77, '["1","no such version"]', Buffer, /no documented layout/]],
+    "logdaemon_unmapped's journal, offset and version",
+  )
 })

@@ -76,3 +76,50 @@ t.test('held row changes are bounded by the bytes of their records (batchBytes),
   t.same(await run(small, { batchRows: 2 }, false), { calls: [2, 2, 2, 2, 2, 2], rows: 12 }, 'by count')
   t.same(await run(small, {}, false), { calls: [12], rows: 12 }, 'the defaults hold them until the sync')
 })
+
+t.test('bulk rows: integers bound as numbers only into INTEGER columns; a column declared TEXT keeps the text', async (t) => {
+  const { SqliteAdapter } = await import('../../../../lib/listeners/builtin/sql/sqlite-adapter.js')
+  const { RowBatchWriter, readSegments } = await import('../../../../lib/listeners/builtin/sql/row-batch-writer.js')
+  const { JournalEntry } = await import('../../../../lib/journal/entry.js')
+  const file = join(t.testdir(), 'bulk.db')
+  const adapter = new SqliteAdapter(file, file)
+  await adapter.connect()
+  t.teardown(() => adapter.close())
+  // db.desc version 0: desc_key (integer), description (text). One table declares desc_key INTEGER, one TEXT (as a table
+  // made by another layout, where the column held text, would).
+  await adapter.exec('CREATE TABLE as_int (desc_key INTEGER, description TEXT, logdaemon_raw BLOB)')
+  await adapter.exec('CREATE TABLE as_text (desc_key TEXT, description TEXT, logdaemon_raw BLOB)')
+  const w = new RowBatchWriter({ payload: 'values', tables: ['db.*'], exclude: [], encoding: 'utf8', journal: 1 })
+  let offset = 0
+  for (const k of ['5', '-12', '007', '12345678901234567']) {
+    const b = Buffer.from(`@pv@ 0 @db.desc@ ${k} @d${k}@ \n`)
+    w.addEntry(new JournalEntry(b, { journal: 1, offset, end: offset + b.length, line: 1 }))
+    offset += b.length
+  }
+  const seg = [...readSegments(w.take() as Buffer)][0]
+  t.ok(seg)
+  const columns = [
+    { name: 'desc_key', type: 'integer' as const },
+    { name: 'description', type: 'text' as const },
+    { name: 'logdaemon_raw', type: 'bytes' as const },
+  ]
+  await adapter.bulkWrite('as_int', columns, seg?.payload as Buffer, seg?.rows as number)
+  await adapter.bulkWrite('as_text', columns, seg?.payload as Buffer, seg?.rows as number)
+  const rows = (table: string) => adapter.query(`SELECT CAST(desc_key AS TEXT) AS k, typeof(desc_key) AS type, description AS d FROM ${table} ORDER BY rowid`)
+  t.same(await rows('as_int'), [
+    { k: '5', type: 'integer', d: 'd5' },
+    { k: '-12', type: 'integer', d: 'd-12' },
+    { k: '7', type: 'integer', d: 'd007' },
+    { k: '12345678901234567', type: 'integer', d: 'd12345678901234567' },
+  ])
+  t.same(
+    await rows('as_text'),
+    [
+      { k: '5', type: 'text', d: 'd5' },
+      { k: '-12', type: 'text', d: 'd-12' },
+      { k: '007', type: 'text', d: 'd007' },
+      { k: '12345678901234567', type: 'text', d: 'd12345678901234567' },
+    ],
+    'the text of the record, not 5.0',
+  )
+})

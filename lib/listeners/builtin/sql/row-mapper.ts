@@ -130,7 +130,8 @@ function unmapped(
     op,
     table,
     version: version !== null && Number.isSafeInteger(version) ? version : null,
-    fields: JSON.stringify(fields.map((f) => f.replaceAll('\0', '\uFFFD'))),
+    // No field holds a NUL (PostgreSQL text cannot): map() decoded any record with one through decodeFields.
+    fields: JSON.stringify(fields),
     raw: Buffer.from(e.raw),
     reason,
   }

@@ -27,19 +27,34 @@ export interface SqlLayout {
 /** Schema base types stored as 64-bit integers: the journal writes them as decimal integers. */
 const INTEGER_KINDS: ReadonlySet<string> = new Set(['integer', 'flag', 'bitmask'])
 
-const cache = new Map<string, SqlLayout | null>()
+/** Layouts by journal table, then by version and field count as one number: no key string is built per record. */
+const cache = new Map<string, Map<number, SqlLayout | null>>()
+/**
+ * "No layout" answers cached at most. Layouts are few (the schema's), but
+ * the table, version and field count of a record without one come from
+ * the journal, and a damaged or hostile one could hold any number of them.
+ */
+const NULLS_MAX = 4096
+let nulls = 0
 
 /**
  * The SQL layout of records of `journalTable` version `version` with
  * `fieldCount` row fields, or null when the schema documents none (such
- * records go to logdaemon_unmapped). Cached.
+ * records go to logdaemon_unmapped). Cached: the same layout object for
+ * the same table, version and field count.
  */
 export function sqlLayoutOf(journalTable: string, version: number, fieldCount: number): SqlLayout | null {
-  const id = `${journalTable}\0${version}\0${fieldCount}`
-  let layout = cache.get(id)
-  if (layout === undefined) {
-    layout = build(journalTable, version, fieldCount)
-    cache.set(id, layout)
+  // Version and field count in one safe integer; others (no documented layout has them) are looked up each time.
+  const keyed = Number.isSafeInteger(version) && version >= 0 && version < 2 ** 32 && Number.isSafeInteger(fieldCount) && fieldCount >= 0 && fieldCount < 2 ** 16
+  const shape = keyed ? version * 2 ** 16 + fieldCount : -1
+  let byShape = cache.get(journalTable)
+  const found = keyed ? byShape?.get(shape) : undefined
+  if (found !== undefined) return found
+  const layout = build(journalTable, version, fieldCount)
+  if (keyed && (layout !== null || nulls < NULLS_MAX)) {
+    if (!byShape) cache.set(journalTable, (byShape = new Map()))
+    byShape.set(shape, layout)
+    if (layout === null) nulls++
   }
   return layout
 }

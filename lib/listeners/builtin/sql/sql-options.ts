@@ -5,9 +5,12 @@ import { z } from 'zod'
  * generation's collections and are promoted, and V8 then lets the old
  * generation grow with them: the daemon applying 200 MB into SQLite peaked
  * at 189 MB RSS with 2,000 (up to 8,000 held inside a large transaction),
- * 108 MB with 500 (benchmarks/, sql-follow).
+ * 108 MB with 500 (benchmarks/, sql-follow) — but in 11 of 24 runs of it
+ * on one day 140–158 MB, where a collection early in the run had let the
+ * old generation grow. With 250: 100–102 MiB in 6 runs of 6 (100: the
+ * same, 6 of 6), at the same speed (the same inserts, in smaller batches).
  */
-export const DEFAULT_BATCH_ROWS = 500
+export const DEFAULT_BATCH_ROWS = 250
 
 /** Bytes of records whose row changes are held by default: the bound for large records (500 of 10 KB would hold 5 MB). */
 export const DEFAULT_BATCH_BYTES = 256 * 1024

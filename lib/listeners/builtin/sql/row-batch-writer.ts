@@ -249,17 +249,22 @@ function writeCopyValue(buf: LineBuffer, v: SqlValue): void {
 }
 
 /**
- * Whether an integer column's text (the mapper let only `-?[0-9]+` of 64
- * bits through) goes as a number: 15 characters at most, so exact in a
- * float64, and in the form String(number) gives back (no leading zero,
- * no "-0"), so a reader that needs the text gets the same text.
+ * Whether an integer's text goes as a number: decimal digits with an
+ * optional minus, 15 characters at most (so exact in a float64), in the
+ * form String(number) gives back (no leading zero, no "-0"), so a reader
+ * that needs the text gets the same text. Anything else stays text.
  */
 function exactNumber(v: string): boolean {
   const n = v.length
-  if (n > 15) return false
-  const c = v.charCodeAt(0)
-  if (c === 0x30) return n === 1
-  return c !== 0x2d || (n > 1 && v.charCodeAt(1) !== 0x30)
+  if (n === 0 || n > 15) return false
+  let i = v.charCodeAt(0) === 0x2d ? 1 : 0
+  if (i === n) return false
+  if (v.charCodeAt(i) === 0x30) return n === 1
+  for (; i < n; i++) {
+    const c = v.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return false
+  }
+  return true
 }
 
 function writeNumber(buf: LineBuffer, v: number): void {

@@ -6,9 +6,9 @@ import { z } from 'zod'
  * generation grow with them: the daemon applying 200 MB into SQLite peaked
  * at 189 MB RSS with 2,000 (up to 8,000 held inside a large transaction),
  * 108 MB with 500 (benchmarks/, sql-follow) — but in 11 of 24 runs of it
- * on one day 140–158 MB, where a collection early in the run had let the
- * old generation grow. With 250: 100–102 MiB in 6 runs of 6 (100: the
- * same, 6 of 6), at the same speed (the same inserts, in smaller batches).
+ * on one day at 147–158 MB. That journal is one giant transaction, held
+ * 2,000 rows at a time then; now its rest goes in a batch at a time
+ * (sql.ts, #giant): 107–109 MB in 8 runs of 8, and no slower.
  */
 export const DEFAULT_BATCH_ROWS = 250
 

@@ -331,10 +331,10 @@ export type BoundValue = SqlValue | number
 /**
  * Reads a `values` payload's rows of `width` values each into `row` (reused,
  * and its bytes values are views of `payload`: the callback must use them
- * before it returns), calling `each` per row. An
- * integer column's value written as a number is given as a number where
- * `numbers[i]` is true (the column stores integers: SQLite makes the exact
- * float an INTEGER), else as its text, as it was in the record.
+ * before it returns), calling `each` per row. An integer column's value
+ * written as a number is given as a number where `numbers[i]` is true (the
+ * column stores integers: SQLite makes the exact float an INTEGER), else
+ * as its text, as it was in the record.
  */
 export function readValues(
   payload: SlicingBuffer,

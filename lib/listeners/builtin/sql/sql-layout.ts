@@ -45,7 +45,8 @@ let nulls = 0
  */
 export function sqlLayoutOf(journalTable: string, version: number, fieldCount: number): SqlLayout | null {
   // Version and field count in one safe integer; others (no documented layout has them) are looked up each time.
-  const keyed = Number.isSafeInteger(version) && version >= 0 && version < 2 ** 32 && Number.isSafeInteger(fieldCount) && fieldCount >= 0 && fieldCount < 2 ** 16
+  const keyed =
+    Number.isSafeInteger(version) && version >= 0 && version < 2 ** 32 && Number.isSafeInteger(fieldCount) && fieldCount >= 0 && fieldCount < 2 ** 16
   const shape = keyed ? version * 2 ** 16 + fieldCount : -1
   let byShape = cache.get(journalTable)
   const found = keyed ? byShape?.get(shape) : undefined

@@ -5,12 +5,13 @@ import { z } from 'zod'
  * generation's collections and are promoted, and V8 then lets the old
  * generation grow with them: the daemon applying 200 MB into SQLite peaked
  * at 189 MB RSS with 2,000 (up to 8,000 held inside a large transaction),
- * 108 MB with 500 (benchmarks/, sql-follow) — but in 11 of 24 runs of it
- * on one day at 147–158 MB. That journal is one giant transaction, held
- * 2,000 rows at a time then; now its rest goes in a batch at a time
- * (sql.ts, #giant): 107–109 MB in 8 runs of 8, and no slower.
+ * 108 MB with 500 (benchmarks/, sql-follow; see GIANT_FACTOR in sql.ts for
+ * the large transaction). The rows held are also what a failure can still
+ * retry, so fewer is not free: with a large transaction's rest a batch at
+ * a time, 500 peaked at 107–108 MB in 15 runs of 16 (155 MB once, with
+ * the test suite running alongside), 250 at 107–109 MB in 8 of 8.
  */
-export const DEFAULT_BATCH_ROWS = 250
+export const DEFAULT_BATCH_ROWS = 500
 
 /** Bytes of records whose row changes are held by default: the bound for large records (500 of 10 KB would hold 5 MB). */
 export const DEFAULT_BATCH_BYTES = 256 * 1024

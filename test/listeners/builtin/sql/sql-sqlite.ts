@@ -73,9 +73,9 @@ t.test('held row changes are bounded by the bytes of their records (batchBytes),
     { calls: [10, 3, 3, 3, 1], rows: 20 },
     'a large transaction: by bytes',
   )
-  t.same(await run([...giant, ex], { batchRows: 2 }), { calls: [16, 2, 2], rows: 20 }, 'by count: 8 batches, then a batch at a time')
+  t.same(await run([...giant, ex], { batchRows: 2 }), { calls: [8, 2, 2, 2, 2, 2, 2], rows: 20 }, 'by count: 4 batches, then a batch at a time')
   t.same(await run([...giant, ex], { batchRows: 100_000 }), { calls: [20], rows: 20 }, 'the default 256 KiB holds it all until its end')
-  t.same(await run([...giant, ex], {}), { calls: [20], rows: 20 }, 'and so do the default 250 rows')
+  t.same(await run([...giant, ex], {}), { calls: [20], rows: 20 }, 'and so do the default 500 rows')
   // Small transactions, not synced each: a batch goes into the open transaction once its changes up to a consistency point reach the bound.
   const small = Array.from({ length: 12 }, (_, i) => [desc(1000 + i), ex]).flat()
   t.same(await run(small, { batchRows: 100_000, batchBytes: Math.floor(2.5 * len) }, false), { calls: [3, 3, 3, 3], rows: 12 }, 'small transactions: by bytes')

@@ -1,12 +1,18 @@
 /**
  * A real nats-server with JetStream as a test fixture: 127.0.0.1 on a free
- * port, its store in the test's directory, stopped by the test. Also a
+ * port, its configuration in the test's directory, stopped by the test.
+ * Its store is a directory of its own under the system's temp directory,
+ * removed when the test process exits: tap removes a test's directory
+ * before the teardowns that stop the server when the directory was made
+ * first (`startNats(t.testdir())`), and a server adding to its store
+ * meanwhile failed that removal with ENOTEMPTY on CI. Also a
  * three-node JetStream cluster on loopback, and a server that requires
  * authentication and TLS with a private CA made here with openssl.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -84,9 +90,22 @@ async function waitPort(port: number, child: ChildProcess, log: () => string): P
   }
 }
 
+/** The stores made here, removed at exit (every server has been stopped by its test then). */
+const stores: string[] = []
+process.once('exit', () => {
+  for (const store of stores) {
+    try {
+      rmSync(store, { recursive: true, force: true })
+    } catch {
+      // A server a failed test left running: its store stays in the temp directory.
+    }
+  }
+})
+
 function serverOf(spec: ServerSpec): NatsServer {
-  const store = join(spec.dir, 'store')
-  mkdirSync(store, { recursive: true })
+  mkdirSync(spec.dir, { recursive: true })
+  const store = mkdtempSync(join(tmpdir(), 'logdaemon-nats-store-'))
+  stores.push(store)
   const confFile = join(spec.dir, 'nats.conf')
   writeFileSync(confFile, [`listen: 127.0.0.1:${spec.port}`, `jetstream { store_dir: ${JSON.stringify(store)} }`, spec.conf ?? ''].join('\n') + '\n')
   let child: ChildProcess | null = null

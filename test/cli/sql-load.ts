@@ -394,6 +394,10 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
       const locker = new PG.Client({ connectionString: url, application_name: 'test' })
       await locker.connect()
       let locked = false
+      // Ends the load's connection once it waits for the lock, then lets go of the lock: awaited before the locker
+      // is ended (its ROLLBACK raced the end of the load once, and a rejection nobody awaited failed the test).
+      let killer: Promise<unknown> = Promise.resolve()
+      let settledLoad = false
       const restore = patch(
         'bulkWrite',
         (bulkWrite) =>
@@ -402,8 +406,8 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
               locked = true
               await locker.query('BEGIN')
               await locker.query('LOCK TABLE logdaemon_unmapped IN ACCESS EXCLUSIVE MODE')
-              void (async () => {
-                for (;;) {
+              killer = (async () => {
+                while (!settledLoad) {
                   const r = await admin.query(
                     `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'logdaemon' AND wait_event_type = 'Lock'`,
                     [db],
@@ -420,7 +424,9 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
           },
       )
       const err = await settled(sqlLoad({ url, checkpoint: plain, threads }))
+      settledLoad = true
       restore()
+      await killer
       await locker.end()
       await failedCleanly(
         t,

@@ -414,7 +414,8 @@ t.test('PostgreSQL: a connection lost during the load fails it, or finds its com
                   )
                   if (r.rows[0]) {
                     await admin.query('SELECT pg_terminate_backend($1)', [r.rows[0].pid])
-                    return locker.query('ROLLBACK')
+                    await locker.query('ROLLBACK')
+                    return
                   }
                   await new Promise((r) => setTimeout(r, 10))
                 }

@@ -13,7 +13,7 @@ const SAMPLE = Buffer.from(
     '@pv@ 7 @db.user@ @zoe@ @zoe@@corp.example.co.uk@ @@ 1612464506 1620521373 @Zo\u00c3\u00ab \u00c3\u0087elik@ @@ 0 @@ 0 0 0 0 0 0 \n',
     '@pv@ 1 @db.counters@ @change@ @62944@ \n',
     '@ex@ 11102 1620557182\n',
-    '@pv@ 7 @db.integed@ @//depot/game/main/a b.c@ @//depot/game/rel/a b.c@ 0 9 0 1 1 12970 \n',
+    '@pv@ 0 @db.integed@ @//depot/game/main/a b.c@ @//depot/game/rel/a b.c@ 0 9 0 1 1 12970 \n',
     '@pv@ 3 @db.have@ @//ws/tools/\u00e3\u0083\u0095\u00e3\u0082\u00a1\u00e3\u0082\u00a4\u00e3\u0083\u00ab1.json@ @//depot/tools/x.json@ 3 1 16148 \n',
     '@pv@ 9 @db.rev@ @//depot/docs/app6368.dll@ 3 1 1 5982 1586379982 1586379419 E9C72D6AFAD0237103A87E0DDECCCB23 763052 0 0 @//depot/docs/app6368.dll@ @1.5982@ 1 \n',
     '@rv@ 6 @db.change@ 46994 46994 @alice_ws@ @alice@ 1610987182 1 @Fix "quoted" \\\\server\\share\ttab \u0001 and \u00ff\u00fe@ @//depot/...@ @@ @@ 0 \n',

@@ -107,7 +107,7 @@ export function rowSources(rng: Random, d: Depot, profile: CheckpointProfile = '
       const from = to.replace(/^(\/\/depot\/[^/]+\/)[^/]+/, '$1main')
       const change = changeOf(i, 1, d)
       const how = rng.pick([0, 1, 2, 3, 4, 5])
-      return `@pv@ 7 @db.integed@ ${q(to)} ${q(from)} 0 ${rng.int(1, 9)} 0 1 ${how} ${change} \n`
+      return `@pv@ 0 @db.integed@ ${q(to)} ${q(from)} 0 ${rng.int(1, 9)} 0 1 ${how} ${change} \n`
     },
     'db.have': () => {
       const c = d.clients[haveIdx % d.clients.length] as ClientInfo

@@ -38,13 +38,14 @@ export interface CheckpointSummary {
 
 /**
  * Lock order and versions of a 2020.1 server's tables, from the 2020
- * fixture's `@nx@ 4` notes (db.integed carries its 2019+ version 7).
+ * fixture's `@nx@ 4` notes (the first bare field: db.integed 0, as the schema documents
+ * for 2006.2–2023.1).
  */
 const LOCK_ORDER: readonly (readonly [string, number])[] = (
   'db.config:1 db.configh:0 db.counters:1 db.nameval:1 db.upgrades.rp:0 db.upgrades:0 db.logger:0 db.ldap:0 ' +
   'db.server:3 db.svrview:0 db.remote:1 db.rmtview:1 db.stash:0 db.user.rp:7 db.user:7 db.ticket.rp:0 db.ticket:0 ' +
   'db.group:9 db.groupx:1 db.depot:1 db.stream:1 db.integedss:0 db.domain:7 db.template:2 db.templatesx:2 ' +
-  'db.templatewx:2 db.view.rp:1 db.view:1 db.repoview:1 db.haveview:1 db.review:1 db.integ:0 db.integed:7 ' +
+  'db.templatewx:2 db.view.rp:1 db.view:1 db.repoview:1 db.haveview:1 db.review:1 db.integ:0 db.integed:0 ' +
   'db.integtx:0 db.resolve:1 db.resolvex:1 db.resolveg:0 db.have.rp:3 db.have:3 db.label:0 db.locks:2 db.locksg:2 ' +
   'db.excl:1 db.exclg:0 db.exclgx:0 db.archive:1 db.archmap:0 db.scandir:0 db.scanctl:0 db.storagesh:1 ' +
   'db.storage:1 db.storageg:0 db.rev:9 db.revtx:9 db.revcx:0 db.revdx:9 db.revhx:9 db.revsx:9 db.revsh:9 ' +

@@ -24,7 +24,7 @@ export const TABLE_VERSIONS = {
   'db.domain': 7,
   'db.fix': 1,
   'db.have': 3,
-  'db.integed': 7,
+  'db.integed': 0,
   'db.locks': 2,
   'db.rev': 9,
   'db.review': 1,

@@ -8,7 +8,7 @@
  * - a space after the last field of data records and `@nx@` notes, none after
  *   `@ex@` / `@mx@` (`@ex@ 24632 1611008050\n`);
  * - table versions of a 2020.1 server (`@50@`): db.rev 9, db.have 3,
- *   db.change 6, db.user 7, db.domain 7, db.integed 7, …
+ *   db.change 6, db.user 7, db.domain 7, db.integed 0, …
  *
  * The RecordGenerator holds the journal model's state (time, pids, changes,
  * users, clients, files) and composes the pieces: encoding.ts (record text),

@@ -8,7 +8,8 @@ import { closeSync, openSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { frameRange, type RangeOptions } from '../../lib/parallel/frame-range.js'
 import { rangeContext } from '../../lib/parallel/range-context.js'
-import { primeRangeContext } from '../../lib/parallel/prime.js'
+import { frameChunk } from '../../lib/parallel/frame-chunk.js'
+import { primeChunkContext, primeRangeContext } from '../../lib/parallel/prime.js'
 
 const base: RangeOptions = { format: 'json', encoding: 'utf8', tables: [], ops: [], where: [], maxEntryBytes: 1 << 20, file: 'journal.3', journal: 3 }
 
@@ -53,8 +54,35 @@ t.test('a primed context frames and writes what a fresh one does', async (t) => 
   }
 })
 
+t.test('a context primed for chunks frames chunks as a fresh one does', async (t) => {
+  const bytes = Buffer.from(text, 'latin1')
+  for (const [name, change] of variants) {
+    const options = { ...base, ...change }
+    const fresh = rangeContext(options)
+    const primed = rangeContext(options)
+    primeChunkContext(primed)
+    const lines = options.format === 'json' || options.format === 'row'
+    // The first chunk, and a later one from a guessed start (after a LF, and not).
+    for (const [at, exact, afterLf] of [
+      [0, true, true],
+      [9, false, true],
+      [12, false, false],
+    ] as const) {
+      const task = () => {
+        const data = new Uint8Array(bytes.subarray(at)).buffer
+        return { data, length: bytes.length - at, offset: at, line: lines ? 2 : null, exact, afterLf }
+      }
+      const show = (r: ReturnType<typeof frameChunk>) => ({ ...r, data: null, out: r.out ? Buffer.from(r.out).toString('latin1') : null })
+      t.same(show(frameChunk(task(), primed)), show(frameChunk(task(), fresh)), `${name}: from ${at}`)
+    }
+  }
+})
+
 t.test('a record limit below the sample records does not fail priming', async (t) => {
-  for (const format of ['json', 'row', 'raw'] as const) t.doesNotThrow(() => primeRangeContext(rangeContext({ ...base, format, maxEntryBytes: 8 })), format)
+  for (const format of ['json', 'row', 'raw'] as const) {
+    t.doesNotThrow(() => primeRangeContext(rangeContext({ ...base, format, maxEntryBytes: 8 })), format)
+    t.doesNotThrow(() => primeChunkContext(rangeContext({ ...base, format, maxEntryBytes: 8 })), `${format}, chunks`)
+  }
 })
 
 t.test('priming twice, or with no writer, is harmless', async (t) => {

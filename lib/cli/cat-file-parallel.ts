@@ -8,9 +8,35 @@ import { frameRangesParallel, RANGE_BYTES, type RangeRunner } from '../parallel/
 import type { CatCounts, CatOptions } from './cat-input.js'
 import { write } from './write-out.js'
 
+/**
+ * The smallest plain file read in ranges when the workers only frame it
+ * (`--format raw`, no filter): below it, starting them (~0.1 s of wall time,
+ * loading and priming) costs more than the second core saves, since one
+ * thread writes raw records at several hundred MB/s. Measured with
+ * `logdaemon-cat` on cuts of the short profile, 5 interleaved runs, medians:
+ * 16 MB took 0.35 s serially and 0.39 s in ranges, 32 MB 0.41 s both ways,
+ * 64 MB 0.58 s and 0.49 s.
+ */
+export const MIN_PARALLEL_RAW_BYTES = 32 << 20
+
+/**
+ * The same for JSON and row lines, and for filters (each record costs more
+ * than raw, so the workers pay for themselves sooner): 4 MB took 0.38 s
+ * serially and 0.50 s in ranges, 8 MB 0.47 s and 0.46 s, 16 MB 0.57 s and
+ * 0.54 s, 32 MB 0.72 s and 0.62 s. Also what a stream (standard input, a
+ * pipe, a `.gz`) encodes on the main thread before its workers start.
+ */
+export const MIN_PARALLEL_ENCODED_BYTES = 8 << 20
+
+/** The smallest input worth the workers for these options (plain bytes; see the two constants). */
+export function minParallelBytes(options: Pick<CatOptions, 'format' | 'tables' | 'ops' | 'where'>): number {
+  const filtered = (options.tables?.length ?? 0) > 0 || (options.ops?.length ?? 0) > 0 || (options.where?.length ?? 0) > 0
+  return options.format === 'raw' && !filtered ? MIN_PARALLEL_RAW_BYTES : MIN_PARALLEL_ENCODED_BYTES
+}
+
 export interface ParallelCatOptions {
   threads: number
-  /** Bytes per range. Default {@link RANGE_BYTES}; tests set tiny ones. */
+  /** Bytes per range. Default {@link RANGE_BYTES}; tests set tiny ones, and then files from two ranges are read in ranges. */
   rangeBytes?: number
   /** Sees the bytes of each range as it is written (progress). */
   onBytes?: (n: number) => void
@@ -37,7 +63,7 @@ export function rangeOptionsOf(options: CatOptions, file: string | null, journal
  * framed, filtered and encoded in workers, and written here in file order
  * (each write waits for the output to drain). Returns null, having read
  * nothing, when the file is not for this path (not a regular file, gzip,
- * smaller than two ranges, or --skip-malformed, which stays serial); the
+ * smaller than {@link minParallelBytes}, or --skip-malformed, which stays serial); the
  * caller then takes the serial path.
  *
  * The file is read up to its size at open: a file that grows meanwhile is
@@ -48,8 +74,8 @@ export function rangeOptionsOf(options: CatOptions, file: string | null, journal
  * boundary, so errors and --allow-incomplete behave exactly as serially.
  */
 export async function catFileParallel(file: string, out: Writable, options: CatOptions, parallel: ParallelCatOptions): Promise<CatCounts | null> {
-  // Under two ranges (2 MiB by default), starting workers costs more than they save.
-  const minSize = 2 * (parallel.rangeBytes ?? RANGE_BYTES)
+  // Smaller, starting workers costs more than they save (tests' tiny ranges: two ranges, so that every path is reachable).
+  const minSize = parallel.rangeBytes !== undefined ? 2 * parallel.rangeBytes : Math.max(2 * RANGE_BYTES, minParallelBytes(options))
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null
   // Looked at before it is opened: opening a named pipe here and closing it again would cut off its writer.
   const found = await stat(file).catch(() => null)

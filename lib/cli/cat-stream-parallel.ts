@@ -6,8 +6,8 @@ import { entryToJsonLine } from '../journal/entry-json.js'
 import { entryToRowLine } from '../journal/entry-row.js'
 import { JournalFramer } from '../journal/framer.js'
 import { KEEP_BYTES, type RangeOptions, type RangeWorkerResult, type RangeWorkerTask, type RecordsResult } from '../parallel/frame-range.js'
-import type { RangeRunner } from '../parallel/parallel-ranges.js'
-import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
+import { inThreadRunner, type RangeRunner } from '../parallel/parallel-ranges.js'
+import { MAX_THREADS, WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
 import type { CatCounts, CatOptions } from './cat-input.js'
 import { write } from './write-out.js'
 import { rangeOptionsOf } from './cat-file-parallel.js'
@@ -29,6 +29,13 @@ export interface StreamParallelOptions {
   threads: number
   /** Bytes per batch (tests use tiny ones). Default {@link BATCH_BYTES}. */
   batchBytes?: number
+  /**
+   * Bytes of records encoded on this thread before the pool starts (default
+   * 0: from the first batch). An input that ends first never starts a
+   * worker: `logdaemon-cat` passes MIN_PARALLEL_ENCODED_BYTES, since the
+   * workers' start-up costs a small input more than they save.
+   */
+  poolAfterBytes?: number
   /** Runs the tasks instead of a worker pool (tests: inThreadRunner). */
   runner?: (options: RangeOptions) => RangeRunner
 }
@@ -40,7 +47,8 @@ export interface StreamParallelOptions {
  * adjacent records, with their offset and line, to a worker pool that
  * filters and encodes them; the lines are written here in input order. At
  * most two batches per thread are in flight: a slow output slows the
- * framing, which slows the input. The records before a framing error are
+ * framing, which slows the input. The first `poolAfterBytes` of records
+ * are encoded here, the same way, so a small input starts no worker. The records before a framing error are
  * written before it is thrown, and --skip-malformed, --allow-incomplete and
  * the counts behave exactly as serially (a batch never spans skipped bytes).
  */
@@ -60,16 +68,28 @@ export async function catStreamParallel(
     ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
   })
   const rangeOptions = rangeOptionsOf(options, name, journal)
-  const pool: RangeRunner =
-    parallel.runner?.(rangeOptions) ??
-    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(
-      new URL('../parallel/range-worker.js', import.meta.url),
-      parallel.threads,
-      { fd: -1, options: rangeOptions },
-      { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-    )
+  // Started at the first batch past poolAfterBytes; the batches before it are encoded here.
+  let pool = null as RangeRunner | null
+  let local: RangeRunner | null = null
+  let localBytes = Math.max(0, parallel.poolAfterBytes ?? 0)
+  const runnerFor = (bytes: number): RangeRunner => {
+    if (pool === null && localBytes > 0) {
+      localBytes -= bytes
+      local ??= inThreadRunner(-1, rangeOptions, 1)
+      return local
+    }
+    pool ??=
+      parallel.runner?.(rangeOptions) ??
+      new WorkerPool<RangeWorkerTask, RangeWorkerResult>(
+        new URL('../parallel/range-worker.js', import.meta.url),
+        parallel.threads,
+        { fd: -1, options: rangeOptions },
+        { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+      )
+    return pool
+  }
   const capacity = Math.max(1, Math.floor(parallel.batchBytes ?? BATCH_BYTES))
-  const limit = pool.size * WORKER_QUEUE_DEPTH
+  const limit = Math.max(1, Math.min(Math.floor(parallel.threads), MAX_THREADS)) * WORKER_QUEUE_DEPTH
 
   let entries = 0
   let inFlight = 0
@@ -87,7 +107,7 @@ export async function catStreamParallel(
     const ab = data.buffer as ArrayBuffer
     // One a task: each worker gets back as many as it hands over, whichever worker runs the task.
     const give = spares.length ? [spares.pop() as ArrayBuffer] : []
-    const task = pool.run({ kind: 'records', data: ab, length, offset, line, ...(give.length ? { spares: give } : {}) }, [ab, ...give]) as Promise<
+    const task = runnerFor(length).run({ kind: 'records', data: ab, length, offset, line, ...(give.length ? { spares: give } : {}) }, [ab, ...give]) as Promise<
       { kind: 'records' } & RecordsResult
     >
     task.catch(() => {})
@@ -191,7 +211,7 @@ export async function catStreamParallel(
     const incomplete = framer.incompleteError()
     if (incomplete) throw incomplete
   } finally {
-    await pool.close()
+    await pool?.close()
   }
   return { entries, malformedSkipped: framer.malformedSkipped, oversizeSkipped: framer.oversizeSkipped }
 }

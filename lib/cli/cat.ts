@@ -9,7 +9,7 @@ import { fdWasClosed } from './closed-stdout.js'
 import { isErrnoException, isLogdaemonError } from '../errors.js'
 import { parseOptions, renderHelp, type HelpText, type OptionTable, type ParsedValues } from './options.js'
 import type { ProgressReporter } from './progress.js'
-import { catFileParallel } from './cat-file-parallel.js'
+import { catFileParallel, MIN_PARALLEL_ENCODED_BYTES } from './cat-file-parallel.js'
 import { MAX_THREADS } from '../parallel/worker-pool.js'
 import { threadCount } from './thread-count.js'
 
@@ -100,7 +100,10 @@ function positiveInt(text: string, name: string): number {
   return n
 }
 
-/** Bytes per range of the parallel path: LOGDAEMON_CAT_RANGE_BYTES, for tests (tiny ranges make every edge case reachable). */
+/**
+ * Bytes per range of the parallel path: LOGDAEMON_CAT_RANGE_BYTES, for tests (tiny ranges make every edge case reachable).
+ * Set, the workers also start on inputs of any size (two ranges of a file, a chunk of a .gz, the first batch of a stream).
+ */
 function rangeBytesFromEnv(io: CatIO): { rangeBytes?: number } {
   const text = (io.env ?? process.env).LOGDAEMON_CAT_RANGE_BYTES
   const n = text && /^[0-9]+$/.test(text) ? Number(text) : 0
@@ -237,7 +240,9 @@ async function catSerial(
   if (summary) return summary.summarizeInput(input, file, summary.summary, options)
   if (threads > 1 && options.format !== 'raw') {
     const { catStreamParallel } = await import('./cat-stream-parallel.js')
-    return catStreamParallel(input, file, io.stdout, options, { threads })
+    // Workers only past the first MIN_PARALLEL_ENCODED_BYTES (from the first batch with tests' range sizes).
+    const poolAfterBytes = rangeBytesFromEnv(io).rangeBytes !== undefined ? 0 : MIN_PARALLEL_ENCODED_BYTES
+    return catStreamParallel(input, file, io.stdout, options, { threads, poolAfterBytes })
   }
   return catInput(input, file, io.stdout, options)
 }

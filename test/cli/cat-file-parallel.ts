@@ -13,7 +13,7 @@ import fc from 'fast-check'
 import { truncateSync, writeFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import { FileReader } from '../../lib/files/file-reader.js'
-import { catFileParallel } from '../../lib/cli/cat-file-parallel.js'
+import { catFileParallel, MIN_PARALLEL_ENCODED_BYTES, MIN_PARALLEL_RAW_BYTES, minParallelBytes } from '../../lib/cli/cat-file-parallel.js'
 import { catInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { isLogdaemonError } from '../../lib/errors.js'
 import { type RangeOptions, runRangeTask } from '../../lib/parallel/frame-range.js'
@@ -204,6 +204,27 @@ t.test('an empty file and a file of one record take the serial path', async (t) 
   t.equal(await parallel(`${dir}/z.gz`, base, 16), null, 'gzip')
   t.equal(await parallel(`${dir}/one`, { ...base, skipMalformed: true }, 1), null, '--skip-malformed')
   t.equal(await parallel(`${dir}/one`, base, 1, 1), null, 'one thread')
+})
+
+t.test('without a test range size, a file under minParallelBytes takes the serial path (the workers would cost it time)', async (t) => {
+  t.equal(minParallelBytes(base), MIN_PARALLEL_RAW_BYTES, 'raw')
+  t.equal(minParallelBytes({ ...base, format: 'json' }), MIN_PARALLEL_ENCODED_BYTES, 'json')
+  t.equal(minParallelBytes({ ...base, format: 'row' }), MIN_PARALLEL_ENCODED_BYTES, 'row')
+  t.equal(minParallelBytes({ ...base, tables: ['db.rev'] }), MIN_PARALLEL_ENCODED_BYTES, 'raw with a filter')
+  t.ok(MIN_PARALLEL_ENCODED_BYTES < MIN_PARALLEL_RAW_BYTES)
+  const dir = t.testdir()
+  const record = rec(1, 'x'.repeat(200))
+  const write = (file: string, bytes: number): void => writeFileSync(`${dir}/${file}`, record.repeat(Math.ceil(bytes / record.length)))
+  write('small', MIN_PARALLEL_ENCODED_BYTES - 4 * record.length)
+  write('medium', MIN_PARALLEL_ENCODED_BYTES)
+  const run = (file: string, options: CatOptions) =>
+    settle((out) => catFileParallel(`${dir}/${file}`, out, options, { threads: 2, runner: (fd, o) => inThreadRunner(fd, o, 2) }))
+  t.equal(await run('small', { ...base, format: 'json' }), null, 'json under MIN_PARALLEL_ENCODED_BYTES')
+  t.equal(await run('medium', base), null, 'raw under MIN_PARALLEL_RAW_BYTES')
+  const json = await run('medium', { ...base, format: 'json' })
+  t.not(json, null, 'json from MIN_PARALLEL_ENCODED_BYTES: in ranges')
+  t.strictSame(json, await serial(`${dir}/medium`, { ...base, format: 'json' }), 'and the serial lines')
+  t.not(await run('medium', { ...base, tables: ['db.rev'] }), null, 'raw with a filter: in ranges')
 })
 
 t.test('the real p4d fixtures, in ranges of every size', { skip: fixturesSkip }, async (t) => {

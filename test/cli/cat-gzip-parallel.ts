@@ -13,11 +13,13 @@
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { PassThrough, Writable } from 'node:stream'
-import { catGzipParallel, type ChunkRunner } from '../../lib/cli/cat-gzip-parallel.js'
+import { MIN_PARALLEL_ENCODED_BYTES } from '../../lib/cli/cat-file-parallel.js'
+import { catGzipParallel, type ChunkRunner, GZ_ENCODED_CHUNK_BYTES } from '../../lib/cli/cat-gzip-parallel.js'
 import { catInput, openInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { isLogdaemonError } from '../../lib/errors.js'
 import { createGunzip, type InflatedChunks } from '../../lib/files/gunzip.js'
@@ -391,6 +393,15 @@ t.test('not for this path: plain, one thread, --skip-malformed, stdin, the node:
   writeFileSync(`${dir}/empty.gz`, gzipSync(''))
   t.strictSame(await parallel(`${dir}/empty.gz`, base, 16), { out: '', entries: 0, error: null }, 'an empty member')
   t.equal(await settle((out) => catGzipParallel(`${dir}/one.gz`, out, base, { threads: 2 })), null, 'a file under a chunk')
+  // Without a test chunk size: a quarter of minParallelBytes, in compressed bytes (MIN_PARALLEL_ENCODED_BYTES / 4 for json).
+  const records = Array.from({ length: 1500 }, (_, i) => `@pv@ 3 @db.desc@ ${i} @${randomBytes(300).toString('hex')}@ \n`).join('')
+  writeFileSync(`${dir}/mid.gz`, gzipSync(records))
+  const mid = readFileSync(`${dir}/mid.gz`).length
+  t.ok(mid > GZ_ENCODED_CHUNK_BYTES && mid < MIN_PARALLEL_ENCODED_BYTES / 4, `a .gz of ${mid} bytes: over a json chunk, under the floor`)
+  const json = { ...base, format: 'json' } as const
+  t.equal(await settle((out) => catGzipParallel(`${dir}/mid.gz`, out, json, { threads: 2, runner: (o) => runner(o, 2, false) })), null, 'json: serial')
+  const chunked = await settle((out) => catGzipParallel(`${dir}/mid.gz`, out, json, { threads: 2, minBytes: mid, runner: (o) => runner(o, 2, false) }))
+  t.not(chunked, null, 'the same file in chunks when the floor is its size')
 })
 
 t.test('the real p4d fixtures, in chunks of every size', { skip: fixturesSkip }, async (t) => {

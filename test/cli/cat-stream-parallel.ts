@@ -16,7 +16,8 @@ import { Readable, Writable } from 'node:stream'
 import { catInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { catStreamParallel } from '../../lib/cli/cat-stream-parallel.js'
 import { isLogdaemonError } from '../../lib/errors.js'
-import { inThreadRunner } from '../../lib/parallel/parallel-ranges.js'
+import type { RangeOptions } from '../../lib/parallel/frame-range.js'
+import { inThreadRunner, type RangeRunner } from '../../lib/parallel/parallel-ranges.js'
 import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 
 const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta.url))
@@ -160,7 +161,8 @@ t.test('fuzz: random records and damage', async (t) => {
       fc.integer({ min: 1, max: 600 }),
       fc.integer({ min: 1, max: 300 }),
       fc.constantFrom(...OPTION_SETS),
-      async (records, dmg, batchBytes, chunk, options) => {
+      fc.integer({ min: 0, max: 2000 }),
+      async (records, dmg, batchBytes, chunk, options, poolAfterBytes) => {
         let text = records.join('')
         if (dmg) {
           const at = text.length ? dmg[0] % text.length : 0
@@ -170,7 +172,12 @@ t.test('fuzz: random records and damage', async (t) => {
         const o = { ...base, ...options }
         const want = await settle((out) => catInput(chunked(data, chunk), 'journal.5', out, o))
         const got = await settle((out) =>
-          catStreamParallel(chunked(data, chunk), 'journal.5', out, o, { threads: 2, batchBytes, runner: (ro) => inThreadRunner(-1, ro, 2) }),
+          catStreamParallel(chunked(data, chunk), 'journal.5', out, o, {
+            threads: 2,
+            batchBytes,
+            poolAfterBytes,
+            runner: (ro) => inThreadRunner(-1, ro, 2),
+          }),
         )
         t.strictSame(got, want)
         return JSON.stringify(got) === JSON.stringify(want)
@@ -178,6 +185,40 @@ t.test('fuzz: random records and damage', async (t) => {
     ),
     { numRuns: 150 },
   )
+})
+
+t.test('the first poolAfterBytes of records are encoded on this thread: a smaller input starts no pool', async (t) => {
+  const data = Buffer.concat(Array.from({ length: 30 }, () => adversarial()))
+  for (const format of ['json', 'row'] as const) {
+    const o = { ...base, format }
+    const want = await settle((out) => catInput(chunked(data, 333), 'journal.5', out, o))
+    for (const poolAfterBytes of [data.length + 1, data.length >> 1, 1]) {
+      let pools = 0
+      let pooled = 0
+      const counting = (ro: RangeOptions): RangeRunner => {
+        pools++
+        const inner = inThreadRunner(-1, ro, 2)
+        return {
+          size: inner.size,
+          run: (task, transfer) => {
+            if (task.kind === 'records') pooled += task.length
+            return inner.run(task, transfer)
+          },
+          close: () => inner.close(),
+        }
+      }
+      const got = await settle((out) =>
+        catStreamParallel(chunked(data, 333), 'journal.5', out, o, { threads: 2, batchBytes: 500, poolAfterBytes, runner: counting }),
+      )
+      t.strictSame(got, want, `${format}, pool after ${poolAfterBytes} of ${data.length} bytes: the serial lines`)
+      if (poolAfterBytes > data.length) {
+        t.equal(pools, 0, `${format}: an input under poolAfterBytes starts no pool`)
+      } else {
+        t.equal(pools, 1, `${format}: one pool, past ${poolAfterBytes} bytes`)
+        t.ok(pooled > 0 && pooled <= data.length - poolAfterBytes, `${format}: the pool encoded ${pooled} bytes, none of the first ${poolAfterBytes}`)
+      }
+    }
+  }
 })
 
 t.test('end to end with real workers: stdin and .gz, json and row, as --threads 1 writes them', async (t) => {
@@ -190,7 +231,9 @@ t.test('end to end with real workers: stdin and .gz, json and row, as --threads 
       spawnSync(process.execPath, [BIN, '--threads', threads, '-f', format, ...args], {
         input,
         maxBuffer: 1 << 30,
-        env: { ...process.env, LOGDAEMON_THREADS: '' },
+        // A test range size: the stream's workers start at its first batch (without it, an input this small starts none),
+        // and one this large keeps the .gz off the chunked path (a file under a chunk), on the stream's.
+        env: { ...process.env, LOGDAEMON_THREADS: '', LOGDAEMON_CAT_RANGE_BYTES: String(1 << 30) },
       })
     const serialGz = run('1', [`${dir}/journal.7.gz`])
     const gz = run('2', [`${dir}/journal.7.gz`])
@@ -204,8 +247,9 @@ t.test('end to end with real workers: stdin and .gz, json and row, as --threads 
   }
   // Damaged at the end: the same lines, then the same error, with real workers.
   const bad = Buffer.concat([data, Buffer.from('garbage\n')])
-  const one = spawnSync(process.execPath, [BIN, '--threads', '1', '-f', 'json', '-'], { input: bad, maxBuffer: 1 << 30 })
-  const two = spawnSync(process.execPath, [BIN, '--threads', '2', '-f', 'json', '-'], { input: bad, maxBuffer: 1 << 30 })
+  const env = { ...process.env, LOGDAEMON_THREADS: '', LOGDAEMON_CAT_RANGE_BYTES: String(1 << 30) }
+  const one = spawnSync(process.execPath, [BIN, '--threads', '1', '-f', 'json', '-'], { input: bad, maxBuffer: 1 << 30, env })
+  const two = spawnSync(process.execPath, [BIN, '--threads', '2', '-f', 'json', '-'], { input: bad, maxBuffer: 1 << 30, env })
   t.equal(two.status, 1)
   t.equal(two.stderr.toString(), one.stderr.toString(), 'the same error message')
   t.ok(two.stdout.equals(one.stdout), 'the same lines before it')

@@ -6,6 +6,7 @@ import { entryToJsonLine } from '../journal/entry-json.js'
 import { entryToRowLine } from '../journal/entry-row.js'
 import { JournalFramer } from '../journal/framer.js'
 import { KEEP_BYTES, type RangeOptions, type RangeWorkerResult, type RangeWorkerTask, type RecordsResult } from '../parallel/frame-range.js'
+import { detachEarly } from '../parallel/detach-early.js'
 import { inThreadRunner, type RangeRunner } from '../parallel/parallel-ranges.js'
 import { MAX_THREADS, WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
 import type { CatCounts, CatOptions } from './cat-input.js'
@@ -68,6 +69,9 @@ export async function catStreamParallel(
     ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
   })
   const rangeOptions = rangeOptionsOf(options, name, journal)
+  // Before anything here gets hot: the pool, started after poolAfterBytes, transfers buffers, and this thread's first
+  // transfer would throw away the framer's and the writer's optimized code (see detach-early.ts).
+  detachEarly()
   // Started at the first batch past poolAfterBytes; the batches before it are encoded here.
   let pool = null as RangeRunner | null
   let local: RangeRunner | null = null

@@ -8,7 +8,7 @@ import { JournalFramer } from '../journal/framer.js'
 import { KEEP_BYTES, type RangeOptions, type RangeWorkerResult, type RangeWorkerTask, type RecordsResult } from '../parallel/frame-range.js'
 import { detachEarly } from '../parallel/detach-early.js'
 import { inThreadRunner, type RangeRunner } from '../parallel/parallel-ranges.js'
-import { MAX_THREADS, WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
+import { poolSize, WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
 import type { CatCounts, CatOptions } from './cat-input.js'
 import { write } from './write-out.js'
 import { rangeOptionsOf } from './cat-file-parallel.js'
@@ -93,7 +93,8 @@ export async function catStreamParallel(
     return pool
   }
   const capacity = Math.max(1, Math.floor(parallel.batchBytes ?? BATCH_BYTES))
-  const limit = Math.max(1, Math.min(Math.floor(parallel.threads), MAX_THREADS)) * WORKER_QUEUE_DEPTH
+  // The pool's size, known before the pool starts.
+  const limit = poolSize(parallel.threads) * WORKER_QUEUE_DEPTH
 
   let entries = 0
   let inFlight = 0

@@ -15,6 +15,11 @@ export function defaultThreads(): number {
   return Math.max(1, Math.min(availableParallelism(), 4))
 }
 
+/** How many workers a pool asked for `size` starts: at least 1, at most {@link MAX_THREADS}. */
+export function poolSize(size: number): number {
+  return Math.max(1, Math.min(Math.floor(size), MAX_THREADS))
+}
+
 /** A task's reply, as a worker posts it: a result, or the error it threw. */
 export type WorkerReply<Out> = { id: number; ok: true; result: Out } | { id: number; ok: false; error: SerializedError }
 
@@ -76,7 +81,7 @@ export class WorkerPool<In, Out> {
 
   /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
   constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
-    const n = Math.max(1, Math.min(Math.floor(size), MAX_THREADS))
+    const n = poolSize(size)
     // This thread transfers buffers to its workers (tasks, spares): detached now, before its own hot code is compiled.
     detachEarly()
     for (let i = 0; i < n; i++) {

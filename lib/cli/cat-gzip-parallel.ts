@@ -10,10 +10,12 @@ import { entryToRowLine } from '../journal/entry-row.js'
 import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
 import { RowLineWriter } from '../journal/row-line-writer.js'
-import type { ChunkResult, ChunkTask, ChunkWorkerTask } from '../parallel/frame-chunk.js'
-import { KEEP_BYTES, type RangeOptions } from '../parallel/frame-range.js'
+import { type ChunkResult, type ChunkTask, type ChunkWorkerTask, runChunkTask } from '../parallel/frame-chunk.js'
+import { KEEP_BYTES, loadRangeContext, type RangeOptions } from '../parallel/frame-range.js'
+import { primeChunkContext } from '../parallel/prime.js'
+import { SharingRunner } from '../parallel/sharing-runner.js'
 import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
-import { minParallelBytes, rangeOptionsOf } from './cat-file-parallel.js'
+import { minParallelBytes, rangeOptionsOf, sharesThisThread } from './cat-file-parallel.js'
 import { type CatCounts, type CatOptions, write } from './cat-input.js'
 
 /** Inflated bytes per chunk for raw output: a chunk's fixed costs (messages, the record that spans two chunks) vanish next to framing it. */
@@ -57,6 +59,27 @@ export interface GzipParallelOptions {
   runner?: (options: RangeOptions) => ChunkRunner
   /** Inflates the file instead of `gunzipFileChunks` (tests). */
   source?: (file: string, chunkBytes: number) => InflatedChunks | null
+}
+
+/**
+ * `threads - 1` chunk workers, and this thread as the last one (SharingRunner):
+ * it inflates as well, so with as many workers as threads there were more
+ * busy threads than cores, and it frames a chunk only when the workers are
+ * behind (or not started), which balances the two.
+ */
+async function sharingChunkRunner(options: RangeOptions, threads: number): Promise<ChunkRunner> {
+  const context = await loadRangeContext(options)
+  primeChunkContext(context)
+  return new SharingRunner(chunkPool(options, Math.max(1, threads - 1)), (task) => runChunkTask(task, context))
+}
+
+function chunkPool(options: RangeOptions, workers: number): WorkerPool<ChunkWorkerTask, ChunkResult> {
+  return new WorkerPool<ChunkWorkerTask, ChunkResult>(
+    new URL('../parallel/chunk-worker.js', import.meta.url),
+    workers,
+    { options },
+    { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+  )
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {
@@ -113,12 +136,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
   try {
     pool =
       parallel.runner?.(rangeOptions) ??
-      new WorkerPool<ChunkWorkerTask, ChunkResult>(
-        new URL('../parallel/chunk-worker.js', import.meta.url),
-        parallel.threads,
-        { options: rangeOptions },
-        { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-      )
+      (sharesThisThread(rangeOptions) ? await sharingChunkRunner(rangeOptions, parallel.threads) : chunkPool(rangeOptions, parallel.threads))
   } catch (err) {
     await chunks.return?.()
     throw err

@@ -8,7 +8,7 @@ import { detachEarly } from './detach-early.js'
 import { type ChunkResult, type ChunkWorkerTask, runChunkTask } from './frame-chunk.js'
 import { loadRangeContext, type RangeOptions } from './frame-range.js'
 import { primeChunkContext } from './prime.js'
-import { serializeError, type WorkerReply } from './worker-pool.js'
+import { serializeError, WORKER_STARTED, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
 const { options } = workerData as { options: RangeOptions }
@@ -34,5 +34,7 @@ if (port) {
     }
     port.postMessage(reply, transfer)
   })
+  // Loaded and primed: a SharingRunner sends tasks here from now on (it runs them on its own thread meanwhile).
+  port.postMessage(WORKER_STARTED)
 }
 /* c8 ignore stop */

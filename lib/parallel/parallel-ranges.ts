@@ -12,6 +12,8 @@ import {
   type RangeWorkerTask,
   runRangeTask,
 } from './frame-range.js'
+import { primeRangeContext } from './prime.js'
+import { SharingRunner } from './sharing-runner.js'
 import { ordered, WORKER_QUEUE_DEPTH, WorkerPool } from './worker-pool.js'
 
 /**
@@ -44,6 +46,12 @@ export interface ParallelRangeOptions {
   rangeBytes?: number
   /** Runs the tasks instead of a worker pool (tests: {@link inThreadRunner}). */
   runner?: RangeRunner
+  /**
+   * This thread frames ranges too, as one of the `threads` (a SharingRunner
+   * with `threads - 1` workers): for a caller that only writes the results
+   * (logdaemon-cat), not one with work of its own (sql-load's inserts).
+   */
+  shareThisThread?: boolean
 }
 
 /** What runs range tasks: a WorkerPool, or anything of its shape. */
@@ -108,11 +116,30 @@ export async function* frameRangesParallel(
   const needLines = options.format === 'json' || options.format === 'row'
   const rangeBytes = Math.max(1, Math.floor(parallel.rangeBytes ?? (needLines ? ENCODED_RANGE_BYTES : RANGE_BYTES)))
   const data: RangeWorkerData = { fd, options }
-  const pool: RangeRunner =
+  /** This thread's own: for ranges framed here (shared, or framed again), made and primed as a worker's when first needed. */
+  let context: RangeContext | null = null
+  const ownContext = async (): Promise<RangeContext> => {
+    if (context === null) {
+      context = await loadRangeContext(options)
+      primeRangeContext(context)
+    }
+    return context
+  }
+  const share = parallel.runner === undefined && parallel.shareThisThread === true
+  const workers = share ? Math.max(1, parallel.threads - 1) : parallel.threads
+  const made =
     parallel.runner ??
-    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), parallel.threads, data, {
+    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), workers, data, {
       maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
     })
+  let pool: RangeRunner = made
+  if (share) {
+    const here = await ownContext().catch(async (err) => {
+      await made.close()
+      throw err
+    })
+    pool = new SharingRunner(made as WorkerPool<RangeWorkerTask, RangeWorkerResult>, (task) => runRangeTask(fd, task, here))
+  }
   const limit = pool.size * WORKER_QUEUE_DEPTH
   const spans: { start: number; end: number }[] = []
   for (let start = 0; start < size; start += rangeBytes) spans.push({ start, end: Math.min(size, start + rangeBytes) })
@@ -151,8 +178,6 @@ export async function* frameRangesParallel(
     return { task, result }
   }
 
-  /** This thread's own, for a range framed again here: made (and its writer loaded) only then. */
-  let context: RangeContext | null = null
   let covered = 0
   let coveredLine = 1
   try {
@@ -168,8 +193,7 @@ export async function* frameRangesParallel(
       if (result.failed || result.from !== covered) {
         if (result.from === covered) return { offset: covered, line: coveredLine }
         recycle(result.out)
-        context ??= await loadRangeContext(options)
-        taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, context)
+        taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, await ownContext())
         if (taken.failed) return { offset: covered, line: coveredLine }
       }
       const view = taken.out

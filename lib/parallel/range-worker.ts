@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { detachEarly } from './detach-early.js'
 import { loadRangeContext, type RangeWorkerData, type RangeWorkerResult, type RangeWorkerTask, runRangeTask } from './frame-range.js'
 import { primeRangeContext } from './prime.js'
-import { serializeError, type WorkerReply } from './worker-pool.js'
+import { serializeError, WORKER_STARTED, type WorkerReply } from './worker-pool.js'
 
 /* c8 ignore start -- runs in worker threads, which coverage does not see; tested through the pool */
 const { fd, options } = workerData as RangeWorkerData
@@ -34,5 +34,7 @@ if (port) {
     }
     port.postMessage(reply, transfer)
   })
+  // Loaded and primed: a SharingRunner sends tasks here from now on (it runs them on its own thread meanwhile).
+  port.postMessage(WORKER_STARTED)
 }
 /* c8 ignore stop */

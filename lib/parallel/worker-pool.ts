@@ -23,6 +23,9 @@ export function poolSize(size: number): number {
 /** A task's reply, as a worker posts it: a result, or the error it threw. */
 export type WorkerReply<Out> = { id: number; ok: true; result: Out } | { id: number; ok: false; error: SerializedError }
 
+/** What a worker script posts once, when it has loaded and primed, before any reply (see WorkerPool.started). */
+export const WORKER_STARTED = { started: true } as const
+
 /** An error as it crosses threads (a LogdaemonError keeps its code and position). */
 export interface SerializedError {
   message: string
@@ -78,6 +81,7 @@ export class WorkerPool<In, Out> {
   #nextId = 0
   #failure: LogdaemonError | null = null
   #closed = false
+  #started = false
 
   /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
   constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
@@ -87,7 +91,10 @@ export class WorkerPool<In, Out> {
     for (let i = 0; i < n; i++) {
       const worker = new Worker(script, { workerData, ...(resourceLimits ? { resourceLimits } : {}) })
       const slot: Slot<In, Out> = { worker, jobs: [] }
-      worker.on('message', (reply: WorkerReply<Out>) => this.#reply(slot, reply))
+      worker.on('message', (reply: WorkerReply<Out> | typeof WORKER_STARTED) => {
+        if ('started' in reply) this.#started = true
+        else this.#reply(slot, reply)
+      })
       worker.on('error', (err) => this.#fail(`a worker failed: ${err.message}`, err))
       worker.on('exit', (code) => {
         if (!this.#closed) this.#fail(`a worker exited (code ${code}) before the pool was closed`)
@@ -100,6 +107,22 @@ export class WorkerPool<In, Out> {
   /** How many workers run. */
   get size(): number {
     return this.#slots.length
+  }
+
+  /**
+   * Whether a worker has started: posted {@link WORKER_STARTED} once it had
+   * loaded and primed its script (~0.1 s of CPU; a task posted before waits
+   * in its queue meanwhile). True too once the pool has failed or closed,
+   * when `run` rejects at once. A script that never posts it leaves it false.
+   */
+  get started(): boolean {
+    return this.#started || this.#failure !== null || this.#closed
+  }
+
+  /** Whether every worker has its fill of tasks (a task run now would wait in the queue here); false once failed or closed. */
+  get saturated(): boolean {
+    if (this.#failure !== null || this.#closed) return false
+    return this.#queue.length > 0 || this.#slots.every((s) => s.jobs.length >= WORKER_QUEUE_DEPTH)
   }
 
   /** Runs `task` on the next free worker; `transfer` lists ArrayBuffers moved (not copied) to it. */

@@ -1,0 +1,105 @@
+/**
+ * SharingRunner with real worker threads (scripts as data: URLs): a task
+ * runs on this thread while no worker has started and while every worker
+ * has its fill, and on a worker otherwise; results come back in order
+ * through ordered() whoever ran them; a pool that fails is not hidden by
+ * running everything here. And the two signals it reads from WorkerPool:
+ * `started` and `saturated`.
+ */
+import t from 'tap'
+import { SharingRunner } from '../../lib/parallel/sharing-runner.js'
+import { ordered, WORKER_QUEUE_DEPTH, WorkerPool } from '../../lib/parallel/worker-pool.js'
+import { ErrorCodes } from '../../lib/errors.js'
+
+/** Posts `started` after `workerData.startMs` (never when null); answers each task after its delay, tagged `worker`. */
+const SCRIPT = `
+import { parentPort, workerData } from 'node:worker_threads'
+parentPort.on('message', ({ id, task }) => {
+  setTimeout(() => parentPort.postMessage({ id, ok: true, result: { n: task.n, by: 'worker' } }), task.delay ?? 0)
+})
+if (workerData.exit) process.exit(5)
+if (workerData.startMs !== null) setTimeout(() => parentPort.postMessage({ started: true }), workerData.startMs)
+`
+const URL_ = new URL(`data:text/javascript,${encodeURIComponent(SCRIPT)}`)
+
+interface Task {
+  n: number
+  delay?: number
+}
+interface Result {
+  n: number
+  by: string
+}
+
+const here = (task: Task): Result => ({ n: task.n, by: 'here' })
+const until = async (test: () => boolean): Promise<void> => {
+  for (let i = 0; i < 500 && !test(); i++) await new Promise((r) => setTimeout(r, 10))
+}
+
+t.test('before a worker has started, tasks run here; after, on the worker until it has its fill', async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 150 })
+  const runner = new SharingRunner(pool, here)
+  t.equal(runner.size, 2, 'the worker and this thread')
+  t.equal(pool.started, false)
+  const first = await runner.run({ n: 0 })
+  t.same(first, { n: 0, by: 'here' }, 'the worker has not started: run here')
+  await until(() => pool.started)
+  t.equal(pool.started, true, 'the worker posted started')
+  t.equal(pool.saturated, false)
+  // The worker takes WORKER_QUEUE_DEPTH slow tasks; the next one would wait behind them, so it runs here.
+  const slow = Array.from({ length: WORKER_QUEUE_DEPTH }, (_, k) => runner.run({ n: 1 + k, delay: 200 }))
+  await new Promise(setImmediate)
+  t.equal(pool.saturated, true, 'the worker has its fill')
+  const extra = await runner.run({ n: 9 })
+  t.same(extra, { n: 9, by: 'here' }, 'a saturated pool: run here, at once')
+  const done = await Promise.all(slow)
+  t.same(
+    done.map((r) => r.by),
+    Array(WORKER_QUEUE_DEPTH).fill('worker'),
+  )
+  t.equal(pool.saturated, false)
+  t.same(await runner.run({ n: 10 }), { n: 10, by: 'worker' }, 'a free worker takes the task')
+  t.equal(runner.ranHere, 2)
+  await runner.close()
+})
+
+t.test('ordered() gives the results in submission order, whoever ran them', async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 30 })
+  const runner = new SharingRunner(pool, here)
+  t.same(await runner.run({ n: -1 }), { n: -1, by: 'here' })
+  await until(() => pool.started)
+  const tasks = Array.from({ length: 60 }, (_, n) => ({ n, delay: (n * 7) % 4 }))
+  const seen: Result[] = []
+  for await (const r of ordered(tasks, (task) => runner.run(task), runner.size * WORKER_QUEUE_DEPTH)) seen.push(r)
+  t.same(
+    seen.map((r) => r.n),
+    tasks.map((x) => x.n),
+  )
+  const by = new Set(seen.map((r) => r.by))
+  t.ok(by.has('here') && by.has('worker'), `both ran tasks (${[...by].join(', ')})`)
+  await runner.close()
+})
+
+t.test('a worker that never says it started leaves every task here', async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: null })
+  const runner = new SharingRunner(pool, here)
+  const results = await Promise.all([0, 1, 2].map((n) => runner.run({ n })))
+  t.same(
+    results.map((r) => r.by),
+    ['here', 'here', 'here'],
+  )
+  t.equal(pool.started, false)
+  await runner.close()
+  t.equal(pool.started, true, 'a closed pool counts as started: its run rejects at once')
+})
+
+t.test('a pool that failed is not hidden: its tasks reject, none runs here', async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: null, exit: true })
+  const runner = new SharingRunner(pool, here)
+  await until(() => pool.started)
+  t.equal(pool.started, true, 'failed: started, so that tasks go to the pool')
+  t.equal(pool.saturated, false)
+  await t.rejects(runner.run({ n: 1 }), { code: ErrorCodes.WORKER_FAILED })
+  t.equal(runner.ranHere, 0)
+  await runner.close()
+})

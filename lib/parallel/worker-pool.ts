@@ -86,6 +86,7 @@ export class WorkerPool<In, Out> {
   /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
   constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
     const n = poolSize(size)
+    raiseStdioListeners(n)
     // This thread transfers buffers to its workers (tasks, spares): detached now, before its own hot code is compiled.
     detachEarly()
     for (let i = 0; i < n; i++) {
@@ -141,6 +142,7 @@ export class WorkerPool<In, Out> {
     this.#closed = true
     this.#rejectAll(this.#failure ?? new LogdaemonError(ErrorCodes.WORKER_FAILED, 'the worker pool was closed'))
     await Promise.all(this.#slots.map((s) => s.worker.terminate()))
+    raiseStdioListeners(-this.#slots.length)
   }
 
   #dispatch(): void {
@@ -185,6 +187,22 @@ export class WorkerPool<In, Out> {
   #rejectAll(err: Error): void {
     for (const slot of this.#slots) for (const job of slot.jobs.splice(0)) job.reject(err)
     for (const job of this.#queue.splice(0)) job.reject(err)
+  }
+}
+
+/**
+ * Node pipes each worker's stdout and stderr into this process's, and each
+ * pipe adds a listener of each kind ('close', 'error', …) to them, past
+ * their limit without a warning (Node raises it for the pipe alone). The
+ * next listener anybody adds then draws a MaxListenersExceededWarning: with
+ * `--threads 16`, `logdaemon-cat`'s next write that waited for 'drain'
+ * printed two on stderr. So a pool raises the limit by its workers while
+ * they live, as Node does for its pipe.
+ */
+function raiseStdioListeners(by: number): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const max = stream.getMaxListeners()
+    if (max > 0 && Number.isFinite(max)) stream.setMaxListeners(Math.max(1, max + by))
   }
 }
 

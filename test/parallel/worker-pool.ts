@@ -131,6 +131,25 @@ t.test('an idle pool does not keep the process alive; a busy one does until its 
   t.equal(r.stdout.trim(), 'got 7', 'the result came before the exit, and the exit came without close()')
 })
 
+t.test('16 workers: no MaxListenersExceededWarning when the command then waits on its output', async (t) => {
+  const here = fileURLToPath(new URL('../../lib/parallel/worker-pool.ts', import.meta.url))
+  const code = `
+    import { WorkerPool } from ${JSON.stringify(here)}
+    const limit = process.stdout.getMaxListeners()
+    const pool = new WorkerPool(new URL(${JSON.stringify(URL_.href)}), 16)
+    await Promise.all(Array.from({ length: 16 }, (_, n) => pool.run({ n })))
+    // What write-out.ts does when a write waits for 'drain': a listener of each kind, on stdout and stderr.
+    for (const s of [process.stdout, process.stderr]) for (const e of ['drain', 'close', 'error']) s.on(e, () => {})
+    await pool.close()
+    console.log(JSON.stringify({ limit, after: process.stdout.getMaxListeners() }))
+  `
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(r.status, 0, r.stderr)
+  t.notMatch(r.stderr, /MaxListenersExceededWarning/)
+  const { limit, after } = JSON.parse(r.stdout) as { limit: number; after: number }
+  t.equal(after, limit, 'the limit is back once the pool is closed')
+})
+
 t.test('sizes and errors as they cross threads', async (t) => {
   t.ok(defaultThreads() >= 1 && defaultThreads() <= 4)
   const pool = new WorkerPool<Task, unknown>(URL_, 1000)

@@ -126,20 +126,15 @@ export async function* frameRangesParallel(
     return context
   }
   const share = parallel.runner === undefined && parallel.shareThisThread === true
-  const workers = share ? Math.max(1, parallel.threads - 1) : parallel.threads
-  const made =
-    parallel.runner ??
-    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), workers, data, {
+  // Loaded and primed before the workers start: shared ranges run here from the first one.
+  const here = share ? await ownContext() : null
+  const workers = (n: number) =>
+    new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), n, data, {
       maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
     })
-  let pool: RangeRunner = made
-  if (share) {
-    const here = await ownContext().catch(async (err) => {
-      await made.close()
-      throw err
-    })
-    pool = new SharingRunner(made as WorkerPool<RangeWorkerTask, RangeWorkerResult>, (task) => runRangeTask(fd, task, here))
-  }
+  const pool: RangeRunner =
+    parallel.runner ??
+    (here ? new SharingRunner(workers(Math.max(1, parallel.threads - 1)), (task) => runRangeTask(fd, task, here)) : workers(parallel.threads))
   const limit = pool.size * WORKER_QUEUE_DEPTH
   const spans: { start: number; end: number }[] = []
   for (let start = 0; start < size; start += rangeBytes) spans.push({ start, end: Math.min(size, start + rangeBytes) })

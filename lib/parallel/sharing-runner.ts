@@ -37,6 +37,9 @@ export class SharingRunner<In, Out> {
     // A worker's "started" comes in on a turn of the event loop, which a caller that writes
     // synchronously (stdout to a file) would never give before its next task: one here.
     if (!this.#pool.started) await new Promise(setImmediate)
+    // A worker's replies come in on turns of the event loop too: a caller that keeps this thread busy
+    // (inflating, framing here) would see its workers full long after they finished. One turn first.
+    if (this.#pool.started && this.#pool.saturated) await new Promise(setImmediate)
     if (!this.#pool.started || this.#pool.saturated) {
       this.ranHere++
       return this.#here(task)

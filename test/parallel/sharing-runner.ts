@@ -63,6 +63,24 @@ t.test('before a worker has started, tasks run here; after, on the worker until 
   await runner.close()
 })
 
+t.test('a worker that finished while this thread was busy takes the next task: its replies are read first', async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 0 })
+  const runner = new SharingRunner(pool, here)
+  await until(() => pool.started)
+  // The worker's fill of quick tasks, then this thread busy (as when it inflates) long enough for the worker to answer them
+  // all; their replies wait in the event loop, which a caller that only awaits promises never turns.
+  const quick = Array.from({ length: WORKER_QUEUE_DEPTH }, (_, k) => runner.run({ n: k }))
+  for (const start = Date.now(); Date.now() - start < 300; );
+  t.equal(pool.saturated, true, 'the replies are not read yet')
+  t.same(await runner.run({ n: 9 }), { n: 9, by: 'worker' }, 'the worker is free: it takes the task')
+  t.same(
+    (await Promise.all(quick)).map((r) => r.by),
+    Array(WORKER_QUEUE_DEPTH).fill('worker'),
+  )
+  t.equal(runner.ranHere, 0)
+  await runner.close()
+})
+
 t.test('ordered() gives the results in submission order, whoever ran them', async (t) => {
   const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 30 })
   const runner = new SharingRunner(pool, here)

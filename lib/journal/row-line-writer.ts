@@ -47,6 +47,13 @@ interface Plan {
   readonly keyIndexes: Int32Array | null
   /** `"name":` / `,"name":` for each key column. */
   readonly keyNames: readonly Piece[]
+  /**
+   * How many key columns there are when they are the first columns, in
+   * order (every documented table's key is): the key object's content is
+   * then the row's own first bytes, `"name":value` up to the last key
+   * column's value, copied in one piece. 0 otherwise.
+   */
+  readonly keySpan: number
   /** The bytes the head, names and key names take. */
   readonly fixedBytes: number
 }
@@ -82,10 +89,11 @@ function planFor(tableBytes: Buffer, table: string, version: number, count: numb
       for (const [n, i] of indexes.entries()) keyNames.push(piece(`${n > 0 ? ',' : ''}${JSON.stringify(columns[i]?.name)}:`))
     }
   }
+  const keySpan = keyIndexes?.every((f, k) => f === k) ? keyIndexes.length : 0
   const head = piece(`","table":${JSON.stringify(table)},"version":${version},"row":{`)
   fixedBytes += head.length
   for (const k of keyNames) fixedBytes += k.length
-  return { table: tableBytes, version, count, head, names: parts, numeric, keyIndexes, keyNames, fixedBytes }
+  return { table: tableBytes, version, count, head, names: parts, numeric, keyIndexes, keyNames, keySpan, fixedBytes }
 }
 
 /**
@@ -252,6 +260,7 @@ export class RowLineWriter {
     o = writePiece(out, o, OP)
     for (let k = start + 1; k < opEnd; k++) out[o++] = src[k] as number
     o = writePiece(out, o, plan.head)
+    const rowStart = o
 
     let n = 0
     while (i < stop) {
@@ -300,6 +309,11 @@ export class RowLineWriter {
     const keys = plan.keyIndexes
     if (keys === null) {
       o = writePiece(out, o, NULL)
+    } else if (plan.keySpan > 0) {
+      // The key columns lead the row: `{"k1":v1,"k2":v2}` is the row's start, names and all.
+      out[o++] = 0x7b // {
+      o = copyWritten(out, rowStart, to[plan.keySpan - 1] as number, o)
+      out[o++] = 0x7d // }
     } else {
       out[o++] = 0x7b // {
       for (let k = 0; k < keys.length; k++) {

@@ -87,6 +87,23 @@ t.test('escapes, odd layouts, undocumented versions, big integers', async (t) =>
   t.same(lines[6].key, null)
 })
 
+t.test('the key: copied with its names from the row when its columns lead, value by value when not', async (t) => {
+  const text = [
+    '@pv@ 9 @db.revsh@ @//depot/a b@ 3 1 2 7 1620557182 1620557180 @D41D8CD98F00B204E9800998ECF8427E@ 0 0 0 @//depot/a b@ @1.3@ 0 \n',
+    '@pv@ 2 @db.fixrev@ @job000042@ 1234 1620557182 @closed@ @ws@ @zoe@ \n',
+    '@pv@ 3 @db.have@ @//ws/a@ @//depot/a@ 3 0 1620557182 \n',
+  ].join('')
+  const [got, want] = both(Buffer.from(text, 'latin1'), 'utf8')
+  t.equal(got, want)
+  const lines = got
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+  t.same(lines[0].key, { depotFile: '//depot/a b', depotRev: 3, type: 1, action: 2, change: 7 })
+  t.same(lines[1].key, { change: 1234, job: 'job000042' })
+  t.same(lines[2].key, { clientFile: '//ws/a' })
+})
+
 t.test('many fields and long names stay within the output buffer', async (t) => {
   const fields: FieldValue[] = Array.from({ length: 5000 }, (_, i) => i % 2)
   const data = Buffer.concat([
@@ -183,8 +200,9 @@ t.test('property: hostile bytes and integer-looking text in every column', async
       fc.array(
         fc.record({
           op: fc.constantFrom('pv', 'rv', 'dv', 'vv', 'ex', 'zz'),
-          table: fc.constantFrom('db.rev', 'db.have', 'db.integed', 'db.counters', 'db.desc', 'db.t'),
-          version: fc.constantFrom(0, 1, 3, 7, 9, 10),
+          // db.fixrev's key (change, job) is not its first columns (job, change): the key is written value by value.
+          table: fc.constantFrom('db.rev', 'db.have', 'db.integed', 'db.counters', 'db.desc', 'db.t', 'db.fixrev', 'db.revsh'),
+          version: fc.constantFrom(0, 1, 2, 3, 7, 9, 10),
           fields: fc.array(
             fc.oneof(
               hostileValue,

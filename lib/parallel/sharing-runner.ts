@@ -1,10 +1,28 @@
 import type { TransferListItem } from 'node:worker_threads'
+import { toError } from '../errors.js'
 import type { WorkerPool } from './worker-pool.js'
 
+/** When a task runs on this thread once a worker has started (see SharingRunner). */
+export type SharingPolicy = 'eager' | 'when-idle'
+
+const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
+
 /**
- * A worker pool with the thread that made it as one more worker: a task runs
- * on this thread, at once, while no worker has started yet or when every
- * worker has its fill (WORKER_QUEUE_DEPTH), and goes to the pool otherwise.
+ * A worker pool with the thread that made it as one more worker. A task
+ * runs on this thread, at once, while no worker has started yet; after
+ * that, by `policy`:
+ * - `eager` (the default): on this thread when every worker has its fill
+ *   (WORKER_QUEUE_DEPTH), on a worker otherwise. For a caller with nothing
+ *   else to do than wait for the results.
+ * - `when-idle`: always to the pool, where it waits when every worker has
+ *   its fill; the caller runs waiting tasks itself with {@link help} when it
+ *   would otherwise wait for a result. For a caller with work of its own
+ *   (a `.gz` run's main thread inflates): `eager`, it framed a chunk
+ *   whenever its worker had its two, which it had most of the time, since
+ *   this thread inflates a chunk in half the time a worker frames one; so
+ *   it framed every other chunk, and its worker sat idle half of the time
+ *   while it did.
+ *
  * Same tasks, same results (the caller takes them in order either way);
  * `size` counts this thread.
  *
@@ -19,13 +37,15 @@ import type { WorkerPool } from './worker-pool.js'
 export class SharingRunner<In, Out> {
   readonly #pool: WorkerPool<In, Out>
   readonly #here: (task: In) => Out
+  readonly #policy: SharingPolicy
   /** Tasks run on this thread so far. */
   ranHere = 0
 
   /** `here` runs a task on this thread, as a worker would (its context loaded and primed beforehand). */
-  constructor(pool: WorkerPool<In, Out>, here: (task: In) => Out) {
+  constructor(pool: WorkerPool<In, Out>, here: (task: In) => Out, policy: SharingPolicy = 'eager') {
     this.#pool = pool
     this.#here = here
+    this.#policy = policy
   }
 
   /** The workers and this thread. */
@@ -34,17 +54,35 @@ export class SharingRunner<In, Out> {
   }
 
   async run(task: In, transfer: readonly TransferListItem[] = []): Promise<Out> {
-    // A worker's "started" comes in on a turn of the event loop, which a caller that writes
-    // synchronously (stdout to a file) would never give before its next task: one here.
-    if (!this.#pool.started) await new Promise(setImmediate)
-    // A worker's replies come in on turns of the event loop too: a caller that keeps this thread busy
-    // (inflating, framing here) would see its workers full long after they finished. One turn first.
-    if (this.#pool.started && this.#pool.saturated) await new Promise(setImmediate)
-    if (!this.#pool.started || this.#pool.saturated) {
+    // A worker's "started" and its replies come in on turns of the event loop, which a caller that
+    // keeps this thread busy (inflating, framing here, writing synchronously to a file) does not
+    // give: one turn first. Replies read, the pool posts the tasks that waited to the workers.
+    if (!this.#pool.started || this.#policy === 'when-idle' || this.#pool.saturated) await turn()
+    if (!this.#pool.started || (this.#policy === 'eager' && this.#pool.saturated)) {
       this.ranHere++
       return this.#here(task)
     }
     return this.#pool.run(task, transfer)
+  }
+
+  /**
+   * Runs the oldest task waiting in the pool (every worker had its fill)
+   * on this thread, and settles it; false when none waits. Then one turn of
+   * the event loop, so that the workers' replies are read and they are
+   * given the next tasks. For `when-idle`: call it, again and again, while
+   * the result you need next is not there.
+   */
+  async help(): Promise<boolean> {
+    const job = this.#pool.takeQueued()
+    if (job === null) return false
+    this.ranHere++
+    try {
+      job.resolve(this.#here(job.task))
+    } catch (err) {
+      job.reject(toError(err))
+    }
+    await turn()
+    return true
   }
 
   close(): Promise<void> {

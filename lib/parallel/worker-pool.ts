@@ -82,10 +82,16 @@ export class WorkerPool<In, Out> {
   #failure: LogdaemonError | null = null
   #closed = false
   #started = false
+  readonly #depth: number
 
-  /** `workerData` goes to every worker; `resourceLimits` bound each worker's heap (see Node's Worker options). */
-  constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
+  /**
+   * `workerData` goes to every worker; `resourceLimits` bound each worker's
+   * heap (see Node's Worker options); `depth` is how many tasks are posted
+   * to a worker at once (default {@link WORKER_QUEUE_DEPTH}).
+   */
+  constructor(script: URL, size: number, workerData?: unknown, resourceLimits?: ResourceLimits, depth = WORKER_QUEUE_DEPTH) {
     const n = poolSize(size)
+    this.#depth = Math.max(1, Math.floor(depth))
     raiseStdioListeners(n)
     // This thread transfers buffers to its workers (tasks, spares): detached now, before its own hot code is compiled.
     detachEarly()
@@ -120,10 +126,15 @@ export class WorkerPool<In, Out> {
     return this.#started || this.#failure !== null || this.#closed
   }
 
+  /** How many tasks are posted to a worker at once. */
+  get depth(): number {
+    return this.#depth
+  }
+
   /** Whether every worker has its fill of tasks (a task run now would wait in the queue here); false once failed or closed. */
   get saturated(): boolean {
     if (this.#failure !== null || this.#closed) return false
-    return this.#queue.length > 0 || this.#slots.every((s) => s.jobs.length >= WORKER_QUEUE_DEPTH)
+    return this.#queue.length > 0 || this.#slots.every((s) => s.jobs.length >= this.#depth)
   }
 
   /** Runs `task` on the next free worker; `transfer` lists ArrayBuffers moved (not copied) to it. */
@@ -134,6 +145,15 @@ export class WorkerPool<In, Out> {
       this.#queue.push({ id: this.#nextId++, task, transfer, resolve, reject })
       this.#dispatch()
     })
+  }
+
+  /**
+   * Takes the oldest task still waiting here (every worker had its fill when
+   * it came) off the queue, for the caller to run and settle itself with
+   * `resolve` or `reject` (SharingRunner.help). Null when none waits.
+   */
+  takeQueued(): { readonly task: In; readonly resolve: (value: Out) => void; readonly reject: (err: Error) => void } | null {
+    return this.#queue.shift() ?? null
   }
 
   /** Terminates the workers (idempotent); pending tasks reject. */
@@ -148,7 +168,7 @@ export class WorkerPool<In, Out> {
   #dispatch(): void {
     while (this.#queue.length > 0) {
       let slot: Slot<In, Out> | null = null
-      for (const s of this.#slots) if (s.jobs.length < WORKER_QUEUE_DEPTH && (!slot || s.jobs.length < slot.jobs.length)) slot = s
+      for (const s of this.#slots) if (s.jobs.length < this.#depth && (!slot || s.jobs.length < slot.jobs.length)) slot = s
       if (!slot) return
       const job = this.#queue.shift() as Job<In, Out>
       try {

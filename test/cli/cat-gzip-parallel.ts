@@ -177,16 +177,54 @@ function runner(options: RangeOptions, threads: number, reversed: boolean): Chun
   }
 }
 
+/** Chunk tasks run here by `help()` so far, over the whole file (see helpingRunner). */
+let helped = 0
+
+/**
+ * A runner with `help`, as SharingRunner's `when-idle`: a slow "worker"
+ * runs one waiting task a millisecond, and `help()` runs the oldest
+ * waiting one at once, so catGzipParallel frames chunks here while it
+ * waits for a result, in whatever order the two take them.
+ */
+function helpingRunner(options: RangeOptions, threads: number): ChunkRunner {
+  const context = rangeContext(options)
+  const waiting: (() => void)[] = []
+  return {
+    size: threads,
+    run: (task) =>
+      new Promise((resolve, reject) => {
+        waiting.push(() => {
+          try {
+            resolve(runChunkTask(task, context))
+          } catch (err) {
+            reject(err)
+          }
+        })
+        setTimeout(() => waiting.shift()?.(), 1)
+      }),
+    help: async () => {
+      const job = waiting.shift()
+      if (!job) return false
+      helped++
+      job()
+      await new Promise(setImmediate)
+      return true
+    },
+    close: async () => {},
+  }
+}
+
 let runs = 0
-/** `worker`: the real inflate worker (gunzipFileChunks) instead of inThreadChunks. */
+/** `worker`: the real inflate worker (gunzipFileChunks) instead of inThreadChunks. Runs take turns: in order, reversed, helped. */
 function parallel(file: string, options: CatOptions, chunkBytes: number, threads = 2, worker = false): Promise<Outcome | null> {
-  const reversed = runs++ % 2 === 1
+  const turn = runs++ % 3
+  const reversed = turn === 1
   return settle((out) =>
     catGzipParallel(file, out, options, {
       threads,
       chunkBytes,
       minBytes: 0,
-      runner: (o) => runner(o, threads, reversed),
+      runner: (o) => (turn === 2 ? helpingRunner(o, threads) : runner(o, threads, reversed)),
       ...(worker ? {} : { source: inThreadChunks }),
     }),
   )
@@ -248,7 +286,9 @@ function adversarial(n: number): string {
 t.test('adversarial records at every chunk edge', async (t) => {
   const dir = t.testdir()
   const gz = gzipSync(Buffer.from(adversarial(40)))
+  const before = helped
   await same(t, dir, gz, [16, 37, 100, 1000, 4096], FORMATS, 'adversarial')
+  t.ok(helped > before, `chunks framed here while waiting for a result (help): ${helped - before}`)
 })
 
 t.test('a record larger than several chunks, first, in the middle and last', async (t) => {

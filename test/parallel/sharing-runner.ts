@@ -121,3 +121,60 @@ t.test('a pool that failed is not hidden: its tasks reject, none runs here', asy
   t.equal(runner.ranHere, 0)
   await runner.close()
 })
+
+t.test("'when-idle': tasks wait for a worker, and help() runs the oldest waiting one here", async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 0 }, undefined, 3)
+  t.equal(pool.depth, 3)
+  const runner = new SharingRunner(pool, here, 'when-idle')
+  t.equal(await runner.help(), false, 'nothing waits yet')
+  await until(() => pool.started)
+  // Slow tasks: the worker takes three (its depth), the other two wait in the pool.
+  const results = [0, 1, 2, 3, 4].map((n) => runner.run({ n, delay: 300 }))
+  await new Promise(setImmediate)
+  await new Promise(setImmediate)
+  t.equal(pool.saturated, true, 'the worker has its three and two wait')
+  t.equal(runner.ranHere, 0, 'nothing ran here at submission')
+  t.equal(await runner.help(), true, 'one waiting task run here')
+  t.equal(await runner.help(), true, 'and the other')
+  t.equal(await runner.help(), false, 'none waits any more')
+  t.same(
+    (await Promise.all(results)).map((r) => `${r.n} ${r.by}`),
+    ['0 worker', '1 worker', '2 worker', '3 here', '4 here'],
+    'the oldest waiting task first; results by task whoever ran them',
+  )
+  t.equal(runner.ranHere, 2)
+  // Not full: a task goes to the worker, and help() finds nothing to run.
+  const next = runner.run({ n: 5 })
+  t.equal(await runner.help(), false)
+  t.same(await next, { n: 5, by: 'worker' })
+  await runner.close()
+})
+
+t.test("'when-idle': before a worker has started, tasks run here at once", async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: null })
+  const runner = new SharingRunner(pool, here, 'when-idle')
+  t.same(await runner.run({ n: 1 }), { n: 1, by: 'here' })
+  await runner.close()
+})
+
+t.test('a task that throws here rejects its own promise (help)', async (t) => {
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 0 }, undefined, 1)
+  const runner = new SharingRunner<Task, Result>(
+    pool,
+    (task) => {
+      if (task.n === 2) throw new Error('bad task')
+      return here(task)
+    },
+    'when-idle',
+  )
+  await until(() => pool.started)
+  const first = runner.run({ n: 1, delay: 200 })
+  const second = runner.run({ n: 2 })
+  second.catch(() => {})
+  await new Promise(setImmediate)
+  await new Promise(setImmediate)
+  t.equal(await runner.help(), true)
+  await t.rejects(second, { message: 'bad task' })
+  t.same(await first, { n: 1, by: 'worker' })
+  await runner.close()
+})

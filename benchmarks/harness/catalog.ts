@@ -139,7 +139,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     input: 'plain',
     measures: 'throughput',
     counts: 'records',
-    about: 'the file split into ranges framed by a worker pool, boundaries reconciled, entries in order (lib/parallel)',
+    about: 'the file split into ranges framed by a worker pool and this thread (shareThisThread), boundaries reconciled, entries in order (lib/parallel)',
   }),
   s({
     name: 'for-await-reader',

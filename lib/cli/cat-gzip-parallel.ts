@@ -40,8 +40,10 @@ const NO_GUESS: Omit<ChunkResult, 'data'> = { from: -1, stop: -1, records: 0, en
 export interface ChunkRunner {
   readonly size: number
   run(task: ChunkWorkerTask, transfer?: readonly ArrayBuffer[]): Promise<ChunkResult>
+  /** Tasks posted to a worker at once (default WORKER_QUEUE_DEPTH). */
+  readonly depth?: number
   /** Runs a task that waits for a worker on this thread (SharingRunner's `when-idle`); false when none waits. */
-  help?(): Promise<boolean>
+  readonly help?: (() => Promise<boolean>) | undefined
   close(): Promise<void>
 }
 
@@ -54,6 +56,12 @@ export interface ChunkRunner {
  * medians): depth 2 and 4 more 1.38 s, depth 3 and 2 more 1.30 s, 3 and 4
  * 1.23 s, 3 and 6 1.21 s, 4 and 4 1.13 s; 4 and 8, 5 and 4, 6 and 4 no
  * better. Posted 2 at a time, the worker was idle ~30 % of the run.
+ * With more workers than one, together they frame faster than this thread
+ * inflates, so this thread framing when they are full (`eager`) does not
+ * starve them, and `when-idle` only held more memory for no gain
+ * (`--threads 4` on that file, 2 runs each: 1.27-1.30 s and 111-112 MB
+ * peak RSS `eager`, 1.38-1.44 s and 125-136 MB `when-idle` posting 2 at a
+ * time, 172 MB posting 4): they keep `eager`.
  */
 const SHARED_CHUNK_DEPTH = 4
 const LOOKAHEAD_CHUNKS = 4
@@ -85,8 +93,10 @@ export interface GzipParallelOptions {
 async function sharingChunkRunner(options: RangeOptions, threads: number): Promise<ChunkRunner> {
   const context = await loadRangeContext(options)
   primeChunkContext(context)
-  const pool = chunkPool(options, Math.max(1, threads - 1), SHARED_CHUNK_DEPTH)
-  return new SharingRunner(pool, (task) => runChunkTask(task, context), 'when-idle')
+  const workers = Math.max(1, threads - 1)
+  const here = (task: ChunkWorkerTask): ChunkResult => runChunkTask(task, context)
+  if (workers > 1) return new SharingRunner(chunkPool(options, workers), here, 'eager')
+  return new SharingRunner(chunkPool(options, workers, SHARED_CHUNK_DEPTH), here, 'when-idle')
 }
 
 function chunkPool(options: RangeOptions, workers: number, depth = WORKER_QUEUE_DEPTH): WorkerPool<ChunkWorkerTask, ChunkResult> {
@@ -160,7 +170,7 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
     await chunks.return?.()
     throw err
   }
-  const limit = pool.help ? pool.size * SHARED_CHUNK_DEPTH + LOOKAHEAD_CHUNKS : pool.size * WORKER_QUEUE_DEPTH
+  const limit = pool.size * (pool.depth ?? WORKER_QUEUE_DEPTH) + (pool.help ? LOOKAHEAD_CHUNKS : 0)
   const filter = createEntryFilter(options)
   const rawAll = options.format === 'raw' && !filter
 

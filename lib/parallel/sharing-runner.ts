@@ -41,16 +41,32 @@ export class SharingRunner<In, Out> {
   /** Tasks run on this thread so far. */
   ranHere = 0
 
+  /**
+   * With `when-idle`: runs the oldest task waiting in the pool (every
+   * worker had its fill) on this thread, and settles it; false when none
+   * waits. Then one turn of the event loop, so that the workers' replies
+   * are read and they are given the next tasks. Call it, again and again,
+   * while the result you need next is not there. Undefined with `eager`,
+   * where no task waits in the pool.
+   */
+  readonly help: (() => Promise<boolean>) | undefined
+
   /** `here` runs a task on this thread, as a worker would (its context loaded and primed beforehand). */
   constructor(pool: WorkerPool<In, Out>, here: (task: In) => Out, policy: SharingPolicy = 'eager') {
     this.#pool = pool
     this.#here = here
     this.#policy = policy
+    this.help = policy === 'when-idle' ? () => this.#help() : undefined
   }
 
   /** The workers and this thread. */
   get size(): number {
     return this.#pool.size + 1
+  }
+
+  /** Tasks posted to a worker at once. */
+  get depth(): number {
+    return this.#pool.depth
   }
 
   async run(task: In, transfer: readonly TransferListItem[] = []): Promise<Out> {
@@ -65,14 +81,7 @@ export class SharingRunner<In, Out> {
     return this.#pool.run(task, transfer)
   }
 
-  /**
-   * Runs the oldest task waiting in the pool (every worker had its fill)
-   * on this thread, and settles it; false when none waits. Then one turn of
-   * the event loop, so that the workers' replies are read and they are
-   * given the next tasks. For `when-idle`: call it, again and again, while
-   * the result you need next is not there.
-   */
-  async help(): Promise<boolean> {
+  async #help(): Promise<boolean> {
     const job = this.#pool.takeQueued()
     if (job === null) return false
     this.ranHere++

@@ -32,6 +32,11 @@ interface Result {
 }
 
 const here = (task: Task): Result => ({ n: task.n, by: 'here' })
+/** `runner.help()`, which a `when-idle` runner has. */
+const help = (runner: SharingRunner<Task, Result>): Promise<boolean> => {
+  if (!runner.help) throw new Error('this runner has no help()')
+  return runner.help()
+}
 const until = async (test: () => boolean): Promise<void> => {
   for (let i = 0; i < 500 && !test(); i++) await new Promise((r) => setTimeout(r, 10))
 }
@@ -40,6 +45,7 @@ t.test('before a worker has started, tasks run here; after, on the worker until 
   const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 150 })
   const runner = new SharingRunner(pool, here)
   t.equal(runner.size, 2, 'the worker and this thread')
+  t.equal(runner.help, undefined, "'eager' (the default): no task ever waits in the pool, no help()")
   t.equal(pool.started, false)
   const first = await runner.run({ n: 0 })
   t.same(first, { n: 0, by: 'here' }, 'the worker has not started: run here')
@@ -126,7 +132,7 @@ t.test("'when-idle': tasks wait for a worker, and help() runs the oldest waiting
   const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 0 }, undefined, 3)
   t.equal(pool.depth, 3)
   const runner = new SharingRunner(pool, here, 'when-idle')
-  t.equal(await runner.help(), false, 'nothing waits yet')
+  t.equal(await help(runner), false, 'nothing waits yet')
   await until(() => pool.started)
   // Slow tasks: the worker takes three (its depth), the other two wait in the pool.
   const results = [0, 1, 2, 3, 4].map((n) => runner.run({ n, delay: 300 }))
@@ -134,9 +140,9 @@ t.test("'when-idle': tasks wait for a worker, and help() runs the oldest waiting
   await new Promise(setImmediate)
   t.equal(pool.saturated, true, 'the worker has its three and two wait')
   t.equal(runner.ranHere, 0, 'nothing ran here at submission')
-  t.equal(await runner.help(), true, 'one waiting task run here')
-  t.equal(await runner.help(), true, 'and the other')
-  t.equal(await runner.help(), false, 'none waits any more')
+  t.equal(await help(runner), true, 'one waiting task run here')
+  t.equal(await help(runner), true, 'and the other')
+  t.equal(await help(runner), false, 'none waits any more')
   t.same(
     (await Promise.all(results)).map((r) => `${r.n} ${r.by}`),
     ['0 worker', '1 worker', '2 worker', '3 here', '4 here'],
@@ -145,7 +151,7 @@ t.test("'when-idle': tasks wait for a worker, and help() runs the oldest waiting
   t.equal(runner.ranHere, 2)
   // Not full: a task goes to the worker, and help() finds nothing to run.
   const next = runner.run({ n: 5 })
-  t.equal(await runner.help(), false)
+  t.equal(await help(runner), false)
   t.same(await next, { n: 5, by: 'worker' })
   await runner.close()
 })
@@ -173,7 +179,7 @@ t.test('a task that throws here rejects its own promise (help)', async (t) => {
   second.catch(() => {})
   await new Promise(setImmediate)
   await new Promise(setImmediate)
-  t.equal(await runner.help(), true)
+  t.equal(await help(runner), true)
   await t.rejects(second, { message: 'bad task' })
   t.same(await first, { n: 1, by: 'worker' })
   await runner.close()

@@ -138,11 +138,12 @@ function countLf(buf: Buffer, start: number, end: number): number {
  * fed the serial path's 64 KiB pieces) are the serial path's, and the
  * records before an error, a gzip error included, are written before it.
  *
- * Bounds: at most two chunks per worker are in flight (with raw output
- * and no filter, where this thread frames chunks too: four per worker and
- * this thread, and four more), the inflating runs at most one chunk (here)
- * or five (an inflate worker) ahead, and each write waits for the output
- * to drain: a slow output slows the inflating.
+ * Bounds: at most two chunks per worker and thread are in flight (with
+ * raw output, no filter and one worker, where this thread frames only
+ * chunks that wait for the worker: four per thread and four more, twelve
+ * in all), the inflating runs at most one chunk (here) or five (an inflate
+ * worker) ahead, and each write waits for the output to drain: a slow
+ * output slows the inflating.
  */
 export async function catGzipParallel(file: string, out: Writable, options: CatOptions, parallel: GzipParallelOptions): Promise<CatCounts | null> {
   if (parallel.threads < 2 || options.skipMalformed || file === '-') return null

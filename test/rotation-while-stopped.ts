@@ -1,7 +1,9 @@
 import t, { type Test } from 'tap'
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { gzipSync } from 'node:zlib'
+import { READ_CHUNK_BYTES } from '../lib/files/file-reader.js'
 import { readState } from '../lib/files/state-file.js'
 import { SimulatedP4d, type RotateMode } from '../lib/sim/simulated-p4d.js'
 import { RotatingJournalSource, type RotateEvent } from '../lib/source/rotating-journal-source.js'
@@ -113,17 +115,24 @@ t.test('stopped exactly at the end of a journal whose archive is then deleted: r
 
 t.test('a journal gzipped while the follower reads it (catching up, paused)', async (t) => {
   const { root, sim, union, write } = await setup(t, 4405)
-  for (const n of [20, 21, 22]) {
+  // Journal 20 spans many read chunks, and the source buffers one batch (a chunk's entries): held after its
+  // first entry, the follower cannot read past journal 20 however slow the machine is.
+  while (sim.liveSize < 8 * READ_CHUNK_BYTES) await write(50)
+  await sim.rotate('rename')
+  for (const n of [21, 22]) {
     await write(150)
     await sim.rotate('rename')
     t.ok(n)
   }
   await write(5)
-  const source = new RotatingJournalSource({ root, from: 20, pollMs: 100, highWaterMark: 4 })
+  const source = new RotatingJournalSource({ root, from: 20, pollMs: 100, highWaterMark: 1 })
   const c = consume(source)
   const release = c.hold()
   await until(() => (source.status.read?.offset ?? 0) > 0)
+  await sleep(50)
   t.equal(source.status.read?.journal, 20, 'paused inside journal 20')
+  const { offset = 0 } = source.status.read ?? {}
+  t.ok(offset < sim.journalBytes(20).length, `before its end (${offset} of ${sim.journalBytes(20).length} bytes)`)
   for (const n of [20, 21, 22]) {
     const plain = join(root, `journal.${n}`)
     writeFileSync(`${plain}.gz`, gzipSync(readFileSync(plain)))

@@ -142,6 +142,14 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     about: 'the file split into ranges framed by a worker pool and this thread (shareThisThread), boundaries reconciled, entries in order (lib/parallel)',
   }),
   s({
+    name: 'for-await-floor',
+    kind: 'baseline',
+    input: 'plain',
+    measures: 'throughput',
+    counts: 'records',
+    about: 'framing-batch, each batch walked by for await over a bare array iterator: the least any for await over entries costs',
+  }),
+  s({
     name: 'for-await-reader',
     kind: 'ours',
     input: 'plain',

@@ -4,8 +4,8 @@
  * iterator there is (an index into the array, each step an already
  * resolved promise). The language awaits every step of a `for await`, a
  * microtask each, whatever the iterator returns; so for-await-reader can
- * come near this row, never above it. Against `framing`, it shows what the
- * for-await bars ask of the protocol itself.
+ * come near this row, above it only by the machine's noise. Against
+ * `framing`, it shows what the for-await bars ask of the protocol itself.
  *
  *   node dist/benchmarks/scenarios/for-await-floor.js FILE
  */

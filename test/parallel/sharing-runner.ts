@@ -11,11 +11,14 @@ import { SharingRunner } from '../../lib/parallel/sharing-runner.js'
 import { ordered, WORKER_QUEUE_DEPTH, WorkerPool } from '../../lib/parallel/worker-pool.js'
 import { ErrorCodes } from '../../lib/errors.js'
 
-/** Posts `started` after `workerData.startMs` (never when null); answers each task after its delay, tagged `worker`. */
+/** Posts `started` after `workerData.startMs` (never when null); answers each task after its delay, tagged `worker`, and counts its answers in `workerData.answered` (a SharedArrayBuffer) when given. */
 const SCRIPT = `
 import { parentPort, workerData } from 'node:worker_threads'
 parentPort.on('message', ({ id, task }) => {
-  setTimeout(() => parentPort.postMessage({ id, ok: true, result: { n: task.n, by: 'worker' } }), task.delay ?? 0)
+  setTimeout(() => {
+    parentPort.postMessage({ id, ok: true, result: { n: task.n, by: 'worker' } })
+    if (workerData.answered) Atomics.add(new Int32Array(workerData.answered), 0, 1)
+  }, task.delay ?? 0)
 })
 if (workerData.exit) process.exit(5)
 if (workerData.startMs !== null) setTimeout(() => parentPort.postMessage({ started: true }), workerData.startMs)
@@ -70,14 +73,16 @@ t.test('before a worker has started, tasks run here; after, on the worker until 
 })
 
 t.test('a worker that finished while this thread was busy takes the next task: its replies are read first', async (t) => {
-  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 0 })
+  const answered = new SharedArrayBuffer(4)
+  const pool = new WorkerPool<Task, Result>(URL_, 1, { startMs: 0, answered })
   const runner = new SharingRunner(pool, here)
   await until(() => pool.started)
-  // The worker's fill of quick tasks, then this thread busy (as when it inflates) long enough for the worker to answer them
-  // all (a second, for a loaded machine); their replies wait in the event loop, which a caller that only awaits
-  // promises never turns.
+  // The worker's fill of quick tasks, then this thread busy (as when it inflates) until the worker has answered them
+  // all; their replies wait in the event loop, which a caller that only awaits promises never turns.
   const quick = Array.from({ length: WORKER_QUEUE_DEPTH }, (_, k) => runner.run({ n: k }))
-  for (const start = Date.now(); Date.now() - start < 1000; );
+  const count = new Int32Array(answered)
+  for (const start = Date.now(); Atomics.load(count, 0) < WORKER_QUEUE_DEPTH && Date.now() - start < 30_000; );
+  t.equal(Atomics.load(count, 0), WORKER_QUEUE_DEPTH, 'the worker answered them all while this thread was busy')
   t.equal(pool.saturated, true, 'the replies are not read yet')
   t.same(await runner.run({ n: 9 }), { n: 9, by: 'worker' }, 'the worker is free: it takes the task')
   t.same(
@@ -136,7 +141,7 @@ t.test("'when-idle': tasks wait for a worker, and help() runs the oldest waiting
   t.equal(await help(runner), false, 'nothing waits yet')
   await until(() => pool.started)
   // Slow tasks: the worker takes three (its depth), the other two wait in the pool.
-  const results = [0, 1, 2, 3, 4].map((n) => runner.run({ n, delay: 300 }))
+  const results = [0, 1, 2, 3, 4].map((n) => runner.run({ n, delay: 2000 }))
   await new Promise(setImmediate)
   await new Promise(setImmediate)
   t.equal(pool.saturated, true, 'the worker has its three and two wait')

@@ -189,15 +189,24 @@ t.test('run(): appends and rotates until aborted; every byte is on disk', async 
   const ac = new AbortController()
   const rotations: RotateResult[] = []
   let appends = 0
-  setTimeout(() => ac.abort(), 600)
+  // Aborted once it has done enough (2 rotations, 11 transactions), not after a fixed time: a loaded machine does less per second.
+  const enough = () => rotations.length >= 2 && appends > 11
+  const fallback = setTimeout(() => ac.abort(), 30_000)
   const summary = await p4d.run({
     intervalMs: 2,
     rotateEveryMs: 100,
     rotateMode: 'random',
     signal: ac.signal,
-    onAppend: () => appends++,
-    onRotate: (r) => rotations.push(r),
+    onAppend: () => {
+      appends++
+      if (enough()) ac.abort()
+    },
+    onRotate: (r) => {
+      rotations.push(r)
+      if (enough()) ac.abort()
+    },
   })
+  clearTimeout(fallback)
   await p4d.close()
   t.ok(summary.transactions > 10, `${summary.transactions} transactions`)
   t.equal(appends, summary.transactions + 1, 'plus the restart note')

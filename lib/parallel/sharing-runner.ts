@@ -1,11 +1,10 @@
+import { setImmediate as turn } from 'node:timers/promises'
 import type { TransferListItem } from 'node:worker_threads'
 import { toError } from '../errors.js'
 import type { WorkerPool } from './worker-pool.js'
 
 /** When a task runs on this thread once a worker has started (see SharingRunner). */
 export type SharingPolicy = 'eager' | 'when-idle'
-
-const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
 /**
  * A worker pool with the thread that made it as one more worker. A task

@@ -10,7 +10,7 @@ import { BaseListener } from '../../lib/listeners/listener.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import type { StatusSnapshot } from '../../lib/status/status-snapshot.js'
 import { transactions, tick } from '../helpers/entries.js'
-import { until } from '../helpers/follow.js'
+import { readingStopped, until } from '../helpers/follow.js'
 
 /**
  * Issue 13, item 13: with archives to catch up on and a slow listener,
@@ -94,8 +94,7 @@ t.test('lag counts the archives and the live journal on disk, when the status is
 
   // The gate holds the chain: the reader stops once the buffers are full, in journal 1. Stopped means the
   // pipe paused and the source's buffer full (its reading ends there), however long filling them takes.
-  const source = daemon.source as Readable
-  await until(() => source.readableFlowing === false && source.readableLength >= source.readableHighWaterMark, 30_000, 'the reader stopped')
+  await until(() => readingStopped(daemon.source as Readable), 30_000, 'the reader stopped')
   let s = await status(url)
   t.equal(at(s.position).journal, 1, 'still in journal 1')
   t.equal(s.lagBytes, after(at(s.position)), 'lagBytes = every byte on disk after the read position, archives included')

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import type { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
@@ -78,6 +79,14 @@ export function consume(
       return seen
     },
   }
+}
+
+/**
+ * Whether a piped source has stopped reading: the pipe paused it and its
+ * buffer is full, so it reads no more until the consumer takes some.
+ */
+export function readingStopped(source: Readable): boolean {
+  return source.readableFlowing === false && source.readableLength >= source.readableHighWaterMark
 }
 
 /** Polls `cond` every few ms until true; fails after `timeoutMs`. */

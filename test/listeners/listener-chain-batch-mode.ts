@@ -9,7 +9,7 @@ import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { CHUNK_BYTES } from '../../lib/source/archive-reader.js'
 import { RotatingJournalSource } from '../../lib/source/rotating-journal-source.js'
 import { transactions } from '../helpers/entries.js'
-import { until } from '../helpers/follow.js'
+import { readingStopped, until } from '../helpers/follow.js'
 
 const fast = { retries: 1, minTimeout: 1, maxTimeout: 2, randomize: false }
 
@@ -165,7 +165,7 @@ t.test('a slow listener slows the file read: a bounded read-ahead, then everythi
   const chain = new ListenerChain({ listeners: [slow], batch: true, quietMs: 0, commit: (p) => source.commit(p) })
   source.pipe(chain)
   // Wait until the reading stops: the pipe paused and the source's buffer full (a loaded machine may take a while to fill the buffers).
-  await until(() => source.readableFlowing === false && source.readableLength >= source.readableHighWaterMark, 30_000, 'the reading stopped')
+  await until(() => readingStopped(source), 30_000, 'the reading stopped')
   const read = source.status.read?.offset ?? 0
   // The source's 2 batches, the chain's 2 and 1 dispatched, the listener's 2 and 1 in hand: a chunk each.
   t.ok(read > 0 && read <= 9 * CHUNK_BYTES, `read ahead ${read} bytes of ${size} while the listener waits`)

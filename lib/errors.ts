@@ -16,7 +16,9 @@ export const ErrorCodes = {
   /**
    * The live journal shrank below the read offset (or its content changed
    * under the reader) and no archived copy of the journal was found to read
-   * the rest from.
+   * the rest from; or a file read once (logdaemon-cat, createJournalReader,
+   * sql load) shrank below what had been read of it, or below its size at
+   * open where that was to be read (the threaded paths).
    */
   JOURNAL_SHRUNK: 'ERR_JOURNAL_SHRUNK',
   /** The live journal was deleted (no name left) and no archive of it exists: not a rotation. */

@@ -175,7 +175,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     if (rest !== false) {
       const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
       const input = rest
-        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES), { objectMode: false })
+        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES, options.checkpoint), { objectMode: false })
         : new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
       if (bar && !rest) {
         const b = bar

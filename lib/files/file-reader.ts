@@ -1,6 +1,7 @@
-import { close, open, read } from 'node:fs'
+import { close, fstat, open, read } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
+import { ErrorCodes, formatWhere, LogdaemonError } from '../errors.js'
 
 /**
  * How many bytes logdaemon reads from a journal file at a time (with the
@@ -56,6 +57,9 @@ export class FileReader extends Readable {
   /** Reads shrink to GZIP_READ_CHUNK_BYTES when the first one starts with the gzip magic (no `chunkBytes` given). */
   #sniff: boolean
   #position: number
+  readonly #start: number
+  /** The file's size when it was opened (0 when not a regular file). */
+  #sizeAtOpen = 0
   #fd: number | null = null
   #reading = false
   /** Chunks read, waiting for the consumer to want them: at most one, read ahead. */
@@ -74,6 +78,7 @@ export class FileReader extends Readable {
     this.#chunkBytes = chunkBytes
     this.#sniff = options.chunkBytes === undefined
     this.#position = options.start ?? 0
+    this.#start = this.#position
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -83,7 +88,11 @@ export class FileReader extends Readable {
         return
       }
       this.#fd = fd
-      callback()
+      // Its size now, to tell a file cut under the reader from one that ended (see #atEnd).
+      fstat(fd, (statErr, stats) => {
+        if (!statErr && stats.isFile()) this.#sizeAtOpen = stats.size
+        callback()
+      })
     })
   }
 
@@ -120,13 +129,41 @@ export class FileReader extends Readable {
       }
       this.#position += bytes
       if (bytes === 0) {
-        this.#eof = true
-        if (this.#wanted) this.push(null)
+        this.#atEnd()
         return
       }
       const chunk = bytes < buf.length ? buf.subarray(0, bytes) : buf
       this.#ready.push(chunk)
       if (this.#wanted) this.#deliver(this.#ready.shift() as Buffer)
+    })
+  }
+
+  /**
+   * A read found nothing more: the end, unless the file is now shorter than
+   * what was read from it or than it was when opened. Then it was cut under
+   * the reader (a live journal rotated by copy and truncate, say), and what
+   * was read is not the whole file as it stood: ERR_JOURNAL_SHRUNK, not a
+   * clean end that a cut between two records would look like. The check is
+   * one `fstat`, while the descriptor stays open (a close waits for it as
+   * for a read).
+   */
+  #atEnd(): void {
+    const fd = this.#fd as number
+    this.#reading = true
+    fstat(fd, (err, stats) => {
+      this.#reading = false
+      if (this.#afterRead) {
+        this.#afterRead()
+        return
+      }
+      if (this.destroyed) return
+      const expected = Math.max(this.#position, this.#sizeAtOpen)
+      if (!err && stats.isFile() && stats.size < expected && expected > this.#start) {
+        this.destroy(shrunkError(this.#path, this.#position, stats.size, this.#sizeAtOpen))
+        return
+      }
+      this.#eof = true
+      if (this.#wanted) this.push(null)
     })
   }
 
@@ -158,12 +195,23 @@ export class FileReader extends Readable {
  * saw says what the serial path says (the parallel paths hand the rest of a
  * file to the serial framer with it).
  */
-export async function* readAligned(handle: FileHandle, start: number, end: number, chunkBytes: number): AsyncGenerator<Buffer> {
+export async function* readAligned(handle: FileHandle, start: number, end: number, chunkBytes: number, file: string | null = null): AsyncGenerator<Buffer> {
   for (let pos = start; pos < end; ) {
     const want = Math.min(chunkBytes - (pos % chunkBytes), end - pos)
     const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
-    if (bytesRead === 0) return
+    // `end` is the size the caller found at open: the file shrank since (see FileReader).
+    if (bytesRead === 0) throw shrunkError(file, pos, (await handle.stat()).size, end)
     yield buffer.subarray(0, bytesRead)
     pos += bytesRead
   }
+}
+
+/** ERR_JOURNAL_SHRUNK for a file read once: at `offset` (as far as reading had got) it had only `size` bytes left. */
+export function shrunkError(file: string | null, offset: number, size: number, atOpen?: number): LogdaemonError {
+  const was = atOpen === undefined ? '' : ` (${atOpen} when it was opened)`
+  return new LogdaemonError(ErrorCodes.JOURNAL_SHRUNK, `${formatWhere({ file, offset })}: the file shrank to ${size} bytes${was} while it was read`, {
+    file,
+    offset,
+    details: { size, ...(atOpen === undefined ? {} : { atOpen }) },
+  })
 }

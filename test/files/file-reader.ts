@@ -1,9 +1,10 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { appendFileSync, truncateSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { FileReader, GZIP_READ_CHUNK_BYTES, READ_CHUNK_BYTES } from '../../lib/files/file-reader.js'
+import { FileReader, GZIP_READ_CHUNK_BYTES, READ_CHUNK_BYTES, readAligned } from '../../lib/files/file-reader.js'
 
 t.test('reads the whole file, from any start, in chunks', async (t) => {
   const dir = t.testdir()
@@ -83,4 +84,60 @@ t.test('a gzip file is read in smaller chunks after the first; a plain one, or a
   // From an offset inside a gzip file: the bytes there decide.
   const mid = await read(`${dir}/f.gz`, { start: 12345 })
   t.ok(Buffer.concat(mid).equals(gz.subarray(12345)))
+})
+
+t.test('a file cut under the reader fails with ERR_JOURNAL_SHRUNK, not a clean end; one that grows, or is shorter than the start, ends cleanly', async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.3`
+  const chunkBytes = 1000
+  // Below the first chunk (whether or not the next one was read ahead, the reader is past the cut), and past
+  // where it stands (it reads on to the cut, and finds the file shorter than it was at open).
+  for (const cut of [0, 500, 5500]) {
+    writeFileSync(file, randomBytes(10 * chunkBytes))
+    const reader = new FileReader(file, { chunkBytes })
+    let got = 0
+    const err = await (async () => {
+      for await (const c of reader) {
+        if (got === 0) truncateSync(file, cut)
+        got += (c as Buffer).length
+      }
+    })().catch((e: unknown) => e)
+    t.match(err, { code: 'ERR_JOURNAL_SHRUNK', file, details: { size: cut } }, `cut to ${cut} after the first chunk`)
+    const offset = (err as { offset: number }).offset
+    if (cut < chunkBytes) t.ok(offset > cut && offset <= 3 * chunkBytes, `where reading had got: offset ${offset}, past the cut`)
+    else t.equal(offset, cut, 'read on to the cut')
+    t.ok(got <= offset, 'nothing handed out past it')
+    t.match((err as Error).message, new RegExp(`offset ${offset}: the file shrank to ${cut} bytes \\(10000 when it was opened\\) while it was read`))
+  }
+  // Grows while read: the end is wherever the reads found it, no error.
+  writeFileSync(file, randomBytes(3 * chunkBytes))
+  let total = 0
+  for await (const c of new FileReader(file, { chunkBytes })) {
+    if (total === 0) appendFileSync(file, randomBytes(500))
+    total += (c as Buffer).length
+  }
+  t.equal(total, 3 * chunkBytes + 500, 'a growing file: what was there at each read')
+  // A start past the end reads nothing, and nothing shrank.
+  const none: Buffer[] = []
+  for await (const c of new FileReader(file, { chunkBytes, start: 10 * chunkBytes })) none.push(c as Buffer)
+  t.equal(none.length, 0, 'a start past the end: a clean, empty end')
+})
+
+t.test('readAligned: a file shorter than the size it was to be read to fails with ERR_JOURNAL_SHRUNK where the bytes ran out', async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.4`
+  writeFileSync(file, randomBytes(5000))
+  const handle = await open(file, 'r')
+  t.teardown(() => handle.close())
+  const all: Buffer[] = []
+  for await (const c of readAligned(handle, 100, 5000, 1024, file)) all.push(c)
+  t.equal(Buffer.concat(all).length, 4900, 'the whole range when nothing changed')
+  truncateSync(file, 3000)
+  const got: Buffer[] = []
+  const err = await (async () => {
+    for await (const c of readAligned(handle, 100, 5000, 1024, file)) got.push(c)
+  })().catch((e: unknown) => e)
+  t.equal(Buffer.concat(got).length, 2900, 'every byte still there')
+  t.match(err, { code: 'ERR_JOURNAL_SHRUNK', file, offset: 3000, details: { size: 3000, atOpen: 5000 } })
+  t.match((err as Error).message, /offset 3000: the file shrank to 3000 bytes \(5000 when it was opened\) while it was read/)
 })

@@ -157,8 +157,9 @@ export class FileReader extends Readable {
         return
       }
       if (this.destroyed) return
+      // A file whose size said 0 at open is left alone: /proc and some FUSE files say 0 and hold bytes all the same.
       const expected = Math.max(this.#position, this.#sizeAtOpen)
-      if (!err && stats.isFile() && stats.size < expected && expected > this.#start) {
+      if (!err && stats.isFile() && this.#sizeAtOpen > 0 && stats.size < expected && expected > this.#start) {
         this.destroy(shrunkError(this.#path, this.#position, stats.size, this.#sizeAtOpen))
         return
       }

@@ -123,6 +123,16 @@ t.test('a file cut under the reader fails with ERR_JOURNAL_SHRUNK, not a clean e
   t.equal(none.length, 0, 'a start past the end: a clean, empty end')
 })
 
+t.test(
+  'a file whose size says 0 but that holds bytes (/proc) is read to its end, not taken for one that shrank',
+  { skip: process.platform === 'linux' ? false : '/proc is Linux' },
+  async (t) => {
+    const parts: Buffer[] = []
+    for await (const c of new FileReader('/proc/self/status', { chunkBytes: 64 })) parts.push(c as Buffer)
+    t.match(Buffer.concat(parts).toString('latin1'), /^Name:/, 'its bytes, and a clean end')
+  },
+)
+
 t.test('readAligned: a file shorter than the size it was to be read to fails with ERR_JOURNAL_SHRUNK where the bytes ran out', async (t) => {
   const dir = t.testdir()
   const file = `${dir}/journal.4`

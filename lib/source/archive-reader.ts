@@ -18,7 +18,12 @@ export const CHUNK_BYTES = READ_CHUNK_BYTES
  * most. Each chunk has its own buffer: one buffer for the block, kept alive
  * by any of its entries, raised the peak RSS by 13 MB at 100 MB; and 4
  * chunks a block raised for-await-source's from 70 to 90 MB (short records,
- * 100 MB: V8 grew its young generation) for little more speed.
+ * 100 MB: V8 grew its young generation) for little more speed. Measured
+ * again (2026-12-04, daemon-noop-listener, interleaved runs, medians): 4
+ * chunks took default 200 MB from 455 to 419 ms and short 200 MB from 522
+ * to 464 ms, and default 1 GiB from 2.2-2.4 s to 1.7-1.8 s, but that run's
+ * peak RSS went from 82-83 to 103-104 MB (V8's new space 32 MB instead of
+ * 16), near the 120 MB bar; 8 chunks: 396 ms and 105 MB at 200 MB.
  */
 export const READ_AHEAD_CHUNKS = 2
 

@@ -130,7 +130,7 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
     // From the first range that failed at a true boundary: serially, up to the size at open.
     // Loaded only now: the serial path's modules (gzip, the entry decoder) cost every parallel run start-up time otherwise.
     const { catInput } = await import('./cat-input.js')
-    const input = Readable.from(readAligned(handle, rest.offset, size, READ_CHUNK_BYTES, file), { objectMode: false })
+    const input = Readable.from(readAligned(handle, rest.offset, size, READ_CHUNK_BYTES, { file, journal }), { objectMode: false })
     const counts = await catInput(input, file, out, options, rest)
     parallel.onBytes?.(size - rest.offset)
     return { ...counts, entries: entries + counts.entries }

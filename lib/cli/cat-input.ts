@@ -55,7 +55,8 @@ export function openInput(file: string, stdin: Readable, onBytes?: (n: number) =
   // A .gz file whose inflate worker reads it: this thread only frames and writes.
   const direct = file === '-' ? null : gunzipFile(file, { file, ...(onBytes ? { onRead: onBytes } : {}) })
   if (direct) return direct
-  const raw = file === '-' ? stdin : regularFile(file) ? new FileReader(file) : createReadStream(file, { highWaterMark: 128 * 1024 })
+  const raw =
+    file === '-' ? stdin : regularFile(file) ? new FileReader(file, { journal: journalNumberOf(file) }) : createReadStream(file, { highWaterMark: 128 * 1024 })
   const inflated = maybeGunzip({ file })
   raw.on('error', (err: Error) => inflated.destroy(err))
   if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length))

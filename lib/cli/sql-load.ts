@@ -175,8 +175,8 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     if (rest !== false) {
       const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
       const input = rest
-        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES, options.checkpoint), { objectMode: false })
-        : new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES })
+        ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES, { file: options.checkpoint, journal: n }), { objectMode: false })
+        : new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES, journal: n })
       if (bar && !rest) {
         const b = bar
         input.on('data', (c: Buffer) => b.advance(c.length))

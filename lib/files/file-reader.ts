@@ -41,6 +41,8 @@ export interface FileReaderOptions {
   chunkBytes?: number
   /** Where to start reading. Default 0. */
   start?: number
+  /** The journal number, only to say where an error happened. */
+  journal?: number | null
 }
 
 /**
@@ -58,8 +60,11 @@ export class FileReader extends Readable {
   #sniff: boolean
   #position: number
   readonly #start: number
+  readonly #journal: number | null
   /** The file's size when it was opened (0 when not a regular file). */
   #sizeAtOpen = 0
+  /** The file shrank: the error, held until the chunks read before it have been taken. */
+  #failure: Error | null = null
   #fd: number | null = null
   #reading = false
   /** Chunks read, waiting for the consumer to want them: at most one, read ahead. */
@@ -79,6 +84,7 @@ export class FileReader extends Readable {
     this.#sniff = options.chunkBytes === undefined
     this.#position = options.start ?? 0
     this.#start = this.#position
+    this.#journal = options.journal ?? null
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -102,7 +108,7 @@ export class FileReader extends Readable {
     if (chunk) {
       this.#deliver(chunk)
     } else if (this.#eof) {
-      this.push(null)
+      if (!this.#failure) this.push(null)
     } else if (!this.#reading) {
       this.#readNext()
     }
@@ -160,12 +166,32 @@ export class FileReader extends Readable {
       // A file whose size said 0 at open is left alone: /proc and some FUSE files say 0 and hold bytes all the same.
       const expected = Math.max(this.#position, this.#sizeAtOpen)
       if (!err && stats.isFile() && this.#sizeAtOpen > 0 && stats.size < expected && expected > this.#start) {
-        this.destroy(shrunkError(this.#path, this.#position, stats.size, this.#sizeAtOpen))
+        const failure = shrunkError(this.#path, this.#journal, this.#position, stats.size, this.#sizeAtOpen)
+        // The chunk read before the cut is good: it is taken first (see read()).
+        if (this.readableLength === 0) this.destroy(failure)
+        else {
+          this.#failure = failure
+          this.#eof = true
+        }
         return
       }
       this.#eof = true
       if (this.#wanted) this.push(null)
     })
+  }
+
+  /**
+   * Taking the last chunk read before the file shrank releases the error
+   * held for it: pipes, `for await` and `read()` all take chunks here.
+   */
+  override read(size?: number): ReturnType<Readable['read']> {
+    const chunk: unknown = super.read(size)
+    const failure = this.#failure
+    if (failure && this.readableLength === 0) {
+      this.#failure = null
+      process.nextTick(() => this.destroy(failure))
+    }
+    return chunk
   }
 
   /** Starts the next read, then hands `chunk` over: the read runs while the consumer works. */
@@ -196,22 +222,29 @@ export class FileReader extends Readable {
  * saw says what the serial path says (the parallel paths hand the rest of a
  * file to the serial framer with it).
  */
-export async function* readAligned(handle: FileHandle, start: number, end: number, chunkBytes: number, file: string | null = null): AsyncGenerator<Buffer> {
+export async function* readAligned(
+  handle: FileHandle,
+  start: number,
+  end: number,
+  chunkBytes: number,
+  where: { file: string | null; journal: number | null } = { file: null, journal: null },
+): AsyncGenerator<Buffer> {
   for (let pos = start; pos < end; ) {
     const want = Math.min(chunkBytes - (pos % chunkBytes), end - pos)
     const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, pos)
     // `end` is the size the caller found at open: the file shrank since (see FileReader).
-    if (bytesRead === 0) throw shrunkError(file, pos, (await handle.stat()).size, end)
+    if (bytesRead === 0) throw shrunkError(where.file, where.journal, pos, (await handle.stat()).size, end)
     yield buffer.subarray(0, bytesRead)
     pos += bytesRead
   }
 }
 
 /** ERR_JOURNAL_SHRUNK for a file read once: at `offset` (as far as reading had got) it had only `size` bytes left. */
-export function shrunkError(file: string | null, offset: number, size: number, atOpen?: number): LogdaemonError {
+export function shrunkError(file: string | null, journal: number | null, offset: number, size: number, atOpen?: number): LogdaemonError {
   const was = atOpen === undefined ? '' : ` (${atOpen} when it was opened)`
-  return new LogdaemonError(ErrorCodes.JOURNAL_SHRUNK, `${formatWhere({ file, offset })}: the file shrank to ${size} bytes${was} while it was read`, {
+  return new LogdaemonError(ErrorCodes.JOURNAL_SHRUNK, `${formatWhere({ file, journal, offset })}: the file shrank to ${size} bytes${was} while it was read`, {
     file,
+    journal,
     offset,
     details: { size, ...(atOpen === undefined ? {} : { atOpen }) },
   })

@@ -24,8 +24,8 @@ export interface JournalReaderOptions extends JournalEntryTransformOptions {
 export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): Readable {
   const opts = { ...options }
   const ownInput = !opts.input && file !== null
-  const input = opts.input ?? (file ? new FileReader(file) : process.stdin)
   const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
+  const input = opts.input ?? (file ? new FileReader(file, { journal }) : process.stdin)
   const gunzip = maybeGunzip({ file: file ?? '-' })
   const entries = new JournalReader({ ...opts, journal, file: opts.file ?? file }, ownInput ? [input, gunzip] : [gunzip], input)
   // An error anywhere destroys every stage with it; the framing stage is where the consumer sees it.

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ErrorCodes, LogdaemonError, isErrnoException } from '../../../../errors.js'
+import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError } from '../../../../errors.js'
 import { writeFileAtomic } from '../../../../files/atomic-write.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../../../../files/journal-name.js'
 import type { FieldEncoding, JournalEntry } from '../../../../journal/entry.js'
@@ -92,9 +92,16 @@ export async function seedReviewState(seed: ReviewSeed, options: { caseHandling:
       )
     }
     const journal = createJournalReader(file, { journal: upTo.journal, encoding: options.encoding, allowIncomplete: true })
-    for await (const entry of journal as AsyncIterable<JournalEntry>) {
-      if (entry.position.offset >= upTo.offset) break
-      result.apply(entry)
+    let through = 0
+    try {
+      for await (const entry of journal as AsyncIterable<JournalEntry>) {
+        if (entry.position.offset >= upTo.offset) break
+        result.apply(entry)
+        through = entry.position.end
+      }
+    } catch (err) {
+      // The live journal cut (copy and truncate) once every record before the offset was applied: the seed is whole.
+      if (!(isLogdaemonError(err) && err.code === ErrorCodes.JOURNAL_SHRUNK && through >= upTo.offset)) throw err
     }
     journal.destroy()
   }

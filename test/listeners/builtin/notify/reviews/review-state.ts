@@ -1,8 +1,11 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { JournalEntry } from '../../../../../lib/journal/entry.js'
+import { shrunkError } from '../../../../../lib/files/file-reader.js'
+import { createJournalReader, type JournalReaderOptions } from '../../../../../lib/journal/read-journal.js'
 import { ReviewState } from '../../../../../lib/listeners/builtin/notify/reviews/review-state.js'
 import { readReviewState, seedReviewState, writeReviewState, findCheckpoint } from '../../../../../lib/listeners/builtin/notify/reviews/review-store.js'
 import { ReviewMailer } from '../../../../../lib/listeners/builtin/notify/reviews/review-mailer.js'
@@ -135,6 +138,59 @@ t.test('seeding from a checkpoint (plain and gz), the header decides case, resum
   const sensitive = await seedReviewState({ checkpoint: join(dir, 'checkpoint.7.gz') }, { caseHandling: 'sensitive', encoding: 'utf8' })
   t.equal(sensitive.caseInsensitive, false, 'an explicit setting wins')
 })
+
+t.test(
+  'seeding: the live journal cut (copy and truncate) while read is whole when every record before the offset was applied, an error otherwise',
+  async (t) => {
+    const dir = t.testdir()
+    writeFileSync(join(dir, 'checkpoint.7.gz'), gzipSync('@pv@ 1 @db.review@ @bob@ 0 0 @//depot/...@ 0 \n@ex@ 1 1611008050\n'))
+    const before = '@pv@ 1 @db.review@ @bob@ 0 0 @//depot/x/...@ 0 \n@ex@ 2 1611008051\n'
+    const after = '@pv@ 1 @db.review@ @bob@ 0 0 @//depot/y/...@ 0 \n@ex@ 3 1611008052\n'
+    writeFileSync(join(dir, 'journal'), before + after)
+    const upTo = { journal: 7, offset: Buffer.byteLength(before) }
+    /** The journal's entries up to `cut` bytes, then ERR_JOURNAL_SHRUNK, as a reader of a file cut there fails. */
+    const cutAt = (cut: number) => ({
+      '../../../../../lib/journal/read-journal.js': {
+        createJournalReader: (file: string, options: JournalReaderOptions) => {
+          const real = createJournalReader(file, options)
+          if (!file.endsWith('journal')) return real
+          return Readable.from(
+            (async function* () {
+              for await (const e of real as AsyncIterable<JournalEntry>) {
+                if (e.position.end > cut) break
+                yield e
+              }
+              real.destroy()
+              throw shrunkError(file, 7, cut, cut, Buffer.byteLength(before + after))
+            })(),
+          )
+        },
+      },
+    })
+    const whole = await t.mockImport<typeof import('../../../../../lib/listeners/builtin/notify/reviews/review-store.js')>(
+      '../../../../../lib/listeners/builtin/notify/reviews/review-store.js',
+      cutAt(upTo.offset),
+    )
+    const seeded = await whole.seedReviewState(
+      { checkpoint: join(dir, 'checkpoint.7.gz'), upTo, layout: { root: dir } },
+      { caseHandling: 'auto', encoding: 'utf8' },
+    )
+    t.same(
+      seeded.view('bob').lines.map((l) => l.text),
+      ['//depot/x/...'],
+      'cut at the offset: every record before it applied (the checkpoint line replaced), no error',
+    )
+    const short = await t.mockImport<typeof import('../../../../../lib/listeners/builtin/notify/reviews/review-store.js')>(
+      '../../../../../lib/listeners/builtin/notify/reviews/review-store.js',
+      cutAt(upTo.offset - 5),
+    )
+    await t.rejects(
+      short.seedReviewState({ checkpoint: join(dir, 'checkpoint.7.gz'), upTo, layout: { root: dir } }, { caseHandling: 'auto', encoding: 'utf8' }),
+      { code: 'ERR_JOURNAL_SHRUNK' },
+      'cut before the offset: the seed would miss records, so it fails',
+    )
+  },
+)
 
 t.test('state files: written atomically, read back, corrupt is an error', async (t) => {
   const dir = t.testdir()

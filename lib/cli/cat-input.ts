@@ -58,7 +58,8 @@ export function openInput(file: string, stdin: Readable, onBytes?: (n: number) =
   const raw =
     file === '-' ? stdin : regularFile(file) ? new FileReader(file, { journal: journalNumberOf(file) }) : createReadStream(file, { highWaterMark: 128 * 1024 })
   const inflated = maybeGunzip({ file })
-  raw.on('error', (err: Error) => inflated.destroy(err))
+  // Whatever came through before the input failed is good: it is read first.
+  raw.on('error', (err: Error) => inflated.failInput(err))
   if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length))
   return raw.pipe(inflated)
 }

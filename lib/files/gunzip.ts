@@ -347,6 +347,10 @@ export class GunzipTransform extends Transform {
   #wake: (() => void) | null = null
   /** An error held back until the output before it has been read. */
   #failed: Error | null = null
+  /** A chunk is being inflated (`_transform` has not called back). */
+  #writing = false
+  /** The input's failure, waiting for the chunk being inflated (see failInput). */
+  #inputFailed: Error | null = null
   readonly #emit = (chunk: Buffer): Promise<void> | undefined => {
     if (this.destroyed) return undefined
     if (this.push(chunk)) return undefined
@@ -382,9 +386,18 @@ export class GunzipTransform extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.#failed) return callback()
+    this.#writing = true
     this.#decoder.write(chunk).then(
-      () => callback(),
-      (err: unknown) => this.#fail(toError(err), callback),
+      () => {
+        this.#writing = false
+        callback()
+        const inputFailed = this.#inputFailed
+        if (inputFailed) this.failInput(inputFailed)
+      },
+      (err: unknown) => {
+        this.#writing = false
+        this.#fail(toError(err), callback)
+      },
     )
   }
 
@@ -419,6 +432,19 @@ export class GunzipTransform extends Transform {
     this.#wake = null
     wake?.()
     callback(err)
+  }
+
+  /**
+   * The input failed (a read error, the file cut under it): the stream fails
+   * with `err` once the output inflated from the input before it has been
+   * read, as for its own errors, instead of dropping that output.
+   */
+  failInput(err: Error): void {
+    this.#inputFailed = null
+    if (this.#failed || this.destroyed) return
+    // The chunk being inflated came before the failure: its output goes out first.
+    if (this.#writing) this.#inputFailed = err
+    else this.#fail(err)
   }
 
   /** Holds `err` back until the output is read; the input after it is dropped. */

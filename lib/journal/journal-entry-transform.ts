@@ -62,6 +62,8 @@ export class JournalEntryTransform extends Transform {
   readonly #userBatch: boolean
   /** An error held back until the entries before it have been read. */
   #deferred: { err: Error; cb: TransformCallback } | undefined
+  /** The input's failure (see failInput), held back the same way. */
+  #inputFailed: Error | null = null
   /** Entries pushed so far. */
   entries = 0
 
@@ -150,7 +152,29 @@ export class JournalEntryTransform extends Transform {
   override read(size?: number): JournalEntry | JournalEntry[] | null {
     const entry = super.read(size) as JournalEntry | JournalEntry[] | null
     if (this.#deferred && this.readableLength === 0) process.nextTick(() => this.#releaseDeferred())
+    if (this.#inputFailed && this.#drained()) {
+      const err = this.#inputFailed
+      this.#inputFailed = null
+      process.nextTick(() => this.destroy(err))
+    }
     return entry
+  }
+
+  /**
+   * What feeds this stream failed (a read error, the file cut under it, a
+   * corrupt gzip stream): the stream fails with `err` once the entries of
+   * the bytes written before it have been read, as it does for its own
+   * errors, instead of dropping them.
+   */
+  failInput(err: Error): void {
+    if (this.#deferred || this.#inputFailed || this.destroyed) return
+    if (this.#drained()) this.destroy(err)
+    else this.#inputFailed = err
+  }
+
+  /** Nothing written is left to frame, and nothing framed is left to read. */
+  #drained(): boolean {
+    return this.readableLength === 0 && this.writableLength === 0
   }
 
   /**

@@ -1,4 +1,4 @@
-import { pipeline, type Readable } from 'node:stream'
+import { finished, type Readable } from 'node:stream'
 import { maybeGunzip } from '../files/gunzip.js'
 import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
@@ -19,7 +19,10 @@ export interface JournalReaderOptions extends JournalEntryTransformOptions {
  * The result is the framing stage itself, fed by the stages before it: its
  * entries reach the consumer without another stream hop each, and its
  * `for await` reads them in batches (JournalEntryTransform). It emits
- * `close` once the stages it opened (the file, gunzip) are closed.
+ * `close` once the stages it opened (the file, gunzip) are closed. A
+ * failure before framing (a read error, the file cut under it, corrupt
+ * gzip) reaches the consumer after the entries of the bytes that came
+ * through before it.
  */
 export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): Readable {
   const opts = { ...options }
@@ -28,8 +31,14 @@ export function createJournalReader(file: string | null, options: JournalReaderO
   const input = opts.input ?? (file ? new FileReader(file, { journal }) : process.stdin)
   const gunzip = maybeGunzip({ file: file ?? '-' })
   const entries = new JournalReader({ ...opts, journal, file: opts.file ?? file }, ownInput ? [input, gunzip] : [gunzip], input)
-  // An error anywhere destroys every stage with it; the framing stage is where the consumer sees it.
-  pipeline(input, gunzip, entries, () => {})
+  // A failure of a stage reaches the framing stage, where the consumer sees it, after the output that came
+  // through before it (as the framer's own errors come after the entries before them): `pipeline` would
+  // destroy every stage at once and drop what they hold. Destroying the framing stage destroys the others.
+  input.on('error', (err: Error) => gunzip.failInput(err))
+  gunzip.on('error', (err: Error) => entries.failInput(err))
+  // Its errors are the consumer's (`for await`, a pipe's callback): none is thrown as unhandled here.
+  finished(entries, () => {})
+  input.pipe(gunzip).pipe(entries)
   return entries
 }
 

@@ -39,3 +39,26 @@ t.test('a file cut while cat reads it: the records of every byte read, then ERR_
     t.equal(Buffer.concat(parts).toString('latin1'), text.slice(0, whole), `round ${round}: every record in the ${offset} bytes read is written`)
   }
 })
+
+t.test('raw: a record of many chunks is written as it is, not copied into one buffer with its neighbours', async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.3`
+  const small = '@pv@ 3 @db.have@ @//depot/a/file.c@ 1 \n'
+  // 3 MiB of description: the framer joins its pieces into one buffer, which cat writes as it is.
+  const big = `@pv@ 7 @db.desc@ 12 @${'a long line of text, with @@ doubled\n'.repeat(Math.ceil((3 << 20) / 37))}@ \n`
+  const text = small.repeat(5000) + big + small.repeat(5000)
+  writeFileSync(file, text)
+  const parts: Buffer[] = []
+  const out = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      parts.push(chunk)
+      cb()
+    },
+  })
+  const counts = await catInput(openInput(file, process.stdin), file, out, options)
+  t.equal(counts.entries, 10001)
+  t.equal(Buffer.concat(parts).toString('latin1'), text, 'the output is the input, byte for byte')
+  const alone = parts.filter((p) => p.length === Buffer.byteLength(big, 'latin1'))
+  t.equal(alone.length, 1, 'the big record is one write of its own')
+  t.equal(alone[0]?.toString('latin1'), big)
+})

@@ -397,11 +397,44 @@ export class JournalFramer {
       if (this.#partsLength === 0) {
         sink(buf, chunkStart, end, this.#recOffset, this.#recLine)
       } else {
-        const raw = Buffer.concat([...this.#parts, buf.subarray(chunkStart, end)], size)
+        const raw = this.#joined(buf.subarray(chunkStart, end), size)
         this.#parts = []
         this.#partsLength = 0
         sink(raw, 0, size, this.#recOffset, this.#recLine)
       }
+    }
+  }
+
+  /**
+   * The held pieces and `last` as one buffer of `size` bytes: a view when
+   * they lie end to end in one buffer (a caller that reads a long record
+   * into one buffer it grows, see moveHeld), else a copy.
+   */
+  #joined(last: Buffer, size: number): Buffer {
+    const parts = this.#parts
+    const first = parts[0] as Buffer
+    let at = first.byteOffset + first.length
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts[i] as Buffer
+      if (p.buffer !== first.buffer || p.byteOffset !== at) return Buffer.concat([...parts, last], size)
+      at += p.length
+    }
+    if (last.buffer !== first.buffer || last.byteOffset !== at) return Buffer.concat([...parts, last], size)
+    return Buffer.from(first.buffer, first.byteOffset, size)
+  }
+
+  /**
+   * The caller copied `from` into `to` at the same offsets (a read buffer it
+   * grew): the held bytes that are views of `from` become views of `to`, so
+   * that `from` can be collected while a long record goes on, and the
+   * record can be handed over as a view of `to` instead of a copy.
+   */
+  moveHeld(from: Buffer, to: Buffer): void {
+    const parts = this.#parts
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i] as Buffer
+      const at = p.byteOffset - from.byteOffset
+      if (p.buffer === from.buffer && at >= 0 && at + p.length <= from.length && at + p.length <= to.length) parts[i] = to.subarray(at, at + p.length)
     }
   }
 

@@ -477,6 +477,8 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
         const room = Math.max(filled + want, buf.length * 2)
         const bigger = direct ? context.buffers.output(room) : context.buffers.scratch(room)
         buf.copy(bigger, 0, 0, filled)
+        // The record's bytes held so far now come from the bigger buffer: the old one is not kept for them, nor copied once more when the record ends.
+        framer.moveHeld(buf, bigger)
         buf = bigger
       }
       const n = readFully(fd, buf, filled, want, pos)

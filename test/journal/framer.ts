@@ -182,3 +182,48 @@ t.test('line: the line at the next byte, inside a record or between records, wha
   }
   t.equal(new JournalFramer().line, 1)
 })
+
+t.test('a record held in pieces of one buffer comes out as a view of it; moveHeld follows a buffer the caller grew', async (t) => {
+  const records = ['@pv@ 3 @db.have@ @//a@ 1 \n', `@pv@ 7 @db.desc@ 1 @${'x@@y\n'.repeat(400)}@ \n`, '@ex@ 1 2\n']
+  const text = Buffer.from(records.join(''), 'latin1')
+
+  // Pieces of one buffer, end to end, as a caller that reads into one buffer feeds them.
+  const one = Buffer.from(text)
+  const got: { source: Buffer; start: number; end: number }[] = []
+  const framer = new JournalFramer()
+  for (let at = 0; at < one.length; at += 300)
+    framer.push(one.subarray(at, Math.min(one.length, at + 300)), (source, start, end) => got.push({ source, start, end }))
+  t.same(
+    got.map((r) => r.source.toString('latin1', r.start, r.end)),
+    records,
+  )
+  t.equal(got[1]?.source.buffer, one.buffer, 'the long record is a view of the buffer it was read into, not a copy')
+
+  // The caller grows its buffer (a copy at the same offsets) while the long record goes on, any number of times.
+  await fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 20 }), fc.array(fc.boolean(), { maxLength: 20 }), (sizes, grows) => {
+      let buf = Buffer.alloc(64)
+      let filled = 0
+      const out: string[] = []
+      const f = new JournalFramer()
+      let k = 0
+      while (filled < text.length) {
+        const n = Math.min(sizes[k % sizes.length] as number, text.length - filled)
+        if (filled + n > buf.length || grows[k % Math.max(1, grows.length)] === true) {
+          const bigger = Buffer.alloc(filled + n > buf.length ? Math.max(filled + n, buf.length * 2) : buf.length + 64)
+          buf.copy(bigger, 0, 0, filled)
+          buf.fill(0x21) // what the old buffer holds no longer matters
+          f.moveHeld(buf, bigger)
+          buf = bigger
+        }
+        text.copy(buf, filled, filled, filled + n)
+        f.push(buf.subarray(filled, filled + n), (source, start, end) => out.push(source.toString('latin1', start, end)))
+        filled += n
+        k++
+      }
+      t.same(out, records)
+      return true
+    }),
+    { numRuns: 200 },
+  )
+})

@@ -231,15 +231,15 @@ export class Daemon {
     chain.on('error', (err: Error) => this.#fail(err))
     source.on('error', (err: unknown) => this.#fail(toError(err)))
     source.on('quiet', () => {
-      chain.quiet()
-      if (this.#options.untilCaughtUp && !this.caughtUp && (!(source instanceof RotatingJournalSource) || source.status.phase === 'live')) {
-        this.caughtUp = true
-        log.info(
-          { position: source.status.position ? formatPosition(source.status.position) : null },
-          'caught up: the live journal is reached and quiet; stopping',
-        )
+      const through = source.status.position
+      const caughtUp = this.#options.untilCaughtUp === true && !this.caughtUp && (!(source instanceof RotatingJournalSource) || source.status.phase === 'live')
+      if (caughtUp) this.caughtUp = true
+      // noData (and with --until-caught-up the stop) after the listeners have been handed every entry read before the quiet.
+      void chain.quiet(through).then(() => {
+        if (!caughtUp) return
+        log.info({ position: through ? formatPosition(through) : null }, 'caught up: the live journal is reached and quiet; stopping')
         void this.stop()
-      }
+      })
     })
     source.on('rotate', (r) => {
       this.tracker.rotated({ from: r.from, to: r.to, mode: r.mode })

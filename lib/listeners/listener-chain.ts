@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream'
+import { type Readable, Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
@@ -57,6 +57,13 @@ export interface ListenerChainOptions {
   start?: JournalPosition | null
   logger?: ListenerLogger
   observer?: ChainObserver
+}
+
+/** A quiet() waiting for the entries before it (see ListenerChain.quiet). */
+interface QuietWanted {
+  through: JournalPosition | null
+  readonly queued: Promise<void>
+  readonly resolve: () => void
 }
 
 interface Candidate {
@@ -136,6 +143,15 @@ export class ListenerChain extends Writable {
   #isQuiet = false
   #hadData = false
   #noDataRunning = false
+  /** A quiet() waiting for the entries read before it to reach the listeners (see quiet). */
+  #quietWanted: QuietWanted | null = null
+  #quietCheck: NodeJS.Immediate | null = null
+  /** The last entry written to every listener. */
+  #lastDispatched: JournalEntry | null = null
+  /** A write is being handed to the listeners (its callback not called yet). */
+  #dispatching = false
+  /** The stream piped into the chain: the entries it holds came before a quiet too. */
+  #upstream: Readable | null = null
   #stopped = false
   readonly #batch: boolean
 
@@ -151,6 +167,12 @@ export class ListenerChain extends Writable {
     this.#observer = opts.observer ?? {}
     this.#logger = opts.logger
     this.#barrier = opts.barrier ?? null
+    this.on('pipe', (src: Readable) => {
+      this.#upstream = src
+    })
+    this.on('unpipe', (src: Readable) => {
+      if (this.#upstream === src) this.#upstream = null
+    })
     if (!this.#barrier) {
       this.on('pipe', (src: unknown) => {
         if (!this.#barrier && hasCommitBarrier(src)) this.#barrier = () => src.commitBarrier
@@ -189,6 +211,7 @@ export class ListenerChain extends Writable {
   }
 
   override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#dispatching = true
     if (this.#batch) this.#dispatchBatches([chunk], 0, cb)
     else this.#dispatch([chunk], 0, cb)
   }
@@ -197,6 +220,7 @@ export class ListenerChain extends Writable {
   override _writev(chunks: { chunk: unknown }[], cb: (err?: Error | null) => void): void {
     const entries = new Array<unknown>(chunks.length)
     for (let i = 0; i < chunks.length; i++) entries[i] = (chunks[i] as { chunk: unknown }).chunk
+    this.#dispatching = true
     if (this.#batch) this.#dispatchBatches(entries, 0, cb)
     else this.#dispatch(entries, 0, cb)
   }
@@ -216,7 +240,7 @@ export class ListenerChain extends Writable {
       const batch = Array.isArray(w) ? (w as unknown[]) : [w]
       const last = this.#readBatch(batch)
       if (typeof last !== 'number') {
-        cb(last)
+        this.#dispatched(cb, last)
         return
       }
       if (batch.length === 0) continue
@@ -224,15 +248,18 @@ export class ListenerChain extends Writable {
       for (const l of this.#writables) if (!l.write(batch)) full = true
       const committable = last < 0 ? null : this.#admitBatch(batch as JournalEntry[], last)
       if (committable) this.#offer(committable)
+      this.#lastDispatched = batch[batch.length - 1] as JournalEntry
+      // A quiet that waited for this batch: its noData goes to every listener right after it.
+      if (this.#quietWanted !== null) this.#quietIfDue()
       if (full) {
         whenDrained(this.#writables, (err) => {
-          if (err) cb(err)
+          if (err) this.#dispatched(cb, err)
           else this.#dispatchBatches(writes, k + 1, cb)
         })
         return
       }
     }
-    cb()
+    this.#dispatched(cb)
   }
 
   /**
@@ -292,7 +319,7 @@ export class ListenerChain extends Writable {
       const entry = entries[i]
       if (!(entry instanceof JournalEntry)) {
         const what = Array.isArray(entry) ? 'batch (an array): pass batch: true to the chain' : `${typeof entry}, not a JournalEntry`
-        cb(new TypeError(`the listener chain was written a ${what}`))
+        this.#dispatched(cb, new TypeError(`the listener chain was written a ${what}`))
         return
       }
       if (observer.entriesRead) this.#entriesRead(observer, [entry])
@@ -300,17 +327,40 @@ export class ListenerChain extends Writable {
       let full = false
       for (const w of this.#writables) if (!w.write(entry)) full = true
       if (this.#committable(entry)) committable = this.#admit(entry) ?? committable
+      this.#lastDispatched = entry
+      if (this.#quietWanted !== null) {
+        if (committable) this.#offer(committable)
+        committable = null
+        this.#quietIfDue()
+      }
       if (full) {
         if (committable) this.#offer(committable)
         whenDrained(this.#writables, (err) => {
-          if (err) cb(err)
+          if (err) this.#dispatched(cb, err)
           else this.#dispatch(entries, i + 1, cb)
         })
         return
       }
     }
     if (committable) this.#offer(committable)
-    cb()
+    this.#dispatched(cb)
+  }
+
+  /**
+   * A write is handed to the listeners (or failed): its callback. A quiet
+   * waiting for the chain to hold nothing is looked at again once the
+   * stream piped in has had its turn to write what it holds.
+   */
+  #dispatched(cb: (err?: Error | null) => void, err?: Error): void {
+    this.#dispatching = false
+    this.#lastEntryAt = Date.now()
+    cb(err)
+    if (this.#quietWanted !== null && this.#quietCheck === null) {
+      this.#quietCheck = setImmediate(() => {
+        this.#quietCheck = null
+        this.#quietIfDue()
+      })
+    }
   }
 
   /**
@@ -400,6 +450,11 @@ export class ListenerChain extends Writable {
 
   #onQuietTimer(): void {
     this.#quietTimer = null
+    // Entries waiting for a slow listener are not quiet: the wait counts from when they are handed on.
+    if (this.#dispatching || this.writableLength > 0) {
+      this.#armQuiet(this.#quietMs)
+      return
+    }
     const idle = Date.now() - this.#lastEntryAt
     if (idle < this.#quietMs) {
       this.#armQuiet(this.#quietMs - idle)
@@ -415,9 +470,46 @@ export class ListenerChain extends Writable {
    * The chain calls it itself after `quietMs` without entries; a daemon
    * whose source knows better (the source's `quiet` event, sent only at
    * the live journal's end) sets `quietMs: 0` and calls it instead.
+   *
+   * `noData` comes after the entries read before the quiet, never before
+   * them: it waits until the entry at `through` (the source's position
+   * when it went quiet) has been written to the listeners, or until
+   * nothing is left to write (none in the chain's buffer or in the stream
+   * piped into it). Calls while one waits are one quiet, at the later
+   * position. Resolves once the `noData` calls are queued, or the chain
+   * stopped first; a call once the input has ended does nothing.
    */
-  quiet(): void {
-    if (this.#stopped || this.destroyed || this.writableEnded) return
+  quiet(through: JournalPosition | null = null): Promise<void> {
+    if (this.#stopped || this.destroyed || this.writableEnded) return Promise.resolve()
+    const wanted = this.#quietWanted
+    if (wanted) {
+      if (through && (!wanted.through || comparePositions(through, wanted.through) > 0)) wanted.through = through
+      this.#quietIfDue()
+      return wanted.queued
+    }
+    let resolve!: () => void
+    const queued = new Promise<void>((r) => (resolve = r))
+    this.#quietWanted = { through, queued, resolve }
+    this.#quietIfDue()
+    return queued
+  }
+
+  /** Applies the waiting quiet once what was read before it has been written to the listeners. */
+  #quietIfDue(): void {
+    const wanted = this.#quietWanted
+    if (wanted === null) return
+    if (!this.#stopped && !this.destroyed) {
+      const last = this.#lastDispatched
+      const reached = wanted.through !== null && last !== null && last.position.journal !== null && comparePositions(positionOf(last), wanted.through) >= 0
+      const empty = !this.#dispatching && this.writableLength === 0 && (this.#upstream?.readableLength ?? 0) === 0
+      if (!reached && !empty) return
+      this.#quietWanted = null
+      this.#quietNow()
+    } else this.#quietWanted = null
+    wanted.resolve()
+  }
+
+  #quietNow(): void {
     if (!this.#isQuiet) {
       this.#setQuiet(true)
       this.#maybeSync(true)
@@ -468,12 +560,16 @@ export class ListenerChain extends Writable {
   #clearTimers(): void {
     if (this.#commitTimer) clearTimeout(this.#commitTimer)
     if (this.#quietTimer) clearTimeout(this.#quietTimer)
+    if (this.#quietCheck) clearImmediate(this.#quietCheck)
     this.#commitTimer = null
     this.#quietTimer = null
+    this.#quietCheck = null
   }
 
   /** End of input: let listeners finish, sync and commit the last point, then close them. */
   override _final(cb: (err?: Error | null) => void): void {
+    // Every entry has been written to the listeners: a quiet that waited for them comes now, before the last sync.
+    this.#quietIfDue()
     this.#clearTimers()
     this.#finish().then(
       () => cb(),
@@ -497,6 +593,7 @@ export class ListenerChain extends Writable {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#stopped = true
     this.#clearTimers()
+    this.#quietIfDue()
     const open = this.#writables.filter((w) => !w.closed)
     for (const w of open) w.destroy(err ?? undefined)
     Promise.all(open.map((w) => finished(w).catch(() => {}))).then(() => cb(err))

@@ -113,3 +113,14 @@ t.test('property: splitFields agrees with parseRecord on any text', async (t) =>
   )
   t.pass('3000 random texts agree')
 })
+
+t.test('a large quoted value full of @@ (unescaped a few thousand pieces at a time) reads as the general parser reads it', async (t) => {
+  for (const unit of ['@@x\n@@pv@@ 1 @@db.desc@@ 1 @@y@@ \n', 'é@@', '@@', 'text without escapes but long enough to pass the threshold, ']) {
+    const value = unit.repeat(Math.ceil(200_000 / unit.length))
+    const text = `@pv@ 7 @db.desc@ 12 @${value}@ @u@ \n`
+    const fast = parseRecord(text)
+    t.same(fast, parseRecordGeneral(text), `${JSON.stringify(unit)} × ${value.length / unit.length}`)
+    t.equal(fast.values[4], value.replaceAll('@@', '@'))
+    t.same(splitFields(text, 3).fields, fast.values.slice(3))
+  }
+})

@@ -77,6 +77,12 @@ export const ErrorCodes = {
   SQL_CONFLICT: 'ERR_SQL_CONFLICT',
   /** `logdaemon sql load` was pointed at a database that already holds tables. */
   SQL_NOT_EMPTY: 'ERR_SQL_NOT_EMPTY',
+  /**
+   * A checkpoint given to `logdaemon sql load` is not whole: it holds no
+   * record, or it starts with p4d's header (`@nx@ 0`, `@nx@ 2` for a dump)
+   * and does not end with the matching trailer (cut, or still being written).
+   */
+  CHECKPOINT_INCOMPLETE: 'ERR_CHECKPOINT_INCOMPLETE',
   /** The NATS server cannot be reached, or refused the connection (authentication, TLS). */
   JETSTREAM_CONNECT: 'ERR_JETSTREAM_CONNECT',
   /** A publish to the stream was not acknowledged (timeout, lost connection, no stream leader); the listener republishes. */

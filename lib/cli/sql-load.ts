@@ -1,7 +1,9 @@
+import { createReadStream } from 'node:fs'
 import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { Readable, type Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
+import { CheckpointEnds, wholeCheckpointSize } from '../files/checkpoint-ends.js'
 import { FileReader, readAligned } from '../files/file-reader.js'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createJournalReader } from '../journal/read-journal.js'
@@ -81,6 +83,13 @@ export interface SqlLoadSummary {
   seconds: number
 }
 
+/**
+ * The PostgreSQL advisory lock a load holds for its transaction (SQLite's
+ * BEGIN IMMEDIATE is the database's write lock already): an arbitrary
+ * constant, "logd" in ASCII.
+ */
+const LOAD_LOCK_KEY = 0x6c6f6764
+
 const CHECKPOINT_RE = /(?:^|\.)(?:checkpoint|ckp)\.(\d+)(?:\.gz)?$/
 
 /** The N of `checkpoint.N`, `PREFIX.ckp.N` (with or without `.gz`), or null. */
@@ -109,6 +118,9 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     )
   }
   const size = (await stat(options.checkpoint)).size
+  // A plain checkpoint is checked whole before anything is loaded, and read up to the size that was checked in every
+  // path (a file still growing is cut there, and has no trailer); gzip and pipes are checked as they are read.
+  const checkedSize = await wholeCheckpointSize(options.checkpoint, n)
   const adapter = await openAdapter(target)
   const replica = new Replica(adapter)
   let progress: ProgressReporter | null = null
@@ -116,6 +128,12 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
   let committing: { at: JournalPosition; updated: string; summary: () => SqlLoadSummary } | null = null
   try {
     await adapter.connect()
+    await replica.reload()
+    await replica.begin()
+    // Looked at inside the load's own transaction, with the database's write lock held (a second load
+    // at the same time waits here for the first, then finds its replica): a look before it let two
+    // loads into one database both pass and merge their tables.
+    if (adapter.dialect === 'postgres') await adapter.query(`SELECT pg_advisory_xact_lock(${LOAD_LOCK_KEY})`)
     const before = await replica.contents()
     const position = before.own.length ? await replica.readPosition().catch(() => null) : null
     const replicaThere = position !== null || before.own.some((t) => !t.startsWith('logdaemon_'))
@@ -128,8 +146,6 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         { details: { url: target.masked } },
       )
     }
-    await replica.reload()
-    await replica.begin()
     if (options.replace) await replica.dropAll()
     const sqlOptions = { payload: adapter.bulkPayload, tables: options.tables ?? ['db.*'], exclude: options.exclude ?? [] }
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
@@ -171,12 +187,17 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     // PostgreSQL's gained ~8 % of speed for 15-20 MB more RSS (119-120 MB at 200 MB, against
     // 97-107 MB with one worker).
     const workers = Math.max(1, threads - 1)
-    const rest = threads > 1 ? await loadParallel(options, n, sqlOptions, workers, apply, bar) : null
+    const rest = threads > 1 && checkedSize !== null ? await loadParallel(options, checkedSize, n, sqlOptions, workers, apply, bar) : null
     if (rest !== false) {
       const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
       const input = rest
         ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES, { file: options.checkpoint, journal: n }), { objectMode: false })
-        : new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES, journal: n })
+        : checkedSize !== null || (await stat(options.checkpoint)).isFile()
+          ? new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES, journal: n, ...(checkedSize !== null ? { end: checkedSize } : {}) })
+          : // A pipe (`<(zcat …)`, a FIFO): read in order, not at offsets.
+            createReadStream(options.checkpoint, { highWaterMark: LOAD_CHUNK_BYTES })
+      // Checked as it is read: a .gz (the whole of it comes this way) or a pipe.
+      const ends = checkedSize === null ? new CheckpointEnds() : null
       if (bar && !rest) {
         const b = bar
         input.on('data', (c: Buffer) => b.advance(c.length))
@@ -192,9 +213,11 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         })
         for await (const entries of reader as AsyncIterable<JournalEntry[]>) {
           for (const entry of entries) writer.addEntry(entry)
+          if (ends) for (const entry of entries) ends.see(entry)
           const batch = writer.takeView()
           if (batch) await apply(batch)
         }
+        ends?.check(options.checkpoint, n)
       } finally {
         await rest?.handle.close()
       }
@@ -300,6 +323,7 @@ interface SerialRest {
  */
 async function loadParallel(
   load: SqlLoadOptions,
+  checkedSize: number,
   journal: number,
   sql: NonNullable<RangeOptions['sql']>,
   threads: number,
@@ -312,7 +336,8 @@ async function loadParallel(
   let keep = false
   try {
     const found = await handle.stat()
-    const size = found.size
+    // What was checked whole: a file that grew since is read as it was then, as serially.
+    const size = Math.min(found.size, checkedSize)
     if (!found.isFile() || size < 2 * bytes) return null
     const magic = Buffer.alloc(2)
     await handle.read(magic, 0, 2, 0)

@@ -41,6 +41,8 @@ export interface FileReaderOptions {
   chunkBytes?: number
   /** Where to start reading. Default 0. */
   start?: number
+  /** Where to stop: bytes from here on are not read (a file that grows past it ends here). Default: the end of the file. */
+  end?: number
   /** The journal number, only to say where an error happened. */
   journal?: number | null
 }
@@ -60,6 +62,7 @@ export class FileReader extends Readable {
   #sniff: boolean
   #position: number
   readonly #start: number
+  readonly #end: number
   readonly #journal: number | null
   /** The file's size when it was opened (0 when not a regular file). */
   #sizeAtOpen = 0
@@ -84,6 +87,7 @@ export class FileReader extends Readable {
     this.#sniff = options.chunkBytes === undefined
     this.#position = options.start ?? 0
     this.#start = this.#position
+    this.#end = options.end ?? Number.POSITIVE_INFINITY
     this.#journal = options.journal ?? null
   }
 
@@ -116,9 +120,14 @@ export class FileReader extends Readable {
 
   #readNext(): void {
     if (this.#fd === null || this.destroyed || this.#reading) return
+    const left = this.#end - this.#position
+    if (left <= 0) {
+      this.#atEnd()
+      return
+    }
     this.#reading = true
     const buf = Buffer.allocUnsafeSlow(this.#chunkBytes)
-    read(this.#fd, buf, 0, buf.length, this.#position, (err, bytes) => {
+    read(this.#fd, buf, 0, Math.min(buf.length, left), this.#position, (err, bytes) => {
       this.#reading = false
       if (this.#afterRead) {
         this.#afterRead()
@@ -164,7 +173,7 @@ export class FileReader extends Readable {
       }
       if (this.destroyed) return
       // A file whose size said 0 at open is left alone: /proc and some FUSE files say 0 and hold bytes all the same.
-      const expected = Math.max(this.#position, this.#sizeAtOpen)
+      const expected = Math.min(Math.max(this.#position, this.#sizeAtOpen), this.#end)
       if (!err && stats.isFile() && this.#sizeAtOpen > 0 && stats.size < expected && expected > this.#start) {
         const failure = shrunkError(this.#path, this.#journal, this.#position, stats.size, this.#sizeAtOpen)
         // The chunk read before the cut is good: it is taken first (see read()).

@@ -153,3 +153,24 @@ t.test('readAligned: a file shorter than the size it was to be read to fails wit
   t.match(err, { code: 'ERR_JOURNAL_SHRUNK', file, journal: 4, offset: 3000, details: { size: 3000, atOpen: 5000 } })
   t.match((err as Error).message, /journal 4, offset 3000: the file shrank to 3000 bytes \(5000 when it was opened\) while it was read/)
 })
+
+t.test('end: reading stops there, in a longer file and in one that grows while it is read', async (t) => {
+  const file = `${t.testdir()}/f`
+  const bytes = randomBytes(3 * 65536 + 123)
+  writeFileSync(file, bytes)
+  for (const end of [0, 1, 65536, 65537, 2 * 65536 + 5, bytes.length, bytes.length + 10]) {
+    const parts: Buffer[] = []
+    const reader = new FileReader(file, { chunkBytes: 65536, end })
+    let grown = false
+    for await (const chunk of reader) {
+      parts.push(chunk as Buffer)
+      if (!grown) {
+        grown = true
+        appendFileSync(file, 'more')
+      }
+    }
+    truncateSync(file, bytes.length)
+    // The growth comes after the first chunk: read up to `end` like the rest.
+    t.ok(Buffer.concat(parts).equals(Buffer.concat([bytes, Buffer.from('more')]).subarray(0, end)), `end ${end}`)
+  }
+})

@@ -65,7 +65,9 @@ export class RowMapper {
     if (!put && !DEL_OPS.has(op)) return null
     const e = entry.encoding === this.#encoding ? entry : entry.withEncoding(this.#encoding)
     const table = e.table
-    if (table === null || !this.#filter.has(table)) return null
+    // A put or a delete that names no table (a damaged record): kept in logdaemon_unmapped, not dropped.
+    if (table === null || !TABLE_NAME.test(table)) return unmapped(e, journal, op, table ?? '', null, [], 'the record names no table')
+    if (!this.#filter.has(table)) return null
     const version = e.version
     const raw = e.raw
     const clean = raw.indexOf(NUL) < 0 && (this.#encoding === 'latin1' || isUtf8(raw))
@@ -94,6 +96,9 @@ export class RowMapper {
     return { kind: put ? 'put' : 'del', layout, values, raw: badBytes ? Buffer.from(raw) : null }
   }
 }
+
+/** What a journal table is called: `db.rev`, `db.have.rp`, `rdb.lbr`. */
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+$/
 
 function isInt64(v: string): boolean {
   if (!INTEGER_RE.test(v)) return false

@@ -129,3 +129,22 @@ t.test('values: an integer column value goes as a number where String(number) gi
     "logdaemon_unmapped's journal, offset and version",
   )
 })
+
+t.test('a put that names no table (its version or its table left out, an empty table) is kept as unmapped, not dropped', async (t) => {
+  const w = writer('values')
+  const damaged = ['@pv@ @db.desc@ 79 @x@ \n', '@pv@ 1 @@ 81 @y@ \n', '@rv@ 3 \n']
+  for (const text of damaged) w.addEntry(entry(text))
+  w.addEntry(entry('@pv@ 0 @db.have@ @//c/f@ @//d/f@ 1 0 0 \n')) // a table left out by the filter: dropped, as asked
+  const segments = [...readSegments(w.take() as Buffer)]
+  t.same(
+    segments.map((s) => [s.kind, s.rows]),
+    [[SEGMENT_UNMAPPED, 3]],
+  )
+  const rows = rowsOf(segments[0]?.payload as Buffer, 9)
+  t.same(
+    rows.map((r) => (r[7] as Buffer).toString()),
+    damaged,
+    'each with its bytes',
+  )
+  for (const r of rows) t.equal(r[8], 'the record names no table')
+})

@@ -43,8 +43,10 @@ const READ_AHEAD_BATCHES = 2
 
 export interface SqlLoadOptions {
   url: string
-  /** The checkpoint: `checkpoint.N`, `PREFIX.ckp.N`, plain or `.gz`. */
+  /** The checkpoint: `checkpoint.N`, `PREFIX.ckp.N`, plain or `.gz`; `-` for standard input (give `journal`). */
   checkpoint: string
+  /** Standard input, for `-`. Default `process.stdin`. */
+  stdin?: Readable
   /** The journal the replica continues from (N of checkpoint.N). Default: from the file name. */
   journal?: number
   /** Drop the replica's tables first (in the same transaction as the load). */
@@ -117,10 +119,11 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       `cannot tell the journal number from the name ${JSON.stringify(basename(options.checkpoint))} (expected checkpoint.N or PREFIX.ckp.N): give it with --journal N`,
     )
   }
-  const size = (await stat(options.checkpoint)).size
+  const fromStdin = options.checkpoint === '-'
+  const size = fromStdin ? 0 : (await stat(options.checkpoint)).size
   // A plain checkpoint is checked whole before anything is loaded, and read up to the size that was checked in every
   // path (a file still growing is cut there, and has no trailer); gzip and pipes are checked as they are read.
-  const checkedSize = await wholeCheckpointSize(options.checkpoint, n)
+  const checkedSize = fromStdin ? null : await wholeCheckpointSize(options.checkpoint, n)
   const adapter = await openAdapter(target)
   const replica = new Replica(adapter)
   let progress: ProgressReporter | null = null
@@ -175,7 +178,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
       }
     }
     let bar: ProgressReporter | null = null
-    if (options.progress) {
+    if (options.progress && !fromStdin) {
       // Loaded only for a bar: cli-progress and its terminal-width tables cost ~7 MB of RSS.
       const { createProgress } = await import('./progress.js')
       bar = createProgress(size, options.progress, 'logdaemon sql load')
@@ -190,12 +193,14 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     const rest = threads > 1 && checkedSize !== null ? await loadParallel(options, checkedSize, n, sqlOptions, workers, apply, bar) : null
     if (rest !== false) {
       const writer = new RowBatchWriter({ ...sqlOptions, encoding: options.encoding ?? 'utf8', journal: n })
-      const input = rest
+      const input: Readable = rest
         ? Readable.from(readAligned(rest.handle, rest.offset, rest.size, LOAD_CHUNK_BYTES, { file: options.checkpoint, journal: n }), { objectMode: false })
-        : checkedSize !== null || (await stat(options.checkpoint)).isFile()
-          ? new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES, journal: n, ...(checkedSize !== null ? { end: checkedSize } : {}) })
-          : // A pipe (`<(zcat …)`, a FIFO): read in order, not at offsets.
-            createReadStream(options.checkpoint, { highWaterMark: LOAD_CHUNK_BYTES })
+        : fromStdin
+          ? (options.stdin ?? process.stdin)
+          : checkedSize !== null || (await stat(options.checkpoint)).isFile()
+            ? new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES, journal: n, ...(checkedSize !== null ? { end: checkedSize } : {}) })
+            : // A pipe (`<(zcat …)`, a FIFO): read in order, not at offsets.
+              createReadStream(options.checkpoint, { highWaterMark: LOAD_CHUNK_BYTES })
       // Checked as it is read: a .gz (the whole of it comes this way) or a pipe.
       const ends = checkedSize === null ? new CheckpointEnds() : null
       if (bar && !rest) {

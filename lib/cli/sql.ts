@@ -9,7 +9,8 @@ export const sqlCommand: Command = {
   brief: 'load a checkpoint into an SQL replica (SQLite or PostgreSQL) for the sql listener',
   usage: 'logdaemon sql load --url URL [--replace] [--journal N] [--threads N] CHECKPOINT',
   summary:
-    'Loads a checkpoint (plain or .gz) into an SQL replica in one transaction and records the position N/0\n' +
+    'Loads a checkpoint (plain or .gz; - reads standard input, with --journal) into an SQL replica in one\n' +
+    'transaction and records the position N/0\n' +
     'for checkpoint.N: `logdaemon run` with the sql listener on the same URL then continues from journal N\n' +
     '(from: N). Refuses a database that holds a replica unless --replace. See docs/sql.md.',
   options: {

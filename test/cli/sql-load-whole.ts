@@ -117,3 +117,21 @@ t.test('two loads into one database at the same time: one loads, the other is re
   const tables = (await rowsOf(url, 'SELECT table_name FROM logdaemon_tables ORDER BY table_name')).map((r) => r.table_name)
   t.ok(tables.length === 1, `one load's tables, not both: ${tables.join(', ')}`)
 })
+
+t.test('standard input (`-`, with --journal): a whole checkpoint loads, a cut one is refused', async (t) => {
+  const dir = t.testdir()
+  const { Readable } = await import('node:stream')
+  const summary = await sqlLoad({
+    url: `sqlite:${join(dir, 's.db')}`,
+    checkpoint: '-',
+    journal: 12,
+    stdin: Readable.from([whole.subarray(0, 1000), whole.subarray(1000)]),
+  })
+  t.same(summary.position, { journal: 12, offset: 0 })
+  t.ok(summary.rows > 0)
+  const cut = whole.subarray(0, whole.indexOf('\n@', whole.length >> 1) + 1)
+  await t.rejects(sqlLoad({ url: `sqlite:${join(dir, 'c.db')}`, checkpoint: '-', journal: 12, stdin: Readable.from([cut]) }), {
+    code: 'ERR_CHECKPOINT_INCOMPLETE',
+    file: '-',
+  })
+})

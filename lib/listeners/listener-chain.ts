@@ -171,7 +171,10 @@ export class ListenerChain extends Writable {
       this.#upstream = src
     })
     this.on('unpipe', (src: Readable) => {
-      if (this.#upstream === src) this.#upstream = null
+      if (this.#upstream !== src) return
+      this.#upstream = null
+      // What it held will not come: a quiet that waited for it is due once the chain holds nothing.
+      this.#quietIfDue()
     })
     if (!this.#barrier) {
       this.on('pipe', (src: unknown) => {
@@ -244,6 +247,9 @@ export class ListenerChain extends Writable {
         return
       }
       if (batch.length === 0) continue
+      // Per batch, not only per write: a quiet applied after an earlier batch of this write came before this one.
+      this.#hadData = true
+      if (this.#isQuiet) this.#setQuiet(false)
       let full = false
       for (const l of this.#writables) if (!l.write(batch)) full = true
       const committable = last < 0 ? null : this.#admitBatch(batch as JournalEntry[], last)
@@ -324,6 +330,9 @@ export class ListenerChain extends Writable {
       }
       if (observer.entriesRead) this.#entriesRead(observer, [entry])
       else if (observer.entryRead) this.#entryRead(observer, entry)
+      // Per entry: a quiet applied after an earlier entry of this write came before this one.
+      this.#hadData = true
+      if (this.#isQuiet) this.#setQuiet(false)
       let full = false
       for (const w of this.#writables) if (!w.write(entry)) full = true
       if (this.#committable(entry)) committable = this.#admit(entry) ?? committable

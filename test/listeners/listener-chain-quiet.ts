@@ -151,3 +151,53 @@ t.test('a quiet that waits when the input ends comes before the last sync; one a
   await chain.quiet()
   t.equal(slow.calls.filter((c) => c.startsWith('noData')).length, 1)
 })
+
+t.test('entry mode: entries written after a quiet applied in the middle of one write count as data for the next noData', async (t) => {
+  const { entries } = transactions(200)
+  const slow = new Slow(0)
+  const chain = new ListenerChain({ listeners: [slow], batch: false, quietMs: 0, commitIntervalMs: 0 })
+  // The listener's buffer fills (its highWaterMark), so the next entries wait in the chain and come as one write:
+  // the quiet is due in the middle of it, and the entries after it in the same write go on at once.
+  const fill = chain.writableHighWaterMark
+  const all = entries.slice(0, fill + 6)
+  t.equal(all.length, fill + 6)
+  for (const e of all.slice(0, fill + 2)) chain.write(e)
+  const first = chain.quiet({ journal: 1, offset: (all[fill + 1] as JournalEntry).position.end })
+  for (const e of all.slice(fill + 2)) chain.write(e)
+  await first
+  while (slow.calls.filter((c) => c.startsWith('listen')).length < all.length) await sleep(5)
+  await chain.quiet({ journal: 1, offset: (all.at(-1) as JournalEntry).position.end })
+  chain.end()
+  await finished(chain)
+  t.same(
+    slow.calls.filter((c) => c.startsWith('noData')),
+    ['noData(true)', 'noData(true)'],
+    'the second noData says there was data since the first',
+  )
+})
+
+t.test('a quiet waiting for the input settles when the input is unpiped', async (t) => {
+  const { entries } = transactions(10)
+  const slow = new Slow(0)
+  const input = new PassThrough({ objectMode: true })
+  const chain = new ListenerChain({ listeners: [slow], batch: false, quietMs: 0, commitIntervalMs: 0 })
+  input.pipe(chain)
+  input.write(entries[0])
+  await sleep(10)
+  // The program pauses its source: the entries written to it wait there.
+  input.pause()
+  for (const e of entries.slice(1)) input.write(e)
+  let settled = false
+  const quiet = chain.quiet().then(() => {
+    settled = true
+  })
+  await sleep(20)
+  t.notOk(settled, 'it waits for the entries the input holds')
+  // Then it stops feeding the chain: those entries will not come.
+  input.unpipe(chain)
+  await sleep(50)
+  t.ok(settled, 'settled without an end or a destroy')
+  await quiet
+  chain.end()
+  await finished(chain)
+})

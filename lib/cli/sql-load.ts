@@ -3,8 +3,8 @@ import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { Readable, type Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
-import { CheckpointEnds, wholeCheckpointSize } from '../files/checkpoint-ends.js'
-import { FileReader, readAligned } from '../files/file-reader.js'
+import { CheckpointEnds, checkWhole, wholeCheckpointSize } from '../files/checkpoint-ends.js'
+import { FileReader, readAligned, shrunkError } from '../files/file-reader.js'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createJournalReader } from '../journal/read-journal.js'
 import { formatPosition, type JournalPosition } from '../position.js'
@@ -131,24 +131,15 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
   let committing: { at: JournalPosition; updated: string; summary: () => SqlLoadSummary } | null = null
   try {
     await adapter.connect()
+    // Looked at first, before the replica's own tables are created (a database that is refused is left as it was),
+    await refuseUnlessEmpty(replica, target, options.replace === true)
     await replica.reload()
     await replica.begin()
-    // Looked at inside the load's own transaction, with the database's write lock held (a second load
-    // at the same time waits here for the first, then finds its replica): a look before it let two
-    // loads into one database both pass and merge their tables.
+    // and again inside the load's own transaction, with the database's write lock held (a second load at the same
+    // time waits here for the first, then finds its replica): the first look alone let two loads into one database
+    // both pass and merge their tables.
     if (adapter.dialect === 'postgres') await adapter.query(`SELECT pg_advisory_xact_lock(${LOAD_LOCK_KEY})`)
-    const before = await replica.contents()
-    const position = before.own.length ? await replica.readPosition().catch(() => null) : null
-    const replicaThere = position !== null || before.own.some((t) => !t.startsWith('logdaemon_'))
-    if (before.tables.length || (replicaThere && !options.replace)) {
-      throw new LogdaemonError(
-        ErrorCodes.SQL_NOT_EMPTY,
-        before.tables.length
-          ? `${target.masked} holds tables logdaemon did not create (${before.tables.slice(0, 5).join(', ')}): load into an empty database`
-          : `${target.masked} already holds a replica${position ? ` at ${formatPosition(position)}` : ''}: give --replace to drop it and load again`,
-        { details: { url: target.masked } },
-      )
-    }
+    await refuseUnlessEmpty(replica, target, options.replace === true)
     if (options.replace) await replica.dropAll()
     const sqlOptions = { payload: adapter.bulkPayload, tables: options.tables ?? ['db.*'], exclude: options.exclude ?? [] }
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
@@ -201,8 +192,9 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
             ? new FileReader(options.checkpoint, { chunkBytes: LOAD_CHUNK_BYTES, journal: n, ...(checkedSize !== null ? { end: checkedSize } : {}) })
             : // A pipe (`<(zcat …)`, a FIFO): read in order, not at offsets.
               createReadStream(options.checkpoint, { highWaterMark: LOAD_CHUNK_BYTES })
-      // Checked as it is read: a .gz (the whole of it comes this way) or a pipe.
-      const ends = checkedSize === null ? new CheckpointEnds() : null
+      // The records read are checked too (a .gz or a pipe only so; a plain file again, in case it was cut or replaced
+      // since its first check); the rest after a parallel part was checked on the descriptor it is read from.
+      const ends = rest ? null : new CheckpointEnds()
       if (bar && !rest) {
         const b = bar
         input.on('data', (c: Buffer) => b.advance(c.length))
@@ -274,6 +266,21 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
   }
 }
 
+/** ERR_SQL_NOT_EMPTY unless the database is empty, or holds only a replica and `replace` was given. */
+async function refuseUnlessEmpty(replica: Replica, target: SqlTarget, replace: boolean): Promise<void> {
+  const before = await replica.contents()
+  const position = before.own.length ? await replica.readPosition().catch(() => null) : null
+  const replicaThere = position !== null || before.own.some((t) => !t.startsWith('logdaemon_'))
+  if (!before.tables.length && (!replicaThere || replace)) return
+  throw new LogdaemonError(
+    ErrorCodes.SQL_NOT_EMPTY,
+    before.tables.length
+      ? `${target.masked} holds tables logdaemon did not create (${before.tables.slice(0, 5).join(', ')}): load into an empty database`
+      : `${target.masked} already holds a replica${position ? ` at ${formatPosition(position)}` : ''}: give --replace to drop it and load again`,
+    { details: { url: target.masked } },
+  )
+}
+
 /** How long {@link committedLoad} waits for the database. */
 const COMMIT_CHECK_MS = 15_000
 
@@ -341,9 +348,12 @@ async function loadParallel(
   let keep = false
   try {
     const found = await handle.stat()
-    // What was checked whole: a file that grew since is read as it was then, as serially.
-    const size = Math.min(found.size, checkedSize)
-    if (!found.isFile() || size < 2 * bytes) return null
+    if (!found.isFile() || checkedSize < 2 * bytes) return null
+    // What was checked whole, up to the size checked (a file that grew since is read as it was then, as serially):
+    // checked again on this descriptor, which the workers read, in case the file was cut or replaced in between.
+    if (found.size < checkedSize) throw shrunkError(file, journal, 0, found.size, checkedSize)
+    if ((await checkWhole(handle, checkedSize, file, journal)) === null) return null
+    const size = checkedSize
     const magic = Buffer.alloc(2)
     await handle.read(magic, 0, 2, 0)
     if (magic[0] === 0x1f && magic[1] === 0x8b) return null

@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises'
+import { type FileHandle, open, stat } from 'node:fs/promises'
 import type { JournalEntry } from '../journal/entry.js'
 import { ErrorCodes, LogdaemonError } from '../errors.js'
 
@@ -61,26 +61,34 @@ export async function wholeCheckpointSize(file: string, journal: number | null):
   const handle = await open(file, 'r')
   try {
     const found = await handle.stat()
-    if (!found.isFile()) return null
-    const size = found.size
-    if (size === 0) throw incomplete(file, journal, 0, 'the checkpoint is empty: it holds no record')
-    const head = Buffer.alloc(Math.min(size, 8))
-    await handle.read(head, 0, head.length, 0)
-    if (head[0] === 0x1f && head[1] === 0x8b) return null
-    const trailer = TRAILER_OF.get(noteType(head, 0))
-    if (trailer === undefined) return size
-    const tail = Buffer.alloc(Math.min(size, TAIL_BYTES))
-    const { bytesRead } = await handle.read(tail, 0, tail.length, size - tail.length)
-    if (trailerAtEnd(tail.subarray(0, bytesRead), tail.length === size) !== trailer) {
-      throw incomplete(file, journal, size, `the checkpoint starts with p4d's header and ends at byte ${size} ${WITHOUT_TRAILER}`)
-    }
-    return size
+    return found.isFile() ? await checkWhole(handle, found.size, file, journal) : null
   } finally {
     await handle.close()
   }
 }
 
-/** The same check on the entries of a checkpoint as they are read (gzip, a pipe): `see` each, then `check` at the end. */
+/**
+ * The check of {@link wholeCheckpointSize} on the first `size` bytes of a
+ * plain file open as `handle`: `size`, or null for gzip. The loader runs it
+ * again on the descriptor it reads (a file replaced or cut since the first
+ * check is not loaded as it was checked).
+ */
+export async function checkWhole(handle: FileHandle, size: number, file: string, journal: number | null): Promise<number | null> {
+  if (size === 0) throw incomplete(file, journal, 0, 'the checkpoint is empty: it holds no record')
+  const head = Buffer.alloc(Math.min(size, 8))
+  await handle.read(head, 0, head.length, 0)
+  if (head[0] === 0x1f && head[1] === 0x8b) return null
+  const trailer = TRAILER_OF.get(noteType(head, 0))
+  if (trailer === undefined) return size
+  const tail = Buffer.alloc(Math.min(size, TAIL_BYTES))
+  const { bytesRead } = await handle.read(tail, 0, tail.length, size - tail.length)
+  if (trailerAtEnd(tail.subarray(0, bytesRead), tail.length === size) !== trailer) {
+    throw incomplete(file, journal, size, `the checkpoint starts with p4d's header and ends at byte ${size} ${WITHOUT_TRAILER}`)
+  }
+  return size
+}
+
+/** The same check on the entries of a checkpoint as they are read (gzip, a pipe, and the bytes a plain one's loader read): `see` each, then `check` at the end. */
 export class CheckpointEnds {
   #records = 0
   /** The trailer the header calls for, or -1 without a header. */

@@ -41,7 +41,11 @@ export interface FileReaderOptions {
   chunkBytes?: number
   /** Where to start reading. Default 0. */
   start?: number
-  /** Where to stop: bytes from here on are not read (a file that grows past it ends here). Default: the end of the file. */
+  /**
+   * Where to stop: bytes from here on are not read (a file that grows past
+   * it ends here), and a file that ends before it was cut (ERR_JOURNAL_SHRUNK),
+   * whatever its size at open. Default: the end of the file.
+   */
   end?: number
   /** The journal number, only to say where an error happened. */
   journal?: number | null
@@ -173,9 +177,9 @@ export class FileReader extends Readable {
       }
       if (this.destroyed) return
       // A file whose size said 0 at open is left alone: /proc and some FUSE files say 0 and hold bytes all the same.
-      const expected = Math.min(Math.max(this.#position, this.#sizeAtOpen), this.#end)
+      const expected = Number.isFinite(this.#end) ? this.#end : Math.max(this.#position, this.#sizeAtOpen)
       if (!err && stats.isFile() && this.#sizeAtOpen > 0 && stats.size < expected && expected > this.#start) {
-        const failure = shrunkError(this.#path, this.#journal, this.#position, stats.size, this.#sizeAtOpen)
+        const failure = shrunkError(this.#path, this.#journal, this.#position, stats.size, Number.isFinite(this.#end) ? this.#end : this.#sizeAtOpen)
         // The chunk read before the cut is good: it is taken first (see read()).
         if (this.readableLength === 0) this.destroy(failure)
         else {

@@ -135,3 +135,43 @@ t.test('standard input (`-`, with --journal): a whole checkpoint loads, a cut on
     file: '-',
   })
 })
+
+t.test('a checkpoint cut after it was checked (while the load waits for the database) is not loaded as whole', async (t) => {
+  const dir = t.testdir()
+  const cutAt = whole.indexOf('\n@', whole.length >> 1) + 1
+  for (const threads of [1, 2]) {
+    const file = join(dir, `checkpoint.${40 + threads}`)
+    writeFileSync(file, whole)
+    const db = join(dir, `lock${threads}.db`)
+    // Another process holds the database's write lock for a while; meanwhile a third cuts the checkpoint.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(db)}); d.pragma('journal_mode = WAL'); d.exec('BEGIN IMMEDIATE');
+         console.log('locked'); setTimeout(() => { require('fs').truncateSync(${JSON.stringify(file)}, ${cutAt}) }, 500); setTimeout(() => { d.exec('COMMIT'); d.close() }, 1500)`,
+      ],
+      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    const closed = new Promise((resolve) => holder.once('close', resolve))
+    await new Promise((resolve) => holder.stdout?.once('data', resolve))
+    const err = await sqlLoad({ url: `sqlite:${db}`, checkpoint: file, threads, rangeBytes: 4096 }).catch((e: unknown) => e)
+    await closed
+    t.match(err, { code: /^ERR_(JOURNAL_SHRUNK|CHECKPOINT_INCOMPLETE)$/, file }, `${threads} thread(s): refused`)
+    t.same(await rowsOf(`sqlite:${db}`, 'SELECT * FROM logdaemon_position'), [], `${threads} thread(s): no position`)
+  }
+})
+
+t.test('a database with tables of its own is refused and left as it was', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'checkpoint.50')
+  writeFileSync(file, whole)
+  const db = join(dir, 'app.db')
+  const { default: Database } = await import('better-sqlite3')
+  const d = new Database(db)
+  d.exec('CREATE TABLE customers (id INTEGER)')
+  d.close()
+  await t.rejects(sqlLoad({ url: `sqlite:${db}`, checkpoint: file, threads: 1 }), { code: 'ERR_SQL_NOT_EMPTY' })
+  const names = (await rowsOf(`sqlite:${db}`, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")).map((r) => r.name)
+  t.same(names, ['customers'], 'no table of logdaemon was created')
+})

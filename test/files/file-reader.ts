@@ -158,7 +158,7 @@ t.test('end: reading stops there, in a longer file and in one that grows while i
   const file = `${t.testdir()}/f`
   const bytes = randomBytes(3 * 65536 + 123)
   writeFileSync(file, bytes)
-  for (const end of [0, 1, 65536, 65537, 2 * 65536 + 5, bytes.length, bytes.length + 10]) {
+  for (const end of [0, 1, 65536, 65537, 2 * 65536 + 5, bytes.length, bytes.length + 4]) {
     const parts: Buffer[] = []
     const reader = new FileReader(file, { chunkBytes: 65536, end })
     let grown = false
@@ -173,4 +173,16 @@ t.test('end: reading stops there, in a longer file and in one that grows while i
     // The growth comes after the first chunk: read up to `end` like the rest.
     t.ok(Buffer.concat(parts).equals(Buffer.concat([bytes, Buffer.from('more')]).subarray(0, end)), `end ${end}`)
   }
+})
+
+t.test('end: a file that ends before it (cut since it was measured) fails with ERR_JOURNAL_SHRUNK after its bytes', async (t) => {
+  const file = `${t.testdir()}/journal.4`
+  const bytes = randomBytes(2 * 65536 + 7)
+  writeFileSync(file, bytes)
+  const parts: Buffer[] = []
+  const err = await (async () => {
+    for await (const chunk of new FileReader(file, { chunkBytes: 65536, end: bytes.length + 100, journal: 4 })) parts.push(chunk as Buffer)
+  })().catch((e: unknown) => e)
+  t.match(err, { code: 'ERR_JOURNAL_SHRUNK', journal: 4, offset: bytes.length })
+  t.ok(Buffer.concat(parts).equals(bytes), 'every byte there is, first')
 })

@@ -113,7 +113,8 @@ t.test('two loads into one database at the same time: one loads, the other is re
   const results = await Promise.all([first, second])
   t.same(results.map((r) => r.code).sort(), [0, 1], JSON.stringify(results))
   const refused = results.find((r) => r.code === 1)
-  t.match(refused?.stderr, /already holds a replica/)
+  // Refused when the first has committed; on a machine slow enough for the first to outlast SQLite's busy timeout, locked out.
+  t.match(refused?.stderr, /already holds a replica|database is locked/)
   const tables = (await rowsOf(url, 'SELECT table_name FROM logdaemon_tables ORDER BY table_name')).map((r) => r.table_name)
   t.ok(tables.length === 1, `one load's tables, not both: ${tables.join(', ')}`)
 })

@@ -352,11 +352,9 @@ async function loadParallel(
     // What was checked whole, up to the size checked (a file that grew since is read as it was then, as serially):
     // checked again on this descriptor, which the workers read, in case the file was cut or replaced in between.
     if (found.size < checkedSize) throw shrunkError(file, journal, 0, found.size, checkedSize)
+    // Null for gzip (its magic), which the workers cannot read in ranges.
     if ((await checkWhole(handle, checkedSize, file, journal)) === null) return null
     const size = checkedSize
-    const magic = Buffer.alloc(2)
-    await handle.read(magic, 0, 2, 0)
-    if (magic[0] === 0x1f && magic[1] === 0x8b) return null
     const { frameRangesParallel } = await import('../parallel/parallel-ranges.js')
     const options: RangeOptions = {
       format: 'sql',

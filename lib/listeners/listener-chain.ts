@@ -236,8 +236,6 @@ export class ListenerChain extends Writable {
    */
   #dispatchBatches(writes: unknown[], k: number, cb: (err?: Error | null) => void): void {
     this.#lastEntryAt = Date.now()
-    this.#hadData = true
-    if (this.#isQuiet) this.#setQuiet(false)
     for (; k < writes.length; k++) {
       const w = writes[k]
       const batch = Array.isArray(w) ? (w as unknown[]) : [w]
@@ -247,7 +245,7 @@ export class ListenerChain extends Writable {
         return
       }
       if (batch.length === 0) continue
-      // Per batch, not only per write: a quiet applied after an earlier batch of this write came before this one.
+      // Per batch, not per write: a quiet applied after an earlier batch of this write came before this one.
       this.#hadData = true
       if (this.#isQuiet) this.#setQuiet(false)
       let full = false
@@ -317,8 +315,6 @@ export class ListenerChain extends Writable {
    */
   #dispatch(entries: unknown[], i: number, cb: (err?: Error | null) => void): void {
     this.#lastEntryAt = Date.now()
-    this.#hadData = true
-    if (this.#isQuiet) this.#setQuiet(false)
     const observer = this.#observer
     let committable: JournalEntry | null = null
     for (; i < entries.length; i++) {
@@ -330,7 +326,7 @@ export class ListenerChain extends Writable {
       }
       if (observer.entriesRead) this.#entriesRead(observer, [entry])
       else if (observer.entryRead) this.#entryRead(observer, entry)
-      // Per entry: a quiet applied after an earlier entry of this write came before this one.
+      // Per entry, not per write: a quiet applied after an earlier entry of this write came before this one.
       this.#hadData = true
       if (this.#isQuiet) this.#setQuiet(false)
       let full = false

@@ -102,6 +102,25 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     )
   })
 
+  t.test('a column integer in one table version and text in a later one: text as written, and the last row of a key still wins', async (t) => {
+    const { dir } = files(t)
+    const mixed = join(dir, 'checkpoint.9')
+    writeFileSync(
+      mixed,
+      '@pv@ 0 @db.counters@ @change@ 41 \n@pv@ 0 @db.counters@ @padded@ 7 \n@pv@ 1 @db.counters@ @padded@ @0042@ \n@pv@ 1 @db.counters@ @z@ @1.10@ \n',
+    )
+    const url = await fresh()
+    t.match(await sqlLoad({ url, checkpoint: mixed, threads: 1 }), { rows: 3, replaced: 1 })
+    t.strictSame(
+      (await rowsOf(url, 'SELECT name, value FROM counters ORDER BY name')).map((r) => [r.name, r.value]),
+      [
+        ['change', '41'],
+        ['padded', '0042'],
+        ['z', '1.10'],
+      ],
+    )
+  })
+
   t.test('a progress bar on a terminal; deletes in a checkpoint are kept in logdaemon_unmapped', async (t) => {
     const { dir } = files(t)
     const odd = join(dir, 'checkpoint.4')

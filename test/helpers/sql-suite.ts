@@ -201,19 +201,74 @@ export function suite(t: Test, fresh: Fresh): void {
     const url = await fresh(t)
     const counter0 = (name: string, value: number): RecordSpec => ({ op: 'pv', version: 0, table: 'db.counters', fields: [name, value] })
     const counter1 = (name: string, value: string): RecordSpec => ({ op: 'pv', version: 1, table: 'db.counters', fields: [name, value] })
-    const { entries } = entriesOf([counter0('change', 41), ex(), counter1('journal', '7'), counter1('security', 'x1'), ex(), counter0('change', 42), ex()], 1)
+    // Text that looks like a number stays as written: SQLite's INTEGER affinity made '0042' 42 and '1.10' 1.1.
+    const { entries } = entriesOf(
+      [
+        counter0('change', 41),
+        ex(),
+        counter1('journal', '7'),
+        counter1('security', 'x1'),
+        counter1('padded', '0042'),
+        counter1('decimal', '1.10'),
+        counter1('exponent', '1e3'),
+        ex(),
+        counter0('change', 42),
+        ex(),
+      ],
+      1,
+    )
     const l = listener(url)
     await feed(l, entries)
     await l.close()
     const rows = await rowsOf(url, 'SELECT name, value FROM counters ORDER BY name')
-    t.same(
-      rows.map((r) => [r.name, String(r.value)]),
+    t.strictSame(
+      rows.map((r) => [r.name, r.value]),
       [
         ['change', '42'],
+        ['decimal', '1.10'],
+        ['exponent', '1e3'],
         ['journal', '7'],
+        ['padded', '0042'],
         ['security', 'x1'],
       ],
+      'every value is the text the journal wrote',
     )
+  })
+
+  t.test('a column widened to text by a restarted listener, in a table with its key and a view: rows, key and view kept', async (t) => {
+    const url = await fresh(t)
+    // db.rev 7 has lbrRev as an integer, 8 as text (an upgraded server): '1.10' is not '1.1'.
+    const rev7 = (file: string, n: number, lbr: number): RecordSpec => ({
+      op: 'pv',
+      version: 7,
+      table: 'db.rev',
+      fields: [file, n, 0, 0, 10 + n, 1611008050, 1611008000, 'D41D8CD98F00B204E9800998ECF8427E', 12, 0, 1, file, lbr, 0],
+    })
+    const rev8 = (file: string, n: number, lbr: string): RecordSpec => ({
+      op: 'pv',
+      version: 8,
+      table: 'db.rev',
+      fields: [file, n, 0, 1, 10 + n, 1611008050, 1611008000, 'D41D8CD98F00B204E9800998ECF8427E', 12, 0, 1, file, lbr, 0],
+    })
+    const first = entriesOf([rev7('//depot/a.c', 1, 1), rev7('//depot/b.c', 1, 7), change2(11, 'first'), ex()], 1)
+    const l1 = listener(url)
+    await feed(l1, first.entries)
+    await l1.close()
+    const second = entriesOf([rev8('//depot/a.c', 2, '1.10'), rev8('//depot/b.c', 1, '1.070'), ex()], 1, first.bytes.length)
+    const l2 = listener(url)
+    await feed(l2, second.entries)
+    await l2.close()
+    const revs = await rowsOf(url, 'SELECT depot_file, depot_rev, lbr_rev FROM rev ORDER BY depot_file, depot_rev')
+    t.strictSame(
+      revs.map((r) => [r.depot_file, String(r.depot_rev), r.lbr_rev]),
+      [
+        ['//depot/a.c', '1', '1'],
+        ['//depot/a.c', '2', '1.10'],
+        ['//depot/b.c', '1', '1.070'],
+      ],
+      'older rows as text, newer ones as written; the put of b.c#1 replaced its row by key',
+    )
+    t.equal((await rowsOf(url, 'SELECT * FROM change_files')).length, 3, 'the view reads the widened table')
   })
 
   t.test('bytes that are not valid UTF-8 are kept in logdaemon_raw; valid rows have NULL there', async (t) => {

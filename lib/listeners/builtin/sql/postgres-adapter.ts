@@ -127,8 +127,8 @@ export class PostgresAdapter implements SqlAdapter {
     return PG_TYPES[type]
   }
 
-  widenToTextDdl(table: string, column: string): string {
-    return `ALTER TABLE ${q(table)} ALTER COLUMN ${q(column)} TYPE text USING ${q(column)}::text`
+  async widenToText(table: string, column: string): Promise<void> {
+    await this.exec(`ALTER TABLE ${q(table)} ALTER COLUMN ${q(column)} TYPE text USING ${q(column)}::text`)
   }
 
   keyDdl(table: string, key: readonly string[]): string {

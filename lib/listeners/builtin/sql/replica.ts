@@ -162,10 +162,7 @@ export class Replica {
         // A view that reads the column blocks its type change: the views are made again below.
         for (const view of VIEWS) await this.adapter.exec(`DROP VIEW IF EXISTS "${view}"`)
       }
-      for (const c of widen) {
-        const ddl = this.adapter.widenToTextDdl(layout.table, c.name)
-        if (ddl !== null) await this.adapter.exec(ddl)
-      }
+      for (const c of widen) await this.adapter.widenToText(layout.table, c.name)
       for (const c of missing) await this.adapter.exec(addColumnDdl(this.adapter, layout.table, c))
       // The raw column is last in new tables; added columns go after it. Order is cosmetic: inserts name columns.
       const widened = new Set(widen.map((c) => c.name))

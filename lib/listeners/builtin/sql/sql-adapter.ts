@@ -34,11 +34,12 @@ export interface SqlAdapter {
   /** SQL type of a column type. */
   typeName(type: ColumnType): string
   /**
-   * DDL that turns an integer column into a text column (a table version
-   * whose column of that name holds text: db.counters 0 → 1), or null when
-   * the database stores text in it as it is (SQLite's dynamic typing).
+   * Turns an integer column into a text column, its values into their
+   * decimal text (a table version whose column of that name holds text:
+   * db.counters 0 → 1, db.rev 7 → 8). Rows, keys and indexes stay. Run in
+   * the write's transaction.
    */
-  widenToTextDdl(table: string, column: string): string | null
+  widenToText(table: string, column: string): Promise<void>
   /** DDL that makes the key unique after a table is created (SQLite: a unique index; PostgreSQL: the primary key). */
   keyDdl(table: string, key: readonly string[]): string
   /** Expressions of the views. */

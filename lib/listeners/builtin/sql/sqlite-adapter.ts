@@ -100,8 +100,49 @@ export class SqliteAdapter implements SqlAdapter {
     return type === 'integer' ? 'INTEGER' : type === 'text' ? 'TEXT' : 'BLOB'
   }
 
-  widenToTextDdl(): null {
-    return null
+  /**
+   * SQLite cannot change a column's type, and a column declared INTEGER
+   * turns text that reads as a number into one ('0042' into 42, '1.10' into
+   * 1.1): the table is copied into one whose column is TEXT (each value
+   * then its text), rowids kept (a load's rows keep their file order), and
+   * its indexes and triggers made again. Views that read it read the copy:
+   * with legacy_alter_table the rename does not check them.
+   */
+  async widenToText(table: string, column: string): Promise<void> {
+    const db = this.#conn
+    const cols = db.prepare('SELECT name, type, "notnull" AS not_null, pk FROM pragma_table_info(?) ORDER BY cid').all(table) as {
+      name: string
+      type: string
+      not_null: number
+      pk: number
+    }[]
+    if (!cols.some((c) => c.name === column && sqliteType(c.type) === 'integer')) return
+    const dependents = db
+      .prepare(`SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = ? AND sql IS NOT NULL`)
+      .pluck()
+      .all(table) as string[]
+    const pk = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk)
+    const defs = cols.map((c) => `${q(c.name)} ${c.name === column ? 'TEXT' : c.type}${c.not_null ? ' NOT NULL' : ''}`)
+    if (pk.length > 0) defs.push(`PRIMARY KEY (${pk.map((c) => q(c.name)).join(', ')})`)
+    const copy = `${table}__logdaemon_widen`
+    const names = cols.map((c) => q(c.name)).join(', ')
+    // Statements prepared against the old table (and which of their columns bind numbers) are made again.
+    this.#statements.clear()
+    this.#puts.clear()
+    this.#dels.clear()
+    this.#numbers.clear()
+    const legacy = db.pragma('legacy_alter_table', { simple: true }) as number
+    db.exec(`DROP TABLE IF EXISTS ${q(copy)}`)
+    db.exec(`CREATE TABLE ${q(copy)} (${defs.join(', ')})`)
+    db.exec(`INSERT INTO ${q(copy)} (rowid, ${names}) SELECT rowid, ${names} FROM ${q(table)} ORDER BY rowid`)
+    db.exec(`DROP TABLE ${q(table)}`)
+    db.pragma('legacy_alter_table = ON')
+    try {
+      db.exec(`ALTER TABLE ${q(copy)} RENAME TO ${q(table)}`)
+    } finally {
+      db.pragma(`legacy_alter_table = ${legacy ? 'ON' : 'OFF'}`)
+    }
+    for (const sql of dependents) db.exec(sql)
   }
 
   keyDdl(table: string, key: readonly string[]): string {

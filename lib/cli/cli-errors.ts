@@ -16,9 +16,14 @@ export function exitCodeOf(err: unknown): number {
   return isLogdaemonError(err) && err.code === ErrorCodes.USAGE ? 2 : 1
 }
 
-/** One line for the operator: the error's own message, with the path for a system error. */
+/**
+ * One line for the operator: the error's own message, then its stable code
+ * in brackets (`[ERR_JOURNAL_MALFORMED]`, what a script matches on; not for
+ * a usage error, whose line says to try --help), with the path for a
+ * system error (whose message starts with its code, `ENOENT: …`).
+ */
 export function messageOf(err: unknown): string {
-  if (isLogdaemonError(err)) return err.message
+  if (isLogdaemonError(err)) return err.code === ErrorCodes.USAGE ? err.message : `${err.message} [${err.code}]`
   if (isErrnoException(err)) return `${err.path ? `${err.path}: ` : ''}${err.message}`
   return err instanceof Error ? err.message : String(err)
 }

@@ -262,7 +262,7 @@ t.test('logdaemon sql load: the command', async (t) => {
   t.same(await rowsOf(other, "SELECT table_name FROM logdaemon_tables WHERE table_name = 'have'"), [], '--exclude')
   f = fakeIO()
   t.equal(await main(['sql', 'load', '--url', url, plain], f.io), 1)
-  t.match(f.stderr(), /already holds a replica at 5\/0: give --replace/)
+  t.match(f.stderr(), /already holds a replica at 5\/0: give --replace.* \[ERR_SQL_NOT_EMPTY\]\n/)
   for (const args of [
     ['sql'],
     ['sql', 'load', plain],

@@ -271,6 +271,34 @@ export function suite(t: Test, fresh: Fresh): void {
     t.equal((await rowsOf(url, 'SELECT * FROM change_files')).length, 3, 'the view reads the widened table')
   })
 
+  t.test("an integer not written as p4d writes one (007, -0): its value in the column, the record's bytes in logdaemon_raw", async (t) => {
+    const url = await fresh(t)
+    const { entries, bytes } = entriesOf(
+      [
+        desc(1, 'plain'),
+        { op: 'pv', version: 0, table: 'db.desc', fields: [{ bare: '007' }, 'padded'] },
+        { op: 'pv', version: 0, table: 'db.counters', fields: ['minus', { bare: '-0' }] },
+        ex(),
+      ],
+      1,
+    )
+    const l = listener(url)
+    await feed(l, entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT desc_key, description, logdaemon_raw FROM "desc" ORDER BY desc_key')
+    t.strictSame(
+      rows.map((r) => [String(r.desc_key), r.description, r.logdaemon_raw === null ? null : Buffer.from(r.logdaemon_raw as Uint8Array).toString('latin1')]),
+      [
+        ['1', 'plain', null],
+        ['7', 'padded', bytes.subarray(entries[1]!.position.offset, entries[1]!.position.end).toString('latin1')],
+      ],
+      'the canonical row has no raw bytes; 007 is 7, its record kept',
+    )
+    const counters = await rowsOf(url, 'SELECT value, logdaemon_raw FROM counters')
+    t.equal(String(counters[0]?.value), '0')
+    t.ok(counters[0]?.logdaemon_raw, '-0: the record kept')
+  })
+
   t.test('bytes that are not valid UTF-8 are kept in logdaemon_raw; valid rows have NULL there', async (t) => {
     const url = await fresh(t)
     const bad = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x00, 0x21]) // "caf\xe9\0!": Windows-1252 é, then a NUL

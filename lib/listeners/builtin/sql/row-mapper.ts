@@ -9,7 +9,7 @@ export interface RowOp {
   readonly layout: SqlLayout
   /** One per layout column: integers as their decimal text, text decoded; null for an empty integer field. */
   readonly values: readonly (string | null)[]
-  /** The record's exact bytes when a text field was not valid in the encoding (kept in logdaemon_raw), else null. */
+  /** The record's exact bytes when its columns cannot say them (a text field not valid in the encoding, an integer written as `007`), kept in logdaemon_raw; else null. */
   readonly raw: Buffer | null
 }
 
@@ -36,6 +36,9 @@ const DEL_OPS: ReadonlySet<string> = new Set(['dv', 'del'])
 /** int64's limits, for fields longer than 15 digits (shorter ones always fit). */
 const INT64_MAX = 9223372036854775807n
 const INT64_MIN = -9223372036854775808n
+/** An integer as p4d writes one: no sign on zero, no leading zero. */
+const CANONICAL_RE = /^(?:0|-?[1-9][0-9]*)$/
+/** Any decimal integer: one that is not canonical (`007`, `-0`) is stored as its value, and the record's bytes are kept. */
 const INTEGER_RE = /^-?[0-9]+$/
 
 const NUL = 0
@@ -83,25 +86,30 @@ export class RowMapper {
     const layout = version === null || !Number.isSafeInteger(version) ? null : sqlLayoutOf(table, version, fields.length)
     if (!layout) return unmapped(e, journal, op, table, version, fields, 'no documented layout for this table version and field count')
     const values = new Array<string | null>(fields.length)
+    // An integer written other than canonically keeps the record's bytes too: its column holds the value, not the text.
+    let inexact = badBytes
     for (let i = 0; i < fields.length; i++) {
       const v = fields[i] as string
       if (!(layout.columns[i] as { integer: boolean }).integer) values[i] = v
       else if (v === '') values[i] = null
-      else if (isInt64(v)) values[i] = v
-      else return unmapped(e, journal, op, table, version, fields, `field ${layout.columns[i]?.name} is not a 64-bit integer`)
+      else if (CANONICAL_RE.test(v) && fitsInt64(v)) values[i] = v
+      else if (INTEGER_RE.test(v) && fitsInt64(v)) {
+        values[i] = v
+        inexact = true
+      } else return unmapped(e, journal, op, table, version, fields, `field ${layout.columns[i]?.name} is not a 64-bit integer`)
     }
     for (const k of layout.keyIndex) {
       if (values[k] === null) return unmapped(e, journal, op, table, version, fields, `key field ${layout.columns[k]?.name} is empty`)
     }
-    return { kind: put ? 'put' : 'del', layout, values, raw: badBytes ? Buffer.from(raw) : null }
+    return { kind: put ? 'put' : 'del', layout, values, raw: inexact ? Buffer.from(raw) : null }
   }
 }
 
 /** What a journal table is called: `db.rev`, `db.have.rp`, `rdb.lbr`. */
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+$/
 
-function isInt64(v: string): boolean {
-  if (!INTEGER_RE.test(v)) return false
+/** Whether a decimal integer's text fits in 64 bits. */
+function fitsInt64(v: string): boolean {
   if (v.length <= 15) return true
   const n = BigInt(v)
   return n <= INT64_MAX && n >= INT64_MIN

@@ -146,6 +146,10 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     if (clauses.length) where = (await import('./where.js')).parseWhere(clauses)
     if (values.summary && values.follow) throw usageError('--summary does not go with --follow')
     if (values.summary && values.format === 'row') throw usageError('--summary prints a table or, with --format json, one JSON object')
+    // An empty pattern matches no table and an empty op no record: a run would print nothing and exit 0 (`-t "$UNSET"`).
+    for (const name of ['table', 'op'] as const) {
+      if (((values[name] as string[] | undefined) ?? []).some((v) => v === '')) throw usageError(`--${name} needs a value that is not empty`)
+    }
   } catch (err) {
     say(`${messageOf(err)}\nTry '${NAME} --help'.`)
     return 2

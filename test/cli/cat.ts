@@ -142,7 +142,7 @@ t.test('gzip errors name the file', async (t) => {
 })
 
 t.test('usage errors exit 2; --help and --version exit 0', async (t) => {
-  for (const args of [['--nope'], ['--format', 'xml'], ['--max-entry-bytes', 'x']]) {
+  for (const args of [['--nope'], ['--format', 'xml'], ['--max-entry-bytes', 'x'], ['-t', '', '-'], ['--op=', '-']]) {
     const f = fakeIO()
     t.equal(await main(args, f.io), 2, args.join(' '))
     t.match(f.stderr(), /^logdaemon-cat: /)

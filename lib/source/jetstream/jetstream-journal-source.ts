@@ -36,6 +36,19 @@ interface Ackable {
   readonly msg: JsMsg
 }
 
+/** The stream lacks records this consumer needs: not retried. */
+function gap(p: MessagePosition, what: string): LogdaemonError {
+  return Object.assign(
+    new LogdaemonError(
+      ErrorCodes.JETSTREAM_GAP,
+      `${what}: the stream lacks records (removed by limits, purged, or published by another daemon). ` +
+        'Rebuild the consumers from a checkpoint, or republish the journals into a new stream',
+      { journal: p.journal, offset: p.offset, line: p.line },
+    ),
+    { retryable: false },
+  )
+}
+
 function mismatch(message: string): LogdaemonError {
   return Object.assign(new LogdaemonError(ErrorCodes.JETSTREAM_MISMATCH, message), { retryable: false })
 }
@@ -87,6 +100,13 @@ export class JetStreamJournalSource extends Readable {
   #lastSeq = 0
   /** End of the last record handed out (or acknowledged before the start). */
   #prev: JournalPosition | null = null
+  /**
+   * The stream sequence acknowledged before the start when the stream no
+   * longer holds its message (limits removed it): where the record before
+   * the first one read ended is then unknown, so the first message must be
+   * the one right after it, or records were removed unread.
+   */
+  #floorGone: number | null = null
   #ackables: Ackable[] = []
   #lastDelivered: Ackable | null = null
   #sinceAckable = 0
@@ -165,6 +185,8 @@ export class JetStreamJournalSource extends Readable {
         let lines = 0
         for (const b of m.data) if (b === 0x0a) lines++
         start = { journal: p.journal, offset: p.offset + m.data.length, line: p.line === 0 ? 0 : p.line + lines, how: 'acked', seq: floor + 1 }
+      } else {
+        this.#floorGone = floor
       }
       this.#lastSeq = floor
     }
@@ -427,6 +449,7 @@ export class JetStreamJournalSource extends Readable {
       this.#keep(msg, p, raw.length, false)
       return
     }
+    if (this.#floorGone !== null) this.#checkAfterGoneFloor(seq, p, where)
     this.#check(p, where)
     const prev = this.#prev
     const e = new JournalEntry(raw, { journal: p.journal, offset: p.offset, end: p.offset + raw.length, line: p.line }, { encoding: this.#encoding })
@@ -448,17 +471,22 @@ export class JetStreamJournalSource extends Readable {
     const prev = this.#prev
     if (prev && this.#filters.length === 0) {
       const follows = p.journal === prev.journal ? p.offset === prev.offset : p.journal === prev.journal + 1 && p.offset === 0
-      if (!follows) {
-        throw Object.assign(
-          new LogdaemonError(
-            ErrorCodes.JETSTREAM_GAP,
-            `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}: the stream lacks records ` +
-              '(removed by limits, purged, or published by another daemon). Rebuild the consumers from a checkpoint, or republish the journals into a new stream',
-            { journal: p.journal, offset: p.offset, line: p.line },
-          ),
-          { retryable: false },
-        )
-      }
+      if (!follows) throw gap(p, `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}`)
+    }
+  }
+
+  /**
+   * The first message after an acknowledged one that limits removed: without
+   * a filter it must be the next in the stream (the publisher sends each
+   * record once, in order, as one message after the other), or the stream
+   * removed records before this consumer read them.
+   */
+  #checkAfterGoneFloor(seq: number, p: MessagePosition, where: string): void {
+    const floor = this.#floorGone as number
+    this.#floorGone = null
+    if (this.#filters.length === 0 && seq !== floor + 1) {
+      const removed = seq - 1 === floor + 1 ? `message ${floor + 1}` : `messages ${floor + 1} to ${seq - 1}`
+      throw gap(p, `${where} (${p.journal}/${p.offset}) comes after message ${floor}, the last this consumer acknowledged, but the stream removed ${removed} unread`)
     }
   }
 

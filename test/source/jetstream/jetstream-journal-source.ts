@@ -128,6 +128,54 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
     missing.destroy()
   })
 
+  t.test('limits removed the last acknowledged message: the next read must be the message after it, or ERR_JETSTREAM_GAP', async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'L', subjects: ['l.j.>'], storage: StorageType.File, max_msgs: 20 })
+    const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'L', server: 'm', subject: 'l.j' }))
+    await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+    t.teardown(() => l.close())
+    const all = transactions(30, 4).entries
+    const publish = async (from: number, to: number) => {
+      for (const e of all.slice(from, to)) await l.listen(e)
+      await l.sync({ journal: 4, offset: (all[to - 1] as JournalEntry).position.end })
+    }
+    const readAndAck = async (durable: string, n: number) => {
+      const s = new JetStreamJournalSource({ servers: server.url, stream: 'L', subject: 'l.j', quietMs: 200, durable })
+      const got: JournalEntry[] = []
+      for await (const e of s.iterator({ destroyOnReturn: false })) {
+        got.push(e as JournalEntry)
+        if (got.length === n) break
+      }
+      s.commit(got.at(-1) as JournalEntry)
+      await s.flushState()
+      s.destroy()
+      await new Promise((resolve) => s.once('close', resolve))
+      return got
+    }
+    await publish(0, 10)
+    t.equal((await readAndAck('behind', 10)).length, 10, 'the lagging consumer acknowledged messages 1 to 10')
+    await publish(10, 40)
+    // The stream keeps 21..40: 10 went with 11..20, which the lagging consumer never read.
+    const caughtUp = await readAndAck('ahead', 20)
+    t.equal(caughtUp[0]?.position.offset, (all[20] as JournalEntry).position.offset, 'a new consumer starts at the stream start')
+    const behind = new JetStreamJournalSource({ servers: server.url, stream: 'L', subject: 'l.j', quietMs: 200, durable: 'behind' })
+    await t.rejects(take(behind, 1), {
+      code: 'ERR_JETSTREAM_GAP',
+      message: /comes after message 10, the last this consumer acknowledged, but the stream removed messages 11 to 20 unread/,
+    })
+    await publish(40, 60)
+    // 41..60 now: the message 'ahead' acknowledged (40) is gone too, but nothing after it.
+    const ahead = new JetStreamJournalSource({ servers: server.url, stream: 'L', subject: 'l.j', quietMs: 200, durable: 'ahead' })
+    const rest = await take(ahead, 20)
+    t.same(
+      rest.map((e) => e.position.offset),
+      all.slice(40, 60).map((e) => e.position.offset),
+      'the records after the removed acknowledged one, in order',
+    )
+  })
+
   t.test('a hole in the stream, a foreign message, an empty stream, an abort', async (t) => {
     const nc = await connect({ servers: server.url })
     const jsm = await jetstreamManager(nc)

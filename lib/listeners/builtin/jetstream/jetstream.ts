@@ -35,6 +35,22 @@ interface PubAckJson {
   error?: { code?: number; err_code?: number; description?: string }
 }
 
+/**
+ * The stream sequence a publish expects the stream to end at: every
+ * message carries it. It survives a nats-server restart, and 0 on an empty
+ * stream makes a second publisher opening on it at the same moment fail
+ * instead of doubling the journal.
+ */
+const EXPECTED_LAST_SEQUENCE = 'Nats-Expected-Last-Sequence'
+/**
+ * The id of the message a publish expects before it: every message but the
+ * first after an open or a recovery carries the id of this listener's
+ * message before it, so a message of another publisher in between (whose
+ * sequence the counting cannot tell from ours) is refused too. Not on the
+ * first: a restarted nats-server knows the ids of its duplicate window
+ * only, and after a quiet longer than that window it refused every publish
+ * that expected the stream's last id ("wrong last msg ID"), for good.
+ */
 const EXPECTED_LAST_MSG_ID = 'Nats-Expected-Last-Msg-Id'
 
 const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
@@ -57,8 +73,11 @@ const CONNECT_RETRY = { retries: 2, minTimeout: 250, maxTimeout: 1000 }
  * Exactly once, in order: on open (and after any failure) the listener
  * reads the stream's last message and skips every entry up to it, so a
  * replay after a crash never doubles a record, however old. Each message
- * also carries `Nats-Expected-Last-Msg-Id` (the one before it): the stream
- * refuses a message that would land after a lost one, and the listener then
+ * also carries `Nats-Expected-Last-Sequence` (the stream's sequence before
+ * it; 0 on an empty stream) and, but the first after reading the stream's
+ * end, `Nats-Expected-Last-Msg-Id` (this listener's message before it): the
+ * stream refuses a message that would land after a lost one, or after
+ * another publisher's, and the listener then
  * reads the stream's end again and sends what follows it. `Nats-Msg-Id`
  * makes the stream drop a resent message it already has.
  *
@@ -82,7 +101,9 @@ export class JetStreamListener extends BaseListener {
   #opened = false
   /** End of the newest record in the stream or sent to it (journal, end offset). */
   #tail: JournalPosition | null = null
-  /** Id of the newest message in the stream or sent to it: the next one expects it. */
+  /** Stream sequence of the newest message in the stream or sent to it: the next one expects it. */
+  #lastSeq = 0
+  /** Id of the newest message sent since the stream's end was read (null before the first): the next one expects it. */
   #lastMsgId: string | null = null
   /** End of the newest record the stream acknowledged. */
   #acked: JournalPosition | null = null
@@ -243,7 +264,8 @@ export class JetStreamListener extends BaseListener {
       )
     }
     this.#tail = tail ? { journal: tail.journal, offset: tail.end } : null
-    this.#lastMsgId = tail ? tail.msgId : null
+    this.#lastSeq = info.state.last_seq
+    this.#lastMsgId = null
     this.#acked = this.#tail
   }
 
@@ -322,10 +344,12 @@ export class JetStreamListener extends BaseListener {
     const sent = headers()
     for (const [k, v] of h) for (const one of v) sent.append(k, one)
     sent.set(Headers.msgId, msgId)
+    sent.set(EXPECTED_LAST_SEQUENCE, String(this.#lastSeq))
     if (this.#lastMsgId !== null) sent.set(EXPECTED_LAST_MSG_ID, this.#lastMsgId)
     this.#byId.set(id, item)
     this.#queue.push(item)
     this.#tail = { journal: p.journal as number, offset: p.end }
+    this.#lastSeq++
     this.#lastMsgId = msgId
     try {
       ;(this.#nc as NatsConnection).publish(item.subject, entry.raw, { reply: `${this.#inbox}.${id}`, headers: sent })

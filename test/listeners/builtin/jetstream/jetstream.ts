@@ -71,7 +71,9 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     t.equal(stored[0]?.subject, 'p4.journal.pv.db.counters')
     t.equal(stored[1]?.subject, 'p4.journal.ex')
     t.equal(stored[40]?.subject, 'p4.journal.pv.db.have.pt')
-    t.same(stored[0]?.headers, { 'Nats-Msg-Id': 'master:7/0', 'Logdaemon-Position': '7/0', 'Logdaemon-Line': '1' })
+    t.same(stored[0]?.headers, { 'Nats-Msg-Id': 'master:7/0', 'Logdaemon-Position': '7/0', 'Logdaemon-Line': '1', 'Nats-Expected-Last-Sequence': '0' })
+    t.equal(stored[1]?.headers['Nats-Expected-Last-Sequence'], '1', 'each message expects the one before it')
+    t.equal(stored[1]?.headers['Nats-Expected-Last-Msg-Id'], 'master:7/0', 'by sequence, and but the first by id')
     t.equal(stored[1]?.headers['Logdaemon-Consistent'], '1', 'consistency points are marked')
     t.equal(stored[40]?.headers['Logdaemon-Journal-End'], `7/${bytes.length}`, 'the first record of the next journal says where the last ended')
     t.equal(stored[40]?.headers['Nats-Msg-Id'], 'master:8/0')
@@ -190,4 +192,50 @@ t.test('the server killed and restarted mid-stream: the chain retries, every rec
   const stored = await readAll(server, 'K')
   t.equal(stored.length, entries.length, 'each record once')
   t.ok(Buffer.concat(stored.map((m) => m.data)).equals(bytes), 'the stream holds the journal bytes in order')
+})
+
+t.test('a nats-server restarted after a quiet longer than the duplicate window: publishing goes on', { skip: natsSkip }, async (t) => {
+  // A restarted server knows the message ids of its duplicate window only: a publish that expected the last id was refused for good.
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const { entries, bytes } = transactions(20, 1)
+  const l = listenerFor(server, { stream: 'Q', subject: 'q.j', duplicateWindowMs: 1000, ackTimeoutMs: 2000 })
+  await l.open(ctx())
+  await publish(l, entries.slice(0, 20))
+  await sleep(1500)
+  await server.stop()
+  await server.start()
+  const chain = new ListenerChain({
+    listeners: [l],
+    commitIntervalMs: 20,
+    quietMs: 0,
+    retry: { retries: 10, minTimeout: 100, maxTimeout: 300, randomize: false },
+  })
+  const failed = new Promise<Error>((resolve) => chain.once('error', resolve))
+  for (const e of entries.slice(20)) if (!chain.write(e)) await new Promise((resolve) => chain.once('drain', resolve))
+  chain.end()
+  const outcome = await Promise.race([new Promise<null>((resolve) => chain.once('finish', () => resolve(null))), failed])
+  t.equal(outcome, null, 'no error')
+  const stored = await readAll(server, 'Q')
+  t.equal(stored.length, entries.length, 'each record once')
+  t.ok(Buffer.concat(stored.map((m) => m.data)).equals(bytes), 'the stream holds the journal bytes in order')
+})
+
+t.test('two publishers of different servers open on one empty stream at once: one publishes, the other is refused', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const a = listenerFor(server, { stream: 'R', subject: 'r.j', server: 'one' })
+  const b = listenerFor(server, { stream: 'R', subject: 'r.j', server: 'two' })
+  // Both read the stream's end before either publishes: both see it empty.
+  await Promise.all([a.open(ctx()), b.open(ctx())])
+  const { entries } = transactions(10, 1)
+  const results = await Promise.allSettled([publish(a, entries), publish(b, entries)])
+  await a.close()
+  await b.close()
+  const stored = await readAll(server, 'R')
+  t.equal(stored.length, entries.length, 'the journal once')
+  t.equal(new Set(stored.map((m) => m.headers['Nats-Msg-Id']?.split(':')[0])).size, 1, 'from one publisher')
+  const refused = results.filter((r) => r.status === 'rejected')
+  t.equal(refused.length, 1, 'the other failed')
+  t.match((refused[0] as PromiseRejectedResult | undefined)?.reason, { code: /ERR_JETSTREAM_(PUBLISH|MISMATCH)/ })
 })

@@ -20,11 +20,18 @@ export interface SmtpPeer {
   mails: ReceivedMail[]
   /** Set to an SMTP reply code to refuse the next messages (e.g. 451), or null to accept. */
   refuse: number | null
+  /** Reply codes for RCPT TO, by address (e.g. 452 mailbox full, 550 unknown): those recipients are refused. */
+  rcpt: Record<string, number>
+  /** A reply code for MAIL FROM (e.g. 530 authentication required), or null to accept. */
+  mailFrom: number | null
+  /** Refuses messages whose text holds `includes` with `code` at the end of DATA (552: too big). */
+  refuseContent: { includes: string; code: number } | null
   close(): Promise<void>
 }
 
 export async function startSmtpPeer(options: { auth?: { user: string; pass: string } } = {}): Promise<SmtpPeer> {
-  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, close: async () => {} }
+  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, rcpt: {}, mailFrom: null, refuseContent: null, close: async () => {} }
+  const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
   const server = new SMTPServer({
     // Plain SMTP on loopback: no certificate to provide or trust in the test.
     disabledCommands: options.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
@@ -38,6 +45,15 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
         cb(new Error('bad credentials'))
       }
     },
+    onMailFrom(_address, _session, cb) {
+      if (peer.mailFrom !== null) cb(reply(peer.mailFrom, 'sender refused by the test'))
+      else cb()
+    },
+    onRcptTo(address, _session, cb) {
+      const code = peer.rcpt[address.address]
+      if (code !== undefined) cb(reply(code, `recipient ${address.address} refused by the test`))
+      else cb()
+    },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb) {
       const chunks: Buffer[] = []
       stream.on('data', (c: Buffer) => chunks.push(c))
@@ -47,6 +63,10 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
           return
         }
         const raw = Buffer.concat(chunks).toString('utf8')
+        if (peer.refuseContent !== null && raw.includes(peer.refuseContent.includes)) {
+          cb(reply(peer.refuseContent.code, 'message refused by the test'))
+          return
+        }
         peer.mails.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),

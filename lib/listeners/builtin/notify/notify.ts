@@ -1,11 +1,11 @@
-import { formatWhere, isLogdaemonError, toError } from '../../../errors.js'
+import { ErrorCodes, formatWhere, LogdaemonError, toError } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import type { Listener, ListenerContext, ListenerLogger } from '../../listener.js'
 import { ChangeCollector, type CollectorSkip, type SubmittedChange } from './change-collector.js'
 import { createChangeFilter } from './change-filter.js'
 import { changePayload } from './change-message.js'
 import { optionsSchema, reviewsOptionsOf, type NotifyInput, type NotifyOptions } from './notify-options.js'
-import { SmtpSender } from './smtp-sender.js'
+import { SmtpSender, type OutgoingMail, type RecipientRefusal } from './smtp-sender.js'
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
 import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
@@ -50,8 +50,10 @@ type Channel = 'smtp' | 'webhook' | 'reviews'
 interface Outgoing {
   readonly change: SubmittedChange
   readonly channels: Set<Channel>
-  /** Review mails of the change not yet delivered (review mode). */
-  readonly reviews: ReviewMail[]
+  /** The change's review mails (review mode). */
+  readonly reviews: readonly ReviewMail[]
+  /** Per mail (by Message-ID), the recipients done with it (took it, or refused it for good): a retry sends only to the others. */
+  readonly done: Map<string, Set<string>>
 }
 
 /**
@@ -108,6 +110,7 @@ export class NotifyListener implements Listener {
   #signal: AbortSignal | undefined
   /** The last entry collected: a retried `listen` of the same entry only retries delivery. */
   #lastEntry: JournalEntry | null = null
+  #refusedRecipients = 0
 
   /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
   constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null; statePath?: string | null } = {}) {
@@ -148,6 +151,11 @@ export class NotifyListener implements Listener {
   /** Changes collected and not yet taken by every channel. */
   get pending(): number {
     return this.#outbox.length
+  }
+
+  /** Recipients that refused a mail for good (a 5xx to RCPT TO or to the message) since the listener started. */
+  get refusedRecipients(): number {
+    return this.#refusedRecipients
   }
 
   async open(context: ListenerContext): Promise<void> {
@@ -217,7 +225,7 @@ export class NotifyListener implements Listener {
       if (this.#webhook) channels.add('webhook')
       const reviews = this.#reviews?.mailsFor(change, this.name) ?? []
       if (reviews.length > 0) channels.add('reviews')
-      if (channels.size > 0) this.#outbox.push({ change, channels, reviews })
+      if (channels.size > 0) this.#outbox.push({ change, channels, reviews, done: new Map() })
     }
   }
 
@@ -250,28 +258,65 @@ export class NotifyListener implements Listener {
 
   async #deliver(channel: Channel, change: SubmittedChange, out: Outgoing): Promise<void> {
     if (channel === 'reviews') {
-      // In order; a mail delivered is dropped from the list, so a retry sends only the rest.
-      while (out.reviews.length > 0) {
-        const mail = out.reviews[0] as ReviewMail
-        try {
-          await (this.#reviews as ReviewMailer).send(mail)
-          this.#logger.info({ listener: this.name, change: change.change, reviewers: mail.users }, 'review mail sent')
-        } catch (err) {
-          // One reviewer's address the mail server refuses for good must not hold back everyone else's mail.
-          if (!(isLogdaemonError(err) && !err.retryable)) throw err
-          this.#logger.warn({ listener: this.name, change: change.change, reviewers: mail.users, err: err.message }, 'review mail refused for good: skipped')
-        }
-        out.reviews.shift()
-      }
+      // Every mail of the change is tried: one reviewer's full mailbox does not hold back the others' mail of it.
+      const deferred: RecipientRefusal[] = []
+      for (const mail of out.reviews) deferred.push(...(await this.#mail(out, mail.mail, mail.recipients, mail.users)))
+      if (deferred.length > 0) throw this.#deferred('reviews', change, deferred)
       return
     }
     // The team list and the webhook list at most maxFiles, as before review matching needed them all.
     const listed = change.files.length > this.#maxFiles ? { ...change, files: change.files.slice(0, this.#maxFiles), filesComplete: false } : change
     if (channel === 'smtp') {
-      await (this.#smtp as SmtpSender).send(listed, this.name)
+      const smtp = this.#smtp as SmtpSender
+      const message = smtp.teamMail(listed, this.name)
+      const deferred = await this.#mail(out, message, smtp.recipientsOf(message), null)
+      if (deferred.length > 0) throw this.#deferred('smtp', change, deferred)
       return
     }
     await (this.#webhook as WebhookSender).send(changePayload(listed, this.name, new Date()), this.#signal)
+  }
+
+  /**
+   * Sends one message of a change to its recipients that are not done with
+   * it yet; returns those that deferred it (4xx). A recipient refused for
+   * good (5xx to RCPT TO or to the message) is logged as an error and
+   * counted, and never tried again: one bad address must not hold back
+   * everyone else's mail. A failed session rejects (retried).
+   */
+  async #mail(out: Outgoing, message: OutgoingMail, recipients: readonly string[], reviewers: readonly string[] | null): Promise<RecipientRefusal[]> {
+    const change = out.change.change
+    let done = out.done.get(message.messageId)
+    if (done === undefined) out.done.set(message.messageId, (done = new Set()))
+    const todo = recipients.filter((a) => !(done as Set<string>).has(a))
+    if (todo.length === 0) return []
+    const outcome = await (this.#smtp as SmtpSender).deliver(message, change, todo)
+    for (const a of outcome.accepted) done.add(a)
+    if (outcome.accepted.length > 0) {
+      this.#logger.info(
+        { listener: this.name, change, recipients: outcome.accepted, ...(reviewers ? { reviewers } : {}) },
+        reviewers ? 'review mail sent' : 'mail sent',
+      )
+    }
+    for (const r of outcome.refused) {
+      done.add(r.address)
+      this.#refusedRecipients++
+      this.#logger.error(
+        { listener: this.name, change, recipient: r.address, command: r.command, reply: r.reply, ...(reviewers ? { reviewers } : {}) },
+        `mail for change ${change} to ${r.address} refused for good at ${r.command}: ${r.reply}; not retried (fix or remove the address)`,
+      )
+    }
+    return [...outcome.deferred]
+  }
+
+  /** The error of a change some recipients deferred (4xx): retried with backoff, for them only. */
+  #deferred(channel: Channel, change: SubmittedChange, deferred: readonly RecipientRefusal[]): LogdaemonError {
+    const who = deferred.map((r) => `${r.address} (${r.reply})`).join(', ')
+    return new LogdaemonError(
+      ErrorCodes.NOTIFY_DELIVERY,
+      `mail for change ${change.change} was not taken for ${who}; the others have it. The daemon retries these recipients with backoff; ` +
+        'when a mailbox stays unavailable (full, over quota), fix or remove the address: later changes wait for this one',
+      { details: { channel, change: change.change, recipients: deferred.map((r) => r.address) } },
+    )
   }
 
   #skipped(skip: CollectorSkip): void {

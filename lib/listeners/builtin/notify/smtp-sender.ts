@@ -1,7 +1,11 @@
 import nodemailer, { type Transporter } from 'nodemailer'
+import addressparser from 'nodemailer/lib/addressparser'
 import { ErrorCodes, LogdaemonError, toError } from '../../../errors.js'
 import type { SubmittedChange } from './change-collector.js'
 import { deliveryIdOf, renderSubject, renderText } from './change-message.js'
+import { outcomeOfError, outcomeOfInfo, type MailOutcome } from './smtp-outcome.js'
+
+export type { MailOutcome, RecipientRefusal } from './smtp-outcome.js'
 
 export interface SmtpOptions {
   host: string
@@ -18,8 +22,11 @@ export interface SmtpOptions {
 /**
  * Mails changes through one SMTP server with nodemailer (a connection per
  * message, no pool: changes are rare and a pooled idle connection would be
- * dropped by most servers anyway). A refused connection, a timeout or a
- * rejected recipient list rejects with ERR_NOTIFY_DELIVERY.
+ * dropped by most servers anyway). A message's outcome is told per
+ * recipient (MailOutcome): nodemailer resolves when at least one recipient
+ * took it, so a refused recipient is never taken for a delivered one.
+ * A failed session (no connection, a timeout, AUTH or MAIL FROM refused)
+ * rejects with ERR_NOTIFY_DELIVERY.
  *
  * The Message-ID is derived from the change number and the sender's domain,
  * so a change sent again after a crash carries the same Message-ID and mail
@@ -65,64 +72,80 @@ export class SmtpSender {
     return domainOf(this.#options.from)
   }
 
-  async send(change: SubmittedChange, listener: string): Promise<void> {
+  /** The team-list message of a change: the fixed recipients, laid out like `p4 describe -s`, a Message-ID per change. */
+  teamMail(change: SubmittedChange, listener: string): OutgoingMail {
     const o = this.#options
-    if (!this.hasRecipients) return
-    try {
-      await this.#transport.sendMail({
-        from: o.from,
-        to: [...(o.to ?? [])],
-        subject: renderSubject(o.subjectTemplate, change),
-        text: renderText(change),
-        messageId: `<logdaemon.${deliveryIdOf(change)}@${domainOf(o.from)}>`,
-        headers: {
-          'X-Logdaemon-Change': String(change.change),
-          'X-Logdaemon-Delivery': deliveryIdOf(change),
-          'X-Logdaemon-Listener': listener,
-        },
-      })
-    } catch (err) {
-      const e = toError(err)
-      throw new LogdaemonError(
-        ErrorCodes.NOTIFY_DELIVERY,
-        `mail for change ${change.change} via ${o.host}:${o.port} failed: ${e.message}. ` +
-          'Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff',
-        { cause: e, details: { channel: 'smtp', change: change.change, host: o.host, port: o.port } },
-      )
+    return {
+      to: [...(o.to ?? [])],
+      cc: [],
+      bcc: [],
+      subject: renderSubject(o.subjectTemplate, change),
+      text: renderText(change),
+      messageId: `<logdaemon.${deliveryIdOf(change)}@${domainOf(o.from)}>`,
+      headers: {
+        'X-Logdaemon-Change': String(change.change),
+        'X-Logdaemon-Delivery': deliveryIdOf(change),
+        'X-Logdaemon-Listener': listener,
+      },
     }
   }
 
+  /** The plain addresses a message goes to (To, Cc, Bcc; `Name <a@x>` gives `a@x`), each once. */
+  recipientsOf(message: OutgoingMail): string[] {
+    const out = new Set<string>()
+    for (const entry of [...message.to, ...message.cc, ...message.bcc]) {
+      for (const a of addressparser(entry, { flatten: true })) if (a.address) out.add(a.address)
+    }
+    return [...out]
+  }
+
+  /** Mails a change to the team list (`smtp.to`): `deliver` of `teamMail`. */
+  async send(change: SubmittedChange, listener: string): Promise<MailOutcome> {
+    const message = this.teamMail(change, listener)
+    return await this.deliver(message, change.change, this.recipientsOf(message))
+  }
+
   /**
-   * Sends one prepared message (review mode): its own recipients, subject,
-   * body and Message-ID. Rejects with ERR_NOTIFY_DELIVERY as `send` does.
+   * Sends one message to `recipients` (the SMTP envelope; by default all of
+   * the message's own). The headers stay those of the message, so a retry to
+   * the recipients that were refused is the same mail, Message-ID included,
+   * and those that took it do not get it again.
+   *
+   * Resolves with who took it, who refused it for good and who deferred it
+   * (see MailOutcome). Rejects with ERR_NOTIFY_DELIVERY (retried) when the
+   * session failed: no connection, a timeout, the greeting, EHLO, STARTTLS,
+   * AUTH or MAIL FROM refused (whatever the code: nothing was said about a
+   * recipient, so nothing may be dropped), or a 4xx to the message.
    */
-  async sendMessage(message: OutgoingMail, change: number): Promise<void> {
+  async deliver(message: OutgoingMail, change: number, recipients: readonly string[] = this.recipientsOf(message)): Promise<MailOutcome> {
     const o = this.#options
+    if (recipients.length === 0) return { accepted: [], refused: [], deferred: [] }
+    let info: unknown
     try {
-      await this.#transport.sendMail({
+      info = await this.#transport.sendMail({
         from: o.from,
         ...(message.to.length > 0 ? { to: [...message.to] } : {}),
         ...(message.cc.length > 0 ? { cc: [...message.cc] } : {}),
         ...(message.bcc.length > 0 ? { bcc: [...message.bcc] } : {}),
+        envelope: { from: o.from, to: [...recipients] },
         subject: message.subject,
         text: message.text,
         messageId: message.messageId,
         headers: { ...message.headers },
       })
     } catch (err) {
+      const outcome = outcomeOfError(err, recipients)
+      if (outcome !== null) return outcome
       const e = toError(err)
-      // A 5xx reply (unknown mailbox, bad address) will not change on a retry; a 4xx or a lost connection may.
-      const code = (err as { responseCode?: unknown }).responseCode
-      const permanent = typeof code === 'number' && code >= 500 && code < 600
+      const command = (err as { command?: unknown }).command
       throw new LogdaemonError(
         ErrorCodes.NOTIFY_DELIVERY,
-        `review mail for change ${change} to ${[...message.to, ...message.bcc].join(', ')} via ${o.host}:${o.port} failed: ${e.message}` +
-          (permanent
-            ? ' (a permanent refusal: not retried)'
-            : '. Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff'),
-        { cause: e, retryable: !permanent, details: { channel: 'smtp', change, host: o.host, port: o.port } },
+        `mail for change ${change} via ${o.host}:${o.port} failed${typeof command === 'string' && command !== 'API' ? ` at ${command}` : ''}: ${e.message}. ` +
+          'Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff',
+        { cause: e, details: { channel: 'smtp', change, host: o.host, port: o.port } },
       )
     }
+    return outcomeOfInfo(info, recipients)
   }
 
   close(): void {

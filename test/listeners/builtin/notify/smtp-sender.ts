@@ -113,3 +113,53 @@ t.test('requireTLS fails against a server without STARTTLS', async (t) => {
   t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY)
   t.equal(peer.mails.length, 0)
 })
+
+t.test('the outcome per recipient: 4xx at RCPT TO deferred, 5xx refused, the rest accepted; a refused sender rejects', async (t) => {
+  const peer = await startSmtpPeer()
+  t.teardown(() => peer.close())
+  const sender = new SmtpSender(options(peer.port, { to: ['a@example.com', 'b@example.com', 'c@example.com'] }))
+  t.teardown(() => sender.close())
+  peer.rcpt = { 'b@example.com': 452, 'c@example.com': 550 }
+  const outcome = await sender.send(change, 'n')
+  t.same(outcome.accepted, ['a@example.com'])
+  t.match(outcome.deferred, [{ address: 'b@example.com', code: 452, command: 'RCPT TO', reply: /^452 / }])
+  t.match(outcome.refused, [{ address: 'c@example.com', code: 550, command: 'RCPT TO', reply: /^550 / }])
+  t.same(peer.mails[0]?.to, ['a@example.com'])
+
+  peer.rcpt = { 'a@example.com': 450, 'b@example.com': 452, 'c@example.com': 550 }
+  const none = await sender.send(change, 'n')
+  t.same(none.accepted, [], 'every recipient refused: an outcome, not an error')
+  t.same(
+    none.deferred.map((r) => r.address),
+    ['a@example.com', 'b@example.com'],
+  )
+  t.same(
+    none.refused.map((r) => r.address),
+    ['c@example.com'],
+  )
+
+  peer.rcpt = {}
+  const message = sender.teamMail(change, 'n')
+  t.same((await sender.deliver(message, change.change, ['b@example.com'])).accepted, ['b@example.com'], 'the envelope can be a part of the recipients')
+  t.same(peer.mails.at(-1)?.to, ['b@example.com'])
+  t.equal(peer.mails.at(-1)?.headers.get('to'), 'a@example.com, b@example.com, c@example.com', 'the headers are those of the whole message')
+
+  peer.refuseContent = { includes: 'frobnicator', code: 554 }
+  const content = await sender.send(change, 'n')
+  t.same(
+    content.refused.map((r) => [r.address, r.command, r.code]),
+    [
+      ['a@example.com', 'DATA', 554],
+      ['b@example.com', 'DATA', 554],
+      ['c@example.com', 'DATA', 554],
+    ],
+    'a 5xx to the message refuses it for every recipient',
+  )
+  peer.refuseContent = null
+
+  peer.mailFrom = 553
+  const err = (await sender.send(change, 'n').catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY, 'a 5xx to MAIL FROM is the session: retried')
+  t.equal(err.retryable, true)
+  t.match(err.message, /at MAIL FROM/)
+})

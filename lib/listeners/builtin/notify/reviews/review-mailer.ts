@@ -40,6 +40,8 @@ export interface ReviewMail {
   readonly change: number
   readonly users: readonly string[]
   readonly mail: OutgoingMail
+  /** The plain addresses it goes to: the reviewers' and `cc`. */
+  readonly recipients: readonly string[]
 }
 
 /**
@@ -206,29 +208,21 @@ export class ReviewMailer {
         : '',
       '',
     ].join('\n')
-    return {
-      change: change.change,
-      users,
-      mail: {
-        to: single ? addresses : [],
-        cc: this.#options.cc,
-        bcc: single ? [] : addresses,
-        subject: renderSubject(this.#subjectTemplate, reviewed),
-        text,
-        messageId: `<logdaemon.change-${change.change}.${tag}@${this.#smtp.domain}>`,
-        headers: {
-          'X-Logdaemon-Change': String(change.change),
-          'X-Logdaemon-Delivery': `change-${change.change}.${tag}`,
-          'X-Logdaemon-Listener': listener,
-          ...(single ? { 'X-Logdaemon-Reviewers': first.user } : {}),
-        },
+    const mail: OutgoingMail = {
+      to: single ? addresses : [],
+      cc: this.#options.cc,
+      bcc: single ? [] : addresses,
+      subject: renderSubject(this.#subjectTemplate, reviewed),
+      text,
+      messageId: `<logdaemon.change-${change.change}.${tag}@${this.#smtp.domain}>`,
+      headers: {
+        'X-Logdaemon-Change': String(change.change),
+        'X-Logdaemon-Delivery': `change-${change.change}.${tag}`,
+        'X-Logdaemon-Listener': listener,
+        ...(single ? { 'X-Logdaemon-Reviewers': first.user } : {}),
       },
     }
-  }
-
-  /** Delivers one mail. */
-  async send(mail: ReviewMail): Promise<void> {
-    await this.#smtp.sendMessage(mail.mail, mail.change)
+    return { change: change.change, users, mail, recipients: this.#smtp.recipientsOf(mail) }
   }
 
   /**

@@ -1,0 +1,143 @@
+import t, { type Test } from 'tap'
+import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
+import { startSmtpPeer } from '../../../helpers/notify-peers.js'
+import { deliveries, feed, journal, openReviews, review, submit, user, writeCheckpoint } from '../../../helpers/review-journal.js'
+
+/**
+ * What an SMTP server's refusals do to the mail of a change, as an admin
+ * would check it: which mails arrived, to whom, how many times, and what
+ * the log says. A recipient refused at RCPT TO is judged by its own reply
+ * code, as a whole message would be: 4xx is retried (only to it), 5xx is
+ * refused for good for that recipient (logged, counted, skipped). A refusal
+ * of the session (MAIL FROM, AUTH) is retried whatever its code.
+ */
+
+const users = user('alice', 'alice@example.com') + user('bob', 'bob@example.com') + user('carol', 'carol@example.com')
+const subscriptions = review('bob', 0, '//depot/main/...') + review('carol', 0, '//depot/main/...')
+
+t.test('review mail: a reviewer deferred at RCPT TO (452) is retried alone; the archive in cc does not get it twice', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const { listener } = await openReviews(dir, smtp.port, { reviews: { cc: ['archive@example.com'] } })
+  t.teardown(() => listener.close())
+  smtp.rcpt['bob@example.com'] = 452
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY, 'the change is not taken: the daemon retries it')
+  t.match(err?.message, /change 10 was not taken for bob@example\.com \(452 /, 'the error names the change and the recipient')
+  t.same(deliveries(smtp.mails), ['10:bob:archive@example.com', '10:carol:carol@example.com', '10:carol:archive@example.com'], 'the others have it')
+  t.equal(listener.pending, 1)
+
+  delete smtp.rcpt['bob@example.com']
+  await listener.sync() // the daemon's retry
+  t.same(
+    deliveries(smtp.mails),
+    ['10:bob:archive@example.com', '10:carol:carol@example.com', '10:carol:archive@example.com', '10:bob:bob@example.com'],
+    'the retry went to bob only',
+  )
+  t.equal(new Set(smtp.mails.map((m) => m.headers.get('message-id'))).size, 2, "bob's mail is the same message both times")
+  t.equal(listener.pending, 0)
+})
+
+t.test('review mail: a reviewer refused for good at RCPT TO (550) is logged with the change and skipped', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const { listener, lines } = await openReviews(dir, smtp.port)
+  t.teardown(() => listener.close())
+  smtp.rcpt['bob@example.com'] = 550
+  t.equal(await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c']) + submit(11, 'alice', 'eleven\n', ['//depot/main/b.c']))), null)
+  t.same(deliveries(smtp.mails), ['10:carol:carol@example.com', '11:carol:carol@example.com'])
+  t.match(
+    lines.filter((l) => l.level === 'error'),
+    [
+      { obj: { change: 10, recipient: 'bob@example.com', command: 'RCPT TO', reply: /^550 / }, msg: /change 10 to bob@example\.com refused for good/ },
+      { obj: { change: 11, recipient: 'bob@example.com' } },
+    ],
+  )
+  t.equal(listener.refusedRecipients, 2)
+})
+
+t.test('review mail: MAIL FROM refused (530, authentication required) is retried, never taken for a refused reviewer', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const { listener, lines } = await openReviews(dir, smtp.port)
+  t.teardown(() => listener.close())
+  smtp.mailFrom = 530
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.equal(err?.retryable, true)
+  t.match(err?.message, /at MAIL FROM: .*530 /)
+  t.equal((await listener.sync().catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY, 'sync rejects: no position is committed')
+  t.equal(listener.reviews?.state.mailedThrough, null, 'the review state does not say the change was mailed')
+  t.equal(lines.filter((l) => l.level === 'error').length, 0, 'nobody is logged as refused')
+  smtp.mailFrom = null
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '10:carol:carol@example.com'], 'once the server is fixed, every reviewer is mailed')
+})
+
+t.test('team list: a recipient deferred at RCPT TO (451) is retried alone; the other gets the mail once', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const { listener } = await openTeam(t, smtp.port)
+  smtp.rcpt['team2@example.com'] = 451
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY, 'not taken: retried')
+  t.match(err?.details, { channel: 'smtp', change: 10, recipients: ['team2@example.com'] })
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com'])
+  delete smtp.rcpt['team2@example.com']
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'], 'the retry went to team2 only')
+  t.same(smtp.mails[1]?.headers.get('to'), 'team1@example.com, team2@example.com', 'the same message: its To header names both')
+  t.equal(listener.pending, 0)
+})
+
+t.test('team list: one message refused for good at DATA (552, too big) is logged and skipped; later changes are sent', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const { listener, lines } = await openTeam(t, smtp.port)
+  smtp.refuseContent = { includes: 'HUGE', code: 552 }
+  const text = submit(10, 'alice', 'HUGE description\n', ['//depot/main/a.c']) + submit(11, 'alice', 'eleven\n', ['//depot/main/b.c'])
+  t.equal(await feed(listener, await journal(text)), null, 'nothing to retry')
+  t.same(deliveries(smtp.mails), ['11:team:team1@example.com', '11:team:team2@example.com'])
+  t.match(
+    lines.filter((l) => l.level === 'error'),
+    [
+      { obj: { change: 10, recipient: 'team1@example.com', command: 'DATA', reply: /^552 / } },
+      { obj: { change: 10, recipient: 'team2@example.com', command: 'DATA', reply: /^552 / } },
+    ],
+  )
+  t.equal(listener.refusedRecipients, 2)
+})
+
+t.test('team list: a 4xx at DATA is retried', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const { listener } = await openTeam(t, smtp.port)
+  smtp.refuseContent = { includes: 'ten', code: 452 }
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY)
+  smtp.refuseContent = null
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
+})
+
+async function openTeam(t: Test, port: number): ReturnType<typeof openReviews> {
+  const { NotifyListener } = await import('../../../../lib/listeners/builtin/notify/notify.js')
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = []
+  const at = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: obj as Record<string, unknown>, msg: msg ?? '' })
+  const listener = new NotifyListener({
+    smtp: { host: '127.0.0.1', port, from: 'Perforce <p4@example.com>', to: ['team1@example.com', 'team2@example.com'] },
+  })
+  await listener.open({
+    start: null,
+    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+    signal: new AbortController().signal,
+  })
+  t.teardown(() => listener.close())
+  return { listener, lines }
+}

@@ -9,6 +9,7 @@ import { SmtpSender, type OutgoingMail, type RecipientRefusal } from './smtp-sen
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
 import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
+import type { MailProgress } from './reviews/review-state.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
@@ -52,8 +53,8 @@ interface Outgoing {
   readonly channels: Set<Channel>
   /** The change's review mails (review mode). */
   readonly reviews: readonly ReviewMail[]
-  /** Per mail (by Message-ID), the recipients done with it (took it, or refused it for good): a retry sends only to the others. */
-  readonly done: Map<string, Set<string>>
+  /** Per mail, the recipients done with it (took it, or refused it for good): a retry sends only to the others. */
+  readonly done: MailProgress
 }
 
 /**
@@ -196,7 +197,7 @@ export class NotifyListener implements Listener {
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
   async sync(): Promise<void> {
     await this.#flush()
-    // Everything seen has been delivered: the review state may say so.
+    // The Reviews edits applied since the last change was delivered.
     await this.#reviews?.save()
   }
 
@@ -216,6 +217,10 @@ export class NotifyListener implements Listener {
         this.#logger.debug({ listener: this.name, change: change.change }, 'change already delivered by this process: not sent again')
         continue
       }
+      if (this.#reviews?.state.hasMailed(change)) {
+        this.#logger.debug({ listener: this.name, change: change.change }, 'change delivered before the restart (review state): not sent again')
+        continue
+      }
       if (this.#filter && !this.#filter(change)) {
         this.#logger.debug({ listener: this.name, change: change.change }, 'change filtered out')
         continue
@@ -225,7 +230,7 @@ export class NotifyListener implements Listener {
       if (this.#webhook) channels.add('webhook')
       const reviews = this.#reviews?.mailsFor(change, this.name) ?? []
       if (reviews.length > 0) channels.add('reviews')
-      if (channels.size > 0) this.#outbox.push({ change, channels, reviews, done: new Map() })
+      if (channels.size > 0) this.#outbox.push({ change, channels, reviews, done: this.#reviews?.state.progressOf(change) ?? new Map() })
     }
   }
 
@@ -246,9 +251,16 @@ export class NotifyListener implements Listener {
         else failures.push(toError(r.reason))
       })
       if (failures.length > 0) {
+        // Who has the mail already, saved: a restart (after the daemon gave up retrying) sends only to the others.
+        await this.#saveProgress(out)
         // The first failure goes to the daemon (and its retry); the others are logged here.
         for (const err of failures.slice(1)) this.#logger.warn({ listener: this.name, err }, err.message)
         throw failures[0]
+      }
+      if (this.#reviews) {
+        // Saved after each change, not only when the daemon commits: a journal without markers has no point to commit at.
+        this.#reviews.state.mailedChange(out.change)
+        await this.#reviews.save()
       }
       this.#outbox.shift()
       this.#delivered.add(out.change.change)
@@ -317,6 +329,19 @@ export class NotifyListener implements Listener {
         'when a mailbox stays unavailable (full, over quota), fix or remove the address: later changes wait for this one',
       { details: { channel, change: change.change, recipients: deferred.map((r) => r.address) } },
     )
+  }
+
+  /** Saves which recipients have each mail of a change that failed part way (review mode keeps a state file). */
+  async #saveProgress(out: Outgoing): Promise<void> {
+    const reviews = this.#reviews
+    if (reviews === null) return
+    reviews.state.recordProgress(out.change, out.done)
+    try {
+      await reviews.save()
+    } catch (err) {
+      // The delivery failure is the one to report; the progress is saved again on the next attempt.
+      this.#logger.warn({ listener: this.name, change: out.change.change, err: toError(err).message }, 'could not save the mail progress')
+    }
   }
 
   #skipped(skip: CollectorSkip): void {

@@ -53,9 +53,11 @@ export interface ReviewMail {
  * Message-IDs are stable per change and recipient (`<logdaemon.change-N.
  * review.USER@domain>`, or a hash of the recipient set when grouped), so a
  * mail sent again after a crash is recognisable. The state file records how
- * far the state was applied and how far changes were mailed; a restart skips
- * both, so a replay neither applies a record twice nor mails a change that
- * was mailed before the last save.
+ * far the state was applied and which changes were delivered (saved after
+ * each change), and, for a change whose delivery failed part way, which
+ * recipients are done with each of its mails; a restart skips all of it, so
+ * a replay neither applies a record twice nor mails anyone a change they
+ * took before the last save.
  */
 export class ReviewMailer {
   readonly #options: ReviewsOptions
@@ -63,7 +65,6 @@ export class ReviewMailer {
   readonly #smtp: SmtpSender
   readonly #subjectTemplate: string
   #state: ReviewState | null = null
-  #lastEnd: JournalPosition | null = null
 
   readonly #maxFiles: number
 
@@ -157,17 +158,14 @@ export class ReviewMailer {
     return ReviewState.wants(entry)
   }
 
-  /** Applies a db.user / db.review record, and remembers how far the journal was seen. */
+  /** Applies a db.user / db.review record. */
   see(entry: JournalEntry): void {
-    const p = entry.position
-    if (p.journal !== null) this.#lastEnd = { journal: p.journal, offset: p.end }
     this.state.apply(entry)
   }
 
-  /** The mails for a submitted change (none when it was mailed before a restart). */
+  /** The mails for a submitted change. */
   mailsFor(change: SubmittedChange, listener: string): ReviewMail[] {
     const state = this.state
-    if (state.hasMailed(change)) return []
     const recipients = state.recipients(change, { includeAuthor: this.#options.includeAuthor })
     const groups: ReviewRecipient[][] = []
     if (this.#options.groupIdentical) {
@@ -225,14 +223,9 @@ export class ReviewMailer {
     return { change: change.change, users, mail, recipients: this.#smtp.recipientsOf(mail) }
   }
 
-  /**
-   * Everything seen so far has been mailed (the caller flushed its outbox):
-   * record it and save the state when it changed.
-   */
+  /** Saves the state when it changed (atomically: temporary file, fsync, rename). */
   async save(): Promise<void> {
-    const state = this.state
-    if (this.#lastEnd !== null) state.mailedUpTo(this.#lastEnd)
-    if (state.dirty) await writeReviewState(this.#statePath, state)
+    if (this.state.dirty) await writeReviewState(this.#statePath, this.state)
   }
 }
 

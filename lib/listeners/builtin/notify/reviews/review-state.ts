@@ -39,8 +39,14 @@ export interface ReviewStateJson {
   readonly version: 1
   /** The end of the last journal entry applied to the state (`N/offset`), or null. */
   readonly appliedThrough: string | null
-  /** Changes completed at or before this position have been mailed (`N/offset`), or null. */
+  /**
+   * Changes completed before this position have been delivered (`N/offset`), or null; those completed at
+   * it too, unless `mailedChanges` lists which (an unmarked import completes many changes at one position).
+   */
   readonly mailedThrough: string | null
+  readonly mailedChanges?: readonly number[]
+  /** The change being delivered when the state was saved, and the recipients each of its mails is done with (took it or refused it for good). */
+  readonly delivering?: { readonly change: number; readonly at: string; readonly done: Readonly<Record<string, readonly string[]>> } | null
   /** Where the state was first read from (a checkpoint path), for logs. */
   readonly origin: string
   /** The server root (P4ROOT) the state belongs to, or null. */
@@ -49,6 +55,9 @@ export interface ReviewStateJson {
   readonly users: readonly ReviewUser[]
   readonly reviews: readonly { readonly user: string; readonly rows: readonly ReviewRow[] }[]
 }
+
+/** Per mail (by Message-ID), the recipients done with it: they took it, or refused it for good. */
+export type MailProgress = Map<string, Set<string>>
 
 /**
  * Who reviews what, as the server's db.user and db.review tables say at a
@@ -71,9 +80,11 @@ export class ReviewState {
   #views = new Map<string, ReviewView>()
   #applied: JournalPosition | null = null
   #mailed: JournalPosition | null = null
-  /** The positions loaded from the state file: a replay skips up to them (and only them). */
+  /** The changes delivered that completed exactly at `#mailed`, or null: all of them. */
+  #mailedChanges: number[] | null = null
+  #delivering: { change: number; at: JournalPosition; done: MailProgress } | null = null
+  /** The position loaded from the state file: a replay skips records up to it (and only to it). */
   #replayApplied: JournalPosition | null = null
-  #replayMailed: JournalPosition | null = null
   #dirty = false
 
   constructor(options: { caseInsensitive: boolean; origin: string }) {
@@ -118,18 +129,63 @@ export class ReviewState {
     return end !== null && this.#replayApplied !== null && comparePositions(end, this.#replayApplied) <= 0
   }
 
-  /** Whether the change was already mailed before (a replay after a restart). */
-  hasMailed(change: SubmittedChange): boolean {
-    const end = change.position.journal === null ? null : { journal: change.position.journal, offset: change.position.end }
-    return end !== null && this.#replayMailed !== null && comparePositions(end, this.#replayMailed) <= 0
+  /** Whether the change was delivered before (a replay after a restart, or a re-read). */
+  hasMailed(change: Pick<SubmittedChange, 'change' | 'position'>): boolean {
+    const end = changeEnd(change)
+    if (end === null || this.#mailed === null) return false
+    const order = comparePositions(end, this.#mailed)
+    return order < 0 || (order === 0 && (this.#mailedChanges === null || this.#mailedChanges.includes(change.change)))
   }
 
-  /** Records that every change completed up to `position` has been mailed. */
+  /** Records that every change completed up to `position` has been delivered. */
   mailedUpTo(position: JournalPosition): void {
     if (this.#mailed === null || comparePositions(position, this.#mailed) > 0) {
       this.#mailed = position
+      this.#mailedChanges = null
       this.#dirty = true
     }
+  }
+
+  /**
+   * Records that a change has been delivered (changes are delivered in
+   * journal order); its mail progress is no longer needed.
+   */
+  mailedChange(change: Pick<SubmittedChange, 'change' | 'position'>): void {
+    const end = changeEnd(change)
+    if (this.#delivering?.change === change.change) this.#delivering = null
+    this.#dirty = true
+    if (end === null) return
+    if (this.#mailed === null || comparePositions(end, this.#mailed) > 0) {
+      this.#mailed = end
+      this.#mailedChanges = [change.change]
+    } else if (comparePositions(end, this.#mailed) === 0 && this.#mailedChanges !== null && !this.#mailedChanges.includes(change.change)) {
+      this.#mailedChanges.push(change.change)
+    }
+  }
+
+  /** The mail progress saved for a change (the same change at the same position), or an empty one. */
+  progressOf(change: Pick<SubmittedChange, 'change' | 'position'>): MailProgress {
+    const d = this.#delivering
+    const end = changeEnd(change)
+    if (d === null || end === null || d.change !== change.change || comparePositions(d.at, end) !== 0) return new Map()
+    return new Map([...d.done].map(([id, done]) => [id, new Set(done)]))
+  }
+
+  /** Records how far a change's mails went (it failed part way): a retry or a restart sends only to the rest. */
+  recordProgress(change: Pick<SubmittedChange, 'change' | 'position'>, done: MailProgress): void {
+    const at = changeEnd(change)
+    if (at === null) return
+    const copy: MailProgress = new Map([...done].filter(([, d]) => d.size > 0).map(([id, d]) => [id, new Set(d)]))
+    const before = this.#delivering
+    const same =
+      before !== null &&
+      before.change === change.change &&
+      comparePositions(before.at, at) === 0 &&
+      before.done.size === copy.size &&
+      [...copy].every(([id, d]) => before.done.get(id)?.size === d.size)
+    if (same) return
+    this.#delivering = { change: change.change, at, done: copy }
+    this.#dirty = true
   }
 
   /** Applies one record (any record: others are ignored). Returns whether the state changed. */
@@ -230,6 +286,15 @@ export class ReviewState {
       version: 1,
       appliedThrough: this.#applied === null ? null : formatPosition(this.#applied),
       mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
+      ...(this.#mailedChanges !== null ? { mailedChanges: [...this.#mailedChanges] } : {}),
+      delivering:
+        this.#delivering === null
+          ? null
+          : {
+              change: this.#delivering.change,
+              at: formatPosition(this.#delivering.at),
+              done: Object.fromEntries([...this.#delivering.done].map(([id, d]) => [id, [...d]])),
+            },
       origin: this.origin,
       server: this.server,
       caseInsensitive: this.caseInsensitive,
@@ -263,8 +328,21 @@ export class ReviewState {
     if (j.server !== undefined && j.server !== null) state.server = str(j.server, 'the server root')
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
     state.#mailed = j.mailedThrough ? parsePosition(j.mailedThrough) : null
+    if (j.mailedChanges !== undefined) {
+      if (!Array.isArray(j.mailedChanges)) throw new TypeError('mailedChanges is not an array')
+      state.#mailedChanges = j.mailedChanges.map((n) => int(n, 'a mailed change'))
+    }
+    const d = j.delivering
+    if (d !== undefined && d !== null) {
+      if (typeof d !== 'object' || typeof d.done !== 'object' || d.done === null) throw new TypeError('delivering is not a mail progress')
+      const done: MailProgress = new Map()
+      for (const [id, list] of Object.entries(d.done)) {
+        if (!Array.isArray(list)) throw new TypeError('a mail progress is not an array')
+        done.set(id, new Set(list.map((a) => str(a, 'a recipient'))))
+      }
+      state.#delivering = { change: int(d.change, 'the change being delivered'), at: parsePosition(str(d.at, 'its position')), done }
+    }
     state.#replayApplied = state.#applied
-    state.#replayMailed = state.#mailed
     return state
   }
 
@@ -280,6 +358,11 @@ export class ReviewState {
  */
 export function isPlainAddress(email: string): boolean {
   return /^[^\s@<>(),;:"[\]\\]+@[^\s@<>(),;:"[\]\\]+$/.test(email)
+}
+
+function changeEnd(change: Pick<SubmittedChange, 'position'>): JournalPosition | null {
+  const p = change.position
+  return p.journal === null ? null : { journal: p.journal, offset: p.end }
 }
 
 function endOf(entry: JournalEntry): JournalPosition | null {

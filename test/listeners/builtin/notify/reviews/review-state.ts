@@ -313,3 +313,20 @@ t.test('state files of another server, or not review states, are refused without
   t.notMatch(err?.message, 'Secret123', 'the file is not quoted')
   await t.rejects(readReviewState(join(dir, 'typed.json')), { code: 'ERR_STATE_CORRUPT', message: /an email is not a string/ })
 })
+
+t.test('delivered changes and the mail progress of a change survive the state file', async (t) => {
+  const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  // An import flushed when quiet: changes 1 and 2 completed at one position; only 1 was delivered.
+  s.mailedChange(change(1, 'x', [], 700))
+  s.recordProgress(change(2, 'x', [], 700), new Map([['<m2>', new Set(['a@x'])]]))
+  const back = ReviewState.fromJSON(JSON.parse(JSON.stringify(s.toJSON())))
+  t.equal(back.hasMailed(change(1, 'x', [], 700)), true)
+  t.equal(back.hasMailed(change(2, 'x', [], 700)), false, 'the other change at the same position is not taken for mailed')
+  t.equal(back.hasMailed(change(3, 'x', [], 600)), true, 'a change before it is')
+  t.same(back.progressOf(change(2, 'x', [], 700)), new Map([['<m2>', new Set(['a@x'])]]), 'who has change 2 already')
+  t.same(back.progressOf(change(2, 'x', [], 800)), new Map(), 'not for the same number at another position')
+  back.mailedChange(change(2, 'x', [], 700))
+  t.equal(back.hasMailed(change(2, 'x', [], 700)), true)
+  t.same(back.toJSON().delivering, null, 'the progress is dropped once the change is delivered')
+  t.same(back.toJSON().mailedChanges, [1, 2])
+})

@@ -1,0 +1,112 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ErrorCodes, type LogdaemonError } from '../../../../../lib/errors.js'
+import { startSmtpPeer } from '../../../../helpers/notify-peers.js'
+import { deliveries, feed, journal, openReviews, review, submit, unmarked, user, writeCheckpoint } from '../../../../helpers/review-journal.js'
+
+/**
+ * Restarts of a review-mode notify listener. A restart is a new listener
+ * on the same state file, fed the entries the daemon replays: from its
+ * last committed position, which is a consistency point (an `@ex@`), or
+ * the journal's start when it never committed (a journal without markers
+ * has no consistency point). No mail may be sent twice to a recipient who
+ * took it, and none may be lost.
+ */
+
+const users = user('alice', 'alice@example.com') + user('bob', 'bob@example.com') + user('carol', 'carol@example.com')
+const subscriptions = review('bob', 0, '//depot/main/...') + review('carol', 0, '//depot/main/...')
+const state = (dir: string) => JSON.parse(readFileSync(join(dir, 'reviews.json'), 'utf8')) as Record<string, unknown>
+
+t.test('a journal without markers: a restart does not mail again what was mailed', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + review('bob', 0, '//depot/main/...'))
+  // p4convert-style: two changes, no @ex@; they complete together when the journal goes quiet, at one position.
+  const text = unmarked(10, 'alice', 'import one\n', ['//depot/main/a.c']) + unmarked(11, 'alice', 'import two\n', ['//depot/main/b.c'])
+  const options = { smtp: { to: ['team@example.com'] } }
+
+  // Change 11's mail is refused for now (451 at DATA): change 10 is delivered, 11 is not.
+  smtp.refuseContent = { includes: 'import two', code: 451 }
+  const first = await openReviews(dir, smtp.port, options)
+  t.equal(await feed(first.listener, await journal(text)), null)
+  t.equal((await first.listener.noData(true).catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY)
+  first.listener.close()
+  t.same(deliveries(smtp.mails), ['10:team:team@example.com', '10:bob:bob@example.com'])
+
+  // Restarted (the daemon committed nothing: it replays from the journal's start).
+  smtp.refuseContent = null
+  const second = await openReviews(dir, smtp.port, options)
+  t.equal(await feed(second.listener, await journal(text)), null)
+  await second.listener.noData(true)
+  second.listener.close()
+  t.same(
+    deliveries(smtp.mails),
+    ['10:team:team@example.com', '10:bob:bob@example.com', '11:team:team@example.com', '11:bob:bob@example.com'],
+    'change 11 (at the same position as 10) is sent; change 10 is not sent again',
+  )
+
+  // A clean stop and a start again: nothing more.
+  const third = await openReviews(dir, smtp.port, options)
+  t.equal(await feed(third.listener, await journal(text)), null)
+  await third.listener.noData(true)
+  third.listener.close()
+  t.equal(smtp.mails.length, 4, 'no mail sent again')
+})
+
+t.test('kill -9 before the daemon committed: the changes mailed are not mailed again', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const text = [10, 11, 12].map((n) => submit(n, 'alice', `change ${n}\n`, [`//depot/main/${n}.c`])).join('')
+  const first = await openReviews(dir, smtp.port)
+  t.equal(await feed(first.listener, await journal(text)), null)
+  // Killed here: no sync, so the daemon committed nothing after these changes.
+  t.equal(smtp.mails.length, 6)
+  const second = await openReviews(dir, smtp.port)
+  t.equal(await feed(second.listener, await journal(text)), null)
+  await second.listener.sync()
+  second.listener.close()
+  t.equal(smtp.mails.length, 6, 'the replay sent nothing')
+  t.match(state(dir), { mailedThrough: /^1\/\d+$/ })
+})
+
+t.test('a mailbox that stays full: every restart fails naming it; the others get the mail once; fixed, it gets it once', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const text = submit(10, 'alice', 'ten\n', ['//depot/main/a.c']) + submit(11, 'alice', 'eleven\n', ['//depot/main/b.c'])
+  const options = { reviews: { cc: ['archive@example.com'] } }
+  smtp.rcpt['bob@example.com'] = 452
+  for (let run = 1; run <= 3; run++) {
+    const { listener } = await openReviews(dir, smtp.port, options)
+    const err = (await feed(listener, await journal(text))) as LogdaemonError | null
+    t.match(
+      err,
+      { code: ErrorCodes.NOTIFY_DELIVERY, message: /change 10 was not taken for bob@example\.com \(452 / },
+      `run ${run} fails naming bob and change 10`,
+    )
+    t.equal((await listener.sync().catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY, 'the retry fails too')
+    listener.close()
+  }
+  t.same(
+    deliveries(smtp.mails),
+    ['10:bob:archive@example.com', '10:carol:carol@example.com', '10:carol:archive@example.com'],
+    'three runs: carol and the archive got change 10 once; change 11 waits',
+  )
+  t.match(state(dir), { delivering: { change: 10, done: { '<logdaemon.change-10.review.bob@example.com>': ['archive@example.com'] } } })
+
+  delete smtp.rcpt['bob@example.com']
+  const { listener } = await openReviews(dir, smtp.port, options)
+  t.equal(await feed(listener, await journal(text)), null)
+  listener.close()
+  t.same(
+    deliveries(smtp.mails).slice(3),
+    ['10:bob:bob@example.com', '11:bob:bob@example.com', '11:bob:archive@example.com', '11:carol:carol@example.com', '11:carol:archive@example.com'],
+    'the mailbox fixed: bob gets change 10 once, then change 11 goes to everyone',
+  )
+  t.match(state(dir), { delivering: null })
+})

@@ -346,6 +346,7 @@ export class JetStreamListener extends BaseListener {
     sent.set(Headers.msgId, msgId)
     sent.set(EXPECTED_LAST_SEQUENCE, String(this.#lastSeq))
     if (this.#lastMsgId !== null) sent.set(EXPECTED_LAST_MSG_ID, this.#lastMsgId)
+    this.#checkSize(entry, sent)
     this.#byId.set(id, item)
     this.#queue.push(item)
     this.#tail = { journal: p.journal as number, offset: p.end }
@@ -360,6 +361,28 @@ export class JetStreamListener extends BaseListener {
       this.#broken ??= this.#publishError(item, toError(err))
     }
     this.#armTimer()
+  }
+
+  /**
+   * A message larger than the server's max_payload (the record and its
+   * headers) is refused by the client at every try: a permanent failure
+   * that says what to change, not a publish retried until the daemon gives up.
+   */
+  #checkSize(entry: JournalEntry, sent: MsgHdrs): void {
+    const max = (this.#nc as NatsConnection).info?.max_payload
+    if (!max) return
+    const encoded = (sent as Partial<{ encode(): Uint8Array }>).encode?.()
+    const size = entry.raw.length + (encoded?.length ?? 0)
+    if (size <= max) return
+    const p = entry.position
+    throw permanent(
+      new LogdaemonError(
+        ErrorCodes.JETSTREAM_PUBLISH,
+        `the record at ${formatWhere(p)} is ${entry.raw.length} bytes (${size} with its headers), more than the NATS server's max_payload ` +
+          `(${max} bytes): raise max_payload in the server's configuration (nats-server allows up to 64 MB) and start the daemon again`,
+        { journal: p.journal, offset: p.offset, line: p.line },
+      ),
+    )
   }
 
   #publishError(item: InFlight, err: Error): LogdaemonError {

@@ -239,3 +239,24 @@ t.test('two publishers of different servers open on one empty stream at once: on
   t.equal(refused.length, 1, 'the other failed')
   t.match((refused[0] as PromiseRejectedResult | undefined)?.reason, { code: /ERR_JETSTREAM_(PUBLISH|MISMATCH)/ })
 })
+
+t.test("a record larger than the server's max_payload: a permanent error that says so, nothing published after it", { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir(), { conf: 'max_payload: 4096' })
+  t.teardown(() => server.stop())
+  const l = listenerFor(server, { stream: 'M', subject: 'm.j' })
+  await l.open(ctx())
+  const { entries } = entriesOf([
+    { op: 'pv', version: 0, table: 'db.desc', fields: [1, 'small'] },
+    { op: 'pv', version: 0, table: 'db.desc', fields: [2, 'x'.repeat(8000)] },
+    { op: 'pv', version: 0, table: 'db.desc', fields: [3, 'after'] },
+  ])
+  await l.listen(entries[0] as JournalEntry)
+  t.throws(() => l.listen(entries[1] as JournalEntry), {
+    code: 'ERR_JETSTREAM_PUBLISH',
+    retryable: false,
+    message: /is 80\d\d bytes .*max_payload \(4096 bytes\): raise max_payload/,
+  })
+  await l.sync({ journal: 1, offset: (entries[0] as JournalEntry).position.end })
+  await l.close()
+  t.equal((await readAll(server, 'M')).length, 1, 'the record before it is in the stream')
+})

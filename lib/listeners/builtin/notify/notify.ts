@@ -180,14 +180,21 @@ export class NotifyListener implements Listener {
       this.#lastEntry = entry
       // Review state first: a transaction's own Reviews edits count from the next change on either way.
       this.#reviews?.see(entry)
-      if (ChangeCollector.wants(entry)) this.#enqueue(this.#collector.add(entry))
+      if (ChangeCollector.wants(entry)) {
+        const changes = this.#collector.add(entry)
+        // Kept in the review state, so that a restart in the middle of a transaction still waits for its marker.
+        if (this.#collector.sawMarkers) this.#reviews?.state.sawMarkers()
+        this.#enqueue(changes)
+      }
     }
     await this.#flush()
   }
 
   async noData(hadData: boolean): Promise<void> {
     // A quiet pause inside a transaction p4d is still writing (a journal with markers) is not an unmarked import.
-    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !this.#collector.sawMarkers) {
+    // Known from the review state too: restarted at a consistency point, this process has read no marker yet.
+    const markers = this.#collector.sawMarkers || (this.#reviews?.state.markers ?? false)
+    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !markers) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
       this.#enqueue(this.#collector.flushUnmarked())
     }

@@ -45,6 +45,8 @@ export interface ReviewStateJson {
    */
   readonly mailedThrough: string | null
   readonly mailedChanges?: readonly number[]
+  /** Whether the journal has transaction markers (`@ex@`, `@mx@`): records waiting for one are a transaction p4d is still writing. */
+  readonly markers?: boolean
   /** The change being delivered when the state was saved, and the recipients each of its mails is done with (took it or refused it for good). */
   readonly delivering?: { readonly change: number; readonly at: string; readonly done: Readonly<Record<string, readonly string[]>> } | null
   /** Where the state was first read from (a checkpoint path), for logs. */
@@ -82,6 +84,7 @@ export class ReviewState {
   #mailed: JournalPosition | null = null
   /** The changes delivered that completed exactly at `#mailed`, or null: all of them. */
   #mailedChanges: number[] | null = null
+  #markers = false
   #delivering: { change: number; at: JournalPosition; done: MailProgress } | null = null
   /** The position loaded from the state file: a replay skips records up to it (and only to it). */
   #replayApplied: JournalPosition | null = null
@@ -161,6 +164,18 @@ export class ReviewState {
     } else if (comparePositions(end, this.#mailed) === 0 && this.#mailedChanges !== null && !this.#mailedChanges.includes(change.change)) {
       this.#mailedChanges.push(change.change)
     }
+  }
+
+  /** Whether the journal is known to have transaction markers, from this process or an earlier one. */
+  get markers(): boolean {
+    return this.#markers
+  }
+
+  /** Records that the journal has transaction markers. */
+  sawMarkers(): void {
+    if (this.#markers) return
+    this.#markers = true
+    this.#dirty = true
   }
 
   /** The mail progress saved for a change (the same change at the same position), or an empty one. */
@@ -287,6 +302,7 @@ export class ReviewState {
       appliedThrough: this.#applied === null ? null : formatPosition(this.#applied),
       mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
       ...(this.#mailedChanges !== null ? { mailedChanges: [...this.#mailedChanges] } : {}),
+      markers: this.#markers,
       delivering:
         this.#delivering === null
           ? null
@@ -332,6 +348,7 @@ export class ReviewState {
       if (!Array.isArray(j.mailedChanges)) throw new TypeError('mailedChanges is not an array')
       state.#mailedChanges = j.mailedChanges.map((n) => int(n, 'a mailed change'))
     }
+    state.#markers = j.markers === true
     const d = j.delivering
     if (d !== undefined && d !== null) {
       if (typeof d !== 'object' || typeof d.done !== 'object' || d.done === null) throw new TypeError('delivering is not a mail progress')

@@ -3,7 +3,21 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, type LogdaemonError } from '../../../../../lib/errors.js'
 import { startSmtpPeer } from '../../../../helpers/notify-peers.js'
-import { deliveries, feed, journal, openReviews, review, submit, unmarked, user, writeCheckpoint } from '../../../../helpers/review-journal.js'
+import {
+  change,
+  deliveries,
+  desc,
+  ex,
+  feed,
+  journal,
+  openReviews,
+  review,
+  revcx,
+  submit,
+  unmarked,
+  user,
+  writeCheckpoint,
+} from '../../../../helpers/review-journal.js'
 
 /**
  * Restarts of a review-mode notify listener. A restart is a new listener
@@ -109,4 +123,35 @@ t.test('a mailbox that stays full: every restart fails naming it; the others get
     'the mailbox fixed: bob gets change 10 once, then change 11 goes to everyone',
   )
   t.match(state(dir), { delivering: null })
+})
+
+t.test('restarted in the middle of a transaction of a journal with markers: the quiet journal is not an import', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + review('bob', 0, '//depot/main/...') + review('carol', 0, '//depot/docs/...'))
+  const ten = submit(10, 'alice', 'ten\n', ['//depot/main/a.c', '//depot/docs/a.txt'])
+  // p4d has written change 11's first file when the daemon restarts, the second file and the @ex@ come later.
+  const part1 = desc(11, 'eleven\n') + change(11, 'alice', 'eleven\n') + revcx(11, '//depot/main/b.c')
+  const part2 = revcx(11, '//depot/docs/b.txt') + ex(1011)
+  const entries = await journal(ten + part1 + part2)
+  const afterTen = entries.findIndex((e) => e.op === 'ex') + 1
+  const inPart2 = entries.length - 2
+
+  const first = await openReviews(dir, smtp.port)
+  t.equal(await feed(first.listener, entries.slice(0, afterTen)), null)
+  await first.listener.sync() // the daemon commits the consistency point after change 10
+  first.listener.close()
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '10:carol:carol@example.com'])
+
+  // Restarted at that consistency point: no marker read yet in this process.
+  const second = await openReviews(dir, smtp.port)
+  t.teardown(() => second.listener.close())
+  t.equal(await feed(second.listener, entries.slice(afterTen, inPart2)), null)
+  await second.listener.noData(true)
+  t.equal(smtp.mails.length, 2, 'nothing mailed for the half-written change 11')
+  t.equal(await feed(second.listener, entries.slice(inPart2)), null)
+  t.same(deliveries(smtp.mails).slice(2), ['11:bob:bob@example.com', '11:carol:carol@example.com'], 'change 11 mailed once its @ex@ came')
+  t.match(smtp.mails[2]?.text, /\/\/depot\/main\/b\.c#1/)
+  t.match(smtp.mails[3]?.text, /\/\/depot\/docs\/b\.txt#1/, 'the reviewer of the second file has it')
 })

@@ -10,6 +10,8 @@ export interface CatJetStreamOptions extends EntryFilterOptions {
   url: string
   /** Read with this durable consumer, acknowledging what was printed; without it, the whole stream. */
   durable?: string
+  /** The subject prefix the listener published under. Default `p4.journal`. */
+  subject?: string
   format: 'raw' | 'json'
   encoding: FieldEncoding
   signal?: AbortSignal
@@ -27,6 +29,9 @@ export function parseStreamUrl(text: string): { servers: string; stream: string 
   return { servers: m[1] as string, stream: m[2] as string }
 }
 
+/** A subject prefix, as the jetstream listener's `subject` option takes it. */
+const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/
+
 /** Bytes gathered before one write to the output (as `--follow` does). */
 const FLUSH_BYTES = 1 << 20
 
@@ -38,9 +43,16 @@ const FLUSH_BYTES = 1 << 20
  */
 export async function catJetStream(out: Writable, options: CatJetStreamOptions): Promise<number> {
   const { servers, stream } = parseStreamUrl(options.url)
+  if (options.subject !== undefined && !SUBJECT_PREFIX.test(options.subject)) {
+    throw new LogdaemonError(
+      ErrorCodes.USAGE,
+      `--subject wants a subject prefix such as p4.journal (tokens of letters, digits, _ and -), got ${JSON.stringify(options.subject)}`,
+    )
+  }
   const source = new JetStreamJournalSource({
     servers,
     stream,
+    ...(options.subject !== undefined ? { subject: options.subject } : {}),
     untilEnd: true,
     encoding: options.encoding,
     retry: { retries: 2, minTimeout: 250, maxTimeout: 1000 },

@@ -48,6 +48,7 @@ export const OPTIONS: OptionTable = {
   state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
   jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://HOST:PORT/STREAM, up to its end' },
   durable: { type: 'string', arg: 'NAME', help: 'with --jetstream: read with this durable consumer, after what it acknowledged, and acknowledge' },
+  subject: { type: 'string', arg: 'PREFIX', help: "with --jetstream: the subject prefix the records were published under (the jetstream listener's subject; default p4.journal)" },
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },
@@ -66,7 +67,7 @@ export const OPTIONS: OptionTable = {
 const HELP: HelpText = {
   usage:
     `${NAME} [options] [FILE...]\n       ${NAME} --follow --root DIR [--journal PATH] [--prefix P] [--from N|end] [--state FILE] [options]` +
-    `\n       ${NAME} --jetstream nats://HOST:PORT/STREAM [--durable NAME] [options]`,
+    `\n       ${NAME} --jetstream nats://HOST:PORT/STREAM [--durable NAME] [--subject PREFIX] [options]`,
   summary:
     'Prints the records of Perforce journals and checkpoints, plain or gzip (recognised by content),\n' +
     'in order. With no FILE, or with -, reads standard input.\n' +
@@ -160,9 +161,11 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   }
   if (values.follow) return follow(values, positionals, maxEntryBytes, where, io, say)
   if (typeof values.jetstream === 'string') return fromStream(values, positionals, where, io, say)
-  if (values.durable !== undefined) {
-    say(`--durable needs --jetstream\nTry '${NAME} --help'.`)
-    return 2
+  for (const name of ['durable', 'subject'] as const) {
+    if (values[name] !== undefined) {
+      say(`--${name} needs --jetstream\nTry '${NAME} --help'.`)
+      return 2
+    }
   }
   const stray = FOLLOW_ONLY.find((name) => values[name] !== undefined)
   if (stray) {
@@ -333,6 +336,7 @@ async function fromStream(values: ParsedValues, positionals: readonly string[], 
     await catJetStream(io.stdout, {
       url: values.jetstream as string,
       ...(typeof values.durable === 'string' ? { durable: values.durable } : {}),
+      ...(typeof values.subject === 'string' ? { subject: values.subject } : {}),
       format: values.format as 'raw' | 'json',
       encoding: values.encoding as FieldEncoding,
       tables: (values.table as string[] | undefined) ?? [],

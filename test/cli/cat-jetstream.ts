@@ -34,6 +34,12 @@ t.test('usage errors', async (t) => {
   t.equal(await main(['--jetstream', 'nats://h:1/S', 'file'], b.io), 2)
   const c = fakeIO()
   t.equal(await main(['--jetstream', 'nope'], c.io), 2)
+  const d = fakeIO()
+  t.equal(await main(['--subject', 'x.y'], d.io), 2)
+  t.match(d.stderr(), /--subject needs --jetstream/)
+  const e = fakeIO()
+  t.equal(await main(['--jetstream', 'nats://127.0.0.1:1/S', '--subject', 'a.>'], e.io), 2)
+  t.match(e.stderr(), /--subject wants a subject prefix/)
 })
 
 t.test('logdaemon-cat --jetstream prints a stream like a file', { skip: natsSkip }, async (t) => {
@@ -74,6 +80,16 @@ t.test('logdaemon-cat --jetstream prints a stream like a file', { skip: natsSkip
   const missing = fakeIO()
   t.equal(await main(['--jetstream', `${server.url}/NOPE`], missing.io), 1)
   t.match(missing.stderr(), /logdaemon-cat: stream NOPE does not exist/)
+
+  // A stream published under another subject prefix.
+  const other = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'SUBJ', server: 'm', subject: 'site.a' }))
+  await other.open()
+  for (const e of entries) await other.listen(e)
+  await other.sync({ journal: 3, offset: bytes.length })
+  await other.close()
+  const prefixed = fakeIO()
+  t.equal(await main(['--jetstream', `${server.url}/SUBJ`, '--subject', 'site.a'], prefixed.io), 0, prefixed.stderr())
+  t.ok(prefixed.stdout().equals(bytes), '--subject: the journal bytes of a stream published under site.a')
 
   if (existsSync(BIN)) {
     const r = spawnSync(process.execPath, [BIN, '--jetstream', url], { encoding: 'buffer' })

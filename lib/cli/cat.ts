@@ -48,7 +48,11 @@ export const OPTIONS: OptionTable = {
   state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
   jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://HOST:PORT/STREAM, up to its end' },
   durable: { type: 'string', arg: 'NAME', help: 'with --jetstream: read with this durable consumer, after what it acknowledged, and acknowledge' },
-  subject: { type: 'string', arg: 'PREFIX', help: "with --jetstream: the subject prefix the records were published under (the jetstream listener's subject; default p4.journal)" },
+  subject: {
+    type: 'string',
+    arg: 'PREFIX',
+    help: "with --jetstream: the subject prefix the records were published under (the jetstream listener's subject; default p4.journal)",
+  },
   'skip-malformed': { type: 'boolean', help: 'skip malformed records (counted on stderr) instead of stopping' },
   'allow-incomplete': { type: 'boolean', help: 'print a record the input ends inside instead of failing' },
   'max-entry-bytes': { type: 'string', arg: 'N', help: 'largest record accepted, in bytes (default 67108864)' },

@@ -486,7 +486,10 @@ export class JetStreamJournalSource extends Readable {
     this.#floorGone = null
     if (this.#filters.length === 0 && seq !== floor + 1) {
       const removed = seq - 1 === floor + 1 ? `message ${floor + 1}` : `messages ${floor + 1} to ${seq - 1}`
-      throw gap(p, `${where} (${p.journal}/${p.offset}) comes after message ${floor}, the last this consumer acknowledged, but the stream removed ${removed} unread`)
+      throw gap(
+        p,
+        `${where} (${p.journal}/${p.offset}) comes after message ${floor}, the last this consumer acknowledged, but the stream removed ${removed} unread`,
+      )
     }
   }
 

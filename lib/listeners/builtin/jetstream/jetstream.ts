@@ -307,6 +307,14 @@ export class JetStreamListener extends BaseListener {
         return false
       }
       const follows = journal === tail.journal ? offset === tail.offset : journal === tail.journal + 1 && offset === 0
+      if (follows && journal !== tail.journal && this.#prevEnd === null) {
+        // The daemon started at the next journal: this listener cannot see where the stream's last journal ended.
+        this.#log.warn(
+          { listener: this.name, tail: formatPosition(tail), next: `${journal}/0` },
+          `stream ${this.options.stream} ends at ${formatPosition(tail)} and the daemon starts at ${journal}/0: ` +
+            `if journal ${tail.journal} is longer than ${tail.offset} bytes, its records after that are missing from the stream (start at ${tail.journal} to publish them)`,
+        )
+      }
       if (!follows) {
         const o = this.options
         throw permanent(

@@ -260,3 +260,39 @@ t.test("a record larger than the server's max_payload: a permanent error that sa
   await l.close()
   t.equal((await readAll(server, 'M')).length, 1, 'the record before it is in the stream')
 })
+
+t.test('started at the journal after the one the stream ends in: published, with a warning that it cannot check the end', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const first = listenerFor(server, { stream: 'N', subject: 'n.j' })
+  await first.open(ctx())
+  const two = transactions(6, 2).entries
+  await publish(first, two.slice(0, 4))
+  await first.close()
+  const warnings: string[] = []
+  const logger = { ...silent, warn: (_o: unknown, msg?: string) => void warnings.push(String(msg)) }
+  const next = listenerFor(server, { stream: 'N', subject: 'n.j' })
+  await next.open({ start: null, logger, signal: new AbortController().signal })
+  await publish(next, transactions(2, 3).entries)
+  await next.close()
+  t.match(warnings, [/ends at 2\/\d+ and the daemon starts at 3\/0: if journal 2 is longer than \d+ bytes/])
+  // Replaying from inside journal 2 instead: the listener sees where journal 2 ends before journal 3 starts.
+  const other = listenerFor(server, { stream: 'N2', subject: 'n2.j' })
+  await other.open(ctx())
+  await publish(other, two.slice(0, 4))
+  await other.close()
+  const quiet: string[] = []
+  const replay = listenerFor(server, { stream: 'N2', subject: 'n2.j' })
+  await replay.open({
+    start: null,
+    logger: { ...silent, warn: (_o: unknown, msg?: string) => void quiet.push(String(msg)) },
+    signal: new AbortController().signal,
+  })
+  const three = transactions(2, 3).entries
+  ;(three[0] as JournalEntry).didRotate = true
+  await publish(replay, [...two.slice(2), ...three])
+  await replay.close()
+  t.equal(replay.skipped, 2)
+  t.equal(replay.published, 12, 'the rest of journal 2, then journal 3')
+  t.same(quiet, [], 'no warning without such a start')
+})

@@ -14,23 +14,34 @@ export interface ReceivedMail {
   text: string
 }
 
+/** An SMTP reply: its code and its text. */
+export interface Reply {
+  code: number
+  text: string
+}
+
 /** A real SMTP server (smtp-server) on 127.0.0.1, port chosen by the OS. */
 export interface SmtpPeer {
   port: number
   mails: ReceivedMail[]
   /** Set to an SMTP reply code to refuse the next messages (e.g. 451), or null to accept. */
   refuse: number | null
-  /** Reply codes for RCPT TO, by address (e.g. 452 mailbox full, 550 unknown): those recipients are refused. */
-  rcpt: Record<string, number>
+  /**
+   * Replies to RCPT TO, by address as the envelope carries it: a code (452 mailbox full, 550 unknown), or a code and
+   * the reply's text (`{ code: 554, text: '5.7.1 Relay access denied' }`, an enhanced status code first).
+   */
+  rcpt: Record<string, number | Reply>
+  /** A reply to every RCPT TO (a relay that refuses this host), or null. */
+  rcptAll: Reply | null
   /** A reply code for MAIL FROM (e.g. 530 authentication required), or null to accept. */
   mailFrom: number | null
-  /** Refuses messages whose text holds `includes` with `code` at the end of DATA (552: too big). */
-  refuseContent: { includes: string; code: number } | null
+  /** Refuses messages whose text holds `includes` with `code` (and `text`) at the end of DATA (552: too big). */
+  refuseContent: { includes: string; code: number; text?: string } | null
   close(): Promise<void>
 }
 
 export async function startSmtpPeer(options: { auth?: { user: string; pass: string } } = {}): Promise<SmtpPeer> {
-  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, rcpt: {}, mailFrom: null, refuseContent: null, close: async () => {} }
+  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, rcpt: {}, rcptAll: null, mailFrom: null, refuseContent: null, close: async () => {} }
   const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
   const server = new SMTPServer({
     // Plain SMTP on loopback: no certificate to provide or trust in the test.
@@ -50,8 +61,9 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
       else cb()
     },
     onRcptTo(address, _session, cb) {
-      const code = peer.rcpt[address.address]
-      if (code !== undefined) cb(reply(code, `recipient ${address.address} refused by the test`))
+      const r = peer.rcpt[address.address] ?? peer.rcptAll ?? undefined
+      if (typeof r === 'number') cb(reply(r, `recipient ${address.address} refused by the test`))
+      else if (r !== undefined) cb(reply(r.code, r.text))
       else cb()
     },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb) {
@@ -64,7 +76,7 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
         }
         const raw = Buffer.concat(chunks).toString('utf8')
         if (peer.refuseContent !== null && raw.includes(peer.refuseContent.includes)) {
-          cb(reply(peer.refuseContent.code, 'message refused by the test'))
+          cb(reply(peer.refuseContent.code, peer.refuseContent.text ?? 'message refused by the test'))
           return
         }
         peer.mails.push({

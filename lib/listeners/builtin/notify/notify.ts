@@ -333,7 +333,8 @@ export class NotifyListener implements Listener {
     return new LogdaemonError(
       ErrorCodes.NOTIFY_DELIVERY,
       `mail for change ${change.change} was not taken for ${who}; the others have it. The daemon retries these recipients with backoff; ` +
-        'when a mailbox stays unavailable (full, over quota), fix or remove the address: later changes wait for this one',
+        'when a mailbox stays unavailable (full, over quota), fix or remove the address, and when the reply is a policy (5.7.x: relay, ' +
+        'authentication), fix the SMTP settings or the server: later changes wait for this one',
       { details: { channel, change: change.change, recipients: deferred.map((r) => r.address) } },
     )
   }

@@ -11,9 +11,11 @@ export interface RecipientRefusal {
 
 /**
  * What one message did per recipient. A recipient is in exactly one list:
- * `accepted` (the server took it), `refused` (refused for good: a 5xx to its
- * RCPT TO, or a 5xx to the message's DATA, which no retry of the same
- * message changes) or `deferred` (a 4xx to its RCPT TO: try again later).
+ * `accepted` (the server took it), `refused` (refused for good, see
+ * `judgeReply`: its address or mailbox at RCPT TO, or the message at DATA,
+ * which no retry of the same message changes) or `deferred` (try again
+ * later: a 4xx, a policy refusal of it while others took the message, or
+ * not reported as accepted).
  */
 export interface MailOutcome {
   readonly accepted: readonly string[]
@@ -35,7 +37,42 @@ interface SmtpReplyError {
 
 const isObject = (value: unknown): value is SmtpReplyError => typeof value === 'object' && value !== null
 
-const permanent = (code: number | null): boolean => code !== null && code >= 500 && code < 600
+/**
+ * Who a refusal is about: `final` (this recipient, or this message, for
+ * good: logged and skipped), `deferred` (try this recipient again later) or
+ * `session` (the server's policy for this host, or a protocol error: nothing
+ * was said about the recipient, so nothing may be dropped; retried, then the
+ * daemon fails).
+ *
+ * By the enhanced status code (RFC 3463) when the reply has one, as
+ * `5.1.1`: 5.1.x (address, mailbox) and 5.2.x (mailbox full, disabled, too
+ * big) are final, 5.3.4 (message too big) is final, 5.6.x (content) is final
+ * at DATA; 5.7.x (policy, relay, authentication), 5.5.x (protocol), 5.4.x
+ * (routing), other 5.3.x and 5.6.x at RCPT TO are the session's. 5.0.0 says
+ * nothing more than the basic code, which then decides. Without one:
+ * at RCPT TO 550, 551 and 553 are final, 552 is deferred (RFC 5321
+ * 4.5.3.1.10: too many recipients, to be taken as 452), any other 5xx (554
+ * relay denied, 530 authentication required) is the session's; at DATA 552
+ * (too big) and 554 (this message rejected: DATA is reached only after the
+ * server took the sender and the recipients) are final, any other 5xx is the
+ * session's. Every 4xx is deferred at RCPT TO and the session's at DATA.
+ */
+export type Verdict = 'final' | 'deferred' | 'session'
+
+export function judgeReply(command: string, code: number | null, reply: string): Verdict {
+  const data = command === 'DATA'
+  if (code === null || code < 500 || code >= 600) return data ? 'session' : 'deferred'
+  const enhanced = /^\d{3}[ -]5\.(\d{1,3})\.(\d{1,3})(?!\d)/.exec(reply)
+  const subject = enhanced ? Number(enhanced[1]) : 0
+  if (subject !== 0) {
+    const detail = Number(enhanced?.[2])
+    if (subject === 1 || subject === 2 || (subject === 3 && detail === 4) || (subject === 6 && data)) return 'final'
+    return 'session'
+  }
+  if (data) return code === 552 || code === 554 ? 'final' : 'session'
+  if (code === 550 || code === 551 || code === 553) return 'final'
+  return code === 552 ? 'deferred' : 'session'
+}
 
 function refusalOf(err: SmtpReplyError, address: string): RecipientRefusal {
   const code = typeof err.responseCode === 'number' ? err.responseCode : null
@@ -43,30 +80,43 @@ function refusalOf(err: SmtpReplyError, address: string): RecipientRefusal {
   return { address, code, reply, command: typeof err.command === 'string' ? err.command : 'RCPT TO' }
 }
 
-/** Splits refused recipients (nodemailer's `rejectedErrors`) into refused for good (5xx) and deferred (anything else). */
-function splitRefusals(errors: unknown, rejected: unknown): { refused: RecipientRefusal[]; deferred: RecipientRefusal[] } {
+/** Splits refused recipients (nodemailer's `rejectedErrors`) by `judgeReply`. */
+function splitRefusals(errors: unknown, rejected: unknown): { refused: RecipientRefusal[]; deferred: RecipientRefusal[]; session: RecipientRefusal[] } {
   const refused: RecipientRefusal[] = []
   const deferred: RecipientRefusal[] = []
+  const session: RecipientRefusal[] = []
   const seen = new Set<string>()
   for (const e of Array.isArray(errors) ? errors : []) {
     if (!isObject(e) || typeof e.recipient !== 'string') continue
     const r = refusalOf(e, e.recipient)
     seen.add(r.address)
-    ;(permanent(r.code) ? refused : deferred).push(r)
+    const verdict = judgeReply(r.command, r.code, r.reply)
+    ;(verdict === 'final' ? refused : verdict === 'deferred' ? deferred : session).push(r)
   }
   // A rejected address without its error (not seen from nodemailer, but its types allow it): no code, so retried.
   for (const address of Array.isArray(rejected) ? rejected : []) {
     if (typeof address === 'string' && !seen.has(address)) deferred.push({ address, code: null, reply: 'refused', command: 'RCPT TO' })
   }
-  return { refused, deferred }
+  return { refused, deferred, session }
 }
 
-/** The outcome of a message nodemailer reports as sent: some recipients may still have been refused at RCPT TO. */
+/**
+ * The outcome of a message nodemailer reports as sent: some recipients may
+ * still have been refused at RCPT TO. A recipient counts as having taken it
+ * only when nodemailer lists it in `accepted`; one it does not mention at
+ * all is deferred (retried), never assumed delivered. A refusal that is the
+ * session's (a relay or policy reply) is deferred too: the others took the
+ * message, so it cannot be retried as a whole.
+ */
 export function outcomeOfInfo(info: unknown, recipients: readonly string[]): MailOutcome {
   const i = isObject(info) ? info : {}
-  const { refused, deferred } = splitRefusals(i.rejectedErrors, i.rejected)
-  const notTaken = new Set([...refused, ...deferred].map((r) => r.address))
-  return { accepted: recipients.filter((a) => !notTaken.has(a)), refused, deferred }
+  const { refused, deferred, session } = splitRefusals(i.rejectedErrors, i.rejected)
+  const accepted = new Set(Array.isArray((info as { accepted?: unknown } | null)?.accepted) ? ((info as { accepted: unknown[] }).accepted as unknown[]) : [])
+  const notTaken = new Set([...refused, ...deferred, ...session].map((r) => r.address))
+  const unreported = recipients
+    .filter((a) => !notTaken.has(a) && !accepted.has(a))
+    .map((address): RecipientRefusal => ({ address, code: null, reply: 'not reported as accepted by the mailer', command: 'RCPT TO' }))
+  return { accepted: recipients.filter((a) => !notTaken.has(a) && accepted.has(a)), refused, deferred: [...deferred, ...session, ...unreported] }
 }
 
 /**
@@ -74,29 +124,33 @@ export function outcomeOfInfo(info: unknown, recipients: readonly string[]): Mai
  * the session's (retry it all):
  *
  * - every recipient refused at RCPT TO (`EENVELOPE`, command `RCPT TO`):
- *   each by its own reply, 5xx for good, 4xx deferred;
- * - the message refused at DATA with a 5xx (`552` too big, `554` content
- *   rejected), or larger than the SIZE the server announced: for good, for
- *   every recipient; the same message would be refused again.
+ *   each by its own reply (`judgeReply`), unless every refusal is the
+ *   session's (a relay or authentication policy refuses them all: `554
+ *   5.7.1 Relay access denied`), which is the session's failure;
+ * - the message refused at DATA for good (`judgeReply`: `552` too big, `554`
+ *   or `5.6.x` its content), or larger than the SIZE the server announced:
+ *   for good, for every recipient; the same message would be refused again.
  *
  * Everything else is the session's, whatever the code: the greeting,
  * EHLO/HELO, STARTTLS, AUTH and MAIL FROM come before any recipient (a 530
- * to MAIL FROM is a configuration to fix, not a mail to drop), and a 4xx at
- * DATA, a timeout or a lost connection may pass.
+ * to MAIL FROM is a configuration to fix, not a mail to drop), and a 4xx or
+ * a policy reply at DATA, a timeout or a lost connection may pass.
  */
 export function outcomeOfError(err: unknown, recipients: readonly string[]): MailOutcome | null {
   if (!isObject(err)) return null
   if (err.code === 'EENVELOPE' && err.command === 'RCPT TO' && Array.isArray(err.rejectedErrors)) {
-    const { refused, deferred } = splitRefusals(err.rejectedErrors, err.rejected)
-    const notTaken = new Set([...refused, ...deferred].map((r) => r.address))
+    const { refused, deferred, session } = splitRefusals(err.rejectedErrors, err.rejected)
+    if (session.length > 0 && refused.length === 0 && deferred.length === 0) return null
+    const notTaken = new Set([...refused, ...deferred, ...session].map((r) => r.address))
     // Recipients the error does not name were not refused: none, when every one was.
     const unnamed = recipients.filter((a) => !notTaken.has(a)).map((address) => refusalOf(err, address))
-    return { accepted: [], refused, deferred: [...deferred, ...unnamed] }
+    return { accepted: [], refused, deferred: [...deferred, ...session, ...unnamed] }
   }
   const code = typeof err.responseCode === 'number' ? err.responseCode : null
   // nodemailer's own check against the size the server announced (SIZE): the message, not the session, is too big.
   const tooBig = err.code === 'EMESSAGE' && err.command === 'MAIL FROM' && code === null
-  if ((err.command === 'DATA' && permanent(code)) || tooBig) {
+  const reply = typeof err.response === 'string' ? err.response : ''
+  if ((err.command === 'DATA' && judgeReply('DATA', code, reply) === 'final') || tooBig) {
     return { accepted: [], refused: recipients.map((address) => refusalOf(err, address)), deferred: [] }
   }
   return null

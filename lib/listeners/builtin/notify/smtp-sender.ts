@@ -3,6 +3,7 @@ import addressparser from 'nodemailer/lib/addressparser'
 import { ErrorCodes, LogdaemonError, toError } from '../../../errors.js'
 import type { SubmittedChange } from './change-collector.js'
 import { deliveryIdOf, renderSubject, renderText } from './change-message.js'
+import { normalizeAddress } from './mail-address.js'
 import { outcomeOfError, outcomeOfInfo, type MailOutcome } from './smtp-outcome.js'
 
 export type { MailOutcome, RecipientRefusal } from './smtp-outcome.js'
@@ -90,11 +91,15 @@ export class SmtpSender {
     }
   }
 
-  /** The plain addresses a message goes to (To, Cc, Bcc; `Name <a@x>` gives `a@x`), each once. */
+  /**
+   * The plain addresses a message goes to (To, Cc, Bcc; `Name <a@x>` gives
+   * `a@x`), each once, as the envelope carries them (`normalizeAddress`:
+   * `Bob@Example.COM` is `Bob@example.com`).
+   */
   recipientsOf(message: OutgoingMail): string[] {
     const out = new Set<string>()
     for (const entry of [...message.to, ...message.cc, ...message.bcc]) {
-      for (const a of addressparser(entry, { flatten: true })) if (a.address) out.add(a.address)
+      for (const a of addressparser(entry, { flatten: true })) if (a.address) out.add(normalizeAddress(a.address))
     }
     return [...out]
   }
@@ -115,10 +120,13 @@ export class SmtpSender {
    * (see MailOutcome). Rejects with ERR_NOTIFY_DELIVERY (retried) when the
    * session failed: no connection, a timeout, the greeting, EHLO, STARTTLS,
    * AUTH or MAIL FROM refused (whatever the code: nothing was said about a
-   * recipient, so nothing may be dropped), or a 4xx to the message.
+   * recipient, so nothing may be dropped), every recipient refused by a
+   * policy (relay access denied), or a 4xx or policy reply to the message.
    */
   async deliver(message: OutgoingMail, change: number, recipients: readonly string[] = this.recipientsOf(message)): Promise<MailOutcome> {
     const o = this.#options
+    // In the envelope's own form, so that nodemailer's report names them as they are asked for.
+    recipients = [...new Set(recipients.map(normalizeAddress))]
     if (recipients.length === 0) return { accepted: [], refused: [], deferred: [] }
     let info: unknown
     try {

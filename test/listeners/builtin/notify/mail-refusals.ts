@@ -141,3 +141,103 @@ async function openTeam(t: Test, port: number): ReturnType<typeof openReviews> {
   t.teardown(() => listener.close())
   return { listener, lines }
 }
+
+t.test('review mail: an address with an upper-case domain deferred (452) is retried, never taken for delivered', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, user('alice', 'alice@example.com') + user('bob', 'Bob@Example.COM') + review('bob', 0, '//depot/main/...'))
+  const { listener } = await openReviews(dir, smtp.port, { reviews: { cc: ['archive@example.com'] } })
+  t.teardown(() => listener.close())
+  // The envelope carries the domain as nodemailer writes it: lower case.
+  smtp.rcpt['Bob@example.com'] = 452
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY, 'bob did not take it: the change is retried')
+  t.match(err?.details, { recipients: ['Bob@example.com'] })
+  t.equal(listener.reviews?.state.mailedThrough, null, 'the state does not say the change was mailed')
+  delete smtp.rcpt['Bob@example.com']
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['10:bob:archive@example.com', '10:bob:Bob@example.com'], 'bob gets it once, the archive once')
+})
+
+t.test('review mail: an upper-case or non-ASCII domain refused for good (550) is skipped, later changes are mailed', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(
+    dir,
+    user('alice', 'alice@example.com') +
+      user('bob', 'Bob@Example.COM') +
+      user('carol', 'carol@jõgeva.ee') +
+      review('bob', 0, '//depot/main/a.c') +
+      review('carol', 0, '//depot/main/b.c'),
+  )
+  const { listener, lines } = await openReviews(dir, smtp.port)
+  t.teardown(() => listener.close())
+  smtp.rcpt['Bob@example.com'] = 550
+  // nodemailer sends the domain punycoded; smtp-server shows it decoded again.
+  smtp.rcpt['carol@jõgeva.ee'] = 550
+  const text = submit(10, 'alice', 'ten\n', ['//depot/main/a.c']) + submit(11, 'alice', 'eleven\n', ['//depot/main/b.c'])
+  const entries = await journal(text + submit(12, 'alice', 'twelve\n', ['//depot/main/b.c']))
+  const first = (await journal(text)).length
+  t.equal(await feed(listener, entries.slice(0, first)), null, 'nothing to retry: each is refused for good')
+  t.match(
+    lines.filter((l) => l.level === 'error'),
+    [{ obj: { change: 10, recipient: 'Bob@example.com', reply: /^550 / } }, { obj: { change: 11, recipient: 'carol@xn--jgeva-dua.ee', reply: /^550 / } }],
+  )
+  t.equal(listener.refusedRecipients, 2)
+  delete smtp.rcpt['carol@jõgeva.ee']
+  t.equal(await feed(listener, entries.slice(first)), null)
+  t.same(deliveries(smtp.mails), ['12:carol:carol@jõgeva.ee'], 'a later change reaches carol')
+})
+
+t.test('a relay refusal of every recipient (554 5.7.1 Relay access denied) is the session: retried, nothing skipped', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const { listener, lines } = await openReviews(dir, smtp.port, { smtp: { to: ['team@example.com'] } })
+  t.teardown(() => listener.close())
+  smtp.rcptAll = { code: 554, text: '5.7.1 <bob@example.com>: Relay access denied' }
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.equal(err?.retryable, true)
+  t.match(err?.message, /Relay access denied/)
+  t.equal((await listener.sync().catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY, 'no position is committed')
+  t.equal(listener.reviews?.state.mailedThrough, null, 'the review state does not move past the change')
+  t.equal(listener.refusedRecipients, 0)
+  t.equal(lines.filter((l) => l.level === 'error').length, 0, 'nobody is logged as refused')
+  smtp.rcptAll = null
+  await listener.sync()
+  t.same(deliveries(smtp.mails).sort(), ['10:bob:bob@example.com', '10:carol:carol@example.com', '10:team:team@example.com'])
+})
+
+t.test('a policy refusal of one recipient while the others took the mail (554 5.7.1) is retried for it alone', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const { listener, lines } = await openTeam(t, smtp.port)
+  smtp.rcpt['team2@example.com'] = { code: 554, text: '5.7.1 <team2@example.com>: Recipient address rejected: Access denied' }
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY)
+  t.match(err?.details, { recipients: ['team2@example.com'] })
+  t.equal(listener.refusedRecipients, 0)
+  t.equal(lines.filter((l) => l.level === 'error').length, 0)
+  delete smtp.rcpt['team2@example.com']
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
+})
+
+t.test('at DATA: a content refusal without an enhanced code (554) is final, a policy one (554 5.7.1) is retried', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const { listener } = await openTeam(t, smtp.port)
+  smtp.refuseContent = { includes: 'SPAM', code: 554, text: 'Transaction failed' }
+  t.equal(await feed(listener, await journal(submit(10, 'alice', 'SPAM\n', ['//depot/main/a.c']))), null, '554 at DATA: this message, for good')
+  t.equal(listener.refusedRecipients, 2)
+  smtp.refuseContent = { includes: 'eleven', code: 554, text: '5.7.1 Sender not authorized' }
+  const err = (await feed(listener, await journal(submit(11, 'alice', 'eleven\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY, '5.7.1 at DATA: the session, retried')
+  smtp.refuseContent = null
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['11:team:team1@example.com', '11:team:team2@example.com'])
+})

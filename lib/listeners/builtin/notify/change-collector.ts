@@ -27,7 +27,12 @@ export interface SubmittedChange {
   readonly fileCount: number
   /** False when files were left out: over `maxFiles`, or rows of an unknown table version were skipped. */
   readonly filesComplete: boolean
-  /** The entry that completed the transaction (its `@ex@`, or the last record of an unmarked one). */
+  /**
+   * The entry that completed the transaction (its `@ex@`); for records
+   * without markers, the change's own last record (its db.change, db.desc or
+   * file row, whichever comes last), so that a change has the same position
+   * however a replay groups the unmarked records into flushes.
+   */
   readonly position: EntryPosition
   /** The process id of the `@ex@` marker, or null for records without markers. */
   readonly pid: string | null
@@ -96,6 +101,9 @@ export class ChangeCollector {
   /** Records since the last marker: they belong to the next marker's pid. */
   #segment: TransactionDraft
   #segmentEnd: EntryPosition | null = null
+  /** In the current segment, the last record of each change (db.change and file rows) and of each description, by key. */
+  #changeEnds = new Map<number, EntryPosition>()
+  #descEnds = new Map<number, EntryPosition>()
   /** Parked pieces of transactions, by pid, in order of their first `@mx@`. */
   readonly #open = new Map<string, TransactionDraft>()
   readonly #descCache = new Map<number, string>()
@@ -157,7 +165,16 @@ export class ChangeCollector {
   flushUnmarked(): SubmittedChange[] {
     const end = this.#segmentEnd
     if (this.#segment.isEmpty || end === null) return []
-    return this.#complete(this.#takeSegment(), end, null)
+    const changeEnds = this.#changeEnds
+    const descEnds = this.#descEnds
+    const draft = this.#takeSegment()
+    const changes = this.#complete(draft, end, null).map((c) => {
+      const own = [changeEnds.get(c.change), descEnds.get(draft.changes.get(c.change)?.descKey ?? Number.NaN)]
+      const last = own.reduce<EntryPosition | undefined>((a, b) => (b !== undefined && (a === undefined || compareEnds(b, a) > 0) ? b : a), undefined)
+      return last === undefined ? c : { ...c, position: last }
+    })
+    // Delivered in journal order: the review state's mailedThrough only moves forward.
+    return changes.sort((a, b) => compareEnds(a.position, b.position) || a.change - b.change)
   }
 
   #draft(): TransactionDraft {
@@ -172,6 +189,8 @@ export class ChangeCollector {
     const s = this.#segment
     this.#segment = this.#draft()
     this.#segmentEnd = null
+    this.#changeEnds = new Map()
+    this.#descEnds = new Map()
     return s
   }
 
@@ -231,6 +250,7 @@ export class ChangeCollector {
     switch (table) {
       case 'db.change': {
         const r = this.#ok(readChangeRow(entry, this.#decode), entry, table)
+        if (r) this.#changeEnds.set(r.change, entry.position)
         const alreadyDropping = s.droppedChanges
         if (r && !s.putChange(r, deleted) && !alreadyDropping) {
           // Reported once per transaction piece, not once per dropped row.
@@ -245,13 +265,17 @@ export class ChangeCollector {
       }
       case 'db.desc': {
         const r = this.#ok(readDescRow(entry, this.#decode), entry, table)
-        if (r) s.putDesc(r.descKey, r.description, deleted)
+        if (r) {
+          this.#descEnds.set(r.descKey, entry.position)
+          s.putDesc(r.descKey, r.description, deleted)
+        }
         return
       }
       case 'db.rev':
       case 'db.revcx': {
         const result = readFileRow(entry, table, this.#decode)
         const r = this.#ok(result, entry, table)
+        if (r) this.#changeEnds.set(r.change, entry.position)
         if (r === null && table === 'db.rev') s.unknownRevRows = true
         else if (r === null) s.unknownRevcxRows = true
         else if (!deleted) s.putFile(r, table === 'db.rev' ? 'rev' : 'revcx')
@@ -310,4 +334,9 @@ export class ChangeCollector {
       if (oldest !== undefined) this.#descCache.delete(oldest)
     }
   }
+}
+
+/** Journal order of two records' ends. */
+function compareEnds(a: EntryPosition, b: EntryPosition): number {
+  return (a.journal ?? 0) - (b.journal ?? 0) || a.end - b.end
 }

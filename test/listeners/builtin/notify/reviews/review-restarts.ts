@@ -155,3 +155,31 @@ t.test('restarted in the middle of a transaction of a journal with markers: the 
   t.match(smtp.mails[2]?.text, /\/\/depot\/main\/b\.c#1/)
   t.match(smtp.mails[3]?.text, /\/\/depot\/docs\/b\.txt#1/, 'the reviewer of the second file has it')
 })
+
+t.test('a journal without markers: a change mailed is known by its own records, however a replay groups them', async (t) => {
+  const text10 = unmarked(10, 'alice', 'import one\n', ['//depot/main/a.c'])
+  const text11 = unmarked(11, 'alice', 'import two\n', ['//depot/main/b.c'])
+  const all = await journal(text10 + text11)
+  const upTo10 = (await journal(text10)).length
+  // A: quiet after 10 and after 11, then the replay reads both in one go. B: quiet after 10, stopped, 11 written meanwhile.
+  for (const variant of ['A', 'B']) {
+    const smtp = await startSmtpPeer()
+    t.teardown(() => smtp.close())
+    const dir = t.testdir({ [variant]: {} })
+    const where = join(dir, variant)
+    writeCheckpoint(where, users + review('bob', 0, '//depot/main/...'))
+    const first = await openReviews(where, smtp.port)
+    t.equal(await feed(first.listener, all.slice(0, upTo10)), null)
+    await first.listener.noData(true)
+    if (variant === 'A') {
+      t.equal(await feed(first.listener, all.slice(upTo10)), null)
+      await first.listener.noData(true)
+    }
+    first.listener.close()
+    const second = await openReviews(where, smtp.port)
+    t.equal(await feed(second.listener, all), null)
+    await second.listener.noData(true)
+    second.listener.close()
+    t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '11:bob:bob@example.com'], `${variant}: each change mailed once`)
+  }
+})

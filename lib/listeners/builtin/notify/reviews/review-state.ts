@@ -34,16 +34,25 @@ export interface ReviewExplanation extends ReviewRecipient {
   readonly excluded: string | null
 }
 
-/** The state file's shape (version 1). */
+/**
+ * The state file's shape. Version 2 (written): `mailedChange`. Version 1
+ * (read): `mailedThrough` covers every change completed at it, unless
+ * `mailedChanges` (written by the versions between) lists which; an older
+ * daemon reading a version 2 file refuses it rather than take every change
+ * at `mailedThrough` for delivered.
+ */
 export interface ReviewStateJson {
-  readonly version: 1
+  readonly version: 1 | 2
   /** The end of the last journal entry applied to the state (`N/offset`), or null. */
   readonly appliedThrough: string | null
   /**
    * Changes completed before this position have been delivered (`N/offset`), or null; those completed at
-   * it too, unless `mailedChanges` lists which (an unmarked import completes many changes at one position).
+   * it too, up to the change number `mailedChange` when it is set (one transaction can submit many changes,
+   * delivered in change order, at one position): one number, so a save costs the same after any number of them.
    */
   readonly mailedThrough: string | null
+  readonly mailedChange?: number | null
+  /** Version 1 only: the changes delivered at `mailedThrough`. */
   readonly mailedChanges?: readonly number[]
   /** Whether the journal has transaction markers (`@ex@`, `@mx@`): records waiting for one are a transaction p4d is still writing. */
   readonly markers?: boolean
@@ -82,8 +91,8 @@ export class ReviewState {
   #views = new Map<string, ReviewView>()
   #applied: JournalPosition | null = null
   #mailed: JournalPosition | null = null
-  /** The changes delivered that completed exactly at `#mailed`, or null: all of them. */
-  #mailedChanges: number[] | null = null
+  /** The highest change delivered of those completed exactly at `#mailed` (delivered in change order), or null: all of them. */
+  #mailedLast: number | null = null
   #markers = false
   #delivering: { change: number; at: JournalPosition; done: MailProgress } | null = null
   /** The position loaded from the state file: a replay skips records up to it (and only to it). */
@@ -135,18 +144,29 @@ export class ReviewState {
   /** Whether the change was delivered before (a replay after a restart, or a re-read). */
   hasMailed(change: Pick<SubmittedChange, 'change' | 'position'>): boolean {
     const end = changeEnd(change)
-    if (end === null || this.#mailed === null) return false
+    return end !== null && this.#covers(change.change, end)
+  }
+
+  #covers(change: number, end: JournalPosition): boolean {
+    if (this.#mailed === null) return false
     const order = comparePositions(end, this.#mailed)
-    return order < 0 || (order === 0 && (this.#mailedChanges === null || this.#mailedChanges.includes(change.change)))
+    return order < 0 || (order === 0 && (this.#mailedLast === null || change <= this.#mailedLast))
+  }
+
+  /** Drops the mail progress of a change the state has moved past. */
+  #dropDelivered(): void {
+    const d = this.#delivering
+    if (d !== null && this.#covers(d.change, d.at)) this.#delivering = null
   }
 
   /** Records that every change completed up to `position` has been delivered. */
   mailedUpTo(position: JournalPosition): void {
     if (this.#mailed === null || comparePositions(position, this.#mailed) > 0) {
       this.#mailed = position
-      this.#mailedChanges = null
+      this.#mailedLast = null
       this.#dirty = true
     }
+    this.#dropDelivered()
   }
 
   /**
@@ -160,10 +180,11 @@ export class ReviewState {
     if (end === null) return
     if (this.#mailed === null || comparePositions(end, this.#mailed) > 0) {
       this.#mailed = end
-      this.#mailedChanges = [change.change]
-    } else if (comparePositions(end, this.#mailed) === 0 && this.#mailedChanges !== null && !this.#mailedChanges.includes(change.change)) {
-      this.#mailedChanges.push(change.change)
+      this.#mailedLast = change.change
+    } else if (comparePositions(end, this.#mailed) === 0 && this.#mailedLast !== null && change.change > this.#mailedLast) {
+      this.#mailedLast = change.change
     }
+    this.#dropDelivered()
   }
 
   /** Whether the journal is known to have transaction markers, from this process or an earlier one. */
@@ -298,10 +319,10 @@ export class ReviewState {
 
   toJSON(): ReviewStateJson {
     return {
-      version: 1,
+      version: 2,
       appliedThrough: this.#applied === null ? null : formatPosition(this.#applied),
       mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
-      ...(this.#mailedChanges !== null ? { mailedChanges: [...this.#mailedChanges] } : {}),
+      mailedChange: this.#mailedLast,
       markers: this.#markers,
       delivering:
         this.#delivering === null
@@ -321,8 +342,8 @@ export class ReviewState {
 
   static fromJSON(json: unknown): ReviewState {
     const j = json as Partial<ReviewStateJson> | null
-    if (j === null || typeof j !== 'object' || j.version !== 1 || !Array.isArray(j.users) || !Array.isArray(j.reviews)) {
-      throw new TypeError('not a review state file (version 1)')
+    if (j === null || typeof j !== 'object' || (j.version !== 1 && j.version !== 2) || !Array.isArray(j.users) || !Array.isArray(j.reviews)) {
+      throw new TypeError('not a review state file (version 1 or 2)')
     }
     const state = new ReviewState({ caseInsensitive: j.caseInsensitive === true, origin: String(j.origin ?? '') })
     const str = (v: unknown, what: string): string => {
@@ -344,9 +365,12 @@ export class ReviewState {
     if (j.server !== undefined && j.server !== null) state.server = str(j.server, 'the server root')
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
     state.#mailed = j.mailedThrough ? parsePosition(j.mailedThrough) : null
-    if (j.mailedChanges !== undefined) {
+    if (j.version === 2) {
+      state.#mailedLast = j.mailedChange === undefined || j.mailedChange === null ? null : int(j.mailedChange, 'mailedChange')
+    } else if (j.mailedChanges !== undefined) {
+      // Version 1: the changes at mailedThrough were delivered in change order too, so the highest says the same.
       if (!Array.isArray(j.mailedChanges)) throw new TypeError('mailedChanges is not an array')
-      state.#mailedChanges = j.mailedChanges.map((n) => int(n, 'a mailed change'))
+      state.#mailedLast = Math.max(0, ...j.mailedChanges.map((n) => int(n, 'a mailed change')))
     }
     state.#markers = j.markers === true
     const d = j.delivering

@@ -37,12 +37,15 @@ export interface SmtpPeer {
   mailFrom: number | null
   /** Refuses messages whose text holds `includes` with `code` (and `text`) at the end of DATA (552: too big). */
   refuseContent: { includes: string; code: number; text?: string } | null
+  /** Messages whose text holds this get no answer to their DATA (a process killed while it waits), until `close()`. */
+  hang: string | null
   close(): Promise<void>
 }
 
 export async function startSmtpPeer(options: { auth?: { user: string; pass: string } } = {}): Promise<SmtpPeer> {
-  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, rcpt: {}, rcptAll: null, mailFrom: null, refuseContent: null, close: async () => {} }
+  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, rcpt: {}, rcptAll: null, mailFrom: null, refuseContent: null, hang: null, close: async () => {} }
   const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
+  const hanging: (() => void)[] = []
   const server = new SMTPServer({
     // Plain SMTP on loopback: no certificate to provide or trust in the test.
     disabledCommands: options.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
@@ -75,6 +78,10 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
           return
         }
         const raw = Buffer.concat(chunks).toString('utf8')
+        if (peer.hang !== null && raw.includes(peer.hang)) {
+          hanging.push(() => cb(reply(451, 'never answered')))
+          return
+        }
         if (peer.refuseContent !== null && raw.includes(peer.refuseContent.includes)) {
           cb(reply(peer.refuseContent.code, peer.refuseContent.text ?? 'message refused by the test'))
           return
@@ -97,7 +104,10 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
   server.listen(0, '127.0.0.1')
   await once(server.server, 'listening')
   peer.port = (server.server.address() as AddressInfo).port
-  peer.close = () => new Promise<void>((resolve) => server.close(() => resolve()))
+  peer.close = () => {
+    for (const answer of hanging.splice(0)) answer()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  }
   return peer
 }
 

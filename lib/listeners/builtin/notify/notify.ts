@@ -112,6 +112,8 @@ export class NotifyListener implements Listener {
   /** The last entry collected: a retried `listen` of the same entry only retries delivery. */
   #lastEntry: JournalEntry | null = null
   #refusedRecipients = 0
+  /** The last state save: saves run one after the other (the channels of a change deliver concurrently). */
+  #saving: Promise<void> = Promise.resolve()
 
   /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
   constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null; statePath?: string | null } = {}) {
@@ -205,7 +207,7 @@ export class NotifyListener implements Listener {
   async sync(): Promise<void> {
     await this.#flush()
     // The Reviews edits applied since the last change was delivered.
-    await this.#reviews?.save()
+    await this.#save()
   }
 
   close(): void {
@@ -267,7 +269,7 @@ export class NotifyListener implements Listener {
       if (this.#reviews) {
         // Saved after each change, not only when the daemon commits: a journal without markers has no point to commit at.
         this.#reviews.state.mailedChange(out.change)
-        await this.#reviews.save()
+        await this.#save()
       }
       this.#outbox.shift()
       this.#delivered.add(out.change.change)
@@ -310,6 +312,9 @@ export class NotifyListener implements Listener {
     if (todo.length === 0) return []
     const outcome = await (this.#smtp as SmtpSender).deliver(message, change, todo)
     for (const a of outcome.accepted) done.add(a)
+    for (const r of outcome.refused) done.add(r.address)
+    // Saved as soon as anyone has the mail, before the next one goes out: a kill -9 now re-sends none of it.
+    if (outcome.accepted.length > 0 || outcome.refused.length > 0) await this.#saveProgress(out)
     if (outcome.accepted.length > 0) {
       this.#logger.info(
         { listener: this.name, change, recipients: outcome.accepted, ...(reviewers ? { reviewers } : {}) },
@@ -317,7 +322,6 @@ export class NotifyListener implements Listener {
       )
     }
     for (const r of outcome.refused) {
-      done.add(r.address)
       this.#refusedRecipients++
       this.#logger.error(
         { listener: this.name, change, recipient: r.address, command: r.command, reply: r.reply, ...(reviewers ? { reviewers } : {}) },
@@ -339,13 +343,25 @@ export class NotifyListener implements Listener {
     )
   }
 
-  /** Saves which recipients have each mail of a change that failed part way (review mode keeps a state file). */
+  /** Saves the review state when it changed, after any save under way (atomically, as writeReviewState does). */
+  #save(): Promise<void> {
+    const reviews = this.#reviews
+    if (reviews === null) return Promise.resolve()
+    const next = this.#saving.then(
+      () => reviews.save(),
+      () => reviews.save(),
+    )
+    this.#saving = next.catch(() => {})
+    return next
+  }
+
+  /** Saves which recipients have each mail of a change so far (review mode keeps a state file). */
   async #saveProgress(out: Outgoing): Promise<void> {
     const reviews = this.#reviews
     if (reviews === null) return
     reviews.state.recordProgress(out.change, out.done)
     try {
-      await reviews.save()
+      await this.#save()
     } catch (err) {
       // The delivery failure is the one to report; the progress is saved again on the next attempt.
       this.#logger.warn({ listener: this.name, change: out.change.change, err: toError(err).message }, 'could not save the mail progress')

@@ -135,6 +135,11 @@ export class ReviewState {
     this.#dirty = false
   }
 
+  /** A save that failed: the state is to be saved again. */
+  markDirty(): void {
+    this.#dirty = true
+  }
+
   /** Whether the entry was already applied before (a replay after a restart). */
   hasApplied(entry: JournalEntry): boolean {
     const end = endOf(entry)

@@ -145,8 +145,15 @@ export async function readReviewState(path: string): Promise<ReviewState | null>
 
 /** Writes the state atomically (temporary file, fsync, rename). */
 export async function writeReviewState(path: string, state: ReviewState): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(state.toJSON())}\n`)
+  // Marked saved as the body is taken, not after the write: a change made while it is written is saved by the next call.
+  const body = `${JSON.stringify(state.toJSON())}\n`
   state.markSaved()
+  try {
+    await writeFileAtomic(path, body)
+  } catch (err) {
+    state.markDirty()
+    throw err
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

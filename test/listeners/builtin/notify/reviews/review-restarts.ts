@@ -183,3 +183,36 @@ t.test('a journal without markers: a change mailed is known by its own records, 
     t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '11:bob:bob@example.com'], `${variant}: each change mailed once`)
   }
 })
+
+t.test('kill -9 while a change is mailed: every mail someone took before the kill is not sent again', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + user('dave', 'dave@example.com') + subscriptions + review('dave', 0, '//depot/main/...'))
+  const text = submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])
+  const options = { smtp: { to: ['team@example.com'] }, reviews: { cc: ['archive@example.com'] } }
+  // carol's mail never gets its answer: the process is killed while it waits.
+  smtp.hang = 'X-Logdaemon-Reviewers: carol'
+  const first = await openReviews(dir, smtp.port, options)
+  void feed(first.listener, await journal(text))
+  for (let i = 0; i < 200 && deliveries(smtp.mails).length < 3; i++) await new Promise((r) => setTimeout(r, 10))
+  t.same(deliveries(smtp.mails).sort(), ['10:bob:archive@example.com', '10:bob:bob@example.com', '10:team:team@example.com'], 'before the kill')
+  await new Promise((r) => setTimeout(r, 100)) // the save after a mail is one write: done long before this
+  smtp.hang = null
+  const second = await openReviews(dir, smtp.port, options)
+  t.teardown(() => second.listener.close())
+  t.equal(await feed(second.listener, await journal(text)), null)
+  t.same(
+    deliveries(smtp.mails).sort(),
+    [
+      '10:bob:archive@example.com',
+      '10:bob:bob@example.com',
+      '10:carol:archive@example.com',
+      '10:carol:carol@example.com',
+      '10:dave:archive@example.com',
+      '10:dave:dave@example.com',
+      '10:team:team@example.com',
+    ],
+    'each mail once',
+  )
+})

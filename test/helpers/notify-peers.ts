@@ -39,11 +39,24 @@ export interface SmtpPeer {
   refuseContent: { includes: string; code: number; text?: string } | null
   /** Messages whose text holds this get no answer to their DATA (a process killed while it waits), until `close()`. */
   hang: string | null
+  /** How many messages are held unanswered (`hang`). */
+  held: number
   close(): Promise<void>
 }
 
 export async function startSmtpPeer(options: { auth?: { user: string; pass: string } } = {}): Promise<SmtpPeer> {
-  const peer: SmtpPeer = { port: 0, mails: [], refuse: null, rcpt: {}, rcptAll: null, mailFrom: null, refuseContent: null, hang: null, close: async () => {} }
+  const peer: SmtpPeer = {
+    port: 0,
+    mails: [],
+    refuse: null,
+    rcpt: {},
+    rcptAll: null,
+    mailFrom: null,
+    refuseContent: null,
+    hang: null,
+    held: 0,
+    close: async () => {},
+  }
   const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
   const hanging: (() => void)[] = []
   const server = new SMTPServer({
@@ -80,6 +93,7 @@ export async function startSmtpPeer(options: { auth?: { user: string; pass: stri
         const raw = Buffer.concat(chunks).toString('utf8')
         if (peer.hang !== null && raw.includes(peer.hang)) {
           hanging.push(() => cb(reply(451, 'never answered')))
+          peer.held++
           return
         }
         if (peer.refuseContent !== null && raw.includes(peer.refuseContent.includes)) {

@@ -104,6 +104,8 @@ export class ChangeCollector {
   /** In the current segment, the last record of each change (db.change and file rows) and of each description, by key. */
   #changeEnds = new Map<number, EntryPosition>()
   #descEnds = new Map<number, EntryPosition>()
+  /** In the current segment, each change's last db.change row: where a change without a marker is placed. */
+  #changeRows = new Map<number, EntryPosition>()
   /** Parked pieces of transactions, by pid, in order of their first `@mx@`. */
   readonly #open = new Map<string, TransactionDraft>()
   readonly #descCache = new Map<number, string>()
@@ -167,8 +169,13 @@ export class ChangeCollector {
     if (this.#segment.isEmpty || end === null) return []
     const changeEnds = this.#changeEnds
     const descEnds = this.#descEnds
+    const changeRows = this.#changeRows
     const draft = this.#takeSegment()
     const changes = this.#complete(draft, end, null).map((c) => {
+      // At its db.change row: one row per submit, where a quiet cannot fall inside it (a quiet between two of
+      // its file rows mails it at the first and a replay reads them together: its last record would move).
+      const row = changeRows.get(c.change)
+      if (row !== undefined) return { ...c, position: row }
       const own = [changeEnds.get(c.change), descEnds.get(draft.changes.get(c.change)?.descKey ?? Number.NaN)]
       const last = own.reduce<EntryPosition | undefined>((a, b) => (b !== undefined && (a === undefined || compareEnds(b, a) > 0) ? b : a), undefined)
       return last === undefined ? c : { ...c, position: last }
@@ -191,6 +198,7 @@ export class ChangeCollector {
     this.#segmentEnd = null
     this.#changeEnds = new Map()
     this.#descEnds = new Map()
+    this.#changeRows = new Map()
     return s
   }
 
@@ -250,7 +258,10 @@ export class ChangeCollector {
     switch (table) {
       case 'db.change': {
         const r = this.#ok(readChangeRow(entry, this.#decode), entry, table)
-        if (r) this.#changeEnds.set(r.change, entry.position)
+        if (r) {
+          this.#changeEnds.set(r.change, entry.position)
+          this.#changeRows.set(r.change, entry.position)
+        }
         const alreadyDropping = s.droppedChanges
         if (r && !s.putChange(r, deleted) && !alreadyDropping) {
           // Reported once per transaction piece, not once per dropped row.

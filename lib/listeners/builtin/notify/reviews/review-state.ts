@@ -1,6 +1,7 @@
 import { isDataOp, type JournalEntry } from '../../../../journal/entry.js'
 import { comparePositions, formatPosition, parsePosition, type JournalPosition } from '../../../../position.js'
 import type { ChangeFile, SubmittedChange } from '../change-collector.js'
+import { DeliveryState, type DeliveredChange, type DeliveryJson, type MailProgress } from '../delivery-state.js'
 import { ReviewView, reviewLineFromRow } from './review-view.js'
 
 /** What the review state is made of: two tables of the server's database. */
@@ -41,23 +42,12 @@ export interface ReviewExplanation extends ReviewRecipient {
  * daemon reading a version 2 file refuses it rather than take every change
  * at `mailedThrough` for delivered.
  */
-export interface ReviewStateJson {
+export interface ReviewStateJson extends DeliveryJson {
   readonly version: 1 | 2
   /** The end of the last journal entry applied to the state (`N/offset`), or null. */
   readonly appliedThrough: string | null
-  /**
-   * Changes completed before this position have been delivered (`N/offset`), or null; those completed at
-   * it too, up to the change number `mailedChange` when it is set (one transaction can submit many changes,
-   * delivered in change order, at one position): one number, so a save costs the same after any number of them.
-   */
-  readonly mailedThrough: string | null
-  readonly mailedChange?: number | null
   /** Version 1 only: the changes delivered at `mailedThrough`. */
   readonly mailedChanges?: readonly number[]
-  /** Whether the journal has transaction markers (`@ex@`, `@mx@`): records waiting for one are a transaction p4d is still writing. */
-  readonly markers?: boolean
-  /** The change being delivered when the state was saved, and the recipients each of its mails is done with (took it or refused it for good). */
-  readonly delivering?: { readonly change: number; readonly at: string; readonly done: Readonly<Record<string, readonly string[]>> } | null
   /** Where the state was first read from (a checkpoint path), for logs. */
   readonly origin: string
   /** The server root (P4ROOT) the state belongs to, or null. */
@@ -67,8 +57,7 @@ export interface ReviewStateJson {
   readonly reviews: readonly { readonly user: string; readonly rows: readonly ReviewRow[] }[]
 }
 
-/** Per mail (by Message-ID), the recipients done with it: they took it, or refused it for good. */
-export type MailProgress = Map<string, Set<string>>
+export type { MailProgress }
 
 /**
  * Who reviews what, as the server's db.user and db.review tables say at a
@@ -90,11 +79,8 @@ export class ReviewState {
   #reviews = new Map<string, Map<number, ReviewRow>>()
   #views = new Map<string, ReviewView>()
   #applied: JournalPosition | null = null
-  #mailed: JournalPosition | null = null
-  /** The highest change delivered of those completed exactly at `#mailed` (delivered in change order), or null: all of them. */
-  #mailedLast: number | null = null
-  #markers = false
-  #delivering: { change: number; at: JournalPosition; done: MailProgress } | null = null
+  /** What was delivered (the part of the file every notify listener keeps, see DeliveryState). */
+  #delivery = new DeliveryState()
   /** The position loaded from the state file: a replay skips records up to it (and only to it). */
   #replayApplied: JournalPosition | null = null
   #dirty = false
@@ -120,7 +106,12 @@ export class ReviewState {
 
   /** Whether something changed since the last `markSaved()`. */
   get dirty(): boolean {
-    return this.#dirty
+    return this.#dirty || this.#delivery.dirty
+  }
+
+  /** What was delivered: the delivery part of the state. */
+  get delivery(): DeliveryState {
+    return this.#delivery
   }
 
   get appliedThrough(): JournalPosition | null {
@@ -128,11 +119,12 @@ export class ReviewState {
   }
 
   get mailedThrough(): JournalPosition | null {
-    return this.#mailed
+    return this.#delivery.mailedThrough
   }
 
   markSaved(): void {
     this.#dirty = false
+    this.#delivery.markSaved()
   }
 
   /** A save that failed: the state is to be saved again. */
@@ -147,86 +139,38 @@ export class ReviewState {
   }
 
   /** Whether the change was delivered before (a replay after a restart, or a re-read). */
-  hasMailed(change: Pick<SubmittedChange, 'change' | 'position'>): boolean {
-    const end = changeEnd(change)
-    return end !== null && this.#covers(change.change, end)
-  }
-
-  #covers(change: number, end: JournalPosition): boolean {
-    if (this.#mailed === null) return false
-    const order = comparePositions(end, this.#mailed)
-    return order < 0 || (order === 0 && (this.#mailedLast === null || change <= this.#mailedLast))
-  }
-
-  /** Drops the mail progress of a change the state has moved past. */
-  #dropDelivered(): void {
-    const d = this.#delivering
-    if (d !== null && this.#covers(d.change, d.at)) this.#delivering = null
+  hasMailed(change: DeliveredChange): boolean {
+    return this.#delivery.hasMailed(change)
   }
 
   /** Records that every change completed up to `position` has been delivered. */
   mailedUpTo(position: JournalPosition): void {
-    if (this.#mailed === null || comparePositions(position, this.#mailed) > 0) {
-      this.#mailed = position
-      this.#mailedLast = null
-      this.#dirty = true
-    }
-    this.#dropDelivered()
+    this.#delivery.mailedUpTo(position)
   }
 
-  /**
-   * Records that a change has been delivered (changes are delivered in
-   * journal order); its mail progress is no longer needed.
-   */
-  mailedChange(change: Pick<SubmittedChange, 'change' | 'position'>): void {
-    const end = changeEnd(change)
-    if (this.#delivering?.change === change.change) this.#delivering = null
-    this.#dirty = true
-    if (end === null) return
-    if (this.#mailed === null || comparePositions(end, this.#mailed) > 0) {
-      this.#mailed = end
-      this.#mailedLast = change.change
-    } else if (comparePositions(end, this.#mailed) === 0 && this.#mailedLast !== null && change.change > this.#mailedLast) {
-      this.#mailedLast = change.change
-    }
-    this.#dropDelivered()
+  /** Records that a change has been delivered (in journal order); its mail progress is no longer needed. */
+  mailedChange(change: DeliveredChange): void {
+    this.#delivery.mailedChange(change)
   }
 
   /** Whether the journal is known to have transaction markers, from this process or an earlier one. */
   get markers(): boolean {
-    return this.#markers
+    return this.#delivery.markers
   }
 
   /** Records that the journal has transaction markers. */
   sawMarkers(): void {
-    if (this.#markers) return
-    this.#markers = true
-    this.#dirty = true
+    this.#delivery.sawMarkers()
   }
 
   /** The mail progress saved for a change (the same change at the same position), or an empty one. */
-  progressOf(change: Pick<SubmittedChange, 'change' | 'position'>): MailProgress {
-    const d = this.#delivering
-    const end = changeEnd(change)
-    if (d === null || end === null || d.change !== change.change || comparePositions(d.at, end) !== 0) return new Map()
-    return new Map([...d.done].map(([id, done]) => [id, new Set(done)]))
+  progressOf(change: DeliveredChange): MailProgress {
+    return this.#delivery.progressOf(change)
   }
 
   /** Records how far a change's mails went (it failed part way): a retry or a restart sends only to the rest. */
-  recordProgress(change: Pick<SubmittedChange, 'change' | 'position'>, done: MailProgress): void {
-    const at = changeEnd(change)
-    if (at === null) return
-    const copy: MailProgress = new Map([...done].filter(([, d]) => d.size > 0).map(([id, d]) => [id, new Set(d)]))
-    const before = this.#delivering
-    const same =
-      before !== null &&
-      before.change === change.change &&
-      comparePositions(before.at, at) === 0 &&
-      before.done.size === copy.size &&
-      [...copy].every(([id, d]) => before.done.get(id)?.size === d.size)
-    if (same) return
-    this.#delivering = { change: change.change, at, done: copy }
-    this.#dirty = true
+  recordProgress(change: DeliveredChange, done: MailProgress, webhook = false): void {
+    this.#delivery.recordProgress(change, done, webhook)
   }
 
   /** Applies one record (any record: others are ignored). Returns whether the state changed. */
@@ -326,17 +270,7 @@ export class ReviewState {
     return {
       version: 2,
       appliedThrough: this.#applied === null ? null : formatPosition(this.#applied),
-      mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
-      mailedChange: this.#mailedLast,
-      markers: this.#markers,
-      delivering:
-        this.#delivering === null
-          ? null
-          : {
-              change: this.#delivering.change,
-              at: formatPosition(this.#delivering.at),
-              done: Object.fromEntries([...this.#delivering.done].map(([id, d]) => [id, [...d]])),
-            },
+      ...this.#delivery.toJSON(),
       origin: this.origin,
       server: this.server,
       caseInsensitive: this.caseInsensitive,
@@ -369,25 +303,7 @@ export class ReviewState {
     }
     if (j.server !== undefined && j.server !== null) state.server = str(j.server, 'the server root')
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
-    state.#mailed = j.mailedThrough ? parsePosition(j.mailedThrough) : null
-    if (j.version === 2) {
-      state.#mailedLast = j.mailedChange === undefined || j.mailedChange === null ? null : int(j.mailedChange, 'mailedChange')
-    } else if (j.mailedChanges !== undefined) {
-      // Version 1: the changes at mailedThrough were delivered in change order too, so the highest says the same.
-      if (!Array.isArray(j.mailedChanges)) throw new TypeError('mailedChanges is not an array')
-      state.#mailedLast = Math.max(0, ...j.mailedChanges.map((n) => int(n, 'a mailed change')))
-    }
-    state.#markers = j.markers === true
-    const d = j.delivering
-    if (d !== undefined && d !== null) {
-      if (typeof d !== 'object' || typeof d.done !== 'object' || d.done === null) throw new TypeError('delivering is not a mail progress')
-      const done: MailProgress = new Map()
-      for (const [id, list] of Object.entries(d.done)) {
-        if (!Array.isArray(list)) throw new TypeError('a mail progress is not an array')
-        done.set(id, new Set(list.map((a) => str(a, 'a recipient'))))
-      }
-      state.#delivering = { change: int(d.change, 'the change being delivered'), at: parsePosition(str(d.at, 'its position')), done }
-    }
+    state.#delivery = DeliveryState.fromJSON(j as ReviewStateJson, j.version === 1)
     state.#replayApplied = state.#applied
     return state
   }
@@ -404,11 +320,6 @@ export class ReviewState {
  */
 export function isPlainAddress(email: string): boolean {
   return /^[^\s@<>(),;:"[\]\\]+@[^\s@<>(),;:"[\]\\]+$/.test(email)
-}
-
-function changeEnd(change: Pick<SubmittedChange, 'position'>): JournalPosition | null {
-  const p = change.position
-  return p.journal === null ? null : { journal: p.journal, offset: p.end }
 }
 
 function endOf(entry: JournalEntry): JournalPosition | null {

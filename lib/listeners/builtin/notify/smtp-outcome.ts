@@ -40,38 +40,55 @@ const isObject = (value: unknown): value is SmtpReplyError => typeof value === '
 /**
  * Who a refusal is about: `final` (this recipient, or this message, for
  * good: logged and skipped), `deferred` (try this recipient again later) or
- * `session` (the server's policy for this host, or a protocol error: nothing
- * was said about the recipient, so nothing may be dropped; retried, then the
- * daemon fails).
+ * `session` (this host, its sender or its login: a configuration to fix;
+ * nothing was said about the recipient, so nothing may be dropped: retried,
+ * then the daemon fails; a change that can never pass is let through with
+ * the listener's `skipChanges`).
  *
- * By the enhanced status code (RFC 3463) when the reply has one, as
- * `5.1.1`: 5.1.x (address, mailbox) and 5.2.x (mailbox full, disabled, too
- * big) are final, 5.3.4 (message too big) is final, 5.6.x (content) is final
- * at DATA; 5.7.x (policy, relay, authentication), 5.5.x (protocol), 5.4.x
- * (routing), other 5.3.x and 5.6.x at RCPT TO are the session's. 5.0.0 says
- * nothing more than the basic code, which then decides. Without one:
- * at RCPT TO 550, 551 and 553 are final, 552 is deferred (RFC 5321
- * 4.5.3.1.10: too many recipients, to be taken as 452), any other 5xx (554
- * relay denied, 530 authentication required) is the session's; at DATA 552
- * (too big) and 554 (this message rejected: DATA is reached only after the
- * server took the sender and the recipients) are final, any other 5xx is the
- * session's. Every 4xx is deferred at RCPT TO and the session's at DATA.
+ * Servers word the same refusal differently, so the reply's words come
+ * first, then its enhanced status code (RFC 3463, anywhere in the reply:
+ * qmail puts `(#5.7.1)` last), then the basic code:
+ *
+ * - any 5xx that names the relay, the login, the sender or its domain's
+ *   checks (`Relay access denied`, `relay not permitted`, `rcpthosts`,
+ *   `authentication required`, `Sender address rejected`, SPF, DMARC), and
+ *   5.1.7 / 5.1.8 (the sender's address): the session's, at any command;
+ * - at RCPT TO: 5.1.x and 5.2.x (address, mailbox) final; a reply that
+ *   names the recipient or its mailbox (`Recipient address rejected`, `user
+ *   unknown`, `mailbox unavailable`: Exchange Online's 5.4.1, Postfix's
+ *   per-recipient 5.7.1) final; another enhanced code (5.3, 5.4, 5.5, 5.6,
+ *   5.7: routing, protocol, policy) the session's; without one, 550, 551
+ *   and 553 final, 552 deferred (RFC 5321 4.5.3.1.10: too many recipients,
+ *   taken as 452), any other (554, 530) the session's;
+ * - at DATA the server has taken the sender and every recipient: a 5xx is
+ *   about this message (too big, its content, spam) and final;
+ * - a 4xx: deferred at RCPT TO, the session's at DATA.
  */
 export type Verdict = 'final' | 'deferred' | 'session'
+
+/** Words of a refusal about the sending host, its login or its sender, not about a recipient or a message. */
+const SESSION_WORDS = /relay|rcpthosts|authenticat|\bauth\b|\blogin\b|\bsender\b|\bspf\b|\bdmarc\b/i
+/** Words of a refusal about the recipient's address or mailbox. */
+const RECIPIENT_WORDS = /recipient|mailbox|user unknown|unknown user|no such user|does not exist|address rejected|invalid address/i
+/** An enhanced status code of a permanent failure, anywhere in the reply: `5.1.1`, `(#5.7.1)`. */
+const ENHANCED = /(?<![\d.])5\.(\d{1,3})\.(\d{1,3})(?![\d.])/
 
 export function judgeReply(command: string, code: number | null, reply: string): Verdict {
   const data = command === 'DATA'
   if (code === null || code < 500 || code >= 600) return data ? 'session' : 'deferred'
-  const enhanced = /^\d{3}[ -]5\.(\d{1,3})\.(\d{1,3})(?!\d)/.exec(reply)
+  // The reply line without its basic code, so `550` itself is not read as words or digits.
+  const text = reply.replace(/^\d{3}[ -]?/, '')
+  if (SESSION_WORDS.test(text)) return 'session'
+  const enhanced = ENHANCED.exec(text)
   const subject = enhanced ? Number(enhanced[1]) : 0
-  if (subject !== 0) {
-    const detail = Number(enhanced?.[2])
-    if (subject === 1 || subject === 2 || (subject === 3 && detail === 4) || (subject === 6 && data)) return 'final'
-    return 'session'
-  }
-  if (data) return code === 552 || code === 554 ? 'final' : 'session'
-  if (code === 550 || code === 551 || code === 553) return 'final'
-  return code === 552 ? 'deferred' : 'session'
+  const detail = enhanced ? Number(enhanced[2]) : 0
+  if (subject === 1 && (detail === 7 || detail === 8)) return 'session'
+  if (data) return 'final'
+  if (subject === 1 || subject === 2) return 'final'
+  if (subject === 0 && code === 552) return 'deferred'
+  if (RECIPIENT_WORDS.test(text)) return 'final'
+  if (subject !== 0) return 'session'
+  return code === 550 || code === 551 || code === 553 ? 'final' : 'session'
 }
 
 function refusalOf(err: SmtpReplyError, address: string): RecipientRefusal {

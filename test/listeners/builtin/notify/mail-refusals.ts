@@ -212,11 +212,11 @@ t.test('a relay refusal of every recipient (554 5.7.1 Relay access denied) is th
   t.same(deliveries(smtp.mails).sort(), ['10:bob:bob@example.com', '10:carol:carol@example.com', '10:team:team@example.com'])
 })
 
-t.test('a policy refusal of one recipient while the others took the mail (554 5.7.1) is retried for it alone', async (t) => {
+t.test('a relay refusal of one recipient while the others took the mail (554 5.7.1) is retried for it alone', async (t) => {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())
   const { listener, lines } = await openTeam(t, smtp.port)
-  smtp.rcpt['team2@example.com'] = { code: 554, text: '5.7.1 <team2@example.com>: Recipient address rejected: Access denied' }
+  smtp.rcpt['team2@example.com'] = { code: 554, text: '5.7.1 <team2@example.com>: Relay access denied' }
   const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
   t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY)
   t.match(err?.details, { recipients: ['team2@example.com'] })
@@ -240,4 +240,45 @@ t.test('at DATA: a content refusal without an enhanced code (554) is final, a po
   smtp.refuseContent = null
   await listener.sync()
   t.same(deliveries(smtp.mails), ['11:team:team1@example.com', '11:team:team2@example.com'])
+})
+
+t.test("a sender or relay refusal at RCPT TO, as Postfix, Exim and qmail word it, is the session's: nothing skipped, mailed once fixed", async (t) => {
+  const replies: [number, string][] = [
+    [553, '5.1.8 <p4@example.com>: Sender address rejected: Domain not found'],
+    [550, 'relay not permitted'],
+    [553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"],
+  ]
+  for (const [n, [code, text]] of replies.entries()) {
+    const smtp = await startSmtpPeer()
+    const { listener, lines } = await openTeam(t, smtp.port)
+    smtp.rcpt['team1@example.com'] = { code, text }
+    smtp.rcpt['team2@example.com'] = { code, text }
+    const change = 10 + n
+    const err = (await feed(listener, await journal(submit(change, 'alice', 'text\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+    t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY, `${code} ${text}: retried`)
+    t.equal(listener.refusedRecipients, 0, 'no recipient taken as refused for good')
+    t.same(
+      lines.filter((l) => l.level === 'error'),
+      [],
+      'no "refused for good" line',
+    )
+    smtp.rcpt = {}
+    await listener.sync()
+    t.same(deliveries(smtp.mails), [`${change}:team:team1@example.com`, `${change}:team:team2@example.com`], 'mailed once the server takes it')
+    await smtp.close()
+  }
+})
+
+t.test('a recipient refusal that never passes (Exchange Online 5.4.1, a 5.7.1 spam refusal at DATA) is final: later changes go on', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const { listener } = await openTeam(t, smtp.port)
+  smtp.rcpt['team2@example.com'] = { code: 550, text: '5.4.1 Recipient address rejected: Access denied. AS(201806281)' }
+  t.equal(await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c']))), null, '5.4.1 with the recipient named: for good')
+  smtp.refuseContent = { includes: 'SPAMMY', code: 554, text: '5.7.1 Message rejected as spam' }
+  t.equal(await feed(listener, await journal(submit(11, 'alice', 'SPAMMY\n', ['//depot/main/a.c']))), null, 'spam at DATA: this message, for good')
+  smtp.refuseContent = null
+  t.equal(await feed(listener, await journal(submit(12, 'alice', 'twelve\n', ['//depot/main/a.c']))), null)
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '12:team:team1@example.com'], 'change 12 went on')
+  t.equal(listener.refusedRecipients, 4, 'team2 for 10 and 12, both for 11')
 })

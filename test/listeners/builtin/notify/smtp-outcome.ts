@@ -4,6 +4,7 @@ import { judgeReply, outcomeOfInfo } from '../../../../lib/listeners/builtin/not
 t.test('judgeReply: the enhanced status code decides when there is one, else the basic code and the command', async (t) => {
   const cases: [string, number | null, string, string][] = [
     ['RCPT TO', 550, '550 5.1.1 <bob@example.com>: user unknown', 'final'],
+    ['RCPT TO', 550, '550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual mailbox table', 'final'],
     ['RCPT TO', 552, '552 5.2.2 mailbox full', 'final'],
     ['RCPT TO', 554, '554 5.7.1 <bob@example.com>: Relay access denied', 'session'],
     ['RCPT TO', 550, '550 5.7.1 policy', 'session'],
@@ -20,12 +21,28 @@ t.test('judgeReply: the enhanced status code decides when there is one, else the
     ['RCPT TO', 530, '530 authentication required', 'session'],
     ['RCPT TO', 452, '452 4.2.2 mailbox full', 'deferred'],
     ['RCPT TO', null, 'refused', 'deferred'],
+    // A review's real-world replies: the configuration's (the sender, the relay, the login), never taken for a recipient's ...
+    ['RCPT TO', 553, '553 5.1.8 <p4@example.com>: Sender address rejected: Domain not found', 'session'],
+    ['RCPT TO', 550, '550 5.1.0 <p4@example.com>: Sender address rejected: undeliverable address', 'session'],
+    ['RCPT TO', 550, '550 5.1.7 bad sender mailbox', 'session'],
+    ['RCPT TO', 550, '550 relay not permitted', 'session'],
+    ['RCPT TO', 553, "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", 'session'],
+    ['RCPT TO', 550, '550 Relaying denied. Proper authentication required.', 'session'],
+    ['RCPT TO', 550, '550 SMTP AUTH is required for message submission on port 587', 'session'],
+    // ... and a recipient's that will never pass, final rather than holding every later change.
+    ['RCPT TO', 550, '550 5.4.1 Recipient address rejected: Access denied. AS(201806281)', 'final'],
+    ['RCPT TO', 550, '550 5.5.0 Requested action not taken: mailbox unavailable', 'final'],
+    ['RCPT TO', 554, '554 5.7.1 <bob@example.com>: Recipient address rejected: Access denied', 'final'],
+    ['RCPT TO', 553, '553 sorry, no mailbox here by that name. (#5.1.1)', 'final'],
     ['DATA', 552, '552 message too big', 'final'],
     ['DATA', 554, '554 transaction failed', 'final'],
     ['DATA', 554, '554 5.3.4 message too big', 'final'],
     ['DATA', 550, '550 5.6.0 content rejected', 'final'],
-    ['DATA', 554, '554 5.7.1 spam', 'session'],
-    ['DATA', 550, '550 not allowed', 'session'],
+    ['DATA', 554, '554 5.7.1 Message rejected as spam', 'final'],
+    ['DATA', 550, '550 5.7.1 blocked URL in message', 'final'],
+    ['DATA', 550, '550 not allowed', 'final'],
+    ['DATA', 550, '550 5.7.26 Unauthenticated email from example.com is not accepted due to its DMARC policy', 'session'],
+    ['DATA', 550, '550 5.7.1 SPF check failed for the sender', 'session'],
     ['DATA', 451, '451 4.3.0 try later', 'session'],
   ]
   for (const [command, code, reply, verdict] of cases) t.equal(judgeReply(command, code, reply), verdict, `${command} ${reply}`)

@@ -95,6 +95,13 @@ export const optionsSchema = z
       .union([z.literal(true), reviewsSchema])
       .optional()
       .describe('true or options: mail each reviewer whose Reviews lines match a submitted change (needs smtp).'),
+    deliveryState: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Without reviews: the file that keeps what was delivered (changes, who has each mail of a change part delivered, whether the journal has transaction markers), so a restart sends nothing twice; relative to the configuration file. Default: beside the daemon's state file, named after it and the listener (STATE-without-.json.NAME-delivery.json). A listener created by library code without a daemon state path keeps it in memory unless this is set. With reviews, the review state file keeps it (reviews.state).",
+      ),
     filters: filtersSchema.prefault({}),
     encoding: z
       .enum(['utf8', 'windows-1252', 'latin1'])
@@ -118,6 +125,10 @@ export const optionsSchema = z
     path: ['smtp'],
   })
   .refine((o) => o.reviews === undefined || o.smtp !== undefined, { message: 'reviews needs "smtp"', path: ['smtp'] })
+  .refine((o) => o.reviews === undefined || o.deliveryState === undefined, {
+    message: 'with "reviews" the review state file keeps the deliveries: set reviews.state, not deliveryState',
+    path: ['deliveryState'],
+  })
   .refine((o) => o.reviews !== undefined || o.smtp === undefined || (o.smtp.to?.length ?? 0) > 0, {
     message: 'smtp needs "to" (or turn on "reviews")',
     path: ['smtp', 'to'],

@@ -9,8 +9,10 @@ import { SmtpSender, type OutgoingMail, type RecipientRefusal } from './smtp-sen
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
 import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
-import type { MailProgress } from './reviews/review-state.js'
+import { DeliveryState, type MailProgress } from './delivery-state.js'
+import { deliveryStatePath, readDeliveryState, writeDeliveryState } from './delivery-store.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
+import { formatPosition } from '../../../position.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
@@ -55,13 +57,15 @@ interface Outgoing {
   readonly reviews: readonly ReviewMail[]
   /** Per mail, the recipients done with it (took it, or refused it for good): a retry sends only to the others. */
   readonly done: MailProgress
+  /** Whether the webhook took the change (saved with `done`, so a restart does not POST it again). */
+  webhook: boolean
 }
 
 /**
  * Change numbers delivered in this process, remembered so that the same
  * change is not sent twice when the daemon re-reads entries (after a failed
- * commit, or a restart of the source). A bound, not a guarantee: across a
- * crash the memory is gone and a change can be sent again (at-least-once).
+ * commit, or a restart of the source). A bound; across restarts the
+ * delivery state (its file, or the review state's) is what knows.
  */
 const DELIVERED_MEMORY = 4096
 
@@ -81,15 +85,25 @@ const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error()
  * the change (number, user, client, description, files) is mailed and/or
  * POSTed as signed JSON. See ChangeCollector for what counts as a submit.
  *
- * Delivery is at-least-once, in journal order, and idempotent per channel:
+ * Delivery is in journal order and idempotent per channel and recipient:
  * a change completed by an entry goes to an outbox; `listen` resolves only
  * when every channel has taken every change in it. When a channel fails,
  * `listen` rejects with ERR_NOTIFY_DELIVERY and the daemon retries it with
- * the same entry: the entry is not collected twice, and channels that have
- * already taken the change are not asked again. After a crash the daemon
- * replays from its last commit, so a change may be sent again: receivers
- * dedupe on the change number (webhook `deliveryId` `change-N`, the mail's
- * Message-ID and X-Logdaemon-Change header).
+ * the same entry: the entry is not collected twice, and channels and
+ * recipients that have already taken the change are not asked again.
+ *
+ * What was delivered (changes, who has each mail of a half-delivered one,
+ * whether its webhook took it, whether the journal has markers) is kept in
+ * a DeliveryState, saved atomically and durably after every mail someone
+ * took and every change delivered: in the review state file with
+ * `reviews`, else in the delivery state file (`deliveryState`, default
+ * beside the daemon's state file). A restart, which replays from the
+ * daemon's last commit, skips all of it. A listener created without a
+ * daemon state path and without `deliveryState` (library use) keeps it in
+ * memory only. Receivers can still dedupe on the change number (webhook
+ * `deliveryId` `change-N`, the mail's Message-ID and X-Logdaemon-Change
+ * header): a mail the server took just before a kill -9, before its save,
+ * is sent again.
  */
 export class NotifyListener implements Listener {
   readonly name: string
@@ -114,6 +128,12 @@ export class NotifyListener implements Listener {
   #refusedRecipients = 0
   /** The last state save: saves run one after the other (the channels of a change deliver concurrently). */
   #saving: Promise<void> = Promise.resolve()
+  /** Without `reviews`: what was delivered (with `reviews` the review state holds it). */
+  #ownDelivery = new DeliveryState()
+  /** Without `reviews`: the delivery state file, or null (kept in memory only). */
+  readonly #deliveryPath: string | null
+  /** The server root the delivery state file belongs to, when known. */
+  #deliveryServer: string | null = null
 
   /** Takes the options as written (defaults are filled in here) or as the daemon validated them. */
   constructor(options: NotifyInput, name = 'notify', context: { baseDir?: string; server?: JournalLayout | null; statePath?: string | null } = {}) {
@@ -144,6 +164,22 @@ export class NotifyListener implements Listener {
             opts.maxFiles,
           )
         : null
+    this.#deliveryPath = this.#reviews ? null : deliveryStatePath(opts.deliveryState, { baseDir: this.#baseDir, daemonState: context.statePath ?? null, name })
+  }
+
+  /** Whether what was delivered is kept in a file (the review state's or the delivery state's): else memory only, as the in-process guards. */
+  get #keeps(): boolean {
+    return this.#reviews !== null || this.#deliveryPath !== null
+  }
+
+  /** What was delivered: the review state's part with `reviews`, else the listener's own. */
+  get delivery(): DeliveryState {
+    return this.#reviews?.state.delivery ?? this.#ownDelivery
+  }
+
+  /** The delivery state file (without `reviews`), or null when it is kept in memory only (or in the review state). */
+  get deliveryStatePath(): string | null {
+    return this.#deliveryPath
   }
 
   /** The review mode's state and mailer, or null without `reviews`. */
@@ -171,6 +207,35 @@ export class NotifyListener implements Listener {
       encoding: this.#encoding === 'utf8' ? 'utf8' : 'latin1',
       logger: context.logger,
     })
+    await this.#openDelivery(context.logger)
+  }
+
+  /** Loads the delivery state file, or creates it (so that a path it cannot write fails at start, not at the first mail). */
+  async #openDelivery(logger: ListenerLogger): Promise<void> {
+    const path = this.#deliveryPath
+    if (path === null) return
+    const root = this.#server?.root ?? null
+    const saved = await readDeliveryState(path)
+    if (saved === null) {
+      this.#deliveryServer = root
+      await writeDeliveryState(path, this.#ownDelivery, root)
+      logger.info({ listener: this.name, statePath: path }, 'notify: delivery state created')
+      return
+    }
+    if (saved.server !== null && root !== null && saved.server !== root) {
+      throw new LogdaemonError(
+        ErrorCodes.STATE_MISMATCH,
+        `notify: the delivery state file ${path} belongs to the server at ${saved.server}, not ${root}: give this listener its own deliveryState`,
+        { file: path },
+      )
+    }
+    this.#ownDelivery = saved.state
+    this.#deliveryServer = saved.server ?? root
+    const m = saved.state.mailedThrough
+    logger.info(
+      { listener: this.name, statePath: path, mailedThrough: m === null ? null : formatPosition(m), markers: saved.state.markers },
+      'notify: delivery state loaded',
+    )
   }
 
   isHandled(entry: JournalEntry): boolean {
@@ -184,8 +249,8 @@ export class NotifyListener implements Listener {
       this.#reviews?.see(entry)
       if (ChangeCollector.wants(entry)) {
         const changes = this.#collector.add(entry)
-        // Kept in the review state, so that a restart in the middle of a transaction still waits for its marker.
-        if (this.#collector.sawMarkers) this.#reviews?.state.sawMarkers()
+        // Kept in the delivery state, so that a restart in the middle of a transaction still waits for its marker.
+        if (this.#collector.sawMarkers) this.delivery.sawMarkers()
         this.#enqueue(changes)
       }
     }
@@ -194,8 +259,8 @@ export class NotifyListener implements Listener {
 
   async noData(hadData: boolean): Promise<void> {
     // A quiet pause inside a transaction p4d is still writing (a journal with markers) is not an unmarked import.
-    // Known from the review state too: restarted at a consistency point, this process has read no marker yet.
-    const markers = this.#collector.sawMarkers || (this.#reviews?.state.markers ?? false)
+    // Known from the delivery state too: restarted at a consistency point, this process has read no marker yet.
+    const markers = this.#collector.sawMarkers || this.delivery.markers
     if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !markers) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
       this.#enqueue(this.#collector.flushUnmarked())
@@ -206,7 +271,7 @@ export class NotifyListener implements Listener {
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
   async sync(): Promise<void> {
     await this.#flush()
-    // The Reviews edits applied since the last change was delivered.
+    // The Reviews edits applied since the last change was delivered, and that the journal has markers.
     await this.#save()
   }
 
@@ -226,8 +291,9 @@ export class NotifyListener implements Listener {
         this.#logger.debug({ listener: this.name, change: change.change }, 'change already delivered by this process: not sent again')
         continue
       }
-      if (this.#reviews?.state.hasMailed(change)) {
-        this.#logger.debug({ listener: this.name, change: change.change }, 'change delivered before the restart (review state): not sent again')
+      const delivery = this.delivery
+      if (delivery.hasMailed(change)) {
+        this.#logger.debug({ listener: this.name, change: change.change }, 'change delivered before the restart (delivery state): not sent again')
         continue
       }
       if (this.#filter && !this.#filter(change)) {
@@ -236,10 +302,12 @@ export class NotifyListener implements Listener {
       }
       const channels = new Set<Channel>()
       if (this.#smtp?.hasRecipients) channels.add('smtp')
-      if (this.#webhook) channels.add('webhook')
+      // A webhook that took the change before a restart (its mails were still under way) is not POSTed again.
+      const webhook = delivery.webhookDone(change)
+      if (this.#webhook && !webhook) channels.add('webhook')
       const reviews = this.#reviews?.mailsFor(change, this.name) ?? []
       if (reviews.length > 0) channels.add('reviews')
-      if (channels.size > 0) this.#outbox.push({ change, channels, reviews, done: this.#reviews?.state.progressOf(change) ?? new Map() })
+      if (channels.size > 0) this.#outbox.push({ change, channels, reviews, done: delivery.progressOf(change), webhook })
     }
   }
 
@@ -266,11 +334,9 @@ export class NotifyListener implements Listener {
         for (const err of failures.slice(1)) this.#logger.warn({ listener: this.name, err }, err.message)
         throw failures[0]
       }
-      if (this.#reviews) {
-        // Saved after each change, not only when the daemon commits: a journal without markers has no point to commit at.
-        this.#reviews.state.mailedChange(out.change)
-        await this.#save()
-      }
+      // Saved after each change, not only when the daemon commits: a journal without markers has no point to commit at.
+      if (this.#keeps) this.delivery.mailedChange(out.change)
+      await this.#save()
       this.#outbox.shift()
       this.#delivered.add(out.change.change)
       this.#logger.info({ listener: this.name, change: out.change.change, user: out.change.user, files: out.change.fileCount }, 'change notified')
@@ -295,6 +361,9 @@ export class NotifyListener implements Listener {
       return
     }
     await (this.#webhook as WebhookSender).send(changePayload(listed, this.name, new Date()), this.#signal)
+    out.webhook = true
+    // Saved when mails of the change are under way too (else the change's own save follows at once).
+    if (out.channels.size > 1) await this.#saveProgress(out)
   }
 
   /**
@@ -343,23 +412,26 @@ export class NotifyListener implements Listener {
     )
   }
 
-  /** Saves the review state when it changed, after any save under way (atomically, as writeReviewState does). */
+  /**
+   * Saves the state that holds the deliveries when it changed, after any
+   * save under way (atomically and durably: writeReviewState, writeDeliveryState).
+   */
   #save(): Promise<void> {
     const reviews = this.#reviews
-    if (reviews === null) return Promise.resolve()
-    const next = this.#saving.then(
-      () => reviews.save(),
-      () => reviews.save(),
-    )
+    const path = this.#deliveryPath
+    let save: () => Promise<void>
+    if (reviews !== null) save = () => reviews.save()
+    else if (path !== null) save = () => (this.#ownDelivery.dirty ? writeDeliveryState(path, this.#ownDelivery, this.#deliveryServer) : Promise.resolve())
+    else return Promise.resolve()
+    const next = this.#saving.then(save, save)
     this.#saving = next.catch(() => {})
     return next
   }
 
-  /** Saves which recipients have each mail of a change so far (review mode keeps a state file). */
+  /** Saves which recipients have each mail of a change so far, and whether its webhook took it. */
   async #saveProgress(out: Outgoing): Promise<void> {
-    const reviews = this.#reviews
-    if (reviews === null) return
-    reviews.state.recordProgress(out.change, out.done)
+    if (!this.#keeps) return
+    this.delivery.recordProgress(out.change, out.done, out.webhook)
     try {
       await this.#save()
     } catch (err) {

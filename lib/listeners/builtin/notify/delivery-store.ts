@@ -1,0 +1,80 @@
+import { readFile } from 'node:fs/promises'
+import { isAbsolute, resolve } from 'node:path'
+import { ErrorCodes, LogdaemonError, isErrnoException } from '../../../errors.js'
+import { writeFileAtomic } from '../../../files/atomic-write.js'
+import { DeliveryState, type DeliveryJson } from './delivery-state.js'
+
+/** The delivery state file's shape (version 1): the delivery fields, and the server they belong to. */
+export interface DeliveryStateJson extends DeliveryJson {
+  readonly version: 1
+  readonly kind: 'notify-delivery'
+  /** The server root (P4ROOT) the state belongs to, or null. */
+  readonly server: string | null
+}
+
+/** A delivery state and the server it belongs to, as read from its file. */
+export interface StoredDelivery {
+  readonly state: DeliveryState
+  readonly server: string | null
+}
+
+/**
+ * Where a notify listener without `reviews` keeps what it delivered:
+ * `deliveryState` (relative to the configuration's directory), else beside
+ * the daemon's state file and named after it and the listener, so two
+ * daemons (two servers) never share one; null (kept in memory only) when
+ * neither is known (a listener made by library code, not by the daemon).
+ */
+export function deliveryStatePath(option: string | undefined, where: { baseDir: string; daemonState?: string | null; name: string }): string | null {
+  if (option !== undefined) return isAbsolute(option) ? option : resolve(where.baseDir, option)
+  if (where.daemonState) return `${where.daemonState.replace(/\.json$/, '')}.${where.name.replace(/[^\w.-]/g, '_')}-delivery.json`
+  return null
+}
+
+/** Reads a delivery state file; null when it does not exist. Unreadable is an error, never silently replaced. */
+export async function readDeliveryState(path: string): Promise<StoredDelivery | null> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    throw err
+  }
+  const corrupt = (why: string) =>
+    new LogdaemonError(
+      ErrorCodes.STATE_CORRUPT,
+      `notify: the delivery state file ${path} ${why}: restore it, or move it away (the listener then knows of no delivered change, ` +
+        'and changes the daemon replays are sent again)',
+      { file: path },
+    )
+  let json: Partial<DeliveryStateJson> | null
+  try {
+    json = JSON.parse(text) as Partial<DeliveryStateJson> | null
+  } catch {
+    // Never quote the file: a state path that points at another file must not echo its content.
+    throw corrupt('is not valid JSON')
+  }
+  if (json === null || typeof json !== 'object' || json.version !== 1 || json.kind !== 'notify-delivery')
+    throw corrupt('is not a notify delivery state (version 1)')
+  try {
+    const server = json.server ?? null
+    if (server !== null && typeof server !== 'string') throw new TypeError('the server root is not a string')
+    return { state: DeliveryState.fromJSON(json as DeliveryStateJson), server }
+  } catch (err) {
+    throw corrupt(`is not a notify delivery state (${(err as Error).message})`)
+  }
+}
+
+/** Writes the state atomically and durably (temporary file, fsync, rename, fsync of the directory). */
+export async function writeDeliveryState(path: string, state: DeliveryState, server: string | null): Promise<void> {
+  // Marked saved as the body is taken, not after the write: a change made while it is written is saved by the next call.
+  const json: DeliveryStateJson = { version: 1, kind: 'notify-delivery', server, ...state.toJSON() }
+  const body = `${JSON.stringify(json)}\n`
+  state.markSaved()
+  try {
+    await writeFileAtomic(path, body)
+  } catch (err) {
+    state.markDirty()
+    throw err
+  }
+}

@@ -1,0 +1,193 @@
+import t from 'tap'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
+import { NotifyListener, optionsSchema, type NotifyInput } from '../../../../lib/listeners/builtin/notify/notify.js'
+import type { ListenerLogger } from '../../../../lib/listeners/listener.js'
+import { startHttpPeer, startSmtpPeer } from '../../../helpers/notify-peers.js'
+import { change, deliveries, desc, ex, feed, journal, revcx, submit, unmarked } from '../../../helpers/review-journal.js'
+
+/**
+ * Restarts of a notify listener without `reviews` (a team list, a webhook):
+ * it keeps what it delivered in its delivery state file, beside the
+ * daemon's state file. A restart is a new listener on the same file, fed the
+ * entries the daemon replays (from its last consistency point, or from the
+ * journal's start when the journal has none). No mail may be sent twice to
+ * a recipient who took it, and none may be lost.
+ */
+
+const SECRET = 'test-secret-0123456789abcdef'
+const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
+const fileOf = (dir: string) => join(dir, 'logdaemon.state.team-delivery.json')
+const state = (dir: string) => JSON.parse(readFileSync(fileOf(dir), 'utf8')) as Record<string, unknown>
+
+/** A listener as the daemon creates it: named `team`, its daemon state file `DIR/logdaemon.state.json`. */
+async function openTeam(dir: string, port: number, extra: Partial<NotifyInput> = {}): Promise<NotifyListener> {
+  const listener = new NotifyListener(
+    { smtp: { host: '127.0.0.1', port, from: 'Perforce <p4@example.com>', to: ['team1@example.com', 'team2@example.com'] }, ...extra },
+    'team',
+    { baseDir: dir, statePath: join(dir, 'logdaemon.state.json') },
+  )
+  await listener.open({ start: null, logger: silent, signal: new AbortController().signal })
+  return listener
+}
+
+t.test('a team recipient whose mailbox stays full: the other gets the change once over restarts, and the webhook once', async (t) => {
+  const smtp = await startSmtpPeer()
+  const http = await startHttpPeer()
+  t.teardown(async () => {
+    await smtp.close()
+    await http.close()
+  })
+  const dir = t.testdir()
+  const text = submit(10, 'alice', 'ten\n', ['//depot/main/a.c']) + submit(11, 'alice', 'eleven\n', ['//depot/main/b.c'])
+  const extra = { webhook: { url: http.url, secret: SECRET } }
+  smtp.rcpt['team2@example.com'] = 451
+  for (let run = 1; run <= 3; run++) {
+    const listener = await openTeam(dir, smtp.port, extra)
+    const err = (await feed(listener, await journal(text))) as LogdaemonError | null
+    t.match(err, { code: ErrorCodes.NOTIFY_DELIVERY, message: /change 10 was not taken for team2@example\.com \(451 / }, `run ${run} fails naming team2`)
+    t.equal((await listener.sync().catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY, 'the retry fails too')
+    listener.close()
+  }
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com'], 'three runs: team1 got change 10 once; change 11 waits')
+  t.equal(http.requests.length, 1, 'the webhook was POSTed change 10 once')
+  t.match(state(dir), {
+    version: 1,
+    kind: 'notify-delivery',
+    mailedThrough: null,
+    delivering: { change: 10, done: { '<logdaemon.change-10@example.com>': ['team1@example.com'] }, webhook: true },
+  })
+
+  delete smtp.rcpt['team2@example.com']
+  const listener = await openTeam(dir, smtp.port, extra)
+  t.equal(await feed(listener, await journal(text)), null)
+  listener.close()
+  t.same(
+    deliveries(smtp.mails).slice(1),
+    ['10:team:team2@example.com', '11:team:team1@example.com', '11:team:team2@example.com'],
+    'the mailbox fixed: team2 gets change 10 once, then change 11 goes to both',
+  )
+  t.same(
+    http.requests.map((r) => (JSON.parse(r.body.toString()) as { change: { number: number } }).change.number),
+    [10, 11],
+  )
+  t.match(state(dir), { mailedThrough: /^1\/\d+$/, mailedChange: 11, delivering: null })
+})
+
+t.test('a journal without markers: a restart does not send again what was sent', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  // p4convert-style: two changes, no @ex@; they complete when the journal goes quiet. No consistency point to commit.
+  const text = unmarked(10, 'alice', 'import one\n', ['//depot/main/a.c']) + unmarked(11, 'alice', 'import two\n', ['//depot/main/b.c'])
+
+  smtp.refuseContent = { includes: 'import two', code: 451 }
+  const first = await openTeam(dir, smtp.port)
+  t.equal(await feed(first, await journal(text)), null)
+  t.equal((await first.noData(true).catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY)
+  first.close()
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
+
+  // Restarted: the daemon committed nothing, it replays from the journal's start.
+  smtp.refuseContent = null
+  const second = await openTeam(dir, smtp.port)
+  t.equal(await feed(second, await journal(text)), null)
+  await second.noData(true)
+  second.close()
+  t.same(deliveries(smtp.mails).slice(2), ['11:team:team1@example.com', '11:team:team2@example.com'], 'change 11 is sent; change 10 is not sent again')
+
+  // A clean stop and a start again: nothing more.
+  const third = await openTeam(dir, smtp.port)
+  t.equal(await feed(third, await journal(text)), null)
+  await third.noData(true)
+  third.close()
+  t.equal(smtp.mails.length, 2, 'nothing sent again (one mail per change)')
+})
+
+t.test('restarted in the middle of a transaction of a journal with markers: the quiet journal is not an import', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  const ten = submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])
+  // p4d has written change 11's first file when the daemon restarts; the second file and the @ex@ come later.
+  const part1 = desc(11, 'eleven\n') + change(11, 'alice', 'eleven\n') + revcx(11, '//depot/main/b.c')
+  const part2 = revcx(11, '//depot/docs/b.txt') + ex(1011)
+  const entries = await journal(ten + part1 + part2)
+  const afterTen = entries.findIndex((e) => e.op === 'ex') + 1
+  const inPart2 = entries.length - 2
+
+  const first = await openTeam(dir, smtp.port)
+  t.equal(await feed(first, entries.slice(0, afterTen)), null)
+  await first.sync() // the daemon commits the consistency point after change 10
+  first.close()
+  t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
+  t.match(state(dir), { markers: true })
+
+  // Restarted at that consistency point: no marker read yet in this process.
+  const second = await openTeam(dir, smtp.port)
+  t.teardown(() => second.close())
+  t.equal(await feed(second, entries.slice(afterTen, inPart2)), null)
+  await second.noData(true)
+  t.equal(smtp.mails.length, 1, 'nothing sent for the half-written change 11')
+  t.equal(await feed(second, entries.slice(inPart2)), null)
+  t.same(deliveries(smtp.mails).slice(2), ['11:team:team1@example.com', '11:team:team2@example.com'], 'change 11 sent once its @ex@ came')
+  t.match(smtp.mails[1]?.text, /\/\/depot\/main\/b\.c#1[\s\S]*\/\/depot\/docs\/b\.txt#1/, 'with both its files')
+})
+
+t.test('where the delivery state is kept', async (t) => {
+  const smtp = { host: '127.0.0.1', port: 25, from: 'p4@example.com', to: ['team@example.com'] }
+  const dir = t.testdir()
+  t.equal(
+    new NotifyListener({ smtp }, 'team', { baseDir: dir, statePath: join(dir, 'd.state.json') }).deliveryStatePath,
+    join(dir, 'd.state.team-delivery.json'),
+  )
+  t.equal(
+    new NotifyListener({ smtp }, 'a b/c', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
+    join(dir, 'd.a_b_c-delivery.json'),
+    'named after the daemon state and the listener',
+  )
+  t.equal(
+    new NotifyListener({ smtp, deliveryState: 'sub/x.json' }, 'team', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
+    join(dir, 'sub/x.json'),
+    'deliveryState: relative to the configuration',
+  )
+  const library = new NotifyListener({ smtp }, 'team', { baseDir: dir })
+  t.equal(library.deliveryStatePath, null, 'no daemon state path (library use): in memory only')
+  await library.open({ start: null, logger: silent, signal: new AbortController().signal })
+  library.close()
+  t.same(readdirSync(dir), [], 'no file written')
+  t.equal(new NotifyListener({ smtp }).deliveryStatePath, null)
+  t.equal(
+    new NotifyListener({ smtp: { ...smtp, to: undefined }, reviews: true }, 'r', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
+    null,
+    'reviews: in the review state',
+  )
+  t.match(optionsSchema.safeParse({ smtp, reviews: true, deliveryState: 'x.json' }), { success: false }, 'deliveryState with reviews is refused')
+
+  // Opened, the file is created at once (a path it cannot write fails at start, not at the first mail).
+  const opened = new NotifyListener({ smtp, deliveryState: 'x.json' }, 'team', { baseDir: dir })
+  await opened.open({ start: null, logger: silent, signal: new AbortController().signal })
+  opened.close()
+  t.match(JSON.parse(readFileSync(join(dir, 'x.json'), 'utf8')), { version: 1, kind: 'notify-delivery', mailedThrough: null, markers: false })
+})
+
+t.test('a delivery state file that cannot be trusted is refused, never replaced', async (t) => {
+  const smtp = { host: '127.0.0.1', port: 25, from: 'p4@example.com', to: ['team@example.com'] }
+  const dir = t.testdir()
+  const open = (server?: { root: string; prefix: string | null }) =>
+    new NotifyListener({ smtp, deliveryState: 'x.json' }, 'team', { baseDir: dir, ...(server ? { server } : {}) }).open({
+      start: null,
+      logger: silent,
+      signal: new AbortController().signal,
+    })
+  writeFileSync(join(dir, 'x.json'), 'not json')
+  await t.rejects(open(), { code: ErrorCodes.STATE_CORRUPT })
+  writeFileSync(join(dir, 'x.json'), JSON.stringify({ version: 2, users: [], reviews: [] }))
+  await t.rejects(open(), { code: ErrorCodes.STATE_CORRUPT }, 'a review state is not a delivery state')
+  writeFileSync(join(dir, 'x.json'), JSON.stringify({ version: 1, kind: 'notify-delivery', server: '/p4/a', mailedThrough: 'x' }))
+  await t.rejects(open(), { code: ErrorCodes.STATE_CORRUPT }, 'a bad position')
+  writeFileSync(join(dir, 'x.json'), JSON.stringify({ version: 1, kind: 'notify-delivery', server: '/p4/a', mailedThrough: null }))
+  await t.rejects(open({ root: '/p4/b', prefix: null }), { code: ErrorCodes.STATE_MISMATCH }, "another server's")
+  t.ok(existsSync(join(dir, 'x.json')))
+})

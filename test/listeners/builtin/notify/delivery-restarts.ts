@@ -5,7 +5,21 @@ import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
 import { NotifyListener, optionsSchema, type NotifyInput } from '../../../../lib/listeners/builtin/notify/notify.js'
 import type { ListenerLogger } from '../../../../lib/listeners/listener.js'
 import { startHttpPeer, startSmtpPeer } from '../../../helpers/notify-peers.js'
-import { change, deliveries, desc, ex, feed, journal, revcx, submit, unmarked } from '../../../helpers/review-journal.js'
+import {
+  change,
+  deliveries,
+  desc,
+  ex,
+  feed,
+  journal,
+  openReviews,
+  revcx,
+  review,
+  submit,
+  unmarked,
+  user,
+  writeCheckpoint,
+} from '../../../helpers/review-journal.js'
 
 /**
  * Restarts of a notify listener without `reviews` (a team list, a webhook):
@@ -190,4 +204,31 @@ t.test('a delivery state file that cannot be trusted is refused, never replaced'
   writeFileSync(join(dir, 'x.json'), JSON.stringify({ version: 1, kind: 'notify-delivery', server: '/p4/a', mailedThrough: null }))
   await t.rejects(open({ root: '/p4/b', prefix: null }), { code: ErrorCodes.STATE_MISMATCH }, "another server's")
   t.ok(existsSync(join(dir, 'x.json')))
+})
+
+t.test('with reviews, the webhook that took a change is kept in the review state: a restart does not POST it again', async (t) => {
+  const smtp = await startSmtpPeer()
+  const http = await startHttpPeer()
+  t.teardown(async () => {
+    await smtp.close()
+    await http.close()
+  })
+  const dir = t.testdir()
+  writeCheckpoint(dir, user('alice', 'alice@example.com') + user('bob', 'bob@example.com') + review('bob', 0, '//depot/main/...'))
+  const text = submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])
+  const options = { webhook: { url: http.url, secret: SECRET } }
+  smtp.rcpt['bob@example.com'] = 452
+  for (let run = 1; run <= 2; run++) {
+    const { listener } = await openReviews(dir, smtp.port, options)
+    t.match(await feed(listener, await journal(text)), { code: ErrorCodes.NOTIFY_DELIVERY }, `run ${run} fails naming bob`)
+    listener.close()
+  }
+  t.equal(http.requests.length, 1, 'two runs: the webhook was POSTed once')
+  t.match(JSON.parse(readFileSync(join(dir, 'reviews.json'), 'utf8')), { version: 2, delivering: { change: 10, webhook: true } })
+  delete smtp.rcpt['bob@example.com']
+  const { listener } = await openReviews(dir, smtp.port, options)
+  t.equal(await feed(listener, await journal(text)), null)
+  listener.close()
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com'])
+  t.equal(http.requests.length, 1)
 })

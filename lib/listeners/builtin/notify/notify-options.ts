@@ -103,6 +103,13 @@ export const optionsSchema = z
         "Without reviews: the file that keeps what was delivered (changes, who has each mail of a change part delivered, whether the journal has transaction markers), so a restart sends nothing twice; relative to the configuration file. Default: beside the daemon's state file, named after it and the listener (STATE-without-.json.NAME-delivery.json). A listener created by library code without a daemon state path keeps it in memory unless this is set. With reviews, the review state file keeps it (reviews.state).",
       ),
     filters: filtersSchema.prefault({}),
+    skipChanges: z
+      .array(z.number().int().positive())
+      .max(10_000)
+      .default([])
+      .describe(
+        'Changes never to send, by number: the way past a change the mail server or the webhook refuses in a way that will never pass (the daemon stops at it, and its error names it). Each is logged as skipped.',
+      ),
     encoding: z
       .enum(['utf8', 'windows-1252', 'latin1'])
       .default('utf8')

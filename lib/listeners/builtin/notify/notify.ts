@@ -109,6 +109,8 @@ export class NotifyListener implements Listener {
   readonly name: string
   readonly #collector: ChangeCollector
   readonly #filter: ((change: SubmittedChange) => boolean) | null
+  /** Changes the admin let through (`skipChanges`): never sent. */
+  readonly #skipChanges: ReadonlySet<number>
   readonly #smtp: SmtpSender | null
   readonly #webhook: WebhookSender | null
   readonly #unmarked: NotifyOptions['unmarked']
@@ -150,6 +152,7 @@ export class NotifyListener implements Listener {
       onSkip: (skip) => this.#skipped(skip),
     })
     this.#filter = createChangeFilter(opts.filters)
+    this.#skipChanges = new Set(opts.skipChanges ?? [])
     this.#smtp = opts.smtp ? new SmtpSender(opts.smtp) : null
     this.#webhook = opts.webhook ? new WebhookSender(opts.webhook, USER_AGENT) : null
     this.#unmarked = opts.unmarked
@@ -296,6 +299,10 @@ export class NotifyListener implements Listener {
         this.#logger.debug({ listener: this.name, change: change.change }, 'change delivered before the restart (delivery state): not sent again')
         continue
       }
+      if (this.#skipChanges.has(change.change)) {
+        this.#logger.warn({ listener: this.name, change: change.change }, `change ${change.change} is in skipChanges: not sent`)
+        continue
+      }
       if (this.#filter && !this.#filter(change)) {
         this.#logger.debug({ listener: this.name, change: change.change }, 'change filtered out')
         continue
@@ -407,7 +414,7 @@ export class NotifyListener implements Listener {
       ErrorCodes.NOTIFY_DELIVERY,
       `mail for change ${change.change} was not taken for ${who}; the others have it. The daemon retries these recipients with backoff; ` +
         'when a mailbox stays unavailable (full, over quota), fix or remove the address, and when the reply is a policy (5.7.x: relay, ' +
-        'authentication), fix the SMTP settings or the server: later changes wait for this one',
+        `authentication), fix the SMTP settings or the server: later changes wait for this one (if it can never pass, add ${change.change} to the listener's skipChanges)`,
       { details: { channel, change: change.change, recipients: deferred.map((r) => r.address) } },
     )
   }

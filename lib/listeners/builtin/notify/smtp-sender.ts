@@ -149,7 +149,7 @@ export class SmtpSender {
       throw new LogdaemonError(
         ErrorCodes.NOTIFY_DELIVERY,
         `mail for change ${change} via ${o.host}:${o.port} failed${typeof command === 'string' && command !== 'API' ? ` at ${command}` : ''}: ${e.message}. ` +
-          'Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff',
+          "Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff (a change that can never pass: add it to the listener's skipChanges)",
         { cause: e, details: { channel: 'smtp', change, host: o.host, port: o.port } },
       )
     }

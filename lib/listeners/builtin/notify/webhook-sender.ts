@@ -93,7 +93,7 @@ export class WebhookSender {
     return new LogdaemonError(
       ErrorCodes.NOTIFY_DELIVERY,
       `webhook POST of change ${payload.change.number} to ${url} failed: ${why}. ` +
-        'Check that the receiver is up and answers 2xx; the daemon retries with backoff and sends the change again',
+        "Check that the receiver is up and answers 2xx; the daemon retries with backoff and sends the change again (a change the receiver will never take: add it to the listener's skipChanges)",
       { cause, details: { channel: 'webhook', change: payload.change.number, url, status } },
     )
   }

@@ -138,41 +138,6 @@ export class ReviewState {
     return end !== null && this.#replayApplied !== null && comparePositions(end, this.#replayApplied) <= 0
   }
 
-  /** Whether the change was delivered before (a replay after a restart, or a re-read). */
-  hasMailed(change: DeliveredChange): boolean {
-    return this.#delivery.hasMailed(change)
-  }
-
-  /** Records that every change completed up to `position` has been delivered. */
-  mailedUpTo(position: JournalPosition): void {
-    this.#delivery.mailedUpTo(position)
-  }
-
-  /** Records that a change has been delivered (in journal order); its mail progress is no longer needed. */
-  mailedChange(change: DeliveredChange): void {
-    this.#delivery.mailedChange(change)
-  }
-
-  /** Whether the journal is known to have transaction markers, from this process or an earlier one. */
-  get markers(): boolean {
-    return this.#delivery.markers
-  }
-
-  /** Records that the journal has transaction markers. */
-  sawMarkers(): void {
-    this.#delivery.sawMarkers()
-  }
-
-  /** The mail progress saved for a change (the same change at the same position), or an empty one. */
-  progressOf(change: DeliveredChange): MailProgress {
-    return this.#delivery.progressOf(change)
-  }
-
-  /** Records how far a change's mails went (it failed part way): a retry or a restart sends only to the rest. */
-  recordProgress(change: DeliveredChange, done: MailProgress, webhook = false): void {
-    this.#delivery.recordProgress(change, done, webhook)
-  }
-
   /** Applies one record (any record: others are ignored). Returns whether the state changed. */
   apply(entry: JournalEntry): boolean {
     if (!ReviewState.wants(entry)) return false

@@ -76,8 +76,9 @@ const ENHANCED = /(?<![\d.])5\.(\d{1,3})\.(\d{1,3})(?![\d.])/
 export function judgeReply(command: string, code: number | null, reply: string): Verdict {
   const data = command === 'DATA'
   if (code === null || code < 500 || code >= 600) return data ? 'session' : 'deferred'
-  // The reply line without its basic code, so `550` itself is not read as words or digits.
-  const text = reply.replace(/^\d{3}[ -]?/, '')
+  // The reply without its basic code (`550` itself is not read as words or digits) and without the addresses it
+  // echoes (`<relay@example.com>: user unknown` is about a mailbox, whatever the address says).
+  const text = reply.replace(/^\d{3}[ -]?/, '').replace(/<[^<>]*>/g, '<>')
   if (SESSION_WORDS.test(text)) return 'session'
   const enhanced = ENHANCED.exec(text)
   const subject = enhanced ? Number(enhanced[1]) : 0

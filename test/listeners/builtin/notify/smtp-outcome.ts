@@ -34,6 +34,10 @@ t.test('judgeReply: the enhanced status code decides when there is one, else the
     ['RCPT TO', 550, '550 5.5.0 Requested action not taken: mailbox unavailable', 'final'],
     ['RCPT TO', 554, '554 5.7.1 <bob@example.com>: Recipient address rejected: Access denied', 'final'],
     ['RCPT TO', 553, '553 sorry, no mailbox here by that name. (#5.1.1)', 'final'],
+    // The address a reply echoes is not read as its words.
+    ['RCPT TO', 550, '550 5.1.1 <relay@example.com>: user unknown', 'final'],
+    ['RCPT TO', 550, '550 <sender.auth@example.com>... No such user', 'final'],
+    ['RCPT TO', 550, '550 5.7.1 <mailbox@example.com>: Relay access denied', 'session'],
     ['DATA', 552, '552 message too big', 'final'],
     ['DATA', 554, '554 transaction failed', 'final'],
     ['DATA', 554, '554 5.3.4 message too big', 'final'],

@@ -1,7 +1,7 @@
 import { isDataOp, type JournalEntry } from '../../../../journal/entry.js'
 import { comparePositions, formatPosition, parsePosition, type JournalPosition } from '../../../../position.js'
 import type { ChangeFile, SubmittedChange } from '../change-collector.js'
-import { DeliveryState, type DeliveredChange, type DeliveryJson, type MailProgress } from '../delivery-state.js'
+import { DeliveryState, type DeliveryJson, type MailProgress } from '../delivery-state.js'
 import { ReviewView, reviewLineFromRow } from './review-view.js'
 
 /** What the review state is made of: two tables of the server's database. */

@@ -45,14 +45,15 @@ const isObject = (value: unknown): value is SmtpReplyError => typeof value === '
  * then the daemon fails; a change that can never pass is let through with
  * the listener's `skipChanges`).
  *
- * Servers word the same refusal differently, so the reply's words come
- * first, then its enhanced status code (RFC 3463, anywhere in the reply:
- * qmail puts `(#5.7.1)` last), then the basic code:
+ * Servers word the same refusal differently, so both the reply's enhanced
+ * status code (RFC 3463, anywhere in the reply: qmail puts `(#5.7.1)` last)
+ * and its words count, the addresses and host names it echoes left out
+ * (`<relay@example.com>: user unknown` is about a mailbox):
  *
- * - any 5xx that names the relay, the login, the sender or its domain's
- *   checks (`Relay access denied`, `relay not permitted`, `rcpthosts`,
- *   `authentication required`, `Sender address rejected`, SPF, DMARC), and
- *   5.1.7 / 5.1.8 (the sender's address): the session's, at any command;
+ * - a phrase that names the relay, the login or the sender (`Relay access
+ *   denied`, `relay not permitted`, `rcpthosts`, `authentication required`,
+ *   `Sender address rejected`, SPF, DMARC, `not authorized`), or the enhanced
+ *   codes 5.1.7 / 5.1.8 (the sender's address): the session's, at any command;
  * - at RCPT TO: 5.1.x and 5.2.x (address, mailbox) final; a reply that
  *   names the recipient or its mailbox (`Recipient address rejected`, `user
  *   unknown`, `mailbox unavailable`: Exchange Online's 5.4.1, Postfix's
@@ -60,31 +61,43 @@ const isObject = (value: unknown): value is SmtpReplyError => typeof value === '
  *   5.7: routing, protocol, policy) the session's; without one, 550, 551
  *   and 553 final, 552 deferred (RFC 5321 4.5.3.1.10: too many recipients,
  *   taken as 452), any other (554, 530) the session's;
- * - at DATA the server has taken the sender and every recipient: a 5xx is
- *   about this message (too big, its content, spam) and final;
+ * - at DATA: final only when the reply is about this message: 552 or 5.3.4
+ *   (too big), 5.6.x (its content), or words of content (spam, virus,
+ *   content, too big); any other 5xx (a bare 554, an IP or sending-policy
+ *   5.7.x) the session's, as it may be the configuration's;
  * - a 4xx: deferred at RCPT TO, the session's at DATA.
  */
 export type Verdict = 'final' | 'deferred' | 'session'
 
-/** Words of a refusal about the sending host, its login or its sender, not about a recipient or a message. */
-const SESSION_WORDS = /relay|rcpthosts|authenticat|\bauth\b|\blogin\b|\bsender\b|\bspf\b|\bdmarc\b/i
+/** Phrases of a refusal about the sending host, its login or its sender, not about a recipient or a message. */
+const SESSION_PHRASES =
+  /relay(ing)? (access )?(denied|not permitted|prohibited)|not permitted to relay|unable to relay|rcpthosts|authenticat\w* (is )?required|auth(entication)? (is )?required|must (first )?authenticate|sender address rejected|sender (is )?not (authori[sz]ed|allowed)|not authori[sz]ed to send|\bspf\b|\bdmarc\b|not authori[sz]ed|not verified/i
 /** Words of a refusal about the recipient's address or mailbox. */
 const RECIPIENT_WORDS = /recipient|mailbox|user unknown|unknown user|no such user|does not exist|address rejected|invalid address/i
+/** Words of a refusal about one message's content or size. */
+const CONTENT_WORDS = /spam|virus|malware|content|too (big|large|long)|exceeds|size limit|message size/i
 /** An enhanced status code of a permanent failure, anywhere in the reply: `5.1.1`, `(#5.7.1)`. */
 const ENHANCED = /(?<![\d.])5\.(\d{1,3})\.(\d{1,3})(?![\d.])/
 
 export function judgeReply(command: string, code: number | null, reply: string): Verdict {
   const data = command === 'DATA'
   if (code === null || code < 500 || code >= 600) return data ? 'session' : 'deferred'
-  // The reply without its basic code (`550` itself is not read as words or digits) and without the addresses it
-  // echoes (`<relay@example.com>: user unknown` is about a mailbox, whatever the address says).
-  const text = reply.replace(/^\d{3}[ -]?/, '').replace(/<[^<>]*>/g, '<>')
-  if (SESSION_WORDS.test(text)) return 'session'
+  // The reply without its basic code (`550` itself is not read as words or digits), and without the addresses
+  // and host names it echoes: `bob@relay.example.com: user unknown` is about a mailbox, whatever the names say.
+  const text = reply
+    .replace(/^\d{3}[ -]?/, '')
+    .replace(/<[^<>]*>/g, '<>')
+    .replace(/\S+@\S+/g, '@')
+    .replace(/\[[^\]]*\]/g, '[]')
+  if (SESSION_PHRASES.test(text)) return 'session'
   const enhanced = ENHANCED.exec(text)
   const subject = enhanced ? Number(enhanced[1]) : 0
   const detail = enhanced ? Number(enhanced[2]) : 0
   if (subject === 1 && (detail === 7 || detail === 8)) return 'session'
-  if (data) return 'final'
+  if (data) {
+    if (code === 552 || (subject === 3 && detail === 4) || subject === 6 || CONTENT_WORDS.test(text)) return 'final'
+    return 'session'
+  }
   if (subject === 1 || subject === 2) return 'final'
   if (subject === 0 && code === 552) return 'deferred'
   if (RECIPIENT_WORDS.test(text)) return 'final'

@@ -227,11 +227,11 @@ t.test('a relay refusal of one recipient while the others took the mail (554 5.7
   t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
 })
 
-t.test('at DATA: a content refusal without an enhanced code (554) is final, a policy one (554 5.7.1) is retried', async (t) => {
+t.test('at DATA: a content refusal (554 spam) is final, a sender policy one (554 5.7.1) and a bare 554 are retried', async (t) => {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())
   const { listener } = await openTeam(t, smtp.port)
-  smtp.refuseContent = { includes: 'SPAM', code: 554, text: 'Transaction failed' }
+  smtp.refuseContent = { includes: 'SPAM', code: 554, text: 'Transaction failed: message looks like spam' }
   t.equal(await feed(listener, await journal(submit(10, 'alice', 'SPAM\n', ['//depot/main/a.c']))), null, '554 at DATA: this message, for good')
   t.equal(listener.refusedRecipients, 2)
   smtp.refuseContent = { includes: 'eleven', code: 554, text: '5.7.1 Sender not authorized' }
@@ -239,7 +239,12 @@ t.test('at DATA: a content refusal without an enhanced code (554) is final, a po
   t.equal(err?.code, ErrorCodes.NOTIFY_DELIVERY, '5.7.1 at DATA: the session, retried')
   smtp.refuseContent = null
   await listener.sync()
-  t.same(deliveries(smtp.mails), ['11:team:team1@example.com', '11:team:team2@example.com'])
+  smtp.refuseContent = { includes: 'twelve', code: 554, text: 'Transaction failed' }
+  const bare = (await feed(listener, await journal(submit(12, 'alice', 'twelve\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(bare?.code, ErrorCodes.NOTIFY_DELIVERY, 'a bare 554 at DATA: the session (it may be the configuration), retried')
+  smtp.refuseContent = null
+  await listener.sync()
+  t.same(deliveries(smtp.mails), ['11:team:team1@example.com', '11:team:team2@example.com', '12:team:team1@example.com', '12:team:team2@example.com'])
 })
 
 t.test("a sender or relay refusal at RCPT TO, as Postfix, Exim and qmail word it, is the session's: nothing skipped, mailed once fixed", async (t) => {

@@ -10,12 +10,15 @@ export interface DeliveryStateJson extends DeliveryJson {
   readonly kind: 'notify-delivery'
   /** The server root (P4ROOT) the state belongs to, or null. */
   readonly server: string | null
+  /** The listener it belongs to (absent in files written before it was recorded). */
+  readonly listener?: string
 }
 
 /** A delivery state and the server it belongs to, as read from its file. */
 export interface StoredDelivery {
   readonly state: DeliveryState
   readonly server: string | null
+  readonly listener: string | null
 }
 
 /**
@@ -27,7 +30,9 @@ export interface StoredDelivery {
  */
 export function deliveryStatePath(option: string | undefined, where: { baseDir: string; daemonState?: string | null; name: string }): string | null {
   if (option !== undefined) return isAbsolute(option) ? option : resolve(where.baseDir, option)
-  if (where.daemonState) return `${where.daemonState.replace(/\.json$/, '')}.${where.name.replace(/[^\w.-]/g, '_')}-delivery.json`
+  // Every character a file name should not hold as its code, `%` included: two names never map to one file.
+  const name = where.name.replace(/[^\w.-]/g, (c) => `%${(c.codePointAt(0) as number).toString(16)}`)
+  if (where.daemonState) return `${where.daemonState.replace(/\.json$/, '')}.${name}-delivery.json`
   return null
 }
 
@@ -59,16 +64,18 @@ export async function readDeliveryState(path: string): Promise<StoredDelivery | 
   try {
     const server = json.server ?? null
     if (server !== null && typeof server !== 'string') throw new TypeError('the server root is not a string')
-    return { state: DeliveryState.fromJSON(json as DeliveryStateJson), server }
+    const listener = json.listener ?? null
+    if (listener !== null && typeof listener !== 'string') throw new TypeError('the listener is not a string')
+    return { state: DeliveryState.fromJSON(json as DeliveryStateJson), server, listener }
   } catch (err) {
     throw corrupt(`is not a notify delivery state (${(err as Error).message})`)
   }
 }
 
 /** Writes the state atomically and durably (temporary file, fsync, rename, fsync of the directory). */
-export async function writeDeliveryState(path: string, state: DeliveryState, server: string | null): Promise<void> {
+export async function writeDeliveryState(path: string, state: DeliveryState, server: string | null, listener: string): Promise<void> {
   // Marked saved as the body is taken, not after the write: a change made while it is written is saved by the next call.
-  const json: DeliveryStateJson = { version: 1, kind: 'notify-delivery', server, ...state.toJSON() }
+  const json: DeliveryStateJson = { version: 1, kind: 'notify-delivery', server, listener, ...state.toJSON() }
   const body = `${JSON.stringify(json)}\n`
   state.markSaved()
   try {

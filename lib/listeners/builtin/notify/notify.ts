@@ -221,7 +221,7 @@ export class NotifyListener implements Listener {
     const saved = await readDeliveryState(path)
     if (saved === null) {
       this.#deliveryServer = root
-      await writeDeliveryState(path, this.#ownDelivery, root)
+      await writeDeliveryState(path, this.#ownDelivery, root, this.name)
       logger.info({ listener: this.name, statePath: path }, 'notify: delivery state created')
       return
     }
@@ -229,6 +229,13 @@ export class NotifyListener implements Listener {
       throw new LogdaemonError(
         ErrorCodes.STATE_MISMATCH,
         `notify: the delivery state file ${path} belongs to the server at ${saved.server}, not ${root}: give this listener its own deliveryState`,
+        { file: path },
+      )
+    }
+    if (saved.listener !== null && saved.listener !== this.name) {
+      throw new LogdaemonError(
+        ErrorCodes.STATE_MISMATCH,
+        `notify: the delivery state file ${path} belongs to the listener "${saved.listener}", not "${this.name}": give each listener its own deliveryState`,
         { file: path },
       )
     }
@@ -428,7 +435,8 @@ export class NotifyListener implements Listener {
     const path = this.#deliveryPath
     let save: () => Promise<void>
     if (reviews !== null) save = () => reviews.save()
-    else if (path !== null) save = () => (this.#ownDelivery.dirty ? writeDeliveryState(path, this.#ownDelivery, this.#deliveryServer) : Promise.resolve())
+    else if (path !== null)
+      save = () => (this.#ownDelivery.dirty ? writeDeliveryState(path, this.#ownDelivery, this.#deliveryServer, this.name) : Promise.resolve())
     else return Promise.resolve()
     const next = this.#saving.then(save, save)
     this.#saving = next.catch(() => {})

@@ -158,8 +158,13 @@ t.test('where the delivery state is kept', async (t) => {
   )
   t.equal(
     new NotifyListener({ smtp }, 'a b/c', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
-    join(dir, 'd.a_b_c-delivery.json'),
+    join(dir, 'd.a%20b%2fc-delivery.json'),
     'named after the daemon state and the listener',
+  )
+  t.not(
+    new NotifyListener({ smtp }, 'team a', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
+    new NotifyListener({ smtp }, 'team_a', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
+    'two names, two files (a review: "team a" and "team_a" shared one, and one of them lost mail)',
   )
   t.equal(
     new NotifyListener({ smtp, deliveryState: 'sub/x.json' }, 'team', { baseDir: dir, statePath: join(dir, 'd.json') }).deliveryStatePath,
@@ -203,6 +208,8 @@ t.test('a delivery state file that cannot be trusted is refused, never replaced'
   await t.rejects(open(), { code: ErrorCodes.STATE_CORRUPT }, 'a bad position')
   writeFileSync(join(dir, 'x.json'), JSON.stringify({ version: 1, kind: 'notify-delivery', server: '/p4/a', mailedThrough: null }))
   await t.rejects(open({ root: '/p4/b', prefix: null }), { code: ErrorCodes.STATE_MISMATCH }, "another server's")
+  writeFileSync(join(dir, 'x.json'), JSON.stringify({ version: 1, kind: 'notify-delivery', server: null, listener: 'other', mailedThrough: null }))
+  await t.rejects(open(), { code: ErrorCodes.STATE_MISMATCH, message: /belongs to the listener "other", not "team"/ }, "another listener's")
   t.ok(existsSync(join(dir, 'x.json')))
 })
 

@@ -75,20 +75,22 @@ t.test('the delivery state file', async (t) => {
   await t.rejects(readDeliveryState(dir), { code: 'EISDIR' }, 'a file it cannot read is an error')
   const s = new DeliveryState()
   s.mailedChange(at(1, 100))
-  await writeDeliveryState(join(dir, 'd.json'), s, '/p4/root')
+  await writeDeliveryState(join(dir, 'd.json'), s, '/p4/root', 'team')
   t.equal(s.dirty, false)
   t.match(JSON.parse(readFileSync(join(dir, 'd.json'), 'utf8')), {
     version: 1,
     kind: 'notify-delivery',
     server: '/p4/root',
+    listener: 'team',
     mailedThrough: '5/100',
     mailedChange: 1,
   })
   const back = await readDeliveryState(join(dir, 'd.json'))
   t.equal(back?.server, '/p4/root')
+  t.equal(back?.listener, 'team')
   t.equal(back?.state.hasMailed(at(1, 100)), true)
   // A write that fails leaves the state to be saved again.
   writeFileSync(join(dir, 'x'), '')
-  await t.rejects(writeDeliveryState(join(dir, 'x', 'd.json'), s, null))
+  await t.rejects(writeDeliveryState(join(dir, 'x', 'd.json'), s, null, 'team'))
   t.equal(s.dirty, true)
 })

@@ -144,7 +144,7 @@ t.test('the outcome per recipient: 4xx at RCPT TO deferred, 5xx refused, the res
   t.same(peer.mails.at(-1)?.to, ['b@example.com'])
   t.equal(peer.mails.at(-1)?.headers.get('to'), 'a@example.com, b@example.com, c@example.com', 'the headers are those of the whole message')
 
-  peer.refuseContent = { includes: 'frobnicator', code: 554 }
+  peer.refuseContent = { includes: 'frobnicator', code: 554, text: '5.6.0 message content refused by the test' }
   const content = await sender.send(change, 'n')
   t.same(
     content.refused.map((r) => [r.address, r.command, r.code]),
@@ -153,7 +153,7 @@ t.test('the outcome per recipient: 4xx at RCPT TO deferred, 5xx refused, the res
       ['b@example.com', 'DATA', 554],
       ['c@example.com', 'DATA', 554],
     ],
-    'a 5xx to the message refuses it for every recipient',
+    'a 5xx about the message refuses it for every recipient',
   )
   peer.refuseContent = null
 

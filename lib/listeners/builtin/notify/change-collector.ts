@@ -1,5 +1,5 @@
 import { isDataOp, type EntryPosition, type JournalEntry } from '../../../journal/entry.js'
-import { actionName, CHANGE_TABLES, readChangeRow, readDescRow, readFileRow, type RowResult, type TableName } from './change-rows.js'
+import { actionName, CHANGE_TABLES, readChangeRow, readDescRow, readFileRow, type ChangeRow, type RowResult, type TableName } from './change-rows.js'
 import { textDecoder } from './text-decoder.js'
 import { TransactionDraft } from './transaction-draft.js'
 
@@ -106,6 +106,8 @@ export class ChangeCollector {
   #descEnds = new Map<number, EntryPosition>()
   /** In the current segment, each change's last db.change row: where a change without a marker is placed. */
   #changeRows = new Map<number, EntryPosition>()
+  /** In the current segment, the last file row (db.rev, db.revcx). */
+  #lastFileRow: EntryPosition | null = null
   /** Parked pieces of transactions, by pid, in order of their first `@mx@`. */
   readonly #open = new Map<string, TransactionDraft>()
   readonly #descCache = new Map<number, string>()
@@ -170,6 +172,7 @@ export class ChangeCollector {
     const changeEnds = this.#changeEnds
     const descEnds = this.#descEnds
     const changeRows = this.#changeRows
+    const waiting = this.#awaitingFiles()
     const draft = this.#takeSegment()
     const changes = this.#complete(draft, end, null).map((c) => {
       // At its db.change row: one row per submit, where a quiet cannot fall inside it (a quiet between two of
@@ -180,8 +183,30 @@ export class ChangeCollector {
       const last = own.reduce<EntryPosition | undefined>((a, b) => (b !== undefined && (a === undefined || compareEnds(b, a) > 0) ? b : a), undefined)
       return last === undefined ? c : { ...c, position: last }
     })
+    // A submit whose db.change row came after the segment's last file row may have its files still to come (the
+    // import paused between its row and its files): kept for the next segment, as it would have been dropped for
+    // want of files and then, its files without their row, never built.
+    for (const { row, at } of waiting) {
+      this.#segment.putChange(row, false)
+      this.#changeRows.set(row.change, at)
+      this.#changeEnds.set(row.change, at)
+      this.#segmentEnd = at
+    }
     // Delivered in journal order: the review state's mailedThrough only moves forward.
     return changes.sort((a, b) => compareEnds(a.position, b.position) || a.change - b.change)
+  }
+
+  /** The segment's submitted changes without files whose db.change row comes after its last file row. */
+  #awaitingFiles(): { row: ChangeRow; at: EntryPosition }[] {
+    const s = this.#segment
+    const out: { row: ChangeRow; at: EntryPosition }[] = []
+    if (s.unknownFileRows) return out
+    for (const [change, row] of s.changes) {
+      const at = this.#changeRows.get(change)
+      if (row === null || row.status !== 1 || s.files.has(change) || at === undefined) continue
+      if (this.#lastFileRow === null || compareEnds(at, this.#lastFileRow) > 0) out.push({ row, at })
+    }
+    return out
   }
 
   #draft(): TransactionDraft {
@@ -199,6 +224,7 @@ export class ChangeCollector {
     this.#changeEnds = new Map()
     this.#descEnds = new Map()
     this.#changeRows = new Map()
+    this.#lastFileRow = null
     return s
   }
 
@@ -286,6 +312,7 @@ export class ChangeCollector {
       case 'db.revcx': {
         const result = readFileRow(entry, table, this.#decode)
         const r = this.#ok(result, entry, table)
+        this.#lastFileRow = entry.position
         if (r) this.#changeEnds.set(r.change, entry.position)
         if (r === null && table === 'db.rev') s.unknownRevRows = true
         else if (r === null) s.unknownRevcxRows = true

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { judgeReply, outcomeOfInfo } from '../../../../lib/listeners/builtin/notify/smtp-outcome.js'
+import { judgeReply, outcomeOfError, outcomeOfInfo } from '../../../../lib/listeners/builtin/notify/smtp-outcome.js'
 
 t.test('judgeReply: the enhanced status code decides when there is one, else the basic code and the command', async (t) => {
   const cases: [string, number | null, string, string][] = [
@@ -71,4 +71,82 @@ t.test('outcomeOfInfo: a recipient nodemailer does not list as accepted is defer
   t.same(outcome.accepted, ['a@example.com'])
   t.match(outcome.deferred, [{ address: 'b@example.com', code: null }])
   t.same(outcome.refused, [])
+})
+
+t.test('outcomeOfInfo: refusals nodemailer reports for a mail others took', async (t) => {
+  const info = {
+    accepted: ['a@example.com'],
+    rejected: ['b@example.com', 'c@example.com', 'd@example.com', 'e@example.com'],
+    rejectedErrors: [
+      { recipient: 'b@example.com', command: 'RCPT TO', responseCode: 550, response: '550 5.1.1 <b@example.com>: user unknown' },
+      { recipient: 'c@example.com', command: 'RCPT TO', responseCode: 452, response: '452 4.2.2 mailbox full' },
+      { recipient: 'd@example.com', command: 'RCPT TO', responseCode: 554, response: '554 5.7.1 <d@example.com>: Relay access denied' },
+      'not an error',
+      { command: 'RCPT TO', responseCode: 550 },
+    ],
+  }
+  const o = outcomeOfInfo(info, ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com', 'e@example.com'])
+  t.same(o.accepted, ['a@example.com'])
+  t.same(
+    o.refused.map((r) => r.address),
+    ['b@example.com'],
+    'an unknown user, for good',
+  )
+  t.same(
+    o.deferred.map((r) => [r.address, r.code]),
+    [
+      ['c@example.com', 452],
+      ['e@example.com', null],
+      ['d@example.com', 554],
+    ],
+    'a full mailbox, a rejected address without its error, and a relay refusal while others took the mail: retried for them',
+  )
+  t.same(
+    outcomeOfInfo(null, ['a@example.com']).deferred.map((r) => r.address),
+    ['a@example.com'],
+    'no report at all: nobody counted delivered',
+  )
+})
+
+t.test('outcomeOfError: who a failed mail reached, or null for the session', async (t) => {
+  const all = ['a@example.com', 'b@example.com']
+  t.equal(outcomeOfError('boom', all), null, 'not an SMTP error')
+  t.equal(outcomeOfError({ code: 'ECONNECTION', message: 'connect ECONNREFUSED' }, all), null, 'no connection')
+  t.equal(outcomeOfError({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 530, response: '530 5.7.0 Authentication required' }, all), null)
+  const relay = { recipient: '', command: 'RCPT TO', responseCode: 554, response: '554 5.7.1 Relay access denied' }
+  t.equal(
+    outcomeOfError({ code: 'EENVELOPE', command: 'RCPT TO', rejectedErrors: all.map((a) => ({ ...relay, recipient: a })) }, all),
+    null,
+    'every recipient refused by the relay: the session',
+  )
+  const unknown = outcomeOfError(
+    {
+      code: 'EENVELOPE',
+      command: 'RCPT TO',
+      responseCode: 550,
+      response: '550 5.1.1 user unknown',
+      rejectedErrors: [{ recipient: 'a@example.com', command: 'RCPT TO', responseCode: 550, response: '550 5.1.1 <a@example.com>: user unknown' }],
+    },
+    all,
+  )
+  t.same(
+    unknown?.refused.map((r) => r.address),
+    ['a@example.com'],
+  )
+  t.same(
+    unknown?.deferred.map((r) => r.address),
+    ['b@example.com'],
+    'a recipient the error does not name is retried, never taken as delivered',
+  )
+  const tooBig = outcomeOfError({ code: 'EMESSAGE', command: 'MAIL FROM', message: 'Message size larger than allowed 1000' }, all)
+  t.same(
+    tooBig?.refused.map((r) => [r.address, r.code, r.reply]),
+    [
+      ['a@example.com', null, 'Message size larger than allowed 1000'],
+      ['b@example.com', null, 'Message size larger than allowed 1000'],
+    ],
+    "larger than the server's SIZE: the message, for good",
+  )
+  t.equal(outcomeOfError({ code: 'EMESSAGE', command: 'DATA', responseCode: 451, response: '451 4.3.0 try later' }, all), null, 'a 4xx at DATA: the session')
+  t.same(outcomeOfError({ code: 'EMESSAGE', command: 'DATA', responseCode: 554, response: '554 5.6.0 content rejected' }, all)?.refused.length, 2)
 })

@@ -12,6 +12,7 @@ import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { isLoopbackHost } from '../status/status-server.js'
 import { loadBuiltin } from '../listeners/builtin/index.js'
 import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
+import { deliveryStatePath, readDeliveryState, type StoredDelivery } from '../listeners/builtin/notify/delivery-store.js'
 import { reviewsOptionsOf, type NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
 import { reviewStatePath } from '../listeners/builtin/notify/reviews/review-mailer.js'
 import { findCheckpoint, readReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
@@ -41,6 +42,8 @@ export interface CheckReport {
   connected: string[]
   /** Where each notify listener's review mode takes its state from: its state file, or the checkpoint it is built from. */
   reviews: string[]
+  /** Where each notify listener without `reviews` keeps what it delivered (its delivery state file). */
+  deliveries: string[]
   /** The report as printed. */
   text: string
 }
@@ -119,7 +122,8 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       problems.push(isLogdaemonError(err) ? err.message : toError(err).message)
     }
   }
-  const reviews = await checkReviews(config, startJournal, problems)
+  const deliveries: string[] = []
+  const reviews = await checkReviews(config, startJournal, problems, deliveries)
   if (options.connect) {
     for (const l of config.listeners) {
       if (l.type !== 'hot-backup') continue
@@ -135,8 +139,8 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       }
     }
   }
-  const text = render(config, start, chain, startJournal, problems, connected, reviews)
-  return { config, state, startJournal, start, chain, problems, connected, reviews, text }
+  const text = render(config, start, chain, startJournal, problems, connected, reviews, deliveries)
+  return { config, state, startJournal, start, chain, problems, connected, reviews, deliveries, text }
 }
 
 /**
@@ -144,15 +148,21 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
  * checkpoint to build its state from (`run` stops without one): its review
  * state file when there is one (then the checkpoint is not read again), or
  * the checkpoint `run` would read, which must be a readable file. One line
- * per listener for the report; problems are added to `problems`.
+ * per listener for the report; problems are added to `problems`, and the
+ * lines of the listeners without `reviews` (their delivery state) to
+ * `deliveries`.
  */
-async function checkReviews(config: DaemonConfig, startJournal: number | null, problems: string[]): Promise<string[]> {
+async function checkReviews(config: DaemonConfig, startJournal: number | null, problems: string[], deliveries: string[]): Promise<string[]> {
   const lines: string[] = []
   for (const l of config.listeners) {
     if (l.type !== 'notify') continue
     const reviews = reviewsOptionsOf(l.options as NotifyOptions)
-    if (!reviews) continue
     const who = `notify "${l.name}"`
+    if (!reviews) {
+      const line = await checkDelivery(config, l.name, l.options as NotifyOptions, problems)
+      if (line) deliveries.push(line)
+      continue
+    }
     const statePath = reviewStatePath(reviews, { baseDir: config.baseDir, daemonState: config.state, name: l.name })
     try {
       const saved = await readReviewState(statePath)
@@ -194,6 +204,35 @@ async function checkReviews(config: DaemonConfig, startJournal: number | null, p
   return lines
 }
 
+/**
+ * A notify listener without `reviews` keeps what it delivered in its
+ * delivery state file: one that `run` would refuse (corrupt, another
+ * server's or another listener's) is a problem here too. The report's
+ * line for the listener, or null when it keeps its state in memory.
+ */
+async function checkDelivery(config: DaemonConfig, name: string, options: NotifyOptions, problems: string[]): Promise<string | null> {
+  const who = `notify "${name}"`
+  const path = deliveryStatePath(options.deliveryState, { baseDir: config.baseDir, daemonState: config.state, name })
+  if (path === null) return null
+  let saved: StoredDelivery | null
+  try {
+    saved = await readDeliveryState(path)
+  } catch (err) {
+    problems.push(`${who}: ${toError(err).message.replace(/^notify: /, '')}`)
+    return null
+  }
+  if (saved === null) return `${who}: no delivery state yet; created at the first start (${path})`
+  const root = config.server?.root ?? null
+  if (saved.server !== null && root !== null && saved.server !== root) {
+    problems.push(`${who}: the delivery state file ${path} belongs to the server at ${saved.server}, not ${root}: give this listener its own deliveryState`)
+  }
+  if (saved.listener !== null && saved.listener !== name) {
+    problems.push(`${who}: the delivery state file ${path} belongs to the listener "${saved.listener}", not "${name}": give each listener its own deliveryState`)
+  }
+  const m = saved.state.mailedThrough
+  return `${who}: delivery state ${path}, ${m === null ? 'nothing delivered yet' : `delivered through ${formatPosition(m)}`}`
+}
+
 /** Why `path` cannot be read as a file (opened, a byte read), or null when it can. */
 async function unreadableFile(path: string): Promise<string | null> {
   let fh
@@ -219,9 +258,10 @@ async function checkStreamSource(config: DaemonConfig, problems: string[]): Prom
   const start = s
     ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)`
     : 'unknown'
-  const reviews = await checkReviews(config, null, problems)
-  const text = render(config, start, null, null, problems, [], reviews)
-  return { config, state: null, startJournal: null, start, chain: null, problems, connected: [], reviews, text }
+  const deliveries: string[] = []
+  const reviews = await checkReviews(config, null, problems, deliveries)
+  const text = render(config, start, null, null, problems, [], reviews, deliveries)
+  return { config, state: null, startJournal: null, start, chain: null, problems, connected: [], reviews, deliveries, text }
 }
 
 function render(
@@ -232,6 +272,7 @@ function render(
   problems: string[],
   connected: string[],
   reviews: string[],
+  deliveries: string[],
 ): string {
   const lines: string[] = [`configuration ${config.file ?? '(inline)'} is valid.`, '']
   if (config.server) {
@@ -266,6 +307,7 @@ function render(
   lines.push(`${pad('listeners')}${ls.join(', ')}`)
   lines.push(`${pad('state file')}${config.state}`)
   for (const r of reviews) lines.push(`${pad('reviews')}${r}`)
+  for (const d of deliveries) lines.push(`${pad('delivery')}${d}`)
   lines.push(
     `${pad('status page')}${config.status === false ? 'off' : `http://${config.status.host}:${config.status.port}/${config.status.token ? ' (token required)' : ''}`}`,
   )

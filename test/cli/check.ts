@@ -6,6 +6,8 @@ import { checkConfig } from '../../lib/cli/check.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { ReviewState } from '../../lib/listeners/builtin/notify/reviews/review-state.js'
 import { writeReviewState } from '../../lib/listeners/builtin/notify/reviews/review-store.js'
+import { DeliveryState } from '../../lib/listeners/builtin/notify/delivery-state.js'
+import { writeDeliveryState } from '../../lib/listeners/builtin/notify/delivery-store.js'
 
 const config = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ server: { root: 'root' }, from: 5, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }], ...extra })
@@ -200,6 +202,37 @@ t.test('the reviews checkpoint: missing, unreadable or a directory is a problem;
   const kept = await checkConfig(join(dir, 'kept.json'))
   t.same(kept.problems, [], 'a review state file: the checkpoint is not needed')
   t.match(kept.text, new RegExp(`reviews +notify "mail": state ${join(dir, 'kept-reviews.json')}, 0 users`))
+})
+
+t.test('a notify listener without reviews: its delivery state file is reported, and one run would refuse is a problem', async (t) => {
+  const notify = (name: string, extra: Record<string, unknown> = {}) => ({
+    type: 'notify',
+    name,
+    options: { smtp: { host: '127.0.0.1', port: 2525, from: 'p4@example.com', to: ['team@example.com'] }, ...extra },
+  })
+  const dir = t.testdir({
+    'c.json': config({ state: 'st.json', listeners: [notify('mail')] }),
+    'own.json': config({ state: 'st.json', listeners: [notify('other', { deliveryState: 'mine.json' })] }),
+    root: { 'journal.5': '', journal: '' },
+  })
+  const fresh = await checkConfig(join(dir, 'c.json'))
+  t.same(fresh.problems, [])
+  const path = join(dir, 'st.mail-delivery.json')
+  t.match(fresh.text, new RegExp(`delivery +notify "mail": no delivery state yet; created at the first start \\(${path}\\)`))
+
+  const state = new DeliveryState()
+  state.mailedUpTo({ journal: 5, offset: 120 })
+  await writeDeliveryState(path, state, join(dir, 'root'), 'mail')
+  const kept = await checkConfig(join(dir, 'c.json'))
+  t.same(kept.problems, [])
+  t.match(kept.text, new RegExp(`delivery +notify "mail": delivery state ${path}, delivered through 5/120`))
+
+  await writeDeliveryState(path, state, '/elsewhere', 'mail')
+  t.match((await checkConfig(join(dir, 'c.json'))).problems, [new RegExp(`^notify "mail": the delivery state file ${path} belongs to the server at /elsewhere`)])
+  await writeDeliveryState(join(dir, 'mine.json'), state, join(dir, 'root'), 'mail')
+  t.match((await checkConfig(join(dir, 'own.json'))).problems, [/^notify "other": the delivery state file .*mine\.json belongs to the listener "mail", not "other"/])
+  writeFileSync(path, '{ not json')
+  t.match((await checkConfig(join(dir, 'c.json'))).problems, [/^notify "mail": the delivery state file .*st\.mail-delivery\.json is not valid JSON/])
 })
 
 t.test('a JetStream source with review mail needs reviews.checkpoint (there is no server root to look in)', async (t) => {

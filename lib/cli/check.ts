@@ -227,7 +227,9 @@ async function checkDelivery(config: DaemonConfig, name: string, options: Notify
     problems.push(`${who}: the delivery state file ${path} belongs to the server at ${saved.server}, not ${root}: give this listener its own deliveryState`)
   }
   if (saved.listener !== null && saved.listener !== name) {
-    problems.push(`${who}: the delivery state file ${path} belongs to the listener "${saved.listener}", not "${name}": give each listener its own deliveryState`)
+    problems.push(
+      `${who}: the delivery state file ${path} belongs to the listener "${saved.listener}", not "${name}": give each listener its own deliveryState`,
+    )
   }
   const m = saved.state.mailedThrough
   return `${who}: delivery state ${path}, ${m === null ? 'nothing delivered yet' : `delivered through ${formatPosition(m)}`}`

@@ -228,9 +228,13 @@ t.test('a notify listener without reviews: its delivery state file is reported, 
   t.match(kept.text, new RegExp(`delivery +notify "mail": delivery state ${path}, delivered through 5/120`))
 
   await writeDeliveryState(path, state, '/elsewhere', 'mail')
-  t.match((await checkConfig(join(dir, 'c.json'))).problems, [new RegExp(`^notify "mail": the delivery state file ${path} belongs to the server at /elsewhere`)])
+  t.match((await checkConfig(join(dir, 'c.json'))).problems, [
+    new RegExp(`^notify "mail": the delivery state file ${path} belongs to the server at /elsewhere`),
+  ])
   await writeDeliveryState(join(dir, 'mine.json'), state, join(dir, 'root'), 'mail')
-  t.match((await checkConfig(join(dir, 'own.json'))).problems, [/^notify "other": the delivery state file .*mine\.json belongs to the listener "mail", not "other"/])
+  t.match((await checkConfig(join(dir, 'own.json'))).problems, [
+    /^notify "other": the delivery state file .*mine\.json belongs to the listener "mail", not "other"/,
+  ])
   writeFileSync(path, '{ not json')
   t.match((await checkConfig(join(dir, 'c.json'))).problems, [/^notify "mail": the delivery state file .*st\.mail-delivery\.json is not valid JSON/])
 })

@@ -62,6 +62,8 @@ export interface ReviewMail {
 export class ReviewMailer {
   readonly #options: ReviewsOptions
   readonly #statePath: string
+  /** The listener's name, recorded in its state file. */
+  readonly #name: string
   readonly #smtp: SmtpSender
   readonly #subjectTemplate: string
   #state: ReviewState | null = null
@@ -80,6 +82,7 @@ export class ReviewMailer {
     this.#smtp = smtp
     this.#subjectTemplate = subjectTemplate
     this.#statePath = reviewStatePath(options, where)
+    this.#name = where.name
   }
 
   get state(): ReviewState {
@@ -108,6 +111,19 @@ export class ReviewMailer {
           { file: this.#statePath },
         )
       }
+      // Two listeners whose names write alike in a file name (`team a`, `team_a`) would share one default file.
+      if (saved.listener !== null && saved.listener !== this.#name) {
+        throw new LogdaemonError(
+          ErrorCodes.STATE_MISMATCH,
+          `reviews: the state file ${this.#statePath} belongs to the listener "${saved.listener}", not "${this.#name}": give each listener its own reviews.state`,
+          { file: this.#statePath },
+        )
+      }
+      // A file written before the listener was recorded takes this one's name, saved with the next change.
+      if (saved.listener === null) {
+        saved.listener = this.#name
+        saved.markDirty()
+      }
       this.#state = saved
       context.logger.info(
         { statePath: this.#statePath, users: saved.userCount, reviewers: saved.reviewerCount, appliedThrough: saved.appliedThrough },
@@ -121,6 +137,7 @@ export class ReviewMailer {
       { caseHandling: this.#options.case, encoding: context.encoding },
     )
     this.#state.server = context.server?.root ?? null
+    this.#state.listener = this.#name
     const s = this.#state
     if (s.userCount === 0) context.logger.warn({ checkpoint }, 'reviews: the checkpoint has no db.user rows: nobody can be mailed until users are created')
     await writeReviewState(this.#statePath, s)

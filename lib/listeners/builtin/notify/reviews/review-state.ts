@@ -52,6 +52,8 @@ export interface ReviewStateJson extends DeliveryJson {
   readonly origin: string
   /** The server root (P4ROOT) the state belongs to, or null. */
   readonly server?: string | null
+  /** The notify listener the state belongs to (absent in files written before it was recorded). */
+  readonly listener?: string | null
   readonly caseInsensitive: boolean
   readonly users: readonly ReviewUser[]
   readonly reviews: readonly { readonly user: string; readonly rows: readonly ReviewRow[] }[]
@@ -75,6 +77,8 @@ export class ReviewState {
   origin: string
   /** The server root the state belongs to (P4ROOT), when known: a state file of another server is refused. */
   server: string | null = null
+  /** The notify listener the state belongs to, when known: another listener's state file is refused. */
+  listener: string | null = null
   #users = new Map<string, ReviewUser>()
   #reviews = new Map<string, Map<number, ReviewRow>>()
   #views = new Map<string, ReviewView>()
@@ -238,6 +242,7 @@ export class ReviewState {
       ...this.#delivery.toJSON(),
       origin: this.origin,
       server: this.server,
+      listener: this.listener,
       caseInsensitive: this.caseInsensitive,
       users: [...this.#users.values()],
       reviews: [...this.#reviews].map(([user, rows]) => ({ user, rows: [...rows.values()] })),
@@ -267,6 +272,7 @@ export class ReviewState {
       state.#reviews.set(str(r.user, 'a reviewer name'), rows)
     }
     if (j.server !== undefined && j.server !== null) state.server = str(j.server, 'the server root')
+    if (j.listener !== undefined && j.listener !== null) state.listener = str(j.listener, 'the listener')
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
     state.#delivery = DeliveryState.fromJSON(j as ReviewStateJson, j.version === 1)
     state.#replayApplied = state.#applied

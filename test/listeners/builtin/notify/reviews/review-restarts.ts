@@ -1,7 +1,8 @@
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, type LogdaemonError } from '../../../../../lib/errors.js'
+import { NotifyListener } from '../../../../../lib/listeners/builtin/notify/notify.js'
 import { startSmtpPeer } from '../../../../helpers/notify-peers.js'
 import {
   change,
@@ -217,4 +218,34 @@ t.test('kill -9 while a change is mailed: every mail someone took before the kil
     ],
     'each mail once',
   )
+})
+
+t.test('two listeners whose names write alike in a file name share no review state: the second is refused (a review: "team a" and "team_a")', async (t) => {
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const make = (name: string) =>
+    new NotifyListener({ smtp: { host: '127.0.0.1', port: 25, from: 'p4@example.com' }, reviews: { checkpoint: 'checkpoint.1' } }, name, {
+      baseDir: dir,
+      statePath: join(dir, 'd.json'),
+    })
+  const context = { start: null, logger: { debug() {}, info() {}, warn() {}, error() {} }, signal: new AbortController().signal }
+  const path = make('team a').reviews?.statePath as string
+  t.equal(make('team_a').reviews?.statePath, path, 'one default file for both names (kept: existing files keep their names)')
+  const first = make('team a')
+  await first.open(context)
+  first.close()
+  t.equal(JSON.parse(readFileSync(path, 'utf8')).listener, 'team a', 'the file records its listener')
+  await t.rejects(make('team_a').open(context), {
+    code: ErrorCodes.STATE_MISMATCH,
+    message: /belongs to the listener "team a", not "team_a": give each listener its own reviews\.state/,
+  })
+
+  // A file written before the listener was recorded is taken, and records the listener at its next save.
+  const { listener: _drop, ...legacy } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+  writeFileSync(path, JSON.stringify(legacy))
+  const adopted = make('team_a')
+  await adopted.open(context)
+  await adopted.sync()
+  adopted.close()
+  t.equal(JSON.parse(readFileSync(path, 'utf8')).listener, 'team_a')
 })

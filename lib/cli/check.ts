@@ -173,6 +173,11 @@ async function checkReviews(config: DaemonConfig, startJournal: number | null, p
             `${who}: reviews: the state file ${statePath} belongs to the server at ${saved.server}, not ${root}: give this daemon its own reviews.state`,
           )
         }
+        if (saved.listener !== null && saved.listener !== l.name) {
+          problems.push(
+            `${who}: reviews: the state file ${statePath} belongs to the listener "${saved.listener}", not "${l.name}": give each listener its own reviews.state`,
+          )
+        }
         lines.push(`${who}: state ${statePath}, ${saved.userCount} users, ${saved.reviewerCount} reviewers`)
         continue
       }

@@ -202,6 +202,12 @@ t.test('the reviews checkpoint: missing, unreadable or a directory is a problem;
   const kept = await checkConfig(join(dir, 'kept.json'))
   t.same(kept.problems, [], 'a review state file: the checkpoint is not needed')
   t.match(kept.text, new RegExp(`reviews +notify "mail": state ${join(dir, 'kept-reviews.json')}, 0 users`))
+  const other = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  other.listener = 'mail too'
+  await writeReviewState(join(dir, 'kept-reviews.json'), other)
+  t.match((await checkConfig(join(dir, 'kept.json'))).problems, [
+    /^notify "mail": reviews: the state file .*kept-reviews\.json belongs to the listener "mail too", not "mail"/,
+  ])
 })
 
 t.test('a notify listener without reviews: its delivery state file is reported, and one run would refuse is a problem', async (t) => {

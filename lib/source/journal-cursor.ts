@@ -1,3 +1,4 @@
+import { type FileHandle, open, stat } from 'node:fs/promises'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import type { JournalPosition } from '../position.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
@@ -49,6 +50,29 @@ export interface OpenedAt {
   readonly reached: boolean
   /** When it does not: how many bytes it has (null when there is no file at all). */
   readonly available: number | null
+}
+
+/** Bytes compared at each end of a plain archive to tell a copy of the live journal under way from a finished archive (see #liveHolding). */
+const COPY_CHECK_BYTES = 4096
+
+/** The first and last `k` bytes of a file of `size` bytes; null when it is gone or shorter now. */
+async function readEnds(path: string, size: number, k: number): Promise<{ head: Buffer; tail: Buffer } | null> {
+  let fh: FileHandle
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    throw err
+  }
+  try {
+    const head = Buffer.alloc(k)
+    const tail = Buffer.alloc(k)
+    const a = await fh.read(head, 0, k, 0)
+    const b = await fh.read(tail, 0, k, size - k)
+    return a.bytesRead === k && b.bytesRead === k ? { head, tail } : null
+  } finally {
+    await fh.close()
+  }
 }
 
 type Source = { kind: 'archive'; reader: ArchiveReader; mode: RotationMode } | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }
@@ -353,6 +377,12 @@ export class JournalCursor {
       this.#options.signal.throwIfAborted()
       const archive = await findArchive(this.#layout, n)
       if (archive) {
+        const live = await this.#liveHolding(archive)
+        if (live === 'wait') {
+          await this.#watcher.wait(this.#options.signal)
+          continue
+        }
+        if (live) return this.#openLive(live, offset)
         const reader = await this.#openArchive(archive, offset)
         this.#src = { kind: 'archive', reader, mode: 'archived' }
         return this.#opened(reader.before, reader.reachedOffset, reader.offset)
@@ -371,10 +401,55 @@ export class JournalCursor {
         await file.close()
         continue
       }
-      this.#src = { kind: 'live', file, renamed: false }
-      if (file.size < offset) return this.#opened(Buffer.alloc(0), false, file.size)
-      const k = Math.min(offset, STATE_TAIL_BYTES)
-      return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true, file.size)
+      return this.#openLive(file, offset)
+    }
+  }
+
+  /** Reads journal N from the live file, from `offset`. */
+  async #openLive(file: LiveFile, offset: number): Promise<OpenedAt> {
+    this.#src = { kind: 'live', file, renamed: false }
+    if (file.size < offset) return this.#opened(Buffer.alloc(0), false, file.size)
+    const k = Math.min(offset, STATE_TAIL_BYTES)
+    return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true, file.size)
+  }
+
+  /**
+   * Whether the live file still holds journal N although a plain
+   * `journal.N` exists: the live journal being copied to journal.N, to be
+   * truncated once the copy is done (p4d's copy and truncate, or a
+   * script's). A copy under way looks like a finished archive that is too
+   * short: read as one, the rest of journal N would be lost and its bytes
+   * read again as journal N+1. The live file holds N when it is another
+   * file than the archive, at least as long, with the archive's bytes at
+   * both ends of the archive (its first and last COPY_CHECK_BYTES): then
+   * it is read as journal N, the cursor waits at its end as at any live
+   * journal's, and the truncation hands the rest over to the archive at
+   * the offset reached (copy and truncate, as when the cursor was there
+   * first). An empty archive beside a live file with bytes (a copy not
+   * begun, or an empty journal renamed) is doubtful: 'wait' for the grace
+   * period, then the archive. Null: read the archive.
+   */
+  async #liveHolding(archive: ArchiveFile): Promise<LiveFile | 'wait' | null> {
+    if (archive.compressed) return null
+    const file = await LiveFile.open(this.#livePath)
+    if (!file) return null
+    let holds = false
+    try {
+      const st = await stat(archive.path).catch((err: unknown) => {
+        // gzip replaced it meanwhile: #openArchive looks again.
+        if (isErrnoException(err) && err.code === 'ENOENT') return null
+        throw err
+      })
+      if (!st || (st.dev === file.dev && st.ino === file.ino)) return null
+      const liveSize = await file.stat()
+      if (liveSize < st.size) return null
+      if (st.size === 0) return liveSize > 0 && this.#doubtful() ? 'wait' : null
+      const k = Math.min(st.size, COPY_CHECK_BYTES)
+      const copied = await readEnds(archive.path, st.size, k)
+      holds = copied !== null && (await file.read(0, k)).equals(copied.head) && (await file.read(st.size - k, k)).equals(copied.tail)
+      return holds ? file : null
+    } finally {
+      if (!holds) await file.close()
     }
   }
 

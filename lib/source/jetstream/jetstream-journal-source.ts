@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { jetstream, jetstreamManager, type Consumer, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
 import pRetry from 'p-retry'
@@ -30,6 +31,10 @@ const ACK_EVERY = 256
 
 /** Most kept messages (ACK_EVERY apart or at consistency points) waiting for a commit. */
 const MAX_ACKABLES = 4096
+
+/** How often, and how far apart, flushState looks whether the consumer has applied the newest acknowledgement. */
+const FLUSH_CHECKS = 20
+const FLUSH_CHECK_MS = 10
 
 interface Ackable {
   readonly end: JournalPosition
@@ -278,12 +283,37 @@ export class JetStreamJournalSource extends Readable {
       return
     }
     this.#acked = pick.end
+    this.#ackedSeq = pick.msg.seq
   }
 
-  /** Makes sure the server has the acknowledgements sent so far (a round trip). */
+  /** The stream sequence of the newest message acknowledged, or null. */
+  #ackedSeq: number | null = null
+
+  /**
+   * Makes sure the consumer has taken the acknowledgements sent so far: a
+   * round trip to the server, then, with a durable consumer, its ack floor
+   * looked at until it reaches the newest acknowledged message (a few
+   * tries, FLUSH_CHECKS at the most). The round trip alone was not enough:
+   * the server reads an acknowledgement on the connection and hands it to
+   * the consumer, which applies it a moment later, and a reader that looked
+   * at the consumer right after a flush found it missing (the test of a
+   * removed acknowledged message failed so, on a busy machine). Not
+   * reaching it is no error: the messages are delivered again
+   * (at-least-once).
+   */
   async flushState(): Promise<void> {
     const nc = this.#nc
-    if (nc && !nc.isClosed()) await nc.flush()
+    if (!nc || nc.isClosed()) return
+    await nc.flush()
+    const seq = this.#ackedSeq
+    const name = this.#consumerName
+    const jsm = this.#jsm
+    if (seq === null || name === null || jsm === null || this.#options.durable === undefined) return
+    for (let i = 0; i < FLUSH_CHECKS && !nc.isClosed(); i++) {
+      const info = await jsm.consumers.info(this.#options.stream, name).catch(() => null)
+      if (info === null || info.ack_floor.stream_seq >= seq) return
+      await sleep(FLUSH_CHECK_MS)
+    }
   }
 
   /** `for await` ends without an error when the source is destroyed without one. */

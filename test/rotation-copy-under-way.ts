@@ -16,7 +16,8 @@ import { consume, until } from './helpers/follow.js'
 /** `n` transactions of journal `j`, each a record and its marker. */
 function journalText(j: number, n: number): string {
   let s = ''
-  for (let i = 0; i < n; i++) s += `@pv@ 0 @db.counters@ @j${j}-k${i}@ @a value that fills the record to a realistic length ${i}@ \n@ex@ ${100 + j} ${1700000000 + i}\n`
+  for (let i = 0; i < n; i++)
+    s += `@pv@ 0 @db.counters@ @j${j}-k${i}@ @a value that fills the record to a realistic length ${i}@ \n@ex@ ${100 + j} ${1700000000 + i}\n`
   return s
 }
 

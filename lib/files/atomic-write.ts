@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { constants, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { constants, lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { isErrnoException } from '../errors.js'
 
@@ -60,6 +60,43 @@ export async function writeFileAtomic(path: string, body: string | Buffer, optio
 /** A fresh unpredictable name beside `path`: `DIR/.NAME.<24 hex>.tmp`. */
 export function tempPathBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(12).toString('hex')}.tmp`)
+}
+
+/**
+ * Removes what writers killed mid-way (`kill -9`) left beside `path`: its
+ * temporary files (`.NAME.<24 hex>.tmp`) and, with `sockets`, a lock's
+ * beacon sockets (`NAME.<12 hex>.sock`), when older than `ageMs`: a
+ * younger one may be another process's, at work now. Only regular files
+ * and sockets of exactly those names; failures are ignored (it is only
+ * tidying). Returns how many it removed.
+ */
+export async function removeStaleTemps(path: string, ageMs: number, options: { sockets?: boolean; keep?: string } = {}): Promise<number> {
+  const dir = dirname(path)
+  const name = basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const temp = new RegExp(`^\\.${name}\\.[0-9a-f]{24}\\.tmp$`)
+  const socket = new RegExp(`^${name}\\.[0-9a-f]{12}\\.sock$`)
+  let entries: string[]
+  try {
+    entries = await readdir(dir)
+  } catch {
+    return 0
+  }
+  const before = Date.now() - ageMs
+  let removed = 0
+  for (const entry of entries) {
+    const isTemp = temp.test(entry)
+    if (!isTemp && !(options.sockets && socket.test(entry) && entry !== options.keep)) continue
+    const file = join(dir, entry)
+    try {
+      const st = await lstat(file)
+      if (!(isTemp ? st.isFile() : st.isSocket()) || st.mtimeMs > before) continue
+      await unlink(file)
+      removed++
+    } catch {
+      // Gone meanwhile, or not ours to remove: left as it is.
+    }
+  }
+  return removed
 }
 
 /** Creates `path` for writing, failing with EEXIST if anything (a file, a symlink, even a dangling one) is there. */

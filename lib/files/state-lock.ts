@@ -4,7 +4,7 @@ import { constants, link, lstat, open, realpath, rename, unlink } from 'node:fs/
 import { connect, createServer, type Server } from 'node:net'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
-import { createTemp } from './atomic-write.js'
+import { createTemp, removeStaleTemps } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 
 /** Who holds a lock: what the lock file records. */
@@ -133,6 +133,9 @@ export class StateLock {
       await closeBeacon(beacon)
       throw err
     }
+    // Held: what processes killed while writing the state or taking the lock left beside them goes (older ones only).
+    await removeStaleTemps(join(dir, basename(statePath)), STALE_TEMP_MS)
+    await removeStaleTemps(path, STALE_TEMP_MS, { sockets: true, keep: socketName })
     return new StateLock(path, holder, beacon)
   }
 
@@ -145,6 +148,14 @@ export class StateLock {
     await closeBeacon(this.#beacon)
   }
 }
+
+/**
+ * Age past which a temporary file or beacon socket beside a state file or
+ * its lock is taken for one left by a killed process: a live writer's
+ * lives for milliseconds (write, fsync, rename), a contender's for as long
+ * as it takes to find the lock held.
+ */
+const STALE_TEMP_MS = 60_000
 
 /** Writes the lock file under a temporary name and links it into place (see StateLock), or throws. */
 async function take(statePath: string, path: string, holder: LockHolder): Promise<void> {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -247,4 +247,45 @@ t.test('a socket at the lock path (it cannot even be opened) is refused, naming 
   await new Promise<void>((resolve) => server.listen(lockPathOf(state), resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   await t.rejects(StateLock.acquire(state), { code: 'ERR_LOCKED', message: /s\.json\.lock, but it is a socket, not a lock file/ })
+})
+
+t.test('taken, the lock removes what killed writers left beside the state and the lock: old temporary files and beacon sockets only', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'logdaemon-stale-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const state = join(dir, 'st.json')
+  const lock = lockPathOf(state)
+  const old = Date.now() / 1000 - 3600
+  const oldTemp = join(dir, `.st.json.${'a1'.repeat(12)}.tmp`)
+  const newTemp = join(dir, `.st.json.${'b2'.repeat(12)}.tmp`)
+  const oldLockTemp = join(dir, `.${lockPathOf('st.json')}.${'c3'.repeat(12)}.tmp`)
+  const other = join(dir, `.other.json.${'d4'.repeat(12)}.tmp`)
+  const notTemp = join(dir, '.st.json.keep.tmp')
+  for (const f of [oldTemp, newTemp, oldLockTemp, other, notTemp]) writeFileSync(f, '')
+  for (const f of [oldTemp, oldLockTemp, other, notTemp]) utimesSync(f, old, old)
+  // A beacon socket left by a holder killed with kill -9, and a fresh one (a contender at work).
+  const sock = (name: string) =>
+    new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const s = createServer()
+      s.listen(join(dir, name), () => resolve(s))
+    })
+  const oldName = `${lock.split('/').pop()}.${'e5'.repeat(6)}.sock`
+  const newName = `${lock.split('/').pop()}.${'f6'.repeat(6)}.sock`
+  const a = await sock(oldName)
+  const b = await sock(newName)
+  t.teardown(() => {
+    a.close()
+    b.close()
+  })
+  // Their files as a killed holder leaves them; the old one dated back.
+  utimesSync(join(dir, oldName), old, old)
+  const held = await StateLock.acquire(state)
+  t.teardown(() => held.release())
+  const left = readdirSync(dir)
+  t.notOk(left.includes(oldTemp.split('/').pop() as string), 'an old temporary file of the state is removed')
+  t.notOk(left.includes(oldLockTemp.split('/').pop() as string), 'an old temporary file of the lock is removed')
+  t.notOk(left.includes(oldName), 'an old beacon socket is removed')
+  t.ok(left.includes(newTemp.split('/').pop() as string), 'a young temporary file is kept (a writer may be at work)')
+  t.ok(left.includes(newName), 'a young beacon socket is kept')
+  t.ok(left.includes(other.split('/').pop() as string), "another file's temporary file is kept")
+  t.ok(left.includes('.st.json.keep.tmp'), 'a name of another shape is kept')
 })

@@ -28,6 +28,20 @@ export function isLoopbackHost(host: string): boolean {
   return false
 }
 
+/**
+ * Connections the status page holds at once; more wait in the kernel's
+ * backlog until one closes. A browser tab keeps one or two and a scraper
+ * one: the bound keeps clients (idle, or sending a request byte by byte)
+ * from taking the daemon's file descriptors, which its journals and state
+ * file need (an adversarial probe: 200 half-sent requests under
+ * `ulimit -n 128` made the next state save fail with EMFILE).
+ */
+export const MAX_CONNECTIONS = 32
+
+/** How long a client may take to send its request's headers, and the whole request (Node's defaults: 60 s and 5 min). */
+const HEADERS_TIMEOUT_MS = 10_000
+const REQUEST_TIMEOUT_MS = 15_000
+
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
 
 /**
@@ -76,7 +90,9 @@ export class StatusServer {
         { details: { key: 'status.token', host: this.#host } },
       )
     }
-    const server = createServer((req, res) => this.#handle(req, res))
+    // Bounds what clients can hold (a status page has a handful): connections, and how long one may take to send its request.
+    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.#handle(req, res))
+    server.maxConnections = MAX_CONNECTIONS
     this.#server = server
     try {
       await new Promise<void>((resolve, reject) => {
@@ -136,7 +152,14 @@ export class StatusServer {
     // req.url is always set on a server's requests. A path is appended to the base rather than
     // resolved against it: resolving would read `//status.json` as a host and serve `/`.
     const raw = String(req.url)
-    const url = raw.startsWith('/') ? new URL(`http://status.invalid${raw}`) : new URL(raw, 'http://status.invalid')
+    let url: URL
+    try {
+      url = raw.startsWith('/') ? new URL(`http://status.invalid${raw}`) : new URL(raw, 'http://status.invalid')
+    } catch {
+      // A request target no URL can be made of (`http://[`, a port past 65535): the client's error, never the daemon's.
+      res.setHeader('connection', 'close')
+      return send(res, 400, 'text/plain; charset=utf-8', 'bad request: the request target is not a valid URL\n')
+    }
     res.setHeader('cache-control', 'no-store')
     res.setHeader('x-content-type-options', 'nosniff')
     res.setHeader('referrer-policy', 'no-referrer')

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { request } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { Registry, Gauge } from 'prom-client'
-import { isLoopbackHost, StatusServer } from '../../lib/status/status-server.js'
+import { isLoopbackHost, MAX_CONNECTIONS, StatusServer } from '../../lib/status/status-server.js'
 import { StatusTracker } from '../../lib/status/status-tracker.js'
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../lib/status/status-page.js'
 import { JournalEntry } from '../../lib/journal/entry.js'
@@ -291,5 +292,53 @@ function rawGet(port: string, path: string): Promise<{ status: number; type: str
     })
     req.on('error', reject)
     req.end()
+  })
+}
+
+t.test('a request target no URL can be made of is a 400, and the server goes on (it threw out of the handler: the daemon died)', async (t) => {
+  for (const token of [undefined, 'sekrit']) {
+    const { url } = await start(t, token ? { token } : {})
+    const base = new URL(url)
+    for (const target of ['http://[', 'http://x:99999/status.json', 'http://%zz/', 'http://', 'http://1.2.3.4.5/']) {
+      const res = await rawTarget(Number(base.port), target)
+      t.match(res, /^HTTP\/1\.1 400 /, `${target}${token ? ' (with a token)' : ''}`)
+    }
+    const after = await get(`${url}status.json${token ? `?token=${token}` : ''}`)
+    t.equal(after.status, 200, 'still serving')
+  }
+})
+
+t.test('connections are bounded: past MAX_CONNECTIONS, more wait or are refused, and the page still answers once they go', async (t) => {
+  const { url } = await start(t)
+  const port = Number(new URL(url).port)
+  const held: Socket[] = []
+  t.teardown(() => {
+    for (const s of held) s.destroy()
+  })
+  // Idle connections that sent half a request each.
+  for (let i = 0; i < MAX_CONNECTIONS + 8; i++) {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    s.write('GET /status.json HTTP/1.1\r\nHost: x\r\n')
+    held.push(s)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const closed = held.filter((s) => s.destroyed || s.readableEnded).length
+  t.ok(closed >= 8, `the connections past ${MAX_CONNECTIONS} are closed by the server (${closed} closed)`)
+  for (const s of held) s.destroy()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((await get(`${url}status.json`)).status, 200, 'answers again')
+})
+
+/** The raw response head to a request whose target is sent as given. */
+function rawTarget(port: number, target: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))
+    let got = ''
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1')
+    })
+    s.on('end', () => resolve(got))
+    s.on('error', reject)
   })
 }

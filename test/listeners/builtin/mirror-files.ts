@@ -3,7 +3,7 @@
  * more readable than the journal they copy (it holds db.user rows).
  */
 import t from 'tap'
-import { chmodSync, readFileSync, readdirSync, statSync, symlinkSync } from 'node:fs'
+import { chmodSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -81,5 +81,45 @@ t.test('one writer per mirror: a second mirror on the same directory is ERR_LOCK
   await a.close()
   await b.open()
   await b.close()
-  t.same(readdirSync(dir), [], 'no lock left behind')
+  t.same(
+    readdirSync(dir).filter((n) => n.includes('.lock')),
+    [],
+    'no lock left behind',
+  )
+})
+
+t.test('a mirror never writes over journal files it did not write (an adversarial probe: pointed at the server root, it emptied journal.2)', async (t) => {
+  const dir = t.testdir({ root: { 'journal.2': 'the server archive\n', journal: '' }, backup: { 'journal.7': 'unrelated\n', 'journal.99': 'x\n' } })
+  const root = join(dir, 'root')
+  const server = { root, prefix: null }
+  const atRoot = create(optionsSchema.parse({ dir: 'root', fsync: false }), { name: 'm', baseDir: dir, server }) as MirrorListener
+  await t.rejects(atRoot.open(), { code: 'ERR_CONFIG_INVALID', message: /mirror dir .*root is where the server keeps its journals/ })
+  // Through another path to the same directory too.
+  symlinkSync(root, join(dir, 'alias'))
+  const viaAlias = create(optionsSchema.parse({ dir: 'alias', fsync: false }), { name: 'm', baseDir: dir, server }) as MirrorListener
+  await t.rejects(viaAlias.open(), { code: 'ERR_CONFIG_INVALID' })
+  t.equal(readFileSync(join(root, 'journal.2'), 'utf8'), 'the server archive\n', 'the server archive untouched')
+
+  const foreign = new MirrorListener(optionsSchema.parse({ dir: join(dir, 'backup'), fsync: false }))
+  await t.rejects(foreign.open(), { code: 'ERR_MIRROR_MISMATCH', message: /holds journal files this mirror did not write \(journal\.7, journal\.99;/ })
+  t.equal(readFileSync(join(dir, 'backup', 'journal.7'), 'utf8'), 'unrelated\n', 'left as it was')
+  t.same(
+    readdirSync(join(dir, 'backup')).filter((n) => n.includes('.lock')),
+    [],
+    'the lock released',
+  )
+})
+
+t.test('a mirror killed before its first commit cuts its own files back at the next start, as after any crash', async (t) => {
+  const dir = t.testdir()
+  const first = new MirrorListener(optionsSchema.parse({ dir, fsync: false }))
+  await first.open()
+  t.ok(readdirSync(dir).includes('.mirror-state.json'), "the state is written at the first open: the files here are the mirror's from now on")
+  // Bytes written, never committed; the process dies (no close: the lock is left to the next taker as a dead holder's would be).
+  writeFileSync(join(dir, 'journal.5'), '@ex@ 1 2\n')
+  await first.close()
+  const second = new MirrorListener(optionsSchema.parse({ dir, fsync: false }))
+  await second.open()
+  t.equal(readFileSync(join(dir, 'journal.5'), 'utf8'), '', 'cut back to the committed length (nothing)')
+  await second.close()
 })

@@ -1,4 +1,4 @@
-import { constants, lstat, mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
+import { constants, lstat, mkdir, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException } from '../../../errors.js'
@@ -7,6 +7,8 @@ import type { JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener } from '../../listener.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { StateLock } from '../../../files/state-lock.js'
+import { journalDirs } from '../../../files/journal-set.js'
+import type { JournalLayout } from '../../../files/journal-name.js'
 import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-state.js'
 
 export const optionsSchema = z
@@ -63,6 +65,8 @@ export class MirrorListener extends BaseListener {
   #pendingBytes = 0
   #pendingStart = 0
   #opened = false
+  /** The directories the server's journals are in: never the mirror's. */
+  readonly #serverDirs: readonly string[]
   /** The lock of the mirror's state file: one writer per mirror, whatever daemon or state file it runs with. */
   #lock: StateLock | null = null
 
@@ -71,9 +75,10 @@ export class MirrorListener extends BaseListener {
    * server's journal's, so the mirror is no more readable than the journal
    * it copies (it holds db.user rows). Default 0600.
    */
-  constructor(options: MirrorOptions & { fileMode?: number }, name = 'mirror') {
+  constructor(options: MirrorOptions & { fileMode?: number; serverDirs?: readonly string[] }, name = 'mirror') {
     super(name)
     this.dir = options.dir
+    this.#serverDirs = options.serverDirs ?? []
     this.#stateFile = options.stateFile ?? join(options.dir, '.mirror-state.json')
     this.#fsync = options.fsync
     this.#fileMode = options.fileMode ?? PRIVATE_FILE_MODE
@@ -87,6 +92,7 @@ export class MirrorListener extends BaseListener {
   async open(): Promise<void> {
     if (this.#opened) return
     await mkdir(this.dir, { recursive: true })
+    await this.#refuseServerDir()
     this.#lock ??= await StateLock.acquire(this.#stateFile)
     try {
       await this.#cutBack()
@@ -103,8 +109,43 @@ export class MirrorListener extends BaseListener {
     await lock?.release()
   }
 
+  /** The mirror writes `journal.N` files: in the server's journal directory it would write over the server's own. */
+  async #refuseServerDir(): Promise<void> {
+    const mine = await realpath(this.dir)
+    for (const dir of this.#serverDirs) {
+      if ((await realpath(dir).catch(() => resolve(dir))) !== mine) continue
+      throw new LogdaemonError(
+        ErrorCodes.CONFIG_INVALID,
+        `mirror dir ${this.dir} is where the server keeps its journals (${dir}): the mirror would write over the server's own journal.N files. ` +
+          'Give the mirror a directory of its own',
+        { file: this.dir, retryable: false, details: { key: 'dir' } },
+      )
+    }
+  }
+
   async #cutBack(): Promise<void> {
+    const fresh = !(await exists(this.#stateFile))
     this.#committed = await readMirrorState(this.#stateFile)
+    if (fresh) {
+      // No state: nothing here was written by this mirror, and cutting foreign journal files back to 0 would destroy them.
+      const foreign: string[] = []
+      for (const name of await readdir(this.dir)) {
+        if (!/^journal\.\d+$/.test(name)) continue
+        // A symlink or other is refused as such when opened (#openFile).
+        const st = await lstat(join(this.dir, name))
+        if (st.isFile() && st.size > 0) foreign.push(name)
+      }
+      if (foreign.length > 0) {
+        throw new LogdaemonError(
+          ErrorCodes.MIRROR_MISMATCH,
+          `mirror dir ${this.dir} holds journal files this mirror did not write (${foreign.sort().slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}; ` +
+            `no mirror state ${this.#stateFile}): the mirror would cut them to the length it committed, nothing. Move them away, or give the mirror an empty directory`,
+          { file: this.dir, retryable: false },
+        )
+      }
+      // From now on the files here are the mirror's: a crash before the first commit leaves a state that says so.
+      await writeMirrorState(this.#stateFile, this.#committed, this.#fsync)
+    }
     // Cut mirror files back to their committed length: bytes past it were never synced. Only the
     // newest committed journal and journals after it can hold such bytes; older mirror files may
     // have been removed by a retention script and are left alone.
@@ -290,9 +331,20 @@ export class MirrorListener extends BaseListener {
  * The `mirror` built-in: `{ dir }`, relative to `baseDir` (the configuration file's directory);
  * new mirror files take `journalMode`, the server journal's mode, when the daemon knows it.
  */
-export function create(options: MirrorOptions, context: { name: string; baseDir?: string; journalMode?: number }): Listener {
+export function create(options: MirrorOptions, context: { name: string; baseDir?: string; journalMode?: number; server?: JournalLayout }): Listener {
   const dir = resolve(context.baseDir ?? '.', options.dir)
   const stateFile = options.stateFile === undefined ? undefined : resolve(context.baseDir ?? '.', options.stateFile)
   const fileMode = context.journalMode
-  return new MirrorListener({ ...options, dir, ...(stateFile ? { stateFile } : {}), ...(fileMode === undefined ? {} : { fileMode }) }, context.name)
+  const serverDirs = context.server ? journalDirs(context.server) : []
+  return new MirrorListener({ ...options, dir, serverDirs, ...(stateFile ? { stateFile } : {}), ...(fileMode === undefined ? {} : { fileMode }) }, context.name)
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return false
+    throw err
+  }
 }

@@ -1,7 +1,8 @@
 import { open } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
 import { isLogdaemonError, toError } from '../errors.js'
-import { describeJournalChain, journalGapError, type JournalChain } from '../files/journal-set.js'
+import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
+import { foreignFilesProblem, type MirrorOptions, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
 import { formatPosition } from '../position.js'
@@ -115,6 +116,16 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
     problems.push(`cannot list the journals: ${toError(err).message}`)
   }
   for (const l of config.listeners) {
+    if (l.type === 'mirror') {
+      // What run's mirror refuses at open: the server's journal directory, or journal files it did not write.
+      const { dir, stateFile } = mirrorPaths(l.options as MirrorOptions, config.baseDir)
+      try {
+        const problem = (await serverDirProblem(dir, config.server ? journalDirs(config.server) : [])) ?? (await foreignFilesProblem(dir, stateFile))
+        if (problem) problems.push(`mirror "${l.name}": ${problem}`)
+      } catch (err) {
+        problems.push(`mirror "${l.name}": ${toError(err).message}`)
+      }
+    }
     if (l.type !== 'module' || typeof l.module !== 'string') continue
     try {
       await checkListenerModule(l.module, config.baseDir)

@@ -245,6 +245,21 @@ t.test('a notify listener without reviews: its delivery state file is reported, 
   t.match((await checkConfig(join(dir, 'c.json'))).problems, [/^notify "mail": the delivery state file .*st\.mail-delivery\.json is not valid JSON/])
 })
 
+t.test('a mirror in the server root, or in a directory of journal files it did not write, is a problem (run refuses both)', async (t) => {
+  const dir = t.testdir({
+    'root.json': config({ listeners: [{ type: 'mirror', options: { dir: 'root' } }] }),
+    'foreign.json': config({ listeners: [{ type: 'mirror', options: { dir: 'backup' } }] }),
+    root: { 'journal.5': '', journal: '' },
+    backup: { 'journal.7': 'unrelated\n' },
+  })
+  t.match((await checkConfig(join(dir, 'root.json'))).problems, [/^mirror "mirror": mirror dir .*root is where the server keeps its journals/])
+  t.match((await checkConfig(join(dir, 'foreign.json'))).problems, [
+    /^mirror "mirror": mirror dir .*backup holds journal files this mirror did not write \(journal\.7;/,
+  ])
+  writeFileSync(join(dir, 'backup', '.mirror-state.json'), '{"version":1,"journals":{"7":10}}\n')
+  t.same((await checkConfig(join(dir, 'foreign.json'))).problems, [], "with its state, they are the mirror's")
+})
+
 t.test('a JetStream source with review mail needs reviews.checkpoint (there is no server root to look in)', async (t) => {
   const reviewsConfig = (reviews: unknown) =>
     JSON.stringify({

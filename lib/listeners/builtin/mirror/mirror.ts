@@ -111,16 +111,8 @@ export class MirrorListener extends BaseListener {
 
   /** The mirror writes `journal.N` files: in the server's journal directory it would write over the server's own. */
   async #refuseServerDir(): Promise<void> {
-    const mine = await realpath(this.dir)
-    for (const dir of this.#serverDirs) {
-      if ((await realpath(dir).catch(() => resolve(dir))) !== mine) continue
-      throw new LogdaemonError(
-        ErrorCodes.CONFIG_INVALID,
-        `mirror dir ${this.dir} is where the server keeps its journals (${dir}): the mirror would write over the server's own journal.N files. ` +
-          'Give the mirror a directory of its own',
-        { file: this.dir, retryable: false, details: { key: 'dir' } },
-      )
-    }
+    const problem = await serverDirProblem(this.dir, this.#serverDirs)
+    if (problem) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, problem, { file: this.dir, retryable: false, details: { key: 'dir' } })
   }
 
   async #cutBack(): Promise<void> {
@@ -128,21 +120,8 @@ export class MirrorListener extends BaseListener {
     this.#committed = await readMirrorState(this.#stateFile)
     if (fresh) {
       // No state: nothing here was written by this mirror, and cutting foreign journal files back to 0 would destroy them.
-      const foreign: string[] = []
-      for (const name of await readdir(this.dir)) {
-        if (!/^journal\.\d+$/.test(name)) continue
-        // A symlink or other is refused as such when opened (#openFile).
-        const st = await lstat(join(this.dir, name))
-        if (st.isFile() && st.size > 0) foreign.push(name)
-      }
-      if (foreign.length > 0) {
-        throw new LogdaemonError(
-          ErrorCodes.MIRROR_MISMATCH,
-          `mirror dir ${this.dir} holds journal files this mirror did not write (${foreign.sort().slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}; ` +
-            `no mirror state ${this.#stateFile}): the mirror would cut them to the length it committed, nothing. Move them away, or give the mirror an empty directory`,
-          { file: this.dir, retryable: false },
-        )
-      }
+      const problem = await foreignFilesProblem(this.dir, this.#stateFile)
+      if (problem) throw new LogdaemonError(ErrorCodes.MIRROR_MISMATCH, problem, { file: this.dir, retryable: false })
       // From now on the files here are the mirror's: a crash before the first commit leaves a state that says so.
       await writeMirrorState(this.#stateFile, this.#committed, this.#fsync)
     }
@@ -347,4 +326,55 @@ async function exists(path: string): Promise<boolean> {
     if (isErrnoException(err) && err.code === 'ENOENT') return false
     throw err
   }
+}
+
+/**
+ * Why a mirror may not write in `dir` because the server keeps its journals
+ * there (the same directory through any path), or null. `logdaemon check`
+ * asks it too.
+ */
+export async function serverDirProblem(dir: string, serverDirs: readonly string[]): Promise<string | null> {
+  const mine = await realpath(dir).catch(() => resolve(dir))
+  for (const server of serverDirs) {
+    if ((await realpath(server).catch(() => resolve(server))) !== mine) continue
+    return (
+      `mirror dir ${dir} is where the server keeps its journals (${server}): the mirror would write over the server's own journal.N files. ` +
+      'Give the mirror a directory of its own'
+    )
+  }
+  return null
+}
+
+/**
+ * Why a mirror without a state file may not start in `dir`: it holds
+ * `journal.N` files with bytes that this mirror did not write. Null when
+ * there is a state file, or no such file. `logdaemon check` asks it too.
+ */
+export async function foreignFilesProblem(dir: string, stateFile: string): Promise<string | null> {
+  if (await exists(stateFile)) return null
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    throw err
+  }
+  const foreign: string[] = []
+  for (const name of names) {
+    if (!/^journal\.\d+$/.test(name)) continue
+    // A symlink or other is refused as such when opened (#openFile).
+    const st = await lstat(join(dir, name))
+    if (st.isFile() && st.size > 0) foreign.push(name)
+  }
+  if (foreign.length === 0) return null
+  return (
+    `mirror dir ${dir} holds journal files this mirror did not write (${foreign.sort().slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}; ` +
+    `no mirror state ${stateFile}): the mirror would cut them to the length it committed, nothing. Move them away, or give the mirror an empty directory`
+  )
+}
+
+/** Where `create` puts a mirror's directory and state file. */
+export function mirrorPaths(options: MirrorOptions, baseDir: string): { dir: string; stateFile: string } {
+  const dir = resolve(baseDir, options.dir)
+  return { dir, stateFile: options.stateFile === undefined ? join(dir, '.mirror-state.json') : resolve(baseDir, options.stateFile) }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { checkTimerMs, msSchema } from './timer-ms.js'
 
 /**
  * How a failing operation is retried: p-retry's options, one shape for the
@@ -43,8 +44,8 @@ export const DEFAULT_RECONNECT: Readonly<Required<RetryOptions>> = Object.freeze
 export const retryOptionsSchema = z
   .strictObject({
     retries: z.number().int().min(0).optional().describe('Retries after the first failed attempt.'),
-    minTimeout: z.number().int().min(0).optional().describe('Delay before the first retry, ms.'),
-    maxTimeout: z.number().int().min(0).optional().describe('Longest delay between attempts, ms.'),
+    minTimeout: msSchema().min(0).optional().describe('Delay before the first retry, ms.'),
+    maxTimeout: msSchema().min(0).optional().describe('Longest delay between attempts, ms.'),
     factor: z.number().min(1).optional().describe('Growth of the delay per attempt.'),
     randomize: z.boolean().optional().describe('Multiply each delay by a random 1–2.'),
   })
@@ -55,8 +56,14 @@ export function isRetryable(err: Error): boolean {
   return (err as { retryable?: unknown }).retryable !== false
 }
 
-/** The retry settings with the defaults filled in (undefined values do not override). */
+/**
+ * The retry settings with the defaults filled in (undefined values do not
+ * override). A `minTimeout` or `maxTimeout` outside 0 to MAX_TIMER_MS
+ * (2^31-1 ms) throws a RangeError: Node would fire a longer delay at once.
+ */
 export function retrySettings(options: RetryOptions = {}, defaults: Readonly<Required<RetryOptions>> = DEFAULT_RETRY): Required<RetryOptions> {
+  checkTimerMs('retry.minTimeout', options.minTimeout)
+  checkTimerMs('retry.maxTimeout', options.maxTimeout)
   return { ...defaults, ...definedOnly(options) }
 }
 

@@ -7,6 +7,7 @@ import { maskUrl } from '../mask-url.js'
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import { retryOptionsSchema, type RetryOptions } from '../retry.js'
+import { msSchema } from '../timer-ms.js'
 import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
 import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonSyntaxError } from './json-syntax.js'
@@ -92,19 +93,10 @@ export const configSchema = z
       .optional()
       .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
     state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
-    quietMs: z
-      .number()
-      .int()
+    quietMs: msSchema().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
+    commitIntervalMs: msSchema().min(0).default(1000).describe('Least time between two commits.'),
+    stopTimeoutMs: msSchema()
       .positive()
-      .default(5000)
-      .describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
-    commitIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two commits.'),
-    stopTimeoutMs: z
-      .number()
-      .int()
-      .positive()
-      // setTimeout's limit (2^31-1 ms, about 24.8 days): a larger value would fire at once.
-      .max(2_147_483_647)
       .default(DEFAULT_STOP_TIMEOUT_MS)
       .describe('After SIGTERM, how long listeners may take to finish, sync and close before the daemon logs what it waited on and exits 1.'),
     health: healthSchema.default({ ...DEFAULT_HEALTH }),

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { msSchema } from '../timer-ms.js'
 import { checkAuth, connectionShape, resolveConnectionFiles, type NatsConnectionOptions } from '../jetstream/connection-options.js'
 import { streamName, subjectPrefix } from '../listeners/builtin/jetstream/jetstream-options.js'
 
@@ -22,7 +23,7 @@ export const jetstreamSourceSchema = z
       .union([subjectFilter, z.array(subjectFilter).min(1)])
       .optional()
       .describe('Only records under these subjects (e.g. p4.journal.pv.db.rev). With a filter, positions are committed after any record.'),
-    ackWaitMs: z.number().int().min(1000).optional().describe('Consumer ack wait the daemon creates it with, ms (default 60000).'),
+    ackWaitMs: msSchema().min(1000).optional().describe('Consumer ack wait the daemon creates it with, ms (default 60000).'),
     batch: z.number().int().min(1).max(10_000).optional().describe('Messages per pull (default 256).'),
     exclusive: z
       .boolean()

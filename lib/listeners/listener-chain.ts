@@ -6,6 +6,7 @@ import { comparePositions, type JournalPosition } from '../position.js'
 import type { Listener, ListenerLogger } from './listener.js'
 import { ListenerWritable, type ListenerObserver } from './listener-writable.js'
 import type { RetryOptions } from '../retry.js'
+import { checkTimerMs } from '../timer-ms.js'
 
 /** A listener with its own retry settings. */
 export interface ListenerSpec {
@@ -38,7 +39,7 @@ export interface ListenerChainOptions {
    * RotatingJournalSource piped into the chain, else none.
    */
   barrier?: () => JournalPosition
-  /** Least time between two sync-and-commit rounds, in ms. Default 1000. */
+  /** Least time between two sync-and-commit rounds, in ms. Default 1000. At most 2^31-1, as quietMs (the constructor throws a RangeError). */
   commitIntervalMs?: number
   /** After this long without an entry, listeners get `noData` and pending work is committed. Default 5000; 0 turns it off. */
   quietMs?: number
@@ -157,6 +158,8 @@ export class ListenerChain extends Writable {
 
   constructor(options: ListenerChainOptions) {
     const opts = { ...options }
+    checkTimerMs('commitIntervalMs', opts.commitIntervalMs)
+    checkTimerMs('quietMs', opts.quietMs)
     const hwm = opts.highWaterMark ?? (opts.batch ? DEFAULT_CHAIN_BATCH_HIGH_WATER_MARK : DEFAULT_CHAIN_HIGH_WATER_MARK)
     super({ objectMode: true, highWaterMark: hwm })
     this.#batch = opts.batch ?? false

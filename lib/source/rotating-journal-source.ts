@@ -14,6 +14,7 @@ import { checkState, countLines, resolveStart, type StartPoint } from './start-p
 import { QuietTimer } from './quiet-timer.js'
 import { SavePoints, savePointOf } from './save-points.js'
 import { StateKeeper } from './state-keeper.js'
+import { checkTimerMs } from '../timer-ms.js'
 
 export type * from './source-options.js'
 
@@ -85,6 +86,13 @@ export class RotatingJournalSource extends Readable {
   constructor(options: RotatingJournalSourceOptions) {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? (options.batch ? DEFAULT_BATCH_HIGH_WATER_MARK : 16) })
     const opts = (this.#options = { ...options })
+    // Node fires a timer longer than 2^31-1 ms at once: refuse one rather than poll and save in a loop.
+    checkTimerMs('quietMs', opts.quietMs)
+    checkTimerMs('pollMs', opts.pollMs)
+    checkTimerMs('saveIntervalMs', opts.saveIntervalMs)
+    checkTimerMs('graceMs', opts.graceMs)
+    checkTimerMs('gzipRetry.pollMs', opts.gzipRetry?.pollMs)
+    checkTimerMs('gzipRetry.stableMs', opts.gzipRetry?.stableMs)
     this.#userBatch = opts.batch ?? false
     this.#batching = opts.batch ?? false
     this.#encoding = opts.encoding ?? 'utf8'

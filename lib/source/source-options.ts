@@ -10,7 +10,12 @@ import type { StartPoint } from './start-point.js'
 export type { RotationMode } from './journal-cursor.js'
 export type { StartPoint } from './start-point.js'
 
-/** Options of {@link RotatingJournalSource}. `root`, `journal` and `prefix` are the server's layout. */
+/**
+ * Options of {@link RotatingJournalSource}. `root`, `journal` and `prefix` are the server's layout.
+ * The options in ms (`quietMs`, `pollMs`, `saveIntervalMs`, `graceMs`, `gzipRetry`'s) take 0 to
+ * 2147483647 (2^31-1, about 24.8 days, the longest timer Node.js can set): the constructor throws a
+ * RangeError for any other value (a longer timer would fire at once), it does not clamp it.
+ */
 export interface RotatingJournalSourceOptions extends JournalLayout {
   /**
    * Where to start when there is no saved state: journal N from its start

@@ -136,6 +136,43 @@ t.test('secret values never appear in error messages', async (t) => {
   t.match((err as Error).message, /secret.*value hidden/)
 })
 
+t.test('every option in ms refuses a timer Node cannot set (past 2^31-1 ms it would fire at once)', async (t) => {
+  const max = 2_147_483_647
+  const limit = `expected at most ${max} ms (about 24.8 days, the longest timer Node.js can set)`
+  const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+  const smtp = { from: 'p4@example.com', to: ['a@example.com'] }
+  const webhook = { url: 'http://127.0.0.1:1/x', secret: 'a-long-enough-secret' }
+  const nats = { servers: 'nats://127.0.0.1:4222', server: 'p4' }
+  const source = { type: 'jetstream', servers: 'nats://127.0.0.1:4222', stream: 'S', durable: 'd' }
+  const cases: [string, (v: number) => unknown][] = [
+    ['quietMs', (v) => ({ ...base, quietMs: v })],
+    ['commitIntervalMs', (v) => ({ ...base, commitIntervalMs: v })],
+    ['stopTimeoutMs', (v) => ({ ...base, stopTimeoutMs: v })],
+    ['retry.minTimeout', (v) => ({ ...base, retry: { minTimeout: v } })],
+    ['retry.maxTimeout', (v) => ({ ...base, retry: { maxTimeout: v } })],
+    ['listeners[0].retry.maxTimeout', (v) => ({ ...base, listeners: [{ type: 'mirror', options: { dir: 'm' }, retry: { maxTimeout: v } }] })],
+    ['source.ackWaitMs', (v) => ({ source: { ...source, ackWaitMs: v }, listeners: base.listeners })],
+    ['listeners[0].options.smtp.timeoutMs', (v) => ({ ...base, listeners: [{ type: 'notify', options: { smtp: { ...smtp, timeoutMs: v } } }] })],
+    ['listeners[0].options.webhook.timeoutMs', (v) => ({ ...base, listeners: [{ type: 'notify', options: { webhook: { ...webhook, timeoutMs: v } } }] })],
+    ['listeners[0].options.ackTimeoutMs', (v) => ({ ...base, listeners: [{ type: 'jetstream', options: { ...nats, ackTimeoutMs: v } }] })],
+    ['listeners[0].options.duplicateWindowMs', (v) => ({ ...base, listeners: [{ type: 'jetstream', options: { ...nats, duplicateWindowMs: v } }] })],
+    [
+      'listeners[0].options.reconnect.maxTimeout',
+      (v) => ({ ...base, listeners: [{ type: 'hot-backup', options: { host: 'h', remoteDir: 'd', reconnect: { maxTimeout: v } } }] }),
+    ],
+  ]
+  for (const [key, config] of cases) {
+    await t.resolves(parseConfig(config(max)), `${key}: 2^31-1 is accepted`)
+    for (const v of [max + 1, 3e9]) t.same(await problems(config(v)), [`${key}: ${limit} (got ${v})`], `${key}: ${v} is refused`)
+  }
+  // hot-backup's connectTimeout is in seconds, and the remote must answer within twice it.
+  const hb = (v: number) => ({ ...base, listeners: [{ type: 'hot-backup', options: { host: 'h', remoteDir: 'd', connectTimeout: v } }] })
+  await t.resolves(parseConfig(hb(1_073_741)))
+  t.same(await problems(hb(1_073_742)), [
+    'listeners[0].options.connectTimeout: expected at most 1073741 s (twice that is the longest timer Node.js can set) (got 1073742)',
+  ])
+})
+
 t.test('stopTimeoutMs and health: defaults, and hostile values refused', async (t) => {
   const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
   const c = await parseConfig(base)

@@ -8,6 +8,7 @@ import { connectNats, describeServers } from '../../jetstream/connect.js'
 import { readMessagePosition, type MessagePosition } from '../../jetstream/journal-message.js'
 import { JournalEntry, type EntryPosition, type FieldEncoding } from '../../journal/entry.js'
 import { isRetryable, retrySettings } from '../../retry.js'
+import { checkTimerMs } from '../../timer-ms.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../position.js'
 import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 import { QuietTimer } from '../quiet-timer.js'
@@ -123,6 +124,9 @@ export class JetStreamJournalSource extends Readable {
   constructor(options: JetStreamJournalSourceOptions) {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
     const o = (this.#options = { ...options })
+    checkTimerMs('quietMs', o.quietMs)
+    checkTimerMs('ackWaitMs', o.ackWaitMs)
+    retrySettings(o.retry) // throws a RangeError for a delay past 2^31-1 ms now rather than at the first retry
     this.#encoding = o.encoding ?? 'utf8'
     this.#subject = o.subject ?? 'p4.journal'
     this.#filters = o.filter === undefined ? [] : typeof o.filter === 'string' ? [o.filter] : [...o.filter]

@@ -36,7 +36,7 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
   untilEnd?: boolean
   /** How entries decode field bytes. Default utf8. */
   encoding?: FieldEncoding
-  /** Emit `quiet` after this many ms without a new message at the stream's end, and again every as long. Default 2000. */
+  /** Emit `quiet` after this many ms without a new message at the stream's end, and again every as long. Default 2000. At most 2^31-1 (else a RangeError, as for ackWaitMs and retry's delays). */
   quietMs?: number
   /** Messages asked for in one pull (and so the most held beyond the Readable's buffer). Default 256. */
   batch?: number

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { retryOptionsSchema } from '../../../retry.js'
+import { MAX_TIMER_MS } from '../../../timer-ms.js'
 import { FIXED_SSH_OPTIONS, OWN_SSH_OPTIONS, SSH_OPTION_NAME, SSH_OPTION_VALUE } from './ssh-channel.js'
 
 /**
@@ -8,6 +9,9 @@ import { FIXED_SSH_OPTIONS, OWN_SSH_OPTIONS, SSH_OPTION_NAME, SSH_OPTION_VALUE }
  * hiccup cannot grow the daemon's memory without bound.
  */
 export const DEFAULT_MAX_BUFFER_BYTES = 16 * 1024 * 1024
+
+/** Largest `connectTimeout`, s: the remote must answer within twice it, and that timer is at most MAX_TIMER_MS. */
+export const MAX_CONNECT_TIMEOUT_S = Math.floor(MAX_TIMER_MS / 2000)
 
 const fixed = new Set(Object.keys(FIXED_SSH_OPTIONS).map((k) => k.toLowerCase()))
 
@@ -79,7 +83,14 @@ export const optionsSchema = z
       .min(1)
       .default(DEFAULT_MAX_BUFFER_BYTES)
       .describe('Bound on bytes held in memory, waiting to be sent or acknowledged. A transaction larger than this is sent in pieces.'),
-    connectTimeout: z.number().int().min(1).default(15).describe('Seconds for ssh to connect (ConnectTimeout); the remote must answer within twice that.'),
+    connectTimeout: z
+      .number()
+      .int()
+      .min(1)
+      // The remote must answer within twice this, a timer in ms: at most MAX_TIMER_MS.
+      .max(MAX_CONNECT_TIMEOUT_S, { error: `expected at most ${MAX_CONNECT_TIMEOUT_S} s (twice that is the longest timer Node.js can set)` })
+      .default(15)
+      .describe(`Seconds for ssh to connect (ConnectTimeout); the remote must answer within twice that. At most ${MAX_CONNECT_TIMEOUT_S} (about 12.4 days).`),
     reconnect: retryOptionsSchema
       .default({})
       .describe(

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { msSchema } from '../../../timer-ms.js'
 import { checkAuth, connectionShape } from '../../../jetstream/connection-options.js'
 
 /** A stream name: JetStream forbids spaces, `.`, `*`, `>`, path separators. */
@@ -28,7 +29,7 @@ export const optionsSchema = z
       .describe('Names the journal in message ids (SERVER:N/offset), e.g. the server id; one server per stream.'),
     createStream: z.boolean().default(true).describe('Create the stream when it is missing (file storage, SUBJECT.>).'),
     replicas: z.number().int().min(1).max(5).default(1).describe('Replicas of a stream the listener creates (a JetStream cluster: 3).'),
-    duplicateWindowMs: z.number().int().min(1000).default(120_000).describe('Duplicate window of a stream the listener creates, ms (default 2 min).'),
+    duplicateWindowMs: msSchema().min(1000).default(120_000).describe('Duplicate window of a stream the listener creates, ms (default 2 min).'),
     maxInFlight: z
       .number()
       .int()
@@ -36,7 +37,7 @@ export const optionsSchema = z
       .max(65_536)
       .default(DEFAULT_MAX_IN_FLIGHT)
       .describe(`Most unacknowledged publishes (default ${DEFAULT_MAX_IN_FLIGHT}): the listener waits beyond it.`),
-    ackTimeoutMs: z.number().int().min(100).default(10_000).describe('How long a publish waits for the stream to acknowledge it, ms.'),
+    ackTimeoutMs: msSchema().min(100).default(10_000).describe('How long a publish waits for the stream to acknowledge it, ms.'),
   })
   .superRefine(checkAuth)
   .describe('jetstream: publishes every journal record once into a NATS JetStream stream.')

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { msSchema } from '../../../timer-ms.js'
 import { DEFAULT_SUBJECT } from './change-message.js'
 
 const smtpSchema = z
@@ -28,7 +29,7 @@ const smtpSchema = z
       .min(1)
       .default(DEFAULT_SUBJECT)
       .describe('Subject line; {change}, {user}, {client}, {summary} (first description line), {date} and {files} (file count) are filled in.'),
-    timeoutMs: z.number().int().positive().default(30_000).describe('Connection, greeting and socket timeout, in milliseconds.'),
+    timeoutMs: msSchema().positive().default(30_000).describe('Connection, greeting and socket timeout, in milliseconds.'),
   })
   .describe('Mail each submitted change over SMTP (nodemailer), laid out like `p4 describe -s`.')
 
@@ -42,7 +43,7 @@ const webhookSchema = z
       .string()
       .min(16)
       .describe('Shared secret of the HMAC-SHA256 signature in X-Logdaemon-Signature; at least 16 characters (e.g. `openssl rand -hex 32`).'),
-    timeoutMs: z.number().int().positive().default(10_000).describe('How long to wait for the answer, in milliseconds; then the attempt fails and is retried.'),
+    timeoutMs: msSchema().positive().default(10_000).describe('How long to wait for the answer, in milliseconds; then the attempt fails and is retried.'),
   })
   .describe('POST each submitted change as signed JSON.')
 

@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError } from '../errors.js'
+import { redactUrl } from '../jetstream/connection-options.js'
 import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-filter.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
@@ -23,7 +24,7 @@ export function parseStreamUrl(text: string): { servers: string; stream: string 
   if (!m) {
     throw new LogdaemonError(
       ErrorCodes.USAGE,
-      `--jetstream wants nats://HOST:PORT/STREAM (or tls://), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))})`,
+      `--jetstream wants nats://HOST:PORT/STREAM (or tls://), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(redactUrl(text))})`,
     )
   }
   return { servers: m[1] as string, stream: m[2] as string }

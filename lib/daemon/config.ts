@@ -1,8 +1,9 @@
-import { readFile, stat } from 'node:fs/promises'
+import { constants, type Stats } from 'node:fs'
+import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename, dirname, extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
-import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { maskUrl } from '../mask-url.js'
 import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../listeners/builtin/index.js'
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
@@ -318,19 +319,16 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
  * Loads and validates a configuration file: JSON (`.json`), or a JS module
  * (`.mjs`, `.js`, `.cjs`) whose default export is the configuration object
  * or a function (may be async) returning it. Fails with
- * ERR_CONFIG_NOT_FOUND when the file is missing or cannot be loaded, and
- * ERR_CONFIG_INVALID when it does not validate.
+ * ERR_CONFIG_NOT_FOUND when the file is missing, is not a regular file (a
+ * FIFO, a device, a directory: refused before any read, which could block
+ * forever) or cannot be loaded, and ERR_CONFIG_INVALID when it does not
+ * validate.
  */
 export async function loadConfig(path: string): Promise<DaemonConfig> {
   const file = resolve(path)
   let value: unknown
   if (extname(file) === '.json') {
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (err) {
-      throw notFound(file, err)
-    }
+    const text = await readRegularFile(file)
     try {
       value = JSON.parse(text.replace(/^\uFEFF/, ''))
     } catch {
@@ -340,11 +338,14 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
       throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON${where}`, { file, ...(at ? { line: at.line } : {}) })
     }
   } else {
+    let info: Stats
     try {
-      await stat(file)
+      info = await stat(file)
     } catch (err) {
       throw notFound(file, err)
     }
+    // import() would read a FIFO (or a device) and wait forever: only a regular file is loaded.
+    if (!info.isFile()) throw notRegularFile(file, info)
     let mod: { default?: unknown }
     try {
       mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
@@ -375,6 +376,49 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
     }
   }
   return parseConfig(value, { file })
+}
+
+/**
+ * The text of the JSON configuration `file`, refusing (ERR_CONFIG_NOT_FOUND)
+ * anything but a regular file before reading it: opened without blocking
+ * (opening a FIFO blocks until a writer comes, and reading it waits for
+ * one forever) and checked on the open handle, so a file swapped for a
+ * FIFO after a look at its path is refused too.
+ */
+async function readRegularFile(file: string): Promise<string> {
+  let handle: FileHandle
+  try {
+    handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  } catch (err) {
+    throw notFound(file, err)
+  }
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) throw notRegularFile(file, info)
+    return await handle.readFile('utf8')
+  } catch (err) {
+    throw isLogdaemonError(err) ? err : notFound(file, err)
+  } finally {
+    await handle.close().catch(() => {})
+  }
+}
+
+/** What a path that is not a regular file is. */
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory'
+  if (info.isFIFO()) return 'a FIFO (named pipe)'
+  if (info.isCharacterDevice()) return 'a character device'
+  if (info.isBlockDevice()) return 'a block device'
+  if (info.isSocket()) return 'a socket'
+  return 'something else'
+}
+
+function notRegularFile(file: string, info: Stats): LogdaemonError {
+  return new LogdaemonError(
+    ErrorCodes.CONFIG_NOT_FOUND,
+    `configuration ${file} is not a regular file but ${kindOf(info)}: name the configuration file itself with --config FILE`,
+    { file },
+  )
 }
 
 /** Node's own errors (a missing import, an unknown extension) name files and modules, never the file's values. */

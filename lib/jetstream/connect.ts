@@ -80,6 +80,9 @@ export async function connectNats(o: NatsConnectionOptions, options: ConnectOpti
           return await connect(opts)
         } catch (err) {
           const e = toError(err)
+          // A server the client cannot parse rides along as Node's ERR_INVALID_URL `input`, password and all.
+          const withInput = e as Error & { input?: unknown }
+          if (typeof withInput.input === 'string') withInput.input = redactUrl(withInput.input)
           const wrapped = new LogdaemonError(ErrorCodes.JETSTREAM_CONNECT, `cannot connect to NATS at ${where}: ${e.message}`, { cause: e })
           throw isPermanent(e) ? Object.assign(wrapped, { retryable: false }) : wrapped
         }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
+import { maskCredentials } from '../mask-url.js'
 
 /**
  * How logdaemon reaches a NATS server, the same for the `jetstream`
@@ -54,9 +55,13 @@ export function serverList(servers: string | readonly string[]): string[] {
   return list.map((s) => s.trim()).filter(Boolean)
 }
 
-/** A URL fit for logs: credentials written in it (`nats://user:pass@host`) are replaced by `***`. */
+/**
+ * A server fit for logs: credentials written in it (`nats://user:pass@host`,
+ * `nats://token@host`, or without a scheme, `user:pass@host:4222`, as the
+ * client takes it) are replaced by `***`, even a password holding a raw `/`.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1***@')
+  return maskCredentials(url, { keepUser: false })
 }
 
 /** Relative file options resolved from `baseDir` (the configuration file's directory). */

@@ -24,6 +24,8 @@ t.test('parseStreamUrl', async (t) => {
   } catch (err) {
     t.notMatch((err as Error).message, 'hunter2', 'credentials are not echoed')
   }
+  // A raw / in the password: the URL does not match, and the echo must not show it either.
+  t.throws(() => parseStreamUrl('nats://bob:hun/ter2@h:1/S'), { code: 'ERR_USAGE', message: /"nats:\/\/\*\*\*@h:1\/S"/ })
 })
 
 t.test('usage errors', async (t) => {

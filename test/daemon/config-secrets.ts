@@ -127,3 +127,17 @@ t.test('a Slack-style webhook URL (the secret in its path) is masked after its f
   t.equal(redactForMessage('https://discord.com/api/webhooks/1/tok?wait=1'), 'https://discord.com/api/***?***')
   t.equal(redactForMessage('nats://h.example:4222/P4JOURNAL'), 'nats://h.example:4222/P4JOURNAL', 'not http: the path is a name, kept')
 })
+
+t.test('connection URLs in echoed values: scheme-less NATS servers, passwords with a raw / # or ?', async (t) => {
+  const err = await parseConfig({
+    ...base,
+    listeners: [{ type: 'jetstream', options: { servers: ['127.0.0.1:1', 'bob:PASSW0RD-x@127.0.0.1:2', 5], stream: 'S', server: 'm' } }],
+  }).catch((e: unknown) => e)
+  noSecret(t, err, 'jetstream servers')
+  t.equal(redactForMessage('bob:PASSW0RD-x@127.0.0.1:2'), '***@127.0.0.1:2')
+  for (const url of ['postgres://alice:pa/PASSW0RD-x@h:1/db', 'postgres://alice:p#PASSW0RD-x@h:1/db', 'postgres://alice:p?PASSW0RD-x@h:1/db']) {
+    t.notMatch(redactForMessage(url), 'PASSW0RD-x', url)
+  }
+  // A raw # or ? may also start the query or fragment, which echoed URLs never show: only a raw / keeps the host.
+  t.equal(redactForMessage('postgres://alice:pa/PASSW0RD-x@h:1/db'), 'postgres://***@h:1/db')
+})

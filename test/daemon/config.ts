@@ -1,4 +1,6 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_STATUS_PORT, loadConfig, parseConfig } from '../../lib/daemon/config.js'
 import type { LogdaemonError } from '../../lib/errors.js'
@@ -135,6 +137,57 @@ t.test('secret values never appear in error messages', async (t) => {
   t.notMatch((err as Error).message, /short-s3cr3t/)
   t.match((err as Error).message, /secret.*value hidden/)
 })
+
+/** What `p` settles with, or 'timeout'; then a writer opened and closed at once ends a read blocked on `fifo`, so a test fails rather than hangs. */
+async function within(p: Promise<unknown>, ms: number, fifo: string): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms)
+  })
+  const r = await Promise.race([p.catch((e: unknown) => e), late])
+  clearTimeout(timer)
+  if (r === 'timeout') {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
+    } catch {}
+    await p.catch(() => {})
+  }
+  return r
+}
+
+t.test(
+  'loadConfig refuses a FIFO, a device or a directory before reading it (a FIFO would block it for ever)',
+  { skip: process.platform === 'win32' && 'no FIFOs' },
+  async (t) => {
+    const dir = t.testdir({ 'ok.json': JSON.stringify(minimal), 'dir.json': {}, 'dir.mjs': {} })
+    for (const name of ['fifo.json', 'fifo.mjs']) execFileSync('mkfifo', [join(dir, name)])
+    symlinkSync(join(dir, 'fifo.json'), join(dir, 'link.json'))
+    symlinkSync('/dev/null', join(dir, 'null.json'))
+    symlinkSync('/dev/null', join(dir, 'null.mjs'))
+    symlinkSync(join(dir, 'ok.json'), join(dir, 'ok-link.json'))
+    const cases: [string, string, string][] = [
+      ['fifo.json', 'a FIFO (named pipe)', 'fifo.json'],
+      ['fifo.mjs', 'a FIFO (named pipe)', 'fifo.mjs'],
+      ['link.json', 'a FIFO (named pipe)', 'fifo.json'],
+      ['null.json', 'a character device', 'fifo.json'],
+      ['null.mjs', 'a character device', 'fifo.json'],
+      ['dir.json', 'a directory', 'fifo.json'],
+      ['dir.mjs', 'a directory', 'fifo.json'],
+    ]
+    for (const [name, kind, fifo] of cases) {
+      const file = join(dir, name)
+      t.match(
+        await within(loadConfig(file), 5000, join(dir, fifo)),
+        {
+          code: 'ERR_CONFIG_NOT_FOUND',
+          message: `configuration ${file} is not a regular file but ${kind}: name the configuration file itself with --config FILE`,
+        },
+        name,
+      )
+    }
+    t.equal((await loadConfig(join(dir, 'ok-link.json'))).file, join(dir, 'ok-link.json'), 'a link to a regular file is read')
+  },
+)
 
 t.test('every option in ms refuses a timer Node cannot set (past 2^31-1 ms it would fire at once)', async (t) => {
   const max = 2_147_483_647

@@ -32,6 +32,27 @@ async function refused(t: Test, o: NatsConnectionOptions, secret: string | null,
 t.test('redactUrl hides credentials written in a URL', async (t) => {
   t.equal(redactUrl('nats://bob:pw@host:4222'), 'nats://***@host:4222')
   t.equal(redactUrl('tls://host:4222'), 'tls://host:4222')
+  t.equal(redactUrl('nats://t0ken@host:4222'), 'nats://***@host:4222', 'a token alone')
+  t.equal(redactUrl('bob:Hunter2Secret@127.0.0.1:2'), '***@127.0.0.1:2', 'no scheme (the client adds nats://)')
+  t.equal(redactUrl('bob:Hunter2/Secret@127.0.0.1:1'), '***@127.0.0.1:1', 'a raw / in the password')
+  t.equal(redactUrl('nats://bob:Hunter2/Secret@h:4222'), 'nats://***@h:4222')
+  t.equal(redactUrl('127.0.0.1:1'), '127.0.0.1:1')
+})
+
+t.test('a failed connection names the servers without their credentials, scheme or not', async (t) => {
+  for (const servers of [['127.0.0.1:1', 'bob:Hunter2Secret@127.0.0.1:2'], 'bob:Hunter2/Secret@127.0.0.1:1']) {
+    const err = await connectNats({ servers }, { retry: noRetry }).then(
+      async (nc) => {
+        await nc.close()
+        return null
+      },
+      (e: unknown) => e as Error & { code?: string },
+    )
+    t.equal(err?.code, 'ERR_JETSTREAM_CONNECT')
+    t.match(err?.message, /cannot connect to NATS at .*\*\*\*@127\.0\.0\.1:[12]/)
+    t.notMatch(err?.message, 'Hunter2', JSON.stringify(servers))
+    t.notMatch(JSON.stringify(err?.cause ?? null), 'Hunter2', 'nor in what the cause carries (an unparsable URL as input)')
+  }
 })
 
 t.test('authentication against servers that require it', { skip: natsSkip }, async (t) => {

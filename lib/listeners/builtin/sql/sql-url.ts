@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { ErrorCodes, LogdaemonError } from '../../../errors.js'
+import { maskCredentials } from '../../../mask-url.js'
 
 /** Where the replica lives, parsed from the `url` option. */
 export type SqlTarget =
@@ -17,7 +18,8 @@ export type SqlTarget =
  *   password from `PGPASSWORD` or the `PGPASSFILE` (`~/.pgpass`), as with psql.
  *
  * `masked` is the form logs, errors and the status page show: the
- * password replaced by `***`. The URL itself is never logged.
+ * password and secret parameters replaced by `***` (see maskPassword).
+ * The URL itself is never logged.
  */
 export function parseSqlUrl(url: string, baseDir = '.'): SqlTarget {
   if (url.startsWith('sqlite:')) {
@@ -28,20 +30,20 @@ export function parseSqlUrl(url: string, baseDir = '.'): SqlTarget {
     return { kind: 'sqlite', file: path, masked: `sqlite:${path}` }
   }
   if (/^postgres(ql)?:\/\//i.test(url)) {
-    let parsed: URL
-    try {
-      parsed = new URL(url)
-    } catch {
-      throw bad(maskPassword(url), 'is not a valid URL')
-    }
-    return { kind: 'postgres', connectionString: url, masked: maskPassword(parsed.href) }
+    if (!URL.canParse(url)) throw bad(maskPassword(url), 'is not a valid URL')
+    return { kind: 'postgres', connectionString: url, masked: maskPassword(url) }
   }
   throw bad(maskPassword(url), 'is neither sqlite:FILE nor postgres://…')
 }
 
-/** The URL with any password (`user:password@`) replaced by `***`. */
+/**
+ * The URL with its password (`user:password@`, even one holding a raw `/`,
+ * `?`, `#` or `@`, which makes the URL invalid) and the value of every
+ * parameter whose name contains password, secret, token or key
+ * (`password=`, `sslpassword=`, `sslkey=`) replaced by `***`.
+ */
 export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^/?#]*@/i, '$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***')
+  return maskCredentials(url, { keepUser: true })
 }
 
 function bad(masked: string, why: string): LogdaemonError {

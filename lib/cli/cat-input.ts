@@ -56,7 +56,12 @@ export function openInput(file: string, stdin: Readable, onBytes?: (n: number) =
   const direct = file === '-' ? null : gunzipFile(file, { file, ...(onBytes ? { onRead: onBytes } : {}) })
   if (direct) return direct
   const raw =
-    file === '-' ? stdin : regularFile(file) ? new FileReader(file, { journal: journalNumberOf(file) }) : createReadStream(file, { highWaterMark: 128 * 1024 })
+    file === '-'
+      ? stdin
+      : regularFile(file)
+        ? // As it was when opened, as the range-parallel path reads it: the same output whatever the thread count.
+          new FileReader(file, { journal: journalNumberOf(file), snapshot: true })
+        : createReadStream(file, { highWaterMark: 128 * 1024 })
   const inflated = maybeGunzip({ file })
   // Whatever came through before the input failed is good: it is read first.
   raw.on('error', (err: Error) => inflated.failInput(err))

@@ -47,6 +47,13 @@ export interface FileReaderOptions {
    * whatever its size at open. Default: the end of the file.
    */
   end?: number
+  /**
+   * Read the file as it was when opened: stop at its size then (a regular
+   * file; `end` when given wins). `logdaemon-cat` reads a file so on every
+   * path: its range-parallel path reads up to the size at open, and a file
+   * that grew meanwhile must give the same output whatever the thread count.
+   */
+  snapshot?: boolean
   /** The journal number, only to say where an error happened. */
   journal?: number | null
 }
@@ -66,7 +73,8 @@ export class FileReader extends Readable {
   #sniff: boolean
   #position: number
   readonly #start: number
-  readonly #end: number
+  #end: number
+  readonly #snapshot: boolean
   readonly #journal: number | null
   /** The file's size when it was opened (0 when not a regular file). */
   #sizeAtOpen = 0
@@ -92,6 +100,7 @@ export class FileReader extends Readable {
     this.#position = options.start ?? 0
     this.#start = this.#position
     this.#end = options.end ?? Number.POSITIVE_INFINITY
+    this.#snapshot = options.snapshot === true && options.end === undefined
     this.#journal = options.journal ?? null
   }
 
@@ -104,7 +113,10 @@ export class FileReader extends Readable {
       this.#fd = fd
       // Its size now, to tell a file cut under the reader from one that ended (see #atEnd).
       fstat(fd, (statErr, stats) => {
-        if (!statErr && stats.isFile()) this.#sizeAtOpen = stats.size
+        if (!statErr && stats.isFile()) {
+          this.#sizeAtOpen = stats.size
+          if (this.#snapshot && stats.size > 0) this.#end = stats.size
+        }
         callback()
       })
     })

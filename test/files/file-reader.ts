@@ -175,6 +175,34 @@ t.test('end: reading stops there, in a longer file and in one that grows while i
   }
 })
 
+t.test('snapshot: the file as it was when opened, though it grows while it is read (logdaemon-cat: its parallel path reads so)', async (t) => {
+  const file = `${t.testdir()}/f`
+  const bytes = randomBytes(3 * 65536 + 123)
+  writeFileSync(file, bytes)
+  const parts: Buffer[] = []
+  let grown = false
+  for await (const chunk of new FileReader(file, { chunkBytes: 65536, snapshot: true })) {
+    parts.push(chunk as Buffer)
+    if (!grown) {
+      grown = true
+      appendFileSync(file, 'more')
+    }
+  }
+  t.ok(Buffer.concat(parts).equals(bytes), 'the bytes there at open, not those appended')
+  // Without it the reader goes to the end as it finds it.
+  writeFileSync(file, bytes)
+  const all: Buffer[] = []
+  grown = false
+  for await (const chunk of new FileReader(file, { chunkBytes: 65536 })) {
+    all.push(chunk as Buffer)
+    if (!grown) {
+      grown = true
+      appendFileSync(file, 'more')
+    }
+  }
+  t.equal(Buffer.concat(all).length, bytes.length + 4)
+})
+
 t.test('end: a file that ends before it (cut since it was measured) fails with ERR_JOURNAL_SHRUNK after its bytes', async (t) => {
   const file = `${t.testdir()}/journal.4`
   const bytes = randomBytes(2 * 65536 + 7)

@@ -374,6 +374,13 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
         { file },
       )
     }
+    try {
+      return await parseConfig(value, { file })
+    } catch (err) {
+      // A getter or a Proxy of the module threw while the configuration was read: its message may quote the file.
+      if (err instanceof LogdaemonError) throw err
+      throw thrownWhileLoading(file, err)
+    }
   }
   return parseConfig(value, { file })
 }
@@ -428,7 +435,8 @@ function isNodeError(err: unknown): boolean {
 
 /**
  * An error thrown while the configuration module ran (a ReferenceError for
- * an unquoted value, a throw in its default-export function). Its message
+ * an unquoted value, a throw in its default-export function, in a getter
+ * or a Proxy trap of the object it gave while it is read). Its message
  * may quote a value of the file (`hunter2 is not defined`), so only its
  * kind and the place in the file are shown, and it is not kept as the
  * cause (logs print causes).

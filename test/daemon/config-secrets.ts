@@ -128,6 +128,30 @@ t.test('a Slack-style webhook URL (the secret in its path) is masked after its f
   t.equal(redactForMessage('nats://h.example:4222/P4JOURNAL'), 'nats://h.example:4222/P4JOURNAL', 'not http: the path is a name, kept')
 })
 
+t.test('a JS configuration whose getter or Proxy throws while it is read shows the kind and place only', async (t) => {
+  const dir = t.testdir()
+  const getter = join(dir, 'g.mjs')
+  writeFileSync(getter, "export default {\n  get server() { throw new Error('db password is PASSW0RD-x') },\n  listeners: [{ type: 'print' }],\n}\n")
+  const err = await loadConfig(getter).catch((e: unknown) => e)
+  noSecret(t, err, 'a throwing getter')
+  t.match(err, {
+    code: 'ERR_CONFIG_NOT_FOUND',
+    message: /g\.mjs cannot be loaded: an Error at line 2, column \d+ \(its message is not shown: it may quote the file\); run 'node /,
+  })
+  t.equal((err as Error).cause, undefined, 'not kept as the cause')
+  const proxy = join(dir, 'p.mjs')
+  writeFileSync(
+    proxy,
+    "export default new Proxy({}, {\n  get() { throw new TypeError('token PASSW0RD-x') },\n  ownKeys() { throw new TypeError('token PASSW0RD-x') },\n})\n",
+  )
+  const err2 = await loadConfig(proxy).catch((e: unknown) => e)
+  noSecret(t, err2, 'a throwing Proxy')
+  t.match(err2, { code: 'ERR_CONFIG_NOT_FOUND', message: /p\.mjs cannot be loaded: a TypeError at line \d+, column \d+/ })
+  const valid = join(dir, 'v.mjs')
+  writeFileSync(valid, "export default { get server() { return { root: '/p4' } }, from: 1, listeners: [{ type: 'print', options: { x: 1 } }] }\n")
+  t.match(await loadConfig(valid).catch((e: unknown) => e), { code: 'ERR_CONFIG_INVALID' }, 'a validation error is still one')
+})
+
 t.test('connection URLs in echoed values: scheme-less NATS servers, passwords with a raw / # or ?', async (t) => {
   const err = await parseConfig({
     ...base,

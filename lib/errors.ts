@@ -67,6 +67,8 @@ export const ErrorCodes = {
   CONFIG_NOT_FOUND: 'ERR_CONFIG_NOT_FOUND',
   /** A file would be overwritten without `--force`. */
   FILE_EXISTS: 'ERR_FILE_EXISTS',
+  /** `logdaemon init` could not write the configuration file (its directory missing, permission denied, …). */
+  CONFIG_WRITE: 'ERR_CONFIG_WRITE',
   /** The notify listener could not deliver a change (SMTP or webhook); the daemon retries. */
   NOTIFY_DELIVERY: 'ERR_NOTIFY_DELIVERY',
   /** The SQL replica's database failed (connection, statement, commit); the message names it by its masked URL. */

@@ -1,6 +1,8 @@
-import { readdir, writeFile } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { lstat, readdir, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
+import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
+import { writeFileAtomic } from '../files/atomic-write.js'
 import { describeJournalChain } from '../files/journal-set.js'
 import { DEFAULT_STATUS_PORT } from '../daemon/config.js'
 import type { Command } from './command.js'
@@ -189,8 +191,10 @@ ${server.join('\n')}
 
 /**
  * `logdaemon init`: writes the starting configuration. Never replaces an
- * existing file unless `force` (ERR_FILE_EXISTS); needs P4ROOT or `root`
- * (ERR_USAGE).
+ * existing file unless `force` (ERR_FILE_EXISTS), and then atomically,
+ * replacing a symlink rather than writing through it (never a directory:
+ * ERR_FILE_EXISTS); a write that fails is ERR_CONFIG_WRITE. Needs P4ROOT
+ * or `root` (ERR_USAGE).
  */
 export async function initConfig(options: InitOptions = {}): Promise<{ file: string; info: InitInfo; text: string }> {
   const opts = { ...options }
@@ -216,15 +220,62 @@ export async function initConfig(options: InitOptions = {}): Promise<{ file: str
     ...(start.warning ? { warning: start.warning } : {}),
   }
   const text = renderInitConfig(info)
-  try {
-    await writeFile(file, text, { flag: opts.force ? 'w' : 'wx' })
-  } catch (err) {
-    if (isErrnoException(err) && err.code === 'EEXIST') {
-      throw new LogdaemonError(ErrorCodes.FILE_EXISTS, `${file} exists: it was left as it is. Pass --force to replace it`, { file })
-    }
-    throw err
-  }
+  await writeConfigFile(file, text, opts.force ?? false)
   return { file, info, text }
+}
+
+function fileExists(file: string): LogdaemonError {
+  return new LogdaemonError(ErrorCodes.FILE_EXISTS, `${file} exists: it was left as it is. Pass --force to replace it`, { file })
+}
+
+/**
+ * Writes the configuration at `file`. Without `force` it is created
+ * exclusively (O_EXCL: a file, directory or symlink there, dangling or
+ * not, is ERR_FILE_EXISTS, and a symlink is never followed). With `force`
+ * it replaces the path atomically (writeFileAtomic: temporary file, rename):
+ * a symlink there is replaced by the file, never written through, and a
+ * file replaced keeps its permission bits; a directory there is refused
+ * (ERR_FILE_EXISTS). Any other failure is ERR_CONFIG_WRITE.
+ */
+async function writeConfigFile(file: string, text: string, force: boolean): Promise<void> {
+  let existing: Stats | null = null
+  try {
+    existing = await lstat(file)
+  } catch (err) {
+    if (!isErrnoException(err) || err.code !== 'ENOENT') throw cannotWrite(file, err)
+  }
+  if (existing && !force) throw fileExists(file)
+  if (existing?.isDirectory()) {
+    throw new LogdaemonError(
+      ErrorCodes.FILE_EXISTS,
+      `${file} is a directory: it was left as it is (--force replaces a file, never a directory). Name the file to write with -c FILE`,
+      { file },
+    )
+  }
+  // Read by the daemon's user, edited by the admin: as writeFile would create it, or as the file it replaces was.
+  const mode = existing?.isFile() ? existing.mode & 0o777 : 0o666
+  try {
+    if (force) await writeFileAtomic(file, text, { mode })
+    else await writeFile(file, text, { flag: 'wx', mode })
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'EEXIST' && !force) throw fileExists(file)
+    throw cannotWrite(file, err)
+  }
+}
+
+function cannotWrite(file: string, err: unknown): LogdaemonError {
+  const code = isErrnoException(err) ? err.code : undefined
+  const why =
+    code === 'ENOENT'
+      ? `its directory ${dirname(file)} does not exist`
+      : code === 'ENOTDIR'
+        ? `a part of ${dirname(file)} is not a directory`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `permission denied (${code})`
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : toError(err).message
+  return new LogdaemonError(ErrorCodes.CONFIG_WRITE, `cannot write the configuration ${file}: ${why}`, { file, cause: err })
 }
 
 /** The `--config` option of init, check and run. */
@@ -247,7 +298,7 @@ export const initCommand: Command = {
     config: { ...CONFIG_OPTION, help: 'the configuration to write' },
     root: { type: 'string', arg: 'DIR', help: 'the server root, instead of $P4ROOT' },
     prefix: { type: 'string', arg: 'PREFIX', help: "the server's journal prefix (journalPrefix), if it has one" },
-    force: { type: 'boolean', help: 'replace an existing configuration' },
+    force: { type: 'boolean', help: 'replace an existing configuration (a symlink is replaced, not followed)' },
   },
   examples: [
     ['P4ROOT=/p4/root logdaemon init', `write ./${DEFAULT_CONFIG_FILE} for the server in /p4/root`],

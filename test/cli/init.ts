@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../../lib/daemon/config.js'
 import { guessStart, initConfig, renderInitConfig } from '../../lib/cli/init.js'
@@ -35,6 +35,46 @@ t.test('never overwrites without force', async (t) => {
   t.equal(readFileSync(file, 'utf8'), '// mine\n')
   await initConfig({ file, env: { P4ROOT: join(dir, 'root') }, force: true })
   t.not(readFileSync(file, 'utf8'), '// mine\n')
+})
+
+t.test('--force replaces the path atomically: a symlink is replaced, never written through; a directory or a failed write is a coded error', async (t) => {
+  const dir = t.testdir({ root: {}, 'target.txt': 'not a configuration\n', sub: {}, 'existing.mjs': '// mine\n' })
+  const env = { P4ROOT: join(dir, 'root') }
+  symlinkSync(join(dir, 'target.txt'), join(dir, 'link.mjs'))
+  symlinkSync(join(dir, 'nowhere.txt'), join(dir, 'dangling.mjs'))
+  // Without --force a symlink, dangling or not, is an existing file: never followed.
+  for (const name of ['link.mjs', 'dangling.mjs']) {
+    await t.rejects(initConfig({ file: join(dir, name), env }), { code: 'ERR_FILE_EXISTS' }, name)
+  }
+  t.equal(readFileSync(join(dir, 'target.txt'), 'utf8'), 'not a configuration\n')
+  t.notOk(existsSync(join(dir, 'nowhere.txt')))
+  for (const name of ['link.mjs', 'dangling.mjs']) {
+    const { text } = await initConfig({ file: join(dir, name), env, force: true })
+    t.ok(lstatSync(join(dir, name)).isFile(), `${name}: the link is replaced by the file`)
+    t.equal(readFileSync(join(dir, name), 'utf8'), text)
+  }
+  t.equal(readFileSync(join(dir, 'target.txt'), 'utf8'), 'not a configuration\n', "the link's target is left as it was")
+  t.notOk(existsSync(join(dir, 'nowhere.txt')), 'a dangling link does not create its target')
+  // A replaced file keeps its permission bits.
+  chmodSync(join(dir, 'existing.mjs'), 0o600)
+  await initConfig({ file: join(dir, 'existing.mjs'), env, force: true })
+  t.equal(statSync(join(dir, 'existing.mjs')).mode & 0o777, 0o600)
+  t.not(readFileSync(join(dir, 'existing.mjs'), 'utf8'), '// mine\n')
+  await t.rejects(initConfig({ file: join(dir, 'sub'), env, force: true }), {
+    code: 'ERR_FILE_EXISTS',
+    message: `${join(dir, 'sub')} is a directory: it was left as it is (--force replaces a file, never a directory). Name the file to write with -c FILE`,
+  })
+  t.ok(statSync(join(dir, 'sub')).isDirectory())
+  await t.rejects(initConfig({ file: join(dir, 'none', 'c.mjs'), env }), {
+    code: 'ERR_CONFIG_WRITE',
+    message: `cannot write the configuration ${join(dir, 'none', 'c.mjs')}: its directory ${join(dir, 'none')} does not exist`,
+  })
+  await t.rejects(initConfig({ file: join(dir, 'none', 'c.mjs'), env, force: true }), { code: 'ERR_CONFIG_WRITE' })
+  t.same(
+    readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no temporary file is left',
+  )
 })
 
 t.test('needs P4ROOT or --root', async (t) => {

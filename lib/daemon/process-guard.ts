@@ -25,6 +25,10 @@ export interface ProcessGuardOptions {
  *   each is logged.
  * - SIGHUP: reopens the log file (`log.file`) after logrotate moved it;
  *   logged, never fatal (Node's default for SIGHUP is to die silently).
+ * - SIGUSR1 and SIGUSR2: logged and ignored. Node's default for SIGUSR1 is
+ *   to open its inspector on 127.0.0.1:9229, where any local user could
+ *   connect and run code as the daemon's user; for SIGUSR2 it is to die
+ *   silently, without the final commit. A listener on each takes them over.
  * - `process.exit()` called by anything else (a listener) is logged with
  *   the caller's stack before the process exits.
  * - An uncaught exception is logged (fatal) before the process exits 1.
@@ -47,6 +51,9 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
     const reopened = options.onHangup()
     logger.info({ signal: 'SIGHUP' }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen (log.file is not set); ignored')
   }
+  const onUser = (sig: NodeJS.Signals): void => {
+    logger.warn({ signal: sig }, `${sig}: ignored (logdaemon opens no debugger on a signal; SIGTERM stops it)`)
+  }
   const realExit = proc.exit
   const exit = function exitCalled(code?: number | string | null): never {
     const stack = new Error('process.exit called').stack?.split('\n').slice(2, 8).join('\n')
@@ -63,6 +70,8 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
   proc.on('SIGTERM', onStop)
   proc.on('SIGINT', onStop)
   proc.on('SIGHUP', onHup)
+  proc.on('SIGUSR1', onUser)
+  proc.on('SIGUSR2', onUser)
   proc.on('uncaughtException', onUncaught)
   proc.exit = exit
   return {
@@ -72,6 +81,8 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
       proc.off('SIGTERM', onStop)
       proc.off('SIGINT', onStop)
       proc.off('SIGHUP', onHup)
+      proc.off('SIGUSR1', onUser)
+      proc.off('SIGUSR2', onUser)
       proc.off('uncaughtException', onUncaught)
       if (proc.exit === exit) proc.exit = realExit
     },

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { transactions, tick } from '../helpers/entries.js'
@@ -14,12 +14,15 @@ import { transactions, tick } from '../helpers/entries.js'
 const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon.js', import.meta.url))
 const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
 
-/** A listener module: `mode` hang (listen never settles, holds no handle), exit (calls process.exit(7)), or ok. */
+/** A listener module: `mode` hang (listen never settles, holds no handle), exit (calls process.exit(7)), refuse (open always fails), or ok. */
 const LISTENER = `
 export default function create(options) {
   let n = 0
   return {
     name: 'test',
+    open() {
+      if (options.mode === 'refuse') return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:1'))
+    },
     isHandled: () => true,
     listen() {
       n++
@@ -129,6 +132,33 @@ t.test('a second SIGTERM exits at once with 1, logged', { skip: binSkip }, async
   t.equal(msgs.at(-1), 'exiting with code 1')
 })
 
+t.test('SIGTERM while an open is being retried: the retries end, exit 0 at once, a warning that the listener never opened', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  // An hour between attempts: before the fix the stop waited on them and exited 1 with ERR_STOP_TIMEOUT after stopTimeoutMs.
+  const r = run(setup(dir, 'refuse', { retry: { minTimeout: 3_600_000, maxTimeout: 3_600_000 }, stopTimeoutMs: 20_000 }), dir)
+  await r.logged(/^listener test failed in open; retrying$/)
+  const from = Date.now()
+  r.child.kill('SIGTERM')
+  t.equal(await r.exited, 0)
+  const ms = Date.now() - from
+  t.ok(ms < 10_000, `exited ${ms} ms after the signal`)
+  const msgs = messages(r.stderr())
+  t.ok(
+    msgs.some((m) => /^listener "test" never opened: the daemon is stopping; open failed once \(the last: connect ECONNREFUSED 127\.0\.0\.1:1\) and is not retried\./.test(m)),
+    'the warning names the listener and its last error',
+  )
+  t.notOk(
+    msgs.some((m) => /stopTimeoutMs/.test(m)),
+    'no stop timeout',
+  )
+  t.equal(msgs.at(-1), 'exiting with code 0')
+  t.same(
+    readdirSync(dir).filter((f) => /\.lock|\.sock$/.test(f)),
+    [],
+    'the state lock and its socket are released',
+  )
+})
+
 t.test('process.exit from a listener is logged with its caller', { skip: binSkip }, async (t) => {
   const dir = t.testdir()
   const r = run(setup(dir, 'exit'), dir)
@@ -166,4 +196,18 @@ t.test('SIGHUP reopens log.file (logrotate) and does not stop the daemon; withou
   t.equal(r2.child.exitCode, null, 'still running')
   r2.child.kill('SIGTERM')
   t.equal(await r2.exited, 0)
+})
+
+t.test('SIGUSR1 and SIGUSR2 are logged and ignored: no inspector opens, the daemon does not die', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const r = run(setup(dir, 'ok'), dir)
+  await r.logged(/^reading from 1\/0/)
+  r.child.kill('SIGUSR1')
+  await r.logged(/^SIGUSR1: ignored/)
+  r.child.kill('SIGUSR2')
+  await r.logged(/^SIGUSR2: ignored/)
+  t.equal(r.child.exitCode, null, 'still running')
+  t.notMatch(r.stderr(), /Debugger listening/, 'no inspector')
+  r.child.kill('SIGTERM')
+  t.equal(await r.exited, 0)
 })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { lstat, readFile, readlink } from 'node:fs/promises'
 import { writeFileAtomic } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { formatPosition, parsePosition, type JournalPosition } from '../position.js'
@@ -52,7 +52,16 @@ export async function readState(path: string): Promise<SavedState | null> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    if (isErrnoException(err) && err.code === 'ENOENT') {
+      // A symlink to nothing is a state that cannot be found (its file system not mounted, the link
+      // wrong), not no state: starting over from `from` would replay every journal since.
+      const link = await lstat(path).catch(() => null)
+      if (link?.isSymbolicLink()) {
+        const target = await readlink(path).catch(() => '?')
+        throw corrupt(path, `is a symlink to ${target}, which does not exist: mount or restore it, or remove the link to start over`, err)
+      }
+      return null
+    }
     throw corrupt(path, `cannot be read (${describe(err)})`, err)
   }
   let data: unknown

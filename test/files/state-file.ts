@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readState, STATE_TAIL_BYTES, tailFingerprint, writeState, type SavedState } from '../../lib/files/state-file.js'
 
@@ -35,6 +35,14 @@ t.test('write then read gives the same state; the file says N/offset for people'
 
 t.test('no state file: null', async (t) => {
   t.equal(await readState(join(t.testdir(), 'state')), null)
+})
+
+t.test('a state file that is a symlink to nothing is ERR_STATE_CORRUPT, not "no state" (starting over would replay every journal since)', async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'st.json')
+  symlinkSync(join(dir, 'unmounted', 'st.json'), path)
+  await t.rejects(readState(path), { code: 'ERR_STATE_CORRUPT', message: /is a symlink to .*unmounted.*st\.json, which does not exist/ })
+  t.ok(lstatSync(path).isSymbolicLink(), 'the link is left as it is')
 })
 
 t.test('an unreadable or unparsable state file fails with ERR_STATE_CORRUPT and stays as it is', async (t) => {

@@ -9,6 +9,7 @@ import { BUILTIN_LISTENER_TYPES, isBuiltinListenerType, loadBuiltin } from '../l
 import { isListener, type Listener, type ListenerFactory } from '../listeners/listener.js'
 import { retryOptionsSchema, type RetryOptions } from '../retry.js'
 import { msSchema } from '../timer-ms.js'
+import { pathSchema } from '../path-schema.js'
 import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
 import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonSyntaxError } from './json-syntax.js'
@@ -19,7 +20,7 @@ export const DEFAULT_STATUS_PORT = 4780
 /** How a failing listener is retried; the defaults are DEFAULT_RETRY's (lib/retry.ts). */
 const retrySchema = retryOptionsSchema
 
-const moduleRef = z.union([z.string().min(1), z.custom<ListenerFactory | Listener>((v) => typeof v === 'function' || isListener(v))], {
+const moduleRef = z.union([pathSchema(), z.custom<ListenerFactory | Listener>((v) => typeof v === 'function' || isListener(v))], {
   error: 'expected a module specifier or path, or (in a JS configuration) a factory function or a listener object',
 })
 
@@ -82,9 +83,9 @@ export const configSchema = z
   .strictObject({
     server: z
       .strictObject({
-        root: z.string().min(1).describe('P4ROOT, the server root.'),
-        journal: z.string().min(1).optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
-        prefix: z.string().min(1).optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
+        root: pathSchema().describe('P4ROOT, the server root.'),
+        journal: pathSchema().optional().describe('P4JOURNAL, the live journal. Default ROOT/journal.'),
+        prefix: pathSchema().optional().describe('journalPrefix: archives are PREFIX.jnl.N (relative to root) instead of ROOT/journal.N.'),
       })
       .optional()
       .describe('Where the server keeps its journals (not with a jetstream source).'),
@@ -93,7 +94,7 @@ export const configSchema = z
       .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
       .optional()
       .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
-    state: z.string().min(1).default('logdaemon.state.json').describe('The state file: the committed position.'),
+    state: pathSchema().default('logdaemon.state.json').describe('The state file: the committed position.'),
     quietMs: msSchema().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
     commitIntervalMs: msSchema().min(0).default(1000).describe('Least time between two commits.'),
     stopTimeoutMs: msSchema()
@@ -109,7 +110,7 @@ export const configSchema = z
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
-        file: z.string().min(1).optional().describe('Log to this file instead of standard error.'),
+        file: pathSchema().optional().describe('Log to this file instead of standard error.'),
       })
       .default({ level: 'info' }),
   })

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { pathSchema } from '../path-schema.js'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { maskCredentials } from '../mask-url.js'
 
@@ -17,15 +18,15 @@ export const connectionShape = {
   user: z.string().min(1).optional().describe('User name (with password).'),
   password: z.string().min(1).optional().describe('Password (with user). Never logged.'),
   token: z.string().min(1).optional().describe('Authentication token. Never logged.'),
-  nkey: z.string().min(1).optional().describe('File holding an NKey seed (SU…), relative to the configuration file.'),
-  creds: z.string().min(1).optional().describe('A .creds file (JWT and NKey seed), relative to the configuration file.'),
+  nkey: pathSchema().optional().describe('File holding an NKey seed (SU…), relative to the configuration file.'),
+  creds: pathSchema().optional().describe('A .creds file (JWT and NKey seed), relative to the configuration file.'),
   tls: z
     .union([
       z.literal(true),
       z.strictObject({
-        ca: z.string().min(1).optional().describe('PEM file of the CA that signed the server certificate (a private CA).'),
-        cert: z.string().min(1).optional().describe('Client certificate PEM file (when the server verifies clients).'),
-        key: z.string().min(1).optional().describe('Client private key PEM file.'),
+        ca: pathSchema().optional().describe('PEM file of the CA that signed the server certificate (a private CA).'),
+        cert: pathSchema().optional().describe('Client certificate PEM file (when the server verifies clients).'),
+        key: pathSchema().optional().describe('Client private key PEM file.'),
       }),
     ])
     .optional()

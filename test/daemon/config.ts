@@ -226,6 +226,47 @@ t.test('every option in ms refuses a timer Node cannot set (past 2^31-1 ms it wo
   ])
 })
 
+t.test('a NUL byte in any path option is refused (no file name can hold one; Node refused it only at open)', async (t) => {
+  const nul = 'a\u0000b'
+  const got = '(got "a\\u0000b")'
+  const message = 'must not contain a NUL byte (\\u0000): no file name or command argument can hold one'
+  const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+  const hb = { host: 'h', remoteDir: 'd' }
+  const smtp = { from: 'p4@example.com', to: ['a@example.com'] }
+  const nats = { servers: 'nats://127.0.0.1:4222', server: 'p4' }
+  const source = { type: 'jetstream', servers: 'nats://127.0.0.1:4222', stream: 'S', durable: 'd' }
+  const listener = (type: string, options: Record<string, unknown>) => ({ ...base, listeners: [{ type, options }] })
+  const cases: [string, unknown][] = [
+    ['server.root', { ...base, server: { root: nul } }],
+    ['server.journal', { ...base, server: { root: '/r', journal: nul } }],
+    ['server.prefix', { ...base, server: { root: '/r', prefix: nul } }],
+    ['state', { ...base, state: nul }],
+    ['log.file', { ...base, log: { file: nul } }],
+    ['listeners[0].module', { ...base, listeners: [{ type: 'module', module: nul }] }],
+    ['listeners[0].options.dir', listener('mirror', { dir: nul })],
+    ['listeners[0].options.stateFile', listener('mirror', { dir: 'm', stateFile: nul })],
+    ['listeners[0].options.output', listener('print', { output: nul })],
+    ['listeners[0].options.host', listener('hot-backup', { ...hb, host: nul })],
+    ['listeners[0].options.user', listener('hot-backup', { ...hb, user: nul })],
+    ['listeners[0].options.identityFile', listener('hot-backup', { ...hb, identityFile: nul })],
+    ['listeners[0].options.knownHostsFile', listener('hot-backup', { ...hb, knownHostsFile: nul })],
+    ['listeners[0].options.sshConfigFile', listener('hot-backup', { ...hb, sshConfigFile: nul })],
+    ['listeners[0].options.ssh', listener('hot-backup', { ...hb, ssh: nul })],
+    ['listeners[0].options.remoteDir', listener('hot-backup', { ...hb, remoteDir: nul })],
+    ['listeners[0].options.replay', listener('hot-backup', { ...hb, replay: nul })],
+    ['listeners[0].options.remoteCommand', listener('hot-backup', { ...hb, remoteCommand: nul })],
+    ['listeners[0].options.deliveryState', listener('notify', { smtp, deliveryState: nul })],
+    ['listeners[0].options.reviews.state', listener('notify', { smtp: { from: smtp.from }, reviews: { state: nul } })],
+    ['listeners[0].options.reviews.checkpoint', listener('notify', { smtp: { from: smtp.from }, reviews: { checkpoint: nul } })],
+    ['listeners[0].options.nkey', listener('jetstream', { ...nats, nkey: nul })],
+    ['listeners[0].options.creds', listener('jetstream', { ...nats, creds: nul })],
+    ['listeners[0].options.tls.ca', listener('jetstream', { ...nats, tls: { ca: nul } })],
+    ['source.creds', { source: { ...source, creds: nul }, listeners: base.listeners }],
+    ['source.tls.cert', { source: { ...source, tls: { cert: nul, key: 'k' } }, listeners: base.listeners }],
+  ]
+  for (const [key, config] of cases) t.same(await problems(config), [`${key}: ${message} ${got}`], key)
+})
+
 t.test('stopTimeoutMs and health: defaults, and hostile values refused', async (t) => {
   const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
   const c = await parseConfig(base)

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { retryOptionsSchema } from '../../../retry.js'
 import { MAX_TIMER_MS } from '../../../timer-ms.js'
+import { pathSchema } from '../../../path-schema.js'
 import { FIXED_SSH_OPTIONS, OWN_SSH_OPTIONS, SSH_OPTION_NAME, SSH_OPTION_VALUE } from './ssh-channel.js'
 
 /**
@@ -18,22 +19,18 @@ const fixed = new Set(Object.keys(FIXED_SSH_OPTIONS).map((k) => k.toLowerCase())
 /** The `hot-backup` listener's options. */
 export const optionsSchema = z
   .object({
-    host: z.string().min(1).regex(/^[^-]/, 'must not start with "-"').describe('The standby host (ssh destination): a name from ssh_config or an address.'),
-    user: z.string().min(1).nullable().default(null).describe('Remote user (ssh -l). Default: what ssh would use.'),
+    host: pathSchema().regex(/^[^-]/, 'must not start with "-"').describe('The standby host (ssh destination): a name from ssh_config or an address.'),
+    user: pathSchema().nullable().default(null).describe('Remote user (ssh -l). Default: what ssh would use.'),
     port: z.number().int().min(1).max(65_535).nullable().default(null).describe('SSH port. Default: what ssh would use (22).'),
-    identityFile: z
-      .string()
-      .min(1)
+    identityFile: pathSchema()
       .nullable()
       .default(null)
       .describe("Private key for a non-interactive login (ssh -i, with IdentitiesOnly). Default: ssh's own keys."),
-    knownHostsFile: z
-      .string()
-      .min(1)
+    knownHostsFile: pathSchema()
       .nullable()
       .default(null)
       .describe("known_hosts holding the standby's host key (UserKnownHostsFile). Host key checking is always strict. Default ~/.ssh/known_hosts."),
-    sshConfigFile: z.string().min(1).nullable().default(null).describe('ssh_config to use (ssh -F); "none" ignores every config file.'),
+    sshConfigFile: pathSchema().nullable().default(null).describe('ssh_config to use (ssh -F); "none" ignores every config file.'),
     sshOptions: z
       .record(z.string(), z.string())
       .default({})
@@ -53,26 +50,20 @@ export const optionsSchema = z
         }
       })
       .describe('Extra ssh -o KEY=VALUE options, e.g. { "Ciphers": "aes128-gcm@openssh.com" }.'),
-    ssh: z.string().min(1).default('ssh').describe('The ssh client program.'),
-    remoteDir: z
-      .string()
-      .min(1)
+    ssh: pathSchema().default('ssh').describe('The ssh client program.'),
+    remoteDir: pathSchema()
       .nullable()
       .default(null)
       .describe(
         "Directory on the standby that receives DIR/journal.N, byte-identical to the primary's journals (absolute, or relative to the remote home). Required unless remoteCommand is set.",
       ),
-    replay: z
-      .string()
-      .min(1)
+    replay: pathSchema()
       .nullable()
       .default(null)
       .describe(
         'Remote shell command that applies journal bytes read on its stdin after they are written to remoteDir, e.g. "p4d -r /p4/standby -jr -". The standby then acknowledges only replayed bytes.',
       ),
-    remoteCommand: z
-      .string()
-      .min(1)
+    remoteCommand: pathSchema()
       .nullable()
       .default(null)
       .describe('Replaces the whole remote command (e.g. a copy of the remote script installed on the standby); it must speak the hot-backup protocol.'),

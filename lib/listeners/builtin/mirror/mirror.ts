@@ -6,6 +6,7 @@ import type { JournalEntry } from '../../../journal/entry.js'
 import type { JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener } from '../../listener.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
+import { pathSchema } from '../../../path-schema.js'
 import { StateLock } from '../../../files/state-lock.js'
 import { journalDirs } from '../../../files/journal-set.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
@@ -13,8 +14,8 @@ import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-
 
 export const optionsSchema = z
   .strictObject({
-    dir: z.string().min(1).describe('Directory of the mirror: journal N is written to DIR/journal.N (relative to the configuration file).'),
-    stateFile: z.string().min(1).optional().describe("The mirror's own state (committed length of each journal). Default DIR/.mirror-state.json."),
+    dir: pathSchema().describe('Directory of the mirror: journal N is written to DIR/journal.N (relative to the configuration file).'),
+    stateFile: pathSchema().optional().describe("The mirror's own state (committed length of each journal). Default DIR/.mirror-state.json."),
     fsync: z
       .boolean()
       .default(true)

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { msSchema } from '../../../timer-ms.js'
+import { pathSchema } from '../../../path-schema.js'
 import { DEFAULT_SUBJECT } from './change-message.js'
 
 const smtpSchema = z
@@ -59,16 +60,12 @@ const filtersSchema = z
 
 const reviewsSchema = z
   .strictObject({
-    state: z
-      .string()
-      .min(1)
+    state: pathSchema()
       .optional()
       .describe(
         "The review state file (users, addresses, Reviews lines, how far it is applied and mailed), relative to the configuration file. Default: beside the daemon's state file, named after it and the listener (STATE-without-.json.NAME-reviews.json).",
       ),
-    checkpoint: z
-      .string()
-      .min(1)
+    checkpoint: pathSchema()
       .optional()
       .describe(
         'The checkpoint to build the state from when there is no state file yet. Default: the checkpoint of the journal the daemon starts from (checkpoint.N or PREFIX.ckp.N, plain or .gz, in the server root).',
@@ -96,9 +93,7 @@ export const optionsSchema = z
       .union([z.literal(true), reviewsSchema])
       .optional()
       .describe('true or options: mail each reviewer whose Reviews lines match a submitted change (needs smtp).'),
-    deliveryState: z
-      .string()
-      .min(1)
+    deliveryState: pathSchema()
       .optional()
       .describe(
         "Without reviews: the file that keeps what was delivered (changes, who has each mail of a change part delivered, whether the journal has transaction markers), so a restart sends nothing twice; relative to the configuration file. Default: beside the daemon's state file, named after it and the listener (STATE-without-.json.NAME-delivery.json). A listener created by library code without a daemon state path keeps it in memory unless this is set. With reviews, the review state file keeps it (reviews.state).",

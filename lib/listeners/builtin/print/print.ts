@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream'
 import { z } from 'zod'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
+import { pathSchema } from '../../../path-schema.js'
 import { createEntryFilter } from '../../../journal/entry-filter.js'
 import { entryToJsonLine } from '../../../journal/entry-json.js'
 import { entryToRowLine } from '../../../journal/entry-row.js'
@@ -17,7 +18,7 @@ export const optionsSchema = z
       .describe(
         'raw: the records exactly as in the journal; json: one JSON object per line (NDJSON), as logdaemon-cat --format json; row: data records with columns named and typed by the schema, as logdaemon-cat --format row.',
       ),
-    output: z.string().min(1).default('-').describe('File to append to (relative to the configuration file), or - for standard output.'),
+    output: pathSchema().default('-').describe('File to append to (relative to the configuration file), or - for standard output.'),
     table: z
       .array(z.string().min(1))
       .default([])

@@ -1,6 +1,7 @@
-import { open } from 'node:fs/promises'
-import { isAbsolute, resolve } from 'node:path'
-import { isLogdaemonError, toError } from '../errors.js'
+import { constants } from 'node:fs'
+import { access, open, stat } from 'node:fs/promises'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
 import { foreignFilesProblem, type MirrorOptions, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
 import { liveJournalPath } from '../files/journal-name.js'
@@ -80,6 +81,9 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   let state: SavedState | null = null
   try {
     state = await readState(config.state)
+    // A missing directory reads as no state yet; run stops when it writes there.
+    const stateDir = await stateDirectoryProblem(config.state)
+    if (stateDir) problems.push(stateDir)
   } catch (err) {
     problems.push(toError(err).message)
   }
@@ -152,6 +156,29 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   }
   const text = render(config, start, chain, startJournal, problems, connected, reviews, deliveries)
   return { config, state, startJournal, start, chain, problems, connected, reviews, deliveries, text }
+}
+
+/**
+ * Why `run` could not write the state file `state` (and its lock, beside
+ * it) in its directory, or null: `run` creates neither the directory nor
+ * its parents, and stops with ERR_STATE_WRITE.
+ */
+async function stateDirectoryProblem(state: string): Promise<string | null> {
+  const dir = dirname(state)
+  const fix = 'run could not write the state file or its lock (ERR_STATE_WRITE)'
+  try {
+    if (!(await stat(dir)).isDirectory()) return `the state file's directory ${dir} is not a directory: ${fix}. Set "state" to a file in an existing directory`
+    await access(dir, constants.W_OK | constants.X_OK)
+    return null
+  } catch (err) {
+    const code = isErrnoException(err) ? err.code : undefined
+    if (code === 'ENOENT') return `the state file's directory ${dir} does not exist: ${fix}. Create it, or set "state" to a file in an existing directory`
+    if (code === 'ENOTDIR') return `the state file's directory ${dir} is not a directory: ${fix}. Set "state" to a file in an existing directory`
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      return `the state file's directory ${dir} is not writable (${code}): ${fix}. Fix its permissions, or set "state" to a file in a writable directory`
+    }
+    return `the state file's directory ${dir} cannot be checked (${toError(err).message}): ${fix}`
+  }
 }
 
 /**

@@ -93,6 +93,30 @@ t.test('an existing state file is where reading starts', async (t) => {
   t.same(r.problems, [])
 })
 
+t.test("a state file's directory run could not write in is a problem (run fails with ERR_STATE_WRITE)", async (t) => {
+  const dir = t.testdir({
+    'missing.json': config({ state: 'nodir/sub/state.json' }),
+    'notdir.json': config({ state: 'afile/state.json' }),
+    'ok.json': config({ state: 'here/state.json' }),
+    afile: 'x',
+    here: {},
+    root: { 'journal.5': '', journal: '' },
+  })
+  const missing = await checkConfig(join(dir, 'missing.json'))
+  t.same(missing.problems, [
+    `the state file's directory ${join(dir, 'nodir', 'sub')} does not exist: run could not write the state file or its lock (ERR_STATE_WRITE). Create it, or set "state" to a file in an existing directory`,
+  ])
+  t.match(missing.text, /problems that would stop the daemon:\n {2}- the state file's directory .* does not exist/)
+  const notdir = await checkConfig(join(dir, 'notdir.json'))
+  t.match(notdir.problems, [/state\.json cannot be read \(ENOTDIR/], 'one problem: the state file cannot be read')
+  t.equal(notdir.problems.length, 1)
+  t.same((await checkConfig(join(dir, 'ok.json'))).problems, [])
+  if (process.platform === 'linux') {
+    writeFileSync(join(dir, 'proc.json'), config({ state: '/proc/1/state.json' }))
+    t.match((await checkConfig(join(dir, 'proc.json'))).problems, [/^the state file's directory \/proc\/1 is not writable/], 'even for root')
+  }
+})
+
 t.test('an invalid configuration throws', async (t) => {
   const dir = t.testdir({ 'bad.json': '{"server":{}}' })
   await t.rejects(checkConfig(join(dir, 'bad.json')), { code: 'ERR_CONFIG_INVALID' })

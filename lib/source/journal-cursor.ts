@@ -1,9 +1,11 @@
-import { type FileHandle, open, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import type { JournalPosition } from '../position.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
+import { openIfExists } from '../files/if-exists.js'
 import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
+import { type AdviceAs, fromAdvice, prefixAdvice } from '../files/start-advice.js'
 import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
 import { ChangeWatcher } from './change-watcher.js'
 import { identityOf, LiveFile } from './live-file.js'
@@ -40,6 +42,8 @@ export interface JournalCursorOptions {
   signal: AbortSignal
   /** Called each time the cursor starts waiting at the live journal's end. */
   onWait?: () => void
+  /** How messages name the settings (`--from N`, `--prefix`, or the daemon's `from: N`, `server.prefix`). Default `option`. */
+  adviceAs?: AdviceAs
 }
 
 /** What `open()` found at the start offset, for checking a saved state. */
@@ -57,13 +61,8 @@ const COPY_CHECK_BYTES = 4096
 
 /** The first and last `k` bytes of a file of `size` bytes; null when it is gone or shorter now. */
 async function readEnds(path: string, size: number, k: number): Promise<{ head: Buffer; tail: Buffer } | null> {
-  let fh: FileHandle
-  try {
-    fh = await open(path, 'r')
-  } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return null
-    throw err
-  }
+  const fh = await openIfExists(path)
+  if (fh === null) return null
   try {
     const head = Buffer.alloc(k)
     const tail = Buffer.alloc(k)
@@ -114,9 +113,11 @@ export class JournalCursor {
   #verified: JournalPosition = { journal: 0, offset: 0 }
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
+  readonly #adviceAs: AdviceAs
 
   constructor(options: JournalCursorOptions) {
     this.#options = { ...options }
+    this.#adviceAs = options.adviceAs ?? 'option'
     this.#layout = options.layout
     this.#livePath = liveJournalPath(options.layout)
     this.#watcher = new ChangeWatcher({
@@ -322,7 +323,7 @@ export class JournalCursor {
           throw new LogdaemonError(
             ErrorCodes.JOURNAL_NUMBER,
             `${this.#livePath} was read as journal ${n}, but the server archived it as ${file.path} (journal ${a.journal}): ` +
-              `the journal numbers contradict the files. Start again with --from ${a.journal} (and a fresh state file)`,
+              `the journal numbers contradict the files. Start again with ${fromAdvice(a.journal, this.#adviceAs)} (and a fresh state file)`,
             { file: file.path, journal: n, offset: this.offset },
           )
         }
@@ -338,7 +339,7 @@ export class JournalCursor {
       ErrorCodes.JOURNAL_DELETED,
       `${this.#livePath} (journal ${n}) was deleted, not rotated: no archive of journal ${n} exists ` +
         `(looked for ${archiveCandidates(this.#layout, n).join(', ')}). Records written to it after offset ${this.offset} are lost to this reader; ` +
-        `if the server rotates its journal elsewhere, set the journal prefix (--prefix)`,
+        `if the server rotates its journal elsewhere, set the journal prefix (${prefixAdvice(this.#adviceAs)})`,
       { file: this.#livePath, journal: n, offset: this.offset },
     )
   }
@@ -389,7 +390,7 @@ export class JournalCursor {
       }
       const chain = await describeJournalChain(this.#layout, { from: n })
       if (chain.archives.some((a) => a.journal === n)) continue
-      if (chain.newest !== null) throw journalGapError(chain.gaps, n, chain.live.journal)
+      if (chain.newest !== null) throw journalGapError(chain.gaps, n, chain.live.journal, this.#adviceAs)
       const file = await LiveFile.open(this.#livePath)
       if (!file) {
         // Between a rename and the new file; or no journal yet.
@@ -515,7 +516,7 @@ export class JournalCursor {
     return new LogdaemonError(
       ErrorCodes.JOURNAL_SHRUNK,
       `${this.#livePath}: journal ${this.journal} shrank below offset ${this.offset}, where reading stands, and ${why}. ` +
-        'If the server rotates its journal elsewhere, set the journal prefix (--prefix); if the file was truncated by hand, ' +
+        `If the server rotates its journal elsewhere, set the journal prefix (${prefixAdvice(this.#adviceAs)}); if the file was truncated by hand, ` +
         `the records after offset ${this.offset} are lost: restore the replica from a newer checkpoint and start from it`,
       { file: this.#livePath, journal: this.journal, offset: this.offset },
     )

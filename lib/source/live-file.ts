@@ -1,6 +1,7 @@
 import { readSync } from 'node:fs'
-import { open, stat, type FileHandle } from 'node:fs/promises'
+import { stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
+import { openIfExists } from '../files/if-exists.js'
 import { STATE_TAIL_BYTES } from '../files/state-file.js'
 import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from './archive-reader.js'
 
@@ -48,13 +49,8 @@ export class LiveFile {
 
   /** Opens the file, or returns null when it does not exist (between a rename and the new file). */
   static async open(path: string): Promise<LiveFile | null> {
-    let fh: FileHandle
-    try {
-      fh = await open(path, 'r')
-    } catch (err) {
-      if (isErrnoException(err) && err.code === 'ENOENT') return null
-      throw err
-    }
+    const fh = await openIfExists(path)
+    if (fh === null) return null
     try {
       return new LiveFile(path, fh, await fh.stat())
     } catch (err) {

@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, journalGapError } from '../files/journal-set.js'
+import { type AdviceAs, fromAdvice, layoutAdvice } from '../files/start-advice.js'
+import { openIfExists } from '../files/if-exists.js'
 import { tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
 import { JournalFramer } from '../journal/framer.js'
 import { formatPosition } from '../position.js'
@@ -23,9 +24,15 @@ export interface StartPoint {
  * `from` from its start, or with `from: 'end'` the end of the last whole
  * record of the live journal. Fails with ERR_NO_START when there is
  * nothing to go on, and with ERR_JOURNAL_GAP when a journal between the
- * start and the live one is missing.
+ * start and the live one is missing. Messages name the settings as
+ * `adviceAs` says: logdaemon-cat's options (default) or the daemon's keys.
  */
-export async function resolveStart(layout: JournalLayout, state: SavedState | null, from: number | 'end' | undefined): Promise<StartPoint> {
+export async function resolveStart(
+  layout: JournalLayout,
+  state: SavedState | null,
+  from: number | 'end' | undefined,
+  adviceAs: AdviceAs = 'option',
+): Promise<StartPoint> {
   if (state) {
     const live = await liveJournalNumber(layout)
     if (live && state.journal > live.journal) {
@@ -33,12 +40,12 @@ export async function resolveStart(layout: JournalLayout, state: SavedState | nu
         ErrorCodes.STATE_MISMATCH,
         `the state file says ${formatPosition(state)}, but the live journal is journal ${live.journal} (${live.why}): ` +
           `journal ${state.journal} does not exist and the live journal must not be read as it. ` +
-          'The state was saved from another server or before a reset: check --root/--journal/--prefix; if the server really was reset, ' +
-          'move the state file away and start with --from N or --from end',
+          `The state was saved from another server or before a reset: check ${layoutAdvice(adviceAs)}; if the server really was reset, ` +
+          `move the state file away and start with ${fromAdvice('N', adviceAs)} or ${fromAdvice('end', adviceAs)}`,
         { journal: state.journal, offset: state.offset, details: { saved: state, live: live.journal } },
       )
     }
-    await checkChain(layout, state.journal, live)
+    await checkChain(layout, state.journal, live, adviceAs)
     return { journal: state.journal, offset: state.offset, line: state.line, how: 'state' }
   }
   if (typeof from === 'number') {
@@ -46,12 +53,12 @@ export async function resolveStart(layout: JournalLayout, state: SavedState | nu
     if (live && from > live.journal) {
       throw new LogdaemonError(
         ErrorCodes.JOURNAL_NUMBER,
-        `--from ${from}: the live journal is journal ${live.journal} (${live.why}), so journal ${from} does not exist yet. ` +
-          `Start with --from N for the checkpoint the replica was restored from (at most ${live.journal}), or --from end`,
+        `${fromAdvice(from, adviceAs)}: the live journal is journal ${live.journal} (${live.why}), so journal ${from} does not exist yet. ` +
+          `Start with ${fromAdvice('N', adviceAs)} for the checkpoint the replica was restored from (at most ${live.journal}), or ${fromAdvice('end', adviceAs)}`,
         { journal: from, details: { from, live: live.journal } },
       )
     }
-    await checkChain(layout, from, live)
+    await checkChain(layout, from, live, adviceAs)
     return { journal: from, offset: 0, line: 1, how: 'from' }
   }
   if (from === 'end') {
@@ -63,8 +70,8 @@ export async function resolveStart(layout: JournalLayout, state: SavedState | nu
   }
   throw new LogdaemonError(
     ErrorCodes.NO_START,
-    'no saved state and no start point: say where to start with --from N (journal N from its start, ' +
-      'e.g. the number of the checkpoint the replica was restored from) or --from end (only records written from now on)',
+    `no saved state and no start point: say where to start with ${fromAdvice('N', adviceAs)} (journal N from its start, ` +
+      `e.g. the number of the checkpoint the replica was restored from) or ${fromAdvice('end', adviceAs)} (only records written from now on)`,
   )
 }
 
@@ -73,13 +80,19 @@ export async function resolveStart(layout: JournalLayout, state: SavedState | nu
  * journal must reach the offset, and the bytes just before it must be the
  * ones saved. Throws ERR_STATE_MISMATCH saying what was found instead.
  */
-export function checkState(state: SavedState, opened: OpenedAt, found: StateFileIdentity | null, statePath: string): void {
+export function checkState(
+  state: SavedState,
+  opened: OpenedAt,
+  found: StateFileIdentity | null,
+  statePath: string,
+  adviceAs: AdviceAs = 'option',
+): void {
   const { before, reached, available } = opened
   const where = `journal ${state.journal} (${found ? describeFile(found) : liveOrArchive(state)})`
   const saved = `the state file ${statePath} says ${formatPosition(state)}` + (state.file ? ` (saved ${state.savedAt} from ${describeFile(state.file)})` : '')
   const advice =
     'The journal on disk is not the one this state was saved from (a restored or reset server, or another server root). ' +
-    'Check --root/--journal/--prefix; if the server really was reset, move the state file away and start with --from N or --from end'
+    `Check ${layoutAdvice(adviceAs)}; if the server really was reset, move the state file away and start with ${fromAdvice('N', adviceAs)} or ${fromAdvice('end', adviceAs)}`
   if (!reached) {
     const size = available === null ? '' : ` (it has ${available} bytes)`
     throw mismatch(`${saved}, but ${where} ends before offset ${state.offset}${size}. ${advice}`, state, found)
@@ -131,13 +144,13 @@ export function countLines(buf: Buffer, start = 0, end = buf.length): number {
   return n
 }
 
-async function checkChain(layout: JournalLayout, from: number, live: LiveNumber | null): Promise<void> {
+async function checkChain(layout: JournalLayout, from: number, live: LiveNumber | null, adviceAs: AdviceAs): Promise<void> {
   const chain = await describeJournalChain(layout, { from })
   const liveNumber = Math.max(chain.live.journal, live?.journal ?? 0)
   const have = new Set(chain.archives.map((a) => a.journal))
   const gaps: number[] = []
   for (let n = from; n < liveNumber; n++) if (!have.has(n)) gaps.push(n)
-  if (gaps.length > 0) throw journalGapError(gaps, from, liveNumber)
+  if (gaps.length > 0) throw journalGapError(gaps, from, liveNumber, adviceAs)
 }
 
 /** The live journal's number as the files tell it, and how they tell it. */
@@ -169,13 +182,8 @@ export async function liveJournalNumber(layout: JournalLayout): Promise<LiveNumb
 
 /** The journal counter record in the first COUNTER_SEARCH_BYTES of `path`, framed (a quoted field cannot fake it). */
 async function journalCounterNear(path: string): Promise<number | null> {
-  let fh: FileHandle
-  try {
-    fh = await open(path, 'r')
-  } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return null
-    throw err
-  }
+  const fh = await openIfExists(path)
+  if (fh === null) return null
   try {
     const buf = Buffer.alloc(COUNTER_SEARCH_BYTES)
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0)

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
-import { ErrorCodes, LogdaemonError, isErrnoException } from '../../../errors.js'
+import { ErrorCodes, LogdaemonError } from '../../../errors.js'
 import { writeFileAtomic } from '../../../files/atomic-write.js'
+import { readTextIfExists } from '../../../files/if-exists.js'
 import { DeliveryState, type DeliveryJson } from './delivery-state.js'
 
 /** The delivery state file's shape (version 1): the delivery fields, and the server they belong to. */
@@ -38,13 +38,8 @@ export function deliveryStatePath(option: string | undefined, where: { baseDir: 
 
 /** Reads a delivery state file; null when it does not exist. Unreadable is an error, never silently replaced. */
 export async function readDeliveryState(path: string): Promise<StoredDelivery | null> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return null
-    throw err
-  }
+  const text = await readTextIfExists(path)
+  if (text === null) return null
   const corrupt = (why: string) =>
     new LogdaemonError(
       ErrorCodes.STATE_CORRUPT,

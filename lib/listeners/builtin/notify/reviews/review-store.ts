@@ -1,7 +1,8 @@
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError } from '../../../../errors.js'
+import { ErrorCodes, LogdaemonError, isLogdaemonError } from '../../../../errors.js'
 import { writeFileAtomic } from '../../../../files/atomic-write.js'
+import { readTextIfExists } from '../../../../files/if-exists.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../../../../files/journal-name.js'
 import type { FieldEncoding, JournalEntry } from '../../../../journal/entry.js'
 import { createJournalReader } from '../../../../journal/read-journal.js'
@@ -116,13 +117,8 @@ async function journalFile(layout: JournalLayout, n: number): Promise<string | n
 
 /** Reads a review state file; null when it does not exist. Unreadable is an error, never silently replaced. */
 export async function readReviewState(path: string): Promise<ReviewState | null> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return null
-    throw err
-  }
+  const text = await readTextIfExists(path)
+  if (text === null) return null
   let json: unknown
   try {
     json = JSON.parse(text)

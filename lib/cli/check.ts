@@ -80,7 +80,7 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   if (!layout) return checkStreamSource(config, problems)
   let state: SavedState | null = null
   try {
-    state = await readState(config.state)
+    state = await readState(config.state, 'config')
     // A missing directory reads as no state yet; run stops when it writes there.
     const stateDir = await stateDirectoryProblem(config.state)
     if (stateDir) problems.push(stateDir)

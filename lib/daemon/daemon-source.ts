@@ -23,6 +23,8 @@ export function createSource(c: DaemonConfig): DaemonSource {
     ...(server.prefix ? { prefix: server.prefix } : {}),
     ...(c.from !== undefined ? { from: c.from } : {}),
     state: c.state,
+    // `logdaemon run` takes no --from: messages name the configuration's keys.
+    adviceAs: 'config',
     quietMs: c.quietMs,
     saveIntervalMs: c.commitIntervalMs,
     // Entries go to the ListenerChain a read chunk at a time (the chain is made with `batch` for this source).

@@ -3,6 +3,7 @@ import { lstat, readFile, readlink } from 'node:fs/promises'
 import { writeFileAtomic } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { formatPosition, parsePosition, type JournalPosition } from '../position.js'
+import { type AdviceAs, chooseStartAdvice } from './start-advice.js'
 
 /**
  * How many bytes before the saved offset the state fingerprints. A record
@@ -45,9 +46,12 @@ export function tailFingerprint(bytes: Buffer): SavedState['tail'] {
  * Reads a state file. Returns null when there is none. Anything unreadable
  * or unparsable fails with ERR_STATE_CORRUPT: a state file is never
  * silently ignored or replaced, since starting over could skip or replay a
- * whole journal.
+ * whole journal. Its message says how to choose a start instead as
+ * `adviceAs` names it: logdaemon-cat's `--from N` (default) or the
+ * daemon's `from: N`.
  */
-export async function readState(path: string): Promise<SavedState | null> {
+export async function readState(path: string, adviceAs: AdviceAs = 'option'): Promise<SavedState | null> {
+  const corrupt = (what: string, cause?: unknown): LogdaemonError => corruptState(path, what, adviceAs, cause)
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -58,19 +62,19 @@ export async function readState(path: string): Promise<SavedState | null> {
       const link = await lstat(path).catch(() => null)
       if (link?.isSymbolicLink()) {
         const target = await readlink(path).catch(() => '?')
-        throw corrupt(path, `is a symlink to ${target}, which does not exist: mount or restore it, or remove the link to start over`, err)
+        throw corrupt(`is a symlink to ${target}, which does not exist: mount or restore it, or remove the link to start over`, err)
       }
       return null
     }
-    throw corrupt(path, `cannot be read (${describe(err)})`, err)
+    throw corrupt(`cannot be read (${describe(err)})`, err)
   }
   let data: unknown
   try {
     data = JSON.parse(text)
   } catch (err) {
-    throw corrupt(path, `is not valid JSON (${text.length} bytes)`, err)
+    throw corrupt(`is not valid JSON (${text.length} bytes)`, err)
   }
-  return validate(path, data)
+  return validate(data, corrupt)
 }
 
 /**
@@ -102,41 +106,40 @@ export async function writeState(path: string, state: SavedState): Promise<void>
   }
 }
 
-function validate(path: string, data: unknown): SavedState {
-  if (!isRecord(data) || data.format !== FORMAT) throw corrupt(path, `is not a ${FORMAT} file`)
-  if (data.version !== VERSION) throw corrupt(path, `has version ${String(data.version)}; this logdaemon reads version ${VERSION}`)
+function validate(data: unknown, corrupt: (what: string, cause?: unknown) => LogdaemonError): SavedState {
+  if (!isRecord(data) || data.format !== FORMAT) throw corrupt(`is not a ${FORMAT} file`)
+  if (data.version !== VERSION) throw corrupt(`has version ${String(data.version)}; this logdaemon reads version ${VERSION}`)
   let position: JournalPosition
   try {
     position = parsePosition(typeof data.position === 'string' ? data.position : '')
   } catch (err) {
-    throw corrupt(path, `has no valid position (${describe(err)})`, err)
+    throw corrupt(`has no valid position (${describe(err)})`, err)
   }
   const line = data.line
-  if (!isCount(line) || line < 1) throw corrupt(path, 'has no valid line number')
+  if (!isCount(line) || line < 1) throw corrupt('has no valid line number')
   const tail = data.tail
   if (!isRecord(tail) || !isCount(tail.length) || typeof tail.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(tail.sha256)) {
-    throw corrupt(path, 'has no valid tail fingerprint')
+    throw corrupt('has no valid tail fingerprint')
   }
-  if (tail.length > position.offset) throw corrupt(path, 'has a tail fingerprint longer than its offset')
+  if (tail.length > position.offset) throw corrupt('has a tail fingerprint longer than its offset')
   const file = data.file
   let identity: StateFileIdentity | null = null
   if (isRecord(file)) {
     if (typeof file.path !== 'string' || !isCount(file.dev) || !isCount(file.ino) || typeof file.compressed !== 'boolean') {
-      throw corrupt(path, 'has an invalid file identity')
+      throw corrupt('has an invalid file identity')
     }
     identity = { path: file.path, dev: file.dev, ino: file.ino, compressed: file.compressed }
   } else if (file !== null && file !== undefined) {
-    throw corrupt(path, 'has an invalid file identity')
+    throw corrupt('has an invalid file identity')
   }
   const savedAt = typeof data.savedAt === 'string' ? data.savedAt : ''
   return { ...position, line, tail: { length: tail.length, sha256: tail.sha256 }, file: identity, savedAt }
 }
 
-function corrupt(path: string, what: string, cause?: unknown): LogdaemonError {
+function corruptState(path: string, what: string, adviceAs: AdviceAs, cause?: unknown): LogdaemonError {
   return new LogdaemonError(
     ErrorCodes.STATE_CORRUPT,
-    `state file ${path} ${what}: it was left as it is. Repair it, or move it away and choose where to start ` +
-      '(--from N to read journal N from its start, --from end to follow only new records)',
+    `state file ${path} ${what}: it was left as it is. Repair it, or move it away and choose where to start (${chooseStartAdvice(adviceAs)})`,
     { file: path, cause },
   )
 }

@@ -103,6 +103,7 @@ export class RotatingJournalSource extends Readable {
       ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
       ...(opts.gzipRetry === undefined ? {} : { gzipRetry: opts.gzipRetry }),
       ...(opts.graceMs === undefined ? {} : { graceMs: opts.graceMs }),
+      ...(opts.adviceAs === undefined ? {} : { adviceAs: opts.adviceAs }),
     })
     this.#keeper = opts.state
       ? new StateKeeper({
@@ -280,11 +281,12 @@ export class RotatingJournalSource extends Readable {
 
   async #openLocked(): Promise<StartPoint> {
     const opts = this.#options
-    const saved = opts.state ? await readState(opts.state) : null
-    const start = await resolveStart(opts, saved, opts.from)
+    const advice = opts.adviceAs ?? 'option'
+    const saved = opts.state ? await readState(opts.state, advice) : null
+    const start = await resolveStart(opts, saved, opts.from, advice)
     const opened = await this.#cursor.open(start.journal, start.offset)
     const before = opened.before
-    if (saved && opts.state) checkState(saved, opened, this.#cursor.file, opts.state)
+    if (saved && opts.state) checkState(saved, opened, this.#cursor.file, opts.state, advice)
     this.#startJournal(start.journal, start.offset, start.line)
     this.#points.reset(before, start.offset)
     this.#start = start

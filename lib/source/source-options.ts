@@ -1,4 +1,5 @@
 import type { JournalLayout } from '../files/journal-name.js'
+import type { AdviceAs } from '../files/start-advice.js'
 import type { SavedState } from '../files/state-file.js'
 import type { FieldEncoding } from '../journal/entry.js'
 import type { SkipReport } from '../journal/framer.js'
@@ -64,6 +65,14 @@ export interface RotatingJournalSourceOptions extends JournalLayout {
   batch?: boolean
   /** Aborting ends the stream like `destroy()`: the committed position is saved, `for await` ends. */
   signal?: AbortSignal
+  /**
+   * How error messages name the settings they advise changing: `option`
+   * (default) as logdaemon-cat's options (`--from N`, `--from end`,
+   * `--root/--journal/--prefix`); `config` as the daemon's configuration
+   * keys (`from: N`, `from: "end"`, `server.prefix`), which also names this
+   * source's own `from`.
+   */
+  adviceAs?: AdviceAs
 }
 
 /** The `rotate` event: journal `from` ended and `to` follows. */

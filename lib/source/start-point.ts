@@ -80,13 +80,7 @@ export async function resolveStart(
  * journal must reach the offset, and the bytes just before it must be the
  * ones saved. Throws ERR_STATE_MISMATCH saying what was found instead.
  */
-export function checkState(
-  state: SavedState,
-  opened: OpenedAt,
-  found: StateFileIdentity | null,
-  statePath: string,
-  adviceAs: AdviceAs = 'option',
-): void {
+export function checkState(state: SavedState, opened: OpenedAt, found: StateFileIdentity | null, statePath: string, adviceAs: AdviceAs = 'option'): void {
   const { before, reached, available } = opened
   const where = `journal ${state.journal} (${found ? describeFile(found) : liveOrArchive(state)})`
   const saved = `the state file ${statePath} says ${formatPosition(state)}` + (state.file ? ` (saved ${state.savedAt} from ${describeFile(state.file)})` : '')

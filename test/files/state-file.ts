@@ -75,6 +75,24 @@ t.test('an unreadable or unparsable state file fails with ERR_STATE_CORRUPT and 
   await t.rejects(readState(asDir), { code: 'ERR_STATE_CORRUPT', message: /cannot be read/ }, 'a directory')
 })
 
+t.test("ERR_STATE_CORRUPT says how to choose a start in the caller's words (logdaemon-cat's option, the daemon's configuration key)", async (t) => {
+  const dir = t.testdir({ 'garbage.json': '{"format":"logdaemon-state",', 'other.json': '{}', d: {} })
+  for (const name of ['garbage.json', 'other.json', 'd']) {
+    const path = join(dir, name)
+    await t.rejects(
+      readState(path),
+      { code: 'ERR_STATE_CORRUPT', message: /\(--from N to read journal N from its start, --from end to follow only new records\)$/ },
+      `${name}: by default`,
+    )
+    const err = (await readState(path, 'config').catch((e: unknown) => e)) as Error
+    t.match(err, {
+      code: 'ERR_STATE_CORRUPT',
+      message: /choose where to start \(`from: N` in the configuration to read journal N from its start, `from: "end"` to follow only new records\)$/,
+    })
+    t.notMatch(err.message, /--from/, `${name}: the daemon takes no --from`)
+  }
+})
+
 t.test('a failed write is ERR_STATE_WRITE with its cause, and leaves no temporary file', async (t) => {
   const dir = t.testdir({ 'not-a-dir': 'a regular file' })
   // Fails even for root: a path under a regular file (ENOTDIR).

@@ -42,6 +42,41 @@ t.test('no state and no from: ERR_NO_START saying how to choose', async (t) => {
   await t.rejects(resolveStart({ root: t.testdir() }, null, undefined), { code: 'ERR_NO_START', message: /--from N.*--from end/ })
 })
 
+t.test("messages name the daemon's configuration keys with adviceAs 'config', logdaemon-cat's options by default", async (t) => {
+  const root = t.testdir({ 'journal.4': 'x', 'journal.6': 'y', journal: '', empty: {} })
+  const config = async (p: Promise<unknown>, code: string, words: RegExp): Promise<void> => {
+    const err = (await p.catch((e: unknown) => e)) as Error & { code: string }
+    t.equal(err.code, code)
+    t.match(err.message, words)
+    t.notMatch(err.message, /--from|--root|--prefix/, `${code}: no option the daemon does not take`)
+  }
+  await config(
+    resolveStart({ root: join(root, 'empty') }, null, undefined, 'config'),
+    'ERR_NO_START',
+    /with `from: N` \(journal N from its start, .*\) or `from: "end"`/,
+  )
+  await t.rejects(resolveStart({ root }, null, 9), { code: 'ERR_JOURNAL_NUMBER', message: /^--from 9: .*Start with --from N .* or --from end$/ })
+  await config(
+    resolveStart({ root }, null, 9, 'config'),
+    'ERR_JOURNAL_NUMBER',
+    /^`from: 9`: the live journal is journal 7 .*Start with `from: N` .* or `from: "end"`$/,
+  )
+  await t.rejects(resolveStart({ root }, saved(9, 1, Buffer.from('x')), undefined), { message: /check --root\/--journal\/--prefix;.*--from N or --from end$/ })
+  await config(
+    resolveStart({ root }, saved(9, 1, Buffer.from('x')), undefined, 'config'),
+    'ERR_STATE_MISMATCH',
+    /check server\.root, server\.journal and server\.prefix in the configuration; .* start with `from: N` or `from: "end"`$/,
+  )
+  await config(resolveStart({ root }, null, 4, 'config'), 'ERR_JOURNAL_GAP', /then set `from: 6` in the configuration/)
+  const opened = { before: Buffer.alloc(0), reached: false, available: 7 }
+  t.throws(() => checkState(saved(4, 10, Buffer.from('x')), opened, null, '/s'), { message: /Check --root\/--journal\/--prefix;.*--from N or --from end$/ })
+  await config(
+    (async () => checkState(saved(4, 10, Buffer.from('x')), opened, null, '/s', 'config'))(),
+    'ERR_STATE_MISMATCH',
+    /Check server\.root, server\.journal and server\.prefix in the configuration; .* start with `from: N` or `from: "end"`$/,
+  )
+})
+
 t.test('endOfLastRecord', async (t) => {
   const dir = t.testdir()
   const p = join(dir, 'j')

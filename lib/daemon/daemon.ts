@@ -10,6 +10,7 @@ import { PRIVATE_FILE_MODE } from '../files/atomic-write.js'
 import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../listeners/builtin/index.js'
 import type { Listener } from '../listeners/listener.js'
 import { ListenerChain, type ListenerSpec } from '../listeners/listener-chain.js'
+import { isStopping } from '../listeners/listener-call.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
 import type { DaemonConfig, ListenerConfig } from './config.js'
 import { RotatingJournalSource } from '../source/rotating-journal-source.js'
@@ -134,7 +135,11 @@ function inDaemonWords(err: unknown): unknown {
  * with the error that stopped it otherwise.
  *
  * `stop()` is the graceful stop of SIGTERM: stop reading, let listeners
- * finish the entries they have, sync, commit, save the state, close.
+ * finish the entries they have, sync, commit, save the state, close. A
+ * listener whose call is being retried (or that has not opened yet) is not
+ * waited for: its retries end at once (ListenerWritable.stopRetrying), a
+ * warning names it, and nothing after the last commit is committed; the
+ * stop still resolves (exit 0).
  */
 export class Daemon {
   readonly config: DaemonConfig
@@ -149,6 +154,10 @@ export class Daemon {
   #failure: Error | null = null
   #settled = false
   #stopTimer: NodeJS.Timeout | null = null
+  /** What the stop is waiting for now (for the message of a stop that times out). */
+  #stopPhase: 'listeners' | 'state' | 'source' | 'status' | null = null
+  /** Set once a stop cancelled the listeners' retries: their calls ended that way are not failures. */
+  #retriesCancelled = false
   readonly #calls = new CallWatch()
   /** True once `untilCaughtUp` saw the live journal reached and quiet. */
   caughtUp = false
@@ -228,7 +237,11 @@ export class Daemon {
     })
     this.#chain = chain
     chain.on('commit', (p) => log.debug({ position: formatPosition(p) }, 'committed'))
-    chain.on('error', (err: Error) => this.#fail(err))
+    chain.on('error', (err: Error) => {
+      // A call the stop ended (its retries cancelled): the stop reports it (#shutdown), it is no failure.
+      if (this.#retriesCancelled && isStopping(err)) return
+      this.#fail(err)
+    })
     source.on('error', (err: unknown) => this.#fail(toError(err)))
     source.on('quiet', () => {
       const through = source.status.position
@@ -238,7 +251,8 @@ export class Daemon {
       void chain.quiet(through).then(() => {
         if (!caughtUp) return
         log.info({ position: through ? formatPosition(through) : null }, 'caught up: the live journal is reached and quiet; stopping')
-        void this.stop()
+        // Not stop(): a listener being retried is waited for, so that exit 0 still means everything read was committed.
+        this.#beginStop(null)
       })
     })
     source.on('rotate', (r) => {
@@ -273,12 +287,15 @@ export class Daemon {
   }
 
   /**
-   * Stops gracefully; resolves when everything is closed. Idempotent. Bounded
-   * by `config.stopTimeoutMs`: past it `done` rejects with ERR_STOP_TIMEOUT
-   * naming the listener calls it waited on (they are left running: the
-   * caller exits the process).
+   * Stops gracefully; resolves when everything is closed. Idempotent. A
+   * listener call being retried, or an `open` not finished, is abandoned
+   * at once (see the class); calls that succeed are waited for. Bounded by
+   * `config.stopTimeoutMs`: past it `done` rejects with ERR_STOP_TIMEOUT
+   * naming what it waited on (listener calls are left running: the caller
+   * exits the process).
    */
   stop(): Promise<void> {
+    this.#cancelRetries()
     this.#beginStop(null)
     // How it ended is `done`'s to say; stop() only waits.
     return this.done.then(
@@ -292,6 +309,39 @@ export class Daemon {
     return describePending(this.#calls.pending())
   }
 
+  /** No listener call is retried any more; one being retried, or an open not finished, ends now. */
+  #cancelRetries(): void {
+    if (this.#retriesCancelled) return
+    this.#retriesCancelled = true
+    const reason = new LogdaemonError(ErrorCodes.LISTENER_FAILED, 'the daemon is stopping')
+    for (const w of this.#chain?.writables ?? []) w.stopRetrying(reason)
+  }
+
+  /**
+   * What the stop waits on now, in words: the listener calls in flight,
+   * the listeners waiting to retry a call, or the step of the stop after
+   * the listeners (the state file, the source, the status page).
+   */
+  #waitingOn(): string {
+    const pending = this.#calls.pending()
+    const parts: string[] = []
+    if (pending.length > 0) parts.push(describePending(pending))
+    const now = Date.now()
+    for (const w of this.#chain?.writables ?? []) {
+      const r = w.retrying
+      if (!r || pending.some((p) => p.listener === w.name)) continue
+      const at = r.at ? ` (entry at ${r.at})` : ''
+      const failed = r.failures === 1 ? 'once' : `${r.failures} times`
+      parts.push(`listener "${w.name}" waiting to retry ${r.call}${at}, failed ${failed} in ${Math.round((now - r.since) / 1000)} s`)
+    }
+    const phase = this.#stopPhase
+    if (phase === 'state') parts.push(`the source saving the committed position to the state file ${this.config.state}`)
+    else if (phase === 'source') parts.push('the source closing its files')
+    else if (phase === 'status') parts.push('the status page closing')
+    else if (parts.length === 0) parts.push('the listeners to finish, though no listener call was pending')
+    return parts.join(', ')
+  }
+
   /**
    * Stops at once (a second SIGTERM): `done` rejects now with
    * ERR_KILLED; the listeners are not waited for and nothing more is
@@ -301,7 +351,7 @@ export class Daemon {
     const committed = this.#chain?.committed
     const err = new LogdaemonError(
       ErrorCodes.KILLED,
-      `stopped at once by a second signal while waiting on ${describePending(this.#calls.pending())}: ` +
+      `stopped at once by a second signal while waiting on ${this.#waitingOn()}: ` +
         `nothing after ${committed ? formatPosition(committed) : 'the last commit'} was committed; the next start resumes there`,
     )
     this.#failure ??= err
@@ -317,6 +367,8 @@ export class Daemon {
     this.tracker.error(err)
     this.tracker.failed(err)
     this.logger.error({ err }, err.message)
+    // The daemon exits 1 whatever happens: no listener's retries are waited for.
+    this.#cancelRetries()
     this.#beginStop(err)
   }
 
@@ -327,12 +379,15 @@ export class Daemon {
     // Ref'd: the process stays up until the stop finishes or times out.
     this.#stopTimer = setTimeout(() => {
       const committed = this.#chain?.committed
+      const onListeners = this.#stopPhase === 'listeners' || this.#stopPhase === null
       const timeout = new LogdaemonError(
         ErrorCodes.STOP_TIMEOUT,
-        `the stop did not finish within stopTimeoutMs (${ms} ms): waited on ${describePending(this.#calls.pending())}. ` +
+        `the stop did not finish within stopTimeoutMs (${ms} ms): waited on ${this.#waitingOn()}. ` +
           `Nothing after ${committed ? formatPosition(committed) : 'the last commit'} was committed; the next start resumes there. ` +
-          'Find why that listener does not settle (a peer that does not answer?), or raise stopTimeoutMs',
-        { details: { pending: this.#calls.pending() } },
+          (onListeners
+            ? 'Find why that listener does not settle (a peer that does not answer?), or raise stopTimeoutMs'
+            : 'Find why it is slow, or raise stopTimeoutMs'),
+        { details: { pending: this.#calls.pending(), phase: this.#stopPhase } },
       )
       this.tracker.failed(timeout)
       this.logger.error({ err: timeout }, timeout.message)
@@ -357,6 +412,7 @@ export class Daemon {
     if (this.#sizeTimer) clearInterval(this.#sizeTimer)
     this.#sizeTimer = null
     if (!err) log.info('stopping: finishing the entries in hand, then committing')
+    this.#stopPhase = 'listeners'
     if (source && chain) {
       // Stop reading; what the source has buffered is not committed and will be read again next time.
       source.unpipe(chain)
@@ -372,17 +428,21 @@ export class Daemon {
         chain.destroy()
         await finished(chain).catch(() => {})
       }
+      if (this.#retriesCancelled) err = this.#afterCancel(chain, err)
     }
     if (source) {
       // Save the newest committed point, then release files, watchers and timers.
+      this.#stopPhase = 'state'
       try {
         await source.flushState()
       } catch (e) {
         err ??= toError(e)
       }
+      this.#stopPhase = 'source'
       source.destroy()
       await closed(source)
     }
+    this.#stopPhase = 'status'
     await this.#server?.close()
     if (this.#settled) return
     if (err) {
@@ -392,5 +452,36 @@ export class Daemon {
     const committed = chain?.committed
     log.info({ committed: committed ? formatPosition(committed) : null }, `stopped${committed ? ` at ${formatPosition(committed)}` : ''}`)
     this.#settleWith(null)
+  }
+
+  /**
+   * The listeners once a stop that cancelled their retries has ended the
+   * chain (`err`, the chain's error, or null): a listener whose call the
+   * stop ended (an open not finished, a call being retried) is a warning,
+   * not a failure; a listener that failed for good meanwhile (an error no
+   * retry could fix) is the stop's error. Returns that error, or null.
+   */
+  #afterCancel(chain: ListenerChain, err: Error | null): Error | null {
+    let failure = isStopping(err) ? null : err
+    const committed = chain.committed
+    const after = committed ? formatPosition(committed) : 'the last commit'
+    for (const w of chain.writables) {
+      const e = w.errored
+      if (e === null) continue
+      if (!isStopping(e)) {
+        // A listener that failed for good meanwhile: that is the daemon's failure (logged once).
+        if (failure === null) {
+          failure = e
+          this.#fail(e)
+        }
+      } else if (e.details.listener === w.name && failure === null) {
+        // Its own stop, not another listener's passed on to it by the chain.
+        this.logger.warn(
+          { listener: w.name, operation: e.details.operation, err: e.cause ?? e },
+          `${e.message}. Nothing after ${after} was committed: the next start resumes there`,
+        )
+      }
+    }
+    return failure
   }
 }

@@ -117,7 +117,8 @@ export class StateLock {
 
   /**
    * Takes the lock of `statePath`. Rejects with ERR_LOCKED when another
-   * live process holds it, and with ERR_STATE_WRITE when the lock file
+   * live process holds it (`retryable: false`: a listener's open that takes
+   * a lock fails at once), and with ERR_STATE_WRITE when the lock file
    * cannot be created (missing directory, permissions).
    */
   static async acquire(statePath: string, options: { command?: string } = {}): Promise<StateLock> {
@@ -440,9 +441,11 @@ function locked(statePath: string, path: string, h: LockHolder | null, why: Live
           : `state file ${statePath} is in use by ${who}: two readers saving one state file would skip or repeat records. ` +
             `Stop that process first (its lock ${path} is released when it ends, even by kill -9), or use another state file`
   }
+  // Not transient: a retry (a listener's open, the mirror's) would wait for minutes on a holder that runs on.
   return new LogdaemonError(ErrorCodes.LOCKED, message, {
     file: statePath,
     details: { lock: path, ...(h ? { pid: h.pid, host: h.host, command: h.command, since: h.since } : {}) },
+    retryable: false,
   })
 }
 

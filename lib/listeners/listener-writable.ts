@@ -3,8 +3,8 @@ import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
-import { isThenable, listenerFailed, retryCall, type RetryContext, type RetryFailure } from './listener-call.js'
-import { retrySettings, type RetryOptions } from '../retry.js'
+import { isThenable, listenerFailed, retryCall, RetryFailure, type RetryContext } from './listener-call.js'
+import { isRetryable, retrySettings, type RetryOptions } from '../retry.js'
 
 /** What a listener's Writable reports as it goes (the StatusTracker has these methods). */
 export interface ListenerObserver {
@@ -63,6 +63,18 @@ class ListenerControl {
   }
 }
 
+/** A call being retried (see ListenerWritable.retrying). */
+export interface RetryingCall {
+  /** `open`, `listen`, `sync`, `noData` (or `sync(N/offset)` at the end of the input). */
+  readonly call: string
+  /** The entry's position (`listen`) as `N/offset`, else null. */
+  readonly at: string | null
+  /** Attempts that failed so far. */
+  readonly failures: number
+  /** When the first attempt failed (epoch ms). */
+  readonly since: number
+}
+
 const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 type Done = (err?: Error | null) => void
@@ -85,6 +97,10 @@ type Done = (err?: Error | null) => void
  *
  * `open()` runs before the first entry, `close()` once at the end (after
  * `sync()` of the last entry unless `syncOnEnd` is false) or on destroy.
+ *
+ * {@link stopRetrying} is the daemon's graceful stop: calls that succeed
+ * go on as usual, but none is retried any more, and an `open` not finished
+ * or a call being retried is abandoned at once.
  */
 export class ListenerWritable extends Writable {
   readonly listener: Listener
@@ -102,6 +118,13 @@ export class ListenerWritable extends Writable {
   #closed = false
   /** The operation in progress, so `_destroy` can wait for it before `close()`. */
   #inflight: Promise<unknown> | null = null
+  /** `open()` (with its retries) has not finished yet. */
+  #opening = false
+  #opened = false
+  /** The call being retried now, or null. */
+  #retrying: { call: string; at: string | null; failures: number; since: number } | null = null
+  /** Set by stopRetrying: no call is retried any more. */
+  #stopReason: Error | null = null
   /** Whether the observer takes counts (`listenerProgress`) rather than a call per entry. */
   readonly #countProgress: boolean
   /** Entries handled and skipped not reported yet, and the report that will tell them. */
@@ -120,6 +143,7 @@ export class ListenerWritable extends Writable {
       retry: retrySettings(opts.retry),
       signal: this.#abort.signal,
       onRetry: (err, retriesLeft, what, at) => {
+        if (this.#retrying) this.#retrying.failures++
         this.#logger.warn({ listener: this.name, err, retriesLeft, at }, `listener ${this.name} failed in ${what}; retrying`)
         this.#tell('listenerRetry', err)
       },
@@ -146,6 +170,34 @@ export class ListenerWritable extends Writable {
     return this.#through
   }
 
+  /** Whether `open()` has succeeded (true at once for a listener without one). */
+  get opened(): boolean {
+    return this.#opened
+  }
+
+  /** The call being retried now (failed at least once, waiting for its next attempt or in it), or null. */
+  get retrying(): RetryingCall | null {
+    return this.#retrying ? { ...this.#retrying } : null
+  }
+
+  /**
+   * The daemon is stopping gracefully (SIGTERM): calls that succeed go on
+   * as usual (a healthy listener finishes the entries it has and syncs),
+   * but a call that fails from now on is not retried, and an `open` not
+   * finished or a call being retried now is abandoned at once: its backoff
+   * delay ends, and the listener's `signal` (ListenerContext) aborts so
+   * that its own waits end too. The stream then fails with an
+   * ERR_LISTENER_FAILED error whose `details.stopping` is true
+   * (isStopping): the listener's work in hand is dropped, never synced.
+   * An error that no retry could fix (`retryable: false`, a TypeError)
+   * still fails as it would have. Idempotent.
+   */
+  stopRetrying(reason?: Error): void {
+    if (this.#stopReason || this.destroyed) return
+    this.#stopReason = reason ?? new LogdaemonError(ErrorCodes.LISTENER_FAILED, 'the daemon is stopping')
+    if (this.#opening || this.#retrying) this.#abort.abort(this.#stopReason)
+  }
+
   /**
    * Runs `sync(position)` after every entry written before this call;
    * resolves when it has (or rejects with the stream's error).
@@ -170,11 +222,23 @@ export class ListenerWritable extends Writable {
 
   override _construct(cb: Done): void {
     if (!this.listener.open) {
+      this.#opened = true
       cb()
       return
     }
     const context: ListenerContext = { start: this.#start, logger: this.#logger, signal: this.#abort.signal }
-    this.#guard(() => this.listener.open?.(context), 'open', cb)
+    this.#opening = true
+    // A stop that came first: the open is told at once.
+    if (this.#stopReason) this.#abort.abort(this.#stopReason)
+    this.#guard(
+      () => this.listener.open?.(context),
+      'open',
+      (err) => {
+        this.#opening = false
+        this.#opened = !err
+        cb(err)
+      },
+    )
   }
 
   /** An array of entries (a batch, as ListenerChain with `batch` writes them) is handled in order, one entry at a time. */
@@ -340,19 +404,45 @@ export class ListenerWritable extends Writable {
     )
   }
 
-  /** Resolves after a retry succeeds; rejects with ERR_LISTENER_FAILED when the retries run out. */
+  /**
+   * Resolves after a retry succeeds; rejects with ERR_LISTENER_FAILED when
+   * the retries run out, or at once once the daemon is stopping
+   * (stopRetrying): a call that fails then is not retried.
+   */
   async #retryAfter(first: Error, fn: () => unknown, entry: JournalEntry | null, what: string): Promise<void> {
+    let failure: RetryFailure
+    this.#retrying = { call: what, at: entry ? formatEntryAt(entry) : null, failures: 0, since: Date.now() }
     try {
-      await retryCall(first, fn, entry, what, this.#retryContext)
+      if (this.#stopReason === null) {
+        await retryCall(first, fn, entry, what, this.#retryContext)
+        return
+      }
+      // Failed once the stop had aborted the listener's signal: maybe because of it, so not named as its failure.
+      const before = !this.#abort.signal.aborted
+      failure = new RetryFailure(first, 1, before ? first : null, before ? 1 : 0)
     } catch (err) {
-      const f = err as RetryFailure
-      throw this.#failed(f.failure, entry, what, f.attempts)
+      failure = err as RetryFailure
+    } finally {
+      this.#retrying = null
     }
+    throw this.#failed(failure.failure, entry, what, failure.attempts, failure)
   }
 
-  #failed(cause: Error, entry: JournalEntry | null, what: string, attempts: number): Error {
-    const stopping = this.#abort.signal.aborted && cause === this.#abort.signal.reason
-    const err = listenerFailed(this.name, cause, entry, what, attempts, stopping)
+  /**
+   * The error a call that failed for good fails the stream with. Ended by
+   * the stop rather than by the listener: the abort (a destroy, or
+   * stopRetrying) was the cause, or the daemon was stopping and the error
+   * of a call that is retried (`retried`: not isHandled, not close) was one
+   * a retry might have fixed.
+   */
+  #failed(cause: Error, entry: JournalEntry | null, what: string, attempts: number, retried: RetryFailure | null = null): Error {
+    const signal = this.#abort.signal
+    const aborted = signal.aborted && cause === signal.reason
+    const stopping = aborted || (retried !== null && this.#stopReason !== null && isRetryable(cause) && !(cause instanceof TypeError))
+    const err = stopping
+      ? // What attempts failed with before the stop (not the abort, nor what it caused).
+        listenerFailed(this.name, cause, entry, what, retried?.failed ?? 0, true, retried?.last ?? null)
+      : listenerFailed(this.name, cause, entry, what, attempts, false)
     if (!stopping) this.#tell('listenerError', err)
     return err
   }
@@ -439,4 +529,10 @@ export class ListenerWritable extends Writable {
         this.#close((closeErr) => cb(err ?? closeErr ?? null))
       })
   }
+}
+
+/** An entry's position as `N/offset` (`offset` without a journal number). */
+function formatEntryAt(entry: JournalEntry): string {
+  const p = entry.position
+  return p.journal === null ? String(p.offset) : `${p.journal}/${p.offset}`
 }

@@ -144,7 +144,9 @@ t.test('SIGTERM while an open is being retried: the retries end, exit 0 at once,
   t.ok(ms < 10_000, `exited ${ms} ms after the signal`)
   const msgs = messages(r.stderr())
   t.ok(
-    msgs.some((m) => /^listener "test" never opened: the daemon is stopping; open failed once \(the last: connect ECONNREFUSED 127\.0\.0\.1:1\) and is not retried\./.test(m)),
+    msgs.some((m) =>
+      /^listener "test" never opened: the daemon is stopping; open failed once \(the last: connect ECONNREFUSED 127\.0\.0\.1:1\) and is not retried\./.test(m),
+    ),
     'the warning names the listener and its last error',
   )
   t.notOk(

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { isThenable, listenerFailed, retryCall, RetryFailure, type RetryContext } from '../../lib/listeners/listener-call.js'
 import { retrySettings } from '../../lib/retry.js'
-import { transactions } from '../helpers/entries.js'
+import { tick, transactions } from '../helpers/entries.js'
 
 function context(signal = new AbortController().signal): RetryContext & { retries: string[] } {
   const retries: string[] = []
@@ -62,4 +62,29 @@ t.test('retryCall: an abort ends the retries', async (t) => {
   const p = retryCall(new Error('down'), () => {}, null, 'listen', ctx).catch((e: unknown) => e)
   ac.abort(new Error('stopping'))
   t.match(await p, { failure: { message: 'stopping' } })
+})
+
+t.test('retryCall: failures before an abort are counted and the last named; an attempt failing after it is neither', async (t) => {
+  const ac = new AbortController()
+  const ctx = context(ac.signal)
+  ctx.retry = retrySettings({ retries: 5, minTimeout: 10, maxTimeout: 10, randomize: false })
+  let calls = 0
+  const p = retryCall(
+    new Error('refused 1'),
+    () =>
+      new Promise<void>((_resolve, reject) => {
+        calls++
+        if (calls === 1) reject(new Error('refused 2'))
+        // The second retry is in progress when the stop comes, and fails because of it.
+        else ac.signal.addEventListener('abort', () => reject(new Error('aborted by the stop')), { once: true })
+      }),
+    null,
+    'open',
+    ctx,
+  ).catch((e: unknown) => e)
+  while (calls < 2) await tick(2)
+  const stop = new Error('stopping')
+  ac.abort(stop)
+  t.match(await p, { failure: stop, attempts: 3, failed: 2, last: { message: 'refused 2' } })
+  t.same(ctx.retries, ['open open 5: refused 1', 'open open 4: refused 2'], 'the failure after the abort is not reported as retried')
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { Readable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
 import { ListenerWritable } from '../../lib/listeners/listener-writable.js'
+import { isStopping } from '../../lib/listeners/listener-call.js'
 import { BaseListener, type Listener, type ListenerContext } from '../../lib/listeners/listener.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import type { JournalPosition } from '../../lib/position.js'
@@ -304,4 +305,171 @@ t.test('a close that throws or rejects fails the stream', async (t) => {
       details: { operation: 'close' },
     })
   }
+})
+
+/** Resolves with the error the stream fails with (or null when it finishes), and how long it took. */
+async function outcome(w: ListenerWritable, from: number): Promise<{ err: Error | null; ms: number }> {
+  const err = await finished(w).then(
+    () => null,
+    (e: unknown) => e as Error,
+  )
+  return { err, ms: Date.now() - from }
+}
+
+t.test('stopRetrying during the backoff of a failing open ends it at once: a stopping error naming the last failure, close once', async (t) => {
+  let signal: AbortSignal | null = null
+  let closes = 0
+  const l = new (class extends BaseListener {
+    open(ctx: ListenerContext): Promise<void> {
+      signal = ctx.signal
+      return Promise.reject(new Error('connection refused'))
+    }
+    listen(): void {}
+    override close(): void {
+      closes++
+    }
+  })('db')
+  const retried: string[] = []
+  const errors: string[] = []
+  // Before the fix the retries went on after the stop: an hour of backoff here.
+  const w = new ListenerWritable(l, {
+    retry: { retries: 5, minTimeout: 3_600_000, maxTimeout: 3_600_000, randomize: false },
+    observer: { listenerRetry: (_n, e) => void retried.push(e.message), listenerError: (_n, e) => void errors.push(e.message) },
+  })
+  w.on('error', () => {})
+  while (retried.length === 0) await tick(5)
+  t.equal(w.opened, false)
+  t.match(w.retrying, { call: 'open', at: null, failures: 1 })
+  const from = Date.now()
+  w.stopRetrying()
+  const { err, ms } = await outcome(w, from)
+  t.ok(ms < 1000, `ended in ${ms} ms`)
+  t.ok(isStopping(err), 'a stopping error')
+  t.match(err, { code: 'ERR_LISTENER_FAILED', details: { listener: 'db', operation: 'open', stopping: true }, cause: { message: 'connection refused' } })
+  t.match(err?.message, /^listener "db" never opened: the daemon is stopping; open failed once \(the last: connection refused\) and is not retried$/)
+  t.equal(signal!.aborted, true, "the listener's signal is aborted")
+  t.same(retried, ['connection refused'], 'no retry after the stop')
+  t.same(errors, [], 'not reported as a listener error')
+  t.equal(w.retrying, null)
+  t.equal(closes, 1)
+})
+
+t.test('stopRetrying during an open in progress aborts its signal: an open that honours it ends at once, named without a failure', async (t) => {
+  const l = new (class extends BaseListener {
+    open(ctx: ListenerContext): Promise<void> {
+      // A connect that waits (its own retries) until told to stop.
+      return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }))
+    }
+    listen(): void {}
+  })('nats')
+  const w = new ListenerWritable(l, { retry: { retries: 5, minTimeout: 3_600_000, randomize: false } })
+  w.on('error', () => {})
+  await tick(20)
+  const from = Date.now()
+  w.stopRetrying()
+  w.stopRetrying()
+  const { err, ms } = await outcome(w, from)
+  t.ok(ms < 1000, `ended in ${ms} ms`)
+  t.ok(isStopping(err))
+  t.equal(err?.message, 'listener "nats" never opened: the daemon is stopping')
+})
+
+t.test('stopRetrying during a listen retry ends it at once; entries before it were handled, none after, no sync runs', async (t) => {
+  const { entries } = transactions(4)
+  const handled: number[] = []
+  let syncs = 0
+  const l = new (class extends BaseListener {
+    listen(e: JournalEntry): void {
+      if (e === entries[3]) throw new Error('disk full')
+      handled.push(e.position.offset)
+    }
+    sync(): void {
+      syncs++
+    }
+  })('out')
+  const retried: string[] = []
+  const w = new ListenerWritable(l, {
+    retry: { retries: 5, minTimeout: 3_600_000, randomize: false },
+    observer: { listenerRetry: (_n, e) => void retried.push(e.message) },
+  })
+  w.on('error', () => {})
+  for (const e of entries) w.write(e)
+  const sync = w.requestSync({ journal: 1, offset: entries.at(-1)!.position.end })
+  w.write(transactions(1, 2).entries[0])
+  while (retried.length === 0) await tick(5)
+  t.match(w.retrying, { call: 'listen', at: `1/${entries[3]!.position.offset}`, failures: 1 })
+  const from = Date.now()
+  w.stopRetrying()
+  const { err, ms } = await outcome(w, from)
+  t.ok(ms < 1000, `ended in ${ms} ms`)
+  t.match(err, { code: 'ERR_LISTENER_FAILED', journal: 1, offset: entries[3]!.position.offset, details: { operation: 'listen', stopping: true } })
+  t.match(err?.message, /^listener "out" stopped in listen: the daemon is stopping; listen failed once \(the last: disk full\) and is not retried$/)
+  await t.rejects(sync, 'the sync after it never ran')
+  t.equal(syncs, 0)
+  t.same(
+    handled,
+    entries.slice(0, 3).map((e) => e.position.offset),
+  )
+})
+
+t.test('after stopRetrying, calls that succeed go on; one that fails is not retried; an error no retry fixes stays a failure', async (t) => {
+  const { entries } = transactions(6)
+  const calls: string[] = []
+  const l = new (class extends BaseListener {
+    fail: Error | null = null
+    async listen(e: JournalEntry): Promise<void> {
+      await tick(1)
+      if (this.fail && e.position.offset >= entries[4]!.position.offset) throw this.fail
+      calls.push(`listen ${e.position.offset}`)
+    }
+    sync(p: JournalPosition): void {
+      calls.push(`sync ${p.offset}`)
+    }
+  })('ok')
+  const slow = { retries: 5, minTimeout: 3_600_000, randomize: false }
+  // A healthy listener finishes what it has and syncs after the stop.
+  const a = new ListenerWritable(l, { retry: slow })
+  a.stopRetrying()
+  for (const e of entries.slice(0, 4)) a.write(e)
+  await a.requestSync({ journal: 1, offset: entries[3]!.position.end })
+  t.same(calls, [...entries.slice(0, 4).map((e) => `listen ${e.position.offset}`), `sync ${entries[3]!.position.end}`])
+  // A failure after the stop: not retried, a stopping error.
+  l.fail = new Error('timeout')
+  const retried: string[] = []
+  const b = new ListenerWritable(l, { retry: slow, observer: { listenerRetry: (_n, e) => void retried.push(e.message) } })
+  b.on('error', () => {})
+  b.stopRetrying()
+  b.write(entries[4])
+  const from = Date.now()
+  const { err, ms } = await outcome(b, from)
+  t.ok(ms < 1000, `failed in ${ms} ms`)
+  t.ok(isStopping(err))
+  t.match(err?.message, /listen failed once \(the last: timeout\) and is not retried/)
+  t.same(retried, [])
+  // An error no retry could fix fails as itself, stop or not.
+  l.fail = Object.assign(new Error('gap'), { retryable: false })
+  const errors: string[] = []
+  const c = new ListenerWritable(l, { retry: slow, observer: { listenerError: (_n, e) => void errors.push(e.message) } })
+  c.on('error', () => {})
+  c.stopRetrying()
+  c.write(entries[5])
+  const gap = await outcome(c, Date.now())
+  t.notOk(isStopping(gap.err))
+  t.match(gap.err?.message, /^listener "ok" failed in listen on the entry at .*: gap\. Nothing past/)
+  t.equal(errors.length, 1, 'reported as a listener error')
+})
+
+t.test('after stopRetrying, a close that fails is still a failure, not the stop', async (t) => {
+  const l = new (class extends BaseListener {
+    listen(): void {}
+    override close(): Promise<void> {
+      return Promise.reject(new Error('flush failed'))
+    }
+  })('closer')
+  const w = new ListenerWritable(l)
+  w.stopRetrying()
+  w.end()
+  const { err } = await outcome(w, Date.now())
+  t.notOk(isStopping(err))
+  t.match(err, { code: 'ERR_LISTENER_FAILED', details: { operation: 'close' }, cause: { message: 'flush failed' } })
 })

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs'
+import { constants, existsSync } from 'node:fs'
 import { access, open, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
@@ -6,6 +6,7 @@ import { describeJournalChain, journalDirs, journalGapError, type JournalChain }
 import { foreignFilesProblem, type MirrorOptions, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
+import { lockPathOf } from '../files/state-lock.js'
 import { formatPosition } from '../position.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
@@ -124,7 +125,9 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       // What run's mirror refuses at open: the server's journal directory, or journal files it did not write.
       const { dir, stateFile } = mirrorPaths(l.options as MirrorOptions, config.baseDir)
       try {
-        const problem = (await serverDirProblem(dir, config.server ? journalDirs(config.server) : [])) ?? (await foreignFilesProblem(dir, stateFile))
+        const problem =
+          (await serverDirProblem(dir, config.server ? journalDirs(config.server) : [])) ??
+          (await foreignFilesProblem(dir, stateFile, existsSync(lockPathOf(stateFile))))
         if (problem) problems.push(`mirror "${l.name}": ${problem}`)
       } catch (err) {
         problems.push(`mirror "${l.name}": ${toError(err).message}`)

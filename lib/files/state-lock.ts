@@ -106,13 +106,16 @@ export function lockPathOf(statePath: string): string {
 export class StateLock {
   readonly path: string
   readonly holder: LockHolder
+  /** The holder of a stale lock (a process that died holding it) this one replaced, or null: the state's owner ran here before. */
+  readonly tookOverFrom: LockHolder | null
   readonly #beacon: Beacon | null
   #released = false
 
-  private constructor(path: string, holder: LockHolder, beacon: Beacon | null) {
+  private constructor(path: string, holder: LockHolder, beacon: Beacon | null, tookOverFrom: LockHolder | null) {
     this.path = path
     this.holder = holder
     this.#beacon = beacon
+    this.tookOverFrom = tookOverFrom
   }
 
   /**
@@ -128,8 +131,9 @@ export class StateLock {
     const socketName = `${basename(path)}.${randomBytes(6).toString('hex')}.sock`
     const beacon = await listenBeacon(join(dir, socketName))
     const holder = currentHolder(options.command, beacon ? socketName : null)
+    let tookOverFrom: LockHolder | null
     try {
-      await take(statePath, path, holder)
+      tookOverFrom = await take(statePath, path, holder)
     } catch (err) {
       await closeBeacon(beacon)
       throw err
@@ -137,7 +141,7 @@ export class StateLock {
     // Held: what processes killed while writing the state or taking the lock left beside them goes (older ones only).
     await removeStaleTemps(join(dir, basename(statePath)), STALE_TEMP_MS)
     await removeStaleTemps(path, STALE_TEMP_MS, { sockets: true, keep: socketName })
-    return new StateLock(path, holder, beacon)
+    return new StateLock(path, holder, beacon, tookOverFrom)
   }
 
   /** Removes the lock file if it is still this lock, then its socket. Idempotent; never fails. */
@@ -158,8 +162,9 @@ export class StateLock {
  */
 const STALE_TEMP_MS = 60_000
 
-/** Writes the lock file under a temporary name and links it into place (see StateLock), or throws. */
-async function take(statePath: string, path: string, holder: LockHolder): Promise<void> {
+/** Writes the lock file under a temporary name and links it into place (see StateLock), or throws; returns the dead holder it replaced, if any. */
+async function take(statePath: string, path: string, holder: LockHolder): Promise<LockHolder | null> {
+  let brokeFrom: LockHolder | null = null
   let tmp: string
   try {
     const made = await createTemp(path, LOCK_MODE)
@@ -184,7 +189,7 @@ async function take(statePath: string, path: string, holder: LockHolder): Promis
     for (let attempt = 1; attempt <= TRIES; attempt++) {
       try {
         await link(tmp, path)
-        return
+        return brokeFrom
       } catch (err) {
         if (!isErrnoException(err) || err.code !== 'EEXIST') {
           throw new LogdaemonError(ErrorCodes.STATE_WRITE, `${path}: cannot take the lock of state file ${statePath} (${describe(err)})`, {
@@ -200,6 +205,7 @@ async function take(statePath: string, path: string, holder: LockHolder): Promis
       const verdict = await liveness(found.holder, dirname(path))
       if (verdict !== 'dead') throw locked(statePath, path, found.holder, verdict)
       await breakStale(path, found.ino, found.holder)
+      brokeFrom = found.holder
     }
     throw locked(statePath, path, null, 'it changed hands too often while this process tried to take it')
   } finally {

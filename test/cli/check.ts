@@ -1,5 +1,5 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
 import { checkConfig } from '../../lib/cli/check.js'
@@ -280,6 +280,10 @@ t.test('a mirror in the server root, or in a directory of journal files it did n
   t.match((await checkConfig(join(dir, 'foreign.json'))).problems, [
     /^mirror "mirror": mirror dir .*backup holds journal files this mirror did not write \(journal\.7;/,
   ])
+  // A lock beside the state: a mirror ran here (one that died before its first commit wrote no state in older versions).
+  writeFileSync(join(dir, 'backup', '.mirror-state.json.lock'), '{}')
+  t.same((await checkConfig(join(dir, 'foreign.json'))).problems, [], 'a mirror lock beside: its files')
+  rmSync(join(dir, 'backup', '.mirror-state.json.lock'))
   writeFileSync(join(dir, 'backup', '.mirror-state.json'), '{"version":1,"journals":{"7":10}}\n')
   t.same((await checkConfig(join(dir, 'foreign.json'))).problems, [], "with its state, they are the mirror's")
 })

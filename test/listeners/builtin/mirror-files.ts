@@ -5,11 +5,14 @@
 import t from 'tap'
 import { chmodSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { journalFileMode } from '../../../lib/daemon/daemon.js'
 import { ListenerChain } from '../../../lib/listeners/listener-chain.js'
-import { MirrorListener, create, optionsSchema } from '../../../lib/listeners/builtin/mirror/mirror.js'
+import { MirrorListener, create, foreignFilesProblem, optionsSchema } from '../../../lib/listeners/builtin/mirror/mirror.js'
+import { lockPathOf } from '../../../lib/files/state-lock.js'
 import { PrintListener, optionsSchema as printSchema } from '../../../lib/listeners/builtin/print/print.js'
 import { transactions } from '../../helpers/entries.js'
 
@@ -108,6 +111,20 @@ t.test('a mirror never writes over journal files it did not write (an adversaria
     [],
     'the lock released',
   )
+})
+
+t.test('upgrading after a mirror that wrote no state died before its first commit: its own files, cut back (a review)', async (t) => {
+  const dir = t.testdir({ 'journal.5': '@ex@ 1 2\n' })
+  // What kill -9 leaves of an older mirror: its files and its lock, no state.
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+  const holder = { pid: Number(gone.stdout), host: hostname(), bootId: null, started: null, pidNs: null, socket: null, command: 'x', since: 'then', nonce: 'n' }
+  writeFileSync(lockPathOf(join(dir, '.mirror-state.json')), JSON.stringify({ format: 'logdaemon-lock', ...holder }))
+  t.match(await foreignFilesProblem(dir, join(dir, '.mirror-state.json'), false), /holds journal files this mirror did not write/)
+  t.equal(await foreignFilesProblem(dir, join(dir, '.mirror-state.json'), true), null, 'a mirror ran here: its files')
+  const m = new MirrorListener(optionsSchema.parse({ dir, fsync: false }))
+  await m.open()
+  t.equal(readFileSync(join(dir, 'journal.5'), 'utf8'), '', 'cut back to what was committed (nothing), not refused')
+  await m.close()
 })
 
 t.test('a mirror killed before its first commit cuts its own files back at the next start, as after any crash', async (t) => {

@@ -121,7 +121,8 @@ export class MirrorListener extends BaseListener {
     this.#committed = await readMirrorState(this.#stateFile)
     if (fresh) {
       // No state: nothing here was written by this mirror, and cutting foreign journal files back to 0 would destroy them.
-      const problem = await foreignFilesProblem(this.dir, this.#stateFile)
+      // Unless a mirror died here holding the lock before its first commit (a version that wrote no state until then): its own files.
+      const problem = await foreignFilesProblem(this.dir, this.#stateFile, this.#lock?.tookOverFrom != null)
       if (problem) throw new LogdaemonError(ErrorCodes.MIRROR_MISMATCH, problem, { file: this.dir, retryable: false })
       // From now on the files here are the mirror's: a crash before the first commit leaves a state that says so.
       await writeMirrorState(this.#stateFile, this.#committed, this.#fsync)
@@ -349,10 +350,13 @@ export async function serverDirProblem(dir: string, serverDirs: readonly string[
 /**
  * Why a mirror without a state file may not start in `dir`: it holds
  * `journal.N` files with bytes that this mirror did not write. Null when
- * there is a state file, or no such file. `logdaemon check` asks it too.
+ * there is a state file, or no such file, or `mirrorRanHere`: a mirror's
+ * lock was found beside the state (one running, or one that died holding
+ * it before its first commit, from a version that wrote no state until
+ * then: the files are its own). `logdaemon check` asks it too.
  */
-export async function foreignFilesProblem(dir: string, stateFile: string): Promise<string | null> {
-  if (await exists(stateFile)) return null
+export async function foreignFilesProblem(dir: string, stateFile: string, mirrorRanHere: boolean): Promise<string | null> {
+  if (mirrorRanHere || (await exists(stateFile))) return null
   let names: string[]
   try {
     names = await readdir(dir)

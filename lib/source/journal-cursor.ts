@@ -383,7 +383,14 @@ export class JournalCursor {
           await this.#watcher.wait(this.#options.signal)
           continue
         }
-        if (live) return this.#openLive(live, offset)
+        if (live) {
+          // Truncated since it was judged (the copy done): judge again, now from the archive.
+          if ((await live.stat()) < offset) {
+            await live.close()
+            continue
+          }
+          return this.#openLive(live, offset)
+        }
         const reader = await this.#openArchive(archive, offset)
         this.#src = { kind: 'archive', reader, mode: 'archived' }
         return this.#opened(reader.before, reader.reachedOffset, reader.offset)
@@ -494,6 +501,8 @@ export class JournalCursor {
     const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode, next }
     this.journal = next
     this.offset = 0
+    // A doubt of this journal's is over: the next one's starts afresh (see #liveHolding's empty archive).
+    this.#doubtSince = null
     // The journal ended whole (a .gz: its last member checked): every byte of it is good.
     this.#verified = { journal: this.journal, offset: 0 }
     this.#tail = Buffer.alloc(0)

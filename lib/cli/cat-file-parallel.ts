@@ -38,6 +38,8 @@ export interface ParallelCatOptions {
   threads: number
   /** Bytes per range. Default {@link RANGE_BYTES}; tests set tiny ones, and then files from two ranges are read in ranges. */
   rangeBytes?: number
+  /** How far a range task reads past its end for a long record (tests set tiny ones; see LONG_RECORD_BYTES). */
+  longRecordBytes?: number
   /** Sees the bytes of each range as it is written (progress). */
   onBytes?: (n: number) => void
   /** Runs the range tasks instead of a worker pool (tests). */
@@ -108,6 +110,7 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
       threads: parallel.threads,
       shareThisThread: sharesThisThread(rangeOptions),
       ...(parallel.rangeBytes !== undefined ? { rangeBytes: parallel.rangeBytes } : {}),
+      ...(parallel.longRecordBytes !== undefined ? { longRecordBytes: parallel.longRecordBytes } : {}),
       ...(runner ? { runner } : {}),
     })
     let entries = 0

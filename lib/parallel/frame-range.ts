@@ -16,6 +16,17 @@ const SP = 0x20
  */
 const TAIL_BYTES = 4 * 1024
 
+/**
+ * How far past its end a range task reads to finish its last record, by
+ * default: a record that goes on further is left to the consumer's thread
+ * (the result says `long`), which frames it once, from the true boundary.
+ * Without it every worker holding the start of a multi-MB record grew a
+ * buffer of that record's size (doubling, the old ones left as garbage in
+ * its own heap), all at once: on 100 MB of 4 MiB records, `logdaemon-cat
+ * -j4` peaked at 237 MB RSS against 95 MB serially.
+ */
+export const LONG_RECORD_BYTES = 256 << 10
+
 /** What a range produces besides its boundaries; the same for every range of a run. */
 export interface RangeOptions {
   /** `none`: frame only (count); `raw`: the records' bytes; `json`/`row`: their lines; `sql`: their SQL rows (`sql load`: RowBatchWriter). */
@@ -52,6 +63,12 @@ export interface RangeTask {
    * to count lines first.
    */
   counts?: { buffer: SharedArrayBuffer; index: number; base: { index: number; line: number }; rangeBytes: number }
+  /**
+   * At most this many bytes are read past `end` to finish the last record;
+   * when it goes on further, the range gives up (`long`). Unlimited when
+   * absent (the consumer's own framing from a true boundary).
+   */
+  maxPast?: number
 }
 
 /** What a range found. */
@@ -77,6 +94,12 @@ export interface RangeResult {
    * error after delivering every record before it.
    */
   failed: boolean
+  /**
+   * The last record went on past `end` by more than the task's `maxPast`:
+   * the range gave up, its records are not given, and the caller frames it
+   * from the true boundary itself.
+   */
+  long: boolean
 }
 
 /** Reads `length` bytes at `position` into `buf` at `at`; fewer only at the end of the file. */
@@ -371,10 +394,25 @@ export class BufferCache {
   #scratch: Buffer | null = null
   #counting: Buffer | null = null
   readonly #spares: ArrayBuffer[] = []
+  readonly #keepLong: boolean
+  /** The thread that frames long records: its one output buffer over {@link KEEP_BYTES}, back from its consumer. */
+  #long: ArrayBuffer | null = null
+
+  /**
+   * @param keepLong this thread frames the long records (see
+   * {@link LONG_RECORD_BYTES}): its read buffer is kept whatever its size,
+   * and so is its largest output buffer. Else each long record took a new
+   * read buffer, grown by doubling, and a new output buffer of its size: on
+   * 100 MB of 16 MiB records, 125 MB of array buffers waiting for the
+   * garbage collector on that thread.
+   */
+  constructor(keepLong = false) {
+    this.#keepLong = keepLong
+  }
 
   /** The thread's read buffer, at least `n` bytes (its contents are the caller's until the next call). */
   scratch(n: number): Buffer {
-    if (n > KEEP_BYTES) return Buffer.allocUnsafeSlow(n)
+    if (n > KEEP_BYTES && !this.#keepLong) return Buffer.allocUnsafeSlow(n)
     if (!this.#scratch || this.#scratch.length < n) this.#scratch = Buffer.allocUnsafeSlow(n)
     return this.#scratch
   }
@@ -388,6 +426,11 @@ export class BufferCache {
 
   /** A buffer of at least `n` bytes over all of an ArrayBuffer it owns (so it can be transferred): a spare when one fits. */
   output(n: number): Buffer {
+    const long = this.#long
+    if (n > KEEP_BYTES && long && long.byteLength >= n) {
+      this.#long = null
+      return Buffer.from(long)
+    }
     const i = this.#spares.findIndex((b) => b.byteLength >= n)
     if (i >= 0) return Buffer.from(this.#spares.splice(i, 1)[0] as ArrayBuffer)
     return Buffer.allocUnsafeSlow(Math.ceil((n + (n >> 4)) / OUTPUT_STEP) * OUTPUT_STEP)
@@ -403,7 +446,11 @@ export class BufferCache {
 
   /** An output buffer back from its consumer (kept, or left to the garbage collector when enough are). */
   give(spare: ArrayBuffer): void {
-    if (this.#spares.length < SPARES && spare.byteLength > 0 && spare.byteLength <= KEEP_BYTES) this.#spares.push(spare)
+    if (spare.byteLength > KEEP_BYTES) {
+      if (this.#keepLong && spare.byteLength > (this.#long?.byteLength ?? 0)) this.#long = spare
+      return
+    }
+    if (this.#spares.length < SPARES && spare.byteLength > 0) this.#spares.push(spare)
   }
 }
 
@@ -424,10 +471,13 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   const bufStart = start > 0 ? start - 1 : 0
   const spanEnd = Math.min(end, size)
   const want = spanEnd + Math.min(64, size - spanEnd) - bufStart
-  // Raw output without filters is the bytes read: read them into a buffer that can be handed over.
-  const direct = keepAll && format === 'raw'
-  // Room for a first read past the range (the last record usually ends within it).
-  let buf = direct ? context.buffers.output(want + TAIL_BYTES) : context.buffers.scratch(want + TAIL_BYTES)
+  // Raw output without filters is the bytes read: read them into a buffer that can be handed over
+  // (not for a frame without a limit, which may be a long record's: read into the kept buffer and copied out).
+  const direct = keepAll && format === 'raw' && task.maxPast !== undefined
+  // Room for a first read past the range (the last record usually ends within it); with a limit, room for all
+  // it may read: a range that gives up on a long record then leaves no grown buffer behind as garbage.
+  const firstRoom = want + Math.max(TAIL_BYTES, task.maxPast ?? 0)
+  let buf = direct ? context.buffers.output(firstRoom) : context.buffers.scratch(firstRoom)
   const got = readFully(fd, buf, 0, want, bufStart)
   let spanLines = -1
   let startLine = task.line
@@ -448,8 +498,12 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
       }
     }
   }
-  const none: RangeResult = { from, stop: from, records: 0, entries: 0, lines: 0, spanLines, out: null, failed: false }
-  if (from < 0 || from >= size) return none
+  const none: RangeResult = { from, stop: from, records: 0, entries: 0, lines: 0, spanLines, out: null, failed: false, long: false }
+  if (from < 0 || from >= size) {
+    // No record starts here (inside a long record): the output buffer goes back for the next range, not to garbage.
+    if (direct) context.buffers.give(buf.buffer as ArrayBuffer)
+    return none
+  }
   const line = startLine === null ? 1 : startLine + countLf(buf, start - bufStart, from - bufStart)
 
   const framer = new JournalFramer({
@@ -474,8 +528,14 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
     if (state.stop < 0 && from + inRange < bufStart + got) framer.push(buf.subarray(from - bufStart + inRange, got), sink)
     let pos = bufStart + got
     let chunkBytes = TAIL_BYTES
+    const readUpTo = task.maxPast === undefined ? size : Math.min(size, spanEnd + task.maxPast)
     while (state.stop < 0 && pos < size) {
-      const want = Math.min(chunkBytes, size - pos)
+      if (pos >= readUpTo) {
+        // A long record: the caller frames it.
+        if (direct) context.buffers.give(buf.buffer as ArrayBuffer)
+        return { ...none, long: true }
+      }
+      const want = Math.min(chunkBytes, readUpTo - pos)
       if (filled + want > buf.length) {
         // A bigger buffer (kept as the thread's read buffer, or handed over); the records framed so far keep views of the old one, which stays as it is.
         // Doubled, not grown by the read: a huge record would otherwise be copied once a read (1 MiB), its size squared in garbage.
@@ -507,12 +567,16 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   }
   const { stop, records, entries } = state
   const lines = records === 0 ? 0 : state.lastLine - line + countLf(state.lastSource, state.lastStart, state.lastEnd)
-  const result: RangeResult = { from, stop, records, entries, lines, spanLines, out: null, failed: false }
+  const result: RangeResult = { from, stop, records, entries, lines, spanLines, out: null, failed: false, long: false }
   if (format === 'none') return result
   if (writer) result.out = writer.take(context.buffers.largest())
   // Every byte in [from, stop) belongs to a record, and buf holds them all.
   else if (direct) result.out = buf.subarray(from - bufStart, stop - bufStart)
-  else {
+  else if (keepAll) {
+    const out = context.buffers.output(stop - from)
+    buf.copy(out, 0, from - bufStart, stop - bufStart)
+    result.out = out.subarray(0, stop - from)
+  } else {
     const runs = state.takeRuns()
     result.out = runs.length ? concat(runs, context.buffers) : null
   }

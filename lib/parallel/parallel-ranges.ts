@@ -1,7 +1,9 @@
 import {
+  BufferCache,
   frameRange,
   KEEP_BYTES,
   LineCounts,
+  LONG_RECORD_BYTES,
   loadRangeContext,
   type RangeContext,
   type RangeOptions,
@@ -44,6 +46,8 @@ export interface ParallelRangeOptions {
   threads: number
   /** Bytes per range (tests use tiny ones). Default {@link RANGE_BYTES}, or {@link ENCODED_RANGE_BYTES} for JSON and row lines. */
   rangeBytes?: number
+  /** How far a range task reads past its end to finish its last record (default {@link LONG_RECORD_BYTES}; tests use tiny ones). */
+  longRecordBytes?: number
   /** Runs the tasks instead of a worker pool (tests: {@link inThreadRunner}). */
   runner?: RangeRunner
   /**
@@ -102,6 +106,9 @@ export interface SerialRest {
  * range's stop), skipped when a record before it already covers its end,
  * and framed again on this thread from the true boundary otherwise (its
  * guess was fooled by a quoted value that holds a line like a record).
+ * A range whose last record goes on far past its end (multi-MB records)
+ * is framed here too, from the true boundary: one thread at a time holds
+ * such a record, not every worker that met one.
  * Returns null when the whole file was framed, or where to go on serially:
  * at the first range that failed from a true boundary (malformed input, an
  * oversize record, the file ending inside a record), so the serial framer
@@ -120,7 +127,8 @@ export async function* frameRangesParallel(
   let context: RangeContext | null = null
   const ownContext = async (): Promise<RangeContext> => {
     if (context === null) {
-      context = await loadRangeContext(options)
+      // It frames the long records: its buffers for them are kept whatever their size (see BufferCache).
+      context = { ...(await loadRangeContext(options)), buffers: new BufferCache(true) }
       primeRangeContext(context)
     }
     return context
@@ -147,12 +155,13 @@ export async function* frameRangesParallel(
    * they have read them (LineCounts).
    */
   const counts = needLines ? new LineCounts() : null
+  const maxPast = Math.max(0, Math.floor(parallel.longRecordBytes ?? LONG_RECORD_BYTES))
   /** Line at the start of range `index`: known up to the ranges taken so far. */
   let known = { index: 0, line: 1 }
   function* tasks(): Generator<RangeTask> {
     for (let index = 0; index < spans.length; index++) {
       const { start, end } = spans[index] as { start: number; end: number }
-      const task: RangeTask = { start, end, size, exact: start === 0, line: start === 0 ? 1 : null }
+      const task: RangeTask = { start, end, size, exact: start === 0, line: start === 0 ? 1 : null, maxPast }
       if (counts) task.counts = { buffer: counts.buffer, index, base: known, rangeBytes }
       yield task
     }
@@ -185,8 +194,8 @@ export async function* frameRangesParallel(
         continue
       }
       let taken = result
-      if (result.failed || result.from !== covered) {
-        if (result.from === covered) return { offset: covered, line: coveredLine }
+      if (result.failed || result.long || result.from !== covered) {
+        if (result.failed && result.from === covered) return { offset: covered, line: coveredLine }
         recycle(result.out)
         taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, await ownContext())
         if (taken.failed) return { offset: covered, line: coveredLine }
@@ -194,9 +203,11 @@ export async function* frameRangesParallel(
       const view = taken.out
       const out = view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : null
       let released = false
+      const framedHere = taken !== result
       const release = (): void => {
-        // Once: a buffer listed twice would fail the next task's transfer.
-        if (!released) recycle(view)
+        // Once: a buffer listed twice would fail the next task's transfer. A long record's buffer stays here for the next one.
+        if (!released && view && framedHere && view.buffer.byteLength > KEEP_BYTES && context) context.buffers.give(view.buffer as ArrayBuffer)
+        else if (!released) recycle(view)
         released = true
       }
       yield { from: taken.from, stop: taken.stop, line: coveredLine, records: taken.records, entries: taken.entries, out, release }

@@ -97,10 +97,24 @@ function reversedRunner(fd: number, options: RangeOptions, threads: number): Ran
 }
 
 let runs = 0
-/** Every other run with the tasks in flight run last first (reversedRunner). */
+/**
+ * Every other run with the tasks in flight run last first (reversedRunner);
+ * and in turn with range tasks that read on past their end as far as the
+ * default (the tests' records are shorter), one range, or not at all: a
+ * record that goes on further is framed by this thread (a long record).
+ */
 function parallel(file: string, options: CatOptions, rangeBytes: number, threads = 3): Promise<Outcome | null> {
-  const runner = runs++ % 2 === 0 ? inThreadRunner : reversedRunner
-  return settle((out) => catFileParallel(file, out, options, { threads, rangeBytes, runner: (fd, o) => runner(fd, o, threads) }))
+  const run = runs++
+  const runner = run % 2 === 0 ? inThreadRunner : reversedRunner
+  const longRecordBytes = [undefined, rangeBytes, 0][run % 3]
+  return settle((out) =>
+    catFileParallel(file, out, options, {
+      threads,
+      rangeBytes,
+      ...(longRecordBytes !== undefined ? { longRecordBytes } : {}),
+      runner: (fd, o) => runner(fd, o, threads),
+    }),
+  )
 }
 
 /** Writes `data` as a journal file and checks the parallel outcome against the serial one for each option set. */
@@ -307,3 +321,75 @@ t.test('a file that shrinks while read: what the serial path prints of what is l
   const where = { ...base, format: 'json' as const, where: [{ column: 'change', value: '7' }], tables: ['db.change'] }
   t.strictSame(await parallel(file, where, 200), await serial(file, where), '--where')
 })
+
+t.test('long records: a range task reads at most longRecordBytes past its end, and this thread frames the record', async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.4`
+  // Records of 20 KB among short ones, ranges of 1 KB: most ranges start or end inside a long record.
+  const text = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? rec(i, ('q'.repeat(90) + TRAP).repeat(160)) : rec(i, `s${i}`))).join('')
+  writeFileSync(file, text)
+  for (const format of ['raw', 'json'] as const) {
+    const options = { ...base, format }
+    let long = 0
+    let furthest = 0
+    const got = await settle((out) =>
+      catFileParallel(file, out, options, {
+        threads: 2,
+        rangeBytes: 1000,
+        longRecordBytes: 2000,
+        runner: (fd, o) => {
+          const inner = inThreadRunner(fd, o, 2)
+          return {
+            size: inner.size,
+            close: () => inner.close(),
+            run: async (task) => {
+              const result = await inner.run(task)
+              if (result.kind === 'range' && task.kind === 'range') {
+                if (result.long) long++
+                else if (result.stop > task.end) furthest = Math.max(furthest, result.stop - task.end)
+              }
+              return result
+            },
+          }
+        },
+      }),
+    )
+    t.strictSame(got, await serial(file, options), `${format}: what the serial path writes`)
+    t.ok(long > 0, `${format}: ranges gave their long record up (${long})`)
+    // The first read goes 64 bytes past the end; then at most longRecordBytes.
+    t.ok(furthest <= 2000 + 64, `${format}: no range task framed a record ending more than 2000 bytes past its end (furthest ${furthest})`)
+  }
+})
+
+t.test(
+  "long records: buffers are reused, not left to the garbage collector (the consumer's for long records, a worker's for ranges with no record start)",
+  async (t) => {
+    const { BufferCache, frameRange, plainRangeContext } = await import('../../lib/parallel/frame-range.js')
+    const big = new ArrayBuffer(8 << 20)
+    const keeping = new BufferCache(true)
+    keeping.give(big)
+    t.equal(keeping.output(6 << 20).buffer, big, 'the thread that frames long records gets its long output buffer back')
+    const other = new BufferCache()
+    other.give(big)
+    t.not(other.output(6 << 20).buffer, big, 'a worker keeps none over 4 MiB')
+
+    const dir = t.testdir()
+    const file = `${dir}/journal.4`
+    writeFileSync(file, rec(1, 'x'.repeat(50_000)))
+    const { openSync, closeSync } = await import('node:fs')
+    const fd = openSync(file, 'r')
+    try {
+      const context = plainRangeContext({ ...base, format: 'raw', maxEntryBytes: 1 << 20, file, journal: 4 } as RangeOptions)
+      const task = { start: 10_000, end: 20_000, size: 50_100, exact: false, line: null, maxPast: 1000 }
+      const spare = new ArrayBuffer(64 << 10)
+      context.buffers.give(spare)
+      t.equal(frameRange(fd, task, context).from, -1, 'no record starts in the range')
+      t.equal(context.buffers.output(1).buffer, spare, 'its output buffer is back for the next range')
+      context.buffers.give(spare)
+      t.ok(frameRange(fd, { ...task, start: 0, exact: true }, context).long, 'a range that starts the record gives it up past maxPast')
+      t.equal(context.buffers.output(1).buffer, spare, 'and its output buffer is back too')
+    } finally {
+      closeSync(fd)
+    }
+  },
+)

@@ -63,9 +63,15 @@ async function fromExport(value: unknown, options: Record<string, unknown>, name
   return withName(made, name)
 }
 
-/** The listener as given, or, when its `name` differs from the configured one, a view with that name. */
+/**
+ * The listener as given, or a view of it: with the configured name when its
+ * own differs, and with `noData` and `close` that do nothing when it has
+ * none (a module's listener needs only `isHandled` and `listen`; without
+ * them it failed the first quiet period or the stop with "l.close is not a
+ * function").
+ */
 export function withName(listener: Listener, name: string): Listener {
-  if (listener.name === name) return listener
+  if (listener.name === name && typeof listener.noData === 'function' && typeof listener.close === 'function') return listener
   const view: Listener = {
     name,
     isHandled: (e) => listener.isHandled(e),
@@ -75,6 +81,7 @@ export function withName(listener: Listener, name: string): Listener {
   }
   if (listener.open) view.open = (ctx) => listener.open?.(ctx)
   if (listener.sync) view.sync = (p) => listener.sync?.(p)
+  if (listener.acknowledged) view.acknowledged = () => listener.acknowledged?.() ?? null
   return view
 }
 

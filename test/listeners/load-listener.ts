@@ -107,4 +107,13 @@ t.test('withName delegates every method', async (t) => {
   await v.close()
   t.same(calls, ['open', 'isHandled', 'listen', 'noData true', 'sync', 'close'])
   t.equal(withName(inner, 'inner'), inner)
+  t.equal(withName({ ...inner, acknowledged: () => '3/9' }, 'outer').acknowledged?.(), '3/9', 'acknowledged too')
+})
+
+t.test('a module listener with only isHandled and listen: noData and close do nothing (they failed the first quiet period and the stop)', async (t) => {
+  const dir = t.testdir({ 'bare.mjs': 'export default () => ({ name: "bare", isHandled: () => true, listen() {} })\n' })
+  const l = await loadListener('./bare.mjs', { name: 'bare', baseDir: dir })
+  t.equal(l.name, 'bare')
+  t.doesNotThrow(() => l.noData(true))
+  t.doesNotThrow(() => l.close())
 })

@@ -21,6 +21,8 @@ export interface CliIO {
   kill?: AbortSignal
   /** Ends the process at once (the built bin: process.exit), when `run` must not wait for listener calls that never settle. */
   exit?: (code: number) => void
+  /** SIGTERM and SIGINT held since the bin's first line (see early-signals.ts): `run` takes them over, other commands re-raise them. */
+  early?: EarlySignals
 }
 
 /** One subcommand of `logdaemon`: its options, its help and what it does. */
@@ -35,6 +37,7 @@ export interface Command extends HelpText {
 }
 
 import { usageError } from './cli-errors.js'
+import type { EarlySignals } from './early-signals.js'
 export { exitCodeOf, isBrokenPipe, messageOf, usageError } from './cli-errors.js'
 
 /** SIGTERM/SIGINT as two signals: the first stops gracefully, the second at once. */

@@ -47,6 +47,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     say(`${msg}\nTry '${helpHint}'.`)
     return 2
   }
+  // Only the daemon takes over the stop signals that came while it loaded; any other command ends by them, as it would have.
+  if (command !== runCommand && io.early?.reraise()) return 1
   try {
     if (!command) {
       // No command (or an unknown one): only the global options can be here.
@@ -76,6 +78,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     if (code === 2) return usage(messageOf(err))
     say(messageOf(err))
     return code
+  } finally {
+    io.early?.release()
   }
 }
 

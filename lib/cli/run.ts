@@ -31,7 +31,7 @@ export const runCommand: Command = {
     const logger = createCliLogger(log, { tty: io.stderrIsTTY === true, ...(io.stderr !== process.stderr ? { stream: io.stderr } : {}) })
     const untilCaughtUp = values['until-caught-up'] === true
     /* c8 ignore next -- process signals: the spawn tests cover them (test/daemon/signals.ts) */
-    const guard = io.signal ? null : guardProcess({ logger, onHangup: () => reopenLogFile(logger) })
+    const guard = io.signal ? null : guardProcess({ logger, onHangup: () => reopenLogFile(logger), held: () => io.early?.release() ?? [] })
     const stop = io.signal ?? guard!.signal
     const kill = io.kill ?? guard?.kill
     const daemon = new Daemon({ ...config, log }, { logger, signal: stop, untilCaughtUp })
@@ -47,7 +47,7 @@ export const runCommand: Command = {
       code = 1
       atOnce = isLogdaemonError(err) && (err.code === ErrorCodes.STOP_TIMEOUT || err.code === ErrorCodes.KILLED)
     } finally {
-      guard?.dispose()
+      guard?.dispose(code)
     }
     if (code === 0) logger.info({ exitCode: 0 }, untilCaughtUp && daemon.caughtUp ? 'caught up; exiting with code 0' : 'exiting with code 0')
     else logger.error({ exitCode: code }, `exiting with code ${code}`)

@@ -347,9 +347,9 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
     }
     // import() would read a FIFO (or a device) and wait forever: only a regular file is loaded.
     if (!info.isFile()) throw notRegularFile(file, info)
-    let mod: { default?: unknown }
+    let mod: { default?: unknown } | typeof STALLED
     try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
+      mod = (await unlessStalled(import(pathToFileURL(file).href))) as { default?: unknown } | typeof STALLED
     } catch (err) {
       if (!(err instanceof SyntaxError) && !isNodeError(err)) throw thrownWhileLoading(file, err)
       if (err instanceof SyntaxError) {
@@ -363,11 +363,13 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
       }
       throw notFound(file, err)
     }
+    if (mod === STALLED) throw stalledError(file, 'a top-level await in it')
     try {
-      value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default
+      value = typeof mod.default === 'function' ? await unlessStalled(Promise.resolve((mod.default as () => unknown)())) : mod.default
     } catch (err) {
       throw thrownWhileLoading(file, err)
     }
+    if (value === STALLED) throw stalledError(file, 'the promise its default export returned')
     if (value === undefined) {
       throw new LogdaemonError(
         ErrorCodes.CONFIG_INVALID,
@@ -474,5 +476,30 @@ function notFound(file: string, err: unknown): LogdaemonError {
     ErrorCodes.CONFIG_NOT_FOUND,
     `configuration ${file} ${why}${missing ? ": write one with 'logdaemon init', or name it with --config FILE" : ''}`,
     { file, cause: err },
+  )
+}
+
+/** What {@link unlessStalled} gives when the process ran out of work first. */
+const STALLED: unique symbol = Symbol('stalled')
+
+/**
+ * `promise`'s value, or STALLED when the process runs out of work while it
+ * is pending (Node's 'beforeExit'): a configuration module that awaits what
+ * nothing will ever settle. Node would otherwise end the process with exit
+ * code 13 and no word of the configuration.
+ */
+function unlessStalled<T>(promise: Promise<T>): Promise<T | typeof STALLED> {
+  return new Promise<T | typeof STALLED>((resolve, reject) => {
+    const stalled = (): void => resolve(STALLED)
+    process.once('beforeExit', stalled)
+    promise.then(resolve, reject).finally(() => process.off('beforeExit', stalled))
+  })
+}
+
+function stalledError(file: string, what: string): LogdaemonError {
+  return new LogdaemonError(
+    ErrorCodes.CONFIG_INVALID,
+    `configuration ${file} never finished loading: ${what} never settles (nothing is left that could settle it: no timer, socket or file is pending)`,
+    { file },
   )
 }

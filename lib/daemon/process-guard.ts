@@ -6,8 +6,13 @@ export interface ProcessGuard {
   readonly signal: AbortSignal
   /** Aborted by the second: stop at once. */
   readonly kill: AbortSignal
-  /** Removes the handlers and gives `process.exit` back. */
-  dispose(): void
+  /**
+   * Removes the handlers and gives `process.exit` back. With the exit code
+   * decided, a SIGTERM or SIGINT from then on ends the process with it at
+   * once: the exit is under way, and the signal's default (130 or 143)
+   * would have turned a clean stop into an unclean one.
+   */
+  dispose(exitCode?: number): void
 }
 
 export interface ProcessGuardOptions {
@@ -16,6 +21,12 @@ export interface ProcessGuardOptions {
   onHangup: () => boolean
   /** The process (tests pass an EventEmitter-like stand-in). Default `process`. */
   proc?: NodeJS.Process
+  /**
+   * Called once the guard listens: SIGTERM and SIGINT that came before
+   * (the bin holds them while it loads, see lib/cli/early-signals.ts),
+   * taken as if they came now.
+   */
+  held?: () => readonly NodeJS.Signals[]
 }
 
 /**
@@ -74,10 +85,19 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
   proc.on('SIGUSR2', onUser)
   proc.on('uncaughtException', onUncaught)
   proc.exit = exit
+  for (const sig of options.held?.() ?? []) {
+    logger.info({ signal: sig }, `${sig} came while logdaemon was starting`)
+    onStop(sig)
+  }
   return {
     signal: stop.signal,
     kill: kill.signal,
-    dispose: () => {
+    dispose: (exitCode) => {
+      if (exitCode !== undefined) {
+        const onLate = (): void => void realExit.call(proc, exitCode)
+        proc.on('SIGTERM', onLate)
+        proc.on('SIGINT', onLate)
+      }
       proc.off('SIGTERM', onStop)
       proc.off('SIGINT', onStop)
       proc.off('SIGHUP', onHup)

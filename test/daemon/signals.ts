@@ -213,3 +213,56 @@ t.test('SIGUSR1 and SIGUSR2 are logged and ignored: no inspector opens, the daem
   r.child.kill('SIGTERM')
   t.equal(await r.exited, 0)
 })
+
+/** A JS configuration that says when it starts loading and then takes `ms` (a slow import, a secret fetched at start). */
+function slowConfig(dir: string, ms: number): string {
+  const json = setup(dir, 'ok')
+  const file = join(dir, 'slow.mjs')
+  writeFileSync(
+    file,
+    `process.stderr.write('config loading\\n')\nawait new Promise((r) => setTimeout(r, ${ms}))\nexport default ${readFileSync(json, 'utf8')}\n`,
+  )
+  return file
+}
+
+t.test('SIGTERM while logdaemon starts (modules, configuration): held, then a graceful stop: exit 0, logged (it was 143)', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const r = run(slowConfig(dir, 600), dir)
+  await r.logged(/^config loading$/)
+  r.child.kill('SIGTERM')
+  t.equal(await r.exited, 0, 'exit 0, not death by the signal')
+  const msgs = messages(r.stderr())
+  t.ok(msgs.includes('SIGTERM came while logdaemon was starting'), 'the early signal is logged')
+  t.equal(msgs.at(-1), 'exiting with code 0')
+})
+
+t.test('other commands end by a signal that came while they started, as before', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const config = slowConfig(dir, 600)
+  const child = spawn(process.execPath, [BIN, 'check', '-c', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  await new Promise<void>((resolve) => child.stderr?.on('data', (c: Buffer) => /config loading/.test(c.toString()) && resolve()))
+  child.kill('SIGTERM')
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])))
+  t.same({ code, signal }, { code: null, signal: 'SIGTERM' })
+})
+
+t.test('a configuration module that never settles: ERR_CONFIG_INVALID and exit 1 (Node exited 13 without a word)', { skip: binSkip }, async (t) => {
+  const dir = t.testdir({
+    'tla.mjs': 'await new Promise(() => {})\nexport default {}\n',
+    'fn.mjs': 'export default () => new Promise(() => {})\n',
+  })
+  for (const [file, what] of [
+    ['tla.mjs', 'a top-level await in it never settles'],
+    ['fn.mjs', 'the promise its default export returned never settles'],
+  ] as const) {
+    for (const command of ['run', 'check']) {
+      const child = spawn(process.execPath, [BIN, command, '-c', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+      let err = ''
+      child.stderr?.on('data', (c: Buffer) => (err += c.toString()))
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+      t.equal(code, 1, `${command} ${file}: exit 1`)
+      t.match(err, `never finished loading: ${what}`, `${command} ${file}: says why`)
+      t.match(err, '[ERR_CONFIG_INVALID]')
+    }
+  }
+})

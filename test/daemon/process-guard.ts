@@ -1,0 +1,86 @@
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import pino from 'pino'
+import { EarlySignals } from '../../lib/cli/early-signals.js'
+import { guardProcess } from '../../lib/daemon/process-guard.js'
+
+/**
+ * The process guard and the signals held while the bin loads, on a
+ * stand-in process (the real signals, end to end: test/daemon/signals.ts).
+ */
+
+interface FakeProcess extends EventEmitter {
+  pid: number
+  exitCode: number | undefined
+  exits: (number | string | null | undefined)[]
+  kills: [number, string][]
+  exit: (code?: number | string | null) => never
+  kill: (pid: number, signal: string) => true
+}
+
+function fakeProcess(): FakeProcess {
+  const proc = new EventEmitter() as FakeProcess
+  proc.pid = 4242
+  proc.exitCode = undefined
+  proc.exits = []
+  proc.kills = []
+  proc.exit = ((code?: number | string | null) => void proc.exits.push(code)) as (code?: number | string | null) => never
+  proc.kill = (pid, signal) => {
+    proc.kills.push([pid, signal])
+    return true
+  }
+  return proc
+}
+
+function capture(): { logger: pino.Logger; msgs: string[] } {
+  const msgs: string[] = []
+  const logger = pino({ level: 'info' }, { write: (s: string) => void msgs.push((JSON.parse(s) as { msg: string }).msg) })
+  return { logger, msgs }
+}
+
+t.test('signals held while loading: the guard takes them as if they came now (one stops gracefully, two at once)', async (t) => {
+  for (const [held, graceful, atOnce] of [
+    [[], false, false],
+    [['SIGTERM'], true, false],
+    [['SIGINT', 'SIGTERM'], true, true],
+  ] as [NodeJS.Signals[], boolean, boolean][]) {
+    const proc = fakeProcess()
+    const { logger, msgs } = capture()
+    const guard = guardProcess({ logger, onHangup: () => false, proc: proc as unknown as NodeJS.Process, held: () => held })
+    t.equal(guard.signal.aborted, graceful, `${held.join('+') || 'none'}: graceful stop`)
+    t.equal(guard.kill.aborted, atOnce, `${held.join('+') || 'none'}: stop at once`)
+    if (held.length) t.match(msgs[0], `${held[0]} came while logdaemon was starting`)
+    guard.dispose()
+  }
+})
+
+t.test('after dispose(code), a SIGTERM or SIGINT ends the process with that code, not by the signal', async (t) => {
+  const proc = fakeProcess()
+  const guard = guardProcess({ logger: capture().logger, onHangup: () => false, proc: proc as unknown as NodeJS.Process })
+  guard.dispose(0)
+  t.equal(proc.listenerCount('SIGTERM'), 1, 'one listener left for SIGTERM')
+  proc.emit('SIGTERM', 'SIGTERM')
+  proc.emit('SIGINT', 'SIGINT')
+  t.same(proc.exits, [0, 0], 'each exits with the code decided')
+
+  const other = fakeProcess()
+  guardProcess({ logger: capture().logger, onHangup: () => false, proc: other as unknown as NodeJS.Process }).dispose()
+  t.equal(other.listenerCount('SIGTERM') + other.listenerCount('SIGINT'), 0, 'without a code, nothing is left listening')
+})
+
+t.test('EarlySignals holds SIGTERM and SIGINT until released, then re-raises the first', async (t) => {
+  const proc = fakeProcess()
+  const early = new EarlySignals(proc as unknown as NodeJS.Process)
+  t.equal(proc.listenerCount('SIGTERM'), 1)
+  proc.emit('SIGINT', 'SIGINT')
+  proc.emit('SIGTERM', 'SIGTERM')
+  t.same(early.release(), ['SIGINT', 'SIGTERM'])
+  t.equal(proc.listenerCount('SIGTERM') + proc.listenerCount('SIGINT'), 0, 'released: the defaults apply again')
+  proc.emit('SIGTERM', 'SIGTERM')
+  t.same(early.release(), ['SIGINT', 'SIGTERM'], 'nothing held once released')
+  t.equal(early.reraise(), 'SIGINT')
+  t.same(proc.kills, [[4242, 'SIGINT']], 'the first signal is sent again, to the process itself')
+  const quiet = fakeProcess()
+  t.equal(new EarlySignals(quiet as unknown as NodeJS.Process).reraise(), undefined)
+  t.same(quiet.kills, [], 'none held, none sent')
+})

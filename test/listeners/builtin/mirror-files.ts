@@ -3,7 +3,8 @@
  * more readable than the journal they copy (it holds db.user rows).
  */
 import t from 'tap'
-import { chmodSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { hostname } from 'node:os'
@@ -112,6 +113,43 @@ t.test('a mirror never writes over journal files it did not write (an adversaria
     'the lock released',
   )
 })
+
+/** Whether this process may make a mount namespace with a bind mount in it (root, unshare): else the bind-mount test skips. */
+function bindMountSkip(): string | false {
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true'])
+  return probe.status === 0 ? false : 'needs root and unshare(1) to bind-mount a directory in a mount namespace of its own'
+}
+const MIRROR_JS = fileURLToPath(new URL('../../../dist/lib/listeners/builtin/mirror/mirror.js', import.meta.url))
+
+t.test(
+  'the server directory through a bind mount (another real path, the same directory) is refused too',
+  { skip: existsSync(MIRROR_JS) ? bindMountSkip() : `${MIRROR_JS} missing: run npm run build` },
+  async (t) => {
+    const dir = t.testdir({ root: { 'journal.2': 'the server archive\n', journal: '' }, alias: {} })
+    const root = join(dir, 'root')
+    const alias = join(dir, 'alias')
+    const script = `import { serverDirProblem } from ${JSON.stringify(pathToFileURL(MIRROR_JS).href)}; process.stdout.write(JSON.stringify(await serverDirProblem(${JSON.stringify(alias)}, [${JSON.stringify(root)}])))`
+    const run = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount --bind "$1" "$2" && exec "$3" --input-type=module -e "$4"',
+        'sh',
+        root,
+        alias,
+        process.execPath,
+        script,
+      ],
+      { encoding: 'utf8' },
+    )
+    t.equal(run.status, 0, run.stderr)
+    t.match(JSON.parse(run.stdout) as string | null, /mirror dir .*alias is where the server keeps its journals/)
+  },
+)
 
 t.test('upgrading after a mirror that wrote no state died before its first commit: its own files, cut back (a review)', async (t) => {
   const dir = t.testdir({ 'journal.5': '@ex@ 1 2\n' })

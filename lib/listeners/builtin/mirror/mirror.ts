@@ -337,8 +337,12 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function serverDirProblem(dir: string, serverDirs: readonly string[]): Promise<string | null> {
   const mine = await realpath(dir).catch(() => resolve(dir))
+  // The same directory by device and inode too: a bind mount shows one directory under two real paths.
+  const mineId = await stat(dir).catch(() => null)
   for (const server of serverDirs) {
-    if ((await realpath(server).catch(() => resolve(server))) !== mine) continue
+    const serverId = mineId ? await stat(server).catch(() => null) : null
+    const same = serverId !== null && mineId !== null && serverId.dev === mineId.dev && serverId.ino === mineId.ino
+    if (!same && (await realpath(server).catch(() => resolve(server))) !== mine) continue
     return (
       `mirror dir ${dir} is where the server keeps its journals (${server}): the mirror would write over the server's own journal.N files. ` +
       'Give the mirror a directory of its own'

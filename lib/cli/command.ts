@@ -21,7 +21,7 @@ export interface CliIO {
   kill?: AbortSignal
   /** Ends the process at once (the built bin: process.exit), when `run` must not wait for listener calls that never settle. */
   exit?: (code: number) => void
-  /** SIGTERM and SIGINT held since the bin's first line (see early-signals.ts): `run` takes them over, other commands re-raise them. */
+  /** Signals held since the bin's first line (see early-signals.ts): `run` takes them over, other commands re-raise them. */
   early?: EarlySignals
 }
 

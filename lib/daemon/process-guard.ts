@@ -22,9 +22,9 @@ export interface ProcessGuardOptions {
   /** The process (tests pass an EventEmitter-like stand-in). Default `process`. */
   proc?: NodeJS.Process
   /**
-   * Called once the guard listens: SIGTERM and SIGINT that came before
-   * (the bin holds them while it loads, see lib/cli/early-signals.ts),
-   * taken as if they came now.
+   * Called once the guard listens: the signals that came before (the bin
+   * holds them while it loads, see lib/cli/early-signals.ts), taken as if
+   * they came now.
    */
   held?: () => readonly NodeJS.Signals[]
 }
@@ -87,7 +87,9 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
   proc.exit = exit
   for (const sig of options.held?.() ?? []) {
     logger.info({ signal: sig }, `${sig} came while logdaemon was starting`)
-    onStop(sig)
+    if (sig === 'SIGTERM' || sig === 'SIGINT') onStop(sig)
+    else if (sig === 'SIGHUP') onHup()
+    else onUser(sig)
   }
   return {
     signal: stop.signal,

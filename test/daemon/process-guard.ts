@@ -52,6 +52,14 @@ t.test('signals held while loading: the guard takes them as if they came now (on
     if (held.length) t.match(msgs[0], `${held[0]} came while logdaemon was starting`)
     guard.dispose()
   }
+  const proc = fakeProcess()
+  const { logger, msgs } = capture()
+  let hangups = 0
+  const guard = guardProcess({ logger, onHangup: () => ++hangups > 0, proc: proc as unknown as NodeJS.Process, held: () => ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] })
+  t.equal(hangups, 1, 'SIGHUP: the log file reopened')
+  t.notOk(guard.signal.aborted, 'SIGHUP, SIGUSR1, SIGUSR2 do not stop it')
+  t.ok(msgs.includes('SIGUSR1: ignored (logdaemon opens no debugger on a signal; SIGTERM stops it)'), 'SIGUSR1 logged and ignored')
+  guard.dispose()
 })
 
 t.test('after dispose(code), a SIGTERM or SIGINT ends the process with that code, not by the signal', async (t) => {
@@ -68,7 +76,7 @@ t.test('after dispose(code), a SIGTERM or SIGINT ends the process with that code
   t.equal(other.listenerCount('SIGTERM') + other.listenerCount('SIGINT'), 0, 'without a code, nothing is left listening')
 })
 
-t.test('EarlySignals holds SIGTERM and SIGINT until released, then re-raises the first', async (t) => {
+t.test('EarlySignals holds the signals until released, then re-raises the first that ends a process', async (t) => {
   const proc = fakeProcess()
   const early = new EarlySignals(proc as unknown as NodeJS.Process)
   t.equal(proc.listenerCount('SIGTERM'), 1)
@@ -80,6 +88,10 @@ t.test('EarlySignals holds SIGTERM and SIGINT until released, then re-raises the
   t.same(early.release(), ['SIGINT', 'SIGTERM'], 'nothing held once released')
   t.equal(early.reraise(), 'SIGINT')
   t.same(proc.kills, [[4242, 'SIGINT']], 'the first signal is sent again, to the process itself')
+  const hup = fakeProcess()
+  const held = new EarlySignals(hup as unknown as NodeJS.Process)
+  for (const sig of ['SIGUSR1', 'SIGHUP', 'SIGUSR2']) hup.emit(sig, sig)
+  t.equal(held.reraise(), 'SIGHUP', 'SIGHUP and SIGUSR2 are held too; SIGUSR1 is never sent again (its default opens a debugger)')
   const quiet = fakeProcess()
   t.equal(new EarlySignals(quiet as unknown as NodeJS.Process).reraise(), undefined)
   t.same(quiet.kills, [], 'none held, none sent')

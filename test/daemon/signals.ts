@@ -72,7 +72,7 @@ function run(config: string, dir: string): Run {
     for (;;) {
       const text = logFile ? (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '') : err
       if (messages(text).some((m) => re.test(m))) return
-      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode} before logging ${re}:\n${err}`)
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited ${child.exitCode ?? child.signalCode} before logging ${re}:\n${err}`)
       await tick(20)
     }
   }
@@ -235,6 +235,25 @@ t.test('SIGTERM while logdaemon starts (modules, configuration): held, then a gr
   t.ok(msgs.includes('SIGTERM came while logdaemon was starting'), 'the early signal is logged')
   t.equal(msgs.at(-1), 'exiting with code 0')
 })
+
+t.test(
+  'SIGHUP, SIGUSR1 and SIGUSR2 while logdaemon starts: taken once it listens, none ends it (logrotate at the wrong moment made it 129)',
+  { skip: binSkip },
+  async (t) => {
+    const dir = t.testdir()
+    const r = run(slowConfig(dir, 600), dir)
+    await r.logged(/^config loading$/)
+    for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) r.child.kill(sig)
+    await r.logged(/^reading from 1\/0/)
+    await r.logged(/^SIGUSR2: ignored/)
+    t.equal(r.child.exitCode, null, 'still running')
+    const msgs = messages(r.stderr())
+    for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2']) t.ok(msgs.includes(`${sig} came while logdaemon was starting`), `${sig} logged`)
+    t.notMatch(r.stderr(), /Debugger listening/, 'no inspector')
+    r.child.kill('SIGTERM')
+    t.equal(await r.exited, 0)
+  },
+)
 
 t.test('other commands end by a signal that came while they started, as before', { skip: binSkip }, async (t) => {
   const dir = t.testdir()

@@ -474,9 +474,9 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   // Raw output without filters is the bytes read: read them into a buffer that can be handed over
   // (not for a frame without a limit, which may be a long record's: read into the kept buffer and copied out).
   const direct = keepAll && format === 'raw' && task.maxPast !== undefined
-  // Room for a first read past the range (the last record usually ends within it); with a limit, room for all
-  // it may read: a range that gives up on a long record then leaves no grown buffer behind as garbage.
-  const firstRoom = want + Math.max(TAIL_BYTES, task.maxPast ?? 0)
+  // Room for a first read past the range (the last record usually ends within it); with a limit (up to the default), room
+  // for all it may read: a range that gives up on a long record then leaves no grown buffer behind as garbage.
+  const firstRoom = want + Math.max(TAIL_BYTES, Math.min(task.maxPast ?? 0, LONG_RECORD_BYTES))
   let buf = direct ? context.buffers.output(firstRoom) : context.buffers.scratch(firstRoom)
   const got = readFully(fd, buf, 0, want, bufStart)
   let spanLines = -1

@@ -203,11 +203,15 @@ export async function* frameRangesParallel(
       const view = taken.out
       const out = view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : null
       let released = false
-      const framedHere = taken !== result
+      // Raw records framed here were copied into a buffer of their size (BufferCache.output), not of a range's:
+      // a long record's stays here for the next one; any other goes to the garbage collector, since a worker
+      // given it could not read a range into it, and would drop a spare that fits to keep it.
+      const copiedHere = taken !== result && options.format === 'raw'
       const release = (): void => {
-        // Once: a buffer listed twice would fail the next task's transfer. A long record's buffer stays here for the next one.
-        if (!released && view && framedHere && view.buffer.byteLength > KEEP_BYTES && context) context.buffers.give(view.buffer as ArrayBuffer)
-        else if (!released) recycle(view)
+        // Once: a buffer listed twice would fail the next task's transfer.
+        if (!released && copiedHere) {
+          if (view && view.buffer.byteLength > KEEP_BYTES) context?.buffers.give(view.buffer as ArrayBuffer)
+        } else if (!released) recycle(view)
         released = true
       }
       yield { from: taken.from, stop: taken.stop, line: coveredLine, records: taken.records, entries: taken.entries, out, release }

@@ -76,6 +76,27 @@ t.test('--threads 2 writes what --threads 1 writes', { skip: binSkip }, async (t
   t.match(cat(['--threads', '2', `${dir}/bad.jnl`], 1000).stderr, /ERR_JOURNAL_MALFORMED|a record must start/)
 })
 
+t.test('records of several MiB (framed on the main thread, past what a range task reads on): what --threads 1 writes', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const long = (i: number, mib: number): string => `@pv@ 9 @db.change@ ${i} ${i} @c@ @u@ 1 1 @${esc(`w${TRAP}`.repeat(Math.ceil((mib << 20) / 45)))}@ @@\n`
+  const text = [adversarial(300), long(1, 5), adversarial(50), long(2, 6), long(3, 0.3), adversarial(200), long(4, 5)].join('')
+  writeFileSync(`${dir}/journal.8`, text)
+  for (const args of [
+    ['-f', 'raw'],
+    ['-f', 'json'],
+    ['-f', 'raw', '-t', 'db.change'],
+    ['-f', 'row', '-o', 'pv'],
+  ]) {
+    const want = await serial([...args, `${dir}/journal.8`])
+    for (const threads of ['2', '3']) {
+      const got = cat(['--threads', threads, ...args, `${dir}/journal.8`], 1 << 20)
+      t.equal(got.status, want.status, `${args.join(' ')} -j${threads}: exit code`)
+      t.ok(Buffer.compare(got.stdout, want.stdout) === 0, `${args.join(' ')} -j${threads}: the same ${want.stdout.length} bytes`)
+      t.equal(got.stderr, want.stderr, `${args.join(' ')} -j${threads}: stderr`)
+    }
+  }
+})
+
 t.test('the fixtures, in small ranges', { skip: binSkip || fixturesSkip }, async (t) => {
   for (const name of fixtureNames()) {
     for (const format of ['raw', 'row']) {

@@ -338,9 +338,10 @@ async function exists(path: string): Promise<boolean> {
 export async function serverDirProblem(dir: string, serverDirs: readonly string[]): Promise<string | null> {
   const mine = await realpath(dir).catch(() => resolve(dir))
   // The same directory by device and inode too: a bind mount shows one directory under two real paths.
-  const mineId = await stat(dir).catch(() => null)
+  // As bigints: a 64-bit inode number (NFS, some file systems) does not fit a double exactly.
+  const mineId = await stat(dir, { bigint: true }).catch(() => null)
   for (const server of serverDirs) {
-    const serverId = mineId ? await stat(server).catch(() => null) : null
+    const serverId = mineId ? await stat(server, { bigint: true }).catch(() => null) : null
     const same = serverId !== null && mineId !== null && serverId.dev === mineId.dev && serverId.ino === mineId.ino
     if (!same && (await realpath(server).catch(() => resolve(server))) !== mine) continue
     return (

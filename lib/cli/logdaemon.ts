@@ -47,8 +47,14 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     say(`${msg}\nTry '${helpHint}'.`)
     return 2
   }
-  // Only the daemon takes over the stop signals that came while it loaded; any other command ends by them, as it would have.
+  // Only the daemon takes over the signals that came while it loaded; any other command ends by them, as it would have.
   if (command !== runCommand && io.early?.reraise()) return 1
+  // Until its guard listens nothing is started: a stop ends it at once, also while a JS configuration loads.
+  if (command === runCommand)
+    io.early?.stopWith((signal) => {
+      say(`${signal} while starting: exiting with code 0 (nothing was started)`)
+      io.exit?.(0)
+    })
   try {
     if (!command) {
       // No command (or an unknown one): only the global options can be here.

@@ -35,7 +35,9 @@ export const runCommand: Command = {
     const stop = io.signal ?? guard!.signal
     const kill = io.kill ?? guard?.kill
     const daemon = new Daemon({ ...config, log }, { logger, signal: stop, untilCaughtUp })
-    kill?.addEventListener('abort', () => daemon.kill(), { once: true })
+    // A kill that came before the daemon existed (held signals, replayed) would never fire a listener added now.
+    if (kill?.aborted) daemon.kill()
+    else kill?.addEventListener('abort', () => daemon.kill(), { once: true })
     // Exit codes (docs/operations.md): 0 stopped cleanly or caught up, 1 anything else; each exit is logged.
     let code = 0
     let atOnce = false
@@ -46,11 +48,11 @@ export const runCommand: Command = {
       say(messageOf(err))
       code = 1
       atOnce = isLogdaemonError(err) && (err.code === ErrorCodes.STOP_TIMEOUT || err.code === ErrorCodes.KILLED)
-    } finally {
-      guard?.dispose(code)
     }
     if (code === 0) logger.info({ exitCode: 0 }, untilCaughtUp && daemon.caughtUp ? 'caught up; exiting with code 0' : 'exiting with code 0')
     else logger.error({ exitCode: code }, `exiting with code ${code}`)
+    // After the last line: a signal from now on exits with this code at once (the guard's handlers stay on the process).
+    guard?.dispose(code)
     // Listener calls that never settled may hold the event loop: end the process now.
     if (atOnce) io.exit?.(code)
     return code

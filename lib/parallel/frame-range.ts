@@ -426,18 +426,23 @@ export class BufferCache {
 
   /** A buffer of at least `n` bytes over all of an ArrayBuffer it owns (so it can be transferred): a spare when one fits. */
   output(n: number): Buffer {
+    const i = this.#spares.findIndex((b) => b.byteLength >= n)
+    if (i >= 0) return Buffer.from(this.#spares.splice(i, 1)[0] as ArrayBuffer)
     const long = this.#long
-    if (n > KEEP_BYTES && long && long.byteLength >= n) {
+    if (long && long.byteLength >= n) {
       this.#long = null
       return Buffer.from(long)
     }
-    const i = this.#spares.findIndex((b) => b.byteLength >= n)
-    if (i >= 0) return Buffer.from(this.#spares.splice(i, 1)[0] as ArrayBuffer)
     return Buffer.allocUnsafeSlow(Math.ceil((n + (n >> 4)) / OUTPUT_STEP) * OUTPUT_STEP)
   }
 
   /** The largest spare (for a line writer to write its next lines in), if any. */
   largest(): Buffer | undefined {
+    const long = this.#long
+    if (long) {
+      this.#long = null
+      return Buffer.from(long)
+    }
     if (this.#spares.length === 0) return undefined
     let best = 0
     for (let i = 1; i < this.#spares.length; i++) if ((this.#spares[i] as ArrayBuffer).byteLength > (this.#spares[best] as ArrayBuffer).byteLength) best = i

@@ -393,3 +393,41 @@ t.test(
     }
   },
 )
+
+t.test(
+  'long records: the buffers of what this thread frames come back to it (a probe: one new buffer per record, 180 MB peak on 600 KB records)',
+  async (t) => {
+    const { frameRangesParallel } = await import('../../lib/parallel/parallel-ranges.js')
+    const { openSync, closeSync } = await import('node:fs')
+    const dir = t.testdir()
+    const file = `${dir}/journal.4`
+    // 40 records of ~30 KB between short ones; ranges of 4 KB reaching at most 1 KB past their end: every long record is framed here.
+    const text = Array.from({ length: 80 }, (_, i) => (i % 2 === 0 ? rec(i, 'L'.repeat(30_000)) : rec(i, `s${i}`))).join('')
+    writeFileSync(file, text)
+    for (const format of ['raw', 'json'] as const) {
+      const options = { ...base, format, maxEntryBytes: 1 << 20, file, journal: 4 } as RangeOptions
+      const fd = openSync(file, 'r')
+      try {
+        const seen = new Set<ArrayBufferLike>()
+        let bytes = 0
+        const ranges = frameRangesParallel(fd, text.length, options, {
+          threads: 2,
+          rangeBytes: 4096,
+          longRecordBytes: 1024,
+          runner: inThreadRunner(fd, options, 2),
+        })
+        for (let step = await ranges.next(); !step.done; step = await ranges.next()) {
+          if (step.value.out) {
+            seen.add(step.value.out.buffer)
+            bytes += step.value.out.length
+          }
+          step.value.release()
+        }
+        t.ok(bytes >= (format === 'raw' ? text.length : 1), `${format}: every record was written (${bytes} bytes)`)
+        t.ok(seen.size <= 12, `${format}: ${seen.size} distinct output buffers for 40 long records framed here`)
+      } finally {
+        closeSync(fd)
+      }
+    }
+  },
+)

@@ -16,11 +16,36 @@
  * listener leaves its default to the system, which ends the process, and
  * Node's inspector is never wanted here.
  *
+ * Uncaught exceptions and unhandled rejections get a report that shows no
+ * source line ({@link crashReport}) until `run`'s guard takes them over.
+ *
  * This module imports nothing: the bin loads it before anything else.
  */
 const HELD: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']
 
 const isStop = (signal: NodeJS.Signals): boolean => signal === 'SIGTERM' || signal === 'SIGINT'
+
+/** This package's code (its root from dist/lib/cli/ or lib/cli/): errors thrown from there are logdaemon's own. */
+const ROOT = `${import.meta.url.slice(0, import.meta.url.lastIndexOf('/lib/cli/')).replace(/\/dist$/, '')}/`
+const OURS = ['dist/', 'lib/', 'bin/', 'node_modules/'].map((dir) => ROOT + dir)
+
+/**
+ * What an uncaught exception or unhandled rejection says before `run`'s
+ * guard takes over (and for good in other commands): Node's own report
+ * prints the source line it came from, and in a JS configuration that line
+ * may hold a secret (`const password = "..."` next to a stray promise).
+ * The kind and the stack's places are shown; the message only when every
+ * place is logdaemon's own code (a user module's message may quote it too).
+ */
+export function crashReport(err: unknown, origin: string): string {
+  const what = origin === 'unhandledRejection' ? 'an unhandled rejection' : 'an uncaught exception'
+  if (!(err instanceof Error)) return `${what} (a ${typeof err}, not an Error: its value is not shown)`
+  const frames = (err.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line))
+  const ours = frames.every((frame) => !frame.includes('file://') || OURS.some((dir) => frame.includes(dir)))
+  const kind = /^[A-Z]\w*$/.test(err.name) ? err.name : 'Error'
+  const head = ours ? `${kind}: ${err.message}` : `${kind} (its message is not shown: it came from a module of yours, and may quote it)`
+  return `${what}: ${head}${frames.length ? `\n${frames.join('\n')}` : ''}`
+}
 
 export class EarlySignals {
   readonly #proc: NodeJS.Process
@@ -32,10 +57,20 @@ export class EarlySignals {
     else this.#held.push(signal)
   }
   readonly #ignore = (): void => {}
+  readonly #crash = (err: unknown, origin: string): void => {
+    this.#proc.stderr.write(`logdaemon: ${crashReport(err, origin)}\nlogdaemon: exiting with code 1\n`)
+    this.#proc.exit(1)
+  }
 
   constructor(proc: NodeJS.Process = process) {
     this.#proc = proc
     for (const signal of HELD) proc.on(signal, this.#hold)
+    proc.on('uncaughtException', this.#crash)
+  }
+
+  /** `run`'s guard listens for uncaught exceptions now (and logs them): this one's report stops. */
+  handOverCrashes(): void {
+    this.#proc.off('uncaughtException', this.#crash)
   }
 
   /** From now on, while holding, a SIGTERM or SIGINT calls `stop` at once (one held already too) instead of being held. */

@@ -1,7 +1,6 @@
 import { loadConfig } from '../daemon/config.js'
 import { Daemon, reopenLogFile } from '../daemon/daemon.js'
 import { guardProcess } from '../daemon/process-guard.js'
-import { ErrorCodes, isLogdaemonError } from '../errors.js'
 import { createCliLogger, logLevelOf, LOG_LEVEL_OPTION, messageOf, type Command } from './command.js'
 import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 
@@ -31,7 +30,17 @@ export const runCommand: Command = {
     const logger = createCliLogger(log, { tty: io.stderrIsTTY === true, ...(io.stderr !== process.stderr ? { stream: io.stderr } : {}) })
     const untilCaughtUp = values['until-caught-up'] === true
     /* c8 ignore next -- process signals: the spawn tests cover them (test/daemon/signals.ts) */
-    const guard = io.signal ? null : guardProcess({ logger, onHangup: () => reopenLogFile(logger), held: () => io.early?.release() ?? [] })
+    const guard = io.signal
+      ? null
+      : guardProcess({
+          logger,
+          onHangup: () => reopenLogFile(logger),
+          ...(config.file ? { configFile: config.file } : {}),
+          held: () => {
+            io.early?.handOverCrashes()
+            return io.early?.release() ?? []
+          },
+        })
     const stop = io.signal ?? guard!.signal
     const kill = io.kill ?? guard?.kill
     const daemon = new Daemon({ ...config, log }, { logger, signal: stop, untilCaughtUp })
@@ -40,21 +49,20 @@ export const runCommand: Command = {
     else kill?.addEventListener('abort', () => daemon.kill(), { once: true })
     // Exit codes (docs/operations.md): 0 stopped cleanly or caught up, 1 anything else; each exit is logged.
     let code = 0
-    let atOnce = false
     try {
       await daemon.start()
       await daemon.done
     } catch (err) {
       say(messageOf(err))
       code = 1
-      atOnce = isLogdaemonError(err) && (err.code === ErrorCodes.STOP_TIMEOUT || err.code === ErrorCodes.KILLED)
     }
     if (code === 0) logger.info({ exitCode: 0 }, untilCaughtUp && daemon.caughtUp ? 'caught up; exiting with code 0' : 'exiting with code 0')
     else logger.error({ exitCode: code }, `exiting with code ${code}`)
     // After the last line: a signal from now on exits with this code at once (the guard's handlers stay on the process).
     guard?.dispose(code)
-    // Listener calls that never settled may hold the event loop: end the process now.
-    if (atOnce) io.exit?.(code)
+    // The code is decided and logged, everything that counts is committed and closed: end the process now. Listener calls
+    // that never settled, a listener that keeps a timer or a socket, a factory still running, would hold it for ever.
+    io.exit?.(code)
     return code
   },
 }

@@ -1,3 +1,4 @@
+import { STALLED, unlessStalled } from '../stalled.js'
 import { constants, type Stats } from 'node:fs'
 import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename, dirname, extname, resolve } from 'node:path'
@@ -447,7 +448,7 @@ function isNodeError(err: unknown): boolean {
 function thrownWhileLoading(file: string, err: unknown): LogdaemonError {
   const kind = err instanceof Error && /^[A-Z]\w*$/.test(err.name) ? err.name : 'error'
   const where = placeIn(file, err)
-  const article = /^[AEIOU]/.test(kind) ? 'an' : 'a'
+  const article = /^[aeiou]/i.test(kind) ? 'an' : 'a'
   return new LogdaemonError(
     ErrorCodes.CONFIG_NOT_FOUND,
     `configuration ${file} cannot be loaded: ${article} ${kind}${where ? ` at line ${where.line}, column ${where.column}` : ''} ` +
@@ -477,23 +478,6 @@ function notFound(file: string, err: unknown): LogdaemonError {
     `configuration ${file} ${why}${missing ? ": write one with 'logdaemon init', or name it with --config FILE" : ''}`,
     { file, cause: err },
   )
-}
-
-/** What {@link unlessStalled} gives when the process ran out of work first. */
-const STALLED: unique symbol = Symbol('stalled')
-
-/**
- * `promise`'s value, or STALLED when the process runs out of work while it
- * is pending (Node's 'beforeExit'): a configuration module that awaits what
- * nothing will ever settle. Node would otherwise end the process with exit
- * code 13 and no word of the configuration.
- */
-function unlessStalled<T>(promise: Promise<T>): Promise<T | typeof STALLED> {
-  return new Promise<T | typeof STALLED>((resolve, reject) => {
-    const stalled = (): void => resolve(STALLED)
-    process.once('beforeExit', stalled)
-    promise.then(resolve, reject).finally(() => process.off('beforeExit', stalled))
-  })
 }
 
 function stalledError(file: string, what: string): LogdaemonError {

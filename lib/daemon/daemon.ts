@@ -100,11 +100,19 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
     }
   } catch (err) {
     // Release what the listeners made so far hold (connections, files).
-    await Promise.all(specs.map((s) => Promise.resolve(s.listener.close()).catch(() => {})))
+    await closeAll(specs)
     throw err
   }
   return specs
 }
+
+/** Closes listeners made (errors ignored: they are being let go). */
+async function closeAll(specs: readonly { listener: Listener }[]): Promise<void> {
+  await Promise.all(specs.map((s) => Promise.resolve(s.listener.close()).catch(() => {})))
+}
+
+/** What a step of Daemon.start gives when the stop came first. */
+const STOPPED: unique symbol = Symbol('stopped')
 
 async function createListener(l: ListenerConfig, baseDir: string, journalMode: number, server: DaemonConfig['server'], statePath: string): Promise<Listener> {
   if (l.type === 'module') {
@@ -190,7 +198,10 @@ export class Daemon {
   async start(): Promise<void> {
     const c = this.config
     const log = this.logger
-    const created = this.#options.listeners ? this.#options.listeners.map((listener) => ({ listener })) : await createListeners(c)
+    const created = this.#options.listeners
+      ? this.#options.listeners.map((listener) => ({ listener }))
+      : await this.#unlessStopped(createListeners(c), 'creating the listeners', (made) => closeAll(made))
+    if (created === STOPPED) return
     // Watched, so that a stop that times out can say which call it waited on.
     const specs = created.map((s) => ({ ...s, listener: this.#calls.wrap(s.listener) }))
     const source = createSource(c)
@@ -200,11 +211,18 @@ export class Daemon {
       log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'),
     )
     try {
-      this.startPoint = await source.open()
+      const opened = await this.#unlessStopped<DaemonStart>(source.open(), 'opening the journal', () => {})
+      if (opened === STOPPED) {
+        source.destroy()
+        await closed(source)
+        await closeAll(specs)
+        return
+      }
+      this.startPoint = opened
     } catch (err) {
       source.destroy()
       await closed(source)
-      await Promise.all(specs.map((s) => Promise.resolve(s.listener.close()).catch(() => {})))
+      await closeAll(specs)
       throw inDaemonWords(err)
     }
     const start = this.startPoint
@@ -284,6 +302,42 @@ export class Daemon {
       if (signal.aborted) void this.stop()
       else signal.addEventListener('abort', () => void this.stop(), { once: true })
     }
+  }
+
+  /**
+   * `work` (a step of `start` that may take long: a listener factory that
+   * connects somewhere, a stream to wait for), or STOPPED when the stop
+   * signal comes first: nothing has been read, so the daemon has stopped
+   * (`done` resolves, exit 0) without waiting for it; what it makes later
+   * is handed to `release`. Before, a SIGTERM then was logged and did
+   * nothing until the step ended, whatever stopTimeoutMs said.
+   */
+  #unlessStopped<T>(work: Promise<T>, what: string, release: (value: T) => unknown): Promise<T | typeof STOPPED> {
+    const signal = this.#options.signal
+    if (!signal) return work
+    return new Promise<T | typeof STOPPED>((resolve, reject) => {
+      const onStop = (): void => {
+        work.then(release, () => {})
+        this.logger.info({ while: what }, `stopped while ${what}: nothing was read`)
+        this.#settleWith(null)
+        resolve(STOPPED)
+      }
+      if (signal.aborted) {
+        onStop()
+        return
+      }
+      signal.addEventListener('abort', onStop, { once: true })
+      work.then(
+        (value) => {
+          signal.removeEventListener('abort', onStop)
+          resolve(value)
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onStop)
+          reject(err)
+        },
+      )
+    })
   }
 
   /**

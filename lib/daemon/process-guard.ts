@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url'
 import type { Logger } from 'pino'
 
 /** What `run` needs from the process: the two stop signals, and a way to give the process back. */
@@ -8,9 +9,10 @@ export interface ProcessGuard {
   readonly kill: AbortSignal
   /**
    * Removes the handlers and gives `process.exit` back. With the exit code
-   * decided, a SIGTERM or SIGINT from then on ends the process with it at
-   * once: the exit is under way, and the signal's default (130 or 143)
-   * would have turned a clean stop into an unclean one.
+   * decided, a SIGTERM, SIGINT, SIGHUP or SIGUSR2 from then on ends the
+   * process with it at once: the exit is under way, and the signal's
+   * default (143, 130, 129, 140) would have turned a clean stop into an
+   * unclean one.
    */
   dispose(exitCode?: number): void
 }
@@ -27,6 +29,8 @@ export interface ProcessGuardOptions {
    * they came now.
    */
   held?: () => readonly NodeJS.Signals[]
+  /** The configuration file: an uncaught exception thrown from it is logged without its message (it may quote the file). */
+  configFile?: string
 }
 
 /**
@@ -44,6 +48,9 @@ export interface ProcessGuardOptions {
  *   the caller's stack before the process exits.
  * - An uncaught exception is logged (fatal) before the process exits 1.
  */
+/** The signals that, once the exit code is decided, end the process with it (SIGUSR1 stays ignored: lib/cli/early-signals.ts). */
+const LATE: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2']
+
 export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
   const { logger } = options
   const proc = options.proc ?? process
@@ -74,8 +81,22 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
     )
     return realExit.call(proc, code)
   }
-  const onUncaught = (err: Error): void => {
-    logger.fatal({ err }, `uncaught exception: ${err.message}; exiting with code 1 without the final commit`)
+  const configUrl = options.configFile ? pathToFileURL(options.configFile).href : null
+  const onUncaught = (err: unknown, origin?: string): void => {
+    const what = origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'
+    const stack = err instanceof Error ? (err.stack ?? '') : ''
+    if (!(err instanceof Error) || (configUrl !== null && stack.includes(configUrl))) {
+      // From the configuration (a stray promise in it), or not an Error: its message or value may quote the file (secrets).
+      const kind = err instanceof Error && /^[A-Z]\w*$/.test(err.name) ? err.name : typeof err
+      const frames = stack
+        .split('\n')
+        .filter((line) => /^\s+at /.test(line))
+        .map((line) => line.trim())
+      logger.fatal(
+        { kind, frames },
+        `${what} (${kind}; its message is not shown: it may quote the configuration); exiting with code 1 without the final commit`,
+      )
+    } else logger.fatal({ err }, `${what}: ${err.message}; exiting with code 1 without the final commit`)
     realExit.call(proc, 1)
   }
   proc.on('SIGTERM', onStop)
@@ -97,8 +118,7 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
     dispose: (exitCode) => {
       if (exitCode !== undefined) {
         const onLate = (): void => void realExit.call(proc, exitCode)
-        proc.on('SIGTERM', onLate)
-        proc.on('SIGINT', onLate)
+        for (const sig of LATE) proc.on(sig, onLate)
       }
       proc.off('SIGTERM', onStop)
       proc.off('SIGINT', onStop)

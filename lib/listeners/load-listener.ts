@@ -1,3 +1,4 @@
+import { STALLED, unlessStalled } from '../stalled.js'
 import { createRequire } from 'node:module'
 import { isAbsolute, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -52,11 +53,12 @@ async function fromExport(value: unknown, options: Record<string, unknown>, name
   let made: unknown
   try {
     if (isClass(value)) made = new value(options, { name })
-    else if (typeof value === 'function') made = await (value as ListenerFactory)(options, { name })
+    else if (typeof value === 'function') made = await unlessStalled(Promise.resolve((value as ListenerFactory)(options, { name })))
     else made = value
   } catch (err) {
     throw loadError(module, `failed to create the listener "${name}": ${toError(err).message}`, err)
   }
+  if (made === STALLED) throw loadError(module, `never created the listener "${name}": the promise its factory returned never settles (${NOTHING_LEFT})`)
   if (!isListener(made)) {
     throw loadError(module, `did not produce a listener for "${name}": the factory must return an object with isHandled() and listen()`)
   }
@@ -100,6 +102,7 @@ export async function loadListener(ref: ListenerModuleRef, options: LoadListener
     return fromExport(ref, config, opts.name, label)
   }
   const mod = await importModule(ref, opts.baseDir ?? process.cwd())
+  if (mod === STALLED) throw loadError(ref, `never finished loading: a top-level await in it never settles (${NOTHING_LEFT})`)
   for (const key of EXPORTS) {
     const value = mod[key]
     if (value !== undefined && value !== null) return fromExport(value, config, opts.name, ref)
@@ -116,9 +119,12 @@ function noListener(spec: string): LogdaemonError {
   )
 }
 
-async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+/** Why a module or factory that never settles is refused: the process had nothing left to wait on (see unlessStalled). */
+const NOTHING_LEFT = 'nothing is left that could settle it: no timer, socket or file is pending'
+
+async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown> | typeof STALLED> {
   try {
-    return (await import(resolveSpecifier(spec, baseDir))) as Record<string, unknown>
+    return (await unlessStalled(import(resolveSpecifier(spec, baseDir)))) as Record<string, unknown> | typeof STALLED
   } catch (err) {
     throw loadError(spec, `cannot be imported (${toError(err).message}): check the path or install the package`, err)
   }
@@ -131,6 +137,7 @@ async function importModule(spec: string, baseDir: string): Promise<Record<strin
  */
 export async function checkListenerModule(spec: string, baseDir: string = process.cwd()): Promise<void> {
   const mod = await importModule(spec, baseDir)
+  if (mod === STALLED) throw loadError(spec, `never finished loading: a top-level await in it never settles (${NOTHING_LEFT})`)
   const found = EXPORTS.some((k) => typeof mod[k] === 'function' || isListener(mod[k]))
   if (!found) throw noListener(spec)
 }

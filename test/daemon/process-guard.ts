@@ -112,3 +112,25 @@ t.test('stopWith: while holding, a SIGTERM or SIGINT (one held already too) stop
   proc.emit('SIGTERM', 'SIGTERM')
   t.same(stops, ['SIGINT', 'SIGTERM'], 'released: no longer called')
 })
+
+t.test('after dispose(code), SIGHUP and SIGUSR2 exit with that code too (their defaults would end it by the signal)', async (t) => {
+  const proc = fakeProcess()
+  guardProcess({ logger: capture().logger, onHangup: () => false, proc: proc as unknown as NodeJS.Process }).dispose(3)
+  proc.emit('SIGHUP', 'SIGHUP')
+  proc.emit('SIGUSR2', 'SIGUSR2')
+  t.same(proc.exits, [3, 3])
+})
+
+t.test('crashReport: the message only when every place is logdaemon own code', async (t) => {
+  const { crashReport } = await import('../../lib/cli/early-signals.js')
+  const mine = new Error('secret 123')
+  mine.stack = 'Error: secret 123\n    at file:///etc/logdaemon/config.mjs:2:16\n    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)'
+  t.equal(
+    crashReport(mine, 'unhandledRejection'),
+    'an unhandled rejection: Error (its message is not shown: it came from a module of yours, and may quote it)\n    at file:///etc/logdaemon/config.mjs:2:16\n    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)',
+  )
+  const ours = new TypeError('x is not a function')
+  ours.stack = `TypeError: x is not a function\n    at f (${new URL('../../lib/cli/run.js', import.meta.url).href}:1:1)`
+  t.match(crashReport(ours, 'uncaughtException'), /^an uncaught exception: TypeError: x is not a function\n/)
+  t.equal(crashReport('hunter2', 'unhandledRejection'), 'an unhandled rejection (a string, not an Error: its value is not shown)')
+})

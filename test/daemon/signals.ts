@@ -331,3 +331,77 @@ t.test('a configuration module that never settles: ERR_CONFIG_INVALID and exit 1
     }
   }
 })
+
+/** A config whose one listener is the module `source` (written as listener.mjs). */
+function withListener(dir: string, source: string): string {
+  const config = setup(dir, 'ok')
+  writeFileSync(join(dir, 'listener.mjs'), source)
+  return config
+}
+
+t.test(
+  'SIGTERM while a listener factory is still running: stopped at once, exit 0 (it was logged and did nothing until the factory ended)',
+  { skip: binSkip },
+  async (t) => {
+    const dir = t.testdir()
+    const config = withListener(
+      dir,
+      `export default async () => {\n  process.stderr.write('factory running\\n')\n  await new Promise((r) => setTimeout(r, 600_000))\n  return { name: 'test', isHandled: () => true, listen() {} }\n}\n`,
+    )
+    const r = run(config, dir)
+    await r.logged(/^factory running$/)
+    const t0 = Date.now()
+    r.child.kill('SIGTERM')
+    t.equal(await r.exited, 0)
+    t.ok(Date.now() - t0 < 5_000, `at once (${Date.now() - t0} ms)`)
+    const msgs = messages(r.stderr())
+    t.ok(msgs.includes('stopped while creating the listeners: nothing was read'), 'says so')
+    t.equal(msgs.at(-1), 'exiting with code 0')
+  },
+)
+
+t.test('a listener module or factory that never settles: ERR_LISTENER_LOAD, exit 1 (Node exited 13 without a word)', { skip: binSkip }, async (t) => {
+  for (const [source, what] of [
+    [
+      'await new Promise(() => {})\nexport default () => ({ isHandled: () => true, listen() {} })\n',
+      'never finished loading: a top-level await in it never settles',
+    ],
+    ['export default () => new Promise(() => {})\n', 'never created the listener "test": the promise its factory returned never settles'],
+  ] as const) {
+    const dir = t.testdir()
+    const r = run(withListener(dir, source), dir)
+    t.equal(await r.exited, 1, what)
+    t.match(r.stderr(), what)
+    t.match(r.stderr(), '[ERR_LISTENER_LOAD]')
+  }
+})
+
+t.test('a listener that keeps a timer or socket open does not keep the process after "exiting with code 0"', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const config = withListener(dir, `export default () => { setInterval(() => {}, 1000); return { name: 'test', isHandled: () => true, listen() {} } }\n`)
+  const r = run(config, dir)
+  await r.logged(/^reading from 1\/0/)
+  r.child.kill('SIGTERM')
+  await r.logged(/^exiting with code 0$/)
+  const t0 = Date.now()
+  t.equal(await r.exited, 0)
+  t.ok(Date.now() - t0 < 5_000, `it exits (${Date.now() - t0} ms after the line)`)
+})
+
+t.test('a stray rejection in a JS configuration: reported without its message or source line (they may hold a secret)', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const json = setup(dir, 'ok')
+  const file = join(dir, 'leaky.mjs')
+  writeFileSync(file, `const password = "hunter2"\nPromise.reject(new Error('refused for ' + password))\nexport default ${readFileSync(json, 'utf8')}\n`)
+  for (const command of ['run', 'check']) {
+    const child = spawn(process.execPath, [BIN, command, '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+    t.equal(code, 1, `${command}: exit 1`)
+    t.notMatch(out, /hunter2/, `${command}: neither the message nor the line`)
+    t.match(out, /unhandled rejection/, `${command}: says what happened`)
+    t.match(out, 'leaky.mjs:2', `${command}: and where`)
+  }
+})

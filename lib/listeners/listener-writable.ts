@@ -79,6 +79,9 @@ const silentLogger: ListenerLogger = { debug() {}, info() {}, warn() {}, error()
 
 type Done = (err?: Error | null) => void
 
+/** How long a stop lets an open not finished end by itself before it abandons it (see _construct). */
+const ABANDON_OPEN_MS = 200
+
 /**
  * A {@link Listener} as an object-mode Writable of {@link JournalEntry} (or
  * of arrays of them, batches, each one write): in
@@ -228,17 +231,31 @@ export class ListenerWritable extends Writable {
     }
     const context: ListenerContext = { start: this.#start, logger: this.#logger, signal: this.#abort.signal }
     this.#opening = true
+    let finished = false
+    const finish = (err?: Error | null): void => {
+      if (finished) return
+      finished = true
+      this.#abort.signal.removeEventListener('abort', abandon)
+      this.#opening = false
+      this.#opened = !err
+      cb(err ?? null)
+    }
+    // A stop abandons an open not finished, whether or not the listener heeds its signal: one that never
+    // settles (a connect without a timeout) held the stop until stopTimeoutMs, then exit 1. It is given a
+    // moment first: an open that heeds its signal, or a retry's backoff, ends at once with its own error,
+    // which names the last failure.
+    const abandon = (): void => {
+      setTimeout(() => {
+        if (finished) return
+        this.#inflight = null
+        // As a stop-ended open reads: "never opened: the daemon is stopping" (the abort is its cause).
+        finish(this.#failed(this.#abort.signal.reason as Error, null, 'open', 1))
+      }, ABANDON_OPEN_MS).unref()
+    }
+    this.#abort.signal.addEventListener('abort', abandon, { once: true })
     // A stop that came first: the open is told at once.
     if (this.#stopReason) this.#abort.abort(this.#stopReason)
-    this.#guard(
-      () => this.listener.open?.(context),
-      'open',
-      (err) => {
-        this.#opening = false
-        this.#opened = !err
-        cb(err)
-      },
-    )
+    if (!finished) this.#guard(() => this.listener.open?.(context), 'open', finish)
   }
 
   /** An array of entries (a batch, as ListenerChain with `batch` writes them) is handled in order, one entry at a time. */

@@ -234,3 +234,28 @@ t.test('the listener context signal of an open in progress is aborted by the sto
     { level: 40, msg: /^listener "nats" never opened: the daemon is stopping\. Nothing after the last commit was committed/ },
   )
 })
+
+t.test('an open that never settles and ignores its signal is abandoned by the stop (it held the stop until stopTimeoutMs: exit 1)', async (t) => {
+  const dir = t.testdir()
+  journal(dir)
+  let opening = false
+  const deaf = new (class extends BaseListener {
+    open(): Promise<void> {
+      opening = true
+      return new Promise(() => {})
+    }
+    listen(): void {}
+  })('deaf')
+  const { logger, lines } = capture()
+  const daemon = new Daemon(await config(dir, { stopTimeoutMs: 3_600_000, listeners: [{ type: 'module', module: () => deaf, name: 'deaf' }] }), { logger })
+  await daemon.start()
+  await until(() => opening)
+  const from = Date.now()
+  await daemon.stop()
+  t.ok(Date.now() - from < 5000, `the stop ended at once (${Date.now() - from} ms)`)
+  await t.resolves(daemon.done, 'a clean stop')
+  t.match(
+    lines.find((l) => /^listener "deaf"/.test(l.msg)),
+    { level: 40, msg: /^listener "deaf" never opened: the daemon is stopping\. Nothing after the last commit was committed/ },
+  )
+})

@@ -133,7 +133,13 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   }
   if (values.version) {
     const [{ VERSION }, { inflaterName }] = await Promise.all([import('../version.js'), import('../files/gunzip.js')])
-    io.stdout.write(`${NAME} ${VERSION} (gzip inflater: ${inflaterName('file')})\n`)
+    try {
+      io.stdout.write(`${NAME} ${VERSION} (gzip inflater: ${inflaterName('file')})\n`)
+    } catch (err) {
+      // LOGDAEMON_INFLATER names no inflater: one line, as for a file.
+      say(messageOf(err))
+      return 1
+    }
     return 0
   }
   let maxEntryBytes: number | undefined

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino, { type Logger } from 'pino'
-import { isErrnoException } from '../errors.js'
+import { ErrorCodes, isErrnoException, isLogdaemonError } from '../errors.js'
 import { comparePositions } from '../position.js'
 import { MirrorListener } from '../listeners/builtin/mirror/mirror.js'
 import { PrintListener } from '../listeners/builtin/print/print.js'
@@ -76,10 +76,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
   let daemon: Daemon
   try {
-    daemon = await start(options.port ?? DEFAULT_STATUS_PORT)
+    try {
+      daemon = await start(options.port ?? DEFAULT_STATUS_PORT)
+    } catch (err) {
+      // The default port taken (the status server says so with ERR_ADDRESS_IN_USE): any free one, as --help says.
+      const inUse = (isLogdaemonError(err) && err.code === ErrorCodes.ADDRESS_IN_USE) || (isErrnoException(err) && err.code === 'EADDRINUSE')
+      if (options.port !== undefined || !inUse) throw err
+      daemon = await start(0)
+    }
   } catch (err) {
-    if (options.port !== undefined || !isErrnoException(err) || err.code !== 'EADDRINUSE') throw err
-    daemon = await start(0)
+    // Nothing to look at: the files of a demo that did not start go too.
+    await sim.close().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+    throw err
   }
   say(
     `server root ${root} (a simulated p4d: a transaction every ${options.intervalMs ?? 500} ms, rotation every ${Math.round((options.rotateEveryMs ?? 20_000) / 1000)} s)`,

@@ -32,8 +32,11 @@ const GLOBAL_OPTIONS: OptionTable = {
   help: HELP_OPTION,
 }
 
+/** The width of the command column in the list of commands: the longest name and two spaces. */
+const COMMAND_COLUMN = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2
+
 const SUMMARY = `Streams a Perforce server's journal to listeners.\n\nCommands:\n${Object.entries(COMMANDS)
-  .map(([c, cmd]) => `  ${c.padEnd(7)}${cmd.brief}`)
+  .map(([c, cmd]) => `  ${c.padEnd(COMMAND_COLUMN)}${cmd.brief}`)
   .join('\n')}\n\n'${NAME} COMMAND --help' shows the options of a command.`
 
 /** Runs `logdaemon` and returns its exit code: 0 ok, 1 runtime, data or configuration error, 2 usage. */

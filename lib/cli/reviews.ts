@@ -96,7 +96,7 @@ export const reviewsCommand: Command = {
   options: {
     config: CONFIG_OPTION,
     change: { type: 'string', arg: 'N', help: 'the submitted change to explain' },
-    file: { type: 'string', multiple: true, arg: 'PATH', help: 'a depot file to explain instead of a change (repeatable)' },
+    file: { type: 'string', multiple: true, arg: 'PATH', help: 'a depot file to explain instead of a change' },
     user: { type: 'string', arg: 'USER', help: 'only this user: their Reviews lines and what matched' },
     author: { type: 'string', arg: 'USER', help: 'with --file: the author, who is not mailed their own change' },
     format: { type: 'string', arg: 'FORMAT', help: 'text (default) or json', choices: ['text', 'json'], default: 'text' },

@@ -10,9 +10,9 @@ export const sqlCommand: Command = {
   usage: 'logdaemon sql load --url URL [--replace] [--journal N] [--threads N] CHECKPOINT',
   summary:
     'Loads a checkpoint (plain or .gz; - reads standard input, with --journal) into an SQL replica in one\n' +
-    'transaction and records the position N/0\n' +
-    'for checkpoint.N: `logdaemon run` with the sql listener on the same URL then continues from journal N\n' +
-    '(from: N). Refuses a database that holds a replica unless --replace. See docs/sql.md.',
+    'transaction and records the position N/0 for checkpoint.N: `logdaemon run` with the sql listener on the\n' +
+    'same URL then continues from journal N (from: N). Refuses a database that holds a replica unless\n' +
+    '--replace. See docs/sql.md.',
   options: {
     url: { type: 'string', arg: 'URL', help: 'the replica: sqlite:FILE or postgres://user@host:5432/database (PG* variables and PGPASSFILE work)' },
     replace: { type: 'boolean', help: "drop the replica's tables first, in the same transaction" },

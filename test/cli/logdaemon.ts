@@ -157,3 +157,23 @@ t.test('demo: runs until stopped, says where the status page is, and that the mi
   const dir = /server root (\S+)\/root/.exec(f.stderr())?.[1]
   t.notOk(dir && existsSync(dir), 'the temporary root is removed')
 })
+
+t.test('demo without --port: a free port when the default one is taken, as its help says (it failed with ERR_ADDRESS_IN_USE)', async (t) => {
+  const { createServer } = await import('node:net')
+  const { DEFAULT_STATUS_PORT } = await import('../../lib/daemon/config.js')
+  // Taken here, unless something else holds it already: taken either way.
+  const holder = createServer()
+  await new Promise<void>((resolve) => {
+    holder.once('error', () => resolve())
+    holder.listen(DEFAULT_STATUS_PORT, '127.0.0.1', () => resolve())
+  })
+  t.teardown(() => new Promise<void>((resolve) => (holder.listening ? holder.close(() => resolve()) : resolve())))
+  const stop = new AbortController()
+  const f = io({ signal: stop.signal })
+  const running = main(['demo'], f.io)
+  while (!/status page: http|logdaemon: /.test(f.stderr())) await tick(20)
+  stop.abort()
+  t.equal(await running, 0, f.stderr())
+  const port = Number(/status page: http:\/\/127\.0\.0\.1:(\d+)\//.exec(f.stderr())?.[1])
+  t.ok(port > 0 && port !== DEFAULT_STATUS_PORT, `another port (${port})`)
+})

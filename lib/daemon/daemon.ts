@@ -229,6 +229,8 @@ export class Daemon {
     if (start) log.info({ start: formatPosition(start), how: start.how, line: start.line }, `reading from ${formatPosition(start)} (${start.how})`)
     else log.info({ start: null }, 'the stream is empty: reading its first record when it comes')
     this.tracker.started({ ...describeSource(c), ...(start ? { start } : {}) })
+    // Resumed from the state file: that position is committed (a restart resumes there) until a newer one is.
+    if (start?.how === 'state') this.tracker.committed(start)
     for (const s of specs) {
       const l = s.listener
       this.tracker.addListener(l.name, l.acknowledged ? () => l.acknowledged!() : undefined)
@@ -503,7 +505,8 @@ export class Daemon {
       this.#settleWith(err)
       return
     }
-    const committed = chain?.committed
+    // Nothing newer committed this run: the state's position still stands.
+    const committed = chain?.committed ?? (this.startPoint?.how === 'state' ? this.startPoint : null)
     log.info({ committed: committed ? formatPosition(committed) : null }, `stopped${committed ? ` at ${formatPosition(committed)}` : ''}`)
     this.#settleWith(null)
   }

@@ -118,6 +118,14 @@ t.test('reads across rotations into the mirror and a custom listener, serves sta
   await second.stop()
   t.ok(again.got.length < collect.got.length, 'resumed, not started over')
   sameMirror(t, dir, sim)
+
+  // A third run with nothing new: the status page says what is committed (the state's position), not null (a new user's walk).
+  const third = new Daemon(await config(dir, { listeners: [{ type: 'module', module: () => new Collect('collect'), name: 'collect' }] }), { logger: silent })
+  await third.start()
+  t.equal(third.startPoint?.how, 'state')
+  const resumed = (await (await fetch(new URL('status.json', third.statusUrl!))).json()) as { committed: string | null }
+  t.equal(resumed.committed, `${third.startPoint!.journal}/${third.startPoint!.offset}`, 'committed: where a restart resumes')
+  await third.stop()
   await sim.close()
 })
 

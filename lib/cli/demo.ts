@@ -10,7 +10,7 @@ import { MirrorListener } from '../listeners/builtin/mirror/mirror.js'
 import { PrintListener } from '../listeners/builtin/print/print.js'
 import { SimulatedP4d } from '../sim/simulated-p4d.js'
 import { parseConfig, DEFAULT_STATUS_PORT } from '../daemon/config.js'
-import { Daemon } from '../daemon/daemon.js'
+import { Daemon, journalFileMode } from '../daemon/daemon.js'
 import { createCliLogger, logLevelOf, LOG_LEVEL_OPTION, processSignals, usageError, type Command } from './command.js'
 
 export interface DemoOptions {
@@ -55,7 +55,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const root = join(dir, 'root')
   const sim = new SimulatedP4d({ root, seed: options.seed ?? Date.now() % 100_000, rotateMode: 'rename-gzip' })
   await sim.restart() // p4d writes a restart note when it starts: the live journal exists before the daemon looks
-  const mirror = new MirrorListener({ dir: join(dir, 'mirror'), fsync: true })
+  // As `run` makes it: the mirror's journals take the live journal's mode.
+  const fileMode = await journalFileMode({ root })
+  const mirror = new MirrorListener({ dir: join(dir, 'mirror'), fsync: true, fileMode })
   const print = new PrintListener({ format: 'json', output: options.stdout, table: ['db.change'], op: [], encoding: 'utf8' }, 'print')
   const logger = options.logger ?? pino({ level: 'warn', base: { name: 'logdaemon' } }, pino.destination({ dest: 2, sync: true }))
   const start = async (port: number): Promise<Daemon> => {

@@ -177,3 +177,20 @@ t.test('demo without --port: a free port when the default one is taken, as its h
   const port = Number(/status page: http:\/\/127\.0\.0\.1:(\d+)\//.exec(f.stderr())?.[1])
   t.ok(port > 0 && port !== DEFAULT_STATUS_PORT, `another port (${port})`)
 })
+
+t.test("demo: the mirror's journals take the server journal's mode, as under run (they were 0600)", async (t) => {
+  const { readdirSync, rmSync, statSync } = await import('node:fs')
+  const stop = new AbortController()
+  const f = io({ signal: stop.signal })
+  const running = main(['demo', '--port', '0', '--keep'], f.io)
+  while (!/status page: http/.test(f.stderr())) await tick(20)
+  await tick(700)
+  stop.abort()
+  t.equal(await running, 0)
+  const dir = /server root (\S+)\/root/.exec(f.stderr())?.[1] as string
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const live = statSync(join(dir, 'root', 'journal')).mode & 0o777
+  const mirrored = readdirSync(join(dir, 'mirror')).filter((n) => /^journal\.\d+$/.test(n))
+  t.ok(mirrored.length > 0, 'the mirror has journals')
+  for (const n of mirrored) t.equal((statSync(join(dir, 'mirror', n)).mode & 0o777).toString(8), live.toString(8), n)
+})

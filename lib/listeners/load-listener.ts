@@ -102,7 +102,6 @@ export async function loadListener(ref: ListenerModuleRef, options: LoadListener
     return fromExport(ref, config, opts.name, label)
   }
   const mod = await importModule(ref, opts.baseDir ?? process.cwd())
-  if (mod === STALLED) throw loadError(ref, `never finished loading: a top-level await in it never settles (${NOTHING_LEFT})`)
   for (const key of EXPORTS) {
     const value = mod[key]
     if (value !== undefined && value !== null) return fromExport(value, config, opts.name, ref)
@@ -122,12 +121,15 @@ function noListener(spec: string): LogdaemonError {
 /** Why a module or factory that never settles is refused: the process had nothing left to wait on (see unlessStalled). */
 const NOTHING_LEFT = 'nothing is left that could settle it: no timer, socket or file is pending'
 
-async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown> | typeof STALLED> {
+async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+  let mod: unknown
   try {
-    return (await unlessStalled(import(resolveSpecifier(spec, baseDir)))) as Record<string, unknown> | typeof STALLED
+    mod = await unlessStalled(import(resolveSpecifier(spec, baseDir)))
   } catch (err) {
     throw loadError(spec, `cannot be imported (${toError(err).message}): check the path or install the package`, err)
   }
+  if (mod === STALLED) throw loadError(spec, `never finished loading: a top-level await in it never settles (${NOTHING_LEFT})`)
+  return mod as Record<string, unknown>
 }
 
 /**
@@ -137,7 +139,6 @@ async function importModule(spec: string, baseDir: string): Promise<Record<strin
  */
 export async function checkListenerModule(spec: string, baseDir: string = process.cwd()): Promise<void> {
   const mod = await importModule(spec, baseDir)
-  if (mod === STALLED) throw loadError(spec, `never finished loading: a top-level await in it never settles (${NOTHING_LEFT})`)
   const found = EXPORTS.some((k) => typeof mod[k] === 'function' || isListener(mod[k]))
   if (!found) throw noListener(spec)
 }

@@ -238,11 +238,15 @@ export class Daemon {
     const server = c.server
     if (server) this.tracker.setProbe((from) => journalSizes(server, from))
 
+    // Resumed at a consistency point saved after an `@ex@`: the journal has markers (a notify listener with a new
+    // delivery file must not take a quiet pause in the half transaction after it for the end of an import).
+    const afterMarker = start !== null && start.how === 'state' && 'consistent' in start && start.consistent === true && start.offset > 0
     const chain = new ListenerChain({
       listeners: specs,
       commit: (p) => source.commit(p),
       // A filtered stream may hold no consistency point: commit after any record.
       ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
+      ...(afterMarker ? { startsAfterMarker: true } : {}),
       // Nothing is synced past bytes not known good (a .gz member before its CRC is checked); a stream's records are all whole.
       ...(source instanceof RotatingJournalSource ? { barrier: () => source.commitBarrier } : {}),
       // The file source pushes batches (createSource); a stream's records come one by one.

@@ -32,6 +32,13 @@ export interface SavedState extends JournalPosition {
   readonly file: StateFileIdentity | null
   /** When the state was written (ISO 8601). */
   readonly savedAt: string
+  /**
+   * The position is a consistency point: the end of an `@ex@` after which
+   * no transaction is open (so the journal has markers). Absent: not known
+   * (a first start saved at once, an entry's end, a file written before it
+   * was recorded).
+   */
+  readonly consistent?: boolean
 }
 
 const FORMAT = 'logdaemon-state'
@@ -93,6 +100,7 @@ export async function writeState(path: string, state: SavedState): Promise<void>
       tail: state.tail,
       file: state.file,
       savedAt: state.savedAt,
+      ...(state.consistent ? { consistent: true } : {}),
     }) + '\n'
   try {
     await writeFileAtomic(path, body)
@@ -133,7 +141,15 @@ function validate(data: unknown, corrupt: (what: string, cause?: unknown) => Log
     throw corrupt('has an invalid file identity')
   }
   const savedAt = typeof data.savedAt === 'string' ? data.savedAt : ''
-  return { ...position, line, tail: { length: tail.length, sha256: tail.sha256 }, file: identity, savedAt }
+  if (data.consistent !== undefined && typeof data.consistent !== 'boolean') throw corrupt('has an invalid consistent flag')
+  return {
+    ...position,
+    line,
+    tail: { length: tail.length, sha256: tail.sha256 },
+    file: identity,
+    savedAt,
+    ...(data.consistent === true ? { consistent: true } : {}),
+  }
 }
 
 function corruptState(path: string, what: string, adviceAs: AdviceAs, cause?: unknown): LogdaemonError {

@@ -56,6 +56,8 @@ export interface ListenerChainOptions {
    */
   batch?: boolean
   start?: JournalPosition | null
+  /** Passed to every listener's `open()`: `start` is a consistency point saved after a transaction marker. */
+  startsAfterMarker?: boolean
   logger?: ListenerLogger
   observer?: ChainObserver
 }
@@ -191,6 +193,7 @@ export class ListenerChain extends Writable {
         highWaterMark: hwm,
         syncOnEnd: false,
         start: opts.start ?? null,
+        ...(opts.startsAfterMarker ? { startsAfterMarker: true } : {}),
         observer: this.#observer,
         ...(retry ? { retry } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),

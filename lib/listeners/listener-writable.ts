@@ -29,6 +29,8 @@ export interface ListenerWritableOptions {
   highWaterMark?: number
   /** Where the daemon resumes from, passed to `open()`. */
   start?: JournalPosition | null
+  /** Passed to `open()`: `start` is a consistency point saved after a transaction marker. */
+  startsAfterMarker?: boolean
   logger?: ListenerLogger
   /** Aborting it stops retries and is passed on to the listener. */
   signal?: AbortSignal
@@ -112,6 +114,7 @@ export class ListenerWritable extends Writable {
   readonly #observer: ListenerObserver
   readonly #abort = new AbortController()
   readonly #start: JournalPosition | null
+  readonly #startsAfterMarker: boolean
   readonly #syncOnEnd: boolean
   readonly #pending = new Set<ListenerControl>()
   /** Position of the last entry finished (handled or skipped). */
@@ -155,6 +158,7 @@ export class ListenerWritable extends Writable {
     this.#observer = opts.observer ?? {}
     this.#countProgress = typeof this.#observer.listenerProgress === 'function'
     this.#start = opts.start ?? null
+    this.#startsAfterMarker = opts.startsAfterMarker === true
     this.#syncOnEnd = opts.syncOnEnd ?? true
     if (opts.signal) {
       const outer = opts.signal
@@ -229,7 +233,12 @@ export class ListenerWritable extends Writable {
       cb()
       return
     }
-    const context: ListenerContext = { start: this.#start, logger: this.#logger, signal: this.#abort.signal }
+    const context: ListenerContext = {
+      start: this.#start,
+      startsAfterMarker: this.#startsAfterMarker,
+      logger: this.#logger,
+      signal: this.#abort.signal,
+    }
     this.#opening = true
     let finished = false
     const finish = (err?: Error | null): void => {

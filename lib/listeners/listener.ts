@@ -13,6 +13,13 @@ export interface ListenerLogger {
 export interface ListenerContext {
   /** The position the daemon resumes from (entries at or after it will follow), or null when unknown. */
   readonly start: JournalPosition | null
+  /**
+   * Whether `start` is a consistency point the daemon saved after a
+   * transaction marker (`@ex@`): the journal has markers, though the
+   * listener has read none yet (the records after it may be half a
+   * transaction p4d is still writing). Absent or false: not known.
+   */
+  readonly startsAfterMarker?: boolean
   readonly logger: ListenerLogger
   /** Aborted when the daemon stops: long waits inside a listener should end. */
   readonly signal: AbortSignal

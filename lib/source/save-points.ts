@@ -38,7 +38,7 @@ export class SavePoints {
     this.#chunk = EMPTY
   }
 
-  /** A point at offset `end` (inside or at the end of the current chunk) of `journal`, where line `line` starts. */
+  /** A consistency point at offset `end` (inside or at the end of the current chunk) of `journal`, where line `line` starts. */
   at(journal: number, end: number, line: number, file: StateFileIdentity | null): SavePoint {
     const inChunk = end - this.#chunkStart
     const chunk = this.#chunk
@@ -47,7 +47,7 @@ export class SavePoints {
       inChunk >= STATE_TAIL_BYTES
         ? Buffer.from(chunk.subarray(inChunk - STATE_TAIL_BYTES, inChunk))
         : Buffer.concat([history.subarray(Math.max(0, history.length - (STATE_TAIL_BYTES - inChunk))), chunk.subarray(0, inChunk)])
-    return { journal, offset: end, line, tail, file }
+    return { journal, offset: end, line, tail, file, consistent: true }
   }
 }
 

@@ -17,6 +17,8 @@ export interface StartPoint {
   readonly line: number
   /** `state`: resumed from the state file; `from`: journal N from its start; `end`: the live journal's end. */
   readonly how: 'state' | 'from' | 'end'
+  /** Resumed from the state file at a consistency point (the end of an `@ex@`): the journal has markers. */
+  readonly consistent?: boolean
 }
 
 /**
@@ -46,7 +48,7 @@ export async function resolveStart(
       )
     }
     await checkChain(layout, state.journal, live, adviceAs)
-    return { journal: state.journal, offset: state.offset, line: state.line, how: 'state' }
+    return { journal: state.journal, offset: state.offset, line: state.line, how: 'state', ...(state.consistent ? { consistent: true } : {}) }
   }
   if (typeof from === 'number') {
     const live = await liveJournalNumber(layout)

@@ -9,6 +9,8 @@ export interface SavePoint extends JournalPosition {
   /** The bytes just before `offset` in its journal (a copy, at most STATE_TAIL_BYTES). */
   readonly tail: Buffer
   readonly file: StateFileIdentity | null
+  /** A consistency point (the end of an `@ex@` that leaves no transaction open), not a start or an entry's end. */
+  readonly consistent?: boolean
 }
 
 export interface StateKeeperOptions {
@@ -173,6 +175,7 @@ export class StateKeeper {
       tail: tailFingerprint(pos === point ? point.tail : Buffer.alloc(0)),
       file: pos === point ? point.file : null,
       savedAt: new Date().toISOString(),
+      ...(pos === point && point.consistent ? { consistent: true } : {}),
     }
     this.#lastWrite = Date.now()
     const writing = writeState(this.#options.path, state).then(

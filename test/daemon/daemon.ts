@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { Daemon } from '../../lib/daemon/daemon.js'
 import { parseConfig, type ConfigInput } from '../../lib/daemon/config.js'
-import { BaseListener } from '../../lib/listeners/listener.js'
+import { BaseListener, type ListenerContext } from '../../lib/listeners/listener.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import { readState } from '../../lib/files/state-file.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
@@ -15,6 +15,10 @@ const silent = pino({ level: 'silent' })
 /** Collects what it is given; a listener defined inline, as a JS configuration would. */
 class Collect extends BaseListener {
   got: JournalEntry[] = []
+  context: ListenerContext | null = null
+  open(context: ListenerContext): void {
+    this.context = context
+  }
   listen(e: JournalEntry): void {
     this.got.push(e)
   }
@@ -69,6 +73,7 @@ t.test('reads across rotations into the mirror and a custom listener, serves sta
   const daemon = new Daemon(cfg, { logger: silent })
   await daemon.start()
   t.equal(daemon.startPoint?.how, 'from')
+  t.equal(collect.context?.startsAfterMarker, false, 'from journal 1: not known to follow a marker')
   t.match(daemon.statusUrl, /^http:\/\/127\.0\.0\.1:\d+\/$/)
   const size = () => sim.journals.reduce((n, j) => n + sim.journalBytes(j).length, 0)
   const seen = () => collect.got.reduce((n, e) => n + e.raw.length, 0)
@@ -113,6 +118,8 @@ t.test('reads across rotations into the mirror and a custom listener, serves sta
   )
   await second.start()
   t.equal(second.startPoint?.how, 'state')
+  t.ok(second.startPoint!.offset > 0, 'resumed inside a journal')
+  t.equal(again.context?.startsAfterMarker, true, 'at a consistency point after an @ex@: listeners are told the journal has markers')
   const live = sim.currentJournal
   await until(() => again.got.some((e) => e.position.journal === live && e.position.end === sim.liveSize))
   await second.stop()

@@ -33,6 +33,16 @@ t.test('write then read gives the same state; the file says N/offset for people'
   t.same(await readState(path), { ...state, journal: 42, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)), file: null })
 })
 
+t.test('a consistency point is recorded as one; a state that does not say so is not one', async (t) => {
+  const path = join(t.testdir(), 'state')
+  await writeState(path, { ...state, consistent: true })
+  t.match(readFileSync(path, 'utf8'), /"consistent":true/)
+  t.same(await readState(path), { ...state, consistent: true })
+  await writeState(path, state)
+  t.notMatch(readFileSync(path, 'utf8'), /consistent/)
+  t.equal((await readState(path))?.consistent, undefined, 'absent: not known to be one')
+})
+
 t.test('no state file: null', async (t) => {
   t.equal(await readState(join(t.testdir(), 'state')), null)
 })
@@ -63,6 +73,7 @@ t.test('an unreadable or unparsable state file fails with ERR_STATE_CORRUPT and 
     ['tail longer than the offset', JSON.stringify({ ...good, position: '41/2', tail: state.tail })],
     ['bad identity', JSON.stringify({ ...good, file: { path: 3 } })],
     ['identity not an object', JSON.stringify({ ...good, file: 'journal' })],
+    ['consistent not a boolean', JSON.stringify({ ...good, consistent: 'yes' })],
     ['an array', '[]'],
   ]
   for (const [what, text] of cases) {

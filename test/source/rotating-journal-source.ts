@@ -108,7 +108,11 @@ t.test('state: resumes after the last saved consistency point, replaying at most
   const newest = endOf3 && saved?.journal === 4 ? [4, 0] : [lastPoint?.position.journal, lastPoint?.position.end]
   t.same([saved?.journal, saved?.offset], newest, 'the newest committed one')
   t.ok(last && lastPoint && last.position.end - lastPoint.position.end < 100_000, 'little to replay')
+  // Inside a journal it says it is a consistency point (the journal has markers); a journal's start needs no saying.
+  t.equal(saved?.consistent, saved!.offset > 0 ? true : undefined, 'recorded as a consistency point')
   const b = new RotatingJournalSource({ root, from: 'end', state, pollMs: 100 })
+  const opened = await b.open()
+  t.equal(opened.consistent, saved!.offset > 0 ? true : undefined, 'and the start says so')
   const second = consume(b)
   await until(() => second.seen.caughtUp(sim))
   await second.stop()
@@ -139,6 +143,7 @@ t.test('a first start with a state file saves the start at once', async (t) => {
   await source.open()
   const s = await readState(state)
   t.same([s?.journal, s?.offset], [3, sim.journalBytes(3).length])
+  t.equal(s?.consistent, undefined, 'the end of the last record is not known to be a consistency point')
   source.destroy()
 })
 

@@ -211,6 +211,8 @@ export class NotifyListener implements Listener {
       logger: context.logger,
     })
     await this.#openDelivery(context.logger)
+    // A delivery state made after the daemon's (a listener added later, a file moved away) knows of no marker yet.
+    if (context.startsAfterMarker) this.delivery.sawMarkers()
   }
 
   /** Loads the delivery state file, or creates it (so that a path it cannot write fails at start, not at the first mail). */

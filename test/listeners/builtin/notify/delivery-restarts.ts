@@ -36,13 +36,13 @@ const fileOf = (dir: string) => join(dir, 'logdaemon.state.team-delivery.json')
 const state = (dir: string) => JSON.parse(readFileSync(fileOf(dir), 'utf8')) as Record<string, unknown>
 
 /** A listener as the daemon creates it: named `team`, its daemon state file `DIR/logdaemon.state.json`. */
-async function openTeam(dir: string, port: number, extra: Partial<NotifyInput> = {}): Promise<NotifyListener> {
+async function openTeam(dir: string, port: number, extra: Partial<NotifyInput> = {}, startsAfterMarker = false): Promise<NotifyListener> {
   const listener = new NotifyListener(
     { smtp: { host: '127.0.0.1', port, from: 'Perforce <p4@example.com>', to: ['team1@example.com', 'team2@example.com'] }, ...extra },
     'team',
     { baseDir: dir, statePath: join(dir, 'logdaemon.state.json') },
   )
-  await listener.open({ start: null, logger: silent, signal: new AbortController().signal })
+  await listener.open({ start: null, startsAfterMarker, logger: silent, signal: new AbortController().signal })
   return listener
 }
 
@@ -147,6 +147,28 @@ t.test('restarted in the middle of a transaction of a journal with markers: the 
   t.equal(await feed(second, entries.slice(inPart2)), null)
   t.same(deliveries(smtp.mails).slice(2), ['11:team:team1@example.com', '11:team:team2@example.com'], 'change 11 sent once its @ex@ came')
   t.match(smtp.mails[1]?.text, /\/\/depot\/main\/b\.c#1[\s\S]*\/\/depot\/docs\/b\.txt#1/, 'with both its files')
+})
+
+t.test('a listener added to a daemon that resumes inside a journal with markers: its new delivery state knows they are there', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  // The daemon resumes after change 10's @ex@; p4d has written part of change 11, the rest and its @ex@ come later.
+  const part1 = desc(11, 'eleven\n') + change(11, 'alice', 'eleven\n') + revcx(11, '//depot/main/b.c')
+  const part2 = revcx(11, '//depot/docs/b.txt') + ex(1011)
+  const entries = await journal(part1 + part2)
+  const inPart2 = entries.length - 2
+
+  const team = await openTeam(dir, smtp.port, {}, true)
+  t.teardown(() => team.close())
+  t.equal(await feed(team, entries.slice(0, inPart2)), null)
+  await team.noData(true)
+  t.equal(smtp.mails.length, 0, 'nothing sent for the half-written change 11 (it was sent without b.txt)')
+  await team.sync()
+  t.match(state(dir), { markers: true }, 'saved with the delivery state')
+  t.equal(await feed(team, entries.slice(inPart2)), null)
+  t.same(deliveries(smtp.mails), ['11:team:team1@example.com', '11:team:team2@example.com'], 'change 11 sent once its @ex@ came')
+  t.match(smtp.mails[0]?.text, /\/\/depot\/main\/b\.c#1[\s\S]*\/\/depot\/docs\/b\.txt#1/, 'with both its files')
 })
 
 t.test('where the delivery state is kept', async (t) => {

@@ -204,8 +204,10 @@ export class JournalCursor {
   async #nextLive(src: Source & { kind: 'live' }): Promise<CursorStep | null> {
     const f = src.file
     if (src.renamed) {
-      const bytes = await f.read(this.offset)
-      return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
+      // Checked like any read: a file that no longer has the bytes read before the offset is not journal N.
+      const bytes = await f.readAfter(this.offset, this.#tail)
+      if (bytes !== null) return bytes.length > 0 ? this.#data(bytes) : this.#end('rename')
+      return this.#fromCopy(src)
     }
     // Every read checks the bytes before the offset in the same read (see LiveFile.readAfter): new bytes are
     // trusted only when what precedes them is what was delivered, whether or not a wait came between.
@@ -227,6 +229,10 @@ export class JournalCursor {
       return null
     }
     if (typeof where === 'object' && 'renamedTo' in where) {
+      // Renamed, but the bytes before the offset are not the ones read: this file was journal N's, copied to
+      // journal N's archive and truncated, written again as a later journal and renamed to that one's name (or
+      // compressed). Drained as N, that journal's bytes would be read as the rest of N.
+      if (bytes === null) return this.#fromCopy(src)
       // The descriptor still reads journal N: drain it to its end.
       src.renamed = true
       if (where.renamedTo !== this.journal) src.archivedAs = where.renamedTo
@@ -237,15 +243,59 @@ export class JournalCursor {
       return null
     }
     // Copied and truncated: what was just read may be N+1's; the rest of N is in the archive.
-    await f.close()
+    await this.#switchToArchive(src, where)
+    return null
+  }
+
+  /**
+   * The held file no longer has the bytes read before the offset, and the
+   * live path names another file: journal N was copied and truncated, and
+   * the file held went on as a later journal. The rest of N is in N's
+   * archive, which must hold those bytes; none yet: wait for the grace
+   * period (a copy being compressed), then ERR_JOURNAL_SHRUNK.
+   */
+  async #fromCopy(src: Source & { kind: 'live' }): Promise<null> {
+    const archive = await findArchive(this.#layout, this.journal)
+    if (archive) {
+      await this.#switchToArchive(src, archive)
+      return null
+    }
+    if (this.#doubtful()) {
+      await this.#watcher.wait(this.#options.signal)
+      return null
+    }
+    throw this.#shrunkError(
+      `the file it was read from now holds other bytes before that offset, and no archive of journal ${this.journal} was found ` +
+        `(looked for ${archiveCandidates(this.#layout, this.journal).join(', ')})`,
+    )
+  }
+
+  /**
+   * Goes on from journal N's archive at the offset reached (copy and
+   * truncate). The archive must reach the offset and hold the bytes read
+   * before it: another file (an older journal N, a copy of something else)
+   * read from there would garble or lose records without a word.
+   */
+  async #switchToArchive(src: Source & { kind: 'live' }, archive: ArchiveFile): Promise<void> {
+    await src.file.close()
     this.#src = null
     this.#verified = { journal: this.journal, offset: this.offset }
-    const reader = await this.#openArchive(where, this.offset)
+    const reader = await this.#openArchive(archive, this.offset)
     this.#src = { kind: 'archive', reader, mode: 'copy-truncate' }
     if (!reader.reachedOffset) {
-      throw this.#shrunkError(`its archive ${where.path} holds only ${reader.offset} bytes`)
+      throw this.#shrunkError(`its archive ${archive.path} holds only ${reader.offset} bytes`)
     }
-    return null
+    // The bytes known before the offset (none when reading started at an offset the live file did not reach).
+    const known = this.#tail.length
+    if (known > 0 && !reader.before.subarray(reader.before.length - known).equals(this.#tail)) {
+      throw new LogdaemonError(
+        ErrorCodes.STATE_MISMATCH,
+        `${this.#livePath}: journal ${this.journal} was copied and truncated at offset ${this.offset}, where reading stands, but its archive ` +
+          `${archive.path} holds other bytes before that offset than the ones read: it is not a copy of the journal read. ` +
+          'Records after the offset cannot be told apart from other content: check the archive, restore the replica from a checkpoint and start from it',
+        { file: archive.path, journal: this.journal, offset: this.offset },
+      )
+    }
   }
 
   /**

@@ -353,6 +353,45 @@ t.test('backpressure: a consumer that stops stops the reading', async (t) => {
   t.ok(sawEverything(sim, c.seen, 3).ok)
 })
 
+for (const second of ['rename', 'rename-gzip'] as const) {
+  t.test(`held inside journal N while N is copied and truncated and N+1 is rotated by ${second}: the rest of N comes from its copy`, async (t) => {
+    // A probe: the held descriptor's file became journal N+1 (truncated, written again, renamed); it was drained as N.
+    const { root, sim } = await server(t, 31, [3])
+    for (let i = 0; i < 400; i++) await sim.appendTransaction()
+    const source = new RotatingJournalSource({ root, from: 3, highWaterMark: 2 })
+    const c = consume(source)
+    const release = c.hold()
+    await until(() => source.readableLength >= 2)
+    t.ok((source.status.read?.offset ?? 0) < sim.journalBytes(3).length, 'held inside journal 3')
+    await (await sim.rotate('copy-truncate')).done
+    for (let i = 0; i < 400; i++) await sim.appendTransaction()
+    await (await sim.rotate(second)).done
+    for (let i = 0; i < 20; i++) await sim.appendTransaction()
+    release()
+    await until(() => c.seen.caughtUp(sim) || c.error() !== null, 20_000)
+    await c.stop()
+    t.equal(c.error(), null)
+    const all = sawEverything(sim, c.seen, 3)
+    t.ok(all.ok, all.detail)
+  })
+}
+
+t.test('the live journal truncated beside an archive of its number that is not a copy of it: ERR_STATE_MISMATCH, nothing read from it', async (t) => {
+  const { root, sim } = await server(t, 32, [3])
+  const source = new RotatingJournalSource({ root, from: 3, graceMs: 200 })
+  const c = consume(source)
+  await until(() => c.seen.caughtUp(sim))
+  const read = c.seen.journal(3).length
+  // Another file named journal.3, longer than what was read, and the live journal emptied.
+  const other = Buffer.from(sim.journalBytes(3).toString('latin1').replace(/\d/g, (d) => String((Number(d) + 1) % 10)), 'latin1')
+  writeFileSync(join(root, 'journal.3'), Buffer.concat([other, other]))
+  writeFileSync(join(root, 'journal'), '')
+  await until(() => c.error() !== null, 20_000)
+  t.match(c.error(), { code: 'ERR_STATE_MISMATCH', message: /journal\.3 holds other bytes before that offset/ })
+  t.equal(c.seen.journal(3).length, read, 'nothing more read as journal 3')
+  await c.stop()
+})
+
 t.test('prefix layout and a live journal in another directory', async (t) => {
   const dir = t.testdir({ root: {}, logs: {}, arch: {} })
   const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 24, journal: join(dir, 'logs/journal'), prefix: join(dir, 'arch/srv'), startJournal: 1 })

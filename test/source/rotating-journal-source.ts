@@ -383,7 +383,13 @@ t.test('the live journal truncated beside an archive of its number that is not a
   await until(() => c.seen.caughtUp(sim))
   const read = c.seen.journal(3).length
   // Another file named journal.3, longer than what was read, and the live journal emptied.
-  const other = Buffer.from(sim.journalBytes(3).toString('latin1').replace(/\d/g, (d) => String((Number(d) + 1) % 10)), 'latin1')
+  const other = Buffer.from(
+    sim
+      .journalBytes(3)
+      .toString('latin1')
+      .replace(/\d/g, (d) => String((Number(d) + 1) % 10)),
+    'latin1',
+  )
   writeFileSync(join(root, 'journal.3'), Buffer.concat([other, other]))
   writeFileSync(join(root, 'journal'), '')
   await until(() => c.error() !== null, 20_000)

@@ -1,6 +1,9 @@
+import { createReadStream } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip } from 'node:zlib'
 import { isErrnoException } from '../errors.js'
-import { describeJournalChain } from './journal-set.js'
+import { describeJournalChain, findArchive } from './journal-set.js'
 import type { JournalLayout } from './journal-name.js'
 
 /** One journal's size on disk, as a reader counts offsets (decompressed bytes). */
@@ -81,6 +84,36 @@ export async function gzipIsize(path: string, fileSize: number): Promise<number>
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * Whether archived journal `n` holds exactly `size` bytes (decompressed), or
+ * null when no archive of it is on disk. A `.gz` archive is inflated to
+ * count (stopping once past `size`), every member: its ISIZE trailer is an
+ * estimate (see {@link gzipIsize}). An archive that does not inflate holds
+ * no known size: false.
+ */
+export async function archiveHoldsExactly(layout: JournalLayout, n: number, size: number): Promise<boolean | null> {
+  const archive = await findArchive(layout, n)
+  if (!archive) return null
+  if (!archive.compressed) {
+    const st = await statOrNull(archive.path)
+    return st === null ? null : st.size === size
+  }
+  let count = 0
+  const longer = new Error('longer')
+  try {
+    await pipeline(createReadStream(archive.path), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
+      for await (const chunk of inflated) {
+        count += chunk.length
+        if (count > size) throw longer
+      }
+    })
+  } catch (err) {
+    if (err !== longer && isErrnoException(err) && err.code === 'ENOENT') return null
+    return false
+  }
+  return count === size
 }
 
 async function statOrNull(path: string): Promise<{ size: number; mtimeMs: number } | null> {

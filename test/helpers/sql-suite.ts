@@ -4,6 +4,9 @@
  * made by `fresh()`.
  */
 import type { Test } from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { ErrorCodes } from '../../lib/errors.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
 import type { RecordSpec } from '../../lib/journal/encoder.js'
@@ -177,6 +180,46 @@ export function suite(t: Test, fresh: Fresh): void {
       ['//depot/a', '//depot/c'],
       'the next journal continues',
     )
+  })
+
+  t.test("with the server's journals: a later journal's start continues the position only when nothing lies between", async (t) => {
+    const url = await fresh(t)
+    const root = t.testdir()
+    const three = entriesOf([rev('//depot/a', 1, 0, 1), ex(), rev('//depot/b', 1, 0, 2), ex()], 3).entries
+    writeFileSync(join(root, 'journal.3'), Buffer.concat(three.map((e) => e.raw)))
+    const onServer = () => new SqlListener(optionsSchema.parse({ url }), parseSqlUrl(url), 'sql', { root })
+    // A replica restored from a backup taken inside journal 3: journal 4's start does not continue it (a probe: row b was lost).
+    let l = onServer()
+    await feed(l, three.slice(0, 2))
+    await l.close()
+    writeFileSync(join(root, 'journal.4'), '')
+    l = onServer()
+    await t.rejects(async () => feed(l, entriesOf([rev('//depot/c', 1, 0, 3), ex()], 4).entries), { code: ErrorCodes.SQL_GAP }, 'journal 3 goes on past it')
+    await l.close()
+    l = onServer()
+    await feed(l, three.slice(2))
+    await l.close()
+    // Idle rotations: journal 4 empty, journal 5 an empty .gz; journal 6's start continues the end of journal 3 (a probe: ERR_SQL_GAP for ever).
+    writeFileSync(join(root, 'journal.5.gz'), gzipSync(Buffer.alloc(0)))
+    l = onServer()
+    await feed(l, entriesOf([rev('//depot/c', 1, 0, 3), ex()], 6).entries)
+    await l.close()
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file),
+      ['//depot/a', '//depot/b', '//depot/c'],
+      'every row once',
+    )
+    // Journal 7 holds a record, journal 8 is not there: journal 9's start does not continue journal 6's end.
+    writeFileSync(join(root, 'journal.6'), Buffer.concat(entriesOf([rev('//depot/c', 1, 0, 3), ex()], 6).entries.map((e) => e.raw)))
+    writeFileSync(join(root, 'journal.7.gz'), gzipSync(Buffer.from('@pv@ 0 @db.counters@ @x@ @1@ \n')))
+    for (const [journal, why] of [
+      [8, 'journal 7 is not empty'],
+      [9, 'and journal 8 is missing'],
+    ] as const) {
+      l = onServer()
+      await t.rejects(async () => feed(l, entriesOf([rev('//depot/d', 1, 0, 4), ex()], journal).entries), { code: ErrorCodes.SQL_GAP }, why)
+      await l.close()
+    }
   })
 
   t.test('a newer table version adds columns with ALTER TABLE; older rows keep NULL there', async (t) => {

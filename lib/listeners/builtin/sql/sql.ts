@@ -1,4 +1,6 @@
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../../../errors.js'
+import type { JournalLayout } from '../../../files/journal-name.js'
+import { archiveHoldsExactly } from '../../../files/journal-sizes.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
@@ -64,10 +66,15 @@ export class SqlListener extends BaseListener {
   #last: JournalPosition | null = null
   /** A call failed: reconnect and re-read the database before the next. */
   #broken = false
+  /** The server's journals, to tell whether a later journal's start continues the database's position. */
+  readonly #server: JournalLayout | null
+  /** The first entry past the database's position was checked to continue it. */
+  #startChecked = false
 
-  constructor(options: SqlOptions, target: SqlTarget, name = 'sql') {
+  constructor(options: SqlOptions, target: SqlTarget, name = 'sql', server: JournalLayout | null = null) {
     super(name)
     this.#options = { ...options }
+    this.#server = server
     this.target = target
     this.#mapper = new RowMapper(new TableFilter(options.tables, options.exclude), options.encoding)
   }
@@ -123,7 +130,10 @@ export class SqlListener extends BaseListener {
       // The same entry again: the daemon retries a listen whose flush failed.
       return this.#full() ? this.#flush() : undefined
     }
-    if (!this.#last) this.#checkStart(entry, journal, applied)
+    if (!this.#startChecked) {
+      const checked = this.#checkStart(entry, journal, applied)
+      if (checked) return checked.then(() => this.listen(entry))
+    }
     this.#last = end
     if (!entry.incomplete) {
       const m = this.#mapper.map(entry, journal)
@@ -180,13 +190,49 @@ export class SqlListener extends BaseListener {
     return c !== null && this.#batches(countUpTo(this.#heldEnds, c)) >= 1
   }
 
-  /** The first entry past the database's position must continue it: the same journal at that offset, or the next journal's start. */
-  #checkStart(entry: JournalEntry, journal: number, applied: JournalPosition | null): void {
+  /**
+   * The first entry past the database's position must continue it: the same
+   * journal at that offset, or a later journal's start when nothing lies
+   * between (the database's journal ends at its position, every journal
+   * between is empty: an idle server's rotations). The server's files tell
+   * (a `.gz` is inflated to count); without them (a listener made by
+   * library code) or with the database's journal gone from disk, the next
+   * journal's start is taken as continuing it. Returns a promise while the
+   * files are looked at.
+   */
+  #checkStart(entry: JournalEntry, journal: number, applied: JournalPosition | null): Promise<void> | undefined {
     const { offset } = entry.position
-    const continues = applied ? (journal === applied.journal && offset === applied.offset) || (journal === applied.journal + 1 && offset === 0) : offset === 0
-    if (continues) return
+    const done = (): undefined => {
+      this.#startChecked = true
+      return undefined
+    }
+    if (applied ? journal === applied.journal && offset === applied.offset : offset === 0) return done()
+    const server = this.#server
+    if (!applied || offset !== 0 || journal <= applied.journal) throw this.#gap(entry, journal, applied)
+    if (!server) {
+      if (journal === applied.journal + 1) return done()
+      throw this.#gap(entry, journal, applied)
+    }
+    return (async () => {
+      const ends = await archiveHoldsExactly(server, applied.journal, applied.offset)
+      if (ends === false || (ends === null && journal > applied.journal + 1)) throw this.#gap(entry, journal, applied)
+      for (let n = applied.journal + 1; n < journal; n++) {
+        if ((await archiveHoldsExactly(server, n, 0)) !== true) throw this.#gap(entry, journal, applied)
+      }
+      if (ends === null) {
+        this.#logger.warn(
+          { listener: this.name, url: this.target.masked, position: formatPosition(applied) },
+          `journal ${applied.journal} is not on disk to tell whether it ends at ${formatPosition(applied)}: journal ${journal}'s start is taken as continuing it`,
+        )
+      }
+      done()
+    })()
+  }
+
+  #gap(entry: JournalEntry, journal: number, applied: JournalPosition | null): LogdaemonError {
+    const { offset } = entry.position
     const at = formatPosition({ journal, offset })
-    throw permanent(
+    return permanent(
       new LogdaemonError(
         ErrorCodes.SQL_GAP,
         applied
@@ -372,6 +418,6 @@ function countUpTo(ends: readonly JournalPosition[], to: JournalPosition): numbe
 }
 
 /** The `sql` built-in: `{ url, tables, exclude, encoding }`; a sqlite: file is relative to the configuration file. */
-export function create(options: SqlOptions, context: { name: string; baseDir?: string }): Listener {
-  return new SqlListener(options, parseSqlUrl(options.url, context.baseDir ?? '.'), context.name)
+export function create(options: SqlOptions, context: { name: string; baseDir?: string; server?: JournalLayout }): Listener {
+  return new SqlListener(options, parseSqlUrl(options.url, context.baseDir ?? '.'), context.name, context.server ?? null)
 }

@@ -37,3 +37,10 @@ export function formatPosition(p: JournalPosition): string {
 export function comparePositions(a: JournalPosition, b: JournalPosition): number {
   return a.journal - b.journal || a.offset - b.offset
 }
+
+/** Whether `v` is a position: a whole journal number and a whole, non-negative offset. */
+export function isPosition(v: unknown): v is JournalPosition {
+  if (typeof v !== 'object' || v === null) return false
+  const { journal, offset } = v as Partial<JournalPosition>
+  return Number.isSafeInteger(journal) && Number.isSafeInteger(offset) && (offset as number) >= 0
+}

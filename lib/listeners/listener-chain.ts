@@ -27,9 +27,11 @@ export interface ListenerChainOptions {
   listeners: readonly (Listener | ListenerSpec)[]
   /**
    * Persists a position (the source's `commit`): every listener has finished
-   * every entry before it and synced. Called one at a time, in order.
+   * every entry before it and synced. Called one at a time, in order, with
+   * the entry that ends there; without it when a listener's `sync` made only
+   * an earlier position durable, and the commit is at that one.
    */
-  commit?: (position: JournalPosition, entry: JournalEntry) => void | Promise<void>
+  commit?: (position: JournalPosition, entry?: JournalEntry) => void | Promise<void>
   /** Which entries may be committed after: consistency points (default) or any entry. */
   commitAt?: 'consistent' | 'entry'
   /**
@@ -137,6 +139,8 @@ export class ListenerChain extends Writable {
   /** The newest committable entry past the barrier, waiting for the barrier to pass it. */
   #held: JournalEntry | null = null
   #committed: JournalPosition | null = null
+  /** The newest position every listener has synced (committed, or held back by a listener's earlier durable position). */
+  #synced: JournalPosition | null = null
   #round: Promise<void> | null = null
   #roundStartedAt = -Infinity
   #forceWanted = false
@@ -418,6 +422,8 @@ export class ListenerChain extends Writable {
     if (!e) return
     const c: Candidate = { position: { journal: e.position.journal as number, offset: e.position.end }, entry: e }
     if (this.#committed && comparePositions(c.position, this.#committed) <= 0) return
+    // Synced already, a listener holding the commit back: only a newer point can move it.
+    if (this.#synced && comparePositions(c.position, this.#synced) <= 0) return
     const wait = this.#roundStartedAt + this.#interval - Date.now()
     if (!force && wait > 0) {
       this.#commitTimer ??= setTimeout(() => {
@@ -446,12 +452,17 @@ export class ListenerChain extends Writable {
   async #syncAndCommit(c: Candidate): Promise<void> {
     // Unreachable by construction (#admit); a last guard: nothing past the barrier is ever synced.
     if (this.#barrier && comparePositions(c.position, this.#barrier()) > 0) return
-    await Promise.all(this.#writables.map((w) => w.requestSync(c.position)))
+    const durable = await Promise.all(this.#writables.map((w) => w.requestSync(c.position)))
+    this.#synced = c.position
     if (this.#stopped) return
-    await this.#commit?.(c.position, c.entry)
-    this.#committed = c.position
-    this.#tell(() => this.#observer.committed?.(c.position))
-    this.emit('commit', c.position)
+    // A listener that could not make the point durable yet (it returned an earlier one): commit no later than that.
+    let at = c.position
+    for (const d of durable) if (comparePositions(d, at) < 0) at = d
+    if (this.#committed && comparePositions(at, this.#committed) <= 0) return
+    await this.#commit?.(at, at === c.position ? c.entry : undefined)
+    this.#committed = at
+    this.#tell(() => this.#observer.committed?.(at))
+    this.emit('commit', at)
   }
 
   #armQuiet(ms: number): void {

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { JournalEntry } from '../journal/entry.js'
-import { formatPosition, type JournalPosition } from '../position.js'
+import { comparePositions, formatPosition, isPosition, type JournalPosition } from '../position.js'
 import type { Listener, ListenerContext, ListenerLogger } from './listener.js'
 import { isThenable, listenerFailed, retryCall, RetryFailure, type RetryContext } from './listener-call.js'
 import { isRetryable, retrySettings, type RetryOptions } from '../retry.js'
@@ -48,15 +48,16 @@ class ListenerControl {
   readonly kind: 'sync' | 'noData'
   readonly position: JournalPosition | null
   readonly hadData: boolean
-  readonly done: Promise<void>
-  resolve!: () => void
+  /** Resolves with the position made durable (`sync`: `position`, or an earlier one the listener returned). */
+  readonly done: Promise<JournalPosition | null>
+  resolve!: (durable: JournalPosition | null) => void
   reject!: (err: Error) => void
 
   constructor(kind: 'sync' | 'noData', position: JournalPosition | null, hadData: boolean) {
     this.kind = kind
     this.position = position
     this.hadData = hadData
-    this.done = new Promise<void>((resolve, reject) => {
+    this.done = new Promise<JournalPosition | null>((resolve, reject) => {
       this.resolve = resolve
       this.reject = reject
     })
@@ -207,18 +208,20 @@ export class ListenerWritable extends Writable {
 
   /**
    * Runs `sync(position)` after every entry written before this call;
-   * resolves when it has (or rejects with the stream's error).
+   * resolves when it has (or rejects with the stream's error), with the
+   * position the listener made durable: `position`, or the earlier one its
+   * `sync` returned.
    */
-  requestSync(position: JournalPosition): Promise<void> {
-    return this.#control(new ListenerControl('sync', position, false))
+  requestSync(position: JournalPosition): Promise<JournalPosition> {
+    return this.#control(new ListenerControl('sync', position, false)) as Promise<JournalPosition>
   }
 
   /** Runs `noData(hadData)` after every entry written before this call. */
-  requestNoData(hadData: boolean): Promise<void> {
-    return this.#control(new ListenerControl('noData', null, hadData))
+  async requestNoData(hadData: boolean): Promise<void> {
+    await this.#control(new ListenerControl('noData', null, hadData))
   }
 
-  #control(c: ListenerControl): Promise<void> {
+  #control(c: ListenerControl): Promise<JournalPosition | null> {
     if (this.destroyed || this.writableEnded) {
       return Promise.reject(new LogdaemonError(ErrorCodes.LISTENER_FAILED, `listener "${this.name}" is closed`))
     }
@@ -312,9 +315,9 @@ export class ListenerWritable extends Writable {
    */
   #runAsync(first: PromiseLike<unknown>, items: unknown[], i: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
+      const done = (result?: unknown): void => {
         try {
-          this.#finish(items[i] as JournalEntry | ListenerControl)
+          this.#finish(items[i] as JournalEntry | ListenerControl, result)
           for (;;) {
             if (++i >= items.length || this.destroyed) {
               resolve()
@@ -372,7 +375,7 @@ export class ListenerWritable extends Writable {
       return Promise.reject(toError(err))
     }
     if (isThenable(result)) return result
-    this.#finish(item)
+    this.#finish(item, result)
     return undefined
   }
 
@@ -382,7 +385,8 @@ export class ListenerWritable extends Writable {
     return this.listener.noData(item.hadData)
   }
 
-  #finish(item: JournalEntry | ListenerControl): void {
+  /** An item is done; `result` is what its call returned (a `sync` may return an earlier position it made durable). */
+  #finish(item: JournalEntry | ListenerControl, result?: unknown): void {
     if (item instanceof JournalEntry) {
       this.handled++
       this.#through = item.position
@@ -394,8 +398,14 @@ export class ListenerWritable extends Writable {
       return
     }
     this.#pending.delete(item)
-    if (item.kind === 'sync') this.#unsynced = false
-    item.resolve()
+    if (item.kind !== 'sync') {
+      item.resolve(null)
+      return
+    }
+    const asked = item.position as JournalPosition
+    const durable = isPosition(result) && comparePositions(result, asked) < 0 ? { journal: result.journal, offset: result.offset } : asked
+    if (durable === asked) this.#unsynced = false
+    item.resolve(durable)
   }
 
   /** Calls `fn` once inline and through p-retry when it throws or rejects; `done` gets null or the ERR_LISTENER_FAILED error. */

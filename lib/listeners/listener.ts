@@ -35,7 +35,10 @@ export interface ListenerContext {
  *   call after activity and false on the following quiet calls;
  * - `sync(position)`: make everything up to `position` durable (fsync,
  *   remote acknowledgement): the daemon commits `position` only after every
- *   listener's `sync` has resolved;
+ *   listener's `sync` has resolved. A listener that cannot make exactly
+ *   `position` durable yet without making later records durable too (a
+ *   database transaction that already holds them) returns the earlier
+ *   position it has made durable: the daemon then commits no later;
  * - `close()`: once, at shutdown, after the last `sync`.
  */
 export interface Listener {
@@ -45,7 +48,7 @@ export interface Listener {
   isHandled(entry: JournalEntry): boolean
   listen(entry: JournalEntry): void | Promise<void>
   noData(hadData: boolean): void | Promise<void>
-  sync?(position: JournalPosition): void | Promise<void>
+  sync?(position: JournalPosition): void | JournalPosition | Promise<void | JournalPosition>
   close(): void | Promise<void>
   /**
    * Optional, for the status page: how far this listener's destination has

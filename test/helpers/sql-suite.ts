@@ -131,6 +131,34 @@ export function suite(t: Test, fresh: Fresh): void {
     t.same((await dumpReplica(url)).logdaemon_position, [`3/${entries[1]!.position.end}`])
   })
 
+  t.test('rows written ahead into the open transaction are not committed by a sync for an earlier point: it returns the position held', async (t) => {
+    // The daemon syncs no further than bytes known good (a .gz member before its CRC check); a probe: the listener
+    // committed at its own last consistency point, past them, and a corrupt member's rows stayed in the replica.
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(1), rev('//depot/b', 1, 0, 2), ex(2), rev('//depot/c', 1, 0, 3), ex(3)], 3)
+    const [a, ex1, b, ex2, c, ex3] = entries as [JournalEntry, JournalEntry, JournalEntry, JournalEntry, JournalEntry, JournalEntry]
+    const at = (e: JournalEntry) => ({ journal: 3, offset: e.position.end })
+    // One row a batch: each transaction goes into the open database transaction as soon as it ends.
+    const l = listener(url, { batchRows: 1 })
+    for (const e of [a, ex1]) await l.listen(e)
+    t.equal(await l.sync(at(ex1)), undefined, 'a sync at the point written: committed there')
+    for (const e of [b, ex2, c, ex3]) await l.listen(e)
+    t.same(await l.sync(at(ex2)), at(ex1), 'c is in the open transaction: nothing committed, the position held returned')
+    t.same((await dumpReplica(url)).logdaemon_position, [`3/${ex1.position.end}`])
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev')).map((r) => r.depot_file),
+      ['//depot/a'],
+      'b and c not committed',
+    )
+    t.equal(await l.sync(at(ex3)), undefined, 'a sync at or past them commits')
+    await l.close()
+    t.same((await dumpReplica(url)).logdaemon_position, [`3/${ex3.position.end}`])
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file),
+      ['//depot/a', '//depot/b', '//depot/c'],
+    )
+  })
+
   t.test('a sync for a point the listener has passed (the chain writes ahead): whole transactions, nothing dropped', async (t) => {
     const url = await fresh(t)
     const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(1), rev('//depot/b', 1, 0, 2), rev('//depot/c', 1, 0, 2), ex(2)], 3)

@@ -66,6 +66,42 @@ function parse(text: string): JournalPosition {
   return { journal: Number(j), offset: Number(o) }
 }
 
+t.test('a listener whose sync returns an earlier position it made durable: nothing later is committed', async (t) => {
+  const { entries } = transactions(40, 9)
+  const points = entries.filter((e) => e.consistent).map((e) => ({ journal: 9, offset: e.position.end }))
+  const hold = points[9] as JournalPosition
+  // Durable no further than the tenth point until the last one is asked for (a database transaction holding rows past it).
+  class Holding extends Collect {
+    override sync(p: JournalPosition): JournalPosition | undefined {
+      super.sync(p)
+      const last = points.at(-1) as JournalPosition
+      return comparePositions(p, hold) > 0 && comparePositions(p, last) < 0 ? hold : undefined
+    }
+  }
+  const a = new Holding('a')
+  const b = new Collect('b')
+  const commits: JournalPosition[] = []
+  const chain = new ListenerChain({ listeners: [a, b], commitIntervalMs: 0, commit: (p) => void commits.push(p) })
+  // Slowly, so that rounds come between transactions.
+  async function* slowly() {
+    for (const e of entries) {
+      yield e
+      await tick(2)
+    }
+  }
+  await pipeline(Readable.from(slowly()), chain)
+  t.ok(
+    a.syncs.some((p) => comparePositions(p, hold) > 0 && comparePositions(p, points.at(-1)!) < 0),
+    'synced past the point held',
+  )
+  t.ok(
+    commits.every((p) => comparePositions(p, hold) <= 0 || comparePositions(p, points.at(-1)!) === 0),
+    `nothing committed between ${formatPosition(hold)} and the end: ${commits.map(formatPosition).join(' ')}`,
+  )
+  t.same(commits.at(-1), points.at(-1), 'the last point, once the listener made it durable')
+  t.same(chain.committed, points.at(-1))
+})
+
 t.test('an open transaction at the end is not committed', async (t) => {
   const { entries } = entriesOf([
     { op: 'pv', version: 1, table: 'db.counters', fields: ['a', '1'] },

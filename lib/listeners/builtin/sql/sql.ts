@@ -70,6 +70,8 @@ export class SqlListener extends BaseListener {
   readonly #server: JournalLayout | null
   /** The first entry past the database's position was checked to continue it. */
   #startChecked = false
+  /** Where the daemon resumed (from open's context), or null when not known. */
+  #start: JournalPosition | null = null
 
   constructor(options: SqlOptions, target: SqlTarget, name = 'sql', server: JournalLayout | null = null) {
     super(name)
@@ -91,7 +93,10 @@ export class SqlListener extends BaseListener {
   }
 
   async open(context?: ListenerContext): Promise<void> {
-    if (context) this.#logger = context.logger
+    if (context) {
+      this.#logger = context.logger
+      this.#start = context.start
+    }
     if (this.#replica) return
     const replica = new Replica(await openAdapter(this.target))
     try {
@@ -259,22 +264,32 @@ export class SqlListener extends BaseListener {
   }
 
   /**
-   * Makes the database durable at a consistency point at or after
-   * `position`. The daemon calls sync at a consistency point P, but this
-   * listener may already hold entries past P (the chain writes ahead):
-   * it commits at the last consistency point it has taken, C ≥ P (or, when
-   * rows of a giant transaction already went into the open transaction,
-   * at their end), and keeps what comes after in memory. The daemon
-   * resumes from P ≤ C; the entries up to C are then skipped.
+   * Makes the database durable at `position`, a consistency point. The
+   * listener may already hold entries past it (the chain writes ahead, and
+   * stops its commits at bytes not yet known good: a `.gz` member before
+   * its CRC is checked): their rows stay in memory for a later commit.
+   * When rows past it already went into the open transaction (a batch
+   * written ahead, a giant transaction's first part), committing would
+   * make them durable too, bytes the daemon does not vouch for yet among
+   * them (a probe: a corrupt member's rows stayed in the replica): then
+   * nothing is committed, and the database's position is returned, so the
+   * daemon commits no later; the transaction commits at the first sync at
+   * or past them.
    */
-  async sync(position: JournalPosition): Promise<void> {
-    let at = position
-    if (this.#lastConsistent && comparePositions(this.#lastConsistent, at) > 0) at = this.#lastConsistent
-    if (this.#flushedTo && comparePositions(this.#flushedTo, at) > 0) at = this.#flushedTo
+  async sync(position: JournalPosition): Promise<JournalPosition | undefined> {
+    const ahead = this.#flushedTo !== null && comparePositions(this.#flushedTo, position) > 0
+    if (ahead) {
+      const replica = await this.#ready(null)
+      const durable = replica.position ?? this.#start
+      if (durable) return comparePositions(durable, position) < 0 ? durable : undefined
+      // Neither known (a listener made by library code on an empty database): they are committed with it.
+    }
+    const at = ahead ? (this.#flushedTo as JournalPosition) : position
     const replica = await this.#ready(at)
     const applied = replica.position
-    if (applied && comparePositions(at, applied) <= 0) return // nothing new: every entry up to it was skipped, or this commit went through
-    await this.#applyUpTo(replica, at, true)
+    // Nothing new: every entry up to it was skipped, or this commit went through.
+    if (!applied || comparePositions(at, applied) > 0) await this.#applyUpTo(replica, at, true)
+    return undefined
   }
 
   /** Applies held rows of entries ending at or before `to`, then (when `commit`) sets the position `to` and commits. */

@@ -34,6 +34,24 @@ const PG_TYPES: Record<ColumnType, string> = { integer: 'bigint', text: 'text', 
  * Credentials: the URL, then the usual PG* variables, PGPASSWORD and the
  * PGPASSFILE, as `pg` reads them. Messages name the masked URL only.
  */
+/** How long connecting may take before it fails (and is retried): a host that does not answer at all. */
+const CONNECT_TIMEOUT_MS = 30_000
+/** TCP keepalive probes start after this much silence: the kernel then finds a peer that is gone. */
+const KEEPALIVE_DELAY_MS = 10_000
+/** How long a goodbye to the server may take before the socket is simply destroyed (a peer that no longer answers). */
+const END_TIMEOUT_MS = 2_000
+
+export interface PostgresAdapterOptions {
+  /**
+   * A statement that has not answered after this many ms fails, and its
+   * connection is dropped (the server then rolls its transaction back):
+   * a network cut that leaves the socket open (a frozen proxy, a failed-over
+   * host) would otherwise hang the caller for ever. 0 or absent: no limit
+   * (a load, whose last statements may rightly take long).
+   */
+  timeoutMs?: number
+}
+
 export class PostgresAdapter implements SqlAdapter {
   readonly dialect = 'postgres'
   readonly bulkPayload = 'copy'
@@ -61,16 +79,26 @@ export class PostgresAdapter implements SqlAdapter {
   #sent: Buffer[] = []
   #freeChunks: Buffer[] = []
 
-  constructor(connectionString: string, masked: string) {
+  readonly #timeoutMs: number
+
+  constructor(connectionString: string, masked: string, options: PostgresAdapterOptions = {}) {
     this.#connectionString = connectionString
     this.masked = masked
+    this.#timeoutMs = options.timeoutMs ?? 0
   }
 
   async connect(): Promise<void> {
     if (this.#client && !this.#broken) return
     await this.close()
     const { default: pg } = await import('pg')
-    const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'logdaemon' })
+    const client = new pg.Client({
+      connectionString: this.#connectionString,
+      application_name: 'logdaemon',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+      connectionTimeoutMillis: this.#timeoutMs > 0 ? Math.min(this.#timeoutMs, CONNECT_TIMEOUT_MS) : CONNECT_TIMEOUT_MS,
+      ...(this.#timeoutMs > 0 ? { query_timeout: this.#timeoutMs } : {}),
+    })
     client.on('error', (err: Error) => this.#fail(client, err))
     // pg reports an unexpected end as an 'error'; this is for an end it does not report (after an error while connecting).
     client.on('end', () => this.#fail(client, new Error('Connection terminated')))
@@ -97,7 +125,7 @@ export class PostgresAdapter implements SqlAdapter {
     this.#client = null
     this.#copy = null
     this.#onFailure?.()
-    if (client) await client.end().catch(() => {})
+    if (client) await endWithin(client, END_TIMEOUT_MS)
   }
 
   async tables(): Promise<TableColumns> {
@@ -448,4 +476,25 @@ function copyText(v: SqlValue): string {
   if (v === null) return '\\N'
   if (typeof v !== 'string') return '\\\\x' + v.toString('hex')
   return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v
+}
+
+/**
+ * Ends a connection politely, or destroys its socket when the server does
+ * not answer in `ms` (a dead peer: `end()` would wait for ever). Never throws.
+ */
+async function endWithin(client: Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms)
+  })
+  const ended = await Promise.race([
+    client.end().then(
+      () => 'ended' as const,
+      () => 'ended' as const,
+    ),
+    late,
+  ])
+  clearTimeout(timer)
+  // pg keeps the socket as connection.stream (not in its types).
+  if (ended === 'late') (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
 }

@@ -16,6 +16,9 @@ export const DEFAULT_BATCH_ROWS = 500
 /** Bytes of records whose row changes are held by default: the bound for large records (500 of 10 KB would hold 5 MB). */
 export const DEFAULT_BATCH_BYTES = 256 * 1024
 
+/** A PostgreSQL statement's answer is waited for this long by default: longer than any lock a report can hold it behind for long. */
+export const DEFAULT_TIMEOUT_MS = 600_000
+
 /** The `sql` listener's options. */
 export const optionsSchema = z
   .strictObject({
@@ -47,6 +50,15 @@ export const optionsSchema = z
       .default(DEFAULT_BATCH_BYTES)
       .describe(
         'Bytes of journal records whose row changes are held in memory before they are written into the open database transaction: bounds memory whatever the size of the records.',
+      ),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(DEFAULT_TIMEOUT_MS)
+      .describe(
+        'PostgreSQL: a statement not answered after this many ms fails and its connection is dropped, then the daemon retries on a new one (a network cut that leaves the connection open would hang the listener). 0: wait for ever. SQLite ignores it.',
       ),
   })
   .describe('sql: the journal applied to SQLite or PostgreSQL tables, exactly once across crashes.')

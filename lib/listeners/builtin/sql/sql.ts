@@ -98,7 +98,7 @@ export class SqlListener extends BaseListener {
       this.#start = context.start
     }
     if (this.#replica) return
-    const replica = new Replica(await openAdapter(this.target))
+    const replica = new Replica(await openAdapter(this.target, { timeoutMs: this.#options.timeoutMs }))
     try {
       await this.#guard(() => replica.open(), 'cannot open the database')
     } catch (err) {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { ErrorCodes } from '../../../../lib/errors.js'
 import { SqlListener, optionsSchema } from '../../../../lib/listeners/builtin/sql/sql.js'
@@ -41,6 +42,55 @@ t.test('against a real PostgreSQL server', { skip: postgresSkip }, async (t) => 
     t.same(
       (await rowsOf(url, 'SELECT journal, "offset" FROM logdaemon_position')).map((r) => `${r.journal}/${r.offset}`),
       [`2/${end.offset}`],
+    )
+  })
+
+  t.test('a connection that stops answering (a frozen proxy): the statement fails after timeoutMs, a retry reconnects', async (t) => {
+    // A probe: with the network cut and the socket left open, the listener waited for ever while the status said caught up.
+    const url = await pg.createDatabase('frozen')
+    let frozen = false
+    const sockets = new Set<Socket>()
+    const proxy = createServer((client) => {
+      const server = connect(pg.port, '127.0.0.1')
+      for (const s of [client, server]) {
+        sockets.add(s)
+        s.on('error', () => {})
+        s.on('close', () => {
+          client.destroy()
+          server.destroy()
+        })
+      }
+      client.on('data', (d) => frozen || server.write(d))
+      server.on('data', (d) => frozen || client.write(d))
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => {
+      for (const s of sockets) s.destroy()
+      proxy.close()
+    })
+    const port = (proxy.address() as { port: number }).port
+    const through = url.replace(`:${pg.port}/`, `:${port}/`)
+    const l = new SqlListener(optionsSchema.parse({ url: through, timeoutMs: 500 }), parseSqlUrl(through))
+    t.teardown(() => l.close())
+    const { entries } = transactions(40, 2)
+    await l.open()
+    for (const e of entries.slice(0, 20)) await l.listen(e)
+    await l.sync({ journal: 2, offset: entries[19]!.position.end })
+    frozen = true
+    for (const e of entries.slice(20)) await l.listen(e)
+    const end = { journal: 2, offset: entries.at(-1)!.position.end }
+    const t0 = Date.now()
+    await t.rejects(l.sync(end), { code: ErrorCodes.SQL_FAILED }, 'the commit fails')
+    t.ok(Date.now() - t0 < 10_000, `within seconds (${Date.now() - t0} ms), not never`)
+    frozen = false
+    await l.sync(end) // the daemon's retry, on a new connection
+    t.same(
+      (await rowsOf(url, 'SELECT journal, "offset" FROM logdaemon_position')).map((r) => `${r.journal}/${r.offset}`),
+      [`2/${end.offset}`],
+    )
+    t.same(
+      (await rowsOf(url, 'SELECT value FROM counters')).map((r) => r.value),
+      ['40'],
     )
   })
 })

@@ -48,6 +48,7 @@ export interface Listener {
   isHandled(entry: JournalEntry): boolean
   listen(entry: JournalEntry): void | Promise<void>
   noData(hadData: boolean): void | Promise<void>
+  // biome-ignore lint/suspicious/noConfusingVoidType: listeners written as `async sync(): Promise<void>` must still fit
   sync?(position: JournalPosition): void | JournalPosition | Promise<void | JournalPosition>
   close(): void | Promise<void>
   /**

@@ -19,7 +19,11 @@ export interface SubmittedChange {
   /** When the change was submitted, epoch seconds (db.change `date`). */
   readonly date: number
   readonly description: string
-  /** False when no db.desc row was seen and the text is db.change's own copy, which p4d may shorten. */
+  /**
+   * False when the text is db.change's own copy, which p4d may shorten: no
+   * db.desc row was seen, or it was too large or too old to be remembered
+   * until the submit (see DESC_CACHE_BYTES).
+   */
   readonly descriptionComplete: boolean
   /** The files, in journal order, at most `maxFiles`. */
   readonly files: readonly ChangeFile[]
@@ -75,6 +79,18 @@ const MAX_OPEN_TRANSACTIONS = 1024
 const DESC_CACHE_SIZE = 4096
 
 /**
+ * The same cache bounded by memory: descriptions are free text of any size
+ * (a record may be 64 MiB), and 600 pending changes of 1 MB each once held
+ * 600 MB. 16 MiB keeps the last 4096 descriptions of a few KB, the size real
+ * ones have; past it the oldest are dropped. A description over 1 MiB is not
+ * kept at all, so one cannot push out a thousand ordinary ones. A submit whose
+ * description was dropped is mailed with db.change's own copy and says so, as
+ * when the daemon never saw the db.desc row.
+ */
+const DESC_CACHE_BYTES = 16 * 1024 * 1024
+const DESC_CACHE_MAX_ONE = 1024 * 1024
+
+/**
  * Assembles submitted changelists from journal entries.
  *
  * Transactions: p4d writes a transaction's records and then `@ex@ pid time`;
@@ -110,7 +126,9 @@ export class ChangeCollector {
   #lastFileRow: EntryPosition | null = null
   /** Parked pieces of transactions, by pid, in order of their first `@mx@`. */
   readonly #open = new Map<string, TransactionDraft>()
-  readonly #descCache = new Map<number, string>()
+  readonly #descCache = new Map<number, { readonly text: string; readonly cost: number }>()
+  /** What the cached descriptions take in memory, as `descCost` counts it. */
+  #descCacheBytes = 0
   #sawMarkers = false
 
   constructor(options: ChangeCollectorOptions = {}) {
@@ -130,6 +148,11 @@ export class ChangeCollector {
   /** Transactions parked by `@mx@` and not yet ended. */
   get openTransactions(): number {
     return this.#open.size
+  }
+
+  /** Memory the remembered descriptions take (at most DESC_CACHE_BYTES). */
+  get cachedDescriptionBytes(): number {
+    return this.#descCacheBytes
   }
 
   /** Whether records without a marker after them are waiting. */
@@ -341,7 +364,7 @@ export class ChangeCollector {
       }))
       const counts = draft.fileRowCounts.get(change)
       const fileCount = Math.max(listed.length, counts?.rev ?? 0, counts?.revcx ?? 0)
-      const desc = draft.descs.get(row.descKey) ?? this.#descCache.get(row.descKey)
+      const desc = draft.descs.get(row.descKey) ?? this.#descCache.get(row.descKey)?.text
       out.push({
         change,
         user: row.user,
@@ -364,14 +387,35 @@ export class ChangeCollector {
   }
 
   #remember(key: number, description: string | null): void {
-    this.#descCache.delete(key)
+    this.#forget(key)
     if (description === null) return
-    this.#descCache.set(key, description)
-    if (this.#descCache.size > DESC_CACHE_SIZE) {
-      const [oldest] = this.#descCache.keys()
-      if (oldest !== undefined) this.#descCache.delete(oldest)
+    // A character takes a byte at least: a longer text (a record may be 64 MiB) is not scanned to learn it is too large.
+    if (description.length > DESC_CACHE_MAX_ONE) return
+    const cost = descCost(description)
+    if (cost > DESC_CACHE_MAX_ONE) return
+    this.#descCache.set(key, { text: description, cost })
+    this.#descCacheBytes += cost
+    // Oldest first; the one just added is last and alone within the budget, so it stays.
+    for (const oldest of this.#descCache.keys()) {
+      if (this.#descCache.size <= DESC_CACHE_SIZE && this.#descCacheBytes <= DESC_CACHE_BYTES) break
+      this.#forget(oldest)
     }
   }
+
+  #forget(key: number): void {
+    const had = this.#descCache.get(key)
+    if (had === undefined) return
+    this.#descCache.delete(key)
+    this.#descCacheBytes -= had.cost
+  }
+}
+
+/**
+ * The bytes V8 holds a decoded string in: one per character when every
+ * character is Latin-1, else two (UTF-16).
+ */
+function descCost(text: string): number {
+  return /[\u0100-\uffff]/.test(text) ? text.length * 2 : text.length
 }
 
 /** Journal order of two records' ends. */

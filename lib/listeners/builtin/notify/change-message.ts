@@ -93,7 +93,12 @@ export function renderSubject(template: string, change: SubmittedChange): string
 export function renderText(change: SubmittedChange): string {
   const lines = [`Change ${change.change} by ${change.user}@${change.client} on ${p4Date(change.date)}`, '']
   for (const l of change.description.replace(/\r?\n$/, '').split(/\r?\n/)) lines.push(`\t${l}`)
-  if (!change.descriptionComplete) lines.push('', '(description as kept in db.change; the full text was not in the journal read)')
+  if (!change.descriptionComplete) {
+    lines.push(
+      '',
+      `(description as kept in db.change; the full text was not in the journal read, or too long to keep until the submit: p4 describe ${change.change} shows it)`,
+    )
+  }
   lines.push('', 'Affected files ...', '')
   for (const f of change.files) lines.push(`... ${f.depotFile}#${f.revision} ${f.action}`)
   if (change.files.length < change.fileCount) {

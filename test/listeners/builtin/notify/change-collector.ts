@@ -168,6 +168,52 @@ t.test('without a db.desc row the db.change text is used and flagged', async (t)
   t.equal(only?.descriptionComplete, false)
 })
 
+/** The collector's limits (DESC_CACHE_BYTES, DESC_CACHE_MAX_ONE), written out so a test of an older build fails on behaviour. */
+const DESC_CACHE_BYTES = 16 * 1024 * 1024
+const DESC_CACHE_MAX_ONE = 1024 * 1024
+
+t.test('remembered descriptions are bounded by bytes: a dropped one is mailed with the db.change text, flagged', async (t) => {
+  // Pending changes 1000.. with 1 MB descriptions (1,000,000 of 16 MiB: 16 fit), then submits of the first and the last.
+  const big = (n: number) => `pending ${n} ${'y'.repeat(1_000_000)}`
+  const pending: RecordSpec[] = []
+  const n = 40
+  for (let i = 0; i < n; i++) pending.push(desc(1000 + i, big(1000 + i)), change(1000 + i, 0), ex(10))
+  const c = new ChangeCollector()
+  t.same(replay(c, await records(pending)), [], 'pending changes are not submits')
+  t.ok(c.cachedDescriptionBytes <= DESC_CACHE_BYTES, `${c.cachedDescriptionBytes} bytes kept`)
+  t.ok(c.cachedDescriptionBytes >= DESC_CACHE_BYTES - DESC_CACHE_MAX_ONE, 'the budget is used, not emptied')
+  const submits = await records([
+    change(1000, 1, { desc: 'pending 1000 yyyy' }),
+    revcx(1000, '//depot/a'),
+    ex(11),
+    change(1000 + n - 1, 1, { desc: 'short' }),
+    revcx(1000 + n - 1, '//depot/b'),
+    ex(12),
+  ])
+  const [oldest, newest] = replay(c, submits)
+  t.equal(oldest?.description, 'pending 1000 yyyy', 'the oldest was dropped: the db.change copy')
+  t.equal(oldest?.descriptionComplete, false)
+  t.equal(newest?.description, big(1000 + n - 1), 'the newest is kept whole')
+  t.equal(newest?.descriptionComplete, true)
+})
+
+t.test('a description over the one-description limit is not remembered, and pushes nothing out', async (t) => {
+  const huge = 'z'.repeat(DESC_CACHE_MAX_ONE + 1)
+  const c = new ChangeCollector()
+  replay(c, await records([desc(1, 'small\n'), change(1, 0), ex(1), desc(2, huge), change(2, 0), ex(1)]))
+  t.equal(c.cachedDescriptionBytes, 'small\n'.length)
+  // Two bytes a character once one is beyond Latin-1.
+  replay(c, await records([desc(3, '\u20ac'), change(3, 0), ex(1)]))
+  t.equal(c.cachedDescriptionBytes, 'small\n'.length + 2)
+  // 600,000 characters, 1,200,000 bytes in memory: over the limit too.
+  replay(c, await records([desc(4, '\u20ac'.repeat(600_000)), change(4, 0), ex(1)]))
+  t.equal(c.cachedDescriptionBytes, 'small\n'.length + 2)
+  const [one, two] = replay(c, await records([change(1, 1), revcx(1, '//depot/a'), change(2, 1, { desc: 'zz' }), revcx(2, '//depot/b'), ex(2)]))
+  t.equal(one?.description, 'small\n')
+  t.equal(two?.description, 'zz')
+  t.equal(two?.descriptionComplete, false)
+})
+
 t.test('db.rev and db.revcx rows of the same revision are one file; revcx names the action', async (t) => {
   const entries = await records([change(7, 1), rev(7, '//depot/x', 2, 1), revcx(7, '//depot/x', 2, 4), rev(7, '//depot/y', 1, 0), ex(2)])
   const [only] = replay(new ChangeCollector(), entries)

@@ -73,9 +73,19 @@ export function summaryOf(description: string): string {
 export const DEFAULT_SUBJECT = '[p4] Change {change} by {user}@{client}: {summary}'
 
 /**
+ * The longest subject, in UTF-16 code units with the ellipsis. RFC 5322
+ * allows 998 characters on a header line (section 2.1.1) and a strict MTA
+ * refuses a longer one, which would fail the mail for good; 200 is what a
+ * mail client shows and leaves room for the `Subject: ` name and for the
+ * RFC 2047 encoding of non-ASCII text, which the mailer folds.
+ */
+export const MAX_SUBJECT = 200
+
+/**
  * Fills `{change}`, `{user}`, `{client}`, `{summary}`, `{date}` and
  * `{files}` (the file count). Unknown placeholders stay as written. Line
- * breaks are flattened: a subject is one header line.
+ * breaks are flattened: a subject is one header line. A longer subject than
+ * MAX_SUBJECT is cut and ends with `…` (the body has the whole description).
  */
 export function renderSubject(template: string, change: SubmittedChange): string {
   const values: Record<string, string> = {
@@ -86,7 +96,16 @@ export function renderSubject(template: string, change: SubmittedChange): string
     date: p4Date(change.date),
     files: String(change.fileCount),
   }
-  return template.replace(/\{(\w+)\}/g, (all, name: string) => values[name] ?? all).replace(/[\r\n]+/g, ' ')
+  return capSubject(template.replace(/\{(\w+)\}/g, (all, name: string) => values[name] ?? all).replace(/[\r\n]+/g, ' '))
+}
+
+/** At most MAX_SUBJECT code units, cut between characters (never inside a surrogate pair), trailing spaces dropped. */
+function capSubject(subject: string): string {
+  if (subject.length <= MAX_SUBJECT) return subject
+  let cut = MAX_SUBJECT - 1
+  const last = subject.charCodeAt(cut - 1)
+  if (last >= 0xd800 && last <= 0xdbff) cut -= 1
+  return `${subject.slice(0, cut).trimEnd()}\u2026`
 }
 
 /** A plain-text body laid out like `p4 describe -s`. */

@@ -163,3 +163,13 @@ t.test('the outcome per recipient: 4xx at RCPT TO deferred, 5xx refused, the res
   t.equal(err.retryable, true)
   t.match(err.message, /at MAIL FROM/)
 })
+
+t.test('the team mail subject is capped at 200 characters; the body has the whole first line', async (t) => {
+  const sender = new SmtpSender(options(1))
+  t.teardown(() => sender.close())
+  const line = 'é'.repeat(2_000_000)
+  const mail = sender.teamMail({ ...change, description: `${line}\n` }, 'notify')
+  t.equal(mail.subject.length, 200)
+  t.match(mail.subject, /^\[p4\] Change 4711 by zoë@zoe-ws: é+\u2026$/)
+  t.match(mail.text, line)
+})

@@ -268,6 +268,17 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
   t.match(g2[0]!.mail.messageId, /^<logdaemon\.change-43\.review\.[0-9a-f]{16}@example\.com>$/)
   t.notOk('X-Logdaemon-Reviewers' in g2[0]!.mail.headers, 'a grouped mail does not name its Bcc recipients')
   t.notMatch(g2[0]!.mail.text, '//depot/main/...', "nor anyone's Reviews lines")
+  // A review mail's subject is capped like a change mail's (RFC 5322: 998 characters a header line).
+  const huge = { ...change(44, 'ann', ['//depot/main/b.c'], 92_000), description: `${'w'.repeat(100_000)}\nrest\n` }
+  const summarised = new ReviewMailer({ state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical: false, cc: [] }, smtp, '[p4] {summary}', {
+    baseDir: t.testdirName,
+    name: 'notify',
+  })
+  summarised.adopt(build(false).state)
+  const [long] = summarised.mailsFor(huge, 'notify')
+  t.equal(long?.mail.subject.length, 200)
+  t.match(long?.mail.subject, /^\[p4\] w+\u2026$/)
+  t.match(long?.mail.text, 'w'.repeat(100_000), 'the body has the whole description')
 })
 
 t.test('addresses: one plain address each; anything else is explained, not mailed', async (t) => {

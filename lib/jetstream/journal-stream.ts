@@ -22,6 +22,27 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'StreamNotFoundError' || e?.code === 10059
 }
 
+/**
+ * NATS err_code 10065: the new stream's subjects overlap another stream's. A
+ * subject belongs to one stream, so no retry can pass: the configuration
+ * must change (it was retried as temporary, 21 opens with retries: 20).
+ */
+function isSubjectOverlap(err: unknown): boolean {
+  const e = err as { code?: unknown }
+  return e?.code === 10065 || /subjects overlap/i.test(toError(err).message)
+}
+
+/** The streams whose subjects take some of `SUBJECT.>`, with those subjects, for the message; empty when they cannot be listed. */
+async function overlapping(jsm: JetStreamManager, subject: string): Promise<string[]> {
+  const out: string[] = []
+  try {
+    for await (const info of jsm.streams.list(`${subject}.>`)) out.push(`${info.config.name} (${JSON.stringify(info.config.subjects ?? [])})`)
+  } catch {
+    // Only for the message: the error is the same without the names.
+  }
+  return out
+}
+
 /** Whether a stream subject pattern takes every subject `SUBJECT.…` (`SUBJECT.>`, or a wider `>` pattern). */
 function covers(pattern: string, subject: string): boolean {
   const p = pattern.split('.')
@@ -36,8 +57,9 @@ function covers(pattern: string, subject: string): boolean {
  * Creates the journal stream when missing (file storage, subjects
  * `SUBJECT.>`, the duplicate window, the replicas), or checks an existing
  * one: its subjects must take `SUBJECT.>`. Rejects with
- * ERR_JETSTREAM_MISMATCH when they do not, or when it is missing and
- * `create` is false.
+ * ERR_JETSTREAM_MISMATCH (not retryable) when they do not, when it is
+ * missing and `create` is false, or when another stream takes subjects of
+ * `SUBJECT.>` so it cannot be created.
  */
 export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStreamOptions): Promise<StreamInfo> {
   try {
@@ -65,6 +87,15 @@ export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStrea
   } catch (err) {
     // Another publisher made it meanwhile: check that one.
     if (/already in use|exists/i.test(toError(err).message)) return ensureJournalStream(jsm, { ...o, create: false })
+    if (isSubjectOverlap(err)) {
+      const others = await overlapping(jsm, o.subject)
+      throw mismatch(
+        `stream ${o.stream} cannot be created with the subjects ["${o.subject}.>"]: they overlap ` +
+          (others.length > 0 ? `those of stream ${others.join(', ')}` : 'those of an existing stream') +
+          " (NATS err_code 10065), and a subject belongs to one stream only: set the listener's stream to that stream when it is meant " +
+          'to hold this journal, or set its subject to a prefix no stream takes, or remove the overlap from the other stream (nats stream edit)',
+      )
+    }
     throw err
   }
 }

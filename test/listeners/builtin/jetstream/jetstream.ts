@@ -145,6 +145,22 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     t.equal((await readAll(server, 'B')).length, 20)
   })
 
+  t.test('a stream whose subjects overlap an existing stream: a permanent error naming both, at the first open', async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'WIDE', subjects: ['ov.>'], storage: StorageType.File })
+    const l = listenerFor(server, { stream: 'NARROW', subject: 'ov.j' })
+    // NATS err_code 10065 was retried as temporary: 21 failed opens with retries: 20.
+    await t.rejects(l.open(ctx()), {
+      code: 'ERR_JETSTREAM_MISMATCH',
+      retryable: false,
+      message: /stream NARROW .*"ov\.j\.>".*WIDE \(\["ov\.>"\]\).*10065/,
+    })
+    await l.close()
+    await t.rejects(jsm.streams.info('NARROW'), 'nothing was created')
+  })
+
   t.test('an existing stream holding foreign messages after the journal is refused', async (t) => {
     const nc = await connect({ servers: server.url })
     const jsm = await jetstreamManager(nc)

@@ -33,6 +33,15 @@ const ACK_EVERY = 256
 /** Most kept messages (ACK_EVERY apart or at consistency points) waiting for a commit. */
 const MAX_ACKABLES = 4096
 
+/**
+ * Missing messages up to this many are asked for one by one (a deleted
+ * message, another subject's); a longer range first asks the stream where it
+ * starts, in one request: limits or a purge may have removed most of it, and
+ * a new consumer of a stream trimmed to sequence 29945 once asked for each of
+ * the 29944 removed messages (14 s; hours for millions).
+ */
+const READ_MISSING_DIRECTLY = 16
+
 /** How often, and how far apart, flushState looks whether the consumer has applied the newest acknowledgement. */
 const FLUSH_CHECKS = 20
 const FLUSH_CHECK_MS = 10
@@ -207,7 +216,9 @@ export class JetStreamJournalSource extends Readable {
       }
     }
     this.#start = start
-    this.#quiet.waiting()
+    // Quiet only with nothing to deliver: with messages pending, a slow first pull is no quiet (--until-caught-up stopped
+    // at it, having read nothing). Otherwise the pull arms it once the consumer has nothing pending.
+    if (this.#pendingAtOpen === 0) this.#quiet.waiting()
     this.emit('start', start)
     return start
   }
@@ -461,12 +472,21 @@ export class JetStreamJournalSource extends Readable {
     this.#hand(seq, m.subject, m.headers, m.data, m)
   }
 
-  /** Reads stream messages `from`..`to` directly and hands out those the consumer would deliver. */
+  /**
+   * Reads stream messages `from`..`to` directly and hands out those the
+   * consumer would deliver. Those below the stream's first sequence are gone:
+   * skipped in one step, and what that means is decided where the next
+   * message is handed out, as for any gap (a new consumer starts at the
+   * stream's first message; after an acknowledged message that limits
+   * removed, ERR_JETSTREAM_GAP unless it is the very next one).
+   */
   async #readMissing(from: number, to: number): Promise<void> {
     const o = this.#options
     const jsm = this.#jsm as JetStreamManager
     const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
-    for (let seq = from; seq <= to && !this.destroyed; seq++) {
+    let first = from
+    if (to - from >= READ_MISSING_DIRECTLY) first = Math.max(from, (await jsm.streams.info(o.stream)).state.first_seq)
+    for (let seq = first; seq <= to && !this.destroyed; seq++) {
       if (!this.#more) await this.#wanted()
       const m = await jsm.streams.getMessage(o.stream, { seq })
       if (!m || !subjectMatches(filter, m.subject)) continue

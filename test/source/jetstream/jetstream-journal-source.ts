@@ -176,6 +176,71 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
     )
   })
 
+  t.test('a stream trimmed by limits: the removed messages are skipped in one step, and no quiet comes before the first entry', async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'T', subjects: ['t.j.>'], storage: StorageType.File, max_msgs: 10 })
+    const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'T', server: 'm', subject: 't.j' }))
+    await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+    t.teardown(() => l.close())
+    const all = transactions(1500, 4).entries
+    const publish = async (from: number, to: number) => {
+      for (const e of all.slice(from, to)) await l.listen(e)
+      await l.sync({ journal: 4, offset: (all[to - 1] as JournalEntry).position.end })
+    }
+    await publish(0, 10)
+    const behind = new JetStreamJournalSource({ servers: server.url, stream: 'T', subject: 't.j', quietMs: 200, durable: 'behind' })
+    const read: JournalEntry[] = []
+    for await (const e of behind.iterator({ destroyOnReturn: false })) if (read.push(e as JournalEntry) === 10) break
+    behind.commit(read.at(-1) as JournalEntry)
+    await behind.flushState()
+    behind.destroy()
+    await new Promise((resolve) => behind.once('close', resolve))
+    await publish(10, 3000)
+    t.equal((await jsm.streams.info('T')).state.first_seq, 2991)
+    // Every request for a stream message, whoever sends it (a subscriber of an API subject gets a copy).
+    let gets = 0
+    nc.subscribe('$JS.API.STREAM.MSG.GET.T', {
+      callback: () => {
+        gets++
+      },
+    })
+    await nc.flush()
+
+    // A new consumer: asked for each of the 2990 removed messages, and its quiet (after 50 ms with nothing handed
+    // out) came first, which --until-caught-up took for caught up, having read nothing.
+    const fresh = new JetStreamJournalSource({ servers: server.url, stream: 'T', subject: 't.j', quietMs: 50, durable: 'fresh' })
+    const events: string[] = []
+    fresh.on('quiet', () => events.push('quiet'))
+    const got: JournalEntry[] = []
+    for await (const e of fresh.iterator({ destroyOnReturn: false })) {
+      if (got.length === 0) events.push('entry')
+      got.push(e as JournalEntry)
+      if (got.length === 10) break
+    }
+    await new Promise((resolve) => fresh.once('quiet', resolve))
+    fresh.destroy()
+    t.same(
+      got.map((e) => e.position.offset),
+      all.slice(2990).map((e) => e.position.offset),
+      'the ten messages the stream holds, in order',
+    )
+    t.equal(events[0], 'entry', 'no quiet before the first entry')
+    t.ok(gets < 10, `${gets} message requests, not one per removed message`)
+
+    // The durable consumer acknowledged message 10: 11..2990 went unread, which is a gap, found without asking for each.
+    gets = 0
+    const late = new JetStreamJournalSource({ servers: server.url, stream: 'T', subject: 't.j', quietMs: 50, durable: 'behind' })
+    late.on('quiet', () => events.push('late quiet'))
+    await t.rejects(take(late, 1), {
+      code: 'ERR_JETSTREAM_GAP',
+      message: /comes after message 10, the last this consumer acknowledged, but the stream removed messages 11 to 2990 unread/,
+    })
+    t.ok(gets < 10, `${gets} message requests`)
+    t.notOk(events.includes('late quiet'), 'no quiet either')
+  })
+
   t.test('a hole in the stream, a foreign message, an empty stream, an abort', async (t) => {
     const nc = await connect({ servers: server.url })
     const jsm = await jetstreamManager(nc)

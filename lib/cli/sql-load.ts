@@ -120,7 +120,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     )
   }
   const fromStdin = options.checkpoint === '-'
-  const size = fromStdin ? 0 : (await stat(options.checkpoint)).size
+  const size = fromStdin ? 0 : (await checkpointStat(options.checkpoint)).size
   // A plain checkpoint is checked whole before anything is loaded, and read up to the size that was checked in every
   // path (a file still growing is cut there, and has no trailer); gzip and pipes are checked as they are read.
   const checkedSize = fromStdin ? null : await wholeCheckpointSize(options.checkpoint, n)
@@ -394,4 +394,15 @@ async function loadParallel(
   } finally {
     if (!keep) await handle.close()
   }
+}
+
+/** The checkpoint's stat, before anything is created: a missing file or a directory is a usage error (a probe: EISDIR came after the database file was made). */
+async function checkpointStat(path: string): Promise<{ size: number }> {
+  const found = await stat(path).catch((err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new LogdaemonError(ErrorCodes.USAGE, `${path}: no such file`, { file: path, cause: err })
+    throw err
+  })
+  if (found.isDirectory()) throw new LogdaemonError(ErrorCodes.USAGE, `${path} is a directory, not a checkpoint or journal file`, { file: path })
+  return found
 }

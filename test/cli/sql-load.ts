@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { PassThrough } from 'node:stream'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -51,6 +51,18 @@ t.test('checkpoint numbers from file names', async (t) => {
   t.equal(checkpointNumberOf('/p4/checkpoint.42.gz'), 42)
   t.equal(checkpointNumberOf('p4.ckp.7'), 7)
   t.equal(checkpointNumberOf('bench.ckp'), null)
+})
+
+t.test('a missing checkpoint or a directory: ERR_USAGE, and no database file is made', async (t) => {
+  const dir = t.testdir()
+  mkdirSync(join(dir, 'checkpoint.5'))
+  const db = join(dir, 'replica.db')
+  await t.rejects(sqlLoad({ url: `sqlite:${db}`, checkpoint: join(dir, 'checkpoint.5') }), { code: ErrorCodes.USAGE, message: /is a directory/ })
+  await t.rejects(sqlLoad({ url: `sqlite:${db}`, checkpoint: join(dir, 'nope.jnl'), journal: 5 }), {
+    code: ErrorCodes.USAGE,
+    message: /nope\.jnl: no such file/,
+  })
+  t.notOk(existsSync(db), 'no database made')
 })
 
 async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {

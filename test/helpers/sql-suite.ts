@@ -278,6 +278,25 @@ export function suite(t: Test, fresh: Fresh): void {
     )
   })
 
+  t.test('text keys that differ only in bytes not valid in the encoding (or a NUL) stay distinct rows', async (t) => {
+    // A probe: k\xff, k\xfe and k\x00 all read k\uFFFD, and the three rows became one.
+    const url = await fresh(t)
+    const bytes = Buffer.concat([
+      Buffer.from('@pv@ 1 @db.counters@ @k\xff@ @first@ \n', 'latin1'),
+      Buffer.from('@pv@ 1 @db.counters@ @k\xfe@ @second@ \n', 'latin1'),
+      Buffer.from('@pv@ 1 @db.counters@ @k\x00@ @third@ \n', 'latin1'),
+      Buffer.from('@pv@ 1 @db.counters@ @plain@ @fourth@ \n@ex@ 1 1611008050\n'),
+    ])
+    const l = listener(url)
+    const entries = await entriesOfBytes(bytes, 3)
+    await feed(l, entries, false)
+    await l.sync({ journal: 3, offset: entries.at(-1)!.position.end })
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT name, value FROM counters')
+    t.same(rows.map((r) => String(r.value)).sort(), ['first', 'fourth', 'second', 'third'], 'four rows')
+    t.ok(rows.some((r) => r.name === 'k\uf7ff') && rows.some((r) => r.name === 'k\uf700'), 'the bytes as U+F700 + byte')
+  })
+
   t.test('a newer table version adds columns with ALTER TABLE; older rows keep NULL there', async (t) => {
     const url = await fresh(t)
     const { entries } = entriesOf([change2(1, 'old'), desc(1, 'old'), ex(), change6(2, 'new'), change2(3, 'old again'), ex(), change6(1, 'rewritten'), ex()], 1)

@@ -50,7 +50,9 @@ const NUL = 0
  * Text: fields are decoded with `encoding`. A record whose bytes are not
  * valid in it (or hold a NUL, which PostgreSQL text cannot store) keeps
  * its text columns decoded with U+FFFD replacement characters and its exact
- * bytes in the `logdaemon_raw` column: nothing is lost.
+ * bytes in the `logdaemon_raw` column: nothing is lost. Its text key
+ * columns are decoded without loss instead (see {@link decodeKeepingBytes}):
+ * two keys that differ only in such bytes stay two rows.
  */
 export class RowMapper {
   readonly #filter: TableFilter
@@ -75,11 +77,13 @@ export class RowMapper {
     const raw = e.raw
     const clean = raw.indexOf(NUL) < 0 && (this.#encoding === 'latin1' || isUtf8(raw))
     let fields: readonly string[]
+    let fieldBytes: readonly Buffer[] | null = null
     let badBytes = false
     if (clean) {
       fields = e.fields
     } else {
-      const decoded = decodeFields(e.fieldBytes, this.#encoding)
+      fieldBytes = e.fieldBytes
+      const decoded = decodeFields(fieldBytes, this.#encoding)
       fields = decoded.fields
       badBytes = decoded.bad
     }
@@ -100,6 +104,8 @@ export class RowMapper {
     }
     for (const k of layout.keyIndex) {
       if (values[k] === null) return unmapped(e, journal, op, table, version, fields, `key field ${layout.columns[k]?.name} is empty`)
+      // A probe: keys k\xff, k\xfe and k\x00 all read k\uFFFD, and three rows became one.
+      if (fieldBytes && !(layout.columns[k] as { integer: boolean }).integer) values[k] = decodeKeepingBytes(fieldBytes[k] as Buffer, this.#encoding)
     }
     return { kind: put ? 'put' : 'del', layout, values, raw: inexact ? Buffer.from(raw) : null }
   }
@@ -125,6 +131,55 @@ function decodeFields(bytes: readonly Buffer[], encoding: FieldEncoding): { fiel
     return b.toString(encoding).replaceAll('\0', '\uFFFD')
   })
   return { fields, bad }
+}
+
+/** The private-use code point a byte stands for in a key ({@link decodeKeepingBytes}). */
+export const KEPT_BYTE_BASE = 0xf700
+
+/**
+ * Decodes a text key without losing a byte: valid text as itself, and each
+ * NUL or byte not part of a valid sequence in `encoding` as one private-use
+ * character, U+F700 plus the byte (U+F7FF for 0xFF). Keys that differ in
+ * such bytes stay distinct; the record's exact bytes are in `logdaemon_raw`.
+ */
+export function decodeKeepingBytes(b: Buffer, encoding: FieldEncoding): string {
+  let out = ''
+  let from = 0
+  const keep = (i: number, n: number): void => {
+    out += b.toString(encoding, from, i)
+    for (let j = i; j < i + n; j++) out += String.fromCharCode(KEPT_BYTE_BASE + (b[j] as number))
+    from = i + n
+  }
+  for (let i = 0; i < b.length; ) {
+    const c = b[i] as number
+    if (c === NUL) keep(i, 1)
+    if (c < 0x80 || encoding === 'latin1') {
+      i++
+      continue
+    }
+    const n = utf8SequenceLength(b, i)
+    if (n === 0) keep(i, 1)
+    i += n || 1
+  }
+  return from === 0 ? b.toString(encoding) : out + b.toString(encoding, from)
+}
+
+/** The length of the valid UTF-8 sequence at `i` (a byte at or above 0x80 starts it), or 0 when there is none. */
+function utf8SequenceLength(b: Buffer, i: number): number {
+  const c = b[i] as number
+  const cont = (j: number, lo = 0x80, hi = 0xbf): boolean => j < b.length && (b[j] as number) >= lo && (b[j] as number) <= hi
+  if (c >= 0xc2 && c <= 0xdf) return cont(i + 1) ? 2 : 0
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80
+    const hi = c === 0xed ? 0x9f : 0xbf
+    return cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80
+    const hi = c === 0xf4 ? 0x8f : 0xbf
+    return cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0
+  }
+  return 0
 }
 
 function unmapped(

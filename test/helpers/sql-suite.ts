@@ -297,6 +297,19 @@ export function suite(t: Test, fresh: Fresh): void {
     t.ok(rows.some((r) => r.name === 'k\uf7ff') && rows.some((r) => r.name === 'k\uf700'), 'the bytes as U+F700 + byte')
   })
 
+  t.test('a date outside the timestamp range reads NULL in the changes view; the other rows read as usual', async (t) => {
+    // A probe: on PostgreSQL one such date made every query of the view's date fail with "timestamp out of range".
+    const url = await fresh(t)
+    const far: RecordSpec = { op: 'pv', version: 2, table: 'db.change', fields: [2, 2, 'ws', 'alice', '9223372036854775807', 1, 'far', '//depot/...'] }
+    const l = listener(url)
+    await feed(l, entriesOf([change2(1, 'near'), desc(1, 'near'), far, desc(2, 'far'), ex()], 3).entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT change, date FROM changes ORDER BY change')
+    t.equal(rows.length, 2)
+    t.ok(rows[0]?.date !== null && rows[0]?.date !== undefined, 'the near date reads')
+    t.equal(rows[1]?.date, null, 'the far one is NULL')
+  })
+
   t.test('a newer table version adds columns with ALTER TABLE; older rows keep NULL there', async (t) => {
     const url = await fresh(t)
     const { entries } = entriesOf([change2(1, 'old'), desc(1, 'old'), ex(), change6(2, 'new'), change2(3, 'old again'), ex(), change6(1, 'rewritten'), ex()], 1)

@@ -34,6 +34,10 @@ const PG_TYPES: Record<ColumnType, string> = { integer: 'bigint', text: 'text', 
  * Credentials: the URL, then the usual PG* variables, PGPASSWORD and the
  * PGPASSFILE, as `pg` reads them. Messages name the masked URL only.
  */
+/** The epoch seconds PostgreSQL's timestamptz can hold (4713 BC to 294276 AD), with a margin of a day at each end. */
+const PG_EPOCH_MIN = -210_866_716_800
+const PG_EPOCH_MAX = 9_224_318_016_000 - 86_400
+
 /** How long connecting may take before it fails (and is retried): a host that does not answer at all. */
 const CONNECT_TIMEOUT_MS = 30_000
 /** TCP keepalive probes start after this much silence: the kernel then finds a peer that is gone. */
@@ -164,7 +168,9 @@ export class PostgresAdapter implements SqlAdapter {
   }
 
   epochToTimestamp(expr: string): string {
-    return `to_timestamp(${expr})`
+    // NULL outside PostgreSQL's timestamp range, as SQLite's datetime() gives: one bad date (a probe: 2^63-1) made
+    // every query of the view that reads it fail with "timestamp out of range".
+    return `CASE WHEN ${expr} BETWEEN ${PG_EPOCH_MIN} AND ${PG_EPOCH_MAX} THEN to_timestamp(${expr}) END`
   }
 
   async begin(): Promise<void> {

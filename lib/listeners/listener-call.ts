@@ -1,5 +1,5 @@
 import pRetry from 'p-retry'
-import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, formatWhere, isLogdaemonError, toError } from '../errors.js'
 import type { JournalEntry } from '../journal/entry.js'
 import { isRetryable, type RetryOptions } from '../retry.js'
 
@@ -35,9 +35,11 @@ export function listenerFailed(
   }
   const where = entry ? ` on the entry at ${formatWhere(entry.position)}` : ''
   const tries = attempts > 1 ? ` after ${attempts} attempts` : ''
+  // The cause's own code (ERR_SQL_GAP, ERR_NOTIFY_DELIVERY, …) is what its documentation names: said, not only nested.
+  const code = isLogdaemonError(cause) && cause.code !== ErrorCodes.LISTENER_FAILED ? ` [${cause.code}]` : ''
   return new LogdaemonError(
     ErrorCodes.LISTENER_FAILED,
-    `listener "${name}" failed in ${what}${where}${tries}: ${cause.message}. ` +
+    `listener "${name}" failed in ${what}${where}${tries}: ${cause.message}${code}. ` +
       'Nothing past the last fully handled entry was committed: fix the cause and restart, the daemon resumes from the last committed position',
     {
       cause,

@@ -2,6 +2,7 @@ import t from 'tap'
 import { Readable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
 import { ListenerWritable } from '../../lib/listeners/listener-writable.js'
+import { ErrorCodes, LogdaemonError } from '../../lib/errors.js'
 import { isStopping } from '../../lib/listeners/listener-call.js'
 import { BaseListener, type Listener, type ListenerContext } from '../../lib/listeners/listener.js'
 import type { JournalEntry } from '../../lib/journal/entry.js'
@@ -472,4 +473,24 @@ t.test('after stopRetrying, a close that fails is still a failure, not the stop'
   const { err } = await outcome(w, Date.now())
   t.notOk(isStopping(err))
   t.match(err, { code: 'ERR_LISTENER_FAILED', details: { operation: 'close' }, cause: { message: 'flush failed' } })
+})
+
+t.test("a listener's own error code is said in the failure's message, not only nested (ERR_SQL_GAP, not just ERR_LISTENER_FAILED)", async (t) => {
+  const { entries } = transactions(1, 1)
+  const failing: Listener = {
+    name: 'db',
+    isHandled: () => true,
+    listen() {
+      throw Object.assign(new LogdaemonError(ErrorCodes.SQL_GAP, 'the records between would be missing'), { retryable: false })
+    },
+    noData() {},
+    close() {},
+  }
+  const err = await pipeline(Readable.from(entries), new ListenerWritable(failing, { retry: fast })).then(
+    () => null,
+    (e: unknown) => e as LogdaemonError,
+  )
+  t.equal(err?.code, ErrorCodes.LISTENER_FAILED)
+  t.match(err?.message, /the records between would be missing \[ERR_SQL_GAP\]\. Nothing past/)
+  t.equal((err?.cause as LogdaemonError | undefined)?.code, ErrorCodes.SQL_GAP, 'and nested, as before')
 })

@@ -233,6 +233,18 @@ export class JournalCursor {
       // journal N's archive and truncated, written again as a later journal and renamed to that one's name (or
       // compressed). Drained as N, that journal's bytes would be read as the rest of N.
       if (bytes === null) return this.#fromCopy(src)
+      // At offset 0 no bytes before it vouch for the file: when journal N has an archive that is another file (N
+      // copied and truncated, the held file then written as N+1 and renamed), the held file must begin as it does
+      // (a probe: opened at N/0 and read later, N+1 was drained as N).
+      if (this.offset === 0) {
+        const copy = await this.#archiveElsewhere(f)
+        const holds = copy ? await this.#liveStillHolds(f, copy) : 'live'
+        if (holds === 'wait') {
+          await this.#watcher.wait(this.#options.signal)
+          return null
+        }
+        if (holds !== 'live') return this.#fromCopy(src)
+      }
       // The descriptor still reads journal N: drain it to its end.
       src.renamed = true
       if (where.renamedTo !== this.journal) src.archivedAs = where.renamedTo
@@ -245,6 +257,14 @@ export class JournalCursor {
     // Copied and truncated: what was just read may be N+1's; the rest of N is in the archive.
     await this.#switchToArchive(src, where)
     return null
+  }
+
+  /** Journal N's archive when it is another file than `f` (a copy, or a compressed one), else null. */
+  async #archiveElsewhere(f: LiveFile): Promise<ArchiveFile | null> {
+    const archive = await findArchive(this.#layout, this.journal)
+    if (!archive) return null
+    const id = await identityOf(archive.path)
+    return id && id.dev === f.dev && id.ino === f.ino ? null : archive
   }
 
   /**
@@ -418,8 +438,11 @@ export class JournalCursor {
       throw err
     }
     if (first === null) return 'wait'
-    const n = Math.min(first.length, head.length)
     this.#doubtSince = null
+    // Shorter than what its copy already holds, the file is not journal N (which only grows): truncated, and
+    // begun again (a probe: the next journal's first bytes, like N's first, were taken for N still being written).
+    if ((await f.stat()) < first.length) return archive
+    const n = Math.min(first.length, head.length)
     return first.subarray(0, n).equals(head.subarray(0, n)) ? 'live' : archive
   }
 

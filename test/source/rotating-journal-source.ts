@@ -376,6 +376,55 @@ for (const second of ['rename', 'rename-gzip'] as const) {
   })
 }
 
+for (const rotations of [
+  ['copy-truncate', 'rename'],
+  ['copy-truncate', 'rename-gzip'],
+  ['copy-truncate', 'copy-truncate', 'rename'],
+  ['copy-truncate', 'rename', 'copy-truncate'],
+] as const) {
+  t.test(`opened at offset 0 of journal N, nothing read, then ${rotations.join(', ')}: every journal under its own number`, async (t) => {
+    // A probe: with no bytes before the offset to check, journal N+1's file was drained as journal N.
+    const { root, sim } = await server(t, 33, [2])
+    const source = new RotatingJournalSource({ root, from: 3, graceMs: 1000 })
+    await sim.rotate('rename')
+    await source.open() // the live journal 3 held at its offset 0
+    for (let i = 0; i < 20; i++) await sim.appendTransaction()
+    for (const [i, mode] of rotations.entries()) {
+      await (await sim.rotate(mode)).done
+      for (let k = 0; k < 10 + 10 * i; k++) await sim.appendTransaction()
+    }
+    const c = consume(source)
+    await until(() => c.seen.caughtUp(sim) || c.error() !== null, 20_000)
+    await c.stop()
+    t.equal(c.error(), null)
+    const all = sawEverything(sim, c.seen, 3)
+    t.ok(all.ok, all.detail)
+  })
+}
+
+t.test("held at offset 0 of journal N copied and truncated, the next journal begun with bytes like N's first: N comes from its copy", async (t) => {
+  // A probe: a live head shorter than the copy and equal to its first bytes was taken for journal N still being written.
+  const root = t.testdir()
+  const rec = (j: number, k: number) => `@pv@ 0 @db.counters@ @j${j}-${String(k).padStart(5, '0')}@ @v@ \n@ex@ 1 1600000000\n`
+  const n3 = Array.from({ length: 30 }, (_, k) => rec(3, k)).join('')
+  writeFileSync(join(root, 'journal.2'), rec(2, 0))
+  writeFileSync(join(root, 'journal'), '')
+  const source = new RotatingJournalSource({ root, from: 3, graceMs: 300 })
+  await source.open()
+  writeFileSync(join(root, 'journal'), n3)
+  // Copied and truncated; journal 4 begins with part of a record that reads like journal 3's first.
+  writeFileSync(join(root, 'journal.3'), n3)
+  writeFileSync(join(root, 'journal'), '@pv@ 0 @db.counters@ @j')
+  const c = consume(source)
+  await until(() => c.seen.journal(3).length >= n3.length || c.error() !== null, 10_000)
+  writeFileSync(join(root, 'journal'), `@pv@ 0 @db.counters@ @j4-00000@ @v@ \n@ex@ 1 1600000000\n`)
+  await until(() => c.seen.journal(4).length > 0 || c.error() !== null, 10_000)
+  await c.stop()
+  t.equal(c.error(), null)
+  t.equal(c.seen.journal(3).toString(), n3, 'journal 3 whole, from its copy')
+  t.match(c.seen.journal(4).toString(), /^@pv@ 0 @db\.counters@ @j4-00000@/, 'then journal 4')
+})
+
 t.test('the live journal truncated beside an archive of its number that is not a copy of it: ERR_STATE_MISMATCH, nothing read from it', async (t) => {
   const { root, sim } = await server(t, 32, [3])
   const source = new RotatingJournalSource({ root, from: 3, graceMs: 200 })

@@ -243,7 +243,7 @@ export class JournalCursor {
           await this.#watcher.wait(this.#options.signal)
           return null
         }
-        if (holds !== 'live') return this.#fromCopy(src)
+        if (holds !== 'live') return this.#fromCopy(src, copy)
       }
       // The descriptor still reads journal N: drain it to its end.
       src.renamed = true
@@ -271,11 +271,12 @@ export class JournalCursor {
    * The held file no longer has the bytes read before the offset, and the
    * live path names another file: journal N was copied and truncated, and
    * the file held went on as a later journal. The rest of N is in N's
-   * archive, which must hold those bytes; none yet: wait for the grace
-   * period (a copy being compressed), then ERR_JOURNAL_SHRUNK.
+   * archive (`found`, when the caller has looked already), which must hold
+   * those bytes; none yet: wait for the grace period (a copy being
+   * compressed), then ERR_JOURNAL_SHRUNK.
    */
-  async #fromCopy(src: Source & { kind: 'live' }): Promise<null> {
-    const archive = await findArchive(this.#layout, this.journal)
+  async #fromCopy(src: Source & { kind: 'live' }, found: ArchiveFile | null = null): Promise<null> {
+    const archive = found ?? (await findArchive(this.#layout, this.journal))
     if (archive) {
       await this.#switchToArchive(src, archive)
       return null

@@ -143,6 +143,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     if (options.replace) await replica.dropAll()
     const sqlOptions = { payload: adapter.bulkPayload, tables: options.tables ?? ['db.*'], exclude: options.exclude ?? [] }
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
+    const rekeyed = new Set<string>() // tables with rows of layouts keyed otherwise
     let rows = 0
     let unmappedCount = 0
     let current: SqlLayout | null = null
@@ -159,7 +160,10 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         const l = sqlLayoutOf(table as string, Number(version), Number(count))
         if (!l) throw new Error(`a batch names a table layout there is none of: ${JSON.stringify(seg.id)}`)
         if (l !== current) {
-          if (!loaded.has(l.table)) loaded.set(l.table, l)
+          const had = loaded.get(l.table)
+          // The newest layout's key, as the listener re-keys a table on an upgrade; another key seen too: re-keyed then.
+          if (!had || l.rank > had.rank) loaded.set(l.table, l)
+          if (had && had.keySet !== l.keySet) rekeyed.add(l.table)
           await replica.ensureTables([l], false)
           current = l
           currentColumns = bulkColumnsOf(l)
@@ -221,7 +225,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     }
     await adapter.bulkEnd()
     let replaced = 0
-    for (const l of loaded.values()) replaced += await replica.addKey(l)
+    for (const l of loaded.values()) replaced += rekeyed.has(l.table) ? await replica.rekey(l) : await replica.addKey(l)
     await replica.createViews()
     const at = { journal: n, offset: 0 }
     const updated = new Date().toISOString()

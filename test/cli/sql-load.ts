@@ -133,6 +133,27 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     )
   })
 
+  t.test('a table in two layouts keyed otherwise (db.sendq 4: taskID → taskid): keyed as the newer, no row doubled', async (t) => {
+    const { dir } = files(t)
+    const mixed = join(dir, 'checkpoint.10')
+    const q18 = (task: number, seq: number, handle: string) =>
+      `@pv@ 4 @db.sendq@ ${task} ${seq} @${handle}@ @//depot/a@ @//ws/a@ 1 0 1611008050 @D41D@ 3 @//depot/a@ @1.1@ 0 0 0 @@ 7 @@ \n`
+    const q21 = (task: number, seq: number, handle: string) =>
+      `@pv@ 4 @db.sendq@ ${task} ${seq} @${handle}@ @//depot/a@ @//ws/a@ 1 0 1611008050 @D41D@ 3 @//depot/a@ @1.1@ 0 0 0 1 12 1611008060 @@ 7 @@ \n`
+    writeFileSync(mixed, q18(1, 1, 'a') + q18(1, 2, 'b') + q21(1, 2, 'c') + q21(2, 1, 'd'))
+    const url = await fresh()
+    t.match(await sqlLoad({ url, checkpoint: mixed, threads: 1 }), { rows: 3, replaced: 1 })
+    t.strictSame(
+      (await rowsOf(url, 'SELECT taskid, seq, handle FROM sendq ORDER BY taskid, seq')).map((r) => [String(r.taskid), String(r.seq), r.handle]),
+      [
+        ['1', '1', 'a'],
+        ['1', '2', 'c'],
+        ['2', '1', 'd'],
+      ],
+    )
+    t.strictSame(await rowsOf(url, "SELECT key_columns FROM logdaemon_tables WHERE table_name = 'sendq'"), [{ key_columns: 'taskid,seq' }])
+  })
+
   t.test('a progress bar on a terminal; deletes in a checkpoint are kept in logdaemon_unmapped', async (t) => {
     const { dir } = files(t)
     const odd = join(dir, 'checkpoint.4')

@@ -402,6 +402,95 @@ export function suite(t: Test, fresh: Fresh): void {
     t.equal((await rowsOf(url, 'SELECT * FROM change_files')).length, 3, 'the view reads the widened table')
   })
 
+  t.test('a newer layout that keys rows otherwise re-keys the table: no row doubled, none lost (db.sendq 4: taskID → taskid)', async (t) => {
+    const url = await fresh(t)
+    // db.sendq 4 with 18 fields (to 2019.1) keys by taskID, with 21 (from 2019.2) by taskid: task_id → taskid in SQL.
+    const sendq18 = (op: string, task: number, seq: number, handle: string): RecordSpec => ({
+      op,
+      version: 4,
+      table: 'db.sendq',
+      fields: [task, seq, handle, '//depot/a', '//ws/a', 1, 0, 1611008050, 'D41D', 3, '//depot/a', '1.1', 0, 0, 0, '', 7, ''],
+    })
+    const sendq21 = (op: string, task: number, seq: number, handle: string): RecordSpec => ({
+      op,
+      version: 4,
+      table: 'db.sendq',
+      fields: [task, seq, handle, '//depot/a', '//ws/a', 1, 0, 1611008050, 'D41D', 3, '//depot/a', '1.1', 0, 0, 0, 1, 12, 1611008060, '', 7, ''],
+    })
+    const first = entriesOf([sendq18('pv', 1, 1, 'kept'), sendq18('pv', 1, 2, 'old'), sendq18('pv', 2, 1, 'deleted'), ex()], 1)
+    const l1 = listener(url)
+    await feed(l1, first.entries)
+    await l1.close()
+    // Another listener (a restart) meets the upgrade: in one batch, a change by the old key, then the new layout's.
+    const second = entriesOf(
+      [sendq18('pv', 4, 1, 'last by the old key'), sendq21('pv', 1, 2, 'updated'), sendq21('pv', 3, 1, 'new'), sendq21('dv', 2, 1, 'deleted'), ex()],
+      1,
+      first.bytes.length,
+    )
+    const l2 = listener(url)
+    await feed(l2, second.entries, false)
+    const last = second.entries.at(-1) as JournalEntry
+    await l2.sync({ journal: 1, offset: last.position.end })
+    await l2.close()
+    // And a third: a record of the old layout after the upgrade cannot be applied by its key.
+    const third = entriesOf([sendq18('pv', 1, 1, 'stale'), sendq21('pv', 5, 1, 'after'), ex()], 1, first.bytes.length + second.bytes.length)
+    const l3 = listener(url)
+    await feed(l3, third.entries)
+    await l3.close()
+    const rows = await rowsOf(url, 'SELECT taskid, seq, handle, task_id FROM sendq ORDER BY taskid, seq')
+    t.strictSame(
+      rows.map((r) => [String(r.taskid), String(r.seq), r.handle, r.task_id === null ? null : String(r.task_id)]),
+      [
+        ['1', '1', 'kept', '1'],
+        ['1', '2', 'updated', null],
+        ['3', '1', 'new', null],
+        ['4', '1', 'last by the old key', '4'],
+        ['5', '1', 'after', null],
+      ],
+      'old rows keyed by taskid (filled from task_id); the new layout replaced and deleted them by it',
+    )
+    t.strictSame(await rowsOf(url, "SELECT key_columns FROM logdaemon_tables WHERE table_name = 'sendq'"), [{ key_columns: 'taskid,seq' }])
+    const unmapped = await rowsOf(url, 'SELECT table_name, version, reason FROM logdaemon_unmapped')
+    t.equal(unmapped.length, 1, 'the stale record is kept, not applied')
+    t.match(unmapped[0], { table_name: 'db.sendq', reason: /older than the layout the replica's key \(taskid, seq\)/ })
+  })
+
+  t.test('a newer layout with a shorter key (db.have.rp 2 → 3): rows it makes one keep the last written', async (t) => {
+    const url = await fresh(t)
+    const have2 = (client: string, depot: string, rev: number): RecordSpec => ({ op: 'pv', version: 2, table: 'db.have.rp', fields: [client, depot, rev, 0] })
+    const have3 = (client: string, depot: string, rev: number): RecordSpec => ({
+      op: 'pv',
+      version: 3,
+      table: 'db.have.rp',
+      fields: [client, depot, rev, 0, 1611008050],
+    })
+    const { entries } = entriesOf(
+      [
+        have2('//ws/a', '//depot/a', 1),
+        have2('//ws/a', '//depot/b', 2),
+        have2('//ws/c', '//depot/c', 1),
+        ex(),
+        have3('//ws/d', '//depot/d', 4),
+        ex(),
+        have3('//ws/c', '//depot/c', 2),
+        ex(),
+      ],
+      1,
+    )
+    const l = listener(url)
+    await feed(l, entries)
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT client_file, depot_file, have_rev FROM have_rp ORDER BY client_file')
+    t.strictSame(
+      rows.map((r) => [r.client_file, r.depot_file, String(r.have_rev)]),
+      [
+        ['//ws/a', '//depot/b', '2'],
+        ['//ws/c', '//depot/c', '2'],
+        ['//ws/d', '//depot/d', '4'],
+      ],
+    )
+  })
+
   t.test("an integer not written as p4d writes one (007, -0): its value in the column, the record's bytes in logdaemon_raw", async (t) => {
     const url = await fresh(t)
     const { entries, bytes } = entriesOf(

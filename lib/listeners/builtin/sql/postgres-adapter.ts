@@ -436,6 +436,28 @@ export class PostgresAdapter implements SqlAdapter {
     return res.rowCount ?? 0
   }
 
+  async rekey(table: string, key: readonly string[]): Promise<number> {
+    await this.bulkEnd()
+    const c = this.#conn
+    const pk = await c.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'`, [q(table)])
+    for (const r of pk.rows) await c.query(`ALTER TABLE ${q(table)} DROP CONSTRAINT ${q(r.conname)}`)
+    // The primary key made its columns NOT NULL, and that stays: rows of the new layout may lack them.
+    const notNull = await c.query<{ attname: string }>(
+      `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND attnotnull AND NOT attisdropped`,
+      [q(table)],
+    )
+    for (const r of notNull.rows) await c.query(`ALTER TABLE ${q(table)} ALTER COLUMN ${q(r.attname)} DROP NOT NULL`)
+    await c.query(`DROP INDEX IF EXISTS ${q(`${table}_key`)}`)
+    // The row version of the later transaction was written last (age counts back from now, across xid wraparound);
+    // in one transaction, the later tuple. Rows with NULL in a key column are equal to none.
+    const same = key.map((k) => `a.${q(k)} = b.${q(k)}`).join(' AND ')
+    const res = await c.query(
+      `DELETE FROM ${q(table)} a USING ${q(table)} b WHERE ${same} AND (age(a.xmin) > age(b.xmin) OR (a.xmin = b.xmin AND a.ctid < b.ctid))`,
+    )
+    await c.query(`CREATE UNIQUE INDEX ${q(`${table}_key`)} ON ${q(table)} (${key.map(q).join(', ')})`)
+    return res.rowCount ?? 0
+  }
+
   /** Ends a COPY in progress and waits for the server's answer. */
   async bulkEnd(): Promise<void> {
     const copy = this.#copy

@@ -2,7 +2,7 @@ import { ErrorCodes, LogdaemonError } from '../../../errors.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, SqlAdapter, TableColumns } from './sql-adapter.js'
-import type { SqlLayout } from './sql-layout.js'
+import { keySetOf, type SqlLayout } from './sql-layout.js'
 import { RAW_COLUMN, quoteIdent as q } from './sql-names.js'
 import { OWN_TABLES, POSITION_TABLE, TABLES_TABLE, VIEW_TABLES, VIEWS, addColumnDdl, createTableDdl, ownTablesDdl, viewsDdl } from './replica-ddl.js'
 
@@ -18,6 +18,9 @@ import { OWN_TABLES, POSITION_TABLE, TABLES_TABLE, VIEW_TABLES, VIEWS, addColumn
 export class Replica {
   readonly adapter: SqlAdapter
   #tables: TableColumns = new Map()
+  /** Each replica table's key columns and journal table, as logdaemon_tables registers them. */
+  #keys = new Map<string, readonly string[]>()
+  #journalTables = new Map<string, string>()
   #position: JournalPosition | null = null
   /** The position set in the open transaction: it becomes `position` at commit. */
   #nextPosition: JournalPosition | null = null
@@ -54,6 +57,27 @@ export class Replica {
     }
     this.#tables = await this.adapter.tables()
     this.#position = await this.readPosition()
+    await this.#readKeys()
+  }
+
+  async #readKeys(): Promise<void> {
+    this.#keys = new Map()
+    this.#journalTables = new Map()
+    for (const r of await this.adapter.query(`SELECT table_name, journal_table, key_columns FROM ${TABLES_TABLE}`)) {
+      const table = String(r.table_name)
+      this.#keys.set(table, String(r.key_columns).split(','))
+      this.#journalTables.set(table, String(r.journal_table))
+    }
+  }
+
+  /** Each replica table's key columns (SQL names), as registered in logdaemon_tables. */
+  get keys(): ReadonlyMap<string, readonly string[]> {
+    return this.#keys
+  }
+
+  /** Each replica table's journal table (`rev` → `db.rev`). */
+  get journalTables(): ReadonlyMap<string, string> {
+    return this.#journalTables
   }
 
   async readPosition(): Promise<JournalPosition | null> {
@@ -117,6 +141,7 @@ export class Replica {
     await this.adapter.rollback().catch(() => {})
     // DDL of the rolled-back transaction is gone too.
     this.#tables = await this.adapter.tables().catch(() => this.#tables)
+    await this.#readKeys().catch(() => {})
   }
 
   /** A table's columns as they are now (in this transaction). */
@@ -151,6 +176,8 @@ export class Replica {
           layout.key.join(','),
         ])
         this.#tables.set(layout.table, wanted)
+        this.#keys.set(layout.table, layout.key)
+        this.#journalTables.set(layout.table, layout.journalTable)
         viewsChanged ||= VIEW_TABLES.has(layout.table)
         continue
       }
@@ -166,7 +193,9 @@ export class Replica {
       for (const c of missing) await this.adapter.exec(addColumnDdl(this.adapter, layout.table, c))
       // The raw column is last in new tables; added columns go after it. Order is cosmetic: inserts name columns.
       const widened = new Set(widen.map((c) => c.name))
-      this.#tables.set(layout.table, [...existing.map((c) => (widened.has(c.name) ? { ...c, type: 'text' as const } : c)), ...missing])
+      const now = [...existing.map((c) => (widened.has(c.name) ? { ...c, type: 'text' as const } : c)), ...missing]
+      this.#tables.set(layout.table, now)
+      await this.#fillRenamed(layout, missing, now)
       viewsChanged ||= VIEW_TABLES.has(layout.table)
     }
     if (viewsChanged) await this.createViews()
@@ -177,13 +206,77 @@ export class Replica {
     for (const sql of viewsDdl(this.adapter, (t, c) => this.has(t, c))) await this.adapter.exec(sql)
   }
 
+  /**
+   * A column a newer layout brings that an older one had under another
+   * spelling, the same letters in another case or with other underscores
+   * (`db.sendq` 4's `taskID` → `taskid`: `task_id` → `taskid`), is the same
+   * column: the rows already there get the old column's value in the new
+   * one (where the types allow: the same type, or integers into text). The
+   * old column stays, as every column a newer layout lacks does.
+   */
+  async #fillRenamed(layout: SqlLayout, added: readonly ColumnSpec[], columns: readonly ColumnSpec[]): Promise<void> {
+    const inLayout = new Set(layout.columns.map((c) => c.name))
+    for (const c of added) {
+      const old = columns.find((o) => !inLayout.has(o.name) && o.name !== c.name && spelling(o.name) === spelling(c.name))
+      if (!old || !(old.type === c.type || (old.type === 'integer' && c.type === 'text'))) continue
+      const value = old.type === c.type ? q(old.name) : `CAST(${q(old.name)} AS ${this.adapter.typeName('text')})`
+      await this.adapter.exec(`UPDATE ${q(layout.table)} SET ${q(c.name)} = ${value} WHERE ${q(c.name)} IS NULL AND ${q(old.name)} IS NOT NULL`)
+    }
+  }
+
   /** Adds the key of a table loaded without one (after a bulk load); rows with one key: the last wins, as with pv. Resolves to the rows replaced. */
   async addKey(layout: SqlLayout): Promise<number> {
+    await this.#register(layout)
     return this.adapter.addKeyKeepingLast(layout.table, layout.key)
   }
 
-  /** Applies row changes in order, creating and widening tables first. */
+  /**
+   * Gives a table the key of a newer layout (a p4d upgrade that changed
+   * the key: `db.sendq` 4 with 18 fields → 21, `db.integedss` 0 → 1,
+   * `db.have.rp` 2 → 3, `db.graphindex` 0 → 1). Its columns must exist
+   * (ensureTables). The old key goes; rows the new key makes one (a key
+   * with fewer columns) keep the last written, as with pv; rows without a
+   * value in a new key column (it did not exist in their layout and no
+   * renamed column filled it) stay, keyed by nothing: no record of the new
+   * layout names them. Resolves to the rows replaced.
+   */
+  async rekey(layout: SqlLayout): Promise<number> {
+    await this.#register(layout)
+    return this.adapter.rekey(layout.table, layout.key)
+  }
+
+  async #register(layout: SqlLayout): Promise<void> {
+    await this.adapter.run(`UPDATE ${TABLES_TABLE} SET key_columns = $1 WHERE table_name = $2`, [layout.key.join(','), layout.table])
+    this.#keys.set(layout.table, layout.key)
+  }
+
+  /**
+   * Applies row changes in order, creating and widening tables first. A
+   * change whose layout keys its table otherwise than the table is keyed
+   * (a newer layout: the caller's KeyGate lets no older one through)
+   * re-keys the table, after the changes before it went in by the old key.
+   */
   async apply(ops: readonly RowOp[]): Promise<void> {
+    let from = 0
+    const keys = new Map<string, string>() // table → key set, as the changes before this one leave it
+    for (let i = 0; i < ops.length; i++) {
+      const l = (ops[i] as RowOp).layout
+      const had = keys.get(l.table) ?? (this.#keys.has(l.table) ? keySetOf(this.#keys.get(l.table) as readonly string[]) : undefined)
+      keys.set(l.table, l.keySet)
+      if (had === undefined || had === l.keySet) continue
+      await this.#applyInOrder(ops.slice(from, i))
+      from = i
+      await this.ensureTables([l])
+      const replaced = await this.rekey(l)
+      this.onRekey?.(l, replaced)
+    }
+    await this.#applyInOrder(from === 0 ? ops : ops.slice(from))
+  }
+
+  /** Told of each re-key (the listener logs it). */
+  onRekey: ((layout: SqlLayout, replaced: number) => void) | null = null
+
+  async #applyInOrder(ops: readonly RowOp[]): Promise<void> {
     if (ops.length === 0) return
     const layouts = new Set<SqlLayout>()
     for (const op of ops) layouts.add(op.layout)
@@ -230,4 +323,9 @@ export class Replica {
     this.#position = null
     this.#nextPosition = null
   }
+}
+
+/** A column name's letters without case or underscores: `task_id` and `taskid` are spelled alike. */
+function spelling(name: string): string {
+  return name.replaceAll('_', '').toLowerCase()
 }

@@ -1,3 +1,4 @@
+import type { KeyGate } from './key-gate.js'
 import { isUtf8 } from 'node:buffer'
 import type { FieldEncoding, JournalEntry } from '../../../journal/entry.js'
 import { sqlLayoutOf, type SqlLayout } from './sql-layout.js'
@@ -57,6 +58,8 @@ const NUL = 0
 export class RowMapper {
   readonly #filter: TableFilter
   readonly #encoding: FieldEncoding
+  /** When set, a record whose layout's key the replica no longer has goes to logdaemon_unmapped (see KeyGate). */
+  gate: KeyGate | null = null
 
   constructor(filter: TableFilter, encoding: FieldEncoding) {
     this.#filter = filter
@@ -107,6 +110,8 @@ export class RowMapper {
       // A probe: keys k\xff, k\xfe and k\x00 all read k\uFFFD, and three rows became one.
       if (fieldBytes && !(layout.columns[k] as { integer: boolean }).integer) values[k] = decodeKeepingBytes(fieldBytes[k] as Buffer, this.#encoding)
     }
+    const refused = this.gate?.admit(layout) ?? null
+    if (refused !== null) return unmapped(e, journal, op, table, version, fields, refused)
     return { kind: put ? 'put' : 'del', layout, values, raw: inexact ? Buffer.from(raw) : null }
   }
 }

@@ -71,6 +71,15 @@ export interface SqlAdapter {
    * Resolves to the number deleted.
    */
   addKeyKeepingLast(table: string, key: readonly string[]): Promise<number>
+  /**
+   * Replaces a table's key by `key` (a p4d upgrade that changed it), in
+   * the write's transaction: the old key goes; rows the new key makes one
+   * keep the last written (as `pv` would), the others are deleted; rows
+   * with NULL in a key column stay (no record names them by this key). The
+   * key is then a unique index named `TABLE_key`, which allows those NULLs.
+   * Resolves to the number deleted.
+   */
+  rekey(table: string, key: readonly string[]): Promise<number>
   /** Ends the bulk insert in progress (PostgreSQL: finishes the COPY). Other calls end it too. */
   bulkEnd(): Promise<void>
 }

@@ -1,4 +1,5 @@
-import { layoutOf } from '../../../schema/layout.js'
+import { layoutOf, layoutsOf, tableVersions } from '../../../schema/layout.js'
+import { RELEASES } from '../../../schema/p4-schema-data.js'
 import { RAW_COLUMN, distinctColumnNames, sqlColumnName, sqlTableName } from './sql-names.js'
 
 /** A column of the replica: its SQL name and whether it holds 64-bit integers (else text). */
@@ -22,6 +23,14 @@ export interface SqlLayout {
   readonly keyIndex: readonly number[]
   /** `columns`' names and then the raw column: what an insert names. */
   readonly insertColumns: readonly string[]
+  /** The key's columns sorted and joined by `,`: two layouts key rows alike when these are equal (order does not matter to uniqueness). */
+  readonly keySet: string
+  /**
+   * Which of two layouts of a table p4d writes later: the version, then the
+   * first release documenting the layout (`db.sendq` 4 has 18 fields up to
+   * 2019.1 and 21 from 2019.2). A table's key follows the newest layout seen.
+   */
+  readonly rank: number
 }
 
 /** Schema base types stored as 64-bit integers: the journal writes them as decimal integers. */
@@ -71,15 +80,35 @@ function build(journalTable: string, version: number, fieldCount: number): SqlLa
     if (i < 0) return null // a key the layout does not hold: cannot apply by key
     keyIndex.push(i)
   }
+  const key = keyIndex.map((i) => (columns[i] as SqlColumn).name)
   return {
     journalTable,
     version,
     table: sqlTableName(journalTable),
     columns,
-    key: keyIndex.map((i) => (columns[i] as SqlColumn).name),
+    key,
     keyIndex,
     insertColumns: [...columns.map((c) => c.name), RAW_COLUMN],
+    keySet: keySetOf(key),
+    rank: version * RELEASES.length + RELEASES.indexOf(schema.releases.first),
   }
+}
+
+/** Key columns as {@link SqlLayout.keySet} spells them. */
+export function keySetOf(key: readonly string[]): string {
+  return [...key].sort().join(',')
+}
+
+/** Every layout the schema documents for a journal table that the replica can apply (one per version and field count), oldest first. */
+export function sqlLayoutsOf(journalTable: string): SqlLayout[] {
+  const out = new Set<SqlLayout>()
+  for (const version of tableVersions(journalTable)) {
+    for (const l of layoutsOf(journalTable, version)) {
+      const s = sqlLayoutOf(journalTable, version, l.columns.length)
+      if (s) out.add(s)
+    }
+  }
+  return [...out].sort((a, b) => a.rank - b.rank)
 }
 
 export { sqlColumnName }

@@ -6,6 +6,7 @@ import { comparePositions, formatPosition, type JournalPosition } from '../../..
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
 import { openAdapter } from './open-adapter.js'
 import { Replica } from './replica.js'
+import { KeyGate } from './key-gate.js'
 import { RowMapper, type RowOp, type UnmappedRecord } from './row-mapper.js'
 import { optionsSchema, type SqlOptions } from './sql-options.js'
 import { parseSqlUrl, type SqlTarget } from './sql-url.js'
@@ -107,6 +108,14 @@ export class SqlListener extends BaseListener {
     }
     this.#broken = false
     this.#replica = replica
+    this.#mapper.gate = new KeyGate()
+    this.#mapper.gate.seed(replica.keys, replica.journalTables)
+    replica.onRekey = (layout, replaced) =>
+      this.#logger.warn(
+        { listener: this.name, table: layout.table, key: layout.key, replaced },
+        `sql: ${layout.journalTable} version ${layout.version} (${layout.columns.length} fields) keys rows by (${layout.key.join(', ')}): ` +
+          `table ${layout.table} re-keyed${replaced ? `, ${replaced} rows the new key made one with a later row deleted` : ''}`,
+      )
     const p = replica.position
     this.#logger.info(
       { listener: this.name, url: this.target.masked, position: p ? formatPosition(p) : null },

@@ -272,6 +272,19 @@ export class SqliteAdapter implements SqlAdapter {
     db.exec(this.keyDdl(table, key))
     return removed
   }
+
+  async rekey(table: string, key: readonly string[]): Promise<number> {
+    const db = this.#conn
+    db.exec(`DROP INDEX IF EXISTS ${q(`${table}_key`)}`)
+    const k = key.map(q).join(', ')
+    const keyed = key.map((c) => `${q(c)} IS NOT NULL`).join(' AND ')
+    // rowid tells which row was written last: INSERT OR REPLACE gives the row it writes a new one.
+    const removed = db
+      .prepare(`DELETE FROM ${q(table)} WHERE ${keyed} AND rowid NOT IN (SELECT MAX(rowid) FROM ${q(table)} WHERE ${keyed} GROUP BY ${k})`)
+      .run().changes
+    db.exec(this.keyDdl(table, key))
+    return removed
+  }
 }
 
 function sqliteType(declared: string): ColumnType {

@@ -344,6 +344,8 @@ export function suite(t: Test, fresh: Fresh): void {
         counter1('exponent', '1e3'),
         ex(),
         counter0('change', 42),
+        // Version 0 again, its integer not written as p4d writes one: the column (text now) holds its value, in either database.
+        { op: 'pv', version: 0, table: 'db.counters', fields: ['upgrade', '0043'] },
         ex(),
       ],
       1,
@@ -361,8 +363,9 @@ export function suite(t: Test, fresh: Fresh): void {
         ['journal', '7'],
         ['padded', '0042'],
         ['security', 'x1'],
+        ['upgrade', '43'],
       ],
-      'every value is the text the journal wrote',
+      'every value is the text the journal wrote; an integer field its value',
     )
   })
 

@@ -101,7 +101,8 @@ export class RowMapper {
       else if (v === '') values[i] = null
       else if (CANONICAL_RE.test(v) && fitsInt64(v)) values[i] = v
       else if (INTEGER_RE.test(v) && fitsInt64(v)) {
-        values[i] = v
+        // Its value, as p4d would write it: a column widened to text stores what it is given (SQLite kept `0043`, PostgreSQL 43).
+        values[i] = BigInt(v).toString()
         inexact = true
       } else return unmapped(e, journal, op, table, version, fields, `field ${layout.columns[i]?.name} is not a 64-bit integer`)
     }

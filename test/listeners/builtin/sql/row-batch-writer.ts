@@ -112,13 +112,18 @@ t.test('values: an integer column value goes as a number where String(number) gi
     readValues(payload as Parameters<typeof readValues>[0], 3, new Array(3), (row) => out.push(row[0] ?? null), numbers)
     return out
   }
-  t.same(read(), keys, 'read as text: each value exactly as in its record')
+  // 007, -0 and 00 are their values (7, 0, 0) as p4d would write them: their records keep the bytes (logdaemon_raw).
+  t.same(
+    read(),
+    keys.map((k) => BigInt(k).toString()),
+    'read as text: each value',
+  )
   const asNumbers = read([true, false, false])
-  t.same(asNumbers, [1, 0, -5, 123456789012345, -12345678901234, '007', '-0', '00', '1234567890123456', '9223372036854775807', '-9223372036854775808'])
+  t.same(asNumbers, [1, 0, -5, 123456789012345, -12345678901234, 7, 0, 0, '1234567890123456', '9223372036854775807', '-9223372036854775808'])
   t.same(
     asNumbers.map((v) => typeof v),
-    ['number', 'number', 'number', 'number', 'number', 'string', 'string', 'string', 'string', 'string', 'string'],
-    'leading zeros, -0 and more than 15 characters stay text (exact, as written)',
+    ['number', 'number', 'number', 'number', 'number', 'number', 'number', 'number', 'string', 'string', 'string'],
+    'more than 15 characters stay text (exact)',
   )
   const unmapped: BoundValue[][] = []
   const integers = [false, true, true, false, false, true] // source, journal, offset, op, table_name, version

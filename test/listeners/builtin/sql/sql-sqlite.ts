@@ -123,9 +123,9 @@ t.test('bulk rows: integers bound as numbers only into INTEGER columns; a column
     [
       { k: '5', type: 'text', d: 'd5' },
       { k: '-12', type: 'text', d: 'd-12' },
-      { k: '007', type: 'text', d: 'd007' },
+      { k: '7', type: 'text', d: 'd007' },
       { k: '12345678901234567', type: 'text', d: 'd12345678901234567' },
     ],
-    'the text of the record, not 5.0',
+    'integers as their decimal text, not 5.0 (007 as its value, as PostgreSQL stores it; the record is in logdaemon_raw)',
   )
 })

@@ -63,6 +63,8 @@ export const ErrorCodes = {
   REMOTE_FAILED: 'ERR_REMOTE_FAILED',
   /** The standby lacks bytes before the ones hot-backup holds: they can no longer be sent. */
   REMOTE_GAP: 'ERR_REMOTE_GAP',
+  /** The standby's journal.N holds bytes that are not journal N's (another server's, an older timeline's): nothing is written over them. */
+  REMOTE_MISMATCH: 'ERR_REMOTE_MISMATCH',
   /** The configuration file does not exist or cannot be loaded. */
   CONFIG_NOT_FOUND: 'ERR_CONFIG_NOT_FOUND',
   /** A file would be overwritten without `--force`. */

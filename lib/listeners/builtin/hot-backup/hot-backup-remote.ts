@@ -13,11 +13,12 @@
  *   durably (with `replay`: has replayed).
  * - `W N OFFSET LEN` followed by LEN bytes, the bytes of journal N starting
  *   at OFFSET → `A N SIZE` once they are written, fsynced (and replayed).
- *   OFFSET may be below the file's size (bytes it already has are read and
- *   dropped, never written twice); above it is a gap.
+ *   OFFSET may be below the file's size: bytes it already has are read and
+ *   compared (cksum), never written twice, and bytes that differ are
+ *   `E mismatch: …` (the file is not this journal's copy); above it is a gap.
  * - anything wrong → `E message` and the script exits (ssh then exits non-zero).
  *
- * It needs `sh`, `wc`, `tail`, `mv`, `mkdir` and GNU coreutils' `head`
+ * It needs `sh`, `wc`, `tail`, `cksum`, `mv`, `mkdir` and GNU coreutils' `head`
  * (`head -c N` reads exactly N bytes from a pipe and no more) and `sync FILE`
  * (fsync of one file, coreutils 8.24 or later) on the standby.
  *
@@ -50,6 +51,9 @@ have() {
   elif [ -f "$d/journal.$1.replayed" ]; then cat "$d/journal.$1.replayed"
   else echo 0; fi
 }
+same() {
+  a=$(head -c "$3" | cksum) && b=$(tail -c +$(($2 + 1)) -- "$1" | head -c "$3" | cksum) && [ "$a" = "$b" ]
+}
 durable() {
   [ "$fsync" = 1 ] || return 0
   sync -- "$@"
@@ -68,7 +72,7 @@ while read -r c j o n; do
   W) f="$d/journal.$j"; s=$(size "$j") || exit 1
     if [ "$o" -gt "$s" ]; then echo "E gap: $f has $s bytes, data starts at $o"; exit 3; fi
     k=$((s - o)); [ "$k" -le "$n" ] || k=$n
-    [ "$k" -eq 0 ] || head -c "$k" > /dev/null
+    [ "$k" -eq 0 ] || same "$f" "$o" "$k" || { echo "E mismatch: $f differs from the journal in bytes $o..$((o + k))"; exit 6; }
     [ "$k" -eq "$n" ] || head -c $((n - k)) >> "$f"
     if [ "$(size "$j")" -ne $((s + n - k)) ]; then echo "E short write to $f"; exit 4; fi
     durable "$f" || exit 1

@@ -24,7 +24,10 @@
  *   standby says how many bytes of a journal it has; bytes below that are
  *   skipped (even mid-record: the file is a prefix of the journal), bytes
  *   held are resent from there, and a standby that lacks bytes hot-backup no
- *   longer holds is ERR_REMOTE_GAP.
+ *   longer holds is ERR_REMOTE_GAP. A journal first met (at open, at a
+ *   rotation) is sent from where the daemon resumed even when the standby
+ *   has more: the standby compares those bytes, and a copy that differs,
+ *   or that is longer than the journal, is ERR_REMOTE_MISMATCH.
  * - Reconnects with p-retry backoff; a refused host key (ERR_SSH_HOST_KEY),
  *   a failed login (ERR_SSH_AUTH) and a gap are not retried.
  */
@@ -43,7 +46,7 @@ import { SshChannel, type SshTarget } from './ssh-channel.js'
 
 export { optionsSchema, type HotBackupInput, type HotBackupOptions }
 
-const FATAL: ReadonlySet<string> = new Set([ErrorCodes.SSH_HOST_KEY, ErrorCodes.SSH_AUTH, ErrorCodes.REMOTE_GAP])
+const FATAL: ReadonlySet<string> = new Set([ErrorCodes.SSH_HOST_KEY, ErrorCodes.SSH_AUTH, ErrorCodes.REMOTE_GAP, ErrorCodes.REMOTE_MISMATCH])
 
 const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -69,6 +72,8 @@ export class HotBackupListener implements Listener {
   /** Connections lost since the last acknowledgement, and the last loss. */
   #strikes = 0
   #lastLoss: Error | null = null
+  /** A standby found holding other bytes than the journal's: nothing more is sent to it. */
+  #mismatch: Error | null = null
 
   /** Validates `options` (ERR_CONFIG_INVALID here, never later) and fills in the defaults. */
   constructor(options: HotBackupInput, name = 'hot-backup') {
@@ -144,6 +149,7 @@ export class HotBackupListener implements Listener {
     }
     if (this.#taken === null || journal > this.#taken.journal) {
       this.#flush() // the previous journal is complete
+      if (this.#taken !== null) await this.#checkEnd(this.#taken)
       await this.#adoptJournal(journal, offset)
     }
     const taken = this.#taken as JournalPosition
@@ -190,18 +196,39 @@ export class HotBackupListener implements Listener {
     this.#notify()
   }
 
-  /** Learns how much of `journal` the standby has; entries below that are skipped. */
-  async #adoptJournal(journal: number, offset: number): Promise<void> {
-    let size: number
+  /** How many bytes of `journal` the standby holds, asked again on a new channel when the channel fails. */
+  async #querySize(journal: number): Promise<number> {
     for (;;) {
       const ch = await this.#ensureChannel()
       try {
-        size = await ch.query(journal)
-        break
+        return await ch.query(journal)
       } catch {
         // The channel failed (a query fails no other way): reconnect and ask again; #connect bounds how often.
       }
     }
+  }
+
+  /** Journal `end.journal` ended at `end.offset`: a standby that holds more of it holds bytes that are not its. */
+  async #checkEnd(end: JournalPosition): Promise<void> {
+    const size = await this.#querySize(end.journal)
+    if (size > end.offset) {
+      throw new LogdaemonError(
+        ErrorCodes.REMOTE_MISMATCH,
+        `the standby ${this.#options.host} has ${size} bytes of journal ${end.journal}, which ended at ${end.offset}: ` +
+          `its ${this.#options.remoteDir ?? 'remote directory'}/journal.${end.journal} is not a copy of this server's journal (another server's, or one from before a restore); ` +
+          'move it away, or restore the standby from a checkpoint',
+        { journal: end.journal, offset: end.offset, retryable: false },
+      )
+    }
+  }
+
+  /**
+   * Learns how much of `journal` the standby has. Bytes from `offset` are
+   * still sent: the standby compares those it has (a standby that holds
+   * another journal N is ERR_REMOTE_MISMATCH) and writes only the rest.
+   */
+  async #adoptJournal(journal: number, offset: number): Promise<void> {
+    const size = await this.#querySize(journal)
     if (size < offset) {
       throw new LogdaemonError(
         ErrorCodes.REMOTE_GAP,
@@ -212,8 +239,8 @@ export class HotBackupListener implements Listener {
       )
     }
     this.#ack(journal, size)
-    if (size > offset) this.#logger.info({ listener: this.name, journal, offset, size }, 'hot-backup: the standby is ahead; skipping what it has')
-    if (this.#taken === null || comparePositions(this.#taken, { journal, offset: size }) < 0) this.#taken = { journal, offset: size }
+    if (size > offset) this.#logger.info({ listener: this.name, journal, offset, size }, 'hot-backup: the standby is ahead; comparing what it has')
+    if (this.#taken === null || comparePositions(this.#taken, { journal, offset }) < 0) this.#taken = { journal, offset }
   }
 
   /** The standby's acknowledged size of the newest journal it reported, `N/size`, or null before it was asked. */
@@ -276,6 +303,7 @@ export class HotBackupListener implements Listener {
 
   #ensureChannel(): Promise<SshChannel> {
     if (this.#closed) return Promise.reject(new LogdaemonError(ErrorCodes.REMOTE_FAILED, `${this.name} is closed`))
+    if (this.#mismatch !== null) return Promise.reject(this.#mismatch)
     const ch = this.#channel
     if (ch !== null && !ch.isFailed) return Promise.resolve(ch)
     this.#connecting ??= this.#connect().finally(() => (this.#connecting = null))
@@ -318,11 +346,17 @@ export class HotBackupListener implements Listener {
     )
   }
 
-  /** On a new channel: trims what the standby already has, resends the rest, then makes it current. */
+  /**
+   * On a new channel: resends every chunk whole, then makes it current. The
+   * standby compares the bytes of a chunk it already has rather than
+   * writing them (they may be bytes it was never shown to match, from a
+   * journal first met); a standby that lacks bytes before a chunk is a gap.
+   */
   async #resend(ch: SshChannel): Promise<void> {
     for (const journal of new Set(this.#held.chunks.filter((c) => c.sentOn !== null).map((c) => c.journal))) {
       const size = await ch.query(journal)
-      const gapAt = this.#held.trim(journal, size)
+      const first = this.#held.chunks.find((c) => c.journal === journal)
+      const gapAt = first !== undefined && size < first.offset ? first.offset : null
       if (gapAt !== null) {
         throw new LogdaemonError(
           ErrorCodes.REMOTE_GAP,
@@ -336,6 +370,7 @@ export class HotBackupListener implements Listener {
     this.#channel = ch
     ch.failed.then((err) => {
       if (this.#channel === ch) this.#channel = null
+      if (isLogdaemonError(err) && err.code === ErrorCodes.REMOTE_MISMATCH) this.#mismatch ??= err
       if (!this.#closed) {
         this.#strikes++
         this.#lastLoss = err

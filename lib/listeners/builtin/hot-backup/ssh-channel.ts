@@ -103,6 +103,14 @@ export function sshError(target: SshTarget, stderr: string, exit: string, remote
       { details },
     )
   }
+  if (remote?.startsWith('mismatch:')) {
+    return new LogdaemonError(
+      ErrorCodes.REMOTE_MISMATCH,
+      `the standby ${where} holds other bytes than the journal's: ${remote.slice('mismatch:'.length).trim()}. ` +
+        "It is not a copy of this server's journal (another server's, or one from before a restore): move it away, or restore the standby from a checkpoint",
+      { details: { ...details, remote }, retryable: false },
+    )
+  }
   const said = remote !== null ? `the standby said: ${remote}` : text ? `ssh said: ${text}` : 'no message'
   return new LogdaemonError(ErrorCodes.REMOTE_FAILED, `hot-backup connection to ${where} failed (${exit}); ${said}`, {
     details: { ...details, remote },

@@ -109,6 +109,19 @@ t.test('a gap, an unknown request and a cut write end it with E', async (t) => {
   t.equal(readFileSync(join(dir, 'journal.1'), 'latin1'), 'abcdefg', 'what arrived is kept: still a prefix of the journal')
 })
 
+t.test('bytes it has are compared, not dropped: other bytes end it with E mismatch, the file untouched', async (t) => {
+  const dir = t.testdir({ 'journal.4': 'abcdef' })
+  const r = script(dir)
+  await r.line()
+  r.send('W 4 2 6\n', 'cdefgh')
+  t.equal(await r.line(), 'A 4 8', 'the same bytes: only the new ones are written')
+  r.send('W 4 1 3\n', 'bXd')
+  t.equal(await r.line(), `E mismatch: ${join(dir, 'journal.4')} differs from the journal in bytes 1..4`)
+  r.end()
+  t.equal(await r.exit(), 6)
+  t.equal(readFileSync(join(dir, 'journal.4'), 'latin1'), 'abcdefgh', 'nothing written over')
+})
+
 t.test('replay: applied from the file, acknowledged and reported as replayed', async (t) => {
   const dir = t.testdir()
   const applied = join(dir, 'applied')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeRecord } from '../../../../lib/journal/encoder.js'
 import { JournalEntry } from '../../../../lib/journal/entry.js'
@@ -298,6 +298,39 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
       'logged',
     )
     t.ok(remote(d, 5).equals(bytes), 'byte-identical, nothing doubled')
+  })
+
+  t.test("a standby holding another journal N (before a restore, another server's) is ERR_REMOTE_MISMATCH, not skipped", async (t) => {
+    const d = dir()
+    const bytes = transactions(0, 20)
+    const entries = await entriesOf(bytes, 7)
+    const other = transactions(100, 5) // another timeline's journal 7: a server restored from a checkpoint starts it again
+    mkdirSync(d, { recursive: true })
+    writeFileSync(join(d, 'journal.7'), other)
+    const l = new HotBackupListener(options(sshd, d))
+    await l.open(context({ journal: 7, offset: 0 }))
+    const fed = (async () => {
+      for (const e of entries) await l.listen(e)
+      await l.sync(end(entries))
+    })()
+    await t.rejects(fed, { code: 'ERR_REMOTE_MISMATCH', retryable: false, message: /journal\.7 differs from the journal in bytes 0\.\./ })
+    await l.close()
+    t.ok(remote(d, 7).equals(other), 'the standby file is left as it was')
+  })
+
+  t.test('a standby holding more of a journal than the journal has is ERR_REMOTE_MISMATCH at the rotation', async (t) => {
+    const d = dir()
+    const bytes = transactions(0, 10)
+    const entries = await entriesOf(bytes, 8)
+    const [next] = await entriesOf(transactions(10, 1), 9)
+    mkdirSync(d, { recursive: true })
+    writeFileSync(join(d, 'journal.8'), Buffer.concat([bytes, transactions(50, 3)]))
+    const l = new HotBackupListener(options(sshd, d))
+    await l.open(context({ journal: 8, offset: 0 }))
+    for (const e of entries) await l.listen(e)
+    await l.sync(end(entries))
+    await t.rejects(l.listen(next as JournalEntry), { code: 'ERR_REMOTE_MISMATCH', retryable: false, message: /ended at/ })
+    await l.close()
   })
 
   t.test('a standby behind the start is a gap', async (t) => {

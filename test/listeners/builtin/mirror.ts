@@ -51,6 +51,28 @@ t.test('a replay after a restart is skipped: nothing is written twice', async (t
   t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
 })
 
+t.test('a mirror file cut while the daemon runs is ERR_MIRROR_MISMATCH, never a hole of zeros', async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  const m = mirror(dir)
+  await m.open()
+  for (const e of entries.slice(0, 20)) await m.listen(e)
+  const at = entries[19]!.position
+  await m.sync({ journal: at.journal!, offset: at.end })
+  truncateSync(join(dir, 'journal.5'), 0) // an operator, a misdirected logrotate copytruncate
+  const fed = (async () => {
+    for (const e of entries.slice(20)) await m.listen(e)
+    await m.sync({ journal: 6, offset: files.get(6)!.length })
+  })()
+  await t.rejects(fed, {
+    code: 'ERR_MIRROR_MISMATCH',
+    retryable: false,
+    message: /journal\.5 has 0 bytes but the mirror wrote \d+: it was truncated or replaced/,
+  })
+  await m.close()
+  t.notOk(readFileSync(join(dir, 'journal.5')).includes(0), 'no zeros written into the cut file')
+})
+
 t.test('on open, bytes past the committed length are cut off', async (t) => {
   const dir = t.testdir()
   const { files, entries } = twoJournals()

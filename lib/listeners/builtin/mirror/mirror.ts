@@ -248,6 +248,18 @@ export class MirrorListener extends BaseListener {
     const fh = this.#fh
     const bytes = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes)
     this.#pending = [bytes]
+    // The file holds every byte before the write (the mirror wrote them): a shorter one was cut behind its back, and a
+    // write at the offset would leave a hole of zeros, kept for good once later writes pass the committed length.
+    const { size } = await fh.stat()
+    if (size < this.#pendingStart) {
+      const file = this.#journal === null ? this.dir : this.fileOf(this.#journal)
+      throw new LogdaemonError(
+        ErrorCodes.MIRROR_MISMATCH,
+        `mirror ${file} has ${size} bytes but the mirror wrote ${this.#pendingStart}: it was truncated or replaced while the daemon ran. ` +
+          `Restore it, or remove it and its entry in ${this.#stateFile} and restart from journal ${this.#journal} (from: ${this.#journal})`,
+        { file, journal: this.#journal ?? undefined, offset: size, retryable: false },
+      )
+    }
     let done = 0
     while (done < bytes.length) {
       const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, this.#pendingStart + done)

@@ -160,7 +160,7 @@ export class HotBackupListener implements Listener {
         ErrorCodes.REMOTE_GAP,
         `${this.name}: bytes ${taken.offset}..${offset} of journal ${journal} never reached it (skipped entries?): ` +
           'the standby cannot be byte-identical; restore it from a checkpoint',
-        { journal, offset },
+        { journal, offset, retryable: false },
       )
     }
     const bytes = offset < taken.offset ? entry.raw.subarray(taken.offset - offset) : entry.raw
@@ -235,7 +235,7 @@ export class HotBackupListener implements Listener {
         `the standby ${this.#options.host} has ${size} bytes of journal ${journal} but the journal continues from ${offset}: ` +
           `copy bytes ${size}..${offset} of journal ${journal} to ${this.#options.remoteDir ?? 'the standby'}/journal.${journal}, ` +
           'or restore the standby from a checkpoint and start the daemon from it',
-        { journal, offset },
+        { journal, offset, retryable: false },
       )
     }
     this.#ack(journal, size)
@@ -362,7 +362,7 @@ export class HotBackupListener implements Listener {
           ErrorCodes.REMOTE_GAP,
           `the standby ${this.#options.host} has only ${size} bytes of journal ${journal}, less than it acknowledged (${gapAt}): ` +
             'it lost acknowledged data; restore it from a checkpoint',
-          { journal, offset: size },
+          { journal, offset: size, retryable: false },
         )
       }
     }

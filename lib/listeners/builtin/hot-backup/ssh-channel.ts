@@ -93,14 +93,14 @@ export function sshError(target: SshTarget, stderr: string, exit: string, remote
       ErrorCodes.SSH_HOST_KEY,
       `ssh to ${where} refused the host key (${exit}): add the standby's key to ` +
         `${target.knownHostsFile ?? '~/.ssh/known_hosts'} (ssh-keyscan, checked by hand), then restart. ssh said: ${text}`,
-      { details },
+      { details, retryable: false },
     )
   }
   if (/Permission denied \(|Too many authentication failures|no such identity/i.test(text)) {
     return new LogdaemonError(
       ErrorCodes.SSH_AUTH,
       `ssh to ${where} could not log in without a password (${exit}): check user, identityFile and the ` + `standby's authorized_keys. ssh said: ${text}`,
-      { details },
+      { details, retryable: false },
     )
   }
   if (remote?.startsWith('mismatch:')) {

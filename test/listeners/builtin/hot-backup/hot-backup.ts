@@ -335,7 +335,7 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
 
   t.test('a standby behind the start is a gap', async (t) => {
     const l = new HotBackupListener(options(sshd, dir()))
-    await t.rejects(l.open(context({ journal: 6, offset: 100 })), { code: 'ERR_REMOTE_GAP', message: /copy bytes 0\.\.100 of journal 6/ })
+    await t.rejects(l.open(context({ journal: 6, offset: 100 })), { code: 'ERR_REMOTE_GAP', retryable: false, message: /copy bytes 0\.\.100 of journal 6/ })
     await l.close()
   })
 
@@ -412,7 +412,7 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     await l.open(context({ journal: 1, offset: 0 }))
     const entries = await entriesOf(transactions(0, 2), 1)
     await l.listen(entries[0] as JournalEntry)
-    await t.rejects(l.listen(entries[2] as JournalEntry), { code: 'ERR_REMOTE_GAP' })
+    await t.rejects(l.listen(entries[2] as JournalEntry), { code: 'ERR_REMOTE_GAP', retryable: false })
     await l.close()
   })
 
@@ -431,7 +431,7 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     while (remote(d, 2).length < end(entries).offset) await tick(10)
     truncateSync(join(d, 'journal.2'), 10)
     sshd.killSessions()
-    await t.rejects(s, { code: 'ERR_REMOTE_GAP', message: /lost acknowledged data/ })
+    await t.rejects(s, { code: 'ERR_REMOTE_GAP', retryable: false, message: /lost acknowledged data/ })
     await l.close()
   })
 
@@ -480,6 +480,6 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
 
   t.test('a key the standby does not accept fails with ERR_SSH_AUTH', async (t) => {
     const l = new HotBackupListener(options(sshd, dir(), { identityFile: join(root, 'other_host_key') }))
-    await t.rejects(l.open(context(null)), { code: 'ERR_SSH_AUTH' })
+    await t.rejects(l.open(context(null)), { code: 'ERR_SSH_AUTH', retryable: false })
   })
 })

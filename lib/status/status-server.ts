@@ -29,6 +29,18 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
+ * The host name of a request's Host header (`127.0.0.1:4780`, `[::1]:4780`,
+ * `localhost`), lower case, without the port and a trailing dot; null when
+ * there is no header.
+ */
+export function requestHostName(header: string | undefined): string | null {
+  if (header === undefined) return null
+  const h = header.trim().toLowerCase()
+  const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1 || undefined) : h.replace(/:\d*$/, '')
+  return name.replace(/\.$/, '')
+}
+
+/**
  * Connections the status page holds at once; more wait in the kernel's
  * backlog until one closes. A browser tab keeps one or two and a scraper
  * one: the bound keeps clients (idle, or sending a request byte by byte)
@@ -163,6 +175,12 @@ export class StatusServer {
     res.setHeader('cache-control', 'no-store')
     res.setHeader('x-content-type-options', 'nosniff')
     res.setHeader('referrer-policy', 'no-referrer')
+    if (!this.#hostAllowed(req)) {
+      // DNS rebinding: a web page the admin opens names its own host, resolved to 127.0.0.1, and reads the status
+      // from the browser. Without a token only a loopback name (or the configured host) may be asked for.
+      res.setHeader('connection', 'close')
+      return send(res, 421, 'text/plain; charset=utf-8', 'misdirected request: without status.token the status page answers only to a loopback host name\n')
+    }
     if (!this.#authorized(req, url)) {
       res.setHeader('www-authenticate', 'Bearer realm="logdaemon"')
       return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer TOKEN or add ?token=TOKEN to the address\n')
@@ -192,6 +210,14 @@ export class StatusServer {
       default:
         return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /status.json or /metrics\n')
     }
+  }
+
+  /** Without a token, the Host header must name a loopback address or the configured host (a missing one is allowed: no browser omits it). */
+  #hostAllowed(req: IncomingMessage): boolean {
+    if (this.#token !== null) return true
+    const name = requestHostName(req.headers.host)
+    if (name === null || isLoopbackHost(name)) return true
+    return name === requestHostName(this.#host.includes(':') && !this.#host.startsWith('[') ? `[${this.#host}]` : this.#host)
   }
 
   #authorized(req: IncomingMessage, url: URL): boolean {

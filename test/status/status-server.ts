@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { Registry, Gauge } from 'prom-client'
-import { isLoopbackHost, MAX_CONNECTIONS, StatusServer } from '../../lib/status/status-server.js'
+import { isLoopbackHost, MAX_CONNECTIONS, requestHostName, StatusServer } from '../../lib/status/status-server.js'
 import { StatusTracker } from '../../lib/status/status-tracker.js'
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../lib/status/status-page.js'
 import { JournalEntry } from '../../lib/journal/entry.js'
@@ -220,6 +220,26 @@ t.test('with a token, every route needs it', async (t) => {
     t.equal((await get(url + path, { headers: { authorization: `bearer ${token}` } })).status, 200, `/${path}: the scheme is case-insensitive`)
     t.equal((await get(`${url}${path}?token=${token}`)).status, 200, `/${path} with ?token=`)
   }
+})
+
+t.test('without a token, a request for another host name is refused (DNS rebinding: a web page resolved to 127.0.0.1 read the status)', async (t) => {
+  const { port } = await start(t)
+  for (const host of ['evil.example.com', `evil.example.com:${port}`, `127.0.0.1.evil.example:${port}`, '10.0.0.1']) {
+    const res = await get(`http://127.0.0.1:${port}/status.json`, { headers: { host } })
+    t.equal(res.status, 421, `Host: ${host}`)
+    t.notMatch(res.body, /"version"/, 'no status in the body')
+  }
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, '127.0.0.2', `localhost.:${port}`]) {
+    t.equal((await get(`http://127.0.0.1:${port}/status.json`, { headers: { host } })).status, 200, `Host: ${host}`)
+  }
+  t.equal(requestHostName(undefined), null)
+  t.equal(requestHostName('[::1]:80'), '[::1]')
+  t.equal(requestHostName('Example.COM.:8080'), 'example.com')
+})
+
+t.test('with a token, any Host header is answered (the token is the guard)', async (t) => {
+  const { port } = await start(t, { host: '127.0.0.1', token: 'tok' })
+  t.equal((await get(`http://127.0.0.1:${port}/status.json?token=tok`, { headers: { host: 'p4.example.com' } })).status, 200)
 })
 
 t.test('refuses a non-loopback address without a token', async (t) => {

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import pretty from 'pino-pretty'
-import { registerLogFile } from '../daemon/daemon.js'
+import { hardenLogDestination, logDestinationOptions, registerLogFile } from '../daemon/daemon.js'
 import type { OptionTable, ParsedValues, HelpText } from './options.js'
 
 /** What a command reads and writes: the process's by default, fakes in tests. */
@@ -86,11 +86,11 @@ export function createCliLogger(log: { level: string; file?: string }, stderr: {
   const options = { level: log.level, base: { name: 'logdaemon' } }
   if (log.file !== undefined) {
     // Remembered so that SIGHUP can reopen it after logrotate moved it (docs/operations.md).
-    const dest = pino.destination({ dest: log.file, sync: true, mkdir: true })
+    const dest = hardenLogDestination(pino.destination(logDestinationOptions(log.file)), log.file)
     return registerLogFile(pino(options, dest), dest)
   }
   if (stderr.tty) {
     return pino(options, pretty({ destination: stderr.stream ?? 2, sync: true, colorize: stderr.stream === undefined, ignore: 'pid,hostname,name' }))
   }
-  return pino(options, stderr.stream ?? pino.destination({ dest: 2, sync: true }))
+  return pino(options, stderr.stream ?? hardenLogDestination(pino.destination(logDestinationOptions(2)), 'standard error'))
 }

@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
@@ -51,26 +53,91 @@ export interface DaemonOptions {
 }
 
 /** The file destinations of the loggers createLogger (and the CLI's logger) made, for reopenLogFile. */
-const logFiles = new WeakMap<Logger, { reopen(): void }>()
+const logFiles = new WeakMap<Logger, { reopen(): void; file?: string }>()
+
+/**
+ * Log lines a destination that cannot write (a full disk, an I/O error)
+ * keeps at most, in bytes; past it new lines are dropped until it writes
+ * again. Logs are rare: this is minutes of them.
+ */
+export const LOG_BUFFER_MAX_BYTES = 1024 * 1024
+
+/** What a pino destination (SonicBoom) offers that hardenLogDestination needs. */
+interface LogDestination {
+  on(event: 'error', listener: (err: Error) => void): unknown
+}
+
+/**
+ * A log destination whose write fails (ENOSPC on the log's disk, EIO)
+ * never ends the daemon: without a listener, SonicBoom emits the error as
+ * an unhandled 'error' event, which threw out of whatever called the
+ * logger (a commit, a signal handler) and ended the process with Node's
+ * stack trace, no `exiting with code` line and no final commit (a probe:
+ * the log's disk filled, the daemon died, and its restart died at its
+ * first line). The lines are kept (up to LOG_BUFFER_MAX_BYTES) and written
+ * once the destination takes them again. The first failure of each kind
+ * is said on standard error (`report`) when the log is a file, since the
+ * log cannot say it.
+ */
+export function hardenLogDestination<D extends LogDestination>(
+  dest: D,
+  what: string,
+  report: (line: string) => void = what === 'standard error' ? () => {} : defaultReport,
+): D {
+  let reported: string | null = null
+  dest.on('error', (err: Error) => {
+    const code = (err as NodeJS.ErrnoException).code ?? err.message
+    if (reported === code) return
+    reported = code
+    report(`logdaemon: cannot write the log (${what}): ${err.message}; the daemon goes on, log lines wait (up to 1 MiB) until it can`)
+  })
+  return dest
+}
+
+function defaultReport(line: string): void {
+  try {
+    // Not process.stderr: a failed write there is an 'error' event of its own, unhandled.
+    writeSync(2, `${line}\n`)
+  } catch {
+    // Standard error is gone too: nothing can say it.
+  }
+}
+
+/** The options of a pino file (or descriptor) destination: synchronous writes (logs are rare; none is lost at exit), bounded. */
+export function logDestinationOptions(dest: string | number): { dest: string | number; sync: true; mkdir: boolean; maxLength: number } {
+  return { dest, sync: true, mkdir: typeof dest === 'string', maxLength: LOG_BUFFER_MAX_BYTES }
+}
 
 /** Remembers that `logger` writes to the file destination `dest`, so that reopenLogFile (SIGHUP) can reopen it. */
-export function registerLogFile(logger: Logger, dest: { reopen(): void }): Logger {
-  logFiles.set(logger, dest)
+export function registerLogFile(logger: Logger, dest: { reopen(): void; file?: string | null }): Logger {
+  logFiles.set(logger, { reopen: () => dest.reopen(), ...(typeof dest.file === 'string' ? { file: dest.file } : {}) })
   return logger
 }
 
 /** Makes the logger the configuration asks for: pino, synchronous writes (logs are rare; none is lost at exit). */
 export function createLogger(log: DaemonConfig['log']): Logger {
-  const dest = pino.destination({ dest: log.file ?? 2, sync: true, mkdir: true })
+  const dest = hardenLogDestination(pino.destination(logDestinationOptions(log.file ?? 2)), log.file ?? 'standard error')
   const logger = pino({ level: log.level, base: { name: 'logdaemon' } }, dest)
-  if (log.file) logFiles.set(logger, dest)
+  if (log.file) registerLogFile(logger, dest)
   return logger
 }
 
-/** Reopens the log file of a logger createLogger made (SIGHUP after logrotate); false when it logs to standard error. */
+/**
+ * Reopens the log file of a logger createLogger made (SIGHUP after
+ * logrotate); false when it logs to standard error. Throws the system's
+ * error when the file cannot be opened (its directory gone or not
+ * writable, a full disk): the logger goes on writing to the file it had
+ * open.
+ */
 export function reopenLogFile(logger: Logger): boolean {
   const dest = logFiles.get(logger)
   if (!dest) return false
+  // Opened here first: a failed SonicBoom reopen leaves a listener behind that closes the old descriptor a second time
+  // at the next reopen that succeeds (EBADF, or another file's descriptor if its number was taken meanwhile).
+  if (dest.file !== undefined) {
+    mkdirSync(dirname(dest.file), { recursive: true })
+    closeSync(openSync(dest.file, 'a'))
+  }
   dest.reopen()
   return true
 }

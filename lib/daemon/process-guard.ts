@@ -19,7 +19,7 @@ export interface ProcessGuard {
 
 export interface ProcessGuardOptions {
   logger: Logger
-  /** SIGHUP: reopen the log file. Returns whether there was one to reopen. */
+  /** SIGHUP: reopen the log file. Returns whether there was one to reopen; a throw (it cannot be opened) is logged, never fatal. */
   onHangup: () => boolean
   /** The process (tests pass an EventEmitter-like stand-in). Default `process`. */
   proc?: NodeJS.Process
@@ -66,7 +66,18 @@ export function guardProcess(options: ProcessGuardOptions): ProcessGuard {
     }
   }
   const onHup = (): void => {
-    const reopened = options.onHangup()
+    let reopened: boolean
+    try {
+      reopened = options.onHangup()
+    } catch (err) {
+      // Never fatal: a log file that cannot be reopened (its directory gone, not writable) ended the daemon as an uncaught exception.
+      const message = err instanceof Error ? err.message : String(err)
+      logger.error(
+        { signal: 'SIGHUP', err },
+        `SIGHUP: the log file cannot be reopened (${message}); logging goes on to the file open before. Fix it, then send SIGHUP again`,
+      )
+      return
+    }
     logger.info({ signal: 'SIGHUP' }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen (log.file is not set); ignored')
   }
   const onUser = (sig: NodeJS.Signals): void => {

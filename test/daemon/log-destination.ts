@@ -1,0 +1,69 @@
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pino from 'pino'
+import { createLogger, hardenLogDestination, LOG_BUFFER_MAX_BYTES, logDestinationOptions, reopenLogFile } from '../../lib/daemon/daemon.js'
+import { guardProcess } from '../../lib/daemon/process-guard.js'
+
+/**
+ * A log that cannot be written or reopened never ends the daemon (a probe:
+ * log.file on a full disk ended `logdaemon run` with Node's "Unhandled
+ * 'error' event" and no final commit, at its first line after a restart;
+ * a SIGHUP whose log file could not be reopened ended it as an uncaught
+ * exception, exit 1 without the final commit).
+ */
+
+const full = existsSync('/dev/full')
+
+t.test('a destination that cannot write (ENOSPC) throws nothing; the failure is reported once', { skip: full ? false : 'no /dev/full here' }, async (t) => {
+  const reports: string[] = []
+  const dest = hardenLogDestination(pino.destination(logDestinationOptions('/dev/full')), '/dev/full', (line) => void reports.push(line))
+  const logger = pino({ level: 'info' }, dest)
+  t.doesNotThrow(() => {
+    for (let i = 0; i < 5; i++) logger.info({ i }, 'a line the disk cannot take')
+  })
+  t.equal(reports.length, 1, 'said once, not per line')
+  t.match(reports[0], /cannot write the log \(\/dev\/full\): ENOSPC/)
+  let dropped = 0
+  dest.on('drop', () => dropped++)
+  const line = 'x'.repeat(1000)
+  t.doesNotThrow(() => {
+    for (let i = 0; i < (2 * LOG_BUFFER_MAX_BYTES) / 1000; i++) logger.info(line)
+  })
+  t.ok(dropped > 0, 'past the bound, lines are dropped rather than kept without end')
+})
+
+t.test("createLogger's file destination on a full disk: logging throws nothing", { skip: full ? false : 'no /dev/full here' }, async (t) => {
+  const logger = createLogger({ level: 'info', file: '/dev/full' })
+  t.doesNotThrow(() => logger.info('a line'))
+})
+
+t.test('a log file that cannot be reopened (SIGHUP) throws to the guard, which logs it and goes on', async (t) => {
+  const dir = t.testdir()
+  const logs = join(dir, 'logs')
+  mkdirSync(logs)
+  const file = join(logs, 'd.log')
+  const logger = createLogger({ level: 'info', file })
+  logger.info('before')
+  // logrotate moved the directory away, and something else now has its name: the file cannot be opened again.
+  renameSync(logs, join(dir, 'logs.old'))
+  writeFileSync(logs, 'not a directory')
+  t.throws(() => reopenLogFile(logger), 'reopenLogFile throws the system error')
+  logger.info('after the failed reopen')
+  t.match(readFileSync(join(dir, 'logs.old', 'd.log'), 'utf8'), /after the failed reopen/, 'the log goes on to the file open before')
+
+  const proc = new EventEmitter() as EventEmitter & { exit: (code?: number) => never }
+  proc.exit = (() => undefined) as unknown as (code?: number) => never
+  const msgs: string[] = []
+  const guardLogger = pino({ level: 'info' }, { write: (s: string) => void msgs.push((JSON.parse(s) as { msg: string }).msg) })
+  const guard = guardProcess({ logger: guardLogger, onHangup: () => reopenLogFile(logger), proc: proc as unknown as NodeJS.Process })
+  t.doesNotThrow(() => proc.emit('SIGHUP', 'SIGHUP'), 'SIGHUP is never fatal')
+  t.match(msgs.at(-1), /^SIGHUP: the log file cannot be reopened \(.*\); logging goes on to the file open before/)
+  t.notOk(guard.signal.aborted, 'not a stop')
+  rmSync(logs)
+  renameSync(join(dir, 'logs.old'), logs)
+  proc.emit('SIGHUP', 'SIGHUP')
+  t.equal(msgs.at(-1), 'SIGHUP: log file reopened', 'fixed, the next SIGHUP reopens it')
+  guard.dispose()
+})

@@ -405,8 +405,11 @@ export async function liveness(h: LockHolder, lockDir?: string): Promise<Livenes
     // EPERM: it exists, run by another user.
     if (isErrnoException(err) && err.code === 'ESRCH') return 'dead'
   }
-  const started = startTicks(h.pid)
-  if (started !== null && h.started !== null && started !== h.started) return 'dead' // the pid now names another process
+  const stat = procStat(h.pid)
+  if (stat !== null && h.started !== null && stat.started !== h.started) return 'dead' // the pid now names another process
+  // A zombie (killed, not yet reaped by its parent) holds no file and no socket: it reads nothing any more. Judged
+  // alive, it kept a restart out with ERR_LOCKED for as long as its parent did not wait for it.
+  if (stat !== null && (stat.state === 'Z' || stat.state === 'X')) return 'dead'
   return 'alive'
 }
 
@@ -483,6 +486,11 @@ function bootId(): string | null {
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null where there is no /proc. */
 function startTicks(pid: number): string | null {
+  return procStat(pid)?.started ?? null
+}
+
+/** The state (field 3: R, S, Z, …) and start time (field 22) of /proc/PID/stat, or null where there is no /proc. */
+function procStat(pid: number): { state: string; started: string | null } | null {
   let text: string
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -491,7 +499,7 @@ function startTicks(pid: number): string | null {
   }
   // `pid (comm) state ppid ...`: comm may hold spaces and parentheses; the fields after the last `)` start at field 3.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return fields[19] ?? null
+  return { state: fields[0] ?? '', started: fields[19] ?? null }
 }
 
 function describe(err: unknown): string {

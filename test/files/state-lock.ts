@@ -100,6 +100,34 @@ t.test('a lock from before a reboot, or of a pid that no longer exists, is stale
   await lock.release()
 })
 
+t.test(
+  'a holder killed but not yet reaped (a zombie) is dead: its lock is taken over',
+  { skip: existsSync('/proc/self/stat') ? false : 'no /proc here' },
+  async (t) => {
+    const dir = t.testdir()
+    const state = join(dir, 'state.json')
+    // sh starts a child and becomes \`sleep\`, which never waits for it: the child ends and stays a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    t.teardown(() => void parent.kill('SIGKILL'))
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))))
+    const stat = (): string[] => {
+      const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      return text.slice(text.lastIndexOf(')') + 2).split(' ')
+    }
+    for (let i = 0; i < 200 && stat()[0] !== 'Z'; i++) await sleep(10)
+    t.equal(stat()[0], 'Z', 'a zombie')
+    const a = await StateLock.acquire(state)
+    const recorded = JSON.parse(readFileSync(lockPathOf(state), 'utf8'))
+    await a.release()
+    const zombie = { ...recorded, pid, started: stat()[19], socket: null, nonce: 'zombie' }
+    t.equal(await liveness(zombie), 'dead')
+    writeFileSync(lockPathOf(state), JSON.stringify(zombie))
+    const b = await StateLock.acquire(state)
+    t.equal(JSON.parse(readFileSync(lockPathOf(state), 'utf8')).pid, process.pid, 'now ours')
+    await b.release()
+  },
+)
+
 t.test('a lock of another host, or an unreadable one, is refused with advice, and left alone', async (t) => {
   const dir = t.testdir()
   const state = join(dir, 'state.json')

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { lstat, readFile, readlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { lstat, open, readlink } from 'node:fs/promises'
 import { writeFileAtomic } from './atomic-write.js'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { formatPosition, parsePosition, type JournalPosition } from '../position.js'
@@ -61,8 +62,9 @@ export async function readState(path: string, adviceAs: AdviceAs = 'option'): Pr
   const corrupt = (what: string, cause?: unknown): LogdaemonError => corruptState(path, what, adviceAs, cause)
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readRegular(path)
   } catch (err) {
+    if (err instanceof NotRegularFile) throw corrupt(`is not a regular file but ${err.kind}`)
     if (isErrnoException(err) && err.code === 'ENOENT') {
       // A symlink to nothing is a state that cannot be found (its file system not mounted, the link
       // wrong), not no state: starting over from `from` would replay every journal since.
@@ -82,6 +84,35 @@ export async function readState(path: string, adviceAs: AdviceAs = 'option'): Pr
     throw corrupt(`is not valid JSON (${text.length} bytes)`, err)
   }
   return validate(data, corrupt)
+}
+
+/** What readRegular found instead of a regular file. */
+class NotRegularFile extends Error {
+  constructor(readonly kind: string) {
+    super(kind)
+  }
+}
+
+/**
+ * The text of `path`, refusing anything but a regular file before reading
+ * it: opened without blocking and checked on the handle. A FIFO there made
+ * `run` and `check` wait for a writer for ever (and SIGTERM could not end
+ * the process: its exit waited on the blocked open); a device such as
+ * /dev/zero was read until the string length limit.
+ */
+async function readRegular(path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  try {
+    const info = await handle.stat()
+    // A directory fails to read at once (EISDIR, "cannot be read"); what could block or never end is refused here.
+    if (!info.isFile() && !info.isDirectory()) {
+      const kind = info.isFIFO() ? 'a FIFO (named pipe)' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'a socket or something else'
+      throw new NotRegularFile(kind)
+    }
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close().catch(() => {})
+  }
 }
 
 /**

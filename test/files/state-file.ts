@@ -1,5 +1,6 @@
 import t from 'tap'
-import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readState, STATE_TAIL_BYTES, tailFingerprint, writeState, type SavedState } from '../../lib/files/state-file.js'
 
@@ -84,6 +85,22 @@ t.test('an unreadable or unparsable state file fails with ERR_STATE_CORRUPT and 
   const asDir = join(dir, 'dir-state')
   mkdirSync(asDir)
   await t.rejects(readState(asDir), { code: 'ERR_STATE_CORRUPT', message: /cannot be read/ }, 'a directory')
+})
+
+t.test('a FIFO or a device at the state path is ERR_STATE_CORRUPT at once, never read (a FIFO made run and check wait for ever)', async (t) => {
+  const dir = t.testdir()
+  const fifo = join(dir, 'state.fifo')
+  if (spawnSync('mkfifo', [fifo]).status !== 0) {
+    t.comment('no mkfifo here')
+    return
+  }
+  await t.rejects(readState(fifo), { code: 'ERR_STATE_CORRUPT', file: fifo, message: /is not a regular file but a FIFO \(named pipe\)/ })
+  t.ok(lstatSync(fifo).isFIFO(), 'left as it is')
+  if (existsSync('/dev/zero')) {
+    const zero = join(dir, 'zero')
+    symlinkSync('/dev/zero', zero)
+    await t.rejects(readState(zero), { code: 'ERR_STATE_CORRUPT', message: /is not a regular file but a device/ }, 'a link to /dev/zero is not read')
+  }
 })
 
 t.test("ERR_STATE_CORRUPT says how to choose a start in the caller's words (logdaemon-cat's option, the daemon's configuration key)", async (t) => {

@@ -220,8 +220,9 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   } catch (err) {
     progress?.stop()
     if (brokenPipe || isBrokenPipe(err)) return 0
-    // A read error (EISDIR) carries no path: name the input being read.
-    if (isErrnoException(err) && !isLogdaemonError(err) && !err.path) say(`${current === '-' ? 'standard input' : current}: ${err.message}`)
+    // A read error (EISDIR) carries no path: name the input being read. A write error (ENOSPC) is the output's, not the input's.
+    if (isErrnoException(err) && !isLogdaemonError(err) && !err.path)
+      say(`${err.syscall === 'write' ? 'standard output' : current === '-' ? 'standard input' : current}: ${err.message}`)
     else say(messageOf(err))
     return exitCodeOf(err)
   }

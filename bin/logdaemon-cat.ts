@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { main } from '../lib/cli/cat.js'
-import { wholeWritesTo } from '../lib/cli/file-output.js'
+import { wholeWritesTo } from '../lib/files/file-output.js'
 
 process.exitCode = await main(process.argv.slice(2), {
   stdin: process.stdin,

@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { FileOutput, wholeWritesTo } from '../../lib/cli/file-output.js'
+import { FileOutput, wholeWritesTo } from '../../lib/files/file-output.js'
 
 const CAT = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta.url))
 const binSkip = existsSync(CAT) ? false : 'built bin missing: run npm run build'
@@ -82,5 +82,37 @@ t.test('logdaemon-cat > file past `ulimit -f`: exit 1 and the error, not exit 0 
   t.ok(readFileSync(join(dir, 'copy')).length < data.length)
   const whole = spawnSync('sh', ['-c', `exec "${process.execPath}" "${CAT}" journal.7 > copy`], { cwd: dir, encoding: 'utf8' })
   t.equal(whole.status, 0)
+  t.same(readFileSync(join(dir, 'copy')), data)
+})
+
+t.test('the print listener to standard output as a file past `ulimit -f`: the entry fails, not a cut copy', { skip: shSkip }, async (t) => {
+  const dir = t.testdir()
+  const env = { PATH: process.env.PATH ?? '' }
+  // The last entry crosses the limit (4096 bytes): its write is cut short, and no write follows to fail.
+  const head = journal(3900)
+  const data = Buffer.concat([head, Buffer.from(`@pv@ 0 @db.desc@ 99999 @${'x'.repeat(4200 - head.length)}@ \n`)])
+  writeFileSync(join(dir, 'journal.7'), data)
+  const print = new URL('../../dist/lib/listeners/builtin/print/print.js', import.meta.url).href
+  const reader = new URL('../../dist/lib/index.js', import.meta.url).href
+  writeFileSync(
+    join(dir, 'run.mjs'),
+    `import { PrintListener, optionsSchema } from '${print}'
+import { createJournalReader } from '${reader}'
+const l = new PrintListener({ ...optionsSchema.parse({ format: 'raw' }), output: '-' })
+try {
+  for await (const e of createJournalReader('journal.7')) await l.listen(e)
+  await l.sync()
+} catch (err) {
+  process.stderr.write('failed: ' + err.code + '\\n')
+  process.exitCode = 1
+}
+`,
+  )
+  const run = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 8; exec "${process.execPath}" run.mjs > copy`], { cwd: dir, encoding: 'utf8', env })
+  // Without the fix: exit 0, nothing said, the copy cut. With it: the entry fails (exit 1, or SIGXFSZ as above).
+  t.ok(run.status === 1 || run.signal === 'SIGXFSZ', `exit 1 or SIGXFSZ (${run.status}, ${run.signal})`)
+  t.match(run.stderr, /^failed: EFBIG\n$/)
+  const whole = spawnSync('sh', ['-c', `exec "${process.execPath}" run.mjs > copy`], { cwd: dir, encoding: 'utf8', env })
+  t.equal(whole.status, 0, whole.stderr)
   t.same(readFileSync(join(dir, 'copy')), data)
 })

@@ -1,3 +1,4 @@
+import { wholeWritesTo } from '../../../files/file-output.js'
 import { createWriteStream, fsync, type WriteStream } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
@@ -62,7 +63,8 @@ export class PrintListener extends BaseListener {
       this.#out = null
     } else {
       this.#file = null
-      this.#out = typeof options.output === 'string' ? process.stdout : options.output
+      // Standard output as a regular file is written whole: process.stdout drops what a full disk did not take (file-output.ts).
+      this.#out = typeof options.output === 'string' ? wholeWritesTo(process.stdout) : options.output
       this.#out.on('error', this.#onError)
     }
   }

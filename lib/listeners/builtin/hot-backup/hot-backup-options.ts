@@ -14,6 +14,12 @@ export const DEFAULT_MAX_BUFFER_BYTES = 16 * 1024 * 1024
 /** Largest `connectTimeout`, s: the remote must answer within twice it, and that timer is at most MAX_TIMER_MS. */
 export const MAX_CONNECT_TIMEOUT_S = Math.floor(MAX_TIMER_MS / 2000)
 
+/** Default for `answerTimeout`, s: far above a write, fsync and replay of `maxBufferBytes` on a healthy standby; as the sql listener's `timeoutMs`. */
+export const DEFAULT_ANSWER_TIMEOUT_S = 600
+
+/** Largest `answerTimeout`, s. */
+export const MAX_ANSWER_TIMEOUT_S = Math.floor(MAX_TIMER_MS / 1000)
+
 const fixed = new Set(Object.keys(FIXED_SSH_OPTIONS).map((k) => k.toLowerCase()))
 
 /** The `hot-backup` listener's options. */
@@ -82,6 +88,16 @@ export const optionsSchema = z
       .max(MAX_CONNECT_TIMEOUT_S, { error: `expected at most ${MAX_CONNECT_TIMEOUT_S} s (twice that is the longest timer Node.js can set)` })
       .default(15)
       .describe(`Seconds for ssh to connect (ConnectTimeout); the remote must answer within twice that. At most ${MAX_CONNECT_TIMEOUT_S} (about 12.4 days).`),
+    answerTimeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_ANSWER_TIMEOUT_S, { error: `expected at most ${MAX_ANSWER_TIMEOUT_S} s (the longest timer Node.js can set)` })
+      .default(DEFAULT_ANSWER_TIMEOUT_S)
+      .describe(
+        'Seconds the standby may take to answer a request (an acknowledgement: written, fsynced, replayed) before the connection is dropped and made again: ' +
+          'a standby whose disk or replay hangs, behind a connection ssh still sees alive, would stall the daemon for ever. 0: wait for ever.',
+      ),
     reconnect: retryOptionsSchema
       .default({})
       .describe(

@@ -94,6 +94,7 @@ export class HotBackupListener implements Listener {
       knownHostsFile: o.knownHostsFile,
       configFile: o.sshConfigFile,
       connectTimeout: o.connectTimeout,
+      answerTimeout: o.answerTimeout,
       options: { ...o.sshOptions },
     }
     this.#command = o.remoteCommand ?? remoteCommand({ dir: o.remoteDir ?? '.', replay: o.replay, fsync: o.fsync })

@@ -17,6 +17,8 @@ export interface SshTarget {
   readonly configFile: string | null
   /** Seconds for the TCP connect and, doubled, for the remote's first line. */
   readonly connectTimeout: number
+  /** Seconds the remote may take to answer a request before the channel fails (0: no limit). Default: none. */
+  readonly answerTimeout?: number
   /** Extra `-o KEY=VALUE`. */
   readonly options: Readonly<Record<string, string>>
 }
@@ -144,6 +146,8 @@ export class SshChannel {
   #failed: Promise<Error>
   #fail!: (err: Error) => void
   #exited: Promise<void>
+  /** Armed while requests wait: no answer within `answerTimeout` fails the channel (a hung remote). */
+  #answerTimer: NodeJS.Timeout | null = null
 
   private constructor(target: SshTarget, command: string, logger: ListenerLogger) {
     this.#target = target
@@ -224,8 +228,35 @@ export class SshChannel {
     if (this.#error !== null) return Promise.reject(this.#error)
     return new Promise((resolve, reject) => {
       this.#waiters.push({ kind, journal, resolve, reject })
+      if (this.#waiters.length === 1) this.#armAnswerTimer()
       for (const p of parts) this.#child.stdin.write(p)
     })
+  }
+
+  /** (Re)starts the wait for the oldest request's answer. */
+  #armAnswerTimer(): void {
+    const s = this.#target.answerTimeout ?? 0
+    if (s <= 0) return
+    if (this.#answerTimer !== null) {
+      this.#answerTimer.refresh()
+      return
+    }
+    this.#answerTimer = setTimeout(() => {
+      this.#failWith(
+        new LogdaemonError(
+          ErrorCodes.REMOTE_FAILED,
+          `no answer from the standby ${this.#target.host} within ${s} s (answerTimeout): its disk, its replay or its shell hangs; the connection is dropped`,
+          { details: { host: this.#target.host, answerTimeout: s } },
+        ),
+      )
+    }, s * 1000)
+    this.#answerTimer.unref()
+  }
+
+  #clearAnswerTimer(): void {
+    if (this.#answerTimer === null) return
+    clearTimeout(this.#answerTimer)
+    this.#answerTimer = null
   }
 
   #onStdout(s: string): void {
@@ -266,6 +297,8 @@ export class SshChannel {
       return
     }
     this.#waiters.shift()
+    if (this.#waiters.length > 0) this.#armAnswerTimer()
+    else this.#clearAnswerTimer()
     w.resolve(Number(m[3]))
   }
 
@@ -281,6 +314,7 @@ export class SshChannel {
   #failWith(err: Error): void {
     if (this.#error !== null) return
     this.#error = err
+    this.#clearAnswerTimer()
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL')
     for (const w of this.#waiters.splice(0)) w.reject(err)
     this.#onHello?.(toError(err))

@@ -226,6 +226,27 @@ t.test('against a real sshd', { skip: sshdSkip }, async (t) => {
     await t.rejects(syncing, { code: 'ERR_REMOTE_FAILED', message: /closed/ })
   })
 
+  t.test('a standby that stops answering (its disk or replay hangs) fails the connection after answerTimeout', async (t) => {
+    // Acknowledges nothing: ssh's keepalive sees a live connection, so only the answer timeout can end the wait.
+    const mute = 'echo "H logdaemon-hot-backup 1"; while read -r c j o n; do case $c in P) echo "S $j 0";; W) head -c $n > /dev/null;; esac; done'
+    const l = new HotBackupListener(options(sshd, dir(), { remoteCommand: mute, answerTimeout: 1, reconnect: { retries: 1, minTimeout: 10 } }))
+    await l.open(context(null))
+    const entries = await entriesOf(transactions(0, 1), 1)
+    for (const e of entries) await l.listen(e)
+    const started = Date.now()
+    const guard = new Promise((resolve) => setTimeout(() => resolve('still waiting after 20 s'), 20_000).unref())
+    const outcome = await Promise.race([
+      l.sync(end(entries)).then(
+        () => 'synced',
+        (err: unknown) => err,
+      ),
+      guard,
+    ])
+    t.match(outcome, { code: 'ERR_REMOTE_FAILED', message: /no answer from the standby .* within 1 s \(answerTimeout\)/ })
+    t.ok(Date.now() - started >= 1000, 'not before the timeout')
+    await l.close()
+  })
+
   t.test('the connection killed again and again: reconnects, nothing lost or doubled', async (t) => {
     const d = dir()
     const log: Logged[] = []

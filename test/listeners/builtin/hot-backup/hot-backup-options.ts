@@ -18,6 +18,7 @@ t.test('defaults', async (t) => {
     fsync: true,
     maxBufferBytes: DEFAULT_MAX_BUFFER_BYTES,
     connectTimeout: 15,
+    answerTimeout: 600,
     reconnect: {},
   })
   t.equal(DEFAULT_MAX_BUFFER_BYTES, 16 * 1024 * 1024)
@@ -41,6 +42,9 @@ t.test('every error names the key', async (t) => {
   bad({ host: 'h', remoteDir: 'd', sshOptions: { StrictHostKeyChecking: 'no' } }, 'sshOptions')
   bad({ host: 'h', remoteDir: 'd', port: 70000 }, 'port')
   bad({ host: 'h', remoteDir: 'd', maxBufferBytes: 0 }, 'maxBufferBytes')
+  bad({ host: 'h', remoteDir: 'd', answerTimeout: -1 }, 'answerTimeout')
+  bad({ host: 'h', remoteDir: 'd', answerTimeout: 1.5 }, 'answerTimeout')
+  bad({ host: 'h', remoteDir: 'd', answerTimeout: 2147484 }, 'answerTimeout')
   bad({ host: 'h', remoteDir: 'd', reconnect: { tries: 3 } }, 'reconnect')
   t.ok(optionsSchema.safeParse({ host: 'standby', remoteCommand: '/usr/local/bin/hot-backup-receiver' }).success, 'remoteCommand instead of remoteDir')
 })

@@ -352,10 +352,18 @@ export class Daemon {
     })
     source.on('skip', (r) => log.warn({ skip: r }, 'skipped bytes of the journal'))
     chain.on('quiet', (quiet: boolean) => log.debug({ quiet }, quiet ? 'journal quiet' : 'journal active'))
+    let missingSaid = false
     this.#sizeTimer = setInterval(() => {
       const live = source.status.live
       this.tracker.liveSize({ journal: live?.journal ?? null, size: live?.size ?? null })
-      void this.tracker.measure()
+      void this.tracker.measure().then(() => {
+        // Said once when it starts (after the tracker's grace) and once when it ends: the status page says it meanwhile.
+        const missing = this.tracker.journalsMissing()
+        if (missing !== null && !missingSaid)
+          log.warn({ since: missing.since, reason: missing.what }, `${missing.what} since ${missing.since}: nothing new can be read`)
+        else if (missing === null && missingSaid) log.info('the journals are in sight again')
+        missingSaid = missing !== null
+      })
     }, MEASURE_EVERY_MS)
 
     if (c.status !== false) {

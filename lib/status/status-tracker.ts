@@ -18,6 +18,13 @@ export interface HealthThresholds {
   caughtUpBytes: number
 }
 
+/**
+ * How long the journals may be out of sight (the live journal not on disk,
+ * the root not listable) before the health says Behind: p4d makes the next
+ * live journal as it rotates one, so a real rotation is never this long.
+ */
+export const LIVE_MISSING_GRACE_MS = 30_000
+
 /** The defaults of config `health`. */
 export const DEFAULT_HEALTH: Readonly<HealthThresholds> = { behindBytes: 64 * 1024 * 1024, behindSeconds: 300, caughtUpBytes: 0 }
 
@@ -132,6 +139,8 @@ export class StatusTracker {
   #queued: Promise<void> | null = null
   readonly #writeTimes = new WriteTimes()
   #failure: StatusError | null = null
+  /** Since when the journals cannot be measured, or the live journal is not on disk, and why; null while all is well. */
+  #missing: { since: number; what: string } | null = null
   readonly #listeners = new Map<string, ListenerCounters>()
   /** The counters `#listener` returned last, and for which name. */
   #lastName: string | null = null
@@ -199,11 +208,37 @@ export class StatusTracker {
           this.#sizes = sizes
           const live = sizes.at(-1)
           if (live) this.#writeTimes.sample(now, live.journal, live.size)
+          this.#isMissing(live && live.path === null ? `the live journal${this.#livePath === null ? '' : ` ${this.#livePath}`} is not on disk` : null, now)
         },
-        () => {},
+        (err: unknown) => {
+          // The old sizes stay (the lag they give is the best known), but the health says the journals are out of sight.
+          const e = err as { code?: unknown; message?: unknown }
+          const message = String(e?.message ?? err)
+          const code = typeof e?.code === 'string' && !message.startsWith(e.code) ? `${e.code}: ` : ''
+          this.#isMissing(`the journals cannot be listed (${code}${message})`, this.#now())
+        },
       )
       .finally(() => (this.#measuring = null))
     return this.#measuring
+  }
+
+  #isMissing(what: string | null, now: number): void {
+    if (what === null) this.#missing = null
+    else if (this.#missing === null) this.#missing = { since: now, what }
+    else this.#missing = { since: this.#missing.since, what }
+  }
+
+  /**
+   * What keeps the journals out of sight for longer than
+   * {@link LIVE_MISSING_GRACE_MS} (the server root gone, the live journal
+   * moved away): the health is Behind while it lasts. Null otherwise.
+   */
+  journalsMissing(): { since: string; seconds: number; what: string } | null {
+    const m = this.#missing
+    if (m === null) return null
+    const ms = this.#now() - m.since
+    if (ms < LIVE_MISSING_GRACE_MS) return null
+    return { since: new Date(m.since).toISOString(), seconds: Math.floor(ms / 1000), what: m.what }
   }
 
   /** The daemon stopped because of `err`: the health is Failed from now on. */
@@ -412,6 +447,8 @@ export class StatusTracker {
         reason: `listener ${l.name} is retrying${l.lastError ? ` after ${l.lastError.code ?? 'Error'}: ${l.lastError.message}` : ''}`,
       }
     }
+    const missing = this.journalsMissing()
+    if (missing) return { state: 'Behind', reason: `${missing.what} since ${missing.since} (${missing.seconds} s): nothing new can be read` }
     if (lag.bytes !== null && lag.bytes > h.behindBytes)
       return { state: 'Behind', reason: `${lag.bytes} bytes unread, more than behindBytes (${h.behindBytes})` }
     if (lag.seconds !== null && lag.seconds > h.behindSeconds) {

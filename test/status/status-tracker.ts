@@ -303,6 +303,44 @@ t.test('health: Failed over Retrying over Behind over Reading; Caught up at the 
   t.equal(tracker.snapshot().lagBytes, 1000, 'the next read measures again')
 })
 
+t.test('health: Behind while the live journal is not on disk, or the journals cannot be listed, for longer than a rotation takes', async (t) => {
+  let now = Date.UTC(2024, 0, 1)
+  let outcome: 'here' | 'gone' | 'root gone' = 'here'
+  const tracker = new StatusTracker({ now: () => now })
+  tracker.setProbe(async () => {
+    if (outcome === 'root gone') throw Object.assign(new Error("ENOENT: no such file or directory, scandir '/r'"), { code: 'ENOENT' })
+    return [{ journal: 7, path: outcome === 'here' ? '/r/journal' : null, size: outcome === 'here' ? 100 : 0, estimated: false, mtimeMs: now, live: true }]
+  })
+  tracker.started({ root: '/r', liveJournal: '/r/journal', start: { journal: 7, offset: 0 } })
+  tracker.entryRead(new JournalEntry(Buffer.from('@ex@ 1 1 \n'), { journal: 7, offset: 0, end: 100, line: 1 }))
+  tracker.committed({ journal: 7, offset: 100 })
+  await tracker.measure()
+  t.equal(tracker.snapshot().health, 'Caught up')
+  outcome = 'gone'
+  await tracker.measure()
+  now += 5_000
+  await tracker.measure()
+  t.equal(tracker.snapshot().health, 'Caught up', 'a moment without a live journal is a rotation')
+  t.equal(tracker.journalsMissing(), null)
+  now += 30_000
+  await tracker.measure()
+  let s = tracker.snapshot()
+  t.equal(s.health, 'Behind', 'the live journal gone for 35 s')
+  t.equal(s.healthReason, 'the live journal /r/journal is not on disk since 2024-01-01T00:00:00.000Z (35 s): nothing new can be read')
+  t.match(tracker.journalsMissing(), { since: '2024-01-01T00:00:00.000Z', seconds: 35 })
+  outcome = 'root gone'
+  now += 1_000
+  await tracker.measure()
+  s = tracker.snapshot()
+  t.equal(s.health, 'Behind')
+  t.match(s.healthReason, /^the journals cannot be listed \(ENOENT: no such file or directory, scandir '\/r'\) since 2024-01-01T00:00:00.000Z \(36 s\)/)
+  outcome = 'here'
+  now += 1_000
+  await tracker.measure()
+  t.equal(tracker.snapshot().health, 'Caught up', 'back when it is back')
+  t.equal(tracker.journalsMissing(), null)
+})
+
 t.test('entriesRead counts a batch as entryRead counts its entries one by one', async (t) => {
   const c = clock()
   const one = new StatusTracker({ now: c.now, version: '1' })

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer'
 import { ErrorCodes, LogdaemonError, formatWhere } from '../errors.js'
 
 const AT = 0x40
@@ -11,6 +12,19 @@ const CR = 0x0d
  * spec records stay in the low MB) and still bounds what one record can cost.
  */
 export const DEFAULT_MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+/**
+ * Checks a `maxEntryBytes` given to a library entry point: undefined (the
+ * default) or an integer from 1 to the largest Buffer. Throws a RangeError
+ * naming it otherwise: NaN turned the bound off (a record could grow the
+ * heap without limit), and 0 or a negative number made every record fail.
+ */
+export function checkMaxEntryBytes(value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > constants.MAX_LENGTH) {
+    throw new RangeError(`maxEntryBytes must be an integer from 1 to ${constants.MAX_LENGTH} (bytes of one record), got ${String(value)}`)
+  }
+}
 
 export interface FramerOptions {
   /** Absolute offset of the first byte pushed (resuming mid-file). Default 0. */
@@ -150,6 +164,7 @@ export class JournalFramer {
 
   constructor(options: FramerOptions = {}) {
     if (!primed) primeFramer()
+    checkMaxEntryBytes(options.maxEntryBytes)
     this.#max = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES
     this.#skipOversize = options.skipOversize ?? false
     this.#skipMalformed = options.skipMalformed ?? false

@@ -5,7 +5,7 @@ import { readState } from '../files/state-file.js'
 import { StateLock } from '../files/state-lock.js'
 import { JournalEntry, type EntryPosition, type FieldEncoding } from '../journal/entry.js'
 import { destroyedWithoutError, EntryIterator } from '../journal/entry-iterator.js'
-import { JournalFramer, type RecordSink } from '../journal/framer.js'
+import { JournalFramer, checkMaxEntryBytes, type RecordSink } from '../journal/framer.js'
 import { comparePositions, type JournalPosition } from '../position.js'
 import { ConsistencyTracker } from './consistency.js'
 import { JournalCursor, type CursorStep } from './journal-cursor.js'
@@ -87,6 +87,7 @@ export class RotatingJournalSource extends Readable {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? (options.batch ? DEFAULT_BATCH_HIGH_WATER_MARK : 16) })
     const opts = (this.#options = { ...options })
     // Node fires a timer longer than 2^31-1 ms at once: refuse one rather than poll and save in a loop.
+    checkMaxEntryBytes(opts.maxEntryBytes)
     checkTimerMs('quietMs', opts.quietMs)
     checkTimerMs('pollMs', opts.pollMs)
     checkTimerMs('saveIntervalMs', opts.saveIntervalMs)

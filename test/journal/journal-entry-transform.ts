@@ -265,3 +265,18 @@ t.test('batch mode pushes the same entries as arrays, one per input chunk', { sk
     one.map((e) => [e.raw.toString('latin1'), e.position]),
   )
 })
+
+t.test('maxEntryBytes: an integer from 1 up, else a RangeError at once (NaN turned the bound off, 0 failed every record)', async (t) => {
+  const { createJournalReader } = await import('../../lib/index.js')
+  const { RotatingJournalSource } = await import('../../lib/source/rotating-journal-source.js')
+  const root = t.testdir({ journal: '@ex@ 1 2\n' })
+  for (const v of [Number.NaN, 0, -5, 1.5, Number.POSITIVE_INFINITY, '64' as unknown as number]) {
+    const message = /^maxEntryBytes must be an integer from 1 to \d+ \(bytes of one record\), got /
+    t.throws(() => new JournalEntryTransform({ maxEntryBytes: v }), { name: 'RangeError', message }, `transform ${v}`)
+    t.throws(() => new JournalFramer({ maxEntryBytes: v }), { name: 'RangeError', message }, `framer ${v}`)
+    t.throws(() => createJournalReader(`${root}/journal`, { maxEntryBytes: v }), { name: 'RangeError', message }, `reader ${v}`)
+    t.throws(() => new RotatingJournalSource({ root, from: 1, maxEntryBytes: v }), { name: 'RangeError', message }, `source ${v}`)
+  }
+  const { entries } = await frameSettled([Buffer.from('@ex@ 1 2\n')], { maxEntryBytes: 1 << 20 })
+  t.equal(entries.length, 1)
+})

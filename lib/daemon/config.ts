@@ -13,7 +13,7 @@ import { msSchema } from '../timer-ms.js'
 import { pathSchema } from '../path-schema.js'
 import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
 import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
-import { jsonSyntaxError } from './json-syntax.js'
+import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -338,6 +338,16 @@ export async function loadConfig(path: string): Promise<DaemonConfig> {
       const at = jsonSyntaxError(text.replace(/^\uFEFF/, ''))
       const where = at ? ` at line ${at.line}, column ${at.column} (expected ${at.expected})` : ''
       throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON${where}`, { file, ...(at ? { line: at.line } : {}) })
+    }
+    // JSON.parse keeps the last of two equal keys silently: `"from": 1 … "from": "end"` would start from the end unseen.
+    const dup = jsonDuplicateKey(text.replace(/^\uFEFF/, ''))
+    if (dup) {
+      const key = JSON.stringify(dup.key.length > 80 ? `${dup.key.slice(0, 80)}…` : dup.key)
+      throw new LogdaemonError(
+        ErrorCodes.CONFIG_INVALID,
+        `${file}: the key ${key} appears twice in one object, the second time at line ${dup.line}, column ${dup.column}: JSON keeps only the last, so the first would be ignored; remove one`,
+        { file, line: dup.line },
+      )
     }
   } else {
     let info: Stats

@@ -8,17 +8,33 @@
 
 /** The first syntax error of `text` as JSON, or null when it is valid. */
 export function jsonSyntaxError(text: string): { offset: number; line: number; column: number; expected: string } | null {
-  const offset = scan(text)
-  if (offset === null) return null
+  const found = scan(text, false)
+  if (!(found instanceof Stop)) return null
+  return { ...where(text, found.at), expected: found.expected }
+}
+
+/**
+ * The first property name that appears twice in one object of `text`
+ * (valid JSON), or null. JSON.parse keeps the last silently: in a
+ * configuration, one of the two settings would be ignored unseen.
+ */
+export function jsonDuplicateKey(text: string): { offset: number; line: number; column: number; key: string } | null {
+  const found = scan(text, true)
+  if (!(found instanceof Duplicate)) return null
+  return { ...where(text, found.at), key: found.key }
+}
+
+/** Line and column (from 1) of `offset` in `text`. */
+function where(text: string, offset: number): { offset: number; line: number; column: number } {
   let line = 1
   let lineStart = 0
-  for (let i = 0; i < offset.at; i++) {
+  for (let i = 0; i < offset; i++) {
     if (text.charCodeAt(i) === 0x0a) {
       line++
       lineStart = i + 1
     }
   }
-  return { offset: offset.at, line, column: offset.at - lineStart + 1, expected: offset.expected }
+  return { offset, line, column: offset - lineStart + 1 }
 }
 
 /** Deeper nesting than this is refused rather than risk the stack (no configuration comes near it). */
@@ -31,10 +47,18 @@ class Stop {
   ) {}
 }
 
+class Duplicate {
+  constructor(
+    readonly at: number,
+    readonly key: string,
+  ) {}
+}
+
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
 const HEX4 = /[0-9a-fA-F]{4}/y
 
-function scan(text: string): Stop | null {
+/** The first syntax error of `text`, or (when `duplicates`) the first property name repeated in one object before it; null for neither. */
+function scan(text: string, duplicates: boolean): Stop | Duplicate | null {
   let i = 0
   const stop = (expected: string): never => {
     throw new Stop(i, expected)
@@ -75,10 +99,15 @@ function scan(text: string): Stop | null {
         i++
         return
       }
+      const names = new Set<string>()
       for (;;) {
         ws()
         if (text[i] !== '"') stop('a property name in double quotes')
+        const start = i
         string()
+        const name = JSON.parse(text.slice(start, i)) as string
+        if (duplicates && names.has(name)) throw new Duplicate(start, name)
+        names.add(name)
         ws()
         if (text[i] !== ':') stop("':' after the property name")
         i++
@@ -136,7 +165,7 @@ function scan(text: string): Stop | null {
     if (i < text.length) stop('the end of the file')
     return null
   } catch (err) {
-    if (err instanceof Stop) return err
+    if (err instanceof Stop || err instanceof Duplicate) return err
     throw err
   }
 }

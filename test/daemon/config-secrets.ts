@@ -84,6 +84,32 @@ t.test('a JSON file that does not parse is never quoted: line and column only', 
   }
 })
 
+t.test('a key twice in one JSON object is refused with its place (JSON.parse kept the last silently), its values never quoted', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'c.json')
+  writeFileSync(file, '{\n  "server": { "root": "/p4" },\n  "from": 1,\n  "status": { "token": "TOKEN-s3cr3t" },\n  "from": "end"\n}\n')
+  const err = await loadConfig(file).catch((e: unknown) => e)
+  noSecret(t, err, 'duplicate')
+  t.match(err, {
+    code: 'ERR_CONFIG_INVALID',
+    line: 5,
+    message: /c\.json: the key "from" appears twice in one object, the second time at line 5, column 3: JSON keeps only the last/,
+  })
+  // Spelled differently, the same name; nested objects and arrays of objects too. The same name in two objects is fine.
+  for (const [text, where] of [
+    ['{"a": 1, "\\u0061": 2}', 'line 1, column 10'],
+    ['{"x": {"b": 1, "c": {"b": 2}, "b": 3}}', 'line 1, column 31'],
+    ['{"l": [{"t": 1}, {"t": 2, "t": 3}]}', 'line 1, column 27'],
+  ] as const) {
+    writeFileSync(file, text)
+    t.match(
+      await loadConfig(file).catch((x: unknown) => x),
+      { code: 'ERR_CONFIG_INVALID', message: new RegExp(`twice in one object, the second time at ${where}`) },
+      text,
+    )
+  }
+})
+
 t.test('a JS configuration with a syntax error is not quoted either', async (t) => {
   const dir = t.testdir()
   const file = join(dir, 'c.mjs')

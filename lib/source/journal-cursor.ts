@@ -408,7 +408,7 @@ export class JournalCursor {
     if (this.#doubtful()) return 'wait'
     throw new LogdaemonError(
       ErrorCodes.JOURNAL_DELETED,
-      `${this.#livePath} (journal ${n}) was deleted, not rotated: no archive of journal ${n} exists ` +
+      `${this.#livePath} (journal ${n}) was deleted (or replaced by another file), not rotated: no archive of journal ${n} exists ` +
         `(looked for ${archiveCandidates(this.#layout, n).join(', ')}). Records written to it after offset ${this.offset} are lost to this reader; ` +
         `if the server rotates its journal elsewhere, set the journal prefix (${prefixAdvice(this.#adviceAs)})`,
       { file: this.#livePath, journal: n, offset: this.offset },

@@ -458,6 +458,35 @@ export function suite(t: Test, fresh: Fresh): void {
     t.match(unmapped[0], { table_name: 'db.sendq', reason: /older than the layout the replica's key \(taskid, seq\)/ })
   })
 
+  t.test('an older layout refused after a re-key is kept the same whether or not the listener restarted in between', async (t) => {
+    // db.sendq 4 with 18 fields keys by taskID, with 21 by taskid; the newest layout keyed by taskid is 5 with 24 fields.
+    const sendq = (fields: number, task: number, handle: string): RecordSpec => ({
+      op: 'pv',
+      version: 4,
+      table: 'db.sendq',
+      fields:
+        fields === 18
+          ? [task, 1, handle, '//depot/a', '//ws/a', 1, 0, 1611008050, 'D41D', 3, '//depot/a', '1.1', 0, 0, 0, '', 7, '']
+          : [task, 1, handle, '//depot/a', '//ws/a', 1, 0, 1611008050, 'D41D', 3, '//depot/a', '1.1', 0, 0, 0, 1, 12, 1611008060, '', 7, ''],
+    })
+    const { entries } = entriesOf([sendq(18, 1, 'old'), ex(), sendq(21, 2, 'new'), ex(), sendq(18, 3, 'stale'), ex()], 1)
+    const once = await fresh(t)
+    const restarted = await fresh(t)
+    let l = listener(once)
+    await feed(l, entries)
+    await l.close()
+    l = listener(restarted)
+    await feed(l, entries.slice(0, 4))
+    await l.close()
+    l = listener(restarted) // a restart (a kill -9, a deploy) after the re-key
+    await feed(l, entries.slice(4))
+    await l.close()
+    const dump = await dumpReplica(restarted)
+    t.equal(dump.logdaemon_unmapped?.length, 1, 'the stale record is kept')
+    t.notMatch(dump.logdaemon_unmapped?.[0], /version 5/, 'no version the journal never had')
+    t.same(dump, await dumpReplica(once), 'logdaemon_unmapped as without the restart')
+  })
+
   t.test('a newer layout with a shorter key (db.have.rp 2 → 3): rows it makes one keep the last written', async (t) => {
     const url = await fresh(t)
     const have2 = (client: string, depot: string, rev: number): RecordSpec => ({ op: 'pv', version: 2, table: 'db.have.rp', fields: [client, depot, rev, 0] })

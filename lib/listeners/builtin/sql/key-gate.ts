@@ -4,7 +4,6 @@ import { keySetOf, type SqlLayout, sqlLayoutsOf } from './sql-layout.js'
 interface KeyOwner {
   readonly keySet: string
   readonly rank: number
-  readonly version: number | null
   readonly key: readonly string[]
 }
 
@@ -43,9 +42,12 @@ export class KeyGate {
       return null
     }
     if (owner.keySet === layout.keySet) return null
+    // Only what the replica holds, never the version of the layout: after a restart the gate knows the key, not the
+    // layout that brought it (it took the newest documented one: version 5 for a journal at 4), and the reason kept in
+    // logdaemon_unmapped would differ from the one kept by a run without the restart.
     return (
       `table version ${layout.version} with ${layout.columns.length} fields is older than the layout the replica's key (${owner.key.join(', ')}) ` +
-      `comes from${owner.version === null ? '' : ` (version ${owner.version})`}: its key (${layout.key.join(', ')}) no longer identifies a row`
+      `comes from: its key (${layout.key.join(', ')}) no longer identifies a row`
     )
   }
 }
@@ -54,5 +56,5 @@ export class KeyGate {
 function ownerOf(journalTable: string, key: readonly string[]): KeyOwner {
   const keySet = keySetOf(key)
   const layouts = sqlLayoutsOf(journalTable).filter((l) => l.keySet === keySet)
-  return layouts.at(-1) ?? { keySet, rank: -1, version: null, key }
+  return layouts.at(-1) ?? { keySet, rank: -1, key }
 }

@@ -87,6 +87,12 @@ export const ErrorCodes = {
    * and does not end with the matching trailer (cut, or still being written).
    */
   CHECKPOINT_INCOMPLETE: 'ERR_CHECKPOINT_INCOMPLETE',
+  /**
+   * A checkpoint given to `logdaemon sql load` has records of one table in
+   * an older layout after records in a newer one that keys rows otherwise:
+   * p4d writes one layout per table, and no key could hold both.
+   */
+  CHECKPOINT_LAYOUTS: 'ERR_CHECKPOINT_LAYOUTS',
   /** The NATS server cannot be reached, or refused the connection (authentication, TLS). */
   JETSTREAM_CONNECT: 'ERR_JETSTREAM_CONNECT',
   /** A publish to the stream was not acknowledged (timeout, lost connection, no stream leader); the listener republishes. */

@@ -161,6 +161,18 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
         if (!l) throw new Error(`a batch names a table layout there is none of: ${JSON.stringify(seg.id)}`)
         if (l !== current) {
           const had = loaded.get(l.table)
+          if (had && l.rank < had.rank && had.keySet !== l.keySet) {
+            // The listener keeps such records in logdaemon_unmapped; here the rows are bulk-loaded already, and loading
+            // them too would double rows (their new key columns empty). p4d never writes this: nothing is loaded.
+            throw new LogdaemonError(
+              ErrorCodes.CHECKPOINT_LAYOUTS,
+              `${options.checkpoint}: ${l.journalTable} has records of version ${l.version} (${l.columns.length} fields, keyed by ${l.key.join(', ')}) ` +
+                `after records of a newer layout, version ${had.version} (${had.columns.length} fields, keyed by ${had.key.join(', ')}): ` +
+                'a checkpoint p4d writes has one layout per table, and no key holds both. Nothing was loaded; apply such a journal with the sql listener, ' +
+                'which keeps the older records in logdaemon_unmapped',
+              { file: options.checkpoint, journal: n },
+            )
+          }
           // The newest layout's key, as the listener re-keys a table on an upgrade; another key seen too: re-keyed then.
           if (!had || l.rank > had.rank) loaded.set(l.table, l)
           if (had && had.keySet !== l.keySet) rekeyed.add(l.table)

@@ -154,6 +154,26 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     t.strictSame(await rowsOf(url, "SELECT key_columns FROM logdaemon_tables WHERE table_name = 'sendq'"), [{ key_columns: 'taskid,seq' }])
   })
 
+  t.test('an older layout keyed otherwise after a newer one: ERR_CHECKPOINT_LAYOUTS, nothing loaded (the rows would double)', async (t) => {
+    const { dir } = files(t)
+    const mixed = join(dir, 'checkpoint.11')
+    const q18 = (task: number) => `@pv@ 4 @db.sendq@ ${task} 1 @h@ @//depot/a@ @//ws/a@ 1 0 1611008050 @D41D@ 3 @//depot/a@ @1.1@ 0 0 0 @@ 7 @@ \n`
+    const q21 = (task: number) =>
+      `@pv@ 4 @db.sendq@ ${task} 1 @h@ @//depot/a@ @//ws/a@ 1 0 1611008050 @D41D@ 3 @//depot/a@ @1.1@ 0 0 0 1 12 1611008060 @@ 7 @@ \n`
+    writeFileSync(mixed, '@pv@ 0 @db.desc@ 1 @a@ \n' + q21(1) + q21(2) + q18(2))
+    const url = await fresh()
+    await t.rejects(sqlLoad({ url, checkpoint: mixed, threads: 1 }), {
+      code: ErrorCodes.CHECKPOINT_LAYOUTS,
+      message:
+        /db\.sendq has records of version 4 \(18 fields, keyed by task_id, seq\) after records of a newer layout, version 4 \(21 fields, keyed by taskid, seq\)/,
+    })
+    t.same(
+      (await rowsOf(url, "SELECT count(*) AS n FROM logdaemon_tables WHERE table_name IN ('desc', 'sendq')")).map((r) => String(r.n)),
+      ['0'],
+      'nothing loaded',
+    )
+  })
+
   t.test('a progress bar on a terminal; deletes in a checkpoint are kept in logdaemon_unmapped', async (t) => {
     const { dir } = files(t)
     const odd = join(dir, 'checkpoint.4')

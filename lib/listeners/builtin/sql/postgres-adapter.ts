@@ -436,7 +436,7 @@ export class PostgresAdapter implements SqlAdapter {
     return res.rowCount ?? 0
   }
 
-  async rekey(table: string, key: readonly string[]): Promise<number> {
+  async rekey(table: string, key: readonly string[], order: readonly ColumnSpec[]): Promise<number> {
     await this.bulkEnd()
     const c = this.#conn
     const pk = await c.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'`, [q(table)])
@@ -448,11 +448,14 @@ export class PostgresAdapter implements SqlAdapter {
     )
     for (const r of notNull.rows) await c.query(`ALTER TABLE ${q(table)} ALTER COLUMN ${q(r.attname)} DROP NOT NULL`)
     await c.query(`DROP INDEX IF EXISTS ${q(`${table}_key`)}`)
-    // The row version of the later transaction was written last (age counts back from now, across xid wraparound);
-    // in one transaction, the later tuple. Rows with NULL in a key column are equal to none.
-    const same = key.map((k) => `a.${q(k)} = b.${q(k)}`).join(' AND ')
+    // The row kept is SQLite's too (see SqlAdapter.rekey): text in byte order (COLLATE "C"). Not the last written:
+    // PostgreSQL keeps no order of writes (a probe: an update went to an earlier page, before a row written first).
+    const newer = order.length ? [`(${order.map((o) => `${q(o.name)} IS NULL`).join(' OR ')}) DESC`] : []
+    const by = [...newer, ...order.map((o) => `${q(o.name)}${o.type === 'text' ? ' COLLATE "C"' : ''} DESC NULLS LAST`), 'ctid DESC'].join(', ')
+    const keyed = key.map((k) => `${q(k)} IS NOT NULL`).join(' AND ')
     const res = await c.query(
-      `DELETE FROM ${q(table)} a USING ${q(table)} b WHERE ${same} AND (age(a.xmin) > age(b.xmin) OR (a.xmin = b.xmin AND a.ctid < b.ctid))`,
+      `DELETE FROM ${q(table)} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, ROW_NUMBER() OVER (PARTITION BY ${key.map(q).join(', ')} ORDER BY ${by}) AS n ` +
+        `FROM ${q(table)} WHERE ${keyed}) s WHERE n > 1)`,
     )
     await c.query(`CREATE UNIQUE INDEX ${q(`${table}_key`)} ON ${q(table)} (${key.map(q).join(', ')})`)
     return res.rowCount ?? 0

@@ -2,7 +2,7 @@ import { ErrorCodes, LogdaemonError } from '../../../errors.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, SqlAdapter, TableColumns } from './sql-adapter.js'
-import { keySetOf, type SqlLayout } from './sql-layout.js'
+import { columnIdentity, keySetOf, type SqlLayout } from './sql-layout.js'
 import { RAW_COLUMN, quoteIdent as q } from './sql-names.js'
 import { OWN_TABLES, POSITION_TABLE, TABLES_TABLE, VIEW_TABLES, VIEWS, addColumnDdl, createTableDdl, ownTablesDdl, viewsDdl } from './replica-ddl.js'
 
@@ -208,16 +208,17 @@ export class Replica {
 
   /**
    * A column a newer layout brings that an older one had under another
-   * spelling, the same letters in another case or with other underscores
-   * (`db.sendq` 4's `taskID` → `taskid`: `task_id` → `taskid`), is the same
-   * column: the rows already there get the old column's value in the new
-   * one (where the types allow: the same type, or integers into text). The
+   * name is the same column (see columnIdentity: `db.sendq` 4's `taskID` →
+   * `taskid`, `task_id` → `taskid`; `db.graphindex`' `file_name` → `name`):
+   * the rows already there get the old column's value in the new one
+   * (where the types allow: the same type, or integers into text). The
    * old column stays, as every column a newer layout lacks does.
    */
   async #fillRenamed(layout: SqlLayout, added: readonly ColumnSpec[], columns: readonly ColumnSpec[]): Promise<void> {
     const inLayout = new Set(layout.columns.map((c) => c.name))
     for (const c of added) {
-      const old = columns.find((o) => !inLayout.has(o.name) && o.name !== c.name && spelling(o.name) === spelling(c.name))
+      const id = columnIdentity(layout.journalTable, c.name)
+      const old = columns.find((o) => !inLayout.has(o.name) && o.name !== c.name && columnIdentity(layout.journalTable, o.name) === id)
       if (!old || !(old.type === c.type || (old.type === 'integer' && c.type === 'text'))) continue
       const value = old.type === c.type ? q(old.name) : `CAST(${q(old.name)} AS ${this.adapter.typeName('text')})`
       await this.adapter.exec(`UPDATE ${q(layout.table)} SET ${q(c.name)} = ${value} WHERE ${q(c.name)} IS NULL AND ${q(old.name)} IS NOT NULL`)
@@ -234,15 +235,19 @@ export class Replica {
    * Gives a table the key of a newer layout (a p4d upgrade that changed
    * the key: `db.sendq` 4 with 18 fields → 21, `db.integedss` 0 → 1,
    * `db.have.rp` 2 → 3, `db.graphindex` 0 → 1). Its columns must exist
-   * (ensureTables). The old key goes; rows the new key makes one (a key
-   * with fewer columns) keep the last written, as with pv; rows without a
+   * (ensureTables). The old key goes; of rows the new key makes one (a
+   * key with fewer columns), the greatest by the old key is kept, the same
+   * in either database (SqlAdapter.rekey); rows without a
    * value in a new key column (it did not exist in their layout and no
    * renamed column filled it) stay, keyed by nothing: no record of the new
    * layout names them. Resolves to the rows replaced.
    */
   async rekey(layout: SqlLayout): Promise<number> {
+    const old = this.#keys.get(layout.table) ?? []
+    const columns = this.columnsOf(layout.table)
+    const order = old.map((name) => columns.find((c) => c.name === name)).filter((c): c is ColumnSpec => c !== undefined)
     await this.#register(layout)
-    return this.adapter.rekey(layout.table, layout.key)
+    return this.adapter.rekey(layout.table, layout.key, order)
   }
 
   async #register(layout: SqlLayout): Promise<void> {
@@ -323,9 +328,4 @@ export class Replica {
     this.#position = null
     this.#nextPosition = null
   }
-}
-
-/** A column name's letters without case or underscores: `task_id` and `taskid` are spelled alike. */
-function spelling(name: string): string {
-  return name.replaceAll('_', '').toLowerCase()
 }

@@ -73,13 +73,16 @@ export interface SqlAdapter {
   addKeyKeepingLast(table: string, key: readonly string[]): Promise<number>
   /**
    * Replaces a table's key by `key` (a p4d upgrade that changed it), in
-   * the write's transaction: the old key goes; rows the new key makes one
-   * keep the last written (as `pv` would), the others are deleted; rows
-   * with NULL in a key column stay (no record names them by this key). The
-   * key is then a unique index named `TABLE_key`, which allows those NULLs.
-   * Resolves to the number deleted.
+   * the write's transaction: the old key goes; of rows the new key makes
+   * one, a row with no value in a column of `order` (the old key's
+   * columns: the newer layout wrote it) is kept first, else the greatest
+   * by `order` (text in byte order), and the others are deleted: the same
+   * rows in either database (which was written last, PostgreSQL cannot say);
+   * rows with NULL in a key column stay (no record names them by this
+   * key). The key is then a unique index named `TABLE_key`, which allows
+   * those NULLs. Resolves to the number deleted.
    */
-  rekey(table: string, key: readonly string[]): Promise<number>
+  rekey(table: string, key: readonly string[], order: readonly ColumnSpec[]): Promise<number>
   /** Ends the bulk insert in progress (PostgreSQL: finishes the COPY). Other calls end it too. */
   bulkEnd(): Promise<void>
 }

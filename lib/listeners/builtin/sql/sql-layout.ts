@@ -112,3 +112,66 @@ export function sqlLayoutsOf(journalTable: string): SqlLayout[] {
 }
 
 export { sqlColumnName }
+
+/** Per journal table: each SQL column name that the schema documents under another name too, to the name its group goes by. */
+const aliasCache = new Map<string, Map<string, string>>()
+
+/**
+ * Which SQL column names of a journal table name one column: spelled alike
+ * but for case and underscores (`task_id`, `taskid`), or documented under
+ * both names for one table version and field count (Perforce renamed
+ * columns in its 2019.1 documents: `db.graphindex` 1's `fileName` became
+ * `name`, `db.working` 10's `clntType` `clientType`). Two names at one
+ * place of two such layouts are a rename only when neither layout has the
+ * other name (`db.integedss` 1 lists two columns in either order: a swap,
+ * not a rename). The same string for names of one column, others differ.
+ */
+export function columnIdentity(journalTable: string, column: string): string {
+  let aliases = aliasCache.get(journalTable)
+  if (aliases === undefined) {
+    aliases = documentedRenames(journalTable)
+    aliasCache.set(journalTable, aliases)
+  }
+  return aliases.get(column) ?? spelling(column)
+}
+
+function spelling(name: string): string {
+  return name.replaceAll('_', '').toLowerCase()
+}
+
+function documentedRenames(journalTable: string): Map<string, string> {
+  // Union-find over spellings: every name of one group maps to one representative.
+  const parent = new Map<string, string>()
+  const find = (x: string): string => {
+    let r = x
+    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r) as string
+    return r
+  }
+  const names = new Set<string>()
+  for (const version of tableVersions(journalTable)) {
+    const layouts = layoutsOf(journalTable, version)
+    for (let i = 0; i < layouts.length; i++) {
+      for (let j = i + 1; j < layouts.length; j++) {
+        const a = (layouts[i] as (typeof layouts)[number]).columns.map((c) => sqlColumnName(c.name))
+        const b = (layouts[j] as (typeof layouts)[number]).columns.map((c) => sqlColumnName(c.name))
+        if (a.length !== b.length) continue
+        for (let k = 0; k < a.length; k++) {
+          const x = a[k] as string
+          const y = b[k] as string
+          if (spelling(x) === spelling(y) || b.includes(x) || a.includes(y)) continue
+          names.add(x)
+          names.add(y)
+          const rx = find(spelling(x))
+          const ry = find(spelling(y))
+          if (rx === ry) continue
+          // The smaller spelling stands for the group (the same whatever order the layouts come in).
+          const [lo, hi] = rx < ry ? [rx, ry] : [ry, rx]
+          parent.set(hi, lo)
+        }
+      }
+    }
+  }
+  const out = new Map<string, string>()
+  for (const n of names) out.set(n, find(spelling(n)))
+  return out
+}

@@ -273,14 +273,18 @@ export class SqliteAdapter implements SqlAdapter {
     return removed
   }
 
-  async rekey(table: string, key: readonly string[]): Promise<number> {
+  async rekey(table: string, key: readonly string[], order: readonly ColumnSpec[]): Promise<number> {
     const db = this.#conn
     db.exec(`DROP INDEX IF EXISTS ${q(`${table}_key`)}`)
-    const k = key.map(q).join(', ')
     const keyed = key.map((c) => `${q(c)} IS NOT NULL`).join(' AND ')
-    // rowid tells which row was written last: INSERT OR REPLACE gives the row it writes a new one.
+    // The row kept is PostgreSQL's too (see SqlAdapter.rekey): text in byte order (BINARY).
+    const newer = order.length ? [`(${order.map((c) => `${q(c.name)} IS NULL`).join(' OR ')}) DESC`] : []
+    const by = [...newer, ...order.map((c) => `${q(c.name)} DESC NULLS LAST`), 'rowid DESC'].join(', ')
     const removed = db
-      .prepare(`DELETE FROM ${q(table)} WHERE ${keyed} AND rowid NOT IN (SELECT MAX(rowid) FROM ${q(table)} WHERE ${keyed} GROUP BY ${k})`)
+      .prepare(
+        `DELETE FROM ${q(table)} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, ROW_NUMBER() OVER (PARTITION BY ${key.map(q).join(', ')} ORDER BY ${by}) AS n ` +
+          `FROM ${q(table)} WHERE ${keyed}) WHERE n > 1)`,
+      )
       .run().changes
     db.exec(this.keyDdl(table, key))
     return removed

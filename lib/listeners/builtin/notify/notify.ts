@@ -345,7 +345,7 @@ export class NotifyListener implements Listener {
       })
       if (failures.length > 0) {
         // Who has the mail already, saved: a restart (after the daemon gave up retrying) sends only to the others.
-        await this.#saveProgress(out)
+        await this.#saveProgress(out, false)
         // The first failure goes to the daemon (and its retry); the others are logged here.
         for (const err of failures.slice(1)) this.#logger.warn({ listener: this.name, err }, err.message)
         throw failures[0]
@@ -445,15 +445,29 @@ export class NotifyListener implements Listener {
     return next
   }
 
-  /** Saves which recipients have each mail of a change so far, and whether its webhook took it. */
-  async #saveProgress(out: Outgoing): Promise<void> {
+  /**
+   * Saves which recipients have each mail of a change so far, and whether
+   * its webhook took it. Between two mails (`between`) a failed save stops
+   * the change (ERR_STATE_WRITE, retried by the daemon): the next mail
+   * must not go out while a restart would send the last one again. After
+   * a delivery failure it is only logged: that failure is the one to report.
+   */
+  async #saveProgress(out: Outgoing, between = true): Promise<void> {
     if (!this.#keeps) return
     this.delivery.recordProgress(out.change, out.done, out.webhook)
     try {
       await this.#save()
     } catch (err) {
-      // The delivery failure is the one to report; the progress is saved again on the next attempt.
-      this.#logger.warn({ listener: this.name, change: out.change.change, err: toError(err).message }, 'could not save the mail progress')
+      const cause = toError(err)
+      if (between) {
+        throw new LogdaemonError(
+          ErrorCodes.STATE_WRITE,
+          `could not save who has the mail of change ${out.change.change} (${cause.message}): no more of its mail goes out until it is saved, ` +
+            'since a restart would send again what went out (the daemon retries; who has it is kept in memory meanwhile)',
+          { cause, details: { change: out.change.change } },
+        )
+      }
+      this.#logger.warn({ listener: this.name, change: out.change.change, err: cause.message }, 'could not save the mail progress')
     }
   }
 

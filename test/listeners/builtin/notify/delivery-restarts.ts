@@ -1,5 +1,5 @@
 import t from 'tap'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
 import { NotifyListener, optionsSchema, type NotifyInput } from '../../../../lib/listeners/builtin/notify/notify.js'
@@ -260,4 +260,28 @@ t.test('with reviews, the webhook that took a change is kept in the review state
   listener.close()
   t.same(deliveries(smtp.mails), ['10:bob:bob@example.com'])
   t.equal(http.requests.length, 1)
+})
+
+t.test('who has the mail cannot be saved (a full disk): no more of the change goes out, and the retry sends only the rest', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, user('alice', 'alice@example.com') + user('bob', 'bob@example.com') + user('carol', 'carol@example.com'))
+  writeFileSync(
+    join(dir, 'checkpoint.1'),
+    readFileSync(join(dir, 'checkpoint.1'), 'latin1') + review('bob', 0, '//depot/main/...') + review('carol', 0, '//depot/main/...'),
+    'latin1',
+  )
+  const { listener } = await openReviews(dir, smtp.port)
+  t.teardown(() => listener.close())
+  // The review state is written atomically (a temporary file renamed over it): a directory in its place fails every save.
+  rmSync(join(dir, 'reviews.json'), { force: true })
+  mkdirSync(join(dir, 'reviews.json'))
+  const err = (await feed(listener, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])))) as LogdaemonError | null
+  t.equal(err?.code, ErrorCodes.STATE_WRITE, 'the change is not taken: the daemon retries it')
+  t.match(err?.message, /could not save who has the mail of change 10 .*no more of its mail goes out until it is saved/)
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com'], "carol's mail waits: a restart now would send bob's again, and would send hers twice")
+  rmSync(join(dir, 'reviews.json'), { recursive: true })
+  await listener.sync() // the daemon's retry, the disk freed
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '10:carol:carol@example.com'], 'each reviewer once')
 })

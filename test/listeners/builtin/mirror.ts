@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { appendFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -71,6 +71,36 @@ t.test('a mirror file cut while the daemon runs is ERR_MIRROR_MISMATCH, never a 
   })
   await m.close()
   t.notOk(readFileSync(join(dir, 'journal.5')).includes(0), 'no zeros written into the cut file')
+})
+
+t.test('a mirror file replaced or renamed while the daemon runs is ERR_MIRROR_MISMATCH, not writes into the old file (a probe)', async (t) => {
+  for (const how of ['replaced', 'renamed'] as const) {
+    const dir = t.testdir()
+    const { files, entries } = twoJournals()
+    const m = mirror(dir)
+    await m.open()
+    for (const e of entries.slice(0, 20)) await m.listen(e)
+    const at = entries[19]!.position
+    await m.sync({ journal: at.journal!, offset: at.end })
+    const file = join(dir, 'journal.5')
+    // A copy moved over it (a new inode with the same bytes so far), or the file moved away.
+    if (how === 'replaced') {
+      writeFileSync(join(dir, 'copy'), readFileSync(file))
+      renameSync(join(dir, 'copy'), file)
+    } else renameSync(file, join(dir, 'journal.5.old'))
+    const fed = (async () => {
+      for (const e of entries.slice(20)) await m.listen(e)
+      await m.sync({ journal: 6, offset: files.get(6)!.length })
+    })()
+    await t.rejects(
+      fed,
+      { code: 'ERR_MIRROR_MISMATCH', retryable: false, journal: 5, message: how === 'replaced' ? /replaced by another file/ : /removed or renamed/ },
+      how,
+    )
+    await m.close()
+    const state = JSON.parse(readFileSync(join(dir, '.mirror-state.json'), 'utf8')) as { journals: Record<string, number> }
+    t.equal(state.journals['5'], at.end, `${how}: the state records no byte the file at the path does not have`)
+  }
 })
 
 t.test('on open, bytes past the committed length are cut off', async (t) => {

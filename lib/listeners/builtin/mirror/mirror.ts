@@ -176,7 +176,10 @@ export class MirrorListener extends BaseListener {
     if (this.#fh) {
       // The previous journal is complete: make it durable now; the state records it at the next sync.
       await this.#flush()
-      if (this.#fsync && this.#journal !== null && this.#dirty.has(this.#journal)) await this.#fh.sync()
+      if (this.#journal !== null && this.#dirty.has(this.#journal)) {
+        if (this.#fsync) await this.#fh.sync()
+        await this.#checkSameFile(this.#fh)
+      }
       const fh = this.#fh
       this.#fh = null
       await fh.close()
@@ -250,7 +253,7 @@ export class MirrorListener extends BaseListener {
     this.#pending = [bytes]
     // The file holds every byte before the write (the mirror wrote them): a shorter one was cut behind its back, and a
     // write at the offset would leave a hole of zeros, kept for good once later writes pass the committed length.
-    const { size } = await fh.stat()
+    const { size } = await this.#checkSameFile(fh)
     if (size < this.#pendingStart) {
       const file = this.#journal === null ? this.dir : this.fileOf(this.#journal)
       throw new LogdaemonError(
@@ -270,6 +273,34 @@ export class MirrorListener extends BaseListener {
   }
 
   /**
+   * The open file's stat, once it is known to be still the file at the mirror's path. A file renamed, removed or
+   * replaced (a copy moved over it: a new inode) while the daemon ran would take the writes through the handle while
+   * `journal.N` kept other bytes for good: the state would record lengths the file does not have, and once the
+   * journal rotated nothing would look at it again (an adversarial probe: a replaced journal.1 stayed a prefix, the
+   * daemon exited 0).
+   */
+  async #checkSameFile(fh: FileHandle): Promise<{ size: number }> {
+    const st = await fh.stat()
+    if (this.#journal === null) return st
+    const file = this.fileOf(this.#journal)
+    let there: { dev: number; ino: number } | null = null
+    try {
+      there = await lstat(file)
+    } catch (err) {
+      if (!isErrnoException(err) || err.code !== 'ENOENT') throw err
+    }
+    if (there === null || there.dev !== st.dev || there.ino !== st.ino) {
+      throw new LogdaemonError(
+        ErrorCodes.MIRROR_MISMATCH,
+        `mirror ${file} was ${there === null ? 'removed or renamed' : 'replaced by another file'} while the daemon wrote it: ` +
+          `the bytes written since went to the old file. Restore it, or remove it and its entry in ${this.#stateFile} and restart from journal ${this.#journal} (from: ${this.#journal})`,
+        { file, journal: this.#journal, retryable: false },
+      )
+    }
+    return st
+  }
+
+  /**
    * fsyncs what was written and records the new lengths in the mirror's
    * state file, up to `position` and no further: bytes taken after it (the
    * entries the chain handed on past its commit point, perhaps from a gzip
@@ -279,7 +310,10 @@ export class MirrorListener extends BaseListener {
   async sync(position: JournalPosition): Promise<void> {
     if (this.#dirty.size === 0) return
     await this.#flush()
-    if (this.#fsync && this.#fh && this.#journal !== null && this.#dirty.has(this.#journal)) await this.#fh.sync()
+    if (this.#fh && this.#journal !== null && this.#dirty.has(this.#journal)) {
+      if (this.#fsync) await this.#fh.sync()
+      await this.#checkSameFile(this.#fh)
+    }
     const next = new Map(this.#committed)
     let changed = false
     for (const n of [...this.#dirty]) {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { open, readdir, type FileHandle } from 'node:fs/promises'
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
@@ -14,7 +14,8 @@ import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { type HotBackupListener, create as createHotBackup } from '../listeners/builtin/hot-backup/hot-backup.js'
 import { shellQuote } from '../listeners/builtin/hot-backup/hot-backup-remote.js'
 import { sshArgs, sshError, type SshTarget } from '../listeners/builtin/hot-backup/ssh-channel.js'
-import { type MirrorListener, create as createMirror } from '../listeners/builtin/mirror/mirror.js'
+import { type MirrorListener, create as createMirror, mirrorPaths } from '../listeners/builtin/mirror/mirror.js'
+import { type MirrorLengths, readMirrorState } from '../listeners/builtin/mirror/mirror-state.js'
 import type { MirrorOptions } from '../listeners/builtin/mirror/mirror.js'
 import type { HotBackupOptions } from '../listeners/builtin/hot-backup/hot-backup-options.js'
 
@@ -25,7 +26,10 @@ import type { HotBackupOptions } from '../listeners/builtin/hot-backup/hot-backu
  * - `behind`: the copy is a prefix of the server's journal (the daemon has
  *   not copied the rest yet; normal for the live journal);
  * - `differs`: a byte differs, or the copy is longer: `firstDifference` is
- *   the offset of the first byte that is not the server's;
+ *   the offset of the first byte that is not the server's; or the copy is a
+ *   prefix though it has a later journal (or is shorter than the mirror's
+ *   state says it synced): `firstDifference` is where it ends; or the server
+ *   has no such journal (`serverBytes` null);
  * - `missing`: the copy has no file for a journal between two it has;
  * - `no-source`: the server no longer has the journal (archives removed),
  *   nothing to compare with.
@@ -138,18 +142,42 @@ function verdictOf(copy: string, journal: number, r: Omit<JournalVerdict, 'copy'
   return { copy, journal, status, ...rest }
 }
 
-/** Compares every `journal.N` of a mirror directory with the server's journal N. */
-export async function verifyMirror(layout: JournalLayout, dir: string, copy = dir): Promise<JournalVerdict[]> {
+/**
+ * A copy that is a prefix of journal `n` is "behind" only while `n` is the
+ * newest journal the copy has (the mirror and the standby finish a journal
+ * before they start the next) and no shorter than what the copy recorded as
+ * synced (`committed`, the mirror's state): else bytes are missing for good,
+ * a difference where the copy ends.
+ */
+function lostTail(v: JournalVerdict, newest: number, committed: number | undefined): JournalVerdict {
+  if (v.status !== 'behind' || v.copyBytes === null) return v
+  if (v.journal < newest || (committed !== undefined && v.copyBytes < committed)) return { ...v, status: 'differs', firstDifference: v.copyBytes }
+  return v
+}
+
+/**
+ * Compares every `journal.N` of a mirror directory with the server's journal N.
+ * `committed`: the mirror's state (the synced length of each journal), when known.
+ */
+export async function verifyMirror(layout: JournalLayout, dir: string, copy = dir, committed: MirrorLengths = new Map()): Promise<JournalVerdict[]> {
   const numbers = await mirroredJournals(dir)
   const out: JournalVerdict[] = []
-  if (numbers.length === 0) return out
-  const live = (await describeJournalChain(layout, { from: numbers[0]! })).live.journal
-  const first = numbers[0]!
-  const last = numbers.at(-1)!
+  const none = { serverBytes: null, copyBytes: null, serverSha256: null, copySha256: null, firstDifference: null }
+  // Journals the mirror synced that are newer than its newest file: removed (a retention script removes old ones only).
+  const recorded = [...committed].filter(([n, length]) => length > 0 && n > (numbers.at(-1) ?? -1)).map(([n]) => n)
+  if (numbers.length === 0 && recorded.length === 0) return out
+  const live = (await describeJournalChain(layout, { from: Math.min(...numbers, ...recorded) })).live.journal
+  const first = numbers[0] ?? Math.min(...recorded)
+  const last = Math.max(...numbers, ...recorded)
   for (let n = first; n <= last; n++) {
-    const none = { serverBytes: null, copyBytes: null, serverSha256: null, copySha256: null, firstDifference: null }
     if (!numbers.includes(n)) {
       out.push({ copy, journal: n, status: 'missing', ...none })
+      continue
+    }
+    const copyBytes = (await stat(join(dir, `journal.${n}`))).size
+    if (n > live) {
+      // The server has not written journal n: every byte of the copy is one the server does not have.
+      out.push({ copy, journal: n, status: 'differs', ...none, copyBytes, firstDifference: 0 })
       continue
     }
     const server = await serverJournal(layout, n, live)
@@ -159,7 +187,7 @@ export async function verifyMirror(layout: JournalLayout, dir: string, copy = di
     }
     const fh = await open(join(dir, `journal.${n}`), 'r')
     try {
-      out.push(verdictOf(copy, n, await compareWithFile(server, fh)))
+      out.push(lostTail(verdictOf(copy, n, await compareWithFile(server, fh)), last, committed.get(n)))
     } finally {
       await fh.close()
     }
@@ -309,7 +337,17 @@ export async function verifyStandby(layout: JournalLayout, target: SshTarget, re
     }
     if (first === null && r.size > local.size) first = local.size
     const status = first !== null ? 'differs' : r.size === local.size ? 'identical' : 'behind'
-    out.push({ copy, journal: n, status, serverBytes: local.size, copyBytes: r.size, serverSha256: local.sha256, copySha256: r.sha256, firstDifference: first })
+    const verdict: JournalVerdict = {
+      copy,
+      journal: n,
+      status,
+      serverBytes: local.size,
+      copyBytes: r.size,
+      serverSha256: local.sha256,
+      copySha256: r.sha256,
+      firstDifference: first,
+    }
+    out.push(lostTail(verdict, present.at(-1)!, undefined))
   }
   return out
 }
@@ -322,12 +360,16 @@ function describe(v: JournalVerdict): string {
     case 'behind':
       return `journal ${v.journal}: behind, the copy is a prefix (${v.copyBytes} of ${v.serverBytes} bytes)`
     case 'differs':
+      if (v.serverBytes === null) return `journal ${v.journal}: DIFFERS: the server has no journal ${v.journal} (the copy has ${v.copyBytes} bytes)`
+      if (v.copyBytes !== null && v.copyBytes < v.serverBytes && v.firstDifference === v.copyBytes) {
+        return `journal ${v.journal}: DIFFERS: the copy ends at offset ${v.copyBytes} of ${v.serverBytes} bytes, though it has gone on to a later journal or synced more`
+      }
       return (
         `journal ${v.journal}: DIFFERS at offset ${v.firstDifference} (server ${v.serverBytes} bytes sha256 ${sha(v.serverSha256)}…, ` +
         `copy ${v.copyBytes} bytes sha256 ${sha(v.copySha256)}…)`
       )
     case 'missing':
-      return `journal ${v.journal}: MISSING from the copy (it has journals before and after it)`
+      return `journal ${v.journal}: MISSING from the copy (it has journals after it, or recorded it as synced)`
     case 'no-source':
       return `journal ${v.journal}: not on the server any more; not compared`
   }
@@ -381,7 +423,7 @@ export async function verifyConfig(config: DaemonConfig, options: { connect: boo
   for (const l of config.listeners) {
     if (l.type === 'mirror') {
       const m = createMirror(l.options as MirrorOptions, { name: l.name, baseDir: config.baseDir }) as MirrorListener
-      const verdicts = await verifyMirror(server, m.dir)
+      const verdicts = await verifyMirror(server, m.dir, m.dir, await readMirrorState(mirrorPaths(l.options as MirrorOptions, config.baseDir).stateFile))
       out.write(`mirror "${l.name}" (${m.dir}):\n`)
       if (verdicts.length === 0) out.write('  no journal.N files yet\n')
       for (const v of verdicts) out.write(`  ${describe(v)}\n`)

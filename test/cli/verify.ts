@@ -100,6 +100,52 @@ t.test('verify: a longer copy differs where the server ends; a missing journal b
   ])
 })
 
+t.test(
+  'verify: a prefix is "behind" only as the newest journal of the copy and no shorter than it synced; a journal the server lacks differs (a probe)',
+  async (t) => {
+    const dir = t.testdir()
+    const j = server(dir)
+    const root = { root: join(dir, 'root') }
+    const mirror = join(dir, 'mirror')
+    mkdirSync(mirror)
+    // journal.1 replaced by an older, shorter copy while the mirror went on to journal 2 and 3: bytes lost for good.
+    writeFileSync(join(mirror, 'journal.1'), j.get(1)!.subarray(0, 1000))
+    writeFileSync(join(mirror, 'journal.2'), j.get(2)!)
+    writeFileSync(join(mirror, 'journal.3'), j.get(3)!.subarray(0, 500))
+    t.match(await verifyMirror(root, mirror), [
+      { journal: 1, status: 'differs', firstDifference: 1000, copyBytes: 1000 },
+      { journal: 2, status: 'identical' },
+      { journal: 3, status: 'behind', copyBytes: 500 },
+    ])
+    // The mirror's state says it synced more of journal 3 than the file has; it synced journal 4 too, whose file is gone.
+    const synced = new Map([
+      [1, j.get(1)!.length],
+      [2, j.get(2)!.length],
+      [3, 600],
+    ])
+    t.match((await verifyMirror(root, mirror, mirror, synced))[2], { journal: 3, status: 'differs', firstDifference: 500 })
+    writeFileSync(join(mirror, 'journal.3'), j.get(3)!)
+    t.match(await verifyMirror(root, mirror, mirror, new Map([...synced, [4, 10]])), [
+      {},
+      {},
+      { journal: 3, status: 'identical' },
+      { journal: 4, status: 'missing' },
+    ])
+    // A journal the server has not written (its live journal is 3).
+    writeFileSync(join(mirror, 'journal.4'), 'x\n')
+    t.match((await verifyMirror(root, mirror))[3], { journal: 4, status: 'differs', serverBytes: null, copyBytes: 2, firstDifference: 0 })
+    // Through the command: exit 1, with the mirror's own state file.
+    writeFileSync(join(mirror, 'journal.4'), '')
+    writeFileSync(join(mirror, '.mirror-state.json'), JSON.stringify({ version: 1, journals: { 1: j.get(1)!.length, 3: 600 } }))
+    writeFileSync(join(mirror, 'journal.1'), j.get(1)!)
+    writeFileSync(join(mirror, 'journal.3'), j.get(3)!.subarray(0, 500))
+    const out = await cli(['verify', '-c', config(dir)])
+    t.equal(out.code, 1, out.stdout)
+    t.match(out.stdout, /journal 3: DIFFERS: the copy ends at offset \d+ of \d+ bytes/)
+    t.match(out.stdout, /journal 4: DIFFERS: the server has no journal 4 \(the copy has 0 bytes\)/)
+  },
+)
+
 t.test('verify --connect compares the standby over ssh, block by block, and finds the first differing offset', { skip: sshdSkip }, async (t) => {
   const dir = t.testdir({ sshd: {} })
   const root = join(dir, 'root')

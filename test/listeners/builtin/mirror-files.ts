@@ -92,6 +92,27 @@ t.test('one writer per mirror: a second mirror on the same directory is ERR_LOCK
   )
 })
 
+t.test('one writer per mirror directory, whatever the state files: a second mirror with a state file of its own is ERR_LOCKED (a probe)', async (t) => {
+  const dir = t.testdir({ elsewhere: {} })
+  const a = new MirrorListener(optionsSchema.parse({ dir: join(dir, 'm'), fsync: false }))
+  await a.open()
+  const b = new MirrorListener(optionsSchema.parse({ dir: join(dir, 'm'), stateFile: join(dir, 'elsewhere', 'state.json'), fsync: false }))
+  await t.rejects(b.open(), { code: 'ERR_LOCKED', message: /\.mirror-dir is in use by process/ })
+  t.same(
+    readdirSync(join(dir, 'elsewhere')).filter((n) => n.includes('.lock')),
+    [],
+    "the second mirror's state lock not left behind",
+  )
+  await a.close()
+  await b.open()
+  await b.close()
+  t.same(
+    readdirSync(join(dir, 'm')).filter((n) => n.includes('.lock')),
+    [],
+    'no lock left behind',
+  )
+})
+
 t.test('a mirror never writes over journal files it did not write (an adversarial probe: pointed at the server root, it emptied journal.2)', async (t) => {
   const dir = t.testdir({ root: { 'journal.2': 'the server archive\n', journal: '' }, backup: { 'journal.7': 'unrelated\n', 'journal.99': 'x\n' } })
   const root = join(dir, 'root')

@@ -33,6 +33,9 @@ export type MirrorOptions = z.infer<typeof optionsSchema>
  */
 const FLUSH_BYTES = 64 * 1024
 
+/** Beside the mirror's files, whatever its state file: its lock (`.mirror-dir.lock`) keeps one mirror per directory. */
+const DIR_LOCK_NAME = '.mirror-dir'
+
 /** Mirror files are opened read-write, created when missing, never through a symlink. */
 const MIRROR_FLAGS = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0)
 
@@ -70,6 +73,12 @@ export class MirrorListener extends BaseListener {
   readonly #serverDirs: readonly string[]
   /** The lock of the mirror's state file: one writer per mirror, whatever daemon or state file it runs with. */
   #lock: StateLock | null = null
+  /**
+   * The lock of the directory (`DIR/.mirror-dir.lock`), whatever the state file: two mirrors with state files of
+   * their own in one directory would both write its journal.N files (a probe: two daemons of two servers started
+   * together, both exited 0, one mirror held the other server's bytes).
+   */
+  #dirLock: StateLock | null = null
 
   /**
    * `fileMode`: mode of new mirror files (before the umask), normally the
@@ -96,6 +105,12 @@ export class MirrorListener extends BaseListener {
     await this.#refuseServerDir()
     this.#lock ??= await StateLock.acquire(this.#stateFile)
     try {
+      this.#dirLock ??= await StateLock.acquire(join(this.dir, DIR_LOCK_NAME))
+    } catch (err) {
+      await this.#releaseLock()
+      throw err
+    }
+    try {
       await this.#cutBack()
     } catch (err) {
       await this.#releaseLock()
@@ -106,8 +121,11 @@ export class MirrorListener extends BaseListener {
 
   async #releaseLock(): Promise<void> {
     const lock = this.#lock
+    const dirLock = this.#dirLock
     this.#lock = null
+    this.#dirLock = null
     await lock?.release()
+    await dirLock?.release()
   }
 
   /** The mirror writes `journal.N` files: in the server's journal directory it would write over the server's own. */

@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { ErrorCodes, LogdaemonError, isErrnoException, toError } from '../errors.js'
 import { writeFileAtomic } from '../files/atomic-write.js'
 import { describeJournalChain } from '../files/journal-set.js'
+import { liveJournalNumber } from '../source/start-point.js'
 import { DEFAULT_STATUS_PORT } from '../daemon/config.js'
 import type { Command } from './command.js'
 
@@ -98,6 +99,9 @@ export async function guessStart(layout: {
   if (newest >= 0) return startable(layout, newest, `the newest checkpoint found is ${newest}: its journal ${newest} is the first one after it`)
   const chain = await describeJournalChain(layout)
   if (chain.oldest !== null) return startable(layout, chain.oldest, `no checkpoint found; the oldest journal on disk is ${chain.oldest}`)
+  // The live journal's own counter record (p4d writes it as a journal starts) says its number; a fresh server's says nothing.
+  const live = await liveJournalNumber(layout)
+  if (live !== null) return { from: live.journal, reason: `no checkpoint or archived journal found; the live journal is number ${live.journal}: ${live.why}` }
   return { from: chain.live.journal, reason: `no checkpoint or archived journal found; the live journal is number ${chain.live.journal}` }
 }
 

@@ -236,11 +236,16 @@ export class SimulatedP4d {
     let transactions = 0
     let rotations = 0
     let lastRotation = Date.now()
+    await this.#open()
+    const fresh = this.liveSize === 0
     // Await first: `options.onAppend?.(await …)` would skip the await when there is no callback.
     if ((options.restartNote ?? true) && !signal?.aborted) {
       const note = await this.restart()
       options.onAppend?.(note)
     }
+    // A new live journal says its number near its start, as after each rotation (what `logdaemon init` reads when no
+    // archive says it: a new user's first config then starts at journal 1, not 0, and the first rotation agrees).
+    if (fresh && (this.#options.journalCounter ?? true)) await this.#write(this.#generator.journalCounter(this.#journal).records)
     while (!signal?.aborted) {
       const appended = await this.appendTransaction()
       options.onAppend?.(appended)

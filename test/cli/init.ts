@@ -93,6 +93,8 @@ t.test('where to start: newest checkpoint (prefixed too), else the oldest journa
     b: { jnl: { 'main.ckp.12.gz': '', 'main.jnl.12': '' } },
     c: { 'journal.3': '', 'journal.4.gz': '', journal: '' },
     d: { journal: '' },
+    // A fresh root's live journal that says its number (the simulator's, p4d's after a rotation): it wins over 0.
+    e: { journal: '@pv@ 1 @db.counters@ @journal@ @1@ \n@ex@ 1 1611008050\n' },
   })
   t.match(await guessStart({ root: join(dir, 'a') }), { from: 7, warning: undefined })
   // Checkpoint 4 but no journal.4: run could not start from 4. init picks 5 and says why.
@@ -101,6 +103,7 @@ t.test('where to start: newest checkpoint (prefixed too), else the oldest journa
   t.match(await guessStart({ root: join(dir, 'b'), prefix: 'jnl/main' }), { from: 12 })
   t.match(await guessStart({ root: join(dir, 'c') }), { from: 3, reason: /oldest journal on disk is 3/ })
   t.match(await guessStart({ root: join(dir, 'd') }), { from: 0, reason: /live journal is number 0/ })
+  t.match(await guessStart({ root: join(dir, 'e') }), { from: 1, reason: /live journal is number 1: its journal counter record says 1/ })
   t.match(await guessStart({ root: join(dir, 'missing') }), { from: 0 })
 })
 
@@ -177,4 +180,16 @@ t.test('logdaemon init warns on standard error when the newest checkpoint’s jo
   t.equal(await main(['init', '--root', join(dir, 'root'), '-c', join(dir, 'c.mjs')], io), 0)
   t.match(out.join(''), /\(from: 5\)/)
   t.match(err.join(''), /^logdaemon: warning: the newest checkpoint found is 4.*journal 4 is missing, so run could not start from 4\. Wrote from: 5 instead/)
+})
+
+t.test("a fresh simulated server's root: init starts at the number its first rotation gives (1), not 0", async (t) => {
+  const { SimulatedP4d } = await import('../../lib/sim/simulated-p4d.js')
+  const root = t.testdir()
+  const sim = new SimulatedP4d({ root, seed: 3 })
+  const ac = new AbortController()
+  await sim.run({ intervalMs: 1, rotateEveryMs: 0, signal: ac.signal, onAppend: () => ac.abort() })
+  t.match(await guessStart({ root }), { from: 1, reason: /journal counter record says 1/ })
+  const rotated = await sim.rotate('rename')
+  t.equal(rotated.journal, 1, 'and the first rotation archives it as journal.1')
+  await sim.close()
 })

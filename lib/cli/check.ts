@@ -349,7 +349,7 @@ function render(
     lines.push('journals it would read, in order:')
     lines.push(...table(rows))
     lines.push('')
-    lines.push(`${pad('gaps')}${chain.gaps.length ? chain.gaps.join(', ') : 'none'}`)
+    lines.push(`${pad('gaps')}${chain.gaps.length ? `journal${chain.gaps.length > 1 ? 's' : ''} ${chain.gaps.join(', ')} missing` : 'none'}`)
   }
   const ls = config.listeners.map((l) => `${l.name} (${l.type === 'module' ? `module ${typeof l.module === 'string' ? l.module : 'inline'}` : l.type})`)
   lines.push(`${pad('listeners')}${ls.join(', ')}`)

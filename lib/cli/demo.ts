@@ -128,7 +128,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const got = await readFile(mirror.fileOf(n)).catch(() => Buffer.alloc(0))
     if (!got.equals(sim.journalBytes(n))) identical = false
   }
-  say(`stopped: ${run.transactions} transactions, ${run.rotations} rotations; mirror byte-identical to the journals: ${identical ? 'yes' : 'no'}`)
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
+  say(`stopped: ${plural(run.transactions, 'transaction')}, ${plural(run.rotations, 'rotation')}; mirror byte-identical to the journals: ${identical ? 'yes' : 'no'}`)
   if (options.keep) say(`kept ${dir}`)
   else await rm(dir, { recursive: true, force: true })
   if (failed) throw failed

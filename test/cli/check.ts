@@ -61,7 +61,7 @@ t.test('a gap, no start point, and a custom module that does not load are proble
   const gap = await checkConfig(join(dir, 'gap.json'))
   t.same(gap.chain?.gaps, [6])
   t.match(gap.problems[0], /journal 6 is missing between 5 .* and 8/)
-  t.match(gap.text, /gaps +6\n/)
+  t.match(gap.text, /gaps +journal 6 missing\n/)
   t.match(gap.text, /problems that would stop the daemon:\n {2}- journal 6 is missing/)
   const nostart = await checkConfig(join(dir, 'nostart.json'))
   t.match(nostart.problems, [/no state file and no "from"/])

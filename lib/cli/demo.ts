@@ -129,7 +129,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     if (!got.equals(sim.journalBytes(n))) identical = false
   }
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
-  say(`stopped: ${plural(run.transactions, 'transaction')}, ${plural(run.rotations, 'rotation')}; mirror byte-identical to the journals: ${identical ? 'yes' : 'no'}`)
+  say(
+    `stopped: ${plural(run.transactions, 'transaction')}, ${plural(run.rotations, 'rotation')}; mirror byte-identical to the journals: ${identical ? 'yes' : 'no'}`,
+  )
   if (options.keep) say(`kept ${dir}`)
   else await rm(dir, { recursive: true, force: true })
   if (failed) throw failed

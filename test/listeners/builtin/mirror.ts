@@ -130,6 +130,39 @@ t.test('an entry past the end of the mirror is ERR_MIRROR_GAP, at once', async (
   })
 })
 
+t.test('opened where the daemon resumes past what the mirror holds (removed, or added later): ERR_MIRROR_GAP at open', async (t) => {
+  const dir = t.testdir()
+  const { entries } = twoJournals()
+  const ctx = (start: JournalPosition | null) => ({ start, logger: { debug() {}, info() {}, warn() {}, error() {} }, signal: new AbortController().signal })
+  const resume = entries[10]!.position
+  const l = new MirrorListener({ dir: join(dir, 'm') })
+  await t.rejects(l.open(ctx({ journal: resume.journal as number, offset: resume.offset })), {
+    code: 'ERR_MIRROR_GAP',
+    retryable: false,
+    journal: 5,
+    offset: resume.offset,
+    message: /has 0 bytes of journal 5 but the daemon resumes at offset \d+/,
+  })
+  await l.close()
+  // At a journal's start, or after what it holds, it opens.
+  await run(entries.slice(0, 20), join(dir, 'n'))
+  for (const start of [{ journal: 6, offset: 0 }, { journal: 5, offset: resume.offset }, null]) {
+    const ok = new MirrorListener({ dir: join(dir, 'n') })
+    await ok.open(ctx(start))
+    await ok.close()
+  }
+  t.pass('opened')
+})
+
+t.test('a mirror directory that cannot be made (a file in its place, a path through a file) fails at once, not retried', async (t) => {
+  const dir = t.testdir({ file: 'x' })
+  for (const d of ['file', 'file/sub']) {
+    const l = new MirrorListener({ dir: join(dir, d) })
+    await t.rejects(l.open(), { code: 'ERR_MIRROR_MISMATCH', retryable: false, message: /cannot be made \((EEXIST|ENOTDIR)/ }, d)
+    await l.close()
+  }
+})
+
 t.test('a mirror file shorter than its committed length is ERR_MIRROR_MISMATCH', async (t) => {
   const dir = t.testdir()
   const { entries } = twoJournals()

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import type { JournalPosition } from '../../../position.js'
-import { BaseListener, type Listener } from '../../listener.js'
+import { BaseListener, type Listener, type ListenerContext } from '../../listener.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { pathSchema } from '../../../path-schema.js'
 import { StateLock } from '../../../files/state-lock.js'
@@ -99,9 +99,21 @@ export class MirrorListener extends BaseListener {
     return join(this.dir, `journal.${n}`)
   }
 
-  async open(): Promise<void> {
+  async open(context?: ListenerContext): Promise<void> {
     if (this.#opened) return
-    await mkdir(this.dir, { recursive: true })
+    try {
+      await mkdir(this.dir, { recursive: true })
+    } catch (err) {
+      // A file where the directory goes, a path through a file, a dangling symlink: no retry can fix them.
+      if (isErrnoException(err) && ['EEXIST', 'ENOTDIR', 'ENOENT', 'ELOOP'].includes(err.code ?? '')) {
+        throw new LogdaemonError(
+          ErrorCodes.MIRROR_MISMATCH,
+          `the mirror directory ${this.dir} cannot be made (${err.code}: ${err.message}): a file or a dangling symlink in its place, or a path through a file. Fix the path and restart`,
+          { file: this.dir, cause: err, retryable: false },
+        )
+      }
+      throw err
+    }
     await this.#refuseServerDir()
     this.#lock ??= await StateLock.acquire(this.#stateFile)
     try {
@@ -112,11 +124,33 @@ export class MirrorListener extends BaseListener {
     }
     try {
       await this.#cutBack()
+      this.#refuseGapAt(context?.start ?? null)
     } catch (err) {
       await this.#releaseLock()
       throw err
     }
     this.#opened = true
+  }
+
+  /**
+   * The daemon resumes at `start`: the mirror must hold journal N up to
+   * there (it syncs before the daemon commits, so its own lengths are never
+   * shorter). A mirror removed behind the daemon's back, or added to a
+   * daemon that has read on, has a hole before `start`: ERR_MIRROR_GAP now,
+   * not an empty mirror and exit 0 until the next record comes.
+   */
+  #refuseGapAt(start: JournalPosition | null): void {
+    if (start === null || start.offset === 0) return
+    const n = start.journal
+    const length = this.#committed.get(n) ?? 0
+    if (length >= start.offset) return
+    throw new LogdaemonError(
+      ErrorCodes.MIRROR_GAP,
+      `mirror ${this.fileOf(n)} has ${length} bytes of journal ${n} but the daemon resumes at offset ${start.offset}: the bytes between would be missing ` +
+        `(a mirror removed or added after the daemon read on). Start the daemon at the beginning of the first journal the mirror lacks ` +
+        `(from: N, with a fresh state file), or restore the mirror`,
+      { file: this.fileOf(n), journal: n, offset: start.offset, retryable: false },
+    )
   }
 
   async #releaseLock(): Promise<void> {

@@ -68,6 +68,7 @@ export class JournalEntryTransform extends Transform {
   entries = 0
 
   constructor(options: JournalEntryTransformOptions = {}) {
+    checkReaderOptions(options)
     super({
       readableObjectMode: true,
       writableObjectMode: false,
@@ -211,5 +212,26 @@ export class JournalEntryTransform extends Transform {
     const err = this.#framer.incompleteError()
     if (err) this.#failAfterDrain(err, cb)
     else cb()
+  }
+}
+
+/**
+ * Checks the options that place and decode entries, given to a library
+ * entry point (a reader, a transform): a RangeError (a TypeError for a
+ * wrong type) naming the option, at once. Unchecked, `offset: '5'` made
+ * positions of concatenated text (`"50"`), NaN made NaN positions, and
+ * `journal: '5'` a journal number that was text.
+ */
+export function checkReaderOptions(o: { journal?: unknown; offset?: unknown; line?: unknown; encoding?: unknown }): void {
+  const integer = (name: string, v: unknown, min: number): void => {
+    if (v === undefined) return
+    if (typeof v !== 'number') throw new TypeError(`${name} must be a number, got ${typeof v} ${JSON.stringify(v)}`)
+    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer from ${min} up, got ${String(v)}`)
+  }
+  if (o.journal !== null) integer('journal', o.journal, 0)
+  integer('offset', o.offset, 0)
+  integer('line', o.line, 1)
+  if (o.encoding !== undefined && o.encoding !== 'utf8' && o.encoding !== 'latin1') {
+    throw new RangeError(`encoding must be 'utf8' or 'latin1', got ${JSON.stringify(o.encoding)}`)
   }
 }

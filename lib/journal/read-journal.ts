@@ -2,7 +2,8 @@ import { finished, type Readable } from 'node:stream'
 import { maybeGunzip } from '../files/gunzip.js'
 import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
-import { JournalEntryTransform, type JournalEntryTransformOptions } from './journal-entry-transform.js'
+import { checkReaderOptions, JournalEntryTransform, type JournalEntryTransformOptions } from './journal-entry-transform.js'
+import { checkMaxEntryBytes } from './framer.js'
 
 export interface JournalReaderOptions extends JournalEntryTransformOptions {
   /** Read from this stream instead of opening `file` (stdin, a socket, …). */
@@ -26,6 +27,8 @@ export interface JournalReaderOptions extends JournalEntryTransformOptions {
  */
 export function createJournalReader(file: string | null, options: JournalReaderOptions = {}): Readable {
   const opts = { ...options }
+  checkReaderOptions(opts)
+  checkMaxEntryBytes(opts.maxEntryBytes)
   const ownInput = !opts.input && file !== null
   const journal = opts.journal !== undefined ? opts.journal : file ? journalNumberOf(file) : null
   const input = opts.input ?? (file ? new FileReader(file, { journal }) : process.stdin)

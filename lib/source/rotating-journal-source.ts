@@ -88,6 +88,13 @@ export class RotatingJournalSource extends Readable {
     const opts = (this.#options = { ...options })
     // Node fires a timer longer than 2^31-1 ms at once: refuse one rather than poll and save in a loop.
     checkMaxEntryBytes(opts.maxEntryBytes)
+    const from: unknown = opts.from
+    if (from !== undefined && from !== 'end' && !(typeof from === 'number' && Number.isSafeInteger(from) && from >= 0)) {
+      // NaN read as "journals  are missing between NaN and NaN", and '1' as no start point at all.
+      throw new RangeError(
+        `from must be a journal number (an integer from 0 up) or 'end', got ${typeof from === 'number' ? String(from) : JSON.stringify(from)}`,
+      )
+    }
     checkTimerMs('quietMs', opts.quietMs)
     checkTimerMs('pollMs', opts.pollMs)
     checkTimerMs('saveIntervalMs', opts.saveIntervalMs)

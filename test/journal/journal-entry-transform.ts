@@ -280,3 +280,33 @@ t.test('maxEntryBytes: an integer from 1 up, else a RangeError at once (NaN turn
   const { entries } = await frameSettled([Buffer.from('@ex@ 1 2\n')], { maxEntryBytes: 1 << 20 })
   t.equal(entries.length, 1)
 })
+
+t.test('journal, offset, line and encoding of the wrong type or range: a TypeError or RangeError at once, not odd positions', async (t) => {
+  const { createJournalReader } = await import('../../lib/index.js')
+  const { RotatingJournalSource } = await import('../../lib/source/rotating-journal-source.js')
+  const root = t.testdir({ journal: '@ex@ 1 2\n' })
+  const bad: [Record<string, unknown>, RegExp, string][] = [
+    [{ offset: '5' }, /^offset must be a number, got string "5"/, 'TypeError'],
+    [{ offset: Number.NaN }, /^offset must be an integer from 0 up, got NaN/, 'RangeError'],
+    [{ offset: -1 }, /^offset must be an integer from 0 up/, 'RangeError'],
+    [{ line: 0 }, /^line must be an integer from 1 up/, 'RangeError'],
+    [{ line: 1.5 }, /^line must be an integer from 1 up/, 'RangeError'],
+    [{ journal: '5' }, /^journal must be a number/, 'TypeError'],
+    [{ journal: -2 }, /^journal must be an integer from 0 up/, 'RangeError'],
+    [{ encoding: 'latin2' }, /^encoding must be 'utf8' or 'latin1', got "latin2"/, 'RangeError'],
+  ]
+  for (const [o, message, name] of bad) {
+    t.throws(() => new JournalEntryTransform(o), { name, message }, `transform ${JSON.stringify(o)}`)
+    t.throws(() => createJournalReader(`${root}/journal`, o), { name, message }, `reader ${JSON.stringify(o)}`)
+  }
+  const { entries } = await frameSettled([Buffer.from('@ex@ 1 2\n')], { journal: null, offset: 7, line: 3, encoding: 'latin1' })
+  t.match(entries[0]?.position, { journal: null, offset: 7, line: 3 })
+  for (const from of [Number.NaN, -1, 1.5, '1']) {
+    t.throws(
+      () => new RotatingJournalSource({ root, from: from as number }),
+      { name: 'RangeError', message: /^from must be a journal number/ },
+      `from ${String(from)}`,
+    )
+  }
+  new RotatingJournalSource({ root, from: 'end' }).destroy()
+})

@@ -135,7 +135,7 @@ t.test('opened where the daemon resumes past what the mirror holds (removed, or 
   const { entries } = twoJournals()
   const ctx = (start: JournalPosition | null) => ({ start, logger: { debug() {}, info() {}, warn() {}, error() {} }, signal: new AbortController().signal })
   const resume = entries[10]!.position
-  const l = new MirrorListener({ dir: join(dir, 'm') })
+  const l = new MirrorListener({ dir: join(dir, 'm'), fsync: true })
   await t.rejects(l.open(ctx({ journal: resume.journal as number, offset: resume.offset })), {
     code: 'ERR_MIRROR_GAP',
     retryable: false,
@@ -147,7 +147,7 @@ t.test('opened where the daemon resumes past what the mirror holds (removed, or 
   // At a journal's start, or after what it holds, it opens.
   await run(entries.slice(0, 20), join(dir, 'n'))
   for (const start of [{ journal: 6, offset: 0 }, { journal: 5, offset: resume.offset }, null]) {
-    const ok = new MirrorListener({ dir: join(dir, 'n') })
+    const ok = new MirrorListener({ dir: join(dir, 'n'), fsync: true })
     await ok.open(ctx(start))
     await ok.close()
   }
@@ -157,7 +157,7 @@ t.test('opened where the daemon resumes past what the mirror holds (removed, or 
 t.test('a mirror directory that cannot be made (a file in its place, a path through a file) fails at once, not retried', async (t) => {
   const dir = t.testdir({ file: 'x' })
   for (const d of ['file', 'file/sub']) {
-    const l = new MirrorListener({ dir: join(dir, d) })
+    const l = new MirrorListener({ dir: join(dir, d), fsync: true })
     await t.rejects(l.open(), { code: 'ERR_MIRROR_MISMATCH', retryable: false, message: /cannot be made \((EEXIST|ENOTDIR)/ }, d)
     await l.close()
   }

@@ -63,7 +63,22 @@ async function serverJournal(layout: JournalLayout, n: number, live: number): Pr
   const gunzip = createGunzip()
   // A reader that stops early (serverRange) destroys the gunzip stream: release the file with it.
   gunzip.once('close', () => file.destroy())
-  return file.pipe(gunzip)
+  return named(file.pipe(gunzip), path, n)
+}
+
+/** The inflated bytes of `path`; an inflate failure names the archive and has a code (zlib said only "incorrect header check"). */
+async function* named(gunzip: AsyncIterable<Buffer>, path: string, journal: number): AsyncGenerator<Buffer> {
+  try {
+    yield* gunzip
+  } catch (err) {
+    const e = toError(err)
+    if (e instanceof LogdaemonError) throw e
+    throw new LogdaemonError(ErrorCodes.GZIP_CORRUPT, `${path}: the server's archive of journal ${journal} cannot be inflated: ${e.message}`, {
+      file: path,
+      journal,
+      cause: e,
+    })
+  }
 }
 
 /** Numbers of the `journal.N` files in `dir`, ascending. */

@@ -85,6 +85,22 @@ t.test('run --until-caught-up exits 0 once caught up; verify then finds the mirr
   t.match(bad.stdout, /verify: DIFFERENCES found \(exit 1\)/)
 })
 
+t.test("verify: a server archive that cannot be inflated is named, with ERR_GZIP_CORRUPT (zlib's words alone named no file)", async (t) => {
+  const dir = t.testdir()
+  const j = server(dir)
+  const file = config(dir)
+  const run = await cli(['run', '--until-caught-up', '-c', file])
+  t.equal(run.code, 0, run.stderr)
+  const gz = join(dir, 'root', 'journal.2.gz')
+  const broken = readFileSync(gz)
+  broken.fill(0x55, 20, 60) // inside the deflate data
+  writeFileSync(gz, broken)
+  const v = await cli(['verify', '-c', file])
+  t.equal(v.code, 1)
+  t.match(v.stderr, /journal\.2\.gz: the server's archive of journal 2 cannot be inflated: .*\[ERR_GZIP_CORRUPT\]/)
+  t.ok(j.size > 0)
+})
+
 t.test('verify: a longer copy differs where the server ends; a missing journal between two is a difference', async (t) => {
   const dir = t.testdir()
   const j = server(dir)

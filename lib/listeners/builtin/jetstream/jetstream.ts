@@ -156,16 +156,21 @@ export class JetStreamListener extends BaseListener {
   }
 
   async #connect(signal?: AbortSignal): Promise<void> {
-    if (this.#nc && !this.#nc.isClosed()) return
-    const nc = await connectNats(this.options, {
-      retry: CONNECT_RETRY,
-      ...(signal ? { signal } : {}),
-      onRetry: (err) => this.#log.warn({ listener: this.name, err: err.message }, 'NATS connection failed; retrying'),
-    })
-    this.#nc = nc
-    this.#jsm = await jetstreamManager(nc, { timeout: this.options.ackTimeoutMs })
-    this.#inbox = createInbox()
-    nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#fail(toError(err)) : this.#onAck(msg)) })
+    let nc = this.#nc
+    if (!nc || nc.isClosed()) {
+      nc = await connectNats(this.options, {
+        retry: CONNECT_RETRY,
+        ...(signal ? { signal } : {}),
+        onRetry: (err) => this.#log.warn({ listener: this.name, err: err.message }, 'NATS connection failed; retrying'),
+      })
+      this.#nc = nc
+      this.#jsm = null
+      this.#inbox = createInbox()
+      nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#fail(toError(err)) : this.#onAck(msg)) })
+    }
+    // Asked again on the same connection when the last try failed (a cluster electing a leader): before, a retried
+    // open found the connection up but no manager, and failed for good with a TypeError (CI, the leader SIGKILLed).
+    this.#jsm ??= await jetstreamManager(nc, { timeout: this.options.ackTimeoutMs })
   }
 
   /** The stream answered a publish. Answers to messages no longer in flight (sent before a recovery) are ignored. */

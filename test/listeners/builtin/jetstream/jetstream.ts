@@ -312,3 +312,20 @@ t.test('started at the journal after the one the stream ends in: published, with
   t.equal(replay.published, 12, 'the rest of journal 2, then journal 3')
   t.same(quiet, [], 'no warning without such a start')
 })
+
+t.test('an open that fails after the connection is up (no JetStream for the account) fails the same way when retried', { skip: natsSkip }, async (t) => {
+  // JetStream is on for the server, not for this account: the connection comes up and the JetStream manager fails.
+  const server = await startNats(t.testdir(), { conf: 'accounts { A: { users: [{ user: a, password: secret-a }] } }' })
+  t.teardown(() => server.stop())
+  const l = listenerFor(server, { user: 'a', password: 'secret-a' })
+  t.teardown(() => l.close())
+  const first = await l.open().catch((e: unknown) => e as Error)
+  t.ok(first instanceof Error, 'the first open fails')
+  t.notOk(first instanceof TypeError, `a JetStream error: ${String(first)}`)
+  // The daemon's retry, on the same listener: before, the connection was up with no manager, and this was a
+  // TypeError ("Cannot read properties of null (reading 'streams')"), which is never retried.
+  const again = await l.open().catch((e: unknown) => e as Error)
+  t.ok(again instanceof Error, 'the retry fails too')
+  t.notOk(again instanceof TypeError, `the same kind of error, retryable: ${String(again)}`)
+  t.equal(again instanceof Error ? again.message : '', first instanceof Error ? first.message : 'x')
+})

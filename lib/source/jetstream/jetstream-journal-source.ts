@@ -227,7 +227,15 @@ export class JetStreamJournalSource extends Readable {
     const o = this.#options
     const nc = await connectNats(o, { ...(o.retry ? { retry: o.retry } : {}), signal: this.#abort.signal })
     this.#nc = nc
-    this.#jsm = await jetstreamManager(nc)
+    try {
+      this.#jsm = await jetstreamManager(nc)
+    } catch (err) {
+      // No JetStream for this account (or none answering): the connection goes with the failed open, which
+      // is not retried; left open, it kept the process alive when the caller did not destroy the source.
+      this.#nc = null
+      await nc.close().catch(() => {})
+      throw err
+    }
     if (this.destroyed) await nc.close()
   }
 

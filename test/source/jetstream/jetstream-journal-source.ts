@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
 import { connect, headers } from '@nats-io/transport-node'
@@ -9,6 +10,7 @@ import type { JournalEntry } from '../../../lib/journal/entry.js'
 import { JetStreamJournalSource, type JetStreamJournalSourceOptions } from '../../../lib/source/jetstream/jetstream-journal-source.js'
 import { transactions } from '../../helpers/entries.js'
 import { natsSkip, startNats, type NatsServer } from '../../helpers/nats.js'
+import { tsNodeArgs, tsNodeEnv } from '../../helpers/spawn-ts.js'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -368,4 +370,23 @@ t.test('one reader per durable consumer: a second live reader is refused, a dead
   await free.open()
   t.equal((await jsm.streams.getMessage(LOCK_STREAM, { last_by_subj: lockOf('free') }).catch(() => null)) ?? null, null, 'exclusive: false takes no lock')
   free.destroy()
+})
+
+t.test('an open that fails after the connection is up lets the process exit without a destroy', { skip: natsSkip }, async (t) => {
+  // JetStream is on for the server, not for this account: the connection comes up and the JetStream manager fails.
+  const server = await startNats(t.testdir(), { conf: 'accounts { A: { users: [{ user: a, password: secret-a }] } }' })
+  t.teardown(() => server.stop())
+  const module = new URL('../../../lib/source/jetstream/jetstream-journal-source.ts', import.meta.url).href
+  const script = [
+    `import { JetStreamJournalSource } from ${JSON.stringify(module)}`,
+    `const s = new JetStreamJournalSource({ servers: ${JSON.stringify(server.url)}, stream: 'S', user: 'a', password: 'secret-a', retry: { retries: 0 } })`,
+    `await s.open().then(() => console.log('opened'), (e) => console.log('rejected: ' + e.message))`,
+  ].join('\n')
+  const file = `${t.testdir()}/open.mts`
+  writeFileSync(file, script)
+  // Before, the connection stayed open after the rejection and kept the process alive until killed.
+  const run = spawnSync(process.execPath, [...tsNodeArgs(), file], { env: tsNodeEnv(), encoding: 'utf8', timeout: 20_000 })
+  t.match(run.stdout, /^rejected: /, `open() rejects: ${run.stdout}${run.stderr}`)
+  t.equal(run.signal, null, 'the process exited by itself (not killed at the timeout)')
+  t.equal(run.status, 0)
 })

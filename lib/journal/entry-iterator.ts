@@ -47,10 +47,25 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
   #wake: (() => void) | null = null
   /** A `next()` waiting for the stream: later calls queue behind it. */
   #waiting: Promise<IteratorResult<JournalEntry, undefined>> | null = null
+  /**
+   * `destroy()` has been called on the stream (set by the call itself, see
+   * the constructor). Read for every entry handed out from a batch, where
+   * the stream's `destroyed` getter cost ~30 ns an entry on a Duplex (three
+   * getters; 38 ms of self time in a CPU profile of `for await` over
+   * createJournalReader, 1.25 M entries).
+   */
+  #destroyCalled = false
 
   constructor(stream: Readable, options: EntryIteratorOptions = {}) {
     this.#stream = stream
     this.#endOnDestroy = options.endOnDestroy ?? false
+    // Every destroy goes through the stream's `destroy` (the user's, pipeline's, an error's, autoDestroy's).
+    this.#destroyCalled = stream.destroyed
+    const destroy = stream.destroy
+    stream.destroy = (error?: Error): Readable => {
+      this.#destroyCalled = true
+      return destroy.call(stream, error)
+    }
     stream.on('readable', this.#onReadable)
     // Its listeners stay after the end, as with a core Readable's iterator: an error during the destroy is not unhandled.
     finished(stream, { writable: false }, (err) => {
@@ -127,6 +142,7 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
 
   /** Destroyed without an error before its end (stopped by its user); a stream destroyed after its end (autoDestroy) still hands out the batch in hand. */
   #stopped(): boolean {
+    if (!this.#destroyCalled) return false
     const s = this.#stream
     return s.destroyed && s.errored === null && !s.readableEnded
   }

@@ -203,3 +203,17 @@ t.test('the batch in hand when the stream ends (and is auto-destroyed) is handed
     t.equal(seen.length, count, `${count} record(s) in one chunk through pipe()`)
   }
 })
+
+t.test('destroy() inside for await over a reader: no entry after it, though a batch was in hand', async (t) => {
+  // One chunk: every entry is in the batch in hand when the loop body destroys the reader.
+  const reader = createJournalReader(null, { input: Readable.from([big.bytes]) })
+  let n = 0
+  await t.rejects(
+    (async () => {
+      for await (const _e of reader as AsyncIterable<JournalEntry>) if (++n === 10) reader.destroy()
+    })(),
+    { code: 'ERR_STREAM_PREMATURE_CLOSE' },
+  )
+  t.equal(n, 10, 'the loop stopped at the destroy')
+  t.ok(big.entries.length > 10)
+})

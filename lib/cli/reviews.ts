@@ -6,7 +6,7 @@ import { loadConfig, type DaemonConfig } from '../daemon/config.js'
 import { readState } from '../files/state-file.js'
 import { ChangeCollector, type ChangeFile, type SubmittedChange } from '../listeners/builtin/notify/change-collector.js'
 import { optionsSchema, reviewsOptionsOf, type ReviewsOptions } from '../listeners/builtin/notify/notify-options.js'
-import { textDecoder } from '../listeners/builtin/notify/text-decoder.js'
+import { textDecoder, type TextEncodingName } from '../listeners/builtin/notify/text-decoder.js'
 import type { ReviewExplanation, ReviewState } from '../listeners/builtin/notify/reviews/review-state.js'
 import { findCheckpoint, readReviewState, seedReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
 import { reviewStatePath } from '../listeners/builtin/notify/reviews/review-mailer.js'
@@ -27,15 +27,19 @@ export interface ReviewReportJson {
 }
 
 /** The review state a configuration's notify listener uses: its state file, else built from the checkpoint (not saved). */
-export async function loadReviewStateOf(config: DaemonConfig): Promise<{ state: ReviewState; source: string; options: ReviewsOptions }> {
+export async function loadReviewStateOf(
+  config: DaemonConfig,
+): Promise<{ state: ReviewState; source: string; options: ReviewsOptions; encoding: TextEncodingName }> {
   const listener = config.listeners.find((l) => l.type === 'notify' && (l.options as { reviews?: unknown }).reviews !== undefined)
   if (!listener) {
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `${config.file ?? 'the configuration'} has no notify listener with reviews: nothing to explain`)
   }
-  const options = reviewsOptionsOf(optionsSchema.parse(listener.options)) as ReviewsOptions
+  const parsed = optionsSchema.parse(listener.options)
+  const options = reviewsOptionsOf(parsed) as ReviewsOptions
+  const encoding = parsed.encoding
   const statePath = reviewStatePath(options, { baseDir: config.baseDir, daemonState: config.state, name: listener.name })
   const saved = await readReviewState(statePath)
-  if (saved) return { state: saved, source: `the state file ${statePath}`, options }
+  if (saved) return { state: Object.assign(saved, { textEncoding: encoding }), source: `the state file ${statePath}`, options, encoding }
   let checkpoint = options.checkpoint === undefined ? null : resolve(config.baseDir, options.checkpoint)
   let start = null
   if (checkpoint === null) {
@@ -47,16 +51,12 @@ export async function loadReviewStateOf(config: DaemonConfig): Promise<{ state: 
   if (checkpoint === null) {
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, `no review state file at ${statePath} and no checkpoint to build one from: set reviews.checkpoint`)
   }
-  const state = await seedReviewState({ checkpoint, upTo: start, layout: config.server ?? null }, { caseHandling: options.case, encoding: 'utf8' })
-  return { state, source: `the checkpoint ${checkpoint} (no state file yet)`, options }
+  const state = await seedReviewState({ checkpoint, upTo: start, layout: config.server ?? null }, { caseHandling: options.case, encoding })
+  return { state, source: `the checkpoint ${checkpoint} (no state file yet)`, options, encoding }
 }
 
 /** Finds change N's submit in the server's journals (archives from the oldest, then the live one). */
-export async function findSubmittedChange(
-  config: DaemonConfig,
-  change: number,
-  encoding: 'utf8' | 'windows-1252' | 'latin1' = 'utf8',
-): Promise<SubmittedChange | null> {
+export async function findSubmittedChange(config: DaemonConfig, change: number, encoding: TextEncodingName = 'utf8'): Promise<SubmittedChange | null> {
   if (!config.server)
     throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, "--change needs the server's journal files: this configuration reads a jetstream source (use --file)")
   const chain = await describeJournalChain(config.server)
@@ -108,13 +108,13 @@ export const reviewsCommand: Command = {
   ],
   async run(values, io) {
     const config = await loadConfig(String(values.config))
-    const { state, source } = await loadReviewStateOf(config)
+    const { state, source, encoding } = await loadReviewStateOf(config)
     const fileArgs = (values.file as string[] | undefined) ?? []
     let change: Pick<SubmittedChange, 'user' | 'files'> & { change?: number; client?: string }
     if (values.change !== undefined) {
       const n = /^[0-9]+$/.test(String(values.change)) ? Number(values.change) : Number.NaN
       if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--change must be a change number (got ${JSON.stringify(values.change)})`)
-      const found = await findSubmittedChange(config, n)
+      const found = await findSubmittedChange(config, n, encoding)
       if (!found) {
         throw new LogdaemonError(
           ErrorCodes.CONFIG_INVALID,

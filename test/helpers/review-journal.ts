@@ -40,7 +40,13 @@ export interface Logged {
 export async function openReviews(
   dir: string,
   port: number,
-  extra: { smtp?: { to?: string[] }; reviews?: object; unmarked?: NotifyInput['unmarked']; webhook?: NotifyInput['webhook'] } = {},
+  extra: {
+    smtp?: { to?: string[] }
+    reviews?: object
+    encoding?: NotifyInput['encoding']
+    unmarked?: NotifyInput['unmarked']
+    webhook?: NotifyInput['webhook']
+  } = {},
 ): Promise<{ listener: NotifyListener; lines: Logged[] }> {
   const lines: Logged[] = []
   const at = (level: string) => (obj: object | string, msg?: string) =>

@@ -207,7 +207,7 @@ export class NotifyListener implements Listener {
       baseDir: this.#baseDir,
       server: this.#server,
       start: context.start,
-      encoding: this.#encoding === 'utf8' ? 'utf8' : 'latin1',
+      encoding: this.#encoding,
       logger: context.logger,
     })
     await this.#openDelivery(context.logger)

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto'
 import { isAbsolute, resolve } from 'node:path'
 import { ErrorCodes, LogdaemonError } from '../../../../errors.js'
 import type { JournalLayout } from '../../../../files/journal-name.js'
-import type { FieldEncoding, JournalEntry } from '../../../../journal/entry.js'
+import type { JournalEntry } from '../../../../journal/entry.js'
 import type { JournalPosition } from '../../../../position.js'
 import type { ListenerLogger } from '../../../listener.js'
 import type { SubmittedChange } from '../change-collector.js'
 import { renderSubject, renderText } from '../change-message.js'
 import type { ReviewsOptions } from '../notify-options.js'
 import type { OutgoingMail, SmtpSender } from '../smtp-sender.js'
+import type { TextEncodingName } from '../text-decoder.js'
 import { ReviewState, type ReviewRecipient } from './review-state.js'
 import { findCheckpoint, readReviewState, seedReviewState, writeReviewState } from './review-store.js'
 
@@ -20,7 +21,8 @@ export interface ReviewContext {
   readonly server?: JournalLayout | null
   /** Where the daemon resumes, when known. */
   readonly start: JournalPosition | null
-  readonly encoding: FieldEncoding
+  /** The listener's `encoding`: db.user and db.review text is decoded with it, as the changes' is. */
+  readonly encoding: TextEncodingName
   readonly logger: ListenerLogger
 }
 
@@ -124,6 +126,7 @@ export class ReviewMailer {
         saved.listener = this.#name
         saved.markDirty()
       }
+      saved.textEncoding = context.encoding
       this.#state = saved
       context.logger.info(
         { statePath: this.#statePath, users: saved.userCount, reviewers: saved.reviewerCount, appliedThrough: saved.appliedThrough },

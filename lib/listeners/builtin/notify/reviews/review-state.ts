@@ -2,6 +2,7 @@ import { isDataOp, type JournalEntry } from '../../../../journal/entry.js'
 import { comparePositions, formatPosition, parsePosition, type JournalPosition } from '../../../../position.js'
 import type { ChangeFile, SubmittedChange } from '../change-collector.js'
 import { DeliveryState, type DeliveryJson, type MailProgress } from '../delivery-state.js'
+import { textDecoder, type TextEncodingName } from '../text-decoder.js'
 import { ReviewView, reviewLineFromRow } from './review-view.js'
 
 /** What the review state is made of: two tables of the server's database. */
@@ -79,6 +80,13 @@ export class ReviewState {
   server: string | null = null
   /** The notify listener the state belongs to, when known: another listener's state file is refused. */
   listener: string | null = null
+  /**
+   * The journal's text encoding (the listener's `encoding`): db.user and
+   * db.review fields are decoded with it whatever encoding the entries
+   * carry, as the change collector decodes depot paths and user names, so
+   * that a Reviews line and a file compare as the same text. Not saved.
+   */
+  textEncoding: TextEncodingName = 'utf8'
   #users = new Map<string, ReviewUser>()
   #reviews = new Map<string, Map<number, ReviewRow>>()
   #views = new Map<string, ReviewView>()
@@ -149,8 +157,11 @@ export class ReviewState {
     const end = endOf(entry)
     if (end !== null && (this.#applied === null || comparePositions(end, this.#applied) > 0)) this.#applied = end
     this.#dirty = true
-    const row = entry.row
+    // Decoded as the listener reads the journal (the daemon hands out entries decoded as UTF-8).
+    const bytes = this.textEncoding === 'utf8' ? 'utf8' : 'latin1'
+    const row = (entry.encoding === bytes ? entry : entry.withEncoding(bytes)).row
     if (row === null) return false
+    const text = this.textEncoding === 'windows-1252' ? (v: unknown) => cp1252(Buffer.from(textOf(v), 'latin1')) : textOf
     const put = entry.op === 'pv' || entry.op === 'rv' || entry.op === 'put'
     const del = entry.op === 'dv' || entry.op === 'del'
     if (!put && !del) return false
@@ -298,6 +309,8 @@ function endOf(entry: JournalEntry): JournalPosition | null {
   return p.journal === null ? null : { journal: p.journal, offset: p.end }
 }
 
-function text(value: unknown): string {
+const cp1252 = textDecoder('windows-1252')
+
+function textOf(value: unknown): string {
   return value === undefined || value === null ? '' : String(value)
 }

@@ -4,9 +4,10 @@ import { ErrorCodes, LogdaemonError, isLogdaemonError } from '../../../../errors
 import { writeFileAtomic } from '../../../../files/atomic-write.js'
 import { readTextIfExists } from '../../../../files/if-exists.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../../../../files/journal-name.js'
-import type { FieldEncoding, JournalEntry } from '../../../../journal/entry.js'
+import type { JournalEntry } from '../../../../journal/entry.js'
 import { createJournalReader } from '../../../../journal/read-journal.js'
 import type { JournalPosition } from '../../../../position.js'
+import type { TextEncodingName } from '../text-decoder.js'
 import { ReviewState } from './review-state.js'
 
 /** How the server compares names: known, or read from the checkpoint header (`auto`). */
@@ -54,16 +55,18 @@ export async function findCheckpoint(layout: JournalLayout, n: number): Promise<
  * decoded). When the daemon resumes inside journal N, the part of journal N
  * before the resume offset is applied too, from the archive or live file.
  */
-export async function seedReviewState(seed: ReviewSeed, options: { caseHandling: CaseHandling; encoding: FieldEncoding }): Promise<ReviewState> {
+export async function seedReviewState(seed: ReviewSeed, options: { caseHandling: CaseHandling; encoding: TextEncodingName }): Promise<ReviewState> {
   let mode: number | null = null
   const entries: JournalEntry[] = []
-  const reader = createJournalReader(seed.checkpoint, { journal: null, encoding: options.encoding })
+  const bytes = options.encoding === 'utf8' ? 'utf8' : 'latin1'
+  const reader = createJournalReader(seed.checkpoint, { journal: null, encoding: bytes })
   let state: ReviewState | null = null
   const ensure = (): ReviewState => {
     state ??= new ReviewState({
       caseInsensitive: options.caseHandling === 'insensitive' || (options.caseHandling === 'auto' && mode !== null && (mode & CASE_INSENSITIVE_FLAG) !== 0),
       origin: seed.checkpoint,
     })
+    state.textEncoding = options.encoding
     for (const e of entries.splice(0)) state.apply(e)
     return state
   }
@@ -92,7 +95,7 @@ export async function seedReviewState(seed: ReviewSeed, options: { caseHandling:
           'give the reviews state a checkpoint of a later journal, or delete the daemon state to replay from the checkpoint',
       )
     }
-    const journal = createJournalReader(file, { journal: upTo.journal, encoding: options.encoding, allowIncomplete: true })
+    const journal = createJournalReader(file, { journal: upTo.journal, encoding: bytes, allowIncomplete: true })
     let through = 0
     try {
       for await (const entry of journal as AsyncIterable<JournalEntry>) {

@@ -169,6 +169,11 @@ export class ChangeCollector {
     return this.#sawMarkers
   }
 
+  /** The journal is known to have markers (a delivery state saved by an earlier process says so). */
+  assumeMarkers(): void {
+    this.#sawMarkers = true
+  }
+
   /** Takes one entry; returns the changes the transaction it completes submitted (usually none). */
   add(entry: JournalEntry): SubmittedChange[] {
     switch (entry.op) {
@@ -285,14 +290,19 @@ export class ChangeCollector {
   }
 
   #note(entry: JournalEntry): void {
-    // @nx@ type 7: server restart. Transactions still open were never committed.
-    if (entry.fieldBytes[0]?.toString('latin1') !== '7' || this.#open.size === 0) return
-    this.#onSkip({
-      reason: 'restart',
-      detail: `server restart note: abandoned ${this.#open.size} open transaction(s) of pid ${[...this.#open.keys()].join(', ')}`,
-      position: entry.position,
-    })
+    // @nx@ type 7: server restart. Transactions still open were never committed; in a journal with markers, so
+    // were the records no marker followed yet (a process that died before its @mx@ or @ex@): they are not the
+    // next marker's, which is another process's, of the restarted server.
+    if (entry.fieldBytes[0]?.toString('latin1') !== '7') return
+    const cut = this.#sawMarkers && !this.#segment.isEmpty
+    if (this.#open.size === 0 && !cut) return
+    const parts = [
+      ...(this.#open.size > 0 ? [`${this.#open.size} open transaction(s) of pid ${[...this.#open.keys()].join(', ')}`] : []),
+      ...(cut ? ['the records of a transaction no marker ended'] : []),
+    ]
+    this.#onSkip({ reason: 'restart', detail: `server restart note: abandoned ${parts.join(' and ')}`, position: entry.position })
     this.#open.clear()
+    if (cut) this.#takeSegment()
   }
 
   #row(entry: JournalEntry): void {

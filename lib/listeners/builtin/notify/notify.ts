@@ -213,6 +213,8 @@ export class NotifyListener implements Listener {
     await this.#openDelivery(context.logger)
     // A delivery state made after the daemon's (a listener added later, a file moved away) knows of no marker yet.
     if (context.startsAfterMarker) this.delivery.sawMarkers()
+    // Known from an earlier process: records a restart note cuts are a dead process's, not an import's.
+    if (this.delivery.markers) this.#collector.assumeMarkers()
   }
 
   /** Loads the delivery state file, or creates it (so that a path it cannot write fails at start, not at the first mail). */

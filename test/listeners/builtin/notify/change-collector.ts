@@ -371,3 +371,45 @@ t.test('action names as p4 describe gives them, from the schema', async (t) => {
     'action 42',
   ])
 })
+
+t.test('a restart note abandons the records no marker followed yet: a submit cut by a server crash is not announced at the next @ex@', async (t) => {
+  const restart: RecordSpec = { op: 'nx', fields: [7, 1411124293, '37', 0, 0, 0, 0, 0, '1777', '.', '', '', ''] }
+  const entries = await records([
+    change(8, 1),
+    revcx(8, '//depot/a'),
+    ex(100),
+    // p4d died while writing change 9's submit: no @ex@ (nor @mx@) for it, then the server starts again.
+    desc(9, 'never committed\n'),
+    change(9, 1),
+    revcx(9, '//depot/b'),
+    restart,
+    // The first transaction after the restart, of another process.
+    desc(10, 'pending\n'),
+    change(10, 0),
+    ex(300),
+    change(11, 1),
+    revcx(11, '//depot/c'),
+    ex(301),
+  ])
+  const skips: CollectorSkip[] = []
+  const c = new ChangeCollector({ onSkip: (s) => skips.push(s) })
+  t.same(
+    replay(c, entries).map((ch) => [ch.change, ch.pid]),
+    [
+      [8, '100'],
+      [11, '301'],
+    ],
+    'change 9 is not taken into pid 300 transaction',
+  )
+  t.match(skips, [{ reason: 'restart', detail: /records of a transaction no marker ended/ }], 'the abandoned records are reported')
+})
+
+t.test('without markers (an import tool), a restart note leaves the records waiting for the quiet', async (t) => {
+  const restart: RecordSpec = { op: 'nx', fields: [7, 1411124293, '37', 0, 0, 0, 0, 0, '1777', '.', '', '', ''] }
+  const c = new ChangeCollector()
+  t.same(replay(c, await records([change(9, 1), revcx(9, '//depot/b'), restart])), [])
+  t.same(
+    c.flushUnmarked().map((ch) => ch.change),
+    [9],
+  )
+})

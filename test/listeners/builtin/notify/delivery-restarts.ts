@@ -149,6 +149,33 @@ t.test('restarted in the middle of a transaction of a journal with markers: the 
   t.match(smtp.mails[1]?.text, /\/\/depot\/main\/b\.c#1[\s\S]*\/\/depot\/docs\/b\.txt#1/, 'with both its files')
 })
 
+t.test('restarted in a journal with markers, then p4d crashed mid-submit and restarted: the cut submit is never sent', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  const ten = submit(10, 'alice', 'ten\n', ['//depot/main/a.c'])
+  // p4d dies while writing change 11's submit (no @mx@, no @ex@), starts again (@nx@ 7), and the next process submits 12.
+  const cut = desc(11, 'eleven\n') + change(11, 'alice', 'eleven\n') + revcx(11, '//depot/main/b.c')
+  const restart = '@nx@ 7 1700000000 @50@ 0 0 0 0 0 @1666@ @/p4/root@ @@ @@ @@ \n'
+  const entries = await journal(ten + cut + restart + submit(12, 'alice', 'twelve\n', ['//depot/main/c.c']))
+  const afterTen = entries.findIndex((e) => e.op === 'ex') + 1
+
+  const first = await openTeam(dir, smtp.port)
+  t.equal(await feed(first, entries.slice(0, afterTen)), null)
+  await first.sync()
+  first.close()
+  // Restarted at that consistency point: no marker read yet in this process, the delivery state knows of them.
+  const second = await openTeam(dir, smtp.port)
+  t.teardown(() => second.close())
+  t.equal(await feed(second, entries.slice(afterTen)), null)
+  t.same(
+    deliveries(smtp.mails),
+    ['10:team:team1@example.com', '10:team:team2@example.com', '12:team:team1@example.com', '12:team:team2@example.com'],
+    'change 11 was never committed: not sent, and not taken into the next process transaction',
+  )
+  t.notMatch(smtp.mails[2]?.text ?? '', /b\.c/, "change 12's mail does not list change 11's file")
+})
+
 t.test('a listener added to a daemon that resumes inside a journal with markers: its new delivery state knows they are there', async (t) => {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())

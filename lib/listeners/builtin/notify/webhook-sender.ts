@@ -39,6 +39,33 @@ function safeUrl(url: string): string {
 
 /** How much of an error response body goes into the error message. */
 const ERROR_BODY_CHARS = 200
+/** How much of an error response body is read for it (UTF-8 takes up to 4 bytes a character); the rest is never downloaded. */
+const ERROR_BODY_BYTES = 4 * ERROR_BODY_CHARS + 4
+
+/**
+ * The start of a response body, as text: at most ERROR_BODY_BYTES are read,
+ * then the body is cancelled, so an error page of any size (or one that
+ * never ends) costs no memory; '' when it cannot be read.
+ */
+async function bodyStart(res: Response): Promise<string> {
+  const reader = res.body?.getReader()
+  if (reader === undefined) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    while (size < ERROR_BODY_BYTES) {
+      const { done, value } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      size += value.byteLength
+    }
+  } catch {
+    // A body cut or timed out: what arrived is enough.
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+  return Buffer.concat(chunks).subarray(0, ERROR_BODY_BYTES).toString('utf8')
+}
 
 /**
  * POSTs change payloads as JSON, signed. Any 2xx is success; anything else
@@ -83,7 +110,7 @@ export class WebhookSender {
       await res.body?.cancel()
       return
     }
-    const text = await res.text().catch(() => '')
+    const text = await bodyStart(res)
     const excerpt = text.length > ERROR_BODY_CHARS ? `${text.slice(0, ERROR_BODY_CHARS)}…` : text
     throw this.#error(payload, `HTTP ${res.status}${excerpt ? `: ${excerpt}` : ''}`, res.status)
   }

@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
 import { createHmac } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
 import { changePayload } from '../../../../lib/listeners/builtin/notify/change-message.js'
 import type { SubmittedChange } from '../../../../lib/listeners/builtin/notify/change-collector.js'
@@ -144,4 +147,39 @@ t.test('a Slack-style URL carries its secret in the path: errors show only the h
     t.notMatch(text, /s3cretPATH|T0001|B0002/, 'no part of the path after its first segment')
     t.match(text, /\/services\/\*\*\*/, 'the first segment and a mask')
   }
+})
+
+t.test('an error answer with a huge body: only its start is read, the rest is not downloaded into memory', async (t) => {
+  const BODY = 64 * 1024 * 1024
+  const chunk = Buffer.alloc(64 * 1024, 'x')
+  let written = 0
+  let finished = false
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(500, { 'content-type': 'text/html' })
+      const pump = (): void => {
+        while (written < BODY) {
+          written += chunk.length
+          if (!res.write(chunk)) return void res.once('drain', pump)
+        }
+        res.end(() => {
+          finished = true
+        })
+      }
+      pump()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`
+  const sender = new WebhookSender({ url, secret: SECRET, timeoutMs: 30_000 }, 'x')
+  await failure(t, () => sender.send(changePayload(change, 'n', new Date())), /HTTP 500: x{200}…/)
+  await new Promise((r) => setTimeout(r, 200))
+  t.notOk(finished, 'the receiver could not send its whole body')
+  t.ok(written < BODY / 4, `at most a socket buffer's worth was sent (${written} bytes)`)
 })

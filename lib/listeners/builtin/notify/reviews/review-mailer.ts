@@ -121,6 +121,17 @@ export class ReviewMailer {
           { file: this.#statePath },
         )
       }
+      // Names in the file are folded (or not) as it was built: a `case` set since then would be silently ignored.
+      const wanted = this.#options.case
+      if (wanted !== 'auto' && (wanted === 'insensitive') !== saved.caseInsensitive) {
+        throw new LogdaemonError(
+          ErrorCodes.STATE_MISMATCH,
+          `reviews: the state file ${this.#statePath} was built comparing names ${saved.caseInsensitive ? 'ignoring case' : 'case-sensitively'}, ` +
+            `but the listener has case: "${wanted}": move it away to rebuild it from the checkpoint with that setting ` +
+            '(reviews.checkpoint, or the checkpoint of the journal the daemon resumes in), or set case back',
+          { file: this.#statePath },
+        )
+      }
       // A file written before the listener was recorded takes this one's name, saved with the next change.
       if (saved.listener === null) {
         saved.listener = this.#name

@@ -249,3 +249,23 @@ t.test('two listeners whose names write alike in a file name share no review sta
   adopted.close()
   t.equal(JSON.parse(readFileSync(path, 'utf8')).listener, 'team_a')
 })
+
+t.test('case set in the configuration after the state was built the other way: refused at open, never silently ignored', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + review('bob', 0, '//depot/main/...'))
+  // Built with case: auto from a header without the case-insensitive flag: names compare case-sensitively.
+  const first = await openReviews(dir, smtp.port)
+  first.listener.close()
+  t.equal(state(dir).caseInsensitive, false)
+  // The admin learns the server is case-insensitive (//DEPOT/Main/a.c is //depot/main/a.c there) and says so.
+  const err = await openReviews(dir, smtp.port, { reviews: { case: 'insensitive' } }).catch((e: unknown) => e as LogdaemonError)
+  t.equal((err as LogdaemonError).code, ErrorCodes.STATE_MISMATCH, 'not opened with the old comparison')
+  t.match((err as LogdaemonError).message, /reviews\.json was built comparing names case-sensitively.*case: "insensitive".*move it away/)
+  // Set as the state was built (or auto): opened.
+  const again = await openReviews(dir, smtp.port, { reviews: { case: 'sensitive' } })
+  again.listener.close()
+  const auto = await openReviews(dir, smtp.port, { reviews: { case: 'auto' } })
+  auto.listener.close()
+})

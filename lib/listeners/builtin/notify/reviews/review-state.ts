@@ -3,7 +3,7 @@ import { comparePositions, formatPosition, parsePosition, type JournalPosition }
 import type { ChangeFile, SubmittedChange } from '../change-collector.js'
 import { DeliveryState, type DeliveryJson, type MailProgress } from '../delivery-state.js'
 import { textDecoder, type TextEncodingName } from '../text-decoder.js'
-import { ReviewView, reviewLineFromRow } from './review-view.js'
+import { asciiLower, ReviewView, reviewLineFromRow, sortNames } from './review-view.js'
 
 /** What the review state is made of: two tables of the server's database. */
 export const REVIEW_TABLES: ReadonlySet<string> = new Set(['db.user', 'db.review'])
@@ -214,14 +214,19 @@ export class ReviewState {
   explain(change: Pick<SubmittedChange, 'user' | 'files'>, options: { includeAuthor?: boolean } = {}): ReviewExplanation[] {
     const out: ReviewExplanation[] = []
     const author = this.#fold(change.user)
+    // Each name folded once, and sorted once: a user is tried only on the files an include line of theirs can fit
+    // (2000 reviewers against a change of 10,000 files took 8–13 s, trying every file against every line).
+    const names = change.files.map((f) => (this.caseInsensitive ? asciiLower(f.depotFile) : f.depotFile))
+    const by = sortNames(names)
+    const every = names.map((_, i) => i)
     for (const id of [...this.#reviews.keys()].sort()) {
       const view = this.view(id)
       const files: ChangeFile[] = []
       const lines: string[] = []
-      for (const f of change.files) {
-        const m = view.match(f.depotFile)
+      for (const i of view.candidates(by) ?? every) {
+        const m = view.matchFolded(names[i] as string)
         if (m.reviewed && m.line !== null) {
-          files.push(f)
+          files.push(change.files[i] as ChangeFile)
           lines.push(m.line.text)
         }
       }

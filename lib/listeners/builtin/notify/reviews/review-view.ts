@@ -49,6 +49,13 @@ interface CompiledLine {
   readonly tokens: readonly Token[] | null
   /** The literal text every match starts with (a quick rejection). */
   readonly prefix: string
+  /**
+   * For a line whose wildcards are all `...` (most are): the literal text
+   * every match ends with, and the literal runs between, which match
+   * leftmost in order (each `...` takes anything); null for a line with
+   * `*` (or `%%n`), matched by the dynamic programme.
+   */
+  readonly segments: { readonly suffix: string; readonly middle: readonly string[]; readonly exact: boolean } | null
 }
 
 /** The result of matching a file: the deciding line, or null when no line matched. */
@@ -126,7 +133,7 @@ function tokenize(pattern: string, foldCase: boolean): Token[] {
 }
 
 /** ASCII-only lowering, as p4d folds case (non-ASCII bytes compare exactly). */
-function asciiLower(s: string): string {
+export function asciiLower(s: string): string {
   return s.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 }
 
@@ -135,11 +142,18 @@ function asciiLower(s: string): string {
  * of `text` reachable after each token, O(text × tokens), no backtracking.
  */
 function matchTokens(tokens: readonly Token[], text: string): boolean {
-  // reach[i]: text[0, i) is matched by the tokens so far.
-  let reach = new Uint8Array(text.length + 1)
+  // reach[i]: text[0, i) is matched by the tokens so far. Two scratch rows, reused (a pair per call cost more than the match).
+  const n = text.length + 1
+  if (scratchA.length < n) {
+    scratchA = new Uint8Array(n * 2)
+    scratchB = new Uint8Array(n * 2)
+  }
+  let reach = scratchA
+  let next = scratchB
+  reach.fill(0, 0, n)
   reach[0] = 1
   for (const token of tokens) {
-    const next = new Uint8Array(text.length + 1)
+    next.fill(0, 0, n)
     if ('literal' in token) {
       const lit = token.literal
       for (let i = 0; i + lit.length <= text.length; i++) {
@@ -154,9 +168,38 @@ function matchTokens(tokens: readonly Token[], text: string): boolean {
         if (token.star === 'one' && text[i] === '/') open = false
       }
     }
+    const done = reach
     reach = next
+    next = done
   }
   return reach[text.length] === 1
+}
+
+let scratchA = new Uint8Array(512)
+let scratchB = new Uint8Array(512)
+
+/** The segments of a line whose wildcards are all `...` (see CompiledLine); null otherwise. */
+function segmentsOf(tokens: readonly Token[]): CompiledLine['segments'] {
+  if (tokens.some((t) => 'star' in t && t.star === 'one')) return null
+  const literals = tokens.map((t) => ('literal' in t ? t.literal : null))
+  if (literals.length === 1 && literals[0] !== null) return { suffix: '', middle: [], exact: true }
+  const last = literals[literals.length - 1]
+  const middle = literals.slice(literals[0] !== null ? 1 : 0, last !== null && literals.length > 1 ? -1 : undefined).filter((l): l is string => l !== null)
+  return { suffix: last ?? '', middle, exact: false }
+}
+
+/** Whether `text` (which starts with `prefix`) matches a line of `...` wildcards only: prefix, middle runs leftmost, suffix. */
+function matchSegments(prefix: string, seg: NonNullable<CompiledLine['segments']>, text: string): boolean {
+  if (seg.exact) return text.length === prefix.length
+  const end = text.length - seg.suffix.length
+  if (end < prefix.length || !text.endsWith(seg.suffix)) return false
+  let at = prefix.length
+  for (const lit of seg.middle) {
+    const k = text.indexOf(lit, at)
+    if (k < 0 || k + lit.length > end) return false
+    at = k + lit.length
+  }
+  return true
 }
 
 /** A compiled Reviews field: match depot files against it. */
@@ -172,7 +215,8 @@ export class ReviewView {
       const tokens = line.path.length > MAX_REVIEW_LINE ? null : tokenize(line.path, this.#foldCase)
       const usable = tokens !== null && tokens.filter((t) => 'star' in t).length <= MAX_REVIEW_WILDCARDS ? tokens : null
       const first = usable?.[0]
-      return { line, tokens: usable, prefix: first !== undefined && 'literal' in first ? first.literal : '' }
+      const prefix = first !== undefined && 'literal' in first ? first.literal : ''
+      return { line, tokens: usable, prefix, segments: usable ? segmentsOf(usable) : null }
     })
   }
 
@@ -185,12 +229,85 @@ export class ReviewView {
 
   /** Decides one depot file: the last matching line wins. */
   match(depotFile: string): ReviewMatch {
-    const file = this.#foldCase ? asciiLower(depotFile) : depotFile
+    return this.matchFolded(this.#foldCase ? asciiLower(depotFile) : depotFile)
+  }
+
+  /** `match` for a name already folded as this view folds (asciiLower on a case-insensitive server). */
+  matchFolded(file: string): ReviewMatch {
     for (let i = this.#compiled.length - 1; i >= 0; i--) {
       const c = this.#compiled[i]!
       if (c.tokens === null || !file.startsWith(c.prefix)) continue
-      if (matchTokens(c.tokens, file)) return { reviewed: c.line.kind === 'include', line: c.line }
+      if (c.segments !== null ? matchSegments(c.prefix, c.segments, file) : matchTokens(c.tokens, file))
+        return { reviewed: c.line.kind === 'include', line: c.line }
     }
     return { reviewed: false, line: null }
   }
+
+  /**
+   * The files that can be reviewed at all: those some include line's
+   * literal start (or, for a line of `...` wildcards, its literal end) fits;
+   * no other file is, since only an include line makes one reviewed. `by`
+   * holds the change's folded names sorted for the starts, and reversed and
+   * sorted for the ends (see {@link SortedNames}). The result is the files'
+   * places in the change, ascending, or null when so many fit that trying
+   * every file is as cheap.
+   */
+  candidates(by: SortedNames): number[] | null {
+    const found: number[] = []
+    const total = by.starts.names.length
+    for (const c of this.#compiled) {
+      if (c.tokens === null || c.line.kind !== 'include') continue
+      let [from, to] = range(by.starts.names, c.prefix)
+      let place = by.starts.index
+      const suffix = c.segments?.suffix ?? ''
+      if (suffix !== '') {
+        const [rf, rt] = range(by.ends.names, reversed(suffix))
+        if (rt - rf < to - from) {
+          from = rf
+          to = rt
+          place = by.ends.index
+        }
+      }
+      for (let j = from; j < to; j++) found.push(place[j] as number)
+      if (found.length > total / 2) return null
+    }
+    found.sort((a, b) => a - b)
+    return found.filter((v, i) => i === 0 || v !== found[i - 1])
+  }
+}
+
+/** A change's folded file names in code-unit order, and the same reversed (for their ends), each with the names' places in the change. */
+export interface SortedNames {
+  readonly starts: { readonly names: readonly string[]; readonly index: readonly number[] }
+  readonly ends: { readonly names: readonly string[]; readonly index: readonly number[] }
+}
+
+/** Sorts a change's folded names once for {@link ReviewView.candidates}. */
+export function sortNames(names: readonly string[]): SortedNames {
+  const order = (list: readonly string[]): { names: string[]; index: number[] } => {
+    const index = list.map((_, i) => i).sort((a, b) => ((list[a] as string) < (list[b] as string) ? -1 : (list[a] as string) > (list[b] as string) ? 1 : a - b))
+    return { names: index.map((i) => list[i] as string), index }
+  }
+  return { starts: order(names), ends: order(names.map(reversed)) }
+}
+
+/** The code units of `s` in reverse order (an end of a name becomes a start). */
+function reversed(s: string): string {
+  let out = ''
+  for (let i = s.length - 1; i >= 0; i--) out += s[i]
+  return out
+}
+
+/** Where the names that start with `p` lie in `sorted` (code-unit order keeps them together): [from, to). */
+function range(sorted: readonly string[], p: string): [number, number] {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((sorted[mid] as string) < p) lo = mid + 1
+    else hi = mid
+  }
+  let to = lo
+  while (to < sorted.length && (sorted[to] as string).startsWith(p)) to++
+  return [lo, to]
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -374,4 +375,54 @@ t.test('the mail progress of a change is dropped when the state moves past it', 
   s.delivery.recordProgress(change(4, 'x', [], 900), new Map([['<m4>', new Set(['a@x'])]]))
   s.delivery.mailedUpTo({ journal: 5, offset: 900 })
   t.same(s.toJSON().delivering, null, 'a commit at or past it')
+})
+
+t.test('property: the reviewers of a change are those a file-by-file RegExp reference finds, case-sensitive or not', async (t) => {
+  // explain() tries a user only on the files an include line's literal start or end fits (sorted names, binary
+  // search): the answer must be the one of trying every file against every line.
+  const seg = fc.constantFrom('a', 'B', 'ab', '/', '.', '...', '*', '%%1', 'x.c', '-n')
+  const pattern = fc.array(seg, { maxLength: 6 }).map((p) => `//${p.join('')}`)
+  const row = fc.tuple(fc.constantFrom(0, 0, 1), pattern)
+  const file = fc.array(fc.constantFrom('a', 'b', 'B', '/', '.', 'x.c', 'ab', '-n'), { maxLength: 8 }).map((p) => `//${p.join('')}`)
+  const regexp = (lines: readonly { mapFlag: number; path: string }[], f: string, ci: boolean): boolean => {
+    let reviewed = false
+    for (const { mapFlag, path } of lines) {
+      const body = path
+        .split(/(\.\.\.|\*|%%[0-9])/)
+        .map((part) => (part === '...' ? '.*' : part === '*' || /^%%[0-9]$/.test(part) ? '[^/]*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+        .join('')
+      if (new RegExp(`^${body}$`, ci ? 'si' : 's').test(f)) reviewed = mapFlag !== 1
+    }
+    return reviewed
+  }
+  fc.assert(
+    fc.property(
+      fc.array(fc.array(row, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 5 }),
+      fc.array(file, { minLength: 1, maxLength: 30 }),
+      fc.boolean(),
+      (users, paths, ci) => {
+        const names = users.map((_, u) => `u${u}`)
+        const state = ReviewState.fromJSON({
+          version: 2,
+          appliedThrough: null,
+          origin: 'property',
+          caseInsensitive: ci,
+          users: names.map((user) => ({ user, email: `${user}@example.com`, fullName: user })),
+          reviews: users.map((rows, u) => ({ user: names[u], rows: rows.map(([mapFlag, path], seq) => ({ seq, mapFlag, path })) })),
+        })
+        const files = paths.map((depotFile) => ({ depotFile, action: 'edit', rev: 1 }))
+        const got = state.explain({ user: 'nobody', files } as never).map((e) => `${e.user}:${e.files.map((f) => f.depotFile).join(',')}`)
+        const want = users
+          .map((rows, u) => {
+            const lines = rows.map(([mapFlag, path]) => ({ mapFlag, path }))
+            const mine = paths.filter((p) => regexp(lines, p, ci))
+            return mine.length === 0 ? null : `${names[u]}:${mine.join(',')}`
+          })
+          .filter((x) => x !== null)
+        return JSON.stringify(got) === JSON.stringify(want)
+      },
+    ),
+    { numRuns: 2000 },
+  )
+  t.pass('2000 random review tables and changes agree')
 })

@@ -420,10 +420,38 @@ export class JetStreamJournalSource extends Readable {
     const consumer = this.#consumer as Consumer
     const batch = this.#options.batch ?? 256
     const messages = await consumer.fetch({ max_messages: batch, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
+    // The pull is read to its end as its messages come, whatever the consumer's pace, and they wait here (at most
+    // `batch`): the client checks the pull's heartbeats while messages wait in it, and a consumer that held the rest of
+    // a batch for longer than two heartbeats (a slow listener) failed the pull with "heartbeats missed", and the daemon
+    // once its retries ran out.
+    const arrived: JsMsg[] = []
+    const pull: { arrival: (() => void) | null } = { arrival: null }
+    let ended = false
+    let failure: unknown = null
+    const reading = (async () => {
+      try {
+        for await (const m of messages) {
+          arrived.push(m)
+          pull.arrival?.()
+        }
+      } catch (err) {
+        failure = err
+      } finally {
+        ended = true
+        pull.arrival?.()
+      }
+    })()
     let got = 0
     try {
-      for await (const m of messages) {
+      for (;;) {
         if (this.destroyed) return
+        const m = arrived[got]
+        if (m === undefined) {
+          if (ended) break
+          await new Promise<void>((resolve) => (pull.arrival = resolve))
+          pull.arrival = null
+          continue
+        }
         got++
         await this.#deliver(m)
         if (m.info.pending === 0) {
@@ -434,12 +462,15 @@ export class JetStreamJournalSource extends Readable {
             return
           }
         }
-        // The rest of this pull waits in the client (at most `batch`); the next pull waits for `_read`.
+        // The rest of this pull waits (at most `batch`); the next pull waits for `_read`.
         if (!this.#more) await this.#wanted()
       }
     } finally {
       messages.stop()
+      await reading
     }
+    // Failed after some messages (a lost connection): those came first; the retry goes on after them.
+    if (failure !== null) throw failure
     if (got === 0) {
       this.#quiet.waiting()
       if (this.#options.untilEnd) {

@@ -10,7 +10,12 @@ export interface ConsumerSpec {
   durable?: string
   /** Ack wait of a durable consumer created here, ms. */
   ackWaitMs: number
+  /** An ephemeral consumer's first stream sequence (default: the stream's first message). */
+  startSeq?: number
 }
+
+/** An ephemeral consumer without a pull for this long is removed by the server, ms. */
+export const EPHEMERAL_INACTIVE_MS = 30_000
 
 function mismatch(message: string): LogdaemonError {
   return Object.assign(new LogdaemonError(ErrorCodes.JETSTREAM_MISMATCH, message), { retryable: false })
@@ -29,9 +34,9 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec):
   if (durable === undefined) {
     const ci = await jsm.consumers.add(stream, {
       ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.All,
+      ...(spec.startSeq !== undefined ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startSeq } : { deliver_policy: DeliverPolicy.All }),
       filter_subject: filter,
-      inactive_threshold: nanos(30_000),
+      inactive_threshold: nanos(EPHEMERAL_INACTIVE_MS),
     })
     return ci.name
   }

@@ -13,7 +13,7 @@ import { comparePositions, formatPosition, type JournalPosition } from '../../po
 import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 import { QuietTimer } from '../quiet-timer.js'
 import { subjectMatches } from '../../jetstream/subject-match.js'
-import { ensureConsumer } from './jetstream-consumer.js'
+import { EPHEMERAL_INACTIVE_MS, ensureConsumer } from './jetstream-consumer.js'
 import { DurableLock } from './durable-lock.js'
 
 export type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
@@ -268,14 +268,15 @@ export class JetStreamJournalSource extends Readable {
     }
   }
 
-  /** The durable consumer (created when missing, checked when found), or a new ephemeral one. Returns its name. */
-  async #ensureConsumer(): Promise<string> {
+  /** The durable consumer (created when missing, checked when found), or a new ephemeral one (from `startSeq`). Returns its name. */
+  async #ensureConsumer(startSeq?: number): Promise<string> {
     const o = this.#options
     const filter = this.#filters.length === 1 ? (this.#filters[0] as string) : `${this.#subject}.>`
     this.#consumerName = await ensureConsumer(this.#jsm as JetStreamManager, {
       stream: o.stream,
       filter,
       ...(o.durable !== undefined ? { durable: o.durable } : {}),
+      ...(startSeq !== undefined ? { startSeq } : {}),
       ackWaitMs: o.ackWaitMs ?? 60_000,
     })
     this.#consumer = await jetstream(this.#nc as NatsConnection).consumers.get(o.stream, this.#consumerName)
@@ -398,7 +399,7 @@ export class JetStreamJournalSource extends Readable {
       if (this.#backlogTo > this.#lastSeq) await this.#readMissing(this.#lastSeq + 1, this.#backlogTo)
       const retry = retrySettings(this.#options.retry)
       while (!this.destroyed && this.#more) {
-        await pRetry(() => this.#pullOnce(), {
+        await pRetry(() => this.#renewEphemeral().then(() => this.#pullOnce()), {
           ...retry,
           signal: this.#abort.signal,
           shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
@@ -415,8 +416,47 @@ export class JetStreamJournalSource extends Readable {
     }
   }
 
+  /** When the last pull ended (the server's clock of an ephemeral consumer's inactivity starts there), and whether it failed. */
+  #pullEndedAt = Date.now()
+  #pullFailed = false
+
+  /**
+   * The server removes an ephemeral consumer after EPHEMERAL_INACTIVE_MS
+   * without a pull: a reader paused longer (logdaemon-cat --jetstream into a
+   * pager) then failed with "heartbeats missed", the rest unread. Before a
+   * pull that comes after a third of that, or after a failed one, the
+   * consumer is looked up and, when gone, made again from the message after
+   * the last one handed out.
+   */
+  async #renewEphemeral(): Promise<void> {
+    if (this.#options.durable !== undefined || this.#consumerName === null) return
+    if (!this.#pullFailed && Date.now() - this.#pullEndedAt < EPHEMERAL_INACTIVE_MS / 3) return
+    const jsm = this.#jsm as JetStreamManager
+    const gone = await jsm.consumers.info(this.#options.stream, this.#consumerName).then(
+      () => false,
+      (err: unknown) => {
+        if ((err as { name?: unknown }).name === 'ConsumerNotFoundError' || (err as { code?: unknown }).code === 10014) return true
+        throw err
+      },
+    )
+    if (!gone) return
+    await this.#ensureConsumer(this.#lastSeq + 1)
+    // A new consumer counts its deliveries from 1 again.
+    this.#lastDseq = 0
+  }
+
   /** One pull: up to `batch` messages, handed out as they arrive; returns early when the buffer is full. */
   async #pullOnce(): Promise<void> {
+    try {
+      await this.#pullMessages()
+      this.#pullFailed = false
+    } catch (err) {
+      this.#pullFailed = true
+      throw err
+    }
+  }
+
+  async #pullMessages(): Promise<void> {
     const consumer = this.#consumer as Consumer
     const batch = this.#options.batch ?? 256
     const messages = await consumer.fetch({ max_messages: batch, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
@@ -438,6 +478,7 @@ export class JetStreamJournalSource extends Readable {
         failure = err
       } finally {
         ended = true
+        this.#pullEndedAt = Date.now()
         pull.arrival?.()
       }
     })()

@@ -1,5 +1,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
 import { JetStreamListener } from '../../../lib/listeners/builtin/jetstream/jetstream.js'
 import { optionsSchema } from '../../../lib/listeners/builtin/jetstream/jetstream-options.js'
 import type { JournalEntry } from '../../../lib/journal/entry.js'
@@ -51,3 +53,43 @@ t.test('a reader that pauses longer than two pull heartbeats in the middle of a 
   t.same(retries, [], 'no pull failed')
   t.ok(Buffer.concat(got).equals(bytes), `${got.length} records, the journal's ${bytes.length} bytes`)
 })
+
+t.test(
+  'without a durable, a consumer the server removed while the reader paused (inactive threshold) is made again where reading stopped',
+  { skip: natsSkip },
+  async (t) => {
+    const server = await startNats(t.testdir())
+    t.teardown(() => server.stop())
+    const bytes = await publish(server, 60)
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    /** What the server does to an ephemeral consumer without a pull for its inactive threshold (30 s): removes it. */
+    const removeConsumers = async () => {
+      for await (const ci of jsm.consumers.list('S')) await jsm.consumers.delete('S', ci.name)
+    }
+    const source = new JetStreamJournalSource({
+      servers: server.url,
+      stream: 'S',
+      batch: 20,
+      highWaterMark: 2,
+      untilEnd: true,
+      retry: { retries: 1, minTimeout: 100 },
+    })
+    const retries: string[] = []
+    source.on('retry', ({ err }: { err: Error }) => retries.push(err.message))
+    const got: Buffer[] = []
+    for await (const e of source) {
+      got.push((e as JournalEntry).raw)
+      // A long pause (logdaemon-cat --jetstream into a pager): the consumer is found gone before the next pull.
+      if (got.length === 30) {
+        await removeConsumers()
+        await sleep(11_000)
+      }
+      // A short one: the next pull fails, and its retry finds the consumer gone.
+      if (got.length === 70) await removeConsumers()
+    }
+    t.ok(Buffer.concat(got).equals(bytes), `${got.length} records, the journal's ${bytes.length} bytes, each once`)
+    t.ok(retries.length <= 1, `at most the pull after the short pause failed: ${JSON.stringify(retries)}`)
+  },
+)

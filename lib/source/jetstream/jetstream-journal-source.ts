@@ -15,6 +15,7 @@ import { QuietTimer } from '../quiet-timer.js'
 import { subjectMatches } from '../../jetstream/subject-match.js'
 import { EPHEMERAL_INACTIVE_MS, ensureConsumer } from './jetstream-consumer.js'
 import { DurableLock } from './durable-lock.js'
+import { AckRecord } from './ack-record.js'
 
 export type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
 
@@ -98,6 +99,11 @@ export class JetStreamJournalSource extends Readable {
   #consumer: Consumer | null = null
   #consumerName: string | null = null
   #lock: DurableLock | null = null
+  /** This reader's own record of what it acknowledged (with the lock only; see AckRecord). */
+  #ackRecord: AckRecord | null = null
+  /** The newest message to acknowledge once the record says so, and whether a record write is under way. */
+  #toAck: Ackable | null = null
+  #recording: Promise<void> | null = null
   #opening: Promise<JetStreamStart | null> | null = null
   #start: JetStreamStart | null = null
   #pumping = false
@@ -186,11 +192,16 @@ export class JetStreamJournalSource extends Readable {
         throw Object.assign(e, { retryable: o.waitForStream === true })
       }
     }, this.#openRetry())
-    if (o.durable !== undefined && o.exclusive !== false) await this.#lockDurable(o.durable, info.config.num_replicas)
+    if (o.durable !== undefined && o.exclusive !== false) {
+      const durable = o.durable
+      await this.#lockDurable(durable, info.config.num_replicas)
+      const js = jetstream(this.#nc as NatsConnection)
+      this.#ackRecord = await pRetry(() => AckRecord.open(jsm, js, { stream: o.stream, durable, replicas: info.config.num_replicas }), this.#openRetry())
+    }
     // A cluster electing a leader answers these with timeouts for a while: retried like the stream lookup.
     const name = await pRetry(() => this.#ensureConsumer(), this.#openRetry())
     const ci = await pRetry(() => jsm.consumers.info(o.stream, name), this.#openRetry())
-    const floor = ci.ack_floor.stream_seq
+    const floor = await this.#ackFloor(ci.ack_floor.stream_seq)
     this.#pendingAtOpen = ci.num_pending + Math.max(0, ci.delivered.stream_seq - floor)
     this.#backlogTo = ci.delivered.stream_seq
     let start: JetStreamStart | null = null
@@ -221,6 +232,26 @@ export class JetStreamJournalSource extends Readable {
     if (this.#pendingAtOpen === 0) this.#quiet.waiting()
     this.emit('start', start)
     return start
+  }
+
+  /**
+   * The last message this consumer acknowledged: the consumer's ack floor,
+   * checked against this reader's own record (AckRecord). A floor past the
+   * record over messages the stream no longer holds was moved by the
+   * server over messages the limits removed unacknowledged: those were
+   * never handed out, so reading goes on from the record, where the next
+   * message read shows the gap (ERR_JETSTREAM_GAP). A record past the floor
+   * (a run that stopped between the record and its acknowledgement): the
+   * messages up to it were committed, and are not handed out again.
+   * Without a filter only: a filtered consumer's floor also moves over the
+   * messages its filter skips.
+   */
+  async #ackFloor(serverFloor: number): Promise<number> {
+    const rec = this.#ackRecord?.last ?? null
+    if (rec === null || this.#filters.length > 0 || rec.seq === serverFloor) return serverFloor
+    if (rec.seq > serverFloor) return rec.seq
+    const next = await (this.#jsm as JetStreamManager).streams.getMessage(this.#options.stream, { seq: rec.seq + 1 }).catch(() => null)
+    return next === null ? rec.seq : serverFloor
   }
 
   async #connect(): Promise<void> {
@@ -300,6 +331,16 @@ export class JetStreamJournalSource extends Readable {
     const last = this.#lastDelivered
     if (last && comparePositions(last.end, pos) <= 0 && (!pick || comparePositions(last.end, pick.end) > 0)) pick = last
     if (!pick || (this.#acked && comparePositions(pick.end, this.#acked) <= 0)) return
+    if (this.#ackRecord !== null) {
+      // Recorded first, then acknowledged (see AckRecord): the newest pick waits while a record is being written.
+      this.#acked = pick.end
+      this.#ackedSeq = pick.msg.seq
+      this.#toAck = pick
+      this.#recording ??= this.#recordAndAck().finally(() => {
+        this.#recording = null
+      })
+      return
+    }
     try {
       pick.msg.ack()
     } catch {
@@ -308,6 +349,56 @@ export class JetStreamJournalSource extends Readable {
     }
     this.#acked = pick.end
     this.#ackedSeq = pick.msg.seq
+  }
+
+  /**
+   * Writes the record of the newest pick, then acknowledges it, retried
+   * with the `retry` settings; a record that cannot be written fails the
+   * stream (nothing acknowledged past it: delivered again next time). Once
+   * the stream is destroyed (its end, or a stop), one attempt each: a
+   * caller that commits after the end (logdaemon-cat) still gets its
+   * acknowledgement out before `_destroy` closes the connection.
+   */
+  async #recordAndAck(): Promise<void> {
+    const record = this.#ackRecord as AckRecord
+    while (this.#toAck !== null) {
+      const a = this.#toAck
+      this.#toAck = null
+      const write = (): Promise<void> => record.write({ seq: a.msg.seq, journal: a.end.journal, offset: a.end.offset })
+      try {
+        if (this.destroyed) await write()
+        else
+          await pRetry(write, {
+            ...retrySettings(this.#options.retry),
+            signal: this.#abort.signal,
+            shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+          })
+      } catch (err) {
+        if (!this.destroyed) {
+          this.destroy(toError(err))
+          return
+        }
+        // Destroyed during the retries (which stop with it): one more attempt, or delivered again next time.
+        if (
+          !(await write().then(
+            () => true,
+            () => false,
+          ))
+        )
+          return
+      }
+      if (!this.#ackNow(a)) return
+    }
+  }
+
+  /** Acknowledges `a` (and every message before it); false when the connection is closed (delivered again next time). */
+  #ackNow(a: Ackable): boolean {
+    try {
+      a.msg.ack()
+    } catch {
+      return false
+    }
+    return true
   }
 
   /** The stream sequence of the newest message acknowledged, or null. */
@@ -326,6 +417,7 @@ export class JetStreamJournalSource extends Readable {
    * (at-least-once).
    */
   async flushState(): Promise<void> {
+    await this.#recording
     const nc = this.#nc
     if (!nc || nc.isClosed()) return
     await nc.flush()
@@ -376,7 +468,10 @@ export class JetStreamJournalSource extends Readable {
     this.#lock = null
     const closing = async (): Promise<void> => {
       if (!nc || nc.isClosed()) return
+      // Acknowledgements still being recorded (see AckRecord), also of commits made meanwhile, go before the connection.
+      while (this.#recording) await this.#recording
       await lock?.release()
+      while (this.#recording) await this.#recording
       // Acknowledgements already sent reach the server before the connection closes.
       await nc.flush().catch(() => {})
       await nc.close()

@@ -25,9 +25,11 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
   /**
    * With a durable consumer: take a lease on it first (see DurableLock), so
    * a second reader of the same durable is refused with ERR_LOCKED instead
-   * of silently splitting the records with the first. Default true. The
+   * of silently splitting the records with the first; the reader then
+   * also records what it acknowledges (see AckRecord). Default true. The
    * NATS user must be allowed to create and write the `LOGDAEMON_LOCKS`
-   * stream (subjects `logdaemon.lock.>`).
+   * and `LOGDAEMON_ACKS` streams (subjects `logdaemon.lock.>`,
+   * `logdaemon.ack.>`).
    */
   exclusive?: boolean
   /** Wait (with `retry`'s backoff) for a stream that does not exist yet, instead of failing at once. The daemon does. */

@@ -74,6 +74,11 @@ async function readEnds(path: string, size: number, k: number): Promise<{ head: 
   }
 }
 
+/** The journals cannot be read now (a directory's or a file's permissions changed): a state to wait out, not a rotation. */
+function isUnreadable(err: unknown): boolean {
+  return isErrnoException(err) && (err.code === 'EACCES' || err.code === 'EPERM')
+}
+
 type Source = { kind: 'archive'; reader: ArchiveReader; mode: RotationMode } | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }
 
 /**
@@ -174,21 +179,39 @@ export class JournalCursor {
     return this.#openJournal(journal, offset)
   }
 
-  /** The next chunk of the current journal, or its end; waits at the live journal's end. */
+  /**
+   * The next chunk of the current journal, or its end; waits at the live
+   * journal's end. A journal directory (or journal) that cannot be read for
+   * a while (EACCES, EPERM: its permissions changed) is waited out: the
+   * cursor stays where it is and looks again at the next change or poll
+   * (the daemon's status says Behind meanwhile, docs/operations.md).
+   */
   async next(): Promise<CursorStep> {
     for (;;) {
       this.#options.signal.throwIfAborted()
-      if (!this.#src) await this.#openJournal(this.journal, 0)
-      const src = this.#src as Source | null
-      if (!src) continue
-      if (src.kind === 'archive') {
-        const chunk = await src.reader.read()
-        if (chunk) return this.#data(chunk)
-        return this.#end(src.mode)
+      let step: CursorStep | null
+      try {
+        step = await this.#step()
+      } catch (err) {
+        if (!isUnreadable(err)) throw err
+        await this.#watcher.wait(this.#options.signal)
+        continue
       }
-      const step = await this.#nextLive(src)
       if (step) return step
     }
+  }
+
+  /** One look: a step, or null to look again. A failure leaves the cursor as it was (no byte handed out, no file given up). */
+  async #step(): Promise<CursorStep | null> {
+    if (!this.#src) await this.#openJournal(this.journal, 0)
+    const src = this.#src as Source | null
+    if (!src) return null
+    if (src.kind === 'archive') {
+      const chunk = await src.reader.read()
+      if (chunk) return this.#data(chunk)
+      return this.#end(src.mode)
+    }
+    return this.#nextLive(src)
   }
 
   /** Closes the file and the watcher. Idempotent. */
@@ -298,10 +321,10 @@ export class JournalCursor {
    * read from there would garble or lose records without a word.
    */
   async #switchToArchive(src: Source & { kind: 'live' }, archive: ArchiveFile): Promise<void> {
-    await src.file.close()
-    this.#src = null
-    this.#verified = { journal: this.journal, offset: this.offset }
+    // The archive first: when it cannot be opened (yet), the live file is still the one read, at the same offset.
     const reader = await this.#openArchive(archive, this.offset)
+    await src.file.close()
+    this.#verified = { journal: this.journal, offset: this.offset }
     this.#src = { kind: 'archive', reader, mode: 'copy-truncate' }
     if (!reader.reachedOffset) {
       throw this.#shrunkError(`its archive ${archive.path} holds only ${reader.offset} bytes`)
@@ -479,7 +502,11 @@ export class JournalCursor {
         await this.#watcher.wait(this.#options.signal)
         continue
       }
-      if (await findArchive(this.#layout, n)) {
+      const archived = await findArchive(this.#layout, n).catch(async (err: unknown) => {
+        await file.close()
+        throw err
+      })
+      if (archived) {
         await file.close()
         continue
       }

@@ -424,8 +424,14 @@ export class JournalCursor {
         return { renamedTo: a.journal }
       }
     }
-    // Renamed to a place outside the journal set (its number unknown): drained as N, as before.
-    if ((await f.links()) > 0) return { renamedTo: n }
+    if ((await f.links()) > 0) {
+      // Nothing at the live path, and the file still has a name, none in the journal set: the root moved away or
+      // was unmounted for a while (or p4d is between its rename and the new journal). Not a rotation yet: taken
+      // for one, the same file was read again from its start as journal N+1 once the root was back.
+      if ((await identityOf(this.#livePath)) === null) return 'wait'
+      // Renamed to a place outside the journal set (its number unknown), another file live: drained as N, as before.
+      return { renamedTo: n }
+    }
     // No name left: renamed and then compressed (journal.N.gz is there), or deleted.
     if (await findArchive(this.#layout, n)) return { renamedTo: n }
     if (this.#doubtful()) return 'wait'

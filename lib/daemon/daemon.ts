@@ -175,7 +175,8 @@ export async function createListeners(config: DaemonConfig): Promise<ListenerSpe
 
 /** Closes listeners made (errors ignored: they are being let go). */
 async function closeAll(specs: readonly { listener: Listener }[]): Promise<void> {
-  await Promise.all(specs.map((s) => Promise.resolve(s.listener.close()).catch(() => {})))
+  // A close() that throws at once is ignored like one that rejects: the error being reported is the start's.
+  await Promise.all(specs.map(async (s) => s.listener.close()).map((closing) => closing.catch(() => {})))
 }
 
 /** What a step of Daemon.start gives when the stop came first. */

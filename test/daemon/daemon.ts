@@ -169,6 +169,20 @@ t.test('start fails without a start point, and with a status host that needs a t
   await t.rejects(open.start(), { code: 'ERR_CONFIG_INVALID' })
 })
 
+t.test('a listener whose close() throws at once does not hide why the start failed', async (t) => {
+  // An adversarial probe: a second daemon on the same state file exited 1 with "The value of "fd" is out of range"
+  // (its module listener's close(), never opened, threw) instead of ERR_LOCKED.
+  const dir = t.testdir({ root: { journal: '' } })
+  const careless = new (class extends BaseListener {
+    listen(): void {}
+    override close(): void {
+      throw new Error('close() of a listener never opened')
+    }
+  })('careless')
+  const noStart = new Daemon({ ...(await config(dir)), from: undefined } as never, { logger: silent, listeners: [careless] })
+  await t.rejects(noStart.start(), { code: 'ERR_NO_START' })
+})
+
 t.test('the signal stops it like stop()', async (t) => {
   const dir = t.testdir()
   const sim = new SimulatedP4d({ root: join(dir, 'root'), seed: 5 })

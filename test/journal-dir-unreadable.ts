@@ -18,10 +18,11 @@ import { BIN, binSkip, type DaemonExit } from './helpers/daemon-run.js'
 /** The daemon must not be root, whom permissions do not stop: as root, the test runs it as nobody (setpriv). */
 function unprivileged(): { prefix: string[]; skip: string | false } {
   if (process.getuid?.() !== 0) return { prefix: [], skip: false }
-  const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true'])
+  // Nobody must also reach the built daemon: a clone under a directory only root may enter (/root) cannot be run so.
+  const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', BIN])
   return probe.status === 0
     ? { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], skip: false }
-    : { prefix: [], skip: 'runs as root and setpriv(1) cannot drop to nobody: permissions would not stop the daemon' }
+    : { prefix: [], skip: `runs as root, and nobody cannot run ${BIN} through setpriv(1): permissions would not stop the daemon` }
 }
 
 const user = unprivileged()

@@ -49,11 +49,16 @@ export const runCommand: Command = {
     else kill?.addEventListener('abort', () => daemon.kill(), { once: true })
     // Exit codes (docs/operations.md): 0 stopped cleanly or caught up, 1 anything else; each exit is logged.
     let code = 0
+    let started = false
     try {
       await daemon.start()
+      started = true
       await daemon.done
     } catch (err) {
       say(messageOf(err))
+      // A log file says why too (the daemon logs its own failures once started; a start that fails only throws): it
+      // said only "exiting with code 1", unexplained in a log shared with a running daemon (a second one, ERR_LOCKED).
+      if (!started && log.file !== undefined) logger.error({ code: (err as { code?: unknown }).code }, messageOf(err))
       code = 1
     }
     if (code === 0) logger.info({ exitCode: 0 }, untilCaughtUp && daemon.caughtUp ? 'caught up; exiting with code 0' : 'exiting with code 0')

@@ -142,6 +142,24 @@ t.test('run: reads until the stop signal, then exits 0; a start that fails exits
   const nostart = io({ signal: new AbortController().signal })
   t.equal(await main(['run', '-c', file], nostart.io), 1)
   t.match(nostart.stderr(), /^logdaemon: no saved state and no start point/)
+
+  // With a log file, the reason is there too: it said only "exiting with code 1", which in a log shared with a running
+  // daemon (a second one refused with ERR_LOCKED) was a line without an explanation (a probe).
+  writeFileSync(
+    file,
+    JSON.stringify({ server: { root: 'elsewhere' }, state: 'other.json', status: false, log: { file: 'start.log' }, listeners: [{ type: 'print' }] }),
+  )
+  const logged = io({ signal: new AbortController().signal })
+  t.equal(await main(['run', '-c', file], logged.io), 1)
+  const lines = readFileSync(join(dir, 'start.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { msg: string; code?: string; level: number })
+  const reason = lines.find((l) => /no saved state and no start point/.test(l.msg))
+  t.ok(reason, `the log file says why the start failed: ${JSON.stringify(lines.map((l) => l.msg))}`)
+  t.equal(reason?.code, 'ERR_NO_START')
+  t.match(lines.at(-1)?.msg, /exiting with code 1/, 'then the exit line')
+  t.match(logged.stderr(), /^logdaemon: no saved state and no start point/, 'stderr still says it')
 })
 
 t.test('demo: runs until stopped, says where the status page is, and that the mirror is identical', async (t) => {

@@ -101,6 +101,8 @@ export class JetStreamJournalSource extends Readable {
   #lock: DurableLock | null = null
   /** This reader's own record of what it acknowledged (with the lock only; see AckRecord). */
   #ackRecord: AckRecord | null = null
+  /** The record found at open was another consumer's (see #ackFloor). */
+  #staleRecord = false
   /** The newest message to acknowledge once the record says so, and whether a record write is under way. */
   #toAck: Ackable | null = null
   #recording: Promise<void> | null = null
@@ -201,7 +203,7 @@ export class JetStreamJournalSource extends Readable {
     // A cluster electing a leader answers these with timeouts for a while: retried like the stream lookup.
     const name = await pRetry(() => this.#ensureConsumer(), this.#openRetry())
     const ci = await pRetry(() => jsm.consumers.info(o.stream, name), this.#openRetry())
-    const floor = await this.#ackFloor(ci.ack_floor.stream_seq)
+    const floor = await this.#ackFloor(ci.ack_floor.stream_seq, ci.delivered.stream_seq)
     this.#pendingAtOpen = ci.num_pending + Math.max(0, ci.delivered.stream_seq - floor)
     this.#backlogTo = ci.delivered.stream_seq
     let start: JetStreamStart | null = null
@@ -226,6 +228,12 @@ export class JetStreamJournalSource extends Readable {
         start = { journal: p.journal, offset: p.offset, line: p.line, how: 'stream', seq: first.seq }
       }
     }
+    if (this.#staleRecord) {
+      // Replaced now: a run of the new consumer stopped before its first commit must not find it again.
+      const record = this.#ackRecord as AckRecord
+      const at = this.#acked ?? { journal: 0, offset: 0 }
+      await pRetry(() => record.write({ seq: floor, journal: at.journal, offset: at.offset }), this.#openRetry())
+    }
     this.#start = start
     // Quiet only with nothing to deliver: with messages pending, a slow first pull is no quiet (--until-caught-up stopped
     // at it, having read nothing). Otherwise the pull arms it once the consumer has nothing pending.
@@ -244,10 +252,17 @@ export class JetStreamJournalSource extends Readable {
    * (a run that stopped between the record and its acknowledgement): the
    * messages up to it were committed, and are not handed out again.
    * Without a filter only: a filtered consumer's floor also moves over the
-   * messages its filter skips.
+   * messages its filter skips. A record of a message the consumer never
+   * delivered is not of this consumer but of an older one of that name,
+   * deleted (or its stream) and made again: it says nothing about this
+   * one, which starts at its own floor, and it is replaced (see #open).
    */
-  async #ackFloor(serverFloor: number): Promise<number> {
-    const rec = this.#ackRecord?.last ?? null
+  async #ackFloor(serverFloor: number, delivered: number): Promise<number> {
+    let rec = this.#ackRecord?.last ?? null
+    if (rec !== null && rec.seq > delivered) {
+      this.#staleRecord = true
+      rec = null
+    }
     if (rec === null || this.#filters.length > 0 || rec.seq === serverFloor) return serverFloor
     if (rec.seq > serverFloor) return rec.seq
     const next = await (this.#jsm as JetStreamManager).streams.getMessage(this.#options.stream, { seq: rec.seq + 1 }).catch(() => null)

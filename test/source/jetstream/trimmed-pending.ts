@@ -122,3 +122,53 @@ t.test(
     )
   },
 )
+
+/**
+ * The record outlives its consumer: LOGDAEMON_ACKS keeps it when the
+ * durable consumer is deleted (`nats consumer rm`, as the docs advise for a
+ * new filter, or to read again from the start), or the journal stream with
+ * it (the journals republished into a new stream of the same name). The new
+ * consumer of that name starts at the stream's first message; the old
+ * record, past its floor of 0, was taken for "committed up to here, stopped
+ * before the acknowledgement", and every message up to it was dropped:
+ * logdaemon-cat --durable printed nothing and exited 0, and a daemon
+ * mirrored nothing of them.
+ */
+t.test('a record of a deleted consumer, or of a deleted stream, is not taken for the new consumer of that name', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const nc = await connect({ servers: server.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const all = transactions(20, 1).entries
+  const publish = async (count: number) => {
+    await jsm.streams.add({ name: 'N', subjects: ['n.j.>'], storage: StorageType.File })
+    const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'N', server: 'm', subject: 'n.j' }))
+    await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+    for (const e of all.slice(0, count)) await l.listen(e)
+    await l.sync({ journal: 1, offset: (all[count - 1] as JournalEntry).position.end })
+    await l.close()
+  }
+  /** Every record a run reads, each committed once read (or none: a run killed before its first commit). */
+  const read = async (commit = true): Promise<number[]> => {
+    const s = new JetStreamJournalSource({ servers: server.url, stream: 'N', subject: 'n.j', durable: 'd', untilEnd: true })
+    const got: number[] = []
+    for await (const e of s) {
+      got.push((e as JournalEntry).position.offset)
+      if (commit) s.commit(e as JournalEntry)
+    }
+    return got
+  }
+  const offsets = (n: number) => all.slice(0, n).map((e) => e.position.offset)
+  await publish(all.length)
+  t.same(await read(), offsets(all.length), 'the first consumer d reads every record and acknowledges them')
+  t.same(await read(), [], 'a restart has nothing more to read')
+
+  await jsm.consumers.delete('N', 'd')
+  t.same(await read(false), offsets(all.length), 'a new consumer d, made after the old one was deleted, reads from the stream start')
+  t.same(await read(), offsets(all.length), 'and so does the next run when that one stopped before its first commit')
+
+  await jsm.streams.delete('N')
+  await publish(10)
+  t.same(await read(), offsets(10), 'the consumer d of a stream N made again reads that stream from its start')
+})

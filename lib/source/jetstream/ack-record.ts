@@ -1,4 +1,5 @@
 import { RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import { ErrorCodes, LogdaemonError } from '../../errors.js'
 
 /** The stream that holds, per durable consumer, the last message its reader acknowledged. */
 export const ACK_STREAM = 'LOGDAEMON_ACKS'
@@ -22,6 +23,28 @@ function parse(data: Uint8Array): AckedThrough | null {
   } catch {
     return null
   }
+}
+
+/**
+ * A permissions violation (the NATS user may not create or write the record
+ * stream) passes with no retry: an error that says so at once, with a
+ * stable code, instead of minutes of retries that end in the client's
+ * RequestError. Anything else is returned as it is.
+ */
+function refused(err: unknown): unknown {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e.name !== 'PermissionViolationError') continue
+    return Object.assign(
+      new LogdaemonError(
+        ErrorCodes.JETSTREAM_CONNECT,
+        `the NATS user may not use the ${ACK_STREAM} stream, where a reader records what it acknowledged (${e.message}): ` +
+          `allow it to create ${ACK_STREAM} and publish to ${ACK_SUBJECTS}, or set exclusive: false (no lease, no record)`,
+        { cause: err },
+      ),
+      { retryable: false },
+    )
+  }
+  return err
 }
 
 /**
@@ -55,6 +78,14 @@ export class AckRecord {
   /** Creates the record stream when missing and reads the consumer's record. */
   static async open(jsm: JetStreamManager, js: JetStreamClient, spec: { stream: string; durable: string; replicas: number }): Promise<AckRecord> {
     try {
+      return await AckRecord.#open(jsm, js, spec)
+    } catch (err) {
+      throw refused(err)
+    }
+  }
+
+  static async #open(jsm: JetStreamManager, js: JetStreamClient, spec: { stream: string; durable: string; replicas: number }): Promise<AckRecord> {
+    try {
       await jsm.streams.info(ACK_STREAM)
     } catch (err) {
       if ((err as { name?: unknown }).name !== 'StreamNotFoundError') throw err
@@ -75,6 +106,10 @@ export class AckRecord {
 
   /** Stores `a` as the newest acknowledgement; resolves once the stream has it. */
   async write(a: AckedThrough): Promise<void> {
-    await this.#js.publish(this.#subject, JSON.stringify({ format: 'logdaemon-ack', seq: a.seq, journal: a.journal, offset: a.offset }))
+    try {
+      await this.#js.publish(this.#subject, JSON.stringify({ format: 'logdaemon-ack', seq: a.seq, journal: a.journal, offset: a.offset }))
+    } catch (err) {
+      throw refused(err)
+    }
   }
 }

@@ -366,6 +366,9 @@ export class JetStreamJournalSource extends Readable {
     this.#ackedSeq = pick.msg.seq
   }
 
+  /** Why an acknowledgement after the end was not sent (its record could not be written): flushState rejects with it. */
+  #ackFailure: Error | null = null
+
   /**
    * Writes the record of the newest pick, then acknowledges it, retried
    * with the `retry` settings; a record that cannot be written fails the
@@ -393,14 +396,20 @@ export class JetStreamJournalSource extends Readable {
           this.destroy(toError(err))
           return
         }
-        // Destroyed during the retries (which stop with it): one more attempt, or delivered again next time.
-        if (
-          !(await write().then(
-            () => true,
-            () => false,
-          ))
-        )
+        if (!isRetryable(toError(err))) {
+          this.#ackFailure ??= toError(err)
           return
+        }
+        // Destroyed during the retries (which stop with it): one more attempt, or delivered again next time (and
+        // flushState says so: logdaemon-cat --durable exited 0 having acknowledged nothing it printed).
+        const failed = await write().then(
+          () => null,
+          (e: unknown) => toError(e),
+        )
+        if (failed !== null) {
+          this.#ackFailure ??= failed
+          return
+        }
       }
       if (!this.#ackNow(a)) return
     }
@@ -429,10 +438,12 @@ export class JetStreamJournalSource extends Readable {
    * at the consumer right after a flush found it missing (the test of a
    * removed acknowledged message failed so, on a busy machine). Not
    * reaching it is no error: the messages are delivered again
-   * (at-least-once).
+   * (at-least-once). Rejects when a commit made after the end (the source
+   * already destroyed) could not be recorded, and so was not acknowledged.
    */
   async flushState(): Promise<void> {
     await this.#recording
+    if (this.#ackFailure) throw this.#ackFailure
     const nc = this.#nc
     if (!nc || nc.isClosed()) return
     await nc.flush()

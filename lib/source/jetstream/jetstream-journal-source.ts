@@ -49,7 +49,14 @@ const FLUSH_CHECK_MS = 10
 
 interface Ackable {
   readonly end: JournalPosition
-  readonly msg: JsMsg
+  /** Its stream sequence. */
+  readonly seq: number
+  /**
+   * The delivered message, to acknowledge; null for one read from the
+   * stream directly (what a previous run received and left
+   * unacknowledged), which only the ack record can mark committed.
+   */
+  readonly msg: JsMsg | null
 }
 
 /** The stream lacks records this consumer needs: not retried. */
@@ -264,7 +271,10 @@ export class JetStreamJournalSource extends Readable {
       rec = null
     }
     if (rec === null || this.#filters.length > 0 || rec.seq === serverFloor) return serverFloor
-    if (rec.seq > serverFloor) return rec.seq
+    if (rec.seq > serverFloor) {
+      this.#recordedSeq = rec.seq
+      return rec.seq
+    }
     const next = await (this.#jsm as JetStreamManager).streams.getMessage(this.#options.stream, { seq: rec.seq + 1 }).catch(() => null)
     return next === null ? rec.seq : serverFloor
   }
@@ -349,13 +359,14 @@ export class JetStreamJournalSource extends Readable {
     if (this.#ackRecord !== null) {
       // Recorded first, then acknowledged (see AckRecord): the newest pick waits while a record is being written.
       this.#acked = pick.end
-      this.#ackedSeq = pick.msg.seq
+      if (pick.msg !== null) this.#ackedSeq = pick.seq
       this.#toAck = pick
       this.#recording ??= this.#recordAndAck().finally(() => {
         this.#recording = null
       })
       return
     }
+    if (pick.msg === null) return // kept with an ack record only
     try {
       pick.msg.ack()
     } catch {
@@ -363,7 +374,7 @@ export class JetStreamJournalSource extends Readable {
       return
     }
     this.#acked = pick.end
-    this.#ackedSeq = pick.msg.seq
+    this.#ackedSeq = pick.seq
   }
 
   /** Why an acknowledgement after the end was not sent (its record could not be written): flushState rejects with it. */
@@ -382,7 +393,7 @@ export class JetStreamJournalSource extends Readable {
     while (this.#toAck !== null) {
       const a = this.#toAck
       this.#toAck = null
-      const write = (): Promise<void> => record.write({ seq: a.msg.seq, journal: a.end.journal, offset: a.end.offset })
+      const write = (): Promise<void> => record.write({ seq: a.seq, journal: a.end.journal, offset: a.end.offset })
       try {
         if (this.destroyed) await write()
         else
@@ -411,12 +422,15 @@ export class JetStreamJournalSource extends Readable {
           return
         }
       }
+      this.#recordedSeq = Math.max(this.#recordedSeq, a.seq)
       if (!this.#ackNow(a)) return
     }
   }
 
   /** Acknowledges `a` (and every message before it); false when the connection is closed (delivered again next time). */
   #ackNow(a: Ackable): boolean {
+    // Read from the stream directly: the record alone says it was committed (the consumer acknowledges it with a later one).
+    if (a.msg === null) return true
     try {
       a.msg.ack()
     } catch {
@@ -427,6 +441,8 @@ export class JetStreamJournalSource extends Readable {
 
   /** The stream sequence of the newest message acknowledged, or null. */
   #ackedSeq: number | null = null
+  /** The stream sequence the ack record says was committed through (0: none). */
+  #recordedSeq = 0
 
   /**
    * Makes sure the consumer has taken the acknowledgements sent so far: a
@@ -667,7 +683,12 @@ export class JetStreamJournalSource extends Readable {
     const jumped = !this.#receivedAny || dseq > this.#lastDseq + 1 || this.#filters.length === 0
     this.#receivedAny = true
     this.#lastDseq = Math.max(this.#lastDseq, dseq)
-    if (seq <= this.#lastSeq) return // delivered again after the ack wait: already handed out
+    if (seq <= this.#lastSeq) {
+      // Delivered again after the ack wait: already handed out. Acknowledged when the record says it was committed (read
+      // from the stream directly, it could not be before): left alone, the server delivered it again every ack wait.
+      if (seq <= this.#recordedSeq) this.#ackNow({ end: this.#prev ?? { journal: 0, offset: 0 }, seq, msg: m })
+      return
+    }
     if (jumped && seq > this.#lastSeq + 1) await this.#readMissing(this.#lastSeq + 1, seq - 1)
     if (this.destroyed) return
     this.#hand(seq, m.subject, m.headers, m.data, m)
@@ -706,7 +727,7 @@ export class JetStreamJournalSource extends Readable {
     const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
     this.#lastSeq = seq
     if (this.#filters.length > 1 && !this.#filters.some((f) => subjectMatches(f, subject))) {
-      this.#keep(msg, p, raw.length, false)
+      this.#keep(msg, seq, p, raw.length, false)
       return
     }
     if (this.#floorGone !== null) this.#checkAfterGoneFloor(seq, p, where)
@@ -719,7 +740,7 @@ export class JetStreamJournalSource extends Readable {
       const from = prev?.journal ?? p.journalEnd?.journal ?? p.journal - 1
       this.emit('rotate', { from, to: p.journal, mode: 'stream', at: new Date() })
     }
-    this.#keep(msg, p, raw.length, p.consistent)
+    this.#keep(msg, seq, p, raw.length, p.consistent)
     this.#entries++
     this.#lastDataAt = new Date()
     this.#quiet.data()
@@ -754,11 +775,13 @@ export class JetStreamJournalSource extends Readable {
   }
 
   /** Remembers a message to acknowledge at a later commit (bounded: see ACK_EVERY and MAX_ACKABLES). */
-  #keep(m: JsMsg | null, p: MessagePosition, length: number, consistent: boolean): void {
+  #keep(m: JsMsg | null, seq: number, p: MessagePosition, length: number, consistent: boolean): void {
     const end = { journal: p.journal, offset: p.offset + length }
     this.#prev = end
-    if (this.#options.durable === undefined || m === null) return
-    const a = { end, msg: m }
+    // A message read directly can be marked committed only in the ack record: before, a run that read what a killed one
+    // left unacknowledged committed it in vain, and every later run got it again (a probe).
+    if (this.#options.durable === undefined || (m === null && this.#ackRecord === null)) return
+    const a = { end, seq, msg: m }
     this.#lastDelivered = a
     if (consistent || ++this.#sinceAckable >= ACK_EVERY) {
       this.#sinceAckable = 0

@@ -172,3 +172,88 @@ t.test('a record of a deleted consumer, or of a deleted stream, is not taken for
   await publish(10)
   t.same(await read(), offsets(10), 'the consumer d of a stream N made again reads that stream from its start')
 })
+
+t.test('records a run left unacknowledged, read again by the next run and committed: no later run hands them out again', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const nc = await connect({ servers: server.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.add({ name: 'B', subjects: ['b.j.>'], storage: StorageType.File })
+  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'B', server: 'm', subject: 'b.j' }))
+  await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+  t.teardown(() => l.close())
+  const all = transactions(20, 1).entries
+  for (const e of all) await l.listen(e)
+  await l.sync({ journal: 1, offset: (all.at(-1) as JournalEntry).position.end })
+  // Run 1 receives every message, commits the tenth and ends: the rest was delivered to it and never acknowledged.
+  const first = new JetStreamJournalSource({ servers: server.url, stream: 'B', subject: 'b.j', durable: 'd' })
+  let n = 0
+  for await (const e of first.iterator({ destroyOnReturn: false })) {
+    if (++n === 10) first.commit(e as JournalEntry)
+    if (n === all.length) break
+  }
+  await first.flushState()
+  first.destroy()
+  await new Promise((resolve) => first.once('close', resolve))
+  // Runs 2 and 3 read to the end and commit everything: run 2 gets the rest once (read from the stream directly, as
+  // the server would redeliver it only after the ack wait); run 3, nothing. Before, every later run got it again.
+  const counts: number[] = []
+  for (let run = 2; run <= 3; run++) {
+    const s = new JetStreamJournalSource({ servers: server.url, stream: 'B', subject: 'b.j', durable: 'd', untilEnd: true })
+    let k = 0
+    for await (const e of s) {
+      k++
+      s.commit(e as JournalEntry)
+    }
+    await s.flushState()
+    counts.push(k)
+  }
+  const committed = (await jsm.streams.getMessage('LOGDAEMON_ACKS', { last_by_subj: 'logdaemon.ack.B.d' }))?.data
+  t.comment(`record ${new TextDecoder().decode(committed)}, ack floor ${(await jsm.consumers.info('B', 'd')).ack_floor.stream_seq}`)
+  t.ok(counts[0] !== undefined && counts[0] > 0 && counts[0] < all.length, `run 2 got the rest of what run 1 left (${counts[0]})`)
+  t.equal(counts[1], 0, 'run 3 got nothing: run 2 committed it all')
+})
+
+t.test('what a run left unacknowledged and the next committed is acknowledged when the server delivers it again', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const nc = await connect({ servers: server.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.add({ name: 'W', subjects: ['w.j.>'], storage: StorageType.File })
+  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'W', server: 'm', subject: 'w.j' }))
+  await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+  t.teardown(() => l.close())
+  const all = transactions(20, 1).entries
+  for (const e of all) await l.listen(e)
+  await l.sync({ journal: 1, offset: (all.at(-1) as JournalEntry).position.end })
+  const options = { servers: server.url, stream: 'W', subject: 'w.j', durable: 'd', ackWaitMs: 1000 }
+  const first = new JetStreamJournalSource(options)
+  let n = 0
+  for await (const e of first.iterator({ destroyOnReturn: false })) {
+    if (++n === 10) first.commit(e as JournalEntry)
+    if (n === all.length) break
+  }
+  await first.flushState()
+  first.destroy()
+  await new Promise((resolve) => first.once('close', resolve))
+  // A following run: the rest, read from the stream directly, committed; the server delivers it again after the ack
+  // wait, and only then can it be acknowledged. Before, it was dropped unacknowledged, and came again every ack wait.
+  const second = new JetStreamJournalSource({ ...options, quietMs: 100 })
+  let k = 0
+  for await (const e of second.iterator({ destroyOnReturn: false })) {
+    second.commit(e as JournalEntry)
+    if (++k === all.length - 10) break
+  }
+  await second.flushState()
+  const deadline = Date.now() + 10_000
+  let floor = 0
+  const pulling = (async () => {
+    for await (const _e of second.iterator({ destroyOnReturn: false })) t.fail('no new record')
+  })()
+  while (Date.now() < deadline && (floor = (await jsm.consumers.info('W', 'd')).ack_floor.stream_seq) < all.length) await new Promise((r) => setTimeout(r, 200))
+  second.destroy()
+  await pulling.catch(() => {})
+  t.equal(floor, all.length, 'the consumer acknowledged everything the runs committed')
+})

@@ -18,16 +18,32 @@ export interface CatJetStreamOptions extends EntryFilterOptions {
   signal?: AbortSignal
 }
 
-/** `nats://HOST:PORT/STREAM` → the server URL and the stream; throws ERR_USAGE otherwise. */
-export function parseStreamUrl(text: string): { servers: string; stream: string } {
-  const m = /^((?:nats|tls):\/\/[^/]+)\/([A-Za-z0-9_-]+)\/?$/.exec(text)
+/**
+ * `nats://[USER:PASSWORD@ | TOKEN@]HOST:PORT/STREAM` → the server URL, the
+ * stream and the credentials (percent-decoded; the client itself does not
+ * take them from a URL: it answered "Authorization Violation"); throws
+ * ERR_USAGE otherwise.
+ */
+export function parseStreamUrl(text: string): { servers: string; stream: string; user?: string; password?: string; token?: string } {
+  const m = /^((?:nats|tls):\/\/)(?:([^/@]*)@)?([^/@]+)\/([A-Za-z0-9_-]+)\/?$/.exec(text)
   if (!m) {
     throw new LogdaemonError(
       ErrorCodes.USAGE,
-      `--jetstream wants nats://HOST:PORT/STREAM (or tls://), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(redactUrl(text))})`,
+      `--jetstream wants nats://HOST:PORT/STREAM (or tls://, with USER:PASSWORD@ or TOKEN@ before the host), e.g. nats://127.0.0.1:4222/P4JOURNAL (got ${JSON.stringify(redactUrl(text))})`,
     )
   }
-  return { servers: m[1] as string, stream: m[2] as string }
+  const out = { servers: `${m[1]}${m[3]}`, stream: m[4] as string }
+  const auth = m[2]
+  if (auth === undefined || auth === '') return out
+  const decode = (v: string): string => {
+    try {
+      return decodeURIComponent(v)
+    } catch {
+      return v
+    }
+  }
+  const colon = auth.indexOf(':')
+  return colon < 0 ? { ...out, token: decode(auth) } : { ...out, user: decode(auth.slice(0, colon)), password: decode(auth.slice(colon + 1)) }
 }
 
 /** A subject prefix, as the jetstream listener's `subject` option takes it. */
@@ -43,7 +59,7 @@ const FLUSH_BYTES = 1 << 20
  * after what that consumer acknowledged and acknowledges what it printed.
  */
 export async function catJetStream(out: Writable, options: CatJetStreamOptions): Promise<number> {
-  const { servers, stream } = parseStreamUrl(options.url)
+  const { servers, stream, ...auth } = parseStreamUrl(options.url)
   if (options.subject !== undefined && !SUBJECT_PREFIX.test(options.subject)) {
     throw new LogdaemonError(
       ErrorCodes.USAGE,
@@ -53,6 +69,7 @@ export async function catJetStream(out: Writable, options: CatJetStreamOptions):
   const source = new JetStreamJournalSource({
     servers,
     stream,
+    ...auth,
     ...(options.subject !== undefined ? { subject: options.subject } : {}),
     untilEnd: true,
     encoding: options.encoding,

@@ -46,7 +46,7 @@ export const OPTIONS: OptionTable = {
   prefix: { type: 'string', arg: 'P', help: 'with --follow: the journal prefix; archives are P.jnl.N (relative to ROOT)' },
   from: { type: 'string', arg: 'N|end', help: 'with --follow and no saved state: start at journal N, or at the live end' },
   state: { type: 'string', arg: 'FILE', help: 'with --follow: resume from and save positions to FILE' },
-  jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://HOST:PORT/STREAM, up to its end' },
+  jetstream: { type: 'string', arg: 'URL', help: 'print the records of a JetStream stream, nats://[USER:PASSWORD@]HOST:PORT/STREAM, up to its end' },
   durable: { type: 'string', arg: 'NAME', help: 'with --jetstream: read with this durable consumer, after what it acknowledged, and acknowledge' },
   subject: {
     type: 'string',

@@ -15,7 +15,8 @@ const BIN = fileURLToPath(new URL('../../dist/bin/logdaemon-cat.js', import.meta
 
 t.test('parseStreamUrl', async (t) => {
   t.same(parseStreamUrl('nats://127.0.0.1:4222/P4JOURNAL'), { servers: 'nats://127.0.0.1:4222', stream: 'P4JOURNAL' })
-  t.same(parseStreamUrl('tls://u:p@h:1/S/'), { servers: 'tls://u:p@h:1', stream: 'S' })
+  t.same(parseStreamUrl('tls://u:p%40ss@h:1/S/'), { servers: 'tls://h:1', stream: 'S', user: 'u', password: 'p@ss' })
+  t.same(parseStreamUrl('nats://s3cr3t@h:1/S'), { servers: 'nats://h:1', stream: 'S', token: 's3cr3t' })
   t.throws(() => parseStreamUrl('nats://h:1'), { code: 'ERR_USAGE' })
   t.throws(() => parseStreamUrl('http://h:1/S'), { code: 'ERR_USAGE' })
   t.throws(() => parseStreamUrl('nats://bob:hunter2@h:1'), { message: /\*\*\*@/ })
@@ -98,4 +99,23 @@ t.test('logdaemon-cat --jetstream prints a stream like a file', { skip: natsSkip
     t.equal(r.status, 0, r.stderr.toString())
     t.ok(r.stdout.equals(bytes), 'the built bin prints the same bytes')
   }
+})
+
+t.test('logdaemon-cat --jetstream with the user and password in the URL', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir(), { conf: 'authorization { users: [{ user: r, password: "s3cr3t/x" }] }' })
+  t.teardown(() => server.stop())
+  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, user: 'r', password: 's3cr3t/x', stream: 'AUTH', server: 'm' }))
+  await l.open()
+  const { entries, bytes } = transactions(5, 3)
+  for (const e of entries) await l.listen(e)
+  await l.sync({ journal: 3, offset: bytes.length })
+  await l.close()
+  // Before, the credentials of the URL were not used: "Authorization Violation" (a probe).
+  const url = server.url.replace('://', `://r:${encodeURIComponent('s3cr3t/x')}@`)
+  const ok = fakeIO()
+  t.equal(await main(['--jetstream', `${url}/AUTH`], ok.io), 0, ok.stderr())
+  t.ok(ok.stdout().equals(bytes), 'the journal bytes')
+  const wrong = fakeIO()
+  t.equal(await main(['--jetstream', `${server.url.replace('://', '://r:nope@')}/AUTH`], wrong.io), 1)
+  t.notMatch(wrong.stderr(), /nope/, 'the password is not echoed')
 })

@@ -1,10 +1,10 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { JetStreamListener } from '../../../lib/listeners/builtin/jetstream/jetstream.js'
 import { optionsSchema } from '../../../lib/listeners/builtin/jetstream/jetstream-options.js'
 import type { JournalEntry } from '../../../lib/journal/entry.js'
-import { JetStreamJournalSource } from '../../../lib/source/jetstream/jetstream-journal-source.js'
+import { JetStreamJournalSource, type JetStreamJournalSourceOptions } from '../../../lib/source/jetstream/jetstream-journal-source.js'
 import { transactions } from '../../helpers/entries.js'
 import { natsSkip, startNats } from '../../helpers/nats.js'
 
@@ -26,38 +26,56 @@ import { natsSkip, startNats } from '../../helpers/nats.js'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
-t.test('records delivered, not acknowledged, then removed by limits: the restart is ERR_JETSTREAM_GAP, not a silent skip', { skip: natsSkip }, async (t) => {
+/**
+ * A nats-server with a stream `name` (subjects `name.j.>` in lower case,
+ * with `limits`) that a jetstream listener publishes `entries` into,
+ * `publish(from, to)` at a time, and a connection to look at it with.
+ */
+async function publishedStream(t: Test, name: string, entries: readonly JournalEntry[], limits: { max_msgs?: number } = {}) {
   const server = await startNats(t.testdir())
   t.teardown(() => server.stop())
   const nc = await connect({ servers: server.url })
   t.teardown(() => nc.close())
   const jsm = await jetstreamManager(nc)
-  await jsm.streams.add({ name: 'L', subjects: ['l.j.>'], storage: StorageType.File, max_msgs: 20 })
-  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'L', server: 'm', subject: 'l.j' }))
+  const subject = `${name.toLowerCase()}.j`
+  await jsm.streams.add({ name, subjects: [`${subject}.>`], storage: StorageType.File, ...limits })
+  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: name, server: 'm', subject }))
   await l.open({ start: null, logger: silent, signal: new AbortController().signal })
   t.teardown(() => l.close())
-  const all = transactions(20, 1).entries
-  const publish = async (from: number, to: number) => {
-    for (const e of all.slice(from, to)) await l.listen(e)
-    await l.sync({ journal: 1, offset: (all[to - 1] as JournalEntry).position.end })
+  const publish = async (from = 0, to = entries.length): Promise<void> => {
+    for (const e of entries.slice(from, to)) await l.listen(e)
+    const last = (entries[to - 1] as JournalEntry).position
+    await l.sync({ journal: last.journal as number, offset: last.end })
   }
-  await publish(0, 13)
-  const first = new JetStreamJournalSource({ servers: server.url, stream: 'L', subject: 'l.j', durable: 'd' })
+  const source = { servers: server.url, stream: name, subject, durable: 'd' }
+  return { server, nc, jsm, publish, source }
+}
+
+/** A run that receives `stop` records, commits the `commitAt`-th, and ends with the rest unacknowledged. */
+async function runThatStops(options: JetStreamJournalSourceOptions, commitAt: number, stop: number): Promise<void> {
+  const run = new JetStreamJournalSource(options)
   let n = 0
-  for await (const e of first.iterator({ destroyOnReturn: false })) {
-    // Records 1..10 done and committed; 11..13 received, then the run ends.
-    if (++n === 10) first.commit(e as JournalEntry)
-    if (n === 13) break
+  for await (const e of run.iterator({ destroyOnReturn: false })) {
+    if (++n === commitAt) run.commit(e as JournalEntry)
+    if (n === stop) break
   }
-  await first.flushState()
-  first.destroy()
-  await new Promise((resolve) => first.once('close', resolve))
+  await run.flushState()
+  run.destroy()
+  await new Promise((resolve) => run.once('close', resolve))
+}
+
+t.test('records delivered, not acknowledged, then removed by limits: the restart is ERR_JETSTREAM_GAP, not a silent skip', { skip: natsSkip }, async (t) => {
+  const all = transactions(20, 1).entries
+  const { jsm, publish, source } = await publishedStream(t, 'L', all, { max_msgs: 20 })
+  await publish(0, 13)
+  // Records 1..10 done and committed; 11..13 received, then the run ends.
+  await runThatStops(source, 10, 13)
   t.equal((await jsm.consumers.info('L', 'd')).ack_floor.stream_seq, 10, 'the consumer acknowledged message 10')
   // 33 messages in a stream of 20: 1..13 go, 11..13 among them, unread by any listener.
   await publish(13, 33)
   const after = await jsm.consumers.info('L', 'd')
   t.comment(`ack floor now ${after.ack_floor.stream_seq} (the server moved it), stream from ${(await jsm.streams.info('L')).state.first_seq}`)
-  const again = new JetStreamJournalSource({ servers: server.url, stream: 'L', subject: 'l.j', durable: 'd' })
+  const again = new JetStreamJournalSource(source)
   const got: JournalEntry[] = []
   const read = (async () => {
     for await (const e of again) if (got.push(e as JournalEntry) === 1) break
@@ -78,27 +96,10 @@ t.test(
   'a run that recorded an acknowledgement and stopped before sending it: the restart hands out nothing up to the record again',
   { skip: natsSkip },
   async (t) => {
-    const server = await startNats(t.testdir())
-    t.teardown(() => server.stop())
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
-    await jsm.streams.add({ name: 'R', subjects: ['r.j.>'], storage: StorageType.File })
-    const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'R', server: 'm', subject: 'r.j' }))
-    await l.open({ start: null, logger: silent, signal: new AbortController().signal })
-    t.teardown(() => l.close())
     const all = transactions(20, 1).entries
-    for (const e of all) await l.listen(e)
-    await l.sync({ journal: 1, offset: (all.at(-1) as JournalEntry).position.end })
-    const first = new JetStreamJournalSource({ servers: server.url, stream: 'R', subject: 'r.j', durable: 'd' })
-    let n = 0
-    for await (const e of first.iterator({ destroyOnReturn: false })) {
-      if (++n === 15) first.commit(e as JournalEntry)
-      if (n === 20) break
-    }
-    await first.flushState()
-    first.destroy()
-    await new Promise((resolve) => first.once('close', resolve))
+    const { nc, jsm, publish, source } = await publishedStream(t, 'R', all)
+    await publish()
+    await runThatStops(source, 15, 20)
     // Acknowledged: the newest message kept for it at or before the commit (a consistency point), as recorded first.
     const floor = (await jsm.consumers.info('R', 'd')).ack_floor.stream_seq
     t.ok(floor > 0 && floor <= 15, `acknowledged through message ${floor}`)
@@ -112,7 +113,7 @@ t.test(
     // As a run leaves it that committed 3 messages further, stored the record, and died before the acknowledgement went.
     const ahead = floor + 3
     await jetstream(nc).publish('logdaemon.ack.R.d', JSON.stringify({ ...written, seq: ahead, offset: (all[ahead - 1] as JournalEntry).position.end }))
-    const again = new JetStreamJournalSource({ servers: server.url, stream: 'R', subject: 'r.j', durable: 'd', untilEnd: true })
+    const again = new JetStreamJournalSource({ ...source, untilEnd: true })
     const got: JournalEntry[] = []
     for await (const e of again) got.push(e as JournalEntry)
     t.same(
@@ -174,33 +175,16 @@ t.test('a record of a deleted consumer, or of a deleted stream, is not taken for
 })
 
 t.test('records a run left unacknowledged, read again by the next run and committed: no later run hands them out again', { skip: natsSkip }, async (t) => {
-  const server = await startNats(t.testdir())
-  t.teardown(() => server.stop())
-  const nc = await connect({ servers: server.url })
-  t.teardown(() => nc.close())
-  const jsm = await jetstreamManager(nc)
-  await jsm.streams.add({ name: 'B', subjects: ['b.j.>'], storage: StorageType.File })
-  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'B', server: 'm', subject: 'b.j' }))
-  await l.open({ start: null, logger: silent, signal: new AbortController().signal })
-  t.teardown(() => l.close())
   const all = transactions(20, 1).entries
-  for (const e of all) await l.listen(e)
-  await l.sync({ journal: 1, offset: (all.at(-1) as JournalEntry).position.end })
+  const { jsm, publish, source } = await publishedStream(t, 'B', all)
+  await publish()
   // Run 1 receives every message, commits the tenth and ends: the rest was delivered to it and never acknowledged.
-  const first = new JetStreamJournalSource({ servers: server.url, stream: 'B', subject: 'b.j', durable: 'd' })
-  let n = 0
-  for await (const e of first.iterator({ destroyOnReturn: false })) {
-    if (++n === 10) first.commit(e as JournalEntry)
-    if (n === all.length) break
-  }
-  await first.flushState()
-  first.destroy()
-  await new Promise((resolve) => first.once('close', resolve))
+  await runThatStops(source, 10, all.length)
   // Runs 2 and 3 read to the end and commit everything: run 2 gets the rest once (read from the stream directly, as
   // the server would redeliver it only after the ack wait); run 3, nothing. Before, every later run got it again.
   const counts: number[] = []
   for (let run = 2; run <= 3; run++) {
-    const s = new JetStreamJournalSource({ servers: server.url, stream: 'B', subject: 'b.j', durable: 'd', untilEnd: true })
+    const s = new JetStreamJournalSource({ ...source, untilEnd: true })
     let k = 0
     for await (const e of s) {
       k++
@@ -216,28 +200,11 @@ t.test('records a run left unacknowledged, read again by the next run and commit
 })
 
 t.test('what a run left unacknowledged and the next committed is acknowledged when the server delivers it again', { skip: natsSkip }, async (t) => {
-  const server = await startNats(t.testdir())
-  t.teardown(() => server.stop())
-  const nc = await connect({ servers: server.url })
-  t.teardown(() => nc.close())
-  const jsm = await jetstreamManager(nc)
-  await jsm.streams.add({ name: 'W', subjects: ['w.j.>'], storage: StorageType.File })
-  const l = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'W', server: 'm', subject: 'w.j' }))
-  await l.open({ start: null, logger: silent, signal: new AbortController().signal })
-  t.teardown(() => l.close())
   const all = transactions(20, 1).entries
-  for (const e of all) await l.listen(e)
-  await l.sync({ journal: 1, offset: (all.at(-1) as JournalEntry).position.end })
-  const options = { servers: server.url, stream: 'W', subject: 'w.j', durable: 'd', ackWaitMs: 1000 }
-  const first = new JetStreamJournalSource(options)
-  let n = 0
-  for await (const e of first.iterator({ destroyOnReturn: false })) {
-    if (++n === 10) first.commit(e as JournalEntry)
-    if (n === all.length) break
-  }
-  await first.flushState()
-  first.destroy()
-  await new Promise((resolve) => first.once('close', resolve))
+  const { jsm, publish, source } = await publishedStream(t, 'W', all)
+  await publish()
+  const options = { ...source, ackWaitMs: 1000 }
+  await runThatStops(options, 10, all.length)
   // A following run: the rest, read from the stream directly, committed; the server delivers it again after the ack
   // wait, and only then can it be acknowledged. Before, it was dropped unacknowledged, and came again every ack wait.
   const second = new JetStreamJournalSource({ ...options, quietMs: 100 })

@@ -423,16 +423,16 @@ export class JetStreamJournalSource extends Readable {
         }
       }
       this.#recordedSeq = Math.max(this.#recordedSeq, a.seq)
-      if (!this.#ackNow(a)) return
+      if (!this.#ackNow(a.msg)) return
     }
   }
 
-  /** Acknowledges `a` (and every message before it); false when the connection is closed (delivered again next time). */
-  #ackNow(a: Ackable): boolean {
+  /** Acknowledges `msg` (and every message before it); false when the connection is closed (delivered again next time). */
+  #ackNow(msg: JsMsg | null): boolean {
     // Read from the stream directly: the record alone says it was committed (the consumer acknowledges it with a later one).
-    if (a.msg === null) return true
+    if (msg === null) return true
     try {
-      a.msg.ack()
+      msg.ack()
     } catch {
       return false
     }
@@ -686,7 +686,7 @@ export class JetStreamJournalSource extends Readable {
     if (seq <= this.#lastSeq) {
       // Delivered again after the ack wait: already handed out. Acknowledged when the record says it was committed (read
       // from the stream directly, it could not be before): left alone, the server delivered it again every ack wait.
-      if (seq <= this.#recordedSeq) this.#ackNow({ end: this.#prev ?? { journal: 0, offset: 0 }, seq, msg: m })
+      if (seq <= this.#recordedSeq) this.#ackNow(m)
       return
     }
     if (jumped && seq > this.#lastSeq + 1) await this.#readMissing(this.#lastSeq + 1, seq - 1)

@@ -17,7 +17,8 @@ function mismatch(message: string): LogdaemonError {
   return Object.assign(new LogdaemonError(ErrorCodes.JETSTREAM_MISMATCH, message), { retryable: false })
 }
 
-function isNotFound(err: unknown): boolean {
+/** NATS err_code 10059: the stream does not exist. */
+export function isNotFound(err: unknown): boolean {
   const e = err as { name?: unknown; code?: unknown }
   return e?.name === 'StreamNotFoundError' || e?.code === 10059
 }

@@ -4,7 +4,7 @@ import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../../../error
 import { connectNats, describeServers } from '../../../jetstream/connect.js'
 import { resolveConnectionFiles } from '../../../jetstream/connection-options.js'
 import { Headers, msgIdOf, subjectOf } from '../../../jetstream/journal-message.js'
-import { ensureJournalStream, readStreamTail } from '../../../jetstream/journal-stream.js'
+import { ensureJournalStream, isNotFound, readStreamTail } from '../../../jetstream/journal-stream.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
@@ -441,7 +441,23 @@ export class JetStreamListener extends BaseListener {
     this.#byId.clear()
     this.#log.warn({ listener: this.name, err: failure?.message }, 'a publish failed: reading the stream end and publishing again what it lacks')
     await this.#connect()
-    await this.#readTail()
+    const before = this.#acked
+    try {
+      await this.#readTail()
+    } catch (err) {
+      // Retried, it fails the same way until the daemon gives up, with the client's bare "stream not found".
+      if (!isNotFound(err)) throw err
+      const o = this.options
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_MISMATCH,
+          `stream ${o.stream} was deleted while the jetstream listener published into it (its last acknowledged record ended at ` +
+            `${before ? formatPosition(before) : 'the start'}): nothing more is published. Start the daemon again to publish into a new ` +
+            `stream from the daemon's position (createStream: true), or from an earlier journal to publish the journal again`,
+          { cause: err },
+        ),
+      )
+    }
     const resend = this.#queue
     this.#queue = []
     this.#broken = null

@@ -4,7 +4,7 @@ import { connect, nanos } from '@nats-io/transport-node'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type JetStreamListener, create, optionsSchema } from '../../../../lib/listeners/builtin/jetstream/jetstream.js'
 import { ListenerChain } from '../../../../lib/listeners/listener-chain.js'
-import type { JournalEntry } from '../../../../lib/journal/entry.js'
+import { JournalEntry } from '../../../../lib/journal/entry.js'
 import type { JournalPosition } from '../../../../lib/position.js'
 import { entriesOf, transactions } from '../../../helpers/entries.js'
 import { natsSkip, startNats, type NatsServer } from '../../../helpers/nats.js'
@@ -176,6 +176,82 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     await t.rejects(again.open(ctx()), { code: 'ERR_JETSTREAM_MISMATCH', message: /holds messages after/ })
     await again.close()
     await nc.close()
+  })
+
+  t.test('a foreign message published into the stream while the listener runs: the next record is refused, not stored after it', async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'FR', subjects: ['fr.>'], storage: StorageType.File, duplicate_window: nanos(60_000) })
+    const l = listenerFor(server, { stream: 'FR', subject: 'fr.j' })
+    await l.open(ctx())
+    const { entries } = transactions(2, 1)
+    await publish(l, entries.slice(0, 3))
+    await nc.publish('fr.other', 'x')
+    await nc.flush()
+    // The stream answers the next publish with "wrong last sequence"; the listener reads the end again and finds the foreign message.
+    await t.rejects(
+      (async () => {
+        for (const e of entries.slice(3)) await l.listen(e)
+        await l.sync({ journal: 1, offset: (entries.at(-1) as JournalEntry).position.end })
+      })(),
+      { code: /ERR_JETSTREAM_(PUBLISH|MISMATCH)/ },
+    )
+    await l.close()
+    const stored = await readAll(server, 'FR')
+    t.same(
+      stored.map((m) => (m.subject === 'fr.other' ? 'foreign' : m.headers['Logdaemon-Position'])),
+      [...entries.slice(0, 3).map((e) => `${e.position.journal}/${e.position.offset}`), 'foreign'],
+      'the records before it, then the foreign message: nothing after it',
+    )
+  })
+
+  t.test('the stream deleted under a running listener: a permanent error naming what was published; a restart publishes into a new stream', async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    const l = listenerFor(server, { stream: 'D', subject: 'd.j' })
+    await l.open(ctx())
+    const { entries } = transactions(2, 1)
+    const acked = `1/${(entries[2] as JournalEntry).position.end}`
+    await publish(l, entries.slice(0, 3))
+    await jsm.streams.delete('D')
+    const rest = entries.slice(3)
+    const run = async (from: readonly JournalEntry[]) => {
+      for (const e of from) await l.listen(e)
+      await l.sync({ journal: 1, offset: (entries.at(-1) as JournalEntry).position.end })
+    }
+    // The record sent into no stream: in doubt, retryable (a stream without a leader answers the same).
+    await t.rejects(run(rest), { code: 'ERR_JETSTREAM_PUBLISH', retryable: true, message: /no responders/ })
+    // The daemon's retry: the stream is gone, and it says so, once.
+    await t.rejects(run(rest), {
+      code: 'ERR_JETSTREAM_MISMATCH',
+      retryable: false,
+      message: new RegExp(`stream D was deleted .*ended at ${acked}\\)`),
+    })
+    await l.close()
+    const fresh = listenerFor(server, { stream: 'D', subject: 'd.j' })
+    await fresh.open(ctx())
+    await publish(fresh, rest)
+    await fresh.close()
+    t.same(
+      (await readAll(server, 'D')).map((m) => m.headers['Logdaemon-Position']),
+      rest.map((e) => `${e.position.journal}/${e.position.offset}`),
+      'the new stream holds what followed',
+    )
+  })
+
+  t.test('listen before open opens the listener; an entry without a journal number is refused', async (t) => {
+    const l = listenerFor(server, { stream: 'U', subject: 'u.j' })
+    const { entries } = transactions(1, 4)
+    await publish(l, entries)
+    t.equal(l.published, entries.length, 'published without an explicit open')
+    const first = entries[0] as JournalEntry
+    // What a reader of a file without a journal number (createJournalReader on a path) hands out.
+    const unnumbered = new JournalEntry(first.raw, { ...first.position, journal: null })
+    t.throws(() => l.listen(unnumbered), { code: 'ERR_JETSTREAM_GAP', retryable: false, message: /needs numbered journals/ })
+    await l.close()
+    t.equal((await readAll(server, 'U')).length, entries.length)
   })
 })
 

@@ -3,7 +3,7 @@
  * more readable than the journal they copy (it holds db.user rows).
  */
 import t from 'tap'
-import { chmodSync, existsSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -15,7 +15,7 @@ import { ListenerChain } from '../../../lib/listeners/listener-chain.js'
 import { MirrorListener, create, foreignFilesProblem, optionsSchema } from '../../../lib/listeners/builtin/mirror/mirror.js'
 import { lockPathOf } from '../../../lib/files/state-lock.js'
 import { PrintListener, optionsSchema as printSchema } from '../../../lib/listeners/builtin/print/print.js'
-import { transactions } from '../../helpers/entries.js'
+import { entriesOf, transactions } from '../../helpers/entries.js'
 
 async function run(listener: MirrorListener | PrintListener, journal = 5): Promise<void> {
   const { entries } = transactions(10, journal)
@@ -128,6 +128,13 @@ t.test('a mirror never writes over journal files it did not write (an adversaria
   const foreign = new MirrorListener(optionsSchema.parse({ dir: join(dir, 'backup'), fsync: false }))
   await t.rejects(foreign.open(), { code: 'ERR_MIRROR_MISMATCH', message: /holds journal files this mirror did not write \(journal\.7, journal\.99;/ })
   t.equal(readFileSync(join(dir, 'backup', 'journal.7'), 'utf8'), 'unrelated\n', 'left as it was')
+  const many = join(dir, 'many')
+  mkdirSync(many)
+  for (const n of [1, 2, 3, 4, 5, 6, 7]) writeFileSync(join(many, `journal.${n}`), 'x\n')
+  await t.rejects(new MirrorListener(optionsSchema.parse({ dir: many, fsync: false })).open(), {
+    code: 'ERR_MIRROR_MISMATCH',
+    message: /did not write \(journal\.1, journal\.2, journal\.3, journal\.4, journal\.5, …;/,
+  })
   t.same(
     readdirSync(join(dir, 'backup')).filter((n) => n.includes('.lock')),
     [],
@@ -198,4 +205,17 @@ t.test('a mirror killed before its first commit cuts its own files back at the n
   await second.open()
   t.equal(readFileSync(join(dir, 'journal.5'), 'utf8'), '', 'cut back to the committed length (nothing)')
   await second.close()
+})
+
+t.test('listen before open opens the mirror; a first record of more than 64 KiB is written whole', async (t) => {
+  const dir = t.testdir()
+  const m = new MirrorListener(optionsSchema.parse({ dir, fsync: false }))
+  const big = entriesOf([
+    { op: 'pv', version: 0, table: 'db.desc', fields: [1, 'x'.repeat(100_000)] },
+    { op: 'pv', version: 0, table: 'db.desc', fields: [2, 'small'] },
+  ])
+  for (const e of big.entries) await m.listen(e)
+  await m.sync({ journal: 1, offset: big.bytes.length })
+  await m.close()
+  t.ok(readFileSync(join(dir, 'journal.1')).equals(big.bytes), 'the journal byte for byte')
 })

@@ -23,6 +23,12 @@ export const ErrorCodes = {
   JOURNAL_SHRUNK: 'ERR_JOURNAL_SHRUNK',
   /** The live journal was deleted (no name left) and no archive of it exists: not a rotation. */
   JOURNAL_DELETED: 'ERR_JOURNAL_DELETED',
+  /**
+   * The journals (or their directory) cannot be read when a source opens:
+   * permission denied (EACCES, EPERM). Once running, a source waits such a
+   * spell out at its position instead.
+   */
+  JOURNAL_UNREADABLE: 'ERR_JOURNAL_UNREADABLE',
   /** A journal number (start, state or rename) contradicts the files on disk. */
   JOURNAL_NUMBER: 'ERR_JOURNAL_NUMBER',
   /** A gzip file ends before its last member is complete. */

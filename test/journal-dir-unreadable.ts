@@ -91,3 +91,19 @@ for (const mode of ['rename', 'copy-truncate', 'rename-gzip'] as const)
     const { code } = await exited
     t.equal(code, 0, `stops cleanly on SIGTERM${code ? `: ${stderr}` : ''}`)
   })
+
+t.test('a server root unreadable at the start: ERR_JOURNAL_UNREADABLE naming it, exit 1', { skip: binSkip || user.skip }, async (t) => {
+  const dir = t.testdir({ root: { journal: '@ex@ 1 1620557182\n' } })
+  const root = join(dir, 'root')
+  chmodSync(dir, 0o777)
+  const config = join(dir, 'logdaemon.json')
+  writeFileSync(config, JSON.stringify({ server: { root: 'root' }, from: 'end', status: false, listeners: [{ type: 'print', options: {} }] }))
+  chmodSync(root, 0o000)
+  t.teardown(() => existsSync(root) && chmodSync(root, 0o755))
+  const clean = ['env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`]
+  const [cmd, ...args] = [...user.prefix, ...clean, process.execPath, BIN, 'run', '-c', config]
+  const run = spawnSync(cmd as string, args, { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+  t.equal(run.status, 1, 'exit 1')
+  t.match(run.stderr, /\[ERR_JOURNAL_UNREADABLE\]/, `its code (stderr: ${run.stderr})`)
+  t.match(run.stderr, new RegExp(`cannot read ${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(EACCES`), 'the directory it could not read')
+})

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { ErrorCodes, isLogdaemonError, toError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState } from '../files/state-file.js'
 import { StateLock } from '../files/state-lock.js'
@@ -277,6 +277,27 @@ export class RotatingJournalSource extends Readable {
     }
   }
 
+  /**
+   * Finds the start and opens its journal. A journal or directory that
+   * cannot be read now is ERR_JOURNAL_UNREADABLE naming it (the daemon
+   * stopped with a bare EACCES): at the start it is a setup to fix, not a
+   * spell to wait out as when running (JournalCursor.next).
+   */
+  async #openLocked(): Promise<StartPoint> {
+    try {
+      return await this.#openStart()
+    } catch (err) {
+      if (!isErrnoException(err) || (err.code !== 'EACCES' && err.code !== 'EPERM')) throw err
+      const path = err.path ?? 'the journals'
+      throw new LogdaemonError(
+        ErrorCodes.JOURNAL_UNREADABLE,
+        `cannot read ${path} (${err.code}: permission denied): the journals must be readable, and their directory readable and ` +
+          `searchable (r-x), by the user this runs as${typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : ''}`,
+        { file: path, cause: err },
+      )
+    }
+  }
+
   async #releaseLock(): Promise<void> {
     const lock = this.#lock
     this.#lock = null
@@ -287,7 +308,7 @@ export class RotatingJournalSource extends Readable {
       )
   }
 
-  async #openLocked(): Promise<StartPoint> {
+  async #openStart(): Promise<StartPoint> {
     const opts = this.#options
     const advice = opts.adviceAs ?? 'option'
     const saved = opts.state ? await readState(opts.state, advice) : null

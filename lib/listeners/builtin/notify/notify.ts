@@ -13,6 +13,7 @@ import { DeliveryState, type MailProgress } from './delivery-state.js'
 import { deliveryStatePath, readDeliveryState, writeDeliveryState } from './delivery-store.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { formatPosition } from '../../../position.js'
+import { StateLock } from '../../../files/state-lock.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
@@ -134,6 +135,8 @@ export class NotifyListener implements Listener {
   #ownDelivery = new DeliveryState()
   /** Without `reviews`: the delivery state file, or null (kept in memory only). */
   readonly #deliveryPath: string | null
+  /** The lock of the state file in use (the review state's or the delivery state's) while open. */
+  #lock: StateLock | null = null
   /** The server root the delivery state file belongs to, when known. */
   #deliveryServer: string | null = null
 
@@ -203,14 +206,23 @@ export class NotifyListener implements Listener {
   async open(context: ListenerContext): Promise<void> {
     this.#logger = context.logger
     this.#signal = context.signal
-    await this.#reviews?.open({
-      baseDir: this.#baseDir,
-      server: this.#server,
-      start: context.start,
-      encoding: this.#encoding,
-      logger: context.logger,
-    })
-    await this.#openDelivery(context.logger)
+    // One writer per state file, as the daemon's own and the mirror's: two daemons (of two configurations) given the
+    // same reviews.state or deliveryState both mailed every change, and each save replaced the other's.
+    const path = this.#reviews?.statePath ?? this.#deliveryPath
+    if (path !== null) this.#lock ??= await StateLock.acquire(path)
+    try {
+      await this.#reviews?.open({
+        baseDir: this.#baseDir,
+        server: this.#server,
+        start: context.start,
+        encoding: this.#encoding,
+        logger: context.logger,
+      })
+      await this.#openDelivery(context.logger)
+    } catch (err) {
+      await this.#releaseLock()
+      throw err
+    }
     // A delivery state made after the daemon's (a listener added later, a file moved away) knows of no marker yet.
     if (context.startsAfterMarker) this.delivery.sawMarkers()
     // Known from an earlier process: records a restart note cuts are a dead process's, not an import's.
@@ -289,7 +301,7 @@ export class NotifyListener implements Listener {
     await this.#save()
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.#outbox.length > 0) {
       this.#logger.warn(
         { listener: this.name, changes: this.#outbox.map((o) => o.change.change) },
@@ -297,6 +309,13 @@ export class NotifyListener implements Listener {
       )
     }
     this.#smtp?.close()
+    await this.#releaseLock()
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock
+    this.#lock = null
+    await lock?.release()
   }
 
   #enqueue(changes: readonly SubmittedChange[]): void {

@@ -236,8 +236,27 @@ t.test('where the delivery state is kept', async (t) => {
   // Opened, the file is created at once (a path it cannot write fails at start, not at the first mail).
   const opened = new NotifyListener({ smtp, deliveryState: 'x.json' }, 'team', { baseDir: dir })
   await opened.open({ start: null, logger: silent, signal: new AbortController().signal })
-  opened.close()
+  await opened.close()
   t.match(JSON.parse(readFileSync(join(dir, 'x.json'), 'utf8')), { version: 1, kind: 'notify-delivery', mailedThrough: null, markers: false })
+})
+
+t.test('one listener per delivery state file: a second (another daemon given the same deliveryState) is ERR_LOCKED until the first closes', async (t) => {
+  const smtp = { host: '127.0.0.1', port: 25, from: 'p4@example.com', to: ['team@example.com'] }
+  const dir = t.testdir()
+  const context = () => ({ start: null, logger: silent, signal: new AbortController().signal })
+  const options: NotifyInput = { smtp, deliveryState: 'x.json' }
+  const first = new NotifyListener(options, 'team', { baseDir: dir })
+  await first.open(context())
+  const second = new NotifyListener(options, 'team', { baseDir: dir })
+  await t.rejects(second.open(context()), { code: ErrorCodes.LOCKED, message: /x\.json is in use by process/ })
+  await first.close()
+  await second.open(context())
+  await second.close()
+  t.same(
+    readdirSync(dir).filter((n) => n.includes('.lock')),
+    [],
+    'no lock left behind',
+  )
 })
 
 t.test('a delivery state file that cannot be trusted is refused, never replaced', async (t) => {

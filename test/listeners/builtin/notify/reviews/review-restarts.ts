@@ -1,7 +1,8 @@
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, type LogdaemonError } from '../../../../../lib/errors.js'
+import { lockPathOf } from '../../../../../lib/files/state-lock.js'
 import { NotifyListener } from '../../../../../lib/listeners/builtin/notify/notify.js'
 import { startSmtpPeer } from '../../../../helpers/notify-peers.js'
 import {
@@ -32,6 +33,14 @@ import {
 const users = user('alice', 'alice@example.com') + user('bob', 'bob@example.com') + user('carol', 'carol@example.com')
 const subscriptions = review('bob', 0, '//depot/main/...') + review('carol', 0, '//depot/main/...')
 const state = (dir: string) => JSON.parse(readFileSync(join(dir, 'reviews.json'), 'utf8')) as Record<string, unknown>
+
+/**
+ * The first listener's process is killed here (it stays open in this one): the lock of the state file a dead
+ * process left is taken over (test/files/state-lock.ts), which its removal stands for.
+ */
+function died(dir: string): void {
+  rmSync(lockPathOf(join(dir, 'reviews.json')))
+}
 
 t.test('a journal without markers: a restart does not mail again what was mailed', async (t) => {
   const smtp = await startSmtpPeer()
@@ -70,6 +79,18 @@ t.test('a journal without markers: a restart does not mail again what was mailed
   t.equal(smtp.mails.length, 4, 'no mail sent again')
 })
 
+t.test('a second daemon given the same reviews.state: ERR_LOCKED until the first closes (both mailed every change)', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + subscriptions)
+  const first = await openReviews(dir, smtp.port)
+  await t.rejects(openReviews(dir, smtp.port), { code: ErrorCodes.LOCKED, message: /reviews\.json is in use by process/ })
+  await first.listener.close()
+  const second = await openReviews(dir, smtp.port)
+  await second.listener.close()
+})
+
 t.test('kill -9 before the daemon committed: the changes mailed are not mailed again', async (t) => {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())
@@ -80,6 +101,7 @@ t.test('kill -9 before the daemon committed: the changes mailed are not mailed a
   t.equal(await feed(first.listener, await journal(text)), null)
   // Killed here: no sync, so the daemon committed nothing after these changes.
   t.equal(smtp.mails.length, 6)
+  died(dir)
   const second = await openReviews(dir, smtp.port)
   t.equal(await feed(second.listener, await journal(text)), null)
   await second.listener.sync()
@@ -202,6 +224,7 @@ t.test('kill -9 while a change is mailed: every mail someone took before the kil
   t.same(deliveries(smtp.mails).sort(), ['10:bob:archive@example.com', '10:bob:bob@example.com', '10:team:team@example.com'], 'before the kill')
   await new Promise((r) => setTimeout(r, 100)) // the save after a mail is one write: done long before this
   smtp.hang = null
+  died(dir)
   const second = await openReviews(dir, smtp.port, options)
   t.teardown(() => second.listener.close())
   t.equal(await feed(second.listener, await journal(text)), null)

@@ -2,6 +2,7 @@ import { isDataOp } from './data-ops.js'
 import { parseRecord, splitFields, type ParsedRecord, type SplitRecord } from './parse-record.js'
 import type { Layout } from '../schema/layout.js'
 import { nameRow, type NamedRow, type Row } from '../schema/row.js'
+import { isExactInteger } from '../schema/typed-value.js'
 
 /** How field bytes become strings. `latin1` maps every byte to one code unit. */
 export type FieldEncoding = 'utf8' | 'latin1'
@@ -240,10 +241,26 @@ export class JournalEntry {
     return e
   }
 
-  /** Whether the op is a data op (the record has a version and a table). */
+  /**
+   * Whether the record reads as data: a data op, and a version written as
+   * an integer the way p4d writes it (isExactInteger). A version such as
+   * `x1`, `007` or `9007199254740993` has no number that keeps its bytes
+   * (Number() read them as NaN, 7 and 9007199254740992): such a record is
+   * generic, its version and table among the fields, like an unknown op.
+   */
   #isData(): boolean {
     const d = this.#d
-    d.data ??= isDataOp(this.op)
+    if (d.data === undefined) {
+      // Provisional, so that #split takes the version and table apart.
+      d.data = isDataOp(this.op)
+      if (d.data) {
+        const version = this.#split().head[1]
+        if (version !== undefined && !isExactInteger(version)) {
+          d.data = false
+          d.split = undefined
+        }
+      }
+    }
     return d.data
   }
 

@@ -90,3 +90,31 @@ t.test('an incomplete record in row form', async (t) => {
   t.same(lines[1].row, { name: 'b', value: '2' })
   t.equal(lines[1].incomplete, true)
 })
+
+t.test('a version Number() would misread is printed as it is written, not as a rounded number', async (t) => {
+  const input = '@pv@ 9007199254740993 @db.rev@ @//a@ 1 \n@pv@ x1 @db.counters@ @a@ @1@ \n@pv@ 1 @db.counters@ @b@ @2@ \n'
+  for (const format of ['row', 'json']) {
+    const f = fakeIO(input)
+    t.equal(await main(['--format', format], f.io), 0)
+    const lines = f
+      .stdout()
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    t.same(
+      lines.slice(0, 2).map((l) => [l.version, l.table, l.fields]),
+      [
+        [null, null, ['9007199254740993', 'db.rev', '//a', '1']],
+        [null, null, ['x1', 'db.counters', 'a', '1']],
+      ],
+      format,
+    )
+    t.equal(lines[2].version, 1)
+  }
+  const summary = fakeIO(input)
+  t.equal(await main(['--summary', '--format', 'json'], summary.io), 0)
+  const json = JSON.parse(summary.stdout().toString())
+  t.same(json.tables, { 'db.counters': { records: 1, bytes: 30, versions: [1], positional: 0 } }, 'no NaN, no rounded version')
+  t.same(json.releases, { from: '2008.1', to: '2024.1' })
+})

@@ -149,3 +149,26 @@ t.test('a data op without a version or table, and values in latin1', async (t) =
   t.same(latin1.fields, ['caf\xe9'], 'fields cut from the values already parsed')
   t.equal(latin1.table, 'db.t')
 })
+
+t.test('a data op whose version is no integer as p4d writes it is generic, its version and table among the fields', async (t) => {
+  // Number() read these as 9007199254740992, 1e20, 7 and NaN: a version the record does not carry.
+  for (const version of ['9007199254740993', '99999999999999999999', '007', '-0', 'x1', '1e3', '@@']) {
+    const e = make(`@pv@ ${version} @db.rev@ @//a@ 1 \n`)
+    t.equal(e.version, null, version)
+    t.equal(e.table, null, version)
+    t.same(e.fields, [version === '@@' ? '' : version, 'db.rev', '//a', '1'], `${version}: nothing dropped`)
+    t.equal(e.row, null)
+    t.same(e.fieldBytes.map(String), e.fields)
+  }
+  for (const [version, number] of [
+    ['9', 9],
+    ['@9@', 9],
+    ['-1', -1],
+    ['9007199254740991', 9007199254740991],
+  ] as const) {
+    const e = make(`@pv@ ${version} @db.rev@ @//a@ 1 \n`)
+    t.equal(e.version, number, version)
+    t.equal(e.table, 'db.rev', version)
+    t.same(e.fields, ['//a', '1'])
+  }
+})

@@ -5,6 +5,7 @@ import { createEntryFilter, type EntryFilterOptions } from '../journal/entry-fil
 import { JournalFramer } from '../journal/framer.js'
 import { layoutOf, tableVersions } from '../schema/layout.js'
 import { releaseRange, type ReleaseRange, type TableVersion } from '../schema/releases.js'
+import { isExactInteger } from '../schema/typed-value.js'
 
 /**
  * Distinct table names (and ops) counted one by one; beyond this, hostile or
@@ -73,20 +74,31 @@ export class JournalSummary {
   /** `@nx@ 4 date @ver@ tableVersion i2 checksum i4 i5 @table@ …`: a table summary note. */
   #note(fields: readonly string[]): void {
     if (fields[0] !== '4') return
-    const version = Number(fields[3])
+    const text = fields[3] ?? ''
     const table = fields[8]
-    if (!table || !Number.isSafeInteger(version) || version < 0) return
-    if (this.#declared.has(table) || this.#declared.size < MAX_NAMES) this.#declared.set(table, version)
+    // Digits as p4d writes them: Number() also took '' (0), 0x10 and 1e1.
+    if (!table || !isExactInteger(text) || text.startsWith('-')) return
+    const version = Number(text)
+    const had = this.#declared.get(table)
+    if (had !== undefined) this.#declared.set(table, Math.max(had, version))
+    else if (this.#declared.size < MAX_NAMES) this.#declared.set(table, version)
   }
 
   /**
-   * The table versions that say which server wrote the file: the ones its
-   * table summary notes declare, else for each table the highest version
-   * its records carry (a journal that spans an upgrade holds old rows too).
+   * The table versions that say which server wrote the files: for each
+   * table, the highest version a table summary note declares (checkpoints
+   * and dumps declare every table, empty ones too) or a record carries (a
+   * journal that spans an upgrade holds old rows too). The highest over
+   * every file, whatever their order: a later file's note does not hide an
+   * earlier file's newer version.
    */
   writerVersions(): TableVersion[] {
     const versions = new Map(this.#declared)
-    for (const [table, t] of this.#tables) if (table !== OTHER && !versions.has(table)) versions.set(table, Math.max(...t.seen))
+    for (const [table, t] of this.#tables) {
+      if (table === OTHER) continue
+      const seen = Math.max(...t.seen)
+      versions.set(table, Math.max(versions.get(table) ?? seen, seen))
+    }
     return [...versions].map(([table, version]) => ({ table, version })).sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))
   }
 

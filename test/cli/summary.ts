@@ -107,3 +107,26 @@ t.test('hostile input: endless table names are counted under (other), not kept o
   t.equal(json.tables[OTHER]?.records, 904)
   t.equal(json.releases, null, 'no documented table: unknown')
 })
+
+t.test('several files: each table counts its newest version over all of them, whatever their order', async (t) => {
+  const note = (version: string, table: string) => `@nx@ 4 1404918606 @34@ ${version} 0 0 0 0 @${table}@ @@ @@ @@ @@ \n`
+  const dir = t.testdir({
+    // A 2023.2 server's checkpoint declares db.rev 10; an older one's, 9.
+    'new.ckp': note('10', 'db.rev') + '@ex@ 1 2\n',
+    'old.ckp': note('9', 'db.rev') + '@ex@ 1 2\n',
+    // A journal whose records are newer than the checkpoint it follows.
+    'journal.8': '@pv@ 10 @db.rev@ @//a@ 1 \n',
+    // Versions that are no integer as p4d writes it declare nothing.
+    'odd.ckp': note('0x10', 'db.change') + note('1e1', 'db.change') + note('-1', 'db.change') + note('', 'db.change'),
+  })
+  const releases = async (...files: string[]) => {
+    const f = fakeIO()
+    t.equal(await main(['--summary', '--format', 'json', ...files.map((name) => `${dir}/${name}`)], f.io), 0)
+    return JSON.parse(f.stdout().toString()).releases
+  }
+  const newest = { from: '2023.2', to: '2024.1' }
+  t.same(await releases('new.ckp', 'old.ckp'), newest)
+  t.same(await releases('old.ckp', 'new.ckp'), newest, 'the same in the other order (it said 2010.2 to 2023.1)')
+  t.same(await releases('old.ckp', 'journal.8'), newest, 'the records of a newer version count beside the note')
+  t.same(await releases('odd.ckp'), null, 'no table version declared (an empty one read as 0)')
+})

@@ -15,7 +15,8 @@ const flagTables = new Map<string, FlagTable | null>()
 function flagTable(type: string): FlagTable | null {
   const known = flagTables.get(type)
   if (known !== undefined) return known
-  const name = type in FLAG_TYPES ? type : Object.keys(FLAG_TYPES).find((t) => t.toLowerCase() === type.toLowerCase())
+  // Own keys only: `in` also took toString and __proto__, whose prototype values have no `values` (a TypeError).
+  const name = Object.hasOwn(FLAG_TYPES, type) ? type : Object.keys(FLAG_TYPES).find((t) => t.toLowerCase() === type.toLowerCase())
   const doc = name === undefined ? undefined : FLAG_TYPES[name]
   let table: FlagTable | null = null
   if (doc !== undefined) {

@@ -28,3 +28,10 @@ t.test('change status bits', async (t) => {
   t.same(changeStatusNames(0x12), ['promoted: elsewhere, shelved'])
   t.same(changeStatusNames(5), ['committed', 'restricted'])
 })
+
+t.test('a type named like an Object.prototype property is a type without named values', async (t) => {
+  for (const type of ['toString', '__proto__', 'hasOwnProperty', 'constructor', 'valueOf']) {
+    t.equal(flagName(type, 1), null, type)
+    t.same(flagNames(type, 3), [], type)
+  }
+})

@@ -1,5 +1,6 @@
 import type { JournalEntry } from './entry.js'
 import { globMatcher } from './wildcard.js'
+import { rowValue } from '../schema/row.js'
 
 /** Which entries to keep: by table name (with `*` wildcards) and by op. */
 export interface EntryFilterOptions {
@@ -39,10 +40,13 @@ export function createEntryFilter(options: EntryFilterOptions): ((entry: Journal
       if (table === null || !tables.some((match) => match(table))) return false
     }
     if (where) {
-      const row = entry.row
-      if (row === null) return false
+      const table = entry.table
+      const version = entry.version
+      if (table === null || version === null) return false
+      const fields = entry.fields
       for (const { column, value } of where) {
-        if (!Object.hasOwn(row, column) || String(row[column]) !== value) return false
+        const v = rowValue(table, version, fields, column)
+        if (v === undefined || String(v) !== value) return false
       }
     }
     return true

@@ -112,10 +112,10 @@ export class JournalSummary {
     const tables: Record<string, TableSummary> = {}
     for (const table of [...this.#tables.keys()].sort()) {
       const t = this.#tables.get(table) as TableSummary & { seen: Set<number> }
-      tables[table] = { records: t.records, bytes: t.bytes, versions: [...t.seen].sort((a, b) => a - b), positional: t.positional }
+      setOwn(tables, table, { records: t.records, bytes: t.bytes, versions: [...t.seen].sort((a, b) => a - b), positional: t.positional })
     }
     const ops: Record<string, number> = {}
-    for (const [op, n] of [...this.#ops].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) ops[op] = n
+    for (const [op, n] of [...this.#ops].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) setOwn(ops, op, n)
     return { tables, ops, transactions: this.#transactions, releases: this.releases() }
   }
 
@@ -158,6 +158,15 @@ export class JournalSummary {
     }
     return 'unknown (the table versions agree on no documented release)'
   }
+}
+
+/**
+ * Sets `object[key]` as an own property, whatever the key: a table or op
+ * named `__proto__` (records say any name) set the object's prototype
+ * instead, and its records vanished from the summary and its totals.
+ */
+function setOwn<T>(object: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
 }
 
 export interface SummaryInputOptions extends EntryFilterOptions {

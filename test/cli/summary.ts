@@ -130,3 +130,19 @@ t.test('several files: each table counts its newest version over all of them, wh
   t.same(await releases('old.ckp', 'journal.8'), newest, 'the records of a newer version count beside the note')
   t.same(await releases('odd.ckp'), null, 'no table version declared (an empty one read as 0)')
 })
+
+t.test('a table or op named __proto__ is counted like any other', async (t) => {
+  const f = fakeIO('@pv@ 1 @__proto__@ @a@ \n@__proto__@ 1\n@pv@ 1 @db.counters@ @a@ @1@ \n')
+  t.equal(await main(['--summary', '--format', 'json'], f.io), 0)
+  const json = JSON.parse(f.stdout().toString())
+  t.same(Object.keys(json.tables), ['__proto__', 'db.counters'], 'it set the prototype of tables, and its record vanished')
+  t.same(Object.entries(json.tables)[0], ['__proto__', { records: 1, bytes: 24, versions: [1], positional: 1 }])
+  t.same(Object.entries(json.ops), [
+    ['pv', 2],
+    ['__proto__', 1],
+  ])
+  const text = fakeIO('@pv@ 1 @__proto__@ @a@ \n')
+  t.equal(await main(['--summary'], text.io), 0)
+  t.match(text.stdout().toString(), /^__proto__ +1 +24 +1 +1$/m)
+  t.match(text.stdout().toString(), /^total +1 +24/m)
+})

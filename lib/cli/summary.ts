@@ -127,7 +127,7 @@ export class JournalSummary {
     let bytes = 0
     let positional = 0
     for (const [table, t] of Object.entries(json.tables)) {
-      rows.push([table, String(t.records), String(t.bytes), t.versions.join(' '), t.positional ? String(t.positional) : ''])
+      rows.push([printable(table), String(t.records), String(t.bytes), t.versions.join(' '), t.positional ? String(t.positional) : ''])
       records += t.records
       bytes += t.bytes
       positional += t.positional
@@ -140,7 +140,7 @@ export class JournalSummary {
         .join('  ')
         .trimEnd(),
     )
-    const ops = Object.entries(json.ops).map(([op, n]) => `${op} ${n}`)
+    const ops = Object.entries(json.ops).map(([op, n]) => `${printable(op)} ${n}`)
     lines.push('', `ops: ${ops.length ? ops.join(', ') : 'none'}`, `transactions: ${json.transactions}`)
     if (positional) lines.push(`positional: ${positional} record(s) have fields no documented layout names (see logdaemon schema)`)
     lines.push(`written by a server release ${this.#releasesText(json.releases)}`)
@@ -167,6 +167,15 @@ export class JournalSummary {
  */
 function setOwn<T>(object: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+/**
+ * A name from the records as the table for people shows it: JSON-quoted
+ * when it holds a control character, which printed raw broke the table's
+ * rows (a line end) or reached the terminal (ESC [2J cleared the screen).
+ */
+function printable(name: string): string {
+  return /[\u0000-\u001f\u007f-\u009f]/.test(name) ? JSON.stringify(name) : name
 }
 
 export interface SummaryInputOptions extends EntryFilterOptions {

@@ -146,3 +146,13 @@ t.test('a table or op named __proto__ is counted like any other', async (t) => {
   t.match(text.stdout().toString(), /^__proto__ +1 +24 +1 +1$/m)
   t.match(text.stdout().toString(), /^total +1 +24/m)
 })
+
+t.test('the table for people quotes names with control characters', async (t) => {
+  const f = fakeIO('@pv@ 1 @db.x\n\u001b[2Jfake@ @a@ \n@o\tp@ 1\n@pv@ 1 @db.counters@ @a@ @1@ \n')
+  t.equal(await main(['--summary'], f.io), 0)
+  const out = f.stdout().toString()
+  t.notOk(out.includes('\u001b'), 'no escape reaches the terminal')
+  t.match(out, /^"db\.x\\n\\u001b\[2Jfake" +1 +28 +1 +1$/m, 'one row, the name JSON-quoted')
+  t.match(out, /^ops: pv 2, "o\\tp" 1$/m)
+  t.match(out, /^db\.counters +1 +30 +1$/m, 'plain names stay plain')
+})

@@ -31,6 +31,11 @@ export interface JournalEntryOptions {
 export { isDataOp }
 
 const AT = 0x40
+const SP = 0x20
+const LF = 0x0a
+const CR = 0x0d
+/** A version longer than this is left to the full split (p4d's are one or two digits). */
+const MAX_VERSION_BYTES = 20
 
 /** Interned two-letter ops, by their two bytes: reading `op` allocates nothing for them. */
 const TWO_LETTER_OPS = new Map<number, string>(['pv', 'rv', 'dv', 'vv', 'dl', 'ex', 'mx', 'nx'].map((op) => [(op.charCodeAt(0) << 8) | op.charCodeAt(1), op]))
@@ -49,6 +54,8 @@ class Decoded {
   named: NamedRow | null | undefined = undefined
   split: SplitRecord | undefined = undefined
   data: boolean | undefined = undefined
+  /** A data record's version and table text read from its bytes (#quickHead); null when its shape needs the full split. */
+  head: readonly [version: string, table: string] | null | undefined = undefined
 }
 
 /**
@@ -181,14 +188,16 @@ export class JournalEntry {
   /** The table's schema version for data records, else null. */
   get version(): number | null {
     if (!this.#isData()) return null
-    const v = this.#split().head[1]
+    const head = this.#d.split === undefined ? this.#quickHead() : null
+    const v = head ? head[0] : this.#split().head[1]
     return v === undefined ? null : Number(v)
   }
 
   /** The table name for data records, else null. */
   get table(): string | null {
     if (!this.#isData()) return null
-    return this.#split().head[2] ?? null
+    const head = this.#d.split === undefined ? this.#quickHead() : null
+    return head ? head[1] : (this.#split().head[2] ?? null)
   }
 
   /** Field values decoded with `encoding`: the row for data records, all after the op otherwise. Bare values keep their text. */
@@ -254,7 +263,8 @@ export class JournalEntry {
       // Provisional, so that #split takes the version and table apart.
       d.data = isDataOp(this.op)
       if (d.data) {
-        const version = this.#split().head[1]
+        const head = this.#quickHead()
+        const version = head ? head[0] : this.#split().head[1]
         if (version !== undefined && !isExactInteger(version)) {
           d.data = false
           d.split = undefined
@@ -262,6 +272,49 @@ export class JournalEntry {
       }
     }
     return d.data
+  }
+
+  /**
+   * A data op's version and table text read from the record's bytes alone,
+   * when it has p4d's shape there: `@op@ VERSION @TABLE@` followed by a
+   * space or the line end (VERSION bare, TABLE quoted, `@@` an `@`); null
+   * for any other shape, which the full split then reads as it always did.
+   * So `table` and `version` (a --table filter, a summary) cost a few bytes
+   * instead of splitting and decoding every field: `logdaemon-cat --table
+   * db.rev` on 200 MB took 1.7 s against 0.6 s without the filter.
+   */
+  #quickHead(): readonly [string, string] | null {
+    const d = this.#d
+    if (d.head !== undefined) return d.head
+    d.head = null
+    const src = this.#source
+    const end = this.#end
+    // The source may be a chunk of many records: every search is checked against this record's end.
+    const opClose = src.indexOf(AT, this.#start + 1)
+    if (opClose < 0 || opClose + 2 >= end || src[opClose + 1] !== SP) return null
+    const v0 = opClose + 2
+    const limit = Math.min(end, v0 + MAX_VERSION_BYTES + 1)
+    let v1 = v0
+    for (; v1 < limit; v1++) {
+      const b = src[v1]
+      if (b === SP) break
+      if (b === AT || b === LF || b === CR) return null
+    }
+    if (v1 === v0 || v1 + 1 >= end || src[v1] !== SP || src[v1 + 1] !== AT) return null
+    const t0 = v1 + 2
+    let close = src.indexOf(AT, t0)
+    let escaped = false
+    while (close >= 0 && close + 1 < end && src[close + 1] === AT) {
+      escaped = true
+      close = src.indexOf(AT, close + 2)
+    }
+    if (close < 0 || close + 1 >= end) return null
+    const after = src[close + 1]
+    if (after !== SP && after !== LF && !(after === CR && close + 2 < end && src[close + 2] === LF)) return null
+    const encoding = this.encoding
+    const table = src.toString(encoding, t0, close)
+    d.head = [src.toString(encoding, v0, v1), escaped ? table.replaceAll('@@', '@') : table]
+    return d.head
   }
 
   #nameRow(): NamedRow | null {

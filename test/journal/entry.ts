@@ -1,5 +1,8 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { JournalEntry, isDataOp } from '../../lib/journal/entry.js'
+import { JournalFramer } from '../../lib/journal/framer.js'
+import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 
 const pos = { journal: 3, offset: 100, end: 0, line: 7 }
 const make = (text: string | Buffer, options = {}) => {
@@ -171,4 +174,73 @@ t.test('a data op whose version is no integer as p4d writes it is generic, its v
     t.equal(e.table, 'db.rev', version)
     t.same(e.fields, ['//a', '1'])
   }
+})
+
+/** table and version read first (from the record's first bytes) and read after the fields (from the full split). */
+function headsAgree(source: Buffer, start: number, end: number, encoding: 'utf8' | 'latin1'): boolean {
+  const position = { journal: 1, offset: 0, end: end - start, line: 1 }
+  const quick = new JournalEntry(source, position, { start, end, encoding })
+  const table = quick.table
+  const version = quick.version
+  const split = new JournalEntry(source, position, { start, end, encoding })
+  void split.fields
+  return Object.is(table, split.table) && Object.is(version, split.version) && quick.values.join('\0') === split.values.join('\0')
+}
+
+t.test('table and version read before the fields are what the full split reads: fixtures, odd shapes, random records', async (t) => {
+  let records = 0
+  for (const name of fixtureNames()) {
+    for (const encoding of ['utf8', 'latin1'] as const) {
+      let agree = 0
+      let all = 0
+      new JournalFramer().push(readFixture(name), (src, start, end) => {
+        all++
+        if (headsAgree(src, start, end, encoding)) agree++
+      })
+      t.equal(agree, all, `${name} (${encoding})`)
+      records += all
+    }
+  }
+  t.ok(records > 0 || fixturesSkip, 'fixture records read')
+  const odd = [
+    '@pv@ 3 @db.user@ @bob@\n',
+    '@pv@ 3 @db.us@@er@ 1 \n',
+    '@pv@ 3 @@ 1 \n',
+    '@pv@ 3 @@@x@ 1 \n',
+    '@pv@ 3 @db.x@@@@ 1 \n',
+    '@pv@ 3 @db.x@\r\n',
+    '@pv@ 3 @db.x@\rjunk\n',
+    '@pv@  3 @db.x@ \n',
+    '@pv@ 3  @db.x@ \n',
+    '@pv@ 3 db.x 1 \n',
+    '@pv@ 3 @db.x@x \n',
+    '@pv@ 007 @db.x@ \n',
+    '@pv@ 123456789012345678901234 @db.x@ \n',
+    '@pv@ 3\n',
+    '@pv@ 3 @db.x',
+    '@pv@ 3 @db.x@',
+    '@pv@ @db.x@ 3 \n',
+    '@pv@ 3 @d\nb@ 1 \n',
+    '@pv@ 3 @t\u00e9\u00ff@ 1 \n',
+    '@dv@ 0 @db.y@ @k@ \n',
+    '@ex@ 1 2\n',
+  ]
+  for (const text of odd) {
+    for (const encoding of ['utf8', 'latin1'] as const) {
+      const bytes = Buffer.from(text, 'latin1')
+      t.ok(headsAgree(bytes, 0, bytes.length, encoding), `${JSON.stringify(text)} alone (${encoding})`)
+      // In a chunk, followed by bytes that would close a value if a search ran past the record's end.
+      const chunk = Buffer.concat([Buffer.from('@ex@ 1 2\n'), bytes, Buffer.from('@@ @x@ \n')])
+      t.ok(headsAgree(chunk, 9, 9 + bytes.length, encoding), `${JSON.stringify(text)} in a chunk (${encoding})`)
+    }
+  }
+  const piece = fc.constantFrom('@', '@@', ' ', '\n', '\r', 'db.t', '3', '12', 'x', '\u00e9', '\u00ff')
+  await fc.assert(
+    fc.property(fc.constantFrom('pv', 'dv', 'rv', 'ex', 'zz'), fc.array(piece, { maxLength: 14 }), fc.constantFrom('utf8', 'latin1'), (op, parts, encoding) => {
+      const bytes = Buffer.from(`@${op}@ ${parts.join('')}\n`, 'latin1')
+      const chunk = Buffer.concat([bytes, Buffer.from(' @ @@x@ 3 \n')])
+      return headsAgree(bytes, 0, bytes.length, encoding) && headsAgree(chunk, 0, bytes.length, encoding)
+    }),
+    { numRuns: 5000, seed: 31 },
+  )
 })

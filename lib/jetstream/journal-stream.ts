@@ -33,6 +33,16 @@ function isSubjectOverlap(err: unknown): boolean {
   return e?.code === 10065 || /subjects overlap/i.test(toError(err).message)
 }
 
+/**
+ * NATS err_code 10074: a stream of more than one replica asked of a server
+ * that is not in a JetStream cluster. Only the configuration can change
+ * that (it was retried as temporary, about 3 minutes with the default retry).
+ */
+function isReplicasNotSupported(err: unknown): boolean {
+  const e = err as { code?: unknown }
+  return e?.code === 10074 || /replicas > 1 not supported/i.test(toError(err).message)
+}
+
 /** The streams whose subjects take some of `SUBJECT.>`, with those subjects, for the message; empty when they cannot be listed. */
 async function overlapping(jsm: JetStreamManager, subject: string): Promise<string[]> {
   const out: string[] = []
@@ -59,8 +69,9 @@ function covers(pattern: string, subject: string): boolean {
  * `SUBJECT.>`, the duplicate window, the replicas), or checks an existing
  * one: its subjects must take `SUBJECT.>`. Rejects with
  * ERR_JETSTREAM_MISMATCH (not retryable) when they do not, when it is
- * missing and `create` is false, or when another stream takes subjects of
- * `SUBJECT.>` so it cannot be created.
+ * missing and `create` is false, when another stream takes subjects of
+ * `SUBJECT.>` so it cannot be created, or when it would have more than one
+ * replica on a server outside a cluster.
  */
 export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStreamOptions): Promise<StreamInfo> {
   try {
@@ -88,6 +99,12 @@ export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStrea
   } catch (err) {
     // Another publisher made it meanwhile: check that one.
     if (/already in use|exists/i.test(toError(err).message)) return ensureJournalStream(jsm, { ...o, create: false })
+    if (isReplicasNotSupported(err)) {
+      throw mismatch(
+        `stream ${o.stream} cannot be created with replicas: ${o.replicas}: the NATS server is not in a JetStream cluster, so it ` +
+          'keeps one replica only (NATS err_code 10074): set replicas to 1, or create the stream on a cluster',
+      )
+    }
     if (isSubjectOverlap(err)) {
       const others = await overlapping(jsm, o.subject)
       throw mismatch(

@@ -241,6 +241,12 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     )
   })
 
+  t.test('more than one replica asked of a server outside a cluster: a permanent error naming the option, at the first open', async (t) => {
+    const l = listenerFor(server, { stream: 'R3', subject: 'r3.j', replicas: 3 })
+    await t.rejects(l.open(ctx()), { code: 'ERR_JETSTREAM_MISMATCH', retryable: false, message: /replicas: 3.*not in a JetStream cluster.*set replicas to 1/ })
+    await l.close()
+  })
+
   t.test('listen before open opens the listener; an entry without a journal number is refused', async (t) => {
     const l = listenerFor(server, { stream: 'U', subject: 'u.j' })
     const { entries } = transactions(1, 4)

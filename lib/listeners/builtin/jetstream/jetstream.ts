@@ -248,6 +248,10 @@ export class JetStreamListener extends BaseListener {
   async #readTail(): Promise<void> {
     const o = this.options
     const jsm = this.#jsm as JetStreamManager
+    // The stream's state before its last journal message: read the other way round, a message another publisher of
+    // this journal (the same server) added between the two reads looked like a foreign message after the journal's
+    // last one, a permanent ERR_JETSTREAM_MISMATCH (two daemons started together, one of them failed in open).
+    const info = await jsm.streams.info(o.stream)
     const tail = await readStreamTail(jsm, o.stream, o.subject)
     if (tail && tail.server !== o.server) {
       throw permanent(
@@ -258,18 +262,18 @@ export class JetStreamListener extends BaseListener {
         ),
       )
     }
-    const info = await jsm.streams.info(o.stream)
-    if (info.state.last_seq !== (tail?.seq ?? info.state.last_seq)) {
+    if (tail && tail.seq < info.state.last_seq) {
       throw permanent(
         new LogdaemonError(
           ErrorCodes.JETSTREAM_MISMATCH,
-          `stream ${o.stream} holds messages after the journal's last one (sequence ${tail?.seq}, stream ends at ${info.state.last_seq}): ` +
+          `stream ${o.stream} holds messages after the journal's last one (sequence ${tail.seq}, stream ends at ${info.state.last_seq}): ` +
             `the stream must hold only this journal (subjects ${o.subject}.>); publish nothing else into it`,
         ),
       )
     }
     this.#tail = tail ? { journal: tail.journal, offset: tail.end } : null
-    this.#lastSeq = info.state.last_seq
+    // Past the state read first when another publisher added to the stream since: the next publish expects the newest.
+    this.#lastSeq = Math.max(info.state.last_seq, tail?.seq ?? 0)
     this.#lastMsgId = null
     this.#acked = this.#tail
   }

@@ -247,6 +247,39 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     await l.close()
   })
 
+  t.test('a publisher of the same server opening while another publishes into the stream: it goes on after the other, never a false mismatch', async (t) => {
+    const { entries } = transactions(20_000, 1)
+    const a = listenerFor(server, { stream: 'TWO', subject: 'two.j' })
+    await a.open(ctx())
+    let opening = true
+    let sent = 0
+    const publishing = (async () => {
+      for (const e of entries) {
+        if (!opening) break
+        await a.listen(e)
+        // A daemon reads between entries: the other's opens run meanwhile.
+        if (++sent % 20 === 0) await sleep(0)
+      }
+      await a.sync({ journal: 1, offset: 0 })
+    })()
+    const failures: string[] = []
+    for (let i = 0; i < 40; i++) {
+      const b = listenerFor(server, { stream: 'TWO', subject: 'two.j' })
+      await b.open(ctx()).catch((err: Error) => failures.push(err.message))
+      await b.close()
+    }
+    opening = false
+    await publishing
+    await a.close()
+    t.ok(sent < entries.length, `${sent} records published during 40 opens`)
+    t.same(failures, [], 'every open read a consistent end of the stream')
+    t.same(
+      (await readAll(server, 'TWO')).map((m) => m.headers['Logdaemon-Position']),
+      entries.slice(0, sent).map((e) => `${e.position.journal}/${e.position.offset}`),
+      'each record once, in order',
+    )
+  })
+
   t.test('listen before open opens the listener; an entry without a journal number is refused', async (t) => {
     const l = listenerFor(server, { stream: 'U', subject: 'u.j' })
     const { entries } = transactions(1, 4)

@@ -64,6 +64,17 @@ function covers(pattern: string, subject: string): boolean {
   return true
 }
 
+/** Throws ERR_JETSTREAM_MISMATCH (not retryable) when the stream's subjects do not take every subject `SUBJECT.…`. */
+export function checkJournalSubjects(info: StreamInfo, subject: string): void {
+  const subjects = info.config.subjects ?? []
+  if (!subjects.some((p) => covers(p, subject))) {
+    throw mismatch(
+      `stream ${info.config.name} takes the subjects ${JSON.stringify(subjects)}, not ${subject}.>: ` +
+        `add "${subject}.>" to its subjects (nats stream edit), or name another stream or subject`,
+    )
+  }
+}
+
 /**
  * Creates the journal stream when missing (file storage, subjects
  * `SUBJECT.>`, the duplicate window, the replicas), or checks an existing
@@ -76,13 +87,7 @@ function covers(pattern: string, subject: string): boolean {
 export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStreamOptions): Promise<StreamInfo> {
   try {
     const info = await jsm.streams.info(o.stream)
-    const subjects = info.config.subjects ?? []
-    if (!subjects.some((p) => covers(p, o.subject))) {
-      throw mismatch(
-        `stream ${o.stream} takes the subjects ${JSON.stringify(subjects)}, not ${o.subject}.>: ` +
-          `add "${o.subject}.>" to its subjects (nats stream edit), or name another stream or subject`,
-      )
-    }
+    checkJournalSubjects(info, o.subject)
     return info
   } catch (err) {
     if (!isNotFound(err)) throw err

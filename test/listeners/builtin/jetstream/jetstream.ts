@@ -247,6 +247,28 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     await l.close()
   })
 
+  t.test("the stream's subjects edited under a running listener: a permanent error, not a publish retried until the daemon gives up", async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    const l = listenerFor(server, { stream: 'E', subject: 'e.j' })
+    await l.open(ctx())
+    const { entries } = transactions(2, 1)
+    await publish(l, entries.slice(0, 3))
+    const info = await jsm.streams.info('E')
+    await jsm.streams.update('E', { ...info.config, subjects: ['other.>'] })
+    const run = async () => {
+      for (const e of entries.slice(3)) await l.listen(e)
+      await l.sync({ journal: 1, offset: (entries.at(-1) as JournalEntry).position.end })
+    }
+    // The record sent to a subject no stream takes: in doubt, retryable (a stream without a leader answers the same).
+    await t.rejects(run(), { code: 'ERR_JETSTREAM_PUBLISH', retryable: true, message: /no responders/ })
+    // The daemon's retry finds out why, and stops there.
+    await t.rejects(run(), { code: 'ERR_JETSTREAM_MISMATCH', retryable: false, message: /takes the subjects \["other\.>"\], not e\.j\.>/ })
+    await l.close()
+    t.equal((await readAll(server, 'E')).length, 3, 'the records before the edit, nothing after')
+  })
+
   t.test('a publisher of the same server opening while another publishes into the stream: it goes on after the other, never a false mismatch', async (t) => {
     const { entries } = transactions(20_000, 1)
     const a = listenerFor(server, { stream: 'TWO', subject: 'two.j' })

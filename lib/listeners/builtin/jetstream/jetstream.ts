@@ -264,6 +264,19 @@ export class JetStreamListener extends BaseListener {
         ),
       )
     }
+    if (!tail && info.state.messages > 0 && (await jsm.streams.info(o.stream)).state.messages > 0) {
+      // Read again: max_age may have removed the last messages between the two reads.
+      // A nats-server (2.9) finds no last message under SUBJECT.> once the stream's last message was deleted: taken for
+      // a stream without the journal, anything was published after it, with no check for a hole or a record twice.
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_MISMATCH,
+          `stream ${o.stream} holds ${info.state.messages} messages (sequences ${info.state.first_seq} to ${info.state.last_seq}) but the server ` +
+            `names none as its last under ${o.subject}.>: it holds other subjects only, or its last message was deleted (nats stream rmm), ` +
+            'and the listener cannot see where the journal in it ends. Publish into a new stream (or delete this one to publish the journal again)',
+        ),
+      )
+    }
     if (tail && tail.seq < info.state.last_seq) {
       throw permanent(
         new LogdaemonError(

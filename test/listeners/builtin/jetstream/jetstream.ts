@@ -247,6 +247,21 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     await l.close()
   })
 
+  t.test("the stream's last message deleted: a permanent error at the next open, not a stream taken for one without the journal", async (t) => {
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    const l = listenerFor(server, { stream: 'DL', subject: 'dl.j' })
+    await l.open(ctx())
+    await publish(l, transactions(3, 1).entries)
+    await l.close()
+    await jsm.streams.deleteMessage('DL', (await jsm.streams.info('DL')).state.last_seq)
+    // Without the check it opened as on a stream without the journal, and took any entry next: a hole or a record twice, unchecked.
+    const again = listenerFor(server, { stream: 'DL', subject: 'dl.j' })
+    await t.rejects(again.open(ctx()), { code: 'ERR_JETSTREAM_MISMATCH', retryable: false, message: /holds 5 messages .* its last message was deleted/ })
+    await again.close()
+  })
+
   t.test("the stream's subjects edited under a running listener: a permanent error, not a publish retried until the daemon gives up", async (t) => {
     const nc = await connect({ servers: server.url })
     t.teardown(() => nc.close())

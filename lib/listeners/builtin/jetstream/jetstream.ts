@@ -147,6 +147,17 @@ export class JetStreamListener extends BaseListener {
     await this.#readTail()
     this.#opened = true
     const tail = this.#tail
+    if (!tail && this.#lastSeq > 0) {
+      // Purged, or every message past max_age: what it held tells nothing now. Before, this was the info "is empty",
+      // and a daemon resuming from a position behind the removed end published those records a second time, silently.
+      this.#log.warn(
+        { listener: this.name, stream: o.stream, lastSeq: this.#lastSeq },
+        `stream ${o.stream} is empty but held messages up to sequence ${this.#lastSeq} (purged, or removed by max_age): the listener ` +
+          "cannot see where the journal in it ended, and publishes from the daemon's position: records the stream held after that " +
+          "position go in again once the stream's duplicate window has passed (a consumer that read them stops with ERR_JETSTREAM_GAP), " +
+          'and records between its end and that position are missing',
+      )
+    }
     this.#log.info(
       { listener: this.name, servers: describeServers(o), stream: o.stream, subject: o.subject, tail: tail ? formatPosition(tail) : null },
       tail

@@ -429,6 +429,39 @@ t.test("a record larger than the server's max_payload: a permanent error that sa
   t.equal((await readAll(server, 'M')).length, 1, 'the record before it is in the stream')
 })
 
+t.test('a purged stream: the listener warns that it cannot see where the journal in it ended', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const nc = await connect({ servers: server.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const { entries } = transactions(3, 1)
+  const first = listenerFor(server, { stream: 'P', subject: 'p.j', duplicateWindowMs: 1000 })
+  await first.open(ctx())
+  await publish(first, entries)
+  await first.close()
+  await jsm.streams.purge('P')
+  await sleep(1100)
+  const warnings: string[] = []
+  const logger = { ...silent, warn: (_o: unknown, msg?: string) => void warnings.push(String(msg)) }
+  // A daemon resuming from a position behind the purged end (a kill -9 before its commit): the records go in again.
+  const next = listenerFor(server, { stream: 'P', subject: 'p.j', duplicateWindowMs: 1000 })
+  await next.open({ start: null, logger, signal: new AbortController().signal })
+  await publish(next, entries)
+  await next.close()
+  t.equal(next.published, entries.length, 'published again: nothing in the stream tells where it ended')
+  t.match(warnings, [/stream P is empty but held messages up to sequence 6 \(purged, or removed by max_age\).*go in again once the stream.s duplicate window has passed/])
+  const fresh: string[] = []
+  const empty = listenerFor(server, { stream: 'P0', subject: 'p0.j' })
+  await empty.open({
+    start: null,
+    logger: { ...silent, warn: (_o: unknown, msg?: string) => void fresh.push(String(msg)) },
+    signal: new AbortController().signal,
+  })
+  await empty.close()
+  t.same(fresh, [], 'no warning on a stream that never held a message')
+})
+
 t.test('started at the journal after the one the stream ends in: published, with a warning that it cannot check the end', { skip: natsSkip }, async (t) => {
   const server = await startNats(t.testdir())
   t.teardown(() => server.stop())

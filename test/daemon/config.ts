@@ -226,6 +226,18 @@ t.test('every option in ms refuses a timer Node cannot set (past 2^31-1 ms it wo
   ])
 })
 
+t.test("a stream name longer than JetStream's 255 characters is refused, for the listener and the source", async (t) => {
+  const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+  const nats = { servers: 'nats://127.0.0.1:4222', server: 'p4' }
+  const listener = (stream: string) => ({ ...base, listeners: [{ type: 'jetstream', options: { ...nats, stream } }] })
+  const source = (stream: string) => ({ source: { type: 'jetstream', servers: nats.servers, stream, durable: 'd' }, listeners: base.listeners })
+  const message = 'expected a stream name of at most 255 characters (JetStream allows no more)'
+  await t.resolves(parseConfig(listener('S'.repeat(255))), '255 characters are accepted')
+  await t.resolves(parseConfig(source('S'.repeat(255))))
+  t.match(await problems(listener('S'.repeat(256))), [new RegExp(`^listeners\\[0\\]\\.options\\.stream: ${message.replace(/[()]/g, '\\$&')}`)])
+  t.match(await problems(source('S'.repeat(256))), [new RegExp(`^source\\.stream: ${message.replace(/[()]/g, '\\$&')}`)])
+})
+
 t.test('a NUL byte in any path option is refused (no file name can hold one; Node refused it only at open)', async (t) => {
   const nul = 'a\u0000b'
   const got = '(got "a\\u0000b")'

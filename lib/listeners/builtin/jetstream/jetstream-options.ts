@@ -2,8 +2,15 @@ import { z } from 'zod'
 import { msSchema } from '../../../timer-ms.js'
 import { checkAuth, connectionShape } from '../../../jetstream/connection-options.js'
 
-/** A stream name: JetStream forbids spaces, `.`, `*`, `>`, path separators. */
-export const streamName = z.string().regex(/^[A-Za-z0-9_-]+$/, { message: 'expected a stream name of letters, digits, _ and -' })
+/**
+ * A stream name: JetStream forbids spaces, `.`, `*`, `>`, path separators,
+ * and more than 255 characters (a longer one was refused only by the
+ * server, at the stream's creation, and retried as temporary for minutes).
+ */
+export const streamName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, { message: 'expected a stream name of letters, digits, _ and -' })
+  .max(255, { message: 'expected a stream name of at most 255 characters (JetStream allows no more)' })
 
 /** A subject prefix: dot-separated tokens without wildcards or spaces. */
 export const subjectPrefix = z

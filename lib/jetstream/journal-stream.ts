@@ -64,13 +64,28 @@ function covers(pattern: string, subject: string): boolean {
   return true
 }
 
-/** Throws ERR_JETSTREAM_MISMATCH (not retryable) when the stream's subjects do not take every subject `SUBJECT.…`. */
-export function checkJournalSubjects(info: StreamInfo, subject: string): void {
+/**
+ * Throws ERR_JETSTREAM_MISMATCH (not retryable) when the stream cannot hold
+ * the journal: its subjects do not take every subject `SUBJECT.…`, it is
+ * sealed, or it does not acknowledge messages (`no_ack`). Before, a sealed
+ * stream's "invalid operation on sealed stream" was retried until the
+ * daemon gave up, and on a `no_ack` stream every publish waited ackTimeoutMs
+ * for an answer that never comes (about 1024 records per 10 s, for ever).
+ */
+export function checkJournalStream(info: StreamInfo, subject: string): void {
+  const name = info.config.name
   const subjects = info.config.subjects ?? []
   if (!subjects.some((p) => covers(p, subject))) {
     throw mismatch(
-      `stream ${info.config.name} takes the subjects ${JSON.stringify(subjects)}, not ${subject}.>: ` +
+      `stream ${name} takes the subjects ${JSON.stringify(subjects)}, not ${subject}.>: ` +
         `add "${subject}.>" to its subjects (nats stream edit), or name another stream or subject`,
+    )
+  }
+  if (info.config.sealed) throw mismatch(`stream ${name} is sealed: it takes no more messages, for good; publish into a new stream`)
+  if (info.config.no_ack) {
+    throw mismatch(
+      `stream ${name} does not acknowledge messages (no_ack): the listener publishes each record once only with the stream's ` +
+        'acknowledgements; turn no_ack off (nats stream edit), or publish into another stream',
     )
   }
 }
@@ -78,7 +93,8 @@ export function checkJournalSubjects(info: StreamInfo, subject: string): void {
 /**
  * Creates the journal stream when missing (file storage, subjects
  * `SUBJECT.>`, the duplicate window, the replicas), or checks an existing
- * one: its subjects must take `SUBJECT.>`. Rejects with
+ * one: its subjects must take `SUBJECT.>`, and it must be neither sealed
+ * nor without acknowledgements (`no_ack`). Rejects with
  * ERR_JETSTREAM_MISMATCH (not retryable) when they do not, when it is
  * missing and `create` is false, when another stream takes subjects of
  * `SUBJECT.>` so it cannot be created, or when it would have more than one
@@ -87,7 +103,7 @@ export function checkJournalSubjects(info: StreamInfo, subject: string): void {
 export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStreamOptions): Promise<StreamInfo> {
   try {
     const info = await jsm.streams.info(o.stream)
-    checkJournalSubjects(info, o.subject)
+    checkJournalStream(info, o.subject)
     return info
   } catch (err) {
     if (!isNotFound(err)) throw err

@@ -4,7 +4,7 @@ import { ErrorCodes, LogdaemonError, formatWhere, toError } from '../../../error
 import { connectNats, describeServers } from '../../../jetstream/connect.js'
 import { resolveConnectionFiles } from '../../../jetstream/connection-options.js'
 import { Headers, msgIdOf, subjectOf } from '../../../jetstream/journal-message.js'
-import { checkJournalSubjects, ensureJournalStream, isNotFound, readStreamTail } from '../../../jetstream/journal-stream.js'
+import { checkJournalStream, ensureJournalStream, isNotFound, readStreamTail } from '../../../jetstream/journal-stream.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { formatPosition, type JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
@@ -263,8 +263,9 @@ export class JetStreamListener extends BaseListener {
     // this journal (the same server) added between the two reads looked like a foreign message after the journal's
     // last one, a permanent ERR_JETSTREAM_MISMATCH (two daemons started together, one of them failed in open).
     const info = await jsm.streams.info(o.stream)
-    // Its subjects edited meanwhile (no longer SUBJECT.>): every publish got "no responders", retried until the daemon gave up.
-    checkJournalSubjects(info, o.subject)
+    // Edited meanwhile: its subjects no longer SUBJECT.> (every publish got "no responders", retried until the daemon gave
+    // up), or sealed ("invalid operation on sealed stream", retried the same way).
+    checkJournalStream(info, o.subject)
     const tail = await readStreamTail(jsm, o.stream, o.subject)
     if (tail && tail.server !== o.server) {
       throw permanent(

@@ -284,6 +284,37 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     t.equal((await readAll(server, 'E')).length, 3, 'the records before the edit, nothing after')
   })
 
+  t.test(
+    'a sealed stream, or one without acknowledgements (no_ack): a permanent error at open; sealed under a running listener, at the next recovery',
+    async (t) => {
+      const nc = await connect({ servers: server.url })
+      t.teardown(() => nc.close())
+      const jsm = await jetstreamManager(nc)
+      await jsm.streams.add({ name: 'NA', subjects: ['na.>'], storage: StorageType.File, no_ack: true })
+      // Before, every publish waited ackTimeoutMs for an answer that never comes, and the listener went on, one batch per timeout.
+      const noAck = listenerFor(server, { stream: 'NA', subject: 'na.j' })
+      await t.rejects(noAck.open(ctx()), { code: 'ERR_JETSTREAM_MISMATCH', retryable: false, message: /does not acknowledge messages \(no_ack\)/ })
+      await noAck.close()
+      const l = listenerFor(server, { stream: 'SE', subject: 'se.j' })
+      await l.open(ctx())
+      const { entries } = transactions(2, 1)
+      await publish(l, entries.slice(0, 3))
+      const info = await jsm.streams.info('SE')
+      // sealed is a 2.9 update the client's type does not name.
+      await jsm.streams.update('SE', { ...info.config, sealed: true } as typeof info.config)
+      const run = async () => {
+        for (const e of entries.slice(3)) await l.listen(e)
+        await l.sync({ journal: 1, offset: (entries.at(-1) as JournalEntry).position.end })
+      }
+      await t.rejects(run(), { code: 'ERR_JETSTREAM_PUBLISH', retryable: true, message: /sealed stream/ })
+      await t.rejects(run(), { code: 'ERR_JETSTREAM_MISMATCH', retryable: false, message: /stream SE is sealed/ })
+      await l.close()
+      const again = listenerFor(server, { stream: 'SE', subject: 'se.j' })
+      await t.rejects(again.open(ctx()), { code: 'ERR_JETSTREAM_MISMATCH', retryable: false, message: /stream SE is sealed/ })
+      await again.close()
+    },
+  )
+
   t.test('a publisher of the same server opening while another publishes into the stream: it goes on after the other, never a false mismatch', async (t) => {
     const { entries } = transactions(20_000, 1)
     const a = listenerFor(server, { stream: 'TWO', subject: 'two.j' })

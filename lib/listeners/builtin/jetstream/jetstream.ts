@@ -111,6 +111,8 @@ export class JetStreamListener extends BaseListener {
   #prevEnd: JournalPosition | null = null
   #queue: InFlight[] = []
   #broken: Error | null = null
+  /** The stream's max_msg_size (a message's headers and payload, bytes), 0 for none: read with the stream's end. */
+  #maxMsgSize = 0
   /** Messages published (acknowledged, not counting duplicates) and entries skipped as already in the stream. */
   published = 0
   duplicates = 0
@@ -299,6 +301,7 @@ export class JetStreamListener extends BaseListener {
       )
     }
     this.#tail = tail ? { journal: tail.journal, offset: tail.end } : null
+    this.#maxMsgSize = Math.max(0, info.config.max_msg_size ?? 0)
     // Past the state read first when another publisher added to the stream since: the next publish expects the newest.
     this.#lastSeq = Math.max(info.state.last_seq, tail?.seq ?? 0)
     this.#lastMsgId = null
@@ -409,24 +412,40 @@ export class JetStreamListener extends BaseListener {
 
   /**
    * A message larger than the server's max_payload (the record and its
-   * headers) is refused by the client at every try: a permanent failure
-   * that says what to change, not a publish retried until the daemon gives up.
+   * headers) is refused by the client at every try, and one larger than the
+   * stream's max_msg_size by the stream (err_code 10054, retried until the
+   * daemon gave up): a permanent failure that says what to change, not a
+   * publish retried until the daemon gives up.
    */
   #checkSize(entry: JournalEntry, sent: MsgHdrs): void {
-    const max = (this.#nc as NatsConnection).info?.max_payload
-    if (!max) return
+    const payload = (this.#nc as NatsConnection).info?.max_payload ?? 0
+    const stream = this.#maxMsgSize
+    if (!payload && !stream) return
     const encoded = (sent as Partial<{ encode(): Uint8Array }>).encode?.()
     const size = entry.raw.length + (encoded?.length ?? 0)
-    if (size <= max) return
     const p = entry.position
-    throw permanent(
-      new LogdaemonError(
-        ErrorCodes.JETSTREAM_PUBLISH,
-        `the record at ${formatWhere(p)} is ${entry.raw.length} bytes (${size} with its headers), more than the NATS server's max_payload ` +
-          `(${max} bytes): raise max_payload in the server's configuration (nats-server allows up to 64 MB) and start the daemon again`,
-        { journal: p.journal, offset: p.offset, line: p.line },
-      ),
-    )
+    const where = { journal: p.journal, offset: p.offset, line: p.line }
+    const what = `the record at ${formatWhere(p)} is ${entry.raw.length} bytes (${size} with its headers)`
+    if (payload && size > payload) {
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_PUBLISH,
+          `${what}, more than the NATS server's max_payload (${payload} bytes): raise max_payload in the server's configuration ` +
+            '(nats-server allows up to 64 MB) and start the daemon again',
+          where,
+        ),
+      )
+    }
+    if (stream && size > stream) {
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.JETSTREAM_PUBLISH,
+          `${what}, more than stream ${this.options.stream}'s max_msg_size (${stream} bytes, headers included): raise the stream's ` +
+            'max_msg_size (nats stream edit) and start the daemon again',
+          where,
+        ),
+      )
+    }
   }
 
   #publishError(item: InFlight, err: Error): LogdaemonError {

@@ -439,6 +439,47 @@ t.test('two publishers of different servers open on one empty stream at once: on
   t.match((refused[0] as PromiseRejectedResult | undefined)?.reason, { code: /ERR_JETSTREAM_(PUBLISH|MISMATCH)/ })
 })
 
+t.test(
+  "a record larger than the stream's max_msg_size: a permanent error that says so, at once or once the stream was edited",
+  { skip: natsSkip },
+  async (t) => {
+    const server = await startNats(t.testdir())
+    t.teardown(() => server.stop())
+    const nc = await connect({ servers: server.url })
+    t.teardown(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    const { entries } = entriesOf([
+      { op: 'pv', version: 0, table: 'db.desc', fields: [1, 'small'] },
+      { op: 'pv', version: 0, table: 'db.desc', fields: [2, 'x'.repeat(3000)] },
+      { op: 'pv', version: 0, table: 'db.desc', fields: [3, 'after'] },
+    ])
+    await jsm.streams.add({ name: 'MS', subjects: ['ms.>'], storage: StorageType.File, max_msg_size: 2048 })
+    const l = listenerFor(server, { stream: 'MS', subject: 'ms.j' })
+    t.teardown(() => l.close())
+    await l.open(ctx())
+    await l.listen(entries[0] as JournalEntry)
+    // Before, the stream refused it (err_code 10054) at every try, retried until the daemon gave up.
+    t.throws(() => l.listen(entries[1] as JournalEntry), {
+      code: 'ERR_JETSTREAM_PUBLISH',
+      retryable: false,
+      message: /is 30\d\d bytes \(\d+ with its headers\), more than stream MS's max_msg_size \(2048 bytes, headers included\): raise/,
+    })
+    await l.sync({ journal: 1, offset: (entries[0] as JournalEntry).position.end })
+    await l.close()
+    t.equal((await readAll(server, 'MS')).length, 1, 'the record before it is in the stream')
+    // Lowered while the listener publishes: the stream refuses the next one, and the recovery finds out why.
+    const running = listenerFor(server, { stream: 'MS2', subject: 'ms2.j' })
+    t.teardown(() => running.close())
+    await running.open(ctx())
+    await publish(running, entries.slice(0, 1))
+    const info = await jsm.streams.info('MS2')
+    await jsm.streams.update('MS2', { ...info.config, max_msg_size: 2048 })
+    await t.rejects(publish(running, entries.slice(1)), { code: 'ERR_JETSTREAM_PUBLISH', retryable: true, message: /message size exceeds maximum allowed/ })
+    await t.rejects(publish(running, entries.slice(1)), { code: 'ERR_JETSTREAM_PUBLISH', retryable: false, message: /max_msg_size \(2048 bytes/ })
+    await running.close()
+  },
+)
+
 t.test("a record larger than the server's max_payload: a permanent error that says so, nothing published after it", { skip: natsSkip }, async (t) => {
   const server = await startNats(t.testdir(), { conf: 'max_payload: 4096' })
   t.teardown(() => server.stop())
@@ -481,7 +522,9 @@ t.test('a purged stream: the listener warns that it cannot see where the journal
   await publish(next, entries)
   await next.close()
   t.equal(next.published, entries.length, 'published again: nothing in the stream tells where it ended')
-  t.match(warnings, [/stream P is empty but held messages up to sequence 6 \(purged, or removed by max_age\).*go in again once the stream.s duplicate window has passed/])
+  t.match(warnings, [
+    /stream P is empty but held messages up to sequence 6 \(purged, or removed by max_age\).*go in again once the stream.s duplicate window has passed/,
+  ])
   const fresh: string[] = []
   const empty = listenerFor(server, { stream: 'P0', subject: 'p0.j' })
   await empty.open({

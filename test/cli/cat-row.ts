@@ -8,12 +8,7 @@ t.test('--format row: data records named and typed, the others as json', { skip:
   for (const name of fixtureNames()) {
     const f = fakeIO()
     t.equal(await main(['--format', 'row', FIXTURE_DIR + name], f.io), 0)
-    const lines = f
-      .stdout()
-      .toString()
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
+    const lines = f.jsonLines()
     t.equal(lines.length, FIXTURE_RECORDS[name], `${name}: one object per record`)
     for (const l of lines) {
       if (l.table === null) t.ok(Array.isArray(l.fields), `${name}:${l.line} keeps the json form`)
@@ -44,12 +39,7 @@ t.test('--format row: data records named and typed, the others as json', { skip:
 t.test('--where keeps data records whose column reads the value', { skip: fixturesSkip }, async (t) => {
   const f = fakeIO()
   t.equal(await main(['--format', 'row', '--where', 'change=2', '--table', 'db.rev*', FIXTURE_DIR + 'checkpoint-2020-windows-unicode.ckp'], f.io), 0)
-  const lines = f
-    .stdout()
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
+  const lines = f.jsonLines()
   t.ok(lines.length > 0)
   for (const l of lines) t.equal(l.row.change, 2)
   const raw = fakeIO()
@@ -81,12 +71,7 @@ t.test('--where: bad clauses are usage errors', async (t) => {
 t.test('an incomplete record in row form', async (t) => {
   const f = fakeIO('@pv@ 1 @db.counters@ @a@ @1@ \n@pv@ 1 @db.counters@ @b@ @2')
   t.equal(await main(['--format', 'row', '--allow-incomplete'], f.io), 0)
-  const lines = f
-    .stdout()
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
+  const lines = f.jsonLines()
   t.same(lines[1].row, { name: 'b', value: '2' })
   t.equal(lines[1].incomplete, true)
 })
@@ -96,12 +81,7 @@ t.test('a version Number() would misread is printed as it is written, not as a r
   for (const format of ['row', 'json']) {
     const f = fakeIO(input)
     t.equal(await main(['--format', format], f.io), 0)
-    const lines = f
-      .stdout()
-      .toString()
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
+    const lines = f.jsonLines()
     t.same(
       lines.slice(0, 2).map((l) => [l.version, l.table, l.fields]),
       [

@@ -29,12 +29,7 @@ t.test('--format json gives the fields of every record', { skip: fixturesSkip },
   for (const name of fixtureNames()) {
     const f = fakeIO()
     t.equal(await main(['--format', 'json', FIXTURE_DIR + name], f.io), 0)
-    const rows = f
-      .stdout()
-      .toString()
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
+    const rows = f.jsonLines()
     t.equal(rows.length, FIXTURE_RECORDS[name], `${name}: one object per record`)
     for (const key of ['file', 'journal', 'offset', 'end', 'line', 'op', 'version', 'table', 'fields']) {
       t.ok(key in rows[0], `${name}: has ${key}`)
@@ -72,12 +67,7 @@ t.test('journal numbers come from the file name', async (t) => {
 t.test('filters by table pattern and op', { skip: fixturesSkip }, async (t) => {
   const f = fakeIO()
   await main(['-f', 'json', '-t', 'db.rev*', '-t', 'db.change', FIXTURE_DIR + 'journal-2014-submit.jnl'], f.io)
-  const rows = f
-    .stdout()
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
+  const rows = f.jsonLines()
   t.ok(rows.length > 0)
   t.ok(rows.every((r) => /^db\.rev/.test(r.table) || r.table === 'db.change'))
   const g = fakeIO()
@@ -120,12 +110,7 @@ t.test('input ending inside a record', async (t) => {
   t.equal(f.stdout().toString(), '@ex@ 1 2\n')
   const g = fakeIO()
   t.equal(await main(['--allow-incomplete', '-f', 'json', `${dir}/j`], g.io), 0)
-  const rows = g
-    .stdout()
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
+  const rows = g.jsonLines()
   t.equal(rows[1].incomplete, true)
   t.same(rows[1].fields, ['par'])
 })

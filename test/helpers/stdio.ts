@@ -12,5 +12,13 @@ export function fakeIO(stdinData: Buffer | string = '') {
     io: { stdin: Readable.from([Buffer.from(stdinData)]), stdout, stderr },
     stdout: () => Buffer.concat(out),
     stderr: () => Buffer.concat(err).toString(),
+    /** Standard output as JSON lines, one value each. */
+    // biome-ignore lint/suspicious/noExplicitAny: what tests read of a line is checked by their assertions.
+    jsonLines: (): any[] =>
+      Buffer.concat(out)
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
   }
 }

@@ -50,6 +50,13 @@ async function readAll(server: NatsServer, stream = 'J'): Promise<Stored[]> {
   }
 }
 
+/** A connection of the test's own and its JetStream manager, closed when the test ends. */
+async function managerOf(t: { teardown(fn: () => unknown): void }, server: NatsServer) {
+  const nc = await connect({ servers: server.url })
+  t.teardown(() => nc.close())
+  return { nc, jsm: await jetstreamManager(nc) }
+}
+
 t.test('jetstream listener against a real nats-server', { skip: natsSkip }, async (t) => {
   const server = await startNats(t.testdir())
   t.teardown(() => server.stop())
@@ -146,9 +153,7 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
   })
 
   t.test('a stream whose subjects overlap an existing stream: a permanent error naming both, at the first open', async (t) => {
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
+    const { jsm } = await managerOf(t, server)
     await jsm.streams.add({ name: 'WIDE', subjects: ['ov.>'], storage: StorageType.File })
     const l = listenerFor(server, { stream: 'NARROW', subject: 'ov.j' })
     // NATS err_code 10065 was retried as temporary: 21 failed opens with retries: 20.
@@ -179,9 +184,7 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
   })
 
   t.test('a foreign message published into the stream while the listener runs: the next record is refused, not stored after it', async (t) => {
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
+    const { nc, jsm } = await managerOf(t, server)
     await jsm.streams.add({ name: 'FR', subjects: ['fr.>'], storage: StorageType.File, duplicate_window: nanos(60_000) })
     const l = listenerFor(server, { stream: 'FR', subject: 'fr.j' })
     await l.open(ctx())
@@ -207,9 +210,7 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
   })
 
   t.test('the stream deleted under a running listener: a permanent error naming what was published; a restart publishes into a new stream', async (t) => {
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
+    const { jsm } = await managerOf(t, server)
     const l = listenerFor(server, { stream: 'D', subject: 'd.j' })
     await l.open(ctx())
     const { entries } = transactions(2, 1)
@@ -248,9 +249,7 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
   })
 
   t.test("the stream's last message deleted: a permanent error at the next open, not a stream taken for one without the journal", async (t) => {
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
+    const { jsm } = await managerOf(t, server)
     const l = listenerFor(server, { stream: 'DL', subject: 'dl.j' })
     await l.open(ctx())
     await publish(l, transactions(3, 1).entries)
@@ -263,9 +262,7 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
   })
 
   t.test("the stream's subjects edited under a running listener: a permanent error, not a publish retried until the daemon gives up", async (t) => {
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
+    const { jsm } = await managerOf(t, server)
     const l = listenerFor(server, { stream: 'E', subject: 'e.j' })
     await l.open(ctx())
     const { entries } = transactions(2, 1)
@@ -287,9 +284,7 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
   t.test(
     'a sealed stream, or one without acknowledgements (no_ack): a permanent error at open; sealed under a running listener, at the next recovery',
     async (t) => {
-      const nc = await connect({ servers: server.url })
-      t.teardown(() => nc.close())
-      const jsm = await jetstreamManager(nc)
+      const { jsm } = await managerOf(t, server)
       await jsm.streams.add({ name: 'NA', subjects: ['na.>'], storage: StorageType.File, no_ack: true })
       // Before, every publish waited ackTimeoutMs for an answer that never comes, and the listener went on, one batch per timeout.
       const noAck = listenerFor(server, { stream: 'NA', subject: 'na.j' })
@@ -445,9 +440,7 @@ t.test(
   async (t) => {
     const server = await startNats(t.testdir())
     t.teardown(() => server.stop())
-    const nc = await connect({ servers: server.url })
-    t.teardown(() => nc.close())
-    const jsm = await jetstreamManager(nc)
+    const { jsm } = await managerOf(t, server)
     const { entries } = entriesOf([
       { op: 'pv', version: 0, table: 'db.desc', fields: [1, 'small'] },
       { op: 'pv', version: 0, table: 'db.desc', fields: [2, 'x'.repeat(3000)] },
@@ -504,9 +497,7 @@ t.test("a record larger than the server's max_payload: a permanent error that sa
 t.test('a purged stream: the listener warns that it cannot see where the journal in it ended', { skip: natsSkip }, async (t) => {
   const server = await startNats(t.testdir())
   t.teardown(() => server.stop())
-  const nc = await connect({ servers: server.url })
-  t.teardown(() => nc.close())
-  const jsm = await jetstreamManager(nc)
+  const { jsm } = await managerOf(t, server)
   const { entries } = transactions(3, 1)
   const first = listenerFor(server, { stream: 'P', subject: 'p.j', duplicateWindowMs: 1000 })
   await first.open(ctx())

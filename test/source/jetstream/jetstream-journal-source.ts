@@ -51,6 +51,7 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
   t.test('entries come back with their bytes, positions, didRotate and consistent; commit acks; a restart resumes after it', async (t) => {
     const first = sourceFor(server, { durable: 'mirror' })
     t.same(await first.open(), { journal: 4, offset: 0, line: 1, how: 'stream', seq: 1 }, 'a new consumer starts at the stream start')
+    t.same(first.start, { journal: 4, offset: 0, line: 1, how: 'stream', seq: 1 }, 'and says so once open')
     const got: JournalEntry[] = []
     for await (const e of first.iterator({ destroyOnReturn: false })) {
       got.push(e as JournalEntry)
@@ -265,6 +266,7 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
 
     const empty = sourceFor(server, { stream: 'E', subject: 'e.j', untilEnd: true })
     t.equal(await empty.open(), null, 'an empty stream has no start')
+    t.equal(empty.start, null)
     t.same(await take(empty, 1000), [], 'untilEnd: an empty stream ends at once')
 
     const abort = new AbortController()

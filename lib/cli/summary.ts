@@ -66,7 +66,7 @@ export class JournalSummary {
     t.bytes += entry.length
     // Bounded like the names: real tables have a version or two.
     if (t.seen.size < 256) t.seen.add(version)
-    const fields = entry.fields.length
+    const fields = entry.fieldCount
     const layout = layoutOf(named, version, fields)
     if (layout === null || layout.columns.length < fields) t.positional++
   }

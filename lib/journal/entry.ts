@@ -1,5 +1,5 @@
 import { isDataOp } from './data-ops.js'
-import { parseRecord, splitFields, type ParsedRecord, type SplitRecord } from './parse-record.js'
+import { countValues, parseRecord, splitFields, type ParsedRecord, type SplitRecord } from './parse-record.js'
 import type { Layout } from '../schema/layout.js'
 import { nameRow, type NamedRow, type Row } from '../schema/row.js'
 import { isExactInteger } from '../schema/typed-value.js'
@@ -203,6 +203,20 @@ export class JournalEntry {
   /** Field values decoded with `encoding`: the row for data records, all after the op otherwise. Bare values keep their text. */
   get fields(): readonly string[] {
     return this.#split().fields
+  }
+
+  /**
+   * How many fields `fields` holds, counted without making them when the
+   * record has the common shape (a summary counts every record's fields).
+   */
+  get fieldCount(): number {
+    const d = this.#d
+    if (d.split === undefined && d.parsed === undefined) {
+      // Latin-1 text has the record's structure (`@`, space, CR, LF are ASCII) in one byte a character.
+      const values = countValues(this.text('latin1'))
+      if (values >= 0) return values - (this.#isData() ? 3 : 1)
+    }
+    return this.fields.length
   }
 
   /** Field values as bytes (for servers whose text is not UTF-8). */

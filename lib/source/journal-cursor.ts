@@ -9,6 +9,7 @@ import { type AdviceAs, fromAdvice, prefixAdvice } from '../files/start-advice.j
 import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
 import { ChangeWatcher } from './change-watcher.js'
 import { identityOf, LiveFile } from './live-file.js'
+import { isUnreadable } from './unreadable.js'
 
 /** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
 export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
@@ -72,11 +73,6 @@ async function readEnds(path: string, size: number, k: number): Promise<{ head: 
   } finally {
     await fh.close()
   }
-}
-
-/** The journals cannot be read now (a directory's or a file's permissions changed): a state to wait out, not a rotation. */
-function isUnreadable(err: unknown): boolean {
-  return isErrnoException(err) && (err.code === 'EACCES' || err.code === 'EPERM')
 }
 
 type Source = { kind: 'archive'; reader: ArchiveReader; mode: RotationMode } | { kind: 'live'; file: LiveFile; renamed: boolean; archivedAs?: number }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError } from '../errors.js'
+import { ErrorCodes, isLogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState } from '../files/state-file.js'
 import { StateLock } from '../files/state-lock.js'
@@ -14,6 +14,7 @@ import { checkState, countLines, resolveStart, type StartPoint } from './start-p
 import { QuietTimer } from './quiet-timer.js'
 import { SavePoints, savePointOf } from './save-points.js'
 import { StateKeeper } from './state-keeper.js'
+import { isUnreadable, unreadableAtStart } from './unreadable.js'
 import { checkTimerMs } from '../timer-ms.js'
 
 export type * from './source-options.js'
@@ -277,24 +278,12 @@ export class RotatingJournalSource extends Readable {
     }
   }
 
-  /**
-   * Finds the start and opens its journal. A journal or directory that
-   * cannot be read now is ERR_JOURNAL_UNREADABLE naming it (the daemon
-   * stopped with a bare EACCES): at the start it is a setup to fix, not a
-   * spell to wait out as when running (JournalCursor.next).
-   */
+  /** Finds the start and opens its journal: a journal or directory it may not read is ERR_JOURNAL_UNREADABLE (unreadable.ts). */
   async #openLocked(): Promise<StartPoint> {
     try {
       return await this.#openStart()
     } catch (err) {
-      if (!isErrnoException(err) || (err.code !== 'EACCES' && err.code !== 'EPERM')) throw err
-      const path = err.path ?? 'the journals'
-      throw new LogdaemonError(
-        ErrorCodes.JOURNAL_UNREADABLE,
-        `cannot read ${path} (${err.code}: permission denied): the journals must be readable, and their directory readable and ` +
-          `searchable (r-x), by the user this runs as${typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : ''}`,
-        { file: path, cause: err },
-      )
+      throw isUnreadable(err) ? unreadableAtStart(err) : err
     }
   }
 

@@ -482,3 +482,19 @@ t.test('malformed bytes in the middle: the entries before them first, then ERR_J
   t.equal((c.error() as { code?: string } | null)?.code, 'ERR_JOURNAL_MALFORMED')
   t.equal(c.seen.entries.length, 3000, 'every good entry before it')
 })
+
+t.test('maxEntryBytes reaches the framer: a record over it is ERR_ENTRY_TOO_LARGE at its journal, offset and line, after the records before it', async (t) => {
+  const root = t.testdir({
+    'journal.1': `@pv@ 0 @db.desc@ 1 @small@ \n@pv@ 0 @db.desc@ 2 @${'x'.repeat(300)}@ \n@ex@ 1 1\n`,
+    journal: '',
+  })
+  const source = new RotatingJournalSource({ root, from: 1, maxEntryBytes: 100, gzipRetry: { pollMs: 50, stableMs: 100 } })
+  const c = consume(source)
+  await c.done
+  t.same(
+    c.seen.entries.map((e) => e.position.offset),
+    [0],
+    'the record before it',
+  )
+  t.match(c.error(), { code: 'ERR_ENTRY_TOO_LARGE', journal: 1, offset: 28, line: 2 })
+})

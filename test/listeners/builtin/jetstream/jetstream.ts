@@ -11,6 +11,12 @@ import { natsSkip, startNats, type NatsServer } from '../../../helpers/nats.js'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 const ctx = () => ({ start: null, logger: silent, signal: new AbortController().signal })
+/** A context whose logger keeps the messages of its warnings in `into`. */
+const warnInto = (into: string[]) => ({
+  start: null,
+  logger: { ...silent, warn: (_o: unknown, msg?: string) => void into.push(String(msg)) },
+  signal: new AbortController().signal,
+})
 
 function listenerFor(server: NatsServer, extra: Record<string, unknown> = {}): JetStreamListener {
   const options = optionsSchema.parse({ servers: server.url, stream: 'J', server: 'master', ...extra })
@@ -518,11 +524,7 @@ t.test('a purged stream: the listener warns that it cannot see where the journal
   ])
   const fresh: string[] = []
   const empty = listenerFor(server, { stream: 'P0', subject: 'p0.j' })
-  await empty.open({
-    start: null,
-    logger: { ...silent, warn: (_o: unknown, msg?: string) => void fresh.push(String(msg)) },
-    signal: new AbortController().signal,
-  })
+  await empty.open(warnInto(fresh))
   await empty.close()
   t.same(fresh, [], 'no warning on a stream that never held a message')
 })
@@ -549,11 +551,7 @@ t.test('started at the journal after the one the stream ends in: published, with
   await other.close()
   const quiet: string[] = []
   const replay = listenerFor(server, { stream: 'N2', subject: 'n2.j' })
-  await replay.open({
-    start: null,
-    logger: { ...silent, warn: (_o: unknown, msg?: string) => void quiet.push(String(msg)) },
-    signal: new AbortController().signal,
-  })
+  await replay.open(warnInto(quiet))
   const three = transactions(2, 3).entries
   ;(three[0] as JournalEntry).didRotate = true
   await publish(replay, [...two.slice(2), ...three])

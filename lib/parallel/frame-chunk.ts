@@ -6,7 +6,7 @@
  * two chunks) and checks each guess: see cat-gzip-parallel.ts.
  */
 import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
-import { concat, isFramingError, looksLikeStart, type RangeContext } from './frame-range.js'
+import { concat, isFramingError, looksLikeStart, PUSH_BYTES, type RangeContext } from './frame-range.js'
 
 const LF = 0x0a
 
@@ -96,18 +96,22 @@ export function frameChunk(task: ChunkTask, context: RangeContext): ChunkResult 
   // Lines of a chunk that failed before are not this chunk's.
   writer?.takeView()
   const runs: Buffer[] = []
+  // The run of kept records that lie end to end, in the source they came in: a record cut by a piece's end
+  // comes in a view of its own (see PUSH_BYTES).
+  let runSource = null as Buffer | null
   let runStart = -1
   let runEnd = -1
   let records = 0
   let entries = 0
   let stop = from
-  // The records are views of this (one push: no record is joined from pieces).
   const view = buf.subarray(at, task.length)
   let lastLine = line
+  let lastSource: Buffer = view
   let lastStart = 0
   let lastEnd = 0
   const sink = (source: Buffer, s: number, e: number, offset: number, recLine: number): void => {
     records++
+    lastSource = source
     lastStart = s
     lastEnd = e
     lastLine = recLine
@@ -119,24 +123,26 @@ export function frameChunk(task: ChunkTask, context: RangeContext): ChunkResult 
     if (filter && !filter(source, s, e, offset, recLine)) return
     entries++
     if (writer) writer.add(source, s, e, options.journal, offset, recLine)
-    else if (s === runEnd) runEnd = e
+    else if (source === runSource && s === runEnd) runEnd = e
     else {
-      if (runStart >= 0) runs.push(source.subarray(runStart, runEnd))
+      if (runSource) runs.push(runSource.subarray(runStart, runEnd))
+      runSource = source
       runStart = s
       runEnd = e
     }
   }
   try {
-    framer.push(view, sink)
+    // In pieces, as a range is framed: see PUSH_BYTES.
+    for (let p = 0; p < view.length; p += PUSH_BYTES) framer.push(view.subarray(p, Math.min(view.length, p + PUSH_BYTES)), sink)
   } catch (err) {
     if (!isFramingError(err)) throw err
     return { ...none, from, stop: from, failed: true }
   }
-  const lines = records === 0 ? 0 : lastLine - line + countLf(view, lastStart, lastEnd)
+  const lines = records === 0 ? 0 : lastLine - line + countLf(lastSource, lastStart, lastEnd)
   const result: ChunkResult = { from, stop, records, entries, lines, out: null, failed: false, data: task.data }
   if (writer) result.out = writer.take(context.buffers.largest())
   else if (!keepAll && format === 'raw') {
-    if (runStart >= 0) runs.push(view.subarray(runStart, runEnd))
+    if (runSource) runs.push(runSource.subarray(runStart, runEnd))
     result.out = runs.length ? concat(runs, context.buffers) : null
   }
   return result

@@ -16,7 +16,7 @@ import { FileReader } from '../../lib/files/file-reader.js'
 import { catFileParallel, MIN_PARALLEL_ENCODED_BYTES, MIN_PARALLEL_RAW_BYTES, minParallelBytes } from '../../lib/cli/cat-file-parallel.js'
 import { catInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { isLogdaemonError } from '../../lib/errors.js'
-import { type RangeOptions, runRangeTask } from '../../lib/parallel/frame-range.js'
+import { PUSH_BYTES, type RangeOptions, runRangeTask } from '../../lib/parallel/frame-range.js'
 import { rangeContext } from '../../lib/parallel/range-context.js'
 import { inThreadRunner, type RangeRunner } from '../../lib/parallel/parallel-ranges.js'
 import { FIXTURE_DIR, fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
@@ -149,10 +149,9 @@ const TRAP = '\n@pv@ 7 @db.rev@ @//depot/x@ 1 @fake@ \n'
 /** A record whose description is `desc` (escaped). */
 const rec = (i: number, desc: string, eol = '\n'): string => `@pv@ 9 @db.change@ ${i} ${i} @client@ @user@ 1400000000 1 @${desc.replace(/@/g, '@@')}@ @@${eol}`
 
-t.test('adversarial records at every range edge', async (t) => {
-  const dir = t.testdir()
+function adversarial(n: number): string {
   const records: string[] = []
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < n; i++) {
     const kind = i % 8
     if (kind === 0) records.push(rec(i, `desc${TRAP}more`))
     else if (kind === 1) records.push(`@X1@ ${i} @an op the guess does not take@ \n`)
@@ -164,10 +163,23 @@ t.test('adversarial records at every range edge', async (t) => {
       records.push(`@rv@ 3 @db.rev@ @//depot/f${i}@ 1 0 0 1 1400000000 1400000000 00000000000000000000000000000000 11 0 0 @//depot/f@ @1.1@ 0 \n`)
     else records.push(rec(i, `\n@ex@ 1 2\n@nx@ 3\n`))
   }
-  const data = Buffer.from(records.join(''))
+  return records.join('')
+}
+
+t.test('adversarial records at every range edge', async (t) => {
+  const dir = t.testdir()
+  const data = Buffer.from(adversarial(40))
   for (const rangeBytes of [16, 37, 64, 100, 256, 1000, 4096]) {
     await same(t, dir, data, rangeBytes, FORMATS, 'adversarial')
   }
+})
+
+t.test('ranges larger than the framer is pushed at once (PUSH_BYTES): records cut by a piece end, kept runs across them', async (t) => {
+  const dir = t.testdir()
+  const data = Buffer.from(adversarial(4000))
+  t.ok(data.length > 6 * PUSH_BYTES, `${data.length} bytes`)
+  const sets: Partial<CatOptions>[] = [...FORMATS, { format: 'raw', tables: ['db.change'] }, { format: 'raw', ops: ['pv'] }]
+  for (const rangeBytes of [PUSH_BYTES + 1000, 2 * PUSH_BYTES + 12_345]) await same(t, dir, data, rangeBytes, sets, 'pieces')
 })
 
 t.test('a record larger than several ranges, first, in the middle and last', async (t) => {

@@ -26,7 +26,7 @@ import { createGunzip, type InflatedChunks } from '../../lib/files/gunzip.js'
 import { GunzipDecoder } from '../../lib/files/gunzip-decoder.js'
 import { selectInflater } from '../../lib/files/inflater.js'
 import { runChunkTask } from '../../lib/parallel/frame-chunk.js'
-import type { RangeOptions } from '../../lib/parallel/frame-range.js'
+import { PUSH_BYTES, type RangeOptions } from '../../lib/parallel/frame-range.js'
 import { rangeContext } from '../../lib/parallel/range-context.js'
 import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 
@@ -289,6 +289,14 @@ t.test('adversarial records at every chunk edge', async (t) => {
   const before = helped
   await same(t, dir, gz, [16, 37, 100, 1000, 4096], FORMATS, 'adversarial')
   t.ok(helped > before, `chunks framed here while waiting for a result (help): ${helped - before}`)
+})
+
+t.test('chunks larger than the framer is pushed at once (PUSH_BYTES): records cut by a piece end, kept runs across them', async (t) => {
+  const dir = t.testdir()
+  const data = Buffer.from(adversarial(4000))
+  t.ok(data.length > 6 * PUSH_BYTES, `${data.length} bytes`)
+  const sets: Partial<CatOptions>[] = [...FORMATS, { format: 'raw', tables: ['db.change'] }, { format: 'raw', ops: ['pv'] }]
+  await same(t, dir, gzipSync(data), [PUSH_BYTES + 1000, 2 * PUSH_BYTES + 12_345], sets, 'pieces')
 })
 
 t.test('a record larger than several chunks, first, in the middle and last', async (t) => {

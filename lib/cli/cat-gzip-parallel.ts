@@ -11,7 +11,7 @@ import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
 import { JsonLineWriter } from '../journal/json-line-writer.js'
 import { RowLineWriter } from '../journal/row-line-writer.js'
 import { type ChunkResult, type ChunkTask, type ChunkWorkerTask, runChunkTask } from '../parallel/frame-chunk.js'
-import { KEEP_BYTES, loadRangeContext, type RangeOptions } from '../parallel/frame-range.js'
+import { KEEP_BYTES, loadRangeContext, type RangeContext, type RangeOptions } from '../parallel/frame-range.js'
 import { primeChunkContext } from '../parallel/prime.js'
 import { SharingRunner } from '../parallel/sharing-runner.js'
 import { WORKER_QUEUE_DEPTH, WorkerPool } from '../parallel/worker-pool.js'
@@ -91,12 +91,19 @@ export interface GzipParallelOptions {
  * behind (or not started), which balances the two.
  */
 async function sharingChunkRunner(options: RangeOptions, threads: number): Promise<ChunkRunner> {
-  const context = await loadRangeContext(options)
-  primeChunkContext(context)
   const workers = Math.max(1, threads - 1)
+  // The workers start first, and this thread loads and primes its context while they do (see frameRangesParallel).
+  const pool = workers > 1 ? chunkPool(options, workers) : chunkPool(options, workers, SHARED_CHUNK_DEPTH)
+  let context: RangeContext
+  try {
+    context = await loadRangeContext(options)
+  } catch (err) {
+    await pool.close()
+    throw err
+  }
+  primeChunkContext(context)
   const here = (task: ChunkWorkerTask): ChunkResult => runChunkTask(task, context)
-  if (workers > 1) return new SharingRunner(chunkPool(options, workers), here, 'eager')
-  return new SharingRunner(chunkPool(options, workers, SHARED_CHUNK_DEPTH), here, 'when-idle')
+  return new SharingRunner(pool, here, workers > 1 ? 'eager' : 'when-idle')
 }
 
 function chunkPool(options: RangeOptions, workers: number, depth = WORKER_QUEUE_DEPTH): WorkerPool<ChunkWorkerTask, ChunkResult> {

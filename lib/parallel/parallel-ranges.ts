@@ -134,15 +134,16 @@ export async function* frameRangesParallel(
     return context
   }
   const share = parallel.runner === undefined && parallel.shareThisThread === true
-  // Loaded and primed before the workers start: shared ranges run here from the first one.
-  const here = share ? await ownContext() : null
   const workers = (n: number) =>
     new WorkerPool<RangeWorkerTask, RangeWorkerResult>(new URL('./range-worker.js', import.meta.url), n, data, {
       maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
     })
+  // The workers start first, then this thread loads and primes its context while they do (on another
+  // core): shared ranges run here from the first one.
+  let here: RangeContext | null = null
   const pool: RangeRunner =
     parallel.runner ??
-    (here ? new SharingRunner(workers(Math.max(1, parallel.threads - 1)), (task) => runRangeTask(fd, task, here)) : workers(parallel.threads))
+    (share ? new SharingRunner(workers(Math.max(1, parallel.threads - 1)), (task) => runRangeTask(fd, task, here as RangeContext)) : workers(parallel.threads))
   const limit = pool.size * WORKER_QUEUE_DEPTH
   const spans: { start: number; end: number }[] = []
   for (let start = 0; start < size; start += rangeBytes) spans.push({ start, end: Math.min(size, start + rangeBytes) })
@@ -185,6 +186,7 @@ export async function* frameRangesParallel(
   let covered = 0
   let coveredLine = 1
   try {
+    if (share) here = await ownContext()
     let index = -1
     for await (const { task, result } of ordered(tasks(), run, limit)) {
       index++

@@ -18,8 +18,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { PassThrough, Writable } from 'node:stream'
-import { MIN_PARALLEL_ENCODED_BYTES } from '../../lib/cli/cat-file-parallel.js'
-import { catGzipParallel, type ChunkRunner, GZ_ENCODED_CHUNK_BYTES } from '../../lib/cli/cat-gzip-parallel.js'
+import { MIN_PARALLEL_ENCODED_BYTES, rangeOptionsOf } from '../../lib/cli/cat-file-parallel.js'
+import { catGzipParallel, type ChunkRunner, GZ_ENCODED_CHUNK_BYTES, gzipSharesThisThread } from '../../lib/cli/cat-gzip-parallel.js'
 import { catInput, openInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { isLogdaemonError } from '../../lib/errors.js'
 import { createGunzip, type InflatedChunks } from '../../lib/files/gunzip.js'
@@ -501,6 +501,7 @@ t.test('the built bin with real workers: the same bytes and errors as with one t
   const cases: [string, Buffer, string][] = [
     ['good', gzipSync(good), 'raw'],
     ['good', gzipSync(good), 'json'],
+    ['good', gzipSync(good), 'row'],
     ['malformed inside', gzipSync(good + 'garbage\n' + good), 'raw'],
     ['trailing garbage', Buffer.concat([gzipSync(good), Buffer.from('xyz')]), 'json'],
   ]
@@ -519,4 +520,14 @@ t.test('the built bin with real workers: the same bytes and errors as with one t
     t.ok(two.stdout.length > 0 && Buffer.compare(two.stdout, other.stdout) === 0, `${label} ${format}: stdout as ${name}`)
     t.equal(two.stderr.toString(), other.stderr.toString(), `${label} ${format}: stderr as ${name}`)
   }
+})
+
+t.test('this thread frames chunks too: raw without filters at any thread count, json and row lines with one worker', async (t) => {
+  const options = (extra: Partial<CatOptions>): RangeOptions => rangeOptionsOf({ ...base, ...extra }, 'journal.3.gz', 3)
+  t.ok(gzipSharesThisThread(options({ format: 'raw' }), 2))
+  t.ok(gzipSharesThisThread(options({ format: 'raw' }), 4))
+  t.ok(gzipSharesThisThread(options({ format: 'json' }), 2))
+  t.ok(gzipSharesThisThread(options({ format: 'row', tables: ['db.rev'] }), 2))
+  t.notOk(gzipSharesThisThread(options({ format: 'json' }), 4), 'json with more workers keeps them')
+  t.notOk(gzipSharesThisThread(options({ format: 'raw', tables: ['db.rev'] }), 2), 'raw with a filter keeps its workers')
 })

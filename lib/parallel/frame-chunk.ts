@@ -6,7 +6,7 @@
  * two chunks) and checks each guess: see cat-gzip-parallel.ts.
  */
 import { DEFAULT_MAX_ENTRY_BYTES, JournalFramer } from '../journal/framer.js'
-import { concat, isFramingError, looksLikeStart, PUSH_BYTES, type RangeContext } from './frame-range.js'
+import { concat, isFramingError, looksLikeStart, pushInPieces, type RangeContext } from './frame-range.js'
 
 const LF = 0x0a
 
@@ -97,7 +97,7 @@ export function frameChunk(task: ChunkTask, context: RangeContext): ChunkResult 
   writer?.takeView()
   const runs: Buffer[] = []
   // The run of kept records that lie end to end, in the source they came in: a record cut by a piece's end
-  // comes in a view of its own (see PUSH_BYTES).
+  // comes in a view of its own (see pushInPieces).
   let runSource = null as Buffer | null
   let runStart = -1
   let runEnd = -1
@@ -132,8 +132,7 @@ export function frameChunk(task: ChunkTask, context: RangeContext): ChunkResult 
     }
   }
   try {
-    // In pieces, as a range is framed: see PUSH_BYTES.
-    for (let p = 0; p < view.length; p += PUSH_BYTES) framer.push(view.subarray(p, Math.min(view.length, p + PUSH_BYTES)), sink)
+    pushInPieces(framer, view, sink)
   } catch (err) {
     if (!isFramingError(err)) throw err
     return { ...none, from, stop: from, failed: true }

@@ -30,6 +30,11 @@ const TAIL_BYTES = 4 * 1024
  */
 export const PUSH_BYTES = 128 << 10
 
+/** Pushes `bytes` to `framer` in pieces of PUSH_BYTES. */
+export function pushInPieces(framer: JournalFramer, bytes: Buffer, sink: RecordSink): void {
+  for (let at = 0; at < bytes.length; at += PUSH_BYTES) framer.push(bytes.subarray(at, Math.min(bytes.length, at + PUSH_BYTES)), sink)
+}
+
 /**
  * How far past its end a range task reads to finish its last record, by
  * default: a record that goes on further is left to the consumer's thread
@@ -543,10 +548,7 @@ export function frameRange(fd: number, task: RangeTask, context: RangeContext): 
   let filled = got
   try {
     const inRange = Math.min(end, bufStart + got) - from
-    // In pieces, not in one push: see PUSH_BYTES.
-    for (let at = 0; at < inRange; at += PUSH_BYTES) {
-      framer.push(buf.subarray(from - bufStart + at, from - bufStart + Math.min(inRange, at + PUSH_BYTES)), sink)
-    }
+    pushInPieces(framer, buf.subarray(from - bufStart, from - bufStart + inRange), sink)
     if (state.stop < 0 && from + inRange < bufStart + got) framer.push(buf.subarray(from - bufStart + inRange, got), sink)
     let pos = bufStart + got
     let chunkBytes = TAIL_BYTES

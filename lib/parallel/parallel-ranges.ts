@@ -139,11 +139,12 @@ export async function* frameRangesParallel(
       maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
     })
   // The workers start first, then this thread loads and primes its context while they do (on another
-  // core): shared ranges run here from the first one.
-  let here: RangeContext | null = null
+  // core), before the first task: shared ranges run here from the first one.
   const pool: RangeRunner =
     parallel.runner ??
-    (share ? new SharingRunner(workers(Math.max(1, parallel.threads - 1)), (task) => runRangeTask(fd, task, here as RangeContext)) : workers(parallel.threads))
+    (share
+      ? new SharingRunner(workers(Math.max(1, parallel.threads - 1)), (task) => runRangeTask(fd, task, context as RangeContext))
+      : workers(parallel.threads))
   const limit = pool.size * WORKER_QUEUE_DEPTH
   const spans: { start: number; end: number }[] = []
   for (let start = 0; start < size; start += rangeBytes) spans.push({ start, end: Math.min(size, start + rangeBytes) })
@@ -186,7 +187,7 @@ export async function* frameRangesParallel(
   let covered = 0
   let coveredLine = 1
   try {
-    if (share) here = await ownContext()
+    if (share) await ownContext()
     let index = -1
     for await (const { task, result } of ordered(tasks(), run, limit)) {
       index++

@@ -88,7 +88,7 @@ export class EntryIterator implements AsyncIterableIterator<JournalEntry> {
         const value = b[i] as JournalEntry
         // Handed out, the entry is the loop's alone: were the batch to keep it, a scavenge while the batch is
         // walked would find it alive, and V8 grows its young generation by what survives (so a long run grew it
-        // to its largest: a 1 GiB for-await-source peaked at 97 MB, 200 MB at 80; now 82 and 80).
+        // to its largest: a 1 GiB for-await-source peaked at 97 MB, 200 MB at 80; now both at 81).
         ;(b as (JournalEntry | undefined)[])[i] = undefined
         return Promise.resolve({ value, done: false })
       }

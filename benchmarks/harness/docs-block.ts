@@ -56,7 +56,7 @@ export function renderBlock(parts: ReportParts, command: string, date: Date): st
 /** The README block: short, the bars over the data sets and a link to the full tables. */
 export function renderReadmeBlock(parts: ReportParts, command: string, date: Date): string {
   const out = [
-    `${stamp(command, date)} ${parts.machine}; ${parts.data}. Ratios of MB/s in the same run; the full tables and what each scenario does: [docs/benchmarks.md](docs/benchmarks.md).`,
+    `${stamp(command, date)} ${parts.machine}; ${parts.data}. A ratio is the median over the rounds of each round's two rates divided; the full tables and what each scenario does: [docs/benchmarks.md](docs/benchmarks.md).`,
     '',
     parts.matrix.trimEnd(),
   ]

@@ -122,6 +122,32 @@ t.test('a ratio bar: PASS at the ratio, MISS below, N/A when a side is skipped o
   }
 })
 
+/** A row of `name` from runs at these rates, in round order (200 MB each). */
+function rowOfRuns(name: string, rates: readonly number[]): Row {
+  const runs = rates.map((mbPerSec) => row(name, mbPerSec).runs[0] as ScenarioResult)
+  return summarize(spec(name), name, 200e6, runs, 1000)
+}
+
+t.test("a ratio bar over several rounds is the median of the rounds' ratios, not the ratio of the medians", async (t) => {
+  const b = bar('for-await-reader')
+  // Round 1 caught a slow phase for for-await-reader, round 3 a fast one for framing: their medians come
+  // from different rounds (380 / 500 = 0.76), while every round but the first ran at 0.8 or more.
+  const ours = rowOfRuns('for-await-reader', [300, 400, 380])
+  const base = rowOfRuns('framing', [500, 500, 400])
+  t.equal((ours.mbPerSec / base.mbPerSec).toFixed(2), '0.76', 'the medians alone would miss')
+  const r = checkRatio(b, group('default 200 MB', [ours, base]))
+  t.equal(r.value, '0.80×', 'median of 0.60, 0.80 and 0.95')
+  t.equal(r.status, 'PASS')
+  t.match(r.measured, /^0\.80×, the median of 3 rounds \(0\.60×, 0\.80×, 0\.95×\); median runs: for-await-reader 380\.0 MB\/s, framing 500\.0 MB\/s$/)
+  const slow = checkRatio(b, group('g', [rowOfRuns('for-await-reader', [300, 350, 400]), base]))
+  t.equal(slow.value, '0.70×', 'two rounds below 0.8 out of three: a miss')
+  t.equal(slow.status, 'MISS')
+  // Rows with different numbers of runs cannot be paired by round: the ratio of the medians.
+  const unpaired = checkRatio(b, group('g', [rowOfRuns('for-await-reader', [300, 400]), base]))
+  t.equal(unpaired.value, '0.69×')
+  t.match(unpaired.measured, /^0\.69× \(for-await-reader 342\.9 MB\/s, framing 500\.0 MB\/s\)$/)
+})
+
 t.test('peak RSS: every scenario of ours, JetStream and baselines excluded, MISS names each one over', async (t) => {
   const ok = checkRss(group('default 1 GiB', [row('framing', 500, 70, GiB), row('cat-json', 200, 119.9, GiB), row('split2-lines', 200, 300, GiB)], GiB))
   t.equal(ok.status, 'PASS', 'a baseline above the limit does not count')

@@ -5,7 +5,8 @@ import type { JournalLayout } from '../../../../files/journal-name.js'
 import type { JournalEntry } from '../../../../journal/entry.js'
 import type { JournalPosition } from '../../../../position.js'
 import type { ListenerLogger } from '../../../listener.js'
-import type { SubmittedChange } from '../change-collector.js'
+import type { ChangeFile, SubmittedChange } from '../change-collector.js'
+import { normalizeAddress } from '../mail-address.js'
 import { renderSubject, renderText } from '../change-message.js'
 import type { ReviewsOptions } from '../notify-options.js'
 import type { OutgoingMail, SmtpSender } from '../smtp-sender.js'
@@ -197,10 +198,10 @@ export class ReviewMailer {
   /** The mails for a submitted change. */
   mailsFor(change: SubmittedChange, listener: string): ReviewMail[] {
     const state = this.state
-    const recipients = state.recipients(change, { includeAuthor: this.#options.includeAuthor })
-    const groups: ReviewRecipient[][] = []
+    const recipients = byAddress(state.recipients(change, { includeAuthor: this.#options.includeAuthor }), change.files)
+    const groups: Addressee[][] = []
     if (this.#options.groupIdentical) {
-      const byFiles = new Map<string, ReviewRecipient[]>()
+      const byFiles = new Map<string, Addressee[]>()
       for (const r of recipients) {
         const key = r.files.map((f) => `${f.depotFile}#${f.revision}`).join('\n')
         const group = byFiles.get(key)
@@ -214,12 +215,12 @@ export class ReviewMailer {
     return groups.map((group) => this.#mail(change, group, listener))
   }
 
-  #mail(change: SubmittedChange, group: readonly ReviewRecipient[], listener: string): ReviewMail {
-    const first = group[0] as ReviewRecipient
-    const users = group.map((r) => r.user)
+  #mail(change: SubmittedChange, group: readonly Addressee[], listener: string): ReviewMail {
+    const first = group[0] as Addressee
+    const users = group.flatMap((r) => r.users)
     const addresses = group.map((r) => (r.fullName ? `${quoteName(r.fullName)} <${r.email}>` : r.email))
     const single = group.length === 1
-    const tag = single ? `review.${safeId(first.user)}` : `review.${createHash('sha256').update(users.join('\n')).digest('hex').slice(0, 16)}`
+    const tag = single ? `review.${first.users.map(safeId).join('.')}` : `review.${createHash('sha256').update(users.join('\n')).digest('hex').slice(0, 16)}`
     // The matched files, at most maxFiles listed (renderText says how many more).
     const reviewed = { ...change, files: first.files.slice(0, this.#maxFiles), fileCount: first.files.length, filesComplete: true }
     // A grouped mail goes to several reviewers in Bcc: it names none of them, nor anyone's Reviews lines.
@@ -248,7 +249,7 @@ export class ReviewMailer {
         'X-Logdaemon-Change': String(change.change),
         'X-Logdaemon-Delivery': `change-${change.change}.${tag}`,
         'X-Logdaemon-Listener': listener,
-        ...(single ? { 'X-Logdaemon-Reviewers': first.user } : {}),
+        ...(single ? { 'X-Logdaemon-Reviewers': first.users.join(', ') } : {}),
       },
     }
     return { change: change.change, users, mail, recipients: this.#smtp.recipientsOf(mail) }
@@ -258,6 +259,50 @@ export class ReviewMailer {
   async save(): Promise<void> {
     if (this.state.dirty) await writeReviewState(this.#statePath, this.state)
   }
+}
+
+/** The reviewers who share one address (a team alias, one person's two accounts), as one recipient of one mail. */
+interface Addressee {
+  readonly users: readonly string[]
+  readonly email: string
+  /** Their full name, or '' when those who share the address differ in it. */
+  readonly fullName: string
+  /** The files any of them matched, in the change's order, and for each the line that matched it first. */
+  readonly files: readonly ChangeFile[]
+  readonly lines: readonly string[]
+}
+
+/**
+ * Recipients merged by address (as SMTP compares them: the domain without
+ * case), so that an address gets one mail per change, listing what any of
+ * its users' Reviews matched; alone at its address, a reviewer is as before.
+ */
+function byAddress(recipients: readonly ReviewRecipient[], changeFiles: readonly ChangeFile[]): Addressee[] {
+  const at = new Map<string, ReviewRecipient[]>()
+  for (const r of recipients) {
+    const key = normalizeAddress(r.email)
+    const same = at.get(key)
+    if (same) same.push(r)
+    else at.set(key, [r])
+  }
+  return [...at.values()].map((same) => {
+    const first = same[0] as ReviewRecipient
+    if (same.length === 1) return { users: [first.user], email: first.email, fullName: first.fullName, files: first.files, lines: first.lines }
+    const lineOf = new Map<ChangeFile, string>()
+    for (const r of same) {
+      r.files.forEach((f, i) => {
+        if (!lineOf.has(f)) lineOf.set(f, r.lines[i] as string)
+      })
+    }
+    const files = changeFiles.filter((f) => lineOf.has(f))
+    return {
+      users: same.map((r) => r.user),
+      email: first.email,
+      fullName: same.every((r) => r.fullName === first.fullName) ? first.fullName : '',
+      files,
+      lines: files.map((f) => lineOf.get(f) as string),
+    }
+  })
 }
 
 function quoteName(name: string): string {

@@ -282,6 +282,73 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
   t.match(long?.mail.text, 'w'.repeat(100_000), 'the body has the whole description')
 })
 
+t.test('reviewers who share an address get one mail at it, with what any of them matched', async (t) => {
+  const smtp = new SmtpSender({
+    host: '127.0.0.1',
+    port: 1,
+    secure: false,
+    requireTLS: false,
+    from: 'P4 <p4@example.com>',
+    subjectTemplate: '[p4] Change {change}',
+    timeoutMs: 1000,
+  })
+  t.teardown(() => smtp.close())
+  const build = (groupIdentical: boolean): ReviewMailer => {
+    const m = new ReviewMailer({ state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [] }, smtp, '[p4] Change {change}', {
+      baseDir: t.testdirName,
+      name: 'notify',
+    })
+    const s = new ReviewState({ caseInsensitive: false, origin: 'x' })
+    for (const e of [
+      // One alias, two accounts: the domain's case differs, as SMTP ignores it.
+      user('pv', 'bob', 'team@example.com', 'Team'),
+      user('pv', 'cy', 'team@EXAMPLE.com', 'Team'),
+      user('pv', 'di', 'di@example.com', 'Di'),
+      review('pv', 'bob', 0, 0, '//depot/main/doc/...'),
+      review('pv', 'cy', 0, 0, '//depot/main/*.c'),
+      review('pv', 'di', 0, 0, '//depot/main/*.c'),
+    ])
+      s.apply(e)
+    m.adopt(s)
+    return m
+  }
+  const c = change(42, 'ann', ['//depot/main/a.c', '//depot/main/doc/r.md', '//depot/main/z.c'], 90_000)
+  const mails = build(false).mailsFor(c, 'notify')
+  t.same(
+    mails.map((m) => m.users),
+    [['bob', 'cy'], ['di']],
+    'one mail for the shared address, one for di',
+  )
+  const team = mails[0]!
+  t.same(team.recipients, ['team@example.com'])
+  t.same(team.mail.to, ['Team <team@example.com>'])
+  t.equal(team.mail.messageId, '<logdaemon.change-42.review.bob.cy@example.com>', 'its Message-ID names both')
+  t.equal(team.mail.headers['X-Logdaemon-Reviewers'], 'bob, cy')
+  const listed = team.mail.text.split('\n').filter((l) => l.startsWith('... '))
+  t.same(
+    listed.map((l) => l.split('#')[0]),
+    ['... //depot/main/a.c', '... //depot/main/doc/r.md', '... //depot/main/z.c'],
+    "the files any of them matched, in the change's order",
+  )
+  t.match(team.mail.text, '\t//depot/main/doc/...')
+  t.match(team.mail.text, '\t//depot/main/*.c')
+  t.same(build(false).mailsFor(c, 'notify')[0]!.mail.messageId, team.mail.messageId, 'the same on a replay')
+  // Grouped by identical files: the shared address counts once, with its union of files.
+  const grouped = build(true).mailsFor(c, 'notify')
+  t.same(
+    grouped.map((m) => m.recipients),
+    [['team@example.com'], ['di@example.com']],
+  )
+  const c2 = change(43, 'ann', ['//depot/main/b.c'], 91_000)
+  const g2 = build(true).mailsFor(c2, 'notify')
+  t.same(
+    g2.map((m) => m.users),
+    [['cy', 'di']],
+    'bob matched nothing: cy alone stands for the address, grouped with di',
+  )
+  t.same(g2[0]!.recipients, ['team@example.com', 'di@example.com'])
+})
+
 t.test('addresses: one plain address each; anything else is explained, not mailed', async (t) => {
   const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
   const bad = ['alice', 'a@b@c.com', 'x@example.com, victim@evil.test', 'x@example.com>, <victim@evil.test', 'grp: a@x;']

@@ -24,6 +24,8 @@ export interface TableSummary {
   versions: number[]
   /** Records with fields no documented layout names (an undocumented version, or more fields than columns). */
   positional: number
+  /** Records with fewer fields than any documented layout of their version has columns: its last columns are missing. */
+  short: number
 }
 
 /** What `logdaemon-cat --summary --format json` prints. */
@@ -61,7 +63,7 @@ export class JournalSummary {
     }
     const table = this.#tables.has(named) || this.#tables.size < MAX_NAMES ? named : OTHER
     let t = this.#tables.get(table)
-    if (t === undefined) this.#tables.set(table, (t = { records: 0, bytes: 0, versions: [], positional: 0, seen: new Set() }))
+    if (t === undefined) this.#tables.set(table, (t = { records: 0, bytes: 0, versions: [], positional: 0, short: 0, seen: new Set() }))
     t.records++
     t.bytes += entry.length
     // Bounded like the names: real tables have a version or two.
@@ -69,6 +71,7 @@ export class JournalSummary {
     const fields = entry.fieldCount
     const layout = layoutOf(named, version, fields)
     if (layout === null || layout.columns.length < fields) t.positional++
+    else if (layout.columns.length > fields) t.short++
   }
 
   /** `@nx@ 4 date @ver@ tableVersion i2 checksum i4 i5 @table@ …`: a table summary note. */
@@ -112,7 +115,7 @@ export class JournalSummary {
     const tables: Record<string, TableSummary> = {}
     for (const table of [...this.#tables.keys()].sort()) {
       const t = this.#tables.get(table) as TableSummary & { seen: Set<number> }
-      setOwn(tables, table, { records: t.records, bytes: t.bytes, versions: [...t.seen].sort((a, b) => a - b), positional: t.positional })
+      setOwn(tables, table, { records: t.records, bytes: t.bytes, versions: [...t.seen].sort((a, b) => a - b), positional: t.positional, short: t.short })
     }
     const ops: Record<string, number> = {}
     for (const [op, n] of [...this.#ops].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) setOwn(ops, op, n)
@@ -122,17 +125,20 @@ export class JournalSummary {
   /** The summary as a table for people. */
   format(): string {
     const json = this.toJSON()
-    const rows: string[][] = [['table', 'records', 'bytes', 'versions', 'positional']]
+    const rows: string[][] = [['table', 'records', 'bytes', 'versions', 'positional', 'short']]
     let records = 0
     let bytes = 0
     let positional = 0
+    let short = 0
+    const count = (n: number) => (n ? String(n) : '')
     for (const [table, t] of Object.entries(json.tables)) {
-      rows.push([printable(table), String(t.records), String(t.bytes), t.versions.join(' '), t.positional ? String(t.positional) : ''])
+      rows.push([printable(table), String(t.records), String(t.bytes), t.versions.join(' '), count(t.positional), count(t.short)])
       records += t.records
       bytes += t.bytes
       positional += t.positional
+      short += t.short
     }
-    rows.push(['total', String(records), String(bytes), '', positional ? String(positional) : ''])
+    rows.push(['total', String(records), String(bytes), '', count(positional), count(short)])
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
     const lines = rows.map((r) =>
       r
@@ -143,6 +149,7 @@ export class JournalSummary {
     const ops = Object.entries(json.ops).map(([op, n]) => `${printable(op)} ${n}`)
     lines.push('', `ops: ${ops.length ? ops.join(', ') : 'none'}`, `transactions: ${json.transactions}`)
     if (positional) lines.push(`positional: ${positional} record(s) have fields no documented layout names (see logdaemon schema)`)
+    if (short) lines.push(`short: ${short} record(s) have fewer fields than their documented layout has columns (see logdaemon schema)`)
     lines.push(`written by a server release ${this.#releasesText(json.releases)}`)
     return lines.join('\n') + '\n'
   }

@@ -21,6 +21,7 @@ function within(release: string, range: { from: string; to: string } | null): bo
 t.test('every fixture: counts add up, positional rows counted, a release range consistent with it', { skip: fixturesSkip }, async (t) => {
   const ranges: Record<string, SummaryJson['releases']> = {}
   const positional: Record<string, Record<string, number>> = {}
+  const short: Record<string, number> = {}
   for (const name of fixtureNames()) {
     const s = await summary(FIXTURE_DIR + name)
     const ops = Object.values(s.ops).reduce((a, b) => a + b, 0)
@@ -34,6 +35,7 @@ t.test('every fixture: counts add up, positional rows counted, a release range c
         .filter(([, v]) => v.positional > 0)
         .map(([k, v]) => [k, v.positional]),
     )
+    short[name] = Object.values(s.tables).reduce((a, b) => a + b.short, 0)
   }
   // The 2020 checkpoint (its notes say db version 50) declares db.stream 1, last documented in 2020.1.
   t.same(ranges['checkpoint-2020-windows-unicode.ckp'], { from: '2020.1', to: '2020.1' })
@@ -54,13 +56,35 @@ t.test('every fixture: counts add up, positional rows counted, a release range c
     'journal-2014-submit.jnl': { 'db.depot': 1, 'db.domain': 2, 'db.rev': 3, 'db.view': 1 },
     'journal-2014-win1252.jnl': {},
   })
+  t.same(
+    Object.values(short),
+    Object.values(short).map(() => 0),
+    'no real record is shorter than its documented layout',
+  )
+})
+
+t.test('records shorter than their documented layout are counted as short', async (t) => {
+  // db.counters 1 is (name, value): the second record lost its value; db.nosuch has no layout at all (positional).
+  const input = '@pv@ 1 @db.counters@ @change@ 12 \n@pv@ 1 @db.counters@ @job@ \n@pv@ 0 @db.nosuch@ @x@ \n'
+  const f = fakeIO(input)
+  t.equal(await main(['--summary', '--format', 'json'], f.io), 0)
+  const json = JSON.parse(f.stdout().toString())
+  t.same(json.tables['db.counters'], { records: 2, bytes: 62, versions: [1], positional: 0, short: 1 })
+  t.same(json.tables['db.nosuch'], { records: 1, bytes: 24, versions: [0], positional: 1, short: 0 })
+  const g = fakeIO(input)
+  t.equal(await main(['--summary'], g.io), 0)
+  const text = g.stdout().toString()
+  t.match(text, /^table +records +bytes +versions +positional +short\n/)
+  t.match(text, /\ndb\.counters +2 +62 +1 +1\n/)
+  t.match(text, /\ntotal +3 +86 +1 +1\n/)
+  t.match(text, /\nshort: 1 record\(s\) have fewer fields than their documented layout has columns/)
 })
 
 t.test('the table for people', { skip: fixturesSkip }, async (t) => {
   const f = fakeIO()
   t.equal(await main(['--summary', FIXTURE_DIR + 'dump-2013-jd.ckp'], f.io), 0)
   const text = f.stdout().toString()
-  t.match(text, /^table +records +bytes +versions +positional\n/)
+  t.match(text, /^table +records +bytes +versions +positional +short\n/)
   t.match(text, /\ndb\.domain +2 +317 +5 +2\n/)
   t.match(text, /\ntransactions: 43\n/)
   t.match(text, /\npositional: 2 record\(s\)/)
@@ -136,7 +160,7 @@ t.test('a table or op named __proto__ is counted like any other', async (t) => {
   t.equal(await main(['--summary', '--format', 'json'], f.io), 0)
   const json = JSON.parse(f.stdout().toString())
   t.same(Object.keys(json.tables), ['__proto__', 'db.counters'], 'it set the prototype of tables, and its record vanished')
-  t.same(Object.entries(json.tables)[0], ['__proto__', { records: 1, bytes: 24, versions: [1], positional: 1 }])
+  t.same(Object.entries(json.tables)[0], ['__proto__', { records: 1, bytes: 24, versions: [1], positional: 1, short: 0 }])
   t.same(Object.entries(json.ops), [
     ['pv', 2],
     ['__proto__', 1],

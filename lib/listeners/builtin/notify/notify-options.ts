@@ -3,6 +3,13 @@ import { msSchema } from '../../../timer-ms.js'
 import { pathSchema } from '../../../path-schema.js'
 import { DEFAULT_SUBJECT } from './change-message.js'
 
+/**
+ * How long one message's SMTP session may take in all by default: `timeoutMs`
+ * bounds each wait, but a server that trickles a reply a line at a time (a
+ * tarpit) never lets the socket fall idle.
+ */
+export const DEFAULT_DEADLINE_MS = 300_000
+
 const smtpSchema = z
   .strictObject({
     host: z.string().min(1).default('localhost').describe('SMTP server (relay) host name or address.'),
@@ -31,6 +38,12 @@ const smtpSchema = z
       .default(DEFAULT_SUBJECT)
       .describe('Subject line; {change}, {user}, {client}, {summary} (first description line), {date} and {files} (file count) are filled in.'),
     timeoutMs: msSchema().positive().default(30_000).describe('Connection, greeting and socket timeout, in milliseconds.'),
+    deadlineMs: msSchema()
+      .positive()
+      .default(DEFAULT_DEADLINE_MS)
+      .describe(
+        'The longest one message may take, from connecting to the answer to its data, in milliseconds; then the connection is closed and the mail retried (a server that trickles its replies never lets timeoutMs fire).',
+      ),
   })
   .describe('Mail each submitted change over SMTP (nodemailer), laid out like `p4 describe -s`.')
 

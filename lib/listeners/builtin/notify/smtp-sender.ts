@@ -4,6 +4,7 @@ import { ErrorCodes, LogdaemonError, toError } from '../../../errors.js'
 import type { SubmittedChange } from './change-collector.js'
 import { deliveryIdOf, renderSubject, renderText } from './change-message.js'
 import { normalizeAddress } from './mail-address.js'
+import { DEFAULT_DEADLINE_MS } from './notify-options.js'
 import { outcomeOfError, outcomeOfInfo, type MailOutcome } from './smtp-outcome.js'
 
 export type { MailOutcome, RecipientRefusal } from './smtp-outcome.js'
@@ -18,6 +19,8 @@ export interface SmtpOptions {
   to?: readonly string[] | undefined
   subjectTemplate: string
   timeoutMs: number
+  /** The longest one message's session may take; default DEFAULT_DEADLINE_MS. */
+  deadlineMs?: number | undefined
 }
 
 /**
@@ -131,6 +134,7 @@ export class SmtpSender {
     let info: unknown
     try {
       info = await this.#transport.sendMail({
+        signal: AbortSignal.timeout(o.deadlineMs ?? DEFAULT_DEADLINE_MS),
         from: o.from,
         ...(message.to.length > 0 ? { to: [...message.to] } : {}),
         ...(message.cc.length > 0 ? { cc: [...message.cc] } : {}),
@@ -146,9 +150,11 @@ export class SmtpSender {
       if (outcome !== null) return outcome
       const e = toError(err)
       const command = (err as { command?: unknown }).command
+      const aborted = (err as { code?: unknown }).code === 'EABORT'
+      const why = aborted ? `did not finish within deadlineMs (${o.deadlineMs ?? DEFAULT_DEADLINE_MS} ms); the connection was closed` : e.message
       throw new LogdaemonError(
         ErrorCodes.NOTIFY_DELIVERY,
-        `mail for change ${change} via ${o.host}:${o.port} failed${typeof command === 'string' && command !== 'API' ? ` at ${command}` : ''}: ${e.message}. ` +
+        `mail for change ${change} via ${o.host}:${o.port} failed${typeof command === 'string' && command !== 'API' ? ` at ${command}` : ''}: ${why}. ` +
           "Check the SMTP settings and that the server accepts mail from this host; the daemon retries with backoff (a change that can never pass: add it to the listener's skipChanges)",
         { cause: e, details: { channel: 'smtp', change, host: o.host, port: o.port } },
       )

@@ -106,7 +106,10 @@ t.test('options: smtp or webhook required, strict, defaults filled, documented',
     to: ['c@d'],
     subjectTemplate: '[p4] Change {change} by {user}@{client}: {summary}',
     timeoutMs: 30_000,
+    deadlineMs: 300_000,
   })
+  t.equal(optionsSchema.safeParse({ smtp: { from: 'a@b', to: ['c@d'], deadlineMs: 0 } }).success, false, 'a deadline of 0 is refused')
+  t.equal(optionsSchema.safeParse({ smtp: { from: 'a@b', to: ['c@d'], deadlineMs: 1e12 } }).success, false, 'a deadline no timer can hold is refused')
   t.same(o.filters, { paths: [], users: [] })
   t.equal(o.encoding, 'utf8')
   t.equal(o.maxFiles, 1000)

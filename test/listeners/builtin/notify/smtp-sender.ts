@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { ErrorCodes, type LogdaemonError } from '../../../../lib/errors.js'
 import type { SubmittedChange } from '../../../../lib/listeners/builtin/notify/change-collector.js'
@@ -102,6 +103,37 @@ t.test('no server listening rejects with ERR_NOTIFY_DELIVERY', async (t) => {
   const err = (await sender.send(change, 'n').catch((e: unknown) => e)) as LogdaemonError
   t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY)
   t.match(err.message, /ECONNREFUSED/)
+})
+
+t.test('a server that trickles its reply (a tarpit) is cut off at deadlineMs, and the mail fails to be retried', async (t) => {
+  // It greets, then answers EHLO one continuation line every 50 ms and never ends: the socket is never idle
+  // for timeoutMs, so only the deadline ends the session.
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    socket.write('220 tarpit ESMTP\r\n')
+    socket.once('data', () => {
+      const drip = setInterval(() => socket.write('250-still thinking\r\n'), 50)
+      socket.on('close', () => clearInterval(drip))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  const port = (server.address() as AddressInfo).port
+  const sender = new SmtpSender(options(port, { timeoutMs: 1000, deadlineMs: 600 }))
+  t.teardown(() => sender.close())
+  const guard = new Promise((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000).unref())
+  const err = (await Promise.race([sender.send(change, 'n').catch((e: unknown) => e), guard])) as LogdaemonError
+  t.equal(err.code, ErrorCodes.NOTIFY_DELIVERY, 'the session failed (retried by the listener)')
+  t.match(err.message, /mail for change 4711 via 127\.0\.0\.1:\d+ failed.*: did not finish within deadlineMs \(600 ms\); the connection was closed/)
+  // The connection is closed, not left dripping.
+  for (let i = 0; i < 50 && sockets.size > 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(sockets.size, 0, 'its connection closed')
 })
 
 t.test('requireTLS fails against a server without STARTTLS', async (t) => {

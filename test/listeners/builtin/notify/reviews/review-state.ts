@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -205,7 +205,11 @@ t.test('state files: written atomically, read back, corrupt is an error', async 
   await t.rejects(readReviewState(path), { code: 'ERR_STATE_CORRUPT' })
 })
 
-t.test('mails: one per reviewer, or grouped by identical files; stable Message-IDs', async (t) => {
+/**
+ * A review mailer (never connected: mailsFor only builds mails) over a state of
+ * these records; `groupIdentical`, a `link` and the subject template as given.
+ */
+function mailerOf(t: Test, records: readonly JournalEntry[]): (groupIdentical: boolean, more?: { link?: string; subject?: string }) => ReviewMailer {
   const smtp = new SmtpSender({
     host: '127.0.0.1',
     port: 1,
@@ -216,26 +220,30 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
     timeoutMs: 1000,
   })
   t.teardown(() => smtp.close())
-  const build = (groupIdentical: boolean): ReviewMailer => {
+  return (groupIdentical, { link, subject } = {}) => {
     const m = new ReviewMailer(
-      { state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [], link: 'https://swarm/c/{change}' },
+      { state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [], ...(link ? { link } : {}) },
       smtp,
-      '[p4] Change {change}',
+      subject ?? '[p4] Change {change}',
       { baseDir: t.testdirName, name: 'notify' },
     )
     const s = new ReviewState({ caseInsensitive: false, origin: 'x' })
-    for (const e of [
-      user('pv', 'bob', 'bob@x', 'Bob B'),
-      user('pv', 'cy', 'cy@x', 'Cy "C" D'),
-      user('pv', 'di', 'di@x', 'Di'),
-      review('pv', 'bob', 0, 0, '//depot/main/...'),
-      review('pv', 'cy', 0, 0, '//depot/main/*.c'),
-      review('pv', 'di', 0, 0, '//depot/main/doc/...'),
-    ])
-      s.apply(e)
+    for (const e of records) s.apply(e)
     m.adopt(s)
     return m
   }
+}
+
+t.test('mails: one per reviewer, or grouped by identical files; stable Message-IDs', async (t) => {
+  const mailer = mailerOf(t, [
+    user('pv', 'bob', 'bob@x', 'Bob B'),
+    user('pv', 'cy', 'cy@x', 'Cy "C" D'),
+    user('pv', 'di', 'di@x', 'Di'),
+    review('pv', 'bob', 0, 0, '//depot/main/...'),
+    review('pv', 'cy', 0, 0, '//depot/main/*.c'),
+    review('pv', 'di', 0, 0, '//depot/main/doc/...'),
+  ])
+  const build = (groupIdentical: boolean): ReviewMailer => mailer(groupIdentical, { link: 'https://swarm/c/{change}' })
   const c = change(42, 'ann', ['//depot/main/a.c', '//depot/main/doc/r.md'], 90_000)
   const single = build(false).mailsFor(c, 'notify')
   t.same(
@@ -271,47 +279,22 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
   t.notMatch(g2[0]!.mail.text, '//depot/main/...', "nor anyone's Reviews lines")
   // A review mail's subject is capped like a change mail's (RFC 5322: 998 characters a header line).
   const huge = { ...change(44, 'ann', ['//depot/main/b.c'], 92_000), description: `${'w'.repeat(100_000)}\nrest\n` }
-  const summarised = new ReviewMailer({ state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical: false, cc: [] }, smtp, '[p4] {summary}', {
-    baseDir: t.testdirName,
-    name: 'notify',
-  })
-  summarised.adopt(build(false).state)
-  const [long] = summarised.mailsFor(huge, 'notify')
+  const [long] = mailer(false, { subject: '[p4] {summary}' }).mailsFor(huge, 'notify')
   t.equal(long?.mail.subject.length, 200)
   t.match(long?.mail.subject, /^\[p4\] w+\u2026$/)
   t.match(long?.mail.text, 'w'.repeat(100_000), 'the body has the whole description')
 })
 
 t.test('reviewers who share an address get one mail at it, with what any of them matched', async (t) => {
-  const smtp = new SmtpSender({
-    host: '127.0.0.1',
-    port: 1,
-    secure: false,
-    requireTLS: false,
-    from: 'P4 <p4@example.com>',
-    subjectTemplate: '[p4] Change {change}',
-    timeoutMs: 1000,
-  })
-  t.teardown(() => smtp.close())
-  const build = (groupIdentical: boolean): ReviewMailer => {
-    const m = new ReviewMailer({ state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [] }, smtp, '[p4] Change {change}', {
-      baseDir: t.testdirName,
-      name: 'notify',
-    })
-    const s = new ReviewState({ caseInsensitive: false, origin: 'x' })
-    for (const e of [
-      // One alias, two accounts: the domain's case differs, as SMTP ignores it.
-      user('pv', 'bob', 'team@example.com', 'Team'),
-      user('pv', 'cy', 'team@EXAMPLE.com', 'Team'),
-      user('pv', 'di', 'di@example.com', 'Di'),
-      review('pv', 'bob', 0, 0, '//depot/main/doc/...'),
-      review('pv', 'cy', 0, 0, '//depot/main/*.c'),
-      review('pv', 'di', 0, 0, '//depot/main/*.c'),
-    ])
-      s.apply(e)
-    m.adopt(s)
-    return m
-  }
+  const build = mailerOf(t, [
+    // One alias, two accounts: the domain's case differs, as SMTP ignores it.
+    user('pv', 'bob', 'team@example.com', 'Team'),
+    user('pv', 'cy', 'team@EXAMPLE.com', 'Team'),
+    user('pv', 'di', 'di@example.com', 'Di'),
+    review('pv', 'bob', 0, 0, '//depot/main/doc/...'),
+    review('pv', 'cy', 0, 0, '//depot/main/*.c'),
+    review('pv', 'di', 0, 0, '//depot/main/*.c'),
+  ])
   const c = change(42, 'ann', ['//depot/main/a.c', '//depot/main/doc/r.md', '//depot/main/z.c'], 90_000)
   const mails = build(false).mailsFor(c, 'notify')
   t.same(

@@ -95,6 +95,6 @@ t.test('a version Number() would misread is printed as it is written, not as a r
   const summary = fakeIO(input)
   t.equal(await main(['--summary', '--format', 'json'], summary.io), 0)
   const json = JSON.parse(summary.stdout().toString())
-  t.same(json.tables, { 'db.counters': { records: 1, bytes: 30, versions: [1], positional: 0 } }, 'no NaN, no rounded version')
+  t.same(json.tables, { 'db.counters': { records: 1, bytes: 30, versions: [1], positional: 0, short: 0 } }, 'no NaN, no rounded version')
   t.same(json.releases, { from: '2008.1', to: '2024.1' })
 })

@@ -54,8 +54,9 @@ export interface ReviewMail {
  * `groupIdentical`), never to the author unless `includeAuthor`.
  *
  * Message-IDs are stable per change and recipient (`<logdaemon.change-N.
- * review.USER@domain>`, or a hash of the recipient set when grouped), so a
- * mail sent again after a crash is recognisable. The state file records how
+ * review.USER@domain>`, `review.at-HASH` for an address several reviewers
+ * share, or a hash of the recipient set when grouped), so a mail sent again
+ * after a crash is recognisable. The state file records how
  * far the state was applied and which changes were delivered (saved after
  * each change), and, for a change whose delivery failed part way, which
  * recipients are done with each of its mails; a restart skips all of it, so
@@ -220,7 +221,7 @@ export class ReviewMailer {
     const users = group.flatMap((r) => r.users)
     const addresses = group.map((r) => (r.fullName ? `${quoteName(r.fullName)} <${r.email}>` : r.email))
     const single = group.length === 1
-    const tag = single ? `review.${first.users.map(safeId).join('.')}` : `review.${createHash('sha256').update(users.join('\n')).digest('hex').slice(0, 16)}`
+    const tag = single ? `review.${addresseeId(first)}` : `review.${createHash('sha256').update(users.join('\n')).digest('hex').slice(0, 16)}`
     // The matched files, at most maxFiles listed (renderText says how many more).
     const reviewed = { ...change, files: first.files.slice(0, this.#maxFiles), fileCount: first.files.length, filesComplete: true }
     // A grouped mail goes to several reviewers in Bcc: it names none of them, nor anyone's Reviews lines.
@@ -307,6 +308,19 @@ function byAddress(recipients: readonly ReviewRecipient[], changeFiles: readonly
 
 function quoteName(name: string): string {
   return /^[\w .'-]+$/.test(name) ? name : `"${name.replace(/["\\]/g, '\\$&')}"`
+}
+
+/**
+ * The Message-ID part of one addressee's mail: the user's name when alone at
+ * the address, else `at-` and a hash of the address, whoever shares it. Not
+ * the names of all of them: with a few hundred accounts at one alias that
+ * made a Message-ID line of thousands of characters (RFC 5322: 998 at most),
+ * and a user who joined or left the address between a crash and the replay
+ * changed the Message-ID under which the progress had recorded who took it.
+ */
+function addresseeId(a: Addressee): string {
+  if (a.users.length === 1) return safeId(a.users[0] as string)
+  return `at-${createHash('sha256').update(normalizeAddress(a.email)).digest('hex').slice(0, 16)}`
 }
 
 /** A user name as a Message-ID part: RFC 5322 dot-atom text. */

@@ -305,7 +305,8 @@ t.test('reviewers who share an address get one mail at it, with what any of them
   const team = mails[0]!
   t.same(team.recipients, ['team@example.com'])
   t.same(team.mail.to, ['Team <team@example.com>'])
-  t.equal(team.mail.messageId, '<logdaemon.change-42.review.bob.cy@example.com>', 'its Message-ID names both')
+  // sha256('team@example.com'), the address as the envelope carries it: whoever shares it, and however many.
+  t.equal(team.mail.messageId, '<logdaemon.change-42.review.at-a96e3689637c79fb@example.com>', 'its Message-ID is made from the address')
   t.equal(team.mail.headers['X-Logdaemon-Reviewers'], 'bob, cy')
   const listed = team.mail.text.split('\n').filter((l) => l.startsWith('... '))
   t.same(
@@ -330,6 +331,22 @@ t.test('reviewers who share an address get one mail at it, with what any of them
     'bob matched nothing: cy alone stands for the address, grouped with di',
   )
   t.same(g2[0]!.recipients, ['team@example.com', 'di@example.com'])
+})
+
+t.test('hundreds of reviewers at one address: the Message-ID stays short (RFC 5322: 998 characters a line)', async (t) => {
+  const records: JournalEntry[] = []
+  for (let i = 0; i < 300; i++) {
+    const name = `reviewer${String(i).padStart(3, '0')}`
+    records.push(user('pv', name, 'team@example.com', 'Team'), review('pv', name, 0, 0, '//depot/main/...'))
+  }
+  const [team, ...rest] = mailerOf(t, records)(false).mailsFor(change(42, 'ann', ['//depot/main/a.c']), 'notify')
+  t.equal(rest.length, 0, 'one mail')
+  t.equal(team?.users.length, 300)
+  t.equal(team?.mail.messageId, '<logdaemon.change-42.review.at-a96e3689637c79fb@example.com>')
+  t.equal(team?.mail.headers['X-Logdaemon-Delivery'], 'change-42.review.at-a96e3689637c79fb')
+  // One user fewer at the address (moved away between a crash and the replay): the same Message-ID.
+  const fewer = mailerOf(t, records.slice(2))(false).mailsFor(change(42, 'ann', ['//depot/main/a.c']), 'notify')
+  t.equal(fewer[0]?.mail.messageId, team?.mail.messageId)
 })
 
 t.test('addresses: one plain address each; anything else is explained, not mailed', async (t) => {

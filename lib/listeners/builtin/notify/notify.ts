@@ -384,7 +384,9 @@ export class NotifyListener implements Listener {
     if (channel === 'reviews') {
       // Every mail of the change is tried: one reviewer's full mailbox does not hold back the others' mail of it.
       const deferred: RecipientRefusal[] = []
-      for (const mail of out.reviews) deferred.push(...(await this.#mail(out, mail.mail, mail.recipients, mail.users)))
+      // A reviewer's address done with another review mail of the change (its Message-ID changed across a restart) is done.
+      const left = (this.#reviews as ReviewMailer).recipientsLeft(out.reviews, out.done)
+      for (const [i, mail] of out.reviews.entries()) deferred.push(...(await this.#mail(out, mail.mail, left[i] ?? [], mail.users)))
       if (deferred.length > 0) throw this.#deferred('reviews', change, deferred)
       return
     }

@@ -9,6 +9,7 @@ import type { ChangeFile, SubmittedChange } from '../change-collector.js'
 import { normalizeAddress } from '../mail-address.js'
 import { renderSubject, renderText } from '../change-message.js'
 import type { ReviewsOptions } from '../notify-options.js'
+import type { MailProgress } from '../delivery-state.js'
 import type { OutgoingMail, SmtpSender } from '../smtp-sender.js'
 import type { TextEncodingName } from '../text-decoder.js'
 import { ReviewState, type ReviewRecipient } from './review-state.js'
@@ -73,6 +74,8 @@ export class ReviewMailer {
   #state: ReviewState | null = null
 
   readonly #maxFiles: number
+  /** The `cc` addresses as the envelope carries them. */
+  readonly #cc: ReadonlySet<string>
 
   constructor(
     options: ReviewsOptions,
@@ -86,6 +89,7 @@ export class ReviewMailer {
     this.#smtp = smtp
     this.#subjectTemplate = subjectTemplate
     this.#statePath = reviewStatePath(options, where)
+    this.#cc = new Set(smtp.recipientsOf({ to: [], cc: options.cc, bcc: [], subject: '', text: '', messageId: '', headers: {} }))
     this.#name = where.name
   }
 
@@ -254,6 +258,37 @@ export class ReviewMailer {
       },
     }
     return { change: change.change, users, mail, recipients: this.#smtp.recipientsOf(mail) }
+  }
+
+  /**
+   * For each of a change's review mails, the recipients left to mail, by the
+   * change's progress (`done`, per Message-ID). A reviewer's address is in
+   * one review mail of a change, so an address done with (that took, or
+   * refused for good) another review mail of the change has it, whatever
+   * Message-ID its mail has now: a replay after users joined or left an
+   * address, or after a release that mailed each user on their own. A mail
+   * whose reviewers all have it so goes to nobody, `cc` included (the
+   * archive has what they took); `cc`, in every review mail, is otherwise
+   * left to the mail's own progress.
+   */
+  recipientsLeft(mails: readonly ReviewMail[], done: MailProgress): (readonly string[])[] {
+    const doneIn = new Map<string, Set<string>>()
+    for (const [id, addresses] of done) {
+      if (!/^<logdaemon\.change-\d+\.review\./.test(id)) continue
+      for (const a of addresses) {
+        if (this.#cc.has(a)) continue
+        const ids = doneIn.get(a)
+        if (ids) ids.add(id)
+        else doneIn.set(a, new Set([id]))
+      }
+    }
+    if (doneIn.size === 0) return mails.map((m) => m.recipients)
+    return mails.map((m) => {
+      const elsewhere = (a: string): boolean => [...(doneIn.get(a) ?? [])].some((id) => id !== m.mail.messageId)
+      const reviewers = m.recipients.filter((a) => !this.#cc.has(a))
+      if (reviewers.length > 0 && reviewers.every(elsewhere)) return []
+      return m.recipients.filter((a) => !elsewhere(a))
+    })
   }
 
   /** Saves the state when it changed (atomically: temporary file, fsync, rename). */

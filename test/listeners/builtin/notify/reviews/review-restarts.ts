@@ -292,3 +292,44 @@ t.test('case set in the configuration after the state was built the other way: r
   const auto = await openReviews(dir, smtp.port, { reviews: { case: 'auto' } })
   auto.listener.close()
 })
+
+t.test('reviewers join or leave a shared address between a crash and the replay: the address still gets the change once', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(
+    dir,
+    user('bob', 'team@example.com') +
+      user('carol', 'carol@example.com') +
+      user('dan', 'team@example.com') +
+      user('di', 'di@example.com') +
+      review('bob', 0, '//depot/main/...') +
+      review('carol', 0, '//depot/main/...') +
+      review('di', 0, '//depot/main/...'),
+  )
+  // A journal without markers: the changes complete when it goes quiet, after the records that follow them.
+  const text = unmarked(10, 'alice', 'import one\n', ['//depot/main/a.c'])
+  // di's mailbox is full: change 10 is half delivered (team@ has it as bob's, carol@ as carol's), and saved.
+  smtp.rcpt['di@example.com'] = 452
+  const first = await openReviews(dir, smtp.port, { reviews: { cc: ['archive@example.com'] } })
+  t.equal(await feed(first.listener, await journal(text)), null)
+  t.equal((await first.listener.noData(true).catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY)
+  first.listener.close()
+  t.same(deliveries(smtp.mails), [
+    '10:bob:team@example.com',
+    '10:bob:archive@example.com',
+    '10:carol:carol@example.com',
+    '10:carol:archive@example.com',
+    '10:di:archive@example.com',
+  ])
+  died(dir)
+  // Before the restart, carol's address becomes the team alias and dan starts reviewing: team@'s mail is now
+  // bob's, carol's and dan's, under another Message-ID.
+  smtp.rcpt = {}
+  const second = await openReviews(dir, smtp.port, { reviews: { cc: ['archive@example.com'] } })
+  const later = user('carol', 'team@example.com') + review('dan', 0, '//depot/main/...')
+  t.equal(await feed(second.listener, await journal(text + later)), null)
+  await second.listener.noData(true)
+  second.listener.close()
+  t.same(deliveries(smtp.mails).slice(5), ['10:di:di@example.com'], 'team@ is not mailed the change again, nor the archive a copy of that mail; di gets it')
+})

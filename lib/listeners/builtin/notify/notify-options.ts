@@ -4,9 +4,10 @@ import { pathSchema } from '../../../path-schema.js'
 import { DEFAULT_SUBJECT } from './change-message.js'
 
 /**
- * How long one message's SMTP session may take in all by default: `timeoutMs`
- * bounds each wait, but a server that trickles a reply a line at a time (a
- * tarpit) never lets the socket fall idle.
+ * How long one message's SMTP session may take in all by default (or
+ * `timeoutMs`, when that is longer): `timeoutMs` bounds each wait, but a
+ * server that trickles a reply a line at a time (a tarpit) never lets the
+ * socket fall idle.
  */
 export const DEFAULT_DEADLINE_MS = 300_000
 
@@ -40,11 +41,14 @@ const smtpSchema = z
     timeoutMs: msSchema().positive().default(30_000).describe('Connection, greeting and socket timeout, in milliseconds.'),
     deadlineMs: msSchema()
       .positive()
-      .default(DEFAULT_DEADLINE_MS)
+      .optional()
       .describe(
-        'The longest one message may take, from connecting to the answer to its data, in milliseconds; then the connection is closed and the mail retried (a server that trickles its replies never lets timeoutMs fire).',
+        `The longest one message may take, from connecting to the answer to its data, in milliseconds; then the connection is closed and the mail retried (a server that trickles its replies never lets timeoutMs fire). Default ${DEFAULT_DEADLINE_MS}, or timeoutMs when that is longer; at least timeoutMs.`,
       ),
   })
+  // A deadline inside one wait would cut off a server that answers within timeoutMs (RFC 5321 lets the reply to the
+  // data take 10 minutes): a message it took and answered late would be sent again.
+  .refine((o) => o.deadlineMs === undefined || o.deadlineMs >= o.timeoutMs, { error: 'deadlineMs must be at least timeoutMs', path: ['deadlineMs'] })
   .describe('Mail each submitted change over SMTP (nodemailer), laid out like `p4 describe -s`.')
 
 const webhookSchema = z

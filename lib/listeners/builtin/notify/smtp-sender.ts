@@ -19,7 +19,7 @@ export interface SmtpOptions {
   to?: readonly string[] | undefined
   subjectTemplate: string
   timeoutMs: number
-  /** The longest one message's session may take; default DEFAULT_DEADLINE_MS. */
+  /** The longest one message's session may take; default DEFAULT_DEADLINE_MS, or timeoutMs when that is longer. */
   deadlineMs?: number | undefined
 }
 
@@ -128,13 +128,14 @@ export class SmtpSender {
    */
   async deliver(message: OutgoingMail, change: number, recipients: readonly string[] = this.recipientsOf(message)): Promise<MailOutcome> {
     const o = this.#options
+    const deadlineMs = o.deadlineMs ?? Math.max(DEFAULT_DEADLINE_MS, o.timeoutMs)
     // In the envelope's own form, so that nodemailer's report names them as they are asked for.
     recipients = [...new Set(recipients.map(normalizeAddress))]
     if (recipients.length === 0) return { accepted: [], refused: [], deferred: [] }
     let info: unknown
     try {
       info = await this.#transport.sendMail({
-        signal: AbortSignal.timeout(o.deadlineMs ?? DEFAULT_DEADLINE_MS),
+        signal: AbortSignal.timeout(deadlineMs),
         from: o.from,
         ...(message.to.length > 0 ? { to: [...message.to] } : {}),
         ...(message.cc.length > 0 ? { cc: [...message.cc] } : {}),
@@ -151,7 +152,7 @@ export class SmtpSender {
       const e = toError(err)
       const command = (err as { command?: unknown }).command
       const aborted = (err as { code?: unknown }).code === 'EABORT'
-      const why = aborted ? `did not finish within deadlineMs (${o.deadlineMs ?? DEFAULT_DEADLINE_MS} ms); the connection was closed` : e.message
+      const why = aborted ? `did not finish within deadlineMs (${deadlineMs} ms); the connection was closed` : e.message
       throw new LogdaemonError(
         ErrorCodes.NOTIFY_DELIVERY,
         `mail for change ${change} via ${o.host}:${o.port} failed${typeof command === 'string' && command !== 'API' ? ` at ${command}` : ''}: ${why}. ` +

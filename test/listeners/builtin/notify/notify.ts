@@ -106,10 +106,17 @@ t.test('options: smtp or webhook required, strict, defaults filled, documented',
     to: ['c@d'],
     subjectTemplate: '[p4] Change {change} by {user}@{client}: {summary}',
     timeoutMs: 30_000,
-    deadlineMs: 300_000,
   })
-  t.equal(optionsSchema.safeParse({ smtp: { from: 'a@b', to: ['c@d'], deadlineMs: 0 } }).success, false, 'a deadline of 0 is refused')
-  t.equal(optionsSchema.safeParse({ smtp: { from: 'a@b', to: ['c@d'], deadlineMs: 1e12 } }).success, false, 'a deadline no timer can hold is refused')
+  const deadlineIssue = (smtp: Record<string, unknown>) =>
+    optionsSchema.safeParse({ smtp: { from: 'a@b', to: ['c@d'], ...smtp } }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+  t.same(
+    deadlineIssue({ deadlineMs: 0 }),
+    ['smtp.deadlineMs: Too small: expected number to be >0', 'smtp.deadlineMs: deadlineMs must be at least timeoutMs'],
+    'a deadline of 0 is refused',
+  )
+  t.match(deadlineIssue({ deadlineMs: 1e12 }), [/^smtp\.deadlineMs: expected at most /], 'a deadline no timer can hold is refused')
+  t.same(deadlineIssue({ timeoutMs: 60_000, deadlineMs: 30_000 }), ['smtp.deadlineMs: deadlineMs must be at least timeoutMs'], 'nor one shorter than a wait')
+  t.equal(optionsSchema.parse({ smtp: { from: 'a@b', to: ['c@d'], deadlineMs: 1000, timeoutMs: 1000 } }).smtp?.deadlineMs, 1000)
   t.same(o.filters, { paths: [], users: [] })
   t.equal(o.encoding, 'utf8')
   t.equal(o.maxFiles, 1000)

@@ -358,7 +358,21 @@ function addresseeId(a: Addressee): string {
   return `at-${createHash('sha256').update(normalizeAddress(a.email)).digest('hex').slice(0, 16)}`
 }
 
-/** A user name as a Message-ID part: RFC 5322 dot-atom text. */
+/**
+ * A user name as a Message-ID part: RFC 5322 dot-atom text, one name to one
+ * part. Every byte of its UTF-8 outside atext, and `=` itself, is `=` and two
+ * hex digits; a name that would read as a shared address's part (`at-` and
+ * 16 hex digits) or a group's (16 hex digits) has its first character escaped. An earlier version left `=`
+ * as it was and wrote a code unit in as few digits as it took, so `a.` and
+ * `a=2e`, or a tab and `=9`, shared one Message-ID, and a replay took the
+ * mail of one for the other's.
+ */
 function safeId(user: string): string {
-  return user.replace(/[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]/g, (c) => `=${c.charCodeAt(0).toString(16)}`)
+  const id = [...Buffer.from(user, 'utf8')]
+    .map((b) => (ATEXT.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `=${b.toString(16).padStart(2, '0')}`))
+    .join('')
+  return /^(at-)?[0-9a-f]{16}$/.test(id) ? `=${id.charCodeAt(0).toString(16)}${id.slice(1)}` : id
 }
+
+/** One character of RFC 5322 atext but `=`, the escape (ASCII only: a byte ≥ 0x80 is never atext here). */
+const ATEXT = /^[A-Za-z0-9!#$%&'*+/?^_`{|}~-]$/

@@ -285,6 +285,21 @@ t.test('mails: one per reviewer, or grouped by identical files; stable Message-I
   t.match(long?.mail.text, 'w'.repeat(100_000), 'the body has the whole description')
 })
 
+t.test("each reviewer's Message-ID is their own, whatever their name holds", async (t) => {
+  // Names that an escape leaving `=` alone, or writing a code in as few digits as it took, would have merged.
+  const names = ['a.', 'a=2e', 'x\u00e9', 'x=e9', 'x=c3=a9', '0123456789abcdef', 'at-0123456789abcdef', 'at-x']
+  const build = mailerOf(t, [...names.map((n, i) => user('pv', n, `u${i}@example.com`, '')), ...names.map((n) => review('pv', n, 0, 0, '//depot/main/...'))])
+  const mails = build(false).mailsFor(change(42, 'ann', ['//depot/main/a.c'], 90_000), 'notify')
+  t.same(mails.map((m) => m.users).sort(), names.map((n) => [n]).sort(), 'one mail each')
+  const id = (name: string): string =>
+    mails.find((m) => m.users[0] === name)?.mail.messageId.replace(/^<logdaemon\.change-42\.review\.|@example\.com>$/g, '') ?? ''
+  const ids = names.map(id)
+  t.same(ids, ['a=2e', 'a=3d2e', 'x=c3=a9', 'x=3de9', 'x=3dc3=3da9', '=30123456789abcdef', '=61t-0123456789abcdef', 'at-x'])
+  t.equal(new Set(ids).size, names.length, 'no two alike')
+  for (const id of ids) t.match(id, /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$/, `${id}: dot-atom text`)
+  t.notMatch(ids, /^(at-)?[0-9a-f]{16}$/, "none reads as a shared address's or a group's")
+})
+
 t.test('reviewers who share an address get one mail at it, with what any of them matched', async (t) => {
   const build = mailerOf(t, [
     // One alias, two accounts: the domain's case differs, as SMTP ignores it.

@@ -207,9 +207,12 @@ t.test('state files: written atomically, read back, corrupt is an error', async 
 
 /**
  * A review mailer (never connected: mailsFor only builds mails) over a state of
- * these records; `groupIdentical`, a `link` and the subject template as given.
+ * these records; `groupIdentical`, a `link`, `cc` and the subject template as given.
  */
-function mailerOf(t: Test, records: readonly JournalEntry[]): (groupIdentical: boolean, more?: { link?: string; subject?: string }) => ReviewMailer {
+function mailerOf(
+  t: Test,
+  records: readonly JournalEntry[],
+): (groupIdentical: boolean, more?: { link?: string; subject?: string; cc?: string[] }) => ReviewMailer {
   const smtp = new SmtpSender({
     host: '127.0.0.1',
     port: 1,
@@ -220,9 +223,9 @@ function mailerOf(t: Test, records: readonly JournalEntry[]): (groupIdentical: b
     timeoutMs: 1000,
   })
   t.teardown(() => smtp.close())
-  return (groupIdentical, { link, subject } = {}) => {
+  return (groupIdentical, { link, subject, cc = [] } = {}) => {
     const m = new ReviewMailer(
-      { state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc: [], ...(link ? { link } : {}) },
+      { state: 'x.json', case: 'auto', includeAuthor: false, groupIdentical, cc, ...(link ? { link } : {}) },
       smtp,
       subject ?? '[p4] Change {change}',
       { baseDir: t.testdirName, name: 'notify' },
@@ -346,6 +349,50 @@ t.test('reviewers who share an address get one mail at it, with what any of them
     'bob matched nothing: cy alone stands for the address, grouped with di',
   )
   t.same(g2[0]!.recipients, ['team@example.com', 'di@example.com'])
+})
+
+t.test("a replay's recipients: an address done with another of the change's review mails has it", async (t) => {
+  const mailer = mailerOf(t, [
+    user('pv', 'bob', 'team@example.com', 'Team'),
+    user('pv', 'cy', 'team@example.com', 'Team'),
+    user('pv', 'di', 'di@example.com', 'Di'),
+    user('pv', 'ed', 'ed@example.com', 'Ed'),
+    review('pv', 'bob', 0, 0, '//depot/main/...'),
+    review('pv', 'cy', 0, 0, '//depot/main/...'),
+    review('pv', 'di', 0, 0, '//depot/main/...'),
+    review('pv', 'ed', 0, 0, '//depot/main/...'),
+  ])(false, { cc: ['archive@example.com'] })
+  const mails = mailer.mailsFor(change(42, 'ann', ['//depot/main/a.c']), 'notify')
+  t.same(
+    mails.map((m) => m.recipients),
+    [
+      ['team@example.com', 'archive@example.com'],
+      ['di@example.com', 'archive@example.com'],
+      ['ed@example.com', 'archive@example.com'],
+    ],
+  )
+  const id = (tag: string): string => `<logdaemon.change-42.${tag}@example.com>`
+  t.same(mailer.recipientsLeft(mails, new Map()), [...mails.map((m) => m.recipients)], 'nothing done: every recipient')
+  const done = new Map([
+    // The team's mail as a release that mailed each user on their own sent it, taken under two Message-IDs.
+    [id('review.bob'), new Set(['team@example.com', 'archive@example.com'])],
+    [id('review.cy'), new Set(['team@example.com'])],
+    // The archive took di's mail before the crash; di did not.
+    [id('review.di'), new Set(['archive@example.com'])],
+    // Not a review mail (the team list's): what it took says nothing of the review mails.
+    [id('team'), new Set(['ed@example.com'])],
+  ])
+  t.same(
+    mailer.recipientsLeft(mails, done),
+    [[], ['di@example.com', 'archive@example.com'], ['ed@example.com', 'archive@example.com']],
+    "the team's mail to nobody, cc included; the archive's progress is each mail's own; the team list's mail does not count",
+  )
+  // Done under an old Message-ID and under its own (the replay of a replay): still done elsewhere.
+  const twice = new Map([
+    [id('review.bob'), new Set(['team@example.com'])],
+    [mails[0]!.mail.messageId, new Set(['team@example.com'])],
+  ])
+  t.same(mailer.recipientsLeft(mails, twice)[0], [], 'an address done under two Message-IDs, its own last')
 })
 
 t.test('hundreds of reviewers at one address: the Message-ID stays short (RFC 5322: 998 characters a line)', async (t) => {

@@ -43,12 +43,17 @@ export function createEntryFilter(options: EntryFilterOptions): ((entry: Journal
       const table = entry.table
       const version = entry.version
       if (table === null || version === null) return false
-      const fields = entry.fields
+      // The columns asked for, not every field: a record may hold millions.
+      const { fields, count } = entry.fieldsUpTo(FIELDS_FIRST_READ)
+      const fieldAt = (i: number): string | undefined => (i < fields.length ? fields[i] : entry.field(i))
       for (const { column, value } of where) {
-        const v = rowValue(table, version, fields, column)
+        const v = rowValue(table, version, count, column, fieldAt)
         if (v === undefined || String(v) !== value) return false
       }
     }
     return true
   }
 }
+
+/** Fields `--where` reads at first: every column of every documented table (the widest, db.sendq 5, has 24). */
+const FIELDS_FIRST_READ = 64

@@ -69,6 +69,20 @@ export function splitFields(text: string, skip: number): SplitRecord {
   return { head: values.slice(0, skip), fields: values.slice(skip) }
 }
 
+/**
+ * Fields `from` (included) to `keep` (excluded) of a record, counted from 0
+ * after its first `skip` values, and how many fields it has, without making the others:
+ * `--where` reads a column or two of records that may hold millions of
+ * fields. Null when the record is not in the common shape (splitFields
+ * then parses it whole).
+ */
+export function fieldRange(text: string, skip: number, from: number, keep: number): { fields: string[]; count: number } | null {
+  const head: string[] = []
+  const fields: string[] = []
+  const shape = walk(text, skip, head, fields, null, skip + from, skip + keep)
+  return shape < 0 ? null : { fields, count: Math.max(0, Math.floor(shape / 4) - skip) }
+}
+
 /** walk's answer: bits of the record's shape, or -1 when it is not the common case. */
 const TRAILING_SPACE = 1
 const CRLF = 2
@@ -87,12 +101,22 @@ export function countValues(text: string): number {
 
 /**
  * walkRecord's loop: the first `skip` values go to `head`, the others to
- * `rest` (the same array when all go together); `quoted`, when given,
+ * `rest` (the same array when all go together), but only those whose index
+ * (the op's is 0) is at least `from` and below `keep`: the others are only
+ * counted; `quoted`, when given,
  * gets whether each was quoted. Without `head` and `rest` the values are
  * only counted. Returns the shape bits plus 4 times the number of values,
  * or -1 (the arrays then hold garbage).
  */
-function walk(text: string, skip: number, head: string[] | null, rest: string[] | null, quoted: boolean[] | null): number {
+function walk(
+  text: string,
+  skip: number,
+  head: string[] | null,
+  rest: string[] | null,
+  quoted: boolean[] | null,
+  from = 0,
+  keep = Number.POSITIVE_INFINITY,
+): number {
   const n = text.length
   if (text.charCodeAt(n - 1) !== LF || text.charCodeAt(0) !== AT) return -1
   let stop = n - 1
@@ -113,7 +137,7 @@ function walk(text: string, skip: number, head: string[] | null, rest: string[] 
         close = text.indexOf('@', close + 2)
       }
       if (close < 0 || close >= stop) return -1
-      if (rest !== null) {
+      if (rest !== null && count < keep && (count < skip || count >= from)) {
         let value = text.slice(i + 1, close)
         if (escaped) value = value.length < LARGE_VALUE ? value.replaceAll('@@', '@') : unescapeLarge(value)
         if (count < skip) (head as string[]).push(value)
@@ -127,7 +151,7 @@ function walk(text: string, skip: number, head: string[] | null, rest: string[] 
       let space = text.indexOf(' ', i)
       if (space < 0 || space > stop) space = stop
       if (nextAt < space) return -1 // an `@` inside a bare value
-      if (rest !== null) {
+      if (rest !== null && count < keep && (count < skip || count >= from)) {
         const value = text.slice(i, space)
         if (count < skip) (head as string[]).push(value)
         else rest.push(value)

@@ -227,9 +227,13 @@ export class JournalEntry {
    */
   fieldsUpTo(n: number): { fields: readonly string[]; count: number } {
     const range = this.#fieldRange(0, n)
-    if (range !== null) return range
-    const fields = this.fields
-    return { fields, count: fields.length }
+    if (range === null) {
+      const fields = this.fields
+      return { fields, count: fields.length }
+    }
+    // All of them (the usual record): kept, as `fields` would keep them, for whatever reads them next.
+    if (range.fields.length === range.count) this.#d.split = { head: range.head, fields: range.fields }
+    return { fields: range.fields, count: range.count }
   }
 
   /** Field `i` (from 0), or undefined past the last, made alone when the record has the common shape (see fieldsUpTo). */
@@ -239,7 +243,7 @@ export class JournalEntry {
   }
 
   /** Fields `from` to `keep` of a record in the common shape, when its fields have not been made. */
-  #fieldRange(from: number, keep: number): { fields: string[]; count: number } | null {
+  #fieldRange(from: number, keep: number): (SplitRecord & { count: number }) | null {
     const d = this.#d
     if (d.split !== undefined || d.parsed !== undefined) return null
     return fieldRange(this.text(), this.#isData() ? 3 : 1, from, keep)

@@ -71,16 +71,16 @@ export function splitFields(text: string, skip: number): SplitRecord {
 
 /**
  * Fields `from` (included) to `keep` (excluded) of a record, counted from 0
- * after its first `skip` values, and how many fields it has, without making the others:
+ * after its first `skip` values (in `head`), and how many fields it has, without making the others:
  * `--where` reads a column or two of records that may hold millions of
  * fields. Null when the record is not in the common shape (splitFields
  * then parses it whole).
  */
-export function fieldRange(text: string, skip: number, from: number, keep: number): { fields: string[]; count: number } | null {
+export function fieldRange(text: string, skip: number, from: number, keep: number): (SplitRecord & { count: number }) | null {
   const head: string[] = []
   const fields: string[] = []
   const shape = walk(text, skip, head, fields, null, skip + from, skip + keep)
-  return shape < 0 ? null : { fields, count: Math.max(0, Math.floor(shape / 4) - skip) }
+  return shape < 0 ? null : { head, fields, count: Math.max(0, Math.floor(shape / 4) - skip) }
 }
 
 /** walk's answer: bits of the record's shape, or -1 when it is not the common case. */

@@ -91,5 +91,11 @@ t.test('--where makes the fields up to the columns it names, not the others', as
   t.same(plain.fields, ['change', '7@'])
   t.ok(where(['value', '7@'])(plain), 'the odd record, parsed whole')
   t.same(plain.fieldsUpTo(1), { fields: ['change', '7@'], count: 2 }, 'fieldsUpTo gives every field then')
+  // A record whose fields all came: kept for what reads them next (the output of a record --where kept).
+  const small = Buffer.from('@pv@ 1 @db.counters@ @change@ 7 \n')
+  const kept = new JournalEntry(small, { journal: null, offset: 0, end: small.length, line: 1 })
+  const got = kept.fieldsUpTo(64)
+  t.equal(kept.fields, got.fields, 'the same array: not parsed again')
+  t.equal(kept.table, 'db.counters')
   t.equal(plain.field(1), '7@')
 })

@@ -11,6 +11,13 @@ import { ErrorCodes, formatWhere, LogdaemonError } from '../errors.js'
  * 128 KiB up the buffers are past glibc's mmap threshold and the peak RSS
  * of decoding every field rose from 69 MB to 128 MB (128 KiB) and 138 MB
  * (256 KiB); 128 KiB is the compromise, pinned in test/files/file-reader.ts.
+ * Measured again (2026-12-06, 200 MB, 5-6 interleaved runs, medians): 256
+ * KiB took daemon-noop-listener from 384 to 303 ms, for-await-reader (short
+ * records) from 392 to 334 ms and framing from 300 to 273 ms, but the peak
+ * RSS of framing-decode from 65 to 126 MB already at 200 MB (192 KiB: 125
+ * MB; two 128 KiB buffers per read: 125 MB, and no faster). A buffer
+ * decoded for longer outlives two scavenges and is promoted, and promoted
+ * buffers are freed only by a full GC, which V8 starts after 64 MB of them.
  */
 export const READ_CHUNK_BYTES = 128 * 1024
 

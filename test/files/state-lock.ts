@@ -106,8 +106,11 @@ t.test(
   async (t) => {
     const dir = t.testdir()
     const state = join(dir, 'state.json')
-    // sh starts a child and becomes \`sleep\`, which never waits for it: the child ends and stays a zombie.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    // A parent that forks a child which ends at once, and never waits for it: the child stays a zombie. (sh with
+    // `sleep 0 & exec sleep 30` raced: a child that ended before the exec was reaped by sh, and /proc lost it.)
+    const parent = spawn('python3', ['-c', 'import os, sys, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     t.teardown(() => void parent.kill('SIGKILL'))
     const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))))
     const stat = (): string[] => {

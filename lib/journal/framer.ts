@@ -358,6 +358,11 @@ export class JournalFramer {
           // A line that does not start with `@`: the rest of the malformed record being skipped, or stray bytes.
           this.#malformed(base + i, line, bad, !this.#recovering)
         } else {
+          // A record already over the limit before its bad byte is oversize first, wherever the chunks end: else
+          // the code (and, skipping malformed only, whether the run fails) depended on whether a chunk ended
+          // between the limit and the bad byte (the size is checked there): a plain file (128 KiB reads) and its
+          // .gz (64 KiB) or a pipe disagreed.
+          if (!this.#discarding && this.#partsLength + (i - chunkStart) > this.#max) this.#oversize()
           this.#malformedInRecord(i - chunkStart, base + i, line, bad)
         }
         // Only reached when skipping: #resync is set and scans on from i.

@@ -71,10 +71,10 @@ export function splitFields(text: string, skip: number): SplitRecord {
 
 /**
  * Fields `from` (included) to `keep` (excluded) of a record, counted from 0
- * after its first `skip` values (in `head`), and how many fields it has, without making the others:
- * `--where` reads a column or two of records that may hold millions of
- * fields. Null when the record is not in the common shape (splitFields
- * then parses it whole).
+ * after its first `skip` values (in `head`), and how many fields it has,
+ * without making the others: `--where` reads a column or two of records
+ * that may hold millions of fields. Null when the record is not in the
+ * common shape (splitFields then parses it whole).
  */
 export function fieldRange(text: string, skip: number, from: number, keep: number): (SplitRecord & { count: number }) | null {
   const head: string[] = []
@@ -103,9 +103,8 @@ export function countValues(text: string): number {
  * walkRecord's loop: the first `skip` values go to `head`, the others to
  * `rest` (the same array when all go together), but only those whose index
  * (the op's is 0) is at least `from` and below `keep`: the others are only
- * counted; `quoted`, when given,
- * gets whether each was quoted. Without `head` and `rest` the values are
- * only counted. Returns the shape bits plus 4 times the number of values,
+ * counted; `quoted`, when given, gets whether each was quoted. Without
+ * `head` and `rest` the values are only counted. Returns the shape bits plus 4 times the number of values,
  * or -1 (the arrays then hold garbage).
  */
 function walk(

@@ -55,7 +55,7 @@ export function keyOf(layout: Layout, row: Row): Row | null {
  * such column: what reading one column of a record takes, whatever its
  * number of fields.
  */
-export function columnIndex(table: string, version: number, fieldCount: number, column: string): number {
+function columnIndex(table: string, version: number, fieldCount: number, column: string): number {
   const columns = layoutOf(table, version, fieldCount)?.columns ?? []
   const named = Math.min(columns.length, fieldCount)
   for (let i = 0; i < named; i++) if ((columns[i] as (typeof columns)[number]).name === column) return i

@@ -362,10 +362,10 @@ function addresseeId(a: Addressee): string {
  * A user name as a Message-ID part: RFC 5322 dot-atom text, one name to one
  * part. Every byte of its UTF-8 outside atext, and `=` itself, is `=` and two
  * hex digits; a name that would read as a shared address's part (`at-` and
- * 16 hex digits) or a group's (16 hex digits) has its first character escaped. An earlier version left `=`
- * as it was and wrote a code unit in as few digits as it took, so `a.` and
- * `a=2e`, or a tab and `=9`, shared one Message-ID, and a replay took the
- * mail of one for the other's.
+ * 16 hex digits) or a group's (16 hex digits) has its first character
+ * escaped. An earlier version left `=` as it was and wrote a code unit in as
+ * few digits as it took, so `a.` and `a=2e`, or a tab and `=9`, shared one
+ * Message-ID, and a replay took the mail of one for the other's.
  */
 function safeId(user: string): string {
   const id = [...Buffer.from(user, 'utf8')]

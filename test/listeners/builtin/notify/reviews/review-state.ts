@@ -352,15 +352,16 @@ t.test('reviewers who share an address get one mail at it, with what any of them
 })
 
 t.test("a replay's recipients: an address done with another of the change's review mails has it", async (t) => {
+  // bob and cy share the team's address; everyone reviews everything.
+  const addresses: [string, string][] = [
+    ['bob', 'team@example.com'],
+    ['cy', 'team@example.com'],
+    ['di', 'di@example.com'],
+    ['ed', 'ed@example.com'],
+  ]
   const mailer = mailerOf(t, [
-    user('pv', 'bob', 'team@example.com', 'Team'),
-    user('pv', 'cy', 'team@example.com', 'Team'),
-    user('pv', 'di', 'di@example.com', 'Di'),
-    user('pv', 'ed', 'ed@example.com', 'Ed'),
-    review('pv', 'bob', 0, 0, '//depot/main/...'),
-    review('pv', 'cy', 0, 0, '//depot/main/...'),
-    review('pv', 'di', 0, 0, '//depot/main/...'),
-    review('pv', 'ed', 0, 0, '//depot/main/...'),
+    ...addresses.map(([name, email]) => user('pv', name, email, '')),
+    ...addresses.map(([name]) => review('pv', name, 0, 0, '//depot/main/...')),
   ])(false, { cc: ['archive@example.com'] })
   const mails = mailer.mailsFor(change(42, 'ann', ['//depot/main/a.c']), 'notify')
   t.same(

@@ -1,6 +1,6 @@
 import type { JournalEntry } from './entry.js'
 import { globMatcher } from './wildcard.js'
-import { rowValue } from '../schema/row.js'
+import { columnIndex, columnValue } from '../schema/row.js'
 
 /** Which entries to keep: by table name (with `*` wildcards) and by op. */
 export interface EntryFilterOptions {
@@ -43,12 +43,17 @@ export function createEntryFilter(options: EntryFilterOptions): ((entry: Journal
       const table = entry.table
       const version = entry.version
       if (table === null || version === null) return false
-      // The columns asked for, not every field: a record may hold millions.
+      // The columns asked for, not every field: a record may hold millions. The first fields and the
+      // count in one pass, then those past them in one more.
       const { fields, count } = entry.fieldsUpTo(FIELDS_FIRST_READ)
-      const fieldAt = (i: number): string | undefined => (i < fields.length ? fields[i] : entry.field(i))
-      for (const { column, value } of where) {
-        const v = rowValue(table, version, count, column, fieldAt)
-        if (v === undefined || String(v) !== value) return false
+      const indexes = where.map(({ column }) => columnIndex(table, version, count, column))
+      if (indexes.some((i) => i < 0)) return false
+      const far = indexes.filter((i) => i >= fields.length)
+      const farValues = far.length > 0 ? entry.fieldsAt(far) : []
+      for (let k = 0; k < where.length; k++) {
+        const index = indexes[k] as number
+        const text = index < fields.length ? fields[index] : farValues[far.indexOf(index)]
+        if (text === undefined || String(columnValue(table, version, count, index, text)) !== (where[k] as WhereClause).value) return false
       }
     }
     return true

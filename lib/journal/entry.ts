@@ -226,7 +226,7 @@ export class JournalEntry {
    * fields (30 M fields made 30 M strings, ~820 MB, for one `--where`).
    */
   fieldsUpTo(n: number): { fields: readonly string[]; count: number } {
-    const range = this.#fieldRange(0, n)
+    const range = this.#fieldRange(n, null)
     if (range === null) {
       const fields = this.fields
       return { fields, count: fields.length }
@@ -236,17 +236,32 @@ export class JournalEntry {
     return { fields: range.fields, count: range.count }
   }
 
-  /** Field `i` (from 0), or undefined past the last, made alone when the record has the common shape (see fieldsUpTo). */
-  field(i: number): string | undefined {
-    const range = this.#fieldRange(i, i + 1)
-    return range !== null ? range.fields[0] : this.fields[i]
+  /**
+   * Fields at these indexes (from 0; undefined past the last), in one pass
+   * that makes only them when the record has the common shape (see fieldsUpTo).
+   */
+  fieldsAt(indexes: readonly number[]): (string | undefined)[] {
+    const wanted = [...new Set(indexes)].filter((i) => Number.isInteger(i) && i >= 0).sort((a, b) => a - b)
+    const range = wanted.length === 0 ? null : this.#fieldRange((wanted.at(-1) as number) + 1, wanted)
+    if (range === null) {
+      const fields = this.fields
+      return indexes.map((i) => fields[i])
+    }
+    // The values came in `wanted`'s order, as far as the record went.
+    const at = new Map(wanted.slice(0, range.fields.length).map((i, k) => [i, range.fields[k] as string]))
+    return indexes.map((i) => at.get(i))
   }
 
-  /** Fields `from` to `keep` of a record in the common shape, when its fields have not been made. */
-  #fieldRange(from: number, keep: number): (SplitRecord & { count: number }) | null {
+  /** Field `i` (from 0), or undefined past the last: fieldsAt([i]). */
+  field(i: number): string | undefined {
+    return this.fieldsAt([i])[0]
+  }
+
+  /** The first `keep` fields of a record in the common shape, or only those in `pick`, when its fields have not been made. */
+  #fieldRange(keep: number, pick: readonly number[] | null): (SplitRecord & { count: number }) | null {
     const d = this.#d
     if (d.split !== undefined || d.parsed !== undefined) return null
-    return fieldRange(this.text(), this.#isData() ? 3 : 1, from, keep)
+    return fieldRange(this.text(), this.#isData() ? 3 : 1, keep, pick)
   }
 
   /** Field values as bytes (for servers whose text is not UTF-8). */

@@ -70,16 +70,17 @@ export function splitFields(text: string, skip: number): SplitRecord {
 }
 
 /**
- * Fields `from` (included) to `keep` (excluded) of a record, counted from 0
- * after its first `skip` values (in `head`), and how many fields it has,
- * without making the others: `--where` reads a column or two of records
- * that may hold millions of fields. Null when the record is not in the
- * common shape (splitFields then parses it whole).
+ * Fields of a record, counted from 0 after its first `skip` values (in
+ * `head`): the first `keep`, or with `pick` (ascending, below `keep`) only
+ * those; and how many fields it has, without making the others: `--where`
+ * reads a column or two of records that may hold millions of fields. Null
+ * when the record is not in the common shape (splitFields then parses it
+ * whole).
  */
-export function fieldRange(text: string, skip: number, from: number, keep: number): (SplitRecord & { count: number }) | null {
+export function fieldRange(text: string, skip: number, keep: number, pick: readonly number[] | null = null): (SplitRecord & { count: number }) | null {
   const head: string[] = []
   const fields: string[] = []
-  const shape = walk(text, skip, head, fields, null, skip + from, skip + keep)
+  const shape = walk(text, skip, head, fields, null, skip + keep, pick)
   return shape < 0 ? null : { head, fields, count: Math.max(0, Math.floor(shape / 4) - skip) }
 }
 
@@ -102,9 +103,10 @@ export function countValues(text: string): number {
 /**
  * walkRecord's loop: the first `skip` values go to `head`, the others to
  * `rest` (the same array when all go together), but only those whose index
- * (the op's is 0) is at least `from` and below `keep`: the others are only
- * counted; `quoted`, when given, gets whether each was quoted. Without
- * `head` and `rest` the values are only counted. Returns the shape bits plus 4 times the number of values,
+ * (the op's is 0) is below `keep`, and with `pick` (ascending indexes
+ * counted after the first `skip`) only those: the others are only counted;
+ * `quoted`, when given, gets whether each was quoted. Without `head` and
+ * `rest` the values are only counted. Returns the shape bits plus 4 times the number of values,
  * or -1 (the arrays then hold garbage).
  */
 function walk(
@@ -113,8 +115,8 @@ function walk(
   head: string[] | null,
   rest: string[] | null,
   quoted: boolean[] | null,
-  from = 0,
   keep = Number.POSITIVE_INFINITY,
+  pick: readonly number[] | null = null,
 ): number {
   const n = text.length
   if (text.charCodeAt(n - 1) !== LF || text.charCodeAt(0) !== AT) return -1
@@ -125,6 +127,8 @@ function walk(
     shape = CRLF
   }
   let count = 0
+  /** The next of `pick`. */
+  let p = 0
   let nextAt = 0
   let i = 0
   for (;;) {
@@ -136,11 +140,14 @@ function walk(
         close = text.indexOf('@', close + 2)
       }
       if (close < 0 || close >= stop) return -1
-      if (rest !== null && count < keep && (count < skip || count >= from)) {
+      if (rest !== null && count < keep && (count < skip || pick === null || count - skip === pick[p])) {
         let value = text.slice(i + 1, close)
         if (escaped) value = value.length < LARGE_VALUE ? value.replaceAll('@@', '@') : unescapeLarge(value)
         if (count < skip) (head as string[]).push(value)
-        else rest.push(value)
+        else {
+          rest.push(value)
+          p++
+        }
       }
       quoted?.push(true)
       i = close + 1
@@ -150,10 +157,13 @@ function walk(
       let space = text.indexOf(' ', i)
       if (space < 0 || space > stop) space = stop
       if (nextAt < space) return -1 // an `@` inside a bare value
-      if (rest !== null && count < keep && (count < skip || count >= from)) {
+      if (rest !== null && count < keep && (count < skip || pick === null || count - skip === pick[p])) {
         const value = text.slice(i, space)
         if (count < skip) (head as string[]).push(value)
-        else rest.push(value)
+        else {
+          rest.push(value)
+          p++
+        }
       }
       quoted?.push(false)
       i = space

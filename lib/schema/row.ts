@@ -55,7 +55,7 @@ export function keyOf(layout: Layout, row: Row): Row | null {
  * such column: what reading one column of a record takes, whatever its
  * number of fields.
  */
-function columnIndex(table: string, version: number, fieldCount: number, column: string): number {
+export function columnIndex(table: string, version: number, fieldCount: number, column: string): number {
   const columns = layoutOf(table, version, fieldCount)?.columns ?? []
   const named = Math.min(columns.length, fieldCount)
   for (let i = 0; i < named; i++) if ((columns[i] as (typeof columns)[number]).name === column) return i
@@ -66,24 +66,12 @@ function columnIndex(table: string, version: number, fieldCount: number, column:
 }
 
 /**
- * The value `nameRow(table, version, fields).row[column]` has, or
- * undefined when that row has no such column, without making the row: a
- * record of millions of fields made an object of millions of properties
- * for each `--where` (2,000,000 fields: 12 s, 380 MB). The record has
- * `fieldCount` fields; `fieldAt(i)` gives one (JournalEntry.field: nor are
- * all of them made).
+ * The value field `index` (its text) has in `nameRow(table, version,
+ * fields).row` for a record of `fieldCount` fields, typed by its column,
+ * without making the row: a record of millions of fields made an object of
+ * millions of properties for each `--where` (2,000,000 fields: 12 s, 380 MB).
  */
-export function rowValue(
-  table: string,
-  version: number,
-  fieldCount: number,
-  column: string,
-  fieldAt: (index: number) => string | undefined,
-): RowValue | undefined {
-  const index = columnIndex(table, version, fieldCount, column)
-  if (index < 0) return undefined
-  const text = fieldAt(index)
-  if (text === undefined) return undefined
+export function columnValue(table: string, version: number, fieldCount: number, index: number, text: string): RowValue {
   const c = layoutOf(table, version, fieldCount)?.columns[index]
   return c === undefined ? text : typedValue(c, text)
 }

@@ -69,9 +69,9 @@ t.test('--where makes the fields up to the columns it names, not the others', as
       made.push(`${got.fields.length} of ${got.count}`)
       return got
     }
-    override field(i: number): string | undefined {
-      made.push(`field ${i}`)
-      return super.field(i)
+    override fieldsAt(indexes: readonly number[]): (string | undefined)[] {
+      made.push(`fields ${indexes.join(', ')}`)
+      return super.fieldsAt(indexes)
     }
   }
   const raw = encodeRecord({ op: 'pv', version: 1, table: 'db.counters', fields: ['change', '7', ...Array.from({ length: 100_000 }, (_, i) => `x${i}`)] })
@@ -80,8 +80,11 @@ t.test('--where makes the fields up to the columns it names, not the others', as
   t.ok(where(['name', 'change'], ['value', '7'])(wide))
   t.same(made, ['64 of 100002'], 'named columns: the first fields')
   made.length = 0
-  t.ok(where(['field70001', 'x69999'], ['field3', 'x1'])(wide), 'positional fields, one far in')
-  t.same(made, ['64 of 100002', 'field 70001'], 'the one far in made alone')
+  t.ok(where(['field70001', 'x69999'], ['field3', 'x1'], ['field90001', 'x89999'], ['field70001', 'x69999'])(wide), 'positional fields, far in')
+  t.same(made, ['64 of 100002', 'fields 70001, 90001, 70001'], 'those far in made in one more pass')
+  made.length = 0
+  t.notOk(where(['field90001', 'x89999'], ['field70001', 'nope'])(wide))
+  t.same(wide.fieldsAt([90_001, 5, 100_002, 5, -1, 1.5]), ['x89999', 'x3', undefined, 'x3', undefined, undefined], 'fieldsAt: any order, repeats, past the end')
   t.notOk(where(['field100002', ''])(wide), 'past the last field')
   t.equal(wide.field(100_001), 'x99999')
   t.equal(wide.field(100_002), undefined)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { parseRecord, parseRecordGeneral, splitFields } from '../../lib/journal/parse-record.js'
+import { fieldRange, parseRecord, parseRecordGeneral, splitFields } from '../../lib/journal/parse-record.js'
 import { encodeRecord } from '../../lib/journal/encoder.js'
 import { fixtureNames, fixturesSkip, readFixture } from '../helpers/fixtures.js'
 import { JournalFramer } from '../../lib/journal/framer.js'
@@ -110,6 +110,36 @@ t.test('property: splitFields agrees with parseRecord on any text', async (t) =>
   await fc.assert(
     fc.property(hostileText, fc.boolean(), fc.constantFrom(1, 3), (body, shaped, skip) => splitAgrees(shaped ? `@pv@ 3 @db.have@ ${body}\n` : body, skip)),
     { numRuns: 3000, seed: 23 },
+  )
+  t.pass('3000 random texts agree')
+})
+
+t.test('property: fieldRange gives the fields splitFields gives, the first ones or those picked, and their count', async (t) => {
+  await fc.assert(
+    fc.property(
+      hostileText,
+      fc.boolean(),
+      fc.constantFrom(1, 3),
+      fc.nat(12),
+      fc.uniqueArray(fc.nat(12), { maxLength: 5 }),
+      (body, shaped, skip, keep, picks) => {
+        const text = shaped ? `@pv@ 3 @db.have@ ${body}\n` : body
+        const { fields } = splitFields(text, skip)
+        const first = fieldRange(text, skip, keep)
+        // Null only for a record not in the common shape, where splitFields parses it whole.
+        if (first === null) return fieldRange(text, skip, 100, [1, 2]) === null
+        const pick = picks.sort((a, b) => a - b)
+        const picked = fieldRange(text, skip, (pick.at(-1) ?? 0) + 1, pick)
+        return (
+          first.count === fields.length &&
+          JSON.stringify(first.fields) === JSON.stringify(fields.slice(0, keep)) &&
+          JSON.stringify(first.head) === JSON.stringify(splitFields(text, skip).head) &&
+          picked !== null &&
+          JSON.stringify(picked.fields) === JSON.stringify(pick.filter((i) => i < fields.length).map((i) => fields[i]))
+        )
+      },
+    ),
+    { numRuns: 3000, seed: 29 },
   )
   t.pass('3000 random texts agree')
 })

@@ -271,8 +271,9 @@ export class NotifyListener implements Listener {
   async listen(entry: JournalEntry): Promise<void> {
     if (entry !== this.#lastEntry) {
       this.#lastEntry = entry
-      // Review state first: a transaction's own Reviews edits count from the next change on either way.
-      this.#reviews?.see(entry)
+      // Review state first: a transaction's own Reviews edits count from the next change on either way. They are
+      // applied when their transaction commits (or, without markers, when the journal goes quiet).
+      this.#reviews?.see(entry, this.#collector.sawMarkers || this.delivery.markers)
       if (ChangeCollector.wants(entry)) {
         const changes = this.#collector.add(entry)
         // Kept in the delivery state, so that a restart in the middle of a transaction still waits for its marker.
@@ -287,6 +288,8 @@ export class NotifyListener implements Listener {
     // A quiet pause inside a transaction p4d is still writing (a journal with markers) is not an unmarked import.
     // Known from the delivery state too: restarted at a consistency point, this process has read no marker yet.
     const markers = this.#collector.sawMarkers || this.delivery.markers
+    // Reviews edits first, as they went in before the changes that follow them: they count for those changes.
+    if (hadData && this.#unmarked === 'when-quiet' && !markers) this.#reviews?.flushUnmarked()
     if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !markers) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
       this.#enqueue(this.#collector.flushUnmarked())

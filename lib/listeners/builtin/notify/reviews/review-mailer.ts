@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { isAbsolute, resolve } from 'node:path'
-import { ErrorCodes, LogdaemonError } from '../../../../errors.js'
+import { ErrorCodes, formatWhere, LogdaemonError } from '../../../../errors.js'
 import type { JournalLayout } from '../../../../files/journal-name.js'
 import type { JournalEntry } from '../../../../journal/entry.js'
 import type { JournalPosition } from '../../../../position.js'
@@ -13,6 +13,7 @@ import type { MailProgress } from '../delivery-state.js'
 import type { OutgoingMail, SmtpSender } from '../smtp-sender.js'
 import type { TextEncodingName } from '../text-decoder.js'
 import { ReviewState, type ReviewRecipient } from './review-state.js'
+import { ReviewTransactions } from './review-transactions.js'
 import { findCheckpoint, readReviewState, seedReviewState, writeReviewState } from './review-store.js'
 
 /** Where the review mode finds its first state. */
@@ -60,9 +61,10 @@ export interface ReviewMail {
  * after a crash is recognisable. The state file records how
  * far the state was applied and which changes were delivered (saved after
  * each change), and, for a change whose delivery failed part way, which
- * recipients are done with each of its mails; a restart skips all of it, so
- * a replay neither applies a record twice nor mails anyone a change they
- * took before the last save.
+ * recipients are done with each of its mails; a replay applies the records
+ * after the daemon's last commit again (to the same rows: see
+ * ReviewState.applyEdit) and mails nobody a change they took before the
+ * last save.
  */
 export class ReviewMailer {
   readonly #options: ReviewsOptions
@@ -72,6 +74,9 @@ export class ReviewMailer {
   readonly #smtp: SmtpSender
   readonly #subjectTemplate: string
   #state: ReviewState | null = null
+  /** Holds each Reviews edit until the server commits its transaction. */
+  #transactions: ReviewTransactions | null = null
+  #logger: ListenerLogger | null = null
 
   readonly #maxFiles: number
   /** The `cc` addresses as the envelope carries them. */
@@ -104,11 +109,17 @@ export class ReviewMailer {
 
   /** Uses a state built elsewhere (tests, tools) instead of opening one. */
   adopt(state: ReviewState): void {
+    this.#use(state)
+  }
+
+  #use(state: ReviewState): void {
     this.#state = state
+    this.#transactions = new ReviewTransactions(state)
   }
 
   /** Loads the state file, or builds the state from the checkpoint and saves it. */
   async open(context: ReviewContext): Promise<void> {
+    this.#logger = context.logger
     const saved = await readReviewState(this.#statePath)
     if (saved !== null) {
       const root = context.server?.root ?? null
@@ -144,7 +155,7 @@ export class ReviewMailer {
         saved.markDirty()
       }
       saved.textEncoding = context.encoding
-      this.#state = saved
+      this.#use(saved)
       context.logger.info(
         { statePath: this.#statePath, users: saved.userCount, reviewers: saved.reviewerCount, appliedThrough: saved.appliedThrough },
         'reviews: state loaded',
@@ -152,22 +163,24 @@ export class ReviewMailer {
       return
     }
     const checkpoint = await this.#checkpointPath(context)
-    this.#state = await seedReviewState(
-      { checkpoint, upTo: context.start, layout: context.server ?? null },
-      { caseHandling: this.#options.case, encoding: context.encoding },
+    this.#use(
+      await seedReviewState(
+        { checkpoint, upTo: context.start, layout: context.server ?? null },
+        { caseHandling: this.#options.case, encoding: context.encoding },
+      ),
     )
-    this.#state.server = context.server?.root ?? null
-    this.#state.listener = this.#name
-    const s = this.#state
+    const s = this.state
+    s.server = context.server?.root ?? null
+    s.listener = this.#name
     if (s.userCount === 0) context.logger.warn({ checkpoint }, 'reviews: the checkpoint has no db.user rows: nobody can be mailed until users are created')
     await writeReviewState(this.#statePath, s)
     context.logger.info(
       {
         checkpoint,
         statePath: this.#statePath,
-        users: this.#state.userCount,
-        reviewers: this.#state.reviewerCount,
-        caseInsensitive: this.#state.caseInsensitive,
+        users: s.userCount,
+        reviewers: s.reviewerCount,
+        caseInsensitive: s.caseInsensitive,
       },
       'reviews: state built from the checkpoint',
     )
@@ -195,9 +208,36 @@ export class ReviewMailer {
     return ReviewState.wants(entry)
   }
 
-  /** Applies a db.user / db.review record. */
-  see(entry: JournalEntry): void {
-    this.state.apply(entry)
+  /**
+   * Takes the next journal entry: a db.user or db.review record is applied
+   * when the server commits its transaction (ReviewTransactions).
+   * `markers`: the journal is known to have them (the delivery state says
+   * so, or the daemon resumes after one).
+   */
+  see(entry: JournalEntry, markers = false): void {
+    const transactions = this.#transactions
+    if (transactions === null) throw new Error('review state used before open()')
+    if (markers) transactions.assumeMarkers()
+    const step = transactions.see(entry)
+    if (step.abandoned > 0) {
+      this.#logger?.warn(
+        { at: formatWhere(entry.position), records: step.abandoned },
+        entry.op === 'nx'
+          ? 'reviews: server restart note: db.user and db.review records of transactions the server never committed are not applied'
+          : 'reviews: too many transactions open (their @ex@ never came): the records of the oldest are not applied',
+      )
+    }
+    if (step.overflowed) {
+      this.#logger?.warn(
+        { at: formatWhere(entry.position), records: step.applied },
+        'reviews: too many db.user and db.review records held for transactions not yet committed: applied now, in journal order',
+      )
+    }
+  }
+
+  /** A journal without markers went quiet: the records no marker followed are applied, as one transaction. */
+  flushUnmarked(): void {
+    this.#transactions?.flushUnmarked()
   }
 
   /** The mails for a submitted change. */

@@ -17,10 +17,25 @@ export interface ReviewUser {
 }
 
 /** One subscription line (db.review), by its sequence number. */
-interface ReviewRow {
+export interface ReviewRow {
   readonly seq: number
   readonly mapFlag: number
   readonly path: string
+}
+
+/**
+ * One db.user or db.review record, decoded (ReviewState.edit): where it is
+ * in the journal (null positions: a journal of unknown number) and the row
+ * it sets or deletes, or null when it changes nothing the state keeps (a
+ * row it cannot read, a verify record).
+ */
+export interface ReviewEdit {
+  readonly start: JournalPosition | null
+  readonly end: JournalPosition | null
+  readonly change:
+    | { readonly table: 'db.user'; readonly id: string; readonly user: ReviewUser | null }
+    | { readonly table: 'db.review'; readonly id: string; readonly seq: number; readonly row: ReviewRow | null }
+    | null
 }
 
 /** Who receives a change, with the files that matched and the lines that decided. */
@@ -93,8 +108,6 @@ export class ReviewState {
   #applied: JournalPosition | null = null
   /** What was delivered (the part of the file every notify listener keeps, see DeliveryState). */
   #delivery = new DeliveryState()
-  /** The position loaded from the state file: a replay skips records up to it (and only to it). */
-  #replayApplied: JournalPosition | null = null
   #dirty = false
 
   constructor(options: { caseInsensitive: boolean; origin: string }) {
@@ -144,47 +157,78 @@ export class ReviewState {
     this.#dirty = true
   }
 
-  /** Whether the entry was already applied before (a replay after a restart). */
-  hasApplied(entry: JournalEntry): boolean {
-    const end = endOf(entry)
-    return end !== null && this.#replayApplied !== null && comparePositions(end, this.#replayApplied) <= 0
-  }
-
   /** Applies one record (any record: others are ignored). Returns whether the state changed. */
   apply(entry: JournalEntry): boolean {
-    if (!ReviewState.wants(entry)) return false
-    if (this.hasApplied(entry)) return false
-    const end = endOf(entry)
+    const edit = this.edit(entry)
+    return edit !== null && this.applyEdit(edit)
+  }
+
+  /**
+   * What a db.user or db.review record does to the state, decoded now and
+   * applied later (`applyEdit`): ReviewTransactions holds a record until
+   * the server commits its transaction. Null for any other record.
+   */
+  edit(entry: JournalEntry): ReviewEdit | null {
+    if (!ReviewState.wants(entry)) return null
+    const p = entry.position
+    const at = p.journal === null ? null : { start: { journal: p.journal, offset: p.offset }, end: { journal: p.journal, offset: p.end } }
+    return { start: at?.start ?? null, end: at?.end ?? null, change: this.#changeOf(entry) }
+  }
+
+  /**
+   * Applies an edit made by `edit`. Returns whether it set or deleted a row.
+   *
+   * A replay after a restart applies again what was applied after the
+   * daemon's last commit, in the same order, and that leaves the state as it
+   * was: each record sets or deletes one row by its key, so the rows end as
+   * the last record of each key in the replay left them, which is how the
+   * first run left them (the replay ends where it did, or goes on). So no
+   * record is skipped by position: records are applied in the order their
+   * transactions commit, which is not journal order (a parked transaction
+   * commits after later ones), and skipping those that end before the last
+   * one applied would apply only part of a transaction again, out of order.
+   */
+  applyEdit(edit: ReviewEdit): boolean {
+    const end = edit.end
     if (end !== null && (this.#applied === null || comparePositions(end, this.#applied) > 0)) this.#applied = end
     this.#dirty = true
+    const c = edit.change
+    if (c === null) return false
+    if (c.table === 'db.user') {
+      if (c.user === null) this.#users.delete(c.id)
+      else this.#users.set(c.id, c.user)
+      return true
+    }
+    let rows = this.#reviews.get(c.id)
+    if (c.row === null) {
+      rows?.delete(c.seq)
+      if (rows?.size === 0) this.#reviews.delete(c.id)
+    } else {
+      if (rows === undefined) this.#reviews.set(c.id, (rows = new Map()))
+      rows.set(c.seq, c.row)
+    }
+    this.#views.delete(c.id)
+    return true
+  }
+
+  #changeOf(entry: JournalEntry): ReviewEdit['change'] {
     // Decoded as the listener reads the journal (the daemon hands out entries decoded as UTF-8).
     const bytes = this.textEncoding === 'utf8' ? 'utf8' : 'latin1'
     const row = (entry.encoding === bytes ? entry : entry.withEncoding(bytes)).row
-    if (row === null) return false
+    if (row === null) return null
     const text = this.textEncoding === 'windows-1252' ? (v: unknown) => cp1252(Buffer.from(textOf(v), 'latin1')) : textOf
     const put = entry.op === 'pv' || entry.op === 'rv' || entry.op === 'put'
     const del = entry.op === 'dv' || entry.op === 'del'
-    if (!put && !del) return false
+    if (!put && !del) return null
     const user = text(row.user ?? row.field0)
-    if (user === '') return false
+    if (user === '') return null
     const id = this.#fold(user)
     if (entry.table === 'db.user') {
-      if (del) this.#users.delete(id)
-      else this.#users.set(id, { user, email: text(row.email ?? row.field1), fullName: text(row.fullName ?? row.field5) })
-      return true
+      return { table: 'db.user', id, user: del ? null : { user, email: text(row.email ?? row.field1), fullName: text(row.fullName ?? row.field5) } }
     }
     const seq = Number(row.seq ?? row.field1)
-    if (!Number.isFinite(seq)) return false
-    let rows = this.#reviews.get(id)
-    if (del) {
-      rows?.delete(seq)
-      if (rows?.size === 0) this.#reviews.delete(id)
-    } else {
-      if (rows === undefined) this.#reviews.set(id, (rows = new Map()))
-      rows.set(seq, { seq, mapFlag: Number(row.mapFlag ?? row.field2) || 0, path: text(row.depotFile ?? row.field3) })
-    }
-    this.#views.delete(id)
-    return true
+    if (!Number.isFinite(seq)) return null
+    return { table: 'db.review', id, seq, row: del ? null : { seq, mapFlag: Number(row.mapFlag ?? row.field2) || 0, path: text(row.depotFile ?? row.field3) } }
   }
 
   /** The user's address book entry, or null. */
@@ -291,7 +335,6 @@ export class ReviewState {
     if (j.listener !== undefined && j.listener !== null) state.listener = str(j.listener, 'the listener')
     state.#applied = j.appliedThrough ? parsePosition(j.appliedThrough) : null
     state.#delivery = DeliveryState.fromJSON(j as ReviewStateJson, j.version === 1)
-    state.#replayApplied = state.#applied
     return state
   }
 
@@ -307,11 +350,6 @@ export class ReviewState {
  */
 export function isPlainAddress(email: string): boolean {
   return /^[^\s@<>(),;:"[\]\\]+@[^\s@<>(),;:"[\]\\]+$/.test(email)
-}
-
-function endOf(entry: JournalEntry): JournalPosition | null {
-  const p = entry.position
-  return p.journal === null ? null : { journal: p.journal, offset: p.end }
 }
 
 const cp1252 = textDecoder('windows-1252')

@@ -8,6 +8,7 @@ import type { JournalEntry } from '../../../../journal/entry.js'
 import { createJournalReader } from '../../../../journal/read-journal.js'
 import type { JournalPosition } from '../../../../position.js'
 import type { TextEncodingName } from '../text-decoder.js'
+import { ReviewTransactions } from './review-transactions.js'
 import { ReviewState } from './review-state.js'
 
 /** How the server compares names: known, or read from the checkpoint header (`auto`). */
@@ -97,16 +98,20 @@ export async function seedReviewState(seed: ReviewSeed, options: { caseHandling:
     }
     const journal = createJournalReader(file, { journal: upTo.journal, encoding: bytes, allowIncomplete: true })
     let through = 0
+    // As the server committed them: a transaction a restart note cut off is not applied.
+    const transactions = new ReviewTransactions(result)
     try {
       for await (const entry of journal as AsyncIterable<JournalEntry>) {
         if (entry.position.offset >= upTo.offset) break
-        result.apply(entry)
+        transactions.see(entry)
         through = entry.position.end
       }
     } catch (err) {
       // The live journal cut (copy and truncate) once every record before the offset was applied: the seed is whole.
       if (!(isLogdaemonError(err) && err.code === ErrorCodes.JOURNAL_SHRUNK && through >= upTo.offset)) throw err
     }
+    // A transaction still open at the offset ends after it, where the daemon resumes: its records before the offset go in now.
+    transactions.releaseAll()
     journal.destroy()
   }
   return result

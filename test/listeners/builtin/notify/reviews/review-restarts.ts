@@ -333,3 +333,96 @@ t.test('reviewers join or leave a shared address between a crash and the replay:
   second.listener.close()
   t.same(deliveries(smtp.mails).slice(5), ['10:di:di@example.com'], 'team@ is not mailed the change again, nor the archive a copy of that mail; di gets it')
 })
+
+/** p4d's restart note (`@nx@ 7`, as it writes one when it starts) and its `@ex@`. */
+const restartNote = '@nx@ 7 1611008050 @50@ 0 0 0 0 0 @1666@ @.@ @@ @@ @@ \n@ex@ 1 1611008050\n'
+const mx = (pid: number): string => `@mx@ ${pid} 1611008050\n`
+
+t.test('Reviews edits of a transaction the server never committed (a restart note cut it off) are not applied', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + user('dan', 'dan@example.com') + review('bob', 0, '//depot/main/...'))
+  const text =
+    // carol's Reviews edit, parked by @mx@ and never ended; dan's, followed by no marker at all; then p4d restarts.
+    review('carol', 0, '//depot/main/...') +
+    mx(77) +
+    review('dan', 0, '//depot/main/...') +
+    restartNote +
+    submit(10, 'alice', 'after the crash\n', ['//depot/main/a.c']) +
+    // carol's edit again, committed this time: from change 11 on she reviews //depot/main.
+    review('carol', 0, '//depot/main/...') +
+    ex(78) +
+    submit(11, 'alice', 'later\n', ['//depot/main/b.c'])
+  const { listener, lines } = await openReviews(dir, smtp.port)
+  t.equal(await feed(listener, await journal(text)), null)
+  await listener.sync()
+  listener.close()
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '11:bob:bob@example.com', '11:carol:carol@example.com'])
+  t.match(
+    lines.filter((l) => l.level === 'warn' && l.msg.startsWith('reviews:')),
+    [{ level: 'warn', obj: { records: 2, at: /^journal 1, offset \d+, line 4$/ }, msg: /server restart note.*never committed/ }],
+    'the two records dropped are logged, with where',
+  )
+})
+
+t.test('Reviews edits parked by @mx@ are applied at their @ex@, after the other transactions between', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + review('bob', 0, '//depot/main/...'))
+  // pid 77 rewrites carol's Reviews in two pieces; pid 1010's submit completes between them.
+  const text =
+    review('carol', 0, '//depot/main/...') +
+    mx(77) +
+    submit(10, 'alice', 'between\n', ['//depot/main/a.c']) +
+    `@dv@ 1 @db.review@ @carol@ 0 0 @//depot/main/...@ 0 \n` +
+    review('carol', 0, '//depot/rel/...') +
+    ex(77) +
+    submit(11, 'alice', 'after\n', ['//depot/main/b.c', '//depot/rel/c.c'])
+  const { listener } = await openReviews(dir, smtp.port)
+  t.equal(await feed(listener, await journal(text)), null)
+  await listener.sync()
+  listener.close()
+  t.same(
+    deliveries(smtp.mails),
+    ['10:bob:bob@example.com', '11:bob:bob@example.com', '11:carol:carol@example.com'],
+    'carol does not get change 10 (her edit was not committed yet); change 11 by what her whole transaction left',
+  )
+  const mail = smtp.mails.find((m) => m.headers.get('x-logdaemon-reviewers') === 'carol')
+  t.match(mail?.text, /\/\/depot\/rel\/c\.c/)
+  t.notMatch(mail?.text, /\/\/depot\/main\/b\.c/, 'her transaction deleted the //depot/main line')
+})
+
+t.test('killed while a Reviews edit waits for its @ex@: the replay applies it, and what was applied after it again', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + user('dan', 'dan@example.com') + review('bob', 0, '//depot/main/...'))
+  // carol's edit (pid 77) is parked while dan's (pid 78) commits and change 10 (pid 1010) is mailed: the state
+  // is saved then, with dan's edit applied after carol's held one.
+  const text =
+    review('carol', 0, '//depot/main/...') +
+    mx(77) +
+    review('dan', 0, '//depot/main/...') +
+    ex(78) +
+    submit(10, 'alice', 'between\n', ['//depot/main/a.c']) +
+    ex(77) +
+    submit(11, 'alice', 'after\n', ['//depot/main/b.c'])
+  const entries = await journal(text)
+  const killedAt = entries.findIndex((e) => e.op === 'ex' && e.fields[0] === '1010')
+  const first = await openReviews(dir, smtp.port)
+  t.equal(await feed(first.listener, entries.slice(0, killedAt + 1)), null)
+  t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '10:dan:dan@example.com'])
+  died(dir)
+  // The daemon committed nothing (77 was open: no consistency point): it replays from the start.
+  const second = await openReviews(dir, smtp.port)
+  t.equal(await feed(second.listener, entries), null)
+  await second.listener.sync()
+  second.listener.close()
+  t.same(
+    deliveries(smtp.mails).slice(2),
+    ['11:bob:bob@example.com', '11:carol:carol@example.com', '11:dan:dan@example.com'],
+    "change 10 is not mailed again; carol's edit, replayed, counts for change 11",
+  )
+})

@@ -80,15 +80,15 @@ t.test('db.user and db.review records build and change the state', async (t) => 
   )
 })
 
-t.test('a replayed record is not applied twice; a mailed change is not mailed again', async (t) => {
+t.test('a replay leaves the state as it was; a mailed change is not mailed again', async (t) => {
   const s = new ReviewState({ caseInsensitive: false, origin: 'test' })
-  const e = review('pv', 'bob', 0, 0, '//depot/...')
-  t.equal(s.apply(e), true)
+  const replayed = [review('pv', 'bob', 0, 0, '//depot/old/...'), review('dv', 'bob', 0, 0, '//depot/old/...'), review('pv', 'bob', 0, 0, '//depot/...')]
+  for (const e of replayed) t.equal(s.apply(e), true)
   s.delivery.mailedUpTo({ journal: 5, offset: 500 })
   const back = ReviewState.fromJSON(JSON.parse(JSON.stringify(s.toJSON())))
   t.same(back.toJSON(), s.toJSON(), 'the state file round-trips')
-  t.equal(back.hasApplied(e), true)
-  t.equal(back.apply(e), false, 'after a restart, the same position again is skipped')
+  for (const e of replayed) back.apply(e)
+  t.same(back.toJSON(), s.toJSON(), 'after a restart, the same records again leave the state as it was')
   t.equal(back.delivery.hasMailed(change(1, 'x', [], 500)), true)
   t.equal(back.delivery.hasMailed(change(2, 'x', [], 501)), false)
 })
@@ -138,6 +138,26 @@ t.test('seeding from a checkpoint (plain and gz), the header decides case, resum
   )
   const sensitive = await seedReviewState({ checkpoint: join(dir, 'checkpoint.7.gz') }, { caseHandling: 'sensitive', encoding: 'utf8' })
   t.equal(sensitive.caseInsensitive, false, 'an explicit setting wins')
+})
+
+t.test('seeding from the journal before the resume offset: a transaction a restart note cut off is not applied', async (t) => {
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'checkpoint.7'), '@pv@ 7 @db.user@ @bob@ @bob@@x@ @@ 1 1 @Bob@ @@ 0 @@ 0 0 0 0 0 0 \n')
+  // bob's edit to //depot/x is parked (pid 5) and never ended: p4d restarted. His edit to //depot/y (pid 6) commits.
+  const text =
+    '@pv@ 1 @db.review@ @bob@ 0 0 @//depot/x/...@ 0 \n@mx@ 5 1611008051\n' +
+    '@nx@ 7 1611008052 @50@ 0 0 0 0 0 @1666@ @.@ @@ @@ @@ \n@ex@ 1 1611008052\n' +
+    '@pv@ 1 @db.review@ @bob@ 1 0 @//depot/y/...@ 0 \n@ex@ 6 1611008053\n'
+  writeFileSync(join(dir, 'journal'), text)
+  const seeded = await seedReviewState(
+    { checkpoint: join(dir, 'checkpoint.7'), upTo: { journal: 7, offset: Buffer.byteLength(text) }, layout: { root: dir } },
+    { caseHandling: 'sensitive', encoding: 'utf8' },
+  )
+  t.same(
+    seeded.view('bob').lines.map((l) => l.text),
+    ['//depot/y/...'],
+    'only the committed edit',
+  )
 })
 
 t.test(

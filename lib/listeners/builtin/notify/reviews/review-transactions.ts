@@ -1,0 +1,184 @@
+import type { JournalEntry } from '../../../../journal/entry.js'
+import { comparePositions, type JournalPosition } from '../../../../position.js'
+import type { ReviewEdit, ReviewState } from './review-state.js'
+
+/**
+ * Transactions parked by `@mx@` at once, as ChangeCollector allows: more
+ * means `@ex@` markers were lost, and the oldest is dropped.
+ */
+const MAX_OPEN_TRANSACTIONS = 1024
+
+/**
+ * Records held at once. Past it (a transaction of millions of Reviews lines
+ * that never ends), everything held is applied in journal order, as
+ * records were before transactions were honoured: memory stays bounded
+ * (~200 bytes a record) and the state is only as wrong as it used to be.
+ */
+export const MAX_HELD_EDITS = 1_000_000
+
+/** What one entry did besides holding a record. */
+export interface ReviewTransactionStep {
+  /** Records applied now: their transaction ended (or the journal has no markers, or the hold overflowed). */
+  readonly applied: number
+  /** Records dropped: a restart note (`@nx@ 7`) said their transaction never ended, or too many were open. */
+  readonly abandoned: number
+  /** Whether the hold overflowed ({@link MAX_HELD_EDITS}). */
+  readonly overflowed: boolean
+}
+
+const NOTHING: ReviewTransactionStep = { applied: 0, abandoned: 0, overflowed: false }
+
+/**
+ * Feeds db.user and db.review records to a ReviewState as the server
+ * commits them, by the rules ChangeCollector follows for the change tables
+ * (docs/journal-format.md, transactions): the records since the last marker
+ * belong to the next marker's pid; `@mx@ pid` parks them with that pid,
+ * `@ex@ pid` commits the pid's transaction (its records are applied then,
+ * in journal order), and a restart note (`@nx@ 7`) drops every transaction
+ * still open, and the records no marker followed: the server died before
+ * committing them, and a user's Reviews edit cut off so must not mail them
+ * (or stop mailing them) anything.
+ *
+ * In a journal in which no marker was seen (an import tool's), the records
+ * wait as the change collector's unmarked records do: `flushUnmarked` applies
+ * them when the journal goes quiet, or the first marker takes them.
+ */
+export class ReviewTransactions {
+  readonly #state: ReviewState
+  readonly #maxHeld: number
+  readonly #maxOpen: number
+  #markers = false
+  #segment: ReviewEdit[] = []
+  /** Parked pieces of open transactions, by pid, in order of their first `@mx@`. */
+  readonly #open = new Map<string, ReviewEdit[]>()
+  #held = 0
+
+  /** `limits` lower {@link MAX_HELD_EDITS} and the open transactions (1024) for tests. */
+  constructor(state: ReviewState, limits: { maxHeld?: number; maxOpen?: number } = {}) {
+    this.#state = state
+    this.#maxHeld = limits.maxHeld ?? MAX_HELD_EDITS
+    this.#maxOpen = limits.maxOpen ?? MAX_OPEN_TRANSACTIONS
+  }
+
+  /** The journal is known to have markers (an earlier process saw them, or the daemon resumes after one). */
+  assumeMarkers(): void {
+    this.#markers = true
+  }
+
+  /** Records held for a transaction not committed yet. */
+  get held(): number {
+    return this.#held
+  }
+
+  /** Takes the next journal entry (any: markers, review records, others ignored). */
+  see(entry: JournalEntry): ReviewTransactionStep {
+    switch (entry.op) {
+      case 'ex':
+        this.#markers = true
+        return this.#commit(pidOf(entry))
+      case 'mx': {
+        this.#markers = true
+        const abandoned = this.#park(pidOf(entry))
+        return abandoned === 0 ? NOTHING : { applied: 0, abandoned, overflowed: false }
+      }
+      case 'nx':
+        return pidOf(entry) === '7' ? this.#restart() : NOTHING
+    }
+    const edit = this.#state.edit(entry)
+    if (edit === null) return NOTHING
+    this.#segment.push(edit)
+    if (++this.#held > this.#maxHeld) return { ...this.releaseAll(), overflowed: true }
+    return NOTHING
+  }
+
+  /**
+   * Applies the records no marker followed, as one transaction, in a journal
+   * in which no marker was seen (an import tool's: ChangeCollector's
+   * `flushUnmarked`, called together). Nothing in a journal with markers:
+   * there they are a transaction the server is still writing.
+   */
+  flushUnmarked(): ReviewTransactionStep {
+    if (this.#markers || this.#segment.length === 0) return NOTHING
+    const segment = this.#segment
+    this.#segment = []
+    this.#held -= segment.length
+    return { applied: this.#apply(segment), abandoned: 0, overflowed: false }
+  }
+
+  /** Applies every record held, in journal order (the end of a seed; an overflow). */
+  releaseAll(): ReviewTransactionStep {
+    const all = [...this.#open.values(), this.#segment].flat()
+    all.sort((a, b) => (a.start === null || b.start === null ? 0 : comparePositions(a.start, b.start)))
+    this.#open.clear()
+    this.#segment = []
+    this.#held = 0
+    return { applied: this.#apply(all), abandoned: 0, overflowed: false }
+  }
+
+  #commit(pid: string): ReviewTransactionStep {
+    const segment = this.#segment
+    this.#segment = []
+    const parked = this.#open.get(pid)
+    this.#open.delete(pid)
+    const edits = parked ? appended(parked, segment) : segment
+    if (edits.length === 0) return NOTHING
+    this.#held -= edits.length
+    return { applied: this.#apply(edits), abandoned: 0, overflowed: false }
+  }
+
+  /** Parks the segment with pid; returns how many records of the oldest open transaction were dropped to make room. */
+  #park(pid: string): number {
+    const segment = this.#segment
+    this.#segment = []
+    const parked = this.#open.get(pid)
+    if (parked) {
+      appended(parked, segment)
+      return 0
+    }
+    if (segment.length === 0) return 0
+    let dropped = 0
+    if (this.#open.size >= this.#maxOpen) {
+      const [oldest, edits] = this.#open.entries().next().value as [string, ReviewEdit[]]
+      this.#open.delete(oldest)
+      this.#held -= edits.length
+      dropped = edits.length
+    }
+    this.#open.set(pid, segment)
+    return dropped
+  }
+
+  /**
+   * `@nx@ 7`: the transactions still open were never committed; in a journal
+   * with markers, neither were the records no marker followed yet (a
+   * process that died before its `@mx@` or `@ex@`). Without markers, those
+   * are an import's, kept for `flushUnmarked`.
+   */
+  #restart(): ReviewTransactionStep {
+    let abandoned = 0
+    for (const edits of this.#open.values()) abandoned += edits.length
+    this.#open.clear()
+    if (this.#markers) {
+      abandoned += this.#segment.length
+      this.#segment = []
+    }
+    this.#held -= abandoned
+    return abandoned === 0 ? NOTHING : { applied: 0, abandoned, overflowed: false }
+  }
+
+  #apply(edits: readonly ReviewEdit[]): number {
+    let applied = 0
+    for (const edit of edits) if (this.#state.applyEdit(edit)) applied++
+    return applied
+  }
+}
+
+/** `to` with `more` appended (in place, without spreading: a transaction may hold many). */
+function appended(to: ReviewEdit[], more: readonly ReviewEdit[]): ReviewEdit[] {
+  for (const edit of more) to.push(edit)
+  return to
+}
+
+/** The field after a marker's op: the pid of `@ex@` and `@mx@`, the type of `@nx@`. */
+function pidOf(entry: JournalEntry): string {
+  return entry.fieldBytes[0]?.toString('latin1') ?? ''
+}

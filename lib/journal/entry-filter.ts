@@ -1,6 +1,6 @@
 import type { JournalEntry } from './entry.js'
 import { globMatcher } from './wildcard.js'
-import { columnIndex, columnValue } from '../schema/row.js'
+import { type ColumnPicks, columnPicks } from '../schema/row.js'
 
 /** Which entries to keep: by table name (with `*` wildcards) and by op. */
 export interface EntryFilterOptions {
@@ -31,7 +31,7 @@ export interface WhereClause {
 export function createEntryFilter(options: EntryFilterOptions): ((entry: JournalEntry) => boolean) | null {
   const tables = options.tables?.length ? options.tables.map(globMatcher) : null
   const ops = options.ops?.length ? new Set(options.ops.map((o) => o.replace(/^@|@$/g, ''))) : null
-  const where = options.where?.length ? [...options.where] : null
+  const where = options.where?.length ? whereTest([...options.where]) : null
   if (!tables && !ops && !where) return null
   return (entry) => {
     if (ops && !ops.has(entry.op)) return false
@@ -42,23 +42,69 @@ export function createEntryFilter(options: EntryFilterOptions): ((entry: Journal
     if (where) {
       const table = entry.table
       const version = entry.version
-      if (table === null || version === null) return false
-      // The columns asked for, not every field: a record may hold millions. The first fields and the
-      // count in one pass, then those past them in one more.
-      const { fields, count } = entry.fieldsUpTo(FIELDS_FIRST_READ)
-      const indexes = where.map(({ column }) => columnIndex(table, version, count, column))
-      if (indexes.some((i) => i < 0)) return false
-      const far = indexes.filter((i) => i >= fields.length)
-      const farValues = far.length > 0 ? entry.fieldsAt(far) : []
-      for (let k = 0; k < where.length; k++) {
-        const index = indexes[k] as number
-        const text = index < fields.length ? fields[index] : farValues[far.indexOf(index)]
-        if (text === undefined || String(columnValue(table, version, count, index, text)) !== (where[k] as WhereClause).value) return false
-      }
+      if (table === null || version === null || !where(entry, table, version)) return false
     }
     return true
   }
 }
 
-/** Fields `--where` reads at first: every column of every documented table (the widest, db.sendq 5, has 24). */
-const FIELDS_FIRST_READ = 64
+/** `--where` for one table version, worked out for the field count last seen there. */
+interface Resolved {
+  readonly count: number
+  /** Null when records of this count lack a column a clause names. */
+  readonly picks: ColumnPicks | null
+  /** The fields to make: the clauses' indexes, ascending, once each. */
+  readonly fetch: readonly number[]
+  /** For each clause, where its field is in `fetch`. */
+  readonly slots: readonly number[]
+}
+
+/** Table versions whose resolution is remembered (as layoutOf's choices: hostile input could bring endless ones). */
+const MAX_RESOLVED = 4096
+
+/**
+ * The `--where` test: the columns it names are found by the record's layout,
+ * which its field count chooses, and only those fields are made, in the pass
+ * that counts them (a record may hold millions of fields). Per table
+ * version, the columns are worked out for the field count last seen, so a
+ * record costs one pass, and a second one only when its count differs.
+ */
+function whereTest(clauses: readonly WhereClause[]): (entry: JournalEntry, table: string, version: number) => boolean {
+  const columns = clauses.map((c) => c.column)
+  /** Table → version → the resolution (nested: no key string made per record). */
+  const resolved = new Map<string, Map<number, Resolved>>()
+  let size = 0
+  const resolve = (table: string, version: number, count: number): Resolved => {
+    const picks = columnPicks(table, version, count, columns)
+    const fetch = picks === null ? [] : [...new Set(picks.indexes)].sort((a, b) => a - b)
+    return { count, picks, fetch, slots: picks === null ? [] : picks.indexes.map((i) => fetch.indexOf(i)) }
+  }
+  return (entry, table, version) => {
+    let versions = resolved.get(table)
+    let r = versions?.get(version)
+    let got = entry.pickFields(r?.fetch ?? [])
+    if (r === undefined || got.count !== r.count) {
+      const before = r
+      r = resolve(table, version, got.count)
+      if (before === undefined && ++size > MAX_RESOLVED) {
+        resolved.clear()
+        size = 1
+        versions = undefined
+      }
+      if (versions === undefined) resolved.set(table, (versions = new Map()))
+      versions.set(version, r)
+      if (r.picks !== null && !sameNumbers(r.fetch, before?.fetch ?? [])) got = entry.pickFields(r.fetch)
+    }
+    const picks = r.picks
+    if (picks === null) return false
+    for (let k = 0; k < clauses.length; k++) {
+      const text = got.values[r.slots[k] as number]
+      if (text === undefined || String(picks.value(k, text)) !== (clauses[k] as WhereClause).value) return false
+    }
+    return true
+  }
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}

@@ -242,14 +242,28 @@ export class JournalEntry {
    */
   fieldsAt(indexes: readonly number[]): (string | undefined)[] {
     const wanted = [...new Set(indexes)].filter((i) => Number.isInteger(i) && i >= 0).sort((a, b) => a - b)
-    const range = wanted.length === 0 ? null : this.#fieldRange((wanted.at(-1) as number) + 1, wanted)
+    const { values } = this.pickFields(wanted)
+    // The values came in `wanted`'s order.
+    const at = new Map(wanted.map((i, k) => [i, values[k]]))
+    return indexes.map((i) => at.get(i))
+  }
+
+  /**
+   * The fields at `sorted` (ascending indexes from 0, no repeats: undefined
+   * past the last) and how many fields the record has, in one pass that
+   * makes only those when the record has the common shape: what `--where`
+   * reads of each record (an empty `sorted` only counts).
+   */
+  pickFields(sorted: readonly number[]): { values: (string | undefined)[]; count: number } {
+    const range = this.#fieldRange(sorted.length === 0 ? 0 : (sorted.at(-1) as number) + 1, sorted)
     if (range === null) {
       const fields = this.fields
-      return indexes.map((i) => fields[i])
+      return { values: sorted.map((i) => fields[i]), count: fields.length }
     }
-    // The values came in `wanted`'s order, as far as the record went.
-    const at = new Map(wanted.slice(0, range.fields.length).map((i, k) => [i, range.fields[k] as string]))
-    return indexes.map((i) => at.get(i))
+    const values: (string | undefined)[] = range.fields
+    // As far as the record went: the rest are past its last field.
+    for (let k = values.length; k < sorted.length; k++) values.push(undefined)
+    return { values, count: range.count }
   }
 
   /** Field `i` (from 0), or undefined past the last: fieldsAt([i]). */

@@ -65,13 +65,32 @@ export function columnIndex(table: string, version: number, fieldCount: number, 
   return index >= named && index < fieldCount ? index : -1
 }
 
+/** How to read some columns of the records of one table version and field count (see {@link columnPicks}). */
+export interface ColumnPicks {
+  /** Each column's index in the row's fields, as `nameRow` names them. */
+  readonly indexes: readonly number[]
+  /** Each column's value from its field's text, typed as in `nameRow(...).row`. */
+  readonly value: (k: number, text: string) => RowValue
+}
+
 /**
- * The value field `index` (its text) has in `nameRow(table, version,
- * fields).row` for a record of `fieldCount` fields, typed by its column,
- * without making the row: a record of millions of fields made an object of
- * millions of properties for each `--where` (2,000,000 fields: 12 s, 380 MB).
+ * Where `columns` are in a record of `fieldCount` fields of `table` at
+ * `version`, and how their values are typed, as `nameRow` names and types
+ * them; null when such a row lacks one of them. What reading a column or
+ * two of a record takes, without making the row (a record of millions of
+ * fields made an object of millions of properties: 2,000,000 fields, 12 s,
+ * 380 MB), worked out once per table version and field count.
  */
-export function columnValue(table: string, version: number, fieldCount: number, index: number, text: string): RowValue {
-  const c = layoutOf(table, version, fieldCount)?.columns[index]
-  return c === undefined ? text : typedValue(c, text)
+export function columnPicks(table: string, version: number, fieldCount: number, columns: readonly string[]): ColumnPicks | null {
+  const layout = layoutOf(table, version, fieldCount)?.columns ?? []
+  const indexes = columns.map((column) => columnIndex(table, version, fieldCount, column))
+  if (indexes.some((i) => i < 0)) return null
+  const kinds = indexes.map((i) => layout[i])
+  return {
+    indexes,
+    value: (k, text) => {
+      const c = kinds[k]
+      return c === undefined ? text : typedValue(c, text)
+    },
+  }
 }

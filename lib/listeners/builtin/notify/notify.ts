@@ -288,13 +288,20 @@ export class NotifyListener implements Listener {
     // A quiet pause inside a transaction p4d is still writing (a journal with markers) is not an unmarked import.
     // Known from the delivery state too: restarted at a consistency point, this process has read no marker yet.
     const markers = this.#collector.sawMarkers || this.delivery.markers
-    // Reviews edits first, as they went in before the changes that follow them: they count for those changes.
-    if (hadData && this.#unmarked === 'when-quiet' && !markers) this.#reviews?.flushUnmarked()
-    if (hadData && this.#unmarked === 'when-quiet' && this.#collector.hasUnmarked && !markers) {
+    const unmarked = hadData && this.#unmarked === 'when-quiet' && !markers
+    if (unmarked && this.#collector.hasUnmarked) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
-      this.#enqueue(this.#collector.flushUnmarked())
+      // Each change (in journal order, at its db.change row) is mailed by the Reviews lines written before it, not by
+      // edits that came after it in the same quiet window (a replay, reading more at once, would group them otherwise).
+      for (const change of this.#collector.flushUnmarked()) {
+        this.#reviews?.flushUnmarked(change.position)
+        this.#enqueue([change])
+      }
     }
     await this.#flush()
+    // The edits after the last change, once its mails are out: a save while they go out must not hold them (a
+    // replay after a kill -9 would count them for that change). Not delivered: they wait for the next quiet.
+    if (unmarked) this.#reviews?.flushUnmarked()
   }
 
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */

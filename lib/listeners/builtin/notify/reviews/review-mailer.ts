@@ -235,9 +235,9 @@ export class ReviewMailer {
     }
   }
 
-  /** A journal without markers went quiet: the records no marker followed are applied, as one transaction. */
-  flushUnmarked(): void {
-    this.#transactions?.flushUnmarked()
+  /** A journal without markers went quiet: the records no marker followed are applied (with `before`, those written before that place). */
+  flushUnmarked(before?: { readonly journal: number | null; readonly offset: number }): void {
+    this.#transactions?.flushUnmarked(before)
   }
 
   /** The mails for a submitted change. */

@@ -92,15 +92,26 @@ export class ReviewTransactions {
   }
 
   /**
-   * Applies the records no marker followed, as one transaction, in a journal
+   * Applies the records no marker followed (with `before`, those written
+   * before that place only), in a journal
    * in which no marker was seen (an import tool's: ChangeCollector's
    * `flushUnmarked`, called together). Nothing in a journal with markers:
    * there they are a transaction the server is still writing.
    */
-  flushUnmarked(): ReviewTransactionStep {
+  flushUnmarked(before?: { readonly journal: number | null; readonly offset: number }): ReviewTransactionStep {
     if (this.#markers || this.#segment.length === 0) return NOTHING
-    const segment = this.#segment
-    this.#segment = []
+    // Only the records written before `before` (a change's place): those after it did not count for it.
+    let n = this.#segment.length
+    if (before !== undefined && before.journal !== null) {
+      n = 0
+      for (const edit of this.#segment) {
+        if (edit.start === null || comparePositions(edit.start, { journal: before.journal, offset: before.offset }) >= 0) break
+        n++
+      }
+    }
+    if (n === 0) return NOTHING
+    const segment = n === this.#segment.length ? this.#segment : this.#segment.slice(0, n)
+    this.#segment = n === this.#segment.length ? [] : this.#segment.slice(n)
     this.#held -= segment.length
     return { applied: this.#apply(segment), abandoned: 0, overflowed: false }
   }

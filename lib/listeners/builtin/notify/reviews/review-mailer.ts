@@ -14,7 +14,7 @@ import type { OutgoingMail, SmtpSender } from '../smtp-sender.js'
 import type { TextEncodingName } from '../text-decoder.js'
 import { ReviewState, type ReviewRecipient } from './review-state.js'
 import { ReviewTransactions } from './review-transactions.js'
-import { findCheckpoint, readReviewState, seedReviewState, writeReviewState } from './review-store.js'
+import { findCheckpoint, readReviewState, seedReviews, writeReviewState } from './review-store.js'
 
 /** Where the review mode finds its first state. */
 export interface ReviewContext {
@@ -112,9 +112,9 @@ export class ReviewMailer {
     this.#use(state)
   }
 
-  #use(state: ReviewState): void {
+  #use(state: ReviewState, transactions = new ReviewTransactions(state)): void {
     this.#state = state
-    this.#transactions = new ReviewTransactions(state)
+    this.#transactions = transactions
   }
 
   /** Loads the state file, or builds the state from the checkpoint and saves it. */
@@ -163,12 +163,12 @@ export class ReviewMailer {
       return
     }
     const checkpoint = await this.#checkpointPath(context)
-    this.#use(
-      await seedReviewState(
-        { checkpoint, upTo: context.start, layout: context.server ?? null },
-        { caseHandling: this.#options.case, encoding: context.encoding },
-      ),
+    const seeded = await seedReviews(
+      { checkpoint, upTo: context.start, layout: context.server ?? null },
+      { caseHandling: this.#options.case, encoding: context.encoding },
     )
+    // Transactions still open where the daemon starts go on in the live journal.
+    this.#use(seeded.state, seeded.transactions)
     const s = this.state
     s.server = context.server?.root ?? null
     s.listener = this.#name

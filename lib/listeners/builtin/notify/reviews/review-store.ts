@@ -50,13 +50,31 @@ export async function findCheckpoint(layout: JournalLayout, n: number): Promise<
   return null
 }
 
+/** A review state just built (seedReviews), and what it holds for transactions still open where it stops. */
+export interface SeededReviews {
+  readonly state: ReviewState
+  /**
+   * The records of journal N before the resume offset whose transactions
+   * were still open there (the daemon started at the live end, `from:
+   * "end"`, in the middle of one): the live journal commits or drops them,
+   * so the listener goes on with this (ReviewTransactions.see).
+   */
+  readonly transactions: ReviewTransactions
+}
+
+/** The state of seedReviews, without the transactions still open where it stops (for a look at who reviews what then). */
+export async function seedReviewState(seed: ReviewSeed, options: { caseHandling: CaseHandling; encoding: TextEncodingName }): Promise<ReviewState> {
+  return (await seedReviews(seed, options)).state
+}
+
 /**
  * Builds the review state from a checkpoint: only its db.user and
  * db.review records are applied (the rest is framed and skipped, never
  * decoded). When the daemon resumes inside journal N, the part of journal N
- * before the resume offset is applied too, from the archive or live file.
+ * before the resume offset is applied too, from the archive or live file,
+ * as the server committed it (ReviewTransactions).
  */
-export async function seedReviewState(seed: ReviewSeed, options: { caseHandling: CaseHandling; encoding: TextEncodingName }): Promise<ReviewState> {
+export async function seedReviews(seed: ReviewSeed, options: { caseHandling: CaseHandling; encoding: TextEncodingName }): Promise<SeededReviews> {
   let mode: number | null = null
   const entries: JournalEntry[] = []
   const bytes = options.encoding === 'utf8' ? 'utf8' : 'latin1'
@@ -86,6 +104,8 @@ export async function seedReviewState(seed: ReviewSeed, options: { caseHandling:
     )
   }
   const result = ensure()
+  // As the server committed them: a transaction a restart note cut off is not applied.
+  const transactions = new ReviewTransactions(result)
   const upTo = seed.upTo
   if (upTo && upTo.offset > 0 && seed.layout) {
     const file = await journalFile(seed.layout, upTo.journal)
@@ -98,8 +118,6 @@ export async function seedReviewState(seed: ReviewSeed, options: { caseHandling:
     }
     const journal = createJournalReader(file, { journal: upTo.journal, encoding: bytes, allowIncomplete: true })
     let through = 0
-    // As the server committed them: a transaction a restart note cut off is not applied.
-    const transactions = new ReviewTransactions(result)
     try {
       for await (const entry of journal as AsyncIterable<JournalEntry>) {
         if (entry.position.offset >= upTo.offset) break
@@ -110,11 +128,11 @@ export async function seedReviewState(seed: ReviewSeed, options: { caseHandling:
       // The live journal cut (copy and truncate) once every record before the offset was applied: the seed is whole.
       if (!(isLogdaemonError(err) && err.code === ErrorCodes.JOURNAL_SHRUNK && through >= upTo.offset)) throw err
     }
-    // A transaction still open at the offset ends after it, where the daemon resumes: its records before the offset go in now.
-    transactions.releaseAll()
     journal.destroy()
+    // Records no marker followed, in a journal without markers (an import's): one transaction, as when the journal goes quiet.
+    transactions.flushUnmarked()
   }
-  return result
+  return { state: result, transactions }
 }
 
 async function journalFile(layout: JournalLayout, n: number): Promise<string | null> {

@@ -1,5 +1,5 @@
 import type { JournalEntry } from '../../../../journal/entry.js'
-import { comparePositions, type JournalPosition } from '../../../../position.js'
+import { comparePositions } from '../../../../position.js'
 import type { ReviewEdit, ReviewState } from './review-state.js'
 
 /**
@@ -9,12 +9,22 @@ import type { ReviewEdit, ReviewState } from './review-state.js'
 const MAX_OPEN_TRANSACTIONS = 1024
 
 /**
- * Records held at once. Past it (a transaction of millions of Reviews lines
- * that never ends), everything held is applied in journal order, as
- * records were before transactions were honoured: memory stays bounded
- * (~200 bytes a record) and the state is only as wrong as it used to be.
+ * Memory the records held at once may take, as {@link heldCost} counts it
+ * (measured: ~480 bytes a record with 100-character paths). Past it (a
+ * transaction of millions of Reviews lines that never ends, or an import
+ * without markers read with `unmarked: "never"`), everything held is applied
+ * in journal order, as records were before transactions were honoured:
+ * memory stays bounded and the state is only as wrong as it used to be.
  */
-export const MAX_HELD_EDITS = 1_000_000
+export const MAX_HELD_BYTES = 64 * 1024 * 1024
+
+/** What a held record costs in memory, roughly: the objects, and two bytes a character of its strings. */
+export function heldCost(edit: ReviewEdit): number {
+  const c = edit.change
+  if (c === null) return 200
+  const text = c.table === 'db.user' ? (c.user === null ? 0 : c.user.user.length + c.user.email.length + c.user.fullName.length) : (c.row?.path.length ?? 0)
+  return 400 + 2 * (c.id.length + text)
+}
 
 /** What one entry did besides holding a record. */
 export interface ReviewTransactionStep {
@@ -22,7 +32,7 @@ export interface ReviewTransactionStep {
   readonly applied: number
   /** Records dropped: a restart note (`@nx@ 7`) said their transaction never ended, or too many were open. */
   readonly abandoned: number
-  /** Whether the hold overflowed ({@link MAX_HELD_EDITS}). */
+  /** Whether the hold overflowed ({@link MAX_HELD_BYTES}). */
   readonly overflowed: boolean
 }
 
@@ -45,18 +55,20 @@ const NOTHING: ReviewTransactionStep = { applied: 0, abandoned: 0, overflowed: f
  */
 export class ReviewTransactions {
   readonly #state: ReviewState
-  readonly #maxHeld: number
+  readonly #maxHeldBytes: number
   readonly #maxOpen: number
   #markers = false
   #segment: ReviewEdit[] = []
   /** Parked pieces of open transactions, by pid, in order of their first `@mx@`. */
   readonly #open = new Map<string, ReviewEdit[]>()
   #held = 0
+  /** What the held records cost ({@link heldCost}). */
+  #heldBytes = 0
 
-  /** `limits` lower {@link MAX_HELD_EDITS} and the open transactions (1024) for tests. */
-  constructor(state: ReviewState, limits: { maxHeld?: number; maxOpen?: number } = {}) {
+  /** `limits` lower {@link MAX_HELD_BYTES} and the open transactions (1024) for tests. */
+  constructor(state: ReviewState, limits: { maxHeldBytes?: number; maxOpen?: number } = {}) {
     this.#state = state
-    this.#maxHeld = limits.maxHeld ?? MAX_HELD_EDITS
+    this.#maxHeldBytes = limits.maxHeldBytes ?? MAX_HELD_BYTES
     this.#maxOpen = limits.maxOpen ?? MAX_OPEN_TRANSACTIONS
   }
 
@@ -68,6 +80,11 @@ export class ReviewTransactions {
   /** Records held for a transaction not committed yet. */
   get held(): number {
     return this.#held
+  }
+
+  /** What they cost in memory ({@link heldCost}). */
+  get heldBytes(): number {
+    return this.#heldBytes
   }
 
   /** Takes the next journal entry (any: markers, review records, others ignored). */
@@ -87,7 +104,9 @@ export class ReviewTransactions {
     const edit = this.#state.edit(entry)
     if (edit === null) return NOTHING
     this.#segment.push(edit)
-    if (++this.#held > this.#maxHeld) return { ...this.releaseAll(), overflowed: true }
+    this.#held++
+    this.#heldBytes += heldCost(edit)
+    if (this.#heldBytes > this.#maxHeldBytes) return { ...this.releaseAll(), overflowed: true }
     return NOTHING
   }
 
@@ -112,7 +131,7 @@ export class ReviewTransactions {
     if (n === 0) return NOTHING
     const segment = n === this.#segment.length ? this.#segment : this.#segment.slice(0, n)
     this.#segment = n === this.#segment.length ? [] : this.#segment.slice(n)
-    this.#held -= segment.length
+    this.#unhold(segment)
     return { applied: this.#apply(segment), abandoned: 0, overflowed: false }
   }
 
@@ -123,6 +142,7 @@ export class ReviewTransactions {
     this.#open.clear()
     this.#segment = []
     this.#held = 0
+    this.#heldBytes = 0
     return { applied: this.#apply(all), abandoned: 0, overflowed: false }
   }
 
@@ -133,7 +153,7 @@ export class ReviewTransactions {
     this.#open.delete(pid)
     const edits = parked ? appended(parked, segment) : segment
     if (edits.length === 0) return NOTHING
-    this.#held -= edits.length
+    this.#unhold(edits)
     return { applied: this.#apply(edits), abandoned: 0, overflowed: false }
   }
 
@@ -151,7 +171,7 @@ export class ReviewTransactions {
     if (this.#open.size >= this.#maxOpen) {
       const [oldest, edits] = this.#open.entries().next().value as [string, ReviewEdit[]]
       this.#open.delete(oldest)
-      this.#held -= edits.length
+      this.#unhold(edits)
       dropped = edits.length
     }
     this.#open.set(pid, segment)
@@ -166,14 +186,20 @@ export class ReviewTransactions {
    */
   #restart(): ReviewTransactionStep {
     let abandoned = 0
-    for (const edits of this.#open.values()) abandoned += edits.length
+    for (const edits of this.#open.values()) abandoned += this.#unhold(edits)
     this.#open.clear()
     if (this.#markers) {
-      abandoned += this.#segment.length
+      abandoned += this.#unhold(this.#segment)
       this.#segment = []
     }
-    this.#held -= abandoned
     return abandoned === 0 ? NOTHING : { applied: 0, abandoned, overflowed: false }
+  }
+
+  /** Counts `edits` as no longer held; returns how many. */
+  #unhold(edits: readonly ReviewEdit[]): number {
+    this.#held -= edits.length
+    for (const edit of edits) this.#heldBytes -= heldCost(edit)
+    return edits.length
   }
 
   #apply(edits: readonly ReviewEdit[]): number {

@@ -160,6 +160,43 @@ t.test('seeding from the journal before the resume offset: a transaction a resta
   )
 })
 
+t.test('seeding stops inside a transaction (the daemon starts at the live end): the live journal commits or drops its records', async (t) => {
+  const { seedReviews } = await import('../../../../../lib/listeners/builtin/notify/reviews/review-store.js')
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'checkpoint.7'), '@pv@ 7 @db.user@ @bob@ @bob@@x@ @@ 1 1 @Bob@ @@ 0 @@ 0 0 0 0 0 0 \n')
+  // pid 5 has written bob's new line and parked it when the daemon starts; its @ex@, or a restart note, comes after.
+  const before = '@pv@ 1 @db.review@ @bob@ 0 0 @//depot/x/...@ 0 \n@mx@ 5 1611008051\n'
+  writeFileSync(join(dir, 'journal'), before)
+  const seed = () =>
+    seedReviews(
+      { checkpoint: join(dir, 'checkpoint.7'), upTo: { journal: 7, offset: Buffer.byteLength(before) }, layout: { root: dir } },
+      { caseHandling: 'sensitive', encoding: 'utf8' },
+    )
+  const committed = await seed()
+  t.same(committed.state.view('bob').lines, [], 'not committed where the daemon starts')
+  t.equal(committed.transactions.held, 1)
+  committed.transactions.see(entry('@ex@ 5 1611008052\n', 7))
+  t.same(
+    committed.state.view('bob').lines.map((l) => l.text),
+    ['//depot/x/...'],
+    'its @ex@ in the live journal commits it',
+  )
+  const dropped = await seed()
+  dropped.transactions.see(entry('@nx@ 7 1611008052 @50@ 0 0 0 0 0 @1666@ @.@ @@ @@ @@ \n', 7))
+  dropped.transactions.see(entry('@ex@ 5 1611008053\n', 7))
+  t.same(dropped.state.view('bob').lines, [], 'a restart note drops it')
+  t.same(
+    (
+      await seedReviewState(
+        { checkpoint: join(dir, 'checkpoint.7'), upTo: { journal: 7, offset: Buffer.byteLength(before) }, layout: { root: dir } },
+        { caseHandling: 'sensitive', encoding: 'utf8' },
+      )
+    ).view('bob').lines,
+    [],
+    'seedReviewState: the state as committed there',
+  )
+})
+
 t.test(
   'seeding: the live journal cut (copy and truncate) while read is whole when every record before the offset was applied, an error otherwise',
   async (t) => {

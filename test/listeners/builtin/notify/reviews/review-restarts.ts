@@ -1,10 +1,10 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, type LogdaemonError } from '../../../../../lib/errors.js'
 import { lockPathOf } from '../../../../../lib/files/state-lock.js'
 import { NotifyListener } from '../../../../../lib/listeners/builtin/notify/notify.js'
-import { startSmtpPeer } from '../../../../helpers/notify-peers.js'
+import { type SmtpPeer, startSmtpPeer } from '../../../../helpers/notify-peers.js'
 import {
   change,
   deliveries,
@@ -12,6 +12,7 @@ import {
   ex,
   feed,
   journal,
+  type Logged,
   openReviews,
   review,
   revcx,
@@ -338,11 +339,20 @@ t.test('reviewers join or leave a shared address between a crash and the replay:
 const restartNote = '@nx@ 7 1611008050 @50@ 0 0 0 0 0 @1666@ @.@ @@ @@ @@ \n@ex@ 1 1611008050\n'
 const mx = (pid: number): string => `@mx@ ${pid} 1611008050\n`
 
-t.test('Reviews edits of a transaction the server never committed (a restart note cut it off) are not applied', async (t) => {
+/** One listener over a checkpoint of `users` and `extra`, fed `text` and synced: the mails and the log. */
+async function reviewOnce(t: Test, extra: string, text: string): Promise<{ smtp: SmtpPeer; lines: Logged[] }> {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())
   const dir = t.testdir()
-  writeCheckpoint(dir, users + user('dan', 'dan@example.com') + review('bob', 0, '//depot/main/...'))
+  writeCheckpoint(dir, users + extra)
+  const { listener, lines } = await openReviews(dir, smtp.port)
+  t.equal(await feed(listener, await journal(text)), null)
+  await listener.sync()
+  listener.close()
+  return { smtp, lines }
+}
+
+t.test('Reviews edits of a transaction the server never committed (a restart note cut it off) are not applied', async (t) => {
   const text =
     // carol's Reviews edit, parked by @mx@ and never ended; dan's, followed by no marker at all; then p4d restarts.
     review('carol', 0, '//depot/main/...') +
@@ -354,10 +364,7 @@ t.test('Reviews edits of a transaction the server never committed (a restart not
     review('carol', 0, '//depot/main/...') +
     ex(78) +
     submit(11, 'alice', 'later\n', ['//depot/main/b.c'])
-  const { listener, lines } = await openReviews(dir, smtp.port)
-  t.equal(await feed(listener, await journal(text)), null)
-  await listener.sync()
-  listener.close()
+  const { smtp, lines } = await reviewOnce(t, user('dan', 'dan@example.com') + review('bob', 0, '//depot/main/...'), text)
   t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '11:bob:bob@example.com', '11:carol:carol@example.com'])
   t.match(
     lines.filter((l) => l.level === 'warn' && l.msg.startsWith('reviews:')),
@@ -367,10 +374,6 @@ t.test('Reviews edits of a transaction the server never committed (a restart not
 })
 
 t.test('Reviews edits parked by @mx@ are applied at their @ex@, after the other transactions between', async (t) => {
-  const smtp = await startSmtpPeer()
-  t.teardown(() => smtp.close())
-  const dir = t.testdir()
-  writeCheckpoint(dir, users + review('bob', 0, '//depot/main/...'))
   // pid 77 rewrites carol's Reviews in two pieces; pid 1010's submit completes between them.
   const text =
     review('carol', 0, '//depot/main/...') +
@@ -380,10 +383,7 @@ t.test('Reviews edits parked by @mx@ are applied at their @ex@, after the other 
     review('carol', 0, '//depot/rel/...') +
     ex(77) +
     submit(11, 'alice', 'after\n', ['//depot/main/b.c', '//depot/rel/c.c'])
-  const { listener } = await openReviews(dir, smtp.port)
-  t.equal(await feed(listener, await journal(text)), null)
-  await listener.sync()
-  listener.close()
+  const { smtp } = await reviewOnce(t, review('bob', 0, '//depot/main/...'), text)
   t.same(
     deliveries(smtp.mails),
     ['10:bob:bob@example.com', '11:bob:bob@example.com', '11:carol:carol@example.com'],

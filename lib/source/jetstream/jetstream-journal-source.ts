@@ -126,6 +126,8 @@ export class JetStreamJournalSource extends Readable {
   #backlogTo = 0
   /** Messages the consumer had to deliver at open (new ones plus the unacknowledged backlog): `untilEnd` stops after them. */
   #pendingAtOpen = 0
+  /** Of those, the messages never delivered (the rest is the backlog up to #backlogTo, read directly). */
+  #newAtOpen = 0
   /** Stream sequence of the last message handed out: anything at or below it is a redelivery. */
   #lastSeq = 0
   /** End of the last record handed out (or acknowledged before the start). */
@@ -211,6 +213,7 @@ export class JetStreamJournalSource extends Readable {
     const name = await pRetry(() => this.#ensureConsumer(), this.#openRetry())
     const ci = await pRetry(() => jsm.consumers.info(o.stream, name), this.#openRetry())
     const floor = await this.#ackFloor(ci.ack_floor.stream_seq, ci.delivered.stream_seq)
+    this.#newAtOpen = ci.num_pending
     this.#pendingAtOpen = ci.num_pending + Math.max(0, ci.delivered.stream_seq - floor)
     this.#backlogTo = ci.delivered.stream_seq
     let start: JetStreamStart | null = null
@@ -533,7 +536,16 @@ export class JetStreamJournalSource extends Readable {
         return
       }
       // Delivered to a previous run and never acknowledged: the server would send them again only after the ack wait.
-      if (this.#backlogTo > this.#lastSeq) await this.#readMissing(this.#lastSeq + 1, this.#backlogTo)
+      if (this.#backlogTo > this.#lastSeq) {
+        await this.#readMissing(this.#lastSeq + 1, this.#backlogTo)
+        // That was all there was to read at open: ended now, not after a pull that waits for PULL_EXPIRES_MS for nothing
+        // (logdaemon-cat --durable after a killed run took 5 s more to exit).
+        if (this.#options.untilEnd && this.#newAtOpen === 0 && !this.destroyed) {
+          this.#quiet.waiting()
+          this.push(null)
+          return
+        }
+      }
       const retry = retrySettings(this.#options.retry)
       while (!this.destroyed && this.#more) {
         await pRetry(() => this.#renewEphemeral().then(() => this.#pullOnce()), {

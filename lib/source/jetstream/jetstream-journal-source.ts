@@ -184,7 +184,14 @@ export class JetStreamJournalSource extends Readable {
    * Rejects with ERR_JETSTREAM_CONNECT or ERR_JETSTREAM_MISMATCH.
    */
   open(): Promise<JetStreamStart | null> {
-    this.#opening ??= this.#open()
+    this.#opening ??= this.#open().catch(async (err: unknown) => {
+      // The lease goes with the failed open, destroyed or not: kept and renewed, it refused the next reader of the
+      // durable consumer (ERR_LOCKED) for as long as this process lived, this process's own next try included.
+      const lock = this.#lock
+      this.#lock = null
+      await lock?.release().catch(() => {})
+      throw err
+    })
     return this.#opening
   }
 

@@ -392,3 +392,21 @@ t.test('an open that fails after the connection is up lets the process exit with
   t.equal(run.signal, null, 'the process exited by itself (not killed at the timeout)')
   t.equal(run.status, 0)
 })
+
+t.test('an open that fails after the lease was taken gives the lease back, destroyed or not', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  await publishJournals(server)
+  // The durable consumer `mirror` reads everything; an open that asks it for one subject is refused after the lease.
+  const first = sourceFor(server, { durable: 'mirror' })
+  await first.open()
+  first.destroy()
+  const wrong = sourceFor(server, { durable: 'mirror', filter: 'p4.journal.ex' })
+  await t.rejects(wrong.open(), { code: 'ERR_JETSTREAM_MISMATCH', message: /filters/ })
+  // Not destroyed (a caller that only awaited open()): before, its lease stayed held and renewed, and the next reader
+  // of `mirror`, even in this process, was refused with ERR_LOCKED for as long as the process lived.
+  const next = sourceFor(server, { durable: 'mirror' })
+  t.teardown(() => next.destroy())
+  await t.resolves(next.open(), 'the next reader of the durable opens')
+  wrong.destroy()
+})

@@ -59,20 +59,21 @@ interface Resolved {
   readonly slots: readonly number[]
 }
 
-/** Table versions whose resolution is remembered (as layoutOf's choices: hostile input could bring endless ones). */
+/** Resolutions remembered, one per table, version and field count (as layoutOf's choices: hostile input could bring endless ones). */
 const MAX_RESOLVED = 4096
 
 /**
  * The `--where` test: the columns it names are found by the record's layout,
  * which its field count chooses, and only those fields are made, in the pass
- * that counts them (a record may hold millions of fields). Per table
- * version, the columns are worked out for the field count last seen, so a
- * record costs one pass, and a second one only when its count differs.
+ * that counts them (a record may hold millions of fields). The columns are
+ * worked out once per table, version and field count; a record costs one
+ * pass when its count is the last one seen for its table version (the usual
+ * case), and a second one otherwise.
  */
 function whereTest(clauses: readonly WhereClause[]): (entry: JournalEntry, table: string, version: number) => boolean {
   const columns = clauses.map((c) => c.column)
-  /** Table → version → the resolution (nested: no key string made per record). */
-  const resolved = new Map<string, Map<number, Resolved>>()
+  /** Table → version → the resolution for the count last seen there, and for each count seen (nested: no key string made per record). */
+  const resolved = new Map<string, Map<number, { last: Resolved; byCount: Map<number, Resolved> }>>()
   let size = 0
   const resolve = (table: string, version: number, count: number): Resolved => {
     const picks = columnPicks(table, version, count, columns)
@@ -81,18 +82,27 @@ function whereTest(clauses: readonly WhereClause[]): (entry: JournalEntry, table
   }
   return (entry, table, version) => {
     let versions = resolved.get(table)
-    let r = versions?.get(version)
+    let known = versions?.get(version)
+    let r = known?.last
     let got = entry.pickFields(r?.fetch ?? [])
     if (r === undefined || got.count !== r.count) {
       const before = r
-      r = resolve(table, version, got.count)
-      if (before === undefined && ++size > MAX_RESOLVED) {
-        resolved.clear()
-        size = 1
-        versions = undefined
+      r = known?.byCount.get(got.count)
+      if (r === undefined) {
+        r = resolve(table, version, got.count)
+        // Bounded: hostile input could bring endless tables, versions and counts.
+        if (++size > MAX_RESOLVED) {
+          resolved.clear()
+          size = 1
+          versions = undefined
+          known = undefined
+        }
+        if (versions === undefined) resolved.set(table, (versions = new Map()))
+        if (known === undefined) versions.set(version, (known = { last: r, byCount: new Map() }))
+        known.byCount.set(got.count, r)
       }
-      if (versions === undefined) resolved.set(table, (versions = new Map()))
-      versions.set(version, r)
+      known = known as { last: Resolved; byCount: Map<number, Resolved> }
+      known.last = r
       if (r.picks !== null && !sameNumbers(r.fetch, before?.fetch ?? [])) got = entry.pickFields(r.fetch)
     }
     const picks = r.picks

@@ -255,6 +255,12 @@ export class JournalEntry {
    * reads of each record (an empty `sorted` only counts).
    */
   pickFields(sorted: readonly number[]): { values: (string | undefined)[]; count: number } {
+    for (let k = 0; k < sorted.length; k++) {
+      const i = sorted[k] as number
+      if (!Number.isSafeInteger(i) || i < 0 || (k > 0 && i <= (sorted[k - 1] as number))) {
+        throw new RangeError(`pickFields wants ascending field indexes without repeats, got [${sorted.join(', ')}]`)
+      }
+    }
     const range = this.#fieldRange(sorted.length === 0 ? 0 : (sorted.at(-1) as number) + 1, sorted)
     if (range === null) {
       const fields = this.fields

@@ -88,6 +88,9 @@ t.test('--where makes only the fields of the columns it names, in the pass that 
   t.notOk(named(new Counted(shorter, { journal: null, offset: 0, end: shorter.length, line: 1 })), 'another count: its own layout')
   t.same(made, ['[0, 1] of 3'], 'the same columns for that count: not read again')
   made.length = 0
+  t.ok(named(wide))
+  t.same(made, ['[0, 1] of 100002'], 'back to a count seen before: its columns are remembered')
+  made.length = 0
   t.notOk(where(['field90001', 'x89999'], ['field70001', 'nope'])(wide))
   t.same(wide.fieldsAt([90_001, 5, 100_002, 5, -1, 1.5]), ['x89999', 'x3', undefined, 'x3', undefined, undefined], 'fieldsAt: any order, repeats, past the end')
   t.notOk(where(['field100002', ''])(wide), 'past the last field')
@@ -149,4 +152,12 @@ t.test('property: --where answers as the named row (nameRow) of each record, one
     { numRuns: 800 },
   )
   t.ok(kept > 20 && kept < total, `${kept} of ${total} records kept`)
+})
+
+t.test('pickFields wants ascending indexes without repeats', async (t) => {
+  const { JournalEntry } = await import('../../lib/journal/entry.js')
+  const raw = Buffer.from('@pv@ 1 @db.counters@ @change@ 7 \n')
+  const e = new JournalEntry(raw, { journal: null, offset: 0, end: raw.length, line: 1 })
+  t.same(e.pickFields([0, 1, 5]), { values: ['change', '7', undefined], count: 2 })
+  for (const bad of [[1, 1], [1, 0], [-1], [0.5]]) t.throws(() => e.pickFields(bad), RangeError, JSON.stringify(bad))
 })

@@ -161,6 +161,9 @@ export class JetStreamJournalSource extends Readable {
     else o.signal?.addEventListener('abort', this.#onAbort, { once: true })
   }
 
+  /** The lease being given back after a failed open (see open()). */
+  #releasing: Promise<void> | null = null
+
   /** Where reading starts (null for an empty stream); known after `open()`. */
   get start(): JetStreamStart | null {
     return this.#start
@@ -189,7 +192,9 @@ export class JetStreamJournalSource extends Readable {
       // durable consumer (ERR_LOCKED) for as long as this process lived, this process's own next try included.
       const lock = this.#lock
       this.#lock = null
-      await lock?.release().catch(() => {})
+      // A destroy meanwhile waits for it before it closes the connection.
+      this.#releasing = lock?.release().catch(() => {}) ?? null
+      await this.#releasing
       throw err
     })
     return this.#opening
@@ -519,6 +524,7 @@ export class JetStreamJournalSource extends Readable {
     const lock = this.#lock
     this.#lock = null
     const closing = async (): Promise<void> => {
+      await this.#releasing
       if (!nc || nc.isClosed()) return
       // Acknowledgements still being recorded (see AckRecord), also of commits made meanwhile, go before the connection.
       while (this.#recording) await this.#recording

@@ -121,6 +121,8 @@ export class NotifyListener implements Listener {
   readonly #baseDir: string
   readonly #server: JournalLayout | null
   readonly #outbox: Outgoing[] = []
+  /** Changes a quiet completed (a journal without markers) not yet in the outbox: see #deliverQuiet. */
+  readonly #quietChanges: SubmittedChange[] = []
   readonly #delivered = new RecentSet<number>(DELIVERED_MEMORY)
   /** Reported (table, version) pairs, so an unknown layout is logged once, not once per row. */
   readonly #reported = new Set<string>()
@@ -195,7 +197,7 @@ export class NotifyListener implements Listener {
 
   /** Changes collected and not yet taken by every channel. */
   get pending(): number {
-    return this.#outbox.length
+    return this.#outbox.length + this.#quietChanges.length
   }
 
   /** Recipients that refused a mail for good (a 5xx to RCPT TO or to the message) since the listener started. */
@@ -269,6 +271,8 @@ export class NotifyListener implements Listener {
   }
 
   async listen(entry: JournalEntry): Promise<void> {
+    // A quiet whose delivery failed part way goes on first: its changes come before this entry.
+    if (this.#quietChanges.length > 0) await this.#deliverQuiet()
     if (entry !== this.#lastEntry) {
       this.#lastEntry = entry
       // Review state first: a transaction's own Reviews edits count from the next change on either way. They are
@@ -291,30 +295,44 @@ export class NotifyListener implements Listener {
     const unmarked = hadData && this.#unmarked === 'when-quiet' && !markers
     if (unmarked && this.#collector.hasUnmarked) {
       this.#logger.debug({ listener: this.name }, 'journal quiet: records without a closing @ex@ handled as one transaction')
-      // Each change (in journal order, at its db.change row) is mailed by the Reviews lines written before it, not by
-      // edits that came after it in the same quiet window (a replay, reading more at once, would group them otherwise).
-      for (const change of this.#collector.flushUnmarked()) {
-        this.#reviews?.flushUnmarked(change.position)
-        this.#enqueue([change])
-      }
+      for (const change of this.#collector.flushUnmarked()) this.#quietChanges.push(change)
     }
-    await this.#flush()
+    await this.#deliverQuiet()
     // The edits after the last change, once its mails are out: a save while they go out must not hold them (a
-    // replay after a kill -9 would count them for that change). Not delivered: they wait for the next quiet.
+    // replay after a kill -9 would count them for that change).
     if (unmarked) this.#reviews?.flushUnmarked()
+  }
+
+  /**
+   * The changes a quiet completed in a journal without markers, one at a
+   * time, in journal order (each at its db.change row): each is mailed by
+   * the Reviews lines written before it, not by edits after it in the same
+   * quiet, and its mails go out before those edits are applied, so that no
+   * save while they go out holds them (a replay after a kill -9, reading
+   * more at once, would otherwise count them for it).
+   */
+  async #deliverQuiet(): Promise<void> {
+    await this.#flush()
+    for (;;) {
+      const change = this.#quietChanges.shift()
+      if (change === undefined) return
+      this.#reviews?.flushUnmarked(change.position)
+      this.#enqueue([change])
+      await this.#flush()
+    }
   }
 
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
   async sync(): Promise<void> {
-    await this.#flush()
+    await this.#deliverQuiet()
     // The Reviews edits applied since the last change was delivered, and that the journal has markers.
     await this.#save()
   }
 
   async close(): Promise<void> {
-    if (this.#outbox.length > 0) {
+    if (this.pending > 0) {
       this.#logger.warn(
-        { listener: this.name, changes: this.#outbox.map((o) => o.change.change) },
+        { listener: this.name, changes: [...this.#outbox.map((o) => o.change.change), ...this.#quietChanges.map((c) => c.change)] },
         'closing with undelivered changes: they are sent again when the daemon replays from its last commit',
       )
     }

@@ -25,13 +25,15 @@ export interface ReviewRow {
 
 /**
  * One db.user or db.review record, decoded (ReviewState.edit): where it is
- * in the journal (null positions: a journal of unknown number) and the row
- * it sets or deletes, or null when it changes nothing the state keeps (a
- * row it cannot read, a verify record).
+ * in the journal (its journal number, null when unknown; the offsets of its
+ * first byte and just past its last) and the row it sets or deletes, or
+ * null when it changes nothing the state keeps (a row it cannot read, a
+ * verify record).
  */
 export interface ReviewEdit {
-  readonly start: JournalPosition | null
-  readonly end: JournalPosition | null
+  readonly journal: number | null
+  readonly offset: number
+  readonly end: number
   readonly change:
     | { readonly table: 'db.user'; readonly id: string; readonly user: ReviewUser | null }
     | { readonly table: 'db.review'; readonly id: string; readonly seq: number; readonly row: ReviewRow | null }
@@ -171,8 +173,7 @@ export class ReviewState {
   edit(entry: JournalEntry): ReviewEdit | null {
     if (!ReviewState.wants(entry)) return null
     const p = entry.position
-    const at = p.journal === null ? null : { start: { journal: p.journal, offset: p.offset }, end: { journal: p.journal, offset: p.end } }
-    return { start: at?.start ?? null, end: at?.end ?? null, change: this.#changeOf(entry) }
+    return { journal: p.journal, offset: p.offset, end: p.end, change: this.#changeOf(entry) }
   }
 
   /**
@@ -189,7 +190,7 @@ export class ReviewState {
    * one applied would apply only part of a transaction again, out of order.
    */
   applyEdit(edit: ReviewEdit): boolean {
-    const end = edit.end
+    const end = edit.journal === null ? null : { journal: edit.journal, offset: edit.end }
     if (end !== null && (this.#applied === null || comparePositions(end, this.#applied) > 0)) this.#applied = end
     this.#dirty = true
     const c = edit.change

@@ -1,5 +1,4 @@
 import type { JournalEntry } from '../../../../journal/entry.js'
-import { comparePositions } from '../../../../position.js'
 import type { ReviewEdit, ReviewState } from './review-state.js'
 
 /**
@@ -10,11 +9,13 @@ const MAX_OPEN_TRANSACTIONS = 1024
 
 /**
  * Memory the records held at once may take, as {@link heldCost} counts it
- * (measured: ~480 bytes a record with 100-character paths). Past it (a
+ * (400 bytes a record and two a character of its text: more than the ~480
+ * bytes a record with a 100-character path measured). Past it (a
  * transaction of millions of Reviews lines that never ends, or an import
- * without markers read with `unmarked: "never"`), everything held is applied
- * in journal order, as records were before transactions were honoured:
- * memory stays bounded and the state is only as wrong as it used to be.
+ * without markers read with `unmarked: "never"`), everything held is
+ * applied in journal order, as records were before transactions were
+ * honoured: memory stays bounded and the state is only as wrong as it used
+ * to be.
  */
 export const MAX_HELD_BYTES = 64 * 1024 * 1024
 
@@ -121,10 +122,10 @@ export class ReviewTransactions {
     if (this.#markers || this.#segment.length === 0) return NOTHING
     // Only the records written before `before` (a change's place): those after it did not count for it.
     let n = this.#segment.length
-    if (before !== undefined && before.journal !== null) {
+    if (before !== undefined) {
       n = 0
       for (const edit of this.#segment) {
-        if (edit.start === null || comparePositions(edit.start, { journal: before.journal, offset: before.offset }) >= 0) break
+        if (compareAt(edit, before) >= 0) break
         n++
       }
     }
@@ -138,7 +139,7 @@ export class ReviewTransactions {
   /** Applies every record held, in journal order (the end of a seed; an overflow). */
   releaseAll(): ReviewTransactionStep {
     const all = [...this.#open.values(), this.#segment].flat()
-    all.sort((a, b) => (a.start === null || b.start === null ? 0 : comparePositions(a.start, b.start)))
+    all.sort(compareAt)
     this.#open.clear()
     this.#segment = []
     this.#held = 0
@@ -207,6 +208,11 @@ export class ReviewTransactions {
     for (const edit of edits) if (this.#state.applyEdit(edit)) applied++
     return applied
   }
+}
+
+/** Journal order of two places (a journal of unknown number, null, before any other; entries of one stream share theirs). */
+function compareAt(a: { readonly journal: number | null; readonly offset: number }, b: { readonly journal: number | null; readonly offset: number }): number {
+  return (a.journal ?? -1) - (b.journal ?? -1) || a.offset - b.offset
 }
 
 /** `to` with `more` appended (in place, without spreading: a transaction may hold many). */

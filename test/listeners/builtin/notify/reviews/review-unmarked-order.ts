@@ -43,3 +43,27 @@ t.test('unmarked: kill -9 with a half-delivered change; the replay reads a later
   await second.listener.close()
   t.same(deliveries(smtp.mails).sort(), ['10:bob:bob@example.com', '10:carol:carol@example.com'].sort(), 'bob gets change 10 after the restart')
 })
+
+t.test('unmarked, three changes in one quiet; kill -9 while the second is half-delivered: carol, subscribed after it, must not get it', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, users + user('dave', 'dave@example.com') + review('bob', 0, '//depot/main/...') + review('dave', 0, '//depot/x/...'))
+  const text =
+    unmarked(10, 'alice', 'ten\n', ['//depot/x/a.c']) +
+    unmarked(11, 'alice', 'eleven\n', ['//depot/main/b.c']) +
+    review('carol', 0, '//depot/main/...') +
+    unmarked(12, 'alice', 'twelve\n', ['//depot/other/c.c'])
+  smtp.rcpt['bob@example.com'] = 452
+  const first = await openReviews(dir, smtp.port)
+  t.equal(await feed(first.listener, await journal(text)), null)
+  const err = await first.listener.noData(true).catch((e: unknown) => e)
+  t.ok(err, 'bob deferred')
+  rmSync(lockPathOf(join(dir, 'reviews.json')))
+  delete smtp.rcpt['bob@example.com']
+  const second = await openReviews(dir, smtp.port)
+  t.equal(await feed(second.listener, await journal(text)), null)
+  await second.listener.noData(true)
+  await second.listener.close()
+  t.same(deliveries(smtp.mails).sort(), ['10:dave:dave@example.com', '11:bob:bob@example.com'].sort())
+})

@@ -272,9 +272,9 @@ export class JournalEntry {
     return { values, count: range.count }
   }
 
-  /** Field `i` (from 0), or undefined past the last: fieldsAt([i]). */
+  /** Field `i` (from 0), or undefined past the last, made alone when the record has the common shape. */
   field(i: number): string | undefined {
-    return this.fieldsAt([i])[0]
+    return Number.isSafeInteger(i) && i >= 0 ? this.pickFields([i]).values[0] : undefined
   }
 
   /** The first `keep` fields of a record in the common shape, or only those in `pick`, when its fields have not been made. */

@@ -14,6 +14,7 @@ import { pathSchema } from '../path-schema.js'
 import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
 import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
+import { journalSetFileProblem } from '../files/journal-set.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -288,8 +289,9 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
       ...(l.retry ? { retry: l.retry } : {}),
     })
   }
-  if (problems.length) throw invalid(file, problems)
   const abs = (p: string): string => resolve(baseDir, p)
+  if (c.server) problems.push(...(await writtenInJournalSet(c, listeners, abs)))
+  if (problems.length) throw invalid(file, problems)
   return {
     file,
     baseDir,
@@ -315,6 +317,39 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
     status: c.status,
     log: { level: c.log.level, ...(c.log.file ? { file: abs(c.log.file) } : {}) },
   }
+}
+
+/**
+ * The files the daemon and its built-in listeners write (the state, the
+ * log, the mirror's state, print's output, notify's state files) that are
+ * files of the server's journal set: `key: why` for each. Before, none was
+ * refused: a `state` or mirror `stateFile` named `journal.N` was renamed
+ * over the server's archive, a `log.file` in the journal set had log lines
+ * appended to the server's journal, and a raw `print` to the live journal
+ * fed the daemon its own output without end (`check` found it valid).
+ */
+async function writtenInJournalSet(c: z.infer<typeof configSchema>, listeners: readonly ListenerConfig[], abs: (p: string) => string): Promise<string[]> {
+  const server = c.server
+  if (!server) return []
+  const root = abs(server.root)
+  const layout = { root, ...(server.journal ? { journal: resolve(root, server.journal) } : {}), ...(server.prefix ? { prefix: server.prefix } : {}) }
+  const written: [string, string][] = [['state', c.state]]
+  if (c.log.file) written.push(['log.file', c.log.file])
+  for (const [i, l] of listeners.entries()) {
+    const o = l.options as { stateFile?: unknown; output?: unknown; deliveryState?: unknown; reviews?: unknown }
+    const key = (k: string): string => `listeners[${i}].options.${k}`
+    if (l.type === 'mirror' && typeof o.stateFile === 'string') written.push([key('stateFile'), o.stateFile])
+    if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push([key('output'), o.output])
+    if (l.type === 'notify' && typeof o.deliveryState === 'string') written.push([key('deliveryState'), o.deliveryState])
+    const reviews = o.reviews as { state?: unknown } | undefined
+    if (l.type === 'notify' && typeof reviews?.state === 'string') written.push([key('reviews.state'), reviews.state])
+  }
+  const problems: string[] = []
+  for (const [key, path] of written) {
+    const problem = await journalSetFileProblem(layout, abs(path))
+    if (problem) problems.push(`${key}: ${problem}: logdaemon would write over the server's journal (expected a file outside the journal set)`)
+  }
+  return problems
 }
 
 /**

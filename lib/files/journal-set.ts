@@ -1,5 +1,5 @@
-import { readdir, stat } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { readdir, realpath, stat } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from './journal-name.js'
 
@@ -53,6 +53,46 @@ export function journalDirs(layout: JournalLayout): string[] {
 export function isJournalFileName(layout: JournalLayout, name: string): boolean {
   if (name === basename(liveJournalPath(layout))) return true
   return archiveNameMatcher(layout)(name) !== null
+}
+
+/**
+ * Why logdaemon may not write the file `path` (its state, its log, a
+ * listener's output or state): it names a file of the server's journal set,
+ * the live journal or an archive (`journal.N[.gz]`, `PREFIX.jnl.N[.gz]`), or
+ * null. The same directory through any path counts (`..`, a symlinked
+ * directory, a bind mount), and so does a symlink to such a file. Written
+ * there, the daemon would destroy the server's journal: a state saved over
+ * `journal.N` replaces an archive, a log appends its lines to it, and a raw
+ * `print` to the live journal feeds the daemon its own output, doubling the
+ * journal without end (a probe: 149 bytes grew to 8 MB in 4 s).
+ */
+export async function journalSetFileProblem(layout: JournalLayout, path: string): Promise<string | null> {
+  const file = resolve(path)
+  const names = [file]
+  const real = await realpath(file).catch(() => null)
+  if (real !== null && real !== file) names.push(real)
+  const live = resolve(liveJournalPath(layout))
+  const match = archiveNameMatcher(layout)
+  for (const name of names) {
+    const dir = dirname(name)
+    const base = basename(name)
+    const through = name === file ? '' : ` (a symlink to ${name})`
+    if (base === basename(live) && (await sameDir(dir, dirname(live)))) return `${path} is the server's live journal${through}`
+    for (const d of archiveDirs(layout)) {
+      if (match(base, d) === null || !(await sameDir(dir, d))) continue
+      return `${path} is the name of an archived journal in the server's journal directory ${d}${through}`
+    }
+  }
+  return null
+}
+
+/** Whether two directories are one, by path, by real path, or by device and inode (a bind mount). */
+async function sameDir(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true
+  const [ra, rb] = await Promise.all([realpath(a).catch(() => null), realpath(b).catch(() => null)])
+  if (ra !== null && ra === rb) return true
+  const [sa, sb] = await Promise.all([stat(a, { bigint: true }).catch(() => null), stat(b, { bigint: true }).catch(() => null)])
+  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino
 }
 
 /**

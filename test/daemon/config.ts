@@ -290,3 +290,53 @@ t.test('stopTimeoutMs and health: defaults, and hostile values refused', async (
   await t.rejects(parseConfig({ ...base, health: { behindBytes: -1 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindBytes/ })
   await t.rejects(parseConfig({ ...base, health: { behindSecs: 5 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindSecs: unknown key/ })
 })
+
+t.test("no file logdaemon writes may be a file of the server's journal set", async (t) => {
+  // Before, none was refused: a raw print to the live journal fed the daemon its own output (149 bytes grew to
+  // 8 MB in 4 s), a log.file in the journal set got log lines appended to a journal, and a state named journal.N was
+  // renamed over the server's archive; check found each configuration valid.
+  const dir = t.testdir({ root: { journal: '', 'journal.1': '' }, pfx: {}, elsewhere: {} })
+  symlinkSync(join(dir, 'root'), join(dir, 'rootlink'))
+  symlinkSync(join(dir, 'root', 'journal'), join(dir, 'elsewhere', 'to-live'))
+  const base = { server: { root: 'root' }, from: 1, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }] }
+  const refused = async (config: unknown, key: string, what: RegExp): Promise<void> => {
+    const err = (await parseConfig(config, { baseDir: dir }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as LogdaemonError | null
+    t.equal(err?.code, 'ERR_CONFIG_INVALID', `${key} refused`)
+    const lines = (err?.details.problems ?? []) as string[]
+    t.equal(lines.length, 1, `${key}: one problem`)
+    t.match(lines[0], new RegExp(`^${key.replace(/[.[\]]/g, '\\$&')}: .*${what.source}.*logdaemon would write over the server's journal`), key)
+  }
+  await refused({ ...base, state: 'root/journal.7' }, 'state', /archived journal/)
+  await refused({ ...base, state: 'root/../root/journal.2.gz' }, 'state', /archived journal/)
+  await refused({ ...base, state: 'rootlink/journal.3' }, 'state', /archived journal/)
+  await refused({ ...base, log: { file: 'root/journal.1' } }, 'log.file', /archived journal/)
+  await refused({ ...base, log: { file: 'root/journal' } }, 'log.file', /live journal/)
+  await refused({ ...base, log: { file: 'elsewhere/to-live' } }, 'log.file', /live journal \(a symlink to/)
+  const print = (output: string) => ({ ...base, listeners: [{ type: 'print', options: { format: 'raw', output } }] })
+  await refused(print('root/journal'), 'listeners[0].options.output', /live journal/)
+  await refused(print('./rootlink/./journal'), 'listeners[0].options.output', /live journal/)
+  const mirror = { type: 'mirror', options: { dir: 'mirror', stateFile: 'root/journal.4' } }
+  await refused({ ...base, listeners: [mirror] }, 'listeners[0].options.stateFile', /archived journal/)
+  const notify = {
+    type: 'notify',
+    options: { webhook: { url: 'https://hooks.example.com/x', secret: 'a-secret-of-16-chars' }, deliveryState: 'root/journal.5' },
+  }
+  await refused({ ...base, listeners: [notify] }, 'listeners[0].options.deliveryState', /archived journal/)
+  // With a prefix and a live journal elsewhere: their names there, and the prefix's archives.
+  const layout = { root: 'root', journal: '../pfx/live', prefix: '../pfx/main' }
+  await refused({ ...base, server: layout, state: 'pfx/main.jnl.9' }, 'state', /archived journal/)
+  await refused({ ...base, server: layout, log: { file: 'pfx/live' } }, 'log.file', /live journal/)
+
+  // Names that only look alike, or are elsewhere, are fine.
+  for (const state of ['root/journal.state.json', 'root/logdaemon.state.json', 'elsewhere/journal.1', 'root/journal.1.json', 'root/journal.lock']) {
+    const c = await parseConfig({ ...base, state, log: { file: 'elsewhere/journal' } }, { baseDir: dir })
+    t.equal(c.state, join(dir, state), `${state} is allowed`)
+  }
+  // With a prefix, ROOT/journal.N is still where an archive is looked for (archiveCandidates): refused too.
+  await refused({ ...base, server: layout, state: 'root/journal.3' }, 'state', /archived journal/)
+  const c = await parseConfig({ ...print('elsewhere/journal.2'), server: layout, state: 'pfx/main.ckp.3' }, { baseDir: dir })
+  t.equal(c.state, join(dir, 'pfx/main.ckp.3'), 'a checkpoint name beside the prefix is not a journal')
+})

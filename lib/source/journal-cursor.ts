@@ -10,6 +10,7 @@ import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reade
 import { ChangeWatcher } from './change-watcher.js'
 import { identityOf, LiveFile } from './live-file.js'
 import { isUnreadable } from './unreadable.js'
+import { COUNTER_SEARCH_BYTES, journalCounterIn } from './start-point.js'
 
 /** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
 export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
@@ -511,6 +512,17 @@ export class JournalCursor {
       if (archived) {
         await file.close()
         continue
+      }
+      // No archive from N on, so the live file is taken for journal N: unless its journal counter record says a later
+      // number. Then N (and those after it) were archived and removed while the reader was away or behind. Before,
+      // the live journal M was read as N, the journals between were skipped without a word, and a mirror wrote
+      // journal M's bytes to its journal.N (a probe: journal.3 archived and removed while the daemon was stopped
+      // with SIGSTOP in journal 2; the state went on as 3/…, and only the next start found the gap).
+      const counter = journalCounterIn(await file.read(0, COUNTER_SEARCH_BYTES), file.path)
+      if (counter !== null && counter > n) {
+        await file.close()
+        const missing = Array.from({ length: counter - n }, (_, i) => n + i)
+        throw journalGapError(missing, n, counter, this.#adviceAs)
       }
       return this.#openLive(file, offset)
     }

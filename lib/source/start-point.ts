@@ -156,7 +156,7 @@ export interface LiveNumber {
 }
 
 /** How much of the live journal is searched for its journal counter record: it is written when the journal starts. */
-const COUNTER_SEARCH_BYTES = 64 * 1024
+export const COUNTER_SEARCH_BYTES = 64 * 1024
 
 /**
  * The live journal's number from the files, or null when they do not say:
@@ -183,15 +183,24 @@ async function journalCounterNear(path: string): Promise<number | null> {
   try {
     const buf = Buffer.alloc(COUNTER_SEARCH_BYTES)
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
-    let found: number | null = null
-    const framer = new JournalFramer({ skipMalformed: true, skipOversize: true, file: path })
-    framer.push(buf.subarray(0, bytesRead), (source, start, end) => {
-      found ??= journalCounterOf(source, start, end)
-    })
-    return found
+    return journalCounterIn(buf.subarray(0, bytesRead), path)
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * The journal counter record among the first bytes of a journal (`head`, up
+ * to COUNTER_SEARCH_BYTES from its start), framed (a quoted field cannot
+ * fake it), or null.
+ */
+export function journalCounterIn(head: Buffer, path: string): number | null {
+  let found: number | null = null
+  const framer = new JournalFramer({ skipMalformed: true, skipOversize: true, file: path })
+  framer.push(head.subarray(0, COUNTER_SEARCH_BYTES), (source, start, end) => {
+    found ??= journalCounterOf(source, start, end)
+  })
+  return found
 }
 
 /** The value of a journal counter record `source[start..end)`, or null for any other record. */

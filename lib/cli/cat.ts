@@ -13,6 +13,7 @@ import type { ProgressReporter } from './progress.js'
 import { catFileParallel, MIN_PARALLEL_ENCODED_BYTES } from './cat-file-parallel.js'
 import { MAX_THREADS } from '../parallel/worker-pool.js'
 import { threadCount } from './thread-count.js'
+import { flushed } from './write-out.js'
 
 // Start-up: logdaemon-cat on a plain file (the parallel path) loads only the
 // modules above and what cat-file-parallel.ts imports; the rest (gzip, the
@@ -119,6 +120,11 @@ function rangeBytesFromEnv(io: CatIO): { rangeBytes?: number } {
 /** Runs `logdaemon-cat` and returns its exit code: 0 ok, 1 data or I/O error, 2 usage. */
 export async function main(argv: readonly string[], io: CatIO): Promise<number> {
   const say = (msg: string): void => void io.stderr.write(`${NAME}: ${msg}\n`)
+  /** A message about the output so far: after it, even with stdout and stderr on one pipe (see flushed). */
+  const sayAfterOutput = async (msg: string, err?: unknown): Promise<void> => {
+    if (!isOutputError(err)) await flushed(io.stdout)
+    say(msg)
+  }
   let parsed
   try {
     parsed = parseOptions(argv, OPTIONS)
@@ -214,7 +220,7 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
         (summary ? null : await catGzip(file, io, options, threads, onBytes)) ??
         (await catSerial(file, io, options, summarizing && summary ? { summary, summarizeInput: summarizing.summarizeInput } : null, threads, onBytes))
       if (counts.malformedSkipped || counts.oversizeSkipped) {
-        say(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
+        await sayAfterOutput(`${file}: skipped ${counts.malformedSkipped} malformed and ${counts.oversizeSkipped} oversize record(s)`)
       }
     }
   } catch (err) {
@@ -222,13 +228,22 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
     if (brokenPipe || isBrokenPipe(err)) return 0
     // A read error (EISDIR) carries no path: name the input being read. A write error (ENOSPC) is the output's, not the input's.
     if (isErrnoException(err) && !isLogdaemonError(err) && !err.path)
-      say(`${err.syscall === 'write' ? 'standard output' : current === '-' ? 'standard input' : current}: ${err.message}`)
-    else say(messageOf(err))
+      await sayAfterOutput(`${err.syscall === 'write' ? 'standard output' : current === '-' ? 'standard input' : current}: ${err.message}`, err)
+    else await sayAfterOutput(messageOf(err), err)
     return exitCodeOf(err)
   }
   progress?.stop()
   if (summary) io.stdout.write(options.format === 'json' ? `${JSON.stringify(summary.toJSON())}\n` : summary.format())
   return 0
+}
+
+/**
+ * An error of the output itself (a full disk, a file past `ulimit -f`): no
+ * record waits behind the message then, and a write that failed may never
+ * call back (FileOutput's writes throw).
+ */
+function isOutputError(err: unknown): boolean {
+  return isErrnoException(err) && err.syscall === 'write'
 }
 
 /**
@@ -321,6 +336,7 @@ async function follow(
     })
   } catch (err) {
     if (isBrokenPipe(err)) return 0
+    if (!isOutputError(err)) await flushed(io.stdout)
     say(messageOf(err))
     return 1
   } finally {
@@ -357,6 +373,7 @@ async function fromStream(values: ParsedValues, positionals: readonly string[], 
     })
   } catch (err) {
     if (isBrokenPipe(err)) return 0
+    if (!isOutputError(err)) await flushed(io.stdout)
     say(messageOf(err))
     return exitCodeOf(err)
   }

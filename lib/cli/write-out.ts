@@ -22,3 +22,25 @@ export async function write(out: Writable, data: string | Buffer, written?: () =
     })
   }
 }
+
+/**
+ * Resolves once every byte written to `out` so far has left it (handed to
+ * the system), or at once when it holds none, has ended or failed. A
+ * message to standard error waits for it: stdout and stderr are two
+ * descriptors, often onto one pipe (`2>&1`), and a pipe's writes are
+ * asynchronous, so a message written while the last records still waited
+ * in stdout could reach the pipe before them (an adversarial probe saw
+ * ERR_GZIP_TRUNCATED at line 5,814 of 6,300 once in 12 runs).
+ */
+export function flushed(out: Writable): Promise<void> {
+  if (out.writableLength === 0 || out.destroyed || out.writableEnded || out.errored) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      out.off('close', done).off('error', done)
+      resolve()
+    }
+    out.on('close', done).on('error', done)
+    // Written after everything before it: its callback comes once they have left.
+    out.write(Buffer.alloc(0), done)
+  })
+}

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
+import { Readable, Writable } from 'node:stream'
 import { existsSync, writeFileSync, readFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
@@ -100,6 +101,41 @@ t.test('malformed input: exit 1 with file, offset and line, good records first',
   t.equal(await main(['--skip-malformed', `${dir}/journal.3`], g.io), 0)
   t.equal(g.stdout().toString(), '@ex@ 1 2\n@ex@ 3 4\n')
   t.match(g.stderr(), /skipped 1 malformed/)
+})
+
+t.test('a message on stderr waits for the records before it to leave stdout (one pipe for both: 2>&1)', async (t) => {
+  // Standard output as a pipe that a slow reader drains: each write is taken only a while later, as a pipe's
+  // asynchronous writes are. What each stream hands on goes into one log, as into the pipe of `2>&1`.
+  const good = '@pv@ 3 @db.have@ @//ws/file@ @//depot/file@ 1 0 \n'.repeat(3000)
+  // A gzip file cut before its trailer: ERR_GZIP_TRUNCATED after every record inflated.
+  const cut = (gz: Buffer): Buffer => gz.subarray(0, gz.length - 4)
+  const dir = t.testdir({ 'journal.3': `${good}broken\n`, 'journal.4': `${good}oops\n@ex@ 1 2\n`, 'journal.5.gz': cut(gzipSync(good)) })
+  for (const args of [['journal.3'], ['--skip-malformed', 'journal.4'], ['journal.5.gz'], ['--threads', '1', 'journal.3']]) {
+    const log: string[] = []
+    const stdout = new Writable({
+      highWaterMark: 1 << 20,
+      write(chunk: Buffer, _encoding, callback) {
+        setTimeout(() => {
+          log.push(chunk.toString('latin1'))
+          callback()
+        }, 20)
+      },
+    })
+    const stderr = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        log.push(chunk.toString('latin1'))
+        callback()
+      },
+    })
+    const file = args.pop() as string
+    const code = await main([...args, `${dir}/${file}`], { stdin: Readable.from([]), stdout, stderr })
+    // Everything written reaches the log (the process would wait for it too, before it exits).
+    await new Promise((resolve) => stdout.end(resolve))
+    const text = log.join('')
+    const message = text.indexOf('logdaemon-cat: ')
+    t.ok(message > 0, `${file}: a message`)
+    t.equal(text.lastIndexOf('\n@', message), text.lastIndexOf('\n@'), `${args.join(' ')} ${file} (exit ${code}): the message comes after every record`)
+  }
 })
 
 t.test('input ending inside a record', async (t) => {

@@ -43,11 +43,11 @@ function isReplicasNotSupported(err: unknown): boolean {
   return e?.code === 10074 || /replicas > 1 not supported/i.test(toError(err).message)
 }
 
-/** The streams whose subjects take some of `SUBJECT.>`, with those subjects, for the message; empty when they cannot be listed. */
-async function overlapping(jsm: JetStreamManager, subject: string): Promise<string[]> {
-  const out: string[] = []
+/** The streams whose subjects take some of `SUBJECT.>`, with those subjects; empty when they cannot be listed. */
+async function overlapping(jsm: JetStreamManager, subject: string): Promise<{ name: string; subjects: string[] }[]> {
+  const out: { name: string; subjects: string[] }[] = []
   try {
-    for await (const info of jsm.streams.list(`${subject}.>`)) out.push(`${info.config.name} (${JSON.stringify(info.config.subjects ?? [])})`)
+    for await (const info of jsm.streams.list(`${subject}.>`)) out.push({ name: info.config.name, subjects: info.config.subjects ?? [] })
   } catch {
     // Only for the message: the error is the same without the names.
   }
@@ -128,9 +128,12 @@ export async function ensureJournalStream(jsm: JetStreamManager, o: JournalStrea
     }
     if (isSubjectOverlap(err)) {
       const others = await overlapping(jsm, o.subject)
+      // This very stream, made by another publisher meanwhile: the server checks the subjects before the name, so two
+      // listeners that create it at once (two daemons started together) got the overlap, not "exists" (seen in a CI run).
+      if (others.some((other) => other.name === o.stream)) return ensureJournalStream(jsm, { ...o, create: false })
       throw mismatch(
         `stream ${o.stream} cannot be created with the subjects ["${o.subject}.>"]: they overlap ` +
-          (others.length > 0 ? `those of stream ${others.join(', ')}` : 'those of an existing stream') +
+          (others.length > 0 ? `those of stream ${others.map((x) => `${x.name} (${JSON.stringify(x.subjects)})`).join(', ')}` : 'those of an existing stream') +
           " (NATS err_code 10065), and a subject belongs to one stream only: set the listener's stream to that stream when it is meant " +
           'to hold this journal, or set its subject to a prefix no stream takes, or remove the overlap from the other stream (nats stream edit)',
       )

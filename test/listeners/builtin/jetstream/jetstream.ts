@@ -1,10 +1,11 @@
 import t from 'tap'
-import { jetstreamManager, StorageType } from '@nats-io/jetstream'
+import { type JetStreamManager, jetstreamManager, StorageType } from '@nats-io/jetstream'
 import { connect, nanos } from '@nats-io/transport-node'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type JetStreamListener, create, optionsSchema } from '../../../../lib/listeners/builtin/jetstream/jetstream.js'
 import { ListenerChain } from '../../../../lib/listeners/listener-chain.js'
 import { JournalEntry } from '../../../../lib/journal/entry.js'
+import { ensureJournalStream } from '../../../../lib/jetstream/journal-stream.js'
 import type { JournalPosition } from '../../../../lib/position.js'
 import { entriesOf, transactions } from '../../../helpers/entries.js'
 import { natsSkip, startNats, type NatsServer } from '../../../helpers/nats.js'
@@ -170,6 +171,34 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     })
     await l.close()
     await t.rejects(jsm.streams.info('NARROW'), 'nothing was created')
+  })
+
+  t.test('the stream made by another publisher between our look and our create: that stream is checked and used', async (t) => {
+    const { jsm } = await managerOf(t, server)
+    // The other publisher won: RACE exists. What the server answered the loser in a CI run (two listeners creating one
+    // stream at once) was not "exists" but the overlap with RACE's subjects (err_code 10065): a real such answer.
+    await jsm.streams.add({ name: 'RACE', subjects: ['race.j.>'], storage: StorageType.File, duplicate_window: nanos(120_000) })
+    const overlap = await jsm.streams.add({ name: 'RACE2', subjects: ['race.j.>'] }).then(
+      () => null,
+      (err: unknown) => err,
+    )
+    const notFound = await jsm.streams.info('NO-SUCH-STREAM').then(
+      () => null,
+      (err: unknown) => err,
+    )
+    t.ok(overlap && notFound, 'the server gave both answers')
+    // Our look came before RACE was made (not found), our create after (the overlap); the rest is the server's.
+    let looked = false
+    const raced = {
+      ...jsm,
+      streams: {
+        info: (name: string) => (looked ? jsm.streams.info(name) : ((looked = true), Promise.reject(notFound))),
+        add: () => Promise.reject(overlap),
+        list: (subject?: string) => jsm.streams.list(subject),
+      },
+    } as unknown as JetStreamManager
+    const info = await ensureJournalStream(raced, { stream: 'RACE', subject: 'race.j', create: true, replicas: 1, duplicateWindowMs: 120_000 })
+    t.equal(info.config.name, 'RACE', 'the stream the other publisher made')
   })
 
   t.test('an existing stream holding foreign messages after the journal is refused', async (t) => {
@@ -426,6 +455,11 @@ t.test('two publishers of different servers open on one empty stream at once: on
   t.teardown(() => server.stop())
   const a = listenerFor(server, { stream: 'R', subject: 'r.j', server: 'one' })
   const b = listenerFor(server, { stream: 'R', subject: 'r.j', server: 'two' })
+  // Closed whatever happens: an open listener keeps reconnecting to the stopped server, and the file ran into tap's timeout.
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+  })
   // Both read the stream's end before either publishes: both see it empty.
   await Promise.all([a.open(ctx()), b.open(ctx())])
   const { entries } = transactions(10, 1)

@@ -192,7 +192,11 @@ t.test('jetstream listener against a real nats-server', { skip: natsSkip }, asyn
     const raced = {
       ...jsm,
       streams: {
-        info: (name: string) => (looked ? jsm.streams.info(name) : ((looked = true), Promise.reject(notFound))),
+        info: (name: string) => {
+          if (looked) return jsm.streams.info(name)
+          looked = true
+          return Promise.reject(notFound)
+        },
         add: () => Promise.reject(overlap),
         list: (subject?: string) => jsm.streams.list(subject),
       },

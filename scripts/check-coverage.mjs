@@ -50,7 +50,9 @@ const FLOORS = {
   'lib/sim': { lines: 98, branches: 95, functions: 98, statements: 98 },
   'lib/parallel': { lines: 98, branches: 90, functions: 99, statements: 98 },
   'lib/source': { lines: 97, branches: 95, functions: 95, statements: 95 },
-  'lib/source/jetstream': { lines: 96, branches: 86, functions: 95, statements: 96 },
+  // Lowered from 96 on 2026-12-06: two full runs of one commit gave 97.0 and 95.9 % of lines (a pull that expires
+  // empty, an acknowledgement when the connection closes: paths taken by timing), and the second failed CI.
+  'lib/source/jetstream': { lines: 95, branches: 86, functions: 95, statements: 95 },
   'lib/status': { lines: 98, branches: 96, functions: 99, statements: 98 },
   // The ISA-L addon's loader: the full run of 2026-12-03 (100 % each), less a point.
   'native/isal': { lines: 99, branches: 99, functions: 99, statements: 99 },

@@ -75,6 +75,16 @@ t.test('JetStreamJournalSource against a real nats-server', { skip: natsSkip }, 
     // Commit after the 40th entry (a consistency point), read on (unacknowledged), then stop.
     first.commit(got[39] as JournalEntry)
     await first.flushState()
+    // What the status page shows: the commit, its acknowledgement, and how far the source has read (it reads ahead).
+    const status = first.status
+    const committed = { journal: 4, offset: (got[39] as JournalEntry).position.end }
+    t.same(status.committed, committed, 'status: the committed position')
+    t.same(status.acked, committed, 'status: acknowledged up to it')
+    t.ok(status.entries >= 70 && status.entries <= published.length, `status: the entries delivered (${status.entries})`)
+    const read = published[status.entries - 1] as JournalEntry
+    t.same(status.position, { journal: read.position.journal, offset: read.position.end }, 'status: the end of the last one')
+    t.ok(status.lastDataAt instanceof Date, 'status: when data last came')
+    t.equal(status.live, null, 'status: no live file')
     first.destroy()
     await new Promise((resolve) => first.once('close', resolve))
 

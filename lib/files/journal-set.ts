@@ -86,8 +86,12 @@ export async function journalSetFileProblem(layout: JournalLayout, path: string)
   return null
 }
 
-/** Whether two directories are one, by path, by real path, or by device and inode (a bind mount). */
-async function sameDir(a: string, b: string): Promise<boolean> {
+/**
+ * Whether two directories are one: by path, by real path, or by device and
+ * inode (a bind mount shows one directory under two real paths; bigints: a
+ * 64-bit inode number, NFS and some file systems, does not fit a double).
+ */
+export async function sameDir(a: string, b: string): Promise<boolean> {
   if (resolve(a) === resolve(b)) return true
   const [ra, rb] = await Promise.all([realpath(a).catch(() => null), realpath(b).catch(() => null)])
   if (ra !== null && ra === rb) return true

@@ -1,4 +1,4 @@
-import { constants, lstat, mkdir, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises'
+import { constants, lstat, mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException } from '../../../errors.js'
@@ -8,7 +8,7 @@ import { BaseListener, type Listener, type ListenerContext } from '../../listene
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { pathSchema } from '../../../path-schema.js'
 import { StateLock } from '../../../files/state-lock.js'
-import { journalDirs } from '../../../files/journal-set.js'
+import { journalDirs, sameDir } from '../../../files/journal-set.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-state.js'
 
@@ -434,14 +434,8 @@ async function exists(path: string): Promise<boolean> {
  * asks it too.
  */
 export async function serverDirProblem(dir: string, serverDirs: readonly string[]): Promise<string | null> {
-  const mine = await realpath(dir).catch(() => resolve(dir))
-  // The same directory by device and inode too: a bind mount shows one directory under two real paths.
-  // As bigints: a 64-bit inode number (NFS, some file systems) does not fit a double exactly.
-  const mineId = await stat(dir, { bigint: true }).catch(() => null)
   for (const server of serverDirs) {
-    const serverId = mineId ? await stat(server, { bigint: true }).catch(() => null) : null
-    const same = serverId !== null && mineId !== null && serverId.dev === mineId.dev && serverId.ino === mineId.ino
-    if (!same && (await realpath(server).catch(() => resolve(server))) !== mine) continue
+    if (!(await sameDir(dir, server))) continue
     return (
       `mirror dir ${dir} is where the server keeps its journals (${server}): the mirror would write over the server's own journal.N files. ` +
       'Give the mirror a directory of its own'

@@ -1,7 +1,7 @@
 /**
  * The benchmark runner:
  *
- *   npm run bench                  both checkpoint profiles at 200 MB and 1 GiB, 3 runs each
+ *   npm run bench                  both checkpoint profiles at 200 MB (5 runs) and 1 GiB (3 runs)
  *   npm run bench -- --quick       both profiles at 100 MB, 1 run: a few minutes
  *   npm run bench -- --help        every option
  *
@@ -42,9 +42,14 @@ const QUICK_SIZE = '100MB'
  * Runs per size unless --runs says otherwise. At 1 GiB too: one run there
  * is not steady on a shared machine (the same code's single 1 GiB runs of
  * for-await-source on the default profile gave 0.39× and 0.61× framing in
- * two runs of the bench).
+ * two runs of the bench). Below 1 GiB a run lasts under a second, so one
+ * burst of load on the machine moves it most: 5 runs there (the full run of
+ * 2026-12-06 had per-round spreads of 30–140 % at 200 MB), which adds about
+ * three minutes.
  */
 const RUNS = 3
+const RUNS_BELOW_1GIB = 5
+const GIB = 2 ** 30
 /**
  * Timed logdaemon-cat runs write to /dev/null, where nothing can be
  * checked; so first each runs once, untimed, on an input of this size with
@@ -58,7 +63,7 @@ const README_PAGE = fileURLToPath(new URL('../../README.md', import.meta.url))
 const OPTIONS = {
   quick: { type: 'boolean', help: `both profiles at ${QUICK_SIZE}, 1 run (a few minutes)` },
   size: { type: 'string', help: `input sizes, comma-separated: 1GiB, 200MB, 2MB, … (default ${DEFAULT_SIZES.join(',')})` },
-  runs: { type: 'string', help: `runs of each scenario, one number or one per size (default ${RUNS}); the median is reported` },
+  runs: { type: 'string', help: `runs of each scenario, one number or one per size (default ${RUNS_BELOW_1GIB} below 1 GiB, ${RUNS} from 1 GiB); the median is reported` },
   profile: { type: 'string', help: `checkpoint profiles, comma-separated (default ${PROFILES.join(',')})` },
   seed: { type: 'string', help: 'generator seed (default 1)' },
   'no-scale': { type: 'boolean', help: 'no scale bar (with several sizes, it compares the smallest and the largest)' },
@@ -136,7 +141,7 @@ function plan(values: Values): Plan {
   if (sizes.length === 0 || sizes.some((n) => n <= 0)) throw new UsageError('--size must be above 0')
   if (new Set(sizes).size !== sizes.length) throw new UsageError('--size names a size twice')
   sizes.sort((a, b) => a - b)
-  let runs: number[] = sizes.map(() => (values.quick ? 1 : RUNS))
+  let runs: number[] = sizes.map((size) => (values.quick ? 1 : size < GIB ? RUNS_BELOW_1GIB : RUNS))
   if (values.runs !== undefined) {
     const given = list(values.runs).map((r) => positiveInt(r, 'runs', 1))
     if (given.length !== 1 && given.length !== sizes.length) throw new UsageError(`--runs takes one number or one per size (${sizes.length})`)

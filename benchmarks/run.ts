@@ -63,7 +63,10 @@ const README_PAGE = fileURLToPath(new URL('../../README.md', import.meta.url))
 const OPTIONS = {
   quick: { type: 'boolean', help: `both profiles at ${QUICK_SIZE}, 1 run (a few minutes)` },
   size: { type: 'string', help: `input sizes, comma-separated: 1GiB, 200MB, 2MB, … (default ${DEFAULT_SIZES.join(',')})` },
-  runs: { type: 'string', help: `runs of each scenario, one number or one per size (default ${RUNS_BELOW_1GIB} below 1 GiB, ${RUNS} from 1 GiB); the median is reported` },
+  runs: {
+    type: 'string',
+    help: `runs of each scenario, one number or one per size (default ${RUNS_BELOW_1GIB} below 1 GiB, ${RUNS} from 1 GiB); the median is reported`,
+  },
   profile: { type: 'string', help: `checkpoint profiles, comma-separated (default ${PROFILES.join(',')})` },
   seed: { type: 'string', help: 'generator seed (default 1)' },
   'no-scale': { type: 'boolean', help: 'no scale bar (with several sizes, it compares the smallest and the largest)' },

@@ -1,7 +1,7 @@
 import { STALLED, unlessStalled } from '../stalled.js'
 import { constants, type Stats } from 'node:fs'
 import { type FileHandle, open, stat } from 'node:fs/promises'
-import { basename, dirname, extname, resolve } from 'node:path'
+import { basename, dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError } from '../errors.js'
@@ -15,6 +15,7 @@ import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.
 import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
 import { journalSetFileProblem } from '../files/journal-set.js'
+import { sameDir, sameFile } from '../files/same-path.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -290,7 +291,9 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
     })
   }
   const abs = (p: string): string => resolve(baseDir, p)
-  if (c.server) problems.push(...(await writtenInJournalSet(c, listeners, abs)))
+  const written = writtenPaths(c, listeners, abs)
+  if (c.server) problems.push(...(await writtenInJournalSet(c.server, written, abs)))
+  problems.push(...(await writtenTwice(written)))
   if (problems.length) throw invalid(file, problems)
   return {
     file,
@@ -319,35 +322,82 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   }
 }
 
+/** A file (or, for a mirror, a directory) the daemon or a built-in listener writes: the key that names it and its path. */
+interface Written {
+  readonly key: string
+  readonly path: string
+  readonly dir?: true
+}
+
 /**
- * The files the daemon and its built-in listeners write (the state, the
- * log, the mirror's state, print's output, notify's state files) that are
- * files of the server's journal set: `key: why` for each. Before, none was
- * refused: a `state` or mirror `stateFile` named `journal.N` was renamed
- * over the server's archive, a `log.file` in the journal set had log lines
- * appended to the server's journal, and a raw `print` to the live journal
- * fed the daemon its own output without end (`check` found it valid).
+ * What the daemon and its built-in listeners write: the state, the log, a
+ * mirror's directory and state (by default DIR/.mirror-state.json), print's
+ * output, notify's state files. Paths as given, from the configuration's
+ * directory.
  */
-async function writtenInJournalSet(c: z.infer<typeof configSchema>, listeners: readonly ListenerConfig[], abs: (p: string) => string): Promise<string[]> {
-  const server = c.server
-  if (!server) return []
+function writtenPaths(c: z.infer<typeof configSchema>, listeners: readonly ListenerConfig[], abs: (p: string) => string): Written[] {
+  const written: Written[] = [{ key: 'state', path: abs(c.state) }]
+  if (c.log.file) written.push({ key: 'log.file', path: abs(c.log.file) })
+  for (const [i, l] of listeners.entries()) {
+    const o = l.options as { dir?: unknown; stateFile?: unknown; output?: unknown; deliveryState?: unknown; reviews?: unknown }
+    const key = (k: string): string => `listeners[${i}].options.${k}`
+    if (l.type === 'mirror' && typeof o.dir === 'string') {
+      written.push({ key: key('dir'), path: abs(o.dir), dir: true })
+      const stateFile = typeof o.stateFile === 'string' ? abs(o.stateFile) : join(abs(o.dir), '.mirror-state.json')
+      written.push({ key: typeof o.stateFile === 'string' ? key('stateFile') : `${key('dir')} (its state file ${stateFile})`, path: stateFile })
+    }
+    if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push({ key: key('output'), path: abs(o.output) })
+    if (l.type === 'notify' && typeof o.deliveryState === 'string') written.push({ key: key('deliveryState'), path: abs(o.deliveryState) })
+    const reviews = o.reviews as { state?: unknown } | undefined
+    if (l.type === 'notify' && typeof reviews?.state === 'string') written.push({ key: key('reviews.state'), path: abs(reviews.state) })
+  }
+  return written
+}
+
+/**
+ * The written files that are files of the server's journal set: `key: why`
+ * for each. Before, none was refused: a `state` or mirror `stateFile` named
+ * `journal.N` was renamed over the server's archive, a `log.file` in the
+ * journal set had log lines appended to the server's journal, and a raw
+ * `print` to the live journal fed the daemon its own output without end
+ * (`check` found it valid).
+ */
+async function writtenInJournalSet(
+  server: NonNullable<z.infer<typeof configSchema>['server']>,
+  written: readonly Written[],
+  abs: (p: string) => string,
+): Promise<string[]> {
   const root = abs(server.root)
   const layout = { root, ...(server.journal ? { journal: resolve(root, server.journal) } : {}), ...(server.prefix ? { prefix: server.prefix } : {}) }
-  const written: [string, string][] = [['state', c.state]]
-  if (c.log.file) written.push(['log.file', c.log.file])
-  for (const [i, l] of listeners.entries()) {
-    const o = l.options as { stateFile?: unknown; output?: unknown; deliveryState?: unknown; reviews?: unknown }
-    const key = (k: string): string => `listeners[${i}].options.${k}`
-    if (l.type === 'mirror' && typeof o.stateFile === 'string') written.push([key('stateFile'), o.stateFile])
-    if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push([key('output'), o.output])
-    if (l.type === 'notify' && typeof o.deliveryState === 'string') written.push([key('deliveryState'), o.deliveryState])
-    const reviews = o.reviews as { state?: unknown } | undefined
-    if (l.type === 'notify' && typeof reviews?.state === 'string') written.push([key('reviews.state'), reviews.state])
-  }
   const problems: string[] = []
-  for (const [key, path] of written) {
-    const problem = await journalSetFileProblem(layout, abs(path))
+  for (const { key, path } of written.filter((w) => !w.dir)) {
+    const problem = await journalSetFileProblem(layout, path)
     if (problem) problems.push(`${key}: ${problem}: logdaemon would write over the server's journal (expected a file outside the journal set)`)
+  }
+  return problems
+}
+
+/**
+ * Two of the written files that are one (through `..`, a symlink, a hard
+ * link or a bind mount), or two mirrors on one directory: `key: why` for the
+ * later of each pair. `check` found these valid before, and `run` failed at
+ * start with ERR_LOCKED (two mirrors, or two users of one state file) or,
+ * for files written without a lock (a log and a print output), mixed them.
+ */
+async function writtenTwice(written: readonly Written[]): Promise<string[]> {
+  const problems: string[] = []
+  const reported: string[] = []
+  for (const [j, later] of written.entries()) {
+    // Two mirrors on one directory share its default state file too: one message says it.
+    if (reported.some((key) => later.key.startsWith(`${key} `))) continue
+    for (const earlier of written.slice(0, j)) {
+      if (earlier.dir !== later.dir) continue
+      if (!(await (later.dir ? sameDir(earlier.path, later.path) : sameFile(earlier.path, later.path)))) continue
+      const what = later.dir ? 'directory' : 'file'
+      problems.push(`${later.key}: ${later.path} is the ${what} of ${earlier.key} too (expected a ${what} of its own)`)
+      reported.push(later.key)
+      break
+    }
   }
   return problems
 }

@@ -2,6 +2,7 @@ import { readdir, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from './journal-name.js'
+import { sameDir } from './same-path.js'
 
 /** One file that holds an archived journal. */
 export interface ArchiveFile {
@@ -84,19 +85,6 @@ export async function journalSetFileProblem(layout: JournalLayout, path: string)
     }
   }
   return null
-}
-
-/**
- * Whether two directories are one: by path, by real path, or by device and
- * inode (a bind mount shows one directory under two real paths; bigints: a
- * 64-bit inode number, NFS and some file systems, does not fit a double).
- */
-export async function sameDir(a: string, b: string): Promise<boolean> {
-  if (resolve(a) === resolve(b)) return true
-  const [ra, rb] = await Promise.all([realpath(a).catch(() => null), realpath(b).catch(() => null)])
-  if (ra !== null && ra === rb) return true
-  const [sa, sb] = await Promise.all([stat(a, { bigint: true }).catch(() => null), stat(b, { bigint: true }).catch(() => null)])
-  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino
 }
 
 /**

@@ -291,6 +291,72 @@ t.test('stopTimeoutMs and health: defaults, and hostile values refused', async (
   await t.rejects(parseConfig({ ...base, health: { behindSecs: 5 } }), { code: 'ERR_CONFIG_INVALID', message: /health\.behindSecs: unknown key/ })
 })
 
+t.test('no two files logdaemon writes may be one, nor two mirrors one directory', async (t) => {
+  // Before, check found these valid; run then failed with ERR_LOCKED (two mirrors, or a state shared) or mixed a log
+  // into a print output.
+  const dir = t.testdir({ etc: {}, var: { 'st.json': '{}' } })
+  symlinkSync(join(dir, 'var'), join(dir, 'varlink'))
+  symlinkSync(join(dir, 'var', 'st.json'), join(dir, 'etc', 'to-state'))
+  const mirror = (name: string, options: Record<string, unknown>) => ({ type: 'mirror', name, options })
+  const base = { server: { root: 'root' }, listeners: [mirror('m', { dir: 'mirror' })] }
+  const lines = async (config: unknown): Promise<string[]> =>
+    parseConfig(config, { baseDir: dir }).then(
+      () => [],
+      (e: LogdaemonError) => {
+        t.equal(e.code, 'ERR_CONFIG_INVALID')
+        return e.details.problems as string[]
+      },
+    )
+  const m = join(dir, 'mirror')
+  t.same(
+    await lines({ ...base, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: './x/../mirror/' })] }),
+    [`listeners[1].options.dir: ${m} is the directory of listeners[0].options.dir too (expected a directory of its own)`],
+    'two mirrors on one directory: one problem (their default state file is the same too)',
+  )
+  t.same(
+    await lines({ ...base, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: 'mirror2', stateFile: 'mirror/.mirror-state.json' })] }),
+    [
+      `listeners[1].options.stateFile: ${join(m, '.mirror-state.json')} is the file of listeners[0].options.dir (its state file ${join(m, '.mirror-state.json')}) too (expected a file of its own)`,
+    ],
+    "a mirror's state file given as another mirror's default one",
+  )
+  t.same(
+    await lines({ ...base, state: 'var/st.json', listeners: [mirror('a', { dir: 'mirror', stateFile: 'varlink/st.json' })] }),
+    [`listeners[0].options.stateFile: ${join(dir, 'varlink/st.json')} is the file of state too (expected a file of its own)`],
+    "the daemon's state as a mirror's, through a symlinked directory",
+  )
+  t.same(
+    await lines({ ...base, state: 'etc/to-state', listeners: [mirror('a', { dir: 'mirror', stateFile: 'var/st.json' })] }),
+    [`listeners[0].options.stateFile: ${join(dir, 'var/st.json')} is the file of state too (expected a file of its own)`],
+    'a symlink to the file',
+  )
+  const print = { type: 'print', options: { format: 'raw', output: 'var/out.log' } }
+  t.same(
+    await lines({ ...base, log: { file: 'var/out.log' }, listeners: [mirror('a', { dir: 'mirror' }), print] }),
+    [`listeners[1].options.output: ${join(dir, 'var/out.log')} is the file of log.file too (expected a file of its own)`],
+    "print's output as the log",
+  )
+  const c = await parseConfig(
+    { ...base, log: { file: 'var/log' }, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: 'mirror/sub' }), print] },
+    { baseDir: dir },
+  )
+  t.equal(c.listeners.length, 3, "distinct files, and a mirror inside another one's directory, are fine")
+})
+
+t.test('retry: a minTimeout above the maxTimeout given with it is refused', async (t) => {
+  const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
+  t.same(await problems({ ...base, retry: { minTimeout: 5000, maxTimeout: 100 } }), ['retry.minTimeout: minTimeout must not be above maxTimeout'])
+  t.same(await problems({ ...base, listeners: [{ ...base.listeners[0], retry: { minTimeout: 2, maxTimeout: 1 } }] }), [
+    'listeners[0].retry.minTimeout: minTimeout must not be above maxTimeout',
+  ])
+  const hb = { type: 'hot-backup', options: { host: 'h', remoteDir: 'd', reconnect: { minTimeout: 10, maxTimeout: 9 } } }
+  t.same(await problems({ ...base, listeners: [hb] }), ['listeners[0].options.reconnect.minTimeout: minTimeout must not be above maxTimeout'])
+  // One against the other's default is no contradiction: a lone maxTimeout below the default minTimeout caps it.
+  const c = await parseConfig({ ...base, retry: { maxTimeout: 500 } }, { baseDir: '/etc' })
+  t.same(c.retry, { maxTimeout: 500 })
+  await t.resolves(parseConfig({ ...base, retry: { minTimeout: 100, maxTimeout: 100 } }, { baseDir: '/etc' }), 'equal delays are fine')
+})
+
 t.test("no file logdaemon writes may be a file of the server's journal set", async (t) => {
   // Before, none was refused: a raw print to the live journal fed the daemon its own output (149 bytes grew to
   // 8 MB in 4 s), a log.file in the journal set got log lines appended to a journal, and a state named journal.N was

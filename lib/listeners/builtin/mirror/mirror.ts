@@ -8,7 +8,8 @@ import { BaseListener, type Listener, type ListenerContext } from '../../listene
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { pathSchema } from '../../../path-schema.js'
 import { StateLock } from '../../../files/state-lock.js'
-import { journalDirs, sameDir } from '../../../files/journal-set.js'
+import { journalDirs } from '../../../files/journal-set.js'
+import { sameDir } from '../../../files/same-path.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-state.js'
 

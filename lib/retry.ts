@@ -40,6 +40,8 @@ export const DEFAULT_RECONNECT: Readonly<Required<RetryOptions>> = Object.freeze
   randomize: false,
 })
 
+const MIN_ABOVE_MAX = 'minTimeout must not be above maxTimeout'
+
 /** The configuration's form of RetryOptions (every key optional; the defaults are the user's, above). */
 export const retryOptionsSchema = z
   .strictObject({
@@ -49,7 +51,18 @@ export const retryOptionsSchema = z
     factor: z.number().min(1).optional().describe('Growth of the delay per attempt.'),
     randomize: z.boolean().optional().describe('Multiply each delay by a random 1–2.'),
   })
+  .refine((o) => !contradicts(o), { error: MIN_ABOVE_MAX, path: ['minTimeout'] })
   .describe("How a failing operation is retried (p-retry's options).") satisfies z.ZodType<RetryOptions>
+
+/**
+ * Both delays given, the first above the longest: p-retry would wait
+ * maxTimeout every time, which is not what either value asks for. (One given
+ * against the other's default is no contradiction: a lone `maxTimeout: 500`
+ * means retries within half a second.)
+ */
+function contradicts(o: RetryOptions): boolean {
+  return o.minTimeout !== undefined && o.maxTimeout !== undefined && o.minTimeout > o.maxTimeout
+}
 
 /** Errors that carry `retryable: false` fail at once (a mirror gap, a bad option). */
 export function isRetryable(err: Error): boolean {
@@ -59,12 +72,16 @@ export function isRetryable(err: Error): boolean {
 /**
  * The retry settings with the defaults filled in (undefined values do not
  * override). A `minTimeout` or `maxTimeout` outside 0 to MAX_TIMER_MS
- * (2^31-1 ms) throws a RangeError: Node would fire a longer delay at once.
+ * (2^31-1 ms) throws a RangeError: Node would fire a longer delay at once;
+ * so does a `minTimeout` above the `maxTimeout` given with it. A lone
+ * `maxTimeout` below the default `minTimeout` caps it.
  */
 export function retrySettings(options: RetryOptions = {}, defaults: Readonly<Required<RetryOptions>> = DEFAULT_RETRY): Required<RetryOptions> {
   checkTimerMs('retry.minTimeout', options.minTimeout)
   checkTimerMs('retry.maxTimeout', options.maxTimeout)
-  return { ...defaults, ...definedOnly(options) }
+  if (contradicts(options)) throw new RangeError(`retry.${MIN_ABOVE_MAX} (${options.minTimeout} > ${options.maxTimeout})`)
+  const settings = { ...defaults, ...definedOnly(options) }
+  return settings.minTimeout > settings.maxTimeout ? { ...settings, minTimeout: settings.maxTimeout } : settings
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

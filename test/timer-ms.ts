@@ -52,3 +52,15 @@ t.test('ListenerChain, ListenerWritable and retrySettings refuse a delay past 2^
   t.throws(() => retrySettings({ maxTimeout: MAX_TIMER_MS + 1 }), RangeError)
   t.same(retrySettings({ maxTimeout: MAX_TIMER_MS }).maxTimeout, MAX_TIMER_MS)
 })
+
+t.test('retrySettings refuses a minTimeout above the maxTimeout given with it, and caps a default one', async (t) => {
+  t.throws(() => retrySettings({ minTimeout: 5000, maxTimeout: 100 }), {
+    name: 'RangeError',
+    message: 'retry.minTimeout must not be above maxTimeout (5000 > 100)',
+  })
+  const listener: Listener = { name: 'l', isHandled: () => true, listen: () => {}, noData: () => {}, close: () => {} }
+  t.throws(() => new ListenerWritable(listener, { retry: { minTimeout: 2, maxTimeout: 1 } }), RangeError)
+  // A lone maxTimeout below the default minTimeout (1 s): retries within it, as p-retry would wait.
+  t.same(retrySettings({ maxTimeout: 500 }), { retries: 8, minTimeout: 500, maxTimeout: 500, factor: 2, randomize: true })
+  t.same(retrySettings({ minTimeout: 200, maxTimeout: 200 }).minTimeout, 200)
+})

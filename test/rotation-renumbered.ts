@@ -7,6 +7,7 @@
 import t from 'tap'
 import { renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { readState, tailFingerprint, writeState } from '../lib/files/state-file.js'
 import { RotatingJournalSource, type RotateEvent } from '../lib/source/rotating-journal-source.js'
 import { consume, until } from './helpers/follow.js'
@@ -136,4 +137,63 @@ t.test('a live journal whose counter record says its own number, or none, is rea
   await c.stop()
   t.equal(c.error(), null)
   t.ok(c.seen.journal(3).equals(three), 'journal 3, which says so')
+})
+
+t.test('a live journal still empty when taken for journal 3, then written as journal 4: ERR_JOURNAL_GAP, nothing delivered as 3', async (t) => {
+  // Before, the counter record was looked for only when the live file was taken for journal N: one still empty
+  // then (just rotated) was read as N whatever its counter record said once p4d wrote it.
+  const root = t.testdir()
+  const live = join(root, 'journal')
+  const counter = (n: number): Buffer => Buffer.from(`@pv@ 1 @db.counters@ @journal@ @${n}@ \n@ex@ 9 1611008050\n`)
+  const two = Buffer.concat([counter(2), records('b', 10)])
+  writeFileSync(join(root, 'journal.1'), Buffer.concat([counter(1), records('a', 10)]))
+  writeFileSync(live, two)
+  const source = new RotatingJournalSource({ root, from: 2, pollMs: 50 })
+  const rotations: RotateEvent[] = []
+  source.on('rotate', (r) => rotations.push(r))
+  const c = consume(source)
+  await until(() => c.seen.journal(2).length === two.length, 10_000, 'live journal 2')
+  renameSync(live, join(root, 'journal.2'))
+  writeFileSync(live, Buffer.concat([counter(3), records('c', 10)]))
+  renameSync(live, join(root, 'journal.3'))
+  writeFileSync(live, '')
+  unlinkSync(join(root, 'journal.3'))
+  await until(() => rotations.length > 0, 10_000, 'the reader in the empty live journal')
+  t.same(
+    rotations.map((r) => r.to),
+    [3],
+    'taken for journal 3 (nothing says otherwise yet)',
+  )
+  await sleep(300)
+  writeFileSync(live, Buffer.concat([counter(4), records('d', 10)]))
+  await until(() => c.error() !== null || c.seen.journal(3).length > 0, 10_000, 'an error or journal 3')
+  await c.stop()
+  const err = c.error() as (Error & { code?: string; details?: Record<string, unknown> }) | null
+  t.equal(err?.code, 'ERR_JOURNAL_GAP', 'the gap is named once the counter record is there')
+  t.same(err?.details?.missing, [3], 'journal 3 is the one missing')
+  t.equal(c.seen.journal(3).length, 0, 'nothing delivered as journal 3')
+  t.ok(c.seen.journal(2).equals(two), 'journal 2 whole, once')
+})
+
+t.test('a live journal still empty when taken for journal 3, then written as journal 3 (or with no counter record): read as 3', async (t) => {
+  for (const first of ['@pv@ 1 @db.counters@ @journal@ @3@ \n@ex@ 9 1611008050\n', '']) {
+    const root = t.testdir({ [`j${first.length}`]: {} })
+    const dir = join(root, `j${first.length}`)
+    const live = join(dir, 'journal')
+    writeFileSync(join(dir, 'journal.1'), records('a', 5))
+    writeFileSync(live, records('b', 5))
+    const source = new RotatingJournalSource({ root: dir, from: 2, pollMs: 50 })
+    const c = consume(source)
+    await until(() => c.seen.journal(2).length > 0, 10_000, 'journal 2')
+    renameSync(live, join(dir, 'journal.2'))
+    writeFileSync(live, '')
+    await until(() => c.seen.journal(2).length === records('b', 5).length, 10_000, 'journal 2 whole')
+    await sleep(300)
+    const three = Buffer.concat([Buffer.from(first), records('c', 5)])
+    writeFileSync(live, three)
+    await until(() => c.error() !== null || c.seen.journal(3).length === three.length, 10_000, 'journal 3')
+    await c.stop()
+    t.equal(c.error(), null, first ? 'a counter record saying 3' : 'no counter record')
+    t.ok(c.seen.journal(3).equals(three), 'journal 3, whole')
+  }
 })

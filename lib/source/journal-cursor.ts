@@ -115,6 +115,14 @@ export class JournalCursor {
   #verified: JournalPosition = { journal: 0, offset: 0 }
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
+  /**
+   * The bytes at the start of the live file that were looked at for a
+   * journal counter record when it was taken for journal N (fewer than
+   * COUNTER_SEARCH_BYTES: the file was that short); infinite when there is
+   * nothing more to look at (a record was found, bytes were delivered, or
+   * the file is journal N by its archive).
+   */
+  #counterLooked = Number.POSITIVE_INFINITY
   readonly #adviceAs: AdviceAs
 
   constructor(options: JournalCursorOptions) {
@@ -243,7 +251,14 @@ export class JournalCursor {
     const where = await this.#locate(f, bytes === null || bytes.length === 0)
     if (where === 'live') {
       if (bytes === null) return null // the window changed back meanwhile: read again
-      if (bytes.length > 0) return this.#data(bytes)
+      if (bytes.length > 0) {
+        // The first bytes of a live journal that had none (or fewer) when it was taken for journal N: its counter
+        // record may say it is a later one (N archived and removed meanwhile). Before, a live journal still empty
+        // then was read as N whatever its counter record said once written.
+        if (this.offset === 0 && bytes.length > this.#counterLooked) this.#checkCounter(bytes, f.path, this.journal)
+        this.#counterLooked = Number.POSITIVE_INFINITY
+        return this.#data(bytes)
+      }
       this.#options.onWait?.()
       await this.#watcher.wait(this.#options.signal)
       return null
@@ -518,19 +533,39 @@ export class JournalCursor {
       // the live journal M was read as N, the journals between were skipped without a word, and a mirror wrote
       // journal M's bytes to its journal.N (a probe: journal.3 archived and removed while the daemon was stopped
       // with SIGSTOP in journal 2; the state went on as 3/…, and only the next start found the gap).
-      const counter = journalCounterIn(await file.read(0, COUNTER_SEARCH_BYTES), file.path)
-      if (counter !== null && counter > n) {
+      const head = await file.read(0, COUNTER_SEARCH_BYTES)
+      let counter: number | null
+      try {
+        counter = this.#checkCounter(head, file.path, n)
+      } catch (err) {
         await file.close()
-        const missing = Array.from({ length: counter - n }, (_, i) => n + i)
-        throw journalGapError(missing, n, counter, this.#adviceAs)
+        throw err
       }
-      return this.#openLive(file, offset)
+      const opened = await this.#openLive(file, offset)
+      // A new live journal may have no counter record yet (p4d writes it when it writes the file): look again once
+      // bytes come after what was looked at (see #nextLive).
+      if (counter === null && head.length < COUNTER_SEARCH_BYTES) this.#counterLooked = head.length
+      return opened
     }
+  }
+
+  /**
+   * Throws ERR_JOURNAL_GAP when the live file's first bytes hold a journal
+   * counter record above `n`: the file is that later journal, and N (with
+   * those between) was archived and removed while the reader was away or
+   * behind. Returns the counter found, if any.
+   */
+  #checkCounter(head: Buffer, path: string, n: number): number | null {
+    const counter = journalCounterIn(head, path)
+    if (counter === null || counter <= n) return counter
+    const missing = Array.from({ length: counter - n }, (_, i) => n + i)
+    throw journalGapError(missing, n, counter, this.#adviceAs)
   }
 
   /** Reads journal N from the live file, from `offset`. */
   async #openLive(file: LiveFile, offset: number): Promise<OpenedAt> {
     this.#src = { kind: 'live', file, renamed: false }
+    this.#counterLooked = Number.POSITIVE_INFINITY
     if (file.size < offset) return this.#opened(Buffer.alloc(0), false, file.size)
     const k = Math.min(offset, STATE_TAIL_BYTES)
     return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true, file.size)

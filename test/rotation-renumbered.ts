@@ -5,7 +5,7 @@
  * number (state or `from`) the files contradict is refused.
  */
 import t from 'tap'
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readState, tailFingerprint, writeState } from '../lib/files/state-file.js'
@@ -96,52 +96,64 @@ t.test('the journal counter record in the live journal is its number: --from 0 b
 
 const counterRecord = (n: number): Buffer => Buffer.from(`@pv@ 1 @db.counters@ @journal@ @${n}@ \n@ex@ 9 1611008050\n`)
 
-for (const emptyFirst of [false, true])
-  t.test(
-    emptyFirst
-      ? 'a live journal still empty when taken for journal 3, then written as journal 4: ERR_JOURNAL_GAP, nothing delivered as 3'
-      : 'journals archived and removed while the reader was behind: the live journal that says it is 4 is not read as 3 (ERR_JOURNAL_GAP)',
-    async (t) => {
-      // Before, with no archive from 3 on, the live file was taken for journal 3 whatever its counter record said:
-      // journal 3's records were skipped without a word and journal 4's were delivered as journal 3 (a mirror wrote
-      // them to its journal.3); only the next start found the gap. Then the counter record was looked for only when
-      // the live file was taken for journal N: one still empty then (just rotated) was read as N all the same.
-      const root = t.testdir()
-      const live = join(root, 'journal')
-      const two = Buffer.concat([counterRecord(2), records('b', 10)])
-      const four = Buffer.concat([counterRecord(4), records('d', 10)])
-      writeFileSync(join(root, 'journal.1'), Buffer.concat([counterRecord(1), records('a', 10)]))
-      writeFileSync(live, two)
-      const source = new RotatingJournalSource({ root, from: 2, pollMs: 50 })
-      const rotations: RotateEvent[] = []
-      source.on('rotate', (r) => rotations.push(r))
-      const c = consume(source)
-      await until(() => c.seen.journal(2).length === two.length, 10_000, 'live journal 2')
-      // Two rotations and a retention script, in one tick: the reader sees them all at once.
-      renameSync(live, join(root, 'journal.2'))
-      writeFileSync(live, Buffer.concat([counterRecord(3), records('c', 10)]))
-      renameSync(live, join(root, 'journal.3'))
-      writeFileSync(live, emptyFirst ? '' : four)
-      unlinkSync(join(root, 'journal.3'))
-      if (emptyFirst) {
-        await until(() => rotations.length > 0, 10_000, 'the reader in the empty live journal')
-        t.same(
-          rotations.map((r) => r.to),
-          [3],
-          'taken for journal 3 (nothing says otherwise yet)',
-        )
+/**
+ * How the live journal that is journal 4 stands when the reader comes to journal 3 (archived and removed):
+ * written already; empty, then written in one write; empty, then its counter record in two writes; 15 bytes of
+ * its counter record already, the rest later.
+ */
+const WHEN = {
+  written: 'journals archived and removed while the reader was behind: the live journal that says it is 4 is not read as 3 (ERR_JOURNAL_GAP)',
+  empty: 'a live journal still empty when taken for journal 3, then written as journal 4: ERR_JOURNAL_GAP, nothing delivered as 3',
+  split: 'a live journal still empty when taken for journal 3, then its counter record saying 4 in two writes: ERR_JOURNAL_GAP',
+  partial: 'a live journal holding half its counter record when taken for journal 3, the rest written later: ERR_JOURNAL_GAP',
+} as const
+
+for (const [when, title] of Object.entries(WHEN))
+  t.test(title, async (t) => {
+    // Before, with no archive from 3 on, the live file was taken for journal 3 whatever its counter record said:
+    // journal 3's records were skipped without a word and journal 4's were delivered as journal 3 (a mirror wrote
+    // them to its journal.3); only the next start found the gap. Then the counter record was looked for only when
+    // the live file was taken for journal N: one still empty then (just rotated) was read as N all the same, and
+    // a probe found a counter record written in two pieces missed the same way.
+    const root = t.testdir()
+    const live = join(root, 'journal')
+    const two = Buffer.concat([counterRecord(2), records('b', 10)])
+    const four = Buffer.concat([counterRecord(4), records('d', 10)])
+    writeFileSync(join(root, 'journal.1'), Buffer.concat([counterRecord(1), records('a', 10)]))
+    writeFileSync(live, two)
+    const source = new RotatingJournalSource({ root, from: 2, pollMs: 50 })
+    const rotations: RotateEvent[] = []
+    source.on('rotate', (r) => rotations.push(r))
+    const c = consume(source)
+    await until(() => c.seen.journal(2).length === two.length, 10_000, 'live journal 2')
+    // Two rotations and a retention script, in one tick: the reader sees them all at once.
+    renameSync(live, join(root, 'journal.2'))
+    writeFileSync(live, Buffer.concat([counterRecord(3), records('c', 10)]))
+    renameSync(live, join(root, 'journal.3'))
+    writeFileSync(live, when === 'written' ? four : when === 'partial' ? four.subarray(0, 15) : '')
+    unlinkSync(join(root, 'journal.3'))
+    if (when !== 'written') {
+      await until(() => rotations.length > 0, 10_000, 'the reader in the new live journal')
+      t.same(
+        rotations.map((r) => r.to),
+        [3],
+        'taken for journal 3 (nothing says otherwise yet)',
+      )
+      await sleep(300)
+      if (when === 'split') {
+        appendFileSync(live, four.subarray(0, 15))
         await sleep(300)
-        writeFileSync(live, four)
       }
-      await until(() => c.error() !== null || c.seen.journal(3).length > 0, 10_000, 'an error or journal 3')
-      await c.stop()
-      const err = c.error() as (Error & { code?: string; details?: Record<string, unknown> }) | null
-      t.equal(err?.code, 'ERR_JOURNAL_GAP', 'the gap is named')
-      t.same(err?.details?.missing, [3], 'journal 3 is the one missing')
-      t.equal(c.seen.journal(3).length, 0, 'nothing delivered as journal 3')
-      t.ok(c.seen.journal(2).equals(two), 'journal 2 whole, once')
-    },
-  )
+      appendFileSync(live, when === 'empty' ? four : four.subarray(15))
+    }
+    await until(() => c.error() !== null || c.seen.journal(3).length > 0, 10_000, 'an error or journal 3')
+    await c.stop()
+    const err = c.error() as (Error & { code?: string; details?: Record<string, unknown> }) | null
+    t.equal(err?.code, 'ERR_JOURNAL_GAP', 'the gap is named')
+    t.same(err?.details?.missing, [3], 'journal 3 is the one missing')
+    t.equal(c.seen.journal(3).length, 0, 'nothing delivered as journal 3')
+    t.ok(c.seen.journal(2).equals(two), 'journal 2 whole, once')
+  })
 
 t.test('a live journal whose counter record says its own number, or none, is read as before', async (t) => {
   const root = t.testdir()
@@ -160,25 +172,38 @@ t.test('a live journal whose counter record says its own number, or none, is rea
   t.ok(c.seen.journal(3).equals(three), 'journal 3, which says so')
 })
 
-t.test('a live journal still empty when taken for journal 3, then written as journal 3 (or with no counter record): read as 3', async (t) => {
-  for (const first of ['@pv@ 1 @db.counters@ @journal@ @3@ \n@ex@ 9 1611008050\n', '']) {
-    const root = t.testdir({ [`j${first.length}`]: {} })
-    const dir = join(root, `j${first.length}`)
-    const live = join(dir, 'journal')
-    writeFileSync(join(dir, 'journal.1'), records('a', 5))
-    writeFileSync(live, records('b', 5))
-    const source = new RotatingJournalSource({ root: dir, from: 2, pollMs: 50 })
-    const c = consume(source)
-    await until(() => c.seen.journal(2).length > 0, 10_000, 'journal 2')
-    renameSync(live, join(dir, 'journal.2'))
-    writeFileSync(live, '')
-    await until(() => c.seen.journal(2).length === records('b', 5).length, 10_000, 'journal 2 whole')
-    await sleep(300)
-    const three = Buffer.concat([Buffer.from(first), records('c', 5)])
-    writeFileSync(live, three)
-    await until(() => c.error() !== null || c.seen.journal(3).length === three.length, 10_000, 'journal 3')
-    await c.stop()
-    t.equal(c.error(), null, first ? 'a counter record saying 3' : 'no counter record')
-    t.ok(c.seen.journal(3).equals(three), 'journal 3, whole')
-  }
-})
+t.test(
+  'a live journal still empty when taken for journal 3, then written as journal 3 (whole, in two pieces, or with no counter record): read as 3',
+  async (t) => {
+    const counter3 = '@pv@ 1 @db.counters@ @journal@ @3@ \n@ex@ 9 1611008050\n'
+    for (const [label, first, split] of [
+      ['a counter record saying 3', counter3, false],
+      ['a counter record saying 3, in two writes', counter3, true],
+      ['no counter record', '', false],
+    ] as const) {
+      const dir = join(t.testdir({}), 'x')
+      mkdirSync(dir)
+      const live = join(dir, 'journal')
+      writeFileSync(join(dir, 'journal.1'), records('a', 5))
+      writeFileSync(live, records('b', 5))
+      const source = new RotatingJournalSource({ root: dir, from: 2, pollMs: 50 })
+      const c = consume(source)
+      await until(() => c.seen.journal(2).length > 0, 10_000, 'journal 2')
+      renameSync(live, join(dir, 'journal.2'))
+      writeFileSync(live, '')
+      await until(() => c.seen.journal(2).length === records('b', 5).length, 10_000, 'journal 2 whole')
+      await sleep(300)
+      const three = Buffer.concat([Buffer.from(first), records('c', 5)])
+      if (split) {
+        appendFileSync(live, three.subarray(0, 15))
+        await sleep(300)
+        t.equal(c.seen.journal(3).length, 0, `${label}: half a record is not delivered`)
+      }
+      appendFileSync(live, split ? three.subarray(15) : three)
+      await until(() => c.error() !== null || c.seen.journal(3).length === three.length, 10_000, 'journal 3')
+      await c.stop()
+      t.equal(c.error(), null, label)
+      t.ok(c.seen.journal(3).equals(three), `${label}: journal 3, whole`)
+    }
+  },
+)

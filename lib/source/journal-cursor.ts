@@ -10,7 +10,7 @@ import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reade
 import { ChangeWatcher } from './change-watcher.js'
 import { identityOf, LiveFile } from './live-file.js'
 import { isUnreadable } from './unreadable.js'
-import { COUNTER_SEARCH_BYTES, journalCounterIn } from './start-point.js'
+import { COUNTER_SEARCH_BYTES, journalCounterIn, journalCounterLook } from './start-point.js'
 
 /** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
 export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
@@ -116,13 +116,11 @@ export class JournalCursor {
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
   /**
-   * The bytes at the start of the live file that were looked at for a
-   * journal counter record when it was taken for journal N (fewer than
-   * COUNTER_SEARCH_BYTES: the file was that short); infinite when there is
-   * nothing more to look at (a record was found, bytes were delivered, or
-   * the file is journal N by its archive).
+   * The live file was taken for journal N with fewer than
+   * COUNTER_SEARCH_BYTES and no journal counter record: its first bytes are
+   * looked at again when they come, before any is delivered (see #nextLive).
    */
-  #counterLooked = Number.POSITIVE_INFINITY
+  #counterPending = false
   readonly #adviceAs: AdviceAs
 
   constructor(options: JournalCursorOptions) {
@@ -252,11 +250,13 @@ export class JournalCursor {
     if (where === 'live') {
       if (bytes === null) return null // the window changed back meanwhile: read again
       if (bytes.length > 0) {
-        // The first bytes of a live journal that had none (or fewer) when it was taken for journal N: its counter
-        // record may say it is a later one (N archived and removed meanwhile). Before, a live journal still empty
-        // then was read as N whatever its counter record said once written.
-        if (this.offset === 0 && bytes.length > this.#counterLooked) this.#checkCounter(bytes, f.path, this.journal)
-        this.#counterLooked = Number.POSITIVE_INFINITY
+        if (this.offset === 0 && this.#counterPending && !this.#counterDecided(bytes, f.path)) {
+          // Not one whole record yet: nothing a framer could hand out is held back.
+          this.#options.onWait?.()
+          await this.#watcher.wait(this.#options.signal)
+          return null
+        }
+        this.#counterPending = false
         return this.#data(bytes)
       }
       this.#options.onWait?.()
@@ -534,38 +534,43 @@ export class JournalCursor {
       // journal M's bytes to its journal.N (a probe: journal.3 archived and removed while the daemon was stopped
       // with SIGSTOP in journal 2; the state went on as 3/…, and only the next start found the gap).
       const head = await file.read(0, COUNTER_SEARCH_BYTES)
-      let counter: number | null
-      try {
-        counter = this.#checkCounter(head, file.path, n)
-      } catch (err) {
+      const counter = journalCounterIn(head, file.path)
+      if (counter !== null && counter > n) {
         await file.close()
-        throw err
+        throw this.#gap(n, counter)
       }
       const opened = await this.#openLive(file, offset)
-      // A new live journal may have no counter record yet (p4d writes it when it writes the file): look again once
-      // bytes come after what was looked at (see #nextLive).
-      if (counter === null && head.length < COUNTER_SEARCH_BYTES) this.#counterLooked = head.length
+      // A new live journal may have no counter record yet (p4d writes it as it writes the file): look again.
+      this.#counterPending = counter === null && head.length < COUNTER_SEARCH_BYTES
       return opened
     }
   }
 
   /**
-   * Throws ERR_JOURNAL_GAP when the live file's first bytes hold a journal
-   * counter record above `n`: the file is that later journal, and N (with
-   * those between) was archived and removed while the reader was away or
-   * behind. Returns the counter found, if any.
+   * The first bytes of a live journal taken for journal N that had none (or
+   * fewer, without a counter record) then: whether they decide what it is.
+   * A journal counter record above N throws ERR_JOURNAL_GAP (N archived and
+   * removed meanwhile: before, such a file still empty when taken was read
+   * as N whatever its counter record said once written). Undecided (false)
+   * while they hold no whole record, up to COUNTER_SEARCH_BYTES: the
+   * counter record may be half written (a probe: 15 bytes of it first).
    */
-  #checkCounter(head: Buffer, path: string, n: number): number | null {
-    const counter = journalCounterIn(head, path)
-    if (counter === null || counter <= n) return counter
+  #counterDecided(bytes: Buffer, path: string): boolean {
+    const { counter, whole } = journalCounterLook(bytes, path)
+    if (counter !== null && counter > this.journal) throw this.#gap(this.journal, counter)
+    return whole || bytes.length >= COUNTER_SEARCH_BYTES
+  }
+
+  /** ERR_JOURNAL_GAP: the live file says it is journal `counter`, read as `n`; n … counter-1 are missing. */
+  #gap(n: number, counter: number): LogdaemonError {
     const missing = Array.from({ length: counter - n }, (_, i) => n + i)
-    throw journalGapError(missing, n, counter, this.#adviceAs)
+    return journalGapError(missing, n, counter, this.#adviceAs)
   }
 
   /** Reads journal N from the live file, from `offset`. */
   async #openLive(file: LiveFile, offset: number): Promise<OpenedAt> {
     this.#src = { kind: 'live', file, renamed: false }
-    this.#counterLooked = Number.POSITIVE_INFINITY
+    this.#counterPending = false
     if (file.size < offset) return this.#opened(Buffer.alloc(0), false, file.size)
     const k = Math.min(offset, STATE_TAIL_BYTES)
     return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true, file.size)

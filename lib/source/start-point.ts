@@ -195,12 +195,26 @@ async function journalCounterNear(path: string): Promise<number | null> {
  * fake it), or null.
  */
 export function journalCounterIn(head: Buffer, path: string): number | null {
+  return journalCounterLook(head, path).counter
+}
+
+/**
+ * journalCounterIn, and whether `head` holds a whole record at all (framed
+ * or skipped as malformed): when it does not, a counter record may be
+ * there half written.
+ */
+export function journalCounterLook(head: Buffer, path: string): { counter: number | null; whole: boolean } {
   let found: number | null = null
+  let whole = false
   const framer = new JournalFramer({ skipMalformed: true, skipOversize: true, file: path })
+  framer.onSkip = () => {
+    whole = true
+  }
   framer.push(head.subarray(0, COUNTER_SEARCH_BYTES), (source, start, end) => {
+    whole = true
     found ??= journalCounterOf(source, start, end)
   })
-  return found
+  return { counter: found, whole }
 }
 
 /** The value of a journal counter record `source[start..end)`, or null for any other record. */

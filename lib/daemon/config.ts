@@ -15,7 +15,8 @@ import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.
 import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
 import { journalSetFileProblem } from '../files/journal-set.js'
-import { sameDir, sameFile } from '../files/same-path.js'
+import { isSharedSpecialFile, sameDir, sameFile } from '../files/same-path.js'
+import type { NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -268,6 +269,8 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   const problems: string[] = []
   const names = new Map<string, number>()
   const listeners: ListenerConfig[] = []
+  /** Listeners whose options their schema refused: their files are not known. */
+  const refused = new Set<number>()
   for (const [i, l] of c.listeners.entries()) {
     const name = l.name ?? defaultName(l)
     const before = names.get(name)
@@ -280,7 +283,10 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
       const mod = await loadBuiltin(l.type)
       const r = mod.optionsSchema.safeParse(l.options, { reportInput: true })
       if (r.success) options = r.data as Record<string, unknown>
-      else problems.push(...formatIssues(r.error.issues, ['listeners', i, 'options']))
+      else {
+        problems.push(...formatIssues(r.error.issues, ['listeners', i, 'options']))
+        refused.add(i)
+      }
     }
     listeners.push({
       type: l.type,
@@ -291,7 +297,7 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
     })
   }
   const abs = (p: string): string => resolve(baseDir, p)
-  const written = writtenPaths(c, listeners, abs)
+  const written = await writtenPaths(c, listeners, refused, abs)
   if (c.server) problems.push(...(await writtenInJournalSet(c.server, written, abs)))
   problems.push(...(await writtenTwice(written)))
   if (problems.length) throw invalid(file, problems)
@@ -332,13 +338,21 @@ interface Written {
 /**
  * What the daemon and its built-in listeners write: the state, the log, a
  * mirror's directory and state (by default DIR/.mirror-state.json), print's
- * output, notify's state files. Paths as given, from the configuration's
- * directory.
+ * output, notify's state file (by default beside the daemon's state).
+ * Paths from the configuration's directory; none for the listeners whose
+ * options were `refused`.
  */
-function writtenPaths(c: z.infer<typeof configSchema>, listeners: readonly ListenerConfig[], abs: (p: string) => string): Written[] {
-  const written: Written[] = [{ key: 'state', path: abs(c.state) }]
+async function writtenPaths(
+  c: z.infer<typeof configSchema>,
+  listeners: readonly ListenerConfig[],
+  refused: ReadonlySet<number>,
+  abs: (p: string) => string,
+): Promise<Written[]> {
+  const state = abs(c.state)
+  const written: Written[] = [{ key: 'state', path: state }]
   if (c.log.file) written.push({ key: 'log.file', path: abs(c.log.file) })
   for (const [i, l] of listeners.entries()) {
+    if (refused.has(i)) continue // its options were refused: reported already
     const o = l.options as { dir?: unknown; stateFile?: unknown; output?: unknown; deliveryState?: unknown; reviews?: unknown }
     const key = (k: string): string => `listeners[${i}].options.${k}`
     if (l.type === 'mirror' && typeof o.dir === 'string') {
@@ -347,11 +361,33 @@ function writtenPaths(c: z.infer<typeof configSchema>, listeners: readonly Liste
       written.push({ key: typeof o.stateFile === 'string' ? key('stateFile') : `${key('dir')} (its state file ${stateFile})`, path: stateFile })
     }
     if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push({ key: key('output'), path: abs(o.output) })
-    if (l.type === 'notify' && typeof o.deliveryState === 'string') written.push({ key: key('deliveryState'), path: abs(o.deliveryState) })
-    const reviews = o.reviews as { state?: unknown } | undefined
-    if (l.type === 'notify' && typeof reviews?.state === 'string') written.push({ key: key('reviews.state'), path: abs(reviews.state) })
+    if (l.type === 'notify') {
+      const file = await notifyStateFile(l.options as NotifyOptions, i, { baseDir: abs('.'), daemonState: state, name: l.name })
+      if (file) written.push(file)
+    }
   }
   return written
+}
+
+/**
+ * A notify listener's state file: its review state with `reviews`, else its
+ * delivery state, named as the listener names them; null when kept in
+ * memory (not with the daemon's state known).
+ */
+async function notifyStateFile(o: NotifyOptions, i: number, where: { baseDir: string; daemonState: string; name: string }): Promise<Written | null> {
+  const [{ reviewsOptionsOf }, { deliveryStatePath }, { reviewStatePath }] = await Promise.all([
+    import('../listeners/builtin/notify/notify-options.js'),
+    import('../listeners/builtin/notify/delivery-store.js'),
+    import('../listeners/builtin/notify/reviews/review-mailer.js'),
+  ])
+  const reviews = reviewsOptionsOf(o)
+  const path = reviews ? reviewStatePath(reviews, where) : deliveryStatePath(o.deliveryState, where)
+  if (path === null) return null
+  const given = reviews ? reviews.state !== undefined : o.deliveryState !== undefined
+  const key = given
+    ? `listeners[${i}].options.${reviews ? 'reviews.state' : 'deliveryState'}`
+    : `listeners[${i}] (its ${reviews ? 'review' : 'delivery'} state file ${path})`
+  return { key, path }
 }
 
 /**
@@ -390,6 +426,8 @@ async function writtenTwice(written: readonly Written[]): Promise<string[]> {
   for (const [j, later] of written.entries()) {
     // Two mirrors on one directory share its default state file too: one message says it.
     if (reported.some((key) => later.key.startsWith(`${key} `))) continue
+    // A device, a FIFO or a socket (/dev/null, /dev/stdout) takes many writers.
+    if (!later.dir && (await isSharedSpecialFile(later.path))) continue
     for (const earlier of written.slice(0, j)) {
       if (earlier.dir !== later.dir) continue
       if (!(await (later.dir ? sameDir(earlier.path, later.path) : sameFile(earlier.path, later.path)))) continue

@@ -336,11 +336,45 @@ t.test('no two files logdaemon writes may be one, nor two mirrors one directory'
     [`listeners[1].options.output: ${join(dir, 'var/out.log')} is the file of log.file too (expected a file of its own)`],
     "print's output as the log",
   )
+  // Paths that do not exist yet: through a symlinked parent, or a dangling symlink (the probe: check said valid, run
+  // failed with ERR_LOCKED, or mixed log lines into the print output).
+  t.same(
+    await lines({ ...base, listeners: [mirror('a', { dir: 'var/new/m' }), mirror('b', { dir: 'varlink/new/m' })] }),
+    [`listeners[1].options.dir: ${join(dir, 'varlink/new/m')} is the directory of listeners[0].options.dir too (expected a directory of its own)`],
+    'two mirror directories not made yet, one through a symlinked parent',
+  )
+  symlinkSync(join(dir, 'var', 'target.log'), join(dir, 'etc', 'dangling'))
+  const printTo = (name: string, output: string) => ({ type: 'print', name, options: { format: 'raw', output } })
+  t.same(
+    await lines({ ...base, log: { file: 'etc/dangling' }, listeners: [mirror('a', { dir: 'mirror' }), printTo('p', 'var/target.log')] }),
+    [`listeners[1].options.output: ${join(dir, 'var/target.log')} is the file of log.file too (expected a file of its own)`],
+    'a dangling symlink to the file',
+  )
+  // notify's default state files count (beside the daemon's state, named after it and the listener).
+  const webhook = { url: 'https://hooks.example.com/x', secret: 'a-secret-of-16-chars' }
+  const notify = (name: string, extra: Record<string, unknown> = {}) => ({ type: 'notify', name, options: { webhook, ...extra } })
+  const delivery = join(dir, 'logdaemon.state.a-delivery.json')
+  t.same(
+    await lines({ ...base, listeners: [notify('a'), notify('b', { deliveryState: 'logdaemon.state.a-delivery.json' })] }),
+    [`listeners[1].options.deliveryState: ${delivery} is the file of listeners[0] (its delivery state file ${delivery}) too (expected a file of its own)`],
+    "another notify's default delivery state",
+  )
+  t.same(
+    await lines({ ...base, listeners: [notify('a'), printTo('p', 'logdaemon.state.a-delivery.json')] }),
+    [`listeners[1].options.output: ${delivery} is the file of listeners[0] (its delivery state file ${delivery}) too (expected a file of its own)`],
+    "print's output as notify's default delivery state",
+  )
   const c = await parseConfig(
-    { ...base, log: { file: 'var/log' }, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: 'mirror/sub' }), print] },
+    { ...base, log: { file: 'var/log' }, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: 'mirror/sub' }), print, notify('n1'), notify('n2')] },
     { baseDir: dir },
   )
-  t.equal(c.listeners.length, 3, "distinct files, and a mirror inside another one's directory, are fine")
+  t.equal(c.listeners.length, 5, "distinct files, a mirror inside another one's directory, two notify listeners with their default state files: fine")
+  // Devices, FIFOs and sockets take many writers (a probe found /dev/null refused as the log and a print output).
+  const devices = await parseConfig(
+    { ...base, log: { file: '/dev/null' }, listeners: [printTo('p1', '/dev/null'), printTo('p2', '/dev/null')] },
+    { baseDir: dir },
+  )
+  t.equal(devices.listeners.length, 2, '/dev/null as the log and two print outputs is fine')
 })
 
 t.test('retry: a minTimeout above the maxTimeout given with it is refused', async (t) => {

@@ -58,7 +58,8 @@ export const retryOptionsSchema = z
  * Both delays given, the first above the longest: p-retry would wait
  * maxTimeout every time, which is not what either value asks for. (One given
  * against the other's default is no contradiction: a lone `maxTimeout: 500`
- * means retries within half a second.)
+ * means retries within half a second, a lone `minTimeout: 120000` waits
+ * two minutes at least; see retrySettings.)
  */
 function contradicts(o: RetryOptions): boolean {
   return o.minTimeout !== undefined && o.maxTimeout !== undefined && o.minTimeout > o.maxTimeout
@@ -73,15 +74,19 @@ export function isRetryable(err: Error): boolean {
  * The retry settings with the defaults filled in (undefined values do not
  * override). A `minTimeout` or `maxTimeout` outside 0 to MAX_TIMER_MS
  * (2^31-1 ms) throws a RangeError: Node would fire a longer delay at once;
- * so does a `minTimeout` above the `maxTimeout` given with it. A lone
- * `maxTimeout` below the default `minTimeout` caps it.
+ * so does a `minTimeout` above the `maxTimeout` given with it. One given
+ * against the other's default wins: a lone `maxTimeout` below the default
+ * `minTimeout` caps it, a lone `minTimeout` above the default `maxTimeout`
+ * raises it.
  */
 export function retrySettings(options: RetryOptions = {}, defaults: Readonly<Required<RetryOptions>> = DEFAULT_RETRY): Required<RetryOptions> {
   checkTimerMs('retry.minTimeout', options.minTimeout)
   checkTimerMs('retry.maxTimeout', options.maxTimeout)
   if (contradicts(options)) throw new RangeError(`retry.${MIN_ABOVE_MAX} (${options.minTimeout} > ${options.maxTimeout})`)
   const settings = { ...defaults, ...definedOnly(options) }
-  return settings.minTimeout > settings.maxTimeout ? { ...settings, minTimeout: settings.maxTimeout } : settings
+  if (settings.minTimeout <= settings.maxTimeout) return settings
+  // One given against the other's default: the value given wins.
+  return options.maxTimeout === undefined ? { ...settings, maxTimeout: settings.minTimeout } : { ...settings, minTimeout: settings.maxTimeout }
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { ListenerChain } from '../lib/listeners/listener-chain.js'
 import { ListenerWritable } from '../lib/listeners/listener-writable.js'
 import type { Listener } from '../lib/listeners/listener.js'
-import { retrySettings } from '../lib/retry.js'
+import { DEFAULT_RECONNECT, retrySettings } from '../lib/retry.js'
 import { JetStreamJournalSource } from '../lib/source/jetstream/jetstream-journal-source.js'
 import { RotatingJournalSource } from '../lib/source/rotating-journal-source.js'
 import { checkTimerMs, MAX_TIMER_MS } from '../lib/timer-ms.js'
@@ -53,7 +53,7 @@ t.test('ListenerChain, ListenerWritable and retrySettings refuse a delay past 2^
   t.same(retrySettings({ maxTimeout: MAX_TIMER_MS }).maxTimeout, MAX_TIMER_MS)
 })
 
-t.test('retrySettings refuses a minTimeout above the maxTimeout given with it, and caps a default one', async (t) => {
+t.test("retrySettings refuses a minTimeout above the maxTimeout given with it; one given against the other's default wins", async (t) => {
   t.throws(() => retrySettings({ minTimeout: 5000, maxTimeout: 100 }), {
     name: 'RangeError',
     message: 'retry.minTimeout must not be above maxTimeout (5000 > 100)',
@@ -63,4 +63,7 @@ t.test('retrySettings refuses a minTimeout above the maxTimeout given with it, a
   // A lone maxTimeout below the default minTimeout (1 s): retries within it, as p-retry would wait.
   t.same(retrySettings({ maxTimeout: 500 }), { retries: 8, minTimeout: 500, maxTimeout: 500, factor: 2, randomize: true })
   t.same(retrySettings({ minTimeout: 200, maxTimeout: 200 }).minTimeout, 200)
+  // A lone minTimeout above the default maxTimeout (60 s, 30 s for reconnects): the value given wins, not the default.
+  t.same(retrySettings({ minTimeout: 120_000 }), { retries: 8, minTimeout: 120_000, maxTimeout: 120_000, factor: 2, randomize: true })
+  t.match(retrySettings({ minTimeout: 40_000 }, DEFAULT_RECONNECT), { minTimeout: 40_000, maxTimeout: 40_000 })
 })

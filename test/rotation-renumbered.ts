@@ -207,3 +207,36 @@ t.test(
     }
   },
 )
+
+t.test('the first record of a live journal written slowly: held back whole, but each piece restarts the quiet period', async (t) => {
+  // A probe: the pieces held back did not count as data, so the quiet signal fired while the record was still being
+  // written, and `logdaemon run --until-caught-up` stopped there with nothing read.
+  const root = t.testdir()
+  const live = join(root, 'journal')
+  writeFileSync(join(root, 'journal.1'), Buffer.concat([counterRecord(1), records('a', 3)]))
+  writeFileSync(join(root, 'journal.2'), Buffer.concat([counterRecord(2), records('b', 3)]))
+  const first = Buffer.from(`@pv@ 3 @db.have@ @${'y'.repeat(3000)}@ \n@ex@ 9 1611008050\n`)
+  const three = Buffer.concat([first, records('c', 3)])
+  writeFileSync(live, three.subarray(0, 10))
+  const source = new RotatingJournalSource({ root, from: 3, pollMs: 50, quietMs: 800 })
+  const quiet: number[] = []
+  const t0 = Date.now()
+  source.on('quiet', () => quiet.push(Date.now() - t0))
+  const c = consume(source)
+  await sleep(100)
+  let written = 10
+  while (written < first.length) {
+    const next = Math.min(first.length, written + 150)
+    appendFileSync(live, three.subarray(written, next))
+    written = next
+    await sleep(100)
+  }
+  const lastWrite = Date.now() - t0
+  appendFileSync(live, three.subarray(written))
+  await until(() => c.seen.journal(3).length === three.length && quiet.length > 0, 10_000, 'journal 3, then quiet')
+  await c.stop()
+  t.equal(c.error(), null)
+  t.ok(c.seen.journal(3).equals(three), 'journal 3 whole')
+  t.ok(lastWrite > 1500, `the record took ${lastWrite} ms to write, several quiet periods`)
+  t.ok(quiet[0] !== undefined && quiet[0] > lastWrite, `the first quiet signal (${quiet[0]} ms) after the last piece (${lastWrite} ms)`)
+})

@@ -44,6 +44,13 @@ export interface JournalCursorOptions {
   signal: AbortSignal
   /** Called each time the cursor starts waiting at the live journal's end. */
   onWait?: () => void
+  /**
+   * Called when new bytes came that are held back: the first bytes of a
+   * live journal, not one whole record yet, while its number is in doubt
+   * (see #counterDecided). They are data for the quiet signal, as they were
+   * when handed out to the framer.
+   */
+  onHeldBack?: () => void
   /** How messages name the settings (`--from N`, `--prefix`, or the daemon's `from: N`, `server.prefix`). Default `option`. */
   adviceAs?: AdviceAs
 }
@@ -121,6 +128,8 @@ export class JournalCursor {
    * looked at again when they come, before any is delivered (see #nextLive).
    */
   #counterPending = false
+  /** The bytes held back so far while #counterPending. */
+  #heldBytes = 0
   readonly #adviceAs: AdviceAs
 
   constructor(options: JournalCursorOptions) {
@@ -251,7 +260,12 @@ export class JournalCursor {
       if (bytes === null) return null // the window changed back meanwhile: read again
       if (bytes.length > 0) {
         if (this.offset === 0 && this.#counterPending && !this.#counterDecided(bytes, f.path)) {
-          // Not one whole record yet: nothing a framer could hand out is held back.
+          // Not one whole record yet: nothing a framer could hand out is held back. Bytes that came meanwhile still
+          // restart the quiet period (a probe: without, --until-caught-up stopped while the record was being written).
+          if (bytes.length > this.#heldBytes) {
+            this.#heldBytes = bytes.length
+            this.#options.onHeldBack?.()
+          }
           this.#options.onWait?.()
           await this.#watcher.wait(this.#options.signal)
           return null
@@ -571,6 +585,7 @@ export class JournalCursor {
   async #openLive(file: LiveFile, offset: number): Promise<OpenedAt> {
     this.#src = { kind: 'live', file, renamed: false }
     this.#counterPending = false
+    this.#heldBytes = 0
     if (file.size < offset) return this.#opened(Buffer.alloc(0), false, file.size)
     const k = Math.min(offset, STATE_TAIL_BYTES)
     return this.#opened(k > 0 ? await file.read(offset - k, k) : Buffer.alloc(0), true, file.size)

@@ -109,6 +109,10 @@ export class RotatingJournalSource extends Readable {
       layout: opts,
       signal: this.#abort.signal,
       onWait: () => this.#quiet.waiting(),
+      onHeldBack: () => {
+        this.#lastDataAt = new Date()
+        this.#quiet.data()
+      },
       ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
       ...(opts.gzipRetry === undefined ? {} : { gzipRetry: opts.gzipRetry }),
       ...(opts.graceMs === undefined ? {} : { graceMs: opts.graceMs }),

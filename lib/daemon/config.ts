@@ -16,6 +16,8 @@ import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig }
 import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
 import { journalSetFileProblem } from '../files/journal-set.js'
 import { isSharedSpecialFile, sameDir, sameFile } from '../files/same-path.js'
+import { lockPathOf } from '../files/state-lock.js'
+import { MIRROR_DIR_LOCK, MIRROR_JOURNAL } from '../listeners/builtin/mirror/mirror-names.js'
 import type { NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
 
 /** Default port of the status page. */
@@ -299,7 +301,7 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   const abs = (p: string): string => resolve(baseDir, p)
   const written = await writtenPaths(c, listeners, refused, abs)
   if (c.server) problems.push(...(await writtenInJournalSet(c.server, written, abs)))
-  problems.push(...(await writtenTwice(written)))
+  problems.push(...(await statesNotRegular(written)), ...(await writtenTwice(written)))
   if (problems.length) throw invalid(file, problems)
   return {
     file,
@@ -328,11 +330,17 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   }
 }
 
-/** A file (or, for a mirror, a directory) the daemon or a built-in listener writes: the key that names it and its path. */
+/**
+ * A file (or, for a mirror, a directory) the daemon or a built-in listener
+ * writes: the key that names it, its path, and how it is written: a state
+ * (saved by writing a new file and renaming it over the old, under a lock
+ * beside it), an output (appended: the log, print's output), a lock, or a
+ * mirror's directory.
+ */
 interface Written {
   readonly key: string
   readonly path: string
-  readonly dir?: true
+  readonly kind: 'state' | 'output' | 'lock' | 'dir'
 }
 
 /**
@@ -349,22 +357,30 @@ async function writtenPaths(
   abs: (p: string) => string,
 ): Promise<Written[]> {
   const state = abs(c.state)
-  const written: Written[] = [{ key: 'state', path: state }]
-  if (c.log.file) written.push({ key: 'log.file', path: abs(c.log.file) })
+  const written: Written[] = [{ key: 'state', path: state, kind: 'state' }]
+  if (c.log.file) written.push({ key: 'log.file', path: abs(c.log.file), kind: 'output' })
   for (const [i, l] of listeners.entries()) {
     if (refused.has(i)) continue // its options were refused: reported already
-    const o = l.options as { dir?: unknown; stateFile?: unknown; output?: unknown; deliveryState?: unknown; reviews?: unknown }
+    const o = l.options as { dir?: unknown; stateFile?: unknown; output?: unknown }
     const key = (k: string): string => `listeners[${i}].options.${k}`
     if (l.type === 'mirror' && typeof o.dir === 'string') {
-      written.push({ key: key('dir'), path: abs(o.dir), dir: true })
-      const stateFile = typeof o.stateFile === 'string' ? abs(o.stateFile) : join(abs(o.dir), '.mirror-state.json')
-      written.push({ key: typeof o.stateFile === 'string' ? key('stateFile') : `${key('dir')} (its state file ${stateFile})`, path: stateFile })
+      const dir = abs(o.dir)
+      written.push({ key: key('dir'), path: dir, kind: 'dir' })
+      const stateFile = typeof o.stateFile === 'string' ? abs(o.stateFile) : join(dir, '.mirror-state.json')
+      written.push({ key: typeof o.stateFile === 'string' ? key('stateFile') : `${key('dir')} (its state file ${stateFile})`, path: stateFile, kind: 'state' })
+      const dirLock = lockPathOf(join(dir, MIRROR_DIR_LOCK))
+      written.push({ key: `${key('dir')} (its lock ${dirLock})`, path: dirLock, kind: 'lock' })
     }
-    if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push({ key: key('output'), path: abs(o.output) })
+    if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push({ key: key('output'), path: abs(o.output), kind: 'output' })
     if (l.type === 'notify') {
       const file = await notifyStateFile(l.options as NotifyOptions, i, { baseDir: abs('.'), daemonState: state, name: l.name })
       if (file) written.push(file)
     }
+  }
+  // Each state has its lock beside it (STATE.lock).
+  for (const w of written.filter((x) => x.kind === 'state')) {
+    const lock = lockPathOf(w.path)
+    written.push({ key: `${w.key} (its lock ${lock})`, path: lock, kind: 'lock' })
   }
   return written
 }
@@ -387,7 +403,7 @@ async function notifyStateFile(o: NotifyOptions, i: number, where: { baseDir: st
   const key = given
     ? `listeners[${i}].options.${reviews ? 'reviews.state' : 'deliveryState'}`
     : `listeners[${i}] (its ${reviews ? 'review' : 'delivery'} state file ${path})`
-  return { key, path }
+  return { key, path, kind: 'state' }
 }
 
 /**
@@ -406,7 +422,7 @@ async function writtenInJournalSet(
   const root = abs(server.root)
   const layout = { root, ...(server.journal ? { journal: resolve(root, server.journal) } : {}), ...(server.prefix ? { prefix: server.prefix } : {}) }
   const problems: string[] = []
-  for (const { key, path } of written.filter((w) => !w.dir)) {
+  for (const { key, path } of written.filter((w) => w.kind !== 'dir')) {
     const problem = await journalSetFileProblem(layout, path)
     if (problem) problems.push(`${key}: ${problem}: logdaemon would write over the server's journal (expected a file outside the journal set)`)
   }
@@ -415,27 +431,55 @@ async function writtenInJournalSet(
 
 /**
  * Two of the written files that are one (through `..`, a symlink, a hard
- * link or a bind mount), or two mirrors on one directory: `key: why` for the
- * later of each pair. `check` found these valid before, and `run` failed at
- * start with ERR_LOCKED (two mirrors, or two users of one state file) or,
- * for files written without a lock (a log and a print output), mixed them.
+ * link or a bind mount), or two mirrors on one directory, or a file in a
+ * mirror's directory under the name of a journal it writes there: `key:
+ * why` for the later of each pair. `check` found these valid before, and
+ * `run` failed at start with ERR_LOCKED (two mirrors, two users of one
+ * state file, a log on a lock file), refused the mirror's directory
+ * (journal files it did not write), or mixed a log into a print output.
+ * Two outputs on a device, a FIFO or a socket (`/dev/null`, `/dev/stdout`)
+ * are fine: such a file takes many writers.
  */
 async function writtenTwice(written: readonly Written[]): Promise<string[]> {
   const problems: string[] = []
   const reported: string[] = []
+  const dirs = written.filter((w) => w.kind === 'dir')
   for (const [j, later] of written.entries()) {
-    // Two mirrors on one directory share its default state file too: one message says it.
+    // Two mirrors on one directory share its default state file and lock too: one message says it.
     if (reported.some((key) => later.key.startsWith(`${key} `))) continue
-    // A device, a FIFO or a socket (/dev/null, /dev/stdout) takes many writers.
-    if (!later.dir && (await isSharedSpecialFile(later.path))) continue
+    const shared = later.kind === 'output' && (await isSharedSpecialFile(later.path))
     for (const earlier of written.slice(0, j)) {
-      if (earlier.dir !== later.dir) continue
-      if (!(await (later.dir ? sameDir(earlier.path, later.path) : sameFile(earlier.path, later.path)))) continue
-      const what = later.dir ? 'directory' : 'file'
+      if ((earlier.kind === 'dir') !== (later.kind === 'dir')) continue
+      if (shared && earlier.kind === 'output') continue
+      if (!(await (later.kind === 'dir' ? sameDir(earlier.path, later.path) : sameFile(earlier.path, later.path)))) continue
+      const what = later.kind === 'dir' ? 'directory' : 'file'
       problems.push(`${later.key}: ${later.path} is the ${what} of ${earlier.key} too (expected a ${what} of its own)`)
       reported.push(later.key)
       break
     }
+    if (later.kind === 'dir' || reported.includes(later.key) || !MIRROR_JOURNAL.test(basename(later.path))) continue
+    for (const d of dirs) {
+      if (!(await sameDir(dirname(later.path), d.path))) continue
+      problems.push(`${later.key}: ${later.path} is the name of a journal the mirror of ${d.key} writes there (expected a file outside it)`)
+      break
+    }
+  }
+  return problems
+}
+
+/**
+ * The listeners' states (files saved by renaming a new file over the old)
+ * that exist and are not regular files: the rename would replace a device
+ * (as root, `/dev/null` itself), a FIFO or a directory's name. The daemon's
+ * own state is read before it is ever written, and refused then
+ * (ERR_STATE_CORRUPT, with the advice on where to start).
+ */
+async function statesNotRegular(written: readonly Written[]): Promise<string[]> {
+  const problems: string[] = []
+  for (const { key, path } of written.filter((w) => w.kind === 'state' && w.key !== 'state')) {
+    const st = await stat(path).catch(() => null)
+    if (st && !st.isFile())
+      problems.push(`${key}: ${path} is not a regular file (a state is saved by renaming a new file over it: expected a regular file, or a path not made yet)`)
   }
   return problems
 }

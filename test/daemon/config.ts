@@ -364,6 +364,33 @@ t.test('no two files logdaemon writes may be one, nor two mirrors one directory'
     [`listeners[1].options.output: ${delivery} is the file of listeners[0] (its delivery state file ${delivery}) too (expected a file of its own)`],
     "print's output as notify's default delivery state",
   )
+  // A lock beside a state, and a journal file in a mirror's directory (the second probe: check said valid, run failed
+  // with ERR_LOCKED or refused the mirror's directory).
+  t.same(
+    await lines({ ...base, state: 'var/s.json', log: { file: 'var/s.json.lock' } }),
+    [`state (its lock ${join(dir, 'var/s.json.lock')}): ${join(dir, 'var/s.json.lock')} is the file of log.file too (expected a file of its own)`],
+    "a log on the state's lock",
+  )
+  t.same(
+    await lines({ ...base, log: { file: 'mirror/.mirror-dir.lock' } }),
+    [
+      `listeners[0].options.dir (its lock ${join(m, '.mirror-dir.lock')}): ${join(m, '.mirror-dir.lock')} is the file of log.file too (expected a file of its own)`,
+    ],
+    "a log on the mirror directory's lock",
+  )
+  t.same(
+    await lines({ ...base, log: { file: 'mirror/journal.0' } }),
+    [`log.file: ${join(m, 'journal.0')} is the name of a journal the mirror of listeners[0].options.dir writes there (expected a file outside it)`],
+    'a log named as a journal in the mirror directory',
+  )
+  // A state is saved by renaming a new file over it: never over a device (as root, /dev/null itself) or a FIFO.
+  t.same(
+    await lines({ ...base, listeners: [mirror('a', { dir: 'mirror', stateFile: '/dev/null' })] }),
+    [
+      'listeners[0].options.stateFile: /dev/null is not a regular file (a state is saved by renaming a new file over it: expected a regular file, or a path not made yet)',
+    ],
+    "a mirror's state on /dev/null",
+  )
   const c = await parseConfig(
     { ...base, log: { file: 'var/log' }, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: 'mirror/sub' }), print, notify('n1'), notify('n2')] },
     { baseDir: dir },

@@ -11,6 +11,7 @@ import { StateLock } from '../../../files/state-lock.js'
 import { journalDirs } from '../../../files/journal-set.js'
 import { sameDir } from '../../../files/same-path.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
+import { MIRROR_DIR_LOCK, MIRROR_JOURNAL } from './mirror-names.js'
 import { readMirrorState, writeMirrorState, type MirrorLengths } from './mirror-state.js'
 
 export const optionsSchema = z
@@ -33,9 +34,6 @@ export type MirrorOptions = z.infer<typeof optionsSchema>
  * reader while bounding what waits in memory.
  */
 const FLUSH_BYTES = 64 * 1024
-
-/** Beside the mirror's files, whatever its state file: its lock (`.mirror-dir.lock`) keeps one mirror per directory. */
-const DIR_LOCK_NAME = '.mirror-dir'
 
 /** Mirror files are opened read-write, created when missing, never through a symlink. */
 const MIRROR_FLAGS = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0)
@@ -118,7 +116,7 @@ export class MirrorListener extends BaseListener {
     await this.#refuseServerDir()
     this.#lock ??= await StateLock.acquire(this.#stateFile)
     try {
-      this.#dirLock ??= await StateLock.acquire(join(this.dir, DIR_LOCK_NAME))
+      this.#dirLock ??= await StateLock.acquire(join(this.dir, MIRROR_DIR_LOCK))
     } catch (err) {
       await this.#releaseLock()
       throw err
@@ -185,7 +183,7 @@ export class MirrorListener extends BaseListener {
     // have been removed by a retention script and are left alone.
     const newest = Math.max(-1, ...this.#committed.keys())
     for (const name of await readdir(this.dir)) {
-      const m = /^journal\.(\d+)$/.exec(name)
+      const m = MIRROR_JOURNAL.exec(name)
       const n = m ? Number(m[1]) : NaN
       if (Number.isSafeInteger(n) && n >= newest) await (await this.#openFile(n)).close()
     }
@@ -464,7 +462,7 @@ export async function foreignFilesProblem(dir: string, stateFile: string, mirror
   }
   const foreign: string[] = []
   for (const name of names) {
-    if (!/^journal\.\d+$/.test(name)) continue
+    if (!MIRROR_JOURNAL.test(name)) continue
     // A symlink or other is refused as such when opened (#openFile).
     const st = await lstat(join(dir, name))
     if (st.isFile() && st.size > 0) foreign.push(name)

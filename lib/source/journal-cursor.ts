@@ -10,7 +10,7 @@ import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reade
 import { ChangeWatcher } from './change-watcher.js'
 import { identityOf, LiveFile } from './live-file.js'
 import { isUnreadable } from './unreadable.js'
-import { COUNTER_SEARCH_BYTES, journalCounterIn, journalCounterLook } from './start-point.js'
+import { COUNTER_SEARCH_BYTES, journalCounterLook } from './start-point.js'
 
 /** How journal N came to its end: its live file renamed, copied and truncated, or already archived when reached. */
 export type RotationMode = 'rename' | 'copy-truncate' | 'archived'
@@ -123,9 +123,9 @@ export class JournalCursor {
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
   /**
-   * The live file was taken for journal N with fewer than
-   * COUNTER_SEARCH_BYTES and no journal counter record: its first bytes are
-   * looked at again when they come, before any is delivered (see #nextLive).
+   * The live file was taken for journal N holding no whole record yet (and
+   * fewer than COUNTER_SEARCH_BYTES): its first bytes are looked at again
+   * when they come, before any is delivered (see #nextLive).
    */
   #counterPending = false
   /** The bytes held back so far while #counterPending. */
@@ -548,14 +548,14 @@ export class JournalCursor {
       // journal M's bytes to its journal.N (a probe: journal.3 archived and removed while the daemon was stopped
       // with SIGSTOP in journal 2; the state went on as 3/…, and only the next start found the gap).
       const head = await file.read(0, COUNTER_SEARCH_BYTES)
-      const counter = journalCounterIn(head, file.path)
+      const { counter, whole } = journalCounterLook(head, file.path)
       if (counter !== null && counter > n) {
         await file.close()
         throw this.#gap(n, counter)
       }
       const opened = await this.#openLive(file, offset)
-      // A new live journal may have no counter record yet (p4d writes it as it writes the file): look again.
-      this.#counterPending = counter === null && head.length < COUNTER_SEARCH_BYTES
+      // A new live journal may hold no whole record yet (p4d writes its counter record as it writes the file): look again.
+      this.#counterPending = !whole && head.length < COUNTER_SEARCH_BYTES
       return opened
     }
   }

@@ -24,6 +24,9 @@ export const CHUNK_BYTES = READ_CHUNK_BYTES
  * to 464 ms, and default 1 GiB from 2.2-2.4 s to 1.7-1.8 s, but that run's
  * peak RSS went from 82-83 to 103-104 MB (V8's new space 32 MB instead of
  * 16), near the 120 MB bar; 8 chunks: 396 ms and 105 MB at 200 MB.
+ * Two or three blocks of 2 in flight instead of one (2026-12-07) did the
+ * same: 5-10 % faster at 200 MB, 98-108 MB instead of 85 at 1 GiB
+ * (docs/benchmarks.md, "more reads in flight").
  */
 export const READ_AHEAD_CHUNKS = 2
 

@@ -8,6 +8,7 @@ import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
 import { lockPathOf } from '../files/state-lock.js'
 import { formatPosition } from '../position.js'
+import { checkPrevious } from '../source/start-point.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
 import type { Command } from './command.js'
@@ -93,6 +94,8 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   if (state) {
     startJournal = state.journal
     start = `${formatPosition(state)} (line ${state.line}) from the state file ${config.state}, saved ${state.savedAt}`
+    // What run checks before it reads: at a journal's start, the journal before it as the state saw it end.
+    await checkPrevious(layout, state, config.state, 'config').catch((err: unknown) => problems.push(toError(err).message))
   } else if (typeof config.from === 'number') {
     startJournal = config.from
     start = `journal ${config.from} from its start (from: ${config.from}; no state file at ${config.state} yet)`

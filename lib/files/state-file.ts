@@ -40,6 +40,24 @@ export interface SavedState extends JournalPosition {
    * was recorded).
    */
   readonly consistent?: boolean
+  /**
+   * A position at a journal's start (`N/0`) saved when the journal read
+   * before it had been read to its end: that journal's number, where it
+   * ended, and the fingerprint of its last bytes. At `N/0` there are no
+   * bytes before the offset to check, so a restart checks these instead,
+   * where that journal is still on disk (see checkPrevious).
+   */
+  readonly previous?: PreviousJournal
+}
+
+/** The journal a start-of-journal position follows (SavedState.previous). */
+export interface PreviousJournal {
+  /** The number it is archived under (the one before the position's; after a renumbering, the file's real number). */
+  readonly journal: number
+  /** Its length: where it ended. */
+  readonly end: number
+  /** Fingerprint of its last `length` bytes (all of it when shorter than STATE_TAIL_BYTES). */
+  readonly tail: { readonly length: number; readonly sha256: string }
 }
 
 const FORMAT = 'logdaemon-state'
@@ -132,6 +150,7 @@ export async function writeState(path: string, state: SavedState): Promise<void>
       file: state.file,
       savedAt: state.savedAt,
       ...(state.consistent ? { consistent: true } : {}),
+      ...(state.previous ? { previous: state.previous } : {}),
     }) + '\n'
   try {
     await writeFileAtomic(path, body)
@@ -157,10 +176,16 @@ function validate(data: unknown, corrupt: (what: string, cause?: unknown) => Log
   const line = data.line
   if (!isCount(line) || line < 1) throw corrupt('has no valid line number')
   const tail = data.tail
-  if (!isRecord(tail) || !isCount(tail.length) || typeof tail.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(tail.sha256)) {
-    throw corrupt('has no valid tail fingerprint')
-  }
+  if (!isFingerprint(tail)) throw corrupt('has no valid tail fingerprint')
   if (tail.length > position.offset) throw corrupt('has a tail fingerprint longer than its offset')
+  let previous: PreviousJournal | null = null
+  if (data.previous !== undefined) {
+    const p = data.previous
+    if (position.offset !== 0 || !isRecord(p) || !isCount(p.journal) || !isCount(p.end) || !isFingerprint(p.tail) || p.tail.length > p.end) {
+      throw corrupt('has an invalid previous journal')
+    }
+    previous = { journal: p.journal, end: p.end, tail: { length: p.tail.length, sha256: p.tail.sha256 } }
+  }
   const file = data.file
   let identity: StateFileIdentity | null = null
   if (isRecord(file)) {
@@ -180,7 +205,12 @@ function validate(data: unknown, corrupt: (what: string, cause?: unknown) => Log
     file: identity,
     savedAt,
     ...(data.consistent === true ? { consistent: true } : {}),
+    ...(previous ? { previous } : {}),
   }
+}
+
+function isFingerprint(v: unknown): v is { length: number; sha256: string } {
+  return isRecord(v) && isCount(v.length) && typeof v.sha256 === 'string' && /^[0-9a-f]{64}$/.test(v.sha256)
 }
 
 function corruptState(path: string, what: string, adviceAs: AdviceAs, cause?: unknown): LogdaemonError {

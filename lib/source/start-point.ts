@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
 import { liveJournalPath, type JournalLayout } from '../files/journal-name.js'
-import { describeJournalChain, journalGapError } from '../files/journal-set.js'
+import { type ArchiveFile, describeJournalChain, findArchive, journalGapError } from '../files/journal-set.js'
 import { type AdviceAs, fromAdvice, layoutAdvice } from '../files/start-advice.js'
 import { openIfExists } from '../files/if-exists.js'
-import { tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
+import { type PreviousJournal, tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
 import { JournalFramer } from '../journal/framer.js'
 import { formatPosition } from '../position.js'
+import { ArchiveReader, lastBytes } from './archive-reader.js'
 import type { OpenedAt } from './journal-cursor.js'
 
 /** Where reading starts, and why. */
@@ -101,6 +102,101 @@ export function checkState(state: SavedState, opened: OpenedAt, found: StateFile
       state,
       found,
     )
+  }
+}
+
+/**
+ * The largest `.gz` that checkPrevious inflates whole to compare its last
+ * bytes: 32 MiB, about 100-250 MB of journal, well under a second. Beyond
+ * that a restart would spend seconds per GB (once, but at every restart
+ * made while the state stood at a journal's start), and the size in the
+ * trailer is compared instead.
+ */
+export const INFLATE_TO_CHECK_BYTES = 32 << 20
+
+/**
+ * Checks the journal a state at a journal's start follows (`previous`,
+ * saved as `N/0` once the journal before had been read to its end): where
+ * that journal is still on disk, it must end where it ended then, with the
+ * same last bytes. At `N/0` there are no bytes before the offset to
+ * compare, so without this a state saved on another server root whose
+ * live journal had the same number was taken as this root's. Throws
+ * ERR_STATE_MISMATCH saying what was found. Not checked: a journal no
+ * longer on disk (pruned), or one that cannot be read or inflated (nothing
+ * is read from it from here on). A `.gz` is inflated to compare its end
+ * when it is at most {@link INFLATE_TO_CHECK_BYTES}; a larger one is checked
+ * by the size in its gzip trailer (ISIZE, the size modulo 2^32), and
+ * inflated only when that differs (a file of several gzip members has the
+ * last one's size there).
+ */
+export async function checkPrevious(
+  layout: JournalLayout,
+  state: SavedState,
+  statePath: string,
+  adviceAs: AdviceAs = 'option',
+  inflateUpTo = INFLATE_TO_CHECK_BYTES,
+): Promise<void> {
+  const prev = state.previous
+  if (!prev || state.offset !== 0) return
+  const archive = await findArchive(layout, prev.journal)
+  if (!archive) return
+  const found = await journalEnd(archive, prev, inflateUpTo).catch(() => null)
+  if (!found) return
+  const what =
+    found.size !== prev.end
+      ? `is ${found.size} bytes long`
+      : found.last && tailFingerprint(found.last).sha256 !== prev.tail.sha256
+        ? `ends with other bytes (the last ${prev.tail.length}: sha256 ${tailFingerprint(found.last).sha256.slice(0, 12)}…, saved ${prev.tail.sha256.slice(0, 12)}…)`
+        : null
+  if (what === null) return
+  throw new LogdaemonError(
+    ErrorCodes.STATE_MISMATCH,
+    `the state file ${statePath} says ${formatPosition(state)}, saved ${state.savedAt} when journal ${prev.journal} had been read to its end ` +
+      `at offset ${prev.end}, but journal ${prev.journal} on disk (${archive.path}) ${what}. ` +
+      'The journals on disk are not the ones this state was saved from (another server root, or a restored or reset server). ' +
+      `Check ${layoutAdvice(adviceAs)}; if the server really was reset, move the state file away and start with ${fromAdvice('N', adviceAs)} or ${fromAdvice('end', adviceAs)}`,
+    { file: archive.path, journal: prev.journal, offset: prev.end, details: { saved: state, found: { path: archive.path, size: found.size } } },
+  )
+}
+
+/**
+ * The length of archived journal `archive` and, when it could be compared,
+ * its last `prev.tail.length` bytes (null for a large `.gz` whose trailer
+ * gives the size `prev` says: not inflated).
+ */
+async function journalEnd(archive: ArchiveFile, prev: PreviousJournal, inflateUpTo: number): Promise<{ size: number; last: Buffer | null }> {
+  const fh = await openIfExists(archive.path)
+  if (fh === null) throw new Error('gone')
+  let trailerSize: number | null = null
+  try {
+    const { size } = await fh.stat()
+    if (!archive.compressed) {
+      const k = Math.min(prev.tail.length, size)
+      const last = Buffer.alloc(k)
+      const { bytesRead } = await fh.read(last, 0, k, size - k)
+      return { size, last: last.subarray(0, bytesRead) }
+    }
+    if (size >= 18 && size > inflateUpTo) {
+      const trailer = Buffer.alloc(4)
+      const { bytesRead } = await fh.read(trailer, 0, 4, size - 4)
+      if (bytesRead === 4) trailerSize = trailer.readUInt32LE(0)
+    }
+  } finally {
+    await fh.close()
+  }
+  if (trailerSize === prev.end % 2 ** 32) return { size: prev.end, last: null }
+  // Inflated to its end: at once ERR_GZIP_TRUNCATED for a file cut short (no waiting for a gzip still writing it).
+  const reader = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { stableMs: 0 } })
+  try {
+    let size = 0
+    let last: Buffer = Buffer.alloc(0)
+    for (let chunk = await reader.read(); chunk; chunk = await reader.read()) {
+      size += chunk.length
+      last = Buffer.from(lastBytes(last, chunk, prev.tail.length))
+    }
+    return { size, last }
+  } finally {
+    await reader.close()
   }
 }
 

@@ -176,6 +176,9 @@ export class StateKeeper {
       file: pos === point ? point.file : null,
       savedAt: new Date().toISOString(),
       ...(pos === point && point.consistent ? { consistent: true } : {}),
+      // `N/end` saved as `next/0`: the end of the journal before is what a restart can check. It is archived as
+      // `next - 1`: N, or M when the live file read as N was renamed to journal.M (a renumbering).
+      ...(pos !== point ? { previous: { journal: pos.journal - 1, end: point.offset, tail: tailFingerprint(point.tail) } } : {}),
     }
     this.#lastWrite = Date.now()
     const writing = writeState(this.#options.path, state).then(

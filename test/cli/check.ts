@@ -93,6 +93,19 @@ t.test('an existing state file is where reading starts', async (t) => {
   t.same(r.problems, [])
 })
 
+t.test("a state at a journal's start whose journal before is another one on disk is a problem (run refuses it)", async (t) => {
+  const dir = t.testdir({ 'c.json': config({ state: 'st.json' }), root: { 'journal.5': '@ex@ 1 1600000000\n@ex@ 2 1600000001\n', journal: '' } })
+  const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
+  const saved = { journal: 6, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)), file: null, savedAt: '2026-12-07T00:00:00.000Z' }
+  const end = (text: string) => ({ journal: 5, end: text.length, tail: tailFingerprint(Buffer.from(text)) })
+  await writeState(join(dir, 'st.json'), { ...saved, previous: end('@ex@ 1 1600000000\n@ex@ 2 1600000001\n') })
+  t.same((await checkConfig(join(dir, 'c.json'))).problems, [], 'journal 5 as the state saw it end')
+  await writeState(join(dir, 'st.json'), { ...saved, previous: end('@ex@ 9 1600000009\n') })
+  const r = await checkConfig(join(dir, 'c.json'))
+  t.match(r.start, /^6\/0 /)
+  t.match(r.problems, [/says 6\/0, .* but journal 5 on disk \(.*journal\.5\) is 36 bytes long\. .*`from: N`/])
+})
+
 t.test("a state file's directory run could not write in is a problem (run fails with ERR_STATE_WRITE)", async (t) => {
   const dir = t.testdir({
     'missing.json': config({ state: 'nodir/sub/state.json' }),

@@ -44,6 +44,31 @@ t.test('a consistency point is recorded as one; a state that does not say so is 
   t.equal((await readState(path))?.consistent, undefined, 'absent: not known to be one')
 })
 
+t.test("a journal's start saved with the end of the journal before: written, read back, and checked when read", async (t) => {
+  const path = join(t.testdir(), 'state')
+  const start = { ...state, journal: 42, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)), file: null }
+  const previous = { journal: 41, end: 5000, tail: tailFingerprint(Buffer.from('@ex@ 1 1611008050\n')) }
+  await writeState(path, { ...start, previous })
+  t.same(await readState(path), { ...start, previous })
+  await writeState(path, start)
+  t.notMatch(readFileSync(path, 'utf8'), /previous/, 'absent when not known')
+  t.equal((await readState(path))?.previous, undefined)
+  const good = { format: 'logdaemon-state', version: 1, position: '42/0', line: 1, tail: start.tail, file: null, savedAt: state.savedAt }
+  const cases: [string, unknown][] = [
+    ['not an object', 'journal.41'],
+    ['no end', { journal: 41, tail: previous.tail }],
+    ['a negative journal', { ...previous, journal: -1 }],
+    ['a bad fingerprint', { ...previous, tail: { length: 3, sha256: 'xyz' } }],
+    ['a fingerprint longer than the journal', { ...previous, end: 5 }],
+  ]
+  for (const [what, p] of cases) {
+    writeFileSync(path, JSON.stringify({ ...good, previous: p }))
+    await t.rejects(readState(path), { code: 'ERR_STATE_CORRUPT', message: /invalid previous journal/ }, what)
+  }
+  writeFileSync(path, JSON.stringify({ ...good, position: '42/10', previous }))
+  await t.rejects(readState(path), { code: 'ERR_STATE_CORRUPT', message: /invalid previous journal/ }, 'only a position at a journal start follows one')
+})
+
 t.test('no state file: null', async (t) => {
   t.equal(await readState(join(t.testdir(), 'state')), null)
 })

@@ -71,36 +71,39 @@ t.test('writes at most once per interval, with the newest point', async (t) => {
   t.same(k.saved, { journal: 1, offset: 200 }, 'after close, commits are ignored')
 })
 
-t.test('the end of a finished journal is saved as the start of the next', async (t) => {
-  const { k, path } = keeper(t)
-  k.addPoint(point(5, 100))
-  k.journalEnded(5, 100)
-  k.commit({ journal: 6, offset: 0 })
-  await k.flush()
-  const s = await readState(path)
-  t.same([s?.journal, s?.offset, s?.line, s?.tail.length, s?.file], [6, 0, 1, 0, null])
-  t.same(s?.previous, { journal: 5, end: 100, tail: tailFingerprint(Buffer.from('tail 5/100')) }, "journal 5's end, for a restart to check")
-})
-
-t.test('after a renumbering the journal before is the number its file was archived under', async (t) => {
-  // Read as journal 3, the live file was renamed to journal.7: journal 8 comes next, and journal.7 holds those bytes.
-  const { k, path } = keeper(t)
-  k.addPoint(point(3, 100))
-  k.journalEnded(3, 100, 8)
-  k.commit({ journal: 8, offset: 0 })
-  await k.flush()
-  const s = await readState(path)
-  t.same([s?.journal, s?.offset, s?.previous?.journal, s?.previous?.end], [8, 0, 7, 100])
-})
-
-t.test('a point inside a journal carries no previous journal', async (t) => {
-  const { k, path } = keeper(t)
-  k.addPoint(point(5, 100))
-  k.journalEnded(5, 200)
-  k.commit({ journal: 5, offset: 150 })
-  await k.flush()
-  const s = await readState(path)
-  t.same([s?.journal, s?.offset, s?.previous], [5, 100, undefined])
+t.test('the end of a finished journal is saved as the start of the next, with where it ended', async (t) => {
+  const cases = [
+    // [what, point, journal ended (number, end, next), commit, saved [journal, offset, line, tail length], previous]
+    [
+      "journal 5's end, for a restart to check",
+      100,
+      [5, 100, 6],
+      { journal: 6, offset: 0 },
+      [6, 0, 1, 0],
+      { journal: 5, end: 100, tail: tailFingerprint(Buffer.from('tail 5/100')) },
+    ],
+    // Read as journal 5, the live file was renamed to journal.7: journal 8 comes next, and journal.7 holds those bytes.
+    [
+      'after a renumbering, the number its file was archived under',
+      100,
+      [5, 100, 8],
+      { journal: 8, offset: 0 },
+      [8, 0, 1, 0],
+      { journal: 7, end: 100, tail: tailFingerprint(Buffer.from('tail 5/100')) },
+    ],
+    ['a point inside a journal: no previous journal', 100, [5, 200, 6], { journal: 5, offset: 150 }, [5, 100, 101, 10], undefined],
+  ] as const
+  for (const [what, at, [n, end, next], commit, saved, previous] of cases) {
+    const { k, path } = keeper(t)
+    k.addPoint(point(5, at))
+    k.journalEnded(n, end, next)
+    k.commit(commit)
+    await k.flush()
+    const s = await readState(path)
+    t.same([s?.journal, s?.offset, s?.line, s?.tail.length], saved, what)
+    t.same(s?.previous, previous, what)
+    if (saved[1] === 0) t.equal(s?.file, null, what)
+  }
 })
 
 t.test('commits anywhere with an explicit point; seeded start position', async (t) => {

@@ -1,7 +1,8 @@
-import { createReadStream } from 'node:fs'
+import { constants, createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
-import { liveJournalPath, type JournalLayout } from '../files/journal-name.js'
-import { type ArchiveFile, describeJournalChain, findArchive, journalGapError } from '../files/journal-set.js'
+import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
+import { type ArchiveFile, describeJournalChain, journalGapError } from '../files/journal-set.js'
 import { type AdviceAs, fromAdvice, layoutAdvice } from '../files/start-advice.js'
 import { openIfExists } from '../files/if-exists.js'
 import { type PreviousJournal, tailFingerprint, type SavedState, type StateFileIdentity } from '../files/state-file.js'
@@ -106,11 +107,11 @@ export function checkState(state: SavedState, opened: OpenedAt, found: StateFile
 }
 
 /**
- * The largest `.gz` that checkPrevious inflates whole to compare its last
- * bytes: 32 MiB, about 100-250 MB of journal, well under a second. Beyond
- * that a restart would spend seconds per GB (once, but at every restart
- * made while the state stood at a journal's start), and the size in the
- * trailer is compared instead.
+ * The largest `.gz` that checkPrevious inflates to compare its end: 32 MiB,
+ * about 100-250 MB of journal, well under a second. Beyond that a restart
+ * would spend seconds per GB (at every restart made while the state stood
+ * at a journal's start), and the size in the gzip trailer is compared
+ * first: the file is inflated only when that differs.
  */
 export const INFLATE_TO_CHECK_BYTES = 32 << 20
 
@@ -118,16 +119,22 @@ export const INFLATE_TO_CHECK_BYTES = 32 << 20
  * Checks the journal a state at a journal's start follows (`previous`,
  * saved as `N/0` once the journal before had been read to its end): where
  * that journal is still on disk, it must end where it ended then, with the
- * same last bytes. At `N/0` there are no bytes before the offset to
- * compare, so without this a state saved on another server root whose
+ * same bytes before its end. At `N/0` there are no bytes before the offset
+ * to compare, so without this a state saved on another server root whose
  * live journal had the same number was taken as this root's. Throws
- * ERR_STATE_MISMATCH saying what was found. Not checked: a journal no
- * longer on disk (pruned), or one that cannot be read or inflated (nothing
- * is read from it from here on). A `.gz` is inflated to compare its end
- * when it is at most {@link INFLATE_TO_CHECK_BYTES}; a larger one is checked
- * by the size in its gzip trailer (ISIZE, the size modulo 2^32), and
- * inflated only when that differs (a file of several gzip members has the
- * last one's size there).
+ * ERR_STATE_MISMATCH saying what was found: other bytes before that end,
+ * or a shorter file (another journal), or bytes after it (the same journal,
+ * written to after it was read to its end: those bytes were never read).
+ *
+ * Each file of that journal on disk is looked at (the plain one first, and
+ * its `.gz` when the plain one does not match: a `gunzip -k` half done
+ * leaves a plain file cut short beside a whole `.gz`); one that matches
+ * is enough. Not checked: a journal no longer on disk (pruned), a file
+ * that cannot be read or is not a regular file, a `.gz` that cannot be
+ * inflated up to that end, and a `.gz` over {@link INFLATE_TO_CHECK_BYTES}
+ * whose trailer gives that size (modulo 2^32: its bytes are not inflated to
+ * look). A `.gz` is inflated no further than one byte past that end, so a
+ * gzip bomb there costs no more than the journal did.
  */
 export async function checkPrevious(
   layout: JournalLayout,
@@ -138,66 +145,90 @@ export async function checkPrevious(
 ): Promise<void> {
   const prev = state.previous
   if (!prev || state.offset !== 0) return
-  const archive = await findArchive(layout, prev.journal)
-  if (!archive) return
-  const found = await journalEnd(archive, prev, inflateUpTo).catch(() => null)
-  if (!found) return
+  let first: { path: string; look: EndLook } | null = null
+  for (const path of archiveCandidates(layout, prev.journal)) {
+    const look = await lookAtEnd({ journal: prev.journal, path, compressed: path.endsWith('.gz') }, prev, inflateUpTo).catch(() => null)
+    if (look === null) continue
+    if (look === 'same') return
+    first ??= { path, look }
+  }
+  if (!first) return
+  const { path, look } = first
   const what =
-    found.size !== prev.end
-      ? `is ${found.size} bytes long`
-      : found.last && tailFingerprint(found.last).sha256 !== prev.tail.sha256
-        ? `ends with other bytes (the last ${prev.tail.length}: sha256 ${tailFingerprint(found.last).sha256.slice(0, 12)}…, saved ${prev.tail.sha256.slice(0, 12)}…)`
-        : null
-  if (what === null) return
+    look === 'shorter'
+      ? 'ends before that offset'
+      : look === 'other'
+        ? `holds other bytes before that offset (the last ${prev.tail.length} before it differ)`
+        : 'goes on past that offset: it was written to after it had been read to its end, and the bytes after that offset were never read'
+  const cause =
+    look === 'longer'
+      ? 'A process wrote to the journal after it was rotated (a rename while p4d or another writer still had it open). ' +
+        `To go on without those records, move the state file away and start with ${fromAdvice(state.journal, adviceAs)}`
+      : 'The journals on disk are not the ones this state was saved from (another server root, or a restored or reset server). ' +
+        `Check ${layoutAdvice(adviceAs)}; if the server really was reset, move the state file away and start with ${fromAdvice('N', adviceAs)} or ${fromAdvice('end', adviceAs)}`
   throw new LogdaemonError(
     ErrorCodes.STATE_MISMATCH,
     `the state file ${statePath} says ${formatPosition(state)}, saved ${state.savedAt} when journal ${prev.journal} had been read to its end ` +
-      `at offset ${prev.end}, but journal ${prev.journal} on disk (${archive.path}) ${what}. ` +
-      'The journals on disk are not the ones this state was saved from (another server root, or a restored or reset server). ' +
-      `Check ${layoutAdvice(adviceAs)}; if the server really was reset, move the state file away and start with ${fromAdvice('N', adviceAs)} or ${fromAdvice('end', adviceAs)}`,
-    { file: archive.path, journal: prev.journal, offset: prev.end, details: { saved: state, found: { path: archive.path, size: found.size } } },
+      `at offset ${prev.end}, but journal ${prev.journal} on disk (${path}) ${what}. ${cause}`,
+    { file: path, journal: prev.journal, offset: prev.end, details: { saved: state, found: { path, look } } },
   )
 }
 
 /**
- * The length of archived journal `archive` and, when it could be compared,
- * its last `prev.tail.length` bytes (null for a large `.gz` whose trailer
- * gives the size `prev` says: not inflated).
+ * What an archived journal holds around where `prev` says it ended: the same
+ * end (`same`), other bytes before it (`other`), no byte at it (`shorter`),
+ * or the same bytes and more after it (`longer`); null when that cannot be
+ * told (no such file, not a regular file, not readable, a `.gz` that cannot
+ * be inflated that far).
  */
-async function journalEnd(archive: ArchiveFile, prev: PreviousJournal, inflateUpTo: number): Promise<{ size: number; last: Buffer | null }> {
-  const fh = await openIfExists(archive.path)
-  if (fh === null) throw new Error('gone')
-  let trailerSize: number | null = null
+type EndLook = 'same' | 'other' | 'shorter' | 'longer'
+
+async function lookAtEnd(archive: ArchiveFile, prev: PreviousJournal, inflateUpTo: number): Promise<EndLook | null> {
+  // Not blocking: a FIFO there would wait for a writer for ever.
+  const fh = await open(archive.path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)).catch(() => null)
+  if (fh === null) return null
+  const k = prev.tail.length
+  const sameBytes = (bytes: Buffer): boolean => bytes.length === k && tailFingerprint(bytes).sha256 === prev.tail.sha256
   try {
-    const { size } = await fh.stat()
+    const info = await fh.stat()
+    // A FIFO would block, a device never end: only a regular file is looked at.
+    if (!info.isFile()) return null
     if (!archive.compressed) {
-      const k = Math.min(prev.tail.length, size)
-      const last = Buffer.alloc(k)
-      const { bytesRead } = await fh.read(last, 0, k, size - k)
-      return { size, last: last.subarray(0, bytesRead) }
+      if (info.size < prev.end) return 'shorter'
+      const bytes = Buffer.alloc(k)
+      const { bytesRead } = await fh.read(bytes, 0, k, prev.end - k)
+      if (!sameBytes(bytes.subarray(0, bytesRead))) return 'other'
+      return info.size === prev.end ? 'same' : 'longer'
     }
-    if (size >= 18 && size > inflateUpTo) {
+    if (info.size > inflateUpTo && info.size >= 18) {
       const trailer = Buffer.alloc(4)
-      const { bytesRead } = await fh.read(trailer, 0, 4, size - 4)
-      if (bytesRead === 4) trailerSize = trailer.readUInt32LE(0)
+      const { bytesRead } = await fh.read(trailer, 0, 4, info.size - 4)
+      if (bytesRead === 4 && trailer.readUInt32LE(0) === prev.end % 2 ** 32) return 'same'
     }
   } finally {
     await fh.close()
   }
-  if (trailerSize === prev.end % 2 ** 32) return { size: prev.end, last: null }
-  // Inflated to its end: at once ERR_GZIP_TRUNCATED for a file cut short (no waiting for a gzip still writing it).
+  // Inflated up to one byte past the end (at once ERR_GZIP_TRUNCATED for a file cut short: no waiting for a gzip still writing it).
   const reader = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { stableMs: 0 } })
+  let size = 0
+  let before: Buffer = Buffer.alloc(0)
   try {
-    let size = 0
-    let last: Buffer = Buffer.alloc(0)
     for (let chunk = await reader.read(); chunk; chunk = await reader.read()) {
+      const upToEnd = chunk.subarray(0, Math.max(0, prev.end - size))
+      if (upToEnd.length > 0) before = Buffer.from(lastBytes(before, upToEnd, k))
       size += chunk.length
-      last = Buffer.from(lastBytes(last, chunk, prev.tail.length))
+      if (size > prev.end) break
     }
-    return { size, last }
+  } catch {
+    // Damaged past the end: what came before it still tells another journal.
+    if (size >= prev.end && !sameBytes(before)) return 'other'
+    return null
   } finally {
     await reader.close()
   }
+  if (size < prev.end) return 'shorter'
+  if (!sameBytes(before)) return 'other'
+  return size === prev.end ? 'same' : 'longer'
 }
 
 /** `@pv@ 1 @db.counters@ @journal@ @N@ ` (or `@rv@`, version 0 with N bare): the journal counter, whose value is the live journal's number. */

@@ -63,33 +63,56 @@ t.test('the same journals elsewhere (a copy of the root): read on from 4/0', asy
   t.equal(got.seen.journal(4).toString(), journal('b', 4, 3), "the live journal's records, from its start")
 })
 
-t.test("another server's journal 3, of another length: ERR_STATE_MISMATCH, nothing read, the state file left alone", async (t) => {
+t.test("another server's journal 3: ERR_STATE_MISMATCH, nothing read, the state file left alone", async (t) => {
   const saved = await savedAtFour(t)
-  const got = await startElsewhere(t, saved, { 'journal.3': journal('b', 3, 41) })
-  t.match(got.error, {
-    code: 'ERR_STATE_MISMATCH',
-    journal: 3,
-    offset: J3.length,
-    message: new RegExp(
-      `says 4/0, saved .* when journal 3 had been read to its end at offset ${J3.length}, but journal 3 on disk \\(.*journal\\.3\\) is ${journal('b', 3, 41).length} bytes long`,
-    ),
-  })
-  t.match(got.error?.file, /journal\.3$/)
-  t.match(got.error?.message, /another server root/)
-  t.equal(got.seen.entries.length, 0, 'no record of the live journal delivered')
-  t.equal(readFileSync(got.state, 'utf8'), saved.text)
+  for (const [what, other, says] of [
+    ['shorter', journal('b', 3, 39), /ends before that offset/],
+    ['longer', journal('b', 3, 41), /holds other bytes before that offset \(the last 256 before it differ\)/],
+    ['of the same length', journal('b', 3, 40), /holds other bytes before that offset/],
+  ] as const) {
+    const got = await startElsewhere(t, saved, { 'journal.3': other })
+    t.match(
+      got.error,
+      {
+        code: 'ERR_STATE_MISMATCH',
+        journal: 3,
+        offset: J3.length,
+        message: new RegExp(`says 4/0, saved .* when journal 3 had been read to its end at offset ${J3.length}, but journal 3 on disk \\(.*journal\\.3\\) `),
+      },
+      what,
+    )
+    t.match(got.error?.message, says, what)
+    t.match(got.error?.message, /another server root.*--from N/, what)
+    t.match(got.error?.file, /journal\.3$/, what)
+    t.equal(got.seen.entries.length, 0, `${what}: no record of the live journal delivered`)
+    t.equal(readFileSync(got.state, 'utf8'), saved.text, what)
+  }
 })
 
-t.test("another server's journal 3 of the same length: its last bytes tell", async (t) => {
+t.test('journal 3 written to after it was read to its end: ERR_STATE_MISMATCH saying its bytes after that end were never read', async (t) => {
   const saved = await savedAtFour(t)
-  const other = journal('b', 3, 40)
-  t.equal(other.length, J3.length)
-  const got = await startElsewhere(t, saved, { 'journal.3': other })
+  const got = await startElsewhere(t, saved, { 'journal.3': J3 + journal('late', 3, 2) })
   t.match(got.error, {
     code: 'ERR_STATE_MISMATCH',
-    message: /journal 3 on disk \(.*\) ends with other bytes \(the last 256: sha256 [0-9a-f]{12}…, saved [0-9a-f]{12}…\)/,
+    message:
+      /journal 3 on disk \(.*journal\.3\) goes on past that offset: it was written to after it had been read to its end, and the bytes after that offset were never read\. .*rename while p4d or another writer still had it open.*--from 4/,
   })
   t.equal(got.seen.entries.length, 0)
+  const gz = await startElsewhere(t, saved, { 'journal.3.gz': gzipSync(J3 + journal('late', 3, 2)) })
+  t.match(gz.error, { code: 'ERR_STATE_MISMATCH', message: /journal\.3\.gz\) goes on past that offset/ }, 'the same, compressed')
+})
+
+t.test('journal 3 being uncompressed beside its .gz (gunzip -k half done): the .gz is the journal, read on', async (t) => {
+  const saved = await savedAtFour(t)
+  const got = await startElsewhere(t, saved, { 'journal.3': J3.slice(0, 600), 'journal.3.gz': gzipSync(J3) })
+  t.equal(got.error, null)
+  t.equal(got.seen.journal(4).toString(), journal('b', 4, 3))
+  const neither = await startElsewhere(t, saved, { 'journal.3': J3.slice(0, 600), 'journal.3.gz': gzipSync(journal('b', 3, 40)) })
+  t.match(
+    neither.error,
+    { code: 'ERR_STATE_MISMATCH', message: /\(.*journal\.3\) ends before that offset/ },
+    'neither file is that journal: the plain one is named',
+  )
 })
 
 t.test('journal 3 compressed meanwhile: its .gz is the same journal, in one gzip member or several', async (t) => {
@@ -112,7 +135,7 @@ t.test("another server's journal 3 compressed: ERR_STATE_MISMATCH", async (t) =>
     ['the same length', journal('b', 3, 40)],
   ] as const) {
     const got = await startElsewhere(t, saved, { 'journal.3.gz': gzipSync(body) })
-    t.match(got.error, { code: 'ERR_STATE_MISMATCH', message: /journal 3 on disk \(.*journal\.3\.gz\) (is \d+ bytes long|ends with other bytes)/ }, what)
+    t.match(got.error, { code: 'ERR_STATE_MISMATCH', message: /journal 3 on disk \(.*journal\.3\.gz\) holds other bytes before that offset/ }, what)
     t.equal(got.seen.entries.length, 0, what)
   }
 })
@@ -163,8 +186,16 @@ t.test('a .gz over INFLATE_TO_CHECK_BYTES is checked by the size in its trailer,
   const half = Math.floor(J3.length / 2)
   t.equal(await check(gzipSync(J3)), null, 'the same journal: the trailer says its size')
   t.equal(await check(Buffer.concat([gzipSync(J3.slice(0, half)), gzipSync(J3.slice(half))])), null, 'two members: inflated, the same bytes')
-  t.match(await check(gzipSync(journal('b', 3, 41))), { code: 'ERR_STATE_MISMATCH', message: /is \d+ bytes long/ }, 'another length')
+  t.match(await check(gzipSync(journal('b', 3, 41))), { code: 'ERR_STATE_MISMATCH', message: /holds other bytes before that offset/ }, 'another length')
   // What a large .gz does not show: another journal of the very same length (its bytes are not inflated to look).
   t.equal(await check(gzipSync(journal('b', 3, 40))), null, 'the same length, other bytes: not seen')
   t.equal(await check(gzipSync(journal('b', 3, 41)).subarray(0, 100)), null, 'cut short: cannot be inflated, not checked')
+  // A CRC that does not match: what was inflated before it still tells another journal; the same journal's bytes are not vouched for.
+  const badCrc = (body: string) => {
+    const gz = gzipSync(body)
+    gz[gz.length - 8] = (gz[gz.length - 8] as number) ^ 0xff
+    return gz
+  }
+  t.match(await check(badCrc(journal('b', 3, 41))), { code: 'ERR_STATE_MISMATCH', message: /holds other bytes/ }, 'another journal, its CRC damaged')
+  t.equal(await check(badCrc(J3)), null, 'this journal, its CRC damaged: not checked')
 })

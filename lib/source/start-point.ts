@@ -116,6 +116,13 @@ export function checkState(state: SavedState, opened: OpenedAt, found: StateFile
 export const INFLATE_TO_CHECK_BYTES = 32 << 20
 
 /**
+ * A `.gz` that inflates to more than this many times its size (plus the
+ * journal's end) is no journal's archive (journals compress 4-10 times):
+ * checkPrevious stops inflating it and does not check it.
+ */
+export const PLAUSIBLE_RATIO = 64
+
+/**
  * Checks the journal a state at a journal's start follows (`previous`,
  * saved as `N/0` once the journal before had been read to its end): where
  * that journal is still on disk, it must end where it ended then, with the
@@ -129,12 +136,15 @@ export const INFLATE_TO_CHECK_BYTES = 32 << 20
  * Each file of that journal on disk is looked at (the plain one first, and
  * its `.gz` when the plain one does not match: a `gunzip -k` half done
  * leaves a plain file cut short beside a whole `.gz`); one that matches
- * is enough. Not checked: a journal no longer on disk (pruned), a file
- * that cannot be read or is not a regular file, a `.gz` that cannot be
- * inflated up to that end, and a `.gz` over {@link INFLATE_TO_CHECK_BYTES}
- * whose trailer gives that size (modulo 2^32: its bytes are not inflated to
- * look). A `.gz` is inflated no further than one byte past that end, so a
- * gzip bomb there costs no more than the journal did.
+ * is enough, and a mismatch is looked at once more before it is reported
+ * (gzip or gunzip finishing between two files). Not checked: a journal no
+ * longer on disk (pruned), a file that cannot be read or is not a regular
+ * file, a `.gz` that is damaged (its bytes before a bad CRC or corrupt
+ * data are not evidence: a damaged archive of this very journal inflated
+ * to other bytes), one that inflates to more than {@link PLAUSIBLE_RATIO}
+ * times its size (a gzip bomb: not inflated further), and a `.gz` over
+ * {@link INFLATE_TO_CHECK_BYTES} whose trailer gives that size (modulo
+ * 2^32: its bytes are not inflated to look).
  */
 export async function checkPrevious(
   layout: JournalLayout,
@@ -145,15 +155,19 @@ export async function checkPrevious(
 ): Promise<void> {
   const prev = state.previous
   if (!prev || state.offset !== 0) return
-  let first: { path: string; look: EndLook } | null = null
-  for (const path of archiveCandidates(layout, prev.journal)) {
-    const look = await lookAtEnd({ journal: prev.journal, path, compressed: path.endsWith('.gz') }, prev, inflateUpTo).catch(() => null)
-    if (look === null) continue
-    if (look === 'same') return
-    first ??= { path, look }
+  const lookAll = async (): Promise<{ path: string; look: EndLook } | null> => {
+    let first: { path: string; look: EndLook } | null = null
+    for (const path of archiveCandidates(layout, prev.journal)) {
+      const look = await lookAtEnd({ journal: prev.journal, path, compressed: path.endsWith('.gz') }, prev, inflateUpTo).catch(() => null)
+      if (look === 'same') return null
+      if (look !== null) first ??= { path, look }
+    }
+    return first
   }
-  if (!first) return
-  const { path, look } = first
+  // Looked at twice: a gunzip that finished between the plain file (cut short then) and its .gz (removed since).
+  const found = (await lookAll()) && (await lookAll())
+  if (!found) return
+  const { path, look } = found
   const what =
     look === 'shorter'
       ? 'ends before that offset'
@@ -178,8 +192,8 @@ export async function checkPrevious(
  * What an archived journal holds around where `prev` says it ended: the same
  * end (`same`), other bytes before it (`other`), no byte at it (`shorter`),
  * or the same bytes and more after it (`longer`); null when that cannot be
- * told (no such file, not a regular file, not readable, a `.gz` that cannot
- * be inflated that far).
+ * told (no such file, not a regular file, not readable, a `.gz` that is
+ * damaged or inflates past what a journal could).
  */
 type EndLook = 'same' | 'other' | 'shorter' | 'longer'
 
@@ -189,10 +203,12 @@ async function lookAtEnd(archive: ArchiveFile, prev: PreviousJournal, inflateUpT
   if (fh === null) return null
   const k = prev.tail.length
   const sameBytes = (bytes: Buffer): boolean => bytes.length === k && tailFingerprint(bytes).sha256 === prev.tail.sha256
+  let compressedSize = 0
   try {
     const info = await fh.stat()
     // A FIFO would block, a device never end: only a regular file is looked at.
     if (!info.isFile()) return null
+    compressedSize = info.size
     if (!archive.compressed) {
       if (info.size < prev.end) return 'shorter'
       const bytes = Buffer.alloc(k)
@@ -208,8 +224,10 @@ async function lookAtEnd(archive: ArchiveFile, prev: PreviousJournal, inflateUpT
   } finally {
     await fh.close()
   }
-  // Inflated up to one byte past the end (at once ERR_GZIP_TRUNCATED for a file cut short: no waiting for a gzip still writing it).
+  // Inflated to its end, every member's CRC checked: bytes of a damaged archive tell nothing (ERR_GZIP_TRUNCATED
+  // at once for a file cut short: no waiting for a gzip still writing it).
   const reader = await ArchiveReader.open(archive, { offset: 0, gzipRetry: { stableMs: 0 } })
+  const most = prev.end + compressedSize * PLAUSIBLE_RATIO
   let size = 0
   let before: Buffer = Buffer.alloc(0)
   try {
@@ -217,11 +235,9 @@ async function lookAtEnd(archive: ArchiveFile, prev: PreviousJournal, inflateUpT
       const upToEnd = chunk.subarray(0, Math.max(0, prev.end - size))
       if (upToEnd.length > 0) before = Buffer.from(lastBytes(before, upToEnd, k))
       size += chunk.length
-      if (size > prev.end) break
+      if (size > most) return null
     }
   } catch {
-    // Damaged past the end: what came before it still tells another journal.
-    if (size >= prev.end && !sameBytes(before)) return 'other'
     return null
   } finally {
     await reader.close()

@@ -21,10 +21,10 @@ const journal = (server: string, j: number, n: number) => Array.from({ length: n
 
 const J3 = journal('a', 3, 40)
 
-/** Server A: journal 3 archived, the live journal 4 empty; read to journal 4, the state saved there. */
-async function savedAtFour(t: Test): Promise<{ state: string; text: string }> {
+/** Server A: journal 3 (`j3`) archived, the live journal 4 empty; read to journal 4, the state saved there. */
+async function savedAtFour(t: Test, j3 = J3): Promise<{ state: string; text: string }> {
   const root = t.testdir()
-  writeFileSync(join(root, 'journal.3'), J3)
+  writeFileSync(join(root, 'journal.3'), j3)
   writeFileSync(join(root, 'journal'), '')
   const state = join(root, 'logdaemon.state')
   const source = new RotatingJournalSource({ root, from: 3, state })
@@ -202,16 +202,8 @@ t.test('a .gz over INFLATE_TO_CHECK_BYTES is checked by the size in its trailer,
 
 t.test('a damaged .gz of journal 3 is not evidence of another journal: not checked, read on', async (t) => {
   // A probe: damaged deflate data inflated to other bytes before the end, read as another server's journal.
-  const root = t.testdir()
   const big = journal('a', 3, 3000)
-  writeFileSync(join(root, 'journal.3'), big)
-  writeFileSync(join(root, 'journal'), '')
-  const state = join(root, 'logdaemon.state')
-  const source = new RotatingJournalSource({ root, from: 3, state })
-  const c = consume(source)
-  await until(() => source.status.read?.journal === 4 || c.error() !== null, 10_000)
-  await c.stop()
-  const saved = { text: readFileSync(state, 'utf8') }
+  const saved = await savedAtFour(t, big)
   t.equal(JSON.parse(saved.text).previous?.end, big.length)
   for (const at of [1024, 3000, 6000]) {
     const gz = gzipSync(big)

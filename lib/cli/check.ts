@@ -8,7 +8,9 @@ import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
 import { lockPathOf } from '../files/state-lock.js'
 import { formatPosition } from '../position.js'
-import { checkPrevious } from '../source/start-point.js'
+import { JournalCursor } from '../source/journal-cursor.js'
+import { checkPrevious, checkState, resolveStart } from '../source/start-point.js'
+import type { JournalLayout } from '../files/journal-name.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
 import type { Command } from './command.js'
@@ -94,8 +96,6 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   if (state) {
     startJournal = state.journal
     start = `${formatPosition(state)} (line ${state.line}) from the state file ${config.state}, saved ${state.savedAt}`
-    // What run checks before it reads: at a journal's start, the journal before it as the state saw it end.
-    await checkPrevious(layout, state, config.state, 'config').catch((err: unknown) => problems.push(toError(err).message))
   } else if (typeof config.from === 'number') {
     startJournal = config.from
     start = `journal ${config.from} from its start (from: ${config.from}; no state file at ${config.state} yet)`
@@ -122,6 +122,10 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
     }
   } catch (err) {
     problems.push(`cannot list the journals: ${toError(err).message}`)
+  }
+  if (state) {
+    const problem = await resumeProblem(layout, state, config)
+    if (problem && !problems.includes(problem)) problems.push(problem)
   }
   for (const l of config.listeners) {
     if (l.type === 'mirror') {
@@ -162,6 +166,30 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   }
   const text = render(config, start, chain, startJournal, problems, connected, reviews, deliveries)
   return { config, state, startJournal, start, chain, problems, connected, reviews, deliveries, text }
+}
+
+/**
+ * What `run` finds when it resumes from the saved state, before it reads a
+ * record, or null: a state past the live journal, journals missing (also
+ * reported from the chain), the journal before a state at a journal's
+ * start (checkPrevious), and the bytes before the saved offset (checkState:
+ * another file, or one that no longer reaches the offset). The journal is
+ * opened at the offset as run opens it, and closed.
+ */
+async function resumeProblem(layout: JournalLayout, state: SavedState, config: DaemonConfig): Promise<string | null> {
+  const abort = new AbortController()
+  const cursor = new JournalCursor({ layout, signal: abort.signal, adviceAs: 'config' })
+  try {
+    await resolveStart(layout, state, config.from, 'config')
+    await checkPrevious(layout, state, config.state, 'config')
+    checkState(state, await cursor.open(state.journal, state.offset), cursor.file, config.state, 'config')
+    return null
+  } catch (err) {
+    return toError(err).message
+  } finally {
+    abort.abort()
+    await cursor.close()
+  }
 }
 
 /**

@@ -106,6 +106,32 @@ t.test("a state at a journal's start whose journal before is another one on disk
   t.match(r.problems, [/says 6\/0, .* but journal 5 on disk \(.*journal\.5\) holds other bytes before that offset .*`from: N`/])
 })
 
+t.test('a state that does not match the journals on disk is a problem, as run finds it before reading', async (t) => {
+  const journal5 = '@ex@ 1 1600000000\n@ex@ 2 1600000001\n'
+  const dir = t.testdir({ 'c.json': config({ state: 'st.json' }), root: { 'journal.4': '', journal: journal5 } })
+  const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
+  const at = (journal: number, offset: number, before: string) => ({
+    journal,
+    offset,
+    line: 1,
+    tail: tailFingerprint(Buffer.from(before)),
+    file: null,
+    savedAt: '2026-12-07T00:00:00.000Z',
+  })
+  const problems = async (state: ReturnType<typeof at>) => {
+    await writeState(join(dir, 'st.json'), state)
+    return (await checkConfig(join(dir, 'c.json'))).problems
+  }
+  t.same(await problems(at(5, 18, journal5.slice(0, 18))), [], 'the bytes before 5/18 are the ones saved')
+  t.match(
+    await problems(at(5, 18, '@ex@ 9 1600000009\n')),
+    [/says 5\/18, but the 18 bytes before that offset in journal 5 .* are not the ones saved/],
+    'other bytes',
+  )
+  t.match(await problems(at(5, 1000, '')), [/says 5\/1000, but journal 5 .* ends before offset 1000 \(it has 36 bytes\)/], 'past the end')
+  t.match(await problems(at(9, 0, '')), [/says 9\/0, but the live journal is journal 5 .* journal 9 does not exist/], 'past the live journal')
+})
+
 t.test("a state file's directory run could not write in is a problem (run fails with ERR_STATE_WRITE)", async (t) => {
   const dir = t.testdir({
     'missing.json': config({ state: 'nodir/sub/state.json' }),

@@ -9,7 +9,7 @@ import { readState, type SavedState } from '../files/state-file.js'
 import { lockPathOf } from '../files/state-lock.js'
 import { formatPosition } from '../position.js'
 import { JournalCursor } from '../source/journal-cursor.js'
-import { checkPrevious, checkState, resolveStart } from '../source/start-point.js'
+import { openStart } from '../source/start-point.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
@@ -170,19 +170,16 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
 
 /**
  * What `run` finds when it resumes from the saved state, before it reads a
- * record, or null: a state past the live journal, journals missing (also
- * reported from the chain), the journal before a state at a journal's
- * start (checkPrevious), and the bytes before the saved offset (checkState:
- * another file, or one that no longer reaches the offset). The journal is
- * opened at the offset as run opens it, and closed.
+ * record, or null: openStart's checks (a state past the live journal,
+ * journals missing, also reported from the chain, the journal before a
+ * state at a journal's start, the bytes before the saved offset), the
+ * journal opened as run opens it, then closed.
  */
 async function resumeProblem(layout: JournalLayout, state: SavedState, config: DaemonConfig): Promise<string | null> {
   const abort = new AbortController()
   const cursor = new JournalCursor({ layout, signal: abort.signal, adviceAs: 'config' })
   try {
-    await resolveStart(layout, state, config.from, 'config')
-    await checkPrevious(layout, state, config.state, 'config')
-    checkState(state, await cursor.open(state.journal, state.offset), cursor.file, config.state, 'config')
+    await openStart(layout, state, config.from, config.state, cursor, 'config')
     return null
   } catch (err) {
     return toError(err).message

@@ -10,7 +10,7 @@ import { comparePositions, type JournalPosition } from '../position.js'
 import { ConsistencyTracker } from './consistency.js'
 import { JournalCursor, type CursorStep } from './journal-cursor.js'
 import type { RotateEvent, RotatingJournalSourceEvents, RotatingJournalSourceOptions, SourceStatus } from './source-options.js'
-import { checkPrevious, checkState, countLines, resolveStart, type StartPoint } from './start-point.js'
+import { countLines, openStart, type StartPoint } from './start-point.js'
 import { QuietTimer } from './quiet-timer.js'
 import { SavePoints, savePointOf } from './save-points.js'
 import { StateKeeper } from './state-keeper.js'
@@ -305,11 +305,8 @@ export class RotatingJournalSource extends Readable {
     const opts = this.#options
     const advice = opts.adviceAs ?? 'option'
     const saved = opts.state ? await readState(opts.state, advice) : null
-    const start = await resolveStart(opts, saved, opts.from, advice)
-    if (saved && opts.state) await checkPrevious(opts, saved, opts.state, advice)
-    const opened = await this.#cursor.open(start.journal, start.offset)
+    const { start, opened } = await openStart(opts, saved, opts.from, opts.state, this.#cursor, advice)
     const before = opened.before
-    if (saved && opts.state) checkState(saved, opened, this.#cursor.file, opts.state, advice)
     this.#startJournal(start.journal, start.offset, start.line)
     this.#points.reset(before, start.offset)
     this.#start = start

@@ -80,6 +80,28 @@ export async function resolveStart(
 }
 
 /**
+ * Resolves the start (resolveStart) and opens `cursor` there, with the
+ * checks a resume makes before it reads a record: the journal before a
+ * state at a journal's start (checkPrevious), then the bytes before the
+ * saved offset (checkState). What RotatingJournalSource runs at its start
+ * and `logdaemon check` runs to say whether `run` would start.
+ */
+export async function openStart(
+  layout: JournalLayout,
+  saved: SavedState | null,
+  from: number | 'end' | undefined,
+  statePath: string | undefined,
+  cursor: { open(journal: number, offset: number): Promise<OpenedAt>; readonly file: StateFileIdentity | null },
+  adviceAs: AdviceAs = 'option',
+): Promise<{ start: StartPoint; opened: OpenedAt }> {
+  const start = await resolveStart(layout, saved, from, adviceAs)
+  if (saved && statePath) await checkPrevious(layout, saved, statePath, adviceAs)
+  const opened = await cursor.open(start.journal, start.offset)
+  if (saved && statePath) checkState(saved, opened, cursor.file, statePath, adviceAs)
+  return { start, opened }
+}
+
+/**
  * Checks a saved state against the journal found at its position: the
  * journal must reach the offset, and the bytes just before it must be the
  * ones saved. Throws ERR_STATE_MISMATCH saying what was found instead.

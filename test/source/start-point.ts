@@ -2,7 +2,8 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tailFingerprint, type SavedState } from '../../lib/files/state-file.js'
-import { checkState, countLines, endOfLastRecord, resolveStart } from '../../lib/source/start-point.js'
+import { JournalFramer } from '../../lib/journal/framer.js'
+import { checkState, COUNTER_SEARCH_BYTES, countLines, endOfLastRecord, journalCounterLook, resolveStart } from '../../lib/source/start-point.js'
 
 const saved = (journal: number, offset: number, tail: Buffer): SavedState => ({
   journal,
@@ -91,6 +92,55 @@ t.test('endOfLastRecord', async (t) => {
   t.same(await endOfLastRecord(p), { offset: 70_010, line: 3, journalCounter: null }, 'garbage is skipped over')
   writeFileSync(p, '@pv@ 1 @db.counters@ @journal@ @12@ \n@ex@ 1 2\n@rv@ 0 @db.counters@ @journal@ 13 \n@pv@ 1 @db.counters@ @change@ @99@ \n')
   t.equal((await endOfLastRecord(p)).journalCounter, 13, 'the last journal counter')
+})
+
+/** journalCounterLook's answer worked out the long way: the whole head framed at once, every record looked at. */
+function counterLookedAtWhole(head: Buffer): { counter: number | null; whole: boolean } {
+  let counter: number | null = null
+  let whole = false
+  const framer = new JournalFramer({ skipMalformed: true, skipOversize: true })
+  framer.onSkip = () => {
+    whole = true
+  }
+  framer.push(head.subarray(0, COUNTER_SEARCH_BYTES), (source, start, end) => {
+    whole = true
+    const m = /^@[pr]v@ \d+ @db\.counters@ @journal@ @?(\d+)@? \r?\n$/.exec(source.toString('latin1', start, end))
+    if (m && end - start < 80) counter ??= Number(m[1])
+  })
+  return { counter, whole }
+}
+
+t.test('journalCounterLook stops framing early, with the answer framing the whole head gives', async (t) => {
+  const counter = (n: number): string => `@pv@ 1 @db.counters@ @journal@ @${n}@ \n`
+  // A counter record faked inside a quoted value, and a value with line ends.
+  const fake = (n: number): string => `@pv@ 3 @db.desc@ @1@ @x\n${counter(n)}y@ \n`
+  const filler = (bytes: number): string => `@pv@ 1 @db.desc@ @${'f'.repeat(Math.max(0, bytes - 21))}@ \n`
+  const cases: [string, string][] = [
+    ['a counter record first', counter(7) + filler(100)],
+    ['no counter record', filler(100).repeat(50)],
+    ['a fake, then the real one beyond the first 4 KiB', fake(9) + filler(5000) + counter(7)],
+    ['only a fake, at the end of the head', filler(100).repeat(600) + fake(9)],
+    ['a first record longer than a step, no counter', filler(10_000) + filler(50)],
+    ['a half-written first record only', '@pv@ 1 @db.desc@ @a\nb'],
+    ['a half-written counter record', filler(100) + '@pv@ 1 @db.counters@ @jour'],
+    ['a quoted value opened before the counter record never closes', `@pv@ 1 @db.desc@ @${'z'.repeat(5000)}\n${counter(7)}`],
+    ['two counter records: the first wins', counter(7) + filler(9000) + counter(8)],
+    ['a counter record past the 64 KiB looked at', filler(1000).repeat(66) + counter(7)],
+  ]
+  // Each case again with every split of a counter record around the 4 KiB and 8 KiB step boundaries.
+  for (const at of [4096, 8192]) {
+    for (let k = 0; k <= 40; k += 5) {
+      const pad = at - 38 + k
+      cases.push([`a counter record across byte ${at} (+${k})`, `@pv@ 1 @db.desc@ @${'p'.repeat(pad - 21)}@ \n` + counter(11) + filler(100)])
+      cases.push([`a fake across byte ${at} (+${k})`, `@pv@ 1 @db.desc@ @${'p'.repeat(pad - 60)}@ \n` + fake(12) + filler(100) + counter(11)])
+    }
+  }
+  for (const [name, text] of cases) {
+    const head = Buffer.from(text, 'latin1')
+    t.same(journalCounterLook(head, 'journal'), counterLookedAtWhole(head), name)
+  }
+  t.same(journalCounterLook(Buffer.from(fake(9) + filler(5000) + counter(7)), 'j'), { counter: 7, whole: true }, 'the real one, not the fake')
+  t.same(journalCounterLook(Buffer.from(filler(100).repeat(600) + fake(9)), 'j'), { counter: null, whole: true }, 'a fake alone is no counter')
 })
 
 t.test('checkState: reached, same bytes: fine', async (t) => {

@@ -123,8 +123,12 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   } catch (err) {
     problems.push(`cannot list the journals: ${toError(err).message}`)
   }
-  if (state) {
-    const problem = await resumeProblem(layout, state, config)
+  // Where run starts from the state or from journal N, it checks the start before reading (from "end" reads the
+  // live journal only): the journal numbers the files tell, the journal opened there. A start at a journal's
+  // beginning with neither its archive nor a live journal (already a problem) is not looked at: run waits there.
+  const waits = chain !== null && chain.live.size === null && (state?.offset ?? 0) === 0 && !chain.archives.some((a) => a.journal === startJournal)
+  if ((state || typeof config.from === 'number') && !waits) {
+    const problem = await startProblem(layout, state, config)
     if (problem && !problems.includes(problem)) problems.push(problem)
   }
   for (const l of config.listeners) {
@@ -169,21 +173,39 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
 }
 
 /**
- * What `run` finds when it resumes from the saved state, before it reads a
- * record, or null: openStart's checks (a state past the live journal,
- * journals missing, also reported from the chain, the journal before a
- * state at a journal's start, the bytes before the saved offset), the
- * journal opened as run opens it, then closed.
+ * How long check lets the start's journal settle before it says so,
+ * instead of waiting as run does: longer than the cursor's own decisions
+ * take (its grace period, 5 s; a `.gz` still being written, ~3 s). What it
+ * bounds is the live journal gone between the look at the files and the
+ * open (a rotation by rename at that moment), which run waits out.
  */
-async function resumeProblem(layout: JournalLayout, state: SavedState, config: DaemonConfig): Promise<string | null> {
+const START_SETTLE_MS = 15_000
+
+/**
+ * What `run` finds at its start, from the saved state or from journal
+ * `from`, before it reads a record, or null: openStart's checks (a state
+ * or `from` past the live journal, whose number the files tell, its
+ * journal counter record included; journals missing, also reported from
+ * the chain; the journal before a state at a journal's start; the bytes
+ * before the saved offset), the journal opened as run opens it, then
+ * closed. Where run would wait for its journal to appear, check waits
+ * START_SETTLE_MS at most.
+ */
+async function startProblem(layout: JournalLayout, state: SavedState | null, config: DaemonConfig): Promise<string | null> {
   const abort = new AbortController()
+  const settle = setTimeout(() => abort.abort(), START_SETTLE_MS)
   const cursor = new JournalCursor({ layout, signal: abort.signal, adviceAs: 'config' })
   try {
     await openStart(layout, state, config.from, config.state, cursor, 'config')
     return null
   } catch (err) {
+    if (abort.signal.aborted) {
+      const at = state ? formatPosition(state) : `journal ${config.from}`
+      return `the start (${at}) did not settle in ${START_SETTLE_MS / 1000} s: run would wait there for its journal (a rotation under way?); check again`
+    }
     return toError(err).message
   } finally {
+    clearTimeout(settle)
     abort.abort()
     await cursor.close()
   }

@@ -132,6 +132,52 @@ t.test('a state that does not match the journals on disk is a problem, as run fi
   t.match(await problems(at(9, 0, '')), [/says 9\/0, but the live journal is journal 5 .* journal 9 does not exist/], 'past the live journal')
 })
 
+t.test('a start from journal N is checked as run checks it: the journal counter record, from past the live journal', async (t) => {
+  const records = (n: number) => Array.from({ length: n }, (_, i) => `@pv@ 1 @db.desc@ @${i}@ @${'x'.repeat(60)}@ \n`).join('')
+  const dir = t.testdir({
+    'c.json': config({ from: 1 }),
+    'past.json': config({ from: 9 }),
+    root: {
+      'journal.1': '@ex@ 1 1600000000\n',
+      'journal.2': '@ex@ 2 1600000001\n',
+      // Journals 3 and 4 archived and removed: the live journal's counter record, after 5 KB of records, says 5.
+      journal: `${records(70)}@pv@ 1 @db.counters@ @journal@ @5@ \n`,
+    },
+  })
+  const r = await checkConfig(join(dir, 'c.json'))
+  t.match(r.problems, [/journals 3, 4 are missing/], 'the gap run finds')
+  t.equal(r.problems.length, 1)
+  const past = await checkConfig(join(dir, 'past.json'))
+  t.match(
+    past.problems,
+    [/`from: 9`: the live journal is journal 5 \(its journal counter record says 5\), so journal 9 does not exist yet/],
+    'from past the live journal',
+  )
+  writeFileSync(join(dir, 'root', 'journal'), `${records(70)}@pv@ 1 @db.counters@ @journal@ @3@ \n`)
+  t.same((await checkConfig(join(dir, 'c.json'))).problems, [], 'the counter record says 3: nothing missing')
+})
+
+t.test('a start at a journal that is not there yet (no archive, no live journal) does not make check wait as run does', { timeout: 20_000 }, async (t) => {
+  const dir = t.testdir({
+    'state.json': config({ state: 'st.json' }),
+    'from.json': config({ from: 5 }),
+    root: { 'journal.4': '@ex@ 1 1600000000\n' },
+  })
+  const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
+  await writeState(join(dir, 'st.json'), {
+    journal: 5,
+    offset: 0,
+    line: 1,
+    tail: tailFingerprint(Buffer.alloc(0)),
+    file: null,
+    savedAt: '2026-12-07T00:00:00.000Z',
+  })
+  const missing = /the live journal .*journal does not exist/
+  // Before, check waited (as run does) for journal 5 to appear: this test timed out.
+  t.match((await checkConfig(join(dir, 'state.json'))).problems, [missing], 'a state at 5/0')
+  t.match((await checkConfig(join(dir, 'from.json'))).problems, [missing], 'from 5')
+})
+
 t.test("a state file's directory run could not write in is a problem (run fails with ERR_STATE_WRITE)", async (t) => {
   const dir = t.testdir({
     'missing.json': config({ state: 'nodir/sub/state.json' }),

@@ -3,6 +3,7 @@ import { access, open, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
+import { fileKind } from '../files/if-exists.js'
 import { foreignFilesProblem, type MirrorOptions, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
@@ -115,8 +116,11 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
     }
     if (chain.gaps.length) problems.push(journalGapError(chain.gaps, startJournal ?? chain.oldest ?? 0, chain.live.journal, 'config').message)
     if (chain.live.size === null) {
+      // Something else at its path (a FIFO, a directory) is what run stops at (ERR_JOURNAL_UNREADABLE).
+      const info = await stat(chain.live.path).catch(() => null)
+      const what = info ? `is not a regular file but ${fileKind(info)}` : 'does not exist'
       problems.push(
-        `the live journal ${chain.live.path} does not exist: set server.journal to the server's P4JOURNAL ` +
+        `the live journal ${chain.live.path} ${what}: set server.journal to the server's P4JOURNAL ` +
           `(p4 configure show P4JOURNAL), or server.root to its P4ROOT`,
       )
     }

@@ -16,6 +16,7 @@ import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig }
 import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
 import { journalSetFileProblem } from '../files/journal-set.js'
 import { isSharedSpecialFile, sameDir, sameFile } from '../files/same-path.js'
+import { fileKind } from '../files/if-exists.js'
 import { lockPathOf } from '../files/state-lock.js'
 import { MIRROR_DIR_LOCK, MIRROR_JOURNAL } from '../listeners/builtin/mirror/mirror-names.js'
 import type { NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
@@ -591,20 +592,10 @@ async function readRegularFile(file: string): Promise<string> {
   }
 }
 
-/** What a path that is not a regular file is. */
-function kindOf(info: Stats): string {
-  if (info.isDirectory()) return 'a directory'
-  if (info.isFIFO()) return 'a FIFO (named pipe)'
-  if (info.isCharacterDevice()) return 'a character device'
-  if (info.isBlockDevice()) return 'a block device'
-  if (info.isSocket()) return 'a socket'
-  return 'something else'
-}
-
 function notRegularFile(file: string, info: Stats): LogdaemonError {
   return new LogdaemonError(
     ErrorCodes.CONFIG_NOT_FOUND,
-    `configuration ${file} is not a regular file but ${kindOf(info)}: name the configuration file itself with --config FILE`,
+    `configuration ${file} is not a regular file but ${fileKind(info)}: name the configuration file itself with --config FILE`,
     { file },
   )
 }

@@ -1,7 +1,9 @@
-import { open, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { READ_CHUNK_BYTES } from '../files/file-reader.js'
+import { openForReading } from '../files/if-exists.js'
 import type { ArchiveFile } from '../files/journal-set.js'
 import { GzipPull, type GzipRetryOptions } from './gzip-pull.js'
+import { notAJournalFile } from './unreadable.js'
 
 export type { GzipRetryOptions } from './gzip-pull.js'
 
@@ -166,8 +168,9 @@ export class ArchiveReader {
   }
 
   async #openPlain(): Promise<void> {
-    const fh = (this.#fh = await open(this.file.path, 'r'))
+    const fh = (this.#fh = await openForReading(this.file.path))
     const st = await fh.stat()
+    if (!st.isFile()) throw notAJournalFile(this.file.path, st, this.file.journal)
     this.dev = st.dev
     this.ino = st.ino
     if (st.size < this.offset) {
@@ -183,8 +186,9 @@ export class ArchiveReader {
   }
 
   async #openGzip(): Promise<void> {
-    const fh = (this.#fh = await open(this.file.path, 'r'))
+    const fh = (this.#fh = await openForReading(this.file.path))
     const st = await fh.stat()
+    if (!st.isFile()) throw notAJournalFile(this.file.path, st, this.file.journal)
     this.dev = st.dev
     this.ino = st.ino
     this.#gz = new GzipPull(fh, this.file.path, this.#options.gzipRetry, this.#options.signal)

@@ -73,6 +73,7 @@ async function readEnds(path: string, size: number, k: number): Promise<{ head: 
   const fh = await openIfExists(path)
   if (fh === null) return null
   try {
+    if (!(await fh.stat()).isFile()) return null
     const head = Buffer.alloc(k)
     const tail = Buffer.alloc(k)
     const a = await fh.read(head, 0, k, 0)

@@ -2,6 +2,7 @@ import { readSync } from 'node:fs'
 import { stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { openIfExists } from '../files/if-exists.js'
+import { notAJournalFile } from './unreadable.js'
 import { STATE_TAIL_BYTES } from '../files/state-file.js'
 import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from './archive-reader.js'
 
@@ -52,7 +53,9 @@ export class LiveFile {
     const fh = await openIfExists(path)
     if (fh === null) return null
     try {
-      return new LiveFile(path, fh, await fh.stat())
+      const info = await fh.stat()
+      if (!info.isFile()) throw notAJournalFile(path, info)
+      return new LiveFile(path, fh, info)
     } catch (err) {
       await fh.close()
       throw err

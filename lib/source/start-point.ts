@@ -353,6 +353,8 @@ async function journalCounterNear(path: string): Promise<number | null> {
   const fh = await openIfExists(path)
   if (fh === null) return null
   try {
+    // Not a file (a FIFO, a directory): no counter record; opening it as the live journal says what it is.
+    if (!(await fh.stat()).isFile()) return null
     const buf = Buffer.alloc(COUNTER_SEARCH_BYTES)
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
     return journalCounterIn(buf.subarray(0, bytesRead), path)

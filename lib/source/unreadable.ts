@@ -1,4 +1,6 @@
+import type { Stats } from 'node:fs'
 import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
+import { fileKind } from '../files/if-exists.js'
 
 /** A journal or its directory that this process may not read now: permission denied (its mode or owner changed). */
 export function isUnreadable(err: unknown): err is NodeJS.ErrnoException {
@@ -19,5 +21,19 @@ export function unreadableAtStart(err: NodeJS.ErrnoException, uid: number | null
     `cannot read ${path} (${err.code}: permission denied): the journals must be readable, and their directory readable and ` +
       `searchable (r-x), by the user this runs as${user}`,
     { file: path, cause: err },
+  )
+}
+
+/**
+ * ERR_JOURNAL_UNREADABLE for a journal path (the live journal, an archive)
+ * that is not a regular file: a FIFO, a directory, a device. Read, a FIFO
+ * waited for a writer for ever (the daemon deaf to SIGTERM) and a
+ * directory failed with a bare EISDIR.
+ */
+export function notAJournalFile(path: string, info: Stats, journal: number | null = null): LogdaemonError {
+  return new LogdaemonError(
+    ErrorCodes.JOURNAL_UNREADABLE,
+    `${path} is not a regular file but ${fileKind(info)}: a journal is a file p4d writes; check the server's journal settings and that nothing else was put at that path`,
+    { file: path, journal },
   )
 }

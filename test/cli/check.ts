@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
@@ -176,6 +177,33 @@ t.test('a start at a journal that is not there yet (no archive, no live journal)
   // Before, check waited (as run does) for journal 5 to appear: this test timed out.
   t.match((await checkConfig(join(dir, 'state.json'))).problems, [missing], 'a state at 5/0')
   t.match((await checkConfig(join(dir, 'from.json'))).problems, [missing], 'from 5')
+})
+
+t.test('a FIFO at the live journal path: check answers, naming it (opening it waited for a writer for ever)', { timeout: 20_000 }, async (t) => {
+  const dir = t.testdir({
+    'from.json': config({ from: 1 }),
+    'state.json': config({ state: 'st.json' }),
+    root: { 'journal.1': '@pv@ 1 @db.counters@ @journal@ @1@ \n@ex@ 1 1600000000\n' },
+  })
+  if (spawnSync('mkfifo', [join(dir, 'root', 'journal')]).status !== 0) {
+    t.comment('no mkfifo here')
+    return
+  }
+  const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
+  const journal1 = '@pv@ 1 @db.counters@ @journal@ @1@ \n'
+  await writeState(join(dir, 'st.json'), {
+    journal: 1,
+    offset: journal1.length,
+    line: 2,
+    tail: tailFingerprint(Buffer.from(journal1)),
+    file: null,
+    savedAt: '2026-12-07T00:00:00.000Z',
+  })
+  for (const name of ['from.json', 'state.json']) {
+    const r = await checkConfig(join(dir, name))
+    t.match(r.problems[0], /the live journal .*journal is not a regular file but a FIFO \(named pipe\): set server\.journal/, name)
+    t.match(r.problems, [/./, /journal is not a regular file but a FIFO .*a journal is a file p4d writes/], `${name}: and what run stops with`)
+  }
 })
 
 t.test("a state file's directory run could not write in is a problem (run fails with ERR_STATE_WRITE)", async (t) => {

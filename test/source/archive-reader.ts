@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -194,4 +195,23 @@ t.test('plain, several blocks read ahead: every byte once, in order, a chunk at 
   await r.read()
   await r.close()
   t.equal(await r.read(), null, 'closed while a block was read ahead: null, no unhandled rejection')
+})
+
+t.test('an archive that is not a regular file: ERR_JOURNAL_UNREADABLE at once (a FIFO was waited on for ever)', { timeout: 10_000 }, async (t) => {
+  const dir = t.testdir({ 'journal.3': {} })
+  const fifo = join(dir, 'journal.4')
+  if (spawnSync('mkfifo', [fifo]).status !== 0) t.comment('no mkfifo here: the FIFO case is not tried')
+  else {
+    for (const compressed of [false, true]) {
+      await t.rejects(
+        ArchiveReader.open({ journal: 4, path: fifo, compressed }, { offset: 0 }),
+        { code: 'ERR_JOURNAL_UNREADABLE', journal: 4, file: fifo, message: /is not a regular file but a FIFO \(named pipe\)/ },
+        compressed ? 'a FIFO named .gz' : 'a FIFO',
+      )
+    }
+  }
+  await t.rejects(ArchiveReader.open({ journal: 3, path: join(dir, 'journal.3'), compressed: false }, { offset: 0 }), {
+    code: 'ERR_JOURNAL_UNREADABLE',
+    message: /is not a regular file but a directory/,
+  })
 })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { appendFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { STATE_TAIL_BYTES } from '../../lib/files/state-file.js'
@@ -174,4 +175,15 @@ t.test('close while a chunk is read ahead: waits for it, then closes', async (t)
   const reading = g.readAfter(0, Buffer.alloc(0))
   await g.close()
   t.equal((await reading)?.length, CHUNK_BYTES, 'a read in progress when closed ends, and reads nothing ahead')
+})
+
+t.test('a live journal that is not a regular file: ERR_JOURNAL_UNREADABLE at once (a FIFO was waited on for ever)', { timeout: 10_000 }, async (t) => {
+  const dir = t.testdir({ journal: {} })
+  await t.rejects(LiveFile.open(join(dir, 'journal')), { code: 'ERR_JOURNAL_UNREADABLE', message: /is not a regular file but a directory/ })
+  const fifo = join(dir, 'fifo')
+  if (spawnSync('mkfifo', [fifo]).status !== 0) {
+    t.comment('no mkfifo here: the FIFO case is not tried')
+    return
+  }
+  await t.rejects(LiveFile.open(fifo), { code: 'ERR_JOURNAL_UNREADABLE', file: fifo, message: /is not a regular file but a FIFO \(named pipe\)/ })
 })

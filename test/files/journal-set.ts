@@ -96,3 +96,33 @@ t.test('the gap error names the missing journals and says what to do', async (t)
   const many = journalGapError([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 1, 20)
   t.match(many.message, /journals 1, 2, .*10, … \(12 in all\) are missing/)
 })
+
+t.test('a journal compressed between the listing and the look at it is looked for again, not taken as a gap', async (t) => {
+  const root = t.testdir({ 'journal.1': '@ex@ 1 1\n', 'journal.2': '@ex@ 2 2\n', journal: '@ex@ 3 3\n' })
+  const real = await import('node:fs/promises')
+  let listings = 0
+  // What gzip does to journal.2 (journal.2.gz written, journal.2 removed) happens right after the first listing.
+  const { describeJournalChain: describe } = await t.mockImport<typeof import('../../lib/files/journal-set.js')>('../../lib/files/journal-set.js', {
+    'node:fs/promises': {
+      ...real,
+      readdir: async (dir: string) => {
+        const names = await real.readdir(dir)
+        if (listings++ === 0) {
+          await real.writeFile(join(root, 'journal.2.gz'), '')
+          await real.unlink(join(root, 'journal.2'))
+        }
+        return names
+      },
+    },
+  })
+  const chain = await describe({ root }, { from: 1 })
+  // Before, journal 2 was left out: the live journal taken for 2, and with its counter record saying 3 (or a
+  // state in journal 2) the start failed with ERR_JOURNAL_GAP, journal 2 "missing" (a probe).
+  t.equal(chain.live.journal, 3, 'journal 2 is there: the live journal is 3')
+  t.same(chain.gaps, [])
+  t.same(
+    chain.archives.map((a) => a.files.map((f) => f.path)),
+    [[join(root, 'journal.1')], [join(root, 'journal.2.gz')]],
+  )
+  t.equal(listings, 2)
+})

@@ -107,8 +107,8 @@ export async function describeJournalChain(layout: JournalLayout, options: { fro
 /**
  * Listings describeJournalChain makes at most while files it listed vanish
  * before it looks at them: a journal compressed between a listing and the
- * look (seen in a kill -9 test: a restart with its state in journal 2,
- * `journal.2` compressed meanwhile, ERR_JOURNAL_GAP). Against a thread
+ * look (the live journal's number then came out one too low, and a start
+ * could fail with ERR_JOURNAL_GAP). Against a thread
  * rotating and compressing tiny journals every ~80 µs, looks that found a
  * gap: 16–45 of ~5,500 with one listing, 4–5 of ~2,150 with up to three;
  * at one rotation a millisecond, 0–2 of ~3,000 with one.

@@ -4,7 +4,8 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
 import { fileKind } from '../files/if-exists.js'
-import { foreignFilesProblem, type MirrorOptions, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
+import { foreignFilesProblem, type MirrorOptions, mirrorGap, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
+import { readMirrorState } from '../listeners/builtin/mirror/mirror-state.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
 import { lockPathOf } from '../files/state-lock.js'
@@ -144,6 +145,10 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
           (await serverDirProblem(dir, config.server ? journalDirs(config.server) : [])) ??
           (await foreignFilesProblem(dir, stateFile, existsSync(lockPathOf(stateFile))))
         if (problem) problems.push(`mirror "${l.name}": ${problem}`)
+        // What run's mirror refuses next: a state of its own it cannot read, files that lack bytes before where the
+        // daemon resumes (ERR_MIRROR_GAP).
+        const gap = mirrorGap(dir, await readMirrorState(stateFile), state)
+        if (gap) problems.push(`mirror "${l.name}": ${gap.message}`)
       } catch (err) {
         problems.push(`mirror "${l.name}": ${toError(err).message}`)
       }

@@ -109,7 +109,12 @@ t.test("a state at a journal's start whose journal before is another one on disk
 
 t.test('a state that does not match the journals on disk is a problem, as run finds it before reading', async (t) => {
   const journal5 = '@ex@ 1 1600000000\n@ex@ 2 1600000001\n'
-  const dir = t.testdir({ 'c.json': config({ state: 'st.json' }), root: { 'journal.4': '', journal: journal5 } })
+  // The mirror holds journal 5 as far as it was read (else it lacks the bytes before the state: a problem of its own).
+  const dir = t.testdir({
+    'c.json': config({ state: 'st.json' }),
+    root: { 'journal.4': '', journal: journal5 },
+    mirror: { 'journal.5': journal5, '.mirror-state.json': '{"version":1,"journals":{"5":36}}\n' },
+  })
   const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
   const at = (journal: number, offset: number, before: string) => ({
     journal,
@@ -399,6 +404,38 @@ t.test('a mirror in the server root, or in a directory of journal files it did n
   rmSync(join(dir, 'backup', '.mirror-state.json.lock'))
   writeFileSync(join(dir, 'backup', '.mirror-state.json'), '{"version":1,"journals":{"7":10}}\n')
   t.same((await checkConfig(join(dir, 'foreign.json'))).problems, [], "with its state, they are the mirror's")
+})
+
+t.test('a mirror that lacks bytes of the journal before where the daemon resumes is a problem (run refuses it: ERR_MIRROR_GAP)', async (t) => {
+  const journal5 = '@ex@ 1 1600000000\n@ex@ 2 1600000001\n'
+  const dir = t.testdir({ 'c.json': config({ state: 'st.json' }), root: { 'journal.4': '', journal: journal5 }, mirror: {} })
+  const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
+  const state = { journal: 5, offset: 18, line: 2, tail: tailFingerprint(Buffer.from(journal5.slice(0, 18))), file: null, savedAt: '2026-12-07T00:00:00.000Z' }
+  await writeState(join(dir, 'st.json'), state)
+  const problems = async () => (await checkConfig(join(dir, 'c.json'))).problems
+  t.match(
+    await problems(),
+    [/^mirror "mirror": mirror .*journal\.5 has 0 bytes of journal 5 but the daemon resumes at offset 18: the bytes between would be missing/],
+    'an empty mirror',
+  )
+  const mirrorState = join(dir, 'mirror', '.mirror-state.json')
+  writeFileSync(join(dir, 'mirror', 'journal.5'), journal5.slice(0, 10))
+  writeFileSync(mirrorState, '{"version":1,"journals":{"5":10}}\n')
+  t.match(
+    await problems(),
+    [/^mirror "mirror": mirror .*journal\.5 has 10 bytes of journal 5 but the daemon resumes at offset 18/],
+    'a mirror behind the state',
+  )
+  writeFileSync(join(dir, 'mirror', 'journal.5'), journal5.slice(0, 18))
+  writeFileSync(mirrorState, '{"version":1,"journals":{"5":18}}\n')
+  t.same(await problems(), [], 'a mirror that holds journal 5 up to the state')
+  await writeState(join(dir, 'st.json'), { ...state, journal: 5, offset: 0, line: 1, tail: tailFingerprint(Buffer.alloc(0)) })
+  rmSync(mirrorState)
+  rmSync(join(dir, 'mirror', 'journal.5'))
+  t.same(await problems(), [], "a state at a journal's start needs nothing of it")
+  writeFileSync(mirrorState, '{ not json')
+  await writeState(join(dir, 'st.json'), state)
+  t.match(await problems(), [/^mirror "mirror": .*\.mirror-state\.json is not JSON/], 'a mirror state that cannot be read')
 })
 
 t.test('a JetStream source with review mail needs reviews.checkpoint (there is no server root to look in)', async (t) => {

@@ -139,17 +139,8 @@ export class MirrorListener extends BaseListener {
    * not an empty mirror and exit 0 until the next record comes.
    */
   #refuseGapAt(start: JournalPosition | null): void {
-    if (start === null || start.offset === 0) return
-    const n = start.journal
-    const length = this.#committed.get(n) ?? 0
-    if (length >= start.offset) return
-    throw new LogdaemonError(
-      ErrorCodes.MIRROR_GAP,
-      `mirror ${this.fileOf(n)} has ${length} bytes of journal ${n} but the daemon resumes at offset ${start.offset}: the bytes between would be missing ` +
-        `(a mirror removed or added after the daemon read on). Start the daemon at the beginning of the first journal the mirror lacks ` +
-        `(from: N, with a fresh state file), or restore the mirror`,
-      { file: this.fileOf(n), journal: n, offset: start.offset, retryable: false },
-    )
+    const gap = mirrorGap(this.dir, this.#committed, start)
+    if (gap) throw gap
   }
 
   async #releaseLock(): Promise<void> {
@@ -475,6 +466,27 @@ export async function foreignFilesProblem(dir: string, stateFile: string, mirror
 }
 
 /** Where `create` puts a mirror's directory and state file. */
+/**
+ * ERR_MIRROR_GAP when a mirror whose durable lengths are `committed` (its
+ * state file's) lacks bytes of journal N before `start` (N/offset), where
+ * the daemon resumes: the bytes between would be missing. Null otherwise.
+ * What the mirror refuses at open, and what `logdaemon check` reports.
+ */
+export function mirrorGap(dir: string, committed: MirrorLengths, start: JournalPosition | null): LogdaemonError | null {
+  if (start === null || start.offset === 0) return null
+  const n = start.journal
+  const length = committed.get(n) ?? 0
+  if (length >= start.offset) return null
+  const file = join(dir, `journal.${n}`)
+  return new LogdaemonError(
+    ErrorCodes.MIRROR_GAP,
+    `mirror ${file} has ${length} bytes of journal ${n} but the daemon resumes at offset ${start.offset}: the bytes between would be missing ` +
+      `(a mirror removed or added after the daemon read on). Start the daemon at the beginning of the first journal the mirror lacks ` +
+      `(from: N, with a fresh state file), or restore the mirror`,
+    { file, journal: n, offset: start.offset, retryable: false },
+  )
+}
+
 export function mirrorPaths(options: MirrorOptions, baseDir: string): { dir: string; stateFile: string } {
   const dir = resolve(baseDir, options.dir)
   return { dir, stateFile: options.stateFile === undefined ? join(dir, '.mirror-state.json') : resolve(baseDir, options.stateFile) }

@@ -1,5 +1,6 @@
 import { constants, existsSync } from 'node:fs'
 import { access, open, stat } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
@@ -109,17 +110,17 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   }
   let chain: JournalChain | null = null
   try {
-    chain = await describeJournalChain(layout, startJournal === null ? {} : { from: startJournal })
+    chain = await describeSettled(layout, startJournal === null ? {} : { from: startJournal })
     if (startJournal === null && config.from === 'end') {
       // Only the live journal is read: older gaps do not matter.
       startJournal = chain.live.journal
-      chain = await describeJournalChain(layout, { from: startJournal })
+      chain = await describeSettled(layout, { from: startJournal })
     }
     if (chain.gaps.length) problems.push(journalGapError(chain.gaps, startJournal ?? chain.oldest ?? 0, chain.live.journal, 'config').message)
     if (chain.live.size === null) {
       // Something else at its path (a FIFO, a directory) is what run stops at (ERR_JOURNAL_UNREADABLE).
       const info = await stat(chain.live.path).catch(() => null)
-      const what = info ? `is not a regular file but ${fileKind(info)}` : 'does not exist'
+      const what = info && !info.isFile() ? `is not a regular file but ${fileKind(info)}` : 'does not exist'
       problems.push(
         `the live journal ${chain.live.path} ${what}: set server.journal to the server's P4JOURNAL ` +
           `(p4 configure show P4JOURNAL), or server.root to its P4ROOT`,
@@ -179,6 +180,30 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   }
   const text = render(config, start, chain, startJournal, problems, connected, reviews, deliveries)
   return { config, state, startJournal, start, chain, problems, connected, reviews, deliveries, text }
+}
+
+/**
+ * How long check looks again for a live journal that is not there, and how
+ * often. A server rotates by renaming the live journal to its archive and
+ * then making a new one: a check between the two (a probe: 16 of 100 runs
+ * during a rotation loop) said the live journal did not exist, and a
+ * daemon whose unit runs check first (ExecStartPre) did not start. `run`
+ * waits for it there. A live journal really missing is said 1 s later.
+ */
+const LIVE_APPEAR_MS = 1000
+const LIVE_LOOK_STEP_MS = 25
+
+/** describeJournalChain, looked at again while the live journal's path names nothing, up to LIVE_APPEAR_MS. */
+async function describeSettled(layout: JournalLayout, options: { from?: number }): Promise<JournalChain> {
+  const deadline = performance.now() + LIVE_APPEAR_MS
+  for (;;) {
+    const chain = await describeJournalChain(layout, options)
+    if (chain.live.size !== null || performance.now() >= deadline) return chain
+    const info = await stat(chain.live.path).catch(() => null)
+    // Something else there (a FIFO, a directory) does not go away on its own; a file made since is looked at now.
+    if (info !== null && !info.isFile()) return chain
+    if (info === null) await delay(LIVE_LOOK_STEP_MS)
+  }
 }
 
 /**

@@ -184,6 +184,25 @@ t.test('a start at a journal that is not there yet (no archive, no live journal)
   t.match((await checkConfig(join(dir, 'from.json'))).problems, [missing], 'from 5')
 })
 
+t.test('a live journal missing for a moment (a rotation between its rename and the new file) is looked for again, not reported', async (t) => {
+  const dir = t.testdir({ 'c.json': config({ from: 5 }), root: { 'journal.5': '@pv@ 1 @db.counters@ @journal@ @5@ \n@ex@ 1 1600000000\n' } })
+  // The server renamed journal to journal.5; it makes the new live journal 150 ms later.
+  const live = '@pv@ 1 @db.counters@ @journal@ @6@ \n'
+  const made = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      writeFileSync(join(dir, 'root', 'journal'), live)
+      resolve()
+    }, 150),
+  )
+  const r = await checkConfig(join(dir, 'c.json'))
+  await made
+  t.same(r.problems, [], 'no problem: the live journal came')
+  t.equal(r.chain?.live.journal, 6)
+  t.equal(r.chain?.live.size, live.length, 'the live journal as it came')
+  rmSync(join(dir, 'root', 'journal'))
+  t.match((await checkConfig(join(dir, 'c.json'))).problems, [/the live journal .*journal does not exist/], 'one that does not come is reported')
+})
+
 t.test('a FIFO at the live journal path: check answers, naming it (opening it waited for a writer for ever)', { timeout: 20_000 }, async (t) => {
   const dir = t.testdir({
     'from.json': config({ from: 1 }),

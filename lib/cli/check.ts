@@ -1,18 +1,17 @@
 import { constants, existsSync } from 'node:fs'
-import { access, open, stat } from 'node:fs/promises'
+import { access, open, readlink, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
 import { fileKind } from '../files/if-exists.js'
-import { foreignFilesProblem, type MirrorOptions, mirrorGap, mirrorPaths, serverDirProblem } from '../listeners/builtin/mirror/mirror.js'
-import { readMirrorState } from '../listeners/builtin/mirror/mirror-state.js'
+import { type MirrorOptions, mirrorOpenProblem, mirrorPaths } from '../listeners/builtin/mirror/mirror.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
 import { lockPathOf } from '../files/state-lock.js'
-import { formatPosition } from '../position.js'
+import { formatPosition, type JournalPosition } from '../position.js'
 import { JournalCursor } from '../source/journal-cursor.js'
-import { openStart } from '../source/start-point.js'
+import { endOfLastRecord, openStart } from '../source/start-point.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
@@ -110,17 +109,18 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   }
   let chain: JournalChain | null = null
   try {
-    chain = await describeSettled(layout, startJournal === null ? {} : { from: startJournal })
+    const deadline = performance.now() + LIVE_APPEAR_MS
+    chain = await describeSettled(layout, startJournal === null ? {} : { from: startJournal }, deadline)
     if (startJournal === null && config.from === 'end') {
       // Only the live journal is read: older gaps do not matter.
       startJournal = chain.live.journal
-      chain = await describeSettled(layout, { from: startJournal })
+      chain = await describeSettled(layout, { from: startJournal }, deadline)
     }
     if (chain.gaps.length) problems.push(journalGapError(chain.gaps, startJournal ?? chain.oldest ?? 0, chain.live.journal, 'config').message)
     if (chain.live.size === null) {
       // Something else at its path (a FIFO, a directory) is what run stops at (ERR_JOURNAL_UNREADABLE).
-      const info = await stat(chain.live.path).catch(() => null)
-      const what = info && !info.isFile() ? `is not a regular file but ${fileKind(info)}` : 'does not exist'
+      const live = await liveJournalLook(chain.live.path)
+      const what = live === 'missing' || live === 'file' ? 'does not exist' : live
       problems.push(
         `the live journal ${chain.live.path} ${what}: set server.journal to the server's P4JOURNAL ` +
           `(p4 configure show P4JOURNAL), or server.root to its P4ROOT`,
@@ -137,19 +137,20 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
     const problem = await startProblem(layout, state, config)
     if (problem && !problems.includes(problem)) problems.push(problem)
   }
+  // Where run starts, as its listeners are told (a mirror must hold what comes before it): from "end", the live
+  // journal's last whole record, found by framing it as run does, and only when a mirror needs it.
+  let resumeAt: JournalPosition | null | undefined = state ? state : typeof config.from === 'number' ? { journal: config.from, offset: 0 } : undefined
   for (const l of config.listeners) {
     if (l.type === 'mirror') {
-      // What run's mirror refuses at open: the server's journal directory, or journal files it did not write.
-      const { dir, stateFile } = mirrorPaths(l.options as MirrorOptions, config.baseDir)
       try {
-        const problem =
-          (await serverDirProblem(dir, config.server ? journalDirs(config.server) : [])) ??
-          (await foreignFilesProblem(dir, stateFile, existsSync(lockPathOf(stateFile))))
+        if (resumeAt === undefined) {
+          const end = chain?.live.size ? await endOfLastRecord(chain.live.path) : null
+          resumeAt = end && chain ? { journal: Math.max(chain.live.journal, end.journalCounter ?? 0), offset: end.offset } : null
+        }
+        const serverDirs = journalDirs(layout)
+        const { stateFile } = mirrorPaths(l.options as MirrorOptions, config.baseDir)
+        const problem = await mirrorOpenProblem(l.options as MirrorOptions, config.baseDir, serverDirs, resumeAt, existsSync(lockPathOf(stateFile)))
         if (problem) problems.push(`mirror "${l.name}": ${problem}`)
-        // What run's mirror refuses next: a state of its own it cannot read, files that lack bytes before where the
-        // daemon resumes (ERR_MIRROR_GAP).
-        const gap = mirrorGap(dir, await readMirrorState(stateFile), state)
-        if (gap) problems.push(`mirror "${l.name}": ${gap.message}`)
       } catch (err) {
         problems.push(`mirror "${l.name}": ${toError(err).message}`)
       }
@@ -193,17 +194,41 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
 const LIVE_APPEAR_MS = 1000
 const LIVE_LOOK_STEP_MS = 25
 
-/** describeJournalChain, looked at again while the live journal's path names nothing, up to LIVE_APPEAR_MS. */
-async function describeSettled(layout: JournalLayout, options: { from?: number }): Promise<JournalChain> {
-  const deadline = performance.now() + LIVE_APPEAR_MS
+/**
+ * describeJournalChain, looked at again while nothing is at the live
+ * journal's path in a directory that is there (a rotation between its
+ * rename and the new file), until `deadline` (performance.now()). Not for
+ * what no rotation mends: a missing directory, a path through a file, a
+ * dangling symlink, something else than a file.
+ */
+async function describeSettled(layout: JournalLayout, options: { from?: number }, deadline: number): Promise<JournalChain> {
   for (;;) {
     const chain = await describeJournalChain(layout, options)
     if (chain.live.size !== null || performance.now() >= deadline) return chain
-    const info = await stat(chain.live.path).catch(() => null)
-    // Something else there (a FIFO, a directory) does not go away on its own; a file made since is looked at now.
-    if (info !== null && !info.isFile()) return chain
-    if (info === null) await delay(LIVE_LOOK_STEP_MS)
+    const live = await liveJournalLook(chain.live.path)
+    // A file made since is looked at now.
+    if (live === 'file') continue
+    if (live !== 'missing') return chain
+    await delay(LIVE_LOOK_STEP_MS)
   }
+}
+
+/**
+ * What is at the live journal's path: a file; nothing, in a directory that
+ * is there (`missing`); or why it cannot be one, said as the problem says it.
+ */
+async function liveJournalLook(path: string): Promise<'file' | 'missing' | string> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => err)
+  if (!(info instanceof Error)) return info.isFile() ? 'file' : `is not a regular file but ${fileKind(info)}`
+  if (info.code === 'ENOENT') {
+    const link = await readlink(path).catch(() => null)
+    if (link !== null) return `is a dangling symlink (to ${link})`
+    const dir = await stat(dirname(path)).catch(() => null)
+    if (dir?.isDirectory()) return 'missing'
+    return `does not exist, nor does its directory ${dirname(path)}`
+  }
+  if (info.code === 'ENOTDIR') return 'cannot be reached: a path through a file (ENOTDIR)'
+  return `cannot be looked at (${info.code}: ${info.message})`
 }
 
 /**

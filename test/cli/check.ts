@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { rmSync, writeFileSync } from 'node:fs'
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
 import { checkConfig } from '../../lib/cli/check.js'
@@ -200,7 +200,26 @@ t.test('a live journal missing for a moment (a rotation between its rename and t
   t.equal(r.chain?.live.journal, 6)
   t.equal(r.chain?.live.size, live.length, 'the live journal as it came')
   rmSync(join(dir, 'root', 'journal'))
-  t.match((await checkConfig(join(dir, 'c.json'))).problems, [/the live journal .*journal does not exist/], 'one that does not come is reported')
+  t.match((await checkConfig(join(dir, 'c.json'))).problems, [/the live journal .*journal does not exist:/], 'one that does not come is reported')
+  // What no rotation mends is said as it is.
+  symlinkSync(join(dir, 'nowhere', 'journal'), join(dir, 'root', 'journal'))
+  t.match(
+    (await checkConfig(join(dir, 'c.json'))).problems,
+    [/the live journal .*journal is a dangling symlink \(to .*nowhere\/journal\):/],
+    'a dangling symlink',
+  )
+  writeFileSync(join(dir, 'j.json'), config({ from: 5, server: { root: 'root', journal: '../c.json/journal' } }))
+  t.match(
+    (await checkConfig(join(dir, 'j.json'))).problems,
+    [/the live journal .*c\.json\/journal cannot be reached: a path through a file \(ENOTDIR\):/],
+    'a path through a file',
+  )
+  writeFileSync(join(dir, 'd.json'), config({ from: 5, server: { root: 'root', journal: 'gone/journal' } }))
+  t.match(
+    (await checkConfig(join(dir, 'd.json'))).problems,
+    [/the live journal .*gone\/journal does not exist, nor does its directory .*gone:/],
+    'a directory that is not there',
+  )
 })
 
 t.test('a FIFO at the live journal path: check answers, naming it (opening it waited for a writer for ever)', { timeout: 20_000 }, async (t) => {
@@ -456,6 +475,68 @@ t.test('a mirror that lacks bytes of the journal before where the daemon resumes
   await writeState(join(dir, 'st.json'), state)
   t.match(await problems(), [/^mirror "mirror": .*\.mirror-state\.json is not JSON/], 'a mirror state that cannot be read')
 })
+
+t.test(
+  'every other refusal of the mirror at its open is a problem: its directory, its state file, its files, a start from "end" it lacks (a probe)',
+  async (t) => {
+    const journal5 = '@ex@ 1 1600000000\n@ex@ 2 1600000001\n'
+    const { tailFingerprint, writeState } = await import('../../lib/files/state-file.js')
+    const state = {
+      journal: 5,
+      offset: 18,
+      line: 2,
+      tail: tailFingerprint(Buffer.from(journal5.slice(0, 18))),
+      file: null,
+      savedAt: '2026-12-07T00:00:00.000Z',
+    }
+    const mirrorState = '{"version":1,"journals":{"5":18}}\n'
+    const problemsWith = async (mirror: Record<string, unknown>, options: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => {
+      const dir = t.testdir({
+        'c.json': config({ state: 'st.json', listeners: [{ type: 'mirror', options: { dir: 'mirror', ...options } }], ...extra }),
+        root: { 'journal.4': '', journal: journal5 },
+        ...mirror,
+      })
+      if (!('from' in extra)) await writeState(join(dir, 'st.json'), state)
+      return (await checkConfig(join(dir, 'c.json'))).problems
+    }
+    t.same(
+      await problemsWith({ mirror: { 'journal.5': journal5.slice(0, 18), '.mirror-state.json': mirrorState } }),
+      [],
+      'a mirror that holds what it committed',
+    )
+    t.match(
+      await problemsWith({ mirror: { 'journal.5': journal5.slice(0, 10), '.mirror-state.json': mirrorState } }),
+      [/^mirror "mirror": mirror .*journal\.5 has 10 bytes but 18 were committed: it was truncated or replaced/],
+      'a mirror file cut short',
+    )
+    t.match(
+      await problemsWith({ mirror: { 'journal.5': journal5.slice(0, 18), 'journal.6': t.fixture('symlink', 'journal.5'), '.mirror-state.json': mirrorState } }),
+      [/^mirror "mirror": mirror .*journal\.6 is not a regular file/],
+      'a symlink where a mirror file goes',
+    )
+    t.match(
+      await problemsWith({ mirror: t.fixture('symlink', 'nowhere/x') }),
+      [/^mirror "mirror": the mirror directory .*mirror cannot be made or written \(.*mirror is a dangling symlink\)/],
+      'the mirror directory a dangling symlink',
+    )
+    t.match(
+      await problemsWith({ mirror: 'a file' }),
+      [/^mirror "mirror": the mirror directory .*mirror cannot be made or written \(.*mirror is not a directory\)/],
+      'a file',
+    )
+    t.match(
+      await problemsWith({ mirror: { 'journal.5': journal5.slice(0, 18) } }, { stateFile: 'nodir/ms.json' }),
+      [/^mirror "mirror": the mirror's state file .*nodir\/ms\.json cannot be written \(.*nodir does not exist\): run could not make its lock/],
+      'its state file in a directory that does not exist',
+    )
+    // from "end": the mirror is told to begin at the live journal's last whole record, mid-journal.
+    t.match(
+      await problemsWith({}, {}, { from: 'end' }),
+      [/^mirror "mirror": mirror .*journal\.5 has 0 bytes of journal 5 but the daemon resumes at offset 36/],
+      'from "end" with a new mirror: it would lack journal 5 up to its end',
+    )
+  },
+)
 
 t.test('a JetStream source with review mail needs reviews.checkpoint (there is no server root to look in)', async (t) => {
   const reviewsConfig = (reviews: unknown) =>

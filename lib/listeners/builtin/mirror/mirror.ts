@@ -1,5 +1,5 @@
-import { constants, lstat, mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { access, constants, lstat, mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { z } from 'zod'
 import { ErrorCodes, LogdaemonError, formatWhere, isErrnoException } from '../../../errors.js'
 import type { JournalEntry } from '../../../journal/entry.js'
@@ -105,11 +105,11 @@ export class MirrorListener extends BaseListener {
     } catch (err) {
       // A file where the directory goes, a path through a file, a dangling symlink: no retry can fix them.
       if (isErrnoException(err) && ['EEXIST', 'ENOTDIR', 'ENOENT', 'ELOOP'].includes(err.code ?? '')) {
-        throw new LogdaemonError(
-          ErrorCodes.MIRROR_MISMATCH,
-          `the mirror directory ${this.dir} cannot be made (${err.code}: ${err.message}): a file or a dangling symlink in its place, or a path through a file. Fix the path and restart`,
-          { file: this.dir, cause: err, retryable: false },
-        )
+        throw new LogdaemonError(ErrorCodes.MIRROR_MISMATCH, unmakeableDir(this.dir, `${err.code}: ${err.message}`), {
+          file: this.dir,
+          cause: err,
+          retryable: false,
+        })
       }
       throw err
     }
@@ -172,41 +172,14 @@ export class MirrorListener extends BaseListener {
     // Cut mirror files back to their committed length: bytes past it were never synced. Only the
     // newest committed journal and journals after it can hold such bytes; older mirror files may
     // have been removed by a retention script and are left alone.
-    const newest = Math.max(-1, ...this.#committed.keys())
-    for (const name of await readdir(this.dir)) {
-      const m = MIRROR_JOURNAL.exec(name)
-      const n = m ? Number(m[1]) : NaN
-      if (Number.isSafeInteger(n) && n >= newest) await (await this.#openFile(n)).close()
-    }
-    if (newest >= 0) await (await this.#openFile(newest)).close()
+    for (const n of await journalsToCutBack(this.dir, this.#committed)) await (await this.#openFile(n)).close()
   }
 
   /** Opens journal.N for writing, cut back to its committed length. */
   async #openFile(n: number): Promise<FileHandle> {
     const file = this.fileOf(n)
     const committed = this.#committed.get(n) ?? 0
-    let size = 0
-    try {
-      const st = await lstat(file)
-      if (!st.isFile()) {
-        throw new LogdaemonError(
-          ErrorCodes.MIRROR_MISMATCH,
-          `mirror ${file} is not a regular file (a symlink or other): the mirror writes only files it creates. Move it away and restart`,
-          { file, journal: n, retryable: false },
-        )
-      }
-      size = st.size
-    } catch (err) {
-      if (!isErrnoException(err) || err.code !== 'ENOENT') throw err
-    }
-    if (size < committed) {
-      throw new LogdaemonError(
-        ErrorCodes.MIRROR_MISMATCH,
-        `mirror ${file} has ${size} bytes but ${committed} were committed: it was truncated or replaced. ` +
-          `Restore it, or remove it and its entry in ${this.#stateFile} and restart from journal ${n} (from: ${n})`,
-        { file, journal: n, offset: size, retryable: false },
-      )
-    }
+    const size = await mirrorFileSize(file, n, committed, this.#stateFile)
     const fh = await open(file, MIRROR_FLAGS, this.#fileMode)
     if (size > committed) await fh.truncate(committed)
     this.#lengths.set(n, committed)
@@ -466,13 +439,136 @@ export async function foreignFilesProblem(dir: string, stateFile: string, mirror
 }
 
 /** Where `create` puts a mirror's directory and state file. */
+/** What run's mirror says of a directory it cannot make (`why`), and what to do. */
+function unmakeableDir(dir: string, why: string): string {
+  return `the mirror directory ${dir} cannot be made (${why}): a file or a dangling symlink in its place, or a path through a file. Fix the path and restart`
+}
+
+/**
+ * The mirror files a mirror opening in `dir` cuts back to their committed
+ * lengths: the newest journal in `committed` and every one after it in
+ * `dir` (bytes past a committed length were never synced). Older files may
+ * have been removed by a retention script and are left alone.
+ */
+async function journalsToCutBack(dir: string, committed: MirrorLengths): Promise<number[]> {
+  const newest = Math.max(-1, ...committed.keys())
+  const journals = new Set<number>()
+  // No directory (check, before run makes it): no file.
+  const names = await readdir(dir).catch((err: unknown) => {
+    if (isErrnoException(err) && err.code === 'ENOENT') return []
+    throw err
+  })
+  for (const name of names) {
+    const m = MIRROR_JOURNAL.exec(name)
+    const n = m ? Number(m[1]) : NaN
+    if (Number.isSafeInteger(n) && n >= newest) journals.add(n)
+  }
+  if (newest >= 0) journals.add(newest)
+  return [...journals].sort((a, b) => a - b)
+}
+
+/**
+ * The size of mirror file `file` (journal `n`, `committed` bytes of it
+ * synced), 0 when it does not exist; ERR_MIRROR_MISMATCH when it is not a
+ * regular file or holds less than was committed.
+ */
+async function mirrorFileSize(file: string, n: number, committed: number, stateFile: string): Promise<number> {
+  let size = 0
+  try {
+    const st = await lstat(file)
+    if (!st.isFile()) {
+      throw new LogdaemonError(
+        ErrorCodes.MIRROR_MISMATCH,
+        `mirror ${file} is not a regular file (a symlink or other): the mirror writes only files it creates. Move it away and restart`,
+        { file, journal: n, retryable: false },
+      )
+    }
+    size = st.size
+  } catch (err) {
+    if (!isErrnoException(err) || err.code !== 'ENOENT') throw err
+  }
+  if (size < committed) {
+    throw new LogdaemonError(
+      ErrorCodes.MIRROR_MISMATCH,
+      `mirror ${file} has ${size} bytes but ${committed} were committed: it was truncated or replaced. ` +
+        `Restore it, or remove it and its entry in ${stateFile} and restart from journal ${n} (from: ${n})`,
+      { file, journal: n, offset: size, retryable: false },
+    )
+  }
+  return size
+}
+
+/**
+ * What the mirror of `options` would refuse as it opens for a daemon that
+ * resumes at `start` (null: not known), looked at without writing anything:
+ * for `logdaemon check`. A directory it cannot make, the server's journal
+ * directory, a state file whose directory is missing (its lock cannot be
+ * made), journal files it did not write, a state file it cannot read, a
+ * file cut back that is not a regular file or holds less than its state
+ * says, and a start past what it holds (ERR_MIRROR_GAP). Null when none.
+ * Not looked at: its locks (another live daemon holding them).
+ */
+export async function mirrorOpenProblem(
+  options: MirrorOptions,
+  baseDir: string,
+  serverDirs: readonly string[],
+  start: JournalPosition | null,
+  mirrorRanHere: boolean,
+): Promise<string | null> {
+  const { dir, stateFile } = mirrorPaths(options, baseDir)
+  const made = await dirProblem(dir)
+  if (made) return `the mirror directory ${dir} cannot be made or written (${made}): run would stop as the mirror opens. Fix the path, or its permissions`
+  const server = await serverDirProblem(dir, serverDirs)
+  if (server) return server
+  // run makes the mirror directory (not there yet: it holds nothing); the state file's directory, when another, must
+  // be there for its lock.
+  const stateDir = dirname(stateFile) === dir ? null : await dirProblem(dirname(stateFile), false)
+  if (stateDir) {
+    return `the mirror's state file ${stateFile} cannot be written (${stateDir}): run could not make its lock (ERR_STATE_WRITE). Create the directory, or set stateFile to a file in an existing one`
+  }
+  const foreign = await foreignFilesProblem(dir, stateFile, mirrorRanHere)
+  if (foreign) return foreign
+  try {
+    const committed = await readMirrorState(stateFile)
+    for (const n of await journalsToCutBack(dir, committed)) await mirrorFileSize(join(dir, `journal.${n}`), n, committed.get(n) ?? 0, stateFile)
+    return mirrorGap(dir, committed, start)?.message ?? null
+  } catch (err) {
+    if (err instanceof LogdaemonError) return err.message
+    throw err
+  }
+}
+
+/**
+ * Why `mkdir -p dir` would fail (`make`), or why a directory that must be
+ * there is not (`!make`): a file or a dangling symlink in its place, a path
+ * through a file, no write permission where it would be made. Null when
+ * none.
+ */
+async function dirProblem(dir: string, make = true): Promise<string | null> {
+  for (let p = dir; ; p = dirname(p)) {
+    const st = await stat(p).catch((err: unknown) => err as NodeJS.ErrnoException)
+    if (!(st instanceof Error)) {
+      if (!st.isDirectory()) return `${p} is not a directory`
+      // The directory, or the nearest one there is (the rest is made in it): written to.
+      return await access(p, constants.W_OK | constants.X_OK).then(
+        () => null,
+        (err: NodeJS.ErrnoException) => `${p} is not writable (${err.code})`,
+      )
+    }
+    if (st.code !== 'ENOENT') return `${st.code}: ${st.message}`
+    if ((await lstat(p).catch(() => null))?.isSymbolicLink()) return `${p} is a dangling symlink`
+    if (!make) return `${p} does not exist`
+    if (dirname(p) === p) return `${p} does not exist`
+  }
+}
+
 /**
  * ERR_MIRROR_GAP when a mirror whose durable lengths are `committed` (its
  * state file's) lacks bytes of journal N before `start` (N/offset), where
  * the daemon resumes: the bytes between would be missing. Null otherwise.
  * What the mirror refuses at open, and what `logdaemon check` reports.
  */
-export function mirrorGap(dir: string, committed: MirrorLengths, start: JournalPosition | null): LogdaemonError | null {
+function mirrorGap(dir: string, committed: MirrorLengths, start: JournalPosition | null): LogdaemonError | null {
   if (start === null || start.offset === 0) return null
   const n = start.journal
   const length = committed.get(n) ?? 0

@@ -535,10 +535,19 @@ export class JournalCursor {
         await this.#watcher.wait(this.#options.signal)
         continue
       }
-      const archived = await findArchive(this.#layout, n).catch(async (err: unknown) => {
+      // Its first bytes are read before the last look for N's archive: N copied and truncated (or renamed) between
+      // that look and this read left the next journal's counter record here with N's archive there, and N was taken
+      // for missing (ERR_JOURNAL_GAP as a run moved on to N: seen in the kill -9 tests). Read first, bytes that say
+      // a later journal mean N's archive was made before the look.
+      let head: Buffer
+      let archived: ArchiveFile | null
+      try {
+        head = await file.read(0, COUNTER_SEARCH_BYTES)
+        archived = await findArchive(this.#layout, n)
+      } catch (err) {
         await file.close()
         throw err
-      })
+      }
       if (archived) {
         await file.close()
         continue
@@ -548,7 +557,6 @@ export class JournalCursor {
       // the live journal M was read as N, the journals between were skipped without a word, and a mirror wrote
       // journal M's bytes to its journal.N (a probe: journal.3 archived and removed while the daemon was stopped
       // with SIGSTOP in journal 2; the state went on as 3/…, and only the next start found the gap).
-      const head = await file.read(0, COUNTER_SEARCH_BYTES)
       const { counter, whole } = journalCounterLook(head, file.path)
       if (counter !== null && counter > n) {
         await file.close()

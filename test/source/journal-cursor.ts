@@ -462,3 +462,46 @@ t.test('a copy under way while the reader waits at the live end: it keeps waitin
   t.equal(s.kind, 'data', 'not the end of journal 4: the live file still holds it')
   t.same(s.kind === 'data' ? s.bytes : null, n4.subarray(3000))
 })
+
+t.test(
+  'journal N copied and truncated between the last look for its archive and the read of the live head: N read from its archive, no false gap',
+  async (t) => {
+    const real = await import('../../lib/files/journal-set.js')
+    const root = t.testdir()
+    const live = join(root, 'journal')
+    const counter = (n: number) => Buffer.from(`@pv@ 1 @db.counters@ @journal@ @${n}@ \n`)
+    const n3 = Buffer.concat([counter(3), records('a', 50_000)])
+    const n4 = Buffer.concat([counter(4), records('b', 20_000)])
+    writeFileSync(join(root, 'journal.2'), records('z', 1000))
+    writeFileSync(live, n3)
+    // The server rotates (copy and truncate) right after the cursor's second look for journal.3, as the cursor opens it.
+    let looks = 0
+    const findArchive: typeof real.findArchive = async (layout, n) => {
+      const found = await real.findArchive(layout, n)
+      if (n === 3 && ++looks === 2) {
+        copyFileSync(live, join(root, 'journal.3'))
+        truncateSync(live, 0)
+        appendFileSync(live, n4)
+      }
+      return found
+    }
+    const { JournalCursor: Mocked } = await t.mockImport<typeof import('../../lib/source/journal-cursor.js')>('../../lib/source/journal-cursor.js', {
+      '../../lib/files/journal-set.js': { ...real, findArchive },
+    })
+    const ac = new AbortController()
+    const cursor = new Mocked({ layout: { root }, pollMs: 50, graceMs: 300, signal: ac.signal })
+    t.teardown(async () => {
+      ac.abort()
+      await cursor.close()
+    })
+    await cursor.open(3, 0)
+    const { got, ends } = await readUntil(cursor, (_s, g) => (g.get(4)?.length ?? 0) === n4.length)
+    t.equal(looks >= 2, true, 'the rotation came between the looks')
+    t.same(got.get(3), n3, 'journal 3 whole (from its archive)')
+    t.same(got.get(4), n4, 'then journal 4 from its start')
+    t.same(
+      ends.map((e) => [e.journal, e.end]),
+      [[3, n3.length]],
+    )
+  },
+)

@@ -438,7 +438,6 @@ export async function foreignFilesProblem(dir: string, stateFile: string, mirror
   )
 }
 
-/** Where `create` puts a mirror's directory and state file. */
 /** What run's mirror says of a directory it cannot make (`why`), and what to do. */
 function unmakeableDir(dir: string, why: string): string {
   return `the mirror directory ${dir} cannot be made (${why}): a file or a dangling symlink in its place, or a path through a file. Fix the path and restart`
@@ -583,6 +582,7 @@ function mirrorGap(dir: string, committed: MirrorLengths, start: JournalPosition
   )
 }
 
+/** Where `create` puts a mirror's directory and state file. */
 export function mirrorPaths(options: MirrorOptions, baseDir: string): { dir: string; stateFile: string } {
   const dir = resolve(baseDir, options.dir)
   return { dir, stateFile: options.stateFile === undefined ? join(dir, '.mirror-state.json') : resolve(baseDir, options.stateFile) }

@@ -2,7 +2,7 @@ import { readSync } from 'node:fs'
 import { stat, type FileHandle } from 'node:fs/promises'
 import { isErrnoException } from '../errors.js'
 import { openIfExists } from '../files/if-exists.js'
-import { notAJournalFile } from './unreadable.js'
+import { notAJournalFile, unreachableJournal } from './unreadable.js'
 import { STATE_TAIL_BYTES } from '../files/state-file.js'
 import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from './archive-reader.js'
 
@@ -50,7 +50,9 @@ export class LiveFile {
 
   /** Opens the file, or returns null when it does not exist (between a rename and the new file). */
   static async open(path: string): Promise<LiveFile | null> {
-    const fh = await openIfExists(path)
+    const fh = await openIfExists(path).catch((err: unknown) => {
+      throw (isErrnoException(err) && unreachableJournal(err, path)) || err
+    })
     if (fh === null) return null
     try {
       const info = await fh.stat()

@@ -37,3 +37,18 @@ export function notAJournalFile(path: string, info: Stats, journal: number | nul
     { file: path, journal },
   )
 }
+
+/**
+ * ERR_JOURNAL_UNREADABLE for a journal path that no file can be at: a path
+ * through a file (ENOTDIR) or a symlink loop (ELOOP). A setting to fix, not
+ * a rotation to wait out; before, the reader stopped with the bare error.
+ */
+export function unreachableJournal(err: NodeJS.ErrnoException, path: string): LogdaemonError | null {
+  const why = err.code === 'ENOTDIR' ? 'a path through a file' : err.code === 'ELOOP' ? 'a loop of symlinks' : null
+  if (why === null) return null
+  return new LogdaemonError(
+    ErrorCodes.JOURNAL_UNREADABLE,
+    `${path} cannot be reached: ${why} (${err.code}): check the server's journal settings (server.journal, server.root, server.prefix)`,
+    { file: path, cause: err },
+  )
+}

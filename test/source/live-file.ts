@@ -187,3 +187,13 @@ t.test('a live journal that is not a regular file: ERR_JOURNAL_UNREADABLE at onc
   }
   await t.rejects(LiveFile.open(fifo), { code: 'ERR_JOURNAL_UNREADABLE', file: fifo, message: /is not a regular file but a FIFO \(named pipe\)/ })
 })
+
+t.test('a live journal path no file can be at (through a file, a symlink loop): ERR_JOURNAL_UNREADABLE saying so, not a bare errno', async (t) => {
+  const dir = t.testdir({ afile: 'x', loop: t.fixture('symlink', 'loop') })
+  await t.rejects(LiveFile.open(join(dir, 'afile', 'journal')), {
+    code: 'ERR_JOURNAL_UNREADABLE',
+    message: /afile\/journal cannot be reached: a path through a file \(ENOTDIR\)/,
+  })
+  await t.rejects(LiveFile.open(join(dir, 'loop')), { code: 'ERR_JOURNAL_UNREADABLE', message: /loop cannot be reached: a loop of symlinks \(ELOOP\)/ })
+  t.equal(await LiveFile.open(join(dir, 'nothing')), null, 'nothing there: no file yet, as before')
+})

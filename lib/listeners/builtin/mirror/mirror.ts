@@ -576,7 +576,8 @@ function mirrorGap(dir: string, committed: MirrorLengths, start: JournalPosition
   return new LogdaemonError(
     ErrorCodes.MIRROR_GAP,
     `mirror ${file} has ${length} bytes of journal ${n} but the daemon resumes at offset ${start.offset}: the bytes between would be missing ` +
-      `(a mirror removed or added after the daemon read on). Start the daemon at the beginning of the first journal the mirror lacks ` +
+      `(a mirror removed or added after the daemon read on, or a new mirror with from: "end", which starts inside the live journal: a mirror ` +
+      `holds whole journals). Start the daemon at the beginning of the first journal the mirror lacks ` +
       `(from: N, with a fresh state file), or restore the mirror`,
     { file, journal: n, offset: start.offset, retryable: false },
   )

@@ -1,14 +1,13 @@
-import { constants, existsSync } from 'node:fs'
+import { constants } from 'node:fs'
 import { access, open, readlink, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { describeJournalChain, journalDirs, journalGapError, type JournalChain } from '../files/journal-set.js'
 import { fileKind } from '../files/if-exists.js'
-import { type MirrorOptions, mirrorOpenProblem, mirrorPaths } from '../listeners/builtin/mirror/mirror.js'
+import { type MirrorOptions, mirrorOpenProblem } from '../listeners/builtin/mirror/mirror.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
-import { lockPathOf } from '../files/state-lock.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import { JournalCursor } from '../source/journal-cursor.js'
 import { endOfLastRecord, openStart } from '../source/start-point.js'
@@ -147,9 +146,7 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
           const end = chain?.live.size ? await endOfLastRecord(chain.live.path) : null
           resumeAt = end && chain ? { journal: Math.max(chain.live.journal, end.journalCounter ?? 0), offset: end.offset } : null
         }
-        const serverDirs = journalDirs(layout)
-        const { stateFile } = mirrorPaths(l.options as MirrorOptions, config.baseDir)
-        const problem = await mirrorOpenProblem(l.options as MirrorOptions, config.baseDir, serverDirs, resumeAt, existsSync(lockPathOf(stateFile)))
+        const problem = await mirrorOpenProblem(l.options as MirrorOptions, config.baseDir, journalDirs(layout), resumeAt)
         if (problem) problems.push(`mirror "${l.name}": ${problem}`)
       } catch (err) {
         problems.push(`mirror "${l.name}": ${toError(err).message}`)

@@ -7,7 +7,7 @@ import type { JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext } from '../../listener.js'
 import { PRIVATE_FILE_MODE } from '../../../files/atomic-write.js'
 import { pathSchema } from '../../../path-schema.js'
-import { StateLock } from '../../../files/state-lock.js'
+import { StateLock, lockPathOf } from '../../../files/state-lock.js'
 import { journalDirs } from '../../../files/journal-set.js'
 import { sameDir } from '../../../files/same-path.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
@@ -512,9 +512,10 @@ export async function mirrorOpenProblem(
   baseDir: string,
   serverDirs: readonly string[],
   start: JournalPosition | null,
-  mirrorRanHere: boolean,
 ): Promise<string | null> {
   const { dir, stateFile } = mirrorPaths(options, baseDir)
+  // A lock beside the state: a mirror ran here (see foreignFilesProblem).
+  const mirrorRanHere = (await stat(lockPathOf(stateFile)).catch(() => null)) !== null
   const made = await dirProblem(dir)
   if (made) return `the mirror directory ${dir} cannot be made or written (${made}): run would stop as the mirror opens. Fix the path, or its permissions`
   const server = await serverDirProblem(dir, serverDirs)

@@ -85,6 +85,12 @@ export class FileReader extends Readable {
   readonly #journal: number | null
   /** The file's size when it was opened (0 when not a regular file). */
   #sizeAtOpen = 0
+  /**
+   * Reads name their offset (pread): a regular file or a block device. A
+   * FIFO, a character device or a socket cannot seek (ESPIPE): read on from
+   * where it is, once the file opened as one turns out to be one.
+   */
+  #positioned = true
   /** The file shrank: the error, held until the chunks read before it have been taken. */
   #failure: Error | null = null
   #fd: number | null = null
@@ -124,6 +130,7 @@ export class FileReader extends Readable {
           this.#sizeAtOpen = stats.size
           if (this.#snapshot && stats.size > 0) this.#end = stats.size
         }
+        if (!statErr && (stats.isFIFO() || stats.isCharacterDevice() || stats.isSocket()) && this.#position === 0) this.#positioned = false
         callback()
       })
     })
@@ -150,7 +157,7 @@ export class FileReader extends Readable {
     }
     this.#reading = true
     const buf = Buffer.allocUnsafeSlow(this.#chunkBytes)
-    read(this.#fd, buf, 0, Math.min(buf.length, left), this.#position, (err, bytes) => {
+    read(this.#fd, buf, 0, Math.min(buf.length, left), this.#positioned ? this.#position : null, (err, bytes) => {
       this.#reading = false
       if (this.#afterRead) {
         this.#afterRead()

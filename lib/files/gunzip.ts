@@ -12,7 +12,7 @@
  * started once the input turns out to be gzip. `gunzipFile` has the
  * worker read a `.gz` file itself (logdaemon-cat's default for files).
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs'
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
 import { GunzipDecoder, isGzip, type GzipDecoder } from './gunzip-decoder.js'
@@ -64,15 +64,43 @@ export function gunzipFile(path: string, options: GunzipFileOptions = {}): Gunzi
 
 /** Whether `path` is a regular file that starts with the gzip magic (false when it cannot be looked at). */
 function isGzipFile(path: string): boolean {
+  const head = fileHead(path)
+  return head !== null && isGzip(head)
+}
+
+/**
+ * Whether `path` is a regular file that is not gzip: empty, or its first
+ * byte not gzip's first magic byte (a one-byte file of that byte goes
+ * through gunzip, as any input does). createJournalReader frames such a
+ * file without a gunzip stage. False when it cannot be looked at: the
+ * reader then reports that as it always has.
+ */
+export function isPlainFile(path: string): boolean {
+  const head = fileHead(path)
+  return head !== null && (head.length === 0 || head[0] !== GZIP_ID1)
+}
+
+/** gzip's first magic byte (RFC 1952 §2.3.1). */
+const GZIP_ID1 = 0x1f
+
+/**
+ * The first two bytes of `path` (fewer for a shorter file), or null when it
+ * is not a regular file or cannot be read. Looked at by path before it is
+ * opened: opening a FIFO, even without blocking, lets a writer waiting to
+ * open it go on, to find no reader once it is closed again (EPIPE). Opened
+ * without blocking and checked again through the descriptor, for a FIFO put
+ * in its place meanwhile.
+ */
+function fileHead(path: string): Buffer | null {
   let fd: number | null = null
   try {
-    // stat first: opening a FIFO would wait for a writer, and reading it would take its bytes.
-    if (!statSync(path).isFile()) return false
-    fd = openSync(path, 'r')
+    if (!statSync(path).isFile()) return null
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+    if (!fstatSync(fd).isFile()) return null
     const head = Buffer.alloc(2)
-    return readSync(fd, head, 0, 2, 0) === 2 && isGzip(head)
+    return head.subarray(0, readSync(fd, head, 0, 2, 0))
   } catch {
-    return false
+    return null
   } finally {
     if (fd !== null) closeSync(fd)
   }

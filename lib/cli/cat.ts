@@ -1,3 +1,5 @@
+import { constants as bufferConstants } from 'node:buffer'
+import { fstatSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import type { Readable, Writable } from 'node:stream'
 import type { FieldEncoding } from '../journal/entry.js'
@@ -100,10 +102,12 @@ export interface CatIO extends CliIO {
   stdoutClosed?: boolean
 }
 
-function positiveInt(text: string, name: string): number {
+/** A positive integer option; `most`, when given, is the largest allowed and `why` says why. */
+function positiveInt(text: string, name: string, most?: { value: number; why: string }): number {
   // Digits only: Number() would also take 1e3, 0x10, ' 12 ' and 1.0.
   const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN
   if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
+  if (most && n > most.value) throw usageError(`--${name} must be at most ${most.value}, ${most.why} (got ${text})`)
   return n
 }
 
@@ -151,7 +155,8 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   let maxEntryBytes: number | undefined
   let threads: number
   try {
-    if (typeof values['max-entry-bytes'] === 'string') maxEntryBytes = positiveInt(values['max-entry-bytes'], 'max-entry-bytes')
+    if (typeof values['max-entry-bytes'] === 'string')
+      maxEntryBytes = positiveInt(values['max-entry-bytes'], 'max-entry-bytes', { value: bufferConstants.MAX_LENGTH, why: 'the largest record a Buffer holds' })
     threads = threadCount(values.threads, (io.env ?? process.env).LOGDAEMON_THREADS)
   } catch (err) {
     say(`${messageOf(err)}\nTry '${NAME} --help'.`)
@@ -270,19 +275,37 @@ async function catSerial(
   onBytes: ((n: number) => void) | undefined,
 ): Promise<{ malformedSkipped: number; oversizeSkipped: number }> {
   const { catInput, openInput } = await import('./cat-input.js')
-  const input = openInput(file, io.stdin, onBytes)
-  if (summary) return summary.summarizeInput(input, file, summary.summary, options)
+  if (file === '-' && io.stdin === process.stdin) refuseDirectoryStdin()
   const testSizes = rangeBytesFromEnv(io).rangeBytes !== undefined
   // This thread frames a stream and copies its records out for the workers, so it needs a core of its own: on 2 cores
   // the pool made json on standard input slower (200 MB: 3.6 s with 2 threads, 2.6-2.9 s with 1; 32 MB: 1.06-1.15 s
   // against 0.82-0.86 s), and the stream stays serial there (not with tests' range sizes, which exercise the pool).
-  if (threads > 1 && options.format !== 'raw' && (testSizes || availableParallelism() > 2)) {
-    const { catStreamParallel } = await import('./cat-stream-parallel.js')
+  const pooled = !summary && threads > 1 && options.format !== 'raw' && (testSizes || availableParallelism() > 2)
+  // Loaded before the input opens: an error of the input (a directory's EISDIR) while it loaded found no handler yet.
+  const parallel = pooled ? await import('./cat-stream-parallel.js') : null
+  const input = openInput(file, io.stdin, onBytes)
+  if (summary) return summary.summarizeInput(input, file, summary.summary, options)
+  if (parallel) {
     // Workers only past the first MIN_PARALLEL_ENCODED_BYTES (from the first batch with tests' range sizes).
     const poolAfterBytes = testSizes ? 0 : MIN_PARALLEL_ENCODED_BYTES
-    return catStreamParallel(input, file, io.stdout, options, { threads, poolAfterBytes })
+    return parallel.catStreamParallel(input, file, io.stdout, options, { threads, poolAfterBytes })
   }
   return catInput(input, file, io.stdout, options)
+}
+
+/**
+ * Standard input opened on a directory (`< DIR`) is, in Node, a stream that
+ * ends at once: refused as reading a directory FILE is (EISDIR), not taken
+ * for an empty input.
+ */
+function refuseDirectoryStdin(): void {
+  let directory = false
+  try {
+    directory = fstatSync(0).isDirectory()
+  } catch {
+    return
+  }
+  if (directory) throw Object.assign(new Error('EISDIR: illegal operation on a directory, read'), { code: 'EISDIR', errno: -21, syscall: 'read' })
 }
 
 /** `--follow`: the journal chain and the live journal, until a signal or a closed output. */

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { constants as bufferConstants } from 'node:buffer'
 import { spawn, spawnSync } from 'node:child_process'
 import { Readable, Writable } from 'node:stream'
 import { existsSync, writeFileSync, readFileSync } from 'node:fs'
@@ -223,6 +224,49 @@ t.test('a directory as input: the message names it (EISDIR alone does not say wh
   const f = fakeIO()
   t.equal(await main([dir], f.io), 1)
   t.equal(f.stderr(), `logdaemon-cat: ${dir}: EISDIR: illegal operation on a directory, read\n`)
+})
+
+t.test('a directory as input on every path: json and row lines encoded on a pool too, and standard input', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  // Tests' range sizes send json and row on a stream to the worker pool: its module loaded after the input
+  // opened, and the input's EISDIR came first, an unhandled 'error' (a stack trace) in 4 runs of 5.
+  const env = { ...process.env, LOGDAEMON_CAT_RANGE_BYTES: '64' }
+  for (const args of [
+    ['--threads', '2', '-f', 'json'],
+    ['--threads', '2', '-f', 'row'],
+    ['--threads', '1', '-f', 'json'],
+  ]) {
+    for (let run = 0; run < 5; run++) {
+      const r = spawnSync(process.execPath, [BIN, ...args, dir], { env, encoding: 'utf8' })
+      t.same(
+        { status: r.status, stderr: r.stderr },
+        { status: 1, stderr: `logdaemon-cat: ${dir}: EISDIR: illegal operation on a directory, read\n` },
+        `${args.join(' ')}, run ${run + 1}`,
+      )
+    }
+  }
+  // Node's standard input on a directory is a stream that just ends: it was taken for an empty input (exit 0).
+  for (const args of [[], ['-'], ['-f', 'json', '-'], ['--summary']]) {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" ${args.join(' ')} < "${dir}"`], { encoding: 'utf8' })
+    t.same(
+      { status: r.status, stderr: r.stderr },
+      { status: 1, stderr: 'logdaemon-cat: standard input: EISDIR: illegal operation on a directory, read\n' },
+      `< DIR ${args.join(' ')}`,
+    )
+  }
+})
+
+t.test('--max-entry-bytes above the largest Buffer is a usage error, not a failure of the read', async (t) => {
+  const most = bufferConstants.MAX_LENGTH
+  const f = fakeIO('')
+  t.equal(await main(['--max-entry-bytes', String(most + 1), '-'], f.io), 2)
+  t.equal(
+    f.stderr(),
+    `logdaemon-cat: --max-entry-bytes must be at most ${most}, the largest record a Buffer holds (got ${most + 1})\nTry 'logdaemon-cat --help'.\n`,
+  )
+  const ok = fakeIO('@ex@ 1 2\n')
+  t.equal(await main(['--max-entry-bytes', String(most), '-'], ok.io), 0, 'the largest is taken')
+  t.equal(ok.stdout().toString(), '@ex@ 1 2\n')
 })
 
 t.test('--max-entry-bytes takes digits only: 1e3, 0x10, 1.0 are usage errors', async (t) => {

@@ -4,7 +4,7 @@ import type { JournalPosition } from '../position.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { openIfExists } from '../files/if-exists.js'
-import { STATE_TAIL_BYTES, type StateFileIdentity } from '../files/state-file.js'
+import { STATE_TAIL_BYTES, tailFingerprint, type PreviousJournal, type StateFileIdentity } from '../files/state-file.js'
 import { type AdviceAs, fromAdvice, prefixAdvice } from '../files/start-advice.js'
 import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
 import { ChangeWatcher } from './change-watcher.js'
@@ -124,6 +124,13 @@ export class JournalCursor {
   /** Since when a doubtful situation (shrunk without archive, empty archive) lasts. */
   #doubtSince: number | null = null
   /**
+   * The journal read to its end last (or, at a start at N/0, the one the
+   * saved state says came before): its number, its length and the
+   * fingerprint of its last bytes. A live file that still holds those bytes
+   * there is that journal, not the next one (see #stillHoldsEnded).
+   */
+  #ended: PreviousJournal | null = null
+  /**
    * The live file was taken for journal N holding no whole record yet (and
    * fewer than COUNTER_SEARCH_BYTES): its first bytes are looked at again
    * when they come, before any is delivered (see #nextLive).
@@ -185,10 +192,11 @@ export class JournalCursor {
    * offset and whether the journal reaches the offset at all, for checking
    * a saved state.
    */
-  async open(journal: number, offset: number): Promise<OpenedAt> {
+  async open(journal: number, offset: number, previous?: PreviousJournal): Promise<OpenedAt> {
     this.journal = journal
     this.offset = offset
     this.#verified = { journal, offset }
+    this.#ended = offset === 0 && previous && previous.journal < journal ? previous : null
     return this.#openJournal(journal, offset)
   }
 
@@ -562,11 +570,46 @@ export class JournalCursor {
         await file.close()
         throw this.#gap(n, counter)
       }
+      let earlier: boolean
+      try {
+        earlier = await this.#stillHoldsEnded(file, n)
+      } catch (err) {
+        await file.close()
+        throw err
+      }
+      if (earlier) {
+        // The journal before, copied to its archive and not truncated yet: the truncation makes it journal N.
+        await file.close()
+        await this.#watcher.wait(this.#options.signal)
+        continue
+      }
       const opened = await this.#openLive(file, offset)
       // A new live journal may hold no whole record yet (p4d writes its counter record as it writes the file): look again.
       this.#counterPending = !whole && head.length < COUNTER_SEARCH_BYTES
       return opened
     }
+  }
+
+  /**
+   * Whether the live file, about to be read as journal N, still holds the
+   * journal read before it (#ended): as long as that journal was, with its
+   * last bytes at its end. So it is while the server copies the live
+   * journal to the archive and has not truncated it yet: with `-z` the copy
+   * is `journal.M.gz`, which the cursor reads whole (#liveHolding only
+   * knows a plain copy under way), and then came here to read the same
+   * bytes again as journal M+1, its state saved inside them, until the
+   * truncation stopped it with ERR_JOURNAL_SHRUNK (a probe: a reader
+   * catching up behind a compressed copy and truncate). The cursor waits
+   * for the truncation instead. One read of the bytes before that end: no
+   * journal counter record needed, and none is, for a file that is a copy.
+   */
+  async #stillHoldsEnded(file: LiveFile, n: number): Promise<boolean> {
+    const ended = this.#ended
+    if (!ended || ended.journal >= n || ended.end === 0 || ended.tail.length === 0) return false
+    if ((await file.stat()) < ended.end) return false
+    const k = ended.tail.length
+    const bytes = await file.read(ended.end - k, k)
+    return bytes.length === k && tailFingerprint(bytes).sha256 === ended.tail.sha256
   }
 
   /**
@@ -678,6 +721,7 @@ export class JournalCursor {
     else if (src?.kind === 'live') await src.file.close()
     const next = src?.kind === 'live' && src.archivedAs !== undefined ? src.archivedAs + 1 : this.journal + 1
     const step: CursorStep = { kind: 'end', journal: this.journal, end: this.offset, mode, next }
+    this.#ended = this.offset > 0 ? { journal: this.journal, end: this.offset, tail: tailFingerprint(this.#tail) } : null
     this.journal = next
     this.offset = 0
     // A doubt of this journal's is over: the next one's starts afresh (see #liveHolding's empty archive).

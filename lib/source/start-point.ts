@@ -91,12 +91,13 @@ export async function openStart(
   saved: SavedState | null,
   from: number | 'end' | undefined,
   statePath: string | undefined,
-  cursor: { open(journal: number, offset: number): Promise<OpenedAt>; readonly file: StateFileIdentity | null },
+  cursor: { open(journal: number, offset: number, previous?: PreviousJournal): Promise<OpenedAt>; readonly file: StateFileIdentity | null },
   adviceAs: AdviceAs = 'option',
 ): Promise<{ start: StartPoint; opened: OpenedAt }> {
   const start = await resolveStart(layout, saved, from, adviceAs)
   if (saved && statePath) await checkPrevious(layout, saved, statePath, adviceAs)
-  const opened = await cursor.open(start.journal, start.offset)
+  // The journal before a state at a journal's start: a live file that still holds it is not this one yet.
+  const opened = await cursor.open(start.journal, start.offset, start.how === 'state' ? saved?.previous : undefined)
   if (saved && statePath) checkState(saved, opened, cursor.file, statePath, adviceAs)
   return { start, opened }
 }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { JournalCursor, type CursorStep } from '../../lib/source/journal-cursor.js'
 import { CHUNK_BYTES, READ_AHEAD_CHUNKS } from '../../lib/source/archive-reader.js'
 import { rewriteInPlace } from '../helpers/rewrite.js'
+import { STATE_TAIL_BYTES, tailFingerprint } from '../../lib/files/state-file.js'
 
 /** The bytes of a block read ahead. */
 const READ_AHEAD_BYTES = READ_AHEAD_CHUNKS * CHUNK_BYTES
@@ -505,3 +506,55 @@ t.test(
     )
   },
 )
+
+t.test('copied to journal.N.gz and not truncated yet: journal N from the .gz once, then the live file as N+1 only once truncated', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n1 = records('a', 5_000)
+  const n2 = records('b', 300_000)
+  const n3 = records('c', 7_000)
+  writeFileSync(join(root, 'journal.1'), n1)
+  // The middle of a compressed copy and truncate (p4d -z): journal 2's whole .gz is there, the live file still journal 2.
+  writeFileSync(live, n2)
+  writeFileSync(join(root, 'journal.2.gz'), gzipSync(n2))
+  await cursor.open(1, 0)
+  const seen: { journal: number; bytes: Buffer }[] = []
+  const reading = (async () => {
+    for (;;) {
+      const journal = cursor.journal
+      const s = await cursor.next()
+      if (s.kind === 'data') seen.push({ journal, bytes: s.bytes })
+      if (journal === 3 && Buffer.concat(seen.filter((x) => x.journal === 3).map((x) => x.bytes)).length >= n3.length) return
+    }
+  })()
+  // The reader has journals 1 and 2 and waits: the live file is journal 2 still.
+  await sleep(500)
+  const of = (j: number) => Buffer.concat(seen.filter((x) => x.journal === j).map((x) => x.bytes))
+  t.same(of(1), n1, 'journal 1')
+  t.same(of(2), n2, 'journal 2, from its .gz')
+  t.equal(of(3).length, 0, 'nothing read as journal 3 while the live file holds journal 2')
+  truncateSync(live, 0)
+  appendFileSync(live, n3)
+  await reading
+  t.same(of(3), n3, 'journal 3 once the live file was truncated and written')
+  t.equal(cursor.journal, 3, 'reading journal 3')
+})
+
+t.test('a start at N/0 whose journal before is still in the live file (its .gz done): waits for the truncation', async (t) => {
+  const { root, live, cursor } = setup(t)
+  const n2 = records('b', 4_000)
+  const n3 = records('c', 3_000)
+  writeFileSync(live, n2)
+  writeFileSync(join(root, 'journal.2.gz'), gzipSync(n2))
+  const previous = { journal: 2, end: n2.length, tail: tailFingerprint(n2.subarray(n2.length - STATE_TAIL_BYTES)) }
+  let opened = false
+  const opening = cursor.open(3, 0, previous).then((o) => {
+    opened = true
+    return o
+  })
+  await sleep(400)
+  t.equal(opened, false, 'not opened as journal 3 while the live file holds journal 2')
+  writeFileSync(live, n3)
+  await opening
+  const { got } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= n3.length)
+  t.same(got.get(3), n3, 'journal 3 from its start')
+})

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-import { main } from '../lib/cli/cat.js'
-import { wholeWritesTo } from '../lib/files/file-output.js'
+import { EarlySignals } from '../lib/cli/early-signals.js'
+
+// Held from here: a SIGTERM while the modules load would end a follower with 143 (early-signals.ts); a plain
+// cat gets its signals back at once, a follower stops on them with exit 0, as later.
+const early = new EarlySignals(process, { crashes: false })
+const [{ main }, { wholeWritesTo }] = await Promise.all([import('../lib/cli/cat.js'), import('../lib/files/file-output.js')])
 
 process.exitCode = await main(process.argv.slice(2), {
   stdin: process.stdin,
@@ -8,4 +12,5 @@ process.exitCode = await main(process.argv.slice(2), {
   stdout: wholeWritesTo(process.stdout),
   stderr: process.stderr,
   stderrIsTTY: process.stderr.isTTY === true,
+  early,
 })

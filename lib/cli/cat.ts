@@ -133,10 +133,13 @@ export async function main(argv: readonly string[], io: CatIO): Promise<number> 
   try {
     parsed = parseOptions(argv, OPTIONS)
   } catch (err) {
+    io.early?.reraise()
     say(`${messageOf(err)}\nTry '${NAME} --help'.`)
     return 2
   }
   const { values, positionals } = parsed
+  // Signals held since the bin's first line: a follower takes them over as it starts; anything else gets them back now.
+  if (!values.follow) io.early?.reraise()
   if (values.help) {
     io.stdout.write(renderHelp(HELP, OPTIONS))
     return 0
@@ -343,6 +346,9 @@ async function follow(
   }
   // Only a follower turns SIGINT/SIGTERM into a clean stop; plain cat keeps their default (die).
   const stop = io.signal ? null : stopOnSignals()
+  // One of them held while the modules loaded stops it before it starts (exit 0); the others end it as they would have.
+  if (stop) io.early?.stopWith(stop.abort)
+  io.early?.reraise()
   try {
     // Loaded when used: --follow and --jetstream pull in modules that would
     // cost every plain cat a quarter of a second of start-up (measured).
@@ -405,10 +411,10 @@ async function fromStream(values: ParsedValues, positionals: readonly string[], 
 
 /** SIGINT and SIGTERM abort the signal (each once). */
 /* c8 ignore start -- process signals: exercised by the tests that spawn the built bin */
-function stopOnSignals(): { signal: AbortSignal; dispose: () => void } {
+function stopOnSignals(): { signal: AbortSignal; abort: () => void; dispose: () => void } {
   const stop = new AbortController()
   const on = (): void => stop.abort()
   process.once('SIGINT', on).once('SIGTERM', on)
-  return { signal: stop.signal, dispose: () => void process.off('SIGINT', on).off('SIGTERM', on) }
+  return { signal: stop.signal, abort: on, dispose: () => void process.off('SIGINT', on).off('SIGTERM', on) }
 }
 /* c8 ignore stop */

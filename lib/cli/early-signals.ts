@@ -19,6 +19,11 @@
  * Uncaught exceptions and unhandled rejections get a report that shows no
  * source line ({@link crashReport}) until `run`'s guard takes them over.
  *
+ * `logdaemon-cat` holds them the same way: a plain cat gets them back as
+ * soon as its options are read, a follower (`--follow`) stops on a SIGTERM
+ * or SIGINT held meanwhile (exit 0, nothing saved yet) and gets the others
+ * back.
+ *
  * This module imports nothing: the bin loads it before anything else.
  */
 const HELD: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']
@@ -62,10 +67,11 @@ export class EarlySignals {
     this.#proc.exit(1)
   }
 
-  constructor(proc: NodeJS.Process = process) {
+  /** `crashes: false`: no crash report of its own (a program with no configuration of the user's to keep out of it). */
+  constructor(proc: NodeJS.Process = process, options: { crashes?: boolean } = {}) {
     this.#proc = proc
     for (const signal of HELD) proc.on(signal, this.#hold)
-    proc.on('uncaughtException', this.#crash)
+    if (options.crashes !== false) proc.on('uncaughtException', this.#crash)
   }
 
   /** `run`'s guard listens for uncaught exceptions now (and logs them): this one's report stops. */

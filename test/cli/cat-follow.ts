@@ -1,8 +1,10 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { main } from '../../lib/cli/cat.js'
+import { EarlySignals } from '../../lib/cli/early-signals.js'
 import { readState } from '../../lib/files/state-file.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { until } from '../helpers/follow.js'
@@ -174,4 +176,31 @@ t.test('the real program under | head: exits 0 at the next write after the reade
   t.equal(await closed, 0, 'exit 0 (pipefail: the follower too)')
   t.equal(err, '')
   await sim.close()
+})
+
+t.test('signals held while the bin loaded: a follower stops on SIGTERM before it starts (exit 0); a plain cat gets it back', async (t) => {
+  const proc = Object.assign(new EventEmitter(), {
+    pid: 4242,
+    kills: [] as [number, string][],
+    kill(pid: number, signal: string) {
+      this.kills.push([pid, signal])
+      return true
+    },
+  })
+  const root = t.testdir({ journal: '@ex@ 1 2\n' })
+  const state = join(root, 'cat.state')
+  const early = new EarlySignals(proc as unknown as NodeJS.Process, { crashes: false })
+  proc.emit('SIGTERM', 'SIGTERM')
+  const f = fakeIO()
+  const started = Date.now()
+  t.equal(await main(['--follow', '--root', root, '--from', '0', '--state', state], { ...f.io, early }), 0, 'exit 0')
+  t.ok(Date.now() - started < 5000, 'at once, without waiting at the live end')
+  t.equal(f.stderr(), '')
+  t.same(proc.kills, [], 'not sent again: the follower took it')
+  t.equal(proc.listenerCount('SIGTERM'), 0, 'released')
+  const plain = new EarlySignals(proc as unknown as NodeJS.Process, { crashes: false })
+  proc.emit('SIGTERM', 'SIGTERM')
+  const g = fakeIO('')
+  await main(['-'], { ...g.io, early: plain })
+  t.same(proc.kills, [[4242, 'SIGTERM']], 'a plain cat: sent again, to end it as it would have')
 })

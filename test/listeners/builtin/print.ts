@@ -1,5 +1,8 @@
 import t from 'tap'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { PassThrough, Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -89,6 +92,38 @@ t.test('appends to a file relative to the configuration, syncs it, and closes it
   t.equal(print.name, 'tee')
   await pipeline(Readable.from(entries), new ListenerChain({ listeners: [print] }))
   t.equal(readFileSync(join(dir, 'out.jnl'), 'utf8'), 'before\n' + bytes.toString('utf8'))
+})
+
+t.test('a device or a FIFO as output: written and synced (fsync is for files); a FIFO with no reader fails at once', async (t) => {
+  // fsync on /dev/null is EINVAL: every sync failed, and the daemon stopped with ERR_LISTENER_FAILED.
+  const devnull = create(optionsSchema.parse({ format: 'raw', output: '/dev/null' }), { name: 'null', baseDir: '/' })
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [devnull], retry: { retries: 0 } }))
+  t.pass('/dev/null: every entry written, synced and closed')
+  const dir = t.testdir()
+  const fifo = join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const reader = spawn('cat', [fifo])
+  const got: Buffer[] = []
+  reader.stdout.on('data', (c: Buffer) => got.push(c))
+  const exited = once(reader, 'exit')
+  // The reader opens the FIFO after it starts: until then the open fails (ENXIO), and is retried.
+  const piped = create(optionsSchema.parse({ format: 'raw', output: fifo }), { name: 'fifo', baseDir: dir })
+  for (let tries = 0; ; tries++) {
+    try {
+      await piped.open?.({} as never)
+      break
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENXIO' || tries > 200) throw err
+      await sleep(10)
+    }
+  }
+  await pipeline(Readable.from(entries), new ListenerChain({ listeners: [piped] }))
+  await exited
+  t.same(Buffer.concat(got), bytes, 'a FIFO with a reader: every byte, synced without fsync')
+  const alone = create(optionsSchema.parse({ format: 'raw', output: fifo }), { name: 'alone', baseDir: dir })
+  const started = Date.now()
+  await t.rejects(Promise.resolve(alone.open?.({} as never)), { code: 'ENXIO', message: /is a FIFO that nothing reads/ }, 'no reader: refused at once')
+  t.ok(Date.now() - started < 1000, 'without waiting for a reader')
 })
 
 t.test('waits for a slow output to drain', async (t) => {

@@ -1,5 +1,6 @@
 import { wholeWritesTo } from '../../../files/file-output.js'
-import { createWriteStream, fsync, type WriteStream } from 'node:fs'
+import { closeSync, constants, createWriteStream, fstatSync, fsync, openSync, statSync, type WriteStream } from 'node:fs'
+import { isErrnoException } from '../../../errors.js'
 import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { z } from 'zod'
@@ -43,6 +44,8 @@ export class PrintListener extends BaseListener {
   readonly #file: string | null
   readonly #fileMode: number
   #out: Writable | null
+  /** The file opened is a regular file, which `sync` fsyncs. */
+  #fsyncs = false
   #error: Error | null = null
   readonly #onError = (err: Error): void => {
     this.#error ??= err
@@ -71,12 +74,26 @@ export class PrintListener extends BaseListener {
 
   open(): Promise<void> | void {
     if (!this.#file || this.#out) return
+    let writer: number | null
+    try {
+      writer = heldFifoWriter(this.#file)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const ws: WriteStream = createWriteStream(this.#file, { flags: 'a', mode: this.#fileMode })
     ws.on('error', this.#onError)
     this.#out = ws
     return new Promise<void>((res, rej) => {
-      ws.once('ready', () => res())
-      ws.once('error', rej)
+      ws.once('ready', () => {
+        if (writer !== null) closeSync(writer)
+        // fsync is for a file: a device, a FIFO or a socket (/dev/null, /dev/stdout on a pipe) refuses it (EINVAL).
+        this.#fsyncs = fstatSync((ws as WriteStream & { fd: number }).fd).isFile()
+        res()
+      })
+      ws.once('error', (err) => {
+        if (writer !== null) closeSync(writer)
+        rej(err)
+      })
     })
   }
 
@@ -112,7 +129,7 @@ export class PrintListener extends BaseListener {
     if (!out) return
     await new Promise<void>((res, rej) => out.write('', (err) => (err ? rej(err) : res())))
     if (this.#error) throw this.#error
-    if (this.#file) {
+    if (this.#file && this.#fsyncs) {
       const fd = (out as WriteStream & { fd?: number | null }).fd
       if (typeof fd === 'number') {
         await new Promise<void>((res, rej) => fsync(fd, (err) => (err ? rej(err) : res())))
@@ -138,4 +155,32 @@ export function create(options: PrintOptions, context: { name: string; baseDir?:
   const output = options.output === '-' ? '-' : resolve(context.baseDir ?? '.', options.output)
   const fileMode = context.journalMode
   return new PrintListener({ ...options, output, ...(fileMode === undefined ? {} : { fileMode }) }, context.name)
+}
+
+/**
+ * For an output that is a FIFO: a descriptor that writes to it, opened
+ * without waiting, held while the output opens; null for anything else.
+ * A FIFO with no reader fails the open at once (ENXIO, retried as any
+ * failed open; then ERR_LISTENER_FAILED): opened
+ * the usual way, it waits for a reader in a thread of libuv's pool, which
+ * nothing can cancel, and the process could not exit until one came (a
+ * probe: a stop that logged its exit code, then hung). Held, this writer
+ * keeps the reader's end from seeing an end of file before the output's
+ * own descriptor is open.
+ */
+function heldFifoWriter(path: string): number | null {
+  let fifo: boolean
+  try {
+    fifo = statSync(path).isFIFO()
+  } catch {
+    return null
+  }
+  if (!fifo) return null
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENXIO')
+      throw Object.assign(new Error(`ENXIO: ${path} is a FIFO that nothing reads: start its reader first`), { code: 'ENXIO', path })
+    throw err
+  }
 }

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import pretty from 'pino-pretty'
-import { hardenLogDestination, logDestinationOptions, registerLogFile } from '../daemon/daemon.js'
+import { hardenLogDestination, logDestinationOptions, openLogFile, registerLogFile } from '../daemon/daemon.js'
 import type { OptionTable, ParsedValues, HelpText } from './options.js'
 
 /** What a command reads and writes: the process's by default, fakes in tests. */
@@ -86,7 +86,7 @@ export function createCliLogger(log: { level: string; file?: string }, stderr: {
   const options = { level: log.level, base: { name: 'logdaemon' } }
   if (log.file !== undefined) {
     // Remembered so that SIGHUP can reopen it after logrotate moved it (docs/operations.md).
-    const dest = hardenLogDestination(pino.destination(logDestinationOptions(log.file)), log.file)
+    const dest = hardenLogDestination(openLogFile(log.file), log.file)
     return registerLogFile(pino(options, dest), dest)
   }
   if (stderr.tty) {

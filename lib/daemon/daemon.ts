@@ -1,10 +1,10 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, constants, mkdirSync, openSync, statSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
-import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../errors.js'
+import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { journalGapError } from '../files/journal-set.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
@@ -114,9 +114,53 @@ export function registerLogFile(logger: Logger, dest: { reopen(): void; file?: s
   return logger
 }
 
+/**
+ * What keeps `log.file` from being opened for the log, or null. A FIFO is
+ * looked at without waiting: the log is opened synchronously, and a FIFO
+ * that nothing reads held the main thread in `open()` for ever, deaf to
+ * SIGTERM (a probe). The directory is made when missing, as the log's
+ * opening does.
+ */
+export function logFileProblem(file: string): string | null {
+  let info: ReturnType<typeof statSync> | undefined
+  try {
+    info = statSync(file)
+  } catch (err) {
+    if (!isErrnoException(err) || err.code !== 'ENOENT') return `cannot be looked at (${toError(err).message})`
+  }
+  if (info?.isDirectory()) return 'is a directory'
+  if (info?.isFIFO()) {
+    try {
+      closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK))
+    } catch (err) {
+      return isErrnoException(err) && err.code === 'ENXIO'
+        ? 'is a FIFO that nothing reads: start its reader first'
+        : `cannot be opened (${toError(err).message})`
+    }
+  }
+  return null
+}
+
+/**
+ * The pino destination of `log.file`: ERR_CONFIG_INVALID naming the key
+ * when it cannot be opened (a directory, a FIFO with no reader, no write
+ * permission), where run stopped with the bare system error.
+ */
+export function openLogFile(file: string): ReturnType<typeof pino.destination> {
+  const refused = (why: string): LogdaemonError =>
+    new LogdaemonError(ErrorCodes.CONFIG_INVALID, `log.file: ${file} ${why}`, { file, details: { key: 'log.file' } })
+  const problem = logFileProblem(file)
+  if (problem) throw refused(problem)
+  try {
+    return pino.destination(logDestinationOptions(file))
+  } catch (err) {
+    throw refused(`cannot be opened for writing (${toError(err).message})`)
+  }
+}
+
 /** Makes the logger the configuration asks for: pino, synchronous writes (logs are rare; none is lost at exit). */
 export function createLogger(log: DaemonConfig['log']): Logger {
-  const dest = hardenLogDestination(pino.destination(logDestinationOptions(log.file ?? 2)), log.file ?? 'standard error')
+  const dest = hardenLogDestination(log.file ? openLogFile(log.file) : pino.destination(logDestinationOptions(2)), log.file ?? 'standard error')
   const logger = pino({ level: log.level, base: { name: 'logdaemon' } }, dest)
   if (log.file) registerLogFile(logger, dest)
   return logger

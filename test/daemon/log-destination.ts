@@ -1,9 +1,11 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
-import { createLogger, hardenLogDestination, LOG_BUFFER_MAX_BYTES, logDestinationOptions, reopenLogFile } from '../../lib/daemon/daemon.js'
+import { createLogger, hardenLogDestination, LOG_BUFFER_MAX_BYTES, logDestinationOptions, logFileProblem, reopenLogFile } from '../../lib/daemon/daemon.js'
+import { createCliLogger } from '../../lib/cli/command.js'
 import { guardProcess } from '../../lib/daemon/process-guard.js'
 
 /**
@@ -66,4 +68,23 @@ t.test('a log file that cannot be reopened (SIGHUP) throws to the guard, which l
   proc.emit('SIGHUP', 'SIGHUP')
   t.equal(msgs.at(-1), 'SIGHUP: log file reopened', 'fixed, the next SIGHUP reopens it')
   guard.dispose()
+})
+
+t.test('a log.file that cannot be opened: ERR_CONFIG_INVALID naming the key, at once (a FIFO that nothing reads too)', async (t) => {
+  const dir = t.testdir({ 'a-file': 'x' })
+  const fifo = join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const cases: [string, RegExp][] = [
+    [dir, /^log\.file: .* is a directory$/],
+    // Opened as usual, it held the main thread in open() for ever, deaf to SIGTERM.
+    [fifo, /^log\.file: .* is a FIFO that nothing reads: start its reader first$/],
+    [join(dir, 'a-file', 'x.log'), /^log\.file: .* cannot be (opened for writing|looked at) \(.*ENOTDIR/],
+  ]
+  for (const [file, message] of cases) {
+    const started = Date.now()
+    t.throws(() => createCliLogger({ level: 'info', file }, { tty: false }), { code: 'ERR_CONFIG_INVALID', message }, file)
+    t.throws(() => createLogger({ level: 'info', file }), { code: 'ERR_CONFIG_INVALID', message }, `${file}: the daemon's own logger too`)
+    t.ok(Date.now() - started < 1000, `${file}: at once`)
+  }
+  t.equal(logFileProblem(join(dir, 'new', 'x.log')), null, 'a missing directory is made, as before')
 })

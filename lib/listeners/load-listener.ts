@@ -1,7 +1,8 @@
 import { STALLED, unlessStalled } from '../stalled.js'
+import { type Stats, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { isAbsolute, join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ErrorCodes, LogdaemonError, toError } from '../errors.js'
 import { isListener, type Listener, type ListenerFactory } from './listener.js'
 
@@ -122,14 +123,33 @@ function noListener(spec: string): LogdaemonError {
 const NOTHING_LEFT = 'nothing is left that could settle it: no timer, socket or file is pending'
 
 async function importModule(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+  const url = resolveSpecifier(spec, baseDir)
+  const kind = url.startsWith('file:') ? fileKind(fileURLToPath(url)) : null
+  // A FIFO would hold import() in a pool thread for ever (a probe: check hung, and run could not exit).
+  if (kind !== null && kind !== 'file') throw loadError(spec, `is ${kind}, not a file: name the listener's module file`)
   let mod: unknown
   try {
-    mod = await unlessStalled(import(resolveSpecifier(spec, baseDir)))
+    mod = await unlessStalled(import(url))
   } catch (err) {
     throw loadError(spec, `cannot be imported (${toError(err).message}): check the path or install the package`, err)
   }
   if (mod === STALLED) throw loadError(spec, `never finished loading: a top-level await in it never settles (${NOTHING_LEFT})`)
   return mod as Record<string, unknown>
+}
+
+/** What is at `path`: 'file', or what else ('a FIFO', 'a directory', …); null when nothing can be looked at there (import() says why). */
+function fileKind(path: string): string | null {
+  let info: Stats
+  try {
+    info = statSync(path)
+  } catch {
+    return null
+  }
+  if (info.isFile()) return 'file'
+  if (info.isFIFO()) return 'a FIFO'
+  if (info.isDirectory()) return 'a directory'
+  if (info.isSocket()) return 'a socket'
+  return 'a device'
 }
 
 /**

@@ -1,6 +1,7 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { loadListener, withName } from '../../lib/listeners/load-listener.js'
+import { checkListenerModule, loadListener, withName } from '../../lib/listeners/load-listener.js'
 import { BaseListener } from '../../lib/listeners/listener.js'
 import { transactions } from '../helpers/entries.js'
 
@@ -80,6 +81,19 @@ t.test('every failure is ERR_LISTENER_LOAD naming the module', async (t) => {
     await t.rejects(loadListener(spec, { name: 'l', baseDir: dir }), { code: 'ERR_LISTENER_LOAD', message, details: { module: spec } }, spec)
   }
   await t.rejects(loadListener({ name: 'x' } as never, { name: 'x' }), { code: 'ERR_LISTENER_LOAD' })
+})
+
+t.test('a module path that is a FIFO or a directory: refused at once (import() of a FIFO never returned)', async (t) => {
+  const dir = t.testdir({ sub: {} })
+  execFileSync('mkfifo', [join(dir, 'fifo.mjs')])
+  const cases: [string, RegExp][] = [
+    ['./fifo.mjs', /listener module \.\/fifo\.mjs is a FIFO, not a file/],
+    ['./sub', /listener module \.\/sub is a directory, not a file/],
+  ]
+  for (const [spec, message] of cases) {
+    await t.rejects(loadListener(spec, { name: 'l', baseDir: dir }), { code: 'ERR_LISTENER_LOAD', message }, spec)
+    await t.rejects(checkListenerModule(spec, dir), { code: 'ERR_LISTENER_LOAD', message }, `${spec}: check too`)
+  }
 })
 
 t.test('withName delegates every method', async (t) => {

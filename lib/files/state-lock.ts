@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync, readlinkSync } from 'node:fs'
+import { readFileSync, readlinkSync, unlinkSync } from 'node:fs'
 import { constants, link, lstat, open, realpath, rename, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server } from 'node:net'
 import { hostname } from 'node:os'
@@ -116,6 +116,28 @@ export class StateLock {
     this.holder = holder
     this.#beacon = beacon
     this.tookOverFrom = tookOverFrom
+    process.once('exit', this.#onExit)
+  }
+
+  /**
+   * An exit that runs no release (the daemon's forced stop: a second signal,
+   * a stop past its time) removes the lock and its socket here, synchronously:
+   * they were left behind for the next start to take over (a probe).
+   */
+  readonly #onExit = (): void => {
+    if (this.#released) return
+    try {
+      if ((JSON.parse(readFileSync(this.path, 'utf8')) as { nonce?: unknown }).nonce === this.holder.nonce) unlinkSync(this.path)
+    } catch {
+      // Gone, or not this lock any more: nothing to remove.
+    }
+    if (this.#beacon) {
+      try {
+        unlinkSync(this.#beacon.path)
+      } catch {
+        // Gone already.
+      }
+    }
   }
 
   /**
@@ -148,6 +170,7 @@ export class StateLock {
   async release(): Promise<void> {
     if (this.#released) return
     this.#released = true
+    process.off('exit', this.#onExit)
     const found = await readLock(this.path).catch(() => null)
     if (found?.holder?.nonce === this.holder.nonce) await unlink(this.path).catch(() => {})
     await closeBeacon(this.#beacon)

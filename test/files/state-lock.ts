@@ -60,6 +60,21 @@ t.test('a real process holds it; after kill -9 the stale lock is taken over', as
   await lock.release()
 })
 
+t.test('an exit without a release (the daemon forced to stop) removes the lock file and its socket', async (t) => {
+  const dir = t.testdir()
+  const state = join(dir, 'state.json')
+  const child = await holder(state)
+  t.teardown(() => void child.kill('SIGKILL'))
+  t.ok(
+    readdirSync(dir).some((f) => f.endsWith('.sock')),
+    'the holder listens on its socket',
+  )
+  child.kill('SIGUSR2')
+  await exited(child)
+  t.equal(child.exitCode, 1, 'process.exit(1), no release')
+  t.same(readdirSync(dir), [], 'no lock file, no socket left')
+})
+
 t.test('a lock whose pid now names another process (same pid, other start time) is stale', async (t) => {
   const dir = t.testdir()
   const state = join(dir, 'state.json')

@@ -132,7 +132,8 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
   // live journal only): the journal numbers the files tell, the journal opened there. A start at a journal's
   // beginning with neither its archive nor a live journal (already a problem) is not looked at: run waits there.
   const waits = chain !== null && chain.live.size === null && (state?.offset ?? 0) === 0 && !chain.archives.some((a) => a.journal === startJournal)
-  if ((state || typeof config.from === 'number') && !waits) {
+  // Journals that cannot be listed are the problem already said: the start would fail the same way.
+  if ((state || typeof config.from === 'number') && chain !== null && !waits) {
     const problem = await startProblem(layout, state, config)
     if (problem && !problems.includes(problem)) problems.push(problem)
   }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { ErrorCodes, isLogdaemonError, toError } from '../errors.js'
+import { ErrorCodes, isErrnoException, isLogdaemonError, toError } from '../errors.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { readState } from '../files/state-file.js'
 import { StateLock } from '../files/state-lock.js'
@@ -14,7 +14,7 @@ import { countLines, openStart, type StartPoint } from './start-point.js'
 import { QuietTimer } from './quiet-timer.js'
 import { SavePoints, savePointOf } from './save-points.js'
 import { StateKeeper } from './state-keeper.js'
-import { isUnreadable, unreadableAtStart } from './unreadable.js'
+import { isUnreadable, unreachableJournal, unreadableAtStart } from './unreadable.js'
 import { checkTimerMs } from '../timer-ms.js'
 
 export type * from './source-options.js'
@@ -282,12 +282,17 @@ export class RotatingJournalSource extends Readable {
     }
   }
 
-  /** Finds the start and opens its journal: a journal or directory it may not read is ERR_JOURNAL_UNREADABLE (unreadable.ts). */
+  /**
+   * Finds the start and opens its journal: a journal or directory it may
+   * not read, or a path no directory can be at (the root a file, a name too
+   * long), is ERR_JOURNAL_UNREADABLE (unreadable.ts).
+   */
   async #openLocked(): Promise<StartPoint> {
     try {
       return await this.#openStart()
     } catch (err) {
-      throw isUnreadable(err) ? unreadableAtStart(err) : err
+      if (isUnreadable(err)) throw unreadableAtStart(err)
+      throw (isErrnoException(err) && !isLogdaemonError(err) && err.path && unreachableJournal(err, err.path)) || err
     }
   }
 

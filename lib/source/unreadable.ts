@@ -40,11 +40,19 @@ export function notAJournalFile(path: string, info: Stats, journal: number | nul
 
 /**
  * ERR_JOURNAL_UNREADABLE for a journal path that no file can be at: a path
- * through a file (ENOTDIR) or a symlink loop (ELOOP). A setting to fix, not
+ * through a file (ENOTDIR), a symlink loop (ELOOP), a name too long
+ * (ENAMETOOLONG); at the start, the server root too. A setting to fix, not
  * a rotation to wait out; before, the reader stopped with the bare error.
  */
 export function unreachableJournal(err: NodeJS.ErrnoException, path: string): LogdaemonError | null {
-  const why = err.code === 'ENOTDIR' ? 'a path through a file' : err.code === 'ELOOP' ? 'a loop of symlinks' : null
+  const why =
+    err.code === 'ENOTDIR'
+      ? 'a file where a directory should be, or a path through one'
+      : err.code === 'ELOOP'
+        ? 'a loop of symlinks'
+        : err.code === 'ENAMETOOLONG'
+          ? 'a name too long'
+          : null
   if (why === null) return null
   return new LogdaemonError(
     ErrorCodes.JOURNAL_UNREADABLE,

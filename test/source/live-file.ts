@@ -192,7 +192,7 @@ t.test('a live journal path no file can be at (through a file, a symlink loop): 
   const dir = t.testdir({ afile: 'x', loop: t.fixture('symlink', 'loop') })
   await t.rejects(LiveFile.open(join(dir, 'afile', 'journal')), {
     code: 'ERR_JOURNAL_UNREADABLE',
-    message: /afile\/journal cannot be reached: a path through a file \(ENOTDIR\)/,
+    message: /afile\/journal cannot be reached: a file where a directory should be, or a path through one \(ENOTDIR\)/,
   })
   await t.rejects(LiveFile.open(join(dir, 'loop')), { code: 'ERR_JOURNAL_UNREADABLE', message: /loop cannot be reached: a loop of symlinks \(ELOOP\)/ })
   t.equal(await LiveFile.open(join(dir, 'nothing')), null, 'nothing there: no file yet, as before')

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { join } from 'node:path'
+import { RotatingJournalSource } from '../../lib/source/rotating-journal-source.js'
 import { isUnreadable, unreadableAtStart } from '../../lib/source/unreadable.js'
 
 /** An error as node:fs makes one. */
@@ -32,4 +34,18 @@ t.test('at the start: ERR_JOURNAL_UNREADABLE naming the path and the user', asyn
     'no path, no uid (not POSIX): said without them',
   )
   t.match(unreadableAtStart(fsError('EACCES', '/x')).message, `(uid ${process.getuid?.()})`, "by default this process's uid")
+})
+
+t.test('a source whose root no directory can be at (a file, a name too long): ERR_JOURNAL_UNREADABLE at the start, naming it', async (t) => {
+  const dir = t.testdir({ 'a-file': 'x' })
+  const cases: [string, RegExp][] = [
+    [join(dir, 'a-file'), /a-file cannot be reached: a file where a directory should be, or a path through one \(ENOTDIR\)/],
+    [join(dir, 'x'.repeat(5000)), /cannot be reached: a name too long \(ENAMETOOLONG\)/],
+  ]
+  for (const [root, message] of cases) {
+    const source = new RotatingJournalSource({ root, from: 1 })
+    const err = await new Promise((resolve) => source.once('error', resolve).resume())
+    // It stopped with the bare system error (no code of ours, no advice).
+    t.match(err, { code: 'ERR_JOURNAL_UNREADABLE', message }, root.slice(0, 80))
+  }
 })

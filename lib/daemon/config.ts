@@ -301,6 +301,7 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   }
   const abs = (p: string): string => resolve(baseDir, p)
   const written = await writtenPaths(c, listeners, refused, abs)
+  if (file) problems.push(...(await writtenOverConfig(written, file)))
   if (c.server) problems.push(...(await writtenInJournalSet(c.server, written, abs)))
   problems.push(...(await statesNotRegular(written)), ...(await writtenTwice(written)))
   if (problems.length) throw invalid(file, problems)
@@ -426,6 +427,22 @@ async function writtenInJournalSet(
   for (const { key, path } of written.filter((w) => w.kind !== 'dir')) {
     const problem = await journalSetFileProblem(layout, path)
     if (problem) problems.push(`${key}: ${problem}: logdaemon would write over the server's journal (expected a file outside the journal set)`)
+  }
+  return problems
+}
+
+/**
+ * The written files that are the configuration `file` itself, through any
+ * path (as writtenTwice compares them): `key: why` for each. Before,
+ * `check` and `run` took a `log.file` or a print `output` naming it, `run`
+ * appended its lines to the configuration, and the next start could not
+ * parse it.
+ */
+async function writtenOverConfig(written: readonly Written[], file: string): Promise<string[]> {
+  const problems: string[] = []
+  for (const { key, path, kind } of written) {
+    if (kind !== 'dir' && (await sameFile(file, path)))
+      problems.push(`${key}: ${path} is the configuration file (expected a file of its own: logdaemon would write over its configuration)`)
   }
   return problems
 }

@@ -404,6 +404,44 @@ t.test('no two files logdaemon writes may be one, nor two mirrors one directory'
   t.equal(devices.listeners.length, 2, '/dev/null as the log and two print outputs is fine')
 })
 
+t.test('no file logdaemon writes may be the configuration file itself', async (t) => {
+  // Before, check and run took a log.file or a print output naming the configuration; run appended its log lines to
+  // it, and the next check or run failed: "c.json is not valid JSON at line 3" (a probe).
+  const listeners = [{ type: 'mirror', options: { dir: 'mirror' } }]
+  const config = (extra: Record<string, unknown>) => JSON.stringify({ server: { root: 'root' }, from: 1, listeners, ...extra })
+  const dir = t.testdir({
+    etc: {
+      'log.json': config({ log: { file: 'log.json' } }),
+      'dotdot.json': config({ log: { file: '../etc/./dotdot.json' } }),
+      'link.json': config({ log: { file: 'to-link' } }),
+      'print.json': config({ listeners: [{ type: 'print', options: { format: 'raw', output: 'print.json' } }] }),
+      'state.mjs': `export default ${config({ state: 'state.mjs' })}`,
+      'mirror.json': config({ listeners: [{ type: 'mirror', options: { dir: 'mirror', stateFile: '../etclink/mirror.json' } }] }),
+    },
+  })
+  const etc = join(dir, 'etc')
+  symlinkSync(join(etc, 'link.json'), join(etc, 'to-link'))
+  symlinkSync(etc, join(dir, 'etclink'))
+  const refused = async (name: string, key: string, path: string): Promise<void> => {
+    const err = (await loadConfig(join(etc, name)).then(
+      () => null,
+      (e: unknown) => e,
+    )) as LogdaemonError | null
+    t.equal(err?.code, 'ERR_CONFIG_INVALID', `${name} refused`)
+    t.same(
+      err?.details.problems,
+      [`${key}: ${path} is the configuration file (expected a file of its own: logdaemon would write over its configuration)`],
+      name,
+    )
+  }
+  await refused('log.json', 'log.file', join(etc, 'log.json'))
+  await refused('dotdot.json', 'log.file', join(etc, 'dotdot.json'))
+  await refused('link.json', 'log.file', join(etc, 'to-link'))
+  await refused('print.json', 'listeners[0].options.output', join(etc, 'print.json'))
+  await refused('state.mjs', 'state', join(etc, 'state.mjs'))
+  await refused('mirror.json', 'listeners[0].options.stateFile', join(dir, 'etclink/mirror.json'))
+})
+
 t.test('retry: a minTimeout above the maxTimeout given with it is refused', async (t) => {
   const base = { server: { root: '/r' }, listeners: [{ type: 'mirror', options: { dir: 'm' } }] }
   t.same(await problems({ ...base, retry: { minTimeout: 5000, maxTimeout: 100 } }), ['retry.minTimeout: minTimeout must not be above maxTimeout'])

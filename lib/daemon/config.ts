@@ -248,6 +248,7 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   const file = where.file ?? null
   const baseDir = where.baseDir ?? (file ? dirname(file) : process.cwd())
   const parsed = configSchema.safeParse(value, { reportInput: true })
+  const dropped = optionsDropped(value)
   if (!parsed.success) {
     // Report the built-in listeners' option problems too: every problem at once.
     const raw = (value as { listeners?: unknown } | null)?.listeners
@@ -266,10 +267,11 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
     if (typeof value === 'object' && top.server === undefined && top.source === undefined && !lines.some((l) => l.startsWith('server:'))) {
       lines.unshift(`server: ${SERVER_MISSING}`)
     }
-    throw invalid(file, [...lines, ...more.filter((m) => !lines.includes(m))])
+    // A built-in listener's schema reports a `__proto__` key in its options too: the line once.
+    throw invalid(file, [...new Set([...lines, ...more, ...dropped])])
   }
   const c = parsed.data
-  const problems: string[] = []
+  const problems: string[] = [...dropped]
   const names = new Map<string, number>()
   const listeners: ListenerConfig[] = []
   /** Listeners whose options their schema refused: their files are not known. */
@@ -330,6 +332,34 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
     status: c.status,
     log: { level: c.log.level, ...(c.log.file ? { file: abs(c.log.file) } : {}) },
   }
+}
+
+/**
+ * What z.record drops unreported from a listener's raw `options`: a
+ * `__proto__` key (JSON.parse makes it an own key; z.record skips it, as
+ * copying it by assignment would set the copy's prototype), an unknown key
+ * as z.strictObject reports it at every other level; and the keys of a
+ * prototype that is not Object's (`{ __proto__: {…} }` in a JS object
+ * literal sets the prototype: it makes no key), as z.record copies own keys
+ * only. Before, both vanished: a module listener got `{}`.
+ */
+function optionsDropped(value: unknown): string[] {
+  const raw = (value as { listeners?: unknown } | null)?.listeners
+  if (!Array.isArray(raw)) return []
+  const problems: string[] = []
+  for (const [i, l] of raw.entries()) {
+    const options: unknown = (l as { options?: unknown } | null)?.options
+    // z.record refuses what is no plain object (an array, a Map) itself.
+    if (!z.core.util.isPlainObject(options)) continue
+    if (Object.hasOwn(options, '__proto__')) problems.push(`listeners[${i}].options.__proto__: unknown key`)
+    const proto: unknown = Object.getPrototypeOf(options)
+    if (proto !== Object.prototype && proto !== null) {
+      problems.push(
+        `listeners[${i}].options: has a prototype of its own, whose keys would be ignored (expected a plain object: in a JS configuration, \`__proto__: {…}\` sets the prototype, it is no key)`,
+      )
+    }
+  }
+  return problems
 }
 
 /**

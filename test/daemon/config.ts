@@ -101,6 +101,42 @@ t.test('module listeners: specifier, inline factory or object; default names', a
   ])
 })
 
+t.test("a __proto__ key or a prototype in a listener's options is reported, not dropped", async (t) => {
+  // Before, z.record skipped the key (reported as unknown at every other level) and copied own keys only: the
+  // configuration was valid and a module listener got {} (a probe).
+  const json = (options: string) =>
+    JSON.parse(`{ "server": { "root": "/r" }, "listeners": [ { "type": "mirror", "options": { "dir": "m" } }, ${options} ] }`) as unknown
+  t.same(await problems(json('{ "type": "module", "module": "./x.mjs", "options": { "a": 1, "__proto__": { "b": 2 } } }')), [
+    'listeners[1].options.__proto__: unknown key',
+  ])
+  t.same(await problems(json('{ "type": "print", "name": "p", "options": { "__proto__": { "output": "/etc/x" } } }')), [
+    'listeners[1].options.__proto__: unknown key',
+  ])
+  t.same(
+    await problems({ ...(json('{ "type": "print", "name": "p", "options": { "__proto__": {}, "colour": 1 } }') as object), quietMs: -1 }),
+    ['quietMs: Too small: expected number to be >0 (got -1)', 'listeners[1].options.__proto__: unknown key', 'listeners[1].options.colour: unknown key'],
+    'with other problems: the key once (the built-in schema reports it too)',
+  )
+  const dir = t.testdir({
+    'c.mjs': `export default { server: { root: 'r' }, listeners: [
+      { type: 'module', module: './x.mjs', options: { a: 1, __proto__: { b: 2 } } },
+      { type: 'mirror', options: { dir: 'm', __proto__: { fsync: false } } },
+    ] }`,
+  })
+  const err = (await loadConfig(join(dir, 'c.mjs')).catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err.code, 'ERR_CONFIG_INVALID')
+  const proto =
+    'has a prototype of its own, whose keys would be ignored (expected a plain object: in a JS configuration, `__proto__: {…}` sets the prototype, it is no key)'
+  t.same(err.details.problems, [`listeners[0].options: ${proto}`, `listeners[1].options: ${proto}`], 'a JS literal: the prototype it sets')
+  // Options that are plain objects pass on unchanged, a null prototype and nested objects included.
+  const options = { a: 1, nested: { b: [2, { c: 3 }] }, bare: Object.assign(Object.create(null) as object, { d: 4 }) }
+  const c = await parseConfig({ server: { root: '/r' }, listeners: [{ type: 'module', module: './x.mjs', options }] })
+  t.same(c.listeners[0]?.options, options)
+  t.equal(c.listeners[0]?.options.nested, options.nested, 'nested values are the same objects')
+  const bare = await parseConfig({ server: { root: '/r' }, listeners: [{ type: 'module', module: './x.mjs', options: Object.create(null) as object }] })
+  t.same(bare.listeners[0]?.options, {}, 'options with a null prototype are plain')
+})
+
 t.test('loadConfig reads JSON and JS modules, and says what is wrong with the file', async (t) => {
   const dir = t.testdir({
     'ok.json': JSON.stringify(minimal),

@@ -198,8 +198,44 @@ function describeInput(input: unknown, path: readonly PropertyKey[]): string {
   if (input === undefined) return ''
   if (path.some((p) => typeof p === 'string' && SECRET_KEY.test(p))) return ' (value hidden)'
   if (typeof input === 'function') return ' (got a function)'
-  const text = JSON.stringify(redactForMessage(input))
-  return text === undefined ? '' : ` (got ${text.length > 60 ? `${text.slice(0, 57)}...` : text})`
+  const text = valueText(redactForMessage(input))
+  return ` (got ${text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO - 3)}...` : text})`
+}
+
+/** The longest value a message shows: enough to find it in the file. */
+const MAX_ECHO = 60
+
+/**
+ * A value as the configuration wrote it: its JSON, but numbers JSON has no
+ * text for (JSON.stringify writes Infinity, -Infinity and NaN as null),
+ * BigInts (which it throws on) and symbols as JS writes them, at any
+ * depth. The walk
+ * stops a little past MAX_ECHO characters: a long array or object is not
+ * written out whole to be cut.
+ */
+function valueText(value: unknown): string {
+  let out = ''
+  const add = (v: unknown): void => {
+    if (typeof v === 'bigint') out += `${v}n`
+    else if (typeof v === 'number' || typeof v === 'symbol') out += String(v)
+    else if (typeof v !== 'object' || v === null) out += JSON.stringify(v) ?? 'null'
+    else {
+      const array = Array.isArray(v)
+      out += array ? '[' : '{'
+      let first = true
+      for (const [k, x] of Object.entries(v)) {
+        if (out.length > MAX_ECHO) break
+        // JSON leaves these out of an object (and writes null in an array).
+        if (!array && (x === undefined || typeof x === 'function')) continue
+        out += `${first ? '' : ','}${array ? '' : `${JSON.stringify(k)}:`}`
+        first = false
+        add(x)
+      }
+      out += array ? ']' : '}'
+    }
+  }
+  add(value)
+  return out
 }
 
 /** One line per problem: `key: what was expected (got …)`. */

@@ -67,6 +67,27 @@ t.test('every error names the key and what was expected', async (t) => {
   t.same(await problems({ ...minimal, retry: { retries: 'many' } }), ['retry.retries: expected number, received string (got "many")'])
 })
 
+t.test('a value in an error is shown as the configuration wrote it, cut when long', async (t) => {
+  // Before, JSON.stringify echoed Infinity and NaN as null ("received Infinity (got null)"), and threw on a BigInt:
+  // the error became "cannot be loaded: a TypeError" (a probe).
+  t.same(await problems({ ...minimal, quietMs: Infinity, commitIntervalMs: -Infinity, health: { behindSeconds: Number.NaN } }), [
+    'quietMs: expected number, received Infinity (got Infinity)',
+    'commitIntervalMs: expected number, received -Infinity (got -Infinity)',
+    'health.behindSeconds: expected number, received NaN (got NaN)',
+  ])
+  t.same(await problems({ ...minimal, retry: { retries: 3n } }), ['retry.retries: expected number, received bigint (got 3n)'])
+  t.same(await problems({ ...minimal, retry: { retries: Symbol('x') } }), ['retry.retries: expected number, received symbol (got Symbol(x))'])
+  t.same(await problems({ ...minimal, status: { port: [Number.NaN, undefined, { a: -Infinity, b: undefined, c: 'x' }] } }), [
+    'status: expected false or an object { host, port, token } (got {"port":[NaN,null,{"a":-Infinity,"c":"x"}]})',
+  ])
+  // Long values: their first 57 characters, then "...".
+  t.same(await problems({ ...minimal, listeners: [{ type: 'module', module: new Array(1e6).fill(1) }] }), [
+    `listeners[0].module: expected a module specifier or path, or (in a JS configuration) a factory function or a listener object (got [${'1,'.repeat(28)}...)`,
+  ])
+  t.same(await problems({ ...minimal, from: 10n ** 100n }), [`from: expected a journal number (an integer >= 0) or "end" (got 1${'0'.repeat(56)}...)`])
+  t.same(await problems({ ...minimal, from: 'y'.repeat(100) }), [`from: expected a journal number (an integer >= 0) or "end" (got "${'y'.repeat(56)}...)`])
+})
+
 t.test('the error message lists the problems and where to look', async (t) => {
   await t.rejects(parseConfig({ server: {} }, { file: '/etc/logdaemon/x.json' }), {
     code: 'ERR_CONFIG_INVALID',

@@ -14,6 +14,8 @@ import { endOfLastRecord, openStart } from '../source/start-point.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
 import { loadConfig, type DaemonConfig } from '../daemon/config.js'
+import { logFileProblem } from '../daemon/daemon.js'
+import { type PrintOptions, printOutputProblem } from '../listeners/builtin/print/print.js'
 import type { Command } from './command.js'
 import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { isLoopbackHost } from '../status/status-server.js'
@@ -81,6 +83,8 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
         'Set status.token, or set status.host to 127.0.0.1',
     )
   }
+  const logFile = config.log.file === undefined ? null : logFileProblem(config.log.file)
+  if (logFile) problems.push(`log.file: ${config.log.file} ${logFile}`)
   const layout = config.server
   if (!layout) return checkStreamSource(config, problems)
   let state: SavedState | null = null
@@ -152,6 +156,10 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       } catch (err) {
         problems.push(`mirror "${l.name}": ${toError(err).message}`)
       }
+    }
+    if (l.type === 'print') {
+      const problem = printOutputProblem(l.options as PrintOptions, config.baseDir)
+      if (problem) problems.push(`print "${l.name}": output ${problem}`)
     }
     if (l.type !== 'module' || typeof l.module !== 'string') continue
     try {

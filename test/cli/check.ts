@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
@@ -270,6 +270,29 @@ t.test("a state file's directory run could not write in is a problem (run fails 
   if (process.platform === 'linux') {
     writeFileSync(join(dir, 'proc.json'), config({ state: '/proc/1/state.json' }))
     t.match((await checkConfig(join(dir, 'proc.json'))).problems, [/^the state file's directory \/proc\/1 is not writable/], 'even for root')
+  }
+})
+
+t.test('a log.file or a print output run could not open is a problem (a directory, a missing directory, a FIFO that nothing reads)', async (t) => {
+  const dir = t.testdir({ afile: 'x', adir: {}, root: { 'journal.5': '', journal: '' } })
+  execFileSync('mkfifo', [join(dir, 'fifo')])
+  const print = (output: string) => ({ listeners: [{ type: 'print', options: { output } }] })
+  const cases: [Record<string, unknown>, RegExp | null][] = [
+    [{ log: { file: 'adir' } }, /^log\.file: .*adir is a directory$/],
+    [{ log: { file: 'fifo' } }, /^log\.file: .*fifo is a FIFO that nothing reads: start its reader first$/],
+    [{ log: { file: 'afile/x.log' } }, /^log\.file: .*afile\/x\.log cannot be looked at \(ENOTDIR/],
+    [{ log: { file: 'new/x.log' } }, null],
+    [print('adir'), /^print "print": output .*adir is a directory$/],
+    [print('nodir/out.jsonl'), /^print "print": output .*out\.jsonl cannot be made: its directory .*nodir does not exist$/],
+    [print('fifo'), /^print "print": output .*ENXIO: .*fifo is a FIFO that nothing reads: start its reader first$/],
+    [print('out.jsonl'), null],
+    [print('-'), null],
+  ]
+  for (const [extra, problem] of cases) {
+    writeFileSync(join(dir, 'c.json'), config(extra))
+    const found = (await checkConfig(join(dir, 'c.json'))).problems
+    if (problem) t.match(found, [problem], JSON.stringify(extra))
+    else t.same(found, [], `${JSON.stringify(extra)}: fine`)
   }
 })
 

@@ -1,7 +1,7 @@
 import { wholeWritesTo } from '../../../files/file-output.js'
-import { closeSync, constants, createWriteStream, fstatSync, fsync, openSync, statSync, type WriteStream } from 'node:fs'
-import { isErrnoException } from '../../../errors.js'
-import { resolve } from 'node:path'
+import { closeSync, constants, createWriteStream, fstatSync, fsync, openSync, type Stats, statSync, type WriteStream } from 'node:fs'
+import { isErrnoException, toError } from '../../../errors.js'
+import { dirname, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { z } from 'zod'
 import type { JournalEntry } from '../../../journal/entry.js'
@@ -155,6 +155,33 @@ export function create(options: PrintOptions, context: { name: string; baseDir?:
   const output = options.output === '-' ? '-' : resolve(context.baseDir ?? '.', options.output)
   const fileMode = context.journalMode
   return new PrintListener({ ...options, output, ...(fileMode === undefined ? {} : { fileMode }) }, context.name)
+}
+
+/**
+ * What keeps a `print` output file from opening, or null: what `logdaemon
+ * check` says before run retries it (a directory, a missing directory, a
+ * FIFO that nothing reads). Standard output (`-`) has nothing to check.
+ */
+export function printOutputProblem(options: PrintOptions, baseDir: string): string | null {
+  if (options.output === '-') return null
+  const path = resolve(baseDir, options.output)
+  let info: Stats
+  try {
+    info = statSync(path)
+  } catch (err) {
+    if (!isErrnoException(err) || err.code !== 'ENOENT') return `${path} cannot be looked at (${toError(err).message})`
+    const dir = dirname(path)
+    const parent = statSync(dir, { throwIfNoEntry: false })
+    return parent?.isDirectory() ? null : `${path} cannot be made: its directory ${dir} ${parent ? 'is not a directory' : 'does not exist'}`
+  }
+  if (info.isDirectory()) return `${path} is a directory`
+  try {
+    const writer = heldFifoWriter(path)
+    if (writer !== null) closeSync(writer)
+  } catch (err) {
+    return toError(err).message
+  }
+  return null
 }
 
 /**

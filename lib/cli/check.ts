@@ -18,7 +18,7 @@ import { logFileProblem } from '../daemon/daemon.js'
 import { type PrintOptions, printOutputProblem } from '../listeners/builtin/print/print.js'
 import type { Command } from './command.js'
 import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
-import { isLoopbackHost } from '../status/status-server.js'
+import { hostPort, isLoopbackHost, lookupStatusHost } from '../status/status-server.js'
 import { loadBuiltin } from '../listeners/builtin/index.js'
 import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
 import { deliveryStatePath, readDeliveryState, type StoredDelivery } from '../listeners/builtin/notify/delivery-store.js'
@@ -82,6 +82,9 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       `status.host is ${config.status.host}, which is not a loopback address, and there is no status.token: run refuses this. ` +
         'Set status.token, or set status.host to 127.0.0.1',
     )
+  } else if (config.status !== false) {
+    // A name that does not resolve is what run's listen stops at. The port is not tried: a daemon may hold it.
+    await lookupStatusHost(config.status.host, config.status.port).catch((err: unknown) => problems.push(toError(err).message))
   }
   const logFile = config.log.file === undefined ? null : logFileProblem(config.log.file)
   if (logFile) problems.push(`log.file: ${config.log.file} ${logFile}`)
@@ -473,7 +476,7 @@ function render(
   for (const r of reviews) lines.push(`${pad('reviews')}${r}`)
   for (const d of deliveries) lines.push(`${pad('delivery')}${d}`)
   lines.push(
-    `${pad('status page')}${config.status === false ? 'off' : `http://${config.status.host}:${config.status.port}/${config.status.token ? ' (token required)' : ''}`}`,
+    `${pad('status page')}${config.status === false ? 'off' : `http://${hostPort(config.status.host, config.status.port)}/${config.status.token ? ' (token required)' : ''}`}`,
   )
   lines.push(`${pad('log')}${config.log.level}, to ${config.log.file ?? 'standard error'}`)
   for (const c of connected) lines.push(`${pad('connect')}${c}`)

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { lookup } from 'node:dns/promises'
 import { isIP, type AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
@@ -8,7 +9,7 @@ import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js'
 import type { StatusTracker } from './status-tracker.js'
 
 export interface StatusServerOptions {
-  /** Address to listen on. Default `127.0.0.1`; any non-loopback address requires `token`. */
+  /** Address to listen on (an IPv6 literal with or without brackets). Default `127.0.0.1`; any non-loopback address requires `token`. */
   host?: string
   /** Port; 0 (the default) picks a free one. */
   port?: number
@@ -26,6 +27,36 @@ export function isLoopbackHost(host: string): boolean {
   if (isIP(h) === 4) return h.startsWith('127.')
   if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h)
   return false
+}
+
+/**
+ * The address `listen` is given for `host`: an IPv6 literal without the
+ * brackets a URL writes around it (`[::1]` is `::1`; getaddrinfo does not
+ * know the bracketed form), any other host as it is.
+ */
+export function listenHost(host: string): string {
+  const inner = /^\[(.*)\]$/.exec(host)?.[1]
+  return inner !== undefined && isIP(inner) === 6 ? inner : host
+}
+
+/** `HOST:PORT` as a URL writes it: an IPv6 literal in brackets. */
+export function hostPort(host: string, port: number): string {
+  const h = listenHost(host)
+  return `${isIP(h) === 6 ? `[${h}]` : h}:${port}`
+}
+
+/**
+ * Looks `host` up as `listen` will (dns.lookup, the first address), without
+ * binding: `logdaemon check` cannot take the port of a daemon that may be
+ * running. Rejects with the error `listen` would give for a name that does
+ * not resolve.
+ */
+export async function lookupStatusHost(host: string, port: number): Promise<void> {
+  try {
+    await lookup(listenHost(host))
+  } catch (err) {
+    throw listenError(err, host, port)
+  }
 }
 
 /**
@@ -76,7 +107,7 @@ export class StatusServer {
   #closing: Promise<void> | null = null
 
   constructor(options: StatusServerOptions) {
-    this.#host = options.host ?? '127.0.0.1'
+    this.#host = listenHost(options.host ?? '127.0.0.1')
     this.#port = options.port ?? 0
     this.#token = options.token === undefined ? null : digest(options.token)
     this.#tracker = options.tracker
@@ -116,37 +147,10 @@ export class StatusServer {
       })
     } catch (err) {
       this.#server = null
-      throw this.#listenError(err)
+      throw listenError(err, this.#host, this.#port)
     }
     const { port } = server.address() as AddressInfo
-    const host = isIP(this.#host) === 6 ? `[${this.#host}]` : this.#host
-    return { url: `http://${host}:${port}/`, port }
-  }
-
-  /** EADDRINUSE and EACCES say which address and what to do; other errors pass through. */
-  #listenError(err: unknown): unknown {
-    if (!isErrnoException(err)) return err
-    const where = `${isIP(this.#host) === 6 ? `[${this.#host}]` : this.#host}:${this.#port}`
-    if (err.code === 'EADDRINUSE') {
-      return new LogdaemonError(
-        ErrorCodes.ADDRESS_IN_USE,
-        `the status page cannot listen on ${where}: the address is in use by another process (another logdaemon? check with \`ss -ltnp 'sport = :${this.#port}'\`). ` +
-          'Stop that process, or set status.port to a free port (0 picks one), or set status to false',
-        { cause: err, details: { host: this.#host, port: this.#port, syscall: err.syscall ?? null } },
-      )
-    }
-    if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
-      const why = err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'no such address on this machine'
-      return new LogdaemonError(
-        ErrorCodes.CONFIG_INVALID,
-        `the status page cannot listen on ${where}: ${why}. Set status.host and status.port in the configuration`,
-        {
-          cause: err,
-          details: { host: this.#host, port: this.#port, key: 'status' },
-        },
-      )
-    }
-    return err
+    return { url: `http://${hostPort(this.#host, port)}/`, port }
   }
 
   /** Stops listening and closes open connections (browsers keep them alive). Idempotent. */
@@ -227,6 +231,45 @@ export class StatusServer {
     // Compares digests so that neither the length nor the bytes leak through timing.
     return given !== null && timingSafeEqual(digest(given), this.#token)
   }
+}
+
+/**
+ * EADDRINUSE, EACCES, EADDRNOTAVAIL and a host name that does not resolve
+ * say which address and what to do; other errors pass through.
+ */
+function listenError(err: unknown, host: string, port: number): unknown {
+  if (!isErrnoException(err)) return err
+  const where = hostPort(host, port)
+  if (err.code === 'EADDRINUSE') {
+    return new LogdaemonError(
+      ErrorCodes.ADDRESS_IN_USE,
+      `the status page cannot listen on ${where}: the address is in use by another process (another logdaemon? check with \`ss -ltnp 'sport = :${port}'\`). ` +
+        'Stop that process, or set status.port to a free port (0 picks one), or set status to false',
+      { cause: err, details: { host, port, syscall: err.syscall ?? null } },
+    )
+  }
+  if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+    const why = err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'no such address on this machine'
+    return new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `the status page cannot listen on ${where}: ${why}. Set status.host and status.port in the configuration`,
+      {
+        cause: err,
+        details: { host, port, key: 'status' },
+      },
+    )
+  }
+  if (err.syscall === 'getaddrinfo') {
+    // listen looked the name up: ENOTFOUND (no such name), EAI_AGAIN (the name server did not answer), EAI_FAIL.
+    const why = err.code === 'ENOTFOUND' ? 'is a name with no address' : `could not be looked up (${err.code})`
+    return new LogdaemonError(
+      ErrorCodes.CONFIG_INVALID,
+      `the status page cannot listen on ${where}: status.host ${host} ${why}. ` +
+        'Set status.host to an address of this machine (127.0.0.1 by default) or a name that resolves to one',
+      { cause: err, details: { host, port, key: 'status.host' } },
+    )
+  }
+  return err
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

@@ -2,6 +2,7 @@ import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
 import { checkConfig } from '../../lib/cli/check.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
@@ -317,6 +318,30 @@ t.test('check refuses what run refuses: an open status address without a token, 
   )
   const nolive = await checkConfig(join(dir, 'nolive.json'))
   t.match(nolive.problems, [new RegExp(`the live journal ${join(dir, 'root', 'journal').replace(/[.]/g, '\\.')} does not exist: set server\\.journal`)])
+})
+
+t.test('check looks status.host up as run does, without binding its port; an IPv6 address is printed in brackets', async (t) => {
+  const held = createServer()
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => held.close(() => resolve())))
+  const { port } = held.address() as AddressInfo
+  const dir = t.testdir({
+    'unknown.json': config({ from: 'end', status: { host: 'nonexistent.invalid', port: 4780, token: 'a-long-random-token' } }),
+    'bracketed.json': config({ from: 'end', status: { host: '[::1]', port: 4780 } }),
+    'bare.json': config({ from: 'end', status: { host: '::1', port: 4780 } }),
+    'taken.json': config({ from: 'end', status: { host: '127.0.0.1', port } }),
+    root: { journal: '' },
+  })
+  const unknown = await checkConfig(join(dir, 'unknown.json'))
+  t.match(unknown.problems, [/cannot listen on nonexistent\.invalid:4780: status\.host nonexistent\.invalid .*Set status\.host/])
+  for (const name of ['bracketed', 'bare']) {
+    const r = await checkConfig(join(dir, `${name}.json`))
+    t.same(r.problems, [], `${name}: run listens on ::1`)
+    t.match(r.text, /status page +http:\/\/\[::1\]:4780\//, `${name}: the URL has brackets`)
+  }
+  // A port in use is not looked at: the daemon this configuration is for may be the one holding it.
+  t.same((await checkConfig(join(dir, 'taken.json'))).problems, [])
+  t.ok(held.listening, 'the port is still held by its server')
 })
 
 t.test('journal.12 and journal.12.gz (gzip running): one row, saying which one is read', async (t) => {

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { Registry, Gauge } from 'prom-client'
-import { isLoopbackHost, MAX_CONNECTIONS, requestHostName, StatusServer } from '../../lib/status/status-server.js'
+import { isLoopbackHost, lookupStatusHost, MAX_CONNECTIONS, requestHostName, StatusServer } from '../../lib/status/status-server.js'
 import { StatusTracker } from '../../lib/status/status-tracker.js'
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../lib/status/status-page.js'
 import { JournalEntry } from '../../lib/journal/entry.js'
@@ -267,6 +267,34 @@ t.test('an IPv6 loopback URL is bracketed', async (t) => {
   }
   t.match(started.url, /^http:\/\/\[::1\]:\d+\/$/)
   t.equal((await get(started.url + 'status.json')).status, 200)
+})
+
+t.test('a bracketed IPv6 literal is the address inside the brackets (listen looked [::1] up as a name: a bare ENOTFOUND)', async (t) => {
+  let started
+  try {
+    started = await start(t, { host: '[::1]' })
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_CONFIG_INVALID' || !/no such address/.test(String(err))) throw err
+    t.comment(`skipped: no IPv6 loopback here: ${String(err)}`)
+    return
+  }
+  t.match(started.url, /^http:\/\/\[::1\]:\d+\/$/)
+  t.equal((await get(started.url + 'status.json')).status, 200)
+})
+
+t.test('a status.host that does not resolve says so and names the key (it was a bare getaddrinfo ENOTFOUND)', async (t) => {
+  // .invalid never resolves (RFC 6761); a machine without a name server says EAI_AGAIN instead of ENOTFOUND.
+  const expected = {
+    code: 'ERR_CONFIG_INVALID',
+    message: /cannot listen on nonexistent\.invalid:0: status\.host nonexistent\.invalid .*Set status\.host to an address of this machine/,
+    details: { key: 'status.host', host: 'nonexistent.invalid' },
+    cause: { syscall: 'getaddrinfo' },
+  }
+  const server = new StatusServer({ host: 'nonexistent.invalid', token: 'tok', tracker: new StatusTracker() })
+  await t.rejects(server.listen(), expected, 'listen')
+  await server.close()
+  await t.rejects(lookupStatusHost('nonexistent.invalid', 0), expected, 'lookupStatusHost, as check uses it')
+  for (const host of ['127.0.0.1', '::1', '[::1]', 'localhost']) await t.resolves(lookupStatusHost(host, 4780), host)
 })
 
 t.test('close is idempotent and ends kept-alive connections', async (t) => {

@@ -72,18 +72,31 @@ export function requestHostName(header: string | undefined): string | null {
 }
 
 /**
- * Connections the status page holds at once; more wait in the kernel's
- * backlog until one closes. A browser tab keeps one or two and a scraper
- * one: the bound keeps clients (idle, or sending a request byte by byte)
- * from taking the daemon's file descriptors, which its journals and state
- * file need (an adversarial probe: 200 half-sent requests under
- * `ulimit -n 128` made the next state save fail with EMFILE).
+ * Connections the status page holds at once; Node accepts any more and
+ * closes them at once (the client sees a reset), so the timeouts below are
+ * what frees a place. A browser tab keeps one or two and a scraper one: the
+ * bound keeps clients (idle, or sending a request byte by byte) from taking
+ * the daemon's file descriptors, which its journals and state file need (an
+ * adversarial probe: 200 half-sent requests under `ulimit -n 128` made the
+ * next state save fail with EMFILE).
  */
 export const MAX_CONNECTIONS = 32
 
-/** How long a client may take to send its request's headers, and the whole request (Node's defaults: 60 s and 5 min). */
-const HEADERS_TIMEOUT_MS = 10_000
-const REQUEST_TIMEOUT_MS = 15_000
+/**
+ * How long a client may take to send its request's headers, and the whole
+ * request (Node's defaults: 60 s and 5 min). A GET to a local page sends
+ * them in milliseconds; a connection that sends nothing, or a byte at a
+ * time, holds one of the MAX_CONNECTIONS places until then.
+ */
+const HEADERS_TIMEOUT_MS = 5_000
+const REQUEST_TIMEOUT_MS = 10_000
+/** How long a connection may stay open between requests (Node's default); the page polls once a second, so it keeps one. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000
+/**
+ * How often Node looks for connections past HEADERS_TIMEOUT_MS or REQUEST_TIMEOUT_MS. Its default, 30 s, let
+ * MAX_CONNECTIONS idle connections shut the page out for 30 s (a probe); at 1 s they go within 6 s.
+ */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
 
@@ -134,7 +147,15 @@ export class StatusServer {
       )
     }
     // Bounds what clients can hold (a status page has a handful): connections, and how long one may take to send its request.
-    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.#handle(req, res))
+    const server = createServer(
+      {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+      },
+      (req, res) => this.#handle(req, res),
+    )
     server.maxConnections = MAX_CONNECTIONS
     this.#server = server
     try {

@@ -356,7 +356,7 @@ t.test('a request target no URL can be made of is a 400, and the server goes on 
   }
 })
 
-t.test('connections are bounded: past MAX_CONNECTIONS, more wait or are refused, and the page still answers once they go', async (t) => {
+t.test('connections are bounded: past MAX_CONNECTIONS, more are refused, and the page still answers once they go', async (t) => {
   const { url } = await start(t)
   const port = Number(new URL(url).port)
   const held: Socket[] = []
@@ -376,6 +376,44 @@ t.test('connections are bounded: past MAX_CONNECTIONS, more wait or are refused,
   for (const s of held) s.destroy()
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal((await get(`${url}status.json`)).status, 200, 'answers again')
+})
+
+// Node looked for connections past headersTimeout every 30 s: MAX_CONNECTIONS of them shut the page out that long.
+t.test('idle and byte-by-byte connections are dropped within seconds', async (t) => {
+  const { url } = await start(t)
+  const port = Number(new URL(url).port)
+  const held: Socket[] = []
+  let closed = 0
+  const drip = setInterval(() => {
+    for (const s of held.slice(MAX_CONNECTIONS / 2)) if (!s.destroyed) s.write('a')
+  }, 500)
+  t.teardown(() => {
+    clearInterval(drip)
+    for (const s of held) s.destroy()
+  })
+  // Half send nothing, half a header byte by byte, one every 500 ms (slowloris).
+  for (let i = 0; i < MAX_CONNECTIONS; i++) {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    s.on('close', () => closed++)
+    s.resume()
+    if (i >= MAX_CONNECTIONS / 2) s.write('GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
+    held.push(s)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  await t.rejects(get(`${url}status.json`), { code: 'ECONNRESET' }, 'shut out while they are held')
+  const started = performance.now()
+  let status = 0
+  while (status !== 200 && performance.now() - started < 12_000) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    status = await get(`${url}status.json`).then(
+      (r) => r.status,
+      () => 0,
+    )
+  }
+  t.equal(status, 200, `answers again after ${Math.round(performance.now() - started)} ms`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(closed, MAX_CONNECTIONS, 'the server closed every one')
 })
 
 /** The raw response head to a request whose target is sent as given. */

@@ -115,46 +115,48 @@ export function registerLogFile(logger: Logger, dest: { reopen(): void; file?: s
 }
 
 /**
- * What keeps `log.file` from being opened for the log, or null. A FIFO is
- * looked at without waiting: the log is opened synchronously, and a FIFO
- * that nothing reads held the main thread in `open()` for ever, deaf to
- * SIGTERM (a probe). The directory is made when missing, as the log's
- * opening does.
+ * What keeps `log.file` from being opened for the log, or null: a
+ * directory, or a path that cannot be looked at. The directory is made when
+ * missing, as the log's opening does. A FIFO is not opened here: closing a
+ * writer that looked would end the file for its reader (`logdaemon check`
+ * runs this before `run`); `openLogFile` looks as it opens.
  */
 export function logFileProblem(file: string): string | null {
-  let info: ReturnType<typeof statSync> | undefined
   try {
-    info = statSync(file)
+    return statSync(file).isDirectory() ? 'is a directory' : null
   } catch (err) {
-    if (!isErrnoException(err) || err.code !== 'ENOENT') return `cannot be looked at (${toError(err).message})`
+    return isErrnoException(err) && err.code === 'ENOENT' ? null : `cannot be looked at (${toError(err).message})`
   }
-  if (info?.isDirectory()) return 'is a directory'
-  if (info?.isFIFO()) {
-    try {
-      closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK))
-    } catch (err) {
-      return isErrnoException(err) && err.code === 'ENXIO'
-        ? 'is a FIFO that nothing reads: start its reader first'
-        : `cannot be opened (${toError(err).message})`
-    }
-  }
-  return null
 }
 
 /**
  * The pino destination of `log.file`: ERR_CONFIG_INVALID naming the key
- * when it cannot be opened (a directory, a FIFO with no reader, no write
- * permission), where run stopped with the bare system error.
+ * when it cannot be opened (a directory, a FIFO that nothing reads, no
+ * write permission), where run stopped with the bare system error. A FIFO
+ * is opened for writing without waiting first: the log is opened
+ * synchronously, and a FIFO that nothing read held the main thread in
+ * `open()` for ever, deaf to SIGTERM (a probe). That writer is held until
+ * the log's own is open, so that the reader sees no end of file between.
  */
 export function openLogFile(file: string): ReturnType<typeof pino.destination> {
   const refused = (why: string): LogdaemonError =>
     new LogdaemonError(ErrorCodes.CONFIG_INVALID, `log.file: ${file} ${why}`, { file, details: { key: 'log.file' } })
   const problem = logFileProblem(file)
   if (problem) throw refused(problem)
+  let held: number | null = null
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isFIFO()) held = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK)
+  } catch (err) {
+    throw refused(
+      isErrnoException(err) && err.code === 'ENXIO' ? 'is a FIFO that nothing reads: start its reader first' : `cannot be opened (${toError(err).message})`,
+    )
+  }
   try {
     return pino.destination(logDestinationOptions(file))
   } catch (err) {
     throw refused(`cannot be opened for writing (${toError(err).message})`)
+  } finally {
+    if (held !== null) closeSync(held)
   }
 }
 

@@ -274,18 +274,19 @@ t.test("a state file's directory run could not write in is a problem (run fails 
   }
 })
 
-t.test('a log.file or a print output run could not open is a problem (a directory, a missing directory, a FIFO that nothing reads)', async (t) => {
+t.test('a log.file or a print output run could not open is a problem (a directory, a missing directory)', async (t) => {
   const dir = t.testdir({ afile: 'x', adir: {}, root: { 'journal.5': '', journal: '' } })
   execFileSync('mkfifo', [join(dir, 'fifo')])
   const print = (output: string) => ({ listeners: [{ type: 'print', options: { output } }] })
   const cases: [Record<string, unknown>, RegExp | null][] = [
     [{ log: { file: 'adir' } }, /^log\.file: .*adir is a directory$/],
-    [{ log: { file: 'fifo' } }, /^log\.file: .*fifo is a FIFO that nothing reads: start its reader first$/],
+    // A FIFO is not opened by check (closing a writer would end the file for its reader): run says it.
+    [{ log: { file: 'fifo' } }, null],
     [{ log: { file: 'afile/x.log' } }, /^log\.file: .*afile\/x\.log cannot be looked at \(ENOTDIR/],
     [{ log: { file: 'new/x.log' } }, null],
     [print('adir'), /^print "print": output .*adir is a directory$/],
     [print('nodir/out.jsonl'), /^print "print": output .*out\.jsonl cannot be made: its directory .*nodir does not exist$/],
-    [print('fifo'), /^print "print": output .*ENXIO: .*fifo is a FIFO that nothing reads: start its reader first$/],
+    [print('fifo'), null],
     [print('out.jsonl'), null],
     [print('-'), null],
   ]

@@ -1,8 +1,9 @@
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { EventEmitter } from 'node:events'
+import { execFileSync, spawn } from 'node:child_process'
+import { EventEmitter, once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { createLogger, hardenLogDestination, LOG_BUFFER_MAX_BYTES, logDestinationOptions, logFileProblem, reopenLogFile } from '../../lib/daemon/daemon.js'
 import { createCliLogger } from '../../lib/cli/command.js'
@@ -87,4 +88,32 @@ t.test('a log.file that cannot be opened: ERR_CONFIG_INVALID naming the key, at 
     t.ok(Date.now() - started < 1000, `${file}: at once`)
   }
   t.equal(logFileProblem(join(dir, 'new', 'x.log')), null, 'a missing directory is made, as before')
+})
+
+t.test('a log.file FIFO with its reader: the reader gets every line, and no end of file from the look before the open', async (t) => {
+  const dir = t.testdir()
+  const fifo = join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const reader = spawn('cat', [fifo])
+  let got = ''
+  reader.stdout.on('data', (c: Buffer) => (got += c))
+  const ended = once(reader, 'exit')
+  // cat opens the FIFO once it runs: until then the look finds no reader.
+  let logger: ReturnType<typeof createCliLogger> | null = null
+  for (let tries = 0; logger === null; tries++) {
+    try {
+      logger = createCliLogger({ level: 'info', file: fifo }, { tty: false })
+    } catch (err) {
+      if (tries > 200 || !/nothing reads/.test((err as Error).message)) throw err
+      await sleep(10)
+    }
+  }
+  logger.info('first line')
+  await sleep(100)
+  t.equal(reader.exitCode, null, 'the reader is still there: no end of file came between the look and the open')
+  logger.info('second line')
+  for (let i = 0; i < 200 && !got.includes('second line'); i++) await sleep(10)
+  t.match(got, /first line[\s\S]*second line/, 'both lines read')
+  reader.kill()
+  await ended
 })

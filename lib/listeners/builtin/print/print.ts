@@ -159,8 +159,8 @@ export function create(options: PrintOptions, context: { name: string; baseDir?:
 
 /**
  * What keeps a `print` output file from opening, or null: what `logdaemon
- * check` says before run retries it (a directory, a missing directory, a
- * FIFO that nothing reads). Standard output (`-`) has nothing to check.
+ * check` says before run retries it (a directory, a missing directory).
+ * Standard output (`-`) has nothing to check.
  */
 export function printOutputProblem(options: PrintOptions, baseDir: string): string | null {
   if (options.output === '-') return null
@@ -174,14 +174,9 @@ export function printOutputProblem(options: PrintOptions, baseDir: string): stri
     const parent = statSync(dir, { throwIfNoEntry: false })
     return parent?.isDirectory() ? null : `${path} cannot be made: its directory ${dir} ${parent ? 'is not a directory' : 'does not exist'}`
   }
-  if (info.isDirectory()) return `${path} is a directory`
-  try {
-    const writer = heldFifoWriter(path)
-    if (writer !== null) closeSync(writer)
-  } catch (err) {
-    return toError(err).message
-  }
-  return null
+  // A FIFO is not opened to see whether something reads it: closing that writer would end the file for its
+  // reader. Without one, the listener's open fails at once (heldFifoWriter).
+  return info.isDirectory() ? `${path} is a directory` : null
 }
 
 /**

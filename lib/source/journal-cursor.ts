@@ -577,8 +577,10 @@ export class JournalCursor {
         await file.close()
         throw err
       }
-      if (earlier) {
-        // The journal before, copied to its archive and not truncated yet: the truncation makes it journal N.
+      // The journal before, copied to its archive and not truncated yet: the truncation makes it journal N. Its
+      // counter record saying so, that is certain; else it is waited on for the grace period, then taken for N
+      // (a journal N that begins with the very bytes of the one before, and holds no more yet).
+      if (earlier && (counter === this.#ended?.journal || this.#doubtful())) {
         await file.close()
         await this.#watcher.wait(this.#options.signal)
         continue
@@ -592,21 +594,24 @@ export class JournalCursor {
 
   /**
    * Whether the live file, about to be read as journal N, still holds the
-   * journal read before it (#ended): as long as that journal was, with its
-   * last bytes at its end. So it is while the server copies the live
+   * journal read before it (#ended): exactly as long as that journal was,
+   * with its last bytes at its end. So it is while the server copies the live
    * journal to the archive and has not truncated it yet: with `-z` the copy
    * is `journal.M.gz`, which the cursor reads whole (#liveHolding only
    * knows a plain copy under way), and then came here to read the same
    * bytes again as journal M+1, its state saved inside them, until the
    * truncation stopped it with ERR_JOURNAL_SHRUNK (a probe: a reader
    * catching up behind a compressed copy and truncate). The cursor waits
-   * for the truncation instead. One read of the bytes before that end: no
-   * journal counter record needed, and none is, for a file that is a copy.
+   * for the truncation instead: for good when the file's journal counter
+   * record says it is that journal, else for the grace period (a journal
+   * that begins with the very bytes of the one before is not told apart
+   * otherwise). One read of the bytes before that end.
    */
   async #stillHoldsEnded(file: LiveFile, n: number): Promise<boolean> {
     const ended = this.#ended
     if (!ended || ended.journal >= n || ended.end === 0 || ended.tail.length === 0) return false
-    if ((await file.stat()) < ended.end) return false
+    // Exactly as long: the copy was made of the whole file, and nothing is written to it until it is truncated.
+    if ((await file.stat()) !== ended.end) return false
     const k = ended.tail.length
     const bytes = await file.read(ended.end - k, k)
     return bytes.length === k && tailFingerprint(bytes).sha256 === ended.tail.sha256

@@ -510,7 +510,8 @@ t.test(
 t.test('copied to journal.N.gz and not truncated yet: journal N from the .gz once, then the live file as N+1 only once truncated', async (t) => {
   const { root, live, cursor } = setup(t)
   const n1 = records('a', 5_000)
-  const n2 = records('b', 300_000)
+  // p4d's journals begin with their journal counter record: this one says the live file is journal 2.
+  const n2 = Buffer.concat([Buffer.from('@pv@ 1 @db.counters@ @journal@ @2@ \n'), records('b', 300_000)])
   const n3 = records('c', 7_000)
   writeFileSync(join(root, 'journal.1'), n1)
   // The middle of a compressed copy and truncate (p4d -z): journal 2's whole .gz is there, the live file still journal 2.
@@ -541,7 +542,7 @@ t.test('copied to journal.N.gz and not truncated yet: journal N from the .gz onc
 
 t.test('a start at N/0 whose journal before is still in the live file (its .gz done): waits for the truncation', async (t) => {
   const { root, live, cursor } = setup(t)
-  const n2 = records('b', 4_000)
+  const n2 = Buffer.concat([Buffer.from('@pv@ 1 @db.counters@ @journal@ @2@ \n'), records('b', 4_000)])
   const n3 = records('c', 3_000)
   writeFileSync(live, n2)
   writeFileSync(join(root, 'journal.2.gz'), gzipSync(n2))
@@ -557,4 +558,33 @@ t.test('a start at N/0 whose journal before is still in the live file (its .gz d
   await opening
   const { got } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= n3.length)
   t.same(got.get(3), n3, 'journal 3 from its start')
+})
+
+t.test('a live journal that begins with the very bytes of the one before, no counter record: taken for N+1 after the grace period', async (t) => {
+  const { root, live, cursor } = setup(t, { graceMs: 300 })
+  const same = records('s', 20_000)
+  writeFileSync(join(root, 'journal.2.gz'), gzipSync(same))
+  // Journal 3 as the server wrote it: the same records as journal 2, nothing more yet (a test's generator).
+  writeFileSync(live, same)
+  await cursor.open(2, 0)
+  const started = Date.now()
+  const { got } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= same.length)
+  t.same(got.get(2), same, 'journal 2 from its .gz')
+  t.same(got.get(3), same, 'journal 3 read from the live file, once the grace period was over')
+  t.ok(Date.now() - started >= 250, 'after the grace period, not at once')
+  appendFileSync(live, records('t', 500))
+  const { got: more } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= 500)
+  t.equal(more.get(3)?.length, 500, 'and what the server writes after it')
+})
+
+t.test("journal N+1 longer than N, its first bytes N's: read at once (only a copy of the whole of N is waited on)", async (t) => {
+  const { root, live, cursor } = setup(t, { graceMs: 5000 })
+  const same = records('s', 20_000)
+  writeFileSync(join(root, 'journal.2.gz'), gzipSync(same))
+  writeFileSync(live, Buffer.concat([same, records('t', 3_000)]))
+  await cursor.open(2, 0)
+  const started = Date.now()
+  const { got } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= same.length + 3_000)
+  t.equal(got.get(3)?.length, same.length + 3_000, 'journal 3 whole')
+  t.ok(Date.now() - started < 2500, 'without waiting for the grace period')
 })

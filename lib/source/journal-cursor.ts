@@ -595,7 +595,8 @@ export class JournalCursor {
   /**
    * Whether the live file, about to be read as journal N, still holds the
    * journal read before it (#ended): exactly as long as that journal was,
-   * with its last bytes at its end. So it is while the server copies the live
+   * with its last bytes at its end, and not written since its archive was
+   * made. So it is while the server copies the live
    * journal to the archive and has not truncated it yet: with `-z` the copy
    * is `journal.M.gz`, which the cursor reads whole (#liveHolding only
    * knows a plain copy under way), and then came here to read the same
@@ -614,7 +615,11 @@ export class JournalCursor {
     if ((await file.stat()) !== ended.end) return false
     const k = ended.tail.length
     const bytes = await file.read(ended.end - k, k)
-    return bytes.length === k && tailFingerprint(bytes).sha256 === ended.tail.sha256
+    if (bytes.length !== k || tailFingerprint(bytes).sha256 !== ended.tail.sha256) return false
+    // A copy has its archive, made after the last write to the file: a live file written since is the next journal.
+    const archive = await findArchive(this.#layout, ended.journal)
+    const made = archive ? await stat(archive.path, { bigint: true }).catch(() => null) : null
+    return made !== null && made.mtimeNs >= (await file.modified())
   }
 
   /**

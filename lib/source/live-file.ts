@@ -222,6 +222,11 @@ export class LiveFile {
     return this.size
   }
 
+  /** When the file was last written (through the descriptor), in ns since the epoch, as the filesystem keeps it. */
+  async modified(): Promise<bigint> {
+    return (await this.#fh.stat({ bigint: true })).mtimeNs
+  }
+
   /** How many names the file has (0: deleted, still readable through the descriptor). */
   async links(): Promise<number> {
     return (await this.#fh.stat()).nlink

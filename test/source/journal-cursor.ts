@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -560,22 +560,33 @@ t.test('a start at N/0 whose journal before is still in the live file (its .gz d
   t.same(got.get(3), n3, 'journal 3 from its start')
 })
 
-t.test('a live journal that begins with the very bytes of the one before, no counter record: taken for N+1 after the grace period', async (t) => {
-  const { root, live, cursor } = setup(t, { graceMs: 300 })
-  const same = records('s', 20_000)
-  writeFileSync(join(root, 'journal.2.gz'), gzipSync(same))
-  // Journal 3 as the server wrote it: the same records as journal 2, nothing more yet (a test's generator).
-  writeFileSync(live, same)
-  await cursor.open(2, 0)
-  const started = Date.now()
-  const { got } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= same.length)
-  t.same(got.get(2), same, 'journal 2 from its .gz')
-  t.same(got.get(3), same, 'journal 3 read from the live file, once the grace period was over')
-  t.ok(Date.now() - started >= 250, 'after the grace period, not at once')
-  appendFileSync(live, records('t', 500))
-  const { got: more } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= 500)
-  t.equal(more.get(3)?.length, 500, 'and what the server writes after it')
-})
+t.test(
+  'a live journal with the very bytes of the one before, no counter record: N+1 at once when written after the archive, else after the grace period',
+  async (t) => {
+    for (const written of ['after', 'before'] as const) {
+      const { root, live, cursor } = setup(t, { graceMs: 300 })
+      const same = records('s', 20_000)
+      const archive = join(root, 'journal.2.gz')
+      writeFileSync(archive, gzipSync(same))
+      // Journal 3 as a test's generator writes it: the same records as journal 2, nothing more yet.
+      writeFileSync(live, same)
+      // Written after the archive was made, it cannot be the archive's copy still waiting for its truncation.
+      const now = Date.now() / 1000
+      utimesSync(archive, now, written === 'after' ? now - 10 : now)
+      utimesSync(live, now, written === 'after' ? now : now - 10)
+      await cursor.open(2, 0)
+      const started = Date.now()
+      const { got } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= same.length)
+      t.same(got.get(2), same, `${written}: journal 2 from its .gz`)
+      t.same(got.get(3), same, `${written}: journal 3 from the live file`)
+      if (written === 'after') t.ok(Date.now() - started < 250, 'written after the archive: at once')
+      else t.ok(Date.now() - started >= 250, 'older than the archive, no counter record: after the grace period')
+      appendFileSync(live, records('t', 500))
+      const { got: more } = await readUntil(cursor, (_s, g) => (g.get(3)?.length ?? 0) >= 500)
+      t.equal(more.get(3)?.length, 500, `${written}: and what the server writes after it`)
+    }
+  },
+)
 
 t.test("journal N+1 longer than N, its first bytes N's: read at once (only a copy of the whole of N is waited on)", async (t) => {
   const { root, live, cursor } = setup(t, { graceMs: 5000 })

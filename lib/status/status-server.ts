@@ -258,7 +258,7 @@ export class StatusServer {
  * EADDRINUSE, EACCES, EADDRNOTAVAIL and a host name that does not resolve
  * say which address and what to do; other errors pass through.
  */
-function listenError(err: unknown, host: string, port: number): unknown {
+export function listenError(err: unknown, host: string, port: number): unknown {
   if (!isErrnoException(err)) return err
   const where = hostPort(host, port)
   if (err.code === 'EADDRINUSE') {

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { Registry, Gauge } from 'prom-client'
-import { isLoopbackHost, lookupStatusHost, MAX_CONNECTIONS, requestHostName, StatusServer } from '../../lib/status/status-server.js'
+import { isLoopbackHost, listenError, lookupStatusHost, MAX_CONNECTIONS, requestHostName, StatusServer } from '../../lib/status/status-server.js'
 import { StatusTracker } from '../../lib/status/status-tracker.js'
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../lib/status/status-page.js'
 import { JournalEntry } from '../../lib/journal/entry.js'
@@ -319,6 +319,35 @@ t.test('a port in use is an error from listen', async (t) => {
     cause: { code: 'EADDRINUSE' },
   })
   await second.close()
+})
+
+t.test('an address not on this machine is an error naming the setting (not a bare EADDRNOTAVAIL)', async (t) => {
+  // 192.0.2.1: TEST-NET-1 (RFC 5737), never a local address.
+  const server = new StatusServer({ host: '192.0.2.1', port: 0, token: 'tok', tracker: new StatusTracker() })
+  await t.rejects(server.listen(), {
+    code: 'ERR_CONFIG_INVALID',
+    message: /cannot listen on 192\.0\.2\.1:0: no such address on this machine\. Set status\.host and status\.port/,
+    cause: { code: 'EADDRNOTAVAIL' },
+    details: { key: 'status' },
+  })
+  await server.close()
+})
+
+t.test('listenError: what each failure of listen says', async (t) => {
+  const errno = (code: string, syscall = 'listen'): NodeJS.ErrnoException => Object.assign(new Error(`${code}: ${syscall}`), { code, syscall })
+  t.match(listenError(errno('EACCES'), '127.0.0.1', 80), {
+    code: 'ERR_CONFIG_INVALID',
+    message: /cannot listen on 127\.0\.0\.1:80: permission denied \(ports below 1024 need privileges\)/,
+  })
+  t.match(listenError(errno('EAI_AGAIN', 'getaddrinfo'), 'p4.example', 4780), {
+    code: 'ERR_CONFIG_INVALID',
+    message: /status\.host p4\.example could not be looked up \(EAI_AGAIN\)/,
+    details: { key: 'status.host' },
+  })
+  const other = errno('EMFILE')
+  t.equal(listenError(other, '127.0.0.1', 4780), other, 'anything else as it is')
+  const notErrno = new RangeError('port out of range')
+  t.equal(listenError(notErrno, '127.0.0.1', 70000), notErrno, 'not a system error: as it is')
 })
 
 t.test('//status.json is not the page: a path is never read as a host', async (t) => {

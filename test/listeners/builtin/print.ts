@@ -126,6 +126,12 @@ t.test('a device or a FIFO as output: written and synced (fsync is for files); a
   t.ok(Date.now() - started < 1000, 'without waiting for a reader')
 })
 
+t.test('an output that cannot be opened (a directory) rejects the open with the system error, for the retries to see', async (t) => {
+  const dir = t.testdir({ sub: {} })
+  const print = create(optionsSchema.parse({ format: 'raw', output: 'sub' }), { name: 'dir', baseDir: dir })
+  await t.rejects(Promise.resolve(print.open?.({} as never)), { code: 'EISDIR' })
+})
+
 t.test('waits for a slow output to drain', async (t) => {
   let release: (() => void) | null = null
   const written: string[] = []

@@ -201,8 +201,7 @@ function heldFifoWriter(path: string): number | null {
   try {
     return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)
   } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENXIO')
-      throw Object.assign(new Error(`ENXIO: ${path} is a FIFO that nothing reads: start its reader first`), { code: 'ENXIO', path })
-    throw err
+    const alone = isErrnoException(err) && err.code === 'ENXIO'
+    throw alone ? Object.assign(new Error(`ENXIO: ${path} is a FIFO that nothing reads: start its reader first`), { code: 'ENXIO', path }) : err
   }
 }

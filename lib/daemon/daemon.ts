@@ -1,10 +1,11 @@
-import { closeSync, constants, mkdirSync, openSync, statSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import pino, { type Logger } from 'pino'
 import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError } from '../errors.js'
+import { heldFifoWriter } from '../files/file-output.js'
 import { journalGapError } from '../files/journal-set.js'
 import { liveJournalPath } from '../files/journal-name.js'
 import { formatPosition } from '../position.js'
@@ -143,9 +144,9 @@ export function openLogFile(file: string): ReturnType<typeof pino.destination> {
     new LogdaemonError(ErrorCodes.CONFIG_INVALID, `log.file: ${file} ${why}`, { file, details: { key: 'log.file' } })
   const problem = logFileProblem(file)
   if (problem) throw refused(problem)
-  let held: number | null = null
+  let held: number | null
   try {
-    if (statSync(file, { throwIfNoEntry: false })?.isFIFO()) held = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK)
+    held = heldFifoWriter(file)
   } catch (err) {
     throw refused(
       isErrnoException(err) && err.code === 'ENXIO' ? 'is a FIFO that nothing reads: start its reader first' : `cannot be opened (${toError(err).message})`,

@@ -1,5 +1,6 @@
-import { fstatSync, writeSync } from 'node:fs'
+import { constants, fstatSync, openSync, statSync, writeSync } from 'node:fs'
 import { Writable } from 'node:stream'
+import { isErrnoException } from '../errors.js'
 
 /**
  * Standard output as a regular file (`logdaemon-cat journal.12.gz > copy`),
@@ -42,5 +43,31 @@ export function wholeWritesTo(stdout: Writable, fd = 1): Writable {
     return fstatSync(fd).isFile() ? new FileOutput(fd) : stdout
   } catch {
     return stdout
+  }
+}
+
+/**
+ * For an output that is a FIFO (a print output, log.file): a descriptor
+ * that writes to it, opened without waiting, to be held while the output
+ * opens and closed then; null for anything else. A FIFO with no reader
+ * throws at once (ENXIO, saying so): opened the usual way, it waits for a reader in a thread of libuv's pool, which
+ * nothing can cancel, and the process could not exit until one came (a
+ * probe: a stop that logged its exit code, then hung). Held, this writer
+ * keeps the reader's end from seeing an end of file before the output's
+ * own descriptor is open.
+ */
+export function heldFifoWriter(path: string): number | null {
+  let fifo: boolean
+  try {
+    fifo = statSync(path).isFIFO()
+  } catch {
+    return null
+  }
+  if (!fifo) return null
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)
+  } catch (err) {
+    const alone = isErrnoException(err) && err.code === 'ENXIO'
+    throw alone ? Object.assign(new Error(`ENXIO: ${path} is a FIFO that nothing reads: start its reader first`), { code: 'ENXIO', path }) : err
   }
 }

@@ -1,5 +1,5 @@
-import { wholeWritesTo } from '../../../files/file-output.js'
-import { closeSync, constants, createWriteStream, fstatSync, fsync, openSync, type Stats, statSync, type WriteStream } from 'node:fs'
+import { heldFifoWriter, wholeWritesTo } from '../../../files/file-output.js'
+import { closeSync, createWriteStream, fstatSync, fsync, type Stats, statSync, type WriteStream } from 'node:fs'
 import { isErrnoException, toError } from '../../../errors.js'
 import { dirname, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
@@ -177,31 +177,4 @@ export function printOutputProblem(options: PrintOptions, baseDir: string): stri
   // A FIFO is not opened to see whether something reads it: closing that writer would end the file for its
   // reader. Without one, the listener's open fails at once (heldFifoWriter).
   return info.isDirectory() ? `${path} is a directory` : null
-}
-
-/**
- * For an output that is a FIFO: a descriptor that writes to it, opened
- * without waiting, held while the output opens; null for anything else.
- * A FIFO with no reader fails the open at once (ENXIO, retried as any
- * failed open; then ERR_LISTENER_FAILED): opened
- * the usual way, it waits for a reader in a thread of libuv's pool, which
- * nothing can cancel, and the process could not exit until one came (a
- * probe: a stop that logged its exit code, then hung). Held, this writer
- * keeps the reader's end from seeing an end of file before the output's
- * own descriptor is open.
- */
-function heldFifoWriter(path: string): number | null {
-  let fifo: boolean
-  try {
-    fifo = statSync(path).isFIFO()
-  } catch {
-    return null
-  }
-  if (!fifo) return null
-  try {
-    return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)
-  } catch (err) {
-    const alone = isErrnoException(err) && err.code === 'ENXIO'
-    throw alone ? Object.assign(new Error(`ENXIO: ${path} is a FIFO that nothing reads: start its reader first`), { code: 'ENXIO', path }) : err
-  }
 }

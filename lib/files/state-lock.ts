@@ -91,6 +91,11 @@ export function lockPathOf(statePath: string): string {
  * or is gone). The socket is made before the lock appears and removed after
  * it, so a live holder always has it.
  *
+ * A state path that is a symlink (to a state file that exists) takes two
+ * locks: its own and the one of the file it leads to, so a reader naming
+ * the link and one naming its target (or another link to it) never run at
+ * once. Its own stays, since a save replaces the link with a file there.
+ *
  * Not proper-lockfile: it judges staleness by the lock's mtime, refreshed
  * by a timer, so a holder that is alive but stalled longer than the stale
  * time (a stopped process, a frozen VM, a long fsync) loses its lock while
@@ -109,6 +114,8 @@ export class StateLock {
   /** The holder of a stale lock (a process that died holding it) this one replaced, or null: the state's owner ran here before. */
   readonly tookOverFrom: LockHolder | null
   readonly #beacon: Beacon | null
+  /** The lock of the state file a symlinked state path leads to, held with this one. */
+  #also: StateLock | null = null
   #released = false
 
   private constructor(path: string, holder: LockHolder, beacon: Beacon | null, tookOverFrom: LockHolder | null) {
@@ -147,6 +154,22 @@ export class StateLock {
    * cannot be created (missing directory, permissions).
    */
   static async acquire(statePath: string, options: { command?: string } = {}): Promise<StateLock> {
+    const lock = await StateLock.#acquireOne(statePath, options)
+    // A state path that is a symlink names another state file, which another reader may name directly: that
+    // file's lock is taken too (a probe: both ran, each then saving its own copy). This path's own lock stays
+    // taken as well, for the file a save puts here in place of the link.
+    const target = await symlinkTarget(statePath)
+    if (target === null || lockPathOf(target) === lock.path) return lock
+    try {
+      lock.#also = await StateLock.#acquireOne(target, options)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+    return lock
+  }
+
+  static async #acquireOne(statePath: string, options: { command?: string }): Promise<StateLock> {
     // The directory's real path: the same state file reached through a symlinked directory has the same lock.
     const dir = await realpath(dirname(statePath)).catch(() => dirname(statePath))
     const path = lockPathOf(join(dir, basename(statePath)))
@@ -174,6 +197,16 @@ export class StateLock {
     const found = await readLock(this.path).catch(() => null)
     if (found?.holder?.nonce === this.holder.nonce) await unlink(this.path).catch(() => {})
     await closeBeacon(this.#beacon)
+    await this.#also?.release()
+  }
+}
+
+/** The real path of the file the symlink `path` leads to, or null when `path` is no symlink or leads nowhere. */
+async function symlinkTarget(path: string): Promise<string | null> {
+  try {
+    return (await lstat(path)).isSymbolicLink() ? await realpath(path) : null
+  } catch {
+    return null
   }
 }
 

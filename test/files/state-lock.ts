@@ -189,6 +189,44 @@ t.test('the same state file through a symlinked directory has the same lock', as
   await a.release()
 })
 
+t.test('a state path that is a symlink to a state file shares that file\'s lock, and keeps its own', async (t) => {
+  const dir = t.testdir({ real: { 'state.json': '{}' }, other: {} })
+  const target = join(dir, 'real', 'state.json')
+  const link = join(dir, 'other', 'state.json')
+  symlinkSync(target, link)
+  const viaLink = await StateLock.acquire(link, { command: 'via-link' })
+  t.ok(existsSync(lockPathOf(target)), "the target's lock is taken")
+  t.ok(existsSync(lockPathOf(link)), "and the link's own")
+  await t.rejects(StateLock.acquire(target), { code: 'ERR_LOCKED', details: { command: 'via-link' } }, 'a reader naming the target is refused')
+  // A save replaces the link with a file: a reader naming that path is still refused while the first one reads.
+  rmSync(link)
+  writeFileSync(link, '{}')
+  await t.rejects(StateLock.acquire(link), { code: 'ERR_LOCKED', details: { command: 'via-link' } }, 'the link path, a file now')
+  await viaLink.release()
+  t.notOk(existsSync(lockPathOf(target)), 'both released')
+  t.notOk(existsSync(lockPathOf(link)))
+  const viaTarget = await StateLock.acquire(target, { command: 'via-target' })
+  rmSync(link)
+  symlinkSync(target, link)
+  await t.rejects(StateLock.acquire(link), { code: 'ERR_LOCKED', details: { command: 'via-target' } }, 'and the other way round')
+  t.notOk(existsSync(lockPathOf(link)), 'the refused one left its own lock behind')
+  await viaTarget.release()
+})
+
+t.test('a symlink to no file, or to itself, takes only its own lock', async (t) => {
+  const dir = t.testdir()
+  const link = join(dir, 'state.json')
+  symlinkSync(join(dir, 'missing.json'), link)
+  const a = await StateLock.acquire(link)
+  t.same(readdirSync(dir).filter((n) => n.endsWith('.lock')), ['state.json.lock'])
+  await a.release()
+  const loop = join(dir, 'loop.json')
+  symlinkSync(loop, loop)
+  const b = await StateLock.acquire(loop)
+  t.same(readdirSync(dir).filter((n) => n.endsWith('.lock')), ['loop.json.lock'])
+  await b.release()
+})
+
 /** Whether this machine lets a test start a process in a new PID namespace. */
 function canUnshare(): boolean {
   const r = spawnSync('unshare', ['--pid', '--fork', '--kill-child', 'true'], { stdio: 'ignore' })

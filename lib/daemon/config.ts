@@ -370,31 +370,48 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
   }
 }
 
+/** What a JS object literal's `__proto__: {…}` makes: a prototype, not a key (the message's end). */
+const OWN_PROTOTYPE = 'expected a plain object: in a JS configuration, `__proto__: {…}` sets the prototype, it is no key'
+
 /**
- * What z.record drops unreported from a listener's raw `options`: a
- * `__proto__` key (JSON.parse makes it an own key; z.record skips it, as
- * copying it by assignment would set the copy's prototype), an unknown key
- * as z.strictObject reports it at every other level; and the keys of a
- * prototype that is not Object's (`{ __proto__: {…} }` in a JS object
- * literal sets the prototype: it makes no key), as z.record copies own keys
- * only. Before, both vanished: a module listener got `{}`.
+ * What the schema would not see as written: a `__proto__` key in a
+ * listener's raw `options` (JSON.parse makes it an own key; z.record skips
+ * it, as copying it by assignment would set the copy's prototype: an
+ * unknown key, as z.strictObject reports it at every other level), and an
+ * object whose prototype is not Object's (`{ __proto__: {…} }` in a JS
+ * object literal sets the prototype: it makes no key). Under a listener's
+ * `options` z.record copies own keys only, so the prototype's were dropped
+ * (a module listener got `{}`); at every other level the schema reads keys
+ * through the prototype, so `server: { __proto__: { root } }` was used as
+ * a root (probes). Not looked into: an inline listener (`module`, an
+ * object with methods) and what a module listener's options hold below
+ * their top level (its own values, passed on as they are).
  */
 function optionsDropped(value: unknown): string[] {
-  const raw = (value as { listeners?: unknown } | null)?.listeners
-  if (!Array.isArray(raw)) return []
   const problems: string[] = []
-  for (const [i, l] of raw.entries()) {
-    const options: unknown = (l as { options?: unknown } | null)?.options
-    // z.record refuses what is no plain object (an array, a Map) itself.
-    if (!z.core.util.isPlainObject(options)) continue
-    if (Object.hasOwn(options, '__proto__')) problems.push(`listeners[${i}].options.__proto__: unknown key`)
-    const proto: unknown = Object.getPrototypeOf(options)
+  const seen = new Set<object>()
+  const walk = (v: unknown, path: readonly PropertyKey[], deep: boolean): void => {
+    if (typeof v !== 'object' || v === null || seen.has(v)) return
+    seen.add(v)
+    if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) walk(x, [...path, i], deep)
+      return
+    }
+    const options = path.length === 3 && path[0] === 'listeners' && path[2] === 'options'
+    if (options && Object.hasOwn(v, '__proto__')) problems.push(`${pathText(path)}.__proto__: unknown key`)
+    const proto: unknown = Object.getPrototypeOf(v)
     if (proto !== Object.prototype && proto !== null) {
-      problems.push(
-        `listeners[${i}].options: has a prototype of its own, whose keys would be ignored (expected a plain object: in a JS configuration, \`__proto__: {…}\` sets the prototype, it is no key)`,
-      )
+      problems.push(`${pathText(path)}: has a prototype of its own, whose keys would be ${options ? 'ignored' : 'read as its own'} (${OWN_PROTOTYPE})`)
+      return
+    }
+    if (!deep) return
+    const listener = path.length === 2 && path[0] === 'listeners'
+    for (const [k, x] of Object.entries(v)) {
+      if (listener && k === 'module') continue
+      walk(x, [...path, k], !(listener && k === 'options' && (v as { type?: unknown }).type === 'module'))
     }
   }
+  walk(value, [], true)
   return problems
 }
 

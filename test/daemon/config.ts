@@ -149,6 +149,22 @@ t.test("a __proto__ key or a prototype in a listener's options is reported, not 
   const proto =
     'has a prototype of its own, whose keys would be ignored (expected a plain object: in a JS configuration, `__proto__: {…}` sets the prototype, it is no key)'
   t.same(err.details.problems, [`listeners[0].options: ${proto}`, `listeners[1].options: ${proto}`], 'a JS literal: the prototype it sets')
+  // At every other level the schema read keys through the prototype: this root was used (a probe).
+  const deeper = t.testdir({
+    'd.mjs': `export default { server: { __proto__: { root: '/etc' } }, status: { port: 0, __proto__: { host: '0.0.0.0' } },
+      listeners: [
+        { type: 'print', options: { output: 'o', filter: { __proto__: { tables: ['db.user'] } } } },
+        { type: 'module', module: { listen() {}, isHandled: () => true, noData() {} }, options: { deep: { __proto__: { kept: 1 } } } },
+      ] }`,
+  })
+  const err2 = (await loadConfig(join(deeper, 'd.mjs')).catch((e: unknown) => e)) as LogdaemonError
+  t.equal(err2.code, 'ERR_CONFIG_INVALID')
+  const read = proto.replace('would be ignored', 'would be read as its own')
+  t.same(
+    err2.details.problems.filter((p: string) => p.includes('prototype')),
+    ['server: ' + read, 'status: ' + read, 'listeners[0].options.filter: ' + read],
+    "any level but an inline listener and what a module listener's options hold below their top level",
+  )
   // Options that are plain objects pass on unchanged, a null prototype and nested objects included.
   const options = { a: 1, nested: { b: [2, { c: 3 }] }, bare: Object.assign(Object.create(null) as object, { d: 4 }) }
   const c = await parseConfig({ server: { root: '/r' }, listeners: [{ type: 'module', module: './x.mjs', options }] })

@@ -189,7 +189,7 @@ t.test('the same state file through a symlinked directory has the same lock', as
   await a.release()
 })
 
-t.test('a state path that is a symlink to a state file shares that file\'s lock, and keeps its own', async (t) => {
+t.test("a state path that is a symlink to a state file shares that file's lock, and keeps its own", async (t) => {
   const dir = t.testdir({ real: { 'state.json': '{}' }, other: {} })
   const target = join(dir, 'real', 'state.json')
   const link = join(dir, 'other', 'state.json')
@@ -218,12 +218,18 @@ t.test('a symlink to no file, or to itself, takes only its own lock', async (t) 
   const link = join(dir, 'state.json')
   symlinkSync(join(dir, 'missing.json'), link)
   const a = await StateLock.acquire(link)
-  t.same(readdirSync(dir).filter((n) => n.endsWith('.lock')), ['state.json.lock'])
+  t.same(
+    readdirSync(dir).filter((n) => n.endsWith('.lock')),
+    ['state.json.lock'],
+  )
   await a.release()
   const loop = join(dir, 'loop.json')
   symlinkSync(loop, loop)
   const b = await StateLock.acquire(loop)
-  t.same(readdirSync(dir).filter((n) => n.endsWith('.lock')), ['loop.json.lock'])
+  t.same(
+    readdirSync(dir).filter((n) => n.endsWith('.lock')),
+    ['loop.json.lock'],
+  )
   await b.release()
 })
 

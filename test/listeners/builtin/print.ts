@@ -126,10 +126,19 @@ t.test('a device or a FIFO as output: written and synced (fsync is for files); a
   t.ok(Date.now() - started < 1000, 'without waiting for a reader')
 })
 
-t.test('an output that cannot be opened (a directory) rejects the open with the system error, for the retries to see', async (t) => {
-  const dir = t.testdir({ sub: {} })
+t.test('an output that cannot be opened rejects the open with the system error; a directory, or a path through a file, is not retried', async (t) => {
+  const dir = t.testdir({ sub: {}, afile: 'x', ro: {} })
+  const open = (output: string) => Promise.resolve(create(optionsSchema.parse({ format: 'raw', output }), { name: 'p', baseDir: dir }).open?.({} as never))
+  await t.rejects(open('sub'), { code: 'EISDIR', retryable: false })
+  await t.rejects(open('afile/out'), { code: 'ENOTDIR', retryable: false })
+  const missing = await open('nodir/out').catch((e: unknown) => e)
+  t.match(missing, { code: 'ENOENT' }, 'a missing directory may be made meanwhile: retried')
+  t.not((missing as { retryable?: unknown }).retryable, false)
+  // Through the chain, with retries an hour apart: it fails at once, not after them.
   const print = create(optionsSchema.parse({ format: 'raw', output: 'sub' }), { name: 'dir', baseDir: dir })
-  await t.rejects(Promise.resolve(print.open?.({} as never)), { code: 'EISDIR' })
+  const chain = new ListenerChain({ listeners: [{ listener: print, retry: { retries: 3, minTimeout: 3_600_000 } }] })
+  const err = await pipeline(Readable.from(entries), chain).catch((e: unknown) => e)
+  t.match(err, { code: 'ERR_LISTENER_FAILED', message: /EISDIR/ })
 })
 
 t.test('waits for a slow output to drain', async (t) => {

@@ -90,9 +90,11 @@ export class PrintListener extends BaseListener {
         this.#fsyncs = fstatSync((ws as WriteStream & { fd: number }).fd).isFile()
         res()
       })
-      ws.once('error', (err) => {
+      ws.once('error', (err: NodeJS.ErrnoException) => {
         if (writer !== null) closeSync(writer)
-        rej(err)
+        // A directory, or a path through a file, is no output a retry can open: the listener fails at once (a
+        // probe: run retried it for minutes). A missing directory or permissions may be fixed meanwhile.
+        rej(err.code === 'EISDIR' || err.code === 'ENOTDIR' ? Object.assign(err, { retryable: false }) : err)
       })
     })
   }

@@ -165,6 +165,10 @@ t.test("a __proto__ key or a prototype in a listener's options is reported, not 
     ['server: ' + read, 'status: ' + read, 'listeners[0].options.filter: ' + read],
     "any level but an inline listener and what a module listener's options hold below their top level",
   )
+  // A JS configuration may hold a cycle: looked at once.
+  const cyclic: Record<string, unknown> = { output: 'o' }
+  cyclic.self = { back: cyclic }
+  t.same(await problems({ server: { root: '/r' }, listeners: [{ type: 'print', options: cyclic }] }), ['listeners[0].options.self: unknown key'])
   // Options that are plain objects pass on unchanged, a null prototype and nested objects included.
   const options = { a: 1, nested: { b: [2, { c: 3 }] }, bare: Object.assign(Object.create(null) as object, { d: 4 }) }
   const c = await parseConfig({ server: { root: '/r' }, listeners: [{ type: 'module', module: './x.mjs', options }] })

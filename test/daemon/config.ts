@@ -161,7 +161,7 @@ t.test("a __proto__ key or a prototype in a listener's options is reported, not 
   t.equal(err2.code, 'ERR_CONFIG_INVALID')
   const read = proto.replace('would be ignored', 'would be read as its own')
   t.same(
-    err2.details.problems.filter((p: string) => p.includes('prototype')),
+    (err2.details.problems as string[]).filter((p) => p.includes('prototype')),
     ['server: ' + read, 'status: ' + read, 'listeners[0].options.filter: ' + read],
     "any level but an inline listener and what a module listener's options hold below their top level",
   )

@@ -297,6 +297,28 @@ export function suite(t: Test, fresh: Fresh): void {
     t.ok(rows.some((r) => r.name === 'k\uf7ff') && rows.some((r) => r.name === 'k\uf700'), 'the bytes as U+F700 + byte')
   })
 
+  t.test('a key holding a character of U+F700-U+F7FF is not the key of a byte kept that way: two rows', async (t) => {
+    // A probe: k + byte 0xFF read k\uF7FF, as did the valid UTF-8 key k\uF7FF, and one row replaced the other.
+    const url = await fresh(t)
+    const bytes = Buffer.concat([
+      Buffer.from('@pv@ 1 @db.counters@ @k\xff@ @one@ \n', 'latin1'),
+      Buffer.from('@pv@ 1 @db.counters@ @k\uf7ff@ @two@ \n@ex@ 1 1611008050\n'),
+    ])
+    const l = listener(url)
+    const entries = await entriesOfBytes(bytes, 3)
+    await feed(l, entries, false)
+    await l.sync({ journal: 3, offset: entries.at(-1)!.position.end })
+    await l.close()
+    const rows = await rowsOf(url, 'SELECT name, value, logdaemon_raw FROM counters ORDER BY value')
+    t.same(
+      rows.map((r) => String(r.value)),
+      ['one', 'two'],
+      'two rows',
+    )
+    t.equal(rows[1]?.name, 'k\uf7ef\uf79f\uf7bf', 'the character as its 3 bytes')
+    t.same(Buffer.from(rows[1]?.logdaemon_raw as Uint8Array), bytes.subarray(bytes.indexOf('@pv@', 10), bytes.indexOf('@ex@')), 'and the record as written')
+  })
+
   t.test('a date outside the timestamp range reads NULL in the changes view; the other rows read as usual', async (t) => {
     // A probe: on PostgreSQL one such date made every query of the view's date fail with "timestamp out of range".
     const url = await fresh(t)

@@ -78,7 +78,7 @@ export class RowMapper {
     if (!this.#filter.has(table)) return null
     const version = e.version
     const raw = e.raw
-    const clean = raw.indexOf(NUL) < 0 && (this.#encoding === 'latin1' || isUtf8(raw))
+    const clean = raw.indexOf(NUL) < 0 && (this.#encoding === 'latin1' || (isUtf8(raw) && !hasKeptRange(raw)))
     let fields: readonly string[]
     let fieldBytes: readonly Buffer[] | null = null
     let badBytes = false
@@ -131,7 +131,7 @@ function fitsInt64(v: string): boolean {
 function decodeFields(bytes: readonly Buffer[], encoding: FieldEncoding): { fields: string[]; bad: boolean } {
   let bad = false
   const fields = bytes.map((b) => {
-    const ok = b.indexOf(NUL) < 0 && (encoding === 'latin1' || isUtf8(b))
+    const ok = b.indexOf(NUL) < 0 && (encoding === 'latin1' || (isUtf8(b) && !hasKeptRange(b)))
     if (ok) return b.toString(encoding)
     bad = true
     return b.toString(encoding).replaceAll('\0', '\uFFFD')
@@ -143,10 +143,27 @@ function decodeFields(bytes: readonly Buffer[], encoding: FieldEncoding): { fiel
 export const KEPT_BYTE_BASE = 0xf700
 
 /**
+ * Whether UTF-8 bytes hold a character of U+F700–U+F7FF (EF 9C 80 to
+ * EF 9F BF), which a key decoded by {@link decodeKeepingBytes} uses for
+ * kept bytes: such a key is written byte by byte too.
+ */
+function hasKeptRange(b: Buffer): boolean {
+  for (let i = b.indexOf(0xef); i >= 0 && i + 1 < b.length; i = b.indexOf(0xef, i + 1)) {
+    const next = b[i + 1] as number
+    if (next >= 0x9c && next <= 0x9f) return true
+  }
+  return false
+}
+
+/**
  * Decodes a text key without losing a byte: valid text as itself, and each
  * NUL or byte not part of a valid sequence in `encoding` as one private-use
  * character, U+F700 plus the byte (U+F7FF for 0xFF). Keys that differ in
  * such bytes stay distinct; the record's exact bytes are in `logdaemon_raw`.
+ * A character of that range in valid UTF-8 is written the same way, each of
+ * its 3 bytes (U+F7FF, EF 9F BF, is U+F7EF U+F79F U+F7BF): else the key
+ * `k` + U+F7FF and the key `k` + byte 0xFF read the same, and one row
+ * replaced the other (a probe). So every U+F7xx in a key stands for a byte.
  */
 export function decodeKeepingBytes(b: Buffer, encoding: FieldEncoding): string {
   let out = ''
@@ -165,6 +182,7 @@ export function decodeKeepingBytes(b: Buffer, encoding: FieldEncoding): string {
     }
     const n = utf8SequenceLength(b, i)
     if (n === 0) keep(i, 1)
+    else if (c === 0xef && (b[i + 1] as number) >= 0x9c && (b[i + 1] as number) <= 0x9f) keep(i, 3)
     i += n || 1
   }
   return from === 0 ? b.toString(encoding) : out + b.toString(encoding, from)

@@ -28,4 +28,8 @@ t.test('decodeKeepingBytes: valid text as itself, every other byte as its own pr
     ].map((b) => decodeKeepingBytes(Buffer.from(b), 'utf8')),
   )
   t.equal(distinct.size, 4, 'k\\xff, k\\xfe, k\\x00 and a real k\\uFFFD: four keys')
+  // A character of the range itself is written as its bytes: every U+F7xx of a key stands for one byte.
+  t.equal(decodeKeepingBytes(Buffer.from('k\uf7ff'), 'utf8'), `k${kept(0xef, 0x9f, 0xbf)}`, 'U+F7FF as EF 9F BF')
+  t.equal(decodeKeepingBytes(Buffer.from('\uf700\uf6ff\uf800'), 'utf8'), `${kept(0xef, 0x9c, 0x80)}\uf6ff\uf800`, 'only U+F700-U+F7FF')
+  t.not(decodeKeepingBytes(Buffer.from('k\uf7ff'), 'utf8'), decodeKeepingBytes(Buffer.from([0x6b, 0xff]), 'utf8'), 'not the key of byte 0xFF')
 })

@@ -350,6 +350,27 @@ export function suite(t: Test, fresh: Fresh): void {
     t.equal((await rowsOf(url, 'SELECT * FROM changes')).length, 3, 'the view still works')
   })
 
+  t.test("a view of the user's own on the changes view does not stop an upgrade that adds columns (db.change 2 → 6)", async (t) => {
+    // A probe: PostgreSQL refused to drop `changes` (a report view read it), and the replica stopped for good at the upgrade.
+    const url = await fresh(t)
+    const { entries } = entriesOf([change2(1, 'old'), desc(1, 'old'), ex(), change6(2, 'new'), desc(2, 'new'), ex()], 1)
+    const l = listener(url)
+    await feed(l, entries.slice(0, 3))
+    await rowsOf(url, `CREATE VIEW submitted_by_user AS SELECT "user", COUNT(*) AS n FROM changes WHERE status = 'submitted' GROUP BY "user"`)
+    await feed(l, entries.slice(3))
+    await l.close()
+    t.same(
+      (await rowsOf(url, 'SELECT "user", n FROM submitted_by_user ORDER BY "user"')).map((r) => `${r.user}:${r.n}`),
+      ['alice:1', 'bob:1'],
+      "the user's view reads the upgraded replica",
+    )
+    t.same(
+      (await rowsOf(url, 'SELECT journal FROM logdaemon_position')).map((r) => String(r.journal)),
+      ['1'],
+      'committed',
+    )
+  })
+
   t.test('a column that was an integer in an older version and is text in a newer one becomes text (db.counters 0 → 1)', async (t) => {
     const url = await fresh(t)
     const counter0 = (name: string, value: number): RecordSpec => ({ op: 'pv', version: 0, table: 'db.counters', fields: [name, value] })

@@ -64,9 +64,19 @@ export function viewsDdl(a: SqlAdapter, has: (table: string, column: string) => 
   for (const view of VIEWS) {
     const needs = VIEW_NEEDS[view] as Record<string, readonly string[]>
     if (!Object.entries(needs).every(([t, cols]) => cols.every((c) => has(t, c)))) continue
-    out.push(`DROP VIEW IF EXISTS ${q(view)}`, `CREATE VIEW ${q(view)} AS ${viewSql(a, view)}`)
+    // PostgreSQL refuses to drop a view that a view of the user's own reads (a report built on `changes`): a probe's
+    // replica stopped for good at a p4d upgrade that added a column to db.change. Its definition is the same each
+    // time (the same columns, names and types), so it is replaced in place. SQLite has no CREATE OR REPLACE VIEW,
+    // and drops a view whatever reads it.
+    if (a.dialect === 'postgres') out.push(`CREATE OR REPLACE VIEW ${q(view)} AS ${viewSql(a, view)}`)
+    else out.push(`DROP VIEW IF EXISTS ${q(view)}`, `CREATE VIEW ${q(view)} AS ${viewSql(a, view)}`)
   }
   return out
+}
+
+/** The views that read `column` of `table`: a change of that column's type must drop them first (PostgreSQL). */
+export function viewsReading(table: string, column: string): string[] {
+  return VIEWS.filter((view) => (VIEW_NEEDS[view]?.[table] ?? []).includes(column))
 }
 
 /** Tables a view reads: a change to one of them may create the view. */

@@ -4,7 +4,18 @@ import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, SqlAdapter, TableColumns } from './sql-adapter.js'
 import { columnIdentity, keySetOf, type SqlLayout } from './sql-layout.js'
 import { RAW_COLUMN, quoteIdent as q } from './sql-names.js'
-import { OWN_TABLES, POSITION_TABLE, TABLES_TABLE, VIEW_TABLES, VIEWS, addColumnDdl, createTableDdl, ownTablesDdl, viewsDdl } from './replica-ddl.js'
+import {
+  OWN_TABLES,
+  POSITION_TABLE,
+  TABLES_TABLE,
+  VIEW_TABLES,
+  VIEWS,
+  addColumnDdl,
+  createTableDdl,
+  ownTablesDdl,
+  viewsDdl,
+  viewsReading,
+} from './replica-ddl.js'
 
 /**
  * The replica in a database, whatever the database: the tables it has,
@@ -185,10 +196,9 @@ export class Replica {
       // A column that was integer in an older table version and holds text in this one becomes text (never the reverse: text holds both).
       const widen = wanted.filter((w) => w.type === 'text' && existing.some((c) => c.name === w.name && c.type === 'integer'))
       if (missing.length === 0 && widen.length === 0) continue
-      if (widen.length > 0 && VIEW_TABLES.has(layout.table)) {
-        // A view that reads the column blocks its type change: the views are made again below.
-        for (const view of VIEWS) await this.adapter.exec(`DROP VIEW IF EXISTS "${view}"`)
-      }
+      // A view that reads the column blocks its type change: those views go, and are made again below. Only those: a
+      // view of the user's own that reads another view blocks dropping that view (PostgreSQL).
+      for (const view of new Set(widen.flatMap((c) => viewsReading(layout.table, c.name)))) await this.adapter.exec(`DROP VIEW IF EXISTS ${q(view)}`)
       for (const c of widen) await this.adapter.widenToText(layout.table, c.name)
       for (const c of missing) await this.adapter.exec(addColumnDdl(this.adapter, layout.table, c))
       // The raw column is last in new tables; added columns go after it. Order is cosmetic: inserts name columns.

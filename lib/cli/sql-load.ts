@@ -141,7 +141,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     if (adapter.dialect === 'postgres') await adapter.query(`SELECT pg_advisory_xact_lock(${LOAD_LOCK_KEY})`)
     await refuseUnlessEmpty(replica, target, options.replace === true)
     if (options.replace) await replica.dropAll()
-    const sqlOptions = { payload: adapter.bulkPayload, tables: options.tables ?? ['db.*'], exclude: options.exclude ?? [] }
+    const sqlOptions = { payload: adapter.bulkPayload, tables: options.tables ?? ['db.*'], exclude: options.exclude ?? [], maxKeyBytes: adapter.maxKeyBytes }
     const loaded = new Map<string, SqlLayout>() // table → the layout whose key it gets
     const rekeyed = new Set<string>() // tables with rows of layouts keyed otherwise
     let rows = 0

@@ -51,7 +51,7 @@ export interface RangeOptions {
   /** `none`: frame only (count); `raw`: the records' bytes; `json`/`row`: their lines; `sql`: their SQL rows (`sql load`: RowBatchWriter). */
   format: 'none' | 'raw' | 'json' | 'row' | 'sql'
   /** For `sql`: the tables loaded, and how the rows are written. */
-  sql?: { payload: RowPayload; tables: readonly string[]; exclude: readonly string[] }
+  sql?: { payload: RowPayload; tables: readonly string[]; exclude: readonly string[]; maxKeyBytes?: number }
   encoding: FieldEncoding
   tables: readonly string[]
   ops: readonly string[]

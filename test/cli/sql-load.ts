@@ -95,6 +95,20 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     await t.rejects(sqlLoad({ url: other, checkpoint: plain, replace: true }), { code: ErrorCodes.SQL_NOT_EMPTY, message: /payroll/ })
   })
 
+  t.test("a key longer than the database's index holds: its record in logdaemon_unmapped on PostgreSQL, the rest loaded, with threads too", async (t) => {
+    const { dir } = files(t)
+    const file = join(dir, 'checkpoint.7')
+    const long = 'x'.repeat(3000)
+    writeFileSync(file, `@pv@ 1 @db.counters@ @a@ @1@ \n@pv@ 1 @db.counters@ @${long}@ @2@ \n@pv@ 1 @db.counters@ @b@ @3@ \n`)
+    const postgres = (await fresh()).startsWith('postgres')
+    for (const threads of [1, 2]) {
+      const url = await fresh()
+      const s = await sqlLoad({ url, checkpoint: file, threads, rangeBytes: 64 })
+      t.match(s, postgres ? { rows: 2, unmapped: 1 } : { rows: 3, unmapped: 0 }, `threads ${threads}`)
+      t.same((await rowsOf(url, 'SELECT reason FROM logdaemon_unmapped')).length, postgres ? 1 : 0)
+    }
+  })
+
   t.test('rows with the same key: the last wins, as a pv replaces', async (t) => {
     const { dir } = files(t)
     const dup = join(dir, 'checkpoint.8')

@@ -319,6 +319,41 @@ export function suite(t: Test, fresh: Fresh): void {
     t.same(Buffer.from(rows[1]?.logdaemon_raw as Uint8Array), bytes.subarray(bytes.indexOf('@pv@', 10), bytes.indexOf('@ex@')), 'and the record as written')
   })
 
+  t.test("a key longer than the database's index holds goes to logdaemon_unmapped (PostgreSQL); the transactions around it apply", async (t) => {
+    // A probe: on PostgreSQL a db.counters name of 4,000 characters failed the commit ("index row size 4016 exceeds
+    // btree version 4 maximum 2704"), retried for ever with no position, and the transaction before it never committed.
+    const url = await fresh(t)
+    const long = Array.from({ length: 4000 }, (_, i) => String.fromCharCode(97 + ((i * 7919) % 26))).join('')
+    const { entries } = entriesOf(
+      [
+        { op: 'pv', version: 1, table: 'db.counters', fields: ['before', '1'] },
+        ex(),
+        { op: 'pv', version: 1, table: 'db.counters', fields: [long, '2'] },
+        ex(),
+        { op: 'pv', version: 1, table: 'db.counters', fields: ['after', '3'] },
+        ex(),
+      ],
+      3,
+    )
+    const l = listener(url)
+    await feed(l, entries)
+    await l.close()
+    const postgres = url.startsWith('postgres')
+    t.same(
+      (await rowsOf(url, 'SELECT name FROM counters ORDER BY value')).map((r) => String(r.name).slice(0, 10)),
+      postgres ? ['before', 'after'] : ['before', long.slice(0, 10), 'after'],
+      postgres ? 'the long key is not a row' : 'SQLite has no such limit',
+    )
+    const unmapped = await rowsOf(url, 'SELECT table_name, reason FROM logdaemon_unmapped')
+    if (postgres) t.match(unmapped, [{ table_name: 'db.counters', reason: "its key is 4004 bytes, more than the database's index holds (2600)" }])
+    else t.same(unmapped, [])
+    t.same(
+      (await rowsOf(url, 'SELECT journal FROM logdaemon_position')).map((r) => String(r.journal)),
+      ['3'],
+      'committed',
+    )
+  })
+
   t.test('a date outside the timestamp range reads NULL in the changes view; the other rows read as usual', async (t) => {
     // A probe: on PostgreSQL one such date made every query of the view's date fail with "timestamp out of range".
     const url = await fresh(t)

@@ -56,8 +56,18 @@ export interface PostgresAdapterOptions {
   timeoutMs?: number
 }
 
+/** See PostgresAdapter.maxKeyBytes. */
+export const POSTGRES_MAX_KEY_BYTES = 2600
+
 export class PostgresAdapter implements SqlAdapter {
   readonly dialect = 'postgres'
+  /**
+   * A btree index entry holds 2704 bytes at most (a third of a page): a
+   * longer key failed the whole commit, retried for ever with no position
+   * (a probe: a db.counters name of 4,000 characters). Some room is left
+   * for the entry's own header and alignment.
+   */
+  readonly maxKeyBytes = POSTGRES_MAX_KEY_BYTES
   readonly bulkPayload = 'copy'
   readonly masked: string
   readonly #connectionString: string

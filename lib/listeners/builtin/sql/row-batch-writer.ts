@@ -22,6 +22,8 @@ export interface RowBatchOptions {
   encoding: FieldEncoding
   /** The journal the records belong to (checkpoint.N: N). */
   journal: number
+  /** The database's longest key (SqlAdapter.maxKeyBytes); a longer one's record goes to logdaemon_unmapped. Default: no limit. */
+  maxKeyBytes?: number
 }
 
 /** A segment's kind: rows of one layout, or records for logdaemon_unmapped. */
@@ -99,7 +101,7 @@ export class RowBatchWriter {
   unmapped = 0
 
   constructor(options: RowBatchOptions) {
-    this.#mapper = new RowMapper(new TableFilter(options.tables, options.exclude), options.encoding)
+    this.#mapper = new RowMapper(new TableFilter(options.tables, options.exclude), options.encoding, options.maxKeyBytes)
     this.#payload = options.payload
     this.#journal = options.journal
     this.#encoding = options.encoding

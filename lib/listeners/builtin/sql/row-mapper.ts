@@ -60,10 +60,13 @@ export class RowMapper {
   readonly #encoding: FieldEncoding
   /** When set, a record whose layout's key the replica no longer has goes to logdaemon_unmapped (see KeyGate). */
   gate: KeyGate | null = null
+  /** A record whose key is longer than the database's index holds goes to logdaemon_unmapped (see {@link keyBytes}). */
+  maxKeyBytes: number
 
-  constructor(filter: TableFilter, encoding: FieldEncoding) {
+  constructor(filter: TableFilter, encoding: FieldEncoding, maxKeyBytes = Number.POSITIVE_INFINITY) {
     this.#filter = filter
     this.#encoding = encoding
+    this.maxKeyBytes = maxKeyBytes
   }
 
   /** The row change of a data record of a kept table, or null for everything else. */
@@ -111,10 +114,30 @@ export class RowMapper {
       // A probe: keys k\xff, k\xfe and k\x00 all read k\uFFFD, and three rows became one.
       if (fieldBytes && !(layout.columns[k] as { integer: boolean }).integer) values[k] = decodeKeepingBytes(fieldBytes[k] as Buffer, this.#encoding)
     }
+    // A key can be longer than its record only by decoding (a byte as up to 3 in UTF-8): short records need no count.
+    if (raw.length * 3 > this.maxKeyBytes) {
+      const n = keyBytes(layout, values)
+      if (n > this.maxKeyBytes) {
+        return unmapped(e, journal, op, table, version, fields, `its key is ${n} bytes, more than the database's index holds (${this.maxKeyBytes})`)
+      }
+    }
     const refused = this.gate?.admit(layout) ?? null
     if (refused !== null) return unmapped(e, journal, op, table, version, fields, refused)
     return { kind: put ? 'put' : 'del', layout, values, raw: inexact ? Buffer.from(raw) : null }
   }
+}
+
+/**
+ * A row's key as an index entry counts it, about: each text key column's
+ * UTF-8 bytes and 4 more (its length), 8 for each integer key column.
+ */
+export function keyBytes(layout: SqlLayout, values: readonly (string | null)[]): number {
+  let n = 0
+  for (const k of layout.keyIndex) {
+    const v = values[k]
+    n += (layout.columns[k] as { integer: boolean }).integer ? 8 : 4 + (v === null || v === undefined ? 0 : Buffer.byteLength(v))
+  }
+  return n
 }
 
 /** What a journal table is called: `db.rev`, `db.have.rp`, `rdb.lbr`. */

@@ -61,6 +61,8 @@ export interface SqlAdapter {
   insertUnmapped(records: readonly UnmappedRecord[], source: string): Promise<void>
   /** Bulk insert into a table being loaded (no key yet): COPY for PostgreSQL, a prepared insert for SQLite. */
   bulkInsert(table: string, columns: readonly ColumnSpec[], rows: readonly (readonly SqlValue[])[]): Promise<void>
+  /** The longest key (its text columns' UTF-8 bytes, 4 more each, and 8 per integer column) a row may have: see {@link keyBytes}. */
+  readonly maxKeyBytes: number
   /** The payload {@link bulkWrite} takes, as a RowBatchWriter writes it: COPY text (PostgreSQL) or tagged values (SQLite). */
   readonly bulkPayload: RowPayload
   /** Bulk insert of `rows` rows a RowBatchWriter wrote (in {@link bulkPayload}); `payload` is the caller's again when this resolves. */

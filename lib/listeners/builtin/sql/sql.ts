@@ -108,6 +108,7 @@ export class SqlListener extends BaseListener {
     }
     this.#broken = false
     this.#replica = replica
+    this.#mapper.maxKeyBytes = replica.adapter.maxKeyBytes
     this.#mapper.gate = new KeyGate()
     this.#mapper.gate.seed(replica.keys, replica.journalTables)
     replica.onRekey = (layout, replaced) =>

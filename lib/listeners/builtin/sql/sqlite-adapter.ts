@@ -29,6 +29,8 @@ function placeholders(sql: string): string {
  */
 export class SqliteAdapter implements SqlAdapter {
   readonly dialect = 'sqlite'
+  /** SQLite's index entries have no such limit (they overflow to other pages). */
+  readonly maxKeyBytes = Number.POSITIVE_INFINITY
   readonly bulkPayload = 'values'
   readonly masked: string
   readonly #file: string

@@ -1,6 +1,9 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { appendFileSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
+import { lockPathOf } from '../../../lib/files/state-lock.js'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -101,6 +104,54 @@ t.test('a mirror file replaced or renamed while the daemon runs is ERR_MIRROR_MI
     const state = JSON.parse(readFileSync(join(dir, '.mirror-state.json'), 'utf8')) as { journals: Record<string, number> }
     t.equal(state.journals['5'], at.end, `${how}: the state records no byte the file at the path does not have`)
   }
+})
+
+t.test("bytes appended to a mirror file while the daemon runs are ERR_MIRROR_MISMATCH, not kept past the journal's end (a probe)", async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  const m = mirror(dir)
+  await m.open()
+  for (const e of entries.slice(0, 20)) await m.listen(e)
+  const at = entries[19]!.position
+  await m.sync({ journal: at.journal!, offset: at.end })
+  // More than the rest of journal 5: no later write of the mirror covers them.
+  appendFileSync(join(dir, 'journal.5'), Buffer.alloc(files.get(5)!.length, 'G'))
+  const fed = (async () => {
+    for (const e of entries.slice(20)) await m.listen(e)
+    await m.sync({ journal: 6, offset: files.get(6)!.length })
+  })()
+  await t.rejects(fed, {
+    code: 'ERR_MIRROR_MISMATCH',
+    retryable: false,
+    journal: 5,
+    message: /journal\.5 has \d+ bytes but the mirror wrote \d+: bytes were added/,
+  })
+  await m.close()
+  // The state never recorded the foreign bytes: a restart cuts them off and the mirror ends byte-identical.
+  await run(entries.slice(20), dir)
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5))
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
+})
+
+t.test("a lost mirror state beside a dead mirror's lock: the files the daemon committed past are refused, not emptied (a probe)", async (t) => {
+  const dir = t.testdir()
+  const { files, entries } = twoJournals()
+  await run(entries, dir)
+  // The state removed; the mirror's process then died (kill -9, a power loss), leaving its lock.
+  unlinkSync(join(dir, '.mirror-state.json'))
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+  const holder = { pid: Number(gone.stdout), host: hostname(), bootId: null, started: null, pidNs: null, socket: null, command: 'x', since: 'then', nonce: 'n' }
+  writeFileSync(lockPathOf(join(dir, '.mirror-state.json')), JSON.stringify({ format: 'logdaemon-lock', ...holder }))
+  const ctx = { start: { journal: 7, offset: 0 }, logger: { debug() {}, info() {}, warn() {}, error() {} }, signal: new AbortController().signal }
+  const m = mirror(dir)
+  await t.rejects(m.open(ctx), {
+    code: 'ERR_MIRROR_MISMATCH',
+    retryable: false,
+    message: /journal\.5, journal\.6\) that the daemon has committed past \(it resumes at 7\/0\)/,
+  })
+  await m.close()
+  t.same(readFileSync(join(dir, 'journal.5')), files.get(5), 'journal.5 kept')
+  t.same(readFileSync(join(dir, 'journal.6')), files.get(6), 'journal.6 kept')
 })
 
 t.test('on open, bytes past the committed length are cut off', async (t) => {

@@ -122,7 +122,7 @@ export class MirrorListener extends BaseListener {
       throw err
     }
     try {
-      await this.#cutBack()
+      await this.#cutBack(context?.start ?? null)
       this.#refuseGapAt(context?.start ?? null)
     } catch (err) {
       await this.#releaseLock()
@@ -158,13 +158,14 @@ export class MirrorListener extends BaseListener {
     if (problem) throw new LogdaemonError(ErrorCodes.CONFIG_INVALID, problem, { file: this.dir, retryable: false, details: { key: 'dir' } })
   }
 
-  async #cutBack(): Promise<void> {
+  async #cutBack(start: JournalPosition | null): Promise<void> {
     const fresh = !(await exists(this.#stateFile))
     this.#committed = await readMirrorState(this.#stateFile)
     if (fresh) {
       // No state: nothing here was written by this mirror, and cutting foreign journal files back to 0 would destroy them.
-      // Unless a mirror died here holding the lock before its first commit (a version that wrote no state until then): its own files.
-      const problem = await foreignFilesProblem(this.dir, this.#stateFile, this.#lock?.tookOverFrom != null)
+      // Unless a mirror died here holding the lock before its first commit (a version that wrote no state until then): its own files,
+      // but only those the daemon has not committed past (`start`): a file it has is a mirror whose state was lost.
+      const problem = await foreignFilesProblem(this.dir, this.#stateFile, this.#lock?.tookOverFrom != null, start)
       if (problem) throw new LogdaemonError(ErrorCodes.MIRROR_MISMATCH, problem, { file: this.dir, retryable: false })
       // From now on the files here are the mirror's: a crash before the first commit leaves a state that says so.
       await writeMirrorState(this.#stateFile, this.#committed, this.#fsync)
@@ -193,7 +194,7 @@ export class MirrorListener extends BaseListener {
       await this.#flush()
       if (this.#journal !== null && this.#dirty.has(this.#journal)) {
         if (this.#fsync) await this.#fh.sync()
-        await this.#checkSameFile(this.#fh)
+        await this.#checkWritten(this.#fh)
       }
       const fh = this.#fh
       this.#fh = null
@@ -316,6 +317,27 @@ export class MirrorListener extends BaseListener {
   }
 
   /**
+   * After a flush: the file at the mirror's path, holding exactly the bytes the mirror wrote. Bytes past them were
+   * written by someone else (appended behind the daemon's back): once the journal rotated nothing would cut them
+   * back, and the copy would stay longer than the journal for good, the daemon exiting 0 (a probe: 3 MB appended to
+   * the current journal.2, which kept them after its rotation; only `verify` saw it).
+   */
+  async #checkWritten(fh: FileHandle): Promise<void> {
+    const { size } = await this.#checkSameFile(fh)
+    const n = this.#journal
+    const written = n === null ? size : (this.#lengths.get(n) ?? 0)
+    if (size > written) {
+      const file = this.fileOf(n as number)
+      throw new LogdaemonError(
+        ErrorCodes.MIRROR_MISMATCH,
+        `mirror ${file} has ${size} bytes but the mirror wrote ${written}: bytes were added to it while the daemon ran. ` +
+          `Restore it, or remove it and its entry in ${this.#stateFile} and restart from journal ${n} (from: ${n})`,
+        { file, journal: n ?? undefined, offset: written, retryable: false },
+      )
+    }
+  }
+
+  /**
    * fsyncs what was written and records the new lengths in the mirror's
    * state file, up to `position` and no further: bytes taken after it (the
    * entries the chain handed on past its commit point, perhaps from a gzip
@@ -327,7 +349,7 @@ export class MirrorListener extends BaseListener {
     await this.#flush()
     if (this.#fh && this.#journal !== null && this.#dirty.has(this.#journal)) {
       if (this.#fsync) await this.#fh.sync()
-      await this.#checkSameFile(this.#fh)
+      await this.#checkWritten(this.#fh)
     }
     const next = new Map(this.#committed)
     let changed = false
@@ -415,8 +437,13 @@ export async function serverDirProblem(dir: string, serverDirs: readonly string[
  * it before its first commit, from a version that wrote no state until
  * then: the files are its own). `logdaemon check` asks it too.
  */
-export async function foreignFilesProblem(dir: string, stateFile: string, mirrorRanHere: boolean): Promise<string | null> {
-  if (mirrorRanHere || (await exists(stateFile))) return null
+export async function foreignFilesProblem(
+  dir: string,
+  stateFile: string,
+  mirrorRanHere: boolean,
+  start: JournalPosition | null = null,
+): Promise<string | null> {
+  if (await exists(stateFile)) return null
   let names: string[]
   try {
     names = await readdir(dir)
@@ -432,10 +459,28 @@ export async function foreignFilesProblem(dir: string, stateFile: string, mirror
     if (st.isFile() && st.size > 0) foreign.push(name)
   }
   if (foreign.length === 0) return null
+  if (mirrorRanHere) {
+    // A dead mirror's own files are those of journals the daemon has not committed past: it commits only once the
+    // mirror has synced them, and a mirror that synced wrote its state. A file of a journal before where the daemon
+    // resumes (or the start journal's, resumed inside it) means the state was lost, and cutting the files back to
+    // nothing would destroy the mirror (a probe: state removed, daemon killed, the next start emptied every journal.N).
+    const committedPast = start === null ? [] : foreign.filter((name) => mirrorCommittedPast(Number(MIRROR_JOURNAL.exec(name)?.[1]), start))
+    if (committedPast.length === 0) return null
+    return (
+      `mirror dir ${dir} holds journal files (${committedPast.sort().slice(0, 5).join(', ')}${committedPast.length > 5 ? ', …' : ''}) that the daemon ` +
+      `has committed past (it resumes at ${start?.journal}/${start?.offset}), but no mirror state ${stateFile}: the state was lost, and cutting them ` +
+      `to the length it records, nothing, would destroy them. Restore the state file, or move the files away and start the daemon from the first journal to mirror`
+    )
+  }
   return (
     `mirror dir ${dir} holds journal files this mirror did not write (${foreign.sort().slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}; ` +
     `no mirror state ${stateFile}): the mirror would cut them to the length it committed, nothing. Move them away, or give the mirror an empty directory`
   )
+}
+
+/** Whether a daemon resuming at `start` has committed bytes of journal `n` (a mirror syncs before the daemon commits). */
+function mirrorCommittedPast(n: number, start: JournalPosition): boolean {
+  return n < start.journal || (n === start.journal && start.offset > 0)
 }
 
 /** What run's mirror says of a directory it cannot make (`why`), and what to do. */
@@ -526,7 +571,7 @@ export async function mirrorOpenProblem(
   if (stateDir) {
     return `the mirror's state file ${stateFile} cannot be written (${stateDir}): run could not make its lock (ERR_STATE_WRITE). Create the directory, or set stateFile to a file in an existing one`
   }
-  const foreign = await foreignFilesProblem(dir, stateFile, mirrorRanHere)
+  const foreign = await foreignFilesProblem(dir, stateFile, mirrorRanHere, start)
   if (foreign) return foreign
   try {
     const committed = await readMirrorState(stateFile)

@@ -12,7 +12,7 @@ import { ListenerChain } from '../../../lib/listeners/listener-chain.js'
 import { MirrorListener, create, optionsSchema } from '../../../lib/listeners/builtin/mirror/mirror.js'
 import type { JournalEntry } from '../../../lib/journal/entry.js'
 import type { JournalPosition } from '../../../lib/position.js'
-import { transactions } from '../../helpers/entries.js'
+import { entriesOf, transactions } from '../../helpers/entries.js'
 
 /** Two journals, 5 and 6, as the rotating source would deliver them. */
 function twoJournals(): { files: Map<number, Buffer>; entries: JournalEntry[] } {
@@ -153,6 +153,29 @@ t.test("a lost mirror state beside a dead mirror's lock: the files the daemon co
   t.same(readFileSync(join(dir, 'journal.5')), files.get(5), 'journal.5 kept')
   t.same(readFileSync(join(dir, 'journal.6')), files.get(6), 'journal.6 kept')
 })
+
+t.test(
+  'a replay whose bytes differ from what the mirror has (the server reset, journals numbered again) is ERR_MIRROR_MISMATCH, not skipped (a probe)',
+  async (t) => {
+    const dir = t.testdir()
+    const { entries } = twoJournals()
+    await run(entries, dir)
+    const before = readFileSync(join(dir, 'journal.5'))
+    // Another journal 5: other bytes from the start, as after a restore from a checkpoint; the daemon started afresh (from: 5).
+    const other = entriesOf(
+      Array.from({ length: 80 }, (_, i) =>
+        i % 2 ? { op: 'ex', fields: [7, 1800000000 + i] } : { op: 'pv', version: 1, table: 'db.counters', fields: ['journal', String(i)] },
+      ),
+      5,
+    )
+    const rerun = run(other.entries, dir)
+    await t.rejects(rerun, {
+      code: 'ERR_LISTENER_FAILED',
+      cause: { code: 'ERR_MIRROR_MISMATCH', journal: 5, message: /holds other bytes than journal 5 at offset \d+/ },
+    })
+    t.same(readFileSync(join(dir, 'journal.5')), before, 'the mirror of the old journal 5 is left as it was, not spliced')
+  },
+)
 
 t.test('on open, bytes past the committed length are cut off', async (t) => {
   const dir = t.testdir()

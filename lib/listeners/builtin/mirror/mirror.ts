@@ -213,7 +213,14 @@ export class MirrorListener extends BaseListener {
    */
   listen(entry: JournalEntry): void | Promise<void> {
     const n = entry.position.journal
-    if (!this.#opened || !this.#fh || n === null || n !== this.#journal || this.#pendingBytes >= FLUSH_BYTES) {
+    if (
+      !this.#opened ||
+      !this.#fh ||
+      n === null ||
+      n !== this.#journal ||
+      this.#pendingBytes >= FLUSH_BYTES ||
+      entry.position.offset < (this.#lengths.get(n) ?? 0)
+    ) {
       return this.#listenSlowly(entry)
     }
     this.#accept(entry, n)
@@ -237,8 +244,44 @@ export class MirrorListener extends BaseListener {
       )
     }
     await this.#switchTo(n)
+    await this.#compareHad(entry, n)
     this.#accept(entry, n)
     if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush()
+  }
+
+  /**
+   * An entry the mirror already has (a replay after a restart): its bytes must be the ones in the file. Skipped
+   * unseen, a mirror of another journal N (the server reset or restored from a checkpoint, its journals numbered
+   * again, and the daemon started afresh as ERR_STATE_MISMATCH advises) kept its old bytes and took the new
+   * journal's only past them: a splice of two servers' journals, the daemon exiting 0 (a probe).
+   */
+  async #compareHad(entry: JournalEntry, n: number): Promise<void> {
+    const fh = this.#fh
+    if (!fh) return
+    const { offset, end } = entry.position
+    // Bytes in the file: all the mirror holds but what waits in the buffer (taken this run, from these entries).
+    const inFile = this.#pendingBytes > 0 ? this.#pendingStart : (this.#lengths.get(n) ?? 0)
+    const length = Math.min(end, inFile) - offset
+    if (length <= 0) return
+    const had = Buffer.alloc(length)
+    let got = 0
+    while (got < length) {
+      const { bytesRead } = await fh.read(had, got, length - got, offset + got)
+      if (bytesRead === 0) break
+      got += bytesRead
+    }
+    const want = entry.raw.subarray(0, length)
+    if (got === length && had.equals(want)) return
+    let at = 0
+    while (at < got && had[at] === want[at]) at++
+    const file = this.fileOf(n)
+    throw new LogdaemonError(
+      ErrorCodes.MIRROR_MISMATCH,
+      `mirror ${file} holds other bytes than journal ${n} at offset ${offset + at}: it is not a copy of this server's journal ${n} ` +
+        `(the server was reset or restored and numbers its journals again, or the mirror is another server's). ` +
+        `Move the mirror's files and ${this.#stateFile} away and restart from the first journal to mirror`,
+      { file, journal: n, offset: offset + at, line: entry.position.line, retryable: false },
+    )
   }
 
   #accept(entry: JournalEntry, n: number): void {

@@ -113,7 +113,10 @@ export function sshError(target: SshTarget, stderr: string, exit: string, remote
       { details: { ...details, remote }, retryable: false },
     )
   }
-  const said = remote !== null ? `the standby said: ${remote}` : text ? `ssh said: ${text}` : 'no message'
+  // The standby's own error line says what failed, its commands' errors why ("No space left on device",
+  // "Read-only file system"): a probe saw only "short write", the reason in info-level log lines.
+  const why = text.split('\n').slice(-3).join(' | ')
+  const said = remote !== null ? `the standby said: ${remote}${why ? ` (its errors: ${why})` : ''}` : text ? `ssh said: ${text}` : 'no message'
   return new LogdaemonError(ErrorCodes.REMOTE_FAILED, `hot-backup connection to ${where} failed (${exit}); ${said}`, {
     details: { ...details, remote },
   })

@@ -62,7 +62,10 @@ t.test('ssh failures get stable codes and say what to do', async (t) => {
   t.equal(other.code, 'ERR_REMOTE_FAILED')
   t.equal(other.retryable, true, 'a refused connection may come back')
   t.match(other.message, /Connection refused/)
-  t.match(sshError(base, 'noise', 'exit code 5', 'replay of x failed').message, /the standby said: replay of x failed/)
+  t.match(sshError(base, 'noise', 'exit code 5', 'replay of x failed').message, /the standby said: replay of x failed \(its errors: noise\)/)
+  const full = sshError(base, "a\nb\nhead: error writing 'standard output': No space left on device\n", 'exit code 4', 'short write to /s/journal.1')
+  t.match(full.message, /short write to \/s\/journal\.1 \(its errors: a \| b \| head: error writing 'standard output': No space left on device\)/, 'with why')
+  t.equal(sshError(base, '', 'exit code 4', 'short write').message.endsWith('the standby said: short write'), true, 'no errors: none said')
   t.match(sshError(base, '', 'killed by SIGKILL', null).message, /killed by SIGKILL.*no message/)
 })
 

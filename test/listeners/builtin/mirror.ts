@@ -54,20 +54,26 @@ t.test('a replay after a restart is skipped: nothing is written twice', async (t
   t.same(readFileSync(join(dir, 'journal.6')), files.get(6))
 })
 
-t.test('a mirror file cut while the daemon runs is ERR_MIRROR_MISMATCH, never a hole of zeros', async (t) => {
-  const dir = t.testdir()
+/** A mirror that took journal 5's first 20 entries and synced them; `feedRest` gives it the rest and syncs journal 6's end. */
+async function syncedMidway(dir: string) {
   const { files, entries } = twoJournals()
   const m = mirror(dir)
   await m.open()
   for (const e of entries.slice(0, 20)) await m.listen(e)
   const at = entries[19]!.position
   await m.sync({ journal: at.journal!, offset: at.end })
-  truncateSync(join(dir, 'journal.5'), 0) // an operator, a misdirected logrotate copytruncate
-  const fed = (async () => {
+  const feedRest = async (): Promise<void> => {
     for (const e of entries.slice(20)) await m.listen(e)
     await m.sync({ journal: 6, offset: files.get(6)!.length })
-  })()
-  await t.rejects(fed, {
+  }
+  return { m, files, entries, at, feedRest }
+}
+
+t.test('a mirror file cut while the daemon runs is ERR_MIRROR_MISMATCH, never a hole of zeros', async (t) => {
+  const dir = t.testdir()
+  const { m, feedRest } = await syncedMidway(dir)
+  truncateSync(join(dir, 'journal.5'), 0) // an operator, a misdirected logrotate copytruncate
+  await t.rejects(feedRest(), {
     code: 'ERR_MIRROR_MISMATCH',
     retryable: false,
     message: /journal\.5 has 0 bytes but the mirror wrote \d+: it was truncated or replaced/,
@@ -79,24 +85,15 @@ t.test('a mirror file cut while the daemon runs is ERR_MIRROR_MISMATCH, never a 
 t.test('a mirror file replaced or renamed while the daemon runs is ERR_MIRROR_MISMATCH, not writes into the old file (a probe)', async (t) => {
   for (const how of ['replaced', 'renamed'] as const) {
     const dir = t.testdir()
-    const { files, entries } = twoJournals()
-    const m = mirror(dir)
-    await m.open()
-    for (const e of entries.slice(0, 20)) await m.listen(e)
-    const at = entries[19]!.position
-    await m.sync({ journal: at.journal!, offset: at.end })
+    const { m, at, feedRest } = await syncedMidway(dir)
     const file = join(dir, 'journal.5')
     // A copy moved over it (a new inode with the same bytes so far), or the file moved away.
     if (how === 'replaced') {
       writeFileSync(join(dir, 'copy'), readFileSync(file))
       renameSync(join(dir, 'copy'), file)
     } else renameSync(file, join(dir, 'journal.5.old'))
-    const fed = (async () => {
-      for (const e of entries.slice(20)) await m.listen(e)
-      await m.sync({ journal: 6, offset: files.get(6)!.length })
-    })()
     await t.rejects(
-      fed,
+      feedRest(),
       { code: 'ERR_MIRROR_MISMATCH', retryable: false, journal: 5, message: how === 'replaced' ? /replaced by another file/ : /removed or renamed/ },
       how,
     )
@@ -108,19 +105,10 @@ t.test('a mirror file replaced or renamed while the daemon runs is ERR_MIRROR_MI
 
 t.test("bytes appended to a mirror file while the daemon runs are ERR_MIRROR_MISMATCH, not kept past the journal's end (a probe)", async (t) => {
   const dir = t.testdir()
-  const { files, entries } = twoJournals()
-  const m = mirror(dir)
-  await m.open()
-  for (const e of entries.slice(0, 20)) await m.listen(e)
-  const at = entries[19]!.position
-  await m.sync({ journal: at.journal!, offset: at.end })
+  const { m, files, entries, feedRest } = await syncedMidway(dir)
   // More than the rest of journal 5: no later write of the mirror covers them.
   appendFileSync(join(dir, 'journal.5'), Buffer.alloc(files.get(5)!.length, 'G'))
-  const fed = (async () => {
-    for (const e of entries.slice(20)) await m.listen(e)
-    await m.sync({ journal: 6, offset: files.get(6)!.length })
-  })()
-  await t.rejects(fed, {
+  await t.rejects(feedRest(), {
     code: 'ERR_MIRROR_MISMATCH',
     retryable: false,
     journal: 5,

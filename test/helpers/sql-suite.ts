@@ -354,6 +354,38 @@ export function suite(t: Test, fresh: Fresh): void {
     )
   })
 
+  t.test('a replica table dropped, or its key dropped, outside logdaemon: the next open refuses, not retried', async (t) => {
+    // A probe: without its unique index SQLite added a second row of a key; a dropped table failed every write, retried.
+    for (const sabotage of ['key', 'table'] as const) {
+      const url = await fresh(t)
+      const postgres = url.startsWith('postgres')
+      const counter = (name: string, value: number): RecordSpec => ({ op: 'pv', version: 1, table: 'db.counters', fields: [name, value] })
+      const first = listener(url)
+      await feed(first, entriesOf([counter('a', 1), ex(), counter('b', 2), ex()], 1).entries)
+      await first.close()
+      const [key] = (await rowsOf(url, "SELECT key_columns FROM logdaemon_tables WHERE table_name = 'counters'")).map((r) => String(r.key_columns))
+      t.equal(key, 'name', 'counters is keyed by name')
+      if (sabotage === 'table') await rowsOf(url, 'DROP TABLE counters')
+      else if (postgres) await rowsOf(url, 'ALTER TABLE counters DROP CONSTRAINT IF EXISTS counters_pkey; DROP INDEX IF EXISTS counters_key')
+      else await rowsOf(url, 'DROP INDEX counters_key')
+      const again = listener(url)
+      const err = await Promise.resolve(again.open()).then(
+        () => null,
+        (e: unknown) => e as { code?: string; retryable?: boolean; message?: string },
+      )
+      await again.close()
+      t.match(
+        err,
+        {
+          code: 'ERR_SQL_FAILED',
+          retryable: false,
+          message: sabotage === 'table' ? /changed outside logdaemon: table "counters" is missing/ : /table "counters" has no unique key on \(name\)/,
+        },
+        sabotage,
+      )
+    }
+  })
+
   t.test('a date outside the timestamp range reads NULL in the changes view; the other rows read as usual', async (t) => {
     // A probe: on PostgreSQL one such date made every query of the view's date fail with "timestamp out of range".
     const url = await fresh(t)
@@ -404,6 +436,35 @@ export function suite(t: Test, fresh: Fresh): void {
       ['1'],
       'committed',
     )
+  })
+
+  t.test("a view of the user's own that reads a column to widen: PostgreSQL stops naming it, not retried; SQLite widens", async (t) => {
+    const url = await fresh(t)
+    const postgres = url.startsWith('postgres')
+    const { entries } = entriesOf(
+      [
+        { op: 'pv', version: 0, table: 'db.counters', fields: ['change', 41] },
+        ex(),
+        { op: 'pv', version: 1, table: 'db.counters', fields: ['security', 'x1'] },
+        ex(),
+      ],
+      1,
+    )
+    const l = listener(url)
+    await feed(l, entries.slice(0, 2))
+    await rowsOf(url, 'CREATE VIEW counter_values AS SELECT name, value FROM counters')
+    const err = await feed(l, entries.slice(2)).then(
+      () => null,
+      (e: unknown) => e as { code?: string; retryable?: boolean; message?: string },
+    )
+    await l.close()
+    if (postgres) {
+      t.match(err, { code: 'ERR_SQL_FAILED', retryable: false, message: /"value" of "counters" must become text.*"counter_values" reads it.*drop that view/ })
+      t.same((await rowsOf(url, 'SELECT name FROM counter_values')).map((r) => r.name), ['change'], 'nothing of the new version applied')
+    } else {
+      t.equal(err, null)
+      t.same((await rowsOf(url, 'SELECT name, value FROM counter_values ORDER BY name')).map((r) => `${r.name}=${r.value}`), ['change=41', 'security=x1'])
+    }
   })
 
   t.test('a column that was an integer in an older version and is text in a newer one becomes text (db.counters 0 → 1)', async (t) => {

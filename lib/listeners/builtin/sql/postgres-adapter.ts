@@ -1,6 +1,7 @@
 import { finished } from 'node:stream'
 import type { Writable } from 'node:stream'
 import type { Client } from 'pg'
+import { ErrorCodes, LogdaemonError } from '../../../errors.js'
 import type { RowOp, UnmappedRecord } from './row-mapper.js'
 import type { ColumnSpec, ColumnType, SqlAdapter, SqlValue, TableColumns } from './sql-adapter.js'
 import { quoteIdent as q } from './sql-names.js'
@@ -158,6 +159,21 @@ export class PostgresAdapter implements SqlAdapter {
     return out
   }
 
+  async uniqueKeys(table: string): Promise<string[][]> {
+    const res = await this.#conn.query<{ columns: string[] }>(
+      `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
+         FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE n.nspname = current_schema() AND c.relname = $1 AND i.indisunique AND i.indpred IS NULL
+        GROUP BY i.indexrelid`,
+      [table],
+    )
+    return res.rows.map((r) => r.columns)
+  }
+
   async views(): Promise<string[]> {
     const res = await this.#conn.query<{ table_name: string }>(
       `SELECT table_name FROM information_schema.views WHERE table_schema = current_schema() ORDER BY table_name`,
@@ -169,7 +185,39 @@ export class PostgresAdapter implements SqlAdapter {
     return PG_TYPES[type]
   }
 
+  /**
+   * A view that reads the column blocks its type change: the replica's own
+   * views are dropped first (Replica), a view of the user's is not ours to
+   * drop. It is named in an error that is not retried (a probe: the bare
+   * "cannot alter type of a column used by a view or rule" was retried for
+   * ever at a p4d upgrade that widened db.counters' value).
+   */
   async widenToText(table: string, column: string): Promise<void> {
+    const res = await this.#conn.query<{ view: string }>(
+      `SELECT DISTINCT v.relname::text AS view
+         FROM pg_depend d
+         JOIN pg_rewrite r ON r.oid = d.objid
+         JOIN pg_class v ON v.oid = r.ev_class
+         JOIN pg_class t ON t.oid = d.refobjid
+         JOIN pg_namespace n ON n.oid = t.relnamespace
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+        WHERE n.nspname = current_schema() AND t.relname = $1 AND a.attname = $2 AND v.oid <> t.oid
+        ORDER BY 1`,
+      [table, column],
+    )
+    const views = res.rows.map((r) => r.view)
+    if (views.length > 0) {
+      throw Object.assign(
+        new LogdaemonError(
+          ErrorCodes.SQL_FAILED,
+          `column ${q(column)} of ${q(table)} must become text (a newer table version holds text there), but ${views.map((v) => q(v)).join(', ')} ` +
+            `read${views.length === 1 ? 's' : ''} it and PostgreSQL cannot change the type of a column a view reads: drop ${views.length === 1 ? 'that view' : 'those views'}, ` +
+            `restart the daemon (it changes the column), then create ${views.length === 1 ? 'it' : 'them'} again`,
+          { details: { table, column, views } },
+        ),
+        { retryable: false },
+      )
+    }
     await this.exec(`ALTER TABLE ${q(table)} ALTER COLUMN ${q(column)} TYPE text USING ${q(column)}::text`)
   }
 

@@ -54,6 +54,39 @@ export class Replica {
   async open(): Promise<void> {
     await this.adapter.connect()
     await this.reload()
+    await this.#checkRegistered()
+  }
+
+  /**
+   * Each table logdaemon_tables registers is there, with its key: puts
+   * replace rows by that key. A table dropped, or its key (a unique index,
+   * the primary key) dropped outside logdaemon, failed every write with a
+   * database error retried for ever, or (SQLite, without the index) let a
+   * put add a second row of a key (a probe). Not retried: the replica must
+   * be mended or loaded again.
+   */
+  async #checkRegistered(): Promise<void> {
+    const problems: string[] = []
+    for (const [table, key] of this.#keys) {
+      if (!this.#tables.has(table)) {
+        problems.push(`table ${q(table)} is missing`)
+        continue
+      }
+      const want = [...key].sort().join(',')
+      if (!(await this.adapter.uniqueKeys(table)).some((k) => [...k].sort().join(',') === want)) {
+        problems.push(`table ${q(table)} has no unique key on (${key.join(', ')})`)
+      }
+    }
+    if (problems.length === 0) return
+    throw Object.assign(
+      new LogdaemonError(
+        ErrorCodes.SQL_FAILED,
+        `the replica in ${this.adapter.masked} was changed outside logdaemon: ${problems.join('; ')} (registered in ${TABLES_TABLE}). ` +
+          `Rows could be lost or doubled: restore the table or its key, or load the replica again ('logdaemon sql load --replace' from a checkpoint)`,
+        { details: { problems } },
+      ),
+      { retryable: false },
+    )
   }
 
   /** Reads what the database has (after a reconnect, or another writer). */

@@ -31,6 +31,8 @@ export interface SqlAdapter {
   tables(): Promise<TableColumns>
   /** The views of the database (the current schema in PostgreSQL). */
   views(): Promise<string[]>
+  /** The columns of each unique key of `table`: its primary key and its unique indexes. */
+  uniqueKeys(table: string): Promise<string[][]>
   /** SQL type of a column type. */
   typeName(type: ColumnType): string
   /**

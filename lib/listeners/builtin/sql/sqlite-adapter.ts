@@ -94,6 +94,17 @@ export class SqliteAdapter implements SqlAdapter {
     return out
   }
 
+  async uniqueKeys(table: string): Promise<string[][]> {
+    const db = this.#conn
+    const keys: string[][] = []
+    // A primary key of one INTEGER column is the rowid itself: no index lists it.
+    const pk = db.prepare(`SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`).pluck().all(table) as string[]
+    if (pk.length > 0) keys.push(pk)
+    const indexes = db.prepare(`SELECT name FROM pragma_index_list(?) WHERE "unique" = 1 AND partial = 0`).pluck().all(table) as string[]
+    for (const index of indexes) keys.push(db.prepare(`SELECT name FROM pragma_index_info(?) ORDER BY seqno`).pluck().all(index) as string[])
+    return keys
+  }
+
   async views(): Promise<string[]> {
     return this.#conn.prepare(`SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name`).pluck().all() as string[]
   }

@@ -460,10 +460,17 @@ export function suite(t: Test, fresh: Fresh): void {
     await l.close()
     if (postgres) {
       t.match(err, { code: 'ERR_SQL_FAILED', retryable: false, message: /"value" of "counters" must become text.*"counter_values" reads it.*drop that view/ })
-      t.same((await rowsOf(url, 'SELECT name FROM counter_values')).map((r) => r.name), ['change'], 'nothing of the new version applied')
+      t.same(
+        (await rowsOf(url, 'SELECT name FROM counter_values')).map((r) => r.name),
+        ['change'],
+        'nothing of the new version applied',
+      )
     } else {
       t.equal(err, null)
-      t.same((await rowsOf(url, 'SELECT name, value FROM counter_values ORDER BY name')).map((r) => `${r.name}=${r.value}`), ['change=41', 'security=x1'])
+      t.same(
+        (await rowsOf(url, 'SELECT name, value FROM counter_values ORDER BY name')).map((r) => `${r.name}=${r.value}`),
+        ['change=41', 'security=x1'],
+      )
     }
   })
 

@@ -160,6 +160,7 @@ export class PostgresAdapter implements SqlAdapter {
   }
 
   async uniqueKeys(table: string): Promise<string[][]> {
+    await this.bulkEnd()
     const res = await this.#conn.query<{ columns: string[] }>(
       `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
          FROM pg_index i
@@ -193,6 +194,8 @@ export class PostgresAdapter implements SqlAdapter {
    * ever at a p4d upgrade that widened db.counters' value).
    */
   async widenToText(table: string, column: string): Promise<void> {
+    // A load's COPY may be open on the connection: it ends first, as before any other statement (else this waits behind it).
+    await this.bulkEnd()
     const res = await this.#conn.query<{ view: string }>(
       `SELECT DISTINCT v.relname::text AS view
          FROM pg_depend d

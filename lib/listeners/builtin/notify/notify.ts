@@ -370,6 +370,14 @@ export class NotifyListener implements Listener {
       // A webhook that took the change before a restart (its mails were still under way) is not POSTed again.
       const webhook = delivery.webhookDone(change)
       if (this.#webhook && !webhook) channels.add('webhook')
+      if (this.#reviews && change.files.length < change.fileCount) {
+        // Past REVIEW_MATCH_FILES the files are counted, not kept: a reviewer whose lines match only those is not mailed.
+        this.#logger.warn(
+          { listener: this.name, change: change.change, files: change.fileCount, matched: change.files.length },
+          `change ${change.change} has ${change.fileCount} files: Reviews lines were matched against its first ${change.files.length} only, ` +
+            'so a reviewer whose lines match only the others is not mailed (p4 reviews -c shows them all)',
+        )
+      }
       const reviews = this.#reviews?.mailsFor(change, this.name) ?? []
       if (reviews.length > 0) channels.add('reviews')
       if (channels.size > 0) this.#outbox.push({ change, channels, reviews, done: delivery.progressOf(change), webhook })

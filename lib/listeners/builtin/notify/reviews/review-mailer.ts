@@ -278,9 +278,11 @@ export class ReviewMailer {
         ? `You are receiving change ${change.change} because your Reviews in Perforce include:`
         : `You are receiving change ${change.change} because your Reviews in Perforce match these files.`,
       ...lines.map((l) => `\t${l}`),
-      change.files.length > first.files.length || change.fileCount > change.files.length
-        ? `(${first.files.length} of the change's ${change.fileCount} files matched.)`
-        : '',
+      change.fileCount > change.files.length
+        ? `(${first.files.length} of the first ${change.files.length} of the change's ${change.fileCount} files matched; the others were not matched against Reviews.)`
+        : change.files.length > first.files.length
+          ? `(${first.files.length} of the change's ${change.fileCount} files matched.)`
+          : '',
       '',
     ].join('\n')
     const mail: OutgoingMail = {

@@ -54,6 +54,26 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec):
     }
     if (existing.config.ack_policy === AckPolicy.None)
       throw mismatch(`consumer ${durable} of stream ${stream} does not take acknowledgements: name another durable consumer`)
+    // The source acknowledges at commits only, and only the newest message committed (AckPolicy All acknowledges those
+    // before it): with AckPolicy Explicit the others stay unacknowledged, and with a limit on unacknowledged messages the
+    // server stops delivering once that many wait for a commit, which comes only at the end of a transaction. A consumer
+    // made with `nats consumer add` (AckPolicy Explicit, max_ack_pending 1000), or edited so, stalled the daemon for good
+    // inside the first transaction longer than the limit, with no error.
+    if (existing.config.ack_policy !== AckPolicy.All) {
+      throw mismatch(
+        `consumer ${durable} of stream ${stream} acknowledges with AckPolicy ${String(existing.config.ack_policy)}, not all: the source acknowledges ` +
+          'the newest committed message only, so its others would stay unacknowledged; name a new durable consumer (the source creates it), ' +
+          'or delete this one (nats consumer rm)',
+      )
+    }
+    const maxAckPending = existing.config.max_ack_pending ?? -1
+    if (maxAckPending > 0) {
+      throw mismatch(
+        `consumer ${durable} of stream ${stream} delivers at most ${maxAckPending} unacknowledged messages (max_ack_pending): the source ` +
+          'acknowledges at commits, at the end of a transaction, and would wait for ever inside a longer one; set max_ack_pending to -1 ' +
+          '(nats consumer edit), or name a new durable consumer (the source creates it with no limit)',
+      )
+    }
     return durable
   }
   const config: Partial<ConsumerConfig> = {

@@ -561,7 +561,7 @@ export class JetStreamJournalSource extends Readable {
       }
       const retry = retrySettings(this.#options.retry)
       while (!this.destroyed && this.#more) {
-        await pRetry(() => this.#renewEphemeral().then(() => this.#pullOnce()), {
+        await pRetry(() => this.#beforePull().then(() => this.#pullOnce()), {
           ...retry,
           signal: this.#abort.signal,
           shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
@@ -605,6 +605,43 @@ export class JetStreamJournalSource extends Readable {
     await this.#ensureConsumer(this.#lastSeq + 1)
     // A new consumer counts its deliveries from 1 again.
     this.#lastDseq = 0
+  }
+
+  /** What a pull needs first: an ephemeral consumer still there, a durable one not deleted. */
+  async #beforePull(): Promise<void> {
+    await this.#renewEphemeral()
+    await this.#checkDurable()
+  }
+
+  /**
+   * After a failed pull, a durable consumer (or its stream) deleted behind
+   * the reader's back fails the stream with ERR_JETSTREAM_MISMATCH, not
+   * retried, naming where reading stood. Before, every pull failed with the
+   * client's "heartbeats missed" (no pull is answered for a consumer that
+   * is gone), retried until the daemon gave up minutes later with that bare
+   * message, no code and no position (a probe: `nats consumer rm`, or a
+   * nats-server whose store was lost, while the daemon read).
+   */
+  async #checkDurable(): Promise<void> {
+    const o = this.#options
+    if (o.durable === undefined || !this.#pullFailed) return
+    const jsm = this.#jsm as JetStreamManager
+    const gone = await jsm.consumers.info(o.stream, o.durable).then(
+      () => null,
+      (err: unknown) => {
+        const e = err as { name?: unknown; code?: unknown }
+        if (e.name === 'ConsumerNotFoundError' || e.code === 10014) return `durable consumer ${o.durable} of stream ${o.stream} was deleted`
+        if (e.name === 'StreamNotFoundError' || e.code === 10059) return `stream ${o.stream} was deleted`
+        throw err
+      },
+    )
+    if (gone === null) return
+    const at = this.#prev ? formatPosition(this.#prev) : 'the start'
+    throw mismatch(
+      `${gone} while this reader read it (the last record handed out ended at ${at}, stream sequence ${this.#lastSeq}): ` +
+        'nothing more is read. A new durable consumer reads the stream from its start (its listeners see again what they had, ' +
+        'a mirror skips it): start the daemon again once the stream is there, or rebuild the consumers from a checkpoint',
+    )
   }
 
   /** One pull: up to `batch` messages, handed out as they arrive; returns early when the buffer is full. */

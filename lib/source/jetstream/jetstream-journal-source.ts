@@ -813,7 +813,11 @@ export class JetStreamJournalSource extends Readable {
   #check(p: MessagePosition, where: string): void {
     const prev = this.#prev
     if (prev && this.#filters.length === 0) {
-      const follows = p.journal === prev.journal ? p.offset === prev.offset : p.journal === prev.journal + 1 && p.offset === 0
+      // A later journal's first record after the last one of journal N: the journals between held no record, as the
+      // publisher says with its Journal-End header (journal N ended where the record before it ended).
+      const afterEmpty =
+        p.journal > prev.journal + 1 && p.offset === 0 && p.journalEnd !== null && p.journalEnd.journal === prev.journal && p.journalEnd.offset === prev.offset
+      const follows = p.journal === prev.journal ? p.offset === prev.offset : (p.journal === prev.journal + 1 && p.offset === 0) || afterEmpty
       if (!follows) throw gap(p, `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}`)
     }
   }

@@ -6,7 +6,7 @@ import { resolveConnectionFiles } from '../../../jetstream/connection-options.js
 import { Headers, msgIdOf, subjectOf } from '../../../jetstream/journal-message.js'
 import { checkJournalStream, ensureJournalStream, isNotFound, readStreamTail } from '../../../jetstream/journal-stream.js'
 import type { JournalEntry } from '../../../journal/entry.js'
-import { formatPosition, type JournalPosition } from '../../../position.js'
+import { formatPosition, parsePosition, type JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
 import type { JetStreamListenerOptions } from './jetstream-options.js'
 
@@ -57,6 +57,17 @@ const silent: ListenerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 function permanent(err: LogdaemonError): LogdaemonError {
   return Object.assign(err, { retryable: false })
+}
+
+/** The end of the entry before this one, as its Journal-End header says (set on the first entry of a journal), or null. */
+function journalEndOf(h: MsgHdrs): JournalPosition | null {
+  const text = h.get(Headers.journalEnd)
+  if (!text) return null
+  try {
+    return parsePosition(text)
+  } catch {
+    return null
+  }
 }
 
 /** The first entry's connection may fail a few times quickly; the daemon's retry (with its backoff) goes on from there. */
@@ -323,8 +334,15 @@ export class JetStreamListener extends BaseListener {
     if (this.#queue.length >= this.options.maxInFlight) await this.#waitForRoom()
   }
 
-  /** Whether the entry goes to the stream: false when the stream has it; throws when it would leave a hole. */
-  #accept(entry: JournalEntry): boolean {
+  /**
+   * Whether the entry goes to the stream: false when the stream has it; throws when it would leave a hole.
+   * `before` is the end of the entry the daemon gave this listener before it, when known: a first entry of
+   * journal N+2 or later right after the stream's last record follows it, the journals between having no
+   * record (p4d rotated twice with nothing written between, `p4d -jj` on an idle server; the file source
+   * reads such a journal as empty, and a missing one fails it with ERR_JOURNAL_GAP). Before, that entry
+   * was a permanent ERR_JETSTREAM_GAP at every start, and the publisher never got past it.
+   */
+  #accept(entry: JournalEntry, before: JournalPosition | null = this.#prevEnd): boolean {
     const { journal, offset, end } = entry.position
     if (journal === null) {
       throw permanent(
@@ -345,7 +363,8 @@ export class JetStreamListener extends BaseListener {
         this.#prevEnd = { journal, offset: end }
         return false
       }
-      const follows = journal === tail.journal ? offset === tail.offset : journal === tail.journal + 1 && offset === 0
+      const afterEmpty = journal > tail.journal + 1 && offset === 0 && before !== null && before.journal === tail.journal && before.offset === tail.offset
+      const follows = journal === tail.journal ? offset === tail.offset : (journal === tail.journal + 1 && offset === 0) || afterEmpty
       if (follows && journal !== tail.journal && this.#prevEnd === null) {
         // The daemon started at the next journal: this listener cannot see where the stream's last journal ended.
         this.#log.warn(
@@ -512,7 +531,7 @@ export class JetStreamListener extends BaseListener {
     this.#queue = []
     this.#broken = null
     for (const item of resend) {
-      if (this.#accept(item.entry)) this.#send(item.entry, item.headers)
+      if (this.#accept(item.entry, journalEndOf(item.headers))) this.#send(item.entry, item.headers)
     }
   }
 

@@ -1,0 +1,65 @@
+import t from 'tap'
+import { JetStreamListener } from '../../../../lib/listeners/builtin/jetstream/jetstream.js'
+import { optionsSchema } from '../../../../lib/listeners/builtin/jetstream/jetstream-options.js'
+import type { JournalEntry } from '../../../../lib/journal/entry.js'
+import { JetStreamJournalSource } from '../../../../lib/source/jetstream/jetstream-journal-source.js'
+import { transactions } from '../../../helpers/entries.js'
+import { natsSkip, startNats } from '../../../helpers/nats.js'
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+const context = () => ({ start: null, logger: silent, signal: new AbortController().signal })
+
+/**
+ * A journal with no record: p4d rotated twice with nothing written between
+ * (`p4d -jj` on an idle server). The file source reads it as an empty
+ * journal and hands the listeners journal 4's last record, then journal 6's
+ * first. The publisher took 6/0 for a hole after 4's end, a permanent
+ * ERR_JETSTREAM_GAP at every start (a probe: a publishing daemon that never
+ * got past it), and a consumer would have done the same.
+ */
+t.test('an empty journal between two: published, and read back, without a false ERR_JETSTREAM_GAP', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const four = transactions(5, 4).entries
+  const six = transactions(5, 6).entries
+  ;(six[0] as JournalEntry).didRotate = true
+  const end = (e: readonly JournalEntry[]) => (e.at(-1) as JournalEntry).position.end
+
+  // One run publishes journal 4 only; the next (the daemon restarted from 4/0) replays it, then journal 6 follows.
+  const first = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
+  t.teardown(() => first.close())
+  await first.open(context())
+  for (const e of four) await first.listen(e)
+  await first.sync({ journal: 4, offset: end(four) })
+  await first.close()
+  const second = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
+  t.teardown(() => second.close())
+  await second.open(context())
+  for (const e of [...four, ...six]) await second.listen(e)
+  await second.sync({ journal: 6, offset: end(six) })
+  await second.close()
+  t.equal(second.skipped, four.length, 'the replay of journal 4 is skipped')
+  t.equal(second.published, six.length, 'journal 6 is published after it')
+
+  const source = new JetStreamJournalSource({ servers: server.url, stream: 'S', quietMs: 200, untilEnd: true })
+  t.teardown(() => source.destroy())
+  const got: JournalEntry[] = []
+  for await (const e of source) got.push(e)
+  t.same(
+    got.map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
+    [...four, ...six].map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
+    'the consumer reads both journals, no error',
+  )
+  t.ok(got[four.length]?.didRotate, 'journal 6 starts with a rotation')
+
+  // A true hole is still one: journal 8 after 6 with no entry of the daemon before it in this run.
+  const third = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
+  t.teardown(() => third.close())
+  await third.open(context())
+  await t.rejects(
+    Promise.resolve().then(() => third.listen(transactions(1, 8).entries[0] as JournalEntry)),
+    { code: 'ERR_JETSTREAM_GAP' },
+    'a jump with nothing before it in this run is a hole',
+  )
+  await third.close()
+})

@@ -4,8 +4,30 @@ import type { SubmittedChange } from './change-collector.js'
 /** Per mail (by Message-ID), the recipients done with it: they took it, or refused it for good. */
 export type MailProgress = Map<string, Set<string>>
 
-/** A change as the delivery state knows it: its number and where it completed. */
-export type DeliveredChange = Pick<SubmittedChange, 'change' | 'position'>
+/** A change as the delivery state knows it: its number and where it completed (and who submitted it, when: see DeliveryState.seen). */
+export type DeliveredChange = Pick<SubmittedChange, 'change' | 'position'> & Partial<Pick<SubmittedChange, 'user' | 'date'>>
+
+/** The last change delivered, as `seen` recognises it in a replay. */
+interface ChangeIdentity {
+  readonly change: number
+  readonly user: string
+  readonly date: number
+}
+
+/**
+ * A replay that does not hold the change last delivered where it completed:
+ * the journals are not the ones the state was saved from (a server reset or
+ * restored, its journals numbered again). `found` says what came instead.
+ */
+export class DeliveryMismatch extends Error {
+  constructor(
+    readonly last: ChangeIdentity & { readonly at: JournalPosition },
+    readonly found: DeliveredChange,
+    why: string,
+  ) {
+    super(why)
+  }
+}
 
 /**
  * The delivery fields as saved, in the review state file (version 2) and in
@@ -25,6 +47,8 @@ export interface DeliveryJson {
    * The change being delivered when the state was saved, the recipients each of its mails is done with
    * (took it or refused it for good), and whether the webhook took it (absent: it did not).
    */
+  /** The change delivered last (the one `mailedThrough` and `mailedChange` name): who submitted it and when. */
+  readonly mailedIdentity?: { readonly user: string; readonly date: number } | null
   readonly delivering?: {
     readonly change: number
     readonly at: string
@@ -50,6 +74,10 @@ export class DeliveryState {
   #mailedLast: number | null = null
   #markers = false
   #delivering: { change: number; at: JournalPosition; done: MailProgress; webhook: boolean } | null = null
+  /** Who submitted the change `#mailedLast` at `#mailed`, and when; null when not known (an older file, a position only). */
+  #identity: { user: string; date: number } | null = null
+  /** A replay skipped a change delivered before, and has not come to the last one delivered yet (see seen). */
+  #replaying = false
   #dirty = false
 
   /** Whether something changed since the last `markSaved()`. */
@@ -82,6 +110,40 @@ export class DeliveryState {
     return order < 0 || (order === 0 && (this.#mailedLast === null || change <= this.#mailedLast))
   }
 
+  /**
+   * Whether a change completed in the journal was delivered before (a
+   * replay), checking the replay against the state: once it has skipped a
+   * change delivered before, it must come to the change delivered last, at
+   * the position it completed at, submitted by the same user at the same
+   * time, before any change not delivered yet. Throws a DeliveryMismatch
+   * when it does not: the journals are not the ones the state was saved
+   * from (a server reset or restored), and every change they hold before
+   * that position would be taken for delivered and never sent (a probe).
+   * Not checked for a state without the last change's identity (written by
+   * an older version, or moved by position only).
+   */
+  seen(change: DeliveredChange): boolean {
+    const mailed = this.hasMailed(change)
+    const id = this.#identity
+    const at = this.#mailed
+    if (id === null || at === null || this.#mailedLast === null) return mailed
+    const last = { change: this.#mailedLast, user: id.user, date: id.date, at }
+    if (mailed) {
+      const end = changeEnd(change)
+      if (end === null || comparePositions(end, at) !== 0 || change.change !== last.change) {
+        this.#replaying = true
+        return true
+      }
+      if ((change.user !== undefined && change.user !== id.user) || (change.date !== undefined && change.date !== id.date)) {
+        throw new DeliveryMismatch(last, change, 'the change delivered last is another change in these journals')
+      }
+      this.#replaying = false
+      return true
+    }
+    if (this.#replaying) throw new DeliveryMismatch(last, change, 'the journals go past where the change delivered last completed without it')
+    return false
+  }
+
   /** Drops the progress of a change the state has moved past. */
   #dropDelivered(): void {
     const d = this.#delivering
@@ -93,6 +155,7 @@ export class DeliveryState {
     if (this.#mailed === null || comparePositions(position, this.#mailed) > 0) {
       this.#mailed = position
       this.#mailedLast = null
+      this.#identity = null
       this.#dirty = true
     }
     this.#dropDelivered()
@@ -107,11 +170,14 @@ export class DeliveryState {
     if (this.#delivering?.change === change.change) this.#delivering = null
     this.#dirty = true
     if (end === null) return
+    const identity = change.user !== undefined && change.date !== undefined ? { user: change.user, date: change.date } : null
     if (this.#mailed === null || comparePositions(end, this.#mailed) > 0) {
       this.#mailed = end
       this.#mailedLast = change.change
+      this.#identity = identity
     } else if (comparePositions(end, this.#mailed) === 0 && this.#mailedLast !== null && change.change > this.#mailedLast) {
       this.#mailedLast = change.change
+      this.#identity = identity
     }
     this.#dropDelivered()
   }
@@ -169,6 +235,7 @@ export class DeliveryState {
     return {
       mailedThrough: this.#mailed === null ? null : formatPosition(this.#mailed),
       mailedChange: this.#mailedLast,
+      mailedIdentity: this.#identity,
       markers: this.#markers,
       delivering:
         d === null
@@ -198,6 +265,11 @@ export class DeliveryState {
       state.#mailedLast = Math.max(0, ...j.mailedChanges.map((n) => int(n, 'a mailed change')))
     }
     state.#markers = j.markers === true
+    const id = j.mailedIdentity
+    if (id !== undefined && id !== null) {
+      if (typeof id !== 'object') throw new TypeError('mailedIdentity is not an object')
+      state.#identity = { user: str(id.user, "the last change's user"), date: int(id.date, "the last change's date") }
+    }
     const d = j.delivering
     if (d !== undefined && d !== null) {
       if (typeof d !== 'object' || typeof d.done !== 'object' || d.done === null) throw new TypeError('delivering is not a mail progress')

@@ -9,7 +9,7 @@ import { SmtpSender, type OutgoingMail, type RecipientRefusal } from './smtp-sen
 import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
 import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
-import { DeliveryState, type MailProgress } from './delivery-state.js'
+import { DeliveryMismatch, DeliveryState, type MailProgress } from './delivery-state.js'
 import { deliveryStatePath, readDeliveryState, writeDeliveryState } from './delivery-store.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { formatPosition } from '../../../position.js'
@@ -346,6 +346,27 @@ export class NotifyListener implements Listener {
     await lock?.release()
   }
 
+  /** Whether the delivery state has the change (a replay); ERR_STATE_MISMATCH, not retried, when the replay contradicts it. */
+  #seen(delivery: DeliveryState, change: SubmittedChange): boolean {
+    try {
+      return delivery.seen(change)
+    } catch (err) {
+      if (!(err instanceof DeliveryMismatch)) throw err
+      const path = this.#reviews?.statePath ?? this.#deliveryPath ?? 'the delivery state'
+      const { last, found } = err
+      const at = found.position.journal === null ? null : { journal: found.position.journal, offset: found.position.end }
+      throw new LogdaemonError(
+        ErrorCodes.STATE_MISMATCH,
+        `notify: ${path} says the change delivered last was change ${last.change} by ${last.user}, completed at ${formatPosition(last.at)}, ` +
+          `but ${err.message}: change ${found.change}${found.user === undefined ? '' : ` by ${found.user}`} completed at ${at ? formatPosition(at) : 'an unknown position'}. ` +
+          'The journals are not the ones this state was saved from (a server reset or restored, its journals numbered again): ' +
+          `its changes would be taken for delivered and never sent. Move ${path} away and restart (the changes the daemon reads are then sent), ` +
+          'or give the daemon the journals the state was saved from',
+        { file: path, ...(at ? { journal: at.journal, offset: at.offset } : {}), retryable: false },
+      )
+    }
+  }
+
   #enqueue(changes: readonly SubmittedChange[]): void {
     for (const change of changes) {
       if (this.#delivered.has(change.change)) {
@@ -353,7 +374,7 @@ export class NotifyListener implements Listener {
         continue
       }
       const delivery = this.delivery
-      if (delivery.hasMailed(change)) {
+      if (this.#seen(delivery, change)) {
         this.#logger.debug({ listener: this.name, change: change.change }, 'change delivered before the restart (delivery state): not sent again')
         continue
       }

@@ -119,6 +119,49 @@ t.test('a journal without markers: a restart does not send again what was sent',
   t.equal(smtp.mails.length, 2, 'nothing sent again (one mail per change)')
 })
 
+t.test('journals that are not the ones the state was saved from (a server reset): ERR_STATE_MISMATCH, not retried, nothing taken for sent', async (t) => {
+  // A probe: the server restored, its journal 1 holding other changes; the daemon's state moved away as its
+  // ERR_STATE_MISMATCH says, the delivery state kept: the new changes were taken for delivered and never mailed.
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  const before = submit(10, 'alice', 'ten\n', ['//depot/main/a.c']) + submit(11, 'alice', 'eleven\n', ['//depot/main/b.c'])
+  const first = await openTeam(dir, smtp.port)
+  t.equal(await feed(first, await journal(before)), null)
+  await first.close()
+  t.equal(smtp.mails.length, 2, 'one mail per change')
+  t.match(state(dir), { mailedChange: 11, mailedIdentity: { user: 'alice' } })
+
+  const cases: [string, string][] = [
+    // Change 11 completes where it did, but submitted by another user: not the change delivered.
+    ['the last change delivered is another change', submit(10, 'alice', 'ten\n', ['//depot/main/a.c']) + submit(11, 'bobby', 'eleven\n', ['//depot/main/b.c'])],
+    // Longer records: change 11 completes past where the state's did.
+    [
+      'the journal goes past it without it',
+      submit(10, 'alice', 'ten, restored\n', ['//depot/main/a.c']) + submit(11, 'carol', 'eleven\n', ['//depot/main/c.c']),
+    ],
+  ]
+  for (const [what, after] of cases) {
+    const second = await openTeam(dir, smtp.port)
+    const err = (await feed(second, await journal(after))) as LogdaemonError | null
+    await second.close()
+    t.match(
+      err,
+      { code: ErrorCodes.STATE_MISMATCH, retryable: false, file: fileOf(dir), message: /delivered last was change 11 by alice, completed at 1\// },
+      what,
+    )
+    t.match(err?.message, /Move .*team-delivery\.json away/)
+    t.equal(smtp.mails.length, 2, `${what}: nothing sent`)
+    t.match(state(dir), { mailedChange: 11, mailedIdentity: { user: 'alice' } }, `${what}: the state as it was`)
+  }
+
+  // The same journal replayed (a restart from an earlier commit): recognised, nothing sent again, the next change sent.
+  const third = await openTeam(dir, smtp.port)
+  t.equal(await feed(third, await journal(before + submit(12, 'alice', 'twelve\n', ['//depot/main/d.c']))), null)
+  await third.close()
+  t.same(deliveries(smtp.mails).slice(4), ['12:team:team1@example.com', '12:team:team2@example.com'])
+})
+
 t.test('restarted in the middle of a transaction of a journal with markers: the quiet journal is not an import', async (t) => {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())

@@ -43,12 +43,12 @@ export interface DeliveryJson {
   readonly mailedChange?: number | null
   /** Whether the journal has transaction markers (`@ex@`, `@mx@`): records waiting for one are a transaction p4d is still writing. */
   readonly markers?: boolean
+  /** The change delivered last (the one `mailedThrough` and `mailedChange` name): who submitted it and when. */
+  readonly mailedIdentity?: { readonly user: string; readonly date: number } | null
   /**
    * The change being delivered when the state was saved, the recipients each of its mails is done with
    * (took it or refused it for good), and whether the webhook took it (absent: it did not).
    */
-  /** The change delivered last (the one `mailedThrough` and `mailedChange` name): who submitted it and when. */
-  readonly mailedIdentity?: { readonly user: string; readonly date: number } | null
   readonly delivering?: {
     readonly change: number
     readonly at: string

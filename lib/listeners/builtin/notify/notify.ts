@@ -12,7 +12,7 @@ import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
 import { DeliveryMismatch, DeliveryState, type MailProgress } from './delivery-state.js'
 import { deliveryStatePath, readDeliveryState, writeDeliveryState } from './delivery-store.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
-import { formatPosition } from '../../../position.js'
+import { formatPosition, type JournalPosition } from '../../../position.js'
 import { StateLock } from '../../../files/state-lock.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
@@ -323,10 +323,12 @@ export class NotifyListener implements Listener {
   }
 
   /** The daemon commits a position only after this resolves: nothing undelivered may lie before it. */
-  async sync(): Promise<void> {
+  async sync(position?: JournalPosition): Promise<void> {
     await this.#deliverQuiet()
     // The Reviews edits applied since the last change was delivered, and that the journal has markers.
     await this.#save()
+    // How far the review state has seen the journal: a daemon that resumes past it ran without this listener.
+    if (position && this.#reviews) await this.#reviews.readThrough(position)
   }
 
   async close(): Promise<void> {

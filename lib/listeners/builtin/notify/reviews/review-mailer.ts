@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto'
+import { unlink } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
 import { ErrorCodes, formatWhere, LogdaemonError } from '../../../../errors.js'
 import type { JournalLayout } from '../../../../files/journal-name.js'
 import type { JournalEntry } from '../../../../journal/entry.js'
-import type { JournalPosition } from '../../../../position.js'
+import { comparePositions, formatPosition, parsePosition, type JournalPosition } from '../../../../position.js'
+import { writeFileAtomic } from '../../../../files/atomic-write.js'
+import { readTextIfExists } from '../../../../files/if-exists.js'
 import type { ListenerLogger } from '../../../listener.js'
 import type { ChangeFile, SubmittedChange } from '../change-collector.js'
 import { normalizeAddress } from '../mail-address.js'
@@ -154,6 +157,7 @@ export class ReviewMailer {
         saved.listener = this.#name
         saved.markDirty()
       }
+      await this.#refuseGap(context.start)
       saved.textEncoding = context.encoding
       this.#use(saved)
       context.logger.info(
@@ -174,6 +178,9 @@ export class ReviewMailer {
     s.listener = this.#name
     if (s.userCount === 0) context.logger.warn({ checkpoint }, 'reviews: the checkpoint has no db.user rows: nobody can be mailed until users are created')
     await writeReviewState(this.#statePath, s)
+    // Built up to where the daemon resumes: a file left by an earlier state says nothing of this one.
+    if (context.start) await this.readThrough(context.start)
+    else await unlink(this.readPath).catch(() => {})
     context.logger.info(
       {
         checkpoint,
@@ -336,6 +343,57 @@ export class ReviewMailer {
   /** Saves the state when it changed (atomically: temporary file, fsync, rename). */
   async save(): Promise<void> {
     if (this.state.dirty) await writeReviewState(this.#statePath, this.state)
+  }
+
+  /** The small file beside the state that says how far the journal was read: see {@link readThrough}. */
+  get readPath(): string {
+    return `${this.#statePath}.read`
+  }
+
+  /**
+   * Records that the journal was read through `position` (the daemon
+   * commits it only once this resolves): one line in its own file, not the
+   * state, which may hold thousands of users and is written only when it
+   * changes. See {@link #refuseGap}.
+   */
+  async readThrough(position: JournalPosition): Promise<void> {
+    if (this.#readThrough !== null && comparePositions(position, this.#readThrough) <= 0) return
+    await writeFileAtomic(this.readPath, `${JSON.stringify({ readThrough: formatPosition(position) })}\n`)
+    this.#readThrough = position
+  }
+
+  #readThrough: JournalPosition | null = null
+
+  /**
+   * A daemon that resumes past where this state read the journal went on
+   * without this listener (taken out of the configuration, then put back):
+   * the users' and Reviews edits in between are not in the state, and
+   * someone who stopped reviewing a path would still be mailed for it, at
+   * an address that may have changed (a probe). ERR_STATE_MISMATCH, not
+   * retried. The daemon commits a position only after every listener has
+   * synced it, so after a crash it resumes at or before that point.
+   */
+  async #refuseGap(start: JournalPosition | null): Promise<void> {
+    const text = await readTextIfExists(this.readPath)
+    if (text === null) return
+    let read: JournalPosition
+    try {
+      read = parsePosition(String((JSON.parse(text) as { readThrough?: unknown }).readThrough))
+    } catch {
+      throw new LogdaemonError(ErrorCodes.STATE_CORRUPT, `reviews: ${this.readPath} is not a position this listener wrote: restore it, or remove it`, {
+        file: this.readPath,
+        retryable: false,
+      })
+    }
+    this.#readThrough = read
+    if (start === null || comparePositions(start, read) <= 0) return
+    throw new LogdaemonError(
+      ErrorCodes.STATE_MISMATCH,
+      `reviews: the state file ${this.#statePath} read the journal through ${formatPosition(read)}, but the daemon resumes at ${formatPosition(start)}: ` +
+        'the daemon ran without this listener in between (taken out of the configuration?), so the users and Reviews edited meanwhile are not in it. ' +
+        `Move ${this.#statePath} and ${this.readPath} away to build the state again from the checkpoint (reviews.checkpoint, or the checkpoint of the journal the daemon resumes in)`,
+      { file: this.#statePath, journal: start.journal, offset: start.offset, retryable: false },
+    )
   }
 }
 

@@ -317,7 +317,11 @@ export class ChangeCollector {
     switch (table) {
       case 'db.change': {
         const r = this.#ok(readChangeRow(entry, this.#decode), entry, table)
-        if (r) {
+        // A submitted change's row written again (its description edited: p4 change -f, -u) keeps the change where
+        // it was submitted: a live run mailed it there, the edit coming in a later quiet without files, and a replay
+        // reading both in one segment must find it there too (else it is taken for a change not delivered yet).
+        const resubmitted = r !== null && r.status === 1 && s.changes.get(r.change)?.status === 1 && this.#changeRows.has(r.change)
+        if (r && !resubmitted) {
           this.#changeEnds.set(r.change, entry.position)
           this.#changeRows.set(r.change, entry.position)
         }

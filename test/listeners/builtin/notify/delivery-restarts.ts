@@ -62,7 +62,7 @@ t.test('a team recipient whose mailbox stays full: the other gets the change onc
     const err = (await feed(listener, await journal(text))) as LogdaemonError | null
     t.match(err, { code: ErrorCodes.NOTIFY_DELIVERY, message: /change 10 was not taken for team2@example\.com \(451 / }, `run ${run} fails naming team2`)
     t.equal((await listener.sync().catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY, 'the retry fails too')
-    listener.close()
+    await listener.close()
   }
   t.same(deliveries(smtp.mails), ['10:team:team1@example.com'], 'three runs: team1 got change 10 once; change 11 waits')
   t.equal(http.requests.length, 1, 'the webhook was POSTed change 10 once')
@@ -76,7 +76,7 @@ t.test('a team recipient whose mailbox stays full: the other gets the change onc
   delete smtp.rcpt['team2@example.com']
   const listener = await openTeam(dir, smtp.port, extra)
   t.equal(await feed(listener, await journal(text)), null)
-  listener.close()
+  await listener.close()
   t.same(
     deliveries(smtp.mails).slice(1),
     ['10:team:team2@example.com', '11:team:team1@example.com', '11:team:team2@example.com'],
@@ -100,7 +100,7 @@ t.test('a journal without markers: a restart does not send again what was sent',
   const first = await openTeam(dir, smtp.port)
   t.equal(await feed(first, await journal(text)), null)
   t.equal((await first.noData(true).catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY)
-  first.close()
+  await first.close()
   t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
 
   // Restarted: the daemon committed nothing, it replays from the journal's start.
@@ -108,14 +108,14 @@ t.test('a journal without markers: a restart does not send again what was sent',
   const second = await openTeam(dir, smtp.port)
   t.equal(await feed(second, await journal(text)), null)
   await second.noData(true)
-  second.close()
+  await second.close()
   t.same(deliveries(smtp.mails).slice(2), ['11:team:team1@example.com', '11:team:team2@example.com'], 'change 11 is sent; change 10 is not sent again')
 
   // A clean stop and a start again: nothing more.
   const third = await openTeam(dir, smtp.port)
   t.equal(await feed(third, await journal(text)), null)
   await third.noData(true)
-  third.close()
+  await third.close()
   t.equal(smtp.mails.length, 2, 'nothing sent again (one mail per change)')
 })
 
@@ -177,7 +177,7 @@ t.test('restarted in the middle of a transaction of a journal with markers: the 
   const first = await openTeam(dir, smtp.port)
   t.equal(await feed(first, entries.slice(0, afterTen)), null)
   await first.sync() // the daemon commits the consistency point after change 10
-  first.close()
+  await first.close()
   t.same(deliveries(smtp.mails), ['10:team:team1@example.com', '10:team:team2@example.com'])
   t.match(state(dir), { markers: true })
 
@@ -206,7 +206,7 @@ t.test('restarted in a journal with markers, then p4d crashed mid-submit and res
   const first = await openTeam(dir, smtp.port)
   t.equal(await feed(first, entries.slice(0, afterTen)), null)
   await first.sync()
-  first.close()
+  await first.close()
   // Restarted at that consistency point: no marker read yet in this process, the delivery state knows of them.
   const second = await openTeam(dir, smtp.port)
   t.teardown(() => second.close())
@@ -266,7 +266,7 @@ t.test('where the delivery state is kept', async (t) => {
   const library = new NotifyListener({ smtp }, 'team', { baseDir: dir })
   t.equal(library.deliveryStatePath, null, 'no daemon state path (library use): in memory only')
   await library.open({ start: null, logger: silent, signal: new AbortController().signal })
-  library.close()
+  await library.close()
   t.same(readdirSync(dir), [], 'no file written')
   t.equal(new NotifyListener({ smtp }).deliveryStatePath, null)
   t.equal(
@@ -339,14 +339,14 @@ t.test('with reviews, the webhook that took a change is kept in the review state
   for (let run = 1; run <= 2; run++) {
     const { listener } = await openReviews(dir, smtp.port, options)
     t.match(await feed(listener, await journal(text)), { code: ErrorCodes.NOTIFY_DELIVERY }, `run ${run} fails naming bob`)
-    listener.close()
+    await listener.close()
   }
   t.equal(http.requests.length, 1, 'two runs: the webhook was POSTed once')
   t.match(JSON.parse(readFileSync(join(dir, 'reviews.json'), 'utf8')), { version: 2, delivering: { change: 10, webhook: true } })
   delete smtp.rcpt['bob@example.com']
   const { listener } = await openReviews(dir, smtp.port, options)
   t.equal(await feed(listener, await journal(text)), null)
-  listener.close()
+  await listener.close()
   t.same(deliveries(smtp.mails), ['10:bob:bob@example.com'])
   t.equal(http.requests.length, 1)
 })

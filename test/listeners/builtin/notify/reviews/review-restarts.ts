@@ -40,7 +40,7 @@ const state = (dir: string) => JSON.parse(readFileSync(join(dir, 'reviews.json')
  * process left is taken over (test/files/state-lock.ts), which its removal stands for.
  */
 function died(dir: string): void {
-  rmSync(lockPathOf(join(dir, 'reviews.json')))
+  rmSync(lockPathOf(join(dir, 'reviews.json')), { force: true })
 }
 
 t.test('a journal without markers: a restart does not mail again what was mailed', async (t) => {
@@ -57,7 +57,7 @@ t.test('a journal without markers: a restart does not mail again what was mailed
   const first = await openReviews(dir, smtp.port, options)
   t.equal(await feed(first.listener, await journal(text)), null)
   t.equal((await first.listener.noData(true).catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY)
-  first.listener.close()
+  await first.listener.close()
   t.same(deliveries(smtp.mails), ['10:team:team@example.com', '10:bob:bob@example.com'])
 
   // Restarted (the daemon committed nothing: it replays from the journal's start).
@@ -65,7 +65,7 @@ t.test('a journal without markers: a restart does not mail again what was mailed
   const second = await openReviews(dir, smtp.port, options)
   t.equal(await feed(second.listener, await journal(text)), null)
   await second.listener.noData(true)
-  second.listener.close()
+  await second.listener.close()
   t.same(
     deliveries(smtp.mails),
     ['10:team:team@example.com', '10:bob:bob@example.com', '11:team:team@example.com', '11:bob:bob@example.com'],
@@ -76,7 +76,7 @@ t.test('a journal without markers: a restart does not mail again what was mailed
   const third = await openReviews(dir, smtp.port, options)
   t.equal(await feed(third.listener, await journal(text)), null)
   await third.listener.noData(true)
-  third.listener.close()
+  await third.listener.close()
   t.equal(smtp.mails.length, 4, 'no mail sent again')
 })
 
@@ -106,7 +106,7 @@ t.test('kill -9 before the daemon committed: the changes mailed are not mailed a
   const second = await openReviews(dir, smtp.port)
   t.equal(await feed(second.listener, await journal(text)), null)
   await second.listener.sync()
-  second.listener.close()
+  await second.listener.close()
   t.equal(smtp.mails.length, 6, 'the replay sent nothing')
   t.match(state(dir), { mailedThrough: /^1\/\d+$/ })
 })
@@ -128,7 +128,7 @@ t.test('a mailbox that stays full: every restart fails naming it; the others get
       `run ${run} fails naming bob and change 10`,
     )
     t.equal((await listener.sync().catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY, 'the retry fails too')
-    listener.close()
+    await listener.close()
   }
   t.same(
     deliveries(smtp.mails),
@@ -140,7 +140,7 @@ t.test('a mailbox that stays full: every restart fails naming it; the others get
   delete smtp.rcpt['bob@example.com']
   const { listener } = await openReviews(dir, smtp.port, options)
   t.equal(await feed(listener, await journal(text)), null)
-  listener.close()
+  await listener.close()
   t.same(
     deliveries(smtp.mails).slice(3),
     ['10:bob:bob@example.com', '11:bob:bob@example.com', '11:bob:archive@example.com', '11:carol:carol@example.com', '11:carol:archive@example.com'],
@@ -165,7 +165,7 @@ t.test('restarted in the middle of a transaction of a journal with markers: the 
   const first = await openReviews(dir, smtp.port)
   t.equal(await feed(first.listener, entries.slice(0, afterTen)), null)
   await first.listener.sync() // the daemon commits the consistency point after change 10
-  first.listener.close()
+  await first.listener.close()
   t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '10:carol:carol@example.com'])
 
   // Restarted at that consistency point: no marker read yet in this process.
@@ -199,11 +199,11 @@ t.test('a journal without markers: a change mailed is known by its own records, 
       t.equal(await feed(first.listener, all.slice(upTo10)), null)
       await first.listener.noData(true)
     }
-    first.listener.close()
+    await first.listener.close()
     const second = await openReviews(where, smtp.port)
     t.equal(await feed(second.listener, all), null)
     await second.listener.noData(true)
-    second.listener.close()
+    await second.listener.close()
     t.same(deliveries(smtp.mails), ['10:bob:bob@example.com', '11:bob:bob@example.com'], `${variant}: each change mailed once`)
   }
 })
@@ -257,7 +257,7 @@ t.test('two listeners whose names write alike in a file name share no review sta
   t.equal(make('team_a').reviews?.statePath, path, 'one default file for both names (kept: existing files keep their names)')
   const first = make('team a')
   await first.open(context)
-  first.close()
+  await first.close()
   t.equal(JSON.parse(readFileSync(path, 'utf8')).listener, 'team a', 'the file records its listener')
   await t.rejects(make('team_a').open(context), {
     code: ErrorCodes.STATE_MISMATCH,
@@ -270,7 +270,7 @@ t.test('two listeners whose names write alike in a file name share no review sta
   const adopted = make('team_a')
   await adopted.open(context)
   await adopted.sync()
-  adopted.close()
+  await adopted.close()
   t.equal(JSON.parse(readFileSync(path, 'utf8')).listener, 'team_a')
 })
 
@@ -281,7 +281,7 @@ t.test('case set in the configuration after the state was built the other way: r
   writeCheckpoint(dir, users + review('bob', 0, '//depot/main/...'))
   // Built with case: auto from a header without the case-insensitive flag: names compare case-sensitively.
   const first = await openReviews(dir, smtp.port)
-  first.listener.close()
+  await first.listener.close()
   t.equal(state(dir).caseInsensitive, false)
   // The admin learns the server is case-insensitive (//DEPOT/Main/a.c is //depot/main/a.c there) and says so.
   const err = await openReviews(dir, smtp.port, { reviews: { case: 'insensitive' } }).catch((e: unknown) => e as LogdaemonError)
@@ -289,9 +289,9 @@ t.test('case set in the configuration after the state was built the other way: r
   t.match((err as LogdaemonError).message, /reviews\.json was built comparing names case-sensitively.*case: "insensitive".*move it away/)
   // Set as the state was built (or auto): opened.
   const again = await openReviews(dir, smtp.port, { reviews: { case: 'sensitive' } })
-  again.listener.close()
+  await again.listener.close()
   const auto = await openReviews(dir, smtp.port, { reviews: { case: 'auto' } })
-  auto.listener.close()
+  await auto.listener.close()
 })
 
 t.test('reviewers join or leave a shared address between a crash and the replay: the address still gets the change once', async (t) => {
@@ -315,7 +315,7 @@ t.test('reviewers join or leave a shared address between a crash and the replay:
   const first = await openReviews(dir, smtp.port, { reviews: { cc: ['archive@example.com'] } })
   t.equal(await feed(first.listener, await journal(text)), null)
   t.equal((await first.listener.noData(true).catch((e: unknown) => e as LogdaemonError))?.code, ErrorCodes.NOTIFY_DELIVERY)
-  first.listener.close()
+  await first.listener.close()
   t.same(deliveries(smtp.mails), [
     '10:bob:team@example.com',
     '10:bob:archive@example.com',
@@ -331,7 +331,7 @@ t.test('reviewers join or leave a shared address between a crash and the replay:
   const later = user('carol', 'team@example.com') + review('dan', 0, '//depot/main/...')
   t.equal(await feed(second.listener, await journal(text + later)), null)
   await second.listener.noData(true)
-  second.listener.close()
+  await second.listener.close()
   t.same(deliveries(smtp.mails).slice(5), ['10:di:di@example.com'], 'team@ is not mailed the change again, nor the archive a copy of that mail; di gets it')
 })
 
@@ -348,7 +348,7 @@ async function reviewOnce(t: Test, extra: string, text: string): Promise<{ smtp:
   const { listener, lines } = await openReviews(dir, smtp.port)
   t.equal(await feed(listener, await journal(text)), null)
   await listener.sync()
-  listener.close()
+  await listener.close()
   return { smtp, lines }
 }
 
@@ -419,7 +419,7 @@ t.test('killed while a Reviews edit waits for its @ex@: the replay applies it, a
   const second = await openReviews(dir, smtp.port)
   t.equal(await feed(second.listener, entries), null)
   await second.listener.sync()
-  second.listener.close()
+  await second.listener.close()
   t.same(
     deliveries(smtp.mails).slice(2),
     ['11:bob:bob@example.com', '11:carol:carol@example.com', '11:dan:dan@example.com'],

@@ -131,6 +131,8 @@ export class JournalFramer {
   #inQuote = false
   /** The last byte seen was a closing `@` whose successor is still to check. */
   #afterClose = false
+  /** The last bytes seen were a closing `@` and a CR: the next byte must be the LF that ends the record. */
+  #afterCloseCr = false
   /** The last byte seen (for the "opening `@` follows a space" check across chunks). */
   #prev = LF
   /** Dropping bytes up to the end of an oversize record. */
@@ -223,6 +225,7 @@ export class JournalFramer {
     // The scan state lives in locals while the loop runs (V8 keeps them in registers).
     let inQuote = this.#inQuote
     let afterClose = this.#afterClose
+    let afterCloseCr = this.#afterCloseCr
     let atStart = this.#atStart
     // The byte before buf (read here, not in the rare branch that needs it: see the loop).
     const prev = this.#prev
@@ -242,6 +245,7 @@ export class JournalFramer {
           atStart = true
           inQuote = false
           afterClose = false
+          afterCloseCr = false
         }
         continue
       }
@@ -270,8 +274,26 @@ export class JournalFramer {
           if (c === AT) {
             inQuote = true
             i++
-          } else if (c !== SP && c !== LF && c !== CR) {
+          } else if (c === CR) {
+            // Only the CR of a CRLF record end: the LF must follow (here, or first in the next chunk).
+            if (i + 1 >= n) {
+              afterCloseCr = true
+              i++
+              continue
+            }
+            if (buf[i + 1] !== LF) {
+              i++
+              bad = `byte 0x${hex(buf[i])} after a closing @ and a CR (expected a space or the end of the line)`
+              break
+            }
+          } else if (c !== SP && c !== LF) {
             bad = `byte 0x${hex(c)} after a closing @ (expected a space or the end of the line)`
+            break
+          }
+        } else if (afterCloseCr) {
+          afterCloseCr = false
+          if (buf[i] !== LF) {
+            bad = `byte 0x${hex(buf[i])} after a closing @ and a CR (expected a space or the end of the line)`
             break
           }
         }
@@ -369,11 +391,13 @@ export class JournalFramer {
         atStart = false
         inQuote = false
         afterClose = false
+        afterCloseCr = false
       }
     }
 
     this.#inQuote = inQuote
     this.#afterClose = afterClose
+    this.#afterCloseCr = afterCloseCr
     this.#atStart = atStart
     this.#line = line
     if (i >= n && !atStart && !this.#resync) this.#hold(buf.subarray(chunkStart, n))

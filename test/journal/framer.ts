@@ -231,3 +231,34 @@ t.test('a record held in pieces of one buffer comes out as a view of it; moveHel
     { numRuns: 200 },
   )
 })
+
+// A CR after a closing `@` is only the CR of a CRLF record end: anything but
+// the LF after it is a malformed record (it once passed as a field
+// separator: `@a@\r @b@` read as three values, and encodeEntry no longer
+// gave back the record's bytes), reported at the same byte whatever the chunks.
+t.test('a closing @ followed by a CR that is not part of CRLF is malformed, whatever the chunks', async (t) => {
+  const cases: [text: string, badOffset: number][] = [
+    ['@ex@ 1 2\n@pv@ 1 @db.x@ @a@\r @b@\n', 27],
+    ['@ex@\r 1 2\n', 5],
+    ['@pv@ 1 @db.x@ @a@\r\rb\n', 18],
+    ['@ex@\r\r\n', 5],
+    ['@pv@ 1 @db.x@ @a@\r@b@\n', 18],
+  ]
+  for (const [text, badOffset] of cases) {
+    const buf = Buffer.from(text, 'latin1')
+    const whole = frame([buf], {})
+    t.equal(whole.error?.code, 'ERR_JOURNAL_MALFORMED', `${JSON.stringify(text)}: malformed`)
+    t.same(whole.error?.details, { byteOffset: badOffset, byteLine: text.slice(0, badOffset).split('\n').length }, `${JSON.stringify(text)}: the bad byte`)
+    for (const chunks of splits(buf)) {
+      if (comparable(frame(chunks, {})) !== comparable(whole))
+        t.fail(`${JSON.stringify(text)}: split ${chunks.map((c) => JSON.stringify(c.toString('latin1'))).join(' | ')} differs`)
+    }
+  }
+  // CRLF record ends after a closing `@` still frame, in any chunks.
+  const good = Buffer.from('@pv@ 1 @db.x@ @a\rb@\r\n@ex@ 1 2\r\n@nx@ 3 @x@ \r\n', 'latin1')
+  for (const chunks of splits(good)) {
+    const o = frame(chunks, {})
+    if (o.error || o.incomplete || o.records.length !== 3)
+      t.fail(`CRLF: split ${chunks.map((c) => JSON.stringify(c.toString('latin1'))).join(' | ')}: ${JSON.stringify(o)}`)
+  }
+})

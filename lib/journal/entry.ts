@@ -149,13 +149,19 @@ export class JournalEntry {
     if (this.#op === undefined) {
       const src = this.#source
       const s = this.#start
-      if (this.#end - s > 3 && src[s + 3] === AT) {
+      const end = this.#end
+      // `@pv@` and the like, unless an `@@` follows (`@pv@@x@` is the op `pv@x`).
+      if (end - s > 3 && src[s + 3] === AT && (s + 4 >= end || src[s + 4] !== AT)) {
         const known = TWO_LETTER_OPS.get(((src[s + 1] as number) << 8) | (src[s + 2] as number))
         if (known !== undefined) return (this.#op = known)
       }
-      // Ops never contain `@`: the op is everything up to the second one.
+      // The op is everything up to the second `@`, when that one closes it and the op is ASCII (as p4d's are);
+      // else (an `@@` escape in the op, bytes to decode with the encoding) the op is the first value, as parsed.
       const close = src.indexOf(AT, s + 1)
-      this.#op = close > s && close < this.#end ? src.toString('latin1', s + 1, close) : ''
+      if (close <= s || close >= end) return (this.#op = '')
+      let plain = close + 1 >= end || src[close + 1] !== AT
+      for (let k = s + 1; plain && k < close; k++) if ((src[k] as number) >= 0x80) plain = false
+      this.#op = plain ? src.toString('latin1', s + 1, close) : (this.values[0] ?? '')
     }
     return this.#op
   }

@@ -251,3 +251,25 @@ t.test('table, version and fieldCount read before the fields are what the full s
     { numRuns: 5000, seed: 31 },
   )
 })
+
+// The op is a quoted value like any other: `@@` in it is a literal `@`, and
+// its bytes decode with the entry's encoding. It was everything up to the
+// second `@`, in latin1: `@pv@@x@` read as a pv data record of version 1 and
+// table db.x (a --op pv filter kept it), `@@@x@` as the empty op.
+t.test('an op with @@ or non-ASCII bytes reads as its first value', async (t) => {
+  const at = make('@pv@@x@ 1 @db.x@ @a@ \n')
+  t.equal(at.op, 'pv@x')
+  t.equal(at.op, at.values[0])
+  t.equal(at.version, null, 'not a data record')
+  t.equal(at.table, null)
+  t.same(at.fields, ['1', 'db.x', 'a'])
+  t.equal(make('@@@x@ 1\n').op, '@x')
+  t.equal(make('@@@@ 1\n').op, '@')
+  t.equal(make('@@ 1\n').op, '')
+  const utf8 = make(Buffer.from('@\u00e9@ 1\n'))
+  t.equal(utf8.op, '\u00e9', 'decoded as utf8')
+  t.equal(utf8.withEncoding('latin1').op, '\u00c3\u00a9', 'and as latin1 when asked')
+  t.equal(make('@pv@ 1 @db.x@ @a@ \n').op, 'pv')
+  t.equal(make('@ex@ 1 2\n').op, 'ex')
+  t.equal(make('@put@ 1 @db.x@ \n').op, 'put')
+})

@@ -374,6 +374,18 @@ export async function parseConfig(value: unknown, where: { file?: string | null;
 const OWN_PROTOTYPE = 'expected a plain object: in a JS configuration, `__proto__: {…}` sets the prototype, it is no key'
 
 /**
+ * Whether `v`'s prototype is an object literal's (`{ __proto__: {…} }`, or
+ * `Object.create({…})`), whose keys the schema would read as `v`'s. A
+ * class's prototype (an instance as the configuration) and Object's own
+ * from another realm (an object made by `vm`) have a `constructor` of
+ * their own: their keys are no configuration (a probe).
+ */
+function madeOverAnother(v: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(v)
+  return proto !== Object.prototype && proto !== null && !Object.hasOwn(proto as object, 'constructor')
+}
+
+/**
  * What the schema would not see as written: a `__proto__` key in a
  * listener's raw `options` (JSON.parse makes it an own key; z.record skips
  * it, as copying it by assignment would set the copy's prototype: an
@@ -399,8 +411,7 @@ function optionsDropped(value: unknown): string[] {
     }
     const options = path.length === 3 && path[0] === 'listeners' && path[2] === 'options'
     if (options && Object.hasOwn(v, '__proto__')) problems.push(`${pathText(path)}.__proto__: unknown key`)
-    const proto: unknown = Object.getPrototypeOf(v)
-    if (proto !== Object.prototype && proto !== null) {
+    if (madeOverAnother(v)) {
       problems.push(`${pathText(path)}: has a prototype of its own, whose keys would be ${options ? 'ignored' : 'read as its own'} (${OWN_PROTOTYPE})`)
       return
     }

@@ -5,7 +5,7 @@ import { connect, createServer, type Server } from 'node:net'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { createTemp, removeStaleTemps } from './atomic-write.js'
-import { ErrorCodes, isErrnoException, LogdaemonError } from '../errors.js'
+import { ErrorCodes, isErrnoException, isLogdaemonError, LogdaemonError } from '../errors.js'
 
 /** Who holds a lock: what the lock file records. */
 export interface LockHolder {
@@ -163,6 +163,9 @@ export class StateLock {
     try {
       lock.#also = await StateLock.#acquireOne(target, options)
     } catch (err) {
+      // A target in a directory this process may not write (a read-only seed state): no reader can take its lock
+      // there, nor save there; the link's own lock is the one (a probe: the start failed with ERR_STATE_WRITE).
+      if (isLogdaemonError(err) && err.code === ErrorCodes.STATE_WRITE) return lock
       await lock.release()
       throw err
     }

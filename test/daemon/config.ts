@@ -165,6 +165,15 @@ t.test("a __proto__ key or a prototype in a listener's options is reported, not 
     ['server: ' + read, 'status: ' + read, 'listeners[0].options.filter: ' + read],
     "any level but an inline listener and what a module listener's options hold below their top level",
   )
+  // Plain data that Object did not make here: an object of another realm (vm), an instance of a class of the user's.
+  const { runInNewContext } = await import('node:vm')
+  class Cfg {
+    server = { root: '/r' }
+    listeners = [{ type: 'print', options: { output: 'o' } }]
+  }
+  const print = [{ type: 'print', options: { output: 'o' } }]
+  t.equal((await parseConfig({ server: runInNewContext('({ root: "/r" })'), listeners: print }, { baseDir: '/b' })).server?.root, '/r', 'an object made by vm')
+  t.equal((await parseConfig(new Cfg(), { baseDir: '/b' })).listeners.length, 1, 'a class instance')
   // A JS configuration may hold a cycle: looked at once.
   const cyclic: Record<string, unknown> = { output: 'o' }
   cyclic.self = { back: cyclic }

@@ -213,6 +213,25 @@ t.test("a state path that is a symlink to a state file shares that file's lock, 
   await viaTarget.release()
 })
 
+t.test(
+  'a symlink to a state file in a directory no lock can be made in takes its own lock only (a read-only seed state)',
+  { skip: existsSync('/proc/version') ? false : 'no /proc here' },
+  async (t) => {
+    // /proc takes no new file, even from root: as a directory this process may not write.
+    const dir = t.testdir()
+    const link = join(dir, 'state.json')
+    symlinkSync('/proc/version', link)
+    const lock = await StateLock.acquire(link)
+    t.same(
+      readdirSync(dir).filter((n) => n.endsWith('.lock')),
+      ['state.json.lock'],
+      'its own lock',
+    )
+    await t.rejects(StateLock.acquire(link), { code: 'ERR_LOCKED' }, 'which a second reader of the link finds')
+    await lock.release()
+  },
+)
+
 t.test('a symlink to no file, or to itself, takes only its own lock', async (t) => {
   const dir = t.testdir()
   const link = join(dir, 'state.json')

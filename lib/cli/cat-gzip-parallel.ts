@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises'
 import { setImmediate as turn } from 'node:timers/promises'
 import type { Writable } from 'node:stream'
 import { fileChunks, type InflatedChunks } from '../files/gunzip.js'
+import { checkFramingError, isFramingError } from '../files/gzip-damage.js'
 import { OUT_CHUNK } from '../files/inflater.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry } from '../journal/entry.js'
@@ -454,6 +455,23 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
       }
       // The stream's last piece (the serial path frames it before it sees the stream's end or error).
       pushDeferred()
+    } catch (err) {
+      if (!isFramingError(err) || err.offset === null || chunks.verified > err.offset) throw err
+      // Framed before its member was checked: damage the member's CRC-32 would show? (See checkFramingError.)
+      await flush()
+      throw await checkFramingError(
+        err,
+        err.offset + 1,
+        () => chunks.verified,
+        async () => {
+          if (inflateError) throw inflateError
+          if (inflated) return false
+          const step = await chunks.next()
+          if (step.done) return false
+          chunks.recycle(step.value.buffer as ArrayBuffer)
+          return true
+        },
+      )
     } finally {
       // Whatever was framed before an error is good: it goes out first.
       await flush()

@@ -109,6 +109,8 @@ function fileHead(path: string): Buffer | null {
 /** What `gunzipFileChunks` returns. */
 export interface InflatedChunks extends AsyncIterableIterator<Buffer> {
   readonly inflaterName: InflaterName
+  /** Output bytes of gzip members whose trailer (CRC-32 and size) has been checked, whether or not handed out yet. */
+  readonly verified: number
   /** A chunk's `buffer` that nothing refers to any more: the worker fills it again (optional: else it allocates a new one). */
   recycle(buf: ArrayBuffer): void
   return(): Promise<IteratorResult<Buffer>>
@@ -151,6 +153,7 @@ export function gunzipFileChunks(path: string, options: GunzipChunksOptions): In
     },
     stop: () => decoder?.destroy(),
     recycle: (buf) => decoder?.recycle(buf),
+    verified: () => decoder?.verified ?? 0,
   })
 }
 
@@ -159,6 +162,7 @@ interface ChunkProducer {
   run(emit: (chunk: Buffer) => Promise<void>): Promise<void>
   stop(): void
   recycle(buf: ArrayBuffer): void
+  verified(): number
 }
 
 /**
@@ -212,6 +216,9 @@ function chunkIterator(name: InflaterName, producer: ChunkProducer): InflatedChu
   }
   const iterator: InflatedChunks = {
     inflaterName: name,
+    get verified() {
+      return producer.verified()
+    },
     recycle: (buf) => producer.recycle(buf),
     [Symbol.asyncIterator]() {
       return iterator
@@ -337,6 +344,7 @@ export function inflateFileChunksHere(path: string, options: GunzipChunksOptions
       stopped = true
       decoder?.destroy()
     },
+    verified: () => decoder?.verified ?? 0,
     recycle: (buf) => {
       if (buf.byteLength === chunkBytes && spares.length < HERE_SPARES) spares.push(buf)
     },

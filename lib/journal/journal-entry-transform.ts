@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
+import { framingOrDamage } from '../files/gzip-damage.js'
 import { JournalEntry, type FieldEncoding } from './entry.js'
 import { EntryIterator } from './entry-iterator.js'
 import { JournalFramer, type RecordSink, type SkipReport } from './framer.js'
@@ -64,6 +65,14 @@ export class JournalEntryTransform extends Transform {
   #deferred: { err: Error; cb: TransformCallback } | undefined
   /** The input's failure (see failInput), held back the same way. */
   #inputFailed: Error | null = null
+  /** Input bytes taken so far. */
+  #seen = 0
+  /**
+   * A framing error in input not verified yet (see verifiedInput), with the
+   * input bytes taken up to it: it waits for the check, the input after it
+   * dropped.
+   */
+  #suspect: { err: Error; through: number } | null = null
   /** Entries pushed so far. */
   entries = 0
 
@@ -111,7 +120,12 @@ export class JournalEntryTransform extends Transform {
   }
 
   override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.#suspect) {
+      this.#checkSuspect(cb)
+      return
+    }
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk
+    this.#seen += buf.length
     let failure: Error | undefined
     try {
       this.#framer.push(buf, this.#sink)
@@ -119,8 +133,33 @@ export class JournalEntryTransform extends Transform {
       failure = toError(err)
     }
     this.#pushBatch()
-    if (failure) this.#failAfterDrain(failure, cb)
-    else cb()
+    if (!failure) cb()
+    else if (this.verifiedInput() < this.#seen) {
+      this.#suspect = { err: failure, through: this.#seen }
+      cb()
+    } else this.#failAfterDrain(failure, cb)
+  }
+
+  /**
+   * How many input bytes are known to be the bytes meant (Infinity: all of
+   * them). A stage that inflates gzip knows them up to the end of the last
+   * member whose CRC-32 it checked: a framing error past that waits for the
+   * check of its member, since damaged deflate data often inflates to wrong
+   * bytes without an error of its own (see framingOrDamage).
+   */
+  protected verifiedInput(): number {
+    return Number.POSITIVE_INFINITY
+  }
+
+  /** A chunk after a held framing error: dropped, and the error goes out once the input before it is verified. */
+  #checkSuspect(cb: TransformCallback): void {
+    const suspect = this.#suspect as { err: Error; through: number }
+    if (this.verifiedInput() < suspect.through) {
+      cb()
+      return
+    }
+    this.#suspect = null
+    this.#failAfterDrain(suspect.err, cb)
   }
 
   /**
@@ -169,6 +208,9 @@ export class JournalEntryTransform extends Transform {
    */
   failInput(err: Error): void {
     if (this.#deferred || this.#inputFailed || this.destroyed) return
+    const suspect = this.#suspect
+    this.#suspect = null
+    if (suspect) err = framingOrDamage(suspect.err, err)
     if (this.#drained()) this.destroy(err)
     else this.#inputFailed = err
   }
@@ -198,6 +240,13 @@ export class JournalEntryTransform extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    if (this.#suspect) {
+      // The input ended well: every byte of it was checked.
+      const { err } = this.#suspect
+      this.#suspect = null
+      this.#failAfterDrain(err, cb)
+      return
+    }
     if (this.#allowIncomplete) {
       const rest = this.#framer.takePending()
       if (rest) {

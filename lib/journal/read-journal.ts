@@ -1,5 +1,5 @@
 import { finished, type Readable } from 'node:stream'
-import { isPlainFile, maybeGunzip } from '../files/gunzip.js'
+import { type GunzipTransform, isPlainFile, maybeGunzip } from '../files/gunzip.js'
 import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { checkReaderOptions, JournalEntryTransform, type JournalEntryTransformOptions } from './journal-entry-transform.js'
@@ -39,14 +39,14 @@ export function createJournalReader(file: string | null, options: JournalReaderO
   // noise (16 interleaved runs, medians). A file made gzip between this look and the first read fails
   // framing at its first byte (ERR_JOURNAL_MALFORMED), as any file that is not a journal does.
   if (ownInput && isPlainFile(file)) {
-    const entries = new JournalReader(fileOptions, [input], input)
+    const entries = new JournalReader(fileOptions, [input], input, null)
     input.on('error', (err: Error) => entries.failInput(err))
     finished(entries, () => {})
     input.pipe(entries)
     return entries
   }
   const gunzip = maybeGunzip({ file: file ?? '-' })
-  const entries = new JournalReader(fileOptions, ownInput ? [input, gunzip] : [gunzip], input)
+  const entries = new JournalReader(fileOptions, ownInput ? [input, gunzip] : [gunzip], input, gunzip)
   // A failure of a stage reaches the framing stage, where the consumer sees it, after the output that came
   // through before it (as the framer's own errors come after the entries before them): `pipeline` would
   // destroy every stage at once and drop what they hold. Destroying the framing stage destroys the others.
@@ -62,11 +62,18 @@ export function createJournalReader(file: string | null, options: JournalReaderO
 class JournalReader extends JournalEntryTransform {
   readonly #own: readonly Readable[]
   readonly #input: Readable
+  readonly #gunzip: GunzipTransform | null
 
-  constructor(options: JournalEntryTransformOptions, own: readonly Readable[], input: Readable) {
+  constructor(options: JournalEntryTransformOptions, own: readonly Readable[], input: Readable, gunzip: GunzipTransform | null) {
     super(options)
     this.#own = own
     this.#input = input
+    this.#gunzip = gunzip
+  }
+
+  /** Up to the end of the last gzip member whose CRC-32 the gunzip stage checked (all of plain input). */
+  protected override verifiedInput(): number {
+    return this.#gunzip ? this.#gunzip.verified : Number.POSITIVE_INFINITY
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {

@@ -4,6 +4,7 @@ import type { JournalPosition } from '../position.js'
 import { archiveCandidates, liveJournalPath, type JournalLayout } from '../files/journal-name.js'
 import { describeJournalChain, findArchive, isJournalFileName, journalDirs, journalGapError, type ArchiveFile } from '../files/journal-set.js'
 import { openIfExists } from '../files/if-exists.js'
+import { checkFramingError, isFramingError } from '../files/gzip-damage.js'
 import { STATE_TAIL_BYTES, tailFingerprint, type PreviousJournal, type StateFileIdentity } from '../files/state-file.js'
 import { type AdviceAs, fromAdvice, prefixAdvice } from '../files/start-advice.js'
 import { ArchiveReader, lastBytes, type GzipRetryOptions } from './archive-reader.js'
@@ -233,6 +234,25 @@ export class JournalCursor {
       return this.#end(src.mode)
     }
     return this.#nextLive(src)
+  }
+
+  /**
+   * Framing failed with `err` in the bytes handed out: in a `.gz` archive
+   * whose member holding them was not checked yet, reads on (dropping what
+   * it reads; `offset` stays) until it is, and returns the error to report
+   * (framingOrDamage: ERR_GZIP_CORRUPT where the member's CRC-32 fails).
+   * Elsewhere the bytes are what is on disk: `err` as it is.
+   */
+  async checkFramingError(err: Error): Promise<Error> {
+    const src = this.#src
+    if (src?.kind !== 'archive' || !isFramingError(err)) return err
+    const reader = src.reader
+    return checkFramingError(
+      err,
+      this.offset,
+      () => reader.verified,
+      async () => (await reader.read()) !== null,
+    )
   }
 
   /** Closes the file and the watcher. Idempotent. */

@@ -64,6 +64,8 @@ export class RotatingJournalSource extends Readable {
   /** The next entry is the first of a journal reached by rotation. */
   #rotated = false
   #deferred: Error | null = null
+  /** The framer's error in the chunk just framed: the stream fails with it (see #pump). */
+  #framingFailed: Error | null = null
   /** Whether entries are pushed as batches (`batch`, or a `for await` reading). */
   #batching: boolean
   /**
@@ -348,6 +350,13 @@ export class RotatingJournalSource extends Readable {
         if (step.kind === 'end') this.#endJournal(step)
         else this.#frame(step.bytes)
         this.#keeper?.barrierMoved()
+        const failed = this.#framingFailed
+        if (failed) {
+          // Bytes of a `.gz` member not checked yet: its CRC-32 may show damage (JournalCursor.checkFramingError).
+          const err = await this.#cursor.checkFramingError(failed)
+          if (!this.destroyed) this.#failAfterDrain(err)
+          return
+        }
       }
     } finally {
       this.#pumping = false
@@ -362,7 +371,7 @@ export class RotatingJournalSource extends Readable {
       ;(this.#framer as JournalFramer).push(bytes, this.#sink)
     } catch (err) {
       this.#pushBatch()
-      this.#failAfterDrain(toError(err))
+      this.#framingFailed = toError(err)
     }
     this.#pushBatch()
     this.#points.chunkDone()

@@ -116,6 +116,9 @@ function inThreadChunks(file: string, chunkBytes: number): InflatedChunks {
   let recycled = 0
   const iterator: InflatedChunks & { recycled: () => number } = {
     inflaterName: 'node:zlib-sync',
+    get verified() {
+      return decoder.verified
+    },
     recycle: (ab) => {
       recycled++
       new Uint8Array(ab).fill(0xee)

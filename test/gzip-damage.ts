@@ -1,0 +1,175 @@
+/**
+ * Damage in a `.gz` that inflates to wrong bytes without a deflate error,
+ * and breaks framing before the member's trailer is reached (a record's
+ * leading `@` changed, inside a stored block). The framer fails first, but
+ * the damage is the archive's: every reader waits for the member's CRC-32
+ * and reports ERR_GZIP_CORRUPT, naming where framing failed, after the
+ * records before that point. An archive that checks out but holds a bad
+ * record still gives ERR_JOURNAL_MALFORMED, at the offset plain input gives.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { ErrorCodes, LogdaemonError } from '../lib/errors.js'
+import { framingOrDamage } from '../lib/files/gzip-damage.js'
+import { createJournalReader } from '../lib/journal/read-journal.js'
+import { RotatingJournalSource } from '../lib/source/rotating-journal-source.js'
+
+const BIN = fileURLToPath(new URL('../dist/bin/logdaemon-cat.js', import.meta.url))
+const binSkip = existsSync(BIN) ? false : `built bin missing at ${BIN}: run npm run build`
+
+/** 12,000 records (~600 KB), two a transaction. */
+const RECORDS = 12_000
+const journal = Buffer.from(
+  Array.from({ length: RECORDS / 2 }, (_, i) => `@pv@ 1 @db.counters@ @counter${i}@ @${i}@ \n@ex@ ${1000 + (i % 50)} 1611008050\n`).join(''),
+)
+/** The record whose `@` is changed, and how many come before it. */
+const BAD = Buffer.from('\n@pv@ 1 @db.counters@ @counter4000@')
+const badAt = journal.indexOf(BAD) + 1
+const before = 8000
+
+/** The journal with the record at `badAt` starting with X: malformed there. */
+function malformed(): Buffer {
+  const text = Buffer.from(journal)
+  text[badAt] = 0x58
+  return text
+}
+
+/** The journal gzipped in stored blocks, with the record at `badAt` starting with X: it inflates, its CRC-32 fails. */
+function damaged(): Buffer {
+  const gz = gzipSync(journal, { level: 0 })
+  const at = gz.indexOf(BAD) + 1
+  gz[at] = 0x58
+  return gz
+}
+
+async function readAll(file: string): Promise<{ n: number; err: LogdaemonError | null }> {
+  let n = 0
+  try {
+    for await (const _ of createJournalReader(file)) n++
+  } catch (err) {
+    return { n, err: err as LogdaemonError }
+  }
+  return { n, err: null }
+}
+
+t.test('framingOrDamage: ERR_GZIP_CORRUPT only when the check found corrupt data', async (t) => {
+  const framing = new LogdaemonError(ErrorCodes.JOURNAL_MALFORMED, 'j.gz: journal 3, offset 10, line 2: a record must start with @op@', {
+    file: 'j.gz',
+    journal: 3,
+    offset: 10,
+    line: 2,
+  })
+  const corrupt = new LogdaemonError(ErrorCodes.GZIP_CORRUPT, 'j.gz: offset 99: corrupt gzip data (incorrect data check)', { file: 'j.gz', offset: 99 })
+  const truncated = new LogdaemonError(ErrorCodes.GZIP_TRUNCATED, 'j.gz: offset 99: cut', { file: 'j.gz', offset: 99 })
+  t.equal(framingOrDamage(framing, null), framing, 'the member checked out')
+  t.equal(framingOrDamage(framing, truncated), framing, 'a cut file says nothing of the bytes before the cut')
+  t.equal(framingOrDamage(framing, new Error('EIO')), framing, 'nor does a read error')
+  const both = framingOrDamage(framing, corrupt) as LogdaemonError
+  t.equal(both.code, ErrorCodes.GZIP_CORRUPT)
+  t.same([both.file, both.offset, both.journal], ['j.gz', 99, 3], 'at the compressed offset the check failed, in journal 3')
+  t.equal(both.cause, framing)
+  t.same(both.details, { framing: { code: ErrorCodes.JOURNAL_MALFORMED, offset: 10, line: 2 } })
+  t.equal(
+    both.message,
+    'j.gz: offset 99: corrupt gzip data (incorrect data check). Framing had already failed inside the damaged member at journal 3, offset 10, line 2: a record must start with @op@ [ERR_JOURNAL_MALFORMED]',
+  )
+})
+
+t.test('createJournalReader: damage is ERR_GZIP_CORRUPT after the records before it; a bad record in a sound archive is ERR_JOURNAL_MALFORMED', async (t) => {
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'journal.5.gz'), damaged())
+  writeFileSync(join(dir, 'bad.jnl'), malformed())
+  writeFileSync(join(dir, 'bad.jnl.gz'), gzipSync(malformed(), { level: 1 }))
+
+  const gz = await readAll(join(dir, 'journal.5.gz'))
+  t.equal(gz.n, before, 'every record before the damage')
+  t.equal(gz.err?.code, ErrorCodes.GZIP_CORRUPT)
+  t.equal(gz.err?.file, join(dir, 'journal.5.gz'))
+  t.equal(gz.err?.journal, 5)
+  t.match(gz.err?.message, `Framing had already failed inside the damaged member at journal 5, offset ${badAt}, line ${before + 1}`)
+
+  const plain = await readAll(join(dir, 'bad.jnl'))
+  const sound = await readAll(join(dir, 'bad.jnl.gz'))
+  t.equal(plain.err?.code, ErrorCodes.JOURNAL_MALFORMED)
+  t.equal(sound.err?.code, ErrorCodes.JOURNAL_MALFORMED, 'the archive checks out: the record is bad')
+  t.same([sound.n, sound.err?.offset, sound.err?.line], [plain.n, plain.err?.offset, plain.err?.line])
+  t.same([sound.n, sound.err?.offset], [before, badAt])
+})
+
+t.test('the check stops at the end of the damaged member: the next members are not read', async (t) => {
+  const dir = t.testdir()
+  const first = damaged()
+  // A second member of 30 MB of records: reading it would put the error's offset past the first member.
+  const second = gzipSync(Buffer.concat(Array.from({ length: 50 }, () => journal)), { level: 1 })
+  const file = join(dir, 'journal.2.gz')
+  writeFileSync(file, Buffer.concat([first, second]))
+  const { n, err } = await readAll(file)
+  t.equal(n, before)
+  t.equal(err?.code, ErrorCodes.GZIP_CORRUPT)
+  t.ok(err?.offset !== null && (err?.offset as number) <= first.length, `the CRC-32 of the first member (${err?.offset} <= ${first.length})`)
+})
+
+t.test('RotatingJournalSource: damage in journal.1.gz is ERR_GZIP_CORRUPT of journal 1; a bad record in a sound one is ERR_JOURNAL_MALFORMED', async (t) => {
+  const run = async (archive: Buffer): Promise<{ n: number; err: LogdaemonError | null }> => {
+    const root = join(t.testdir(), 'root')
+    mkdirSync(root)
+    writeFileSync(join(root, 'journal.1.gz'), archive)
+    writeFileSync(join(root, 'journal'), '')
+    const source = new RotatingJournalSource({ root, from: 1 })
+    let n = 0
+    try {
+      for await (const _ of source) n++
+    } catch (err) {
+      return { n, err: err as LogdaemonError }
+    }
+    return { n, err: null }
+  }
+  const bad = await run(damaged())
+  t.equal(bad.n, before)
+  t.equal(bad.err?.code, ErrorCodes.GZIP_CORRUPT)
+  t.equal(bad.err?.journal, 1)
+  t.match(bad.err?.message, `journal.1.gz: offset `)
+  t.match(bad.err?.message, `at journal 1, offset ${badAt}, line ${before + 1}: a record must start with @op@`)
+
+  const sound = await run(gzipSync(malformed()))
+  t.equal(sound.n, before)
+  t.equal(sound.err?.code, ErrorCodes.JOURNAL_MALFORMED)
+  t.equal(sound.err?.offset, badAt)
+})
+
+t.test('logdaemon-cat, serial and in chunks, each inflater: the records before the damage, then ERR_GZIP_CORRUPT', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'journal.7.gz')
+  writeFileSync(file, damaged())
+  const sound = join(dir, 'sound.gz')
+  writeFileSync(sound, gzipSync(malformed()))
+  const expected = journal.subarray(0, badAt)
+  for (const inflater of ['auto', 'node', 'node-worker', 'isal', 'zlib-sync']) {
+    for (const threads of ['1', '2']) {
+      const cat = (f: string) =>
+        spawnSync(process.execPath, [BIN, '--no-progress', '--threads', threads, f], {
+          // Chunks of 64 KiB: the chunked path (threads 2) on a small file.
+          env: { ...process.env, LOGDAEMON_CAT_RANGE_BYTES: '65536', LOGDAEMON_INFLATER: inflater, LOGDAEMON_THREADS: '' },
+          maxBuffer: 1 << 26,
+          timeout: 60_000,
+        })
+      const r = cat(file)
+      const stderr = r.stderr.toString()
+      if (/cannot be loaded|is not an inflater/.test(stderr)) {
+        t.comment(`${inflater}: not built here (${stderr.trim()})`)
+        continue
+      }
+      t.equal(r.status, 1, `${inflater}, --threads ${threads}: fails`)
+      t.ok(r.stdout.equals(expected), `${inflater}, --threads ${threads}: every record before the damage (${r.stdout.length} of ${expected.length} bytes)`)
+      t.match(stderr, /\[ERR_GZIP_CORRUPT\]\n$/, `${inflater}, --threads ${threads}: ${stderr.trim()}`)
+      t.match(stderr, `inside the damaged member at journal 7, offset ${badAt}, line ${before + 1}`)
+      const s = cat(sound)
+      t.match(s.stderr.toString(), `offset ${badAt}, line ${before + 1}: a record must start with @op@ [ERR_JOURNAL_MALFORMED]\n`)
+      t.ok(s.stdout.equals(expected), `${inflater}, --threads ${threads}: a sound archive with a bad record`)
+    }
+  }
+})

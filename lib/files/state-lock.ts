@@ -219,7 +219,7 @@ async function symlinkTarget(path: string): Promise<string | null> {
  * lives for milliseconds (write, fsync, rename), a contender's for as long
  * as it takes to find the lock held.
  */
-const STALE_TEMP_MS = 60_000
+export const STALE_TEMP_MS = 60_000
 
 /** Writes the lock file under a temporary name and links it into place (see StateLock), or throws; returns the dead holder it replaced, if any. */
 async function take(statePath: string, path: string, holder: LockHolder): Promise<LockHolder | null> {

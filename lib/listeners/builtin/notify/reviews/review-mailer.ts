@@ -5,7 +5,8 @@ import { ErrorCodes, formatWhere, LogdaemonError } from '../../../../errors.js'
 import type { JournalLayout } from '../../../../files/journal-name.js'
 import type { JournalEntry } from '../../../../journal/entry.js'
 import { comparePositions, formatPosition, parsePosition, type JournalPosition } from '../../../../position.js'
-import { writeFileAtomic } from '../../../../files/atomic-write.js'
+import { removeStaleTemps, writeFileAtomic } from '../../../../files/atomic-write.js'
+import { STALE_TEMP_MS } from '../../../../files/state-lock.js'
 import { readTextIfExists } from '../../../../files/if-exists.js'
 import type { ListenerLogger } from '../../../listener.js'
 import type { ChangeFile, SubmittedChange } from '../change-collector.js'
@@ -123,6 +124,9 @@ export class ReviewMailer {
   /** Loads the state file, or builds the state from the checkpoint and saves it. */
   async open(context: ReviewContext): Promise<void> {
     this.#logger = context.logger
+    // The listener holds the state's lock (notify.ts), which cleans the state's own temporary files: those a process
+    // killed while writing STATE.read left beside it go too (older ones only).
+    await removeStaleTemps(this.readPath, STALE_TEMP_MS)
     const saved = await readReviewState(this.#statePath)
     if (saved !== null) {
       const root = context.server?.root ?? null

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { existsSync, readFileSync, renameSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes } from '../../../../../lib/errors.js'
 import { NotifyListener } from '../../../../../lib/listeners/builtin/notify/notify.js'
@@ -71,4 +71,30 @@ t.test('a daemon that resumes past where the review state read the journal is re
   await third.close()
   t.same(JSON.parse(readFileSync(readFile, 'utf8')), { readThrough: '3/0' })
   t.ok(existsSync(join(dir, 'reviews.json')))
+})
+
+t.test('temporary files of STATE.read that a killed process left are removed at open (older ones only)', async (t) => {
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  writeCheckpoint(dir, user('alice', 'alice@example.com'))
+  // As writeFileAtomic names them: `.NAME.<24 hex>.tmp` beside the file; a kill -9 between its write and its rename leaves one.
+  const stale = join(dir, `.reviews.json.read.${'a'.repeat(24)}.tmp`)
+  const fresh = join(dir, `.reviews.json.read.${'b'.repeat(24)}.tmp`)
+  writeFileSync(stale, '{"readThrough":"1/0"}\n')
+  writeFileSync(fresh, '{"readThrough":"1/0"}\n')
+  const old = new Date(Date.now() - 10 * 60_000)
+  utimesSync(stale, old, old)
+  const l = new NotifyListener(
+    {
+      smtp: { host: '127.0.0.1', port: smtp.port, from: 'Perforce <p4@example.com>' },
+      reviews: { checkpoint: 'checkpoint.1', state: 'reviews.json' },
+    },
+    'reviews',
+    { baseDir: dir },
+  )
+  await l.open({ start: { journal: 1, offset: 0 }, logger: silent, signal: new AbortController().signal })
+  await l.close()
+  t.notOk(existsSync(stale), 'a stale one is removed')
+  t.ok(existsSync(fresh), 'one that may be a live writer’s is left')
 })

@@ -362,6 +362,7 @@ export class Daemon {
       // A filtered stream may hold no consistency point: commit after any record.
       ...(c.source?.filter !== undefined ? { commitAt: 'entry' as const } : {}),
       ...(afterMarker ? { startsAfterMarker: true } : {}),
+      ...(start && 'previous' in start && start.previous ? { previousEnd: { journal: start.previous.journal, offset: start.previous.end } } : {}),
       // Nothing is synced past bytes not known good (a .gz member before its CRC is checked); a stream's records are all whole.
       ...(source instanceof RotatingJournalSource ? { barrier: () => source.commitBarrier } : {}),
       // The file source pushes batches (createSource); a stream's records come one by one.

@@ -60,6 +60,8 @@ export interface ListenerChainOptions {
   start?: JournalPosition | null
   /** Passed to every listener's `open()`: `start` is a consistency point saved after a transaction marker. */
   startsAfterMarker?: boolean
+  /** Passed to every listener's `open()`: where the journal before `start` ended (ListenerContext.previousEnd). */
+  previousEnd?: JournalPosition
   logger?: ListenerLogger
   observer?: ChainObserver
 }
@@ -198,6 +200,7 @@ export class ListenerChain extends Writable {
         syncOnEnd: false,
         start: opts.start ?? null,
         ...(opts.startsAfterMarker ? { startsAfterMarker: true } : {}),
+        ...(opts.previousEnd ? { previousEnd: opts.previousEnd } : {}),
         observer: this.#observer,
         ...(retry ? { retry } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),

@@ -31,6 +31,8 @@ export interface ListenerWritableOptions {
   start?: JournalPosition | null
   /** Passed to `open()`: `start` is a consistency point saved after a transaction marker. */
   startsAfterMarker?: boolean
+  /** Passed to `open()`: where the journal before `start` ended (ListenerContext.previousEnd). */
+  previousEnd?: JournalPosition
   logger?: ListenerLogger
   /** Aborting it stops retries and is passed on to the listener. */
   signal?: AbortSignal
@@ -115,6 +117,7 @@ export class ListenerWritable extends Writable {
   readonly #observer: ListenerObserver
   readonly #abort = new AbortController()
   readonly #start: JournalPosition | null
+  readonly #previousEnd: JournalPosition | null
   readonly #startsAfterMarker: boolean
   readonly #syncOnEnd: boolean
   readonly #pending = new Set<ListenerControl>()
@@ -160,6 +163,7 @@ export class ListenerWritable extends Writable {
     this.#countProgress = typeof this.#observer.listenerProgress === 'function'
     this.#start = opts.start ?? null
     this.#startsAfterMarker = opts.startsAfterMarker === true
+    this.#previousEnd = opts.previousEnd ?? null
     this.#syncOnEnd = opts.syncOnEnd ?? true
     if (opts.signal) {
       const outer = opts.signal
@@ -239,6 +243,7 @@ export class ListenerWritable extends Writable {
     const context: ListenerContext = {
       start: this.#start,
       startsAfterMarker: this.#startsAfterMarker,
+      ...(this.#previousEnd ? { previousEnd: this.#previousEnd } : {}),
       logger: this.#logger,
       signal: this.#abort.signal,
     }

@@ -20,6 +20,14 @@ export interface ListenerContext {
    * transaction p4d is still writing). Absent or false: not known.
    */
   readonly startsAfterMarker?: boolean
+  /**
+   * Where the journal before `start` ended (its number and length), when
+   * `start` is the start of a journal (N/0) resumed from the state file,
+   * as the state recorded it. A listener that checks the continuity of
+   * positions across journals (jetstream) takes the step from there over
+   * journals that hold no record. Absent: not known.
+   */
+  readonly previousEnd?: JournalPosition
   readonly logger: ListenerLogger
   /** Aborted when the daemon stops: long waits inside a listener should end. */
   readonly signal: AbortSignal

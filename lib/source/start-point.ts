@@ -21,6 +21,8 @@ export interface StartPoint {
   readonly how: 'state' | 'from' | 'end'
   /** Resumed from the state file at a consistency point (the end of an `@ex@`): the journal has markers. */
   readonly consistent?: boolean
+  /** Resumed from the state file at the start of a journal: where the journal before it ended, as the state recorded it. */
+  readonly previous?: { readonly journal: number; readonly end: number }
 }
 
 /**
@@ -50,7 +52,8 @@ export async function resolveStart(
       )
     }
     await checkChain(layout, state.journal, live, adviceAs)
-    return { journal: state.journal, offset: state.offset, line: state.line, how: 'state', ...(state.consistent ? { consistent: true } : {}) }
+    const previous = state.offset === 0 && state.previous ? { previous: { journal: state.previous.journal, end: state.previous.end } } : {}
+    return { journal: state.journal, offset: state.offset, line: state.line, how: 'state', ...(state.consistent ? { consistent: true } : {}), ...previous }
   }
   if (typeof from === 'number') {
     const live = await liveJournalNumber(layout)

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
 import { Daemon } from '../../lib/daemon/daemon.js'
@@ -254,4 +254,38 @@ t.test('--until-caught-up: reads the archives and the live journal, commits, and
   const live = sim.journals.at(-1)!
   t.equal(`${state?.journal}/${state?.offset}`, `${live}/${sim.journalBytes(live).length}`, 'everything committed')
   await sim.close()
+})
+
+t.test('resumed at the start of a journal: listeners are told where the journal before ended (previousEnd)', async (t) => {
+  const dir = t.testdir()
+  const root = join(dir, 'root')
+  mkdirSync(root)
+  const one = Array.from({ length: 20 }, (_, i) => `@pv@ 1 @db.counters@ @k${i}@ @${i}@ \n@ex@ ${i} 1611008050\n`).join('')
+  writeFileSync(join(root, 'journal.1'), one)
+  writeFileSync(join(root, 'journal'), '')
+  const start = async () => {
+    const collect = new Collect('collect')
+    const daemon = new Daemon(await config(dir, { listeners: [{ type: 'module', module: () => collect, name: 'collect' }] }), { logger: silent })
+    await daemon.start()
+    return { collect, daemon }
+  }
+  // Reads journal 1 and waits in the live journal 2, with nothing in it: its state is at 2/0.
+  const first = await start()
+  await until(() => first.collect.got.reduce((n, e) => n + e.raw.length, 0) === one.length)
+  await first.daemon.stop()
+  const saved = await readState(join(dir, 'logdaemon.state.json'))
+  t.same([saved?.journal, saved?.offset, saved?.previous?.journal, saved?.previous?.end], [2, 0, 1, one.length])
+
+  const second = await start()
+  t.same(second.daemon.startPoint && [second.daemon.startPoint.journal, second.daemon.startPoint.offset], [2, 0])
+  t.same(second.collect.context?.previousEnd, { journal: 1, offset: one.length }, 'where the journal before ended')
+  appendFileSync(join(root, 'journal'), '@pv@ 1 @db.counters@ @j@ @1@ \n@ex@ 99 1611008050\n')
+  await until(() => second.collect.got.length === 2)
+  await second.daemon.stop()
+
+  // Resumed inside a journal: nothing to say.
+  const third = await start()
+  t.ok((third.daemon.startPoint?.offset ?? 0) > 0)
+  t.equal(third.collect.context?.previousEnd, undefined)
+  await third.daemon.stop()
 })

@@ -120,6 +120,12 @@ export class JetStreamListener extends BaseListener {
   #acked: JournalPosition | null = null
   /** End of the previous entry seen, for the Journal-End header. */
   #prevEnd: JournalPosition | null = null
+  /**
+   * Before the first entry of a run that resumed at the start of a journal:
+   * where the journal before it ended, as the daemon's state recorded it
+   * (ListenerContext.previousEnd), standing in for #prevEnd.
+   */
+  #startBefore: JournalPosition | null = null
   #queue: InFlight[] = []
   #broken: Error | null = null
   /** The stream's max_msg_size (a message's headers and payload, bytes), 0 for none: read with the stream's end. */
@@ -147,6 +153,9 @@ export class JetStreamListener extends BaseListener {
   async open(context?: ListenerContext): Promise<void> {
     if (this.#opened) return
     if (context) this.#log = context.logger
+    // Killed after committing the start of a journal with no record, a daemon resumes there with no entry before the
+    // next journal's first in its run: the state says where the last journal with records ended.
+    if (context?.previousEnd && context.start?.offset === 0) this.#startBefore = context.previousEnd
     await this.#connect(context?.signal)
     const o = this.options
     const jsm = this.#jsm as JetStreamManager
@@ -342,7 +351,7 @@ export class JetStreamListener extends BaseListener {
    * reads such a journal as empty, and a missing one fails it with ERR_JOURNAL_GAP). Before, that entry
    * was a permanent ERR_JETSTREAM_GAP at every start, and the publisher never got past it.
    */
-  #accept(entry: JournalEntry, before: JournalPosition | null = this.#prevEnd): boolean {
+  #accept(entry: JournalEntry, before: JournalPosition | null = this.#prevEnd ?? this.#startBefore): boolean {
     const { journal, offset, end } = entry.position
     if (journal === null) {
       throw permanent(
@@ -365,7 +374,8 @@ export class JetStreamListener extends BaseListener {
       }
       const afterEmpty = journal > tail.journal + 1 && offset === 0 && before !== null && before.journal === tail.journal && before.offset === tail.offset
       const follows = journal === tail.journal ? offset === tail.offset : (journal === tail.journal + 1 && offset === 0) || afterEmpty
-      if (follows && journal !== tail.journal && this.#prevEnd === null) {
+      const known = this.#startBefore !== null && this.#startBefore.journal === tail.journal && this.#startBefore.offset === tail.offset
+      if (follows && journal !== tail.journal && this.#prevEnd === null && !known) {
         // The daemon started at the next journal: this listener cannot see where the stream's last journal ended.
         this.#log.warn(
           { listener: this.name, tail: formatPosition(tail), next: `${journal}/0` },
@@ -394,7 +404,7 @@ export class JetStreamListener extends BaseListener {
     h.set(Headers.position, `${p.journal}/${p.offset}`)
     h.set(Headers.line, String(p.line))
     if (entry.consistent) h.set(Headers.consistent, '1')
-    const prev = this.#prevEnd
+    const prev = this.#prevEnd ?? this.#startBefore
     if (prev && prev.journal !== p.journal) h.set(Headers.journalEnd, formatPosition(prev))
     this.#prevEnd = { journal: p.journal as number, offset: p.end }
     return h

@@ -63,3 +63,65 @@ t.test('an empty journal between two: published, and read back, without a false 
   )
   await third.close()
 })
+
+/**
+ * The restart case: the daemon, killed after it committed the start of
+ * the empty journal 5 (its state: 5/0, journal 4 ended at its length),
+ * resumes there with no entry before journal 6's first in its run. Its
+ * state says where journal 4 ended (ListenerContext.previousEnd): the
+ * publisher takes the step from there. Before, a permanent ERR_JETSTREAM_GAP
+ * at every start.
+ */
+t.test('resumed at the start of an empty journal: the state says where the last journal ended, no false ERR_JETSTREAM_GAP', { skip: natsSkip }, async (t) => {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const four = transactions(5, 4).entries
+  const six = transactions(5, 6).entries
+  ;(six[0] as JournalEntry).didRotate = true
+  const end = (e: readonly JournalEntry[]) => (e.at(-1) as JournalEntry).position.end
+  const options = () => optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' })
+
+  const first = new JetStreamListener(options())
+  t.teardown(() => first.close())
+  await first.open(context())
+  for (const e of four) await first.listen(e)
+  await first.sync({ journal: 4, offset: end(four) })
+  await first.close()
+
+  // Without what the state says, the jump is a hole (as before).
+  const blind = new JetStreamListener(options())
+  t.teardown(() => blind.close())
+  await blind.open({ ...context(), start: { journal: 5, offset: 0 } })
+  await t.rejects(
+    Promise.resolve().then(() => blind.listen(six[0] as JournalEntry)),
+    { code: 'ERR_JETSTREAM_GAP' },
+  )
+  await blind.close()
+  // A state whose journal before ended elsewhere than the stream does not vouch for the jump either.
+  const other = new JetStreamListener(options())
+  t.teardown(() => other.close())
+  await other.open({ ...context(), start: { journal: 5, offset: 0 }, previousEnd: { journal: 4, offset: end(four) + 10 } })
+  await t.rejects(
+    Promise.resolve().then(() => other.listen(six[0] as JournalEntry)),
+    { code: 'ERR_JETSTREAM_GAP' },
+  )
+  await other.close()
+
+  const resumed = new JetStreamListener(options())
+  t.teardown(() => resumed.close())
+  await resumed.open({ ...context(), start: { journal: 5, offset: 0 }, previousEnd: { journal: 4, offset: end(four) } })
+  for (const e of six) await resumed.listen(e)
+  await resumed.sync({ journal: 6, offset: end(six) })
+  await resumed.close()
+  t.equal(resumed.published, six.length, 'journal 6 is published')
+
+  const source = new JetStreamJournalSource({ servers: server.url, stream: 'S', quietMs: 200, untilEnd: true })
+  t.teardown(() => source.destroy())
+  const got: JournalEntry[] = []
+  for await (const e of source) got.push(e)
+  t.same(
+    got.map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
+    [...four, ...six].map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
+    'the consumer reads both journals, no error',
+  )
+})

@@ -14,6 +14,7 @@ import { deliveryStatePath, readDeliveryState, writeDeliveryState } from './deli
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { formatPosition, type JournalPosition } from '../../../position.js'
 import { StateLock } from '../../../files/state-lock.js'
+import { liveJournalNumber } from '../../../source/start-point.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
@@ -221,6 +222,7 @@ export class NotifyListener implements Listener {
         logger: context.logger,
       })
       await this.#openDelivery(context.logger)
+      await this.#checkJournalNumbers()
     } catch (err) {
       await this.#releaseLock()
       throw err
@@ -229,6 +231,33 @@ export class NotifyListener implements Listener {
     if (context.startsAfterMarker) this.delivery.sawMarkers()
     // Known from an earlier process: records a restart note cuts are a dead process's, not an import's.
     if (this.delivery.markers) this.#collector.assumeMarkers()
+  }
+
+  /**
+   * A state that says changes were delivered through journal N, on a server
+   * whose live journal is now an earlier one: its journals were reset, or
+   * the server restored from an older checkpoint (journal numbers never go
+   * back on one server). Its changes would be taken for delivered until the
+   * new journals passed the old position, for weeks of checkpoints maybe,
+   * and never sent; the first change past it then stopped the listener
+   * (DeliveryMismatch). Refused at once, as the daemon refuses its own
+   * state. A server whose files do not say their number (no archive, no
+   * journal counter record yet) is not checked.
+   */
+  async #checkJournalNumbers(): Promise<void> {
+    const through = this.delivery.mailedThrough
+    if (through === null || this.#server === null) return
+    const live = await liveJournalNumber(this.#server)
+    if (live === null || live.journal >= through.journal) return
+    const path = this.#reviews?.statePath ?? this.#deliveryPath ?? 'the delivery state'
+    throw new LogdaemonError(
+      ErrorCodes.STATE_MISMATCH,
+      `notify: ${path} says changes were delivered through ${formatPosition(through)}, but the live journal of the server at ${this.#server.root} ` +
+        `is journal ${live.journal} (${live.why}): the server was reset or restored from an older checkpoint since, and the changes of its new ` +
+        `journals would be taken for delivered and never sent. Move ${path} away and restart (the changes the daemon reads are then sent), ` +
+        'or give the daemon the journals the state was saved from',
+      { file: path, journal: through.journal, offset: through.offset, retryable: false },
+    )
   }
 
   /** Loads the delivery state file, or creates it (so that a path it cannot write fails at start, not at the first mail). */

@@ -162,6 +162,56 @@ t.test('journals that are not the ones the state was saved from (a server reset)
   t.same(deliveries(smtp.mails).slice(4), ['12:team:team1@example.com', '12:team:team2@example.com'])
 })
 
+t.test('a server whose live journal is now before the journal delivered through (reset, restored): ERR_STATE_MISMATCH at open', async (t) => {
+  // A probe: the daemon's state moved away as its own ERR_STATE_MISMATCH says, the delivery state kept; the new
+  // journals' changes were taken for delivered until the journals passed the old position, and never mailed.
+  const smtp = await startSmtpPeer()
+  t.teardown(() => smtp.close())
+  const dir = t.testdir()
+  const root = join(dir, 'root')
+  mkdirSync(root)
+  const open = async () => {
+    const l = new NotifyListener({ smtp: { host: '127.0.0.1', port: smtp.port, from: 'Perforce <p4@example.com>', to: ['team1@example.com'] } }, 'team', {
+      baseDir: dir,
+      statePath: join(dir, 'logdaemon.state.json'),
+      server: { root },
+    })
+    await l.open({ start: null, logger: silent, signal: new AbortController().signal })
+    return l
+  }
+  // Journal 1 of the server (no archive yet, no counter record: the files do not say its number): delivered.
+  writeFileSync(join(root, 'journal'), '')
+  const first = await open()
+  t.equal(await feed(first, await journal(submit(10, 'alice', 'ten\n', ['//depot/main/a.c']))), null)
+  await first.close()
+  t.equal(smtp.mails.length, 1)
+  // Rotated on: journal 1 archived, the live journal is 2. The state is behind: fine.
+  writeFileSync(join(root, 'journal.1'), '')
+  const second = await open()
+  await second.close()
+  // Rotated once more as journal.1 was: live journal 3 with its counter record, no archive left (removed by the admin).
+  rmSync(join(root, 'journal.1'))
+  writeFileSync(join(root, 'journal'), '@pv@ 1 @db.counters@ @journal@ @3@ \n')
+  const third = await open()
+  await third.close()
+
+  // Restored from an older checkpoint, or reset: the live journal is journal 0 by its counter.
+  writeFileSync(join(root, 'journal'), '@pv@ 1 @db.counters@ @journal@ @0@ \n')
+  const err = await open().catch((e: unknown) => e as LogdaemonError)
+  t.match(err, {
+    code: ErrorCodes.STATE_MISMATCH,
+    retryable: false,
+    file: fileOf(dir),
+    message:
+      /says changes were delivered through 1\/\d+, but the live journal of the server at .* is journal 0 \(its journal counter record says 0\): the server was reset or restored/,
+  })
+  t.match((err as Error).message, /Move .*team-delivery\.json away/)
+  // As it says: moved away, the listener starts afresh.
+  rmSync(fileOf(dir))
+  const fourth = await open()
+  await fourth.close()
+})
+
 t.test('restarted in the middle of a transaction of a journal with markers: the quiet journal is not an import', async (t) => {
   const smtp = await startSmtpPeer()
   t.teardown(() => smtp.close())

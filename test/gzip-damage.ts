@@ -8,9 +8,10 @@
  * record still gives ERR_JOURNAL_MALFORMED, at the offset plain input gives.
  */
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { ErrorCodes, LogdaemonError } from '../lib/errors.js'
@@ -173,3 +174,78 @@ t.test('logdaemon-cat, serial and in chunks, each inflater: the records before t
     }
   }
 })
+
+t.test(
+  'input held open (stdin, a FIFO): a framing error in a member that checks out is reported once it is checked, not at the end of the input',
+  async (t) => {
+    // The trailer comes after the member's last output: nothing more is written after it, and the input stays open.
+    const sound = gzipSync(malformed())
+    for (const inflater of ['node', 'node-worker', 'zlib-sync']) {
+      const saved = process.env.LOGDAEMON_INFLATER
+      process.env.LOGDAEMON_INFLATER = inflater
+      const input = new PassThrough()
+      const reader = createJournalReader(null, { input })
+      if (saved === undefined) delete process.env.LOGDAEMON_INFLATER
+      else process.env.LOGDAEMON_INFLATER = saved
+      input.write(sound.subarray(0, sound.length - 8))
+      setTimeout(() => input.write(sound.subarray(sound.length - 8)), 100)
+      let n = 0
+      const read = (async () => {
+        try {
+          for await (const _ of reader) n++
+        } catch (err) {
+          return err as LogdaemonError
+        }
+        return null
+      })()
+      let timer: NodeJS.Timeout | undefined
+      const waiting = new Promise<'waiting'>((resolve) => {
+        timer = setTimeout(() => resolve('waiting'), 5000)
+      })
+      const err = await Promise.race([read, waiting])
+      clearTimeout(timer)
+      t.not(err, 'waiting', `${inflater}: not waiting for the end of the input`)
+      if (err === 'waiting') {
+        input.end()
+        await read
+        continue
+      }
+      t.equal(err?.code, ErrorCodes.JOURNAL_MALFORMED, inflater)
+      t.equal(err?.offset, badAt)
+      t.equal(n, before)
+      // A member written after it gives no entries: the stream has failed.
+      input.end(gzipSync(journal))
+      t.equal(n, before)
+    }
+  },
+)
+
+t.test(
+  'logdaemon-cat - with stdin held open: the framing error in a sound member is reported without waiting for the end of stdin',
+  { skip: binSkip },
+  async (t) => {
+    const sound = gzipSync(malformed())
+    const child = spawn(process.execPath, [BIN, '--no-progress', '-'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = Buffer.alloc(0)
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout = Buffer.concat([stdout, d])
+    })
+    child.stdin.write(sound.subarray(0, sound.length - 8))
+    setTimeout(() => child.stdin.write(sound.subarray(sound.length - 8)), 100)
+    const said = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve(stderr), 10_000)
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString()
+        if (stderr.endsWith('\n')) {
+          clearTimeout(timer)
+          resolve(stderr)
+        }
+      })
+    })
+    child.stdin.end()
+    await new Promise((resolve) => child.on('close', resolve))
+    t.match(said, `offset ${badAt}, line ${before + 1}: a record must start with @op@ [ERR_JOURNAL_MALFORMED]`, 'said while stdin is open')
+    t.ok(stdout.equals(journal.subarray(0, badAt)), 'every record before it')
+  },
+)

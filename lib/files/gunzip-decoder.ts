@@ -9,6 +9,8 @@ export interface GunzipDecoderOptions {
   lend?: boolean
   /** Where an engine that can writes its output (see OutputRoom); with `lend`. */
   room?: OutputRoom
+  /** Called when `verified` moves on (a member's trailer checked), which may come with no output of its own. */
+  onVerified?: () => void
 }
 
 /** gzip's magic bytes ID1 ID2 (RFC 1952 §2.3.1). */
@@ -60,6 +62,7 @@ export class GunzipDecoder implements GzipDecoder {
   readonly #lend: boolean
   readonly #room: OutputRoom | undefined
   readonly #emit: Emit
+  readonly #onVerified: (() => void) | undefined
   #state: 'start' | 'members' | 'plain' = 'start'
   #member: MemberInflater | null = null
   /** Compressed offset of the first byte not taken yet (where `#carry` starts). */
@@ -80,6 +83,7 @@ export class GunzipDecoder implements GzipDecoder {
     this.#notGzip = options.notGzip ?? 'error'
     this.#lend = options.lend ?? false
     this.#room = options.room
+    this.#onVerified = options.onVerified
   }
 
   /** The engine inflating this stream. */
@@ -118,6 +122,7 @@ export class GunzipDecoder implements GzipDecoder {
           this.#member.destroy()
           this.#member = null
           this.#verified = this.#produced
+          this.#onVerified?.()
         }
       } else if (this.#state === 'start') {
         if (buf.length === 1 && buf[0] === ID1) {

@@ -165,6 +165,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
   #finished = false
   #destroyed = false
   #verified = 0
+  readonly #onVerified: (() => void) | undefined
   #open = true
   #failed: Error | null = null
   readonly #queue: FromWorker[] = []
@@ -185,6 +186,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     this.#engine = options.engine ?? 'zlib-sync'
     this.#path = options.path ?? null
     this.#onRead = options.onRead
+    this.#onVerified = options.onVerified
     this.#batch = Math.max(1, Math.floor(options.batch ?? BATCH))
     this.#whole = options.whole ?? false
     if (this.#path !== null) {
@@ -331,6 +333,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
     this.#pumping = true
     while (this.#queue.length > 0) {
       const message = this.#queue.shift() as FromWorker
+      const verified = this.#verified
       if (message.type === 'data') {
         const out = Buffer.from(message.buf, 0, message.length)
         const piece = this.#whole ? out.length : OUT_CHUNK
@@ -366,6 +369,7 @@ export class WorkerGunzipDecoder implements GzipDecoder {
         this.#verified = message.verified
         this.#fail(message.error)
       }
+      if (this.#verified > verified) this.#onVerified?.()
       this.#notify()
     }
     this.#credit()

@@ -407,6 +407,24 @@ export class GunzipTransform extends Transform {
       ...(options.onRead ? { onRead: options.onRead } : {}),
       // A worker's error that comes while no input is being written.
       onError: (err) => this.#fail(err),
+      onVerified: () => this.#verifiedMoved(),
+    })
+  }
+
+  /** A 'verified' event is due (one a tick, after the decoder's call has returned). */
+  #verifiedDue = false
+
+  /**
+   * `verified` moved on: a reader holding a framing error until its member
+   * is checked (see checkFramingError) hears it, also when the trailer came
+   * with no output after it (input held open: stdin, a FIFO).
+   */
+  #verifiedMoved(): void {
+    if (this.#verifiedDue) return
+    this.#verifiedDue = true
+    process.nextTick(() => {
+      this.#verifiedDue = false
+      if (!this.destroyed) this.emit('verified', this.verified)
     })
   }
 

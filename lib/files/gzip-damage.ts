@@ -52,22 +52,28 @@ export async function checkFramingError(err: Error, through: number, verified: (
   return err
 }
 
-/** `drop` for checkFramingError over a Readable: reads one chunk, waiting for one; false at the end; throws its error. */
+/**
+ * `drop` for checkFramingError over a Readable: reads one chunk, or waits
+ * for one or for its `verified` event (GunzipTransform: a trailer checked,
+ * maybe with no output after it, while the input is held open), and
+ * returns true for the caller to look at `verified` again; false at the
+ * end; throws its error.
+ */
 export function dropFrom(stream: Readable): () => Promise<boolean> {
   return async () => {
-    for (;;) {
-      if (stream.errored) throw stream.errored
-      if (stream.readableEnded || stream.destroyed) return false
-      if (stream.read() !== null) return true
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          for (const event of EVENTS) stream.off(event, done)
-          resolve()
-        }
-        for (const event of EVENTS) stream.on(event, done)
-      })
-    }
+    if (stream.errored) throw stream.errored
+    if (stream.readableEnded || stream.destroyed) return false
+    if (stream.read() !== null) return true
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        for (const event of EVENTS) stream.off(event, done)
+        resolve()
+      }
+      for (const event of EVENTS) stream.on(event, done)
+    })
+    if (stream.errored) throw stream.errored
+    return true
   }
 }
 
-const EVENTS = ['readable', 'end', 'error', 'close'] as const
+const EVENTS = ['readable', 'end', 'error', 'close', 'verified'] as const

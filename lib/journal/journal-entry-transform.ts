@@ -124,6 +124,12 @@ export class JournalEntryTransform extends Transform {
       this.#checkSuspect(cb)
       return
     }
+    if (this.#stands) {
+      // After a framing error that stands (see inputVerified): dropped.
+      cb()
+      this.#failIfDrained()
+      return
+    }
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk
     this.#seen += buf.length
     let failure: Error | undefined
@@ -149,6 +155,32 @@ export class JournalEntryTransform extends Transform {
    */
   protected verifiedInput(): number {
     return Number.POSITIVE_INFINITY
+  }
+
+  /**
+   * The stage before says more of its input is verified (a gzip member's
+   * trailer checked): a held framing error whose input is all verified now
+   * goes out without waiting for more input, which may be long in coming
+   * (stdin or a FIFO held open); the input after it is dropped.
+   */
+  protected inputVerified(): void {
+    const suspect = this.#suspect
+    if (!suspect || this.verifiedInput() < suspect.through) return
+    this.#suspect = null
+    this.#stands = true
+    this.failInput(suspect.err)
+  }
+
+  /** The held framing error stands (inputVerified): the input after it is dropped, and it fails the stream as an input failure does. */
+  #stands = false
+
+  /** An input failure waiting only for the input written before it to be dropped. */
+  #failIfDrained(): void {
+    if (this.#inputFailed && this.#drained()) {
+      const err = this.#inputFailed
+      this.#inputFailed = null
+      process.nextTick(() => this.destroy(err))
+    }
   }
 
   /** A chunk after a held framing error: dropped, and the error goes out once the input before it is verified. */
@@ -240,6 +272,13 @@ export class JournalEntryTransform extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    if (this.#stands) {
+      // The framing error (inputVerified) ends the stream, after the entries before it.
+      const err = this.#inputFailed
+      this.#inputFailed = null
+      if (err) this.#failAfterDrain(err, cb)
+      return
+    }
     if (this.#suspect) {
       // The input ended well: every byte of it was checked.
       const { err } = this.#suspect

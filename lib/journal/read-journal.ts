@@ -69,6 +69,7 @@ class JournalReader extends JournalEntryTransform {
     this.#own = own
     this.#input = input
     this.#gunzip = gunzip
+    gunzip?.on('verified', () => this.inputVerified())
   }
 
   /** Up to the end of the last gzip member whose CRC-32 the gunzip stage checked (all of plain input). */

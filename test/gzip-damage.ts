@@ -249,3 +249,26 @@ t.test(
     t.ok(stdout.equals(journal.subarray(0, badAt)), 'every record before it')
   },
 )
+
+t.test('logdaemon-cat: a record across two members, damage in the second: ERR_GZIP_CORRUPT serial and in chunks', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  // The first member ends 10 bytes into the record at badAt, and checks out; the second (stored) has the byte
+  // after that record's `@counter4000@` changed: framing fails at the record's start, in the first member.
+  const split = badAt + 10
+  const second = gzipSync(journal.subarray(split), { level: 0 })
+  const at = second.indexOf('@counter4000@ ') + '@counter4000@'.length
+  second[at] = 0x58
+  const file = join(dir, 'journal.3.gz')
+  writeFileSync(file, Buffer.concat([gzipSync(journal.subarray(0, split)), second]))
+  for (const threads of ['1', '2']) {
+    const r = spawnSync(process.execPath, [BIN, '--no-progress', '--threads', threads, file], {
+      env: { ...process.env, LOGDAEMON_CAT_RANGE_BYTES: '65536', LOGDAEMON_THREADS: '' },
+      maxBuffer: 1 << 26,
+      timeout: 60_000,
+    })
+    const stderr = r.stderr.toString()
+    t.match(stderr, /\[ERR_GZIP_CORRUPT\]\n$/, `--threads ${threads}: ${stderr.trim()}`)
+    t.match(stderr, `inside the damaged member at journal 3, offset ${badAt}, line ${before + 1}`)
+    t.ok(r.stdout.equals(journal.subarray(0, badAt)), `--threads ${threads}: every record before the damaged one`)
+  }
+})

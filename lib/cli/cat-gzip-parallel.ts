@@ -456,12 +456,17 @@ export async function catGzipParallel(file: string, out: Writable, options: CatO
       // The stream's last piece (the serial path frames it before it sees the stream's end or error).
       pushDeferred()
     } catch (err) {
-      if (!isFramingError(err) || err.offset === null || chunks.verified > err.offset) throw err
+      if (!isFramingError(err) || err.offset === null) throw err
+      // Where framing failed: in the piece `main` was framing (it starts at main.offset, which a failed push leaves
+      // there, and ends at the next 64 KiB cut, as the serial path's pieces), not at the failed record's start,
+      // which can be in an earlier member that checked out (a record across members, damage in the second).
+      const through = Math.max(err.offset + 1, Math.min(offset, (Math.floor(main.offset / OUT_CHUNK) + 1) * OUT_CHUNK))
+      if (chunks.verified >= through) throw err
       // Framed before its member was checked: damage the member's CRC-32 would show? (See checkFramingError.)
       await flush()
       throw await checkFramingError(
         err,
-        err.offset + 1,
+        through,
         () => chunks.verified,
         async () => {
           if (inflateError) throw inflateError

@@ -74,6 +74,16 @@ t.test('framingOrDamage: ERR_GZIP_CORRUPT only when the check found corrupt data
   t.same([both.file, both.offset, both.journal], ['j.gz', 99, 3], 'at the compressed offset the check failed, in journal 3')
   t.equal(both.cause, framing)
   t.same(both.details, { framing: { code: ErrorCodes.JOURNAL_MALFORMED, offset: 10, line: 2 } })
+  // A bad byte after the record's start: said once, after the position, which is not said twice.
+  const inRecord = new LogdaemonError(
+    ErrorCodes.JOURNAL_MALFORMED,
+    'j.gz: journal 3, offset 10, line 2 (bad byte at offset 44, line 2): byte 0x58 after a closing @ (expected a space or the end of the line)',
+    { file: 'j.gz', journal: 3, offset: 10, line: 2, details: { byteOffset: 44, byteLine: 2 } },
+  )
+  t.equal(
+    framingOrDamage(inRecord, corrupt).message,
+    'j.gz: offset 99: corrupt gzip data (incorrect data check). Framing had already failed inside the damaged member at journal 3, offset 10, line 2 (bad byte at offset 44, line 2): byte 0x58 after a closing @ (expected a space or the end of the line) [ERR_JOURNAL_MALFORMED]',
+  )
   t.equal(
     both.message,
     'j.gz: offset 99: corrupt gzip data (incorrect data check). Framing had already failed inside the damaged member at journal 3, offset 10, line 2: a record must start with @op@ [ERR_JOURNAL_MALFORMED]',

@@ -17,7 +17,7 @@ export function framingOrDamage(framing: Error, gzip: unknown): Error {
   // Where it failed, without the file the gzip error names already.
   const failed =
     framing instanceof LogdaemonError
-      ? ` at ${formatWhere({ journal: framing.journal, offset: framing.offset, line: framing.line })}: ${framing.message.replace(`${framing.where}: `, '')} [${framing.code}]`
+      ? ` at ${formatWhere({ journal: framing.journal, offset: framing.offset, line: framing.line })}${ownPart(framing)} [${framing.code}]`
       : `: ${framing.message}`
   return new LogdaemonError(ErrorCodes.GZIP_CORRUPT, `${gzip.message}. Framing had already failed inside the damaged member${failed}`, {
     file: gzip.file,
@@ -28,6 +28,12 @@ export function framingOrDamage(framing: Error, gzip: unknown): Error {
     cause: framing,
     retryable: gzip.retryable,
   })
+}
+
+/** The framing error's message after its position: `: reason`, or ` (bad byte at offset O, line L): reason`. */
+function ownPart(framing: LogdaemonError): string {
+  const where = framing.where
+  return where && framing.message.startsWith(where) ? framing.message.slice(where.length) : `: ${framing.message}`
 }
 
 /** An error of the framer's own (malformed input, an oversize record), which damaged gzip data can cause. */

@@ -148,7 +148,7 @@ export class ListenerChain extends Writable {
   #forceWanted = false
   #commitTimer: NodeJS.Timeout | null = null
   #quietTimer: NodeJS.Timeout | null = null
-  #lastEntryAt = Date.now()
+  #lastEntryAt = performance.now()
   #isQuiet = false
   #hadData = false
   #noDataRunning = false
@@ -248,7 +248,7 @@ export class ListenerChain extends Writable {
    * listener's buffer fills, waits for every full listener to drain.
    */
   #dispatchBatches(writes: unknown[], k: number, cb: (err?: Error | null) => void): void {
-    this.#lastEntryAt = Date.now()
+    this.#lastEntryAt = performance.now()
     for (; k < writes.length; k++) {
       const w = writes[k]
       const batch = Array.isArray(w) ? (w as unknown[]) : [w]
@@ -327,7 +327,7 @@ export class ListenerChain extends Writable {
    * listener holds more than its highWaterMark of entries.
    */
   #dispatch(entries: unknown[], i: number, cb: (err?: Error | null) => void): void {
-    this.#lastEntryAt = Date.now()
+    this.#lastEntryAt = performance.now()
     const observer = this.#observer
     let committable: JournalEntry | null = null
     for (; i < entries.length; i++) {
@@ -371,7 +371,7 @@ export class ListenerChain extends Writable {
    */
   #dispatched(cb: (err?: Error | null) => void, err?: Error): void {
     this.#dispatching = false
-    this.#lastEntryAt = Date.now()
+    this.#lastEntryAt = performance.now()
     cb(err)
     if (this.#quietWanted !== null && this.#quietCheck === null) {
       this.#quietCheck = setImmediate(() => {
@@ -427,7 +427,8 @@ export class ListenerChain extends Writable {
     if (this.#committed && comparePositions(c.position, this.#committed) <= 0) return
     // Synced already, a listener holding the commit back: only a newer point can move it.
     if (this.#synced && comparePositions(c.position, this.#synced) <= 0) return
-    const wait = this.#roundStartedAt + this.#interval - Date.now()
+    // The monotonic clock: a wall clock stepped back (NTP, a VM restored) held every commit back for as long as the step.
+    const wait = this.#roundStartedAt + this.#interval - performance.now()
     if (!force && wait > 0) {
       this.#commitTimer ??= setTimeout(() => {
         this.#commitTimer = null
@@ -437,7 +438,7 @@ export class ListenerChain extends Writable {
     }
     if (this.#commitTimer) clearTimeout(this.#commitTimer)
     this.#commitTimer = null
-    this.#roundStartedAt = Date.now()
+    this.#roundStartedAt = performance.now()
     this.#round = this.#syncAndCommit(c).then(
       () => {
         this.#round = null
@@ -480,7 +481,7 @@ export class ListenerChain extends Writable {
       this.#armQuiet(this.#quietMs)
       return
     }
-    const idle = Date.now() - this.#lastEntryAt
+    const idle = performance.now() - this.#lastEntryAt
     if (idle < this.#quietMs) {
       this.#armQuiet(this.#quietMs - idle)
       return

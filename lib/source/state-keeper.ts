@@ -54,7 +54,8 @@ export class StateKeeper {
   /** Explicit points (commits anywhere) past the barrier, oldest first. */
   #held: SavePoint[] = []
   #saved: JournalPosition | null = null
-  #lastWrite = 0
+  /** When the last write started, on the monotonic clock (performance.now). */
+  #lastWrite = -Infinity
   #timer: NodeJS.Timeout | null = null
   #writing: Promise<void> | null = null
   #failed: LogdaemonError | null = null
@@ -151,7 +152,8 @@ export class StateKeeper {
 
   #schedule(): void {
     if (this.#timer || this.#writing || this.#failed || this.#closed) return
-    const wait = this.#lastWrite + (this.#options.minIntervalMs ?? 1000) - Date.now()
+    // The monotonic clock: a wall clock stepped back (NTP, a VM restored) held every save back for as long as the step.
+    const wait = this.#lastWrite + (this.#options.minIntervalMs ?? 1000) - performance.now()
     if (wait <= 0) {
       void this.#write().catch(() => {})
       return
@@ -180,7 +182,7 @@ export class StateKeeper {
       // `next - 1`: N, or M when the live file read as N was renamed to journal.M (a renumbering).
       ...(pos !== point ? { previous: { journal: pos.journal - 1, end: point.offset, tail: tailFingerprint(point.tail) } } : {}),
     }
-    this.#lastWrite = Date.now()
+    this.#lastWrite = performance.now()
     const writing = writeState(this.#options.path, state).then(
       () => {
         this.#writing = null

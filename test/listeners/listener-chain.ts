@@ -329,3 +329,27 @@ t.test('the default highWaterMark is pinned: 128 entries (see DEFAULT_CHAIN_HIGH
   t.equal(chain.writableHighWaterMark, 128)
   chain.destroy()
 })
+
+t.test('the commit interval is kept on the monotonic clock: a wall clock stepped back holds no commit back', async (t) => {
+  const { entries } = transactions(40, 3)
+  const commits: JournalPosition[] = []
+  const input = new PassThrough({ objectMode: true })
+  const chain = new ListenerChain({ listeners: [new Collect('a')], commitIntervalMs: 50, commit: (p) => void commits.push(p) })
+  const done = pipeline(input, chain)
+  input.write(entries[0])
+  input.write(entries[1])
+  while (commits.length === 0) await tick(10)
+  // NTP steps the clock back an hour (or a VM is restored): before, the next commit waited for that hour.
+  const now = Date.now
+  Date.now = () => now() - 3_600_000
+  t.teardown(() => void (Date.now = now))
+  for (const e of entries.slice(2)) {
+    input.write(e)
+    await tick(10)
+  }
+  t.ok(commits.length > 1, `committed again while the entries came, within the interval (${commits.length} commits)`)
+  Date.now = now
+  input.end()
+  await done
+  t.same(commits.at(-1), { journal: 3, offset: entries.at(-1)!.position.end })
+})

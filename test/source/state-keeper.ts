@@ -153,3 +153,24 @@ t.test('flush waits for a write under way and then writes what came after', asyn
     [10, 20],
   )
 })
+
+t.test('the interval between saves is kept on the monotonic clock: a wall clock stepped back holds no save back', async (t) => {
+  const { k, saved } = keeper(t, 50)
+  k.addPoint(point(4, 10))
+  k.commit({ journal: 4, offset: 10 })
+  while (saved.length === 0) await sleep(5)
+  // NTP steps the clock back an hour (or a VM is restored): before, the next save waited for that hour.
+  const now = Date.now
+  Date.now = () => now() - 3_600_000
+  t.teardown(() => void (Date.now = now))
+  for (let i = 2; i <= 20; i++) {
+    k.addPoint(point(4, i * 10))
+    k.commit({ journal: 4, offset: i * 10 })
+    await sleep(20)
+  }
+  await sleep(100)
+  Date.now = now
+  t.same(k.saved, { journal: 4, offset: 200 }, 'the newest commit is saved within the interval')
+  t.ok(saved.length > 2, `saved several times (${saved.length})`)
+  await k.close()
+})

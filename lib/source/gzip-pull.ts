@@ -148,7 +148,8 @@ export class GzipPull {
       await this.#decoder.settle()
       if (!this.#decoder.open) break
       // The end of the file inside a member: still being written, or cut.
-      const now = Date.now()
+      // The monotonic clock: a wall clock stepped forward (NTP, a VM restored) took a .gz still being written for cut.
+      const now = performance.now()
       const current = (await this.#file(this.#fh.stat())).size
       if (current !== size) {
         size = current

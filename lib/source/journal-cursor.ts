@@ -39,7 +39,7 @@ export interface JournalCursorOptions {
    * decides. Default 5000 ms.
    */
   graceMs?: number
-  /** The clock the grace period is measured by, in ms. Default `Date.now`; tests pass their own. */
+  /** The clock the grace period is measured by, in ms. Default `performance.now` (monotonic); tests pass their own. */
   now?: () => number
   /** Aborts waits and retries. */
   signal: AbortSignal
@@ -767,7 +767,8 @@ export class JournalCursor {
 
   /** True while a doubtful situation is younger than the grace period (starting it if new). */
   #doubtful(): boolean {
-    const now = (this.#options.now ?? Date.now)()
+    // By default the monotonic clock: a wall clock stepped forward cut the grace period short.
+    const now = this.#options.now ? this.#options.now() : performance.now()
     this.#doubtSince ??= now
     return now - this.#doubtSince < (this.#options.graceMs ?? 5000)
   }

@@ -62,6 +62,19 @@ t.test('gz still being written: retried until whole', async (t) => {
   t.same(await readAll(r), data.subarray(5000))
 })
 
+t.test('a gz still being written is waited for on the monotonic clock: a wall clock stepped forward does not make it cut', async (t) => {
+  const path = join(t.testdir(), 'journal.3.gz')
+  const gz = gzipSync(data)
+  writeFileSync(path, gz.subarray(0, gz.length >> 1))
+  const now = Date.now
+  t.teardown(() => void (Date.now = now))
+  // NTP steps the clock an hour forward while gzip writes: before, the size looked stable for an hour (ERR_GZIP_TRUNCATED).
+  setTimeout(() => void (Date.now = () => now() + 3_600_000), 100)
+  setTimeout(() => writeFileSync(path, gz), 400)
+  const r = await ArchiveReader.open({ journal: 3, path, compressed: true }, { offset: 0, gzipRetry: { pollMs: 20, stableMs: 2000 } })
+  t.same(await readAll(r), data)
+})
+
 t.test('an empty gz (just created) counts as unfinished too', async (t) => {
   const path = join(t.testdir(), 'journal.3.gz')
   writeFileSync(path, '')

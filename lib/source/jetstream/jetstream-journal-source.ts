@@ -579,7 +579,7 @@ export class JetStreamJournalSource extends Readable {
   }
 
   /** When the last pull ended (the server's clock of an ephemeral consumer's inactivity starts there), and whether it failed. */
-  #pullEndedAt = Date.now()
+  #pullEndedAt = performance.now()
   #pullFailed = false
 
   /**
@@ -592,7 +592,7 @@ export class JetStreamJournalSource extends Readable {
    */
   async #renewEphemeral(): Promise<void> {
     if (this.#options.durable !== undefined || this.#consumerName === null) return
-    if (!this.#pullFailed && Date.now() - this.#pullEndedAt < EPHEMERAL_INACTIVE_MS / 3) return
+    if (!this.#pullFailed && performance.now() - this.#pullEndedAt < EPHEMERAL_INACTIVE_MS / 3) return
     const jsm = this.#jsm as JetStreamManager
     const gone = await jsm.consumers.info(this.#options.stream, this.#consumerName).then(
       () => false,
@@ -677,7 +677,7 @@ export class JetStreamJournalSource extends Readable {
         failure = err
       } finally {
         ended = true
-        this.#pullEndedAt = Date.now()
+        this.#pullEndedAt = performance.now()
         pull.arrival?.()
       }
     })()

@@ -258,7 +258,8 @@ export class JetStreamListener extends BaseListener {
     if (this.#timer) return
     const every = Math.max(50, this.options.ackTimeoutMs >> 2)
     this.#timer = setInterval(() => {
-      const now = Date.now()
+      // The monotonic clock, as sentAt: a wall clock stepped back held a lost acknowledgement unseen for as long as the step.
+      const now = performance.now()
       let timedOut = false
       for (const item of this.#queue) {
         if (item.settled) continue
@@ -416,7 +417,7 @@ export class JetStreamListener extends BaseListener {
     const o = this.options
     const msgId = msgIdOf(o.server, { journal: p.journal as number, offset: p.offset })
     const id = this.#nextId++
-    const item: InFlight = { entry, subject: subjectOf(o.subject, entry), headers: h, msgId, id, sentAt: Date.now(), acked: false, settled: false }
+    const item: InFlight = { entry, subject: subjectOf(o.subject, entry), headers: h, msgId, id, sentAt: performance.now(), acked: false, settled: false }
     const sent = headers()
     for (const [k, v] of h) for (const one of v) sent.append(k, one)
     sent.set(Headers.msgId, msgId)

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { JetStreamListener } from '../../../../lib/listeners/builtin/jetstream/jetstream.js'
 import { optionsSchema } from '../../../../lib/listeners/builtin/jetstream/jetstream-options.js'
 import type { JournalEntry } from '../../../../lib/journal/entry.js'
@@ -8,6 +8,34 @@ import { natsSkip, startNats } from '../../../helpers/nats.js'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 const context = () => ({ start: null, logger: silent, signal: new AbortController().signal })
+const described = (e: JournalEntry) => [e.position.journal, e.position.offset, e.raw.toString()]
+
+/** A nats-server whose stream S holds journal 4 (five transactions), published by one run; journal 6's entries, not published. */
+async function journalFourPublished(t: Test) {
+  const server = await startNats(t.testdir())
+  t.teardown(() => server.stop())
+  const four = transactions(5, 4).entries
+  const six = transactions(5, 6).entries
+  ;(six[0] as JournalEntry).didRotate = true
+  const end = (e: readonly JournalEntry[]) => (e.at(-1) as JournalEntry).position.end
+  const options = () => optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' })
+  const first = new JetStreamListener(options())
+  t.teardown(() => first.close())
+  await first.open(context())
+  for (const e of four) await first.listen(e)
+  await first.sync({ journal: 4, offset: end(four) })
+  await first.close()
+  return { server, four, six, end, options }
+}
+
+/** What a consumer reads from the stream, to its end. */
+async function readBack(t: Test, servers: string): Promise<JournalEntry[]> {
+  const source = new JetStreamJournalSource({ servers, stream: 'S', quietMs: 200, untilEnd: true })
+  t.teardown(() => source.destroy())
+  const got: JournalEntry[] = []
+  for await (const e of source) got.push(e)
+  return got
+}
 
 /**
  * A journal with no record: p4d rotated twice with nothing written between
@@ -18,21 +46,9 @@ const context = () => ({ start: null, logger: silent, signal: new AbortControlle
  * got past it), and a consumer would have done the same.
  */
 t.test('an empty journal between two: published, and read back, without a false ERR_JETSTREAM_GAP', { skip: natsSkip }, async (t) => {
-  const server = await startNats(t.testdir())
-  t.teardown(() => server.stop())
-  const four = transactions(5, 4).entries
-  const six = transactions(5, 6).entries
-  ;(six[0] as JournalEntry).didRotate = true
-  const end = (e: readonly JournalEntry[]) => (e.at(-1) as JournalEntry).position.end
-
   // One run publishes journal 4 only; the next (the daemon restarted from 4/0) replays it, then journal 6 follows.
-  const first = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
-  t.teardown(() => first.close())
-  await first.open(context())
-  for (const e of four) await first.listen(e)
-  await first.sync({ journal: 4, offset: end(four) })
-  await first.close()
-  const second = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
+  const { server, four, six, end, options } = await journalFourPublished(t)
+  const second = new JetStreamListener(options())
   t.teardown(() => second.close())
   await second.open(context())
   for (const e of [...four, ...six]) await second.listen(e)
@@ -41,19 +57,12 @@ t.test('an empty journal between two: published, and read back, without a false 
   t.equal(second.skipped, four.length, 'the replay of journal 4 is skipped')
   t.equal(second.published, six.length, 'journal 6 is published after it')
 
-  const source = new JetStreamJournalSource({ servers: server.url, stream: 'S', quietMs: 200, untilEnd: true })
-  t.teardown(() => source.destroy())
-  const got: JournalEntry[] = []
-  for await (const e of source) got.push(e)
-  t.same(
-    got.map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
-    [...four, ...six].map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
-    'the consumer reads both journals, no error',
-  )
+  const got = await readBack(t, server.url)
+  t.same(got.map(described), [...four, ...six].map(described), 'the consumer reads both journals, no error')
   t.ok(got[four.length]?.didRotate, 'journal 6 starts with a rotation')
 
   // A true hole is still one: journal 8 after 6 with no entry of the daemon before it in this run.
-  const third = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' }))
+  const third = new JetStreamListener(options())
   t.teardown(() => third.close())
   await third.open(context())
   await t.rejects(
@@ -73,39 +82,21 @@ t.test('an empty journal between two: published, and read back, without a false 
  * at every start.
  */
 t.test('resumed at the start of an empty journal: the state says where the last journal ended, no false ERR_JETSTREAM_GAP', { skip: natsSkip }, async (t) => {
-  const server = await startNats(t.testdir())
-  t.teardown(() => server.stop())
-  const four = transactions(5, 4).entries
-  const six = transactions(5, 6).entries
-  ;(six[0] as JournalEntry).didRotate = true
-  const end = (e: readonly JournalEntry[]) => (e.at(-1) as JournalEntry).position.end
-  const options = () => optionsSchema.parse({ servers: server.url, stream: 'S', server: 'm' })
+  const { server, four, six, end, options } = await journalFourPublished(t)
 
-  const first = new JetStreamListener(options())
-  t.teardown(() => first.close())
-  await first.open(context())
-  for (const e of four) await first.listen(e)
-  await first.sync({ journal: 4, offset: end(four) })
-  await first.close()
-
-  // Without what the state says, the jump is a hole (as before).
-  const blind = new JetStreamListener(options())
-  t.teardown(() => blind.close())
-  await blind.open({ ...context(), start: { journal: 5, offset: 0 } })
-  await t.rejects(
-    Promise.resolve().then(() => blind.listen(six[0] as JournalEntry)),
-    { code: 'ERR_JETSTREAM_GAP' },
-  )
-  await blind.close()
-  // A state whose journal before ended elsewhere than the stream does not vouch for the jump either.
-  const other = new JetStreamListener(options())
-  t.teardown(() => other.close())
-  await other.open({ ...context(), start: { journal: 5, offset: 0 }, previousEnd: { journal: 4, offset: end(four) + 10 } })
-  await t.rejects(
-    Promise.resolve().then(() => other.listen(six[0] as JournalEntry)),
-    { code: 'ERR_JETSTREAM_GAP' },
-  )
-  await other.close()
+  // Without what the state says, the jump is a hole (as before); nor does a state whose journal before ended elsewhere
+  // than the stream vouch for it.
+  for (const previousEnd of [undefined, { journal: 4, offset: end(four) + 10 }]) {
+    const l = new JetStreamListener(options())
+    t.teardown(() => l.close())
+    await l.open({ ...context(), start: { journal: 5, offset: 0 }, ...(previousEnd ? { previousEnd } : {}) })
+    await t.rejects(
+      Promise.resolve().then(() => l.listen(six[0] as JournalEntry)),
+      { code: 'ERR_JETSTREAM_GAP' },
+      `previousEnd ${JSON.stringify(previousEnd)}`,
+    )
+    await l.close()
+  }
 
   const resumed = new JetStreamListener(options())
   t.teardown(() => resumed.close())
@@ -115,13 +106,6 @@ t.test('resumed at the start of an empty journal: the state says where the last 
   await resumed.close()
   t.equal(resumed.published, six.length, 'journal 6 is published')
 
-  const source = new JetStreamJournalSource({ servers: server.url, stream: 'S', quietMs: 200, untilEnd: true })
-  t.teardown(() => source.destroy())
-  const got: JournalEntry[] = []
-  for await (const e of source) got.push(e)
-  t.same(
-    got.map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
-    [...four, ...six].map((e) => [e.position.journal, e.position.offset, e.raw.toString()]),
-    'the consumer reads both journals, no error',
-  )
+  const got = await readBack(t, server.url)
+  t.same(got.map(described), [...four, ...six].map(described), 'the consumer reads both journals, no error')
 })

@@ -21,7 +21,7 @@ import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
 import { hostPort, isLoopbackHost, lookupStatusHost } from '../status/status-server.js'
 import { loadBuiltin } from '../listeners/builtin/index.js'
 import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
-import { deliveryStatePath, readDeliveryState, type StoredDelivery } from '../listeners/builtin/notify/delivery-store.js'
+import { deliveryStatePath, journalNumberMismatch, readDeliveryState, type StoredDelivery } from '../listeners/builtin/notify/delivery-store.js'
 import { reviewsOptionsOf, type NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
 import { reviewStatePath } from '../listeners/builtin/notify/reviews/review-mailer.js'
 import { findCheckpoint, readReviewState } from '../listeners/builtin/notify/reviews/review-store.js'
@@ -338,6 +338,7 @@ async function checkReviews(config: DaemonConfig, startJournal: number | null, p
             `${who}: reviews: the state file ${statePath} belongs to the listener "${saved.listener}", not "${l.name}": give each listener its own reviews.state`,
           )
         }
+        await journalNumberProblem(config, who, saved.mailedThrough, statePath, problems)
         lines.push(`${who}: state ${statePath}, ${saved.userCount} users, ${saved.reviewerCount} reviewers`)
         continue
       }
@@ -372,7 +373,8 @@ async function checkReviews(config: DaemonConfig, startJournal: number | null, p
 /**
  * A notify listener without `reviews` keeps what it delivered in its
  * delivery state file: one that `run` would refuse (corrupt, another
- * server's or another listener's) is a problem here too. The report's
+ * server's or another listener's, or delivered through a journal after
+ * the server's live one) is a problem here too. The report's
  * line for the listener, or null when it keeps its state in memory.
  */
 async function checkDelivery(config: DaemonConfig, name: string, options: NotifyOptions, problems: string[]): Promise<string | null> {
@@ -396,8 +398,21 @@ async function checkDelivery(config: DaemonConfig, name: string, options: Notify
       `${who}: the delivery state file ${path} belongs to the listener "${saved.listener}", not "${name}": give each listener its own deliveryState`,
     )
   }
+  await journalNumberProblem(config, who, saved.state.mailedThrough, path, problems)
   const m = saved.state.mailedThrough
   return `${who}: delivery state ${path}, ${m === null ? 'nothing delivered yet' : `delivered through ${formatPosition(m)}`}`
+}
+
+/**
+ * A notify state that delivered through a journal after the server's live
+ * one: `run` refuses it at the listener's open (journalNumberMismatch), so
+ * it is a problem here too.
+ */
+async function journalNumberProblem(config: DaemonConfig, who: string, through: JournalPosition | null, path: string, problems: string[]): Promise<void> {
+  if (!config.server) return
+  // Journals that cannot be listed are the chain's problem, reported there.
+  const err = await journalNumberMismatch(config.server, through, path).catch(() => null)
+  if (err) problems.push(`${who}: ${err.message.replace(/^notify: /, '')}`)
 }
 
 /** Why `path` cannot be read as a file (opened, a byte read), or null when it can. */

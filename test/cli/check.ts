@@ -474,6 +474,42 @@ t.test('a notify listener without reviews: its delivery state file is reported, 
   t.match((await checkConfig(join(dir, 'c.json'))).problems, [/^notify "mail": the delivery state file .*st\.mail-delivery\.json is not valid JSON/])
 })
 
+t.test('a notify state that delivered through a journal after the live one is a problem (run refuses it at open)', async (t) => {
+  const notify = (extra: Record<string, unknown> = {}) => ({
+    type: 'notify',
+    name: 'mail',
+    options: { smtp: { host: '127.0.0.1', port: 2525, from: 'p4@example.com', to: ['team@example.com'] }, ...extra },
+  })
+  const dir = t.testdir({
+    'c.json': config({ state: 'st.json', listeners: [notify()] }),
+    'r.json': config({ state: 'st.json', listeners: [notify({ reviews: { state: 'reviews.json' } })] }),
+    root: { 'journal.5': '', journal: '' },
+  })
+  // The live journal is 6 (its newest archive is 5): a state through 5 or 6 is fine, one through 7 was another server's.
+  const path = join(dir, 'st.mail-delivery.json')
+  const state = new DeliveryState()
+  state.mailedUpTo({ journal: 6, offset: 120 })
+  await writeDeliveryState(path, state, join(dir, 'root'), 'mail')
+  t.same((await checkConfig(join(dir, 'c.json'))).problems, [])
+  state.mailedUpTo({ journal: 7, offset: 10 })
+  await writeDeliveryState(path, state, join(dir, 'root'), 'mail')
+  t.match((await checkConfig(join(dir, 'c.json'))).problems, [
+    new RegExp(
+      `^notify "mail": ${path} says changes were delivered through 7/10, but the live journal of the server at .* is journal 6 \\(the newest archive is journal 5\\)`,
+    ),
+  ])
+
+  const reviews = new ReviewState({ caseInsensitive: false, origin: 'test' })
+  reviews.delivery.mailedUpTo({ journal: 6, offset: 1 })
+  await writeReviewState(join(dir, 'reviews.json'), reviews)
+  t.same((await checkConfig(join(dir, 'r.json'))).problems, [])
+  reviews.delivery.mailedUpTo({ journal: 9, offset: 1 })
+  await writeReviewState(join(dir, 'reviews.json'), reviews)
+  t.match((await checkConfig(join(dir, 'r.json'))).problems, [
+    /^notify "mail": .*reviews\.json says changes were delivered through 9\/1, but the live journal .* is journal 6/,
+  ])
+})
+
 t.test('a mirror in the server root, or in a directory of journal files it did not write, is a problem (run refuses both)', async (t) => {
   const dir = t.testdir({
     'root.json': config({ listeners: [{ type: 'mirror', options: { dir: 'root' } }] }),

@@ -3,6 +3,9 @@ import { ErrorCodes, LogdaemonError } from '../../../errors.js'
 import { writeFileAtomic } from '../../../files/atomic-write.js'
 import { readTextIfExists } from '../../../files/if-exists.js'
 import { DeliveryState, type DeliveryJson } from './delivery-state.js'
+import type { JournalLayout } from '../../../files/journal-name.js'
+import { formatPosition, type JournalPosition } from '../../../position.js'
+import { liveJournalNumber } from '../../../source/start-point.js'
 
 /** The delivery state file's shape (version 1): the delivery fields, and the server they belong to. */
 export interface DeliveryStateJson extends DeliveryJson {
@@ -79,4 +82,25 @@ export async function writeDeliveryState(path: string, state: DeliveryState, ser
     state.markDirty()
     throw err
   }
+}
+
+/**
+ * ERR_STATE_MISMATCH for a notify state (`path`) that delivered through
+ * `through` on a server whose live journal (liveJournalNumber) is now an
+ * earlier one, or null: what the listener refuses at open
+ * (#checkJournalNumbers) and `logdaemon check` reports as a problem.
+ * Null too when the server's files do not say their number.
+ */
+export async function journalNumberMismatch(server: JournalLayout, through: JournalPosition | null, path: string): Promise<LogdaemonError | null> {
+  if (through === null) return null
+  const live = await liveJournalNumber(server)
+  if (live === null || live.journal >= through.journal) return null
+  return new LogdaemonError(
+    ErrorCodes.STATE_MISMATCH,
+    `notify: ${path} says changes were delivered through ${formatPosition(through)}, but the live journal of the server at ${server.root} ` +
+      `is journal ${live.journal} (${live.why}): the server was reset or restored from an older checkpoint since, and the changes of its new ` +
+      `journals would be taken for delivered and never sent. Move ${path} away and restart (the changes the daemon reads are then sent), ` +
+      'or give the daemon the journals the state was saved from',
+    { file: path, journal: through.journal, offset: through.offset, retryable: false },
+  )
 }

@@ -10,11 +10,10 @@ import { textDecoder } from './text-decoder.js'
 import { WebhookSender } from './webhook-sender.js'
 import { ReviewMailer, type ReviewMail } from './reviews/review-mailer.js'
 import { DeliveryMismatch, DeliveryState, type MailProgress } from './delivery-state.js'
-import { deliveryStatePath, readDeliveryState, writeDeliveryState } from './delivery-store.js'
+import { deliveryStatePath, journalNumberMismatch, readDeliveryState, writeDeliveryState } from './delivery-store.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { formatPosition, type JournalPosition } from '../../../position.js'
 import { StateLock } from '../../../files/state-lock.js'
-import { liveJournalNumber } from '../../../source/start-point.js'
 
 export { optionsSchema, type NotifyInput, type NotifyOptions }
 export type { SubmittedChange, ChangeFile } from './change-collector.js'
@@ -245,19 +244,10 @@ export class NotifyListener implements Listener {
    * journal counter record yet) is not checked.
    */
   async #checkJournalNumbers(): Promise<void> {
-    const through = this.delivery.mailedThrough
-    if (through === null || this.#server === null) return
-    const live = await liveJournalNumber(this.#server)
-    if (live === null || live.journal >= through.journal) return
+    if (this.#server === null) return
     const path = this.#reviews?.statePath ?? this.#deliveryPath ?? 'the delivery state'
-    throw new LogdaemonError(
-      ErrorCodes.STATE_MISMATCH,
-      `notify: ${path} says changes were delivered through ${formatPosition(through)}, but the live journal of the server at ${this.#server.root} ` +
-        `is journal ${live.journal} (${live.why}): the server was reset or restored from an older checkpoint since, and the changes of its new ` +
-        `journals would be taken for delivered and never sent. Move ${path} away and restart (the changes the daemon reads are then sent), ` +
-        'or give the daemon the journals the state was saved from',
-      { file: path, journal: through.journal, offset: through.offset, retryable: false },
-    )
+    const err = await journalNumberMismatch(this.#server, this.delivery.mailedThrough, path)
+    if (err) throw err
   }
 
   /** Loads the delivery state file, or creates it (so that a path it cannot write fails at start, not at the first mail). */

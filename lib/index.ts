@@ -34,7 +34,12 @@ export type { JournalLayout } from './files/journal-name.js'
 // following
 export { RotatingJournalSource } from './source/rotating-journal-source.js'
 export type { RotatingJournalSourceOptions, RotateEvent, SourceStatus, SourceSkipReport, RotationMode, StartPoint } from './source/source-options.js'
-export { JetStreamJournalSource, type JetStreamJournalSourceOptions, type JetStreamStart } from './source/jetstream/jetstream-journal-source.js'
+export {
+  JetStreamJournalSource,
+  type JetStreamJournalSourceOptions,
+  type JetStreamStart,
+  type JetStreamStateAhead,
+} from './source/jetstream/jetstream-journal-source.js'
 
 // listeners
 export { BaseListener, isListener, type Listener, type ListenerContext, type ListenerFactory, type ListenerLogger } from './listeners/listener.js'

@@ -68,6 +68,7 @@ const ENTRY_POINTS = {
       'GunzipOptions',
       'JetStreamJournalSourceOptions',
       'JetStreamStart',
+      'JetStreamStateAhead',
       'JournalChain',
       'JournalEntryOptions',
       'JournalEntryTransformOptions',

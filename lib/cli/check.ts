@@ -10,6 +10,7 @@ import { liveJournalPath } from '../files/journal-name.js'
 import { readState, type SavedState } from '../files/state-file.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import { JournalCursor } from '../source/journal-cursor.js'
+import { ConsumerState } from '../source/jetstream/consumer-state.js'
 import { endOfLastRecord, openStart } from '../source/start-point.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
@@ -437,9 +438,21 @@ async function unreadableFile(path: string): Promise<string | null> {
 /** A daemon reading a JetStream stream: no journal files to look at (the stream is not contacted). */
 async function checkStreamSource(config: DaemonConfig, problems: string[]): Promise<CheckReport> {
   const s = config.source
-  const start = s
-    ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)`
-    : 'unknown'
+  let start = s ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)` : 'unknown'
+  if (s) {
+    try {
+      const saved = await ConsumerState.read(config.state, { stream: s.stream, durable: s.durable })
+      if (saved) {
+        start =
+          `after ${formatPosition(saved)} from the state file ${config.state}, saved ${saved.savedAt}, ` +
+          `or after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} when that is later`
+      }
+      const stateDir = await stateDirectoryProblem(config.state)
+      if (stateDir) problems.push(stateDir)
+    } catch (err) {
+      problems.push(toError(err).message)
+    }
+  }
   const deliveries: string[] = []
   const reviews = await checkReviews(config, null, problems, deliveries)
   const text = render(config, start, null, null, problems, [], reviews, deliveries)

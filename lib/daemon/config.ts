@@ -101,7 +101,9 @@ export const configSchema = z
       .union([z.number().int().min(0), z.literal('end')], { error: 'expected a journal number (an integer >= 0) or "end"' })
       .optional()
       .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
-    state: pathSchema().default('logdaemon.state.json').describe('The state file: the committed position.'),
+    state: pathSchema()
+      .default('logdaemon.state.json')
+      .describe('The state file: the committed position (with a jetstream source, the position its listeners committed through, kept on this host).'),
     quietMs: msSchema().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
     commitIntervalMs: msSchema().min(0).default(1000).describe('Least time between two commits.'),
     stopTimeoutMs: msSchema()

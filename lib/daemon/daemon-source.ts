@@ -14,7 +14,8 @@ export function createSource(c: DaemonConfig): DaemonSource {
   const s = c.source
   if (s) {
     const { type: _type, ...options } = s
-    return new JetStreamJournalSource({ ...options, quietMs: c.quietMs, retry: c.retry, waitForStream: true })
+    // The state file keeps the committed position on this host too: it outlives a nats-server's lost store.
+    return new JetStreamJournalSource({ ...options, state: c.state, quietMs: c.quietMs, retry: c.retry, waitForStream: true })
   }
   const server = c.server as NonNullable<DaemonConfig['server']>
   return new RotatingJournalSource({

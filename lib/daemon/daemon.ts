@@ -8,7 +8,7 @@ import { ErrorCodes, LogdaemonError, isErrnoException, isLogdaemonError, toError
 import { heldFifoWriter } from '../files/file-output.js'
 import { journalGapError } from '../files/journal-set.js'
 import { liveJournalPath } from '../files/journal-name.js'
-import { formatPosition } from '../position.js'
+import { formatPosition, type JournalPosition } from '../position.js'
 import { PRIVATE_FILE_MODE } from '../files/atomic-write.js'
 import { isBuiltinListenerType, loadBuiltin, type BuiltinContext } from '../listeners/builtin/index.js'
 import type { Listener } from '../listeners/listener.js'
@@ -17,6 +17,7 @@ import { isStopping } from '../listeners/listener-call.js'
 import { loadListener, withName } from '../listeners/load-listener.js'
 import type { DaemonConfig, ListenerConfig } from './config.js'
 import { RotatingJournalSource } from '../source/rotating-journal-source.js'
+import type { JetStreamStateAhead } from '../source/jetstream/jetstream-journal-source.js'
 import { createSource, describeSource, type DaemonSource, type DaemonStart } from './daemon-source.js'
 import { StatusServer } from '../status/status-server.js'
 import { StatusTracker } from '../status/status-tracker.js'
@@ -324,6 +325,27 @@ export class Daemon {
     // A jetstream source waits for its stream and retries failed pulls: say so.
     source.on('retry', (r: { err: Error; retriesLeft: number }) =>
       log.warn({ err: r.err.message, retriesLeft: r.retriesLeft }, 'reading the stream failed; retrying'),
+    )
+    source.on('stateAhead', (a: JetStreamStateAhead) =>
+      log.warn(
+        {
+          saved: formatPosition(a.saved),
+          savedAt: a.savedAt,
+          acknowledged: a.acknowledged,
+          streamCreated: a.streamCreated,
+          savedStreamCreated: a.savedStreamCreated,
+        },
+        `the state file ${c.state} says the listeners committed through ${formatPosition(a.saved)}, past what durable consumer ` +
+          `${c.source?.durable} acknowledged (${a.acknowledged === 0 ? 'nothing: a new consumer' : `through stream message ${a.acknowledged}`}` +
+          `${a.savedStreamCreated !== null && a.savedStreamCreated !== a.streamCreated ? `; the stream was made again at ${a.streamCreated}` : ''}): ` +
+          'reading goes on from there, and the first record must start there',
+      ),
+    )
+    source.on('skipped', (s: { messages: number; through: JournalPosition }) =>
+      log.info(
+        { messages: s.messages, through: formatPosition(s.through) },
+        `${s.messages} messages through ${formatPosition(s.through)} were committed before: not handed out again`,
+      ),
     )
     try {
       const opened = await this.#unlessStopped<DaemonStart>(source.open(), 'opening the journal', () => {})

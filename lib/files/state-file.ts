@@ -78,6 +78,16 @@ export function tailFingerprint(bytes: Buffer): SavedState['tail'] {
  */
 export async function readState(path: string, adviceAs: AdviceAs = 'option'): Promise<SavedState | null> {
   const corrupt = (what: string, cause?: unknown): LogdaemonError => corruptState(path, what, adviceAs, cause)
+  const data = await readStateJson(path, corrupt)
+  return data === null ? null : validate(data, corrupt)
+}
+
+/**
+ * The parsed JSON of a state file at `path`, or null when there is none.
+ * Fails with what `corrupt` makes of it: a file that cannot be read, is no
+ * regular file (a FIFO, a device), is a symlink to nothing, or is no JSON.
+ */
+export async function readStateJson(path: string, corrupt: (what: string, cause?: unknown) => Error): Promise<unknown> {
   let text: string
   try {
     text = await readRegular(path)
@@ -95,13 +105,11 @@ export async function readState(path: string, adviceAs: AdviceAs = 'option'): Pr
     }
     throw corrupt(`cannot be read (${describe(err)})`, err)
   }
-  let data: unknown
   try {
-    data = JSON.parse(text)
+    return JSON.parse(text) as unknown
   } catch (err) {
     throw corrupt(`is not valid JSON (${text.length} bytes)`, err)
   }
-  return validate(data, corrupt)
 }
 
 /** What readRegular found instead of a regular file. */

@@ -45,3 +45,37 @@ t.test('logdaemon check describes a jetstream source without contacting it', asy
   t.same(report.problems, [])
   t.match(report.text, /source +jetstream stream P4JOURNAL, subjects p4\.journal\.>, durable standby/)
 })
+
+t.test("logdaemon check reads a jetstream source's state file: its position, or what is wrong with it", async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'c.json')
+  writeFileSync(file, JSON.stringify({ source, state: 'consumer.state.json', listeners }))
+  const state = join(dir, 'consumer.state.json')
+  const saved = {
+    format: 'logdaemon-jetstream-state',
+    version: 1,
+    stream: 'P4JOURNAL',
+    durable: 'standby',
+    position: '7/4096',
+    savedAt: '2026-12-07T20:00:00.000Z',
+  }
+  writeFileSync(state, JSON.stringify(saved))
+  const report = await checkConfig(file)
+  t.same(report.problems, [])
+  t.match(
+    report.text,
+    /start +after 7\/4096 from the state file .*consumer\.state\.json, saved 2026-12-07T20:00:00\.000Z, or after the last record durable consumer standby acknowledged/,
+  )
+
+  writeFileSync(state, JSON.stringify({ ...saved, durable: 'other' }))
+  const other = await checkConfig(file)
+  t.match(
+    other.problems,
+    [/is of durable consumer other of stream P4JOURNAL, but this reader reads durable consumer standby/],
+    "another consumer's file: the problem run stops at",
+  )
+
+  writeFileSync(state, JSON.stringify({ format: 'logdaemon-state', version: 1, position: '7/0' }))
+  const files = await checkConfig(file)
+  t.match(files.problems, [/is the state of a daemon that reads journal files/])
+})

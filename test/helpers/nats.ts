@@ -50,6 +50,8 @@ export interface NatsServer {
   readonly port: number
   readonly url: string
   readonly dir: string
+  /** Its JetStream store directory (remove it between stop() and start() for a server that lost its store). */
+  readonly store: string
   /** What the server printed so far. */
   log(): string
   /** Starts it again (same port, same store) after `kill()` or `stop()`. */
@@ -115,6 +117,7 @@ function serverOf(spec: ServerSpec): NatsServer {
     port: spec.port,
     url: `${spec.scheme ?? 'nats'}://127.0.0.1:${spec.port}`,
     dir: spec.dir,
+    store,
     log,
     async start() {
       const c = spawn(NATS_SERVER, ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -10,14 +10,15 @@ import { JournalEntry, type EntryPosition, type FieldEncoding } from '../../jour
 import { isRetryable, retrySettings } from '../../retry.js'
 import { checkTimerMs } from '../../timer-ms.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../position.js'
-import type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
+import type { JetStreamJournalSourceOptions, JetStreamStart, JetStreamStateAhead } from './jetstream-source-options.js'
 import { QuietTimer } from '../quiet-timer.js'
 import { subjectMatches } from '../../jetstream/subject-match.js'
 import { EPHEMERAL_INACTIVE_MS, ensureConsumer } from './jetstream-consumer.js'
 import { DurableLock } from './durable-lock.js'
 import { AckRecord } from './ack-record.js'
+import { ConsumerState } from './consumer-state.js'
 
-export type { JetStreamJournalSourceOptions, JetStreamStart } from './jetstream-source-options.js'
+export type { JetStreamJournalSourceOptions, JetStreamStart, JetStreamStateAhead } from './jetstream-source-options.js'
 
 /** How long one pull waits for messages at the stream's end, ms; the server answers at once when it has some. */
 const PULL_EXPIRES_MS = 5000
@@ -108,6 +109,20 @@ export class JetStreamJournalSource extends Readable {
   #lock: DurableLock | null = null
   /** This reader's own record of what it acknowledged (with the lock only; see AckRecord). */
   #ackRecord: AckRecord | null = null
+  /** The reader's own record of what its listeners committed, on this host (the `state` option; see ConsumerState). */
+  #localState: ConsumerState | null = null
+  /** The newest committed position to save there once the save under way is done. */
+  #toSave: JournalPosition | null = null
+  /**
+   * The position the state file recorded, past what the consumer had
+   * acknowledged: messages ending at or before it were committed, and are
+   * not handed out again (a new consumer of a stream made again sends
+   * them). Cleared at the first message past it.
+   */
+  #skipThrough: JournalPosition | null = null
+  /** The state file's position when reading starts there (the same object as #prev until a record is handed out). */
+  #savedStart: JournalPosition | null = null
+  #skipped = 0
   /** The record found at open was another consumer's (see #ackFloor). */
   #staleRecord = false
   /** The newest message to acknowledge once the record says so, and whether a record write is under way. */
@@ -153,6 +168,7 @@ export class JetStreamJournalSource extends Readable {
     checkTimerMs('quietMs', o.quietMs)
     checkTimerMs('ackWaitMs', o.ackWaitMs)
     retrySettings(o.retry) // throws a RangeError for a delay past 2^31-1 ms now rather than at the first retry
+    if (o.state !== undefined && o.durable === undefined) throw new TypeError('state: a state file needs a durable consumer (durable)')
     this.#encoding = o.encoding ?? 'utf8'
     this.#subject = o.subject ?? 'p4.journal'
     this.#filters = o.filter === undefined ? [] : typeof o.filter === 'string' ? [o.filter] : [...o.filter]
@@ -192,8 +208,10 @@ export class JetStreamJournalSource extends Readable {
       // durable consumer (ERR_LOCKED) for as long as this process lived, this process's own next try included.
       const lock = this.#lock
       this.#lock = null
+      const local = this.#localState
+      this.#localState = null
       // A destroy meanwhile waits for it before it closes the connection.
-      this.#releasing = lock?.release().catch(() => {}) ?? null
+      this.#releasing = Promise.all([lock?.release().catch(() => {}), local?.close()]).then(() => {})
       await this.#releasing
       throw err
     })
@@ -202,6 +220,12 @@ export class JetStreamJournalSource extends Readable {
 
   async #open(): Promise<JetStreamStart | null> {
     const o = this.#options
+    // First: a second reader of the same file fails at once (ERR_LOCKED), before any connection.
+    if (o.state !== undefined) this.#localState = await ConsumerState.open(o.state, { stream: o.stream, durable: o.durable as string })
+    if (this.destroyed) {
+      await this.#localState?.close()
+      return null
+    }
     await this.#connect()
     const jsm = this.#jsm as JetStreamManager
     const info = await pRetry(async () => {
@@ -250,6 +274,7 @@ export class JetStreamJournalSource extends Readable {
         start = { journal: p.journal, offset: p.offset, line: p.line, how: 'stream', seq: first.seq }
       }
     }
+    start = this.#afterSaved(start, floor, info.created)
     if (this.#staleRecord) {
       // Replaced now: a run of the new consumer stopped before its first commit must not find it again.
       const record = this.#ackRecord as AckRecord
@@ -262,6 +287,43 @@ export class JetStreamJournalSource extends Readable {
     if (this.#pendingAtOpen === 0) this.#quiet.waiting()
     this.emit('start', start)
     return start
+  }
+
+  /**
+   * Where reading starts once the state file is taken into account: its
+   * position, when past what the consumer acknowledged (see #skipThrough).
+   * The record before the first one handed out then ended there, so the
+   * first must start there (without a filter: ERR_JETSTREAM_GAP
+   * otherwise), as after an acknowledged message. Past the position of an
+   * acknowledged message only when the file is newer than the
+   * acknowledgement (a run stopped between the two), or when the consumer
+   * is not the one that acknowledged it (the stream or the consumer made
+   * again, a nats-server that lost its store).
+   */
+  #afterSaved(start: JetStreamStart | null, floor: number, streamCreated: string): JetStreamStart | null {
+    const local = this.#localState
+    if (local === null) return start
+    const saved = local.saved
+    local.streamCreated = streamCreated
+    if (saved === null) return start
+    this.#committed = { journal: saved.journal, offset: saved.offset }
+    if (this.#prev !== null && comparePositions(saved, this.#prev) <= 0) return start
+    this.#skipThrough = this.#committed
+    this.#savedStart = this.#committed
+    this.#prev = this.#committed
+    // The saved position is the better check: the first record handed out must start there, whatever was removed before.
+    this.#floorGone = null
+    if (floor === 0 || (saved.streamCreated !== null && saved.streamCreated !== streamCreated)) {
+      const ahead: JetStreamStateAhead = {
+        saved: this.#committed,
+        savedAt: saved.savedAt,
+        streamCreated,
+        savedStreamCreated: saved.streamCreated,
+        acknowledged: floor,
+      }
+      this.emit('stateAhead', ahead)
+    }
+    return { journal: saved.journal, offset: saved.offset, line: 0, how: 'state', seq: start?.seq ?? floor + 1 }
   }
 
   /**
@@ -366,22 +428,30 @@ export class JetStreamJournalSource extends Readable {
     if (this.#committed && comparePositions(pos, this.#committed) <= 0) return
     this.#committed = pos
     if (this.#options.durable === undefined) return
+    this.#ackThrough(pos)
+  }
+
+  /** Acknowledges the newest kept message at or before `pos` (committed), after the records (see #recordAndAck). */
+  #ackThrough(pos: JournalPosition): void {
     let pick: Ackable | null = null
     while (this.#ackables.length > 0 && comparePositions((this.#ackables[0] as Ackable).end, pos) <= 0) pick = this.#ackables.shift() as Ackable
     const last = this.#lastDelivered
     if (last && comparePositions(last.end, pos) <= 0 && (!pick || comparePositions(last.end, pick.end) > 0)) pick = last
-    if (!pick || (this.#acked && comparePositions(pick.end, this.#acked) <= 0)) return
-    if (this.#ackRecord !== null) {
-      // Recorded first, then acknowledged (see AckRecord): the newest pick waits while a record is being written.
-      this.#acked = pick.end
-      if (pick.msg !== null) this.#ackedSeq = pick.seq
-      this.#toAck = pick
+    if (pick && this.#acked && comparePositions(pick.end, this.#acked) <= 0) pick = null
+    if (this.#ackRecord !== null || this.#localState !== null) {
+      // Recorded first (the state file, the ack record), then acknowledged: the newest waits while a record is being written.
+      if (this.#localState !== null) this.#toSave = pos
+      if (pick) {
+        this.#acked = pick.end
+        if (pick.msg !== null) this.#ackedSeq = pick.seq
+        this.#toAck = pick
+      }
       this.#recording ??= this.#recordAndAck().finally(() => {
         this.#recording = null
       })
       return
     }
-    if (pick.msg === null) return // kept with an ack record only
+    if (!pick || pick.msg === null) return // read directly: kept with a record only
     try {
       pick.msg.ack()
     } catch {
@@ -396,49 +466,61 @@ export class JetStreamJournalSource extends Readable {
   #ackFailure: Error | null = null
 
   /**
-   * Writes the record of the newest pick, then acknowledges it, retried
-   * with the `retry` settings; a record that cannot be written fails the
+   * Saves the newest committed position in the state file and writes the
+   * ack record of the newest pick, then acknowledges it; each write retried
+   * with the `retry` settings. A record that cannot be written fails the
    * stream (nothing acknowledged past it: delivered again next time). Once
    * the stream is destroyed (its end, or a stop), one attempt each: a
    * caller that commits after the end (logdaemon-cat) still gets its
    * acknowledgement out before `_destroy` closes the connection.
    */
   async #recordAndAck(): Promise<void> {
-    const record = this.#ackRecord as AckRecord
-    while (this.#toAck !== null) {
+    while (this.#toAck !== null || this.#toSave !== null) {
       const a = this.#toAck
+      const save = this.#toSave
       this.#toAck = null
-      const write = (): Promise<void> => record.write({ seq: a.seq, journal: a.end.journal, offset: a.end.offset })
-      try {
-        if (this.destroyed) await write()
-        else
-          await pRetry(write, {
-            ...retrySettings(this.#options.retry),
-            signal: this.#abort.signal,
-            shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
-          })
-      } catch (err) {
-        if (!this.destroyed) {
-          this.destroy(toError(err))
-          return
-        }
-        if (!isRetryable(toError(err))) {
-          this.#ackFailure ??= toError(err)
-          return
-        }
-        // Destroyed during the retries (which stop with it): one more attempt, or delivered again next time (and
-        // flushState says so: logdaemon-cat --durable exited 0 having acknowledged nothing it printed).
-        const failed = await write().then(
-          () => null,
-          (e: unknown) => toError(e),
-        )
-        if (failed !== null) {
-          this.#ackFailure ??= failed
-          return
-        }
-      }
+      this.#toSave = null
+      const local = this.#localState
+      if (save !== null && local !== null && !(await this.#record(() => local.save(save)))) return
+      if (a === null) continue
+      const record = this.#ackRecord
+      if (record !== null && !(await this.#record(() => record.write({ seq: a.seq, journal: a.end.journal, offset: a.end.offset })))) return
       this.#recordedSeq = Math.max(this.#recordedSeq, a.seq)
       if (!this.#ackNow(a.msg)) return
+    }
+  }
+
+  /** One record write of #recordAndAck, retried; false when it failed (the stream destroyed, or the failure kept for flushState). */
+  async #record(write: () => Promise<void>): Promise<boolean> {
+    try {
+      if (this.destroyed) await write()
+      else
+        await pRetry(write, {
+          ...retrySettings(this.#options.retry),
+          signal: this.#abort.signal,
+          shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
+        })
+      return true
+    } catch (err) {
+      if (!this.destroyed) {
+        this.destroy(toError(err))
+        return false
+      }
+      if (!isRetryable(toError(err))) {
+        this.#ackFailure ??= toError(err)
+        return false
+      }
+      // Destroyed during the retries (which stop with it): one more attempt, or delivered again next time (and
+      // flushState says so: logdaemon-cat --durable exited 0 having acknowledged nothing it printed).
+      const failed = await write().then(
+        () => null,
+        (e: unknown) => toError(e),
+      )
+      if (failed !== null) {
+        this.#ackFailure ??= failed
+        return false
+      }
+      return true
     }
   }
 
@@ -524,20 +606,30 @@ export class JetStreamJournalSource extends Readable {
     const lock = this.#lock
     this.#lock = null
     const closing = async (): Promise<void> => {
-      await this.#releasing
-      if (!nc || nc.isClosed()) return
-      // Acknowledgements still being recorded (see AckRecord), also of commits made meanwhile, go before the connection.
-      while (this.#recording) await this.#recording
-      await lock?.release()
-      while (this.#recording) await this.#recording
-      // Acknowledgements already sent reach the server before the connection closes.
-      await nc.flush().catch(() => {})
-      await nc.close()
+      try {
+        await this.#closeConnection(nc, lock)
+      } finally {
+        // After the last save: the lock goes with the source.
+        while (this.#recording) await this.#recording
+        await this.#localState?.close()
+      }
     }
     closing().then(
       () => cb(err),
       (e: unknown) => cb(err ?? toError(e)),
     )
+  }
+
+  async #closeConnection(nc: NatsConnection | null, lock: DurableLock | null): Promise<void> {
+    await this.#releasing
+    if (!nc || nc.isClosed()) return
+    // Acknowledgements still being recorded (see AckRecord), also of commits made meanwhile, go before the connection.
+    while (this.#recording) await this.#recording
+    await lock?.release()
+    while (this.#recording) await this.#recording
+    // Acknowledgements already sent reach the server before the connection closes.
+    await nc.flush().catch(() => {})
+    await nc.close()
   }
 
   /** Pulls batches while the consumer wants entries; one pull failing is retried with backoff. */
@@ -792,6 +884,7 @@ export class JetStreamJournalSource extends Readable {
       this.#keep(msg, seq, p, raw.length, false)
       return
     }
+    if (this.#skipThrough !== null && this.#skipCommitted(msg, seq, p, raw.length)) return
     if (this.#floorGone !== null) this.#checkAfterGoneFloor(seq, p, where)
     this.#check(p, where)
     const prev = this.#prev
@@ -809,6 +902,27 @@ export class JetStreamJournalSource extends Readable {
     this.#more = this.push(e)
   }
 
+  /**
+   * True for a message that ends at or before the state file's position
+   * (see #skipThrough): committed already, kept to be acknowledged with
+   * the next commit and not handed out. The first message past it ends the
+   * skipping, and a `skipped` event says how many were.
+   */
+  #skipCommitted(m: JsMsg | null, seq: number, p: MessagePosition, length: number): boolean {
+    const through = this.#skipThrough as JournalPosition
+    if (comparePositions({ journal: p.journal, offset: p.offset + length }, through) <= 0) {
+      this.#keep(m, seq, p, length, p.consistent)
+      // The record before the next one handed out ended at the saved position, whatever these skipped ones were.
+      this.#prev = through
+      // Committed already: acknowledged as they are skipped, not sent again every ack wait until a later commit.
+      if (++this.#skipped % ACK_EVERY === 0 || p.consistent) this.#ackThrough(through)
+      return true
+    }
+    this.#skipThrough = null
+    if (this.#skipped > 0) this.emit('skipped', { messages: this.#skipped, through })
+    return false
+  }
+
   /** Without a filter, each record starts where the previous one ended (or at 0 of the next journal). */
   #check(p: MessagePosition, where: string): void {
     const prev = this.#prev
@@ -818,7 +932,9 @@ export class JetStreamJournalSource extends Readable {
       const afterEmpty =
         p.journal > prev.journal + 1 && p.offset === 0 && p.journalEnd !== null && p.journalEnd.journal === prev.journal && p.journalEnd.offset === prev.offset
       const follows = p.journal === prev.journal ? p.offset === prev.offset : (p.journal === prev.journal + 1 && p.offset === 0) || afterEmpty
-      if (!follows) throw gap(p, `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}`)
+      if (follows) return
+      const saved = prev === this.#savedStart ? ` (where the state file ${this.#options.state} says the listeners committed through)` : ''
+      throw gap(p, `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}${saved}`)
     }
   }
 
@@ -846,7 +962,7 @@ export class JetStreamJournalSource extends Readable {
     this.#prev = end
     // A message read directly can be marked committed only in the ack record: before, a run that read what a killed one
     // left unacknowledged committed it in vain, and every later run got it again (a probe).
-    if (this.#options.durable === undefined || (m === null && this.#ackRecord === null)) return
+    if (this.#options.durable === undefined || (m === null && this.#ackRecord === null && this.#localState === null)) return
     const a = { end, seq, msg: m }
     this.#lastDelivered = a
     if (consistent || ++this.#sinceAckable >= ACK_EVERY) {

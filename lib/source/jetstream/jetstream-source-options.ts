@@ -32,6 +32,16 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
    * `logdaemon.ack.>`).
    */
   exclusive?: boolean
+  /**
+   * With a durable consumer: a file on this host where the reader records
+   * the journal position its listeners committed through (the daemon's
+   * `state`), saved before each acknowledgement. A reader whose
+   * nats-server lost its store (the stream made again, a new consumer)
+   * goes on from there: the first record must start there
+   * (ERR_JETSTREAM_GAP otherwise), and records up to it are not handed
+   * out again. Locked while the source is open (ERR_LOCKED).
+   */
+  state?: string
   /** Wait (with `retry`'s backoff) for a stream that does not exist yet, instead of failing at once. The daemon does. */
   waitForStream?: boolean
   /** End the stream once the messages there at open are read (`logdaemon-cat --jetstream`), instead of following. */
@@ -56,8 +66,30 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
 export interface JetStreamStart extends JournalPosition {
   /** Line of the byte at `offset`, or 0 when unknown. */
   readonly line: number
-  /** `acked`: after the durable consumer's last acknowledged record; `stream`: the stream's first record. */
-  readonly how: 'acked' | 'stream'
+  /**
+   * `acked`: after the durable consumer's last acknowledged record;
+   * `stream`: the stream's first record; `state`: after the position the
+   * `state` file recorded, past what the consumer acknowledged (messages
+   * up to it are read and not handed out).
+   */
+  readonly how: 'acked' | 'stream' | 'state'
   /** Stream sequence of the first message to read. */
   readonly seq: number
+}
+
+/**
+ * The `stateAhead` event: at open, the `state` file's position is past
+ * what the durable consumer acknowledged, and the consumer acknowledged
+ * nothing or the stream was made again since the file was saved (a
+ * nats-server that lost its store, a consumer or stream deleted and made
+ * again). Reading goes on from `saved`.
+ */
+export interface JetStreamStateAhead {
+  readonly saved: JournalPosition
+  readonly savedAt: string
+  /** The stream's `created` now, and as the file recorded it (null: not recorded). */
+  readonly streamCreated: string
+  readonly savedStreamCreated: string | null
+  /** The stream sequence the consumer had acknowledged (0: none). */
+  readonly acknowledged: number
 }

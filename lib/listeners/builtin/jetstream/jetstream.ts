@@ -121,9 +121,10 @@ export class JetStreamListener extends BaseListener {
   /** End of the previous entry seen, for the Journal-End header. */
   #prevEnd: JournalPosition | null = null
   /**
-   * Before the first entry of a run that resumed at the start of a journal:
-   * where the journal before it ended, as the daemon's state recorded it
-   * (ListenerContext.previousEnd), standing in for #prevEnd.
+   * Before the first entry of a run: where the record before it ended,
+   * standing in for #prevEnd. Resumed at the start of a journal: where the
+   * journal before it ended, as the daemon's state recorded it
+   * (ListenerContext.previousEnd); resumed inside a journal: the start.
    */
   #startBefore: JournalPosition | null = null
   #queue: InFlight[] = []
@@ -156,6 +157,11 @@ export class JetStreamListener extends BaseListener {
     // Killed after committing the start of a journal with no record, a daemon resumes there with no entry before the
     // next journal's first in its run: the state says where the last journal with records ended.
     if (context?.previousEnd && context.start?.offset === 0) this.#startBefore = context.previousEnd
+    // Resumed inside a journal (a state at its end, p4d then rotating twice with nothing written): the record before
+    // the first entry ended at the start. Before, journal N+2's first entry was a false hole after the stream's tail (a
+    // probe: ERR_JETSTREAM_GAP at every start), and in a stream made again it had no Journal-End header, so a consumer
+    // whose state file stood at that start stopped with a false ERR_JETSTREAM_GAP.
+    else if (context?.start && context.start.offset > 0) this.#startBefore = { journal: context.start.journal, offset: context.start.offset }
     await this.#connect(context?.signal)
     const o = this.options
     const jsm = this.#jsm as JetStreamManager

@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { JetStreamListener } from '../../../../lib/listeners/builtin/jetstream/jetstream.js'
 import { optionsSchema } from '../../../../lib/listeners/builtin/jetstream/jetstream-options.js'
 import type { JournalEntry } from '../../../../lib/journal/entry.js'
@@ -108,4 +110,52 @@ t.test('resumed at the start of an empty journal: the state says where the last 
 
   const got = await readBack(t, server.url)
   t.same(got.map(described), [...four, ...six].map(described), 'the consumer reads both journals, no error')
+})
+
+/**
+ * Resumed inside a journal: the daemon's state at journal 4's end (4/L, not
+ * 5/0: nothing after journal 4 was committed), then p4d rotated twice with
+ * nothing written (journal 5 empty). The record before journal 6's first
+ * ended at the start. Before, the publisher took 6/0 for a hole after the
+ * stream's tail at every start (a probe); and in a stream made again after
+ * a nats-server lost its store, 6/0 went out with no Journal-End header, so
+ * a consumer whose state file stood at 4/L stopped with a false
+ * ERR_JETSTREAM_GAP.
+ */
+t.test('resumed at the end of a journal, the next one empty: no false ERR_JETSTREAM_GAP, published or read back', { skip: natsSkip }, async (t) => {
+  const { server, four, six, end, options } = await journalFourPublished(t)
+  const resumed = new JetStreamListener(options())
+  t.teardown(() => resumed.close())
+  await resumed.open({ ...context(), start: { journal: 4, offset: end(four) } })
+  for (const e of six) await resumed.listen(e)
+  await resumed.sync({ journal: 6, offset: end(six) })
+  await resumed.close()
+  t.equal(resumed.published, six.length, 'journal 6 is published after the stream tail 4/L')
+  t.same((await readBack(t, server.url)).map(described), [...four, ...six].map(described), 'read back, no error')
+
+  // A stream made again (the store lost) from the publisher's state at 4/L; a consumer whose state file is at 4/L.
+  const again = new JetStreamListener(optionsSchema.parse({ servers: server.url, stream: 'S2', subject: 'q4.journal', server: 'm' }))
+  t.teardown(() => again.close())
+  await again.open({ ...context(), start: { journal: 4, offset: end(four) } })
+  for (const e of six) await again.listen(e)
+  await again.sync({ journal: 6, offset: end(six) })
+  await again.close()
+  const state = join(t.testdir(), 'consumer.state.json')
+  writeFileSync(
+    state,
+    JSON.stringify({
+      format: 'logdaemon-jetstream-state',
+      version: 1,
+      stream: 'S2',
+      durable: 'c',
+      position: `4/${end(four)}`,
+      streamCreated: null,
+      savedAt: '',
+    }),
+  )
+  const source = new JetStreamJournalSource({ servers: server.url, stream: 'S2', subject: 'q4.journal', durable: 'c', state, quietMs: 200, untilEnd: true })
+  t.teardown(() => source.destroy())
+  const got: JournalEntry[] = []
+  for await (const e of source) got.push(e)
+  t.same(got.map(described), six.map(described), 'the consumer goes on from its state file with journal 6')
 })

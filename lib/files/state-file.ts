@@ -79,6 +79,15 @@ export function tailFingerprint(bytes: Buffer): SavedState['tail'] {
 export async function readState(path: string, adviceAs: AdviceAs = 'option'): Promise<SavedState | null> {
   const corrupt = (what: string, cause?: unknown): LogdaemonError => corruptState(path, what, adviceAs, cause)
   const data = await readStateJson(path, corrupt)
+  if (isRecord(data) && data.format === 'logdaemon-jetstream-state') {
+    // A JetStream reader's file (ConsumerState), which refuses this daemon's the same way: another daemon's, not damaged.
+    throw new LogdaemonError(
+      ErrorCodes.STATE_MISMATCH,
+      `state file ${path} is the state of a JetStream reader (a daemon with a jetstream source), not of a daemon that reads journal files: ` +
+        'give this daemon its own state file (the `state` key)',
+      { file: path },
+    )
+  }
   return data === null ? null : validate(data, corrupt)
 }
 

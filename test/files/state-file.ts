@@ -165,3 +165,13 @@ t.test('a failed write is ERR_STATE_WRITE with its cause, and leaves no temporar
   await t.rejects(writeState(target, state), { code: 'ERR_STATE_WRITE' })
   t.same(readdirSync(dir).sort(), ['not-a-dir', 'target'], 'the temporary file was removed')
 })
+
+// A JetStream reader's state file (the daemon's default name is the same for both kinds) is another daemon's file, not a
+// damaged one: ERR_STATE_MISMATCH, as the JetStream reader answers a journal-file daemon's. Before, ERR_STATE_CORRUPT.
+t.test("a JetStream reader's state file is refused as another daemon's (ERR_STATE_MISMATCH), and left as it is", async (t) => {
+  const path = join(t.testdir(), 'logdaemon.state.json')
+  const body = '{"format":"logdaemon-jetstream-state","version":1,"stream":"P4","durable":"c","position":"1/10","streamCreated":null,"savedAt":""}\n'
+  writeFileSync(path, body)
+  await t.rejects(readState(path), { code: 'ERR_STATE_MISMATCH', message: /JetStream reader.*its own state file/ })
+  t.equal(readFileSync(path, 'utf8'), body)
+})

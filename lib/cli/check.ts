@@ -11,6 +11,7 @@ import { readState, type SavedState } from '../files/state-file.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import { JournalCursor } from '../source/journal-cursor.js'
 import { ConsumerState } from '../source/jetstream/consumer-state.js'
+import { consumerStatePath } from '../daemon/source-config.js'
 import { endOfLastRecord, openStart } from '../source/start-point.js'
 import type { JournalLayout } from '../files/journal-name.js'
 import { checkListenerModule } from '../listeners/load-listener.js'
@@ -441,10 +442,11 @@ async function checkStreamSource(config: DaemonConfig, problems: string[]): Prom
   let start = s ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)` : 'unknown'
   if (s) {
     try {
-      const saved = await ConsumerState.read(config.state, { stream: s.stream, durable: s.durable })
+      const file = consumerStatePath(config.state, s)
+      const saved = await ConsumerState.read(file, { stream: s.stream, durable: s.durable })
       if (saved) {
         start =
-          `after ${formatPosition(saved)} from the state file ${config.state}, saved ${saved.savedAt}, ` +
+          `after ${formatPosition(saved)} from the state file ${file}, saved ${saved.savedAt}, ` +
           `or after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} when that is later`
       }
       const stateDir = await stateDirectoryProblem(config.state)
@@ -500,7 +502,7 @@ function render(
   }
   const ls = config.listeners.map((l) => `${l.name} (${l.type === 'module' ? `module ${typeof l.module === 'string' ? l.module : 'inline'}` : l.type})`)
   lines.push(`${pad('listeners')}${ls.join(', ')}`)
-  lines.push(`${pad('state file')}${config.state}`)
+  lines.push(`${pad('state file')}${config.source ? consumerStatePath(config.state, config.source) : config.state}`)
   for (const r of reviews) lines.push(`${pad('reviews')}${r}`)
   for (const d of deliveries) lines.push(`${pad('delivery')}${d}`)
   lines.push(

@@ -12,7 +12,7 @@ import { retryOptionsSchema, type RetryOptions } from '../retry.js'
 import { msSchema } from '../timer-ms.js'
 import { pathSchema } from '../path-schema.js'
 import { DEFAULT_HEALTH, type HealthThresholds } from '../status/status-tracker.js'
-import { jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
+import { consumerStatePath, jetstreamSourceSchema, resolveSourceFiles, type JetStreamSourceConfig } from './source-config.js'
 import { jsonDuplicateKey, jsonSyntaxError } from './json-syntax.js'
 import { journalSetFileProblem } from '../files/journal-set.js'
 import { isSharedSpecialFile, sameDir, sameFile } from '../files/same-path.js'
@@ -103,7 +103,7 @@ export const configSchema = z
       .describe('Where to start when there is no state file yet: journal N from its start (the last checkpoint N), or "end".'),
     state: pathSchema()
       .default('logdaemon.state.json')
-      .describe('The state file: the committed position (with a jetstream source, the position its listeners committed through, kept on this host).'),
+      .describe('The state file: the committed position (with a jetstream source, kept beside it in STATE.jetstream.STREAM.DURABLE.json).'),
     quietMs: msSchema().positive().default(5000).describe('A journal quiet this long counts as quiet: listeners get noData and pending work is committed.'),
     commitIntervalMs: msSchema().min(0).default(1000).describe('Least time between two commits.'),
     stopTimeoutMs: msSchema()
@@ -456,6 +456,10 @@ async function writtenPaths(
 ): Promise<Written[]> {
   const state = abs(c.state)
   const written: Written[] = [{ key: 'state', path: state, kind: 'state' }]
+  if (c.source) {
+    const position = consumerStatePath(state, c.source)
+    written.push({ key: `state (its JetStream position file ${position})`, path: position, kind: 'state' })
+  }
   if (c.log.file) written.push({ key: 'log.file', path: abs(c.log.file), kind: 'output' })
   for (const [i, l] of listeners.entries()) {
     if (refused.has(i)) continue // its options were refused: reported already

@@ -2,6 +2,7 @@ import { liveJournalPath } from '../files/journal-name.js'
 import { JetStreamJournalSource, type JetStreamStart } from '../source/jetstream/jetstream-journal-source.js'
 import { RotatingJournalSource, type StartPoint } from '../source/rotating-journal-source.js'
 import type { DaemonConfig } from './config.js'
+import { consumerStatePath } from './source-config.js'
 
 /** What the daemon reads: the journal files, or a JetStream stream the jetstream listener fills. */
 export type DaemonSource = RotatingJournalSource | JetStreamJournalSource
@@ -14,8 +15,8 @@ export function createSource(c: DaemonConfig): DaemonSource {
   const s = c.source
   if (s) {
     const { type: _type, ...options } = s
-    // The state file keeps the committed position on this host too: it outlives a nats-server's lost store.
-    return new JetStreamJournalSource({ ...options, state: c.state, quietMs: c.quietMs, retry: c.retry, waitForStream: true })
+    // The committed position is kept on this host too: it outlives a nats-server's lost store.
+    return new JetStreamJournalSource({ ...options, state: consumerStatePath(c.state, s), quietMs: c.quietMs, retry: c.retry, waitForStream: true })
   }
   const server = c.server as NonNullable<DaemonConfig['server']>
   return new RotatingJournalSource({

@@ -19,6 +19,7 @@ import type { DaemonConfig, ListenerConfig } from './config.js'
 import { RotatingJournalSource } from '../source/rotating-journal-source.js'
 import type { JetStreamStateAhead } from '../source/jetstream/jetstream-journal-source.js'
 import { createSource, describeSource, type DaemonSource, type DaemonStart } from './daemon-source.js'
+import { consumerStatePath } from './source-config.js'
 import { StatusServer } from '../status/status-server.js'
 import { StatusTracker } from '../status/status-tracker.js'
 import { journalSizes } from '../files/journal-sizes.js'
@@ -335,7 +336,7 @@ export class Daemon {
           streamCreated: a.streamCreated,
           savedStreamCreated: a.savedStreamCreated,
         },
-        `the state file ${c.state} says the listeners committed through ${formatPosition(a.saved)}, past what durable consumer ` +
+        `the state file ${consumerStatePath(c.state, c.source as { stream: string; durable: string })} says the listeners committed through ${formatPosition(a.saved)}, past what durable consumer ` +
           `${c.source?.durable} acknowledged (${a.acknowledged === 0 ? 'nothing: a new consumer' : `through stream message ${a.acknowledged}`}` +
           `${a.savedStreamCreated !== null && a.savedStreamCreated !== a.streamCreated ? `; the stream was made again at ${a.streamCreated}` : ''}): ` +
           'reading goes on from there, and the first record must start there',

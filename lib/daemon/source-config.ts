@@ -40,3 +40,15 @@ export type JetStreamSourceConfig = z.infer<typeof jetstreamSourceSchema>
 export function resolveSourceFiles(source: JetStreamSourceConfig, baseDir: string): JetStreamSourceConfig {
   return resolveConnectionFiles(source as JetStreamSourceConfig & Partial<NatsConnectionOptions>, baseDir)
 }
+
+/**
+ * Where a daemon reading a stream keeps the position its listeners
+ * committed through: beside its `state`, named after it, the stream and the
+ * durable consumer (STATE.jetstream.STREAM.DURABLE.json), as notify names
+ * its files after the state. Not `state` itself: daemons whose
+ * configurations share a directory all default to logdaemon.state.json (a
+ * publisher and its consumers on one host), and each needs its own file.
+ */
+export function consumerStatePath(state: string, source: { stream: string; durable: string }): string {
+  return `${state.replace(/\.json$/, '')}.jetstream.${source.stream}.${source.durable}.json`
+}

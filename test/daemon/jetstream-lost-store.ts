@@ -15,7 +15,9 @@ import { natsSkip, startNats, type NatsServer } from '../helpers/nats.js'
  * stream's first record and its listeners missed the records between, with
  * no error. Now its state file says where it stood: it stops with
  * ERR_JETSTREAM_GAP and prints nothing past the hole; and a consumer that
- * was not behind goes on with every record once.
+ * was not behind goes on with every record once. The three daemons'
+ * configurations share a directory and leave `state` to its default, as
+ * before consumers kept a position file: each has its own file still.
  */
 
 /** `n` transactions, each a counter record and its `@ex@`, numbered from `from`. */
@@ -44,7 +46,6 @@ function publisher(nats: NatsServer): Record<string, unknown> {
   return {
     server: { root: 'root' },
     from: 1,
-    state: 'publisher.state.json',
     listeners: [{ type: 'jetstream', options: { servers: nats.url, stream: 'P4', server: 'sim' } }],
   }
 }
@@ -53,7 +54,6 @@ function consumer(nats: NatsServer, name: string): Record<string, unknown> {
   return {
     source: { type: 'jetstream', servers: nats.url, stream: 'P4', durable: name },
     retry: { retries: 1, minTimeout: 50, maxTimeout: 100 },
-    state: `${name}.state.json`,
     listeners: [{ type: 'print', options: { output: `${name}.out`, format: 'raw' } }],
   }
 }
@@ -84,7 +84,10 @@ t.test('a consumer daemon after its nats-server lost the store: behind, ERR_JETS
   const warnings: string[] = []
   const err = (await runUntilCaughtUp(dir, consumer(nats, 'behind'), warnings)) as (Error & { code?: string }) | null
   t.equal(err?.code, 'ERR_JETSTREAM_GAP', `"behind" stops at the hole (${err?.message})`)
-  t.match(err?.message, `ended at 1/${Buffer.byteLength(transactions(0, 20))} (where the state file ${join(dir, 'behind.state.json')} says`)
+  t.match(
+    err?.message,
+    `ended at 1/${Buffer.byteLength(transactions(0, 20))} (where the state file ${join(dir, 'logdaemon.state.jetstream.P4.behind.json')} says`,
+  )
   t.equal(readFileSync(join(dir, 'behind.out'), 'utf8'), behindBefore, '"behind" printed nothing past the hole')
   t.match(
     warnings.join(''),

@@ -50,7 +50,7 @@ t.test("logdaemon check reads a jetstream source's state file: its position, or 
   const dir = t.testdir()
   const file = join(dir, 'c.json')
   writeFileSync(file, JSON.stringify({ source, state: 'consumer.state.json', listeners }))
-  const state = join(dir, 'consumer.state.json')
+  const state = join(dir, 'consumer.state.jetstream.P4JOURNAL.standby.json')
   const saved = {
     format: 'logdaemon-jetstream-state',
     version: 1,
@@ -62,9 +62,10 @@ t.test("logdaemon check reads a jetstream source's state file: its position, or 
   writeFileSync(state, JSON.stringify(saved))
   const report = await checkConfig(file)
   t.same(report.problems, [])
+  t.match(report.text, /state file +.*consumer\.state\.jetstream\.P4JOURNAL\.standby\.json\n/, 'the file it keeps its position in')
   t.match(
     report.text,
-    /start +after 7\/4096 from the state file .*consumer\.state\.json, saved 2026-12-07T20:00:00\.000Z, or after the last record durable consumer standby acknowledged/,
+    /start +after 7\/4096 from the state file .*consumer\.state\.jetstream\.P4JOURNAL\.standby\.json, saved 2026-12-07T20:00:00\.000Z, or after the last record durable consumer standby acknowledged/,
   )
 
   writeFileSync(state, JSON.stringify({ ...saved, durable: 'other' }))

@@ -22,8 +22,8 @@ export interface ConsumerSaved extends JournalPosition {
 
 /**
  * A JetStream reader's own record, on its own host, of the journal
- * position its listeners committed through (the daemon's `state` file
- * when it reads a stream). Why: the consumer's acknowledgements, and
+ * position its listeners committed through (the daemon keeps it beside its
+ * `state`: consumerStatePath). Why: the consumer's acknowledgements, and
  * logdaemon's record of them (AckRecord), live in the nats-server's store
  * with the stream. When that store is lost, the publisher makes the stream
  * again from its own committed position, and a new durable consumer starts

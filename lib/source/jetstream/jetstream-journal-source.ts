@@ -609,8 +609,11 @@ export class JetStreamJournalSource extends Readable {
       try {
         await this.#closeConnection(nc, lock)
       } finally {
-        // After the last save: the lock goes with the source.
+        // After the last save: the lock goes with the source. An open that the destroy failed (its retries aborted)
+        // gives its locks back itself (#releasing, set after this began): waited for too, or `close` came first and a
+        // daemon stopped while waiting for its stream exited with the state file's lock still there (a probe).
         while (this.#recording) await this.#recording
+        await this.#releasing
         await this.#localState?.close()
       }
     }
@@ -627,6 +630,8 @@ export class JetStreamJournalSource extends Readable {
     while (this.#recording) await this.#recording
     await lock?.release()
     while (this.#recording) await this.#recording
+    // A lease given back by an open that failed meanwhile goes out before the connection closes.
+    await this.#releasing
     // Acknowledgements already sent reach the server before the connection closes.
     await nc.flush().catch(() => {})
     await nc.close()
@@ -658,7 +663,7 @@ export class JetStreamJournalSource extends Readable {
           signal: this.#abort.signal,
           shouldRetry: ({ error }) => !this.destroyed && isRetryable(error),
           onFailedAttempt: ({ error, retriesLeft }) => {
-            if (!this.destroyed) this.emit('retry', { err: error, retriesLeft })
+            if (!this.destroyed && isRetryable(error) && retriesLeft > 0) this.emit('retry', { err: error, retriesLeft })
           },
         })
       }

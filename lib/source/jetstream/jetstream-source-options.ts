@@ -35,7 +35,7 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
   /**
    * With a durable consumer: a file on this host where the reader records
    * the journal position its listeners committed through (the daemon's
-   * `state`), saved before each acknowledgement. A reader whose
+   * file beside its `state`), saved before each acknowledgement. A reader whose
    * nats-server lost its store (the stream made again, a new consumer)
    * goes on from there: the first record must start there
    * (ERR_JETSTREAM_GAP otherwise), and records up to it are not handed

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
@@ -61,6 +61,7 @@ async function readAll(
   const events: unknown[] = []
   s.on('skipped', (e) => events.push({ skipped: e }))
   s.on('stateAhead', (e) => events.push({ stateAhead: e }))
+  s.on('retry', (e: { err: Error }) => events.push({ retry: e.err.message }))
   let err: (Error & { code?: string }) | null = null
   try {
     for await (const e of s) {
@@ -120,6 +121,10 @@ t.test('a nats-server that lost its store: the state file keeps the position, no
     if (c.readThrough + 1 < c.republishFrom) {
       t.equal(r.err?.code, 'ERR_JETSTREAM_GAP', `${c.name}: ERR_JETSTREAM_GAP (${r.err?.message})`)
       t.equal(r.got.length, 0, `${c.name}: nothing handed out past the hole`)
+      t.notOk(
+        r.events.some((e) => 'retry' in (e as object)),
+        `${c.name}: not retried (no "retrying" warning for a hole that stays)`,
+      )
       t.match(
         r.err?.message,
         `ended at 4/${at(c.readThrough).position.end} (where the state file ${state} says the listeners committed through)`,
@@ -231,4 +236,32 @@ t.test("the state file is the reader's alone: another consumer's, a file source'
   await new Promise((resolve) => first.once('close', resolve))
 
   t.throws(() => source(server, { state, durable: undefined }), /a state file needs a durable consumer/)
+})
+
+t.test('destroyed while it waits for its stream: the state file lock is gone once the source closes', { skip: natsSkip }, async (t) => {
+  const dir = t.testdir()
+  const server = await startNats(join(dir, 'nats'))
+  t.teardown(() => server.stop())
+  const state = join(dir, 'state.json')
+  const s = new JetStreamJournalSource({
+    servers: server.url,
+    stream: 'NOT_YET',
+    durable: 'reader',
+    state,
+    waitForStream: true,
+    retry: { minTimeout: 50, maxTimeout: 100 },
+  })
+  const opening = s.open().catch((err: Error) => err)
+  // It has taken the lock and waits (retrying) for the stream.
+  while (!existsSync(`${state}.lock`)) await new Promise((resolve) => setTimeout(resolve, 20))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  s.destroy()
+  await new Promise((resolve) => s.once('close', resolve))
+  t.notOk(existsSync(`${state}.lock`), 'no lock left when close comes (a daemon exits then)')
+  t.same(
+    readdirSync(dir).filter((f) => f.startsWith('state.json')),
+    [],
+    'nor its socket',
+  )
+  await opening
 })

@@ -101,7 +101,7 @@ export async function readStateJson(path: string, corrupt: (what: string, cause?
   try {
     text = await readRegular(path)
   } catch (err) {
-    if (err instanceof NotRegularFile) throw corrupt(`is not a regular file but ${err.kind}`)
+    if (err instanceof NotAState) throw corrupt(err.what)
     if (isErrnoException(err) && err.code === 'ENOENT') {
       // A symlink to nothing is a state that cannot be found (its file system not mounted, the link
       // wrong), not no state: starting over from `from` would replay every journal since.
@@ -121,10 +121,13 @@ export async function readStateJson(path: string, corrupt: (what: string, cause?
   }
 }
 
-/** What readRegular found instead of a regular file. */
-class NotRegularFile extends Error {
-  constructor(readonly kind: string) {
-    super(kind)
+/** Largest state file read: a state is a few hundred bytes. */
+const MAX_STATE_BYTES = 1 << 20
+
+/** What readRegular found instead of a state: not a regular file, or one far too large. */
+class NotAState extends Error {
+  constructor(readonly what: string) {
+    super(what)
   }
 }
 
@@ -142,8 +145,12 @@ async function readRegular(path: string): Promise<string> {
     // A directory fails to read at once (EISDIR, "cannot be read"); what could block or never end is refused here.
     if (!info.isFile() && !info.isDirectory()) {
       const kind = info.isFIFO() ? 'a FIFO (named pipe)' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'a socket or something else'
-      throw new NotRegularFile(kind)
+      throw new NotAState(`is not a regular file but ${kind}`)
     }
+    // A state is a few hundred bytes: a huge file there (a hostile path, a log named as the state) is refused unread,
+    // not taken into memory whole.
+    if (info.size > MAX_STATE_BYTES)
+      throw new NotAState(`is ${info.size} bytes, not a state (a state file is a few hundred bytes; at most ${MAX_STATE_BYTES} are read)`)
     return await handle.readFile('utf8')
   } finally {
     await handle.close().catch(() => {})

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readState, STATE_TAIL_BYTES, tailFingerprint, writeState, type SavedState } from '../../lib/files/state-file.js'
 
@@ -174,4 +175,19 @@ t.test("a JetStream reader's state file is refused as another daemon's (ERR_STAT
   writeFileSync(path, body)
   await t.rejects(readState(path), { code: 'ERR_STATE_MISMATCH', message: /JetStream reader.*its own state file/ })
   t.equal(readFileSync(path, 'utf8'), body)
+})
+
+t.test('a huge file at the state path is ERR_STATE_CORRUPT unread, not taken into memory', async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'state.json')
+  // Sparse: 4 GiB that takes no disk; read whole, it would pass the string length limit.
+  const fh = await open(path, 'w')
+  await fh.truncate(4 * 1024 ** 3)
+  await fh.close()
+  const err = (await readState(path).then(
+    () => null,
+    (e: unknown) => e,
+  )) as (Error & { code?: string }) | null
+  t.equal(err?.code, 'ERR_STATE_CORRUPT')
+  t.match(err?.message, /is 4294967296 bytes, not a state/)
 })

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -89,6 +89,17 @@ async function readThrough(s: JetStreamJournalSource, last: number): Promise<voi
   await new Promise((resolve) => (s.closed ? resolve(null) : s.once('close', resolve)))
 }
 
+/** A nats-server holding every record, and a reader with the state file `state` that committed through record `last`. */
+async function readerAt(t: Test, last: number): Promise<{ dir: string; server: NatsServer; state: string }> {
+  const dir = t.testdir()
+  const server = await startNats(join(dir, 'nats'))
+  t.teardown(() => server.stop())
+  await publish(server, all)
+  const state = join(dir, 'state.json')
+  await readThrough(source(server, { state }), last)
+  return { dir, server, state }
+}
+
 t.test('a nats-server that lost its store: the state file keeps the position, no record lost or handed out twice', { skip: natsSkip }, async (t) => {
   const dir = t.testdir()
   const server = await startNats(join(dir, 'nats'))
@@ -159,12 +170,7 @@ t.test(
   'the state file past the acknowledgement (a run stopped between the save and the ack): those records are not handed out again',
   { skip: natsSkip },
   async (t) => {
-    const dir = t.testdir()
-    const server = await startNats(join(dir, 'nats'))
-    t.teardown(() => server.stop())
-    await publish(server, all)
-    const state = join(dir, 'state.json')
-    await readThrough(source(server, { state }), 39)
+    const { server, state } = await readerAt(t, 39)
     // What a run killed after saving 49 and before acknowledging it leaves: the file ahead of the consumer's floor.
     const saved = JSON.parse(readFileSync(state, 'utf8')) as Record<string, unknown>
     writeFileSync(state, JSON.stringify({ ...saved, position: `4/${at(49).position.end}` }))
@@ -186,12 +192,7 @@ t.test(
 )
 
 t.test('records skipped as committed are acknowledged, not sent again every ack wait', { skip: natsSkip }, async (t) => {
-  const dir = t.testdir()
-  const server = await startNats(join(dir, 'nats'))
-  t.teardown(() => server.stop())
-  await publish(server, all)
-  const state = join(dir, 'state.json')
-  await readThrough(source(server, { state }), 59)
+  const { server, state } = await readerAt(t, 59)
   await loseStore(server)
   // The new stream holds only records the consumer had committed.
   await publish(server, all.slice(40, 60))
@@ -206,12 +207,7 @@ t.test('records skipped as committed are acknowledged, not sent again every ack 
 })
 
 t.test("the state file is the reader's alone: another consumer's, a file source's, a damaged one, a second reader", { skip: natsSkip }, async (t) => {
-  const dir = t.testdir()
-  const server = await startNats(join(dir, 'nats'))
-  t.teardown(() => server.stop())
-  await publish(server, all)
-  const state = join(dir, 'state.json')
-  await readThrough(source(server, { state }), 19)
+  const { dir, server, state } = await readerAt(t, 19)
 
   const other = await readAll(source(server, { state, durable: 'other' }))
   t.equal(other.err?.code, 'ERR_STATE_MISMATCH', `another durable consumer's file is refused (${other.err?.message})`)

@@ -923,9 +923,28 @@ export class JetStreamJournalSource extends Readable {
       if (++this.#skipped % ACK_EVERY === 0 || p.consistent) this.#ackThrough(through)
       return true
     }
+    // A record across the position: the file does not say where one of this stream's records ends (edited, or of
+    // another journal history). Before, a filtered reader handed the record out, and an unfiltered one called it a
+    // hole in the stream ("the stream lacks records") although the stream lacks none.
+    if (p.journal === through.journal && p.offset < through.offset) throw this.#notABoundary(p, length, through)
     this.#skipThrough = null
     if (this.#skipped > 0) this.emit('skipped', { messages: this.#skipped, through })
     return false
+  }
+
+  #notABoundary(p: MessagePosition, length: number, through: JournalPosition): LogdaemonError {
+    const file = this.#options.state as string
+    return Object.assign(
+      new LogdaemonError(
+        ErrorCodes.STATE_MISMATCH,
+        `message ${this.#lastSeq} of stream ${this.#options.stream} holds the record ${p.journal}/${p.offset} to ${p.journal}/${p.offset + length}, ` +
+          `across ${formatPosition(through)}, where the state file ${file} says the listeners committed through: no record of this stream ` +
+          'ends there (the file was edited, or is of another journal history). Set its position where a record ends, or move it away: ' +
+          "reading then goes on from the durable consumer's own acknowledgements",
+        { file, journal: p.journal, offset: p.offset, line: p.line },
+      ),
+      { retryable: false },
+    )
   }
 
   /** Without a filter, each record starts where the previous one ended (or at 0 of the next journal). */

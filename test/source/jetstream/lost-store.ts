@@ -261,3 +261,25 @@ t.test('destroyed while it waits for its stream: the state file lock is gone onc
   )
   await opening
 })
+
+t.test('a state file whose position is inside a record is refused, filtered or not: no record handed out', { skip: natsSkip }, async (t) => {
+  const dir = t.testdir()
+  const server = await startNats(join(dir, 'nats'))
+  t.teardown(() => server.stop())
+  await publish(server, all)
+  const inside = at(49).position.end + 3
+  for (const c of [
+    { durable: 'plain', extra: {} },
+    { durable: 'filtered', extra: { filter: 'p4.journal.>' } },
+  ]) {
+    const state = join(dir, `${c.durable}.json`)
+    await readThrough(source(server, { state, durable: c.durable, ...c.extra }), 39)
+    // Edited (or another journal history's): 3 bytes into record 50, no record of the stream ends there.
+    const saved = JSON.parse(readFileSync(state, 'utf8')) as Record<string, unknown>
+    writeFileSync(state, JSON.stringify({ ...saved, position: `4/${inside}` }))
+    const r = await readAll(source(server, { state, durable: c.durable, ...c.extra }))
+    t.equal(r.err?.code, 'ERR_STATE_MISMATCH', `${c.durable}: refused (${r.err?.message})`)
+    t.match(r.err?.message, `across 4/${inside}, where the state file ${state} says the listeners committed through: no record of this stream ends there`)
+    t.equal(r.got.length, 0, `${c.durable}: the record across the position is not handed out`)
+  }
+})

@@ -274,7 +274,7 @@ export class JetStreamJournalSource extends Readable {
         start = { journal: p.journal, offset: p.offset, line: p.line, how: 'stream', seq: first.seq }
       }
     }
-    start = this.#afterSaved(start, floor, info.created)
+    start = this.#afterSaved(start, floor, info.created, await this.#streamEnd(info.state))
     if (this.#staleRecord) {
       // Replaced now: a run of the new consumer stopped before its first commit must not find it again.
       const record = this.#ackRecord as AckRecord
@@ -300,7 +300,7 @@ export class JetStreamJournalSource extends Readable {
    * is not the one that acknowledged it (the stream or the consumer made
    * again, a nats-server that lost its store).
    */
-  #afterSaved(start: JetStreamStart | null, floor: number, streamCreated: string): JetStreamStart | null {
+  #afterSaved(start: JetStreamStart | null, floor: number, streamCreated: string, streamEnd: JournalPosition | null): JetStreamStart | null {
     const local = this.#localState
     if (local === null) return start
     const saved = local.saved
@@ -313,17 +313,35 @@ export class JetStreamJournalSource extends Readable {
     this.#prev = this.#committed
     // The saved position is the better check: the first record handed out must start there, whatever was removed before.
     this.#floorGone = null
-    if (floor === 0 || (saved.streamCreated !== null && saved.streamCreated !== streamCreated)) {
+    // Past the stream's last record, the file says nothing of this stream's records (edited, another host's, a journal
+    // numbering that went back): every record up to it is skipped. Before, with the same stream and consumer, that was
+    // silent (a probe: 4/999999999 skipped every record with an info line "reading from" only).
+    const pastEnd = streamEnd !== null && comparePositions(saved, streamEnd) > 0
+    if (floor === 0 || (saved.streamCreated !== null && saved.streamCreated !== streamCreated) || pastEnd) {
       const ahead: JetStreamStateAhead = {
         saved: this.#committed,
         savedAt: saved.savedAt,
         streamCreated,
         savedStreamCreated: saved.streamCreated,
         acknowledged: floor,
+        streamEnd: pastEnd ? streamEnd : null,
       }
       this.emit('stateAhead', ahead)
     }
     return { journal: saved.journal, offset: saved.offset, line: 0, how: 'state', seq: start?.seq ?? floor + 1 }
+  }
+
+  /** Where the stream's last record ends, when a state file holds a position to compare it with (null: none, or no record). */
+  async #streamEnd(state: { messages: number; last_seq: number }): Promise<JournalPosition | null> {
+    if (this.#localState?.saved == null || state.messages === 0) return null
+    const m = await (this.#jsm as JetStreamManager).streams.getMessage(this.#options.stream, { seq: state.last_seq }).catch(() => null)
+    if (m === null) return null
+    try {
+      const p = readMessagePosition(m.header, `message ${m.seq} of stream ${this.#options.stream}`)
+      return { journal: p.journal, offset: p.offset + m.data.length }
+    } catch {
+      return null // not a journal message: said when it is read, not here (this only decides a warning)
+    }
   }
 
   /**

@@ -82,7 +82,8 @@ export interface JetStreamStart extends JournalPosition {
  * what the durable consumer acknowledged, and the consumer acknowledged
  * nothing or the stream was made again since the file was saved (a
  * nats-server that lost its store, a consumer or stream deleted and made
- * again). Reading goes on from `saved`.
+ * again), or the position is past the stream's last record (`streamEnd`).
+ * Reading goes on from `saved`.
  */
 export interface JetStreamStateAhead {
   readonly saved: JournalPosition
@@ -92,4 +93,6 @@ export interface JetStreamStateAhead {
   readonly savedStreamCreated: string | null
   /** The stream sequence the consumer had acknowledged (0: none). */
   readonly acknowledged: number
+  /** Where the stream's last record ends, when the saved position is past it (every record up to it is skipped); else null. */
+  readonly streamEnd: JournalPosition | null
 }

@@ -283,3 +283,22 @@ t.test('a state file whose position is inside a record is refused, filtered or n
     t.equal(r.got.length, 0, `${c.durable}: the record across the position is not handed out`)
   }
 })
+
+t.test("a state file past the stream's last record warns (stateAhead), the same stream and consumer or not", { skip: natsSkip }, async (t) => {
+  const dir = t.testdir()
+  const server = await startNats(join(dir, 'nats'))
+  t.teardown(() => server.stop())
+  await publish(server, all)
+  const state = join(dir, 'state.json')
+  await readThrough(source(server, { state }), 39)
+  // Edited, or another host's: far past anything the stream holds. Every record up to there is skipped.
+  const saved = JSON.parse(readFileSync(state, 'utf8')) as Record<string, unknown>
+  writeFileSync(state, JSON.stringify({ ...saved, position: '9/0' }))
+  const r = await readAll(source(server, { state }))
+  t.equal(r.err, null)
+  t.equal(r.got.length, 0, 'nothing handed out: the file says all of it was committed')
+  const ahead = r.events.find((e) => 'stateAhead' in (e as object)) as { stateAhead: { streamEnd: unknown; acknowledged: number } } | undefined
+  t.ok(ahead, 'a warning, though the consumer acknowledged messages of this same stream')
+  t.same(ahead?.stateAhead.streamEnd, { journal: 4, offset: at(79).position.end }, "it names where the stream's last record ends")
+  t.equal(ahead?.stateAhead.acknowledged, 40)
+})

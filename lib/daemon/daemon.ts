@@ -339,7 +339,7 @@ export class Daemon {
         `the state file ${consumerStatePath(c.state, c.source as { stream: string; durable: string })} says the listeners committed through ${formatPosition(a.saved)}, past what durable consumer ` +
           `${c.source?.durable} acknowledged (${a.acknowledged === 0 ? 'nothing: a new consumer' : `through stream message ${a.acknowledged}`}` +
           `${a.savedStreamCreated !== null && a.savedStreamCreated !== a.streamCreated ? `; the stream was made again at ${a.streamCreated}` : ''}` +
-          `${a.streamEnd !== null ? `; the stream's last record ends at ${formatPosition(a.streamEnd)}, before it: records up to it are not handed out` : ''}): ` +
+          `${a.streamEnd !== null ? `; the stream's last record ends at ${formatPosition(a.streamEnd)}, before it: no record up to ${formatPosition(a.saved)} is handed out` : ''}): ` +
           'reading goes on from there, and the first record must start there',
       ),
     )

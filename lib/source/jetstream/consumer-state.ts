@@ -107,8 +107,16 @@ export class ConsumerState {
     }
   }
 
+  #closed = false
+
+  /** Whether close() was called: the lock is given back, and nothing may be saved any more. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
   /** Gives the lock back. Idempotent. */
   close(): Promise<void> {
+    this.#closed = true
     return this.#lock.release()
   }
 }

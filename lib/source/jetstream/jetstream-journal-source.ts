@@ -499,6 +499,9 @@ export class JetStreamJournalSource extends Readable {
       this.#toAck = null
       this.#toSave = null
       const local = this.#localState
+      // A commit after the source closed (a listener finishing once the source failed): its lock is given back, so
+      // nothing is saved, nor acknowledged past the file (delivered again next time).
+      if (local?.closed) return
       if (save !== null && local !== null && !(await this.#record(() => local.save(save)))) return
       if (a === null) continue
       const record = this.#ackRecord

@@ -302,3 +302,20 @@ t.test("a state file past the stream's last record warns (stateAhead), the same 
   t.same(ahead?.stateAhead.streamEnd, { journal: 4, offset: at(79).position.end }, "it names where the stream's last record ends")
   t.equal(ahead?.stateAhead.acknowledged, 40)
 })
+
+t.test('a commit after the source closed saves nothing: its lock is given back', { skip: natsSkip }, async (t) => {
+  const { server, state } = await readerAt(t, 19)
+  const before = readFileSync(state, 'utf8')
+  const s = source(server, { state, untilEnd: false })
+  let last: JournalEntry | null = null
+  for await (const e of s) {
+    last = e
+    if (e.position.end === at(39).position.end) break
+  }
+  // The loop's end destroyed the source; a listener that finishes later commits what it had.
+  await new Promise((resolve) => (s.closed ? resolve(null) : s.once('close', resolve)))
+  t.notOk(existsSync(`${state}.lock`), 'the lock is given back')
+  s.commit(last as JournalEntry)
+  await s.flushState()
+  t.equal(readFileSync(state, 'utf8'), before, 'the file is as it was (the records come again next time)')
+})

@@ -339,7 +339,8 @@ export class Daemon {
         `the state file ${consumerStatePath(c.state, c.source as { stream: string; durable: string })} says the listeners committed through ${formatPosition(a.saved)}, past what durable consumer ` +
           `${c.source?.durable} acknowledged (${a.acknowledged === 0 ? 'nothing: a new consumer' : `through stream message ${a.acknowledged}`}` +
           `${a.savedStreamCreated !== null && a.savedStreamCreated !== a.streamCreated ? `; the stream was made again at ${a.streamCreated}` : ''}` +
-          `${a.streamEnd !== null ? `; the stream's last record ends at ${formatPosition(a.streamEnd)}, before it: no record up to ${formatPosition(a.saved)} is handed out` : ''}): ` +
+          `${a.streamEnd !== null ? `; the stream's last record ends at ${formatPosition(a.streamEnd)}, before it: no record up to ${formatPosition(a.saved)} is handed out` : ''}` +
+          `${a.streamStart !== null ? `; the stream's first record starts at ${formatPosition(a.streamStart)}, after it: the records between are in no stream, and this reader (filtered) cannot tell whether it needed some; if so, rebuild its listeners from a checkpoint` : ''}): ` +
           'reading goes on from there, and the first record must start there',
       ),
     )

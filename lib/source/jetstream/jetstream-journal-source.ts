@@ -60,6 +60,19 @@ interface Ackable {
   readonly msg: JsMsg | null
 }
 
+/**
+ * Whether the record at `p` starts where the one before it ended (`prev`):
+ * at the same offset of the same journal, at 0 of the next journal, or at 0
+ * of a later one whose Journal-End header says the journals between held no
+ * record (journal N ended where the record before it ended).
+ */
+function follows(prev: JournalPosition, p: MessagePosition): boolean {
+  if (p.journal === prev.journal) return p.offset === prev.offset
+  if (p.offset !== 0) return false
+  if (p.journal === prev.journal + 1) return true
+  return p.journal > prev.journal + 1 && p.journalEnd !== null && p.journalEnd.journal === prev.journal && p.journalEnd.offset === prev.offset
+}
+
 /** The stream lacks records this consumer needs: not retried. */
 function gap(p: MessagePosition, what: string): LogdaemonError {
   return Object.assign(
@@ -274,7 +287,7 @@ export class JetStreamJournalSource extends Readable {
         start = { journal: p.journal, offset: p.offset, line: p.line, how: 'stream', seq: first.seq }
       }
     }
-    start = this.#afterSaved(start, floor, info.created, await this.#streamEnd(info.state))
+    start = this.#afterSaved(start, floor, info.created, await this.#streamEnd(info.state), await this.#filteredFirst(info.state))
     if (this.#staleRecord) {
       // Replaced now: a run of the new consumer stopped before its first commit must not find it again.
       const record = this.#ackRecord as AckRecord
@@ -300,7 +313,13 @@ export class JetStreamJournalSource extends Readable {
    * is not the one that acknowledged it (the stream or the consumer made
    * again, a nats-server that lost its store).
    */
-  #afterSaved(start: JetStreamStart | null, floor: number, streamCreated: string, streamEnd: JournalPosition | null): JetStreamStart | null {
+  #afterSaved(
+    start: JetStreamStart | null,
+    floor: number,
+    streamCreated: string,
+    streamEnd: JournalPosition | null,
+    filteredFirst: MessagePosition | null,
+  ): JetStreamStart | null {
     const local = this.#localState
     if (local === null) return start
     const saved = local.saved
@@ -317,7 +336,11 @@ export class JetStreamJournalSource extends Readable {
     // numbering that went back): every record up to it is skipped. Before, with the same stream and consumer, that was
     // silent (a probe: 4/999999999 skipped every record with an info line "reading from" only).
     const pastEnd = streamEnd !== null && comparePositions(saved, streamEnd) > 0
-    if (floor === 0 || (saved.streamCreated !== null && saved.streamCreated !== streamCreated) || pastEnd) {
+    // A filtered reader: the stream starting after the position, not right after it, holds none of the records between.
+    // Some may have been this reader's: it cannot tell (it never saw the others), so it says so rather than stopping (a
+    // reader whose subjects had nothing there would be stopped for nothing). Before, it was silent (a probe).
+    const hole = filteredFirst !== null && comparePositions(filteredFirst, saved) > 0 && !follows(saved, filteredFirst)
+    if (floor === 0 || (saved.streamCreated !== null && saved.streamCreated !== streamCreated) || pastEnd || hole) {
       const ahead: JetStreamStateAhead = {
         saved: this.#committed,
         savedAt: saved.savedAt,
@@ -325,10 +348,29 @@ export class JetStreamJournalSource extends Readable {
         savedStreamCreated: saved.streamCreated,
         acknowledged: floor,
         streamEnd: pastEnd ? streamEnd : null,
+        streamStart: hole ? { journal: filteredFirst.journal, offset: filteredFirst.offset } : null,
       }
       this.emit('stateAhead', ahead)
     }
     return { journal: saved.journal, offset: saved.offset, line: 0, how: 'state', seq: start?.seq ?? floor + 1 }
+  }
+
+  /**
+   * For a filtered reader with a state file: where the stream's first
+   * message, of any subject, starts (null: not filtered, no file, an empty
+   * stream). A filtered reader sees only its subjects, so the first record
+   * it is handed says nothing of a hole before it; the stream's first
+   * message does (see #afterSaved).
+   */
+  async #filteredFirst(state: { messages: number; first_seq: number }): Promise<MessagePosition | null> {
+    if (this.#filters.length === 0 || this.#localState?.saved == null || state.messages === 0) return null
+    const m = await (this.#jsm as JetStreamManager).streams.getMessage(this.#options.stream, { seq: state.first_seq }).catch(() => null)
+    if (m === null) return null
+    try {
+      return readMessagePosition(m.header, `message ${m.seq} of stream ${this.#options.stream}`)
+    } catch {
+      return null // not a journal message: said when it is read, not here (this only decides a warning)
+    }
   }
 
   /** Where the stream's last record ends, when a state file holds a position to compare it with (null: none, or no record). */
@@ -972,12 +1014,7 @@ export class JetStreamJournalSource extends Readable {
   #check(p: MessagePosition, where: string): void {
     const prev = this.#prev
     if (prev && this.#filters.length === 0) {
-      // A later journal's first record after the last one of journal N: the journals between held no record, as the
-      // publisher says with its Journal-End header (journal N ended where the record before it ended).
-      const afterEmpty =
-        p.journal > prev.journal + 1 && p.offset === 0 && p.journalEnd !== null && p.journalEnd.journal === prev.journal && p.journalEnd.offset === prev.offset
-      const follows = p.journal === prev.journal ? p.offset === prev.offset : (p.journal === prev.journal + 1 && p.offset === 0) || afterEmpty
-      if (follows) return
+      if (follows(prev, p)) return
       const saved = prev === this.#savedStart ? ` (where the state file ${this.#options.state} says the listeners committed through)` : ''
       throw gap(p, `${where} starts at ${p.journal}/${p.offset}, but the record before it ended at ${formatPosition(prev)}${saved}`)
     }

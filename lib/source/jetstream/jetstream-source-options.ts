@@ -95,4 +95,10 @@ export interface JetStreamStateAhead {
   readonly acknowledged: number
   /** Where the stream's last record ends, when the saved position is past it (every record up to it is skipped); else null. */
   readonly streamEnd: JournalPosition | null
+  /**
+   * A filtered reader only: where the stream's first record starts, when
+   * that is past the saved position and not right after it (the records
+   * between are in no stream; some may have been this reader's); else null.
+   */
+  readonly streamStart: JournalPosition | null
 }

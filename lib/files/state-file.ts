@@ -60,7 +60,9 @@ export interface PreviousJournal {
   readonly tail: { readonly length: number; readonly sha256: string }
 }
 
-const FORMAT = 'logdaemon-state'
+/** The `format` of a journal-file daemon's state, and of a JetStream reader's (ConsumerState): each refuses the other's. */
+export const STATE_FORMAT = 'logdaemon-state'
+export const JETSTREAM_STATE_FORMAT = 'logdaemon-jetstream-state'
 const VERSION = 1
 
 /** The fingerprint of the bytes before a position. */
@@ -79,7 +81,7 @@ export function tailFingerprint(bytes: Buffer): SavedState['tail'] {
 export async function readState(path: string, adviceAs: AdviceAs = 'option'): Promise<SavedState | null> {
   const corrupt = (what: string, cause?: unknown): LogdaemonError => corruptState(path, what, adviceAs, cause)
   const data = await readStateJson(path, corrupt)
-  if (isRecord(data) && data.format === 'logdaemon-jetstream-state') {
+  if (isRecord(data) && data.format === JETSTREAM_STATE_FORMAT) {
     // A JetStream reader's file (ConsumerState), which refuses this daemon's the same way: another daemon's, not damaged.
     throw new LogdaemonError(
       ErrorCodes.STATE_MISMATCH,
@@ -166,7 +168,7 @@ async function readRegular(path: string): Promise<string> {
 export async function writeState(path: string, state: SavedState): Promise<void> {
   const body =
     JSON.stringify({
-      format: FORMAT,
+      format: STATE_FORMAT,
       version: VERSION,
       position: formatPosition(state),
       line: state.line,
@@ -189,7 +191,7 @@ export async function writeState(path: string, state: SavedState): Promise<void>
 }
 
 function validate(data: unknown, corrupt: (what: string, cause?: unknown) => LogdaemonError): SavedState {
-  if (!isRecord(data) || data.format !== FORMAT) throw corrupt(`is not a ${FORMAT} file`)
+  if (!isRecord(data) || data.format !== STATE_FORMAT) throw corrupt(`is not a ${STATE_FORMAT} file`)
   if (data.version !== VERSION) throw corrupt(`has version ${String(data.version)}; this logdaemon reads version ${VERSION}`)
   let position: JournalPosition
   try {

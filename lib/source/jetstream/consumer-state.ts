@@ -1,10 +1,10 @@
 import { writeFileAtomic } from '../../files/atomic-write.js'
-import { readStateJson } from '../../files/state-file.js'
+import { JETSTREAM_STATE_FORMAT, readStateJson, STATE_FORMAT } from '../../files/state-file.js'
 import { StateLock } from '../../files/state-lock.js'
 import { ErrorCodes, LogdaemonError, toError } from '../../errors.js'
 import { formatPosition, parsePosition, type JournalPosition } from '../../position.js'
 
-const FORMAT = 'logdaemon-jetstream-state'
+const FORMAT = JETSTREAM_STATE_FORMAT
 const VERSION = 1
 
 /** Which consumer a state file belongs to. */
@@ -135,7 +135,7 @@ function corrupt(path: string, what: string, cause?: unknown): LogdaemonError {
 
 function validate(path: string, data: unknown, identity: ConsumerIdentity): ConsumerSaved {
   const record = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : null
-  if (record?.format === 'logdaemon-state') {
+  if (record?.format === STATE_FORMAT) {
     throw Object.assign(
       new LogdaemonError(
         ErrorCodes.STATE_MISMATCH,

@@ -39,8 +39,9 @@ t.test('JetStreamJournalSource refuses a time option past 2^31-1 ms', async (t) 
   const base = { servers: 'nats://127.0.0.1:1', stream: 'S' }
   t.throws(() => new JetStreamJournalSource({ ...base, quietMs: 3e9 }), { name: 'RangeError', message: /^quietMs / })
   t.throws(() => new JetStreamJournalSource({ ...base, ackWaitMs: 3e9 }), { name: 'RangeError', message: /^ackWaitMs / })
+  t.throws(() => new JetStreamJournalSource({ ...base, skipProgressMs: -1 }), { name: 'RangeError', message: /^skipProgressMs / })
   t.throws(() => new JetStreamJournalSource({ ...base, retry: { maxTimeout: 3e9 } }), { name: 'RangeError', message: /^retry\.maxTimeout / })
-  new JetStreamJournalSource({ ...base, quietMs: MAX_TIMER_MS, ackWaitMs: MAX_TIMER_MS }).destroy()
+  new JetStreamJournalSource({ ...base, quietMs: MAX_TIMER_MS, ackWaitMs: MAX_TIMER_MS, skipProgressMs: MAX_TIMER_MS }).destroy()
 })
 
 t.test('ListenerChain, ListenerWritable and retrySettings refuse a delay past 2^31-1 ms', async (t) => {

@@ -344,6 +344,12 @@ export class Daemon {
           'reading goes on from there, and the first record must start there',
       ),
     )
+    source.on('skipping', (s: { messages: number; at: JournalPosition; through: JournalPosition }) =>
+      log.info(
+        { messages: s.messages, at: formatPosition(s.at), through: formatPosition(s.through) },
+        `skipping the records committed before: ${s.messages} messages read, at ${formatPosition(s.at)}, up to ${formatPosition(s.through)}`,
+      ),
+    )
     source.on('skipped', (s: { messages: number; through: JournalPosition }) =>
       log.info(
         { messages: s.messages, through: formatPosition(s.through) },

@@ -44,6 +44,9 @@ const MAX_ACKABLES = 4096
  */
 const READ_MISSING_DIRECTLY = 16
 
+/** While committed records are skipped, how many between two looks at the clock for a `skipping` progress event. */
+const SKIP_PROGRESS_EVERY = 1024
+
 /** How often, and how far apart, flushState looks whether the consumer has applied the newest acknowledgement. */
 const FLUSH_CHECKS = 20
 const FLUSH_CHECK_MS = 10
@@ -136,6 +139,8 @@ export class JetStreamJournalSource extends Readable {
   /** The state file's position when reading starts there (the same object as #prev until a record is handed out). */
   #savedStart: JournalPosition | null = null
   #skipped = 0
+  /** When skipping began, or the last `skipping` event (performance.now()). */
+  #skipProgressAt = 0
   /** The record found at open was another consumer's (see #ackFloor). */
   #staleRecord = false
   /** The newest message to acknowledge once the record says so, and whether a record write is under way. */
@@ -179,6 +184,7 @@ export class JetStreamJournalSource extends Readable {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? 16 })
     const o = (this.#options = { ...options })
     checkTimerMs('quietMs', o.quietMs)
+    checkTimerMs('skipProgressMs', o.skipProgressMs)
     checkTimerMs('ackWaitMs', o.ackWaitMs)
     retrySettings(o.retry) // throws a RangeError for a delay past 2^31-1 ms now rather than at the first retry
     if (o.state !== undefined && o.durable === undefined) throw new TypeError('state: a state file needs a durable consumer (durable)')
@@ -984,6 +990,7 @@ export class JetStreamJournalSource extends Readable {
       this.#prev = through
       // Committed already: acknowledged as they are skipped, not sent again every ack wait until a later commit.
       if (++this.#skipped % ACK_EVERY === 0 || p.consistent) this.#ackThrough(through)
+      if (this.#skipped % SKIP_PROGRESS_EVERY === 0) this.#skipProgress(p, length, through)
       return true
     }
     // A record across the position: the file does not say where one of this stream's records ends (edited, or of
@@ -993,6 +1000,20 @@ export class JetStreamJournalSource extends Readable {
     this.#skipThrough = null
     if (this.#skipped > 0) this.emit('skipped', { messages: this.#skipped, through })
     return false
+  }
+
+  /**
+   * A `skipping` event every `skipProgressMs` while the skip goes on: after
+   * a durable consumer is made again, the committed records are read from
+   * the stream's first message, which for a long stream takes minutes, and
+   * the only other line comes at the end (`skipped`).
+   */
+  #skipProgress(p: MessagePosition, length: number, through: JournalPosition): void {
+    const now = performance.now()
+    if (this.#skipProgressAt === 0) this.#skipProgressAt = now
+    if (now - this.#skipProgressAt < (this.#options.skipProgressMs ?? 10_000)) return
+    this.#skipProgressAt = now
+    this.emit('skipping', { messages: this.#skipped, at: { journal: p.journal, offset: p.offset + length }, through })
   }
 
   #notABoundary(p: MessagePosition, length: number, through: JournalPosition): LogdaemonError {

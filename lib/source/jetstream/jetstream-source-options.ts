@@ -50,6 +50,12 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
   encoding?: FieldEncoding
   /** Emit `quiet` after this many ms without a new message at the stream's end, and again every as long. Default 2000. At most 2^31-1 (else a RangeError, as for ackWaitMs and retry's delays). */
   quietMs?: number
+  /**
+   * While records committed before (see `state`) are read and not handed
+   * out, emit `skipping` ({ messages, at, through }) every this many ms.
+   * Default 10000. At most 2^31-1.
+   */
+  skipProgressMs?: number
   /** Messages asked for in one pull (and so the most held beyond the Readable's buffer). Default 256. */
   batch?: number
   /** How long the server waits for an acknowledgement before delivering again, ms (a durable consumer it creates). Default 60000. */

@@ -354,3 +354,68 @@ t.test('a filtered reader behind a stream made again is told the records between
     await loseStore(server)
   }
 })
+
+t.test('a long skip after the durable consumer is made again says how far it got while it goes on', { skip: natsSkip }, async (t) => {
+  const dir = t.testdir()
+  const server = await startNats(join(dir, 'nats'))
+  t.teardown(() => server.stop())
+  // 1500 transactions: 3000 records, every one of which is read again to be skipped.
+  const many = transactions(1500, 4).entries
+  await publish(server, many)
+  const state = join(dir, 'state.json')
+  const last = many[2599] as JournalEntry
+  const first = source(server, { state })
+  for await (const e of first) {
+    if (e.position.end !== last.position.end) continue
+    first.commit(e)
+    break
+  }
+  await first.flushState()
+  first.destroy()
+  await new Promise((resolve) => (first.closed ? resolve(null) : first.once('close', resolve)))
+  // The durable consumer deleted (and made again by the next run): it starts at the stream's first message.
+  const nc = await connect({ servers: server.url })
+  await (await jetstreamManager(nc)).consumers.delete(STREAM, 'reader')
+  await nc.close()
+
+  const s = source(server, { state, skipProgressMs: 0 })
+  const progress: { messages: number; at: { journal: number; offset: number }; through: { journal: number; offset: number } }[] = []
+  s.on('skipping', (e) => progress.push(e))
+  const r = await readAll(s)
+  t.equal(r.err, null)
+  const through = { journal: 4, offset: last.position.end }
+  t.same(
+    progress.map((e) => e.messages),
+    [1024, 2048],
+    'a progress event while the skip goes on (every look at the clock, with skipProgressMs 0)',
+  )
+  t.same(
+    progress.map((e) => e.at),
+    [1023, 2047].map((i) => ({ journal: 4, offset: (many[i] as JournalEntry).position.end })),
+    'each says where the skip is: the end of the last record skipped',
+  )
+  t.ok(
+    progress.every((e) => e.through.journal === through.journal && e.through.offset === through.offset),
+    'and where it stops',
+  )
+  t.same(
+    r.events.filter((e) => 'skipped' in (e as object)),
+    [{ skipped: { messages: 2600, through } }],
+    'then the line at the end',
+  )
+  t.same(
+    r.got.map((e) => e.position.offset),
+    many.slice(2600).map((e) => e.position.offset),
+    'and the records after the position, each once',
+  )
+
+  const quiet = await readerAt(t, 79)
+  const n = await connect({ servers: quiet.server.url })
+  await (await jetstreamManager(n)).consumers.delete(STREAM, 'reader')
+  await n.close()
+  const q = source(quiet.server, { state: quiet.state })
+  const events: unknown[] = []
+  q.on('skipping', (e) => events.push(e))
+  await readAll(q)
+  t.same(events, [], 'a skip of 80 messages (the clock looked at every 1024): no progress event')
+})

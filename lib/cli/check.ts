@@ -20,7 +20,8 @@ import { logFileProblem } from '../daemon/daemon.js'
 import { type PrintOptions, printOutputProblem } from '../listeners/builtin/print/print.js'
 import type { Command } from './command.js'
 import { CONFIG_OPTION, DEFAULT_CONFIG_FILE } from './init.js'
-import { hostPort, isLoopbackHost, lookupStatusHost } from '../status/status-server.js'
+import { hostPort, isLoopbackHost, statusPortTaken } from '../status/status-server.js'
+import { lockHolder } from '../files/state-lock.js'
 import { loadBuiltin } from '../listeners/builtin/index.js'
 import type { HotBackupListener } from '../listeners/builtin/hot-backup/hot-backup.js'
 import { deliveryStatePath, journalNumberMismatch, readDeliveryState, type StoredDelivery } from '../listeners/builtin/notify/delivery-store.js'
@@ -84,14 +85,12 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       `status.host is ${config.status.host}, which is not a loopback address, and there is no status.token: run refuses this. ` +
         'Set status.token, or set status.host to 127.0.0.1',
     )
-  } else if (config.status !== false) {
-    // A name that does not resolve is what run's listen stops at. The port is not tried: a daemon may hold it.
-    await lookupStatusHost(config.status.host, config.status.port).catch((err: unknown) => problems.push(toError(err).message))
   }
+  const statusNote = await statusPortNote(config, problems)
   const logFile = config.log.file === undefined ? null : logFileProblem(config.log.file)
   if (logFile) problems.push(`log.file: ${config.log.file} ${logFile}`)
   const layout = config.server
-  if (!layout) return checkStreamSource(config, problems)
+  if (!layout) return checkStreamSource(config, problems, statusNote)
   let state: SavedState | null = null
   try {
     state = await readState(config.state, 'config')
@@ -190,7 +189,7 @@ export async function checkConfig(file: string, options: CheckOptions = {}): Pro
       }
     }
   }
-  const text = render(config, start, chain, startJournal, problems, connected, reviews, deliveries)
+  const text = render(config, start, chain, startJournal, problems, connected, reviews, deliveries, statusNote)
   return { config, state, startJournal, start, chain, problems, connected, reviews, deliveries, text }
 }
 
@@ -436,8 +435,40 @@ async function unreadableFile(path: string): Promise<string | null> {
   }
 }
 
+/**
+ * What run's `listen` would meet on the status address, found by binding it
+ * and letting it go at once: a port below 1024 without the privilege, an
+ * address that is not this machine's, a name that does not resolve, or a
+ * port another process holds, are problems. A port in use while a live
+ * process holds this configuration's state lock is taken for the daemon's
+ * own (check is often run beside the daemon it checks): said on the status
+ * line, not a problem. Returns that note (empty when there is none).
+ */
+async function statusPortNote(config: DaemonConfig, problems: string[]): Promise<string> {
+  if (config.status === false || (config.status.token === undefined && !isLoopbackHost(config.status.host))) return ''
+  const { host, port } = config.status
+  try {
+    if (!(await statusPortTaken(host, port))) return ''
+  } catch (err) {
+    problems.push(toError(err).message)
+    return ''
+  }
+  const state = config.source ? consumerStatePath(config.state, config.source) : config.state
+  const held = await lockHolder(state).catch(() => null)
+  if (held !== null && (held.liveness === 'alive' || held.liveness === 'other-namespace')) {
+    const h = held.holder
+    return ` (in use, it seems by this daemon: process ${h.pid}, ${h.command}, holds the lock of its state file since ${h.since})`
+  }
+  problems.push(
+    `the status page cannot listen on ${hostPort(host, port)}: the address is in use by another process, and no daemon of this configuration runs ` +
+      `(nothing alive holds the lock of ${state}): run would stop with ERR_ADDRESS_IN_USE. Stop that process (\`ss -ltnp 'sport = :${port}'\` names it), ` +
+      'or set status.port to a free port (0 picks one), or set status to false',
+  )
+  return ' (in use by another process)'
+}
+
 /** A daemon reading a JetStream stream: no journal files to look at (the stream is not contacted). */
-async function checkStreamSource(config: DaemonConfig, problems: string[]): Promise<CheckReport> {
+async function checkStreamSource(config: DaemonConfig, problems: string[], statusNote: string): Promise<CheckReport> {
   const s = config.source
   let start = s ? `after the last record durable consumer ${s.durable} acknowledged in stream ${s.stream} (from the stream's first record when new)` : 'unknown'
   if (s) {
@@ -457,7 +488,7 @@ async function checkStreamSource(config: DaemonConfig, problems: string[]): Prom
   }
   const deliveries: string[] = []
   const reviews = await checkReviews(config, null, problems, deliveries)
-  const text = render(config, start, null, null, problems, [], reviews, deliveries)
+  const text = render(config, start, null, null, problems, [], reviews, deliveries, statusNote)
   return { config, state: null, startJournal: null, start, chain: null, problems, connected: [], reviews, deliveries, text }
 }
 
@@ -470,6 +501,7 @@ function render(
   connected: string[],
   reviews: string[],
   deliveries: string[],
+  statusNote: string,
 ): string {
   const lines: string[] = [`configuration ${config.file ?? '(inline)'} is valid.`, '']
   if (config.server) {
@@ -506,7 +538,7 @@ function render(
   for (const r of reviews) lines.push(`${pad('reviews')}${r}`)
   for (const d of deliveries) lines.push(`${pad('delivery')}${d}`)
   lines.push(
-    `${pad('status page')}${config.status === false ? 'off' : `http://${hostPort(config.status.host, config.status.port)}/${config.status.token ? ' (token required)' : ''}`}`,
+    `${pad('status page')}${config.status === false ? 'off' : `http://${hostPort(config.status.host, config.status.port)}/${config.status.token ? ' (token required)' : ''}${statusNote}`}`,
   )
   lines.push(`${pad('log')}${config.log.level}, to ${config.log.file ?? 'standard error'}`)
   for (const c of connected) lines.push(`${pad('connect')}${c}`)

@@ -362,6 +362,18 @@ async function viaShortPath<T>(path: string, use: (p: string) => Promise<T>): Pr
   }
 }
 
+/**
+ * Who holds the lock of state file `statePath` and whether it still runs,
+ * without taking it; null when there is no lock or it is not a logdaemon
+ * lock file (`logdaemon check` says whether the daemon it checks runs).
+ */
+export async function lockHolder(statePath: string): Promise<{ holder: LockHolder; liveness: Liveness } | null> {
+  const path = lockPathOf(statePath)
+  const lock = await readLock(path)
+  if (lock?.holder == null) return null
+  return { holder: lock.holder, liveness: await liveness(lock.holder, dirname(path)) }
+}
+
 /** Who is asking: this process (also the holder a JetStream durable lock records). */
 export function currentHolder(command: string | undefined, socket: string | null): LockHolder {
   return {

@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { lookup } from 'node:dns/promises'
-import { isIP, type AddressInfo } from 'node:net'
+import { createServer as createNetServer, isIP, type AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
 import { createMetricsRegistry } from './metrics.js'
@@ -46,17 +45,27 @@ export function hostPort(host: string, port: number): string {
 }
 
 /**
- * Looks `host` up as `listen` will (dns.lookup, the first address), without
- * binding: `logdaemon check` cannot take the port of a daemon that may be
- * running. Rejects with the error `listen` would give for a name that does
- * not resolve.
+ * Whether the status port is taken: binds `host`:`port` as `listen` will
+ * and lets it go at once. True when another process listens there
+ * (EADDRINUSE); rejects with the error `listen` would give for any other
+ * failure (a port below 1024 without the privilege, an address that is not
+ * this machine's, a name that does not resolve).
+ * `logdaemon check` asks, and decides whether the holder is the daemon it
+ * checks. Port 0 (any free port) is never taken, but its address is tried.
  */
-export async function lookupStatusHost(host: string, port: number): Promise<void> {
+export async function statusPortTaken(host: string, port: number): Promise<boolean> {
+  const server = createNetServer()
   try {
-    await lookup(listenHost(host))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ port, host: listenHost(host), exclusive: true }, () => resolve())
+    })
   } catch (err) {
+    if (isErrnoException(err) && err.code === 'EADDRINUSE') return true
     throw listenError(err, host, port)
   }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return false
 }
 
 /**

@@ -5,14 +5,17 @@ import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
 import { sshdSkip, startSshd } from '../helpers/sshd.js'
 import { checkConfig } from '../../lib/cli/check.js'
+import { StateLock } from '../../lib/files/state-lock.js'
+import { consumerStatePath } from '../../lib/daemon/source-config.js'
 import { SimulatedP4d } from '../../lib/sim/simulated-p4d.js'
 import { ReviewState } from '../../lib/listeners/builtin/notify/reviews/review-state.js'
 import { writeReviewState } from '../../lib/listeners/builtin/notify/reviews/review-store.js'
 import { DeliveryState } from '../../lib/listeners/builtin/notify/delivery-state.js'
 import { writeDeliveryState } from '../../lib/listeners/builtin/notify/delivery-store.js'
 
+// Any free port for the status page unless a test is about it: check binds the port, and 4780 may be taken here.
 const config = (extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ server: { root: 'root' }, from: 5, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }], ...extra })
+  JSON.stringify({ server: { root: 'root' }, from: 5, listeners: [{ type: 'mirror', options: { dir: 'mirror' } }], status: { port: 0 }, ...extra })
 
 t.test('prints the chain it would read: numbers, files, compressed or not, live size; no problems', async (t) => {
   const dir = t.testdir({ 'c.json': config() })
@@ -42,7 +45,7 @@ t.test('prints the chain it would read: numbers, files, compressed or not, live 
   t.notMatch(r.text, /journal\.4/, 'journals before the start are not listed')
   t.match(r.text, /gaps +none/)
   t.match(r.text, /listeners +mirror \(mirror\)/)
-  t.match(r.text, /status page +http:\/\/127\.0\.0\.1:4780\//)
+  t.match(r.text, /status page +http:\/\/127\.0\.0\.1:0\/\n/)
   t.notMatch(r.text, /problems that would stop/)
 })
 
@@ -321,28 +324,77 @@ t.test('check refuses what run refuses: an open status address without a token, 
   t.match(nolive.problems, [new RegExp(`the live journal ${join(dir, 'root', 'journal').replace(/[.]/g, '\\.')} does not exist: set server\\.journal`)])
 })
 
-t.test('check looks status.host up as run does, without binding its port; an IPv6 address is printed in brackets', async (t) => {
-  const held = createServer()
-  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => held.close(() => resolve())))
-  const { port } = held.address() as AddressInfo
+t.test('check tries the status address as run listens on it; an IPv6 address is printed in brackets', async (t) => {
   const dir = t.testdir({
     'unknown.json': config({ from: 'end', status: { host: 'nonexistent.invalid', port: 4780, token: 'a-long-random-token' } }),
-    'bracketed.json': config({ from: 'end', status: { host: '[::1]', port: 4780 } }),
-    'bare.json': config({ from: 'end', status: { host: '::1', port: 4780 } }),
-    'taken.json': config({ from: 'end', status: { host: '127.0.0.1', port } }),
+    // TEST-NET-1 (RFC 5737): no machine's own address.
+    'elsewhere.json': config({ from: 'end', status: { host: '192.0.2.1', port: 4780, token: 'a-long-random-token' } }),
+    'bracketed.json': config({ from: 'end', status: { host: '[::1]', port: 0 } }),
+    'bare.json': config({ from: 'end', status: { host: '::1', port: 0 } }),
     root: { journal: '' },
   })
   const unknown = await checkConfig(join(dir, 'unknown.json'))
   t.match(unknown.problems, [/cannot listen on nonexistent\.invalid:4780: status\.host nonexistent\.invalid .*Set status\.host/])
+  const elsewhere = await checkConfig(join(dir, 'elsewhere.json'))
+  t.match(elsewhere.problems, [/cannot listen on 192\.0\.2\.1:4780: no such address on this machine/], "an address that is not this machine's")
+  const ipv6 = createServer()
+  const hasIpv6 = await new Promise<boolean>((resolve) => {
+    ipv6.once('error', () => resolve(false))
+    ipv6.listen(0, '::1', () => ipv6.close(() => resolve(true)))
+  })
   for (const name of ['bracketed', 'bare']) {
+    if (!hasIpv6) {
+      t.comment(`${name}: skipped: no IPv6 loopback here`)
+      continue
+    }
     const r = await checkConfig(join(dir, `${name}.json`))
     t.same(r.problems, [], `${name}: run listens on ::1`)
-    t.match(r.text, /status page +http:\/\/\[::1\]:4780\//, `${name}: the URL has brackets`)
+    t.match(r.text, /status page +http:\/\/\[::1\]:0\//, `${name}: the URL has brackets`)
   }
-  // A port in use is not looked at: the daemon this configuration is for may be the one holding it.
-  t.same((await checkConfig(join(dir, 'taken.json'))).problems, [])
+})
+
+t.test('a status port another process holds is a problem; held while the daemon of this configuration runs, it is taken for its own', async (t) => {
+  const held = createServer()
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => held.close(() => resolve())))
+  const { port } = held.address() as AddressInfo
+  const dir = t.testdir({ 'taken.json': config({ from: 'end', status: { host: '127.0.0.1', port } }), root: { journal: '' } })
+
+  // Before, check did not try the port (a daemon may hold it), and run then stopped with ERR_ADDRESS_IN_USE.
+  const other = await checkConfig(join(dir, 'taken.json'))
+  t.match(other.problems, [
+    new RegExp(
+      `cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another process, and no daemon of this configuration runs .*ERR_ADDRESS_IN_USE`,
+    ),
+  ])
+  t.match(other.text, new RegExp(`status page +http://127\\.0\\.0\\.1:${port}/ \\(in use by another process\\)`))
   t.ok(held.listening, 'the port is still held by its server')
+
+  // The daemon of this configuration runs (this process holds its state lock, as run does): its own port.
+  const lock = await StateLock.acquire(join(dir, 'logdaemon.state.json'), { command: 'logdaemon' })
+  t.teardown(() => lock.release())
+  const own = await checkConfig(join(dir, 'taken.json'))
+  t.same(own.problems, [], 'not a problem')
+  t.match(
+    own.text,
+    new RegExp(`status page +http://127\\.0\\.0\\.1:${port}/ \\(in use, it seems by this daemon: process ${process.pid}, logdaemon, holds the lock`),
+  )
+  await lock.release()
+
+  // A daemon reading a JetStream stream locks its position file (STATE.jetstream.STREAM.DURABLE.json), not its state.
+  const source = { type: 'jetstream', servers: 'nats://127.0.0.1:4222', stream: 'P4JOURNAL', durable: 'standby' }
+  writeFileSync(join(dir, 'consumer.json'), JSON.stringify({ source, status: { host: '127.0.0.1', port }, listeners: [{ type: 'print' }] }))
+  t.match((await checkConfig(join(dir, 'consumer.json'))).problems, [/in use by another process/])
+  const consumerLock = await StateLock.acquire(consumerStatePath(join(dir, 'logdaemon.state.json'), source), { command: 'logdaemon' })
+  t.teardown(() => consumerLock.release())
+  t.same((await checkConfig(join(dir, 'consumer.json'))).problems, [], 'a consumer daemon of this configuration runs')
+  await consumerLock.release()
+
+  // Free: no note.
+  await new Promise<void>((resolve) => held.close(() => resolve()))
+  const free = await checkConfig(join(dir, 'taken.json'))
+  t.same(free.problems, [])
+  t.match(free.text, new RegExp(`status page +http://127\\.0\\.0\\.1:${port}/\\n`))
 })
 
 t.test('journal.12 and journal.12.gz (gzip running): one row, saying which one is read', async (t) => {

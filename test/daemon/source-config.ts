@@ -40,7 +40,7 @@ t.test('server or source, one way to authenticate, no from; secrets stay hidden'
 t.test('logdaemon check describes a jetstream source without contacting it', async (t) => {
   const dir = t.testdir()
   const file = join(dir, 'c.json')
-  writeFileSync(file, JSON.stringify({ source, listeners }))
+  writeFileSync(file, JSON.stringify({ source, listeners, status: false }))
   const report = await checkConfig(file)
   t.same(report.problems, [])
   t.match(report.text, /source +jetstream stream P4JOURNAL, subjects p4\.journal\.>, durable standby/)
@@ -49,7 +49,7 @@ t.test('logdaemon check describes a jetstream source without contacting it', asy
 t.test("logdaemon check reads a jetstream source's state file: its position, or what is wrong with it", async (t) => {
   const dir = t.testdir()
   const file = join(dir, 'c.json')
-  writeFileSync(file, JSON.stringify({ source, state: 'consumer.state.json', listeners }))
+  writeFileSync(file, JSON.stringify({ source, state: 'consumer.state.json', listeners, status: false }))
   const state = join(dir, 'consumer.state.jetstream.P4JOURNAL.standby.json')
   const saved = {
     format: 'logdaemon-jetstream-state',

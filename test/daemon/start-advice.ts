@@ -47,7 +47,7 @@ t.test('the daemon and check advise the from key of the configuration, not an op
     ['c2.json', 'adir.json'],
   ]
   for (const [name, state] of checks) {
-    writeFileSync(join(dir, name), JSON.stringify({ server: { root: 'root' }, from: 4, state, listeners: [{ type: 'print' }] }))
+    writeFileSync(join(dir, name), JSON.stringify({ server: { root: 'root' }, from: 4, state, status: false, listeners: [{ type: 'print' }] }))
     const r = await checkConfig(join(dir, name))
     t.match(r.problems, [/`from: N` in the configuration to read journal N from its start, `from: "end"` to follow only new records/], `check: ${state}`)
     t.notMatch(r.problems.join('\n'), /--from/, `check: ${state}: no --from`)

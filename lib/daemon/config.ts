@@ -20,6 +20,7 @@ import { fileKind } from '../files/if-exists.js'
 import { lockPathOf } from '../files/state-lock.js'
 import { MIRROR_DIR_LOCK, MIRROR_JOURNAL } from '../listeners/builtin/mirror/mirror-names.js'
 import type { NotifyOptions } from '../listeners/builtin/notify/notify-options.js'
+import { parseSqlUrl } from '../listeners/builtin/sql/sql-url.js'
 
 /** Default port of the status page. */
 export const DEFAULT_STATUS_PORT = 4780
@@ -444,7 +445,8 @@ interface Written {
 /**
  * What the daemon and its built-in listeners write: the state, the log, a
  * mirror's directory and state (by default DIR/.mirror-state.json), print's
- * output, notify's state file (by default beside the daemon's state).
+ * output, notify's state file (by default beside the daemon's state), a
+ * sql listener's SQLite database and its WAL and shared-memory files.
  * Paths from the configuration's directory; none for the listeners whose
  * options were `refused`.
  */
@@ -474,6 +476,7 @@ async function writtenPaths(
       written.push({ key: `${key('dir')} (its lock ${dirLock})`, path: dirLock, kind: 'lock' })
     }
     if (l.type === 'print' && typeof o.output === 'string' && o.output !== '-') written.push({ key: key('output'), path: abs(o.output), kind: 'output' })
+    if (l.type === 'sql') written.push(...sqliteFiles((l.options as { url?: unknown }).url, key('url'), abs('.')))
     if (l.type === 'notify') {
       const file = await notifyStateFile(l.options as NotifyOptions, i, { baseDir: abs('.'), daemonState: state, name: l.name })
       if (file) written.push(file)
@@ -485,6 +488,30 @@ async function writtenPaths(
     written.push({ key: `${w.key} (its lock ${lock})`, path: lock, kind: 'lock' })
   }
   return written
+}
+
+/**
+ * The files of a sql listener's SQLite replica: the database, written in
+ * place, and the WAL and shared-memory files SQLite keeps beside it; none
+ * for PostgreSQL or a URL the listener will refuse. Before, none was
+ * looked at: `sqlite:journal` (the live journal, empty after a rotation)
+ * was made a database, and p4d's journal began with SQLite's pages.
+ */
+function sqliteFiles(url: unknown, key: string, baseDir: string): Written[] {
+  if (typeof url !== 'string') return []
+  let target: ReturnType<typeof parseSqlUrl>
+  try {
+    target = parseSqlUrl(url, baseDir)
+  } catch {
+    return [] // the listener refuses it when it is made
+  }
+  if (target.kind !== 'sqlite') return []
+  const file = target.file
+  return [
+    { key, path: file, kind: 'output' },
+    { key: `${key} (its WAL file ${file}-wal)`, path: `${file}-wal`, kind: 'output' },
+    { key: `${key} (its shared-memory file ${file}-shm)`, path: `${file}-shm`, kind: 'output' },
+  ]
 }
 
 /**

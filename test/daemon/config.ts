@@ -591,3 +591,39 @@ t.test("no file logdaemon writes may be a file of the server's journal set", asy
   const c = await parseConfig({ ...print('elsewhere/journal.2'), server: layout, state: 'pfx/main.ckp.3' }, { baseDir: dir })
   t.equal(c.state, join(dir, 'pfx/main.ckp.3'), 'a checkpoint name beside the prefix is not a journal')
 })
+
+t.test("a sql listener's SQLite replica is a file logdaemon writes: not in the journal set, not another written file, not the configuration", async (t) => {
+  // A probe: `sqlite:root/journal` was valid for check and run, and run made the server's live journal (empty after a
+  // rotation) a SQLite database: 24 KiB of SQLite pages where p4d appends its records. The state file and the log
+  // could be the database too.
+  const dir = t.testdir({ root: { journal: '', 'journal.1': '' }, etc: {} })
+  symlinkSync(join(dir, 'root'), join(dir, 'rootlink'))
+  const sql = (url: string, name = 'sql') => ({ type: 'sql', name, options: { url } })
+  const base = { server: { root: 'root' }, from: 1 }
+  const lines = async (config: unknown): Promise<string[]> =>
+    parseConfig(config, { baseDir: dir }).then(
+      () => [],
+      (e: LogdaemonError) => {
+        t.equal(e.code, 'ERR_CONFIG_INVALID')
+        return e.details.problems as string[]
+      },
+    )
+  t.match(await lines({ ...base, listeners: [sql('sqlite:root/journal')] }), [
+    /^listeners\[0\]\.options\.url: .* is the server's live journal: logdaemon would write over the server's journal/,
+  ])
+  t.match(await lines({ ...base, listeners: [sql(`sqlite://${join(dir, 'rootlink/journal.2')}`)] }), [
+    /^listeners\[0\]\.options\.url: .* is the name of an archived journal .*logdaemon would write over the server's journal/,
+  ])
+  t.same(await lines({ ...base, listeners: [sql('sqlite:root/journal.db')] }), [], 'a name beside the journal that is not one is fine')
+  t.same(await lines({ ...base, listeners: [sql('sqlite:logdaemon.state.json')] }), [
+    `listeners[0].options.url: ${join(dir, 'logdaemon.state.json')} is the file of state too (expected a file of its own)`,
+  ])
+  t.same(await lines({ ...base, log: { file: 'etc/replica.db-wal' }, listeners: [sql('sqlite:etc/replica.db')] }), [
+    `listeners[0].options.url (its WAL file ${join(dir, 'etc/replica.db')}-wal): ${join(dir, 'etc/replica.db-wal')} is the file of log.file too (expected a file of its own)`,
+  ])
+  t.same(await lines({ ...base, listeners: [sql('sqlite:etc/r.db', 'a'), sql('sqlite:./etc/../etc/r.db', 'b')] }), [
+    `listeners[1].options.url: ${join(dir, 'etc/r.db')} is the file of listeners[0].options.url too (expected a file of its own)`,
+  ])
+  const ok = await parseConfig({ ...base, listeners: [sql('sqlite:etc/replica.db'), sql('postgres://replica@db.example.com/p4', 'pg')] }, { baseDir: dir })
+  t.equal(ok.listeners.length, 2, 'a replica of its own, and PostgreSQL, are fine')
+})

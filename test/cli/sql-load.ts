@@ -109,6 +109,19 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     }
   })
 
+  t.test('a record whose table name holds a NUL: in logdaemon_unmapped (PostgreSQL text holds none), the rest loaded, with threads too', async (t) => {
+    // A probe: on PostgreSQL the COPY into logdaemon_unmapped failed ('invalid byte sequence for encoding "UTF8": 0x00') and nothing loaded.
+    const { dir } = files(t)
+    const file = join(dir, 'checkpoint.7')
+    writeFileSync(file, Buffer.from('@pv@ 1 @db.counters@ @a@ @1@ \n@pv@ 1 @db.cou\0nters@ @x@ @2@ \n@pv@ 1 @db.counters@ @b@ @3@ \n', 'latin1'))
+    for (const threads of [1, 2]) {
+      const url = await fresh()
+      const s = await sqlLoad({ url, checkpoint: file, threads, rangeBytes: 32 })
+      t.match(s, { rows: 2, unmapped: 1 }, `threads ${threads}`)
+      t.match(await rowsOf(url, 'SELECT table_name, reason FROM logdaemon_unmapped'), [{ table_name: 'db.cou\uFFFDnters', reason: /names no table/ }])
+    }
+  })
+
   t.test('rows with the same key: the last wins, as a pv replaces', async (t) => {
     const { dir } = files(t)
     const dup = join(dir, 'checkpoint.8')

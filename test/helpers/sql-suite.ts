@@ -768,6 +768,34 @@ export function suite(t: Test, fresh: Fresh): void {
     t.same(tables, ['counters'], 'db.have excluded; no table for unmapped records')
   })
 
+  t.test('a put whose table name holds a NUL goes to logdaemon_unmapped (PostgreSQL text holds none); the transactions around it apply', async (t) => {
+    // A probe: on PostgreSQL its table_name failed every commit ('invalid byte sequence for encoding "UTF8": 0x00'), retried
+    // until the daemon stopped, and again at every restart: the replica never passed it.
+    const url = await fresh(t)
+    const bad = Buffer.from('@pv@ 1 @db.cou\0nters@ @x@ @2@ \n', 'latin1')
+    const bytes = Buffer.concat([
+      Buffer.from('@pv@ 1 @db.counters@ @a@ @1@ \n@ex@ 1 1\n'),
+      bad,
+      Buffer.from('@ex@ 2 2\n@pv@ 1 @db.counters@ @b@ @3@ \n@ex@ 3 3\n'),
+    ])
+    const entries = await entriesOfBytes(bytes, 4)
+    const l = listener(url)
+    for (const e of entries) {
+      await l.listen(e)
+      if (e.op === 'ex') await l.sync({ journal: 4, offset: e.position.end })
+    }
+    await l.close()
+    t.same(
+      (await rowsOf(url, 'SELECT name, value FROM counters ORDER BY name')).map((r) => `${r.name}=${r.value}`),
+      ['a=1', 'b=3'],
+    )
+    const rows = await rowsOf(url, 'SELECT journal, "offset", table_name, raw, reason FROM logdaemon_unmapped')
+    t.equal(rows.length, 1)
+    t.match(rows[0], { table_name: 'db.cou\uFFFDnters', reason: /names no table/ })
+    t.same(Buffer.from(rows[0]?.raw as Uint8Array), bad, "the record's exact bytes, NUL included")
+    t.same((await dumpReplica(url)).logdaemon_position, [`4/${bytes.length}`])
+  })
+
   t.test('a second writer is detected: ERR_SQL_CONFLICT', async (t) => {
     const url = await fresh(t)
     const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(), rev('//depot/b', 1, 0, 2), ex()], 1)

@@ -243,7 +243,9 @@ function unmapped(
     journal,
     offset: e.position.offset,
     op,
-    table,
+    // Nor may the table name: a damaged one (`db.cou\0nters`) is kept with U+FFFD there, as a text column is (a probe:
+    // PostgreSQL refused it, and every commit, and every load, failed on it). The exact bytes are in `raw`.
+    table: table.includes('\0') ? table.replaceAll('\0', '\uFFFD') : table,
     version: version !== null && Number.isSafeInteger(version) ? version : null,
     // No field holds a NUL (PostgreSQL text cannot): map() decoded any record with one through decodeFields.
     fields: JSON.stringify(fields),

@@ -116,6 +116,54 @@ export async function archiveHoldsExactly(layout: JournalLayout, n: number, size
   return count === size
 }
 
+/**
+ * Whether journal `n` of the server holds at least `size` bytes
+ * (decompressed): its archive, or the live journal when `n` is the live
+ * one as seen by a reader at journal `reading` (the journal it reads now,
+ * which exists). False when it holds fewer, or `n` is past the live
+ * journal; null when neither is on disk (an archive removed by a
+ * retention script). A `.gz` archive is taken at its ISIZE trailer when
+ * that says enough, else inflated to count (ISIZE is an estimate).
+ */
+export async function journalHoldsAtLeast(layout: JournalLayout, reading: number, n: number, size: number): Promise<boolean | null> {
+  // Twice: the live journal renamed (or copied and truncated) into archive n between the looks is found the second time.
+  for (let tries = 0; tries < 2; tries++) {
+    const archived = await archiveHoldsAtLeast(layout, n, size)
+    if (archived === true) return true
+    const chain = await describeJournalChain(layout, { from: reading })
+    const live = await statOrNull(chain.live.path)
+    // An archive shorter than the live journal may be a copy under way (copy, then truncate): it cannot tell.
+    if (archived === false) return live !== null && live.size >= size ? null : false
+    if (n < chain.live.journal) return null
+    if (n > chain.live.journal) return false
+    if (live !== null && live.size >= size) return true
+  }
+  return false
+}
+
+async function archiveHoldsAtLeast(layout: JournalLayout, n: number, size: number): Promise<boolean | null> {
+  const archive = await findArchive(layout, n)
+  if (!archive) return null
+  const st = await statOrNull(archive.path)
+  if (st === null) return null
+  if (!archive.compressed) return st.size >= size
+  if ((await gzipIsize(archive.path, st.size).catch(() => 0)) >= size) return true
+  let count = 0
+  const enough = new Error('enough')
+  try {
+    await pipeline(createReadStream(archive.path), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
+      for await (const chunk of inflated) {
+        count += chunk.length
+        if (count >= size) throw enough
+      }
+    })
+  } catch (err) {
+    // One that does not inflate (damaged, or still being written) tells nothing.
+    return err === enough ? true : null
+  }
+  return count >= size
+}
+
 async function statOrNull(path: string): Promise<{ size: number; mtimeMs: number } | null> {
   try {
     const st = await stat(path)

@@ -4,7 +4,7 @@
  * made by `fresh()`.
  */
 import type { Test } from 'tap'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { ErrorCodes } from '../../lib/errors.js'
@@ -248,6 +248,59 @@ export function suite(t: Test, fresh: Fresh): void {
       await t.rejects(async () => feed(l, entriesOf([rev('//depot/d', 1, 0, 4), ex()], journal).entries), { code: ErrorCodes.SQL_GAP }, why)
       await l.close()
     }
+  })
+
+  t.test("with the server's journals: a replica ahead of every entry must be at a position the server's journals hold", async (t) => {
+    // A probe: a replica of another server at 2/344932, and a server whose live journal 1 held 442,150 bytes: the daemon
+    // skipped the whole journal as applied, exited 0 'caught up', and the replica held none of this server's rows.
+    const url = await fresh(t)
+    const root = t.testdir()
+    const onServer = () => new SqlListener(optionsSchema.parse({ url }), parseSqlUrl(url), 'sql', { root })
+    const other = entriesOf([rev('//other/a', 1, 0, 1), ex(), rev('//other/b', 1, 0, 2), ex(), rev('//other/c', 1, 0, 3), ex()], 2).entries
+    let l = listener(url) // the other server's replica, at 2/END
+    await feed(l, entriesOf([rev('//other/0', 1, 0, 1), ex()], 1).entries)
+    await feed(l, other)
+    await l.close()
+    const mine = entriesOf([rev('//depot/a', 1, 0, 1), ex()], 1).entries
+    writeFileSync(join(root, 'journal'), Buffer.concat(mine.map((e) => e.raw)))
+    l = onServer()
+    await t.rejects(
+      async () => feed(l, mine),
+      { code: ErrorCodes.SQL_GAP, message: /holds the journal up to 2\/\d+, but this server's journal 2 holds less/ },
+      'journal 2 is not there yet',
+    )
+    await l.close()
+    // Journal 2 archived, shorter than the replica's position (plain, then gzip): refused too.
+    const short = Buffer.concat(other.slice(0, 2).map((e) => e.raw))
+    for (const [name, bytes] of [
+      ['journal.2', short],
+      ['journal.2.gz', gzipSync(short)],
+    ] as const) {
+      rmSync(join(root, 'journal.2'), { force: true })
+      writeFileSync(join(root, name), bytes)
+      writeFileSync(join(root, 'journal'), '')
+      l = onServer()
+      await t.rejects(async () => feed(l, other.slice(0, 2)), { code: ErrorCodes.SQL_GAP }, `${name} holds less`)
+      await l.close()
+    }
+    // An archive shorter than the live journal may be a copy under way (p4d copies, then truncates): not refused.
+    rmSync(join(root, 'journal.2.gz'))
+    writeFileSync(join(root, 'journal.2'), short)
+    writeFileSync(join(root, 'journal'), Buffer.concat(other.map((e) => e.raw)))
+    l = onServer()
+    await t.resolves(feed(l, other.slice(0, 2)), 'journal.2 being copied from the live journal')
+    await l.close()
+    // The server's own journal 2, as long as the position or longer (a kill -9 left the replica ahead of the daemon): skipped, then applied.
+    const longer = [...other, ...entriesOf([rev('//other/d', 1, 0, 4), ex()], 2, other.at(-1)!.position.end).entries]
+    writeFileSync(join(root, 'journal.2'), Buffer.concat(longer.map((e) => e.raw)))
+    l = onServer()
+    await feed(l, longer)
+    await l.close()
+    t.same(
+      (await rowsOf(url, 'SELECT depot_file FROM rev ORDER BY depot_file')).map((r) => r.depot_file),
+      ['//other/0', '//other/a', '//other/b', '//other/c', '//other/d'],
+      'every row once',
+    )
   })
 
   t.test('integer keys written differently (007 and 7, 0 and -0) are one key within a batch too', async (t) => {

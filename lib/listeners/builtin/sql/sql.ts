@@ -1,6 +1,6 @@
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../../../errors.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
-import { archiveHoldsExactly } from '../../../files/journal-sizes.js'
+import { archiveHoldsExactly, journalHoldsAtLeast } from '../../../files/journal-sizes.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
@@ -73,6 +73,8 @@ export class SqlListener extends BaseListener {
   #startChecked = false
   /** Where the daemon resumed (from open's context), or null when not known. */
   #start: JournalPosition | null = null
+  /** The database's position, met ahead of the daemon's entries, was checked to lie in the server's journals. */
+  #aheadChecked = false
 
   constructor(options: SqlOptions, target: SqlTarget, name = 'sql', server: JournalLayout | null = null) {
     super(name)
@@ -140,7 +142,10 @@ export class SqlListener extends BaseListener {
     }
     const end: JournalPosition = { journal, offset: entry.position.end }
     const applied = this.#replica.position
-    if (applied && comparePositions(end, applied) <= 0) return // the database has it: a replay after a restart
+    if (applied && comparePositions(end, applied) <= 0) {
+      // The database has it: a replay after a restart. Once, that the database's position is one of this server's.
+      return this.#aheadChecked ? undefined : this.#checkAhead(entry, journal, applied)
+    }
     if (this.#last && comparePositions(end, this.#last) <= 0) {
       // The same entry again: the daemon retries a listen whose flush failed.
       return this.#full() ? this.#flush() : undefined
@@ -241,6 +246,33 @@ export class SqlListener extends BaseListener {
         )
       }
       done()
+    })()
+  }
+
+  /**
+   * The database is ahead of the daemon's entries (they are skipped): after
+   * a crash, by what the daemon had not committed yet. Its position must be
+   * in the server's journals: journal N holds at least its offset (the
+   * live journal, or an archive; one no longer on disk cannot tell). A
+   * replica of another server, or of journals since restored from an older
+   * backup, was otherwise ahead of every entry: the daemon read the whole
+   * live journal, applied nothing and said it was caught up (a probe).
+   */
+  #checkAhead(entry: JournalEntry, journal: number, applied: JournalPosition): Promise<void> | undefined {
+    this.#aheadChecked = true
+    const server = this.#server
+    if (!server) return undefined
+    return (async () => {
+      if ((await journalHoldsAtLeast(server, journal, applied.journal, applied.offset)) !== false) return
+      throw permanent(
+        new LogdaemonError(
+          ErrorCodes.SQL_GAP,
+          `${this.target.masked} holds the journal up to ${formatPosition(applied)}, but this server's journal ${applied.journal} holds less ` +
+            `(the daemon reads journal ${journal}): the replica is of another server, or the journals were restored from an older backup. ` +
+            `Point the listener at this server's replica, or reload it: logdaemon sql load --replace --url URL checkpoint.N`,
+          { journal, offset: entry.position.offset, line: entry.position.line, details: { url: this.target.masked, position: formatPosition(applied) } },
+        ),
+      )
     })()
   }
 

@@ -9,7 +9,7 @@ import type { FieldEncoding, JournalEntry } from '../journal/entry.js'
 import { createJournalReader } from '../journal/read-journal.js'
 import { formatPosition, type JournalPosition } from '../position.js'
 import { openAdapter } from '../listeners/builtin/sql/open-adapter.js'
-import { Replica } from '../listeners/builtin/sql/replica.js'
+import { Replica, foreignWhat } from '../listeners/builtin/sql/replica.js'
 import { bulkColumnsOf, readSegments, RowBatchWriter, SEGMENT_UNMAPPED, UNMAPPED_COLUMNS } from '../listeners/builtin/sql/row-batch-writer.js'
 import type { ColumnSpec } from '../listeners/builtin/sql/sql-adapter.js'
 import { sqlLayoutOf, type SqlLayout } from '../listeners/builtin/sql/sql-layout.js'
@@ -284,14 +284,12 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
 
 /** ERR_SQL_NOT_EMPTY unless the database is empty, or holds only a replica and `replace` was given. */
 async function refuseUnlessEmpty(replica: Replica, target: SqlTarget, replace: boolean): Promise<void> {
-  const before = await replica.contents()
-  const position = before.own.length ? await replica.readPosition().catch(() => null) : null
-  const replicaThere = position !== null || before.own.some((t) => !t.startsWith('logdaemon_'))
-  if (!before.tables.length && (!replicaThere || replace)) return
+  const { replica: replicaThere, position, foreign } = await replica.survey()
+  if (!foreign.length && (!replicaThere || replace)) return
   throw new LogdaemonError(
     ErrorCodes.SQL_NOT_EMPTY,
-    before.tables.length
-      ? `${target.masked} holds tables logdaemon did not create (${before.tables.slice(0, 5).join(', ')}): load into an empty database`
+    foreign.length
+      ? `${target.masked} holds ${foreignWhat(foreign)}: load into an empty database`
       : `${target.masked} already holds a replica${position ? ` at ${formatPosition(position)}` : ''}: give --replace to drop it and load again`,
     { details: { url: target.masked } },
   )

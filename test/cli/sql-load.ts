@@ -93,6 +93,16 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     const other = await fresh()
     await rowsOf(other, 'CREATE TABLE payroll (x integer)')
     await t.rejects(sqlLoad({ url: other, checkpoint: plain, replace: true }), { code: ErrorCodes.SQL_NOT_EMPTY, message: /payroll/ })
+    // A probe: another application's view named as the replica's was replaced by the load.
+    const view = await fresh()
+    await rowsOf(view, "CREATE VIEW changes AS SELECT 'app view' AS x")
+    for (const replace of [false, true]) {
+      await t.rejects(sqlLoad({ url: view, checkpoint: plain, replace }), {
+        code: ErrorCodes.SQL_NOT_EMPTY,
+        message: /views logdaemon did not create \(changes\)/,
+      })
+    }
+    t.same(await rowsOf(view, 'SELECT * FROM changes'), [{ x: 'app view' }], "the application's view as it was")
   })
 
   t.test("a key longer than the database's index holds: its record in logdaemon_unmapped on PostgreSQL, the rest loaded, with threads too", async (t) => {

@@ -861,4 +861,41 @@ export function suite(t: Test, fresh: Fresh): void {
     await a.close()
     await b.close()
   })
+
+  t.test(
+    "another application's database: refused at open (ERR_SQL_NOT_EMPTY), its tables and views untouched; its table in a replica is never mixed",
+    async (t) => {
+      // A probe: on SQLite the listener added db.rev's columns and rows to the application's own `rev` table (no key: puts
+      // doubled rows) and replaced its `changes` view; on PostgreSQL every commit failed (no key for ON CONFLICT), retried.
+      const url = await fresh(t)
+      await rowsOf(url, 'CREATE TABLE rev (id integer PRIMARY KEY, name text)')
+      await rowsOf(url, "INSERT INTO rev (id, name) VALUES (1, 'app row')")
+      await rowsOf(url, "CREATE VIEW changes AS SELECT 'app view' AS x")
+      const { entries } = entriesOf([rev('//depot/a.c', 1, 0, 10), change2(10, 'first'), desc(10, 'first'), ex()])
+      const l = listener(url)
+      await t.rejects(l.open(), {
+        code: ErrorCodes.SQL_NOT_EMPTY,
+        message: /tables logdaemon did not create \(rev\) and views logdaemon did not create \(changes\)/,
+      })
+      await t.rejects(feed(l, entries), { code: ErrorCodes.SQL_NOT_EMPTY }, 'and at the first entry')
+      await l.close()
+      t.same(await rowsOf(url, 'SELECT * FROM rev'), [{ id: 1, name: 'app row' }], "the application's table as it was")
+      t.same(await rowsOf(url, 'SELECT * FROM changes'), [{ x: 'app view' }], "the application's view as it was")
+      t.same(await rowsOf(url, "SELECT 1 AS x FROM logdaemon_tables WHERE table_name = 'rev'").catch(() => []), [], 'no replica made')
+
+      // A replica, and a table of the user's own under the name a journal table maps to (db.desc → desc).
+      const replica = await fresh(t)
+      const r = listener(replica)
+      await feed(r, entriesOf([rev('//depot/a.c', 1, 0, 10), ex()]).entries)
+      await r.close()
+      await rowsOf(replica, 'CREATE TABLE "desc" (note text)')
+      await rowsOf(replica, 'INSERT INTO "desc" (note) VALUES (\'mine\')')
+      const again = listener(replica)
+      const more = entriesOf([rev('//depot/a.c', 1, 0, 10), ex(), desc(11, 'second'), ex()]).entries
+      await t.rejects(feed(again, more), { code: ErrorCodes.SQL_FAILED, message: /table "desc" that logdaemon did not create/ })
+      await again.close()
+      t.same(await rowsOf(replica, 'SELECT * FROM "desc"'), [{ note: 'mine' }], "the user's table as it was")
+      t.equal((await dumpReplica(replica)).logdaemon_position?.length, 1, 'the replica kept its position')
+    },
+  )
 }

@@ -50,9 +50,26 @@ export class Replica {
     return this.#inTransaction
   }
 
-  /** Connects, creates the replica's own tables when missing, reads the tables and the position. */
+  /**
+   * Connects, creates the replica's own tables when missing, reads the
+   * tables and the position. A database that holds no replica but another
+   * application's tables (or views named as the replica's) is refused
+   * first, left as it was: ERR_SQL_NOT_EMPTY, not retried.
+   */
   async open(): Promise<void> {
     await this.adapter.connect()
+    const { replica, foreign } = await this.survey()
+    if (!replica && foreign.length > 0) {
+      throw Object.assign(
+        new LogdaemonError(
+          ErrorCodes.SQL_NOT_EMPTY,
+          `${this.adapter.masked} holds no replica but ${foreignWhat(foreign)}: it is another application's database. ` +
+            `Point the listener at a database of its own (empty, or loaded with 'logdaemon sql load')`,
+          { details: { url: this.adapter.masked, foreign } },
+        ),
+        { retryable: false },
+      )
+    }
     await this.reload()
     await this.#checkRegistered()
   }
@@ -143,6 +160,23 @@ export class Replica {
   }
 
   /**
+   * Whether the database holds a replica (a position, or a table
+   * logdaemon_tables registers), its position, and what in it logdaemon
+   * did not create: tables, and, when it holds no replica, views named as
+   * the replica's (`changes`, `change_files`: another application's, which
+   * the replica would replace). Before, the listener on another
+   * application's database took its `rev` table as the replica's (added
+   * its columns and rows to it: SQLite) and replaced its `changes` view,
+   * and `sql load` replaced such a view (a probe).
+   */
+  async survey(): Promise<{ replica: boolean; position: JournalPosition | null; foreign: string[] }> {
+    const c = await this.contents()
+    const position = c.own.includes(POSITION_TABLE) ? await this.readPosition().catch(() => null) : null
+    const replica = position !== null || c.own.some((t) => !t.startsWith('logdaemon_'))
+    return { replica, position, foreign: [...c.tables, ...(replica ? [] : c.views.filter((v) => VIEWS.includes(v)))] }
+  }
+
+  /**
    * Opens a write transaction. Unless `check` is false, first thing in it
    * the position is read again: another writer's commit since ours would
    * make our tables and position stale (ERR_SQL_CONFLICT).
@@ -210,6 +244,18 @@ export class Replica {
         ...layout.columns.map((c) => ({ name: c.name, type: c.integer ? ('integer' as const) : ('text' as const) })),
         { name: RAW_COLUMN, type: 'bytes' },
       ]
+      if (existing && !this.#keys.has(layout.table)) {
+        // A table logdaemon did not create (logdaemon_tables does not register it): another application's, never mixed.
+        throw Object.assign(
+          new LogdaemonError(
+            ErrorCodes.SQL_FAILED,
+            `${this.adapter.masked} holds a table ${q(layout.table)} that logdaemon did not create (not in ${TABLES_TABLE}): ` +
+              `the replica's ${layout.journalTable} would go into it. Rename or move that table, or keep the replica in a database of its own`,
+            { details: { url: this.adapter.masked, table: layout.table } },
+          ),
+          { retryable: false },
+        )
+      }
       if (!existing) {
         const a = this.adapter
         await a.exec(createTableDdl(a, layout.table, wanted))
@@ -371,4 +417,14 @@ export class Replica {
     this.#position = null
     this.#nextPosition = null
   }
+}
+
+/** `tables logdaemon did not create (a, b)`, and the views, at most 5 names of each. */
+export function foreignWhat(names: readonly string[]): string {
+  const v = names.filter((n) => VIEWS.includes(n))
+  const t = names.filter((n) => !VIEWS.includes(n))
+  const list = (xs: readonly string[]) => `${xs.slice(0, 5).join(', ')}${xs.length > 5 ? ', …' : ''}`
+  return [t.length ? `tables logdaemon did not create (${list(t)})` : '', v.length ? `views logdaemon did not create (${list(v)})` : '']
+    .filter(Boolean)
+    .join(' and ')
 }

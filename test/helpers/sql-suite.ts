@@ -210,6 +210,43 @@ export function suite(t: Test, fresh: Fresh): void {
     )
   })
 
+  t.test("the daemon's start past the database's position: ERR_SQL_GAP at open, not at the server's next record", async (t) => {
+    // A probe: the replica's database removed (made again empty) while the daemon's state stayed at 1/264: the listener
+    // opened, waited for the next record to say so, and `run --until-caught-up` said caught up and exited 0.
+    const url = await fresh(t)
+    const { entries } = entriesOf([rev('//depot/a', 1, 0, 1), ex(), rev('//depot/b', 1, 0, 2), ex()], 3)
+    const context = (start: { journal: number; offset: number } | null) => ({
+      start,
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+      signal: new AbortController().signal,
+    })
+    const mid = { journal: 3, offset: entries[1]!.position.end }
+    let l = listener(url)
+    await t.rejects(l.open(context(mid)), { code: ErrorCodes.SQL_GAP, message: /has no position yet, but the daemon's next entry is at 3\/\d+/ }, 'no position')
+    await l.close()
+    l = listener(url)
+    await l.open(context({ journal: 3, offset: 0 }))
+    await feed(l, entries.slice(0, 2))
+    await l.close()
+    l = listener(url)
+    await t.resolves(l.open(context(mid)), 'at its position')
+    await l.close()
+    l = listener(url)
+    await t.resolves(l.open(context({ journal: 3, offset: 0 })), 'behind it: the entries up to it are skipped')
+    await l.close()
+    l = listener(url)
+    await t.rejects(
+      l.open(context({ journal: 3, offset: entries[3]!.position.end })),
+      { code: ErrorCodes.SQL_GAP, message: /holds the journal up to 3\/\d+/ },
+      'past it',
+    )
+    await l.close()
+    l = listener(url)
+    await t.rejects(l.open(context({ journal: 5, offset: 0 })), { code: ErrorCodes.SQL_GAP }, 'journal 4 is missing')
+    await l.close()
+    t.same((await dumpReplica(url)).logdaemon_position, [`3/${mid.offset}`], 'the replica as it was')
+  })
+
   t.test("with the server's journals: a later journal's start continues the position only when nothing lies between", async (t) => {
     const url = await fresh(t)
     const root = t.testdir()

@@ -124,6 +124,13 @@ export class SqlListener extends BaseListener {
       { listener: this.name, url: this.target.masked, position: p ? formatPosition(p) : null },
       `sql replica ${this.target.masked} ${p ? `at ${formatPosition(p)}` : 'has no position yet'}`,
     )
+    // The daemon resumes past the database's position: the records between must be none, known now, not at the next
+    // entry (a probe: a replica emptied while the daemon's state stayed at 1/264 waited, empty, for the server's next
+    // record, and --until-caught-up said caught up, exit 0).
+    const start = this.#start
+    if (start && !this.#startChecked && (p === null || comparePositions(start, p) > 0)) {
+      await this.#checkStart(start.journal, start.offset, null, p)
+    }
   }
 
   isHandled(_entry: JournalEntry): boolean {
@@ -151,7 +158,7 @@ export class SqlListener extends BaseListener {
       return this.#full() ? this.#flush() : undefined
     }
     if (!this.#startChecked) {
-      const checked = this.#checkStart(entry, journal, applied)
+      const checked = this.#checkStart(journal, entry.position.offset, entry.position.line, applied)
       if (checked) return checked.then(() => this.listen(entry))
     }
     this.#last = end
@@ -220,24 +227,23 @@ export class SqlListener extends BaseListener {
    * journal's start is taken as continuing it. Returns a promise while the
    * files are looked at.
    */
-  #checkStart(entry: JournalEntry, journal: number, applied: JournalPosition | null): Promise<void> | undefined {
-    const { offset } = entry.position
+  #checkStart(journal: number, offset: number, line: number | null, applied: JournalPosition | null): Promise<void> | undefined {
     const done = (): undefined => {
       this.#startChecked = true
       return undefined
     }
     if (applied ? journal === applied.journal && offset === applied.offset : offset === 0) return done()
     const server = this.#server
-    if (!applied || offset !== 0 || journal <= applied.journal) throw this.#gap(entry, journal, applied)
+    if (!applied || offset !== 0 || journal <= applied.journal) throw this.#gap(journal, offset, line, applied)
     if (!server) {
       if (journal === applied.journal + 1) return done()
-      throw this.#gap(entry, journal, applied)
+      throw this.#gap(journal, offset, line, applied)
     }
     return (async () => {
       const ends = await archiveHoldsExactly(server, applied.journal, applied.offset)
-      if (ends === false || (ends === null && journal > applied.journal + 1)) throw this.#gap(entry, journal, applied)
+      if (ends === false || (ends === null && journal > applied.journal + 1)) throw this.#gap(journal, offset, line, applied)
       for (let n = applied.journal + 1; n < journal; n++) {
-        if ((await archiveHoldsExactly(server, n, 0)) !== true) throw this.#gap(entry, journal, applied)
+        if ((await archiveHoldsExactly(server, n, 0)) !== true) throw this.#gap(journal, offset, line, applied)
       }
       if (ends === null) {
         this.#logger.warn(
@@ -276,8 +282,7 @@ export class SqlListener extends BaseListener {
     })()
   }
 
-  #gap(entry: JournalEntry, journal: number, applied: JournalPosition | null): LogdaemonError {
-    const { offset } = entry.position
+  #gap(journal: number, offset: number, line: number | null, applied: JournalPosition | null): LogdaemonError {
     const at = formatPosition({ journal, offset })
     return permanent(
       new LogdaemonError(
@@ -287,7 +292,7 @@ export class SqlListener extends BaseListener {
               `Start the daemon at ${formatPosition(applied)} (its state file), or reload the replica: logdaemon sql load --replace --url URL checkpoint.N`
           : `${this.target.masked} has no position yet, but the daemon's next entry is at ${at}: the records before it would be missing. ` +
               `Load a checkpoint first (logdaemon sql load --url URL checkpoint.N, then from: N), or start the daemon at a journal's beginning (from: N with a fresh state file)`,
-        { journal, offset, line: entry.position.line, details: { url: this.target.masked } },
+        { journal, offset, line, details: { url: this.target.masked } },
       ),
     )
   }

@@ -61,7 +61,8 @@ export function isJournalFileName(layout: JournalLayout, name: string): boolean 
  * listener's output or state): it names a file of the server's journal set,
  * the live journal or an archive (`journal.N[.gz]`, `PREFIX.jnl.N[.gz]`), or
  * null. The same directory through any path counts (`..`, a symlinked
- * directory, a bind mount), and so does a symlink to such a file. Written
+ * directory, a bind mount), and so do a symlink to such a file and a hard
+ * link to one. Written
  * there, the daemon would destroy the server's journal: a state saved over
  * `journal.N` replaces an archive, a log appends its lines to it, and a raw
  * `print` to the live journal feeds the daemon its own output, doubling the
@@ -82,6 +83,31 @@ export async function journalSetFileProblem(layout: JournalLayout, path: string)
     for (const d of archiveDirs(layout)) {
       if (match(base, d) === null || !(await sameDir(dir, d))) continue
       return `${path} is the name of an archived journal in the server's journal directory ${d}${through}`
+    }
+  }
+  return hardLinkProblem(layout, path, file)
+}
+
+/**
+ * A file with more than one name is one of the journal set under another
+ * name when it is the same inode as the live journal or an archive: a hard
+ * link (`ln journal replica.db`). Written in place (a log, print's output,
+ * a SQLite replica), it is the journal written (a probe: a SQLite replica
+ * hard-linked to the empty live journal made it a database). Only looked
+ * for when the file has several links, so the common case costs one stat.
+ */
+async function hardLinkProblem(layout: JournalLayout, path: string, file: string): Promise<string | null> {
+  const st = await stat(file).catch(() => null)
+  if (st === null || !st.isFile() || st.nlink < 2) return null
+  const same = (o: { dev: number; ino: number } | null): boolean => o !== null && o.dev === st.dev && o.ino === st.ino
+  const live = resolve(liveJournalPath(layout))
+  if (same(await stat(live).catch(() => null))) return `${path} is the server's live journal ${live} under another name (a hard link to it)`
+  const match = archiveNameMatcher(layout)
+  for (const d of archiveDirs(layout)) {
+    const names = await readdir(d).catch(() => [] as string[])
+    for (const name of names) {
+      if (match(name, d) === null) continue
+      if (same(await stat(join(d, name)).catch(() => null))) return `${path} is the archived journal ${join(d, name)} under another name (a hard link to it)`
     }
   }
   return null

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { closeSync, constants, openSync, symlinkSync } from 'node:fs'
+import { closeSync, constants, linkSync, openSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_STATUS_PORT, loadConfig, parseConfig } from '../../lib/daemon/config.js'
 import type { LogdaemonError } from '../../lib/errors.js'
@@ -624,6 +624,21 @@ t.test("a sql listener's SQLite replica is a file logdaemon writes: not in the j
   t.same(await lines({ ...base, listeners: [sql('sqlite:etc/r.db', 'a'), sql('sqlite:./etc/../etc/r.db', 'b')] }), [
     `listeners[1].options.url: ${join(dir, 'etc/r.db')} is the file of listeners[0].options.url too (expected a file of its own)`,
   ])
+  // A hard link to the live journal or an archive is that journal under another name (a probe: check passed it, and
+  // run made the empty live journal a SQLite database).
+  linkSync(join(dir, 'root', 'journal'), join(dir, 'etc', 'hard.db'))
+  linkSync(join(dir, 'root', 'journal.1'), join(dir, 'etc', 'hard1.log'))
+  t.match(await lines({ ...base, listeners: [sql('sqlite:etc/hard.db')] }), [
+    new RegExp(
+      `^listeners\\[0\\]\\.options\\.url: .*etc/hard\\.db is the server's live journal ${join(dir, 'root', 'journal')} under another name \\(a hard link to it\\)`,
+    ),
+  ])
+  t.match(await lines({ ...base, log: { file: 'etc/hard1.log' }, listeners: [sql('sqlite:etc/replica.db')] }), [
+    new RegExp(`^log\\.file: .*etc/hard1\\.log is the archived journal ${join(dir, 'root', 'journal.1')} under another name \\(a hard link to it\\)`),
+  ])
+  writeFileSync(join(dir, 'etc', 'own.db'), '')
+  linkSync(join(dir, 'etc', 'own.db'), join(dir, 'etc', 'own-backup.db'))
+  t.same(await lines({ ...base, listeners: [sql('sqlite:etc/own.db')] }), [], 'a hard link to a file that is no journal is fine')
   const ok = await parseConfig({ ...base, listeners: [sql('sqlite:etc/replica.db'), sql('postgres://replica@db.example.com/p4', 'pg')] }, { baseDir: dir })
   t.equal(ok.listeners.length, 2, 'a replica of its own, and PostgreSQL, are fine')
 })

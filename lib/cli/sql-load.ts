@@ -133,6 +133,7 @@ export async function sqlLoad(options: SqlLoadOptions): Promise<SqlLoadSummary> 
     await adapter.connect()
     // Looked at first, before the replica's own tables are created (a database that is refused is left as it was),
     await refuseUnlessEmpty(replica, target, options.replace === true)
+    await adapter.prepareWrites()
     await replica.reload()
     await replica.begin()
     // and again inside the load's own transaction, with the database's write lock held (a second load at the same

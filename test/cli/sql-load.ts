@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { PassThrough } from 'node:stream'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -8,6 +8,7 @@ import { ErrorCodes } from '../../lib/errors.js'
 import { checkpointNumberOf, sqlLoad } from '../../lib/cli/sql-load.js'
 import type { RangeOptions } from '../../lib/parallel/frame-range.js'
 import { RecordGenerator } from '../../lib/sim/record-generator.js'
+import { parseSqlUrl } from '../../lib/listeners/builtin/sql/sql-url.js'
 import { postgresSkip, startPostgres } from '../helpers/postgres.js'
 import { dumpReplica, replay, rowsOf } from '../helpers/sql-replica.js'
 import { fakeIO } from '../helpers/stdio.js'
@@ -91,8 +92,18 @@ async function loads(t: Test, fresh: () => Promise<string>): Promise<void> {
     await sqlLoad({ url: once, checkpoint: gz })
     await sameRows(t, url, once, 'replaced = loaded once')
     const other = await fresh()
-    await rowsOf(other, 'CREATE TABLE payroll (x integer)')
+    const target = parseSqlUrl(other)
+    if (target.kind === 'sqlite') {
+      // Made by SQLite itself, as another application would (its default rollback journal, not WAL).
+      const { default: Sqlite } = await import('better-sqlite3')
+      const db = new Sqlite(target.file)
+      db.exec('CREATE TABLE payroll (x integer)')
+      db.close()
+    } else await rowsOf(other, 'CREATE TABLE payroll (x integer)')
+    const bytes = target.kind === 'sqlite' ? readFileSync(target.file) : null
     await t.rejects(sqlLoad({ url: other, checkpoint: plain, replace: true }), { code: ErrorCodes.SQL_NOT_EMPTY, message: /payroll/ })
+    if (target.kind === 'sqlite')
+      t.ok(readFileSync(target.file).equals(bytes as Buffer), "the application's SQLite file byte for byte as it was (not put in WAL mode)")
     // A probe: another application's view named as the replica's was replaced by the load.
     const view = await fresh()
     await rowsOf(view, "CREATE VIEW changes AS SELECT 'app view' AS x")

@@ -4,7 +4,7 @@
  * made by `fresh()`.
  */
 import type { Test } from 'tap'
-import { rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { ErrorCodes } from '../../lib/errors.js'
@@ -905,9 +905,23 @@ export function suite(t: Test, fresh: Fresh): void {
       // A probe: on SQLite the listener added db.rev's columns and rows to the application's own `rev` table (no key: puts
       // doubled rows) and replaced its `changes` view; on PostgreSQL every commit failed (no key for ON CONFLICT), retried.
       const url = await fresh(t)
-      await rowsOf(url, 'CREATE TABLE rev (id integer PRIMARY KEY, name text)')
-      await rowsOf(url, "INSERT INTO rev (id, name) VALUES (1, 'app row')")
-      await rowsOf(url, "CREATE VIEW changes AS SELECT 'app view' AS x")
+      const app = [
+        'CREATE TABLE rev (id integer PRIMARY KEY, name text)',
+        "INSERT INTO rev (id, name) VALUES (1, 'app row')",
+        "CREATE VIEW changes AS SELECT 'app view' AS x",
+      ]
+      const target = parseSqlUrl(url)
+      const file = target.kind === 'sqlite' ? target.file : null
+      if (file === null) for (const sql of app) await rowsOf(url, sql)
+      else {
+        // Made by SQLite itself, as another application would (its default rollback journal, not WAL).
+        const { default: Sqlite } = await import('better-sqlite3')
+        const db = new Sqlite(file)
+        for (const sql of app) db.exec(sql)
+        db.close()
+      }
+      // SQLite: the file itself, whose header records WAL mode (the refusal once put the database in it).
+      const bytes = file === null ? null : readFileSync(file)
       const { entries } = entriesOf([rev('//depot/a.c', 1, 0, 10), change2(10, 'first'), desc(10, 'first'), ex()])
       const l = listener(url)
       await t.rejects(l.open(), {
@@ -916,6 +930,7 @@ export function suite(t: Test, fresh: Fresh): void {
       })
       await t.rejects(feed(l, entries), { code: ErrorCodes.SQL_NOT_EMPTY }, 'and at the first entry')
       await l.close()
+      if (file !== null) t.ok(readFileSync(file).equals(bytes as Buffer), "the application's SQLite file byte for byte as it was (not put in WAL mode)")
       t.same(await rowsOf(url, 'SELECT * FROM rev'), [{ id: 1, name: 'app row' }], "the application's table as it was")
       t.same(await rowsOf(url, 'SELECT * FROM changes'), [{ x: 'app view' }], "the application's view as it was")
       t.same(await rowsOf(url, "SELECT 1 AS x FROM logdaemon_tables WHERE table_name = 'rev'").catch(() => []), [], 'no replica made')

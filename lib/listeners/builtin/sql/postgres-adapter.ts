@@ -122,6 +122,9 @@ export class PostgresAdapter implements SqlAdapter {
     this.#client = client
   }
 
+  /** Nothing: PostgreSQL keeps no setting of the replica's in the database. */
+  async prepareWrites(): Promise<void> {}
+
   /** The connection `client` failed: it is unusable from now on, and whatever waits on its COPY stops waiting. */
   #fail(client: Client, err: Error): void {
     if (client !== this.#client) return

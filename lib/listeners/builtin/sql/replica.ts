@@ -70,6 +70,7 @@ export class Replica {
         { retryable: false },
       )
     }
+    await this.adapter.prepareWrites()
     await this.reload()
     await this.#checkRegistered()
   }

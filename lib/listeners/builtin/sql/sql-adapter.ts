@@ -26,6 +26,13 @@ export interface SqlAdapter {
   /** Where the database is, for messages: the URL with its password masked. */
   readonly masked: string
   connect(): Promise<void>
+  /**
+   * What the database keeps for good before logdaemon writes to it (SQLite's
+   * WAL mode, in its header): done once the database is known to be the
+   * replica's or empty, so that another application's database, refused,
+   * is left as it was.
+   */
+  prepareWrites(): Promise<void>
   close(): Promise<void>
   /** The tables of the database (the current schema in PostgreSQL) and their columns. */
   tables(): Promise<TableColumns>

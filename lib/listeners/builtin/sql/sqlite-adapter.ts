@@ -53,7 +53,6 @@ export class SqliteAdapter implements SqlAdapter {
     mkdirSync(dirname(this.#file), { recursive: true })
     const db = new Sqlite(this.#file)
     try {
-      db.pragma('journal_mode = WAL')
       db.pragma('synchronous = FULL')
       // SQLite's own default page cache, 2 MB (better-sqlite3 builds with 16 MB): the index sort of a load spills to a temp file instead of memory.
       db.pragma('cache_size = -2000')
@@ -63,6 +62,15 @@ export class SqliteAdapter implements SqlAdapter {
       throw err
     }
     this.#db = db
+  }
+
+  /**
+   * WAL mode, which SQLite records in the database's header: set only once
+   * the database is known to be the replica's or empty (a probe: another
+   * application's database, refused, had its header changed).
+   */
+  async prepareWrites(): Promise<void> {
+    this.#conn.pragma('journal_mode = WAL')
   }
 
   get #conn(): Database {

@@ -1,4 +1,7 @@
 import type { Readable, Writable } from 'node:stream'
+import { toError } from '../errors.js'
+import { GunzipTransform } from '../files/gunzip.js'
+import { checkFramingError, dropFrom } from '../files/gzip-damage.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry } from '../journal/entry.js'
 import { createEntryFilter } from '../journal/entry-filter.js'
@@ -52,6 +55,9 @@ export interface StreamParallelOptions {
  * are encoded here, the same way, so a small input starts no worker. The records before a framing error are
  * written before it is thrown, and --skip-malformed, --allow-incomplete and
  * the counts behave exactly as serially (a batch never spans skipped bytes).
+ * A framing error in inflated gzip bytes whose member is not checked yet is
+ * checked as catInput checks it (checkFramingError): damage is
+ * ERR_GZIP_CORRUPT here too.
  */
 export async function catStreamParallel(
   input: Readable,
@@ -187,10 +193,21 @@ export async function catStreamParallel(
     if (failure) throw failure
   }
 
+  // What GunzipTransform checked (see checkFramingError); plain input is what it is.
+  const gunzip = input instanceof GunzipTransform ? input : null
+  let seen = 0
   try {
     try {
       for await (const chunk of input) {
-        framer.push(chunk as Buffer, sink)
+        seen += (chunk as Buffer).length
+        try {
+          framer.push(chunk as Buffer, sink)
+        } catch (err) {
+          if (!gunzip || gunzip.verified >= seen) throw err
+          // The records before it go out first, then the rest of the member is inflated to check its trailer.
+          await settle()
+          throw await checkFramingError(toError(err), seen, () => gunzip.verified, dropFrom(gunzip))
+        }
         if (length >= FLUSH_BYTES || input.readableLength === 0) close()
         await send()
       }

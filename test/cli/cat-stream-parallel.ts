@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib'
 import { Readable, Writable } from 'node:stream'
 import { catInput, type CatOptions } from '../../lib/cli/cat-input.js'
 import { catStreamParallel } from '../../lib/cli/cat-stream-parallel.js'
+import { maybeGunzip } from '../../lib/files/gunzip.js'
 import { isLogdaemonError } from '../../lib/errors.js'
 import type { RangeOptions } from '../../lib/parallel/frame-range.js'
 import { inThreadRunner, type RangeRunner } from '../../lib/parallel/parallel-ranges.js'
@@ -250,6 +251,36 @@ t.test('end to end with real workers: stdin and .gz, json and row, as --threads 
   const env = { ...process.env, LOGDAEMON_THREADS: '', LOGDAEMON_CAT_RANGE_BYTES: String(1 << 30) }
   const one = spawnSync(process.execPath, [BIN, '--threads', '1', '-f', 'json', '-'], { input: bad, maxBuffer: 1 << 30, env })
   const two = spawnSync(process.execPath, [BIN, '--threads', '2', '-f', 'json', '-'], { input: bad, maxBuffer: 1 << 30, env })
+  t.equal(two.status, 1)
+  t.equal(two.stderr.toString(), one.stderr.toString(), 'the same error message')
+  t.ok(two.stdout.equals(one.stdout), 'the same lines before it')
+})
+
+t.test('a .gz whose damage inflates and breaks framing: ERR_GZIP_CORRUPT after the same lines, as serially', async (t) => {
+  const data = Buffer.concat(Array.from({ length: 40 }, () => adversarial()))
+  // Stored blocks: a changed byte inflates as it is, framing fails at it, and only the member's CRC-32 tells.
+  const at = data.indexOf('\n@ex@ ', data.length >> 1) + 1
+  const gz = gzipSync(data, { level: 0 })
+  const bad = gz.indexOf(data.subarray(at, at + 40))
+  t.ok(bad > 0, 'the record is stored as it is')
+  gz[bad] = 0x58
+  const inflated = () => chunked(gz, 4096).pipe(maybeGunzip({ file: 'journal.5.gz' }))
+  for (const format of ['json', 'row'] as const) {
+    const o = { ...base, format }
+    const want = await settle((out) => catInput(inflated(), 'journal.5.gz', out, o))
+    t.equal(want.error?.code, 'ERR_GZIP_CORRUPT', `${format}: serially, the archive's damage`)
+    for (const poolAfterBytes of [0, 1 << 30]) {
+      const got = await settle((out) =>
+        catStreamParallel(inflated(), 'journal.5.gz', out, o, { threads: 2, batchBytes: 1000, poolAfterBytes, runner: (ro) => inThreadRunner(-1, ro, 2) }),
+      )
+      t.strictSame(got, want, `${format}, pool after ${poolAfterBytes} bytes: the serial lines, then ERR_GZIP_CORRUPT`)
+    }
+  }
+  // End to end, standard input with real workers (a test range size starts them on a small input).
+  const env = { ...process.env, LOGDAEMON_THREADS: '', LOGDAEMON_CAT_RANGE_BYTES: '4096', LOGDAEMON_INFLATER: '' }
+  const one = spawnSync(process.execPath, [BIN, '--threads', '1', '-f', 'json', '-'], { input: gz, maxBuffer: 1 << 30, env })
+  const two = spawnSync(process.execPath, [BIN, '--threads', '2', '-f', 'json', '-'], { input: gz, maxBuffer: 1 << 30, env })
+  t.match(one.stderr.toString(), /\[ERR_GZIP_CORRUPT\]\n$/)
   t.equal(two.status, 1)
   t.equal(two.stderr.toString(), one.stderr.toString(), 'the same error message')
   t.ok(two.stdout.equals(one.stdout), 'the same lines before it')

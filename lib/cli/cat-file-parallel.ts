@@ -133,8 +133,13 @@ export async function catFileParallel(file: string, out: Writable, options: CatO
     // From the first range that failed at a true boundary: serially, up to the size at open.
     // Loaded only now: the serial path's modules (gzip, the entry decoder) cost every parallel run start-up time otherwise.
     const { catInput } = await import('./cat-input.js')
-    const input = Readable.from(readAligned(handle, rest.offset, size, READ_CHUNK_BYTES, { file, journal }), { objectMode: false })
-    const counts = await catInput(input, file, out, options, rest)
+    // Framing already failed here with the serial framer's error: the records up to it, then the error (the bad record
+    // is not framed again: an oversize one would be held a second time).
+    const failedAt = (rest.error as { offset?: unknown } | undefined)?.offset
+    const until = typeof failedAt === 'number' && failedAt >= rest.offset && failedAt <= size ? failedAt : size
+    const input = Readable.from(readAligned(handle, rest.offset, until, READ_CHUNK_BYTES, { file, journal }), { objectMode: false })
+    const counts = await catInput(input, file, out, options, { offset: rest.offset, line: rest.line })
+    if (until < size) throw rest.error
     parallel.onBytes?.(size - rest.offset)
     return { ...counts, entries: entries + counts.entries }
   } finally {

@@ -97,6 +97,15 @@ export interface ReconciledRange {
 export interface SerialRest {
   offset: number
   line: number
+  /**
+   * Framing from `offset` failed with this error (malformed or oversize
+   * input), found on this thread from the true boundary: the serial
+   * framer's own error. The records from `offset` up to the error's offset
+   * are whole; the caller frames those, then throws it, without framing
+   * the bad record a second time (an oversize one held up to
+   * maxEntryBytes again, twice the serial path's memory).
+   */
+  error?: Error
 }
 
 /**
@@ -200,8 +209,12 @@ export async function* frameRangesParallel(
       if (result.failed || result.long || result.from !== covered) {
         if (result.failed && result.from === covered) return { offset: covered, line: coveredLine }
         recycle(result.out)
-        taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: needLines ? coveredLine : null }, await ownContext())
-        if (taken.failed) return { offset: covered, line: coveredLine }
+        taken = frameRange(fd, { start: covered, end: task.end, size, exact: true, line: coveredLine }, await ownContext())
+        if (taken.failed) {
+          // Its buffers (a long record's) are no longer needed: collectable while the caller goes on serially.
+          context = null
+          return { offset: covered, line: coveredLine, ...(taken.error ? { error: taken.error } : {}) }
+        }
       }
       const view = taken.out
       const out = view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : null

@@ -443,3 +443,43 @@ t.test(
     }
   },
 )
+
+t.test(
+  'an oversize record framed here from the true boundary: its error comes back with the rest, and the serial path reads only up to it (a probe: the record framed twice, 231-299 MB peak RSS with threads against 127 MB serially)',
+  async (t) => {
+    const { frameRangesParallel } = await import('../../lib/parallel/parallel-ranges.js')
+    const { openSync, closeSync } = await import('node:fs')
+    const dir = t.testdir()
+    const file = `${dir}/journal.4`
+    // Short records, then a value of 200 KB that never closes (over a limit of 64 KiB), then more records.
+    const head = Array.from({ length: 40 }, (_, i) => rec(i, `s${i}`)).join('')
+    const text = `${head}@pv@ 1 @db.desc@ @${'open\n'.repeat(40_000)}${head}`
+    writeFileSync(file, text)
+    for (const format of ['raw', 'json'] as const) {
+      const options = { ...base, format, maxEntryBytes: 64 << 10 }
+      const want = await serial(file, options)
+      t.equal(want?.error?.code, 'ERR_ENTRY_TOO_LARGE')
+      const ro = { ...options, file, journal: 4 } as RangeOptions
+      const fd = openSync(file, 'r')
+      try {
+        const ranges = frameRangesParallel(fd, text.length, ro, { threads: 2, rangeBytes: 1000, longRecordBytes: 500, runner: inThreadRunner(fd, ro, 2) })
+        let step = await ranges.next()
+        while (!step.done) {
+          step.value.release()
+          step = await ranges.next()
+        }
+        const rest = step.value
+        const err = rest?.error as { code?: string; message?: string; offset?: number; line?: number } | undefined
+        t.ok(rest && rest.offset <= head.length, `${format}: the serial rest starts at a boundary before the bad record (${rest?.offset})`)
+        t.strictSame(
+          [err?.code, err?.message, err?.offset, err?.line],
+          [want?.error?.code, want?.error?.message, want?.error?.offset, want?.error?.line],
+          `${format}: the error framed here is the serial path's`,
+        )
+      } finally {
+        closeSync(fd)
+      }
+      t.strictSame(await parallel(file, options, 1000), want, `${format}: the records before it, then its error, as serially`)
+    }
+  },
+)

@@ -167,3 +167,36 @@ t.test('--threads and LOGDAEMON_THREADS take a positive whole number', async (t)
   const g = fakeIO('@ex@ 1 2\n')
   t.equal(await main(['-'], { ...g.io, env: { LOGDAEMON_THREADS: '3' } }), 0)
 })
+
+t.test('a value that never closes, past --max-entry-bytes: the threads hold the record once, as --threads 1 does', { skip: binSkip }, async (t) => {
+  const dir = t.testdir()
+  const file = `${dir}/journal.3`
+  const head = '@ex@ 1 2\n'.repeat(1000)
+  // 96 MiB of one quoted value without its end (a damaged or hostile file), over a limit of 48 MiB.
+  writeFileSync(file, Buffer.concat([Buffer.from(`${head}@pv@ 1 @db.desc@ @`), Buffer.alloc(96 << 20, 'y\n')]))
+  // The child's peak RSS (VmHWM: its own, where getrusage's maxRSS keeps the parent's peak from the fork), written to stderr as it exits.
+  const rss =
+    'data:text/javascript,import{readFileSync}from"node:fs";process.on("exit",()=>process.stderr.write("maxRSS "+/VmHWM:\\s*(\\d+)/.exec(readFileSync("/proc/self/status","latin1"))[1]+"\\n"))'
+  const run = (threads: string) => {
+    const r = spawnSync(process.execPath, ['--import', rss, BIN, '--no-progress', '--threads', threads, '--max-entry-bytes', String(48 << 20), file], {
+      // Without tap's loader (NODE_OPTIONS), which every worker would load too.
+      env: { ...process.env, NODE_OPTIONS: '', LOGDAEMON_CAT_RANGE_BYTES: '', LOGDAEMON_THREADS: '' },
+      maxBuffer: 1 << 26,
+      timeout: 120_000,
+    })
+    const stderr = r.stderr.toString()
+    const kb = Number(/maxRSS (\d+)/.exec(stderr)?.[1])
+    return { status: r.status, stdout: r.stdout, message: stderr.replace(/maxRSS \d+\n/, ''), mb: kb / 1024 }
+  }
+  const one = run('1')
+  t.match(one.message, `offset ${head.length}, line 1001: record of more than ${48 << 20} bytes (maxEntryBytes) [ERR_ENTRY_TOO_LARGE]`)
+  t.ok(one.stdout.equals(Buffer.from(head)), 'every record before it')
+  // Two threads (each thread is a V8 isolate of its own, which costs more under the test runner than in a shell).
+  const two = run('2')
+  t.equal(two.status, 1)
+  t.equal(two.message, one.message, '--threads 2: the same error')
+  t.ok(two.stdout.equals(one.stdout), '--threads 2: the same records before it')
+  // Framed twice (on the main thread in a buffer grown by doubling, then serially again), the record was held two to
+  // three times: at least its 48 MiB more than serially (a probe: 197-213 MB against 107 MB).
+  t.ok(two.mb < one.mb + 40, `--threads 2: peak RSS ${two.mb.toFixed(0)} MB, --threads 1 ${one.mb.toFixed(0)} MB`)
+})

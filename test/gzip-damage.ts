@@ -282,3 +282,54 @@ t.test('logdaemon-cat: a record across two members, damage in the second: ERR_GZ
     t.ok(r.stdout.equals(journal.subarray(0, badAt)), `--threads ${threads}: every record before the damaged one`)
   }
 })
+
+t.test(
+  'logdaemon-cat --threads 1, a .gz whose value never closes, past --max-entry-bytes: checking the rest of its member costs time, not memory',
+  { skip: binSkip },
+  async (t) => {
+    const { createWriteStream } = await import('node:fs')
+    const { Readable } = await import('node:stream')
+    const { pipeline } = await import('node:stream/promises')
+    const { createGzip } = await import('node:zlib')
+    const dir = t.testdir()
+    const head = '@ex@ 1 2\n'.repeat(1000)
+    // One member of `mib` MiB of one quoted value without its end: framing fails at 48 MiB, then the member is inflated
+    // to its trailer (the check of gzip damage), a few MiB more or 150 MiB more.
+    const write = async (file: string, mib: number): Promise<void> => {
+      const body = function* () {
+        yield Buffer.from(`${head}@pv@ 1 @db.desc@ @`)
+        const block = Buffer.alloc(1 << 20, 'y\n')
+        for (let i = 0; i < mib; i++) yield block
+      }
+      await pipeline(Readable.from(body()), createGzip({ level: 1 }), createWriteStream(join(dir, file)))
+    }
+    await write('journal.3.gz', 52)
+    await write('journal.4.gz', 200)
+    // The child's peak RSS (VmHWM: its own; getrusage's maxRSS keeps the parent's peak from the fork), on stderr as it exits.
+    const rss =
+      'data:text/javascript,import{readFileSync}from"node:fs";process.on("exit",()=>process.stderr.write("maxRSS "+/VmHWM:\\s*(\\d+)/.exec(readFileSync("/proc/self/status","latin1"))[1]+"\\n"))'
+    const run = (file: string) => {
+      const r = spawnSync(process.execPath, ['--import', rss, BIN, '--no-progress', '--threads', '1', '--max-entry-bytes', String(48 << 20), join(dir, file)], {
+        // Without tap's loader (NODE_OPTIONS), which the inflate worker would load too.
+        env: { ...process.env, NODE_OPTIONS: '', LOGDAEMON_CAT_RANGE_BYTES: '', LOGDAEMON_THREADS: '', LOGDAEMON_INFLATER: '' },
+        maxBuffer: 1 << 26,
+        timeout: 120_000,
+      })
+      const stderr = r.stderr.toString()
+      return { status: r.status, stdout: r.stdout, message: stderr.replace(/maxRSS \d+\n/, ''), mb: Number(/maxRSS (\d+)/.exec(stderr)?.[1]) / 1024 }
+    }
+    const short = run('journal.3.gz')
+    const long = run('journal.4.gz')
+    for (const [n, r] of [
+      [3, short],
+      [4, long],
+    ] as const) {
+      t.equal(r.status, 1)
+      t.match(r.message, `journal ${n}, offset ${head.length}, line 1001: record of more than ${48 << 20} bytes (maxEntryBytes) [ERR_ENTRY_TOO_LARGE]`)
+      t.ok(r.stdout.equals(Buffer.from(head)), `journal ${n}: every record before it`)
+    }
+    // The failed framer kept the record's 48 MiB while the rest of the member was inflated, and the drained output
+    // piled up as garbage beside it (a probe, 64 MiB limit: 149 MB peak RSS for 80 MB inflated, 210 MB for 300 MB).
+    t.ok(long.mb < short.mb + 25, `peak RSS ${long.mb.toFixed(0)} MB for 200 MiB inflated, ${short.mb.toFixed(0)} MB for 52 MiB`)
+  },
+)

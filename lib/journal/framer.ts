@@ -515,6 +515,10 @@ export class JournalFramer {
     // No count of the bytes seen: it depends on where reads end (a probe: 67232539 or 67115144 by thread count and inflater).
     const reason = `record of more than ${this.#max} bytes (maxEntryBytes)`
     if (!this.#skipOversize) {
+      // The record's bytes held so far (up to the limit) are dropped, as a malformed record's are: the framer is done, but
+      // a caller may keep it while it goes on (a .gz read to its member's trailer to check it, see gzip-damage.ts).
+      this.#parts = []
+      this.#partsLength = 0
       throw new LogdaemonError(ErrorCodes.ENTRY_TOO_LARGE, `${this.#where(this.#recOffset, this.#recLine)}: ${reason}`, {
         file: this.#file,
         journal: this.#journal,

@@ -262,3 +262,19 @@ t.test('a closing @ followed by a CR that is not part of CRLF is malformed, what
       t.fail(`CRLF: split ${chunks.map((c) => JSON.stringify(c.toString('latin1'))).join(' | ')}: ${JSON.stringify(o)}`)
   }
 })
+
+t.test('a record over maxEntryBytes: the bytes held are dropped when the error is thrown, not kept by the failed framer', async (t) => {
+  for (const piece of [1000, 7, 4096]) {
+    const framer = new JournalFramer({ maxEntryBytes: 10_000 })
+    const input = Buffer.from(`@ex@ 1 2\n@pv@ 1 @db.desc@ @${'y\n'.repeat(20_000)}`)
+    let err: unknown = null
+    try {
+      for (let at = 0; at < input.length; at += piece) framer.push(input.subarray(at, at + piece), () => {})
+    } catch (e) {
+      err = e
+    }
+    t.equal((err as { code?: string } | null)?.code, 'ERR_ENTRY_TOO_LARGE', `pieces of ${piece}`)
+    // A caller keeps the framer while it goes on (a .gz inflated to its member's trailer, to check it): up to the limit held.
+    t.equal(framer.takePending()?.raw.length ?? 0, 0, `pieces of ${piece}: nothing of the record is held`)
+  }
+})

@@ -442,7 +442,9 @@ async function unreadableFile(path: string): Promise<string | null> {
  * port another process holds, are problems. A port in use while a live
  * process holds this configuration's state lock is taken for the daemon's
  * own (check is often run beside the daemon it checks): said on the status
- * line, not a problem. Returns that note (empty when there is none).
+ * line, not a problem; so is one whose holder check cannot judge (a lock
+ * it cannot read, a holder on another host name: a container). Returns
+ * that note (empty when there is none).
  */
 async function statusPortNote(config: DaemonConfig, problems: string[]): Promise<string> {
   if (config.status === false || (config.status.token === undefined && !isLoopbackHost(config.status.host))) return ''
@@ -454,9 +456,18 @@ async function statusPortNote(config: DaemonConfig, problems: string[]): Promise
     return ''
   }
   const state = config.source ? consumerStatePath(config.state, config.source) : config.state
-  const held = await lockHolder(state).catch(() => null)
-  if (held !== null && (held.liveness === 'alive' || held.liveness === 'other-namespace')) {
+  let held: Awaited<ReturnType<typeof lockHolder>>
+  try {
+    held = await lockHolder(state)
+  } catch (err) {
+    // The lock cannot be read (another user's state directory): who holds the port cannot be told, so it is not a problem.
+    return ` (in use; whether by this daemon cannot be told: its state lock is unreadable: ${toError(err).message})`
+  }
+  if (held !== null && held.liveness !== 'dead') {
     const h = held.holder
+    if (held.liveness === 'other-host') {
+      return ` (in use; the lock of its state file is held by process ${h.pid}, ${h.command}, on host ${h.host}, which check cannot judge from here)`
+    }
     return ` (in use, it seems by this daemon: process ${h.pid}, ${h.command}, holds the lock of its state file since ${h.since})`
   }
   problems.push(

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { createServer as createNetServer, isIP, type AddressInfo } from 'node:net'
+import { connect, createServer as createNetServer, isIP, type AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { ErrorCodes, LogdaemonError, isErrnoException } from '../errors.js'
 import { createMetricsRegistry } from './metrics.js'
@@ -45,8 +45,9 @@ export function hostPort(host: string, port: number): string {
 }
 
 /**
- * Whether the status port is taken: binds `host`:`port` as `listen` will
- * and lets it go at once. True when another process listens there
+ * Whether the status port is taken: a connection to it is accepted, or else
+ * binding `host`:`port` as `listen` will (let go at once) fails with
+ * EADDRINUSE. True when another process listens there
  * (EADDRINUSE); rejects with the error `listen` would give for any other
  * failure (a port below 1024 without the privilege, an address that is not
  * this machine's, a name that does not resolve).
@@ -54,6 +55,9 @@ export function hostPort(host: string, port: number): string {
  * checks. Port 0 (any free port) is never taken, but its address is tried.
  */
 export async function statusPortTaken(host: string, port: number): Promise<boolean> {
+  // A listener there answers a connection: taken, and not bound even for an instant (a daemon starting then would
+  // find its port in use). Only a refused connection leads to the bind, which finds the other failures.
+  if (port !== 0 && (await answers(listenHost(host), port))) return true
   const server = createNetServer()
   try {
     await new Promise<void>((resolve, reject) => {
@@ -66,6 +70,20 @@ export async function statusPortTaken(host: string, port: number): Promise<boole
   }
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return false
+}
+
+/** Whether a TCP connection to `host`:`port` is accepted within a second. */
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const done = (yes: boolean) => {
+      socket.destroy()
+      resolve(yes)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
 }
 
 /**

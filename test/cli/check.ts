@@ -381,6 +381,17 @@ t.test('a status port another process holds is a problem; held while the daemon 
   )
   await lock.release()
 
+  // A holder on another host name (a container with host networking): check cannot judge it, so it is not a problem.
+  const lockFile = join(dir, 'logdaemon.state.json.lock')
+  writeFileSync(lockFile, JSON.stringify({ format: 'logdaemon-lock', pid: 4242, host: 'elsewhere.example', nonce: 'n', command: 'logdaemon' }))
+  const elsewhere = await checkConfig(join(dir, 'taken.json'))
+  t.same(elsewhere.problems, [], 'a holder on another host: not a problem')
+  t.match(
+    elsewhere.text,
+    /\(in use; the lock of its state file is held by process 4242, logdaemon, on host elsewhere\.example, which check cannot judge from here\)/,
+  )
+  rmSync(lockFile)
+
   // A daemon reading a JetStream stream locks its position file (STATE.jetstream.STREAM.DURABLE.json), not its state.
   const source = { type: 'jetstream', servers: 'nats://127.0.0.1:4222', stream: 'P4JOURNAL', durable: 'standby' }
   writeFileSync(join(dir, 'consumer.json'), JSON.stringify({ source, status: { host: '127.0.0.1', port }, listeners: [{ type: 'print' }] }))

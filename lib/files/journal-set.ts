@@ -104,6 +104,8 @@ async function hardLinkProblem(layout: JournalLayout, path: string, file: string
   if (same(await stat(live).catch(() => null))) return `${path} is the server's live journal ${live} under another name (a hard link to it)`
   const match = archiveNameMatcher(layout)
   for (const d of archiveDirs(layout)) {
+    // A hard link is on the file's own filesystem: a directory on another holds none (and its archives are not looked at).
+    if ((await stat(d).catch(() => null))?.dev !== st.dev) continue
     const names = await readdir(d).catch(() => [] as string[])
     for (const name of names) {
       if (match(name, d) === null) continue

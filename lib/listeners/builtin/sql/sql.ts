@@ -1,6 +1,7 @@
 import { ErrorCodes, LogdaemonError, isLogdaemonError, toError } from '../../../errors.js'
 import type { JournalLayout } from '../../../files/journal-name.js'
 import { archiveHoldsExactly, journalHoldsAtLeast } from '../../../files/journal-sizes.js'
+import { describeJournalChain } from '../../../files/journal-set.js'
 import type { JournalEntry } from '../../../journal/entry.js'
 import { comparePositions, formatPosition, type JournalPosition } from '../../../position.js'
 import { BaseListener, type Listener, type ListenerContext, type ListenerLogger } from '../../listener.js'
@@ -129,7 +130,14 @@ export class SqlListener extends BaseListener {
     // record, and --until-caught-up said caught up, exit 0).
     const start = this.#start
     if (start && !this.#startChecked && (p === null || comparePositions(start, p) > 0)) {
-      await this.#checkStart(start.journal, start.offset, null, p)
+      try {
+        await this.#checkStart(start.journal, start.offset, null, p)
+      } catch (err) {
+        // Refused: the database is let go now, not at close.
+        this.#replica = null
+        await replica.adapter.close().catch(() => {})
+        throw err
+      }
     }
   }
 
@@ -265,15 +273,26 @@ export class SqlListener extends BaseListener {
    * live journal, applied nothing and said it was caught up (a probe).
    */
   #checkAhead(entry: JournalEntry, journal: number, applied: JournalPosition): Promise<void> | undefined {
-    this.#aheadChecked = true
     const server = this.#server
-    if (!server) return undefined
+    if (!server) {
+      this.#aheadChecked = true
+      return undefined
+    }
     return (async () => {
-      if ((await journalHoldsAtLeast(server, journal, applied.journal, applied.offset)) !== false) return
+      // Checked once it answered: a look that failed (EIO) is made again at the retry, not taken as passed.
+      if ((await journalHoldsAtLeast(server, journal, applied.journal, applied.offset)) !== false) {
+        this.#aheadChecked = true
+        return
+      }
+      const live = (await describeJournalChain(server, { from: journal }).catch(() => null))?.live.journal ?? null
+      const holds =
+        live !== null && applied.journal > live
+          ? `this server has no journal ${applied.journal} yet (its live journal is ${live})`
+          : `this server's journal ${applied.journal} holds less`
       throw permanent(
         new LogdaemonError(
           ErrorCodes.SQL_GAP,
-          `${this.target.masked} holds the journal up to ${formatPosition(applied)}, but this server's journal ${applied.journal} holds less ` +
+          `${this.target.masked} holds the journal up to ${formatPosition(applied)}, but ${holds} ` +
             `(the daemon reads journal ${journal}): the replica is of another server, or the journals were restored from an older backup. ` +
             `Point the listener at this server's replica, or reload it: logdaemon sql load --replace --url URL checkpoint.N`,
           { journal, offset: entry.position.offset, line: entry.position.line, details: { url: this.target.masked, position: formatPosition(applied) } },

@@ -44,7 +44,7 @@ const MAX_ACKABLES = 4096
  */
 const READ_MISSING_DIRECTLY = 16
 
-/** While committed records are skipped, how many between two looks at the clock for a `skipping` progress event. */
+/** While committed records are skipped, how many messages read between two looks at the clock for a `skipping` progress event. */
 const SKIP_PROGRESS_EVERY = 1024
 
 /** How often, and how far apart, flushState looks whether the consumer has applied the newest acknowledgement. */
@@ -141,6 +141,8 @@ export class JetStreamJournalSource extends Readable {
   #skipped = 0
   /** When skipping began, or the last `skipping` event (performance.now()). */
   #skipProgressAt = 0
+  /** Messages read while skipping (those the filters drop too), for the `skipping` event. */
+  #skipRead = 0
   /** The record found at open was another consumer's (see #ackFloor). */
   #staleRecord = false
   /** The newest message to acknowledge once the record says so, and whether a record write is under way. */
@@ -334,6 +336,7 @@ export class JetStreamJournalSource extends Readable {
     this.#committed = { journal: saved.journal, offset: saved.offset }
     if (this.#prev !== null && comparePositions(saved, this.#prev) <= 0) return start
     this.#skipThrough = this.#committed
+    this.#skipProgressAt = performance.now()
     this.#savedStart = this.#committed
     this.#prev = this.#committed
     // The saved position is the better check: the first record handed out must start there, whatever was removed before.
@@ -954,6 +957,8 @@ export class JetStreamJournalSource extends Readable {
     const p = readMessagePosition(headers, where)
     const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
     this.#lastSeq = seq
+    // Every message read while the skip goes on, those the filters drop too: a sparse filter's skip reads many of them.
+    if (this.#skipThrough !== null && ++this.#skipRead % SKIP_PROGRESS_EVERY === 0) this.#skipProgress(p, raw.length)
     if (this.#filters.length > 1 && !this.#filters.some((f) => subjectMatches(f, subject))) {
       this.#keep(msg, seq, p, raw.length, false)
       return
@@ -990,7 +995,6 @@ export class JetStreamJournalSource extends Readable {
       this.#prev = through
       // Committed already: acknowledged as they are skipped, not sent again every ack wait until a later commit.
       if (++this.#skipped % ACK_EVERY === 0 || p.consistent) this.#ackThrough(through)
-      if (this.#skipped % SKIP_PROGRESS_EVERY === 0) this.#skipProgress(p, length, through)
       return true
     }
     // A record across the position: the file does not say where one of this stream's records ends (edited, or of
@@ -1008,12 +1012,12 @@ export class JetStreamJournalSource extends Readable {
    * the stream's first message, which for a long stream takes minutes, and
    * the only other line comes at the end (`skipped`).
    */
-  #skipProgress(p: MessagePosition, length: number, through: JournalPosition): void {
+  #skipProgress(p: MessagePosition, length: number): void {
     const now = performance.now()
-    if (this.#skipProgressAt === 0) this.#skipProgressAt = now
     if (now - this.#skipProgressAt < (this.#options.skipProgressMs ?? 10_000)) return
     this.#skipProgressAt = now
-    this.emit('skipping', { messages: this.#skipped, at: { journal: p.journal, offset: p.offset + length }, through })
+    const through = this.#skipThrough as JournalPosition
+    this.emit('skipping', { messages: this.#skipRead, at: { journal: p.journal, offset: p.offset + length }, through })
   }
 
   #notABoundary(p: MessagePosition, length: number, through: JournalPosition): LogdaemonError {

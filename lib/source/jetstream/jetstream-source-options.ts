@@ -52,7 +52,8 @@ export interface JetStreamJournalSourceOptions extends NatsConnectionOptions {
   quietMs?: number
   /**
    * While records committed before (see `state`) are read and not handed
-   * out, emit `skipping` ({ messages, at, through }) every this many ms.
+   * out, emit `skipping` ({ messages read so far, at: the end of the last
+   * one, through: where the skip ends }) every this many ms from its start.
    * Default 10000. At most 2^31-1.
    */
   skipProgressMs?: number

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, linkSync, openSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -17,6 +17,17 @@ async function problems(value: unknown): Promise<string[]> {
     return e.details.problems as string[]
   }
   throw new Error('expected the configuration to be invalid')
+}
+
+/** The problems parseConfig finds in `config` (read from `dir`), each a line of its ERR_CONFIG_INVALID; none when valid. */
+async function configProblems(t: Test, config: unknown, dir: string): Promise<string[]> {
+  return parseConfig(config, { baseDir: dir }).then(
+    () => [],
+    (e: LogdaemonError) => {
+      t.equal(e.code, 'ERR_CONFIG_INVALID')
+      return e.details.problems as string[]
+    },
+  )
 }
 
 t.test('defaults, names and paths resolved from the configuration directory', async (t) => {
@@ -385,14 +396,7 @@ t.test('no two files logdaemon writes may be one, nor two mirrors one directory'
   symlinkSync(join(dir, 'var', 'st.json'), join(dir, 'etc', 'to-state'))
   const mirror = (name: string, options: Record<string, unknown>) => ({ type: 'mirror', name, options })
   const base = { server: { root: 'root' }, listeners: [mirror('m', { dir: 'mirror' })] }
-  const lines = async (config: unknown): Promise<string[]> =>
-    parseConfig(config, { baseDir: dir }).then(
-      () => [],
-      (e: LogdaemonError) => {
-        t.equal(e.code, 'ERR_CONFIG_INVALID')
-        return e.details.problems as string[]
-      },
-    )
+  const lines = (config: unknown) => configProblems(t, config, dir)
   const m = join(dir, 'mirror')
   t.same(
     await lines({ ...base, listeners: [mirror('a', { dir: 'mirror' }), mirror('b', { dir: './x/../mirror/' })] }),
@@ -600,14 +604,7 @@ t.test("a sql listener's SQLite replica is a file logdaemon writes: not in the j
   symlinkSync(join(dir, 'root'), join(dir, 'rootlink'))
   const sql = (url: string, name = 'sql') => ({ type: 'sql', name, options: { url } })
   const base = { server: { root: 'root' }, from: 1 }
-  const lines = async (config: unknown): Promise<string[]> =>
-    parseConfig(config, { baseDir: dir }).then(
-      () => [],
-      (e: LogdaemonError) => {
-        t.equal(e.code, 'ERR_CONFIG_INVALID')
-        return e.details.problems as string[]
-      },
-    )
+  const lines = (config: unknown) => configProblems(t, config, dir)
   t.match(await lines({ ...base, listeners: [sql('sqlite:root/journal')] }), [
     /^listeners\[0\]\.options\.url: .* is the server's live journal: logdaemon would write over the server's journal/,
   ])

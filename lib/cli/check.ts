@@ -436,8 +436,9 @@ async function unreadableFile(path: string): Promise<string | null> {
 }
 
 /**
- * What run's `listen` would meet on the status address, found by binding it
- * and letting it go at once: a port below 1024 without the privilege, an
+ * What run's `listen` would meet on the status address, found by
+ * connecting to it and, when nothing answers, binding it and letting it go
+ * at once (statusPortTaken): a port below 1024 without the privilege, an
  * address that is not this machine's, a name that does not resolve, or a
  * port another process holds, are problems. A port in use while a live
  * process holds this configuration's state lock is taken for the daemon's

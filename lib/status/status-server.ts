@@ -45,12 +45,11 @@ export function hostPort(host: string, port: number): string {
 }
 
 /**
- * Whether the status port is taken: a connection to it is accepted, or else
- * binding `host`:`port` as `listen` will (let go at once) fails with
- * EADDRINUSE. True when another process listens there
- * (EADDRINUSE); rejects with the error `listen` would give for any other
- * failure (a port below 1024 without the privilege, an address that is not
- * this machine's, a name that does not resolve).
+ * Whether another process holds the status port: a connection to it is
+ * accepted, or else binding `host`:`port` as `listen` will (let go at
+ * once) fails with EADDRINUSE. Rejects with the error `listen` would give
+ * for any other failure (a port below 1024 without the privilege, an
+ * address that is not this machine's, a name that does not resolve).
  * `logdaemon check` asks, and decides whether the holder is the daemon it
  * checks. Port 0 (any free port) is never taken, but its address is tried.
  */

@@ -100,20 +100,33 @@ export async function archiveHoldsExactly(layout: JournalLayout, n: number, size
     const st = await statOrNull(archive.path)
     return st === null ? null : st.size === size
   }
-  let count = 0
-  const longer = new Error('longer')
   try {
-    await pipeline(createReadStream(archive.path), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
+    return (await inflatedUpTo(archive.path, size + 1)) === size
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return null
+    return false
+  }
+}
+
+/**
+ * The inflated size of the gzip file `path` (every member), counted up to
+ * `stop`: once the count reaches it, inflating stops and the count so far
+ * (at least `stop`) is returned. Rejects when the file does not inflate.
+ */
+async function inflatedUpTo(path: string, stop: number): Promise<number> {
+  let count = 0
+  const enough = new Error('enough')
+  try {
+    await pipeline(createReadStream(path), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
       for await (const chunk of inflated) {
         count += chunk.length
-        if (count > size) throw longer
+        if (count >= stop) throw enough
       }
     })
   } catch (err) {
-    if (err !== longer && isErrnoException(err) && err.code === 'ENOENT') return null
-    return false
+    if (err !== enough) throw err
   }
-  return count === size
+  return count
 }
 
 /**
@@ -148,20 +161,11 @@ async function archiveHoldsAtLeast(layout: JournalLayout, n: number, size: numbe
   if (st === null) return null
   if (!archive.compressed) return st.size >= size
   if ((await gzipIsize(archive.path, st.size).catch(() => 0)) >= size) return true
-  let count = 0
-  const enough = new Error('enough')
-  try {
-    await pipeline(createReadStream(archive.path), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
-      for await (const chunk of inflated) {
-        count += chunk.length
-        if (count >= size) throw enough
-      }
-    })
-  } catch (err) {
-    // One that does not inflate (damaged, or still being written) tells nothing.
-    return err === enough ? true : null
-  }
-  return count >= size
+  // One that does not inflate (damaged, or still being written) tells nothing.
+  return inflatedUpTo(archive.path, size).then(
+    (count) => count >= size,
+    () => null,
+  )
 }
 
 async function statOrNull(path: string): Promise<{ size: number; mtimeMs: number } | null> {

@@ -1,9 +1,7 @@
 import { createReadStream, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
-import { GunzipTransform, gunzipFile, maybeGunzip } from '../files/gunzip.js'
-import { checkFramingError, dropFrom } from '../files/gzip-damage.js'
-import { toError } from '../errors.js'
+import { framingFailure, gunzipFile, maybeGunzip } from '../files/gunzip.js'
 import { FileReader } from '../files/file-reader.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry, type FieldEncoding } from '../journal/entry.js'
@@ -148,8 +146,6 @@ export async function catInput(input: Readable, file: string, out: Writable, opt
     }
   }
 
-  // What GunzipTransform checked (see checkFramingError); plain input is what it is.
-  const gunzip = input instanceof GunzipTransform ? input : null
   let seen = 0
   try {
     for await (const chunk of input) {
@@ -157,9 +153,7 @@ export async function catInput(input: Readable, file: string, out: Writable, opt
       try {
         framer.push(chunk as Buffer, sink)
       } catch (err) {
-        if (!gunzip || gunzip.verified >= seen) throw err
-        await flush()
-        throw await checkFramingError(toError(err), seen, () => gunzip.verified, dropFrom(gunzip))
+        throw await framingFailure(err, input, seen, flush)
       }
       await flush()
     }

@@ -1,7 +1,5 @@
 import type { Readable, Writable } from 'node:stream'
-import { toError } from '../errors.js'
-import { GunzipTransform } from '../files/gunzip.js'
-import { checkFramingError, dropFrom } from '../files/gzip-damage.js'
+import { framingFailure } from '../files/gunzip.js'
 import { journalNumberOf } from '../files/journal-name.js'
 import { JournalEntry } from '../journal/entry.js'
 import { createEntryFilter } from '../journal/entry-filter.js'
@@ -193,8 +191,6 @@ export async function catStreamParallel(
     if (failure) throw failure
   }
 
-  // What GunzipTransform checked (see checkFramingError); plain input is what it is.
-  const gunzip = input instanceof GunzipTransform ? input : null
   let seen = 0
   try {
     try {
@@ -203,10 +199,8 @@ export async function catStreamParallel(
         try {
           framer.push(chunk as Buffer, sink)
         } catch (err) {
-          if (!gunzip || gunzip.verified >= seen) throw err
           // The records before it go out first, then the rest of the member is inflated to check its trailer.
-          await settle()
-          throw await checkFramingError(toError(err), seen, () => gunzip.verified, dropFrom(gunzip))
+          throw await framingFailure(err, input, seen, settle)
         }
         if (length >= FLUSH_BYTES || input.readableLength === 0) close()
         await send()

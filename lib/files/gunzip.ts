@@ -15,6 +15,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs'
 import { Transform, type TransformCallback } from 'node:stream'
 import { toError } from '../errors.js'
+import { checkFramingError, dropFrom } from './gzip-damage.js'
 import { GunzipDecoder, isGzip, type GzipDecoder } from './gunzip-decoder.js'
 import { createGzipDecoder, WorkerGunzipDecoder } from './gunzip-worker.js'
 import { INFLATER_ENV, loadIsal, OUT_CHUNK, selectFileInflater, selectInflater, type Inflater, type InflaterChoice, type InflaterName } from './inflater.js'
@@ -507,4 +508,18 @@ export class GunzipTransform extends Transform {
     if (this.readableLength === 0) this.destroy(err)
     else callback?.()
   }
+}
+
+/**
+ * The error to throw when framing `input` failed with `err` after `seen`
+ * bytes of it. When `input` is a GunzipTransform whose trailer checks have
+ * not reached `seen`, `before` runs first (the records before the error go
+ * out), then the rest of the member is inflated to check it
+ * (checkFramingError): damaged gzip is ERR_GZIP_CORRUPT, not a bad journal.
+ * Anything else is `err` as it is.
+ */
+export async function framingFailure(err: unknown, input: unknown, seen: number, before: () => Promise<void>): Promise<unknown> {
+  if (!(input instanceof GunzipTransform) || input.verified >= seen) return err
+  await before()
+  return checkFramingError(toError(err), seen, () => input.verified, dropFrom(input))
 }
